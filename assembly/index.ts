@@ -1,3 +1,12 @@
+// The dataplane module: one .wasm, instantiated by every thread over one shared memory.
+// Only batch-level entry points are exported (a JS->Wasm call per packet costs the
+// whole per-packet budget).
+
 export function abort(msg: usize, file: usize, line: u32, col: u32): void { unreachable(); }
-export function add(a: u32, b: u32): u32 { return load<u32>(a) + b; }
+
+/** First byte above the module's static data; the host allocates above it. */
 export function heapBase(): usize { return __heap_base; }
+
+// --- core dataplane exports (abi, rings, frames, xmit) ---
+
+// --- eBPF engine exports ---
