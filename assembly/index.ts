@@ -8,5 +8,9 @@ export function abort(msg: usize, file: usize, line: u32, col: u32): void { unre
 export function heapBase(): usize { return __heap_base; }
 
 // --- core dataplane exports (abi, rings, frames, xmit) ---
+export * from "./abi/layout";
+export { poll, quiesce, txPush, rxPop, sinkDrop, pktgen } from "./dev/poll";
+export { framesAlloc, framesFree, framesAvailable } from "./dev/frames";
+export { netkitXmit } from "./dev/netkit";
 
 // --- eBPF engine exports ---

@@ -1,0 +1,265 @@
+// Shared-memory layout of the dataplane: the ONE definition of every record that
+// crosses between the host (TypeScript) and the dataplane (this module).
+//
+// Rules for this file: only `export const NAME: u32 = <literal or arithmetic of earlier
+// constants>;` lines (scripts/gen-abi.mjs mirrors them into src/abi.generated.ts, and
+// test/abi.test.ts compares the mirror with the globals this module exports).
+//
+// Memory map (addresses are byte offsets in the one shared WebAssembly.Memory):
+//
+//   0x00000000  +------------------------------+
+//               | unused (null page)           |
+//   GLOBALS     +------------------------------+  4 KiB: the globals block below
+//               | ...                          |
+//   64 KiB      | module static data (r/o)     |  re-written by every instantiation
+//   HOST_BASE   +------------------------------+  1 MiB: host allocator's arena
+//               | device table, counters,      |  handed out by src/memory.ts,
+//               | frame pools, rings, records  |  64-byte aligned
+//               +------------------------------+
+
+export const ABI_MAGIC: u32 = 0x4e4b454d; // "NKEM"
+export const ABI_VERSION: u32 = 1;
+export const CACHE_LINE: u32 = 64;
+export const GLOBALS: u32 = 4096;
+export const HOST_BASE: u32 = 0x100000;
+
+// Globals block (at GLOBALS), written once by the host before any worker starts,
+// except G_GENERATION and G_CLOCK_NS which change while running.
+//
+//   +0  magic        +4  version      +8  generation   +12 max_devices
+//   +16 dev_table    +20 counters     +24 max_threads  +28 frame_size
+//   +32 frames/thr   +36 pool_base    +40 threads      +44 trace_flags
+//   +48 clock_ns (u64)                +56 trace_slots  +60 capture_snaplen
+export const G_MAGIC: u32 = 0;
+export const G_VERSION: u32 = 4;
+export const G_GENERATION: u32 = 8;
+export const G_MAX_DEVICES: u32 = 12;
+export const G_DEV_TABLE: u32 = 16;
+export const G_COUNTERS: u32 = 20;
+export const G_MAX_THREADS: u32 = 24;
+export const G_FRAME_SIZE: u32 = 28;
+export const G_FRAMES_PER_THREAD: u32 = 32;
+export const G_POOL_BASE: u32 = 36;
+export const G_THREADS: u32 = 40;
+export const G_TRACE_FLAGS: u32 = 44;
+export const G_CLOCK_NS: u32 = 48;
+export const G_TRACE_SLOTS: u32 = 56;
+export const G_CAPTURE_SNAPLEN: u32 = 60;
+export const GLOBALS_SIZE: u32 = 64;
+
+// G_TRACE_FLAGS bits.
+export const TRACE_ON: u32 = 1;
+
+// Per-thread state, THREAD_SIZE bytes at threads + id * THREAD_SIZE. Thread 0 is the
+// host; workers are 1..max_threads-1. Each line is written by one side only.
+//
+//   line 0 (owner writes):  +0 seen_generation  +4 busy  +8 polled_total
+//   line 1 (host writes):   +64 poll_list  +68 doorbell  +72 stop
+//   line 2 (owner only):    +128 free_top  +132 free_stack  +136 return_rings
+//                           +140 trace_ring  +144 capture_ring  +148 scratch
+export const T_SEEN_GENERATION: u32 = 0;
+export const T_BUSY: u32 = 4;
+export const T_POLLED: u32 = 8;
+export const T_POLL_LIST: u32 = 64;
+export const T_DOORBELL: u32 = 68;
+export const T_STOP: u32 = 72;
+export const T_FREE_TOP: u32 = 128;
+export const T_FREE_STACK: u32 = 132;
+export const T_RETURN_RINGS: u32 = 136;
+export const T_TRACE_RING: u32 = 140;
+export const T_CAPTURE_RING: u32 = 144;
+export const T_SCRATCH: u32 = 148;
+export const THREAD_SIZE: u32 = 192;
+
+// Poll list (published by swap): which devices' tx rings a thread services.
+//   +0 count  +4 slot[0]  +8 slot[1] ...   (u32 device slots)
+export const PL_COUNT: u32 = 0;
+export const PL_SLOTS: u32 = 4;
+
+// Ring header; entries follow at RING_ENTRIES. AF_XDP-shaped: power-of-two size,
+// free-running u32 indexes, producer and consumer on separate cache lines, each side
+// keeping its cached copy of the other side's index on its own line.
+//
+//   +0   producer      +4  cached_cons   (producer's line)
+//   +64  consumer      +68 cached_prod   (consumer's line)
+//   +128 size  +132 mask  +136 flags  +140 entry_size
+//   +192 entries[size]
+export const R_PRODUCER: u32 = 0;
+export const R_CACHED_CONS: u32 = 4;
+export const R_CONSUMER: u32 = 64;
+export const R_CACHED_PROD: u32 = 68;
+export const R_SIZE: u32 = 128;
+export const R_MASK: u32 = 132;
+export const R_FLAGS: u32 = 136;
+export const R_ENTRY_SIZE: u32 = 140;
+export const RING_ENTRIES: u32 = 192;
+export const RING_NEED_WAKEUP: u32 = 1;
+
+// Descriptor (16 bytes, struct xdp_desc): addr points at the first data byte.
+//   +0 addr (u64)  +8 len (u32)  +12 options (u32)
+export const DESC_ADDR: u32 = 0;
+export const DESC_LEN: u32 = 8;
+export const DESC_OPTIONS: u32 = 12;
+export const DESC_SIZE: u32 = 16;
+
+// Frames. A pool per thread: frames_per_thread frames of frame_size bytes (a power of
+// two; pools aligned to it), so a frame's base and owner follow from any address in it.
+// The first FRAME_META bytes hold the skb-like metadata; data starts at FRAME_HEADROOM.
+//
+//   +0  mark  +4 priority  +8 tstamp (u64)  +16 ifindex  +20 ingress_ifindex (skb_iif)
+//   +24 protocol (u16, network order)  +26 pkt_type (u8)  +27 meta_flags (u8)
+//   +28 hash  +32 queue_mapping  +36 tc_index  +40 cb[5]  +60 vlan_tci (u16)  +62 vlan_proto (u16)
+export const FM_MARK: u32 = 0;
+export const FM_PRIORITY: u32 = 4;
+export const FM_TSTAMP: u32 = 8;
+export const FM_IFINDEX: u32 = 16;
+export const FM_INGRESS_IFINDEX: u32 = 20;
+export const FM_PROTOCOL: u32 = 24;
+export const FM_PKT_TYPE: u32 = 26;
+export const FM_FLAGS: u32 = 27;
+export const FM_HASH: u32 = 28;
+export const FM_QUEUE_MAPPING: u32 = 32;
+export const FM_TC_INDEX: u32 = 36;
+export const FM_CB: u32 = 40;
+export const FM_VLAN_TCI: u32 = 60;
+export const FM_VLAN_PROTO: u32 = 62;
+export const FRAME_META: u32 = 64;
+export const FRAME_HEADROOM: u32 = 256;
+export const FRAME_MIN_SIZE: u32 = 2048;
+
+// FM_FLAGS bits.
+export const FMF_IGNORE_DF: u32 = 1;
+
+// skb->pkt_type values.
+export const PACKET_HOST: u32 = 0;
+export const PACKET_BROADCAST: u32 = 1;
+export const PACKET_MULTICAST: u32 = 2;
+export const PACKET_OTHERHOST: u32 = 3;
+
+// Device record, DEV_SIZE bytes, immutable once published in the device table
+// (dev_table[slot] holds its address; a change publishes a new record).
+//
+//   read by xmit:
+//   +0  flags (IFF_*)  +4 peer_slot (i32, -1 none)  +8 ifindex  +12 netns_id
+//   +16 kind  +20 policy  +24 scrub  +25 mode  +26 pairing  +27 primary
+//   +28 progs (program list address, 0 = none)  +32 mac[6]  +38 capture (u8: CAP_DIR_*)
+//   +40 mtu  +44 real_num_rx  +48 rx_rings (address of u32[num_rx] ring addresses)
+//   +52 tx_ring  +56 pad  +60 needed_headroom (u16)  +62 needed_tailroom (u16)
+//   control only:
+//   +64 slot  +68 num_rx (allocated)  +72 rx_sink (per-device consumer mode)
+export const D_FLAGS: u32 = 0;
+export const D_PEER: u32 = 4;
+export const D_IFINDEX: u32 = 8;
+export const D_NETNS: u32 = 12;
+export const D_KIND: u32 = 16;
+export const D_POLICY: u32 = 20;
+export const D_SCRUB: u32 = 24;
+export const D_MODE: u32 = 25;
+export const D_PAIRING: u32 = 26;
+export const D_PRIMARY: u32 = 27;
+export const D_PROGS: u32 = 28;
+export const D_MAC: u32 = 32;
+export const D_CAPTURE: u32 = 38;
+export const D_MTU: u32 = 40;
+export const D_REAL_NUM_RX: u32 = 44;
+export const D_RX_RINGS: u32 = 48;
+export const D_TX_RING: u32 = 52;
+export const D_HEADROOM: u32 = 60;
+export const D_TAILROOM: u32 = 62;
+export const D_SLOT: u32 = 64;
+export const D_NUM_RX: u32 = 68;
+export const D_RX_SINK: u32 = 72;
+export const DEV_SIZE: u32 = 128;
+
+// Device kinds.
+export const KIND_NONE: u32 = 0;
+export const KIND_NETKIT: u32 = 1;
+export const KIND_NIC: u32 = 2;
+export const KIND_LOOPBACK: u32 = 3;
+
+// Interface flags (kernel IFF_* values).
+export const IFF_UP: u32 = 0x1;
+export const IFF_BROADCAST: u32 = 0x2;
+export const IFF_LOOPBACK: u32 = 0x8;
+export const IFF_RUNNING: u32 = 0x40;
+export const IFF_NOARP: u32 = 0x80;
+export const IFF_PROMISC: u32 = 0x100;
+export const IFF_MULTICAST: u32 = 0x1000;
+export const IFF_LOWER_UP: u32 = 0x10000;
+export const IFF_DORMANT: u32 = 0x20000;
+
+// netkit enums (uapi).
+export const NETKIT_NEXT: i32 = -1;
+export const NETKIT_PASS: u32 = 0;
+export const NETKIT_DROP: u32 = 2;
+export const NETKIT_REDIRECT: u32 = 7;
+export const NETKIT_L2: u32 = 0;
+export const NETKIT_L3: u32 = 1;
+export const NETKIT_SCRUB_NONE: u32 = 0;
+export const NETKIT_SCRUB_DEFAULT: u32 = 1;
+export const NETKIT_DEVICE_PAIR: u32 = 0;
+export const NETKIT_DEVICE_SINGLE: u32 = 1;
+
+// Rx sink modes: who consumes a device's rx rings.
+export const SINK_STACK: u32 = 0; // the host's network stack drains them
+export const SINK_DROP: u32 = 1; // the dataplane counts and frees (rx-drop, benches)
+
+// Counters: one block per (thread, device slot) at
+// counters + (thread * max_devices + slot) * COUNTERS_SIZE, u64 each, written only by
+// that thread (per-CPU counters, summed by the host).
+export const C_RX_PACKETS: u32 = 0;
+export const C_RX_BYTES: u32 = 1;
+export const C_TX_PACKETS: u32 = 2;
+export const C_TX_BYTES: u32 = 3;
+export const C_RX_DROPPED: u32 = 4;
+export const C_TX_DROPPED: u32 = 5;
+export const DROP_FIRST: u32 = 6; // drop reasons follow; each drop bumps one of them
+export const DROP_NO_PEER: u32 = 6;
+export const DROP_PEER_DOWN: u32 = 7;
+export const DROP_PKT_TOO_SMALL: u32 = 8;
+export const DROP_POLICY: u32 = 9;
+export const DROP_BPF_DROP: u32 = 10;
+export const DROP_BPF_VERDICT: u32 = 11;
+export const DROP_BACKLOG_FULL: u32 = 12;
+export const DROP_BPF_FAULT: u32 = 13;
+export const DROP_REDIRECT: u32 = 14;
+export const DROP_SINK: u32 = 15;
+export const DROP_LAST: u32 = 15;
+export const COUNTERS_COUNT: u32 = 16;
+export const COUNTERS_SIZE: u32 = 128;
+
+// Trace records (per-thread ring, TRACE_SIZE bytes each), written when TRACE_ON:
+//   +0 tstamp (u64)  +8 ifindex  +12 peer_ifindex  +16 netns  +20 len
+//   +24 hook (u8)  +25 verdict (i8)  +26 reason (u16)  +28 mark
+export const TR_TSTAMP: u32 = 0;
+export const TR_IFINDEX: u32 = 8;
+export const TR_PEER_IFINDEX: u32 = 12;
+export const TR_NETNS: u32 = 16;
+export const TR_LEN: u32 = 20;
+export const TR_HOOK: u32 = 24;
+export const TR_VERDICT: u32 = 25;
+export const TR_REASON: u32 = 26;
+export const TR_MARK: u32 = 28;
+export const TRACE_SIZE: u32 = 32;
+
+// Trace hooks.
+export const HOOK_NETKIT_XMIT: u32 = 1;
+export const HOOK_RX_SINK: u32 = 2;
+
+// Capture records (per-thread ring, entry = CAP_HEADER + snaplen bytes):
+//   +0 tstamp (u64)  +8 ifindex  +12 netns  +16 orig_len  +20 cap_len  +24 direction
+//   +28 reason (drop reason, 0 = delivered)  +32 data
+export const CAP_TSTAMP: u32 = 0;
+export const CAP_IFINDEX: u32 = 8;
+export const CAP_NETNS: u32 = 12;
+export const CAP_ORIG_LEN: u32 = 16;
+export const CAP_LEN: u32 = 20;
+export const CAP_DIRECTION: u32 = 24;
+export const CAP_REASON: u32 = 28;
+export const CAP_HEADER: u32 = 32;
+export const CAP_DIR_IN: u32 = 1;
+export const CAP_DIR_OUT: u32 = 2;
+
+// Ethernet.
+export const ETH_HLEN: u32 = 14;
+export const ETH_ALEN: u32 = 6;

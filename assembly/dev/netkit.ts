@@ -1,0 +1,134 @@
+// netkit xmit (drivers/net/netkit.c, spec netkit.md §4), over a batch of descriptors.
+//
+// Per packet: peer present and up, at least ETH_HLEN bytes, scrub (§4.1), pkt_type
+// against the peer's MAC, skb->dev = peer, verdict (program list or default policy),
+// then enqueue on the peer's rx ring 0 (the backlog) or drop. Every drop frees the frame
+// and bumps tx_dropped plus its reason.
+
+import {
+  GLOBALS, G_DEV_TABLE, G_TRACE_FLAGS, TRACE_ON,
+  D_FLAGS, D_PEER, D_IFINDEX, D_NETNS, D_POLICY, D_SCRUB, D_MAC, D_CAPTURE, D_RX_RINGS,
+  DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE,
+  FM_MARK, FM_PRIORITY, FM_TSTAMP, FM_IFINDEX, FM_INGRESS_IFINDEX, FM_PKT_TYPE, FM_FLAGS, FMF_IGNORE_DF,
+  IFF_UP, ETH_HLEN, NETKIT_PASS, NETKIT_NEXT, NETKIT_SCRUB_DEFAULT,
+  PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST,
+  C_TX_PACKETS, C_TX_BYTES, C_RX_PACKETS, C_RX_BYTES,
+  DROP_NO_PEER, DROP_PEER_DOWN, DROP_PKT_TOO_SMALL, DROP_POLICY,
+  DROP_BACKLOG_FULL, CAP_DIR_IN, CAP_DIR_OUT, HOOK_NETKIT_XMIT,
+} from "../abi/layout";
+import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
+import { frameBase, frameFree } from "./frames";
+import { counters, bump, txDrop } from "./stats";
+import { capture, traceRecord } from "./trace";
+
+@inline export function device(slot: u32): usize {
+  return <usize>load<u32>(<usize>load<u32>(GLOBALS, G_DEV_TABLE) + (<usize>slot << 2));
+}
+
+/** Ethernet destination vs the peer's MAC (§4 step 4). */
+@inline function pktType(data: usize, peer: usize): u8 {
+  const d0 = load<u32>(data);
+  const d1 = load<u16>(data, 4);
+  if (d0 == load<u32>(peer, D_MAC) && d1 == load<u16>(peer, D_MAC + 4)) return <u8>PACKET_HOST;
+  if (d0 == 0xffffffff && d1 == 0xffff) return <u8>PACKET_BROADCAST;
+  if ((d0 & 1) != 0) return <u8>PACKET_MULTICAST;
+  return <u8>PACKET_OTHERHOST;
+}
+
+/**
+ * Transmits `n` descriptors (at `descs`, DESC_SIZE apart, any of them possibly wrapping
+ * is the caller's concern) on device `slot`. Returns how many were delivered to the peer.
+ */
+export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
+  const dev = device(slot);
+  const cDev = counters(thread, slot);
+  const peerSlot = load<i32>(dev, D_PEER);
+  const tracing = (load<u32>(GLOBALS, G_TRACE_FLAGS) & TRACE_ON) != 0;
+  const capOut = (load<u8>(dev, D_CAPTURE) & CAP_DIR_OUT) != 0;
+  let i: u32 = 0;
+
+  if (peerSlot < 0 || (load<u32>(device(<u32>peerSlot), D_FLAGS) & IFF_UP) == 0) {
+    // No peer (single mode, or mid-teardown) or peer down: everything drops early (§4 step 2).
+    const reason = peerSlot < 0 ? DROP_NO_PEER : DROP_PEER_DOWN;
+    for (; i < n; i++) {
+      const d = descs + <usize>(i * DESC_SIZE);
+      const addr = <usize>load<u64>(d, DESC_ADDR);
+      const len = load<u32>(d, DESC_LEN);
+      if (capOut) capture(thread, dev, addr, len, CAP_DIR_OUT, reason);
+      if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), 0, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, -2, reason, 0);
+      txDrop(cDev, reason);
+      frameFree(thread, addr);
+    }
+    return 0;
+  }
+
+  const peer = device(<u32>peerSlot);
+  const cPeer = counters(thread, <u32>peerSlot);
+  const xnet = load<u32>(dev, D_NETNS) != load<u32>(peer, D_NETNS);
+  const scrubDefault = load<u8>(dev, D_SCRUB) == <u8>NETKIT_SCRUB_DEFAULT;
+  const peerIfindex = load<u32>(peer, D_IFINDEX);
+  const capIn = (load<u8>(peer, D_CAPTURE) & CAP_DIR_IN) != 0;
+  const policy = <i32>load<u32>(dev, D_POLICY);
+  const rx = <usize>load<u32>(<usize>load<u32>(peer, D_RX_RINGS));
+  let room = ringProdFree(rx, n);
+  const prod = ringProdIndex(rx);
+  let queued: u32 = 0;
+  let txBytes: u64 = 0;
+
+  for (; i < n; i++) {
+    const d = descs + <usize>(i * DESC_SIZE);
+    const addr = <usize>load<u64>(d, DESC_ADDR);
+    const len = load<u32>(d, DESC_LEN);
+    if (capOut) capture(thread, dev, addr, len, CAP_DIR_OUT, 0);
+    if (len < ETH_HLEN) {
+      txDrop(cDev, DROP_PKT_TOO_SMALL);
+      if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, -2, DROP_PKT_TOO_SMALL, 0);
+      frameFree(thread, addr);
+      continue;
+    }
+    const meta = frameBase(addr);
+    // Scrub (§4.1): always pkt_type/skb_iif/ignore_df; across namespaces also the
+    // timestamp, and with scrub default mark and priority.
+    store<u32>(meta, 0, FM_INGRESS_IFINDEX);
+    store<u8>(meta, load<u8>(meta, FM_FLAGS) & ~<u8>FMF_IGNORE_DF, FM_FLAGS);
+    if (xnet) {
+      store<u64>(meta, 0, FM_TSTAMP);
+      if (scrubDefault) {
+        store<u32>(meta, 0, FM_MARK);
+        store<u32>(meta, 0, FM_PRIORITY);
+      }
+    }
+    store<u8>(meta, pktType(addr, peer), FM_PKT_TYPE);
+    store<u32>(meta, peerIfindex, FM_IFINDEX);
+
+    // Verdict: the program list (D_PROGS, attached by the programs issue) runs here;
+    // with no list the default policy decides.
+    const verdict = policy;
+    let reason = DROP_POLICY;
+    if (verdict == NETKIT_PASS || verdict == NETKIT_NEXT) {
+      if (room != 0) {
+        const e = ringEntry(rx, prod + queued);
+        store<u64>(e, <u64>addr, DESC_ADDR);
+        store<u32>(e, len, DESC_LEN);
+        store<u32>(e, 0, DESC_OPTIONS);
+        queued++;
+        room--;
+        txBytes += len;
+        if (capIn) capture(thread, peer, addr, len, CAP_DIR_IN, 0);
+        if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK));
+        continue;
+      }
+      reason = DROP_BACKLOG_FULL;
+    }
+    txDrop(cDev, reason);
+    if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, reason, load<u32>(meta, FM_MARK));
+    frameFree(thread, addr);
+  }
+
+  ringSubmit(rx, queued);
+  bump(cDev, C_TX_PACKETS, queued);
+  bump(cDev, C_TX_BYTES, txBytes);
+  bump(cPeer, C_RX_PACKETS, queued);
+  bump(cPeer, C_RX_BYTES, txBytes);
+  return queued;
+}

@@ -1,0 +1,138 @@
+// The dataplane's batch entry points: the poll loop a worker (or the host, inline) runs
+// over its devices, the host's ring verbs, the drop sink and the packet generator.
+
+import {
+  GLOBALS, G_GENERATION, T_SEEN_GENERATION, T_POLL_LIST, T_POLLED, T_SCRATCH, PL_COUNT, PL_SLOTS,
+  D_KIND, D_PEER, D_TX_RING, D_RX_RINGS, D_REAL_NUM_RX, D_RX_SINK, KIND_NETKIT, SINK_DROP,
+  R_SIZE, R_MASK, DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE, FRAME_HEADROOM, FM_PROTOCOL,
+} from "../abi/layout";
+import {
+  ringConsAvail, ringConsIndex, ringEntry, ringRelease, ringProdFree, ringProdIndex, ringSubmit,
+} from "../ring/ring";
+import { frameAlloc, frameFree, threadState } from "./frames";
+import { device, netkitXmit } from "./netkit";
+
+const BATCH: u32 = 64;
+
+/** Runs a contiguous-or-wrapping window of ring entries through the device's xmit. */
+function xmitRing(thread: u32, slot: u32, r: usize, n: u32): void {
+  const idx = ringConsIndex(r);
+  const room = load<u32>(r, R_SIZE) - (idx & load<u32>(r, R_MASK));
+  const first = n < room ? n : room;
+  netkitXmit(thread, slot, ringEntry(r, idx), first);
+  if (first < n) netkitXmit(thread, slot, ringEntry(r, idx + first), n - first);
+  ringRelease(r, n);
+}
+
+/** Frees everything waiting on the device's rx rings (the rx-drop sink). */
+export function sinkDrop(thread: u32, slot: u32): u32 {
+  const dev = device(slot);
+  const rings = <usize>load<u32>(dev, D_RX_RINGS);
+  const nq = load<u32>(dev, D_REAL_NUM_RX);
+  let total: u32 = 0;
+  for (let q: u32 = 0; q < nq; q++) {
+    const r = <usize>load<u32>(rings + (<usize>q << 2));
+    const n = ringConsAvail(r, 0xffffffff);
+    const idx = ringConsIndex(r);
+    for (let i: u32 = 0; i < n; i++) frameFree(thread, <usize>load<u64>(ringEntry(r, idx + i), DESC_ADDR));
+    ringRelease(r, n);
+    total += n;
+  }
+  return total;
+}
+
+/**
+ * Reports the configuration generation this thread now runs with; from here on it
+ * holds no pointer to a record retired before that generation (the emulator's RCU).
+ */
+export function quiesce(thread: u32): u32 {
+  const gen = atomic.load<u32>(GLOBALS + G_GENERATION);
+  atomic.store<u32>(threadState(thread) + T_SEEN_GENERATION, gen);
+  return gen;
+}
+
+/** One pass over this thread's poll list, at most `budget` packets. Returns packets handled. */
+export function poll(thread: u32, budget: u32): u32 {
+  const ts = threadState(thread);
+  quiesce(thread);
+  const list = <usize>atomic.load<u32>(ts + T_POLL_LIST);
+  if (list == 0) return 0;
+  const count = load<u32>(list, PL_COUNT);
+  let total: u32 = 0;
+  for (let k: u32 = 0; k < count; k++) {
+    const slot = load<u32>(list + PL_SLOTS + (<usize>k << 2));
+    const dev = device(slot);
+    if (dev == 0 || load<u32>(dev, D_KIND) != KIND_NETKIT) continue;
+    const r = <usize>load<u32>(dev, D_TX_RING);
+    let n = ringConsAvail(r, BATCH);
+    while (n != 0 && total < budget) {
+      xmitRing(thread, slot, r, n);
+      total += n;
+      n = ringConsAvail(r, BATCH);
+    }
+    const peer = load<i32>(dev, D_PEER);
+    if (peer >= 0 && load<u32>(device(<u32>peer), D_RX_SINK) == SINK_DROP) sinkDrop(thread, <u32>peer);
+  }
+  store<u32>(ts, load<u32>(ts, T_POLLED) + total, T_POLLED);
+  return total;
+}
+
+/** Host (thread 0 or the device's owner) puts n descriptors on the device's tx ring. */
+export function txPush(slot: u32, descs: usize, n: u32): u32 {
+  const r = <usize>load<u32>(device(slot), D_TX_RING);
+  const k = ringProdFree(r, n);
+  const idx = ringProdIndex(r);
+  for (let i: u32 = 0; i < k; i++) memory.copy(ringEntry(r, idx + i), descs + <usize>(i * DESC_SIZE), DESC_SIZE);
+  ringSubmit(r, k);
+  return k;
+}
+
+/** Consumer of rx ring `queue`: moves up to n descriptors to out[] and releases them. */
+export function rxPop(slot: u32, queue: u32, out: usize, n: u32): u32 {
+  const dev = device(slot);
+  if (queue >= load<u32>(dev, D_REAL_NUM_RX)) return 0;
+  const r = <usize>load<u32>(<usize>load<u32>(dev, D_RX_RINGS) + (<usize>queue << 2));
+  const k = ringConsAvail(r, n);
+  const idx = ringConsIndex(r);
+  for (let i: u32 = 0; i < k; i++) memory.copy(out + <usize>(i * DESC_SIZE), ringEntry(r, idx + i), DESC_SIZE);
+  ringRelease(r, k);
+  return k;
+}
+
+/**
+ * pktgen: `count` copies of the template frame (len bytes at tmpl) sent on `slot`
+ * straight into xmit (like the kernel's pktgen calling ndo_start_xmit, no tx ring), in
+ * batches of `batch`. With flows > 1 the u16 at template offset portOff (a UDP source
+ * port, network order) is varied per packet over `flows` values. Must run on the thread
+ * that owns the device. Returns how many were handed to xmit (frames permitting).
+ */
+export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32, batch: u32, flows: u32, portOff: u32, proto: u16): u32 {
+  const scratch = <usize>load<u32>(threadState(thread), T_SCRATCH);
+  if (batch == 0 || batch > BATCH) batch = BATCH;
+  const dev = device(slot);
+  const peer = load<i32>(dev, D_PEER);
+  const drain = peer >= 0 && load<u32>(device(<u32>peer), D_RX_SINK) == SINK_DROP;
+  const port0 = flows > 1 ? bswap<u16>(load<u16>(tmpl + portOff)) : 0;
+  let sent: u32 = 0;
+  while (sent < count) {
+    let nb = count - sent < batch ? count - sent : batch;
+    let k: u32 = 0;
+    for (; k < nb; k++) {
+      const f = frameAlloc(thread);
+      if (f == 0) break;
+      const data = f + FRAME_HEADROOM;
+      memory.copy(data, tmpl, len);
+      if (flows > 1) store<u16>(data + portOff, bswap<u16>(<u16>(port0 + (sent + k) % flows)));
+      store<u16>(f, proto, FM_PROTOCOL);
+      const d = scratch + <usize>(k * DESC_SIZE);
+      store<u64>(d, <u64>data, DESC_ADDR);
+      store<u32>(d, len, DESC_LEN);
+      store<u32>(d, 0, DESC_OPTIONS);
+    }
+    if (k == 0) break;
+    netkitXmit(thread, slot, scratch, k);
+    if (drain) sinkDrop(thread, <u32>peer);
+    sent += k;
+  }
+  return sent;
+}

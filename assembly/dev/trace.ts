@@ -1,0 +1,58 @@
+// Per-packet trace and capture, into per-thread rings the host drains. Both are off by
+// default; when a ring is full the record is lost (never blocks the datapath) and the
+// host sees the gap in the ring's own lost counter (R_FLAGS word is reused as "lost").
+
+import {
+  GLOBALS, G_TRACE_FLAGS, G_CLOCK_NS, G_CAPTURE_SNAPLEN, TRACE_ON, T_TRACE_RING, T_CAPTURE_RING,
+  TR_TSTAMP, TR_IFINDEX, TR_PEER_IFINDEX, TR_NETNS, TR_LEN, TR_HOOK, TR_VERDICT, TR_REASON, TR_MARK,
+  CAP_TSTAMP, CAP_IFINDEX, CAP_NETNS, CAP_ORIG_LEN, CAP_LEN, CAP_DIRECTION, CAP_REASON, CAP_HEADER,
+  R_FLAGS, D_IFINDEX, D_NETNS,
+} from "../abi/layout";
+import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
+import { threadState } from "./frames";
+
+@inline export function traceOn(): bool {
+  return (load<u32>(GLOBALS, G_TRACE_FLAGS) & TRACE_ON) != 0;
+}
+
+function lost(r: usize): void {
+  store<u32>(r, load<u32>(r, R_FLAGS) + 1, R_FLAGS);
+}
+
+export function traceRecord(
+  thread: u32, ifindex: u32, peerIfindex: u32, netns: u32, len: u32, hook: u32, verdict: i32, reason: u32, mark: u32,
+): void {
+  const r = <usize>load<u32>(threadState(thread), T_TRACE_RING);
+  if (r == 0) return;
+  if (ringProdFree(r, 1) == 0) { lost(r); return; }
+  const e = ringEntry(r, ringProdIndex(r));
+  store<u64>(e, load<u64>(GLOBALS, G_CLOCK_NS), TR_TSTAMP);
+  store<u32>(e, ifindex, TR_IFINDEX);
+  store<u32>(e, peerIfindex, TR_PEER_IFINDEX);
+  store<u32>(e, netns, TR_NETNS);
+  store<u32>(e, len, TR_LEN);
+  store<u8>(e, <u8>hook, TR_HOOK);
+  store<i8>(e, <i8>verdict, TR_VERDICT);
+  store<u16>(e, <u16>reason, TR_REASON);
+  store<u32>(e, mark, TR_MARK);
+  ringSubmit(r, 1);
+}
+
+/** Copies up to snaplen bytes of a frame seen on device `dev` into the capture ring. */
+export function capture(thread: u32, dev: usize, data: usize, len: u32, direction: u32, reason: u32): void {
+  const r = <usize>load<u32>(threadState(thread), T_CAPTURE_RING);
+  if (r == 0) return;
+  if (ringProdFree(r, 1) == 0) { lost(r); return; }
+  const e = ringEntry(r, ringProdIndex(r));
+  const snap = load<u32>(GLOBALS, G_CAPTURE_SNAPLEN);
+  const caplen = len < snap ? len : snap;
+  store<u64>(e, load<u64>(GLOBALS, G_CLOCK_NS), CAP_TSTAMP);
+  store<u32>(e, load<u32>(dev, D_IFINDEX), CAP_IFINDEX);
+  store<u32>(e, load<u32>(dev, D_NETNS), CAP_NETNS);
+  store<u32>(e, len, CAP_ORIG_LEN);
+  store<u32>(e, caplen, CAP_LEN);
+  store<u32>(e, direction, CAP_DIRECTION);
+  store<u32>(e, reason, CAP_REASON);
+  memory.copy(e + CAP_HEADER, data, caplen);
+  ringSubmit(r, 1);
+}

@@ -1,0 +1,388 @@
+/**
+ * The host's side of the shared memory: lays out the globals, thread states, frame pools
+ * and rings, allocates records, publishes device records by swap + generation (the
+ * emulator's RCU), and reads counters. Packets never pass through here one at a time:
+ * the host's own dataplane instance moves them in batches.
+ */
+
+import * as A from './abi.generated.js';
+import { compileDataplane, createMemory, instantiateDataplane, type WasmSource } from './wasm.js';
+
+/** The dataplane module's exports the host uses (raw bindings: numbers only). */
+export interface DataplaneExports {
+  heapBase(): number;
+  poll(thread: number, budget: number): number;
+  quiesce(thread: number): number;
+  txPush(slot: number, descs: number, n: number): number;
+  rxPop(slot: number, queue: number, out: number, n: number): number;
+  sinkDrop(thread: number, slot: number): number;
+  pktgen(thread: number, slot: number, tmpl: number, len: number, count: number, batch: number, flows: number, portOff: number, proto: number): number;
+  framesAlloc(thread: number, out: number, n: number): number;
+  framesFree(thread: number, list: number, n: number): void;
+  framesAvailable(thread: number): number;
+}
+
+export interface DataplaneOptions {
+  /** Worker threads besides the host (thread 0). Default 0. */
+  workers?: number;
+  /** Device slots (devices alive at once, all namespaces). Default 4096. */
+  maxDevices?: number;
+  /** Frames in each thread's pool, a power of two. Default 4096. */
+  framesPerThread?: number;
+  /** Bytes per frame, a power of two ≥ 2048. Default 4096. */
+  frameSize?: number;
+  /** Entries of each rx/tx ring, a power of two. Default 512. */
+  ringSize?: number;
+  /** Trace and capture ring entries per thread. Default 4096. */
+  traceSlots?: number;
+  /** Bytes kept of each captured frame. Default 2048. */
+  captureSnaplen?: number;
+  /** The dataplane .wasm (URL, bytes or module). Default: the packaged release build. */
+  wasm?: WasmSource;
+}
+
+const PAGE = 65536;
+const LINE = A.CACHE_LINE;
+
+function pow2(name: string, v: number, min: number): number {
+  if (!Number.isInteger(v) || v < min || (v & (v - 1)) !== 0) {
+    throw new RangeError(`${name} must be a power of two ≥ ${min}, got ${v}`);
+  }
+  return v;
+}
+
+function align(v: number, a: number): number {
+  return Math.ceil(v / a) * a;
+}
+
+/** Records waiting for every thread to pass the generation that retired them. */
+interface Retired { addr: number; size: number; gen: number }
+
+export class Dataplane {
+  readonly memory: WebAssembly.Memory;
+  readonly module: WebAssembly.Module;
+  readonly exports: DataplaneExports;
+  readonly threads: number;
+  readonly maxDevices: number;
+  readonly framesPerThread: number;
+  readonly frameSize: number;
+  readonly ringSize: number;
+  readonly traceSlots: number;
+  readonly captureSnaplen: number;
+  /** Scratch area of the host thread for descriptor batches. */
+  readonly hostScratch: number;
+  readonly scratchSize: number;
+
+  private brk = 0;
+  private readonly free = new Map<number, number[]>();
+  private readonly retired: Retired[] = [];
+  private u8!: Uint8Array;
+  private dv!: DataView;
+  private i32!: Int32Array;
+
+  private constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, exports: DataplaneExports, o: Required<Omit<DataplaneOptions, 'wasm'>>) {
+    this.module = module;
+    this.memory = memory;
+    this.exports = exports;
+    this.threads = o.workers + 1;
+    this.maxDevices = o.maxDevices;
+    this.framesPerThread = o.framesPerThread;
+    this.frameSize = o.frameSize;
+    this.ringSize = o.ringSize;
+    this.traceSlots = o.traceSlots;
+    this.captureSnaplen = o.captureSnaplen;
+    this.scratchSize = 1024 * A.DESC_SIZE;
+    this.refresh();
+    if (exports.heapBase() > A.HOST_BASE) throw new Error('dataplane static data overlaps the host arena');
+    this.brk = A.HOST_BASE;
+    this.layout();
+    this.hostScratch = this.thread(0).scratch;
+  }
+
+  static async create(opts: DataplaneOptions = {}): Promise<Dataplane> {
+    const o = {
+      workers: opts.workers ?? 0,
+      maxDevices: opts.maxDevices ?? 4096,
+      framesPerThread: pow2('framesPerThread', opts.framesPerThread ?? 4096, 64),
+      frameSize: pow2('frameSize', opts.frameSize ?? 4096, A.FRAME_MIN_SIZE),
+      ringSize: pow2('ringSize', opts.ringSize ?? 512, 64),
+      traceSlots: pow2('traceSlots', opts.traceSlots ?? 4096, 64),
+      captureSnaplen: opts.captureSnaplen ?? 2048,
+    };
+    if (!Number.isInteger(o.workers) || o.workers < 0 || o.workers > 64) throw new RangeError(`workers must be 0..64, got ${o.workers}`);
+    if (!Number.isInteger(o.maxDevices) || o.maxDevices < 16 || o.maxDevices > 1 << 20) throw new RangeError(`maxDevices must be 16..${1 << 20}, got ${o.maxDevices}`);
+    const threads = o.workers + 1;
+    // Enough for the fixed regions plus room for records and rings; grows on demand.
+    const fixed = threads * (o.framesPerThread * (o.frameSize + 4) + threads * (o.framesPerThread * 4 + 256))
+      + o.maxDevices * (4 + threads * A.COUNTERS_SIZE) + 2 * threads * o.traceSlots * (A.CAP_HEADER + o.captureSnaplen);
+    const pages = Math.ceil((A.HOST_BASE + fixed + o.frameSize * 2) / PAGE) + 64;
+    const memory = createMemory(pages, Math.max(pages * 4, 16384));
+    const module = await compileDataplane(opts.wasm);
+    const exports = await instantiateDataplane<DataplaneExports>(module, memory);
+    return new Dataplane(module, memory, exports, o);
+  }
+
+  // ---- raw views -------------------------------------------------------------------
+
+  /** Re-acquires views after the memory grew. */
+  private refresh(): void {
+    const buf = this.memory.buffer as unknown as SharedArrayBuffer;
+    if (this.u8?.buffer === buf && this.u8.byteLength === buf.byteLength) return;
+    this.u8 = new Uint8Array(buf);
+    this.dv = new DataView(buf);
+    this.i32 = new Int32Array(buf);
+  }
+
+  bytes(): Uint8Array { this.refresh(); return this.u8; }
+  view(): DataView { this.refresh(); return this.dv; }
+  words(): Int32Array { this.refresh(); return this.i32; }
+
+  // ---- allocation --------------------------------------------------------------------
+
+  /** Zeroed, 64-byte aligned bytes in the shared memory (control plane only). */
+  alloc(size: number, alignment = LINE): number {
+    const sz = align(size, LINE);
+    const list = this.free.get(sz);
+    let addr = alignment <= LINE ? list?.pop() : undefined;
+    if (addr === undefined) {
+      addr = align(this.brk, alignment);
+      const end = addr + sz;
+      const have = this.memory.buffer.byteLength;
+      if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE) + 16);
+      this.brk = end;
+    }
+    this.bytes().fill(0, addr, addr + sz);
+    return addr;
+  }
+
+  release(addr: number, size: number): void {
+    const sz = align(size, LINE);
+    let list = this.free.get(sz);
+    if (!list) this.free.set(sz, (list = []));
+    list.push(addr);
+  }
+
+  /** A ring of `size` entries of `entrySize` bytes (see abi: R_*). */
+  allocRing(size: number, entrySize: number): number {
+    const r = this.alloc(A.RING_ENTRIES + size * entrySize);
+    const dv = this.view();
+    dv.setUint32(r + A.R_SIZE, size, true);
+    dv.setUint32(r + A.R_MASK, size - 1, true);
+    dv.setUint32(r + A.R_ENTRY_SIZE, entrySize, true);
+    dv.setUint32(r + A.R_CACHED_CONS, size, true);
+    return r;
+  }
+
+  ringBytes(size: number, entrySize: number): number {
+    return A.RING_ENTRIES + size * entrySize;
+  }
+
+  // ---- layout ------------------------------------------------------------------------
+
+  /** Address of a thread's state record and the regions it points at. */
+  thread(t: number): { state: number; scratch: number; trace: number; capture: number } {
+    const dv = this.view();
+    const state = dv.getUint32(A.GLOBALS + A.G_THREADS, true) + t * A.THREAD_SIZE;
+    return {
+      state,
+      scratch: dv.getUint32(state + A.T_SCRATCH, true),
+      trace: dv.getUint32(state + A.T_TRACE_RING, true),
+      capture: dv.getUint32(state + A.T_CAPTURE_RING, true),
+    };
+  }
+
+  private layout(): void {
+    const n = this.threads;
+    const devTable = this.alloc(this.maxDevices * 4);
+    const counters = this.alloc(n * this.maxDevices * A.COUNTERS_SIZE);
+    const threads = this.alloc(n * A.THREAD_SIZE);
+    const poolBytes = this.framesPerThread * this.frameSize;
+    const pools = this.alloc(n * poolBytes, this.frameSize);
+    const g = A.GLOBALS;
+    const dv = this.view();
+    dv.setUint32(g + A.G_MAGIC, A.ABI_MAGIC, true);
+    dv.setUint32(g + A.G_VERSION, A.ABI_VERSION, true);
+    dv.setUint32(g + A.G_GENERATION, 1, true);
+    dv.setUint32(g + A.G_MAX_DEVICES, this.maxDevices, true);
+    dv.setUint32(g + A.G_DEV_TABLE, devTable, true);
+    dv.setUint32(g + A.G_COUNTERS, counters, true);
+    dv.setUint32(g + A.G_MAX_THREADS, n, true);
+    dv.setUint32(g + A.G_FRAME_SIZE, this.frameSize, true);
+    dv.setUint32(g + A.G_FRAMES_PER_THREAD, this.framesPerThread, true);
+    dv.setUint32(g + A.G_POOL_BASE, pools, true);
+    dv.setUint32(g + A.G_THREADS, threads, true);
+    dv.setUint32(g + A.G_TRACE_SLOTS, this.traceSlots, true);
+    dv.setUint32(g + A.G_CAPTURE_SNAPLEN, this.captureSnaplen, true);
+    for (let t = 0; t < n; t++) {
+      const ts = threads + t * A.THREAD_SIZE;
+      const stack = this.alloc(this.framesPerThread * 4);
+      const rings = this.alloc(n * 4);
+      for (let s = 0; s < n; s++) {
+        const r = s === t ? 0 : this.allocRing(this.framesPerThread, 4);
+        this.view().setUint32(rings + s * 4, r, true);
+      }
+      const trace = this.allocRing(this.traceSlots, A.TRACE_SIZE);
+      const capture = this.allocRing(this.traceSlots, align(A.CAP_HEADER + this.captureSnaplen, 8));
+      const scratch = this.alloc(this.scratchSize);
+      const v = this.view();
+      for (let i = 0; i < this.framesPerThread; i++) {
+        v.setUint32(stack + i * 4, pools + t * poolBytes + i * this.frameSize, true);
+      }
+      v.setUint32(ts + A.T_FREE_TOP, this.framesPerThread, true);
+      v.setUint32(ts + A.T_FREE_STACK, stack, true);
+      v.setUint32(ts + A.T_RETURN_RINGS, rings, true);
+      v.setUint32(ts + A.T_TRACE_RING, trace, true);
+      v.setUint32(ts + A.T_CAPTURE_RING, capture, true);
+      v.setUint32(ts + A.T_SCRATCH, scratch, true);
+    }
+  }
+
+  // ---- publication (swap + generation) -----------------------------------------------
+
+  get generation(): number {
+    return Atomics.load(this.words(), (A.GLOBALS + A.G_GENERATION) >> 2);
+  }
+
+  /** Stores a word that the dataplane reads, atomically, and bumps the generation. */
+  publishWord(addr: number, value: number, retire?: { addr: number; size: number }): void {
+    const w = this.words();
+    Atomics.store(w, addr >> 2, value);
+    const gen = Atomics.add(w, (A.GLOBALS + A.G_GENERATION) >> 2, 1) + 1;
+    if (retire && retire.addr !== 0) this.retired.push({ ...retire, gen });
+    this.reclaim();
+  }
+
+  /** The device record address published for `slot` (0 = none). */
+  deviceRecord(slot: number): number {
+    const table = this.view().getUint32(A.GLOBALS + A.G_DEV_TABLE, true);
+    return Atomics.load(this.words(), (table + slot * 4) >> 2);
+  }
+
+  /** Publishes a new device record for `slot` (0 removes it) and retires the old one. */
+  publishDevice(slot: number, record: number): void {
+    const table = this.view().getUint32(A.GLOBALS + A.G_DEV_TABLE, true);
+    const old = this.deviceRecord(slot);
+    this.publishWord(table + slot * 4, record, { addr: old, size: A.DEV_SIZE });
+  }
+
+  /** Publishes a thread's poll list (device slots it services). */
+  publishPollList(thread: number, slots: readonly number[]): void {
+    const list = this.alloc(A.PL_SLOTS + slots.length * 4);
+    const dv = this.view();
+    dv.setUint32(list + A.PL_COUNT, slots.length, true);
+    slots.forEach((s, i) => dv.setUint32(list + A.PL_SLOTS + i * 4, s, true));
+    const state = this.thread(thread).state;
+    const old = dv.getUint32(state + A.T_POLL_LIST, true);
+    const oldCount = old ? dv.getUint32(old + A.PL_COUNT, true) : 0;
+    this.publishWord(state + A.T_POLL_LIST, list, { addr: old, size: A.PL_SLOTS + oldCount * 4 });
+  }
+
+  /** Retires a record that the dataplane may still be reading (freed after a grace period). */
+  retire(addr: number, size: number): void {
+    if (addr === 0) return;
+    this.retired.push({ addr, size, gen: this.generation });
+    this.reclaim();
+  }
+
+  /**
+   * Frees retired records every worker has moved past. The host (thread 0) runs its
+   * dataplane calls to completion before returning to JavaScript, so it never holds
+   * a stale pointer here.
+   */
+  reclaim(): void {
+    if (this.retired.length === 0) return;
+    let min = this.generation;
+    const dv = this.view();
+    for (let t = 1; t < this.threads; t++) {
+      min = Math.min(min, Atomics.load(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >> 2));
+    }
+    void dv;
+    for (let i = this.retired.length - 1; i >= 0; i--) {
+      const r = this.retired[i]!;
+      if (r.gen <= min) {
+        this.release(r.addr, r.size);
+        this.retired.splice(i, 1);
+      }
+    }
+  }
+
+  /** Records still waiting for a grace period. */
+  get pendingRetired(): number {
+    return this.retired.length;
+  }
+
+  // ---- counters ----------------------------------------------------------------------
+
+  /** Sum over threads of every counter of a device slot (C_* indexes). */
+  counters(slot: number): bigint[] {
+    const dv = this.view();
+    const base = dv.getUint32(A.GLOBALS + A.G_COUNTERS, true);
+    const out = new Array<bigint>(A.COUNTERS_COUNT).fill(0n);
+    for (let t = 0; t < this.threads; t++) {
+      const block = base + (t * this.maxDevices + slot) * A.COUNTERS_SIZE;
+      for (let c = 0; c < A.COUNTERS_COUNT; c++) out[c]! += dv.getBigUint64(block + c * 8, true);
+    }
+    return out;
+  }
+
+  /** Zeroes a slot's counters in every thread's block (a new device in a reused slot). */
+  clearCounters(slot: number): void {
+    const base = this.view().getUint32(A.GLOBALS + A.G_COUNTERS, true);
+    for (let t = 0; t < this.threads; t++) {
+      const block = base + (t * this.maxDevices + slot) * A.COUNTERS_SIZE;
+      this.bytes().fill(0, block, block + A.COUNTERS_SIZE);
+    }
+  }
+
+  /** Adds to a counter from the host thread's block (host-side events such as stack rx drops). */
+  bumpCounter(slot: number, index: number, by = 1n): void {
+    const dv = this.view();
+    const at = dv.getUint32(A.GLOBALS + A.G_COUNTERS, true) + slot * A.COUNTERS_SIZE + index * 8;
+    dv.setBigUint64(at, dv.getBigUint64(at, true) + by, true);
+  }
+
+  // ---- virtual clock and tracing ------------------------------------------------------
+
+  get clockNs(): bigint {
+    return this.view().getBigUint64(A.GLOBALS + A.G_CLOCK_NS, true);
+  }
+
+  set clockNs(v: bigint) {
+    this.view().setBigUint64(A.GLOBALS + A.G_CLOCK_NS, v, true);
+  }
+
+  setTrace(on: boolean): void {
+    const w = this.words();
+    const i = (A.GLOBALS + A.G_TRACE_FLAGS) >> 2;
+    if (on) Atomics.or(w, i, A.TRACE_ON); else Atomics.and(w, i, ~A.TRACE_ON);
+  }
+
+  /** Drains a per-thread ring of fixed-size records (host is the only consumer). */
+  drainRing(ring: number, each: (entry: number) => void): number {
+    const w = this.words();
+    const dv = this.view();
+    const prod = Atomics.load(w, (ring + A.R_PRODUCER) >> 2) >>> 0;
+    let cons = dv.getUint32(ring + A.R_CONSUMER, true);
+    const mask = dv.getUint32(ring + A.R_MASK, true);
+    const esize = dv.getUint32(ring + A.R_ENTRY_SIZE, true);
+    let n = 0;
+    while (cons !== prod) {
+      each(ring + A.RING_ENTRIES + (cons & mask) * esize);
+      cons = (cons + 1) >>> 0;
+      n++;
+    }
+    Atomics.store(w, (ring + A.R_CONSUMER) >> 2, cons | 0);
+    return n;
+  }
+
+  /** Records lost because a trace/capture ring was full. */
+  ringLost(ring: number): number {
+    return this.view().getUint32(ring + A.R_FLAGS, true);
+  }
+
+  /** True when a ring has nothing waiting. */
+  ringEmpty(ring: number): boolean {
+    const w = this.words();
+    return Atomics.load(w, (ring + A.R_PRODUCER) >> 2) === Atomics.load(w, (ring + A.R_CONSUMER) >> 2);
+  }
+}
