@@ -11,7 +11,11 @@ export type WasmSource = URL | string | ArrayBuffer | Uint8Array | WebAssembly.M
 
 /** Default: the release build next to the package (`build/dataplane.wasm`). */
 export function defaultWasmUrl(debug = false): URL {
-  return new URL(debug ? '../../build/dataplane.debug.wasm' : '../../build/dataplane.wasm', import.meta.url);
+  // Compiled code runs from dist/src/, sources (tests, tsx) from src/.
+  if (import.meta.url.includes('/dist/src/')) {
+    return debug ? new URL('../../build/dataplane.debug.wasm', import.meta.url) : new URL('../../build/dataplane.wasm', import.meta.url);
+  }
+  return debug ? new URL('../build/dataplane.debug.wasm', import.meta.url) : new URL('../build/dataplane.wasm', import.meta.url);
 }
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
@@ -37,7 +41,7 @@ export async function compileDataplane(src: WasmSource = defaultWasmUrl()): Prom
     const hint = /<(!doctype|html)/i.test(head) ? ' (got HTML, probably a 404 for the .wasm URL)' : '';
     throw new Error(`dataplane wasm: not a WebAssembly module${hint}`);
   }
-  return WebAssembly.compile(bytes);
+  return WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
 }
 
 /** Shared memory for the dataplane: `pages` initial 64 KiB pages, `maximum` pages at most. */
