@@ -56,7 +56,7 @@ function align(v: number, a: number): number {
 }
 
 /** Records waiting for every thread to pass the generation that retired them. */
-interface Retired { addr: number; size: number; gen: number }
+interface Retired { addr: number; size: number; gen: number; then?: () => void }
 
 export class Dataplane {
   readonly memory: WebAssembly.Memory;
@@ -292,18 +292,38 @@ export class Dataplane {
   reclaim(): void {
     if (this.retired.length === 0) return;
     let min = this.generation;
-    const dv = this.view();
     for (let t = 1; t < this.threads; t++) {
       min = Math.min(min, Atomics.load(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >> 2));
     }
-    void dv;
-    for (let i = this.retired.length - 1; i >= 0; i--) {
+    for (let i = 0; i < this.retired.length; ) {
       const r = this.retired[i]!;
       if (r.gen <= min) {
-        this.release(r.addr, r.size);
         this.retired.splice(i, 1);
+        if (r.addr !== 0) this.release(r.addr, r.size);
+        r.then?.();
+      } else {
+        i++;
       }
     }
+  }
+
+  /** Runs `fn` once every worker has passed the current generation. */
+  afterGrace(fn: () => void): void {
+    const gen = Atomics.add(this.words(), (A.GLOBALS + A.G_GENERATION) >> 2, 1) + 1;
+    this.retired.push({ addr: 0, size: 0, gen, then: fn });
+    this.reclaim();
+  }
+
+  /** Frees the frames still sitting in a descriptor ring that nobody will consume any more. */
+  freeRingFrames(ring: number): void {
+    const list = this.hostScratch;
+    let n = 0;
+    const flush = (): void => { this.exports.framesFree(0, list, n); n = 0; };
+    this.drainRing(ring, (e) => {
+      this.view().setUint32(list + n * 4, Number(this.view().getBigUint64(e + A.DESC_ADDR, true)), true);
+      if (++n === 256) flush();
+    });
+    flush();
   }
 
   /** Records still waiting for a grace period. */

@@ -1,0 +1,644 @@
+/**
+ * The emulator: owns the shared memory and the workers, the network namespaces and the
+ * devices in them, and drives traffic between the stacks and the dataplane.
+ */
+
+import * as A from './abi.generated.js';
+import { Dataplane, type DataplaneOptions } from './dataplane.js';
+import { NetError, fail } from './errors.js';
+import { NetDevice, RegState, ETH_MAX_MTU, ETH_MIN_MTU, GSO_MAX_SEGS, GSO_MAX_SIZE, macString, parseMac } from './net/netdev.js';
+import { Netns } from './net/netns.js';
+import * as netkit from './net/netkit.js';
+import { Traffic, type FrameMeta, type RxMeta } from './net/traffic.js';
+import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.js';
+import { Stack } from './net/stack/stack.js';
+import { Notifier, NetdevEvent } from './net/notifier.js';
+import { WorkerPool } from './worker/pool.js';
+
+export interface EmulatorOptions extends DataplaneOptions {
+  /** Seed for everything random (MAC addresses, generators). Default 1. */
+  seed?: number;
+  /** Virtual nanoseconds that pass per dataplane round in `settle()`. Default 1000. */
+  roundNs?: number;
+}
+
+/** mulberry32: small, fast, seeded. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const DROP_NAMES: Record<number, string> = {
+  [A.DROP_NO_PEER]: 'NETKIT_NO_PEER',
+  [A.DROP_PEER_DOWN]: 'NETKIT_PEER_DOWN',
+  [A.DROP_PKT_TOO_SMALL]: 'PKT_TOO_SMALL',
+  [A.DROP_POLICY]: 'NETKIT_POLICY_DROP',
+  [A.DROP_BPF_DROP]: 'BPF_DROP',
+  [A.DROP_BPF_VERDICT]: 'BPF_BAD_VERDICT',
+  [A.DROP_BACKLOG_FULL]: 'BACKLOG_FULL',
+  [A.DROP_BPF_FAULT]: 'BPF_FAULT',
+  [A.DROP_REDIRECT]: 'REDIRECT_FAILED',
+  [A.DROP_SINK]: 'RX_SINK',
+};
+
+/** Name of a drop reason counter index (A.DROP_*). */
+export function dropReasonName(reason: number): string {
+  return DROP_NAMES[reason] ?? `DROP_${reason}`;
+}
+
+export class Emulator {
+  readonly dp: Dataplane;
+  readonly notifier = new Notifier();
+  readonly traffic: Traffic;
+  private readonly pool: WorkerPool | undefined;
+  private readonly namespaces = new Map<string, Netns>();
+  private readonly random: () => number;
+  private readonly roundNs: bigint;
+  private nextNetnsId = 1;
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  /** Every registered device, by slot. */
+  private readonly bySlot = new Map<number, NetDevice>();
+  readonly init: Netns;
+
+  private constructor(dp: Dataplane, pool: WorkerPool | undefined, o: EmulatorOptions) {
+    this.dp = dp;
+    this.pool = pool;
+    this.traffic = new Traffic(dp);
+    this.random = prng(o.seed ?? 1);
+    this.roundNs = BigInt(o.roundNs ?? 1000);
+    this.init = this.createNetns('init');
+    this.init.find('lo')!.up = true;
+    this.publish(this.init.find('lo')!);
+    this.assignPollLists();
+  }
+
+  /** Creates an emulator; `workers: 0` (the default) runs the dataplane inline. */
+  static async create(opts: EmulatorOptions = {}): Promise<Emulator> {
+    const dp = await Dataplane.create(opts);
+    const pool = dp.threads > 1 ? await WorkerPool.start(dp) : undefined;
+    return new Emulator(dp, pool, opts);
+  }
+
+  /** Stops the workers. */
+  async close(): Promise<void> {
+    await this.pool?.stop();
+  }
+
+  get workers(): number {
+    return this.dp.threads - 1;
+  }
+
+  // ---- namespaces ----------------------------------------------------------------
+
+  private createNetns(name: string): Netns {
+    const ns = new Netns(this.nextNetnsId++, name);
+    ns.stack = new Stack({
+      io: {
+        links: () => [...ns.devices.values()].map((d) => ({
+          ifindex: d.ifindex, name: d.name, mac: d.mac, up: d.up && (d.carrier || d.kind === 'loopback'), noarp: d.noarp, mtu: d.mtu,
+        })),
+        xmit: (ifindex, frame, meta) => {
+          const dev = ns.devices.get(ifindex);
+          if (dev && dev.kind !== 'loopback') this.traffic.transmit(dev, frame, meta);
+        },
+        nowNs: () => this.dp.clockNs,
+      },
+    });
+    this.namespaces.set(name, ns);
+    const lo = this.newDevice(ns, {
+      kind: 'loopback', name: 'lo', baseFlags: A.IFF_LOOPBACK, mtu: 65536, minMtu: 0, maxMtu: 0x7fffffff,
+      mac: new Uint8Array(6), txqlen: 1000, numTxQueues: 1, numRxQueues: 1,
+    });
+    this.register(lo, 1);
+    return ns;
+  }
+
+  /** `ip netns add NAME` */
+  addNetns(name: string): Netns {
+    if (!/^[^/\0]{1,255}$/.test(name) || name === '.' || name === '..') fail('EINVAL');
+    if (this.namespaces.has(name)) fail('EEXIST');
+    return this.createNetns(name);
+  }
+
+  /** `ip netns del NAME`: dismantle per netns-unregister.md §4.3. */
+  delNetns(name: string): void {
+    const ns = this.namespaces.get(name);
+    if (!ns || ns === this.init) fail('ENOENT');
+    // Virtual devices go through their dellink (so peers elsewhere go too), newest first;
+    // lo last.
+    const kill: NetDevice[] = [];
+    const devs = [...ns.devices.values()].sort((a, b) => b.slot - a.slot);
+    for (const d of devs) if (d.kind !== 'loopback') this.dellink(d, kill);
+    for (const d of devs) if (d.kind === 'loopback') this.queue(d, kill);
+    this.unregisterMany(kill);
+    ns.alive = false;
+    this.namespaces.delete(name);
+    for (const other of this.namespaces.values()) other.forgetNsid(ns);
+  }
+
+  /** Names of the namespaces created with addNetns (as `ip netns list`, newest first). */
+  listNetns(): string[] {
+    return [...this.namespaces.keys()].filter((n) => n !== 'init').reverse();
+  }
+
+  /** A namespace by name ("init" for the initial one); ENOENT when absent. */
+  netns(name = 'init'): Netns {
+    const ns = this.namespaces.get(name);
+    if (!ns) fail('ENOENT');
+    return ns;
+  }
+
+  hasNetns(name: string): boolean {
+    return this.namespaces.has(name);
+  }
+
+  // ---- devices -------------------------------------------------------------------
+
+  private newDevice(ns: Netns, o: ConstructorParameters<typeof NetDevice>[0] extends infer T ? Omit<T & object, 'slot' | 'netns'> : never): NetDevice {
+    const slot = this.freeSlots.pop() ?? this.nextSlot++;
+    if (slot >= this.dp.maxDevices) {
+      this.nextSlot--;
+      fail('ENOSPC');
+    }
+    return new NetDevice({ ...o, slot, netns: ns });
+  }
+
+  private randomMac(): Uint8Array {
+    const mac = Uint8Array.from({ length: 6 }, () => Math.floor(this.random() * 256));
+    mac[0] = (mac[0]! & 0xfe) | 0x02;
+    return mac;
+  }
+
+  /** register_netdevice: name, ifindex, rings, publish, NETDEV_REGISTER. */
+  private register(dev: NetDevice, ifindex = 0, taken?: Set<string>): void {
+    const ns = dev.netns;
+    dev.name = ns.allocName(dev.name, taken);
+    dev.ifindex = ns.allocIfindex(ifindex);
+    if (dev.kind !== 'loopback') {
+      dev.txRing = this.dp.allocRing(this.dp.ringSize, A.DESC_SIZE);
+      dev.rxRings = [this.dp.allocRing(this.dp.ringSize, A.DESC_SIZE)];
+    }
+    ns.list(dev);
+    dev.regState = RegState.REGISTERED;
+    this.bySlot.set(dev.slot, dev);
+    this.dp.clearCounters(dev.slot);
+    this.publish(dev);
+    this.notifier.emit(NetdevEvent.REGISTER, dev);
+  }
+
+  /** Builds the dataplane's record for a device and publishes it (swap + generation). */
+  publish(dev: NetDevice): void {
+    if (dev.regState !== RegState.REGISTERED) return;
+    const dp = this.dp;
+    const rec = dp.alloc(A.DEV_SIZE);
+    const dv = dp.view();
+    const nk = dev.netkit;
+    dv.setUint32(rec + A.D_FLAGS, dev.flags, true);
+    dv.setInt32(rec + A.D_PEER, nk?.peer && nk.peer.regState === RegState.REGISTERED ? nk.peer.slot : -1, true);
+    dv.setUint32(rec + A.D_IFINDEX, dev.ifindex, true);
+    dv.setUint32(rec + A.D_NETNS, dev.netns.id, true);
+    dv.setUint32(rec + A.D_KIND, dev.kind === 'netkit' ? A.KIND_NETKIT : A.KIND_LOOPBACK, true);
+    dv.setUint32(rec + A.D_POLICY, nk?.policy ?? 0, true);
+    dv.setUint8(rec + A.D_SCRUB, nk?.scrub ?? 0);
+    dv.setUint8(rec + A.D_MODE, nk?.mode ?? 0);
+    dv.setUint8(rec + A.D_PAIRING, nk?.pairing ?? 0);
+    dv.setUint8(rec + A.D_PRIMARY, nk?.primary ? 1 : 0);
+    dp.bytes().set(dev.mac, rec + A.D_MAC);
+    dv.setUint8(rec + A.D_CAPTURE, dev.capture);
+    dv.setUint32(rec + A.D_MTU, dev.mtu, true);
+    dv.setUint32(rec + A.D_REAL_NUM_RX, dev.rxRings.length, true);
+    if (dev.rxRings.length) {
+      const rings = dp.alloc(dev.rxRings.length * 4);
+      dev.rxRings.forEach((r, i) => dp.view().setUint32(rings + i * 4, r, true));
+      dp.view().setUint32(rec + A.D_RX_RINGS, rings, true);
+    }
+    dv.setUint32(rec + A.D_TX_RING, dev.txRing, true);
+    dv.setUint16(rec + A.D_HEADROOM, dev.neededHeadroom, true);
+    dv.setUint16(rec + A.D_TAILROOM, dev.neededTailroom, true);
+    dv.setUint32(rec + A.D_SLOT, dev.slot, true);
+    dv.setUint32(rec + A.D_NUM_RX, dev.numRxQueues, true);
+    dv.setUint32(rec + A.D_RX_SINK, dev.rxSink, true);
+    this.retireRecord(dp.deviceRecord(dev.slot));
+    dp.publishDevice(dev.slot, rec);
+    this.pool?.kick();
+  }
+
+  /** The old record's rx ring array goes with it (after the grace period). */
+  private retireRecord(old: number): void {
+    if (old === 0) return;
+    const dv = this.dp.view();
+    const rings = dv.getUint32(old + A.D_RX_RINGS, true);
+    if (rings) this.dp.retire(rings, dv.getUint32(old + A.D_REAL_NUM_RX, true) * 4);
+  }
+
+  /** Spreads devices over the workers (slot modulo workers), or all on the host inline. */
+  private assignPollLists(): void {
+    const slots = [...this.bySlot.values()].filter((d) => d.kind !== 'loopback').map((d) => d.slot);
+    if (!this.pool) {
+      this.dp.publishPollList(0, slots);
+      return;
+    }
+    const n = this.workers;
+    for (let w = 1; w <= n; w++) this.dp.publishPollList(w, slots.filter((s) => s % n === w - 1));
+    this.pool.kick();
+  }
+
+  /** The thread whose poll list holds a device. */
+  ownerThread(dev: NetDevice): number {
+    return this.pool ? (dev.slot % this.workers) + 1 : 0;
+  }
+
+  /** Finds a device in a namespace by name or ifindex; ENODEV when absent. */
+  device(ns: string | Netns, dev: string | number): NetDevice {
+    const n = typeof ns === 'string' ? this.netns(ns) : ns;
+    const d = n.find(dev);
+    if (!d) fail('ENODEV');
+    return d;
+  }
+
+  /**
+   * RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL for kind netkit, in namespace `ns` (the
+   * caller's). Returns the created devices, primary first. On error nothing changes.
+   */
+  addLink(req: LinkRequest, ns = 'init'): NetDevice[] {
+    const caller = this.netns(ns);
+    const home = req.netns !== undefined ? this.netns(req.netns) : caller;
+    if (req.linkinfo?.kind !== 'netkit') fail('EOPNOTSUPP', `Unknown device type`);
+    if (req.ifname !== undefined && !req.ifname.includes('%') && home.byName.has(req.ifname)) fail('EEXIST');
+    // §2.1: policy (inside planNewlink), validate hook, core allocation of the primary.
+    const plan0 = netkit.parseNetkitData(req.linkinfo.data);
+    void plan0;
+    const mac = netkit.validateAddress(req.address);
+    const q = netkit.checkQueues(req);
+    if (req.mtu !== undefined) netkit.checkMtu(req.mtu, ETH_MIN_MTU, ETH_MAX_MTU);
+    const plan = netkit.planNewlink(req);
+
+    const created: NetDevice[] = [];
+    const mk = (home: Netns, r: LinkRequest, rq: { tx: number; rx: number }, primary: boolean, policy: number, scrub: number): NetDevice => {
+      const l2 = plan.mode === A.NETKIT_L2;
+      const dev = this.newDevice(home, {
+        kind: 'netkit', name: r.ifname ?? 'nk%d', baseFlags: A.IFF_BROADCAST | A.IFF_MULTICAST | A.IFF_NOARP,
+        mtu: r.mtu ?? 1500, minMtu: ETH_MIN_MTU, maxMtu: ETH_MAX_MTU, mac: new Uint8Array(6), txqlen: r.txqlen ?? 1000,
+        numTxQueues: rq.tx, numRxQueues: rq.rx,
+      });
+      if (plan.headroom) dev.neededHeadroom = plan.headroom;
+      if (plan.tailroom) dev.neededTailroom = plan.tailroom;
+      const addr = primary ? mac : r.address !== undefined ? parseMac(r.address) : undefined;
+      if (r.address !== undefined && !addr) fail('EINVAL');
+      if (l2) dev.mac = addr ?? this.randomMac();
+      dev.netkit = { primary, policy, scrub, mode: plan.mode, pairing: plan.pairing, headroom: plan.headroom, peer: undefined };
+      return dev;
+    };
+
+    let peer: NetDevice | undefined;
+    try {
+      if (plan.pairing === A.NETKIT_DEVICE_PAIR) {
+        const pr = plan.peer ?? {};
+        const peerHome = pr.netns !== undefined ? this.netns(pr.netns) : caller;
+        const pq = netkit.checkQueues(pr);
+        if (pr.mtu !== undefined) netkit.checkMtu(pr.mtu, ETH_MIN_MTU, ETH_MAX_MTU);
+        peer = mk(peerHome, pr, pq, false, plan.peerPolicy, plan.peerScrub);
+        const peerIfindex = plan.peer && (req.ifindex ?? 0) !== 0 ? plan.peer.ifindex ?? 0 : 0;
+        try {
+          this.register(peer, peerIfindex);
+        } catch (e) {
+          this.freeSlots.push(peer.slot);
+          throw e;
+        }
+        created.push(peer);
+        if (plan.mode === A.NETKIT_L2) peer.baseFlags &= ~A.IFF_NOARP;
+        peer.carrier = false;
+      }
+      const primary = mk(home, req, q, true, plan.policy, plan.scrub);
+      try {
+        this.register(primary, req.ifindex ?? 0);
+      } catch (e) {
+        this.freeSlots.push(primary.slot);
+        throw e;
+      }
+      created.unshift(primary);
+      if (plan.mode === A.NETKIT_L2) primary.baseFlags &= ~A.IFF_NOARP;
+      primary.carrier = false;
+      if (peer) {
+        primary.netkit!.peer = peer;
+        peer.netkit!.peer = primary;
+      }
+    } catch (e) {
+      if (created.length) this.unregisterMany(created.map((d) => (this.queue(d, []), d)));
+      throw e;
+    }
+    for (const d of created) this.publish(d);
+    this.assignPollLists();
+    return created;
+  }
+
+  /** Queues a device on a batch list (once). */
+  private queue(dev: NetDevice, list: NetDevice[]): void {
+    if (dev.queued || dev.regState !== RegState.REGISTERED) return;
+    dev.queued = true;
+    list.push(dev);
+  }
+
+  /** rtnl_link_ops->dellink: netkit queues both ends (a peer already queued is skipped). */
+  private dellink(dev: NetDevice, list: NetDevice[]): void {
+    this.queue(dev, list);
+    const peer = dev.netkit?.peer;
+    if (peer) this.queue(peer, list);
+  }
+
+  /** `ip link del DEV` in namespace ns. */
+  delLink(ns: string, dev: string | number): void {
+    const d = this.device(ns, dev);
+    if (d.kind === 'loopback') fail('EOPNOTSUPP');
+    const kill: NetDevice[] = [];
+    this.dellink(d, kill);
+    this.unregisterMany(kill);
+  }
+
+  /** unregister_netdevice_many (netns-unregister.md §2.2). */
+  private unregisterMany(devs: NetDevice[]): void {
+    const batch = devs.filter((d) => d.regState === RegState.REGISTERED);
+    const upDevs = batch.filter((d) => d.up);
+    for (const d of upDevs) this.notifier.emit(NetdevEvent.GOING_DOWN, d);
+    for (const d of upDevs) {
+      d.up = false;
+      if (d.netkit) netkit.close(d);
+    }
+    for (const d of upDevs) this.notifier.emit(NetdevEvent.DOWN, d);
+    for (const d of batch) {
+      d.netns.unlist(d);
+      d.regState = RegState.UNREGISTERING;
+      this.retireRecord(this.dp.deviceRecord(d.slot));
+      this.dp.publishDevice(d.slot, 0);
+    }
+    // Peers that survive (not in the batch) must stop pointing at the dead ones.
+    for (const d of batch) {
+      this.notifier.emit(NetdevEvent.UNREGISTER, d);
+      this.notifier.emit(NetdevEvent.PRE_UNINIT, d);
+      if (d.netkit) {
+        const peer = d.netkit.peer;
+        d.netkit.peer = undefined;
+        if (peer?.netkit && peer.netkit.peer === d) peer.netkit.peer = undefined;
+      }
+    }
+    for (const d of batch) {
+      d.regState = RegState.UNREGISTERED;
+      this.bySlot.delete(d.slot);
+      const rings = [d.txRing, ...d.rxRings].filter((r) => r !== 0);
+      d.txRing = 0;
+      d.rxRings = [];
+      this.dp.afterGrace(() => {
+        for (const r of rings) this.dp.freeRingFrames(r);
+        for (const r of rings) this.dp.release(r, this.dp.ringBytes(this.dp.ringSize, A.DESC_SIZE));
+        this.freeSlots.push(d.slot);
+        d.regState = RegState.RELEASED;
+      });
+      d.queued = false;
+    }
+    this.assignPollLists();
+  }
+
+  /** `ip link set DEV ...` (RTM_NEWLINK on an existing device). */
+  setLink(ns: string, dev: string | number, change: LinkChange): void {
+    const d = this.device(ns, dev);
+    // Validate everything that can be validated before changing anything.
+    const target = change.netns !== undefined ? this.netns(change.netns) : undefined;
+    if (change.mtu !== undefined) netkit.checkMtu(change.mtu, d.minMtu, d.maxMtu);
+    let mac: Uint8Array | undefined;
+    if (change.address !== undefined) {
+      if (d.netkit && d.netkit.mode !== A.NETKIT_L2) fail('EOPNOTSUPP');
+      mac = parseMac(change.address);
+      if (!mac) fail('EINVAL');
+      if ((mac[0]! & 1) !== 0 || mac.every((b) => b === 0)) fail('EADDRNOTAVAIL');
+    }
+    if (change.ifname !== undefined && change.ifname !== d.name) {
+      if (!netkitValidName(change.ifname)) fail('EINVAL');
+      if ((target ?? d.netns).byName.has(change.ifname)) fail('EEXIST');
+      if (change.netns === undefined && d.up) fail('EBUSY');
+    }
+    if (change.data !== undefined) {
+      if (!d.netkit) fail('EOPNOTSUPP');
+      netkit.changelink(d, change.data, (x) => this.publish(x));
+    }
+    if (target && target !== d.netns) {
+      this.moveNetns(d, target, change.ifname);
+    } else if (change.ifname !== undefined && change.ifname !== d.name) {
+      d.netns.unlist(d);
+      d.name = change.ifname;
+      d.netns.list(d);
+      this.notifier.emit(NetdevEvent.CHANGENAME, d);
+    }
+    if (change.mtu !== undefined && change.mtu !== d.mtu) {
+      d.mtu = change.mtu;
+      this.notifier.emit(NetdevEvent.CHANGEMTU, d);
+    }
+    if (mac) {
+      d.mac = mac;
+      this.notifier.emit(NetdevEvent.CHANGEADDR, d);
+    }
+    if (change.txqlen !== undefined) d.txqlen = change.txqlen;
+    if (change.up === true && !d.up) this.openDev(d);
+    if (change.up === false && d.up) this.closeDev(d);
+    this.publish(d);
+  }
+
+  private openDev(d: NetDevice): void {
+    this.notifier.emit(NetdevEvent.PRE_UP, d);
+    let changed: NetDevice[] = [];
+    if (d.netkit) changed = netkit.open(d);
+    d.up = true;
+    if (d.kind === 'loopback') d.carrier = true;
+    this.notifier.emit(NetdevEvent.UP, d);
+    for (const c of changed) {
+      this.notifier.emit(NetdevEvent.CHANGE, c);
+      if (c !== d) this.publish(c);
+    }
+    d.netns.stack.linkUp(d.ifindex);
+    if (d.netkit?.peer) d.netkit.peer.netns.stack.linkUp(d.netkit.peer.ifindex);
+  }
+
+  private closeDev(d: NetDevice): void {
+    this.notifier.emit(NetdevEvent.GOING_DOWN, d);
+    d.up = false;
+    const changed = d.netkit ? netkit.close(d) : [d];
+    if (d.kind === 'loopback') d.carrier = false;
+    this.notifier.emit(NetdevEvent.DOWN, d);
+    for (const c of changed) if (c !== d) this.publish(c);
+    d.netns.stack.linkDown(d.ifindex);
+  }
+
+  /** dev_change_net_namespace (netns-unregister.md §4.2). */
+  private moveNetns(d: NetDevice, target: Netns, newName?: string): void {
+    if (d.kind === 'loopback') fail('EINVAL');
+    if (d.regState !== RegState.REGISTERED) fail('EINVAL');
+    let name = d.name;
+    if (target.byName.has(name)) {
+      if (newName === undefined) fail('EEXIST');
+      name = target.allocName(newName);
+    } else if (newName !== undefined) {
+      name = target.allocName(newName);
+    }
+    if (d.up) this.closeDev(d);
+    d.netns.stack.linkDown(d.ifindex);
+    d.netns.unlist(d);
+    this.notifier.emit(NetdevEvent.UNREGISTER, d);
+    const ifindex = target.devices.has(d.ifindex) ? target.allocIfindex() : d.ifindex;
+    d.netns.stack.forgetLink(d.ifindex);
+    d.netns = target;
+    d.ifindex = ifindex;
+    d.name = name;
+    target.list(d);
+    this.notifier.emit(NetdevEvent.REGISTER, d);
+    this.publish(d);
+    if (d.netkit?.peer) this.publish(d.netkit.peer);
+  }
+
+  /** All devices of a namespace, by ifindex. */
+  links(ns = 'init'): NetDevice[] {
+    return [...this.netns(ns).devices.values()].sort((a, b) => a.ifindex - b.ifindex);
+  }
+
+  /** RTM_GETLINK dump of one device, as seen from its namespace. */
+  dump(d: NetDevice): LinkDump {
+    const ns = d.netns;
+    const flags = d.flags;
+    const out: LinkDump = {
+      ifindex: d.ifindex,
+      ifname: d.name,
+      flags: flagNames(flags),
+      rawFlags: flags,
+      mtu: d.mtu,
+      minMtu: d.minMtu,
+      maxMtu: d.maxMtu,
+      qdisc: d.kind === 'loopback' ? (d.up ? 'noqueue' : 'noop') : d.up ? 'noqueue' : 'noop',
+      operstate: d.operstate,
+      linkmode: 'DEFAULT',
+      group: 'default',
+      txqlen: d.txqlen,
+      linkType: d.kind === 'loopback' ? 'loopback' : 'ether',
+      address: macString(d.mac),
+      broadcast: d.kind === 'loopback' ? '00:00:00:00:00:00' : 'ff:ff:ff:ff:ff:ff',
+      numTxQueues: d.numTxQueues,
+      numRxQueues: d.numRxQueues,
+      realNumRxQueues: d.realNumRxQueues,
+      gsoMaxSize: GSO_MAX_SIZE,
+      gsoMaxSegs: GSO_MAX_SEGS,
+      tsoMaxSize: GSO_MAX_SIZE,
+      tsoMaxSegs: GSO_MAX_SEGS,
+      groMaxSize: GSO_MAX_SIZE,
+      stats: this.stats(d),
+    };
+    if (d.netkit) {
+      const peer = d.netkit.peer;
+      out.link = d.iflink;
+      if (peer && peer.netns === ns) out.linkName = peer.name;
+      if (peer && peer.netns !== ns) out.linkNetnsid = ns.nsidOf(peer.netns);
+      out.kind = 'netkit';
+      out.data = netkit.fillInfo(d);
+    }
+    return out;
+  }
+
+  /** Counters of a device: the dataplane's per-thread blocks summed. */
+  stats(d: NetDevice): LinkStats {
+    const c = this.dp.counters(d.slot);
+    const dropReasons: Record<string, bigint> = {};
+    for (let r = A.DROP_FIRST; r <= A.DROP_LAST; r++) if (c[r]! > 0n) dropReasons[dropReasonName(r)] = c[r]!;
+    return {
+      rxPackets: c[A.C_RX_PACKETS]!, rxBytes: c[A.C_RX_BYTES]!, txPackets: c[A.C_TX_PACKETS]!, txBytes: c[A.C_TX_BYTES]!,
+      rxDropped: c[A.C_RX_DROPPED]!, txDropped: c[A.C_TX_DROPPED]!, rxErrors: 0n, txErrors: 0n, multicast: 0n, dropReasons,
+    };
+  }
+
+  // ---- traffic -------------------------------------------------------------------
+
+  /** Sends a raw Ethernet frame out of a device, as the namespace's stack would. */
+  transmit(ns: string, dev: string | number, frame: Uint8Array, meta?: FrameMeta): void {
+    this.traffic.transmit(this.device(ns, dev), frame, meta);
+  }
+
+  /** Hooks run for every frame the stack receives (tests, tools); return to unsubscribe. */
+  onReceive(fn: (dev: NetDevice, frame: Uint8Array, meta: RxMeta) => void): () => void {
+    this.receivers.add(fn);
+    return () => this.receivers.delete(fn);
+  }
+  private readonly receivers = new Set<(dev: NetDevice, frame: Uint8Array, meta: RxMeta) => void>();
+
+  private deliver = (dev: NetDevice, frame: Uint8Array, meta: RxMeta): void => {
+    for (const fn of this.receivers) fn(dev, frame, meta);
+    if (dev.netns.alive) dev.netns.stack.receive(dev.ifindex, frame, meta);
+  };
+
+  /**
+   * Runs the dataplane until nothing is left to do: queued frames transmitted, every
+   * delivered frame handed to its stack, replies sent in turn. Returns rounds run.
+   */
+  async settle(maxRounds = 10_000): Promise<number> {
+    let rounds = 0;
+    for (; rounds < maxRounds; rounds++) {
+      this.dp.clockNs = this.dp.clockNs + this.roundNs;
+      const placed = this.traffic.flush();
+      if (this.pool) {
+        this.pool.kick();
+        await this.pool.idle(() => this.txRingsEmpty());
+      } else {
+        this.dp.exports.poll(0, 0x7fffffff);
+      }
+      const drained = this.traffic.drain(this.bySlot.values(), this.deliver);
+      this.dp.reclaim();
+      if (placed === 0 && drained === 0 && this.traffic.backlog === 0 && this.txRingsEmpty()) break;
+    }
+    return rounds;
+  }
+
+  private txRingsEmpty(): boolean {
+    for (const d of this.bySlot.values()) if (d.txRing !== 0 && !this.dp.ringEmpty(d.txRing)) return false;
+    return true;
+  }
+
+  /**
+   * pktgen: `count` copies of `frame` sent on a device by its owner thread, in batches
+   * (default 64), optionally spreading `flows` UDP source ports at byte `portOffset`.
+   */
+  async pktgen(ns: string, dev: string | number, frame: Uint8Array, o: { count: number; batch?: number; flows?: number; portOffset?: number }): Promise<number> {
+    const d = this.device(ns, dev);
+    const tmpl = this.dp.alloc(frame.length);
+    this.dp.bytes().set(frame, tmpl);
+    const proto = frame.length >= 14 ? (frame[12]! << 8) | frame[13]! : 0;
+    const args = [d.slot, tmpl, frame.length, o.count, o.batch ?? 64, o.flows ?? 1, o.portOffset ?? 0, ((proto & 0xff) << 8) | (proto >> 8)] as const;
+    const thread = this.ownerThread(d);
+    const sent = this.pool ? await this.pool.pktgen(thread, ...args) : this.dp.exports.pktgen(0, ...args);
+    this.dp.retire(tmpl, frame.length);
+    return sent;
+  }
+
+  /** Chooses who consumes a device's rx rings: the stack (default) or a counting drop sink. */
+  setRxSink(ns: string, dev: string | number, sink: 'stack' | 'drop'): void {
+    const d = this.device(ns, dev);
+    d.rxSink = sink === 'drop' ? A.SINK_DROP : A.SINK_STACK;
+    this.publish(d);
+  }
+}
+
+function netkitValidName(name: string): boolean {
+  return name.length > 0 && name.length < 16 && !/[/:\s%]/.test(name) && name !== '.' && name !== '..';
+}
+
+const FLAG_ORDER: [number, string][] = [
+  [A.IFF_LOOPBACK, 'LOOPBACK'], [A.IFF_BROADCAST, 'BROADCAST'], [A.IFF_MULTICAST, 'MULTICAST'], [A.IFF_NOARP, 'NOARP'],
+  [A.IFF_PROMISC, 'PROMISC'], [A.IFF_UP, 'UP'], [A.IFF_LOWER_UP, 'LOWER_UP'], [A.IFF_DORMANT, 'DORMANT'],
+];
+
+/** iproute2's flag names, in its print order. */
+export function flagNames(flags: number): string[] {
+  return FLAG_ORDER.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n);
+}
+
+export { NetError };

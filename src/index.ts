@@ -1,0 +1,19 @@
+/**
+ * nkemu: the Linux netkit packet path in WebAssembly.
+ *
+ * The public API: an Emulator holds namespaces, devices and the dataplane; requests and
+ * dumps mirror rtnetlink; errors carry the kernel's errno and extack text.
+ */
+
+export { Emulator, dropReasonName, flagNames, type EmulatorOptions } from './emulator.js';
+export { NetError, errnoNumber, strerror, type Errno } from './errors.js';
+export type { NetDevice, DeviceKind, NetkitState } from './net/netdev.js';
+export type { Netns } from './net/netns.js';
+export { NetdevEvent, eventName, type NetdevListener } from './net/notifier.js';
+export { dumpToData } from './net/netkit.js';
+export type { FrameMeta, RxMeta } from './net/traffic.js';
+export type {
+  LinkRequest, LinkChange, LinkDump, LinkInfo, LinkStats, NetkitData, NetkitDataDump,
+  NetkitMode, NetkitPairing, NetkitPolicy, NetkitScrub,
+} from './net/types.js';
+export type { WasmSource } from './wasm.js';

@@ -1,0 +1,132 @@
+/**
+ * A network device as the control plane keeps it. The dataplane sees an immutable copy
+ * (the device record, abi D_*), rebuilt and published by swap after every change.
+ */
+
+import * as A from '../abi.generated.js';
+import type { Netns } from './netns.js';
+
+/** enum netdev_reg_state */
+export enum RegState { UNINITIALIZED = 0, REGISTERED = 1, UNREGISTERING = 2, UNREGISTERED = 3, RELEASED = 4 }
+
+export type DeviceKind = 'netkit' | 'loopback';
+
+/** netkit private state (struct netkit), control side. */
+export interface NetkitState {
+  primary: boolean;
+  /** NETKIT_PASS or NETKIT_DROP */
+  policy: number;
+  scrub: number;
+  mode: number;
+  pairing: number;
+  /** Headroom this device asked for (ndo_set_rx_headroom), netkit.md §1.5. */
+  headroom: number;
+  peer: NetDevice | undefined;
+}
+
+export const ETH_MIN_MTU = 68;
+export const ETH_MAX_MTU = 65535;
+export const GSO_MAX_SIZE = 65536;
+export const GSO_MAX_SEGS = 65535;
+
+export class NetDevice {
+  /** Dataplane slot (index in the device table). */
+  readonly slot: number;
+  readonly kind: DeviceKind;
+  ifindex: number;
+  name: string;
+  netns: Netns;
+  regState = RegState.UNINITIALIZED;
+  /** Queued on an unregister batch. */
+  queued = false;
+  /** Administrative state (IFF_UP). */
+  up = false;
+  carrier = false;
+  /** Static IFF_* bits (BROADCAST, MULTICAST, NOARP, LOOPBACK). */
+  baseFlags: number;
+  mtu: number;
+  minMtu: number;
+  maxMtu: number;
+  mac: Uint8Array;
+  txqlen: number;
+  numTxQueues: number;
+  numRxQueues: number;
+  realNumRxQueues = 1;
+  neededHeadroom = 0;
+  neededTailroom = 0;
+  /** Dataplane rings: rx ring per real rx queue, one tx ring. */
+  rxRings: number[] = [];
+  txRing = 0;
+  rxSink: number = A.SINK_STACK;
+  /** CAP_DIR_* bits: capture traffic leaving / entering this device. */
+  capture = 0;
+  netkit: NetkitState | undefined;
+
+  constructor(o: {
+    slot: number; kind: DeviceKind; name: string; netns: Netns; baseFlags: number; mtu: number; minMtu: number; maxMtu: number;
+    mac: Uint8Array; txqlen: number; numTxQueues: number; numRxQueues: number;
+  }) {
+    this.slot = o.slot;
+    this.kind = o.kind;
+    this.name = o.name;
+    this.netns = o.netns;
+    this.ifindex = 0;
+    this.baseFlags = o.baseFlags;
+    this.mtu = o.mtu;
+    this.minMtu = o.minMtu;
+    this.maxMtu = o.maxMtu;
+    this.mac = o.mac;
+    this.txqlen = o.txqlen;
+    this.numTxQueues = o.numTxQueues;
+    this.numRxQueues = o.numRxQueues;
+  }
+
+  /** IFF_* flags as the kernel reports them (dev_get_flags). */
+  get flags(): number {
+    let f = this.baseFlags;
+    if (this.up) {
+      f |= A.IFF_UP;
+      if (this.carrier) f |= A.IFF_RUNNING | A.IFF_LOWER_UP;
+    }
+    return f;
+  }
+
+  get noarp(): boolean {
+    return (this.baseFlags & A.IFF_NOARP) !== 0;
+  }
+
+  /** RFC 2863 operstate, as the kernel derives it. */
+  get operstate(): 'UP' | 'DOWN' | 'UNKNOWN' {
+    if (this.kind === 'loopback') return this.up ? 'UNKNOWN' : 'DOWN';
+    return this.up && this.carrier ? 'UP' : 'DOWN';
+  }
+
+  /** iflink: the peer's ifindex for netkit (0 without a peer), own ifindex otherwise. */
+  get iflink(): number {
+    if (this.netkit) return this.netkit.peer?.ifindex ?? 0;
+    return this.ifindex;
+  }
+}
+
+export function macString(mac: Uint8Array): string {
+  return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+export function parseMac(v: string | Uint8Array): Uint8Array | undefined {
+  if (v instanceof Uint8Array) return v;
+  const parts = v.split(':');
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{1,2}$/.test(p))) return undefined;
+  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+}
+
+/** is_valid_ether_addr: not multicast, not all-zero. */
+export function validUnicastMac(mac: Uint8Array): boolean {
+  return (mac[0]! & 1) === 0 && mac.some((b) => b !== 0);
+}
+
+/** dev_valid_name */
+export function validName(name: string): boolean {
+  if (name.length === 0 || name.length >= 16) return false;
+  if (name === '.' || name === '..') return false;
+  return !/[/:\s]/.test(name);
+}

@@ -1,0 +1,158 @@
+/**
+ * The host's packet I/O: frames the stacks transmit go onto device tx rings in batches;
+ * frames delivered to devices whose consumer is the stack come off their rx rings in
+ * batches and are handed to that namespace's stack.
+ */
+
+import * as A from '../abi.generated.js';
+import type { Dataplane } from '../dataplane.js';
+import type { NetDevice } from './netdev.js';
+
+/** skb fields a sender sets (SO_MARK, SO_PRIORITY, the protocol of the frame). */
+export interface FrameMeta {
+  mark?: number;
+  priority?: number;
+  tstamp?: bigint;
+  /** EtherType in host order; default: read from the frame. */
+  protocol?: number;
+}
+
+/** skb fields a receiver sees. */
+export interface RxMeta {
+  mark: number;
+  priority: number;
+  pktType: number;
+  tstamp: bigint;
+  ifindex: number;
+  protocol: number;
+}
+
+interface Pending { dev: NetDevice; frame: Uint8Array; meta: FrameMeta }
+
+export type Deliver = (dev: NetDevice, frame: Uint8Array, meta: RxMeta) => void;
+
+export class Traffic {
+  private readonly dp: Dataplane;
+  private pending: Pending[] = [];
+  /** Frames the host could not place because its pool was empty (counted, not lost silently). */
+  noFrames = 0;
+
+  constructor(dp: Dataplane) {
+    this.dp = dp;
+  }
+
+  /** Queues a frame for transmission on `dev` (sent on the next flush). */
+  transmit(dev: NetDevice, frame: Uint8Array, meta: FrameMeta = {}): void {
+    this.pending.push({ dev, frame, meta });
+  }
+
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Moves queued frames onto tx rings, in order per device, as far as the rings and the
+   * host's frame pool allow. Returns how many were placed.
+   */
+  flush(): number {
+    if (this.pending.length === 0) return 0;
+    const dp = this.dp;
+    const ex = dp.exports;
+    const scratch = dp.hostScratch;
+    const maxBatch = Math.min(256, dp.scratchSize / A.DESC_SIZE / 2);
+    const rest: Pending[] = [];
+    const blocked = new Set<NetDevice>();
+    let placed = 0;
+    let i = 0;
+    while (i < this.pending.length) {
+      const dev = this.pending[i]!.dev;
+      // One batch: consecutive frames for the same device.
+      let j = i;
+      while (j < this.pending.length && j - i < maxBatch && this.pending[j]!.dev === dev) j++;
+      const batch = this.pending.slice(i, j);
+      i = j;
+      if (blocked.has(dev)) { rest.push(...batch); continue; }
+      if (dev.txRing === 0 || dp.deviceRecord(dev.slot) === 0) continue; // device gone: dropped
+      const frames = scratch + maxBatch * A.DESC_SIZE;
+      const got = ex.framesAlloc(0, frames, batch.length);
+      if (got < batch.length) this.noFrames += batch.length - got;
+      const dv = dp.view();
+      const u8 = dp.bytes();
+      let n = 0;
+      for (let k = 0; k < got; k++) {
+        const { frame, meta } = batch[k]!;
+        const base = dv.getUint32(frames + k * 4, true);
+        const room = dp.frameSize - A.FRAME_HEADROOM;
+        const len = Math.min(frame.length, room);
+        const data = base + A.FRAME_HEADROOM;
+        u8.set(frame.subarray(0, len), data);
+        dv.setUint32(base + A.FM_MARK, meta.mark ?? 0, true);
+        dv.setUint32(base + A.FM_PRIORITY, meta.priority ?? 0, true);
+        dv.setBigUint64(base + A.FM_TSTAMP, meta.tstamp ?? 0n, true);
+        const proto = meta.protocol ?? (frame.length >= 14 ? (frame[12]! << 8) | frame[13]! : 0);
+        dv.setUint16(base + A.FM_PROTOCOL, proto, false);
+        const d = scratch + n * A.DESC_SIZE;
+        dv.setBigUint64(d + A.DESC_ADDR, BigInt(data), true);
+        dv.setUint32(d + A.DESC_LEN, len, true);
+        dv.setUint32(d + A.DESC_OPTIONS, 0, true);
+        n++;
+      }
+      const pushed = ex.txPush(dev.slot, scratch, n);
+      if (pushed < n) {
+        // Ring full: give the frames back and retry these packets on the next flush.
+        for (let k = pushed; k < n; k++) dv.setUint32(frames + k * 4, Number(dv.getBigUint64(scratch + k * A.DESC_SIZE + A.DESC_ADDR, true)), true);
+        ex.framesFree(0, frames + pushed * 4, n - pushed);
+        rest.push(...batch.slice(pushed, got));
+        blocked.add(dev);
+      }
+      if (got < batch.length) {
+        rest.push(...batch.slice(got));
+        blocked.add(dev);
+      }
+      placed += pushed;
+    }
+    this.pending = rest;
+    return placed;
+  }
+
+  /** Drains the rx rings of `devs` and hands every frame to `deliver`. Returns frames drained. */
+  drain(devs: Iterable<NetDevice>, deliver: Deliver): number {
+    const dp = this.dp;
+    const ex = dp.exports;
+    const scratch = dp.hostScratch;
+    const maxBatch = Math.min(256, dp.scratchSize / A.DESC_SIZE / 2);
+    const list = scratch + maxBatch * A.DESC_SIZE;
+    let total = 0;
+    for (const dev of devs) {
+      if (dev.rxSink !== A.SINK_STACK || dp.deviceRecord(dev.slot) === 0) continue;
+      for (let q = 0; q < dev.realNumRxQueues; q++) {
+        for (;;) {
+          const n = ex.rxPop(dev.slot, q, scratch, maxBatch);
+          if (n === 0) break;
+          const dv = dp.view();
+          const u8 = dp.bytes();
+          const got: [Uint8Array, RxMeta][] = [];
+          for (let k = 0; k < n; k++) {
+            const d = scratch + k * A.DESC_SIZE;
+            const addr = Number(dv.getBigUint64(d + A.DESC_ADDR, true));
+            const len = dv.getUint32(d + A.DESC_LEN, true);
+            const base = addr - (addr % dp.frameSize);
+            got.push([u8.slice(addr, addr + len), {
+              mark: dv.getUint32(base + A.FM_MARK, true),
+              priority: dv.getUint32(base + A.FM_PRIORITY, true),
+              pktType: dv.getUint8(base + A.FM_PKT_TYPE),
+              tstamp: dv.getBigUint64(base + A.FM_TSTAMP, true),
+              ifindex: dv.getUint32(base + A.FM_IFINDEX, true),
+              protocol: dv.getUint16(base + A.FM_PROTOCOL, false),
+            }]);
+            dv.setUint32(list + k * 4, addr, true);
+          }
+          ex.framesFree(0, list, n);
+          total += n;
+          for (const [frame, meta] of got) deliver(dev, frame, meta);
+        }
+      }
+    }
+    return total;
+  }
+}

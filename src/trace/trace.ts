@@ -1,0 +1,84 @@
+/**
+ * Per-packet trace: the dataplane writes a record per packet and hook into per-thread
+ * rings while tracing is on; the host drains them into readable events.
+ */
+
+import * as A from '../abi.generated.js';
+import type { Dataplane } from '../dataplane.js';
+
+export interface TraceEvent {
+  tstampNs: bigint;
+  /** Thread that handled the packet (0 = host/inline). */
+  thread: number;
+  ifindex: number;
+  peerIfindex: number;
+  /** Internal namespace id of the device. */
+  netns: number;
+  len: number;
+  hook: 'netkit/xmit' | 'rx-sink' | string;
+  /** NETKIT_* verdict (-2 when the packet dropped before a verdict). */
+  verdict: number;
+  verdictName: string;
+  /** Drop reason counter index (A.DROP_*), 0 when delivered. */
+  reason: number;
+  mark: number;
+}
+
+const HOOKS: Record<number, string> = { [A.HOOK_NETKIT_XMIT]: 'netkit/xmit', [A.HOOK_RX_SINK]: 'rx-sink' };
+
+export function verdictName(v: number): string {
+  switch (v) {
+    case A.NETKIT_NEXT: return 'NEXT';
+    case A.NETKIT_PASS: return 'PASS';
+    case A.NETKIT_DROP: return 'DROP';
+    case A.NETKIT_REDIRECT: return 'REDIRECT';
+    case -2: return 'EARLY_DROP';
+    default: return `UNKNOWN(${v})`;
+  }
+}
+
+export class Tracer {
+  private readonly dp: Dataplane;
+  /** Records lost to full rings so far (reported, never silent). */
+  lost = 0;
+  /** The producer owns each ring's lost count; remember what was already reported. */
+  private readonly seenLost = new Map<number, number>();
+
+  constructor(dp: Dataplane) {
+    this.dp = dp;
+  }
+
+  enable(on = true): void {
+    this.dp.setTrace(on);
+  }
+
+  /** Everything traced since the last drain, ordered by thread then time. */
+  drain(): TraceEvent[] {
+    const out: TraceEvent[] = [];
+    for (let t = 0; t < this.dp.threads; t++) {
+      const ring = this.dp.thread(t).trace;
+      this.dp.drainRing(ring, (e) => {
+        const dv = this.dp.view();
+        const hook = dv.getUint8(e + A.TR_HOOK);
+        const verdict = dv.getInt8(e + A.TR_VERDICT);
+        out.push({
+          tstampNs: dv.getBigUint64(e + A.TR_TSTAMP, true),
+          thread: t,
+          ifindex: dv.getUint32(e + A.TR_IFINDEX, true),
+          peerIfindex: dv.getUint32(e + A.TR_PEER_IFINDEX, true),
+          netns: dv.getUint32(e + A.TR_NETNS, true),
+          len: dv.getUint32(e + A.TR_LEN, true),
+          hook: HOOKS[hook] ?? `hook${hook}`,
+          verdict,
+          verdictName: verdictName(verdict),
+          reason: dv.getUint16(e + A.TR_REASON, true),
+          mark: dv.getUint32(e + A.TR_MARK, true),
+        });
+      });
+      const lost = this.dp.ringLost(ring);
+      this.lost += (lost - (this.seenLost.get(ring) ?? 0)) >>> 0;
+      this.seenLost.set(ring, lost);
+    }
+    return out;
+  }
+}
