@@ -99,6 +99,7 @@ export function tsPktgen(dp: Dataplane, slot: number, tmpl: number, len: number,
       }
     }
     Atomics.store(u32, (ring + A.R_PRODUCER) >> 2, prod);
+    u32[(ring + A.R_CACHED_CONS) >> 2] = (cons + size) >>> 0;
     const add = (block: number, idx: number, v: number): void => {
       const at = (block + idx * 8) >> 2;
       const lo = u32[at]! + v;
@@ -122,6 +123,7 @@ export function tsPktgen(dp: Dataplane, slot: number, tmpl: number, len: number,
       c = (c + 1) >>> 0;
     }
     u32[(ts + A.T_FREE_TOP) >> 2] = t;
+    u32[(ring + A.R_CACHED_PROD) >> 2] = p;
     Atomics.store(u32, (ring + A.R_CONSUMER) >> 2, c);
     sent += k;
     if (k === 0) break;

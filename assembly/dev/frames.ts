@@ -5,7 +5,7 @@
 
 import {
   GLOBALS, G_FRAME_SIZE, G_FRAMES_PER_THREAD, G_POOL_BASE, G_THREADS, G_MAX_THREADS,
-  THREAD_SIZE, T_FREE_TOP, T_FREE_STACK, T_RETURN_RINGS, FRAME_META,
+  THREAD_SIZE, T_FREE_TOP, T_FREE_STACK, T_RETURN_RINGS,
 } from "../abi/layout";
 import {
   ringConsAvail, ringConsIndex, ringEntry, ringRelease, ringProdFree, ringProdIndex, ringSubmit,
@@ -45,7 +45,36 @@ function reclaim(ts: usize, thread: u32): u32 {
   return top;
 }
 
-/** A frame base from this thread's pool, or 0 when the pool is exhausted. */
+/** Clears a frame's metadata (what allocating a fresh skb does). */
+@inline function zeroMeta(base: usize): void {
+  const z = i32x4.splat(0);
+  store<v128>(base, z, 0);
+  store<v128>(base, z, 16);
+  store<v128>(base, z, 32);
+  store<v128>(base, z, 48);
+}
+
+/**
+ * Pops up to n frames from this thread's pool into out[] (u32 frame bases, metadata
+ * cleared); returns how many.
+ */
+export function framesAlloc(thread: u32, out: usize, n: u32): u32 {
+  const ts = threadState(thread);
+  let top = load<u32>(ts, T_FREE_TOP);
+  if (top < n) top = reclaim(ts, thread);
+  const k = top < n ? top : n;
+  const stack = <usize>load<u32>(ts, T_FREE_STACK);
+  for (let i: u32 = 0; i < k; i++) {
+    top--;
+    const base = <usize>load<u32>(stack + (<usize>top << 2));
+    zeroMeta(base);
+    store<u32>(out + (<usize>i << 2), <u32>base);
+  }
+  store<u32>(ts, top, T_FREE_TOP);
+  return k;
+}
+
+/** One frame base from this thread's pool, or 0 when the pool is exhausted. */
 export function frameAlloc(thread: u32): usize {
   const ts = threadState(thread);
   let top = load<u32>(ts, T_FREE_TOP);
@@ -56,7 +85,7 @@ export function frameAlloc(thread: u32): usize {
   top--;
   store<u32>(ts, top, T_FREE_TOP);
   const base = <usize>load<u32>(<usize>load<u32>(ts, T_FREE_STACK) + (<usize>top << 2));
-  memory.fill(base, 0, FRAME_META);
+  zeroMeta(base);
   return base;
 }
 
@@ -71,20 +100,14 @@ export function frameFree(thread: u32, addr: usize): void {
     store<u32>(ts, top + 1, T_FREE_TOP);
     return;
   }
+  returnFrame(thread, owner, base);
+}
+
+function returnFrame(thread: u32, owner: u32, base: usize): void {
   const r = <usize>load<u32>(<usize>load<u32>(threadState(owner), T_RETURN_RINGS) + (<usize>thread << 2));
   ringProdFree(r, 1); // cannot be full: the ring holds the owner's whole pool
   store<u32>(ringEntry(r, ringProdIndex(r)), <u32>base);
   ringSubmit(r, 1);
-}
-
-/** Allocates up to n frames into out[] (u32 frame bases); returns how many. */
-export function framesAlloc(thread: u32, out: usize, n: u32): u32 {
-  for (let i: u32 = 0; i < n; i++) {
-    const f = frameAlloc(thread);
-    if (f == 0) return i;
-    store<u32>(out + (<usize>i << 2), <u32>f);
-  }
-  return n;
 }
 
 /** Frees n frames whose addresses (u32, any address inside the frame) are at list[]. */
@@ -95,4 +118,28 @@ export function framesFree(thread: u32, list: usize, n: u32): void {
 /** Number of free frames this thread holds right now (after reclaiming returns). */
 export function framesAvailable(thread: u32): u32 {
   return reclaim(threadState(thread), thread);
+}
+
+/**
+ * Frees the frames of n descriptors (at descs, DESC_SIZE apart). Frames of this thread's
+ * pool go straight onto its free stack; others go back through return rings.
+ */
+export function framesFreeDescs(thread: u32, descs: usize, n: u32, descSize: u32): void {
+  const ts = threadState(thread);
+  const stack = <usize>load<u32>(ts, T_FREE_STACK);
+  let top = load<u32>(ts, T_FREE_TOP);
+  const mask = ~(<usize>load<u32>(GLOBALS, G_FRAME_SIZE) - 1);
+  const shift = ctz(load<u32>(GLOBALS, G_FRAME_SIZE)) + ctz(load<u32>(GLOBALS, G_FRAMES_PER_THREAD));
+  const pool = <usize>load<u32>(GLOBALS, G_POOL_BASE);
+  for (let i: u32 = 0; i < n; i++) {
+    const base = <usize>load<u32>(descs + <usize>(i * descSize)) & mask;
+    const owner = <u32>((base - pool) >> shift);
+    if (owner == thread) {
+      store<u32>(stack + (<usize>top << 2), <u32>base);
+      top++;
+    } else {
+      returnFrame(thread, owner, base);
+    }
+  }
+  store<u32>(ts, top, T_FREE_TOP);
 }

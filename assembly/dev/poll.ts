@@ -2,17 +2,26 @@
 // over its devices, the host's ring verbs, the drop sink and the packet generator.
 
 import {
-  GLOBALS, G_GENERATION, T_SEEN_GENERATION, T_POLL_LIST, T_POLLED, T_SCRATCH, PL_COUNT, PL_SLOTS,
+  GLOBALS, G_GENERATION, G_FRAME_SIZE, T_SEEN_GENERATION, T_POLL_LIST, T_POLLED, T_SCRATCH, PL_COUNT, PL_SLOTS,
   D_KIND, D_PEER, D_TX_RING, D_RX_RINGS, D_REAL_NUM_RX, D_RX_SINK, KIND_NETKIT, SINK_DROP,
   R_SIZE, R_MASK, DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE, FRAME_HEADROOM, FM_PROTOCOL,
 } from "../abi/layout";
 import {
   ringConsAvail, ringConsIndex, ringEntry, ringRelease, ringProdFree, ringProdIndex, ringSubmit,
 } from "../ring/ring";
-import { frameAlloc, frameFree, threadState } from "./frames";
+import { framesAlloc, framesFreeDescs, threadState } from "./frames";
 import { device, netkitXmit } from "./netkit";
 
 const BATCH: u32 = 64;
+
+/**
+ * Copies len bytes in 16-byte steps; may write up to 15 bytes past len (the caller
+ * guarantees the room) and read up to 15 past the source (host allocations are rounded
+ * up to 64 bytes).
+ */
+@inline function copy16(dst: usize, src: usize, len: u32): void {
+  for (let o: usize = 0; o < <usize>len; o += 16) store<v128>(dst + o, load<v128>(src + o));
+}
 
 /** Runs a contiguous-or-wrapping window of ring entries through the device's xmit. */
 function xmitRing(thread: u32, slot: u32, r: usize, n: u32): void {
@@ -34,7 +43,11 @@ export function sinkDrop(thread: u32, slot: u32): u32 {
     const r = <usize>load<u32>(rings + (<usize>q << 2));
     const n = ringConsAvail(r, 0xffffffff);
     const idx = ringConsIndex(r);
-    for (let i: u32 = 0; i < n; i++) frameFree(thread, <usize>load<u64>(ringEntry(r, idx + i), DESC_ADDR));
+    // Free in at most two contiguous runs of the ring.
+    const room = load<u32>(r, R_SIZE) - (idx & load<u32>(r, R_MASK));
+    const first = n < room ? n : room;
+    framesFreeDescs(thread, ringEntry(r, idx), first, DESC_SIZE);
+    if (first < n) framesFreeDescs(thread, ringEntry(r, idx + first), n - first, DESC_SIZE);
     ringRelease(r, n);
     total += n;
   }
@@ -114,17 +127,19 @@ export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32
   const drain = peer >= 0 && load<u32>(device(<u32>peer), D_RX_SINK) == SINK_DROP;
   const port0 = flows > 1 ? bswap<u16>(load<u16>(tmpl + portOff)) : 0;
   let sent: u32 = 0;
+  // Frame bases are staged after the descriptors in the scratch area.
+  const bases = scratch + <usize>(BATCH * DESC_SIZE);
+  const small = len + 16 <= load<u32>(GLOBALS, G_FRAME_SIZE) - FRAME_HEADROOM;
   while (sent < count) {
-    let nb = count - sent < batch ? count - sent : batch;
-    let k: u32 = 0;
-    for (; k < nb; k++) {
-      const f = frameAlloc(thread);
-      if (f == 0) break;
+    const nb = count - sent < batch ? count - sent : batch;
+    const k = framesAlloc(thread, bases, nb);
+    for (let i: u32 = 0; i < k; i++) {
+      const f = <usize>load<u32>(bases + (<usize>i << 2));
       const data = f + FRAME_HEADROOM;
-      memory.copy(data, tmpl, len);
-      if (flows > 1) store<u16>(data + portOff, bswap<u16>(<u16>(port0 + (sent + k) % flows)));
+      if (small) copy16(data, tmpl, len); else memory.copy(data, tmpl, len);
+      if (flows > 1) store<u16>(data + portOff, bswap<u16>(<u16>(port0 + (sent + i) % flows)));
       store<u16>(f, proto, FM_PROTOCOL);
-      const d = scratch + <usize>(k * DESC_SIZE);
+      const d = scratch + <usize>(i * DESC_SIZE);
       store<u64>(d, <u64>data, DESC_ADDR);
       store<u32>(d, len, DESC_LEN);
       store<u32>(d, 0, DESC_OPTIONS);
