@@ -6,10 +6,12 @@
 import * as A from './abi.generated.js';
 import { Dataplane, type DataplaneOptions } from './dataplane.js';
 import { NetError, fail } from './errors.js';
-import { NetDevice, RegState, ETH_MAX_MTU, ETH_MIN_MTU, GSO_MAX_SEGS, GSO_MAX_SIZE, macString, parseMac } from './net/netdev.js';
+import { NetDevice, RegState, type RxQueue, ETH_MAX_MTU, ETH_MIN_MTU, GSO_MAX_SEGS, GSO_MAX_SIZE, macString, parseMac } from './net/netdev.js';
 import { Netns } from './net/netns.js';
 import * as netkit from './net/netkit.js';
 import { Traffic, type FrameMeta, type RxMeta } from './net/traffic.js';
+import { lessees, queueCreate, queueDump, queueInfo, releaseLeases, type QueueCreateRequest, type QueueInfo } from './net/lease.js';
+import * as nic from './net/nic.js';
 import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.js';
 import { Stack } from './net/stack/stack.js';
 import { Notifier, NetdevEvent } from './net/notifier.js';
@@ -20,6 +22,12 @@ export interface EmulatorOptions extends DataplaneOptions {
   seed?: number;
   /** Virtual nanoseconds that pass per dataplane round in `settle()`. Default 1000. */
   roundNs?: number;
+  /**
+   * Per-netns device unregistration (netns-unregister.md §3): a paired device's peer in
+   * another namespace is unregistered by that namespace's work, after the request
+   * returned. Default true; false unregisters both in one batch (global RTNL).
+   */
+  perNetnsUnregister?: boolean;
 }
 
 /** mulberry32: small, fast, seeded. */
@@ -61,6 +69,7 @@ export class Emulator {
   private readonly random: () => number;
   private readonly roundNs: bigint;
   private nextNetnsId = 1;
+  private readonly perNetnsUnregister: boolean;
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   /** Every registered device, by slot. */
@@ -73,6 +82,8 @@ export class Emulator {
     this.traffic = new Traffic(dp);
     this.random = prng(o.seed ?? 1);
     this.roundNs = BigInt(o.roundNs ?? 1000);
+    this.perNetnsUnregister = o.perNetnsUnregister ?? true;
+    this.notifier.subscribe(this.netkitNotifier);
     this.init = this.createNetns('init');
     this.init.find('lo')!.up = true;
     this.publish(this.init.find('lo')!);
@@ -129,17 +140,27 @@ export class Emulator {
 
   /** `ip netns del NAME`: dismantle per netns-unregister.md §4.3. */
   delNetns(name: string): void {
+    this.flushWork();
     const ns = this.namespaces.get(name);
     if (!ns || ns === this.init) fail('ENOENT');
-    // Virtual devices go through their dellink (so peers elsewhere go too), newest first;
-    // lo last.
+    // Physical devices go back to the initial namespace first (renamed on a clash).
+    for (const d of [...ns.devices.values()].sort((a, b) => a.ifindex - b.ifindex)) {
+      if (!d.physical) continue;
+      const clash = this.init.byName.has(d.name);
+      const pattern = clash ? (this.init.byName.has(`dev${d.ifindex}`) ? 'dev%d' : `dev${d.ifindex}`) : undefined;
+      this.moveNetns(d, this.init, pattern);
+    }
+    // Then every other device, newest first, through its dellink (peers elsewhere go
+    // too, via their namespace's pending list); lo last.
     const kill: NetDevice[] = [];
     const devs = [...ns.devices.values()].sort((a, b) => b.slot - a.slot);
-    for (const d of devs) if (d.kind !== 'loopback') this.dellink(d, kill);
+    for (const d of devs) if (d.kind !== 'loopback') this.dellink(d, kill, ns);
     for (const d of devs) if (d.kind === 'loopback') this.queue(d, kill);
     this.unregisterMany(kill);
     ns.alive = false;
     this.namespaces.delete(name);
+    // The dismantle completes only after the cross-netns work it queued has run.
+    this.flushWork();
     for (const other of this.namespaces.values()) other.forgetNsid(ns);
   }
 
@@ -183,7 +204,8 @@ export class Emulator {
     dev.ifindex = ns.allocIfindex(ifindex);
     if (dev.kind !== 'loopback') {
       dev.txRing = this.dp.allocRing(this.dp.ringSize, A.DESC_SIZE);
-      dev.rxRings = [this.dp.allocRing(this.dp.ringSize, A.DESC_SIZE)];
+      const real = dev.kind === 'nic' ? dev.numRxQueues : 1;
+      for (let i = 0; i < real; i++) this.addRxQueue(dev);
     }
     ns.list(dev);
     dev.regState = RegState.REGISTERED;
@@ -191,6 +213,13 @@ export class Emulator {
     this.dp.clearCounters(dev.slot);
     this.publish(dev);
     this.notifier.emit(NetdevEvent.REGISTER, dev);
+  }
+
+  /** Appends a real rx queue (with its ring) to a device; publish() makes it visible. */
+  addRxQueue(dev: NetDevice): RxQueue {
+    const q: RxQueue = { dev, index: dev.rxq.length, ring: this.dp.allocRing(this.dp.ringSize, A.DESC_SIZE) };
+    dev.rxq.push(q);
+    return q;
   }
 
   /** Builds the dataplane's record for a device and publishes it (swap + generation). */
@@ -204,7 +233,7 @@ export class Emulator {
     dv.setInt32(rec + A.D_PEER, nk?.peer && nk.peer.regState === RegState.REGISTERED ? nk.peer.slot : -1, true);
     dv.setUint32(rec + A.D_IFINDEX, dev.ifindex, true);
     dv.setUint32(rec + A.D_NETNS, dev.netns.id, true);
-    dv.setUint32(rec + A.D_KIND, dev.kind === 'netkit' ? A.KIND_NETKIT : A.KIND_LOOPBACK, true);
+    dv.setUint32(rec + A.D_KIND, dev.kind === 'netkit' ? A.KIND_NETKIT : dev.kind === 'nic' ? A.KIND_NIC : A.KIND_LOOPBACK, true);
     dv.setUint32(rec + A.D_POLICY, nk?.policy ?? 0, true);
     dv.setUint8(rec + A.D_SCRUB, nk?.scrub ?? 0);
     dv.setUint8(rec + A.D_MODE, nk?.mode ?? 0);
@@ -213,10 +242,10 @@ export class Emulator {
     dp.bytes().set(dev.mac, rec + A.D_MAC);
     dv.setUint8(rec + A.D_CAPTURE, dev.capture);
     dv.setUint32(rec + A.D_MTU, dev.mtu, true);
-    dv.setUint32(rec + A.D_REAL_NUM_RX, dev.rxRings.length, true);
-    if (dev.rxRings.length) {
-      const rings = dp.alloc(dev.rxRings.length * 4);
-      dev.rxRings.forEach((r, i) => dp.view().setUint32(rings + i * 4, r, true));
+    dv.setUint32(rec + A.D_REAL_NUM_RX, dev.rxq.length, true);
+    if (dev.rxq.length) {
+      const rings = dp.alloc(dev.rxq.length * 4);
+      dev.rxq.forEach((q, i) => dp.view().setUint32(rings + i * 4, q.ring, true));
       dp.view().setUint32(rec + A.D_RX_RINGS, rings, true);
     }
     dv.setUint32(rec + A.D_TX_RING, dev.txRing, true);
@@ -268,6 +297,7 @@ export class Emulator {
    * caller's). Returns the created devices, primary first. On error nothing changes.
    */
   addLink(req: LinkRequest, ns = 'init'): NetDevice[] {
+    this.flushWork();
     const caller = this.netns(ns);
     const home = req.netns !== undefined ? this.netns(req.netns) : caller;
     if (req.linkinfo?.kind !== 'netkit') fail('EOPNOTSUPP', `Unknown device type`);
@@ -339,61 +369,116 @@ export class Emulator {
     return created;
   }
 
-  /** Queues a device on a batch list (once). */
+  /** Queues a device on a batch list (once; never also on a pending list). */
   private queue(dev: NetDevice, list: NetDevice[]): void {
     if (dev.queued || dev.regState !== RegState.REGISTERED) return;
+    if (dev.pendingIn) this.unpend(dev);
     dev.queued = true;
     list.push(dev);
   }
 
+  /**
+   * unregister_netdevice_queue_net: a device of namespace `onBehalf` joins the local
+   * batch; one living elsewhere goes on its own namespace's pending list, flushed when
+   * that namespace's lock is released, by its work, or at a dismantle (§3.3).
+   */
+  private queueNet(onBehalf: Netns, dev: NetDevice, list: NetDevice[]): void {
+    if (!this.perNetnsUnregister || dev.netns === onBehalf) return this.queue(dev, list);
+    if (dev.queued || dev.pendingIn || dev.regState !== RegState.REGISTERED) return;
+    dev.pendingIn = dev.netns;
+    dev.netns.pending.push(dev);
+  }
+
+  private unpend(dev: NetDevice): void {
+    const ns = dev.pendingIn!;
+    ns.pending.splice(ns.pending.indexOf(dev), 1);
+    dev.pendingIn = undefined;
+  }
+
   /** rtnl_link_ops->dellink: netkit queues both ends (a peer already queued is skipped). */
-  private dellink(dev: NetDevice, list: NetDevice[]): void {
+  private dellink(dev: NetDevice, list: NetDevice[], onBehalf: Netns = dev.netns): void {
     this.queue(dev, list);
     const peer = dev.netkit?.peer;
-    if (peer) this.queue(peer, list);
+    if (peer) this.queueNet(onBehalf, peer, list);
+  }
+
+  /** Runs the per-netns unregistration work of one namespace (unregister_netdevice_many_net). */
+  private flushNetns(ns: Netns): void {
+    if (ns.pending.length === 0) return;
+    const batch: NetDevice[] = [];
+    for (const d of ns.pending.splice(0)) {
+      d.pendingIn = undefined;
+      this.queue(d, batch);
+    }
+    this.unregisterMany(batch);
+  }
+
+  /** Runs every namespace's pending unregistration work (the per-netns work items). */
+  flushWork(): void {
+    for (const ns of [...this.namespaces.values()]) this.flushNetns(ns);
+  }
+
+  /** Devices waiting on a namespace's pending unregistration list (not flushed). */
+  pendingUnregister(ns = 'init'): string[] {
+    return this.netns(ns).pending.map((d) => d.name);
   }
 
   /** `ip link del DEV` in namespace ns. */
   delLink(ns: string, dev: string | number): void {
-    const d = this.device(ns, dev);
-    if (d.kind === 'loopback') fail('EOPNOTSUPP');
+    this.flushWork();
+    const caller = this.netns(ns);
+    const d = this.device(caller, dev);
+    if (d.kind !== 'netkit') fail('EOPNOTSUPP');
     const kill: NetDevice[] = [];
-    this.dellink(d, kill);
+    this.dellink(d, kill, caller);
     this.unregisterMany(kill);
   }
 
-  /** unregister_netdevice_many (netns-unregister.md §2.2). */
+  /**
+   * unregister_netdevice_many (netns-unregister.md §2.2): each step for the whole batch
+   * before the next. A NETDEV_UNREGISTER listener may run a nested batch.
+   */
   private unregisterMany(devs: NetDevice[]): void {
     const batch = devs.filter((d) => d.regState === RegState.REGISTERED);
+    for (const d of devs) if (d.regState !== RegState.REGISTERED) d.queued = false;
+    if (batch.length === 0) return;
     const upDevs = batch.filter((d) => d.up);
     for (const d of upDevs) this.notifier.emit(NetdevEvent.GOING_DOWN, d);
     for (const d of upDevs) {
       d.up = false;
       if (d.netkit) netkit.close(d);
+      d.netns.stack.linkDown(d.ifindex);
     }
     for (const d of upDevs) this.notifier.emit(NetdevEvent.DOWN, d);
     for (const d of batch) {
       d.netns.unlist(d);
       d.regState = RegState.UNREGISTERING;
+      if (d.pendingIn) this.unpend(d);
       this.retireRecord(this.dp.deviceRecord(d.slot));
       this.dp.publishDevice(d.slot, 0);
     }
-    // Peers that survive (not in the batch) must stop pointing at the dead ones.
     for (const d of batch) {
       this.notifier.emit(NetdevEvent.UNREGISTER, d);
+      if (d.nic) d.nic.contexts.clear();
       this.notifier.emit(NetdevEvent.PRE_UNINIT, d);
+      // ndo_uninit: netkit drops its peer link and its leases.
       if (d.netkit) {
+        releaseLeases(d);
         const peer = d.netkit.peer;
         d.netkit.peer = undefined;
-        if (peer?.netkit && peer.netkit.peer === d) peer.netkit.peer = undefined;
+        if (peer?.netkit && peer.netkit.peer === d) {
+          peer.netkit.peer = undefined;
+          this.publish(peer);
+        }
       }
+      d.netns.stack.forgetLink(d.ifindex);
     }
     for (const d of batch) {
       d.regState = RegState.UNREGISTERED;
       this.bySlot.delete(d.slot);
-      const rings = [d.txRing, ...d.rxRings].filter((r) => r !== 0);
+      const rings = [d.txRing, ...d.rxq.map((q) => q.ring)].filter((r) => r !== 0);
       d.txRing = 0;
-      d.rxRings = [];
+      d.rxq = [];
       this.dp.afterGrace(() => {
         for (const r of rings) this.dp.freeRingFrames(r);
         for (const r of rings) this.dp.release(r, this.dp.ringBytes(this.dp.ringSize, A.DESC_SIZE));
@@ -405,8 +490,173 @@ export class Emulator {
     this.assignPollLists();
   }
 
+  /** The netkit notifier (netkit.md §7.1): a physical device really going away takes its lessees along. */
+  private netkitNotifier = (event: NetdevEvent, dev: NetDevice): void => {
+    if (event !== NetdevEvent.UNREGISTER || dev.regState !== RegState.UNREGISTERING || !dev.physical) return;
+    const kill: NetDevice[] = [];
+    for (const v of lessees(dev)) {
+      if (v.queued) continue;
+      this.queue(v, kill);
+      if (v.netkit?.peer) this.queue(v.netkit.peer, kill);
+    }
+    this.unregisterMany(kill);
+  };
+
+  // ---- physical NICs, channels, steering ------------------------------------------
+
+  private nicCount = 0;
+
+  /**
+   * Plugs in an emulated physical NIC (a netdevsim-like device with a parent bus
+   * device): `rxQueues` real rx queues (channels), a MAC (random unless given).
+   */
+  addNic(o: { name?: string; rxQueues?: number; txQueues?: number; address?: string; netns?: string; maxChannels?: number } = {}): NetDevice {
+    this.flushWork();
+    const ns = this.netns(o.netns ?? 'init');
+    const rx = o.rxQueues ?? 1;
+    const tx = o.txQueues ?? rx;
+    const max = o.maxChannels ?? Math.max(rx, 64);
+    if (!Number.isInteger(rx) || rx < 1 || rx > max) fail('EINVAL', 'Invalid number of receive queues');
+    if (!Number.isInteger(tx) || tx < 1 || tx > 4096) fail('EINVAL', 'Invalid number of transmit queues');
+    let mac: Uint8Array | undefined;
+    if (o.address !== undefined) {
+      mac = parseMac(o.address);
+      if (!mac) fail('EINVAL');
+      if ((mac[0]! & 1) !== 0 || mac.every((b) => b === 0)) fail('EADDRNOTAVAIL');
+    }
+    if (o.name !== undefined && !o.name.includes('%') && ns.byName.has(o.name)) fail('EEXIST');
+    const dev = this.newDevice(ns, {
+      kind: 'nic', name: o.name ?? 'eth%d', baseFlags: A.IFF_BROADCAST | A.IFF_MULTICAST, mtu: 1500, minMtu: ETH_MIN_MTU,
+      maxMtu: 9600, mac: mac ?? this.randomMac(), txqlen: 1000, numTxQueues: tx, numRxQueues: max,
+    });
+    dev.nic = nic.newNicState(`netdevsim${this.nicCount++}`, rx, max);
+    try {
+      this.registerNic(dev, rx);
+    } catch (e) {
+      this.freeSlots.push(dev.slot);
+      throw e;
+    }
+    this.assignPollLists();
+    return dev;
+  }
+
+  private registerNic(dev: NetDevice, rx: number): void {
+    const ns = dev.netns;
+    dev.name = ns.allocName(dev.name);
+    dev.ifindex = ns.allocIfindex();
+    dev.txRing = this.dp.allocRing(this.dp.ringSize, A.DESC_SIZE);
+    for (let i = 0; i < rx; i++) this.addRxQueue(dev);
+    ns.list(dev);
+    dev.regState = RegState.REGISTERED;
+    this.bySlot.set(dev.slot, dev);
+    this.dp.clearCounters(dev.slot);
+    this.publish(dev);
+    this.notifier.emit(NetdevEvent.REGISTER, dev);
+  }
+
+  /** Removes an emulated NIC as its driver would on unload (the emulator's rmmod). */
+  delNic(ns: string, dev: string | number): void {
+    this.flushWork();
+    const d = this.device(ns, dev);
+    if (!d.physical) fail('EOPNOTSUPP');
+    d.nic!.present = false;
+    const kill: NetDevice[] = [];
+    this.queue(d, kill);
+    this.unregisterMany(kill);
+  }
+
+  /** `ethtool -l`: channel counts (netkit has no get_channels: EOPNOTSUPP). */
+  channels(ns: string, dev: string | number): { maxCombined: number; combined: number; maxRx: number; maxTx: number } {
+    this.flushWork();
+    const d = this.device(ns, dev);
+    if (!d.nic) fail('EOPNOTSUPP');
+    return { maxCombined: d.nic.maxChannels, combined: d.realNumRxQueues, maxRx: 0, maxTx: 0 };
+  }
+
+  /** `ethtool -L DEV combined N`. */
+  setChannels(ns: string, dev: string | number, count: number): void {
+    this.flushWork();
+    const d = this.device(ns, dev);
+    if (!d.nic) fail('EOPNOTSUPP');
+    nic.checkChannels(d, count);
+    if (count === d.realNumRxQueues) return;
+    while (d.realNumRxQueues < count) this.addRxQueue(d);
+    const gone = d.rxq.splice(count);
+    const ctx0 = d.nic.contexts.get(0)!;
+    if (!ctx0.configured) ctx0.table = nic.defaultTable(count);
+    this.publish(d);
+    const rings = gone.map((q) => q.ring);
+    this.dp.afterGrace(() => {
+      for (const r of rings) this.dp.freeRingFrames(r);
+      for (const r of rings) this.dp.release(r, this.dp.ringBytes(this.dp.ringSize, A.DESC_SIZE));
+    });
+  }
+
+  /** `ethtool -X`; returns the context id (a new one for `context: 'new'`). */
+  setRss(ns: string, dev: string | number, o: Parameters<typeof nic.setIndirection>[1]): number {
+    this.flushWork();
+    const d = this.device(ns, dev);
+    if (!d.nic) fail('EOPNOTSUPP');
+    const id = nic.setIndirection(d, o);
+    this.publish(d);
+    return id;
+  }
+
+  /** `ethtool -N DEV flow-type ...`; returns the rule's location. */
+  addNtuple(ns: string, dev: string | number, rule: Parameters<typeof nic.addRule>[1]): number {
+    this.flushWork();
+    const d = this.device(ns, dev);
+    if (!d.nic) fail('EOPNOTSUPP');
+    const loc = nic.addRule(d, rule);
+    this.publish(d);
+    return loc;
+  }
+
+  /** `ethtool -N DEV delete LOC`. */
+  delNtuple(ns: string, dev: string | number, location: number): void {
+    this.flushWork();
+    const d = this.device(ns, dev);
+    if (!d.nic) fail('EOPNOTSUPP');
+    nic.deleteRule(d, location);
+    this.publish(d);
+  }
+
+  // ---- queue leasing ----------------------------------------------------------------
+
+  /** netdev `queue-create` issued from namespace `ns`. */
+  queueCreate(req: QueueCreateRequest, ns = 'init'): { id: number } {
+    this.flushWork();
+    return queueCreate(this, this.netns(ns), req);
+  }
+
+  /** netdev `queue-get` (do). */
+  queueGet(ns: string, q: { ifindex: number; id: number; type: 'rx' | 'tx' }): QueueInfo {
+    this.flushWork();
+    const d = this.netns(ns).devices.get(q.ifindex);
+    if (!d) fail('ENODEV');
+    return queueInfo(d, q.id, q.type);
+  }
+
+  /** netdev `queue-get` (dump), optionally for one ifindex. */
+  queueDump(ns = 'init', ifindex?: number): QueueInfo[] {
+    this.flushWork();
+    return queueDump(this.links(ns), ifindex);
+  }
+
+  /** A namespace by its internal id (for nsid lookups). */
+  namespaceById(id: number): Netns | undefined {
+    for (const ns of this.namespaces.values()) if (ns.id === id) return ns;
+    return undefined;
+  }
+
+  /** `ip netns set NAME NSID` issued in namespace `ns`. */
+  setNsid(ns: string, name: string, nsid: number): void {
+    this.netns(ns).setNsid(this.netns(name), nsid);
+  }
+
   /** `ip link set DEV ...` (RTM_NEWLINK on an existing device). */
   setLink(ns: string, dev: string | number, change: LinkChange): void {
+    this.flushWork();
     const d = this.device(ns, dev);
     // Validate everything that can be validated before changing anything.
     const target = change.netns !== undefined ? this.netns(change.netns) : undefined;
@@ -454,7 +704,7 @@ export class Emulator {
     let changed: NetDevice[] = [];
     if (d.netkit) changed = netkit.open(d);
     d.up = true;
-    if (d.kind === 'loopback') d.carrier = true;
+    if (d.kind !== 'netkit') d.carrier = true;
     this.notifier.emit(NetdevEvent.UP, d);
     for (const c of changed) {
       this.notifier.emit(NetdevEvent.CHANGE, c);
@@ -468,7 +718,7 @@ export class Emulator {
     this.notifier.emit(NetdevEvent.GOING_DOWN, d);
     d.up = false;
     const changed = d.netkit ? netkit.close(d) : [d];
-    if (d.kind === 'loopback') d.carrier = false;
+    if (d.kind !== 'netkit') d.carrier = false;
     this.notifier.emit(NetdevEvent.DOWN, d);
     for (const c of changed) if (c !== d) this.publish(c);
     d.netns.stack.linkDown(d.ifindex);
@@ -491,8 +741,15 @@ export class Emulator {
     this.notifier.emit(NetdevEvent.UNREGISTER, d);
     const ifindex = target.devices.has(d.ifindex) ? target.allocIfindex() : d.ifindex;
     d.netns.stack.forgetLink(d.ifindex);
+    const from = d.netns;
     d.netns = target;
     d.ifindex = ifindex;
+    // A device pending on the old namespace's list moves to the tail of the new one's.
+    if (d.pendingIn === from) {
+      from.pending.splice(from.pending.indexOf(d), 1);
+      target.pending.push(d);
+      d.pendingIn = target;
+    }
     d.name = name;
     target.list(d);
     this.notifier.emit(NetdevEvent.REGISTER, d);
@@ -502,6 +759,7 @@ export class Emulator {
 
   /** All devices of a namespace, by ifindex. */
   links(ns = 'init'): NetDevice[] {
+    this.flushWork();
     return [...this.netns(ns).devices.values()].sort((a, b) => a.ifindex - b.ifindex);
   }
 
@@ -581,6 +839,7 @@ export class Emulator {
    * delivered frame handed to its stack, replies sent in turn. Returns rounds run.
    */
   async settle(maxRounds = 10_000): Promise<number> {
+    this.flushWork();
     let rounds = 0;
     for (; rounds < maxRounds; rounds++) {
       this.dp.clockNs = this.dp.clockNs + this.roundNs;

@@ -5,11 +5,26 @@
 
 import * as A from '../abi.generated.js';
 import type { Netns } from './netns.js';
+import type { NicState } from './nic.js';
 
 /** enum netdev_reg_state */
 export enum RegState { UNINITIALIZED = 0, REGISTERED = 1, UNREGISTERING = 2, UNREGISTERED = 3, RELEASED = 4 }
 
-export type DeviceKind = 'netkit' | 'loopback';
+export type DeviceKind = 'netkit' | 'nic' | 'loopback';
+
+/** A real rx queue (struct netdev_rx_queue): its ring and who else holds it. */
+export interface RxQueue {
+  dev: NetDevice;
+  index: number;
+  /** Dataplane rx ring address. */
+  ring: number;
+  /** The other end of a queue lease (virtual → physical or physical → virtual). */
+  lease?: RxQueue;
+  /** An AF_XDP buffer pool bound to this queue. */
+  pool?: unknown;
+  /** A memory provider (io_uring zcrx, devmem) bound to this queue. */
+  provider?: unknown;
+}
 
 /** netkit private state (struct netkit), control side. */
 export interface NetkitState {
@@ -39,6 +54,8 @@ export class NetDevice {
   regState = RegState.UNINITIALIZED;
   /** Queued on an unregister batch. */
   queued = false;
+  /** The namespace whose pending unregistration list holds this device, if any. */
+  pendingIn: Netns | undefined;
   /** Administrative state (IFF_UP). */
   up = false;
   carrier = false;
@@ -51,16 +68,17 @@ export class NetDevice {
   txqlen: number;
   numTxQueues: number;
   numRxQueues: number;
-  realNumRxQueues = 1;
   neededHeadroom = 0;
   neededTailroom = 0;
-  /** Dataplane rings: rx ring per real rx queue, one tx ring. */
-  rxRings: number[] = [];
+  /** Real rx queues (real_num_rx_queues of them), each with its dataplane ring. */
+  rxq: RxQueue[] = [];
+  /** Dataplane tx ring (frames the stack hands to xmit). */
   txRing = 0;
   rxSink: number = A.SINK_STACK;
   /** CAP_DIR_* bits: capture traffic leaving / entering this device. */
   capture = 0;
   netkit: NetkitState | undefined;
+  nic: NicState | undefined;
 
   constructor(o: {
     slot: number; kind: DeviceKind; name: string; netns: Netns; baseFlags: number; mtu: number; minMtu: number; maxMtu: number;
@@ -79,6 +97,15 @@ export class NetDevice {
     this.txqlen = o.txqlen;
     this.numTxQueues = o.numTxQueues;
     this.numRxQueues = o.numRxQueues;
+  }
+
+  get realNumRxQueues(): number {
+    return this.rxq.length;
+  }
+
+  /** Physical: has a parent bus device (dev->dev.parent). */
+  get physical(): boolean {
+    return this.nic !== undefined;
   }
 
   /** IFF_* flags as the kernel reports them (dev_get_flags). */

@@ -24,6 +24,8 @@ export class Netns {
   private readonly nsids = new Map<number, number>();
   stack!: Stack;
   alive = true;
+  /** dev_unreg_head: devices whose unregistration another namespace requested. */
+  readonly pending: NetDevice[] = [];
 
   constructor(id: number, name: string) {
     this.id = id;

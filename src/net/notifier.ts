@@ -33,18 +33,23 @@ export function eventName(ev: NetdevEvent): string {
 export type NetdevListener = (event: NetdevEvent, dev: NetDevice) => void;
 
 export class Notifier {
-  private readonly listeners: NetdevListener[] = [];
+  private readonly listeners: { fn: NetdevListener; priority: number }[] = [];
 
-  /** Adds a listener at the end of the chain; returns a function that removes it. */
-  subscribe(fn: NetdevListener): () => void {
-    this.listeners.push(fn);
+  /**
+   * Adds a listener; higher `priority` runs earlier, equal priorities in subscription
+   * order (notifier_block.priority, default 0). Returns a function that removes it.
+   */
+  subscribe(fn: NetdevListener, priority = 0): () => void {
+    let i = this.listeners.findIndex((l) => l.priority < priority);
+    if (i < 0) i = this.listeners.length;
+    this.listeners.splice(i, 0, { fn, priority });
     return () => {
-      const i = this.listeners.indexOf(fn);
-      if (i >= 0) this.listeners.splice(i, 1);
+      const at = this.listeners.findIndex((l) => l.fn === fn);
+      if (at >= 0) this.listeners.splice(at, 1);
     };
   }
 
   emit(event: NetdevEvent, dev: NetDevice): void {
-    for (const fn of [...this.listeners]) fn(event, dev);
+    for (const l of [...this.listeners]) l.fn(event, dev);
   }
 }
