@@ -52,7 +52,7 @@ const DROP_NAMES: Record<number, string> = {
   [A.DROP_BACKLOG_FULL]: 'BACKLOG_FULL',
   [A.DROP_BPF_FAULT]: 'BPF_FAULT',
   [A.DROP_REDIRECT]: 'REDIRECT_FAILED',
-  [A.DROP_SINK]: 'RX_SINK',
+  [A.DROP_NTUPLE]: 'NTUPLE_DISCARD',
 };
 
 /** Name of a drop reason counter index (A.DROP_*). */
@@ -254,17 +254,85 @@ export class Emulator {
     dv.setUint32(rec + A.D_SLOT, dev.slot, true);
     dv.setUint32(rec + A.D_NUM_RX, dev.numRxQueues, true);
     dv.setUint32(rec + A.D_RX_SINK, dev.rxSink, true);
+    dv.setUint32(rec + A.D_WIRE_RING, dev.wireRing, true);
+    dv.setUint32(rec + A.D_QSTATS, dev.qstats, true);
+    if (dev.nic) dv.setUint32(rec + A.D_STEER, this.buildSteering(dev), true);
     this.retireRecord(dp.deviceRecord(dev.slot));
     dp.publishDevice(dev.slot, rec);
     this.pool?.kick();
   }
 
-  /** The old record's rx ring array goes with it (after the grace period). */
+  /** The old record's rx ring array and steering tables go with it (after the grace period). */
   private retireRecord(old: number): void {
     if (old === 0) return;
     const dv = this.dp.view();
     const rings = dv.getUint32(old + A.D_RX_RINGS, true);
     if (rings) this.dp.retire(rings, dv.getUint32(old + A.D_REAL_NUM_RX, true) * 4);
+    const steer = dv.getUint32(old + A.D_STEER, true);
+    if (steer) {
+      const nRules = dv.getUint32(steer + A.ST_N_RULES, true);
+      const nCtx = dv.getUint32(steer + A.ST_N_CTX, true);
+      const ctx = dv.getUint32(steer + A.ST_CTX, true);
+      for (let i = 0; i < nCtx; i++) this.dp.retire(dv.getUint32(ctx + i * 4, true), nic.RSS_TABLE_SIZE * 4);
+      this.dp.retire(ctx, Math.max(nCtx, 1) * 4);
+      this.dp.retire(dv.getUint32(steer + A.ST_RULES, true), Math.max(nRules, 1) * A.RULE_SIZE);
+      this.dp.retire(steer, A.STEER_SIZE);
+    }
+  }
+
+  /** Encodes a NIC's ntuple rules and RSS tables for the dataplane (abi ST_*, RU_*). */
+  private buildSteering(dev: NetDevice): number {
+    const dp = this.dp;
+    const n = dev.nic!;
+    const rules = [...n.rules.values()].sort((a, b) => a.location - b.location);
+    const steer = dp.alloc(A.STEER_SIZE);
+    const rulesAt = dp.alloc(Math.max(rules.length, 1) * A.RULE_SIZE);
+    const maxCtx = Math.max(0, ...n.contexts.keys());
+    const ctxAt = dp.alloc((maxCtx + 1) * 4);
+    const u8 = dp.bytes();
+    for (const [id, ctx] of n.contexts) {
+      const table = dp.alloc(nic.RSS_TABLE_SIZE * 4);
+      ctx.table.forEach((q, i) => dp.view().setUint32(table + i * 4, q, true));
+      dp.view().setUint32(ctxAt + id * 4, table, true);
+    }
+    rules.forEach((r, i) => {
+      const at = rulesAt + i * A.RULE_SIZE;
+      const dv = dp.view();
+      const flow = r.flowType === 'tcp4' ? A.FLOW_TCP4 : r.flowType === 'udp4' ? A.FLOW_UDP4 : A.FLOW_ETHER;
+      dv.setUint32(at + A.RU_FLOW, flow, true);
+      dv.setInt32(at + A.RU_ACTION, r.action, true);
+      dv.setInt32(at + A.RU_CONTEXT, r.context ?? -1, true);
+      // Values and masks in packet byte order; an absent field matches anything.
+      const ip = (off: number, moff: number, v?: number, m?: number): void => {
+        if (v === undefined) return;
+        dv.setUint32(at + off, v >>> 0, false);
+        dv.setUint32(at + moff, (m ?? 0xffffffff) >>> 0, false);
+      };
+      const port = (off: number, moff: number, v?: number, m?: number): void => {
+        if (v === undefined) return;
+        dv.setUint16(at + off, v, false);
+        dv.setUint16(at + moff, m ?? 0xffff, false);
+      };
+      const mac = (off: number, moff: number, v?: Uint8Array, m?: Uint8Array): void => {
+        if (!v) return;
+        u8.set(v, at + off);
+        u8.set(m ?? new Uint8Array(6).fill(0xff), at + moff);
+      };
+      ip(A.RU_SRC_IP, A.RU_SRC_IP_MASK, r.srcIp, r.srcIpMask);
+      ip(A.RU_DST_IP, A.RU_DST_IP_MASK, r.dstIp, r.dstIpMask);
+      port(A.RU_SRC_PORT, A.RU_SRC_PORT_MASK, r.srcPort, r.srcPortMask);
+      port(A.RU_DST_PORT, A.RU_DST_PORT_MASK, r.dstPort, r.dstPortMask);
+      mac(A.RU_SRC_MAC, A.RU_SRC_MAC_MASK, r.srcMac, r.srcMacMask);
+      mac(A.RU_DST_MAC, A.RU_DST_MAC_MASK, r.dstMac, r.dstMacMask);
+      port(A.RU_PROTO, A.RU_PROTO_MASK, r.proto, r.protoMask);
+    });
+    const dv = dp.view();
+    dv.setUint32(steer + A.ST_N_RULES, rules.length, true);
+    dv.setUint32(steer + A.ST_RULES, rulesAt, true);
+    dv.setUint32(steer + A.ST_N_CTX, maxCtx + 1, true);
+    dv.setUint32(steer + A.ST_CTX, ctxAt, true);
+    dv.setUint32(steer + A.ST_TABLE_SIZE, nic.RSS_TABLE_SIZE, true);
+    return steer;
   }
 
   /** Spreads devices over the workers (slot modulo workers), or all on the host inline. */
@@ -476,12 +544,16 @@ export class Emulator {
     for (const d of batch) {
       d.regState = RegState.UNREGISTERED;
       this.bySlot.delete(d.slot);
-      const rings = [d.txRing, ...d.rxq.map((q) => q.ring)].filter((r) => r !== 0);
+      const rings = [d.txRing, d.wireRing, ...d.rxq.map((q) => q.ring)].filter((r) => r !== 0);
+      const qstats = d.qstats;
       d.txRing = 0;
+      d.wireRing = 0;
+      d.qstats = 0;
       d.rxq = [];
       this.dp.afterGrace(() => {
         for (const r of rings) this.dp.freeRingFrames(r);
         for (const r of rings) this.dp.release(r, this.dp.ringBytes(this.dp.ringSize, A.DESC_SIZE));
+        if (qstats) this.dp.release(qstats, this.dp.threads * d.numRxQueues * A.QS_COUNT * 8);
         this.freeSlots.push(d.slot);
         d.regState = RegState.RELEASED;
       });
@@ -545,6 +617,8 @@ export class Emulator {
     dev.name = ns.allocName(dev.name);
     dev.ifindex = ns.allocIfindex();
     dev.txRing = this.dp.allocRing(this.dp.ringSize, A.DESC_SIZE);
+    dev.wireRing = this.dp.allocRing(this.dp.ringSize, A.DESC_SIZE);
+    dev.qstats = this.dp.alloc(this.dp.threads * dev.numRxQueues * A.QS_COUNT * 8);
     for (let i = 0; i < rx; i++) this.addRxQueue(dev);
     ns.list(dev);
     dev.regState = RegState.REGISTERED;
@@ -822,6 +896,32 @@ export class Emulator {
     this.traffic.transmit(this.device(ns, dev), frame, meta);
   }
 
+  /** Frames arriving on a NIC from the wire (steered by its ntuple rules and RSS). */
+  wireIn(ns: string, dev: string | number, frame: Uint8Array, meta?: FrameMeta): void {
+    const d = this.device(ns, dev);
+    if (!d.nic) fail('EOPNOTSUPP');
+    this.traffic.transmit(d, frame, meta, true);
+  }
+
+  /** A NIC's per-queue counters (rx queue i, and tx on queue 0), summed over threads. */
+  queueStats(ns: string, dev: string | number): { rxPackets: bigint; rxBytes: bigint; txPackets: bigint; txBytes: bigint }[] {
+    const d = this.device(ns, dev);
+    if (!d.nic) fail('EOPNOTSUPP');
+    const dv = this.dp.view();
+    const out = Array.from({ length: d.numRxQueues }, () => ({ rxPackets: 0n, rxBytes: 0n, txPackets: 0n, txBytes: 0n }));
+    for (let t = 0; t < this.dp.threads; t++) {
+      for (let q = 0; q < d.numRxQueues; q++) {
+        const at = d.qstats + ((t * d.numRxQueues + q) * A.QS_COUNT) * 8;
+        const o = out[q]!;
+        o.rxPackets += dv.getBigUint64(at + A.QS_RX_PACKETS * 8, true);
+        o.rxBytes += dv.getBigUint64(at + A.QS_RX_BYTES * 8, true);
+        o.txPackets += dv.getBigUint64(at + A.QS_TX_PACKETS * 8, true);
+        o.txBytes += dv.getBigUint64(at + A.QS_TX_BYTES * 8, true);
+      }
+    }
+    return out.slice(0, Math.max(d.realNumRxQueues, 1));
+  }
+
   /** Hooks run for every frame the stack receives (tests, tools); return to unsubscribe. */
   onReceive(fn: (dev: NetDevice, frame: Uint8Array, meta: RxMeta) => void): () => void {
     this.receivers.add(fn);
@@ -858,7 +958,10 @@ export class Emulator {
   }
 
   private txRingsEmpty(): boolean {
-    for (const d of this.bySlot.values()) if (d.txRing !== 0 && !this.dp.ringEmpty(d.txRing)) return false;
+    for (const d of this.bySlot.values()) {
+      if (d.txRing !== 0 && !this.dp.ringEmpty(d.txRing)) return false;
+      if (d.wireRing !== 0 && !this.dp.ringEmpty(d.wireRing)) return false;
+    }
     return true;
   }
 

@@ -144,9 +144,10 @@ export const PACKET_OTHERHOST: u32 = 3;
 //   +16 kind  +20 policy  +24 scrub  +25 mode  +26 pairing  +27 primary
 //   +28 progs (program list address, 0 = none)  +32 mac[6]  +38 capture (u8: CAP_DIR_*)
 //   +40 mtu  +44 real_num_rx  +48 rx_rings (address of u32[num_rx] ring addresses)
-//   +52 tx_ring  +56 pad  +60 needed_headroom (u16)  +62 needed_tailroom (u16)
-//   control only:
+//   +52 tx_ring  +56 steer (NIC steering record, 0 = none)
+//   +60 needed_headroom (u16)  +62 needed_tailroom (u16)
 //   +64 slot  +68 num_rx (allocated)  +72 rx_sink (per-device consumer mode)
+//   +76 wire_ring (NIC: frames arriving from the wire)  +80 qstats (NIC per-queue counters)
 export const D_FLAGS: u32 = 0;
 export const D_PEER: u32 = 4;
 export const D_IFINDEX: u32 = 8;
@@ -164,12 +165,62 @@ export const D_MTU: u32 = 40;
 export const D_REAL_NUM_RX: u32 = 44;
 export const D_RX_RINGS: u32 = 48;
 export const D_TX_RING: u32 = 52;
+export const D_STEER: u32 = 56;
 export const D_HEADROOM: u32 = 60;
 export const D_TAILROOM: u32 = 62;
 export const D_SLOT: u32 = 64;
 export const D_NUM_RX: u32 = 68;
 export const D_RX_SINK: u32 = 72;
+export const D_WIRE_RING: u32 = 76;
+export const D_QSTATS: u32 = 80;
 export const DEV_SIZE: u32 = 128;
+
+// NIC per-queue counters: u64 [thread][queue][QS_COUNT] at the device's qstats, for
+// num_rx (allocated) queues; written by one thread each, summed by the host.
+export const QS_RX_PACKETS: u32 = 0;
+export const QS_RX_BYTES: u32 = 1;
+export const QS_TX_PACKETS: u32 = 2;
+export const QS_TX_BYTES: u32 = 3;
+export const QS_COUNT: u32 = 4;
+
+// NIC steering record (published by swap with the device record):
+//   +0 n_rules  +4 rules (address of n_rules RULE_SIZE records, ascending location)
+//   +8 n_ctx    +12 ctx (address of u32[n_ctx] table addresses by context id, 0 = none)
+//   +16 table_size (entries of every indirection table, u32 queue each)
+export const ST_N_RULES: u32 = 0;
+export const ST_RULES: u32 = 4;
+export const ST_N_CTX: u32 = 8;
+export const ST_CTX: u32 = 12;
+export const ST_TABLE_SIZE: u32 = 16;
+export const STEER_SIZE: u32 = 64;
+
+// ntuple rule (RULE_SIZE bytes); addresses, ports and MACs as they sit in the packet.
+//   +0 flow_type  +4 action (i32, -1 drop)  +8 context (i32, -1 none)
+//   +12 src_ip +16 src_ip_mask +20 dst_ip +24 dst_ip_mask
+//   +28 src_port +30 src_port_mask +32 dst_port +34 dst_port_mask (u16)
+//   +36 src_mac[6] +42 src_mac_mask[6] +48 dst_mac[6] +54 dst_mac_mask[6]
+//   +60 proto (u16, EtherType) +62 proto_mask
+export const RU_FLOW: u32 = 0;
+export const RU_ACTION: u32 = 4;
+export const RU_CONTEXT: u32 = 8;
+export const RU_SRC_IP: u32 = 12;
+export const RU_SRC_IP_MASK: u32 = 16;
+export const RU_DST_IP: u32 = 20;
+export const RU_DST_IP_MASK: u32 = 24;
+export const RU_SRC_PORT: u32 = 28;
+export const RU_SRC_PORT_MASK: u32 = 30;
+export const RU_DST_PORT: u32 = 32;
+export const RU_DST_PORT_MASK: u32 = 34;
+export const RU_SRC_MAC: u32 = 36;
+export const RU_SRC_MAC_MASK: u32 = 42;
+export const RU_DST_MAC: u32 = 48;
+export const RU_DST_MAC_MASK: u32 = 54;
+export const RU_PROTO: u32 = 60;
+export const RU_PROTO_MASK: u32 = 62;
+export const RULE_SIZE: u32 = 64;
+export const FLOW_TCP4: u32 = 1;
+export const FLOW_UDP4: u32 = 2;
+export const FLOW_ETHER: u32 = 3;
 
 // Device kinds.
 export const KIND_NONE: u32 = 0;
@@ -223,8 +274,9 @@ export const DROP_BPF_VERDICT: u32 = 11;
 export const DROP_BACKLOG_FULL: u32 = 12;
 export const DROP_BPF_FAULT: u32 = 13;
 export const DROP_REDIRECT: u32 = 14;
-export const DROP_SINK: u32 = 15;
+export const DROP_NTUPLE: u32 = 15; // NIC rx: an ntuple rule with action -1 (RX_CLS_FLOW_DISC)
 export const DROP_LAST: u32 = 15;
+// NIC rx also uses BACKLOG_FULL (its rx ring full).
 export const COUNTERS_COUNT: u32 = 16;
 export const COUNTERS_SIZE: u32 = 128;
 

@@ -3,7 +3,7 @@
 
 import {
   GLOBALS, G_GENERATION, G_FRAME_SIZE, T_SEEN_GENERATION, T_POLL_LIST, T_POLLED, T_SCRATCH, PL_COUNT, PL_SLOTS,
-  D_KIND, D_PEER, D_TX_RING, D_RX_RINGS, D_REAL_NUM_RX, D_RX_SINK, KIND_NETKIT, SINK_DROP,
+  D_KIND, D_PEER, D_TX_RING, D_WIRE_RING, KIND_NIC, D_RX_RINGS, D_REAL_NUM_RX, D_RX_SINK, KIND_NETKIT, SINK_DROP,
   R_SIZE, R_MASK, DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE, FRAME_HEADROOM, FM_PROTOCOL,
 } from "../abi/layout";
 import {
@@ -11,6 +11,7 @@ import {
 } from "../ring/ring";
 import { framesAlloc, framesFreeDescs, threadState } from "./frames";
 import { device, netkitXmit } from "./netkit";
+import { nicRx, nicXmit } from "./nic";
 
 const BATCH: u32 = 64;
 
@@ -23,14 +24,37 @@ const BATCH: u32 = 64;
   for (let o: usize = 0; o < <usize>len; o += 16) store<v128>(dst + o, load<v128>(src + o));
 }
 
-/** Runs a contiguous-or-wrapping window of ring entries through the device's xmit. */
-function xmitRing(thread: u32, slot: u32, r: usize, n: u32): void {
+const WORK_XMIT: u32 = 0;
+const WORK_WIRE: u32 = 1;
+
+/** Hands a run of contiguous descriptors to the device's handler for that work. */
+@inline function handle(thread: u32, slot: u32, dev: usize, work: u32, descs: usize, n: u32): void {
+  if (load<u32>(dev, D_KIND) == KIND_NETKIT) netkitXmit(thread, slot, descs, n);
+  else if (work == WORK_XMIT) nicXmit(thread, slot, dev, descs, n);
+  else nicRx(thread, slot, dev, descs, n);
+}
+
+/** Runs n ready entries of ring r (one or two contiguous runs) through the handler. */
+function drainRing(thread: u32, slot: u32, dev: usize, work: u32, r: usize, n: u32): void {
   const idx = ringConsIndex(r);
   const room = load<u32>(r, R_SIZE) - (idx & load<u32>(r, R_MASK));
   const first = n < room ? n : room;
-  netkitXmit(thread, slot, ringEntry(r, idx), first);
-  if (first < n) netkitXmit(thread, slot, ringEntry(r, idx + first), n - first);
+  handle(thread, slot, dev, work, ringEntry(r, idx), first);
+  if (first < n) handle(thread, slot, dev, work, ringEntry(r, idx + first), n - first);
   ringRelease(r, n);
+}
+
+/** Services one ring of a device within the budget left; returns packets handled. */
+function service(thread: u32, slot: u32, dev: usize, work: u32, r: usize, budget: u32): u32 {
+  if (r == 0) return 0;
+  let total: u32 = 0;
+  let n = ringConsAvail(r, BATCH);
+  while (n != 0 && total < budget) {
+    drainRing(thread, slot, dev, work, r, n);
+    total += n;
+    n = ringConsAvail(r, BATCH);
+  }
+  return total;
 }
 
 /** Frees everything waiting on the device's rx rings (the rx-drop sink). */
@@ -75,24 +99,29 @@ export function poll(thread: u32, budget: u32): u32 {
   for (let k: u32 = 0; k < count; k++) {
     const slot = load<u32>(list + PL_SLOTS + (<usize>k << 2));
     const dev = device(slot);
-    if (dev == 0 || load<u32>(dev, D_KIND) != KIND_NETKIT) continue;
-    const r = <usize>load<u32>(dev, D_TX_RING);
-    let n = ringConsAvail(r, BATCH);
-    while (n != 0 && total < budget) {
-      xmitRing(thread, slot, r, n);
-      total += n;
-      n = ringConsAvail(r, BATCH);
+    if (dev == 0) continue;
+    const kind = load<u32>(dev, D_KIND);
+    if (kind == KIND_NETKIT) {
+      total += service(thread, slot, dev, WORK_XMIT, <usize>load<u32>(dev, D_TX_RING), budget - total);
+      const peer = load<i32>(dev, D_PEER);
+      if (peer >= 0 && load<u32>(device(<u32>peer), D_RX_SINK) == SINK_DROP) sinkDrop(thread, <u32>peer);
+    } else if (kind == KIND_NIC) {
+      total += service(thread, slot, dev, WORK_XMIT, <usize>load<u32>(dev, D_TX_RING), budget - total);
+      total += service(thread, slot, dev, WORK_WIRE, <usize>load<u32>(dev, D_WIRE_RING), budget - total);
+      if (load<u32>(dev, D_RX_SINK) == SINK_DROP) sinkDrop(thread, slot);
     }
-    const peer = load<i32>(dev, D_PEER);
-    if (peer >= 0 && load<u32>(device(<u32>peer), D_RX_SINK) == SINK_DROP) sinkDrop(thread, <u32>peer);
   }
   store<u32>(ts, load<u32>(ts, T_POLLED) + total, T_POLLED);
   return total;
 }
 
-/** Host (thread 0 or the device's owner) puts n descriptors on the device's tx ring. */
-export function txPush(slot: u32, descs: usize, n: u32): u32 {
-  const r = <usize>load<u32>(device(slot), D_TX_RING);
+/**
+ * Host (thread 0) puts n descriptors on a device's tx ring, or with wire = 1 on a NIC's
+ * wire ring (frames arriving from outside).
+ */
+export function txPush(slot: u32, descs: usize, n: u32, wire: u32): u32 {
+  const r = <usize>load<u32>(device(slot) + (wire != 0 ? D_WIRE_RING : D_TX_RING));
+  if (r == 0) return 0;
   const k = ringProdFree(r, n);
   const idx = ringProdIndex(r);
   for (let i: u32 = 0; i < k; i++) memory.copy(ringEntry(r, idx + i), descs + <usize>(i * DESC_SIZE), DESC_SIZE);
@@ -114,7 +143,8 @@ export function rxPop(slot: u32, queue: u32, out: usize, n: u32): u32 {
 
 /**
  * pktgen: `count` copies of the template frame (len bytes at tmpl) sent on `slot`
- * straight into xmit (like the kernel's pktgen calling ndo_start_xmit, no tx ring), in
+ * straight into xmit (like the kernel's pktgen calling ndo_start_xmit, no tx ring) or,
+ * for a NIC, arriving from the wire into its rx path, in
  * batches of `batch`. With flows > 1 the u16 at template offset portOff (a UDP source
  * port, network order) is varied per packet over `flows` values. Must run on the thread
  * that owns the device. Returns how many were handed to xmit (frames permitting).
@@ -123,8 +153,9 @@ export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32
   const scratch = <usize>load<u32>(threadState(thread), T_SCRATCH);
   if (batch == 0 || batch > BATCH) batch = BATCH;
   const dev = device(slot);
+  const nic = load<u32>(dev, D_KIND) == KIND_NIC;
   const peer = load<i32>(dev, D_PEER);
-  const drain = peer >= 0 && load<u32>(device(<u32>peer), D_RX_SINK) == SINK_DROP;
+  const drain = nic ? load<u32>(dev, D_RX_SINK) == SINK_DROP : peer >= 0 && load<u32>(device(<u32>peer), D_RX_SINK) == SINK_DROP;
   const port0 = flows > 1 ? bswap<u16>(load<u16>(tmpl + portOff)) : 0;
   let sent: u32 = 0;
   // Frame bases are staged after the descriptors in the scratch area.
@@ -145,8 +176,9 @@ export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32
       store<u32>(d, 0, DESC_OPTIONS);
     }
     if (k == 0) break;
-    netkitXmit(thread, slot, scratch, k);
-    if (drain) sinkDrop(thread, <u32>peer);
+    if (nic) nicRx(thread, slot, dev, scratch, k);
+    else netkitXmit(thread, slot, scratch, k);
+    if (drain) sinkDrop(thread, nic ? slot : <u32>peer);
     sent += k;
   }
   return sent;

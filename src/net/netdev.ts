@@ -74,6 +74,9 @@ export class NetDevice {
   rxq: RxQueue[] = [];
   /** Dataplane tx ring (frames the stack hands to xmit). */
   txRing = 0;
+  /** NIC only: ring of frames arriving from the wire, and per-queue counters. */
+  wireRing = 0;
+  qstats = 0;
   rxSink: number = A.SINK_STACK;
   /** CAP_DIR_* bits: capture traffic leaving / entering this device. */
   capture = 0;

@@ -27,7 +27,7 @@ export interface RxMeta {
   protocol: number;
 }
 
-interface Pending { dev: NetDevice; frame: Uint8Array; meta: FrameMeta }
+interface Pending { dev: NetDevice; frame: Uint8Array; meta: FrameMeta; wire: boolean }
 
 export type Deliver = (dev: NetDevice, frame: Uint8Array, meta: RxMeta) => void;
 
@@ -41,9 +41,12 @@ export class Traffic {
     this.dp = dp;
   }
 
-  /** Queues a frame for transmission on `dev` (sent on the next flush). */
-  transmit(dev: NetDevice, frame: Uint8Array, meta: FrameMeta = {}): void {
-    this.pending.push({ dev, frame, meta });
+  /**
+   * Queues a frame for transmission on `dev` (sent on the next flush); with `wire`, a
+   * frame arriving at a NIC from outside instead.
+   */
+  transmit(dev: NetDevice, frame: Uint8Array, meta: FrameMeta = {}, wire = false): void {
+    this.pending.push({ dev, frame, meta, wire });
   }
 
   get backlog(): number {
@@ -65,10 +68,10 @@ export class Traffic {
     let placed = 0;
     let i = 0;
     while (i < this.pending.length) {
-      const dev = this.pending[i]!.dev;
-      // One batch: consecutive frames for the same device.
+      const { dev, wire } = this.pending[i]!;
+      // One batch: consecutive frames for the same device and direction.
       let j = i;
-      while (j < this.pending.length && j - i < maxBatch && this.pending[j]!.dev === dev) j++;
+      while (j < this.pending.length && j - i < maxBatch && this.pending[j]!.dev === dev && this.pending[j]!.wire === wire) j++;
       const batch = this.pending.slice(i, j);
       i = j;
       if (blocked.has(dev)) { rest.push(...batch); continue; }
@@ -97,7 +100,7 @@ export class Traffic {
         dv.setUint32(d + A.DESC_OPTIONS, 0, true);
         n++;
       }
-      const pushed = ex.txPush(dev.slot, scratch, n);
+      const pushed = ex.txPush(dev.slot, scratch, n, wire ? 1 : 0);
       if (pushed < n) {
         // Ring full: give the frames back and retry these packets on the next flush.
         for (let k = pushed; k < n; k++) dv.setUint32(frames + k * 4, Number(dv.getBigUint64(scratch + k * A.DESC_SIZE + A.DESC_ADDR, true)), true);

@@ -1,0 +1,200 @@
+// Emulated physical NIC: frames from the wire pick an rx queue (ntuple rules in
+// location order, then RSS over the default context; netns-unregister.md §6.1) and land
+// on that queue's ring; frames the stack sends out are counted and leave for the wire.
+
+import {
+  D_STEER, D_RX_RINGS, D_REAL_NUM_RX, D_NUM_RX, D_QSTATS, D_CAPTURE, D_IFINDEX,
+  DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE, FM_HASH, FM_QUEUE_MAPPING, FM_IFINDEX, FM_PKT_TYPE, FM_PROTOCOL,
+  ST_N_RULES, ST_RULES, ST_N_CTX, ST_CTX, ST_TABLE_SIZE, RULE_SIZE,
+  RU_FLOW, RU_ACTION, RU_CONTEXT, RU_SRC_IP, RU_SRC_IP_MASK, RU_DST_IP, RU_DST_IP_MASK,
+  RU_SRC_PORT, RU_SRC_PORT_MASK, RU_DST_PORT, RU_DST_PORT_MASK,
+  RU_SRC_MAC, RU_SRC_MAC_MASK, RU_DST_MAC, RU_DST_MAC_MASK, RU_PROTO, RU_PROTO_MASK,
+  FLOW_TCP4, FLOW_UDP4, FLOW_ETHER, QS_RX_PACKETS, QS_RX_BYTES, QS_TX_PACKETS, QS_TX_BYTES, QS_COUNT,
+  C_RX_PACKETS, C_RX_BYTES, C_TX_PACKETS, C_TX_BYTES, DROP_NTUPLE, DROP_BACKLOG_FULL, DROP_PKT_TOO_SMALL,
+  CAP_DIR_IN, CAP_DIR_OUT, ETH_HLEN, PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, D_MAC,
+} from "../abi/layout";
+import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
+import { frameBase, frameFree, framesFreeDescs } from "./frames";
+import { counters, bump, rxDrop } from "./stats";
+import { capture } from "./trace";
+
+const ETH_P_IP: u16 = 0x0008; // 0x0800 as loaded little-endian from the packet
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+// The flow's L3/L4 fields, loaded once per packet (raw packet byte order). Module
+// globals are Wasm globals, private to each instance (thread); nothing is allocated in
+// the shared memory, whose AssemblyScript heap would overlap between threads.
+let flowProto: u16 = 0;
+let flowIpProto: u8 = 0;
+let flowSaddr: u32 = 0;
+let flowDaddr: u32 = 0;
+let flowSport: u16 = 0;
+let flowDport: u16 = 0;
+let flowHasPorts: bool = false;
+let flowHasIp: bool = false;
+
+function parseFlow(data: usize, len: u32): void {
+  flowProto = len >= ETH_HLEN ? load<u16>(data, 12) : 0;
+  flowHasIp = false;
+  flowHasPorts = false;
+  if (flowProto != ETH_P_IP || len < ETH_HLEN + 20) return;
+  const ihl = <u32>(load<u8>(data, 14) & 0x0f) << 2;
+  if (ihl < 20 || len < ETH_HLEN + ihl) return;
+  flowHasIp = true;
+  flowIpProto = load<u8>(data, 14 + 9);
+  flowSaddr = load<u32>(data, 14 + 12);
+  flowDaddr = load<u32>(data, 14 + 16);
+  const fragOff = load<u16>(data, 14 + 6) & 0xff1f; // offset bits, raw order
+  if ((flowIpProto == IPPROTO_TCP || flowIpProto == IPPROTO_UDP) && fragOff == 0 && len >= ETH_HLEN + ihl + 4) {
+    flowHasPorts = true;
+    flowSport = load<u16>(data + ETH_HLEN + ihl);
+    flowDport = load<u16>(data + ETH_HLEN + ihl, 2);
+  }
+}
+
+/** A deterministic flow hash (same flow → same queue); 0 when there is no IPv4 flow. */
+@inline function flowHash(): u32 {
+  if (!flowHasIp) return 0;
+  let h: u32 = flowSaddr * 0x9e3779b1;
+  h ^= flowDaddr + 0x7f4a7c15 + (h << 6) + (h >> 2);
+  if (flowHasPorts) h ^= ((<u32>flowSport << 16) | flowDport) + 0x85ebca6b + (h << 6) + (h >> 2);
+  h ^= h >> 16;
+  h *= 0x45d9f3b;
+  h ^= h >> 16;
+  return h == 0 ? 1 : h;
+}
+
+@inline function macMatch(data: usize, val: usize, mask: usize): bool {
+  return ((load<u32>(data) ^ load<u32>(val)) & load<u32>(mask)) == 0 &&
+    ((<u32>load<u16>(data, 4) ^ <u32>load<u16>(val, 4)) & <u32>load<u16>(mask, 4)) == 0;
+}
+
+function ruleMatches(rule: usize, data: usize): bool {
+  const type = load<u32>(rule, RU_FLOW);
+  if (type == FLOW_ETHER) {
+    return macMatch(data + 6, rule + RU_SRC_MAC, rule + RU_SRC_MAC_MASK) && macMatch(data, rule + RU_DST_MAC, rule + RU_DST_MAC_MASK) &&
+      ((flowProto ^ load<u16>(rule, RU_PROTO)) & load<u16>(rule, RU_PROTO_MASK)) == 0;
+  }
+  if (!flowHasPorts) return false;
+  if (type == FLOW_TCP4 && flowIpProto != IPPROTO_TCP) return false;
+  if (type == FLOW_UDP4 && flowIpProto != IPPROTO_UDP) return false;
+  return ((flowSaddr ^ load<u32>(rule, RU_SRC_IP)) & load<u32>(rule, RU_SRC_IP_MASK)) == 0 &&
+    ((flowDaddr ^ load<u32>(rule, RU_DST_IP)) & load<u32>(rule, RU_DST_IP_MASK)) == 0 &&
+    ((flowSport ^ load<u16>(rule, RU_SRC_PORT)) & load<u16>(rule, RU_SRC_PORT_MASK)) == 0 &&
+    ((flowDport ^ load<u16>(rule, RU_DST_PORT)) & load<u16>(rule, RU_DST_PORT_MASK)) == 0;
+}
+
+@inline function tablePick(steer: usize, ctx: u32, hash: u32): i32 {
+  if (ctx >= load<u32>(steer, ST_N_CTX)) return -1;
+  const table = <usize>load<u32>(<usize>load<u32>(steer, ST_CTX) + (<usize>ctx << 2));
+  if (table == 0) return -1;
+  return load<i32>(table + (<usize>(hash % load<u32>(steer, ST_TABLE_SIZE)) << 2));
+}
+
+/** Queue for the parsed frame: -1 to discard (ntuple action), else a queue index. */
+function selectQueue(steer: usize, data: usize, hash: u32): i32 {
+  if (steer == 0) return 0;
+  const n = load<u32>(steer, ST_N_RULES);
+  const rules = <usize>load<u32>(steer, ST_RULES);
+  for (let i: u32 = 0; i < n; i++) {
+    const rule = rules + <usize>(i * RULE_SIZE);
+    if (!ruleMatches(rule, data)) continue;
+    const action = load<i32>(rule, RU_ACTION);
+    if (action < 0) return -1;
+    const ctx = load<i32>(rule, RU_CONTEXT);
+    if (ctx < 0) return action;
+    const pick = tablePick(steer, <u32>ctx, hash);
+    return pick < 0 ? action : action + pick;
+  }
+  const q = tablePick(steer, 0, hash);
+  return q < 0 ? 0 : q;
+}
+
+@inline function qstats(dev: usize, thread: u32, queue: u32): usize {
+  return <usize>load<u32>(dev, D_QSTATS) + <usize>(((thread * load<u32>(dev, D_NUM_RX) + queue) * QS_COUNT) << 3);
+}
+
+@inline function pktTypeFor(data: usize, dev: usize): u8 {
+  const d0 = load<u32>(data);
+  const d1 = load<u16>(data, 4);
+  if (d0 == load<u32>(dev, D_MAC) && d1 == load<u16>(dev, D_MAC + 4)) return <u8>PACKET_HOST;
+  if (d0 == 0xffffffff && d1 == 0xffff) return <u8>PACKET_BROADCAST;
+  if ((d0 & 1) != 0) return <u8>PACKET_MULTICAST;
+  return <u8>PACKET_OTHERHOST;
+}
+
+/** Frames arriving from the wire on NIC `dev` (slot `slot`): steer and enqueue. */
+export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32): u32 {
+  const steer = <usize>load<u32>(dev, D_STEER);
+  const rings = <usize>load<u32>(dev, D_RX_RINGS);
+  const nq = load<u32>(dev, D_REAL_NUM_RX);
+  const c = counters(thread, slot);
+  const capIn = (load<u8>(dev, D_CAPTURE) & CAP_DIR_IN) != 0;
+  const ifindex = load<u32>(dev, D_IFINDEX);
+  let delivered: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const d = descs + <usize>(i * DESC_SIZE);
+    const addr = <usize>load<u64>(d, DESC_ADDR);
+    const len = load<u32>(d, DESC_LEN);
+    if (len < ETH_HLEN) {
+      rxDrop(c, DROP_PKT_TOO_SMALL);
+      frameFree(thread, addr);
+      continue;
+    }
+    parseFlow(addr, len);
+    const hash = flowHash();
+    let q = selectQueue(steer, addr, hash);
+    if (q < 0) {
+      rxDrop(c, DROP_NTUPLE);
+      frameFree(thread, addr);
+      continue;
+    }
+    if (<u32>q >= nq) q = 0;
+    const meta = frameBase(addr);
+    store<u32>(meta, hash, FM_HASH);
+    store<u32>(meta, <u32>q, FM_QUEUE_MAPPING);
+    store<u32>(meta, ifindex, FM_IFINDEX);
+    store<u8>(meta, pktTypeFor(addr, dev), FM_PKT_TYPE);
+    store<u16>(meta, bswap<u16>(flowProto), FM_PROTOCOL);
+    const r = <usize>load<u32>(rings + (<usize>q << 2));
+    if (ringProdFree(r, 1) == 0) {
+      rxDrop(c, DROP_BACKLOG_FULL);
+      frameFree(thread, addr);
+      continue;
+    }
+    if (capIn) capture(thread, dev, addr, len, CAP_DIR_IN, 0);
+    const e = ringEntry(r, ringProdIndex(r));
+    store<u64>(e, <u64>addr, DESC_ADDR);
+    store<u32>(e, len, DESC_LEN);
+    store<u32>(e, 0, DESC_OPTIONS);
+    ringSubmit(r, 1);
+    const qs = qstats(dev, thread, <u32>q);
+    bump(qs, QS_RX_PACKETS, 1);
+    bump(qs, QS_RX_BYTES, len);
+    bump(c, C_RX_PACKETS, 1);
+    bump(c, C_RX_BYTES, len);
+    delivered++;
+  }
+  return delivered;
+}
+
+/** Frames the stack sends out of NIC `dev`: counted on tx queue 0 and released to the wire. */
+export function nicXmit(thread: u32, slot: u32, dev: usize, descs: usize, n: u32): void {
+  const c = counters(thread, slot);
+  const capOut = (load<u8>(dev, D_CAPTURE) & CAP_DIR_OUT) != 0;
+  let bytes: u64 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const d = descs + <usize>(i * DESC_SIZE);
+    const len = load<u32>(d, DESC_LEN);
+    if (capOut) capture(thread, dev, <usize>load<u64>(d, DESC_ADDR), len, CAP_DIR_OUT, 0);
+    bytes += len;
+  }
+  const qs = qstats(dev, thread, 0);
+  bump(qs, QS_TX_PACKETS, n);
+  bump(qs, QS_TX_BYTES, bytes);
+  bump(c, C_TX_PACKETS, n);
+  bump(c, C_TX_BYTES, bytes);
+  framesFreeDescs(thread, descs, n, DESC_SIZE);
+}
+

@@ -1,0 +1,108 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Emulator } from '../../src/emulator.js';
+import { NetError } from '../../src/errors.js';
+
+let emu: Emulator;
+beforeEach(async () => {
+  emu = await Emulator.create({ seed: 9 });
+});
+afterEach(async () => {
+  await emu.close();
+});
+
+const ip = (s: string): number => s.split('.').reduce((a, b) => (a << 8) | Number(b), 0) >>> 0;
+
+/** An Ethernet/IPv4/TCP-or-UDP frame (checksums not needed by the NIC). */
+function l4(o: { dst?: string; src?: string; sport?: number; dport?: number; proto?: number; dmac?: number[] } = {}): Uint8Array {
+  const f = new Uint8Array(64);
+  const dv = new DataView(f.buffer);
+  f.set(o.dmac ?? [0x02, 1, 1, 1, 1, 1], 0);
+  f.set([0x02, 9, 9, 9, 9, 9], 6);
+  dv.setUint16(12, 0x0800);
+  f[14] = 0x45;
+  dv.setUint16(16, 50);
+  f[22] = 64;
+  f[23] = o.proto ?? 6;
+  dv.setUint32(26, ip(o.src ?? '10.0.0.1'));
+  dv.setUint32(30, ip(o.dst ?? '10.0.0.2'));
+  dv.setUint16(34, o.sport ?? 1234);
+  dv.setUint16(36, o.dport ?? 80);
+  return f;
+}
+
+function rxByQueue(): number[] {
+  return emu.queueStats('init', 'eth0').map((q) => Number(q.rxPackets));
+}
+
+describe('NIC rx steering (netns-unregister.md §6)', () => {
+  it('the seed example: RSS over 0..14, a context on 15, an ntuple rule steering a flow to 15', async () => {
+    emu.addNic({ name: 'eth0', rxQueues: 16 });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.setRxSink('init', 'eth0', 'drop');
+    emu.setRss('init', 'eth0', { start: 0, equal: 15 });
+    expect(emu.setRss('init', 'eth0', { context: 'new', start: 15, equal: 1 })).toBe(1);
+    emu.addNtuple('init', 'eth0', { flowType: 'tcp4', dstIp: ip('1.2.3.4'), dstPort: 5000, action: 15 });
+    for (let i = 0; i < 300; i++) emu.wireIn('init', 'eth0', l4({ src: `10.0.${i >> 8}.${i & 255}`, sport: 1000 + i }));
+    for (let i = 0; i < 40; i++) emu.wireIn('init', 'eth0', l4({ dst: '1.2.3.4', dport: 5000, sport: 2000 + i }));
+    // same address and port but UDP: not the rule's flow type
+    for (let i = 0; i < 10; i++) emu.wireIn('init', 'eth0', l4({ dst: '1.2.3.4', dport: 5000, sport: 3000 + i, proto: 17 }));
+    await emu.settle();
+    const q = rxByQueue();
+    expect(q[15]).toBe(40);
+    expect(q.slice(0, 15).reduce((a, b) => a + b, 0)).toBe(310);
+    expect(q.slice(0, 15).filter((n) => n > 0).length).toBeGreaterThan(10);
+    expect(Number(emu.stats(emu.device('init', 'eth0')).rxPackets)).toBe(350);
+  });
+
+  it('the same flow always lands on the same queue; a context rule spreads over its table', async () => {
+    emu.addNic({ name: 'eth0', rxQueues: 8 });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.setRxSink('init', 'eth0', 'drop');
+    for (let i = 0; i < 20; i++) emu.wireIn('init', 'eth0', l4({ sport: 4242 }));
+    await emu.settle();
+    const before = rxByQueue();
+    expect(before.filter((n) => n > 0)).toEqual([20]);
+    const ctx = emu.setRss('init', 'eth0', { context: 'new', start: 4, equal: 4 });
+    emu.addNtuple('init', 'eth0', { flowType: 'udp4', dstPort: 53, action: 0, context: ctx, location: 0 });
+    for (let i = 0; i < 200; i++) emu.wireIn('init', 'eth0', l4({ proto: 17, dport: 53, sport: 100 + i }));
+    await emu.settle();
+    const q = rxByQueue().map((n, i) => n - before[i]!);
+    expect(q.slice(0, 4)).toEqual([0, 0, 0, 0]);
+    expect(q.slice(4).reduce((a, b) => a + b, 0)).toBe(200);
+    expect(q.slice(4).every((n) => n > 0)).toBe(true);
+  });
+
+  it('an ether rule by destination MAC (the AF_XDP example) and a discard rule', async () => {
+    emu.addNic({ name: 'eth0', rxQueues: 16 });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.setRxSink('init', 'eth0', 'drop');
+    const vm = Uint8Array.from([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+    emu.addNtuple('init', 'eth0', { flowType: 'ether', dstMac: vm, action: 15 });
+    emu.addNtuple('init', 'eth0', { flowType: 'tcp4', dstPort: 23, action: -1, location: 3 });
+    for (let i = 0; i < 5; i++) emu.wireIn('init', 'eth0', l4({ dmac: [...vm], sport: i }));
+    for (let i = 0; i < 7; i++) emu.wireIn('init', 'eth0', l4({ dport: 23, sport: i }));
+    await emu.settle();
+    expect(rxByQueue()[15]).toBe(5);
+    const st = emu.stats(emu.device('init', 'eth0'));
+    expect(st.rxDropped).toBe(7n);
+    expect(st.dropReasons).toEqual({ NTUPLE_DISCARD: 7n });
+  });
+
+  it('refuses bad steering configuration with EINVAL and channel shrinks that strand tables or rules', () => {
+    emu.addNic({ name: 'eth0', rxQueues: 4 });
+    const e = (fn: () => unknown): [string, string | undefined] => {
+      try { fn(); } catch (x) { return [(x as NetError).errno, (x as NetError).extack]; }
+      return ['ok', undefined];
+    };
+    expect(e(() => emu.setRss('init', 'eth0', { start: 2, equal: 3 }))).toEqual(['EINVAL', undefined]);
+    expect(e(() => emu.addNtuple('init', 'eth0', { flowType: 'tcp4', action: 4 }))).toEqual(['EINVAL', undefined]);
+    expect(e(() => emu.addNtuple('init', 'eth0', { flowType: 'tcp4', action: 0, context: 7 }))).toEqual(['EINVAL', undefined]);
+    emu.setRss('init', 'eth0', { start: 0, equal: 4 });
+    expect(e(() => emu.setChannels('init', 'eth0', 3))).toEqual(['EINVAL', 'requested channel counts are too low for existing indirection table (3)']);
+    emu.setRss('init', 'eth0', { reset: true });
+    emu.addNtuple('init', 'eth0', { flowType: 'udp4', dstPort: 1, action: 2 });
+    expect(e(() => emu.setChannels('init', 'eth0', 2))).toEqual(['EINVAL', 'requested channel counts are too low for existing ntuple filter settings']);
+    emu.setChannels('init', 'eth0', 3);
+    expect(emu.channels('init', 'eth0').combined).toBe(3);
+  });
+});
