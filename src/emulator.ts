@@ -12,6 +12,7 @@ import * as netkit from './net/netkit.js';
 import { Traffic, type FrameMeta, type RxMeta } from './net/traffic.js';
 import { lessees, queueCreate, queueDump, queueInfo, releaseLeases, type QueueCreateRequest, type QueueInfo } from './net/lease.js';
 import * as nic from './net/nic.js';
+import { MemoryProvider, providerTarget, type ProviderKind } from './net/provider.js';
 import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.js';
 import { Stack } from './net/stack/stack.js';
 import { Notifier, NetdevEvent } from './net/notifier.js';
@@ -256,7 +257,14 @@ export class Emulator {
     dv.setUint32(rec + A.D_RX_SINK, dev.rxSink, true);
     dv.setUint32(rec + A.D_WIRE_RING, dev.wireRing, true);
     dv.setUint32(rec + A.D_QSTATS, dev.qstats, true);
-    if (dev.nic) dv.setUint32(rec + A.D_STEER, this.buildSteering(dev), true);
+    if (dev.nic) {
+      dv.setUint32(rec + A.D_STEER, this.buildSteering(dev), true);
+      if (dev.rxq.some((q) => q.provider !== undefined)) {
+        const arr = dp.alloc(dev.rxq.length * 4);
+        dev.rxq.forEach((q, i) => dp.view().setUint32(arr + i * 4, (q.provider as MemoryProvider | undefined)?.fill ?? 0, true));
+        dp.view().setUint32(rec + A.D_PROVIDERS, arr, true);
+      }
+    }
     this.retireRecord(dp.deviceRecord(dev.slot));
     dp.publishDevice(dev.slot, rec);
     this.pool?.kick();
@@ -268,6 +276,8 @@ export class Emulator {
     const dv = this.dp.view();
     const rings = dv.getUint32(old + A.D_RX_RINGS, true);
     if (rings) this.dp.retire(rings, dv.getUint32(old + A.D_REAL_NUM_RX, true) * 4);
+    const providers = dv.getUint32(old + A.D_PROVIDERS, true);
+    if (providers) this.dp.retire(providers, dv.getUint32(old + A.D_REAL_NUM_RX, true) * 4);
     const steer = dv.getUint32(old + A.D_STEER, true);
     if (steer) {
       const nRules = dv.getUint32(steer + A.ST_N_RULES, true);
@@ -527,10 +537,15 @@ export class Emulator {
     }
     for (const d of batch) {
       this.notifier.emit(NetdevEvent.UNREGISTER, d);
-      if (d.nic) d.nic.contexts.clear();
+      if (d.nic) {
+        d.nic.contexts.clear();
+        for (const q of d.rxq) if (q.provider instanceof MemoryProvider) this.closeProvider(q.provider);
+      }
       this.notifier.emit(NetdevEvent.PRE_UNINIT, d);
       // ndo_uninit: netkit drops its peer link and its leases.
       if (d.netkit) {
+        // Providers opened through this device's leases go with them.
+        for (const q of d.rxq) if (q.lease?.provider instanceof MemoryProvider && (q.lease.provider as MemoryProvider).opened.dev === d) this.closeProvider(q.lease.provider as MemoryProvider);
         releaseLeases(d);
         const peer = d.netkit.peer;
         d.netkit.peer = undefined;
@@ -715,6 +730,48 @@ export class Emulator {
   queueDump(ns = 'init', ifindex?: number): QueueInfo[] {
     this.flushWork();
     return queueDump(this.links(ns), ifindex);
+  }
+
+  private readonly providers = new Set<MemoryProvider>();
+
+  /**
+   * Opens a memory provider (an io_uring zcrx or devmem receiver) on rx queue `queue` of
+   * `dev` (a netkit queue with a lease, or a physical queue): its `buffers` buffers are
+   * what the physical queue receives into. Close it with closeProvider().
+   */
+  bindProvider(ns: string, dev: string | number, queue: number, o: { kind?: ProviderKind; buffers?: number } = {}): MemoryProvider {
+    this.flushWork();
+    const d = this.device(ns, dev);
+    const kind = o.kind ?? 'io_uring';
+    const target = providerTarget(d, queue, kind, () => false);
+    const p = new MemoryProvider(this.dp, kind, d.rxq[queue]!, target, o.buffers ?? 256);
+    target.provider = p;
+    this.providers.add(p);
+    this.publish(target.dev);
+    return p;
+  }
+
+  /** Closes a memory provider: the physical queue returns to the driver's buffers. */
+  closeProvider(p: MemoryProvider): void {
+    if (p.closed) return;
+    p.closed = true;
+    this.providers.delete(p);
+    if (p.queue.provider === p) {
+      p.queue.provider = undefined;
+      this.publish(p.queue.dev);
+    }
+    const dp = this.dp;
+    dp.afterGrace(() => {
+      // Buffers still in the fill ring go back to the host pool.
+      const list = dp.hostScratch;
+      let n = 0;
+      dp.drainRing(p.fill, (e) => {
+        dp.view().setUint32(list + n * 4, dp.view().getUint32(e, true), true);
+        if (++n === 256) { dp.exports.framesFree(0, list, n); n = 0; }
+      });
+      dp.exports.framesFree(0, list, n);
+      dp.release(p.fill, dp.ringBytes(dp.view().getUint32(p.fill + A.R_SIZE, true), 4));
+    });
   }
 
   /** A namespace by its internal id (for nsid lookups). */
@@ -943,6 +1000,7 @@ export class Emulator {
     let rounds = 0;
     for (; rounds < maxRounds; rounds++) {
       this.dp.clockNs = this.dp.clockNs + this.roundNs;
+      for (const p of this.providers) p.refill();
       const placed = this.traffic.flush();
       if (this.pool) {
         this.pool.kick();

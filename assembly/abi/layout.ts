@@ -148,6 +148,7 @@ export const PACKET_OTHERHOST: u32 = 3;
 //   +60 needed_headroom (u16)  +62 needed_tailroom (u16)
 //   +64 slot  +68 num_rx (allocated)  +72 rx_sink (per-device consumer mode)
 //   +76 wire_ring (NIC: frames arriving from the wire)  +80 qstats (NIC per-queue counters)
+//   +84 providers (NIC: u32[real_num_rx] fill rings of memory providers, 0 = none)
 export const D_FLAGS: u32 = 0;
 export const D_PEER: u32 = 4;
 export const D_IFINDEX: u32 = 8;
@@ -173,6 +174,7 @@ export const D_NUM_RX: u32 = 68;
 export const D_RX_SINK: u32 = 72;
 export const D_WIRE_RING: u32 = 76;
 export const D_QSTATS: u32 = 80;
+export const D_PROVIDERS: u32 = 84;
 export const DEV_SIZE: u32 = 128;
 
 // NIC per-queue counters: u64 [thread][queue][QS_COUNT] at the device's qstats, for
@@ -275,10 +277,11 @@ export const DROP_BACKLOG_FULL: u32 = 12;
 export const DROP_BPF_FAULT: u32 = 13;
 export const DROP_REDIRECT: u32 = 14;
 export const DROP_NTUPLE: u32 = 15; // NIC rx: an ntuple rule with action -1 (RX_CLS_FLOW_DISC)
-export const DROP_LAST: u32 = 15;
-// NIC rx also uses BACKLOG_FULL (its rx ring full).
-export const COUNTERS_COUNT: u32 = 16;
-export const COUNTERS_SIZE: u32 = 128;
+export const DROP_PROVIDER_EMPTY: u32 = 16; // NIC rx: the queue's memory provider had no free buffer
+export const DROP_LAST: u32 = 16;
+// NIC rx also uses BACKLOG_FULL (its rx ring full). Slots up to COUNTERS_COUNT-1 are spare.
+export const COUNTERS_COUNT: u32 = 32;
+export const COUNTERS_SIZE: u32 = 256;
 
 // Trace records (per-thread ring, TRACE_SIZE bytes each), written when TRACE_ON:
 //   +0 tstamp (u64)  +8 ifindex  +12 peer_ifindex  +16 netns  +20 len

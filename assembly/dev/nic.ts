@@ -3,17 +3,17 @@
 // on that queue's ring; frames the stack sends out are counted and leave for the wire.
 
 import {
-  D_STEER, D_RX_RINGS, D_REAL_NUM_RX, D_NUM_RX, D_QSTATS, D_CAPTURE, D_IFINDEX,
+  D_STEER, D_PROVIDERS, FRAME_META, FRAME_HEADROOM, D_RX_RINGS, D_REAL_NUM_RX, D_NUM_RX, D_QSTATS, D_CAPTURE, D_IFINDEX,
   DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE, FM_HASH, FM_QUEUE_MAPPING, FM_IFINDEX, FM_PKT_TYPE, FM_PROTOCOL,
   ST_N_RULES, ST_RULES, ST_N_CTX, ST_CTX, ST_TABLE_SIZE, RULE_SIZE,
   RU_FLOW, RU_ACTION, RU_CONTEXT, RU_SRC_IP, RU_SRC_IP_MASK, RU_DST_IP, RU_DST_IP_MASK,
   RU_SRC_PORT, RU_SRC_PORT_MASK, RU_DST_PORT, RU_DST_PORT_MASK,
   RU_SRC_MAC, RU_SRC_MAC_MASK, RU_DST_MAC, RU_DST_MAC_MASK, RU_PROTO, RU_PROTO_MASK,
   FLOW_TCP4, FLOW_UDP4, FLOW_ETHER, QS_RX_PACKETS, QS_RX_BYTES, QS_TX_PACKETS, QS_TX_BYTES, QS_COUNT,
-  C_RX_PACKETS, C_RX_BYTES, C_TX_PACKETS, C_TX_BYTES, DROP_NTUPLE, DROP_BACKLOG_FULL, DROP_PKT_TOO_SMALL,
+  C_RX_PACKETS, C_RX_BYTES, C_TX_PACKETS, C_TX_BYTES, DROP_NTUPLE, DROP_PROVIDER_EMPTY, DROP_BACKLOG_FULL, DROP_PKT_TOO_SMALL,
   CAP_DIR_IN, CAP_DIR_OUT, ETH_HLEN, PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, D_MAC,
 } from "../abi/layout";
-import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
+import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, ringRelease, ringSubmit } from "../ring/ring";
 import { frameBase, frameFree, framesFreeDescs } from "./frames";
 import { counters, bump, rxDrop } from "./stats";
 import { capture } from "./trace";
@@ -132,10 +132,11 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   const c = counters(thread, slot);
   const capIn = (load<u8>(dev, D_CAPTURE) & CAP_DIR_IN) != 0;
   const ifindex = load<u32>(dev, D_IFINDEX);
+  const providers = <usize>load<u32>(dev, D_PROVIDERS);
   let delivered: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
-    const addr = <usize>load<u64>(d, DESC_ADDR);
+    let addr = <usize>load<u64>(d, DESC_ADDR);
     const len = load<u32>(d, DESC_LEN);
     if (len < ETH_HLEN) {
       rxDrop(c, DROP_PKT_TOO_SMALL);
@@ -162,6 +163,24 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
       rxDrop(c, DROP_BACKLOG_FULL);
       frameFree(thread, addr);
       continue;
+    }
+    // A memory provider on the queue (io_uring zcrx, devmem) supplies the buffer the
+    // frame is received into, from its fill ring; none free means a drop.
+    if (providers != 0) {
+      const fill = <usize>load<u32>(providers + (<usize>q << 2));
+      if (fill != 0) {
+        if (ringConsAvail(fill, 1) == 0) {
+          rxDrop(c, DROP_PROVIDER_EMPTY);
+          frameFree(thread, addr);
+          continue;
+        }
+        const buf = <usize>load<u32>(ringEntry(fill, ringConsIndex(fill)));
+        ringRelease(fill, 1);
+        memory.copy(buf, meta, FRAME_META);
+        memory.copy(buf + FRAME_HEADROOM, addr, len);
+        frameFree(thread, addr);
+        addr = buf + FRAME_HEADROOM;
+      }
     }
     if (capIn) capture(thread, dev, addr, len, CAP_DIR_IN, 0);
     const e = ringEntry(r, ringProdIndex(r));

@@ -25,6 +25,10 @@ export interface RxMeta {
   tstamp: bigint;
   ifindex: number;
   protocol: number;
+  /** rx queue the frame was received on (skb->queue_mapping). */
+  queue: number;
+  /** Shared-memory address of the frame's data (zero-copy checks). */
+  addr: number;
 }
 
 interface Pending { dev: NetDevice; frame: Uint8Array; meta: FrameMeta; wire: boolean }
@@ -147,6 +151,8 @@ export class Traffic {
               tstamp: dv.getBigUint64(base + A.FM_TSTAMP, true),
               ifindex: dv.getUint32(base + A.FM_IFINDEX, true),
               protocol: dv.getUint16(base + A.FM_PROTOCOL, false),
+              queue: q,
+              addr,
             }]);
             dv.setUint32(list + k * 4, addr, true);
           }

@@ -68,7 +68,12 @@ export class WorkerPool {
     return this.workers[thread - 1]!.api.pktgen(...args);
   }
 
+  private stopped = false;
+
+  /** Stops every worker; calling it again does nothing. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     const w = this.dp.words();
     for (let t = 1; t < this.dp.threads; t++) Atomics.store(w, (this.dp.thread(t).state + A.T_STOP) >> 2, 1);
     this.kick();
