@@ -6,7 +6,7 @@
 // and bumps tx_dropped plus its reason.
 
 import {
-  GLOBALS, G_DEV_TABLE, G_TRACE_FLAGS, TRACE_ON,
+  GLOBALS, G_DEV_TABLE, G_TRACE_FLAGS, G_FRAME_SIZE, TRACE_ON, RING_ENTRIES, R_MASK,
   D_FLAGS, D_PEER, D_IFINDEX, D_NETNS, D_POLICY, D_SCRUB, D_MAC, D_CAPTURE, D_RX_RINGS,
   DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE,
   FM_MARK, FM_PRIORITY, FM_TSTAMP, FM_IFINDEX, FM_INGRESS_IFINDEX, FM_PKT_TYPE, FM_FLAGS, FMF_IGNORE_DF,
@@ -16,8 +16,8 @@ import {
   DROP_NO_PEER, DROP_PEER_DOWN, DROP_PKT_TOO_SMALL, DROP_POLICY,
   DROP_BACKLOG_FULL, CAP_DIR_IN, CAP_DIR_OUT, HOOK_NETKIT_XMIT,
 } from "../abi/layout";
-import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
-import { frameBase, frameFree } from "./frames";
+import { ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
+import { frameFree } from "./frames";
 import { counters, bump, txDrop } from "./stats";
 import { capture, traceRecord } from "./trace";
 
@@ -25,11 +25,11 @@ import { capture, traceRecord } from "./trace";
   return <usize>load<u32>(<usize>load<u32>(GLOBALS, G_DEV_TABLE) + (<usize>slot << 2));
 }
 
-/** Ethernet destination vs the peer's MAC (§4 step 4). */
-@inline function pktType(data: usize, peer: usize): u8 {
+/** Ethernet destination vs the peer's MAC (§4 step 4), the MAC passed as (first 4, last 2) bytes. */
+@inline function pktType(data: usize, mac0: u32, mac1: u16): u8 {
   const d0 = load<u32>(data);
   const d1 = load<u16>(data, 4);
-  if (d0 == load<u32>(peer, D_MAC) && d1 == load<u16>(peer, D_MAC + 4)) return <u8>PACKET_HOST;
+  if (d0 == mac0 && d1 == mac1) return <u8>PACKET_HOST;
   if (d0 == 0xffffffff && d1 == 0xffff) return <u8>PACKET_BROADCAST;
   if ((d0 & 1) != 0) return <u8>PACKET_MULTICAST;
   return <u8>PACKET_OTHERHOST;
@@ -72,6 +72,12 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
   const rx = <usize>load<u32>(<usize>load<u32>(peer, D_RX_RINGS));
   let room = ringProdFree(rx, n);
   const prod = ringProdIndex(rx);
+  // Hoisted: stores into frames could alias these as far as the compiler knows.
+  const entries = rx + RING_ENTRIES;
+  const mask = load<u32>(rx, R_MASK);
+  const frameMask = ~(<usize>load<u32>(GLOBALS, G_FRAME_SIZE) - 1);
+  const mac0 = load<u32>(peer, D_MAC);
+  const mac1 = load<u16>(peer, D_MAC + 4);
   let queued: u32 = 0;
   let txBytes: u64 = 0;
 
@@ -86,7 +92,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
       frameFree(thread, addr);
       continue;
     }
-    const meta = frameBase(addr);
+    const meta = addr & frameMask;
     // Scrub (§4.1): always pkt_type/skb_iif/ignore_df; across namespaces also the
     // timestamp, and with scrub default mark and priority.
     store<u32>(meta, 0, FM_INGRESS_IFINDEX);
@@ -98,7 +104,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         store<u32>(meta, 0, FM_PRIORITY);
       }
     }
-    store<u8>(meta, pktType(addr, peer), FM_PKT_TYPE);
+    store<u8>(meta, pktType(addr, mac0, mac1), FM_PKT_TYPE);
     store<u32>(meta, peerIfindex, FM_IFINDEX);
 
     // Verdict: the program list (D_PROGS, attached by the programs issue) runs here;
@@ -107,7 +113,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
     let reason = DROP_POLICY;
     if (verdict == NETKIT_PASS || verdict == NETKIT_NEXT) {
       if (room != 0) {
-        const e = ringEntry(rx, prod + queued);
+        const e = entries + <usize>(((prod + queued) & mask) * DESC_SIZE);
         store<u64>(e, <u64>addr, DESC_ADDR);
         store<u32>(e, len, DESC_LEN);
         store<u32>(e, 0, DESC_OPTIONS);
