@@ -13,7 +13,7 @@ export interface DataplaneExports {
   heapBase(): number;
   poll(thread: number, budget: number): number;
   quiesce(thread: number): number;
-  txPush(slot: number, descs: number, n: number): number;
+  txPush(slot: number, descs: number, n: number, wire: number): number;
   rxPop(slot: number, queue: number, out: number, n: number): number;
   sinkDrop(thread: number, slot: number): number;
   pktgen(thread: number, slot: number, tmpl: number, len: number, count: number, batch: number, flows: number, portOff: number, proto: number): number;

@@ -15,6 +15,8 @@ import * as nic from './net/nic.js';
 import { MemoryProvider, providerTarget, type ProviderKind } from './net/provider.js';
 import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.js';
 import { Stack } from './net/stack/stack.js';
+import { formatIp, parseIp } from './net/stack/packet.js';
+import { PingResult, type PingOptions } from './net/stack/ping.js';
 import { Notifier, NetdevEvent } from './net/notifier.js';
 import { WorkerPool } from './worker/pool.js';
 
@@ -115,6 +117,7 @@ export class Emulator {
       io: {
         links: () => [...ns.devices.values()].map((d) => ({
           ifindex: d.ifindex, name: d.name, mac: d.mac, up: d.up && (d.carrier || d.kind === 'loopback'), noarp: d.noarp, mtu: d.mtu,
+          loopback: d.kind === 'loopback',
         })),
         xmit: (ifindex, frame, meta) => {
           const dev = ns.devices.get(ifindex);
@@ -1039,12 +1042,105 @@ export class Emulator {
     return sent;
   }
 
+  /**
+   * `ping`: ICMP echo requests from a namespace's stack to `dst`, one per `interval` of
+   * virtual time; each waits for the dataplane to settle (and for ARP, which retries every
+   * virtual second, three times). Throws ENETUNREACH when no route leads to `dst`.
+   */
+  async ping(ns: string, dst: string, o: PingOptions = {}): Promise<PingResult> {
+    const n = this.netns(ns);
+    const target = parseIp(dst);
+    if (target === null) fail('EINVAL', `ping: ${dst}: Name or service not known`);
+    const count = o.count ?? 1;
+    const size = o.size ?? 56;
+    const intervalNs = BigInt(Math.round((o.interval ?? 1) * 1e9));
+    if (!Number.isInteger(count) || count < 1) fail('EINVAL', `ping: invalid argument: '${o.count}'`);
+    if (!Number.isInteger(size) || size < 0 || size > 65507) fail('EINVAL', `ping: invalid argument: '${o.size}'`);
+    const ifindex = o.device === undefined ? undefined : this.device(n, o.device).ifindex;
+    const result = new PingResult(dst, size, count);
+    const sent = new Map<number, bigint>();
+    const pinger = n.stack.openPing((e) => {
+      const t0 = sent.get(e.seq);
+      if (t0 === undefined) return;
+      if (e.kind === 'reply') result.reply(e.seq, formatIp(e.from), e.bytes, e.ttl, e.atNs - t0);
+      else result.error(e.seq, formatIp(e.from), e.kind);
+    });
+    try {
+      const start = this.dp.clockNs;
+      for (let seq = 1; seq <= count; seq++) {
+        const t0 = start + intervalNs * BigInt(seq - 1);
+        if (this.dp.clockNs < t0) this.dp.clockNs = t0;
+        const data = new Uint8Array(size);
+        for (let i = 0; i < size; i++) data[i] = i & 0xff;
+        sent.set(seq, this.dp.clockNs);
+        n.stack.echo(target, pinger.id, seq, data, { ttl: o.ttl, tos: o.tos, ifindex, meta: { mark: o.mark } });
+        result.transmitted++;
+        await this.settle();
+        for (let tries = 0; !result.answered(seq) && n.stack.resolving && tries < 4; tries++) {
+          this.dp.clockNs = this.dp.clockNs + 1_000_000_000n;
+          n.stack.tick();
+          await this.settle();
+        }
+      }
+      result.timeMs = Number((intervalNs * BigInt(count - 1)) / 1_000_000n);
+    } finally {
+      pinger.close();
+    }
+    return result;
+  }
+
+  /** `ip addr add CIDR dev DEV`: e.g. `10.0.0.1/24` (no prefix means /32). */
+  addAddress(ns: string, dev: string | number, cidr: string): void {
+    const d = this.device(ns, dev);
+    const { addr, prefixLen } = parseCidr(cidr, 32);
+    d.netns.stack.addAddress(d.ifindex, addr, prefixLen);
+  }
+
+  /** `ip addr del CIDR dev DEV`. */
+  delAddress(ns: string, dev: string | number, cidr: string): void {
+    const d = this.device(ns, dev);
+    const { addr, prefixLen } = parseCidr(cidr, 32);
+    d.netns.stack.delAddress(d.ifindex, addr, cidr.includes('/') ? prefixLen : undefined);
+  }
+
+  /** `ip route add PREFIX|default [via GW] [dev DEV] [src ADDR] [metric N]`. */
+  addRoute(ns: string, r: { dst: string; via?: string; dev?: string | number; src?: string; metric?: number }): void {
+    const n = this.netns(ns);
+    const { addr, prefixLen } = r.dst === 'default' ? { addr: 0, prefixLen: 0 } : parseCidr(r.dst, 32);
+    const via = r.via === undefined ? undefined : parseCidr(r.via, 32, 'gateway').addr;
+    const src = r.src === undefined ? undefined : parseCidr(r.src, 32, 'source').addr;
+    const ifindex = r.dev === undefined ? undefined : this.device(n, r.dev).ifindex;
+    n.stack.addRoute({ dst: addr, prefixLen, via, ifindex, src, metric: r.metric });
+  }
+
+  /** `ip route del PREFIX|default [dev DEV] [metric N]`. */
+  delRoute(ns: string, r: { dst: string; dev?: string | number; metric?: number }): void {
+    const n = this.netns(ns);
+    const { addr, prefixLen } = r.dst === 'default' ? { addr: 0, prefixLen: 0 } : parseCidr(r.dst, 32);
+    const ifindex = r.dev === undefined ? undefined : this.device(n, r.dev).ifindex;
+    n.stack.delRoute({ dst: addr, prefixLen, metric: r.metric, ifindex });
+  }
+
+  /** A namespace's IPv4 stack (addresses, routes, neighbours, sockets, counters). */
+  stack(ns = 'init'): Stack {
+    return this.netns(ns).stack;
+  }
+
   /** Chooses who consumes a device's rx rings: the stack (default) or a counting drop sink. */
   setRxSink(ns: string, dev: string | number, sink: 'stack' | 'drop'): void {
     const d = this.device(ns, dev);
     d.rxSink = sink === 'drop' ? A.SINK_DROP : A.SINK_STACK;
     this.publish(d);
   }
+}
+
+/** `A.B.C.D[/LEN]` → address and prefix length (iproute2's "invalid prefix" errors). */
+export function parseCidr(s: string, defaultLen: number, what = 'prefix'): { addr: number; prefixLen: number } {
+  const [a, l, extra] = s.split('/');
+  const addr = parseIp(a ?? '');
+  const prefixLen = l === undefined ? defaultLen : /^\d{1,2}$/.test(l) ? Number(l) : NaN;
+  if (addr === null || extra !== undefined || !(prefixLen >= 0 && prefixLen <= 32)) fail('EINVAL', `any valid ${what} is expected rather than "${s}"`);
+  return { addr, prefixLen };
 }
 
 function netkitValidName(name: string): boolean {

@@ -1,0 +1,93 @@
+/**
+ * A ping run's outcome, printed the way iputils ping prints it. Times are virtual
+ * (the emulator's clock), so the same run prints the same text.
+ */
+
+export interface PingOptions {
+  /** `-c`: echo requests to send. Default 1. */
+  count?: number;
+  /** `-s`: payload bytes. Default 56. */
+  size?: number;
+  /** `-i`: seconds between requests (virtual time). Default 1. */
+  interval?: number;
+  /** `-t`: IP TTL. Default: the stack's (64). */
+  ttl?: number;
+  /** `-Q`: IP TOS byte. Default 0. */
+  tos?: number;
+  /** `-m`: SO_MARK on the requests. Default 0. */
+  mark?: number;
+  /** `-I`: send through this device (SO_BINDTODEVICE). */
+  device?: string;
+}
+
+export interface PingReply {
+  seq: number;
+  from: string;
+  bytes: number;
+  ttl: number;
+  rttNs: bigint;
+}
+
+export class PingResult {
+  readonly dst: string;
+  readonly size: number;
+  readonly count: number;
+  transmitted = 0;
+  readonly replies: PingReply[] = [];
+  readonly errors: { seq: number; from: string; kind: 'unreachable' | 'ttl' }[] = [];
+  /** Output lines in arrival order (replies and errors). */
+  private readonly lines: string[] = [];
+  timeMs = 0;
+
+  constructor(dst: string, size: number, count: number) {
+    this.dst = dst;
+    this.size = size;
+    this.count = count;
+  }
+
+  get received(): number {
+    return new Set(this.replies.map((r) => r.seq)).size;
+  }
+
+  answered(seq: number): boolean {
+    return this.replies.some((r) => r.seq === seq) || this.errors.some((e) => e.seq === seq);
+  }
+
+  /** @internal */
+  reply(seq: number, from: string, bytes: number, ttl: number, rttNs: bigint): void {
+    const dup = this.replies.some((r) => r.seq === seq);
+    this.replies.push({ seq, from, bytes, ttl, rttNs });
+    this.lines.push(`${bytes} bytes from ${from}: icmp_seq=${seq} ttl=${ttl} time=${ms(rttNs)} ms${dup ? ' (DUP!)' : ''}`);
+  }
+
+  /** @internal */
+  error(seq: number, from: string, kind: 'unreachable' | 'ttl'): void {
+    this.errors.push({ seq, from, kind });
+    this.lines.push(`From ${from} icmp_seq=${seq} ${kind === 'ttl' ? 'Time to live exceeded' : 'Destination Host Unreachable'}`);
+  }
+
+  /** True when every request got its reply. */
+  get ok(): boolean {
+    return this.received === this.transmitted && this.transmitted > 0;
+  }
+
+  /** iputils' output, header to statistics. */
+  format(): string {
+    const out = [`PING ${this.dst} (${this.dst}) ${this.size}(${this.size + 28}) bytes of data.`, ...this.lines, ''];
+    out.push(`--- ${this.dst} ping statistics ---`);
+    const loss = this.transmitted ? ((this.transmitted - this.received) * 100) / this.transmitted : 0;
+    const errs = this.errors.length ? `, +${this.errors.length} errors` : '';
+    out.push(`${this.transmitted} packets transmitted, ${this.received} received${errs}, ${Number(loss.toPrecision(6))}% packet loss, time ${this.timeMs}ms`);
+    if (this.replies.length) {
+      const t = this.replies.map((r) => Number(r.rttNs) / 1e6);
+      const avg = t.reduce((a, b) => a + b, 0) / t.length;
+      const mdev = Math.sqrt(t.reduce((a, b) => a + b * b, 0) / t.length - avg * avg);
+      out.push(`rtt min/avg/max/mdev = ${[Math.min(...t), avg, Math.max(...t), Number.isFinite(mdev) ? mdev : 0].map((x) => x.toFixed(3)).join('/')} ms`);
+    }
+    return out.join('\n');
+  }
+}
+
+function ms(ns: bigint): string {
+  return (Number(ns) / 1e6).toFixed(3);
+}
