@@ -18,6 +18,8 @@ import { Stack } from './net/stack/stack.js';
 import { formatIp, parseIp } from './net/stack/packet.js';
 import { PingResult, type PingOptions } from './net/stack/ping.js';
 import { Notifier, NetdevEvent } from './net/notifier.js';
+import { Capture } from './trace/capture.js';
+import { Tracer } from './trace/trace.js';
 import { WorkerPool } from './worker/pool.js';
 
 export interface EmulatorOptions extends DataplaneOptions {
@@ -1012,6 +1014,7 @@ export class Emulator {
         this.dp.exports.poll(0, 0x7fffffff);
       }
       const drained = this.traffic.drain(this.bySlot.values(), this.deliver);
+      for (const c of this.captures.keys()) c.drain();
       this.dp.reclaim();
       if (placed === 0 && drained === 0 && this.traffic.backlog === 0 && this.txRingsEmpty()) break;
     }
@@ -1120,6 +1123,49 @@ export class Emulator {
     const ifindex = r.dev === undefined ? undefined : this.device(n, r.dev).ifindex;
     n.stack.delRoute({ dst: addr, prefixLen, metric: r.metric, ifindex });
   }
+
+  /**
+   * Starts capturing frames sent and received by the given devices (default: every
+   * device registered now) into a pcapng file; frames are collected as the dataplane runs.
+   */
+  startCapture(o: { devices?: { ns: string; dev: string | number }[] } = {}): Capture {
+    const devs = o.devices ? o.devices.map((x) => this.device(x.ns, x.dev)) : [...this.bySlot.values()];
+    const c = new Capture(this.dp, (netns, ifindex) => {
+      const ns = this.namespaceById(netns);
+      const d = ns?.find(ifindex);
+      return { name: d?.name ?? `if${ifindex}`, description: `netns ${ns?.name ?? netns} ifindex ${ifindex}` };
+    }, dropReasonName);
+    this.captures.set(c, devs);
+    for (const d of devs) {
+      d.capture = A.CAP_DIR_IN | A.CAP_DIR_OUT;
+      this.publish(d);
+    }
+    return c;
+  }
+
+  /** Stops a capture and returns the pcapng file. */
+  stopCapture(c: Capture): Uint8Array {
+    const devs = this.captures.get(c);
+    if (devs) {
+      this.captures.delete(c);
+      const still = new Set([...this.captures.values()].flat());
+      for (const d of devs) {
+        if (still.has(d) || d.regState !== RegState.REGISTERED) continue;
+        d.capture = 0;
+        this.publish(d);
+      }
+      c.drain();
+      c.active = false;
+    }
+    return c.bytes();
+  }
+  private readonly captures = new Map<Capture, NetDevice[]>();
+
+  /** Per-packet trace (device, hook, verdict, drop reason); `enable()` it, then `drain()`. */
+  get tracer(): Tracer {
+    return (this.tracerInstance ??= new Tracer(this.dp));
+  }
+  private tracerInstance: Tracer | undefined;
 
   /** A namespace's IPv4 stack (addresses, routes, neighbours, sockets, counters). */
   stack(ns = 'init'): Stack {

@@ -17,3 +17,9 @@ export type {
   NetkitMode, NetkitPairing, NetkitPolicy, NetkitScrub,
 } from './net/types.js';
 export type { WasmSource } from './wasm.js';
+export { Capture } from './trace/capture.js';
+export { PcapngWriter, readPcapng, type PcapngFile, type PcapngInterface, type PcapngPacket } from './trace/pcapng.js';
+export { Tracer, type TraceEvent } from './trace/trace.js';
+export { Stack, UdpSocket, type Address, type Datagram, type Neighbour, type StackCounters } from './net/stack/stack.js';
+export { PingResult, type PingOptions } from './net/stack/ping.js';
+export type { Route } from './net/stack/route.js';

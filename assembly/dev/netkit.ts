@@ -19,7 +19,7 @@ import {
 import { ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { frameFree } from "./frames";
 import { counters, bump, txDrop } from "./stats";
-import { capture, traceRecord } from "./trace";
+import { capture, captureBegin, captureEnd, traceRecord } from "./trace";
 
 @inline export function device(slot: u32): usize {
   return <usize>load<u32>(<usize>load<u32>(GLOBALS, G_DEV_TABLE) + (<usize>slot << 2));
@@ -85,8 +85,10 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
     const d = descs + <usize>(i * DESC_SIZE);
     const addr = <usize>load<u64>(d, DESC_ADDR);
     const len = load<u32>(d, DESC_LEN);
-    if (capOut) capture(thread, dev, addr, len, CAP_DIR_OUT, 0);
+    // Seen leaving (dev_queue_xmit_nit) before the verdict; published with its fate.
+    const cap = capOut ? captureBegin(thread, dev, addr, len, CAP_DIR_OUT) : 0;
     if (len < ETH_HLEN) {
+      captureEnd(thread, cap, DROP_PKT_TOO_SMALL);
       txDrop(cDev, DROP_PKT_TOO_SMALL);
       if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, -2, DROP_PKT_TOO_SMALL, 0);
       frameFree(thread, addr);
@@ -120,12 +122,14 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         queued++;
         room--;
         txBytes += len;
+        captureEnd(thread, cap, 0);
         if (capIn) capture(thread, peer, addr, len, CAP_DIR_IN, 0);
         if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK));
         continue;
       }
       reason = DROP_BACKLOG_FULL;
     }
+    captureEnd(thread, cap, reason);
     txDrop(cDev, reason);
     if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, reason, load<u32>(meta, FM_MARK));
     frameFree(thread, addr);

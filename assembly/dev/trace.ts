@@ -38,11 +38,15 @@ export function traceRecord(
   ringSubmit(r, 1);
 }
 
-/** Copies up to snaplen bytes of a frame seen on device `dev` into the capture ring. */
-export function capture(thread: u32, dev: usize, data: usize, len: u32, direction: u32, reason: u32): void {
+/**
+ * Copies up to snaplen bytes of a frame seen on device `dev` into the capture ring, but
+ * does not publish it: `captureEnd` does, once the packet's fate (drop reason) is known.
+ * Returns the entry, or 0 when not capturing or the ring is full (counted as lost).
+ */
+export function captureBegin(thread: u32, dev: usize, data: usize, len: u32, direction: u32): usize {
   const r = <usize>load<u32>(threadState(thread), T_CAPTURE_RING);
-  if (r == 0) return;
-  if (ringProdFree(r, 1) == 0) { lost(r); return; }
+  if (r == 0) return 0;
+  if (ringProdFree(r, 1) == 0) { lost(r); return 0; }
   const e = ringEntry(r, ringProdIndex(r));
   const snap = load<u32>(GLOBALS, G_CAPTURE_SNAPLEN);
   const caplen = len < snap ? len : snap;
@@ -52,7 +56,19 @@ export function capture(thread: u32, dev: usize, data: usize, len: u32, directio
   store<u32>(e, len, CAP_ORIG_LEN);
   store<u32>(e, caplen, CAP_LEN);
   store<u32>(e, direction, CAP_DIRECTION);
-  store<u32>(e, reason, CAP_REASON);
+  store<u32>(e, 0, CAP_REASON);
   memory.copy(e + CAP_HEADER, data, caplen);
-  ringSubmit(r, 1);
+  return e;
+}
+
+/** Publishes the entry `captureBegin` filled, with the drop reason (0 = not dropped). */
+export function captureEnd(thread: u32, e: usize, reason: u32): void {
+  if (e == 0) return;
+  store<u32>(e, reason, CAP_REASON);
+  ringSubmit(<usize>load<u32>(threadState(thread), T_CAPTURE_RING), 1);
+}
+
+/** Captures a frame and publishes it at once. */
+export function capture(thread: u32, dev: usize, data: usize, len: u32, direction: u32, reason: u32): void {
+  captureEnd(thread, captureBegin(thread, dev, data, len, direction), reason);
 }
