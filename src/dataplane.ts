@@ -115,7 +115,8 @@ export class Dataplane {
     // Enough for the fixed regions plus room for records and rings; grows on demand.
     const fixed = threads * (o.framesPerThread * (o.frameSize + 4) + threads * (o.framesPerThread * 4 + 256))
       + o.maxDevices * (4 + threads * A.COUNTERS_SIZE) + 2 * threads * o.traceSlots * (A.CAP_HEADER + o.captureSnaplen);
-    const pages = Math.ceil((A.HOST_BASE + fixed + o.frameSize * 2) / PAGE) + 64;
+    // At least the module's own minimum (asconfig initialMemory: 32 pages).
+    const pages = Math.max(Math.ceil((A.HOST_BASE + fixed + o.frameSize * 2) / PAGE) + 64, 32);
     const memory = createMemory(pages, Math.max(pages * 4, 16384));
     const module = await compileDataplane(opts.wasm);
     const exports = await instantiateDataplane<DataplaneExports>(module, memory);
