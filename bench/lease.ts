@@ -11,7 +11,7 @@ import { defineSuite, type BenchCase } from './runner.js';
 async function unregisterTime(n: number): Promise<number> {
   const emu = await Emulator.create({ maxDevices: n + 64, ringSize: 64, framesPerThread: 256, traceSlots: 64, captureSnaplen: 64 });
   try {
-    emu.addNic({ name: 'eth0', rxQueues: n, maxChannels: n });
+    emu.addNic({ name: 'eth0', rxQueues: n, txQueues: 1, maxChannels: n });
     for (let i = 0; i < n; i++) {
       const [nk] = emu.addLink({ ifname: `nk${i}`, numRxQueues: 2, linkinfo: { kind: 'netkit', data: { pairing: 'single' } } });
       emu.queueCreate({ ifindex: nk!.ifindex, type: 'rx', lease: { ifindex: emu.device('init', 'eth0').ifindex, queue: { id: i, type: 'rx' } } });
