@@ -19,6 +19,8 @@ import { formatIp, parseIp } from './net/stack/packet.js';
 import { PingResult, type PingOptions } from './net/stack/ping.js';
 import { Notifier, NetdevEvent } from './net/notifier.js';
 import { Capture } from './trace/capture.js';
+import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './ebpf/mprog.js';
+import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './ebpf/program.js';
 import { Tracer } from './trace/trace.js';
 import { WorkerPool } from './worker/pool.js';
 
@@ -406,7 +408,7 @@ export class Emulator {
       const addr = primary ? mac : r.address !== undefined ? parseMac(r.address) : undefined;
       if (r.address !== undefined && !addr) fail('EINVAL');
       if (l2) dev.mac = addr ?? this.randomMac();
-      dev.netkit = { primary, policy, scrub, mode: plan.mode, pairing: plan.pairing, headroom: plan.headroom, peer: undefined };
+      dev.netkit = { primary, policy, scrub, mode: plan.mode, pairing: plan.pairing, headroom: plan.headroom, peer: undefined, progs: undefined };
       return dev;
     };
 
@@ -558,6 +560,12 @@ export class Emulator {
           peer.netkit.peer = undefined;
           this.publish(peer);
         }
+      }
+      // §5.6: the attach point empties; link-owned entries leave their links detached.
+      if (d.netkit?.progs) {
+        for (const l of d.netkit.progs.links()) (l as BpfLink).ifindex = 0;
+        for (const prog of d.netkit.progs.clear()) this.progPut(prog as BpfProgram);
+        this.publishProgs(d);
       }
       d.netns.stack.forgetLink(d.ifindex);
     }
@@ -1166,6 +1174,151 @@ export class Emulator {
     return (this.tracerInstance ??= new Tracer(this.dp));
   }
   private tracerInstance: Tracer | undefined;
+
+  // ---- BPF programs on netkit (netkit.md §5) -----------------------------------------
+
+  readonly bpf = new BpfRegistry();
+
+  /**
+   * BPF_PROG_LOAD of one program image (already relocated): registers it under a new id
+   * and places it in the shared memory for the dataplane.
+   */
+  loadProgram(o: { name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType }): BpfProgram {
+    if (o.insns.length === 0 || o.insns.length % 8 !== 0) fail('EINVAL');
+    const prog = new BpfProgram({ ...o, id: this.bpf.progId() });
+    this.placeProg(prog);
+    this.bpf.progs.set(prog.id, prog);
+    return prog;
+  }
+
+  /** Closes the loader's reference; the program goes when no attach point holds it. */
+  closeProgram(prog: BpfProgram): void {
+    if (prog.closed) return;
+    prog.closed = true;
+    if (prog.refs <= 0) this.freeProg(prog);
+  }
+
+  /** Copies a program's image into the shared memory (the dataplane runs it from there). */
+  private placeProg(prog: BpfProgram): void {
+    prog.addr = this.dp.alloc(prog.insns.length);
+    this.dp.bytes().set(prog.insns, prog.addr);
+  }
+
+  /** §5.1: the device whose list an attach type names, resolved in the caller's namespace. */
+  private netkitTarget(ns: string, ifindex: number, attachType: AttachType): NetDevice {
+    if (attachType !== 'netkit_primary' && attachType !== 'netkit_peer') fail('EINVAL');
+    const d = this.netns(ns).find(ifindex);
+    if (!d) fail('ENODEV');
+    if (!d.netkit) fail('ENXIO');
+    if (!d.netkit.primary) fail('EACCES');
+    if (d.netkit.pairing === A.NETKIT_DEVICE_SINGLE) fail('EOPNOTSUPP');
+    if (attachType === 'netkit_primary') return d;
+    if (!d.netkit.peer) fail('ENODEV');
+    return d.netkit.peer;
+  }
+
+  private progList(d: NetDevice): MprogList {
+    return (d.netkit!.progs ??= new MprogList(this.bpf));
+  }
+
+  private linkTarget(l: BpfLink): NetDevice | undefined {
+    const ns = this.namespaceById(l.netns);
+    const primary = ns?.find(l.ifindex);
+    if (!primary?.netkit) return undefined;
+    return l.attachType === 'netkit_primary' ? primary : primary.netkit.peer;
+  }
+
+  private checkProg(prog: BpfProgram): void {
+    if (prog.closed || this.bpf.prog(prog.id) !== prog) fail('EBADF');
+    if (prog.type !== 'sched_cls') fail('EINVAL');
+  }
+
+  /** Drops an attachment's reference; a closed program with none left is freed. */
+  private progPut(prog: BpfProgram): void {
+    prog.refs--;
+    if (prog.closed && prog.refs <= 0) this.freeProg(prog);
+  }
+
+  /** Called when the last reference to a program goes (the engine frees its image). */
+  protected freeProg(prog: BpfProgram): void {
+    this.bpf.progs.delete(prog.id);
+    if (prog.addr) this.dp.retire(prog.addr, prog.insns.length);
+    prog.addr = 0;
+  }
+
+  /** Publishes a device's program list to the dataplane (swap with its record). */
+  protected publishProgs(d: NetDevice): void {
+    this.publish(d);
+  }
+
+  /** BPF_PROG_ATTACH with attach type netkit_primary / netkit_peer (through the primary's ifindex). */
+  progAttach(ns: string, r: { ifindex: number; attachType: AttachType; prog: BpfProgram; flags?: number; relative?: Relative; expectedRevision?: number; replace?: BpfProgram }): number {
+    this.checkProg(r.prog);
+    const d = this.netkitTarget(ns, r.ifindex, r.attachType);
+    const rev = this.progList(d).attach({ prog: r.prog, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision, replace: r.replace });
+    r.prog.refs++;
+    if (r.replace) this.progPut(r.replace);
+    this.publishProgs(d);
+    return rev;
+  }
+
+  /** BPF_PROG_DETACH. Without a program the last one goes. */
+  progDetach(ns: string, r: { ifindex: number; attachType: AttachType; prog?: BpfProgram; flags?: number; relative?: Relative; expectedRevision?: number }): void {
+    const d = this.netkitTarget(ns, r.ifindex, r.attachType);
+    const list = d.netkit!.progs;
+    if (!list || list.count === 0) fail('ENOENT');
+    const gone = list.detach({ prog: r.prog, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision });
+    this.progPut(gone as BpfProgram);
+    this.publishProgs(d);
+  }
+
+  /** BPF_PROG_QUERY: program ids, link ids, count and revision; `size` caps the arrays (ENOSPC). */
+  progQuery(ns: string, r: { ifindex: number; attachType: AttachType; size?: number; queryFlags?: number }): QueryResult {
+    const d = this.netkitTarget(ns, r.ifindex, r.attachType);
+    return (d.netkit!.progs ?? new MprogList(this.bpf)).query(r.size, { queryFlags: r.queryFlags });
+  }
+
+  /** BPF_LINK_CREATE (link type netkit): attaches like progAttach, owned by the returned link. */
+  linkCreate(ns: string, r: { ifindex: number; attachType: AttachType; prog: BpfProgram; flags?: number; relative?: Relative; expectedRevision?: number }): BpfLink {
+    this.checkProg(r.prog);
+    if ((r.flags ?? 0) & BPF_F_REPLACE) fail('EINVAL');
+    const d = this.netkitTarget(ns, r.ifindex, r.attachType);
+    const link = new BpfLink({ id: 0, type: 'netkit', prog: r.prog, attachType: r.attachType, ifindex: r.ifindex, netns: this.netns(ns).id });
+    this.progList(d).attach({ prog: r.prog, link, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision });
+    const id = this.bpf.linkId();
+    const real = Object.assign(link, { id });
+    this.bpf.links.set(id, real);
+    r.prog.refs++;
+    this.publishProgs(d);
+    return real;
+  }
+
+  /** BPF_LINK_UPDATE: ENOLINK when the device went away; EPERM when `old` is not the link's program. */
+  linkUpdate(link: BpfLink, prog: BpfProgram, old?: BpfProgram): void {
+    this.checkProg(prog);
+    const d = link.ifindex ? this.linkTarget(link) : undefined;
+    if (!d?.netkit?.progs || !link.attached) fail('ENOLINK');
+    const prev = link.prog;
+    d.netkit.progs.updateLink(link, prog, old);
+    if (prev !== prog) {
+      prog.refs++;
+      this.progPut(prev);
+    }
+    this.publishProgs(d);
+  }
+
+  /** BPF_LINK_DETACH, or closing the link's last fd (then the link id goes too). */
+  linkDetach(link: BpfLink, release = false): void {
+    const d = link.ifindex ? this.linkTarget(link) : undefined;
+    if (d?.netkit?.progs && link.attached) {
+      d.netkit.progs.detachLink(link);
+      this.progPut(link.prog);
+      this.publishProgs(d);
+    }
+    link.attached = false;
+    link.ifindex = 0;
+    if (release) this.bpf.links.delete(link.id);
+  }
 
   /** A namespace's IPv4 stack (addresses, routes, neighbours, sockets, counters). */
   stack(ns = 'init'): Stack {

@@ -95,6 +95,11 @@ export class MprogList {
     return this.entries.map((e) => e.prog);
   }
 
+  /** Links owning entries, in list order. */
+  links(): MprogLink[] {
+    return this.entries.flatMap((e) => (e.link ? [e.link] : []));
+  }
+
   /** The bundle revision (what attach compares `expected_revision` against). */
   get revision(): number {
     return this.rev;

@@ -10,6 +10,8 @@ import type { NicState } from './nic.js';
 /** enum netdev_reg_state */
 export enum RegState { UNINITIALIZED = 0, REGISTERED = 1, UNREGISTERING = 2, UNREGISTERED = 3, RELEASED = 4 }
 
+import type { MprogList } from '../ebpf/mprog.js';
+
 export type DeviceKind = 'netkit' | 'nic' | 'loopback';
 
 /** A real rx queue (struct netdev_rx_queue): its ring and who else holds it. */
@@ -37,6 +39,8 @@ export interface NetkitState {
   /** Headroom this device asked for (ndo_set_rx_headroom), netkit.md §1.5. */
   headroom: number;
   peer: NetDevice | undefined;
+  /** This device's attach point (BPF_NETKIT_PRIMARY on the primary, _PEER on the peer). */
+  progs: MprogList | undefined;
 }
 
 export const ETH_MIN_MTU = 68;
