@@ -1,0 +1,122 @@
+/**
+ * Helper functions (spec/ebpf.md §3): ids and names of `enum bpf_func_id` (frozen at 211),
+ * and for the helpers the emulator knows, their argument count and which program types
+ * may call them (net/core/filter.c `*_func_proto`, `bpf_base_func_proto`). Plain data,
+ * shared by the load-time checks, the interpreter and the code generator.
+ */
+
+import type { ProgType } from './ctx.js';
+
+/** `enum bpf_func_id` names by id (`bpf_` prefix omitted, as in the uapi FN() list). */
+export const HELPER_NAMES: readonly string[] = [
+  'unspec', 'map_lookup_elem', 'map_update_elem', 'map_delete_elem', 'probe_read', 'ktime_get_ns',
+  'trace_printk', 'get_prandom_u32', 'get_smp_processor_id', 'skb_store_bytes', 'l3_csum_replace',
+  'l4_csum_replace', 'tail_call', 'clone_redirect', 'get_current_pid_tgid', 'get_current_uid_gid',
+  'get_current_comm', 'get_cgroup_classid', 'skb_vlan_push', 'skb_vlan_pop', 'skb_get_tunnel_key',
+  'skb_set_tunnel_key', 'perf_event_read', 'redirect', 'get_route_realm', 'perf_event_output',
+  'skb_load_bytes', 'get_stackid', 'csum_diff', 'skb_get_tunnel_opt', 'skb_set_tunnel_opt',
+  'skb_change_proto', 'skb_change_type', 'skb_under_cgroup', 'get_hash_recalc', 'get_current_task',
+  'probe_write_user', 'current_task_under_cgroup', 'skb_change_tail', 'skb_pull_data', 'csum_update',
+  'set_hash_invalid', 'get_numa_node_id', 'skb_change_head', 'xdp_adjust_head', 'probe_read_str',
+  'get_socket_cookie', 'get_socket_uid', 'set_hash', 'setsockopt', 'skb_adjust_room', 'redirect_map',
+  'sk_redirect_map', 'sock_map_update', 'xdp_adjust_meta', 'perf_event_read_value',
+  'perf_prog_read_value', 'getsockopt', 'override_return', 'sock_ops_cb_flags_set', 'msg_redirect_map',
+  'msg_apply_bytes', 'msg_cork_bytes', 'msg_pull_data', 'bind', 'xdp_adjust_tail', 'skb_get_xfrm_state',
+  'get_stack', 'skb_load_bytes_relative', 'fib_lookup', 'sock_hash_update', 'msg_redirect_hash',
+  'sk_redirect_hash', 'lwt_push_encap', 'lwt_seg6_store_bytes', 'lwt_seg6_adjust_srh', 'lwt_seg6_action',
+  'rc_repeat', 'rc_keydown', 'skb_cgroup_id', 'get_current_cgroup_id', 'get_local_storage',
+  'sk_select_reuseport', 'skb_ancestor_cgroup_id', 'sk_lookup_tcp', 'sk_lookup_udp', 'sk_release',
+  'map_push_elem', 'map_pop_elem', 'map_peek_elem', 'msg_push_data', 'msg_pop_data', 'rc_pointer_rel',
+  'spin_lock', 'spin_unlock', 'sk_fullsock', 'tcp_sock', 'skb_ecn_set_ce', 'get_listener_sock',
+  'skc_lookup_tcp', 'tcp_check_syncookie', 'sysctl_get_name', 'sysctl_get_current_value',
+  'sysctl_get_new_value', 'sysctl_set_new_value', 'strtol', 'strtoul', 'sk_storage_get',
+  'sk_storage_delete', 'send_signal', 'tcp_gen_syncookie', 'skb_output', 'probe_read_user',
+  'probe_read_kernel', 'probe_read_user_str', 'probe_read_kernel_str', 'tcp_send_ack',
+  'send_signal_thread', 'jiffies64', 'read_branch_records', 'get_ns_current_pid_tgid', 'xdp_output',
+  'get_netns_cookie', 'get_current_ancestor_cgroup_id', 'sk_assign', 'ktime_get_boot_ns', 'seq_printf',
+  'seq_write', 'sk_cgroup_id', 'sk_ancestor_cgroup_id', 'ringbuf_output', 'ringbuf_reserve',
+  'ringbuf_submit', 'ringbuf_discard', 'ringbuf_query', 'csum_level', 'skc_to_tcp6_sock',
+  'skc_to_tcp_sock', 'skc_to_tcp_timewait_sock', 'skc_to_tcp_request_sock', 'skc_to_udp6_sock',
+  'get_task_stack', 'load_hdr_opt', 'store_hdr_opt', 'reserve_hdr_opt', 'inode_storage_get',
+  'inode_storage_delete', 'd_path', 'copy_from_user', 'snprintf_btf', 'seq_printf_btf',
+  'skb_cgroup_classid', 'redirect_neigh', 'per_cpu_ptr', 'this_cpu_ptr', 'redirect_peer',
+  'task_storage_get', 'task_storage_delete', 'get_current_task_btf', 'bprm_opts_set',
+  'ktime_get_coarse_ns', 'ima_inode_hash', 'sock_from_file', 'check_mtu', 'for_each_map_elem', 'snprintf',
+  'sys_bpf', 'btf_find_by_name_kind', 'sys_close', 'timer_init', 'timer_set_callback', 'timer_start',
+  'timer_cancel', 'get_func_ip', 'get_attach_cookie', 'task_pt_regs', 'get_branch_snapshot',
+  'trace_vprintk', 'skc_to_unix_sock', 'kallsyms_lookup_name', 'find_vma', 'loop', 'strncmp',
+  'get_func_arg', 'get_func_ret', 'get_func_arg_cnt', 'get_retval', 'set_retval', 'xdp_get_buff_len',
+  'xdp_load_bytes', 'xdp_store_bytes', 'copy_from_user_task', 'skb_set_tstamp', 'ima_file_hash',
+  'kptr_xchg', 'map_lookup_percpu_elem', 'skc_to_mptcp_sock', 'dynptr_from_mem', 'ringbuf_reserve_dynptr',
+  'ringbuf_submit_dynptr', 'ringbuf_discard_dynptr', 'dynptr_read', 'dynptr_write', 'dynptr_data',
+  'tcp_raw_gen_syncookie_ipv4', 'tcp_raw_gen_syncookie_ipv6', 'tcp_raw_check_syncookie_ipv4',
+  'tcp_raw_check_syncookie_ipv6', 'ktime_get_tai_ns', 'user_ringbuf_drain', 'cgrp_storage_get',
+  'cgrp_storage_delete',
+];
+
+/** `__BPF_FUNC_MAX_ID`: ids at or above it are "invalid func". */
+export const HELPER_MAX_ID = HELPER_NAMES.length;
+
+export interface HelperInfo {
+  readonly id: number;
+  /** Name without the `bpf_` prefix. */
+  readonly name: string;
+  /** Arguments read from r1..r5. */
+  readonly args: number;
+  /** Program types whose func_proto returns this helper (`generic` allows every helper listed here). */
+  readonly types: readonly ProgType[];
+  /** Requires a GPL-compatible license. */
+  readonly gpl?: boolean;
+  /** May move or reallocate the packet (✱ in the spec): packet pointers die, ctx pointer fields must be refreshed. */
+  readonly pktChanging?: boolean;
+}
+
+const ALL: readonly ProgType[] = ['socket_filter', 'sched_cls', 'sched_act', 'xdp'];
+const SKF_TC_XDP = ALL;
+const TC: readonly ProgType[] = ['sched_cls', 'sched_act'];
+const TC_XDP: readonly ProgType[] = ['sched_cls', 'sched_act', 'xdp'];
+const SKF_TC: readonly ProgType[] = ['socket_filter', 'sched_cls', 'sched_act'];
+const XDP: readonly ProgType[] = ['xdp'];
+
+type Row = [id: number, args: number, types: readonly ProgType[], flags?: 'gpl' | 'pkt'];
+
+// Availability: `bpf_base_func_proto` helpers are ALL; the rest from the per-type tables.
+const ROWS: readonly Row[] = [
+  [1, 2, ALL], [2, 4, ALL], [3, 2, ALL], [5, 0, ALL], [6, 5, ALL, 'gpl'], [7, 0, ALL], [8, 0, ALL],
+  [9, 5, TC, 'pkt'], [10, 5, TC, 'pkt'], [11, 5, TC, 'pkt'], [12, 3, ALL], [13, 3, TC, 'pkt'],
+  [17, 1, TC], [18, 3, TC, 'pkt'], [19, 1, TC, 'pkt'], [20, 4, TC], [21, 4, TC], [23, 2, TC_XDP],
+  [24, 1, TC], [25, 5, SKF_TC_XDP, 'gpl'], [26, 4, SKF_TC], [28, 5, TC_XDP], [29, 3, TC], [30, 3, TC],
+  [31, 3, TC, 'pkt'], [32, 2, TC], [33, 3, TC], [34, 1, TC], [38, 3, TC, 'pkt'], [39, 2, TC, 'pkt'],
+  [40, 2, TC], [41, 1, TC], [42, 0, ALL], [43, 3, TC, 'pkt'], [44, 2, XDP, 'pkt'], [46, 1, SKF_TC],
+  [47, 1, SKF_TC], [48, 2, TC], [50, 4, TC, 'pkt'], [51, 3, XDP], [54, 2, XDP, 'pkt'], [65, 2, XDP, 'pkt'],
+  [66, 5, TC], [68, 5, SKF_TC], [69, 4, TC_XDP], [79, 1, TC], [83, 2, TC], [84, 5, TC_XDP], [85, 5, TC_XDP],
+  [86, 1, TC_XDP], [87, 3, ALL], [88, 2, ALL], [89, 2, ALL], [93, 1, ALL], [94, 1, ALL], [95, 1, TC],
+  [96, 1, TC], [97, 1, TC], [98, 1, TC], [99, 5, TC_XDP], [100, 5, TC_XDP], [110, 5, TC_XDP],
+  [122, 1, TC], [124, 3, TC], [125, 0, ALL], [130, 4, ALL], [131, 3, ALL], [132, 2, ALL], [133, 2, ALL],
+  [134, 2, ALL], [135, 2, TC], [151, 1, TC], [152, 4, TC], [155, 2, TC], [160, 0, ALL], [163, 5, TC_XDP],
+  [164, 4, ALL], [165, 5, ALL, 'gpl'], [169, 3, ALL], [170, 2, ALL], [171, 3, ALL], [172, 1, ALL],
+  [181, 4, ALL], [182, 3, ALL], [188, 1, XDP], [189, 4, XDP], [190, 4, XDP], [192, 3, TC],
+  [194, 2, ALL], [195, 3, ALL], [197, 4, ALL], [198, 4, ALL], [199, 2, ALL], [200, 2, ALL], [201, 5, ALL],
+  [202, 5, ALL], [203, 3, ALL], [204, 3, TC_XDP], [205, 3, TC_XDP], [206, 2, TC_XDP], [207, 2, TC_XDP],
+  [208, 0, ALL],
+];
+
+/** The helpers the emulator knows, by id. */
+export const HELPERS: ReadonlyMap<number, HelperInfo> = new Map(
+  ROWS.map(([id, args, types, flag]) => [
+    id,
+    { id, name: HELPER_NAMES[id]!, args, types, gpl: flag === 'gpl' || undefined, pktChanging: flag === 'pkt' || undefined },
+  ]),
+);
+
+/** The kernel's `func_id_name()`: `bpf_<name>`, or `unknown` outside the enum. */
+export function helperName(id: number): string {
+  return id >= 0 && id < HELPER_MAX_ID ? `bpf_${HELPER_NAMES[id]!}` : 'unknown';
+}
+
+/** Whether a program of `type` may call helper `id`. */
+export function helperAllowed(id: number, type: ProgType): boolean {
+  const h = HELPERS.get(id);
+  if (h === undefined) return false;
+  return type === 'generic' || h.types.includes(type);
+}

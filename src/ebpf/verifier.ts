@@ -1,0 +1,712 @@
+/**
+ * Load-time checks for eBPF programs (spec/ebpf.md §1.13, §6): the structural rules of the
+ * kernel verifier plus a register dataflow, without the kernel's value tracking. What is
+ * refused here is refused by the kernel too, with the kernel's errno and log text; what
+ * passes may still be refused by the kernel (packet bounds, map values, references), and
+ * the interpreter enforces those at run time.
+ *
+ * Passes, in the kernel's order:
+ * 1. each slot: register numbers, known opcode, `lddw` shape, reserved fields, constant
+ *    shifts (check_and_resolve_insns, check_insn_fields, check_alu_op);
+ * 2. functions: bpf-to-bpf call and callback targets split the image into functions;
+ *    every jump stays inside its function and off the second slot of a `lddw`; every
+ *    function ends in `exit` or `ja` (add_subprog, check_subprogs);
+ * 3. dataflow over the CFG (a forward fixpoint, joined at merge points): registers read
+ *    before written on some path, writes to r10, context accesses through a known ctx
+ *    pointer, r10-relative stack bounds, helper ids and their availability (do_check);
+ * 4. call chains: depth ≤ 8 frames, combined stack ≤ 512 bytes (check_max_stack_depth).
+ */
+
+import { NetError, type Errno } from '../errors.js';
+import { ctxAccess, ctxLayout, type CtxField, type ProgType } from './ctx.js';
+import { HELPERS, HELPER_MAX_ID, helperAllowed, helperName } from './helpers.js';
+import { Alu, Atomic, CallKind, Cls, Jmp, LDDW, Mode, Pseudo, SRC_X, Size, bytesOf, cls, decode, mode, op, size, slots, type Insn } from './insn.js';
+
+export type { ProgType } from './ctx.js';
+
+/** Kernel limits (include/linux/bpf.h, bpf_verifier.h). */
+export const MAX_BPF_STACK = 512;
+export const MAX_CALL_FRAMES = 8;
+/** BPF_COMPLEXITY_LIMIT_INSNS: privileged loads. */
+export const BPF_COMPLEXITY_LIMIT_INSNS = 1_000_000;
+/** BPF_MAXINSNS: unprivileged loads. */
+export const BPF_MAXINSNS = 4096;
+
+export interface VerifyOptions {
+  /** Program type; decides the context layout and the helpers it may call. `generic`: r1 is plain memory. */
+  type: ProgType;
+  /** Instruction limit (slots and processed instructions). Default 1,000,000 (privileged). */
+  maxInsns?: number;
+  /** Extra function start pcs (e.g. callbacks known from ELF symbols); calls and `lddw` func refs are found anyway. */
+  subprogs?: readonly number[];
+  /** License is GPL-compatible (GPL-only helpers allowed). Default true. */
+  gplCompatible?: boolean;
+}
+
+export interface CtxAccess {
+  pc: number;
+  /** Field name in the context struct (`mark`, `data`, `cb`, …). */
+  field: string;
+  /** Byte offset of the access inside the context. */
+  off: number;
+  size: number;
+  write: boolean;
+}
+
+export interface VerifyResult {
+  ok: true;
+  /** Deepest r10-relative stack use per function, in bytes (not rounded). */
+  stackDepth: number[];
+  /** Deepest chain of bpf-to-bpf calls, in frames (1 = no calls). */
+  maxCallDepth: number;
+  /** Start pc of each function; funcs[0] = 0 is the main program. */
+  funcs: number[];
+  /** Context loads/stores through a known ctx pointer, in pc order. */
+  ctxAccesses: CtxAccess[];
+}
+
+/** A refused program: errno, the instruction index and the kernel verifier's log line. */
+export class VerifierError extends NetError {
+  /** Instruction index the kernel names (or -1 for whole-program rules). */
+  readonly pc: number;
+  /** The verifier log line, as the kernel prints it. */
+  readonly log: string;
+
+  constructor(errno: Errno, pc: number, log: string) {
+    super(errno, log);
+    this.name = 'VerifierError';
+    this.pc = pc;
+    this.log = log;
+    this.message = pc >= 0 ? `${pc}: ${log}` : log;
+  }
+}
+
+function fail(errno: Errno, pc: number, log: string): never {
+  throw new VerifierError(errno, pc, log);
+}
+
+// ---------------------------------------------------------------------------------------
+// Pass 1: every slot on its own.
+
+/** Every valid first byte (spec §1.12 opcode map; kernel bpf_opcode_in_insntable). */
+const OPCODES: ReadonlySet<number> = new Set([
+  // ALU64 K/X, ALU K/X
+  0x07, 0x0f, 0x04, 0x0c, 0x17, 0x1f, 0x14, 0x1c, 0x27, 0x2f, 0x24, 0x2c, 0x37, 0x3f, 0x34, 0x3c,
+  0x47, 0x4f, 0x44, 0x4c, 0x57, 0x5f, 0x54, 0x5c, 0x67, 0x6f, 0x64, 0x6c, 0x77, 0x7f, 0x74, 0x7c,
+  0x87, 0x84, 0x97, 0x9f, 0x94, 0x9c, 0xa7, 0xaf, 0xa4, 0xac, 0xb7, 0xbf, 0xb4, 0xbc,
+  0xc7, 0xcf, 0xc4, 0xcc, 0xd7, 0xd4, 0xdc,
+  // JMP K/X, JMP32 K/X
+  0x05, 0x06, 0x15, 0x1d, 0x16, 0x1e, 0x25, 0x2d, 0x26, 0x2e, 0x35, 0x3d, 0x36, 0x3e,
+  0x45, 0x4d, 0x46, 0x4e, 0x55, 0x5d, 0x56, 0x5e, 0x65, 0x6d, 0x66, 0x6e, 0x75, 0x7d, 0x76, 0x7e,
+  0x85, 0x95, 0xa5, 0xad, 0xa6, 0xae, 0xb5, 0xbd, 0xb6, 0xbe, 0xc5, 0xcd, 0xc6, 0xce,
+  0xd5, 0xdd, 0xd6, 0xde, 0xe5,
+  // memory
+  0x61, 0x69, 0x71, 0x79, 0x81, 0x89, 0x91, 0x62, 0x6a, 0x72, 0x7a, 0x63, 0x6b, 0x73, 0x7b,
+  0xc3, 0xcb, 0xd3, 0xdb, 0x20, 0x28, 0x30, 0x40, 0x48, 0x50, 0x18,
+]);
+
+const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
+const isAlu = (c: Cls): boolean => c === Cls.ALU || c === Cls.ALU64;
+const isJmp = (c: Cls): boolean => c === Cls.JMP || c === Cls.JMP32;
+
+const ATOMIC_RMW: ReadonlySet<number> = new Set([
+  Atomic.ADD, Atomic.OR, Atomic.AND, Atomic.XOR,
+  Atomic.ADD | Atomic.FETCH, Atomic.OR | Atomic.FETCH, Atomic.AND | Atomic.FETCH, Atomic.XOR | Atomic.FETCH,
+  Atomic.XCHG, Atomic.CMPXCHG,
+]);
+
+/** check_alu_fields: reserved fields of ALU/ALU64 (EINVAL). */
+function checkAluFields(pc: number, i: Insn): void {
+  const c = cls(i.code);
+  const o = op(i.code);
+  const x = (i.code & SRC_X) !== 0;
+  switch (o) {
+    case Alu.NEG:
+      if (x || i.src !== 0 || i.off !== 0 || i.imm !== 0) fail('EINVAL', pc, 'BPF_NEG uses reserved fields');
+      return;
+    case Alu.END:
+      if (i.src !== 0 || i.off !== 0 || (i.imm !== 16 && i.imm !== 32 && i.imm !== 64) || (c === Cls.ALU64 && x)) {
+        fail('EINVAL', pc, 'BPF_END uses reserved fields');
+      }
+      return;
+    case Alu.MOV:
+      if (x) {
+        const offs = c === Cls.ALU ? [0, 8, 16] : [0, 8, 16, 32];
+        if (!offs.includes(i.off) || i.imm !== 0) fail('EINVAL', pc, 'BPF_MOV uses reserved fields');
+      } else if (i.src !== 0 || i.off !== 0) {
+        fail('EINVAL', pc, 'BPF_MOV uses reserved fields');
+      }
+      return;
+    default: {
+      const signedOk = o === Alu.DIV || o === Alu.MOD;
+      const badOff = (i.off !== 0 && i.off !== 1) || (i.off === 1 && !signedOk);
+      if (x ? i.imm !== 0 || badOff : i.src !== 0 || badOff) fail('EINVAL', pc, 'BPF_ALU uses reserved fields');
+      if (!x && (o === Alu.LSH || o === Alu.RSH || o === Alu.ARSH)) {
+        const width = c === Cls.ALU64 ? 64 : 32;
+        if (i.imm < 0 || i.imm >= width) fail('EINVAL', pc, `invalid shift ${i.imm}`);
+      }
+    }
+  }
+}
+
+/** check_jmp_fields: reserved fields of JMP/JMP32 (EINVAL). */
+function checkJmpFields(pc: number, i: Insn): void {
+  const c = cls(i.code);
+  const x = (i.code & SRC_X) !== 0;
+  switch (op(i.code)) {
+    case Jmp.CALL:
+      if (x || (i.src !== CallKind.KFUNC && i.off !== 0) || i.src > CallKind.KFUNC || i.dst !== 0) {
+        fail('EINVAL', pc, 'BPF_CALL uses reserved fields');
+      }
+      return;
+    case Jmp.JA:
+      if (i.src !== 0 || i.dst !== 0 || (c === Cls.JMP && i.imm !== 0) || (c === Cls.JMP32 && i.off !== 0)) {
+        fail('EINVAL', pc, 'BPF_JA uses reserved fields');
+      }
+      return;
+    case Jmp.EXIT:
+      if (i.imm !== 0 || i.src !== 0 || i.dst !== 0) fail('EINVAL', pc, 'BPF_EXIT uses reserved fields');
+      return;
+    case Jmp.MAY_GOTO:
+      if (i.src !== 0 || i.dst !== 0 || i.imm !== 0) fail('EINVAL', pc, `invalid may_goto imm ${i.imm}`);
+      return;
+    default:
+      if (x ? i.imm !== 0 : i.src !== 0) fail('EINVAL', pc, 'BPF_JMP/JMP32 uses reserved fields');
+  }
+}
+
+/** check_insn_fields for the memory classes (EINVAL). */
+function checkMemFields(pc: number, i: Insn): void {
+  const m = mode(i.code);
+  switch (cls(i.code)) {
+    case Cls.LDX:
+      if (i.imm !== 0) fail('EINVAL', pc, 'BPF_LDX uses reserved fields');
+      return;
+    case Cls.STX:
+      if (m === Mode.ATOMIC) {
+        const s = size(i.code);
+        if (i.imm === Atomic.LOAD_ACQ || i.imm === Atomic.STORE_REL) return;
+        if (!ATOMIC_RMW.has(i.imm)) fail('EINVAL', pc, `BPF_ATOMIC uses invalid atomic opcode ${hex2(i.imm & 0xff)}`);
+        if (s !== Size.W && s !== Size.DW) fail('EINVAL', pc, 'invalid atomic operand size');
+        return;
+      }
+      if (i.imm !== 0) fail('EINVAL', pc, 'BPF_STX uses reserved fields');
+      return;
+    case Cls.ST:
+      if (i.src !== 0) fail('EINVAL', pc, 'BPF_ST uses reserved fields');
+      return;
+    case Cls.LD:
+      if (m === Mode.ABS || m === Mode.IND) {
+        if (i.dst !== 0 || i.off !== 0 || (m === Mode.ABS && i.src !== 0)) {
+          fail('EINVAL', pc, 'BPF_LD_[ABS|IND] uses reserved fields');
+        }
+      }
+      return;
+    default:
+  }
+}
+
+/** Pass 1. Returns the set of pcs that are second slots of a `lddw`. */
+function checkSlots(prog: Uint8Array, n: number, o: VerifyOptions): Uint8Array {
+  const second = new Uint8Array(n);
+  for (let pc = 0; pc < n; pc++) {
+    const i = decode(prog, pc);
+    if (i.dst > 10) fail('EINVAL', pc, `R${i.dst} is invalid`);
+    if (i.src > 10) fail('EINVAL', pc, `R${i.src} is invalid`);
+    if (i.code === LDDW) {
+      const next = pc + 1 < n ? decode(prog, pc + 1) : undefined;
+      if (next === undefined || next.code !== 0 || next.dst !== 0 || next.src !== 0 || next.off !== 0) {
+        fail('EINVAL', pc, 'invalid bpf_ld_imm64 insn');
+      }
+      if (i.off !== 0) fail('EINVAL', pc, 'BPF_LD_IMM64 uses reserved fields');
+      switch (i.src) {
+        case Pseudo.IMM:
+        case Pseudo.MAP_VALUE:
+        case Pseudo.MAP_IDX_VALUE:
+          break;
+        case Pseudo.MAP_FD:
+        case Pseudo.MAP_IDX:
+          if (next.imm !== 0) fail('EINVAL', pc, 'unrecognized bpf_ld_imm64 insn');
+          break;
+        case Pseudo.FUNC: {
+          const target = pc + i.imm + 1;
+          if (target < 0 || target >= n) fail('EINVAL', pc, 'call to invalid destination');
+          break;
+        }
+        case Pseudo.BTF_ID:
+          return fail('EOPNOTSUPP', pc, 'ldimm64 of a kernel variable (BPF_PSEUDO_BTF_ID) is not supported by the emulator');
+        default:
+          fail('EINVAL', pc, 'unrecognized bpf_ld_imm64 insn');
+      }
+      second[pc + 1] = 1;
+      pc++;
+      continue;
+    }
+    if (!OPCODES.has(i.code)) fail('EINVAL', pc, `unknown opcode ${hex2(i.code)}`);
+    const c = cls(i.code);
+    if (isAlu(c)) checkAluFields(pc, i);
+    else if (isJmp(c)) checkJmpFields(pc, i);
+    else checkMemFields(pc, i);
+    if (c === Cls.LD && (o.type === 'xdp')) {
+      fail('EINVAL', pc, 'BPF_LD_[ABS|IND] instructions not allowed for this program type');
+    }
+  }
+  return second;
+}
+
+// ---------------------------------------------------------------------------------------
+// Pass 2: functions and jump targets.
+
+/** Jump target of a jump at `pc`, or undefined for call/exit/non-jumps. */
+function jumpTarget(i: Insn, pc: number): number | undefined {
+  const c = cls(i.code);
+  if (!isJmp(c)) return undefined;
+  const o = op(i.code);
+  if (o === Jmp.CALL || o === Jmp.EXIT) return undefined;
+  if (o === Jmp.JA && c === Cls.JMP32) return pc + i.imm + 1;
+  return pc + i.off + 1;
+}
+
+const isCallLocal = (i: Insn): boolean => i.code === (Cls.JMP | Jmp.CALL) && i.src === CallKind.LOCAL;
+
+function findFuncs(prog: Uint8Array, n: number, second: Uint8Array, extra: readonly number[]): number[] {
+  const starts = new Set<number>([0]);
+  for (const s of extra) {
+    if (!Number.isInteger(s) || s < 0 || s >= n || second[s]) fail('EINVAL', s, 'call to invalid destination');
+    starts.add(s);
+  }
+  for (let pc = 0; pc < n; pc++) {
+    if (second[pc]) continue;
+    const i = decode(prog, pc);
+    let target: number | undefined;
+    if (isCallLocal(i)) target = pc + i.imm + 1;
+    else if (i.code === LDDW && i.src === Pseudo.FUNC) target = pc + i.imm + 1;
+    if (target === undefined) continue;
+    if (target < 0 || target >= n || second[target]) fail('EINVAL', pc, 'call to invalid destination');
+    starts.add(target);
+  }
+  return [...starts].sort((a, b) => a - b);
+}
+
+function checkSubprogs(prog: Uint8Array, n: number, second: Uint8Array, funcs: readonly number[]): void {
+  for (let f = 0; f < funcs.length; f++) {
+    const start = funcs[f]!;
+    const end = f + 1 < funcs.length ? funcs[f + 1]! : n;
+    for (let pc = start; pc < end; pc++) {
+      if (second[pc]) continue;
+      const i = decode(prog, pc);
+      const t = jumpTarget(i, pc);
+      if (t === undefined) continue;
+      if (t < start || t >= end) fail('EINVAL', pc, `jump out of range from insn ${pc} to ${t}`);
+      if (second[t]) fail('EINVAL', pc, `jump into the middle of ldimm64 insn ${t - 1}`);
+    }
+    const last = decode(prog, end - 1);
+    const ok = !second[end - 1] &&
+      (last.code === (Cls.JMP | Jmp.EXIT) || last.code === (Cls.JMP | Jmp.JA) || last.code === (Cls.JMP32 | Jmp.JA));
+    if (!ok) fail('EINVAL', end - 1, 'last insn is not an exit or jmp');
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pass 3: dataflow. Abstract register kinds; the join of two different kinds is INIT
+// (written, nothing known) unless either side is UNINIT (then UNINIT: a register is only
+// initialised if it is written on every path).
+
+const enum K { UNINIT = 0, INIT = 1, CTX = 2, FP = 3 }
+
+/** Register state at one pc: kind and constant offset per register, plus ctx spills. */
+interface State {
+  k: number[]; // 11
+  o: number[]; // 11; CTX/FP offset
+  /** Stack slot (byte offset from r10, multiple of 8) → ctx offset of a spilled ctx pointer. */
+  spill: Map<number, number> | null;
+}
+
+const zeros = (): number[] => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+function cloneState(s: State): State {
+  return { k: s.k.slice(), o: s.o.slice(), spill: s.spill && s.spill.size > 0 ? new Map(s.spill) : null };
+}
+
+/** Joins `b` into `a`; returns whether `a` changed. */
+function joinInto(a: State, b: State): boolean {
+  let changed = false;
+  for (let r = 0; r < 11; r++) {
+    const ka = a.k[r]!;
+    const kb = b.k[r]!;
+    if (ka === kb && (ka < K.CTX || a.o[r] === b.o[r])) continue;
+    const nk = ka === K.UNINIT || kb === K.UNINIT ? K.UNINIT : K.INIT;
+    if (nk !== ka) {
+      a.k[r] = nk;
+      a.o[r] = 0;
+      changed = true;
+    }
+  }
+  if (a.spill) {
+    for (const [slot, off] of a.spill) {
+      if (b.spill?.get(slot) !== off) {
+        a.spill.delete(slot);
+        changed = true;
+      }
+    }
+  }
+  return changed;
+}
+
+interface Ctx {
+  prog: Uint8Array;
+  n: number;
+  o: VerifyOptions;
+  second: Uint8Array;
+  funcs: readonly number[];
+  funcOf: Int32Array;
+  states: (State | undefined)[];
+  depth: number[];
+  accesses: Map<number, CtxAccess>;
+  /** Calls per function: callee function indexes with the pc of the call. */
+  calls: { pc: number; callee: number }[][];
+}
+
+/** Program entry: r1 = ctx (generic: r1 = memory, r2 = its length, the uBPF convention), r10 = frame. */
+function entryState(type: ProgType): State {
+  const s: State = { k: zeros(), o: zeros(), spill: null };
+  s.k[1] = type === 'generic' ? K.INIT : K.CTX;
+  if (type === 'generic') s.k[2] = K.INIT;
+  s.k[10] = K.FP;
+  return s;
+}
+
+/** Entry of a function reached only as a callback (`lddw` func ref): r1-r5 are arguments. */
+function callbackEntry(): State {
+  const s: State = { k: zeros(), o: zeros(), spill: null };
+  for (let r = 1; r <= 5; r++) s.k[r] = K.INIT;
+  s.k[10] = K.FP;
+  return s;
+}
+
+function readReg(s: State, r: number, pc: number, check: boolean): void {
+  if (check && s.k[r] === K.UNINIT) fail('EACCES', pc, `R${r} !read_ok`);
+}
+
+function writeReg(s: State, r: number, pc: number, k: K = K.INIT, off = 0): void {
+  if (r === 10) fail('EACCES', pc, 'frame pointer is read only');
+  s.k[r] = k;
+  s.o[r] = off;
+}
+
+/**
+ * One instruction: checks it against the in-state `s` when `check` is set, and returns
+ * the out-state for each successor. `s` is consumed.
+ */
+function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: State }[] {
+  const i = decode(v.prog, pc);
+  const c = cls(i.code);
+  const fn = v.funcOf[pc]!;
+
+  if (isAlu(c)) {
+    const o = op(i.code);
+    const x = (i.code & SRC_X) !== 0;
+    if (o === Alu.MOV) {
+      if (x) readReg(s, i.src, pc, check);
+      if (x && c === Cls.ALU64 && i.off === 0) writeReg(s, i.dst, pc, s.k[i.src] as K, s.o[i.src]!);
+      else writeReg(s, i.dst, pc);
+      return [{ to: pc + 1, s }];
+    }
+    if (x) readReg(s, i.src, pc, check);
+    readReg(s, i.dst, pc, check);
+    const kd = s.k[i.dst] as K;
+    if ((kd === K.CTX || kd === K.FP) && c === Cls.ALU64 && !x && (o === Alu.ADD || o === Alu.SUB)) {
+      writeReg(s, i.dst, pc, kd, s.o[i.dst]! + (o === Alu.ADD ? i.imm : -i.imm));
+    } else {
+      writeReg(s, i.dst, pc);
+    }
+    return [{ to: pc + 1, s }];
+  }
+
+  if (isJmp(c)) {
+    const o = op(i.code);
+    if (o === Jmp.EXIT) {
+      readReg(s, 0, pc, check);
+      return [];
+    }
+    if (o === Jmp.CALL) return stepCall(v, pc, i, s, check);
+    if (o === Jmp.JA) return [{ to: jumpTarget(i, pc)!, s }];
+    if (o !== Jmp.MAY_GOTO) {
+      readReg(s, i.dst, pc, check);
+      if (i.code & SRC_X) readReg(s, i.src, pc, check);
+    }
+    return [{ to: pc + 1, s: cloneState(s) }, { to: jumpTarget(i, pc)!, s }];
+  }
+
+  if (i.code === LDDW) {
+    writeReg(s, i.dst, pc);
+    return [{ to: pc + 2, s }];
+  }
+
+  if (c === Cls.LD) {
+    // Legacy packet loads: implicit skb in r6, result in r0, r1-r5 clobbered (check_ld_abs).
+    readReg(s, 6, pc, check);
+    if (check && v.o.type !== 'generic' && s.k[6] !== K.CTX) {
+      fail('EINVAL', pc, 'at the time of BPF_LD_ABS|IND R6 != pointer to skb');
+    }
+    if (mode(i.code) === Mode.IND) readReg(s, i.src, pc, check);
+    for (let r = 1; r <= 5; r++) s.k[r] = K.UNINIT;
+    s.k[0] = K.INIT;
+    return [{ to: pc + 1, s }];
+  }
+
+  const bytes = bytesOf(size(i.code));
+  if (c === Cls.LDX) {
+    readReg(s, i.src, pc, check);
+    const got = memAccess(v, pc, fn, s, i.src, i.off, bytes, false, check);
+    writeReg(s, i.dst, pc, got === undefined ? K.INIT : K.CTX, got ?? 0);
+    return [{ to: pc + 1, s }];
+  }
+  if (c === Cls.ST) {
+    readReg(s, i.dst, pc, check);
+    if (check && s.k[i.dst] === K.CTX) fail('EACCES', pc, `BPF_ST stores into R${i.dst} ctx is not allowed`);
+    memAccess(v, pc, fn, s, i.dst, i.off, bytes, true, check);
+    return [{ to: pc + 1, s }];
+  }
+  // STX
+  if (mode(i.code) === Mode.ATOMIC) {
+    if (i.imm === Atomic.LOAD_ACQ) {
+      readReg(s, i.src, pc, check);
+      memAccess(v, pc, fn, s, i.src, i.off, bytes, false, check);
+      writeReg(s, i.dst, pc);
+      return [{ to: pc + 1, s }];
+    }
+    readReg(s, i.src, pc, check);
+    readReg(s, i.dst, pc, check);
+    if (i.imm === Atomic.CMPXCHG) readReg(s, 0, pc, check);
+    if (check && s.k[i.dst] === K.CTX) fail('EACCES', pc, `BPF_ATOMIC stores into R${i.dst} ctx is not allowed`);
+    if (i.imm !== Atomic.STORE_REL) memAccess(v, pc, fn, s, i.dst, i.off, bytes, false, check);
+    memAccess(v, pc, fn, s, i.dst, i.off, bytes, true, check);
+    if (i.imm & Atomic.FETCH && i.imm !== Atomic.STORE_REL) writeReg(s, i.imm === Atomic.CMPXCHG ? 0 : i.src, pc);
+    return [{ to: pc + 1, s }];
+  }
+  readReg(s, i.src, pc, check);
+  readReg(s, i.dst, pc, check);
+  memAccess(v, pc, fn, s, i.dst, i.off, bytes, true, check, i.src);
+  return [{ to: pc + 1, s }];
+}
+
+/**
+ * A load or store through register `r` at `off`. Checks ctx and stack accesses, tracks
+ * ctx spills; returns the ctx offset when a load reads back a spilled ctx pointer.
+ */
+function memAccess(
+  v: Ctx, pc: number, fn: number, s: State, r: number, off: number, size: number, write: boolean, check: boolean,
+  valueReg = -1,
+): number | undefined {
+  const k = s.k[r] as K;
+  if (k === K.CTX) {
+    if (!check) return undefined;
+    const layout = ctxLayout(v.o.type);
+    if (layout === undefined) return undefined;
+    if (s.o[r] !== 0) fail('EACCES', pc, `dereference of modified ctx ptr R${r} off=${s.o[r]} disallowed`);
+    const f: CtxField | undefined = ctxAccess(layout, off, size, write);
+    if (f === undefined) fail('EACCES', pc, `invalid bpf_context access off=${off} size=${size}`);
+    v.accesses.set(pc * 2 + (write ? 1 : 0), { pc, field: f.name, off, size, write });
+    return undefined;
+  }
+  if (k !== K.FP) return undefined;
+  const at = s.o[r]! + off;
+  if (check) {
+    if (at < -MAX_BPF_STACK || at + size > 0) {
+      fail('EACCES', pc, `invalid ${write ? 'write to' : 'read from'} stack R${r} off=${off} size=${size}`);
+    }
+    if (at % size !== 0) {
+      fail('EACCES', pc, `misaligned stack access off (0x0; 0x0)+${s.o[r]}+${off} size ${size}`);
+    }
+    v.depth[fn] = Math.max(v.depth[fn]!, -at);
+  }
+  if (write) {
+    if (s.spill) {
+      for (const slot of [...s.spill.keys()]) if (slot < at + size && at < slot + 8) s.spill.delete(slot);
+    }
+    if (size === 8 && valueReg >= 0 && s.k[valueReg] === K.CTX) {
+      (s.spill ??= new Map()).set(at, s.o[valueReg]!);
+    }
+    return undefined;
+  }
+  return size === 8 ? s.spill?.get(at) : undefined;
+}
+
+function stepCall(
+  v: Ctx, pc: number, i: Insn, s: State, check: boolean,
+): { to: number; s: State }[] {
+  const out: { to: number; s: State }[] = [];
+  if (i.src === CallKind.KFUNC) {
+    if (check) fail('EOPNOTSUPP', pc, `kernel function calls are not supported by the emulator (btf_id ${i.imm})`);
+  } else if (i.src === CallKind.LOCAL) {
+    // Callee entry: r1-r5 as passed (pointers into this frame become opaque), fresh frame.
+    const target = pc + i.imm + 1;
+    const e: State = { k: zeros(), o: zeros(), spill: null };
+    for (let r = 1; r <= 5; r++) {
+      e.k[r] = s.k[r] === K.FP ? K.INIT : s.k[r]!;
+      e.o[r] = s.k[r] === K.FP ? 0 : s.o[r]!;
+    }
+    e.k[10] = K.FP;
+    out.push({ to: target, s: e });
+  } else {
+    const id = i.imm;
+    if (check) {
+      if (id < 0 || id >= HELPER_MAX_ID) fail('EINVAL', pc, `invalid func ${helperName(id)}#${id}`);
+      if (!helperAllowed(id, v.o.type)) {
+        fail('EINVAL', pc, `program of this type cannot use helper ${helperName(id)}#${id}`);
+      }
+      const h = HELPERS.get(id)!;
+      if (h.gpl && v.o.gplCompatible === false) {
+        fail('EINVAL', pc, 'cannot call GPL-restricted function from non-GPL compatible program');
+      }
+      for (let r = 1; r <= h.args; r++) {
+        readReg(s, r, pc, check);
+        // A stack pointer argument makes the stack below it in use.
+        if (s.k[r] === K.FP && s.o[r]! < 0) {
+          const fn = v.funcOf[pc]!;
+          v.depth[fn] = Math.max(v.depth[fn]!, Math.min(-s.o[r]!, MAX_BPF_STACK));
+        }
+      }
+    }
+    // A helper may write through a stack pointer argument: ctx spills may be overwritten.
+    for (let r = 1; r <= (HELPERS.get(id)?.args ?? 5); r++) if (s.k[r] === K.FP) s.spill = null;
+  }
+  for (let r = 1; r <= 5; r++) s.k[r] = K.UNINIT;
+  s.k[0] = K.INIT;
+  s.o[0] = 0;
+  out.push({ to: pc + 1, s });
+  return out;
+}
+
+/**
+ * Block leaders: function starts, jump targets and the instruction after any jump,
+ * call or exit. States are kept only at leaders; a block is walked straight through.
+ */
+function leaders(v: Ctx): Uint8Array {
+  const lead = new Uint8Array(v.n + 1);
+  for (const f of v.funcs) lead[f] = 1;
+  for (let pc = 0; pc < v.n; pc++) {
+    if (v.second[pc]) continue;
+    const i = decode(v.prog, pc);
+    if (!isJmp(cls(i.code))) continue;
+    lead[pc + 1] = 1;
+    const t = jumpTarget(i, pc);
+    if (t !== undefined) lead[t] = 1;
+  }
+  return lead;
+}
+
+function dataflow(v: Ctx, maxInsns: number): void {
+  const lead = leaders(v);
+  const work: number[] = [];
+  const queued = new Uint8Array(v.n);
+  const push = (pc: number, s: State): void => {
+    const cur = v.states[pc];
+    if (cur === undefined) v.states[pc] = cloneState(s);
+    else if (!joinInto(cur, s)) return;
+    if (!queued[pc]) {
+      queued[pc] = 1;
+      work.push(pc);
+    }
+  };
+  /** Walks the block at `start` from state `s`; returns the edges leaving it. */
+  const runBlock = (start: number, s: State, check: boolean): { to: number; s: State }[] => {
+    let pc = start;
+    for (;;) {
+      if (++processed > maxInsns) fail('E2BIG', pc, `BPF program is too large. Processed ${processed} insn`);
+      const out = step(v, pc, s, check);
+      if (out.length !== 1 || lead[out[0]!.to]) return out;
+      pc = out[0]!.to;
+      s = out[0]!.s;
+    }
+  };
+  let processed = 0;
+
+  push(0, entryState(v.o.type));
+  // Functions reached only through a callback reference, or listed by the caller.
+  const called = new Set<number>();
+  for (const cs of v.calls) for (const c of cs) called.add(v.funcs[c.callee]!);
+  for (const f of v.funcs) if (f !== 0 && !called.has(f)) push(f, callbackEntry());
+
+  while (work.length > 0) {
+    const pc = work.pop()!;
+    queued[pc] = 0;
+    for (const e of runBlock(pc, cloneState(v.states[pc]!), false)) push(e.to, e.s);
+  }
+  // Checks on the fixpoint, block by block in pc order.
+  processed = 0;
+  for (let pc = 0; pc < v.n; pc++) {
+    const s = v.states[pc];
+    if (s !== undefined) runBlock(pc, cloneState(s), true);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pass 4: call chains.
+
+/** round_up_stack_depth for a JIT-requested program: 16-byte frames. */
+const roundStack = (d: number): number => Math.ceil(d / 16) * 16;
+
+function checkCallChains(v: Ctx): number {
+  let maxFrames = 1;
+  const walk = (f: number, frames: number, depth: number, pc: number): void => {
+    if (frames > MAX_CALL_FRAMES) fail('E2BIG', pc, `the call stack of ${frames} frames is too deep !`);
+    const total = depth + roundStack(v.depth[f]!);
+    if (total > MAX_BPF_STACK) fail('EACCES', pc, `combined stack size of ${frames} calls is ${total}. Too large`);
+    maxFrames = Math.max(maxFrames, frames);
+    for (const c of v.calls[f]!) walk(c.callee, frames + 1, total, c.pc);
+  };
+  walk(0, 1, 0, 0);
+  // Callbacks run on their own frame chains (kernel: async callbacks and bpf_loop bodies).
+  for (let f = 1; f < v.funcs.length; f++) {
+    if (!v.calls.some((cs) => cs.some((c) => c.callee === f))) walk(f, 1, 0, v.funcs[f]!);
+  }
+  return maxFrames;
+}
+
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Checks a program image (raw 8-byte slots) for a program type. Throws VerifierError
+ * with the kernel's errno and log text; returns per-function stack use, the deepest call
+ * chain, function starts and the context accesses it found.
+ */
+export function verify(prog: Uint8Array, o: VerifyOptions): VerifyResult {
+  const maxInsns = o.maxInsns ?? BPF_COMPLEXITY_LIMIT_INSNS;
+  if (prog.length === 0) fail('EINVAL', -1, 'empty program');
+  if (prog.length % 8 !== 0) fail('EINVAL', -1, `program size ${prog.length} is not a multiple of 8`);
+  const n = slots(prog);
+  if (n > maxInsns) fail('E2BIG', -1, `BPF program is too large. Processed ${n} insn`);
+
+  const second = checkSlots(prog, n, o);
+  const funcs = findFuncs(prog, n, second, o.subprogs ?? []);
+  checkSubprogs(prog, n, second, funcs);
+
+  const funcOf = new Int32Array(n);
+  for (let f = 0; f < funcs.length; f++) funcOf.fill(f, funcs[f]!, f + 1 < funcs.length ? funcs[f + 1]! : n);
+  const calls: { pc: number; callee: number }[][] = funcs.map(() => []);
+  for (let pc = 0; pc < n; pc++) {
+    if (second[pc]) continue;
+    const i = decode(prog, pc);
+    if (isCallLocal(i)) calls[funcOf[pc]!]!.push({ pc, callee: funcs.indexOf(pc + i.imm + 1) });
+  }
+
+  const v: Ctx = {
+    prog, n, o, second, funcs, funcOf,
+    states: new Array<State | undefined>(n),
+    depth: funcs.map(() => 0),
+    accesses: new Map(),
+    calls,
+  };
+  dataflow(v, maxInsns);
+  const maxCallDepth = checkCallChains(v);
+
+  return {
+    ok: true,
+    stackDepth: v.depth,
+    maxCallDepth,
+    funcs: [...funcs],
+    ctxAccesses: [...v.accesses.values()].sort((a, b) => a.pc - b.pc || Number(a.write) - Number(b.write)),
+  };
+}
