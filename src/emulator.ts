@@ -60,10 +60,12 @@ const DROP_NAMES: Record<number, string> = {
   [A.DROP_BPF_FAULT]: 'BPF_FAULT',
   [A.DROP_REDIRECT]: 'REDIRECT_FAILED',
   [A.DROP_NTUPLE]: 'NTUPLE_DISCARD',
+  [A.DROP_PROVIDER_EMPTY]: 'PROVIDER_EMPTY',
 };
 
 /** Name of a drop reason counter index (A.DROP_*). */
 export function dropReasonName(reason: number): string {
+  if (reason === 0) return 'NONE';
   return DROP_NAMES[reason] ?? `DROP_${reason}`;
 }
 
@@ -999,9 +1001,11 @@ export class Emulator {
   }
   private readonly receivers = new Set<(dev: NetDevice, frame: Uint8Array, meta: RxMeta) => void>();
 
-  private deliver = (dev: NetDevice, frame: Uint8Array, meta: RxMeta): void => {
+  private deliver = (dev: NetDevice, frame: Uint8Array, meta: RxMeta): boolean => {
     for (const fn of this.receivers) fn(dev, frame, meta);
-    if (dev.netns.alive) dev.netns.stack.receive(dev.ifindex, frame, meta);
+    // A memory provider's receiver sees frames that reach its namespace in its own buffers.
+    for (const p of this.providers) if (p.opened.dev.netns === dev.netns && p.owns(meta.addr)) p.delivered++;
+    return dev.netns.alive ? dev.netns.stack.receive(dev.ifindex, frame, meta) : false;
   };
 
   /**

@@ -36,3 +36,11 @@ describe('dataplane ABI', () => {
     expect(ex.heapBase()).toBeLessThan(A.HOST_BASE);
   });
 });
+
+describe('drop reasons', () => {
+  it('every DROP_* counter has a name', async () => {
+    const { dropReasonName } = await import('../src/emulator.js');
+    const A = await import('../src/abi.generated.js');
+    for (let r = A.DROP_FIRST; r <= A.DROP_LAST; r++) expect(dropReasonName(r)).not.toMatch(/^DROP_\d+$/);
+  });
+});

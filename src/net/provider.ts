@@ -24,6 +24,8 @@ export class MemoryProvider {
   /** Every buffer address ever handed to the NIC (so a receiver can check where data landed). */
   readonly supplied = new Set<number>();
   closed = false;
+  /** Frames that reached the opened device's namespace still in this provider's buffers. */
+  delivered = 0;
   private readonly dp: Dataplane;
 
   constructor(dp: Dataplane, kind: ProviderKind, opened: RxQueue, queue: RxQueue, buffers: number) {

@@ -15,6 +15,12 @@ export interface FrameMeta {
   tstamp?: bigint;
   /** EtherType in host order; default: read from the frame. */
   protocol?: number;
+  /**
+   * Shared-memory address of a received frame these bytes came from: the frame is sent
+   * from that buffer (zero-copy forwarding, as the kernel forwards an skb with its
+   * pages) instead of a fresh one. Set by the stack's forwarding path.
+   */
+  buffer?: number;
 }
 
 /** skb fields a receiver sees. */
@@ -33,11 +39,13 @@ export interface RxMeta {
 
 interface Pending { dev: NetDevice; frame: Uint8Array; meta: FrameMeta; wire: boolean }
 
-export type Deliver = (dev: NetDevice, frame: Uint8Array, meta: RxMeta) => void;
+/** Hands a received frame on; returns true when its buffer was kept (forwarded zero-copy). */
+export type Deliver = (dev: NetDevice, frame: Uint8Array, meta: RxMeta) => boolean;
 
 export class Traffic {
   private readonly dp: Dataplane;
   private pending: Pending[] = [];
+  private readonly bases: number[] = [];
   /** Frames the host could not place because its pool was empty (counted, not lost silently). */
   noFrames = 0;
 
@@ -79,19 +87,45 @@ export class Traffic {
       const batch = this.pending.slice(i, j);
       i = j;
       if (blocked.has(dev)) { rest.push(...batch); continue; }
-      if (dev.txRing === 0 || dp.deviceRecord(dev.slot) === 0) continue; // device gone: dropped
+      if (dev.txRing === 0 || dp.deviceRecord(dev.slot) === 0) {
+        // Device gone: dropped; buffers of frames forwarded zero-copy go back to the pool.
+        const kept = batch.filter((b) => b.meta.buffer !== undefined);
+        kept.forEach((b, k) => dp.view().setUint32(scratch + k * 4, b.meta.buffer!, true));
+        if (kept.length) ex.framesFree(0, scratch, kept.length);
+        continue;
+      }
       const frames = scratch + maxBatch * A.DESC_SIZE;
-      const got = ex.framesAlloc(0, frames, batch.length);
+      // Frames forwarded zero-copy bring their own buffer; the others take one from the pool.
+      const fresh = batch.filter((b) => b.meta.buffer === undefined).length;
+      const allocated = fresh ? ex.framesAlloc(0, frames, fresh) : 0;
+      let got = 0;
+      {
+        const dv0 = dp.view();
+        let f = 0;
+        for (; got < batch.length; got++) {
+          const b = batch[got]!.meta.buffer;
+          if (b === undefined) {
+            if (f >= allocated) break;
+            const base = dv0.getUint32(frames + f * 4, true);
+            this.bases[got] = base;
+            f++;
+          } else {
+            this.bases[got] = b - (b % dp.frameSize);
+          }
+        }
+        // Frames allocated beyond what the batch could use (a shortfall earlier) go back.
+        if (f < allocated) ex.framesFree(0, frames + f * 4, allocated - f);
+      }
       if (got < batch.length) this.noFrames += batch.length - got;
       const dv = dp.view();
       const u8 = dp.bytes();
       let n = 0;
       for (let k = 0; k < got; k++) {
         const { frame, meta } = batch[k]!;
-        const base = dv.getUint32(frames + k * 4, true);
-        const room = dp.frameSize - A.FRAME_HEADROOM;
+        const base = this.bases[k]!;
+        const data = meta.buffer ?? base + A.FRAME_HEADROOM;
+        const room = base + dp.frameSize - data;
         const len = Math.min(frame.length, room);
-        const data = base + A.FRAME_HEADROOM;
         u8.set(frame.subarray(0, len), data);
         dv.setUint32(base + A.FM_MARK, meta.mark ?? 0, true);
         dv.setUint32(base + A.FM_PRIORITY, meta.priority ?? 0, true);
@@ -107,8 +141,14 @@ export class Traffic {
       const pushed = ex.txPush(dev.slot, scratch, n, wire ? 1 : 0);
       if (pushed < n) {
         // Ring full: give the frames back and retry these packets on the next flush.
-        for (let k = pushed; k < n; k++) dv.setUint32(frames + k * 4, Number(dv.getBigUint64(scratch + k * A.DESC_SIZE + A.DESC_ADDR, true)), true);
-        ex.framesFree(0, frames + pushed * 4, n - pushed);
+        // Frames forwarded zero-copy keep their buffer for the retry: the pending entry still names it.
+        let back = 0;
+        for (let k = pushed; k < n; k++) {
+          if (batch[k]!.meta.buffer !== undefined) continue;
+          dv.setUint32(frames + back * 4, Number(dv.getBigUint64(scratch + k * A.DESC_SIZE + A.DESC_ADDR, true)), true);
+          back++;
+        }
+        ex.framesFree(0, frames, back);
         rest.push(...batch.slice(pushed, got));
         blocked.add(dev);
       }
@@ -154,11 +194,15 @@ export class Traffic {
               queue: q,
               addr,
             }]);
-            dv.setUint32(list + k * 4, addr, true);
           }
-          ex.framesFree(0, list, n);
           total += n;
-          for (const [frame, meta] of got) deliver(dev, frame, meta);
+          let free = 0;
+          for (const [frame, meta] of got) {
+            if (deliver(dev, frame, meta)) continue;
+            dp.view().setUint32(list + free * 4, meta.addr, true);
+            free++;
+          }
+          ex.framesFree(0, list, free);
         }
       }
     }

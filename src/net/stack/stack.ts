@@ -346,27 +346,22 @@ export class Stack {
       return;
     }
     if (l.loopback) {
-      this.loop.push({ frame, meta: rxMeta(ifindex, meta) });
+      this.loop.push({ frame, meta: rxMeta(ifindex, { ...meta, buffer: undefined }) });
       return;
     }
     frame.set(l.mac, 6);
-    if (l.noarp) {
-      frame.set(l.mac, 0);
+    const send = (dst: Uint8Array): void => {
+      frame.set(dst, 0);
+      if (meta.buffer !== undefined) this.kept = true;
       this.io.xmit(ifindex, frame, meta);
-      return;
-    }
-    if (this.isBroadcast(nexthop)) {
-      frame.set(BROADCAST_MAC, 0);
-      this.io.xmit(ifindex, frame, meta);
-      return;
-    }
+    };
+    if (l.noarp) return send(l.mac);
+    if (this.isBroadcast(nexthop)) return send(BROADCAST_MAC);
     const key = `${ifindex}/${nexthop}`;
     let n = this.neigh.get(key);
-    if (n && (n.state === 'REACHABLE' || n.state === 'PERMANENT') && n.lladdr) {
-      frame.set(n.lladdr, 0);
-      this.io.xmit(ifindex, frame, meta);
-      return;
-    }
+    if (n && (n.state === 'REACHABLE' || n.state === 'PERMANENT') && n.lladdr) return send(n.lladdr);
+    // Waiting for ARP: the frame is kept as a copy, its buffer goes back.
+    meta = { ...meta, buffer: undefined };
     if (!n) {
       n = { ifindex, dst: nexthop, lladdr: null, state: 'INCOMPLETE', queue: [], probes: 0, updatedNs: this.io.nowNs() };
       this.neigh.set(key, n);
@@ -470,11 +465,19 @@ export class Stack {
 
   // ---- receiving ------------------------------------------------------------------
 
-  /** A frame a device delivered to this namespace (netif_receive_skb → the protocol handlers). */
-  receive(ifindex: number, frame: Uint8Array, meta: RxMeta): void {
+  /**
+   * A frame a device delivered to this namespace (netif_receive_skb → the protocol
+   * handlers). Returns true when the frame's buffer was forwarded as is (zero-copy):
+   * the caller must not free it.
+   */
+  receive(ifindex: number, frame: Uint8Array, meta: RxMeta): boolean {
+    this.kept = false;
     this.rx(ifindex, frame, meta);
     this.drainLoop();
+    return this.kept;
   }
+  /** Set when the frame being received was sent on from its own buffer. */
+  private kept = false;
 
   private drainLoop(): void {
     if (this.looping) return;
@@ -560,7 +563,9 @@ export class Stack {
     const out = f.slice(0, ip.off + ip.totalLen);
     decTtl(out, ip);
     this.counters.ip.ForwDatagrams++;
-    this.output(r.ifindex, r.via || ip.dst, out, { mark: meta.mark, priority: meta.priority, protocol: ETH_P_IP });
+    // The skb keeps its buffer (and with it, memory-provider pages) when forwarded.
+    const buffer = meta.addr && out.length === f.length ? meta.addr : undefined;
+    this.output(r.ifindex, r.via || ip.dst, out, { mark: meta.mark, priority: meta.priority, protocol: ETH_P_IP, buffer });
   }
 
   private localDeliver(ifindex: number, f: Uint8Array, ip: Ipv4Header, meta: RxMeta): void {
