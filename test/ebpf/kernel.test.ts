@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { kernelRun, kernelUnavailableReason } from '../helpers/kernel.js';
+
+const DIR = new URL('../fixtures/bpf/', import.meta.url).pathname;
+const reason = kernelUnavailableReason();
+
+/** Ethernet + IPv4 (checksum left wrong on purpose) + UDP to `dport`. */
+function udpPacket(dport: number): Uint8Array {
+  const p = new Uint8Array(14 + 20 + 8 + 4);
+  p.set([2, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 0x08, 0x00]);
+  p.set([0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0xaa, 0xbb, 10, 0, 0, 1, 10, 0, 0, 2], 14);
+  p.set([0x30, 0x39, dport >> 8, dport & 0xff, 0, 12, 0, 0], 34);
+  return p;
+}
+
+/** RFC 1071 checksum of the IPv4 header at 14, as the bytes should read on the wire. */
+function ipv4Checksum(p: Uint8Array): number {
+  let sum = 0;
+  for (let i = 14; i < 34; i += 2) if (i !== 24) sum += (p[i]! << 8) | p[i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+describe.skipIf(reason !== undefined)(`kernel BPF_PROG_TEST_RUN via bpftool (${reason ?? 'available'})`, () => {
+  it('netkit/primary policy: DROP for the blocked port, PASS otherwise', () => {
+    expect(kernelRun(DIR + 'netkit_drop_port.o', 'drop_port', udpPacket(8080)).retval).toBe(2);
+    expect(kernelRun(DIR + 'netkit_drop_port.o', 'drop_port', udpPacket(53)).retval).toBe(1);
+  });
+
+  it('returns the rewritten packet: the checksum loop fixes the IPv4 header', () => {
+    const pkt = udpPacket(53);
+    const r = kernelRun(DIR + 'csum_loop.o', 'fix_csum', pkt, 10);
+    expect(r.retval).toBe(0);
+    expect(r.dataOut.length).toBe(pkt.length);
+    expect((r.dataOut[24]! << 8) | r.dataOut[25]!).toBe(ipv4Checksum(pkt));
+    expect(Array.from(r.dataOut.subarray(26))).toEqual(Array.from(pkt.subarray(26)));
+    expect(r.durationNs).toBeGreaterThan(0);
+  });
+
+  it('CO-RE: libbpf patches the local __sk_buff to the same uapi offsets the loader does', () => {
+    const ctx = new Uint8Array(192);
+    new DataView(ctx.buffer).setUint32(48 + 12, 0xdead, true); // cb[3], overwritten with vlan_tci (0)
+    const pkt = udpPacket(53);
+    const r = kernelRun(DIR + 'core_access.o', 'core_mark', pkt, 1, { ctxIn: ctx });
+    expect(r.retval).toBe(1); // vlan_tci exists, not_in_uapi does not
+    const out = new DataView(r.ctxOut!.buffer, r.ctxOut!.byteOffset);
+    expect(out.getUint32(8, true)).toBe(pkt.length + 4); // mark = len + field_size(priority)
+    expect(out.getUint32(32, true)).toBe(0x0008); // priority = protocol (be16 0x0800 read as u32)
+    expect(out.getUint32(60, true)).toBe(0);
+  });
+
+  it('bpf_loop callback: the kernel sums 0..4 into mark', () => {
+    const r = kernelRun(DIR + 'subprog.o', 'loop_sum', new Uint8Array(60), 1, { ctxIn: new Uint8Array(192) });
+    expect(r.retval).toBe(0);
+    expect(new DataView(r.ctxOut!.buffer, r.ctxOut!.byteOffset).getUint32(8, true)).toBe(10);
+  });
+
+  it('global data and map updates accumulate inside one load', () => {
+    const r = kernelRun(DIR + 'globals.o', 'mark_long', new Uint8Array(60), 5);
+    expect(r.retval).toBe(0);
+    expect(kernelRun(DIR + 'globals.o', 'mark_long', new Uint8Array(40)).retval).toBe(2); // min_len 60 → TC_ACT_SHOT
+  });
+
+  it('xdp: UDP frames go to the xskmap (empty: falls back to XDP_PASS)', () => {
+    expect(kernelRun(DIR + 'xdp_xsk.o', 'xsk_redirect', udpPacket(53)).retval).toBe(2);
+  });
+});
+
+describe('kernel helper', () => {
+  it('reports why kernel runs are skipped', () => {
+    if (reason !== undefined) console.warn(`kernel differential tests skipped: ${reason}`);
+    expect(reason === undefined || reason.length > 0).toBe(true);
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * Runs BPF objects on the host kernel for differential tests (spec/ebpf.md §6.5):
+ * `bpftool prog loadall` pins the object's programs under /sys/fs/bpf/nkemu-test-*,
+ * `bpftool prog run` executes one with BPF_PROG_TEST_RUN, and the pins are removed after.
+ * Needs root, bpftool and a mounted bpffs; `kernelUnavailableReason()` says what is missing.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadObject } from '../../src/ebpf/elf.js';
+
+export interface KernelRun {
+  /** r0 as an unsigned 32-bit number (what BPF_PROG_TEST_RUN reports). */
+  retval: number;
+  /** The packet after the last repetition. */
+  dataOut: Uint8Array;
+  /** Average time per repetition. */
+  durationNs: number;
+  /** The `__sk_buff` / `xdp_md` the kernel copied back, when `ctxIn` was given. */
+  ctxOut?: Uint8Array;
+}
+
+const BPFFS = '/sys/fs/bpf';
+/** bpftool `type` argument per program type (so sections unknown to bpftool's libbpf, e.g. netkit/primary, still load). */
+const BPFTOOL_TYPE: Record<string, string> = { sched_cls: 'classifier', sched_act: 'action', xdp: 'xdp', socket_filter: 'socket' };
+
+let cached: string | null | undefined;
+let seq = 0;
+
+function bpftool(args: string[]): string {
+  return execFileSync('bpftool', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Why kernel runs are impossible here, or undefined when they work. Cached. */
+export function kernelUnavailableReason(): string | undefined {
+  if (cached !== undefined) return cached ?? undefined;
+  cached = probe() ?? null;
+  return cached ?? undefined;
+}
+
+/** True when root, bpftool and bpffs are present and a trivial program runs. */
+export function kernelAvailable(): boolean {
+  return kernelUnavailableReason() === undefined;
+}
+
+function probe(): string | undefined {
+  if (process.platform !== 'linux') return `not Linux (${process.platform})`;
+  if (process.getuid?.() !== 0) return 'not root (BPF_PROG_TEST_RUN needs CAP_BPF + CAP_NET_ADMIN)';
+  try {
+    bpftool(['version']);
+  } catch {
+    return 'bpftool not found on PATH';
+  }
+  if (!existsSync(BPFFS)) return `${BPFFS} is not mounted`;
+  const obj = new URL('../fixtures/bpf/netkit_drop_port.o', import.meta.url).pathname;
+  try {
+    const r = kernelRun(obj, 'peer_pass', new Uint8Array(14));
+    if (r.retval !== 1) return `probe program returned ${r.retval}, expected 1`;
+  } catch (e) {
+    return `probe run failed: ${(e as Error).message.split('\n')[0]}`;
+  }
+  return undefined;
+}
+
+/**
+ * Loads `obj` (a path), runs program `prog` (function name) once per repetition on
+ * `packet`, and cleans up. Throws with bpftool's stderr when loading or running fails.
+ */
+export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array } = {}): KernelRun {
+  const parsed = loadObject(readFileSync(obj));
+  const p = parsed.programs.find((q) => q.name === prog);
+  if (!p) throw new Error(`${obj} has no program '${prog}' (has ${parsed.programs.map((q) => q.name).join(', ')})`);
+  const type = BPFTOOL_TYPE[p.type];
+  if (!type) throw new Error(`program type ${p.type} cannot be test-run here`);
+
+  const pin = join(BPFFS, `nkemu-test-${process.pid}-${seq++}`);
+  const tmp = mkdtempSync(join(tmpdir(), 'nkemu-kernel-'));
+  try {
+    writeFileSync(join(tmp, 'in'), packet);
+    bpftoolChecked(['prog', 'loadall', obj, pin, 'type', type]);
+    const args = ['-j', 'prog', 'run', 'pinned', join(pin, prog), 'data_in', join(tmp, 'in'), 'data_out', join(tmp, 'out'),
+      'data_size_out', String(Math.max(packet.length + 512, 4096))];
+    if (opts.ctxIn) {
+      writeFileSync(join(tmp, 'ctx'), opts.ctxIn);
+      args.push('ctx_in', join(tmp, 'ctx'), 'ctx_out', join(tmp, 'ctxout'));
+    }
+    args.push('repeat', String(repeat));
+    const res = JSON.parse(bpftoolChecked(args)) as { retval: number; duration: number };
+    const dataOut = existsSync(join(tmp, 'out')) ? new Uint8Array(readFileSync(join(tmp, 'out'))) : new Uint8Array(0);
+    const out: KernelRun = { retval: res.retval >>> 0, dataOut, durationNs: res.duration };
+    if (opts.ctxIn) out.ctxOut = new Uint8Array(readFileSync(join(tmp, 'ctxout')));
+    return out;
+  } finally {
+    rmSync(pin, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function bpftoolChecked(args: string[]): string {
+  try {
+    return bpftool(args);
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string; message: string };
+    const detail = (err.stderr || err.stdout || err.message).trim().split('\n').slice(-6).join('\n');
+    throw new Error(`bpftool ${args.join(' ')} failed:\n${detail}`);
+  }
+}
