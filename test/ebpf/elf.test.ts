@@ -113,8 +113,8 @@ describe('program sections', () => {
       ['peer_pass', 'netkit/peer', 'sched_cls', 'netkit_peer', true],
     ]);
     expect(obj.maps).toEqual([]);
-    // peer_pass: w0 = 1; exit
-    expect(Array.from(obj.programs[1]!.insns)).toEqual([0xb4, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
+    // peer_pass: w0 = 0 (NETKIT_PASS); exit
+    expect(Array.from(obj.programs[1]!.insns)).toEqual([0xb4, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('tcx/ingress, tcx/egress, tc, classifier, xdp', () => {

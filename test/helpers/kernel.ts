@@ -56,7 +56,7 @@ function probe(): string | undefined {
   const obj = new URL('../fixtures/bpf/netkit_drop_port.o', import.meta.url).pathname;
   try {
     const r = kernelRun(obj, 'peer_pass', new Uint8Array(14));
-    if (r.retval !== 1) return `probe program returned ${r.retval}, expected 1`;
+    if (r.retval !== 0) return `probe program returned ${r.retval}, expected 0 (NETKIT_PASS)`;
   } catch (e) {
     return `probe run failed: ${(e as Error).message.split('\n')[0]}`;
   }
