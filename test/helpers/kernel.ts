@@ -19,6 +19,8 @@ export interface KernelRun {
   durationNs: number;
   /** The `__sk_buff` / `xdp_md` the kernel copied back, when `ctxIn` was given. */
   ctxOut?: Uint8Array;
+  /** Map contents after the run (with `maps: true`): map name → entries, keys/values in hex. */
+  maps?: Record<string, { key: string; value: string | string[] }[]>;
 }
 
 const BPFFS = '/sys/fs/bpf';
@@ -67,7 +69,7 @@ function probe(): string | undefined {
  * Loads `obj` (a path), runs program `prog` (function name) once per repetition on
  * `packet`, and cleans up. Throws with bpftool's stderr when loading or running fails.
  */
-export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array } = {}): KernelRun {
+export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array; maps?: boolean } = {}): KernelRun {
   const parsed = loadObject(readFileSync(obj));
   const p = parsed.programs.find((q) => q.name === prog);
   if (!p) throw new Error(`${obj} has no program '${prog}' (has ${parsed.programs.map((q) => q.name).join(', ')})`);
@@ -78,7 +80,8 @@ export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat 
   const tmp = mkdtempSync(join(tmpdir(), 'nkemu-kernel-'));
   try {
     writeFileSync(join(tmp, 'in'), packet);
-    bpftoolChecked(['prog', 'loadall', obj, pin, 'type', type]);
+    const mapDir = `${pin}-maps`;
+    bpftoolChecked(['prog', 'loadall', obj, pin, 'type', type, ...(opts.maps ? ['pinmaps', mapDir] : [])]);
     const args = ['-j', 'prog', 'run', 'pinned', join(pin, prog), 'data_in', join(tmp, 'in'), 'data_out', join(tmp, 'out'),
       'data_size_out', String(Math.max(packet.length + 512, 4096))];
     if (opts.ctxIn) {
@@ -90,11 +93,31 @@ export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat 
     const dataOut = existsSync(join(tmp, 'out')) ? new Uint8Array(readFileSync(join(tmp, 'out'))) : new Uint8Array(0);
     const out: KernelRun = { retval: res.retval >>> 0, dataOut, durationNs: res.duration };
     if (opts.ctxIn) out.ctxOut = new Uint8Array(readFileSync(join(tmp, 'ctxout')));
+    if (opts.maps) out.maps = dumpMaps(mapDir, parsed.maps.map((m) => m.name));
     return out;
   } finally {
     rmSync(pin, { recursive: true, force: true });
+    rmSync(`${pin}-maps`, { recursive: true, force: true });
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+const hex = (bytes: string[]): string => bytes.map((b) => b.replace(/^0x/, '').padStart(2, '0')).join('');
+
+/** `bpftool -j map dump pinned DIR/NAME` for each map: non-zero entries only, keys sorted. */
+function dumpMaps(dir: string, names: string[]): Record<string, { key: string; value: string | string[] }[]> {
+  const out: Record<string, { key: string; value: string | string[] }[]> = {};
+  for (const name of names) {
+    const path = join(dir, name);
+    if (!existsSync(path)) continue;
+    const rows = JSON.parse(bpftoolChecked(['-j', 'map', 'dump', 'pinned', path])) as { key: string[]; value?: string[] | { error: string }; values?: { cpu: number; value: string[] }[] }[];
+    // Maps whose values user space cannot read (xskmap, prog_array: "Operation not supported") record no entries.
+    out[name] = rows
+      .map((r) => ({ key: hex(r.key), value: r.values ? r.values.map((v) => hex(v.value)) : Array.isArray(r.value) ? hex(r.value) : '' }))
+      .filter((r) => (Array.isArray(r.value) ? r.value : [r.value]).some((v) => /[^0]/.test(v)))
+      .sort((a, b) => a.key.localeCompare(b.key));
+  }
+  return out;
 }
 
 function bpftoolChecked(args: string[]): string {
