@@ -14,3 +14,4 @@ export { framesAlloc, framesFree, framesAvailable } from "./dev/frames";
 export { netkitXmit } from "./dev/netkit";
 
 // --- eBPF engine exports ---
+export { vmRun } from "./ebpf/vm";

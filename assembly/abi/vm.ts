@@ -1,0 +1,62 @@
+// The eBPF interpreter's run record: one per run context (a thread's netkit hook, a test
+// run). The host or the calling dataplane code fills it, `vmRun` executes the program
+// and leaves r0, the fault (if any) and the redirect request in it.
+//
+//   +0   prog (u32 addr of the 8-byte slots)   +4   slots (u32)
+//   +8   budget (u32 instructions left)        +12  fault (u32 VM_FAULT_*)
+//   +16  fault pc (u32)                        +20  thread (u32, bpf_get_smp_processor_id)
+//   +24  stack (u32 addr of VM_STACK_SIZE bytes: 8 frames of 512)
+//   +28  regions (u32 count)                   +32  regions[8] {lo u32, hi u32, writable u32, pad}
+//   +160 regs r0..r15 (u64 each; r11..r15 are never valid, kept inside the record)
+//   +288 frames[8] {return pc u32, pad u32, r6..r9 u64}
+//   +608 skb: packet data (u32), packet len (u32), frame meta (u32), ctx (u32)
+//   +624 redirect: ifindex (u32), flags (u32)   +632 prng state (u64)
+//   +640 executed instructions (u64)            +648 tail calls left (u32)
+export const VM_PROG: u32 = 0;
+export const VM_SLOTS: u32 = 4;
+export const VM_BUDGET: u32 = 8;
+export const VM_FAULT: u32 = 12;
+export const VM_FAULT_PC: u32 = 16;
+export const VM_THREAD: u32 = 20;
+export const VM_STACK: u32 = 24;
+export const VM_NREGIONS: u32 = 28;
+export const VM_REGIONS: u32 = 32;
+export const VM_REGION_SIZE: u32 = 16;
+export const VM_MAX_REGIONS: u32 = 8;
+export const VM_REGS: u32 = 160;
+export const VM_FRAMES: u32 = 288;
+export const VM_FRAME_SIZE: u32 = 40;
+export const VM_MAX_FRAMES: u32 = 8;
+export const VM_PKT: u32 = 608;
+export const VM_PKT_LEN: u32 = 612;
+export const VM_META: u32 = 616;
+export const VM_CTX: u32 = 620;
+export const VM_REDIRECT_IFINDEX: u32 = 624;
+export const VM_REDIRECT_FLAGS: u32 = 628;
+export const VM_PRNG: u32 = 632;
+export const VM_EXECUTED: u32 = 640;
+export const VM_TAIL_CALLS: u32 = 648;
+export const VM_RECORD_SIZE: u32 = 656;
+
+// Stack: frame k occupies [stack + k*512, stack + (k+1)*512); r10 of frame k is its top.
+export const VM_FRAME_STACK: u32 = 512;
+export const VM_STACK_SIZE: u32 = 4096;
+
+// Fault codes (VM_FAULT). A fault aborts the run; callers count it (netkit: BPF_FAULT drop).
+export const VM_OK: u32 = 0;
+export const VM_FAULT_READ: u32 = 1;
+export const VM_FAULT_WRITE: u32 = 2;
+export const VM_FAULT_BUDGET: u32 = 3;
+export const VM_FAULT_INSN: u32 = 4;
+export const VM_FAULT_HELPER: u32 = 5;
+export const VM_FAULT_DEPTH: u32 = 6;
+export const VM_FAULT_PC_RANGE: u32 = 7;
+export const VM_FAULT_ALIGN: u32 = 8;
+
+// Region flags.
+export const VM_REGION_WRITABLE: u32 = 1;
+
+// Redirect flags recorded by bpf_redirect / bpf_redirect_peer.
+export const VM_REDIRECT_SET: u32 = 0x100;
+export const VM_REDIRECT_PEER: u32 = 0x200;
+export const VM_F_INGRESS: u32 = 1;

@@ -1,0 +1,217 @@
+// Helper functions (spec/ebpf.md §3) with the kernel's semantics and return values.
+// Arguments come in r1..r5 of the run record; the result goes to r0; r1..r5 are
+// clobbered (left as they are: programs may not read them after a call).
+// Which program types may call which helper is decided at load time (src/ebpf/helpers.ts).
+
+import {
+  VM_REGS, VM_PKT, VM_PKT_LEN, VM_META, VM_THREAD, VM_PRNG, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS,
+  VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_READ,
+  VM_FAULT_WRITE, VM_REDIRECT_SET, VM_REDIRECT_PEER, VM_F_INGRESS,
+} from "../abi/vm";
+import { GLOBALS, G_CLOCK_NS, FM_HASH } from "../abi/layout";
+import { vmCheck, vmExec, vmFault } from "./vm";
+
+/** A function pointer as the loader encodes `lddw rX, <func>` (BPF_PSEUDO_FUNC): tag << 32 | pc. */
+export const FUNC_TAG: u64 = 0xbf0c;
+
+const EFAULT: i64 = -14;
+const EINVAL: i64 = -22;
+const E2BIG: i64 = -7;
+const TC_ACT_SHOT: u64 = 2;
+const TC_ACT_REDIRECT: u64 = 7;
+
+@inline function arg(rec: usize, i: u32): u64 {
+  return load<u64>(rec + VM_REGS + (<usize>i << 3));
+}
+
+@inline function ret(rec: usize, v: u64): void {
+  store<u64>(rec + VM_REGS, v);
+}
+
+/** Packet byte range [off, off+len) as an address, or 0 when out of the packet. */
+function pktRange(rec: usize, off: u64, len: u64): usize {
+  const plen = <u64>load<u32>(rec, VM_PKT_LEN);
+  if (off > plen || len > plen - off) return 0;
+  return <usize>load<u32>(rec, VM_PKT) + <usize>off;
+}
+
+@inline function fold(sum: u64): u32 {
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  return <u32>sum;
+}
+
+@inline function csum16(v: u32): u32 {
+  v = (v & 0xffff) + (v >> 16);
+  v = (v & 0xffff) + (v >> 16);
+  return v;
+}
+
+/** Incremental update of the 16-bit checksum at `p` (RFC 1624): replace `from` by `to` (`size` bytes, network order). */
+function csumReplace(p: usize, from: u64, to: u64, size: u32): void {
+  // Work in network order: the stored checksum and the fields are big-endian on the wire.
+  let sum: u64 = <u64>(~bswap<u16>(load<u16>(p)) & 0xffff);
+  if (size == 2) {
+    sum += <u64>(~bswap<u16>(<u16>from) & 0xffff) + <u64>bswap<u16>(<u16>to);
+  } else {
+    const f = bswap<u32>(<u32>from);
+    const t = bswap<u32>(<u32>to);
+    sum += <u64>(~(f >> 16) & 0xffff) + <u64>(~f & 0xffff) + <u64>(t >> 16) + <u64>(t & 0xffff);
+  }
+  store<u16>(p, bswap<u16>(<u16>(~csum16(fold(sum)) & 0xffff)));
+}
+
+/** Applies a 32-bit checksum difference (csum_diff's result) to the checksum at `p`. */
+function csumByDiff(p: usize, diff: u32): void {
+  const d = bswap<u32>(diff);
+  let sum: u64 = <u64>(~bswap<u16>(load<u16>(p)) & 0xffff) + <u64>(d >> 16) + <u64>(d & 0xffff);
+  store<u16>(p, bswap<u16>(<u16>(~csum16(fold(sum)) & 0xffff)));
+}
+
+/** Calls the program-local function `fn` (a FUNC_TAG pointer) with r1..r5 already set; returns its r0 or a fault. */
+function callback(rec: usize, fn: u64, depth: u32, pc: u32, out: usize): u32 {
+  if ((fn >> 32) != FUNC_TAG) return vmFault(rec, VM_FAULT_HELPER, pc);
+  if (depth + 1 >= VM_MAX_FRAMES) return vmFault(rec, VM_FAULT_DEPTH, pc);
+  const f = rec + VM_FRAMES + <usize>(depth * VM_FRAME_SIZE);
+  store<u64>(f, arg(rec, 6), 8);
+  store<u64>(f, arg(rec, 7), 16);
+  store<u64>(f, arg(rec, 8), 24);
+  store<u64>(f, arg(rec, 9), 32);
+  const r10 = arg(rec, 10);
+  store<u64>(rec + VM_REGS + 80, r10 - <u64>VM_FRAME_STACK);
+  const fault = vmExec(rec, <u32>fn, depth + 1);
+  store<u64>(out, arg(rec, 0));
+  store<u64>(rec + VM_REGS + 48, load<u64>(f, 8));
+  store<u64>(rec + VM_REGS + 56, load<u64>(f, 16));
+  store<u64>(rec + VM_REGS + 64, load<u64>(f, 24));
+  store<u64>(rec + VM_REGS + 72, load<u64>(f, 32));
+  store<u64>(rec + VM_REGS + 80, r10);
+  return fault;
+}
+
+/** Runs helper `id` for the instruction at `pc`. Returns 0 or a fault code. */
+export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
+  switch (id) {
+    case 5: // ktime_get_ns: the virtual clock
+      ret(rec, load<u64>(GLOBALS, G_CLOCK_NS));
+      return 0;
+    case 7: { // get_prandom_u32: xorshift64*, seeded per run context
+      let x = load<u64>(rec, VM_PRNG);
+      if (x == 0) x = 0x9e3779b97f4a7c15;
+      x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+      store<u64>(rec, x, VM_PRNG);
+      ret(rec, <u64>(<u32>((x * 0x2545f4914f6cdd1d) >> 32)));
+      return 0;
+    }
+    case 8: // get_smp_processor_id: the dataplane thread
+      ret(rec, <u64>load<u32>(rec, VM_THREAD));
+      return 0;
+    case 26: { // skb_load_bytes(skb, off, to, len)
+      const len = arg(rec, 4);
+      const to = vmCheck(rec, arg(rec, 3), <u32>len, true);
+      if (len == 0 || len > 0xffff || to == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
+      const from = pktRange(rec, arg(rec, 2), len);
+      if (from == 0) { memory.fill(to, 0, <usize>len); ret(rec, <u64>EFAULT); return 0; }
+      memory.copy(to, from, <usize>len);
+      ret(rec, 0);
+      return 0;
+    }
+    case 9: { // skb_store_bytes(skb, off, from, len, flags)
+      const len = arg(rec, 4);
+      const from = vmCheck(rec, arg(rec, 3), <u32>len, false);
+      if (len == 0 || len > 0xffff || from == 0) return vmFault(rec, VM_FAULT_READ, pc);
+      if ((arg(rec, 5) & ~<u64>3) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      const to = pktRange(rec, arg(rec, 2), len);
+      if (to == 0) { ret(rec, <u64>EFAULT); return 0; }
+      memory.copy(to, from, <usize>len);
+      ret(rec, 0);
+      return 0;
+    }
+    case 10: { // l3_csum_replace(skb, off, from, to, flags)
+      const flags = arg(rec, 5);
+      if ((flags & ~<u64>0xf) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      const p = pktRange(rec, arg(rec, 2), 2);
+      if (p == 0) { ret(rec, <u64>EFAULT); return 0; }
+      const size = <u32>(flags & 0xf);
+      if (size == 0) {
+        if (arg(rec, 3) != 0) { ret(rec, <u64>EINVAL); return 0; }
+        csumByDiff(p, <u32>arg(rec, 4));
+      } else if (size == 2 || size == 4) {
+        csumReplace(p, arg(rec, 3), arg(rec, 4), size);
+      } else { ret(rec, <u64>EINVAL); return 0; }
+      ret(rec, 0);
+      return 0;
+    }
+    case 11: { // l4_csum_replace(skb, off, from, to, flags)
+      const flags = arg(rec, 5);
+      if ((flags & ~<u64>0x7f) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      const p = pktRange(rec, arg(rec, 2), 2);
+      if (p == 0) { ret(rec, <u64>EFAULT); return 0; }
+      // BPF_F_MARK_MANGLED_0: a zero UDP checksum means "none" and stays so.
+      if ((flags & 0x20) != 0 && load<u16>(p) == 0) { ret(rec, 0); return 0; }
+      const size = <u32>(flags & 0xf);
+      if (size == 0) {
+        if (arg(rec, 3) != 0) { ret(rec, <u64>EINVAL); return 0; }
+        csumByDiff(p, <u32>arg(rec, 4));
+      } else if (size == 2 || size == 4) {
+        csumReplace(p, arg(rec, 3), arg(rec, 4), size);
+      } else { ret(rec, <u64>EINVAL); return 0; }
+      if ((flags & 0x20) != 0 && load<u16>(p) == 0) store<u16>(p, 0xffff);
+      ret(rec, 0);
+      return 0;
+    }
+    case 28: { // csum_diff(from, from_size, to, to_size, seed)
+      const fromSize = arg(rec, 2);
+      const toSize = arg(rec, 4);
+      if ((fromSize & 3) != 0 || (toSize & 3) != 0 || fromSize + toSize > 512) { ret(rec, <u64>EINVAL); return 0; }
+      const from = fromSize != 0 ? vmCheck(rec, arg(rec, 1), <u32>fromSize, false) : 1;
+      const to = toSize != 0 ? vmCheck(rec, arg(rec, 3), <u32>toSize, false) : 1;
+      if (from == 0 || to == 0) return vmFault(rec, VM_FAULT_READ, pc);
+      let sum: u64 = <u64><u32>arg(rec, 5);
+      for (let i: u64 = 0; i < fromSize; i += 4) sum += <u64>(~load<u32>(from + <usize>i));
+      for (let i: u64 = 0; i < toSize; i += 4) sum += <u64>load<u32>(to + <usize>i);
+      ret(rec, <u64>fold(sum));
+      return 0;
+    }
+    case 23: { // redirect(ifindex, flags)
+      const flags = arg(rec, 2);
+      if ((flags & ~<u64>VM_F_INGRESS) != 0) { ret(rec, TC_ACT_SHOT); return 0; }
+      store<u32>(rec, <u32>arg(rec, 1), VM_REDIRECT_IFINDEX);
+      store<u32>(rec, VM_REDIRECT_SET | <u32>flags, VM_REDIRECT_FLAGS);
+      ret(rec, TC_ACT_REDIRECT);
+      return 0;
+    }
+    case 155: { // redirect_peer(ifindex, flags)
+      if (arg(rec, 2) != 0) { ret(rec, TC_ACT_SHOT); return 0; }
+      store<u32>(rec, <u32>arg(rec, 1), VM_REDIRECT_IFINDEX);
+      store<u32>(rec, VM_REDIRECT_SET | VM_REDIRECT_PEER, VM_REDIRECT_FLAGS);
+      ret(rec, TC_ACT_REDIRECT);
+      return 0;
+    }
+    case 34: { // get_hash_recalc
+      const meta = <usize>load<u32>(rec, VM_META);
+      ret(rec, meta != 0 ? <u64>load<u32>(meta, FM_HASH) : 0);
+      return 0;
+    }
+    case 181: { // loop(nr, callback, ctx, flags)
+      const nr = arg(rec, 1);
+      const fn = arg(rec, 2);
+      const ctx = arg(rec, 3);
+      if (arg(rec, 4) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      if (nr > (1 << 23)) { ret(rec, <u64>E2BIG); return 0; }
+      const out = rec + VM_REGS + 88; // r11: scratch inside the record
+      let i: u64 = 0;
+      while (i < nr) {
+        store<u64>(rec + VM_REGS + 8, i);
+        store<u64>(rec + VM_REGS + 16, ctx);
+        const f = callback(rec, fn, depth, pc, out);
+        if (f != 0) return f;
+        i++;
+        if (load<u64>(out) != 0) break;
+      }
+      ret(rec, i);
+      return 0;
+    }
+  }
+  return vmFault(rec, VM_FAULT_HELPER, pc);
+}

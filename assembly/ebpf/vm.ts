@@ -1,0 +1,385 @@
+// The eBPF interpreter (spec/ebpf.md §1): the reference engine. Registers, frames and the
+// region table live in the run record (abi/vm.ts) in shared memory; nothing is allocated.
+// Every load and store is checked against the region table (stack, context, packet, map
+// values): a program can never touch other shared memory, whatever the load-time checks
+// missed. Faults end the run with a code; they never trap.
+
+import {
+  VM_PROG, VM_SLOTS, VM_BUDGET, VM_FAULT, VM_FAULT_PC, VM_STACK, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE,
+  VM_REGS, VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_STACK_SIZE, VM_EXECUTED,
+  VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_BUDGET, VM_FAULT_INSN, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_PC_RANGE,
+  VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_PKT, VM_PKT_LEN,
+} from "../abi/vm";
+import { vmHelper } from "./helpers";
+
+@inline function reg(rec: usize, i: u32): u64 {
+  return load<u64>(rec + VM_REGS + (<usize>i << 3));
+}
+
+@inline function setReg(rec: usize, i: u32, v: u64): void {
+  store<u64>(rec + VM_REGS + (<usize>i << 3), v);
+}
+
+/** Ends the run with a fault at `pc`; returns the fault code. */
+export function vmFault(rec: usize, code: u32, pc: u32): u32 {
+  store<u32>(rec, code, VM_FAULT);
+  store<u32>(rec, pc, VM_FAULT_PC);
+  return code;
+}
+
+/**
+ * The address of an access of `size` bytes at `a`, or 0 when no region allows it.
+ * The stack is checked first (the commonest case), then the table.
+ */
+export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
+  const stack = <u64>load<u32>(rec, VM_STACK);
+  if (a >= stack && a + <u64>size <= stack + <u64>VM_STACK_SIZE) return <usize>a;
+  const n = load<u32>(rec, VM_NREGIONS);
+  for (let i: u32 = 0; i < n; i++) {
+    const r = rec + VM_REGIONS + <usize>(i * VM_REGION_SIZE);
+    const lo = <u64>load<u32>(r);
+    const hi = <u64>load<u32>(r, 4);
+    if (a >= lo && a + <u64>size <= hi) {
+      if (write && (load<u32>(r, 8) & VM_REGION_WRITABLE) == 0) return 0;
+      return <usize>a;
+    }
+  }
+  return 0;
+}
+
+@inline function bswap16(v: u64): u64 {
+  return ((v & 0xff) << 8) | ((v >> 8) & 0xff);
+}
+
+@inline function bswap32(v: u64): u64 {
+  return <u64>bswap<u32>(<u32>v);
+}
+
+/** Legacy LD ABS/IND (§1.11): network-order packet loads; out of range ends the program with r0 = 0. */
+function ldAbs(rec: usize, off: u64, size: u32): bool {
+  const len = <u64>load<u32>(rec, VM_PKT_LEN);
+  if (off + <u64>size > len || (off >> 32) != 0) return false;
+  const p = <usize>load<u32>(rec, VM_PKT) + <usize>off;
+  let v: u64;
+  if (size == 1) v = <u64>load<u8>(p);
+  else if (size == 2) v = bswap16(<u64>load<u16>(p));
+  else v = bswap32(<u64>load<u32>(p));
+  setReg(rec, 0, v);
+  return true;
+}
+
+/**
+ * Runs the program from `pc` until the frame at `depth0` exits. `vmRun` starts at 0;
+ * helpers with callbacks (bpf_loop) re-enter at the callback with a new frame.
+ * Returns VM_OK or a fault code.
+ */
+export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
+  const prog = <usize>load<u32>(rec, VM_PROG);
+  const n = load<u32>(rec, VM_SLOTS);
+  let budget = load<u32>(rec, VM_BUDGET);
+  const budget0 = budget;
+  let pc = startPc;
+  let depth = depth0;
+  let fault: u32 = 0;
+  while (true) {
+    if (pc >= n) { fault = vmFault(rec, VM_FAULT_PC_RANGE, pc); break; }
+    if (budget == 0) { fault = vmFault(rec, VM_FAULT_BUDGET, pc); break; }
+    budget--;
+    const ip = prog + (<usize>pc << 3);
+    const code = <u32>load<u8>(ip);
+    const regs = <u32>load<u8>(ip, 1);
+    const dst = regs & 0xf;
+    const src = regs >> 4;
+    const off = <i32>load<i16>(ip, 2);
+    const imm = load<i32>(ip, 4);
+    const at = pc;
+    pc++;
+    const cls = code & 7;
+
+    if (cls == 7) { // ALU64
+      const s: u64 = (code & 8) != 0 ? reg(rec, src) : <u64><i64>imm;
+      const d = reg(rec, dst);
+      let r: u64 = 0;
+      switch (code & 0xf0) {
+        case 0x00: r = d + s; break;
+        case 0x10: r = d - s; break;
+        case 0x20: r = d * s; break;
+        case 0x30:
+          if (off == 0) r = s == 0 ? 0 : d / s;
+          else if (s == 0) r = 0;
+          else if (<i64>s == -1) r = <u64>(-<i64>d);
+          else r = <u64>(<i64>d / <i64>s);
+          break;
+        case 0x40: r = d | s; break;
+        case 0x50: r = d & s; break;
+        case 0x60: r = d << (s & 63); break;
+        case 0x70: r = d >> (s & 63); break;
+        case 0x80: r = <u64>(-<i64>d); break;
+        case 0x90:
+          if (off == 0) r = s == 0 ? d : d % s;
+          else if (s == 0) r = d;
+          else if (<i64>s == -1) r = 0;
+          else r = <u64>(<i64>d % <i64>s);
+          break;
+        case 0xa0: r = d ^ s; break;
+        case 0xb0:
+          if ((code & 8) == 0 || off == 0) r = s;
+          else if (off == 8) r = <u64><i64><i8>s;
+          else if (off == 16) r = <u64><i64><i16>s;
+          else if (off == 32) r = <u64><i64><i32>s;
+          else { fault = vmFault(rec, VM_FAULT_INSN, at); break; }
+          break;
+        case 0xc0: r = <u64>(<i64>d >> <i64>(s & 63)); break;
+        case 0xd0: // bswap (ALU64 END): unconditional
+          if (imm == 16) r = bswap16(d);
+          else if (imm == 32) r = bswap32(d);
+          else if (imm == 64) r = bswap<u64>(d);
+          else { fault = vmFault(rec, VM_FAULT_INSN, at); }
+          break;
+        default: fault = vmFault(rec, VM_FAULT_INSN, at);
+      }
+      if (fault != 0) break;
+      setReg(rec, dst, r);
+      continue;
+    }
+
+    if (cls == 4) { // ALU (32-bit; results zero-extended)
+      const s: u32 = (code & 8) != 0 ? <u32>reg(rec, src) : <u32>imm;
+      const d = <u32>reg(rec, dst);
+      let r: u32 = 0;
+      let wide: u64 = 0;
+      let isWide = false;
+      switch (code & 0xf0) {
+        case 0x00: r = d + s; break;
+        case 0x10: r = d - s; break;
+        case 0x20: r = d * s; break;
+        case 0x30:
+          if (off == 0) r = s == 0 ? 0 : d / s;
+          else if (s == 0) r = 0;
+          else if (<i32>s == -1) r = <u32>(-<i32>d);
+          else r = <u32>(<i32>d / <i32>s);
+          break;
+        case 0x40: r = d | s; break;
+        case 0x50: r = d & s; break;
+        case 0x60: r = d << (s & 31); break;
+        case 0x70: r = d >> (s & 31); break;
+        case 0x80: r = <u32>(-<i32>d); break;
+        case 0x90:
+          if (off == 0) r = s == 0 ? d : d % s;
+          else if (s == 0) r = d;
+          else if (<i32>s == -1) r = 0;
+          else r = <u32>(<i32>d % <i32>s);
+          break;
+        case 0xa0: r = d ^ s; break;
+        case 0xb0:
+          if ((code & 8) == 0 || off == 0) r = s;
+          else if (off == 8) r = <u32><i32><i8>s;
+          else if (off == 16) r = <u32><i32><i16>s;
+          else fault = vmFault(rec, VM_FAULT_INSN, at);
+          break;
+        case 0xc0: r = <u32>(<i32>d >> <i32>(s & 31)); break;
+        case 0xd0: { // le (0xd4) / be (0xdc) conversions, on a little-endian machine
+          const v = reg(rec, dst);
+          isWide = true;
+          if ((code & 8) == 0) {
+            if (imm == 16) wide = v & 0xffff;
+            else if (imm == 32) wide = v & 0xffffffff;
+            else if (imm == 64) wide = v;
+            else fault = vmFault(rec, VM_FAULT_INSN, at);
+          } else {
+            if (imm == 16) wide = bswap16(v);
+            else if (imm == 32) wide = bswap32(v);
+            else if (imm == 64) wide = bswap<u64>(v);
+            else fault = vmFault(rec, VM_FAULT_INSN, at);
+          }
+          break;
+        }
+        default: fault = vmFault(rec, VM_FAULT_INSN, at);
+      }
+      if (fault != 0) break;
+      setReg(rec, dst, isWide ? wide : <u64>r);
+      continue;
+    }
+
+    if (cls == 5 || cls == 6) { // JMP, JMP32
+      const op = code & 0xf0;
+      if (op == 0x00) { // ja / gotol
+        if (cls == 5) pc = <u32>(<i32>pc + off);
+        else pc = <u32>(<i32>pc + imm);
+        continue;
+      }
+      if (op == 0x80) { // call
+        if (cls != 5 || (code & 8) != 0) { fault = vmFault(rec, VM_FAULT_INSN, at); break; }
+        if (src == 1) { // bpf-to-bpf: own frame, r6-r9 saved, r10 one frame down
+          if (depth + 1 >= VM_MAX_FRAMES) { fault = vmFault(rec, VM_FAULT_DEPTH, at); break; }
+          const f = rec + VM_FRAMES + <usize>(depth * VM_FRAME_SIZE);
+          store<u32>(f, pc);
+          store<u64>(f, reg(rec, 6), 8);
+          store<u64>(f, reg(rec, 7), 16);
+          store<u64>(f, reg(rec, 8), 24);
+          store<u64>(f, reg(rec, 9), 32);
+          depth++;
+          setReg(rec, 10, reg(rec, 10) - <u64>VM_FRAME_STACK);
+          pc = <u32>(<i32>pc + imm);
+          continue;
+        }
+        if (src != 0) { fault = vmFault(rec, VM_FAULT_HELPER, at); break; }
+        store<u32>(rec, budget, VM_BUDGET);
+        store<u64>(rec, load<u64>(rec, VM_EXECUTED) + <u64>(budget0 - budget), VM_EXECUTED);
+        const hf = vmHelper(rec, <u32>imm, depth, at);
+        budget = load<u32>(rec, VM_BUDGET);
+        store<u64>(rec, load<u64>(rec, VM_EXECUTED) - <u64>(budget0 - budget), VM_EXECUTED);
+        if (hf != 0) { fault = hf; break; }
+        continue;
+      }
+      if (op == 0x90) { // exit
+        if (cls != 5) { fault = vmFault(rec, VM_FAULT_INSN, at); break; }
+        if (depth == depth0) break;
+        depth--;
+        const f = rec + VM_FRAMES + <usize>(depth * VM_FRAME_SIZE);
+        pc = load<u32>(f);
+        setReg(rec, 6, load<u64>(f, 8));
+        setReg(rec, 7, load<u64>(f, 16));
+        setReg(rec, 8, load<u64>(f, 24));
+        setReg(rec, 9, load<u64>(f, 32));
+        setReg(rec, 10, reg(rec, 10) + <u64>VM_FRAME_STACK);
+        continue;
+      }
+      let taken = false;
+      if (cls == 5) {
+        const d = reg(rec, dst);
+        const s: u64 = (code & 8) != 0 ? reg(rec, src) : <u64><i64>imm;
+        switch (op) {
+          case 0x10: taken = d == s; break;
+          case 0x20: taken = d > s; break;
+          case 0x30: taken = d >= s; break;
+          case 0x40: taken = (d & s) != 0; break;
+          case 0x50: taken = d != s; break;
+          case 0x60: taken = <i64>d > <i64>s; break;
+          case 0x70: taken = <i64>d >= <i64>s; break;
+          case 0xa0: taken = d < s; break;
+          case 0xb0: taken = d <= s; break;
+          case 0xc0: taken = <i64>d < <i64>s; break;
+          case 0xd0: taken = <i64>d <= <i64>s; break;
+          default: fault = vmFault(rec, VM_FAULT_INSN, at);
+        }
+      } else {
+        const d = <u32>reg(rec, dst);
+        const s: u32 = (code & 8) != 0 ? <u32>reg(rec, src) : <u32>imm;
+        switch (op) {
+          case 0x10: taken = d == s; break;
+          case 0x20: taken = d > s; break;
+          case 0x30: taken = d >= s; break;
+          case 0x40: taken = (d & s) != 0; break;
+          case 0x50: taken = d != s; break;
+          case 0x60: taken = <i32>d > <i32>s; break;
+          case 0x70: taken = <i32>d >= <i32>s; break;
+          case 0xa0: taken = d < s; break;
+          case 0xb0: taken = d <= s; break;
+          case 0xc0: taken = <i32>d < <i32>s; break;
+          case 0xd0: taken = <i32>d <= <i32>s; break;
+          default: fault = vmFault(rec, VM_FAULT_INSN, at);
+        }
+      }
+      if (fault != 0) break;
+      if (taken) pc = <u32>(<i32>pc + off);
+      continue;
+    }
+
+    if (cls == 1) { // LDX
+      const mode = code & 0xe0;
+      const sz = code & 0x18;
+      const size: u32 = sz == 0x00 ? 4 : sz == 0x08 ? 2 : sz == 0x10 ? 1 : 8;
+      const a = vmCheck(rec, reg(rec, src) + <u64><i64>off, size, false);
+      if (a == 0) { fault = vmFault(rec, VM_FAULT_READ, at); break; }
+      let v: u64 = 0;
+      if (mode == 0x60) {
+        if (size == 4) v = <u64>load<u32>(a);
+        else if (size == 2) v = <u64>load<u16>(a);
+        else if (size == 1) v = <u64>load<u8>(a);
+        else v = load<u64>(a);
+      } else if (mode == 0x80 && size != 8) {
+        if (size == 4) v = <u64><i64>load<i32>(a);
+        else if (size == 2) v = <u64><i64>load<i16>(a);
+        else v = <u64><i64>load<i8>(a);
+      } else { fault = vmFault(rec, VM_FAULT_INSN, at); break; }
+      setReg(rec, dst, v);
+      continue;
+    }
+
+    if (cls == 2 || cls == 3) { // ST, STX
+      const mode = code & 0xe0;
+      const sz = code & 0x18;
+      const size: u32 = sz == 0x00 ? 4 : sz == 0x08 ? 2 : sz == 0x10 ? 1 : 8;
+      const a = vmCheck(rec, reg(rec, dst) + <u64><i64>off, size, true);
+      if (a == 0) { fault = vmFault(rec, VM_FAULT_WRITE, at); break; }
+      if (mode == 0x60) {
+        const v: u64 = cls == 2 ? <u64><i64>imm : reg(rec, src);
+        if (size == 4) store<u32>(a, <u32>v);
+        else if (size == 2) store<u16>(a, <u16>v);
+        else if (size == 1) store<u8>(a, <u8>v);
+        else store<u64>(a, v);
+        continue;
+      }
+      if (mode != 0xc0 || cls != 3 || (size != 4 && size != 8)) { fault = vmFault(rec, VM_FAULT_INSN, at); break; }
+      if ((a & <usize>(size - 1)) != 0) { fault = vmFault(rec, VM_FAULT_ALIGN, at); break; }
+      // Atomics on the shared memory (§1.7); 32-bit forms zero-extend what they return.
+      const s = reg(rec, src);
+      const fetch = (imm & 1) != 0;
+      let old: u64 = 0;
+      if (size == 8) {
+        switch (imm) {
+          case 0x00: case 0x01: old = atomic.add<u64>(a, s); break;
+          case 0x40: case 0x41: old = atomic.or<u64>(a, s); break;
+          case 0x50: case 0x51: old = atomic.and<u64>(a, s); break;
+          case 0xa0: case 0xa1: old = atomic.xor<u64>(a, s); break;
+          case 0xe1: old = atomic.xchg<u64>(a, s); break;
+          case 0xf1: old = atomic.cmpxchg<u64>(a, reg(rec, 0), s); setReg(rec, 0, old); break;
+          default: fault = vmFault(rec, VM_FAULT_INSN, at);
+        }
+      } else {
+        const s32 = <u32>s;
+        switch (imm) {
+          case 0x00: case 0x01: old = <u64>atomic.add<u32>(a, s32); break;
+          case 0x40: case 0x41: old = <u64>atomic.or<u32>(a, s32); break;
+          case 0x50: case 0x51: old = <u64>atomic.and<u32>(a, s32); break;
+          case 0xa0: case 0xa1: old = <u64>atomic.xor<u32>(a, s32); break;
+          case 0xe1: old = <u64>atomic.xchg<u32>(a, s32); break;
+          case 0xf1: old = <u64>atomic.cmpxchg<u32>(a, <u32>reg(rec, 0), s32); setReg(rec, 0, old); break;
+          default: fault = vmFault(rec, VM_FAULT_INSN, at);
+        }
+      }
+      if (fault != 0) break;
+      if (imm == 0xe1 || (fetch && imm != 0xf1)) setReg(rec, src, old);
+      continue;
+    }
+
+    // LD: lddw and the legacy packet loads.
+    if (code == 0x18) {
+      if (pc >= n || src != 0) { fault = vmFault(rec, VM_FAULT_INSN, at); break; }
+      const hi = load<u32>(ip, 12);
+      setReg(rec, dst, (<u64>hi << 32) | <u64><u32>imm);
+      pc++;
+      continue;
+    }
+    if (code == 0x20 || code == 0x28 || code == 0x30 || code == 0x40 || code == 0x48 || code == 0x50) {
+      const size: u32 = (code & 0x18) == 0 ? 4 : (code & 0x18) == 0x08 ? 2 : 1;
+      const base: u64 = (code & 0x40) != 0 ? <u64><u32>reg(rec, src) : 0;
+      if (!ldAbs(rec, base + <u64><u32>imm, size)) { setReg(rec, 0, 0); depth = depth0; break; }
+      continue;
+    }
+    fault = vmFault(rec, VM_FAULT_INSN, at);
+    break;
+  }
+  store<u32>(rec, budget, VM_BUDGET);
+  store<u64>(rec, load<u64>(rec, VM_EXECUTED) + <u64>(budget0 - budget), VM_EXECUTED);
+  return fault;
+}
+
+/** Runs the program of the record from its start: r1..r5 as the caller set them, r10 at the stack top. */
+export function vmRun(rec: usize): u32 {
+  store<u32>(rec, 0, VM_FAULT);
+  store<u32>(rec, 0, VM_FAULT_PC);
+  setReg(rec, 10, <u64>load<u32>(rec, VM_STACK) + <u64>VM_FRAME_STACK * <u64>VM_MAX_FRAMES);
+  return vmExec(rec, 0, 0);
+}

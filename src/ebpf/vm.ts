@@ -1,0 +1,118 @@
+/**
+ * The host's handle on the eBPF interpreter (assembly/ebpf/vm.ts): a run record and a
+ * stack in the shared memory, filled from TypeScript, executed by the dataplane module
+ * in the calling thread.
+ */
+
+import * as A from '../abi.generated.js';
+import type { Dataplane } from '../dataplane.js';
+
+export type VmFault = 'read' | 'write' | 'budget' | 'insn' | 'helper' | 'depth' | 'pc' | 'align';
+
+const FAULTS: Record<number, VmFault> = {
+  [A.VM_FAULT_READ]: 'read', [A.VM_FAULT_WRITE]: 'write', [A.VM_FAULT_BUDGET]: 'budget', [A.VM_FAULT_INSN]: 'insn',
+  [A.VM_FAULT_HELPER]: 'helper', [A.VM_FAULT_DEPTH]: 'depth', [A.VM_FAULT_PC_RANGE]: 'pc', [A.VM_FAULT_ALIGN]: 'align',
+};
+
+/** A memory range the program may access besides its stack. */
+export interface VmRegion {
+  addr: number;
+  len: number;
+  writable: boolean;
+}
+
+export interface VmRunOptions {
+  /** r1..r5 at entry. */
+  args?: (number | bigint)[];
+  regions?: VmRegion[];
+  /** Instructions the run may execute before it faults with 'budget'. Default 1,000,000. */
+  budget?: number;
+  /** Packet for legacy packet loads and the skb helpers. */
+  packet?: { addr: number; len: number; meta?: number; ctx?: number };
+  /** bpf_get_smp_processor_id. Default 0. */
+  thread?: number;
+}
+
+export interface VmResult {
+  r0: bigint;
+  fault: VmFault | null;
+  faultPc: number;
+  /** Instructions executed (including those of callbacks). */
+  executed: bigint;
+  /** What bpf_redirect / bpf_redirect_peer asked for, if anything. */
+  redirect?: { ifindex: number; ingress: boolean; peer: boolean };
+}
+
+export interface VmExports {
+  vmRun(rec: number): number;
+}
+
+export class Vm {
+  private readonly dp: Dataplane;
+  /** The run record (abi/vm.ts). */
+  readonly rec: number;
+  readonly stack: number;
+
+  constructor(dp: Dataplane) {
+    this.dp = dp;
+    this.rec = dp.alloc(A.VM_RECORD_SIZE);
+    this.stack = dp.alloc(A.VM_STACK_SIZE);
+    dp.bytes().fill(0, this.rec, this.rec + A.VM_RECORD_SIZE);
+  }
+
+  /** Copies a program image into the shared memory; returns its address (free with `release`). */
+  place(insns: Uint8Array): number {
+    const at = this.dp.alloc(Math.max(insns.length, 8));
+    this.dp.bytes().set(insns, at);
+    return at;
+  }
+
+  release(addr: number, insns: Uint8Array): void {
+    this.dp.release(addr, Math.max(insns.length, 8));
+  }
+
+  /** Runs the program at `prog` (`slots` instructions). */
+  run(prog: number, slots: number, o: VmRunOptions = {}): VmResult {
+    const dv = this.dp.view();
+    const r = this.rec;
+    const regions = o.regions ?? [];
+    if (regions.length > A.VM_MAX_REGIONS) throw new RangeError(`at most ${A.VM_MAX_REGIONS} regions`);
+    dv.setUint32(r + A.VM_PROG, prog, true);
+    dv.setUint32(r + A.VM_SLOTS, slots, true);
+    dv.setUint32(r + A.VM_BUDGET, o.budget ?? 1_000_000, true);
+    dv.setUint32(r + A.VM_THREAD, o.thread ?? 0, true);
+    dv.setUint32(r + A.VM_STACK, this.stack, true);
+    dv.setUint32(r + A.VM_NREGIONS, regions.length, true);
+    regions.forEach((g, i) => {
+      const at = r + A.VM_REGIONS + i * A.VM_REGION_SIZE;
+      dv.setUint32(at, g.addr, true);
+      dv.setUint32(at + 4, g.addr + g.len, true);
+      dv.setUint32(at + 8, g.writable ? A.VM_REGION_WRITABLE : 0, true);
+    });
+    for (let i = 0; i < 16; i++) dv.setBigUint64(r + A.VM_REGS + i * 8, 0n, true);
+    (o.args ?? []).forEach((v, i) => dv.setBigUint64(r + A.VM_REGS + (i + 1) * 8, BigInt.asUintN(64, BigInt(v)), true));
+    dv.setUint32(r + A.VM_PKT, o.packet?.addr ?? 0, true);
+    dv.setUint32(r + A.VM_PKT_LEN, o.packet?.len ?? 0, true);
+    dv.setUint32(r + A.VM_META, o.packet?.meta ?? 0, true);
+    dv.setUint32(r + A.VM_CTX, o.packet?.ctx ?? 0, true);
+    dv.setUint32(r + A.VM_REDIRECT_IFINDEX, 0, true);
+    dv.setUint32(r + A.VM_REDIRECT_FLAGS, 0, true);
+    dv.setBigUint64(r + A.VM_EXECUTED, 0n, true);
+    const code = (this.dp.exports as unknown as VmExports).vmRun(r);
+    const v = this.dp.view();
+    const flags = v.getUint32(r + A.VM_REDIRECT_FLAGS, true);
+    return {
+      r0: v.getBigUint64(r + A.VM_REGS, true),
+      fault: code === 0 ? null : FAULTS[code] ?? 'insn',
+      faultPc: v.getUint32(r + A.VM_FAULT_PC, true),
+      executed: v.getBigUint64(r + A.VM_EXECUTED, true),
+      ...(flags & A.VM_REDIRECT_SET ? { redirect: { ifindex: v.getUint32(r + A.VM_REDIRECT_IFINDEX, true), ingress: (flags & A.VM_F_INGRESS) !== 0, peer: (flags & A.VM_REDIRECT_PEER) !== 0 } } : {}),
+    };
+  }
+
+  /** Frees the record and the stack. */
+  close(): void {
+    this.dp.release(this.rec, A.VM_RECORD_SIZE);
+    this.dp.release(this.stack, A.VM_STACK_SIZE);
+  }
+}

@@ -1,0 +1,135 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Dataplane } from '../../src/dataplane.js';
+import { assemble, disassemble } from '../../src/ebpf/assembler.js';
+import { verify } from '../../src/ebpf/verifier.js';
+import { Vm } from '../../src/ebpf/vm.js';
+
+const ROOT = new URL('../../../shared/conformance/ebpf/', import.meta.url).pathname;
+
+interface Case { asm?: string; raw?: Uint8Array; mem?: Uint8Array; result?: string; error?: string; sections: string[] }
+
+function parse(text: string): Case {
+  const c: Case = { sections: [] };
+  let cur = '';
+  const body: Record<string, string[]> = {};
+  for (const line of text.split('\n')) {
+    const m = /^-- (.*)$/.exec(line);
+    if (m) { cur = m[1]!.trim(); c.sections.push(cur); body[cur] = []; continue; }
+    if (cur) body[cur]!.push(line);
+  }
+  const bytes = (s: string[]): Uint8Array => new Uint8Array(s.join(' ').replace(/#.*$/gm, '').split(/\s+/).filter(Boolean).map((h) => parseInt(h, 16)));
+  if (body.asm) c.asm = body.asm.join('\n');
+  if (body.raw) {
+    // Either byte tokens (`04 10 00 …`) or 64-bit little-endian words (`0x5566778800000018`).
+    const words = body.raw.map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+    if (words.every((w) => /^0x[0-9a-f]{16}$/i.test(w))) {
+      const out = new Uint8Array(words.length * 8);
+      words.forEach((w, i) => new DataView(out.buffer).setBigUint64(i * 8, BigInt(w), true));
+      c.raw = out;
+    } else c.raw = bytes(body.raw);
+  }
+  if (body.mem) c.mem = bytes(body.mem);
+  if (body.result) c.result = body.result.map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean).join('');
+  if (body.error) c.error = body.error.join('\n').trim();
+  return c;
+}
+
+let dp: Dataplane;
+let vm: Vm;
+beforeAll(async () => {
+  dp = await Dataplane.create({});
+  vm = new Vm(dp);
+});
+afterAll(() => vm.close());
+
+function run(prog: Uint8Array, mem?: Uint8Array): { r0: bigint; fault: string | null } {
+  const at = vm.place(prog);
+  const m = mem && mem.length ? dp.alloc(mem.length) : 0;
+  if (m) dp.bytes().set(mem!, m);
+  try {
+    const r = vm.run(at, prog.length / 8, { args: [m, mem?.length ?? 0], regions: m ? [{ addr: m, len: mem!.length, writable: true }] : [] });
+    return { r0: r.r0, fault: r.fault };
+  } finally {
+    vm.release(at, prog);
+    if (m) dp.release(m, mem!.length);
+  }
+}
+
+/** Cases skipped, with the reason. */
+const SKIP: Record<string, string> = {
+  'callx.data': 'callx (call by register) is not part of the Linux ISA; the suite skips it by default',
+};
+
+const tests = readdirSync(`${ROOT}tests`).filter((f) => f.endsWith('.data')).sort();
+const negatives = readdirSync(`${ROOT}negative`).filter((f) => f.endsWith('.data')).sort();
+
+describe('bpf_conformance cases on the Wasm interpreter', () => {
+  it('has the corpus', () => {
+    expect(tests.length).toBe(313);
+    expect(negatives.length).toBe(60);
+  });
+
+  it('every case passes (skips listed with reasons)', () => {
+    const failed: string[] = [];
+    let passed = 0;
+    for (const f of tests) {
+      if (SKIP[f]) continue;
+      const c = parse(readFileSync(`${ROOT}tests/${f}`, 'utf8'));
+      try {
+        const prog = assemble(c.asm!);
+        if (c.raw) expect(Array.from(prog), `${f}: raw`).toEqual(Array.from(c.raw));
+        const r = run(prog, c.mem);
+        if (c.error !== undefined) {
+          if (r.fault === null) failed.push(`${f}: expected an error, got r0=0x${r.r0.toString(16)}`);
+          else passed++;
+          continue;
+        }
+        const want = BigInt.asUintN(64, BigInt(c.result!));
+        if (r.fault !== null) failed.push(`${f}: fault ${r.fault}`);
+        else if (r.r0 !== want) failed.push(`${f}: r0=0x${r.r0.toString(16)} want 0x${want.toString(16)}`);
+        else passed++;
+      } catch (e) {
+        failed.push(`${f}: ${(e as Error).message}`);
+      }
+    }
+    expect(failed).toEqual([]);
+    expect(passed).toBe(tests.length - Object.keys(SKIP).length);
+  });
+
+  it('disassembly assembles back to the same bytes', () => {
+    for (const f of tests) {
+      if (SKIP[f]) continue;
+      const prog = assemble(parse(readFileSync(`${ROOT}tests/${f}`, 'utf8')).asm!);
+      expect(Array.from(assemble(disassemble(prog).join('\n'))), f).toEqual(Array.from(prog));
+    }
+  });
+
+  it('every negative case is refused: assembly, load-time checks, a fault, or a result that differs', () => {
+    const accepted: string[] = [];
+    for (const f of negatives) {
+      const c = parse(readFileSync(`${ROOT}negative/${f}`, 'utf8'));
+      let refused = false;
+      try {
+        if (c.asm === undefined && c.raw === undefined) throw new Error('no program');
+        const prog = c.raw ?? assemble(c.asm!);
+        verify(prog, { type: 'generic' });
+        const r = run(prog, c.mem);
+        if (r.fault !== null) refused = true;
+        else if (c.result === undefined || !/^(0x[0-9a-f]+|-?\d+)$/i.test(c.result)) refused = true;
+        else refused = r.r0 !== BigInt.asUintN(64, BigInt(c.result));
+      } catch {
+        refused = true;
+      }
+      if (!refused) accepted.push(f);
+    }
+    expect(accepted).toEqual([]);
+  });
+
+  it('assembler errors name the line', () => {
+    expect(() => assemble('mov %r0, 1\nor %r0, %r50\nexit')).toThrow(/^line 2: Invalid register '%r50'/);
+    expect(() => assemble('ja NOPE\nexit')).toThrow(/line 1: Invalid label 'NOPE'/);
+    expect(() => assemble('lock\nexit')).toThrow(/Invalid number of operands for lock/);
+    expect(() => assemble('mov32 %r0, 2147483648\nexit')).toThrow(/Immediate out of range/);
+  });
+});
