@@ -96,6 +96,7 @@ export class Emulator {
     this.init = this.createNetns('init');
     this.init.find('lo')!.up = true;
     this.publish(this.init.find('lo')!);
+    this.init.stack.linkUp(this.init.find('lo')!.ifindex);
     this.assignPollLists();
   }
 
@@ -137,6 +138,7 @@ export class Emulator {
       kind: 'loopback', name: 'lo', baseFlags: A.IFF_LOOPBACK, mtu: 65536, minMtu: 0, maxMtu: 0x7fffffff,
       mac: new Uint8Array(6), txqlen: 1000, numTxQueues: 1, numRxQueues: 1,
     });
+    lo.carrier = true;
     this.register(lo, 1);
     return ns;
   }
@@ -1004,7 +1006,7 @@ export class Emulator {
   private deliver = (dev: NetDevice, frame: Uint8Array, meta: RxMeta): boolean => {
     for (const fn of this.receivers) fn(dev, frame, meta);
     // A memory provider's receiver sees frames that reach its namespace in its own buffers.
-    for (const p of this.providers) if (p.opened.dev.netns === dev.netns && p.owns(meta.addr)) p.delivered++;
+    if (meta.providerBuffer) for (const p of this.providers) if (p.opened.dev.netns === dev.netns && p.owns(meta.addr)) p.delivered++;
     return dev.netns.alive ? dev.netns.stack.receive(dev.ifindex, frame, meta) : false;
   };
 

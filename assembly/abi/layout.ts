@@ -129,6 +129,8 @@ export const FRAME_MIN_SIZE: u32 = 2048;
 
 // FM_FLAGS bits.
 export const FMF_IGNORE_DF: u32 = 1;
+// Received into a memory provider's buffer (io_uring zcrx, devmem); cleared when the frame is reused.
+export const FMF_PROVIDER: u32 = 2;
 
 // skb->pkt_type values.
 export const PACKET_HOST: u32 = 0;

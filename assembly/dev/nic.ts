@@ -3,7 +3,7 @@
 // on that queue's ring; frames the stack sends out are counted and leave for the wire.
 
 import {
-  D_STEER, D_PROVIDERS, FRAME_META, FRAME_HEADROOM, D_RX_RINGS, D_REAL_NUM_RX, D_NUM_RX, D_QSTATS, D_CAPTURE, D_IFINDEX,
+  D_STEER, D_PROVIDERS, FRAME_META, FM_FLAGS, FMF_PROVIDER, FRAME_HEADROOM, D_RX_RINGS, D_REAL_NUM_RX, D_NUM_RX, D_QSTATS, D_CAPTURE, D_IFINDEX,
   DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE, FM_HASH, FM_QUEUE_MAPPING, FM_IFINDEX, FM_PKT_TYPE, FM_PROTOCOL,
   ST_N_RULES, ST_RULES, ST_N_CTX, ST_CTX, ST_TABLE_SIZE, RULE_SIZE,
   RU_FLOW, RU_ACTION, RU_CONTEXT, RU_SRC_IP, RU_SRC_IP_MASK, RU_DST_IP, RU_DST_IP_MASK,
@@ -177,6 +177,7 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
         const buf = <usize>load<u32>(ringEntry(fill, ringConsIndex(fill)));
         ringRelease(fill, 1);
         memory.copy(buf, meta, FRAME_META);
+        store<u8>(buf, load<u8>(buf, FM_FLAGS) | <u8>FMF_PROVIDER, FM_FLAGS);
         memory.copy(buf + FRAME_HEADROOM, addr, len);
         frameFree(thread, addr);
         addr = buf + FRAME_HEADROOM;

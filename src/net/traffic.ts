@@ -35,6 +35,8 @@ export interface RxMeta {
   queue: number;
   /** Shared-memory address of the frame's data (zero-copy checks). */
   addr: number;
+  /** The frame's buffer came from a memory provider (FMF_PROVIDER). */
+  providerBuffer?: boolean;
 }
 
 interface Pending { dev: NetDevice; frame: Uint8Array; meta: FrameMeta; wire: boolean }
@@ -193,6 +195,7 @@ export class Traffic {
               protocol: dv.getUint16(base + A.FM_PROTOCOL, false),
               queue: q,
               addr,
+              providerBuffer: (dv.getUint8(base + A.FM_FLAGS) & A.FMF_PROVIDER) !== 0,
             }]);
           }
           total += n;

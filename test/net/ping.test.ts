@@ -143,7 +143,7 @@ describe('ping across a netkit pair (netkit selftests topology)', () => {
     expect(err(() => emu.addRoute('init', { dst: '10.6.0.0/16', dev: 'nk1' })).iproute2()).toBe('Error: Nexthop device is not up.');
     emu.setLink('init', 'nk1', { up: true });
     expect(emu.stack('init').routes.list().length).toBe(before);
-    expect(emu.stack('init').addresses().map((a) => a.local)).toEqual([0x0a000001]);
+    expect(emu.stack('init').addresses(emu.device('init', 'nk1').ifindex).map((a) => a.local)).toEqual([0x0a000001]);
   });
 
   it('UDP: bound socket receives with queue and mark; unbound port gets ICMP port unreachable', async () => {

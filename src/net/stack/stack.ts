@@ -273,6 +273,11 @@ export class Stack {
 
   /** NETDEV_UP: connected routes of the device's addresses come back. */
   linkUp(ifindex: number): void {
+    // inetdev_event(NETDEV_UP) on a loopback device configures 127.0.0.1/8.
+    const l = this.link(ifindex);
+    if (l?.loopback && !this.addrs.some((a) => a.ifindex === ifindex && a.local === 0x7f000001)) {
+      this.addrs.unshift({ ifindex, local: 0x7f000001, prefixLen: 8, broadcast: 0, secondary: false });
+    }
     for (const a of this.addrs) if (a.ifindex === ifindex) this.addPrefixRoute(a);
   }
 
