@@ -1,0 +1,31 @@
+/**
+ * What a command runs against: the emulator, the current namespace (`ip netns exec`,
+ * `ip -n`), output switches, and the lines it printed.
+ */
+
+import type { Emulator } from '../emulator.js';
+
+export interface Ctx {
+  emu: Emulator;
+  ns: string;
+  json: boolean;
+  details: boolean;
+  stats: boolean;
+  pretty: boolean;
+  out: string[];
+  err: string[];
+}
+
+/** A command failure: the text the real tool prints on stderr and its exit status. */
+export class CliError extends Error {
+  readonly code: number;
+  constructor(message: string, code = 1) {
+    super(message);
+    this.name = 'CliError';
+    this.code = code;
+  }
+}
+
+export function newCtx(emu: Emulator, ns = 'init'): Ctx {
+  return { emu, ns, json: false, details: false, stats: false, pretty: false, out: [], err: [] };
+}

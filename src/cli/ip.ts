@@ -1,0 +1,312 @@
+/**
+ * `ip` in iproute2's words: netns, link (netkit grammar of iplink_netkit.c), addr,
+ * route, neigh. Parse errors print what iproute2 prints and change nothing: every
+ * request is fully parsed before the emulator is asked.
+ */
+
+import type { Emulator } from '../emulator.js';
+import type { LinkRequest, NetkitData } from '../net/types.js';
+import { CliError, type Ctx } from './context.js';
+import { addrJson, addrText, linkJson, linkText, neighLines, routeJson, routeLines } from './format.js';
+
+const NETKIT_USAGE = [
+  'Usage: ... netkit [ mode MODE ] [ POLICY ] [ scrub SCRUB ] [ peer [ POLICY <options> ] ]',
+  '',
+  'MODE: l3 | l2',
+  'POLICY: forward | blackhole',
+  'SCRUB: default | none',
+  '(first values are the defaults if nothing is specified)',
+  '',
+  "To get <options> type 'ip link add help'.",
+];
+
+/** iproute2's invarg(): `Error: argument "X" is wrong: MSG`. */
+function invarg(msg: string, arg: string): never {
+  throw new CliError(`Error: argument "${arg}" is wrong: ${msg}`, 255);
+}
+
+function duparg(key: string, arg: string): never {
+  throw new CliError(`Error: duplicate "${key}": "${arg}" is the second value.`, 255);
+}
+
+function duparg2(key: string, arg: string): never {
+  throw new CliError(`Error: either "${key}" is duplicate, or "${arg}" is a garbage.`, 255);
+}
+
+function uint(v: string | undefined, what: string, max = 0xffffffff): number {
+  if (v === undefined || !/^(0x[0-9a-f]+|\d+)$/i.test(v) || Number(v) > max) invarg(`Invalid "${what}" value`, v ?? '');
+  return Number(v);
+}
+
+function nextArg(args: string[], i: number): string {
+  if (i + 1 >= args.length) throw new CliError('Command line is not complete. Try option "help"', 255);
+  return args[i + 1]!;
+}
+
+/** iplink_parse: the generic options of `ip link add` (for the device or its peer). Returns where it stopped. */
+function parseLinkOptions(args: string[], start: number, req: LinkRequest, stopAtType: boolean): number {
+  let i = start;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === 'type' && stopAtType) return i;
+    switch (a) {
+      case 'name': case 'dev': {
+        const v = nextArg(args, i++);
+        if (req.ifname !== undefined) duparg2(a, v);
+        if (v.length >= 16 || v.length === 0 || /[/:\s]/.test(v)) invarg('"name" not a valid ifname', v);
+        req.ifname = v;
+        break;
+      }
+      case 'numrxqueues': req.numRxQueues = uint(nextArg(args, i++), 'numrxqueues'); break;
+      case 'numtxqueues': req.numTxQueues = uint(nextArg(args, i++), 'numtxqueues'); break;
+      case 'mtu': req.mtu = uint(nextArg(args, i++), 'mtu'); break;
+      case 'txqueuelen': case 'txqlen': case 'qlen': req.txqlen = uint(nextArg(args, i++), 'txqueuelen'); break;
+      case 'address': req.address = nextArg(args, i++); break;
+      case 'netns': req.netns = nextArg(args, i++); break;
+      default:
+        if (req.ifname !== undefined) duparg2('dev', a);
+        if (a.length >= 16 || /[/:\s]/.test(a)) invarg('"name" not a valid ifname', a);
+        req.ifname = a;
+    }
+  }
+  return i;
+}
+
+/** netkit_parse_opt plus the leasing series' `single`. */
+function parseNetkit(args: string[], start: number, data: NetkitData): void {
+  let seenMode = false;
+  let seenPeer = false;
+  for (let i = start; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === 'mode') {
+      const v = nextArg(args, i++);
+      if (seenMode) duparg('mode', v);
+      seenMode = true;
+      if (v !== 'l3' && v !== 'l2') throw new CliError('Error: argument of "mode" must be either "l3" or "l2"', 255);
+      data.mode = v;
+    } else if (a === 'forward' || a === 'blackhole') {
+      if (seenPeer) data.peerPolicy = a;
+      else data.policy = a;
+    } else if (a === 'peer') {
+      if (seenPeer) duparg('peer', args[i + 1] ?? '');
+      seenPeer = true;
+    } else if (a === 'scrub') {
+      const v = nextArg(args, i++);
+      if (v !== 'none' && v !== 'default') throw new CliError('Error: scrub must be either "none" or "default"', 255);
+      if (seenPeer) data.peerScrub = v;
+      else data.scrub = v;
+    } else if (a === 'single' && !seenPeer) {
+      data.pairing = 'single';
+    } else if (seenPeer) {
+      const peer: LinkRequest = {};
+      const end = parseLinkOptions(args, i, peer, true);
+      if (end < args.length) duparg('type', args[end]!);
+      data.peerInfo = peer;
+      return;
+    } else {
+      throw new CliError([`netkit: unknown option "${a}"?`, ...NETKIT_USAGE].join('\n'), 255);
+    }
+  }
+}
+
+function showOpts(ctx: Ctx): { details: boolean; stats: boolean } {
+  return { details: ctx.details, stats: ctx.stats };
+}
+
+function findDev(emu: Emulator, ns: string, name: string) {
+  const d = emu.netns(ns).find(name);
+  if (!d) throw new CliError(`Cannot find device "${name}"`, 1);
+  return d;
+}
+
+function linkCmd(ctx: Ctx, args: string[]): void {
+  const { emu, ns } = ctx;
+  const verb = args[0] ?? 'show';
+  if (verb === 'add') {
+    const req: LinkRequest = {};
+    const at = parseLinkOptions(args, 1, req, true);
+    if (at >= args.length) throw new CliError('Not enough information: "type" argument is required', 255);
+    const kind = args[at + 1];
+    if (kind !== 'netkit') throw new CliError(`Error: Unknown device type "${kind ?? ''}".`, 2);
+    const data: NetkitData = {};
+    parseNetkit(args, at + 2, data);
+    emu.addLink({ ...req, linkinfo: { kind: 'netkit', data } }, ns);
+    return;
+  }
+  if (verb === 'set') {
+    let i = 1;
+    if (args[i] === 'dev') i++;
+    const name = args[i++];
+    if (name === undefined) throw new CliError('Not enough of information: "dev" argument is required.', 255);
+    const change: Parameters<Emulator['setLink']>[2] = {};
+    for (; i < args.length; i++) {
+      const a = args[i]!;
+      switch (a) {
+        case 'up': change.up = true; break;
+        case 'down': change.up = false; break;
+        case 'netns': change.netns = nextArg(args, i++); break;
+        case 'mtu': change.mtu = uint(nextArg(args, i++), 'mtu'); break;
+        case 'name': {
+          const v = nextArg(args, i++);
+          if (v.length >= 16 || v.length === 0 || /[/:\s]/.test(v)) invarg('"name" not a valid ifname', v);
+          change.ifname = v;
+          break;
+        }
+        case 'address': change.address = nextArg(args, i++); break;
+        case 'txqueuelen': case 'txqlen': case 'qlen': change.txqlen = uint(nextArg(args, i++), 'txqueuelen'); break;
+        case 'type': {
+          if (args[i + 1] !== 'netkit') throw new CliError(`Error: Unknown device type "${args[i + 1] ?? ''}".`, 2);
+          const data: NetkitData = {};
+          parseNetkit(args, i + 2, data);
+          change.data = data;
+          i = args.length;
+          break;
+        }
+        default: duparg2('dev', a);
+      }
+    }
+    if (change.netns !== undefined && !emu.hasNetns(change.netns)) throw new CliError(`Invalid "netns" value "${change.netns}"`, 255);
+    findDev(emu, ns, name);
+    emu.setLink(ns, name, change);
+    return;
+  }
+  if (verb === 'del' || verb === 'delete') {
+    let i = 1;
+    if (args[i] === 'dev') i++;
+    const name = args[i];
+    if (name === undefined) throw new CliError('Not enough of information: "dev" argument is required.', 255);
+    findDev(emu, ns, name);
+    emu.delLink(ns, name);
+    return;
+  }
+  if (verb === 'show' || verb === 'list' || verb === 'ls') {
+    let i = 1;
+    if (args[i] === 'dev') i++;
+    const name = args[i];
+    const devs = name === undefined ? emu.links(ns) : [findDev(emu, ns, name)];
+    const dumps = devs.map((d) => emu.dump(d));
+    if (ctx.json) ctx.out.push(JSON.stringify(dumps.map((d) => linkJson(emu, ns, d, showOpts(ctx)))));
+    else for (const d of dumps) ctx.out.push(...linkText(emu, ns, d, showOpts(ctx)));
+    return;
+  }
+  throw new CliError(`Command "${verb}" is unknown, try "ip link help".`, 255);
+}
+
+function addrCmd(ctx: Ctx, args: string[]): void {
+  const { emu, ns } = ctx;
+  const verb = args[0] ?? 'show';
+  if (verb === 'add' || verb === 'del' || verb === 'delete') {
+    const cidr = args[1];
+    const devAt = args.indexOf('dev');
+    if (cidr === undefined || devAt < 0 || args[devAt + 1] === undefined) throw new CliError('Not enough information: "dev" argument is required.', 255);
+    const dev = args[devAt + 1]!;
+    findDev(emu, ns, dev);
+    if (verb === 'add') emu.addAddress(ns, dev, cidr);
+    else emu.delAddress(ns, dev, cidr);
+    return;
+  }
+  if (verb === 'show' || verb === 'list' || verb === 'ls') {
+    let i = 1;
+    if (args[i] === 'dev') i++;
+    const name = args[i];
+    const devs = name === undefined ? emu.links(ns) : [findDev(emu, ns, name)];
+    const dumps = devs.map((d) => emu.dump(d));
+    if (ctx.json) ctx.out.push(JSON.stringify(dumps.map((d) => addrJson(emu, ns, d, showOpts(ctx)))));
+    else for (const d of dumps) ctx.out.push(...addrText(emu, ns, d, showOpts(ctx)));
+    return;
+  }
+  throw new CliError(`Command "${verb}" is unknown, try "ip address help".`, 255);
+}
+
+function routeCmd(ctx: Ctx, args: string[]): void {
+  const { emu, ns } = ctx;
+  const verb = args[0] ?? 'show';
+  if (verb === 'add' || verb === 'del' || verb === 'delete') {
+    const r: { dst: string; via?: string; dev?: string; src?: string; metric?: number } = { dst: '' };
+    for (let i = 1; i < args.length; i++) {
+      const a = args[i]!;
+      if (a === 'via') r.via = nextArg(args, i++);
+      else if (a === 'dev') r.dev = nextArg(args, i++);
+      else if (a === 'src') r.src = nextArg(args, i++);
+      else if (a === 'metric' || a === 'preference') r.metric = uint(nextArg(args, i++), 'metric');
+      else if (r.dst === '') r.dst = a;
+      else duparg2('to', a);
+    }
+    if (r.dst === '') throw new CliError('Error: "to" argument is required.', 255);
+    if (r.dev !== undefined) findDev(emu, ns, r.dev);
+    if (verb === 'add') emu.addRoute(ns, r);
+    else emu.delRoute(ns, r);
+    return;
+  }
+  if (verb === 'show' || verb === 'list' || verb === 'ls') {
+    if (ctx.json) ctx.out.push(JSON.stringify(routeJson(emu, ns)));
+    else ctx.out.push(...routeLines(emu, ns));
+    return;
+  }
+  throw new CliError(`Command "${verb}" is unknown, try "ip route help".`, 255);
+}
+
+function netnsCmd(ctx: Ctx, args: string[], exec: (ns: string, argv: string[]) => Promise<void>): Promise<void> | void {
+  const { emu } = ctx;
+  const verb = args[0] ?? 'list';
+  if (verb === 'add') {
+    const name = args[1];
+    if (!name) throw new CliError('No netns name specified', 255);
+    if (emu.hasNetns(name)) throw new CliError(`Cannot create namespace file "/var/run/netns/${name}": File exists`, 1);
+    emu.addNetns(name);
+    return;
+  }
+  if (verb === 'del' || verb === 'delete') {
+    const name = args[1];
+    if (!name) throw new CliError('No netns name specified', 255);
+    if (!emu.hasNetns(name) || name === 'init') throw new CliError(`Cannot remove namespace file "/var/run/netns/${name}": No such file or directory`, 1);
+    emu.delNetns(name);
+    return;
+  }
+  if (verb === 'list' || verb === 'show') {
+    const init = emu.netns('init');
+    for (const name of emu.listNetns().filter((n) => n !== 'init').reverse()) {
+      const other = emu.netns(name);
+      const id = init.nsidTarget === undefined ? undefined : [...Array(256).keys()].find((k) => init.nsidTarget(k) === other.id);
+      ctx.out.push(id === undefined ? name : `${name} (id: ${id})`);
+    }
+    return;
+  }
+  if (verb === 'exec') {
+    const name = args[1];
+    if (!name || args.length < 3) throw new CliError('No netns name specified', 255);
+    if (!emu.hasNetns(name)) throw new CliError(`Cannot open network namespace "${name}": No such file or directory`, 1);
+    return exec(name, args.slice(2));
+  }
+  throw new CliError(`Command "${verb}" is unknown, try "ip netns help".`, 255);
+}
+
+/** `ip [-n NS] [-d] [-j] [-s] OBJECT ...` */
+export async function ipCommand(ctx: Ctx, argv: string[], exec: (ns: string, argv: string[]) => Promise<void>): Promise<void> {
+  let i = 0;
+  for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
+    const o = argv[i]!;
+    if (o === '-n' || o === '-netns') {
+      ctx.ns = argv[++i] ?? '';
+      if (!ctx.emu.hasNetns(ctx.ns)) throw new CliError(`Cannot open network namespace "${ctx.ns}": No such file or directory`, 1);
+    } else if (o === '-d' || o === '-details') ctx.details = true;
+    else if (o === '-j' || o === '-json') ctx.json = true;
+    else if (o === '-s' || o === '-stats' || o === '-statistics') ctx.stats = true;
+    else if (o === '-p' || o === '-pretty') ctx.pretty = true;
+    else if (o === '-4') continue;
+    else throw new CliError(`Option "${o}" is unknown, try "ip -help".`, 255);
+  }
+  const obj = argv[i];
+  const rest = argv.slice(i + 1);
+  switch (obj) {
+    case 'link': case 'l': return linkCmd(ctx, rest);
+    case 'addr': case 'address': case 'a': return addrCmd(ctx, rest);
+    case 'route': case 'r': case 'ro': return routeCmd(ctx, rest);
+    case 'neigh': case 'neighbor': case 'neighbour': case 'n':
+      ctx.out.push(...neighLines(ctx.emu, ctx.ns));
+      return;
+    case 'netns': return netnsCmd(ctx, rest, exec);
+    case undefined: throw new CliError('Usage: ip [ OPTIONS ] OBJECT { COMMAND | help }', 255);
+    default: throw new CliError(`Object "${obj}" is unknown, try "ip help".`, 255);
+  }
+}

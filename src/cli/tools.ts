@@ -1,0 +1,343 @@
+/**
+ * The other tools the CLI speaks: ping (iputils), a pktgen-like generator, wire
+ * injection into NICs, `nic add|del` (plugging emulated NICs), ethtool channels / RSS /
+ * ntuple, ynl's netdev family (queue-create, queue-get), and `zcrx` (a memory-provider
+ * receiver standing in for io_uring zero-copy receive).
+ */
+
+import { NetError, strerror } from '../errors.js';
+import { buildIpv4, buildUdp, formatIp, parseIp, parseMac } from '../net/stack/packet.js';
+import type { MemoryProvider } from '../net/provider.js';
+import { CliError, type Ctx } from './context.js';
+
+function num(v: string | undefined, what: string): number {
+  if (v === undefined || !/^\d+$/.test(v)) throw new CliError(`invalid ${what}: '${v ?? ''}'`, 1);
+  return Number(v);
+}
+
+function ip(v: string | undefined, what: string): number {
+  const a = v === undefined ? null : parseIp(v);
+  if (a === null) throw new CliError(`invalid ${what}: '${v ?? ''}'`, 1);
+  return a;
+}
+
+/** `ping [-c N] [-i S] [-s SIZE] [-t TTL] [-Q TOS] [-m MARK] [-I DEV] [-q] DST` */
+export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
+  const o: Parameters<Ctx['emu']['ping']>[2] = { count: 4 };
+  let quiet = false;
+  let dst: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new CliError(`ping: option requires an argument -- '${a.slice(1)}'`, 2);
+      return v;
+    };
+    if (a === '-c') o.count = Number(val());
+    else if (a === '-i') o.interval = Number(val());
+    else if (a === '-s') o.size = Number(val());
+    else if (a === '-t') o.ttl = Number(val());
+    else if (a === '-Q') o.tos = Number(val());
+    else if (a === '-m') o.mark = Number(val());
+    else if (a === '-I') o.device = val();
+    else if (a === '-q') quiet = true;
+    else if (a.startsWith('-')) throw new CliError(`ping: invalid option -- '${a.slice(1)}'`, 2);
+    else dst = a;
+  }
+  if (dst === undefined) throw new CliError('ping: usage error: Destination address required', 2);
+  if (o.count !== undefined && (!Number.isInteger(o.count) || o.count < 1)) throw new CliError(`ping: invalid argument: '${o.count}'`, 1);
+  if (parseIp(dst) === null) throw new CliError(`ping: ${dst}: Name or service not known`, 2);
+  if (o.device !== undefined && !ctx.emu.netns(ctx.ns).find(o.device)) throw new CliError(`ping: SO_BINDTODEVICE ${o.device}: No such device`, 2);
+  let r;
+  try {
+    r = await ctx.emu.ping(ctx.ns, dst, o);
+  } catch (e) {
+    if (e instanceof NetError && e.errno === 'ENETUNREACH') throw new CliError('ping: connect: Network is unreachable', 2);
+    throw e;
+  }
+  const text = r.format().split('\n');
+  ctx.out.push(...(quiet ? [text[0]!, ...text.slice(text.indexOf('') )] : text));
+  return r.received > 0 ? 0 : 1;
+}
+
+/** A UDP/IPv4 frame for pktgen and wire injection. */
+function udpFrame(o: { dstMac: Uint8Array; srcMac: Uint8Array; src: number; dst: number; sport: number; dport: number; size: number; proto: number }): Uint8Array {
+  const payload = Math.max(o.size - 14 - 20 - 8, 0);
+  const data = new Uint8Array(payload);
+  if (o.proto === 6) {
+    const seg = new Uint8Array(20 + payload);
+    seg[0] = o.sport >> 8; seg[1] = o.sport & 255; seg[2] = o.dport >> 8; seg[3] = o.dport & 255; seg[12] = 0x50;
+    return buildIpv4(o.dstMac, o.srcMac, { src: o.src, dst: o.dst, proto: 6 }, seg);
+  }
+  return buildIpv4(o.dstMac, o.srcMac, { src: o.src, dst: o.dst, proto: 17 }, buildUdp(o.src, o.dst, o.sport, o.dport, data));
+}
+
+interface FrameArgs { dev: string; count: number; size: number; src: number; dst: number; sport: number; dport: number; flows: number; dstMac?: Uint8Array; proto: number }
+
+function frameArgs(argv: string[], first: 'dev' | 'nic'): FrameArgs {
+  const f: FrameArgs = { dev: '', count: 1, size: 64, src: parseIp('10.0.0.1')!, dst: parseIp('10.0.0.2')!, sport: 9, dport: 9, flows: 1, proto: 17 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = argv[++i];
+    switch (a) {
+      case 'dev': f.dev = v ?? ''; break;
+      case 'count': f.count = num(v, 'count'); break;
+      case 'size': f.size = num(v, 'size'); break;
+      case 'src': f.src = ip(v, 'src'); break;
+      case 'dst': f.dst = ip(v, 'dst'); break;
+      case 'sport': f.sport = num(v, 'sport'); break;
+      case 'dport': f.dport = num(v, 'dport'); break;
+      case 'flows': f.flows = num(v, 'flows'); break;
+      case 'proto': f.proto = v === 'tcp' ? 6 : v === 'udp' ? 17 : num(v, 'proto'); break;
+      case 'dst_mac': {
+        const m = parseMac(v ?? '');
+        if (!m) throw new CliError(`invalid dst_mac: '${v ?? ''}'`, 1);
+        f.dstMac = m;
+        break;
+      }
+      default:
+        if (i === 1 && first === 'nic' && f.dev === '') { f.dev = a; i--; break; }
+        throw new CliError(`unknown argument '${a}'`, 1);
+    }
+  }
+  if (f.dev === '') throw new CliError(`${first === 'dev' ? 'pktgen' : 'wire'}: a device is required`, 1);
+  if (f.size < 14 || f.size > 9000) throw new CliError(`invalid size: '${f.size}'`, 1);
+  return f;
+}
+
+/** `pktgen dev DEV [count N] [size B] [src IP] [dst IP] [sport P] [dport P] [flows N] [dst_mac MAC]` */
+export async function pktgen(ctx: Ctx, argv: string[]): Promise<void> {
+  const f = frameArgs(argv, 'dev');
+  const { emu, ns } = ctx;
+  const d = emu.netns(ns).find(f.dev);
+  if (!d) throw new CliError(`Cannot find device "${f.dev}"`, 1);
+  const frame = udpFrame({ dstMac: f.dstMac ?? d.mac, srcMac: d.mac, ...f });
+  // Like the kernel's pktgen without UDPCSUM: no UDP checksum, so varying the source port keeps frames valid.
+  if (f.proto === 17) frame.fill(0, 40, 42);
+  const before = emu.stats(d);
+  const sent = await emu.pktgen(ns, f.dev, frame, { count: f.count, flows: f.flows, portOffset: 34 });
+  await emu.settle();
+  const after = emu.stats(d);
+  ctx.out.push(`pktgen: ${f.dev}: sent ${sent} of ${f.count} (${frame.length} bytes, ${f.flows} flow${f.flows === 1 ? '' : 's'})`);
+  ctx.out.push(`  tx_packets +${after.txPackets - before.txPackets} tx_dropped +${after.txDropped - before.txDropped}`);
+}
+
+/** `wire DEV [count N] [size B] [src IP] [dst IP] [sport P] [dport P] [proto tcp|udp] [dst_mac MAC]`: frames arriving from the wire. */
+export async function wire(ctx: Ctx, argv: string[]): Promise<void> {
+  const f = frameArgs(['dev', ...argv], 'dev');
+  const { emu, ns } = ctx;
+  const d = emu.netns(ns).find(f.dev);
+  if (!d) throw new CliError(`Cannot find device "${f.dev}"`, 1);
+  for (let i = 0; i < f.count; i++) {
+    const sport = f.sport + (i % f.flows);
+    emu.wireIn(ns, f.dev, udpFrame({ dstMac: f.dstMac ?? d.mac, srcMac: new Uint8Array([2, 0xee, 0, 0, 0, 1]), ...f, sport }));
+  }
+  await emu.settle();
+  ctx.out.push(`wire: ${f.count} frames into ${f.dev}`);
+}
+
+/** `nic add NAME [rxqueues N] [txqueues N] [address MAC]` / `nic del NAME` */
+export function nicCmd(ctx: Ctx, argv: string[]): void {
+  const verb = argv[0];
+  const name = argv[1];
+  if ((verb !== 'add' && verb !== 'del') || !name) throw new CliError('Usage: nic add NAME [rxqueues N] [txqueues N] [address MAC] | nic del NAME', 1);
+  if (verb === 'del') {
+    if (!ctx.emu.netns(ctx.ns).find(name)) throw new CliError(`Cannot find device "${name}"`, 1);
+    ctx.emu.delNic(ctx.ns, name);
+    return;
+  }
+  const o: { name: string; rxQueues?: number; txQueues?: number; address?: string; netns: string } = { name, netns: ctx.ns };
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = argv[++i];
+    if (a === 'rxqueues') o.rxQueues = num(v, 'rxqueues');
+    else if (a === 'txqueues') o.txQueues = num(v, 'txqueues');
+    else if (a === 'address') o.address = v;
+    else throw new CliError(`nic: unknown argument '${a}'`, 1);
+  }
+  ctx.emu.addNic(o);
+}
+
+function ethtoolChannels(ctx: Ctx, dev: string): void {
+  const d = ctx.emu.netns(ctx.ns).find(dev);
+  if (!d) throw new CliError(`netlink error: no device matches name (offset 24)\nnetlink error: No such device`, 1);
+  ctx.out.push(`Channel parameters for ${dev}:`, 'Pre-set maximums:');
+  if (d.nic) {
+    const c = ctx.emu.channels(ctx.ns, dev);
+    ctx.out.push('RX:\t\tn/a', 'TX:\t\tn/a', 'Other:\t\tn/a', `Combined:\t${c.maxCombined}`, 'Current hardware settings:', 'RX:\t\tn/a', 'TX:\t\tn/a', 'Other:\t\tn/a', `Combined:\t${c.combined}`);
+  } else {
+    ctx.out.push(`RX:\t\t${d.numRxQueues}`, `TX:\t\t${d.numTxQueues}`, 'Other:\t\tn/a', 'Combined:\tn/a', 'Current hardware settings:', `RX:\t\t${d.realNumRxQueues}`, `TX:\t\t${d.numTxQueues}`, 'Other:\t\tn/a', 'Combined:\tn/a');
+  }
+}
+
+const FLOW_NAMES: Record<string, string> = { tcp4: 'TCP over IPv4', udp4: 'UDP over IPv4', ether: 'Raw Ethernet' };
+
+/** `ethtool -l|-L|-x|-X|-n|-N|--config-ntuple|--show-ntuple DEV ...` */
+export function ethtool(ctx: Ctx, argv: string[]): void {
+  const [opt, dev, ...rest] = argv;
+  if (opt === undefined || dev === undefined) throw new CliError('ethtool: bad command line argument(s)\nFor more information run ethtool -h', 1);
+  const { emu, ns } = ctx;
+  const d = emu.netns(ns).find(dev);
+  if (!d) throw new CliError(`Cannot get device settings: No such device`, 1);
+  switch (opt) {
+    case '-l': case '--show-channels': return ethtoolChannels(ctx, dev);
+    case '-L': case '--set-channels': {
+      const at = rest.findIndex((x) => x === 'combined' || x === 'rx');
+      if (at < 0) throw new CliError('ethtool: bad command line argument(s)\nFor more information run ethtool -h', 1);
+      emu.setChannels(ns, dev, num(rest[at + 1], 'channel count'));
+      return;
+    }
+    case '-x': case '--show-rxfh-indir': case '--show-rxfh': {
+      if (!d.nic) throw new CliError('Cannot get RX ring count: Operation not supported', 1);
+      const ci = rest.indexOf('context');
+      const id = ci >= 0 ? num(rest[ci + 1], 'context') : 0;
+      const c = d.nic.contexts.get(id);
+      if (!c) throw new CliError('Cannot get RSS context: No such file or directory', 1);
+      ctx.out.push(`RX flow hash indirection table for ${dev} with ${d.realNumRxQueues} RX ring(s):`);
+      for (let i = 0; i < c.table.length; i += 8) ctx.out.push(`${String(i).padStart(5)}: ${c.table.slice(i, i + 8).map((q) => String(q).padStart(5)).join(' ')}`);
+      ctx.out.push('RSS hash key:', 'Operation not supported', 'RSS hash function:', '    toeplitz: on', '    xor: off', '    crc32: off');
+      return;
+    }
+    case '-X': case '--set-rxfh-indir': case '--rxfh': {
+      const o: { start?: number; equal?: number; context?: number | 'new'; delete?: boolean } = {};
+      for (let i = 0; i < rest.length; i++) {
+        const a = rest[i]!;
+        if (a === 'start') o.start = num(rest[++i], 'start');
+        else if (a === 'equal') o.equal = num(rest[++i], 'equal');
+        else if (a === 'context') { const v = rest[++i]; o.context = v === 'new' ? 'new' : num(v, 'context'); }
+        else if (a === 'delete') o.delete = true;
+        else throw new CliError('ethtool: bad command line argument(s)\nFor more information run ethtool -h', 1);
+      }
+      const id = emu.setRss(ns, dev, o);
+      if (o.context === 'new') ctx.out.push(`New RSS context is ${id}`);
+      return;
+    }
+    case '-n': case '-u': case '--show-ntuple': case '--show-nfc': {
+      if (!d.nic) throw new CliError('rxclass: Cannot get RX class rule count: Operation not supported', 1);
+      const rules = [...d.nic.rules.values()].sort((a, b) => a.location - b.location);
+      ctx.out.push(`${d.realNumRxQueues} RX rings available`, `Total ${rules.length} rules`, '');
+      for (const r of rules) {
+        ctx.out.push(`Filter: ${r.location}`, `\tRule Type: ${FLOW_NAMES[r.flowType] ?? r.flowType}`);
+        if (r.flowType !== 'ether') {
+          ctx.out.push(`\tSrc IP addr: ${formatIp(r.srcIp ?? 0)} mask: ${formatIp(~(r.srcIpMask ?? 0) >>> 0)}`);
+          ctx.out.push(`\tDest IP addr: ${formatIp(r.dstIp ?? 0)} mask: ${formatIp(~(r.dstIpMask ?? 0) >>> 0)}`);
+          ctx.out.push(`\tSrc port: ${r.srcPort ?? 0} mask: 0x${(~(r.srcPortMask ?? 0) & 0xffff).toString(16)}`);
+          ctx.out.push(`\tDest port: ${r.dstPort ?? 0} mask: 0x${(~(r.dstPortMask ?? 0) & 0xffff).toString(16)}`);
+        }
+        ctx.out.push(r.action === -1 ? '\tAction: Drop' : r.context ? `\tRSS Context ID: ${r.context}\n\tAction: Direct to queue ${r.action}` : `\tAction: Direct to queue ${r.action}`, '');
+      }
+      return;
+    }
+    case '-N': case '-U': case '--config-ntuple': case '--config-nfc': {
+      if (rest[0] === 'delete') {
+        emu.delNtuple(ns, dev, num(rest[1], 'location'));
+        return;
+      }
+      const rule: Record<string, unknown> = {};
+      for (let i = 0; i < rest.length; i++) {
+        const a = rest[i]!;
+        const v = rest[++i];
+        switch (a) {
+          case 'flow-type':
+            if (v !== 'tcp4' && v !== 'udp4' && v !== 'ether') throw new CliError(`Add rule, invalid rule type[${v ?? ''}]`, 1);
+            rule.flowType = v;
+            break;
+          case 'src-ip': rule.srcIp = ip(v, 'src-ip'); break;
+          case 'dst-ip': rule.dstIp = ip(v, 'dst-ip'); break;
+          case 'src-port': rule.srcPort = num(v, 'src-port'); break;
+          case 'dst-port': rule.dstPort = num(v, 'dst-port'); break;
+          case 'src': case 'dst': {
+            const m = parseMac(v ?? '');
+            if (!m) throw new CliError(`Invalid ${a} MAC '${v ?? ''}'`, 1);
+            rule[a === 'src' ? 'srcMac' : 'dstMac'] = m;
+            break;
+          }
+          case 'action': rule.action = v === '-1' ? -1 : num(v, 'action'); break;
+          case 'context': rule.context = num(v, 'context'); break;
+          case 'loc': rule.location = num(v, 'loc'); break;
+          default: throw new CliError(`Add rule, unrecognized option[${a}]`, 1);
+        }
+      }
+      if (rule.flowType === undefined) throw new CliError('Add rule, invalid rule type[]', 1);
+      const loc = emu.addNtuple(ns, dev, rule as Parameters<typeof emu.addNtuple>[2]);
+      ctx.out.push(`Added rule with ID ${loc}`);
+      return;
+    }
+    default: throw new CliError(`ethtool: bad command line argument(s)\nFor more information run ethtool -h`, 1);
+  }
+}
+
+/** Python's repr() of JSON data, as ynl prints replies. */
+export function pyRepr(v: unknown): string {
+  if (v === null || v === undefined) return 'None';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
+  return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(', ')}}`;
+}
+
+/** `ynl --family netdev [--output-json] --do queue-create|queue-get --json '{...}'` and `--dump queue-get`. */
+export function ynl(ctx: Ctx, argv: string[]): void {
+  let family = '';
+  let op = '';
+  let dump = false;
+  let json = '{}';
+  let outJson = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--family') family = argv[++i] ?? '';
+    else if (a === '--do') op = argv[++i] ?? '';
+    else if (a === '--dump') { op = argv[++i] ?? ''; dump = true; }
+    else if (a === '--json') json = argv[++i] ?? '';
+    else if (a === '--output-json') outJson = true;
+    else throw new CliError(`ynl: error: unrecognized arguments: ${a}`, 2);
+  }
+  if (family !== 'netdev') throw new CliError(`ynl: family '${family}' is not supported here (netdev only)`, 2);
+  let attrs: Record<string, unknown>;
+  try {
+    attrs = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    throw new CliError(`ynl: error: argument --json: invalid loads value: '${json}'`, 2);
+  }
+  const print = (v: unknown): void => { ctx.out.push(outJson ? JSON.stringify(v) : pyRepr(v)); };
+  try {
+    if (op === 'queue-create' && !dump) print(ctx.emu.queueCreate(attrs as Parameters<Ctx['emu']['queueCreate']>[0], ctx.ns));
+    else if (op === 'queue-get' && dump) print(ctx.emu.queueDump(ctx.ns, attrs.ifindex as number | undefined));
+    else if (op === 'queue-get') print(ctx.emu.queueGet(ctx.ns, attrs as { ifindex: number; id: number; type: 'rx' | 'tx' }));
+    else throw new CliError(`ynl: unknown operation '${op}' for netdev${dump ? ' (dump)' : ''}`, 2);
+  } catch (e) {
+    if (!(e instanceof NetError)) throw e;
+    const ext = e.extack === undefined ? '' : `\textack: {'msg': ${pyRepr(e.extack)}}`;
+    throw new CliError(`Netlink error: ${strerror(e.errno)}\n\terror: -${e.code}${ext}`, 1);
+  }
+}
+
+/** Receivers opened by `zcrx bind`, numbered from 1. */
+const receivers = new WeakMap<object, MemoryProvider[]>();
+
+/** `zcrx bind dev DEV queue Q [buffers N]` / `zcrx show`: an io_uring zero-copy receiver stand-in. */
+export function zcrx(ctx: Ctx, argv: string[]): void {
+  const list = receivers.get(ctx.emu) ?? [];
+  receivers.set(ctx.emu, list);
+  if (argv[0] === 'show') {
+    list.forEach((p, i) => ctx.out.push(`zcrx ${i + 1}: ${p.opened.dev.name} queue ${p.opened.index} -> ${p.queue.dev.name} queue ${p.queue.index}: ${p.delivered} frames received in its buffers${p.closed ? ' (closed)' : ''}`));
+    return;
+  }
+  if (argv[0] !== 'bind') throw new CliError('Usage: zcrx bind dev DEV queue Q [buffers N] | zcrx show', 1);
+  let dev = '';
+  let queue = -1;
+  let buffers = 256;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = argv[++i];
+    if (a === 'dev') dev = v ?? '';
+    else if (a === 'queue') queue = num(v, 'queue');
+    else if (a === 'buffers') buffers = num(v, 'buffers');
+    else throw new CliError(`zcrx: unknown argument '${a}'`, 1);
+  }
+  if (!ctx.emu.netns(ctx.ns).find(dev)) throw new CliError(`Cannot find device "${dev}"`, 1);
+  const p = ctx.emu.bindProvider(ctx.ns, dev, queue, { kind: 'io_uring', buffers });
+  list.push(p);
+  ctx.out.push(`zcrx ${list.length}: ${dev} queue ${queue} -> ${p.queue.dev.name} queue ${p.queue.index}`);
+}

@@ -1,0 +1,194 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCommand, runScript, splitWords } from '../../src/cli/main.js';
+import { Emulator } from '../../src/emulator.js';
+
+const GOLDEN = new URL('./golden/', import.meta.url).pathname;
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+let emu: Emulator;
+beforeEach(async () => {
+  emu = await Emulator.create({ seed: 1 });
+});
+afterEach(async () => {
+  await emu.close();
+});
+
+async function sh(line: string): Promise<{ stdout: string; stderr: string; code: number }> {
+  return runCommand(emu, splitWords(line));
+}
+
+async function ok(line: string): Promise<string> {
+  const r = await sh(line);
+  expect(r.stderr, line).toBe('');
+  expect(r.code, line).toBe(0);
+  return r.stdout;
+}
+
+/** Compares with test/cli/golden/NAME (UPDATE_GOLDEN=1 rewrites it). */
+function golden(name: string, text: string): void {
+  const file = GOLDEN + name;
+  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, text);
+  expect(text).toBe(readFileSync(file, 'utf8'));
+}
+
+async function topology(): Promise<void> {
+  for (const line of [
+    'ip netns add blue',
+    'ip link add nk1 type netkit mode l3 scrub none peer scrub default nk0 netns blue',
+    'ip link add nkb type netkit mode l2 forward peer blackhole nka address 02:00:00:00:00:0a',
+    'ip link add numrxqueues 4 solo type netkit single',
+    'ip link set nk1 up',
+    'ip -n blue link set nk0 up',
+    'ip link set nka up',
+  ]) await ok(line);
+}
+
+/** Everything about every device, to prove a failed command changed nothing. */
+async function snapshot(): Promise<string> {
+  const parts = [await ok('ip -j -d -s link show'), await ok('ip -j addr show'), await ok('ip route show')];
+  for (const ns of emu.listNetns()) parts.push(await ok(`ip -n ${ns} -j -d -s link show`));
+  return parts.join('\n');
+}
+
+describe('nkemu ip link (iproute2 shapes)', () => {
+  it('ip -d link show: primary, peer across namespaces, L2 pair, single device', async () => {
+    await topology();
+    golden('ip-d-link-show.txt', await ok('ip -d link show') + await ok('ip -n blue -d link show'));
+  });
+
+  it('ip -j -d link show: the same as JSON (snake_case keys, flags arrays)', async () => {
+    await topology();
+    const j = JSON.parse(await ok('ip -j -d link show')) as Record<string, unknown>[];
+    expect(j.find((x) => x.ifname === 'nk1')).toMatchObject({
+      link_index: expect.any(Number), link_netnsid: 0, flags: ['BROADCAST', 'MULTICAST', 'NOARP', 'UP', 'LOWER_UP'],
+      linkinfo: { info_kind: 'netkit', info_data: { mode: 'l3', type: 'primary', policy: 'forward', peer_policy: 'forward', scrub: 'none', peer_scrub: 'default' } },
+    });
+    expect(j.find((x) => x.ifname === 'nka')).toMatchObject({ link: 'nkb', flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP', 'M-DOWN'], address: '02:00:00:00:00:0a' });
+    expect((j.find((x) => x.ifname === 'solo')!.linkinfo as { info_data: Record<string, unknown> }).info_data).toEqual({ mode: 'l3', type: 'primary', policy: 'forward' });
+    golden('ip-j-d-link-show.json', JSON.stringify(j, null, 1) + '\n' + JSON.stringify(JSON.parse(await ok('ip -n blue -j -d link show')), null, 1) + '\n');
+  });
+
+  it('ip -s link show counts what a ping moved; addr and route show', async () => {
+    await topology();
+    await ok('ip addr add 10.0.0.1/24 dev nk1');
+    await ok('ip -n blue addr add 10.0.0.2/24 dev nk0');
+    await ok('ip route add 10.9.0.0/16 via 10.0.0.2 metric 10');
+    expect(await ok('ping -c 2 10.0.0.2')).toContain('2 packets transmitted, 2 received, 0% packet loss');
+    golden('ip-s-link-addr-route.txt', await ok('ip -s link show nk1') + await ok('ip addr show dev nk1') + await ok('ip route show') + await ok('ip -j route show'));
+  });
+
+  it('bad input: the real tool\'s error, a non-zero status, nothing changed', async () => {
+    await topology();
+    const before = await snapshot();
+    const cases: [string, string, number][] = [
+      ['ip link add nkx type netkit mode l3 mode l2', 'Error: duplicate "mode": "l2" is the second value.', 255],
+      ['ip link add nkx type netkit mode l4', 'Error: argument of "mode" must be either "l3" or "l2"', 255],
+      ['ip link add nkx type netkit scrub some', 'Error: scrub must be either "none" or "default"', 255],
+      ['ip link add nkx type netkit bogus', 'netkit: unknown option "bogus"?', 255],
+      ['ip link add nkx numrxqueues lots type netkit', 'Error: argument "lots" is wrong: Invalid "numrxqueues" value', 255],
+      ['ip link add averyveryverylongname type netkit', 'Error: argument "averyveryverylongname" is wrong: "name" not a valid ifname', 255],
+      ['ip link add nkx extra type netkit', 'Error: either "dev" is duplicate, or "extra" is a garbage.', 255],
+      ['ip link add nk1 type netkit', 'RTNETLINK answers: File exists', 2],
+      ['ip link add nkx numrxqueues 1025 type netkit', 'RTNETLINK answers: Operation not supported', 2],
+      ['ip link add nkx type netkit single peer blackhole', 'RTNETLINK answers: Operation not supported', 2],
+      ['ip link add nkx type netkit mode l2 single blackhole', 'RTNETLINK answers: Operation not supported', 2],
+      ['ip link add nkx type veth', 'Error: Unknown device type "veth".', 2],
+      ['ip link set nope up', 'Cannot find device "nope"', 1],
+      ['ip link set nk1 mtu 70000', 'Error: mtu greater than device maximum.', 2],
+      ['ip link set nk1 mtu 60', 'Error: mtu less than device minimum.', 2],
+      ['ip link set nk1 name nkb', 'RTNETLINK answers: File exists', 2],
+      ['ip link set nk1 netns nowhere', 'Invalid "netns" value "nowhere"', 255],
+      ['ip link set nk1 address 02:00:00:00:00:01', 'RTNETLINK answers: Operation not supported', 2],
+      ['ip link set nka type netkit blackhole', 'Error: netkit link settings can be changed only through the primary device.', 2],
+      ['ip link del nope', 'Cannot find device "nope"', 1],
+      ['ip addr add 10.0.0.300/24 dev nk1', 'Error: any valid prefix is expected rather than "10.0.0.300/24".', 2],
+      ['ip addr add 10.0.0.1/24 dev nope', 'Cannot find device "nope"', 1],
+      ['ip route add 10.5.0.0/16 via 10.77.0.1', 'Error: Nexthop has invalid gateway.', 2],
+      ['ip route del 10.5.0.0/16', 'RTNETLINK answers: No such process', 2],
+      ['ip netns add blue', 'Cannot create namespace file "/var/run/netns/blue": File exists', 1],
+      ['ip netns del green', 'Cannot remove namespace file "/var/run/netns/green": No such file or directory', 1],
+      ['ip bogus', 'Object "bogus" is unknown, try "ip help".', 255],
+    ];
+    for (const [line, err, code] of cases) {
+      const r = await sh(line);
+      expect(r.stderr.split('\n')[0], line).toBe(err);
+      expect(r.code, line).toBe(code);
+      expect(r.stdout, line).toBe('');
+    }
+    expect(await snapshot()).toBe(before);
+  });
+});
+
+describe('ethtool, ynl, scripts', () => {
+  it('ethtool -l on a netkit device and a NIC; -L refused on a leased queue; -X / -x; -N / -n', async () => {
+    await ok('nic add eth0 rxqueues 16');
+    await ok('ip link add type netkit peer numrxqueues 2');
+    golden('ethtool-l.txt', await ok('ethtool -l nk0') + await ok('ethtool -l eth0'));
+    expect(await ok(`ynl --family netdev --do queue-create --json '{"ifindex": 3, "type": "rx", "lease": {"ifindex": 2, "queue": {"type": "rx", "id": 15}}}'`)).toBe("{'id': 1}\n");
+    const r = await sh('ethtool -L eth0 combined 8');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^(Error: |RTNETLINK|netlink error)/);
+    expect(await ok('ethtool -X eth0 start 15 equal 1 context new')).toBe('New RSS context is 1\n');
+    expect(await ok('ethtool -x eth0')).toContain('RX flow hash indirection table for eth0 with 16 RX ring(s):');
+    expect(await ok('ethtool -N eth0 flow-type udp4 dst-ip 1.2.3.4 dst-port 53 action 3')).toMatch(/^Added rule with ID \d+\n$/);
+    const rules = await ok('ethtool -n eth0');
+    expect(rules).toContain('Total 1 rules');
+    expect(rules).toContain('\tRule Type: UDP over IPv4');
+    expect(rules).toContain('\tAction: Direct to queue 3');
+  });
+
+  it('ynl: Python repr by default, JSON with --output-json, netlink errors with extack', async () => {
+    await ok('nic add eth0 rxqueues 4');
+    await ok('ip link set eth0 up');
+    await ok('ip link add type netkit peer numrxqueues 3');
+    const create = (q: number) => `ynl --family netdev --do queue-create --json '{"ifindex": 3, "type": "rx", "lease": {"ifindex": 2, "queue": {"type": "rx", "id": ${q}}}}'`;
+    expect(await ok(create(3))).toBe("{'id': 1}\n");
+    expect(JSON.parse(await ok('ynl --family netdev --output-json --do queue-get --json \'{"ifindex": 2, "type": "rx", "id": 3}\''))).toEqual({ id: 3, type: 'rx', ifindex: 2, 'napi-id': expect.any(Number), lease: { ifindex: 3, queue: { id: 1, type: 'rx' } } });
+    const r = await sh(create(3));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^Netlink error: Device or resource busy\n\terror: -16\textack: \{'msg': '.+'\}\n$/);
+  });
+
+  it('nkemu run: the io_uring seed delivers the steered flow into the receiver\'s buffers in foo', async () => {
+    const r = await runScript(emu, readFileSync(ROOT + 'examples/io_uring.nk', 'utf8'), 'io_uring.nk');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('zcrx 1: nk0 queue 1 -> eth0 queue 15: 100 frames received in its buffers');
+    expect(r.stdout).toContain("'lease': {'ifindex': 3, 'queue': {'id': 1, 'type': 'rx'}, 'netns-id': 0}, 'io-uring': {}}");
+    const q = emu.queueStats('init', 'eth0');
+    expect(q[15]!.rxPackets).toBe(100n);
+    expect(emu.stats(emu.device('foo', 'nk0')).rxPackets).toBe(120n);
+  });
+
+  it('nkemu run: the notifier seed — after the NIC goes, ip a shows neither it nor the netkit device', async () => {
+    const r = await runScript(emu, readFileSync(ROOT + 'examples/notifier.nk', 'utf8'), 'notifier.nk');
+    expect(r.code).toBe(0);
+    const parts = r.stdout.split(/(?=^1: lo)/m);
+    // four `ip a` outputs: init and foo before, init and foo after
+    expect(parts.slice(-4)[0]).toContain('eth0');
+    expect(parts.slice(-4)[1]).toContain('nk@NONE');
+    expect(parts.slice(-2).join('')).not.toMatch(/eth0|nk@/);
+  });
+
+  it('a failing script line stops the run with its location, like ip -batch', async () => {
+    const r = await runScript(emu, 'ip netns add a\n# comment\n\nip link set nope up\nip netns add b\n', 's.nk');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('Cannot find device "nope"\nCommand failed s.nk:4\n');
+    expect(emu.hasNetns('b')).toBe(false);
+  });
+});
+
+describe('the nkemu executable', () => {
+  it.runIf(existsSync(ROOT + 'dist/src/cli/main.js'))('runs a command and a script; exit codes follow the tool', () => {
+    const j = execFileSync('node', [ROOT + 'bin/nkemu.js', 'ip', '-j', 'link', 'show'], { encoding: 'utf8' });
+    expect(JSON.parse(j)[0]).toMatchObject({ ifindex: 1, ifname: 'lo' });
+    const bad = spawnSync('node', [ROOT + 'bin/nkemu.js', 'ip', 'link', 'del', 'nope'], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe('Cannot find device "nope"\n');
+    const run = spawnSync('node', [ROOT + 'bin/nkemu.js', 'run', ROOT + 'examples/notifier.nk'], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain("{'id': 1}");
+  });
+});
