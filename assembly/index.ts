@@ -16,3 +16,4 @@ export { netkitXmit } from "./dev/netkit";
 
 // --- eBPF engine exports ---
 export { vmRun } from "./ebpf/vm";
+export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";

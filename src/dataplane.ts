@@ -181,7 +181,7 @@ export class Dataplane {
   // ---- layout ------------------------------------------------------------------------
 
   /** Address of a thread's state record and the regions it points at. */
-  thread(t: number): { state: number; scratch: number; trace: number; capture: number } {
+  thread(t: number): { state: number; scratch: number; trace: number; capture: number; redirect: number } {
     const dv = this.view();
     const state = dv.getUint32(A.GLOBALS + A.G_THREADS, true) + t * A.THREAD_SIZE;
     return {
@@ -189,6 +189,7 @@ export class Dataplane {
       scratch: dv.getUint32(state + A.T_SCRATCH, true),
       trace: dv.getUint32(state + A.T_TRACE_RING, true),
       capture: dv.getUint32(state + A.T_CAPTURE_RING, true),
+      redirect: dv.getUint32(state + A.T_REDIRECT_RING, true),
     };
   }
 
@@ -225,7 +226,13 @@ export class Dataplane {
       const trace = this.allocRing(this.traceSlots, A.TRACE_SIZE);
       const capture = this.allocRing(this.traceSlots, align(A.CAP_HEADER + this.captureSnaplen, 8));
       const scratch = this.alloc(this.scratchSize);
+      const bpf = this.alloc(A.BPF_AREA_SIZE);
       const v = this.view();
+      new Uint8Array(this.memory.buffer, bpf, A.BPF_AREA_SIZE).fill(0);
+      v.setUint32(bpf + A.BPF_VM + A.VM_THREAD, t, true);
+      v.setUint32(bpf + A.BPF_VM + A.VM_STACK, bpf + A.BPF_STACK, true);
+      v.setUint32(ts + A.T_BPF, bpf, true);
+      v.setUint32(ts + A.T_REDIRECT_RING, this.allocRing(this.ringSize * 2, A.RD_SIZE), true);
       for (let i = 0; i < this.framesPerThread; i++) {
         v.setUint32(stack + i * 4, pools + t * poolBytes + i * this.frameSize, true);
       }
@@ -344,6 +351,12 @@ export class Dataplane {
       for (let c = 0; c < A.COUNTERS_COUNT; c++) out[c]! += dv.getBigUint64(block + c * 8, true);
     }
     return out;
+  }
+
+  /** Address of thread `t`'s counter block for a slot (the host bumps only thread 0's). */
+  countersAddr(t: number, slot: number): number {
+    const base = this.view().getUint32(A.GLOBALS + A.G_COUNTERS, true);
+    return base + (t * this.maxDevices + slot) * A.COUNTERS_SIZE;
   }
 
   /** Zeroes a slot's counters in every thread's block (a new device in a reused slot). */

@@ -21,6 +21,9 @@ import { Notifier, NetdevEvent } from './net/notifier.js';
 import { Capture } from './trace/capture.js';
 import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './ebpf/mprog.js';
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './ebpf/program.js';
+import { loadBpfObject, type LoadedObject } from './ebpf/load.js';
+import { testRun, type TestRunOptions, type TestRunResult } from './ebpf/testrun.js';
+import { Vm } from './ebpf/vm.js';
 import { Tracer } from './trace/trace.js';
 import { WorkerPool } from './worker/pool.js';
 
@@ -268,6 +271,13 @@ export class Emulator {
     dv.setUint32(rec + A.D_RX_SINK, dev.rxSink, true);
     dv.setUint32(rec + A.D_WIRE_RING, dev.wireRing, true);
     dv.setUint32(rec + A.D_QSTATS, dev.qstats, true);
+    const progs = dev.netkit?.progs?.programs() as BpfProgram[] | undefined;
+    if (progs?.length) {
+      const list = dp.alloc(A.PGL_PROGS + progs.length * 4);
+      dp.view().setUint32(list + A.PGL_COUNT, progs.length, true);
+      progs.forEach((p, i) => dp.view().setUint32(list + A.PGL_PROGS + i * 4, p.record, true));
+      dp.view().setUint32(rec + A.D_PROGS, list, true);
+    }
     if (dev.nic) {
       dv.setUint32(rec + A.D_STEER, this.buildSteering(dev), true);
       if (dev.rxq.some((q) => q.provider !== undefined)) {
@@ -285,6 +295,8 @@ export class Emulator {
   private retireRecord(old: number): void {
     if (old === 0) return;
     const dv = this.dp.view();
+    const list = dv.getUint32(old + A.D_PROGS, true);
+    if (list) this.dp.retire(list, A.PGL_PROGS + dv.getUint32(list + A.PGL_COUNT, true) * 4);
     const rings = dv.getUint32(old + A.D_RX_RINGS, true);
     if (rings) this.dp.retire(rings, dv.getUint32(old + A.D_REAL_NUM_RX, true) * 4);
     const providers = dv.getUint32(old + A.D_PROVIDERS, true);
@@ -1029,10 +1041,59 @@ export class Emulator {
       }
       const drained = this.traffic.drain(this.bySlot.values(), this.deliver);
       for (const c of this.captures.keys()) c.drain();
+      const redirected = this.drainRedirects();
       this.dp.reclaim();
-      if (placed === 0 && drained === 0 && this.traffic.backlog === 0 && this.txRingsEmpty()) break;
+      if (placed === 0 && drained === 0 && redirected === 0 && this.traffic.backlog === 0 && this.txRingsEmpty()) break;
     }
     return rounds;
+  }
+
+  /**
+   * Frames that programs redirected (REDIRECT verdicts), resolved in the namespace of the
+   * device they were on: out of the target (egress), up the target's stack
+   * (BPF_F_INGRESS), or up the stack of the target's peer (bpf_redirect_peer). A target
+   * that does not exist or is down drops the frame (REDIRECT_FAILED on the sender).
+   */
+  private drainRedirects(): number {
+    const dp = this.dp;
+    let total = 0;
+    for (let t = 0; t < dp.threads; t++) {
+      const jobs: { frame: Uint8Array; meta: FrameMeta; rx: RxMeta; ifindex: number; netns: number; flags: number; from: number }[] = [];
+      const list = dp.hostScratch;
+      let n = 0;
+      total += dp.drainRing(dp.thread(t).redirect, (e) => {
+        const dv = dp.view();
+        const addr = Number(dv.getBigUint64(e + A.RD_ADDR, true));
+        const len = dv.getUint32(e + A.RD_LEN, true);
+        const base = addr - (addr % dp.frameSize);
+        const mark = dv.getUint32(base + A.FM_MARK, true);
+        const priority = dv.getUint32(base + A.FM_PRIORITY, true);
+        jobs.push({
+          frame: dp.bytes().slice(addr, addr + len), meta: { mark, priority }, ifindex: dv.getUint32(e + A.RD_IFINDEX, true),
+          rx: { mark, priority, pktType: dv.getUint8(base + A.FM_PKT_TYPE), tstamp: 0n, ifindex: 0, protocol: dv.getUint16(base + A.FM_PROTOCOL, false), queue: 0, addr: 0 },
+          netns: dv.getUint32(e + A.RD_NETNS, true), flags: dv.getUint32(e + A.RD_FLAGS, true), from: dv.getUint32(e + A.RD_FROM, true),
+        });
+        dv.setUint32(list + n * 4, addr, true);
+        n++;
+      });
+      if (n) dp.exports.framesFree(0, list, n);
+      for (const j of jobs) {
+        const ns = this.namespaceById(j.netns);
+        let target = ns?.find(j.ifindex);
+        if (target && j.flags & A.VM_REDIRECT_PEER) target = target.netkit?.peer;
+        if (!target || !target.up || target.regState !== RegState.REGISTERED) {
+          const from = this.bySlot.get(j.from);
+          if (from) {
+            const at = dp.countersAddr(0, from.slot) + A.DROP_REDIRECT * 8;
+            dp.view().setBigUint64(at, dp.view().getBigUint64(at, true) + 1n, true);
+          }
+          continue;
+        }
+        if (j.flags & (A.VM_F_INGRESS | A.VM_REDIRECT_PEER)) this.deliver(target, j.frame, { ...j.rx, ifindex: target.ifindex });
+        else this.traffic.transmit(target, j.frame, j.meta);
+      }
+    }
+    return total;
   }
 
   private txRingsEmpty(): boolean {
@@ -1189,13 +1250,48 @@ export class Emulator {
    * BPF_PROG_LOAD of one program image (already relocated): registers it under a new id
    * and places it in the shared memory for the dataplane.
    */
-  loadProgram(o: { name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType }): BpfProgram {
+  loadProgram(o: { name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType; regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[] }): BpfProgram {
     if (o.insns.length === 0 || o.insns.length % 8 !== 0) fail('EINVAL');
+    const regions = o.regions ?? [];
+    const maps = o.maps ?? [];
+    if (regions.length > A.PR_MAX_REGIONS || maps.length > A.PR_MAX_MAPS) fail('E2BIG');
     const prog = new BpfProgram({ ...o, id: this.bpf.progId() });
     this.placeProg(prog);
+    const rec = this.dp.alloc(A.PR_SIZE);
+    const dv = this.dp.view();
+    dv.setUint32(rec + A.PR_INSNS, prog.addr, true);
+    dv.setUint32(rec + A.PR_SLOTS, o.insns.length / 8, true);
+    dv.setUint32(rec + A.PR_NREGIONS, regions.length, true);
+    regions.forEach((g, i) => {
+      const at = rec + A.PR_REGIONS + i * A.VM_REGION_SIZE;
+      dv.setUint32(at, g.addr, true);
+      dv.setUint32(at + 4, g.addr + g.len, true);
+      dv.setUint32(at + 8, g.writable ? A.VM_REGION_WRITABLE : 0, true);
+      dv.setUint32(at + 12, 0, true);
+    });
+    dv.setUint32(rec + A.PR_NMAPS, maps.length, true);
+    maps.forEach((m, i) => dv.setUint32(rec + A.PR_MAPS + i * 4, m, true));
+    prog.record = rec;
     this.bpf.progs.set(prog.id, prog);
     return prog;
   }
+
+  /**
+   * Loads a clang-compiled BPF object (ELF): its maps are created in the shared memory,
+   * its programs verified, relocated and placed. `programs` picks some by function name.
+   */
+  loadObject(bytes: Uint8Array, o: { programs?: string[] } = {}): LoadedObject {
+    return loadBpfObject(this.dp, this, bytes, o);
+  }
+
+  /** BPF_PROG_TEST_RUN: runs a loaded program on a packet (and context) in this thread. */
+  testRun(prog: BpfProgram, o: TestRunOptions): TestRunResult {
+    if (!this.bpf.prog(prog.id)) fail('EBADF');
+    if (prog.type !== 'sched_cls' && prog.type !== 'xdp') fail('EOPNOTSUPP');
+    this.testVm ??= new Vm(this.dp);
+    return testRun(this.dp, this.testVm, prog, o);
+  }
+  private testVm: Vm | undefined;
 
   /** Closes the loader's reference; the program goes when no attach point holds it. */
   closeProgram(prog: BpfProgram): void {
@@ -1249,7 +1345,9 @@ export class Emulator {
   protected freeProg(prog: BpfProgram): void {
     this.bpf.progs.delete(prog.id);
     if (prog.addr) this.dp.retire(prog.addr, prog.insns.length);
+    if (prog.record) this.dp.retire(prog.record, A.PR_SIZE);
     prog.addr = 0;
+    prog.record = 0;
   }
 
   /** Publishes a device's program list to the dataplane (swap with its record). */

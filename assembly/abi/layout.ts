@@ -57,6 +57,8 @@ export const TRACE_ON: u32 = 1;
 //   line 1 (host writes):   +64 poll_list  +68 doorbell  +72 stop
 //   line 2 (owner only):    +128 free_top  +132 free_stack  +136 return_rings
 //                           +140 trace_ring  +144 capture_ring  +148 scratch
+//                           +152 bpf (this thread's BPF run area: VM record, stack, __sk_buff)
+//                           +156 redirect_ring (frames programs redirected, for the host)
 export const T_SEEN_GENERATION: u32 = 0;
 export const T_BUSY: u32 = 4;
 export const T_POLLED: u32 = 8;
@@ -69,7 +71,51 @@ export const T_RETURN_RINGS: u32 = 136;
 export const T_TRACE_RING: u32 = 140;
 export const T_CAPTURE_RING: u32 = 144;
 export const T_SCRATCH: u32 = 148;
+export const T_BPF: u32 = 152;
+export const T_REDIRECT_RING: u32 = 156;
 export const THREAD_SIZE: u32 = 192;
+
+// A thread's BPF run area (T_BPF): the interpreter's run record, its 8-frame stack and
+// the __sk_buff the programs see.
+//   +0 VM record (VM_RECORD_SIZE)  +BPF_STACK stack (VM_STACK_SIZE)  +BPF_SKB __sk_buff (192)
+export const BPF_VM: u32 = 0;
+export const BPF_STACK: u32 = 1024;
+export const BPF_SKB: u32 = 5120;
+export const SKB_CTX_SIZE: u32 = 192;
+export const BPF_AREA_SIZE: u32 = 5376;
+
+// Redirect ring entries (per thread, producer = the thread, consumer = the host), for
+// REDIRECT verdicts: the host resolves the target in the device's namespace and sends
+// the frame out of it (egress), up its stack (BPF_F_INGRESS) or its peer's (redirect_peer).
+//   +0 addr (u64)  +8 len  +12 target ifindex  +16 netns id  +20 flags (VM_F_INGRESS, VM_REDIRECT_PEER)
+//   +24 from slot (the device that redirected)
+export const RD_ADDR: u32 = 0;
+export const RD_LEN: u32 = 8;
+export const RD_IFINDEX: u32 = 12;
+export const RD_NETNS: u32 = 16;
+export const RD_FLAGS: u32 = 20;
+export const RD_FROM: u32 = 24;
+export const RD_SIZE: u32 = 32;
+
+// Program list (an attach point's bpf_mprog entry), published by swap with the device
+// record (D_PROGS). Programs in run order:
+//   +0 count  +4 prog[0] ...   (u32 program record addresses)
+export const PGL_COUNT: u32 = 0;
+export const PGL_PROGS: u32 = 4;
+
+// Program record, one per loaded program, immutable while any list holds it:
+//   +0 insns (addr)  +4 slots  +8 nregions  +12 regions[6] {lo, hi, writable, pad}
+//   +108 nmaps  +112 maps[8] (map record addresses helpers accept)
+// The regions are the program's global data and map values (what lddw hands it).
+export const PR_INSNS: u32 = 0;
+export const PR_SLOTS: u32 = 4;
+export const PR_NREGIONS: u32 = 8;
+export const PR_REGIONS: u32 = 12;
+export const PR_MAX_REGIONS: u32 = 6;
+export const PR_NMAPS: u32 = 108;
+export const PR_MAPS: u32 = 112;
+export const PR_MAX_MAPS: u32 = 8;
+export const PR_SIZE: u32 = 144;
 
 // Poll list (published by swap): which devices' tx rings a thread services.
 //   +0 count  +4 slot[0]  +8 slot[1] ...   (u32 device slots)

@@ -12,6 +12,7 @@
 //   +608 skb: packet data (u32), packet len (u32), frame meta (u32), ctx (u32)
 //   +624 redirect: ifindex (u32), flags (u32)   +632 prng state (u64)
 //   +640 executed instructions (u64)            +648 tail calls left (u32)
+//   +652 maps (u32 count)  +656 maps (u32 addr of the u32 list of map records the program may pass to helpers)
 export const VM_PROG: u32 = 0;
 export const VM_SLOTS: u32 = 4;
 export const VM_BUDGET: u32 = 8;
@@ -36,7 +37,9 @@ export const VM_REDIRECT_FLAGS: u32 = 628;
 export const VM_PRNG: u32 = 632;
 export const VM_EXECUTED: u32 = 640;
 export const VM_TAIL_CALLS: u32 = 648;
-export const VM_RECORD_SIZE: u32 = 656;
+export const VM_NMAPS: u32 = 652;
+export const VM_MAPS: u32 = 656;
+export const VM_RECORD_SIZE: u32 = 664;
 
 // Stack: frame k occupies [stack + k*512, stack + (k+1)*512); r10 of frame k is its top.
 export const VM_FRAME_STACK: u32 = 512;
@@ -60,3 +63,31 @@ export const VM_REGION_WRITABLE: u32 = 1;
 export const VM_REDIRECT_SET: u32 = 0x100;
 export const VM_REDIRECT_PEER: u32 = 0x200;
 export const VM_F_INGRESS: u32 = 1;
+
+// Map record (what `lddw rX, map` hands a program; helpers take it in r1):
+//   +0 type  +4 key_size  +8 value_size  +12 max_entries  +16 values (addr)  +20 value stride
+//   +24 lock (hash updates)  +28 count (hash elements)  +32 slot size (hash)  +36 capacity (hash slots)
+//   +40 copies (per-CPU maps: one value set per thread)  +44 flags
+// Array values: values + key * stride (+ thread * max_entries * stride for per-CPU).
+// Hash slots: {state u32 (0 free, 1 used, 2 deleted), hash u32, key (rounded to 8), value}.
+export const MAP_TYPE: u32 = 0;
+export const MAP_KEY_SIZE: u32 = 4;
+export const MAP_VALUE_SIZE: u32 = 8;
+export const MAP_MAX_ENTRIES: u32 = 12;
+export const MAP_VALUES: u32 = 16;
+export const MAP_STRIDE: u32 = 20;
+export const MAP_LOCK: u32 = 24;
+export const MAP_COUNT: u32 = 28;
+export const MAP_SLOT_SIZE: u32 = 32;
+export const MAP_CAPACITY: u32 = 36;
+export const MAP_COPIES: u32 = 40;
+export const MAP_FLAGS: u32 = 44;
+export const MAP_RECORD_SIZE: u32 = 48;
+export const MAP_SLOT_KEY: u32 = 8;
+export const BPF_MAP_TYPE_HASH: u32 = 1;
+export const BPF_MAP_TYPE_ARRAY: u32 = 2;
+export const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+export const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+export const BPF_ANY: u32 = 0;
+export const BPF_NOEXIST: u32 = 1;
+export const BPF_EXIST: u32 = 2;

@@ -15,7 +15,12 @@ import {
   C_TX_PACKETS, C_TX_BYTES, C_RX_PACKETS, C_RX_BYTES,
   DROP_NO_PEER, DROP_PEER_DOWN, DROP_PKT_TOO_SMALL, DROP_POLICY,
   DROP_BACKLOG_FULL, CAP_DIR_IN, CAP_DIR_OUT, HOOK_NETKIT_XMIT,
+  D_PROGS, NETKIT_DROP, NETKIT_REDIRECT, DROP_BPF_DROP, DROP_BPF_VERDICT, DROP_BPF_FAULT, DROP_REDIRECT,
+  T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM,
 } from "../abi/layout";
+import { runProgs, progsFault, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
+import { ringEntry } from "../ring/ring";
+import { threadState } from "./frames";
 import { ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { frameFree } from "./frames";
 import { counters, bump, txDrop } from "./stats";
@@ -80,6 +85,9 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
   const mac1 = load<u16>(peer, D_MAC + 4);
   let queued: u32 = 0;
   let txBytes: u64 = 0;
+  let redirected: u32 = 0;
+  let redirectedBytes: u64 = 0;
+  const progs = <usize>load<u32>(dev, D_PROGS);
 
   for (; i < n; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
@@ -109,10 +117,32 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
     store<u8>(meta, pktType(addr, mac0, mac1), FM_PKT_TYPE);
     store<u32>(meta, peerIfindex, FM_IFINDEX);
 
-    // Verdict: the program list (D_PROGS, attached by the programs issue) runs here;
-    // with no list the default policy decides.
-    const verdict = policy;
+    // Verdict (§4 steps 6-7): the attach point's program list, or with none the default
+    // policy. All NEXT means PASS; a fault drops (BPF_FAULT); REDIRECT hands the frame to
+    // the host with its target; DROP and unknown verdicts drop.
+    let verdict = policy;
     let reason = DROP_POLICY;
+    if (progs != 0) {
+      verdict = runProgs(thread, progs, meta, addr, len, peerIfindex);
+      if (progsFault() != 0) {
+        verdict = NETKIT_DROP;
+        reason = DROP_BPF_FAULT;
+      } else if (verdict == NETKIT_NEXT) {
+        verdict = NETKIT_PASS;
+      } else if (verdict == NETKIT_REDIRECT) {
+        captureEnd(thread, cap, 0);
+        redirected++;
+        redirectedBytes += len;
+        if (!redirect(thread, slot, addr, len, load<u32>(peer, D_NETNS))) {
+          bump(cDev, DROP_REDIRECT, 1);
+          frameFree(thread, addr);
+        }
+        if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK));
+        continue;
+      } else {
+        reason = verdict == NETKIT_DROP ? DROP_BPF_DROP : DROP_BPF_VERDICT;
+      }
+    }
     if (verdict == NETKIT_PASS || verdict == NETKIT_NEXT) {
       if (room != 0) {
         const e = entries + <usize>(((prod + queued) & mask) * DESC_SIZE);
@@ -136,9 +166,27 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
   }
 
   ringSubmit(rx, queued);
-  bump(cDev, C_TX_PACKETS, queued);
-  bump(cDev, C_TX_BYTES, txBytes);
+  // REDIRECT counts as transmitted whatever becomes of it (§4 step 7).
+  bump(cDev, C_TX_PACKETS, queued + redirected);
+  bump(cDev, C_TX_BYTES, txBytes + redirectedBytes);
   bump(cPeer, C_RX_PACKETS, queued);
   bump(cPeer, C_RX_BYTES, txBytes);
   return queued;
+}
+
+/** Queues a redirected frame for the host (see RD_*); false when the ring is full or nothing was asked. */
+function redirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32): bool {
+  const ifindex = progsRedirectIfindex();
+  if (ifindex == 0) return false;
+  const r = <usize>load<u32>(threadState(thread), T_REDIRECT_RING);
+  if (ringProdFree(r, 1) == 0) return false;
+  const e = ringEntry(r, ringProdIndex(r));
+  store<u64>(e, <u64>addr, RD_ADDR);
+  store<u32>(e, len, RD_LEN);
+  store<u32>(e, ifindex, RD_IFINDEX);
+  store<u32>(e, netns, RD_NETNS);
+  store<u32>(e, progsRedirectFlags(), RD_FLAGS);
+  store<u32>(e, from, RD_FROM);
+  ringSubmit(r, 1);
+  return true;
 }

@@ -10,6 +10,8 @@ import {
 } from "../abi/vm";
 import { GLOBALS, G_CLOCK_NS, FM_HASH } from "../abi/layout";
 import { vmCheck, vmExec, vmFault } from "./vm";
+import { mapLookup, mapUpdate, mapDelete } from "./maps";
+import { MAP_KEY_SIZE, MAP_VALUE_SIZE, VM_NMAPS, VM_MAPS } from "../abi/vm";
 
 /** A function pointer as the loader encodes `lddw rX, <func>` (BPF_PSEUDO_FUNC): tag << 32 | pc. */
 export const FUNC_TAG: u64 = 0xbf0c;
@@ -89,9 +91,31 @@ function callback(rec: usize, fn: u64, depth: u32, pc: u32, out: usize): u32 {
   return fault;
 }
 
+/** True when `m` is one of the map records the program was loaded with. */
+function knownMap(rec: usize, m: u64): bool {
+  const n = load<u32>(rec, VM_NMAPS);
+  const list = <usize>load<u32>(rec, VM_MAPS);
+  for (let i: u32 = 0; i < n; i++) if (<u64>load<u32>(list + (<usize>i << 2)) == m) return true;
+  return false;
+}
+
 /** Runs helper `id` for the instruction at `pc`. Returns 0 or a fault code. */
 export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
   switch (id) {
+    case 1: case 2: case 3: { // map_lookup_elem, map_update_elem, map_delete_elem
+      const map = <usize>arg(rec, 1);
+      if (!knownMap(rec, arg(rec, 1))) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const ks = load<u32>(map, MAP_KEY_SIZE);
+      const key = vmCheck(rec, arg(rec, 2), ks, false);
+      if (key == 0) return vmFault(rec, VM_FAULT_READ, pc);
+      const cpu = load<u32>(rec, VM_THREAD);
+      if (id == 1) { ret(rec, <u64>mapLookup(map, key, cpu)); return 0; }
+      if (id == 3) { ret(rec, <u64><i64>mapDelete(map, key)); return 0; }
+      const value = vmCheck(rec, arg(rec, 3), load<u32>(map, MAP_VALUE_SIZE), false);
+      if (value == 0) return vmFault(rec, VM_FAULT_READ, pc);
+      ret(rec, <u64><i64>mapUpdate(map, key, value, arg(rec, 4), cpu, false));
+      return 0;
+    }
     case 5: // ktime_get_ns: the virtual clock
       ret(rec, load<u64>(GLOBALS, G_CLOCK_NS));
       return 0;
@@ -170,7 +194,8 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       let sum: u64 = <u64><u32>arg(rec, 5);
       for (let i: u64 = 0; i < fromSize; i += 4) sum += <u64>(~load<u32>(from + <usize>i));
       for (let i: u64 = 0; i < toSize; i += 4) sum += <u64>load<u32>(to + <usize>i);
-      ret(rec, <u64>fold(sum));
+      // Since 6.12 the result is folded to 16 bits on every architecture (csum_from32to16).
+      ret(rec, <u64>csum16(fold(sum)));
       return 0;
     }
     case 23: { // redirect(ifindex, flags)

@@ -25,6 +25,8 @@ export class BpfProgram implements MprogProg {
   readonly insns: Uint8Array;
   /** Shared-memory address of the image the dataplane runs (0 until placed). */
   addr = 0;
+  /** Shared-memory address of its program record (abi PR_*), what program lists point at. */
+  record = 0;
   /** Attach points and links holding this program. */
   refs = 0;
   /** Unloaded by its owner; freed when the last attachment goes. */

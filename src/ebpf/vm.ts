@@ -31,6 +31,8 @@ export interface VmRunOptions {
   packet?: { addr: number; len: number; meta?: number; ctx?: number };
   /** bpf_get_smp_processor_id. Default 0. */
   thread?: number;
+  /** Map records the program may pass to the map helpers. */
+  maps?: number[];
 }
 
 export interface VmResult {
@@ -52,11 +54,13 @@ export class Vm {
   /** The run record (abi/vm.ts). */
   readonly rec: number;
   readonly stack: number;
+  private readonly mapList: number;
 
   constructor(dp: Dataplane) {
     this.dp = dp;
     this.rec = dp.alloc(A.VM_RECORD_SIZE);
     this.stack = dp.alloc(A.VM_STACK_SIZE);
+    this.mapList = dp.alloc(4 * 32);
     dp.bytes().fill(0, this.rec, this.rec + A.VM_RECORD_SIZE);
   }
 
@@ -98,6 +102,10 @@ export class Vm {
     dv.setUint32(r + A.VM_REDIRECT_IFINDEX, 0, true);
     dv.setUint32(r + A.VM_REDIRECT_FLAGS, 0, true);
     dv.setBigUint64(r + A.VM_EXECUTED, 0n, true);
+    const maps = (o.maps ?? []).slice(0, 32);
+    maps.forEach((m, i) => dv.setUint32(this.mapList + i * 4, m, true));
+    dv.setUint32(r + A.VM_NMAPS, maps.length, true);
+    dv.setUint32(r + A.VM_MAPS, this.mapList, true);
     const code = (this.dp.exports as unknown as VmExports).vmRun(r);
     const v = this.dp.view();
     const flags = v.getUint32(r + A.VM_REDIRECT_FLAGS, true);
@@ -114,5 +122,6 @@ export class Vm {
   close(): void {
     this.dp.release(this.rec, A.VM_RECORD_SIZE);
     this.dp.release(this.stack, A.VM_STACK_SIZE);
+    this.dp.release(this.mapList, 4 * 32);
   }
 }

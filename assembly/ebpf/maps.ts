@@ -1,0 +1,140 @@
+// eBPF maps in the shared memory (spec/ebpf.md §4): array, per-CPU array, hash and per-CPU
+// hash, with the kernel's update flags and errors. Hash maps are open-addressed over a
+// preallocated slot array (capacity a power of two ≥ 2 × max_entries); updates and deletes
+// take the map's spinlock (short, never blocking in Wasm), lookups do not. A deleted
+// element's slot is marked, not cleared, so a concurrent lookup never reads freed memory.
+
+import {
+  MAP_TYPE, MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, MAP_LOCK, MAP_COUNT,
+  MAP_SLOT_SIZE, MAP_CAPACITY, MAP_COPIES, MAP_SLOT_KEY, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY,
+  BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_NOEXIST, BPF_EXIST,
+} from "../abi/vm";
+
+const ENOENT: i32 = -2;
+const E2BIG: i32 = -7;
+const EEXIST: i32 = -17;
+const EINVAL: i32 = -22;
+
+@inline function isArray(t: u32): bool { return t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY; }
+@inline function isHash(t: u32): bool { return t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH; }
+
+function hashKey(key: usize, n: u32): u32 {
+  let h: u32 = 0x811c9dc5;
+  for (let i: u32 = 0; i < n; i++) { h ^= <u32>load<u8>(key + i); h *= 0x01000193; }
+  return h | 1;
+}
+
+function keyEq(a: usize, b: usize, n: u32): bool {
+  for (let i: u32 = 0; i < n; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
+  return true;
+}
+
+/** The slot holding `key`, or 0. */
+function hashFind(map: usize, key: usize): usize {
+  const ks = load<u32>(map, MAP_KEY_SIZE);
+  const cap = load<u32>(map, MAP_CAPACITY);
+  const ss = load<u32>(map, MAP_SLOT_SIZE);
+  const slots = <usize>load<u32>(map, MAP_VALUES);
+  const h = hashKey(key, ks);
+  for (let i: u32 = 0; i < cap; i++) {
+    const s = slots + <usize>(((h + i) & (cap - 1)) * ss);
+    const st = atomic.load<u32>(s);
+    if (st == 0) return 0;
+    if (st == 1 && load<u32>(s, 4) == h && keyEq(s + MAP_SLOT_KEY, key, ks)) return s;
+  }
+  return 0;
+}
+
+@inline function valueOf(map: usize, slot: usize, cpu: u32): usize {
+  const kr = (load<u32>(map, MAP_KEY_SIZE) + 7) & ~7;
+  return slot + MAP_SLOT_KEY + <usize>kr + <usize>(cpu * load<u32>(map, MAP_STRIDE));
+}
+
+function lock(map: usize): void {
+  while (atomic.cmpxchg<u32>(map + MAP_LOCK, 0, 1) != 0) {}
+}
+
+function unlock(map: usize): void {
+  atomic.store<u32>(map + MAP_LOCK, 0);
+}
+
+/** bpf_map_lookup_elem: the value's address (this CPU's for per-CPU maps), or 0. */
+export function mapLookup(map: usize, key: usize, cpu: u32): usize {
+  const t = load<u32>(map, MAP_TYPE);
+  if (cpu >= load<u32>(map, MAP_COPIES)) cpu = 0;
+  if (isArray(t)) {
+    const k = load<u32>(key);
+    const max = load<u32>(map, MAP_MAX_ENTRIES);
+    if (k >= max) return 0;
+    const stride = load<u32>(map, MAP_STRIDE);
+    return <usize>load<u32>(map, MAP_VALUES) + <usize>((cpu * max + k) * stride);
+  }
+  if (isHash(t)) {
+    const s = hashFind(map, key);
+    return s == 0 ? 0 : valueOf(map, s, cpu);
+  }
+  return 0;
+}
+
+/** bpf_map_update_elem: 0 or -errno. `all` writes every CPU's copy (user space updates). */
+export function mapUpdate(map: usize, key: usize, value: usize, flags: u64, cpu: u32, all: bool): i32 {
+  if (flags > BPF_EXIST) return EINVAL;
+  const t = load<u32>(map, MAP_TYPE);
+  const vs = load<u32>(map, MAP_VALUE_SIZE);
+  const copies = load<u32>(map, MAP_COPIES);
+  const stride = load<u32>(map, MAP_STRIDE);
+  if (cpu >= copies) cpu = 0;
+  if (isArray(t)) {
+    const k = load<u32>(key);
+    const max = load<u32>(map, MAP_MAX_ENTRIES);
+    if (k >= max) return E2BIG;
+    if (flags == BPF_NOEXIST) return EEXIST;
+    const base = <usize>load<u32>(map, MAP_VALUES);
+    if (all) for (let c: u32 = 0; c < copies; c++) memory.copy(base + <usize>((c * max + k) * stride), value + <usize>(c * stride), vs);
+    else memory.copy(base + <usize>((cpu * max + k) * stride), value, vs);
+    return 0;
+  }
+  if (!isHash(t)) return EINVAL;
+  lock(map);
+  let s = hashFind(map, key);
+  if (s != 0 && flags == BPF_NOEXIST) { unlock(map); return EEXIST; }
+  if (s == 0 && flags == BPF_EXIST) { unlock(map); return ENOENT; }
+  if (s == 0) {
+    if (load<u32>(map, MAP_COUNT) >= load<u32>(map, MAP_MAX_ENTRIES)) { unlock(map); return E2BIG; }
+    const ks = load<u32>(map, MAP_KEY_SIZE);
+    const cap = load<u32>(map, MAP_CAPACITY);
+    const ss = load<u32>(map, MAP_SLOT_SIZE);
+    const slots = <usize>load<u32>(map, MAP_VALUES);
+    const h = hashKey(key, ks);
+    for (let i: u32 = 0; i < cap; i++) {
+      const c = slots + <usize>(((h + i) & (cap - 1)) * ss);
+      if (atomic.load<u32>(c) != 1) { s = c; break; }
+    }
+    store<u32>(s, h, 4);
+    memory.copy(s + MAP_SLOT_KEY, key, ks);
+    memory.fill(valueOf(map, s, 0), 0, <usize>(copies * stride));
+    store<u32>(map, load<u32>(map, MAP_COUNT) + 1, MAP_COUNT);
+    if (all) for (let c: u32 = 0; c < copies; c++) memory.copy(valueOf(map, s, c), value + <usize>(c * stride), vs);
+    else memory.copy(valueOf(map, s, cpu), value, vs);
+    atomic.store<u32>(s, 1); // published last: lookups see a whole element
+  } else if (all) {
+    for (let c: u32 = 0; c < copies; c++) memory.copy(valueOf(map, s, c), value + <usize>(c * stride), vs);
+  } else {
+    memory.copy(valueOf(map, s, cpu), value, vs);
+  }
+  unlock(map);
+  return 0;
+}
+
+/** bpf_map_delete_elem: 0 or -errno (arrays cannot delete: -EINVAL). */
+export function mapDelete(map: usize, key: usize): i32 {
+  const t = load<u32>(map, MAP_TYPE);
+  if (!isHash(t)) return EINVAL;
+  lock(map);
+  const s = hashFind(map, key);
+  if (s == 0) { unlock(map); return ENOENT; }
+  atomic.store<u32>(s, 2);
+  store<u32>(map, load<u32>(map, MAP_COUNT) - 1, MAP_COUNT);
+  unlock(map);
+  return 0;
+}

@@ -1,0 +1,145 @@
+// Running an attach point's program list on one packet (netkit.md §4 step 6): the
+// __sk_buff is built from the frame's metadata in the thread's BPF area, each program
+// runs on the interpreter with its regions (context, packet, its global data and map
+// values), writable fields go back to the frame, and the walk stops at the first
+// verdict other than NETKIT_NEXT.
+
+import {
+  T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS,
+  FM_MARK, FM_PRIORITY, FM_TSTAMP, FM_INGRESS_IFINDEX, FM_PROTOCOL, FM_PKT_TYPE, FM_HASH, FM_QUEUE_MAPPING,
+  FM_TC_INDEX, FM_CB, FM_VLAN_TCI, FM_VLAN_PROTO, NETKIT_NEXT,
+} from "../abi/layout";
+import {
+  VM_PROG, VM_SLOTS, VM_BUDGET, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_REGS, VM_PKT, VM_PKT_LEN, VM_META,
+  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_NMAPS, VM_MAPS,
+} from "../abi/vm";
+import { threadState } from "../dev/frames";
+import { vmRun } from "./vm";
+
+// struct __sk_buff offsets (uapi; spec/ebpf.md §2.1).
+const SKB_LEN: u32 = 0;
+const SKB_PKT_TYPE: u32 = 4;
+const SKB_MARK: u32 = 8;
+const SKB_QUEUE_MAPPING: u32 = 12;
+const SKB_PROTOCOL: u32 = 16;
+const SKB_VLAN_PRESENT: u32 = 20;
+const SKB_VLAN_TCI: u32 = 24;
+const SKB_VLAN_PROTO: u32 = 28;
+const SKB_PRIORITY: u32 = 32;
+const SKB_INGRESS_IFINDEX: u32 = 36;
+const SKB_IFINDEX: u32 = 40;
+const SKB_TC_INDEX: u32 = 44;
+const SKB_CB: u32 = 48;
+const SKB_HASH: u32 = 68;
+const SKB_TC_CLASSID: u32 = 72;
+const SKB_DATA: u32 = 76;
+const SKB_DATA_END: u32 = 80;
+const SKB_DATA_META: u32 = 140;
+const SKB_TSTAMP: u32 = 152;
+const SKB_WIRE_LEN: u32 = 160;
+const SKB_GSO_SEGS: u32 = 164;
+
+/** Instructions one program run may execute (the verifier bounds real programs far below). */
+const RUN_BUDGET: u32 = 1000000;
+
+/** Set when the last `runProgs` ended with a fault (the caller counts DROP_BPF_FAULT). */
+let lastFault: u32 = 0;
+/** Redirect requested by the program that returned the verdict (0 = none). */
+let lastRedirectIfindex: u32 = 0;
+let lastRedirectFlags: u32 = 0;
+
+export function progsFault(): u32 { return lastFault; }
+export function progsRedirectIfindex(): u32 { return lastRedirectIfindex; }
+export function progsRedirectFlags(): u32 { return lastRedirectFlags; }
+
+/** Fills the thread's __sk_buff for a packet at `data` (len bytes) whose metadata is at `meta`. */
+function skbFill(skb: usize, meta: usize, data: usize, len: u32, ifindex: u32): void {
+  memory.fill(skb, 0, SKB_CTX_SIZE);
+  store<u32>(skb, len, SKB_LEN);
+  store<u32>(skb, <u32>load<u8>(meta, FM_PKT_TYPE), SKB_PKT_TYPE);
+  store<u32>(skb, load<u32>(meta, FM_MARK), SKB_MARK);
+  store<u32>(skb, load<u32>(meta, FM_QUEUE_MAPPING), SKB_QUEUE_MAPPING);
+  // protocol is __be16 in the low half: the frame keeps it in network order.
+  store<u32>(skb, <u32>load<u16>(meta, FM_PROTOCOL), SKB_PROTOCOL);
+  const tci = <u32>load<u16>(meta, FM_VLAN_TCI);
+  store<u32>(skb, tci != 0 ? 1 : 0, SKB_VLAN_PRESENT);
+  store<u32>(skb, tci, SKB_VLAN_TCI);
+  store<u32>(skb, <u32>load<u16>(meta, FM_VLAN_PROTO), SKB_VLAN_PROTO);
+  store<u32>(skb, load<u32>(meta, FM_PRIORITY), SKB_PRIORITY);
+  store<u32>(skb, load<u32>(meta, FM_INGRESS_IFINDEX), SKB_INGRESS_IFINDEX);
+  store<u32>(skb, ifindex, SKB_IFINDEX);
+  store<u32>(skb, load<u32>(meta, FM_TC_INDEX), SKB_TC_INDEX);
+  memory.copy(skb + SKB_CB, meta + FM_CB, 20);
+  store<u32>(skb, load<u32>(meta, FM_HASH), SKB_HASH);
+  store<u32>(skb, <u32>data, SKB_DATA);
+  store<u32>(skb, <u32>(data + len), SKB_DATA_END);
+  store<u32>(skb, <u32>data, SKB_DATA_META);
+  store<u64>(skb, load<u64>(meta, FM_TSTAMP), SKB_TSTAMP);
+  store<u32>(skb, len, SKB_WIRE_LEN);
+  store<u32>(skb, 1, SKB_GSO_SEGS);
+}
+
+/** Copies what a tc program may write back into the frame (mark, priority, queue_mapping, tc_index, cb, tstamp). */
+function skbWriteBack(skb: usize, meta: usize): void {
+  store<u32>(meta, load<u32>(skb, SKB_MARK), FM_MARK);
+  store<u32>(meta, load<u32>(skb, SKB_PRIORITY), FM_PRIORITY);
+  const qm = load<u32>(skb, SKB_QUEUE_MAPPING);
+  if (qm < 0xffff) store<u32>(meta, qm, FM_QUEUE_MAPPING);
+  store<u32>(meta, load<u32>(skb, SKB_TC_INDEX) & 0xffff, FM_TC_INDEX);
+  memory.copy(meta + FM_CB, skb + SKB_CB, 20);
+  store<u64>(meta, load<u64>(skb, SKB_TSTAMP), FM_TSTAMP);
+}
+
+/**
+ * Runs the program list `list` on a packet seen on device `ifindex`; returns the
+ * verdict (the last program's r0, NETKIT_NEXT when every program said NEXT).
+ * A fault ends the walk: `progsFault()` says so and the verdict is NETKIT_DROP's caller's to choose.
+ */
+export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
+  const area = <usize>load<u32>(threadState(thread), T_BPF);
+  const rec = area + BPF_VM;
+  const skb = area + BPF_SKB;
+  const n = load<u32>(list, PGL_COUNT);
+  lastFault = 0;
+  lastRedirectIfindex = 0;
+  lastRedirectFlags = 0;
+  let verdict: i32 = NETKIT_NEXT;
+  skbFill(skb, meta, data, len, ifindex);
+  for (let i: u32 = 0; i < n; i++) {
+    const prog = <usize>load<u32>(list + PGL_PROGS + (<usize>i << 2));
+    store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
+    store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
+    store<u32>(rec, RUN_BUDGET, VM_BUDGET);
+    // Regions: the context, the packet, then the program's own.
+    const nr = load<u32>(prog, PR_NREGIONS);
+    store<u32>(rec, 2 + nr, VM_NREGIONS);
+    let r = rec + VM_REGIONS;
+    store<u32>(r, <u32>skb); store<u32>(r, <u32>(skb + SKB_CTX_SIZE), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
+    r += VM_REGION_SIZE;
+    store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
+    r += VM_REGION_SIZE;
+    memory.copy(r, prog + PR_REGIONS, <usize>(nr * VM_REGION_SIZE));
+    store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
+    store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
+    store<u64>(rec + VM_REGS + 8, <u64>skb);
+    store<u32>(rec, <u32>data, VM_PKT);
+    store<u32>(rec, len, VM_PKT_LEN);
+    store<u32>(rec, <u32>meta, VM_META);
+    store<u32>(rec, <u32>skb, VM_CTX);
+    store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
+    store<u32>(rec, 0, VM_REDIRECT_FLAGS);
+    const f = vmRun(rec);
+    if (f != 0) {
+      lastFault = f;
+      return verdict;
+    }
+    skbWriteBack(skb, meta);
+    verdict = <i32>load<u64>(rec + VM_REGS);
+    if (verdict != NETKIT_NEXT) {
+      lastRedirectIfindex = load<u32>(rec, VM_REDIRECT_IFINDEX);
+      lastRedirectFlags = load<u32>(rec, VM_REDIRECT_FLAGS);
+      break;
+    }
+  }
+  return verdict;
+}

@@ -1,0 +1,89 @@
+/**
+ * BPF_PROG_LOAD for a clang-compiled object: the ELF loader's programs and maps become
+ * maps in the shared memory and relocated program images (map references resolved to
+ * map records, global data to value addresses, callbacks to tagged function pointers),
+ * checked by the verifier before they are placed.
+ */
+
+import { fail } from '../errors.js';
+import { loadObject, type BpfObject } from './elf.js';
+import { LDDW, Pseudo, decode, encodeInto } from './insn.js';
+import { BpfMap } from './maps.js';
+import type { AttachType, BpfProgram, ProgType } from './program.js';
+import { verify } from './verifier.js';
+import type { Dataplane } from '../dataplane.js';
+
+/** What FUNC_TAG is in assembly/ebpf/helpers.ts: callback pointers are (tag << 32) | pc. */
+const FUNC_TAG = 0xbf0cn;
+
+export interface LoadedObject {
+  license: string;
+  programs: Map<string, BpfProgram>;
+  maps: Map<string, BpfMap>;
+}
+
+export interface ProgramLoader {
+  loadProgram(o: {
+    name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType;
+    regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[];
+  }): BpfProgram;
+}
+
+/** Resolves an object's pseudo `lddw`s against its maps; returns the image and the maps it uses. */
+export function relocate(obj: BpfObject, index: number, maps: BpfMap[]): { insns: Uint8Array; used: BpfMap[] } {
+  const p = obj.programs[index]!;
+  const insns = p.insns.slice();
+  const used = new Set<BpfMap>();
+  const n = insns.length / 8;
+  for (let pc = 0; pc < n; pc++) {
+    const i = decode(insns, pc);
+    if (i.code !== LDDW) continue;
+    const next = decode(insns, pc + 1);
+    let value: bigint;
+    if (i.src === Pseudo.IMM) { pc++; continue; }
+    if (i.src === Pseudo.MAP_FD || i.src === Pseudo.MAP_VALUE) {
+      const m = maps[i.imm];
+      if (!m) fail('EINVAL', `${p.section}: instruction ${pc} refers to map ${i.imm}, which does not exist`);
+      used.add(m);
+      if (i.src === Pseudo.MAP_FD) value = BigInt(m.record);
+      else {
+        if (m.type !== 'array' || next.imm < 0 || next.imm >= m.valueSize) fail('EINVAL', `${p.section}: instruction ${pc}: direct value access outside map ${m.name}`);
+        value = BigInt(m.values + next.imm);
+      }
+    } else if (i.src === Pseudo.FUNC) {
+      value = (FUNC_TAG << 32n) | BigInt(pc + i.imm + 1);
+    } else {
+      fail('EINVAL', `${p.section}: instruction ${pc}: lddw pseudo source ${i.src} is not supported`);
+    }
+    encodeInto(insns, pc, { ...i, src: 0, imm: Number(BigInt.asIntN(32, value & 0xffffffffn)) });
+    encodeInto(insns, pc + 1, { ...next, imm: Number(BigInt.asIntN(32, value >> 32n)) });
+    pc++;
+  }
+  return { insns, used: [...used] };
+}
+
+/** Loads every program of an ELF object (maps created first, shared between its programs). */
+export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8Array, o: { programs?: string[] } = {}): LoadedObject {
+  const obj = loadObject(bytes);
+  const maps = obj.maps.map((m) => new BpfMap(dp, {
+    name: m.name, type: m.kind === 'global' ? 'array' : m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries,
+    flags: m.kind === 'global' ? 0 : m.flags & ~(1 << 10), readonlyProg: (m.flags & (1 << 7)) !== 0, initial: m.initial,
+  }));
+  const out: LoadedObject = { license: obj.license, programs: new Map(), maps: new Map(maps.map((m, i) => [obj.maps[i]!.name, m])) };
+  const gpl = /^(GPL|GPL v2|GPL and additional rights|Dual BSD\/GPL|Dual MIT\/GPL|Dual MPL\/GPL)$/.test(obj.license);
+  obj.programs.forEach((p, index) => {
+    if (o.programs ? !o.programs.includes(p.name) : !p.autoload) return;
+    verify(p.insns, { type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start) });
+    const { insns, used } = relocate(obj, index, maps);
+    if (used.length > 8) fail('E2BIG', `${p.section}: a program may use at most 8 maps here`);
+    const regions = used.map((m) => ({ addr: m.values, len: m.valuesSize, writable: !m.readonlyProg }));
+    if (regions.length > 6) fail('E2BIG', `${p.section}: a program may use at most 6 maps with values here`);
+    const prog = loader.loadProgram({
+      name: p.name, type: p.type === 'sched_act' ? 'sched_cls' : p.type as ProgType, insns,
+      expectedAttachType: p.attachType === 'none' || p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? undefined : p.attachType,
+      regions, maps: used.map((m) => m.record),
+    });
+    out.programs.set(p.name, prog);
+  });
+  return out;
+}

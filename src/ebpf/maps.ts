@@ -1,0 +1,174 @@
+/**
+ * eBPF maps in the shared memory (assembly/ebpf/maps.ts does the work): array, per-CPU
+ * array, hash and per-CPU hash, plus global data (`.data`/`.rodata`/`.bss` as one-entry
+ * arrays). Creation checks and the user-space API (lookup, update, delete, iteration)
+ * with the kernel's errno.
+ */
+
+import * as A from '../abi.generated.js';
+import type { Dataplane } from '../dataplane.js';
+import { fail, type Errno } from '../errors.js';
+
+export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array';
+
+export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, percpu_hash: 5, percpu_array: 6 };
+const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 5: 'percpu_hash', 6: 'percpu_array' };
+
+export interface MapSpec {
+  name: string;
+  type: MapType | number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags?: number;
+  /** Read-only for programs (BPF_F_RDONLY_PROG, `.rodata`). */
+  readonlyProg?: boolean;
+  /** Initial contents of entry 0 (global data). */
+  initial?: Uint8Array;
+}
+
+interface MapExports {
+  mapLookup(map: number, key: number, cpu: number): number;
+  mapUpdate(map: number, key: number, value: number, flags: bigint, cpu: number, all: number): number;
+  mapDelete(map: number, key: number): number;
+}
+
+const ERRNO: Record<number, Errno> = { 2: 'ENOENT', 7: 'E2BIG', 17: 'EEXIST', 22: 'EINVAL' };
+const BPF_F_NO_PREALLOC = 1;
+const BPF_F_RDONLY_PROG = 1 << 7;
+const BPF_F_MMAPABLE = 1 << 10;
+const KNOWN_FLAGS = BPF_F_NO_PREALLOC | BPF_F_RDONLY_PROG | BPF_F_MMAPABLE;
+
+let nextId = 1;
+
+export class BpfMap {
+  readonly id = nextId++;
+  readonly name: string;
+  readonly type: MapType;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  /** The map record (abi MAP_*): what programs get from `lddw` and pass to helpers. */
+  readonly record: number;
+  /** Values (arrays) or slots (hash maps): the memory programs may touch. */
+  readonly values: number;
+  readonly valuesSize: number;
+  readonly copies: number;
+  readonly readonlyProg: boolean;
+  private readonly dp: Dataplane;
+  private readonly stride: number;
+  private readonly slotSize: number;
+  private readonly capacity: number;
+  private readonly scratch: number;
+
+  constructor(dp: Dataplane, s: MapSpec) {
+    const type = typeof s.type === 'number' ? TYPE_NAMES[s.type] : s.type;
+    if (!type) fail('EINVAL', `map type ${s.type} is not supported`);
+    const flags = s.flags ?? 0;
+    // map_check_no_btf / array_map_alloc_check / htab_map_alloc_check, in spirit.
+    if (s.keySize <= 0 && type !== 'array' && type !== 'percpu_array') fail('EINVAL');
+    if ((type === 'array' || type === 'percpu_array') && s.keySize !== 4) fail('EINVAL');
+    if (!Number.isInteger(s.valueSize) || s.valueSize <= 0 || !Number.isInteger(s.maxEntries) || s.maxEntries <= 0) fail('EINVAL');
+    if (flags & ~KNOWN_FLAGS) fail('EINVAL');
+    if (s.valueSize > (1 << 20) || s.keySize > 512) fail('E2BIG');
+    this.dp = dp;
+    this.name = s.name.slice(0, 15);
+    this.type = type;
+    this.keySize = s.keySize;
+    this.valueSize = s.valueSize;
+    this.maxEntries = s.maxEntries;
+    this.flags = flags;
+    this.readonlyProg = s.readonlyProg ?? (flags & BPF_F_RDONLY_PROG) !== 0;
+    this.copies = type.startsWith('percpu') ? dp.threads : 1;
+    this.stride = (s.valueSize + 7) & ~7;
+    if (type === 'array' || type === 'percpu_array') {
+      this.slotSize = 0;
+      this.capacity = 0;
+      this.valuesSize = this.copies * s.maxEntries * this.stride;
+    } else {
+      this.slotSize = A.MAP_SLOT_KEY + ((s.keySize + 7) & ~7) + this.copies * this.stride;
+      let cap = 2;
+      while (cap < s.maxEntries * 2) cap *= 2;
+      this.capacity = cap;
+      this.valuesSize = cap * this.slotSize;
+    }
+    if (this.valuesSize > 256 << 20) fail('E2BIG');
+    this.record = dp.alloc(A.MAP_RECORD_SIZE);
+    this.values = dp.alloc(this.valuesSize);
+    this.scratch = dp.alloc(((s.keySize + 7) & ~7) + this.copies * this.stride);
+    dp.bytes().fill(0, this.values, this.values + this.valuesSize);
+    const dv = dp.view();
+    const r = this.record;
+    dv.setUint32(r + A.MAP_TYPE, MAP_TYPE_NUMBERS[type], true);
+    dv.setUint32(r + A.MAP_KEY_SIZE, s.keySize, true);
+    dv.setUint32(r + A.MAP_VALUE_SIZE, s.valueSize, true);
+    dv.setUint32(r + A.MAP_MAX_ENTRIES, s.maxEntries, true);
+    dv.setUint32(r + A.MAP_VALUES, this.values, true);
+    dv.setUint32(r + A.MAP_STRIDE, this.stride, true);
+    dv.setUint32(r + A.MAP_LOCK, 0, true);
+    dv.setUint32(r + A.MAP_COUNT, 0, true);
+    dv.setUint32(r + A.MAP_SLOT_SIZE, this.slotSize, true);
+    dv.setUint32(r + A.MAP_CAPACITY, this.capacity, true);
+    dv.setUint32(r + A.MAP_COPIES, this.copies, true);
+    dv.setUint32(r + A.MAP_FLAGS, flags, true);
+    if (s.initial) dp.bytes().set(s.initial.subarray(0, s.valueSize), this.values);
+  }
+
+  private get ex(): MapExports {
+    return this.dp.exports as unknown as MapExports;
+  }
+
+  private putKey(key: Uint8Array): number {
+    if (key.length !== this.keySize) fail('EINVAL');
+    this.dp.bytes().set(key, this.scratch);
+    return this.scratch;
+  }
+
+  /** BPF_MAP_LOOKUP_ELEM: the value (per-CPU maps: one per thread), or undefined (ENOENT). */
+  lookup(key: Uint8Array): Uint8Array | Uint8Array[] | undefined {
+    const at = this.ex.mapLookup(this.record, this.putKey(key), 0);
+    if (at === 0) return undefined;
+    const b = this.dp.bytes();
+    if (this.copies === 1) return b.slice(at, at + this.valueSize);
+    // Per-CPU: copy 0's address; the others follow at their stride (array: per-CPU blocks).
+    const step = this.type === 'percpu_array' ? this.maxEntries * this.stride : this.stride;
+    return Array.from({ length: this.copies }, (_, c) => b.slice(at + c * step, at + c * step + this.valueSize));
+  }
+
+  /** BPF_MAP_UPDATE_ELEM with BPF_ANY (0), BPF_NOEXIST (1) or BPF_EXIST (2). Per-CPU maps take one value per thread or one for all. */
+  update(key: Uint8Array, value: Uint8Array | Uint8Array[], flags = 0): void {
+    const k = this.putKey(key);
+    const values = Array.isArray(value) ? value : Array.from({ length: this.copies }, () => value);
+    if (values.length !== this.copies || values.some((v) => v.length !== this.valueSize)) fail('EINVAL');
+    const v = this.scratch + ((this.keySize + 7) & ~7);
+    values.forEach((x, c) => this.dp.bytes().set(x, v + c * this.stride));
+    const r = this.ex.mapUpdate(this.record, k, v, BigInt(flags), 0, 1);
+    if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
+  }
+
+  /** BPF_MAP_DELETE_ELEM (arrays: EINVAL). */
+  delete(key: Uint8Array): void {
+    const r = this.ex.mapDelete(this.record, this.putKey(key));
+    if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
+  }
+
+  /** Every key, in storage order (arrays: 0..max_entries-1). */
+  keys(): Uint8Array[] {
+    if (this.capacity === 0) return Array.from({ length: this.maxEntries }, (_, i) => new Uint8Array(new Uint32Array([i]).buffer));
+    const dv = this.dp.view();
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < this.capacity; i++) {
+      const s = this.values + i * this.slotSize;
+      if (dv.getUint32(s, true) === 1) out.push(this.dp.bytes().slice(s + A.MAP_SLOT_KEY, s + A.MAP_SLOT_KEY + this.keySize));
+    }
+    return out;
+  }
+
+  /** Frees the map's memory (after every program using it is gone). */
+  free(): void {
+    this.dp.retire(this.values, this.valuesSize);
+    this.dp.retire(this.record, A.MAP_RECORD_SIZE);
+    this.dp.release(this.scratch, ((this.keySize + 7) & ~7) + this.copies * this.stride);
+  }
+}

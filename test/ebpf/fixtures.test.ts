@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Emulator } from '../../src/emulator.js';
+import { CASES, CPUS, objectFile, type Recorded } from '../fixtures/bpf/cases.js';
+import { kernelRun, kernelUnavailableReason } from '../helpers/kernel.js';
+
+const DIR = new URL('../fixtures/bpf/', import.meta.url).pathname;
+const recorded = JSON.parse(readFileSync(DIR + 'expected.json', 'utf8')) as { kernel: string; recorded: Record<string, Recorded> };
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+let emu: Emulator;
+beforeAll(async () => {
+  emu = await Emulator.create({});
+});
+afterAll(async () => {
+  await emu.close();
+});
+
+/** nkemu's run of a case: the same shape as the recording. */
+function nkemu(c: (typeof CASES)[number], cpu: (typeof CPUS)[number]): Recorded {
+  let loaded;
+  try {
+    loaded = emu.loadObject(readFileSync(DIR + objectFile(c.object, cpu)), { programs: [c.program] });
+  } catch (e) {
+    return { retval: 0, dataOut: '', error: `load: ${(e as Error).message}` };
+  }
+  const prog = loaded.programs.get(c.program)!;
+  let r;
+  try {
+    r = emu.testRun(prog, { data: c.packet, ctx: c.ctx });
+  } catch (e) {
+    return { retval: 0, dataOut: '', error: `run: ${(e as Error).message}` };
+  }
+  if (r.fault) return { retval: 0, dataOut: '', error: `fault: ${r.fault}` };
+  const out: Recorded = { retval: r.retval, dataOut: hex(r.dataOut) };
+  if (c.ctx) out.ctxOut = hex(r.ctxOut);
+  if (c.maps) {
+    out.maps = {};
+    for (const [name, m] of loaded.maps) {
+      const rows: { key: string; value: string | string[] }[] = [];
+      for (const k of m.keys()) {
+        const v = m.lookup(k);
+        if (v === undefined) continue;
+        const value = Array.isArray(v) ? v.map(hex) : hex(v);
+        if ((Array.isArray(value) ? value : [value]).some((x) => /[^0]/.test(x))) rows.push({ key: hex(k), value });
+      }
+      out.maps[name] = rows.sort((a, b) => a.key.localeCompare(b.key));
+    }
+  }
+  return out;
+}
+
+/** Per-CPU values: the recording has one per kernel CPU, nkemu one per thread; the run happened on CPU 0. */
+function comparable(maps: Recorded['maps']): Recorded['maps'] {
+  if (!maps) return maps;
+  return Object.fromEntries(Object.entries(maps).map(([k, rows]) => [k, rows.map((r) => ({
+    key: r.key, value: Array.isArray(r.value) ? r.value[0]! : r.value,
+  }))]));
+}
+
+/** Cases nkemu cannot run yet, with the reason; the test checks it refuses them plainly at load. */
+const UNSUPPORTED: Record<string, RegExp> = {
+  xsk_redirect: /map type 17 is not supported/, // XSKMAP: AF_XDP is not implemented yet
+  stage2: /map type 12 is not supported/, // ARRAY_OF_MAPS
+};
+/** Objects the recording tool (bpftool with libbpf ≥ 1.0) refuses to open but nkemu loads: legacy `maps` sections. */
+const LIBBPF_REFUSES = new Set(['legacy_cls']);
+
+describe(`fixture corpus against the kernel's recording (${recorded.kernel})`, () => {
+  const runs = CASES.flatMap((c) => CPUS.map((cpu) => ({ c, cpu, key: `${c.name}@${cpu}` }))).filter((x) => recorded.recorded[x.key]);
+  it('covers every case at every CPU version', () => {
+    expect(runs.length).toBe(CASES.length * CPUS.length);
+  });
+  it.each(runs.map((r) => [r.key, r]))('%s', (_key, { c, cpu, key }) => {
+    const want = recorded.recorded[key]!;
+    const got = nkemu(c, cpu);
+    if (UNSUPPORTED[c.program]) {
+      expect(got.error, key).toMatch(UNSUPPORTED[c.program]!);
+      return;
+    }
+    if (LIBBPF_REFUSES.has(c.program)) {
+      expect(want.error, key).toMatch(/failed to open object file/);
+      expect(got.error, key).toBeUndefined();
+      return;
+    }
+    if (want.error) {
+      // The kernel refused it; nkemu must refuse too (the reasons are named differently).
+      expect(got.error ?? 'accepted', key).not.toBe('accepted');
+      return;
+    }
+    expect(got.error, key).toBeUndefined();
+    expect(got.retval, `${key} retval`).toBe(want.retval);
+    expect(got.dataOut, `${key} packet`).toBe(want.dataOut);
+    if (want.ctxOut !== undefined) expect(got.ctxOut, `${key} ctx`).toBe(want.ctxOut);
+    if (want.maps) {
+      const mine = comparable(got.maps)!;
+      for (const [name, rows] of Object.entries(comparable(want.maps)!)) {
+        if (name === 'xsks') continue; // user space cannot read xskmap values (the recording has none)
+        expect(mine[name] ?? [], `${key} map ${name}`).toEqual(rows);
+      }
+    }
+  });
+});
+
+describe.skipIf(kernelUnavailableReason() !== undefined)('live: kernel and nkemu side by side', () => {
+  it('the same programs on new packets agree (return value and packet)', () => {
+    for (const c of CASES.filter((x) => !x.maps && !x.ctx && !UNSUPPORTED[x.program] && !LIBBPF_REFUSES.has(x.program) && x.name !== 'drop_port/short')) {
+      const p = c.packet.slice();
+      p[p.length - 1] ^= 0xff;
+      const k = kernelRun(DIR + objectFile(c.object, 'v3'), c.program, p);
+      const loaded = emu.loadObject(readFileSync(DIR + objectFile(c.object, 'v3')), { programs: [c.program] });
+      const r = emu.testRun(loaded.programs.get(c.program)!, { data: p });
+      expect([r.retval, hex(r.dataOut)], c.name).toEqual([k.retval, hex(k.dataOut)]);
+    }
+  });
+});
