@@ -9,6 +9,7 @@ import { Emulator } from '../emulator.js';
 import { NetError } from '../errors.js';
 import { CliError, newCtx, type Ctx } from './context.js';
 import { demo } from './demo.js';
+import { bpftool } from './bpftool.js';
 import { ipCommand } from './ip.js';
 import { ethtool, nicCmd, ping, pktgen, wire, ynl, zcrx } from './tools.js';
 
@@ -21,7 +22,7 @@ export interface CommandResult {
 const USAGE = `Usage: nkemu [--workers N] TOOL [ARGS...]
        nkemu [--workers N] run FILE        run a script (one command per line, # comments)
        nkemu demo                         the built-in scenario
-Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl`;
+Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool`;
 
 /** Splits a script line like a shell would for these tools: words, 'single' and "double" quotes. */
 export function splitWords(line: string): string[] {
@@ -52,6 +53,7 @@ async function dispatch(ctx: Ctx, argv: string[]): Promise<number> {
     case 'ethtool': ethtool(ctx, rest); return 0;
     case 'ynl': ynl(ctx, rest); return 0;
     case 'zcrx': zcrx(ctx, rest); return 0;
+    case 'bpftool': bpftool(ctx, rest); return 0;
     case 'sysctl': {
       const kv = rest.filter((a) => a !== '-w' && a !== '-q');
       const m = /^net\.ipv4\.(ip_forward|conf\.all\.forwarding)=([01])$/.exec(kv[0] ?? '');

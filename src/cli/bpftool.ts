@@ -1,0 +1,257 @@
+/**
+ * `bpftool` in its own words, over an emulated bpffs: prog load/loadall/show/run,
+ * map dump/lookup/update, link show, net show, and — an nkemu extension, since bpftool
+ * lists netkit attachments but cannot make them — `net attach|detach netkit_primary|netkit_peer`.
+ */
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Emulator } from '../emulator.js';
+import { NetError, strerror } from '../errors.js';
+import { BPF_F_AFTER, BPF_F_BEFORE, BPF_F_REPLACE } from '../ebpf/mprog.js';
+import type { BpfMap } from '../ebpf/maps.js';
+import type { AttachType, BpfProgram } from '../ebpf/program.js';
+import { CliError, type Ctx } from './context.js';
+
+type Pinned = { kind: 'prog'; prog: BpfProgram } | { kind: 'map'; map: BpfMap };
+
+/** The emulated bpffs of each emulator: path → object. */
+const fs = new WeakMap<Emulator, Map<string, Pinned>>();
+const allMaps = new WeakMap<Emulator, BpfMap[]>();
+
+function bpffs(emu: Emulator): Map<string, Pinned> {
+  let m = fs.get(emu);
+  if (!m) fs.set(emu, (m = new Map()));
+  return m;
+}
+
+function pin(emu: Emulator, path: string, obj: Pinned): void {
+  if (!path.startsWith('/sys/fs/bpf/')) throw new CliError(`Error: failed to pin program: ${path} is not on a bpffs (use /sys/fs/bpf/...)`, 255);
+  const f = bpffs(emu);
+  if (f.has(path)) throw new CliError(`Error: can't pin the object (${path}): File exists`, 255);
+  f.set(path, obj);
+}
+
+/** `id N`, `pinned PATH`, `name NAME`, `tag TAG` → a program. */
+function progRef(emu: Emulator, args: string[], i: number): [BpfProgram, number] {
+  const how = args[i];
+  const v = args[i + 1];
+  if (v === undefined) throw new CliError(`Error: expected PROG`, 255);
+  let p: BpfProgram | undefined;
+  if (how === 'id') p = emu.bpf.prog(Number(v));
+  else if (how === 'pinned') { const e = bpffs(emu).get(v); p = e?.kind === 'prog' ? e.prog : undefined; if (!p) throw new CliError(`Error: bpf obj get (${v}): No such file or directory`, 255); }
+  else if (how === 'name') p = [...emu.bpf.progs.values()].find((x) => x.name === v);
+  else throw new CliError(`Error: expected 'id', 'tag', 'name' or 'pinned', got: '${how}'?`, 255);
+  if (!p) throw new CliError(`Error: get by id (${v}): No such file or directory`, 255);
+  return [p, i + 2];
+}
+
+function mapRef(emu: Emulator, args: string[], i: number): [BpfMap, number] {
+  const how = args[i];
+  const v = args[i + 1];
+  const maps = allMaps.get(emu) ?? [];
+  let m: BpfMap | undefined;
+  if (how === 'id') m = maps.find((x) => x.id === Number(v));
+  else if (how === 'pinned') { const e = bpffs(emu).get(v ?? ''); m = e?.kind === 'map' ? e.map : undefined; }
+  else if (how === 'name') m = maps.find((x) => x.name === v);
+  else throw new CliError(`Error: expected 'id', 'name' or 'pinned', got: '${how ?? ''}'?`, 255);
+  if (!m) throw new CliError(`Error: get map by ${how} (${v ?? ''}): No such file or directory`, 255);
+  return [m, i + 2];
+}
+
+function hexBytes(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(' ');
+}
+
+function parseBytes(args: string[], i: number, n: number, what: string): [Uint8Array, number] {
+  const out = new Uint8Array(n);
+  for (let k = 0; k < n; k++) {
+    const t = args[i + k];
+    if (t === undefined || !/^(0x)?[0-9a-f]{1,2}$/i.test(t)) throw new CliError(`Error: ${what} expected ${n} bytes got ${k}`, 255);
+    out[k] = parseInt(t, 16);
+  }
+  return [out, i + n];
+}
+
+function progJson(p: BpfProgram): Record<string, unknown> {
+  return { id: p.id, type: p.type, name: p.name, tag: p.tag || '0000000000000000', gpl_compatible: true, xlated_len: p.insns.length, jited: false };
+}
+
+function readObject(file: string | undefined): Uint8Array {
+  if (!file) throw new CliError('Error: expected OBJ', 255);
+  try {
+    return new Uint8Array(readFileSync(file));
+  } catch (e) {
+    throw new CliError(`Error: failed to open object file: ${(e as Error).message}`, 255);
+  }
+}
+
+function load(ctx: Ctx, file: string, only?: string[]): ReturnType<Emulator['loadObject']> {
+  const bytes = readObject(file);
+  try {
+    const obj = ctx.emu.loadObject(bytes, only ? { programs: only } : {});
+    allMaps.set(ctx.emu, [...(allMaps.get(ctx.emu) ?? []), ...obj.maps.values()]);
+    return obj;
+  } catch (e) {
+    if (e instanceof NetError) throw new CliError(`libbpf: prog load failed: ${e.message}\nError: failed to load object file`, 255);
+    throw new CliError(`libbpf: ${(e as Error).message}\nError: failed to open object file`, 255);
+  }
+}
+
+const ATTACH: Record<string, AttachType> = { netkit_primary: 'netkit_primary', netkit_peer: 'netkit_peer' };
+
+export function bpftool(ctx: Ctx, argv: string[]): void {
+  const args = [...argv];
+  let json = false;
+  while (args[0]?.startsWith('-')) {
+    const o = args.shift()!;
+    if (o === '-j' || o === '--json' || o === '-p' || o === '--pretty') json = true;
+    else throw new CliError(`bpftool: unrecognized option '${o}'`, 255);
+  }
+  const [obj, verb, ...rest] = args;
+  const { emu } = ctx;
+  const print = (v: unknown): void => { ctx.out.push(JSON.stringify(v)); };
+  if (obj === 'prog') {
+    if (verb === 'load' || verb === 'loadall') {
+      const [file, path] = rest;
+      if (!path) throw new CliError('Error: expected OBJ PATH', 255);
+      const o = load(ctx, file!);
+      const progs = [...o.programs.values()];
+      if (verb === 'load') {
+        if (!progs.length) throw new CliError('Error: object file doesn\'t contain any bpf program', 255);
+        pin(emu, path, { kind: 'prog', prog: progs[0]! });
+      } else {
+        for (const p of progs) pin(emu, `${path}/${p.name}`, { kind: 'prog', prog: p });
+        const mi = rest.indexOf('pinmaps');
+        if (mi >= 0) for (const [name, m] of o.maps) pin(emu, `${rest[mi + 1]}/${name}`, { kind: 'map', map: m });
+      }
+      return;
+    }
+    if (verb === 'show' || verb === 'list' || verb === undefined) {
+      const progs = rest.length ? [progRef(emu, rest, 0)[0]] : [...emu.bpf.progs.values()];
+      if (json) return print(progs.map(progJson));
+      for (const p of progs) ctx.out.push(`${p.id}: ${p.type}  name ${p.name}  tag ${p.tag || '0000000000000000'}  gpl`, `\txlated ${p.insns.length}B  not jited`);
+      return;
+    }
+    if (verb === 'run') {
+      const [p, next] = progRef(emu, rest, 0);
+      const opt = new Map<string, string>();
+      for (let i = next; i < rest.length; i += 2) opt.set(rest[i]!, rest[i + 1] ?? '');
+      const dataIn = opt.get('data_in');
+      if (!dataIn) throw new CliError('Error: \'data_in\' must be provided', 255);
+      const read = (f: string): Uint8Array => { try { return new Uint8Array(readFileSync(f)); } catch { throw new CliError(`Error: failed to open input file ${f}`, 255); } };
+      let r;
+      try {
+        r = emu.testRun(p, { data: read(dataIn), ctx: opt.has('ctx_in') ? read(opt.get('ctx_in')!) : undefined, repeat: opt.has('repeat') ? Number(opt.get('repeat')) : 1 });
+      } catch (e) {
+        if (e instanceof NetError) throw new CliError(`Error: failed to run program: ${e.message}`, 255);
+        throw e;
+      }
+      if (opt.has('data_out')) writeFileSync(opt.get('data_out')!, r.dataOut);
+      if (opt.has('ctx_out')) writeFileSync(opt.get('ctx_out')!, r.ctxOut);
+      const dur = Math.round(r.durationNs);
+      if (json) return print({ retval: r.retval, duration: dur });
+      ctx.out.push(`Return value: ${r.retval}, duration${(Number(opt.get('repeat') ?? 1) > 1) ? ' (average)' : ''}: ${dur}ns`);
+      return;
+    }
+    throw new CliError(`Error: unknown command '${verb}'`, 255);
+  }
+  if (obj === 'map') {
+    if (verb === 'show' || verb === 'list' || verb === undefined) {
+      const maps = allMaps.get(emu) ?? [];
+      if (json) return print(maps.map((m) => ({ id: m.id, type: m.type, name: m.name, flags: m.flags, bytes_key: m.keySize, bytes_value: m.valueSize, max_entries: m.maxEntries })));
+      for (const m of maps) ctx.out.push(`${m.id}: ${m.type}  name ${m.name}  flags 0x${m.flags.toString(16)}`, `\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}`);
+      return;
+    }
+    const [m, next] = mapRef(emu, rest, 0);
+    if (verb === 'dump') {
+      const rows = m.keys().map((k) => ({ key: k, value: m.lookup(k)! }));
+      if (json) return print(rows.map((r) => Array.isArray(r.value)
+        ? { key: [...r.key].map((b) => `0x${b.toString(16).padStart(2, '0')}`), values: r.value.map((v, cpu) => ({ cpu, value: [...v].map((b) => `0x${b.toString(16).padStart(2, '0')}`) })) }
+        : { key: [...r.key].map((b) => `0x${b.toString(16).padStart(2, '0')}`), value: [...r.value].map((b) => `0x${b.toString(16).padStart(2, '0')}`) }));
+      for (const r of rows) {
+        if (Array.isArray(r.value)) { ctx.out.push(`key:\n${hexBytes(r.key)}`); r.value.forEach((v, cpu) => ctx.out.push(`value (CPU ${String(cpu).padStart(2, '0')}): ${hexBytes(v)}`)); }
+        else ctx.out.push(`key: ${hexBytes(r.key)}  value: ${hexBytes(r.value)}`);
+      }
+      ctx.out.push(`Found ${rows.length} element${rows.length === 1 ? '' : 's'}`);
+      return;
+    }
+    if (rest[next] !== 'key') throw new CliError('Error: did not find key', 255);
+    const [key, after] = parseBytes(rest, next + 1, m.keySize, 'key');
+    if (verb === 'lookup') {
+      const v = m.lookup(key);
+      if (v === undefined) throw new CliError('Error: key not found', 255);
+      ctx.out.push(Array.isArray(v) ? v.map((x, cpu) => `value (CPU ${cpu}): ${hexBytes(x)}`).join('\n') : `key: ${hexBytes(key)}  value: ${hexBytes(v)}`);
+      return;
+    }
+    if (verb === 'update') {
+      if (rest[after] !== 'value') throw new CliError('Error: did not find value', 255);
+      const [value, end] = parseBytes(rest, after + 1, m.valueSize, 'value');
+      const flag = rest[end] === 'noexist' ? 1 : rest[end] === 'exist' ? 2 : 0;
+      try { m.update(key, value, flag); } catch (e) { if (e instanceof NetError) throw new CliError(`Error: update failed: ${e.message}`, 255); throw e; }
+      return;
+    }
+    if (verb === 'delete') {
+      try { m.delete(key); } catch (e) { if (e instanceof NetError) throw new CliError(`Error: delete failed: ${e.message}`, 255); throw e; }
+      return;
+    }
+    throw new CliError(`Error: unknown command '${verb}'`, 255);
+  }
+  if (obj === 'net') {
+    if (verb === 'attach' || verb === 'detach') {
+      const type = ATTACH[rest[0] ?? ''];
+      if (!type) throw new CliError(`Error: invalid net attach/detach type: ${rest[0] ?? ''}`, 255);
+      let i = 1;
+      let prog: BpfProgram | undefined;
+      if (verb === 'attach') [prog, i] = progRef(emu, rest, 1);
+      if (rest[i] !== 'dev' || !rest[i + 1]) throw new CliError('Error: expected \'dev\', got: \'' + (rest[i] ?? '') + '\'', 255);
+      const dev = emu.netns(ctx.ns).find(rest[i + 1]!);
+      if (!dev) throw new CliError(`Error: invalid devname ${rest[i + 1]}`, 255);
+      i += 2;
+      let flags = 0;
+      let relative: BpfProgram | undefined;
+      let replace: BpfProgram | undefined;
+      if (rest[i] === 'before' || rest[i] === 'after' || rest[i] === 'replace') {
+        const how = rest[i]!;
+        const [p] = progRef(emu, rest, i + 1);
+        if (how === 'replace') { flags |= BPF_F_REPLACE; replace = p; } else { flags |= how === 'before' ? BPF_F_BEFORE : BPF_F_AFTER; relative = p; }
+      } else if (verb === 'detach' && rest[i] !== undefined) {
+        [prog] = progRef(emu, rest, i);
+      }
+      try {
+        if (verb === 'attach') emu.progAttach(ctx.ns, { ifindex: dev.ifindex, attachType: type, prog: prog!, flags, relative, replace });
+        else emu.progDetach(ctx.ns, { ifindex: dev.ifindex, attachType: type, prog, flags, relative });
+      } catch (e) {
+        if (e instanceof NetError) throw new CliError(`Error: ${verb === 'attach' ? 'interface attach' : 'interface detach'} failed: ${strerror(e.errno)}`, 255);
+        throw e;
+      }
+      return;
+    }
+    if (verb === 'show' || verb === 'list' || verb === undefined) {
+      const tc: Record<string, unknown>[] = [];
+      for (const d of emu.links(ctx.ns)) {
+        if (!d.netkit?.primary || d.netkit.pairing === 1) continue;
+        for (const type of ['netkit_primary', 'netkit_peer'] as const) {
+          let q;
+          try { q = emu.progQuery(ctx.ns, { ifindex: d.ifindex, attachType: type }); } catch { continue; }
+          q.progIds.forEach((id, k) => {
+            const p = emu.bpf.prog(id);
+            tc.push({ devname: d.name, ifindex: d.ifindex, kind: type.replace('_', '/'), name: p?.name ?? '', prog_id: id, ...(q.linkIds[k] ? { link_id: q.linkIds[k] } : {}) });
+          });
+        }
+      }
+      if (json) return print([{ xdp: [], tc, flow_dissector: [], netfilter: [] }]);
+      ctx.out.push('xdp:', '', 'tc:');
+      for (const e of tc) ctx.out.push(`${e.devname}(${e.ifindex}) ${e.kind} ${e.name} prog_id ${e.prog_id}${e.link_id ? ` link_id ${e.link_id}` : ''} `);
+      ctx.out.push('', 'flow_dissector:', '', 'netfilter:', '');
+      return;
+    }
+    throw new CliError(`Error: unknown command '${verb}'`, 255);
+  }
+  if (obj === 'link' && (verb === 'show' || verb === 'list' || verb === undefined)) {
+    const links = [...emu.bpf.links.values()];
+    if (json) return print(links.map((l) => ({ id: l.id, type: l.type, prog_id: l.prog.id, ifindex: l.ifindex, attach_type: l.attachType })));
+    for (const l of links) ctx.out.push(`${l.id}: ${l.type}  prog ${l.prog.id}`, `\tifindex ${l.ifindex}  attach_type ${l.attachType}`);
+    return;
+  }
+  throw new CliError(`Usage: bpftool [OPTIONS] OBJECT { COMMAND | help }\n       OBJECT := { prog | map | link | net }`, 255);
+}

@@ -1,0 +1,64 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCommand, runScript, splitWords } from '../../src/cli/main.js';
+import { Emulator } from '../../src/emulator.js';
+import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
+
+const FIX = new URL('../fixtures/bpf/', import.meta.url).pathname;
+let emu: Emulator;
+beforeEach(async () => {
+  emu = await Emulator.create({ seed: 3 });
+  const r = await runScript(emu, [
+    'ip netns add foo', 'ip link add nk1 type netkit peer nk0 netns foo', 'ip link set nk1 up', 'ip netns exec foo ip link set nk0 up',
+    'ip addr add 10.0.0.1/24 dev nk1', 'ip netns exec foo ip addr add 10.0.0.2/24 dev nk0',
+    `bpftool prog loadall ${FIX}netkit_drop_port.o /sys/fs/bpf/nk`, `bpftool prog loadall ${FIX}tc_counters.o /sys/fs/bpf/tc pinmaps /sys/fs/bpf/tcmaps`,
+  ].join('\n'));
+  expect(r.stderr).toBe('');
+});
+afterEach(async () => {
+  await emu.close();
+});
+
+const sh = (line: string) => runCommand(emu, splitWords(line));
+
+describe('bpftool (with the netkit attach extension)', () => {
+  it('prog show, net attach in mprog order, net show (text and -j), link and detach', async () => {
+    expect((await sh('bpftool prog show')).stdout).toContain('1: sched_cls  name drop_port  tag');
+    expect((await sh('bpftool net attach netkit_primary pinned /sys/fs/bpf/nk/drop_port dev nk1')).code).toBe(0);
+    expect((await sh('bpftool net attach netkit_primary pinned /sys/fs/bpf/tc/count dev nk1 before pinned /sys/fs/bpf/nk/drop_port')).code).toBe(0);
+    expect((await sh('bpftool net attach netkit_peer name peer_pass dev nk1')).code).toBe(0);
+    const j = JSON.parse((await sh('bpftool -j net show')).stdout) as { tc: { kind: string; name: string }[] }[];
+    expect(j[0]!.tc.map((e) => `${e.kind} ${e.name}`)).toEqual(['netkit/primary count', 'netkit/primary drop_port', 'netkit/peer peer_pass']);
+    expect((await sh('bpftool net show')).stdout).toContain('nk1(2) netkit/primary count prog_id 3 ');
+    const peer = await sh('bpftool net attach netkit_primary name count dev nk1');
+    expect(peer.stderr).toBe('Error: interface attach failed: File exists\n');
+    const viaPeer = await runCommand(emu, splitWords('bpftool net attach netkit_primary name peer_pass dev nk0'), 'foo');
+    expect(viaPeer.stderr).toBe('Error: interface attach failed: Permission denied\n');
+    expect((await sh('bpftool net detach netkit_primary dev nk1')).code).toBe(0);
+    expect(emu.progQuery('init', { ifindex: 2, attachType: 'netkit_primary' }).progIds).toEqual([3]);
+  });
+
+  it('traffic through attached programs updates the maps bpftool dumps', async () => {
+    await sh('bpftool net attach netkit_primary pinned /sys/fs/bpf/tc/count dev nk1');
+    expect((await sh('ping -c 3 10.0.0.2')).code).toBe(0);
+    const dump = JSON.parse((await sh('bpftool -j map dump pinned /sys/fs/bpf/tcmaps/proto_count')).stdout) as { key: string[]; value: string[] }[];
+    expect(dump[1]).toEqual({ key: ['0x01', '0x00', '0x00', '0x00'], value: ['0x03', '0x00', '0x00', '0x00', '0x00', '0x00', '0x00', '0x00'] });
+    expect((await sh('bpftool map lookup pinned /sys/fs/bpf/tcmaps/src_bytes key 0x0a 0 0 1')).stdout).toBe('key: 0a 00 00 01  value: 26 01 00 00 00 00 00 00\n');
+    const up = await sh('bpftool map update pinned /sys/fs/bpf/tcmaps/src_bytes key 0x0a 0 0 1 value 1 0 0 0 0 0 0 0 noexist');
+    expect(up.stderr).toBe('Error: update failed: File exists\n');
+  });
+
+  it('prog run: BPF_PROG_TEST_RUN with data files, repeat, and the kernel\'s size rule', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nkemu-bpftool-'));
+    const src = parseIp('10.0.0.1')!;
+    const dst = parseIp('10.0.0.2')!;
+    writeFileSync(join(dir, 'in'), buildIpv4(new Uint8Array(6), new Uint8Array(6), { src, dst, proto: 17 }, buildUdp(src, dst, 1, 8080, new Uint8Array(4))));
+    const r = await sh(`bpftool -j prog run pinned /sys/fs/bpf/nk/drop_port data_in ${join(dir, 'in')} data_out ${join(dir, 'out')} repeat 100`);
+    expect(JSON.parse(r.stdout)).toMatchObject({ retval: 2, duration: expect.any(Number) });
+    expect(readFileSync(join(dir, 'out'))).toEqual(readFileSync(join(dir, 'in')));
+    writeFileSync(join(dir, 'short'), new Uint8Array(30).fill(0).map((_, i) => (i === 12 ? 8 : 0)));
+    expect((await sh(`bpftool prog run pinned /sys/fs/bpf/nk/drop_port data_in ${join(dir, 'short')}`)).stderr).toBe('Error: failed to run program: Invalid argument\n');
+  });
+});
