@@ -15,5 +15,5 @@ export { framesAlloc, framesFree, framesAvailable } from "./dev/frames";
 export { netkitXmit } from "./dev/netkit";
 
 // --- eBPF engine exports ---
-export { vmRun } from "./ebpf/vm";
+export { vmRun, vmRunRepeat } from "./ebpf/vm";
 export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";

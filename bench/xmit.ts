@@ -6,6 +6,7 @@
  */
 
 import { Emulator } from '../src/emulator.js';
+import { assemble } from '../src/ebpf/assembler.js';
 import type { NetDevice } from '../src/net/netdev.js';
 import { defineSuite, rate, type BenchCase } from './runner.js';
 import { tsPktgen } from './xmit-baseline.js';
@@ -19,10 +20,46 @@ let worker: Emulator;
 const pairs: Record<string, NetDevice> = {};
 const templates: Record<number, number> = {};
 
+/** Ethernet + IPv4 + UDP (to port 53), zero-padded to `size`. */
 function frame(size: number): Uint8Array {
   const f = new Uint8Array(size);
   f.set([0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00], 0);
+  f.set([0x45, 0, (size - 14) >> 8, (size - 14) & 255, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], 14);
+  f.set([0x30, 0x39, 0, 53, (size - 34) >> 8, (size - 34) & 255, 0, 0], 34);
   return f;
+}
+
+/**
+ * A small parser-and-verdict program: bounds check, EtherType, IP protocol, UDP port;
+ * DROP for port 8080, else NEXT (so a list of them all runs; the last NEXT means PASS).
+ */
+const PARSE = `
+ldxw %r2, [%r1+76]
+ldxw %r3, [%r1+80]
+mov %r4, %r2
+add %r4, 42
+jgt %r4, %r3, next
+ldxh %r5, [%r2+12]
+jne %r5, 0x8, next
+ldxb %r5, [%r2+23]
+jne %r5, 17, next
+ldxh %r5, [%r2+36]
+jeq %r5, 0x901f, drop
+next:
+mov %r0, -1
+exit
+drop:
+mov %r0, 2
+exit`;
+
+/** A pair whose primary has `n` parser programs attached. */
+function progPair(emu: Emulator, name: string, n: number): NetDevice {
+  const p = pair(emu, name);
+  for (let i = 0; i < n; i++) {
+    const prog = emu.loadProgram({ name: `parse${i}`, type: 'sched_cls', insns: assemble(PARSE) });
+    emu.progAttach('init', { ifindex: p.ifindex, attachType: 'netkit_primary', prog });
+  }
+  return p;
 }
 
 function pair(emu: Emulator, name: string): NetDevice {
@@ -40,6 +77,7 @@ async function setup(): Promise<void> {
   pairs.wasm = pair(inline, 'w');
   pairs.ts = pair(inline, 't');
   pairs.worker = pair(worker, 'k');
+  for (const n of [1, 2, 8]) pairs[`p${n}`] = progPair(inline, `p${n}x`, n);
   for (const size of [64, 1500]) {
     const t = inline.dp.alloc(size);
     inline.dp.bytes().set(frame(size), t);
@@ -79,4 +117,14 @@ function cases(size: number): BenchCase[] {
   ];
 }
 
-export default defineSuite({ name: 'xmit', cases: [...cases(64), ...cases(1500)] });
+/** xmit at 64 B with 1, 2 and 8 attached programs, against no program (interpreter). */
+function progCases(): BenchCase[] {
+  const mpps = { metric: 'Mpps', unit: 'Mpps', higherIsBetter: true } as const;
+  return [1, 2, 8].map((n) => ({
+    name: `wasm 64B ${n} prog${n === 1 ? '' : 's'}`, ...mpps, baseline: 'wasm 64B', setup,
+    run: () => inline.dp.exports.pktgen(0, pairs[`p${n}`]!.slot, templates[64]!, 64, OP, BATCH, 1, 0, 0x0008),
+    value: rate(1e6),
+  }));
+}
+
+export default defineSuite({ name: 'xmit', cases: [...cases(64), ...progCases(), ...cases(1500)] });

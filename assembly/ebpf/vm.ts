@@ -383,3 +383,20 @@ export function vmRun(rec: usize): u32 {
   setReg(rec, 10, <u64>load<u32>(rec, VM_STACK) + <u64>VM_FRAME_STACK * <u64>VM_MAX_FRAMES);
   return vmExec(rec, 0, 0);
 }
+
+/**
+ * Runs the record's program `n` times on the same context and packet (BPF_PROG_TEST_RUN's
+ * `repeat`): r1..r5 as set before the first run, budget per run; stops at a fault.
+ */
+export function vmRunRepeat(rec: usize, n: u32): u32 {
+  const a1 = reg(rec, 1), a2 = reg(rec, 2), a3 = reg(rec, 3), a4 = reg(rec, 4), a5 = reg(rec, 5);
+  const budget = load<u32>(rec, VM_BUDGET);
+  let f: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    setReg(rec, 1, a1); setReg(rec, 2, a2); setReg(rec, 3, a3); setReg(rec, 4, a4); setReg(rec, 5, a5);
+    store<u32>(rec, budget, VM_BUDGET);
+    f = vmRun(rec);
+    if (f != 0) break;
+  }
+  return f;
+}

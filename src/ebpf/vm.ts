@@ -47,6 +47,7 @@ export interface VmResult {
 
 export interface VmExports {
   vmRun(rec: number): number;
+  vmRunRepeat(rec: number, n: number): number;
 }
 
 export class Vm {
@@ -75,8 +76,8 @@ export class Vm {
     this.dp.release(addr, Math.max(insns.length, 8));
   }
 
-  /** Runs the program at `prog` (`slots` instructions). */
-  run(prog: number, slots: number, o: VmRunOptions = {}): VmResult {
+  /** Runs the program at `prog` (`slots` instructions); `repeat` times on the same memory (test runs). */
+  run(prog: number, slots: number, o: VmRunOptions & { repeat?: number } = {}): VmResult {
     const dv = this.dp.view();
     const r = this.rec;
     const regions = o.regions ?? [];
@@ -106,7 +107,8 @@ export class Vm {
     maps.forEach((m, i) => dv.setUint32(this.mapList + i * 4, m, true));
     dv.setUint32(r + A.VM_NMAPS, maps.length, true);
     dv.setUint32(r + A.VM_MAPS, this.mapList, true);
-    const code = (this.dp.exports as unknown as VmExports).vmRun(r);
+    const ex = this.dp.exports as unknown as VmExports;
+    const code = (o.repeat ?? 1) > 1 ? ex.vmRunRepeat(r, o.repeat!) : ex.vmRun(r);
     const v = this.dp.view();
     const flags = v.getUint32(r + A.VM_REDIRECT_FLAGS, true);
     return {
