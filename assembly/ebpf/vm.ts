@@ -86,12 +86,13 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
     if (budget == 0) { fault = vmFault(rec, VM_FAULT_BUDGET, pc); break; }
     budget--;
     const ip = prog + (<usize>pc << 3);
-    const code = <u32>load<u8>(ip);
-    const regs = <u32>load<u8>(ip, 1);
-    const dst = regs & 0xf;
-    const src = regs >> 4;
-    const off = <i32>load<i16>(ip, 2);
-    const imm = load<i32>(ip, 4);
+    // One load per instruction: opcode | regs << 8 | off << 16 | imm << 32.
+    const w = load<u64>(ip);
+    const code = <u32>w & 0xff;
+    const dst = (<u32>w >> 8) & 0xf;
+    const src = (<u32>w >> 12) & 0xf;
+    const off = <i32>(<i16>(<u32>w >> 16));
+    const imm = <i32>(w >> 32);
     const at = pc;
     pc++;
     const cls = code & 7;
