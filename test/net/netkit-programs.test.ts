@@ -134,6 +134,24 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
     expect(stats('init', 'nk1')).toMatchObject({ txPackets: 3n, txDropped: 0n, dropReasons: { REDIRECT_FAILED: 1n } });
   });
 
+  it('bpf_redirect_peer: up the stack of the target\'s peer (the host primary → its container peer)', async () => {
+    const { nk1 } = await pair();
+    // in foo a second pair whose peer lives in netns bar; nk1's program sends to that pair's peer
+    emu.addNetns('bar');
+    emu.addLink({ ifname: 'nkc', linkinfo: { kind: 'netkit', data: { mode: 'l3', peerInfo: { ifname: 'nkd', netns: 'bar' } } } }, 'foo');
+    emu.setLink('foo', 'nkc', { up: true });
+    emu.setLink('bar', 'nkd', { up: true });
+    const nkc = emu.device('foo', 'nkc').ifindex;
+    emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: asm('rp', `mov %r1, ${nkc}\nmov %r2, 0\ncall 155\nexit`) });
+    const seen: string[] = [];
+    emu.onReceive((d) => seen.push(`${d.netns.name}/${d.name}`));
+    emu.transmit('init', 'nk1', udp(5));
+    await emu.settle();
+    expect(seen).toEqual(['bar/nkd']);
+    expect(stats('init', 'nk1').txPackets).toBe(1n);
+    expect(stats('foo', 'nkc').txPackets).toBe(0n);
+  });
+
   it('publication: 1,000 attach/detach cycles while 2 workers carry traffic; every packet gets a verdict, counters add up', async () => {
     const { nk1 } = await pair({ workers: 2 });
     emu.setRxSink('foo', 'nk0', 'drop');
