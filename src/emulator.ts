@@ -23,7 +23,7 @@ import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './ebp
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './ebpf/program.js';
 import { loadBpfObject, type LoadedObject } from './ebpf/load.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './ebpf/testrun.js';
-import { Vm } from './ebpf/vm.js';
+import { Vm, writeRegions } from './ebpf/vm.js';
 import { Tracer } from './trace/trace.js';
 import { WorkerPool } from './worker/pool.js';
 
@@ -1262,13 +1262,7 @@ export class Emulator {
     dv.setUint32(rec + A.PR_INSNS, prog.addr, true);
     dv.setUint32(rec + A.PR_SLOTS, o.insns.length / 8, true);
     dv.setUint32(rec + A.PR_NREGIONS, regions.length, true);
-    regions.forEach((g, i) => {
-      const at = rec + A.PR_REGIONS + i * A.VM_REGION_SIZE;
-      dv.setUint32(at, g.addr, true);
-      dv.setUint32(at + 4, g.addr + g.len, true);
-      dv.setUint32(at + 8, g.writable ? A.VM_REGION_WRITABLE : 0, true);
-      dv.setUint32(at + 12, 0, true);
-    });
+    writeRegions(dv, rec + A.PR_REGIONS, regions);
     dv.setUint32(rec + A.PR_NMAPS, maps.length, true);
     maps.forEach((m, i) => dv.setUint32(rec + A.PR_MAPS + i * 4, m, true));
     prog.record = rec;

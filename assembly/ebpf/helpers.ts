@@ -70,6 +70,31 @@ function csumByDiff(p: usize, diff: u32): void {
   store<u16>(p, bswap<u16>(<u16>(~csum16(fold(sum)) & 0xffff)));
 }
 
+/**
+ * l3/l4_csum_replace: updates the checksum at packet offset r2 for a field changing from
+ * r3 to r4 (flags & 0xf = its size, 2 or 4; 0 = r4 is a csum_diff). Returns 0 or -errno.
+ */
+function csumField(rec: usize, allowed: u64): i64 {
+  const flags = arg(rec, 5);
+  if ((flags & ~allowed) != 0) return EINVAL;
+  const p = pktRange(rec, arg(rec, 2), 2);
+  if (p == 0) return EFAULT;
+  // BPF_F_MARK_MANGLED_0 (l4): a zero UDP checksum means "none" and stays so.
+  const mangled0 = (flags & 0x20) != 0;
+  if (mangled0 && load<u16>(p) == 0) return 0;
+  const size = <u32>(flags & 0xf);
+  if (size == 0) {
+    if (arg(rec, 3) != 0) return EINVAL;
+    csumByDiff(p, <u32>arg(rec, 4));
+  } else if (size == 2 || size == 4) {
+    csumReplace(p, arg(rec, 3), arg(rec, 4), size);
+  } else {
+    return EINVAL;
+  }
+  if (mangled0 && load<u16>(p) == 0) store<u16>(p, 0xffff);
+  return 0;
+}
+
 /** Calls the program-local function `fn` (a FUNC_TAG pointer) with r1..r5 already set; returns its r0 or a fault. */
 function callback(rec: usize, fn: u64, depth: u32, pc: u32, out: usize): u32 {
   if ((fn >> 32) != FUNC_TAG) return vmFault(rec, VM_FAULT_HELPER, pc);
@@ -151,39 +176,12 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       ret(rec, 0);
       return 0;
     }
-    case 10: { // l3_csum_replace(skb, off, from, to, flags)
-      const flags = arg(rec, 5);
-      if ((flags & ~<u64>0xf) != 0) { ret(rec, <u64>EINVAL); return 0; }
-      const p = pktRange(rec, arg(rec, 2), 2);
-      if (p == 0) { ret(rec, <u64>EFAULT); return 0; }
-      const size = <u32>(flags & 0xf);
-      if (size == 0) {
-        if (arg(rec, 3) != 0) { ret(rec, <u64>EINVAL); return 0; }
-        csumByDiff(p, <u32>arg(rec, 4));
-      } else if (size == 2 || size == 4) {
-        csumReplace(p, arg(rec, 3), arg(rec, 4), size);
-      } else { ret(rec, <u64>EINVAL); return 0; }
-      ret(rec, 0);
+    case 10: // l3_csum_replace(skb, off, from, to, flags)
+      ret(rec, <u64>csumField(rec, 0xf));
       return 0;
-    }
-    case 11: { // l4_csum_replace(skb, off, from, to, flags)
-      const flags = arg(rec, 5);
-      if ((flags & ~<u64>0x7f) != 0) { ret(rec, <u64>EINVAL); return 0; }
-      const p = pktRange(rec, arg(rec, 2), 2);
-      if (p == 0) { ret(rec, <u64>EFAULT); return 0; }
-      // BPF_F_MARK_MANGLED_0: a zero UDP checksum means "none" and stays so.
-      if ((flags & 0x20) != 0 && load<u16>(p) == 0) { ret(rec, 0); return 0; }
-      const size = <u32>(flags & 0xf);
-      if (size == 0) {
-        if (arg(rec, 3) != 0) { ret(rec, <u64>EINVAL); return 0; }
-        csumByDiff(p, <u32>arg(rec, 4));
-      } else if (size == 2 || size == 4) {
-        csumReplace(p, arg(rec, 3), arg(rec, 4), size);
-      } else { ret(rec, <u64>EINVAL); return 0; }
-      if ((flags & 0x20) != 0 && load<u16>(p) == 0) store<u16>(p, 0xffff);
-      ret(rec, 0);
+    case 11: // l4_csum_replace(skb, off, from, to, flags): also BPF_F_PSEUDO_HDR, MARK_MANGLED_0, MARK_ENFORCE
+      ret(rec, <u64>csumField(rec, 0x7f));
       return 0;
-    }
     case 28: { // csum_diff(from, from_size, to, to_size, seed)
       const fromSize = arg(rec, 2);
       const toSize = arg(rec, 4);

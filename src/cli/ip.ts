@@ -5,7 +5,7 @@
  */
 
 import type { Emulator } from '../emulator.js';
-import type { LinkRequest, NetkitData } from '../net/types.js';
+import type { LinkDump, LinkRequest, NetkitData } from '../net/types.js';
 import { CliError, type Ctx } from './context.js';
 import { addrJson, addrText, linkJson, linkText, neighLines, routeJson, routeLines } from './format.js';
 
@@ -119,6 +119,18 @@ function findDev(emu: Emulator, ns: string, name: string) {
   return d;
 }
 
+type Formatter<T> = (emu: Emulator, ns: string, d: LinkDump, o: { details: boolean; stats: boolean }) => T;
+
+/** `show [dev] [DEV]` for link and addr: every device of the namespace, or one. */
+function show(ctx: Ctx, args: string[], json: Formatter<Record<string, unknown>>, text: Formatter<string[]>): void {
+  const { emu, ns } = ctx;
+  const name = args[args[1] === 'dev' ? 2 : 1];
+  const devs = name === undefined ? emu.links(ns) : [findDev(emu, ns, name)];
+  const dumps = devs.map((d) => emu.dump(d));
+  if (ctx.json) ctx.out.push(JSON.stringify(dumps.map((d) => json(emu, ns, d, showOpts(ctx)))));
+  else for (const d of dumps) ctx.out.push(...text(emu, ns, d, showOpts(ctx)));
+}
+
 function linkCmd(ctx: Ctx, args: string[]): void {
   const { emu, ns } = ctx;
   const verb = args[0] ?? 'show';
@@ -179,16 +191,7 @@ function linkCmd(ctx: Ctx, args: string[]): void {
     emu.delLink(ns, name);
     return;
   }
-  if (verb === 'show' || verb === 'list' || verb === 'ls') {
-    let i = 1;
-    if (args[i] === 'dev') i++;
-    const name = args[i];
-    const devs = name === undefined ? emu.links(ns) : [findDev(emu, ns, name)];
-    const dumps = devs.map((d) => emu.dump(d));
-    if (ctx.json) ctx.out.push(JSON.stringify(dumps.map((d) => linkJson(emu, ns, d, showOpts(ctx)))));
-    else for (const d of dumps) ctx.out.push(...linkText(emu, ns, d, showOpts(ctx)));
-    return;
-  }
+  if (verb === 'show' || verb === 'list' || verb === 'ls') return show(ctx, args, linkJson, linkText);
   throw new CliError(`Command "${verb}" is unknown, try "ip link help".`, 255);
 }
 
@@ -205,16 +208,7 @@ function addrCmd(ctx: Ctx, args: string[]): void {
     else emu.delAddress(ns, dev, cidr);
     return;
   }
-  if (verb === 'show' || verb === 'list' || verb === 'ls') {
-    let i = 1;
-    if (args[i] === 'dev') i++;
-    const name = args[i];
-    const devs = name === undefined ? emu.links(ns) : [findDev(emu, ns, name)];
-    const dumps = devs.map((d) => emu.dump(d));
-    if (ctx.json) ctx.out.push(JSON.stringify(dumps.map((d) => addrJson(emu, ns, d, showOpts(ctx)))));
-    else for (const d of dumps) ctx.out.push(...addrText(emu, ns, d, showOpts(ctx)));
-    return;
-  }
+  if (verb === 'show' || verb === 'list' || verb === 'ls') return show(ctx, args, addrJson, addrText);
   throw new CliError(`Command "${verb}" is unknown, try "ip address help".`, 255);
 }
 

@@ -45,6 +45,17 @@ export interface VmResult {
   redirect?: { ifindex: number; ingress: boolean; peer: boolean };
 }
 
+/** Writes a region table (abi VM_REGION_SIZE entries: lo, hi, flags) at `at`. */
+export function writeRegions(dv: DataView, at: number, regions: readonly VmRegion[]): void {
+  regions.forEach((g, i) => {
+    const e = at + i * A.VM_REGION_SIZE;
+    dv.setUint32(e, g.addr, true);
+    dv.setUint32(e + 4, g.addr + g.len, true);
+    dv.setUint32(e + 8, g.writable ? A.VM_REGION_WRITABLE : 0, true);
+    dv.setUint32(e + 12, 0, true);
+  });
+}
+
 export interface VmExports {
   vmRun(rec: number): number;
   vmRunRepeat(rec: number, n: number): number;
@@ -88,12 +99,7 @@ export class Vm {
     dv.setUint32(r + A.VM_THREAD, o.thread ?? 0, true);
     dv.setUint32(r + A.VM_STACK, this.stack, true);
     dv.setUint32(r + A.VM_NREGIONS, regions.length, true);
-    regions.forEach((g, i) => {
-      const at = r + A.VM_REGIONS + i * A.VM_REGION_SIZE;
-      dv.setUint32(at, g.addr, true);
-      dv.setUint32(at + 4, g.addr + g.len, true);
-      dv.setUint32(at + 8, g.writable ? A.VM_REGION_WRITABLE : 0, true);
-    });
+    writeRegions(dv, r + A.VM_REGIONS, regions);
     for (let i = 0; i < 16; i++) dv.setBigUint64(r + A.VM_REGS + i * 8, 0n, true);
     (o.args ?? []).forEach((v, i) => dv.setBigUint64(r + A.VM_REGS + (i + 1) * 8, BigInt.asUintN(64, BigInt(v)), true));
     dv.setUint32(r + A.VM_PKT, o.packet?.addr ?? 0, true);
