@@ -31,7 +31,11 @@ export function vmFault(rec: usize, code: u32, pc: u32): u32 {
  * The address of an access of `size` bytes at `a`, or 0 when no region allows it.
  * The stack is checked first (the commonest case), then the table.
  */
+/** The region entry the last successful `vmCheck` matched (0 for the stack). */
+let lastRegion: usize = 0;
+
 export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
+  lastRegion = 0;
   const stack = <u64>load<u32>(rec, VM_STACK);
   if (a >= stack && a + <u64>size <= stack + <u64>VM_STACK_SIZE) return <usize>a;
   const n = load<u32>(rec, VM_NREGIONS);
@@ -41,6 +45,7 @@ export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
     const hi = <u64>load<u32>(r, 4);
     if (a >= lo && a + <u64>size <= hi) {
       if (write && (load<u32>(r, 8) & VM_REGION_WRITABLE) == 0) return 0;
+      lastRegion = r;
       return <usize>a;
     }
   }
@@ -81,6 +86,12 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
   let pc = startPc;
   let depth = depth0;
   let fault: u32 = 0;
+  // Access checks: the stack, then the region that matched last, then the table.
+  const stackLo = <u64>load<u32>(rec, VM_STACK);
+  const stackHi = stackLo + <u64>VM_STACK_SIZE;
+  let hitLo: u64 = 1;
+  let hitHi: u64 = 0;
+  let hitWritable = false;
   while (true) {
     if (pc >= n) { fault = vmFault(rec, VM_FAULT_PC_RANGE, pc); break; }
     if (budget == 0) { fault = vmFault(rec, VM_FAULT_BUDGET, pc); break; }
@@ -101,37 +112,37 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
       const s: u64 = (code & 8) != 0 ? reg(rec, src) : <u64><i64>imm;
       const d = reg(rec, dst);
       let r: u64 = 0;
-      switch (code & 0xf0) {
-        case 0x00: r = d + s; break;
-        case 0x10: r = d - s; break;
-        case 0x20: r = d * s; break;
-        case 0x30:
+      switch (code >> 4) {
+        case 0: r = d + s; break;
+        case 1: r = d - s; break;
+        case 2: r = d * s; break;
+        case 3:
           if (off == 0) r = s == 0 ? 0 : d / s;
           else if (s == 0) r = 0;
           else if (<i64>s == -1) r = <u64>(-<i64>d);
           else r = <u64>(<i64>d / <i64>s);
           break;
-        case 0x40: r = d | s; break;
-        case 0x50: r = d & s; break;
-        case 0x60: r = d << (s & 63); break;
-        case 0x70: r = d >> (s & 63); break;
-        case 0x80: r = <u64>(-<i64>d); break;
-        case 0x90:
+        case 4: r = d | s; break;
+        case 5: r = d & s; break;
+        case 6: r = d << (s & 63); break;
+        case 7: r = d >> (s & 63); break;
+        case 8: r = <u64>(-<i64>d); break;
+        case 9:
           if (off == 0) r = s == 0 ? d : d % s;
           else if (s == 0) r = d;
           else if (<i64>s == -1) r = 0;
           else r = <u64>(<i64>d % <i64>s);
           break;
-        case 0xa0: r = d ^ s; break;
-        case 0xb0:
+        case 10: r = d ^ s; break;
+        case 11:
           if ((code & 8) == 0 || off == 0) r = s;
           else if (off == 8) r = <u64><i64><i8>s;
           else if (off == 16) r = <u64><i64><i16>s;
           else if (off == 32) r = <u64><i64><i32>s;
           else { fault = vmFault(rec, VM_FAULT_INSN, at); break; }
           break;
-        case 0xc0: r = <u64>(<i64>d >> <i64>(s & 63)); break;
-        case 0xd0: // bswap (ALU64 END): unconditional
+        case 12: r = <u64>(<i64>d >> <i64>(s & 63)); break;
+        case 13: // bswap (ALU64 END): unconditional
           if (imm == 16) r = bswap16(d);
           else if (imm == 32) r = bswap32(d);
           else if (imm == 64) r = bswap<u64>(d);
@@ -150,36 +161,36 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
       let r: u32 = 0;
       let wide: u64 = 0;
       let isWide = false;
-      switch (code & 0xf0) {
-        case 0x00: r = d + s; break;
-        case 0x10: r = d - s; break;
-        case 0x20: r = d * s; break;
-        case 0x30:
+      switch (code >> 4) {
+        case 0: r = d + s; break;
+        case 1: r = d - s; break;
+        case 2: r = d * s; break;
+        case 3:
           if (off == 0) r = s == 0 ? 0 : d / s;
           else if (s == 0) r = 0;
           else if (<i32>s == -1) r = <u32>(-<i32>d);
           else r = <u32>(<i32>d / <i32>s);
           break;
-        case 0x40: r = d | s; break;
-        case 0x50: r = d & s; break;
-        case 0x60: r = d << (s & 31); break;
-        case 0x70: r = d >> (s & 31); break;
-        case 0x80: r = <u32>(-<i32>d); break;
-        case 0x90:
+        case 4: r = d | s; break;
+        case 5: r = d & s; break;
+        case 6: r = d << (s & 31); break;
+        case 7: r = d >> (s & 31); break;
+        case 8: r = <u32>(-<i32>d); break;
+        case 9:
           if (off == 0) r = s == 0 ? d : d % s;
           else if (s == 0) r = d;
           else if (<i32>s == -1) r = 0;
           else r = <u32>(<i32>d % <i32>s);
           break;
-        case 0xa0: r = d ^ s; break;
-        case 0xb0:
+        case 10: r = d ^ s; break;
+        case 11:
           if ((code & 8) == 0 || off == 0) r = s;
           else if (off == 8) r = <u32><i32><i8>s;
           else if (off == 16) r = <u32><i32><i16>s;
           else fault = vmFault(rec, VM_FAULT_INSN, at);
           break;
-        case 0xc0: r = <u32>(<i32>d >> <i32>(s & 31)); break;
-        case 0xd0: { // le (0xd4) / be (0xdc) conversions, on a little-endian machine
+        case 12: r = <u32>(<i32>d >> <i32>(s & 31)); break;
+        case 13: { // le (0xd4) / be (0xdc) conversions, on a little-endian machine
           const v = reg(rec, dst);
           isWide = true;
           if ((code & 8) == 0) {
@@ -250,35 +261,35 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
       if (cls == 5) {
         const d = reg(rec, dst);
         const s: u64 = (code & 8) != 0 ? reg(rec, src) : <u64><i64>imm;
-        switch (op) {
-          case 0x10: taken = d == s; break;
-          case 0x20: taken = d > s; break;
-          case 0x30: taken = d >= s; break;
-          case 0x40: taken = (d & s) != 0; break;
-          case 0x50: taken = d != s; break;
-          case 0x60: taken = <i64>d > <i64>s; break;
-          case 0x70: taken = <i64>d >= <i64>s; break;
-          case 0xa0: taken = d < s; break;
-          case 0xb0: taken = d <= s; break;
-          case 0xc0: taken = <i64>d < <i64>s; break;
-          case 0xd0: taken = <i64>d <= <i64>s; break;
+        switch (op >> 4) {
+          case 1: taken = d == s; break;
+          case 2: taken = d > s; break;
+          case 3: taken = d >= s; break;
+          case 4: taken = (d & s) != 0; break;
+          case 5: taken = d != s; break;
+          case 6: taken = <i64>d > <i64>s; break;
+          case 7: taken = <i64>d >= <i64>s; break;
+          case 10: taken = d < s; break;
+          case 11: taken = d <= s; break;
+          case 12: taken = <i64>d < <i64>s; break;
+          case 13: taken = <i64>d <= <i64>s; break;
           default: fault = vmFault(rec, VM_FAULT_INSN, at);
         }
       } else {
         const d = <u32>reg(rec, dst);
         const s: u32 = (code & 8) != 0 ? <u32>reg(rec, src) : <u32>imm;
-        switch (op) {
-          case 0x10: taken = d == s; break;
-          case 0x20: taken = d > s; break;
-          case 0x30: taken = d >= s; break;
-          case 0x40: taken = (d & s) != 0; break;
-          case 0x50: taken = d != s; break;
-          case 0x60: taken = <i32>d > <i32>s; break;
-          case 0x70: taken = <i32>d >= <i32>s; break;
-          case 0xa0: taken = d < s; break;
-          case 0xb0: taken = d <= s; break;
-          case 0xc0: taken = <i32>d < <i32>s; break;
-          case 0xd0: taken = <i32>d <= <i32>s; break;
+        switch (op >> 4) {
+          case 1: taken = d == s; break;
+          case 2: taken = d > s; break;
+          case 3: taken = d >= s; break;
+          case 4: taken = (d & s) != 0; break;
+          case 5: taken = d != s; break;
+          case 6: taken = <i32>d > <i32>s; break;
+          case 7: taken = <i32>d >= <i32>s; break;
+          case 10: taken = d < s; break;
+          case 11: taken = d <= s; break;
+          case 12: taken = <i32>d < <i32>s; break;
+          case 13: taken = <i32>d <= <i32>s; break;
           default: fault = vmFault(rec, VM_FAULT_INSN, at);
         }
       }
@@ -291,8 +302,15 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
       const mode = code & 0xe0;
       const sz = code & 0x18;
       const size: u32 = sz == 0x00 ? 4 : sz == 0x08 ? 2 : sz == 0x10 ? 1 : 8;
-      const a = vmCheck(rec, reg(rec, src) + <u64><i64>off, size, false);
-      if (a == 0) { fault = vmFault(rec, VM_FAULT_READ, at); break; }
+      const ea = reg(rec, src) + <u64><i64>off;
+      let a: usize = 0;
+      if ((ea >= stackLo && ea + <u64>size <= stackHi) || (ea >= hitLo && ea + <u64>size <= hitHi)) a = <usize>ea;
+      else {
+        a = vmCheck(rec, ea, size, false);
+        if (a == 0) { fault = vmFault(rec, VM_FAULT_READ, at); break; }
+        const r = lastRegion;
+        if (r != 0) { hitLo = <u64>load<u32>(r); hitHi = <u64>load<u32>(r, 4); hitWritable = (load<u32>(r, 8) & VM_REGION_WRITABLE) != 0; }
+      }
       let v: u64 = 0;
       if (mode == 0x60) {
         if (size == 4) v = <u64>load<u32>(a);
@@ -312,8 +330,15 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
       const mode = code & 0xe0;
       const sz = code & 0x18;
       const size: u32 = sz == 0x00 ? 4 : sz == 0x08 ? 2 : sz == 0x10 ? 1 : 8;
-      const a = vmCheck(rec, reg(rec, dst) + <u64><i64>off, size, true);
-      if (a == 0) { fault = vmFault(rec, VM_FAULT_WRITE, at); break; }
+      const ea = reg(rec, dst) + <u64><i64>off;
+      let a: usize = 0;
+      if ((ea >= stackLo && ea + <u64>size <= stackHi) || (hitWritable && ea >= hitLo && ea + <u64>size <= hitHi)) a = <usize>ea;
+      else {
+        a = vmCheck(rec, ea, size, true);
+        if (a == 0) { fault = vmFault(rec, VM_FAULT_WRITE, at); break; }
+        const r = lastRegion;
+        if (r != 0) { hitLo = <u64>load<u32>(r); hitHi = <u64>load<u32>(r, 4); hitWritable = (load<u32>(r, 8) & VM_REGION_WRITABLE) != 0; }
+      }
       if (mode == 0x60) {
         const v: u64 = cls == 2 ? <u64><i64>imm : reg(rec, src);
         if (size == 4) store<u32>(a, <u32>v);
