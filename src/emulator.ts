@@ -24,6 +24,7 @@ import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from
 import { loadBpfObject, type LoadedObject } from './ebpf/load.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './ebpf/testrun.js';
 import { Vm, writeRegions } from './ebpf/vm.js';
+import type { BpfMap } from './ebpf/maps.js';
 import { Tracer } from './trace/trace.js';
 import { WorkerPool } from './worker/pool.js';
 
@@ -1276,6 +1277,13 @@ export class Emulator {
    */
   loadObject(bytes: Uint8Array, o: { programs?: string[] } = {}): LoadedObject {
     return loadBpfObject(this.dp, this, bytes, o);
+  }
+
+  /** BPF_MAP_UPDATE_ELEM on a PROG_ARRAY: `prog` in slot `index` (undefined empties it). */
+  progArraySet(map: BpfMap, index: number, prog: BpfProgram | undefined): void {
+    if (prog && !this.bpf.prog(prog.id)) fail('EBADF');
+    if (prog && prog.type !== 'sched_cls' && prog.type !== 'xdp') fail('EINVAL');
+    map.setSlot(index, prog?.record ?? 0);
   }
 
   /** BPF_PROG_TEST_RUN: runs a loaded program on a packet (and context) in this thread. */

@@ -55,6 +55,9 @@ export const VM_FAULT_HELPER: u32 = 5;
 export const VM_FAULT_DEPTH: u32 = 6;
 export const VM_FAULT_PC_RANGE: u32 = 7;
 export const VM_FAULT_ALIGN: u32 = 8;
+// Not a fault: the helper replaced the program (bpf_tail_call); execution restarts at its pc 0.
+export const VM_TAIL_CALL: u32 = 0x100;
+export const MAX_TAIL_CALL_CNT: u32 = 33;
 
 // Region flags.
 export const VM_REGION_WRITABLE: u32 = 1;
@@ -86,6 +89,7 @@ export const MAP_RECORD_SIZE: u32 = 48;
 export const MAP_SLOT_KEY: u32 = 8;
 export const BPF_MAP_TYPE_HASH: u32 = 1;
 export const BPF_MAP_TYPE_ARRAY: u32 = 2;
+export const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
 export const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 export const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 export const BPF_ANY: u32 = 0;

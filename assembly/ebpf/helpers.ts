@@ -11,7 +11,11 @@ import {
 import { GLOBALS, G_CLOCK_NS, FM_HASH } from "../abi/layout";
 import { vmCheck, vmExec, vmFault } from "./vm";
 import { mapLookup, mapUpdate, mapDelete } from "./maps";
-import { MAP_KEY_SIZE, MAP_VALUE_SIZE, VM_NMAPS, VM_MAPS } from "../abi/vm";
+import {
+  MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS,
+  VM_TAIL_CALL, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
+} from "../abi/vm";
+import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
 
 /** A function pointer as the loader encodes `lddw rX, <func>` (BPF_PSEUDO_FUNC): tag << 32 | pc. */
 export const FUNC_TAG: u64 = 0xbf0c;
@@ -140,6 +144,26 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       if (value == 0) return vmFault(rec, VM_FAULT_READ, pc);
       ret(rec, <u64><i64>mapUpdate(map, key, value, arg(rec, 4), cpu, false));
       return 0;
+    }
+    case 12: { // tail_call(ctx, prog_array, index): on success the program is replaced
+      const map = arg(rec, 2);
+      if (!knownMap(rec, map)) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const m = <usize>map;
+      const index = <u32>arg(rec, 3);
+      if (load<u32>(m, MAP_TYPE) != BPF_MAP_TYPE_PROG_ARRAY || index >= load<u32>(m, MAP_MAX_ENTRIES)) return 0;
+      const prog = <usize>atomic.load<u32>(<usize>load<u32>(m, MAP_VALUES) + <usize>(index * load<u32>(m, MAP_STRIDE)));
+      const used = load<u32>(rec, VM_TAIL_CALLS);
+      if (prog == 0 || used >= MAX_TAIL_CALL_CNT) return 0; // falls through to the next instruction
+      store<u32>(rec, used + 1, VM_TAIL_CALLS);
+      store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
+      store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
+      // The new program's own regions and maps replace the old ones (context and packet stay first).
+      const nr = load<u32>(prog, PR_NREGIONS);
+      memory.copy(rec + VM_REGIONS + 2 * VM_REGION_SIZE, prog + PR_REGIONS, <usize>(nr * VM_REGION_SIZE));
+      store<u32>(rec, 2 + nr, VM_NREGIONS);
+      store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
+      store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
+      return VM_TAIL_CALL;
     }
     case 5: // ktime_get_ns: the virtual clock
       ret(rec, load<u64>(GLOBALS, G_CLOCK_NS));

@@ -8,7 +8,7 @@ import {
   VM_PROG, VM_SLOTS, VM_BUDGET, VM_FAULT, VM_FAULT_PC, VM_STACK, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE,
   VM_REGS, VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_STACK_SIZE, VM_EXECUTED,
   VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_BUDGET, VM_FAULT_INSN, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_PC_RANGE,
-  VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_PKT, VM_PKT_LEN,
+  VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
 } from "../abi/vm";
 import { vmHelper } from "./helpers";
 
@@ -79,8 +79,8 @@ function ldAbs(rec: usize, off: u64, size: u32): bool {
  * Returns VM_OK or a fault code.
  */
 export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
-  const prog = <usize>load<u32>(rec, VM_PROG);
-  const n = load<u32>(rec, VM_SLOTS);
+  let prog = <usize>load<u32>(rec, VM_PROG);
+  let n = load<u32>(rec, VM_SLOTS);
   let budget = load<u32>(rec, VM_BUDGET);
   const budget0 = budget;
   let pc = startPc;
@@ -241,6 +241,17 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
         const hf = vmHelper(rec, <u32>imm, depth, at);
         budget = load<u32>(rec, VM_BUDGET);
         store<u64>(rec, load<u64>(rec, VM_EXECUTED) - <u64>(budget0 - budget), VM_EXECUTED);
+        if (hf == VM_TAIL_CALL) {
+          // The current frame is unwound into the new program's: same context, fresh pc.
+          prog = <usize>load<u32>(rec, VM_PROG);
+          n = load<u32>(rec, VM_SLOTS);
+          pc = 0;
+          depth = depth0;
+          setReg(rec, 10, stackLo + <u64>VM_FRAME_STACK * <u64>(VM_MAX_FRAMES - depth0));
+          hitLo = 1;
+          hitHi = 0;
+          continue;
+        }
         if (hf != 0) { fault = hf; break; }
         continue;
       }
@@ -405,6 +416,7 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
 /** Runs the program of the record from its start: r1..r5 as the caller set them, r10 at the stack top. */
 export function vmRun(rec: usize): u32 {
   store<u32>(rec, 0, VM_FAULT);
+  store<u32>(rec, 0, VM_TAIL_CALLS);
   store<u32>(rec, 0, VM_FAULT_PC);
   setReg(rec, 10, <u64>load<u32>(rec, VM_STACK) + <u64>VM_FRAME_STACK * <u64>VM_MAX_FRAMES);
   return vmExec(rec, 0, 0);

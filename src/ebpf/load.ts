@@ -85,5 +85,13 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
     });
     out.programs.set(p.name, prog);
   });
+  // Static PROG_ARRAY slots (`.values = { [i] = &prog }`), as libbpf fills them after loading.
+  obj.maps.forEach((def, i) => {
+    if (maps[i]!.type !== 'prog_array') return;
+    for (const v of def.initValues ?? []) {
+      const prog = out.programs.get(v.name);
+      if (prog) maps[i]!.setSlot(v.slot, prog.record);
+    }
+  });
   return out;
 }

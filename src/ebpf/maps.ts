@@ -9,10 +9,10 @@ import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail, type Errno } from '../errors.js';
 
-export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array';
+export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array';
 
-export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, percpu_hash: 5, percpu_array: 6 };
-const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 5: 'percpu_hash', 6: 'percpu_array' };
+export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6 };
+const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array' };
 
 export interface MapSpec {
   name: string;
@@ -68,7 +68,8 @@ export class BpfMap {
     const flags = s.flags ?? 0;
     // map_check_no_btf / array_map_alloc_check / htab_map_alloc_check, in spirit.
     if (s.keySize <= 0 && type !== 'array' && type !== 'percpu_array') fail('EINVAL');
-    if ((type === 'array' || type === 'percpu_array') && s.keySize !== 4) fail('EINVAL');
+    if ((type === 'array' || type === 'percpu_array' || type === 'prog_array') && s.keySize !== 4) fail('EINVAL');
+    if (type === 'prog_array' && s.valueSize !== 4) fail('EINVAL');
     if (!Number.isInteger(s.valueSize) || s.valueSize <= 0 || !Number.isInteger(s.maxEntries) || s.maxEntries <= 0) fail('EINVAL');
     if (flags & ~KNOWN_FLAGS) fail('EINVAL');
     if (s.valueSize > (1 << 20) || s.keySize > 512) fail('E2BIG');
@@ -82,7 +83,7 @@ export class BpfMap {
     this.readonlyProg = s.readonlyProg ?? (flags & BPF_F_RDONLY_PROG) !== 0;
     this.copies = type.startsWith('percpu') ? dp.threads : 1;
     this.stride = (s.valueSize + 7) & ~7;
-    if (type === 'array' || type === 'percpu_array') {
+    if (type === 'array' || type === 'percpu_array' || type === 'prog_array') {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = this.copies * s.maxEntries * this.stride;
@@ -163,6 +164,13 @@ export class BpfMap {
       if (dv.getUint32(s, true) === 1) out.push(this.dp.bytes().slice(s + A.MAP_SLOT_KEY, s + A.MAP_SLOT_KEY + this.keySize));
     }
     return out;
+  }
+
+  /** PROG_ARRAY: puts a program (its record address) in slot `index`, or empties it (0); E2BIG past the end. */
+  setSlot(index: number, record: number): void {
+    if (this.type !== 'prog_array') fail('EINVAL');
+    if (!Number.isInteger(index) || index < 0 || index >= this.maxEntries) fail('E2BIG');
+    Atomics.store(this.dp.words(), (this.values + index * this.stride) >> 2, record);
   }
 
   /** Frees the map's memory (after every program using it is gone). */

@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Emulator } from '../../src/emulator.js';
+import { BpfMap } from '../../src/ebpf/maps.js';
+
+let emu: Emulator;
+beforeEach(async () => {
+  emu = await Emulator.create({ workers: 1 });
+});
+afterEach(async () => {
+  await emu.close();
+});
+
+const u32 = (v: number): Uint8Array => new Uint8Array(new Uint32Array([v]).buffer);
+const u64 = (v: number): Uint8Array => new Uint8Array(new BigUint64Array([BigInt(v)]).buffer);
+const errno = (f: () => unknown): string => { try { f(); } catch (e) { return (e as { errno: string }).errno; } return 'ok'; };
+const make = (o: Partial<ConstructorParameters<typeof BpfMap>[1]> & { type: ConstructorParameters<typeof BpfMap>[1]['type'] }) =>
+  new BpfMap(emu.dp, { name: 'm', keySize: 4, valueSize: 8, maxEntries: 4, ...o });
+
+describe('maps in shared memory (ebpf.md §4)', () => {
+  it('creation checks: sizes, array key size, unknown flags, unsupported types', () => {
+    expect(errno(() => make({ type: 'array', keySize: 8 }))).toBe('EINVAL');
+    expect(errno(() => make({ type: 'hash', valueSize: 0 }))).toBe('EINVAL');
+    expect(errno(() => make({ type: 'hash', maxEntries: 0 }))).toBe('EINVAL');
+    expect(errno(() => make({ type: 'hash', flags: 1 << 30 }))).toBe('EINVAL');
+    expect(errno(() => make({ type: 27 }))).toBe('EINVAL');
+    expect(errno(() => make({ type: 'prog_array', valueSize: 8 }))).toBe('EINVAL');
+  });
+
+  it('array: zero-filled, BPF_NOEXIST is EEXIST, past the end E2BIG, delete EINVAL', () => {
+    const m = make({ type: 'array' });
+    expect(m.lookup(u32(3))).toEqual(new Uint8Array(8));
+    expect(m.lookup(u32(4))).toBeUndefined();
+    m.update(u32(2), u64(42));
+    expect(m.lookup(u32(2))).toEqual(u64(42));
+    expect(errno(() => m.update(u32(2), u64(1), 1))).toBe('EEXIST');
+    expect(errno(() => m.update(u32(4), u64(1)))).toBe('E2BIG');
+    expect(errno(() => m.delete(u32(1)))).toBe('EINVAL');
+    expect(m.keys()).toHaveLength(4);
+  });
+
+  it('hash: NOEXIST/EXIST, full at max_entries (E2BIG), delete frees room, iteration sees live keys', () => {
+    const m = make({ type: 'hash', maxEntries: 3 });
+    expect(errno(() => m.update(u32(1), u64(1), 2))).toBe('ENOENT');
+    m.update(u32(1), u64(10), 1);
+    expect(errno(() => m.update(u32(1), u64(11), 1))).toBe('EEXIST');
+    m.update(u32(1), u64(12), 2);
+    m.update(u32(2), u64(20));
+    m.update(u32(3), u64(30));
+    expect(errno(() => m.update(u32(4), u64(40)))).toBe('E2BIG');
+    m.update(u32(3), u64(31)); // replacing an existing key is fine when full
+    m.delete(u32(2));
+    expect(errno(() => m.delete(u32(2)))).toBe('ENOENT');
+    m.update(u32(4), u64(40));
+    expect(m.keys().map((k) => new DataView(k.buffer).getUint32(0, true)).sort()).toEqual([1, 3, 4]);
+    expect(m.lookup(u32(1))).toEqual(u64(12));
+    expect(m.lookup(u32(2))).toBeUndefined();
+    expect(errno(() => m.update(u32(5), u64(1), 4))).toBe('EINVAL');
+  });
+
+  it('per-CPU maps keep one value per dataplane thread', () => {
+    for (const type of ['percpu_array', 'percpu_hash'] as const) {
+      const m = make({ type });
+      expect(m.copies).toBe(2);
+      m.update(u32(1), [u64(5), u64(6)]);
+      expect(m.lookup(u32(1))).toEqual([u64(5), u64(6)]);
+      m.update(u32(1), u64(9));
+      expect(m.lookup(u32(1))).toEqual([u64(9), u64(9)]);
+    }
+  });
+});

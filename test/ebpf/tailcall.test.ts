@@ -1,0 +1,50 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Emulator } from '../../src/emulator.js';
+import { assemble } from '../../src/ebpf/assembler.js';
+import { BpfMap } from '../../src/ebpf/maps.js';
+
+let emu: Emulator;
+beforeEach(async () => {
+  emu = await Emulator.create({});
+});
+afterEach(async () => {
+  await emu.close();
+});
+
+const pkt = new Uint8Array(60).map((_, i) => (i === 12 ? 0x88 : i === 13 ? 0xb5 : 0));
+
+/** r1 = ctx; tail_call(ctx, map, index); on failure return `fallback`. */
+function caller(map: BpfMap, index: number, fallback: number): string {
+  return `lddw %r2, ${map.record}\nmov %r3, ${index}\ncall 12\nmov %r0, ${fallback}\nexit`;
+}
+
+describe('bpf_tail_call and PROG_ARRAY', () => {
+  it('jumps to the program in the slot; an empty slot or a bad index falls through', () => {
+    const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 4 });
+    const target = emu.loadProgram({ name: 't', type: 'sched_cls', insns: assemble('mov %r0, 7\nexit') });
+    const a = emu.loadProgram({ name: 'a', type: 'sched_cls', insns: assemble(caller(jmp, 1, 5)), maps: [jmp.record] });
+    expect(emu.testRun(a, { data: pkt }).retval).toBe(5);
+    emu.progArraySet(jmp, 1, target);
+    expect(emu.testRun(a, { data: pkt }).retval).toBe(7);
+    const b = emu.loadProgram({ name: 'b', type: 'sched_cls', insns: assemble(caller(jmp, 9, 6)), maps: [jmp.record] });
+    expect(emu.testRun(b, { data: pkt }).retval).toBe(6);
+    expect(() => emu.progArraySet(jmp, 4, target)).toThrow(expect.objectContaining({ errno: 'E2BIG' }));
+  });
+
+  it('at most 33 tail calls per run (MAX_TAIL_CALL_CNT), then it falls through', () => {
+    const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    // counts its runs in cb[0] (a context field), then tail-calls itself
+    const self = emu.loadProgram({
+      name: 'self', type: 'sched_cls', maps: [jmp.record],
+      insns: assemble(`ldxw %r2, [%r1+48]\nadd %r2, 1\nstxw [%r1+48], %r2\n${caller(jmp, 0, 0)}`.replace('mov %r0, 0\nexit', 'ldxw %r0, [%r1+48]\nexit')),
+    });
+    emu.progArraySet(jmp, 0, self);
+    expect(emu.testRun(self, { data: pkt }).retval).toBe(34);
+  });
+
+  it('a program without the map among its maps cannot pass it (runtime fault, not a wild read)', () => {
+    const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    const p = emu.loadProgram({ name: 'p', type: 'sched_cls', insns: assemble(caller(jmp, 0, 1)) });
+    expect(emu.testRun(p, { data: pkt }).fault).toBe('helper');
+  });
+});
