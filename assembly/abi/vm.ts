@@ -72,7 +72,10 @@ export const VM_F_INGRESS: u32 = 1;
 //   +24 lock (hash updates)  +28 count (hash elements)  +32 slot size (hash)  +36 capacity (hash slots)
 //   +40 copies (per-CPU maps: one value set per thread)  +44 flags
 // Array values: values + key * stride (+ thread * max_entries * stride for per-CPU).
-// Hash slots: {state u32 (0 free, 1 used, 2 deleted), hash u32, key (rounded to 8), value}.
+// Hash slots: {state u32 (0 free, 1 used, 2 deleted), hash u32, last use u32, pad, key (rounded to 8), value}.
+//   +48 clock (LRU: bumped by every use; a slot keeps the clock of its last use)
+// LPM tries are hash maps keyed by (prefixlen, data masked to prefixlen): a lookup tries
+// each prefix length from the key's down to 0.
 export const MAP_TYPE: u32 = 0;
 export const MAP_KEY_SIZE: u32 = 4;
 export const MAP_VALUE_SIZE: u32 = 8;
@@ -85,13 +88,18 @@ export const MAP_SLOT_SIZE: u32 = 32;
 export const MAP_CAPACITY: u32 = 36;
 export const MAP_COPIES: u32 = 40;
 export const MAP_FLAGS: u32 = 44;
-export const MAP_RECORD_SIZE: u32 = 48;
-export const MAP_SLOT_KEY: u32 = 8;
+export const MAP_CLOCK: u32 = 48;
+export const MAP_RECORD_SIZE: u32 = 56;
+export const MAP_SLOT_USE: u32 = 8;
+export const MAP_SLOT_KEY: u32 = 16;
 export const BPF_MAP_TYPE_HASH: u32 = 1;
 export const BPF_MAP_TYPE_ARRAY: u32 = 2;
 export const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
 export const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 export const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+export const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
+export const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
+export const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
 export const BPF_ANY: u32 = 0;
 export const BPF_NOEXIST: u32 = 1;
 export const BPF_EXIST: u32 = 2;

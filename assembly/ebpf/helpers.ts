@@ -139,7 +139,7 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       if (key == 0) return vmFault(rec, VM_FAULT_READ, pc);
       const cpu = load<u32>(rec, VM_THREAD);
       if (id == 1) { ret(rec, <u64>mapLookup(map, key, cpu)); return 0; }
-      if (id == 3) { ret(rec, <u64><i64>mapDelete(map, key)); return 0; }
+      if (id == 3) { ret(rec, <u64><i64>mapDelete(map, key, cpu)); return 0; }
       const value = vmCheck(rec, arg(rec, 3), load<u32>(map, MAP_VALUE_SIZE), false);
       if (value == 0) return vmFault(rec, VM_FAULT_READ, pc);
       ret(rec, <u64><i64>mapUpdate(map, key, value, arg(rec, 4), cpu, false));

@@ -7,7 +7,8 @@
 import {
   MAP_TYPE, MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, MAP_LOCK, MAP_COUNT,
   MAP_SLOT_SIZE, MAP_CAPACITY, MAP_COPIES, MAP_SLOT_KEY, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY,
-  BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_NOEXIST, BPF_EXIST,
+  BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_NOEXIST, BPF_EXIST, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
+  BPF_MAP_TYPE_LPM_TRIE, MAP_CLOCK, MAP_SLOT_USE,
 } from "../abi/vm";
 
 const ENOENT: i32 = -2;
@@ -16,7 +17,53 @@ const EEXIST: i32 = -17;
 const EINVAL: i32 = -22;
 
 @inline function isArray(t: u32): bool { return t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY; }
-@inline function isHash(t: u32): bool { return t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH; }
+@inline function isLru(t: u32): bool { return t == BPF_MAP_TYPE_LRU_HASH || t == BPF_MAP_TYPE_LRU_PERCPU_HASH; }
+@inline function isHash(t: u32): bool {
+  return t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH || isLru(t) || t == BPF_MAP_TYPE_LPM_TRIE;
+}
+
+const ENOSPC: i32 = -28;
+
+/** Marks a slot used now (LRU order). */
+@inline function touch(map: usize, slot: usize): void {
+  const now = atomic.add<u32>(map + MAP_CLOCK, 1) + 1;
+  store<u32>(slot, now, MAP_SLOT_USE);
+}
+
+/** LRU: deletes the least recently used element (the kernel's LRU is approximate too). */
+function evict(map: usize): void {
+  const cap = load<u32>(map, MAP_CAPACITY);
+  const ss = load<u32>(map, MAP_SLOT_SIZE);
+  const slots = <usize>load<u32>(map, MAP_VALUES);
+  const now = load<u32>(map, MAP_CLOCK);
+  let best: usize = 0;
+  let age: u32 = 0;
+  for (let i: u32 = 0; i < cap; i++) {
+    const s = slots + <usize>(i * ss);
+    if (atomic.load<u32>(s) != 1) continue;
+    const a = now - load<u32>(s, MAP_SLOT_USE);
+    if (best == 0 || a > age) { best = s; age = a; }
+  }
+  if (best != 0) {
+    atomic.store<u32>(best, 2);
+    store<u32>(map, load<u32>(map, MAP_COUNT) - 1, MAP_COUNT);
+  }
+}
+
+/**
+ * LPM trie keys are {prefixlen u32, data}: copies `key` to `out` with the data masked to
+ * `plen` bits and the prefix length set to `plen` (the canonical form stored).
+ */
+function lpmMask(key: usize, out: usize, ks: u32, plen: u32): void {
+  store<u32>(out, plen);
+  for (let i: u32 = 4; i < ks; i++) {
+    const bit = (i - 4) * 8;
+    let b = load<u8>(key + i);
+    if (bit >= plen) b = 0;
+    else if (bit + 8 > plen) b &= <u8>(<u32>0xff << (8 - (plen - bit)));
+    store<u8>(out + i, b);
+  }
+}
 
 function hashKey(key: usize, n: u32): u32 {
   let h: u32 = 0x811c9dc5;
@@ -61,6 +108,7 @@ function unlock(map: usize): void {
 /** bpf_map_lookup_elem: the value's address (this CPU's for per-CPU maps), or 0. */
 export function mapLookup(map: usize, key: usize, cpu: u32): usize {
   const t = load<u32>(map, MAP_TYPE);
+  const thread = cpu;
   if (cpu >= load<u32>(map, MAP_COPIES)) cpu = 0;
   if (isArray(t)) {
     const k = load<u32>(key);
@@ -69,15 +117,40 @@ export function mapLookup(map: usize, key: usize, cpu: u32): usize {
     const stride = load<u32>(map, MAP_STRIDE);
     return <usize>load<u32>(map, MAP_VALUES) + <usize>((cpu * max + k) * stride);
   }
+  if (t == BPF_MAP_TYPE_LPM_TRIE) {
+    const ks = load<u32>(map, MAP_KEY_SIZE);
+    const scratch = lpmScratch(map, thread);
+    let plen = load<u32>(key);
+    const max = (ks - 4) * 8;
+    if (plen > max) plen = max;
+    for (let p: i32 = <i32>plen; p >= 0; p--) {
+      lpmMask(key, scratch, ks, <u32>p);
+      const s = hashFind(map, scratch);
+      if (s != 0) return valueOf(map, s, 0);
+    }
+    return 0;
+  }
   if (isHash(t)) {
     const s = hashFind(map, key);
-    return s == 0 ? 0 : valueOf(map, s, cpu);
+    if (s == 0) return 0;
+    if (isLru(t)) touch(map, s);
+    return valueOf(map, s, cpu);
   }
   return 0;
 }
 
+/**
+ * LPM key buffers after the slots, two per thread (lookup, canonical key for updates):
+ * lookups run without the lock, so threads must not share them.
+ */
+@inline function lpmScratch(map: usize, thread: u32): usize {
+  const kr = (load<u32>(map, MAP_KEY_SIZE) + 7) & ~7;
+  return <usize>load<u32>(map, MAP_VALUES) + <usize>(load<u32>(map, MAP_CAPACITY) * load<u32>(map, MAP_SLOT_SIZE)) + <usize>(thread * 2 * kr);
+}
+
 /** bpf_map_update_elem: 0 or -errno. `all` writes every CPU's copy (user space updates). */
 export function mapUpdate(map: usize, key: usize, value: usize, flags: u64, cpu: u32, all: bool): i32 {
+  const thread = cpu;
   if (flags > BPF_EXIST) return EINVAL;
   const t = load<u32>(map, MAP_TYPE);
   const vs = load<u32>(map, MAP_VALUE_SIZE);
@@ -95,12 +168,25 @@ export function mapUpdate(map: usize, key: usize, value: usize, flags: u64, cpu:
     return 0;
   }
   if (!isHash(t)) return EINVAL;
+  if (t == BPF_MAP_TYPE_LPM_TRIE) {
+    const ks = load<u32>(map, MAP_KEY_SIZE);
+    if (load<u32>(key) > (ks - 4) * 8) return EINVAL;
+  }
   lock(map);
+  if (t == BPF_MAP_TYPE_LPM_TRIE) {
+    const kr = (load<u32>(map, MAP_KEY_SIZE) + 7) & ~7;
+    const canon = lpmScratch(map, thread) + <usize>kr;
+    lpmMask(key, canon, load<u32>(map, MAP_KEY_SIZE), load<u32>(key));
+    key = canon;
+  }
   let s = hashFind(map, key);
   if (s != 0 && flags == BPF_NOEXIST) { unlock(map); return EEXIST; }
   if (s == 0 && flags == BPF_EXIST) { unlock(map); return ENOENT; }
   if (s == 0) {
-    if (load<u32>(map, MAP_COUNT) >= load<u32>(map, MAP_MAX_ENTRIES)) { unlock(map); return E2BIG; }
+    if (load<u32>(map, MAP_COUNT) >= load<u32>(map, MAP_MAX_ENTRIES)) {
+      if (isLru(t)) evict(map);
+      else { unlock(map); return t == BPF_MAP_TYPE_LPM_TRIE ? ENOSPC : E2BIG; }
+    }
     const ks = load<u32>(map, MAP_KEY_SIZE);
     const cap = load<u32>(map, MAP_CAPACITY);
     const ss = load<u32>(map, MAP_SLOT_SIZE);
@@ -116,6 +202,7 @@ export function mapUpdate(map: usize, key: usize, value: usize, flags: u64, cpu:
     store<u32>(map, load<u32>(map, MAP_COUNT) + 1, MAP_COUNT);
     if (all) for (let c: u32 = 0; c < copies; c++) memory.copy(valueOf(map, s, c), value + <usize>(c * stride), vs);
     else memory.copy(valueOf(map, s, cpu), value, vs);
+    touch(map, s);
     atomic.store<u32>(s, 1); // published last: lookups see a whole element
   } else if (all) {
     for (let c: u32 = 0; c < copies; c++) memory.copy(valueOf(map, s, c), value + <usize>(c * stride), vs);
@@ -127,10 +214,17 @@ export function mapUpdate(map: usize, key: usize, value: usize, flags: u64, cpu:
 }
 
 /** bpf_map_delete_elem: 0 or -errno (arrays cannot delete: -EINVAL). */
-export function mapDelete(map: usize, key: usize): i32 {
+export function mapDelete(map: usize, key: usize, thread: u32): i32 {
   const t = load<u32>(map, MAP_TYPE);
   if (!isHash(t)) return EINVAL;
   lock(map);
+  if (t == BPF_MAP_TYPE_LPM_TRIE) {
+    const ks = load<u32>(map, MAP_KEY_SIZE);
+    if (load<u32>(key) > (ks - 4) * 8) { unlock(map); return EINVAL; }
+    const canon = lpmScratch(map, thread) + <usize>((ks + 7) & ~7);
+    lpmMask(key, canon, ks, load<u32>(key));
+    key = canon;
+  }
   const s = hashFind(map, key);
   if (s == 0) { unlock(map); return ENOENT; }
   atomic.store<u32>(s, 2);

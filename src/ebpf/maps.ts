@@ -9,10 +9,10 @@ import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail, type Errno } from '../errors.js';
 
-export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array';
+export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie';
 
-export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6 };
-const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array' };
+export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11 };
+const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie' };
 
 export interface MapSpec {
   name: string;
@@ -30,10 +30,10 @@ export interface MapSpec {
 interface MapExports {
   mapLookup(map: number, key: number, cpu: number): number;
   mapUpdate(map: number, key: number, value: number, flags: bigint, cpu: number, all: number): number;
-  mapDelete(map: number, key: number): number;
+  mapDelete(map: number, key: number, thread: number): number;
 }
 
-const ERRNO: Record<number, Errno> = { 2: 'ENOENT', 7: 'E2BIG', 17: 'EEXIST', 22: 'EINVAL' };
+const ERRNO: Record<number, Errno> = { 2: 'ENOENT', 7: 'E2BIG', 17: 'EEXIST', 22: 'EINVAL', 28: 'ENOSPC' };
 const BPF_F_NO_PREALLOC = 1;
 const BPF_F_RDONLY_PROG = 1 << 7;
 const BPF_F_MMAPABLE = 1 << 10;
@@ -72,6 +72,8 @@ export class BpfMap {
     if (type === 'prog_array' && s.valueSize !== 4) fail('EINVAL');
     if (!Number.isInteger(s.valueSize) || s.valueSize <= 0 || !Number.isInteger(s.maxEntries) || s.maxEntries <= 0) fail('EINVAL');
     if (flags & ~KNOWN_FLAGS) fail('EINVAL');
+    // trie_alloc: no preallocation, key = {prefixlen u32, 1..256 data bytes}.
+    if (type === 'lpm_trie' && (!(flags & BPF_F_NO_PREALLOC) || s.keySize <= 4 || s.keySize > 4 + 256)) fail('EINVAL');
     if (s.valueSize > (1 << 20) || s.keySize > 512) fail('E2BIG');
     this.dp = dp;
     this.name = s.name.slice(0, 15);
@@ -81,7 +83,7 @@ export class BpfMap {
     this.maxEntries = s.maxEntries;
     this.flags = flags;
     this.readonlyProg = s.readonlyProg ?? (flags & BPF_F_RDONLY_PROG) !== 0;
-    this.copies = type.startsWith('percpu') ? dp.threads : 1;
+    this.copies = type.startsWith('percpu') || type === 'lru_percpu_hash' ? dp.threads : 1;
     this.stride = (s.valueSize + 7) & ~7;
     if (type === 'array' || type === 'percpu_array' || type === 'prog_array') {
       this.slotSize = 0;
@@ -92,7 +94,8 @@ export class BpfMap {
       let cap = 2;
       while (cap < s.maxEntries * 2) cap *= 2;
       this.capacity = cap;
-      this.valuesSize = cap * this.slotSize;
+      // LPM tries keep two key buffers per thread after the slots.
+      this.valuesSize = cap * this.slotSize + (type === 'lpm_trie' ? dp.threads * 2 * ((s.keySize + 7) & ~7) : 0);
     }
     if (this.valuesSize > 256 << 20) fail('E2BIG');
     this.record = dp.alloc(A.MAP_RECORD_SIZE);
@@ -134,6 +137,7 @@ export class BpfMap {
     if (this.copies === 1) return b.slice(at, at + this.valueSize);
     // Per-CPU: copy 0's address; the others follow at their stride (array: per-CPU blocks).
     const step = this.type === 'percpu_array' ? this.maxEntries * this.stride : this.stride;
+    // (per-CPU hash and LRU per-CPU hash: the copies follow each other in the slot)
     return Array.from({ length: this.copies }, (_, c) => b.slice(at + c * step, at + c * step + this.valueSize));
   }
 
@@ -150,13 +154,13 @@ export class BpfMap {
 
   /** BPF_MAP_DELETE_ELEM (arrays: EINVAL). */
   delete(key: Uint8Array): void {
-    const r = this.ex.mapDelete(this.record, this.putKey(key));
+    const r = this.ex.mapDelete(this.record, this.putKey(key), 0);
     if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
   }
 
   /** Every key, in storage order (arrays: 0..max_entries-1). */
   keys(): Uint8Array[] {
-    if (this.capacity === 0) return Array.from({ length: this.maxEntries }, (_, i) => new Uint8Array(new Uint32Array([i]).buffer));
+    if (this.type === 'prog_array' || this.capacity === 0) return Array.from({ length: this.maxEntries }, (_, i) => new Uint8Array(new Uint32Array([i]).buffer));
     const dv = this.dp.view();
     const out: Uint8Array[] = [];
     for (let i = 0; i < this.capacity; i++) {

@@ -68,3 +68,31 @@ describe('maps in shared memory (ebpf.md §4)', () => {
     }
   });
 });
+
+describe('LRU hash and LPM trie', () => {
+  it('lru_hash: a full map evicts the least recently used element instead of failing', () => {
+    const m = make({ type: 'lru_hash', maxEntries: 3 });
+    for (const k of [1, 2, 3]) m.update(u32(k), u64(k));
+    m.lookup(u32(1)); // 1 is now more recent than 2
+    m.update(u32(4), u64(4));
+    expect(m.keys().map((k) => new DataView(k.buffer).getUint32(0, true)).sort()).toEqual([1, 3, 4]);
+    expect(m.lookup(u32(2))).toBeUndefined();
+  });
+
+  it('lpm_trie: longest prefix wins; lookups of any length; ENOSPC when full; prefixlen checked; needs NO_PREALLOC', () => {
+    const key = (plen: number, a: number, b: number, c: number, d: number): Uint8Array => new Uint8Array([plen, 0, 0, 0, a, b, c, d]);
+    expect(errno(() => make({ type: 'lpm_trie', keySize: 8 }))).toBe('EINVAL');
+    const m = make({ type: 'lpm_trie', keySize: 8, valueSize: 4, maxEntries: 3, flags: 1 });
+    m.update(key(8, 10, 0, 0, 0), u32(8));
+    m.update(key(16, 10, 1, 99, 99), u32(16)); // host bits beyond the prefix do not matter
+    m.update(key(0, 0, 0, 0, 0), u32(0));
+    expect(m.lookup(key(32, 10, 1, 2, 3))).toEqual(u32(16));
+    expect(m.lookup(key(32, 10, 2, 2, 3))).toEqual(u32(8));
+    expect(m.lookup(key(32, 192, 168, 0, 1))).toEqual(u32(0));
+    expect(m.lookup(key(12, 10, 1, 2, 3))).toEqual(u32(8));
+    expect(errno(() => m.update(key(24, 10, 1, 2, 0), u32(24)))).toBe('ENOSPC');
+    expect(errno(() => m.update(key(33, 10, 1, 2, 0), u32(24)))).toBe('EINVAL');
+    m.delete(key(16, 10, 1, 0, 0));
+    expect(m.lookup(key(32, 10, 1, 2, 3))).toEqual(u32(8));
+  });
+});
