@@ -89,7 +89,15 @@ export const MAP_CAPACITY: u32 = 36;
 export const MAP_COPIES: u32 = 40;
 export const MAP_FLAGS: u32 = 44;
 export const MAP_CLOCK: u32 = 48;
-export const MAP_RECORD_SIZE: u32 = 56;
+// Ring buffers: consumer and producer positions (free-running), records in the values area:
+// {len u32 (bit 31 BUSY, bit 30 DISCARD), offset u32, data, padded to 8}.
+export const MAP_RB_CONS: u32 = 56;
+export const MAP_RB_PROD: u32 = 60;
+export const MAP_RECORD_SIZE: u32 = 64;
+export const RB_BUSY: u32 = 0x80000000;
+export const RB_DISCARD: u32 = 0x40000000;
+export const RB_HDR: u32 = 8;
+export const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 export const MAP_SLOT_USE: u32 = 8;
 export const MAP_SLOT_KEY: u32 = 16;
 export const BPF_MAP_TYPE_HASH: u32 = 1;

@@ -10,10 +10,11 @@ import {
 } from "../abi/vm";
 import { GLOBALS, G_CLOCK_NS, FM_HASH } from "../abi/layout";
 import { vmCheck, vmExec, vmFault } from "./vm";
-import { mapLookup, mapUpdate, mapDelete } from "./maps";
+import { mapLookup, mapUpdate, mapDelete, ringbufReserve, ringbufCommit } from "./maps";
 import {
   MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS,
   VM_TAIL_CALL, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
+  BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY,
 } from "../abi/vm";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
 
@@ -164,6 +165,41 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
       store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
       return VM_TAIL_CALL;
+    }
+    case 130: case 131: case 134: { // ringbuf_output(map, data, size, flags), ringbuf_reserve(map, size, flags), ringbuf_query(map, flags)
+      const m = arg(rec, 1);
+      if (!knownMap(rec, m) || load<u32>(<usize>m, MAP_TYPE) != BPF_MAP_TYPE_RINGBUF) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const map = <usize>m;
+      if (id == 134) {
+        const f = arg(rec, 2);
+        const prod = <u64>atomic.load<u32>(map + MAP_RB_PROD);
+        const cons = <u64>atomic.load<u32>(map + MAP_RB_CONS);
+        ret(rec, f == 0 ? (prod - cons) & 0xffffffff : f == 1 ? <u64>load<u32>(map, MAP_MAX_ENTRIES) : f == 2 ? cons : f == 3 ? prod : 0);
+        return 0;
+      }
+      if (id == 131) {
+        if (arg(rec, 3) != 0) { ret(rec, 0); return 0; }
+        ret(rec, <u64>ringbufReserve(map, arg(rec, 2)));
+        return 0;
+      }
+      const size = arg(rec, 3);
+      const src = size == 0 ? 1 : vmCheck(rec, arg(rec, 2), <u32>size, false);
+      if (src == 0 || size > 0xffffffff) return vmFault(rec, VM_FAULT_READ, pc);
+      if ((arg(rec, 4) & ~<u64>3) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      const p = ringbufReserve(map, size);
+      if (p == 0) { ret(rec, <u64>(-11 as i64)); return 0; } // -EAGAIN
+      memory.copy(p, src, <usize>size);
+      ringbufCommit(p, false);
+      ret(rec, 0);
+      return 0;
+    }
+    case 132: case 133: { // ringbuf_submit(data, flags), ringbuf_discard(data, flags)
+      const p = arg(rec, 1);
+      if (vmCheck(rec, p - <u64>RB_HDR, RB_HDR, true) == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
+      if ((load<u32>(<usize>p - RB_HDR) & RB_BUSY) == 0) return vmFault(rec, VM_FAULT_HELPER, pc);
+      ringbufCommit(<usize>p, id == 133);
+      ret(rec, 0);
+      return 0;
     }
     case 5: // ktime_get_ns: the virtual clock
       ret(rec, load<u64>(GLOBALS, G_CLOCK_NS));

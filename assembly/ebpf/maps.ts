@@ -8,7 +8,7 @@ import {
   MAP_TYPE, MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, MAP_LOCK, MAP_COUNT,
   MAP_SLOT_SIZE, MAP_CAPACITY, MAP_COPIES, MAP_SLOT_KEY, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY,
   BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_NOEXIST, BPF_EXIST, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
-  BPF_MAP_TYPE_LPM_TRIE, MAP_CLOCK, MAP_SLOT_USE,
+  BPF_MAP_TYPE_LPM_TRIE, MAP_CLOCK, MAP_SLOT_USE, MAP_RB_CONS, MAP_RB_PROD, RB_BUSY, RB_DISCARD, RB_HDR,
 } from "../abi/vm";
 
 const ENOENT: i32 = -2;
@@ -231,4 +231,41 @@ export function mapDelete(map: usize, key: usize, thread: u32): i32 {
   store<u32>(map, load<u32>(map, MAP_COUNT) - 1, MAP_COUNT);
   unlock(map);
   return 0;
+}
+
+/**
+ * bpf_ringbuf_reserve: room for `size` bytes, or 0 when the ring is full. A record never
+ * wraps (the kernel maps the ring twice instead): one that would is preceded by a
+ * discarded padding record up to the end.
+ */
+export function ringbufReserve(map: usize, size: u64): usize {
+  const max = load<u32>(map, MAP_MAX_ENTRIES);
+  if (size == 0 || size > <u64>(max - RB_HDR) || (size & 0xc0000000) != 0) return 0;
+  const total = (<u32>size + RB_HDR + 7) & ~7;
+  const data = <usize>load<u32>(map, MAP_VALUES);
+  lock(map);
+  const cons = atomic.load<u32>(map + MAP_RB_CONS);
+  let prod = load<u32>(map, MAP_RB_PROD);
+  let at = prod & (max - 1);
+  let pad: u32 = 0;
+  if (at + total > max) pad = max - at;
+  if (prod + pad + total - cons > max) { unlock(map); return 0; }
+  if (pad != 0) {
+    store<u32>(data + at, (pad - RB_HDR) | RB_DISCARD);
+    store<u32>(data + at, at, 4);
+    prod += pad;
+    at = 0;
+  }
+  store<u32>(data + at, <u32>size | RB_BUSY);
+  store<u32>(data + at, at, 4);
+  atomic.store<u32>(map + MAP_RB_PROD, prod + total);
+  unlock(map);
+  return data + at + RB_HDR;
+}
+
+/** bpf_ringbuf_submit / discard: the record at `p` (as reserve returned it) becomes visible. */
+export function ringbufCommit(p: usize, discard: bool): void {
+  const h = p - RB_HDR;
+  const len = load<u32>(h) & ~(RB_BUSY | RB_DISCARD);
+  atomic.store<u32>(h, discard ? len | RB_DISCARD : len);
 }

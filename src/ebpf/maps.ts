@@ -9,10 +9,10 @@ import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail, type Errno } from '../errors.js';
 
-export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie';
+export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf';
 
-export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11 };
-const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie' };
+export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27 };
+const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie', 27: 'ringbuf' };
 
 export interface MapSpec {
   name: string;
@@ -66,11 +66,16 @@ export class BpfMap {
     const type = typeof s.type === 'number' ? TYPE_NAMES[s.type] : s.type;
     if (!type) fail('EINVAL', `map type ${s.type} is not supported`);
     const flags = s.flags ?? 0;
+    // ringbuf_map_alloc: no key or value, a power-of-two number of pages.
+    if (type === 'ringbuf') {
+      if (s.keySize !== 0 || s.valueSize !== 0 || !Number.isInteger(s.maxEntries) || s.maxEntries < 4096 || s.maxEntries % 4096 !== 0 || (s.maxEntries & (s.maxEntries - 1)) !== 0) fail('EINVAL');
+      if (flags & ~KNOWN_FLAGS) fail('EINVAL');
+    }
     // map_check_no_btf / array_map_alloc_check / htab_map_alloc_check, in spirit.
-    if (s.keySize <= 0 && type !== 'array' && type !== 'percpu_array') fail('EINVAL');
+    if (s.keySize <= 0 && type !== 'ringbuf') fail('EINVAL');
     if ((type === 'array' || type === 'percpu_array' || type === 'prog_array') && s.keySize !== 4) fail('EINVAL');
     if (type === 'prog_array' && s.valueSize !== 4) fail('EINVAL');
-    if (!Number.isInteger(s.valueSize) || s.valueSize <= 0 || !Number.isInteger(s.maxEntries) || s.maxEntries <= 0) fail('EINVAL');
+    if (type !== 'ringbuf' && (!Number.isInteger(s.valueSize) || s.valueSize <= 0 || !Number.isInteger(s.maxEntries) || s.maxEntries <= 0)) fail('EINVAL');
     if (flags & ~KNOWN_FLAGS) fail('EINVAL');
     // trie_alloc: no preallocation, key = {prefixlen u32, 1..256 data bytes}.
     if (type === 'lpm_trie' && (!(flags & BPF_F_NO_PREALLOC) || s.keySize <= 4 || s.keySize > 4 + 256)) fail('EINVAL');
@@ -85,7 +90,11 @@ export class BpfMap {
     this.readonlyProg = s.readonlyProg ?? (flags & BPF_F_RDONLY_PROG) !== 0;
     this.copies = type.startsWith('percpu') || type === 'lru_percpu_hash' ? dp.threads : 1;
     this.stride = (s.valueSize + 7) & ~7;
-    if (type === 'array' || type === 'percpu_array' || type === 'prog_array') {
+    if (type === 'ringbuf') {
+      this.slotSize = 0;
+      this.capacity = 0;
+      this.valuesSize = s.maxEntries;
+    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array') {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = this.copies * s.maxEntries * this.stride;
@@ -100,7 +109,7 @@ export class BpfMap {
     if (this.valuesSize > 256 << 20) fail('E2BIG');
     this.record = dp.alloc(A.MAP_RECORD_SIZE);
     this.values = dp.alloc(this.valuesSize);
-    this.scratch = dp.alloc(((s.keySize + 7) & ~7) + this.copies * this.stride);
+    this.scratch = dp.alloc(Math.max(((s.keySize + 7) & ~7) + this.copies * this.stride, 8));
     dp.bytes().fill(0, this.values, this.values + this.valuesSize);
     const dv = dp.view();
     const r = this.record;
@@ -116,6 +125,9 @@ export class BpfMap {
     dv.setUint32(r + A.MAP_CAPACITY, this.capacity, true);
     dv.setUint32(r + A.MAP_COPIES, this.copies, true);
     dv.setUint32(r + A.MAP_FLAGS, flags, true);
+    dv.setUint32(r + A.MAP_CLOCK, 0, true);
+    dv.setUint32(r + A.MAP_RB_CONS, 0, true);
+    dv.setUint32(r + A.MAP_RB_PROD, 0, true);
     if (s.initial) dp.bytes().set(s.initial.subarray(0, s.valueSize), this.values);
   }
 
@@ -160,6 +172,7 @@ export class BpfMap {
 
   /** Every key, in storage order (arrays: 0..max_entries-1). */
   keys(): Uint8Array[] {
+    if (this.type === 'ringbuf') return [];
     if (this.type === 'prog_array' || this.capacity === 0) return Array.from({ length: this.maxEntries }, (_, i) => new Uint8Array(new Uint32Array([i]).buffer));
     const dv = this.dp.view();
     const out: Uint8Array[] = [];
@@ -175,6 +188,30 @@ export class BpfMap {
     if (this.type !== 'prog_array') fail('EINVAL');
     if (!Number.isInteger(index) || index < 0 || index >= this.maxEntries) fail('E2BIG');
     Atomics.store(this.dp.words(), (this.values + index * this.stride) >> 2, record);
+  }
+
+  /**
+   * Ring buffer consumer (what user space reads from the mmapped ring): every committed
+   * record since the last drain, in order; discarded ones skipped; stops at one still busy.
+   */
+  drain(): Uint8Array[] {
+    if (this.type !== 'ringbuf') fail('EINVAL');
+    const w = this.dp.words();
+    const dv = this.dp.view();
+    const out: Uint8Array[] = [];
+    let cons = Atomics.load(w, (this.record + A.MAP_RB_CONS) >> 2) >>> 0;
+    const prod = Atomics.load(w, (this.record + A.MAP_RB_PROD) >> 2) >>> 0;
+    while (cons !== prod) {
+      const at = this.values + (cons & (this.maxEntries - 1));
+      const h = Atomics.load(w, at >> 2) >>> 0;
+      if (h & A.RB_BUSY) break;
+      const len = h & ~(A.RB_BUSY | A.RB_DISCARD);
+      if (!(h & A.RB_DISCARD)) out.push(this.dp.bytes().slice(at + A.RB_HDR, at + A.RB_HDR + len));
+      cons = (cons + ((len + A.RB_HDR + 7) & ~7)) >>> 0;
+      void dv;
+    }
+    Atomics.store(w, (this.record + A.MAP_RB_CONS) >> 2, cons | 0);
+    return out;
   }
 
   /** Frees the map's memory (after every program using it is gone). */

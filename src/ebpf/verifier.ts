@@ -412,7 +412,8 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
       else writeReg(s, i.dst, pc);
       return [{ to: pc + 1, s }];
     }
-    if (x) readReg(s, i.src, pc, check);
+    // END's source bit picks the byte order (to big-endian), not a register.
+    if (x && o !== Alu.END) readReg(s, i.src, pc, check);
     readReg(s, i.dst, pc, check);
     const kd = s.k[i.dst] as K;
     if ((kd === K.CTX || kd === K.FP) && c === Cls.ALU64 && !x && (o === Alu.ADD || o === Alu.SUB)) {

@@ -565,3 +565,16 @@ describe('verify: bpf_conformance corpus (generic type)', () => {
     expect(withRaw).toBeGreaterThan(0);
   });
 });
+
+describe('byte swaps', () => {
+  it('be16 (0xdc) does not read the register its source bit would name', async () => {
+    const { verify } = await import('../../src/ebpf/verifier.js');
+    const { encode } = await import('../../src/ebpf/insn.js');
+    // r1 = *(u32 *)(r1 + 16); r1 = be16 r1; r0 = 0; exit — r0 is not read before written
+    const prog = encode([
+      { code: 0x61, dst: 1, src: 1, off: 16, imm: 0 }, { code: 0xdc, dst: 1, src: 0, off: 0, imm: 16 },
+      { code: 0xb7, dst: 0, src: 0, off: 0, imm: 0 }, { code: 0x95, dst: 0, src: 0, off: 0, imm: 0 },
+    ]);
+    expect(verify(prog, { type: 'sched_cls' }).ok).toBe(true);
+  });
+});
