@@ -13,6 +13,7 @@
 //   +624 redirect: ifindex (u32), flags (u32)   +632 prng state (u64)
 //   +640 executed instructions (u64)            +648 tail calls left (u32)
 //   +652 maps (u32 count)  +656 maps (u32 addr of the u32 list of map records the program may pass to helpers)
+//   +664 packet bounds lo, hi (u32)  +672 xdp data_meta (u32)
 export const VM_PROG: u32 = 0;
 export const VM_SLOTS: u32 = 4;
 export const VM_BUDGET: u32 = 8;
@@ -39,7 +40,13 @@ export const VM_EXECUTED: u32 = 640;
 export const VM_TAIL_CALLS: u32 = 648;
 export const VM_NMAPS: u32 = 652;
 export const VM_MAPS: u32 = 656;
-export const VM_RECORD_SIZE: u32 = 664;
+// The packet may move and grow within [lo, hi) (frame headroom and tailroom); region 1 of
+// the table is always the packet, and helpers that change it keep it current.
+export const VM_PKT_LO: u32 = 664;
+export const VM_PKT_HI: u32 = 668;
+// XDP: where data_meta is (== data when empty); 0 for skb programs.
+export const VM_PKT_META: u32 = 672;
+export const VM_RECORD_SIZE: u32 = 680;
 
 // Stack: frame k occupies [stack + k*512, stack + (k+1)*512); r10 of frame k is its top.
 export const VM_FRAME_STACK: u32 = 512;

@@ -18,7 +18,7 @@ import {
   D_PROGS, NETKIT_DROP, NETKIT_REDIRECT, DROP_BPF_DROP, DROP_BPF_VERDICT, DROP_BPF_FAULT, DROP_REDIRECT,
   T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM,
 } from "../abi/layout";
-import { runProgs, progsFault, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
+import { runProgs, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen } from "../ebpf/skb";
 import { ringEntry } from "../ring/ring";
 import { threadState } from "./frames";
 import { ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
@@ -91,8 +91,10 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
 
   for (; i < n; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
-    const addr = <usize>load<u64>(d, DESC_ADDR);
-    const len = load<u32>(d, DESC_LEN);
+    let addr = <usize>load<u64>(d, DESC_ADDR);
+    let len = load<u32>(d, DESC_LEN);
+    // Counted as the length it was handed over with (§4 step 1), whatever programs do to it.
+    const len0 = len;
     // Seen leaving (dev_queue_xmit_nit) before the verdict; published with its fate.
     const cap = capOut ? captureBegin(thread, dev, addr, len, CAP_DIR_OUT) : 0;
     if (len < ETH_HLEN) {
@@ -124,6 +126,8 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
     let reason = DROP_POLICY;
     if (progs != 0) {
       verdict = runProgs(thread, progs, meta, addr, len, peerIfindex);
+      addr = progsData();
+      len = progsLen();
       if (progsFault() != 0) {
         verdict = NETKIT_DROP;
         reason = DROP_BPF_FAULT;
@@ -132,7 +136,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
       } else if (verdict == NETKIT_REDIRECT) {
         captureEnd(thread, cap, 0);
         redirected++;
-        redirectedBytes += len;
+        redirectedBytes += len0;
         if (!redirect(thread, slot, addr, len, load<u32>(peer, D_NETNS))) {
           bump(cDev, DROP_REDIRECT, 1);
           frameFree(thread, addr);
@@ -151,7 +155,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         store<u32>(e, 0, DESC_OPTIONS);
         queued++;
         room--;
-        txBytes += len;
+        txBytes += len0;
         captureEnd(thread, cap, 0);
         if (capIn) capture(thread, peer, addr, len, CAP_DIR_IN, 0);
         if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK));

@@ -14,8 +14,9 @@ import { mapLookup, mapUpdate, mapDelete, ringbufReserve, ringbufCommit } from "
 import {
   MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS,
   VM_TAIL_CALL, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
-  BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY,
+  BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY, VM_PKT_LO, VM_PKT_HI, VM_PKT_META, VM_CTX,
 } from "../abi/vm";
+import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO } from "../abi/layout";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
 
 /** A function pointer as the loader encodes `lddw rX, <func>` (BPF_PSEUDO_FUNC): tag << 32 | pc. */
@@ -129,6 +130,43 @@ function knownMap(rec: usize, m: u64): bool {
   return false;
 }
 
+/** __sk_buff / xdp_md offsets the packet helpers refresh. */
+const SKB_LEN: u32 = 0;
+const SKB_PKT_TYPE: u32 = 4;
+const SKB_VLAN_PRESENT: u32 = 20;
+const SKB_VLAN_TCI: u32 = 24;
+const SKB_VLAN_PROTO: u32 = 28;
+const SKB_HASH: u32 = 68;
+const SKB_DATA: u32 = 76;
+const SKB_DATA_END: u32 = 80;
+const SKB_DATA_META: u32 = 140;
+const ENOMEM: i64 = -12;
+const XDP_MIN_HEADROOM: u32 = 40; // struct xdp_frame at the start of the buffer
+const XDP_META_MAX: u32 = 32;
+
+/** Moves the packet to [data, data + len): the record, region 1 and the context's pointers follow. */
+function setPacket(rec: usize, data: usize, len: u32, xdp: bool): void {
+  store<u32>(rec, <u32>data, VM_PKT);
+  store<u32>(rec, len, VM_PKT_LEN);
+  const r1 = rec + VM_REGIONS + VM_REGION_SIZE;
+  store<u32>(r1, <u32>data);
+  store<u32>(r1, <u32>(data + len), 4);
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  if (ctx == 0) return;
+  if (xdp) {
+    let meta = <usize>load<u32>(rec, VM_PKT_META);
+    if (meta == 0 || meta > data) meta = data;
+    store<u32>(ctx, <u32>data, 0);
+    store<u32>(ctx, <u32>(data + len), 4);
+    store<u32>(ctx, <u32>meta, 8);
+  } else {
+    store<u32>(ctx, len, SKB_LEN);
+    store<u32>(ctx, <u32>data, SKB_DATA);
+    store<u32>(ctx, <u32>(data + len), SKB_DATA_END);
+    store<u32>(ctx, <u32>data, SKB_DATA_META);
+  }
+}
+
 /** Runs helper `id` for the instruction at `pc`. Returns 0 or a fault code. */
 export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
   switch (id) {
@@ -198,6 +236,98 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       if (vmCheck(rec, p - <u64>RB_HDR, RB_HDR, true) == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
       if ((load<u32>(<usize>p - RB_HDR) & RB_BUSY) == 0) return vmFault(rec, VM_FAULT_HELPER, pc);
       ringbufCommit(<usize>p, id == 133);
+      ret(rec, 0);
+      return 0;
+    }
+    case 38: { // skb_change_tail(skb, new_len, flags)
+      const data = <usize>load<u32>(rec, VM_PKT);
+      const nl = arg(rec, 2);
+      if (arg(rec, 3) != 0 || nl < 14 || nl > 0xffff) { ret(rec, <u64>EINVAL); return 0; }
+      if (data + <usize>nl > <usize>load<u32>(rec, VM_PKT_HI)) { ret(rec, <u64>ENOMEM); return 0; }
+      const old = load<u32>(rec, VM_PKT_LEN);
+      if (<u32>nl > old) memory.fill(data + old, 0, <usize>(<u32>nl - old));
+      setPacket(rec, data, <u32>nl, false);
+      ret(rec, 0);
+      return 0;
+    }
+    case 43: { // skb_change_head(skb, head_room, flags): head_room zero bytes in front
+      const data = <usize>load<u32>(rec, VM_PKT);
+      const room = arg(rec, 2);
+      if (arg(rec, 3) != 0 || room > 0xffff) { ret(rec, <u64>EINVAL); return 0; }
+      if (data - <usize>room < <usize>load<u32>(rec, VM_PKT_LO)) { ret(rec, <u64>ENOMEM); return 0; }
+      const nd = data - <usize>room;
+      memory.fill(nd, 0, <usize>room);
+      setPacket(rec, nd, load<u32>(rec, VM_PKT_LEN) + <u32>room, false);
+      ret(rec, 0);
+      return 0;
+    }
+    case 39: // skb_pull_data(skb, len): packets are linear already
+      ret(rec, arg(rec, 2) <= <u64>load<u32>(rec, VM_PKT_LEN) ? 0 : <u64>ENOMEM);
+      return 0;
+    case 32: { // skb_change_type(skb, type)
+      const meta = <usize>load<u32>(rec, VM_META);
+      const ctx = <usize>load<u32>(rec, VM_CTX);
+      const t = arg(rec, 2);
+      const cur = ctx != 0 ? load<u32>(ctx, SKB_PKT_TYPE) : 0;
+      if (t > 3 || cur > 3) { ret(rec, <u64>EINVAL); return 0; }
+      if (meta != 0) store<u8>(meta, <u8>t, FM_PKT_TYPE);
+      if (ctx != 0) store<u32>(ctx, <u32>t, SKB_PKT_TYPE);
+      ret(rec, 0);
+      return 0;
+    }
+    case 41: case 48: { // set_hash_invalid(skb), set_hash(skb, hash)
+      const meta = <usize>load<u32>(rec, VM_META);
+      const ctx = <usize>load<u32>(rec, VM_CTX);
+      const h = id == 48 ? <u32>arg(rec, 2) : 0;
+      if (meta != 0) store<u32>(meta, h, FM_HASH);
+      if (ctx != 0) store<u32>(ctx, h, SKB_HASH);
+      ret(rec, 0);
+      return 0;
+    }
+    case 18: case 19: { // skb_vlan_push(skb, proto, tci), skb_vlan_pop(skb): the out-of-band (hwaccel) tag
+      const meta = <usize>load<u32>(rec, VM_META);
+      const ctx = <usize>load<u32>(rec, VM_CTX);
+      let proto: u32 = 0;
+      let tci: u32 = 0;
+      if (id == 18) {
+        proto = <u32>arg(rec, 2) & 0xffff;
+        if (proto != 0x0081 && proto != 0xa888) { ret(rec, <u64>EINVAL); return 0; } // ETH_P_8021Q / 8021AD, network order
+        tci = <u32>arg(rec, 3) & 0xffff;
+      }
+      if (meta != 0) { store<u16>(meta, <u16>tci, FM_VLAN_TCI); store<u16>(meta, <u16>proto, FM_VLAN_PROTO); }
+      if (ctx != 0) {
+        store<u32>(ctx, id == 18 ? 1 : 0, SKB_VLAN_PRESENT);
+        store<u32>(ctx, tci, SKB_VLAN_TCI);
+        store<u32>(ctx, proto, SKB_VLAN_PROTO);
+      }
+      ret(rec, 0);
+      return 0;
+    }
+    case 44: case 65: case 54: { // xdp_adjust_head(ctx, delta), xdp_adjust_tail, xdp_adjust_meta
+      const data = <usize>load<u32>(rec, VM_PKT);
+      const len = load<u32>(rec, VM_PKT_LEN);
+      const delta = <i64><i32>arg(rec, 2);
+      const lo = <usize>load<u32>(rec, VM_PKT_LO);
+      const hi = <usize>load<u32>(rec, VM_PKT_HI);
+      let meta = <usize>load<u32>(rec, VM_PKT_META);
+      if (meta == 0) meta = data;
+      const metaLen = <u32>(data - meta);
+      if (id == 44) {
+        const nd = <i64>data + delta;
+        if (nd < <i64>(lo + XDP_MIN_HEADROOM + metaLen) || nd > <i64>(data + len - 14)) { ret(rec, <u64>EINVAL); return 0; }
+        store<u32>(rec, <u32>(nd - <i64>metaLen), VM_PKT_META);
+        setPacket(rec, <usize>nd, <u32>(<i64>len - delta), true);
+      } else if (id == 65) {
+        const nl = <i64>len + delta;
+        if (nl < 14 || <i64>data + nl > <i64>hi) { ret(rec, <u64>EINVAL); return 0; }
+        if (delta > 0) memory.fill(data + len, 0, <usize>delta);
+        setPacket(rec, data, <u32>nl, true);
+      } else {
+        const nm = <i64>meta + delta;
+        if ((delta & 3) != 0 || nm > <i64>data || <i64>data - nm > <i64>XDP_META_MAX || nm < <i64>(lo + XDP_MIN_HEADROOM)) { ret(rec, <u64>EINVAL); return 0; }
+        store<u32>(rec, <u32>nm, VM_PKT_META);
+        setPacket(rec, data, len, true);
+      }
       ret(rec, 0);
       return 0;
     }

@@ -7,11 +7,11 @@
 import {
   T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS,
   FM_MARK, FM_PRIORITY, FM_TSTAMP, FM_INGRESS_IFINDEX, FM_PROTOCOL, FM_PKT_TYPE, FM_HASH, FM_QUEUE_MAPPING,
-  FM_TC_INDEX, FM_CB, FM_VLAN_TCI, FM_VLAN_PROTO, NETKIT_NEXT,
+  FM_TC_INDEX, FM_CB, FM_VLAN_TCI, FM_VLAN_PROTO, NETKIT_NEXT, FRAME_META, GLOBALS, G_FRAME_SIZE,
 } from "../abi/layout";
 import {
   VM_PROG, VM_SLOTS, VM_BUDGET, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_REGS, VM_PKT, VM_PKT_LEN, VM_META,
-  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_NMAPS, VM_MAPS,
+  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_NMAPS, VM_MAPS, VM_PKT_LO, VM_PKT_HI, VM_PKT_META,
 } from "../abi/vm";
 import { threadState } from "../dev/frames";
 import { vmRun } from "./vm";
@@ -49,6 +49,11 @@ let lastRedirectIfindex: u32 = 0;
 let lastRedirectFlags: u32 = 0;
 
 export function progsFault(): u32 { return lastFault; }
+/** Where the packet is after the list ran (packet helpers may move it within its frame). */
+export function progsData(): usize { return lastData; }
+export function progsLen(): u32 { return lastLen; }
+let lastData: usize = 0;
+let lastLen: u32 = 0;
 export function progsRedirectIfindex(): u32 { return lastRedirectIfindex; }
 export function progsRedirectFlags(): u32 { return lastRedirectFlags; }
 
@@ -96,6 +101,8 @@ function skbWriteBack(skb: usize, meta: usize): void {
  * A fault ends the walk: `progsFault()` says so and the verdict is NETKIT_DROP's caller's to choose.
  */
 export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
+  lastData = data;
+  lastLen = len;
   const area = <usize>load<u32>(threadState(thread), T_BPF);
   const rec = area + BPF_VM;
   const skb = area + BPF_SKB;
@@ -126,6 +133,11 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
     store<u32>(rec, len, VM_PKT_LEN);
     store<u32>(rec, <u32>meta, VM_META);
     store<u32>(rec, <u32>skb, VM_CTX);
+    // The frame's headroom and tailroom: meta at its base, data up to its end.
+    const base = meta;
+    store<u32>(rec, <u32>(base + FRAME_META), VM_PKT_LO);
+    store<u32>(rec, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), VM_PKT_HI);
+    store<u32>(rec, 0, VM_PKT_META);
     store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
     store<u32>(rec, 0, VM_REDIRECT_FLAGS);
     const f = vmRun(rec);
@@ -134,6 +146,11 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
       return verdict;
     }
     skbWriteBack(skb, meta);
+    // Packet helpers may have moved or resized the packet: the next program sees the new one.
+    data = <usize>load<u32>(rec, VM_PKT);
+    len = load<u32>(rec, VM_PKT_LEN);
+    lastData = data;
+    lastLen = len;
     verdict = <i32>load<u64>(rec + VM_REGS);
     if (verdict != NETKIT_NEXT) {
       lastRedirectIfindex = load<u32>(rec, VM_REDIRECT_IFINDEX);

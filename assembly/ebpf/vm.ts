@@ -253,6 +253,8 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
           continue;
         }
         if (hf != 0) { fault = hf; break; }
+        hitLo = 1; // a helper may have moved the packet (region 1)
+        hitHi = 0;
         continue;
       }
       if (op == 0x90) { // exit

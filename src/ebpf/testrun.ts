@@ -99,7 +99,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     const t0 = performance.now();
     const r = vm.run(prog.addr, prog.insns.length / 8, {
       args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: true }, { addr: data, len: d.length, writable: true }, ...regions],
-      maps, packet: { addr: data, len: d.length, ctx }, repeat,
+      maps, packet: { addr: data, len: d.length, ctx, lo: buf, hi: buf + head + d.length + 64, xdp }, repeat,
     });
     const durationNs = ((performance.now() - t0) * 1e6) / repeat;
     const after = dp.bytes().slice(ctx, ctx + ctxSize);
@@ -111,7 +111,9 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
       new DataView(out.buffer).setUint32(0, 0, true);
     }
     return {
-      retval: Number(r.r0 & 0xffffffffn), dataOut: dp.bytes().slice(data, data + d.length), ctxOut: out,
+      // XDP: data_out starts at data_meta (metadata included), as the kernel copies it.
+      retval: Number(r.r0 & 0xffffffffn),
+      dataOut: dp.bytes().slice(xdp && r.packet.meta ? r.packet.meta : r.packet.addr, r.packet.addr + r.packet.len), ctxOut: out,
       durationNs, executed: Number(r.executed) / repeat, fault: r.fault,
     };
   } finally {

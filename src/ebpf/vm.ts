@@ -27,8 +27,8 @@ export interface VmRunOptions {
   regions?: VmRegion[];
   /** Instructions the run may execute before it faults with 'budget'. Default 1,000,000. */
   budget?: number;
-  /** Packet for legacy packet loads and the skb helpers. */
-  packet?: { addr: number; len: number; meta?: number; ctx?: number };
+  /** Packet for legacy packet loads and the packet helpers; it may move within [lo, hi). */
+  packet?: { addr: number; len: number; meta?: number; ctx?: number; lo?: number; hi?: number; xdp?: boolean };
   /** bpf_get_smp_processor_id. Default 0. */
   thread?: number;
   /** Map records the program may pass to the map helpers. */
@@ -41,6 +41,8 @@ export interface VmResult {
   faultPc: number;
   /** Instructions executed (including those of callbacks). */
   executed: bigint;
+  /** Where the packet is after the run (packet helpers may move, grow or shrink it). */
+  packet: { addr: number; len: number; meta: number };
   /** What bpf_redirect / bpf_redirect_peer asked for, if anything. */
   redirect?: { ifindex: number; ingress: boolean; peer: boolean };
 }
@@ -106,6 +108,9 @@ export class Vm {
     dv.setUint32(r + A.VM_PKT_LEN, o.packet?.len ?? 0, true);
     dv.setUint32(r + A.VM_META, o.packet?.meta ?? 0, true);
     dv.setUint32(r + A.VM_CTX, o.packet?.ctx ?? 0, true);
+    dv.setUint32(r + A.VM_PKT_LO, o.packet?.lo ?? o.packet?.addr ?? 0, true);
+    dv.setUint32(r + A.VM_PKT_HI, o.packet?.hi ?? (o.packet ? o.packet.addr + o.packet.len : 0), true);
+    dv.setUint32(r + A.VM_PKT_META, o.packet?.xdp ? o.packet.addr : 0, true);
     dv.setUint32(r + A.VM_REDIRECT_IFINDEX, 0, true);
     dv.setUint32(r + A.VM_REDIRECT_FLAGS, 0, true);
     dv.setBigUint64(r + A.VM_EXECUTED, 0n, true);
@@ -122,6 +127,7 @@ export class Vm {
       fault: code === 0 ? null : FAULTS[code] ?? 'insn',
       faultPc: v.getUint32(r + A.VM_FAULT_PC, true),
       executed: v.getBigUint64(r + A.VM_EXECUTED, true),
+      packet: { addr: v.getUint32(r + A.VM_PKT, true), len: v.getUint32(r + A.VM_PKT_LEN, true), meta: v.getUint32(r + A.VM_PKT_META, true) },
       ...(flags & A.VM_REDIRECT_SET ? { redirect: { ifindex: v.getUint32(r + A.VM_REDIRECT_IFINDEX, true), ingress: (flags & A.VM_F_INGRESS) !== 0, peer: (flags & A.VM_REDIRECT_PEER) !== 0 } } : {}),
     };
   }
