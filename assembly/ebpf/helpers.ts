@@ -15,6 +15,7 @@ import {
   MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS,
   VM_TAIL_CALL, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
   BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY, VM_PKT_LO, VM_PKT_HI, VM_PKT_META, VM_CTX,
+  BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP,
 } from "../abi/vm";
 import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO } from "../abi/layout";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
@@ -329,6 +330,22 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
         setPacket(rec, data, len, true);
       }
       ret(rec, 0);
+      return 0;
+    }
+    case 51: { // redirect_map(map, key, flags): XDP_REDIRECT when the slot is set, else the fallback action
+      const m = arg(rec, 1);
+      if (!knownMap(rec, m)) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const map = <usize>m;
+      const t = load<u32>(map, MAP_TYPE);
+      const flags = arg(rec, 3);
+      if (t != BPF_MAP_TYPE_DEVMAP && t != BPF_MAP_TYPE_XSKMAP) return vmFault(rec, VM_FAULT_HELPER, pc);
+      if ((flags & ~<u64>0x1b) != 0) { ret(rec, 0); return 0; } // XDP_ABORTED for unknown flags
+      const key = arg(rec, 2);
+      const v = key < <u64>load<u32>(map, MAP_MAX_ENTRIES) ? atomic.load<u32>(<usize>load<u32>(map, MAP_VALUES) + <usize>(<u32>key * load<u32>(map, MAP_STRIDE))) : 0;
+      if (v == 0) { ret(rec, flags & 3); return 0; }
+      store<u32>(rec, v, VM_REDIRECT_IFINDEX);
+      store<u32>(rec, VM_REDIRECT_SET | VM_REDIRECT_MAP | (t << 16), VM_REDIRECT_FLAGS);
+      ret(rec, 4); // XDP_REDIRECT
       return 0;
     }
     case 5: // ktime_get_ns: the virtual clock

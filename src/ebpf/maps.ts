@@ -9,10 +9,10 @@ import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail, type Errno } from '../errors.js';
 
-export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf';
+export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf' | 'devmap' | 'xskmap';
 
-export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27 };
-const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie', 27: 'ringbuf' };
+export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27, devmap: 14, xskmap: 17 };
+const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie', 27: 'ringbuf', 14: 'devmap', 17: 'xskmap' };
 
 export interface MapSpec {
   name: string;
@@ -75,6 +75,8 @@ export class BpfMap {
     if (s.keySize <= 0 && type !== 'ringbuf') fail('EINVAL');
     if ((type === 'array' || type === 'percpu_array' || type === 'prog_array') && s.keySize !== 4) fail('EINVAL');
     if (type === 'prog_array' && s.valueSize !== 4) fail('EINVAL');
+    // dev_map_alloc / xsk_map_alloc: key 4, value 4 (devmap may carry a program fd: 8).
+    if ((type === 'devmap' || type === 'xskmap') && (s.keySize !== 4 || (s.valueSize !== 4 && !(type === 'devmap' && s.valueSize === 8)))) fail('EINVAL');
     if (type !== 'ringbuf' && (!Number.isInteger(s.valueSize) || s.valueSize <= 0 || !Number.isInteger(s.maxEntries) || s.maxEntries <= 0)) fail('EINVAL');
     if (flags & ~KNOWN_FLAGS) fail('EINVAL');
     // trie_alloc: no preallocation, key = {prefixlen u32, 1..256 data bytes}.
@@ -94,7 +96,7 @@ export class BpfMap {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = s.maxEntries;
-    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array') {
+    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array' || type === 'devmap' || type === 'xskmap') {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = this.copies * s.maxEntries * this.stride;
@@ -155,6 +157,8 @@ export class BpfMap {
 
   /** BPF_MAP_UPDATE_ELEM with BPF_ANY (0), BPF_NOEXIST (1) or BPF_EXIST (2). Per-CPU maps take one value per thread or one for all. */
   update(key: Uint8Array, value: Uint8Array | Uint8Array[], flags = 0): void {
+    // An XSKMAP takes AF_XDP socket fds, and nkemu has no AF_XDP sockets yet.
+    if (this.type === 'xskmap') fail('EOPNOTSUPP', 'AF_XDP sockets are not emulated yet');
     const k = this.putKey(key);
     const values = Array.isArray(value) ? value : Array.from({ length: this.copies }, () => value);
     if (values.length !== this.copies || values.some((v) => v.length !== this.valueSize)) fail('EINVAL');

@@ -60,7 +60,6 @@ function comparable(maps: Recorded['maps']): Recorded['maps'] {
 
 /** Cases nkemu cannot run yet, with the reason; the test checks it refuses them plainly at load. */
 const UNSUPPORTED: Record<string, RegExp> = {
-  xsk_redirect: /map type 17 is not supported/, // XSKMAP: AF_XDP is not implemented yet
   stage2: /map type 12 is not supported/, // ARRAY_OF_MAPS
 };
 /** Objects the recording tool (bpftool with libbpf ≥ 1.0) refuses to open but nkemu loads: legacy `maps` sections. */

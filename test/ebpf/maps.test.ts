@@ -123,3 +123,18 @@ describe('ring buffers', () => {
     expect(rb.drain().length).toBe(256);
   });
 });
+
+describe('devmap, xskmap and bpf_redirect_map', () => {
+  it('an empty slot gives the fallback action, a set one XDP_REDIRECT; xskmap updates need AF_XDP sockets', async () => {
+    const { assemble } = await import('../../src/ebpf/assembler.js');
+    const dev = make({ type: 'devmap', valueSize: 4 });
+    const xsk = make({ type: 'xskmap', valueSize: 4 });
+    const prog = emu.loadProgram({ name: 'r', type: 'xdp', maps: [dev.record], insns: assemble(`lddw %r1, ${dev.record}\nmov %r2, 1\nmov %r3, 2\ncall 51\nexit`) });
+    const pkt = new Uint8Array(64);
+    expect(emu.testRun(prog, { data: pkt }).retval).toBe(2); // XDP_PASS fallback
+    dev.update(u32(1), u32(5));
+    expect(emu.testRun(prog, { data: pkt }).retval).toBe(4); // XDP_REDIRECT
+    expect(errno(() => xsk.update(u32(0), u32(3)))).toBe('EOPNOTSUPP');
+    expect(errno(() => make({ type: 'devmap', valueSize: 2 }))).toBe('EINVAL');
+  });
+});
