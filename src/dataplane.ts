@@ -181,7 +181,7 @@ export class Dataplane {
   // ---- layout ------------------------------------------------------------------------
 
   /** Address of a thread's state record and the regions it points at. */
-  thread(t: number): { state: number; scratch: number; trace: number; capture: number; redirect: number } {
+  thread(t: number): { state: number; scratch: number; trace: number; capture: number; redirect: number; printk: number } {
     const dv = this.view();
     const state = dv.getUint32(A.GLOBALS + A.G_THREADS, true) + t * A.THREAD_SIZE;
     return {
@@ -190,6 +190,7 @@ export class Dataplane {
       trace: dv.getUint32(state + A.T_TRACE_RING, true),
       capture: dv.getUint32(state + A.T_CAPTURE_RING, true),
       redirect: dv.getUint32(state + A.T_REDIRECT_RING, true),
+      printk: dv.getUint32(state + A.T_PRINTK_RING, true),
     };
   }
 
@@ -233,6 +234,7 @@ export class Dataplane {
       v.setUint32(bpf + A.BPF_VM + A.VM_STACK, bpf + A.BPF_STACK, true);
       v.setUint32(ts + A.T_BPF, bpf, true);
       v.setUint32(ts + A.T_REDIRECT_RING, this.allocRing(this.ringSize * 2, A.RD_SIZE), true);
+      v.setUint32(ts + A.T_PRINTK_RING, this.allocRing(256, A.PK_SIZE), true);
       for (let i = 0; i < this.framesPerThread; i++) {
         v.setUint32(stack + i * 4, pools + t * poolBytes + i * this.frameSize, true);
       }

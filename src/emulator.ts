@@ -26,6 +26,7 @@ import { testRun, type TestRunOptions, type TestRunResult } from './ebpf/testrun
 import { Vm, writeRegions } from './ebpf/vm.js';
 import type { BpfMap } from './ebpf/maps.js';
 import { Tracer } from './trace/trace.js';
+import { drainPrintk } from './trace/printk.js';
 import { WorkerPool } from './worker/pool.js';
 
 export interface EmulatorOptions extends DataplaneOptions {
@@ -1277,6 +1278,11 @@ export class Emulator {
    */
   loadObject(bytes: Uint8Array, o: { programs?: string[] } = {}): LoadedObject {
     return loadBpfObject(this.dp, this, bytes, o);
+  }
+
+  /** bpf_trace_printk output since the last call, as trace_pipe lines. */
+  tracePipe(): string[] {
+    return drainPrintk(this.dp);
   }
 
   /** BPF_MAP_UPDATE_ELEM on a PROG_ARRAY: `prog` in slot `index` (undefined empties it). */

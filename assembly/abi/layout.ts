@@ -59,6 +59,7 @@ export const TRACE_ON: u32 = 1;
 //                           +140 trace_ring  +144 capture_ring  +148 scratch
 //                           +152 bpf (this thread's BPF run area: VM record, stack, __sk_buff)
 //                           +156 redirect_ring (frames programs redirected, for the host)
+//                           +160 printk_ring (bpf_trace_printk records, for the host)
 export const T_SEEN_GENERATION: u32 = 0;
 export const T_BUSY: u32 = 4;
 export const T_POLLED: u32 = 8;
@@ -73,6 +74,7 @@ export const T_CAPTURE_RING: u32 = 144;
 export const T_SCRATCH: u32 = 148;
 export const T_BPF: u32 = 152;
 export const T_REDIRECT_RING: u32 = 156;
+export const T_PRINTK_RING: u32 = 160;
 export const THREAD_SIZE: u32 = 192;
 
 // A thread's BPF run area (T_BPF): the interpreter's run record, its 8-frame stack and
@@ -96,6 +98,15 @@ export const RD_NETNS: u32 = 16;
 export const RD_FLAGS: u32 = 20;
 export const RD_FROM: u32 = 24;
 export const RD_SIZE: u32 = 32;
+
+// bpf_trace_printk records (per thread; the host formats them like trace_pipe):
+//   +0 tstamp (u64)  +8 format length  +12 pad  +16 args[3] (u64)  +40 format (PK_FMT_MAX bytes)
+export const PK_TSTAMP: u32 = 0;
+export const PK_FMT_LEN: u32 = 8;
+export const PK_ARGS: u32 = 16;
+export const PK_FMT: u32 = 40;
+export const PK_FMT_MAX: u32 = 88;
+export const PK_SIZE: u32 = 128;
 
 // Program list (an attach point's bpf_mprog entry), published by swap with the device
 // record (D_PROGS). Programs in run order:

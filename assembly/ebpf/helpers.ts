@@ -17,7 +17,9 @@ import {
   BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY, VM_PKT_LO, VM_PKT_HI, VM_PKT_META, VM_CTX,
   BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP,
 } from "../abi/vm";
-import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO } from "../abi/layout";
+import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_FMT_LEN, PK_ARGS, PK_FMT, PK_FMT_MAX } from "../abi/layout";
+import { threadState } from "../dev/frames";
+import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
 
 /** A function pointer as the loader encodes `lddw rX, <func>` (BPF_PSEUDO_FUNC): tag << 32 | pc. */
@@ -346,6 +348,24 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       store<u32>(rec, v, VM_REDIRECT_IFINDEX);
       store<u32>(rec, VM_REDIRECT_SET | VM_REDIRECT_MAP | (t << 16), VM_REDIRECT_FLAGS);
       ret(rec, 4); // XDP_REDIRECT
+      return 0;
+    }
+    case 6: { // trace_printk(fmt, fmt_size, a1, a2, a3): a record for the host's trace_pipe
+      const size = arg(rec, 2);
+      const fmt = size == 0 ? 0 : vmCheck(rec, arg(rec, 1), <u32>size, false);
+      if (fmt == 0) { ret(rec, <u64>EINVAL); return 0; }
+      const r = <usize>load<u32>(threadState(load<u32>(rec, VM_THREAD)), T_PRINTK_RING);
+      if (r == 0 || ringProdFree(r, 1) == 0) { ret(rec, 0); return 0; } // trace buffer full: lost
+      const e = ringEntry(r, ringProdIndex(r));
+      const n = size > <u64>PK_FMT_MAX ? PK_FMT_MAX : <u32>size;
+      store<u64>(e, load<u64>(GLOBALS, G_CLOCK_NS), PK_TSTAMP);
+      store<u32>(e, n, PK_FMT_LEN);
+      store<u64>(e, arg(rec, 3), PK_ARGS);
+      store<u64>(e, arg(rec, 4), PK_ARGS + 8);
+      store<u64>(e, arg(rec, 5), PK_ARGS + 16);
+      memory.copy(e + PK_FMT, fmt, n);
+      ringSubmit(r, 1);
+      ret(rec, <u64>n);
       return 0;
     }
     case 5: // ktime_get_ns: the virtual clock

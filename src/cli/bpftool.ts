@@ -132,6 +132,10 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
       for (const p of progs) ctx.out.push(`${p.id}: ${p.type}  name ${p.name}  tag ${p.tag || '0000000000000000'}  gpl`, `\txlated ${p.insns.length}B  not jited`);
       return;
     }
+    if (verb === 'tracelog') {
+      ctx.out.push(...emu.tracePipe());
+      return;
+    }
     if (verb === 'run') {
       const [p, next] = progRef(emu, rest, 0);
       const opt = new Map<string, string>();
