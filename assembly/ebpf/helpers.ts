@@ -264,6 +264,34 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       ret(rec, 0);
       return 0;
     }
+    case 50: { // skb_adjust_room(skb, len_diff, mode, flags): room after the MAC header (MAC) or after the IP header (NET)
+      const diff = <i64><i32>arg(rec, 2);
+      const mode = arg(rec, 3);
+      const flags = arg(rec, 4);
+      const data = <usize>load<u32>(rec, VM_PKT);
+      const len = load<u32>(rec, VM_PKT_LEN);
+      if ((flags & ~((<u64>0xff << 56) | 0x1ff)) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      const proto = len >= 14 ? bswap<u16>(load<u16>(data, 12)) : 0;
+      if (proto != 0x0800 && proto != 0x86dd) { ret(rec, <u64>(-524 as i64)); return 0; } // -ENOTSUPP
+      let off: u32 = 14;
+      if (mode == 0) off += proto == 0x0800 ? 20 : 40;
+      else if (mode != 1) { ret(rec, <u64>(-524 as i64)); return 0; }
+      if (diff == 0 || off > len) { ret(rec, diff == 0 ? 0 : <u64>EINVAL); return 0; }
+      if (diff > 0) {
+        const nd = data - <usize>diff;
+        if (nd < <usize>load<u32>(rec, VM_PKT_LO) || <i64>len + diff > 0xffff) { ret(rec, <u64>ENOMEM); return 0; }
+        memory.copy(nd, data, off);
+        memory.fill(nd + off, 0, <usize>diff);
+        setPacket(rec, nd, len + <u32>diff, false);
+      } else {
+        const d = <u32>(-diff);
+        if (off + d > len || len - d < off) { ret(rec, <u64>EINVAL); return 0; }
+        memory.copy(data + d, data, off);
+        setPacket(rec, data + d, len - d, false);
+      }
+      ret(rec, 0);
+      return 0;
+    }
     case 39: // skb_pull_data(skb, len): packets are linear already
       ret(rec, arg(rec, 2) <= <u64>load<u32>(rec, VM_PKT_LEN) ? 0 : <u64>ENOMEM);
       return 0;
