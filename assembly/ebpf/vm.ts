@@ -106,6 +106,134 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
     const imm = <i32>(w >> 32);
     const at = pc;
     pc++;
+      // Fast path: the common opcodes, one br_table away (generated; the general decoder below handles the rest).
+      switch (code) {
+        case 0x07: setReg(rec, dst, reg(rec, dst) + <u64><i64>imm); continue;
+        case 0x0f: setReg(rec, dst, reg(rec, dst) + reg(rec, src)); continue;
+        case 0x17: setReg(rec, dst, reg(rec, dst) - <u64><i64>imm); continue;
+        case 0x1f: setReg(rec, dst, reg(rec, dst) - reg(rec, src)); continue;
+        case 0x27: setReg(rec, dst, reg(rec, dst) * <u64><i64>imm); continue;
+        case 0x2f: setReg(rec, dst, reg(rec, dst) * reg(rec, src)); continue;
+        case 0x47: setReg(rec, dst, reg(rec, dst) | <u64><i64>imm); continue;
+        case 0x4f: setReg(rec, dst, reg(rec, dst) | reg(rec, src)); continue;
+        case 0x57: setReg(rec, dst, reg(rec, dst) & <u64><i64>imm); continue;
+        case 0x5f: setReg(rec, dst, reg(rec, dst) & reg(rec, src)); continue;
+        case 0x67: setReg(rec, dst, reg(rec, dst) << (<u64><i64>imm & 63)); continue;
+        case 0x6f: setReg(rec, dst, reg(rec, dst) << (reg(rec, src) & 63)); continue;
+        case 0x77: setReg(rec, dst, reg(rec, dst) >> (<u64><i64>imm & 63)); continue;
+        case 0x7f: setReg(rec, dst, reg(rec, dst) >> (reg(rec, src) & 63)); continue;
+        case 0xa7: setReg(rec, dst, reg(rec, dst) ^ <u64><i64>imm); continue;
+        case 0xaf: setReg(rec, dst, reg(rec, dst) ^ reg(rec, src)); continue;
+        case 0xb7: setReg(rec, dst, <u64><i64>imm); continue;
+        case 0xbf: if (off != 0) break; setReg(rec, dst, reg(rec, src)); continue;
+        case 0xc7: setReg(rec, dst, <u64>(<i64>reg(rec, dst) >> <i64>(<u64><i64>imm & 63))); continue;
+        case 0xcf: setReg(rec, dst, <u64>(<i64>reg(rec, dst) >> <i64>(reg(rec, src) & 63))); continue;
+        case 0x04: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) + <u32>imm)); continue;
+        case 0x0c: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) + <u32>reg(rec, src))); continue;
+        case 0x14: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) - <u32>imm)); continue;
+        case 0x1c: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) - <u32>reg(rec, src))); continue;
+        case 0x24: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) * <u32>imm)); continue;
+        case 0x2c: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) * <u32>reg(rec, src))); continue;
+        case 0x44: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) | <u32>imm)); continue;
+        case 0x4c: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) | <u32>reg(rec, src))); continue;
+        case 0x54: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) & <u32>imm)); continue;
+        case 0x5c: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) & <u32>reg(rec, src))); continue;
+        case 0x64: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) << (<u32>imm & 31))); continue;
+        case 0x6c: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) << (<u32>reg(rec, src) & 31))); continue;
+        case 0x74: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) >> (<u32>imm & 31))); continue;
+        case 0x7c: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) >> (<u32>reg(rec, src) & 31))); continue;
+        case 0xa4: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) ^ <u32>imm)); continue;
+        case 0xac: setReg(rec, dst, <u64><u32>(<u32>reg(rec, dst) ^ <u32>reg(rec, src))); continue;
+        case 0xb4: setReg(rec, dst, <u64><u32>imm); continue;
+        case 0xbc: if (off != 0) break; setReg(rec, dst, <u64><u32>reg(rec, src)); continue;
+        case 0xc4: setReg(rec, dst, <u64><u32>(<u32>(<i32><u32>reg(rec, dst) >> <i32>(<u32>imm & 31)))); continue;
+        case 0xcc: setReg(rec, dst, <u64><u32>(<u32>(<i32><u32>reg(rec, dst) >> <i32>(<u32>reg(rec, src) & 31)))); continue;
+        case 0x05: pc = <u32>(<i32>pc + off); continue;
+        case 0x15: if (reg(rec, dst) == <u64><i64>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x1d: if (reg(rec, dst) == reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x25: if (reg(rec, dst) > <u64><i64>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x2d: if (reg(rec, dst) > reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x35: if (reg(rec, dst) >= <u64><i64>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x3d: if (reg(rec, dst) >= reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x45: if ((reg(rec, dst) & <u64><i64>imm) != 0) pc = <u32>(<i32>pc + off); continue;
+        case 0x4d: if ((reg(rec, dst) & reg(rec, src)) != 0) pc = <u32>(<i32>pc + off); continue;
+        case 0x55: if (reg(rec, dst) != <u64><i64>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x5d: if (reg(rec, dst) != reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x65: if (<i64>reg(rec, dst) > <i64><u64><i64>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x6d: if (<i64>reg(rec, dst) > <i64>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x75: if (<i64>reg(rec, dst) >= <i64><u64><i64>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x7d: if (<i64>reg(rec, dst) >= <i64>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0xa5: if (reg(rec, dst) < <u64><i64>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0xad: if (reg(rec, dst) < reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0xb5: if (reg(rec, dst) <= <u64><i64>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0xbd: if (reg(rec, dst) <= reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0xc5: if (<i64>reg(rec, dst) < <i64><u64><i64>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0xcd: if (<i64>reg(rec, dst) < <i64>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0xd5: if (<i64>reg(rec, dst) <= <i64><u64><i64>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0xdd: if (<i64>reg(rec, dst) <= <i64>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x16: if (<u32>reg(rec, dst) == <u32>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x1e: if (<u32>reg(rec, dst) == <u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x26: if (<u32>reg(rec, dst) > <u32>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x2e: if (<u32>reg(rec, dst) > <u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x36: if (<u32>reg(rec, dst) >= <u32>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x3e: if (<u32>reg(rec, dst) >= <u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x46: if ((<u32>reg(rec, dst) & <u32>imm) != 0) pc = <u32>(<i32>pc + off); continue;
+        case 0x4e: if ((<u32>reg(rec, dst) & <u32>reg(rec, src)) != 0) pc = <u32>(<i32>pc + off); continue;
+        case 0x56: if (<u32>reg(rec, dst) != <u32>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x5e: if (<u32>reg(rec, dst) != <u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x66: if (<i32><u32>reg(rec, dst) > <i32><u32>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x6e: if (<i32><u32>reg(rec, dst) > <i32><u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x76: if (<i32><u32>reg(rec, dst) >= <i32><u32>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0x7e: if (<i32><u32>reg(rec, dst) >= <i32><u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0xa6: if (<u32>reg(rec, dst) < <u32>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0xae: if (<u32>reg(rec, dst) < <u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0xb6: if (<u32>reg(rec, dst) <= <u32>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0xbe: if (<u32>reg(rec, dst) <= <u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0xc6: if (<i32><u32>reg(rec, dst) < <i32><u32>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0xce: if (<i32><u32>reg(rec, dst) < <i32><u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0xd6: if (<i32><u32>reg(rec, dst) <= <i32><u32>imm) pc = <u32>(<i32>pc + off); continue;
+        case 0xde: if (<i32><u32>reg(rec, dst) <= <i32><u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
+        case 0x61: {
+          const ea = reg(rec, src) + <u64><i64>off;
+          if ((ea >= stackLo && ea + 4 <= stackHi) || (ea >= hitLo && ea + 4 <= hitHi)) { setReg(rec, dst, <u64>load<u32>(<usize>ea)); continue; }
+          break;
+        }
+        case 0x69: {
+          const ea = reg(rec, src) + <u64><i64>off;
+          if ((ea >= stackLo && ea + 2 <= stackHi) || (ea >= hitLo && ea + 2 <= hitHi)) { setReg(rec, dst, <u64>load<u16>(<usize>ea)); continue; }
+          break;
+        }
+        case 0x71: {
+          const ea = reg(rec, src) + <u64><i64>off;
+          if ((ea >= stackLo && ea + 1 <= stackHi) || (ea >= hitLo && ea + 1 <= hitHi)) { setReg(rec, dst, <u64>load<u8>(<usize>ea)); continue; }
+          break;
+        }
+        case 0x79: {
+          const ea = reg(rec, src) + <u64><i64>off;
+          if ((ea >= stackLo && ea + 8 <= stackHi) || (ea >= hitLo && ea + 8 <= hitHi)) { setReg(rec, dst, <u64>load<u64>(<usize>ea)); continue; }
+          break;
+        }
+        case 0x63: {
+          const ea = reg(rec, dst) + <u64><i64>off;
+          if ((ea >= stackLo && ea + 4 <= stackHi) || (hitWritable && ea >= hitLo && ea + 4 <= hitHi)) { store<u32>(<usize>ea, <u32>reg(rec, src)); continue; }
+          break;
+        }
+        case 0x6b: {
+          const ea = reg(rec, dst) + <u64><i64>off;
+          if ((ea >= stackLo && ea + 2 <= stackHi) || (hitWritable && ea >= hitLo && ea + 2 <= hitHi)) { store<u16>(<usize>ea, <u16>reg(rec, src)); continue; }
+          break;
+        }
+        case 0x73: {
+          const ea = reg(rec, dst) + <u64><i64>off;
+          if ((ea >= stackLo && ea + 1 <= stackHi) || (hitWritable && ea >= hitLo && ea + 1 <= hitHi)) { store<u8>(<usize>ea, <u8>reg(rec, src)); continue; }
+          break;
+        }
+        case 0x7b: {
+          const ea = reg(rec, dst) + <u64><i64>off;
+          if ((ea >= stackLo && ea + 8 <= stackHi) || (hitWritable && ea >= hitLo && ea + 8 <= hitHi)) { store<u64>(<usize>ea, <u64>reg(rec, src)); continue; }
+          break;
+        }
+      }
     const cls = code & 7;
 
     if (cls == 7) { // ALU64
