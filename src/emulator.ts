@@ -66,6 +66,8 @@ const DROP_NAMES: Record<number, string> = {
   [A.DROP_REDIRECT]: 'REDIRECT_FAILED',
   [A.DROP_NTUPLE]: 'NTUPLE_DISCARD',
   [A.DROP_PROVIDER_EMPTY]: 'PROVIDER_EMPTY',
+  [A.DROP_XDP]: 'XDP_DROP',
+  [A.DROP_XDP_ABORTED]: 'XDP_ABORTED',
 };
 
 /** Name of a drop reason counter index (A.DROP_*). */
@@ -281,6 +283,7 @@ export class Emulator {
       dp.view().setUint32(rec + A.D_PROGS, list, true);
     }
     if (dev.nic) {
+      dv.setUint32(rec + A.D_XDP, dev.nic.xdp?.record ?? 0, true);
       dv.setUint32(rec + A.D_STEER, this.buildSteering(dev), true);
       if (dev.rxq.some((q) => q.provider !== undefined)) {
         const arr = dp.alloc(dev.rxq.length * 4);
@@ -563,6 +566,10 @@ export class Emulator {
     for (const d of batch) {
       this.notifier.emit(NetdevEvent.UNREGISTER, d);
       if (d.nic) {
+        if (d.nic.xdp) {
+          this.progPut(d.nic.xdp);
+          d.nic.xdp = undefined;
+        }
         d.nic.contexts.clear();
         for (const q of d.rxq) if (q.provider instanceof MemoryProvider) this.closeProvider(q.provider);
       }
@@ -774,7 +781,7 @@ export class Emulator {
     this.flushWork();
     const d = this.device(ns, dev);
     const kind = o.kind ?? 'io_uring';
-    const target = providerTarget(d, queue, kind, () => false);
+    const target = providerTarget(d, queue, kind, (dev) => dev.nic?.xdp !== undefined);
     const p = new MemoryProvider(this.dp, kind, d.rxq[queue]!, target, o.buffers ?? 256);
     target.provider = p;
     this.providers.add(p);
@@ -1082,7 +1089,8 @@ export class Emulator {
       for (const j of jobs) {
         const ns = this.namespaceById(j.netns);
         let target = ns?.find(j.ifindex);
-        if (target && j.flags & A.VM_REDIRECT_PEER) target = target.netkit?.peer;
+        // bpf_redirect_peer works only at tc ingress (skb_do_redirect): from netkit's xmit it drops.
+        if (j.flags & A.VM_REDIRECT_PEER) target = undefined;
         if (!target || !target.up || target.regState !== RegState.REGISTERED) {
           const from = this.bySlot.get(j.from);
           if (from) {
@@ -1292,6 +1300,27 @@ export class Emulator {
     map.setSlot(index, prog?.record ?? 0);
   }
 
+  /**
+   * `ip link set dev DEV xdp obj …` / `xdp off`: a native XDP program on a NIC (undefined
+   * detaches). netkit has no native XDP (EOPNOTSUPP); a memory provider bound to one of
+   * the NIC's queues refuses it (EEXIST), as the kernel's netdev core does.
+   */
+  setXdp(ns: string, dev: string | number, prog: BpfProgram | undefined): void {
+    this.flushWork();
+    const d = this.device(ns, dev);
+    if (!d.nic) fail('EOPNOTSUPP');
+    if (prog) {
+      this.checkProg(prog, 'xdp');
+      if (d.rxq.some((q) => q.provider !== undefined)) fail('EEXIST', 'unable to install XDP to device using memory provider');
+    }
+    const old = d.nic.xdp;
+    if (old === prog) return;
+    d.nic.xdp = prog;
+    if (prog) prog.refs++;
+    this.publish(d);
+    if (old) this.progPut(old);
+  }
+
   /** BPF_PROG_TEST_RUN: runs a loaded program on a packet (and context) in this thread. */
   testRun(prog: BpfProgram, o: TestRunOptions): TestRunResult {
     if (!this.bpf.prog(prog.id)) fail('EBADF');
@@ -1338,9 +1367,9 @@ export class Emulator {
     return l.attachType === 'netkit_primary' ? primary : primary.netkit.peer;
   }
 
-  private checkProg(prog: BpfProgram): void {
+  private checkProg(prog: BpfProgram, type: 'sched_cls' | 'xdp' = 'sched_cls'): void {
     if (prog.closed || this.bpf.prog(prog.id) !== prog) fail('EBADF');
-    if (prog.type !== 'sched_cls') fail('EINVAL');
+    if (prog.type !== type) fail('EINVAL');
   }
 
   /** Drops an attachment's reference; a closed program with none left is freed. */

@@ -234,6 +234,8 @@ export const D_RX_SINK: u32 = 72;
 export const D_WIRE_RING: u32 = 76;
 export const D_QSTATS: u32 = 80;
 export const D_PROVIDERS: u32 = 84;
+// NIC: the XDP program's record (abi PR_*), 0 = none. Runs on every frame from the wire.
+export const D_XDP: u32 = 88;
 export const DEV_SIZE: u32 = 128;
 
 // NIC per-queue counters: u64 [thread][queue][QS_COUNT] at the device's qstats, for
@@ -337,7 +339,9 @@ export const DROP_BPF_FAULT: u32 = 13;
 export const DROP_REDIRECT: u32 = 14;
 export const DROP_NTUPLE: u32 = 15; // NIC rx: an ntuple rule with action -1 (RX_CLS_FLOW_DISC)
 export const DROP_PROVIDER_EMPTY: u32 = 16; // NIC rx: the queue's memory provider had no free buffer
-export const DROP_LAST: u32 = 16;
+export const DROP_XDP: u32 = 17; // NIC rx: the XDP program returned XDP_DROP
+export const DROP_XDP_ABORTED: u32 = 18; // XDP_ABORTED, an invalid action, or a fault
+export const DROP_LAST: u32 = 18;
 // NIC rx also uses BACKLOG_FULL (its rx ring full). Slots up to COUNTERS_COUNT-1 are spare.
 export const COUNTERS_COUNT: u32 = 32;
 export const COUNTERS_SIZE: u32 = 256;

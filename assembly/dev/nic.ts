@@ -17,6 +17,11 @@ import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, r
 import { frameBase, frameFree, framesFreeDescs } from "./frames";
 import { counters, bump, rxDrop } from "./stats";
 import { capture } from "./trace";
+import { runXdp, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
+import { threadState } from "./frames";
+import {
+  D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM, D_NETNS,
+} from "../abi/layout";
 
 const ETH_P_IP: u16 = 0x0008; // 0x0800 as loaded little-endian from the packet
 const IPPROTO_TCP: u8 = 6;
@@ -133,11 +138,12 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   const capIn = (load<u8>(dev, D_CAPTURE) & CAP_DIR_IN) != 0;
   const ifindex = load<u32>(dev, D_IFINDEX);
   const providers = <usize>load<u32>(dev, D_PROVIDERS);
+  const xdp = <usize>load<u32>(dev, D_XDP);
   let delivered: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
     let addr = <usize>load<u64>(d, DESC_ADDR);
-    const len = load<u32>(d, DESC_LEN);
+    let len = load<u32>(d, DESC_LEN);
     if (len < ETH_HLEN) {
       rxDrop(c, DROP_PKT_TOO_SMALL);
       frameFree(thread, addr);
@@ -152,6 +158,32 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
       continue;
     }
     if (<u32>q >= nq) q = 0;
+    // XDP (native mode): the program sees the frame first; PASS goes on with what it left.
+    if (xdp != 0) {
+      const act = runXdp(thread, xdp, addr, len, ifindex, <u32>q);
+      if (act == 2) {
+        addr = progsData();
+        len = progsLen();
+      } else if (act == 4 && progsRedirectIfindex() != 0 && (progsRedirectFlags() >> 16) != 17) {
+        // XDP_REDIRECT into a devmap (or bpf_redirect): the host sends it out of the target.
+        if (!xdpRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS))) {
+          bump(c, DROP_REDIRECT, 1);
+          frameFree(thread, addr);
+        }
+        continue;
+      } else if (act == 3) {
+        // XDP_TX: back out of the same NIC, onto the wire (nothing listens there).
+        bump(c, C_TX_PACKETS, 1);
+        bump(c, C_TX_BYTES, progsLen());
+        frameFree(thread, addr);
+        continue;
+      } else {
+        // XDP_DROP; XDP_ABORTED, unknown actions and faults (and XSKMAP redirects: no AF_XDP yet).
+        rxDrop(c, act == 1 ? DROP_XDP : DROP_XDP_ABORTED);
+        frameFree(thread, addr);
+        continue;
+      }
+    }
     const meta = frameBase(addr);
     store<u32>(meta, hash, FM_HASH);
     store<u32>(meta, <u32>q, FM_QUEUE_MAPPING);
@@ -218,3 +250,18 @@ export function nicXmit(thread: u32, slot: u32, dev: usize, descs: usize, n: u32
   framesFreeDescs(thread, descs, n, DESC_SIZE);
 }
 
+
+/** Queues an XDP-redirected frame for the host (the same ring as netkit's REDIRECT). */
+function xdpRedirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32): bool {
+  const r = <usize>load<u32>(threadState(thread), T_REDIRECT_RING);
+  if (ringProdFree(r, 1) == 0) return false;
+  const e = ringEntry(r, ringProdIndex(r));
+  store<u64>(e, <u64>addr, RD_ADDR);
+  store<u32>(e, len, RD_LEN);
+  store<u32>(e, progsRedirectIfindex(), RD_IFINDEX);
+  store<u32>(e, netns, RD_NETNS);
+  store<u32>(e, 0, RD_FLAGS);
+  store<u32>(e, from, RD_FROM);
+  ringSubmit(r, 1);
+  return true;
+}

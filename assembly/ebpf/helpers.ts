@@ -224,7 +224,7 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
         return 0;
       }
       const size = arg(rec, 3);
-      const src = size == 0 ? 1 : vmCheck(rec, arg(rec, 2), <u32>size, false);
+      const src: usize = size == 0 ? 1 : vmCheck(rec, arg(rec, 2), <u32>size, false);
       if (src == 0 || size > 0xffffffff) return vmFault(rec, VM_FAULT_READ, pc);
       if ((arg(rec, 4) & ~<u64>3) != 0) { ret(rec, <u64>EINVAL); return 0; }
       const p = ringbufReserve(map, size);
@@ -441,8 +441,8 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       const fromSize = arg(rec, 2);
       const toSize = arg(rec, 4);
       if ((fromSize & 3) != 0 || (toSize & 3) != 0 || fromSize + toSize > 512) { ret(rec, <u64>EINVAL); return 0; }
-      const from = fromSize != 0 ? vmCheck(rec, arg(rec, 1), <u32>fromSize, false) : 1;
-      const to = toSize != 0 ? vmCheck(rec, arg(rec, 3), <u32>toSize, false) : 1;
+      const from: usize = fromSize != 0 ? vmCheck(rec, arg(rec, 1), <u32>fromSize, false) : 1;
+      const to: usize = toSize != 0 ? vmCheck(rec, arg(rec, 3), <u32>toSize, false) : 1;
       if (from == 0 || to == 0) return vmFault(rec, VM_FAULT_READ, pc);
       let sum: u64 = <u64><u32>arg(rec, 5);
       for (let i: u64 = 0; i < fromSize; i += 4) sum += <u64>(~load<u32>(from + <usize>i));

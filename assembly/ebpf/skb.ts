@@ -160,3 +160,50 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
   }
   return verdict;
 }
+
+/**
+ * Runs a NIC's XDP program on a frame from the wire (xdp_md in the thread's BPF area).
+ * Returns the action (XDP_ABORTED on a fault); the packet may have moved (`progsData`,
+ * `progsLen`), and a redirect is in `progsRedirect*`.
+ */
+export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex: u32, queue: u32): u32 {
+  const area = <usize>load<u32>(threadState(thread), T_BPF);
+  const rec = area + BPF_VM;
+  const ctx = area + BPF_SKB;
+  const base = data & ~(<usize>load<u32>(GLOBALS, G_FRAME_SIZE) - 1);
+  memory.fill(ctx, 0, 24);
+  store<u32>(ctx, <u32>data, 0);
+  store<u32>(ctx, <u32>(data + len), 4);
+  store<u32>(ctx, <u32>data, 8);
+  store<u32>(ctx, ifindex, 12);
+  store<u32>(ctx, queue, 16);
+  store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
+  store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
+  store<u32>(rec, RUN_BUDGET, VM_BUDGET);
+  const nr = load<u32>(prog, PR_NREGIONS);
+  store<u32>(rec, 2 + nr, VM_NREGIONS);
+  let r = rec + VM_REGIONS;
+  store<u32>(r, <u32>ctx); store<u32>(r, <u32>(ctx + 24), 4); store<u32>(r, 0, 8);
+  r += VM_REGION_SIZE;
+  store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
+  r += VM_REGION_SIZE;
+  memory.copy(r, prog + PR_REGIONS, <usize>(nr * VM_REGION_SIZE));
+  store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
+  store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
+  store<u64>(rec + VM_REGS + 8, <u64>ctx);
+  store<u32>(rec, <u32>data, VM_PKT);
+  store<u32>(rec, len, VM_PKT_LEN);
+  store<u32>(rec, 0, VM_META);
+  store<u32>(rec, <u32>ctx, VM_CTX);
+  store<u32>(rec, <u32>(base + FRAME_META), VM_PKT_LO);
+  store<u32>(rec, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), VM_PKT_HI);
+  store<u32>(rec, <u32>data, VM_PKT_META);
+  store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
+  store<u32>(rec, 0, VM_REDIRECT_FLAGS);
+  lastFault = vmRun(rec);
+  lastData = <usize>load<u32>(rec, VM_PKT);
+  lastLen = load<u32>(rec, VM_PKT_LEN);
+  lastRedirectIfindex = load<u32>(rec, VM_REDIRECT_IFINDEX);
+  lastRedirectFlags = load<u32>(rec, VM_REDIRECT_FLAGS);
+  return lastFault != 0 ? 0 : <u32>load<u64>(rec + VM_REGS);
+}

@@ -4,6 +4,7 @@
  * request is fully parsed before the emulator is asked.
  */
 
+import { readFileSync } from 'node:fs';
 import type { Emulator } from '../emulator.js';
 import type { LinkDump, LinkRequest, NetkitData } from '../net/types.js';
 import { CliError, type Ctx } from './context.js';
@@ -119,6 +120,21 @@ function findDev(emu: Emulator, ns: string, name: string) {
   return d;
 }
 
+/** Loads the object's XDP program (the first, or section `sec`) and attaches it; null detaches. */
+function setXdp(ctx: Ctx, dev: string, o: { file: string; sec?: string } | null): void {
+  if (o === null) return ctx.emu.setXdp(ctx.ns, dev, undefined);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(o.file));
+  } catch {
+    throw new CliError(`Error: failed to open object file ${o.file}`, 255);
+  }
+  const obj = ctx.emu.loadObject(bytes);
+  const prog = [...obj.programs.values()].find((p) => p.type === 'xdp' && (!o.sec || o.sec === 'xdp' || p.name === o.sec));
+  if (!prog) throw new CliError(`Error: no XDP program${o.sec ? ` in section ${o.sec}` : ''} in ${o.file}`, 255);
+  ctx.emu.setXdp(ctx.ns, dev, prog);
+}
+
 type Formatter<T> = (emu: Emulator, ns: string, d: LinkDump, o: { details: boolean; stats: boolean }) => T;
 
 /** `show [dev] [DEV]` for link and addr: every device of the namespace, or one. */
@@ -151,6 +167,7 @@ function linkCmd(ctx: Ctx, args: string[]): void {
     const name = args[i++];
     if (name === undefined) throw new CliError('Not enough of information: "dev" argument is required.', 255);
     const change: Parameters<Emulator['setLink']>[2] = {};
+    let xdp: { file: string; sec?: string } | null | undefined;
     for (; i < args.length; i++) {
       const a = args[i]!;
       switch (a) {
@@ -166,6 +183,15 @@ function linkCmd(ctx: Ctx, args: string[]): void {
         }
         case 'address': change.address = nextArg(args, i++); break;
         case 'txqueuelen': case 'txqlen': case 'qlen': change.txqlen = uint(nextArg(args, i++), 'txqueuelen'); break;
+        case 'xdp': case 'xdpdrv': {
+          // ip link set dev DEV xdp obj FILE [sec NAME] | xdp off
+          const how = nextArg(args, i++);
+          if (how === 'off') { xdp = null; break; }
+          if (how !== 'obj') throw new CliError(`Error: argument "${how}" is wrong: "xdp" needs "obj FILE" or "off"`, 255);
+          xdp = { file: nextArg(args, i++) };
+          if (args[i + 1] === 'sec' || args[i + 1] === 'section') { i += 2; xdp.sec = args[i]; }
+          break;
+        }
         case 'type': {
           if (args[i + 1] !== 'netkit') throw new CliError(`Error: Unknown device type "${args[i + 1] ?? ''}".`, 2);
           const data: NetkitData = {};
@@ -179,6 +205,7 @@ function linkCmd(ctx: Ctx, args: string[]): void {
     }
     if (change.netns !== undefined && !emu.hasNetns(change.netns)) throw new CliError(`Invalid "netns" value "${change.netns}"`, 255);
     findDev(emu, ns, name);
+    if (xdp !== undefined) return setXdp(ctx, name, xdp);
     emu.setLink(ns, name, change);
     return;
   }

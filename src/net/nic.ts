@@ -4,6 +4,7 @@
  * The steering tables reach the dataplane as one published record (abi N_*).
  */
 
+import type { BpfProgram } from '../ebpf/program.js';
 import { fail } from '../errors.js';
 import type { NetDevice, RxQueue } from './netdev.js';
 
@@ -48,6 +49,8 @@ export interface NicState {
   maxChannels: number;
   contexts: Map<number, RssContext>;
   rules: Map<number, NtupleRule>;
+  /** The native XDP program, if any. */
+  xdp?: BpfProgram;
 }
 
 export function defaultTable(queues: number): number[] {
