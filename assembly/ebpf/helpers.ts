@@ -380,7 +380,7 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
     }
     case 6: { // trace_printk(fmt, fmt_size, a1, a2, a3): a record for the host's trace_pipe
       const size = arg(rec, 2);
-      const fmt = size == 0 ? 0 : vmCheck(rec, arg(rec, 1), <u32>size, false);
+      const fmt: usize = size == 0 ? 0 : vmCheck(rec, arg(rec, 1), <u32>size, false);
       if (fmt == 0) { ret(rec, <u64>EINVAL); return 0; }
       const r = <usize>load<u32>(threadState(load<u32>(rec, VM_THREAD)), T_PRINTK_RING);
       if (r == 0 || ringProdFree(r, 1) == 0) { ret(rec, 0); return 0; } // trace buffer full: lost
