@@ -57,9 +57,19 @@ let lastLen: u32 = 0;
 export function progsRedirectIfindex(): u32 { return lastRedirectIfindex; }
 export function progsRedirectFlags(): u32 { return lastRedirectFlags; }
 
+// Small fixed-size copies as plain loads and stores: bulk memory ops on a shared memory
+// leave the generated code for a runtime call, which costs more than these few words.
+@inline function zero64(p: usize, n: u32): void {
+  for (let i: u32 = 0; i < n; i += 8) store<u64>(p + i, 0);
+}
+
+@inline function copy32(dst: usize, src: usize, n: u32): void {
+  for (let i: u32 = 0; i < n; i += 4) store<u32>(dst + i, load<u32>(src + i));
+}
+
 /** Fills the thread's __sk_buff for a packet at `data` (len bytes) whose metadata is at `meta`. */
 function skbFill(skb: usize, meta: usize, data: usize, len: u32, ifindex: u32): void {
-  memory.fill(skb, 0, SKB_CTX_SIZE);
+  zero64(skb, SKB_CTX_SIZE);
   store<u32>(skb, len, SKB_LEN);
   store<u32>(skb, <u32>load<u8>(meta, FM_PKT_TYPE), SKB_PKT_TYPE);
   store<u32>(skb, load<u32>(meta, FM_MARK), SKB_MARK);
@@ -74,7 +84,7 @@ function skbFill(skb: usize, meta: usize, data: usize, len: u32, ifindex: u32): 
   store<u32>(skb, load<u32>(meta, FM_INGRESS_IFINDEX), SKB_INGRESS_IFINDEX);
   store<u32>(skb, ifindex, SKB_IFINDEX);
   store<u32>(skb, load<u32>(meta, FM_TC_INDEX), SKB_TC_INDEX);
-  memory.copy(skb + SKB_CB, meta + FM_CB, 20);
+  copy32(skb + SKB_CB, meta + FM_CB, 20);
   store<u32>(skb, load<u32>(meta, FM_HASH), SKB_HASH);
   store<u32>(skb, <u32>data, SKB_DATA);
   store<u32>(skb, <u32>(data + len), SKB_DATA_END);
@@ -91,7 +101,7 @@ function skbWriteBack(skb: usize, meta: usize): void {
   const qm = load<u32>(skb, SKB_QUEUE_MAPPING);
   if (qm < 0xffff) store<u32>(meta, qm, FM_QUEUE_MAPPING);
   store<u32>(meta, load<u32>(skb, SKB_TC_INDEX) & 0xffff, FM_TC_INDEX);
-  memory.copy(meta + FM_CB, skb + SKB_CB, 20);
+  copy32(meta + FM_CB, skb + SKB_CB, 20);
   store<u64>(meta, load<u64>(skb, SKB_TSTAMP), FM_TSTAMP);
 }
 
@@ -125,7 +135,7 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
     r += VM_REGION_SIZE;
     store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
     r += VM_REGION_SIZE;
-    memory.copy(r, prog + PR_REGIONS, <usize>(nr * VM_REGION_SIZE));
+    copy32(r, prog + PR_REGIONS, nr * VM_REGION_SIZE);
     store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
     store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
     store<u64>(rec + VM_REGS + 8, <u64>skb);
@@ -171,7 +181,7 @@ export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex:
   const rec = area + BPF_VM;
   const ctx = area + BPF_SKB;
   const base = data & ~(<usize>load<u32>(GLOBALS, G_FRAME_SIZE) - 1);
-  memory.fill(ctx, 0, 24);
+  zero64(ctx, 24);
   store<u32>(ctx, <u32>data, 0);
   store<u32>(ctx, <u32>(data + len), 4);
   store<u32>(ctx, <u32>data, 8);
@@ -187,7 +197,7 @@ export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex:
   r += VM_REGION_SIZE;
   store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
   r += VM_REGION_SIZE;
-  memory.copy(r, prog + PR_REGIONS, <usize>(nr * VM_REGION_SIZE));
+  copy32(r, prog + PR_REGIONS, nr * VM_REGION_SIZE);
   store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
   store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
   store<u64>(rec + VM_REGS + 8, <u64>ctx);

@@ -92,6 +92,15 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
   let hitLo: u64 = 1;
   let hitHi: u64 = 0;
   let hitWritable = false;
+  // Regions 0 and 1 are the context and the packet in every hook: checked inline.
+  let r0Lo: u64 = 1, r0Hi: u64 = 0, r1Lo: u64 = 1, r1Hi: u64 = 0;
+  let r0W = false, r1W = false;
+  if (load<u32>(rec, VM_NREGIONS) >= 2) {
+    r0Lo = <u64>load<u32>(rec, VM_REGIONS); r0Hi = <u64>load<u32>(rec, VM_REGIONS + 4);
+    r0W = (load<u32>(rec, VM_REGIONS + 8) & VM_REGION_WRITABLE) != 0;
+    r1Lo = <u64>load<u32>(rec, VM_REGIONS + VM_REGION_SIZE); r1Hi = <u64>load<u32>(rec, VM_REGIONS + VM_REGION_SIZE + 4);
+    r1W = (load<u32>(rec, VM_REGIONS + VM_REGION_SIZE + 8) & VM_REGION_WRITABLE) != 0;
+  }
   while (true) {
     if (pc >= n) { fault = vmFault(rec, VM_FAULT_PC_RANGE, pc); break; }
     if (budget == 0) { fault = vmFault(rec, VM_FAULT_BUDGET, pc); break; }
@@ -195,42 +204,42 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
         case 0xde: if (<i32><u32>reg(rec, dst) <= <i32><u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
         case 0x61: {
           const ea = reg(rec, src) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 4 <= stackHi) || (ea >= hitLo && ea + 4 <= hitHi)) { setReg(rec, dst, <u64>load<u32>(<usize>ea)); continue; }
+          if ((ea >= stackLo && ea + 4 <= stackHi) || (ea >= r0Lo && ea + 4 <= r0Hi) || (ea >= r1Lo && ea + 4 <= r1Hi) || (ea >= hitLo && ea + 4 <= hitHi)) { setReg(rec, dst, <u64>load<u32>(<usize>ea)); continue; }
           break;
         }
         case 0x69: {
           const ea = reg(rec, src) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 2 <= stackHi) || (ea >= hitLo && ea + 2 <= hitHi)) { setReg(rec, dst, <u64>load<u16>(<usize>ea)); continue; }
+          if ((ea >= stackLo && ea + 2 <= stackHi) || (ea >= r0Lo && ea + 2 <= r0Hi) || (ea >= r1Lo && ea + 2 <= r1Hi) || (ea >= hitLo && ea + 2 <= hitHi)) { setReg(rec, dst, <u64>load<u16>(<usize>ea)); continue; }
           break;
         }
         case 0x71: {
           const ea = reg(rec, src) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 1 <= stackHi) || (ea >= hitLo && ea + 1 <= hitHi)) { setReg(rec, dst, <u64>load<u8>(<usize>ea)); continue; }
+          if ((ea >= stackLo && ea + 1 <= stackHi) || (ea >= r0Lo && ea + 1 <= r0Hi) || (ea >= r1Lo && ea + 1 <= r1Hi) || (ea >= hitLo && ea + 1 <= hitHi)) { setReg(rec, dst, <u64>load<u8>(<usize>ea)); continue; }
           break;
         }
         case 0x79: {
           const ea = reg(rec, src) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 8 <= stackHi) || (ea >= hitLo && ea + 8 <= hitHi)) { setReg(rec, dst, <u64>load<u64>(<usize>ea)); continue; }
+          if ((ea >= stackLo && ea + 8 <= stackHi) || (ea >= r0Lo && ea + 8 <= r0Hi) || (ea >= r1Lo && ea + 8 <= r1Hi) || (ea >= hitLo && ea + 8 <= hitHi)) { setReg(rec, dst, <u64>load<u64>(<usize>ea)); continue; }
           break;
         }
         case 0x63: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 4 <= stackHi) || (hitWritable && ea >= hitLo && ea + 4 <= hitHi)) { store<u32>(<usize>ea, <u32>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea + 4 <= stackHi) || (r1W && ea >= r1Lo && ea + 4 <= r1Hi) || (r0W && ea >= r0Lo && ea + 4 <= r0Hi) || (hitWritable && ea >= hitLo && ea + 4 <= hitHi)) { store<u32>(<usize>ea, <u32>reg(rec, src)); continue; }
           break;
         }
         case 0x6b: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 2 <= stackHi) || (hitWritable && ea >= hitLo && ea + 2 <= hitHi)) { store<u16>(<usize>ea, <u16>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea + 2 <= stackHi) || (r1W && ea >= r1Lo && ea + 2 <= r1Hi) || (r0W && ea >= r0Lo && ea + 2 <= r0Hi) || (hitWritable && ea >= hitLo && ea + 2 <= hitHi)) { store<u16>(<usize>ea, <u16>reg(rec, src)); continue; }
           break;
         }
         case 0x73: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 1 <= stackHi) || (hitWritable && ea >= hitLo && ea + 1 <= hitHi)) { store<u8>(<usize>ea, <u8>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea + 1 <= stackHi) || (r1W && ea >= r1Lo && ea + 1 <= r1Hi) || (r0W && ea >= r0Lo && ea + 1 <= r0Hi) || (hitWritable && ea >= hitLo && ea + 1 <= hitHi)) { store<u8>(<usize>ea, <u8>reg(rec, src)); continue; }
           break;
         }
         case 0x7b: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 8 <= stackHi) || (hitWritable && ea >= hitLo && ea + 8 <= hitHi)) { store<u64>(<usize>ea, <u64>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea + 8 <= stackHi) || (r1W && ea >= r1Lo && ea + 8 <= r1Hi) || (r0W && ea >= r0Lo && ea + 8 <= r0Hi) || (hitWritable && ea >= hitLo && ea + 8 <= hitHi)) { store<u64>(<usize>ea, <u64>reg(rec, src)); continue; }
           break;
         }
       }
@@ -383,6 +392,8 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
         if (hf != 0) { fault = hf; break; }
         hitLo = 1; // a helper may have moved the packet (region 1)
         hitHi = 0;
+        r1Lo = <u64>load<u32>(rec, VM_REGIONS + VM_REGION_SIZE);
+        r1Hi = <u64>load<u32>(rec, VM_REGIONS + VM_REGION_SIZE + 4);
         continue;
       }
       if (op == 0x90) { // exit
