@@ -106,6 +106,33 @@ function skbWriteBack(skb: usize, meta: usize): void {
 }
 
 /**
+ * Sets up the run record for `prog` on a packet: regions (the context, the packet, then
+ * the program's own), its maps, r1 = the context, the packet and the frame it may grow in.
+ */
+function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable: bool, data: usize, len: u32, meta: usize, base: usize): void {
+  store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
+  store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
+  store<u32>(rec, RUN_BUDGET, VM_BUDGET);
+  const nr = load<u32>(prog, PR_NREGIONS);
+  store<u32>(rec, 2 + nr, VM_NREGIONS);
+  let r = rec + VM_REGIONS;
+  store<u32>(r, <u32>ctx); store<u32>(r, <u32>(ctx + ctxSize), 4); store<u32>(r, ctxWritable ? VM_REGION_WRITABLE : 0, 8);
+  r += VM_REGION_SIZE;
+  store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
+  r += VM_REGION_SIZE;
+  copy32(r, prog + PR_REGIONS, nr * VM_REGION_SIZE);
+  store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
+  store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
+  store<u64>(rec + VM_REGS + 8, <u64>ctx);
+  store<u32>(rec, <u32>data, VM_PKT);
+  store<u32>(rec, len, VM_PKT_LEN);
+  store<u32>(rec, <u32>meta, VM_META);
+  store<u32>(rec, <u32>ctx, VM_CTX);
+  store<u32>(rec, <u32>(base + FRAME_META), VM_PKT_LO);
+  store<u32>(rec, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), VM_PKT_HI);
+}
+
+/**
  * Runs the program list `list` on a packet seen on device `ifindex`; returns the
  * verdict (the last program's r0, NETKIT_NEXT when every program said NEXT).
  * A fault ends the walk: `progsFault()` says so and the verdict is NETKIT_DROP's caller's to choose.
@@ -124,29 +151,7 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
   skbFill(skb, meta, data, len, ifindex);
   for (let i: u32 = 0; i < n; i++) {
     const prog = <usize>load<u32>(list + PGL_PROGS + (<usize>i << 2));
-    store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
-    store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
-    store<u32>(rec, RUN_BUDGET, VM_BUDGET);
-    // Regions: the context, the packet, then the program's own.
-    const nr = load<u32>(prog, PR_NREGIONS);
-    store<u32>(rec, 2 + nr, VM_NREGIONS);
-    let r = rec + VM_REGIONS;
-    store<u32>(r, <u32>skb); store<u32>(r, <u32>(skb + SKB_CTX_SIZE), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
-    r += VM_REGION_SIZE;
-    store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
-    r += VM_REGION_SIZE;
-    copy32(r, prog + PR_REGIONS, nr * VM_REGION_SIZE);
-    store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
-    store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
-    store<u64>(rec + VM_REGS + 8, <u64>skb);
-    store<u32>(rec, <u32>data, VM_PKT);
-    store<u32>(rec, len, VM_PKT_LEN);
-    store<u32>(rec, <u32>meta, VM_META);
-    store<u32>(rec, <u32>skb, VM_CTX);
-    // The frame's headroom and tailroom: meta at its base, data up to its end.
-    const base = meta;
-    store<u32>(rec, <u32>(base + FRAME_META), VM_PKT_LO);
-    store<u32>(rec, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), VM_PKT_HI);
+    prepare(rec, prog, skb, SKB_CTX_SIZE, true, data, len, meta, meta);
     store<u32>(rec, 0, VM_PKT_META);
     store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
     store<u32>(rec, 0, VM_REDIRECT_FLAGS);
@@ -187,26 +192,7 @@ export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex:
   store<u32>(ctx, <u32>data, 8);
   store<u32>(ctx, ifindex, 12);
   store<u32>(ctx, queue, 16);
-  store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
-  store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
-  store<u32>(rec, RUN_BUDGET, VM_BUDGET);
-  const nr = load<u32>(prog, PR_NREGIONS);
-  store<u32>(rec, 2 + nr, VM_NREGIONS);
-  let r = rec + VM_REGIONS;
-  store<u32>(r, <u32>ctx); store<u32>(r, <u32>(ctx + 24), 4); store<u32>(r, 0, 8);
-  r += VM_REGION_SIZE;
-  store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
-  r += VM_REGION_SIZE;
-  copy32(r, prog + PR_REGIONS, nr * VM_REGION_SIZE);
-  store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
-  store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
-  store<u64>(rec + VM_REGS + 8, <u64>ctx);
-  store<u32>(rec, <u32>data, VM_PKT);
-  store<u32>(rec, len, VM_PKT_LEN);
-  store<u32>(rec, 0, VM_META);
-  store<u32>(rec, <u32>ctx, VM_CTX);
-  store<u32>(rec, <u32>(base + FRAME_META), VM_PKT_LO);
-  store<u32>(rec, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), VM_PKT_HI);
+  prepare(rec, prog, ctx, 24, false, data, len, 0, base);
   store<u32>(rec, <u32>data, VM_PKT_META);
   store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
   store<u32>(rec, 0, VM_REDIRECT_FLAGS);
