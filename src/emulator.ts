@@ -68,6 +68,7 @@ const DROP_NAMES: Record<number, string> = {
   [A.DROP_PROVIDER_EMPTY]: 'PROVIDER_EMPTY',
   [A.DROP_XDP]: 'XDP_DROP',
   [A.DROP_XDP_ABORTED]: 'XDP_ABORTED',
+  [A.DROP_TCX]: 'TCX_DROP',
 };
 
 /** Name of a drop reason counter index (A.DROP_*). */
@@ -275,13 +276,8 @@ export class Emulator {
     dv.setUint32(rec + A.D_RX_SINK, dev.rxSink, true);
     dv.setUint32(rec + A.D_WIRE_RING, dev.wireRing, true);
     dv.setUint32(rec + A.D_QSTATS, dev.qstats, true);
-    const progs = dev.netkit?.progs?.programs() as BpfProgram[] | undefined;
-    if (progs?.length) {
-      const list = dp.alloc(A.PGL_PROGS + progs.length * 4);
-      dp.view().setUint32(list + A.PGL_COUNT, progs.length, true);
-      progs.forEach((p, i) => dp.view().setUint32(list + A.PGL_PROGS + i * 4, p.record, true));
-      dp.view().setUint32(rec + A.D_PROGS, list, true);
-    }
+    dv.setUint32(rec + A.D_PROGS, this.listRecord(dev.netkit?.progs), true);
+    dv.setUint32(rec + A.D_TCX_INGRESS, this.listRecord(dev.tcxIngress), true);
     if (dev.nic) {
       dv.setUint32(rec + A.D_XDP, dev.nic.xdp?.record ?? 0, true);
       dv.setUint32(rec + A.D_STEER, this.buildSteering(dev), true);
@@ -296,12 +292,25 @@ export class Emulator {
     this.pool?.kick();
   }
 
+  /** A program list as the dataplane reads it (abi PGL_*), 0 when empty. */
+  private listRecord(list: MprogList | undefined): number {
+    const progs = list?.programs() as BpfProgram[] | undefined;
+    if (!progs?.length) return 0;
+    const dp = this.dp;
+    const at = dp.alloc(A.PGL_PROGS + progs.length * 4);
+    dp.view().setUint32(at + A.PGL_COUNT, progs.length, true);
+    progs.forEach((p, i) => dp.view().setUint32(at + A.PGL_PROGS + i * 4, p.record, true));
+    return at;
+  }
+
   /** The old record's rx ring array and steering tables go with it (after the grace period). */
   private retireRecord(old: number): void {
     if (old === 0) return;
     const dv = this.dp.view();
-    const list = dv.getUint32(old + A.D_PROGS, true);
-    if (list) this.dp.retire(list, A.PGL_PROGS + dv.getUint32(list + A.PGL_COUNT, true) * 4);
+    for (const field of [A.D_PROGS, A.D_TCX_INGRESS]) {
+      const list = dv.getUint32(old + field, true);
+      if (list) this.dp.retire(list, A.PGL_PROGS + dv.getUint32(list + A.PGL_COUNT, true) * 4);
+    }
     const rings = dv.getUint32(old + A.D_RX_RINGS, true);
     if (rings) this.dp.retire(rings, dv.getUint32(old + A.D_REAL_NUM_RX, true) * 4);
     const providers = dv.getUint32(old + A.D_PROVIDERS, true);
@@ -587,9 +596,10 @@ export class Emulator {
         }
       }
       // §5.6: the attach point empties; link-owned entries leave their links detached.
-      if (d.netkit?.progs) {
-        for (const l of d.netkit.progs.links()) (l as BpfLink).ifindex = 0;
-        for (const prog of d.netkit.progs.clear()) this.progPut(prog as BpfProgram);
+      for (const list of [d.netkit?.progs, d.tcxIngress]) {
+        if (!list) continue;
+        for (const l of list.links()) (l as BpfLink).ifindex = 0;
+        for (const prog of list.clear()) this.progPut(prog as BpfProgram);
         this.publishProgs(d);
       }
       d.netns.stack.forgetLink(d.ifindex);
@@ -1090,7 +1100,7 @@ export class Emulator {
         const ns = this.namespaceById(j.netns);
         let target = ns?.find(j.ifindex);
         // bpf_redirect_peer works only at tc ingress (skb_do_redirect): from netkit's xmit it drops.
-        if (j.flags & A.VM_REDIRECT_PEER) target = undefined;
+        if (j.flags & A.VM_REDIRECT_PEER) target = j.flags & A.VM_REDIRECT_FROM_INGRESS ? target?.netkit?.peer : undefined;
         if (!target || !target.up || target.regState !== RegState.REGISTERED) {
           const from = this.bySlot.get(j.from);
           if (from) {
@@ -1356,15 +1366,30 @@ export class Emulator {
     return d.netkit.peer;
   }
 
-  private progList(d: NetDevice): MprogList {
+  /** The device an attach type names: netkit's rules (§5.1), or for tcx any device (ENODEV). */
+  private target(ns: string, ifindex: number, attachType: AttachType): NetDevice {
+    if (attachType !== 'tcx_ingress' && attachType !== 'tcx_egress') return this.netkitTarget(ns, ifindex, attachType);
+    const d = this.netns(ns).find(ifindex);
+    if (!d) fail('ENODEV');
+    if (attachType === 'tcx_egress') fail('EOPNOTSUPP', 'tcx egress is not emulated yet');
+    return d;
+  }
+
+  private listOf(d: NetDevice, attachType: AttachType): MprogList | undefined {
+    return attachType === 'tcx_ingress' ? d.tcxIngress : d.netkit?.progs;
+  }
+
+  private progList(d: NetDevice, attachType: AttachType): MprogList {
+    if (attachType === 'tcx_ingress') return (d.tcxIngress ??= new MprogList(this.bpf));
     return (d.netkit!.progs ??= new MprogList(this.bpf));
   }
 
   private linkTarget(l: BpfLink): NetDevice | undefined {
     const ns = this.namespaceById(l.netns);
-    const primary = ns?.find(l.ifindex);
-    if (!primary?.netkit) return undefined;
-    return l.attachType === 'netkit_primary' ? primary : primary.netkit.peer;
+    const d = ns?.find(l.ifindex);
+    if (l.attachType === 'tcx_ingress') return d;
+    if (!d?.netkit) return undefined;
+    return l.attachType === 'netkit_primary' ? d : d.netkit.peer;
   }
 
   private checkProg(prog: BpfProgram, type: 'sched_cls' | 'xdp' = 'sched_cls'): void {
@@ -1395,8 +1420,8 @@ export class Emulator {
   /** BPF_PROG_ATTACH with attach type netkit_primary / netkit_peer (through the primary's ifindex). */
   progAttach(ns: string, r: { ifindex: number; attachType: AttachType; prog: BpfProgram; flags?: number; relative?: Relative; expectedRevision?: number; replace?: BpfProgram }): number {
     this.checkProg(r.prog);
-    const d = this.netkitTarget(ns, r.ifindex, r.attachType);
-    const rev = this.progList(d).attach({ prog: r.prog, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision, replace: r.replace });
+    const d = this.target(ns, r.ifindex, r.attachType);
+    const rev = this.progList(d, r.attachType).attach({ prog: r.prog, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision, replace: r.replace });
     r.prog.refs++;
     if (r.replace) this.progPut(r.replace);
     this.publishProgs(d);
@@ -1405,8 +1430,8 @@ export class Emulator {
 
   /** BPF_PROG_DETACH. Without a program the last one goes. */
   progDetach(ns: string, r: { ifindex: number; attachType: AttachType; prog?: BpfProgram; flags?: number; relative?: Relative; expectedRevision?: number }): void {
-    const d = this.netkitTarget(ns, r.ifindex, r.attachType);
-    const list = d.netkit!.progs;
+    const d = this.target(ns, r.ifindex, r.attachType);
+    const list = this.listOf(d, r.attachType);
     if (!list || list.count === 0) fail('ENOENT');
     const gone = list.detach({ prog: r.prog, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision });
     this.progPut(gone as BpfProgram);
@@ -1415,17 +1440,18 @@ export class Emulator {
 
   /** BPF_PROG_QUERY: program ids, link ids, count and revision; `size` caps the arrays (ENOSPC). */
   progQuery(ns: string, r: { ifindex: number; attachType: AttachType; size?: number; queryFlags?: number }): QueryResult {
-    const d = this.netkitTarget(ns, r.ifindex, r.attachType);
-    return (d.netkit!.progs ?? new MprogList(this.bpf)).query(r.size, { queryFlags: r.queryFlags });
+    const d = this.target(ns, r.ifindex, r.attachType);
+    return (this.listOf(d, r.attachType) ?? new MprogList(this.bpf)).query(r.size, { queryFlags: r.queryFlags });
   }
 
   /** BPF_LINK_CREATE (link type netkit): attaches like progAttach, owned by the returned link. */
   linkCreate(ns: string, r: { ifindex: number; attachType: AttachType; prog: BpfProgram; flags?: number; relative?: Relative; expectedRevision?: number }): BpfLink {
     this.checkProg(r.prog);
     if ((r.flags ?? 0) & BPF_F_REPLACE) fail('EINVAL');
-    const d = this.netkitTarget(ns, r.ifindex, r.attachType);
-    const link = new BpfLink({ id: 0, type: 'netkit', prog: r.prog, attachType: r.attachType, ifindex: r.ifindex, netns: this.netns(ns).id });
-    this.progList(d).attach({ prog: r.prog, link, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision });
+    const d = this.target(ns, r.ifindex, r.attachType);
+    const type = r.attachType === 'tcx_ingress' ? 'tcx' : 'netkit';
+    const link = new BpfLink({ id: 0, type, prog: r.prog, attachType: r.attachType, ifindex: r.ifindex, netns: this.netns(ns).id });
+    this.progList(d, r.attachType).attach({ prog: r.prog, link, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision });
     const id = this.bpf.linkId();
     const real = Object.assign(link, { id });
     this.bpf.links.set(id, real);
@@ -1438,9 +1464,10 @@ export class Emulator {
   linkUpdate(link: BpfLink, prog: BpfProgram, old?: BpfProgram): void {
     this.checkProg(prog);
     const d = link.ifindex ? this.linkTarget(link) : undefined;
-    if (!d?.netkit?.progs || !link.attached) fail('ENOLINK');
+    const list = d ? this.listOf(d, link.attachType) : undefined;
+    if (!d || !list || !link.attached) fail('ENOLINK');
     const prev = link.prog;
-    d.netkit.progs.updateLink(link, prog, old);
+    list.updateLink(link, prog, old);
     if (prev !== prog) {
       prog.refs++;
       this.progPut(prev);
@@ -1451,8 +1478,9 @@ export class Emulator {
   /** BPF_LINK_DETACH, or closing the link's last fd (then the link id goes too). */
   linkDetach(link: BpfLink, release = false): void {
     const d = link.ifindex ? this.linkTarget(link) : undefined;
-    if (d?.netkit?.progs && link.attached) {
-      d.netkit.progs.detachLink(link);
+    const list = d ? this.listOf(d, link.attachType) : undefined;
+    if (d && list && link.attached) {
+      list.detachLink(link);
       this.progPut(link.prog);
       this.publishProgs(d);
     }

@@ -236,6 +236,8 @@ export const D_QSTATS: u32 = 80;
 export const D_PROVIDERS: u32 = 84;
 // NIC: the XDP program's record (abi PR_*), 0 = none. Runs on every frame from the wire.
 export const D_XDP: u32 = 88;
+// tcx ingress program list (abi PGL_*), 0 = none: runs when a frame enters the device.
+export const D_TCX_INGRESS: u32 = 92;
 export const DEV_SIZE: u32 = 128;
 
 // NIC per-queue counters: u64 [thread][queue][QS_COUNT] at the device's qstats, for
@@ -341,7 +343,8 @@ export const DROP_NTUPLE: u32 = 15; // NIC rx: an ntuple rule with action -1 (RX
 export const DROP_PROVIDER_EMPTY: u32 = 16; // NIC rx: the queue's memory provider had no free buffer
 export const DROP_XDP: u32 = 17; // NIC rx: the XDP program returned XDP_DROP
 export const DROP_XDP_ABORTED: u32 = 18; // XDP_ABORTED, an invalid action, or a fault
-export const DROP_LAST: u32 = 18;
+export const DROP_TCX: u32 = 19; // tcx ingress: TCX_DROP or a program fault (no rx_dropped, as in the kernel)
+export const DROP_LAST: u32 = 19;
 // NIC rx also uses BACKLOG_FULL (its rx ring full). Slots up to COUNTERS_COUNT-1 are spare.
 export const COUNTERS_COUNT: u32 = 32;
 export const COUNTERS_SIZE: u32 = 256;

@@ -109,6 +109,8 @@ export const BPF_MAP_TYPE_DEVMAP: u32 = 14;
 export const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 // Redirect through a map (bpf_redirect_map): the map type is kept with the target.
 export const VM_REDIRECT_MAP: u32 = 0x400;
+// Set by the dataplane on redirects from a tc ingress hook (where bpf_redirect_peer is valid).
+export const VM_REDIRECT_FROM_INGRESS: u32 = 0x800;
 export const MAP_SLOT_USE: u32 = 8;
 export const MAP_SLOT_KEY: u32 = 16;
 export const BPF_MAP_TYPE_HASH: u32 = 1;

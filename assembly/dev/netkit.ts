@@ -18,7 +18,9 @@ import {
   D_PROGS, NETKIT_DROP, NETKIT_REDIRECT, DROP_BPF_DROP, DROP_BPF_VERDICT, DROP_BPF_FAULT, DROP_REDIRECT,
   T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM,
 } from "../abi/layout";
-import { runProgs, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen } from "../ebpf/skb";
+import { runProgs, runTcxIngress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen } from "../ebpf/skb";
+import { D_TCX_INGRESS, DROP_TCX } from "../abi/layout";
+import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { ringEntry } from "../ring/ring";
 import { threadState } from "./frames";
 import { ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
@@ -88,6 +90,8 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
   let redirected: u32 = 0;
   let redirectedBytes: u64 = 0;
   const progs = <usize>load<u32>(dev, D_PROGS);
+  const peerTcx = <usize>load<u32>(peer, D_TCX_INGRESS);
+  let ingressed: u32 = 0;
 
   for (; i < n; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
@@ -137,7 +141,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         captureEnd(thread, cap, 0);
         redirected++;
         redirectedBytes += len0;
-        if (!redirect(thread, slot, addr, len, load<u32>(peer, D_NETNS))) {
+        if (!redirect(thread, slot, addr, len, load<u32>(peer, D_NETNS), 0)) {
           bump(cDev, DROP_REDIRECT, 1);
           frameFree(thread, addr);
         }
@@ -149,6 +153,22 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
     }
     if (verdict == NETKIT_PASS || verdict == NETKIT_NEXT) {
       if (room != 0) {
+        // The peer receives it (counted now, as the backlog enqueue is); its tcx ingress
+        // then decides whether the frame goes up the stack, is dropped or redirected.
+        if (peerTcx != 0) {
+          const act = runTcxIngress(thread, peerTcx, meta, addr, len, peerIfindex);
+          addr = progsData();
+          len = progsLen();
+          if (act != 0) {
+            captureEnd(thread, cap, 0);
+            txBytes += len0;
+            ingressed++;
+            if (act == 7 && redirect(thread, <u32>peerSlot, addr, len, load<u32>(peer, D_NETNS), VM_REDIRECT_FROM_INGRESS)) continue;
+            bump(cPeer, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
+            frameFree(thread, addr);
+            continue;
+          }
+        }
         const e = entries + <usize>(((prod + queued) & mask) * DESC_SIZE);
         store<u64>(e, <u64>addr, DESC_ADDR);
         store<u32>(e, len, DESC_LEN);
@@ -171,15 +191,15 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
 
   ringSubmit(rx, queued);
   // REDIRECT counts as transmitted whatever becomes of it (§4 step 7).
-  bump(cDev, C_TX_PACKETS, queued + redirected);
+  bump(cDev, C_TX_PACKETS, queued + redirected + ingressed);
   bump(cDev, C_TX_BYTES, txBytes + redirectedBytes);
-  bump(cPeer, C_RX_PACKETS, queued);
+  bump(cPeer, C_RX_PACKETS, queued + ingressed);
   bump(cPeer, C_RX_BYTES, txBytes);
   return queued;
 }
 
 /** Queues a redirected frame for the host (see RD_*); false when the ring is full or nothing was asked. */
-function redirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32): bool {
+function redirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32, extra: u32): bool {
   const ifindex = progsRedirectIfindex();
   if (ifindex == 0) return false;
   const r = <usize>load<u32>(threadState(thread), T_REDIRECT_RING);
@@ -189,7 +209,7 @@ function redirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32): bo
   store<u32>(e, len, RD_LEN);
   store<u32>(e, ifindex, RD_IFINDEX);
   store<u32>(e, netns, RD_NETNS);
-  store<u32>(e, progsRedirectFlags(), RD_FLAGS);
+  store<u32>(e, progsRedirectFlags() | extra, RD_FLAGS);
   store<u32>(e, from, RD_FROM);
   ringSubmit(r, 1);
   return true;

@@ -17,7 +17,9 @@ import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, r
 import { frameBase, frameFree, framesFreeDescs } from "./frames";
 import { counters, bump, rxDrop } from "./stats";
 import { capture } from "./trace";
-import { runXdp, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
+import { runXdp, runTcxIngress, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
+import { D_TCX_INGRESS, DROP_TCX } from "../abi/layout";
+import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { threadState } from "./frames";
 import {
   D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM, D_NETNS,
@@ -139,6 +141,7 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   const ifindex = load<u32>(dev, D_IFINDEX);
   const providers = <usize>load<u32>(dev, D_PROVIDERS);
   const xdp = <usize>load<u32>(dev, D_XDP);
+  const tcx = <usize>load<u32>(dev, D_TCX_INGRESS);
   let delivered: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
@@ -166,7 +169,7 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
         len = progsLen();
       } else if (act == 4 && progsRedirectIfindex() != 0 && (progsRedirectFlags() >> 16) != 17) {
         // XDP_REDIRECT into a devmap (or bpf_redirect): the host sends it out of the target.
-        if (!xdpRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS))) {
+        if (!xdpRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), 0)) {
           bump(c, DROP_REDIRECT, 1);
           frameFree(thread, addr);
         }
@@ -190,6 +193,20 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
     store<u32>(meta, ifindex, FM_IFINDEX);
     store<u8>(meta, pktTypeFor(addr, dev), FM_PKT_TYPE);
     store<u16>(meta, bswap<u16>(flowProto), FM_PROTOCOL);
+    // tcx ingress (received: counted), then the stack, a drop or a redirect.
+    if (tcx != 0) {
+      const act = runTcxIngress(thread, tcx, meta, addr, len, ifindex);
+      if (act != 0) {
+        bump(c, C_RX_PACKETS, 1);
+        bump(c, C_RX_BYTES, len);
+        if (act == 7 && progsRedirectIfindex() != 0 && xdpRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), progsRedirectFlags() | VM_REDIRECT_FROM_INGRESS)) continue;
+        bump(c, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
+        frameFree(thread, addr);
+        continue;
+      }
+      addr = progsData();
+      len = progsLen();
+    }
     const r = <usize>load<u32>(rings + (<usize>q << 2));
     if (ringProdFree(r, 1) == 0) {
       rxDrop(c, DROP_BACKLOG_FULL);
@@ -252,7 +269,7 @@ export function nicXmit(thread: u32, slot: u32, dev: usize, descs: usize, n: u32
 
 
 /** Queues an XDP-redirected frame for the host (the same ring as netkit's REDIRECT). */
-function xdpRedirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32): bool {
+function xdpRedirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32, flags: u32): bool {
   const r = <usize>load<u32>(threadState(thread), T_REDIRECT_RING);
   if (ringProdFree(r, 1) == 0) return false;
   const e = ringEntry(r, ringProdIndex(r));
@@ -260,7 +277,7 @@ function xdpRedirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32):
   store<u32>(e, len, RD_LEN);
   store<u32>(e, progsRedirectIfindex(), RD_IFINDEX);
   store<u32>(e, netns, RD_NETNS);
-  store<u32>(e, 0, RD_FLAGS);
+  store<u32>(e, flags, RD_FLAGS);
   store<u32>(e, from, RD_FROM);
   ringSubmit(r, 1);
   return true;

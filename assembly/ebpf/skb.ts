@@ -203,3 +203,15 @@ export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex:
   lastRedirectFlags = load<u32>(rec, VM_REDIRECT_FLAGS);
   return lastFault != 0 ? 0 : <u32>load<u64>(rec + VM_REGS);
 }
+
+/**
+ * tcx ingress on device `ifindex` for a frame entering it: the list runs with skb_iif set;
+ * returns 0 pass, 2 drop, 7 redirect (tcx_action_code: any other value is NEXT, i.e. pass).
+ */
+export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
+  store<u32>(meta, ifindex, FM_INGRESS_IFINDEX);
+  const v = runProgs(thread, list, meta, data, len, ifindex);
+  if (lastFault != 0) return 2;
+  if (v == 2 || v == 7) return v;
+  return 0;
+}

@@ -85,6 +85,8 @@ export class NetDevice {
   /** CAP_DIR_* bits: capture traffic leaving / entering this device. */
   capture = 0;
   netkit: NetkitState | undefined;
+  /** tcx ingress programs (BPF_TCX_INGRESS), run when a frame enters the device. */
+  tcxIngress: MprogList | undefined;
   nic: NicState | undefined;
 
   constructor(o: {

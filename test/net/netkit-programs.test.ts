@@ -152,6 +152,26 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
     expect(stats('foo', 'nkc').txPackets).toBe(0n);
   });
 
+  it('tcx ingress: on a NIC, bpf_redirect_peer to the host primary lands in the container (the Cilium path); TCX_DROP drops', async () => {
+    const { nk1 } = await pair();
+    const eth0 = emu.addNic({ name: 'eth0', rxQueues: 2 });
+    emu.setLink('init', 'eth0', { up: true });
+    const seen: string[] = [];
+    emu.onReceive((d) => seen.push(`${d.netns.name}/${d.name}`));
+    const rp = asm('rp', `mov %r1, ${nk1}\nmov %r2, 0\ncall 155\nexit`);
+    emu.progAttach('init', { ifindex: eth0.ifindex, attachType: 'tcx_ingress', prog: rp });
+    emu.wireIn('init', 'eth0', udp(5).map((b, i) => (i < 6 ? eth0.mac[i]! : b)));
+    await emu.settle();
+    expect(seen).toEqual(['foo/nk0', 'init/nk1']); // then foo's ICMP port unreachable goes back through the pair
+    expect(stats('init', 'eth0').rxPackets).toBe(1n);
+    emu.progDetach('init', { ifindex: eth0.ifindex, attachType: 'tcx_ingress' });
+    emu.progAttach('init', { ifindex: eth0.ifindex, attachType: 'tcx_ingress', prog: asm('d', 'mov %r0, 2\nexit') });
+    emu.wireIn('init', 'eth0', udp(5));
+    await emu.settle();
+    expect(stats('init', 'eth0').dropReasons).toEqual({ TCX_DROP: 1n });
+    expect(() => emu.progAttach('init', { ifindex: eth0.ifindex, attachType: 'tcx_egress', prog: rp })).toThrow(expect.objectContaining({ errno: 'EOPNOTSUPP' }));
+  });
+
   it('publication: 1,000 attach/detach cycles while 2 workers carry traffic; every packet gets a verdict, counters add up', async () => {
     const { nk1 } = await pair({ workers: 2 });
     emu.setRxSink('foo', 'nk0', 'drop');

@@ -36,14 +36,15 @@ async function create(mode: Mode, o: { sameNetns?: boolean } = {}): Promise<{ nk
   return { nk1: emu.device('init', 'nk1').ifindex, nk0: emu.device(peerNs, 'nk0').ifindex, obj: emu.loadObject(OBJ) };
 }
 
-function seen(obj: LoadedObject): { tc1: number; tc2: number; eth: number; host: number } {
+function seen(obj: LoadedObject): { tc1: number; tc2: number; eth: number; host: number; tc7: number; mcast: number } {
   const v = obj.maps.get('.bss')!.lookup(new Uint8Array(4)) as Uint8Array;
   const d = new DataView(v.buffer, v.byteOffset);
-  return { tc1: d.getUint32(0, true), tc2: d.getUint32(4, true), eth: d.getUint32(8, true), host: d.getUint32(12, true) };
+  const [tc1, tc2, eth, host, tc7, mcast] = [0, 4, 8, 12, 16, 20].map((o) => d.getUint32(o, true)) as [number, number, number, number, number, number];
+  return { tc1, tc2, eth, host, tc7, mcast };
 }
 
 function reset(obj: LoadedObject): void {
-  obj.maps.get('.bss')!.update(new Uint8Array(4), new Uint8Array(16));
+  obj.maps.get('.bss')!.update(new Uint8Array(4), new Uint8Array(24));
 }
 
 /** One ICMP echo from nk1 with SO_MARK 42 (the selftests' ping socket). */
@@ -115,6 +116,17 @@ describe('tc_netkit selftests (netkit.md §8.1)', () => {
     expect(query(nk1, 'netkit_primary').count).toBe(1);
     expect(query(nk1, 'netkit_peer').count).toBe(0);
   });
+
+  for (const mode of ['l2', 'l3'] as const) {
+    it(`tc_netkit_pkt_type ${mode}: PRIMARY sets PACKET_MULTICAST; the peer's tcx ingress sees it (not recomputed)`, async () => {
+      const { nk1, obj } = await create(mode);
+      emu.linkCreate('init', { ifindex: nk1, attachType: 'netkit_primary', prog: obj.programs.get('tc_pkt_type')! });
+      const nk0 = emu.device('foo', 'nk0').ifindex;
+      emu.linkCreate('foo', { ifindex: nk0, attachType: 'tcx_ingress', prog: obj.programs.get('tc7')! });
+      await ping();
+      expect(seen(obj)).toMatchObject({ tc1: 1, host: 1, tc7: 1, mcast: 1 });
+    });
+  }
 
   for (const mode of ['l2', 'l3'] as const) {
     it(`tc_netkit_neigh_links ${mode}: ping to 10.0.0.3 runs tc1; the IP packet is seen only in L3 (L2 sends ARP)`, async () => {
