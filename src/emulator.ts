@@ -278,6 +278,7 @@ export class Emulator {
     dv.setUint32(rec + A.D_QSTATS, dev.qstats, true);
     dv.setUint32(rec + A.D_PROGS, this.listRecord(dev.netkit?.progs), true);
     dv.setUint32(rec + A.D_TCX_INGRESS, this.listRecord(dev.tcxIngress), true);
+    dv.setUint32(rec + A.D_TCX_EGRESS, this.listRecord(dev.tcxEgress), true);
     if (dev.nic) {
       dv.setUint32(rec + A.D_XDP, dev.nic.xdp?.record ?? 0, true);
       dv.setUint32(rec + A.D_STEER, this.buildSteering(dev), true);
@@ -307,7 +308,7 @@ export class Emulator {
   private retireRecord(old: number): void {
     if (old === 0) return;
     const dv = this.dp.view();
-    for (const field of [A.D_PROGS, A.D_TCX_INGRESS]) {
+    for (const field of [A.D_PROGS, A.D_TCX_INGRESS, A.D_TCX_EGRESS]) {
       const list = dv.getUint32(old + field, true);
       if (list) this.dp.retire(list, A.PGL_PROGS + dv.getUint32(list + A.PGL_COUNT, true) * 4);
     }
@@ -596,7 +597,7 @@ export class Emulator {
         }
       }
       // §5.6: the attach point empties; link-owned entries leave their links detached.
-      for (const list of [d.netkit?.progs, d.tcxIngress]) {
+      for (const list of [d.netkit?.progs, d.tcxIngress, d.tcxEgress]) {
         if (!list) continue;
         for (const l of list.links()) (l as BpfLink).ifindex = 0;
         for (const prog of list.clear()) this.progPut(prog as BpfProgram);
@@ -1371,23 +1372,23 @@ export class Emulator {
     if (attachType !== 'tcx_ingress' && attachType !== 'tcx_egress') return this.netkitTarget(ns, ifindex, attachType);
     const d = this.netns(ns).find(ifindex);
     if (!d) fail('ENODEV');
-    if (attachType === 'tcx_egress') fail('EOPNOTSUPP', 'tcx egress is not emulated yet');
     return d;
   }
 
   private listOf(d: NetDevice, attachType: AttachType): MprogList | undefined {
-    return attachType === 'tcx_ingress' ? d.tcxIngress : d.netkit?.progs;
+    return attachType === 'tcx_ingress' ? d.tcxIngress : attachType === 'tcx_egress' ? d.tcxEgress : d.netkit?.progs;
   }
 
   private progList(d: NetDevice, attachType: AttachType): MprogList {
     if (attachType === 'tcx_ingress') return (d.tcxIngress ??= new MprogList(this.bpf));
+    if (attachType === 'tcx_egress') return (d.tcxEgress ??= new MprogList(this.bpf));
     return (d.netkit!.progs ??= new MprogList(this.bpf));
   }
 
   private linkTarget(l: BpfLink): NetDevice | undefined {
     const ns = this.namespaceById(l.netns);
     const d = ns?.find(l.ifindex);
-    if (l.attachType === 'tcx_ingress') return d;
+    if (l.attachType === 'tcx_ingress' || l.attachType === 'tcx_egress') return d;
     if (!d?.netkit) return undefined;
     return l.attachType === 'netkit_primary' ? d : d.netkit.peer;
   }
@@ -1449,7 +1450,7 @@ export class Emulator {
     this.checkProg(r.prog);
     if ((r.flags ?? 0) & BPF_F_REPLACE) fail('EINVAL');
     const d = this.target(ns, r.ifindex, r.attachType);
-    const type = r.attachType === 'tcx_ingress' ? 'tcx' : 'netkit';
+    const type = r.attachType === 'tcx_ingress' || r.attachType === 'tcx_egress' ? 'tcx' : 'netkit';
     const link = new BpfLink({ id: 0, type, prog: r.prog, attachType: r.attachType, ifindex: r.ifindex, netns: this.netns(ns).id });
     this.progList(d, r.attachType).attach({ prog: r.prog, link, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision });
     const id = this.bpf.linkId();

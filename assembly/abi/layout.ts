@@ -238,6 +238,8 @@ export const D_PROVIDERS: u32 = 84;
 export const D_XDP: u32 = 88;
 // tcx ingress program list (abi PGL_*), 0 = none: runs when a frame enters the device.
 export const D_TCX_INGRESS: u32 = 92;
+// tcx egress program list, 0 = none: runs before the device transmits a frame.
+export const D_TCX_EGRESS: u32 = 96;
 export const DEV_SIZE: u32 = 128;
 
 // NIC per-queue counters: u64 [thread][queue][QS_COUNT] at the device's qstats, for

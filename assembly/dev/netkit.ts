@@ -18,8 +18,9 @@ import {
   D_PROGS, NETKIT_DROP, NETKIT_REDIRECT, DROP_BPF_DROP, DROP_BPF_VERDICT, DROP_BPF_FAULT, DROP_REDIRECT,
   T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM,
 } from "../abi/layout";
-import { runProgs, runTcxIngress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen } from "../ebpf/skb";
-import { D_TCX_INGRESS, DROP_TCX } from "../abi/layout";
+import { runProgs, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen } from "../ebpf/skb";
+import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
+import { frameBase } from "./frames";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { ringEntry } from "../ring/ring";
 import { threadState } from "./frames";
@@ -52,6 +53,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
   const peerSlot = load<i32>(dev, D_PEER);
   const tracing = (load<u32>(GLOBALS, G_TRACE_FLAGS) & TRACE_ON) != 0;
   const capOut = (load<u8>(dev, D_CAPTURE) & CAP_DIR_OUT) != 0;
+  const egressList = <usize>load<u32>(dev, D_TCX_EGRESS);
   let i: u32 = 0;
 
   if (peerSlot < 0 || (load<u32>(device(<u32>peerSlot), D_FLAGS) & IFF_UP) == 0) {
@@ -61,6 +63,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
       const d = descs + <usize>(i * DESC_SIZE);
       const addr = <usize>load<u64>(d, DESC_ADDR);
       const len = load<u32>(d, DESC_LEN);
+      if (egressList != 0 && len >= ETH_HLEN && egress(thread, slot, dev, cDev, egressList, addr, len)) continue;
       if (capOut) capture(thread, dev, addr, len, CAP_DIR_OUT, reason);
       if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), 0, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, -2, reason, 0);
       txDrop(cDev, reason);
@@ -97,6 +100,12 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
     const d = descs + <usize>(i * DESC_SIZE);
     let addr = <usize>load<u64>(d, DESC_ADDR);
     let len = load<u32>(d, DESC_LEN);
+    // tcx egress of the sending device runs first (dev_queue_xmit, before ndo_start_xmit).
+    if (egressList != 0 && len >= ETH_HLEN) {
+      if (egress(thread, slot, dev, cDev, egressList, addr, len)) continue;
+      addr = progsData();
+      len = progsLen();
+    }
     // Counted as the length it was handed over with (§4 step 1), whatever programs do to it.
     const len0 = len;
     // Seen leaving (dev_queue_xmit_nit) before the verdict; published with its fate.
@@ -212,5 +221,19 @@ function redirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32, ext
   store<u32>(e, progsRedirectFlags() | extra, RD_FLAGS);
   store<u32>(e, from, RD_FROM);
   ringSubmit(r, 1);
+  return true;
+}
+
+/**
+ * The sending device's tcx egress list on one frame: true when it consumed the frame
+ * (TCX_DROP, counted by reason only as the kernel counts nothing; REDIRECT, to the host).
+ */
+function egress(thread: u32, slot: u32, dev: usize, cDev: usize, list: usize, addr: usize, len: u32): bool {
+  const meta = frameBase(addr);
+  const act = runTcxEgress(thread, list, meta, addr, len, load<u32>(dev, D_IFINDEX));
+  if (act == 0) return false;
+  if (act == 7 && redirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), 0)) return true;
+  bump(cDev, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
+  frameFree(thread, addr);
   return true;
 }

@@ -17,8 +17,8 @@ import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, r
 import { frameBase, frameFree, framesFreeDescs } from "./frames";
 import { counters, bump, rxDrop } from "./stats";
 import { capture } from "./trace";
-import { runXdp, runTcxIngress, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
-import { D_TCX_INGRESS, DROP_TCX } from "../abi/layout";
+import { runXdp, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
+import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { threadState } from "./frames";
 import {
@@ -252,19 +252,37 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
 export function nicXmit(thread: u32, slot: u32, dev: usize, descs: usize, n: u32): void {
   const c = counters(thread, slot);
   const capOut = (load<u8>(dev, D_CAPTURE) & CAP_DIR_OUT) != 0;
+  const egressList = <usize>load<u32>(dev, D_TCX_EGRESS);
   let bytes: u64 = 0;
+  let sent: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
-    const len = load<u32>(d, DESC_LEN);
-    if (capOut) capture(thread, dev, <usize>load<u64>(d, DESC_ADDR), len, CAP_DIR_OUT, 0);
+    let addr = <usize>load<u64>(d, DESC_ADDR);
+    let len = load<u32>(d, DESC_LEN);
+    if (egressList != 0 && len >= ETH_HLEN) {
+      // tcx egress first: a drop or a redirect takes the frame (redirects go to the host).
+      const act = runTcxEgress(thread, egressList, frameBase(addr), addr, len, load<u32>(dev, D_IFINDEX));
+      if (act != 0) {
+        if (!(act == 7 && progsRedirectIfindex() != 0 && xdpRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), progsRedirectFlags()))) {
+          bump(c, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
+          frameFree(thread, addr);
+        }
+        continue;
+      }
+      addr = progsData();
+      len = progsLen();
+    }
+    if (capOut) capture(thread, dev, addr, len, CAP_DIR_OUT, 0);
     bytes += len;
+    sent++;
+    if (egressList != 0) frameFree(thread, addr);
   }
   const qs = qstats(dev, thread, 0);
-  bump(qs, QS_TX_PACKETS, n);
+  bump(qs, QS_TX_PACKETS, sent);
   bump(qs, QS_TX_BYTES, bytes);
-  bump(c, C_TX_PACKETS, n);
+  bump(c, C_TX_PACKETS, sent);
   bump(c, C_TX_BYTES, bytes);
-  framesFreeDescs(thread, descs, n, DESC_SIZE);
+  if (egressList == 0) framesFreeDescs(thread, descs, n, DESC_SIZE);
 }
 
 

@@ -7,7 +7,7 @@
 import {
   T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS,
   FM_MARK, FM_PRIORITY, FM_TSTAMP, FM_INGRESS_IFINDEX, FM_PROTOCOL, FM_PKT_TYPE, FM_HASH, FM_QUEUE_MAPPING,
-  FM_TC_INDEX, FM_CB, FM_VLAN_TCI, FM_VLAN_PROTO, NETKIT_NEXT, FRAME_META, GLOBALS, G_FRAME_SIZE,
+  FM_TC_INDEX, FM_CB, FM_VLAN_TCI, FM_VLAN_PROTO, NETKIT_NEXT, FRAME_META, GLOBALS, G_FRAME_SIZE, FM_IFINDEX,
 } from "../abi/layout";
 import {
   VM_PROG, VM_SLOTS, VM_BUDGET, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_REGS, VM_PKT, VM_PKT_LEN, VM_META,
@@ -210,6 +210,15 @@ export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex:
  */
 export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
   store<u32>(meta, ifindex, FM_INGRESS_IFINDEX);
+  const v = runProgs(thread, list, meta, data, len, ifindex);
+  if (lastFault != 0) return 2;
+  if (v == 2 || v == 7) return v;
+  return 0;
+}
+
+/** tcx egress on device `ifindex` for a frame it is about to send: 0 pass, 2 drop, 7 redirect. */
+export function runTcxEgress(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
+  store<u32>(meta, ifindex, FM_IFINDEX);
   const v = runProgs(thread, list, meta, data, len, ifindex);
   if (lastFault != 0) return 2;
   if (v == 2 || v == 7) return v;

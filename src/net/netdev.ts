@@ -87,6 +87,8 @@ export class NetDevice {
   netkit: NetkitState | undefined;
   /** tcx ingress programs (BPF_TCX_INGRESS), run when a frame enters the device. */
   tcxIngress: MprogList | undefined;
+  /** tcx egress programs (BPF_TCX_EGRESS), run before the device transmits a frame. */
+  tcxEgress: MprogList | undefined;
   nic: NicState | undefined;
 
   constructor(o: {

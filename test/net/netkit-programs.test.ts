@@ -169,7 +169,25 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
     emu.wireIn('init', 'eth0', udp(5));
     await emu.settle();
     expect(stats('init', 'eth0').dropReasons).toEqual({ TCX_DROP: 1n });
-    expect(() => emu.progAttach('init', { ifindex: eth0.ifindex, attachType: 'tcx_egress', prog: rp })).toThrow(expect.objectContaining({ errno: 'EOPNOTSUPP' }));
+  });
+
+  it('tcx egress runs before netkit xmit (and its programs): TCX_DROP, and a redirect out of another device', async () => {
+    const { nk1 } = await pair();
+    emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: asm('drop', 'mov %r0, 2\nexit') });
+    emu.progAttach('init', { ifindex: nk1, attachType: 'tcx_egress', prog: asm('e', 'mov %r0, 2\nexit') });
+    emu.transmit('init', 'nk1', udp(5));
+    await emu.settle();
+    // the egress program dropped it first: netkit's program never ran, nothing was sent
+    expect(stats('init', 'nk1')).toMatchObject({ txPackets: 0n, txDropped: 0n, dropReasons: { TCX_DROP: 1n } });
+    emu.progDetach('init', { ifindex: nk1, attachType: 'tcx_egress' });
+    const eth0 = emu.addNic({ name: 'eth0' });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.progAttach('init', { ifindex: nk1, attachType: 'tcx_egress', prog: asm('r', `mov %r1, ${eth0.ifindex}\nmov %r2, 0\ncall 23\nexit`) });
+    emu.transmit('init', 'nk1', udp(5));
+    await emu.settle();
+    expect(stats('init', 'eth0').txPackets).toBe(1n);
+    expect(stats('init', 'nk1').dropReasons).toEqual({ TCX_DROP: 1n });
+    expect(emu.progQuery('init', { ifindex: nk1, attachType: 'tcx_egress' }).count).toBe(1);
   });
 
   it('publication: 1,000 attach/detach cycles while 2 workers carry traffic; every packet gets a verdict, counters add up', async () => {
