@@ -106,6 +106,8 @@ export const RB_DISCARD: u32 = 0x40000000;
 export const RB_HDR: u32 = 8;
 export const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 export const BPF_MAP_TYPE_DEVMAP: u32 = 14;
+export const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+export const BPF_MAP_TYPE_HASH_OF_MAPS: u32 = 13;
 export const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 // Redirect through a map (bpf_redirect_map): the map type is kept with the target.
 export const VM_REDIRECT_MAP: u32 = 0x400;

@@ -15,7 +15,8 @@ import {
   MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS,
   VM_TAIL_CALL, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
   BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY, VM_PKT_LO, VM_PKT_HI, VM_PKT_META, VM_CTX,
-  BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP,
+  BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
+  MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, MAP_COPIES, MAP_FLAGS,
 } from "../abi/vm";
 import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_FMT_LEN, PK_ARGS, PK_FMT, PK_FMT_MAX } from "../abi/layout";
 import { threadState } from "../dev/frames";
@@ -125,11 +126,63 @@ function callback(rec: usize, fn: u64, depth: u32, pc: u32, out: usize): u32 {
   return fault;
 }
 
-/** True when `m` is one of the map records the program was loaded with. */
+/** End of a map's value storage (arrays: entries × stride × copies; hash maps: their slots). */
+function valuesEnd(map: usize): usize {
+  const v = <usize>load<u32>(map, MAP_VALUES);
+  const cap = load<u32>(map, MAP_CAPACITY);
+  if (cap != 0) return v + <usize>(cap * load<u32>(map, MAP_SLOT_SIZE));
+  return v + <usize>(load<u32>(map, MAP_MAX_ENTRIES) * load<u32>(map, MAP_STRIDE) * load<u32>(map, MAP_COPIES));
+}
+
+/** An access inside the values of a map that one of the program's maps-of-maps holds now. */
+export function inInnerMap(rec: usize, a: u64, size: u32, write: bool): bool {
+  const n = load<u32>(rec, VM_NMAPS);
+  const list = <usize>load<u32>(rec, VM_MAPS);
+  for (let i: u32 = 0; i < n; i++) {
+    const outer = <usize>load<u32>(list + (<usize>i << 2));
+    const t = load<u32>(outer, MAP_TYPE);
+    if (t != BPF_MAP_TYPE_ARRAY_OF_MAPS) continue;
+    const values = <usize>load<u32>(outer, MAP_VALUES);
+    const max = load<u32>(outer, MAP_MAX_ENTRIES);
+    const stride = load<u32>(outer, MAP_STRIDE);
+    for (let k: u32 = 0; k < max; k++) {
+      const inner = <usize>atomic.load<u32>(values + <usize>(k * stride));
+      if (inner == 0) continue;
+      const lo = <u64>load<u32>(inner, MAP_VALUES);
+      if (a >= lo && a + <u64>size <= <u64>valuesEnd(inner)) return !write || (load<u32>(inner, MAP_FLAGS) & 0x80) == 0;
+    }
+  }
+  return false;
+}
+
+/**
+ * True when `m` is one of the map records the program was loaded with, or a map held in
+ * one of its maps-of-maps right now (what a lookup in the outer map hands out).
+ */
 function knownMap(rec: usize, m: u64): bool {
   const n = load<u32>(rec, VM_NMAPS);
   const list = <usize>load<u32>(rec, VM_MAPS);
   for (let i: u32 = 0; i < n; i++) if (<u64>load<u32>(list + (<usize>i << 2)) == m) return true;
+  if (m == 0 || (m >> 32) != 0) return false;
+  for (let i: u32 = 0; i < n; i++) {
+    const outer = <usize>load<u32>(list + (<usize>i << 2));
+    const t = load<u32>(outer, MAP_TYPE);
+    if (t != BPF_MAP_TYPE_ARRAY_OF_MAPS && t != BPF_MAP_TYPE_HASH_OF_MAPS) continue;
+    const values = <usize>load<u32>(outer, MAP_VALUES);
+    if (t == BPF_MAP_TYPE_ARRAY_OF_MAPS) {
+      const max = load<u32>(outer, MAP_MAX_ENTRIES);
+      const stride = load<u32>(outer, MAP_STRIDE);
+      for (let k: u32 = 0; k < max; k++) if (<u64>atomic.load<u32>(values + <usize>(k * stride)) == m) return true;
+    } else {
+      const cap = load<u32>(outer, MAP_CAPACITY);
+      const ss = load<u32>(outer, MAP_SLOT_SIZE);
+      const kr = (load<u32>(outer, MAP_KEY_SIZE) + 7) & ~7;
+      for (let k: u32 = 0; k < cap; k++) {
+        const s = values + <usize>(k * ss);
+        if (atomic.load<u32>(s) == 1 && <u64>load<u32>(s + MAP_SLOT_KEY + kr) == m) return true;
+      }
+    }
+  }
   return false;
 }
 

@@ -8,7 +8,8 @@ import {
   MAP_TYPE, MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, MAP_LOCK, MAP_COUNT,
   MAP_SLOT_SIZE, MAP_CAPACITY, MAP_COPIES, MAP_SLOT_KEY, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY,
   BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_NOEXIST, BPF_EXIST, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
-  BPF_MAP_TYPE_LPM_TRIE, MAP_CLOCK, MAP_SLOT_USE, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, MAP_RB_CONS, MAP_RB_PROD, RB_BUSY, RB_DISCARD, RB_HDR,
+  BPF_MAP_TYPE_LPM_TRIE, MAP_CLOCK, MAP_SLOT_USE, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, BPF_MAP_TYPE_ARRAY_OF_MAPS,
+  BPF_MAP_TYPE_HASH_OF_MAPS, MAP_RB_CONS, MAP_RB_PROD, RB_BUSY, RB_DISCARD, RB_HDR,
 } from "../abi/vm";
 
 const ENOENT: i32 = -2;
@@ -17,11 +18,15 @@ const EEXIST: i32 = -17;
 const EINVAL: i32 = -22;
 
 @inline function isArray(t: u32): bool {
-  return t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY || t == BPF_MAP_TYPE_DEVMAP || t == BPF_MAP_TYPE_XSKMAP;
+  return t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY || t == BPF_MAP_TYPE_DEVMAP || t == BPF_MAP_TYPE_XSKMAP
+    || t == BPF_MAP_TYPE_ARRAY_OF_MAPS;
 }
+
+/** Map-in-map: a lookup returns the inner map (its record), not a pointer to the slot. */
+@inline function isOfMaps(t: u32): bool { return t == BPF_MAP_TYPE_ARRAY_OF_MAPS || t == BPF_MAP_TYPE_HASH_OF_MAPS; }
 @inline function isLru(t: u32): bool { return t == BPF_MAP_TYPE_LRU_HASH || t == BPF_MAP_TYPE_LRU_PERCPU_HASH; }
 @inline function isHash(t: u32): bool {
-  return t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH || isLru(t) || t == BPF_MAP_TYPE_LPM_TRIE;
+  return t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH || isLru(t) || t == BPF_MAP_TYPE_LPM_TRIE || t == BPF_MAP_TYPE_HASH_OF_MAPS;
 }
 
 const ENOSPC: i32 = -28;
@@ -110,6 +115,14 @@ function unlock(map: usize): void {
 /** bpf_map_lookup_elem: the value's address (this CPU's for per-CPU maps), or 0. */
 export function mapLookup(map: usize, key: usize, cpu: u32): usize {
   const t = load<u32>(map, MAP_TYPE);
+  if (isOfMaps(t)) {
+    const p = mapLookupSlot(map, key, cpu, t);
+    return p == 0 ? 0 : <usize>atomic.load<u32>(p);
+  }
+  return mapLookupSlot(map, key, cpu, t);
+}
+
+function mapLookupSlot(map: usize, key: usize, cpu: u32, t: u32): usize {
   const thread = cpu;
   if (cpu >= load<u32>(map, MAP_COPIES)) cpu = 0;
   if (isArray(t)) {

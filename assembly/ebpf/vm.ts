@@ -10,7 +10,7 @@ import {
   VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_BUDGET, VM_FAULT_INSN, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_PC_RANGE,
   VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
 } from "../abi/vm";
-import { vmHelper } from "./helpers";
+import { vmHelper, inInnerMap } from "./helpers";
 
 @inline function reg(rec: usize, i: u32): u64 {
   return load<u64>(rec + VM_REGS + (<usize>i << 3));
@@ -49,7 +49,7 @@ export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
       return <usize>a;
     }
   }
-  return 0;
+  return inInnerMap(rec, a, size, write) ? <usize>a : 0;
 }
 
 @inline function bswap16(v: u64): u64 {

@@ -9,10 +9,10 @@ import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail, type Errno } from '../errors.js';
 
-export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf' | 'devmap' | 'xskmap';
+export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf' | 'devmap' | 'xskmap' | 'array_of_maps' | 'hash_of_maps';
 
-export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27, devmap: 14, xskmap: 17 };
-const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie', 27: 'ringbuf', 14: 'devmap', 17: 'xskmap' };
+export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27, devmap: 14, xskmap: 17, array_of_maps: 12, hash_of_maps: 13 };
+const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie', 27: 'ringbuf', 14: 'devmap', 17: 'xskmap', 12: 'array_of_maps', 13: 'hash_of_maps' };
 
 export interface MapSpec {
   name: string;
@@ -25,6 +25,8 @@ export interface MapSpec {
   readonlyProg?: boolean;
   /** Initial contents of entry 0 (global data). */
   initial?: Uint8Array;
+  /** Maps of maps: what every inner map must look like. */
+  inner?: { type: MapType | number; keySize: number; valueSize: number; maxEntries: number };
 }
 
 interface MapExports {
@@ -76,6 +78,9 @@ export class BpfMap {
     if ((type === 'array' || type === 'percpu_array' || type === 'prog_array') && s.keySize !== 4) fail('EINVAL');
     if (type === 'prog_array' && s.valueSize !== 4) fail('EINVAL');
     // dev_map_alloc / xsk_map_alloc: key 4, value 4 (devmap may carry a program fd: 8).
+    // Maps of maps: the value is an inner map (an fd in user space), 4 bytes; one template.
+    if ((type === 'array_of_maps' || type === 'hash_of_maps') && (s.valueSize !== 4 || !s.inner)) fail('EINVAL');
+    if (type === 'array_of_maps' && s.keySize !== 4) fail('EINVAL');
     if ((type === 'devmap' || type === 'xskmap') && (s.keySize !== 4 || (s.valueSize !== 4 && !(type === 'devmap' && s.valueSize === 8)))) fail('EINVAL');
     if (type !== 'ringbuf' && (!Number.isInteger(s.valueSize) || s.valueSize <= 0 || !Number.isInteger(s.maxEntries) || s.maxEntries <= 0)) fail('EINVAL');
     if (flags & ~KNOWN_FLAGS) fail('EINVAL');
@@ -90,13 +95,14 @@ export class BpfMap {
     this.maxEntries = s.maxEntries;
     this.flags = flags;
     this.readonlyProg = s.readonlyProg ?? (flags & BPF_F_RDONLY_PROG) !== 0;
+    this.inner = s.inner;
     this.copies = type.startsWith('percpu') || type === 'lru_percpu_hash' ? dp.threads : 1;
     this.stride = (s.valueSize + 7) & ~7;
     if (type === 'ringbuf') {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = s.maxEntries;
-    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array' || type === 'devmap' || type === 'xskmap') {
+    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array' || type === 'devmap' || type === 'xskmap' || type === 'array_of_maps') {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = this.copies * s.maxEntries * this.stride;
@@ -185,6 +191,29 @@ export class BpfMap {
       if (dv.getUint32(s, true) === 1) out.push(this.dp.bytes().slice(s + A.MAP_SLOT_KEY, s + A.MAP_SLOT_KEY + this.keySize));
     }
     return out;
+  }
+
+  /** The inner-map template of a map of maps. */
+  inner?: MapSpec['inner'];
+
+  /**
+   * Maps of maps: puts `inner` under `key` (BPF_MAP_UPDATE_ELEM with an inner map's fd);
+   * it must match the template (EINVAL). Undefined deletes the entry.
+   */
+  setInner(key: Uint8Array, inner: BpfMap | undefined, flags = 0): void {
+    if (this.type !== 'array_of_maps' && this.type !== 'hash_of_maps') fail('EINVAL');
+    const t = this.inner!;
+    if (inner) {
+      const type = typeof t.type === 'number' ? TYPE_NAMES[t.type] : t.type;
+      if (inner.type !== type || inner.keySize !== t.keySize || inner.valueSize !== t.valueSize || inner.maxEntries !== t.maxEntries) fail('EINVAL');
+    }
+    if (!inner && this.type === 'hash_of_maps') return this.delete(key);
+    const v = new Uint8Array(new Uint32Array([inner?.record ?? 0]).buffer);
+    const k = this.putKey(key);
+    const at = this.scratch + ((this.keySize + 7) & ~7);
+    this.dp.bytes().set(v, at);
+    const r = this.ex.mapUpdate(this.record, k, at, BigInt(flags), 0, 1);
+    if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
   }
 
   /** PROG_ARRAY: puts a program (its record address) in slot `index`, or empties it (0); E2BIG past the end. */

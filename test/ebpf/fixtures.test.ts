@@ -74,9 +74,7 @@ function comparable(maps: Recorded['maps']): Recorded['maps'] {
 }
 
 /** Cases nkemu cannot run yet, with the reason; the test checks it refuses them plainly at load. */
-const UNSUPPORTED: Record<string, RegExp> = {
-  stage2: /map type 12 is not supported/, // ARRAY_OF_MAPS
-};
+const UNSUPPORTED: Record<string, RegExp> = {};
 /** Objects the recording tool (bpftool with libbpf ≥ 1.0) refuses to open but nkemu loads: legacy `maps` sections. */
 const LIBBPF_REFUSES = new Set(['legacy_cls']);
 

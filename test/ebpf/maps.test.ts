@@ -138,3 +138,25 @@ describe('devmap, xskmap and bpf_redirect_map', () => {
     expect(errno(() => make({ type: 'devmap', valueSize: 2 }))).toBe('EINVAL');
   });
 });
+
+describe('maps of maps', () => {
+  it('array_of_maps: a program looks an inner map up and reads through it; templates are enforced', async () => {
+    const { assemble } = await import('../../src/ebpf/assembler.js');
+    const inner = { type: 'array' as const, keySize: 4, valueSize: 8, maxEntries: 4 };
+    const outer = make({ type: 'array_of_maps', valueSize: 4, maxEntries: 2, inner });
+    const a = new BpfMap(emu.dp, { name: 'a', ...inner });
+    a.update(u32(3), u64(77));
+    // r0 = *(u64 *)lookup(lookup(outer, 1), 3), or 1 when a lookup fails
+    const text = `mov %r6, %r1\nstw [%r10-4], 1\nlddw %r1, ${outer.record}\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, fail\nmov %r1, %r0\nstw [%r10-8], 3\nmov %r2, %r10\nadd %r2, -8\ncall 1\njeq %r0, 0, fail\nldxdw %r0, [%r0+0]\nexit\nfail:\nmov %r0, 1\nexit`;
+    const prog = emu.loadProgram({ name: 'p', type: 'sched_cls', maps: [outer.record], insns: assemble(text) });
+    const pkt = new Uint8Array(60);
+    expect(emu.testRun(prog, { data: pkt }).retval).toBe(1);
+    outer.setInner(u32(1), a);
+    const r = emu.testRun(prog, { data: pkt });
+    expect(r.fault).toBeNull();
+    expect(r.retval).toBe(77);
+    const wrong = new BpfMap(emu.dp, { name: 'w', type: 'array', keySize: 4, valueSize: 4, maxEntries: 4 });
+    expect(errno(() => outer.setInner(u32(0), wrong))).toBe('EINVAL');
+    expect(errno(() => make({ type: 'array_of_maps', valueSize: 4 }))).toBe('EINVAL');
+  });
+});
