@@ -107,6 +107,8 @@ export const RB_HDR: u32 = 8;
 export const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 export const BPF_MAP_TYPE_DEVMAP: u32 = 14;
 export const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+// Perf event arrays: value i is the ring (a ringbuf-shaped map record) of perf buffer i, 0 = not open.
+export const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
 export const BPF_MAP_TYPE_HASH_OF_MAPS: u32 = 13;
 export const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 // Redirect through a map (bpf_redirect_map): the map type is kept with the target.

@@ -16,7 +16,7 @@ import {
   VM_TAIL_CALL, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
   BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY, VM_PKT_LO, VM_PKT_HI, VM_PKT_META, VM_CTX,
   BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
-  MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, MAP_COPIES, MAP_FLAGS,
+  MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, MAP_COPIES, MAP_FLAGS, BPF_MAP_TYPE_PERF_EVENT_ARRAY,
 } from "../abi/vm";
 import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_FMT_LEN, PK_ARGS, PK_FMT, PK_FMT_MAX } from "../abi/layout";
 import { threadState } from "../dev/frames";
@@ -447,6 +447,27 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       memory.copy(e + PK_FMT, fmt, n);
       ringSubmit(r, 1);
       ret(rec, <u64>n);
+      return 0;
+    }
+    case 25: { // perf_event_output(ctx, map, flags, data, size)
+      const m = arg(rec, 2);
+      if (!knownMap(rec, m) || load<u32>(<usize>m, MAP_TYPE) != BPF_MAP_TYPE_PERF_EVENT_ARRAY) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const map = <usize>m;
+      const flags = arg(rec, 3);
+      const size = arg(rec, 5);
+      const src: usize = size == 0 ? 1 : vmCheck(rec, arg(rec, 4), <u32>size, false);
+      if (src == 0 || size > 0xffff) return vmFault(rec, VM_FAULT_READ, pc);
+      if ((flags >> 32) != 0) { ret(rec, <u64>EINVAL); return 0; } // BPF_F_CTXLEN_MASK (appending the packet) is not emulated
+      let index = <u32>(flags & 0xffffffff);
+      if (index == 0xffffffff) index = load<u32>(rec, VM_THREAD);
+      if (index >= load<u32>(map, MAP_MAX_ENTRIES)) { ret(rec, <u64>E2BIG); return 0; }
+      const ring = <usize>atomic.load<u32>(<usize>load<u32>(map, MAP_VALUES) + (<usize>index << 2));
+      if (ring == 0) { ret(rec, <u64>(-2 as i64)); return 0; } // -ENOENT: no perf buffer opened on that CPU
+      const p = ringbufReserve(ring, size == 0 ? 1 : size);
+      if (p == 0) { ret(rec, <u64>(-28 as i64)); return 0; } // -ENOSPC: lost
+      memory.copy(p, src, <usize>size);
+      ringbufCommit(p, false);
+      ret(rec, 0);
       return 0;
     }
     case 5: // ktime_get_ns: the virtual clock

@@ -9,10 +9,10 @@ import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail, type Errno } from '../errors.js';
 
-export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf' | 'devmap' | 'xskmap' | 'array_of_maps' | 'hash_of_maps';
+export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf' | 'devmap' | 'xskmap' | 'array_of_maps' | 'hash_of_maps' | 'perf_event_array';
 
-export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27, devmap: 14, xskmap: 17, array_of_maps: 12, hash_of_maps: 13 };
-const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie', 27: 'ringbuf', 14: 'devmap', 17: 'xskmap', 12: 'array_of_maps', 13: 'hash_of_maps' };
+export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27, devmap: 14, xskmap: 17, array_of_maps: 12, hash_of_maps: 13, perf_event_array: 4 };
+const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie', 27: 'ringbuf', 14: 'devmap', 17: 'xskmap', 12: 'array_of_maps', 13: 'hash_of_maps', 4: 'perf_event_array' };
 
 export interface MapSpec {
   name: string;
@@ -81,6 +81,7 @@ export class BpfMap {
     // Maps of maps: the value is an inner map (an fd in user space), 4 bytes; one template.
     if ((type === 'array_of_maps' || type === 'hash_of_maps') && (s.valueSize !== 4 || !s.inner)) fail('EINVAL');
     if (type === 'array_of_maps' && s.keySize !== 4) fail('EINVAL');
+    if (type === 'perf_event_array' && (s.keySize !== 4 || s.valueSize !== 4)) fail('EINVAL');
     if ((type === 'devmap' || type === 'xskmap') && (s.keySize !== 4 || (s.valueSize !== 4 && !(type === 'devmap' && s.valueSize === 8)))) fail('EINVAL');
     if (type !== 'ringbuf' && (!Number.isInteger(s.valueSize) || s.valueSize <= 0 || !Number.isInteger(s.maxEntries) || s.maxEntries <= 0)) fail('EINVAL');
     if (flags & ~KNOWN_FLAGS) fail('EINVAL');
@@ -102,7 +103,7 @@ export class BpfMap {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = s.maxEntries;
-    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array' || type === 'devmap' || type === 'xskmap' || type === 'array_of_maps') {
+    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array' || type === 'devmap' || type === 'xskmap' || type === 'array_of_maps' || type === 'perf_event_array') {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = this.copies * s.maxEntries * this.stride;
@@ -214,6 +215,28 @@ export class BpfMap {
     this.dp.bytes().set(v, at);
     const r = this.ex.mapUpdate(this.record, k, at, BigInt(flags), 0, 1);
     if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
+  }
+
+  private perfRings: BpfMap[] = [];
+
+  /**
+   * Perf event arrays: opens a perf buffer of `pages` pages on every CPU slot (what
+   * libbpf's perf_buffer__new does with one perf event per CPU); until then
+   * bpf_perf_event_output fails with -ENOENT.
+   */
+  openPerfBuffer(pages = 4): void {
+    if (this.type !== 'perf_event_array') fail('EINVAL');
+    if (this.perfRings.length) fail('EBUSY');
+    for (let i = 0; i < this.maxEntries; i++) {
+      const ring = new BpfMap(this.dp, { name: `${this.name}.${i}`, type: 'ringbuf', keySize: 0, valueSize: 0, maxEntries: pages * 4096 });
+      this.perfRings.push(ring);
+      Atomics.store(this.dp.words(), (this.values + i * this.stride) >> 2, ring.record);
+    }
+  }
+
+  /** Perf event arrays: the samples written since the last call, with the CPU slot they went to. */
+  drainPerf(): { cpu: number; data: Uint8Array }[] {
+    return this.perfRings.flatMap((r, cpu) => r.drain().map((data) => ({ cpu, data })));
   }
 
   /** PROG_ARRAY: puts a program (its record address) in slot `index`, or empties it (0); E2BIG past the end. */

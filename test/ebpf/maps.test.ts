@@ -160,3 +160,21 @@ describe('maps of maps', () => {
     expect(errno(() => make({ type: 'array_of_maps', valueSize: 4 }))).toBe('EINVAL');
   });
 });
+
+describe('perf event arrays', () => {
+  it('bpf_perf_event_output: -ENOENT until a perf buffer is open, then samples per CPU; E2BIG past the array', async () => {
+    const { assemble } = await import('../../src/ebpf/assembler.js');
+    const perf = make({ type: 'perf_event_array', valueSize: 4, maxEntries: 2 });
+    // writes the 8 bytes at r10-8 (= packet length) to the current CPU's buffer (flags = BPF_F_CURRENT_CPU)
+    const out = (flags: string) => `ldxw %r2, [%r1+0]\nstxdw [%r10-8], %r2\nlddw %r2, ${perf.record}\n${flags}\nmov %r4, %r10\nadd %r4, -8\nmov %r5, 8\ncall 25\nexit`;
+    const prog = emu.loadProgram({ name: 'p', type: 'sched_cls', maps: [perf.record], insns: assemble(out('lddw %r3, 0xffffffff')) });
+    const pkt = new Uint8Array(60);
+    expect(emu.testRun(prog, { data: pkt }).retval).toBe(0xfffffffe); // -ENOENT
+    perf.openPerfBuffer(1);
+    expect(emu.testRun(prog, { data: pkt }).retval).toBe(0);
+    expect(emu.testRun(prog, { data: pkt.subarray(0, 42) }).retval).toBe(0);
+    expect(perf.drainPerf().map((s) => [s.cpu, new DataView(s.data.buffer, s.data.byteOffset).getUint32(0, true)])).toEqual([[0, 60], [0, 42]]);
+    const far = emu.loadProgram({ name: 'f', type: 'sched_cls', maps: [perf.record], insns: assemble(out('mov %r3, 5')) });
+    expect(emu.testRun(far, { data: pkt }).retval).toBe(0xfffffff9); // -E2BIG
+  });
+});
