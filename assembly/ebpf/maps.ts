@@ -83,15 +83,19 @@ function keyEq(a: usize, b: usize, n: u32): bool {
   return true;
 }
 
+/** Slot `i` of the probe sequence of hash `h`. */
+@inline function probe(map: usize, h: u32, i: u32): usize {
+  const cap = load<u32>(map, MAP_CAPACITY);
+  return <usize>load<u32>(map, MAP_VALUES) + <usize>(((h + i) & (cap - 1)) * load<u32>(map, MAP_SLOT_SIZE));
+}
+
 /** The slot holding `key`, or 0. */
 function hashFind(map: usize, key: usize): usize {
   const ks = load<u32>(map, MAP_KEY_SIZE);
   const cap = load<u32>(map, MAP_CAPACITY);
-  const ss = load<u32>(map, MAP_SLOT_SIZE);
-  const slots = <usize>load<u32>(map, MAP_VALUES);
   const h = hashKey(key, ks);
   for (let i: u32 = 0; i < cap; i++) {
-    const s = slots + <usize>(((h + i) & (cap - 1)) * ss);
+    const s = probe(map, h, i);
     const st = atomic.load<u32>(s);
     if (st == 0) return 0;
     if (st == 1 && load<u32>(s, 4) == h && keyEq(s + MAP_SLOT_KEY, key, ks)) return s;
@@ -204,11 +208,9 @@ export function mapUpdate(map: usize, key: usize, value: usize, flags: u64, cpu:
     }
     const ks = load<u32>(map, MAP_KEY_SIZE);
     const cap = load<u32>(map, MAP_CAPACITY);
-    const ss = load<u32>(map, MAP_SLOT_SIZE);
-    const slots = <usize>load<u32>(map, MAP_VALUES);
     const h = hashKey(key, ks);
     for (let i: u32 = 0; i < cap; i++) {
-      const c = slots + <usize>(((h + i) & (cap - 1)) * ss);
+      const c = probe(map, h, i);
       if (atomic.load<u32>(c) != 1) { s = c; break; }
     }
     store<u32>(s, h, 4);

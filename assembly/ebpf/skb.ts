@@ -205,22 +205,23 @@ export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex:
 }
 
 /**
- * tcx ingress on device `ifindex` for a frame entering it: the list runs with skb_iif set;
- * returns 0 pass, 2 drop, 7 redirect (tcx_action_code: any other value is NEXT, i.e. pass).
+ * tcx on device `ifindex`: ingress for a frame entering it (skb_iif set), egress for one
+ * it is about to send. Returns 0 pass, 2 drop, 7 redirect (tcx_action_code: any other
+ * value is NEXT, i.e. pass; a fault drops).
  */
-export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
-  store<u32>(meta, ifindex, FM_INGRESS_IFINDEX);
+function runTcx(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
   const v = runProgs(thread, list, meta, data, len, ifindex);
   if (lastFault != 0) return 2;
   if (v == 2 || v == 7) return v;
   return 0;
 }
 
-/** tcx egress on device `ifindex` for a frame it is about to send: 0 pass, 2 drop, 7 redirect. */
+export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
+  store<u32>(meta, ifindex, FM_INGRESS_IFINDEX);
+  return runTcx(thread, list, meta, data, len, ifindex);
+}
+
 export function runTcxEgress(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
   store<u32>(meta, ifindex, FM_IFINDEX);
-  const v = runProgs(thread, list, meta, data, len, ifindex);
-  if (lastFault != 0) return 2;
-  if (v == 2 || v == 7) return v;
-  return 0;
+  return runTcx(thread, list, meta, data, len, ifindex);
 }
