@@ -5,6 +5,8 @@
  * prints what the notifier removed and a summary of every device's counters.
  */
 
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Emulator } from '../emulator.js';
 import { NetdevEvent } from '../net/notifier.js';
 import { runCommand } from './main.js';
@@ -69,6 +71,16 @@ export async function demo(write: (s: string) => void, o: { workers?: number } =
     await run('nic del eth0');
     write(`unregistered in one batch: ${events.join(', ')}\n`);
     await run('ip link show');
+
+    const fixture = new URL('../../../test/fixtures/bpf/netkit_drop_port.o', import.meta.url);
+    if (existsSync(fixture)) {
+      write('\n# 5. A clang-compiled netkit policy (drops UDP port 8080), attached with bpftool\n');
+      await run(`bpftool prog loadall ${fileURLToPath(fixture)} /sys/fs/bpf/demo`);
+      await run('bpftool net attach netkit_primary pinned /sys/fs/bpf/demo/drop_port dev nk1');
+      await run('bpftool net show');
+      await run('pktgen dev nk1 count 100 size 64 dst 10.0.0.2 dport 8080');
+      await run('pktgen dev nk1 count 100 size 64 dst 10.0.0.2 dport 53');
+    }
 
     write('\n# Summary\n');
     const rows: string[][] = [['netns', 'device', 'kind', 'rx_packets', 'tx_packets', 'tx_dropped', 'drop reasons']];

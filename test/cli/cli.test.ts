@@ -192,3 +192,15 @@ describe('the nkemu executable', () => {
     expect(run.stdout).toContain("{'id': 1}");
   });
 });
+
+describe('nkemu demo (npm start)', () => {
+  it('runs every step and prints what each showed', async () => {
+    const { demo } = await import('../../src/cli/demo.js');
+    let out = '';
+    expect(await demo((s) => { out += s; })).toBe(0);
+    expect(out).toContain('3 packets transmitted, 3 received, 0% packet loss');
+    expect(out).toContain('zcrx 1: nkg queue 1 -> eth0 queue 15: 64 frames received in its buffers');
+    expect(out).toContain('unregistered in one batch: foo/nkg, init/nkh, init/eth0');
+    expect(out).toMatch(/init\s+nk1\s+netkit.*BPF_DROP=100/);
+  });
+});
