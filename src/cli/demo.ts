@@ -72,8 +72,10 @@ export async function demo(write: (s: string) => void, o: { workers?: number } =
     write(`unregistered in one batch: ${events.join(', ')}\n`);
     await run('ip link show');
 
-    const fixture = new URL('../../../test/fixtures/bpf/netkit_drop_port.o', import.meta.url);
-    if (existsSync(fixture)) {
+    // The fixture object next to the sources (run from dist/src/cli or from src/cli).
+    const fixture = ['../../../test/fixtures/bpf/netkit_drop_port.o', '../../test/fixtures/bpf/netkit_drop_port.o']
+      .map((rel) => new URL(rel, import.meta.url)).find((u) => existsSync(u));
+    if (fixture) {
       write('\n# 5. A clang-compiled netkit policy (drops UDP port 8080), attached with bpftool\n');
       await run(`bpftool prog loadall ${fileURLToPath(fixture)} /sys/fs/bpf/demo`);
       await run('bpftool net attach netkit_primary pinned /sys/fs/bpf/demo/drop_port dev nk1');
