@@ -10,6 +10,7 @@ export function heapBase(): usize { return __heap_base; }
 // --- core dataplane exports (abi, rings, frames, xmit) ---
 export * from "./abi/layout";
 export * from "./abi/vm";
+export * from "./abi/xsk";
 export { poll, quiesce, txPush, rxPop, sinkDrop, pktgen } from "./dev/poll";
 export { framesAlloc, framesFree, framesAvailable } from "./dev/frames";
 export { netkitXmit } from "./dev/netkit";

@@ -25,6 +25,7 @@ import { loadBpfObject, type LoadedObject } from './ebpf/load.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './ebpf/testrun.js';
 import { Vm, writeRegions } from './ebpf/vm.js';
 import type { BpfMap } from './ebpf/maps.js';
+import type { XskSocket } from './xdp/socket.js';
 import { Tracer } from './trace/trace.js';
 import { drainPrintk } from './trace/printk.js';
 import { WorkerPool } from './worker/pool.js';
@@ -584,6 +585,11 @@ export class Emulator {
         for (const q of d.rxq) if (q.provider instanceof MemoryProvider) this.closeProvider(q.provider);
       }
       this.notifier.emit(NetdevEvent.PRE_UNINIT, d);
+      // AF_XDP sockets bound to the device (or through its leases) are unbound.
+      for (const q of d.rxq) {
+        if (q.pool) this.xskClose(q.pool as XskSocket);
+        if (q.lease?.pool && (q.lease.pool as XskSocket).bound?.dev === d) this.xskClose(q.lease.pool as XskSocket);
+      }
       // ndo_uninit: netkit drops its peer link and its leases.
       if (d.netkit) {
         // Providers opened through this device's leases go with them.
@@ -1330,6 +1336,41 @@ export class Emulator {
     if (prog) prog.refs++;
     this.publish(d);
     if (old) this.progPut(old);
+  }
+
+  /**
+   * bind(AF_XDP) in copy mode to (dev, queue) (spec/af_xdp.md §3.3–§3.4, §6): through a
+   * netkit queue that leases a physical one the pool lands on the physical queue (a pair
+   * can only do copy mode there too); binding straight to a leased physical queue is EBUSY.
+   */
+  xskBind(ns: string, dev: string | number, queue: number, sock: XskSocket): void {
+    this.flushWork();
+    if (sock.bound) fail('EBUSY');
+    const d = this.netns(ns).find(dev);
+    if (!d) fail('ENODEV');
+    if (!Number.isInteger(queue) || queue < 0 || queue >= Math.max(d.realNumRxQueues, 1)) fail('EINVAL');
+    let q = d.rxq[queue]!;
+    let phys: { dev: NetDevice; queue: number } | undefined;
+    if (q.lease) {
+      if (d.physical) fail('EBUSY');
+      q = q.lease;
+      phys = { dev: q.dev, queue: q.index };
+    }
+    if (q.pool !== undefined) fail('EBUSY');
+    if (q.provider !== undefined) fail('EBUSY');
+    q.pool = sock;
+    sock.bound = { dev: d, queue, phys };
+    sock.publishBound(d.ifindex, queue, phys ? { ifindex: phys.dev.ifindex, queue: phys.queue } : undefined);
+  }
+
+  /** Unbinds (close): the queue is free again; frames redirected to the socket are dropped. */
+  xskClose(sock: XskSocket): void {
+    const b = sock.bound;
+    if (!b) return;
+    const q = b.phys ? b.phys.dev.rxq[b.phys.queue] : b.dev.rxq[b.queue];
+    if (q && q.pool === sock) q.pool = undefined;
+    sock.bound = undefined;
+    sock.publishBound(0, 0, undefined);
   }
 
   /** BPF_PROG_TEST_RUN: runs a loaded program on a packet (and context) in this thread. */

@@ -17,6 +17,7 @@ import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, r
 import { frameBase, frameFree, framesFreeDescs } from "./frames";
 import { counters, bump, rxDrop } from "./stats";
 import { capture } from "./trace";
+import { xskRcv } from "../xsk/xsk";
 import { runXdp, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
@@ -167,7 +168,14 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
       if (act == 2) {
         addr = progsData();
         len = progsLen();
-      } else if (act == 4 && progsRedirectIfindex() != 0 && (progsRedirectFlags() >> 16) != 17) {
+      } else if (act == 4 && (progsRedirectFlags() >> 16) == 17) {
+        // XDP_REDIRECT into an XSKMAP: the socket (its record is the map's value) gets a copy.
+        const took = xskRcv(<usize>progsRedirectIfindex(), progsData(), progsLen(), ifindex, <u32>q);
+        if (took) { bump(c, C_RX_PACKETS, 1); bump(c, C_RX_BYTES, progsLen()); }
+        else bump(c, DROP_REDIRECT, 1); // the failed redirect is dropped by the driver
+        frameFree(thread, addr);
+        continue;
+      } else if (act == 4 && progsRedirectIfindex() != 0) {
         // XDP_REDIRECT into a devmap (or bpf_redirect): the host sends it out of the target.
         if (!xdpRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), 0)) {
           bump(c, DROP_REDIRECT, 1);

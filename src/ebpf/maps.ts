@@ -164,8 +164,8 @@ export class BpfMap {
 
   /** BPF_MAP_UPDATE_ELEM with BPF_ANY (0), BPF_NOEXIST (1) or BPF_EXIST (2). Per-CPU maps take one value per thread or one for all. */
   update(key: Uint8Array, value: Uint8Array | Uint8Array[], flags = 0): void {
-    // An XSKMAP takes AF_XDP socket fds, and nkemu has no AF_XDP sockets yet.
-    if (this.type === 'xskmap') fail('EOPNOTSUPP', 'AF_XDP sockets are not emulated yet');
+    // An XSKMAP takes AF_XDP sockets (setSocket), not bytes.
+    if (this.type === 'xskmap') fail('EOPNOTSUPP', 'use setSocket for an XSKMAP');
     const k = this.putKey(key);
     const values = Array.isArray(value) ? value : Array.from({ length: this.copies }, () => value);
     if (values.length !== this.copies || values.some((v) => v.length !== this.valueSize)) fail('EINVAL');
@@ -237,6 +237,13 @@ export class BpfMap {
   /** Perf event arrays: the samples written since the last call, with the CPU slot they went to. */
   drainPerf(): { cpu: number; data: Uint8Array }[] {
     return this.perfRings.flatMap((r, cpu) => r.drain().map((data) => ({ cpu, data })));
+  }
+
+  /** XSKMAP: puts an AF_XDP socket (its record) at `index`, or empties it (undefined). */
+  setSocket(index: number, sock: { record: number } | undefined): void {
+    if (this.type !== 'xskmap') fail('EINVAL');
+    if (!Number.isInteger(index) || index < 0 || index >= this.maxEntries) fail('E2BIG');
+    Atomics.store(this.dp.words(), (this.values + index * this.stride) >> 2, sock?.record ?? 0);
   }
 
   /** PROG_ARRAY: puts a program (its record address) in slot `index`, or empties it (0); E2BIG past the end. */
