@@ -18,3 +18,4 @@ export { netkitXmit } from "./dev/netkit";
 // --- eBPF engine exports ---
 export { vmRun, vmRunRepeat } from "./ebpf/vm";
 export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";
+export { xskStreamProduce, xskStreamConsume, xskStreamErrors } from "./xsk/stream";
