@@ -109,6 +109,32 @@ export class XskSocket {
     return out;
   }
 
+  /**
+   * Where every UMEM chunk is (copy-mode receive has no TX or COMPLETION traffic): in
+   * FILL, in RX, or in the application's hands (`held`). Returns the chunks found in more
+   * than one place or in none — an empty list when every chunk is accounted for once.
+   */
+  unaccounted(held: readonly number[]): number[] {
+    const dv = this.dp.view();
+    const count = new Map<number, number>();
+    const add = (addr: number): void => {
+      const c = addr - (addr % this.chunkSize);
+      count.set(c, (count.get(c) ?? 0) + 1);
+    };
+    const walk = (ring: number, size: number, read: (e: number) => number): void => {
+      const cons = dv.getUint32(ring + A.R_CONSUMER, true);
+      const prod = dv.getUint32(ring + A.R_PRODUCER, true);
+      const mask = dv.getUint32(ring + A.R_MASK, true);
+      for (let i = cons; i !== prod; i = (i + 1) >>> 0) add(read(ring + A.RING_ENTRIES + (i & mask) * size));
+    };
+    walk(this.fill, 8, (e) => Number(dv.getBigUint64(e, true)));
+    walk(this.rx, A.DESC_SIZE, (e) => Number(dv.getBigUint64(e + A.DESC_ADDR, true)));
+    held.forEach(add);
+    const bad: number[] = [];
+    for (let c = 0; c < this.umemSize; c += this.chunkSize) if ((count.get(c) ?? 0) !== 1) bad.push(c);
+    return bad;
+  }
+
   /** getsockopt(XDP_STATISTICS), the full struct. */
   statistics(): XdpStatistics {
     const dv = this.dp.view();
