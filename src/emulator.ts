@@ -1363,6 +1363,19 @@ export class Emulator {
     sock.publishBound(d.ifindex, queue, phys ? { ifindex: phys.dev.ifindex, queue: phys.queue } : undefined);
   }
 
+  /**
+   * sendto() on an AF_XDP socket: the copy-mode TX pass sends up to the budget out of the
+   * bound device's TX queue (a queue the device does not have sends nothing) and completes
+   * them; `result` is 0 or EAGAIN like the syscall's. ENXIO when not bound.
+   */
+  xskSendto(sock: XskSocket): { sent: number; result: 0 | 'EAGAIN' } {
+    const b = sock.bound;
+    if (!b) fail('ENXIO');
+    if (b.dev.regState !== RegState.REGISTERED) fail('ENETDOWN');
+    const dev = b.dev;
+    return sock.txPass((frame) => this.traffic.transmit(dev, frame), dev.numTxQueues);
+  }
+
   /** Unbinds (close): the queue is free again; frames redirected to the socket are dropped. */
   xskClose(sock: XskSocket): void {
     const b = sock.bound;

@@ -18,9 +18,11 @@ export interface XskOptions {
   chunkSize?: number;
   /** Headroom before each frame's data. Default 0. */
   headroom?: number;
-  /** FILL and RX ring entries (powers of two). Default 2048 each. */
+  /** FILL, RX, TX and COMPLETION ring entries (powers of two). Default 2048 each. */
   fillSize?: number;
   rxSize?: number;
+  txSize?: number;
+  compSize?: number;
 }
 
 export interface XdpStatistics {
@@ -43,6 +45,12 @@ export class XskSocket {
   readonly headroom: number;
   readonly fill: number;
   readonly rx: number;
+  readonly tx: number;
+  readonly comp: number;
+  private txInvalid = 0n;
+  private txEmpty = 0n;
+  /** Copy-mode TX budget per kick (XDP_MAX_TX_SKB_BUDGET). Default 32. */
+  txBudget = 32;
   bound: { dev: NetDevice; queue: number; phys?: { dev: NetDevice; queue: number } } | undefined;
   private readonly dp: Dataplane;
 
@@ -64,6 +72,11 @@ export class XskSocket {
     this.umem = dp.alloc(size, 4096);
     this.fill = dp.allocRing(fillSize, 8);
     this.rx = dp.allocRing(rxSize, A.DESC_SIZE);
+    const txSize = o.txSize ?? 2048;
+    const compSize = o.compSize ?? 2048;
+    if (!pow2(txSize) || !pow2(compSize)) fail('EINVAL');
+    this.tx = dp.allocRing(txSize, A.DESC_SIZE);
+    this.comp = dp.allocRing(compSize, 8);
     this.record = dp.alloc(A.XS_SIZE);
     dp.bytes().fill(0, this.record, this.record + A.XS_SIZE);
     const dv = dp.view();
@@ -110,8 +123,7 @@ export class XskSocket {
   }
 
   /**
-   * Where every UMEM chunk is (copy-mode receive has no TX or COMPLETION traffic): in
-   * FILL, in RX, or in the application's hands (`held`). Returns the chunks found in more
+   * Where every UMEM chunk is: in FILL, RX, TX, COMPLETION, or the application's hands (`held`). Returns the chunks found in more
    * than one place or in none — an empty list when every chunk is accounted for once.
    */
   unaccounted(held: readonly number[]): number[] {
@@ -129,20 +141,94 @@ export class XskSocket {
     };
     walk(this.fill, 8, (e) => Number(dv.getBigUint64(e, true)));
     walk(this.rx, A.DESC_SIZE, (e) => Number(dv.getBigUint64(e + A.DESC_ADDR, true)));
+    walk(this.tx, A.DESC_SIZE, (e) => Number(dv.getBigUint64(e + A.DESC_ADDR, true)));
+    walk(this.comp, 8, (e) => Number(dv.getBigUint64(e, true)));
     held.forEach(add);
     const bad: number[] = [];
     for (let c = 0; c < this.umemSize; c += this.chunkSize) if ((count.get(c) ?? 0) !== 1) bad.push(c);
     return bad;
   }
 
+  /** xsk_ring_prod__reserve/submit on TX: frames (UMEM address and length) to send at the next kick. */
+  txRing(frames: { addr: number; len: number }[]): number {
+    const dv = this.dp.view();
+    const w = this.dp.words();
+    const prod = dv.getUint32(this.tx + A.R_PRODUCER, true);
+    const cons = Atomics.load(w, (this.tx + A.R_CONSUMER) >> 2) >>> 0;
+    const mask = dv.getUint32(this.tx + A.R_MASK, true);
+    const n = Math.min(frames.length, dv.getUint32(this.tx + A.R_SIZE, true) - ((prod - cons) >>> 0));
+    for (let i = 0; i < n; i++) {
+      const e = this.tx + A.RING_ENTRIES + ((prod + i) & mask) * A.DESC_SIZE;
+      dv.setBigUint64(e + A.DESC_ADDR, BigInt(frames[i]!.addr), true);
+      dv.setUint32(e + A.DESC_LEN, frames[i]!.len, true);
+      dv.setUint32(e + A.DESC_OPTIONS, 0, true);
+    }
+    Atomics.store(w, (this.tx + A.R_PRODUCER) >> 2, (prod + n) | 0);
+    return n;
+  }
+
+  /** xsk_ring_cons__peek/release on COMPLETION: the addresses of sent frames, back to the application. */
+  completions(): number[] {
+    const out: number[] = [];
+    const dv = this.dp.view();
+    let cons = dv.getUint32(this.comp + A.R_CONSUMER, true);
+    const prod = dv.getUint32(this.comp + A.R_PRODUCER, true);
+    const mask = dv.getUint32(this.comp + A.R_MASK, true);
+    for (; cons !== prod; cons = (cons + 1) >>> 0) out.push(Number(dv.getBigUint64(this.comp + A.RING_ENTRIES + (cons & mask) * 8, true)));
+    Atomics.store(this.dp.words(), (this.comp + A.R_CONSUMER) >> 2, cons | 0);
+    return out;
+  }
+
+  /**
+   * The copy-mode TX pass of a kick (sendto, §3.6): up to `txBudget` descriptors become
+   * frames sent with `send`, each completed on COMPLETION. Returns the frames sent and, as
+   * the kick's result, 0 or EAGAIN (budget spent, or no COMPLETION slot).
+   */
+  txPass(send: (frame: Uint8Array) => void, realTx: number): { sent: number; result: 0 | 'EAGAIN' } {
+    if (!this.bound) fail('ENXIO');
+    if (this.bound.queue >= realTx) return { sent: 0, result: 0 }; // e.g. a leased netkit queue ≥ its one TX queue
+    const dv = this.dp.view();
+    const w = this.dp.words();
+    const txMask = dv.getUint32(this.tx + A.R_MASK, true);
+    const compMask = dv.getUint32(this.comp + A.R_MASK, true);
+    const compSize = dv.getUint32(this.comp + A.R_SIZE, true);
+    let cons = dv.getUint32(this.tx + A.R_CONSUMER, true);
+    const prod = Atomics.load(w, (this.tx + A.R_PRODUCER) >> 2) >>> 0;
+    let cprod = dv.getUint32(this.comp + A.R_PRODUCER, true);
+    let sent = 0;
+    let result: 0 | 'EAGAIN' = 0;
+    for (;;) {
+      if (cons === prod) { this.txEmpty++; break; }
+      if (sent >= this.txBudget) { result = 'EAGAIN'; break; }
+      const e = this.tx + A.RING_ENTRIES + (cons & txMask) * A.DESC_SIZE;
+      const addr = Number(dv.getBigUint64(e + A.DESC_ADDR, true));
+      const len = dv.getUint32(e + A.DESC_LEN, true);
+      if (len === 0 || addr + len > this.umemSize || (addr % this.chunkSize) + len > this.chunkSize) {
+        this.txInvalid++;
+        cons = (cons + 1) >>> 0;
+        break;
+      }
+      const ccons = Atomics.load(w, (this.comp + A.R_CONSUMER) >> 2) >>> 0;
+      if (((cprod - ccons) >>> 0) >= compSize) { result = 'EAGAIN'; break; }
+      send(this.dp.bytes().slice(this.umem + addr, this.umem + addr + len));
+      dv.setBigUint64(this.comp + A.RING_ENTRIES + (cprod & compMask) * 8, BigInt(addr), true);
+      cprod = (cprod + 1) >>> 0;
+      cons = (cons + 1) >>> 0;
+      sent++;
+    }
+    Atomics.store(w, (this.tx + A.R_CONSUMER) >> 2, cons | 0);
+    Atomics.store(w, (this.comp + A.R_PRODUCER) >> 2, cprod | 0);
+    return { sent, result };
+  }
+
   /** getsockopt(XDP_STATISTICS), the full struct. */
   statistics(): XdpStatistics {
     const dv = this.dp.view();
     return {
-      rx_dropped: dv.getBigUint64(this.record + A.XS_RX_DROPPED, true), rx_invalid_descs: 0n, tx_invalid_descs: 0n,
+      rx_dropped: dv.getBigUint64(this.record + A.XS_RX_DROPPED, true), rx_invalid_descs: 0n, tx_invalid_descs: this.txInvalid,
       rx_ring_full: dv.getBigUint64(this.record + A.XS_RX_RING_FULL, true),
       rx_fill_ring_empty_descs: this.bound ? dv.getBigUint64(this.record + A.XS_RX_FILL_EMPTY, true) : 0n,
-      tx_ring_empty_descs: 0n,
+      tx_ring_empty_descs: this.txEmpty,
     };
   }
 

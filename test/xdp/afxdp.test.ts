@@ -77,6 +77,29 @@ describe('AF_XDP receive through a leased queue (af_xdp.md §3.5, §6)', () => {
     expect(small.statistics()).toMatchObject({ rx_ring_full: 2n, rx_dropped: 0n });
   });
 
+  it('TX in copy mode: frames go out of the bound NIC queue and come back on COMPLETION; a leased netkit queue sends nothing; invalid descriptors counted', async () => {
+    const { sock } = seed();
+    // bound through nk queue 1: netkit has one TX queue, so the copy pass sends nothing (af_xdp.md §6.5)
+    sock.txRing([{ addr: 0, len: 60 }]);
+    expect(emu.xskSendto(sock)).toEqual({ sent: 0, result: 0 });
+    const direct = new XskSocket(emu.dp, { umemSize: 8 * 4096 });
+    emu.xskBind('init', 'eth0', 2, direct);
+    const f = frame(7);
+    emu.dp.bytes().set(f, direct.umem + 4096);
+    direct.txRing([{ addr: 4096, len: f.length }, { addr: 4096 + 4000, len: 200 }, { addr: 0, len: 60 }]);
+    expect(emu.xskSendto(direct)).toEqual({ sent: 1, result: 0 });
+    await emu.settle();
+    expect(direct.completions()).toEqual([4096]);
+    expect(emu.stats(emu.device('init', 'eth0')).txPackets).toBe(1n);
+    expect(direct.statistics()).toMatchObject({ tx_invalid_descs: 1n });
+    // the descriptor after the invalid one is sent by the next kick; an empty ring is counted
+    expect(emu.xskSendto(direct)).toEqual({ sent: 1, result: 0 });
+    expect(direct.statistics().tx_ring_empty_descs).toBe(1n);
+    direct.txBudget = 2;
+    direct.txRing([0, 1, 2].map(() => ({ addr: 4096, len: 60 })));
+    expect(emu.xskSendto(direct)).toEqual({ sent: 2, result: 'EAGAIN' });
+  });
+
   it('bind errors: leased physical queue EBUSY, a second socket EBUSY, queue out of range EINVAL, no device ENODEV', () => {
     const { sock } = seed();
     const other = new XskSocket(emu.dp, { umemSize: 4 * 4096 });
