@@ -19,3 +19,4 @@ export { netkitXmit } from "./dev/netkit";
 export { vmRun, vmRunRepeat } from "./ebpf/vm";
 export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";
 export { xskStreamProduce, xskStreamConsume, xskStreamErrors } from "./xsk/stream";
+export { xskRxDrop } from "./xsk/xsk";

@@ -45,3 +45,21 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
   ringSubmit(rx, 1);
   return true;
 }
+
+/**
+ * The rx-drop application (xdpsock -r) in one step: up to `max` received frames go
+ * straight back to FILL. Returns how many. (Runs in whichever thread owns the socket.)
+ */
+export function xskRxDrop(xs: usize, max: u32): u32 {
+  const rx = <usize>load<u32>(xs, XS_RX);
+  const fill = <usize>load<u32>(xs, XS_FILL);
+  let n = ringConsAvail(rx, max);
+  const room = ringProdFree(fill, n);
+  if (room < n) n = room;
+  const ri = ringConsIndex(rx);
+  const fi = ringProdIndex(fill);
+  for (let i: u32 = 0; i < n; i++) store<u64>(ringEntry(fill, fi + i), load<u64>(ringEntry(rx, ri + i), DESC_ADDR));
+  ringRelease(rx, n);
+  ringSubmit(fill, n);
+  return n;
+}
