@@ -149,7 +149,8 @@ export function inInnerMap(rec: usize, a: u64, size: u32, write: bool): bool {
       const inner = <usize>atomic.load<u32>(values + <usize>(k * stride));
       if (inner == 0) continue;
       const lo = <u64>load<u32>(inner, MAP_VALUES);
-      if (a >= lo && a + <u64>size <= <u64>valuesEnd(inner)) return !write || (load<u32>(inner, MAP_FLAGS) & 0x80) == 0;
+      const end = <u64>valuesEnd(inner);
+      if (a >= lo && a <= end && <u64>size <= end - a) return !write || (load<u32>(inner, MAP_FLAGS) & 0x80) == 0;
     }
   }
   return false;

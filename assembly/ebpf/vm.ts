@@ -12,6 +12,12 @@ import {
 } from "../abi/vm";
 import { vmHelper, inInnerMap } from "./helpers";
 
+// Inline access checks read `ea >= lo && ea <= hi - size` (size <= 8): no sum that can wrap
+// around 2^64 (a wrapped `ea + size` once let an address near 2^64 through to a trapping load).
+// An empty region is (EMPTY_LO, EMPTY_HI): nothing passes, and hi - size does not wrap.
+const EMPTY_LO: u64 = 0xffffffffffffffff;
+const EMPTY_HI: u64 = 8;
+
 @inline function reg(rec: usize, i: u32): u64 {
   return load<u64>(rec + VM_REGS + (<usize>i << 3));
 }
@@ -37,13 +43,14 @@ let lastRegion: usize = 0;
 export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
   lastRegion = 0;
   const stack = <u64>load<u32>(rec, VM_STACK);
-  if (a >= stack && a + <u64>size <= stack + <u64>VM_STACK_SIZE) return <usize>a;
+  const top = stack + <u64>VM_STACK_SIZE;
+  if (a >= stack && a <= top && <u64>size <= top - a) return <usize>a;
   const n = load<u32>(rec, VM_NREGIONS);
   for (let i: u32 = 0; i < n; i++) {
     const r = rec + VM_REGIONS + <usize>(i * VM_REGION_SIZE);
     const lo = <u64>load<u32>(r);
     const hi = <u64>load<u32>(r, 4);
-    if (a >= lo && a + <u64>size <= hi) {
+    if (a >= lo && a <= hi && <u64>size <= hi - a) {
       if (write && (load<u32>(r, 8) & VM_REGION_WRITABLE) == 0) return 0;
       lastRegion = r;
       return <usize>a;
@@ -89,11 +96,11 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
   // Access checks: the stack, then the region that matched last, then the table.
   const stackLo = <u64>load<u32>(rec, VM_STACK);
   const stackHi = stackLo + <u64>VM_STACK_SIZE;
-  let hitLo: u64 = 1;
-  let hitHi: u64 = 0;
+  let hitLo: u64 = EMPTY_LO;
+  let hitHi: u64 = EMPTY_HI;
   let hitWritable = false;
   // Regions 0 and 1 are the context and the packet in every hook: checked inline.
-  let r0Lo: u64 = 1, r0Hi: u64 = 0, r1Lo: u64 = 1, r1Hi: u64 = 0;
+  let r0Lo: u64 = EMPTY_LO, r0Hi: u64 = EMPTY_HI, r1Lo: u64 = EMPTY_LO, r1Hi: u64 = EMPTY_HI;
   let r0W = false, r1W = false;
   if (load<u32>(rec, VM_NREGIONS) >= 2) {
     r0Lo = <u64>load<u32>(rec, VM_REGIONS); r0Hi = <u64>load<u32>(rec, VM_REGIONS + 4);
@@ -204,42 +211,42 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
         case 0xde: if (<i32><u32>reg(rec, dst) <= <i32><u32>reg(rec, src)) pc = <u32>(<i32>pc + off); continue;
         case 0x61: {
           const ea = reg(rec, src) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 4 <= stackHi) || (ea >= r0Lo && ea + 4 <= r0Hi) || (ea >= r1Lo && ea + 4 <= r1Hi) || (ea >= hitLo && ea + 4 <= hitHi)) { setReg(rec, dst, <u64>load<u32>(<usize>ea)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 4) || (ea >= r0Lo && ea <= r0Hi - 4) || (ea >= r1Lo && ea <= r1Hi - 4) || (ea >= hitLo && ea <= hitHi - 4)) { setReg(rec, dst, <u64>load<u32>(<usize>ea)); continue; }
           break;
         }
         case 0x69: {
           const ea = reg(rec, src) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 2 <= stackHi) || (ea >= r0Lo && ea + 2 <= r0Hi) || (ea >= r1Lo && ea + 2 <= r1Hi) || (ea >= hitLo && ea + 2 <= hitHi)) { setReg(rec, dst, <u64>load<u16>(<usize>ea)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 2) || (ea >= r0Lo && ea <= r0Hi - 2) || (ea >= r1Lo && ea <= r1Hi - 2) || (ea >= hitLo && ea <= hitHi - 2)) { setReg(rec, dst, <u64>load<u16>(<usize>ea)); continue; }
           break;
         }
         case 0x71: {
           const ea = reg(rec, src) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 1 <= stackHi) || (ea >= r0Lo && ea + 1 <= r0Hi) || (ea >= r1Lo && ea + 1 <= r1Hi) || (ea >= hitLo && ea + 1 <= hitHi)) { setReg(rec, dst, <u64>load<u8>(<usize>ea)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 1) || (ea >= r0Lo && ea <= r0Hi - 1) || (ea >= r1Lo && ea <= r1Hi - 1) || (ea >= hitLo && ea <= hitHi - 1)) { setReg(rec, dst, <u64>load<u8>(<usize>ea)); continue; }
           break;
         }
         case 0x79: {
           const ea = reg(rec, src) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 8 <= stackHi) || (ea >= r0Lo && ea + 8 <= r0Hi) || (ea >= r1Lo && ea + 8 <= r1Hi) || (ea >= hitLo && ea + 8 <= hitHi)) { setReg(rec, dst, <u64>load<u64>(<usize>ea)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 8) || (ea >= r0Lo && ea <= r0Hi - 8) || (ea >= r1Lo && ea <= r1Hi - 8) || (ea >= hitLo && ea <= hitHi - 8)) { setReg(rec, dst, <u64>load<u64>(<usize>ea)); continue; }
           break;
         }
         case 0x63: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 4 <= stackHi) || (r1W && ea >= r1Lo && ea + 4 <= r1Hi) || (r0W && ea >= r0Lo && ea + 4 <= r0Hi) || (hitWritable && ea >= hitLo && ea + 4 <= hitHi)) { store<u32>(<usize>ea, <u32>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 4) || (r1W && ea >= r1Lo && ea <= r1Hi - 4) || (r0W && ea >= r0Lo && ea <= r0Hi - 4) || (hitWritable && ea >= hitLo && ea <= hitHi - 4)) { store<u32>(<usize>ea, <u32>reg(rec, src)); continue; }
           break;
         }
         case 0x6b: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 2 <= stackHi) || (r1W && ea >= r1Lo && ea + 2 <= r1Hi) || (r0W && ea >= r0Lo && ea + 2 <= r0Hi) || (hitWritable && ea >= hitLo && ea + 2 <= hitHi)) { store<u16>(<usize>ea, <u16>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 2) || (r1W && ea >= r1Lo && ea <= r1Hi - 2) || (r0W && ea >= r0Lo && ea <= r0Hi - 2) || (hitWritable && ea >= hitLo && ea <= hitHi - 2)) { store<u16>(<usize>ea, <u16>reg(rec, src)); continue; }
           break;
         }
         case 0x73: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 1 <= stackHi) || (r1W && ea >= r1Lo && ea + 1 <= r1Hi) || (r0W && ea >= r0Lo && ea + 1 <= r0Hi) || (hitWritable && ea >= hitLo && ea + 1 <= hitHi)) { store<u8>(<usize>ea, <u8>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 1) || (r1W && ea >= r1Lo && ea <= r1Hi - 1) || (r0W && ea >= r0Lo && ea <= r0Hi - 1) || (hitWritable && ea >= hitLo && ea <= hitHi - 1)) { store<u8>(<usize>ea, <u8>reg(rec, src)); continue; }
           break;
         }
         case 0x7b: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea + 8 <= stackHi) || (r1W && ea >= r1Lo && ea + 8 <= r1Hi) || (r0W && ea >= r0Lo && ea + 8 <= r0Hi) || (hitWritable && ea >= hitLo && ea + 8 <= hitHi)) { store<u64>(<usize>ea, <u64>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 8) || (r1W && ea >= r1Lo && ea <= r1Hi - 8) || (r0W && ea >= r0Lo && ea <= r0Hi - 8) || (hitWritable && ea >= hitLo && ea <= hitHi - 8)) { store<u64>(<usize>ea, <u64>reg(rec, src)); continue; }
           break;
         }
       }
@@ -385,13 +392,13 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
           pc = 0;
           depth = depth0;
           setReg(rec, 10, stackLo + <u64>VM_FRAME_STACK * <u64>(VM_MAX_FRAMES - depth0));
-          hitLo = 1;
-          hitHi = 0;
+          hitLo = EMPTY_LO;
+          hitHi = EMPTY_HI;
           continue;
         }
         if (hf != 0) { fault = hf; break; }
-        hitLo = 1; // a helper may have moved the packet (region 1)
-        hitHi = 0;
+        hitLo = EMPTY_LO; // a helper may have moved the packet (region 1)
+        hitHi = EMPTY_HI;
         r1Lo = <u64>load<u32>(rec, VM_REGIONS + VM_REGION_SIZE);
         r1Hi = <u64>load<u32>(rec, VM_REGIONS + VM_REGION_SIZE + 4);
         continue;
@@ -456,7 +463,7 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
       const size: u32 = sz == 0x00 ? 4 : sz == 0x08 ? 2 : sz == 0x10 ? 1 : 8;
       const ea = reg(rec, src) + <u64><i64>off;
       let a: usize = 0;
-      if ((ea >= stackLo && ea + <u64>size <= stackHi) || (ea >= hitLo && ea + <u64>size <= hitHi)) a = <usize>ea;
+      if ((ea >= stackLo && ea <= stackHi - <u64>size) || (ea >= hitLo && ea <= hitHi - <u64>size)) a = <usize>ea;
       else {
         a = vmCheck(rec, ea, size, false);
         if (a == 0) { fault = vmFault(rec, VM_FAULT_READ, at); break; }
@@ -484,7 +491,7 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
       const size: u32 = sz == 0x00 ? 4 : sz == 0x08 ? 2 : sz == 0x10 ? 1 : 8;
       const ea = reg(rec, dst) + <u64><i64>off;
       let a: usize = 0;
-      if ((ea >= stackLo && ea + <u64>size <= stackHi) || (hitWritable && ea >= hitLo && ea + <u64>size <= hitHi)) a = <usize>ea;
+      if ((ea >= stackLo && ea <= stackHi - <u64>size) || (hitWritable && ea >= hitLo && ea <= hitHi - <u64>size)) a = <usize>ea;
       else {
         a = vmCheck(rec, ea, size, true);
         if (a == 0) { fault = vmFault(rec, VM_FAULT_WRITE, at); break; }

@@ -6,6 +6,7 @@ import { Emulator } from '../../src/emulator.js';
 import { LoadError } from '../../src/ebpf/elf.js';
 import { NetError } from '../../src/errors.js';
 import { Vm } from '../../src/ebpf/vm.js';
+import { assemble } from '../../src/ebpf/assembler.js';
 
 /** Cases per test: a few thousand in CI, more with NKEMU_FUZZ=N (`npm run fuzz`). */
 const N = Number(process.env.NKEMU_FUZZ ?? 3000);
@@ -84,4 +85,27 @@ describe('seeded fuzzing', () => {
       await emu.close();
     }
   });
+});
+
+describe('addresses near 2^64', () => {
+  // ea + size wraps to a small number: the access must fault, not reach a trapping load.
+  const cases: [string, string][] = [
+    ['mov %r1, -2\nldxw %r0, [%r1]\nexit', 'read'],
+    ['mov %r1, -1\nldxb %r0, [%r1]\nexit', 'read'],
+    ['lddw %r1, 0xfffffffffffffffc\nldxdw %r0, [%r1+0]\nexit', 'read'],
+    ['mov %r1, -2\nstw [%r1], 1\nexit', 'write'],
+    ['mov %r1, -4\nmov %r2, 1\nstxdw [%r1+0], %r2\nexit', 'write'],
+    ['mov %r1, -8\nmov %r2, 1\nlock add [%r1+4], %r2\nexit', 'write'],
+  ];
+  for (const [src, fault] of cases) {
+    it(`${src.split('\n').slice(-2, -1)[0]} faults with '${fault}'`, () => {
+      const p = assemble(src);
+      const at = vm.place(p);
+      try {
+        expect(vm.run(at, p.length / 8, { regions: [{ addr: at, len: p.length, writable: true }] }).fault).toBe(fault);
+      } finally {
+        vm.release(at, p);
+      }
+    });
+  }
 });
