@@ -6,6 +6,7 @@
  */
 
 import * as A from './abi.generated.js';
+import { JitTable } from './ebpf/codegen/jit.js';
 import { compileDataplane, createMemory, instantiateDataplane, type WasmSource } from './wasm.js';
 
 /** The dataplane module's exports the host uses (raw bindings: numbers only). */
@@ -126,6 +127,12 @@ export class Dataplane {
   // ---- raw views -------------------------------------------------------------------
 
   /** Re-acquires views after the memory grew. */
+  /** Compiled eBPF programs in this thread's function table (slots reused only without workers). */
+  get jit(): JitTable {
+    return (this.jitTable ??= new JitTable({ memory: this.memory, exports: this.exports }, this.threads === 1));
+  }
+  private jitTable: JitTable | undefined;
+
   private refresh(): void {
     const buf = this.memory.buffer as unknown as SharedArrayBuffer;
     if (this.u8?.buffer === buf && this.u8.byteLength === buf.byteLength) return;

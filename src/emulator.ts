@@ -41,6 +41,12 @@ export interface EmulatorOptions extends DataplaneOptions {
    * returned. Default true; false unregisters both in one batch (global RTNL).
    */
   perNetnsUnregister?: boolean;
+  /**
+   * Compile loaded programs to WebAssembly (src/ebpf/codegen) and run them as compiled
+   * code; a program the generator cannot handle runs on the interpreter
+   * (`BpfProgram.jit.reason` says why). Default true.
+   */
+  jit?: boolean;
 }
 
 /** mulberry32: small, fast, seeded. */
@@ -88,6 +94,7 @@ export class Emulator {
   private readonly roundNs: bigint;
   private nextNetnsId = 1;
   private readonly perNetnsUnregister: boolean;
+  private readonly jitDefault: boolean;
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   /** Every registered device, by slot. */
@@ -101,6 +108,7 @@ export class Emulator {
     this.random = prng(o.seed ?? 1);
     this.roundNs = BigInt(o.roundNs ?? 1000);
     this.perNetnsUnregister = o.perNetnsUnregister ?? true;
+    this.jitDefault = o.jit ?? true;
     this.notifier.subscribe(this.netkitNotifier);
     this.init = this.createNetns('init');
     this.init.find('lo')!.up = true;
@@ -1277,7 +1285,7 @@ export class Emulator {
    * BPF_PROG_LOAD of one program image (already relocated): registers it under a new id
    * and places it in the shared memory for the dataplane.
    */
-  loadProgram(o: { name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType; regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[] }): BpfProgram {
+  loadProgram(o: { name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType; regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[]; jit?: boolean }): BpfProgram {
     if (o.insns.length === 0 || o.insns.length % 8 !== 0) fail('EINVAL');
     const regions = o.regions ?? [];
     const maps = o.maps ?? [];
@@ -1292,6 +1300,9 @@ export class Emulator {
     writeRegions(dv, rec + A.PR_REGIONS, regions);
     dv.setUint32(rec + A.PR_NMAPS, maps.length, true);
     maps.forEach((m, i) => dv.setUint32(rec + A.PR_MAPS + i * 4, m, true));
+    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions });
+    else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
+    dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);
     prog.record = rec;
     this.bpf.progs.set(prog.id, prog);
     return prog;
@@ -1463,6 +1474,7 @@ export class Emulator {
     this.bpf.progs.delete(prog.id);
     if (prog.addr) this.dp.retire(prog.addr, prog.insns.length);
     if (prog.record) this.dp.retire(prog.record, A.PR_SIZE);
+    this.dp.jit.release(prog.jit.slot);
     prog.addr = 0;
     prog.record = 0;
   }

@@ -6,6 +6,8 @@
  * instantiation, so it must stay read-only (see assembly/abi/).
  */
 
+import { JIT_BASE, JIT_SLOTS } from './abi.generated.js';
+
 /** Where the dataplane .wasm comes from: a URL or path, its bytes, or a compiled module. */
 export type WasmSource = URL | string | ArrayBuffer | Uint8Array | WebAssembly.Module;
 
@@ -54,12 +56,18 @@ export async function instantiateDataplane<E = Record<string, unknown>>(
   module: WebAssembly.Module,
   memory: WebAssembly.Memory,
 ): Promise<E> {
+  // Compiled eBPF programs are called through this instance's table (abi JIT_*): every
+  // slot starts as the interpreter, a program's slot gets its code once this thread installs it.
+  const table = new WebAssembly.Table({ initial: JIT_SLOTS, element: 'anyfunc' });
   const instance = await WebAssembly.instantiate(module, {
     env: {
       memory,
+      table,
       abort: () => { throw new Error('dataplane abort'); },
       seed: () => 0,
     },
   });
-  return instance.exports as E;
+  const fallback = instance.exports.jitFallback as (rec: number) => number;
+  for (let i = JIT_BASE; i < JIT_SLOTS; i++) table.set(i, fallback);
+  return { ...instance.exports, table } as E;
 }

@@ -13,7 +13,7 @@
 //   +624 redirect: ifindex (u32), flags (u32)   +632 prng state (u64)
 //   +640 executed instructions (u64)            +648 tail calls left (u32)
 //   +652 maps (u32 count)  +656 maps (u32 addr of the u32 list of map records the program may pass to helpers)
-//   +664 packet bounds lo, hi (u32)  +672 xdp data_meta (u32)
+//   +664 packet bounds lo, hi (u32)  +672 xdp data_meta (u32)  +676 tail-call target (u32 program record)
 export const VM_PROG: u32 = 0;
 export const VM_SLOTS: u32 = 4;
 export const VM_BUDGET: u32 = 8;
@@ -46,7 +46,17 @@ export const VM_PKT_LO: u32 = 664;
 export const VM_PKT_HI: u32 = 668;
 // XDP: where data_meta is (== data when empty); 0 for skb programs.
 export const VM_PKT_META: u32 = 672;
+// bpf_tail_call: the program record it jumped to (compiled code hands the run back to
+// `progRun`, which continues with that program's compiled code or the interpreter).
+export const VM_TAIL_PROG: u32 = 676;
 export const VM_RECORD_SIZE: u32 = 680;
+
+// Compiled programs (src/ebpf/codegen): each thread's dataplane instance has its own
+// function table; slots JIT_BASE.. hold compiled programs' entry points, every other slot
+// (and a slot a thread has not installed yet) holds `jitFallback`, the interpreter. A program
+// record's PR_JIT is its slot (0 = not compiled).
+export const JIT_BASE: u32 = 16;
+export const JIT_SLOTS: u32 = 16384;
 
 // Stack: frame k occupies [stack + k*512, stack + (k+1)*512); r10 of frame k is its top.
 export const VM_FRAME_STACK: u32 = 512;

@@ -12,7 +12,7 @@ import { GLOBALS, G_CLOCK_NS, FM_HASH } from "../abi/layout";
 import { vmCheck, vmExec, vmFault } from "./vm";
 import { mapLookup, mapUpdate, mapDelete, ringbufReserve, ringbufCommit } from "./maps";
 import {
-  MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS,
+  MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS, VM_TAIL_PROG,
   VM_TAIL_CALL, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
   BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY, VM_PKT_LO, VM_PKT_HI, VM_PKT_META, VM_CTX,
   BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
@@ -251,6 +251,7 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       const used = load<u32>(rec, VM_TAIL_CALLS);
       if (prog == 0 || used >= MAX_TAIL_CALL_CNT) return 0; // falls through to the next instruction
       store<u32>(rec, used + 1, VM_TAIL_CALLS);
+      store<u32>(rec, <u32>prog, VM_TAIL_PROG);
       store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
       store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
       // The new program's own regions and maps replace the old ones (context and packet stay first).

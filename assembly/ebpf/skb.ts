@@ -5,7 +5,7 @@
 // verdict other than NETKIT_NEXT.
 
 import {
-  T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS,
+  T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_JIT, PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS,
   FM_MARK, FM_PRIORITY, FM_TSTAMP, FM_INGRESS_IFINDEX, FM_PROTOCOL, FM_PKT_TYPE, FM_HASH, FM_QUEUE_MAPPING,
   FM_TC_INDEX, FM_CB, FM_VLAN_TCI, FM_VLAN_PROTO, NETKIT_NEXT, FRAME_META, GLOBALS, G_FRAME_SIZE, FM_IFINDEX,
 } from "../abi/layout";
@@ -14,7 +14,7 @@ import {
   VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_NMAPS, VM_MAPS, VM_PKT_LO, VM_PKT_HI, VM_PKT_META,
 } from "../abi/vm";
 import { threadState } from "../dev/frames";
-import { vmRun } from "./vm";
+import { progRun } from "./vm";
 
 // struct __sk_buff offsets (uapi; spec/ebpf.md §2.1).
 const SKB_LEN: u32 = 0;
@@ -155,7 +155,7 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
     store<u32>(rec, 0, VM_PKT_META);
     store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
     store<u32>(rec, 0, VM_REDIRECT_FLAGS);
-    const f = vmRun(rec);
+    const f = progRun(rec, load<u32>(prog, PR_JIT));
     if (f != 0) {
       lastFault = f;
       return verdict;
@@ -196,7 +196,7 @@ export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex:
   store<u32>(rec, <u32>data, VM_PKT_META);
   store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
   store<u32>(rec, 0, VM_REDIRECT_FLAGS);
-  lastFault = vmRun(rec);
+  lastFault = progRun(rec, load<u32>(prog, PR_JIT));
   lastData = <usize>load<u32>(rec, VM_PKT);
   lastLen = load<u32>(rec, VM_PKT_LEN);
   lastRedirectIfindex = load<u32>(rec, VM_REDIRECT_IFINDEX);

@@ -9,7 +9,9 @@ import {
   VM_REGS, VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_STACK_SIZE, VM_EXECUTED,
   VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_BUDGET, VM_FAULT_INSN, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_PC_RANGE,
   VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
+  VM_TAIL_PROG,
 } from "../abi/vm";
+import { PR_JIT } from "../abi/layout";
 import { vmHelper, inInnerMap } from "./helpers";
 
 // Inline access checks read `ea >= lo && ea <= hi - size` (size <= 8): no sum that can wrap
@@ -572,17 +574,46 @@ export function vmRun(rec: usize): u32 {
 
 /**
  * Runs the record's program `n` times on the same context and packet (BPF_PROG_TEST_RUN's
- * `repeat`): r1..r5 as set before the first run, budget per run; stops at a fault.
+ * `repeat`), on its compiled code when `jit` names a slot: r1..r5 as set before the first
+ * run, budget per run; stops at a fault.
  */
-export function vmRunRepeat(rec: usize, n: u32): u32 {
+export function vmRunRepeat(rec: usize, n: u32, jit: u32): u32 {
   const a1 = reg(rec, 1), a2 = reg(rec, 2), a3 = reg(rec, 3), a4 = reg(rec, 4), a5 = reg(rec, 5);
   const budget = load<u32>(rec, VM_BUDGET);
+  const prog = load<u32>(rec, VM_PROG), slots = load<u32>(rec, VM_SLOTS);
   let f: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     setReg(rec, 1, a1); setReg(rec, 2, a2); setReg(rec, 3, a3); setReg(rec, 4, a4); setReg(rec, 5, a5);
     store<u32>(rec, budget, VM_BUDGET);
-    f = vmRun(rec);
+    store<u32>(rec, prog, VM_PROG);
+    store<u32>(rec, slots, VM_SLOTS);
+    f = progRun(rec, jit);
     if (f != 0) break;
   }
   return f;
+}
+
+/** What every unused function-table slot holds: the interpreter, from pc 0 of the record's program. */
+export function jitFallback(rec: usize): u32 {
+  return vmExec(rec, 0, 0);
+}
+
+/**
+ * Runs a program like `vmRun`, on its compiled code when it has some (`jit` = its table
+ * slot, 0 = none). Compiled code hands tail calls back here: the run continues with the
+ * target's compiled code, or on the interpreter (which follows further tail calls itself).
+ */
+export function progRun(rec: usize, jit: u32): u32 {
+  store<u32>(rec, 0, VM_FAULT);
+  store<u32>(rec, 0, VM_TAIL_CALLS);
+  store<u32>(rec, 0, VM_FAULT_PC);
+  const top = <u64>load<u32>(rec, VM_STACK) + <u64>VM_FRAME_STACK * <u64>VM_MAX_FRAMES;
+  let j = jit;
+  while (true) {
+    setReg(rec, 10, top);
+    if (j == 0) return vmExec(rec, 0, 0);
+    const f = call_indirect<u32>(j, rec);
+    if (f != VM_TAIL_CALL) return f;
+    j = load<u32>(<usize>load<u32>(rec, VM_TAIL_PROG), PR_JIT);
+  }
 }

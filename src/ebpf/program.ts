@@ -4,6 +4,7 @@
  * thread can run it.
  */
 
+import type { JitInfo } from './codegen/jit.js';
 import type { MprogLink, MprogProg } from './mprog.js';
 
 /** Program types the emulator runs. */
@@ -33,6 +34,8 @@ export class BpfProgram implements MprogProg {
   closed = false;
   /** First 8 bytes of SHA-1 over the instructions, hex (bpftool's "tag"). */
   tag = '';
+  /** Its compiled code (slot 0 and a reason when it runs on the interpreter). */
+  jit: JitInfo = { slot: 0, reason: 'not compiled', bytes: 0, compileMs: 0 };
 
   constructor(o: { id: number; name: string; type: ProgType; expectedAttachType?: AttachType; insns: Uint8Array }) {
     this.id = o.id;

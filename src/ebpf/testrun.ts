@@ -16,6 +16,8 @@ export interface TestRunOptions {
   ctx?: Uint8Array;
   /** Runs on the same packet. Default 1. */
   repeat?: number;
+  /** Run on the interpreter even when the program has compiled code. Default false. */
+  interpreter?: boolean;
 }
 
 export interface TestRunResult {
@@ -23,7 +25,7 @@ export interface TestRunResult {
   retval: number;
   dataOut: Uint8Array;
   ctxOut: Uint8Array;
-  /** Average interpreter time per repetition (wall clock). */
+  /** Average time per repetition (wall clock). */
   durationNs: number;
   /** Instructions executed by the last repetition. */
   executed: number;
@@ -100,6 +102,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     const r = vm.run(prog.addr, prog.insns.length / 8, {
       args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: true }, { addr: data, len: d.length, writable: true }, ...regions],
       maps, packet: { addr: data, len: d.length, ctx, lo: buf, hi: buf + head + d.length + 64, xdp }, repeat,
+      jit: o.interpreter ? 0 : prog.jit.slot,
     });
     const durationNs = ((performance.now() - t0) * 1e6) / repeat;
     const after = dp.bytes().slice(ctx, ctx + ctxSize);

@@ -33,6 +33,8 @@ export interface VmRunOptions {
   thread?: number;
   /** Map records the program may pass to the map helpers. */
   maps?: number[];
+  /** Run the program's compiled code in this function-table slot (see `Dataplane.jit`). Default: the interpreter. */
+  jit?: number;
 }
 
 export interface VmResult {
@@ -60,7 +62,8 @@ export function writeRegions(dv: DataView, at: number, regions: readonly VmRegio
 
 export interface VmExports {
   vmRun(rec: number): number;
-  vmRunRepeat(rec: number, n: number): number;
+  vmRunRepeat(rec: number, n: number, jit: number): number;
+  progRun(rec: number, jit: number): number;
 }
 
 export class Vm {
@@ -119,7 +122,7 @@ export class Vm {
     dv.setUint32(r + A.VM_NMAPS, maps.length, true);
     dv.setUint32(r + A.VM_MAPS, this.mapList, true);
     const ex = this.dp.exports as unknown as VmExports;
-    const code = (o.repeat ?? 1) > 1 ? ex.vmRunRepeat(r, o.repeat!) : ex.vmRun(r);
+    const code = (o.repeat ?? 1) > 1 ? ex.vmRunRepeat(r, o.repeat!, o.jit ?? 0) : o.jit ? ex.progRun(r, o.jit) : ex.vmRun(r);
     const v = this.dp.view();
     const flags = v.getUint32(r + A.VM_REDIRECT_FLAGS, true);
     return {

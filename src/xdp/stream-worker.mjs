@@ -4,7 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { module, memory, side, ring, first, total, batch } = workerData;
-const instance = await WebAssembly.instantiate(module, { env: { memory, abort: () => { throw new Error('abort'); }, seed: () => 0 } });
+const table = new WebAssembly.Table({ initial: 1, element: 'anyfunc' }); // the dataplane imports one; streams never call compiled code
+const instance = await WebAssembly.instantiate(module, { env: { memory, table, abort: () => { throw new Error('abort'); }, seed: () => 0 } });
 const ex = instance.exports;
 const t0 = performance.now();
 let done = 0;

@@ -16,8 +16,10 @@ afterAll(async () => {
   await emu.close();
 });
 
-/** nkemu's run of a case: the same shape as the recording. */
-function nkemu(c: (typeof CASES)[number], cpu: (typeof CPUS)[number]): Recorded {
+type Engine = 'compiled' | 'interpreter';
+
+/** nkemu's run of a case on one engine: the same shape as the recording. */
+function nkemu(c: (typeof CASES)[number], cpu: (typeof CPUS)[number], engine: Engine = 'compiled'): Recorded {
   let loaded;
   try {
     loaded = emu.loadObject(readFileSync(DIR + objectFile(c.object, cpu)), { programs: [c.program] });
@@ -25,9 +27,10 @@ function nkemu(c: (typeof CASES)[number], cpu: (typeof CPUS)[number]): Recorded 
     return { retval: 0, dataOut: '', error: `load: ${(e as Error).message}` };
   }
   const prog = loaded.programs.get(c.program)!;
+  if (engine === 'compiled' && prog.jit.slot === 0) return { retval: 0, dataOut: '', error: `not compiled: ${prog.jit.reason}` };
   let r;
   try {
-    r = emu.testRun(prog, { data: c.packet, ctx: c.ctx });
+    r = emu.testRun(prog, { data: c.packet, ctx: c.ctx, interpreter: engine === 'interpreter' });
   } catch (e) {
     return { retval: 0, dataOut: '', error: `run: ${(e as Error).message}` };
   }
@@ -78,14 +81,14 @@ const UNSUPPORTED: Record<string, RegExp> = {};
 /** Objects the recording tool (bpftool with libbpf ≥ 1.0) refuses to open but nkemu loads: legacy `maps` sections. */
 const LIBBPF_REFUSES = new Set(['legacy_cls']);
 
-describe(`fixture corpus against the kernel's recording (${recorded.kernel})`, () => {
+describe.each(['compiled', 'interpreter'] as const)(`fixture corpus against the kernel's recording (${recorded.kernel}), %s`, (engine) => {
   const runs = CASES.flatMap((c) => CPUS.map((cpu) => ({ c, cpu, key: `${c.name}@${cpu}` }))).filter((x) => recorded.recorded[x.key]);
   it('covers every case at every CPU version', () => {
     expect(runs.length).toBe(CASES.length * CPUS.length);
   });
   it.each(runs.map((r) => [r.key, r]))('%s', (_key, { c, cpu, key }) => {
     const want = recorded.recorded[key]!;
-    const got = nkemu(c, cpu);
+    const got = nkemu(c, cpu, engine);
     if (UNSUPPORTED[c.program]) {
       expect(got.error, key).toMatch(UNSUPPORTED[c.program]!);
       return;

@@ -7,6 +7,7 @@ import { LoadError } from '../../src/ebpf/elf.js';
 import { NetError } from '../../src/errors.js';
 import { Vm } from '../../src/ebpf/vm.js';
 import { assemble } from '../../src/ebpf/assembler.js';
+import { randomProgram } from '../helpers/random-prog.js';
 
 /** Cases per test: a few thousand in CI, more with NKEMU_FUZZ=N (`npm run fuzz`). */
 const N = Number(process.env.NKEMU_FUZZ ?? 3000);
@@ -41,18 +42,9 @@ describe('seeded fuzzing', () => {
     };
     const before = watch();
     const faults: Record<string, number> = {};
-    // Opcodes biased towards valid ones so runs get somewhere.
-    const ops = [0x07, 0x0f, 0x17, 0x1f, 0x27, 0x37, 0x3f, 0x47, 0x57, 0x67, 0x6f, 0x77, 0x87, 0x97, 0x9f, 0xa7, 0xb7, 0xbf, 0xc7, 0x04, 0x0c, 0x34, 0x3c, 0xb4, 0xbc, 0xd4, 0xdc, 0xd7,
-      0x05, 0x06, 0x15, 0x1d, 0x25, 0x55, 0x65, 0xa5, 0x16, 0x1e, 0x85, 0x95, 0x61, 0x69, 0x71, 0x79, 0x81, 0x62, 0x6a, 0x72, 0x7a, 0x63, 0x6b, 0x73, 0x7b, 0xc3, 0xdb, 0x18, 0x20, 0x28, 0x30, 0x40];
     for (let c = 0; c < N; c++) {
-      const n = 1 + Math.floor(rnd() * 63);
-      const b = new Uint8Array(n * 8);
-      for (let i = 0; i < n; i++) {
-        b[i * 8] = rnd() < 0.9 ? ops[Math.floor(rnd() * ops.length)]! : Math.floor(rnd() * 256);
-        b[i * 8 + 1] = Math.floor(rnd() * 256) & (rnd() < 0.9 ? 0xaa : 0xff);
-        for (let k = 2; k < 8; k++) b[i * 8 + k] = rnd() < 0.5 ? 0 : Math.floor(rnd() * 256);
-        if (rnd() < 0.5) { b[i * 8 + 2] = Math.floor(rnd() * 16) * 8 & 0xff; b[i * 8 + 3] = rnd() < 0.5 ? 0 : 0xff; }
-      }
+      const b = randomProgram(rnd);
+      const n = b.length / 8;
       dp.bytes().set(b, prog);
       const r = vm.run(prog, n, { args: [mem, 256, vm.stack + 4000, 0, mem + 128], regions: [{ addr: mem, len: 256, writable: true }], budget: 10_000 });
       faults[r.fault ?? 'none'] = (faults[r.fault ?? 'none'] ?? 0) + 1;

@@ -1,0 +1,1069 @@
+/**
+ * eBPF → WebAssembly (spec/ebpf.md §1.14): one module per program, importing the shared
+ * memory and, from the thread's dataplane instance, the helper dispatcher and the general
+ * access check. Semantics are exactly the interpreter's (assembly/ebpf/vm.ts): the same
+ * results, faults and fault pcs, the same instruction budget and executed-instruction count.
+ *
+ * Shape of the output:
+ * - one Wasm function per subprogram (pc 0 and every bpf-to-bpf call target), taking
+ *   (rec, depth, r0..r10) and returning (r0..r5, r10): eBPF registers are Wasm locals;
+ *   r6..r9 stay the caller's, as the interpreter's frames restore them;
+ * - inside a function, basic blocks are laid out in pc order in nested `block`s, so a
+ *   forward jump is one `br`; backward jumps go through a `loop` whose `br_table` picks
+ *   the block (only functions with loops have it);
+ * - the budget is charged once per basic block (a block that would run out faults at the
+ *   pc where the interpreter would); helper and subprogram calls end blocks;
+ * - every memory access is checked: r10-relative stack accesses inside the frame need no
+ *   check when no instruction writes r10; others are compared with the stack, the
+ *   context, the packet and the program's own regions inline, then the general check.
+ * A fault stores its code and pc in the run record, sets the module's `fault` global and
+ * unwinds; `run(rec)` returns the fault (0, a VM_FAULT_*, or VM_TAIL_CALL).
+ */
+
+import * as A from '../../abi.generated.js';
+import { ATOMIC, EMPTY, I32, I64, Op, Writer } from './wasm.js';
+
+/** Why a program cannot be compiled (it runs on the interpreter); `pc` names the instruction. */
+export class CodegenError extends Error {
+  constructor(readonly reason: string, readonly pc: number) {
+    super(`insn ${pc}: ${reason}`);
+  }
+}
+
+export interface CodegenRegion {
+  addr: number;
+  len: number;
+  writable: boolean;
+}
+
+export interface CompileOptions {
+  /**
+   * Regions the program always has besides the context and the packet (its global data
+   * and map values, fixed at load): checked inline as constants. Others still pass
+   * through the general check.
+   */
+  regions?: readonly CodegenRegion[];
+}
+
+export interface CompiledCode {
+  /** The module's bytes: imports env.memory, env.helper, env.check; exports `run`. */
+  bytes: Uint8Array;
+  /** Wasm functions generated (one per subprogram). */
+  functions: number;
+  /** Basic blocks generated. */
+  blocks: number;
+}
+
+// Internal, never stored in the record: a legacy packet load out of range ends the whole
+// run with r0 = 0 (the interpreter's `depth = depth0; break`).
+const LD_ABS_EXIT = 0x200;
+/** Callback pointers (bpf_loop): (FUNC_TAG << 32) | pc, as the loader writes them (assembly/ebpf/helpers.ts). */
+const FUNC_TAG = 0xbf0cn;
+const BPF_FUNC_LOOP = 181;
+const EMPTY_LO = -1n;
+const EMPTY_HI = 8;
+
+// Locals of every subprogram function: params first.
+const REC = 0;
+const DEPTH = 1;
+// r11..r15 are not valid eBPF registers, but the interpreter keeps them in the run record
+// (helpers use r11 as scratch): they stay there, as virtual locals the writer turns into
+// loads and stores.
+const VIRTUAL = 1000;
+const R = (i: number): number => (i <= 10 ? 2 + i : VIRTUAL + i); // r0..r10 → 2..12
+const EA = 13; // i64
+const TMP = 14; // i64
+const SPARE = 15; // i64
+const ADDR = 16; // i32
+const LABEL = 17; // i32
+const CODE = 18; // i32
+const ST_LO = 19; // i64: stack
+const C_LO = 20, C_HI = 21, CW_LO = 22, CW_HI = 23; // i64: context (read, write)
+const P_LO = 24, P_HI = 25, PW_LO = 26, PW_HI = 27; // i64: packet (read, write)
+const FP = 28; // i32: r10 - 512 when r10 is never written
+const BUD = 29; // i32: the budget (the global only at calls, exits and faults)
+const SCR = 30; // i64: a value on its way to a virtual register
+const N_I64_LOCALS = 3; // EA, TMP, SPARE
+const N_I32_LOCALS = 3; // ADDR, LABEL, CODE
+
+// Function indices: imports first.
+const F_HELPER = 0;
+const F_CHECK = 1;
+const F_FAULT = 2;
+const F_LDABS = 3;
+const F_BSWAP16 = 4;
+const F_BSWAP32 = 5;
+const F_BSWAP64 = 6;
+const F_RUN = 7;
+const F_SUB0 = 8;
+
+// Types.
+const T_HELPER = 0; // (i32 rec, i32 id, i32 depth, i32 pc) -> i32
+const T_CHECK = 1; // (i32 rec, i64 ea, i32 size, i32 write) -> i32
+const T_FAULT = 2; // (i32 rec, i32 code, i32 pc) -> ()
+const T_LDABS = 3; // (i32 rec, i64 off, i32 size) -> i64
+const T_UNARY64 = 4; // (i64) -> i64
+const T_RUN = 5; // (i32) -> i32
+const T_SUB = 6; // (i32, i32, i64 x 11) -> (i64 x 7)
+
+const ALU64: Partial<Record<number, number>> = { 0: Op.i64_add, 1: Op.i64_sub, 2: Op.i64_mul, 4: Op.i64_or, 5: Op.i64_and, 6: Op.i64_shl, 7: Op.i64_shr_u, 10: Op.i64_xor, 12: Op.i64_shr_s };
+const ALU32: Partial<Record<number, number>> = { 0: Op.i32_add, 1: Op.i32_sub, 2: Op.i32_mul, 4: Op.i32_or, 5: Op.i32_and, 6: Op.i32_shl, 7: Op.i32_shr_u, 10: Op.i32_xor, 12: Op.i32_shr_s };
+const CMP64: Partial<Record<number, number>> = { 1: Op.i64_eq, 2: Op.i64_gt_u, 3: Op.i64_ge_u, 5: Op.i64_ne, 6: Op.i64_gt_s, 7: Op.i64_ge_s, 10: Op.i64_lt_u, 11: Op.i64_le_u, 12: Op.i64_lt_s, 13: Op.i64_le_s };
+const CMP32: Partial<Record<number, number>> = { 1: Op.i32_eq, 2: Op.i32_gt_u, 3: Op.i32_ge_u, 5: Op.i32_ne, 6: Op.i32_gt_s, 7: Op.i32_ge_s, 10: Op.i32_lt_u, 11: Op.i32_le_u, 12: Op.i32_lt_s, 13: Op.i32_le_s };
+
+// Globals.
+const G_FAULT = 0;
+const G_BUDGET = 1;
+
+interface Insn {
+  code: number;
+  dst: number;
+  src: number;
+  off: number;
+  imm: number;
+}
+
+interface Block {
+  start: number;
+  /** Instructions (pcs) in order; lddw takes two slots but counts once. */
+  pcs: number[];
+}
+
+interface Func {
+  start: number;
+  end: number;
+  blocks: Block[];
+  /** Block index by start pc. */
+  index: Map<number, number>;
+  /** Back edges as [from block, to block] (to <= from). */
+  back: [number, number][];
+}
+
+function decode(dv: DataView, pc: number): Insn {
+  const o = pc * 8;
+  const regs = dv.getUint8(o + 1);
+  return { code: dv.getUint8(o), dst: regs & 0xf, src: regs >> 4, off: dv.getInt16(o + 2, true), imm: dv.getInt32(o + 4, true) };
+}
+
+const isJump = (code: number): boolean => (code & 7) === 5 || (code & 7) === 6;
+const isCall = (i: Insn): boolean => i.code === 0x85;
+
+/** Where a jump goes (ja/gotol and conditional jumps), or undefined for calls and exits. */
+function jumpTarget(i: Insn, pc: number): number | undefined {
+  const cls = i.code & 7;
+  const op = i.code & 0xf0;
+  if (op === 0x80 || op === 0x90) return undefined;
+  if (op === 0x00 && cls === 6) return pc + 1 + i.imm;
+  if (op === 0xe0 || op === 0xf0) return undefined; // invalid: faults
+  return pc + 1 + i.off;
+}
+
+/** Does this instruction write r10 (then r10-relative accesses need checks, like any other)? */
+function writesR10(i: Insn): boolean {
+  const cls = i.code & 7;
+  if (cls === 4 || cls === 7 || cls === 1) return i.dst === 10;
+  if (i.code === 0x18) return i.dst === 10;
+  if (cls === 3 && (i.code & 0xe0) === 0xc0) return i.src === 10;
+  return false;
+}
+
+export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): CompiledCode {
+  if (insns.length % 8 !== 0 || insns.length === 0) throw new CodegenError('program size is not a positive multiple of 8', 0);
+  const n = insns.length / 8;
+  const dv = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
+  const ins: Insn[] = new Array(n);
+  for (let pc = 0; pc < n; pc++) ins[pc] = decode(dv, pc);
+  const r10Fixed = !ins.some(writesR10);
+
+  // Subprograms: pc 0 and every bpf-to-bpf call target inside the program.
+  const starts = new Set<number>([0]);
+  for (let pc = 0; pc < n; pc++) {
+    const i = ins[pc]!;
+    if (isCall(i) && i.src === 1) {
+      const t = pc + 1 + i.imm;
+      if (t >= 0 && t < n) starts.add(t);
+    }
+    // Callback pointers (bpf_loop) start functions too.
+    if (i.code === 0x18 && i.src === 0 && pc + 1 < n && ins[pc + 1]!.imm === Number(FUNC_TAG) && i.imm >= 0 && i.imm < n) starts.add(i.imm);
+  }
+  const sorted = [...starts].sort((a, b) => a - b);
+  const funcIndex = new Map<number, number>(sorted.map((s, k) => [s, k]));
+  const funcs: Func[] = sorted.map((start, k) => buildFunc(ins, n, start, sorted[k + 1] ?? n));
+  const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? []);
+  return { bytes: w.module(), functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0) };
+}
+
+/** Successors of the instruction at pc (control flow only; faults have none). */
+function successors(ins: Insn[], pc: number): number[] {
+  const i = ins[pc]!;
+  if (i.code === 0x18) return [pc + 2];
+  if (!isJump(i.code)) return [pc + 1];
+  const cls = i.code & 7;
+  const op = i.code & 0xf0;
+  if (op === 0x90) return [];
+  if (op === 0x80) return cls === 5 && (i.code & 8) === 0 ? [pc + 1] : [];
+  if (op === 0x00) return [jumpTarget(i, pc)!];
+  if (op === 0xe0 || op === 0xf0) return [];
+  return [pc + 1 + i.off, pc + 1];
+}
+
+/**
+ * Basic blocks of the subprogram [start, end), over the instructions reachable from its
+ * start (a jump into the second slot of lddw decodes that slot as an instruction, as the
+ * interpreter does).
+ */
+function buildFunc(ins: Insn[], n: number, start: number, end: number): Func {
+  const reach = new Set<number>();
+  const leaders = new Set<number>([start]);
+  const work = [start];
+  while (work.length) {
+    const pc = work.pop()!;
+    if (reach.has(pc)) continue;
+    reach.add(pc);
+    const i = ins[pc]!;
+    const succ = successors(ins, pc);
+    const branches = isJump(i.code);
+    for (const t of succ) {
+      if (t < 0 || t >= n) continue; // a pc fault when taken
+      if (t < start || t >= end) {
+        throw new CodegenError(t === pc + 1 || (i.code === 0x18 && t === pc + 2) ? 'falls through into the next subprogram' : `jump to ${t} leaves its subprogram [${start}, ${end})`, pc);
+      }
+      if (branches) leaders.add(t);
+      work.push(t);
+    }
+  }
+  // Decode blocks; where a block must stop early (the next leader falls inside an lddw),
+  // its fallthrough starts a block too: repeat until every fallthrough is a leader.
+  let blocks: Block[] = [];
+  for (;;) {
+    const ls = [...leaders].sort((a, b) => a - b);
+    blocks = [];
+    let added = false;
+    for (let k = 0; k < ls.length; k++) {
+      const s = ls[k]!;
+      const next = ls[k + 1] ?? end;
+      const pcs: number[] = [];
+      let pc = s;
+      let ended = false;
+      while (pc < next) {
+        pcs.push(pc);
+        const i = ins[pc]!;
+        pc += i.code === 0x18 ? 2 : 1;
+        if (isJump(i.code)) { ended = true; break; }
+      }
+      if (!ended && pc < end && pc !== next && !leaders.has(pc)) { leaders.add(pc); added = true; }
+      blocks.push({ start: s, pcs });
+    }
+    if (!added) break;
+  }
+  const index = new Map<number, number>();
+  blocks.forEach((b, k) => index.set(b.start, k));
+  const back: [number, number][] = [];
+  blocks.forEach((b, k) => {
+    for (const t of successors(ins, b.pcs[b.pcs.length - 1]!)) {
+      const j = index.get(t);
+      if (j !== undefined && j <= k) back.push([k, j]);
+    }
+  });
+  return { start, end, blocks, index, back };
+}
+
+/** A writer that keeps r11..r15 in the run record. */
+class GenWriter extends Writer {
+  override get(l: number): this {
+    if (l < VIRTUAL) return super.get(l);
+    return super.get(REC).mem(Op.i64_load, 3, A.VM_REGS + (l - VIRTUAL) * 8);
+  }
+
+  override set(l: number): this {
+    if (l < VIRTUAL) return super.set(l);
+    return super.set(SCR).get(REC).get(SCR).mem(Op.i64_store, 3, A.VM_REGS + (l - VIRTUAL) * 8);
+  }
+}
+
+class Gen {
+  private c = new Writer(1 << 14);
+  /**
+   * Open Wasm labels, innermost last: 'E<k>' ends right before block k, 'L<k>' is the loop
+   * headed by block k, 'top' the dispatch loop, '-' anything else (an if around a branch).
+   */
+  private labels: string[] = [];
+  private f!: Func;
+  private bi = 0;
+  /** Size of the block being emitted and the index of the instruction in it. */
+  private curK = 0;
+  private curM = 0;
+  /** bpf_loop callbacks the program names with lddw: pointer value → function index. */
+  private callbacks = new Map<bigint, number>();
+  /** Blocks whose 'E' label sits inside a structured loop, and the loops (header → last block). */
+  private loops = new Map<number, number>();
+
+  constructor(
+    private readonly ins: Insn[],
+    private readonly n: number,
+    private readonly funcs: Func[],
+    private readonly funcIndex: Map<number, number>,
+    private readonly r10Fixed: boolean,
+    private readonly regions: readonly CodegenRegion[],
+  ) {}
+
+  module(): Uint8Array {
+    for (let pc = 0; pc + 1 < this.n; pc++) {
+      const i = this.ins[pc]!;
+      if (i.code !== 0x18 || i.src !== 0 || this.ins[pc + 1]!.imm !== Number(FUNC_TAG)) continue;
+      const k = this.funcIndex.get(i.imm);
+      if (k !== undefined) this.callbacks.set((FUNC_TAG << 32n) | BigInt(i.imm >>> 0), k);
+    }
+    const m = new Writer(1 << 12);
+    m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+    // Types.
+    const t = new Writer();
+    t.u32(7);
+    t.u8(0x60).u32(4).bytes([I32, I32, I32, I32]).u32(1).u8(I32);
+    t.u8(0x60).u32(4).bytes([I32, I64, I32, I32]).u32(1).u8(I32);
+    t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(0);
+    t.u8(0x60).u32(3).bytes([I32, I64, I32]).u32(1).u8(I64);
+    t.u8(0x60).u32(1).u8(I64).u32(1).u8(I64);
+    t.u8(0x60).u32(1).u8(I32).u32(1).u8(I32);
+    t.u8(0x60).u32(13).bytes([I32, I32, ...new Array(11).fill(I64)]).u32(7).bytes(new Array(7).fill(I64));
+    m.section(1, t);
+    // Imports.
+    const im = new Writer();
+    im.u32(3);
+    im.name('env').name('memory').u8(0x02).u8(0x03).u32(1).u32(65536);
+    im.name('env').name('helper').u8(0x00).u32(T_HELPER);
+    im.name('env').name('check').u8(0x00).u32(T_CHECK);
+    m.section(2, im);
+    // Functions.
+    const fs = new Writer();
+    const nf = 5 + this.funcs.length + 1;
+    fs.u32(nf).u32(T_FAULT).u32(T_LDABS).u32(T_UNARY64).u32(T_UNARY64).u32(T_UNARY64).u32(T_RUN);
+    for (let k = 0; k < this.funcs.length; k++) fs.u32(T_SUB);
+    m.section(3, fs);
+    // Globals: fault (i32), budget (i32).
+    const g = new Writer();
+    g.u32(2);
+    g.u8(I32).u8(1).i32c(0).u8(Op.end);
+    g.u8(I32).u8(1).i32c(0).u8(Op.end);
+    m.section(6, g);
+    // Exports.
+    const ex = new Writer();
+    ex.u32(1).name('run').u8(0x00).u32(F_RUN);
+    m.section(7, ex);
+    // Code.
+    const c = this.c;
+    c.u32(nf);
+    this.body(() => this.faultFn(), []);
+    this.body(() => this.ldAbsFn(), [[1, I64]]);
+    this.body(() => this.bswap16Fn(), []);
+    this.body(() => this.bswap32Fn(), []);
+    this.body(() => this.bswap64Fn(), []);
+    this.body(() => this.runFn(), [[1, I32], [1, I64]]);
+    for (const f of this.funcs) {
+      this.f = f;
+      this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64]]);
+    }
+    m.u8(10).u32(c.len).bytes(c.buf.subarray(0, c.len));
+    return m.out();
+  }
+
+  /** Emits one function body (size-prefixed) with its local declarations. */
+  private body(emit: () => void, locals: [number, number][]): void {
+    const outer = this.c;
+    const inner = new GenWriter(1 << 12);
+    this.c = inner;
+    inner.u32(locals.length);
+    for (const [count, type] of locals) inner.u32(count).u8(type);
+    emit();
+    inner.u8(Op.end);
+    this.c = outer;
+    outer.u32(inner.len).bytes(inner.buf.subarray(0, inner.len));
+  }
+
+  // --- small internal functions -------------------------------------------------------
+
+  /** fault(rec, code, pc): records the fault for the host and unwinds through the global. */
+  private faultFn(): void {
+    const c = this.c;
+    c.get(0).get(1).mem(Op.i32_store, 2, A.VM_FAULT);
+    c.get(0).get(2).mem(Op.i32_store, 2, A.VM_FAULT_PC);
+    c.get(1).op(Op.global_set).u32(G_FAULT);
+  }
+
+  /** ldabs(rec, off, size): a network-order packet load, or the run ends with r0 = 0 (§1.11). */
+  private ldAbsFn(): void {
+    const c = this.c;
+    // if (off + size > len || off >> 32 != 0) { fault = LD_ABS_EXIT; return 0 }
+    c.get(1).get(2).op(Op.i64_extend_i32_u).op(Op.i64_add).get(0).mem(Op.i32_load, 2, A.VM_PKT_LEN).op(Op.i64_extend_i32_u).op(Op.i64_gt_u);
+    c.get(1).i64c(32).op(Op.i64_shr_u).op(Op.i64_eqz).op(Op.i32_eqz).op(Op.i32_or);
+    c.u8(Op.if).u8(EMPTY).i32c(LD_ABS_EXIT).op(Op.global_set).u32(G_FAULT).i64c(0).op(Op.return).op(Op.end);
+    c.get(0).mem(Op.i32_load, 2, A.VM_PKT).get(1).op(Op.i32_wrap_i64).op(Op.i32_add).op(Op.local_set).u32(0);
+    c.get(2).i32c(1).op(Op.i32_eq);
+    c.u8(Op.if).u8(EMPTY).get(0).mem(Op.i64_load8_u, 0).op(Op.return).op(Op.end);
+    c.get(2).i32c(2).op(Op.i32_eq);
+    c.u8(Op.if).u8(EMPTY).get(0).mem(Op.i64_load16_u, 0).op(Op.call).u32(F_BSWAP16).op(Op.return).op(Op.end);
+    c.get(0).mem(Op.i64_load32_u, 0).op(Op.call).u32(F_BSWAP32);
+  }
+
+  private bswap16Fn(): void {
+    const c = this.c;
+    c.get(0).i64c(0xff).op(Op.i64_and).i64c(8).op(Op.i64_shl);
+    c.get(0).i64c(8).op(Op.i64_shr_u).i64c(0xff).op(Op.i64_and).op(Op.i64_or);
+  }
+
+  private bswap32Fn(): void {
+    const c = this.c;
+    // ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >> 8) & 0xff00) | ((x >> 24) & 0xff), on the low 32 bits.
+    c.get(0).i64c(0xff).op(Op.i64_and).i64c(24).op(Op.i64_shl);
+    c.get(0).i64c(0xff00).op(Op.i64_and).i64c(8).op(Op.i64_shl).op(Op.i64_or);
+    c.get(0).i64c(8).op(Op.i64_shr_u).i64c(0xff00).op(Op.i64_and).op(Op.i64_or);
+    c.get(0).i64c(24).op(Op.i64_shr_u).i64c(0xff).op(Op.i64_and).op(Op.i64_or);
+  }
+
+  private bswap64Fn(): void {
+    const c = this.c;
+    c.get(0).op(Op.call).u32(F_BSWAP32).i64c(32).op(Op.i64_shl);
+    c.get(0).i64c(32).op(Op.i64_shr_u).op(Op.call).u32(F_BSWAP32).op(Op.i64_or);
+  }
+
+  /** run(rec): the interpreter's vmExec from pc 0 at depth 0, with r0..r10 as the record has them. */
+  private runFn(): void {
+    const c = this.c;
+    const B0 = 1;
+    const RES = 2;
+    c.i32c(0).op(Op.global_set).u32(G_FAULT);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).tee(B0).op(Op.global_set).u32(G_BUDGET);
+    c.get(REC).i32c(0);
+    for (let r = 0; r <= 10; r++) c.get(REC).mem(Op.i64_load, 3, A.VM_REGS + r * 8);
+    c.op(Op.call).u32(F_SUB0);
+    for (let k = 0; k < 6; k++) c.op(Op.drop);
+    c.set(RES);
+    // r0 goes back unless the run faulted (a legacy packet load out of range ends with r0 = 0).
+    c.op(Op.global_get).u32(G_FAULT).i32c(LD_ABS_EXIT).op(Op.i32_eq);
+    c.u8(Op.if).u8(EMPTY).i64c(0).set(RES).i32c(0).op(Op.global_set).u32(G_FAULT).op(Op.end);
+    c.op(Op.global_get).u32(G_FAULT).op(Op.i32_eqz);
+    c.u8(Op.if).u8(EMPTY).get(REC).get(RES).mem(Op.i64_store, 3, A.VM_REGS).op(Op.end);
+    c.get(REC).op(Op.global_get).u32(G_BUDGET).mem(Op.i32_store, 2, A.VM_BUDGET);
+    c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED).get(B0).op(Op.global_get).u32(G_BUDGET).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_add).mem(Op.i64_store, 3, A.VM_EXECUTED);
+    c.op(Op.global_get).u32(G_FAULT);
+  }
+
+  // --- subprograms --------------------------------------------------------------------
+
+  private subFn(): void {
+    const c = this.c;
+    const f = this.f;
+    // Access bounds: the whole stack, the context and packet (regions 0 and 1 when present).
+    c.get(REC).mem(Op.i32_load, 2, A.VM_STACK).op(Op.i64_extend_i32_u).set(ST_LO);
+    c.i64c(EMPTY_LO).tee(C_LO).tee(CW_LO).tee(P_LO).set(PW_LO);
+    c.i64c(EMPTY_HI).tee(C_HI).tee(CW_HI).tee(P_HI).set(PW_HI);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_NREGIONS).i32c(2).op(Op.i32_ge_u);
+    c.u8(Op.if).u8(EMPTY);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS).op(Op.i64_extend_i32_u).set(C_LO);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS + 4).op(Op.i64_extend_i32_u).set(C_HI);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS + 8).i32c(A.VM_REGION_WRITABLE).op(Op.i32_and);
+    c.u8(Op.if).u8(EMPTY).get(C_LO).set(CW_LO).get(C_HI).set(CW_HI).op(Op.end);
+    c.op(Op.end);
+    this.loadPacketBounds();
+    if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
+    c.op(Op.global_get).u32(G_BUDGET).set(BUD);
+    this.layout(f);
+  }
+
+  /**
+   * Block layout. A loop whose blocks [h, e] nothing outside enters except at h, and that
+   * holds no other loop header, becomes a Wasm `loop` (its back edges are one `br`); the
+   * 'E' labels of its inner blocks open inside it. Other back edges go through the
+   * dispatch loop: set the label, `br` to the top, `br_table` to the block.
+   */
+  private layout(f: Func): void {
+    const c = this.c;
+    const N = f.blocks.length;
+    const ends = new Map<number, number>();
+    for (const [from, to] of f.back) ends.set(to, Math.max(ends.get(to) ?? to, from));
+    this.loops = new Map();
+    const inLoop = new Set<number>();
+    for (const [h, e] of [...ends].sort((a, b) => a[0] - b[0])) {
+      let ok = true;
+      for (const h2 of ends.keys()) if (h2 > h && h2 <= e) ok = false;
+      for (let k = 0; k < N && ok; k++) {
+        if (k >= h && k <= e) continue;
+        for (const t of this.succBlocks(f, k)) if (t > h && t <= e) ok = false;
+      }
+      if ([...this.loops].some(([h2, e2]) => h <= e2 && h2 <= e)) ok = false;
+      if (!ok) continue;
+      this.loops.set(h, e);
+      for (let k = h + 1; k <= e; k++) inLoop.add(k);
+    }
+    const dispatch = f.back.some(([from, to]) => !(this.loops.has(to) && from <= this.loops.get(to)!));
+    this.labels = [];
+    const open = (l: string): void => { this.labels.push(l); };
+    if (dispatch) { c.u8(Op.loop).u8(EMPTY); open('top'); }
+    for (let k = N - 1; k >= 1; k--) if (!inLoop.has(k)) { c.u8(Op.block).u8(EMPTY); open(`E${k}`); }
+    if (dispatch) {
+      c.u8(Op.block).u8(EMPTY);
+      open('E0');
+      c.get(LABEL).u8(Op.br_table).u32(N);
+      for (let k = 0; k < N; k++) c.u32(inLoop.has(k) ? 0 : this.depth(`E${k}`));
+      c.u32(0);
+      c.op(Op.end);
+      this.labels.pop();
+    }
+    for (let k = 0; k < N; k++) {
+      this.bi = k;
+      const e = this.loops.get(k);
+      if (e !== undefined) {
+        c.u8(Op.loop).u8(EMPTY);
+        open(`L${k}`);
+        for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
+      }
+      this.block(f.blocks[k]!);
+      if ([...this.loops.values()].includes(k)) { c.op(Op.end); this.close('L'); }
+      if (k + 1 < N) { c.op(Op.end); this.close(`E${k + 1}`); }
+    }
+    if (dispatch) { c.op(Op.end); this.close('top'); }
+    c.op(Op.unreachable);
+  }
+
+  private succBlocks(f: Func, k: number): number[] {
+    const b = f.blocks[k]!;
+    return successors(this.ins, b.pcs[b.pcs.length - 1]!).map((t) => f.index.get(t)).filter((j): j is number => j !== undefined);
+  }
+
+  private close(l: string): void {
+    const top = this.labels.pop();
+    if (!top || !top.startsWith(l)) throw new CodegenError(`internal: label ${top} closed as ${l}`, this.f.blocks[this.bi]!.start);
+  }
+
+  /** Branch depth of an open label, or -1. */
+  private depth(l: string): number {
+    const i = this.labels.lastIndexOf(l);
+    return i < 0 ? -1 : this.labels.length - 1 - i;
+  }
+
+  private loadPacketBounds(): void {
+    const c = this.c;
+    c.get(REC).mem(Op.i32_load, 2, A.VM_NREGIONS).i32c(2).op(Op.i32_ge_u);
+    c.u8(Op.if).u8(EMPTY);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS + A.VM_REGION_SIZE).op(Op.i64_extend_i32_u).set(P_LO);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS + A.VM_REGION_SIZE + 4).op(Op.i64_extend_i32_u).set(P_HI);
+    c.i64c(EMPTY_LO).set(PW_LO).i64c(EMPTY_HI).set(PW_HI);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS + A.VM_REGION_SIZE + 8).i32c(A.VM_REGION_WRITABLE).op(Op.i32_and);
+    c.u8(Op.if).u8(EMPTY).get(P_LO).set(PW_LO).get(P_HI).set(PW_HI).op(Op.end);
+    c.op(Op.end);
+  }
+
+  /** Returns from the current function with dummy values (a fault is unwinding). */
+  private unwind(): void {
+    const c = this.c;
+    for (let k = 0; k < 7; k++) c.i64c(0);
+    c.op(Op.return);
+  }
+
+  /**
+   * The budget as the interpreter would have it after the current instruction: the block
+   * was charged whole, the instructions after this one never ran.
+   */
+  private syncBudget(): void {
+    const unrun = this.curK - this.curM - 1;
+    this.c.get(BUD);
+    if (unrun) this.c.i32c(unrun).op(Op.i32_add);
+    this.c.op(Op.global_set).u32(G_BUDGET);
+  }
+
+  private fault(code: number, pc: number): void {
+    this.syncBudget();
+    this.c.get(REC).i32c(code).i32c(pc | 0).op(Op.call).u32(F_FAULT);
+    this.unwind();
+  }
+
+  /** After a call that may have faulted: unwind when the global says so. */
+  private checkUnwind(): void {
+    const c = this.c;
+    c.op(Op.global_get).u32(G_FAULT);
+    c.u8(Op.if).u8(EMPTY);
+    this.syncBudget();
+    this.unwind();
+    c.op(Op.end);
+  }
+
+  private block(b: Block): void {
+    const c = this.c;
+    const k = b.pcs.length;
+    // Budget: the interpreter faults before the (budget+1)-th instruction of this block.
+    c.get(BUD).i32c(k).op(Op.i32_lt_u);
+    c.u8(Op.if).u8(EMPTY);
+    // It runs the instructions it has budget for, then faults with none left.
+    c.i32c(0).op(Op.global_set).u32(G_BUDGET);
+    c.get(REC).i32c(A.VM_FAULT_BUDGET).i32c(b.start).get(BUD).op(Op.i32_add);
+    b.pcs.forEach((pc, m) => {
+      if (this.ins[pc]!.code === 0x18) c.get(BUD).i32c(m).op(Op.i32_gt_u).op(Op.i32_add);
+    });
+    c.op(Op.call).u32(F_FAULT);
+    this.unwind();
+    c.op(Op.end);
+    c.get(BUD).i32c(k).op(Op.i32_sub).set(BUD);
+    let terminated = false;
+    this.curK = k;
+    b.pcs.forEach((pc, m) => {
+      this.curM = m;
+      terminated = this.insn(pc);
+    });
+    if (!terminated) {
+      const last = b.pcs[k - 1]!;
+      this.goto(last + (this.ins[last]!.code === 0x18 ? 2 : 1), last, true);
+    }
+  }
+
+  /**
+   * Control goes to `t` (a block start, or outside the program: a pc fault there). For
+   * fallthrough into the next block nothing is emitted.
+   */
+  private goto(t: number, from: number, fallthrough = false): void {
+    const f = this.f;
+    if (t < 0 || t >= this.n) {
+      this.fault(A.VM_FAULT_PC_RANGE, t >>> 0);
+      return;
+    }
+    const j = f.index.get(t);
+    if (j === undefined) throw new CodegenError(fallthrough ? 'falls through into the next subprogram' : `jump to ${t} leaves its subprogram`, from);
+    if (j === this.bi + 1 && fallthrough) return;
+    const c = this.c;
+    if (j > this.bi) {
+      const d = this.depth(`E${j}`);
+      if (d < 0) throw new CodegenError(`internal: no label for block ${j}`, from);
+      c.u8(Op.br).u32(d);
+      return;
+    }
+    const d = this.depth(`L${j}`);
+    if (d >= 0) { c.u8(Op.br).u32(d); return; }
+    c.i32c(j).set(LABEL);
+    c.u8(Op.br).u32(this.depth('top'));
+  }
+
+  /** Emits a conditional jump: the condition (i32) is on the stack. */
+  private branchIf(t: number, from: number): void {
+    const c = this.c;
+    const j = t >= 0 && t < this.n ? this.f.index.get(t) : undefined;
+    const d = j === undefined ? -1 : j > this.bi ? this.depth(`E${j}`) : this.depth(`L${j}`);
+    if (d >= 0) {
+      c.u8(Op.br_if).u32(d);
+      return;
+    }
+    c.u8(Op.if).u8(EMPTY);
+    this.labels.push('-');
+    this.goto(t, from);
+    this.labels.pop();
+    c.op(Op.end);
+  }
+
+  /** Emits one instruction; true when it ends the block (exit, ja, a taken-or-not jump handled here). */
+  private insn(pc: number): boolean {
+    const i = this.ins[pc]!;
+    const cls = i.code & 7;
+    switch (cls) {
+      case 7: return this.alu64(i, pc);
+      case 4: return this.alu32(i, pc);
+      case 5: case 6: return this.jmp(i, pc);
+      case 1: return this.ldx(i, pc);
+      case 2: case 3: return this.st(i, pc);
+      default: return this.ld(i, pc);
+    }
+  }
+
+  private src64(i: Insn): void {
+    if (i.code & 8) this.c.get(R(i.src));
+    else this.c.i64c(i.imm);
+  }
+
+  private alu64(i: Insn, pc: number): boolean {
+    const c = this.c;
+    const d = R(i.dst);
+    const op = i.code >> 4;
+    const simple = ALU64[op];
+    if (simple !== undefined) {
+      c.get(d);
+      this.src64(i);
+      c.op(simple).set(d);
+      return false;
+    }
+    switch (op) {
+      case 3: case 9: {
+        // Division by zero gives 0 (div) or leaves dst (mod); signed by -1 negates / gives 0.
+        this.src64(i);
+        c.set(TMP);
+        c.get(TMP).op(Op.i64_eqz);
+        c.u8(Op.if).u8(I64);
+        if (op === 3) c.i64c(0); else c.get(d);
+        c.op(Op.else);
+        if (i.off === 0) {
+          c.get(d).get(TMP).op(op === 3 ? Op.i64_div_u : Op.i64_rem_u);
+        } else {
+          c.get(TMP).i64c(-1).op(Op.i64_eq);
+          c.u8(Op.if).u8(I64);
+          if (op === 3) c.i64c(0).get(d).op(Op.i64_sub); else c.i64c(0);
+          c.op(Op.else).get(d).get(TMP).op(op === 3 ? Op.i64_div_s : Op.i64_rem_s).op(Op.end);
+        }
+        c.op(Op.end).set(d);
+        return false;
+      }
+      case 8: c.i64c(0).get(d).op(Op.i64_sub).set(d); return false;
+      case 11:
+        if ((i.code & 8) === 0 || i.off === 0) { this.src64(i); c.set(d); return false; }
+        if (i.off === 8) { c.get(R(i.src)).op(Op.i64_extend8_s).set(d); return false; }
+        if (i.off === 16) { c.get(R(i.src)).op(Op.i64_extend16_s).set(d); return false; }
+        if (i.off === 32) { c.get(R(i.src)).op(Op.i64_extend32_s).set(d); return false; }
+        this.fault(A.VM_FAULT_INSN, pc);
+        return true;
+      case 13:
+        if (i.imm === 16) { c.get(d).op(Op.call).u32(F_BSWAP16).set(d); return false; }
+        if (i.imm === 32) { c.get(d).op(Op.call).u32(F_BSWAP32).set(d); return false; }
+        if (i.imm === 64) { c.get(d).op(Op.call).u32(F_BSWAP64).set(d); return false; }
+        this.fault(A.VM_FAULT_INSN, pc);
+        return true;
+      default:
+        this.fault(A.VM_FAULT_INSN, pc);
+        return true;
+    }
+  }
+
+  private src32(i: Insn): void {
+    if (i.code & 8) this.c.get(R(i.src)).op(Op.i32_wrap_i64);
+    else this.c.i32c(i.imm);
+  }
+
+  private alu32(i: Insn, pc: number): boolean {
+    const c = this.c;
+    const d = R(i.dst);
+    const op = i.code >> 4;
+    const simple = ALU32[op];
+    const d32 = (): void => { c.get(d).op(Op.i32_wrap_i64); };
+    const setZx = (): void => { c.op(Op.i64_extend_i32_u).set(d); };
+    if (simple !== undefined) {
+      d32();
+      this.src32(i);
+      c.op(simple);
+      setZx();
+      return false;
+    }
+    switch (op) {
+      case 3: case 9: {
+        this.src32(i);
+        c.op(Op.i64_extend_i32_u).set(TMP);
+        c.get(TMP).op(Op.i64_eqz);
+        c.u8(Op.if).u8(I32);
+        if (op === 3) c.i32c(0); else d32();
+        c.op(Op.else);
+        if (i.off === 0) {
+          d32();
+          c.get(TMP).op(Op.i32_wrap_i64).op(op === 3 ? Op.i32_div_u : Op.i32_rem_u);
+        } else {
+          c.get(TMP).i64c(0xffffffff).op(Op.i64_eq);
+          c.u8(Op.if).u8(I32);
+          if (op === 3) { c.i32c(0); d32(); c.op(Op.i32_sub); } else c.i32c(0);
+          c.op(Op.else);
+          d32();
+          c.get(TMP).op(Op.i32_wrap_i64).op(op === 3 ? Op.i32_div_s : Op.i32_rem_s).op(Op.end);
+        }
+        c.op(Op.end);
+        setZx();
+        return false;
+      }
+      case 8: c.i32c(0); d32(); c.op(Op.i32_sub); setZx(); return false;
+      case 11:
+        if ((i.code & 8) === 0 || i.off === 0) { this.src32(i); setZx(); return false; }
+        if (i.off === 8) { this.src32(i); c.op(Op.i32_extend8_s); setZx(); return false; }
+        if (i.off === 16) { this.src32(i); c.op(Op.i32_extend16_s); setZx(); return false; }
+        this.fault(A.VM_FAULT_INSN, pc);
+        return true;
+      case 13:
+        if ((i.code & 8) === 0) {
+          if (i.imm === 16) { c.get(d).i64c(0xffff).op(Op.i64_and).set(d); return false; }
+          if (i.imm === 32) { c.get(d).i64c(0xffffffff).op(Op.i64_and).set(d); return false; }
+          if (i.imm === 64) return false;
+        } else {
+          if (i.imm === 16) { c.get(d).op(Op.call).u32(F_BSWAP16).set(d); return false; }
+          if (i.imm === 32) { c.get(d).op(Op.call).u32(F_BSWAP32).set(d); return false; }
+          if (i.imm === 64) { c.get(d).op(Op.call).u32(F_BSWAP64).set(d); return false; }
+        }
+        this.fault(A.VM_FAULT_INSN, pc);
+        return true;
+      default:
+        this.fault(A.VM_FAULT_INSN, pc);
+        return true;
+    }
+  }
+
+  private jmp(i: Insn, pc: number): boolean {
+    const c = this.c;
+    const cls = i.code & 7;
+    const op = i.code & 0xf0;
+    if (op === 0x00) {
+      this.goto(pc + 1 + (cls === 5 ? i.off : i.imm), pc);
+      return true;
+    }
+    if (op === 0x80) {
+      if (cls !== 5 || (i.code & 8) !== 0) { this.fault(A.VM_FAULT_INSN, pc); return true; }
+      if (i.src === 1) this.callLocal(i, pc);
+      else if (i.src !== 0) { this.fault(A.VM_FAULT_HELPER, pc); return true; }
+      else this.callHelper(i, pc);
+      // The call ends the block; what follows is the next block (or a pc fault past the end).
+      this.goto(pc + 1, pc, true);
+      return true;
+    }
+    if (op === 0x90) {
+      if (cls !== 5) { this.fault(A.VM_FAULT_INSN, pc); return true; }
+      c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+      for (let r = 0; r <= 5; r++) c.get(R(r));
+      c.get(R(10)).op(Op.return);
+      return true;
+    }
+    const wide = cls === 5;
+    const k = op >> 4;
+    if (k !== 4 && (wide ? CMP64 : CMP32)[k] === undefined) { this.fault(A.VM_FAULT_INSN, pc); return true; }
+    if (wide) {
+      c.get(R(i.dst));
+      this.src64(i);
+      if (k === 4) c.op(Op.i64_and).i64c(0).op(Op.i64_ne);
+      else c.op(CMP64[k]!);
+    } else {
+      c.get(R(i.dst)).op(Op.i32_wrap_i64);
+      this.src32(i);
+      if (k === 4) c.op(Op.i32_and).i32c(0).op(Op.i32_ne);
+      else c.op(CMP32[k]!);
+    }
+    this.branchIf(pc + 1 + i.off, pc);
+    this.goto(pc + 1, pc, true);
+    return true;
+  }
+
+  private spill(): void {
+    const c = this.c;
+    for (let r = 0; r <= 10; r++) c.get(REC).get(R(r)).mem(Op.i64_store, 3, A.VM_REGS + r * 8);
+  }
+
+  private callHelper(i: Insn, pc: number): void {
+    if (i.imm === BPF_FUNC_LOOP && this.callbacks.size > 0) {
+      // bpf_loop on one of the program's own callbacks runs compiled; other pointers take the helper.
+      const c = this.c;
+      c.u8(Op.block).u8(EMPTY);
+      this.labels.push('-');
+      for (const [ptr, k] of this.callbacks) {
+        c.get(R(2)).i64c(ptr).op(Op.i64_eq);
+        c.u8(Op.if).u8(EMPTY);
+        this.labels.push('-');
+        this.inlineLoop(k, pc);
+        c.u8(Op.br).u32(1);
+        this.labels.pop();
+        c.op(Op.end);
+      }
+      this.helperCall(i, pc);
+      this.labels.pop();
+      c.op(Op.end);
+      return;
+    }
+    this.helperCall(i, pc);
+  }
+
+  /**
+   * bpf_loop(nr, callback, ctx, flags) with the callback compiled: the helper's checks and
+   * results (spec/ebpf.md §3), each iteration a call with r1 = i, r2 = ctx and its own frame.
+   */
+  private inlineLoop(k: number, pc: number): void {
+    const c = this.c;
+    const NR = EA, I = TMP, CTX = SPARE;
+    c.get(R(4)).op(Op.i64_eqz).op(Op.i32_eqz);
+    c.u8(Op.if).u8(EMPTY).i64c(-22).set(R(0));
+    c.op(Op.else);
+    c.get(R(1)).i64c(1 << 23).op(Op.i64_gt_u);
+    c.u8(Op.if).u8(EMPTY).i64c(-7).set(R(0));
+    c.op(Op.else);
+    c.get(R(1)).set(NR).get(R(3)).set(CTX).i64c(0).set(I);
+    c.u8(Op.block).u8(EMPTY);
+    c.u8(Op.loop).u8(EMPTY);
+    c.get(I).get(NR).op(Op.i64_ge_u).u8(Op.br_if).u32(1);
+    c.get(DEPTH).i32c(1).op(Op.i32_add).i32c(A.VM_MAX_FRAMES).op(Op.i32_ge_u);
+    c.u8(Op.if).u8(EMPTY);
+    this.fault(A.VM_FAULT_DEPTH, pc);
+    c.op(Op.end);
+    c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
+    c.get(R(0)).get(I).get(CTX);
+    for (let r = 3; r <= 9; r++) c.get(R(r));
+    c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
+    c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+    c.op(Op.call).u32(F_SUB0 + k);
+    c.op(Op.global_get).u32(G_BUDGET).set(BUD);
+    c.op(Op.drop);
+    for (let r = 5; r >= 0; r--) c.set(R(r));
+    this.checkUnwind();
+    c.get(I).i64c(1).op(Op.i64_add).set(I);
+    c.get(R(0)).op(Op.i64_eqz).u8(Op.br_if).u32(0);
+    c.op(Op.end);
+    c.op(Op.end);
+    c.get(I).set(R(0));
+    c.op(Op.end);
+    c.op(Op.end);
+    this.loadPacketBounds();
+  }
+
+  private helperCall(i: Insn, pc: number): void {
+    const c = this.c;
+    this.spill();
+    c.get(REC).get(BUD).mem(Op.i32_store, 2, A.VM_BUDGET);
+    c.get(REC).i32c(i.imm).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).set(CODE);
+    // Callbacks (bpf_loop) ran on the same budget and counted their own instructions.
+    c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED);
+    c.get(BUD).get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_sub);
+    c.mem(Op.i64_store, 3, A.VM_EXECUTED);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(BUD);
+    // A tail call (or a fault the helper recorded) unwinds the whole run.
+    c.get(CODE);
+    c.u8(Op.if).u8(EMPTY);
+    c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+    c.get(CODE).op(Op.global_set).u32(G_FAULT);
+    this.unwind();
+    c.op(Op.end);
+    for (let r = 0; r <= 10; r++) c.get(REC).mem(Op.i64_load, 3, A.VM_REGS + r * 8).set(R(r));
+    this.loadPacketBounds();
+  }
+
+  private callLocal(i: Insn, pc: number): void {
+    const c = this.c;
+    c.get(DEPTH).i32c(1).op(Op.i32_add).i32c(A.VM_MAX_FRAMES).op(Op.i32_ge_u);
+    c.u8(Op.if).u8(EMPTY);
+    this.fault(A.VM_FAULT_DEPTH, pc);
+    c.op(Op.end);
+    const t = pc + 1 + i.imm;
+    const k = this.funcIndex.get(t);
+    if (k === undefined) {
+      this.fault(A.VM_FAULT_PC_RANGE, t >>> 0);
+      return;
+    }
+    c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
+    for (let r = 0; r <= 9; r++) c.get(R(r));
+    c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
+    c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+    c.op(Op.call).u32(F_SUB0 + k);
+    c.op(Op.global_get).u32(G_BUDGET).set(BUD);
+    c.set(TMP);
+    for (let r = 5; r >= 0; r--) c.set(R(r));
+    this.checkUnwind();
+    c.get(TMP).i64c(A.VM_FRAME_STACK).op(Op.i64_add).set(R(10));
+    this.loadPacketBounds();
+  }
+
+  /**
+   * Leaves in ADDR the checked address of a `size`-byte access at reg + off, or faults
+   * (read or write) like the interpreter's checks.
+   */
+  private addr(base: number, off: number, size: number, write: boolean, pc: number): void {
+    const c = this.c;
+    if (this.r10Fixed && base === 10 && off >= -A.VM_FRAME_STACK && off + size <= 0) {
+      // Inside the current frame: r10 is its top and never changes.
+      c.get(FP).i32c(off + A.VM_FRAME_STACK).op(Op.i32_add).set(ADDR);
+      return;
+    }
+    c.get(R(base));
+    if (off !== 0) c.i64c(off).op(Op.i64_add);
+    c.set(EA);
+    c.u8(Op.block).u8(EMPTY);
+    c.u8(Op.block).u8(EMPTY);
+    const range = (lo: number, hi: number): void => {
+      c.get(EA).get(lo).op(Op.i64_ge_u).get(EA).get(hi).i64c(size).op(Op.i64_sub).op(Op.i64_le_u).op(Op.i32_and).u8(Op.br_if).u32(0);
+    };
+    // The packet first (what programs read most), the context, then the stack (one
+    // unsigned compare of ea - lo), the program's own regions, and the general check.
+    if (write) { range(PW_LO, PW_HI); range(CW_LO, CW_HI); } else { range(P_LO, P_HI); range(C_LO, C_HI); }
+    c.get(EA).get(ST_LO).op(Op.i64_sub).i64c(A.VM_STACK_SIZE - size).op(Op.i64_le_u).u8(Op.br_if).u32(0);
+    for (const g of this.regions) {
+      if (write && !g.writable) continue;
+      if (g.len < size) continue;
+      c.get(EA).i64c(g.addr).op(Op.i64_sub).i64c(g.len - size).op(Op.i64_le_u).u8(Op.br_if).u32(0);
+    }
+    c.get(REC).get(EA).i32c(size).i32c(write ? 1 : 0).op(Op.call).u32(F_CHECK).tee(ADDR).op(Op.i32_eqz);
+    c.u8(Op.if).u8(EMPTY);
+    this.fault(write ? A.VM_FAULT_WRITE : A.VM_FAULT_READ, pc);
+    c.op(Op.end);
+    c.u8(Op.br).u32(1);
+    c.op(Op.end);
+    c.get(EA).op(Op.i32_wrap_i64).set(ADDR);
+    c.op(Op.end);
+  }
+
+  private ldx(i: Insn, pc: number): boolean {
+    const c = this.c;
+    const mode = i.code & 0xe0;
+    const sz = i.code & 0x18;
+    const size = sz === 0x00 ? 4 : sz === 0x08 ? 2 : sz === 0x10 ? 1 : 8;
+    this.addr(i.src, i.off, size, false, pc);
+    let op: number;
+    if (mode === 0x60) op = size === 4 ? Op.i64_load32_u : size === 2 ? Op.i64_load16_u : size === 1 ? Op.i64_load8_u : Op.i64_load;
+    else if (mode === 0x80 && size !== 8) op = size === 4 ? Op.i64_load32_s : size === 2 ? Op.i64_load16_s : Op.i64_load8_s;
+    else { this.fault(A.VM_FAULT_INSN, pc); return true; }
+    c.get(ADDR).mem(op, 0).set(R(i.dst));
+    return false;
+  }
+
+  private st(i: Insn, pc: number): boolean {
+    const c = this.c;
+    const cls = i.code & 7;
+    const mode = i.code & 0xe0;
+    const sz = i.code & 0x18;
+    const size = sz === 0x00 ? 4 : sz === 0x08 ? 2 : sz === 0x10 ? 1 : 8;
+    this.addr(i.dst, i.off, size, true, pc);
+    if (mode === 0x60) {
+      c.get(ADDR);
+      if (cls === 2) c.i64c(i.imm); else c.get(R(i.src));
+      c.mem(size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : size === 1 ? Op.i64_store8 : Op.i64_store, 0);
+      return false;
+    }
+    if (mode !== 0xc0 || cls !== 3 || (size !== 4 && size !== 8)) { this.fault(A.VM_FAULT_INSN, pc); return true; }
+    c.get(ADDR).i32c(size - 1).op(Op.i32_and);
+    c.u8(Op.if).u8(EMPTY);
+    this.fault(A.VM_FAULT_ALIGN, pc);
+    c.op(Op.end);
+    const narrow = size === 4 ? 1 : 0;
+    const align = size === 4 ? 2 : 3;
+    const rmw = (pair: readonly [number, number]): void => {
+      c.get(ADDR).get(R(i.src)).u8(Op.atomic).u32(pair[narrow]!).u32(align).u32(0);
+    };
+    switch (i.imm) {
+      case 0x00: case 0x01: rmw(ATOMIC.add); break;
+      case 0x40: case 0x41: rmw(ATOMIC.or); break;
+      case 0x50: case 0x51: rmw(ATOMIC.and); break;
+      case 0xa0: case 0xa1: rmw(ATOMIC.xor); break;
+      case 0xe1: rmw(ATOMIC.xchg); break;
+      case 0xf1:
+        c.get(ADDR).get(R(0)).get(R(i.src)).u8(Op.atomic).u32(ATOMIC.cmpxchg[narrow]).u32(align).u32(0);
+        c.set(R(0));
+        return false;
+      default:
+        this.fault(A.VM_FAULT_INSN, pc);
+        return true;
+    }
+    if (i.imm === 0xe1 || (i.imm & 1) !== 0) c.set(R(i.src));
+    else c.op(Op.drop);
+    return false;
+  }
+
+  private ld(i: Insn, pc: number): boolean {
+    const c = this.c;
+    if (i.code === 0x18) {
+      if (pc + 1 >= this.n || i.src !== 0) { this.fault(A.VM_FAULT_INSN, pc); return true; }
+      const hi = this.ins[pc + 1]!.imm;
+      c.i64c((BigInt(hi >>> 0) << 32n) | BigInt(i.imm >>> 0)).set(R(i.dst));
+      return false;
+    }
+    if (i.code === 0x20 || i.code === 0x28 || i.code === 0x30 || i.code === 0x40 || i.code === 0x48 || i.code === 0x50) {
+      const size = (i.code & 0x18) === 0 ? 4 : (i.code & 0x18) === 0x08 ? 2 : 1;
+      c.get(REC);
+      if (i.code & 0x40) c.get(R(i.src)).i64c(0xffffffff).op(Op.i64_and).i64c(i.imm >>> 0).op(Op.i64_add);
+      else c.i64c(i.imm >>> 0);
+      c.i32c(size).op(Op.call).u32(F_LDABS).set(R(0));
+      this.checkUnwind();
+      return false;
+    }
+    this.fault(A.VM_FAULT_INSN, pc);
+    return true;
+  }
+}

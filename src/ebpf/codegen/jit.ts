@@ -1,0 +1,89 @@
+/**
+ * Compiled programs in the dataplane's function table (abi JIT_*): a program's module is
+ * instantiated against the thread's dataplane instance (the shared memory, its helper
+ * dispatcher and access check) and its `run` goes into the program's slot. Slots nobody
+ * installed hold the interpreter, so a thread that has not installed a program yet still
+ * runs it correctly.
+ */
+
+import * as A from '../../abi.generated.js';
+import { CodegenError, compileProgram, type CompileOptions } from './compile.js';
+
+/** What the dataplane instance of a thread offers compiled code. */
+export interface JitHost {
+  memory: WebAssembly.Memory;
+  exports: object;
+}
+
+interface JitExports {
+  table: WebAssembly.Table;
+  vmHelper: (...a: number[]) => number;
+  vmCheck: (...a: never[]) => number;
+  jitFallback: (rec: number) => number;
+}
+
+/** A program's compiled code, or why it has none. */
+export interface JitInfo {
+  /** Function-table slot (the program record's PR_JIT); 0 when not compiled. */
+  slot: number;
+  /** Why the program runs on the interpreter (empty when compiled). */
+  reason: string;
+  /** Size of the generated module in bytes. */
+  bytes: number;
+  /** Time to generate, validate and instantiate the module, in milliseconds. */
+  compileMs: number;
+}
+
+/** Instantiates a compiled module against one thread's dataplane instance and installs it. */
+export function installJit(host: JitHost, slot: number, module: WebAssembly.Module): void {
+  const ex = host.exports as JitExports;
+  const inst = new WebAssembly.Instance(module, { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck } });
+  ex.table.set(slot, inst.exports.run as (rec: number) => number);
+}
+
+/** Puts the interpreter back into a slot. */
+export function uninstallJit(host: JitHost, slot: number): void {
+  const ex = host.exports as JitExports;
+  ex.table.set(slot, ex.jitFallback);
+}
+
+/**
+ * The host's slot allocator. Freed slots are reused only when the dataplane has no worker
+ * threads (a worker could still hold the old code in its own table).
+ */
+export class JitTable {
+  private next = A.JIT_BASE;
+  private readonly free: number[] = [];
+  /** Modules by slot, for threads that install them later. */
+  readonly modules = new Map<number, WebAssembly.Module>();
+
+  constructor(private readonly host: JitHost, private readonly reuse: boolean) {}
+
+  /** Compiles `insns` and installs them in a new slot; on failure says why (slot 0). */
+  compile(insns: Uint8Array, o: CompileOptions = {}): JitInfo {
+    const t0 = performance.now();
+    let module: WebAssembly.Module;
+    let size = 0;
+    try {
+      const code = compileProgram(insns, o);
+      size = code.bytes.length;
+      module = new WebAssembly.Module(code.bytes as Uint8Array<ArrayBuffer>);
+    } catch (e) {
+      if (e instanceof CodegenError) return { slot: 0, reason: e.message, bytes: 0, compileMs: 0 };
+      // Browsers refuse synchronous compiles of larger modules on the main thread.
+      return { slot: 0, reason: `the engine refused the module: ${(e as Error).message}`, bytes: size, compileMs: 0 };
+    }
+    const slot = this.free.pop() ?? (this.next < A.JIT_SLOTS ? this.next++ : 0);
+    if (slot === 0) return { slot: 0, reason: `all ${A.JIT_SLOTS - A.JIT_BASE} compiled-code slots are in use`, bytes: size, compileMs: 0 };
+    installJit(this.host, slot, module);
+    this.modules.set(slot, module);
+    return { slot, reason: '', bytes: size, compileMs: performance.now() - t0 };
+  }
+
+  release(slot: number): void {
+    if (slot === 0 || !this.modules.has(slot)) return;
+    this.modules.delete(slot);
+    uninstallJit(this.host, slot);
+    if (this.reuse) this.free.push(slot);
+  }
+}

@@ -1,0 +1,198 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Dataplane } from '../../src/dataplane.js';
+import { assemble } from '../../src/ebpf/assembler.js';
+import { CodegenError, compileProgram } from '../../src/ebpf/codegen/compile.js';
+import { Vm, type VmResult } from '../../src/ebpf/vm.js';
+import { Emulator, prng } from '../../src/emulator.js';
+import { randomProgram } from '../helpers/random-prog.js';
+
+// Differential testing (issue: the compiler agrees with the interpreter everywhere): every
+// conformance case and the fuzz corpus run on both engines from the same memory, and must
+// give the same r0, fault, fault pc, executed-instruction count and memory afterwards.
+
+const ROOT = new URL('../../../shared/conformance/ebpf/tests/', import.meta.url).pathname;
+const N = Number(process.env.NKEMU_FUZZ ?? 3000);
+
+let dp: Dataplane;
+let vm: Vm;
+beforeAll(async () => {
+  dp = await Dataplane.create({});
+  vm = new Vm(dp);
+});
+afterAll(() => vm.close());
+
+function parse(text: string): { asm?: string; mem?: Uint8Array } {
+  const body: Record<string, string[]> = {};
+  let cur = '';
+  for (const line of text.split('\n')) {
+    const m = /^-- (.*)$/.exec(line);
+    if (m) { cur = m[1]!.trim(); body[cur] = []; continue; }
+    if (cur) body[cur]!.push(line);
+  }
+  const mem = body.mem ? new Uint8Array(body.mem.join(' ').replace(/#.*$/gm, '').split(/\s+/).filter(Boolean).map((h) => parseInt(h, 16))) : undefined;
+  return { asm: body.asm?.join('\n'), mem };
+}
+
+interface Outcome { r0: bigint | null; fault: string | null; faultPc: number | null; executed: bigint; mem: string; stack: string }
+
+/**
+ * Runs `prog` on the interpreter and on its compiled code (slot `jit`), each from `mem`
+ * and a zeroed stack, at the same addresses.
+ */
+function both(prog: Uint8Array, jit: number, mem: Uint8Array, extra: { budget?: number; args?: (m: number) => number[] } = {}): [Outcome, Outcome] {
+  const at = vm.place(prog);
+  const m = dp.alloc(Math.max(mem.length, 8));
+  const hex = (a: number, n: number): string => Buffer.from(dp.bytes().subarray(a, a + n)).toString('hex');
+  const one = (slot: number): Outcome => {
+    dp.bytes().set(mem, m);
+    dp.bytes().fill(0, vm.stack, vm.stack + 4096);
+    const r: VmResult = vm.run(at, prog.length / 8, {
+      args: extra.args ? extra.args(m) : [m, mem.length], regions: mem.length ? [{ addr: m, len: mem.length, writable: true }] : [],
+      budget: extra.budget, jit: slot,
+    });
+    return {
+      r0: r.fault ? null : r.r0, fault: r.fault, faultPc: r.fault ? r.faultPc : null, executed: r.executed,
+      mem: hex(m, mem.length), stack: createHash('sha1').update(dp.bytes().subarray(vm.stack, vm.stack + 4096)).digest('hex'),
+    };
+  };
+  try {
+    return [one(0), one(jit)];
+  } finally {
+    vm.release(at, prog);
+    dp.release(m, Math.max(mem.length, 8));
+  }
+}
+
+describe('the compiler agrees with the interpreter', () => {
+  it('on every conformance case (r0, fault, fault pc, executed count, memory)', () => {
+    const files = readdirSync(ROOT).filter((f) => f.endsWith('.data')).sort();
+    const diffs: string[] = [];
+    let compiled = 0;
+    for (const f of files) {
+      const c = parse(readFileSync(ROOT + f, 'utf8'));
+      const prog = assemble(c.asm!);
+      const info = dp.jit.compile(prog);
+      if (info.slot === 0) { diffs.push(`${f}: not compiled (${info.reason})`); continue; }
+      compiled++;
+      const mem = c.mem ?? new Uint8Array(0);
+      const [a, b] = both(prog, info.slot, mem);
+      dp.jit.release(info.slot);
+      try {
+        expect(b).toEqual(a);
+      } catch {
+        diffs.push(`${f}: interpreter ${JSON.stringify(a, big)} compiled ${JSON.stringify(b, big)}`);
+      }
+    }
+    expect(diffs).toEqual([]);
+    expect(compiled).toBe(files.length);
+  });
+
+  it(`on ${N} random programs (faults included), and compiled code never traps`, () => {
+    const rnd = prng(0xc0de);
+    let compiled = 0;
+    const refused: Record<string, number> = {};
+    const faults: Record<string, number> = {};
+    for (let k = 0; k < N; k++) {
+      const prog = randomProgram(rnd);
+      const mem = new Uint8Array(256).map(() => Math.floor(rnd() * 256));
+      let info;
+      try {
+        info = dp.jit.compile(prog);
+      } catch (e) {
+        throw new Error(`case ${k}: the compiler threw ${(e as Error).message}`);
+      }
+      if (info.slot === 0) {
+        const why = info.reason.replace(/^insn \d+: /, '').replace(/\d+/g, 'N');
+        refused[why] = (refused[why] ?? 0) + 1;
+        continue;
+      }
+      compiled++;
+      const args = (m: number): number[] => [m, 256, vm.stack + 4000, 0, m + 128];
+      const [a, b] = both(prog, info.slot, mem, { budget: 10_000, args });
+      dp.jit.release(info.slot);
+      faults[a.fault ?? 'none'] = (faults[a.fault ?? 'none'] ?? 0) + 1;
+      if (JSON.stringify(a, big) !== JSON.stringify(b, big)) {
+        throw new Error(`case ${k} (${Buffer.from(prog).toString('hex')}): interpreter ${JSON.stringify(a, big).slice(0, 300)} compiled ${JSON.stringify(b, big).slice(0, 300)}`);
+      }
+    }
+    // Only control flow the layout cannot express is refused (jumps across subprograms).
+    for (const why of Object.keys(refused)) expect(why).toMatch(/subprogram/);
+    expect(compiled).toBeGreaterThan(N * 0.8);
+    expect(faults.none).toBeGreaterThan(compiled / 20);
+    expect((faults.read ?? 0) + (faults.write ?? 0)).toBeGreaterThan(compiled / 20);
+  });
+
+  it('on loops the layout turns into Wasm loops, loops it dispatches, and nested ones', () => {
+    const progs = [
+      // a counted loop (structured)
+      'mov %r0, 0\nmov %r1, 0\nl:\nadd %r0, %r1\nadd %r1, 1\njlt %r1, 100, l\nexit',
+      // nested loops: the inner is structured, the outer goes through the dispatch
+      'mov %r0, 0\nmov %r1, 0\nouter:\nmov %r2, 0\ninner:\nadd %r0, %r2\nadd %r2, 1\njlt %r2, 7, inner\nadd %r1, 1\njlt %r1, 9, outer\nexit',
+      // a jump into the middle of a loop from outside (not structured)
+      'mov %r0, 0\nmov %r1, 0\nja mid\ntop:\nadd %r0, 3\nmid:\nadd %r1, 1\njlt %r1, 50, top\nexit',
+      // a loop that runs out of budget
+      'mov %r0, 0\nl:\nadd %r0, 1\nja l\nexit',
+    ];
+    for (const src of progs) {
+      const prog = assemble(src);
+      const info = dp.jit.compile(prog);
+      expect(info.reason, src).toBe('');
+      const [a, b] = both(prog, info.slot, new Uint8Array(0), { budget: 5000 });
+      dp.jit.release(info.slot);
+      expect(b, src).toEqual(a);
+    }
+  });
+
+  it('on a 1,000-instruction program with stack, packet-style bounds checks and branches', () => {
+    const lines = ['mov %r6, %r1', 'mov %r7, %r1', 'add %r7, 200', 'mov %r0, 0'];
+    for (let i = 0; lines.length < 995; i++) {
+      lines.push('mov %r4, %r6', `add %r4, ${(i % 40) + 2}`, 'jgt %r4, %r7, +2', `ldxb %r5, [%r6+${i % 40}]`, 'add %r0, %r5',
+        `stxdw [%r10-${8 + (i % 8) * 8}], %r0`, `ldxdw %r0, [%r10-${8 + (i % 8) * 8}]`);
+    }
+    lines.push('exit');
+    const prog = assemble(lines.join('\n'));
+    expect(prog.length / 8).toBeGreaterThanOrEqual(995);
+    const info = dp.jit.compile(prog);
+    expect(info.reason).toBe('');
+    const mem = new Uint8Array(256).map((_, i) => (i * 7) & 255);
+    const [a, b] = both(prog, info.slot, mem);
+    expect(b).toEqual(a);
+    dp.jit.release(info.slot);
+  });
+});
+
+describe('what the compiler refuses', () => {
+  it('a jump from one subprogram into another: CodegenError naming the instruction', () => {
+    // pc 0 calls the subprogram at 3; pc 1 jumps into it instead of calling.
+    const prog = assemble('call local f\nja f\nexit\nf:\nmov %r0, 1\nexit');
+    expect(() => compileProgram(prog)).toThrow(CodegenError);
+    expect(() => compileProgram(prog)).toThrow(/^insn 1: jump to 3 leaves its subprogram \[0, 3\)$/);
+    const info = dp.jit.compile(prog);
+    expect(info).toMatchObject({ slot: 0, reason: 'insn 1: jump to 3 leaves its subprogram [0, 3)' });
+  });
+
+  it('loaded programs say why they run on the interpreter; the emulator option turns compiling off', async () => {
+    const emu = await Emulator.create({});
+    const off = await Emulator.create({ jit: false });
+    try {
+      const good = emu.loadProgram({ name: 'ok', type: 'sched_cls', insns: assemble('mov %r0, 2\nexit') });
+      expect(good.jit.slot).toBeGreaterThan(0);
+      expect(good.jit.reason).toBe('');
+      expect(good.jit.bytes).toBeGreaterThan(8);
+      const bad = emu.loadProgram({ name: 'bad', type: 'sched_cls', insns: assemble('call local f\nja f\nexit\nf:\nmov %r0, 1\nexit') });
+      expect(bad.jit.slot).toBe(0);
+      expect(bad.jit.reason).toMatch(/leaves its subprogram/);
+      expect(emu.loadProgram({ name: 'manual', type: 'sched_cls', insns: assemble('mov %r0, 2\nexit'), jit: false }).jit.reason).toBe('compilation is off for this program');
+      expect(off.loadProgram({ name: 'ok', type: 'sched_cls', insns: assemble('mov %r0, 2\nexit') }).jit.slot).toBe(0);
+    } finally {
+      await emu.close();
+      await off.close();
+    }
+  });
+});
+
+function big(_k: string, v: unknown): unknown {
+  return typeof v === 'bigint' ? v.toString() : v;
+}
