@@ -19,4 +19,5 @@ export { netkitXmit } from "./dev/netkit";
 export { vmRun, vmRunRepeat } from "./ebpf/vm";
 export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";
 export { xskStreamProduce, xskStreamConsume, xskStreamErrors } from "./xsk/stream";
-export { xskRxDrop } from "./xsk/xsk";
+export { xskTxPass, xskZcTx, xskSendto, xskRecvfrom, xskPoll } from "./xsk/xsk";
+export { xskRxDrop, xskAppStep } from "./xsk/app";
