@@ -12,7 +12,7 @@ import {
   XSK_POLLIN, XSK_POLLOUT,
 } from "../abi/xsk";
 import {
-  DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE, R_PRODUCER, R_CONSUMER, R_SIZE, R_MASK, R_FLAGS, RING_ENTRIES, RING_NEED_WAKEUP,
+  DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE, R_PRODUCER, R_CONSUMER, R_CACHED_PROD, R_SIZE, R_MASK, R_FLAGS, RING_ENTRIES, RING_NEED_WAKEUP,
   D_FLAGS, D_KIND, D_NUM_RX, D_QSTATS, D_CAPTURE, D_IFINDEX, D_NETNS, IFF_UP, KIND_NIC, FRAME_HEADROOM, G_FRAME_SIZE, GLOBALS,
   QS_TX_PACKETS, QS_TX_BYTES, QS_COUNT, C_TX_PACKETS, C_TX_BYTES, CAP_DIR_OUT,
   T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM,
@@ -36,6 +36,21 @@ import { device } from "../dev/netkit";
   // Written only on change, like the kernel's cached need_wakeup state.
   if (on && (f & RING_NEED_WAKEUP) == 0) atomic.store<u32>(r + R_FLAGS, f | RING_NEED_WAKEUP);
   else if (!on && (f & RING_NEED_WAKEUP) != 0) atomic.store<u32>(r + R_FLAGS, f & ~RING_NEED_WAKEUP);
+}
+
+/**
+ * The kernel's count on a ring it consumes: the cached entries, reloading the producer
+ * (acquire) only when fewer than `want` are cached (af_xdp.md §2.3).
+ */
+@inline function fillEntries(r: usize, want: u32): u32 {
+  const cons = load<u32>(r, R_CONSUMER);
+  let avail = load<u32>(r, R_CACHED_PROD) - cons;
+  if (avail < want) {
+    const prod = atomic.load<u32>(r + R_PRODUCER);
+    store<u32>(r, prod, R_CACHED_PROD);
+    avail = prod - cons;
+  }
+  return avail;
 }
 
 /** Delivers `len` bytes at `data`, received on (ifindex, queue), to socket `xs`. True when it took them. */
@@ -64,7 +79,7 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
   if (zc && wakeup && fillNeedsWakeup(fill)) return false;
   // Buffers: FILL entries, invalid ones skipped (counted on the fill queue, not exported).
   const size = <u64>load<u32>(xs, XS_UMEM_SIZE);
-  const avail = ringConsAvail(fill, 0xffffffff);
+  const avail = fillEntries(fill, n);
   const first = ringConsIndex(fill);
   let got: u32 = 0;
   let used: u32 = 0;
