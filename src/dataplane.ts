@@ -200,6 +200,25 @@ export class Dataplane {
     return A.RING_ENTRIES + size * entrySize;
   }
 
+  private readonly appThreadsInUse = new Set<number>();
+
+  /** Claims a free application thread slot (undefined when all are taken). */
+  claimAppThread(): number | undefined {
+    for (let t = this.firstAppThread; t < this.threads; t++) {
+      if (this.appThreadsInUse.has(t)) continue;
+      this.appThreadsInUse.add(t);
+      Atomics.store(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >> 2, this.generation);
+      return t;
+    }
+    return undefined;
+  }
+
+  /** Gives an application thread slot back; it holds no record any more. */
+  releaseAppThread(t: number): void {
+    Atomics.store(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >> 2, 0x7fffffff);
+    this.appThreadsInUse.delete(t);
+  }
+
   // ---- layout ------------------------------------------------------------------------
 
   /** Address of a thread's state record and the regions it points at. */

@@ -30,6 +30,7 @@ import { Tracer } from './trace/trace.js';
 import { drainPrintk } from './trace/printk.js';
 import { WorkerPool } from './worker/pool.js';
 
+/** `appThreads` (AF_XDP applications in workers at once) defaults to 1 here. */
 export interface EmulatorOptions extends DataplaneOptions {
   /** Seed for everything random (MAC addresses, generators). Default 1. */
   seed?: number;
@@ -116,7 +117,7 @@ export class Emulator {
 
   /** Creates an emulator; `workers: 0` (the default) runs the dataplane inline. */
   static async create(opts: EmulatorOptions = {}): Promise<Emulator> {
-    const dp = await Dataplane.create(opts);
+    const dp = await Dataplane.create({ appThreads: 1, ...opts });
     const pool = dp.workers > 0 ? await WorkerPool.start(dp) : undefined;
     return new Emulator(dp, pool, opts);
   }

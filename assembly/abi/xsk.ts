@@ -79,6 +79,7 @@ export const XSK_POLLOUT: u32 = 0x104;
 //   +44 tx-only: packets to send (0: no limit)   +48 packets submitted to TX
 //   +52 outstanding TX descriptors   +56 kicks that failed   +60 last kick errno
 //   +64 l2fwd: inside a multi-buffer packet (1) or at a packet start (0)
+//   +68 stop (the host sets it to 1; the worker drains and exits)
 export const APP_MODE: u32 = 0;
 export const APP_SOCKET: u32 = 4;
 export const APP_BATCH: u32 = 8;
@@ -94,6 +95,7 @@ export const APP_OUTSTANDING: u32 = 52;
 export const APP_KICK_FAILS: u32 = 56;
 export const APP_KICK_ERRNO: u32 = 60;
 export const APP_IN_PKT: u32 = 64;
+export const APP_STOP: u32 = 68;
 export const APP_SIZE: u32 = 72;
 export const APP_RXDROP: u32 = 1;
 export const APP_TXONLY: u32 = 2;
