@@ -254,6 +254,12 @@ describe('shared UMEM (af_xdp.md §1.4)', () => {
     expect(a.needsWakeup('fill')).toBe(false);
     expect(b.statistics().rx_fill_ring_empty_descs).toBe(1n);
     expect(a.statistics().rx_fill_ring_empty_descs).toBe(0n);
+    // the NIC goes: both sockets are unbound, both registrations cleared; counters stay readable
+    emu.delNic('init', 'eth0');
+    await emu.settle();
+    expect([a.state, b.state]).toEqual(['unbound', 'unbound']);
+    expect(errno(() => emu.xskSendto(b))).toBe('ENXIO');
+    expect(b.statistics().rx_fill_ring_empty_descs).toBe(1n);
   });
 
   it('errors: other flags or an own UMEM EINVAL, not a socket ENOTSOCK, an unbound partner EBADF, FILL/COMP rules EINVAL', () => {
@@ -361,6 +367,24 @@ describe('multi-buffer receive and transmit (af_xdp.md §4)', () => {
     one.txRing([{ addr: 0, len: 60, options: XDP_PKT_CONTD }, { addr: 0, len: 60 }]);
     expect(emu.xskSendto(one)).toEqual({ sent: 0, result: 0 });
     expect(one.statistics().tx_invalid_descs).toBe(1n);
+  });
+
+  it('copy-mode TX: up to 18 descriptors make one packet; a longer one is dropped whole (all counted invalid, none completed)', () => {
+    nic();
+    const s = new XskSocket(emu.dp, { umemSize: 64 * CHUNK, chunkSize: CHUNK });
+    emu.xskBind('init', 'eth0', 2, s, { flags: XDP_COPY | XDP_USE_SG });
+    const run = (n: number, first: number) => Array.from({ length: n }, (_, i) => ({ addr: (first + i) * CHUNK, len: 60, options: i + 1 < n ? XDP_PKT_CONTD : 0 }));
+    const eth0 = emu.device('init', 'eth0');
+    s.txRing(run(18, 0));
+    expect(emu.xskSendto(s)).toEqual({ sent: 18, result: 0 });
+    expect(emu.stats(eth0)).toMatchObject({ txPackets: 1n, txBytes: 18n * 60n });
+    expect(s.completions()).toHaveLength(18);
+    // 19 descriptors: the 18th still continues, so the packet so far is dropped; the 19th stands alone
+    s.txRing(run(19, 20));
+    expect(emu.xskSendto(s)).toEqual({ sent: 1, result: 0 });
+    expect(s.statistics().tx_invalid_descs).toBe(18n);
+    expect(s.completions()).toEqual([38 * CHUNK]);
+    expect(emu.stats(eth0)).toMatchObject({ txPackets: 2n, txBytes: 19n * 60n });
   });
 
   it('all or nothing: too few FILL buffers is rx_dropped (fill-empty only when none), too few RX slots is rx_ring_full', async () => {
