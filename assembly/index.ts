@@ -20,4 +20,5 @@ export { vmRun, vmRunRepeat, vmCheck, progRun, jitFallback } from "./ebpf/vm";
 export { vmHelper } from "./ebpf/helpers";
 export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";
 export { xskStreamProduce, xskStreamConsume, xskStreamErrors } from "./xsk/stream";
-export { xskRxDrop } from "./xsk/xsk";
+export { xskTxPass, xskZcTx, xskSendto, xskRecvfrom, xskPoll } from "./xsk/xsk";
+export { xskRxDrop, xskAppStep } from "./xsk/app";

@@ -21,11 +21,24 @@ export interface DataplaneExports {
   framesAlloc(thread: number, out: number, n: number): number;
   framesFree(thread: number, list: number, n: number): void;
   framesAvailable(thread: number): number;
+  xskTxPass(thread: number, xs: number, zc: number): number;
+  xskZcTx(thread: number, xs: number): number;
+  xskSendto(thread: number, xs: number, msgFlags: number): number;
+  xskRecvfrom(xs: number, msgFlags: number): number;
+  xskPoll(thread: number, xs: number): number;
+  xskRxDrop(xs: number, max: number): number;
+  xskAppStep(thread: number, app: number): number;
 }
 
 export interface DataplaneOptions {
   /** Worker threads besides the host (thread 0). Default 0. */
   workers?: number;
+  /**
+   * Thread slots for AF_XDP applications in their own workers (after the dataplane
+   * workers): they run their syscalls' kernel side (the copy TX pass) but no poll loop
+   * and no BPF programs. Default 0.
+   */
+  appThreads?: number;
   /** Device slots (devices alive at once, all namespaces). Default 4096. */
   maxDevices?: number;
   /** Frames in each thread's pool, a power of two. Default 4096. */
@@ -63,7 +76,12 @@ export class Dataplane {
   readonly memory: WebAssembly.Memory;
   readonly module: WebAssembly.Module;
   readonly exports: DataplaneExports;
+  /** Every thread slot: the host (0), the dataplane workers, then the application threads. */
   readonly threads: number;
+  /** Dataplane workers (threads 1..workers); percpu maps have workers + 1 CPUs. */
+  readonly workers: number;
+  /** First application thread slot (threads - appThreads). */
+  readonly firstAppThread: number;
   readonly maxDevices: number;
   readonly framesPerThread: number;
   readonly frameSize: number;
@@ -85,7 +103,9 @@ export class Dataplane {
     this.module = module;
     this.memory = memory;
     this.exports = exports;
-    this.threads = o.workers + 1;
+    this.threads = o.workers + 1 + o.appThreads;
+    this.workers = o.workers;
+    this.firstAppThread = o.workers + 1;
     this.maxDevices = o.maxDevices;
     this.framesPerThread = o.framesPerThread;
     this.frameSize = o.frameSize;
@@ -103,6 +123,7 @@ export class Dataplane {
   static async create(opts: DataplaneOptions = {}): Promise<Dataplane> {
     const o = {
       workers: opts.workers ?? 0,
+      appThreads: opts.appThreads ?? 0,
       maxDevices: opts.maxDevices ?? 4096,
       framesPerThread: pow2('framesPerThread', opts.framesPerThread ?? 4096, 64),
       frameSize: pow2('frameSize', opts.frameSize ?? 4096, A.FRAME_MIN_SIZE),
@@ -112,7 +133,8 @@ export class Dataplane {
     };
     if (!Number.isInteger(o.workers) || o.workers < 0 || o.workers > 64) throw new RangeError(`workers must be 0..64, got ${o.workers}`);
     if (!Number.isInteger(o.maxDevices) || o.maxDevices < 16 || o.maxDevices > 1 << 20) throw new RangeError(`maxDevices must be 16..${1 << 20}, got ${o.maxDevices}`);
-    const threads = o.workers + 1;
+    if (!Number.isInteger(o.appThreads) || o.appThreads < 0 || o.appThreads > 16) throw new RangeError(`appThreads must be 0..16, got ${o.appThreads}`);
+    const threads = o.workers + 1 + o.appThreads;
     // Enough for the fixed regions plus room for records and rings; grows on demand.
     const fixed = threads * (o.framesPerThread * (o.frameSize + 4) + threads * (o.framesPerThread * 4 + 256))
       + o.maxDevices * (4 + threads * A.COUNTERS_SIZE) + 2 * threads * o.traceSlots * (A.CAP_HEADER + o.captureSnaplen);
@@ -185,6 +207,25 @@ export class Dataplane {
     return A.RING_ENTRIES + size * entrySize;
   }
 
+  private readonly appThreadsInUse = new Set<number>();
+
+  /** Claims a free application thread slot (undefined when all are taken). */
+  claimAppThread(): number | undefined {
+    for (let t = this.firstAppThread; t < this.threads; t++) {
+      if (this.appThreadsInUse.has(t)) continue;
+      this.appThreadsInUse.add(t);
+      Atomics.store(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >> 2, this.generation);
+      return t;
+    }
+    return undefined;
+  }
+
+  /** Gives an application thread slot back; it holds no record any more. */
+  releaseAppThread(t: number): void {
+    Atomics.store(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >> 2, 0x7fffffff);
+    this.appThreadsInUse.delete(t);
+  }
+
   // ---- layout ------------------------------------------------------------------------
 
   /** Address of a thread's state record and the regions it points at. */
@@ -251,6 +292,8 @@ export class Dataplane {
       v.setUint32(ts + A.T_TRACE_RING, trace, true);
       v.setUint32(ts + A.T_CAPTURE_RING, capture, true);
       v.setUint32(ts + A.T_SCRATCH, scratch, true);
+      // An application thread slot holds nothing until an application runs on it.
+      if (t >= this.firstAppThread) v.setUint32(ts + A.T_SEEN_GENERATION, 0x7fffffff, true);
     }
   }
 

@@ -25,11 +25,12 @@ import { loadBpfObject, type LoadedObject } from './ebpf/load.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './ebpf/testrun.js';
 import { Vm, writeRegions } from './ebpf/vm.js';
 import type { BpfMap } from './ebpf/maps.js';
-import type { XskSocket } from './xdp/socket.js';
+import { MSG_DONTWAIT, XDP_COPY, XDP_SHARED_UMEM, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY, XskSocket, type XskBindOptions, type XskPool } from './xdp/socket.js';
 import { Tracer } from './trace/trace.js';
 import { drainPrintk } from './trace/printk.js';
 import { WorkerPool } from './worker/pool.js';
 
+/** `appThreads` (AF_XDP applications in workers at once) defaults to 1 here. */
 export interface EmulatorOptions extends DataplaneOptions {
   /** Seed for everything random (MAC addresses, generators). Default 1. */
   seed?: number;
@@ -60,6 +61,11 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Kick results from the dataplane (abi XSK_*) as errno names. */
+const XSK_ERRNO: Record<number, 'ENXIO' | 'ENETDOWN' | 'EOPNOTSUPP' | 'ENOBUFS'> = {
+  [A.XSK_ENXIO]: 'ENXIO', [A.XSK_ENETDOWN]: 'ENETDOWN', [A.XSK_EOPNOTSUPP]: 'EOPNOTSUPP', [A.XSK_ENOBUFS]: 'ENOBUFS',
+};
 
 const DROP_NAMES: Record<number, string> = {
   [A.DROP_NO_PEER]: 'NETKIT_NO_PEER',
@@ -119,8 +125,8 @@ export class Emulator {
 
   /** Creates an emulator; `workers: 0` (the default) runs the dataplane inline. */
   static async create(opts: EmulatorOptions = {}): Promise<Emulator> {
-    const dp = await Dataplane.create(opts);
-    const pool = dp.threads > 1 ? await WorkerPool.start(dp) : undefined;
+    const dp = await Dataplane.create({ appThreads: 1, ...opts });
+    const pool = dp.workers > 0 ? await WorkerPool.start(dp) : undefined;
     return new Emulator(dp, pool, opts);
   }
 
@@ -130,7 +136,7 @@ export class Emulator {
   }
 
   get workers(): number {
-    return this.dp.threads - 1;
+    return this.dp.workers;
   }
 
   // ---- namespaces ----------------------------------------------------------------
@@ -595,8 +601,9 @@ export class Emulator {
       this.notifier.emit(NetdevEvent.PRE_UNINIT, d);
       // AF_XDP sockets bound to the device (or through its leases) are unbound.
       for (const q of d.rxq) {
-        if (q.pool) this.xskClose(q.pool as XskSocket);
-        if (q.lease?.pool && (q.lease.pool as XskSocket).bound?.dev === d) this.xskClose(q.lease.pool as XskSocket);
+        for (const pool of [q.pool as XskPool | undefined, q.lease?.pool as XskPool | undefined]) {
+          for (const s of [...(pool?.sockets ?? [])]) if (s.bound?.dev === d || pool === q.pool) this.xskClose(s);
+        }
       }
       // ndo_uninit: netkit drops its peer link and its leases.
       if (d.netkit) {
@@ -660,12 +667,19 @@ export class Emulator {
    * Plugs in an emulated physical NIC (a netdevsim-like device with a parent bus
    * device): `rxQueues` real rx queues (channels), a MAC (random unless given).
    */
-  addNic(o: { name?: string; rxQueues?: number; txQueues?: number; address?: string; netns?: string; maxChannels?: number } = {}): NetDevice {
+  addNic(o: {
+    name?: string; rxQueues?: number; txQueues?: number; address?: string; netns?: string; maxChannels?: number;
+    /** The driver supports AF_XDP zero-copy (XDP_SETUP_XSK_POOL, ndo_xsk_wakeup). Default true. */
+    xskZeroCopy?: boolean;
+    /** Zero-copy multi-buffer: the most buffers per packet (xdp_zc_max_segs). Default 1 (no multi-buffer in zero-copy). */
+    xskMaxSegs?: number;
+  } = {}): NetDevice {
     this.flushWork();
     const ns = this.netns(o.netns ?? 'init');
     const rx = o.rxQueues ?? 1;
     const tx = o.txQueues ?? rx;
     const max = o.maxChannels ?? Math.max(rx, 64);
+    if (o.xskMaxSegs !== undefined && (!Number.isInteger(o.xskMaxSegs) || o.xskMaxSegs < 1)) fail('EINVAL');
     if (!Number.isInteger(rx) || rx < 1 || rx > max) fail('EINVAL', 'Invalid number of receive queues');
     if (!Number.isInteger(tx) || tx < 1 || tx > 4096) fail('EINVAL', 'Invalid number of transmit queues');
     let mac: Uint8Array | undefined;
@@ -680,6 +694,8 @@ export class Emulator {
       maxMtu: 9600, mac: mac ?? this.randomMac(), txqlen: 1000, numTxQueues: tx, numRxQueues: max,
     });
     dev.nic = nic.newNicState(`netdevsim${this.nicCount++}`, rx, max);
+    dev.nic.xskZeroCopy = o.xskZeroCopy ?? true;
+    dev.nic.xskMaxSegs = o.xskMaxSegs ?? 1;
     try {
       this.registerNic(dev, rx);
     } catch (e) {
@@ -1075,9 +1091,10 @@ export class Emulator {
       }
       const drained = this.traffic.drain(this.bySlot.values(), this.deliver);
       for (const c of this.captures.keys()) c.drain();
+      const zc = this.xskZcRound();
       const redirected = this.drainRedirects();
       this.dp.reclaim();
-      if (placed === 0 && drained === 0 && redirected === 0 && this.traffic.backlog === 0 && this.txRingsEmpty()) break;
+      if (placed === 0 && drained === 0 && redirected === 0 && zc === 0 && this.traffic.backlog === 0 && this.txRingsEmpty()) break;
     }
     return rounds;
   }
@@ -1350,51 +1367,182 @@ export class Emulator {
   }
 
   /**
-   * bind(AF_XDP) in copy mode to (dev, queue) (spec/af_xdp.md §3.3–§3.4, §6): through a
-   * netkit queue that leases a physical one the pool lands on the physical queue (a pair
-   * can only do copy mode there too); binding straight to a leased physical queue is EBUSY.
+   * bind(AF_XDP) (spec/af_xdp.md §1.4, §3.3–§3.4, §6): registers a buffer pool at (dev,
+   * queue) — through a netkit queue that leases a physical one the pool lands on the
+   * physical queue; binding straight to a leased physical queue is EBUSY — in copy or
+   * zero-copy mode (`XDP_ZEROCOPY` fails with the driver's error, otherwise copy mode is
+   * the fallback), or, with `XDP_SHARED_UMEM`, shares the UMEM of `sharedUmem`: its pool on
+   * the same (dev, queue), a new pool with this socket's FILL/COMPLETION elsewhere.
    */
-  xskBind(ns: string, dev: string | number, queue: number, sock: XskSocket): void {
+  xskBind(ns: string, dev: string | number, queue: number, sock: XskSocket, o: XskBindOptions = {}): void {
     this.flushWork();
-    if (sock.bound) fail('EBUSY');
+    const flags = o.flags ?? 0;
+    const known = XDP_SHARED_UMEM | XDP_COPY | XDP_ZEROCOPY | XDP_USE_NEED_WAKEUP | XDP_USE_SG;
+    if (!Number.isInteger(flags) || (flags & ~known) !== 0) fail('EINVAL');
+    if (sock.state !== 'ready') fail('EBUSY');
     const d = this.netns(ns).find(dev);
     if (!d) fail('ENODEV');
-    if (!Number.isInteger(queue) || queue < 0 || queue >= Math.max(d.realNumRxQueues, 1)) fail('EINVAL');
-    let q = d.rxq[queue]!;
-    let phys: { dev: NetDevice; queue: number } | undefined;
-    if (q.lease) {
-      if (d.physical) fail('EBUSY');
-      q = q.lease;
-      phys = { dev: q.dev, queue: q.index };
+    if (sock.rx === 0 && sock.tx === 0) fail('EINVAL');
+    const own = sock.own;
+    let pool: XskPool;
+    let sg: boolean;
+    if (flags & XDP_SHARED_UMEM) {
+      if (flags !== XDP_SHARED_UMEM) fail('EINVAL');
+      if (sock.ownsUmem) fail('EINVAL');
+      const first = o.sharedUmem as unknown;
+      if (!(first instanceof XskSocket)) fail('ENOTSOCK');
+      const fb = first.bound;
+      if (!fb) fail('EBADF');
+      sg = first.sg;
+      if (fb.dev === d && fb.queue === queue) {
+        if (own.fill !== 0 || own.comp !== 0) fail('EINVAL');
+        pool = fb.pool;
+      } else {
+        if (own.fill === 0 || own.comp === 0) fail('EINVAL');
+        // A new pool on the same UMEM inherits the mode (forced) and need_wakeup.
+        const inherited = (fb.pool.zerocopy ? XDP_ZEROCOPY : XDP_COPY) | (fb.pool.needWakeup ? XDP_USE_NEED_WAKEUP : 0) | (sg ? XDP_USE_SG : 0);
+        pool = this.xskAssign(d, queue, sock, inherited);
+      }
+      sock.umem = first.umem;
+      sock.umemSize = first.umemSize;
+      sock.chunkSize = first.chunkSize;
+      sock.headroom = first.headroom;
+    } else {
+      if (!sock.ownsUmem || own.fill === 0 || own.comp === 0) fail('EINVAL');
+      if ((flags & XDP_COPY) && (flags & XDP_ZEROCOPY)) fail('EINVAL');
+      sg = (flags & XDP_USE_SG) !== 0;
+      pool = this.xskAssign(d, queue, sock, flags);
     }
-    if (q.pool !== undefined) fail('EBUSY');
-    if (q.provider !== undefined) fail('EBUSY');
-    q.pool = sock;
-    sock.bound = { dev: d, queue, phys };
-    sock.publishBound(d.ifindex, queue, phys ? { ifindex: phys.dev.ifindex, queue: phys.queue } : undefined);
+    pool.sockets.add(sock);
+    if (pool.zerocopy) this.xskZcSockets.add(sock);
+    sock.sg = sg;
+    const phys = pool.holder.dev !== d ? { dev: pool.holder.dev, queue: pool.holder.index } : undefined;
+    sock.bound = { dev: d, queue, phys, pool };
+    sock.state = 'bound';
+    // TX: copy mode on the socket device's TX queue `queue` (none past its real TX queues,
+    // e.g. a leased netkit queue); zero-copy through a lease on the physical queue.
+    const txDev = pool.zerocopy && phys ? phys.dev : d;
+    const txQueue = pool.zerocopy && phys ? phys.queue : queue;
+    const dv = this.dp.view();
+    const r = sock.record;
+    dv.setUint32(r + A.XS_IFINDEX, d.ifindex, true);
+    dv.setUint32(r + A.XS_QUEUE, queue, true);
+    dv.setUint32(r + A.XS_PHYS_IFINDEX, phys?.dev.ifindex ?? 0, true);
+    dv.setUint32(r + A.XS_PHYS_QUEUE, phys?.queue ?? 0xffffffff, true);
+    dv.setUint32(r + A.XS_UMEM, sock.umem, true);
+    dv.setUint32(r + A.XS_UMEM_SIZE, sock.umemSize, true);
+    dv.setUint32(r + A.XS_CHUNK, sock.chunkSize, true);
+    dv.setUint32(r + A.XS_HEADROOM, sock.headroom, true);
+    dv.setUint32(r + A.XS_FILL, pool.fill, true);
+    dv.setUint32(r + A.XS_COMP, pool.comp, true);
+    dv.setUint32(r + A.XS_POOL, pool.owner.record, true);
+    dv.setUint32(r + A.XS_FLAGS, (pool.zerocopy ? A.XSF_ZEROCOPY : 0) | (pool.needWakeup ? A.XSF_NEED_WAKEUP : 0) | (sg ? A.XSF_SG : 0), true);
+    dv.setUint32(r + A.XS_TX_SLOT, txDev.slot, true);
+    dv.setUint32(r + A.XS_TX_QUEUE, txQueue < txDev.numTxQueues ? txQueue : 0xffffffff, true);
+    dv.setUint32(r + A.XS_DEV_SLOT, d.slot, true);
+    // State last: the dataplane reads the other fields once it sees BOUND.
+    Atomics.store(this.dp.words(), (r + A.XS_STATE) >> 2, A.XS_BOUND);
   }
 
   /**
-   * sendto() on an AF_XDP socket: the copy-mode TX pass sends up to the budget out of the
-   * bound device's TX queue (a queue the device does not have sends nothing) and completes
-   * them; `result` is 0 or EAGAIN like the syscall's. ENXIO when not bound.
+   * Creates a pool for `sock` and registers it at (d, queue) (§3.4, §6.2): lease
+   * resolution, EINVAL/EBUSY, then zero-copy setup — the device (netkit: its physical
+   * queue's driver) must support XSK zero-copy, and multi-buffer needs zero-copy segments;
+   * a memory provider on the device is EBUSY. A failure is the bind's error with
+   * `XDP_ZEROCOPY`, else the pool falls back to copy mode.
    */
-  xskSendto(sock: XskSocket): { sent: number; result: 0 | 'EAGAIN' } {
-    const b = sock.bound;
-    if (!b) fail('ENXIO');
-    if (b.dev.regState !== RegState.REGISTERED) fail('ENETDOWN');
-    const dev = b.dev;
-    return sock.txPass((frame) => this.traffic.transmit(dev, frame), dev.numTxQueues);
+  private xskAssign(d: NetDevice, queue: number, sock: XskSocket, flags: number): XskPool {
+    if (!Number.isInteger(queue) || queue < 0 || queue >= Math.max(d.realNumRxQueues, d.numTxQueues, 1)) fail('EINVAL');
+    let holder = d.rxq[queue];
+    if (!holder) fail('EINVAL');
+    if (holder.lease) {
+      if (d.physical) fail('EBUSY');
+      holder = holder.lease;
+    }
+    if (holder.pool !== undefined) fail('EBUSY');
+    if (holder.provider !== undefined) fail('EBUSY');
+    let zerocopy = false;
+    if (!(flags & XDP_COPY)) {
+      const why = this.xskZeroCopyError(d, holder, (flags & XDP_USE_SG) !== 0);
+      if (why && (flags & XDP_ZEROCOPY)) fail(why);
+      zerocopy = why === undefined;
+    }
+    const own = sock.own;
+    const pool: XskPool = { fill: own.fill, comp: own.comp, owner: sock, sockets: new Set(), zerocopy, needWakeup: (flags & XDP_USE_NEED_WAKEUP) !== 0, holder };
+    holder.pool = pool;
+    return pool;
   }
 
-  /** Unbinds (close): the queue is free again; frames redirected to the socket are dropped. */
+  /** Why zero-copy is impossible on (d, resolved queue `holder`), or undefined (netkit.md §7.2, af_xdp.md §3.4 step 5). */
+  private xskZeroCopyError(d: NetDevice, holder: RxQueue, sg: boolean): 'EOPNOTSUPP' | 'EBUSY' | undefined {
+    let phys = d;
+    if (d.netkit) {
+      // Only a single netkit advertises the XSK feature set; its zero-copy max segments is 1.
+      if (d.netkit.pairing !== A.NETKIT_DEVICE_SINGLE) return 'EOPNOTSUPP';
+      if (sg) return 'EOPNOTSUPP';
+      if (holder.dev === d) return 'EOPNOTSUPP'; // queue not leased
+      phys = holder.dev;
+    }
+    if (!phys.nic || !phys.nic.xskZeroCopy) return 'EOPNOTSUPP';
+    if (sg && phys.nic.xskMaxSegs <= 1) return 'EOPNOTSUPP';
+    if (phys.rxq.some((q) => q.provider !== undefined)) return 'EBUSY';
+    return undefined;
+  }
+
+  /**
+   * sendto(MSG_DONTWAIT) on an AF_XDP socket (§2.7): ENXIO unbound, ENETDOWN device down,
+   * EOPNOTSUPP blocking, ENOBUFS without a TX ring. Copy mode runs the TX pass here (up to
+   * the budget, out of the bound device's TX queue; a queue the device does not have sends
+   * nothing) and `result` is its 0, EAGAIN or EBUSY; zero-copy wakes the driver, whose TX
+   * round runs with the dataplane (`settle`), and only when the pool needs a TX wakeup.
+   */
+  xskSendto(sock: XskSocket, msgFlags = MSG_DONTWAIT): { sent: number; result: 0 | 'EAGAIN' | 'EBUSY' } {
+    const before = sock.txCompleted;
+    const err = this.dp.exports.xskSendto(0, sock.record, msgFlags);
+    const sent = sock.txCompleted - before;
+    if (err === A.XSK_EAGAIN) return { sent, result: 'EAGAIN' };
+    if (err === A.XSK_EBUSY) return { sent, result: 'EBUSY' };
+    if (err !== 0) fail(XSK_ERRNO[err] ?? 'EINVAL');
+    return { sent, result: 0 };
+  }
+
+  /** recvfrom(MSG_DONTWAIT) (§2.7): the RX kick; in zero-copy with the FILL flag set it restarts the driver's RX. */
+  xskRecvfrom(sock: XskSocket, msgFlags = MSG_DONTWAIT): void {
+    const err = this.dp.exports.xskRecvfrom(sock.record, msgFlags);
+    if (err !== 0) fail(XSK_ERRNO[err] ?? 'EINVAL');
+  }
+
+  /** poll() (§2.7): runs the wakeups the pool needs, returns POLLIN|POLLRDNORM and POLLOUT|POLLWRNORM readiness (0 when unbound or down). */
+  xskPoll(sock: XskSocket): number {
+    return this.dp.exports.xskPoll(0, sock.record);
+  }
+
+  /** The zero-copy drivers' TX rounds (after a wakeup, until idle). Returns descriptors completed. */
+  private xskZcRound(): number {
+    let n = 0;
+    for (const s of this.xskZcSockets) {
+      if (s.state !== 'bound') { this.xskZcSockets.delete(s); continue; }
+      if (s.bound!.pool.zerocopy) n += this.dp.exports.xskZcTx(0, s.record);
+    }
+    return n;
+  }
+  private readonly xskZcSockets = new Set<XskSocket>();
+
+  /**
+   * Unbinds (device unregistration, §5.1, or close): the socket is UNBOUND for good
+   * (bind, sendto, recvfrom: EBUSY/ENXIO), frames redirected to it are dropped; the pool's
+   * registration goes with its last socket.
+   */
   xskClose(sock: XskSocket): void {
     const b = sock.bound;
+    if (sock.state === 'ready') sock.state = 'unbound';
     if (!b) return;
-    const q = b.phys ? b.phys.dev.rxq[b.phys.queue] : b.dev.rxq[b.queue];
-    if (q && q.pool === sock) q.pool = undefined;
+    Atomics.store(this.dp.words(), (sock.record + A.XS_STATE) >> 2, 0);
+    b.pool.sockets.delete(sock);
+    if (b.pool.sockets.size === 0 && b.pool.holder.pool === b.pool) b.pool.holder.pool = undefined;
+    sock.state = 'unbound';
     sock.bound = undefined;
-    sock.publishBound(0, 0, undefined);
+    this.xskZcSockets.delete(sock);
   }
 
   /** BPF_PROG_TEST_RUN: runs a loaded program on a packet (and context) in this thread. */

@@ -25,6 +25,7 @@ const ERRNO = {
   ELOOP: [40, 'Too many levels of symbolic links'],
   ENONET: [64, 'Machine is not on the network'],
   ENOLINK: [67, 'Link has been severed'],
+  ENOTSOCK: [88, 'Socket operation on non-socket'],
   EMSGSIZE: [90, 'Message too long'],
   EOPNOTSUPP: [95, 'Operation not supported'],
   EADDRINUSE: [98, 'Address already in use'],

@@ -23,3 +23,9 @@ export { Tracer, type TraceEvent } from './trace/trace.js';
 export { Stack, UdpSocket, type Address, type Datagram, type Neighbour, type StackCounters } from './net/stack/stack.js';
 export { PingResult, type PingOptions } from './net/stack/ping.js';
 export type { Route } from './net/stack/route.js';
+export {
+  XskSocket, XDP_SHARED_UMEM, XDP_COPY, XDP_ZEROCOPY, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_PKT_CONTD, XDP_RING_NEED_WAKEUP,
+  MSG_DONTWAIT, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM,
+  type XskOptions, type XskBindOptions, type XdpStatistics, type XdpDesc, type XskState,
+} from './xdp/socket.js';
+export { XskApp, type XskAppMode, type XskAppOptions, type XskAppResult } from './xdp/app.js';

@@ -1,16 +1,56 @@
-// AF_XDP receive in copy mode (spec/af_xdp.md §3.5): a frame an XDP program redirected into
-// a socket is copied into a buffer from the socket's FILL ring and described on its RX
-// ring. Checks in the kernel's order; each failure drops the frame (the caller frees it).
+// AF_XDP in the dataplane (spec/af_xdp.md §2.6–§4): receive into a socket (copy or
+// zero-copy, single or multi-buffer), the kicks (sendto / recvfrom / poll) and the two TX
+// passes (copy mode in the kicking thread; zero-copy in the driver's round). Checks run in
+// the kernel's order; a failure drops the frame and bumps the spec's counter.
 
 import {
   XS_STATE, XS_IFINDEX, XS_QUEUE, XS_PHYS_IFINDEX, XS_PHYS_QUEUE, XS_UMEM, XS_UMEM_SIZE, XS_CHUNK, XS_HEADROOM,
-  XS_FILL, XS_RX, XS_RX_DROPPED, XS_RX_RING_FULL, XS_RX_FILL_EMPTY, XS_BOUND, XDP_PACKET_HEADROOM,
+  XS_FILL, XS_RX, XS_TX, XS_COMP, XS_FLAGS, XS_TX_SLOT, XS_TX_QUEUE, XS_POOL, XS_TX_BUDGET, XS_DEV_SLOT,
+  XS_RX_DROPPED, XS_RX_RING_FULL, XS_RX_FILL_EMPTY, XS_TX_INVALID, XS_TX_EMPTY, XS_FILL_INVALID, XS_TX_DONE,
+  XS_BOUND, XSF_ZEROCOPY, XSF_NEED_WAKEUP, XSF_SG, XSF_TX_ACTIVE, XDP_PACKET_HEADROOM, XDP_PKT_CONTD, XDP_TX_METADATA,
+  XSK_MAX_FRAGS, XSK_EAGAIN, XSK_ENXIO, XSK_ENETDOWN, XSK_EOPNOTSUPP, XSK_ENOBUFS, XSK_MSG_DONTWAIT,
+  XSK_POLLIN, XSK_POLLOUT,
 } from "../abi/xsk";
-import { DESC_ADDR, DESC_LEN, DESC_OPTIONS } from "../abi/layout";
+import {
+  DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE, R_PRODUCER, R_CONSUMER, R_CACHED_PROD, R_SIZE, R_MASK, R_FLAGS, RING_ENTRIES, RING_NEED_WAKEUP,
+  D_FLAGS, D_KIND, D_NUM_RX, D_QSTATS, D_CAPTURE, D_IFINDEX, D_NETNS, IFF_UP, KIND_NIC, FRAME_HEADROOM, G_FRAME_SIZE, GLOBALS,
+  QS_TX_PACKETS, QS_TX_BYTES, QS_COUNT, C_TX_PACKETS, C_TX_BYTES, CAP_DIR_OUT,
+  T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM,
+} from "../abi/layout";
 import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, ringRelease, ringSubmit } from "../ring/ring";
+import { counters, bump } from "../dev/stats";
+import { capture } from "../dev/trace";
+import { frameAlloc, frameFree, threadState } from "../dev/frames";
+import { device } from "../dev/netkit";
 
 @inline function count(xs: usize, field: u32): void {
   atomic.add<u64>(xs + field, 1);
+}
+
+@inline function fillNeedsWakeup(fill: usize): bool {
+  return (atomic.load<u32>(fill + R_FLAGS) & RING_NEED_WAKEUP) != 0;
+}
+
+@inline function setRingFlag(r: usize, on: bool): void {
+  const f = atomic.load<u32>(r + R_FLAGS);
+  // Written only on change, like the kernel's cached need_wakeup state.
+  if (on && (f & RING_NEED_WAKEUP) == 0) atomic.store<u32>(r + R_FLAGS, f | RING_NEED_WAKEUP);
+  else if (!on && (f & RING_NEED_WAKEUP) != 0) atomic.store<u32>(r + R_FLAGS, f & ~RING_NEED_WAKEUP);
+}
+
+/**
+ * The kernel's count on a ring it consumes: the cached entries, reloading the producer
+ * (acquire) only when fewer than `want` are cached (af_xdp.md §2.3).
+ */
+@inline function fillEntries(r: usize, want: u32): u32 {
+  const cons = load<u32>(r, R_CONSUMER);
+  let avail = load<u32>(r, R_CACHED_PROD) - cons;
+  if (avail < want) {
+    const prod = atomic.load<u32>(r + R_PRODUCER);
+    store<u32>(r, prod, R_CACHED_PROD);
+    avail = prod - cons;
+  }
+  return avail;
 }
 
 /** Delivers `len` bytes at `data`, received on (ifindex, queue), to socket `xs`. True when it took them. */
@@ -19,47 +59,305 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
   const own = load<u32>(xs, XS_IFINDEX) == ifindex && load<u32>(xs, XS_QUEUE) == queue;
   const leased = load<u32>(xs, XS_PHYS_IFINDEX) == ifindex && load<u32>(xs, XS_PHYS_QUEUE) == queue;
   if (!own && !leased) return false;
+  const rx = <usize>load<u32>(xs, XS_RX);
+  if (rx == 0) return false;
+  const flags = load<u32>(xs, XS_FLAGS);
   const chunk = load<u32>(xs, XS_CHUNK);
   const headroom = load<u32>(xs, XS_HEADROOM);
-  if (len > chunk - headroom - XDP_PACKET_HEADROOM) { count(xs, XS_RX_DROPPED); return false; }
+  const frameLen = chunk - headroom - XDP_PACKET_HEADROOM;
+  let n: u32 = 1;
+  if (len > frameLen) {
+    if ((flags & XSF_SG) == 0) { count(xs, XS_RX_DROPPED); return false; }
+    n = (len + frameLen - 1) / frameLen;
+  }
   const fill = <usize>load<u32>(xs, XS_FILL);
-  const rx = <usize>load<u32>(xs, XS_RX);
-  if (ringConsAvail(fill, 1) == 0) {
-    count(xs, XS_RX_FILL_EMPTY);
+  const pool = <usize>load<u32>(xs, XS_POOL);
+  const zc = (flags & XSF_ZEROCOPY) != 0;
+  const wakeup = (flags & XSF_NEED_WAKEUP) != 0;
+  // Zero-copy driver that ran out of FILL buffers and stopped: the NIC has no rx
+  // descriptors until the application kicks (recvfrom / poll).
+  if (zc && wakeup && fillNeedsWakeup(fill)) return false;
+  // Buffers: FILL entries, invalid ones skipped (counted on the fill queue, not exported).
+  const size = <u64>load<u32>(xs, XS_UMEM_SIZE);
+  const avail = fillEntries(fill, n);
+  const first = ringConsIndex(fill);
+  let got: u32 = 0;
+  let used: u32 = 0;
+  while (got < n && used < avail) {
+    let a = load<u64>(ringEntry(fill, first + used));
+    a = a - (a % <u64>chunk);
+    used++;
+    if (a + <u64>chunk > size) { count(pool, XS_FILL_INVALID); continue; }
+    got++;
+  }
+  if (got < n) {
+    if (got == 0) count(pool, XS_RX_FILL_EMPTY);
+    // Zero-copy: the hardware ring found no buffer, the NIC drops the frame; with need_wakeup
+    // the driver flags FILL and stops. Copy mode: the socket drops it.
+    if (zc) { if (wakeup && got == 0) setRingFlag(fill, true); return false; }
     count(xs, XS_RX_DROPPED);
     return false;
   }
-  if (ringProdFree(rx, 1) == 0) { count(xs, XS_RX_RING_FULL); return false; }
-  // Aligned mode: the fill address names its chunk; the data goes after the headrooms.
-  const size = <u64>load<u32>(xs, XS_UMEM_SIZE);
-  let addr = load<u64>(ringEntry(fill, ringConsIndex(fill)));
-  ringRelease(fill, 1);
-  addr = addr - (addr % <u64>chunk);
-  if (addr + <u64>chunk > size) { count(xs, XS_RX_DROPPED); return false; }
-  const off = addr + <u64>headroom + <u64>XDP_PACKET_HEADROOM;
-  memory.copy(<usize>load<u32>(xs, XS_UMEM) + <usize>off, data, len);
-  const e = ringEntry(rx, ringProdIndex(rx));
-  store<u64>(e, off, DESC_ADDR);
-  store<u32>(e, len, DESC_LEN);
-  store<u32>(e, 0, DESC_OPTIONS);
-  ringSubmit(rx, 1);
+  if (ringProdFree(rx, n) < n) { count(xs, XS_RX_RING_FULL); return false; }
+  const umem = <usize>load<u32>(xs, XS_UMEM);
+  const ri = ringProdIndex(rx);
+  let k: u32 = 0;
+  let off: u32 = 0;
+  for (let i: u32 = 0; i < used; i++) {
+    let a = load<u64>(ringEntry(fill, first + i));
+    a = a - (a % <u64>chunk);
+    if (a + <u64>chunk > size) continue;
+    const piece = len - off < frameLen ? len - off : frameLen;
+    const at = a + <u64>headroom + <u64>XDP_PACKET_HEADROOM;
+    memory.copy(umem + <usize>at, data + off, piece);
+    const e = ringEntry(rx, ri + k);
+    store<u64>(e, at, DESC_ADDR);
+    store<u32>(e, piece, DESC_LEN);
+    store<u32>(e, k + 1 < n ? XDP_PKT_CONTD : 0, DESC_OPTIONS);
+    off += piece;
+    k++;
+  }
+  ringRelease(fill, used);
+  ringSubmit(rx, n);
+  return true;
+}
+
+// ---- transmit --------------------------------------------------------------------------
+
+/** A TX descriptor is valid (aligned mode, af_xdp.md §1.2; no TX metadata area). */
+@inline function txValid(addr: u64, len: u32, options: u32, chunk: u32, size: u64, sg: bool): bool {
+  if (len == 0 || addr >= size) return false;
+  if ((options & ~(XDP_PKT_CONTD | XDP_TX_METADATA)) != 0) return false;
+  if (!sg && (options & XDP_PKT_CONTD) != 0) return false;
+  return (addr % <u64>chunk) + <u64>len <= <u64>chunk;
+}
+
+/**
+ * One packet (`len` bytes at `data`) out of the TX device: a NIC counts it on tx queue
+ * `queue` and releases it to the wire; any other device gets it through the host (the
+ * thread's redirect ring, transmitted on the device one round later). False when no
+ * frame buffer was free (the caller retries).
+ */
+function xmitOut(thread: u32, slot: u32, queue: u32, data: usize, len: u32): bool {
+  const dev = device(slot);
+  if (dev == 0) return true;
+  if (load<u32>(dev, D_KIND) == KIND_NIC) {
+    if ((load<u8>(dev, D_CAPTURE) & <u8>CAP_DIR_OUT) != 0) capture(thread, dev, data, len, CAP_DIR_OUT, 0);
+    if (queue < load<u32>(dev, D_NUM_RX)) {
+      const qs = <usize>load<u32>(dev, D_QSTATS) + <usize>(((thread * load<u32>(dev, D_NUM_RX) + queue) * QS_COUNT) << 3);
+      bump(qs, QS_TX_PACKETS, 1);
+      bump(qs, QS_TX_BYTES, len);
+    }
+    const c = counters(thread, slot);
+    bump(c, C_TX_PACKETS, 1);
+    bump(c, C_TX_BYTES, len);
+    return true;
+  }
+  const r = <usize>load<u32>(threadState(thread), T_REDIRECT_RING);
+  if (len + FRAME_HEADROOM > load<u32>(GLOBALS, G_FRAME_SIZE)) return true; // larger than any skb here: dropped
+  if (ringProdFree(r, 1) == 0) return false;
+  const f = frameAlloc(thread);
+  if (f == 0) return false;
+  memory.copy(f + FRAME_HEADROOM, data, len);
+  const e = ringEntry(r, ringProdIndex(r));
+  store<u64>(e, <u64>(f + FRAME_HEADROOM), RD_ADDR);
+  store<u32>(e, len, RD_LEN);
+  store<u32>(e, load<u32>(dev, D_IFINDEX), RD_IFINDEX);
+  store<u32>(e, load<u32>(dev, D_NETNS), RD_NETNS);
+  store<u32>(e, 0, RD_FLAGS);
+  store<u32>(e, slot, RD_FROM);
+  ringSubmit(r, 1);
   return true;
 }
 
 /**
- * The rx-drop application (xdpsock -r) in one step: up to `max` received frames go
- * straight back to FILL. Returns how many. (Runs in whichever thread owns the socket.)
+ * A TX pass over socket `xs` (af_xdp.md §3.6, §4). Copy mode (`zc` false): at most the
+ * budget of descriptors, stops at the first invalid one, EAGAIN when the budget is spent
+ * or COMPLETION is full. Zero-copy (the driver pulling): as many as COMPLETION has room
+ * for, invalid descriptors skipped. Every sent descriptor completes at once, in order.
+ * Returns 0 or the errno; XS_TX_DONE grows by the descriptors completed. A multi-buffer
+ * packet cut short by the end of the ring stays in the ring for the next pass.
  */
-export function xskRxDrop(xs: usize, max: u32): u32 {
+export function xskTxPass(thread: u32, xs: usize, zc: bool): u32 {
+  const queue = load<u32>(xs, XS_TX_QUEUE);
+  if (queue == 0xffffffff) return 0; // the device has no such TX queue (a leased netkit queue)
+  const tx = <usize>load<u32>(xs, XS_TX);
+  const comp = <usize>load<u32>(xs, XS_COMP);
+  if (tx == 0 || comp == 0) return 0;
+  const slot = load<u32>(xs, XS_TX_SLOT);
+  const sg = (load<u32>(xs, XS_FLAGS) & XSF_SG) != 0;
+  const chunk = load<u32>(xs, XS_CHUNK);
+  const size = <u64>load<u32>(xs, XS_UMEM_SIZE);
+  const umem = <usize>load<u32>(xs, XS_UMEM);
+  const txMask = load<u32>(tx, R_MASK);
+  const compMask = load<u32>(comp, R_MASK);
+  const compSize = load<u32>(comp, R_SIZE);
+  const prod = atomic.load<u32>(tx + R_PRODUCER);
+  let cons = load<u32>(tx, R_CONSUMER);
+  let cprod = load<u32>(comp, R_PRODUCER);
+  let ccons = atomic.load<u32>(comp + R_CONSUMER);
+  let budget = zc ? 0xffffffff : load<u32>(xs, XS_TX_BUDGET);
+  let result: u32 = 0;
+  let pkt = cons; // first descriptor of the packet being built
+  let frags: u32 = 0;
+  let done: u32 = 0;
+  for (;;) {
+    if (cons == prod) {
+      count(xs, XS_TX_EMPTY);
+      if (frags != 0) { cons = pkt; cprod -= frags; } // unfinished packet: left for the next pass
+      break;
+    }
+    const e = tx + RING_ENTRIES + (<usize>(cons & txMask) << 4);
+    const addr = load<u64>(e, DESC_ADDR);
+    const len = load<u32>(e, DESC_LEN);
+    const options = load<u32>(e, DESC_OPTIONS);
+    if (!txValid(addr, len, options, chunk, size, sg)) {
+      // The invalid descriptor and the packet it was part of: counted, consumed, never completed.
+      for (let i: u32 = 0; i <= frags; i++) count(xs, XS_TX_INVALID);
+      cprod -= frags;
+      cons++;
+      pkt = cons;
+      frags = 0;
+      if (zc) continue;
+      break;
+    }
+    if (!zc && budget-- == 0) { result = XSK_EAGAIN; cons = pkt; cprod -= frags; break; }
+    if (cprod - ccons >= compSize) {
+      ccons = atomic.load<u32>(comp + R_CONSUMER);
+      if (cprod - ccons >= compSize) {
+        if (!zc) result = XSK_EAGAIN;
+        cons = pkt;
+        cprod -= frags;
+        break;
+      }
+    }
+    store<u64>(comp + RING_ENTRIES + (<usize>(cprod & compMask) << 3), addr);
+    cprod++;
+    cons++;
+    frags++;
+    if ((options & XDP_PKT_CONTD) != 0) {
+      if (!zc && frags > XSK_MAX_FRAGS) {
+        // Too many fragments for one skb: the whole packet so far is dropped as invalid.
+        for (let i: u32 = 0; i < frags; i++) count(xs, XS_TX_INVALID);
+        cprod -= frags;
+        pkt = cons;
+        frags = 0;
+      }
+      continue;
+    }
+    let ok = true;
+    if (frags == 1) {
+      ok = xmitOut(thread, slot, queue, umem + <usize>addr, len);
+    } else {
+      // Gather the fragments into one frame.
+      const f = frameAlloc(thread);
+      if (f == 0) ok = false;
+      else {
+        let total: u32 = 0;
+        const room = load<u32>(GLOBALS, G_FRAME_SIZE) - FRAME_HEADROOM;
+        for (let i = pkt; i != cons; i++) {
+          const d = tx + RING_ENTRIES + (<usize>(i & txMask) << 4);
+          const l = load<u32>(d, DESC_LEN);
+          if (total + l <= room) memory.copy(f + FRAME_HEADROOM + total, umem + <usize>load<u64>(d, DESC_ADDR), l);
+          total += l;
+        }
+        ok = xmitOut(thread, slot, queue, f + FRAME_HEADROOM, total <= room ? total : room);
+        frameFree(thread, f);
+      }
+    }
+    if (!ok) { result = XSK_EAGAIN; cons = pkt; cprod -= frags; break; }
+    done += frags;
+    pkt = cons;
+    frags = 0;
+  }
+  atomic.store<u32>(tx + R_CONSUMER, cons);
+  atomic.store<u32>(comp + R_PRODUCER, cprod);
+  atomic.add<u64>(xs + XS_TX_DONE, <u64>done);
+  return result;
+}
+
+/**
+ * The zero-copy driver's TX round for `xs` (what NAPI does after a TX wakeup): pulls what
+ * COMPLETION has room for; idle once the TX ring is drained, and with need_wakeup sets
+ * the TX flag again (the application must kick); otherwise stays active for the next
+ * round. Returns descriptors completed.
+ */
+export function xskZcTx(thread: u32, xs: usize): u32 {
+  const flags = atomic.load<u32>(xs + XS_FLAGS);
+  if ((flags & XSF_TX_ACTIVE) == 0 || atomic.load<u32>(xs + XS_STATE) != XS_BOUND) return 0;
+  const tx = <usize>load<u32>(xs, XS_TX);
+  const wakeup = (flags & XSF_NEED_WAKEUP) != 0;
+  if (wakeup) setRingFlag(tx, false);
+  const before = load<u64>(xs, XS_TX_DONE);
+  xskTxPass(thread, xs, true);
+  if (atomic.load<u32>(tx + R_CONSUMER) == atomic.load<u32>(tx + R_PRODUCER)) {
+    atomic.and<u32>(xs + XS_FLAGS, ~XSF_TX_ACTIVE);
+    if (wakeup) setRingFlag(tx, true);
+  }
+  return <u32>(load<u64>(xs, XS_TX_DONE) - before);
+}
+
+// ---- kicks -----------------------------------------------------------------------------
+
+@inline function devUp(xs: usize): bool {
+  const dev = device(load<u32>(xs, XS_DEV_SLOT));
+  return dev != 0 && (load<u32>(dev, D_FLAGS) & IFF_UP) != 0;
+}
+
+/** The pool needs a TX wakeup: always in copy mode; in zero-copy while the TX flag says so (or without need_wakeup). */
+@inline function txWakeupNeeded(xs: usize, flags: u32): bool {
+  if ((flags & XSF_ZEROCOPY) == 0 || (flags & XSF_NEED_WAKEUP) == 0) return true;
+  return (atomic.load<u32>(<usize>load<u32>(xs, XS_TX) + R_FLAGS) & RING_NEED_WAKEUP) != 0;
+}
+
+/** The zero-copy driver's wakeup: TX schedules the driver's TX round; RX refills from FILL if it can. */
+function zcWakeup(xs: usize, tx: bool, rx: bool): void {
+  if (tx) atomic.or<u32>(xs + XS_FLAGS, XSF_TX_ACTIVE);
+  if (rx) {
+    const fill = <usize>load<u32>(xs, XS_FILL);
+    if (ringConsAvail(fill, 1) != 0) setRingFlag(fill, false);
+    else count(<usize>load<u32>(xs, XS_POOL), XS_RX_FILL_EMPTY);
+  }
+}
+
+/** sendto(): 0 or an errno (af_xdp.md §2.7). */
+export function xskSendto(thread: u32, xs: usize, msgFlags: u32): u32 {
+  if (atomic.load<u32>(xs + XS_STATE) != XS_BOUND) return XSK_ENXIO;
+  if (!devUp(xs)) return XSK_ENETDOWN;
+  if ((msgFlags & XSK_MSG_DONTWAIT) == 0) return XSK_EOPNOTSUPP;
+  if (load<u32>(xs, XS_TX) == 0) return XSK_ENOBUFS;
+  const flags = atomic.load<u32>(xs + XS_FLAGS);
+  if (!txWakeupNeeded(xs, flags)) return 0;
+  if ((flags & XSF_ZEROCOPY) != 0) { zcWakeup(xs, true, false); return 0; }
+  return xskTxPass(thread, xs, false);
+}
+
+/** recvfrom(): 0 or an errno (af_xdp.md §2.7). */
+export function xskRecvfrom(xs: usize, msgFlags: u32): u32 {
+  if (atomic.load<u32>(xs + XS_STATE) != XS_BOUND) return XSK_ENXIO;
+  if (!devUp(xs)) return XSK_ENETDOWN;
+  if (load<u32>(xs, XS_RX) == 0) return XSK_ENOBUFS;
+  if ((msgFlags & XSK_MSG_DONTWAIT) == 0) return XSK_EOPNOTSUPP;
+  const flags = atomic.load<u32>(xs + XS_FLAGS);
+  if ((flags & XSF_ZEROCOPY) != 0 && (flags & XSF_NEED_WAKEUP) != 0 && fillNeedsWakeup(<usize>load<u32>(xs, XS_FILL))) zcWakeup(xs, false, true);
+  return 0;
+}
+
+/** poll(): the readiness mask (POLLIN|POLLRDNORM, POLLOUT|POLLWRNORM); 0 when unbound or down. */
+export function xskPoll(thread: u32, xs: usize): u32 {
+  if (atomic.load<u32>(xs + XS_STATE) != XS_BOUND || !devUp(xs)) return 0;
+  const flags = atomic.load<u32>(xs + XS_FLAGS);
+  const tx = <usize>load<u32>(xs, XS_TX);
   const rx = <usize>load<u32>(xs, XS_RX);
-  const fill = <usize>load<u32>(xs, XS_FILL);
-  let n = ringConsAvail(rx, max);
-  const room = ringProdFree(fill, n);
-  if (room < n) n = room;
-  const ri = ringConsIndex(rx);
-  const fi = ringProdIndex(fill);
-  for (let i: u32 = 0; i < n; i++) store<u64>(ringEntry(fill, fi + i), load<u64>(ringEntry(rx, ri + i), DESC_ADDR));
-  ringRelease(rx, n);
-  ringSubmit(fill, n);
-  return n;
+  if ((flags & XSF_ZEROCOPY) != 0) {
+    const needRx = (flags & XSF_NEED_WAKEUP) != 0 && fillNeedsWakeup(<usize>load<u32>(xs, XS_FILL));
+    const needTx = tx != 0 && txWakeupNeeded(xs, flags);
+    if (needRx || needTx) zcWakeup(xs, needTx, needRx);
+  } else if (tx != 0) {
+    xskTxPass(thread, xs, false);
+  }
+  let mask: u32 = 0;
+  if (rx != 0 && atomic.load<u32>(rx + R_PRODUCER) != atomic.load<u32>(rx + R_CONSUMER)) mask |= XSK_POLLIN;
+  if (tx != 0 && atomic.load<u32>(tx + R_PRODUCER) - atomic.load<u32>(tx + R_CONSUMER) <= load<u32>(tx, R_SIZE) / 2) mask |= XSK_POLLOUT;
+  return mask;
 }

@@ -201,6 +201,22 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
     throw new CliError(`Error: unknown command '${verb}'`, 255);
   }
   if (obj === 'net') {
+    if ((verb === 'attach' || verb === 'detach') && (rest[0] === 'xdp' || rest[0] === 'xdpdrv')) {
+      // bpftool net attach xdp PROG dev DEV | detach xdp dev DEV (native XDP; nkemu has no generic mode)
+      let i = 1;
+      let prog: BpfProgram | undefined;
+      if (verb === 'attach') [prog, i] = progRef(emu, rest, 1);
+      if (rest[i] !== 'dev' || !rest[i + 1]) throw new CliError('Error: expected \'dev\', got: \'' + (rest[i] ?? '') + '\'', 255);
+      const dev = emu.netns(ctx.ns).find(rest[i + 1]!);
+      if (!dev) throw new CliError(`Error: invalid devname ${rest[i + 1]}`, 255);
+      try {
+        emu.setXdp(ctx.ns, dev.ifindex, prog);
+      } catch (e) {
+        if (e instanceof NetError) throw new CliError(`Error: ${verb === 'attach' ? 'interface attach' : 'interface detach'} failed: ${strerror(e.errno)}`, 255);
+        throw e;
+      }
+      return;
+    }
     if (verb === 'attach' || verb === 'detach') {
       const type = ATTACH[rest[0] ?? ''];
       if (!type) throw new CliError(`Error: invalid net attach/detach type: ${rest[0] ?? ''}`, 255);
@@ -258,4 +274,10 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
     return;
   }
   throw new CliError(`Usage: bpftool [OPTIONS] OBJECT { COMMAND | help }\n       OBJECT := { prog | map | link | net }`, 255);
+}
+
+/** The map pinned at `path` on the emulated bpffs, if any (for tools that take `--map PATH`). */
+export function pinnedMap(emu: Emulator, path: string): BpfMap | undefined {
+  const e = bpffs(emu).get(path);
+  return e?.kind === 'map' ? e.map : undefined;
 }

@@ -1,7 +1,8 @@
 /**
  * `nkemu TOOL ARGS...`: one command against one emulator, or `nkemu run FILE` for a
  * script of such lines in one emulator, or `nkemu demo` (the `npm start` scenario).
- * Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl.
+ * Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock (and
+ * `wait` for the xdpsock runs started with a trailing `&`).
  */
 
 import { readFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { demo } from './demo.js';
 import { bpftool } from './bpftool.js';
 import { ipCommand } from './ip.js';
 import { ethtool, nicCmd, ping, pktgen, wire, ynl, zcrx } from './tools.js';
+import { waitJobs, xdpsock } from './xdpsock.js';
 
 export interface CommandResult {
   stdout: string;
@@ -22,7 +24,7 @@ export interface CommandResult {
 const USAGE = `Usage: nkemu [--workers N] TOOL [ARGS...]
        nkemu [--workers N] run FILE        run a script (one command per line, # comments)
        nkemu demo                         the built-in scenario
-Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool`;
+Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock, wait`;
 
 /** Splits a script line like a shell would for these tools: words, 'single' and "double" quotes. */
 export function splitWords(line: string): string[] {
@@ -54,6 +56,8 @@ async function dispatch(ctx: Ctx, argv: string[]): Promise<number> {
     case 'ynl': ynl(ctx, rest); return 0;
     case 'zcrx': zcrx(ctx, rest); return 0;
     case 'bpftool': bpftool(ctx, rest); return 0;
+    case 'xdpsock': await xdpsock(ctx, rest); return 0;
+    case 'wait': await waitJobs(ctx); return 0;
     case 'sysctl': {
       const kv = rest.filter((a) => a !== '-w' && a !== '-q');
       const m = /^net\.ipv4\.(ip_forward|conf\.all\.forwarding)=([01])$/.exec(kv[0] ?? '');
@@ -106,10 +110,15 @@ export async function runScript(emu: Emulator, text: string, file = '-'): Promis
     err.push(r.stderr);
     if (r.code !== 0) {
       err.push(`Command failed ${file}:${i + 1}\n`);
+      await runCommand(emu, ['wait']); // background runs end with the script, their summaries unprinted
       return { stdout: out.join(''), stderr: err.join(''), code: r.code };
     }
   }
-  return { stdout: out.join(''), stderr: err.join(''), code: 0 };
+  // Background runs (`xdpsock ... &`) end with the script, like a shell waiting for its jobs.
+  const r = await runCommand(emu, ['wait']);
+  out.push(r.stdout);
+  err.push(r.stderr);
+  return { stdout: out.join(''), stderr: err.join(''), code: r.code };
 }
 
 /** The `nkemu` executable. */
@@ -140,6 +149,8 @@ export async function main(argv: string[]): Promise<number> {
       r = await runScript(emu, text, file);
     } else {
       r = await runCommand(emu, argv);
+      const w = await runCommand(emu, ['wait']);
+      r = { stdout: r.stdout + w.stdout, stderr: r.stderr + w.stderr, code: r.code || w.code };
     }
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);

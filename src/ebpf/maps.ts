@@ -97,7 +97,7 @@ export class BpfMap {
     this.flags = flags;
     this.readonlyProg = s.readonlyProg ?? (flags & BPF_F_RDONLY_PROG) !== 0;
     this.inner = s.inner;
-    this.copies = type.startsWith('percpu') || type === 'lru_percpu_hash' ? dp.threads : 1;
+    this.copies = type.startsWith('percpu') || type === 'lru_percpu_hash' ? dp.workers + 1 : 1;
     this.stride = (s.valueSize + 7) & ~7;
     if (type === 'ringbuf') {
       this.slotSize = 0;
@@ -113,7 +113,7 @@ export class BpfMap {
       while (cap < s.maxEntries * 2) cap *= 2;
       this.capacity = cap;
       // LPM tries keep two key buffers per thread after the slots.
-      this.valuesSize = cap * this.slotSize + (type === 'lpm_trie' ? dp.threads * 2 * ((s.keySize + 7) & ~7) : 0);
+      this.valuesSize = cap * this.slotSize + (type === 'lpm_trie' ? (dp.workers + 1) * 2 * ((s.keySize + 7) & ~7) : 0);
     }
     if (this.valuesSize > 256 << 20) fail('E2BIG');
     this.record = dp.alloc(A.MAP_RECORD_SIZE);

@@ -51,6 +51,9 @@ export interface NicState {
   rules: Map<number, NtupleRule>;
   /** The native XDP program, if any. */
   xdp?: BpfProgram;
+  /** AF_XDP zero-copy support in the driver, and its max segments per packet. */
+  xskZeroCopy: boolean;
+  xskMaxSegs: number;
 }
 
 export function defaultTable(queues: number): number[] {
@@ -64,6 +67,8 @@ export function newNicState(parent: string, queues: number, maxChannels: number)
     maxChannels,
     contexts: new Map([[0, { id: 0, table: defaultTable(queues), configured: false }]]),
     rules: new Map(),
+    xskZeroCopy: true,
+    xskMaxSegs: 1,
   };
 }
 

@@ -37,7 +37,7 @@ export class WorkerPool {
 
   static async start(dp: Dataplane): Promise<WorkerPool> {
     const workers: Handle[] = [];
-    for (let t = 1; t < dp.threads; t++) {
+    for (let t = 1; t <= dp.workers; t++) {
       const h = await spawn();
       await h.api.init(dp.module, dp.memory, t);
       workers.push(h);
@@ -48,7 +48,7 @@ export class WorkerPool {
   /** Wakes every worker (new work or new configuration to pick up). */
   kick(): void {
     const w = this.dp.words();
-    for (let t = 1; t < this.dp.threads; t++) {
+    for (let t = 1; t <= this.dp.workers; t++) {
       const bell = (this.dp.thread(t).state + A.T_DOORBELL) >> 2;
       Atomics.add(w, bell, 1);
       Atomics.notify(w, bell);
@@ -75,7 +75,7 @@ export class WorkerPool {
     if (this.stopped) return;
     this.stopped = true;
     const w = this.dp.words();
-    for (let t = 1; t < this.dp.threads; t++) Atomics.store(w, (this.dp.thread(t).state + A.T_STOP) >> 2, 1);
+    for (let t = 1; t <= this.dp.workers; t++) Atomics.store(w, (this.dp.thread(t).state + A.T_STOP) >> 2, 1);
     this.kick();
     for (const h of this.workers) {
       await h.api.stop();

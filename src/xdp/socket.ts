@@ -1,28 +1,54 @@
 /**
- * AF_XDP sockets, receive side in copy mode (spec/af_xdp.md §1–§3, §6): a UMEM in the
- * shared memory, FILL and RX rings with the libxdp verbs, bind with the kernel's checks —
- * including binding through a netkit queue that leases a physical one (the proxy pool) —
- * and XDP_STATISTICS. Frames arrive when an XDP program redirects into the socket through
- * an XSKMAP (`BpfMap.setSocket`).
+ * AF_XDP sockets (spec/af_xdp.md §1–§4, §6): a UMEM in the shared memory, the four rings
+ * with the libxdp verbs, bind (`Emulator.xskBind`) with the kernel's checks — copy or
+ * zero-copy, need_wakeup, multi-buffer, a UMEM shared with another socket, and binding
+ * through a netkit queue that leases a physical one (the proxy pool) — and the getsockopts
+ * (XDP_STATISTICS, XDP_OPTIONS). Frames arrive when an XDP program redirects into the
+ * socket through an XSKMAP (`BpfMap.setSocket`).
  */
 
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail } from '../errors.js';
-import type { NetDevice } from '../net/netdev.js';
+import type { NetDevice, RxQueue } from '../net/netdev.js';
+
+/** Bind flags (sockaddr_xdp.sxdp_flags). */
+export const XDP_SHARED_UMEM = 1 << 0;
+export const XDP_COPY = 1 << 1;
+export const XDP_ZEROCOPY = 1 << 2;
+export const XDP_USE_NEED_WAKEUP = 1 << 3;
+export const XDP_USE_SG = 1 << 4;
+/** Descriptor option: the packet continues in the next descriptor. */
+export const XDP_PKT_CONTD = A.XDP_PKT_CONTD;
+/** The ring flag a kick clears (FILL) or that asks for a kick (TX). */
+export const XDP_RING_NEED_WAKEUP = A.RING_NEED_WAKEUP;
+/** sendto/recvfrom flag; AF_XDP only supports non-blocking calls. */
+export const MSG_DONTWAIT = A.XSK_MSG_DONTWAIT;
+/** poll() bits. */
+export const POLLIN = 0x1;
+export const POLLOUT = 0x4;
+export const POLLRDNORM = 0x40;
+export const POLLWRNORM = 0x100;
 
 export interface XskOptions {
-  /** UMEM bytes (a multiple of the chunk size). Default 1 MiB. */
+  /** UMEM bytes (a multiple of the chunk size), or 0 for none (a socket that will share another's). Default 1 MiB. */
   umemSize?: number;
   /** Chunk (frame) size: a power of two, 2048..4096. Default 4096. */
   chunkSize?: number;
   /** Headroom before each frame's data. Default 0. */
   headroom?: number;
-  /** FILL, RX, TX and COMPLETION ring entries (powers of two). Default 2048 each. */
+  /** FILL, RX, TX and COMPLETION ring entries (powers of two; 0 = ring not created). Default 2048 each. */
   fillSize?: number;
   rxSize?: number;
   txSize?: number;
   compSize?: number;
+}
+
+export interface XskBindOptions {
+  /** XDP_COPY, XDP_ZEROCOPY, XDP_USE_NEED_WAKEUP, XDP_USE_SG, or XDP_SHARED_UMEM alone. Default 0. */
+  flags?: number;
+  /** With XDP_SHARED_UMEM: the bound socket whose UMEM this one shares (sxdp_shared_umem_fd). */
+  sharedUmem?: XskSocket;
 }
 
 export interface XdpStatistics {
@@ -34,211 +60,234 @@ export interface XdpStatistics {
   tx_ring_empty_descs: bigint;
 }
 
+/** A descriptor as the application sees it on RX (data copied out) or writes on TX. */
+export interface XdpDesc { addr: number; len: number; options?: number }
+
+/**
+ * A buffer pool: one per (device, queue) a UMEM is bound to, with that queue's FILL and
+ * COMPLETION rings; sockets binding with XDP_SHARED_UMEM to the same (device, queue) share it.
+ * @internal
+ */
+export interface XskPool {
+  fill: number;
+  comp: number;
+  /** The socket whose record holds the pool's FILL counters. */
+  owner: XskSocket;
+  sockets: Set<XskSocket>;
+  zerocopy: boolean;
+  needWakeup: boolean;
+  /** The rx queue the pool is registered on (the physical one when leased). */
+  holder: RxQueue;
+}
+
+export type XskState = 'ready' | 'bound' | 'unbound';
+
 const pow2 = (v: number): boolean => Number.isInteger(v) && v > 0 && (v & (v - 1)) === 0;
 
 export class XskSocket {
   /** The socket record (abi XS_*): what an XSKMAP holds. */
   readonly record: number;
-  readonly umem: number;
-  readonly umemSize: number;
-  readonly chunkSize: number;
-  readonly headroom: number;
-  readonly fill: number;
+  /** UMEM base address in the shared memory (a shared socket's is its partner's, from bind). */
+  umem: number;
+  umemSize: number;
+  chunkSize: number;
+  headroom: number;
   readonly rx: number;
   readonly tx: number;
-  readonly comp: number;
-  private txInvalid = 0n;
-  private txEmpty = 0n;
-  /** Copy-mode TX budget per kick (XDP_MAX_TX_SKB_BUDGET). Default 32. */
-  txBudget = 32;
-  bound: { dev: NetDevice; queue: number; phys?: { dev: NetDevice; queue: number } } | undefined;
+  /** This socket's own FILL and COMPLETION rings (0 when not created). */
+  private readonly ownFill: number;
+  private readonly ownComp: number;
+  /** The UMEM was registered on this socket (XDP_UMEM_REG). */
+  readonly ownsUmem: boolean;
+  /** Multi-buffer (XDP_USE_SG) on this UMEM. */
+  sg = false;
+  state: XskState = 'ready';
+  bound: { dev: NetDevice; queue: number; phys?: { dev: NetDevice; queue: number }; pool: XskPool } | undefined;
   private readonly dp: Dataplane;
 
-  /** socket(AF_XDP) + XDP_UMEM_REG + the FILL and RX rings (§1.1, §2.1). */
+  /** socket(AF_XDP) + XDP_UMEM_REG + the ring setsockopts (§1.1, §2.1). */
   constructor(dp: Dataplane, o: XskOptions = {}) {
     const chunk = o.chunkSize ?? 4096;
     const size = o.umemSize ?? 1 << 20;
     const headroom = o.headroom ?? 0;
-    if (!pow2(chunk) || chunk < 2048 || chunk > 4096) fail('EINVAL');
-    if (size <= 0 || size % chunk !== 0) fail('EINVAL');
-    if (headroom < 0 || headroom > chunk - A.XDP_PACKET_HEADROOM - 128) fail('EINVAL');
-    const fillSize = o.fillSize ?? 2048;
-    const rxSize = o.rxSize ?? 2048;
-    if (!pow2(fillSize) || !pow2(rxSize)) fail('EINVAL');
+    const ring = (v: number | undefined): number => {
+      const n = v ?? 2048;
+      if (n !== 0 && !pow2(n)) fail('EINVAL');
+      return n;
+    };
+    const [fillSize, rxSize, txSize, compSize] = [ring(o.fillSize), ring(o.rxSize), ring(o.txSize), ring(o.compSize)];
+    if (size !== 0) {
+      if (!pow2(chunk) || chunk < 2048 || chunk > 4096) fail('EINVAL');
+      if (size < 0 || size % chunk !== 0) fail('EINVAL');
+      if (headroom < 0 || headroom >= chunk - A.XDP_PACKET_HEADROOM) fail('EINVAL');
+    }
     this.dp = dp;
+    this.ownsUmem = size !== 0;
     this.umemSize = size;
-    this.chunkSize = chunk;
-    this.headroom = headroom;
-    this.umem = dp.alloc(size, 4096);
-    this.fill = dp.allocRing(fillSize, 8);
-    this.rx = dp.allocRing(rxSize, A.DESC_SIZE);
-    const txSize = o.txSize ?? 2048;
-    const compSize = o.compSize ?? 2048;
-    if (!pow2(txSize) || !pow2(compSize)) fail('EINVAL');
-    this.tx = dp.allocRing(txSize, A.DESC_SIZE);
-    this.comp = dp.allocRing(compSize, 8);
+    this.chunkSize = size ? chunk : 0;
+    this.headroom = size ? headroom : 0;
+    this.umem = size ? dp.alloc(size, 4096) : 0;
+    this.ownFill = fillSize ? dp.allocRing(fillSize, 8) : 0;
+    this.rx = rxSize ? dp.allocRing(rxSize, A.DESC_SIZE) : 0;
+    this.tx = txSize ? dp.allocRing(txSize, A.DESC_SIZE) : 0;
+    this.ownComp = compSize ? dp.allocRing(compSize, 8) : 0;
+    // "TX must be kicked the first time": the TX ring starts with need_wakeup set.
+    if (this.tx) dp.view().setUint32(this.tx + A.R_FLAGS, A.RING_NEED_WAKEUP, true);
     this.record = dp.alloc(A.XS_SIZE);
     dp.bytes().fill(0, this.record, this.record + A.XS_SIZE);
     const dv = dp.view();
     const r = this.record;
-    dv.setUint32(r + A.XS_UMEM, this.umem, true);
-    dv.setUint32(r + A.XS_UMEM_SIZE, size, true);
-    dv.setUint32(r + A.XS_CHUNK, chunk, true);
-    dv.setUint32(r + A.XS_HEADROOM, headroom, true);
-    dv.setUint32(r + A.XS_FILL, this.fill, true);
     dv.setUint32(r + A.XS_RX, this.rx, true);
+    dv.setUint32(r + A.XS_TX, this.tx, true);
+    dv.setUint32(r + A.XS_TX_BUDGET, 32, true);
+    dv.setUint32(r + A.XS_POOL, r, true);
+  }
+
+  /** The FILL ring the application produces to: its own before bind, the pool's after. */
+  get fill(): number {
+    return this.bound?.pool.fill ?? this.ownFill;
+  }
+
+  /** The COMPLETION ring the application consumes: its own before bind, the pool's after. */
+  get comp(): number {
+    return this.bound?.pool.comp ?? this.ownComp;
+  }
+
+  /** @internal the rings this socket created itself (bind moves FILL/COMP into a pool). */
+  get own(): { fill: number; comp: number } {
+    return { fill: this.ownFill, comp: this.ownComp };
+  }
+
+  /** Copy-mode TX budget per kick (setsockopt XDP_MAX_TX_SKB_BUDGET). Default 32. */
+  get txBudget(): number {
+    return this.dp.view().getUint32(this.record + A.XS_TX_BUDGET, true);
+  }
+
+  /** setsockopt(XDP_MAX_TX_SKB_BUDGET): 32..TX ring size, else EACCES. */
+  setTxBudget(budget: number): void {
+    const size = this.tx ? this.dp.view().getUint32(this.tx + A.R_SIZE, true) : 0;
+    if (!Number.isInteger(budget) || budget < 32 || budget > size) fail('EACCES');
+    this.dp.view().setUint32(this.record + A.XS_TX_BUDGET, budget, true);
+  }
+
+  /** getsockopt(XDP_OPTIONS): XDP_OPTIONS_ZEROCOPY when bound in zero-copy mode. */
+  options(): { zerocopy: boolean } {
+    return { zerocopy: this.bound?.pool.zerocopy ?? false };
+  }
+
+  /** xsk_ring_prod__needs_wakeup on FILL or TX (the XDP_RING_NEED_WAKEUP bit of the ring's flags). */
+  needsWakeup(ring: 'fill' | 'tx'): boolean {
+    const r = ring === 'fill' ? this.fill : this.tx;
+    return r !== 0 && (Atomics.load(this.dp.words(), (r + A.R_FLAGS) >> 2) & A.RING_NEED_WAKEUP) !== 0;
   }
 
   /** xsk_ring_prod__reserve/submit on FILL: hands chunk addresses to the kernel side. Returns how many fit. */
   fillRing(addrs: number[]): number {
-    const dv = this.dp.view();
-    const w = this.dp.words();
-    const prod = dv.getUint32(this.fill + A.R_PRODUCER, true);
-    const cons = Atomics.load(w, (this.fill + A.R_CONSUMER) >> 2) >>> 0;
-    const size = dv.getUint32(this.fill + A.R_SIZE, true);
-    const mask = dv.getUint32(this.fill + A.R_MASK, true);
-    const n = Math.min(addrs.length, size - ((prod - cons) >>> 0));
-    for (let i = 0; i < n; i++) dv.setBigUint64(this.fill + A.RING_ENTRIES + ((prod + i) & mask) * 8, BigInt(addrs[i]!), true);
-    Atomics.store(w, (this.fill + A.R_PRODUCER) >> 2, (prod + n) | 0);
-    return n;
+    return this.produce(this.fill, addrs.length, (e, i) => this.dp.view().setBigUint64(e, BigInt(addrs[i]!), true));
   }
 
-  /** xsk_ring_cons__peek/release on RX: the frames received, with their data copied out. */
-  recv(max = Infinity): { addr: number; len: number; data: Uint8Array }[] {
-    const out: { addr: number; len: number; data: Uint8Array }[] = [];
+  /** xsk_ring_prod__reserve/submit on TX: frames (UMEM address, length, options) to send at the next kick. */
+  txRing(frames: XdpDesc[]): number {
+    return this.produce(this.tx, frames.length, (e, i) => {
+      const dv = this.dp.view();
+      dv.setBigUint64(e + A.DESC_ADDR, BigInt(frames[i]!.addr), true);
+      dv.setUint32(e + A.DESC_LEN, frames[i]!.len, true);
+      dv.setUint32(e + A.DESC_OPTIONS, frames[i]!.options ?? 0, true);
+    });
+  }
+
+  /** xsk_ring_cons__peek/release on RX: the descriptors received, with their data copied out. */
+  recv(max = Infinity): (Required<XdpDesc> & { data: Uint8Array })[] {
     const dv = this.dp.view();
-    const w = this.dp.words();
-    let cons = dv.getUint32(this.rx + A.R_CONSUMER, true);
-    const prod = Atomics.load(w, (this.rx + A.R_PRODUCER) >> 2) >>> 0;
-    const mask = dv.getUint32(this.rx + A.R_MASK, true);
-    while (cons !== prod && out.length < max) {
-      const e = this.rx + A.RING_ENTRIES + (cons & mask) * A.DESC_SIZE;
+    return this.consume(this.rx, max, (e) => {
       const addr = Number(dv.getBigUint64(e + A.DESC_ADDR, true));
       const len = dv.getUint32(e + A.DESC_LEN, true);
-      out.push({ addr, len, data: this.dp.bytes().slice(this.umem + addr, this.umem + addr + len) });
-      cons = (cons + 1) >>> 0;
-    }
-    Atomics.store(w, (this.rx + A.R_CONSUMER) >> 2, cons | 0);
+      return { addr, len, options: dv.getUint32(e + A.DESC_OPTIONS, true), data: this.dp.bytes().slice(this.umem + addr, this.umem + addr + len) };
+    });
+  }
+
+  /** xsk_ring_cons__peek/release on COMPLETION: the addresses of sent frames, back to the application. */
+  completions(max = Infinity): number[] {
+    return this.consume(this.comp, max, (e) => Number(this.dp.view().getBigUint64(e, true)));
+  }
+
+  private produce(ring: number, n: number, write: (entry: number, i: number) => void): number {
+    if (ring === 0) return 0;
+    const dv = this.dp.view();
+    const w = this.dp.words();
+    const prod = dv.getUint32(ring + A.R_PRODUCER, true);
+    const cons = Atomics.load(w, (ring + A.R_CONSUMER) >> 2) >>> 0;
+    const k = Math.min(n, dv.getUint32(ring + A.R_SIZE, true) - ((prod - cons) >>> 0));
+    const mask = dv.getUint32(ring + A.R_MASK, true);
+    const size = dv.getUint32(ring + A.R_ENTRY_SIZE, true);
+    for (let i = 0; i < k; i++) write(ring + A.RING_ENTRIES + ((prod + i) & mask) * size, i);
+    Atomics.store(w, (ring + A.R_PRODUCER) >> 2, (prod + k) | 0);
+    return k;
+  }
+
+  private consume<T>(ring: number, max: number, read: (entry: number) => T): T[] {
+    const out: T[] = [];
+    if (ring === 0) return out;
+    const dv = this.dp.view();
+    const w = this.dp.words();
+    let cons = dv.getUint32(ring + A.R_CONSUMER, true);
+    const prod = Atomics.load(w, (ring + A.R_PRODUCER) >> 2) >>> 0;
+    const mask = dv.getUint32(ring + A.R_MASK, true);
+    const size = dv.getUint32(ring + A.R_ENTRY_SIZE, true);
+    for (; cons !== prod && out.length < max; cons = (cons + 1) >>> 0) out.push(read(ring + A.RING_ENTRIES + (cons & mask) * size));
+    Atomics.store(w, (ring + A.R_CONSUMER) >> 2, cons | 0);
     return out;
   }
 
   /**
-   * Where every UMEM chunk is: in FILL, RX, TX, COMPLETION, or the application's hands (`held`). Returns the chunks found in more
-   * than one place or in none — an empty list when every chunk is accounted for once.
+   * Where every UMEM chunk is: in FILL, RX, TX, COMPLETION, or the application's hands
+   * (`held`). Returns the chunks found in more than one place or in none — an empty list
+   * when every chunk is accounted for once. `sharing` lists the other sockets on this UMEM
+   * (their rings are walked too; rings shared through a pool only once).
    */
-  unaccounted(held: readonly number[]): number[] {
+  unaccounted(held: readonly number[], sharing: readonly XskSocket[] = []): number[] {
     const dv = this.dp.view();
     const count = new Map<number, number>();
     const add = (addr: number): void => {
       const c = addr - (addr % this.chunkSize);
       count.set(c, (count.get(c) ?? 0) + 1);
     };
-    const walk = (ring: number, size: number, read: (e: number) => number): void => {
+    const walk = (ring: number, read: (e: number) => number): void => {
       const cons = dv.getUint32(ring + A.R_CONSUMER, true);
       const prod = dv.getUint32(ring + A.R_PRODUCER, true);
       const mask = dv.getUint32(ring + A.R_MASK, true);
+      const size = dv.getUint32(ring + A.R_ENTRY_SIZE, true);
       for (let i = cons; i !== prod; i = (i + 1) >>> 0) add(read(ring + A.RING_ENTRIES + (i & mask) * size));
     };
-    walk(this.fill, 8, (e) => Number(dv.getBigUint64(e, true)));
-    walk(this.rx, A.DESC_SIZE, (e) => Number(dv.getBigUint64(e + A.DESC_ADDR, true)));
-    walk(this.tx, A.DESC_SIZE, (e) => Number(dv.getBigUint64(e + A.DESC_ADDR, true)));
-    walk(this.comp, 8, (e) => Number(dv.getBigUint64(e, true)));
+    const u64 = (e: number): number => Number(dv.getBigUint64(e, true));
+    const rings = new Map<number, (e: number) => number>();
+    for (const s of [this, ...sharing]) {
+      for (const r of [s.fill, s.comp]) if (r) rings.set(r, u64);
+      for (const r of [s.rx, s.tx]) if (r) rings.set(r, (e) => u64(e + A.DESC_ADDR));
+    }
+    for (const [r, read] of rings) walk(r, read);
     held.forEach(add);
     const bad: number[] = [];
     for (let c = 0; c < this.umemSize; c += this.chunkSize) if ((count.get(c) ?? 0) !== 1) bad.push(c);
     return bad;
   }
 
-  /** xsk_ring_prod__reserve/submit on TX: frames (UMEM address and length) to send at the next kick. */
-  txRing(frames: { addr: number; len: number }[]): number {
-    const dv = this.dp.view();
-    const w = this.dp.words();
-    const prod = dv.getUint32(this.tx + A.R_PRODUCER, true);
-    const cons = Atomics.load(w, (this.tx + A.R_CONSUMER) >> 2) >>> 0;
-    const mask = dv.getUint32(this.tx + A.R_MASK, true);
-    const n = Math.min(frames.length, dv.getUint32(this.tx + A.R_SIZE, true) - ((prod - cons) >>> 0));
-    for (let i = 0; i < n; i++) {
-      const e = this.tx + A.RING_ENTRIES + ((prod + i) & mask) * A.DESC_SIZE;
-      dv.setBigUint64(e + A.DESC_ADDR, BigInt(frames[i]!.addr), true);
-      dv.setUint32(e + A.DESC_LEN, frames[i]!.len, true);
-      dv.setUint32(e + A.DESC_OPTIONS, 0, true);
-    }
-    Atomics.store(w, (this.tx + A.R_PRODUCER) >> 2, (prod + n) | 0);
-    return n;
-  }
-
-  /** xsk_ring_cons__peek/release on COMPLETION: the addresses of sent frames, back to the application. */
-  completions(): number[] {
-    const out: number[] = [];
-    const dv = this.dp.view();
-    let cons = dv.getUint32(this.comp + A.R_CONSUMER, true);
-    const prod = dv.getUint32(this.comp + A.R_PRODUCER, true);
-    const mask = dv.getUint32(this.comp + A.R_MASK, true);
-    for (; cons !== prod; cons = (cons + 1) >>> 0) out.push(Number(dv.getBigUint64(this.comp + A.RING_ENTRIES + (cons & mask) * 8, true)));
-    Atomics.store(this.dp.words(), (this.comp + A.R_CONSUMER) >> 2, cons | 0);
-    return out;
-  }
-
-  /**
-   * The copy-mode TX pass of a kick (sendto, §3.6): up to `txBudget` descriptors become
-   * frames sent with `send`, each completed on COMPLETION. Returns the frames sent and, as
-   * the kick's result, 0 or EAGAIN (budget spent, or no COMPLETION slot).
-   */
-  txPass(send: (frame: Uint8Array) => void, realTx: number): { sent: number; result: 0 | 'EAGAIN' } {
-    if (!this.bound) fail('ENXIO');
-    if (this.bound.queue >= realTx) return { sent: 0, result: 0 }; // e.g. a leased netkit queue ≥ its one TX queue
-    const dv = this.dp.view();
-    const w = this.dp.words();
-    const txMask = dv.getUint32(this.tx + A.R_MASK, true);
-    const compMask = dv.getUint32(this.comp + A.R_MASK, true);
-    const compSize = dv.getUint32(this.comp + A.R_SIZE, true);
-    let cons = dv.getUint32(this.tx + A.R_CONSUMER, true);
-    const prod = Atomics.load(w, (this.tx + A.R_PRODUCER) >> 2) >>> 0;
-    let cprod = dv.getUint32(this.comp + A.R_PRODUCER, true);
-    let sent = 0;
-    let result: 0 | 'EAGAIN' = 0;
-    for (;;) {
-      if (cons === prod) { this.txEmpty++; break; }
-      if (sent >= this.txBudget) { result = 'EAGAIN'; break; }
-      const e = this.tx + A.RING_ENTRIES + (cons & txMask) * A.DESC_SIZE;
-      const addr = Number(dv.getBigUint64(e + A.DESC_ADDR, true));
-      const len = dv.getUint32(e + A.DESC_LEN, true);
-      if (len === 0 || addr + len > this.umemSize || (addr % this.chunkSize) + len > this.chunkSize) {
-        this.txInvalid++;
-        cons = (cons + 1) >>> 0;
-        break;
-      }
-      const ccons = Atomics.load(w, (this.comp + A.R_CONSUMER) >> 2) >>> 0;
-      if (((cprod - ccons) >>> 0) >= compSize) { result = 'EAGAIN'; break; }
-      send(this.dp.bytes().slice(this.umem + addr, this.umem + addr + len));
-      dv.setBigUint64(this.comp + A.RING_ENTRIES + (cprod & compMask) * 8, BigInt(addr), true);
-      cprod = (cprod + 1) >>> 0;
-      cons = (cons + 1) >>> 0;
-      sent++;
-    }
-    Atomics.store(w, (this.tx + A.R_CONSUMER) >> 2, cons | 0);
-    Atomics.store(w, (this.comp + A.R_PRODUCER) >> 2, cprod | 0);
-    return { sent, result };
-  }
-
-  /** getsockopt(XDP_STATISTICS), the full struct. */
+  /** getsockopt(XDP_STATISTICS), the full struct (rx_fill_ring_empty_descs is the pool's FILL counter). */
   statistics(): XdpStatistics {
     const dv = this.dp.view();
+    const r = this.record;
+    const u64 = (at: number): bigint => dv.getBigUint64(at, true);
+    const pool = this.bound?.pool.owner.record ?? dv.getUint32(r + A.XS_POOL, true);
     return {
-      rx_dropped: dv.getBigUint64(this.record + A.XS_RX_DROPPED, true), rx_invalid_descs: 0n, tx_invalid_descs: this.txInvalid,
-      rx_ring_full: dv.getBigUint64(this.record + A.XS_RX_RING_FULL, true),
-      rx_fill_ring_empty_descs: this.bound ? dv.getBigUint64(this.record + A.XS_RX_FILL_EMPTY, true) : 0n,
-      tx_ring_empty_descs: this.txEmpty,
+      rx_dropped: u64(r + A.XS_RX_DROPPED), rx_invalid_descs: 0n, tx_invalid_descs: u64(r + A.XS_TX_INVALID),
+      rx_ring_full: u64(r + A.XS_RX_RING_FULL),
+      rx_fill_ring_empty_descs: this.state === 'ready' ? 0n : u64(pool + A.XS_RX_FILL_EMPTY),
+      tx_ring_empty_descs: u64(r + A.XS_TX_EMPTY),
     };
   }
 
-  /** @internal the emulator's bind publishes the socket state after every field. */
-  publishBound(ifindex: number, queue: number, phys: { ifindex: number; queue: number } | undefined): void {
-    const dv = this.dp.view();
-    dv.setUint32(this.record + A.XS_IFINDEX, ifindex, true);
-    dv.setUint32(this.record + A.XS_QUEUE, queue, true);
-    dv.setUint32(this.record + A.XS_PHYS_IFINDEX, phys?.ifindex ?? 0, true);
-    dv.setUint32(this.record + A.XS_PHYS_QUEUE, phys?.queue ?? 0xffffffff, true);
-    Atomics.store(this.dp.words(), (this.record + A.XS_STATE) >> 2, this.bound ? A.XS_BOUND : 0);
+  /** Descriptors the kicks and the zero-copy driver have completed so far. */
+  get txCompleted(): number {
+    return Number(this.dp.view().getBigUint64(this.record + A.XS_TX_DONE, true));
   }
 }

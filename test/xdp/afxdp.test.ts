@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import type { BpfMap } from '../../src/ebpf/maps.js';
-import { XskSocket } from '../../src/xdp/socket.js';
+import { XDP_COPY, XskSocket } from '../../src/xdp/socket.js';
 import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
 
 let emu: Emulator;
@@ -41,7 +41,7 @@ function seed(): { sock: XskSocket; xsks: BpfMap } {
   emu.setLink('init', 'nk', { netns: 'foo' });
   emu.setLink('foo', 'nk', { up: true });
   const sock = new XskSocket(emu.dp, { umemSize: 64 * 4096 });
-  emu.xskBind('foo', 'nk', 1, sock);
+  emu.xskBind('foo', 'nk', 1, sock, { flags: XDP_COPY });
   const xsks = obj.maps.get('xsks')!;
   xsks.setSocket(15, sock); // the program uses rx_queue_index (15) as the key
   return { sock, xsks };
@@ -68,7 +68,7 @@ describe('AF_XDP receive through a leased queue (af_xdp.md §3.5, §6)', () => {
     expect(sock.statistics()).toMatchObject({ rx_dropped: 1n, rx_fill_ring_empty_descs: 1n });
     const small = new XskSocket(emu.dp, { umemSize: 16 * 4096, rxSize: 2 });
     emu.xskClose(sock);
-    emu.xskBind('foo', 'nk', 1, small);
+    emu.xskBind('foo', 'nk', 1, small, { flags: XDP_COPY });
     xsks.setSocket(15, small);
     small.fillRing([0, 4096, 8192, 12288]);
     for (let i = 0; i < 4; i++) emu.wireIn('init', 'eth0', frame(10 + i));
@@ -83,7 +83,7 @@ describe('AF_XDP receive through a leased queue (af_xdp.md §3.5, §6)', () => {
     sock.txRing([{ addr: 0, len: 60 }]);
     expect(emu.xskSendto(sock)).toEqual({ sent: 0, result: 0 });
     const direct = new XskSocket(emu.dp, { umemSize: 8 * 4096 });
-    emu.xskBind('init', 'eth0', 2, direct);
+    emu.xskBind('init', 'eth0', 2, direct, { flags: XDP_COPY });
     const f = frame(7);
     emu.dp.bytes().set(f, direct.umem + 4096);
     direct.txRing([{ addr: 4096, len: f.length }, { addr: 4096 + 4000, len: 200 }, { addr: 0, len: 60 }]);
@@ -95,9 +95,12 @@ describe('AF_XDP receive through a leased queue (af_xdp.md §3.5, §6)', () => {
     // the descriptor after the invalid one is sent by the next kick; an empty ring is counted
     expect(emu.xskSendto(direct)).toEqual({ sent: 1, result: 0 });
     expect(direct.statistics().tx_ring_empty_descs).toBe(1n);
-    direct.txBudget = 2;
-    direct.txRing([0, 1, 2].map(() => ({ addr: 4096, len: 60 })));
-    expect(emu.xskSendto(direct)).toEqual({ sent: 2, result: 'EAGAIN' });
+    expect(errno(() => direct.setTxBudget(31))).toBe('EACCES');
+    expect(errno(() => direct.setTxBudget(4096))).toBe('EACCES');
+    direct.setTxBudget(32);
+    direct.txRing(Array.from({ length: 34 }, () => ({ addr: 4096, len: 60 })));
+    expect(emu.xskSendto(direct)).toEqual({ sent: 32, result: 'EAGAIN' });
+    expect(emu.xskSendto(direct)).toEqual({ sent: 2, result: 0 });
   });
 
   it('bind errors: leased physical queue EBUSY, a second socket EBUSY, queue out of range EINVAL, no device ENODEV', () => {

@@ -1,0 +1,197 @@
+/**
+ * AF_XDP applications in their own worker (the kernel sample xdpsock's benchmarks):
+ * rx-drop (RX → FILL), tx-only (TX → COMPLETION) and l2fwd (RX → swap MACs → TX →
+ * COMPLETION → FILL), over a bound socket's rings in the shared memory. The worker runs
+ * the application side of the rings and its kicks (whose kernel side, the copy TX pass,
+ * runs in the worker's thread slot, like a syscall); binding and everything else stays in
+ * the host. Zero-copy TX is the driver's work: it runs with the dataplane (`settle`).
+ */
+
+import * as A from '../abi.generated.js';
+import type { Dataplane } from '../dataplane.js';
+import { fail } from '../errors.js';
+import type { XskSocket } from './socket.js';
+
+export type XskAppMode = 'rxdrop' | 'txonly' | 'l2fwd';
+
+export interface XskAppOptions {
+  mode: XskAppMode;
+  /** Descriptors per ring operation (xdpsock -b). Default 64. */
+  batch?: number;
+  /** Kick only when a ring's need_wakeup flag asks (xdpsock's default). Default: as the socket was bound. */
+  needWakeup?: boolean;
+  /** tx-only: the frame sent from every chunk. Default: a 64-byte UDP frame like xdpsock's (-s 64). */
+  frame?: Uint8Array;
+  /** tx-only: packets to send, 0 for no limit (xdpsock -C). Default 0. */
+  count?: number;
+}
+
+export interface XskAppResult {
+  rxPackets: number;
+  txPackets: number;
+  /** Wall-clock seconds from start to stop. */
+  seconds: number;
+  rxPps: number;
+  txPps: number;
+  /** Kicks that failed with an error xdpsock would not retry (e.g. ENXIO after an unbind). */
+  kickErrors: number;
+}
+
+const MODES = { rxdrop: A.APP_RXDROP, txonly: A.APP_TXONLY, l2fwd: A.APP_L2FWD } as const;
+
+/** xdpsock's default tx-only frame: Ethernet + IPv4 + UDP, 64 bytes on the wire (without FCS: 60). */
+export function defaultTxFrame(len = 60): Uint8Array {
+  const f = new Uint8Array(len);
+  f.set([0x3c, 0xfd, 0xfe, 0x9e, 0x7f, 0x71, 0xec, 0xb1, 0xd7, 0x98, 0x3a, 0xc0, 0x08, 0x00]);
+  const ipLen = len - 14;
+  f.set([0x45, 0, ipLen >> 8, ipLen & 0xff, 0, 0, 0, 0, 64, 17, 0, 0, 192, 168, 0, 1, 192, 168, 0, 2], 14);
+  let sum = 0;
+  for (let i = 14; i < 34; i += 2) sum += (f[i]! << 8) | f[i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const csum = ~sum & 0xffff;
+  f[24] = csum >> 8;
+  f[25] = csum & 0xff;
+  const udpLen = ipLen - 20;
+  f.set([0x03, 0xe8, 0x07, 0xd0, udpLen >> 8, udpLen & 0xff, 0, 0], 34);
+  return f;
+}
+
+export class XskApp {
+  readonly mode: XskAppMode;
+  readonly socket: XskSocket;
+  /** The application record (abi APP_*). */
+  readonly record: number;
+  private readonly dp: Dataplane;
+  private readonly thread: number;
+  private readonly worker: import('node:worker_threads').Worker;
+  private readonly done: Promise<void>;
+  private readonly t0: number;
+  /** Chunks the application kept back from FILL (rx modes) at the start. */
+  private readonly kept: number[];
+  private result: XskAppResult | undefined;
+
+  private constructor(dp: Dataplane, socket: XskSocket, mode: XskAppMode, record: number, thread: number, worker: import('node:worker_threads').Worker, done: Promise<void>, kept: number[]) {
+    this.dp = dp;
+    this.socket = socket;
+    this.mode = mode;
+    this.record = record;
+    this.thread = thread;
+    this.worker = worker;
+    this.done = done;
+    this.kept = kept;
+    this.t0 = performance.now();
+  }
+
+  /**
+   * Starts the application on a bound socket in a new worker: rx modes first hand the
+   * UMEM's chunks to FILL (as many as it holds), tx-only writes its frame into every
+   * chunk. EBUSY when every application thread slot is taken (`appThreads`), ENXIO when
+   * the socket is not bound, EINVAL for a mode the socket's rings cannot run.
+   */
+  static async start(dp: Dataplane, socket: XskSocket, o: XskAppOptions): Promise<XskApp> {
+    const mode = MODES[o.mode];
+    if (mode === undefined) fail('EINVAL');
+    const b = socket.bound;
+    if (!b) fail('ENXIO');
+    const batch = o.batch ?? 64;
+    if (!Number.isInteger(batch) || batch < 1 || batch > 4096) fail('EINVAL');
+    const needRx = o.mode !== 'txonly';
+    const needTx = o.mode !== 'rxdrop';
+    if ((needRx && socket.rx === 0) || (needTx && socket.tx === 0)) fail('EINVAL');
+    const count = o.count ?? 0;
+    if (!Number.isInteger(count) || count < 0 || count > 0xffffffff) fail('EINVAL');
+    const chunks = socket.umemSize / socket.chunkSize;
+    const frame = o.frame ?? defaultTxFrame();
+    if (o.mode === 'txonly' && (frame.length === 0 || frame.length > socket.chunkSize)) fail('EINVAL');
+    const thread = dp.claimAppThread();
+    if (thread === undefined) fail('EBUSY');
+    const rec = dp.alloc(A.APP_SIZE);
+    dp.bytes().fill(0, rec, rec + A.APP_SIZE);
+    const dv = dp.view();
+    dv.setUint32(rec + A.APP_MODE, mode, true);
+    dv.setUint32(rec + A.APP_SOCKET, socket.record, true);
+    dv.setUint32(rec + A.APP_BATCH, batch, true);
+    dv.setUint32(rec + A.APP_FLAGS, (o.needWakeup ?? b.pool.needWakeup) ? A.APP_NEED_WAKEUP : 0, true);
+    dv.setUint32(rec + A.APP_CHUNKS, chunks, true);
+    dv.setUint32(rec + A.APP_FRAME_LEN, frame.length, true);
+    dv.setUint32(rec + A.APP_LIMIT, count, true);
+    let kept: number[] = [];
+    if (needRx) {
+      const all = Array.from({ length: chunks }, (_, i) => i * socket.chunkSize);
+      const given = socket.fillRing(all);
+      kept = all.slice(given);
+    } else {
+      for (let i = 0; i < chunks; i++) dp.bytes().set(frame, socket.umem + i * socket.chunkSize);
+    }
+    const { Worker } = await import('node:worker_threads');
+    const url = new URL(import.meta.url.includes('/dist/src/') ? '../../../src/xdp/app-worker.mjs' : './app-worker.mjs', import.meta.url);
+    const worker = new Worker(url, {
+      workerData: { module: dp.module, memory: dp.memory, app: rec, thread, stopIndex: (rec + A.APP_STOP) >> 2, drain: needRx },
+    });
+    let started!: () => void;
+    let failed!: (e: unknown) => void;
+    const ready = new Promise<void>((res, rej) => { started = res; failed = rej; });
+    const done = new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: { started?: boolean; done?: boolean }) => {
+        if (m.started) started();
+        if (m.done) resolve();
+      });
+      worker.once('error', (e) => { failed(e); reject(e); });
+    });
+    done.catch(() => undefined);
+    try {
+      await ready;
+    } catch (e) {
+      dp.releaseAppThread(thread);
+      throw e;
+    }
+    return new XskApp(dp, socket, o.mode, rec, thread, worker, done, kept);
+  }
+
+  /** Packets received so far (RX descriptors that end a packet). */
+  get rxPackets(): number {
+    return Number(this.dp.view().getBigUint64(this.record + A.APP_RX_PACKETS, true));
+  }
+
+  /** Packets sent so far (descriptors completed). */
+  get txPackets(): number {
+    return Number(this.dp.view().getBigUint64(this.record + A.APP_TX_PACKETS, true));
+  }
+
+  /**
+   * The chunks in the application's hands (for the UMEM accounting): rx modes keep the
+   * ones FILL had no room for; tx-only holds every chunk not on TX or COMPLETION.
+   * Meaningful while the worker is stopped.
+   */
+  held(): number[] {
+    if (this.mode !== 'txonly') return [...this.kept];
+    const dv = this.dp.view();
+    const chunks = dv.getUint32(this.record + A.APP_CHUNKS, true);
+    const next = dv.getUint32(this.record + A.APP_NEXT, true);
+    const out = dv.getUint32(this.record + A.APP_OUTSTANDING, true);
+    const inFlight = new Set(Array.from({ length: out }, (_, i) => (next - out + i + chunks) % chunks));
+    return Array.from({ length: chunks }, (_, i) => i).filter((i) => !inFlight.has(i)).map((i) => i * this.socket.chunkSize);
+  }
+
+  /** Stops the worker (after rx modes drained what had arrived) and reports. */
+  async stop(): Promise<XskAppResult> {
+    if (this.result) return this.result;
+    const w = this.dp.words();
+    Atomics.store(w, (this.record + A.APP_STOP) >> 2, 1);
+    Atomics.notify(w, (this.record + A.APP_STOP) >> 2);
+    try {
+      await this.done;
+    } finally {
+      await this.worker.terminate();
+      this.dp.releaseAppThread(this.thread);
+    }
+    const seconds = (performance.now() - this.t0) / 1000;
+    const rx = this.rxPackets;
+    const tx = this.txPackets;
+    this.result = {
+      rxPackets: rx, txPackets: tx, seconds, rxPps: rx / seconds, txPps: tx / seconds,
+      kickErrors: this.dp.view().getUint32(this.record + A.APP_KICK_FAILS, true),
+    };
+    return this.result;
+  }
+}
