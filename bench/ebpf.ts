@@ -1,12 +1,16 @@
 /**
- * eBPF execution: ns per packet for fixture programs on nkemu's interpreter (through
- * BPF_PROG_TEST_RUN, `testRun`, 20,000 repetitions) next to the kernel's own
- * BPF_PROG_TEST_RUN average for the same object and packet (bpftool prog run … repeat,
- * when root and bpftool are there), and ns per executed eBPF instruction.
+ * eBPF execution: ns per packet for fixture programs compiled to WebAssembly and on the
+ * interpreter (both through BPF_PROG_TEST_RUN, `testRun`, 20,000 repetitions), next to
+ * the kernel's own BPF_PROG_TEST_RUN average for the same object and packet (bpftool prog
+ * run … repeat, when root and bpftool are there); ns per executed eBPF instruction for
+ * both engines; and the time to compile each program (code generation, validation and
+ * instantiation) and a generated 1,000-instruction program.
  */
 
 import { readFileSync } from 'node:fs';
 import { Emulator } from '../src/emulator.js';
+import { assemble } from '../src/ebpf/assembler.js';
+import { compileProgram } from '../src/ebpf/codegen/compile.js';
 import type { BpfProgram } from '../src/ebpf/program.js';
 import { CASES } from '../test/fixtures/bpf/cases.js';
 import { kernelRun, kernelUnavailableReason } from '../test/helpers/kernel.js';
@@ -14,7 +18,8 @@ import { defineSuite, type BenchCase } from './runner.js';
 
 const DIR = new URL('../test/fixtures/bpf/', import.meta.url).pathname;
 const REPEAT = 20000;
-const PICK = ['fix_csum/bad', 'drop_port/udp53', 'count/udp', 'nat/udp53', 'loop_sum/udp'];
+const PICK = ['fix_csum/bad', 'sum_payload/udp1500', 'drop_port/udp53', 'count/udp', 'nat/udp53', 'loop_sum/udp', 'redir/7000', 'xdp_head/udp'];
+const CHECKSUM = 'sum_payload/udp1500';
 
 let emu: Emulator;
 const progs = new Map<string, BpfProgram>();
@@ -24,7 +29,11 @@ async function setup(): Promise<void> {
   emu = await Emulator.create({});
   for (const name of PICK) {
     const c = CASES.find((x) => x.name === name)!;
-    progs.set(name, emu.loadObject(readFileSync(`${DIR}${c.object}.o`), { programs: [c.program] }).programs.get(c.program)!);
+    const p = emu.loadObject(readFileSync(`${DIR}${c.object}.o`), { programs: [c.program] }).programs.get(c.program)!;
+    if (p.jit.slot === 0) throw new Error(`${name}: not compiled (${p.jit.reason})`);
+    progs.set(name, p);
+    // Warm both engines up (the compiled code tiers up from V8's baseline compiler).
+    for (let k = 0; k < 5; k++) for (const interpreter of [false, true]) emu.testRun(p, { data: c.packet, ctx: c.ctx, repeat: 5000, interpreter });
   }
 }
 
@@ -32,24 +41,59 @@ async function teardown(): Promise<void> {
   await emu?.close();
 }
 
-function interp(name: string, perInsn: boolean): number {
+function run(name: string, interpreter: boolean, perInsn: boolean): number {
   const c = CASES.find((x) => x.name === name)!;
-  const r = emu.testRun(progs.get(name)!, { data: c.packet, ctx: c.ctx, repeat: REPEAT });
+  const r = emu.testRun(progs.get(name)!, { data: c.packet, ctx: c.ctx, repeat: REPEAT, interpreter });
   if (r.fault) throw new Error(`${name}: fault ${r.fault}`);
   return perInsn ? r.durationNs / r.executed : r.durationNs;
 }
 
+/** Median time of `n` compiles (generate, validate, instantiate) of `insns`, in ms. */
+function compileMs(insns: Uint8Array, n = 50): number {
+  const t: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const info = emu.dp.jit.compile(insns);
+    t.push(performance.now() - t0);
+    emu.dp.jit.release(info.slot);
+  }
+  return t.sort((a, b) => a - b)[n >> 1]!;
+}
+
+/** A 1,000-instruction program: bounds-checked packet reads, stack traffic, branches. */
+function bigProgram(): Uint8Array {
+  const lines = ['mov %r6, %r1', 'mov %r7, %r1', 'add %r7, 200', 'mov %r0, 0'];
+  for (let i = 0; lines.length < 999; i++) {
+    lines.push('mov %r4, %r6', `add %r4, ${(i % 40) + 2}`, 'jgt %r4, %r7, +2', `ldxb %r5, [%r6+${i % 40}]`, 'add %r0, %r5',
+      `stxdw [%r10-${8 + (i % 8) * 8}], %r0`, `ldxdw %r0, [%r10-${8 + (i % 8) * 8}]`);
+  }
+  lines.push('exit');
+  const p = assemble(lines.join('\n'));
+  compileProgram(p); // fails loudly here rather than in a measured case
+  return p;
+}
+
 const kernelWhy = kernelUnavailableReason();
 const ns = { metric: 'time', unit: 'ns/pkt', higherIsBetter: false } as const;
+const perInsn = { metric: 'time', unit: 'ns/insn', higherIsBetter: false } as const;
+const ms = { metric: 'compile', unit: 'ms', higherIsBetter: false } as const;
 
 const cases: BenchCase[] = PICK.flatMap((name) => {
   const c = CASES.find((x) => x.name === name)!;
   const out: BenchCase[] = [];
+  const base = kernelWhy ? {} : { baseline: `${name} kernel` };
   if (!kernelWhy) out.push({ name: `${name} kernel`, ...ns, external: () => kernelRun(`${DIR}${c.object}.o`, c.program, c.packet, REPEAT, { ctxIn: c.ctx }).durationNs });
-  out.push({ name: `${name} interp`, ...ns, ...(kernelWhy ? {} : { baseline: `${name} kernel` }), setup, teardown, external: () => interp(name, false) });
-  out.push({ name: `${name} interp/insn`, metric: 'time', unit: 'ns/insn', higherIsBetter: false, setup, teardown, external: () => interp(name, true) });
+  out.push({ name: `${name} compiled`, ...ns, ...base, setup, teardown, external: () => run(name, false, false) });
+  out.push({ name: `${name} interp`, ...ns, ...base, setup, teardown, external: () => run(name, true, false) });
+  if (name === CHECKSUM || name === 'fix_csum/bad') {
+    out.push({ name: `${name} interp/insn`, ...perInsn, setup, teardown, external: () => run(name, true, true) });
+    out.push({ name: `${name} compiled/insn`, ...perInsn, baseline: `${name} interp/insn`, setup, teardown, external: () => run(name, false, true) });
+  }
+  out.push({ name: `${name} compile`, ...ms, setup, teardown, external: () => compileMs(progs.get(name)!.insns) });
   return out;
 });
+let big: Uint8Array;
+cases.push({ name: '1000 insns compile', ...ms, setup: async () => { await setup(); big ??= bigProgram(); }, teardown, external: () => compileMs(big, 20) });
 
 if (kernelWhy) process.stderr.write(`bench ebpf: no kernel column (${kernelWhy})\n`);
 

@@ -67,31 +67,36 @@ export function progsRedirectFlags(): u32 { return lastRedirectFlags; }
   for (let i: u32 = 0; i < n; i += 4) store<u32>(dst + i, load<u32>(src + i));
 }
 
-/** Fills the thread's __sk_buff for a packet at `data` (len bytes) whose metadata is at `meta`. */
+@inline function pair(lo: u32, hi: u32): u64 {
+  return <u64>lo | (<u64>hi << 32);
+}
+
+/**
+ * Fills the thread's __sk_buff for a packet at `data` (len bytes) whose metadata is at
+ * `meta`: every one of its 24 words written once (fields nkemu does not model read 0).
+ */
 function skbFill(skb: usize, meta: usize, data: usize, len: u32, ifindex: u32): void {
-  zero64(skb, SKB_CTX_SIZE);
-  store<u32>(skb, len, SKB_LEN);
-  store<u32>(skb, <u32>load<u8>(meta, FM_PKT_TYPE), SKB_PKT_TYPE);
-  store<u32>(skb, load<u32>(meta, FM_MARK), SKB_MARK);
-  store<u32>(skb, load<u32>(meta, FM_QUEUE_MAPPING), SKB_QUEUE_MAPPING);
-  // protocol is __be16 in the low half: the frame keeps it in network order.
-  store<u32>(skb, <u32>load<u16>(meta, FM_PROTOCOL), SKB_PROTOCOL);
   const tci = <u32>load<u16>(meta, FM_VLAN_TCI);
-  store<u32>(skb, tci != 0 ? 1 : 0, SKB_VLAN_PRESENT);
-  store<u32>(skb, tci, SKB_VLAN_TCI);
-  store<u32>(skb, <u32>load<u16>(meta, FM_VLAN_PROTO), SKB_VLAN_PROTO);
-  store<u32>(skb, load<u32>(meta, FM_PRIORITY), SKB_PRIORITY);
-  store<u32>(skb, load<u32>(meta, FM_INGRESS_IFINDEX), SKB_INGRESS_IFINDEX);
-  store<u32>(skb, ifindex, SKB_IFINDEX);
-  store<u32>(skb, load<u32>(meta, FM_TC_INDEX), SKB_TC_INDEX);
-  copy32(skb + SKB_CB, meta + FM_CB, 20);
-  store<u32>(skb, load<u32>(meta, FM_HASH), SKB_HASH);
-  store<u32>(skb, <u32>data, SKB_DATA);
-  store<u32>(skb, <u32>(data + len), SKB_DATA_END);
-  store<u32>(skb, <u32>data, SKB_DATA_META);
+  store<u64>(skb, pair(len, <u32>load<u8>(meta, FM_PKT_TYPE)), SKB_LEN);
+  store<u64>(skb, pair(load<u32>(meta, FM_MARK), load<u32>(meta, FM_QUEUE_MAPPING)), SKB_MARK);
+  // protocol is __be16 in the low half: the frame keeps it in network order.
+  store<u64>(skb, pair(<u32>load<u16>(meta, FM_PROTOCOL), tci != 0 ? 1 : 0), SKB_PROTOCOL);
+  store<u64>(skb, pair(tci, <u32>load<u16>(meta, FM_VLAN_PROTO)), SKB_VLAN_TCI);
+  store<u64>(skb, pair(load<u32>(meta, FM_PRIORITY), load<u32>(meta, FM_INGRESS_IFINDEX)), SKB_PRIORITY);
+  store<u64>(skb, pair(ifindex, load<u32>(meta, FM_TC_INDEX)), SKB_IFINDEX);
+  store<u64>(skb, load<u64>(meta, FM_CB), SKB_CB);
+  store<u64>(skb, load<u64>(meta, FM_CB + 8), SKB_CB + 8);
+  store<u64>(skb, pair(load<u32>(meta, FM_CB + 16), load<u32>(meta, FM_HASH)), SKB_CB + 16);
+  store<u64>(skb, pair(0, <u32>data), SKB_TC_CLASSID);
+  store<u64>(skb, pair(<u32>(data + len), 0), SKB_DATA_END);
+  for (let o: u32 = 88; o < 136; o += 8) store<u64>(skb + o, 0);
+  store<u64>(skb, pair(0, <u32>data), 136); // local_port, data_meta
+  store<u64>(skb, 0, 144); // flow_keys
   store<u64>(skb, load<u64>(meta, FM_TSTAMP), SKB_TSTAMP);
-  store<u32>(skb, len, SKB_WIRE_LEN);
-  store<u32>(skb, 1, SKB_GSO_SEGS);
+  store<u64>(skb, pair(len, 1), SKB_WIRE_LEN); // wire_len, gso_segs
+  store<u64>(skb, 0, 168); // sk
+  store<u64>(skb, 0, 176); // gso_size, tstamp_type
+  store<u64>(skb, 0, 184); // hwtstamp
 }
 
 /** Copies what a tc program may write back into the frame (mark, priority, queue_mapping, tc_index, cb, tstamp). */
@@ -110,19 +115,23 @@ function skbWriteBack(skb: usize, meta: usize): void {
  * the program's own), its maps, r1 = the context, the packet and the frame it may grow in.
  */
 function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable: bool, data: usize, len: u32, meta: usize, base: usize): void {
-  store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
-  store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
-  store<u32>(rec, RUN_BUDGET, VM_BUDGET);
+  const insns = load<u32>(prog, PR_INSNS);
   const nr = load<u32>(prog, PR_NREGIONS);
-  store<u32>(rec, 2 + nr, VM_NREGIONS);
+  // What depends on the program alone stays from its last run on this record (a tail
+  // call in between changes VM_PROG, and it is all rewritten).
+  if (load<u32>(rec, VM_PROG) != insns || load<u32>(rec, VM_MAPS) != <u32>(prog + PR_MAPS) || load<u32>(rec, VM_NREGIONS) != 2 + nr) {
+    store<u32>(rec, insns, VM_PROG);
+    store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
+    store<u32>(rec, 2 + nr, VM_NREGIONS);
+    copy32(rec + VM_REGIONS + 2 * VM_REGION_SIZE, prog + PR_REGIONS, nr * VM_REGION_SIZE);
+    store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
+    store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
+  }
+  store<u32>(rec, RUN_BUDGET, VM_BUDGET);
   let r = rec + VM_REGIONS;
   store<u32>(r, <u32>ctx); store<u32>(r, <u32>(ctx + ctxSize), 4); store<u32>(r, ctxWritable ? VM_REGION_WRITABLE : 0, 8);
   r += VM_REGION_SIZE;
   store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
-  r += VM_REGION_SIZE;
-  copy32(r, prog + PR_REGIONS, nr * VM_REGION_SIZE);
-  store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
-  store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
   store<u64>(rec + VM_REGS + 8, <u64>ctx);
   store<u32>(rec, <u32>data, VM_PKT);
   store<u32>(rec, len, VM_PKT_LEN);
