@@ -47,13 +47,19 @@ export class WorkerPool implements JitPeers {
   static async start(dp: Dataplane): Promise<WorkerPool> {
     const pool = new WorkerPool(dp);
     dp.jit.peers = pool;
-    for (let t = 1; t <= dp.workers; t++) {
-      const h = await spawn();
-      // Snapshot, send and register in one synchronous step: nothing can compile in between.
-      const jit: JitEntry[] = [...dp.jit.modules];
-      const ready = h.api.init(dp.module, dp.memory, t, jit);
-      pool.workers.push(h);
-      await ready;
+    try {
+      for (let t = 1; t <= dp.workers; t++) {
+        const h = await spawn();
+        // Snapshot, send and register in one synchronous step: nothing can compile in between.
+        const jit: JitEntry[] = [...dp.jit.modules];
+        const ready = h.api.init(dp.module, dp.memory, t, jit);
+        pool.workers.push(h);
+        await ready;
+      }
+    } catch (e) {
+      dp.jit.peers = undefined;
+      for (const h of pool.workers) await h.terminate();
+      throw e;
     }
     return pool;
   }
