@@ -139,6 +139,27 @@ export class Emulator {
     return this.dp.workers;
   }
 
+  /**
+   * Resolves once every dataplane worker has installed (or uninstalled) the compiled code
+   * of every program loaded (or freed) so far. Loading is synchronous and workers install
+   * later; until then they run the program on the interpreter, with the same results.
+   * `settle()` and `pktgen()` wait for this first. Inline (no workers) it resolves at once.
+   */
+  async settleJit(): Promise<void> {
+    await this.pool?.jitSettled();
+  }
+
+  /**
+   * For each dataplane thread (0 = this one, then workers 1..N), whether it runs the
+   * program's compiled code now (false: the interpreter, also for programs not compiled).
+   */
+  async jitInstalled(prog: BpfProgram): Promise<boolean[]> {
+    const slot = prog.jit.slot;
+    const host = slot !== 0 && this.dp.jit.installed(slot);
+    const workers = this.pool ? await this.pool.jitInstalled(slot) : [];
+    return [host, ...workers];
+  }
+
   // ---- namespaces ----------------------------------------------------------------
 
   private createNetns(name: string): Netns {
@@ -1077,6 +1098,7 @@ export class Emulator {
    * delivered frame handed to its stack, replies sent in turn. Returns rounds run.
    */
   async settle(maxRounds = 10_000): Promise<number> {
+    await this.settleJit();
     this.flushWork();
     let rounds = 0;
     for (; rounds < maxRounds; rounds++) {
@@ -1167,6 +1189,7 @@ export class Emulator {
     const proto = frame.length >= 14 ? (frame[12]! << 8) | frame[13]! : 0;
     const args = [d.slot, tmpl, frame.length, o.count, o.batch ?? 64, o.flows ?? 1, o.portOffset ?? 0, ((proto & 0xff) << 8) | (proto >> 8)] as const;
     const thread = this.ownerThread(d);
+    await this.settleJit();
     const sent = this.pool ? await this.pool.pktgen(thread, ...args) : this.dp.exports.pktgen(0, ...args);
     this.dp.retire(tmpl, frame.length);
     return sent;

@@ -8,6 +8,7 @@
 import { expose, type Endpoint } from 'comlink';
 import * as A from '../abi.generated.js';
 import type { DataplaneExports } from '../dataplane.js';
+import { installJit, jitInstalled, uninstallJit, type JitHost } from '../ebpf/codegen/jit.js';
 import { instantiateDataplane } from '../wasm.js';
 import type { WorkerApi } from './protocol.js';
 
@@ -24,7 +25,12 @@ function macrotask(): Promise<void> {
 
 function createApi(): WorkerApi {
   let ex: DataplaneExports | undefined;
+  let host: JitHost | undefined;
   let thread = 0;
+  // comlink runs each request as it arrives, so JIT requests sent right after `init` start
+  // before the dataplane exists: they wait for it, in the order they came.
+  let markReady!: () => void;
+  const ready = new Promise<void>((r) => (markReady = r));
   let stopped: Promise<void> | undefined;
   let stopFlag = false;
 
@@ -52,10 +58,25 @@ function createApi(): WorkerApi {
   }
 
   return {
-    async init(module, memory, id) {
+    async init(module, memory, id, jit) {
       ex = await instantiateDataplane<DataplaneExports>(module, memory);
+      host = { memory, exports: ex };
+      for (const [slot, m] of jit) installJit(host, slot, m);
       thread = id;
+      markReady();
       stopped = loop(memory);
+    },
+    async jitInstall(slot, module) {
+      await ready;
+      installJit(host!, slot, module);
+    },
+    async jitUninstall(slot) {
+      await ready;
+      uninstallJit(host!, slot);
+    },
+    async jitInstalled(slot) {
+      await ready;
+      return jitInstalled(host!, slot);
     },
     pktgen(slot, tmpl, len, count, batch, flows, portOff, proto) {
       return ex!.pktgen(thread, slot, tmpl, len, count, batch, flows, portOff, proto);

@@ -4,6 +4,11 @@
  * dispatcher and access check) and its `run` goes into the program's slot. Slots nobody
  * installed hold the interpreter, so a thread that has not installed a program yet still
  * runs it correctly.
+ *
+ * The host compiles; every other thread (the dataplane workers) instantiates the same
+ * `WebAssembly.Module` against its own instance, told through `JitTable.peers`. Installs
+ * reach a worker some time after the load: until then it runs the program on the
+ * interpreter, with the same results.
  */
 
 import * as A from '../../abi.generated.js';
@@ -41,10 +46,26 @@ export function installJit(host: JitHost, slot: number, module: WebAssembly.Modu
   ex.table.set(slot, inst.exports.run as (rec: number) => number);
 }
 
+/** Whether `slot` holds compiled code in this thread's table (not the interpreter). */
+export function jitInstalled(host: JitHost, slot: number): boolean {
+  const ex = host.exports as JitExports;
+  return slot >= A.JIT_BASE && slot < A.JIT_SLOTS && ex.table.get(slot) !== ex.jitFallback;
+}
+
 /** Puts the interpreter back into a slot. */
 export function uninstallJit(host: JitHost, slot: number): void {
   const ex = host.exports as JitExports;
   ex.table.set(slot, ex.jitFallback);
+}
+
+/**
+ * The other threads' tables: told of every slot the host installs or releases, after the
+ * host's own table changed. Delivery may be asynchronous (a worker installs when its
+ * message arrives); it must keep the order of calls for each thread.
+ */
+export interface JitPeers {
+  install(slot: number, module: WebAssembly.Module): void;
+  uninstall(slot: number): void;
 }
 
 /**
@@ -56,6 +77,8 @@ export class JitTable {
   private readonly free: number[] = [];
   /** Modules by slot, for threads that install them later. */
   readonly modules = new Map<number, WebAssembly.Module>();
+  /** The worker threads' tables (set by the worker pool); none without workers. */
+  peers: JitPeers | undefined;
 
   constructor(private readonly host: JitHost, private readonly reuse: boolean) {}
 
@@ -77,13 +100,21 @@ export class JitTable {
     if (slot === 0) return { slot: 0, reason: `all ${A.JIT_SLOTS - A.JIT_BASE} compiled-code slots are in use`, bytes: size, compileMs: 0 };
     installJit(this.host, slot, module);
     this.modules.set(slot, module);
+    this.peers?.install(slot, module);
     return { slot, reason: '', bytes: size, compileMs: performance.now() - t0 };
   }
 
+  /** Whether `slot` holds compiled code in the host's table. */
+  installed(slot: number): boolean {
+    return jitInstalled(this.host, slot);
+  }
+
+  /** Frees a program's slot: the host and every peer put the interpreter back. */
   release(slot: number): void {
     if (slot === 0 || !this.modules.has(slot)) return;
     this.modules.delete(slot);
     uninstallJit(this.host, slot);
+    this.peers?.uninstall(slot);
     if (this.reuse) this.free.push(slot);
   }
 }
