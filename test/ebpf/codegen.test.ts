@@ -6,6 +6,7 @@ import { assemble } from '../../src/ebpf/assembler.js';
 import { CodegenError, compileProgram } from '../../src/ebpf/codegen/compile.js';
 import { Vm, type VmResult } from '../../src/ebpf/vm.js';
 import { Emulator, prng } from '../../src/emulator.js';
+import { parseCase as parse } from '../helpers/conformance.js';
 import { randomProgram } from '../helpers/random-prog.js';
 
 // Differential testing (issue: the compiler agrees with the interpreter everywhere): every
@@ -22,18 +23,6 @@ beforeAll(async () => {
   vm = new Vm(dp);
 });
 afterAll(() => vm.close());
-
-function parse(text: string): { asm?: string; mem?: Uint8Array } {
-  const body: Record<string, string[]> = {};
-  let cur = '';
-  for (const line of text.split('\n')) {
-    const m = /^-- (.*)$/.exec(line);
-    if (m) { cur = m[1]!.trim(); body[cur] = []; continue; }
-    if (cur) body[cur]!.push(line);
-  }
-  const mem = body.mem ? new Uint8Array(body.mem.join(' ').replace(/#.*$/gm, '').split(/\s+/).filter(Boolean).map((h) => parseInt(h, 16))) : undefined;
-  return { asm: body.asm?.join('\n'), mem };
-}
 
 interface Outcome { r0: bigint | null; fault: string | null; faultPc: number | null; executed: bigint; mem: string; stack: string }
 

@@ -213,35 +213,36 @@ function successors(ins: Insn[], pc: number): number[] {
  * interpreter does).
  */
 function buildFunc(ins: Insn[], n: number, start: number, end: number): Func {
-  const reach = new Set<number>();
-  const leaders = new Set<number>([start]);
+  const len = end - start;
+  const reach = new Uint8Array(len);
+  const lead = new Uint8Array(len);
+  lead[0] = 1;
   const work = [start];
   while (work.length) {
     const pc = work.pop()!;
-    if (reach.has(pc)) continue;
-    reach.add(pc);
+    if (reach[pc - start]) continue;
+    reach[pc - start] = 1;
     const i = ins[pc]!;
-    const succ = successors(ins, pc);
     const branches = isJump(i.code);
-    for (const t of succ) {
+    for (const t of successors(ins, pc)) {
       if (t < 0 || t >= n) continue; // a pc fault when taken
       if (t < start || t >= end) {
         throw new CodegenError(t === pc + 1 || (i.code === 0x18 && t === pc + 2) ? 'falls through into the next subprogram' : `jump to ${t} leaves its subprogram [${start}, ${end})`, pc);
       }
-      if (branches) leaders.add(t);
-      work.push(t);
+      if (branches) lead[t - start] = 1;
+      if (!reach[t - start]) work.push(t);
     }
   }
   // Decode blocks; where a block must stop early (the next leader falls inside an lddw),
   // its fallthrough starts a block too: repeat until every fallthrough is a leader.
   let blocks: Block[] = [];
   for (;;) {
-    const ls = [...leaders].sort((a, b) => a - b);
     blocks = [];
     let added = false;
-    for (let k = 0; k < ls.length; k++) {
-      const s = ls[k]!;
-      const next = ls[k + 1] ?? end;
+    for (let s = start; s < end; s++) {
+      if (!lead[s - start]) continue;
+      let next = s + 1;
+      while (next < end && !lead[next - start]) next++;
       const pcs: number[] = [];
       let pc = s;
       let ended = false;
@@ -251,7 +252,7 @@ function buildFunc(ins: Insn[], n: number, start: number, end: number): Func {
         pc += i.code === 0x18 ? 2 : 1;
         if (isJump(i.code)) { ended = true; break; }
       }
-      if (!ended && pc < end && pc !== next && !leaders.has(pc)) { leaders.add(pc); added = true; }
+      if (!ended && pc < end && pc !== next && !lead[pc - start]) { lead[pc - start] = 1; added = true; }
       blocks.push({ start: s, pcs });
     }
     if (!added) break;
@@ -282,12 +283,14 @@ class GenWriter extends Writer {
 }
 
 class Gen {
-  private c = new Writer(1 << 14);
+  private c = new Writer(1 << 10);
   /**
    * Open Wasm labels, innermost last: 'E<k>' ends right before block k, 'L<k>' is the loop
    * headed by block k, 'top' the dispatch loop, '-' anything else (an if around a branch).
    */
   private labels: string[] = [];
+  /** Where each named label sits in `labels` (names are unique while open). */
+  private labelAt = new Map<string, number>();
   private f!: Func;
   private bi = 0;
   /** Size of the block being emitted and the index of the instruction in it. */
@@ -351,6 +354,7 @@ class Gen {
     ex.u32(1).name('run').u8(0x00).u32(F_RUN);
     m.section(7, ex);
     // Code.
+    this.c = new Writer(2048 + this.n * 48);
     const c = this.c;
     c.u32(nf);
     this.body(() => this.faultFn(), []);
@@ -361,16 +365,16 @@ class Gen {
     this.body(() => this.runFn(), [[1, I32], [1, I64]]);
     for (const f of this.funcs) {
       this.f = f;
-      this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64]]);
+      this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64]], 256 + (f.end - f.start) * 48);
     }
-    m.u8(10).u32(c.len).bytes(c.buf.subarray(0, c.len));
+    m.section(10, c);
     return m.out();
   }
 
   /** Emits one function body (size-prefixed) with its local declarations. */
-  private body(emit: () => void, locals: [number, number][]): void {
+  private body(emit: () => void, locals: [number, number][], size = 1 << 10): void {
     const outer = this.c;
-    const inner = new GenWriter(1 << 12);
+    const inner = new GenWriter(size);
     this.c = inner;
     inner.u32(locals.length);
     for (const [count, type] of locals) inner.u32(count).u8(type);
@@ -495,9 +499,11 @@ class Gen {
       this.loops.set(h, e);
       for (let k = h + 1; k <= e; k++) inLoop.add(k);
     }
+    const loopEnds = new Set(this.loops.values());
     const dispatch = f.back.some(([from, to]) => !(this.loops.has(to) && from <= this.loops.get(to)!));
     this.labels = [];
-    const open = (l: string): void => { this.labels.push(l); };
+    this.labelAt.clear();
+    const open = (l: string): void => { this.pushLabel(l); };
     if (dispatch) { c.u8(Op.loop).u8(EMPTY); open('top'); }
     for (let k = N - 1; k >= 1; k--) if (!inLoop.has(k)) { c.u8(Op.block).u8(EMPTY); open(`E${k}`); }
     if (dispatch) {
@@ -507,7 +513,7 @@ class Gen {
       for (let k = 0; k < N; k++) c.u32(inLoop.has(k) ? 0 : this.depth(`E${k}`));
       c.u32(0);
       c.op(Op.end);
-      this.labels.pop();
+      this.popLabel();
     }
     for (let k = 0; k < N; k++) {
       this.bi = k;
@@ -518,7 +524,7 @@ class Gen {
         for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
       }
       this.block(f.blocks[k]!);
-      if ([...this.loops.values()].includes(k)) { c.op(Op.end); this.close('L'); }
+      if (loopEnds.has(k)) { c.op(Op.end); this.close('L'); }
       if (k + 1 < N) { c.op(Op.end); this.close(`E${k + 1}`); }
     }
     if (dispatch) { c.op(Op.end); this.close('top'); }
@@ -530,15 +536,26 @@ class Gen {
     return successors(this.ins, b.pcs[b.pcs.length - 1]!).map((t) => f.index.get(t)).filter((j): j is number => j !== undefined);
   }
 
+  private pushLabel(l: string): void {
+    if (l !== '-') this.labelAt.set(l, this.labels.length);
+    this.labels.push(l);
+  }
+
+  private popLabel(): string | undefined {
+    const l = this.labels.pop();
+    if (l !== undefined && l !== '-') this.labelAt.delete(l);
+    return l;
+  }
+
   private close(l: string): void {
-    const top = this.labels.pop();
+    const top = this.popLabel();
     if (!top || !top.startsWith(l)) throw new CodegenError(`internal: label ${top} closed as ${l}`, this.f.blocks[this.bi]!.start);
   }
 
   /** Branch depth of an open label, or -1. */
   private depth(l: string): number {
-    const i = this.labels.lastIndexOf(l);
-    return i < 0 ? -1 : this.labels.length - 1 - i;
+    const i = this.labelAt.get(l);
+    return i === undefined ? -1 : this.labels.length - 1 - i;
   }
 
   private loadPacketBounds(): void {
@@ -596,19 +613,19 @@ class Gen {
     // It runs the instructions it has budget for, then faults with none left.
     c.i32c(0).op(Op.global_set).u32(G_BUDGET);
     c.get(REC).i32c(A.VM_FAULT_BUDGET).i32c(b.start).get(BUD).op(Op.i32_add);
-    b.pcs.forEach((pc, m) => {
-      if (this.ins[pc]!.code === 0x18) c.get(BUD).i32c(m).op(Op.i32_gt_u).op(Op.i32_add);
-    });
+    for (let m = 0; m < k; m++) {
+      if (this.ins[b.pcs[m]!]!.code === 0x18) c.get(BUD).i32c(m).op(Op.i32_gt_u).op(Op.i32_add);
+    }
     c.op(Op.call).u32(F_FAULT);
     this.unwind();
     c.op(Op.end);
     c.get(BUD).i32c(k).op(Op.i32_sub).set(BUD);
     let terminated = false;
     this.curK = k;
-    b.pcs.forEach((pc, m) => {
+    for (let m = 0; m < k; m++) {
       this.curM = m;
-      terminated = this.insn(pc);
-    });
+      terminated = this.insn(b.pcs[m]!);
+    }
     if (!terminated) {
       const last = b.pcs[k - 1]!;
       this.goto(last + (this.ins[last]!.code === 0x18 ? 2 : 1), last, true);
@@ -651,9 +668,9 @@ class Gen {
       return;
     }
     c.u8(Op.if).u8(EMPTY);
-    this.labels.push('-');
+    this.pushLabel('-');
     this.goto(t, from);
-    this.labels.pop();
+    this.popLabel();
     c.op(Op.end);
   }
 
@@ -688,25 +705,7 @@ class Gen {
       return false;
     }
     switch (op) {
-      case 3: case 9: {
-        // Division by zero gives 0 (div) or leaves dst (mod); signed by -1 negates / gives 0.
-        this.src64(i);
-        c.set(TMP);
-        c.get(TMP).op(Op.i64_eqz);
-        c.u8(Op.if).u8(I64);
-        if (op === 3) c.i64c(0); else c.get(d);
-        c.op(Op.else);
-        if (i.off === 0) {
-          c.get(d).get(TMP).op(op === 3 ? Op.i64_div_u : Op.i64_rem_u);
-        } else {
-          c.get(TMP).i64c(-1).op(Op.i64_eq);
-          c.u8(Op.if).u8(I64);
-          if (op === 3) c.i64c(0).get(d).op(Op.i64_sub); else c.i64c(0);
-          c.op(Op.else).get(d).get(TMP).op(op === 3 ? Op.i64_div_s : Op.i64_rem_s).op(Op.end);
-        }
-        c.op(Op.end).set(d);
-        return false;
-      }
+      case 3: case 9: this.divmod(i, true); return false;
       case 8: c.i64c(0).get(d).op(Op.i64_sub).set(d); return false;
       case 11:
         if ((i.code & 8) === 0 || i.off === 0) { this.src64(i); c.set(d); return false; }
@@ -727,6 +726,54 @@ class Gen {
     }
   }
 
+  /**
+   * div (op 3) and mod (op 9), 64- or 32-bit: by zero, div gives 0 and mod leaves dst;
+   * signed (off != 0) by -1, div negates and mod gives 0 (Wasm would trap on both).
+   */
+  private divmod(i: Insn, wide: boolean): void {
+    const c = this.c;
+    const d = R(i.dst);
+    const div = i.code >> 4 === 3;
+    const T = wide ? I64 : I32;
+    const op = wide
+      ? (i.off === 0 ? (div ? Op.i64_div_u : Op.i64_rem_u) : (div ? Op.i64_div_s : Op.i64_rem_s))
+      : (i.off === 0 ? (div ? Op.i32_div_u : Op.i32_rem_u) : (div ? Op.i32_div_s : Op.i32_rem_s));
+    // TMP holds the divisor, zero-extended for the 32-bit forms.
+    if (wide) this.src64(i); else { this.src32(i); c.op(Op.i64_extend_i32_u); }
+    c.set(TMP);
+    c.get(TMP).op(Op.i64_eqz);
+    c.u8(Op.if).u8(T);
+    if (div) this.zero(wide); else this.reg(d, wide);
+    c.op(Op.else);
+    if (i.off === 0) {
+      this.reg(d, wide);
+      this.reg(TMP, wide);
+      c.op(op);
+    } else {
+      c.get(TMP).i64c(wide ? -1 : 0xffffffff).op(Op.i64_eq);
+      c.u8(Op.if).u8(T);
+      if (div) { this.zero(wide); this.reg(d, wide); c.op(wide ? Op.i64_sub : Op.i32_sub); } else this.zero(wide);
+      c.op(Op.else);
+      this.reg(d, wide);
+      this.reg(TMP, wide);
+      c.op(op).op(Op.end);
+    }
+    c.op(Op.end);
+    if (!wide) c.op(Op.i64_extend_i32_u);
+    c.set(d);
+  }
+
+  /** A 64-bit local, or its low 32 bits. */
+  private reg(l: number, wide: boolean): void {
+    this.c.get(l);
+    if (!wide) this.c.op(Op.i32_wrap_i64);
+  }
+
+  private zero(wide: boolean): void {
+    if (wide) this.c.i64c(0);
+    else this.c.i32c(0);
+  }
+
   private src32(i: Insn): void {
     if (i.code & 8) this.c.get(R(i.src)).op(Op.i32_wrap_i64);
     else this.c.i32c(i.imm);
@@ -737,43 +784,20 @@ class Gen {
     const d = R(i.dst);
     const op = i.code >> 4;
     const simple = ALU32[op];
-    const d32 = (): void => { c.get(d).op(Op.i32_wrap_i64); };
-    const setZx = (): void => { c.op(Op.i64_extend_i32_u).set(d); };
     if (simple !== undefined) {
-      d32();
+      c.get(d).op(Op.i32_wrap_i64);
       this.src32(i);
       c.op(simple);
-      setZx();
+      c.op(Op.i64_extend_i32_u).set(d);
       return false;
     }
     switch (op) {
-      case 3: case 9: {
-        this.src32(i);
-        c.op(Op.i64_extend_i32_u).set(TMP);
-        c.get(TMP).op(Op.i64_eqz);
-        c.u8(Op.if).u8(I32);
-        if (op === 3) c.i32c(0); else d32();
-        c.op(Op.else);
-        if (i.off === 0) {
-          d32();
-          c.get(TMP).op(Op.i32_wrap_i64).op(op === 3 ? Op.i32_div_u : Op.i32_rem_u);
-        } else {
-          c.get(TMP).i64c(0xffffffff).op(Op.i64_eq);
-          c.u8(Op.if).u8(I32);
-          if (op === 3) { c.i32c(0); d32(); c.op(Op.i32_sub); } else c.i32c(0);
-          c.op(Op.else);
-          d32();
-          c.get(TMP).op(Op.i32_wrap_i64).op(op === 3 ? Op.i32_div_s : Op.i32_rem_s).op(Op.end);
-        }
-        c.op(Op.end);
-        setZx();
-        return false;
-      }
-      case 8: c.i32c(0); d32(); c.op(Op.i32_sub); setZx(); return false;
+      case 3: case 9: this.divmod(i, false); return false;
+      case 8: c.i32c(0); c.get(d).op(Op.i32_wrap_i64); c.op(Op.i32_sub); c.op(Op.i64_extend_i32_u).set(d); return false;
       case 11:
-        if ((i.code & 8) === 0 || i.off === 0) { this.src32(i); setZx(); return false; }
-        if (i.off === 8) { this.src32(i); c.op(Op.i32_extend8_s); setZx(); return false; }
-        if (i.off === 16) { this.src32(i); c.op(Op.i32_extend16_s); setZx(); return false; }
+        if ((i.code & 8) === 0 || i.off === 0) { this.src32(i); c.op(Op.i64_extend_i32_u).set(d); return false; }
+        if (i.off === 8) { this.src32(i); c.op(Op.i32_extend8_s); c.op(Op.i64_extend_i32_u).set(d); return false; }
+        if (i.off === 16) { this.src32(i); c.op(Op.i32_extend16_s); c.op(Op.i64_extend_i32_u).set(d); return false; }
         this.fault(A.VM_FAULT_INSN, pc);
         return true;
       case 13:
@@ -847,18 +871,18 @@ class Gen {
       // bpf_loop on one of the program's own callbacks runs compiled; other pointers take the helper.
       const c = this.c;
       c.u8(Op.block).u8(EMPTY);
-      this.labels.push('-');
+      this.pushLabel('-');
       for (const [ptr, k] of this.callbacks) {
         c.get(R(2)).i64c(ptr).op(Op.i64_eq);
         c.u8(Op.if).u8(EMPTY);
-        this.labels.push('-');
+        this.pushLabel('-');
         this.inlineLoop(k, pc);
         c.u8(Op.br).u32(1);
-        this.labels.pop();
+        this.popLabel();
         c.op(Op.end);
       }
       this.helperCall(i, pc);
-      this.labels.pop();
+      this.popLabel();
       c.op(Op.end);
       return;
     }
@@ -968,12 +992,9 @@ class Gen {
     c.set(EA);
     c.u8(Op.block).u8(EMPTY);
     c.u8(Op.block).u8(EMPTY);
-    const range = (lo: number, hi: number): void => {
-      c.get(EA).get(lo).op(Op.i64_ge_u).get(EA).get(hi).i64c(size).op(Op.i64_sub).op(Op.i64_le_u).op(Op.i32_and).u8(Op.br_if).u32(0);
-    };
     // The packet first (what programs read most), the context, then the stack (one
     // unsigned compare of ea - lo), the program's own regions, and the general check.
-    if (write) { range(PW_LO, PW_HI); range(CW_LO, CW_HI); } else { range(P_LO, P_HI); range(C_LO, C_HI); }
+    if (write) { this.inRange(PW_LO, PW_HI, size); this.inRange(CW_LO, CW_HI, size); } else { this.inRange(P_LO, P_HI, size); this.inRange(C_LO, C_HI, size); }
     c.get(EA).get(ST_LO).op(Op.i64_sub).i64c(A.VM_STACK_SIZE - size).op(Op.i64_le_u).u8(Op.br_if).u32(0);
     for (const g of this.regions) {
       if (write && !g.writable) continue;
@@ -988,6 +1009,11 @@ class Gen {
     c.op(Op.end);
     c.get(EA).op(Op.i32_wrap_i64).set(ADDR);
     c.op(Op.end);
+  }
+
+  /** `br_if 0` when EA..EA+size lies in [lo, hi) (locals; an empty region is (EMPTY_LO, EMPTY_HI)). */
+  private inRange(lo: number, hi: number, size: number): void {
+    this.c.get(EA).get(lo).op(Op.i64_ge_u).get(EA).get(hi).i64c(size).op(Op.i64_sub).op(Op.i64_le_u).op(Op.i32_and).u8(Op.br_if).u32(0);
   }
 
   private ldx(i: Insn, pc: number): boolean {
@@ -1024,15 +1050,12 @@ class Gen {
     c.op(Op.end);
     const narrow = size === 4 ? 1 : 0;
     const align = size === 4 ? 2 : 3;
-    const rmw = (pair: readonly [number, number]): void => {
-      c.get(ADDR).get(R(i.src)).u8(Op.atomic).u32(pair[narrow]!).u32(align).u32(0);
-    };
     switch (i.imm) {
-      case 0x00: case 0x01: rmw(ATOMIC.add); break;
-      case 0x40: case 0x41: rmw(ATOMIC.or); break;
-      case 0x50: case 0x51: rmw(ATOMIC.and); break;
-      case 0xa0: case 0xa1: rmw(ATOMIC.xor); break;
-      case 0xe1: rmw(ATOMIC.xchg); break;
+      case 0x00: case 0x01: this.rmw(i, ATOMIC.add, narrow, align); break;
+      case 0x40: case 0x41: this.rmw(i, ATOMIC.or, narrow, align); break;
+      case 0x50: case 0x51: this.rmw(i, ATOMIC.and, narrow, align); break;
+      case 0xa0: case 0xa1: this.rmw(i, ATOMIC.xor, narrow, align); break;
+      case 0xe1: this.rmw(i, ATOMIC.xchg, narrow, align); break;
       case 0xf1:
         c.get(ADDR).get(R(0)).get(R(i.src)).u8(Op.atomic).u32(ATOMIC.cmpxchg[narrow]).u32(align).u32(0);
         c.set(R(0));
@@ -1044,6 +1067,11 @@ class Gen {
     if (i.imm === 0xe1 || (i.imm & 1) !== 0) c.set(R(i.src));
     else c.op(Op.drop);
     return false;
+  }
+
+  /** An atomic read-modify-write of src at ADDR (the old value stays on the stack). */
+  private rmw(i: Insn, pair: readonly [number, number], narrow: number, align: number): void {
+    this.c.get(ADDR).get(R(i.src)).u8(Op.atomic).u32(pair[narrow]!).u32(align).u32(0);
   }
 
   private ld(i: Insn, pc: number): boolean {
