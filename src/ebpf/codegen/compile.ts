@@ -111,6 +111,13 @@ const ALU32: Partial<Record<number, number>> = { 0: Op.i32_add, 1: Op.i32_sub, 2
 const CMP64: Partial<Record<number, number>> = { 1: Op.i64_eq, 2: Op.i64_gt_u, 3: Op.i64_ge_u, 5: Op.i64_ne, 6: Op.i64_gt_s, 7: Op.i64_ge_s, 10: Op.i64_lt_u, 11: Op.i64_le_u, 12: Op.i64_lt_s, 13: Op.i64_le_s };
 const CMP32: Partial<Record<number, number>> = { 1: Op.i32_eq, 2: Op.i32_gt_u, 3: Op.i32_ge_u, 5: Op.i32_ne, 6: Op.i32_gt_s, 7: Op.i32_ge_s, 10: Op.i32_lt_u, 11: Op.i32_le_u, 12: Op.i32_lt_s, 13: Op.i32_le_s };
 
+/**
+ * Helpers (assembly/ebpf/helpers.ts) that only read r1..r5 and set r0: no callbacks, no
+ * tail call, the packet neither moved nor resized. Calls to them spill and reload just
+ * those; every other helper gets the whole register file and fresh packet bounds.
+ */
+const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 34, 41, 48, 51, 130, 131, 132, 133, 134, 155]);
+
 // Globals.
 const G_FAULT = 0;
 const G_BUDGET = 1;
@@ -932,6 +939,18 @@ class Gen {
 
   private helperCall(i: Insn, pc: number): void {
     const c = this.c;
+    if (PLAIN_HELPERS.has(i.imm)) {
+      // Reads r1..r5, sets r0, runs no eBPF and leaves the packet where it is.
+      for (let r = 1; r <= 5; r++) c.get(REC).get(R(r)).mem(Op.i64_store, 3, A.VM_REGS + r * 8);
+      c.get(REC).i32c(i.imm).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).tee(CODE);
+      c.u8(Op.if).u8(EMPTY);
+      c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+      c.get(CODE).op(Op.global_set).u32(G_FAULT);
+      this.unwind();
+      c.op(Op.end);
+      c.get(REC).mem(Op.i64_load, 3, A.VM_REGS).set(R(0));
+      return;
+    }
     this.spill();
     c.get(REC).get(BUD).mem(Op.i32_store, 2, A.VM_BUDGET);
     c.get(REC).i32c(i.imm).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).set(CODE);
