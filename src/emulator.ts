@@ -143,11 +143,14 @@ export class Emulator {
    * Resolves once every dataplane worker has installed (or uninstalled) the compiled code
    * of every program loaded (or freed) so far. Loading is synchronous and workers install
    * later; until then they run the program on the interpreter, with the same results.
-   * `settle()` and `pktgen()` wait for this first. Inline (no workers) it resolves at once.
+   * `settle()` and `pktgen()` wait for this first. It also waits for modules compiling in
+   * the background (browsers' main threads refuse synchronous compiles of larger modules).
    */
   async settleJit(): Promise<void> {
+    while (this.jitPending.size) await Promise.all([...this.jitPending]);
     await this.pool?.jitSettled();
   }
+  private readonly jitPending = new Set<Promise<void>>();
 
   /**
    * For each dataplane thread (0 = this one, then workers 1..N), whether it runs the
@@ -1343,6 +1346,18 @@ export class Emulator {
     if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions });
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
     dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);
+    const ready = prog.jit.ready;
+    if (ready) {
+      // Compiling in the background: the record switches to the compiled code when it is
+      // installed (one aligned store; a packet sees the interpreter or the code, both right).
+      const done = ready.then((info) => {
+        this.jitPending.delete(done);
+        if (prog.record === 0) { this.dp.jit.release(info.slot); return; }
+        prog.jit = info;
+        Atomics.store(this.dp.words(), (prog.record + A.PR_JIT) >> 2, info.slot);
+      });
+      this.jitPending.add(done);
+    }
     prog.record = rec;
     this.bpf.progs.set(prog.id, prog);
     return prog;

@@ -23,13 +23,16 @@ describe('in a real Chromium', () => {
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
       await page.goto(`${server.url}/test/browser/page.html`);
-      const result = await page.evaluate(() => (window as unknown as { result: Promise<unknown> }).result) as Record<string, { workers: number; received: number; text: string; tx: string; rx: string }> & { isolated: boolean; error?: string };
+      const result = await page.evaluate(() => (window as unknown as { result: Promise<unknown> }).result) as Record<string, { workers: number; received: number; text: string; tx: string; rx: string }> & { isolated: boolean; error?: string; compiled?: { before: string; slot: number; reason: string; installed: boolean; retval: number } };
       expect(errors).toEqual([]);
       expect(result.error).toBeUndefined();
       expect(result.isolated).toBe(true);
       expect(result.inline).toMatchObject({ workers: 0, received: 3, tx: '4', rx: '4' });
       expect(result.worker).toMatchObject({ workers: 1, received: 3, tx: '4', rx: '4' });
       expect(result.worker!.text).toContain('3 packets transmitted, 3 received, 0% packet loss');
+      expect(result.compiled).toMatchObject({ reason: '', installed: true, retval: (799 * 800) / 2 });
+      expect(result.compiled!.slot).toBeGreaterThan(0);
+      expect(result.compiled!.before).toMatch(/^$|compiling in the background/);
     } finally {
       await ctx.close();
       await server.close();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import * as A from '../../src/abi.generated.js';
 import { Dataplane } from '../../src/dataplane.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { CodegenError, compileProgram } from '../../src/ebpf/codegen/compile.js';
@@ -178,6 +179,46 @@ describe('what the compiler refuses', () => {
     } finally {
       await emu.close();
       await off.close();
+    }
+  });
+});
+
+describe('where synchronous compiles are refused (browsers\' main threads)', () => {
+  it('the program runs on the interpreter, compiles in the background and switches over', async () => {
+    const Real = WebAssembly.Module;
+    // Chromium's rule on the main thread: no synchronous compile of more than 4 KB.
+    const spy = vi.spyOn(WebAssembly, 'Module').mockImplementation(function (bytes: BufferSource) {
+      if ((bytes as Uint8Array).byteLength > 4096) throw new RangeError('WebAssembly.Module(): Sync compile not allowed');
+      return new Real(bytes);
+    } as unknown as typeof WebAssembly.Module);
+    const emu = await Emulator.create({});
+    try {
+      const src = [...Array.from({ length: 800 }, (_, i) => `add %r0, ${i}`), 'exit'].join('\n');
+      const prog = emu.loadProgram({ name: 'big', type: 'sched_cls', insns: assemble(src) });
+      expect(prog.jit.slot).toBe(0);
+      expect(prog.jit.reason).toMatch(/compiling in the background/);
+      const pkt = new Uint8Array(60);
+      pkt[12] = 8;
+      pkt[14] = 0x45;
+      const before = emu.testRun(prog, { data: pkt });
+      await emu.settleJit();
+      expect(prog.jit.slot).toBeGreaterThan(0);
+      expect(prog.jit.reason).toBe('');
+      expect(emu.dp.view().getUint32(prog.record + A.PR_JIT, true)).toBe(prog.jit.slot);
+      expect(await emu.jitInstalled(prog)).toEqual([true]);
+      const after = emu.testRun(prog, { data: pkt });
+      expect(after.retval).toBe(before.retval);
+      expect(after.retval).toBe((799 * 800) / 2);
+      // A program freed before its module is ready never gets a slot.
+      const gone = emu.loadProgram({ name: 'gone', type: 'sched_cls', insns: assemble(src) });
+      const pending = gone.jit.ready!;
+      emu.closeProgram(gone);
+      expect((await pending).slot).toBeGreaterThan(0);
+      await emu.settleJit();
+      expect(gone.jit.slot).toBe(0);
+    } finally {
+      spy.mockRestore();
+      await emu.close();
     }
   });
 });

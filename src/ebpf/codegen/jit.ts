@@ -37,6 +37,11 @@ export interface JitInfo {
   bytes: number;
   /** Time to generate, validate and instantiate the module, in milliseconds. */
   compileMs: number;
+  /**
+   * Set while the module compiles in the background (where synchronous compiles of its
+   * size are refused): resolves to the final state once it is installed, or why not.
+   */
+  ready?: Promise<JitInfo>;
 }
 
 /** Instantiates a compiled module against one thread's dataplane instance and installs it. */
@@ -85,23 +90,47 @@ export class JitTable {
   /** Compiles `insns` and installs them in a new slot; on failure says why (slot 0). */
   compile(insns: Uint8Array, o: CompileOptions = {}): JitInfo {
     const t0 = performance.now();
-    let module: WebAssembly.Module;
-    let size = 0;
+    let bytes: Uint8Array;
     try {
-      const code = compileProgram(insns, o);
-      size = code.bytes.length;
-      module = new WebAssembly.Module(code.bytes as Uint8Array<ArrayBuffer>);
+      bytes = compileProgram(insns, o).bytes;
     } catch (e) {
       if (e instanceof CodegenError) return { slot: 0, reason: e.message, bytes: 0, compileMs: 0 };
-      // Browsers refuse synchronous compiles of larger modules on the main thread.
-      return { slot: 0, reason: `the engine refused the module: ${(e as Error).message}`, bytes: size, compileMs: 0 };
+      throw e;
     }
     const slot = this.free.pop() ?? (this.next < A.JIT_SLOTS ? this.next++ : 0);
-    if (slot === 0) return { slot: 0, reason: `all ${A.JIT_SLOTS - A.JIT_BASE} compiled-code slots are in use`, bytes: size, compileMs: 0 };
-    installJit(this.host, slot, module);
+    if (slot === 0) return { slot: 0, reason: `all ${A.JIT_SLOTS - A.JIT_BASE} compiled-code slots are in use`, bytes: bytes.length, compileMs: 0 };
+    let module: WebAssembly.Module;
+    try {
+      module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+      installJit(this.host, slot, module);
+    } catch (e) {
+      if (!(e instanceof RangeError)) {
+        this.free.push(slot);
+        return { slot: 0, reason: `the engine refused the module: ${(e as Error).message}`, bytes: bytes.length, compileMs: 0 };
+      }
+      // Browsers refuse synchronous compiles of larger modules on the main thread: compile
+      // in the background; the program runs on the interpreter until `ready` installs it.
+      const ready = this.compileLater(slot, bytes, t0);
+      return { slot: 0, reason: 'compiling in the background (this thread may not compile a module this size synchronously)', bytes: bytes.length, compileMs: 0, ready };
+    }
     this.modules.set(slot, module);
     this.peers?.install(slot, module);
-    return { slot, reason: '', bytes: size, compileMs: performance.now() - t0 };
+    return { slot, reason: '', bytes: bytes.length, compileMs: performance.now() - t0 };
+  }
+
+  private async compileLater(slot: number, bytes: Uint8Array, t0: number): Promise<JitInfo> {
+    try {
+      const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+      const ex = this.host.exports as JitExports;
+      const inst = await WebAssembly.instantiate(module, { env: { memory: this.host.memory, helper: ex.vmHelper, check: ex.vmCheck } });
+      ex.table.set(slot, inst.exports.run as (rec: number) => number);
+      this.modules.set(slot, module);
+      this.peers?.install(slot, module);
+      return { slot, reason: '', bytes: bytes.length, compileMs: performance.now() - t0 };
+    } catch (e) {
+      this.free.push(slot);
+      return { slot: 0, reason: `the engine refused the module: ${(e as Error).message}`, bytes: bytes.length, compileMs: 0 };
+    }
   }
 
   /** Whether `slot` holds compiled code in the host's table. */
