@@ -289,6 +289,11 @@ class GenWriter extends Writer {
   }
 }
 
+// Compiling is synchronous and never nested: the two big buffers are reused from one
+// program to the next (only the finished module is a new allocation).
+const CODE_SCRATCH = new Writer(1 << 16);
+const BODY_SCRATCH = new GenWriter(1 << 16);
+
 class Gen {
   private c = new Writer(1 << 10);
   /**
@@ -324,7 +329,7 @@ class Gen {
       const k = this.funcIndex.get(i.imm);
       if (k !== undefined) this.callbacks.set((FUNC_TAG << 32n) | BigInt(i.imm >>> 0), k);
     }
-    const m = new Writer(1 << 12);
+    const m = new Writer(4096 + this.n * 48);
     m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     // Types.
     const t = new Writer();
@@ -361,7 +366,7 @@ class Gen {
     ex.u32(1).name('run').u8(0x00).u32(F_RUN);
     m.section(7, ex);
     // Code.
-    this.c = new Writer(2048 + this.n * 48);
+    this.c = CODE_SCRATCH.reset(2048 + this.n * 48);
     const c = this.c;
     c.u32(nf);
     this.body(() => this.faultFn(), []);
@@ -381,7 +386,7 @@ class Gen {
   /** Emits one function body (size-prefixed) with its local declarations. */
   private body(emit: () => void, locals: [number, number][], size = 1 << 10): void {
     const outer = this.c;
-    const inner = new GenWriter(size);
+    const inner = BODY_SCRATCH.reset(size);
     this.c = inner;
     inner.u32(locals.length);
     for (const [count, type] of locals) inner.u32(count).u8(type);
@@ -721,12 +726,7 @@ class Gen {
         if (i.off === 32) { c.get(R(i.src)).op(Op.i64_extend32_s).set(d); return false; }
         this.fault(A.VM_FAULT_INSN, pc);
         return true;
-      case 13:
-        if (i.imm === 16) { c.get(d).op(Op.call).u32(F_BSWAP16).set(d); return false; }
-        if (i.imm === 32) { c.get(d).op(Op.call).u32(F_BSWAP32).set(d); return false; }
-        if (i.imm === 64) { c.get(d).op(Op.call).u32(F_BSWAP64).set(d); return false; }
-        this.fault(A.VM_FAULT_INSN, pc);
-        return true;
+      case 13: return this.bswap(i, pc);
       default:
         this.fault(A.VM_FAULT_INSN, pc);
         return true;
@@ -812,17 +812,25 @@ class Gen {
           if (i.imm === 16) { c.get(d).i64c(0xffff).op(Op.i64_and).set(d); return false; }
           if (i.imm === 32) { c.get(d).i64c(0xffffffff).op(Op.i64_and).set(d); return false; }
           if (i.imm === 64) return false;
-        } else {
-          if (i.imm === 16) { c.get(d).op(Op.call).u32(F_BSWAP16).set(d); return false; }
-          if (i.imm === 32) { c.get(d).op(Op.call).u32(F_BSWAP32).set(d); return false; }
-          if (i.imm === 64) { c.get(d).op(Op.call).u32(F_BSWAP64).set(d); return false; }
+          this.fault(A.VM_FAULT_INSN, pc);
+          return true;
         }
-        this.fault(A.VM_FAULT_INSN, pc);
-        return true;
+        return this.bswap(i, pc);
       default:
         this.fault(A.VM_FAULT_INSN, pc);
         return true;
     }
+  }
+
+  /** bswap16/32/64 of dst (ALU64 END, and ALU `be` on this little-endian machine). */
+  private bswap(i: Insn, pc: number): boolean {
+    const fn = i.imm === 16 ? F_BSWAP16 : i.imm === 32 ? F_BSWAP32 : i.imm === 64 ? F_BSWAP64 : -1;
+    if (fn < 0) {
+      this.fault(A.VM_FAULT_INSN, pc);
+      return true;
+    }
+    this.c.get(R(i.dst)).op(Op.call).u32(fn).set(R(i.dst));
+    return false;
   }
 
   private jmp(i: Insn, pc: number): boolean {

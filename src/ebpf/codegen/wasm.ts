@@ -42,6 +42,13 @@ export class Writer {
     this.buf = new Uint8Array(size);
   }
 
+  /** Empties the writer, keeping its buffer (at least `size` bytes) for the next use. */
+  reset(size = 0): this {
+    if (this.buf.length < size) this.buf = new Uint8Array(size);
+    this.len = 0;
+    return this;
+  }
+
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const b = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
