@@ -73,7 +73,11 @@ function parseBytes(args: string[], i: number, n: number, what: string): [Uint8A
 }
 
 function progJson(p: BpfProgram): Record<string, unknown> {
-  return { id: p.id, type: p.type, name: p.name, tag: p.tag || '0000000000000000', gpl_compatible: true, xlated_len: p.insns.length, jited: false };
+  // "jited": compiled to WebAssembly; its size is the module's.
+  return {
+    id: p.id, type: p.type, name: p.name, tag: p.tag || '0000000000000000', gpl_compatible: true,
+    bytes_xlated: p.insns.length, jited: p.jit.slot !== 0, ...(p.jit.slot !== 0 ? { bytes_jited: p.jit.bytes } : {}),
+  };
 }
 
 function readObject(file: string | undefined): Uint8Array {
@@ -128,8 +132,9 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
     }
     if (verb === 'show' || verb === 'list' || verb === undefined) {
       const progs = rest.length ? [progRef(emu, rest, 0)[0]] : [...emu.bpf.progs.values()];
-      if (json) return print(progs.map(progJson));
-      for (const p of progs) ctx.out.push(`${p.id}: ${p.type}  name ${p.name}  tag ${p.tag || '0000000000000000'}  gpl`, `\txlated ${p.insns.length}B  not jited`);
+      // One PROG prints its object, the listing an array (bpftool's show_prog vs do_show).
+      if (json) return print(rest.length ? progJson(progs[0]!) : progs.map(progJson));
+      for (const p of progs) ctx.out.push(`${p.id}: ${p.type}  name ${p.name}  tag ${p.tag || '0000000000000000'}  gpl`, `\txlated ${p.insns.length}B  ${p.jit.slot !== 0 ? `jited ${p.jit.bytes}B` : 'not jited'}`);
       return;
     }
     if (verb === 'tracelog') {

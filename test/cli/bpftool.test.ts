@@ -25,7 +25,14 @@ const sh = (line: string) => runCommand(emu, splitWords(line));
 
 describe('bpftool (with the netkit attach extension)', () => {
   it('prog show, net attach in mprog order, net show (text and -j), link and detach', async () => {
-    expect((await sh('bpftool prog show')).stdout).toContain('1: sched_cls  name drop_port  tag');
+    const show = (await sh('bpftool prog show')).stdout;
+    expect(show).toContain('1: sched_cls  name drop_port  tag');
+    // Like the kernel's: the image size, and the compiled code's (here a WebAssembly module).
+    expect(show).toMatch(/\txlated 224B  jited \d+B/);
+    const pj = JSON.parse((await sh('bpftool -j prog show id 1')).stdout) as Record<string, unknown>;
+    expect(JSON.parse((await sh('bpftool -j prog show')).stdout)).toHaveLength(3);
+    expect(pj).toMatchObject({ id: 1, type: 'sched_cls', name: 'drop_port', bytes_xlated: 224, jited: true });
+    expect(pj.bytes_jited).toBeGreaterThan(224);
     expect((await sh('bpftool net attach netkit_primary pinned /sys/fs/bpf/nk/drop_port dev nk1')).code).toBe(0);
     expect((await sh('bpftool net attach netkit_primary pinned /sys/fs/bpf/tc/count dev nk1 before pinned /sys/fs/bpf/nk/drop_port')).code).toBe(0);
     expect((await sh('bpftool net attach netkit_peer name peer_pass dev nk1')).code).toBe(0);
