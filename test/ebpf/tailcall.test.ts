@@ -31,6 +31,25 @@ describe('bpf_tail_call and PROG_ARRAY', () => {
     expect(() => emu.progArraySet(jmp, 4, target)).toThrow(expect.objectContaining({ errno: 'E2BIG' }));
   });
 
+  it('a test run with repeat starts every repetition at the program it was given, on both engines', () => {
+    // The tail call replaces the program, its regions and its maps in the run record; the
+    // next repetition must not inherit them (it would not find the PROG_ARRAY among its maps).
+    const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 4 });
+    const counter = new BpfMap(emu.dp, { name: 'cnt', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
+    const target = emu.loadProgram({
+      name: 't', type: 'sched_cls', maps: [counter.record], regions: [{ addr: counter.values, len: 8, writable: true }],
+      insns: assemble(`lddw %r1, ${counter.values}\nmov %r2, 1\nlock add [%r1+0], %r2\nmov %r0, 7\nexit`),
+    });
+    const a = emu.loadProgram({ name: 'a', type: 'sched_cls', insns: assemble(caller(jmp, 1, 5)), maps: [jmp.record] });
+    emu.progArraySet(jmp, 1, target);
+    for (const interpreter of [true, false]) {
+      const r = emu.testRun(a, { data: pkt, repeat: 5, interpreter });
+      expect(r.fault).toBeNull();
+      expect(r.retval).toBe(7);
+    }
+    expect(counter.lookup(new Uint8Array(4))).toEqual(new Uint8Array([10, 0, 0, 0, 0, 0, 0, 0]));
+  });
+
   it('at most 33 tail calls per run (MAX_TAIL_CALL_CNT), then it falls through', () => {
     const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 1 });
     // counts its runs in cb[0] (a context field), then tail-calls itself
