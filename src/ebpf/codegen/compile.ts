@@ -5,30 +5,30 @@
  * results, faults and fault pcs, the same instruction budget and executed-instruction count.
  *
  * Shape of the output:
- * - one Wasm function per subprogram (pc 0 and every bpf-to-bpf call target), taking
- *   (rec, depth, r0..r10) and returning (r0..r5, r10): eBPF registers are Wasm locals;
- *   r6..r9 stay the caller's, as the interpreter's frames restore them;
- * - inside a function, basic blocks are laid out in pc order in nested `block`s, so a
- *   forward jump is one `br`; backward jumps go through a `loop` whose `br_table` picks
- *   the block (only functions with loops have it);
+ * - one Wasm function per subprogram (pc 0, every bpf-to-bpf call target and every
+ *   bpf_loop callback), taking (rec, depth, r0..r10) and returning (r0..r5, r10): eBPF
+ *   registers are Wasm locals; r6..r9 stay the caller's, as the interpreter's frames
+ *   restore them; bpf_loop on one of the program's own callbacks is a Wasm loop of calls;
+ * - basic blocks (cfg.ts) are laid out in pc order in nested `block`s, so a forward jump
+ *   is one `br`; a loop nothing enters but through its head becomes a Wasm `loop`; other
+ *   back edges go through a dispatch `loop` whose `br_table` picks the block;
  * - the budget is charged once per basic block (a block that would run out faults at the
  *   pc where the interpreter would); helper and subprogram calls end blocks;
  * - every memory access is checked: r10-relative stack accesses inside the frame need no
- *   check when no instruction writes r10; others are compared with the stack, the
- *   context, the packet and the program's own regions inline, then the general check.
+ *   check when no instruction writes r10; others are compared with the packet, the
+ *   context, the stack and the program's own regions inline, then the general check;
+ * - helper calls hand over r1..r5 (the whole register file, budget and packet bounds for
+ *   the few helpers that run eBPF or move the packet).
  * A fault stores its code and pc in the run record, sets the module's `fault` global and
  * unwinds; `run(rec)` returns the fault (0, a VM_FAULT_*, or VM_TAIL_CALL).
  */
 
 import * as A from '../../abi.generated.js';
+import { buildFunc, decode, isCall, successors, writesR10, type Block, type Func, type Insn } from './cfg.js';
+import { CodegenError } from './errors.js';
 import { ATOMIC, EMPTY, I32, I64, Op, Writer } from './wasm.js';
 
-/** Why a program cannot be compiled (it runs on the interpreter); `pc` names the instruction. */
-export class CodegenError extends Error {
-  constructor(readonly reason: string, readonly pc: number) {
-    super(`insn ${pc}: ${reason}`);
-  }
-}
+export { CodegenError } from './errors.js';
 
 export interface CodegenRegion {
   addr: number;
@@ -122,58 +122,6 @@ const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 3
 const G_FAULT = 0;
 const G_BUDGET = 1;
 
-interface Insn {
-  code: number;
-  dst: number;
-  src: number;
-  off: number;
-  imm: number;
-}
-
-interface Block {
-  start: number;
-  /** Instructions (pcs) in order; lddw takes two slots but counts once. */
-  pcs: number[];
-}
-
-interface Func {
-  start: number;
-  end: number;
-  blocks: Block[];
-  /** Block index by start pc. */
-  index: Map<number, number>;
-  /** Back edges as [from block, to block] (to <= from). */
-  back: [number, number][];
-}
-
-function decode(dv: DataView, pc: number): Insn {
-  const o = pc * 8;
-  const regs = dv.getUint8(o + 1);
-  return { code: dv.getUint8(o), dst: regs & 0xf, src: regs >> 4, off: dv.getInt16(o + 2, true), imm: dv.getInt32(o + 4, true) };
-}
-
-const isJump = (code: number): boolean => (code & 7) === 5 || (code & 7) === 6;
-const isCall = (i: Insn): boolean => i.code === 0x85;
-
-/** Where a jump goes (ja/gotol and conditional jumps), or undefined for calls and exits. */
-function jumpTarget(i: Insn, pc: number): number | undefined {
-  const cls = i.code & 7;
-  const op = i.code & 0xf0;
-  if (op === 0x80 || op === 0x90) return undefined;
-  if (op === 0x00 && cls === 6) return pc + 1 + i.imm;
-  if (op === 0xe0 || op === 0xf0) return undefined; // invalid: faults
-  return pc + 1 + i.off;
-}
-
-/** Does this instruction write r10 (then r10-relative accesses need checks, like any other)? */
-function writesR10(i: Insn): boolean {
-  const cls = i.code & 7;
-  if (cls === 4 || cls === 7 || cls === 1) return i.dst === 10;
-  if (i.code === 0x18) return i.dst === 10;
-  if (cls === 3 && (i.code & 0xe0) === 0xc0) return i.src === 10;
-  return false;
-}
-
 export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): CompiledCode {
   if (insns.length % 8 !== 0 || insns.length === 0) throw new CodegenError('program size is not a positive multiple of 8', 0);
   const n = insns.length / 8;
@@ -198,82 +146,6 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
   const funcs: Func[] = sorted.map((start, k) => buildFunc(ins, n, start, sorted[k + 1] ?? n));
   const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? []);
   return { bytes: w.module(), functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0) };
-}
-
-/** Successors of the instruction at pc (control flow only; faults have none). */
-function successors(ins: Insn[], pc: number): number[] {
-  const i = ins[pc]!;
-  if (i.code === 0x18) return [pc + 2];
-  if (!isJump(i.code)) return [pc + 1];
-  const cls = i.code & 7;
-  const op = i.code & 0xf0;
-  if (op === 0x90) return [];
-  if (op === 0x80) return cls === 5 && (i.code & 8) === 0 ? [pc + 1] : [];
-  if (op === 0x00) return [jumpTarget(i, pc)!];
-  if (op === 0xe0 || op === 0xf0) return [];
-  return [pc + 1 + i.off, pc + 1];
-}
-
-/**
- * Basic blocks of the subprogram [start, end), over the instructions reachable from its
- * start (a jump into the second slot of lddw decodes that slot as an instruction, as the
- * interpreter does).
- */
-function buildFunc(ins: Insn[], n: number, start: number, end: number): Func {
-  const len = end - start;
-  const reach = new Uint8Array(len);
-  const lead = new Uint8Array(len);
-  lead[0] = 1;
-  const work = [start];
-  while (work.length) {
-    const pc = work.pop()!;
-    if (reach[pc - start]) continue;
-    reach[pc - start] = 1;
-    const i = ins[pc]!;
-    const branches = isJump(i.code);
-    for (const t of successors(ins, pc)) {
-      if (t < 0 || t >= n) continue; // a pc fault when taken
-      if (t < start || t >= end) {
-        throw new CodegenError(t === pc + 1 || (i.code === 0x18 && t === pc + 2) ? 'falls through into the next subprogram' : `jump to ${t} leaves its subprogram [${start}, ${end})`, pc);
-      }
-      if (branches) lead[t - start] = 1;
-      if (!reach[t - start]) work.push(t);
-    }
-  }
-  // Decode blocks; where a block must stop early (the next leader falls inside an lddw),
-  // its fallthrough starts a block too: repeat until every fallthrough is a leader.
-  let blocks: Block[] = [];
-  for (;;) {
-    blocks = [];
-    let added = false;
-    for (let s = start; s < end; s++) {
-      if (!lead[s - start]) continue;
-      let next = s + 1;
-      while (next < end && !lead[next - start]) next++;
-      const pcs: number[] = [];
-      let pc = s;
-      let ended = false;
-      while (pc < next) {
-        pcs.push(pc);
-        const i = ins[pc]!;
-        pc += i.code === 0x18 ? 2 : 1;
-        if (isJump(i.code)) { ended = true; break; }
-      }
-      if (!ended && pc < end && pc !== next && !lead[pc - start]) { lead[pc - start] = 1; added = true; }
-      blocks.push({ start: s, pcs });
-    }
-    if (!added) break;
-  }
-  const index = new Map<number, number>();
-  blocks.forEach((b, k) => index.set(b.start, k));
-  const back: [number, number][] = [];
-  blocks.forEach((b, k) => {
-    for (const t of successors(ins, b.pcs[b.pcs.length - 1]!)) {
-      const j = index.get(t);
-      if (j !== undefined && j <= k) back.push([k, j]);
-    }
-  });
-  return { start, end, blocks, index, back };
 }
 
 /** A writer that keeps r11..r15 in the run record. */
