@@ -83,6 +83,7 @@ const P_LO = 24, P_HI = 25, PW_LO = 26, PW_HI = 27; // i64: packet (read, write)
 const FP = 28; // i32: r10 - 512 when r10 is never written
 const BUD = 29; // i32: the budget (the global only at calls, exits and faults)
 const SCR = 30; // i64: a value on its way to a virtual register
+const FPC = 31; // i32: the pc of the fault being raised
 const N_I64_LOCALS = 3; // EA, TMP, SPARE
 const N_I32_LOCALS = 3; // ADDR, LABEL, CODE
 
@@ -249,7 +250,7 @@ class Gen {
     this.body(() => this.runFn(), [[1, I32], [1, I64]]);
     for (const f of this.funcs) {
       this.f = f;
-      this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64]], 256 + (f.end - f.start) * 48);
+      this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32]], 256 + (f.end - f.start) * 48);
     }
     m.section(10, c);
     return m.out();
@@ -355,7 +356,17 @@ class Gen {
     this.loadPacketBounds();
     if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
     c.op(Op.global_get).u32(G_BUDGET).set(BUD);
+    // Every fault site sets CODE and FPC and leaves through this block to one exit.
+    this.labels = [];
+    this.labelAt.clear();
+    c.u8(Op.block).u8(EMPTY);
+    this.pushLabel('F');
     this.layout(f);
+    c.op(Op.end);
+    this.popLabel();
+    c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+    c.get(REC).get(CODE).get(FPC).op(Op.call).u32(F_FAULT);
+    this.unwind();
   }
 
   /**
@@ -385,8 +396,6 @@ class Gen {
     }
     const loopEnds = new Set(this.loops.values());
     const dispatch = f.back.some(([from, to]) => !(this.loops.has(to) && from <= this.loops.get(to)!));
-    this.labels = [];
-    this.labelAt.clear();
     const open = (l: string): void => { this.pushLabel(l); };
     if (dispatch) { c.u8(Op.loop).u8(EMPTY); open('top'); }
     for (let k = N - 1; k >= 1; k--) if (!inLoop.has(k)) { c.u8(Op.block).u8(EMPTY); open(`E${k}`); }
@@ -418,6 +427,17 @@ class Gen {
   private succBlocks(f: Func, k: number): number[] {
     const b = f.blocks[k]!;
     return successors(this.ins, b.pcs[b.pcs.length - 1]!).map((t) => f.index.get(t)).filter((j): j is number => j !== undefined);
+  }
+
+  /** Opens a Wasm block/loop/if that fault exits must branch out of (it counts in `depth`). */
+  private enter(op: number, type = EMPTY): void {
+    this.c.u8(op).u8(type);
+    this.pushLabel('-');
+  }
+
+  private leave(): void {
+    this.c.op(Op.end);
+    this.popLabel();
   }
 
   private pushLabel(l: string): void {
@@ -473,9 +493,12 @@ class Gen {
   }
 
   private fault(code: number, pc: number): void {
-    this.syncBudget();
-    this.c.get(REC).i32c(code).i32c(pc | 0).op(Op.call).u32(F_FAULT);
-    this.unwind();
+    const c = this.c;
+    // The budget as the interpreter leaves it: the instructions after this one never ran.
+    const unrun = this.curK - this.curM - 1;
+    if (unrun) c.get(BUD).i32c(unrun).op(Op.i32_add).set(BUD);
+    c.i32c(code).set(CODE).i32c(pc | 0).set(FPC);
+    c.u8(Op.br).u32(this.depth('F'));
   }
 
   /** After a call that may have faulted: unwind when the global says so. */
@@ -494,14 +517,16 @@ class Gen {
     // Budget: the interpreter faults before the (budget+1)-th instruction of this block.
     c.get(BUD).i32c(k).op(Op.i32_lt_u);
     c.u8(Op.if).u8(EMPTY);
+    this.pushLabel('-');
     // It runs the instructions it has budget for, then faults with none left.
-    c.i32c(0).op(Op.global_set).u32(G_BUDGET);
-    c.get(REC).i32c(A.VM_FAULT_BUDGET).i32c(b.start).get(BUD).op(Op.i32_add);
+    c.i32c(A.VM_FAULT_BUDGET).set(CODE);
+    c.i32c(b.start).get(BUD).op(Op.i32_add);
     for (let m = 0; m < k; m++) {
       if (this.ins[b.pcs[m]!]!.code === 0x18) c.get(BUD).i32c(m).op(Op.i32_gt_u).op(Op.i32_add);
     }
-    c.op(Op.call).u32(F_FAULT);
-    this.unwind();
+    c.set(FPC).i32c(0).set(BUD);
+    c.u8(Op.br).u32(this.depth('F'));
+    this.popLabel();
     c.op(Op.end);
     c.get(BUD).i32c(k).op(Op.i32_sub).set(BUD);
     let terminated = false;
@@ -784,19 +809,21 @@ class Gen {
     const c = this.c;
     const NR = EA, I = TMP, CTX = SPARE;
     c.get(R(4)).op(Op.i64_eqz).op(Op.i32_eqz);
-    c.u8(Op.if).u8(EMPTY).i64c(-22).set(R(0));
+    this.enter(Op.if);
+    c.i64c(-22).set(R(0));
     c.op(Op.else);
     c.get(R(1)).i64c(1 << 23).op(Op.i64_gt_u);
-    c.u8(Op.if).u8(EMPTY).i64c(-7).set(R(0));
+    this.enter(Op.if);
+    c.i64c(-7).set(R(0));
     c.op(Op.else);
     c.get(R(1)).set(NR).get(R(3)).set(CTX).i64c(0).set(I);
-    c.u8(Op.block).u8(EMPTY);
-    c.u8(Op.loop).u8(EMPTY);
+    this.enter(Op.block);
+    this.enter(Op.loop);
     c.get(I).get(NR).op(Op.i64_ge_u).u8(Op.br_if).u32(1);
     c.get(DEPTH).i32c(1).op(Op.i32_add).i32c(A.VM_MAX_FRAMES).op(Op.i32_ge_u);
-    c.u8(Op.if).u8(EMPTY);
+    this.enter(Op.if);
     this.fault(A.VM_FAULT_DEPTH, pc);
-    c.op(Op.end);
+    this.leave();
     c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
     c.get(R(0)).get(I).get(CTX);
     for (let r = 3; r <= 9; r++) c.get(R(r));
@@ -809,11 +836,11 @@ class Gen {
     this.checkUnwind();
     c.get(I).i64c(1).op(Op.i64_add).set(I);
     c.get(R(0)).op(Op.i64_eqz).u8(Op.br_if).u32(0);
-    c.op(Op.end);
-    c.op(Op.end);
+    this.leave();
+    this.leave();
     c.get(I).set(R(0));
-    c.op(Op.end);
-    c.op(Op.end);
+    this.leave();
+    this.leave();
     this.loadPacketBounds();
   }
 
@@ -853,9 +880,9 @@ class Gen {
   private callLocal(i: Insn, pc: number): void {
     const c = this.c;
     c.get(DEPTH).i32c(1).op(Op.i32_add).i32c(A.VM_MAX_FRAMES).op(Op.i32_ge_u);
-    c.u8(Op.if).u8(EMPTY);
+    this.enter(Op.if);
     this.fault(A.VM_FAULT_DEPTH, pc);
-    c.op(Op.end);
+    this.leave();
     const t = pc + 1 + i.imm;
     const k = this.funcIndex.get(t);
     if (k === undefined) {
@@ -889,8 +916,8 @@ class Gen {
     c.get(R(base));
     if (off !== 0) c.i64c(off).op(Op.i64_add);
     c.set(EA);
-    c.u8(Op.block).u8(EMPTY);
-    c.u8(Op.block).u8(EMPTY);
+    this.enter(Op.block);
+    this.enter(Op.block);
     // The packet first (what programs read most), the context, then the stack (one
     // unsigned compare of ea - lo), the program's own regions, and the general check.
     if (write) { this.inRange(PW_LO, PW_HI, size); this.inRange(CW_LO, CW_HI, size); } else { this.inRange(P_LO, P_HI, size); this.inRange(C_LO, C_HI, size); }
@@ -901,13 +928,13 @@ class Gen {
       c.get(EA).i64c(g.addr).op(Op.i64_sub).i64c(g.len - size).op(Op.i64_le_u).u8(Op.br_if).u32(0);
     }
     c.get(REC).get(EA).i32c(size).i32c(write ? 1 : 0).op(Op.call).u32(F_CHECK).tee(ADDR).op(Op.i32_eqz);
-    c.u8(Op.if).u8(EMPTY);
+    this.enter(Op.if);
     this.fault(write ? A.VM_FAULT_WRITE : A.VM_FAULT_READ, pc);
-    c.op(Op.end);
+    this.leave();
     c.u8(Op.br).u32(1);
-    c.op(Op.end);
+    this.leave();
     c.get(EA).op(Op.i32_wrap_i64).set(ADDR);
-    c.op(Op.end);
+    this.leave();
   }
 
   /** `br_if 0` when EA..EA+size lies in [lo, hi) (locals; an empty region is (EMPTY_LO, EMPTY_HI)). */
@@ -944,9 +971,9 @@ class Gen {
     }
     if (mode !== 0xc0 || cls !== 3 || (size !== 4 && size !== 8)) { this.fault(A.VM_FAULT_INSN, pc); return true; }
     c.get(ADDR).i32c(size - 1).op(Op.i32_and);
-    c.u8(Op.if).u8(EMPTY);
+    this.enter(Op.if);
     this.fault(A.VM_FAULT_ALIGN, pc);
-    c.op(Op.end);
+    this.leave();
     const narrow = size === 4 ? 1 : 0;
     const align = size === 4 ? 2 : 3;
     switch (i.imm) {
