@@ -10,6 +10,7 @@ import { NetError, strerror } from '../errors.js';
 import { BPF_F_AFTER, BPF_F_BEFORE, BPF_F_REPLACE } from '../ebpf/mprog.js';
 import type { BpfMap } from '../ebpf/maps.js';
 import type { AttachType, BpfProgram } from '../ebpf/program.js';
+import type { NetDevice } from '../net/netdev.js';
 import { CliError, type Ctx } from './context.js';
 
 type Pinned = { kind: 'prog'; prog: BpfProgram } | { kind: 'map'; map: BpfMap };
@@ -78,6 +79,17 @@ function progJson(p: BpfProgram): Record<string, unknown> {
     id: p.id, type: p.type, name: p.name, tag: p.tag || '0000000000000000', gpl_compatible: true,
     bytes_xlated: p.insns.length, jited: p.jit.slot !== 0, ...(p.jit.slot !== 0 ? { bytes_jited: p.jit.bytes } : {}),
   };
+}
+
+/** `net attach TYPE PROG dev DEV …` / `net detach TYPE dev DEV …`: the program, the device and what follows. */
+function attachArgs(emu: Emulator, ns: string, verb: string, rest: string[]): { prog: BpfProgram | undefined; dev: NetDevice; next: number } {
+  let i = 1;
+  let prog: BpfProgram | undefined;
+  if (verb === 'attach') [prog, i] = progRef(emu, rest, 1);
+  if (rest[i] !== 'dev' || !rest[i + 1]) throw new CliError('Error: expected \'dev\', got: \'' + (rest[i] ?? '') + '\'', 255);
+  const dev = emu.netns(ns).find(rest[i + 1]!);
+  if (!dev) throw new CliError(`Error: invalid devname ${rest[i + 1]}`, 255);
+  return { prog, dev, next: i + 2 };
 }
 
 function readObject(file: string | undefined): Uint8Array {
@@ -208,12 +220,7 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
   if (obj === 'net') {
     if ((verb === 'attach' || verb === 'detach') && (rest[0] === 'xdp' || rest[0] === 'xdpdrv')) {
       // bpftool net attach xdp PROG dev DEV | detach xdp dev DEV (native XDP; nkemu has no generic mode)
-      let i = 1;
-      let prog: BpfProgram | undefined;
-      if (verb === 'attach') [prog, i] = progRef(emu, rest, 1);
-      if (rest[i] !== 'dev' || !rest[i + 1]) throw new CliError('Error: expected \'dev\', got: \'' + (rest[i] ?? '') + '\'', 255);
-      const dev = emu.netns(ctx.ns).find(rest[i + 1]!);
-      if (!dev) throw new CliError(`Error: invalid devname ${rest[i + 1]}`, 255);
+      const { prog, dev } = attachArgs(emu, ctx.ns, verb, rest);
       try {
         emu.setXdp(ctx.ns, dev.ifindex, prog);
       } catch (e) {
@@ -225,13 +232,10 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
     if (verb === 'attach' || verb === 'detach') {
       const type = ATTACH[rest[0] ?? ''];
       if (!type) throw new CliError(`Error: invalid net attach/detach type: ${rest[0] ?? ''}`, 255);
-      let i = 1;
-      let prog: BpfProgram | undefined;
-      if (verb === 'attach') [prog, i] = progRef(emu, rest, 1);
-      if (rest[i] !== 'dev' || !rest[i + 1]) throw new CliError('Error: expected \'dev\', got: \'' + (rest[i] ?? '') + '\'', 255);
-      const dev = emu.netns(ctx.ns).find(rest[i + 1]!);
-      if (!dev) throw new CliError(`Error: invalid devname ${rest[i + 1]}`, 255);
-      i += 2;
+      const args = attachArgs(emu, ctx.ns, verb, rest);
+      const dev = args.dev;
+      let prog = args.prog;
+      const i = args.next;
       let flags = 0;
       let relative: BpfProgram | undefined;
       let replace: BpfProgram | undefined;

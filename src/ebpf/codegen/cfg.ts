@@ -4,15 +4,10 @@
  * Jumps that leave a subprogram are refused here (CodegenError).
  */
 
+import { decode, type Insn } from '../insn.js';
 import { CodegenError } from './errors.js';
 
-export interface Insn {
-  code: number;
-  dst: number;
-  src: number;
-  off: number;
-  imm: number;
-}
+export { decode, type Insn };
 
 export interface Block {
   start: number;
@@ -28,12 +23,6 @@ export interface Func {
   index: Map<number, number>;
   /** Back edges as [from block, to block] (to <= from). */
   back: [number, number][];
-}
-
-export function decode(dv: DataView, pc: number): Insn {
-  const o = pc * 8;
-  const regs = dv.getUint8(o + 1);
-  return { code: dv.getUint8(o), dst: regs & 0xf, src: regs >> 4, off: dv.getInt16(o + 2, true), imm: dv.getInt32(o + 4, true) };
 }
 
 export const isJump = (code: number): boolean => (code & 7) === 5 || (code & 7) === 6;

@@ -126,9 +126,8 @@ const G_BUDGET = 1;
 export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): CompiledCode {
   if (insns.length % 8 !== 0 || insns.length === 0) throw new CodegenError('program size is not a positive multiple of 8', 0);
   const n = insns.length / 8;
-  const dv = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
   const ins: Insn[] = new Array(n);
-  for (let pc = 0; pc < n; pc++) ins[pc] = decode(dv, pc);
+  for (let pc = 0; pc < n; pc++) ins[pc] = decode(insns, pc);
   const r10Fixed = !ins.some(writesR10);
 
   // Subprograms: pc 0 and every bpf-to-bpf call target inside the program.
