@@ -53,7 +53,6 @@ import { device } from "../dev/netkit";
   return avail;
 }
 
-/** Delivers `len` bytes at `data`, received on (ifindex, queue), to socket `xs`. True when it took them. */
 /**
  * Copies a frame: small ones with plain loads and stores (memory.copy on a shared memory
  * leaves the generated code for a runtime call, which costs more than a 64-byte frame).
@@ -65,6 +64,7 @@ import { device } from "../dev/netkit";
   for (; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
 }
 
+/** Delivers `len` bytes at `data`, received on (ifindex, queue), to socket `xs`. True when it took them. */
 export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u32): bool {
   if (atomic.load<u32>(xs + XS_STATE) != XS_BOUND) return false;
   const own = load<u32>(xs, XS_IFINDEX) == ifindex && load<u32>(xs, XS_QUEUE) == queue;
