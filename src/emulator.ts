@@ -1346,6 +1346,7 @@ export class Emulator {
     if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions });
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
     dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);
+    dv.setUint32(rec + A.PR_ID, prog.id, true);
     const ready = prog.jit.ready;
     if (ready) {
       // Compiling in the background: the record switches to the compiled code when it is

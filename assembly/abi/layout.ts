@@ -118,6 +118,7 @@ export const PGL_PROGS: u32 = 4;
 //   +0 insns (addr)  +4 slots  +8 nregions  +12 regions[6] {lo, hi, writable, pad}
 //   +108 nmaps  +112 maps[8] (map record addresses helpers accept)
 //   +144 jit (u32 function-table slot of its compiled code, 0 = interpreter only)
+//   +148 id (u32, the program id: never reused, unlike the record's memory)
 // The regions are the program's global data and map values (what lddw hands it).
 export const PR_INSNS: u32 = 0;
 export const PR_SLOTS: u32 = 4;
@@ -128,7 +129,8 @@ export const PR_NMAPS: u32 = 108;
 export const PR_MAPS: u32 = 112;
 export const PR_MAX_MAPS: u32 = 8;
 export const PR_JIT: u32 = 144;
-export const PR_SIZE: u32 = 148;
+export const PR_ID: u32 = 148;
+export const PR_SIZE: u32 = 152;
 
 // Poll list (published by swap): which devices' tx rings a thread services.
 //   +0 count  +4 slot[0]  +8 slot[1] ...   (u32 device slots)

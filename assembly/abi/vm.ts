@@ -14,7 +14,7 @@
 //   +640 executed instructions (u64)            +648 tail calls left (u32)
 //   +652 maps (u32 count)  +656 maps (u32 addr of the u32 list of map records the program may pass to helpers)
 //   +664 packet bounds lo, hi (u32)  +672 xdp data_meta (u32)  +676 tail-call target (u32 program record)
-//   +680 saved program part (repeated test runs, see VM_SAVED)
+//   +680 saved program part (repeated test runs, see VM_SAVED)  +792 program id of the record's program part
 export const VM_PROG: u32 = 0;
 export const VM_SLOTS: u32 = 4;
 export const VM_BUDGET: u32 = 8;
@@ -54,7 +54,9 @@ export const VM_TAIL_PROG: u32 = 676;
 // it was before the first run, put back before every run after a tail call.
 //   +680 nregions  +684 nmaps  +688 maps  +692 pad  +696 regions[2..7] (6 x 16 bytes)
 export const VM_SAVED: u32 = 680;
-export const VM_RECORD_SIZE: u32 = 792;
+// xmit: the id of the program whose part of the record (regions, maps) is in place.
+export const VM_PROG_ID: u32 = 792;
+export const VM_RECORD_SIZE: u32 = 800;
 
 // Compiled programs (src/ebpf/codegen): each thread's dataplane instance has its own
 // function table; slots JIT_BASE.. hold compiled programs' entry points, every other slot

@@ -5,13 +5,13 @@
 // verdict other than NETKIT_NEXT.
 
 import {
-  T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_JIT, PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS,
+  T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_JIT, PR_ID, PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS,
   FM_MARK, FM_PRIORITY, FM_TSTAMP, FM_INGRESS_IFINDEX, FM_PROTOCOL, FM_PKT_TYPE, FM_HASH, FM_QUEUE_MAPPING,
   FM_TC_INDEX, FM_CB, FM_VLAN_TCI, FM_VLAN_PROTO, NETKIT_NEXT, FRAME_META, GLOBALS, G_FRAME_SIZE, FM_IFINDEX,
 } from "../abi/layout";
 import {
   VM_PROG, VM_SLOTS, VM_BUDGET, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_REGS, VM_PKT, VM_PKT_LEN, VM_META,
-  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_NMAPS, VM_MAPS, VM_PKT_LO, VM_PKT_HI, VM_PKT_META,
+  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_NMAPS, VM_MAPS, VM_PKT_LO, VM_PKT_HI, VM_PKT_META, VM_PROG_ID,
 } from "../abi/vm";
 import { threadState } from "../dev/frames";
 import { progRun } from "./vm";
@@ -117,9 +117,12 @@ function skbWriteBack(skb: usize, meta: usize): void {
 function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable: bool, data: usize, len: u32, meta: usize, base: usize): void {
   const insns = load<u32>(prog, PR_INSNS);
   const nr = load<u32>(prog, PR_NREGIONS);
-  // What depends on the program alone stays from its last run on this record (a tail
-  // call in between changes VM_PROG, and it is all rewritten).
-  if (load<u32>(rec, VM_PROG) != insns || load<u32>(rec, VM_MAPS) != <u32>(prog + PR_MAPS) || load<u32>(rec, VM_NREGIONS) != 2 + nr) {
+  // What depends on the program alone stays from its last run on this record. Keyed by
+  // the program id (a freed program's memory may hold the next one); a tail call in
+  // between changes VM_PROG, and it is all rewritten.
+  const id = load<u32>(prog, PR_ID);
+  if (load<u32>(rec, VM_PROG_ID) != id || load<u32>(rec, VM_PROG) != insns) {
+    store<u32>(rec, id, VM_PROG_ID);
     store<u32>(rec, insns, VM_PROG);
     store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
     store<u32>(rec, 2 + nr, VM_NREGIONS);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import { assemble } from '../../src/ebpf/assembler.js';
+import { BpfMap } from '../../src/ebpf/maps.js';
 import type { BpfProgram } from '../../src/ebpf/program.js';
 import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
 
@@ -214,4 +215,35 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
     expect(stats('foo', 'nk0').rxPackets).toBe(s.txPackets);
     expect(emu.progQuery('init', { ifindex: nk1, attachType: 'netkit_primary' }).revision).toBe(1);
   }, 120_000);
+});
+
+describe('the per-thread run record across program lifetimes', () => {
+  it('a program loaded where a freed one was (same image and record addresses) runs with its own maps', async () => {
+    // xmit keeps the program part of the run record between packets; a new program in
+    // the old one's memory must not inherit the old one's map regions (on the
+    // interpreter the region table is all an access is checked against).
+    emu = await Emulator.create({ seed: 4, jit: false });
+    emu.addNetns('foo');
+    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l3', peerInfo: { ifname: 'nk0', netns: 'foo' } } } });
+    emu.setLink('init', 'nk1', { up: true });
+    emu.setLink('foo', 'nk0', { up: true });
+    const ifindex = emu.device('init', 'nk1').ifindex;
+    const reader = (m: BpfMap): BpfProgram => emu.loadProgram({
+      name: 'reader', type: 'sched_cls', maps: [m.record], regions: [{ addr: m.values, len: 8, writable: true }],
+      insns: assemble(`lddw %r2, ${m.values}\nldxdw %r3, [%r2+0]\nmov %r0, -1\nexit`),
+    });
+    const m1 = new BpfMap(emu.dp, { name: 'm1', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
+    const m2 = new BpfMap(emu.dp, { name: 'm2', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
+    const a = reader(m1);
+    emu.progAttach('init', { ifindex, attachType: 'netkit_primary', prog: a });
+    await emu.pktgen('init', 'nk1', udp(1), { count: 1 });
+    const [addr, record] = [a.addr, a.record];
+    emu.progDetach('init', { ifindex, attachType: 'netkit_primary', prog: a });
+    emu.closeProgram(a);
+    const b = reader(m2);
+    expect([b.addr, b.record]).toEqual([addr, record]);
+    emu.progAttach('init', { ifindex, attachType: 'netkit_primary', prog: b });
+    await emu.pktgen('init', 'nk1', udp(1), { count: 1 });
+    expect(stats('init', 'nk1')).toMatchObject({ txPackets: 2n, txDropped: 0n });
+  });
 });
