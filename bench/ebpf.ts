@@ -14,6 +14,7 @@ import { compileProgram } from '../src/ebpf/codegen/compile.js';
 import type { BpfProgram } from '../src/ebpf/program.js';
 import { CASES } from '../test/fixtures/bpf/cases.js';
 import { kernelRun, kernelUnavailableReason } from '../test/helpers/kernel.js';
+import { longProgram } from '../test/helpers/random-prog.js';
 import { defineSuite, type BenchCase } from './runner.js';
 
 const DIR = new URL('../test/fixtures/bpf/', import.meta.url).pathname;
@@ -62,13 +63,7 @@ function compileMs(insns: Uint8Array, n = 50): number {
 
 /** A 1,000-instruction program: bounds-checked packet reads, stack traffic, branches. */
 function bigProgram(): Uint8Array {
-  const lines = ['mov %r6, %r1', 'mov %r7, %r1', 'add %r7, 200', 'mov %r0, 0'];
-  for (let i = 0; lines.length < 999; i++) {
-    lines.push('mov %r4, %r6', `add %r4, ${(i % 40) + 2}`, 'jgt %r4, %r7, +2', `ldxb %r5, [%r6+${i % 40}]`, 'add %r0, %r5',
-      `stxdw [%r10-${8 + (i % 8) * 8}], %r0`, `ldxdw %r0, [%r10-${8 + (i % 8) * 8}]`);
-  }
-  lines.push('exit');
-  const p = assemble(lines.join('\n'));
+  const p = assemble(longProgram(999));
   compileProgram(p); // fails loudly here rather than in a measured case
   return p;
 }

@@ -8,7 +8,7 @@ import { CodegenError, compileProgram } from '../../src/ebpf/codegen/compile.js'
 import { Vm, type VmResult } from '../../src/ebpf/vm.js';
 import { Emulator, prng } from '../../src/emulator.js';
 import { parseCase as parse } from '../helpers/conformance.js';
-import { randomProgram } from '../helpers/random-prog.js';
+import { longProgram, randomProgram } from '../helpers/random-prog.js';
 
 // Differential testing (issue: the compiler agrees with the interpreter everywhere): every
 // conformance case and the fuzz corpus run on both engines from the same memory, and must
@@ -136,13 +136,7 @@ describe('the compiler agrees with the interpreter', () => {
   });
 
   it('on a 1,000-instruction program with stack, packet-style bounds checks and branches', () => {
-    const lines = ['mov %r6, %r1', 'mov %r7, %r1', 'add %r7, 200', 'mov %r0, 0'];
-    for (let i = 0; lines.length < 995; i++) {
-      lines.push('mov %r4, %r6', `add %r4, ${(i % 40) + 2}`, 'jgt %r4, %r7, +2', `ldxb %r5, [%r6+${i % 40}]`, 'add %r0, %r5',
-        `stxdw [%r10-${8 + (i % 8) * 8}], %r0`, `ldxdw %r0, [%r10-${8 + (i % 8) * 8}]`);
-    }
-    lines.push('exit');
-    const prog = assemble(lines.join('\n'));
+    const prog = assemble(longProgram(995));
     expect(prog.length / 8).toBeGreaterThanOrEqual(995);
     const info = dp.jit.compile(prog);
     expect(info.reason).toBe('');

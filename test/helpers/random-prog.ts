@@ -17,3 +17,17 @@ export function randomProgram(rnd: () => number, maxSlots = 63): Uint8Array {
   }
   return b;
 }
+
+/**
+ * A long straight program (at least `min` instructions, r1 the start of a 200-byte region):
+ * bounds-checked byte reads, stack stores and loads, forward branches. Its assembly text.
+ */
+export function longProgram(min: number): string {
+  const lines = ['mov %r6, %r1', 'mov %r7, %r1', 'add %r7, 200', 'mov %r0, 0'];
+  for (let i = 0; lines.length < min; i++) {
+    lines.push('mov %r4, %r6', `add %r4, ${(i % 40) + 2}`, 'jgt %r4, %r7, +2', `ldxb %r5, [%r6+${i % 40}]`, 'add %r0, %r5',
+      `stxdw [%r10-${8 + (i % 8) * 8}], %r0`, `ldxdw %r0, [%r10-${8 + (i % 8) * 8}]`);
+  }
+  lines.push('exit');
+  return lines.join('\n');
+}

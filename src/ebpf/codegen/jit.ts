@@ -44,11 +44,19 @@ export interface JitInfo {
   ready?: Promise<JitInfo>;
 }
 
+/** What a compiled module imports from the thread's dataplane instance. */
+function jitImports(host: JitHost): WebAssembly.Imports {
+  const ex = host.exports as JitExports;
+  return { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck } };
+}
+
+function setSlot(host: JitHost, slot: number, inst: WebAssembly.Instance): void {
+  (host.exports as JitExports).table.set(slot, inst.exports.run as (rec: number) => number);
+}
+
 /** Instantiates a compiled module against one thread's dataplane instance and installs it. */
 export function installJit(host: JitHost, slot: number, module: WebAssembly.Module): void {
-  const ex = host.exports as JitExports;
-  const inst = new WebAssembly.Instance(module, { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck } });
-  ex.table.set(slot, inst.exports.run as (rec: number) => number);
+  setSlot(host, slot, new WebAssembly.Instance(module, jitImports(host)));
 }
 
 /** Whether `slot` holds compiled code in this thread's table (not the interpreter). */
@@ -121,9 +129,7 @@ export class JitTable {
   private async compileLater(slot: number, bytes: Uint8Array, t0: number): Promise<JitInfo> {
     try {
       const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-      const ex = this.host.exports as JitExports;
-      const inst = await WebAssembly.instantiate(module, { env: { memory: this.host.memory, helper: ex.vmHelper, check: ex.vmCheck } });
-      ex.table.set(slot, inst.exports.run as (rec: number) => number);
+      setSlot(this.host, slot, await WebAssembly.instantiate(module, jitImports(this.host)));
       this.modules.set(slot, module);
       this.peers?.install(slot, module);
       return { slot, reason: '', bytes: bytes.length, compileMs: performance.now() - t0 };
