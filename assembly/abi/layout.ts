@@ -84,6 +84,34 @@ export const BPF_VM: u32 = 0;
 export const BPF_STACK: u32 = 1024;
 export const BPF_SKB: u32 = 5120;
 export const SKB_CTX_SIZE: u32 = 192;
+
+// struct __sk_buff (uapi; spec/ebpf.md §2.1), the context tc and netkit programs see: the
+// offsets nkemu fills or helpers refresh. Fields it does not model read 0.
+//   +0 len  +4 pkt_type  +8 mark  +12 queue_mapping  +16 protocol (be16)  +20 vlan_present
+//   +24 vlan_tci  +28 vlan_proto  +32 priority  +36 ingress_ifindex  +40 ifindex  +44 tc_index
+//   +48 cb[5]  +68 hash  +72 tc_classid  +76 data  +80 data_end  +140 data_meta
+//   +152 tstamp (u64)  +160 wire_len  +164 gso_segs
+export const SKB_LEN: u32 = 0;
+export const SKB_PKT_TYPE: u32 = 4;
+export const SKB_MARK: u32 = 8;
+export const SKB_QUEUE_MAPPING: u32 = 12;
+export const SKB_PROTOCOL: u32 = 16;
+export const SKB_VLAN_PRESENT: u32 = 20;
+export const SKB_VLAN_TCI: u32 = 24;
+export const SKB_VLAN_PROTO: u32 = 28;
+export const SKB_PRIORITY: u32 = 32;
+export const SKB_INGRESS_IFINDEX: u32 = 36;
+export const SKB_IFINDEX: u32 = 40;
+export const SKB_TC_INDEX: u32 = 44;
+export const SKB_CB: u32 = 48;
+export const SKB_HASH: u32 = 68;
+export const SKB_TC_CLASSID: u32 = 72;
+export const SKB_DATA: u32 = 76;
+export const SKB_DATA_END: u32 = 80;
+export const SKB_DATA_META: u32 = 140;
+export const SKB_TSTAMP: u32 = 152;
+export const SKB_WIRE_LEN: u32 = 160;
+export const SKB_GSO_SEGS: u32 = 164;
 export const BPF_AREA_SIZE: u32 = 5376;
 
 // Redirect ring entries (per thread, producer = the thread, consumer = the host), for

@@ -8,7 +8,10 @@ import {
   VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_READ,
   VM_FAULT_WRITE, VM_REDIRECT_SET, VM_REDIRECT_PEER, VM_F_INGRESS,
 } from "../abi/vm";
-import { GLOBALS, G_CLOCK_NS, FM_HASH } from "../abi/layout";
+import {
+  GLOBALS, G_CLOCK_NS, FM_HASH, SKB_LEN, SKB_PKT_TYPE, SKB_VLAN_PRESENT, SKB_VLAN_TCI, SKB_VLAN_PROTO, SKB_HASH, SKB_DATA,
+  SKB_DATA_END, SKB_DATA_META,
+} from "../abi/layout";
 import { vmCheck, vmExec, vmFault } from "./vm";
 import { mapLookup, mapUpdate, mapDelete, ringbufReserve, ringbufCommit } from "./maps";
 import {
@@ -187,16 +190,6 @@ function knownMap(rec: usize, m: u64): bool {
   return false;
 }
 
-/** __sk_buff / xdp_md offsets the packet helpers refresh. */
-const SKB_LEN: u32 = 0;
-const SKB_PKT_TYPE: u32 = 4;
-const SKB_VLAN_PRESENT: u32 = 20;
-const SKB_VLAN_TCI: u32 = 24;
-const SKB_VLAN_PROTO: u32 = 28;
-const SKB_HASH: u32 = 68;
-const SKB_DATA: u32 = 76;
-const SKB_DATA_END: u32 = 80;
-const SKB_DATA_META: u32 = 140;
 const ENOMEM: i64 = -12;
 const XDP_MIN_HEADROOM: u32 = 40; // struct xdp_frame at the start of the buffer
 const XDP_META_MAX: u32 = 32;

@@ -8,6 +8,8 @@ import {
   T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_JIT, PR_ID, PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS,
   FM_MARK, FM_PRIORITY, FM_TSTAMP, FM_INGRESS_IFINDEX, FM_PROTOCOL, FM_PKT_TYPE, FM_HASH, FM_QUEUE_MAPPING,
   FM_TC_INDEX, FM_CB, FM_VLAN_TCI, FM_VLAN_PROTO, NETKIT_NEXT, FRAME_META, GLOBALS, G_FRAME_SIZE, FM_IFINDEX,
+  SKB_LEN, SKB_MARK, SKB_QUEUE_MAPPING, SKB_PROTOCOL, SKB_VLAN_TCI, SKB_PRIORITY, SKB_IFINDEX, SKB_TC_INDEX, SKB_CB,
+  SKB_TC_CLASSID, SKB_DATA_END, SKB_DATA_META, SKB_TSTAMP, SKB_WIRE_LEN,
 } from "../abi/layout";
 import {
   VM_PROG, VM_SLOTS, VM_BUDGET, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_REGS, VM_PKT, VM_PKT_LEN, VM_META,
@@ -15,29 +17,6 @@ import {
 } from "../abi/vm";
 import { threadState } from "../dev/frames";
 import { progRun } from "./vm";
-
-// struct __sk_buff offsets (uapi; spec/ebpf.md §2.1).
-const SKB_LEN: u32 = 0;
-const SKB_PKT_TYPE: u32 = 4;
-const SKB_MARK: u32 = 8;
-const SKB_QUEUE_MAPPING: u32 = 12;
-const SKB_PROTOCOL: u32 = 16;
-const SKB_VLAN_PRESENT: u32 = 20;
-const SKB_VLAN_TCI: u32 = 24;
-const SKB_VLAN_PROTO: u32 = 28;
-const SKB_PRIORITY: u32 = 32;
-const SKB_INGRESS_IFINDEX: u32 = 36;
-const SKB_IFINDEX: u32 = 40;
-const SKB_TC_INDEX: u32 = 44;
-const SKB_CB: u32 = 48;
-const SKB_HASH: u32 = 68;
-const SKB_TC_CLASSID: u32 = 72;
-const SKB_DATA: u32 = 76;
-const SKB_DATA_END: u32 = 80;
-const SKB_DATA_META: u32 = 140;
-const SKB_TSTAMP: u32 = 152;
-const SKB_WIRE_LEN: u32 = 160;
-const SKB_GSO_SEGS: u32 = 164;
 
 /** Instructions one program run may execute (the verifier bounds real programs far below). */
 const RUN_BUDGET: u32 = 1000000;
@@ -89,14 +68,12 @@ function skbFill(skb: usize, meta: usize, data: usize, len: u32, ifindex: u32): 
   store<u64>(skb, pair(load<u32>(meta, FM_CB + 16), load<u32>(meta, FM_HASH)), SKB_CB + 16);
   store<u64>(skb, pair(0, <u32>data), SKB_TC_CLASSID);
   store<u64>(skb, pair(<u32>(data + len), 0), SKB_DATA_END);
-  for (let o: u32 = 88; o < 136; o += 8) store<u64>(skb + o, 0);
-  store<u64>(skb, pair(0, <u32>data), 136); // local_port, data_meta
-  store<u64>(skb, 0, 144); // flow_keys
+  for (let o: u32 = SKB_DATA_END + 8; o < SKB_DATA_META - 4; o += 8) store<u64>(skb + o, 0);
+  store<u64>(skb, pair(0, <u32>data), SKB_DATA_META - 4); // local_port, data_meta
+  store<u64>(skb, 0, SKB_DATA_META + 4); // flow_keys
   store<u64>(skb, load<u64>(meta, FM_TSTAMP), SKB_TSTAMP);
   store<u64>(skb, pair(len, 1), SKB_WIRE_LEN); // wire_len, gso_segs
-  store<u64>(skb, 0, 168); // sk
-  store<u64>(skb, 0, 176); // gso_size, tstamp_type
-  store<u64>(skb, 0, 184); // hwtstamp
+  for (let o: u32 = SKB_WIRE_LEN + 8; o < SKB_CTX_SIZE; o += 8) store<u64>(skb + o, 0); // sk, gso_size, tstamp_type, hwtstamp
 }
 
 /** Copies what a tc program may write back into the frame (mark, priority, queue_mapping, tc_index, cb, tstamp). */
