@@ -5,6 +5,7 @@ import * as A from '../../src/abi.generated.js';
 import { Dataplane } from '../../src/dataplane.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { CodegenError, compileProgram } from '../../src/ebpf/codegen/compile.js';
+import { JitTable } from '../../src/ebpf/codegen/jit.js';
 import { Vm, type VmResult } from '../../src/ebpf/vm.js';
 import { Emulator, prng } from '../../src/emulator.js';
 import { parseCase as parse } from '../helpers/conformance.js';
@@ -155,6 +156,21 @@ describe('what the compiler refuses', () => {
     expect(() => compileProgram(prog)).toThrow(/^insn 1: jump to 3 leaves its subprogram \[0, 3\)$/);
     const info = dp.jit.compile(prog);
     expect(info).toMatchObject({ slot: 0, reason: 'insn 1: jump to 3 leaves its subprogram [0, 3)' });
+  });
+
+  it('a full table: the program runs on the interpreter and says so; a released slot is used again', () => {
+    const table = new JitTable({ memory: dp.memory, exports: dp.exports }, true, A.JIT_BASE + 2);
+    const prog = assemble('mov %r0, 3\nexit');
+    const a = table.compile(prog);
+    const b = table.compile(prog);
+    expect([a.slot, b.slot]).toEqual([A.JIT_BASE, A.JIT_BASE + 1]);
+    expect(table.compile(prog)).toMatchObject({ slot: 0, reason: 'all 2 compiled-code slots are in use' });
+    table.release(a.slot);
+    expect(table.installed(a.slot)).toBe(false);
+    expect(table.compile(prog).slot).toBe(a.slot);
+    expect(table.installed(a.slot)).toBe(true);
+    table.release(a.slot);
+    table.release(b.slot);
   });
 
   it('loaded programs say why they run on the interpreter; the emulator option turns compiling off', async () => {

@@ -93,7 +93,8 @@ export class JitTable {
   /** The worker threads' tables (set by the worker pool); none without workers. */
   peers: JitPeers | undefined;
 
-  constructor(private readonly host: JitHost, private readonly reuse: boolean) {}
+  /** `end`: one past the last slot to hand out (the table's size, JIT_SLOTS). */
+  constructor(private readonly host: JitHost, private readonly reuse: boolean, private readonly end = A.JIT_SLOTS) {}
 
   /** Compiles `insns` and installs them in a new slot; on failure says why (slot 0). */
   compile(insns: Uint8Array, o: CompileOptions = {}): JitInfo {
@@ -105,8 +106,8 @@ export class JitTable {
       if (e instanceof CodegenError) return { slot: 0, reason: e.message, bytes: 0, compileMs: 0 };
       throw e;
     }
-    const slot = this.free.pop() ?? (this.next < A.JIT_SLOTS ? this.next++ : 0);
-    if (slot === 0) return { slot: 0, reason: `all ${A.JIT_SLOTS - A.JIT_BASE} compiled-code slots are in use`, bytes: bytes.length, compileMs: 0 };
+    const slot = this.free.pop() ?? (this.next < this.end ? this.next++ : 0);
+    if (slot === 0) return { slot: 0, reason: `all ${this.end - A.JIT_BASE} compiled-code slots are in use`, bytes: bytes.length, compileMs: 0 };
     let module: WebAssembly.Module;
     try {
       module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
