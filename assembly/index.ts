@@ -16,7 +16,7 @@ export { framesAlloc, framesFree, framesAvailable } from "./dev/frames";
 export { netkitXmit } from "./dev/netkit";
 
 // --- eBPF engine exports ---
-export { vmRun, vmRunRepeat, vmCheck, progRun, jitFallback } from "./ebpf/vm";
+export { vmRun, vmRunRepeat, vmCheck, progRun, jitFallback, jitBatchFallback } from "./ebpf/vm";
 export { vmHelper } from "./ebpf/helpers";
 export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";
 export { xskStreamProduce, xskStreamConsume, xskStreamErrors } from "./xsk/stream";

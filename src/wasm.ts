@@ -6,7 +6,7 @@
  * instantiation, so it must stay read-only (see assembly/abi/).
  */
 
-import { JIT_BASE, JIT_SLOTS } from './abi.generated.js';
+import { JIT_BASE, JIT_SLOTS, JIT_TABLE_SIZE } from './abi.generated.js';
 
 /** Where the dataplane .wasm comes from: a URL or path, its bytes, or a compiled module. */
 export type WasmSource = URL | string | ArrayBuffer | Uint8Array | WebAssembly.Module;
@@ -58,7 +58,7 @@ export async function instantiateDataplane<E = Record<string, unknown>>(
 ): Promise<E> {
   // Compiled eBPF programs are called through this instance's table (abi JIT_*): every
   // slot starts as the interpreter, a program's slot gets its code once this thread installs it.
-  const table = new WebAssembly.Table({ initial: JIT_SLOTS, element: 'anyfunc' });
+  const table = new WebAssembly.Table({ initial: JIT_TABLE_SIZE, element: 'anyfunc' });
   const instance = await WebAssembly.instantiate(module, {
     env: {
       memory,
@@ -68,6 +68,10 @@ export async function instantiateDataplane<E = Record<string, unknown>>(
     },
   });
   const fallback = instance.exports.jitFallback as (rec: number) => number;
-  for (let i = JIT_BASE; i < JIT_SLOTS; i++) table.set(i, fallback);
+  const batchFallback = instance.exports.jitBatchFallback as (rec: number, entries: number, n: number) => number;
+  for (let i = JIT_BASE; i < JIT_SLOTS; i++) {
+    table.set(i, fallback);
+    table.set(i + JIT_SLOTS, batchFallback);
+  }
   return { ...instance.exports, table } as E;
 }

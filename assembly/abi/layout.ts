@@ -77,8 +77,8 @@ export const T_REDIRECT_RING: u32 = 156;
 export const T_PRINTK_RING: u32 = 160;
 export const THREAD_SIZE: u32 = 192;
 
-// A thread's BPF run area (T_BPF): the interpreter's run record, its 8-frame stack and
-// the __sk_buff the programs see.
+// A thread's BPF run area (T_BPF): the interpreter's run record, its 8-frame stack,
+// the __sk_buff the programs see, and batches (below).
 //   +0 VM record (VM_RECORD_SIZE)  +BPF_STACK stack (VM_STACK_SIZE)  +BPF_SKB __sk_buff (192)
 export const BPF_VM: u32 = 0;
 export const BPF_STACK: u32 = 1024;
@@ -112,7 +112,27 @@ export const SKB_DATA_META: u32 = 140;
 export const SKB_TSTAMP: u32 = 152;
 export const SKB_WIRE_LEN: u32 = 160;
 export const SKB_GSO_SEGS: u32 = 164;
-export const BPF_AREA_SIZE: u32 = 5376;
+
+// Batches for compiled programs (xmit with one program; assembly/dev/netkit.ts): up to
+// BPF_BATCH_MAX entries at +BPF_BATCH, each packet's own __sk_buff at +BPF_BATCH_CTX.
+//   entry: +0 data  +4 len  +8 frame metadata  +12 its __sk_buff  +16 frame end (what
+//   packet helpers may grow into)  then what the run left: +20 r0 (low half)  +24 fault
+//   +28 redirect ifindex  +32 redirect flags; +36 the length the packet was handed over with
+export const BPF_BATCH: u32 = 5376;
+export const BPF_BATCH_MAX: u32 = 64;
+export const BE_DATA: u32 = 0;
+export const BE_LEN: u32 = 4;
+export const BE_META: u32 = 8;
+export const BE_CTX: u32 = 12;
+export const BE_HI: u32 = 16;
+export const BE_VERDICT: u32 = 20;
+export const BE_FAULT: u32 = 24;
+export const BE_RD_IFINDEX: u32 = 28;
+export const BE_RD_FLAGS: u32 = 32;
+export const BE_LEN0: u32 = 36;
+export const BE_SIZE: u32 = 48;
+export const BPF_BATCH_CTX: u32 = 8448;
+export const BPF_AREA_SIZE: u32 = 20736;
 
 // Redirect ring entries (per thread, producer = the thread, consumer = the host), for
 // REDIRECT verdicts: the host resolves the target in the device's namespace and sends
@@ -147,6 +167,9 @@ export const PGL_PROGS: u32 = 4;
 //   +108 nmaps  +112 maps[8] (map record addresses helpers accept)
 //   +144 jit (u32 function-table slot of its compiled code, 0 = interpreter only)
 //   +148 id (u32, the program id: never reused, unlike the record's memory)
+//   +152 ctx use: bit w (0..23) = the program may read __sk_buff bytes [8w, 8w + 8);
+//        PR_CTX_WRITES = it may write fields (the dataplane copies them back to the frame);
+//        PR_CTX_VERIFIED = it passed the load-time checks (reads no register before writing it)
 // The regions are the program's global data and map values (what lddw hands it).
 export const PR_INSNS: u32 = 0;
 export const PR_SLOTS: u32 = 4;
@@ -158,7 +181,10 @@ export const PR_MAPS: u32 = 112;
 export const PR_MAX_MAPS: u32 = 8;
 export const PR_JIT: u32 = 144;
 export const PR_ID: u32 = 148;
-export const PR_SIZE: u32 = 152;
+export const PR_CTX_USE: u32 = 152;
+export const PR_CTX_WRITES: u32 = 0x80000000;
+export const PR_CTX_VERIFIED: u32 = 0x40000000;
+export const PR_SIZE: u32 = 156;
 
 // Poll list (published by swap): which devices' tx rings a thread services.
 //   +0 count  +4 slot[0]  +8 slot[1] ...   (u32 device slots)

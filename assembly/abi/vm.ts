@@ -64,6 +64,10 @@ export const VM_RECORD_SIZE: u32 = 800;
 // record's PR_JIT is its slot (0 = not compiled).
 export const JIT_BASE: u32 = 16;
 export const JIT_SLOTS: u32 = 16384;
+// Slot s + JIT_SLOTS holds the same program's batch entry, `batch(rec, entries, n)`: it
+// runs the program once per entry (abi BE_*) and returns n, or 0 when it does not run
+// batches (a program with tail calls; `jitBatchFallback` in slots nobody installed).
+export const JIT_TABLE_SIZE: u32 = 32768;
 
 // Stack: frame k occupies [stack + k*512, stack + (k+1)*512); r10 of frame k is its top.
 export const VM_FRAME_STACK: u32 = 512;

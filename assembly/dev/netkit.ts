@@ -18,7 +18,8 @@ import {
   D_PROGS, NETKIT_DROP, NETKIT_REDIRECT, DROP_BPF_DROP, DROP_BPF_VERDICT, DROP_BPF_FAULT, DROP_REDIRECT,
   T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM,
 } from "../abi/layout";
-import { runProgs, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen } from "../ebpf/skb";
+import { runProgs, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen, batchEntries, batchEntry, runBatch } from "../ebpf/skb";
+import { PGL_COUNT, PGL_PROGS, PR_JIT, PR_CTX_USE, PR_CTX_VERIFIED, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_LEN0, BE_META, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { frameBase } from "./frames";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
@@ -41,6 +42,25 @@ import { capture, captureBegin, captureEnd, traceRecord } from "./trace";
   if (d0 == 0xffffffff && d1 == 0xffff) return <u8>PACKET_BROADCAST;
   if ((d0 & 1) != 0) return <u8>PACKET_MULTICAST;
   return <u8>PACKET_OTHERHOST;
+}
+
+/**
+ * Scrub (§4.1) of the frame whose metadata is at `meta`: always pkt_type/skb_iif/ignore_df;
+ * across namespaces also the timestamp, and with scrub default mark and priority. Then
+ * pkt_type against the peer's MAC and skb->dev = the peer.
+ */
+@inline function scrub(meta: usize, addr: usize, xnet: bool, scrubDefault: bool, mac0: u32, mac1: u16, peerIfindex: u32): void {
+  store<u32>(meta, 0, FM_INGRESS_IFINDEX);
+  store<u8>(meta, load<u8>(meta, FM_FLAGS) & ~<u8>FMF_IGNORE_DF, FM_FLAGS);
+  if (xnet) {
+    store<u64>(meta, 0, FM_TSTAMP);
+    if (scrubDefault) {
+      store<u32>(meta, 0, FM_MARK);
+      store<u32>(meta, 0, FM_PRIORITY);
+    }
+  }
+  store<u8>(meta, pktType(addr, mac0, mac1), FM_PKT_TYPE);
+  store<u32>(meta, peerIfindex, FM_IFINDEX);
 }
 
 /**
@@ -96,6 +116,84 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
   const peerTcx = <usize>load<u32>(peer, D_TCX_INGRESS);
   let ingressed: u32 = 0;
 
+  // One compiled program, and nothing that must see a packet before the next one's verdict
+  // (tcx on either side, tracing, capture of what leaves): the verdicts of up to
+  // BPF_BATCH_MAX packets come from one call into the program's batch code. Each packet
+  // still sees the program state (maps) the packets before it left, as one at a time.
+  const prog = progs != 0 && load<u32>(progs, PGL_COUNT) == 1 ? <usize>load<u32>(progs, PGL_PROGS) : 0;
+  if (prog != 0 && egressList == 0 && peerTcx == 0 && !tracing && !capOut && load<u32>(prog, PR_JIT) != 0 &&
+      (load<u32>(prog, PR_CTX_USE) & PR_CTX_VERIFIED) != 0) {
+    const batch = batchEntries(thread);
+    const use = load<u32>(prog, PR_CTX_USE);
+    while (i < n) {
+      let m: u32 = 0;
+      for (; i < n && m < BPF_BATCH_MAX; i++) {
+        const d = descs + <usize>(i * DESC_SIZE);
+        const addr = <usize>load<u64>(d, DESC_ADDR);
+        const len = load<u32>(d, DESC_LEN);
+        if (len < ETH_HLEN) {
+          txDrop(cDev, DROP_PKT_TOO_SMALL);
+          frameFree(thread, addr);
+          continue;
+        }
+        const meta = addr & frameMask;
+        scrub(meta, addr, xnet, scrubDefault, mac0, mac1, peerIfindex);
+        const e = batch + <usize>(m * BE_SIZE);
+        batchEntry(e, meta, addr, len, peerIfindex, use);
+        store<u32>(e, len, BE_LEN0);
+        m++;
+      }
+      if (!runBatch(thread, prog, batch, m)) {
+        // No batch code on this thread (yet): the same verdicts, one packet at a time.
+        for (let k: u32 = 0; k < m; k++) {
+          const e = batch + <usize>(k * BE_SIZE);
+          store<i32>(e, runProgs(thread, progs, <usize>load<u32>(e, BE_META), <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), peerIfindex), BE_VERDICT);
+          store<u32>(e, progsFault(), BE_FAULT);
+          store<u32>(e, <u32>progsData(), BE_DATA);
+          store<u32>(e, progsLen(), BE_LEN);
+          store<u32>(e, progsRedirectIfindex(), BE_RD_IFINDEX);
+          store<u32>(e, progsRedirectFlags(), BE_RD_FLAGS);
+        }
+      }
+      for (let k: u32 = 0; k < m; k++) {
+        const e = batch + <usize>(k * BE_SIZE);
+        const addr = <usize>load<u32>(e, BE_DATA);
+        const len = load<u32>(e, BE_LEN);
+        const len0 = load<u32>(e, BE_LEN0);
+        const verdict = load<i32>(e, BE_VERDICT);
+        let reason = DROP_BPF_FAULT;
+        if (load<u32>(e, BE_FAULT) == 0) {
+          if (verdict == NETKIT_PASS || verdict == NETKIT_NEXT) {
+            if (room != 0) {
+              const q = entries + <usize>(((prod + queued) & mask) * DESC_SIZE);
+              store<u64>(q, <u64>addr, DESC_ADDR);
+              store<u32>(q, len, DESC_LEN);
+              store<u32>(q, 0, DESC_OPTIONS);
+              queued++;
+              room--;
+              txBytes += len0;
+              if (capIn) capture(thread, peer, addr, len, CAP_DIR_IN, 0);
+              continue;
+            }
+            reason = DROP_BACKLOG_FULL;
+          } else if (verdict == NETKIT_REDIRECT) {
+            redirected++;
+            redirectedBytes += len0;
+            if (!redirect(thread, slot, addr, len, load<u32>(peer, D_NETNS), 0, load<u32>(e, BE_RD_IFINDEX), load<u32>(e, BE_RD_FLAGS))) {
+              bump(cDev, DROP_REDIRECT, 1);
+              frameFree(thread, addr);
+            }
+            continue;
+          } else {
+            reason = verdict == NETKIT_DROP ? DROP_BPF_DROP : DROP_BPF_VERDICT;
+          }
+        }
+        txDrop(cDev, reason);
+        frameFree(thread, addr);
+      }
+    }
+  }
+
   for (; i < n; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
     let addr = <usize>load<u64>(d, DESC_ADDR);
@@ -118,19 +216,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
       continue;
     }
     const meta = addr & frameMask;
-    // Scrub (§4.1): always pkt_type/skb_iif/ignore_df; across namespaces also the
-    // timestamp, and with scrub default mark and priority.
-    store<u32>(meta, 0, FM_INGRESS_IFINDEX);
-    store<u8>(meta, load<u8>(meta, FM_FLAGS) & ~<u8>FMF_IGNORE_DF, FM_FLAGS);
-    if (xnet) {
-      store<u64>(meta, 0, FM_TSTAMP);
-      if (scrubDefault) {
-        store<u32>(meta, 0, FM_MARK);
-        store<u32>(meta, 0, FM_PRIORITY);
-      }
-    }
-    store<u8>(meta, pktType(addr, mac0, mac1), FM_PKT_TYPE);
-    store<u32>(meta, peerIfindex, FM_IFINDEX);
+    scrub(meta, addr, xnet, scrubDefault, mac0, mac1, peerIfindex);
 
     // Verdict (§4 steps 6-7): the attach point's program list, or with none the default
     // policy. All NEXT means PASS; a fault drops (BPF_FAULT); REDIRECT hands the frame to
@@ -150,7 +236,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         captureEnd(thread, cap, 0);
         redirected++;
         redirectedBytes += len0;
-        if (!redirect(thread, slot, addr, len, load<u32>(peer, D_NETNS), 0)) {
+        if (!redirect(thread, slot, addr, len, load<u32>(peer, D_NETNS), 0, progsRedirectIfindex(), progsRedirectFlags())) {
           bump(cDev, DROP_REDIRECT, 1);
           frameFree(thread, addr);
         }
@@ -172,7 +258,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
             captureEnd(thread, cap, 0);
             txBytes += len0;
             ingressed++;
-            if (act == 7 && redirect(thread, <u32>peerSlot, addr, len, load<u32>(peer, D_NETNS), VM_REDIRECT_FROM_INGRESS)) continue;
+            if (act == 7 && redirect(thread, <u32>peerSlot, addr, len, load<u32>(peer, D_NETNS), VM_REDIRECT_FROM_INGRESS, progsRedirectIfindex(), progsRedirectFlags())) continue;
             bump(cPeer, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
             frameFree(thread, addr);
             continue;
@@ -207,9 +293,8 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
   return queued;
 }
 
-/** Queues a redirected frame for the host (see RD_*); false when the ring is full or nothing was asked. */
-function redirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32, extra: u32): bool {
-  const ifindex = progsRedirectIfindex();
+/** Queues a frame redirected to `ifindex` for the host (see RD_*); false when the ring is full or nothing was asked (0). */
+function redirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32, extra: u32, ifindex: u32, flags: u32): bool {
   if (ifindex == 0) return false;
   const r = <usize>load<u32>(threadState(thread), T_REDIRECT_RING);
   if (ringProdFree(r, 1) == 0) return false;
@@ -218,7 +303,7 @@ function redirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32, ext
   store<u32>(e, len, RD_LEN);
   store<u32>(e, ifindex, RD_IFINDEX);
   store<u32>(e, netns, RD_NETNS);
-  store<u32>(e, progsRedirectFlags() | extra, RD_FLAGS);
+  store<u32>(e, flags | extra, RD_FLAGS);
   store<u32>(e, from, RD_FROM);
   ringSubmit(r, 1);
   return true;
@@ -232,7 +317,7 @@ function egress(thread: u32, slot: u32, dev: usize, cDev: usize, list: usize, ad
   const meta = frameBase(addr);
   const act = runTcxEgress(thread, list, meta, addr, len, load<u32>(dev, D_IFINDEX));
   if (act == 0) return false;
-  if (act == 7 && redirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), 0)) return true;
+  if (act == 7 && redirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), 0, progsRedirectIfindex(), progsRedirectFlags())) return true;
   bump(cDev, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
   frameFree(thread, addr);
   return true;

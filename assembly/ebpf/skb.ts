@@ -5,7 +5,7 @@
 // verdict other than NETKIT_NEXT.
 
 import {
-  T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_JIT, PR_ID, PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS,
+  T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_JIT, PR_CTX_USE, PR_CTX_WRITES, PR_ID, PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS,
   FM_MARK, FM_PRIORITY, FM_TSTAMP, FM_INGRESS_IFINDEX, FM_PROTOCOL, FM_PKT_TYPE, FM_HASH, FM_QUEUE_MAPPING,
   FM_TC_INDEX, FM_CB, FM_VLAN_TCI, FM_VLAN_PROTO, NETKIT_NEXT, FRAME_META, GLOBALS, G_FRAME_SIZE, FM_IFINDEX,
   SKB_LEN, SKB_MARK, SKB_QUEUE_MAPPING, SKB_PROTOCOL, SKB_VLAN_TCI, SKB_PRIORITY, SKB_IFINDEX, SKB_TC_INDEX, SKB_CB,
@@ -17,6 +17,11 @@ import {
 } from "../abi/vm";
 import { threadState } from "../dev/frames";
 import { progRun } from "./vm";
+import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
+import { JIT_SLOTS } from "../abi/vm";
+
+/** All 24 words of the __sk_buff (PR_CTX_USE's word bits). */
+const SKB_WORDS_ALL: u32 = 0xffffff;
 
 /** Instructions one program run may execute (the verifier bounds real programs far below). */
 const RUN_BUDGET: u32 = 1000000;
@@ -50,30 +55,61 @@ export function progsRedirectFlags(): u32 { return lastRedirectFlags; }
   return <u64>lo | (<u64>hi << 32);
 }
 
+/** Word `w` (bytes [8w, 8w + 8)) of the __sk_buff for a packet at `data` whose metadata is at `meta`. */
+@inline function skbWord(w: u32, meta: usize, data: usize, len: u32, ifindex: u32): u64 {
+  switch (w) {
+    case 0: return pair(len, <u32>load<u8>(meta, FM_PKT_TYPE));
+    case 1: return pair(load<u32>(meta, FM_MARK), load<u32>(meta, FM_QUEUE_MAPPING));
+    // protocol is __be16 in the low half: the frame keeps it in network order.
+    case 2: return pair(<u32>load<u16>(meta, FM_PROTOCOL), load<u16>(meta, FM_VLAN_TCI) != 0 ? 1 : 0);
+    case 3: return pair(<u32>load<u16>(meta, FM_VLAN_TCI), <u32>load<u16>(meta, FM_VLAN_PROTO));
+    case 4: return pair(load<u32>(meta, FM_PRIORITY), load<u32>(meta, FM_INGRESS_IFINDEX));
+    case 5: return pair(ifindex, load<u32>(meta, FM_TC_INDEX));
+    case 6: return load<u64>(meta, FM_CB);
+    case 7: return load<u64>(meta, FM_CB + 8);
+    case 8: return pair(load<u32>(meta, FM_CB + 16), load<u32>(meta, FM_HASH));
+    case 9: return pair(0, <u32>data); // tc_classid, data
+    case 10: return pair(<u32>(data + len), 0); // data_end, napi_id
+    case 17: return pair(0, <u32>data); // local_port, data_meta
+    case 19: return load<u64>(meta, FM_TSTAMP);
+    case 20: return pair(len, 1); // wire_len, gso_segs
+    // 11..16 (family .. remote_port), 18 (flow_keys), 21..23 (sk, gso_size, tstamp_type, hwtstamp).
+    default: return 0;
+  }
+}
+
+@inline function fillWord(skb: usize, w: u32, meta: usize, data: usize, len: u32, ifindex: u32): void {
+  store<u64>(skb + (<usize>w << 3), skbWord(w, meta, data, len, ifindex));
+}
+
 /**
  * Fills the thread's __sk_buff for a packet at `data` (len bytes) whose metadata is at
- * `meta`: every one of its 24 words written once (fields nkemu does not model read 0).
+ * `meta`: the 8-byte words `use` names (abi PR_CTX_USE). Words no program of the list
+ * reads keep whatever an earlier packet left there.
  */
-function skbFill(skb: usize, meta: usize, data: usize, len: u32, ifindex: u32): void {
-  const tci = <u32>load<u16>(meta, FM_VLAN_TCI);
-  store<u64>(skb, pair(len, <u32>load<u8>(meta, FM_PKT_TYPE)), SKB_LEN);
-  store<u64>(skb, pair(load<u32>(meta, FM_MARK), load<u32>(meta, FM_QUEUE_MAPPING)), SKB_MARK);
-  // protocol is __be16 in the low half: the frame keeps it in network order.
-  store<u64>(skb, pair(<u32>load<u16>(meta, FM_PROTOCOL), tci != 0 ? 1 : 0), SKB_PROTOCOL);
-  store<u64>(skb, pair(tci, <u32>load<u16>(meta, FM_VLAN_PROTO)), SKB_VLAN_TCI);
-  store<u64>(skb, pair(load<u32>(meta, FM_PRIORITY), load<u32>(meta, FM_INGRESS_IFINDEX)), SKB_PRIORITY);
-  store<u64>(skb, pair(ifindex, load<u32>(meta, FM_TC_INDEX)), SKB_IFINDEX);
-  store<u64>(skb, load<u64>(meta, FM_CB), SKB_CB);
-  store<u64>(skb, load<u64>(meta, FM_CB + 8), SKB_CB + 8);
-  store<u64>(skb, pair(load<u32>(meta, FM_CB + 16), load<u32>(meta, FM_HASH)), SKB_CB + 16);
-  store<u64>(skb, pair(0, <u32>data), SKB_TC_CLASSID);
-  store<u64>(skb, pair(<u32>(data + len), 0), SKB_DATA_END);
-  for (let o: u32 = SKB_DATA_END + 8; o < SKB_DATA_META - 4; o += 8) store<u64>(skb + o, 0);
-  store<u64>(skb, pair(0, <u32>data), SKB_DATA_META - 4); // local_port, data_meta
-  store<u64>(skb, 0, SKB_DATA_META + 4); // flow_keys
-  store<u64>(skb, load<u64>(meta, FM_TSTAMP), SKB_TSTAMP);
-  store<u64>(skb, pair(len, 1), SKB_WIRE_LEN); // wire_len, gso_segs
-  for (let o: u32 = SKB_WIRE_LEN + 8; o < SKB_CTX_SIZE; o += 8) store<u64>(skb + o, 0); // sk, gso_size, tstamp_type, hwtstamp
+function skbFill(skb: usize, meta: usize, data: usize, len: u32, ifindex: u32, use: u32): void {
+  let m = use & SKB_WORDS_ALL;
+  if (m == SKB_WORDS_ALL) {
+    // Every word, straight-line (the constant word numbers fold the switch away).
+    fillWord(skb, 0, meta, data, len, ifindex); fillWord(skb, 1, meta, data, len, ifindex);
+    fillWord(skb, 2, meta, data, len, ifindex); fillWord(skb, 3, meta, data, len, ifindex);
+    fillWord(skb, 4, meta, data, len, ifindex); fillWord(skb, 5, meta, data, len, ifindex);
+    fillWord(skb, 6, meta, data, len, ifindex); fillWord(skb, 7, meta, data, len, ifindex);
+    fillWord(skb, 8, meta, data, len, ifindex); fillWord(skb, 9, meta, data, len, ifindex);
+    fillWord(skb, 10, meta, data, len, ifindex); fillWord(skb, 11, meta, data, len, ifindex);
+    fillWord(skb, 12, meta, data, len, ifindex); fillWord(skb, 13, meta, data, len, ifindex);
+    fillWord(skb, 14, meta, data, len, ifindex); fillWord(skb, 15, meta, data, len, ifindex);
+    fillWord(skb, 16, meta, data, len, ifindex); fillWord(skb, 17, meta, data, len, ifindex);
+    fillWord(skb, 18, meta, data, len, ifindex); fillWord(skb, 19, meta, data, len, ifindex);
+    fillWord(skb, 20, meta, data, len, ifindex); fillWord(skb, 21, meta, data, len, ifindex);
+    fillWord(skb, 22, meta, data, len, ifindex); fillWord(skb, 23, meta, data, len, ifindex);
+    return;
+  }
+  while (m != 0) {
+    const w = ctz(m);
+    m &= m - 1;
+    fillWord(skb, w, meta, data, len, ifindex);
+  }
 }
 
 /** Copies what a tc program may write back into the frame (mark, priority, queue_mapping, tc_index, cb, tstamp). */
@@ -92,6 +128,23 @@ function skbWriteBack(skb: usize, meta: usize): void {
  * the program's own), its maps, r1 = the context, the packet and the frame it may grow in.
  */
 function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable: bool, data: usize, len: u32, meta: usize, base: usize): void {
+  prepareProg(rec, prog);
+  store<u32>(rec, RUN_BUDGET, VM_BUDGET);
+  let r = rec + VM_REGIONS;
+  store<u32>(r, <u32>ctx); store<u32>(r, <u32>(ctx + ctxSize), 4); store<u32>(r, ctxWritable ? VM_REGION_WRITABLE : 0, 8);
+  r += VM_REGION_SIZE;
+  store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
+  store<u64>(rec + VM_REGS + 8, <u64>ctx);
+  store<u32>(rec, <u32>data, VM_PKT);
+  store<u32>(rec, len, VM_PKT_LEN);
+  store<u32>(rec, <u32>meta, VM_META);
+  store<u32>(rec, <u32>ctx, VM_CTX);
+  store<u32>(rec, <u32>(base + FRAME_META), VM_PKT_LO);
+  store<u32>(rec, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), VM_PKT_HI);
+}
+
+/** The part of the run record that depends on the program alone (regions 2.., maps), kept from its last run. */
+function prepareProg(rec: usize, prog: usize): void {
   const insns = load<u32>(prog, PR_INSNS);
   const nr = load<u32>(prog, PR_NREGIONS);
   // What depends on the program alone stays from its last run on this record. Keyed by
@@ -107,18 +160,54 @@ function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable:
     store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
     store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
   }
+}
+
+/**
+ * Fills batch entry `e` (abi BE_*) for a packet at `data` (len bytes, frame metadata at
+ * `meta`) seen on `ifindex`, and the words of its own __sk_buff that `use` names.
+ */
+export function batchEntry(e: usize, meta: usize, data: usize, len: u32, ifindex: u32, use: u32): void {
+  const ctx = <usize>load<u32>(e, BE_CTX);
+  store<u32>(e, <u32>data, BE_DATA);
+  store<u32>(e, len, BE_LEN);
+  store<u32>(e, <u32>meta, BE_META);
+  store<u32>(e, <u32>(meta + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), BE_HI);
+  skbFill(ctx, meta, data, len, ifindex, use);
+}
+
+/** The thread's batch entries; each one's BE_CTX names its own __sk_buff (set here, once is enough). */
+export function batchEntries(thread: u32): usize {
+  const area = <usize>load<u32>(threadState(thread), T_BPF);
+  const e = area + BPF_BATCH;
+  if (load<u32>(e, BE_CTX) == 0) {
+    for (let i: u32 = 0; i < BPF_BATCH_MAX; i++) store<u32>(e + <usize>(i * BE_SIZE), <u32>(area + BPF_BATCH_CTX + <usize>(i * SKB_CTX_SIZE)), BE_CTX);
+  }
+  return e;
+}
+
+/**
+ * Runs one program over `n` batch entries (at most BPF_BATCH_MAX, filled by `batchEntry`)
+ * on the program's generated batch code: each entry gets its r0, fault, packet and
+ * redirect; context writes are copied back to each frame. Returns false, having run
+ * nothing, when there is no batch code here (this thread has not installed the program's
+ * code yet, or the program uses tail calls): the caller then runs the packets one by one.
+ */
+export function runBatch(thread: u32, prog: usize, entries: usize, n: u32): bool {
+  const jit = load<u32>(prog, PR_JIT);
+  if (jit == 0) return false;
+  const rec = <usize>load<u32>(threadState(thread), T_BPF) + BPF_VM;
+  prepareProg(rec, prog);
   store<u32>(rec, RUN_BUDGET, VM_BUDGET);
-  let r = rec + VM_REGIONS;
-  store<u32>(r, <u32>ctx); store<u32>(r, <u32>(ctx + ctxSize), 4); store<u32>(r, ctxWritable ? VM_REGION_WRITABLE : 0, 8);
-  r += VM_REGION_SIZE;
-  store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
-  store<u64>(rec + VM_REGS + 8, <u64>ctx);
-  store<u32>(rec, <u32>data, VM_PKT);
-  store<u32>(rec, len, VM_PKT_LEN);
-  store<u32>(rec, <u32>meta, VM_META);
-  store<u32>(rec, <u32>ctx, VM_CTX);
-  store<u32>(rec, <u32>(base + FRAME_META), VM_PKT_LO);
-  store<u32>(rec, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), VM_PKT_HI);
+  store<u32>(rec + VM_REGIONS, VM_REGION_WRITABLE, 8);
+  store<u32>(rec + VM_REGIONS + VM_REGION_SIZE, VM_REGION_WRITABLE, 8);
+  if (call_indirect<u32>(jit + JIT_SLOTS, rec, entries, n) == 0) return false;
+  if ((load<u32>(prog, PR_CTX_USE) & PR_CTX_WRITES) != 0) {
+    for (let i: u32 = 0; i < n; i++) {
+      const e = entries + <usize>(i * BE_SIZE);
+      skbWriteBack(<usize>load<u32>(e, BE_CTX), <usize>load<u32>(e, BE_META));
+    }
+  }
+  return true;
 }
 
 /**
@@ -137,7 +226,9 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
   lastRedirectIfindex = 0;
   lastRedirectFlags = 0;
   let verdict: i32 = NETKIT_NEXT;
-  skbFill(skb, meta, data, len, ifindex);
+  let use: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) use |= load<u32>(<usize>load<u32>(list + PGL_PROGS + (<usize>i << 2)), PR_CTX_USE);
+  skbFill(skb, meta, data, len, ifindex, use);
   for (let i: u32 = 0; i < n; i++) {
     const prog = <usize>load<u32>(list + PGL_PROGS + (<usize>i << 2));
     prepare(rec, prog, skb, SKB_CTX_SIZE, true, data, len, meta, meta);
@@ -149,7 +240,7 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
       lastFault = f;
       return verdict;
     }
-    skbWriteBack(skb, meta);
+    if ((load<u32>(prog, PR_CTX_USE) & PR_CTX_WRITES) != 0) skbWriteBack(skb, meta);
     // Packet helpers may have moved or resized the packet: the next program sees the new one.
     data = <usize>load<u32>(rec, VM_PKT);
     len = load<u32>(rec, VM_PKT_LEN);

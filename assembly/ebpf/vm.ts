@@ -611,6 +611,11 @@ export function jitFallback(rec: usize): u32 {
   return vmExec(rec, 0, 0);
 }
 
+/** What every unused batch slot (JIT_SLOTS above a program slot) holds: no batch; the caller runs each packet itself. */
+export function jitBatchFallback(rec: usize, entries: usize, n: u32): u32 {
+  return 0;
+}
+
 /**
  * Runs a program like `vmRun`, on its compiled code when it has some (`jit` = its table
  * slot, 0 = none). Compiled code hands tail calls back here: the run continues with the

@@ -63,6 +63,13 @@ export interface VerifyResult {
   funcs: number[];
   /** Context loads/stores through a known ctx pointer, in pc order. */
   ctxAccesses: CtxAccess[];
+  /**
+   * Whether the ctx pointer may reach anything `ctxAccesses` does not list: a register or
+   * stack slot the dataflow stops tracking it in, memory other than an 8-byte stack
+   * spill, or a helper that reads the context itself. When false, `ctxAccesses` is every
+   * way the program (and the helpers it calls) reads or writes its context.
+   */
+  ctxEscapes: boolean;
 }
 
 /** A refused program: errno, the instruction index and the kernel verifier's log line. */
@@ -328,6 +335,9 @@ function cloneState(s: State): State {
   return { k: s.k.slice(), o: s.o.slice(), spill: s.spill && s.spill.size > 0 ? new Map(s.spill) : null };
 }
 
+/** Set when a join turned a ctx pointer into an untracked value (read by `dataflow`). */
+let joinLostCtx = false;
+
 /** Joins `b` into `a`; returns whether `a` changed. */
 function joinInto(a: State, b: State): boolean {
   let changed = false;
@@ -336,6 +346,7 @@ function joinInto(a: State, b: State): boolean {
     const kb = b.k[r]!;
     if (ka === kb && (ka < K.CTX || a.o[r] === b.o[r])) continue;
     const nk = ka === K.UNINIT || kb === K.UNINIT ? K.UNINIT : K.INIT;
+    if (nk === K.INIT && (ka === K.CTX || kb === K.CTX)) joinLostCtx = true;
     if (nk !== ka) {
       a.k[r] = nk;
       a.o[r] = 0;
@@ -345,11 +356,13 @@ function joinInto(a: State, b: State): boolean {
   if (a.spill) {
     for (const [slot, off] of a.spill) {
       if (b.spill?.get(slot) !== off) {
+        joinLostCtx = true;
         a.spill.delete(slot);
         changed = true;
       }
     }
   }
+  if (b.spill) for (const [slot, off] of b.spill) if (a.spill?.get(slot) !== off) joinLostCtx = true;
   return changed;
 }
 
@@ -365,7 +378,15 @@ interface Ctx {
   accesses: Map<number, CtxAccess>;
   /** Calls per function: callee function indexes with the pc of the call. */
   calls: { pc: number; callee: number }[][];
+  /** The ctx pointer reached something untracked (see VerifyResult.ctxEscapes). */
+  escapes: boolean;
 }
+
+/**
+ * Helpers that may get the context in r1 without reading it: they work on the packet and
+ * the frame through the run record (assembly/ebpf/helpers.ts), at most writing fields.
+ */
+const CTX_ARG_NOT_READ = new Set([9, 10, 11, 18, 19, 26, 34, 38, 39, 41, 43, 48, 50]);
 
 /** Program entry: r1 = ctx (generic: r1 = memory, r2 = its length, the uBPF convention), r10 = frame. */
 function entryState(type: ProgType): State {
@@ -408,6 +429,7 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
     const x = (i.code & SRC_X) !== 0;
     if (o === Alu.MOV) {
       if (x) readReg(s, i.src, pc, check);
+      if (x && s.k[i.src] === K.CTX && !(c === Cls.ALU64 && i.off === 0)) v.escapes = true;
       if (x && c === Cls.ALU64 && i.off === 0) writeReg(s, i.dst, pc, s.k[i.src] as K, s.o[i.src]!);
       else writeReg(s, i.dst, pc);
       return [{ to: pc + 1, s }];
@@ -416,6 +438,8 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
     if (x && o !== Alu.END) readReg(s, i.src, pc, check);
     readReg(s, i.dst, pc, check);
     const kd = s.k[i.dst] as K;
+    if (x && o !== Alu.END && s.k[i.src] === K.CTX) v.escapes = true;
+    if (kd === K.CTX && !(c === Cls.ALU64 && !x && (o === Alu.ADD || o === Alu.SUB))) v.escapes = true;
     if ((kd === K.CTX || kd === K.FP) && c === Cls.ALU64 && !x && (o === Alu.ADD || o === Alu.SUB)) {
       writeReg(s, i.dst, pc, kd, s.o[i.dst]! + (o === Alu.ADD ? i.imm : -i.imm));
     } else {
@@ -428,6 +452,8 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
     const o = op(i.code);
     if (o === Jmp.EXIT) {
       readReg(s, 0, pc, check);
+      // A subprogram handing the ctx back: its caller's r0 is untracked.
+      if (fn !== 0 && s.k[0] === K.CTX) v.escapes = true;
       return [];
     }
     if (o === Jmp.CALL) return stepCall(v, pc, i, s, check);
@@ -480,6 +506,7 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
     readReg(s, i.src, pc, check);
     readReg(s, i.dst, pc, check);
     if (i.imm === Atomic.CMPXCHG) readReg(s, 0, pc, check);
+    if (s.k[i.src] === K.CTX || (i.imm === Atomic.CMPXCHG && s.k[0] === K.CTX)) v.escapes = true;
     if (check && s.k[i.dst] === K.CTX) fail('EACCES', pc, `BPF_ATOMIC stores into R${i.dst} ctx is not allowed`);
     if (i.imm !== Atomic.STORE_REL) memAccess(v, pc, fn, s, i.dst, i.off, bytes, false, check);
     memAccess(v, pc, fn, s, i.dst, i.off, bytes, true, check);
@@ -488,6 +515,8 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
   }
   readReg(s, i.src, pc, check);
   readReg(s, i.dst, pc, check);
+  // The ctx pointer stored anywhere but a whole stack slot is lost to the dataflow.
+  if (s.k[i.src] === K.CTX && (s.k[i.dst] !== K.FP || bytes !== 8)) v.escapes = true;
   memAccess(v, pc, fn, s, i.dst, i.off, bytes, true, check, i.src);
   return [{ to: pc + 1, s }];
 }
@@ -571,7 +600,14 @@ function stepCall(
       }
     }
     // A helper may write through a stack pointer argument: ctx spills may be overwritten.
-    for (let r = 1; r <= (HELPERS.get(id)?.args ?? 5); r++) if (s.k[r] === K.FP) s.spill = null;
+    for (let r = 1; r <= (HELPERS.get(id)?.args ?? 5); r++) {
+      if (s.k[r] === K.FP) {
+        if (s.spill && s.spill.size > 0) v.escapes = true;
+        s.spill = null;
+      }
+    }
+    // The ctx handed to a helper that may read it (or run programs on it, or pass it on).
+    for (let r = 1; r <= 5; r++) if (s.k[r] === K.CTX && !(r === 1 && CTX_ARG_NOT_READ.has(id))) v.escapes = true;
   }
   for (let r = 1; r <= 5; r++) s.k[r] = K.UNINIT;
   s.k[0] = K.INIT;
@@ -699,8 +735,11 @@ export function verify(prog: Uint8Array, o: VerifyOptions): VerifyResult {
     depth: funcs.map(() => 0),
     accesses: new Map(),
     calls,
+    escapes: false,
   };
+  joinLostCtx = false;
   dataflow(v, maxInsns);
+  if (joinLostCtx) v.escapes = true;
   const maxCallDepth = checkCallChains(v);
 
   return {
@@ -709,5 +748,40 @@ export function verify(prog: Uint8Array, o: VerifyOptions): VerifyResult {
     maxCallDepth,
     funcs: [...funcs],
     ctxAccesses: [...v.accesses.values()].sort((a, b) => a.pc - b.pc || Number(a.write) - Number(b.write)),
+    ctxEscapes: v.escapes,
   };
+}
+
+/** __sk_buff words (8 bytes each) the dataplane copies back to the frame after a program wrote its context. */
+const SKB_WRITEBACK_WORDS = [1, 4, 5, 6, 7, 8, 19];
+const SKB_WORDS = 24;
+/** PR_CTX_USE flags (abi): the program writes context fields; it verified (reads no register before writing it). */
+const CTX_WRITES = 0x80000000;
+const CTX_VERIFIED = 0x40000000;
+/** Every __sk_buff word, and writes: what a program whose context use is unknown gets. */
+export const CTX_USE_ALL = (((1 << SKB_WORDS) - 1) | CTX_WRITES) >>> 0;
+
+/**
+ * The program record's context use (abi PR_CTX_USE) for a `sched_cls` program: which
+ * __sk_buff words the dataplane must fill before it runs, whether fields go back to the
+ * frame after it, and whether it verified. Only the words its verified context loads read
+ * (plus, when it writes any field, those the write-back copies); every word when the ctx
+ * pointer escapes the dataflow, the program does not verify, or it is of another type.
+ */
+export function skbCtxUse(insns: Uint8Array, type: ProgType): number {
+  if (type !== 'sched_cls') return CTX_USE_ALL;
+  let r: VerifyResult;
+  try {
+    r = verify(insns, { type });
+  } catch {
+    return CTX_USE_ALL;
+  }
+  if (r.ctxEscapes) return (CTX_USE_ALL | CTX_VERIFIED) >>> 0;
+  let use = CTX_VERIFIED;
+  for (const a of r.ctxAccesses) {
+    if (a.write) use |= CTX_WRITES;
+    else for (let w = a.off >> 3; w <= (a.off + a.size - 1) >> 3; w++) use |= 1 << w;
+  }
+  if (use & CTX_WRITES) for (const w of SKB_WRITEBACK_WORDS) use |= 1 << w;
+  return use >>> 0;
 }

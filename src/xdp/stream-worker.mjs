@@ -6,11 +6,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 const { module, memory, side, ring, first, total, batch } = workerData;
 // The dataplane calls compiled programs through its table; this thread installs none, so
 // every slot runs the interpreter (the same table the host's dataplane instances get).
-const table = new WebAssembly.Table({ initial: 16384, element: 'anyfunc' });
+const table = new WebAssembly.Table({ initial: 32768, element: 'anyfunc' });
 const instance = await WebAssembly.instantiate(module, { env: { memory, table, abort: () => { throw new Error('abort'); }, seed: () => 0 } });
 const ex = instance.exports;
-if (ex.JIT_SLOTS.value > table.length) throw new Error('dataplane: function table too small');
-for (let i = ex.JIT_BASE.value; i < ex.JIT_SLOTS.value; i++) table.set(i, ex.jitFallback);
+if (ex.JIT_TABLE_SIZE.value > table.length) throw new Error('dataplane: function table too small');
+for (let i = ex.JIT_BASE.value; i < ex.JIT_SLOTS.value; i++) {
+  table.set(i, ex.jitFallback);
+  table.set(i + ex.JIT_SLOTS.value, ex.jitBatchFallback);
+}
 const t0 = performance.now();
 let done = 0;
 let errors = 0;

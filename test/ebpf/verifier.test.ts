@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode, type Insn } from '../../src/ebpf/insn.js';
-import { verify, VerifierError, type ProgType, type VerifyResult } from '../../src/ebpf/verifier.js';
+import { verify, VerifierError, skbCtxUse, CTX_USE_ALL, type ProgType, type VerifyResult } from '../../src/ebpf/verifier.js';
 import { HELPERS, HELPER_NAMES, helperAllowed, helperName } from '../../src/ebpf/helpers.js';
 import { SKB_TC, SKB_SOCKET_FILTER, XDP_MD, ctxAccess } from '../../src/ebpf/ctx.js';
 
@@ -49,7 +49,7 @@ const RET0 = [mov(0, 0), exit()];
 describe('verify: program size', () => {
   it('accepts a minimal program and reports its shape', () => {
     const r = ok(RET0);
-    expect(r).toEqual({ ok: true, stackDepth: [0], maxCallDepth: 1, funcs: [0], ctxAccesses: [] });
+    expect(r).toEqual({ ok: true, ctxEscapes: false, stackDepth: [0], maxCallDepth: 1, funcs: [0], ctxAccesses: [] });
   });
   it('refuses an empty image or one that is not whole slots', () => {
     rejects(new Uint8Array(0), 'EINVAL', 'empty program');
@@ -374,6 +374,57 @@ describe('verify: context access', () => {
     expect(ctxAccess(SKB_TC, 72, 4, true)?.name).toBe('tc_classid');
     expect(ctxAccess(SKB_SOCKET_FILTER, 72, 4, false)).toBeUndefined();
     expect(ctxAccess(XDP_MD, 8, 4, false)?.name).toBe('data_meta');
+  });
+});
+
+describe('verify: where the ctx pointer goes (ctxEscapes, skbCtxUse)', () => {
+  // Without the "verified" flag (0x40000000), which every program here but the last two has.
+  const use = (insns: Insn[], type: ProgType = 'sched_cls'): number => (skbCtxUse(encode(insns), type) & ~0x40000000) >>> 0;
+  const escapes = (insns: Insn[]): boolean => ok(insns).ctxEscapes;
+  const W = 0x80000000;
+  it('names the words the program reads', () => {
+    // data (76) is word 9, data_end (80) word 10; mark (8) word 1; len (0) word 0.
+    expect(use([ldxw(2, 1, 76), ldxw(3, 1, 80), mov(0, 0), exit()])).toBe((1 << 9) | (1 << 10));
+    expect(use([ldxw(2, 1, 8), ldxb(3, 1, 1), mov(0, 0), exit()])).toBe((1 << 1) | 1);
+    expect(use(RET0)).toBe(0);
+    // Through a mov and an 8-byte spill it is still tracked.
+    expect(use([movr(6, 1), stxdw(10, -8, 6), ldxdw(2, 10, -8), ldxw(0, 2, 32), exit()])).toBe(1 << 4);
+  });
+  it('a write adds the flag and every word the dataplane copies back', () => {
+    const u = use([mov(2, 7), stxw(1, 8, 2), mov(0, 0), exit()]);
+    expect(u & W).not.toBe(0);
+    for (const w of [1, 4, 5, 6, 7, 8, 19]) expect(u & (1 << w)).not.toBe(0);
+    expect(u & (1 << 9)).toBe(0);
+  });
+  it('everything when the pointer escapes the dataflow', () => {
+    expect(escapes([ldxw(2, 1, 8), mov(0, 0), exit()])).toBe(false);
+    // mov32 of the pointer: the same address in our 32-bit memory, untracked.
+    expect(escapes([I(0xbc, 2, 1), mov(0, 0), exit()])).toBe(true);
+    // ALU on it other than adding a constant, or used as a value.
+    expect(escapes([movr(2, 1), add(2, 8), add(2, -8), ldxw(0, 2, 8), exit()])).toBe(false);
+    expect(escapes([movr(2, 1), I(0x47, 2, 0, 0, 0), mov(0, 0), exit()])).toBe(true); // r2 |= 0
+    expect(escapes([mov(2, 0), I(0x0f, 2, 1), mov(0, 0), exit()])).toBe(true); // r2 += r1
+    // Stored anywhere but a whole stack slot.
+    expect(escapes([I(0x63, 10, 1, -8), mov(0, 0), exit()])).toBe(true);
+    expect(escapes([stxdw(10, -8, 1), ldxdw(6, 10, -8), ldxw(0, 6, 8), exit()])).toBe(false);
+    // Paths that disagree (ctx on one, a scalar on the other).
+    expect(escapes([jeq(1, 0, 1), movr(2, 1), mov(0, 0), exit()])).toBe(false);
+    expect(escapes([mov(2, 0), jeq(1, 0, 1), movr(2, 1), ldxw(0, 2, 8), exit()])).toBe(true);
+    // A helper writing through a stack pointer while the stack holds a spilled ctx.
+    expect(escapes([stxdw(10, -8, 1), mov(2, 0), movr(3, 10), add(3, -16), mov(4, 8), call(26), mov(0, 0), exit()])).toBe(true);
+    // Handed to a helper that reads it or runs programs on it; not to one that only uses the packet.
+    expect(escapes([...lddw(2, 0), mov(3, 0), call(12), mov(0, 0), exit()])).toBe(true);
+    expect(escapes([mov(2, 0), movr(3, 10), add(3, -8), mov(4, 4), call(26), mov(0, 0), exit()])).toBe(false);
+    // ... or in another argument than the context one (here as a map key).
+    expect(escapes([movr(2, 1), ...lddw(1, 0), call(1), mov(0, 0), exit()])).toBe(true);
+    // A subprogram returning it.
+    expect(escapes([callLocal(1), exit(), movr(0, 1), exit()])).toBe(true);
+    expect(use([I(0xbc, 2, 1), mov(0, 0), exit()])).toBe(CTX_USE_ALL);
+  });
+  it('everything, and not verified, for programs that do not verify or are not tc', () => {
+    expect(skbCtxUse(encode(RET0), 'sched_cls') & 0x40000000).not.toBe(0);
+    expect(skbCtxUse(encode([ldxw(2, 1, 8), exit()]), 'sched_cls')).toBe(CTX_USE_ALL); // r0 never written
+    expect(skbCtxUse(encode([ldxw(2, 1, 0), mov(0, 2), exit()]), 'xdp')).toBe(CTX_USE_ALL);
   });
 });
 

@@ -12,10 +12,10 @@ afterEach(async () => {
   await emu?.close();
 });
 
-async function pair(o: { workers?: number; policy?: 'forward' | 'blackhole' } = {}): Promise<{ nk1: number }> {
+async function pair(o: { workers?: number; policy?: 'forward' | 'blackhole'; scrub?: 'none' } = {}): Promise<{ nk1: number }> {
   emu = await Emulator.create({ seed: 4, workers: o.workers ?? 0 });
   emu.addNetns('foo');
-  emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l3', policy: o.policy, peerInfo: { ifname: 'nk0', netns: 'foo' } } } });
+  emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l3', policy: o.policy, scrub: o.scrub, peerInfo: { ifname: 'nk0', netns: 'foo' } } } });
   emu.setLink('init', 'nk1', { up: true });
   emu.setLink('foo', 'nk0', { up: true });
   emu.addAddress('init', 'nk1', '10.0.0.1/24');
@@ -93,6 +93,29 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
     await emu.settle();
     expect(stats('init', 'nk1').dropReasons).toEqual({ BPF_BAD_VERDICT: 1n, BPF_FAULT: 1n });
     expect(stats('init', 'nk1').txDropped).toBe(2n);
+  });
+
+  it('the __sk_buff is filled where the list reads it; fields go back to the frame only from programs that write them', async () => {
+    const { nk1 } = await pair({ scrub: 'none' });
+    const parse = asm('parse', 'ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r0, -1\nexit'); // data, data_end: two words
+    const sum = asm('sum', 'ldxw %r2, [%r1+8]\nldxw %r3, [%r1+32]\nadd %r2, %r3\nstxw [%r1+8], %r2\nmov %r0, -1\nexit'); // mark += priority
+    const prio = asm('prio', 'mov %r2, 5\nstxw [%r1+32], %r2\nmov %r0, -1\nexit'); // priority = 5, reads nothing
+    const sock = emu.stack('foo').udpBind({ port: 9 });
+    const send = (mark: number, priority = 0): void => { emu.transmit('init', 'nk1', udp(9), { mark, priority }); };
+    const marks = async (): Promise<number[]> => { await emu.settle(); return sock.recv().map((d) => d.mark); };
+    emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: parse });
+    emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: sum });
+    for (const [m, p] of [[1, 10], [2, 20], [3, 30]]) send(m!, p!);
+    expect(await marks()).toEqual([11, 22, 33]);
+    // `prio` reads nothing but writes: the mark copied back with it is this packet's, not the last one's (33).
+    emu.progDetach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: sum });
+    emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: prio });
+    send(7);
+    expect(await marks()).toEqual([7]);
+    // `parse` alone writes nothing: the frame's fields pass untouched.
+    emu.progDetach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: prio });
+    send(4);
+    expect(await marks()).toEqual([4]);
   });
 
   it('peer programs run on peer → primary traffic, attached through the primary', async () => {
@@ -217,12 +240,124 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
   }, 120_000);
 });
 
+describe('one compiled program: verdicts in batches (netkit.md §4 steps 6-7)', () => {
+  // Every outcome a program can give, picked by a payload byte, on frames of every size;
+  // the batch path (one compiled program, nothing else attached) against one packet at a
+  // time on the interpreter: the same counters, drop reasons, map and redirects.
+  const POLICY = (values: number, target: number): string => `
+    mov %r6, %r1
+    ldxw %r2, [%r6+76]
+    ldxw %r3, [%r6+80]
+    mov %r4, %r2
+    add %r4, 43
+    jgt %r4, %r3, short
+    ldxb %r5, [%r2+42]
+    mov %r8, %r5
+    and %r8, 7
+    lsh %r8, 3
+    lddw %r7, ${values}
+    add %r8, %r7
+    ldxdw %r9, [%r8+0]
+    add %r9, 1
+    stxdw [%r8+0], %r9
+    ldxw %r1, [%r6+8]
+    ldxw %r9, [%r6+0]
+    add %r1, %r9
+    stxw [%r6+8], %r1
+    jeq %r5, 1, drop
+    jeq %r5, 2, redir
+    jeq %r5, 3, fault
+    jeq %r5, 4, odd
+    mov %r0, 0
+    exit
+  drop:
+    mov %r0, 2
+    exit
+  redir:
+    mov %r1, ${target}
+    mov %r2, 0
+    call 23
+    exit
+  fault:
+    ldxdw %r0, [%r3+8]
+    exit
+  odd:
+    mov %r0, 9
+    exit
+  short:
+    mov %r0, -1
+    exit`;
+
+  async function run(jit: boolean): Promise<unknown> {
+    emu = await Emulator.create({ seed: 9, jit });
+    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
+    emu.addLink({ ifname: 'nr1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nr0' } } } });
+    for (const d of ['nk1', 'nk0', 'nr1', 'nr0']) emu.setLink('init', d, { up: true });
+    emu.setRxSink('init', 'nk0', 'drop');
+    emu.setRxSink('init', 'nr0', 'drop');
+    const m = new BpfMap(emu.dp, { name: 'verdicts', type: 'array', keySize: 4, valueSize: 8, maxEntries: 8 });
+    const prog = emu.loadProgram({
+      name: 'policy', type: 'sched_cls', maps: [m.record], regions: [{ addr: m.values, len: 64, writable: true }],
+      insns: assemble(POLICY(m.values, emu.device('init', 'nr1').ifindex)),
+    });
+    expect(prog.jit.slot !== 0).toBe(jit);
+    emu.progAttach('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog });
+    let x = 12345;
+    const rnd = (k: number): number => { x = (x * 1103515245 + 12345) >>> 0; return (x >>> 8) % k; };
+    for (let i = 0; i < 400; i++) {
+      const size = [10, 30, 43, 64, 200][rnd(5)]!;
+      const f = new Uint8Array(size);
+      if (size >= 14) f.set([0x08, 0x00], 12);
+      if (size > 42) f[42] = rnd(6);
+      emu.transmit('init', 'nk1', f, { mark: i });
+      if (rnd(50) === 0) await emu.settle();
+    }
+    await emu.settle();
+    const out = {
+      nk1: stats('init', 'nk1'), nk0: stats('init', 'nk0'), nr1: stats('init', 'nr1'),
+      map: [...new BigUint64Array(emu.dp.memory.buffer.slice(m.values, m.values + 64))],
+    };
+    await emu.close();
+    return out;
+  }
+
+  it('the same outcomes as one packet at a time on the interpreter', async () => {
+    const compiled = await run(true);
+    const interpreted = await run(false);
+    expect(compiled).toEqual(interpreted);
+    const c = compiled as { nk1: { dropReasons: Record<string, bigint> }; nr1: { txPackets: bigint } };
+    // Every outcome happened.
+    expect(Object.keys(c.nk1.dropReasons).sort()).toEqual(['BPF_BAD_VERDICT', 'BPF_DROP', 'BPF_FAULT', 'PKT_TOO_SMALL']);
+    expect(c.nr1.txPackets).toBeGreaterThan(0n);
+  });
+
+  it('a program that tail-calls runs one packet at a time: its batch code declines, the verdicts are the target\'s', async () => {
+    emu = await Emulator.create({ seed: 9 });
+    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
+    for (const d of ['nk1', 'nk0']) emu.setLink('init', d, { up: true });
+    emu.setRxSink('init', 'nk0', 'drop');
+    const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    // The target drops frames longer than 100 bytes.
+    const target = asm('t', 'ldxw %r2, [%r1+0]\nmov %r0, 2\njgt %r2, 100, out\nmov %r0, 0\nout:\nexit');
+    const caller = emu.loadProgram({ name: 'c', type: 'sched_cls', maps: [jmp.record], insns: assemble(`lddw %r2, ${jmp.record}\nmov %r3, 0\ncall 12\nmov %r0, 1\nexit`) });
+    emu.progArraySet(jmp, 0, target);
+    expect(caller.jit.slot).not.toBe(0);
+    const ex = emu.dp.exports as unknown as { table: WebAssembly.Table; JIT_SLOTS: WebAssembly.Global };
+    const batch = ex.table.get(caller.jit.slot + ex.JIT_SLOTS.value) as (rec: number, e: number, n: number) => number;
+    expect(batch(0, 0, 5)).toBe(0);
+    emu.progAttach('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog: caller });
+    for (let i = 0; i < 100; i++) emu.transmit('init', 'nk1', new Uint8Array(i % 2 ? 60 : 150));
+    await emu.settle();
+    expect(stats('init', 'nk1')).toMatchObject({ txPackets: 50n, txDropped: 50n, dropReasons: { BPF_DROP: 50n } });
+  });
+});
+
 describe('the per-thread run record across program lifetimes', () => {
-  it('a program loaded where a freed one was (same image and record addresses) runs with its own maps', async () => {
+  it.each([false, true])('a program loaded where a freed one was (same image and record addresses) runs with its own maps (compiled: %s)', async (jit) => {
     // xmit keeps the program part of the run record between packets; a new program in
     // the old one's memory must not inherit the old one's map regions (on the
     // interpreter the region table is all an access is checked against).
-    emu = await Emulator.create({ seed: 4, jit: false });
+    emu = await Emulator.create({ seed: 4, jit });
     emu.addNetns('foo');
     emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l3', peerInfo: { ifname: 'nk0', netns: 'foo' } } } });
     emu.setLink('init', 'nk1', { up: true });

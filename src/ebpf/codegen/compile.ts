@@ -106,6 +106,7 @@ const T_LDABS = 3; // (i32 rec, i64 off, i32 size) -> i64
 const T_UNARY64 = 4; // (i64) -> i64
 const T_RUN = 5; // (i32) -> i32
 const T_SUB = 6; // (i32, i32, i64 x 11) -> (i64 x 7)
+const T_BATCH = 7; // (i32 rec, i32 entries, i32 n) -> i32
 
 const ALU64: Partial<Record<number, number>> = { 0: Op.i64_add, 1: Op.i64_sub, 2: Op.i64_mul, 4: Op.i64_or, 5: Op.i64_and, 6: Op.i64_shl, 7: Op.i64_shr_u, 10: Op.i64_xor, 12: Op.i64_shr_s };
 const ALU32: Partial<Record<number, number>> = { 0: Op.i32_add, 1: Op.i32_sub, 2: Op.i32_mul, 4: Op.i32_or, 5: Op.i32_and, 6: Op.i32_shl, 7: Op.i32_shr_u, 10: Op.i32_xor, 12: Op.i32_shr_s };
@@ -205,7 +206,7 @@ class Gen {
     m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     // Types.
     const t = new Writer();
-    t.u32(7);
+    t.u32(8);
     t.u8(0x60).u32(4).bytes([I32, I32, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(4).bytes([I32, I64, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(0);
@@ -213,6 +214,7 @@ class Gen {
     t.u8(0x60).u32(1).u8(I64).u32(1).u8(I64);
     t.u8(0x60).u32(1).u8(I32).u32(1).u8(I32);
     t.u8(0x60).u32(13).bytes([I32, I32, ...new Array(11).fill(I64)]).u32(7).bytes(new Array(7).fill(I64));
+    t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(1).u8(I32);
     m.section(1, t);
     // Imports.
     const im = new Writer();
@@ -223,9 +225,10 @@ class Gen {
     m.section(2, im);
     // Functions.
     const fs = new Writer();
-    const nf = 5 + this.funcs.length + 1;
+    const nf = 5 + this.funcs.length + 2;
     fs.u32(nf).u32(T_FAULT).u32(T_LDABS).u32(T_UNARY64).u32(T_UNARY64).u32(T_UNARY64).u32(T_RUN);
     for (let k = 0; k < this.funcs.length; k++) fs.u32(T_SUB);
+    fs.u32(T_BATCH);
     m.section(3, fs);
     // Globals: fault (i32), budget (i32).
     const g = new Writer();
@@ -235,7 +238,8 @@ class Gen {
     m.section(6, g);
     // Exports.
     const ex = new Writer();
-    ex.u32(1).name('run').u8(0x00).u32(F_RUN);
+    ex.u32(2).name('run').u8(0x00).u32(F_RUN);
+    ex.name('batch').u8(0x00).u32(F_SUB0 + this.funcs.length);
     m.section(7, ex);
     // Code.
     this.c = CODE_SCRATCH.reset(2048 + this.n * 48);
@@ -251,6 +255,7 @@ class Gen {
       this.f = f;
       this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32]], 256 + (f.end - f.start) * 48);
     }
+    this.body(() => this.batchFn(), [[3, I32], [2, I64]]);
     m.section(10, c);
     return m.out();
   }
@@ -334,6 +339,74 @@ class Gen {
     c.get(REC).op(Op.global_get).u32(G_BUDGET).mem(Op.i32_store, 2, A.VM_BUDGET);
     c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED).get(B0).op(Op.global_get).u32(G_BUDGET).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_add).mem(Op.i64_store, 3, A.VM_EXECUTED);
     c.op(Op.global_get).u32(G_FAULT);
+  }
+
+  /**
+   * batch(rec, entries, n): the program once per entry (abi BE_*), as `run` would run it
+   * with the record prepared by the dataplane for that packet (assembly/ebpf/skb.ts
+   * `prepare`): the record's program part and budget are in place, this sets the context
+   * and packet regions, and what helpers read of the packet when the program calls any.
+   * r1 is the entry's context, the other registers start at 0 (a verified program reads
+   * none before writing it). Each entry gets r0, the fault (0 or a VM_FAULT_*) and, with
+   * helpers, where the packet is now and the redirect asked for. Returns n; 0 for a
+   * program with tail calls (its runs need `progRun`, which follows them).
+   */
+  private batchFn(): void {
+    const c = this.c;
+    const RECP = 0, WORK = 1, N = 2, I = 3, E = 4, B0 = 5, TOP = 6, RES = 7;
+    const calls = this.ins.filter((i) => i.code === 0x85 && i.src === 0);
+    if (calls.some((i) => i.imm === 12)) {
+      c.i32c(0);
+      return;
+    }
+    const helpers = calls.length > 0 || this.ins.some((i) => (i.code === 0x20 || i.code === 0x28 || i.code === 0x30 || i.code === 0x40 || i.code === 0x48 || i.code === 0x50));
+    c.get(RECP).mem(Op.i32_load, 2, A.VM_BUDGET).set(B0);
+    c.get(RECP).mem(Op.i32_load, 2, A.VM_STACK).op(Op.i64_extend_i32_u).i64c(A.VM_FRAME_STACK * A.VM_MAX_FRAMES).op(Op.i64_add).set(TOP);
+    c.u8(Op.block).u8(EMPTY);
+    c.u8(Op.loop).u8(EMPTY);
+    c.get(I).get(N).op(Op.i32_ge_u).u8(Op.br_if).u32(1);
+    c.get(WORK).get(I).i32c(A.BE_SIZE).op(Op.i32_mul).op(Op.i32_add).set(E);
+    const field = (off: number): void => { c.get(E).mem(Op.i32_load, 2, off); };
+    const put = (off: number, value: () => void): void => { c.get(RECP); value(); c.mem(Op.i32_store, 2, off); };
+    // Regions 0 (the context) and 1 (the packet); their writable flags are the dataplane's.
+    put(A.VM_REGIONS, () => field(A.BE_CTX));
+    put(A.VM_REGIONS + 4, () => { field(A.BE_CTX); c.i32c(A.SKB_CTX_SIZE).op(Op.i32_add); });
+    put(A.VM_REGIONS + A.VM_REGION_SIZE, () => field(A.BE_DATA));
+    put(A.VM_REGIONS + A.VM_REGION_SIZE + 4, () => { field(A.BE_DATA); field(A.BE_LEN); c.op(Op.i32_add); });
+    if (helpers) {
+      put(A.VM_PKT, () => field(A.BE_DATA));
+      put(A.VM_PKT_LEN, () => field(A.BE_LEN));
+      put(A.VM_META, () => field(A.BE_META));
+      put(A.VM_CTX, () => field(A.BE_CTX));
+      put(A.VM_PKT_LO, () => { field(A.BE_META); c.i32c(A.FRAME_META).op(Op.i32_add); });
+      put(A.VM_PKT_HI, () => field(A.BE_HI));
+      for (const off of [A.VM_PKT_META, A.VM_REDIRECT_IFINDEX, A.VM_REDIRECT_FLAGS, A.VM_FAULT, A.VM_FAULT_PC]) put(off, () => c.i32c(0));
+    }
+    c.i32c(0).op(Op.global_set).u32(G_FAULT);
+    c.get(B0).op(Op.global_set).u32(G_BUDGET);
+    c.get(RECP).i32c(0).i64c(0);
+    field(A.BE_CTX);
+    c.op(Op.i64_extend_i32_u);
+    for (let r = 2; r <= 9; r++) c.i64c(0);
+    c.get(TOP);
+    c.op(Op.call).u32(F_SUB0);
+    for (let k = 0; k < 6; k++) c.op(Op.drop);
+    c.set(RES);
+    // A legacy packet load out of range ends the run with r0 = 0 (no fault).
+    c.op(Op.global_get).u32(G_FAULT).i32c(LD_ABS_EXIT).op(Op.i32_eq);
+    c.u8(Op.if).u8(EMPTY).i64c(0).set(RES).i32c(0).op(Op.global_set).u32(G_FAULT).op(Op.end);
+    c.get(E).get(RES).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.BE_VERDICT);
+    c.get(E).op(Op.global_get).u32(G_FAULT).mem(Op.i32_store, 2, A.BE_FAULT);
+    if (helpers) {
+      for (const [to, from] of [[A.BE_DATA, A.VM_PKT], [A.BE_LEN, A.VM_PKT_LEN], [A.BE_RD_IFINDEX, A.VM_REDIRECT_IFINDEX], [A.BE_RD_FLAGS, A.VM_REDIRECT_FLAGS]] as const) {
+        c.get(E).get(RECP).mem(Op.i32_load, 2, from).mem(Op.i32_store, 2, to);
+      }
+    }
+    c.get(I).i32c(1).op(Op.i32_add).set(I);
+    c.u8(Op.br).u32(0);
+    c.op(Op.end);
+    c.op(Op.end);
+    c.get(N);
   }
 
   // --- subprograms --------------------------------------------------------------------

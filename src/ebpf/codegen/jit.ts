@@ -1,9 +1,9 @@
 /**
  * Compiled programs in the dataplane's function table (abi JIT_*): a program's module is
  * instantiated against the thread's dataplane instance (the shared memory, its helper
- * dispatcher and access check) and its `run` goes into the program's slot. Slots nobody
- * installed hold the interpreter, so a thread that has not installed a program yet still
- * runs it correctly.
+ * dispatcher and access check) and its `run` goes into the program's slot, its `batch`
+ * JIT_SLOTS further. Slots nobody installed hold the interpreter (and a batch entry that
+ * runs no batch), so a thread that has not installed a program yet still runs it correctly.
  *
  * The host compiles; every other thread (the dataplane workers) instantiates the same
  * `WebAssembly.Module` against its own instance, told through `JitTable.peers`. Installs
@@ -25,6 +25,7 @@ interface JitExports {
   vmHelper: (...a: number[]) => number;
   vmCheck: (...a: never[]) => number;
   jitFallback: (rec: number) => number;
+  jitBatchFallback: (rec: number, entries: number, n: number) => number;
 }
 
 /** A program's compiled code, or why it has none. */
@@ -51,7 +52,10 @@ function jitImports(host: JitHost): WebAssembly.Imports {
 }
 
 function setSlot(host: JitHost, slot: number, inst: WebAssembly.Instance): void {
-  (host.exports as JitExports).table.set(slot, inst.exports.run as (rec: number) => number);
+  const table = (host.exports as JitExports).table;
+  // The batch entry first: a packet that finds the new `run` may find its `batch` too.
+  table.set(slot + A.JIT_SLOTS, inst.exports.batch as (rec: number, entries: number, n: number) => number);
+  table.set(slot, inst.exports.run as (rec: number) => number);
 }
 
 /** Instantiates a compiled module against one thread's dataplane instance and installs it. */
@@ -69,6 +73,7 @@ export function jitInstalled(host: JitHost, slot: number): boolean {
 export function uninstallJit(host: JitHost, slot: number): void {
   const ex = host.exports as JitExports;
   ex.table.set(slot, ex.jitFallback);
+  ex.table.set(slot + A.JIT_SLOTS, ex.jitBatchFallback);
 }
 
 /**
