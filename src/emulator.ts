@@ -1230,7 +1230,7 @@ export class Emulator {
         const data = new Uint8Array(size);
         for (let i = 0; i < size; i++) data[i] = i & 0xff;
         sent.set(seq, this.dp.clockNs);
-        n.stack.echo(target, pinger.id, seq, data, { ttl: o.ttl, tos: o.tos, ifindex, meta: { mark: o.mark } });
+        n.stack.echo(target, pinger.id, seq, data, { ttl: o.ttl, tos: o.tos, ifindex, meta: { mark: o.mark, priority: o.priority } });
         result.transmitted++;
         await this.settle();
         for (let tries = 0; !result.answered(seq) && n.stack.resolving && tries < 4; tries++) {

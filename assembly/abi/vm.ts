@@ -56,7 +56,28 @@ export const VM_TAIL_PROG: u32 = 676;
 export const VM_SAVED: u32 = 680;
 // xmit: the id of the program whose part of the record (regions, maps) is in place.
 export const VM_PROG_ID: u32 = 792;
-export const VM_RECORD_SIZE: u32 = 800;
+// The device the packet is on (skb->dev; its record address, 0 = none), for kfuncs.
+export const VM_DEV: u32 = 796;
+// bpf_cast_to_kern_ctx: set to VM_KVIEW_AREA when this run asked for the kernel's view of
+// its sk_buff (0 at the start of every run): that area is then readable, not writable.
+export const VM_KVIEW: u32 = 800;
+// The view (abi KV_*): a struct sk_buff and, KV_DEV on, the struct net_device its `dev`
+// points to, with the fields CO-RE relocations name (src/ebpf/btf.ts KERNEL_STRUCTS).
+export const VM_KVIEW_AREA: u32 = 808;
+export const VM_KVIEW_SIZE: u32 = 64;
+export const KV_SKB_DEV: u32 = 0;
+export const KV_SKB_MARK: u32 = 8;
+export const KV_SKB_PRIORITY: u32 = 12;
+export const KV_SKB_LEN: u32 = 16;
+export const KV_DEV: u32 = 32;
+export const KV_DEV_HEADROOM: u32 = 32;
+export const KV_DEV_TAILROOM: u32 = 34;
+export const KV_DEV_IFINDEX: u32 = 36;
+export const KV_DEV_MTU: u32 = 40;
+export const VM_RECORD_SIZE: u32 = 872;
+// Kernel functions (call src_reg 2): the helper dispatcher takes VM_KFUNC_BASE + the id.
+export const VM_KFUNC_BASE: u32 = 0x10000;
+export const KFUNC_CAST_TO_KERN_CTX: u32 = 1;
 
 // Compiled programs (src/ebpf/codegen): each thread's dataplane instance has its own
 // function table; slots JIT_BASE.. hold compiled programs' entry points, every other slot

@@ -143,11 +143,11 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         store<u32>(e, len, BE_LEN0);
         m++;
       }
-      if (!runBatch(thread, prog, batch, m)) {
+      if (!runBatch(thread, prog, batch, m, peer)) {
         // No batch code on this thread (yet): the same verdicts, one packet at a time.
         for (let k: u32 = 0; k < m; k++) {
           const e = batch + <usize>(k * BE_SIZE);
-          store<i32>(e, runProgs(thread, progs, <usize>load<u32>(e, BE_META), <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), peerIfindex), BE_VERDICT);
+          store<i32>(e, runProgs(thread, progs, <usize>load<u32>(e, BE_META), <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), peer), BE_VERDICT);
           store<u32>(e, progsFault(), BE_FAULT);
           store<u32>(e, <u32>progsData(), BE_DATA);
           store<u32>(e, progsLen(), BE_LEN);
@@ -224,7 +224,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
     let verdict = policy;
     let reason = DROP_POLICY;
     if (progs != 0) {
-      verdict = runProgs(thread, progs, meta, addr, len, peerIfindex);
+      verdict = runProgs(thread, progs, meta, addr, len, peer);
       addr = progsData();
       len = progsLen();
       if (progsFault() != 0) {
@@ -251,7 +251,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         // The peer receives it (counted now, as the backlog enqueue is); its tcx ingress
         // then decides whether the frame goes up the stack, is dropped or redirected.
         if (peerTcx != 0) {
-          const act = runTcxIngress(thread, peerTcx, meta, addr, len, peerIfindex);
+          const act = runTcxIngress(thread, peerTcx, meta, addr, len, peer);
           addr = progsData();
           len = progsLen();
           if (act != 0) {
@@ -315,7 +315,7 @@ function redirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32, ext
  */
 function egress(thread: u32, slot: u32, dev: usize, cDev: usize, list: usize, addr: usize, len: u32): bool {
   const meta = frameBase(addr);
-  const act = runTcxEgress(thread, list, meta, addr, len, load<u32>(dev, D_IFINDEX));
+  const act = runTcxEgress(thread, list, meta, addr, len, dev);
   if (act == 0) return false;
   if (act == 7 && redirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), 0, progsRedirectIfindex(), progsRedirectFlags())) return true;
   bump(cDev, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);

@@ -203,7 +203,7 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
     store<u16>(meta, bswap<u16>(flowProto), FM_PROTOCOL);
     // tcx ingress (received: counted), then the stack, a drop or a redirect.
     if (tcx != 0) {
-      const act = runTcxIngress(thread, tcx, meta, addr, len, ifindex);
+      const act = runTcxIngress(thread, tcx, meta, addr, len, dev);
       if (act != 0) {
         bump(c, C_RX_PACKETS, 1);
         bump(c, C_RX_BYTES, len);
@@ -269,7 +269,7 @@ export function nicXmit(thread: u32, slot: u32, dev: usize, descs: usize, n: u32
     let len = load<u32>(d, DESC_LEN);
     if (egressList != 0 && len >= ETH_HLEN) {
       // tcx egress first: a drop or a redirect takes the frame (redirects go to the host).
-      const act = runTcxEgress(thread, egressList, frameBase(addr), addr, len, load<u32>(dev, D_IFINDEX));
+      const act = runTcxEgress(thread, egressList, frameBase(addr), addr, len, dev);
       if (act != 0) {
         if (!(act == 7 && progsRedirectIfindex() != 0 && xdpRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), progsRedirectFlags()))) {
           bump(c, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);

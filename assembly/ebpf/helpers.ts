@@ -21,6 +21,11 @@ import {
   BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
   MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, MAP_COPIES, MAP_FLAGS, BPF_MAP_TYPE_PERF_EVENT_ARRAY,
 } from "../abi/vm";
+import {
+  VM_DEV, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
+  KV_SKB_LEN, KV_DEV, KV_DEV_HEADROOM, KV_DEV_TAILROOM, KV_DEV_IFINDEX, KV_DEV_MTU,
+} from "../abi/vm";
+import { SKB_CTX_SIZE, SKB_MARK, SKB_PRIORITY, D_HEADROOM, D_TAILROOM, D_IFINDEX, D_MTU } from "../abi/layout";
 import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_FMT_LEN, PK_ARGS, PK_FMT, PK_FMT_MAX } from "../abi/layout";
 import { threadState } from "../dev/frames";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
@@ -220,6 +225,9 @@ function setPacket(rec: usize, data: usize, len: u32, xdp: bool): void {
 /** Runs helper `id` for the instruction at `pc`. Returns 0 or a fault code. */
 export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
   switch (id) {
+    case VM_KFUNC_BASE + KFUNC_CAST_TO_KERN_CTX: // bpf_cast_to_kern_ctx(ctx): the kernel's sk_buff
+      ret(rec, castToKernCtx(rec));
+      return 0;
     case 1: case 2: case 3: { // map_lookup_elem, map_update_elem, map_delete_elem
       const map = <usize>arg(rec, 1);
       if (!knownMap(rec, arg(rec, 1))) return vmFault(rec, VM_FAULT_HELPER, pc);
@@ -561,4 +569,30 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
     }
   }
   return vmFault(rec, VM_FAULT_HELPER, pc);
+}
+
+/**
+ * bpf_cast_to_kern_ctx on a tc context: the kernel's view of the packet's sk_buff (abi
+ * KV_*), built in the run record from the __sk_buff as it is now (the program's writes
+ * included) and the device the packet is on; readable for the rest of the run. NULL for
+ * other contexts (XDP's xdp_buff is not modelled).
+ */
+function castToKernCtx(rec: usize): u64 {
+  const ctx = <usize>load<u32>(rec, VM_REGIONS);
+  if (load<u32>(rec, VM_REGIONS + 4) - <u32>ctx != SKB_CTX_SIZE) return 0;
+  const kv = rec + VM_KVIEW_AREA;
+  for (let o: u32 = 0; o < VM_KVIEW_SIZE; o += 8) store<u64>(kv + o, 0);
+  store<u32>(kv, load<u32>(ctx, SKB_MARK), KV_SKB_MARK);
+  store<u32>(kv, load<u32>(ctx, SKB_PRIORITY), KV_SKB_PRIORITY);
+  store<u32>(kv, load<u32>(rec, VM_PKT_LEN), KV_SKB_LEN);
+  const dev = <usize>load<u32>(rec, VM_DEV);
+  if (dev != 0) {
+    store<u64>(kv, <u64>(kv + KV_DEV), KV_SKB_DEV);
+    store<u16>(kv, load<u16>(dev, D_HEADROOM), KV_DEV_HEADROOM);
+    store<u16>(kv, load<u16>(dev, D_TAILROOM), KV_DEV_TAILROOM);
+    store<u32>(kv, load<u32>(dev, D_IFINDEX), KV_DEV_IFINDEX);
+    store<u32>(kv, load<u32>(dev, D_MTU), KV_DEV_MTU);
+  }
+  store<u32>(rec, <u32>kv, VM_KVIEW);
+  return <u64>kv;
 }

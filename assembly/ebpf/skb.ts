@@ -18,7 +18,8 @@ import {
 import { threadState } from "../dev/frames";
 import { progRun } from "./vm";
 import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
-import { JIT_SLOTS } from "../abi/vm";
+import { JIT_SLOTS, VM_DEV } from "../abi/vm";
+import { D_IFINDEX } from "../abi/layout";
 
 /** All 24 words of the __sk_buff (PR_CTX_USE's word bits). */
 const SKB_WORDS_ALL: u32 = 0xffffff;
@@ -192,12 +193,13 @@ export function batchEntries(thread: u32): usize {
  * nothing, when there is no batch code here (this thread has not installed the program's
  * code yet, or the program uses tail calls): the caller then runs the packets one by one.
  */
-export function runBatch(thread: u32, prog: usize, entries: usize, n: u32): bool {
+export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: usize): bool {
   const jit = load<u32>(prog, PR_JIT);
   if (jit == 0) return false;
   const rec = <usize>load<u32>(threadState(thread), T_BPF) + BPF_VM;
   prepareProg(rec, prog);
   store<u32>(rec, RUN_BUDGET, VM_BUDGET);
+  store<u32>(rec, <u32>dev, VM_DEV);
   store<u32>(rec + VM_REGIONS, VM_REGION_WRITABLE, 8);
   store<u32>(rec + VM_REGIONS + VM_REGION_SIZE, VM_REGION_WRITABLE, 8);
   if (call_indirect<u32>(jit + JIT_SLOTS, rec, entries, n) == 0) return false;
@@ -211,11 +213,12 @@ export function runBatch(thread: u32, prog: usize, entries: usize, n: u32): bool
 }
 
 /**
- * Runs the program list `list` on a packet seen on device `ifindex`; returns the
+ * Runs the program list `list` on a packet on device `dev` (skb->dev); returns the
  * verdict (the last program's r0, NETKIT_NEXT when every program said NEXT).
  * A fault ends the walk: `progsFault()` says so and the verdict is NETKIT_DROP's caller's to choose.
  */
-export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
+export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
+  const ifindex = load<u32>(dev, D_IFINDEX);
   lastData = data;
   lastLen = len;
   const area = <usize>load<u32>(threadState(thread), T_BPF);
@@ -229,6 +232,7 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
   let use: u32 = 0;
   for (let i: u32 = 0; i < n; i++) use |= load<u32>(<usize>load<u32>(list + PGL_PROGS + (<usize>i << 2)), PR_CTX_USE);
   skbFill(skb, meta, data, len, ifindex, use);
+  store<u32>(rec, <u32>dev, VM_DEV);
   for (let i: u32 = 0; i < n; i++) {
     const prog = <usize>load<u32>(list + PGL_PROGS + (<usize>i << 2));
     prepare(rec, prog, skb, SKB_CTX_SIZE, true, data, len, meta, meta);
@@ -273,6 +277,7 @@ export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex:
   store<u32>(ctx, ifindex, 12);
   store<u32>(ctx, queue, 16);
   prepare(rec, prog, ctx, 24, false, data, len, 0, base);
+  store<u32>(rec, 0, VM_DEV);
   store<u32>(rec, <u32>data, VM_PKT_META);
   store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
   store<u32>(rec, 0, VM_REDIRECT_FLAGS);
@@ -289,19 +294,19 @@ export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex:
  * it is about to send. Returns 0 pass, 2 drop, 7 redirect (tcx_action_code: any other
  * value is NEXT, i.e. pass; a fault drops).
  */
-function runTcx(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
-  const v = runProgs(thread, list, meta, data, len, ifindex);
+function runTcx(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
+  const v = runProgs(thread, list, meta, data, len, dev);
   if (lastFault != 0) return 2;
   if (v == 2 || v == 7) return v;
   return 0;
 }
 
-export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
-  store<u32>(meta, ifindex, FM_INGRESS_IFINDEX);
-  return runTcx(thread, list, meta, data, len, ifindex);
+export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
+  store<u32>(meta, load<u32>(dev, D_IFINDEX), FM_INGRESS_IFINDEX);
+  return runTcx(thread, list, meta, data, len, dev);
 }
 
-export function runTcxEgress(thread: u32, list: usize, meta: usize, data: usize, len: u32, ifindex: u32): i32 {
-  store<u32>(meta, ifindex, FM_IFINDEX);
-  return runTcx(thread, list, meta, data, len, ifindex);
+export function runTcxEgress(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
+  store<u32>(meta, load<u32>(dev, D_IFINDEX), FM_IFINDEX);
+  return runTcx(thread, list, meta, data, len, dev);
 }

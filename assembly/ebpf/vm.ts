@@ -9,7 +9,7 @@ import {
   VM_REGS, VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_STACK_SIZE, VM_EXECUTED,
   VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_BUDGET, VM_FAULT_INSN, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_PC_RANGE,
   VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
-  VM_TAIL_PROG, VM_SAVED, VM_MAX_REGIONS, VM_NMAPS, VM_MAPS,
+  VM_TAIL_PROG, VM_SAVED, VM_MAX_REGIONS, VM_NMAPS, VM_MAPS, VM_KVIEW, VM_KVIEW_SIZE, VM_KFUNC_BASE,
 } from "../abi/vm";
 import { PR_JIT } from "../abi/layout";
 import { vmHelper, inInnerMap } from "./helpers";
@@ -58,6 +58,8 @@ export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
       return <usize>a;
     }
   }
+  const kv = <u64>load<u32>(rec, VM_KVIEW);
+  if (kv != 0 && !write && a >= kv && a <= kv + <u64>VM_KVIEW_SIZE && <u64>size <= kv + <u64>VM_KVIEW_SIZE - a) return <usize>a;
   return inInnerMap(rec, a, size, write) ? <usize>a : 0;
 }
 
@@ -381,10 +383,10 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
           pc = <u32>(<i32>pc + imm);
           continue;
         }
-        if (src != 0) { fault = vmFault(rec, VM_FAULT_HELPER, at); break; }
+        if (src > 2) { fault = vmFault(rec, VM_FAULT_HELPER, at); break; }
         store<u32>(rec, budget, VM_BUDGET);
         store<u64>(rec, load<u64>(rec, VM_EXECUTED) + <u64>(budget0 - budget), VM_EXECUTED);
-        const hf = vmHelper(rec, <u32>imm, depth, at);
+        const hf = vmHelper(rec, src == 2 ? VM_KFUNC_BASE + <u32>imm : <u32>imm, depth, at);
         budget = load<u32>(rec, VM_BUDGET);
         store<u64>(rec, load<u64>(rec, VM_EXECUTED) - <u64>(budget0 - budget), VM_EXECUTED);
         if (hf == VM_TAIL_CALL) {
@@ -565,6 +567,7 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
 
 /** Runs the program of the record from its start: r1..r5 as the caller set them, r10 at the stack top. */
 export function vmRun(rec: usize): u32 {
+  store<u32>(rec, 0, VM_KVIEW);
   store<u32>(rec, 0, VM_FAULT);
   store<u32>(rec, 0, VM_TAIL_CALLS);
   store<u32>(rec, 0, VM_FAULT_PC);
@@ -622,6 +625,7 @@ export function jitBatchFallback(rec: usize, entries: usize, n: u32): u32 {
  * target's compiled code, or on the interpreter (which follows further tail calls itself).
  */
 export function progRun(rec: usize, jit: u32): u32 {
+  store<u32>(rec, 0, VM_KVIEW);
   store<u32>(rec, 0, VM_FAULT);
   store<u32>(rec, 0, VM_TAIL_CALLS);
   store<u32>(rec, 0, VM_FAULT_PC);

@@ -3,6 +3,7 @@
  * to read `.maps` definitions and to apply CO-RE relocations against the uapi contexts.
  * Little-endian only (clang `-target bpf` on x86 and arm64 hosts).
  */
+import * as A from '../abi.generated.js';
 import { LoadError } from './elf.js';
 
 export const enum BtfKind {
@@ -300,6 +301,22 @@ const UAPI_CONTEXTS: Record<string, { size: number; fields: Record<string, CtxFi
       egress_ifindex: { offset: 20, size: 4 },
     },
   },
+  // The kernel's own structs as bpf_cast_to_kern_ctx shows them (abi KV_*): the fields
+  // nkemu models, at its offsets; a field it does not model fails the relocation.
+  sk_buff: {
+    size: A.KV_DEV,
+    fields: {
+      dev: { offset: A.KV_SKB_DEV, size: 8 }, mark: { offset: A.KV_SKB_MARK, size: 4 },
+      priority: { offset: A.KV_SKB_PRIORITY, size: 4 }, len: { offset: A.KV_SKB_LEN, size: 4 },
+    },
+  },
+  net_device: {
+    size: A.VM_KVIEW_SIZE - A.KV_DEV,
+    fields: {
+      needed_headroom: { offset: A.KV_DEV_HEADROOM - A.KV_DEV, size: 2 }, needed_tailroom: { offset: A.KV_DEV_TAILROOM - A.KV_DEV, size: 2 },
+      ifindex: { offset: A.KV_DEV_IFINDEX - A.KV_DEV, size: 4 }, mtu: { offset: A.KV_DEV_MTU - A.KV_DEV, size: 4 },
+    },
+  },
 };
 
 /** Structs whose layout is fixed by a wire format or uapi: the local layout is the target. */
@@ -337,7 +354,7 @@ export function resolveCore(btf: Btf, r: CoreRelo): CoreValue {
   if (r.kind === CoreKind.TYPE_ID_TARGET) throw new Error(`CO-RE type_id_target on '${root.name}': the emulator has no kernel BTF ids`);
   const ctx = UAPI_CONTEXTS[rootName];
   if (!ctx && !STABLE_STRUCTS.has(rootName)) {
-    throw new Error(`CO-RE ${kindName} against '${root.name || `type ${r.typeId}`}': only uapi contexts (__sk_buff, xdp_md) and wire headers are modelled`);
+    throw new Error(`CO-RE ${kindName} against '${root.name || `type ${r.typeId}`}': only uapi contexts (__sk_buff, xdp_md), the kernel's sk_buff and net_device (bpf_cast_to_kern_ctx) and wire headers are modelled`);
   }
   if (r.kind === CoreKind.TYPE_EXISTS || r.kind === CoreKind.TYPE_MATCHES) return { local: 1, target: 1 };
   if (r.kind === CoreKind.TYPE_SIZE) {

@@ -7,6 +7,7 @@
  */
 import { Btf, BtfKind, parseBtfExt, resolveCore, type BtfExt } from './btf.js';
 import { Cls, LDDW, Pseudo, cls, decode, encodeInto, type Insn } from './insn.js';
+import { KFUNCS } from './helpers.js';
 
 /** A refused object: `section` and `insn` (slot index in that section) say where. */
 export class LoadError extends Error {
@@ -607,7 +608,15 @@ function link(entry: Func, cx: LinkContext): Pick<BpfProgram, 'insns' | 'relocat
           fail(`relocation type ${rel.type} (${R_NAMES[rel.type] ?? 'unknown'}) is not supported in a code section`, pc);
         }
         const y = rel.sym;
-        if (y.shndx === SHN_UNDEF) fail(`extern symbol '${y.name}' (kfunc, ksym or kconfig) is not supported`, pc);
+        if (y.shndx === SHN_UNDEF && i.code === CALL) {
+          // An extern function: a kfunc, called with src_reg 2 and the emulator's id (libbpf
+          // puts the kernel's BTF id there).
+          const k = KFUNCS.get(y.name);
+          if (!k) return fail(`kfunc '${y.name}' is not supported by the emulator (it has: ${[...KFUNCS.keys()].join(', ')})`, pc);
+          put(pc, { ...i, src: 2, imm: k.id });
+          continue;
+        }
+        if (y.shndx === SHN_UNDEF) fail(`extern symbol '${y.name}' (ksym or kconfig) is not supported`, pc);
         if (y.shndx >= SHN_LORESERVE) fail(`symbol '${y.name}' is in special section 0x${y.shndx.toString(16)} (COMMON or absolute); declare it static or initialise it`, pc);
         const ysec = cx.elf.sections[y.shndx];
         if (!ysec) return fail(`symbol '${y.name}' names section ${y.shndx}, past the section table`, pc);

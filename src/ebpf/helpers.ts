@@ -6,6 +6,22 @@
  */
 
 import type { ProgType } from './ctx.js';
+import * as A from '../abi.generated.js';
+
+/**
+ * Kernel functions (kfuncs: `extern ... __ksym` calls, src_reg 2) the emulator has, by
+ * name, with nkemu's ids (the kernel's are vmlinux BTF ids) and the program types that may
+ * call them. bpf_cast_to_kern_ctx gives a tc program the kernel's sk_buff (and its dev).
+ */
+export const KFUNCS: ReadonlyMap<string, { id: number; types: readonly ProgType[] }> = new Map([
+  ['bpf_cast_to_kern_ctx', { id: A.KFUNC_CAST_TO_KERN_CTX, types: ['sched_cls'] as ProgType[] }],
+]);
+
+/** A kfunc's name from nkemu's id. */
+export function kfuncName(id: number): string | undefined {
+  for (const [name, k] of KFUNCS) if (k.id === id) return name;
+  return undefined;
+}
 
 /** `enum bpf_func_id` names by id (`bpf_` prefix omitted, as in the uapi FN() list). */
 export const HELPER_NAMES: readonly string[] = [

@@ -19,7 +19,7 @@
 
 import { NetError, type Errno } from '../errors.js';
 import { ctxAccess, ctxLayout, type CtxField, type ProgType } from './ctx.js';
-import { HELPERS, HELPER_MAX_ID, helperAllowed, helperName } from './helpers.js';
+import { HELPERS, HELPER_MAX_ID, KFUNCS, helperAllowed, helperName, kfuncName } from './helpers.js';
 import { Alu, Atomic, CallKind, Cls, Jmp, LDDW, Mode, Pseudo, SRC_X, Size, bytesOf, cls, decode, mode, op, size, slots, type Insn } from './insn.js';
 
 export type { ProgType } from './ctx.js';
@@ -568,7 +568,16 @@ function stepCall(
 ): { to: number; s: State }[] {
   const out: { to: number; s: State }[] = [];
   if (i.src === CallKind.KFUNC) {
-    if (check) fail('EOPNOTSUPP', pc, `kernel function calls are not supported by the emulator (btf_id ${i.imm})`);
+    const name = kfuncName(i.imm);
+    const k = name === undefined ? undefined : KFUNCS.get(name);
+    if (check) {
+      if (!k) fail('EOPNOTSUPP', pc, `kernel function calls are not supported by the emulator (btf_id ${i.imm})`);
+      if (!k.types.includes(v.o.type)) fail('EACCES', pc, `calling kernel function ${name} is not allowed`);
+      readReg(s, 1, pc, check);
+      if (s.k[1] !== K.CTX || s.o[1] !== 0) fail('EINVAL', pc, `arg#0 expected pointer to ctx, but got ${s.k[1] === K.FP ? 'fp' : s.k[1] === K.CTX ? 'modified ctx' : 'scalar'}`);
+    }
+    // The kernel's view of the context is built from all of it.
+    if (s.k[1] === K.CTX) v.escapes = true;
   } else if (i.src === CallKind.LOCAL) {
     // Callee entry: r1-r5 as passed (pointers into this frame become opaque), fresh frame.
     const target = pc + i.imm + 1;

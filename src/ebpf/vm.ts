@@ -111,6 +111,7 @@ export class Vm {
     dv.setUint32(r + A.VM_PKT_LEN, o.packet?.len ?? 0, true);
     dv.setUint32(r + A.VM_META, o.packet?.meta ?? 0, true);
     dv.setUint32(r + A.VM_CTX, o.packet?.ctx ?? 0, true);
+    dv.setUint32(r + A.VM_DEV, 0, true);
     dv.setUint32(r + A.VM_PKT_LO, o.packet?.lo ?? o.packet?.addr ?? 0, true);
     dv.setUint32(r + A.VM_PKT_HI, o.packet?.hi ?? (o.packet ? o.packet.addr + o.packet.len : 0), true);
     dv.setUint32(r + A.VM_PKT_META, o.packet?.xdp ? o.packet.addr : 0, true);

@@ -391,7 +391,7 @@ describe('errors', () => {
       const nameAt = strtab.offset + dv.getUint32(at, true);
       if (Buffer.from(b.subarray(nameAt, nameAt + 5)).toString() === 'step\0') dv.setUint16(at + 6, 0, true);
     }
-    expectLoadError(b, /extern symbol 'step' \(kfunc, ksym or kconfig\) is not supported/, 'tcx/ingress', 0);
+    expectLoadError(b, /extern symbol 'step' \(ksym or kconfig\) is not supported/, 'tcx/ingress', 0);
   });
 
   it('unsupported map type', () => {

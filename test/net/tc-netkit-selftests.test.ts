@@ -10,6 +10,7 @@ import { BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK } from '../../src/ebpf/mprog.js';
 import type { LoadedObject } from '../../src/ebpf/load.js';
 
 const OBJ = readFileSync(new URL('../fixtures/bpf/tc_netkit.o', import.meta.url));
+const SCRUB_OBJ = readFileSync(new URL('../fixtures/bpf/tc_netkit_scrub.o', import.meta.url));
 let emu: Emulator;
 afterEach(async () => {
   await emu?.close();
@@ -19,9 +20,11 @@ type Mode = 'l2' | 'l3';
 type Point = 'netkit_primary' | 'netkit_peer';
 
 /** The selftests' set-up: nk1 (10.0.0.1) in init, nk0 (10.0.0.2) in foo unless `sameNetns`. */
-async function create(mode: Mode, o: { sameNetns?: boolean } = {}): Promise<{ nk1: number; nk0: number; obj: LoadedObject }> {
-  emu = await Emulator.create({ seed: 9 });
-  emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode, policy: 'forward', peerPolicy: 'forward', scrub: 'default', peerScrub: 'default' } } });
+async function create(mode: Mode, o: { sameNetns?: boolean; scrub?: 'default' | 'none'; room?: boolean; jit?: boolean } = {}): Promise<{ nk1: number; nk0: number; obj: LoadedObject }> {
+  emu = await Emulator.create({ seed: 9, jit: o.jit });
+  const scrub = o.scrub ?? 'default';
+  const room = o.room ? { headroom: 32, tailroom: 8 } : {};
+  emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode, policy: 'forward', peerPolicy: 'forward', scrub, peerScrub: scrub, ...room } } });
   // setting the primary's MAC fails in L3 and works in L2
   const setMac = (): void => emu.setLink('init', 'nk1', { address: 'ee:ff:bb:cc:aa:dd' });
   if (mode === 'l3') expect(setMac).toThrow(expect.objectContaining({ errno: 'EOPNOTSUPP' }));
@@ -47,9 +50,9 @@ function reset(obj: LoadedObject): void {
   obj.maps.get('.bss')!.update(new Uint8Array(4), new Uint8Array(24));
 }
 
-/** One ICMP echo from nk1 with SO_MARK 42 (the selftests' ping socket). */
+/** One ICMP echo from nk1 with SO_MARK 42 and SO_PRIORITY 0xeb9f (the selftests' ping socket). */
 async function ping(dst = '10.0.0.2'): Promise<void> {
-  await emu.ping('init', dst, { mark: 42 });
+  await emu.ping('init', dst, { mark: 42, priority: 0xeb9f });
 }
 
 const query = (nk1: number, at: Point) => emu.progQuery('init', { ifindex: nk1, attachType: at });
@@ -135,5 +138,28 @@ describe('tc_netkit selftests (netkit.md §8.1)', () => {
       await ping('10.0.0.3');
       expect(seen(obj)).toMatchObject({ tc1: 1, eth: mode === 'l3' ? 1 : 0, host: mode === 'l3' ? 1 : 0 });
     });
+  }
+
+  // tc8 reads the kernel's sk_buff (bpf_cast_to_kern_ctx, CO-RE-relocated kernel types):
+  // after netkit's scrub across namespaces, and skb->dev = the peer with its needed room.
+  const cases = [
+    { scrub: 'default', room: false, want: { mark: 0, prio: 0, headroom: 0, tailroom: 0 } },
+    { scrub: 'none', room: true, want: { mark: 42, prio: 0xeb9f, headroom: 32, tailroom: 8 } },
+  ] as const;
+  for (const { scrub, room, want } of cases) {
+    for (const jit of [true, false]) {
+      it(`tc_netkit_scrub ${scrub}${room ? ', headroom 32 tailroom 8' : ''} (${jit ? 'compiled' : 'interpreter'}): mark ${want.mark}, priority ${want.prio}, skb->dev room ${want.headroom}/${want.tailroom}`, async () => {
+        const { nk1 } = await create('l3', { scrub, room, jit });
+        const obj = emu.loadObject(SCRUB_OBJ);
+        const tc8 = obj.programs.get('tc8')!;
+        expect(tc8.jit.slot !== 0).toBe(jit);
+        emu.linkCreate('init', { ifindex: nk1, attachType: 'netkit_primary', prog: tc8 });
+        await ping();
+        const v = obj.maps.get('.bss')!.lookup(new Uint8Array(4)) as Uint8Array;
+        const d = new DataView(v.buffer, v.byteOffset);
+        const [tc8Ran, mark, prio, headroom, tailroom] = [0, 4, 8, 12, 16].map((o) => d.getUint32(o, true));
+        expect({ tc8: tc8Ran, mark, prio, headroom, tailroom }).toEqual({ tc8: 1, ...want });
+      });
+    }
   }
 });

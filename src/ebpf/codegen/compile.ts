@@ -118,7 +118,7 @@ const CMP32: Partial<Record<number, number>> = { 1: Op.i32_eq, 2: Op.i32_gt_u, 3
  * tail call, the packet neither moved nor resized. Calls to them spill and reload just
  * those; every other helper gets the whole register file and fresh packet bounds.
  */
-const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 34, 41, 48, 51, 130, 131, 132, 133, 134, 155]);
+const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 34, 41, 48, 51, 130, 131, 132, 133, 134, 155, A.VM_KFUNC_BASE + A.KFUNC_CAST_TO_KERN_CTX]);
 
 // Globals.
 const G_FAULT = 0;
@@ -354,8 +354,8 @@ class Gen {
   private batchFn(): void {
     const c = this.c;
     const RECP = 0, WORK = 1, N = 2, I = 3, E = 4, B0 = 5, TOP = 6, RES = 7;
-    const calls = this.ins.filter((i) => i.code === 0x85 && i.src === 0);
-    if (calls.some((i) => i.imm === 12)) {
+    const calls = this.ins.filter((i) => i.code === 0x85 && (i.src === 0 || i.src === 2));
+    if (calls.some((i) => i.src === 0 && i.imm === 12)) {
       c.i32c(0);
       return;
     }
@@ -380,7 +380,7 @@ class Gen {
       put(A.VM_CTX, () => field(A.BE_CTX));
       put(A.VM_PKT_LO, () => { field(A.BE_META); c.i32c(A.FRAME_META).op(Op.i32_add); });
       put(A.VM_PKT_HI, () => field(A.BE_HI));
-      for (const off of [A.VM_PKT_META, A.VM_REDIRECT_IFINDEX, A.VM_REDIRECT_FLAGS, A.VM_FAULT, A.VM_FAULT_PC]) put(off, () => c.i32c(0));
+      for (const off of [A.VM_PKT_META, A.VM_REDIRECT_IFINDEX, A.VM_REDIRECT_FLAGS, A.VM_FAULT, A.VM_FAULT_PC, A.VM_KVIEW]) put(off, () => c.i32c(0));
     }
     c.i32c(0).op(Op.global_set).u32(G_FAULT);
     c.get(B0).op(Op.global_set).u32(G_BUDGET);
@@ -813,6 +813,7 @@ class Gen {
     if (op === 0x80) {
       if (cls !== 5 || (i.code & 8) !== 0) { this.fault(A.VM_FAULT_INSN, pc); return true; }
       if (i.src === 1) this.callLocal(i, pc);
+      else if (i.src === 2) this.helperCall(i, pc, A.VM_KFUNC_BASE + (i.imm >>> 0));
       else if (i.src !== 0) { this.fault(A.VM_FAULT_HELPER, pc); return true; }
       else this.callHelper(i, pc);
       // The call ends the block; what follows is the next block (or a pc fault past the end).
@@ -916,12 +917,13 @@ class Gen {
     this.loadPacketBounds();
   }
 
-  private helperCall(i: Insn, pc: number): void {
+  /** A helper call (`id`: the dispatcher's number, VM_KFUNC_BASE + the id for kernel functions). */
+  private helperCall(i: Insn, pc: number, id = i.imm): void {
     const c = this.c;
-    if (PLAIN_HELPERS.has(i.imm)) {
+    if (PLAIN_HELPERS.has(id)) {
       // Reads r1..r5, sets r0, runs no eBPF and leaves the packet where it is.
       for (let r = 1; r <= 5; r++) c.get(REC).get(R(r)).mem(Op.i64_store, 3, A.VM_REGS + r * 8);
-      c.get(REC).i32c(i.imm).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).tee(CODE);
+      c.get(REC).i32c(id).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).tee(CODE);
       c.u8(Op.if).u8(EMPTY);
       c.get(BUD).op(Op.global_set).u32(G_BUDGET);
       c.get(CODE).op(Op.global_set).u32(G_FAULT);
@@ -932,7 +934,7 @@ class Gen {
     }
     this.spill();
     c.get(REC).get(BUD).mem(Op.i32_store, 2, A.VM_BUDGET);
-    c.get(REC).i32c(i.imm).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).set(CODE);
+    c.get(REC).i32c(id).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).set(CODE);
     // Callbacks (bpf_loop) ran on the same budget and counted their own instructions.
     c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED);
     c.get(BUD).get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_sub);

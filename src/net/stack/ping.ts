@@ -16,6 +16,8 @@ export interface PingOptions {
   tos?: number;
   /** `-m`: SO_MARK on the requests. Default 0. */
   mark?: number;
+  /** SO_PRIORITY on the requests (skb->priority). Default 0. */
+  priority?: number;
   /** `-I`: send through this device (SO_BINDTODEVICE). */
   device?: string;
 }
