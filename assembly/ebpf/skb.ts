@@ -23,6 +23,8 @@ import { D_IFINDEX } from "../abi/layout";
 
 /** All 24 words of the __sk_buff (PR_CTX_USE's word bits). */
 const SKB_WORDS_ALL: u32 = 0xffffff;
+/** Words 9 (tc_classid, data) and 10 (data_end, napi_id). */
+const SKB_WORDS_DATA: u32 = (1 << 9) | (1 << 10);
 
 /** Instructions one program run may execute (the verifier bounds real programs far below). */
 const RUN_BUDGET: u32 = 1000000;
@@ -173,7 +175,13 @@ export function batchEntry(e: usize, meta: usize, data: usize, len: u32, ifindex
   store<u32>(e, len, BE_LEN);
   store<u32>(e, <u32>meta, BE_META);
   store<u32>(e, <u32>(meta + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), BE_HI);
-  skbFill(ctx, meta, data, len, ifindex, use);
+  // data and data_end (what parsers read, often all they read) here; the rest in the call.
+  if ((use & SKB_WORDS_ALL) != SKB_WORDS_ALL && (use & SKB_WORDS_DATA) == SKB_WORDS_DATA) {
+    fillWord(ctx, 9, meta, data, len, ifindex);
+    fillWord(ctx, 10, meta, data, len, ifindex);
+    use &= ~SKB_WORDS_DATA;
+  }
+  if ((use & SKB_WORDS_ALL) != 0) skbFill(ctx, meta, data, len, ifindex, use);
 }
 
 /** The thread's batch entries; each one's BE_CTX names its own __sk_buff (set here, once is enough). */

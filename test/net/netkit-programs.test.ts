@@ -331,6 +331,55 @@ describe('one compiled program: verdicts in batches (netkit.md §4 steps 6-7)', 
     expect(c.nr1.txPackets).toBeGreaterThan(0n);
   });
 
+  // Programs at the edges of what the batch code takes as proven (codegen/bounds.ts): one
+  // byte past the checked range, each comparison form, offsets that vary in a loop, and a
+  // packet moved by a helper; frames of every length from 14 to 40 bytes. Compiled
+  // (batches) and interpreted, the same outcomes: verdicts, faults and what they read.
+  const EDGES: Record<string, (values: number) => string> = {
+    past: (v) => `ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r4, %r2\nadd %r4, 20\njgt %r4, %r3, out\nldxb %r5, [%r2+19]\nldxw %r6, [%r2+17]\nadd %r5, %r6\nlddw %r7, ${v}\nstxdw [%r7+0], %r5\nout:\nmov %r0, 0\nexit`,
+    loop: (v) => `ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r5, 0\nmov %r0, 0\nl:\nmov %r4, %r2\nadd %r4, %r5\nmov %r6, %r4\nadd %r6, 1\njgt %r6, %r3, e\nldxb %r6, [%r4+0]\nadd %r0, %r6\nadd %r5, 1\njlt %r5, 64, l\ne:\nlddw %r7, ${v}\nstxdw [%r7+16], %r0\nand %r0, 2\nexit`,
+    moved: (v) => `mov %r6, %r1\nldxw %r2, [%r6+76]\nldxw %r3, [%r6+80]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, o\nmov %r7, %r2\nmov %r1, %r6\nmov %r2, 8\nmov %r3, 0\ncall 43\nldxb %r5, [%r7+13]\nldxw %r2, [%r6+76]\nldxb %r8, [%r2+0]\nadd %r5, %r8\nlddw %r9, ${v}\nstxdw [%r9+24], %r5\no:\nmov %r0, 0\nexit`,
+  };
+
+  // Each comparison form, both operand orders: the byte before the proven range's end is
+  // read unchecked, the one at its end is checked (a frame that ends there faults).
+  const K = 24;
+  const FORMS: [string, string, 'fall' | 'taken', number][] = [
+    ['jgt', 'pe', 'fall', K], ['jgt', 'ep', 'taken', K + 1], ['jge', 'pe', 'fall', K + 1], ['jge', 'ep', 'taken', K],
+    ['jlt', 'pe', 'taken', K + 1], ['jlt', 'ep', 'fall', K], ['jle', 'pe', 'taken', K], ['jle', 'ep', 'fall', K + 1],
+  ];
+  for (const [op, order, edge, r] of FORMS) {
+    const cmp = order === 'pe' ? '%r4, %r3' : '%r3, %r4';
+    EDGES[`${op} ${order}`] = (v) => `ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r4, %r2\nadd %r4, ${K}\n` +
+      (edge === 'fall' ? `${op} ${cmp}, out\n` : `${op} ${cmp}, in\nja out\nin:\n`) +
+      `ldxb %r5, [%r2+${r - 1}]\nlddw %r7, ${v}\nstxdw [%r7+0], %r5\nldxb %r5, [%r2+${r}]\nstxdw [%r7+8], %r5\nout:\nmov %r0, 0\nexit`;
+  }
+
+  async function edges(name: string, jit: boolean): Promise<unknown> {
+    emu = await Emulator.create({ seed: 9, jit });
+    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
+    for (const d of ['nk1', 'nk0']) emu.setLink('init', d, { up: true });
+    emu.setRxSink('init', 'nk0', 'drop');
+    const m = new BpfMap(emu.dp, { name: 'seen', type: 'array', keySize: 4, valueSize: 32, maxEntries: 1 });
+    const prog = emu.loadProgram({ name, type: 'sched_cls', maps: [m.record], regions: [{ addr: m.values, len: 32, writable: true }], insns: assemble(EDGES[name]!(m.values)) });
+    expect(prog.jit.slot !== 0).toBe(jit);
+    emu.progAttach('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog });
+    const out: unknown[] = [];
+    for (let len = 14; len <= 40; len++) {
+      emu.transmit('init', 'nk1', new Uint8Array(len).map((_, k) => (k * 7 + len) & 0xff));
+      await emu.settle();
+      out.push([len, emu.stats(emu.device('init', 'nk1')).dropReasons, [...new BigUint64Array(emu.dp.memory.buffer.slice(m.values, m.values + 32))]]);
+    }
+    await emu.close();
+    return out;
+  }
+
+  for (const name of Object.keys(EDGES)) {
+    it(`the checks the batch code drops are the ones a comparison proves: ${name}`, async () => {
+      expect(await edges(name, true)).toEqual(await edges(name, false));
+    });
+  }
+
   it('a program that tail-calls runs one packet at a time: its batch code declines, the verdicts are the target\'s', async () => {
     emu = await Emulator.create({ seed: 9 });
     emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });

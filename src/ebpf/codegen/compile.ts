@@ -26,6 +26,7 @@
 import * as A from '../../abi.generated.js';
 import { buildFunc, decode, isCall, successors, writesR10, type Block, type Func, type Insn } from './cfg.js';
 import { CodegenError } from './errors.js';
+import { batchFacts, type Fact } from './bounds.js';
 import { ATOMIC, EMPTY, I32, I64, Op, Writer } from './wasm.js';
 
 export { CodegenError } from './errors.js';
@@ -84,6 +85,11 @@ const FP = 28; // i32: r10 - 512 when r10 is never written
 const BUD = 29; // i32: the budget (the global only at calls, exits and faults)
 const SCR = 30; // i64: a value on its way to a virtual register
 const FPC = 31; // i32: the pc of the fault being raised
+// The batch loop's own (after a subprogram's locals): entry index, entry, budget, count,
+// entries, the packet's r0 and fault.
+const B_I = 32, B_E = 33, B_B0 = 34, B_N = 35, B_W = 36; // i32
+const B_RES = 37; // i64
+const B_FLT = 38; // i32
 const N_I64_LOCALS = 3; // EA, TMP, SPARE
 const N_I32_LOCALS = 3; // ADDR, LABEL, CODE
 
@@ -123,6 +129,9 @@ const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 3
 // Globals.
 const G_FAULT = 0;
 const G_BUDGET = 1;
+// batch(rec, entries, n) hands its arguments to the batch loop through these.
+const G_WORK = 2;
+const G_N = 3;
 
 export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): CompiledCode {
   if (insns.length % 8 !== 0 || insns.length === 0) throw new CodegenError('program size is not a positive multiple of 8', 0);
@@ -183,6 +192,10 @@ class Gen {
   private curM = 0;
   /** bpf_loop callbacks the program names with lddw: pointer value → function index. */
   private callbacks = new Map<bigint, number>();
+  /** Emitting the batch loop's copy of the main function (exits and unwinds end a packet's run). */
+  private batchMode = false;
+  /** In batch mode: accesses proven inside the context or packet, and packet-bound loads (bounds.ts). */
+  private facts = new Map<number, Fact>();
   /** Blocks whose 'E' label sits inside a structured loop, and the loops (header → last block). */
   private loops = new Map<number, number>();
 
@@ -225,16 +238,15 @@ class Gen {
     m.section(2, im);
     // Functions.
     const fs = new Writer();
-    const nf = 5 + this.funcs.length + 2;
+    const nf = 5 + this.funcs.length + 3;
     fs.u32(nf).u32(T_FAULT).u32(T_LDABS).u32(T_UNARY64).u32(T_UNARY64).u32(T_UNARY64).u32(T_RUN);
     for (let k = 0; k < this.funcs.length; k++) fs.u32(T_SUB);
-    fs.u32(T_BATCH);
+    fs.u32(T_BATCH).u32(T_SUB);
     m.section(3, fs);
     // Globals: fault (i32), budget (i32).
     const g = new Writer();
-    g.u32(2);
-    g.u8(I32).u8(1).i32c(0).u8(Op.end);
-    g.u8(I32).u8(1).i32c(0).u8(Op.end);
+    g.u32(4);
+    for (let k = 0; k < 4; k++) g.u8(I32).u8(1).i32c(0).u8(Op.end);
     m.section(6, g);
     // Exports.
     const ex = new Writer();
@@ -256,6 +268,10 @@ class Gen {
       this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32]], 256 + (f.end - f.start) * 48);
     }
     this.body(() => this.batchFn(), [[3, I32], [2, I64]]);
+    this.f = this.funcs[0]!;
+    this.batchMode = true;
+    this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [1, I32]], 512 + (this.f.end - this.f.start) * 48);
+    this.batchMode = false;
     m.section(10, c);
     return m.out();
   }
@@ -353,27 +369,56 @@ class Gen {
    */
   private batchFn(): void {
     const c = this.c;
-    const RECP = 0, WORK = 1, N = 2, I = 3, E = 4, B0 = 5, TOP = 6, RES = 7;
-    const calls = this.ins.filter((i) => i.code === 0x85 && (i.src === 0 || i.src === 2));
-    if (calls.some((i) => i.src === 0 && i.imm === 12)) {
+    const RECP = 0, WORK = 1, N = 2;
+    if (this.ins.some((i) => i.code === 0x85 && i.src === 0 && i.imm === 12)) {
       c.i32c(0);
       return;
     }
-    const helpers = calls.length > 0 || this.ins.some((i) => (i.code === 0x20 || i.code === 0x28 || i.code === 0x30 || i.code === 0x40 || i.code === 0x48 || i.code === 0x50));
-    c.get(RECP).mem(Op.i32_load, 2, A.VM_BUDGET).set(B0);
-    c.get(RECP).mem(Op.i32_load, 2, A.VM_STACK).op(Op.i64_extend_i32_u).i64c(A.VM_FRAME_STACK * A.VM_MAX_FRAMES).op(Op.i64_add).set(TOP);
-    c.u8(Op.block).u8(EMPTY);
-    c.u8(Op.loop).u8(EMPTY);
-    c.get(I).get(N).op(Op.i32_ge_u).u8(Op.br_if).u32(1);
-    c.get(WORK).get(I).i32c(A.BE_SIZE).op(Op.i32_mul).op(Op.i32_add).set(E);
-    const field = (off: number): void => { c.get(E).mem(Op.i32_load, 2, off); };
-    const put = (off: number, value: () => void): void => { c.get(RECP); value(); c.mem(Op.i32_store, 2, off); };
-    // Regions 0 (the context) and 1 (the packet); their writable flags are the dataplane's.
-    put(A.VM_REGIONS, () => field(A.BE_CTX));
-    put(A.VM_REGIONS + 4, () => { field(A.BE_CTX); c.i32c(A.SKB_CTX_SIZE).op(Op.i32_add); });
-    put(A.VM_REGIONS + A.VM_REGION_SIZE, () => field(A.BE_DATA));
-    put(A.VM_REGIONS + A.VM_REGION_SIZE + 4, () => { field(A.BE_DATA); field(A.BE_LEN); c.op(Op.i32_add); });
+    c.get(WORK).op(Op.global_set).u32(G_WORK);
+    c.get(N).op(Op.global_set).u32(G_N);
+    c.get(RECP).i32c(0);
+    for (let r = 0; r <= 10; r++) c.i64c(0);
+    c.op(Op.call).u32(F_SUB0 + this.funcs.length + 1);
+    for (let k = 0; k < 7; k++) c.op(Op.drop);
+    c.get(N);
+  }
+
+  /**
+   * The batch loop: the main function's code (this.f = funcs[0], `batchMode`) inside a
+   * loop over the entries, with each packet's context and packet bounds set straight into
+   * the locals; an exit ends the packet's run with its r0, a fault or an unwinding call
+   * with its fault.
+   */
+  private batchLoopFn(): void {
+    const c = this.c;
+    const f = this.f;
+    const helpers = this.ins.some((i) => (i.code === 0x85 && (i.src === 0 || i.src === 2)) || [0x20, 0x28, 0x30, 0x40, 0x48, 0x50].includes(i.code));
+    c.get(REC).mem(Op.i32_load, 2, A.VM_STACK).op(Op.i64_extend_i32_u).set(ST_LO);
+    c.op(Op.global_get).u32(G_WORK).set(B_W);
+    c.op(Op.global_get).u32(G_N).set(B_N);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(B_B0);
+    this.labels = [];
+    this.labelAt.clear();
+    this.enter(Op.block);
+    this.enter(Op.loop);
+    c.get(B_I).get(B_N).op(Op.i32_ge_u).u8(Op.br_if).u32(1);
+    c.get(B_W).get(B_I).i32c(A.BE_SIZE).op(Op.i32_mul).op(Op.i32_add).set(B_E);
+    const field = (off: number): void => { c.get(B_E).mem(Op.i32_load, 2, off); };
+    const put = (off: number, value: () => void): void => { c.get(REC); value(); c.mem(Op.i32_store, 2, off); };
+    // This packet's context (region 0) and packet (region 1), writable, in the locals and the record.
+    field(A.BE_CTX);
+    c.op(Op.i64_extend_i32_u).tee(C_LO).tee(CW_LO).set(R(1));
+    c.get(C_LO).i64c(A.SKB_CTX_SIZE).op(Op.i64_add).tee(C_HI).set(CW_HI);
+    field(A.BE_DATA);
+    c.op(Op.i64_extend_i32_u).tee(P_LO).set(PW_LO);
+    field(A.BE_LEN);
+    c.op(Op.i64_extend_i32_u).get(P_LO).op(Op.i64_add).tee(P_HI).set(PW_HI);
+    put(A.VM_REGIONS, () => c.get(C_LO).op(Op.i32_wrap_i64));
+    put(A.VM_REGIONS + 4, () => c.get(C_HI).op(Op.i32_wrap_i64));
+    put(A.VM_REGIONS + A.VM_REGION_SIZE, () => c.get(P_LO).op(Op.i32_wrap_i64));
+    put(A.VM_REGIONS + A.VM_REGION_SIZE + 4, () => c.get(P_HI).op(Op.i32_wrap_i64));
     if (helpers) {
+      // What helpers read of the packet.
       put(A.VM_PKT, () => field(A.BE_DATA));
       put(A.VM_PKT_LEN, () => field(A.BE_LEN));
       put(A.VM_META, () => field(A.BE_META));
@@ -383,30 +428,43 @@ class Gen {
       for (const off of [A.VM_PKT_META, A.VM_REDIRECT_IFINDEX, A.VM_REDIRECT_FLAGS, A.VM_FAULT, A.VM_FAULT_PC, A.VM_KVIEW]) put(off, () => c.i32c(0));
     }
     c.i32c(0).op(Op.global_set).u32(G_FAULT);
-    c.get(B0).op(Op.global_set).u32(G_BUDGET);
-    c.get(RECP).i32c(0).i64c(0);
-    field(A.BE_CTX);
-    c.op(Op.i64_extend_i32_u);
-    for (let r = 2; r <= 9; r++) c.i64c(0);
-    c.get(TOP);
-    c.op(Op.call).u32(F_SUB0);
-    for (let k = 0; k < 6; k++) c.op(Op.drop);
-    c.set(RES);
-    // A legacy packet load out of range ends the run with r0 = 0 (no fault).
-    c.op(Op.global_get).u32(G_FAULT).i32c(LD_ABS_EXIT).op(Op.i32_eq);
-    c.u8(Op.if).u8(EMPTY).i64c(0).set(RES).i32c(0).op(Op.global_set).u32(G_FAULT).op(Op.end);
-    c.get(E).get(RES).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.BE_VERDICT);
-    c.get(E).op(Op.global_get).u32(G_FAULT).mem(Op.i32_store, 2, A.BE_FAULT);
+    // r1 = the context (above); the others 0 (a verified program reads none unwritten); r10 the stack top.
+    for (const r of [0, 2, 3, 4, 5, 6, 7, 8, 9]) c.i64c(0).set(R(r));
+    c.get(ST_LO).i64c(A.VM_FRAME_STACK * A.VM_MAX_FRAMES).op(Op.i64_add).set(R(10));
+    if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
+    c.get(B_B0).set(BUD);
+    this.facts = batchFacts(this.ins, f, A.SKB_CTX_SIZE, (id, kfunc) => PLAIN_HELPERS.has(kfunc ? A.VM_KFUNC_BASE + id : id));
+    c.u8(Op.block).u8(EMPTY);
+    this.pushLabel('D');
+    c.u8(Op.block).u8(EMPTY);
+    this.pushLabel('U');
+    c.u8(Op.block).u8(EMPTY);
+    this.pushLabel('F');
+    this.layout(f);
+    c.op(Op.end);
+    this.popLabel();
+    c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+    c.get(REC).get(CODE).get(FPC).op(Op.call).u32(F_FAULT);
+    c.op(Op.end);
+    this.popLabel();
+    // Unwound (a fault, or a legacy packet load out of range: r0 = 0, no fault).
+    c.i64c(0).set(B_RES);
+    c.op(Op.global_get).u32(G_FAULT).tee(B_FLT).i32c(LD_ABS_EXIT).op(Op.i32_eq);
+    c.u8(Op.if).u8(EMPTY).i32c(0).set(B_FLT).op(Op.end);
+    c.op(Op.end);
+    this.popLabel();
+    c.get(B_E).get(B_RES).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.BE_VERDICT);
+    c.get(B_E).get(B_FLT).mem(Op.i32_store, 2, A.BE_FAULT);
     if (helpers) {
       for (const [to, from] of [[A.BE_DATA, A.VM_PKT], [A.BE_LEN, A.VM_PKT_LEN], [A.BE_RD_IFINDEX, A.VM_REDIRECT_IFINDEX], [A.BE_RD_FLAGS, A.VM_REDIRECT_FLAGS]] as const) {
-        c.get(E).get(RECP).mem(Op.i32_load, 2, from).mem(Op.i32_store, 2, to);
+        c.get(B_E).get(REC).mem(Op.i32_load, 2, from).mem(Op.i32_store, 2, to);
       }
     }
-    c.get(I).i32c(1).op(Op.i32_add).set(I);
+    c.get(B_I).i32c(1).op(Op.i32_add).set(B_I);
     c.u8(Op.br).u32(0);
-    c.op(Op.end);
-    c.op(Op.end);
-    c.get(N);
+    this.leave();
+    this.leave();
+    for (let k = 0; k < 7; k++) c.i64c(0);
   }
 
   // --- subprograms --------------------------------------------------------------------
@@ -546,9 +604,13 @@ class Gen {
     c.op(Op.end);
   }
 
-  /** Returns from the current function with dummy values (a fault is unwinding). */
+  /** Returns from the current function with dummy values (a fault is unwinding); in the batch loop, ends the packet's run. */
   private unwind(): void {
     const c = this.c;
+    if (this.batchMode) {
+      c.u8(Op.br).u32(this.depth('U'));
+      return;
+    }
     for (let k = 0; k < 7; k++) c.i64c(0);
     c.op(Op.return);
   }
@@ -577,10 +639,10 @@ class Gen {
   private checkUnwind(): void {
     const c = this.c;
     c.op(Op.global_get).u32(G_FAULT);
-    c.u8(Op.if).u8(EMPTY);
+    this.enter(Op.if);
     this.syncBudget();
     this.unwind();
-    c.op(Op.end);
+    this.leave();
   }
 
   private block(b: Block): void {
@@ -822,6 +884,12 @@ class Gen {
     }
     if (op === 0x90) {
       if (cls !== 5) { this.fault(A.VM_FAULT_INSN, pc); return true; }
+      if (this.batchMode) {
+        // The program's exit in the batch loop: this packet's verdict.
+        c.get(R(0)).set(B_RES).i32c(0).set(B_FLT);
+        c.u8(Op.br).u32(this.depth('D'));
+        return true;
+      }
       c.get(BUD).op(Op.global_set).u32(G_BUDGET);
       for (let r = 0; r <= 5; r++) c.get(R(r));
       c.get(R(10)).op(Op.return);
@@ -924,11 +992,11 @@ class Gen {
       // Reads r1..r5, sets r0, runs no eBPF and leaves the packet where it is.
       for (let r = 1; r <= 5; r++) c.get(REC).get(R(r)).mem(Op.i64_store, 3, A.VM_REGS + r * 8);
       c.get(REC).i32c(id).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).tee(CODE);
-      c.u8(Op.if).u8(EMPTY);
+      this.enter(Op.if);
       c.get(BUD).op(Op.global_set).u32(G_BUDGET);
       c.get(CODE).op(Op.global_set).u32(G_FAULT);
       this.unwind();
-      c.op(Op.end);
+      this.leave();
       c.get(REC).mem(Op.i64_load, 3, A.VM_REGS).set(R(0));
       return;
     }
@@ -942,11 +1010,11 @@ class Gen {
     c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(BUD);
     // A tail call (or a fault the helper recorded) unwinds the whole run.
     c.get(CODE);
-    c.u8(Op.if).u8(EMPTY);
+    this.enter(Op.if);
     c.get(BUD).op(Op.global_set).u32(G_BUDGET);
     c.get(CODE).op(Op.global_set).u32(G_FAULT);
     this.unwind();
-    c.op(Op.end);
+    this.leave();
     for (let r = 0; r <= 10; r++) c.get(REC).mem(Op.i64_load, 3, A.VM_REGS + r * 8).set(R(r));
     this.loadPacketBounds();
   }
@@ -982,6 +1050,13 @@ class Gen {
    */
   private addr(base: number, off: number, size: number, write: boolean, pc: number): void {
     const c = this.c;
+    if (this.batchMode && this.facts.get(pc) === 'direct') {
+      // Proven inside this packet's context or its checked range (bounds.ts).
+      c.get(R(base)).op(Op.i32_wrap_i64);
+      if (off !== 0) c.i32c(off).op(Op.i32_add);
+      c.set(ADDR);
+      return;
+    }
     if (this.r10Fixed && base === 10 && off >= -A.VM_FRAME_STACK && off + size <= 0) {
       // Inside the current frame: r10 is its top and never changes.
       c.get(FP).i32c(off + A.VM_FRAME_STACK).op(Op.i32_add).set(ADDR);
@@ -1021,6 +1096,12 @@ class Gen {
     const mode = i.code & 0xe0;
     const sz = i.code & 0x18;
     const size = sz === 0x00 ? 4 : sz === 0x08 ? 2 : sz === 0x10 ? 1 : 8;
+    const fact = this.batchMode ? this.facts.get(pc) : undefined;
+    if (fact === 'data' || fact === 'data_end') {
+      // skb->data / data_end: this packet's bounds, as the __sk_buff holds them.
+      c.get(fact === 'data' ? P_LO : P_HI).set(R(i.dst));
+      return false;
+    }
     this.addr(i.src, i.off, size, false, pc);
     let op: number;
     if (mode === 0x60) op = size === 4 ? Op.i64_load32_u : size === 2 ? Op.i64_load16_u : size === 1 ? Op.i64_load8_u : Op.i64_load;
