@@ -18,6 +18,7 @@ export { netkitXmit } from "./dev/netkit";
 // --- eBPF engine exports ---
 export { vmRun, vmRunRepeat, vmCheck, progRun, jitFallback, jitBatchFallback } from "./ebpf/vm";
 export { vmHelper } from "./ebpf/helpers";
+export { testRunBatch } from "./ebpf/skb";
 export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";
 export { xskStreamProduce, xskStreamConsume, xskStreamErrors } from "./xsk/stream";
 export { xskTxPass, xskZcTx, xskSendto, xskRecvfrom, xskPoll } from "./xsk/xsk";

@@ -1344,7 +1344,7 @@ export class Emulator {
     writeRegions(dv, rec + A.PR_REGIONS, regions);
     dv.setUint32(rec + A.PR_NMAPS, maps.length, true);
     maps.forEach((m, i) => dv.setUint32(rec + A.PR_MAPS + i * 4, m, true));
-    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions });
+    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions, batch: o.type === 'sched_cls' });
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
     dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);
     dv.setUint32(rec + A.PR_ID, prog.id, true);

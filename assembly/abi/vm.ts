@@ -106,6 +106,10 @@ export const VM_FAULT_PC_RANGE: u32 = 7;
 export const VM_FAULT_ALIGN: u32 = 8;
 // Not a fault: the helper replaced the program (bpf_tail_call); execution restarts at its pc 0.
 export const VM_TAIL_CALL: u32 = 0x100;
+// testRunBatch: the program runs no batches (no batch code, or tail calls); nothing ran.
+export const VM_BATCH_DECLINED: u32 = 0x101;
+// batch(rec, entries, n | VM_BATCH_STOP): stop after the first entry that faults.
+export const VM_BATCH_STOP: u32 = 0x80000000;
 export const MAX_TAIL_CALL_CNT: u32 = 33;
 
 // Region flags.

@@ -18,7 +18,8 @@ import {
 import { threadState } from "../dev/frames";
 import { progRun } from "./vm";
 import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
-import { JIT_SLOTS, VM_DEV } from "../abi/vm";
+import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_DECLINED, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
+import { BE_LO, BE_VERDICT, BE_FAULT } from "../abi/layout";
 import { D_IFINDEX } from "../abi/layout";
 
 /** All 24 words of the __sk_buff (PR_CTX_USE's word bits). */
@@ -175,6 +176,7 @@ export function batchEntry(e: usize, meta: usize, data: usize, len: u32, ifindex
   store<u32>(e, len, BE_LEN);
   store<u32>(e, <u32>meta, BE_META);
   store<u32>(e, <u32>(meta + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), BE_HI);
+  store<u32>(e, <u32>(meta + FRAME_META), BE_LO);
   // data and data_end (what parsers read, often all they read) here; the rest in the call.
   if ((use & SKB_WORDS_ALL) != SKB_WORDS_ALL && (use & SKB_WORDS_DATA) == SKB_WORDS_DATA) {
     fillWord(ctx, 9, meta, data, len, ifindex);
@@ -317,4 +319,40 @@ export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize
 export function runTcxEgress(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
   store<u32>(meta, load<u32>(dev, D_IFINDEX), FM_IFINDEX);
   return runTcx(thread, list, meta, data, len, dev);
+}
+
+/**
+ * A test run's repetitions (BPF_PROG_TEST_RUN `repeat`) on the program's batch code
+ * (`jit` its slot): `n` runs on the context and packet the record names, as
+ * `vmRunRepeat` would run them (r1 the context, the same budget each), up to
+ * BPF_BATCH_MAX per call and stopping at the first fault. For programs whose runs leave
+ * the packet where it is. Returns the fault (0 when none; r0 of the last run is in the
+ * record), or VM_BATCH_DECLINED, having run nothing, when the program runs no batches.
+ */
+export function testRunBatch(rec: usize, n: u32, jit: u32, entries: usize): u32 {
+  const k = n < BPF_BATCH_MAX ? n : BPF_BATCH_MAX;
+  for (let i: u32 = 0; i < k; i++) {
+    const e = entries + <usize>(i * BE_SIZE);
+    store<u32>(e, load<u32>(rec, VM_REGIONS), BE_CTX);
+    store<u32>(e, load<u32>(rec, VM_PKT), BE_DATA);
+    store<u32>(e, load<u32>(rec, VM_PKT_LEN), BE_LEN);
+    store<u32>(e, load<u32>(rec, VM_META), BE_META);
+    store<u32>(e, load<u32>(rec, VM_PKT_HI), BE_HI);
+    store<u32>(e, load<u32>(rec, VM_PKT_LO), BE_LO);
+  }
+  store<u32>(rec, 0, VM_FAULT);
+  store<u32>(rec, 0, VM_FAULT_PC);
+  let done: u32 = 0;
+  let last: usize = 0;
+  while (done < n) {
+    const m = n - done < k ? n - done : k;
+    const r = call_indirect<u32>(jit + JIT_SLOTS, rec, entries, m | VM_BATCH_STOP);
+    if (r == 0) return VM_BATCH_DECLINED;
+    done += r;
+    last = entries + <usize>((r - 1) * BE_SIZE);
+    const f = load<u32>(last, BE_FAULT);
+    if (f != 0) return f;
+  }
+  store<u64>(rec + VM_REGS, <u64>load<u32>(last, BE_VERDICT));
+  return 0;
 }

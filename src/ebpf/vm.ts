@@ -64,6 +64,7 @@ export interface VmExports {
   vmRun(rec: number): number;
   vmRunRepeat(rec: number, n: number, jit: number): number;
   progRun(rec: number, jit: number): number;
+  testRunBatch(rec: number, n: number, jit: number, entries: number): number;
 }
 
 export class Vm {
@@ -72,12 +73,15 @@ export class Vm {
   readonly rec: number;
   readonly stack: number;
   private readonly mapList: number;
+  /** Batch entries (abi BE_*) for repeated runs on compiled batch code. */
+  private readonly entries: number;
 
   constructor(dp: Dataplane) {
     this.dp = dp;
     this.rec = dp.alloc(A.VM_RECORD_SIZE);
     this.stack = dp.alloc(A.VM_STACK_SIZE);
     this.mapList = dp.alloc(4 * 32);
+    this.entries = dp.alloc(A.BPF_BATCH_MAX * A.BE_SIZE);
     dp.bytes().fill(0, this.rec, this.rec + A.VM_RECORD_SIZE);
   }
 
@@ -92,8 +96,12 @@ export class Vm {
     this.dp.release(addr, Math.max(insns.length, 8));
   }
 
-  /** Runs the program at `prog` (`slots` instructions); `repeat` times on the same memory (test runs). */
-  run(prog: number, slots: number, o: VmRunOptions & { repeat?: number } = {}): VmResult {
+  /**
+   * Runs the program at `prog` (`slots` instructions); `repeat` times on the same memory
+   * (test runs). `batch`: the repetitions may run on the compiled code's batch entry (a tc
+   * program whose helpers leave the packet in place; r1 its __sk_buff, region 0).
+   */
+  run(prog: number, slots: number, o: VmRunOptions & { repeat?: number; batch?: boolean } = {}): VmResult {
     const dv = this.dp.view();
     const r = this.rec;
     const regions = o.regions ?? [];
@@ -123,7 +131,9 @@ export class Vm {
     dv.setUint32(r + A.VM_NMAPS, maps.length, true);
     dv.setUint32(r + A.VM_MAPS, this.mapList, true);
     const ex = this.dp.exports as unknown as VmExports;
-    const code = (o.repeat ?? 1) > 1 ? ex.vmRunRepeat(r, o.repeat!, o.jit ?? 0) : o.jit ? ex.progRun(r, o.jit) : ex.vmRun(r);
+    const repeat = o.repeat ?? 1;
+    let code = o.batch && o.jit && repeat > 1 ? ex.testRunBatch(r, repeat, o.jit, this.entries) : A.VM_BATCH_DECLINED;
+    if (code === A.VM_BATCH_DECLINED) code = repeat > 1 ? ex.vmRunRepeat(r, repeat, o.jit ?? 0) : o.jit ? ex.progRun(r, o.jit) : ex.vmRun(r);
     const v = this.dp.view();
     const flags = v.getUint32(r + A.VM_REDIRECT_FLAGS, true);
     return {
@@ -141,5 +151,6 @@ export class Vm {
     this.dp.release(this.rec, A.VM_RECORD_SIZE);
     this.dp.release(this.stack, A.VM_STACK_SIZE);
     this.dp.release(this.mapList, 4 * 32);
+    this.dp.release(this.entries, A.BPF_BATCH_MAX * A.BE_SIZE);
   }
 }

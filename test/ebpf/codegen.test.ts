@@ -236,3 +236,28 @@ describe('where synchronous compiles are refused (browsers\' main threads)', () 
 function big(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? v.toString() : v;
 }
+
+describe('repeated test runs on the batch code', () => {
+  it('stop at the first faulting repetition, like the interpreter: the map shows how many ran', async () => {
+    const emu = await Emulator.create({});
+    try {
+      const { BpfMap } = await import('../../src/ebpf/maps.js');
+      const results = [];
+      for (const interpreter of [false, true]) {
+        const m = new BpfMap(emu.dp, { name: 'n', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
+        // counter++; on the 5th run read past the packet's end.
+        const prog = emu.loadProgram({
+          name: 'fifth', type: 'sched_cls', maps: [m.record], regions: [{ addr: m.values, len: 8, writable: true }],
+          insns: assemble(`lddw %r2, ${m.values}\nldxdw %r3, [%r2+0]\nadd %r3, 1\nstxdw [%r2+0], %r3\nmov %r0, 0\njne %r3, 5, out\nldxw %r4, [%r1+80]\nldxw %r0, [%r4+0]\nout:\nexit`),
+        });
+        expect(prog.jit.slot).not.toBe(0);
+        const r = emu.testRun(prog, { data: new Uint8Array(64), repeat: 37, interpreter });
+        results.push({ fault: r.fault, count: m.lookup(new Uint8Array(4)) });
+      }
+      expect(results[0]).toEqual(results[1]);
+      expect(results[0]).toEqual({ fault: 'read', count: new Uint8Array([5, 0, 0, 0, 0, 0, 0, 0]) });
+    } finally {
+      await emu.close();
+    }
+  });
+});

@@ -19,7 +19,7 @@ afterAll(async () => {
 type Engine = 'compiled' | 'interpreter';
 
 /** nkemu's run of a case on one engine: the same shape as the recording. */
-function nkemu(c: (typeof CASES)[number], cpu: (typeof CPUS)[number], engine: Engine = 'compiled'): Recorded {
+function nkemu(c: (typeof CASES)[number], cpu: (typeof CPUS)[number], engine: Engine = 'compiled', repeat = 1): Recorded & { executed?: number } {
   let loaded;
   try {
     loaded = emu.loadObject(readFileSync(DIR + objectFile(c.object, cpu)), { programs: [c.program] });
@@ -30,12 +30,13 @@ function nkemu(c: (typeof CASES)[number], cpu: (typeof CPUS)[number], engine: En
   if (engine === 'compiled' && prog.jit.slot === 0) return { retval: 0, dataOut: '', error: `not compiled: ${prog.jit.reason}` };
   let r;
   try {
-    r = emu.testRun(prog, { data: c.packet, ctx: c.ctx, interpreter: engine === 'interpreter' });
+    r = emu.testRun(prog, { data: c.packet, ctx: c.ctx, interpreter: engine === 'interpreter', repeat });
   } catch (e) {
     return { retval: 0, dataOut: '', error: `run: ${(e as Error).message}` };
   }
   if (r.fault) return { retval: 0, dataOut: '', error: `fault: ${r.fault}` };
-  const out: Recorded = { retval: r.retval, dataOut: hex(r.dataOut) };
+  const out: Recorded & { executed?: number } = { retval: r.retval, dataOut: hex(r.dataOut) };
+  if (repeat > 1) out.executed = r.executed;
   if (c.ctx) out.ctxOut = hex(r.ctxOut);
   if (c.maps) {
     out.maps = {};
@@ -114,6 +115,19 @@ describe.each(['compiled', 'interpreter'] as const)(`fixture corpus against the 
         expect(mine[name] ?? [], `${key} map ${name}`).toEqual(rows);
       }
     }
+  });
+});
+
+describe('repeated test runs (tc programs run them on their batch code)', () => {
+  it('every case, 37 repetitions: the same result, packet, context, maps and instruction count on both engines', () => {
+    let batched = 0;
+    for (const c of CASES) {
+      const compiled = nkemu(c, 'v3', 'compiled', 37);
+      const interpreted = nkemu(c, 'v3', 'interpreter', 37);
+      expect({ case: c.name, ...compiled }).toEqual({ case: c.name, ...interpreted });
+      if (!c.object.startsWith('xdp')) batched++;
+    }
+    expect(batched).toBeGreaterThan(10);
   });
 });
 

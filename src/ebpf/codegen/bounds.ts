@@ -20,15 +20,18 @@
 import type { Func, Insn } from './cfg.js';
 import { successors } from './cfg.js';
 
-/** An instruction the batch loop emits differently: an unchecked access, or a load of the packet bounds. */
-export type Fact = 'direct' | 'data' | 'data_end';
+/**
+ * Per pc, how the batch loop emits it: FACT_NONE as usual, FACT_DIRECT an unchecked access,
+ * FACT_DATA / FACT_DATA_END a load of the packet's start / end.
+ */
+export const FACT_NONE = 0, FACT_DIRECT = 1, FACT_DATA = 2, FACT_DATA_END = 3;
 
 const UNK = 0, CTX = 1, PKT = 2, END = 3;
 
 interface State {
   /** Per register: kind (UNK, CTX, PKT, END) and constant offset. */
-  t: Int8Array;
-  k: Float64Array;
+  t: number[];
+  k: number[];
   /** Bytes [data, data + range) are inside the packet. */
   range: number;
 }
@@ -37,7 +40,7 @@ const SKB_DATA = 76;
 const SKB_DATA_END = 80;
 
 function fresh(): State {
-  return { t: new Int8Array(11), k: new Float64Array(11), range: 0 };
+  return { t: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], k: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], range: 0 };
 }
 
 function copy(s: State): State {
@@ -60,20 +63,26 @@ function join(a: State, b: State): boolean {
   return changed;
 }
 
-const sizeOf = (code: number): number => [4, 2, 1, 8][(code >> 3) & 3]!;
+const SIZES = [4, 2, 1, 8];
+const sizeOf = (code: number): number => SIZES[(code >> 3) & 3]!;
+
+/** The range a comparison proved on one edge: data + n <= data_end. */
+function atLeast(s: State, n: number): void {
+  if (n > s.range) s.range = n;
+}
 
 /**
  * The facts for the main function `f` of `ins`: `ctxSize` bytes of context at r1;
  * `plain(id)` says whether a helper (or kfunc, as the dispatcher numbers it) leaves the
  * packet where it is.
  */
-export function batchFacts(ins: Insn[], f: Func, ctxSize: number, plain: (id: number, kfunc: boolean) => boolean): Map<number, Fact> {
-  const inState = new Map<number, State>();
+export function batchFacts(ins: Insn[], f: Func, ctxSize: number, plain: (id: number, kfunc: boolean) => boolean): Uint8Array {
+  const N = f.blocks.length;
+  const inState: (State | undefined)[] = new Array(N);
   const entry = fresh();
   entry.t[1] = CTX;
-  inState.set(f.start, entry);
-  const work = [f.start];
-  const facts = new Map<number, Fact>();
+  inState[f.index.get(f.start)!] = entry;
+  const facts = new Uint8Array(ins.length);
 
   /** The access [reg + off, size) proven inside the context or the packet's range. */
   const proven = (s: State, reg: number, off: number, size: number): boolean => {
@@ -83,8 +92,11 @@ export function batchFacts(ins: Insn[], f: Func, ctxSize: number, plain: (id: nu
     return false;
   };
 
-  /** Runs the block at `start` from `s`, recording facts when `record`; returns [successor, state] pairs. */
-  const walk = (start: number, s: State, record: boolean): [number, State][] => {
+  /**
+   * Runs the block at `start` from `s`, recording its facts (a later walk, from a weaker
+   * state, replaces them); returns [successor, state] pairs.
+   */
+  const walk = (start: number, s: State): [number, State][] => {
     const bi = f.index.get(start)!;
     const pcs = f.blocks[bi]!.pcs;
     for (let j = 0; j < pcs.length; j++) {
@@ -93,39 +105,38 @@ export function batchFacts(ins: Insn[], f: Func, ctxSize: number, plain: (id: nu
       const cls = i.code & 7;
       const op = i.code & 0xf0;
       const x = (i.code & 8) !== 0;
-      const unk = (r: number): void => { s.t[r] = UNK; };
       if (cls === 4 || cls === 7) {
         if (op === 0xb0 && cls === 7 && x && i.off === 0) { s.t[i.dst] = s.t[i.src]!; s.k[i.dst] = s.k[i.src]!; }
         else if ((op === 0x00 || op === 0x10) && cls === 7 && !x && (s.t[i.dst] === CTX || s.t[i.dst] === PKT)) s.k[i.dst] += op === 0x00 ? i.imm : -i.imm;
-        else unk(i.dst);
+        else s.t[i.dst] = UNK;
       } else if (i.code === 0x18) {
-        unk(i.dst);
+        s.t[i.dst] = UNK;
       } else if (cls === 0) {
-        for (let r = 0; r <= 5; r++) unk(r);
+        for (let r = 0; r <= 5; r++) s.t[r] = UNK;
       } else if (cls === 1) {
         const mode = i.code & 0xe0;
         if (i.code === 0x61 && s.t[i.src] === CTX && s.k[i.src]! + i.off === SKB_DATA) {
-          if (record) facts.set(pc, 'data');
+          facts[pc] = FACT_DATA;
           s.t[i.dst] = PKT; s.k[i.dst] = 0;
           continue;
         }
         if (i.code === 0x61 && s.t[i.src] === CTX && s.k[i.src]! + i.off === SKB_DATA_END) {
-          if (record) facts.set(pc, 'data_end');
+          facts[pc] = FACT_DATA_END;
           s.t[i.dst] = END; s.k[i.dst] = 0;
           continue;
         }
-        if (record && (mode === 0x60 || mode === 0x80) && proven(s, i.src, i.off, sizeOf(i.code))) facts.set(pc, 'direct');
-        unk(i.dst);
+        facts[pc] = (mode === 0x60 || mode === 0x80) && proven(s, i.src, i.off, sizeOf(i.code)) ? FACT_DIRECT : FACT_NONE;
+        s.t[i.dst] = UNK;
       } else if (cls === 2 || cls === 3) {
-        if (record && proven(s, i.dst, i.off, sizeOf(i.code))) facts.set(pc, 'direct');
-        if (cls === 3 && (i.code & 0xe0) === 0xc0) { unk(i.src); unk(0); }
+        facts[pc] = proven(s, i.dst, i.off, sizeOf(i.code)) ? FACT_DIRECT : FACT_NONE;
+        if (cls === 3 && (i.code & 0xe0) === 0xc0) { s.t[i.src] = UNK; s.t[0] = UNK; }
       } else if (op === 0x80 && cls === 5) {
         // A call: r0-r5 are clobbered; one that may move the packet forgets the packet.
         if (i.src === 1 || !plain(i.imm, i.src === 2)) {
-          for (let r = 0; r <= 10; r++) if (s.t[r] === PKT || s.t[r] === END) unk(r);
+          for (let r = 0; r <= 10; r++) if (s.t[r] === PKT || s.t[r] === END) s.t[r] = UNK;
           s.range = 0;
         }
-        for (let r = 0; r <= 5; r++) unk(r);
+        for (let r = 0; r <= 5; r++) s.t[r] = UNK;
       } else if (cls === 5 && x && j === pcs.length - 1 && op !== 0x00 && op !== 0x90) {
         const succ = successors(ins, pc);
         const taken = copy(s);
@@ -135,11 +146,10 @@ export function batchFacts(ins: Insn[], f: Func, ctxSize: number, plain: (id: nu
         if (((a === PKT && b === END) || (a === END && b === PKT)) && pk >= 0) {
           const pktFirst = a === PKT;
           // data + k <= end: k bytes; data + k < end: k + 1.
-          const at = (st: State, n: number): void => { st.range = Math.max(st.range, n); };
-          if (op === 0x20) pktFirst ? at(fall, pk) : at(taken, pk + 1); // jgt
-          if (op === 0x30) pktFirst ? at(fall, pk + 1) : at(taken, pk); // jge
-          if (op === 0xa0) pktFirst ? at(taken, pk + 1) : at(fall, pk); // jlt
-          if (op === 0xb0) pktFirst ? at(taken, pk) : at(fall, pk + 1); // jle
+          if (op === 0x20) pktFirst ? atLeast(fall, pk) : atLeast(taken, pk + 1); // jgt
+          if (op === 0x30) pktFirst ? atLeast(fall, pk + 1) : atLeast(taken, pk); // jge
+          if (op === 0xa0) pktFirst ? atLeast(taken, pk + 1) : atLeast(fall, pk); // jlt
+          if (op === 0xb0) pktFirst ? atLeast(taken, pk) : atLeast(fall, pk + 1); // jle
         }
         return [[succ[0]!, taken], [succ[1]!, fall]];
       }
@@ -149,16 +159,26 @@ export function batchFacts(ins: Insn[], f: Func, ctxSize: number, plain: (id: nu
     return succ.map((t, n) => [t, n === 0 ? s : copy(s)] as [number, State]);
   };
 
-  while (work.length > 0) {
-    const start = work.pop()!;
-    for (const [t, out] of walk(start, copy(inState.get(start)!), false)) {
-      if (!f.index.has(t)) continue;
-      const cur = inState.get(t);
-      if (cur === undefined) inState.set(t, out);
-      else if (!join(cur, out)) continue;
-      if (!work.includes(t)) work.push(t);
+  // Sweeps in block order until nothing changes: forward edges settle in the same sweep,
+  // each loop's back edge costs one more.
+  const dirty = new Uint8Array(N);
+  dirty[f.index.get(f.start)!] = 1;
+  for (let again = true; again;) {
+    again = false;
+    for (let b = 0; b < N; b++) {
+      if (!dirty[b]) continue;
+      dirty[b] = 0;
+      for (const [t, out] of walk(f.blocks[b]!.start, copy(inState[b]!))) {
+        const tb = f.index.get(t);
+        if (tb === undefined) continue;
+        const cur = inState[tb];
+        if (cur === undefined) inState[tb] = out;
+        else if (!join(cur, out)) continue;
+        dirty[tb] = 1;
+        if (tb <= b) again = true;
+      }
     }
   }
-  for (const [start, s] of inState) walk(start, copy(s), true);
+  // Every block's last walk was from its final state: the facts are those walks'.
   return facts;
 }

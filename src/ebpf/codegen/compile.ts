@@ -26,7 +26,7 @@
 import * as A from '../../abi.generated.js';
 import { buildFunc, decode, isCall, successors, writesR10, type Block, type Func, type Insn } from './cfg.js';
 import { CodegenError } from './errors.js';
-import { batchFacts, type Fact } from './bounds.js';
+import { FACT_DATA, FACT_DATA_END, FACT_DIRECT, batchFacts } from './bounds.js';
 import { ATOMIC, EMPTY, I32, I64, Op, Writer } from './wasm.js';
 
 export { CodegenError } from './errors.js';
@@ -44,6 +44,12 @@ export interface CompileOptions {
    * through the general check.
    */
   regions?: readonly CodegenRegion[];
+  /**
+   * Generate the batch loop (`batch` runs the program over many packets in one call):
+   * for tc programs, whose context is a __sk_buff. It copies the main function, so it
+   * roughly doubles the module and the time to generate it. Without it, `batch` declines.
+   */
+  batch?: boolean;
 }
 
 export interface CompiledCode {
@@ -90,6 +96,7 @@ const FPC = 31; // i32: the pc of the fault being raised
 const B_I = 32, B_E = 33, B_B0 = 34, B_N = 35, B_W = 36; // i32
 const B_RES = 37; // i64
 const B_FLT = 38; // i32
+const B_S = 39; // i32: stop at the first fault (VM_BATCH_STOP)
 const N_I64_LOCALS = 3; // EA, TMP, SPARE
 const N_I32_LOCALS = 3; // ADDR, LABEL, CODE
 
@@ -126,6 +133,22 @@ const CMP32: Partial<Record<number, number>> = { 1: Op.i32_eq, 2: Op.i32_gt_u, 3
  */
 const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 34, 41, 48, 51, 130, 131, 132, 133, 134, 155, A.VM_KFUNC_BASE + A.KFUNC_CAST_TO_KERN_CTX]);
 
+/**
+ * Whether repeated runs of `insns` on one packet may go through its batch code (test runs
+ * with `repeat`): every helper it calls leaves the packet where it is and runs no eBPF.
+ * (A helper that moves the packet would move it for the next repetition, and the batch
+ * code starts each from the packet it was handed.)
+ */
+export function batchRepeatable(insns: Uint8Array): boolean {
+  for (let pc = 0; pc < insns.length / 8; pc++) {
+    const i = decode(insns, pc);
+    if (i.code === 0x85 && i.src === 0 && !PLAIN_HELPERS.has(i.imm)) return false;
+    if (i.code === 0x85 && i.src === 2 && !PLAIN_HELPERS.has(A.VM_KFUNC_BASE + (i.imm >>> 0))) return false;
+    if (i.code === 0x18) pc++;
+  }
+  return true;
+}
+
 // Globals.
 const G_FAULT = 0;
 const G_BUDGET = 1;
@@ -154,7 +177,7 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
   const sorted = [...starts].sort((a, b) => a - b);
   const funcIndex = new Map<number, number>(sorted.map((s, k) => [s, k]));
   const funcs: Func[] = sorted.map((start, k) => buildFunc(ins, n, start, sorted[k + 1] ?? n));
-  const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? []);
+  const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ?? false);
   return { bytes: w.module(), functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0) };
 }
 
@@ -195,7 +218,7 @@ class Gen {
   /** Emitting the batch loop's copy of the main function (exits and unwinds end a packet's run). */
   private batchMode = false;
   /** In batch mode: accesses proven inside the context or packet, and packet-bound loads (bounds.ts). */
-  private facts = new Map<number, Fact>();
+  private facts: Uint8Array = new Uint8Array(0);
   /** Blocks whose 'E' label sits inside a structured loop, and the loops (header → last block). */
   private loops = new Map<number, number>();
 
@@ -206,6 +229,7 @@ class Gen {
     private readonly funcIndex: Map<number, number>,
     private readonly r10Fixed: boolean,
     private readonly regions: readonly CodegenRegion[],
+    private readonly batch: boolean,
   ) {}
 
   module(): Uint8Array {
@@ -238,10 +262,11 @@ class Gen {
     m.section(2, im);
     // Functions.
     const fs = new Writer();
-    const nf = 5 + this.funcs.length + 3;
+    const nf = 5 + this.funcs.length + (this.batch ? 3 : 2);
     fs.u32(nf).u32(T_FAULT).u32(T_LDABS).u32(T_UNARY64).u32(T_UNARY64).u32(T_UNARY64).u32(T_RUN);
     for (let k = 0; k < this.funcs.length; k++) fs.u32(T_SUB);
-    fs.u32(T_BATCH).u32(T_SUB);
+    fs.u32(T_BATCH);
+    if (this.batch) fs.u32(T_SUB);
     m.section(3, fs);
     // Globals: fault (i32), budget (i32).
     const g = new Writer();
@@ -268,10 +293,12 @@ class Gen {
       this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32]], 256 + (f.end - f.start) * 48);
     }
     this.body(() => this.batchFn(), [[3, I32], [2, I64]]);
-    this.f = this.funcs[0]!;
-    this.batchMode = true;
-    this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [1, I32]], 512 + (this.f.end - this.f.start) * 48);
-    this.batchMode = false;
+    if (this.batch) {
+      this.f = this.funcs[0]!;
+      this.batchMode = true;
+      this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [2, I32]], 512 + (this.f.end - this.f.start) * 48);
+      this.batchMode = false;
+    }
     m.section(10, c);
     return m.out();
   }
@@ -370,7 +397,7 @@ class Gen {
   private batchFn(): void {
     const c = this.c;
     const RECP = 0, WORK = 1, N = 2;
-    if (this.ins.some((i) => i.code === 0x85 && i.src === 0 && i.imm === 12)) {
+    if (!this.batch || this.ins.some((i) => i.code === 0x85 && i.src === 0 && i.imm === 12)) {
       c.i32c(0);
       return;
     }
@@ -380,7 +407,7 @@ class Gen {
     for (let r = 0; r <= 10; r++) c.i64c(0);
     c.op(Op.call).u32(F_SUB0 + this.funcs.length + 1);
     for (let k = 0; k < 7; k++) c.op(Op.drop);
-    c.get(N);
+    c.op(Op.global_get).u32(G_N);
   }
 
   /**
@@ -395,7 +422,8 @@ class Gen {
     const helpers = this.ins.some((i) => (i.code === 0x85 && (i.src === 0 || i.src === 2)) || [0x20, 0x28, 0x30, 0x40, 0x48, 0x50].includes(i.code));
     c.get(REC).mem(Op.i32_load, 2, A.VM_STACK).op(Op.i64_extend_i32_u).set(ST_LO);
     c.op(Op.global_get).u32(G_WORK).set(B_W);
-    c.op(Op.global_get).u32(G_N).set(B_N);
+    c.op(Op.global_get).u32(G_N).tee(B_N).i32c(31).op(Op.i32_shr_u).set(B_S);
+    c.get(B_N).i32c(0x7fffffff).op(Op.i32_and).set(B_N);
     c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(B_B0);
     this.labels = [];
     this.labelAt.clear();
@@ -423,7 +451,7 @@ class Gen {
       put(A.VM_PKT_LEN, () => field(A.BE_LEN));
       put(A.VM_META, () => field(A.BE_META));
       put(A.VM_CTX, () => field(A.BE_CTX));
-      put(A.VM_PKT_LO, () => { field(A.BE_META); c.i32c(A.FRAME_META).op(Op.i32_add); });
+      put(A.VM_PKT_LO, () => field(A.BE_LO));
       put(A.VM_PKT_HI, () => field(A.BE_HI));
       for (const off of [A.VM_PKT_META, A.VM_REDIRECT_IFINDEX, A.VM_REDIRECT_FLAGS, A.VM_FAULT, A.VM_FAULT_PC, A.VM_KVIEW]) put(off, () => c.i32c(0));
     }
@@ -455,15 +483,20 @@ class Gen {
     this.popLabel();
     c.get(B_E).get(B_RES).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.BE_VERDICT);
     c.get(B_E).get(B_FLT).mem(Op.i32_store, 2, A.BE_FAULT);
+    // Instructions run, as `run` counts them (helpers that run callbacks adjust the record's count).
+    c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED).get(B_B0).op(Op.global_get).u32(G_BUDGET).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_add).mem(Op.i64_store, 3, A.VM_EXECUTED);
     if (helpers) {
       for (const [to, from] of [[A.BE_DATA, A.VM_PKT], [A.BE_LEN, A.VM_PKT_LEN], [A.BE_RD_IFINDEX, A.VM_REDIRECT_IFINDEX], [A.BE_RD_FLAGS, A.VM_REDIRECT_FLAGS]] as const) {
         c.get(B_E).get(REC).mem(Op.i32_load, 2, from).mem(Op.i32_store, 2, to);
       }
     }
     c.get(B_I).i32c(1).op(Op.i32_add).set(B_I);
+    c.get(B_FLT).i32c(0).op(Op.i32_ne).get(B_S).op(Op.i32_and).u8(Op.br_if).u32(1);
     c.u8(Op.br).u32(0);
     this.leave();
     this.leave();
+    // How many entries ran, for `batch` to return.
+    c.get(B_I).op(Op.global_set).u32(G_N);
     for (let k = 0; k < 7; k++) c.i64c(0);
   }
 
@@ -886,6 +919,7 @@ class Gen {
       if (cls !== 5) { this.fault(A.VM_FAULT_INSN, pc); return true; }
       if (this.batchMode) {
         // The program's exit in the batch loop: this packet's verdict.
+        c.get(BUD).op(Op.global_set).u32(G_BUDGET);
         c.get(R(0)).set(B_RES).i32c(0).set(B_FLT);
         c.u8(Op.br).u32(this.depth('D'));
         return true;
@@ -1050,7 +1084,7 @@ class Gen {
    */
   private addr(base: number, off: number, size: number, write: boolean, pc: number): void {
     const c = this.c;
-    if (this.batchMode && this.facts.get(pc) === 'direct') {
+    if (this.batchMode && this.facts[pc] === FACT_DIRECT) {
       // Proven inside this packet's context or its checked range (bounds.ts).
       c.get(R(base)).op(Op.i32_wrap_i64);
       if (off !== 0) c.i32c(off).op(Op.i32_add);
@@ -1096,10 +1130,10 @@ class Gen {
     const mode = i.code & 0xe0;
     const sz = i.code & 0x18;
     const size = sz === 0x00 ? 4 : sz === 0x08 ? 2 : sz === 0x10 ? 1 : 8;
-    const fact = this.batchMode ? this.facts.get(pc) : undefined;
-    if (fact === 'data' || fact === 'data_end') {
+    const fact = this.batchMode ? this.facts[pc] : 0;
+    if (fact === FACT_DATA || fact === FACT_DATA_END) {
       // skb->data / data_end: this packet's bounds, as the __sk_buff holds them.
-      c.get(fact === 'data' ? P_LO : P_HI).set(R(i.dst));
+      c.get(fact === FACT_DATA ? P_LO : P_HI).set(R(i.dst));
       return false;
     }
     this.addr(i.src, i.off, size, false, pc);
