@@ -135,19 +135,21 @@ const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 3
 
 /**
  * Whether repeated runs of `insns` on one packet may go through its batch code (test runs
- * with `repeat`): every helper it calls leaves the packet where it is and runs no eBPF.
- * (A helper that moves the packet would move it for the next repetition, and the batch
- * code starts each from the packet it was handed.)
+ * with `repeat`): no helper it calls moves the packet (one that did would move it for the
+ * next repetition, and the batch code starts each from the packet it was handed). Tail
+ * calls decline batches on their own.
  */
 export function batchRepeatable(insns: Uint8Array): boolean {
   for (let pc = 0; pc < insns.length / 8; pc++) {
     const i = decode(insns, pc);
-    if (i.code === 0x85 && i.src === 0 && !PLAIN_HELPERS.has(i.imm)) return false;
-    if (i.code === 0x85 && i.src === 2 && !PLAIN_HELPERS.has(A.VM_KFUNC_BASE + (i.imm >>> 0))) return false;
+    if (i.code === 0x85 && i.src === 0 && MOVE_PACKET.has(i.imm)) return false;
     if (i.code === 0x18) pc++;
   }
   return true;
 }
+
+/** Helpers that move or resize the packet (assembly/ebpf/helpers.ts `setPacket`): change_tail, change_head, adjust_room, xdp_adjust_head/tail/meta. */
+const MOVE_PACKET = new Set([38, 43, 44, 50, 54, 65]);
 
 // Globals.
 const G_FAULT = 0;
