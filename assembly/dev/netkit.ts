@@ -44,6 +44,14 @@ import { capture, captureBegin, captureEnd, traceRecord } from "./trace";
   return <u8>PACKET_OTHERHOST;
 }
 
+/** A descriptor for the frame at `addr` (len bytes) in entry `i` of a ring's entries. */
+@inline function ringPut(entries: usize, i: u32, addr: usize, len: u32): void {
+  const e = entries + <usize>(i * DESC_SIZE);
+  store<u64>(e, <u64>addr, DESC_ADDR);
+  store<u32>(e, len, DESC_LEN);
+  store<u32>(e, 0, DESC_OPTIONS);
+}
+
 /**
  * Scrub (§4.1) of the frame whose metadata is at `meta`: always pkt_type/skb_iif/ignore_df;
  * across namespaces also the timestamp, and with scrub default mark and priority. Then
@@ -165,10 +173,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         if (load<u32>(e, BE_FAULT) == 0) {
           if (verdict == NETKIT_PASS || verdict == NETKIT_NEXT) {
             if (room != 0) {
-              const q = entries + <usize>(((prod + queued) & mask) * DESC_SIZE);
-              store<u64>(q, <u64>addr, DESC_ADDR);
-              store<u32>(q, len, DESC_LEN);
-              store<u32>(q, 0, DESC_OPTIONS);
+              ringPut(entries, (prod + queued) & mask, addr, len);
               queued++;
               room--;
               txBytes += len0;
@@ -264,10 +269,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
             continue;
           }
         }
-        const e = entries + <usize>(((prod + queued) & mask) * DESC_SIZE);
-        store<u64>(e, <u64>addr, DESC_ADDR);
-        store<u32>(e, len, DESC_LEN);
-        store<u32>(e, 0, DESC_OPTIONS);
+        ringPut(entries, (prod + queued) & mask, addr, len);
         queued++;
         room--;
         txBytes += len0;

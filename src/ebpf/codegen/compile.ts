@@ -468,13 +468,7 @@ class Gen {
     this.pushLabel('D');
     c.u8(Op.block).u8(EMPTY);
     this.pushLabel('U');
-    c.u8(Op.block).u8(EMPTY);
-    this.pushLabel('F');
-    this.layout(f);
-    c.op(Op.end);
-    this.popLabel();
-    c.get(BUD).op(Op.global_set).u32(G_BUDGET);
-    c.get(REC).get(CODE).get(FPC).op(Op.call).u32(F_FAULT);
+    this.faultBlock(f);
     c.op(Op.end);
     this.popLabel();
     // Unwound (a fault, or a legacy packet load out of range: r0 = 0, no fault).
@@ -521,9 +515,18 @@ class Gen {
     this.loadPacketBounds();
     if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
     c.op(Op.global_get).u32(G_BUDGET).set(BUD);
-    // Every fault site sets CODE and FPC and leaves through this block to one exit.
     this.labels = [];
     this.labelAt.clear();
+    this.faultBlock(f);
+    this.unwind();
+  }
+
+  /**
+   * The function's blocks inside the fault block: every fault site sets CODE and FPC and
+   * leaves through it to one exit, which records the fault (and the budget) for the host.
+   */
+  private faultBlock(f: Func): void {
+    const c = this.c;
     c.u8(Op.block).u8(EMPTY);
     this.pushLabel('F');
     this.layout(f);
@@ -531,7 +534,6 @@ class Gen {
     this.popLabel();
     c.get(BUD).op(Op.global_set).u32(G_BUDGET);
     c.get(REC).get(CODE).get(FPC).op(Op.call).u32(F_FAULT);
-    this.unwind();
   }
 
   /**
