@@ -5,8 +5,8 @@
  * run … repeat, when root and bpftool are there); ns per executed eBPF instruction for
  * both engines on each; and the time to compile each program (code generation, validation and
  * instantiation) and a generated 1,000-instruction program, with and without the batch
- * loop tc programs get. Compiled tc programs run their repetitions on their batch code
- * (one call for up to 64), as xmit runs them.
+ * loop tc and XDP programs get. Compiled tc and XDP programs run their repetitions on
+ * their batch code (one call for up to 64), as xmit and the NIC's XDP hook run them.
  */
 
 import { readFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ async function setup(): Promise<void> {
     const p = emu.loadObject(readFileSync(`${DIR}${c.object}.o`), { programs: [c.program] }).programs.get(c.program)!;
     if (p.jit.slot === 0) throw new Error(`${name}: not compiled (${p.jit.reason})`);
     progs.set(name, p);
-    compileMs(p.insns, 10, p.type === 'sched_cls');
+    compileMs(p.insns, 10, batchOf(p));
     // Warm both engines up (the compiled code tiers up from V8's baseline compiler).
     for (let k = 0; k < 5; k++) for (const interpreter of [false, true]) emu.testRun(p, { data: c.packet, ctx: c.ctx, repeat: 5000, interpreter });
   }
@@ -51,11 +51,15 @@ function run(name: string, interpreter: boolean, perInsn: boolean): number {
   return perInsn ? r.durationNs / r.executed : r.durationNs;
 }
 
+/** The batch loop a program of this type is compiled with (Emulator.loadProgram). */
+const batchOf = (p: BpfProgram): 'skb' | 'xdp' | undefined => (p.type === 'sched_cls' ? 'skb' : p.type === 'xdp' ? 'xdp' : undefined);
+
 /**
  * Median time of `n` compiles (generate, validate, instantiate) of `insns`, in ms; `batch`:
- * with the batch loop, as tc programs are compiled (the main function twice).
+ * with the batch loop for that context, as tc and XDP programs are compiled (the main
+ * function twice).
  */
-function compileMs(insns: Uint8Array, n = 50, batch = false): number {
+function compileMs(insns: Uint8Array, n = 50, batch?: 'skb' | 'xdp'): number {
   const t: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -87,14 +91,14 @@ const cases: BenchCase[] = PICK.flatMap((name) => {
   out.push({ name: `${name} interp`, ...ns, ...base, setup, teardown, external: () => run(name, true, false) });
   out.push({ name: `${name} interp/insn`, ...perInsn, setup, teardown, external: () => run(name, true, true) });
   out.push({ name: `${name} compiled/insn`, ...perInsn, baseline: `${name} interp/insn`, setup, teardown, external: () => run(name, false, true) });
-  out.push({ name: `${name} compile`, ...ms, setup, teardown, external: () => compileMs(progs.get(name)!.insns, 50, progs.get(name)!.type === 'sched_cls') });
+  out.push({ name: `${name} compile`, ...ms, setup, teardown, external: () => compileMs(progs.get(name)!.insns, 50, batchOf(progs.get(name)!)) });
   return out;
 });
 let big: Uint8Array;
 // The code generator is JavaScript: warm it up like the dataplane is before measuring.
-const bigSetup = async (): Promise<void> => { await setup(); if (!big) { big = bigProgram(); compileMs(big, 40); compileMs(big, 40, true); } };
+const bigSetup = async (): Promise<void> => { await setup(); if (!big) { big = bigProgram(); compileMs(big, 40); compileMs(big, 40, 'skb'); } };
 cases.push({ name: '1000 insns compile', ...ms, teardown, setup: bigSetup, external: () => compileMs(big, 20) });
-cases.push({ name: '1000 insns compile tc (batch loop)', ...ms, teardown, setup: bigSetup, external: () => compileMs(big, 20, true) });
+cases.push({ name: '1000 insns compile tc (batch loop)', ...ms, teardown, setup: bigSetup, external: () => compileMs(big, 20, 'skb') });
 
 if (kernelWhy) process.stderr.write(`bench ebpf: no kernel column (${kernelWhy})\n`);
 

@@ -24,7 +24,7 @@ import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from
 import { loadBpfObject, type LoadedObject } from './ebpf/load.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './ebpf/testrun.js';
 import { Vm, writeRegions } from './ebpf/vm.js';
-import { skbCtxUse } from './ebpf/verifier.js';
+import { ctxUse } from './ebpf/verifier.js';
 import type { BpfMap } from './ebpf/maps.js';
 import { MSG_DONTWAIT, XDP_COPY, XDP_SHARED_UMEM, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY, XskSocket, type XskBindOptions, type XskPool } from './xdp/socket.js';
 import { Tracer } from './trace/trace.js';
@@ -1344,11 +1344,12 @@ export class Emulator {
     writeRegions(dv, rec + A.PR_REGIONS, regions);
     dv.setUint32(rec + A.PR_NMAPS, maps.length, true);
     maps.forEach((m, i) => dv.setUint32(rec + A.PR_MAPS + i * 4, m, true));
-    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions, batch: o.type === 'sched_cls' });
+    const batch = o.type === 'sched_cls' ? 'skb' : o.type === 'xdp' ? 'xdp' : undefined;
+    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions, batch });
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
     dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);
     dv.setUint32(rec + A.PR_ID, prog.id, true);
-    dv.setUint32(rec + A.PR_CTX_USE, skbCtxUse(o.insns, o.type), true);
+    dv.setUint32(rec + A.PR_CTX_USE, ctxUse(o.insns, o.type), true);
     const ready = prog.jit.ready;
     if (ready) {
       // Compiling in the background: the record switches to the compiled code when it is

@@ -117,7 +117,8 @@ export const SKB_GSO_SEGS: u32 = 164;
 // BPF_BATCH_MAX entries at +BPF_BATCH, each packet's own __sk_buff at +BPF_BATCH_CTX.
 //   entry: +0 data  +4 len  +8 frame metadata  +12 its __sk_buff  +16 frame end (what
 //   packet helpers may grow into)  then what the run left: +20 r0 (low half)  +24 fault
-//   +28 redirect ifindex  +32 redirect flags; +36 the length the packet was handed over with;
+//   +28 redirect ifindex  +32 redirect flags; +36, +44 the caller's own (xmit: the length
+//   the packet was handed over with; the NIC: the flow hash, queue | EtherType << 16);
 //   +40 where the packet may grow down to (helpers)
 export const BPF_BATCH: u32 = 5376;
 export const BPF_BATCH_MAX: u32 = 64;
@@ -130,8 +131,9 @@ export const BE_VERDICT: u32 = 20;
 export const BE_FAULT: u32 = 24;
 export const BE_RD_IFINDEX: u32 = 28;
 export const BE_RD_FLAGS: u32 = 32;
-export const BE_LEN0: u32 = 36;
+export const BE_AUX: u32 = 36;
 export const BE_LO: u32 = 40;
+export const BE_AUX2: u32 = 44;
 export const BE_SIZE: u32 = 48;
 export const BPF_BATCH_CTX: u32 = 8448;
 export const BPF_AREA_SIZE: u32 = 20736;

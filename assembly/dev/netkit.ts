@@ -19,12 +19,13 @@ import {
   T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM,
 } from "../abi/layout";
 import { runProgs, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen, batchEntries, batchEntry, runBatch } from "../ebpf/skb";
-import { PGL_COUNT, PGL_PROGS, PR_JIT, PR_CTX_USE, PR_CTX_VERIFIED, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_LEN0, BE_META, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
+import { PGL_COUNT, PGL_PROGS, PR_JIT, PR_CTX_USE, PR_CTX_VERIFIED, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_META, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { frameBase } from "./frames";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { ringEntry } from "../ring/ring";
 import { threadState } from "./frames";
+import { queueRedirect } from "./redirect";
 import { ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { frameFree } from "./frames";
 import { counters, bump, txDrop } from "./stats";
@@ -148,7 +149,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         scrub(meta, addr, xnet, scrubDefault, mac0, mac1, peerIfindex);
         const e = batch + <usize>(m * BE_SIZE);
         batchEntry(e, meta, addr, len, peerIfindex, use);
-        store<u32>(e, len, BE_LEN0);
+        store<u32>(e, len, BE_AUX);
         m++;
       }
       if (!runBatch(thread, prog, batch, m, peer)) {
@@ -167,7 +168,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         const e = batch + <usize>(k * BE_SIZE);
         const addr = <usize>load<u32>(e, BE_DATA);
         const len = load<u32>(e, BE_LEN);
-        const len0 = load<u32>(e, BE_LEN0);
+        const len0 = load<u32>(e, BE_AUX);
         const verdict = load<i32>(e, BE_VERDICT);
         let reason = DROP_BPF_FAULT;
         if (load<u32>(e, BE_FAULT) == 0) {
@@ -184,7 +185,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
           } else if (verdict == NETKIT_REDIRECT) {
             redirected++;
             redirectedBytes += len0;
-            if (!redirect(thread, slot, addr, len, load<u32>(peer, D_NETNS), 0, load<u32>(e, BE_RD_IFINDEX), load<u32>(e, BE_RD_FLAGS))) {
+            if (!queueRedirect(thread, slot, addr, len, load<u32>(peer, D_NETNS), load<u32>(e, BE_RD_IFINDEX), load<u32>(e, BE_RD_FLAGS))) {
               bump(cDev, DROP_REDIRECT, 1);
               frameFree(thread, addr);
             }
@@ -241,7 +242,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         captureEnd(thread, cap, 0);
         redirected++;
         redirectedBytes += len0;
-        if (!redirect(thread, slot, addr, len, load<u32>(peer, D_NETNS), 0, progsRedirectIfindex(), progsRedirectFlags())) {
+        if (!queueRedirect(thread, slot, addr, len, load<u32>(peer, D_NETNS), progsRedirectIfindex(), progsRedirectFlags())) {
           bump(cDev, DROP_REDIRECT, 1);
           frameFree(thread, addr);
         }
@@ -263,7 +264,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
             captureEnd(thread, cap, 0);
             txBytes += len0;
             ingressed++;
-            if (act == 7 && redirect(thread, <u32>peerSlot, addr, len, load<u32>(peer, D_NETNS), VM_REDIRECT_FROM_INGRESS, progsRedirectIfindex(), progsRedirectFlags())) continue;
+            if (act == 7 && queueRedirect(thread, <u32>peerSlot, addr, len, load<u32>(peer, D_NETNS), progsRedirectIfindex(), progsRedirectFlags() | VM_REDIRECT_FROM_INGRESS)) continue;
             bump(cPeer, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
             frameFree(thread, addr);
             continue;
@@ -295,22 +296,6 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
   return queued;
 }
 
-/** Queues a frame redirected to `ifindex` for the host (see RD_*); false when the ring is full or nothing was asked (0). */
-function redirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32, extra: u32, ifindex: u32, flags: u32): bool {
-  if (ifindex == 0) return false;
-  const r = <usize>load<u32>(threadState(thread), T_REDIRECT_RING);
-  if (ringProdFree(r, 1) == 0) return false;
-  const e = ringEntry(r, ringProdIndex(r));
-  store<u64>(e, <u64>addr, RD_ADDR);
-  store<u32>(e, len, RD_LEN);
-  store<u32>(e, ifindex, RD_IFINDEX);
-  store<u32>(e, netns, RD_NETNS);
-  store<u32>(e, flags | extra, RD_FLAGS);
-  store<u32>(e, from, RD_FROM);
-  ringSubmit(r, 1);
-  return true;
-}
-
 /**
  * The sending device's tcx egress list on one frame: true when it consumed the frame
  * (TCX_DROP, counted by reason only as the kernel counts nothing; REDIRECT, to the host).
@@ -319,7 +304,7 @@ function egress(thread: u32, slot: u32, dev: usize, cDev: usize, list: usize, ad
   const meta = frameBase(addr);
   const act = runTcxEgress(thread, list, meta, addr, len, dev);
   if (act == 0) return false;
-  if (act == 7 && redirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), 0, progsRedirectIfindex(), progsRedirectFlags())) return true;
+  if (act == 7 && queueRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), progsRedirectIfindex(), progsRedirectFlags())) return true;
   bump(cDev, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
   frameFree(thread, addr);
   return true;

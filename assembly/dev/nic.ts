@@ -22,6 +22,9 @@ import { runXdp, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirect
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { threadState } from "./frames";
+import { queueRedirect } from "./redirect";
+import { batchEntries, xdpEntry, runBatch } from "../ebpf/skb";
+import { PR_JIT, PR_CTX_USE, PR_CTX_VERIFIED, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import {
   D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, T_REDIRECT_RING, RD_ADDR, RD_LEN, RD_IFINDEX, RD_NETNS, RD_FLAGS, RD_FROM, D_NETNS,
 } from "../abi/layout";
@@ -132,126 +135,200 @@ function selectQueue(steer: usize, data: usize, hash: u32): i32 {
   return <u8>PACKET_OTHERHOST;
 }
 
-/** Frames arriving from the wire on NIC `dev` (slot `slot`): steer and enqueue. */
+/**
+ * The rx queue for a frame from the wire (ntuple rules, then RSS), its flow parsed
+ * (`flowHash`, `flowProto` hold it); -1 when it is dropped here (too short, or an ntuple
+ * rule's drop), counted and freed.
+ */
+@inline function rxQueue(thread: u32, c: usize, steer: usize, nq: u32, addr: usize, len: u32): i32 {
+  if (len < ETH_HLEN) {
+    rxDrop(c, DROP_PKT_TOO_SMALL);
+    frameFree(thread, addr);
+    return -1;
+  }
+  parseFlow(addr, len);
+  const q = selectQueue(steer, addr, flowHash());
+  if (q < 0) {
+    rxDrop(c, DROP_NTUPLE);
+    frameFree(thread, addr);
+    return -1;
+  }
+  return <u32>q >= nq ? 0 : q;
+}
+
+/**
+ * Carries out the XDP action `act` on the frame (now at data, len bytes): true for
+ * XDP_PASS (it goes on up); every other action is done here and the frame released.
+ */
+@inline function xdpAction(thread: u32, slot: u32, dev: usize, c: usize, ifindex: u32, q: u32, act: u32, data: usize, len: u32, rdIfindex: u32, rdFlags: u32): bool {
+  if (act == 2) return true;
+  if (act == 4 && (rdFlags >> 16) == 17) {
+    // XDP_REDIRECT into an XSKMAP: the socket (its record is the map's value) gets a copy.
+    if (xskRcv(<usize>rdIfindex, data, len, ifindex, q)) { bump(c, C_RX_PACKETS, 1); bump(c, C_RX_BYTES, len); }
+    else bump(c, DROP_REDIRECT, 1); // the failed redirect is dropped by the driver
+    frameFree(thread, data);
+  } else if (act == 4 && rdIfindex != 0) {
+    // XDP_REDIRECT into a devmap (or bpf_redirect): the host sends it out of the target.
+    if (!queueRedirect(thread, slot, data, len, load<u32>(dev, D_NETNS), rdIfindex, 0)) {
+      bump(c, DROP_REDIRECT, 1);
+      frameFree(thread, data);
+    }
+  } else if (act == 3) {
+    // XDP_TX: back out of the same NIC, onto the wire (nothing listens there).
+    bump(c, C_TX_PACKETS, 1);
+    bump(c, C_TX_BYTES, len);
+    frameFree(thread, data);
+  } else {
+    // XDP_DROP; XDP_ABORTED, unknown actions and faults.
+    rxDrop(c, act == 1 ? DROP_XDP : DROP_XDP_ABORTED);
+    frameFree(thread, data);
+  }
+  return false;
+}
+
+/**
+ * A frame on its way up from rx queue `q` (flow hash and EtherType as parsed before any
+ * XDP program ran): the skb fields, tcx ingress, then the queue's ring (through its
+ * memory provider if it has one). Returns 1 when it reached the ring.
+ */
+@inline function rxUp(thread: u32, slot: u32, dev: usize, c: usize, addr: usize, len: u32, q: u32, hash: u32, proto: u16, tcx: usize, capIn: bool): u32 {
+  const meta = frameBase(addr);
+  store<u32>(meta, hash, FM_HASH);
+  store<u32>(meta, q, FM_QUEUE_MAPPING);
+  store<u32>(meta, load<u32>(dev, D_IFINDEX), FM_IFINDEX);
+  store<u8>(meta, pktTypeFor(addr, dev), FM_PKT_TYPE);
+  store<u16>(meta, bswap<u16>(proto), FM_PROTOCOL);
+  // tcx ingress (received: counted), then the stack, a drop or a redirect.
+  if (tcx != 0) {
+    const act = runTcxIngress(thread, tcx, meta, addr, len, dev);
+    if (act != 0) {
+      bump(c, C_RX_PACKETS, 1);
+      bump(c, C_RX_BYTES, len);
+      if (act == 7 && queueRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), progsRedirectIfindex(), progsRedirectFlags() | VM_REDIRECT_FROM_INGRESS)) return 0;
+      bump(c, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
+      frameFree(thread, addr);
+      return 0;
+    }
+    addr = progsData();
+    len = progsLen();
+  }
+  const r = <usize>load<u32>(<usize>load<u32>(dev, D_RX_RINGS) + (<usize>q << 2));
+  if (ringProdFree(r, 1) == 0) {
+    rxDrop(c, DROP_BACKLOG_FULL);
+    frameFree(thread, addr);
+    return 0;
+  }
+  // A memory provider on the queue (io_uring zcrx, devmem) supplies the buffer the
+  // frame is received into, from its fill ring; none free means a drop.
+  const providers = <usize>load<u32>(dev, D_PROVIDERS);
+  if (providers != 0) {
+    const fill = <usize>load<u32>(providers + (<usize>q << 2));
+    if (fill != 0) {
+      if (ringConsAvail(fill, 1) == 0) {
+        rxDrop(c, DROP_PROVIDER_EMPTY);
+        frameFree(thread, addr);
+        return 0;
+      }
+      const buf = <usize>load<u32>(ringEntry(fill, ringConsIndex(fill)));
+      ringRelease(fill, 1);
+      memory.copy(buf, meta, FRAME_META);
+      store<u8>(buf, load<u8>(buf, FM_FLAGS) | <u8>FMF_PROVIDER, FM_FLAGS);
+      memory.copy(buf + FRAME_HEADROOM, addr, len);
+      frameFree(thread, addr);
+      addr = buf + FRAME_HEADROOM;
+    }
+  }
+  if (capIn) capture(thread, dev, addr, len, CAP_DIR_IN, 0);
+  const e = ringEntry(r, ringProdIndex(r));
+  store<u64>(e, <u64>addr, DESC_ADDR);
+  store<u32>(e, len, DESC_LEN);
+  store<u32>(e, 0, DESC_OPTIONS);
+  ringSubmit(r, 1);
+  const qs = qstats(dev, thread, q);
+  bump(qs, QS_RX_PACKETS, 1);
+  bump(qs, QS_RX_BYTES, len);
+  bump(c, C_RX_PACKETS, 1);
+  bump(c, C_RX_BYTES, len);
+  return 1;
+}
+
+/** Frames arriving from the wire on NIC `dev` (slot `slot`): steer, XDP, and enqueue. */
 export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32): u32 {
   const steer = <usize>load<u32>(dev, D_STEER);
-  const rings = <usize>load<u32>(dev, D_RX_RINGS);
   const nq = load<u32>(dev, D_REAL_NUM_RX);
   const c = counters(thread, slot);
   const capIn = (load<u8>(dev, D_CAPTURE) & CAP_DIR_IN) != 0;
   const ifindex = load<u32>(dev, D_IFINDEX);
-  const providers = <usize>load<u32>(dev, D_PROVIDERS);
   const xdp = <usize>load<u32>(dev, D_XDP);
   const tcx = <usize>load<u32>(dev, D_TCX_INGRESS);
+  // A compiled, verified XDP program and no tcx ingress: XDP's actions for up to
+  // BPF_BATCH_MAX frames come from one call into the program's batch code (as a driver's
+  // poll loop runs XDP over its batch); each frame then goes on in order.
+  if (xdp != 0 && tcx == 0 && load<u32>(xdp, PR_JIT) != 0 && (load<u32>(xdp, PR_CTX_USE) & PR_CTX_VERIFIED) != 0) {
+    return nicRxBatched(thread, slot, dev, c, descs, n, steer, nq, xdp, ifindex, capIn);
+  }
   let delivered: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
     let addr = <usize>load<u64>(d, DESC_ADDR);
     let len = load<u32>(d, DESC_LEN);
-    if (len < ETH_HLEN) {
-      rxDrop(c, DROP_PKT_TOO_SMALL);
-      frameFree(thread, addr);
-      continue;
-    }
-    parseFlow(addr, len);
+    const q = rxQueue(thread, c, steer, nq, addr, len);
+    if (q < 0) continue;
     const hash = flowHash();
-    let q = selectQueue(steer, addr, hash);
-    if (q < 0) {
-      rxDrop(c, DROP_NTUPLE);
-      frameFree(thread, addr);
-      continue;
-    }
-    if (<u32>q >= nq) q = 0;
+    const proto = flowProto;
     // XDP (native mode): the program sees the frame first; PASS goes on with what it left.
     if (xdp != 0) {
       const act = runXdp(thread, xdp, addr, len, ifindex, <u32>q);
-      if (act == 2) {
-        addr = progsData();
-        len = progsLen();
-      } else if (act == 4 && (progsRedirectFlags() >> 16) == 17) {
-        // XDP_REDIRECT into an XSKMAP: the socket (its record is the map's value) gets a copy.
-        const took = xskRcv(<usize>progsRedirectIfindex(), progsData(), progsLen(), ifindex, <u32>q);
-        if (took) { bump(c, C_RX_PACKETS, 1); bump(c, C_RX_BYTES, progsLen()); }
-        else bump(c, DROP_REDIRECT, 1); // the failed redirect is dropped by the driver
-        frameFree(thread, addr);
-        continue;
-      } else if (act == 4 && progsRedirectIfindex() != 0) {
-        // XDP_REDIRECT into a devmap (or bpf_redirect): the host sends it out of the target.
-        if (!xdpRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), 0)) {
-          bump(c, DROP_REDIRECT, 1);
-          frameFree(thread, addr);
-        }
-        continue;
-      } else if (act == 3) {
-        // XDP_TX: back out of the same NIC, onto the wire (nothing listens there).
-        bump(c, C_TX_PACKETS, 1);
-        bump(c, C_TX_BYTES, progsLen());
-        frameFree(thread, addr);
-        continue;
-      } else {
-        // XDP_DROP; XDP_ABORTED, unknown actions and faults (and XSKMAP redirects: no AF_XDP yet).
-        rxDrop(c, act == 1 ? DROP_XDP : DROP_XDP_ABORTED);
-        frameFree(thread, addr);
-        continue;
-      }
-    }
-    const meta = frameBase(addr);
-    store<u32>(meta, hash, FM_HASH);
-    store<u32>(meta, <u32>q, FM_QUEUE_MAPPING);
-    store<u32>(meta, ifindex, FM_IFINDEX);
-    store<u8>(meta, pktTypeFor(addr, dev), FM_PKT_TYPE);
-    store<u16>(meta, bswap<u16>(flowProto), FM_PROTOCOL);
-    // tcx ingress (received: counted), then the stack, a drop or a redirect.
-    if (tcx != 0) {
-      const act = runTcxIngress(thread, tcx, meta, addr, len, dev);
-      if (act != 0) {
-        bump(c, C_RX_PACKETS, 1);
-        bump(c, C_RX_BYTES, len);
-        if (act == 7 && progsRedirectIfindex() != 0 && xdpRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), progsRedirectFlags() | VM_REDIRECT_FROM_INGRESS)) continue;
-        bump(c, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
-        frameFree(thread, addr);
-        continue;
-      }
+      if (!xdpAction(thread, slot, dev, c, ifindex, <u32>q, act, progsData(), progsLen(), progsRedirectIfindex(), progsRedirectFlags())) continue;
       addr = progsData();
       len = progsLen();
     }
-    const r = <usize>load<u32>(rings + (<usize>q << 2));
-    if (ringProdFree(r, 1) == 0) {
-      rxDrop(c, DROP_BACKLOG_FULL);
-      frameFree(thread, addr);
-      continue;
+    delivered += rxUp(thread, slot, dev, c, addr, len, <u32>q, hash, proto, tcx, capIn);
+  }
+  return delivered;
+}
+
+/** nicRx with XDP in batches: steer up to BPF_BATCH_MAX frames, run XDP on them all, then act on each. */
+function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, xdp: usize, ifindex: u32, capIn: bool): u32 {
+  const batch = batchEntries(thread);
+  let delivered: u32 = 0;
+  let i: u32 = 0;
+  while (i < n) {
+    let m: u32 = 0;
+    for (; i < n && m < BPF_BATCH_MAX; i++) {
+      const d = descs + <usize>(i * DESC_SIZE);
+      const addr = <usize>load<u64>(d, DESC_ADDR);
+      const len = load<u32>(d, DESC_LEN);
+      const q = rxQueue(thread, c, steer, nq, addr, len);
+      if (q < 0) continue;
+      const e = batch + <usize>(m * BE_SIZE);
+      xdpEntry(e, addr, len, ifindex, <u32>q);
+      store<u32>(e, flowHash(), BE_AUX);
+      store<u32>(e, <u32>q | (<u32>flowProto << 16), BE_AUX2);
+      m++;
     }
-    // A memory provider on the queue (io_uring zcrx, devmem) supplies the buffer the
-    // frame is received into, from its fill ring; none free means a drop.
-    if (providers != 0) {
-      const fill = <usize>load<u32>(providers + (<usize>q << 2));
-      if (fill != 0) {
-        if (ringConsAvail(fill, 1) == 0) {
-          rxDrop(c, DROP_PROVIDER_EMPTY);
-          frameFree(thread, addr);
-          continue;
-        }
-        const buf = <usize>load<u32>(ringEntry(fill, ringConsIndex(fill)));
-        ringRelease(fill, 1);
-        memory.copy(buf, meta, FRAME_META);
-        store<u8>(buf, load<u8>(buf, FM_FLAGS) | <u8>FMF_PROVIDER, FM_FLAGS);
-        memory.copy(buf + FRAME_HEADROOM, addr, len);
-        frameFree(thread, addr);
-        addr = buf + FRAME_HEADROOM;
+    if (!runBatch(thread, xdp, batch, m, 0)) {
+      // No batch code on this thread (yet): the same actions, one frame at a time.
+      for (let k: u32 = 0; k < m; k++) {
+        const e = batch + <usize>(k * BE_SIZE);
+        store<u32>(e, runXdp(thread, xdp, <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), ifindex, load<u32>(e, BE_AUX2) & 0xffff), BE_VERDICT);
+        store<u32>(e, 0, BE_FAULT);
+        store<u32>(e, <u32>progsData(), BE_DATA);
+        store<u32>(e, progsLen(), BE_LEN);
+        store<u32>(e, progsRedirectIfindex(), BE_RD_IFINDEX);
+        store<u32>(e, progsRedirectFlags(), BE_RD_FLAGS);
       }
     }
-    if (capIn) capture(thread, dev, addr, len, CAP_DIR_IN, 0);
-    const e = ringEntry(r, ringProdIndex(r));
-    store<u64>(e, <u64>addr, DESC_ADDR);
-    store<u32>(e, len, DESC_LEN);
-    store<u32>(e, 0, DESC_OPTIONS);
-    ringSubmit(r, 1);
-    const qs = qstats(dev, thread, <u32>q);
-    bump(qs, QS_RX_PACKETS, 1);
-    bump(qs, QS_RX_BYTES, len);
-    bump(c, C_RX_PACKETS, 1);
-    bump(c, C_RX_BYTES, len);
-    delivered++;
+    for (let k: u32 = 0; k < m; k++) {
+      const e = batch + <usize>(k * BE_SIZE);
+      const data = <usize>load<u32>(e, BE_DATA);
+      const len = load<u32>(e, BE_LEN);
+      const aux = load<u32>(e, BE_AUX2);
+      // A fault is XDP_ABORTED.
+      const act = load<u32>(e, BE_FAULT) != 0 ? 0 : load<u32>(e, BE_VERDICT);
+      if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), load<u32>(e, BE_RD_FLAGS))) continue;
+      delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, load<u32>(e, BE_AUX), <u16>(aux >> 16), 0, capIn);
+    }
   }
   return delivered;
 }
@@ -271,7 +348,7 @@ export function nicXmit(thread: u32, slot: u32, dev: usize, descs: usize, n: u32
       // tcx egress first: a drop or a redirect takes the frame (redirects go to the host).
       const act = runTcxEgress(thread, egressList, frameBase(addr), addr, len, dev);
       if (act != 0) {
-        if (!(act == 7 && progsRedirectIfindex() != 0 && xdpRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), progsRedirectFlags()))) {
+        if (!(act == 7 && queueRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), progsRedirectIfindex(), progsRedirectFlags()))) {
           bump(c, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
           frameFree(thread, addr);
         }
@@ -294,17 +371,3 @@ export function nicXmit(thread: u32, slot: u32, dev: usize, descs: usize, n: u32
 }
 
 
-/** Queues an XDP-redirected frame for the host (the same ring as netkit's REDIRECT). */
-function xdpRedirect(thread: u32, from: u32, addr: usize, len: u32, netns: u32, flags: u32): bool {
-  const r = <usize>load<u32>(threadState(thread), T_REDIRECT_RING);
-  if (ringProdFree(r, 1) == 0) return false;
-  const e = ringEntry(r, ringProdIndex(r));
-  store<u64>(e, <u64>addr, RD_ADDR);
-  store<u32>(e, len, RD_LEN);
-  store<u32>(e, progsRedirectIfindex(), RD_IFINDEX);
-  store<u32>(e, netns, RD_NETNS);
-  store<u32>(e, flags, RD_FLAGS);
-  store<u32>(e, from, RD_FROM);
-  ringSubmit(r, 1);
-  return true;
-}

@@ -186,6 +186,23 @@ export function batchEntry(e: usize, meta: usize, data: usize, len: u32, ifindex
   if ((use & SKB_WORDS_ALL) != 0) skbFill(ctx, meta, data, len, ifindex, use);
 }
 
+/**
+ * Fills batch entry `e` for an XDP run on a frame from the wire at `data` (len bytes),
+ * received on `ifindex`'s queue `queue`, and its xdp_md (as `runXdp` builds it).
+ */
+export function xdpEntry(e: usize, data: usize, len: u32, ifindex: u32, queue: u32): void {
+  const ctx = <usize>load<u32>(e, BE_CTX);
+  const base = data & ~(<usize>load<u32>(GLOBALS, G_FRAME_SIZE) - 1);
+  store<u32>(e, <u32>data, BE_DATA);
+  store<u32>(e, len, BE_LEN);
+  store<u32>(e, 0, BE_META);
+  store<u32>(e, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), BE_HI);
+  store<u32>(e, <u32>(base + FRAME_META), BE_LO);
+  store<u64>(ctx, pair(<u32>data, <u32>(data + len)), 0); // data, data_end
+  store<u64>(ctx, pair(<u32>data, ifindex), 8); // data_meta, ingress_ifindex
+  store<u64>(ctx, pair(queue, 0), 16); // rx_queue_index, egress_ifindex
+}
+
 /** The thread's batch entries; each one's BE_CTX names its own __sk_buff (set here, once is enough). */
 export function batchEntries(thread: u32): usize {
   const area = <usize>load<u32>(threadState(thread), T_BPF);
@@ -204,16 +221,18 @@ export function batchEntries(thread: u32): usize {
  * code yet, or the program uses tail calls): the caller then runs the packets one by one.
  */
 export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: usize): bool {
+  // tc: a writable __sk_buff on `dev`; XDP (no device): a read-only xdp_md.
+  const skb = dev != 0;
   const jit = load<u32>(prog, PR_JIT);
   if (jit == 0) return false;
   const rec = <usize>load<u32>(threadState(thread), T_BPF) + BPF_VM;
   prepareProg(rec, prog);
   store<u32>(rec, RUN_BUDGET, VM_BUDGET);
   store<u32>(rec, <u32>dev, VM_DEV);
-  store<u32>(rec + VM_REGIONS, VM_REGION_WRITABLE, 8);
+  store<u32>(rec + VM_REGIONS, skb ? VM_REGION_WRITABLE : 0, 8);
   store<u32>(rec + VM_REGIONS + VM_REGION_SIZE, VM_REGION_WRITABLE, 8);
   if (call_indirect<u32>(jit + JIT_SLOTS, rec, entries, n) == 0) return false;
-  if ((load<u32>(prog, PR_CTX_USE) & PR_CTX_WRITES) != 0) {
+  if (skb && (load<u32>(prog, PR_CTX_USE) & PR_CTX_WRITES) != 0) {
     for (let i: u32 = 0; i < n; i++) {
       const e = entries + <usize>(i * BE_SIZE);
       skbWriteBack(<usize>load<u32>(e, BE_CTX), <usize>load<u32>(e, BE_META));

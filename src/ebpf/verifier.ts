@@ -771,20 +771,22 @@ const CTX_VERIFIED = 0x40000000;
 export const CTX_USE_ALL = (((1 << SKB_WORDS) - 1) | CTX_WRITES) >>> 0;
 
 /**
- * The program record's context use (abi PR_CTX_USE) for a `sched_cls` program: which
- * __sk_buff words the dataplane must fill before it runs, whether fields go back to the
- * frame after it, and whether it verified. Only the words its verified context loads read
- * (plus, when it writes any field, those the write-back copies); every word when the ctx
- * pointer escapes the dataflow, the program does not verify, or it is of another type.
+ * The program record's context use (abi PR_CTX_USE): whether the program verified, and for
+ * a `sched_cls` program which __sk_buff words the dataplane must fill before it runs and
+ * whether fields go back to the frame after it. Only the words its verified context loads
+ * read (plus, when it writes any field, those the write-back copies); every word when the
+ * ctx pointer escapes the dataflow, the program does not verify, or it is of another type
+ * (an `xdp` program that verifies gets CTX_USE_ALL with the verified flag).
  */
-export function skbCtxUse(insns: Uint8Array, type: ProgType): number {
-  if (type !== 'sched_cls') return CTX_USE_ALL;
+export function ctxUse(insns: Uint8Array, type: ProgType): number {
+  if (type !== 'sched_cls' && type !== 'xdp') return CTX_USE_ALL;
   let r: VerifyResult;
   try {
     r = verify(insns, { type });
   } catch {
     return CTX_USE_ALL;
   }
+  if (type === 'xdp') return (CTX_USE_ALL | CTX_VERIFIED) >>> 0;
   if (r.ctxEscapes) return (CTX_USE_ALL | CTX_VERIFIED) >>> 0;
   let use = CTX_VERIFIED;
   for (const a of r.ctxAccesses) {

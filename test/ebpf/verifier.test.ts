@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode, type Insn } from '../../src/ebpf/insn.js';
-import { verify, VerifierError, skbCtxUse, CTX_USE_ALL, type ProgType, type VerifyResult } from '../../src/ebpf/verifier.js';
+import { verify, VerifierError, ctxUse, CTX_USE_ALL, type ProgType, type VerifyResult } from '../../src/ebpf/verifier.js';
 import { HELPERS, HELPER_NAMES, helperAllowed, helperName } from '../../src/ebpf/helpers.js';
 import { SKB_TC, SKB_SOCKET_FILTER, XDP_MD, ctxAccess } from '../../src/ebpf/ctx.js';
 
@@ -377,9 +377,9 @@ describe('verify: context access', () => {
   });
 });
 
-describe('verify: where the ctx pointer goes (ctxEscapes, skbCtxUse)', () => {
+describe('verify: where the ctx pointer goes (ctxEscapes, ctxUse)', () => {
   // Without the "verified" flag (0x40000000), which every program here but the last two has.
-  const use = (insns: Insn[], type: ProgType = 'sched_cls'): number => (skbCtxUse(encode(insns), type) & ~0x40000000) >>> 0;
+  const use = (insns: Insn[], type: ProgType = 'sched_cls'): number => (ctxUse(encode(insns), type) & ~0x40000000) >>> 0;
   const escapes = (insns: Insn[]): boolean => ok(insns).ctxEscapes;
   const W = 0x80000000;
   it('names the words the program reads', () => {
@@ -421,10 +421,12 @@ describe('verify: where the ctx pointer goes (ctxEscapes, skbCtxUse)', () => {
     expect(escapes([callLocal(1), exit(), movr(0, 1), exit()])).toBe(true);
     expect(use([I(0xbc, 2, 1), mov(0, 0), exit()])).toBe(CTX_USE_ALL);
   });
-  it('everything, and not verified, for programs that do not verify or are not tc', () => {
-    expect(skbCtxUse(encode(RET0), 'sched_cls') & 0x40000000).not.toBe(0);
-    expect(skbCtxUse(encode([ldxw(2, 1, 8), exit()]), 'sched_cls')).toBe(CTX_USE_ALL); // r0 never written
-    expect(skbCtxUse(encode([ldxw(2, 1, 0), mov(0, 2), exit()]), 'xdp')).toBe(CTX_USE_ALL);
+  it('everything, and not verified, for programs that do not verify or are not tc or xdp', () => {
+    expect(ctxUse(encode(RET0), 'sched_cls') & 0x40000000).not.toBe(0);
+    expect(ctxUse(encode([ldxw(2, 1, 8), exit()]), 'sched_cls')).toBe(CTX_USE_ALL); // r0 never written
+    expect(ctxUse(encode([ldxw(2, 1, 0), mov(0, 2), exit()]), 'xdp')).toBe((CTX_USE_ALL | 0x40000000) >>> 0); // xdp: verified, no word list
+    expect(ctxUse(encode([ldxw(2, 1, 0), exit()]), 'xdp')).toBe(CTX_USE_ALL);
+    expect(ctxUse(encode(RET0), 'socket_filter')).toBe(CTX_USE_ALL);
   });
 });
 

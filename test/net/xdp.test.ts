@@ -83,3 +83,107 @@ describe('native XDP on NICs', () => {
     void readFileSync;
   });
 });
+
+describe('XDP in batches (a compiled program, no tcx ingress on the NIC)', () => {
+  // Every action, picked by a payload byte, on frames of many lengths (some too short,
+  // some dropped by an ntuple rule), with a devmap redirect and a head adjustment:
+  // compiled (batches of up to 64) against the interpreter (one frame at a time).
+  const PROG = (values: number, devmap: number): string => `
+    mov %r6, %r1
+    ldxw %r2, [%r6+0]
+    ldxw %r3, [%r6+4]
+    mov %r4, %r2
+    add %r4, 43
+    jgt %r4, %r3, pass
+    ldxb %r5, [%r2+42]
+    ldxw %r7, [%r6+16]
+    mov %r8, %r5
+    and %r8, 7
+    lsh %r8, 3
+    lddw %r9, ${values}
+    add %r9, %r8
+    ldxdw %r0, [%r9+0]
+    add %r0, %r7
+    add %r0, 1
+    stxdw [%r9+0], %r0
+    jeq %r5, 0, drop
+    jeq %r5, 1, tx
+    jeq %r5, 2, redir
+    jeq %r5, 3, fault
+    jeq %r5, 4, head
+    jeq %r5, 5, odd
+  pass:
+    mov %r0, 2
+    exit
+  drop:
+    mov %r0, 1
+    exit
+  tx:
+    mov %r0, 3
+    exit
+  redir:
+    lddw %r1, ${devmap}
+    mov %r2, 0
+    mov %r3, 0
+    call 51
+    exit
+  fault:
+    ldxdw %r0, [%r3+0]
+    exit
+  head:
+    mov %r1, %r6
+    mov %r2, 14
+    call 44
+    mov %r0, 2
+    exit
+  odd:
+    mov %r0, 77
+    exit`;
+
+  async function run(jit: boolean): Promise<unknown> {
+    const e = await Emulator.create({ seed: 6, jit });
+    try {
+      e.addNic({ name: 'eth1', rxQueues: 4 });
+      e.setLink('init', 'eth1', { up: true });
+      e.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l2', peerInfo: { ifname: 'nk0' } } } });
+      for (const d of ['nk1', 'nk0']) e.setLink('init', d, { up: true });
+      e.setRxSink('init', 'nk0', 'drop');
+      e.setRxSink('init', 'eth1', 'drop');
+      const devmap = new BpfMap(e.dp, { name: 'tx', type: 'devmap', keySize: 4, valueSize: 4, maxEntries: 1 });
+      devmap.update(new Uint8Array(4), new Uint8Array(new Uint32Array([e.device('init', 'nk1').ifindex]).buffer));
+      const counts = new BpfMap(e.dp, { name: 'n', type: 'array', keySize: 4, valueSize: 8, maxEntries: 8 });
+      const prog = e.loadProgram({
+        name: 'all', type: 'xdp', maps: [devmap.record, counts.record], regions: [{ addr: counts.values, len: 64, writable: true }],
+        insns: assemble(PROG(counts.values, devmap.record)),
+      });
+      expect(prog.jit.slot !== 0).toBe(jit);
+      e.setXdp('init', 'eth1', prog);
+      let x = 99;
+      const rnd = (k: number): number => { x = (x * 1103515245 + 12345) >>> 0; return (x >>> 8) % k; };
+      for (let i = 0; i < 300; i++) {
+        const len = [10, 20, 43, 60, 200][rnd(5)]!;
+        const f = new Uint8Array(len).map((_, k) => (k * 13 + i) & 0xff);
+        if (len >= 14) f.set([0x08, 0x00], 12);
+        if (len > 42) f[42] = rnd(7);
+        e.wireIn('init', 'eth1', f);
+        if (rnd(40) === 0) await e.settle();
+      }
+      await e.settle();
+      return {
+        eth1: e.stats(e.device('init', 'eth1')), nk1: e.stats(e.device('init', 'nk1')), queues: e.queueStats('init', 'eth1'),
+        counts: [...new BigUint64Array(e.dp.memory.buffer.slice(counts.values, counts.values + 64))],
+      };
+    } finally {
+      await e.close();
+    }
+  }
+
+  it('the same actions, counters, queues and map as one frame at a time on the interpreter', async () => {
+    const compiled = await run(true);
+    expect(compiled).toEqual(await run(false));
+    const c = compiled as { eth1: { dropReasons: Record<string, bigint>; txPackets: bigint }; nk1: { txPackets: bigint } };
+    expect(Object.keys(c.eth1.dropReasons).sort()).toEqual(['PKT_TOO_SMALL', 'XDP_ABORTED', 'XDP_DROP']);
+    expect(c.eth1.txPackets).toBeGreaterThan(0n);
+    expect(c.nk1.txPackets).toBeGreaterThan(0n);
+  });
+});

@@ -6,11 +6,11 @@
  * with the end has shown to be inside the packet, on every path to an instruction (the
  * kernel verifier's packet range, for constant offsets).
  *
- * The batch loop sets r1 to the packet's own __sk_buff (SKB_CTX_SIZE bytes, writable) and
- * keeps the packet's bounds in locals, so:
+ * The batch loop sets r1 to the packet's own context (a writable __sk_buff, or a read-only
+ * xdp_md) and keeps the packet's bounds in locals, so:
  * - `data` and `data_end` loads through the context read those locals (equal to what the
- *   __sk_buff holds: the dataplane filled it, helpers that move the packet update both,
- *   and a verified program cannot write either field);
+ *   context holds: the dataplane filled it, helpers that move the packet update both, and
+ *   a verified program cannot write either field);
  * - an access through the context inside it, or through the packet start inside the
  *   proven range, needs no check.
  * Nothing is learnt through memory (spills), and calls that may move the packet (any but
@@ -36,8 +36,8 @@ interface State {
   range: number;
 }
 
-const SKB_DATA = 76;
-const SKB_DATA_END = 80;
+/** The context at r1: its size, whether it may be written, where `data` and `data_end` are. */
+export interface BatchContext { size: number; writable: boolean; data: number; dataEnd: number }
 
 function fresh(): State {
   return { t: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], k: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], range: 0 };
@@ -76,7 +76,7 @@ function atLeast(s: State, n: number): void {
  * `plain(id)` says whether a helper (or kfunc, as the dispatcher numbers it) leaves the
  * packet where it is.
  */
-export function batchFacts(ins: Insn[], f: Func, ctxSize: number, plain: (id: number, kfunc: boolean) => boolean): Uint8Array {
+export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: number, kfunc: boolean) => boolean): Uint8Array {
   const N = f.blocks.length;
   const inState: (State | undefined)[] = new Array(N);
   const entry = fresh();
@@ -85,9 +85,9 @@ export function batchFacts(ins: Insn[], f: Func, ctxSize: number, plain: (id: nu
   const facts = new Uint8Array(ins.length);
 
   /** The access [reg + off, size) proven inside the context or the packet's range. */
-  const proven = (s: State, reg: number, off: number, size: number): boolean => {
+  const proven = (s: State, reg: number, off: number, size: number, write: boolean): boolean => {
     const a = s.k[reg]! + off;
-    if (s.t[reg] === CTX) return a >= 0 && a + size <= ctxSize;
+    if (s.t[reg] === CTX) return (ctx.writable || !write) && a >= 0 && a + size <= ctx.size;
     if (s.t[reg] === PKT) return a >= 0 && a + size <= s.range;
     return false;
   };
@@ -115,20 +115,20 @@ export function batchFacts(ins: Insn[], f: Func, ctxSize: number, plain: (id: nu
         for (let r = 0; r <= 5; r++) s.t[r] = UNK;
       } else if (cls === 1) {
         const mode = i.code & 0xe0;
-        if (i.code === 0x61 && s.t[i.src] === CTX && s.k[i.src]! + i.off === SKB_DATA) {
+        if (i.code === 0x61 && s.t[i.src] === CTX && s.k[i.src]! + i.off === ctx.data) {
           facts[pc] = FACT_DATA;
           s.t[i.dst] = PKT; s.k[i.dst] = 0;
           continue;
         }
-        if (i.code === 0x61 && s.t[i.src] === CTX && s.k[i.src]! + i.off === SKB_DATA_END) {
+        if (i.code === 0x61 && s.t[i.src] === CTX && s.k[i.src]! + i.off === ctx.dataEnd) {
           facts[pc] = FACT_DATA_END;
           s.t[i.dst] = END; s.k[i.dst] = 0;
           continue;
         }
-        facts[pc] = (mode === 0x60 || mode === 0x80) && proven(s, i.src, i.off, sizeOf(i.code)) ? FACT_DIRECT : FACT_NONE;
+        facts[pc] = (mode === 0x60 || mode === 0x80) && proven(s, i.src, i.off, sizeOf(i.code), false) ? FACT_DIRECT : FACT_NONE;
         s.t[i.dst] = UNK;
       } else if (cls === 2 || cls === 3) {
-        facts[pc] = proven(s, i.dst, i.off, sizeOf(i.code)) ? FACT_DIRECT : FACT_NONE;
+        facts[pc] = proven(s, i.dst, i.off, sizeOf(i.code), true) ? FACT_DIRECT : FACT_NONE;
         if (cls === 3 && (i.code & 0xe0) === 0xc0) { s.t[i.src] = UNK; s.t[0] = UNK; }
       } else if (op === 0x80 && cls === 5) {
         // A call: r0-r5 are clobbered; one that may move the packet forgets the packet.

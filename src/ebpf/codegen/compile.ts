@@ -45,11 +45,12 @@ export interface CompileOptions {
    */
   regions?: readonly CodegenRegion[];
   /**
-   * Generate the batch loop (`batch` runs the program over many packets in one call):
-   * for tc programs, whose context is a __sk_buff. It copies the main function, so it
-   * roughly doubles the module and the time to generate it. Without it, `batch` declines.
+   * Generate the batch loop (`batch` runs the program over many packets in one call) for
+   * this context: `skb` (tc: a writable __sk_buff) or `xdp` (a read-only xdp_md). It
+   * copies the main function, so it roughly doubles the module and the time to generate
+   * it. Without it, `batch` declines.
    */
-  batch?: boolean;
+  batch?: 'skb' | 'xdp';
 }
 
 export interface CompiledCode {
@@ -151,6 +152,13 @@ export function batchRepeatable(insns: Uint8Array): boolean {
 /** Helpers that move or resize the packet (assembly/ebpf/helpers.ts `setPacket`): change_tail, change_head, adjust_room, xdp_adjust_head/tail/meta. */
 const MOVE_PACKET = new Set([38, 43, 44, 50, 54, 65]);
 
+/** The context the batch loop hands its program: size, writable, where `data` and `data_end` are. */
+interface BatchCtx { size: number; writable: boolean; data: number; dataEnd: number }
+const BATCH_CTX: Record<'skb' | 'xdp', BatchCtx> = {
+  skb: { size: A.SKB_CTX_SIZE, writable: true, data: A.SKB_DATA, dataEnd: A.SKB_DATA_END },
+  xdp: { size: 24, writable: false, data: 0, dataEnd: 4 },
+};
+
 // Globals.
 const G_FAULT = 0;
 const G_BUDGET = 1;
@@ -179,7 +187,7 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
   const sorted = [...starts].sort((a, b) => a - b);
   const funcIndex = new Map<number, number>(sorted.map((s, k) => [s, k]));
   const funcs: Func[] = sorted.map((start, k) => buildFunc(ins, n, start, sorted[k + 1] ?? n));
-  const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ?? false);
+  const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ? BATCH_CTX[o.batch] : undefined);
   return { bytes: w.module(), functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0) };
 }
 
@@ -231,7 +239,7 @@ class Gen {
     private readonly funcIndex: Map<number, number>,
     private readonly r10Fixed: boolean,
     private readonly regions: readonly CodegenRegion[],
-    private readonly batch: boolean,
+    private readonly batch: BatchCtx | undefined,
   ) {}
 
   module(): Uint8Array {
@@ -421,6 +429,7 @@ class Gen {
   private batchLoopFn(): void {
     const c = this.c;
     const f = this.f;
+    const ctx = this.batch!;
     const helpers = this.ins.some((i) => (i.code === 0x85 && (i.src === 0 || i.src === 2)) || [0x20, 0x28, 0x30, 0x40, 0x48, 0x50].includes(i.code));
     c.get(REC).mem(Op.i32_load, 2, A.VM_STACK).op(Op.i64_extend_i32_u).set(ST_LO);
     c.op(Op.global_get).u32(G_WORK).set(B_W);
@@ -435,10 +444,13 @@ class Gen {
     c.get(B_W).get(B_I).i32c(A.BE_SIZE).op(Op.i32_mul).op(Op.i32_add).set(B_E);
     const field = (off: number): void => { c.get(B_E).mem(Op.i32_load, 2, off); };
     const put = (off: number, value: () => void): void => { c.get(REC); value(); c.mem(Op.i32_store, 2, off); };
-    // This packet's context (region 0) and packet (region 1), writable, in the locals and the record.
+    // This packet's context (region 0; writable for tc) and packet (region 1, writable), in
+    // the locals and the record.
     field(A.BE_CTX);
-    c.op(Op.i64_extend_i32_u).tee(C_LO).tee(CW_LO).set(R(1));
-    c.get(C_LO).i64c(A.SKB_CTX_SIZE).op(Op.i64_add).tee(C_HI).set(CW_HI);
+    c.op(Op.i64_extend_i32_u).tee(C_LO).set(R(1));
+    c.get(C_LO).i64c(ctx.size).op(Op.i64_add).set(C_HI);
+    if (ctx.writable) c.get(C_LO).set(CW_LO).get(C_HI).set(CW_HI);
+    else c.i64c(EMPTY_LO).set(CW_LO).i64c(EMPTY_HI).set(CW_HI);
     field(A.BE_DATA);
     c.op(Op.i64_extend_i32_u).tee(P_LO).set(PW_LO);
     field(A.BE_LEN);
@@ -455,7 +467,9 @@ class Gen {
       put(A.VM_CTX, () => field(A.BE_CTX));
       put(A.VM_PKT_LO, () => field(A.BE_LO));
       put(A.VM_PKT_HI, () => field(A.BE_HI));
-      for (const off of [A.VM_PKT_META, A.VM_REDIRECT_IFINDEX, A.VM_REDIRECT_FLAGS, A.VM_FAULT, A.VM_FAULT_PC, A.VM_KVIEW]) put(off, () => c.i32c(0));
+      // XDP: data_meta starts empty (at data); 0 for skb programs.
+      put(A.VM_PKT_META, () => (ctx.writable ? c.i32c(0) : field(A.BE_DATA)));
+      for (const off of [A.VM_REDIRECT_IFINDEX, A.VM_REDIRECT_FLAGS, A.VM_FAULT, A.VM_FAULT_PC, A.VM_KVIEW]) put(off, () => c.i32c(0));
     }
     c.i32c(0).op(Op.global_set).u32(G_FAULT);
     // r1 = the context (above); the others 0 (a verified program reads none unwritten); r10 the stack top.
@@ -463,7 +477,7 @@ class Gen {
     c.get(ST_LO).i64c(A.VM_FRAME_STACK * A.VM_MAX_FRAMES).op(Op.i64_add).set(R(10));
     if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
     c.get(B_B0).set(BUD);
-    this.facts = batchFacts(this.ins, f, A.SKB_CTX_SIZE, (id, kfunc) => PLAIN_HELPERS.has(kfunc ? A.VM_KFUNC_BASE + id : id));
+    this.facts = batchFacts(this.ins, f, ctx, (id, kfunc) => PLAIN_HELPERS.has(kfunc ? A.VM_KFUNC_BASE + id : id));
     c.u8(Op.block).u8(EMPTY);
     this.pushLabel('D');
     c.u8(Op.block).u8(EMPTY);
