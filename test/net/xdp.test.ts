@@ -85,9 +85,9 @@ describe('native XDP on NICs', () => {
 });
 
 describe('XDP in batches (a compiled program, no tcx ingress on the NIC)', () => {
-  // Every action, picked by a payload byte, on frames of many lengths (some too short,
-  // some dropped by an ntuple rule), with a devmap redirect and a head adjustment:
-  // compiled (batches of up to 64) against the interpreter (one frame at a time).
+  // Every action, picked by a payload byte, on frames of many lengths (some too short),
+  // steered over 4 queues, with a devmap redirect and a head adjustment: compiled
+  // (batches of up to 64) against the interpreter (one frame at a time).
   const PROG = (values: number, devmap: number): string => `
     mov %r6, %r1
     ldxw %r2, [%r6+0]
