@@ -338,6 +338,13 @@ describe('one compiled program: verdicts in batches (netkit.md §4 steps 6-7)', 
   const EDGES: Record<string, (values: number) => string> = {
     past: (v) => `ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r4, %r2\nadd %r4, 20\njgt %r4, %r3, out\nldxb %r5, [%r2+19]\nldxw %r6, [%r2+17]\nadd %r5, %r6\nlddw %r7, ${v}\nstxdw [%r7+0], %r5\nout:\nmov %r0, 0\nexit`,
     loop: (v) => `ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r5, 0\nmov %r0, 0\nl:\nmov %r4, %r2\nadd %r4, %r5\nmov %r6, %r4\nadd %r6, 1\njgt %r6, %r3, e\nldxb %r6, [%r4+0]\nadd %r0, %r6\nadd %r5, 1\njlt %r5, 64, l\ne:\nlddw %r7, ${v}\nstxdw [%r7+16], %r0\nand %r0, 2\nexit`,
+    // Offsets that vary: a counter (NNEG after the loop's first round), a masked packet
+    // byte, a constant in a register; the byte just past each proven range, and a
+    // "non-negative" value made negative (no longer proven).
+    varpast: (v) => `ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r5, 0\nmov %r0, 0\nl:\nmov %r4, %r2\nadd %r4, %r5\nmov %r6, %r4\nadd %r6, 1\njgt %r6, %r3, e\nldxb %r6, [%r4+0]\nadd %r0, %r6\nldxb %r6, [%r4+1]\nadd %r0, %r6\nadd %r5, 3\njlt %r5, 64, l\ne:\nlddw %r7, ${v}\nstxdw [%r7+0], %r0\nmov %r0, 0\nexit`,
+    masked: (v) => `ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r4, %r2\nadd %r4, 15\njgt %r4, %r3, e\nldxb %r5, [%r2+14]\nand %r5, 15\nmov %r4, %r2\nadd %r4, %r5\nmov %r6, %r4\nadd %r6, 4\njgt %r6, %r3, e\nldxw %r0, [%r4+0]\nlddw %r7, ${v}\nstxdw [%r7+0], %r0\nldxb %r0, [%r4+4]\nstxdw [%r7+8], %r0\ne:\nmov %r0, 0\nexit`,
+    constreg: (v) => `ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r5, 20\nmov %r4, %r2\nadd %r4, %r5\nmov %r6, %r4\nadd %r6, 2\njgt %r6, %r3, e\nldxh %r0, [%r4+0]\nlddw %r7, ${v}\nstxdw [%r7+0], %r0\nldxh %r0, [%r4+1]\nstxdw [%r7+8], %r0\ne:\nmov %r0, 0\nexit`,
+    negvar: (v) => `ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r4, %r2\nadd %r4, 15\njgt %r4, %r3, e\nldxb %r5, [%r2+14]\nand %r5, 3\nsub %r5, 1\nmov %r4, %r2\nadd %r4, %r5\nmov %r6, %r4\nadd %r6, 1\njgt %r6, %r3, e\nldxb %r0, [%r4+0]\nlddw %r7, ${v}\nstxdw [%r7+0], %r0\ne:\nmov %r0, 0\nexit`,
     moved: (v) => `mov %r6, %r1\nldxw %r2, [%r6+76]\nldxw %r3, [%r6+80]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, o\nmov %r7, %r2\nmov %r1, %r6\nmov %r2, 8\nmov %r3, 0\ncall 43\nldxb %r5, [%r7+13]\nldxw %r2, [%r6+76]\nldxb %r8, [%r2+0]\nadd %r5, %r8\nlddw %r9, ${v}\nstxdw [%r9+24], %r5\no:\nmov %r0, 0\nexit`,
   };
 

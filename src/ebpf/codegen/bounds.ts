@@ -26,33 +26,54 @@ import { successors } from './cfg.js';
  */
 export const FACT_NONE = 0, FACT_DIRECT = 1, FACT_DATA = 2, FACT_DATA_END = 3;
 
-const UNK = 0, CTX = 1, PKT = 2, END = 3;
+/**
+ * Register kinds. CONST: exactly k, 0 <= k < 2^31. NNEG: 0 <= value < 2^61 — made only by
+ * what is below 2^60 (32-bit results and loads, masks, shifts right by 4 or more) plus
+ * non-negative 32-bit constants added at most once per instruction run (the budget caps
+ * those at 2^20 per run), so a packet pointer plus one never wraps around 2^64.
+ */
+const UNK = 0, CTX = 1, PKT = 2, END = 3, NNEG = 4, CONST = 5;
+const C_MAX = 0x80000000;
 
 interface State {
-  /** Per register: kind (UNK, CTX, PKT, END) and constant offset. */
+  /** Per register: kind, constant (offset for CTX/PKT, value for CONST) and, for PKT, its variable part. */
   t: number[];
   k: number[];
+  /**
+   * PKT: 0 = data + k; otherwise data + V + k, where V is the NNEG value an add at pc
+   * v - 1 put into a pointer (the last time it ran on this path).
+   */
+  v: number[];
   /** Bytes [data, data + range) are inside the packet. */
   range: number;
+  /** Pairs (v, n): bytes [data + V, data + V + n) are inside the packet. */
+  vr: number[];
 }
 
 /** The context at r1: its size, whether it may be written, where `data` and `data_end` are. */
 export interface BatchContext { size: number; writable: boolean; data: number; dataEnd: number }
 
 function fresh(): State {
-  return { t: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], k: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], range: 0 };
+  const z = (): number[] => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  return { t: z(), k: z(), v: z(), range: 0, vr: [] };
 }
 
 function copy(s: State): State {
-  return { t: s.t.slice(), k: s.k.slice(), range: s.range };
+  return { t: s.t.slice(), k: s.k.slice(), v: s.v.slice(), range: s.range, vr: s.vr.slice() };
 }
+
+const scalar = (t: number): boolean => t === NNEG || t === CONST;
 
 /** Joins `b` into `a`; whether `a` changed. */
 function join(a: State, b: State): boolean {
   let changed = false;
   for (let r = 0; r < 11; r++) {
-    if (a.t[r] !== UNK && (a.t[r] !== b.t[r] || a.k[r] !== b.k[r])) {
-      a.t[r] = UNK;
+    const ta = a.t[r]!, tb = b.t[r]!;
+    if (ta === UNK || (ta === tb && a.k[r] === b.k[r] && a.v[r] === b.v[r])) continue;
+    // Two constants, or a constant and NNEG, are NNEG; anything else differing is UNK.
+    const t = scalar(ta) && scalar(tb) ? NNEG : UNK;
+    if (t !== ta) {
+      a.t[r] = t;
       changed = true;
     }
   }
@@ -60,15 +81,132 @@ function join(a: State, b: State): boolean {
     a.range = b.range;
     changed = true;
   }
+  // Variable ranges both sides have, at the smaller.
+  const kept: number[] = [];
+  for (let j = 0; j < a.vr.length; j += 2) {
+    const n = varRange(b, a.vr[j]!);
+    if (n > 0) kept.push(a.vr[j]!, Math.min(n, a.vr[j + 1]!));
+  }
+  if (kept.length !== a.vr.length || kept.some((x, j) => x !== a.vr[j])) {
+    a.vr = kept;
+    changed = true;
+  }
   return changed;
+}
+
+/** Walks per block before the analysis gives up (it always settles far sooner). */
+const WALKS = 64;
+
+function same(a: State, b: State): boolean {
+  if (a.range !== b.range || a.vr.length !== b.vr.length) return false;
+  for (let r = 0; r < 11; r++) {
+    if (a.t[r] !== b.t[r]) return false;
+    if (a.t[r] !== UNK && (a.k[r] !== b.k[r] || a.v[r] !== b.v[r])) return false;
+  }
+  for (let j = 0; j < a.vr.length; j++) if (a.vr[j] !== b.vr[j]) return false;
+  return true;
+}
+
+function varRange(s: State, v: number): number {
+  for (let j = 0; j < s.vr.length; j += 2) if (s.vr[j] === v) return s.vr[j + 1]!;
+  return 0;
 }
 
 const SIZES = [4, 2, 1, 8];
 const sizeOf = (code: number): number => SIZES[(code >> 3) & 3]!;
 
-/** The range a comparison proved on one edge: data + n <= data_end. */
-function atLeast(s: State, n: number): void {
-  if (n > s.range) s.range = n;
+/** The range a comparison proved on one edge: data (+ V when v) + n <= data_end. */
+function atLeast(s: State, v: number, n: number): void {
+  if (v === 0) {
+    if (n > s.range) s.range = n;
+    return;
+  }
+  for (let j = 0; j < s.vr.length; j += 2) {
+    if (s.vr[j] === v) {
+      if (n > s.vr[j + 1]!) s.vr[j + 1] = n;
+      return;
+    }
+  }
+  s.vr.push(v, n);
+}
+
+function set(s: State, r: number, t: number, k = 0, v = 0): void {
+  s.t[r] = t;
+  s.k[r] = k;
+  s.v[r] = v;
+}
+
+/** A scalar result from its exact value when known: CONST below 2^31, NNEG below 2^32, else UNK. */
+function setValue(s: State, r: number, value: number): void {
+  if (value >= 0 && value < C_MAX) set(s, r, CONST, value);
+  else if (value >= 0 && value < 2 ** 32) set(s, r, NNEG);
+  else set(s, r, UNK);
+}
+
+/**
+ * One ALU instruction on the register state (pc for the variable part an add of a
+ * non-negative scalar to a packet pointer starts).
+ */
+function alu(s: State, i: Insn, pc: number): void {
+  const cls = i.code & 7;
+  const op = i.code & 0xf0;
+  const x = (i.code & 8) !== 0;
+  const d = i.dst;
+  const td = s.t[d]!, kd = s.k[d]!;
+  const ts = x ? s.t[i.src]! : CONST;
+  const ks = x ? s.k[i.src]! : i.imm;
+  if (cls === 4) {
+    // 32-bit: the result is zero-extended; a byte swap to 64 bits is the exception.
+    if (op === 0xd0 && i.imm === 64) set(s, d, UNK);
+    else if (op === 0xb0 && (x ? ts === CONST : i.imm >= 0)) setValue(s, d, ks);
+    else set(s, d, NNEG);
+    return;
+  }
+  if (op === 0xb0) { // mov
+    if (!x) setValue(s, d, i.imm);
+    else if (i.off === 0) set(s, d, ts, ks, s.v[i.src]!);
+    else set(s, d, UNK);
+    return;
+  }
+  if (op === 0x00) { // add
+    if ((td === CTX || td === PKT) && (!x || ts === CONST)) { s.k[d] = kd + ks; return; }
+    if (td === CONST && ts === CONST) { setValue(s, d, kd + ks); return; }
+    if (td === NNEG && !x && i.imm >= 0) return;
+    if (td === CONST && !x && i.imm >= 0) { setValue(s, d, kd + i.imm); return; }
+    // A packet pointer plus a scalar (either way round).
+    const pk = td === PKT ? d : x && ts === PKT ? i.src : -1;
+    const sc = pk === d ? (x ? i.src : -1) : d;
+    if (pk >= 0 && sc >= 0 && s.v[pk] === 0) {
+      if (s.t[sc] === CONST) { set(s, d, PKT, s.k[pk]! + s.k[sc]!); return; }
+      if (s.t[sc] === NNEG) {
+        // A new variable part: earlier pointers from this add (a loop's last round) are
+        // another value, and so is what was proven about them.
+        const v = pc + 1;
+        const k = s.k[pk]!;
+        for (let r = 0; r < 11; r++) if (s.t[r] === PKT && s.v[r] === v) set(s, r, UNK);
+        for (let j = 0; j < s.vr.length; j += 2) if (s.vr[j] === v) { s.vr.splice(j, 2); break; }
+        set(s, d, PKT, k, v);
+        return;
+      }
+    }
+    set(s, d, UNK);
+    return;
+  }
+  if (op === 0x10 && (td === CTX || td === PKT) && !x) { s.k[d] = kd - i.imm; return; } // sub
+  if (op === 0x10 && td === CONST && ts === CONST) { setValue(s, d, kd - ks); return; }
+  if (op === 0x50 && !x && i.imm >= 0) { // and: at most the mask
+    if (td === CONST) setValue(s, d, kd & i.imm);
+    else set(s, d, NNEG);
+    return;
+  }
+  if (op === 0x70 && !x) { // rsh
+    const n = i.imm & 63;
+    if (td === CONST) setValue(s, d, Math.floor(kd / 2 ** n));
+    else if (td === NNEG || n >= 4) set(s, d, NNEG);
+    else set(s, d, UNK);
+    return;
+  }
+  set(s, d, UNK);
 }
 
 /**
@@ -78,17 +216,15 @@ function atLeast(s: State, n: number): void {
  */
 export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: number, kfunc: boolean) => boolean): Uint8Array {
   const N = f.blocks.length;
-  const inState: (State | undefined)[] = new Array(N);
   const entry = fresh();
   entry.t[1] = CTX;
-  inState[f.index.get(f.start)!] = entry;
   const facts = new Uint8Array(ins.length);
 
   /** The access [reg + off, size) proven inside the context or the packet's range. */
   const proven = (s: State, reg: number, off: number, size: number, write: boolean): boolean => {
     const a = s.k[reg]! + off;
     if (s.t[reg] === CTX) return (ctx.writable || !write) && a >= 0 && a + size <= ctx.size;
-    if (s.t[reg] === PKT) return a >= 0 && a + size <= s.range;
+    if (s.t[reg] === PKT) return a >= 0 && a + size <= (s.v[reg] === 0 ? s.range : varRange(s, s.v[reg]!));
     return false;
   };
 
@@ -106,50 +242,51 @@ export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: 
       const op = i.code & 0xf0;
       const x = (i.code & 8) !== 0;
       if (cls === 4 || cls === 7) {
-        if (op === 0xb0 && cls === 7 && x && i.off === 0) { s.t[i.dst] = s.t[i.src]!; s.k[i.dst] = s.k[i.src]!; }
-        else if ((op === 0x00 || op === 0x10) && cls === 7 && !x && (s.t[i.dst] === CTX || s.t[i.dst] === PKT)) s.k[i.dst] += op === 0x00 ? i.imm : -i.imm;
-        else s.t[i.dst] = UNK;
+        alu(s, i, pc);
       } else if (i.code === 0x18) {
-        s.t[i.dst] = UNK;
+        set(s, i.dst, UNK);
       } else if (cls === 0) {
-        for (let r = 0; r <= 5; r++) s.t[r] = UNK;
+        for (let r = 0; r <= 5; r++) set(s, r, UNK);
       } else if (cls === 1) {
         const mode = i.code & 0xe0;
         if (i.code === 0x61 && s.t[i.src] === CTX && s.k[i.src]! + i.off === ctx.data) {
           facts[pc] = FACT_DATA;
-          s.t[i.dst] = PKT; s.k[i.dst] = 0;
+          set(s, i.dst, PKT);
           continue;
         }
         if (i.code === 0x61 && s.t[i.src] === CTX && s.k[i.src]! + i.off === ctx.dataEnd) {
           facts[pc] = FACT_DATA_END;
-          s.t[i.dst] = END; s.k[i.dst] = 0;
+          set(s, i.dst, END);
           continue;
         }
         facts[pc] = (mode === 0x60 || mode === 0x80) && proven(s, i.src, i.off, sizeOf(i.code), false) ? FACT_DIRECT : FACT_NONE;
-        s.t[i.dst] = UNK;
+        // A zero-extending load of at most 4 bytes is below 2^32.
+        set(s, i.dst, mode === 0x60 && sizeOf(i.code) < 8 ? NNEG : UNK);
       } else if (cls === 2 || cls === 3) {
         facts[pc] = proven(s, i.dst, i.off, sizeOf(i.code), true) ? FACT_DIRECT : FACT_NONE;
-        if (cls === 3 && (i.code & 0xe0) === 0xc0) { s.t[i.src] = UNK; s.t[0] = UNK; }
+        if (cls === 3 && (i.code & 0xe0) === 0xc0) { set(s, i.src, UNK); set(s, 0, UNK); }
       } else if (op === 0x80 && cls === 5) {
         // A call: r0-r5 are clobbered; one that may move the packet forgets the packet.
         if (i.src === 1 || !plain(i.imm, i.src === 2)) {
           for (let r = 0; r <= 10; r++) if (s.t[r] === PKT || s.t[r] === END) s.t[r] = UNK;
           s.range = 0;
+          s.vr = [];
         }
-        for (let r = 0; r <= 5; r++) s.t[r] = UNK;
+        for (let r = 0; r <= 5; r++) set(s, r, UNK);
       } else if (cls === 5 && x && j === pcs.length - 1 && op !== 0x00 && op !== 0x90) {
         const succ = successors(ins, pc);
         const taken = copy(s);
         const fall = s;
         const a = s.t[i.dst]!, b = s.t[i.src]!;
-        const pk = a === PKT ? s.k[i.dst]! : s.k[i.src]!;
+        const p = a === PKT ? i.dst : i.src;
+        const pk = s.k[p]!, pv = s.v[p]!;
         if (((a === PKT && b === END) || (a === END && b === PKT)) && pk >= 0) {
           const pktFirst = a === PKT;
-          // data + k <= end: k bytes; data + k < end: k + 1.
-          if (op === 0x20) pktFirst ? atLeast(fall, pk) : atLeast(taken, pk + 1); // jgt
-          if (op === 0x30) pktFirst ? atLeast(fall, pk + 1) : atLeast(taken, pk); // jge
-          if (op === 0xa0) pktFirst ? atLeast(taken, pk + 1) : atLeast(fall, pk); // jlt
-          if (op === 0xb0) pktFirst ? atLeast(taken, pk) : atLeast(fall, pk + 1); // jle
+          // data (+ V) + k <= end: k bytes; data (+ V) + k < end: k + 1.
+          if (op === 0x20) pktFirst ? atLeast(fall, pv, pk) : atLeast(taken, pv, pk + 1); // jgt
+          if (op === 0x30) pktFirst ? atLeast(fall, pv, pk + 1) : atLeast(taken, pv, pk); // jge
+          if (op === 0xa0) pktFirst ? atLeast(taken, pv, pk + 1) : atLeast(fall, pv, pk); // jlt
+          if (op === 0xb0) pktFirst ? atLeast(taken, pv, pk) : atLeast(fall, pv, pk + 1); // jle
         }
         return [[succ[0]!, taken], [succ[1]!, fall]];
       }
@@ -159,21 +296,43 @@ export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: 
     return succ.map((t, n) => [t, n === 0 ? s : copy(s)] as [number, State]);
   };
 
-  // Sweeps in block order until nothing changes: forward edges settle in the same sweep,
-  // each loop's back edge costs one more.
+  // Each block's in-state is the join of what its predecessors' latest walks sent along
+  // their edges (not of everything they ever sent: a loop's first round, before its
+  // counter became NNEG, would otherwise blur every later one). Sweeps in block order
+  // until no edge changes; a block walked more than WALKS times gives up on every fact.
+  const entryBlock = f.index.get(f.start)!;
+  const preds: number[][] = Array.from({ length: N }, () => []);
+  for (let b = 0; b < N; b++) {
+    const pcs = f.blocks[b]!.pcs;
+    for (const t of successors(ins, pcs[pcs.length - 1]!)) {
+      const tb = f.index.get(t);
+      if (tb !== undefined && !preds[tb]!.includes(b)) preds[tb]!.push(b);
+    }
+  }
+  const edges = new Map<number, State>();
+  const walks = new Uint16Array(N);
   const dirty = new Uint8Array(N);
-  dirty[f.index.get(f.start)!] = 1;
+  dirty[entryBlock] = 1;
   for (let again = true; again;) {
     again = false;
     for (let b = 0; b < N; b++) {
       if (!dirty[b]) continue;
       dirty[b] = 0;
-      for (const [t, out] of walk(f.blocks[b]!.start, copy(inState[b]!))) {
+      let st: State | undefined = b === entryBlock ? copy(entry) : undefined;
+      for (const p of preds[b]!) {
+        const e = edges.get(p * N + b);
+        if (e === undefined) continue;
+        if (st === undefined) st = copy(e);
+        else join(st, e);
+      }
+      if (st === undefined) continue;
+      if (++walks[b]! > WALKS) return new Uint8Array(ins.length);
+      for (const [t, out] of walk(f.blocks[b]!.start, st)) {
         const tb = f.index.get(t);
         if (tb === undefined) continue;
-        const cur = inState[tb];
-        if (cur === undefined) inState[tb] = out;
-        else if (!join(cur, out)) continue;
+        const old = edges.get(b * N + tb);
+        if (old !== undefined && same(old, out)) continue;
+        edges.set(b * N + tb, out);
         dirty[tb] = 1;
         if (tb <= b) again = true;
       }
