@@ -110,6 +110,9 @@ export const VM_TAIL_CALL: u32 = 0x100;
 export const VM_BATCH_DECLINED: u32 = 0x101;
 // batch(rec, entries, n | VM_BATCH_STOP): stop after the first entry that faults.
 export const VM_BATCH_STOP: u32 = 0x80000000;
+// batch(rec, entries, n | VM_BATCH_CHAIN): each run starts from the packet (and XDP
+// metadata) the run before left in the record, not the entry's (repeated test runs).
+export const VM_BATCH_CHAIN: u32 = 0x40000000;
 export const MAX_TAIL_CALL_CNT: u32 = 33;
 
 // Region flags.

@@ -19,7 +19,7 @@ import {
 import { threadState } from "../dev/frames";
 import { progRun } from "./vm";
 import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
-import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_DECLINED, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
+import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_CHAIN, VM_BATCH_DECLINED, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
 import { BE_LO, BE_VERDICT, BE_FAULT } from "../abi/layout";
 import { D_IFINDEX } from "../abi/layout";
 
@@ -344,10 +344,10 @@ export function runTcxEgress(thread: u32, list: usize, meta: usize, data: usize,
 /**
  * A test run's repetitions (BPF_PROG_TEST_RUN `repeat`) on the program's batch code
  * (`jit` its slot): `n` runs on the context and packet the record names, as
- * `vmRunRepeat` would run them (r1 the context, the same budget each), up to
- * BPF_BATCH_MAX per call and stopping at the first fault. For programs whose runs leave
- * the packet where it is. Returns the fault (0 when none; r0 of the last run is in the
- * record), or VM_BATCH_DECLINED, having run nothing, when the program runs no batches.
+ * `vmRunRepeat` would run them (r1 the context, the same budget each, each on the packet
+ * the last one left), up to BPF_BATCH_MAX per call and stopping at the first fault.
+ * Returns the fault (0 when none; r0 of the last run is in the record), or
+ * VM_BATCH_DECLINED, having run nothing, when the program runs no batches.
  */
 export function testRunBatch(rec: usize, n: u32, jit: u32, entries: usize): u32 {
   const k = n < BPF_BATCH_MAX ? n : BPF_BATCH_MAX;
@@ -366,7 +366,7 @@ export function testRunBatch(rec: usize, n: u32, jit: u32, entries: usize): u32 
   let last: usize = 0;
   while (done < n) {
     const m = n - done < k ? n - done : k;
-    const r = call_indirect<u32>(jit + JIT_SLOTS, rec, entries, m | VM_BATCH_STOP);
+    const r = call_indirect<u32>(jit + JIT_SLOTS, rec, entries, m | VM_BATCH_STOP | VM_BATCH_CHAIN);
     if (r == 0) return VM_BATCH_DECLINED;
     done += r;
     last = entries + <usize>((r - 1) * BE_SIZE);

@@ -5,7 +5,6 @@
  */
 
 import * as A from '../abi.generated.js';
-import { batchRepeatable } from './codegen/compile.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail } from '../errors.js';
 import type { BpfProgram } from './program.js';
@@ -104,7 +103,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
       args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: true }, { addr: data, len: d.length, writable: true }, ...regions],
       maps, packet: { addr: data, len: d.length, ctx, lo: buf, hi: buf + head + d.length + 64, xdp }, repeat,
       jit: o.interpreter ? 0 : prog.jit.slot,
-      batch: (dv.getUint32(rec + A.PR_CTX_USE, true) & A.PR_CTX_VERIFIED) !== 0 && batchRepeatable(prog.insns),
+      batch: (dv.getUint32(rec + A.PR_CTX_USE, true) & A.PR_CTX_VERIFIED) !== 0,
     });
     const durationNs = ((performance.now() - t0) * 1e6) / repeat;
     const after = dp.bytes().slice(ctx, ctx + ctxSize);

@@ -98,8 +98,8 @@ export class Vm {
 
   /**
    * Runs the program at `prog` (`slots` instructions); `repeat` times on the same memory
-   * (test runs). `batch`: the repetitions may run on the compiled code's batch entry (a tc
-   * program whose helpers leave the packet in place; r1 its __sk_buff, region 0).
+   * (test runs). `batch`: the repetitions may run on the compiled code's batch entry (a
+   * verified tc or XDP program; r1 its context, region 0).
    */
   run(prog: number, slots: number, o: VmRunOptions & { repeat?: number; batch?: boolean } = {}): VmResult {
     const dv = this.dp.view();

@@ -98,6 +98,7 @@ const B_I = 32, B_E = 33, B_B0 = 34, B_N = 35, B_W = 36; // i32
 const B_RES = 37; // i64
 const B_FLT = 38; // i32
 const B_S = 39; // i32: stop at the first fault (VM_BATCH_STOP)
+const B_C = 40; // i32: chain the runs' packets (VM_BATCH_CHAIN)
 const N_I64_LOCALS = 3; // EA, TMP, SPARE
 const N_I32_LOCALS = 3; // ADDR, LABEL, CODE
 
@@ -133,24 +134,6 @@ const CMP32: Partial<Record<number, number>> = { 1: Op.i32_eq, 2: Op.i32_gt_u, 3
  * those; every other helper gets the whole register file and fresh packet bounds.
  */
 const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 34, 41, 48, 51, 130, 131, 132, 133, 134, 155, A.VM_KFUNC_BASE + A.KFUNC_CAST_TO_KERN_CTX]);
-
-/**
- * Whether repeated runs of `insns` on one packet may go through its batch code (test runs
- * with `repeat`): no helper it calls moves the packet (one that did would move it for the
- * next repetition, and the batch code starts each from the packet it was handed). Tail
- * calls decline batches on their own.
- */
-export function batchRepeatable(insns: Uint8Array): boolean {
-  for (let pc = 0; pc < insns.length / 8; pc++) {
-    const i = decode(insns, pc);
-    if (i.code === 0x85 && i.src === 0 && MOVE_PACKET.has(i.imm)) return false;
-    if (i.code === 0x18) pc++;
-  }
-  return true;
-}
-
-/** Helpers that move or resize the packet (assembly/ebpf/helpers.ts `setPacket`): change_tail, change_head, adjust_room, xdp_adjust_head/tail/meta. */
-const MOVE_PACKET = new Set([38, 43, 44, 50, 54, 65]);
 
 /** The context the batch loop hands its program: size, writable, where `data` and `data_end` are. */
 interface BatchCtx { size: number; writable: boolean; data: number; dataEnd: number }
@@ -306,7 +289,7 @@ class Gen {
     if (this.batch) {
       this.f = this.funcs[0]!;
       this.batchMode = true;
-      this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [2, I32]], 512 + (this.f.end - this.f.start) * 48);
+      this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32]], 512 + (this.f.end - this.f.start) * 48);
       this.batchMode = false;
     }
     m.section(10, c);
@@ -434,7 +417,8 @@ class Gen {
     c.get(REC).mem(Op.i32_load, 2, A.VM_STACK).op(Op.i64_extend_i32_u).set(ST_LO);
     c.op(Op.global_get).u32(G_WORK).set(B_W);
     c.op(Op.global_get).u32(G_N).tee(B_N).i32c(31).op(Op.i32_shr_u).set(B_S);
-    c.get(B_N).i32c(0x7fffffff).op(Op.i32_and).set(B_N);
+    c.get(B_N).i32c(30).op(Op.i32_shr_u).i32c(1).op(Op.i32_and).set(B_C);
+    c.get(B_N).i32c(0x3fffffff).op(Op.i32_and).set(B_N);
     c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(B_B0);
     this.labels = [];
     this.labelAt.clear();
@@ -444,6 +428,14 @@ class Gen {
     c.get(B_W).get(B_I).i32c(A.BE_SIZE).op(Op.i32_mul).op(Op.i32_add).set(B_E);
     const field = (off: number): void => { c.get(B_E).mem(Op.i32_load, 2, off); };
     const put = (off: number, value: () => void): void => { c.get(REC); value(); c.mem(Op.i32_store, 2, off); };
+    if (helpers) {
+      // Chained runs: this one starts where the last left the packet (helpers move it).
+      c.get(B_C);
+      this.enter(Op.if);
+      c.get(B_E).get(REC).mem(Op.i32_load, 2, A.VM_PKT).mem(Op.i32_store, 2, A.BE_DATA);
+      c.get(B_E).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).mem(Op.i32_store, 2, A.BE_LEN);
+      this.leave();
+    }
     // This packet's context (region 0; writable for tc) and packet (region 1, writable), in
     // the locals and the record.
     field(A.BE_CTX);
@@ -467,8 +459,11 @@ class Gen {
       put(A.VM_CTX, () => field(A.BE_CTX));
       put(A.VM_PKT_LO, () => field(A.BE_LO));
       put(A.VM_PKT_HI, () => field(A.BE_HI));
-      // XDP: data_meta starts empty (at data); 0 for skb programs.
+      // XDP: data_meta starts empty (at data), or where the last chained run left it; 0 for skb programs.
+      c.get(B_C).op(Op.i32_eqz);
+      this.enter(Op.if);
       put(A.VM_PKT_META, () => (ctx.writable ? c.i32c(0) : field(A.BE_DATA)));
+      this.leave();
       for (const off of [A.VM_REDIRECT_IFINDEX, A.VM_REDIRECT_FLAGS, A.VM_FAULT, A.VM_FAULT_PC, A.VM_KVIEW]) put(off, () => c.i32c(0));
     }
     c.i32c(0).op(Op.global_set).u32(G_FAULT);
