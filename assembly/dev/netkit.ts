@@ -15,7 +15,7 @@ import {
   HOOK_NETKIT_XMIT, D_PROGS, NETKIT_DROP, NETKIT_REDIRECT, DROP_BPF_DROP, DROP_BPF_VERDICT, DROP_BPF_FAULT,
   DROP_REDIRECT,
 } from "../abi/layout";
-import { runProgs, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen, batchEntries, batchEntry, runBatch } from "../ebpf/skb";
+import { runProgs, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen, batchEntries, batchEntry, batchResult, runBatch } from "../ebpf/skb";
 import { PGL_COUNT, PGL_PROGS, PR_JIT, PR_CTX_USE, PR_CTX_VERIFIED, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_META, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { frameBase } from "./frames";
@@ -151,12 +151,8 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         // No batch code on this thread (yet): the same verdicts, one packet at a time.
         for (let k: u32 = 0; k < m; k++) {
           const e = batch + <usize>(k * BE_SIZE);
-          store<i32>(e, runProgs(thread, progs, <usize>load<u32>(e, BE_META), <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), peer), BE_VERDICT);
-          store<u32>(e, progsFault(), BE_FAULT);
-          store<u32>(e, <u32>progsData(), BE_DATA);
-          store<u32>(e, progsLen(), BE_LEN);
-          store<u32>(e, progsRedirectIfindex(), BE_RD_IFINDEX);
-          store<u32>(e, progsRedirectFlags(), BE_RD_FLAGS);
+          const v = runProgs(thread, progs, <usize>load<u32>(e, BE_META), <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), peer);
+          batchResult(e, v, progsFault());
         }
       }
       for (let k: u32 = 0; k < m; k++) {

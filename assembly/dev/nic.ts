@@ -22,7 +22,7 @@ import { runXdp, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirect
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { queueRedirect } from "./redirect";
-import { batchEntries, xdpEntry, runBatch } from "../ebpf/skb";
+import { batchEntries, xdpEntry, batchResult, runBatch } from "../ebpf/skb";
 import { PR_JIT, PR_CTX_USE, PR_CTX_VERIFIED, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import {
   D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS,
@@ -310,12 +310,8 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
       // No batch code on this thread (yet): the same actions, one frame at a time.
       for (let k: u32 = 0; k < m; k++) {
         const e = batch + <usize>(k * BE_SIZE);
-        store<u32>(e, runXdp(thread, xdp, <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), ifindex, load<u32>(e, BE_AUX2) & 0xffff), BE_VERDICT);
-        store<u32>(e, 0, BE_FAULT);
-        store<u32>(e, <u32>progsData(), BE_DATA);
-        store<u32>(e, progsLen(), BE_LEN);
-        store<u32>(e, progsRedirectIfindex(), BE_RD_IFINDEX);
-        store<u32>(e, progsRedirectFlags(), BE_RD_FLAGS);
+        // (runXdp's action is already XDP_ABORTED for a fault.)
+        batchResult(e, <i32>runXdp(thread, xdp, <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), ifindex, load<u32>(e, BE_AUX2) & 0xffff), 0);
       }
     }
     for (let k: u32 = 0; k < m; k++) {

@@ -20,7 +20,7 @@ import { threadState } from "../dev/frames";
 import { progRun } from "./vm";
 import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
 import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_CHAIN, VM_BATCH_DECLINED, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
-import { BE_LO, BE_VERDICT, BE_FAULT } from "../abi/layout";
+import { BE_LO, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import { D_IFINDEX } from "../abi/layout";
 
 /** All 24 words of the __sk_buff (PR_CTX_USE's word bits). */
@@ -202,6 +202,19 @@ export function xdpEntry(e: usize, data: usize, len: u32, ifindex: u32, queue: u
   store<u64>(ctx, pair(<u32>data, <u32>(data + len)), 0); // data, data_end
   store<u64>(ctx, pair(<u32>data, ifindex), 8); // data_meta, ingress_ifindex
   store<u64>(ctx, pair(queue, 0), 16); // rx_queue_index, egress_ifindex
+}
+
+/**
+ * Records in entry `e` what a run outside the batch code left (`runProgs`, `runXdp`):
+ * its verdict and fault, where the packet is, the redirect it asked for.
+ */
+export function batchResult(e: usize, verdict: i32, fault: u32): void {
+  store<i32>(e, verdict, BE_VERDICT);
+  store<u32>(e, fault, BE_FAULT);
+  store<u32>(e, <u32>lastData, BE_DATA);
+  store<u32>(e, lastLen, BE_LEN);
+  store<u32>(e, lastRedirectIfindex, BE_RD_IFINDEX);
+  store<u32>(e, lastRedirectFlags, BE_RD_FLAGS);
 }
 
 /** The thread's batch entries; each one's BE_CTX names its own __sk_buff (set here, once is enough). */

@@ -187,3 +187,23 @@ describe('XDP in batches (a compiled program, no tcx ingress on the NIC)', () =>
     expect(c.nk1.txPackets).toBeGreaterThan(0n);
   });
 });
+
+describe('XDP with tail calls on the NIC', () => {
+  it('its batch code declines: the frames run one at a time and get the target\'s actions', async () => {
+    const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    // The target drops frames longer than 100 bytes and passes the rest.
+    const target = xdp('ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nsub %r3, %r2\nmov %r0, 1\njgt %r3, 100, out\nmov %r0, 2\nout:\nexit');
+    const caller = xdp(`lddw %r2, ${jmp.record}\nmov %r3, 0\ncall 12\nmov %r0, 0\nexit`, [jmp.record]);
+    emu.progArraySet(jmp, 0, target);
+    expect(caller.jit.slot).not.toBe(0);
+    emu.setXdp('init', 'eth0', caller);
+    for (let i = 0; i < 100; i++) {
+      const f = new Uint8Array(i % 2 ? 60 : 150);
+      f.set(eth0().mac, 0);
+      emu.wireIn('init', 'eth0', f);
+    }
+    await emu.settle();
+    expect(emu.stats(eth0()).dropReasons).toEqual({ XDP_DROP: 50n });
+    expect(emu.queueStats('init', 'eth0').reduce((a, q) => a + q.rxPackets, 0n)).toBe(50n);
+  });
+});
