@@ -1345,7 +1345,11 @@ export class Emulator {
     dv.setUint32(rec + A.PR_NMAPS, maps.length, true);
     maps.forEach((m, i) => dv.setUint32(rec + A.PR_MAPS + i * 4, m, true));
     const batch = o.type === 'sched_cls' ? 'skb' : o.type === 'xdp' ? 'xdp' : undefined;
-    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions, batch });
+    const mapInfo = maps.map((m) => ({
+      addr: m, type: dv.getUint32(m + A.MAP_TYPE, true), maxEntries: dv.getUint32(m + A.MAP_MAX_ENTRIES, true),
+      values: dv.getUint32(m + A.MAP_VALUES, true), stride: dv.getUint32(m + A.MAP_STRIDE, true),
+    }));
+    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions, batch, maps: mapInfo });
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
     dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);
     dv.setUint32(rec + A.PR_ID, prog.id, true);

@@ -261,3 +261,37 @@ describe('repeated test runs on the batch code', () => {
     }
   });
 });
+
+describe('array map lookups run inline', () => {
+  it('the element, NULL past the end, a read fault for a bad key pointer: as the helper does', async () => {
+    const emu = await Emulator.create({});
+    try {
+      const { BpfMap } = await import('../../src/ebpf/maps.js');
+      const m = new BpfMap(emu.dp, { name: 'a', type: 'array', keySize: 4, valueSize: 8, maxEntries: 4 });
+      for (let k = 0; k < 4; k++) m.update(new Uint8Array([k, 0, 0, 0]), new Uint8Array([10 + k, 0, 0, 0, 0, 0, 0, 0]));
+      // key = r6 on the stack; r0 = *lookup or 99 when NULL.
+      const prog = (key: string, ptr = '%r10'): Uint8Array => assemble(
+        `mov %r6, ${key}\nstxw [%r10-4], %r6\nlddw %r1, ${m.record}\nmov %r2, ${ptr}\nadd %r2, -4\ncall 1\njeq %r0, 0, none\nldxdw %r0, [%r0+0]\nexit\nnone:\nmov %r0, 99\nexit`);
+      const load = (insns: Uint8Array) => emu.loadProgram({ name: 'l', type: 'sched_cls', insns, maps: [m.record], regions: [{ addr: m.values, len: 32, writable: true }] });
+      const cases: [string, string?][] = [['2'], ['3'], ['4'], ['-1'], ['0', '%r1']];
+      for (const [key, ptr] of cases) {
+        const p = load(prog(key, ptr));
+        expect(p.jit.slot).not.toBe(0);
+        const data = new Uint8Array(64);
+        const [c, i] = [false, true].map((interpreter) => {
+          const r = emu.testRun(p, { data, interpreter });
+          // (a run that faulted keeps no registers on the compiled engine: compare r0 only without one)
+          return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed };
+        });
+        expect({ key, ...c }).toEqual({ key, ...i });
+      }
+      const r = (key: string, ptr?: string): number | string => {
+        const x = emu.testRun(load(prog(key, ptr)), { data: new Uint8Array(64) });
+        return x.fault ?? x.retval;
+      };
+      expect([r('2'), r('4'), r('0', '%r1')]).toEqual([12, 99, 'read']);
+    } finally {
+      await emu.close();
+    }
+  });
+});

@@ -37,6 +37,16 @@ export interface CodegenRegion {
   writable: boolean;
 }
 
+/** A map the program names (its record address), as bpf_map_lookup_elem sees it. */
+export interface CodegenMap {
+  addr: number;
+  type: number;
+  maxEntries: number;
+  /** Array maps: where element 0 is, and the distance between elements. */
+  values: number;
+  stride: number;
+}
+
 export interface CompileOptions {
   /**
    * Regions the program always has besides the context and the packet (its global data
@@ -51,6 +61,11 @@ export interface CompileOptions {
    * it. Without it, `batch` declines.
    */
   batch?: 'skb' | 'xdp';
+  /**
+   * The program's maps (fixed at load): a lookup in a plain array map whose record is the
+   * constant in r1 runs inline, as the kernel's JIT inlines it.
+   */
+  maps?: readonly CodegenMap[];
 }
 
 export interface CompiledCode {
@@ -68,6 +83,7 @@ const LD_ABS_EXIT = 0x200;
 /** Callback pointers (bpf_loop): (FUNC_TAG << 32) | pc, as the loader writes them (assembly/ebpf/helpers.ts). */
 const FUNC_TAG = 0xbf0cn;
 const BPF_FUNC_LOOP = 181;
+const BPF_FUNC_MAP_LOOKUP = 1;
 const EMPTY_LO = -1n;
 const EMPTY_HI = 8;
 
@@ -170,7 +186,7 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
   const sorted = [...starts].sort((a, b) => a - b);
   const funcIndex = new Map<number, number>(sorted.map((s, k) => [s, k]));
   const funcs: Func[] = sorted.map((start, k) => buildFunc(ins, n, start, sorted[k + 1] ?? n));
-  const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ? BATCH_CTX[o.batch] : undefined);
+  const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ? BATCH_CTX[o.batch] : undefined, o.maps ?? []);
   return { bytes: w.module(), functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0) };
 }
 
@@ -210,6 +226,8 @@ class Gen {
   private callbacks = new Map<bigint, number>();
   /** Emitting the batch loop's copy of the main function (exits and unwinds end a packet's run). */
   private batchMode = false;
+  /** Registers holding a constant from an lddw earlier in the current block. */
+  private konst = new Map<number, number>();
   /** In batch mode: accesses proven inside the context or packet, and packet-bound loads (bounds.ts). */
   private facts: Uint8Array = new Uint8Array(0);
   /** Blocks whose 'E' label sits inside a structured loop, and the loops (header → last block). */
@@ -223,6 +241,7 @@ class Gen {
     private readonly r10Fixed: boolean,
     private readonly regions: readonly CodegenRegion[],
     private readonly batch: BatchCtx | undefined,
+    private readonly maps: readonly CodegenMap[],
   ) {}
 
   module(): Uint8Array {
@@ -711,9 +730,11 @@ class Gen {
     c.get(BUD).i32c(k).op(Op.i32_sub).set(BUD);
     let terminated = false;
     this.curK = k;
+    this.konst.clear();
     for (let m = 0; m < k; m++) {
       this.curM = m;
       terminated = this.insn(b.pcs[m]!);
+      this.track(b.pcs[m]!);
     }
     if (!terminated) {
       const last = b.pcs[k - 1]!;
@@ -761,6 +782,24 @@ class Gen {
     this.goto(t, from);
     this.popLabel();
     c.op(Op.end);
+  }
+
+  /** Keeps `konst` after the instruction at pc: lddw sets a register, anything else that writes one forgets it. */
+  private track(pc: number): void {
+    const i = this.ins[pc]!;
+    const cls = i.code & 7;
+    if (i.code === 0x18) {
+      const hi = pc + 1 < this.n ? this.ins[pc + 1]!.imm : 0;
+      if (i.src === 0 && hi === 0) this.konst.set(i.dst, i.imm >>> 0);
+      else this.konst.delete(i.dst);
+    } else if (cls === 4 || cls === 7 || cls === 1) {
+      this.konst.delete(i.dst);
+    } else if (cls === 3 && (i.code & 0xe0) === 0xc0) {
+      this.konst.delete(i.src);
+      this.konst.delete(0);
+    } else if (cls === 0 || i.code === 0x85) {
+      for (let r = 0; r <= 5; r++) this.konst.delete(r);
+    }
   }
 
   /** Emits one instruction; true when it ends the block (exit, ja, a taken-or-not jump handled here). */
@@ -967,6 +1006,7 @@ class Gen {
   }
 
   private callHelper(i: Insn, pc: number): void {
+    if (i.imm === BPF_FUNC_MAP_LOOKUP && this.inlineArrayLookup(pc)) return;
     if (i.imm === BPF_FUNC_LOOP && this.callbacks.size > 0) {
       // bpf_loop on one of the program's own callbacks runs compiled; other pointers take the helper.
       const c = this.c;
@@ -987,6 +1027,25 @@ class Gen {
       return;
     }
     this.helperCall(i, pc);
+  }
+
+  /**
+   * bpf_map_lookup_elem(map, key) on a plain array map the program names, r1 the lddw'd
+   * record: the helper's key check (a read fault at this pc) and its result, r0 = the
+   * element or NULL, inline. False (nothing emitted) for anything else.
+   */
+  private inlineArrayLookup(pc: number): boolean {
+    const addr = this.konst.get(1);
+    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    if (m === undefined || m.type !== A.BPF_MAP_TYPE_ARRAY) return false;
+    const c = this.c;
+    this.addr(2, 0, 4, false, pc);
+    c.get(ADDR).mem(Op.i32_load, 0).tee(ADDR).i32c(m.maxEntries).op(Op.i32_lt_u);
+    c.u8(Op.if).u8(I64);
+    c.get(ADDR).i32c(m.stride).op(Op.i32_mul).i32c(m.values).op(Op.i32_add).op(Op.i64_extend_i32_u);
+    c.op(Op.else).i64c(0).op(Op.end);
+    c.set(R(0));
+    return true;
   }
 
   /**
