@@ -149,6 +149,13 @@ const CMP32: Partial<Record<number, number>> = { 1: Op.i32_eq, 2: Op.i32_gt_u, 3
  * tail call, the packet neither moved nor resized. Calls to them spill and reload just
  * those; every other helper gets the whole register file and fresh packet bounds.
  */
+/**
+ * Helpers that move or resize the packet but otherwise behave like plain ones (change_tail,
+ * change_head, adjust_room, xdp_adjust_head/tail/meta): r1..r5 in, r0 out, then fresh
+ * packet bounds.
+ */
+const PACKET_HELPERS = new Set([38, 43, 44, 50, 54, 65]);
+
 const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 34, 41, 48, 51, 130, 131, 132, 133, 134, 155, A.VM_KFUNC_BASE + A.KFUNC_CAST_TO_KERN_CTX]);
 
 /** The context the batch loop hands its program: size, writable, where `data` and `data_end` are. */
@@ -1094,8 +1101,8 @@ class Gen {
   /** A helper call (`id`: the dispatcher's number, VM_KFUNC_BASE + the id for kernel functions). */
   private helperCall(i: Insn, pc: number, id = i.imm): void {
     const c = this.c;
-    if (PLAIN_HELPERS.has(id)) {
-      // Reads r1..r5, sets r0, runs no eBPF and leaves the packet where it is.
+    if (PLAIN_HELPERS.has(id) || PACKET_HELPERS.has(id)) {
+      // Reads r1..r5, sets r0 and runs no eBPF (a packet helper moves the packet: its bounds are reloaded).
       for (let r = 1; r <= 5; r++) c.get(REC).get(R(r)).mem(Op.i64_store, 3, A.VM_REGS + r * 8);
       c.get(REC).i32c(id).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).tee(CODE);
       this.enter(Op.if);
@@ -1104,6 +1111,7 @@ class Gen {
       this.unwind();
       this.leave();
       c.get(REC).mem(Op.i64_load, 3, A.VM_REGS).set(R(0));
+      if (PACKET_HELPERS.has(id)) this.loadPacketBounds();
       return;
     }
     this.spill();
