@@ -574,7 +574,8 @@ function stepCall(
       if (!k) fail('EOPNOTSUPP', pc, `kernel function calls are not supported by the emulator (btf_id ${i.imm})`);
       if (!k.types.includes(v.o.type)) fail('EACCES', pc, `calling kernel function ${name} is not allowed`);
       readReg(s, 1, pc, check);
-      if (s.k[1] !== K.CTX || s.o[1] !== 0) fail('EINVAL', pc, `arg#0 expected pointer to ctx, but got ${s.k[1] === K.FP ? 'fp' : s.k[1] === K.CTX ? 'modified ctx' : 'scalar'}`);
+      if (s.k[1] !== K.CTX) fail('EINVAL', pc, `arg#0 expected pointer to ctx, but got ${s.k[1] === K.FP ? 'fp' : 'scalar'}`);
+      if (s.o[1] !== 0) fail('EACCES', pc, `dereference of modified ctx ptr R1 off=${s.o[1]} disallowed`);
     }
     // The kernel's view of the context is built from all of it.
     if (s.k[1] === K.CTX) v.escapes = true;

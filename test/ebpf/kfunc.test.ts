@@ -62,7 +62,7 @@ describe('bpf_cast_to_kern_ctx', () => {
     expect(verify(encode([KFUNC, I(0xb7, 0, 0, 0, 0), exit]), { type: 'sched_cls' }).ctxEscapes).toBe(true);
     refuse([KFUNC, I(0xb7, 0, 0, 0, 2), exit], 'xdp', 'EACCES', 'calling kernel function bpf_cast_to_kern_ctx is not allowed');
     refuse([I(0xb7, 1, 0, 0, 0), KFUNC, I(0xb7, 0, 0, 0, 0), exit], 'sched_cls', 'EINVAL', 'arg#0 expected pointer to ctx, but got scalar');
-    refuse([I(0x07, 1, 0, 0, 8), KFUNC, I(0xb7, 0, 0, 0, 0), exit], 'sched_cls', 'EINVAL', 'arg#0 expected pointer to ctx, but got modified ctx');
+    refuse([I(0x07, 1, 0, 0, 8), KFUNC, I(0xb7, 0, 0, 0, 0), exit], 'sched_cls', 'EACCES', 'dereference of modified ctx ptr R1 off=8 disallowed');
     refuse([I(0x85, 0, 2, 0, 99), I(0xb7, 0, 0, 0, 0), exit], 'sched_cls', 'EOPNOTSUPP', 'kernel function calls are not supported by the emulator (btf_id 99)');
   });
 
