@@ -2,18 +2,10 @@
 // test and the xsk bench): it instantiates the dataplane module on the shared memory and
 // calls xskStreamProduce or xskStreamConsume, then reports what it did.
 import { parentPort, workerData } from 'node:worker_threads';
+import { instantiateDataplane } from './worker-dataplane.mjs';
 
 const { module, memory, side, ring, first, total, batch } = workerData;
-// The dataplane calls compiled programs through its table; this thread installs none, so
-// every slot runs the interpreter (the same table the host's dataplane instances get).
-const table = new WebAssembly.Table({ initial: 32768, element: 'anyfunc' });
-const instance = await WebAssembly.instantiate(module, { env: { memory, table, abort: () => { throw new Error('abort'); }, seed: () => 0 } });
-const ex = instance.exports;
-if (ex.JIT_TABLE_SIZE.value > table.length) throw new Error('dataplane: function table too small');
-for (let i = ex.JIT_BASE.value; i < ex.JIT_SLOTS.value; i++) {
-  table.set(i, ex.jitFallback);
-  table.set(i + ex.JIT_SLOTS.value, ex.jitBatchFallback);
-}
+const ex = await instantiateDataplane(module, memory);
 const t0 = performance.now();
 let done = 0;
 let errors = 0;
