@@ -69,12 +69,17 @@ function rxDropStep(app: usize, xs: usize, batch: u32): u32 {
   return n;
 }
 
+/** Kicks TX unless the application uses need_wakeup and the TX ring does not ask for it. */
+@inline function kickIfNeeded(thread: u32, app: usize, xs: usize): void {
+  const nw = (load<u32>(app, APP_FLAGS) & APP_NEED_WAKEUP) != 0;
+  if (!nw || needsWakeup(<usize>load<u32>(xs, XS_TX))) kickTx(thread, app, xs);
+}
+
 /** xdpsock's complete_tx_only: kick if needed, take completions back. */
 function txOnlyComplete(thread: u32, app: usize, xs: usize, batch: u32): u32 {
   const out = load<u32>(app, APP_OUTSTANDING);
   if (out == 0) return 0;
-  const nw = (load<u32>(app, APP_FLAGS) & APP_NEED_WAKEUP) != 0;
-  if (!nw || needsWakeup(<usize>load<u32>(xs, XS_TX))) kickTx(thread, app, xs);
+  kickIfNeeded(thread, app, xs);
   const comp = <usize>load<u32>(xs, XS_COMP);
   const c = ringConsAvail(comp, batch);
   ringRelease(comp, c);
@@ -119,8 +124,7 @@ function txOnlyStep(thread: u32, app: usize, xs: usize, batch: u32): u32 {
 function l2fwdComplete(thread: u32, app: usize, xs: usize, batch: u32): u32 {
   const out = load<u32>(app, APP_OUTSTANDING);
   if (out == 0) return 0;
-  const nw = (load<u32>(app, APP_FLAGS) & APP_NEED_WAKEUP) != 0;
-  if (!nw || needsWakeup(<usize>load<u32>(xs, XS_TX))) kickTx(thread, app, xs);
+  kickIfNeeded(thread, app, xs);
   const comp = <usize>load<u32>(xs, XS_COMP);
   const fill = <usize>load<u32>(xs, XS_FILL);
   let c = ringConsAvail(comp, out < batch ? out : batch);
