@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Emulator } from '../../src/emulator.js';
+import { Emulator, prng } from '../../src/emulator.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { BpfMap } from '../../src/ebpf/maps.js';
 import type { BpfProgram } from '../../src/ebpf/program.js';
@@ -302,8 +302,8 @@ describe('one compiled program: verdicts in batches (netkit.md §4 steps 6-7)', 
     });
     expect(prog.jit.slot !== 0).toBe(jit);
     emu.progAttach('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog });
-    let x = 12345;
-    const rnd = (k: number): number => { x = (x * 1103515245 + 12345) >>> 0; return (x >>> 8) % k; };
+    const r = prng(12345);
+    const rnd = (k: number): number => Math.floor(r() * k);
     for (let i = 0; i < 400; i++) {
       const size = [10, 30, 43, 64, 200][rnd(5)]!;
       const f = new Uint8Array(size);

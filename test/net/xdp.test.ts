@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCommand, splitWords } from '../../src/cli/main.js';
-import { Emulator } from '../../src/emulator.js';
+import { Emulator, prng } from '../../src/emulator.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { BpfMap } from '../../src/ebpf/maps.js';
 import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
@@ -158,8 +158,8 @@ describe('XDP in batches (a compiled program, no tcx ingress on the NIC)', () =>
       });
       expect(prog.jit.slot !== 0).toBe(jit);
       e.setXdp('init', 'eth1', prog);
-      let x = 99;
-      const rnd = (k: number): number => { x = (x * 1103515245 + 12345) >>> 0; return (x >>> 8) % k; };
+      const r = prng(99);
+      const rnd = (k: number): number => Math.floor(r() * k);
       for (let i = 0; i < 300; i++) {
         const len = [10, 20, 43, 60, 200][rnd(5)]!;
         const f = new Uint8Array(len).map((_, k) => (k * 13 + i) & 0xff);
