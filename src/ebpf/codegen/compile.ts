@@ -26,7 +26,7 @@
 import * as A from '../../abi.generated.js';
 import { buildFunc, decode, isCall, successors, writesR10, type Block, type Func, type Insn } from './cfg.js';
 import { CodegenError } from './errors.js';
-import { FACT_DATA, FACT_DATA_END, FACT_DIRECT, batchFacts } from './bounds.js';
+import { FACT_DATA, FACT_DATA_END, FACT_DIRECT, batchFacts, type BatchContext } from './bounds.js';
 import { ATOMIC, EMPTY, I32, I64, Op, Writer } from './wasm.js';
 
 export { CodegenError } from './errors.js';
@@ -158,9 +158,8 @@ const PACKET_HELPERS = new Set([38, 43, 44, 50, 54, 65]);
 
 const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 34, 41, 48, 51, 130, 131, 132, 133, 134, 155, A.VM_KFUNC_BASE + A.KFUNC_CAST_TO_KERN_CTX]);
 
-/** The context the batch loop hands its program: size, writable, where `data` and `data_end` are. */
-interface BatchCtx { size: number; writable: boolean; data: number; dataEnd: number }
-const BATCH_CTX: Record<'skb' | 'xdp', BatchCtx> = {
+/** The context the batch loop hands its program, by kind. */
+const BATCH_CTX: Record<'skb' | 'xdp', BatchContext> = {
   skb: { size: A.SKB_CTX_SIZE, writable: true, data: A.SKB_DATA, dataEnd: A.SKB_DATA_END },
   xdp: { size: 24, writable: false, data: 0, dataEnd: 4 },
 };
@@ -247,7 +246,7 @@ class Gen {
     private readonly funcIndex: Map<number, number>,
     private readonly r10Fixed: boolean,
     private readonly regions: readonly CodegenRegion[],
-    private readonly batch: BatchCtx | undefined,
+    private readonly batch: BatchContext | undefined,
     private readonly maps: readonly CodegenMap[],
   ) {}
 
