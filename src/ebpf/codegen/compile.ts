@@ -310,7 +310,7 @@ class Gen {
       this.f = f;
       this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32]], 256 + (f.end - f.start) * 48);
     }
-    this.body(() => this.batchFn(), [[3, I32], [2, I64]]);
+    this.body(() => this.batchFn(), []);
     if (this.batch) {
       this.f = this.funcs[0]!;
       this.batchMode = true;
@@ -409,8 +409,11 @@ class Gen {
    * and packet regions, and what helpers read of the packet when the program calls any.
    * r1 is the entry's context, the other registers start at 0 (a verified program reads
    * none before writing it). Each entry gets r0, the fault (0 or a VM_FAULT_*) and, with
-   * helpers, where the packet is now and the redirect asked for. Returns n; 0 for a
-   * program with tail calls (its runs need `progRun`, which follows them).
+   * helpers, where the packet is now and the redirect asked for. n may carry
+   * VM_BATCH_STOP and VM_BATCH_CHAIN. It hands over to the batch loop (`batchLoopFn`)
+   * through globals and returns how many entries ran; 0 for a module compiled without
+   * the batch loop or a program with tail calls (its runs need `progRun`, which follows
+   * them).
    */
   private batchFn(): void {
     const c = this.c;
