@@ -125,6 +125,28 @@ export const HELPERS: ReadonlyMap<number, HelperInfo> = new Map(
   ]),
 );
 
+// How nkemu's implementations (assembly/ebpf/helpers.ts) use the run record: facts the
+// code generator and the load-time checks rely on, kept next to each other here.
+
+/**
+ * Helpers that only read r1..r5 and set r0: no callbacks, no tail call, the packet neither
+ * moved nor resized. Compiled calls to them hand over just those registers.
+ */
+export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 34, 41, 48, 51, 130, 131, 132, 133, 134, 155]);
+
+/**
+ * Helpers that move or resize the packet (`setPacket`) but otherwise behave like plain
+ * ones (change_tail, change_head, adjust_room, xdp_adjust_head/tail/meta): r1..r5 in, r0
+ * out, then the packet's new bounds.
+ */
+export const PACKET_MOVING_HELPERS: ReadonlySet<number> = new Set([38, 43, 44, 50, 54, 65]);
+
+/**
+ * Helpers that may get the context in r1 without reading it: they work on the packet and
+ * the frame through the run record, at most writing context fields.
+ */
+export const CTX_ARG_NOT_READ: ReadonlySet<number> = new Set([9, 10, 11, 18, 19, 26, 34, 38, 39, 41, 43, 48, 50]);
+
 /** The kernel's `func_id_name()`: `bpf_<name>`, or `unknown` outside the enum. */
 export function helperName(id: number): string {
   return id >= 0 && id < HELPER_MAX_ID ? `bpf_${HELPER_NAMES[id]!}` : 'unknown';

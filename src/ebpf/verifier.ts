@@ -19,7 +19,7 @@
 
 import { NetError, type Errno } from '../errors.js';
 import { ctxAccess, ctxLayout, type CtxField, type ProgType } from './ctx.js';
-import { HELPERS, HELPER_MAX_ID, KFUNCS, helperAllowed, helperName, kfuncName } from './helpers.js';
+import { CTX_ARG_NOT_READ, HELPERS, HELPER_MAX_ID, KFUNCS, helperAllowed, helperName, kfuncName } from './helpers.js';
 import { Alu, Atomic, CallKind, Cls, Jmp, LDDW, Mode, Pseudo, SRC_X, Size, bytesOf, cls, decode, mode, op, size, slots, type Insn } from './insn.js';
 
 export type { ProgType } from './ctx.js';
@@ -382,11 +382,6 @@ interface Ctx {
   escapes: boolean;
 }
 
-/**
- * Helpers that may get the context in r1 without reading it: they work on the packet and
- * the frame through the run record (assembly/ebpf/helpers.ts), at most writing fields.
- */
-const CTX_ARG_NOT_READ = new Set([9, 10, 11, 18, 19, 26, 34, 38, 39, 41, 43, 48, 50]);
 
 /** Program entry: r1 = ctx (generic: r1 = memory, r2 = its length, the uBPF convention), r10 = frame. */
 function entryState(type: ProgType): State {

@@ -26,6 +26,7 @@
 import * as A from '../../abi.generated.js';
 import { buildFunc, decode, isCall, successors, writesR10, type Block, type Func, type Insn } from './cfg.js';
 import { CodegenError } from './errors.js';
+import { PACKET_MOVING_HELPERS, PLAIN_HELPERS } from '../helpers.js';
 import { FACT_DATA, FACT_DATA_END, FACT_DIRECT, batchFacts, type BatchContext } from './bounds.js';
 import { ATOMIC, EMPTY, I32, I64, Op, Writer } from './wasm.js';
 
@@ -145,18 +146,11 @@ const CMP64: Partial<Record<number, number>> = { 1: Op.i64_eq, 2: Op.i64_gt_u, 3
 const CMP32: Partial<Record<number, number>> = { 1: Op.i32_eq, 2: Op.i32_gt_u, 3: Op.i32_ge_u, 5: Op.i32_ne, 6: Op.i32_gt_s, 7: Op.i32_ge_s, 10: Op.i32_lt_u, 11: Op.i32_le_u, 12: Op.i32_lt_s, 13: Op.i32_le_s };
 
 /**
- * Helpers (assembly/ebpf/helpers.ts) that only read r1..r5 and set r0: no callbacks, no
- * tail call, the packet neither moved nor resized. Calls to them spill and reload just
- * those; every other helper gets the whole register file and fresh packet bounds.
+ * The dispatcher's numbers (kfuncs at VM_KFUNC_BASE + id) of the helpers calls hand just
+ * r1..r5 to (helpers.ts PLAIN_HELPERS; bpf_cast_to_kern_ctx is one too); every other
+ * helper gets the whole register file and fresh packet bounds.
  */
-/**
- * Helpers that move or resize the packet but otherwise behave like plain ones (change_tail,
- * change_head, adjust_room, xdp_adjust_head/tail/meta): r1..r5 in, r0 out, then fresh
- * packet bounds.
- */
-const PACKET_HELPERS = new Set([38, 43, 44, 50, 54, 65]);
-
-const PLAIN_HELPERS = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 34, 41, 48, 51, 130, 131, 132, 133, 134, 155, A.VM_KFUNC_BASE + A.KFUNC_CAST_TO_KERN_CTX]);
+const PLAIN = new Set([...PLAIN_HELPERS, A.VM_KFUNC_BASE + A.KFUNC_CAST_TO_KERN_CTX]);
 
 /** The context the batch loop hands its program, by kind. */
 const BATCH_CTX: Record<'skb' | 'xdp', BatchContext> = {
@@ -500,7 +494,7 @@ class Gen {
     c.get(ST_LO).i64c(A.VM_FRAME_STACK * A.VM_MAX_FRAMES).op(Op.i64_add).set(R(10));
     if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
     c.get(B_B0).set(BUD);
-    this.facts = batchFacts(this.ins, f, ctx, (id, kfunc) => PLAIN_HELPERS.has(kfunc ? A.VM_KFUNC_BASE + id : id));
+    this.facts = batchFacts(this.ins, f, ctx, (id, kfunc) => PLAIN.has(kfunc ? A.VM_KFUNC_BASE + id : id));
     c.u8(Op.block).u8(EMPTY);
     this.pushLabel('D');
     c.u8(Op.block).u8(EMPTY);
@@ -1103,7 +1097,7 @@ class Gen {
   /** A helper call (`id`: the dispatcher's number, VM_KFUNC_BASE + the id for kernel functions). */
   private helperCall(i: Insn, pc: number, id = i.imm): void {
     const c = this.c;
-    if (PLAIN_HELPERS.has(id) || PACKET_HELPERS.has(id)) {
+    if (PLAIN.has(id) || PACKET_MOVING_HELPERS.has(id)) {
       // Reads r1..r5, sets r0 and runs no eBPF (a packet helper moves the packet: its bounds are reloaded).
       for (let r = 1; r <= 5; r++) c.get(REC).get(R(r)).mem(Op.i64_store, 3, A.VM_REGS + r * 8);
       c.get(REC).i32c(id).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).tee(CODE);
@@ -1113,7 +1107,7 @@ class Gen {
       this.unwind();
       this.leave();
       c.get(REC).mem(Op.i64_load, 3, A.VM_REGS).set(R(0));
-      if (PACKET_HELPERS.has(id)) this.loadPacketBounds();
+      if (PACKET_MOVING_HELPERS.has(id)) this.loadPacketBounds();
       return;
     }
     this.spill();
