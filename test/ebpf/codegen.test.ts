@@ -295,3 +295,71 @@ describe('array map lookups run inline', () => {
     }
   });
 });
+
+describe('per-CPU array lookups and bpf_redirect_map run inline', () => {
+  it('each thread gets its own copy (an application thread past the last gets copy 0), as the helper gives it', async () => {
+    const d = await Dataplane.create({ workers: 2, appThreads: 1 });
+    const v = new Vm(d);
+    try {
+      const { BpfMap } = await import('../../src/ebpf/maps.js');
+      const m = new BpfMap(d, { name: 'pc', type: 'percpu_array', keySize: 4, valueSize: 8, maxEntries: 3 });
+      expect(m.copies).toBe(3);
+      // r0 = ++*lookup(key) or 99 when NULL.
+      const prog = (key: number): Uint8Array => assemble(
+        `mov %r6, ${key}\nstxw [%r10-4], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, none\nldxdw %r3, [%r0+0]\nadd %r3, 1\nstxdw [%r0+0], %r3\nmov %r0, %r3\nexit\nnone:\nmov %r0, 99\nexit`);
+      const regions = [{ addr: m.values, len: m.valuesSize, writable: true }];
+      const copies = (key: number): number[] => (m.lookup(new Uint8Array([key, 0, 0, 0])) as Uint8Array[]).map((b) => b[0]!);
+      for (const key of [1, 2, 3]) {
+        const insns = prog(key);
+        const info = d.jit.compile(insns, { regions, maps: [{ addr: m.record, type: A.BPF_MAP_TYPE_PERCPU_ARRAY, maxEntries: 3, values: m.values, stride: 8, copies: 3 }] });
+        expect(info.slot).not.toBe(0);
+        const at = v.place(insns);
+        const seen: unknown[][] = [];
+        for (const jit of [0, info.slot]) {
+          if (key < 3) m.update(new Uint8Array([key, 0, 0, 0]), [new Uint8Array(8).fill(0), new Uint8Array([10, 0, 0, 0, 0, 0, 0, 0]), new Uint8Array([20, 0, 0, 0, 0, 0, 0, 0])]);
+          // threads 0..2 have their copies; thread 3 (the application thread) uses copy 0
+          const r0 = [0, 1, 2, 3, 2].map((thread) => Number(v.run(at, insns.length / 8, { jit, thread, regions, maps: [m.record] }).r0));
+          seen.push([r0, key < 3 ? copies(key) : []]);
+        }
+        v.release(at, insns);
+        d.jit.release(info.slot);
+        expect(seen[1]).toEqual(seen[0]);
+        expect(seen[0]).toEqual(key < 3 ? [[1, 11, 21, 2, 22], [2, 11, 22]] : [[99, 99, 99, 99, 99], []]);
+      }
+    } finally {
+      v.close();
+    }
+  });
+
+  it('bpf_redirect_map on a devmap: slot set, empty, past the end, 64-bit keys, each flag; the same r0 and target on both engines', async () => {
+    const { BpfMap } = await import('../../src/ebpf/maps.js');
+    const m = new BpfMap(dp, { name: 'dm', type: 'devmap', keySize: 4, valueSize: 4, maxEntries: 4 });
+    m.update(new Uint8Array([1, 0, 0, 0]), new Uint8Array([7, 0, 0, 0]));
+    const info = { addr: m.record, type: A.BPF_MAP_TYPE_DEVMAP, maxEntries: 4, values: m.values, stride: 8 };
+    const dv = dp.view();
+    const outcomes: string[] = [];
+    // key in r2 (lddw for the 64-bit ones); flags a constant (inline) or loaded from the stack (the helper).
+    for (const key of ['1', '0', '3', '4', '0x100000001', '0xffffffffffffffff']) {
+      for (const flags of [0, 1, 2, 3, 4, 8, 0x10, 0x1b, 0x20]) {
+        for (const known of [true, false]) {
+          const setFlags = known ? `mov %r3, ${flags}` : `mov %r3, ${flags}\nstxdw [%r10-8], %r3\nldxdw %r3, [%r10-8]`;
+          const insns = assemble(`lddw %r1, ${m.record}\nlddw %r2, ${key}\n${setFlags}\ncall 51\nexit`);
+          const c = dp.jit.compile(insns, { maps: [info] });
+          expect(c.slot).not.toBe(0);
+          const at = vm.place(insns);
+          const r = [0, c.slot].map((jit) => {
+            const x = vm.run(at, insns.length / 8, { jit, maps: [m.record] });
+            return { r0: Number(x.r0), fault: x.fault, target: dv.getUint32(vm.rec + A.VM_REDIRECT_IFINDEX, true), flags: dv.getUint32(vm.rec + A.VM_REDIRECT_FLAGS, true) };
+          });
+          vm.release(at, insns);
+          dp.jit.release(c.slot);
+          expect({ key, flags, known, ...r[1] }).toEqual({ key, flags, known, ...r[0] });
+          if (known) outcomes.push(`${key}/${flags}:${r[0]!.r0}${r[0]!.target ? `>${r[0]!.target}` : ''}`);
+        }
+      }
+    }
+    // XDP_REDIRECT (4) to ifindex 7 from slot 1; else the fallback action (flags & 3); unknown flags XDP_ABORTED (0).
+    expect(outcomes.filter((o) => o.startsWith('1/'))).toEqual(['1/0:4>7', '1/1:4>7', '1/2:4>7', '1/3:4>7', '1/4:0', '1/8:4>7', '1/16:4>7', '1/27:4>7', '1/32:0']);
+    expect(outcomes.filter((o) => o.startsWith('0x100000001/'))).toEqual(['0x100000001/0:0', '0x100000001/1:1', '0x100000001/2:2', '0x100000001/3:3', '0x100000001/4:0', '0x100000001/8:0', '0x100000001/16:0', '0x100000001/27:3', '0x100000001/32:0']);
+  });
+});

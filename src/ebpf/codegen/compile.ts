@@ -46,6 +46,8 @@ export interface CodegenMap {
   /** Array maps: where element 0 is, and the distance between elements. */
   values: number;
   stride: number;
+  /** Per-CPU maps: the number of copies (a thread past the last uses copy 0); 1 otherwise. */
+  copies?: number;
 }
 
 export interface CompileOptions {
@@ -63,8 +65,9 @@ export interface CompileOptions {
    */
   batch?: 'skb' | 'xdp';
   /**
-   * The program's maps (fixed at load): a lookup in a plain array map whose record is the
-   * constant in r1 runs inline, as the kernel's JIT inlines it.
+   * The program's maps (fixed at load): a lookup in an array or per-CPU array map whose
+   * record is the constant in r1 runs inline, as the kernel's JIT inlines it; so does
+   * bpf_redirect_map into a devmap or XSKMAP with constant flags.
    */
   maps?: readonly CodegenMap[];
 }
@@ -85,6 +88,9 @@ const LD_ABS_EXIT = 0x200;
 const FUNC_TAG = 0xbf0cn;
 const BPF_FUNC_LOOP = 181;
 const BPF_FUNC_MAP_LOOKUP = 1;
+const BPF_FUNC_REDIRECT_MAP = 51;
+/** i32.atomic.load (after the 0xfe prefix). */
+const ATOMIC_LOAD32 = 0x10;
 const EMPTY_LO = -1n;
 const EMPTY_HI = 8;
 
@@ -795,6 +801,9 @@ class Gen {
       const hi = pc + 1 < this.n ? this.ins[pc + 1]!.imm : 0;
       if (i.src === 0 && hi === 0) this.konst.set(i.dst, i.imm >>> 0);
       else this.konst.delete(i.dst);
+    } else if (i.code === 0xb4 || (i.code === 0xb7 && i.imm >= 0)) {
+      // mov32 / mov64 of a non-negative immediate: the register's value is imm.
+      this.konst.set(i.dst, i.imm >>> 0);
     } else if (cls === 4 || cls === 7 || cls === 1) {
       this.konst.delete(i.dst);
     } else if (cls === 3 && (i.code & 0xe0) === 0xc0) {
@@ -1010,6 +1019,7 @@ class Gen {
 
   private callHelper(i: Insn, pc: number): void {
     if (i.imm === BPF_FUNC_MAP_LOOKUP && this.inlineArrayLookup(pc)) return;
+    if (i.imm === BPF_FUNC_REDIRECT_MAP && this.inlineRedirectMap()) return;
     if (i.imm === BPF_FUNC_LOOP && this.callbacks.size > 0) {
       // bpf_loop on one of the program's own callbacks runs compiled; other pointers take the helper.
       const c = this.c;
@@ -1033,20 +1043,62 @@ class Gen {
   }
 
   /**
-   * bpf_map_lookup_elem(map, key) on a plain array map the program names, r1 the lddw'd
-   * record: the helper's key check (a read fault at this pc) and its result, r0 = the
-   * element or NULL, inline. False (nothing emitted) for anything else.
+   * bpf_map_lookup_elem(map, key) on an array or per-CPU array map the program names, r1
+   * the lddw'd record: the helper's key check (a read fault at this pc) and its result,
+   * r0 = the element (this thread's copy) or NULL, inline. False (nothing emitted) for
+   * anything else.
    */
   private inlineArrayLookup(pc: number): boolean {
     const addr = this.konst.get(1);
     const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
-    if (m === undefined || m.type !== A.BPF_MAP_TYPE_ARRAY) return false;
+    if (m === undefined || (m.type !== A.BPF_MAP_TYPE_ARRAY && m.type !== A.BPF_MAP_TYPE_PERCPU_ARRAY)) return false;
+    const perCpu = m.type === A.BPF_MAP_TYPE_PERCPU_ARRAY && (m.copies ?? 1) > 1;
     const c = this.c;
     this.addr(2, 0, 4, false, pc);
     c.get(ADDR).mem(Op.i32_load, 0).tee(ADDR).i32c(m.maxEntries).op(Op.i32_lt_u);
     c.u8(Op.if).u8(I64);
-    c.get(ADDR).i32c(m.stride).op(Op.i32_mul).i32c(m.values).op(Op.i32_add).op(Op.i64_extend_i32_u);
+    c.get(ADDR).i32c(m.stride).op(Op.i32_mul).i32c(m.values).op(Op.i32_add);
+    if (perCpu) {
+      // + the thread's copy (copy 0 for a thread past the last), as the helper picks it.
+      c.get(REC).mem(Op.i32_load, 2, A.VM_THREAD).tee(CODE).i32c(m.maxEntries * m.stride).op(Op.i32_mul).i32c(0);
+      c.get(CODE).i32c(m.copies!).op(Op.i32_lt_u).op(Op.select).op(Op.i32_add);
+    }
+    c.op(Op.i64_extend_i32_u);
     c.op(Op.else).i64c(0).op(Op.end);
+    c.set(R(0));
+    return true;
+  }
+
+  /**
+   * bpf_redirect_map(map, key, flags) on a devmap or XSKMAP the program names, r1 the
+   * lddw'd record and r3 a constant: the helper's result inline (XDP_REDIRECT with the
+   * slot's target recorded, the fallback action for an empty slot, XDP_ABORTED for
+   * unknown flags). False (nothing emitted) for anything else.
+   */
+  private inlineRedirectMap(): boolean {
+    const addr = this.konst.get(1);
+    const flags = this.konst.get(3);
+    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    if (m === undefined || flags === undefined) return false;
+    if (m.type !== A.BPF_MAP_TYPE_DEVMAP && m.type !== A.BPF_MAP_TYPE_XSKMAP) return false;
+    const c = this.c;
+    // (konst holds flags as the 64-bit register's low word, zero or sign extended: any high bit set is unknown)
+    if ((flags & ~0x1b) !== 0) {
+      c.i64c(0).set(R(0));
+      return true;
+    }
+    c.get(R(2)).i64c(m.maxEntries).op(Op.i64_lt_u);
+    c.u8(Op.if).u8(I32);
+    c.get(R(2)).op(Op.i32_wrap_i64).i32c(m.stride).op(Op.i32_mul).u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(m.values);
+    c.op(Op.else).i32c(0).op(Op.end);
+    c.tee(CODE).op(Op.i32_eqz);
+    c.u8(Op.if).u8(I64);
+    c.i64c(flags & 3);
+    c.op(Op.else);
+    c.get(REC).get(CODE).mem(Op.i32_store, 2, A.VM_REDIRECT_IFINDEX);
+    c.get(REC).i32c(A.VM_REDIRECT_SET | A.VM_REDIRECT_MAP | (m.type << 16)).mem(Op.i32_store, 2, A.VM_REDIRECT_FLAGS);
+    c.i64c(4);
+    c.op(Op.end);
     c.set(R(0));
     return true;
   }
