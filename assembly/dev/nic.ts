@@ -17,7 +17,7 @@ import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, r
 import { frameBase, frameFree, framesFreeDescs } from "./frames";
 import { counters, bump, rxDrop } from "./stats";
 import { capture } from "./trace";
-import { xskRcv } from "../xsk/xsk";
+import { xskRcv, xskFlush } from "../xsk/xsk";
 import { runXdp, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
@@ -251,7 +251,10 @@ function selectQueue(steer: usize, data: usize, hash: u32): i32 {
   return 1;
 }
 
-/** Frames arriving from the wire on NIC `dev` (slot `slot`): steer, XDP, and enqueue. */
+/**
+ * Frames arriving from the wire on NIC `dev` (slot `slot`): steer, XDP, and enqueue.
+ * AF_XDP sockets see what they received when it returns (xskFlush, the end of the poll).
+ */
 export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32): u32 {
   const steer = <usize>load<u32>(dev, D_STEER);
   const nq = load<u32>(dev, D_REAL_NUM_RX);
@@ -284,6 +287,7 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
     }
     delivered += rxUp(thread, slot, dev, c, addr, len, <u32>q, hash, proto, tcx, capIn);
   }
+  xskFlush();
   return delivered;
 }
 
@@ -325,6 +329,7 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
       delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, load<u32>(e, BE_AUX), <u16>(aux >> 16), 0, capIn);
     }
   }
+  xskFlush();
   return delivered;
 }
 

@@ -64,7 +64,30 @@ import { device } from "../dev/netkit";
   for (; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
 }
 
-/** Delivers `len` bytes at `data`, received on (ifindex, queue), to socket `xs`. True when it took them. */
+// Receive publishes the way the kernel's xsk_flush does at the end of a NAPI poll: a run
+// of frames to one socket fills its RX ring and takes FILL entries from the cached
+// indexes, and the producer (RX) and consumer (FILL) indexes are stored once, when the
+// run ends: at the next frame for another socket or at xskFlush() (the end of the
+// driver's batch). Module globals are private to the instance (thread), as NAPI is per CPU.
+let pendXs: usize = 0;
+let pendRx: u32 = 0; // RX entries written after the published producer
+let pendFill: u32 = 0; // FILL entries taken after the published consumer
+
+/** Publishes what xskRcv delivered since the last flush (RX producer, FILL consumer). */
+export function xskFlush(): void {
+  const xs = pendXs;
+  if (xs == 0) return;
+  ringSubmit(<usize>load<u32>(xs, XS_RX), pendRx);
+  ringRelease(<usize>load<u32>(xs, XS_FILL), pendFill);
+  pendXs = 0;
+  pendRx = 0;
+  pendFill = 0;
+}
+
+/**
+ * Delivers `len` bytes at `data`, received on (ifindex, queue), to socket `xs`. True when
+ * it took them. Published at the next xskFlush() (the caller's end of batch).
+ */
 export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u32): bool {
   if (atomic.load<u32>(xs + XS_STATE) != XS_BOUND) return false;
   const own = load<u32>(xs, XS_IFINDEX) == ifindex && load<u32>(xs, XS_QUEUE) == queue;
@@ -72,6 +95,9 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
   if (!own && !leased) return false;
   const rx = <usize>load<u32>(xs, XS_RX);
   if (rx == 0) return false;
+  if (xs != pendXs) xskFlush();
+  const pr = pendRx;
+  const pf = pendFill;
   const flags = load<u32>(xs, XS_FLAGS);
   const chunk = load<u32>(xs, XS_CHUNK);
   const headroom = load<u32>(xs, XS_HEADROOM);
@@ -90,8 +116,8 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
   if (zc && wakeup && fillNeedsWakeup(fill)) return false;
   // Buffers: FILL entries, invalid ones skipped (counted on the fill queue, not exported).
   const size = <u64>load<u32>(xs, XS_UMEM_SIZE);
-  const avail = fillEntries(fill, n);
-  const first = ringConsIndex(fill);
+  const avail = fillEntries(fill, pf + n) - pf;
+  const first = ringConsIndex(fill) + pf;
   let got: u32 = 0;
   let used: u32 = 0;
   while (got < n && used < avail) {
@@ -109,9 +135,9 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
     count(xs, XS_RX_DROPPED);
     return false;
   }
-  if (ringProdFree(rx, n) < n) { count(xs, XS_RX_RING_FULL); return false; }
+  if (ringProdFree(rx, pr + n) < pr + n) { count(xs, XS_RX_RING_FULL); return false; }
   const umem = <usize>load<u32>(xs, XS_UMEM);
-  const ri = ringProdIndex(rx);
+  const ri = ringProdIndex(rx) + pr;
   let k: u32 = 0;
   let off: u32 = 0;
   for (let i: u32 = 0; i < used; i++) {
@@ -127,8 +153,9 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
     off += piece;
     k++;
   }
-  ringRelease(fill, used);
-  ringSubmit(rx, n);
+  pendFill = pf + used;
+  pendRx = pr + n;
+  pendXs = xs;
   return true;
 }
 
