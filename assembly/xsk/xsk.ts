@@ -54,13 +54,14 @@ import { device } from "../dev/netkit";
 }
 
 /**
- * Copies a frame: small ones with plain loads and stores (memory.copy on a shared memory
+ * Copies a frame: small ones with 16-byte vector loads and stores (memory.copy on a shared memory
  * leaves the generated code for a runtime call, which costs more than a 64-byte frame).
  */
 @inline function copyFrame(dst: usize, src: usize, n: u32): void {
   if (n > 256) { memory.copy(dst, src, n); return; }
   let i: u32 = 0;
-  for (; i + 8 <= n; i += 8) store<u64>(dst + i, load<u64>(src + i));
+  for (; i + 16 <= n; i += 16) store<v128>(dst + i, load<v128>(src + i));
+  if (i + 8 <= n) { store<u64>(dst + i, load<u64>(src + i)); i += 8; }
   for (; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
 }
 
