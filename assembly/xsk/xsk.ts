@@ -196,7 +196,7 @@ function xmitOut(thread: u32, slot: u32, queue: u32, data: usize, len: u32): boo
   if (ringProdFree(r, 1) == 0) return false;
   const f = frameAlloc(thread);
   if (f == 0) return false;
-  memory.copy(f + FRAME_HEADROOM, data, len);
+  copyFrame(f + FRAME_HEADROOM, data, len);
   const e = ringEntry(r, ringProdIndex(r));
   store<u64>(e, <u64>(f + FRAME_HEADROOM), RD_ADDR);
   store<u32>(e, len, RD_LEN);
@@ -296,7 +296,7 @@ export function xskTxPass(thread: u32, xs: usize, zc: bool): u32 {
         for (let i = pkt; i != cons; i++) {
           const d = tx + RING_ENTRIES + (<usize>(i & txMask) << 4);
           const l = load<u32>(d, DESC_LEN);
-          if (total + l <= room) memory.copy(f + FRAME_HEADROOM + total, umem + <usize>load<u64>(d, DESC_ADDR), l);
+          if (total + l <= room) copyFrame(f + FRAME_HEADROOM + total, umem + <usize>load<u64>(d, DESC_ADDR), l);
           total += l;
         }
         ok = xmitOut(thread, slot, queue, f + FRAME_HEADROOM, total <= room ? total : room);
