@@ -6,6 +6,7 @@ import { Dataplane } from '../../src/dataplane.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { CodegenError, compileProgram } from '../../src/ebpf/codegen/compile.js';
 import { JitTable } from '../../src/ebpf/codegen/jit.js';
+import { MAP_TYPE_NUMBERS } from '../../src/ebpf/maps.js';
 import { Vm, type VmResult } from '../../src/ebpf/vm.js';
 import { Emulator, prng } from '../../src/emulator.js';
 import { parseCase as parse } from '../helpers/conformance.js';
@@ -361,5 +362,55 @@ describe('per-CPU array lookups and bpf_redirect_map run inline', () => {
     // XDP_REDIRECT (4) to ifindex 7 from slot 1; else the fallback action (flags & 3); unknown flags XDP_ABORTED (0).
     expect(outcomes.filter((o) => o.startsWith('1/'))).toEqual(['1/0:4>7', '1/1:4>7', '1/2:4>7', '1/3:4>7', '1/4:0', '1/8:4>7', '1/16:4>7', '1/27:4>7', '1/32:0']);
     expect(outcomes.filter((o) => o.startsWith('0x100000001/'))).toEqual(['0x100000001/0:0', '0x100000001/1:1', '0x100000001/2:2', '0x100000001/3:3', '0x100000001/4:0', '0x100000001/8:0', '0x100000001/16:0', '0x100000001/27:3', '0x100000001/32:0']);
+  });
+});
+
+describe('other map lookups call the map directly', () => {
+  it('hash, per-CPU hash (each thread its copy), LRU hash and LPM trie: hits, misses, a bad key pointer; as the helper does', async () => {
+    const d = await Dataplane.create({ workers: 1 });
+    const v = new Vm(d);
+    try {
+      const { BpfMap } = await import('../../src/ebpf/maps.js');
+      const u32 = (x: number): Uint8Array => new Uint8Array(new Uint32Array([x]).buffer);
+      const maps = [
+        new BpfMap(d, { name: 'h', type: 'hash', keySize: 4, valueSize: 8, maxEntries: 8 }),
+        new BpfMap(d, { name: 'ph', type: 'percpu_hash', keySize: 4, valueSize: 8, maxEntries: 8 }),
+        new BpfMap(d, { name: 'lru', type: 'lru_hash', keySize: 4, valueSize: 8, maxEntries: 8 }),
+        new BpfMap(d, { name: 'lpm', type: 'lpm_trie', keySize: 8, valueSize: 8, maxEntries: 8, flags: 1 }),
+      ];
+      for (const m of maps.slice(0, 3)) m.update(u32(7), m.copies > 1 ? [u32(70), u32(71)].map((b) => new Uint8Array([...b, 0, 0, 0, 0])) : new Uint8Array([70, 0, 0, 0, 0, 0, 0, 0]));
+      maps[3]!.update(new Uint8Array([16, 0, 0, 0, 10, 1, 0, 0]), new Uint8Array([16, 0, 0, 0, 0, 0, 0, 0]));
+      const outcomes: string[] = [];
+      for (const m of maps) {
+        const lpm = m.type === 'lpm_trie';
+        // key {prefixlen 32, 10.1.2.3} for the trie; else the u32 in r6; r0 = *value + 1 or 99 when NULL.
+        for (const key of lpm ? ['0x0302010a', '0x0302020a'] : ['7', '8']) {
+          for (const ptr of ['%r10', '%r1']) {
+            const keyAsm = lpm ? `mov %r6, 32\nstxw [%r10-8], %r6\nlddw %r6, ${key}\nstxw [%r10-4], %r6` : `mov %r6, ${key}\nstxw [%r10-8], %r6`;
+            const insns = assemble(`${keyAsm}\nlddw %r1, ${m.record}\nmov %r2, ${ptr}\nadd %r2, -8\ncall 1\njeq %r0, 0, none\nldxdw %r0, [%r0+0]\nadd %r0, 1\nexit\nnone:\nmov %r0, 99\nexit`);
+            const info = d.jit.compile(insns, { maps: [{ addr: m.record, type: MAP_TYPE_NUMBERS[m.type], maxEntries: m.maxEntries, values: m.values, stride: 8, copies: m.copies, keySize: m.keySize }] });
+            expect(info.slot).not.toBe(0);
+            const at = v.place(insns);
+            const regions = [{ addr: m.values, len: m.valuesSize, writable: true }];
+            const r = [0, info.slot].map((jit) => [0, 1].map((thread) => {
+              const x = v.run(at, insns.length / 8, { jit, thread, regions, maps: [m.record] });
+              return x.fault ?? Number(x.r0);
+            }));
+            v.release(at, insns);
+            d.jit.release(info.slot);
+            expect({ map: m.name, key, ptr, r: r[1] }).toEqual({ map: m.name, key, ptr, r: r[0] });
+            outcomes.push(`${m.name}/${key}/${ptr}:${r[0]!.join(',')}`);
+          }
+        }
+      }
+      expect(outcomes).toEqual([
+        'h/7/%r10:71,71', 'h/7/%r1:read,read', 'h/8/%r10:99,99', 'h/8/%r1:read,read',
+        'ph/7/%r10:71,72', 'ph/7/%r1:read,read', 'ph/8/%r10:99,99', 'ph/8/%r1:read,read',
+        'lru/7/%r10:71,71', 'lru/7/%r1:read,read', 'lru/8/%r10:99,99', 'lru/8/%r1:read,read',
+        'lpm/0x0302010a/%r10:17,17', 'lpm/0x0302010a/%r1:read,read', 'lpm/0x0302020a/%r10:99,99', 'lpm/0x0302020a/%r1:read,read',
+      ]);
+    } finally {
+      v.close();
+    }
   });
 });

@@ -1,8 +1,9 @@
 /**
  * eBPF → WebAssembly (spec/ebpf.md §1.14): one module per program, importing the shared
- * memory and, from the thread's dataplane instance, the helper dispatcher and the general
- * access check. Semantics are exactly the interpreter's (assembly/ebpf/vm.ts): the same
- * results, faults and fault pcs, the same instruction budget and executed-instruction count.
+ * memory and, from the thread's dataplane instance, the helper dispatcher, the general
+ * access check and the map lookup. Semantics are exactly the interpreter's
+ * (assembly/ebpf/vm.ts): the same results, faults and fault pcs, the same instruction
+ * budget and executed-instruction count.
  *
  * Shape of the output:
  * - one Wasm function per subprogram (pc 0, every bpf-to-bpf call target and every
@@ -48,6 +49,8 @@ export interface CodegenMap {
   stride: number;
   /** Per-CPU maps: the number of copies (a thread past the last uses copy 0); 1 otherwise. */
   copies?: number;
+  /** The key's size (lookups in maps other than arrays run inline only when it is given). */
+  keySize?: number;
 }
 
 export interface CompileOptions {
@@ -73,7 +76,7 @@ export interface CompileOptions {
 }
 
 export interface CompiledCode {
-  /** The module's bytes: imports env.memory, env.helper, env.check; exports `run`. */
+  /** The module's bytes: imports env.memory, env.helper, env.check, env.lookup; exports `run` and `batch`. */
   bytes: Uint8Array;
   /** Wasm functions generated (one per subprogram). */
   functions: number;
@@ -128,13 +131,14 @@ const N_I32_LOCALS = 3; // ADDR, LABEL, CODE
 // Function indices: imports first.
 const F_HELPER = 0;
 const F_CHECK = 1;
-const F_FAULT = 2;
-const F_LDABS = 3;
-const F_BSWAP16 = 4;
-const F_BSWAP32 = 5;
-const F_BSWAP64 = 6;
-const F_RUN = 7;
-const F_SUB0 = 8;
+const F_LOOKUP = 2;
+const F_FAULT = 3;
+const F_LDABS = 4;
+const F_BSWAP16 = 5;
+const F_BSWAP32 = 6;
+const F_BSWAP64 = 7;
+const F_RUN = 8;
+const F_SUB0 = 9;
 
 // Types.
 const T_HELPER = 0; // (i32 rec, i32 id, i32 depth, i32 pc) -> i32
@@ -144,7 +148,7 @@ const T_LDABS = 3; // (i32 rec, i64 off, i32 size) -> i64
 const T_UNARY64 = 4; // (i64) -> i64
 const T_RUN = 5; // (i32) -> i32
 const T_SUB = 6; // (i32, i32, i64 x 11) -> (i64 x 7)
-const T_BATCH = 7; // (i32 rec, i32 entries, i32 n) -> i32
+const T_BATCH = 7; // (i32 rec, i32 entries, i32 n) -> i32; also the map lookup's (i32 map, i32 key, i32 cpu) -> i32
 
 const ALU64: Partial<Record<number, number>> = { 0: Op.i64_add, 1: Op.i64_sub, 2: Op.i64_mul, 4: Op.i64_or, 5: Op.i64_and, 6: Op.i64_shl, 7: Op.i64_shr_u, 10: Op.i64_xor, 12: Op.i64_shr_s };
 const ALU32: Partial<Record<number, number>> = { 0: Op.i32_add, 1: Op.i32_sub, 2: Op.i32_mul, 4: Op.i32_or, 5: Op.i32_and, 6: Op.i32_shl, 7: Op.i32_shr_u, 10: Op.i32_xor, 12: Op.i32_shr_s };
@@ -273,10 +277,11 @@ class Gen {
     m.section(1, t);
     // Imports.
     const im = new Writer();
-    im.u32(3);
+    im.u32(4);
     im.name('env').name('memory').u8(0x02).u8(0x03).u32(1).u32(65536);
     im.name('env').name('helper').u8(0x00).u32(T_HELPER);
     im.name('env').name('check').u8(0x00).u32(T_CHECK);
+    im.name('env').name('lookup').u8(0x00).u32(T_BATCH);
     m.section(2, im);
     // Functions.
     const fs = new Writer();
@@ -1018,7 +1023,7 @@ class Gen {
   }
 
   private callHelper(i: Insn, pc: number): void {
-    if (i.imm === BPF_FUNC_MAP_LOOKUP && this.inlineArrayLookup(pc)) return;
+    if (i.imm === BPF_FUNC_MAP_LOOKUP && (this.inlineArrayLookup(pc) || this.directLookup(pc))) return;
     if (i.imm === BPF_FUNC_REDIRECT_MAP && this.inlineRedirectMap()) return;
     if (i.imm === BPF_FUNC_LOOP && this.callbacks.size > 0) {
       // bpf_loop on one of the program's own callbacks runs compiled; other pointers take the helper.
@@ -1066,6 +1071,23 @@ class Gen {
     c.op(Op.i64_extend_i32_u);
     c.op(Op.else).i64c(0).op(Op.end);
     c.set(R(0));
+    return true;
+  }
+
+  /**
+   * bpf_map_lookup_elem(map, key) on any other map the program names, r1 the lddw'd
+   * record: the helper's key check inline (a read fault at this pc), then its lookup
+   * (the dataplane's mapLookup, this thread's copy) called directly, without the helper
+   * dispatcher. False (nothing emitted) when r1 is not one of the program's maps.
+   */
+  private directLookup(pc: number): boolean {
+    const addr = this.konst.get(1);
+    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    if (m === undefined || !m.keySize) return false;
+    const c = this.c;
+    this.addr(2, 0, m.keySize, false, pc);
+    c.i32c(m.addr).get(ADDR).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.call).u32(F_LOOKUP);
+    c.op(Op.i64_extend_i32_u).set(R(0));
     return true;
   }
 

@@ -24,6 +24,7 @@ interface JitExports {
   table: WebAssembly.Table;
   vmHelper: (...a: number[]) => number;
   vmCheck: (...a: never[]) => number;
+  mapLookup: (map: number, key: number, cpu: number) => number;
   jitFallback: (rec: number) => number;
   jitBatchFallback: (rec: number, entries: number, n: number) => number;
 }
@@ -48,7 +49,7 @@ export interface JitInfo {
 /** What a compiled module imports from the thread's dataplane instance. */
 function jitImports(host: JitHost): WebAssembly.Imports {
   const ex = host.exports as JitExports;
-  return { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck } };
+  return { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck, lookup: ex.mapLookup } };
 }
 
 function setSlot(host: JitHost, slot: number, inst: WebAssembly.Instance): void {
