@@ -61,6 +61,24 @@ describe('native XDP on NICs', () => {
     expect(emu.stats(emu.device('foo', 'nk0')).rxPackets).toBe(1n);
   });
 
+  it('XDP_REDIRECT with no redirect asked for is an exception (dropped), whatever the program before it on the thread redirected to', async () => {
+    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l2', peerInfo: { ifname: 'nk0' } } } });
+    for (const d of ['nk1', 'nk0']) emu.setLink('init', d, { up: true });
+    const dev = new BpfMap(emu.dp, { name: 'tx', type: 'devmap', keySize: 4, valueSize: 4, maxEntries: 2 });
+    dev.update(new Uint8Array(4), new Uint8Array(new Uint32Array([emu.device('init', 'nk1').ifindex]).buffer));
+    const redirect = xdp(`lddw %r1, ${dev.record}\nmov %r2, 0\nmov %r3, 0\ncall 51\nexit`, [dev.record]);
+    const bare = xdp('mov %r0, 4\nexit');
+    expect([redirect.jit.slot, bare.jit.slot].every((s) => s !== 0)).toBe(true);
+    for (const [prog, frames] of [[redirect, 3], [bare, 2]] as const) {
+      emu.setXdp('init', 'eth0', prog);
+      for (let i = 0; i < frames; i++) emu.wireIn('init', 'eth0', udp(7, eth0().mac));
+      await emu.settle();
+    }
+    expect(emu.stats(emu.device('init', 'nk1')).txPackets).toBe(3n);
+    // (a redirect the driver cannot carry out: an XDP exception, dropped)
+    expect(emu.stats(eth0()).dropReasons).toEqual({ XDP_ABORTED: 2n });
+  });
+
   it('refusals: netkit has no native XDP; sched_cls programs; a memory provider on a queue, both ways round', async () => {
     emu.addLink({ ifname: 'nkx', linkinfo: { kind: 'netkit', data: { pairing: 'single' } }, numRxQueues: 2 });
     const p = xdp('mov %r0, 2\nexit');
