@@ -414,3 +414,60 @@ describe('other map lookups call the map directly', () => {
     }
   });
 });
+
+describe('bpf_loop with a compiled callback', () => {
+  // main: acc (on the stack) = 0; r0 = bpf_loop(nr, cb, &acc, flags); result = r0 << 32 + acc + r6 + r4 << 8.
+  // cb (pc 18): acc += i + r6 (the caller's 100 in every iteration), r6 = 7, r4 += 1 (kept
+  // from one iteration to the next), a read fault at i == fault, returns 1 at i == stop.
+  const prog = (nr: number, flags: number, stop: number, fault: number): Uint8Array => assemble(`
+    mov %r6, 100
+    mov %r7, 0
+    stxdw [%r10-8], %r7
+    lddw %r1, ${nr}
+    lddw %r2, 0xbf0c00000012
+    mov %r3, %r10
+    add %r3, -8
+    mov %r4, ${flags}
+    call 181
+    ldxdw %r1, [%r10-8]
+    lsh %r0, 32
+    add %r0, %r1
+    add %r0, %r6
+    lsh %r4, 8
+    add %r0, %r4
+    exit
+    ldxdw %r3, [%r2+0]
+    add %r3, %r1
+    add %r3, %r6
+    stxdw [%r2+0], %r3
+    mov %r6, 7
+    add %r4, 1
+    jne %r1, ${fault}, nofault
+    ldxdw %r0, [%r2+4096]
+  nofault:
+    mov %r0, 0
+    jne %r1, ${stop}, out
+    mov %r0, 1
+  out:
+    exit`);
+
+  it('iterations, early stop, flags, the nr limit, faults and the budget inside callbacks: as the interpreter runs them', () => {
+    const seen: string[] = [];
+    const N = 1e9; // (never)
+    for (const [nr, flags, stop, fault, budget] of [
+      [0, 0, N, N, 10000], [1, 0, N, N, 10000], [5, 0, N, N, 10000], [5, 0, 2, N, 10000], [5, 0, 0, N, 10000],
+      [5, 1, N, N, 10000], [(1 << 23) + 1, 0, N, N, 10000], [1 << 23, 0, N, N, 3000], [5, 0, N, 3, 10000],
+      [5, 0, N, N, 40], [5, 0, N, N, 41], [5, 0, N, N, 57], [5, 0, N, N, 80],
+    ]) {
+      const p = prog(nr!, flags!, stop!, fault!);
+      const info = dp.jit.compile(p);
+      expect(info.slot).not.toBe(0);
+      const [a, b] = both(p, info.slot, new Uint8Array(0), { budget });
+      dp.jit.release(info.slot);
+      expect({ nr, flags, stop, fault, budget, ...b }).toEqual({ nr, flags, stop, fault, budget, ...a });
+      seen.push(a.fault ?? (a.r0! >> 32n).toString());
+    }
+    // iterations (r0) or the fault: 0, 1, 5, stopped after 3 and 1, -EINVAL, -E2BIG, the budget, a read, the budget mid-loop...
+    expect(seen).toEqual(['0', '1', '5', '3', '1', '4294967274', '4294967289', 'budget', 'read', 'budget', 'budget', 'budget', '5']);
+  });
+});

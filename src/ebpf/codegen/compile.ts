@@ -9,7 +9,8 @@
  * - one Wasm function per subprogram (pc 0, every bpf-to-bpf call target and every
  *   bpf_loop callback), taking (rec, depth, r0..r10) and returning (r0..r5, r10): eBPF
  *   registers are Wasm locals; r6..r9 stay the caller's, as the interpreter's frames
- *   restore them; bpf_loop on one of the program's own callbacks is a Wasm loop of calls;
+ *   restore them; bpf_loop on one of the program's own callbacks calls the callback's
+ *   loop function, a second copy of it whose exits end an iteration (one call per loop);
  * - basic blocks (cfg.ts) are laid out in pc order in nested `block`s, so a forward jump
  *   is one `br`; a loop nothing enters but through its head becomes a Wasm `loop`; other
  *   back edges go through a dispatch `loop` whose `br_table` picks the block;
@@ -107,7 +108,6 @@ const VIRTUAL = 1000;
 const R = (i: number): number => (i <= 10 ? 2 + i : VIRTUAL + i); // r0..r10 → 2..12
 const EA = 13; // i64
 const TMP = 14; // i64
-const SPARE = 15; // i64
 const ADDR = 16; // i32
 const LABEL = 17; // i32
 const CODE = 18; // i32
@@ -125,7 +125,9 @@ const B_RES = 37; // i64
 const B_FLT = 38; // i32
 const B_S = 39; // i32: stop at the first fault (VM_BATCH_STOP)
 const B_C = 40; // i32: chain the runs' packets (VM_BATCH_CHAIN)
-const N_I64_LOCALS = 3; // EA, TMP, SPARE
+// A loop function's own (after a subprogram's locals): nr, ctx, i, and the caller's r6..r9.
+const L_NR = 32, L_CTX = 33, L_I = 34, L_R6 = 35; // i64 (L_R6..L_R6 + 3)
+const N_I64_LOCALS = 3; // EA, TMP and one spare
 const N_I32_LOCALS = 3; // ADDR, LABEL, CODE
 
 // Function indices: imports first.
@@ -238,6 +240,11 @@ class Gen {
   private batchMode = false;
   /** Registers holding a constant from an lddw earlier in the current block. */
   private konst = new Map<number, number>();
+  /** Emitting a callback's loop function (an exit ends the iteration, not the function). */
+  private loopMode = false;
+  /** Callbacks (function numbers) that have a loop function, and its function index. */
+  private loopFns: number[] = [];
+  private loopIndex = new Map<number, number>();
   /** Some call goes through the helper dispatcher (which reads the record's packet fields). */
   private dispatched = false;
   /** Some bpf_redirect_map runs inline (it writes the record's redirect fields). */
@@ -289,11 +296,16 @@ class Gen {
     m.section(2, im);
     // Functions.
     const fs = new Writer();
-    const nf = 5 + this.funcs.length + (this.batch ? 3 : 2);
+    // bpf_loop callbacks get a second function: the whole loop, its iterations inside.
+    this.loopFns = [...new Set(this.callbacks.values())].sort((a, b) => a - b);
+    const loopBase = F_SUB0 + this.funcs.length + (this.batch ? 2 : 1);
+    this.loopFns.forEach((k, j) => this.loopIndex.set(k, loopBase + j));
+    const nf = 5 + this.funcs.length + (this.batch ? 3 : 2) + this.loopFns.length;
     fs.u32(nf).u32(T_FAULT).u32(T_LDABS).u32(T_UNARY64).u32(T_UNARY64).u32(T_UNARY64).u32(T_RUN);
     for (let k = 0; k < this.funcs.length; k++) fs.u32(T_SUB);
     fs.u32(T_BATCH);
     if (this.batch) fs.u32(T_SUB);
+    for (let j = 0; j < this.loopFns.length; j++) fs.u32(T_SUB);
     m.section(3, fs);
     // Globals: fault (i32), budget (i32).
     const g = new Writer();
@@ -325,6 +337,12 @@ class Gen {
       this.batchMode = true;
       this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32]], 512 + (this.f.end - this.f.start) * 48);
       this.batchMode = false;
+    }
+    for (const k of this.loopFns) {
+      this.f = this.funcs[k]!;
+      this.loopMode = true;
+      this.body(() => this.loopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [7, I64]], 256 + (this.f.end - this.f.start) * 48);
+      this.loopMode = false;
     }
     m.section(10, c);
     return m.out();
@@ -550,8 +568,51 @@ class Gen {
   // --- subprograms --------------------------------------------------------------------
 
   private subFn(): void {
+    this.prologue();
+    this.faultBlock(this.f);
+    this.unwind();
+  }
+
+  /**
+   * A bpf_loop callback's loop function (inlineLoop calls it once, nr >= 1): the callback's
+   * code run for i = 0, 1, ... inside one function, each iteration as a call would run it
+   * (r1 = i, r2 = ctx, r6..r9 the caller's, the same frame; r0 and r3..r5 as the last
+   * iteration left them), until nr or a nonzero r0. Takes (rec, depth, r0, nr, ctx,
+   * r3..r10) like a call; returns r0..r5 and the number of iterations.
+   */
+  private loopFn(): void {
     const c = this.c;
-    const f = this.f;
+    this.prologue();
+    c.get(R(1)).set(L_NR).get(R(2)).set(L_CTX).i64c(0).set(L_I);
+    for (let r = 6; r <= 9; r++) c.get(R(r)).set(L_R6 + r - 6);
+    c.u8(Op.block).u8(EMPTY);
+    this.pushLabel('LD');
+    c.u8(Op.loop).u8(EMPTY);
+    this.pushLabel('LI');
+    c.get(L_I).set(R(1)).get(L_CTX).set(R(2));
+    for (let r = 6; r <= 9; r++) c.get(L_R6 + r - 6).set(R(r));
+    c.u8(Op.block).u8(EMPTY);
+    this.pushLabel('X');
+    this.faultBlock(this.f);
+    this.unwind();
+    c.op(Op.end);
+    this.popLabel();
+    // The iteration returned r0: stop on nonzero, or after nr.
+    c.get(L_I).i64c(1).op(Op.i64_add).set(L_I);
+    c.get(R(0)).op(Op.i64_eqz).op(Op.i32_eqz).u8(Op.br_if).u32(this.depth('LD'));
+    c.get(L_I).get(L_NR).op(Op.i64_lt_u).u8(Op.br_if).u32(this.depth('LI'));
+    c.op(Op.end);
+    this.popLabel();
+    c.op(Op.end);
+    this.popLabel();
+    c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+    for (let r = 0; r <= 5; r++) c.get(R(r));
+    c.get(L_I);
+  }
+
+  /** A function's start: its access bounds, frame pointer and budget in locals. */
+  private prologue(): void {
+    const c = this.c;
     // Access bounds: the whole stack, the context and packet (regions 0 and 1 when present).
     c.get(REC).mem(Op.i32_load, 2, A.VM_STACK).op(Op.i64_extend_i32_u).set(ST_LO);
     c.i64c(EMPTY_LO).tee(C_LO).tee(CW_LO).tee(P_LO).set(PW_LO);
@@ -568,8 +629,6 @@ class Gen {
     c.op(Op.global_get).u32(G_BUDGET).set(BUD);
     this.labels = [];
     this.labelAt.clear();
-    this.faultBlock(f);
-    this.unwind();
   }
 
   /**
@@ -1002,6 +1061,11 @@ class Gen {
         c.u8(Op.br).u32(this.depth('D'));
         return true;
       }
+      if (this.loopMode) {
+        // A callback's exit in its loop function: this iteration's r0.
+        c.u8(Op.br).u32(this.depth('X'));
+        return true;
+      }
       c.get(BUD).op(Op.global_set).u32(G_BUDGET);
       for (let r = 0; r <= 5; r++) c.get(R(r));
       c.get(R(10)).op(Op.return);
@@ -1137,11 +1201,11 @@ class Gen {
 
   /**
    * bpf_loop(nr, callback, ctx, flags) with the callback compiled: the helper's checks and
-   * results (spec/ebpf.md §3), each iteration a call with r1 = i, r2 = ctx and its own frame.
+   * results (spec/ebpf.md §3); the iterations run in the callback's loop function (each as
+   * a call with r1 = i, r2 = ctx and its own frame), r0 = the number of iterations.
    */
   private inlineLoop(k: number, pc: number): void {
     const c = this.c;
-    const NR = EA, I = TMP, CTX = SPARE;
     c.get(R(4)).op(Op.i64_eqz).op(Op.i32_eqz);
     this.enter(Op.if);
     c.i64c(-22).set(R(0));
@@ -1150,29 +1214,26 @@ class Gen {
     this.enter(Op.if);
     c.i64c(-7).set(R(0));
     c.op(Op.else);
-    c.get(R(1)).set(NR).get(R(3)).set(CTX).i64c(0).set(I);
-    this.enter(Op.block);
-    this.enter(Op.loop);
-    c.get(I).get(NR).op(Op.i64_ge_u).u8(Op.br_if).u32(1);
+    c.get(R(1)).op(Op.i64_eqz);
+    this.enter(Op.if);
+    c.i64c(0).set(R(0));
+    c.op(Op.else);
     c.get(DEPTH).i32c(1).op(Op.i32_add).i32c(A.VM_MAX_FRAMES).op(Op.i32_ge_u);
     this.enter(Op.if);
     this.fault(A.VM_FAULT_DEPTH, pc);
     this.leave();
     c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
-    c.get(R(0)).get(I).get(CTX);
+    c.get(R(0)).get(R(1)).get(R(3));
     for (let r = 3; r <= 9; r++) c.get(R(r));
     c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
     c.get(BUD).op(Op.global_set).u32(G_BUDGET);
-    c.op(Op.call).u32(F_SUB0 + k);
+    c.op(Op.call).u32(this.loopIndex.get(k)!);
     c.op(Op.global_get).u32(G_BUDGET).set(BUD);
-    c.op(Op.drop);
+    c.set(TMP);
     for (let r = 5; r >= 0; r--) c.set(R(r));
     this.checkUnwind();
-    c.get(I).i64c(1).op(Op.i64_add).set(I);
-    c.get(R(0)).op(Op.i64_eqz).u8(Op.br_if).u32(0);
+    c.get(TMP).set(R(0));
     this.leave();
-    this.leave();
-    c.get(I).set(R(0));
     this.leave();
     this.leave();
     this.loadPacketBounds();
