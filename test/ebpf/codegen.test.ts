@@ -471,3 +471,63 @@ describe('bpf_loop with a compiled callback', () => {
     expect(seen).toEqual(['0', '1', '5', '3', '1', '4294967274', '4294967289', 'budget', 'read', 'budget', 'budget', 'budget', '5']);
   });
 });
+
+describe('map updates and deletes call the map directly', () => {
+  it('update (each flag, full map, bad key or value pointer) and delete on hash, per-CPU hash and array maps: r0, faults and contents as the helper leaves them', async () => {
+    const { BpfMap } = await import('../../src/ebpf/maps.js');
+    const seen: string[] = [];
+    for (const jit of [false, true]) {
+      const d = await Dataplane.create({ workers: 1 });
+      const v = new Vm(d);
+      try {
+        const maps = [
+          new BpfMap(d, { name: 'h', type: 'hash', keySize: 4, valueSize: 8, maxEntries: 2 }),
+          new BpfMap(d, { name: 'ph', type: 'percpu_hash', keySize: 4, valueSize: 8, maxEntries: 2 }),
+          new BpfMap(d, { name: 'a', type: 'array', keySize: 4, valueSize: 8, maxEntries: 2 }),
+        ];
+        const out: string[] = [];
+        for (const m of maps) {
+          // key at fp-8, value (key * 10 + thread) at fp-16; op 2 = update with flags, 3 = delete.
+          const prog = (op: number, key: number, flags: number, keyPtr: string, valPtr: string): Uint8Array => assemble(
+            `mov %r6, ${key}\nstxw [%r10-8], %r6\nmul %r6, 10\nstxdw [%r10-16], %r6\nlddw %r1, ${m.record}\nmov %r2, ${keyPtr}\nadd %r2, -8\nmov %r3, ${valPtr}\nadd %r3, -16\nmov %r4, ${flags}\ncall ${op}\nexit`);
+          const steps: [number, number, number, string, string, number][] = [
+            [2, 1, 0, '%r10', '%r10', 0], [2, 1, 1, '%r10', '%r10', 1], [2, 2, 2, '%r10', '%r10', 0], [2, 2, 1, '%r10', '%r10', 1],
+            [2, 3, 0, '%r10', '%r10', 0], [2, 1, 4, '%r10', '%r10', 0], [2, 1, 0, '%r1', '%r10', 0], [2, 1, 0, '%r10', '%r1', 0],
+            [3, 1, 0, '%r10', '%r10', 0], [3, 1, 0, '%r10', '%r10', 1], [3, 1, 0, '%r1', '%r10', 0], [2, 3, 0, '%r10', '%r10', 0],
+          ];
+          for (const [op, key, flags, kp, vp, thread] of steps) {
+            const insns = prog(op, key, flags, kp, vp);
+            const info = d.jit.compile(insns, { maps: [{ addr: m.record, type: MAP_TYPE_NUMBERS[m.type], maxEntries: m.maxEntries, values: m.values, stride: 8, copies: m.copies, keySize: 4, valueSize: 8 }] });
+            expect(info.slot).not.toBe(0);
+            const at = v.place(insns);
+            const r = v.run(at, insns.length / 8, { jit: jit ? info.slot : 0, thread, maps: [m.record] });
+            v.release(at, insns);
+            d.jit.release(info.slot);
+            const keys = m.keys().map((k) => new DataView(k.buffer).getUint32(0, true)).sort();
+            const vals = keys.map((k) => JSON.stringify(m.lookup(u32le(k))));
+            out.push(`${m.name} ${op}/${key}/${flags}/${kp}/${vp}/${thread}: ${r.fault ?? BigInt.asIntN(64, r.r0)} [${keys.join(',')}] ${vals.join(' ')}`);
+          }
+        }
+        seen.push(out.join('\n'));
+      } finally {
+        v.close();
+      }
+    }
+    expect(seen[1]).toEqual(seen[0]);
+    // update ANY; NOEXIST on it (EEXIST); EXIST on a missing key (ENOENT); NOEXIST on a new one;
+    // a third key in a full map (E2BIG); unknown flags (EINVAL); bad key and value pointers;
+    // delete, delete again (ENOENT), a bad key pointer; then the third key fits.
+    const r0 = (name: string): string[] => seen[0]!.split('\n').filter((l) => l.startsWith(`${name} `)).map((l) => l.split(': ')[1]!.split(' [')[0]!);
+    expect(r0('h')).toEqual(['0', '-17', '-2', '0', '-7', '-22', 'read', 'read', '0', '-2', 'read', '0']);
+    expect(r0('ph')).toEqual(r0('h'));
+    // arrays: every key exists (EEXIST for NOEXIST), keys past the end are E2BIG, delete is EINVAL.
+    expect(r0('a')).toEqual(['0', '-17', '-7', '-7', '-7', '-22', 'read', 'read', '-22', '-22', 'read', '-7']);
+    // per-CPU: an update from thread 1 writes that thread's copy.
+    const z = '{"0":0,"1":0,"2":0,"3":0,"4":0,"5":0,"6":0,"7":0}';
+    expect(seen[0]!.split('\n').find((l) => l.startsWith('ph 2/2/1/'))!.endsWith(`[${z},{"0":20,"1":0,"2":0,"3":0,"4":0,"5":0,"6":0,"7":0}]`)).toBe(true);
+  });
+});
+
+function u32le(x: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([x]).buffer);
+}

@@ -1,7 +1,7 @@
 /**
  * eBPF → WebAssembly (spec/ebpf.md §1.14): one module per program, importing the shared
  * memory and, from the thread's dataplane instance, the helper dispatcher, the general
- * access check and the map lookup. Semantics are exactly the interpreter's
+ * access check and the map lookup, update and delete. Semantics are exactly the interpreter's
  * (assembly/ebpf/vm.ts): the same results, faults and fault pcs, the same instruction
  * budget and executed-instruction count.
  *
@@ -50,8 +50,9 @@ export interface CodegenMap {
   stride: number;
   /** Per-CPU maps: the number of copies (a thread past the last uses copy 0); 1 otherwise. */
   copies?: number;
-  /** The key's size (lookups in maps other than arrays run inline only when it is given). */
+  /** The key's and value's sizes (map calls other than array lookups run inline only when given). */
   keySize?: number;
+  valueSize?: number;
 }
 
 export interface CompileOptions {
@@ -77,7 +78,7 @@ export interface CompileOptions {
 }
 
 export interface CompiledCode {
-  /** The module's bytes: imports env.memory, env.helper, env.check, env.lookup; exports `run` and `batch`. */
+  /** The module's bytes: imports env.memory, env.helper, env.check, env.lookup, env.update, env.delete; exports `run` and `batch`. */
   bytes: Uint8Array;
   /** Wasm functions generated (one per subprogram). */
   functions: number;
@@ -92,6 +93,8 @@ const LD_ABS_EXIT = 0x200;
 const FUNC_TAG = 0xbf0cn;
 const BPF_FUNC_LOOP = 181;
 const BPF_FUNC_MAP_LOOKUP = 1;
+const BPF_FUNC_MAP_UPDATE = 2;
+const BPF_FUNC_MAP_DELETE = 3;
 const BPF_FUNC_REDIRECT_MAP = 51;
 /** i32.atomic.load (after the 0xfe prefix). */
 const ATOMIC_LOAD32 = 0x10;
@@ -134,13 +137,15 @@ const N_I32_LOCALS = 3; // ADDR, LABEL, CODE
 const F_HELPER = 0;
 const F_CHECK = 1;
 const F_LOOKUP = 2;
-const F_FAULT = 3;
-const F_LDABS = 4;
-const F_BSWAP16 = 5;
-const F_BSWAP32 = 6;
-const F_BSWAP64 = 7;
-const F_RUN = 8;
-const F_SUB0 = 9;
+const F_UPDATE = 3;
+const F_DELETE = 4;
+const F_FAULT = 5;
+const F_LDABS = 6;
+const F_BSWAP16 = 7;
+const F_BSWAP32 = 8;
+const F_BSWAP64 = 9;
+const F_RUN = 10;
+const F_SUB0 = 11;
 
 // Types.
 const T_HELPER = 0; // (i32 rec, i32 id, i32 depth, i32 pc) -> i32
@@ -150,7 +155,8 @@ const T_LDABS = 3; // (i32 rec, i64 off, i32 size) -> i64
 const T_UNARY64 = 4; // (i64) -> i64
 const T_RUN = 5; // (i32) -> i32
 const T_SUB = 6; // (i32, i32, i64 x 11) -> (i64 x 7)
-const T_BATCH = 7; // (i32 rec, i32 entries, i32 n) -> i32; also the map lookup's (i32 map, i32 key, i32 cpu) -> i32
+const T_BATCH = 7; // (i32 rec, i32 entries, i32 n) -> i32; also the map lookup's and delete's (i32 map, i32 key, i32 cpu) -> i32
+const T_UPDATE = 8; // (i32 map, i32 key, i32 value, i64 flags, i32 cpu, i32 all) -> i32
 
 const ALU64: Partial<Record<number, number>> = { 0: Op.i64_add, 1: Op.i64_sub, 2: Op.i64_mul, 4: Op.i64_or, 5: Op.i64_and, 6: Op.i64_shl, 7: Op.i64_shr_u, 10: Op.i64_xor, 12: Op.i64_shr_s };
 const ALU32: Partial<Record<number, number>> = { 0: Op.i32_add, 1: Op.i32_sub, 2: Op.i32_mul, 4: Op.i32_or, 5: Op.i32_and, 6: Op.i32_shl, 7: Op.i32_shr_u, 10: Op.i32_xor, 12: Op.i32_shr_s };
@@ -276,7 +282,7 @@ class Gen {
     m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     // Types.
     const t = new Writer();
-    t.u32(8);
+    t.u32(9);
     t.u8(0x60).u32(4).bytes([I32, I32, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(4).bytes([I32, I64, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(0);
@@ -285,14 +291,17 @@ class Gen {
     t.u8(0x60).u32(1).u8(I32).u32(1).u8(I32);
     t.u8(0x60).u32(13).bytes([I32, I32, ...new Array(11).fill(I64)]).u32(7).bytes(new Array(7).fill(I64));
     t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(1).u8(I32);
+    t.u8(0x60).u32(6).bytes([I32, I32, I32, I64, I32, I32]).u32(1).u8(I32);
     m.section(1, t);
     // Imports.
     const im = new Writer();
-    im.u32(4);
+    im.u32(6);
     im.name('env').name('memory').u8(0x02).u8(0x03).u32(1).u32(65536);
     im.name('env').name('helper').u8(0x00).u32(T_HELPER);
     im.name('env').name('check').u8(0x00).u32(T_CHECK);
     im.name('env').name('lookup').u8(0x00).u32(T_BATCH);
+    im.name('env').name('update').u8(0x00).u32(T_UPDATE);
+    im.name('env').name('delete').u8(0x00).u32(T_BATCH);
     m.section(2, im);
     // Functions.
     const fs = new Writer();
@@ -1097,6 +1106,7 @@ class Gen {
 
   private callHelper(i: Insn, pc: number): void {
     if (i.imm === BPF_FUNC_MAP_LOOKUP && (this.inlineArrayLookup(pc) || this.directLookup(pc))) return;
+    if ((i.imm === BPF_FUNC_MAP_UPDATE || i.imm === BPF_FUNC_MAP_DELETE) && this.directChange(i.imm, pc)) return;
     if (i.imm === BPF_FUNC_REDIRECT_MAP && this.inlineRedirectMap()) return;
     if (i.imm === BPF_FUNC_LOOP && this.callbacks.size > 0) {
       // bpf_loop on one of the program's own callbacks runs compiled; other pointers take the helper.
@@ -1161,6 +1171,30 @@ class Gen {
     this.addr(2, 0, m.keySize, false, pc);
     c.i32c(m.addr).get(ADDR).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.call).u32(F_LOOKUP);
     c.op(Op.i64_extend_i32_u).set(R(0));
+    return true;
+  }
+
+  /**
+   * bpf_map_update_elem(map, key, value, flags) and bpf_map_delete_elem(map, key) on a map
+   * the program names, r1 the lddw'd record: the helper's checks of the key (then the
+   * value) inline, each a read fault at this pc, then the dataplane's mapUpdate / mapDelete
+   * called directly; r0 its result (0 or a negative errno). False (nothing emitted) when r1
+   * is not one of the program's maps.
+   */
+  private directChange(id: number, pc: number): boolean {
+    const addr = this.konst.get(1);
+    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    if (m === undefined || !m.keySize || (id === BPF_FUNC_MAP_UPDATE && !m.valueSize)) return false;
+    const c = this.c;
+    this.addr(2, 0, m.keySize, false, pc);
+    if (id === BPF_FUNC_MAP_DELETE) {
+      c.i32c(m.addr).get(ADDR).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.call).u32(F_DELETE);
+    } else {
+      c.get(ADDR).set(CODE);
+      this.addr(3, 0, m.valueSize!, false, pc);
+      c.i32c(m.addr).get(CODE).get(ADDR).get(R(4)).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).i32c(0).op(Op.call).u32(F_UPDATE);
+    }
+    c.op(Op.i64_extend_i32_s).set(R(0));
     return true;
   }
 

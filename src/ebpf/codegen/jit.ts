@@ -25,6 +25,8 @@ interface JitExports {
   vmHelper: (...a: number[]) => number;
   vmCheck: (...a: never[]) => number;
   mapLookup: (map: number, key: number, cpu: number) => number;
+  mapUpdate: (map: number, key: number, value: number, flags: bigint, cpu: number, all: number) => number;
+  mapDelete: (map: number, key: number, cpu: number) => number;
   jitFallback: (rec: number) => number;
   jitBatchFallback: (rec: number, entries: number, n: number) => number;
 }
@@ -49,7 +51,7 @@ export interface JitInfo {
 /** What a compiled module imports from the thread's dataplane instance. */
 function jitImports(host: JitHost): WebAssembly.Imports {
   const ex = host.exports as JitExports;
-  return { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck, lookup: ex.mapLookup } };
+  return { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck, lookup: ex.mapLookup, update: ex.mapUpdate, delete: ex.mapDelete } };
 }
 
 function setSlot(host: JitHost, slot: number, inst: WebAssembly.Instance): void {
