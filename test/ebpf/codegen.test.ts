@@ -531,3 +531,60 @@ describe('map updates and deletes call the map directly', () => {
 function u32le(x: number): Uint8Array {
   return new Uint8Array(new Uint32Array([x]).buffer);
 }
+
+describe('XDP head, tail and metadata adjustments run inline', () => {
+  // Deltas from the packet (s32 at offsets 20 and 24, read before any call); r0 = (each
+  // call's r0, 0 or -EINVAL, one bit per call) << 16 | data_end - data << 8 | data - data_meta.
+  const prog = (ids: number[]): Uint8Array => assemble([
+    'mov %r6, %r1', 'mov %r7, 0', 'ldxw %r2, [%r6+0]', 'ldxw %r3, [%r6+4]', 'mov %r4, %r2', 'add %r4, 32',
+    'jgt %r4, %r3, short', 'ldxw %r8, [%r2+20]', 'ldxw %r9, [%r2+24]',
+    ...ids.flatMap((id, k) => ['mov %r1, %r6', `mov %r2, %r${k === 0 ? 8 : 9}`, `call ${id}`, 'jeq %r0, 0, +1', `or %r7, ${1 << k}`]),
+    'ldxw %r2, [%r6+0]', 'ldxw %r3, [%r6+4]', 'ldxw %r4, [%r6+8]',
+    'mov %r0, %r3', 'sub %r0, %r2', 'and %r0, 0xff', 'lsh %r0, 8',
+    'mov %r5, %r2', 'sub %r5, %r4', 'and %r5, 0xff', 'or %r0, %r5',
+    'lsh %r7, 16', 'or %r0, %r7', 'exit', 'short:', 'mov %r0, 0xffff', 'exit',
+  ].join('\n'));
+
+  it('every check and move as the helpers make them, at and around each limit, once and chained over repetitions', async () => {
+    const emu = await Emulator.create({});
+    try {
+      const progs = [[44], [65], [54], [54, 44], [44, 54], [65, 65], [54, 54], [44, 65]].map((ids) => emu.loadProgram({ name: 'adj', type: 'xdp', insns: prog(ids) }));
+      expect(progs.every((p) => p.jit.slot !== 0)).toBe(true);
+      const outcomes = new Set<string>();
+      let runs = 0;
+      for (const len of [60, 100, 1500]) {
+        const near = (x: number): number[] => [x - 2, x - 1, x, x + 1, x + 2];
+        const deltas = [...new Set([
+          ...near(len - 14), ...near(14 - len), ...Array.from({ length: 90 }, (_, k) => -300 + k * 2), ...Array.from({ length: 81 }, (_, k) => k - 40),
+          ...Array.from({ length: 120 }, (_, k) => 1400 + k * 6), -1 << 31, 0x7fffffff,
+        ])];
+        for (const p of progs) {
+          for (const [d0, d1] of deltas.map((d, k) => [d, deltas[(k * 7) % deltas.length]!])) {
+            const data = new Uint8Array(len).map((_, k) => (k * 7) & 0xff);
+            data.set([0x08, 0x00], 12);
+            new DataView(data.buffer).setInt32(20, d0!, true);
+            new DataView(data.buffer).setInt32(24, d1!, true);
+            for (const repeat of [1, 3]) {
+              const [c, i] = [false, true].map((interpreter) => {
+                const x = emu.testRun(p, { data, repeat, interpreter });
+                return { retval: x.retval, fault: x.fault, data: Buffer.from(x.dataOut).toString('hex'), executed: x.executed };
+              });
+              runs++;
+              if (JSON.stringify(c) !== JSON.stringify(i)) expect({ len, d0, d1, repeat, ...c }).toEqual({ len, d0, d1, repeat, ...i });
+              outcomes.add(`${progs.indexOf(p)}:${c!.retval >> 16}`);
+            }
+          }
+        }
+      }
+      // every program saw its calls all succeed, and some fail
+      for (let k = 0; k < progs.length; k++) {
+        const flags = [...outcomes].filter((o) => o.startsWith(`${k}:`)).map((o) => o.split(':')[1]);
+        expect(flags).toContain('0');
+        expect(flags.some((f) => f !== '0' && f !== '0xffff')).toBe(true);
+      }
+      expect(runs).toBeGreaterThan(5000);
+    } finally {
+      await emu.close();
+    }
+  });
+});
