@@ -588,3 +588,32 @@ describe('XDP head, tail and metadata adjustments run inline', () => {
     }
   });
 });
+
+describe('bpf_redirect and bpf_redirect_peer run inline', () => {
+  it('each flag, constant or not: the same r0 and recorded target on both engines', () => {
+    const dv = dp.view();
+    const seen: string[] = [];
+    for (const id of [23, 155]) {
+      for (const flags of ['0', '1', '2', '3', '0x100000000', '0xffffffffffffffff']) {
+        for (const known of [true, false]) {
+          const setFlags = known ? `lddw %r2, ${flags}` : `lddw %r2, ${flags}\nstxdw [%r10-8], %r2\nldxdw %r2, [%r10-8]`;
+          const insns = assemble(`lddw %r1, 0x100000007\n${setFlags}\ncall ${id}\nexit`);
+          const c = dp.jit.compile(insns);
+          expect(c.slot).not.toBe(0);
+          const at = vm.place(insns);
+          const r = [0, c.slot].map((jit) => {
+            const x = vm.run(at, insns.length / 8, { jit });
+            return { r0: Number(x.r0), target: dv.getUint32(vm.rec + A.VM_REDIRECT_IFINDEX, true), flags: dv.getUint32(vm.rec + A.VM_REDIRECT_FLAGS, true) };
+          });
+          vm.release(at, insns);
+          dp.jit.release(c.slot);
+          expect({ id, flags, known, ...r[1] }).toEqual({ id, flags, known, ...r[0] });
+          if (known) seen.push(`${id}/${flags}:${r[0]!.r0}${r[0]!.target ? `>${r[0]!.target}/${r[0]!.flags.toString(16)}` : ''}`);
+        }
+      }
+    }
+    // TC_ACT_REDIRECT (7) to ifindex 7 (the low word), BPF_F_INGRESS kept; TC_ACT_SHOT (2) for other flags.
+    expect(seen).toEqual(['23/0:7>7/100', '23/1:7>7/101', '23/2:2', '23/3:2', '23/0x100000000:2', '23/0xffffffffffffffff:2',
+      '155/0:7>7/300', '155/1:2', '155/2:2', '155/3:2', '155/0x100000000:2', '155/0xffffffffffffffff:2']);
+  });
+});

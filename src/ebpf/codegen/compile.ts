@@ -96,6 +96,10 @@ const BPF_FUNC_MAP_LOOKUP = 1;
 const BPF_FUNC_MAP_UPDATE = 2;
 const BPF_FUNC_MAP_DELETE = 3;
 const BPF_FUNC_REDIRECT_MAP = 51;
+const BPF_FUNC_REDIRECT = 23;
+const BPF_FUNC_REDIRECT_PEER = 155;
+const TC_ACT_SHOT = 2;
+const TC_ACT_REDIRECT = 7;
 const BPF_FUNC_XDP_ADJUST_HEAD = 44;
 const BPF_FUNC_XDP_ADJUST_META = 54;
 const BPF_FUNC_XDP_ADJUST_TAIL = 65;
@@ -1122,6 +1126,10 @@ class Gen {
       return;
     }
     if (i.imm === BPF_FUNC_REDIRECT_MAP && this.inlineRedirectMap()) return;
+    if (i.imm === BPF_FUNC_REDIRECT || i.imm === BPF_FUNC_REDIRECT_PEER) {
+      this.inlineRedirect(i.imm === BPF_FUNC_REDIRECT_PEER);
+      return;
+    }
     if (i.imm === BPF_FUNC_LOOP && this.callbacks.size > 0) {
       // bpf_loop on one of the program's own callbacks runs compiled; other pointers take the helper.
       const c = this.c;
@@ -1287,6 +1295,28 @@ class Gen {
     c.i64c(0).set(R(0));
     c.op(Op.end);
     this.loadPacketBounds();
+  }
+
+  /**
+   * bpf_redirect(ifindex, flags) and bpf_redirect_peer(ifindex, flags) inline: TC_ACT_SHOT
+   * for flags they do not take, else the target recorded and TC_ACT_REDIRECT.
+   */
+  private inlineRedirect(peer: boolean): void {
+    const c = this.c;
+    this.redirects = true;
+    c.get(R(2));
+    if (!peer) c.i64c(~A.VM_F_INGRESS).op(Op.i64_and);
+    c.op(Op.i64_eqz);
+    c.u8(Op.if).u8(EMPTY);
+    c.get(REC).get(R(1)).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.VM_REDIRECT_IFINDEX);
+    c.get(REC);
+    if (peer) c.i32c(A.VM_REDIRECT_SET | A.VM_REDIRECT_PEER);
+    else c.get(R(2)).op(Op.i32_wrap_i64).i32c(A.VM_REDIRECT_SET).op(Op.i32_or);
+    c.mem(Op.i32_store, 2, A.VM_REDIRECT_FLAGS);
+    c.i64c(TC_ACT_REDIRECT).set(R(0));
+    c.op(Op.else);
+    c.i64c(TC_ACT_SHOT).set(R(0));
+    c.op(Op.end);
   }
 
   /**
