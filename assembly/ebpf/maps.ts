@@ -72,14 +72,26 @@ function lpmMask(key: usize, out: usize, ks: u32, plen: u32): void {
   }
 }
 
+/** FNV-1a over the key's bytes (a word at a time where it can), never 0. */
 function hashKey(key: usize, n: u32): u32 {
   let h: u32 = 0x811c9dc5;
-  for (let i: u32 = 0; i < n; i++) { h ^= <u32>load<u8>(key + i); h *= 0x01000193; }
+  let i: u32 = 0;
+  for (; i + 4 <= n; i += 4) {
+    const w = load<u32>(key + i);
+    h ^= w & 0xff; h *= 0x01000193;
+    h ^= (w >> 8) & 0xff; h *= 0x01000193;
+    h ^= (w >> 16) & 0xff; h *= 0x01000193;
+    h ^= w >> 24; h *= 0x01000193;
+  }
+  for (; i < n; i++) { h ^= <u32>load<u8>(key + i); h *= 0x01000193; }
   return h | 1;
 }
 
 function keyEq(a: usize, b: usize, n: u32): bool {
-  for (let i: u32 = 0; i < n; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
+  let i: u32 = 0;
+  for (; i + 8 <= n; i += 8) if (load<u64>(a + i) != load<u64>(b + i)) return false;
+  if (i + 4 <= n) { if (load<u32>(a + i) != load<u32>(b + i)) return false; i += 4; }
+  for (; i < n; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
   return true;
 }
 
