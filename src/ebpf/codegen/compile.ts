@@ -97,6 +97,9 @@ const BPF_FUNC_MAP_UPDATE = 2;
 const BPF_FUNC_MAP_DELETE = 3;
 const BPF_FUNC_REDIRECT_MAP = 51;
 const BPF_FUNC_REDIRECT = 23;
+const BPF_FUNC_SKB_STORE_BYTES = 9;
+const BPF_FUNC_SKB_LOAD_BYTES = 26;
+const EFAULT = -14;
 const BPF_FUNC_REDIRECT_PEER = 155;
 const TC_ACT_SHOT = 2;
 const TC_ACT_REDIRECT = 7;
@@ -1126,6 +1129,7 @@ class Gen {
       return;
     }
     if (i.imm === BPF_FUNC_REDIRECT_MAP && this.inlineRedirectMap()) return;
+    if ((i.imm === BPF_FUNC_SKB_LOAD_BYTES || i.imm === BPF_FUNC_SKB_STORE_BYTES) && this.inlineSkbBytes(i.imm === BPF_FUNC_SKB_STORE_BYTES, pc)) return;
     if (i.imm === BPF_FUNC_REDIRECT || i.imm === BPF_FUNC_REDIRECT_PEER) {
       this.inlineRedirect(i.imm === BPF_FUNC_REDIRECT_PEER);
       return;
@@ -1295,6 +1299,55 @@ class Gen {
     c.i64c(0).set(R(0));
     c.op(Op.end);
     this.loadPacketBounds();
+  }
+
+  /**
+   * bpf_skb_load_bytes(skb, off, to, len) / bpf_skb_store_bytes(skb, off, from, len, flags)
+   * with len (and the store's flags) constants: the helper's checks in its order (the
+   * buffer: a write / read fault at this pc; the flags: -EINVAL; the packet range: -EFAULT,
+   * a failed load zeroing the buffer) and the copy, inline. False (nothing emitted) for
+   * other lengths or unknown flags.
+   */
+  private inlineSkbBytes(store: boolean, pc: number): boolean {
+    const len = this.konst.get(4);
+    const flags = store ? this.konst.get(5) : 0;
+    if (len === undefined || len === 0 || len > 0xffff || flags === undefined) return false;
+    const c = this.c;
+    this.packetFields = true;
+    this.addr(3, 0, len, !store, pc);
+    if ((flags & ~3) !== 0) {
+      c.i64c(EINVAL).set(R(0));
+      return true;
+    }
+    const plen = (): void => { c.get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).op(Op.i64_extend_i32_u); };
+    // off > plen || len > plen - off: out of the packet
+    c.get(R(2));
+    plen();
+    c.op(Op.i64_gt_u).i64c(len);
+    plen();
+    c.get(R(2)).op(Op.i64_sub).op(Op.i64_gt_u).op(Op.i32_or);
+    c.u8(Op.if).u8(EMPTY);
+    if (!store) c.get(ADDR).i32c(0).i32c(len).u8(0xfc).u32(11).u8(0); // memory.fill
+    c.i64c(EFAULT).set(R(0));
+    c.op(Op.else);
+    const pkt = (): void => { c.get(REC).mem(Op.i32_load, 2, A.VM_PKT).get(R(2)).op(Op.i32_wrap_i64).op(Op.i32_add); };
+    const to = store ? pkt : (): void => { c.get(ADDR); };
+    const from = store ? (): void => { c.get(ADDR); } : pkt;
+    const sized: Record<number, [number, number, number]> = { 1: [Op.i64_load8_u, Op.i64_store8, 0], 2: [Op.i64_load16_u, Op.i64_store16, 1], 4: [Op.i64_load32_u, Op.i64_store32, 2], 8: [Op.i64_load, Op.i64_store, 3] };
+    const one = sized[len];
+    if (one) {
+      to();
+      from();
+      c.mem(one[0], 0).mem(one[1], 0);
+    } else {
+      // (memmove: the buffer may overlap the packet)
+      to();
+      from();
+      c.i32c(len).u8(0xfc).u32(10).u8(0).u8(0); // memory.copy
+    }
+    c.i64c(0).set(R(0));
+    c.op(Op.end);
+    return true;
   }
 
   /**
