@@ -73,7 +73,7 @@ function lpmMask(key: usize, out: usize, ks: u32, plen: u32): void {
 }
 
 /** FNV-1a over the key's bytes (a word at a time where it can), never 0. */
-function hashKey(key: usize, n: u32): u32 {
+@inline function hashKey(key: usize, n: u32): u32 {
   let h: u32 = 0x811c9dc5;
   let i: u32 = 0;
   for (; i + 4 <= n; i += 4) {
@@ -87,7 +87,7 @@ function hashKey(key: usize, n: u32): u32 {
   return h | 1;
 }
 
-function keyEq(a: usize, b: usize, n: u32): bool {
+@inline function keyEq(a: usize, b: usize, n: u32): bool {
   let i: u32 = 0;
   for (; i + 8 <= n; i += 8) if (load<u64>(a + i) != load<u64>(b + i)) return false;
   if (i + 4 <= n) { if (load<u32>(a + i) != load<u32>(b + i)) return false; i += 4; }
