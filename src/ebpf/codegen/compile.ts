@@ -1168,7 +1168,7 @@ class Gen {
     if (m === undefined || (m.type !== A.BPF_MAP_TYPE_ARRAY && m.type !== A.BPF_MAP_TYPE_PERCPU_ARRAY)) return false;
     const perCpu = m.type === A.BPF_MAP_TYPE_PERCPU_ARRAY && (m.copies ?? 1) > 1;
     const c = this.c;
-    this.addr(2, 0, 4, false, pc);
+    this.addr(2, 0, 4, false, pc, true);
     c.get(ADDR).mem(Op.i32_load, 0).tee(ADDR).i32c(m.maxEntries).op(Op.i32_lt_u);
     c.u8(Op.if).u8(I64);
     c.get(ADDR).i32c(m.stride).op(Op.i32_mul).i32c(m.values).op(Op.i32_add);
@@ -1194,7 +1194,7 @@ class Gen {
     const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
     if (m === undefined || !m.keySize) return false;
     const c = this.c;
-    this.addr(2, 0, m.keySize, false, pc);
+    this.addr(2, 0, m.keySize, false, pc, true);
     c.i32c(m.addr).get(ADDR).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.call).u32(F_LOOKUP);
     c.op(Op.i64_extend_i32_u).set(R(0));
     return true;
@@ -1212,12 +1212,12 @@ class Gen {
     const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
     if (m === undefined || !m.keySize || (id === BPF_FUNC_MAP_UPDATE && !m.valueSize)) return false;
     const c = this.c;
-    this.addr(2, 0, m.keySize, false, pc);
+    this.addr(2, 0, m.keySize, false, pc, true);
     if (id === BPF_FUNC_MAP_DELETE) {
       c.i32c(m.addr).get(ADDR).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.call).u32(F_DELETE);
     } else {
       c.get(ADDR).set(CODE);
-      this.addr(3, 0, m.valueSize!, false, pc);
+      this.addr(3, 0, m.valueSize!, false, pc, true);
       c.i32c(m.addr).get(CODE).get(ADDR).get(R(4)).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).i32c(0).op(Op.call).u32(F_UPDATE);
     }
     c.op(Op.i64_extend_i32_s).set(R(0));
@@ -1314,7 +1314,7 @@ class Gen {
     if (len === undefined || len === 0 || len > 0xffff || flags === undefined) return false;
     const c = this.c;
     this.packetFields = true;
-    this.addr(3, 0, len, !store, pc);
+    this.addr(3, 0, len, !store, pc, true);
     if ((flags & ~3) !== 0) {
       c.i64c(EINVAL).set(R(0));
       return true;
@@ -1512,7 +1512,7 @@ class Gen {
    * Leaves in ADDR the checked address of a `size`-byte access at reg + off, or faults
    * (read or write) like the interpreter's checks.
    */
-  private addr(base: number, off: number, size: number, write: boolean, pc: number): void {
+  private addr(base: number, off: number, size: number, write: boolean, pc: number, stackFirst = false): void {
     const c = this.c;
     if (this.batchMode && this.facts[pc] === FACT_DIRECT) {
       // Proven inside this packet's context or its checked range (bounds.ts).
@@ -1533,10 +1533,11 @@ class Gen {
     this.enter(Op.block);
     // The packet first (what programs read most), the context, then the stack (one
     // unsigned compare of ea - lo), the program's own regions, and the general check. In
-    // subprograms and callbacks, which mostly get pointers into their callers' frames, the
-    // stack first. (The ranges do not overlap: the order changes only the time taken.)
+    // subprograms and callbacks, which mostly get pointers into their callers' frames, and
+    // for helpers' key and buffer arguments, the stack first. (The ranges do not overlap:
+    // the order changes only the time taken.)
     const stack = (): void => { c.get(EA).get(ST_LO).op(Op.i64_sub).i64c(A.VM_STACK_SIZE - size).op(Op.i64_le_u).u8(Op.br_if).u32(0); };
-    const sub = this.f !== this.funcs[0];
+    const sub = stackFirst || this.f !== this.funcs[0];
     if (sub) stack();
     if (write) { this.inRange(PW_LO, PW_HI, size); this.inRange(CW_LO, CW_HI, size); } else { this.inRange(P_LO, P_HI, size); this.inRange(C_LO, C_HI, size); }
     if (!sub) stack();
