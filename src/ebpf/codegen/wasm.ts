@@ -57,7 +57,7 @@ export class Writer {
   }
 
   u8(v: number): this {
-    this.room(1);
+    if (this.len >= this.buf.length) this.room(1);
     this.buf[this.len++] = v;
     return this;
   }
@@ -134,15 +134,24 @@ export class Writer {
   }
 
   get(l: number): this {
-    return this.u8(Op.local_get).u32(l);
+    return this.local(Op.local_get, l);
   }
 
   set(l: number): this {
-    return this.u8(Op.local_set).u32(l);
+    return this.local(Op.local_set, l);
   }
 
   tee(l: number): this {
-    return this.u8(Op.local_tee).u32(l);
+    return this.local(Op.local_tee, l);
+  }
+
+  /** A local instruction; locals below 128 (all of the generator's) in two bytes, straight. */
+  private local(op: number, l: number): this {
+    if (l >= 128 || this.len + 2 > this.buf.length) return this.u8(op).u32(l);
+    this.buf[this.len] = op;
+    this.buf[this.len + 1] = l;
+    this.len += 2;
+    return this;
   }
 
   /** A load or store with its memarg (alignment as log2, offset). */
