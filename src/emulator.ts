@@ -1350,6 +1350,7 @@ export class Emulator {
       values: dv.getUint32(m + A.MAP_VALUES, true), stride: dv.getUint32(m + A.MAP_STRIDE, true),
       copies: dv.getUint32(m + A.MAP_COPIES, true), keySize: dv.getUint32(m + A.MAP_KEY_SIZE, true),
       valueSize: dv.getUint32(m + A.MAP_VALUE_SIZE, true),
+      capacity: dv.getUint32(m + A.MAP_CAPACITY, true), slotSize: dv.getUint32(m + A.MAP_SLOT_SIZE, true),
     }));
     if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions, batch, maps: mapInfo });
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };

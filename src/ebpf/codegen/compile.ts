@@ -53,6 +53,9 @@ export interface CodegenMap {
   /** The key's and value's sizes (map calls other than array lookups run inline only when given). */
   keySize?: number;
   valueSize?: number;
+  /** Hash maps: slots (a power of two) and the distance between them (hash lookups run inline when given). */
+  capacity?: number;
+  slotSize?: number;
 }
 
 export interface CompileOptions {
@@ -1122,7 +1125,7 @@ class Gen {
   }
 
   private callHelper(i: Insn, pc: number): void {
-    if (i.imm === BPF_FUNC_MAP_LOOKUP && (this.inlineArrayLookup(pc) || this.directLookup(pc))) return;
+    if (i.imm === BPF_FUNC_MAP_LOOKUP && (this.inlineArrayLookup(pc) || this.inlineHashLookup(pc) || this.directLookup(pc))) return;
     if ((i.imm === BPF_FUNC_MAP_UPDATE || i.imm === BPF_FUNC_MAP_DELETE) && this.directChange(i.imm, pc)) return;
     if (i.imm === BPF_FUNC_XDP_ADJUST_HEAD || i.imm === BPF_FUNC_XDP_ADJUST_TAIL || i.imm === BPF_FUNC_XDP_ADJUST_META) {
       this.inlineXdpAdjust(i.imm);
@@ -1180,6 +1183,52 @@ class Gen {
     c.op(Op.i64_extend_i32_u);
     c.op(Op.else).i64c(0).op(Op.end);
     c.set(R(0));
+    return true;
+  }
+
+  /**
+   * bpf_map_lookup_elem(map, key) on a hash map (BPF_MAP_TYPE_HASH, 4- or 8-byte keys) the
+   * program names, r1 the lddw'd record: the helper's key check, then the map's own
+   * lookup (assembly/ebpf/maps.ts hashFind: FNV-1a of the key's bytes, linear probing from
+   * it, an empty slot ends the search, a used one with the same hash and key is the
+   * element), inline; r0 = the value or NULL. False (nothing emitted) for anything else.
+   */
+  private inlineHashLookup(pc: number): boolean {
+    const addr = this.konst.get(1);
+    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    if (m === undefined || m.type !== A.BPF_MAP_TYPE_HASH || (m.keySize !== 4 && m.keySize !== 8) || !m.capacity || !m.slotSize) return false;
+    const c = this.c;
+    const ks = m.keySize;
+    const KEY = EA, H = CODE, I = LABEL, S = FPC;
+    this.addr(2, 0, ks, false, pc, true);
+    c.get(ADDR).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0).set(KEY);
+    // FNV-1a over the key's bytes, never 0
+    c.i32c(0x811c9dc5 | 0);
+    for (let b = 0; b < ks; b++) {
+      c.get(KEY);
+      if (b) c.i64c(8 * b).op(Op.i64_shr_u);
+      c.op(Op.i32_wrap_i64).i32c(0xff).op(Op.i32_and).op(Op.i32_xor).i32c(0x01000193).op(Op.i32_mul);
+    }
+    c.i32c(1).op(Op.i32_or).set(H);
+    c.i64c(0).set(R(0));
+    c.i32c(0).set(I);
+    c.u8(Op.block).u8(EMPTY);
+    c.u8(Op.loop).u8(EMPTY);
+    c.get(I).i32c(m.capacity).op(Op.i32_ge_u).u8(Op.br_if).u32(1);
+    c.get(H).get(I).op(Op.i32_add).i32c(m.capacity - 1).op(Op.i32_and).i32c(m.slotSize).op(Op.i32_mul).i32c(m.values).op(Op.i32_add).tee(S);
+    c.u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(0).tee(ADDR);
+    c.op(Op.i32_eqz).u8(Op.br_if).u32(1);
+    c.get(ADDR).i32c(1).op(Op.i32_eq);
+    c.get(S).mem(Op.i32_load, 2, 4).get(H).op(Op.i32_eq).op(Op.i32_and);
+    c.get(S).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0, A.MAP_SLOT_KEY).get(KEY).op(Op.i64_eq).op(Op.i32_and);
+    c.u8(Op.if).u8(EMPTY);
+    c.get(S).i32c(A.MAP_SLOT_KEY + 8).op(Op.i32_add).op(Op.i64_extend_i32_u).set(R(0));
+    c.u8(Op.br).u32(2);
+    c.op(Op.end);
+    c.get(I).i32c(1).op(Op.i32_add).set(I);
+    c.u8(Op.br).u32(0);
+    c.op(Op.end);
+    c.op(Op.end);
     return true;
   }
 
