@@ -146,6 +146,7 @@ const B_RES = 37; // i64
 const B_FLT = 38; // i32
 const B_S = 39; // i32: stop at the first fault (VM_BATCH_STOP)
 const B_C = 40; // i32: chain the runs' packets (VM_BATCH_CHAIN)
+const B_EXEC = 41; // i64: instructions the batch's runs executed (added to the record's count at the end)
 // A loop function's own (after a subprogram's locals): nr, ctx, i, and the caller's r6..r9.
 const L_NR = 32, L_CTX = 33, L_I = 34, L_R6 = 35; // i64 (L_R6..L_R6 + 3)
 const N_I64_LOCALS = 3; // EA, TMP, SPARE
@@ -364,7 +365,7 @@ class Gen {
     if (this.batch) {
       this.f = this.funcs[0]!;
       this.batchMode = true;
-      this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32]], 512 + (this.f.end - this.f.start) * 48);
+      this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32], [1, I64]], 512 + (this.f.end - this.f.start) * 48);
       this.batchMode = false;
     }
     for (const k of this.loopFns) {
@@ -576,8 +577,9 @@ class Gen {
     this.popLabel();
     c.get(B_E).get(B_RES).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.BE_VERDICT);
     c.get(B_E).get(B_FLT).mem(Op.i32_store, 2, A.BE_FAULT);
-    // Instructions run, as `run` counts them (helpers that run callbacks adjust the record's count).
-    c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED).get(B_B0).op(Op.global_get).u32(G_BUDGET).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_add).mem(Op.i64_store, 3, A.VM_EXECUTED);
+    // Instructions run, as `run` counts them (helpers that run callbacks adjust the record's
+    // count themselves: additions, so the batch's sum goes in once, at the end).
+    c.get(B_EXEC).get(B_B0).op(Op.global_get).u32(G_BUDGET).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_add).set(B_EXEC);
     const back: [number, number][] = [];
     if (helpers) back.push([A.BE_DATA, A.VM_PKT], [A.BE_LEN, A.VM_PKT_LEN]);
     if (redirects) back.push([A.BE_RD_IFINDEX, A.VM_REDIRECT_IFINDEX], [A.BE_RD_FLAGS, A.VM_REDIRECT_FLAGS]);
@@ -591,6 +593,7 @@ class Gen {
     this.leave();
     // How many entries ran, for `batch` to return.
     c.get(B_I).op(Op.global_set).u32(G_N);
+    c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED).get(B_EXEC).op(Op.i64_add).mem(Op.i64_store, 3, A.VM_EXECUTED);
     for (let k = 0; k < 7; k++) c.i64c(0);
   }
 
