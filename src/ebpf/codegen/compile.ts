@@ -94,25 +94,15 @@ export interface CompiledCode {
 const LD_ABS_EXIT = 0x200;
 /** Callback pointers (bpf_loop): (FUNC_TAG << 32) | pc, as the loader writes them (assembly/ebpf/helpers.ts). */
 const FUNC_TAG = 0xbf0cn;
-const BPF_FUNC_LOOP = 181;
-const BPF_FUNC_MAP_LOOKUP = 1;
-const BPF_FUNC_MAP_UPDATE = 2;
-const BPF_FUNC_MAP_DELETE = 3;
-const BPF_FUNC_REDIRECT_MAP = 51;
-const BPF_FUNC_REDIRECT = 23;
-const BPF_FUNC_SKB_STORE_BYTES = 9;
-const BPF_FUNC_SKB_LOAD_BYTES = 26;
-const EFAULT = -14;
-const BPF_FUNC_REDIRECT_PEER = 155;
-const TC_ACT_SHOT = 2;
-const TC_ACT_REDIRECT = 7;
-const BPF_FUNC_XDP_ADJUST_HEAD = 44;
-const BPF_FUNC_XDP_ADJUST_META = 54;
-const BPF_FUNC_XDP_ADJUST_TAIL = 65;
+/** Helper numbers (include/uapi/linux/bpf.h) the generator may handle itself. */
+const enum Fn {
+  MapLookup = 1, MapUpdate = 2, MapDelete = 3, SkbStoreBytes = 9, Redirect = 23, SkbLoadBytes = 26,
+  XdpAdjustHead = 44, RedirectMap = 51, XdpAdjustMeta = 54, XdpAdjustTail = 65, RedirectPeer = 155, Loop = 181,
+}
+/** What those helpers return besides 0: errnos and tc actions. */
+const EINVAL = -22, EFAULT = -14, TC_ACT_SHOT = 2, TC_ACT_REDIRECT = 7;
 /** The XDP buffer's reserved head (struct xdp_frame) and the metadata limit (assembly/ebpf/helpers.ts). */
-const XDP_MIN_HEADROOM = 40;
-const XDP_META_MAX = 32;
-const EINVAL = -22;
+const XDP_MIN_HEADROOM = 40, XDP_META_MAX = 32;
 /** i32.atomic.load (after the 0xfe prefix). */
 const ATOMIC_LOAD32 = 0x10;
 const EMPTY_LO = -1n;
@@ -1128,19 +1118,19 @@ class Gen {
   }
 
   private callHelper(i: Insn, pc: number): void {
-    if (i.imm === BPF_FUNC_MAP_LOOKUP && (this.inlineArrayLookup(pc) || this.inlineHashLookup(pc) || this.directLookup(pc))) return;
-    if ((i.imm === BPF_FUNC_MAP_UPDATE || i.imm === BPF_FUNC_MAP_DELETE) && this.directChange(i.imm, pc)) return;
-    if (i.imm === BPF_FUNC_XDP_ADJUST_HEAD || i.imm === BPF_FUNC_XDP_ADJUST_TAIL || i.imm === BPF_FUNC_XDP_ADJUST_META) {
+    if (i.imm === Fn.MapLookup && (this.inlineArrayLookup(pc) || this.inlineHashLookup(pc) || this.directLookup(pc))) return;
+    if ((i.imm === Fn.MapUpdate || i.imm === Fn.MapDelete) && this.directChange(i.imm, pc)) return;
+    if (i.imm === Fn.XdpAdjustHead || i.imm === Fn.XdpAdjustTail || i.imm === Fn.XdpAdjustMeta) {
       this.inlineXdpAdjust(i.imm);
       return;
     }
-    if (i.imm === BPF_FUNC_REDIRECT_MAP && this.inlineRedirectMap()) return;
-    if ((i.imm === BPF_FUNC_SKB_LOAD_BYTES || i.imm === BPF_FUNC_SKB_STORE_BYTES) && this.inlineSkbBytes(i.imm === BPF_FUNC_SKB_STORE_BYTES, pc)) return;
-    if (i.imm === BPF_FUNC_REDIRECT || i.imm === BPF_FUNC_REDIRECT_PEER) {
-      this.inlineRedirect(i.imm === BPF_FUNC_REDIRECT_PEER);
+    if (i.imm === Fn.RedirectMap && this.inlineRedirectMap()) return;
+    if ((i.imm === Fn.SkbLoadBytes || i.imm === Fn.SkbStoreBytes) && this.inlineSkbBytes(i.imm === Fn.SkbStoreBytes, pc)) return;
+    if (i.imm === Fn.Redirect || i.imm === Fn.RedirectPeer) {
+      this.inlineRedirect(i.imm === Fn.RedirectPeer);
       return;
     }
-    if (i.imm === BPF_FUNC_LOOP && this.callbacks.size > 0) {
+    if (i.imm === Fn.Loop && this.callbacks.size > 0) {
       // bpf_loop on one of the program's own callbacks runs compiled; other pointers take the helper.
       const c = this.c;
       c.u8(Op.block).u8(EMPTY);
@@ -1262,10 +1252,10 @@ class Gen {
   private directChange(id: number, pc: number): boolean {
     const addr = this.konst.get(1);
     const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
-    if (m === undefined || !m.keySize || (id === BPF_FUNC_MAP_UPDATE && !m.valueSize)) return false;
+    if (m === undefined || !m.keySize || (id === Fn.MapUpdate && !m.valueSize)) return false;
     const c = this.c;
     this.addr(2, 0, m.keySize, false, pc, true);
-    if (id === BPF_FUNC_MAP_DELETE) {
+    if (id === Fn.MapDelete) {
       c.i32c(m.addr).get(ADDR).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.call).u32(F_DELETE);
     } else {
       c.get(ADDR).set(CODE);
@@ -1290,7 +1280,7 @@ class Gen {
     c.get(REC).mem(Op.i32_load, 2, A.VM_PKT).set(DATA);
     // data_meta (none: at data)
     c.get(REC).mem(Op.i32_load, 2, A.VM_PKT_META).tee(META).get(DATA).get(META).op(Op.select).set(META);
-    if (id === BPF_FUNC_XDP_ADJUST_HEAD) {
+    if (id === Fn.XdpAdjustHead) {
       // nd = data + delta must keep the head room and the metadata, and 14 bytes of packet.
       c.get(DATA).op(Op.i64_extend_i32_u).get(SPARE).op(Op.i64_add).set(TMP);
       c.get(TMP).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LO).i32c(XDP_MIN_HEADROOM).op(Op.i32_add).get(DATA).get(META).op(Op.i32_sub).op(Op.i32_add);
@@ -1305,7 +1295,7 @@ class Gen {
       u64(A.VM_PKT_LEN);
       c.get(SPARE).op(Op.i64_sub).op(Op.i32_wrap_i64).set(LEN);
       c.get(TMP).op(Op.i32_wrap_i64).set(DATA);
-    } else if (id === BPF_FUNC_XDP_ADJUST_TAIL) {
+    } else if (id === Fn.XdpAdjustTail) {
       // nl = len + delta: at least 14, inside the buffer; grown bytes are zeroed.
       u64(A.VM_PKT_LEN);
       c.get(SPARE).op(Op.i64_add).set(TMP);
