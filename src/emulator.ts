@@ -333,6 +333,49 @@ export class Emulator {
     this.pool?.kick();
   }
 
+  /**
+   * Whether a list's programs may run over a batch one after another (abi
+   * PGLF_INDEPENDENT) instead of all of them per packet: no map or writable region in
+   * common between two of them, no maps of maps (their inner maps are not listed), no
+   * tail calls, and at most one of them using a helper with per-thread state
+   * (trace_printk, trace_vprintk: the trace pipe's order; get_prandom_u32: the
+   * thread's generator).
+   */
+  private independent(progs: BpfProgram[]): boolean {
+    if (progs.length < 2) return true;
+    const dv = this.dp.view();
+    const owner = new Map<number, number>();
+    const spans: { lo: number; hi: number; prog: number }[] = [];
+    let stateful = 0;
+    for (const [k, p] of progs.entries()) {
+      const rec = p.record;
+      for (let i = 0; i < dv.getUint32(rec + A.PR_NMAPS, true); i++) {
+        const m = dv.getUint32(rec + A.PR_MAPS + i * 4, true);
+        const t = dv.getUint32(m + A.MAP_TYPE, true);
+        if (t === A.BPF_MAP_TYPE_ARRAY_OF_MAPS || t === A.BPF_MAP_TYPE_HASH_OF_MAPS) return false;
+        if ((owner.get(m) ?? k) !== k) return false;
+        owner.set(m, k);
+      }
+      for (let i = 0; i < dv.getUint32(rec + A.PR_NREGIONS, true); i++) {
+        const at = rec + A.PR_REGIONS + i * A.VM_REGION_SIZE;
+        if (!(dv.getUint32(at + 8, true) & A.VM_REGION_WRITABLE)) continue;
+        const lo = dv.getUint32(at, true);
+        const hi = dv.getUint32(at + 4, true);
+        if (spans.some((g) => g.prog !== k && lo < g.hi && g.lo < hi)) return false;
+        spans.push({ lo, hi, prog: k });
+      }
+      let calls = false;
+      for (let pc = 0; pc + 8 <= p.insns.length; pc += 8) {
+        if (p.insns[pc] !== 0x85 || (p.insns[pc + 1]! >> 4) !== 0) continue;
+        const id = new DataView(p.insns.buffer, p.insns.byteOffset + pc + 4, 4).getInt32(0, true);
+        if (id === 12) return false;
+        if (id === 6 || id === 7 || id === 177) calls = true;
+      }
+      if (calls && ++stateful > 1) return false;
+    }
+    return true;
+  }
+
   /** A program list as the dataplane reads it (abi PGL_*), 0 when empty. */
   private listRecord(list: MprogList | undefined): number {
     const progs = list?.programs() as BpfProgram[] | undefined;
@@ -340,6 +383,7 @@ export class Emulator {
     const dp = this.dp;
     const at = dp.alloc(A.PGL_PROGS + progs.length * 4);
     dp.view().setUint32(at + A.PGL_COUNT, progs.length, true);
+    dp.view().setUint32(at + A.PGL_FLAGS, this.independent(progs) ? A.PGLF_INDEPENDENT : 0, true);
     progs.forEach((p, i) => dp.view().setUint32(at + A.PGL_PROGS + i * 4, p.record, true));
     return at;
   }

@@ -162,9 +162,14 @@ export const PK_SIZE: u32 = 128;
 
 // Program list (an attach point's bpf_mprog entry), published by swap with the device
 // record (D_PROGS). Programs in run order:
-//   +0 count  +4 prog[0] ...   (u32 program record addresses)
+//   +0 count  +4 flags  +8 prog[0] ...   (u32 program record addresses)
 export const PGL_COUNT: u32 = 0;
-export const PGL_PROGS: u32 = 4;
+export const PGL_FLAGS: u32 = 4;
+export const PGL_PROGS: u32 = 8;
+// The programs share no state a packet's run could leave for another packet's run of a
+// later program (no map, region or per-thread helper state in common, no tail calls):
+// running each program over a batch in turn gives what running the list per packet does.
+export const PGLF_INDEPENDENT: u32 = 1;
 
 // Program record, one per loaded program, immutable while any list holds it:
 //   +0 insns (addr)  +4 slots  +8 nregions  +12 regions[6] {lo, hi, writable, pad}

@@ -113,6 +113,9 @@ export const VM_BATCH_STOP: u32 = 0x80000000;
 // batch(rec, entries, n | VM_BATCH_CHAIN): each run starts from the packet (and XDP
 // metadata) the run before left in the record, not the entry's (repeated test runs).
 export const VM_BATCH_CHAIN: u32 = 0x40000000;
+// batch(rec, entries, n | VM_BATCH_SKIP): entries a program before this one finished (a
+// fault, or a verdict other than NETKIT_NEXT) are left as they are: a list's next program.
+export const VM_BATCH_SKIP: u32 = 0x20000000;
 export const MAX_TAIL_CALL_CNT: u32 = 33;
 
 // Region flags.

@@ -233,8 +233,10 @@ export function batchEntries(thread: u32): usize {
  * redirect; context writes are copied back to each frame. Returns false, having run
  * nothing, when there is no batch code here (this thread has not installed the program's
  * code yet, or the program uses tail calls): the caller then runs the packets one by one.
+ * `flags`: VM_BATCH_SKIP for a list's later program (entries an earlier one finished
+ * are left as they are).
  */
-export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: usize): bool {
+export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: usize, flags: u32 = 0): bool {
   // tc: a writable __sk_buff on `dev`; XDP (no device): a read-only xdp_md.
   const skb = dev != 0;
   const jit = load<u32>(prog, PR_JIT);
@@ -245,7 +247,7 @@ export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: 
   store<u32>(rec, <u32>dev, VM_DEV);
   store<u32>(rec + VM_REGIONS, skb ? VM_REGION_WRITABLE : 0, 8);
   store<u32>(rec + VM_REGIONS + VM_REGION_SIZE, VM_REGION_WRITABLE, 8);
-  if (call_indirect<u32>(jit + JIT_SLOTS, rec, entries, n) == 0) return false;
+  if (call_indirect<u32>(jit + JIT_SLOTS, rec, entries, n | flags) == 0) return false;
   if (skb && (load<u32>(prog, PR_CTX_USE) & PR_CTX_WRITES) != 0) {
     for (let i: u32 = 0; i < n; i++) {
       const e = entries + <usize>(i * BE_SIZE);
@@ -256,11 +258,12 @@ export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: 
 }
 
 /**
- * Runs the program list `list` on a packet on device `dev` (skb->dev); returns the
- * verdict (the last program's r0, NETKIT_NEXT when every program said NEXT).
+ * Runs the program list `list` (from its program `first` on) on a packet on device `dev`
+ * (skb->dev); returns the verdict (the last program's r0, NETKIT_NEXT when every program
+ * said NEXT).
  * A fault ends the walk: `progsFault()` says so and the verdict is NETKIT_DROP's caller's to choose.
  */
-export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
+export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize, first: u32 = 0): i32 {
   const ifindex = load<u32>(dev, D_IFINDEX);
   lastData = data;
   lastLen = len;
@@ -276,7 +279,7 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
   for (let i: u32 = 0; i < n; i++) use |= load<u32>(<usize>load<u32>(list + PGL_PROGS + (<usize>i << 2)), PR_CTX_USE);
   skbFill(skb, meta, data, len, ifindex, use);
   store<u32>(rec, <u32>dev, VM_DEV);
-  for (let i: u32 = 0; i < n; i++) {
+  for (let i: u32 = first; i < n; i++) {
     const prog = <usize>load<u32>(list + PGL_PROGS + (<usize>i << 2));
     prepare(rec, prog, skb, SKB_CTX_SIZE, true, data, len, meta, meta);
     store<u32>(rec, 0, VM_PKT_META);

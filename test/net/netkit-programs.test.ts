@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import * as A from '../../src/abi.generated.js';
 import { Emulator, prng } from '../../src/emulator.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { BpfMap } from '../../src/ebpf/maps.js';
@@ -405,6 +406,170 @@ describe('one compiled program: verdicts in batches (netkit.md §4 steps 6-7)', 
     for (let i = 0; i < 100; i++) emu.transmit('init', 'nk1', new Uint8Array(i % 2 ? 60 : 150));
     await emu.settle();
     expect(stats('init', 'nk1')).toMatchObject({ txPackets: 50n, txDropped: 50n, dropReasons: { BPF_DROP: 50n } });
+  });
+});
+
+describe('lists of compiled programs that share no state run in batches, program after program', () => {
+  // Each packet carries its sequence number (byte 44) and a choice (byte 42). Every program
+  // counts into a map and records what it saw of the packet (its mark, as the programs
+  // before it left it) at the packet's sequence number; programs pick NEXT, or for some
+  // choices another verdict, a redirect or a fault. `shared`: the programs use one map
+  // (the second records the first one's running count): only per-packet order gives the
+  // interpreter's results there, and the list must not be batched.
+  const PROG = (k: number, counts: number, seen: number, target: number): string => `
+    mov %r6, %r1
+    ldxw %r2, [%r6+76]
+    ldxw %r3, [%r6+80]
+    mov %r4, %r2
+    add %r4, 45
+    jgt %r4, %r3, short
+    ldxb %r5, [%r2+42]
+    ldxb %r7, [%r2+44]
+    lddw %r8, ${counts}
+    ldxdw %r9, [%r8+0]
+    add %r9, 1
+    stxdw [%r8+0], %r9
+    lsh %r7, 3
+    lddw %r8, ${seen}
+    add %r8, %r7
+    ldxw %r1, [%r6+8]
+    ${k === 1 && counts === seen ? 'mov %r1, %r9' : ''}
+    stxdw [%r8+0], %r1
+    add %r1, ${k + 1}
+    stxw [%r6+8], %r1
+    jeq %r5, ${k * 4 + 1}, drop
+    jeq %r5, ${k * 4 + 2}, redir
+    jeq %r5, ${k * 4 + 3}, fault
+    jeq %r5, ${k * 4 + 4}, odd
+    mov %r0, -1
+    exit
+  drop:
+    mov %r0, 2
+    exit
+  redir:
+    mov %r1, ${target}
+    mov %r2, 0
+    call 23
+    exit
+  fault:
+    ldxdw %r0, [%r3+8]
+    exit
+  odd:
+    mov %r0, 9
+    exit
+  short:
+    mov %r0, -1
+    exit`;
+
+  async function run(jit: boolean, shared: boolean, noBatchCode?: number): Promise<{ out: unknown; flags: number }> {
+    emu = await Emulator.create({ seed: 9, jit });
+    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
+    emu.addLink({ ifname: 'nr1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nr0' } } } });
+    for (const d of ['nk1', 'nk0', 'nr1', 'nr0']) emu.setLink('init', d, { up: true });
+    emu.setRxSink('init', 'nk0', 'drop');
+    emu.setRxSink('init', 'nr0', 'drop');
+    const maps = [0, 1, 2].map((k) => ({
+      counts: new BpfMap(emu.dp, { name: `c${k}`, type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 }),
+      seen: new BpfMap(emu.dp, { name: `s${k}`, type: 'array', keySize: 4, valueSize: 8, maxEntries: 256 }),
+    }));
+    if (shared) maps[1]!.seen = maps[0]!.counts;
+    const target = emu.device('init', 'nr1').ifindex;
+    for (const [k, m] of maps.entries()) {
+      const used = [...new Set([m.counts, m.seen])];
+      const prog = emu.loadProgram({
+        name: `p${k}`, type: 'sched_cls', maps: used.map((x) => x.record), regions: used.map((x) => ({ addr: x.values, len: x.valuesSize, writable: true })),
+        insns: assemble(PROG(k, m.counts.values, m.seen.values, target)),
+      });
+      expect(prog.jit.slot !== 0).toBe(jit);
+      emu.progAttach('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog });
+      if (k === noBatchCode) {
+        // This thread has the program's code but not (yet) its batch entry, as a worker
+        // between a compile and its install: from here on the packets go one at a time.
+        const ex = emu.dp.exports as unknown as { table: WebAssembly.Table; jitBatchFallback: unknown; JIT_SLOTS: { value: number } };
+        ex.table.set(prog.jit.slot + ex.JIT_SLOTS.value, ex.jitBatchFallback);
+      }
+    }
+    const list = emu.dp.view().getUint32(emu.dp.deviceRecord(emu.device('init', 'nk1').slot) + A.D_PROGS, true);
+    const flags = emu.dp.view().getUint32(list + A.PGL_FLAGS, true);
+    const r = prng(77);
+    for (let i = 0; i < 250; i++) {
+      const size = [10, 20, 50, 64, 64, 64, 120][Math.floor(r() * 7)]!;
+      const f = new Uint8Array(size);
+      if (size >= 14) f.set([0x08, 0x00], 12);
+      if (size > 44) { f[42] = Math.floor(r() * 16); f[44] = i; }
+      emu.transmit('init', 'nk1', f, { mark: i * 7 });
+      if (r() < 0.02) await emu.settle();
+    }
+    await emu.settle();
+    const dump = (m: BpfMap): bigint[] => [...new BigUint64Array(emu.dp.memory.buffer.slice(m.values, m.values + m.valuesSize))];
+    const out = {
+      nk1: stats('init', 'nk1'), nk0: stats('init', 'nk0'), nr1: stats('init', 'nr1'),
+      maps: maps.map((m) => [dump(m.counts), dump(m.seen)]),
+    };
+    await emu.close();
+    return { out, flags };
+  }
+
+  it('independent programs: the same verdicts, faults, redirects, context writes and maps as per packet on the interpreter', async () => {
+    const compiled = await run(true, false);
+    const interpreted = await run(false, false);
+    expect(compiled.flags).toBe(A.PGLF_INDEPENDENT);
+    expect(compiled.out).toEqual(interpreted.out);
+    const c = compiled.out as { nk1: { dropReasons: Record<string, bigint> }; nr1: { txPackets: bigint }; maps: bigint[][][] };
+    expect(Object.keys(c.nk1.dropReasons).sort()).toEqual(['BPF_BAD_VERDICT', 'BPF_DROP', 'BPF_FAULT', 'PKT_TOO_SMALL']);
+    expect(c.nr1.txPackets).toBeGreaterThan(0n);
+    // later programs saw fewer packets: the ones before them finished some
+    expect(c.maps.map((m) => m[0]![0]!)).toEqual([...c.maps.map((m) => m[0]![0]!)].sort((a, b) => Number(b - a)));
+  });
+
+  it('a later program without batch code on the thread: the packets still going run the rest of the list one at a time', async () => {
+    const interpreted = await run(false, false);
+    for (const k of [1, 2]) expect((await run(true, false, k)).out).toEqual(interpreted.out);
+  });
+
+  it('which lists count as independent: shared maps or regions, maps of maps, tail calls, two users of per-thread helper state', async () => {
+    emu = await Emulator.create({ seed: 9 });
+    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
+    const a = new BpfMap(emu.dp, { name: 'a', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
+    const b = new BpfMap(emu.dp, { name: 'b', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
+    const outer = new BpfMap(emu.dp, { name: 'o', type: 'array_of_maps', keySize: 4, valueSize: 4, maxEntries: 1, inner: { type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 } });
+    const pa = new BpfMap(emu.dp, { name: 'pa', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    const prog = (body: string, maps: BpfMap[] = []): BpfProgram => emu.loadProgram({
+      name: 'p', type: 'sched_cls', maps: maps.map((m) => m.record), regions: maps.filter((m) => m.type === 'array').map((m) => ({ addr: m.values, len: 8, writable: true })),
+      insns: assemble(`${body}\nmov %r0, -1\nexit`),
+    });
+    const lookup = (m: BpfMap): string => `mov %r6, 0\nstxw [%r10-4], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -4\ncall 1`;
+    const flags = (progs: BpfProgram[]): number => {
+      for (const p of progs) emu.progAttach('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog: p });
+      const dv = emu.dp.view();
+      const list = dv.getUint32(emu.dp.deviceRecord(emu.device('init', 'nk1').slot) + A.D_PROGS, true);
+      const f = dv.getUint32(list + A.PGL_FLAGS, true);
+      for (const p of progs) emu.progDetach('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog: p });
+      return f;
+    };
+    const plain = prog('mov %r1, 0');
+    const withA = prog(lookup(a), [a]);
+    const withB = prog(lookup(b), [b]);
+    const withA2 = prog(lookup(a), [a]);
+    const random = prog('call 7');
+    const random2 = prog('call 7');
+    const printk = prog('mov %r1, %r10\nadd %r1, -8\nstxdw [%r10-8], %r1\nmov %r2, 8\ncall 6');
+    const inner = prog(lookup(outer), [outer]);
+    const tail = prog(`mov %r2, 0\nlddw %r2, ${pa.record}\nmov %r3, 0\ncall 12`, [pa]);
+    expect(flags([plain, withA, withB])).toBe(A.PGLF_INDEPENDENT);
+    expect(flags([withA, withA2])).toBe(0);
+    expect(flags([random, plain, printk])).toBe(0);
+    expect(flags([random, plain, withA])).toBe(A.PGLF_INDEPENDENT);
+    expect(flags([random, random2])).toBe(0);
+    expect(flags([plain, inner])).toBe(0);
+    expect(flags([plain, tail])).toBe(0);
+  });
+
+  it('programs sharing a map stay per packet: the second records the first one\'s running count', async () => {
+    const compiled = await run(true, true);
+    const interpreted = await run(false, true);
+    expect(compiled.flags).toBe(0);
+    expect(compiled.out).toEqual(interpreted.out);
   });
 });
 

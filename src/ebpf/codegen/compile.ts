@@ -137,6 +137,7 @@ const B_FLT = 38; // i32
 const B_S = 39; // i32: stop at the first fault (VM_BATCH_STOP)
 const B_C = 40; // i32: chain the runs' packets (VM_BATCH_CHAIN)
 const B_EXEC = 41; // i64: instructions the batch's runs executed (added to the record's count at the end)
+const B_K = 42; // i32: skip the entries an earlier program finished (VM_BATCH_SKIP)
 // A loop function's own (after a subprogram's locals): nr, ctx, i, and the caller's r6..r9.
 const L_NR = 32, L_CTX = 33, L_I = 34, L_R6 = 35; // i64 (L_R6..L_R6 + 3)
 const N_I64_LOCALS = 3; // EA, TMP, SPARE
@@ -355,7 +356,7 @@ class Gen {
     if (this.batch) {
       this.f = this.funcs[0]!;
       this.batchMode = true;
-      this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32], [1, I64]], 512 + (this.f.end - this.f.start) * 48);
+      this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32], [1, I64], [1, I32]], 512 + (this.f.end - this.f.start) * 48);
       this.batchMode = false;
     }
     for (const k of this.loopFns) {
@@ -496,7 +497,8 @@ class Gen {
     c.op(Op.global_get).u32(G_WORK).set(B_W);
     c.op(Op.global_get).u32(G_N).tee(B_N).i32c(31).op(Op.i32_shr_u).set(B_S);
     c.get(B_N).i32c(30).op(Op.i32_shr_u).i32c(1).op(Op.i32_and).set(B_C);
-    c.get(B_N).i32c(0x3fffffff).op(Op.i32_and).set(B_N);
+    c.get(B_N).i32c(29).op(Op.i32_shr_u).i32c(1).op(Op.i32_and).set(B_K);
+    c.get(B_N).i32c(0x1fffffff).op(Op.i32_and).set(B_N);
     c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(B_B0);
     this.labels = [];
     this.labelAt.clear();
@@ -504,6 +506,15 @@ class Gen {
     this.enter(Op.loop);
     c.get(B_I).get(B_N).op(Op.i32_ge_u).u8(Op.br_if).u32(1);
     c.get(B_W).get(B_I).i32c(A.BE_SIZE).op(Op.i32_mul).op(Op.i32_add).set(B_E);
+    // A list's later program: an entry an earlier program finished stays as it is.
+    c.get(B_K);
+    this.enter(Op.if);
+    c.get(B_E).mem(Op.i32_load, 2, A.BE_FAULT).get(B_E).mem(Op.i32_load, 2, A.BE_VERDICT).i32c(A.NETKIT_NEXT).op(Op.i32_ne).op(Op.i32_or);
+    this.enter(Op.if);
+    c.get(B_I).i32c(1).op(Op.i32_add).set(B_I);
+    c.u8(Op.br).u32(2);
+    this.leave();
+    this.leave();
     const field = (off: number): void => { c.get(B_E).mem(Op.i32_load, 2, off); };
     const put = (off: number, value: () => void): void => { c.get(REC); value(); c.mem(Op.i32_store, 2, off); };
     if (helpers) {
