@@ -36,6 +36,59 @@ function asm(name: string, text: string): BpfProgram {
 
 const stats = (ns: string, dev: string) => emu.stats(emu.device(ns, dev));
 
+/** nk1/nk0 (the programs' device) and nr1/nr0 (a redirect target), up, the peers dropping what they get. */
+async function twoPairs(jit: boolean): Promise<void> {
+  emu = await Emulator.create({ seed: 9, jit });
+  emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
+  emu.addLink({ ifname: 'nr1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nr0' } } } });
+  for (const d of ['nk1', 'nk0', 'nr1', 'nr0']) emu.setLink('init', d, { up: true });
+  emu.setRxSink('init', 'nk0', 'drop');
+  emu.setRxSink('init', 'nr0', 'drop');
+}
+
+/**
+ * The start of a test policy: r6 the context, r2/r3 the packet's data/data_end, to
+ * `short` unless `need` bytes are there, r5 the packet's choice byte (offset 42).
+ */
+const CHOICE = (need: number): string => `
+    mov %r6, %r1
+    ldxw %r2, [%r6+76]
+    ldxw %r3, [%r6+80]
+    mov %r4, %r2
+    add %r4, ${need}
+    jgt %r4, %r3, short
+    ldxb %r5, [%r2+42]`;
+
+/**
+ * The end of a test policy, r5 the packet's choice byte and r3 data_end: choices `first`
+ * .. first+3 drop, redirect out of `target`, fault and give an unknown verdict; anything
+ * else returns `otherwise`; the label `short` (a packet too short to choose) gives NEXT.
+ */
+const OUTCOMES = (first: number, otherwise: number, target: number): string => `
+    jeq %r5, ${first}, drop
+    jeq %r5, ${first + 1}, redir
+    jeq %r5, ${first + 2}, fault
+    jeq %r5, ${first + 3}, odd
+    mov %r0, ${otherwise}
+    exit
+  drop:
+    mov %r0, 2
+    exit
+  redir:
+    mov %r1, ${target}
+    mov %r2, 0
+    call 23
+    exit
+  fault:
+    ldxdw %r0, [%r3+8]
+    exit
+  odd:
+    mov %r0, 9
+    exit
+  short:
+    mov %r0, -1
+    exit`;
+
 describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () => {
   it('a clang-compiled netkit/primary policy drops one port and passes the rest', async () => {
     const { nk1 } = await pair();
@@ -245,14 +298,7 @@ describe('one compiled program: verdicts in batches (netkit.md §4 steps 6-7)', 
   // Every outcome a program can give, picked by a payload byte, on frames of every size;
   // the batch path (one compiled program, nothing else attached) against one packet at a
   // time on the interpreter: the same counters, drop reasons, map and redirects.
-  const POLICY = (values: number, target: number): string => `
-    mov %r6, %r1
-    ldxw %r2, [%r6+76]
-    ldxw %r3, [%r6+80]
-    mov %r4, %r2
-    add %r4, 43
-    jgt %r4, %r3, short
-    ldxb %r5, [%r2+42]
+  const POLICY = (values: number, target: number): string => `${CHOICE(43)}
     mov %r8, %r5
     and %r8, 7
     lsh %r8, 3
@@ -265,37 +311,10 @@ describe('one compiled program: verdicts in batches (netkit.md §4 steps 6-7)', 
     ldxw %r9, [%r6+0]
     add %r1, %r9
     stxw [%r6+8], %r1
-    jeq %r5, 1, drop
-    jeq %r5, 2, redir
-    jeq %r5, 3, fault
-    jeq %r5, 4, odd
-    mov %r0, 0
-    exit
-  drop:
-    mov %r0, 2
-    exit
-  redir:
-    mov %r1, ${target}
-    mov %r2, 0
-    call 23
-    exit
-  fault:
-    ldxdw %r0, [%r3+8]
-    exit
-  odd:
-    mov %r0, 9
-    exit
-  short:
-    mov %r0, -1
-    exit`;
+${OUTCOMES(1, 0, target)}`;
 
   async function run(jit: boolean): Promise<unknown> {
-    emu = await Emulator.create({ seed: 9, jit });
-    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
-    emu.addLink({ ifname: 'nr1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nr0' } } } });
-    for (const d of ['nk1', 'nk0', 'nr1', 'nr0']) emu.setLink('init', d, { up: true });
-    emu.setRxSink('init', 'nk0', 'drop');
-    emu.setRxSink('init', 'nr0', 'drop');
+    await twoPairs(jit);
     const m = new BpfMap(emu.dp, { name: 'verdicts', type: 'array', keySize: 4, valueSize: 8, maxEntries: 8 });
     const prog = emu.loadProgram({
       name: 'policy', type: 'sched_cls', maps: [m.record], regions: [{ addr: m.values, len: 64, writable: true }],
@@ -416,14 +435,7 @@ describe('lists of compiled programs that share no state run in batches, program
   // choices another verdict, a redirect or a fault. `shared`: the programs use one map
   // (the second records the first one's running count): only per-packet order gives the
   // interpreter's results there, and the list must not be batched.
-  const PROG = (k: number, counts: number, seen: number, target: number): string => `
-    mov %r6, %r1
-    ldxw %r2, [%r6+76]
-    ldxw %r3, [%r6+80]
-    mov %r4, %r2
-    add %r4, 45
-    jgt %r4, %r3, short
-    ldxb %r5, [%r2+42]
+  const PROG = (k: number, counts: number, seen: number, target: number): string => `${CHOICE(45)}
     ldxb %r7, [%r2+44]
     lddw %r8, ${counts}
     ldxdw %r9, [%r8+0]
@@ -437,37 +449,10 @@ describe('lists of compiled programs that share no state run in batches, program
     stxdw [%r8+0], %r1
     add %r1, ${k + 1}
     stxw [%r6+8], %r1
-    jeq %r5, ${k * 4 + 1}, drop
-    jeq %r5, ${k * 4 + 2}, redir
-    jeq %r5, ${k * 4 + 3}, fault
-    jeq %r5, ${k * 4 + 4}, odd
-    mov %r0, -1
-    exit
-  drop:
-    mov %r0, 2
-    exit
-  redir:
-    mov %r1, ${target}
-    mov %r2, 0
-    call 23
-    exit
-  fault:
-    ldxdw %r0, [%r3+8]
-    exit
-  odd:
-    mov %r0, 9
-    exit
-  short:
-    mov %r0, -1
-    exit`;
+${OUTCOMES(k * 4 + 1, -1, target)}`;
 
   async function run(jit: boolean, shared: boolean, noBatchCode?: number): Promise<{ out: unknown; flags: number }> {
-    emu = await Emulator.create({ seed: 9, jit });
-    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
-    emu.addLink({ ifname: 'nr1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nr0' } } } });
-    for (const d of ['nk1', 'nk0', 'nr1', 'nr0']) emu.setLink('init', d, { up: true });
-    emu.setRxSink('init', 'nk0', 'drop');
-    emu.setRxSink('init', 'nr0', 'drop');
+    await twoPairs(jit);
     const maps = [0, 1, 2].map((k) => ({
       counts: new BpfMap(emu.dp, { name: `c${k}`, type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 }),
       seen: new BpfMap(emu.dp, { name: `s${k}`, type: 'array', keySize: 4, valueSize: 8, maxEntries: 256 }),
