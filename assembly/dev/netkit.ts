@@ -15,11 +15,11 @@ import {
   HOOK_NETKIT_XMIT, D_PROGS, NETKIT_DROP, NETKIT_REDIRECT, DROP_BPF_DROP, DROP_BPF_VERDICT, DROP_BPF_FAULT,
   DROP_REDIRECT,
 } from "../abi/layout";
-import { runProgs, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen, batchEntries, batchEntry, batchResult, runBatch } from "../ebpf/skb";
-import { PGL_COUNT, PGL_FLAGS, PGLF_INDEPENDENT, PGL_PROGS, PR_JIT, PR_CTX_USE, PR_CTX_VERIFIED, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_META, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
+import { runProgs, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen, batchEntries, batchEntry, batchUse, runListBatch } from "../ebpf/skb";
+import { PGL_COUNT, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { frameBase } from "./frames";
-import { VM_REDIRECT_FROM_INGRESS, VM_BATCH_SKIP } from "../abi/vm";
+import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { queueRedirect } from "./redirect";
 import { ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { frameFree } from "./frames";
@@ -127,16 +127,9 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
   // packets an earlier one finished. Each packet still sees the program state (maps) the
   // packets before it left, as one at a time; only programs that share none of it see the
   // packets in another interleaving.
-  const count = progs != 0 ? load<u32>(progs, PGL_COUNT) : 0;
-  let batched = count == 1 || (count > 1 && (load<u32>(progs, PGL_FLAGS) & PGLF_INDEPENDENT) != 0);
-  let use: u32 = 0;
-  for (let j: u32 = 0; batched && j < count; j++) {
-    const p = <usize>load<u32>(progs + PGL_PROGS + (<usize>j << 2));
-    const u = load<u32>(p, PR_CTX_USE);
-    if (load<u32>(p, PR_JIT) == 0 || (u & PR_CTX_VERIFIED) == 0) batched = false;
-    use |= u;
-  }
-  if (batched && egressList == 0 && peerTcx == 0 && !tracing && !capOut) {
+  const use = progs != 0 ? batchUse(progs) : 0;
+  if (use != 0 && egressList == 0 && peerTcx == 0 && !tracing && !capOut) {
+    const count = load<u32>(progs, PGL_COUNT);
     const batch = batchEntries(thread);
     while (i < n) {
       let m: u32 = 0;
@@ -156,18 +149,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         store<u32>(e, len, BE_AUX);
         m++;
       }
-      for (let j: u32 = 0; j < count; j++) {
-        if (runBatch(thread, <usize>load<u32>(progs + PGL_PROGS + (<usize>j << 2)), batch, m, peer, j == 0 ? 0 : VM_BATCH_SKIP)) continue;
-        // No batch code on this thread (yet): the same verdicts, one packet at a time, from
-        // this program on, for the packets the ones before left going.
-        for (let k: u32 = 0; k < m; k++) {
-          const e = batch + <usize>(k * BE_SIZE);
-          if (j != 0 && (load<u32>(e, BE_FAULT) != 0 || load<i32>(e, BE_VERDICT) != NETKIT_NEXT)) continue;
-          const v = runProgs(thread, progs, <usize>load<u32>(e, BE_META), <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), peer, j);
-          batchResult(e, v, progsFault());
-        }
-        break;
-      }
+      runListBatch(thread, progs, count, batch, m, peer);
       for (let k: u32 = 0; k < m; k++) {
         const e = batch + <usize>(k * BE_SIZE);
         const addr = <usize>load<u32>(e, BE_DATA);

@@ -22,10 +22,10 @@ import { runXdp, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirect
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { queueRedirect } from "./redirect";
-import { batchEntries, xdpEntry, batchResult, runBatch } from "../ebpf/skb";
+import { batchEntries, xdpEntry, batchEntry, batchResult, runBatch, batchUse, runListBatch } from "../ebpf/skb";
 import { PR_JIT, PR_CTX_USE, PR_CTX_VERIFIED, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import {
-  D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS,
+  D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS, PGL_COUNT, FM_INGRESS_IFINDEX,
 } from "../abi/layout";
 
 const ETH_P_IP: u16 = 0x0008; // 0x0800 as loaded little-endian from the packet
@@ -185,6 +185,27 @@ function selectQueue(steer: usize, data: usize, hash: u32): i32 {
   return false;
 }
 
+/** The skb fields of a frame on its way up from rx queue `q` (as the driver sets them). */
+@inline function rxFields(meta: usize, dev: usize, addr: usize, q: u32, hash: u32, proto: u16): void {
+  store<u32>(meta, hash, FM_HASH);
+  store<u32>(meta, q, FM_QUEUE_MAPPING);
+  store<u32>(meta, load<u32>(dev, D_IFINDEX), FM_IFINDEX);
+  store<u8>(meta, pktTypeFor(addr, dev), FM_PKT_TYPE);
+  store<u16>(meta, bswap<u16>(proto), FM_PROTOCOL);
+}
+
+/**
+ * A frame tcx ingress took (act: TC_ACT_SHOT or TC_ACT_REDIRECT, the redirect's target):
+ * received (counted), then redirected, or dropped and freed.
+ */
+@inline function tcxTaken(thread: u32, slot: u32, dev: usize, c: usize, act: i32, addr: usize, len: u32, rdIfindex: u32, rdFlags: u32): void {
+  bump(c, C_RX_PACKETS, 1);
+  bump(c, C_RX_BYTES, len);
+  if (act == 7 && queueRedirect(thread, slot, addr, len, load<u32>(dev, D_NETNS), rdIfindex, rdFlags | VM_REDIRECT_FROM_INGRESS)) return;
+  bump(c, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
+  frameFree(thread, addr);
+}
+
 /**
  * A frame on its way up from rx queue `q` (flow hash and EtherType as parsed before any
  * XDP program ran): the skb fields, tcx ingress, then the queue's ring (through its
@@ -192,25 +213,26 @@ function selectQueue(steer: usize, data: usize, hash: u32): i32 {
  */
 @inline function rxUp(thread: u32, slot: u32, dev: usize, c: usize, addr: usize, len: u32, q: u32, hash: u32, proto: u16, tcx: usize, capIn: bool): u32 {
   const meta = frameBase(addr);
-  store<u32>(meta, hash, FM_HASH);
-  store<u32>(meta, q, FM_QUEUE_MAPPING);
-  store<u32>(meta, load<u32>(dev, D_IFINDEX), FM_IFINDEX);
-  store<u8>(meta, pktTypeFor(addr, dev), FM_PKT_TYPE);
-  store<u16>(meta, bswap<u16>(proto), FM_PROTOCOL);
+  rxFields(meta, dev, addr, q, hash, proto);
   // tcx ingress (received: counted), then the stack, a drop or a redirect.
   if (tcx != 0) {
     const act = runTcxIngress(thread, tcx, meta, addr, len, dev);
     if (act != 0) {
-      bump(c, C_RX_PACKETS, 1);
-      bump(c, C_RX_BYTES, len);
-      if (act == 7 && queueRedirect(thread, slot, progsData(), progsLen(), load<u32>(dev, D_NETNS), progsRedirectIfindex(), progsRedirectFlags() | VM_REDIRECT_FROM_INGRESS)) return 0;
-      bump(c, act == 7 ? DROP_REDIRECT : DROP_TCX, 1);
-      frameFree(thread, addr);
+      tcxTaken(thread, slot, dev, c, act, progsData(), progsLen(), progsRedirectIfindex(), progsRedirectFlags());
       return 0;
     }
     addr = progsData();
     len = progsLen();
   }
+  return rxRing(thread, dev, c, addr, len, q, capIn);
+}
+
+/**
+ * A frame for rx queue `q`'s ring (through its memory provider if it has one), counted on
+ * the queue and the device. Returns 1 when it got there (else dropped, counted, freed).
+ */
+@inline function rxRing(thread: u32, dev: usize, c: usize, addr: usize, len: u32, q: u32, capIn: bool): u32 {
+  const meta = frameBase(addr);
   const r = <usize>load<u32>(<usize>load<u32>(dev, D_RX_RINGS) + (<usize>q << 2));
   if (ringProdFree(r, 1) == 0) {
     rxDrop(c, DROP_BACKLOG_FULL);
@@ -268,6 +290,11 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   // poll loop runs XDP over its batch); each frame then goes on in order.
   if (xdp != 0 && tcx == 0 && load<u32>(xdp, PR_JIT) != 0 && (load<u32>(xdp, PR_CTX_USE) & PR_CTX_VERIFIED) != 0) {
     return nicRxBatched(thread, slot, dev, c, descs, n, steer, nq, xdp, ifindex, capIn);
+  }
+  // No XDP and tcx ingress programs that can run in batches: the same, over the skbs.
+  if (xdp == 0 && tcx != 0) {
+    const use = batchUse(tcx);
+    if (use != 0) return nicRxTcxBatched(thread, slot, dev, c, descs, n, steer, nq, tcx, use, capIn);
   }
   let delivered: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
@@ -330,6 +357,52 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
     }
   }
   xskFlush();
+  return delivered;
+}
+
+/**
+ * nicRx with tcx ingress in batches (no XDP): steer up to BPF_BATCH_MAX frames and fill
+ * their skbs, run the tcx programs over them all (program after program, see
+ * `batchUse`), then take each frame on in order: redirected or dropped, or up to its
+ * queue's ring.
+ */
+function nicRxTcxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, tcx: usize, use: u32, capIn: bool): u32 {
+  const batch = batchEntries(thread);
+  const ifindex = load<u32>(dev, D_IFINDEX);
+  const count = load<u32>(tcx, PGL_COUNT);
+  let delivered: u32 = 0;
+  let i: u32 = 0;
+  while (i < n) {
+    let m: u32 = 0;
+    for (; i < n && m < BPF_BATCH_MAX; i++) {
+      const d = descs + <usize>(i * DESC_SIZE);
+      const addr = <usize>load<u64>(d, DESC_ADDR);
+      const len = load<u32>(d, DESC_LEN);
+      const q = rxQueue(thread, c, steer, nq, addr, len);
+      if (q < 0) continue;
+      const meta = frameBase(addr);
+      rxFields(meta, dev, addr, <u32>q, flowHash(), flowProto);
+      store<u32>(meta, ifindex, FM_INGRESS_IFINDEX); // (runTcxIngress's)
+      const e = batch + <usize>(m * BE_SIZE);
+      batchEntry(e, meta, addr, len, ifindex, use);
+      store<u32>(e, <u32>q, BE_AUX2);
+      m++;
+    }
+    runListBatch(thread, tcx, count, batch, m, dev);
+    for (let k: u32 = 0; k < m; k++) {
+      const e = batch + <usize>(k * BE_SIZE);
+      const data = <usize>load<u32>(e, BE_DATA);
+      const len = load<u32>(e, BE_LEN);
+      // (runTcx's: a fault drops, TC_ACT_SHOT and TC_ACT_REDIRECT take the frame, the rest pass)
+      const v = load<i32>(e, BE_VERDICT);
+      const act: i32 = load<u32>(e, BE_FAULT) != 0 ? 2 : v == 2 || v == 7 ? v : 0;
+      if (act != 0) {
+        tcxTaken(thread, slot, dev, c, act, data, len, load<u32>(e, BE_RD_IFINDEX), load<u32>(e, BE_RD_FLAGS));
+        continue;
+      }
+      delivered += rxRing(thread, dev, c, data, len, load<u32>(e, BE_AUX2), capIn);
+    }
+  }
   return delivered;
 }
 

@@ -19,9 +19,9 @@ import {
 import { threadState } from "../dev/frames";
 import { progRun } from "./vm";
 import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
-import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_CHAIN, VM_BATCH_DECLINED, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
+import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_CHAIN, VM_BATCH_DECLINED, VM_BATCH_SKIP, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
 import { BE_LO, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
-import { D_IFINDEX } from "../abi/layout";
+import { D_IFINDEX, PGL_FLAGS, PGLF_INDEPENDENT, PR_CTX_VERIFIED } from "../abi/layout";
 
 /** All 24 words of the __sk_buff (PR_CTX_USE's word bits). */
 const SKB_WORDS_ALL: u32 = 0xffffff;
@@ -255,6 +255,44 @@ export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: 
     }
   }
   return true;
+}
+
+/**
+ * Whether program list `list` runs in batches: one program, or programs that share no
+ * state (PGLF_INDEPENDENT), each compiled here and verified. Returns the context words
+ * they read together (never 0: PR_CTX_VERIFIED is among them), or 0 when not.
+ */
+export function batchUse(list: usize): u32 {
+  const count = load<u32>(list, PGL_COUNT);
+  if (count == 0 || (count > 1 && (load<u32>(list, PGL_FLAGS) & PGLF_INDEPENDENT) == 0)) return 0;
+  let use: u32 = 0;
+  for (let j: u32 = 0; j < count; j++) {
+    const p = <usize>load<u32>(list + PGL_PROGS + (<usize>j << 2));
+    const u = load<u32>(p, PR_CTX_USE);
+    if (load<u32>(p, PR_JIT) == 0 || (u & PR_CTX_VERIFIED) == 0) return 0;
+    use |= u;
+  }
+  return use;
+}
+
+/**
+ * Runs the `count` programs of list `list` over `m` batch entries (filled by `batchEntry`
+ * with `batchUse`'s words; `dev` the skb's device), program after program, a later one
+ * skipping the entries an earlier one finished; where a program has no batch code on this
+ * thread (yet), the rest of the list runs one packet at a time. Each entry ends with the
+ * walk's verdict (as `runProgs` gives it), fault, packet and redirect.
+ */
+export function runListBatch(thread: u32, list: usize, count: u32, entries: usize, m: u32, dev: usize): void {
+  for (let j: u32 = 0; j < count; j++) {
+    if (runBatch(thread, <usize>load<u32>(list + PGL_PROGS + (<usize>j << 2)), entries, m, dev, j == 0 ? 0 : VM_BATCH_SKIP)) continue;
+    for (let k: u32 = 0; k < m; k++) {
+      const e = entries + <usize>(k * BE_SIZE);
+      if (j != 0 && (load<u32>(e, BE_FAULT) != 0 || load<i32>(e, BE_VERDICT) != NETKIT_NEXT)) continue;
+      const v = runProgs(thread, list, <usize>load<u32>(e, BE_META), <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), dev, j);
+      batchResult(e, v, lastFault);
+    }
+    return;
+  }
 }
 
 /**

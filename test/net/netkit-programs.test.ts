@@ -512,6 +512,67 @@ ${OUTCOMES(k * 4 + 1, -1, target)}`;
     for (const k of [1, 2]) expect((await run(true, false, k)).out).toEqual(interpreted.out);
   });
 
+  // The same programs as a NIC's tcx ingress (no XDP): frames from the wire steered over 4
+  // queues (an ntuple rule sends choice 0 packets' MAC to queue 3), the list over each
+  // poll's skbs program after program, then each frame redirected, dropped or queued.
+  async function runNic(jit: boolean, count: number, noBatchCode?: number): Promise<unknown> {
+    await twoPairs(jit);
+    const eth1 = emu.addNic({ name: 'eth1', rxQueues: 4 });
+    emu.setLink('init', 'eth1', { up: true });
+    emu.setRxSink('init', 'eth1', 'drop');
+    const mac = new Uint8Array([2, 0, 0, 0, 0, 0x33]);
+    emu.addNtuple('init', 'eth1', { flowType: 'ether', dstMac: mac, action: 3 });
+    const target = emu.device('init', 'nr1').ifindex;
+    const maps = Array.from({ length: count }, (_, k) => ({
+      counts: new BpfMap(emu.dp, { name: `c${k}`, type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 }),
+      seen: new BpfMap(emu.dp, { name: `s${k}`, type: 'array', keySize: 4, valueSize: 8, maxEntries: 256 }),
+    }));
+    for (const [k, m] of maps.entries()) {
+      const prog = emu.loadProgram({
+        name: `t${k}`, type: 'sched_cls', maps: [m.counts.record, m.seen.record],
+        regions: [m.counts, m.seen].map((x) => ({ addr: x.values, len: x.valuesSize, writable: true })),
+        insns: assemble(PROG(k, m.counts.values, m.seen.values, target)),
+      });
+      expect(prog.jit.slot !== 0).toBe(jit);
+      emu.progAttach('init', { ifindex: eth1.ifindex, attachType: 'tcx_ingress', prog });
+      if (k === noBatchCode) {
+        const ex = emu.dp.exports as unknown as { table: WebAssembly.Table; jitBatchFallback: unknown; JIT_SLOTS: { value: number } };
+        ex.table.set(prog.jit.slot + ex.JIT_SLOTS.value, ex.jitBatchFallback);
+      }
+    }
+    const r = prng(78);
+    for (let i = 0; i < 250; i++) {
+      const size = [10, 20, 50, 64, 64, 64, 120][Math.floor(r() * 7)]!;
+      const f = new Uint8Array(size).map(() => Math.floor(r() * 256));
+      if (size >= 14) f.set([0x08, 0x00], 12);
+      if (size > 44) { f[42] = Math.floor(r() * 10); f[44] = i; }
+      if (f[42] === 0 || size < 14) f.set(mac.subarray(0, Math.min(6, size)), 0);
+      emu.wireIn('init', 'eth1', f);
+      if (r() < 0.02) await emu.settle();
+    }
+    await emu.settle();
+    const dump = (m: BpfMap): bigint[] => [...new BigUint64Array(emu.dp.memory.buffer.slice(m.values, m.values + m.valuesSize))];
+    const out = {
+      eth1: stats('init', 'eth1'), queues: emu.queueStats('init', 'eth1'), nr1: stats('init', 'nr1'),
+      maps: maps.map((m) => [dump(m.counts), dump(m.seen)]),
+    };
+    await emu.close();
+    return out;
+  }
+
+  it('tcx ingress on a NIC: one program, and a list, in batches give what per packet on the interpreter gives', async () => {
+    for (const count of [1, 2]) {
+      const interpreted = await runNic(false, count);
+      const compiled = await runNic(true, count);
+      expect(compiled).toEqual(interpreted);
+      expect((await runNic(true, count, count - 1))).toEqual(interpreted);
+      const c = compiled as { eth1: { dropReasons: Record<string, bigint> }; nr1: { txPackets: bigint }; queues: { rxPackets: bigint }[] };
+      expect(Object.keys(c.eth1.dropReasons).sort()).toEqual(['PKT_TOO_SMALL', 'TCX_DROP']);
+      expect(c.nr1.txPackets).toBeGreaterThan(0n);
+      expect(c.queues.every((q) => q.rxPackets > 0n)).toBe(true);
+    }
+  });
+
   it('which lists count as independent: shared maps or regions, maps of maps, tail calls, two users of per-thread helper state', async () => {
     emu = await Emulator.create({ seed: 9 });
     emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
