@@ -318,24 +318,45 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   return delivered;
 }
 
+// How many frames the last gatherSteered put in the entries.
+let gathered: u32 = 0;
+
+/**
+ * Steers frames descs[i..n) into batch entries until BPF_BATCH_MAX are there: each one's
+ * BE_DATA, BE_LEN, BE_AUX (flow hash) and BE_AUX2 (queue | EtherType << 16, as parsed
+ * from the wire). Frames dropped here are counted and freed. Returns the next i;
+ * `gathered` says how many entries it filled.
+ */
+function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize): u32 {
+  let m: u32 = 0;
+  for (; i < n && m < BPF_BATCH_MAX; i++) {
+    const d = descs + <usize>(i * DESC_SIZE);
+    const addr = <usize>load<u64>(d, DESC_ADDR);
+    const len = load<u32>(d, DESC_LEN);
+    const q = rxQueue(thread, c, steer, nq, addr, len);
+    if (q < 0) continue;
+    const e = batch + <usize>(m * BE_SIZE);
+    store<u32>(e, <u32>addr, BE_DATA);
+    store<u32>(e, len, BE_LEN);
+    store<u32>(e, flowHash(), BE_AUX);
+    store<u32>(e, <u32>q | (<u32>flowProto << 16), BE_AUX2);
+    m++;
+  }
+  gathered = m;
+  return i;
+}
+
 /** nicRx with XDP in batches: steer up to BPF_BATCH_MAX frames, run XDP on them all, then act on each. */
 function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, xdp: usize, ifindex: u32, capIn: bool): u32 {
   const batch = batchEntries(thread);
   let delivered: u32 = 0;
   let i: u32 = 0;
   while (i < n) {
-    let m: u32 = 0;
-    for (; i < n && m < BPF_BATCH_MAX; i++) {
-      const d = descs + <usize>(i * DESC_SIZE);
-      const addr = <usize>load<u64>(d, DESC_ADDR);
-      const len = load<u32>(d, DESC_LEN);
-      const q = rxQueue(thread, c, steer, nq, addr, len);
-      if (q < 0) continue;
-      const e = batch + <usize>(m * BE_SIZE);
-      xdpEntry(e, addr, len, ifindex, <u32>q);
-      store<u32>(e, flowHash(), BE_AUX);
-      store<u32>(e, <u32>q | (<u32>flowProto << 16), BE_AUX2);
-      m++;
+    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch);
+    const m = gathered;
+    for (let k: u32 = 0; k < m; k++) {
+      const e = batch + <usize>(k * BE_SIZE);
+      xdpEntry(e, <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), ifindex, load<u32>(e, BE_AUX2) & 0xffff);
     }
     if (!runBatch(thread, xdp, batch, m, 0)) {
       // No batch code on this thread (yet): the same actions, one frame at a time.
@@ -373,20 +394,16 @@ function nicRxTcxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: us
   let delivered: u32 = 0;
   let i: u32 = 0;
   while (i < n) {
-    let m: u32 = 0;
-    for (; i < n && m < BPF_BATCH_MAX; i++) {
-      const d = descs + <usize>(i * DESC_SIZE);
-      const addr = <usize>load<u64>(d, DESC_ADDR);
-      const len = load<u32>(d, DESC_LEN);
-      const q = rxQueue(thread, c, steer, nq, addr, len);
-      if (q < 0) continue;
+    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch);
+    const m = gathered;
+    for (let k: u32 = 0; k < m; k++) {
+      const e = batch + <usize>(k * BE_SIZE);
+      const addr = <usize>load<u32>(e, BE_DATA);
+      const aux = load<u32>(e, BE_AUX2);
       const meta = frameBase(addr);
-      rxFields(meta, dev, addr, <u32>q, flowHash(), flowProto);
+      rxFields(meta, dev, addr, aux & 0xffff, load<u32>(e, BE_AUX), <u16>(aux >> 16));
       store<u32>(meta, ifindex, FM_INGRESS_IFINDEX); // (runTcxIngress's)
-      const e = batch + <usize>(m * BE_SIZE);
-      batchEntry(e, meta, addr, len, ifindex, use);
-      store<u32>(e, <u32>q, BE_AUX2);
-      m++;
+      batchEntry(e, meta, addr, load<u32>(e, BE_LEN), ifindex, use);
     }
     runListBatch(thread, tcx, count, batch, m, dev);
     for (let k: u32 = 0; k < m; k++) {
@@ -400,7 +417,7 @@ function nicRxTcxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: us
         tcxTaken(thread, slot, dev, c, act, data, len, load<u32>(e, BE_RD_IFINDEX), load<u32>(e, BE_RD_FLAGS));
         continue;
       }
-      delivered += rxRing(thread, dev, c, data, len, load<u32>(e, BE_AUX2), capIn);
+      delivered += rxRing(thread, dev, c, data, len, load<u32>(e, BE_AUX2) & 0xffff, capIn);
     }
   }
   return delivered;
