@@ -713,3 +713,35 @@ describe('hash map lookups run inline', () => {
     }
   });
 });
+
+describe('bpf_ktime_get_ns, bpf_get_prandom_u32 and bpf_get_smp_processor_id run inline', () => {
+  it('the clock, the generator\'s sequence and state, and the thread: as the helpers give them', () => {
+    // r0 = ((p1 ^ p2 << 7 ^ p3 << 13) + ktime * 3 + cpu * 1000003), from three prandom calls
+    const insns = assemble(`call 7\nmov %r6, %r0\ncall 7\nlsh %r0, 7\nxor %r6, %r0\ncall 7\nlsh %r0, 13\nxor %r6, %r0\ncall 5\nmul %r0, 3\nadd %r6, %r0\ncall 8\nmul %r0, 1000003\nadd %r0, %r6\nexit`);
+    const c = dp.jit.compile(insns);
+    expect(c.slot).not.toBe(0);
+    const at = vm.place(insns);
+    const dv = dp.view();
+    const clock = A.GLOBALS + A.G_CLOCK_NS;
+    const saved = dv.getBigUint64(clock, true);
+    const seen: bigint[] = [];
+    try {
+      for (const [seed, now, thread] of [[0n, 5n, 0], [1n, 123456789n, 0], [0xdeadbeefcafef00dn, 1n << 40n, 0], [7n, 9n, 1]] as const) {
+        const r = [0, c.slot].map((jit) => {
+          dv.setBigUint64(vm.rec + A.VM_PRNG, seed, true);
+          dv.setBigUint64(clock, now, true);
+          const x = vm.run(at, insns.length / 8, { jit, thread });
+          return { r0: x.r0, fault: x.fault, prng: dv.getBigUint64(vm.rec + A.VM_PRNG, true) };
+        });
+        expect({ seed, ...r[1] }).toEqual({ seed, ...r[0] });
+        expect(r[0]!.prng).not.toBe(seed);
+        seen.push(r[0]!.r0);
+      }
+    } finally {
+      dv.setBigUint64(clock, saved, true);
+      vm.release(at, insns);
+      dp.jit.release(c.slot);
+    }
+    expect(new Set(seen).size).toBe(4);
+  });
+});

@@ -96,7 +96,8 @@ const LD_ABS_EXIT = 0x200;
 const FUNC_TAG = 0xbf0cn;
 /** Helper numbers (include/uapi/linux/bpf.h) the generator may handle itself. */
 const enum Fn {
-  MapLookup = 1, MapUpdate = 2, MapDelete = 3, SkbStoreBytes = 9, Redirect = 23, SkbLoadBytes = 26,
+  MapLookup = 1, MapUpdate = 2, MapDelete = 3, KtimeGetNs = 5, GetPrandomU32 = 7, GetSmpProcessorId = 8,
+  SkbStoreBytes = 9, Redirect = 23, SkbLoadBytes = 26,
   XdpAdjustHead = 44, RedirectMap = 51, XdpAdjustMeta = 54, XdpAdjustTail = 65, RedirectPeer = 155, Loop = 181,
 }
 /** What those helpers return besides 0: errnos and tc actions. */
@@ -1136,6 +1137,10 @@ class Gen {
       return;
     }
     if (i.imm === Fn.RedirectMap && this.inlineRedirectMap()) return;
+    if (i.imm === Fn.KtimeGetNs || i.imm === Fn.GetPrandomU32 || i.imm === Fn.GetSmpProcessorId) {
+      this.inlineSmall(i.imm);
+      return;
+    }
     if ((i.imm === Fn.SkbLoadBytes || i.imm === Fn.SkbStoreBytes) && this.inlineSkbBytes(i.imm === Fn.SkbStoreBytes, pc)) return;
     if (i.imm === Fn.Redirect || i.imm === Fn.RedirectPeer) {
       this.inlineRedirect(i.imm === Fn.RedirectPeer);
@@ -1401,6 +1406,28 @@ class Gen {
     c.i64c(0).set(R(0));
     c.op(Op.end);
     return true;
+  }
+
+  /**
+   * bpf_ktime_get_ns (the virtual clock), bpf_get_prandom_u32 (the run context's
+   * xorshift64*, as the helper steps it) and bpf_get_smp_processor_id (the thread) inline.
+   */
+  private inlineSmall(id: number): void {
+    const c = this.c;
+    if (id === Fn.KtimeGetNs) {
+      c.i32c(A.GLOBALS).mem(Op.i64_load, 3, A.G_CLOCK_NS).set(R(0));
+    } else if (id === Fn.GetSmpProcessorId) {
+      c.get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.i64_extend_i32_u).set(R(0));
+    } else {
+      const X = TMP;
+      c.get(REC).mem(Op.i64_load, 3, A.VM_PRNG).tee(X).op(Op.i64_eqz);
+      c.u8(Op.if).u8(EMPTY).i64c(0x9e3779b97f4a7c15n).set(X).op(Op.end);
+      c.get(X).get(X).i64c(12).op(Op.i64_shr_u).op(Op.i64_xor).set(X);
+      c.get(X).get(X).i64c(25).op(Op.i64_shl).op(Op.i64_xor).set(X);
+      c.get(X).get(X).i64c(27).op(Op.i64_shr_u).op(Op.i64_xor).set(X);
+      c.get(REC).get(X).mem(Op.i64_store, 3, A.VM_PRNG);
+      c.get(X).i64c(0x2545f4914f6cdd1dn).op(Op.i64_mul).i64c(32).op(Op.i64_shr_u).set(R(0));
+    }
   }
 
   /**
