@@ -73,9 +73,10 @@ export interface CompileOptions {
    */
   batch?: 'skb' | 'xdp';
   /**
-   * The program's maps (fixed at load): a lookup in an array or per-CPU array map whose
-   * record is the constant in r1 runs inline, as the kernel's JIT inlines it; so does
-   * bpf_redirect_map into a devmap or XSKMAP with constant flags.
+   * The program's maps (fixed at load): calls naming one of them in r1 (a constant) run
+   * inline or call the map code directly — lookups (array, per-CPU array and hash maps
+   * inline, as the kernel's JIT inlines them), updates, deletes, and bpf_redirect_map into
+   * a devmap or XSKMAP with constant flags.
    */
   maps?: readonly CodegenMap[];
 }
@@ -255,7 +256,7 @@ class Gen {
   private callbacks = new Map<bigint, number>();
   /** Emitting the batch loop's copy of the main function (exits and unwinds end a packet's run). */
   private batchMode = false;
-  /** Registers holding a constant from an lddw earlier in the current block. */
+  /** Registers holding a constant below 2^32 (an lddw, or a mov of a non-negative immediate) set earlier in the current block. */
   private konst = new Map<number, number>();
   /** Emitting a callback's loop function (an exit ends the iteration, not the function). */
   private loopMode = false;
@@ -1168,6 +1169,12 @@ class Gen {
     this.helperCall(i, pc);
   }
 
+  /** The program's map whose record r1 holds (an lddw of it earlier in the block), if any. */
+  private programMap(): CodegenMap | undefined {
+    const addr = this.konst.get(1);
+    return addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+  }
+
   /**
    * bpf_map_lookup_elem(map, key) on an array or per-CPU array map the program names, r1
    * the lddw'd record: the helper's key check (a read fault at this pc) and its result,
@@ -1175,8 +1182,7 @@ class Gen {
    * anything else.
    */
   private inlineArrayLookup(pc: number): boolean {
-    const addr = this.konst.get(1);
-    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    const m = this.programMap();
     if (m === undefined || (m.type !== A.BPF_MAP_TYPE_ARRAY && m.type !== A.BPF_MAP_TYPE_PERCPU_ARRAY)) return false;
     const perCpu = m.type === A.BPF_MAP_TYPE_PERCPU_ARRAY && (m.copies ?? 1) > 1;
     const c = this.c;
@@ -1203,8 +1209,7 @@ class Gen {
    * element), inline; r0 = the value or NULL. False (nothing emitted) for anything else.
    */
   private inlineHashLookup(pc: number): boolean {
-    const addr = this.konst.get(1);
-    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    const m = this.programMap();
     if (m === undefined || m.type !== A.BPF_MAP_TYPE_HASH || (m.keySize !== 4 && m.keySize !== 8) || !m.capacity || !m.slotSize) return false;
     const c = this.c;
     const ks = m.keySize;
@@ -1231,7 +1236,7 @@ class Gen {
     c.get(S).mem(Op.i32_load, 2, 4).get(H).op(Op.i32_eq).op(Op.i32_and);
     c.get(S).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0, A.MAP_SLOT_KEY).get(KEY).op(Op.i64_eq).op(Op.i32_and);
     c.u8(Op.if).u8(EMPTY);
-    c.get(S).i32c(A.MAP_SLOT_KEY + 8).op(Op.i32_add).op(Op.i64_extend_i32_u).set(R(0));
+    c.get(S).i32c(A.MAP_SLOT_KEY + ((ks + 7) & ~7)).op(Op.i32_add).op(Op.i64_extend_i32_u).set(R(0)); // the value, after the key
     c.u8(Op.br).u32(2);
     c.op(Op.end);
     c.get(I).i32c(1).op(Op.i32_add).set(I);
@@ -1248,8 +1253,7 @@ class Gen {
    * dispatcher. False (nothing emitted) when r1 is not one of the program's maps.
    */
   private directLookup(pc: number): boolean {
-    const addr = this.konst.get(1);
-    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    const m = this.programMap();
     if (m === undefined || !m.keySize) return false;
     const c = this.c;
     this.addr(2, 0, m.keySize, false, pc, true);
@@ -1266,8 +1270,7 @@ class Gen {
    * is not one of the program's maps.
    */
   private directChange(id: number, pc: number): boolean {
-    const addr = this.konst.get(1);
-    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    const m = this.programMap();
     if (m === undefined || !m.keySize || (id === Fn.MapUpdate && !m.valueSize)) return false;
     const c = this.c;
     this.addr(2, 0, m.keySize, false, pc, true);
@@ -1324,8 +1327,7 @@ class Gen {
       c.op(Op.else);
       c.get(SPARE).i64c(0).op(Op.i64_gt_s);
       c.u8(Op.if).u8(EMPTY);
-      c.get(DATA).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).op(Op.i32_add).i32c(0).get(SPARE).op(Op.i32_wrap_i64);
-      c.u8(0xfc).u32(11).u8(0); // memory.fill
+      c.get(DATA).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).op(Op.i32_add).i32c(0).get(SPARE).op(Op.i32_wrap_i64).memoryFill();
       c.op(Op.end);
       c.get(TMP).op(Op.i32_wrap_i64).set(LEN);
     } else {
@@ -1385,13 +1387,13 @@ class Gen {
     plen();
     c.get(R(2)).op(Op.i64_sub).op(Op.i64_gt_u).op(Op.i32_or);
     c.u8(Op.if).u8(EMPTY);
-    if (!store) c.get(ADDR).i32c(0).i32c(len).u8(0xfc).u32(11).u8(0); // memory.fill
+    if (!store) c.get(ADDR).i32c(0).i32c(len).memoryFill();
     c.i64c(EFAULT).set(R(0));
     c.op(Op.else);
     const pkt = (): void => { c.get(REC).mem(Op.i32_load, 2, A.VM_PKT).get(R(2)).op(Op.i32_wrap_i64).op(Op.i32_add); };
     const to = store ? pkt : (): void => { c.get(ADDR); };
     const from = store ? (): void => { c.get(ADDR); } : pkt;
-    const sized: Record<number, [number, number, number]> = { 1: [Op.i64_load8_u, Op.i64_store8, 0], 2: [Op.i64_load16_u, Op.i64_store16, 1], 4: [Op.i64_load32_u, Op.i64_store32, 2], 8: [Op.i64_load, Op.i64_store, 3] };
+    const sized: Record<number, [number, number]> = { 1: [Op.i64_load8_u, Op.i64_store8], 2: [Op.i64_load16_u, Op.i64_store16], 4: [Op.i64_load32_u, Op.i64_store32], 8: [Op.i64_load, Op.i64_store] };
     const one = sized[len];
     if (one) {
       to();
@@ -1401,7 +1403,7 @@ class Gen {
       // (memmove: the buffer may overlap the packet)
       to();
       from();
-      c.i32c(len).u8(0xfc).u32(10).u8(0).u8(0); // memory.copy
+      c.i32c(len).memoryCopy();
     }
     c.i64c(0).set(R(0));
     c.op(Op.end);
@@ -1459,14 +1461,13 @@ class Gen {
    * unknown flags). False (nothing emitted) for anything else.
    */
   private inlineRedirectMap(): boolean {
-    const addr = this.konst.get(1);
+    const m = this.programMap();
     const flags = this.konst.get(3);
-    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
     if (m === undefined || flags === undefined) return false;
     if (m.type !== A.BPF_MAP_TYPE_DEVMAP && m.type !== A.BPF_MAP_TYPE_XSKMAP) return false;
     const c = this.c;
     this.redirects = true;
-    // (konst holds flags as the 64-bit register's low word, zero or sign extended: any high bit set is unknown)
+    // (a known constant is below 2^32: lddw with a zero high word, or a non-negative mov)
     if ((flags & ~0x1b) !== 0) {
       c.i64c(0).set(R(0));
       return true;

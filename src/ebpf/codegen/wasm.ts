@@ -154,6 +154,16 @@ export class Writer {
     return this;
   }
 
+  /** memory.fill (dst, value, n on the stack) in memory 0. */
+  memoryFill(): this {
+    return this.u8(0xfc).u32(11).u8(0);
+  }
+
+  /** memory.copy (dst, src, n on the stack, memmove) within memory 0. */
+  memoryCopy(): this {
+    return this.u8(0xfc).u32(10).u8(0).u8(0);
+  }
+
   /** A load or store with its memarg (alignment as log2, offset). */
   mem(op: number, alignLog2: number, offset = 0): this {
     return this.u8(op).u32(alignLog2).u32(offset);
