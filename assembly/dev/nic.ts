@@ -22,10 +22,10 @@ import { runXdp, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirect
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { queueRedirect } from "./redirect";
-import { batchEntries, xdpEntry, batchEntry, batchResult, runBatch, batchUse, runListBatch } from "../ebpf/skb";
-import { PR_JIT, PR_CTX_USE, PR_CTX_VERIFIED, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
+import { batchEntries, xdpEntry, batchEntry, batchResult, runBatch, batchUse, runListBatch, tcxAct, tcxIngressFields, batchable } from "../ebpf/skb";
+import { BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import {
-  D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS, PGL_COUNT, FM_INGRESS_IFINDEX,
+  D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS, PGL_COUNT,
 } from "../abi/layout";
 
 const ETH_P_IP: u16 = 0x0008; // 0x0800 as loaded little-endian from the packet
@@ -288,7 +288,7 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   // A compiled, verified XDP program and no tcx ingress: XDP's actions for up to
   // BPF_BATCH_MAX frames come from one call into the program's batch code (as a driver's
   // poll loop runs XDP over its batch); each frame then goes on in order.
-  if (xdp != 0 && tcx == 0 && load<u32>(xdp, PR_JIT) != 0 && (load<u32>(xdp, PR_CTX_USE) & PR_CTX_VERIFIED) != 0) {
+  if (xdp != 0 && tcx == 0 && batchable(xdp)) {
     return nicRxBatched(thread, slot, dev, c, descs, n, steer, nq, xdp, ifindex, capIn);
   }
   // No XDP and tcx ingress programs that can run in batches: the same, over the skbs.
@@ -402,7 +402,7 @@ function nicRxTcxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: us
       const aux = load<u32>(e, BE_AUX2);
       const meta = frameBase(addr);
       rxFields(meta, dev, addr, aux & 0xffff, load<u32>(e, BE_AUX), <u16>(aux >> 16));
-      store<u32>(meta, ifindex, FM_INGRESS_IFINDEX); // (runTcxIngress's)
+      tcxIngressFields(meta, dev);
       batchEntry(e, meta, addr, load<u32>(e, BE_LEN), ifindex, use);
     }
     runListBatch(thread, tcx, count, batch, m, dev);
@@ -410,9 +410,7 @@ function nicRxTcxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: us
       const e = batch + <usize>(k * BE_SIZE);
       const data = <usize>load<u32>(e, BE_DATA);
       const len = load<u32>(e, BE_LEN);
-      // (runTcx's: a fault drops, TC_ACT_SHOT and TC_ACT_REDIRECT take the frame, the rest pass)
-      const v = load<i32>(e, BE_VERDICT);
-      const act: i32 = load<u32>(e, BE_FAULT) != 0 ? 2 : v == 2 || v == 7 ? v : 0;
+      const act = tcxAct(load<i32>(e, BE_VERDICT), load<u32>(e, BE_FAULT));
       if (act != 0) {
         tcxTaken(thread, slot, dev, c, act, data, len, load<u32>(e, BE_RD_IFINDEX), load<u32>(e, BE_RD_FLAGS));
         continue;

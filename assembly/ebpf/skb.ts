@@ -268,11 +268,15 @@ export function batchUse(list: usize): u32 {
   let use: u32 = 0;
   for (let j: u32 = 0; j < count; j++) {
     const p = <usize>load<u32>(list + PGL_PROGS + (<usize>j << 2));
-    const u = load<u32>(p, PR_CTX_USE);
-    if (load<u32>(p, PR_JIT) == 0 || (u & PR_CTX_VERIFIED) == 0) return 0;
-    use |= u;
+    if (!batchable(p)) return 0;
+    use |= load<u32>(p, PR_CTX_USE);
   }
   return use;
+}
+
+/** A program with batch code: compiled, and verified (its context accesses are known). */
+@inline export function batchable(prog: usize): bool {
+  return load<u32>(prog, PR_JIT) != 0 && (load<u32>(prog, PR_CTX_USE) & PR_CTX_VERIFIED) != 0;
 }
 
 /**
@@ -378,15 +382,28 @@ export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex:
  * it is about to send. Returns 0 pass, 2 drop, 7 redirect (tcx_action_code: any other
  * value is NEXT, i.e. pass; a fault drops).
  */
-function runTcx(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
-  const v = runProgs(thread, list, meta, data, len, dev);
-  if (lastFault != 0) return 2;
-  if (v == 2 || v == 7) return v;
+/**
+ * What tcx makes of a list's walk (its verdict and fault): a fault drops (TC_ACT_SHOT),
+ * TC_ACT_SHOT and TC_ACT_REDIRECT take the packet, anything else lets it go on (0).
+ */
+@inline export function tcxAct(verdict: i32, fault: u32): i32 {
+  if (fault != 0) return 2;
+  if (verdict == 2 || verdict == 7) return verdict;
   return 0;
 }
 
-export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
+function runTcx(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
+  const v = runProgs(thread, list, meta, data, len, dev);
+  return tcxAct(v, lastFault);
+}
+
+/** The frame entered through `dev` (skb->ingress_ifindex), as tcx ingress sees it. */
+@inline export function tcxIngressFields(meta: usize, dev: usize): void {
   store<u32>(meta, load<u32>(dev, D_IFINDEX), FM_INGRESS_IFINDEX);
+}
+
+export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
+  tcxIngressFields(meta, dev);
   return runTcx(thread, list, meta, data, len, dev);
 }
 
