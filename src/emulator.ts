@@ -25,6 +25,8 @@ import { loadBpfObject, type LoadedObject } from './ebpf/load.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './ebpf/testrun.js';
 import { Vm, writeRegions } from './ebpf/vm.js';
 import { ctxUse } from './ebpf/verifier.js';
+import { CallKind, decode, slots } from './ebpf/insn.js';
+import { TAIL_CALL, THREAD_STATE_HELPERS } from './ebpf/helpers.js';
 import type { BpfMap } from './ebpf/maps.js';
 import { MSG_DONTWAIT, XDP_COPY, XDP_SHARED_UMEM, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY, XskSocket, type XskBindOptions, type XskPool } from './xdp/socket.js';
 import { Tracer } from './trace/trace.js';
@@ -335,17 +337,16 @@ export class Emulator {
 
   /**
    * Whether a list's programs may run over a batch one after another (abi
-   * PGLF_INDEPENDENT) instead of all of them per packet: no map or writable region in
-   * common between two of them, no maps of maps (their inner maps are not listed), no
-   * tail calls, and at most one of them using a helper with per-thread state
-   * (trace_printk, trace_vprintk: the trace pipe's order; get_prandom_u32: the
-   * thread's generator).
+   * PGLF_INDEPENDENT) instead of all of them per packet: no map in common between two of
+   * them, no region one writes and another uses, no maps of maps (their inner maps are
+   * not listed), no tail calls, and at most one of them using a helper with per-thread
+   * state (THREAD_STATE_HELPERS).
    */
   private independent(progs: BpfProgram[]): boolean {
     if (progs.length < 2) return true;
     const dv = this.dp.view();
     const owner = new Map<number, number>();
-    const spans: { lo: number; hi: number; prog: number }[] = [];
+    const spans: { lo: number; hi: number; writable: boolean; prog: number }[] = [];
     let stateful = 0;
     for (const [k, p] of progs.entries()) {
       const rec = p.record;
@@ -358,20 +359,20 @@ export class Emulator {
       }
       for (let i = 0; i < dv.getUint32(rec + A.PR_NREGIONS, true); i++) {
         const at = rec + A.PR_REGIONS + i * A.VM_REGION_SIZE;
-        if (!(dv.getUint32(at + 8, true) & A.VM_REGION_WRITABLE)) continue;
+        const writable = (dv.getUint32(at + 8, true) & A.VM_REGION_WRITABLE) !== 0;
         const lo = dv.getUint32(at, true);
         const hi = dv.getUint32(at + 4, true);
-        if (spans.some((g) => g.prog !== k && lo < g.hi && g.lo < hi)) return false;
-        spans.push({ lo, hi, prog: k });
+        // (one program writing what another reads or writes)
+        if (spans.some((g) => g.prog !== k && (writable || g.writable) && lo < g.hi && g.lo < hi)) return false;
+        spans.push({ lo, hi, writable, prog: k });
       }
-      let calls = false;
-      for (let pc = 0; pc + 8 <= p.insns.length; pc += 8) {
-        if (p.insns[pc] !== 0x85 || (p.insns[pc + 1]! >> 4) !== 0) continue;
-        const id = new DataView(p.insns.buffer, p.insns.byteOffset + pc + 4, 4).getInt32(0, true);
-        if (id === 12) return false;
-        if (id === 6 || id === 7 || id === 177) calls = true;
+      const helpers = new Set<number>();
+      for (let pc = 0; pc < slots(p.insns); pc++) {
+        const i = decode(p.insns, pc);
+        if (i.code === 0x85 && i.src === CallKind.HELPER) helpers.add(i.imm);
       }
-      if (calls && ++stateful > 1) return false;
+      if (helpers.has(TAIL_CALL)) return false;
+      if ([...THREAD_STATE_HELPERS].some((id) => helpers.has(id)) && ++stateful > 1) return false;
     }
     return true;
   }

@@ -142,6 +142,15 @@ export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 
 export const PACKET_MOVING_HELPERS: ReadonlySet<number> = new Set([38, 43, 44, 50, 54, 65]);
 
 /**
+ * Helpers whose run leaves per-thread state for the next run's: trace_printk (the order of
+ * the thread's trace ring) and get_prandom_u32 (the run context's generator).
+ */
+export const THREAD_STATE_HELPERS: ReadonlySet<number> = new Set([6, 7]);
+
+/** bpf_tail_call: the run goes on in another program (one the caller's list does not name). */
+export const TAIL_CALL = 12;
+
+/**
  * Helpers that may get the context in r1 without reading it: they work on the packet and
  * the frame through the run record, at most writing context fields.
  */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode, type Insn } from '../../src/ebpf/insn.js';
 import { verify, VerifierError, ctxUse, CTX_USE_ALL, type ProgType, type VerifyResult } from '../../src/ebpf/verifier.js';
-import { CTX_ARG_NOT_READ, HELPERS, HELPER_NAMES, PACKET_MOVING_HELPERS, PLAIN_HELPERS, helperAllowed, helperName } from '../../src/ebpf/helpers.js';
+import { CTX_ARG_NOT_READ, HELPERS, HELPER_NAMES, PACKET_MOVING_HELPERS, PLAIN_HELPERS, TAIL_CALL, THREAD_STATE_HELPERS, helperAllowed, helperName } from '../../src/ebpf/helpers.js';
 import { SKB_TC, SKB_SOCKET_FILTER, XDP_MD, ctxAccess } from '../../src/ebpf/ctx.js';
 
 // ---- tiny instruction builders (raw encodings, independent of the assembler) ----
@@ -276,7 +276,8 @@ describe('verify: bpf-to-bpf calls', () => {
 
 describe('verify: helpers', () => {
   it('the implementation facts name known helpers; the ones that move the packet are packet-changing, and none is both plain and moving', () => {
-    for (const id of [...PLAIN_HELPERS, ...PACKET_MOVING_HELPERS, ...CTX_ARG_NOT_READ]) expect(HELPERS.has(id), `helper ${id}`).toBe(true);
+    for (const id of [...PLAIN_HELPERS, ...PACKET_MOVING_HELPERS, ...CTX_ARG_NOT_READ, ...THREAD_STATE_HELPERS, TAIL_CALL]) expect(HELPERS.has(id), `helper ${id}`).toBe(true);
+    expect(HELPER_NAMES[TAIL_CALL]).toBe('tail_call');
     for (const id of PACKET_MOVING_HELPERS) expect(HELPERS.get(id)!.pktChanging, `helper ${id}`).toBe(true);
     for (const id of PACKET_MOVING_HELPERS) expect(PLAIN_HELPERS.has(id), `helper ${id}`).toBe(false);
   });

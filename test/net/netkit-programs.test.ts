@@ -609,6 +609,12 @@ ${OUTCOMES(k * 4 + 1, -1, target)}`;
     expect(flags([random, random2])).toBe(0);
     expect(flags([plain, inner])).toBe(0);
     expect(flags([plain, tail])).toBe(0);
+    // a writable region in common (no map named): the programs share it; read-only is fine
+    const region = (writable: boolean): BpfProgram => emu.loadProgram({
+      name: 'r', type: 'sched_cls', regions: [{ addr: b.values, len: 8, writable }], insns: assemble(`lddw %r1, ${b.values}\nldxdw %r0, [%r1+0]\nmov %r0, -1\nexit`),
+    });
+    expect(flags([region(true), region(false)])).toBe(0);
+    expect(flags([region(false), region(false)])).toBe(A.PGLF_INDEPENDENT);
   });
 
   it('programs sharing a map stay per packet: the second records the first one\'s running count', async () => {

@@ -28,7 +28,7 @@
 import * as A from '../../abi.generated.js';
 import { buildFunc, decode, isCall, successors, writesR10, type Block, type Func, type Insn } from './cfg.js';
 import { CodegenError } from './errors.js';
-import { PACKET_MOVING_HELPERS, PLAIN_HELPERS } from '../helpers.js';
+import { PACKET_MOVING_HELPERS, PLAIN_HELPERS, TAIL_CALL } from '../helpers.js';
 import { FACT_DATA, FACT_DATA_END, FACT_DIRECT, batchFacts, type BatchContext } from './bounds.js';
 import { ATOMIC, EMPTY, I32, I64, Op, Writer } from './wasm.js';
 
@@ -468,7 +468,7 @@ class Gen {
   private batchFn(): void {
     const c = this.c;
     const RECP = 0, WORK = 1, N = 2;
-    if (!this.batch || this.ins.some((i) => i.code === 0x85 && i.src === 0 && i.imm === 12)) {
+    if (!this.batch || this.ins.some((i) => i.code === 0x85 && i.src === 0 && i.imm === TAIL_CALL)) {
       c.i32c(0);
       return;
     }
