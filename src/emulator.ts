@@ -26,6 +26,7 @@ import { testRun, type TestRunOptions, type TestRunResult } from './ebpf/testrun
 import { Vm, writeRegions } from './ebpf/vm.js';
 import { ctxUse } from './ebpf/verifier.js';
 import { CallKind, decode, slots } from './ebpf/insn.js';
+import { codegenMap } from './ebpf/codegen/compile.js';
 import { TAIL_CALL, THREAD_STATE_HELPERS } from './ebpf/helpers.js';
 import type { BpfMap } from './ebpf/maps.js';
 import { MSG_DONTWAIT, XDP_COPY, XDP_SHARED_UMEM, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY, XskSocket, type XskBindOptions, type XskPool } from './xdp/socket.js';
@@ -1390,13 +1391,7 @@ export class Emulator {
     dv.setUint32(rec + A.PR_NMAPS, maps.length, true);
     maps.forEach((m, i) => dv.setUint32(rec + A.PR_MAPS + i * 4, m, true));
     const batch = o.type === 'sched_cls' ? 'skb' : o.type === 'xdp' ? 'xdp' : undefined;
-    const mapInfo = maps.map((m) => ({
-      addr: m, type: dv.getUint32(m + A.MAP_TYPE, true), maxEntries: dv.getUint32(m + A.MAP_MAX_ENTRIES, true),
-      values: dv.getUint32(m + A.MAP_VALUES, true), stride: dv.getUint32(m + A.MAP_STRIDE, true),
-      copies: dv.getUint32(m + A.MAP_COPIES, true), keySize: dv.getUint32(m + A.MAP_KEY_SIZE, true),
-      valueSize: dv.getUint32(m + A.MAP_VALUE_SIZE, true),
-      capacity: dv.getUint32(m + A.MAP_CAPACITY, true), slotSize: dv.getUint32(m + A.MAP_SLOT_SIZE, true),
-    }));
+    const mapInfo = maps.map((m) => codegenMap(dv, m));
     if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions, batch, maps: mapInfo });
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
     dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);

@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as A from '../../src/abi.generated.js';
 import { Dataplane } from '../../src/dataplane.js';
 import { assemble } from '../../src/ebpf/assembler.js';
-import { CodegenError, compileProgram } from '../../src/ebpf/codegen/compile.js';
+import { CodegenError, codegenMap, compileProgram } from '../../src/ebpf/codegen/compile.js';
 import { JitTable } from '../../src/ebpf/codegen/jit.js';
-import { MAP_TYPE_NUMBERS } from '../../src/ebpf/maps.js';
 import { Vm, type VmResult } from '../../src/ebpf/vm.js';
 import { Emulator, prng } from '../../src/emulator.js';
 import { parseCase as parse } from '../helpers/conformance.js';
@@ -312,7 +311,7 @@ describe('per-CPU array lookups and bpf_redirect_map run inline', () => {
       const copies = (key: number): number[] => (m.lookup(new Uint8Array([key, 0, 0, 0])) as Uint8Array[]).map((b) => b[0]!);
       for (const key of [1, 2, 3]) {
         const insns = prog(key);
-        const info = d.jit.compile(insns, { regions, maps: [{ addr: m.record, type: A.BPF_MAP_TYPE_PERCPU_ARRAY, maxEntries: 3, values: m.values, stride: 8, copies: 3 }] });
+        const info = d.jit.compile(insns, { regions, maps: [codegenMap(d.view(), m.record)] });
         expect(info.slot).not.toBe(0);
         const at = v.place(insns);
         const seen: unknown[][] = [];
@@ -336,7 +335,7 @@ describe('per-CPU array lookups and bpf_redirect_map run inline', () => {
     const { BpfMap } = await import('../../src/ebpf/maps.js');
     const m = new BpfMap(dp, { name: 'dm', type: 'devmap', keySize: 4, valueSize: 4, maxEntries: 4 });
     m.update(new Uint8Array([1, 0, 0, 0]), new Uint8Array([7, 0, 0, 0]));
-    const info = { addr: m.record, type: A.BPF_MAP_TYPE_DEVMAP, maxEntries: 4, values: m.values, stride: 8 };
+    const info = codegenMap(dp.view(), m.record);
     const dv = dp.view();
     const outcomes: string[] = [];
     // key in r2 (lddw for the 64-bit ones); flags a constant (inline) or loaded from the stack (the helper).
@@ -388,7 +387,7 @@ describe('other map lookups call the map directly', () => {
           for (const ptr of ['%r10', '%r1']) {
             const keyAsm = lpm ? `mov %r6, 32\nstxw [%r10-8], %r6\nlddw %r6, ${key}\nstxw [%r10-4], %r6` : `mov %r6, ${key}\nstxw [%r10-8], %r6`;
             const insns = assemble(`${keyAsm}\nlddw %r1, ${m.record}\nmov %r2, ${ptr}\nadd %r2, -8\ncall 1\njeq %r0, 0, none\nldxdw %r0, [%r0+0]\nadd %r0, 1\nexit\nnone:\nmov %r0, 99\nexit`);
-            const info = d.jit.compile(insns, { maps: [{ addr: m.record, type: MAP_TYPE_NUMBERS[m.type], maxEntries: m.maxEntries, values: m.values, stride: 8, copies: m.copies, keySize: m.keySize }] });
+            const info = d.jit.compile(insns, { maps: [codegenMap(d.view(), m.record)] });
             expect(info.slot).not.toBe(0);
             const at = v.place(insns);
             const regions = [{ addr: m.values, len: m.valuesSize, writable: true }];
@@ -497,7 +496,7 @@ describe('map updates and deletes call the map directly', () => {
           ];
           for (const [op, key, flags, kp, vp, thread] of steps) {
             const insns = prog(op, key, flags, kp, vp);
-            const info = d.jit.compile(insns, { maps: [{ addr: m.record, type: MAP_TYPE_NUMBERS[m.type], maxEntries: m.maxEntries, values: m.values, stride: 8, copies: m.copies, keySize: 4, valueSize: 8 }] });
+            const info = d.jit.compile(insns, { maps: [codegenMap(d.view(), m.record)] });
             expect(info.slot).not.toBe(0);
             const at = v.place(insns);
             const r = v.run(at, insns.length / 8, { jit: jit ? info.slot : 0, thread, maps: [m.record] });
@@ -681,10 +680,7 @@ describe('hash map lookups run inline', () => {
     for (const ks of [4, 8]) {
       const m = new BpfMap(dp, { name: 'h', type: 'hash', keySize: ks, valueSize: 8, maxEntries: 6 });
       const key = (k: number): Uint8Array => { const b = new Uint8Array(ks); new DataView(b.buffer).setUint32(0, k * 2654435761 >>> 0, true); if (ks === 8) b[7] = k; return b; };
-      const info = { addr: m.record, type: A.BPF_MAP_TYPE_HASH, maxEntries: 6, values: m.values, stride: 8, keySize: ks, valueSize: 8, capacity: 0, slotSize: 0 };
-      const dv = dp.view();
-      info.capacity = dv.getUint32(m.record + A.MAP_CAPACITY, true);
-      info.slotSize = dv.getUint32(m.record + A.MAP_SLOT_SIZE, true);
+      const info = codegenMap(dp.view(), m.record);
       const r = prng(11);
       let checked = 0;
       for (let round = 0; round < 60; round++) {

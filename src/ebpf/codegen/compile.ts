@@ -58,6 +58,16 @@ export interface CodegenMap {
   slotSize?: number;
 }
 
+/** A map as the code generator sees it, read from its record (abi MAP_*) in the shared memory. */
+export function codegenMap(dv: DataView, addr: number): CodegenMap {
+  const u32 = (off: number): number => dv.getUint32(addr + off, true);
+  return {
+    addr, type: u32(A.MAP_TYPE), maxEntries: u32(A.MAP_MAX_ENTRIES), values: u32(A.MAP_VALUES), stride: u32(A.MAP_STRIDE),
+    copies: u32(A.MAP_COPIES), keySize: u32(A.MAP_KEY_SIZE), valueSize: u32(A.MAP_VALUE_SIZE),
+    capacity: u32(A.MAP_CAPACITY), slotSize: u32(A.MAP_SLOT_SIZE),
+  };
+}
+
 export interface CompileOptions {
   /**
    * Regions the program always has besides the context and the packet (its global data
