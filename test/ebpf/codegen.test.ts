@@ -136,6 +136,58 @@ describe('the compiler agrees with the interpreter', () => {
     }
   });
 
+  it('on counted loops (run without per-block budget tests when the budget covers them): every start, and budgets at and around the last instruction', () => {
+    // The loop register starts from memory (r1 points at a u64); each loop is entered once.
+    const loops: [string, bigint[]][] = [
+      // jne, step 2, an early exit in the body
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, %r2\nmov %r3, %r2\nadd %r3, 7\njgt %r3, 150, out\nadd %r2, 2\njne %r2, 100, l\nout:\nexit',
+        [0n, 98n, 99n, 100n, 102n, 140n, 0xfffffffffffffffen]],
+      // jne, a step down, a branch inside the body
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\njset %r2, 1, odd\nadd %r0, 1\nodd:\nadd %r2, -3\njne %r2, 0, l\nexit',
+        [3n, 30n, 31n, 0n, 0xfffffffffffffffdn]],
+      // 32-bit compare, 64-bit step: the low half counts
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, 1\nadd %r2, 1\njne32 %r2, 50, l\nexit',
+        [0n, 49n, 0x1_0000_0000n, 0xffff_fff0_0000_0040n, 50n]],
+      // 32-bit add and compare
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd32 %r0, %r2\nadd32 %r2, 4\njne32 %r2, 64, l\nexit',
+        [0n, 60n, 64n, 65n, 0xfffffffcn]],
+      // jlt, step 5: from below, at, above the limit, and near the top (wraps round once)
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, 1\nadd %r2, 5\njlt %r2, 1000, l\nexit',
+        [0n, 999n, 1000n, 5000n, 0xfffffffffffffffen, 0xfffffffffffffff0n]],
+      // jlt32: wraps the low half
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, 1\nadd32 %r2, 7\njlt32 %r2, 300, l\nexit',
+        [0n, 299n, 0xfffffffen, 0x1_0000_0010n]],
+      // lddw in the loop (the budget fault's pc counts its two slots)
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nlddw %r4, 0x100000000\nadd %r0, %r4\nadd %r2, 1\njne %r2, 20, l\nexit',
+        [0n, 19n]],
+    ];
+    let checked = 0;
+    for (const [src, starts] of loops) {
+      const prog = assemble(src);
+      expect(compileProgram(prog).countedLoops, src).toBe(1);
+      const info = dp.jit.compile(prog);
+      expect(info.reason, src).toBe('');
+      for (const start of starts) {
+        const mem = new Uint8Array(8);
+        new DataView(mem.buffer).setBigUint64(0, start, true);
+        const [full] = both(prog, info.slot, mem, { budget: 100_000 });
+        const need = Number(full.executed);
+        // Budgets at and below what the run needs (a fault inside the loop at the
+        // interpreter's pc), above it, and spread over the run.
+        const budgets = new Set<number>([need, need + 1, need + 2, 100_000]);
+        for (let d = 1; d <= 9; d++) budgets.add(Math.max(1, need - d));
+        for (let k = 1; k < 16; k++) budgets.add(Math.max(1, Math.floor((need * k) / 16)));
+        for (const budget of budgets) {
+          const [a, b] = both(prog, info.slot, mem, { budget });
+          expect(b, `${src} from ${start} budget ${budget}`).toEqual(a);
+          checked++;
+        }
+      }
+      dp.jit.release(info.slot);
+    }
+    expect(checked).toBeGreaterThan(500);
+  });
+
   it('on a 1,000-instruction program with stack, packet-style bounds checks and branches', () => {
     const prog = assemble(longProgram(995));
     expect(prog.length / 8).toBeGreaterThanOrEqual(995);

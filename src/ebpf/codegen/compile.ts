@@ -15,7 +15,9 @@
  *   is one `br`; a loop nothing enters but through its head becomes a Wasm `loop`; other
  *   back edges go through a dispatch `loop` whose `br_table` picks the block;
  * - the budget is charged once per basic block (a block that would run out faults at the
- *   pc where the interpreter would); helper and subprogram calls end blocks;
+ *   pc where the interpreter would); helper and subprogram calls end blocks; a loop whose
+ *   trip count is known on entry (`r += c … jne/jlt r, K`, no calls) has a second copy
+ *   without the budget tests, entered when the budget covers all its iterations;
  * - every memory access is checked: r10-relative stack accesses inside the frame need no
  *   check when no instruction writes r10; others are compared with the packet, the
  *   context, the stack and the program's own regions inline, then the general check;
@@ -91,6 +93,19 @@ export interface CompileOptions {
   maps?: readonly CodegenMap[];
 }
 
+/** A loop whose iterations are known on entry (Gen.countedLoop): `reg += step` until `reg != limit` (or `<`) fails. */
+interface CountedLoop {
+  reg: number;
+  step: number;
+  limit: number;
+  /** A 64-bit compare (else 32-bit: the register's low half counts). */
+  wide: boolean;
+  /** `jne` (else `jlt`, unsigned). */
+  ne: boolean;
+  /** At most this many instructions per iteration. */
+  cost: number;
+}
+
 export interface CompiledCode {
   /** The module's bytes: imports env.memory, env.helper, env.check, env.lookup, env.update, env.delete; exports `run` and `batch`. */
   bytes: Uint8Array;
@@ -98,6 +113,8 @@ export interface CompiledCode {
   functions: number;
   /** Basic blocks generated. */
   blocks: number;
+  /** Loops whose trip count is known on entry (they run without budget tests when the budget covers them), over every function generated. */
+  countedLoops: number;
 }
 
 // Internal, never stored in the record: a legacy packet load out of range ends the whole
@@ -227,7 +244,8 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
   const funcIndex = new Map<number, number>(sorted.map((s, k) => [s, k]));
   const funcs: Func[] = sorted.map((start, k) => buildFunc(ins, n, start, sorted[k + 1] ?? n));
   const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ? BATCH_CTX[o.batch] : undefined, o.maps ?? []);
-  return { bytes: w.module(), functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0) };
+  const bytes = w.module();
+  return { bytes, functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0), countedLoops: w.countedLoops };
 }
 
 /** A writer that keeps r11..r15 in the run record. */
@@ -281,6 +299,10 @@ class Gen {
   private redirects = false;
   /** In batch mode: accesses proven inside the context or packet, and packet-bound loads (bounds.ts). */
   private facts: Uint8Array = new Uint8Array(0);
+  /** Counted loops versioned so far. */
+  countedLoops = 0;
+  /** Emitting a counted loop's copy that runs with the budget for all its iterations (no per-block test). */
+  private unchecked = false;
   /** Blocks whose 'E' label sits inside a structured loop, and the loops (header → last block). */
   private loops = new Map<number, number>();
 
@@ -730,20 +752,130 @@ class Gen {
       c.op(Op.end);
       this.popLabel();
     }
+    const versioned = new Set<number>();
     for (let k = 0; k < N; k++) {
       this.bi = k;
       const e = this.loops.get(k);
       if (e !== undefined) {
+        const counted = this.countedLoop(f, k, e);
+        if (counted) {
+          // block $done { block $checked { br_if $checked (not enough budget)
+          //   loop { blocks k..e, no budget tests } br $done } loop { blocks k..e } }
+          versioned.add(e);
+          this.countedLoops++;
+          c.u8(Op.block).u8(EMPTY);
+          open('-');
+          c.u8(Op.block).u8(EMPTY);
+          open('-');
+          this.enoughBudget(counted);
+          c.op(Op.i32_eqz).u8(Op.br_if).u32(0);
+          this.unchecked = true;
+          c.u8(Op.loop).u8(EMPTY);
+          open(`L${k}`);
+          for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
+          for (let j = k; j <= e; j++) {
+            this.bi = j;
+            this.block(f.blocks[j]!);
+            c.op(Op.end);
+            this.close(j === e ? 'L' : `E${j + 1}`);
+          }
+          this.unchecked = false;
+          this.bi = k;
+          c.u8(Op.br).u32(1);
+          c.op(Op.end);
+          this.popLabel();
+        }
         c.u8(Op.loop).u8(EMPTY);
         open(`L${k}`);
         for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
       }
       this.block(f.blocks[k]!);
-      if (loopEnds.has(k)) { c.op(Op.end); this.close('L'); }
+      if (loopEnds.has(k)) {
+        c.op(Op.end);
+        this.close('L');
+        if (versioned.has(k)) { c.op(Op.end); this.popLabel(); }
+      }
       if (k + 1 < N) { c.op(Op.end); this.close(`E${k + 1}`); }
     }
     if (dispatch) { c.op(Op.end); this.close('top'); }
     c.op(Op.unreachable);
+  }
+
+  /**
+   * A loop [h, e] whose trip count is known on entry: no calls or legacy packet loads in
+   * it, one back edge (the last instruction of block e, `jne`/`jlt` of a register against
+   * a constant, 64- or 32-bit), and that register written in the loop only by one `add`
+   * of a constant in block e (so every iteration runs it once). An iteration runs each of
+   * the loop's blocks at most once (no other loop header is inside): it costs at most the
+   * loop's instruction count.
+   */
+  private countedLoop(f: Func, h: number, e: number): CountedLoop | undefined {
+    if (f.back.some(([from, to]) => to === h && from !== e)) return undefined;
+    const eb = f.blocks[e]!;
+    const lastPc = eb.pcs[eb.pcs.length - 1]!;
+    const j = this.ins[lastPc]!;
+    const op = j.code & 0xf0;
+    const wide = (j.code & 7) === 5;
+    if ((j.code & 8) !== 0 || (op !== 0x50 && op !== 0xa0) || lastPc + 1 + j.off !== f.blocks[h]!.start) return undefined;
+    const r = j.dst;
+    if (r === 10) return undefined;
+    let cost = 0;
+    let step: number | undefined;
+    for (let k = h; k <= e; k++) {
+      const b = f.blocks[k]!;
+      cost += b.pcs.length;
+      for (const pc of b.pcs) {
+        const i = this.ins[pc]!;
+        const cls = i.code & 7;
+        if (i.code === 0x85 || (cls === 0 && i.code !== 0x18)) return undefined;
+        const writes = cls === 4 || cls === 7 || cls === 1 || i.code === 0x18 ? i.dst === r
+          : cls === 3 && (i.code & 0xe0) === 0xc0 ? i.src === r || r === 0 : false;
+        if (!writes) continue;
+        const add = i.code === 0x07 || (i.code === 0x04 && !wide);
+        if (step !== undefined || k !== e || !add || i.imm === 0) return undefined;
+        step = i.imm;
+      }
+    }
+    // jlt: counting up to a limit below 2^31, so the register reaches it before it could wrap.
+    if (step === undefined || (op === 0xa0 && (step < 0 || j.imm < 0))) return undefined;
+    return { reg: r, step, limit: j.imm, wide, ne: op === 0x50, cost };
+  }
+
+  /**
+   * Leaves 1 (i32) when the budget covers every iteration of a counted loop from here
+   * (then no block in it can run out), 0 otherwise: the iterations `n` from the register's
+   * value on entry, and n * cost <= budget.
+   */
+  private enoughBudget(l: CountedLoop): void {
+    const c = this.c;
+    const a = Math.abs(l.step);
+    // distance: how far the register has to go (64-bit, or 32-bit zero-extended).
+    if (l.wide) {
+      if (l.step > 0) c.i64c(l.limit).get(R(l.reg)).op(Op.i64_sub);
+      else c.get(R(l.reg)).i64c(l.limit).op(Op.i64_sub);
+    } else {
+      if (l.step > 0) c.i32c(l.limit).get(R(l.reg)).op(Op.i32_wrap_i64).op(Op.i32_sub);
+      else c.get(R(l.reg)).op(Op.i32_wrap_i64).i32c(l.limit).op(Op.i32_sub);
+      c.op(Op.i64_extend_i32_u);
+    }
+    c.set(TMP);
+    if (l.ne) {
+      // r != K: the loop ends exactly when r reaches K, after distance / step iterations
+      // when the step divides the distance.
+      c.get(TMP).i64c(a).op(Op.i64_rem_u).op(Op.i64_eqz);
+      c.get(TMP).i64c(a).op(Op.i64_div_u);
+    } else {
+      // r < K (unsigned): it ends within ceil(distance / step) iterations: exactly that
+      // from r < K; from r > K, at the first if r + step does not wrap, else once r is
+      // back at K or more (the distance again).
+      c.get(TMP).i64c(a - 1).op(Op.i64_add).i64c(a).op(Op.i64_div_u);
+    }
+    // 1 <= n <= budget / cost, as one unsigned compare (distance 0, n = 0, would go round
+    // the whole range: left to the checked copy).
+    c.i64c(1).op(Op.i64_sub);
+    c.get(BUD).op(Op.i64_extend_i32_u).i64c(l.cost).op(Op.i64_div_u);
+    c.op(Op.i64_lt_u);
+    if (l.ne) c.op(Op.i32_and);
   }
 
   private succBlocks(f: Func, k: number): number[] {
@@ -841,19 +973,8 @@ class Gen {
     const c = this.c;
     const k = b.pcs.length;
     // Budget: the interpreter faults before the (budget+1)-th instruction of this block.
-    c.get(BUD).i32c(k).op(Op.i32_lt_u);
-    c.u8(Op.if).u8(EMPTY);
-    this.pushLabel('-');
-    // It runs the instructions it has budget for, then faults with none left.
-    c.i32c(A.VM_FAULT_BUDGET).set(CODE);
-    c.i32c(b.start).get(BUD).op(Op.i32_add);
-    for (let m = 0; m < k; m++) {
-      if (this.ins[b.pcs[m]!]!.code === 0x18) c.get(BUD).i32c(m).op(Op.i32_gt_u).op(Op.i32_add);
-    }
-    c.set(FPC).i32c(0).set(BUD);
-    c.u8(Op.br).u32(this.depth('F'));
-    this.popLabel();
-    c.op(Op.end);
+    // (Not in a counted loop's copy entered with the budget for all of its iterations.)
+    if (!this.unchecked) this.budgetTest(b, k);
     c.get(BUD).i32c(k).op(Op.i32_sub).set(BUD);
     let terminated = false;
     this.curK = k;
@@ -867,6 +988,24 @@ class Gen {
       const last = b.pcs[k - 1]!;
       this.goto(last + (this.ins[last]!.code === 0x18 ? 2 : 1), last, true);
     }
+  }
+
+  /** Faults as the interpreter would when the budget cannot pay for the block's k instructions. */
+  private budgetTest(b: Block, k: number): void {
+    const c = this.c;
+    c.get(BUD).i32c(k).op(Op.i32_lt_u);
+    c.u8(Op.if).u8(EMPTY);
+    this.pushLabel('-');
+    // It runs the instructions it has budget for, then faults with none left.
+    c.i32c(A.VM_FAULT_BUDGET).set(CODE);
+    c.i32c(b.start).get(BUD).op(Op.i32_add);
+    for (let m = 0; m < k; m++) {
+      if (this.ins[b.pcs[m]!]!.code === 0x18) c.get(BUD).i32c(m).op(Op.i32_gt_u).op(Op.i32_add);
+    }
+    c.set(FPC).i32c(0).set(BUD);
+    c.u8(Op.br).u32(this.depth('F'));
+    this.popLabel();
+    c.op(Op.end);
   }
 
   /**
