@@ -1742,19 +1742,22 @@ class Gen {
    * Leaves in ADDR the checked address of a `size`-byte access at reg + off, or faults
    * (read or write) like the interpreter's checks.
    */
-  private addr(base: number, off: number, size: number, write: boolean, pc: number, stackFirst = false): void {
+  private addr(base: number, off: number, size: number, write: boolean, pc: number, stackFirst = false, fold = false): number {
     const c = this.c;
     if (this.batchMode && this.facts[pc] === FACT_DIRECT) {
-      // Proven inside this packet's context or its checked range (bounds.ts).
+      // Proven inside this packet's context or its checked range (bounds.ts). With `fold`,
+      // a positive offset is left to the memory instruction's own (base + off cannot wrap:
+      // the access is inside the memory).
       c.get(R(base)).op(Op.i32_wrap_i64);
+      if (fold && off > 0) { c.set(ADDR); return off; }
       if (off !== 0) c.i32c(off).op(Op.i32_add);
       c.set(ADDR);
-      return;
+      return 0;
     }
     if (this.r10Fixed && base === 10 && off >= -A.VM_FRAME_STACK && off + size <= 0) {
       // Inside the current frame: r10 is its top and never changes.
       c.get(FP).i32c(off + A.VM_FRAME_STACK).op(Op.i32_add).set(ADDR);
-      return;
+      return 0;
     }
     c.get(R(base));
     if (off !== 0) c.i64c(off).op(Op.i64_add);
@@ -1784,6 +1787,7 @@ class Gen {
     this.leave();
     c.get(EA).op(Op.i32_wrap_i64).set(ADDR);
     this.leave();
+    return 0;
   }
 
   /** `br_if 0` when EA..EA+size lies in [lo, hi) (locals; an empty region is (EMPTY_LO, EMPTY_HI)). */
@@ -1802,12 +1806,12 @@ class Gen {
       c.get(fact === FACT_DATA ? P_LO : P_HI).set(R(i.dst));
       return false;
     }
-    this.addr(i.src, i.off, size, false, pc);
+    const moff = this.addr(i.src, i.off, size, false, pc, false, true);
     let op: number;
     if (mode === 0x60) op = size === 4 ? Op.i64_load32_u : size === 2 ? Op.i64_load16_u : size === 1 ? Op.i64_load8_u : Op.i64_load;
     else if (mode === 0x80 && size !== 8) op = size === 4 ? Op.i64_load32_s : size === 2 ? Op.i64_load16_s : Op.i64_load8_s;
     else { this.fault(A.VM_FAULT_INSN, pc); return true; }
-    c.get(ADDR).mem(op, 0).set(R(i.dst));
+    c.get(ADDR).mem(op, 0, moff).set(R(i.dst));
     return false;
   }
 
@@ -1817,11 +1821,11 @@ class Gen {
     const mode = i.code & 0xe0;
     const sz = i.code & 0x18;
     const size = sz === 0x00 ? 4 : sz === 0x08 ? 2 : sz === 0x10 ? 1 : 8;
-    this.addr(i.dst, i.off, size, true, pc);
+    const moff = this.addr(i.dst, i.off, size, true, pc, false, mode === 0x60);
     if (mode === 0x60) {
       c.get(ADDR);
       if (cls === 2) c.i64c(i.imm); else c.get(R(i.src));
-      c.mem(size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : size === 1 ? Op.i64_store8 : Op.i64_store, 0);
+      c.mem(size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : size === 1 ? Op.i64_store8 : Op.i64_store, 0, moff);
       return false;
     }
     if (mode !== 0xc0 || cls !== 3 || (size !== 4 && size !== 8)) { this.fault(A.VM_FAULT_INSN, pc); return true; }
