@@ -117,6 +117,44 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
   if (zc && wakeup && fillNeedsWakeup(fill)) return false;
   // Buffers: FILL entries, invalid ones skipped (counted on the fill queue, not exported).
   const size = <u64>load<u32>(xs, XS_UMEM_SIZE);
+  if (n == 1) {
+    // One buffer (the frame fits a chunk): the same steps as below, each entry read once.
+    const mask = ~(<u64>chunk - 1);
+    const cons = ringConsIndex(fill) + pf;
+    let avail1 = fillEntries(fill, pf + 1) - pf;
+    let used1: u32 = 0;
+    let a: u64 = 0;
+    let found = false;
+    while (used1 < avail1) {
+      a = load<u64>(ringEntry(fill, cons + used1)) & mask;
+      used1++;
+      if (a + <u64>chunk > size) { count(pool, XS_FILL_INVALID); continue; }
+      found = true;
+      break;
+    }
+    if (!found) {
+      // The invalid entries it skipped are consumed all the same (the kernel's __xp_alloc
+      // releases each one it rejects).
+      pendFill = pf + used1;
+      pendRx = pr;
+      pendXs = xs;
+      count(pool, XS_RX_FILL_EMPTY);
+      if (zc) { if (wakeup) setRingFlag(fill, true); return false; }
+      count(xs, XS_RX_DROPPED);
+      return false;
+    }
+    if (ringProdFree(rx, pr + 1) < pr + 1) { count(xs, XS_RX_RING_FULL); return false; }
+    const at = a + <u64>headroom + <u64>XDP_PACKET_HEADROOM;
+    copyFrame(<usize>load<u32>(xs, XS_UMEM) + <usize>at, data, len);
+    const e = ringEntry(rx, ringProdIndex(rx) + pr);
+    store<u64>(e, at, DESC_ADDR);
+    store<u32>(e, len, DESC_LEN);
+    store<u32>(e, 0, DESC_OPTIONS);
+    pendFill = pf + used1;
+    pendRx = pr + 1;
+    pendXs = xs;
+    return true;
+  }
   const avail = fillEntries(fill, pf + n) - pf;
   const first = ringConsIndex(fill) + pf;
   let got: u32 = 0;
@@ -129,7 +167,13 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
     got++;
   }
   if (got < n) {
-    if (got == 0) count(pool, XS_RX_FILL_EMPTY);
+    if (got == 0) {
+      // Only invalid entries: consumed all the same, as above.
+      pendFill = pf + used;
+      pendRx = pr;
+      pendXs = xs;
+      count(pool, XS_RX_FILL_EMPTY);
+    }
     // Zero-copy: the hardware ring found no buffer, the NIC drops the frame; with need_wakeup
     // the driver flags FILL and stops. Copy mode: the socket drops it.
     if (zc) { if (wakeup && got == 0) setRingFlag(fill, true); return false; }

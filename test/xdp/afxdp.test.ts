@@ -77,6 +77,28 @@ describe('AF_XDP receive through a leased queue (af_xdp.md §3.5, §6)', () => {
     expect(small.statistics()).toMatchObject({ rx_ring_full: 2n, rx_dropped: 0n });
   });
 
+  it('FILL addresses (§1.2): an offset inside a chunk means the chunk; past the UMEM is skipped and consumed, also when no valid buffer is left', async () => {
+    const { sock, xsks } = seed();
+    // 64 chunks: 4096 + 100 is chunk 1, 64 * 4096 and beyond are outside.
+    expect(sock.fillRing([4096 + 100, 64 * 4096, 70 * 4096, 3 * 4096 + 4095])).toBe(4);
+    for (let i = 0; i < 2; i++) emu.wireIn('init', 'eth0', frame(20 + i));
+    await emu.settle();
+    expect(sock.recv().map((f) => f.addr)).toEqual([4096 + 256, 3 * 4096 + 256]);
+    // A 4-entry FILL ring of invalid addresses: the frame is dropped, and the ring is empty again.
+    const small = new XskSocket(emu.dp, { umemSize: 16 * 4096, fillSize: 4 });
+    emu.xskClose(sock);
+    emu.xskBind('foo', 'nk', 1, small, { flags: XDP_COPY });
+    xsks.setSocket(15, small);
+    expect(small.fillRing([16 * 4096, 17 * 4096, 18 * 4096, 19 * 4096])).toBe(4);
+    emu.wireIn('init', 'eth0', frame(30));
+    await emu.settle();
+    expect(small.statistics()).toMatchObject({ rx_dropped: 1n, rx_fill_ring_empty_descs: 1n, rx_invalid_descs: 0n });
+    expect(small.fillRing([0, 4096, 8192, 12288])).toBe(4);
+    emu.wireIn('init', 'eth0', frame(31));
+    await emu.settle();
+    expect(small.recv().map((f) => f.addr)).toEqual([256]);
+  });
+
   it('TX in copy mode: frames go out of the bound NIC queue and come back on COMPLETION; a leased netkit queue sends nothing; invalid descriptors counted', async () => {
     const { sock } = seed();
     // bound through nk queue 1: netkit has one TX queue, so the copy pass sends nothing (af_xdp.md §6.5)
