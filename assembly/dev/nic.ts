@@ -63,6 +63,9 @@ function parseFlow(data: usize, len: u32): void {
   }
 }
 
+/** The flow hash of the frame rxQueue steered last (computed once per frame). */
+let steeredHash: u32 = 0;
+
 /** A deterministic flow hash (same flow → same queue); 0 when there is no IPv4 flow. */
 @inline function flowHash(): u32 {
   if (!flowHasIp) return 0;
@@ -75,15 +78,16 @@ function parseFlow(data: usize, len: u32): void {
   return h == 0 ? 1 : h;
 }
 
-@inline function macMatch(data: usize, val: usize, mask: usize): bool {
-  return ((load<u32>(data) ^ load<u32>(val)) & load<u32>(mask)) == 0 &&
-    ((<u32>load<u16>(data, 4) ^ <u32>load<u16>(val, 4)) & <u32>load<u16>(mask, 4)) == 0;
+/** (a ^ b) & mask == 0 over a MAC address (a u32 and a u16 word), `a` as loaded from the frame. */
+@inline function macMatch(a0: u32, a1: u32, val: usize, mask: usize): bool {
+  return ((a0 ^ load<u32>(val)) & load<u32>(mask)) == 0 && ((a1 ^ <u32>load<u16>(val, 4)) & <u32>load<u16>(mask, 4)) == 0;
 }
 
-function ruleMatches(rule: usize, data: usize): bool {
+/** Whether ntuple rule `rule` matches the parsed frame (its MAC addresses as loaded: dst d0 d1, src s0 s1). */
+@inline function ruleMatches(rule: usize, d0: u32, d1: u32, s0: u32, s1: u32): bool {
   const type = load<u32>(rule, RU_FLOW);
   if (type == FLOW_ETHER) {
-    return macMatch(data + 6, rule + RU_SRC_MAC, rule + RU_SRC_MAC_MASK) && macMatch(data, rule + RU_DST_MAC, rule + RU_DST_MAC_MASK) &&
+    return macMatch(d0, d1, rule + RU_DST_MAC, rule + RU_DST_MAC_MASK) && macMatch(s0, s1, rule + RU_SRC_MAC, rule + RU_SRC_MAC_MASK) &&
       ((flowProto ^ load<u16>(rule, RU_PROTO)) & load<u16>(rule, RU_PROTO_MASK)) == 0;
   }
   if (!flowHasPorts) return false;
@@ -103,13 +107,15 @@ function ruleMatches(rule: usize, data: usize): bool {
 }
 
 /** Queue for the parsed frame: -1 to discard (ntuple action), else a queue index. */
-function selectQueue(steer: usize, data: usize, hash: u32): i32 {
+@inline function selectQueue(steer: usize, data: usize, hash: u32): i32 {
   if (steer == 0) return 0;
   const n = load<u32>(steer, ST_N_RULES);
   const rules = <usize>load<u32>(steer, ST_RULES);
+  // The frame's MAC addresses, loaded once for all the rules.
+  const d0 = load<u32>(data), d1 = <u32>load<u16>(data, 4), s0 = load<u32>(data, 6), s1 = <u32>load<u16>(data, 10);
   for (let i: u32 = 0; i < n; i++) {
     const rule = rules + <usize>(i * RULE_SIZE);
-    if (!ruleMatches(rule, data)) continue;
+    if (!ruleMatches(rule, d0, d1, s0, s1)) continue;
     const action = load<i32>(rule, RU_ACTION);
     if (action < 0) return -1;
     const ctx = load<i32>(rule, RU_CONTEXT);
@@ -136,7 +142,7 @@ function selectQueue(steer: usize, data: usize, hash: u32): i32 {
 
 /**
  * The rx queue for a frame from the wire (ntuple rules, then RSS), its flow parsed
- * (`flowHash`, `flowProto` hold it); -1 when it is dropped here (too short, or an ntuple
+ * (`steeredHash`, `flowProto` hold it); -1 when it is dropped here (too short, or an ntuple
  * rule's drop), counted and freed.
  */
 @inline function rxQueue(thread: u32, c: usize, steer: usize, nq: u32, addr: usize, len: u32): i32 {
@@ -146,7 +152,9 @@ function selectQueue(steer: usize, data: usize, hash: u32): i32 {
     return -1;
   }
   parseFlow(addr, len);
-  const q = selectQueue(steer, addr, flowHash());
+  const hash = flowHash();
+  steeredHash = hash;
+  const q = selectQueue(steer, addr, hash);
   if (q < 0) {
     rxDrop(c, DROP_NTUPLE);
     frameFree(thread, addr);
@@ -303,7 +311,7 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
     let len = load<u32>(d, DESC_LEN);
     const q = rxQueue(thread, c, steer, nq, addr, len);
     if (q < 0) continue;
-    const hash = flowHash();
+    const hash = steeredHash;
     const proto = flowProto;
     // XDP (native mode): the program sees the frame first; PASS goes on with what it left.
     if (xdp != 0) {
@@ -338,7 +346,7 @@ function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usiz
     const e = batch + <usize>(m * BE_SIZE);
     store<u32>(e, <u32>addr, BE_DATA);
     store<u32>(e, len, BE_LEN);
-    store<u32>(e, flowHash(), BE_AUX);
+    store<u32>(e, steeredHash, BE_AUX);
     store<u32>(e, <u32>q | (<u32>flowProto << 16), BE_AUX2);
     m++;
   }
