@@ -46,7 +46,7 @@ function reclaim(ts: usize, thread: u32): u32 {
 }
 
 /** Clears a frame's metadata (what allocating a fresh skb does). */
-@inline function zeroMeta(base: usize): void {
+@inline export function zeroMeta(base: usize): void {
   const z = i32x4.splat(0);
   store<v128>(base, z, 0);
   store<v128>(base, z, 16);
@@ -59,6 +59,14 @@ function reclaim(ts: usize, thread: u32): u32 {
  * cleared); returns how many.
  */
 export function framesAlloc(thread: u32, out: usize, n: u32): u32 {
+  return framesTake(thread, out, n, true);
+}
+
+/**
+ * framesAlloc; with `zero` false the metadata is left as the last user left it (the caller
+ * clears it before anything reads it: pktgen's frames for a NIC, see nic.ts `freshMeta`).
+ */
+export function framesTake(thread: u32, out: usize, n: u32, zero: bool): u32 {
   const ts = threadState(thread);
   let top = load<u32>(ts, T_FREE_TOP);
   if (top < n) top = reclaim(ts, thread);
@@ -67,7 +75,7 @@ export function framesAlloc(thread: u32, out: usize, n: u32): u32 {
   for (let i: u32 = 0; i < k; i++) {
     top--;
     const base = <usize>load<u32>(stack + (<usize>top << 2));
-    zeroMeta(base);
+    if (zero) zeroMeta(base);
     store<u32>(out + (<usize>i << 2), <u32>base);
   }
   store<u32>(ts, top, T_FREE_TOP);

@@ -14,7 +14,7 @@ import {
   PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, D_MAC,
 } from "../abi/layout";
 import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, ringRelease, ringSubmit } from "../ring/ring";
-import { frameBase, frameFree, framesFreeDescs } from "./frames";
+import { frameBase, frameFree, framesFreeDescs, zeroMeta } from "./frames";
 import { counters, bump, rxDrop } from "./stats";
 import { capture } from "./trace";
 import { xskRcv, xskFlush } from "../xsk/xsk";
@@ -167,7 +167,7 @@ let steeredHash: u32 = 0;
  * Carries out the XDP action `act` on the frame (now at data, len bytes): true for
  * XDP_PASS (it goes on up); every other action is done here and the frame released.
  */
-@inline function xdpAction(thread: u32, slot: u32, dev: usize, c: usize, ifindex: u32, q: u32, act: u32, data: usize, len: u32, rdIfindex: u32, rdFlags: u32): bool {
+@inline function xdpAction(thread: u32, slot: u32, dev: usize, c: usize, ifindex: u32, q: u32, act: u32, data: usize, len: u32, rdIfindex: u32, rdFlags: u32, proto: u16): bool {
   if (act == 2) return true;
   if (act == 4 && (rdFlags >> 16) == 17) {
     // XDP_REDIRECT into an XSKMAP: the socket (its record is the map's value) gets a copy.
@@ -176,6 +176,11 @@ let steeredHash: u32 = 0;
     frameFree(thread, data);
   } else if (act == 4 && rdIfindex != 0) {
     // XDP_REDIRECT into a devmap (or bpf_redirect): the host sends it out of the target.
+    if (freshMeta) {
+      const meta = frameBase(data);
+      zeroMeta(meta);
+      store<u16>(meta, bswap<u16>(proto), FM_PROTOCOL);
+    }
     if (!queueRedirect(thread, slot, data, len, load<u32>(dev, D_NETNS), rdIfindex, 0)) {
       bump(c, DROP_REDIRECT, 1);
       frameFree(thread, data);
@@ -193,8 +198,24 @@ let steeredHash: u32 = 0;
   return false;
 }
 
+/**
+ * The frames nicRx is taking have uncleared metadata (pktgen's, nicRxFresh): cleared where
+ * a frame's metadata is first needed (it goes up, or is redirected to a device), as a
+ * driver builds the skb only for those.
+ */
+let freshMeta = false;
+
+/** nicRx for frames whose metadata is not cleared yet (pktgen's). */
+export function nicRxFresh(thread: u32, slot: u32, dev: usize, descs: usize, n: u32): u32 {
+  freshMeta = true;
+  const r = nicRx(thread, slot, dev, descs, n);
+  freshMeta = false;
+  return r;
+}
+
 /** The skb fields of a frame on its way up from rx queue `q` (as the driver sets them). */
 @inline function rxFields(meta: usize, dev: usize, addr: usize, q: u32, hash: u32, proto: u16): void {
+  if (freshMeta) zeroMeta(meta);
   store<u32>(meta, hash, FM_HASH);
   store<u32>(meta, q, FM_QUEUE_MAPPING);
   store<u32>(meta, load<u32>(dev, D_IFINDEX), FM_IFINDEX);
@@ -316,7 +337,7 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
     // XDP (native mode): the program sees the frame first; PASS goes on with what it left.
     if (xdp != 0) {
       const act = runXdp(thread, xdp, addr, len, ifindex, <u32>q);
-      if (!xdpAction(thread, slot, dev, c, ifindex, <u32>q, act, progsData(), progsLen(), progsRedirectIfindex(), progsRedirectFlags())) continue;
+      if (!xdpAction(thread, slot, dev, c, ifindex, <u32>q, act, progsData(), progsLen(), progsRedirectIfindex(), progsRedirectFlags(), proto)) continue;
       addr = progsData();
       len = progsLen();
     }
@@ -381,7 +402,7 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
       const aux = load<u32>(e, BE_AUX2);
       // A fault is XDP_ABORTED.
       const act = load<u32>(e, BE_FAULT) != 0 ? 0 : load<u32>(e, BE_VERDICT);
-      if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), load<u32>(e, BE_RD_FLAGS))) continue;
+      if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), load<u32>(e, BE_RD_FLAGS), <u16>(aux >> 16))) continue;
       delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, load<u32>(e, BE_AUX), <u16>(aux >> 16), 0, capIn);
     }
   }

@@ -9,9 +9,9 @@ import {
 import {
   ringConsAvail, ringConsIndex, ringEntry, ringRelease, ringProdFree, ringProdIndex, ringSubmit,
 } from "../ring/ring";
-import { framesAlloc, framesFreeDescs, threadState } from "./frames";
+import { framesTake, framesFreeDescs, threadState } from "./frames";
 import { device, netkitXmit } from "./netkit";
-import { nicRx, nicXmit } from "./nic";
+import { nicRx, nicRxFresh, nicXmit } from "./nic";
 
 const BATCH: u32 = 64;
 
@@ -163,20 +163,22 @@ export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32
   const small = len + 16 <= load<u32>(GLOBALS, G_FRAME_SIZE) - FRAME_HEADROOM;
   while (sent < count) {
     const nb = count - sent < batch ? count - sent : batch;
-    const k = framesAlloc(thread, bases, nb);
+    // Frames for a NIC's rx path keep their metadata uncleared until it is read (most
+    // never are: dropped, redirected to a socket, sent back out); see nic.ts `freshMeta`.
+    const k = framesTake(thread, bases, nb, !nic);
     for (let i: u32 = 0; i < k; i++) {
       const f = <usize>load<u32>(bases + (<usize>i << 2));
       const data = f + FRAME_HEADROOM;
       if (small) copy16(data, tmpl, len); else memory.copy(data, tmpl, len);
       if (flows > 1) store<u16>(data + portOff, bswap<u16>(<u16>(port0 + (sent + i) % flows)));
-      store<u16>(f, proto, FM_PROTOCOL);
+      if (!nic) store<u16>(f, proto, FM_PROTOCOL);
       const d = scratch + <usize>(i * DESC_SIZE);
       store<u64>(d, <u64>data, DESC_ADDR);
       store<u32>(d, len, DESC_LEN);
       store<u32>(d, 0, DESC_OPTIONS);
     }
     if (k == 0) break;
-    if (nic) nicRx(thread, slot, dev, scratch, k);
+    if (nic) nicRxFresh(thread, slot, dev, scratch, k);
     else netkitXmit(thread, slot, scratch, k);
     if (drain) sinkDrop(thread, nic ? slot : <u32>peer);
     sent += k;

@@ -26,6 +26,48 @@ const xdp = (text: string, maps: number[] = []) => emu.loadProgram({ name: 'x', 
 const eth0 = () => emu.device('init', 'eth0');
 
 describe('native XDP on NICs', () => {
+  it('pktgen frames from the wire reach tcx (with and without XDP) as fresh skbs: no mark, priority or cb a recycled frame held', async () => {
+    const tc = (name: string, text: string) => emu.loadProgram({ name, type: 'sched_cls', insns: assemble(text) });
+    const tcx = (prog?: ReturnType<typeof tc>): void => {
+      emu.progDetach('init', { ifindex: eth0().ifindex, attachType: 'tcx_ingress' });
+      if (prog) emu.progAttach('init', { ifindex: eth0().ifindex, attachType: 'tcx_ingress', prog });
+    };
+    emu.setRxSink('init', 'eth0', 'drop');
+    // Frames go up with mark, priority and cb[0] set, and back to the pool.
+    emu.progAttach('init', { ifindex: eth0().ifindex, attachType: 'tcx_ingress', prog: tc('dirty', 'stw [%r1+8], 0x1234\nstw [%r1+32], 7\nstw [%r1+48], 99\nmov %r0, 0\nexit') });
+    const frame = udp(9, eth0().mac);
+    expect(await emu.pktgen('init', 'eth0', frame, { count: 256 })).toBe(256);
+    // The same frames again: a program dropping any skb with one of them set drops none.
+    const check = tc('check', 'ldxw %r2, [%r1+8]\nldxw %r3, [%r1+32]\nor %r2, %r3\nldxw %r3, [%r1+48]\nor %r2, %r3\nmov %r0, 0\njeq %r2, 0, ok\nmov %r0, 2\nok:\nexit');
+    tcx(check);
+    expect(await emu.pktgen('init', 'eth0', frame, { count: 256 })).toBe(256);
+    expect(emu.stats(eth0()).dropReasons).toEqual({});
+    // With XDP passing them (XDP and tcx run per packet).
+    tcx(tc('dirty2', 'stw [%r1+8], 0x1234\nmov %r0, 0\nexit'));
+    emu.setXdp('init', 'eth0', xdp('mov %r0, 2\nexit'));
+    await emu.pktgen('init', 'eth0', frame, { count: 256 });
+    tcx(check);
+    await emu.pktgen('init', 'eth0', frame, { count: 256 });
+    expect(emu.stats(eth0()).dropReasons).toEqual({});
+    // Redirected by XDP out of another NIC: its tcx egress sees them fresh too.
+    const eth1 = emu.addNic({ name: 'eth1', rxQueues: 1 });
+    emu.setLink('init', 'eth1', { up: true });
+    emu.progAttach('init', { ifindex: eth1.ifindex, attachType: 'tcx_egress', prog: check });
+    tcx(tc('dirty3', 'stw [%r1+8], 0x1234\nmov %r0, 0\nexit'));
+    await emu.pktgen('init', 'eth0', frame, { count: 256 });
+    const dev = new BpfMap(emu.dp, { name: 'tx', type: 'devmap', keySize: 4, valueSize: 4, maxEntries: 1 });
+    dev.update(new Uint8Array(4), new Uint8Array(new Uint32Array([eth1.ifindex]).buffer));
+    emu.setXdp('init', 'eth0', xdp(`lddw %r1, ${dev.record}\nmov %r2, 0\nmov %r3, 0\ncall 51\nexit`, [dev.record]));
+    await emu.pktgen('init', 'eth0', frame, { count: 200 });
+    await emu.settle();
+    expect(emu.stats(emu.device('init', 'eth1'))).toMatchObject({ txPackets: 200n, dropReasons: {} });
+    // The check does see a mark when there is one.
+    emu.setXdp('init', 'eth0', undefined);
+    tcx(tc('both', 'stw [%r1+8], 1\nldxw %r2, [%r1+8]\nmov %r0, 0\njeq %r2, 0, ok\nmov %r0, 2\nok:\nexit'));
+    await emu.pktgen('init', 'eth0', frame, { count: 3 });
+    expect(emu.stats(eth0()).dropReasons).toEqual({ TCX_DROP: 3n });
+  });
+
   it('XDP_DROP and XDP_ABORTED (and faults) drop with their reasons; nothing reaches the queues', async () => {
     emu.setXdp('init', 'eth0', xdp('mov %r0, 1\nexit'));
     for (let i = 0; i < 3; i++) emu.wireIn('init', 'eth0', udp(53, eth0().mac));
