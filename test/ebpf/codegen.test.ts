@@ -6,6 +6,7 @@ import { Dataplane } from '../../src/dataplane.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { CodegenError, codegenMap, compileProgram } from '../../src/ebpf/codegen/compile.js';
 import { JitTable } from '../../src/ebpf/codegen/jit.js';
+import { decode } from '../../src/ebpf/insn.js';
 import { Vm, type VmResult } from '../../src/ebpf/vm.js';
 import { Emulator, prng } from '../../src/emulator.js';
 import { parseCase as parse } from '../helpers/conformance.js';
@@ -342,6 +343,63 @@ describe('array map lookups run inline', () => {
         return x.fault ?? x.retval;
       };
       expect([r('2'), r('4'), r('0', '%r1')]).toEqual([12, 99, 'read']);
+    } finally {
+      await emu.close();
+    }
+  });
+});
+
+describe('looked-up array elements in the batch code', () => {
+  it('accesses inside the element after a NULL check run unchecked; the rest are checked: the same results, faults and contents as the interpreter', async () => {
+    const emu = await Emulator.create({});
+    try {
+      const { BpfMap } = await import('../../src/ebpf/maps.js');
+      const { batchFacts, FACT_DIRECT } = await import('../../src/ebpf/codegen/bounds.js');
+      const { buildFunc } = await import('../../src/ebpf/codegen/cfg.js');
+      const m = new BpfMap(emu.dp, { name: 'a', type: 'array', keySize: 4, valueSize: 8, maxEntries: 4 });
+      const seed = (): void => { for (let k = 0; k < 4; k++) m.update(new Uint8Array([k, 0, 0, 0]), new Uint8Array([10 + k, 1, 2, 3, 4, 5, 6, 7])); };
+      // r0 = lookup(key) (`check` the NULL test, or none), then `body` with r0 the element.
+      const prog = (key: number, body: string, check = 'jeq %r0, 0, none'): string =>
+        `mov %r6, ${key}\nstxw [%r10-4], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -4\ncall 1\n${check}\n${body}\nexit\nnone:\nmov %r0, 99\nexit`;
+      const bodies: [string, string, boolean[]][] = [
+        // [name, body, which of its accesses are proven]
+        ['in the element', 'ldxdw %r1, [%r0+0]\nldxw %r2, [%r0+4]\nldxb %r3, [%r0+7]\nadd %r1, %r2\nadd %r1, %r3\nmov %r0, %r1', [true, true, true]],
+        ['write inside', 'mov %r1, 77\nstxdw [%r0+0], %r1\nstw [%r0+4], 5\nmov %r0, 0', [true, true]],
+        ['past the value (the next element)', 'ldxdw %r0, [%r0+8]', [false]],
+        ['before it (the previous element)', 'ldxdw %r0, [%r0-8]', [false]],
+        ['moved pointer', 'add %r0, 4\nldxw %r1, [%r0+0]\nldxw %r2, [%r0+4]\nmov %r0, %r1', [true, false]],
+        ['far past the map', 'ldxdw %r0, [%r0+4096]', [false]],
+      ];
+      const keys = [0, 1, 3, 7];
+      let compared = 0;
+      for (const writable of [true, false]) {
+        for (const [name, body, proven] of bodies) {
+          for (const [check, nullable] of [['jeq %r0, 0, none', false], ['jne %r0, 0, +1\nja none', false], ['', true]] as const) {
+            for (const key of keys) {
+              const insns = assemble(prog(key, body, check));
+              // The facts: which accesses run unchecked.
+              if (key === 0) {
+                const ins = Array.from({ length: insns.length / 8 }, (_, pc) => decode(insns, pc));
+                const f = buildFunc(ins, ins.length, 0, ins.length);
+                const facts = batchFacts(ins, f, { size: A.SKB_CTX_SIZE, writable: true, data: A.SKB_DATA, dataEnd: A.SKB_DATA_END }, () => true, new Map([[m.record, { valueSize: 8, writable }]]));
+                const mem = ins.map((x, pc) => [x, pc] as const).filter(([x]) => [1, 2, 3].includes(x.code & 7) && x.dst !== 10 && x.src !== 10).map(([, pc]) => facts[pc] === FACT_DIRECT);
+                const want = proven.map((p, j) => p && !nullable && (writable || !/^(st|stx)/.test(body.split('\n').filter((l) => /^(ld|st)/.test(l))[j]!)));
+                expect(mem, `${name} ${check} writable ${writable}`).toEqual(want);
+              }
+              const p = emu.loadProgram({ name: 'l', type: 'sched_cls', insns, maps: [m.record], regions: [{ addr: m.values, len: 32, writable }] });
+              expect(p.jit.slot).not.toBe(0);
+              const [c, i] = [false, true].map((interpreter) => {
+                seed();
+                const r = emu.testRun(p, { data: new Uint8Array(64), interpreter, repeat: 3 });
+                return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed, values: Buffer.from(emu.dp.bytes().subarray(m.values, m.values + 32)).toString('hex') };
+              });
+              expect({ name, check, key, writable, ...c }).toEqual({ name, check, key, writable, ...i });
+              compared++;
+            }
+          }
+        }
+      }
+      expect(compared).toBe(2 * bodies.length * 3 * keys.length);
     } finally {
       await emu.close();
     }

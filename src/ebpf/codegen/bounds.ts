@@ -33,6 +33,13 @@ export const FACT_NONE = 0, FACT_DIRECT = 1, FACT_DATA = 2, FACT_DATA_END = 3;
  * those at 2^20 per run), so a packet pointer plus one never wraps around 2^64.
  */
 const UNK = 0, CTX = 1, PKT = 2, END = 3, NNEG = 4, CONST = 5;
+/**
+ * Map values (array and per-CPU array maps, `BatchMap`): MAP is the map's record (an lddw
+ * of it; k its address), MNULL what bpf_map_lookup_elem returned for it (the element or
+ * NULL), MVAL the element once a comparison with 0 showed it is not NULL; k the offset
+ * into the element, v = value size * 2 + 1 when the program may write it.
+ */
+const MAP = 6, MNULL = 7, MVAL = 8;
 const C_MAX = 0x80000000;
 
 interface State {
@@ -52,6 +59,9 @@ interface State {
 
 /** The context at r1: its size, whether it may be written, where `data` and `data_end` are. */
 export interface BatchContext { size: number; writable: boolean; data: number; dataEnd: number }
+
+/** A map whose lookups return an element of `valueSize` bytes inside the program's regions (writable or not). */
+export interface BatchMap { valueSize: number; writable: boolean }
 
 function fresh(): State {
   const z = (): number[] => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -169,7 +179,7 @@ function alu(s: State, i: Insn, pc: number): void {
     return;
   }
   if (op === 0x00) { // add
-    if ((td === CTX || td === PKT) && (!x || ts === CONST)) { s.k[d] = kd + ks; return; }
+    if ((td === CTX || td === PKT || td === MVAL) && (!x || ts === CONST)) { s.k[d] = kd + ks; return; }
     if (td === CONST && ts === CONST) { setValue(s, d, kd + ks); return; }
     if (td === NNEG && !x && i.imm >= 0) return;
     if (td === CONST && !x && i.imm >= 0) { setValue(s, d, kd + i.imm); return; }
@@ -192,7 +202,7 @@ function alu(s: State, i: Insn, pc: number): void {
     set(s, d, UNK);
     return;
   }
-  if (op === 0x10 && (td === CTX || td === PKT) && !x) { s.k[d] = kd - i.imm; return; } // sub
+  if (op === 0x10 && (td === CTX || td === PKT || td === MVAL) && !x) { s.k[d] = kd - i.imm; return; } // sub
   if (op === 0x10 && td === CONST && ts === CONST) { setValue(s, d, kd - ks); return; }
   if (op === 0x50 && !x && i.imm >= 0) { // and: at most the mask
     if (td === CONST) setValue(s, d, kd & i.imm);
@@ -214,7 +224,7 @@ function alu(s: State, i: Insn, pc: number): void {
  * `plain(id)` says whether a helper (or kfunc, as the dispatcher numbers it) leaves the
  * packet where it is.
  */
-export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: number, kfunc: boolean) => boolean): Uint8Array {
+export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: number, kfunc: boolean) => boolean, maps: ReadonlyMap<number, BatchMap> = new Map()): Uint8Array {
   const N = f.blocks.length;
   const entry = fresh();
   entry.t[1] = CTX;
@@ -225,6 +235,7 @@ export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: 
     const a = s.k[reg]! + off;
     if (s.t[reg] === CTX) return (ctx.writable || !write) && a >= 0 && a + size <= ctx.size;
     if (s.t[reg] === PKT) return a >= 0 && a + size <= (s.v[reg] === 0 ? s.range : varRange(s, s.v[reg]!));
+    if (s.t[reg] === MVAL) return a >= 0 && a + size <= s.v[reg]! >> 1 && (!write || (s.v[reg]! & 1) === 1);
     return false;
   };
 
@@ -244,7 +255,9 @@ export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: 
       if (cls === 4 || cls === 7) {
         alu(s, i, pc);
       } else if (i.code === 0x18) {
-        set(s, i.dst, UNK);
+        const m = i.src === 0 && pc + 1 < ins.length && ins[pc + 1]!.imm === 0 ? maps.get(i.imm) : undefined;
+        if (m && i.imm > 0) set(s, i.dst, MAP, i.imm);
+        else set(s, i.dst, UNK);
       } else if (cls === 0) {
         for (let r = 0; r <= 5; r++) set(s, r, UNK);
       } else if (cls === 1) {
@@ -272,7 +285,18 @@ export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: 
           s.range = 0;
           s.vr = [];
         }
+        const m = i.src === 0 && i.imm === 1 && s.t[1] === MAP ? maps.get(s.k[1]!) : undefined;
         for (let r = 0; r <= 5; r++) set(s, r, UNK);
+        // bpf_map_lookup_elem: the element or NULL.
+        if (m) set(s, 0, MNULL, 0, m.valueSize * 2 + (m.writable ? 1 : 0));
+      } else if (cls === 5 && !x && i.imm === 0 && (op === 0x10 || op === 0x50) && s.t[i.dst] === MNULL && j === pcs.length - 1) {
+        // A lookup's result against NULL: the element on the edge where it is not.
+        const succ = successors(ins, pc);
+        const taken = copy(s);
+        const fall = s;
+        const other = op === 0x10 ? fall : taken;
+        other.t[i.dst] = MVAL;
+        return [[succ[0]!, taken], [succ[1]!, fall]];
       } else if (cls === 5 && x && j === pcs.length - 1 && op !== 0x00 && op !== 0x90) {
         const succ = successors(ins, pc);
         const taken = copy(s);

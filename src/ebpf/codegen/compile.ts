@@ -31,7 +31,7 @@ import * as A from '../../abi.generated.js';
 import { buildFunc, decode, isCall, successors, writesR10, type Block, type Func, type Insn } from './cfg.js';
 import { CodegenError } from './errors.js';
 import { PACKET_MOVING_HELPERS, PLAIN_HELPERS, TAIL_CALL } from '../helpers.js';
-import { FACT_DATA, FACT_DATA_END, FACT_DIRECT, batchFacts, type BatchContext } from './bounds.js';
+import { FACT_DATA, FACT_DATA_END, FACT_DIRECT, batchFacts, type BatchContext, type BatchMap } from './bounds.js';
 import { ATOMIC, EMPTY, I32, I64, Op, Writer } from './wasm.js';
 
 export { CodegenError } from './errors.js';
@@ -596,7 +596,7 @@ class Gen {
     c.get(ST_LO).i64c(A.VM_FRAME_STACK * A.VM_MAX_FRAMES).op(Op.i64_add).set(R(10));
     if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
     c.get(B_B0).set(BUD);
-    this.facts = batchFacts(this.ins, f, ctx, (id, kfunc) => PLAIN.has(kfunc ? A.VM_KFUNC_BASE + id : id));
+    this.facts = batchFacts(this.ins, f, ctx, (id, kfunc) => PLAIN.has(kfunc ? A.VM_KFUNC_BASE + id : id), this.valueMaps());
     c.u8(Op.block).u8(EMPTY);
     this.pushLabel('D');
     c.u8(Op.block).u8(EMPTY);
@@ -1316,6 +1316,22 @@ class Gen {
       return;
     }
     this.helperCall(i, pc);
+  }
+
+  /**
+   * Array and per-CPU array maps whose elements lie inside one of the program's regions
+   * (every copy): accesses to a looked-up element within its value size need no check
+   * (bounds.ts), writes only when that region is writable.
+   */
+  private valueMaps(): Map<number, BatchMap> {
+    const out = new Map<number, BatchMap>();
+    for (const m of this.maps) {
+      if ((m.type !== A.BPF_MAP_TYPE_ARRAY && m.type !== A.BPF_MAP_TYPE_PERCPU_ARRAY) || !m.valueSize || m.valueSize > m.stride) continue;
+      const end = m.values + m.maxEntries * m.stride * (m.type === A.BPF_MAP_TYPE_PERCPU_ARRAY ? Math.max(1, m.copies ?? 1) : 1);
+      const g = this.regions.find((r) => r.addr <= m.values && end <= r.addr + r.len);
+      if (g) out.set(m.addr, { valueSize: m.valueSize, writable: g.writable });
+    }
+    return out;
   }
 
   /** The program's map whose record r1 holds (an lddw of it earlier in the block), if any. */
