@@ -349,6 +349,41 @@ describe('array map lookups run inline', () => {
   });
 });
 
+describe('the batch code of a loop-free program', () => {
+  it('tests the budget once: below what a run may need it declines (the runs go one by one, with checks), so every budget gives the interpreter\'s result', async () => {
+    const emu = await Emulator.create({});
+    try {
+      // 14 instructions (lddw counts once), one plain helper call, two paths of 10 and 14.
+      const insns = assemble('ldxw %r2, [%r1+0]\nmov %r6, %r2\ncall 5\njgt %r6, 100, big\nmov %r0, 1\nadd %r0, %r6\nlddw %r3, 0x100000000\nadd %r0, %r3\nexit\nbig:\nmov %r0, 2\nmov %r1, 3\nadd %r0, %r1\nexit');
+      const p = emu.loadProgram({ name: 'b', type: 'sched_cls', insns });
+      expect(p.jit.slot).not.toBe(0);
+      const seen = new Set<string>();
+      for (const len of [60, 200]) {
+        for (const budget of [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 13, 14, 15, 1_000_000]) {
+          const [c, i] = [false, true].map((interpreter) => {
+            emu.testRun(p, { data: new Uint8Array(14), repeat: 1 }); // (the test VM exists)
+            const vm = (emu as unknown as { testVm: { run: (...a: unknown[]) => unknown } }).testVm;
+            const run = vm.run;
+            vm.run = (at: unknown, n: unknown, o: object) => run.call(vm, at, n, { ...o, budget });
+            try {
+              const r = emu.testRun(p, { data: new Uint8Array(len), repeat: 4, interpreter });
+              return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed };
+            } finally {
+              vm.run = run;
+            }
+          });
+          expect({ len, budget, ...c }).toEqual({ len, budget, ...i });
+          seen.add(i.fault ?? `r0 ${i.retval}`);
+        }
+      }
+      // both paths ran to their exit, and ran out of budget
+      expect([...seen].sort()).toEqual(['budget', 'r0 5', 'r0 61']);
+    } finally {
+      await emu.close();
+    }
+  });
+});
+
 describe('looked-up array elements in the batch code', () => {
   it('accesses inside the element after a NULL check run unchecked; the rest are checked: the same results, faults and contents as the interpreter', async () => {
     const emu = await Emulator.create({});

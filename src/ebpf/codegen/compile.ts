@@ -17,7 +17,8 @@
  * - the budget is charged once per basic block (a block that would run out faults at the
  *   pc where the interpreter would); helper and subprogram calls end blocks; a loop whose
  *   trip count is known on entry (`r += c … jne/jlt r, K`, no calls) has a second copy
- *   without the budget tests, entered when the budget covers all its iterations;
+ *   without the budget tests, entered when the budget covers all its iterations; the
+ *   batch code of a loop-free main function tests the budget once (budgetBound);
  * - every memory access is checked: r10-relative stack accesses inside the frame need no
  *   check when no instruction writes r10; others are compared with the packet, the
  *   context, the stack and the program's own regions inline, then the general check;
@@ -248,6 +249,25 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
   return { bytes, functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0), countedLoops: w.countedLoops };
 }
 
+/**
+ * The most instructions a run of `f` can execute when that is known up front: no back
+ * edges (each block runs at most once) and only calls that leave the budget alone (plain
+ * and packet-moving helpers, bpf_cast_to_kern_ctx; not bpf-to-bpf calls, tail calls or
+ * helpers that run callbacks). 0 when not.
+ */
+function budgetBound(ins: Insn[], f: Func): number {
+  if (f.back.length) return 0;
+  let n = 0;
+  for (const b of f.blocks) {
+    for (const pc of b.pcs) {
+      const i = ins[pc]!;
+      if (i.code === 0x85 && !(i.src === 0 && (PLAIN.has(i.imm) || PACKET_MOVING_HELPERS.has(i.imm))) && !(i.src === 2 && PLAIN.has(A.VM_KFUNC_BASE + i.imm))) return 0;
+    }
+    n += b.pcs.length;
+  }
+  return n;
+}
+
 /** A writer that keeps r11..r15 in the run record. */
 class GenWriter extends Writer {
   override get(l: number): this {
@@ -299,6 +319,13 @@ class Gen {
   private redirects = false;
   /** In batch mode: accesses proven inside the context or packet, and packet-bound loads (bounds.ts). */
   private facts: Uint8Array = new Uint8Array(0);
+  /**
+   * When the main function has no loops and calls nothing that runs eBPF (each block runs
+   * at most once a run, the helpers leave the budget alone): its instruction count, the
+   * most a run can use; the batch code then tests the budget once, at its start (and
+   * declines when it is lower), instead of per block. 0 otherwise.
+   */
+  private batchCost = 0;
   /** Counted loops versioned so far. */
   countedLoops = 0;
   /** Emitting a counted loop's copy that runs with the budget for all its iterations (no per-block test). */
@@ -386,6 +413,7 @@ class Gen {
       this.f = f;
       this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32]], 256 + (f.end - f.start) * 48);
     }
+    this.batchCost = this.batch ? budgetBound(this.ins, this.funcs[0]!) : 0;
     this.body(() => this.batchFn(), []);
     if (this.batch) {
       this.f = this.funcs[0]!;
@@ -503,6 +531,11 @@ class Gen {
     if (!this.batch || this.ins.some((i) => i.code === 0x85 && i.src === 0 && i.imm === TAIL_CALL)) {
       c.i32c(0);
       return;
+    }
+    if (this.batchCost > 0) {
+      // The batch code has no budget tests: a budget that might not cover a run declines.
+      c.get(RECP).mem(Op.i32_load, 2, A.VM_BUDGET).i32c(this.batchCost).op(Op.i32_lt_u);
+      c.u8(Op.if).u8(EMPTY).i32c(0).op(Op.return).op(Op.end);
     }
     c.get(WORK).op(Op.global_set).u32(G_WORK);
     c.get(N).op(Op.global_set).u32(G_N);
@@ -974,7 +1007,7 @@ class Gen {
     const k = b.pcs.length;
     // Budget: the interpreter faults before the (budget+1)-th instruction of this block.
     // (Not in a counted loop's copy entered with the budget for all of its iterations.)
-    if (!this.unchecked) this.budgetTest(b, k);
+    if (!this.unchecked && !(this.batchMode && this.batchCost > 0)) this.budgetTest(b, k);
     c.get(BUD).i32c(k).op(Op.i32_sub).set(BUD);
     let terminated = false;
     this.curK = k;
