@@ -105,7 +105,12 @@ interface CountedLoop {
   ne: boolean;
   /** At most this many instructions per iteration. */
   cost: number;
+  /** The pc of the back edge's conditional jump. */
+  latch: number;
 }
+
+/** Counted loops of at most UNROLL_MAX_COST instructions run UNROLL iterations per Wasm loop round in their unchecked copy. */
+const UNROLL = 4, UNROLL_MAX_COST = 24;
 
 export interface CompiledCode {
   /** The module's bytes: imports env.memory, env.helper, env.check, env.lookup, env.update, env.delete; exports `run` and `batch`. */
@@ -326,6 +331,8 @@ class Gen {
    * declines when it is lower), instead of per block. 0 otherwise.
    */
   private batchCost = 0;
+  /** In an unrolled counted loop's copy other than the last: the pc of its latch (else -1). */
+  private unrollLatch = -1;
   /** Counted loops versioned so far. */
   countedLoops = 0;
   /** Emitting a counted loop's copy that runs with the budget for all its iterations (no per-block test). */
@@ -803,15 +810,27 @@ class Gen {
           this.enoughBudget(counted);
           c.op(Op.i32_eqz).u8(Op.br_if).u32(0);
           this.unchecked = true;
+          // Small bodies are unrolled: copies 1..n-1 end in `br_if $out` when the loop ends
+          // (the latch not taken) and go on into the next copy; the last one branches back.
+          const copies = counted.cost <= UNROLL_MAX_COST ? UNROLL : 1;
+          c.u8(Op.block).u8(EMPTY);
+          open('O');
           c.u8(Op.loop).u8(EMPTY);
           open(`L${k}`);
-          for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
-          for (let j = k; j <= e; j++) {
-            this.bi = j;
-            this.block(f.blocks[j]!);
-            c.op(Op.end);
-            this.close(j === e ? 'L' : `E${j + 1}`);
+          for (let u = 0; u < copies; u++) {
+            for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
+            this.unrollLatch = u + 1 < copies ? counted.latch : -1;
+            for (let j = k; j <= e; j++) {
+              this.bi = j;
+              this.block(f.blocks[j]!);
+              if (j < e) { c.op(Op.end); this.close(`E${j + 1}`); }
+            }
           }
+          this.unrollLatch = -1;
+          c.op(Op.end);
+          this.close('L');
+          c.op(Op.end);
+          this.close('O');
           this.unchecked = false;
           this.bi = k;
           c.u8(Op.br).u32(1);
@@ -871,7 +890,7 @@ class Gen {
     }
     // jlt: counting up to a limit below 2^31, so the register reaches it before it could wrap.
     if (step === undefined || (op === 0xa0 && (step < 0 || j.imm < 0))) return undefined;
-    return { reg: r, step, limit: j.imm, wide, ne: op === 0x50, cost };
+    return { reg: r, step, limit: j.imm, wide, ne: op === 0x50, cost, latch: lastPc };
   }
 
   /**
@@ -1301,6 +1320,11 @@ class Gen {
       this.src32(i);
       if (k === 4) c.op(Op.i32_and).i32c(0).op(Op.i32_ne);
       else c.op(CMP32[k]!);
+    }
+    if (pc === this.unrollLatch) {
+      // An unrolled copy's latch: the loop ends when it is not taken, else the next copy runs.
+      c.op(Op.i32_eqz).u8(Op.br_if).u32(this.depth('O'));
+      return true;
     }
     this.branchIf(pc + 1 + i.off, pc);
     this.goto(pc + 1, pc, true);
