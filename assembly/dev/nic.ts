@@ -32,71 +32,35 @@ const ETH_P_IP: u16 = 0x0008; // 0x0800 as loaded little-endian from the packet
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
-// The flow's L3/L4 fields, loaded once per packet (raw packet byte order). Module
-// globals are Wasm globals, private to each instance (thread); nothing is allocated in
-// the shared memory, whose AssemblyScript heap would overlap between threads.
+// What rxQueue parsed of the frame it steered last: its EtherType (raw packet byte order)
+// and flow hash. Module globals are Wasm globals, private to each instance (thread);
+// nothing is allocated in the shared memory, whose AssemblyScript heap would overlap
+// between threads.
 let flowProto: u16 = 0;
-let flowIpProto: u8 = 0;
-let flowSaddr: u32 = 0;
-let flowDaddr: u32 = 0;
-let flowSport: u16 = 0;
-let flowDport: u16 = 0;
-let flowHasPorts: bool = false;
-let flowHasIp: bool = false;
-
-function parseFlow(data: usize, len: u32): void {
-  flowProto = len >= ETH_HLEN ? load<u16>(data, 12) : 0;
-  flowHasIp = false;
-  flowHasPorts = false;
-  if (flowProto != ETH_P_IP || len < ETH_HLEN + 20) return;
-  const ihl = <u32>(load<u8>(data, 14) & 0x0f) << 2;
-  if (ihl < 20 || len < ETH_HLEN + ihl) return;
-  flowHasIp = true;
-  flowIpProto = load<u8>(data, 14 + 9);
-  flowSaddr = load<u32>(data, 14 + 12);
-  flowDaddr = load<u32>(data, 14 + 16);
-  const fragOff = load<u16>(data, 14 + 6) & 0xff1f; // offset bits, raw order
-  if ((flowIpProto == IPPROTO_TCP || flowIpProto == IPPROTO_UDP) && fragOff == 0 && len >= ETH_HLEN + ihl + 4) {
-    flowHasPorts = true;
-    flowSport = load<u16>(data + ETH_HLEN + ihl);
-    flowDport = load<u16>(data + ETH_HLEN + ihl, 2);
-  }
-}
-
-/** The flow hash of the frame rxQueue steered last (computed once per frame). */
 let steeredHash: u32 = 0;
-
-/** A deterministic flow hash (same flow → same queue); 0 when there is no IPv4 flow. */
-@inline function flowHash(): u32 {
-  if (!flowHasIp) return 0;
-  let h: u32 = flowSaddr * 0x9e3779b1;
-  h ^= flowDaddr + 0x7f4a7c15 + (h << 6) + (h >> 2);
-  if (flowHasPorts) h ^= ((<u32>flowSport << 16) | flowDport) + 0x85ebca6b + (h << 6) + (h >> 2);
-  h ^= h >> 16;
-  h *= 0x45d9f3b;
-  h ^= h >> 16;
-  return h == 0 ? 1 : h;
-}
 
 /** (a ^ b) & mask == 0 over a MAC address (a u32 and a u16 word), `a` as loaded from the frame. */
 @inline function macMatch(a0: u32, a1: u32, val: usize, mask: usize): bool {
   return ((a0 ^ load<u32>(val)) & load<u32>(mask)) == 0 && ((a1 ^ <u32>load<u16>(val, 4)) & <u32>load<u16>(mask, 4)) == 0;
 }
 
-/** Whether ntuple rule `rule` matches the parsed frame (its MAC addresses as loaded: dst d0 d1, src s0 s1). */
-@inline function ruleMatches(rule: usize, d0: u32, d1: u32, s0: u32, s1: u32): bool {
+/**
+ * Whether ntuple rule `rule` matches the frame: its MAC addresses as loaded (dst d0 d1,
+ * src s0 s1), EtherType, and (with ports) IP protocol, addresses and ports, raw order.
+ */
+@inline function ruleMatches(rule: usize, d0: u32, d1: u32, s0: u32, s1: u32, proto: u16, ports: bool, ipProto: u8, saddr: u32, daddr: u32, sport: u16, dport: u16): bool {
   const type = load<u32>(rule, RU_FLOW);
   if (type == FLOW_ETHER) {
     return macMatch(d0, d1, rule + RU_DST_MAC, rule + RU_DST_MAC_MASK) && macMatch(s0, s1, rule + RU_SRC_MAC, rule + RU_SRC_MAC_MASK) &&
-      ((flowProto ^ load<u16>(rule, RU_PROTO)) & load<u16>(rule, RU_PROTO_MASK)) == 0;
+      ((proto ^ load<u16>(rule, RU_PROTO)) & load<u16>(rule, RU_PROTO_MASK)) == 0;
   }
-  if (!flowHasPorts) return false;
-  if (type == FLOW_TCP4 && flowIpProto != IPPROTO_TCP) return false;
-  if (type == FLOW_UDP4 && flowIpProto != IPPROTO_UDP) return false;
-  return ((flowSaddr ^ load<u32>(rule, RU_SRC_IP)) & load<u32>(rule, RU_SRC_IP_MASK)) == 0 &&
-    ((flowDaddr ^ load<u32>(rule, RU_DST_IP)) & load<u32>(rule, RU_DST_IP_MASK)) == 0 &&
-    ((flowSport ^ load<u16>(rule, RU_SRC_PORT)) & load<u16>(rule, RU_SRC_PORT_MASK)) == 0 &&
-    ((flowDport ^ load<u16>(rule, RU_DST_PORT)) & load<u16>(rule, RU_DST_PORT_MASK)) == 0;
+  if (!ports) return false;
+  if (type == FLOW_TCP4 && ipProto != IPPROTO_TCP) return false;
+  if (type == FLOW_UDP4 && ipProto != IPPROTO_UDP) return false;
+  return ((saddr ^ load<u32>(rule, RU_SRC_IP)) & load<u32>(rule, RU_SRC_IP_MASK)) == 0 &&
+    ((daddr ^ load<u32>(rule, RU_DST_IP)) & load<u32>(rule, RU_DST_IP_MASK)) == 0 &&
+    ((sport ^ load<u16>(rule, RU_SRC_PORT)) & load<u16>(rule, RU_SRC_PORT_MASK)) == 0 &&
+    ((dport ^ load<u16>(rule, RU_DST_PORT)) & load<u16>(rule, RU_DST_PORT_MASK)) == 0;
 }
 
 @inline function tablePick(steer: usize, ctx: u32, hash: u32): i32 {
@@ -106,8 +70,43 @@ let steeredHash: u32 = 0;
   return load<i32>(table + (<usize>(hash % load<u32>(steer, ST_TABLE_SIZE)) << 2));
 }
 
-/** Queue for the parsed frame: -1 to discard (ntuple action), else a queue index. */
-@inline function selectQueue(steer: usize, data: usize, hash: u32): i32 {
+/**
+ * The frame's queue (ntuple rules in order, then RSS over the default context): -1 to
+ * discard (an ntuple action), else a queue index. Parses the flow (IPv4 addresses and,
+ * unfragmented TCP/UDP, ports) and sets `flowProto` and `steeredHash` (a deterministic
+ * flow hash: same flow, same queue; 0 without an IPv4 flow). `len` >= ETH_HLEN.
+ */
+@inline function steerFrame(steer: usize, data: usize, len: u32): i32 {
+  const proto = load<u16>(data, 12);
+  let hasIp = false, ports = false;
+  let ipProto: u8 = 0, saddr: u32 = 0, daddr: u32 = 0, sport: u16 = 0, dport: u16 = 0;
+  if (proto == ETH_P_IP && len >= ETH_HLEN + 20) {
+    const ihl = <u32>(load<u8>(data, 14) & 0x0f) << 2;
+    if (ihl >= 20 && len >= ETH_HLEN + ihl) {
+      hasIp = true;
+      ipProto = load<u8>(data, 14 + 9);
+      saddr = load<u32>(data, 14 + 12);
+      daddr = load<u32>(data, 14 + 16);
+      const fragOff = load<u16>(data, 14 + 6) & 0xff1f; // offset bits, raw order
+      if ((ipProto == IPPROTO_TCP || ipProto == IPPROTO_UDP) && fragOff == 0 && len >= ETH_HLEN + ihl + 4) {
+        ports = true;
+        sport = load<u16>(data + ETH_HLEN + ihl);
+        dport = load<u16>(data + ETH_HLEN + ihl, 2);
+      }
+    }
+  }
+  let hash: u32 = 0;
+  if (hasIp) {
+    let h: u32 = saddr * 0x9e3779b1;
+    h ^= daddr + 0x7f4a7c15 + (h << 6) + (h >> 2);
+    if (ports) h ^= ((<u32>sport << 16) | dport) + 0x85ebca6b + (h << 6) + (h >> 2);
+    h ^= h >> 16;
+    h *= 0x45d9f3b;
+    h ^= h >> 16;
+    hash = h == 0 ? 1 : h;
+  }
+  flowProto = proto;
+  steeredHash = hash;
   if (steer == 0) return 0;
   const n = load<u32>(steer, ST_N_RULES);
   const rules = <usize>load<u32>(steer, ST_RULES);
@@ -115,7 +114,7 @@ let steeredHash: u32 = 0;
   const d0 = load<u32>(data), d1 = <u32>load<u16>(data, 4), s0 = load<u32>(data, 6), s1 = <u32>load<u16>(data, 10);
   for (let i: u32 = 0; i < n; i++) {
     const rule = rules + <usize>(i * RULE_SIZE);
-    if (!ruleMatches(rule, d0, d1, s0, s1)) continue;
+    if (!ruleMatches(rule, d0, d1, s0, s1, proto, ports, ipProto, saddr, daddr, sport, dport)) continue;
     const action = load<i32>(rule, RU_ACTION);
     if (action < 0) return -1;
     const ctx = load<i32>(rule, RU_CONTEXT);
@@ -151,10 +150,7 @@ let steeredHash: u32 = 0;
     frameFree(thread, addr);
     return -1;
   }
-  parseFlow(addr, len);
-  const hash = flowHash();
-  steeredHash = hash;
-  const q = selectQueue(steer, addr, hash);
+  const q = steerFrame(steer, addr, len);
   if (q < 0) {
     rxDrop(c, DROP_NTUPLE);
     frameFree(thread, addr);
