@@ -349,10 +349,11 @@ let gathered: u32 = 0;
 /**
  * Steers frames descs[i..n) into batch entries until BPF_BATCH_MAX are there: each one's
  * BE_DATA, BE_LEN, BE_AUX (flow hash) and BE_AUX2 (queue | EtherType << 16, as parsed
- * from the wire). Frames dropped here are counted and freed. Returns the next i;
+ * from the wire); with `xdpIfindex` (the device's) the rest of an XDP entry too
+ * (`xdpEntry`). Frames dropped here are counted and freed. Returns the next i;
  * `gathered` says how many entries it filled.
  */
-function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize): u32 {
+function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize, xdpIfindex: u32): u32 {
   let m: u32 = 0;
   for (; i < n && m < BPF_BATCH_MAX; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
@@ -361,8 +362,11 @@ function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usiz
     const q = rxQueue(thread, c, steer, nq, addr, len);
     if (q < 0) continue;
     const e = batch + <usize>(m * BE_SIZE);
-    store<u32>(e, <u32>addr, BE_DATA);
-    store<u32>(e, len, BE_LEN);
+    if (xdpIfindex != 0) xdpEntry(e, addr, len, xdpIfindex, <u32>q);
+    else {
+      store<u32>(e, <u32>addr, BE_DATA);
+      store<u32>(e, len, BE_LEN);
+    }
     store<u32>(e, steeredHash, BE_AUX);
     store<u32>(e, <u32>q | (<u32>flowProto << 16), BE_AUX2);
     m++;
@@ -377,12 +381,8 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
   let delivered: u32 = 0;
   let i: u32 = 0;
   while (i < n) {
-    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch);
+    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, ifindex);
     const m = gathered;
-    for (let k: u32 = 0; k < m; k++) {
-      const e = batch + <usize>(k * BE_SIZE);
-      xdpEntry(e, <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), ifindex, load<u32>(e, BE_AUX2) & 0xffff);
-    }
     if (!runBatch(thread, xdp, batch, m, 0)) {
       // No batch code on this thread (yet): the same actions, one frame at a time.
       for (let k: u32 = 0; k < m; k++) {
@@ -419,7 +419,7 @@ function nicRxTcxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: us
   let delivered: u32 = 0;
   let i: u32 = 0;
   while (i < n) {
-    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch);
+    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, 0);
     const m = gathered;
     for (let k: u32 = 0; k < m; k++) {
       const e = batch + <usize>(k * BE_SIZE);
