@@ -295,6 +295,32 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
 });
 
 describe('one compiled program: verdicts in batches (netkit.md §4 steps 6-7)', () => {
+  it('a pointer into an earlier packet of the batch is no pointer into this one: the access faults, as on the interpreter', async () => {
+    const out: unknown[] = [];
+    for (const jit of [true, false]) {
+      await pair();
+      emu.setRxSink('foo', 'nk0', 'drop');
+      // Keeps each packet's data pointer in an array element; reads a byte through the
+      // one the previous packet left (another frame), past every inline check.
+      const m = new BpfMap(emu.dp, { name: 'last', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
+      const prog = emu.loadProgram({
+        name: 'stale', type: 'sched_cls', maps: [m.record], regions: [{ addr: m.values, len: 8, writable: true }], jit,
+        insns: assemble(`ldxw %r7, [%r1+76]\nmov %r6, 0\nstxw [%r10-4], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -4\ncall 1\n` +
+          'jeq %r0, 0, out\nldxdw %r3, [%r0+0]\nstxdw [%r0+0], %r7\njeq %r3, 0, out\nldxb %r4, [%r3+0]\nout:\nmov %r0, -1\nexit'),
+      });
+      expect(prog.jit.slot !== 0).toBe(jit);
+      emu.progAttach('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog });
+      await emu.pktgen('init', 'nk1', udp(7), { count: 64 });
+      await emu.settle();
+      const s = stats('init', 'nk1');
+      out.push({ tx: s.txPackets, dropped: s.txDropped, reasons: s.dropReasons });
+      await emu.close();
+    }
+    expect(out[0]).toEqual(out[1]);
+    // (the first packet had no earlier one; every other faulted)
+    expect(out[0]).toMatchObject({ tx: 1n, dropped: 63n });
+  });
+
   // Every outcome a program can give, picked by a payload byte, on frames of every size;
   // the batch path (one compiled program, nothing else attached) against one packet at a
   // time on the interpreter: the same counters, drop reasons, map and redirects.

@@ -333,6 +333,8 @@ class Gen {
   private batchCost = 0;
   /** In an unrolled counted loop's copy other than the last: the pc of its latch (else -1). */
   private unrollLatch = -1;
+  /** In the batch code: the packet's and context's regions go into the record only before a general check. */
+  private lazyRegions = false;
   /** Counted loops versioned so far. */
   countedLoops = 0;
   /** Emitting a counted loop's copy that runs with the budget for all its iterations (no per-block test). */
@@ -427,6 +429,7 @@ class Gen {
       this.batchMode = true;
       this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32], [1, I64], [1, I32]], 512 + (this.f.end - this.f.start) * 48);
       this.batchMode = false;
+      this.lazyRegions = false;
     }
     for (const k of this.loopFns) {
       this.f = this.funcs[k]!;
@@ -610,10 +613,10 @@ class Gen {
     c.op(Op.i64_extend_i32_u).tee(P_LO).set(PW_LO);
     field(A.BE_LEN);
     c.op(Op.i64_extend_i32_u).get(P_LO).op(Op.i64_add).tee(P_HI).set(PW_HI);
-    put(A.VM_REGIONS, () => c.get(C_LO).op(Op.i32_wrap_i64));
-    put(A.VM_REGIONS + 4, () => c.get(C_HI).op(Op.i32_wrap_i64));
-    put(A.VM_REGIONS + A.VM_REGION_SIZE, () => c.get(P_LO).op(Op.i32_wrap_i64));
-    put(A.VM_REGIONS + A.VM_REGION_SIZE + 4, () => c.get(P_HI).op(Op.i32_wrap_i64));
+    // Only the general check reads them when nothing else runs outside this function (no
+    // dispatched helpers, no subprograms): stored on its (rare) way there, not per packet.
+    this.lazyRegions = !helpers && this.funcs.length === 1 && this.loopFns.length === 0;
+    if (!this.lazyRegions) this.storeRegions();
     if (helpers) {
       // What helpers read of the packet.
       put(A.VM_PKT, () => field(A.BE_DATA));
@@ -978,6 +981,16 @@ class Gen {
     c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS + A.VM_REGION_SIZE + 8).i32c(A.VM_REGION_WRITABLE).op(Op.i32_and);
     c.u8(Op.if).u8(EMPTY).get(P_LO).set(PW_LO).get(P_HI).set(PW_HI).op(Op.end);
     c.op(Op.end);
+  }
+
+  /** The batch code's packet context and packet (regions 0 and 1) into the record, for the dataplane's checks. */
+  private storeRegions(): void {
+    const c = this.c;
+    const put = (off: number, l: number): void => { c.get(REC).get(l).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, off); };
+    put(A.VM_REGIONS, C_LO);
+    put(A.VM_REGIONS + 4, C_HI);
+    put(A.VM_REGIONS + A.VM_REGION_SIZE, P_LO);
+    put(A.VM_REGIONS + A.VM_REGION_SIZE + 4, P_HI);
   }
 
   /** Returns from the current function with dummy values (a fault is unwinding); in the batch loop, ends the packet's run. */
@@ -1852,6 +1865,7 @@ class Gen {
       if (g.len < size) continue;
       c.get(EA).i64c(g.addr).op(Op.i64_sub).i64c(g.len - size).op(Op.i64_le_u).u8(Op.br_if).u32(0);
     }
+    if (this.lazyRegions) this.storeRegions();
     c.get(REC).get(EA).i32c(size).i32c(write ? 1 : 0).op(Op.call).u32(F_CHECK).tee(ADDR).op(Op.i32_eqz);
     this.enter(Op.if);
     this.fault(write ? A.VM_FAULT_WRITE : A.VM_FAULT_READ, pc);
