@@ -21,7 +21,16 @@ const BATCH: u32 = 64;
  * up to 64 bytes).
  */
 @inline function copy16(dst: usize, src: usize, len: u32): void {
-  for (let o: usize = 0; o < <usize>len; o += 16) store<v128>(dst + o, load<v128>(src + o));
+  let o: usize = 0;
+  // The first 64 bytes without a loop (a minimum-size frame's whole copy).
+  if (len >= 64) {
+    store<v128>(dst, load<v128>(src));
+    store<v128>(dst, load<v128>(src, 16), 16);
+    store<v128>(dst, load<v128>(src, 32), 32);
+    store<v128>(dst, load<v128>(src, 48), 48);
+    o = 64;
+  }
+  for (; o < <usize>len; o += 16) store<v128>(dst + o, load<v128>(src + o));
 }
 
 const WORK_XMIT: u32 = 0;
