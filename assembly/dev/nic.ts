@@ -160,16 +160,25 @@ let steeredHash: u32 = 0;
 }
 
 /**
+ * XDP_REDIRECT into an XSKMAP: the socket (its record is the map's value) gets a copy and
+ * the frame is released. True when the socket took it (the caller counts it received);
+ * a failed redirect is dropped by the driver.
+ */
+@inline function toSocket(thread: u32, c: usize, xs: u32, data: usize, len: u32, ifindex: u32, q: u32): bool {
+  const ok = xskRcv(<usize>xs, data, len, ifindex, q);
+  if (!ok) bump(c, DROP_REDIRECT, 1);
+  frameFree(thread, data);
+  return ok;
+}
+
+/**
  * Carries out the XDP action `act` on the frame (now at data, len bytes): true for
  * XDP_PASS (it goes on up); every other action is done here and the frame released.
  */
 @inline function xdpAction(thread: u32, slot: u32, dev: usize, c: usize, ifindex: u32, q: u32, act: u32, data: usize, len: u32, rdIfindex: u32, rdFlags: u32, proto: u16): bool {
   if (act == 2) return true;
   if (act == 4 && (rdFlags >> 16) == 17) {
-    // XDP_REDIRECT into an XSKMAP: the socket (its record is the map's value) gets a copy.
-    if (xskRcv(<usize>rdIfindex, data, len, ifindex, q)) { bump(c, C_RX_PACKETS, 1); bump(c, C_RX_BYTES, len); }
-    else bump(c, DROP_REDIRECT, 1); // the failed redirect is dropped by the driver
-    frameFree(thread, data);
+    if (toSocket(thread, c, rdIfindex, data, len, ifindex, q)) { bump(c, C_RX_PACKETS, 1); bump(c, C_RX_BYTES, len); }
   } else if (act == 4 && rdIfindex != 0) {
     // XDP_REDIRECT into a devmap (or bpf_redirect): the host sends it out of the target.
     if (freshMeta) {
@@ -379,6 +388,7 @@ function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usiz
 function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, xdp: usize, ifindex: u32, capIn: bool): u32 {
   const batch = batchEntries(thread);
   let delivered: u32 = 0;
+  let xskPackets: u64 = 0, xskBytes: u64 = 0;
   let i: u32 = 0;
   while (i < n) {
     i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, ifindex);
@@ -398,10 +408,18 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
       const aux = load<u32>(e, BE_AUX2);
       // A fault is XDP_ABORTED.
       const act = load<u32>(e, BE_FAULT) != 0 ? 0 : load<u32>(e, BE_VERDICT);
-      if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), load<u32>(e, BE_RD_FLAGS), <u16>(aux >> 16))) continue;
+      const rdFlags = load<u32>(e, BE_RD_FLAGS);
+      if (act == 4 && (rdFlags >> 16) == 17) {
+        // Into an AF_XDP socket (xdpAction's first case), received counted once a batch.
+        if (toSocket(thread, c, load<u32>(e, BE_RD_IFINDEX), data, len, ifindex, aux & 0xffff)) { xskPackets++; xskBytes += len; }
+        continue;
+      }
+      if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16))) continue;
       delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, load<u32>(e, BE_AUX), <u16>(aux >> 16), 0, capIn);
     }
   }
+  bump(c, C_RX_PACKETS, xskPackets);
+  bump(c, C_RX_BYTES, xskBytes);
   xskFlush();
   return delivered;
 }
