@@ -102,7 +102,10 @@ describe('the compiler agrees with the interpreter', () => {
       }
       compiled++;
       const args = (m: number): number[] => [m, 256, vm.stack + 4000, 0, m + 128];
-      const [a, b] = both(prog, info.slot, mem, { budget: 10_000, args });
+      // Every third case on a budget that runs out early: the budget fault, or the
+      // access fault the budget still paid for, at the interpreter's instruction.
+      const budget = k % 3 === 2 ? 1 + Math.floor(rnd() * 40) : 10_000;
+      const [a, b] = both(prog, info.slot, mem, { budget, args });
       dp.jit.release(info.slot);
       faults[a.fault ?? 'none'] = (faults[a.fault ?? 'none'] ?? 0) + 1;
       if (JSON.stringify(a, big) !== JSON.stringify(b, big)) {
@@ -137,6 +140,21 @@ describe('the compiler agrees with the interpreter', () => {
     }
   });
 
+  it('on a budget that runs out inside a block: an access it still pays for faults first', () => {
+    const src = 'mov %r0, 0\nadd %r0, 1\nldxb %r1, [%r0+0]\nadd %r0, 1\nstb [%r0+0], 1\nadd %r0, 1\nexit';
+    const prog = assemble(src);
+    const info = dp.jit.compile(prog);
+    const seen: string[] = [];
+    for (let budget = 1; budget <= 8; budget++) {
+      const [a, b] = both(prog, info.slot, new Uint8Array(0), { budget });
+      expect(b, `budget ${budget}`).toEqual(a);
+      seen.push(`${a.fault}@${a.faultPc}`);
+    }
+    dp.jit.release(info.slot);
+    // the budget (at each instruction) until the read at pc 2 is paid for
+    expect(seen).toEqual(['budget@1', 'budget@2', 'read@2', 'read@2', 'read@2', 'read@2', 'read@2', 'read@2']);
+  });
+
   it('on counted loops (run without per-block budget tests when the budget covers them): every start, and budgets at and around the last instruction', () => {
     // The loop register starts from memory (r1 points at a u64); each loop is entered once.
     const loops: [string, bigint[]][] = [
@@ -158,6 +176,11 @@ describe('the compiler agrees with the interpreter', () => {
       // jlt32: wraps the low half
       ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, 1\nadd32 %r2, 7\njlt32 %r2, 300, l\nexit',
         [0n, 299n, 0xfffffffen, 0x1_0000_0010n]],
+      // a read fault inside the loop, before and after the increment (r1 points at 8 bytes)
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3+0]\nadd %r0, %r4\nadd %r2, 1\njne %r2, 300, l\nexit',
+        [0n, 5n, 7n, 299n]],
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r2, 1\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3+0]\nadd %r0, %r4\njlt %r2, 300, l\nexit',
+        [0n, 5n, 6n, 299n]],
       // lddw in the loop (the budget fault's pc counts its two slots)
       ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nlddw %r4, 0x100000000\nadd %r0, %r4\nadd %r2, 1\njne %r2, 20, l\nexit',
         [0n, 19n]],

@@ -14,10 +14,14 @@
  * - basic blocks (cfg.ts) are laid out in pc order in nested `block`s, so a forward jump
  *   is one `br`; a loop nothing enters but through its head becomes a Wasm `loop`; other
  *   back edges go through a dispatch `loop` whose `br_table` picks the block;
- * - the budget is charged once per basic block (a block that would run out faults at the
- *   pc where the interpreter would); helper and subprogram calls end blocks; a loop whose
+ * - the budget is charged once per basic block, or per segment of one where an access
+ *   (anything that may fault) is not its last instruction, so a short budget faults at
+ *   the pc and with the fault the interpreter would; helper and subprogram calls end
+ *   blocks; a loop whose
  *   trip count is known on entry (`r += c … jne/jlt r, K`, no calls) has a second copy
- *   without the budget tests, entered when the budget covers all its iterations; the
+ *   without the budget tests (nor charges, when its blocks form a chain: the budget is
+ *   settled from the counter where it is left), entered when the budget covers all its
+ *   iterations; the
  *   batch code of a loop-free main function tests the budget once (budgetBound);
  * - every memory access is checked: r10-relative stack accesses inside the frame need no
  *   check when no instruction writes r10; others are compared with the packet, the
@@ -107,6 +111,12 @@ interface CountedLoop {
   cost: number;
   /** The pc of the back edge's conditional jump. */
   latch: number;
+  /** Its first and last blocks, and where the increment is in the last one. */
+  h: number;
+  e: number;
+  incAt: number;
+  /** The budget can be settled at the exits instead of charged per block (`settleBudget`). */
+  chain: boolean;
 }
 
 /** Counted loops of at most UNROLL_MAX_COST instructions run UNROLL iterations per Wasm loop round in their unchecked copy. */
@@ -302,7 +312,9 @@ class Gen {
   private labelAt = new Map<string, number>();
   private f!: Func;
   private bi = 0;
-  /** Size of the block being emitted and the index of the instruction in it. */
+  /** Where in the block the budget segment being emitted starts (`block`). */
+  private segBase = 0;
+  /** Size of the budget segment being emitted and the index of the instruction in it. */
   private curK = 0;
   private curM = 0;
   /** bpf_loop callbacks the program names with lddw: pointer value → function index. */
@@ -331,6 +343,8 @@ class Gen {
    * declines when it is lower), instead of per block. 0 otherwise.
    */
   private batchCost = 0;
+  /** The counted loop whose unchecked copy is being emitted with its budget deferred (`settleBudget`). */
+  private deferred: CountedLoop | undefined;
   /** In an unrolled counted loop's copy other than the last: the pc of its latch (else -1). */
   private unrollLatch = -1;
   /** In the batch code: the packet's and context's regions go into the record only before a general check. */
@@ -816,6 +830,11 @@ class Gen {
           // Small bodies are unrolled: copies 1..n-1 end in `br_if $out` when the loop ends
           // (the latch not taken) and go on into the next copy; the last one branches back.
           const copies = counted.cost <= UNROLL_MAX_COST ? UNROLL : 1;
+          if (counted.chain) {
+            // The budget is settled where the copy is left, from the counter (its entry value in SPARE).
+            this.deferred = counted;
+            c.get(R(counted.reg)).set(SPARE);
+          }
           c.u8(Op.block).u8(EMPTY);
           open('O');
           c.u8(Op.loop).u8(EMPTY);
@@ -834,6 +853,11 @@ class Gen {
           this.close('L');
           c.op(Op.end);
           this.close('O');
+          if (this.deferred) {
+            // Left through a latch: every iteration so far ran whole.
+            this.settleBudget(e, -1);
+            this.deferred = undefined;
+          }
           this.unchecked = false;
           this.bi = k;
           c.u8(Op.br).u32(1);
@@ -876,6 +900,7 @@ class Gen {
     if (r === 10) return undefined;
     let cost = 0;
     let step: number | undefined;
+    let incAt = 0;
     for (let k = h; k <= e; k++) {
       const b = f.blocks[k]!;
       cost += b.pcs.length;
@@ -889,11 +914,58 @@ class Gen {
         const add = i.code === 0x07 || (i.code === 0x04 && !wide);
         if (step !== undefined || k !== e || !add || i.imm === 0) return undefined;
         step = i.imm;
+        incAt = b.pcs.indexOf(pc);
       }
     }
     // jlt: counting up to a limit below 2^31, so the register reaches it before it could wrap.
     if (step === undefined || (op === 0xa0 && (step < 0 || j.imm < 0))) return undefined;
-    return { reg: r, step, limit: j.imm, wide, ne: op === 0x50, cost, latch: lastPc };
+    // Deferred budget (settleBudget): 64-bit counting, the blocks a chain (each one's only
+    // successor inside the loop the next, the last's the header), no exit inside.
+    let chain = wide;
+    for (let k = h; k <= e && chain; k++) {
+      for (const t of this.succBlocks(f, k)) if (t >= h && t <= e && t !== (k === e ? h : k + 1)) chain = false;
+      if (f.blocks[k]!.pcs.some((pc) => this.ins[pc]!.code === 0x95)) chain = false;
+    }
+    return { reg: r, step, limit: j.imm, wide, ne: op === 0x50, cost, latch: lastPc, h, e, incAt, chain };
+  }
+
+  /**
+   * In a counted loop's unchecked copy with its budget deferred (the budget local keeps its
+   * value at the loop's entry, the blocks charge nothing): sets it to what the per-block
+   * charges would have left at block `j`'s start, block j charged whole (as `block` leaves
+   * it) — the iterations done from the counter's distance from its entry value (SPARE),
+   * times the iteration's cost, plus the blocks of this iteration up to j. `m`: the
+   * instruction of block j being emitted (past the loop's increment, this iteration counts
+   * as done); -1 after the latch.
+   */
+  private settleBudget(j: number, m: number): void {
+    const l = this.deferred!;
+    const c = this.c;
+    const a = Math.abs(l.step);
+    if (l.step > 0) c.get(R(l.reg)).get(SPARE).op(Op.i64_sub);
+    else c.get(SPARE).get(R(l.reg)).op(Op.i64_sub);
+    if ((a & (a - 1)) === 0) c.i64c(Math.log2(a)).op(Op.i64_shr_u);
+    else c.i64c(a).op(Op.i64_div_u);
+    c.op(Op.i32_wrap_i64).set(CODE);
+    // Charged so far in this iteration: the blocks before j, and j through the current
+    // budget segment (`block`; the whole block at its end).
+    let prefix = 0;
+    for (let k = l.h; k < j && m >= 0; k++) prefix += this.f.blocks[k]!.pcs.length;
+    if (m >= 0) prefix += this.segBase + this.curK;
+    // Past the increment (or after the latch) the current iteration is among those done.
+    const incremented = m < 0 || (j === l.e && m > l.incAt);
+    if (incremented && m >= 0) prefix -= l.cost;
+    c.get(BUD).get(CODE).i32c(l.cost).op(Op.i32_mul).op(Op.i32_sub);
+    if (prefix) c.i32c(prefix).op(Op.i32_sub);
+    c.set(BUD);
+  }
+
+  /** Whether block `j` lies outside the deferred loop (a jump there leaves it). */
+  private leavesDeferred(t: number): boolean {
+    const l = this.deferred;
+    if (!l) return false;
+    const j = t >= 0 && t < this.n ? this.f.index.get(t) : undefined;
+    return j === undefined || j < l.h || j > l.e;
   }
 
   /**
@@ -1017,6 +1089,7 @@ class Gen {
 
   private fault(code: number, pc: number): void {
     const c = this.c;
+    if (this.deferred) this.settleBudget(this.bi, this.segBase + this.curM);
     // The budget as the interpreter leaves it: the instructions after this one never ran.
     const unrun = this.curK - this.curM - 1;
     if (unrun) c.get(BUD).i32c(unrun).op(Op.i32_add).set(BUD);
@@ -1037,15 +1110,26 @@ class Gen {
   private block(b: Block): void {
     const c = this.c;
     const k = b.pcs.length;
-    // Budget: the interpreter faults before the (budget+1)-th instruction of this block.
-    // (Not in a counted loop's copy entered with the budget for all of its iterations.)
-    if (!this.unchecked && !(this.batchMode && this.batchCost > 0)) this.budgetTest(b, k);
-    c.get(BUD).i32c(k).op(Op.i32_sub).set(BUD);
     let terminated = false;
-    this.curK = k;
     this.konst.clear();
+    // The budget is charged a segment at a time: up to and including the next instruction
+    // that may fault (an access, a legacy packet load, an invalid one), so that the
+    // instructions a short budget still pays for cannot fault themselves. The interpreter
+    // faults before the (budget+1)-th instruction. (No test in a counted loop's copy
+    // entered with the budget for all of its iterations, nor in a loop-free program's
+    // batch code.)
+    const test = !this.unchecked && !(this.batchMode && this.batchCost > 0);
     for (let m = 0; m < k; m++) {
-      this.curM = m;
+      if (m === 0 || this.mayFault(b.pcs[m - 1]!)) {
+        let end = m;
+        while (end < k - 1 && !this.mayFault(b.pcs[end]!)) end++;
+        const seg = b.pcs.slice(m, end + 1);
+        if (test) this.budgetTest(seg);
+        if (!this.deferred) c.get(BUD).i32c(seg.length).op(Op.i32_sub).set(BUD);
+        this.curK = seg.length;
+        this.segBase = m;
+      }
+      this.curM = m - this.segBase;
       terminated = this.insn(b.pcs[m]!);
       this.track(b.pcs[m]!);
     }
@@ -1055,17 +1139,34 @@ class Gen {
     }
   }
 
-  /** Faults as the interpreter would when the budget cannot pay for the block's k instructions. */
-  private budgetTest(b: Block, k: number): void {
+  /**
+   * Whether the instruction may fault or end the run where it stands (anything but a plain
+   * ALU operation or lddw): it ends a budget segment.
+   */
+  private mayFault(pc: number): boolean {
+    const i = this.ins[pc]!;
+    const cls = i.code & 7;
+    if (i.code === 0x18) return false;
+    if (cls !== 4 && cls !== 7) return true;
+    const op = i.code >> 4;
+    return !(op <= 10 || op === 12 || (op === 11 && i.off === 0));
+  }
+
+  /**
+   * Faults as the interpreter would when the budget cannot pay for the segment `seg` (its
+   * instructions' pcs, none but the last able to fault): the ones it pays for run (nothing
+   * observable), then the fault, with none left.
+   */
+  private budgetTest(seg: number[]): void {
     const c = this.c;
+    const k = seg.length;
     c.get(BUD).i32c(k).op(Op.i32_lt_u);
     c.u8(Op.if).u8(EMPTY);
     this.pushLabel('-');
-    // It runs the instructions it has budget for, then faults with none left.
     c.i32c(A.VM_FAULT_BUDGET).set(CODE);
-    c.i32c(b.start).get(BUD).op(Op.i32_add);
+    c.i32c(seg[0]!).get(BUD).op(Op.i32_add);
     for (let m = 0; m < k; m++) {
-      if (this.ins[b.pcs[m]!]!.code === 0x18) c.get(BUD).i32c(m).op(Op.i32_gt_u).op(Op.i32_add);
+      if (this.ins[seg[m]!]!.code === 0x18) c.get(BUD).i32c(m).op(Op.i32_gt_u).op(Op.i32_add);
     }
     c.set(FPC).i32c(0).set(BUD);
     c.u8(Op.br).u32(this.depth('F'));
@@ -1085,8 +1186,9 @@ class Gen {
     }
     const j = f.index.get(t);
     if (j === undefined) throw new CodegenError(fallthrough ? 'falls through into the next subprogram' : `jump to ${t} leaves its subprogram`, from);
-    if (j === this.bi + 1 && fallthrough) return;
+    if (j === this.bi + 1 && fallthrough && !this.leavesDeferred(t)) return;
     const c = this.c;
+    if (this.leavesDeferred(t)) this.settleBudget(this.bi, this.segBase + this.curM);
     if (j > this.bi) {
       const d = this.depth(`E${j}`);
       if (d < 0) throw new CodegenError(`internal: no label for block ${j}`, from);
@@ -1103,7 +1205,7 @@ class Gen {
   private branchIf(t: number, from: number): void {
     const c = this.c;
     const j = t >= 0 && t < this.n ? this.f.index.get(t) : undefined;
-    const d = j === undefined ? -1 : j > this.bi ? this.depth(`E${j}`) : this.depth(`L${j}`);
+    const d = j === undefined || this.leavesDeferred(t) ? -1 : j > this.bi ? this.depth(`E${j}`) : this.depth(`L${j}`);
     if (d >= 0) {
       c.u8(Op.br_if).u32(d);
       return;
