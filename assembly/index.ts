@@ -16,7 +16,7 @@ export { framesAlloc, framesFree, framesAvailable } from "./dev/frames";
 export { netkitXmit } from "./dev/netkit";
 
 // --- eBPF engine exports ---
-export { vmRun, vmRunRepeat, vmCheck, progRun, jitFallback, jitBatchFallback } from "./ebpf/vm";
+export { vmRun, vmRunRepeat, vmRunShort, vmCheck, progRun, jitFallback, jitBatchFallback } from "./ebpf/vm";
 export { vmHelper } from "./ebpf/helpers";
 export { testRunBatch } from "./ebpf/skb";
 export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";

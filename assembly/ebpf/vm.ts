@@ -565,6 +565,20 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
   return fault;
 }
 
+/**
+ * Compiled code whose budget cannot pay for the block it is entering (at `pc`, registers
+ * in the record, the budget in VM_BUDGET) hands the rest of the run here: the run ends in
+ * that block — a budget fault, a fault one of the instructions the budget still pays for
+ * raises, or a legacy packet load out of range (0, r0 = 0) — run exactly as the
+ * interpreter runs it. The executed count stays the compiled code's to keep.
+ */
+export function vmRunShort(rec: usize, pc: u32, depth: u32): u32 {
+  const executed = load<u64>(rec, VM_EXECUTED);
+  const f = vmExec(rec, pc, depth);
+  store<u64>(rec, executed, VM_EXECUTED);
+  return f;
+}
+
 /** Runs the program of the record from its start: r1..r5 as the caller set them, r10 at the stack top. */
 export function vmRun(rec: usize): u32 {
   store<u32>(rec, 0, VM_KVIEW);

@@ -14,10 +14,10 @@
  * - basic blocks (cfg.ts) are laid out in pc order in nested `block`s, so a forward jump
  *   is one `br`; a loop nothing enters but through its head becomes a Wasm `loop`; other
  *   back edges go through a dispatch `loop` whose `br_table` picks the block;
- * - the budget is charged once per basic block, or per segment of one where an access
- *   (anything that may fault) is not its last instruction, so a short budget faults at
- *   the pc and with the fault the interpreter would; helper and subprogram calls end
- *   blocks; a loop whose
+ * - the budget is charged once per basic block; a budget that cannot pay for a block
+ *   hands the rest of the run (which ends in that block) to the interpreter, so it ends
+ *   with the interpreter's fault at its pc; helper and subprogram calls end blocks; a
+ *   loop whose
  *   trip count is known on entry (`r += c … jne/jlt r, K`, no calls) has a second copy
  *   without the budget tests (nor charges, when its blocks form a chain: the budget is
  *   settled from the counter where it is left), entered when the budget covers all its
@@ -123,7 +123,7 @@ interface CountedLoop {
 const UNROLL = 4, UNROLL_MAX_COST = 24;
 
 export interface CompiledCode {
-  /** The module's bytes: imports env.memory, env.helper, env.check, env.lookup, env.update, env.delete; exports `run` and `batch`. */
+  /** The module's bytes: imports env.memory, env.helper, env.check, env.lookup, env.update, env.delete, env.short; exports `run` and `batch`. */
   bytes: Uint8Array;
   /** Wasm functions generated (one per subprogram). */
   functions: number;
@@ -194,13 +194,14 @@ const F_CHECK = 1;
 const F_LOOKUP = 2;
 const F_UPDATE = 3;
 const F_DELETE = 4;
-const F_FAULT = 5;
-const F_LDABS = 6;
-const F_BSWAP16 = 7;
-const F_BSWAP32 = 8;
-const F_BSWAP64 = 9;
-const F_RUN = 10;
-const F_SUB0 = 11;
+const F_SHORT = 5;
+const F_FAULT = 6;
+const F_LDABS = 7;
+const F_BSWAP16 = 8;
+const F_BSWAP32 = 9;
+const F_BSWAP64 = 10;
+const F_RUN = 11;
+const F_SUB0 = 12;
 
 // Types.
 const T_HELPER = 0; // (i32 rec, i32 id, i32 depth, i32 pc) -> i32
@@ -312,9 +313,7 @@ class Gen {
   private labelAt = new Map<string, number>();
   private f!: Func;
   private bi = 0;
-  /** Where in the block the budget segment being emitted starts (`block`). */
-  private segBase = 0;
-  /** Size of the budget segment being emitted and the index of the instruction in it. */
+  /** Size of the block being emitted and the index of the instruction in it. */
   private curK = 0;
   private curM = 0;
   /** bpf_loop callbacks the program names with lddw: pointer value → function index. */
@@ -391,13 +390,14 @@ class Gen {
     m.section(1, t);
     // Imports.
     const im = new Writer();
-    im.u32(6);
+    im.u32(7);
     im.name('env').name('memory').u8(0x02).u8(0x03).u32(1).u32(65536);
     im.name('env').name('helper').u8(0x00).u32(T_HELPER);
     im.name('env').name('check').u8(0x00).u32(T_CHECK);
     im.name('env').name('lookup').u8(0x00).u32(T_BATCH);
     im.name('env').name('update').u8(0x00).u32(T_UPDATE);
     im.name('env').name('delete').u8(0x00).u32(T_BATCH);
+    im.name('env').name('short').u8(0x00).u32(T_BATCH);
     m.section(2, im);
     // Functions.
     const fs = new Writer();
@@ -763,7 +763,22 @@ class Gen {
     const c = this.c;
     c.u8(Op.block).u8(EMPTY);
     this.pushLabel('F');
+    c.u8(Op.block).u8(EMPTY);
+    this.pushLabel('S');
     this.layout(f);
+    c.op(Op.end);
+    this.popLabel();
+    // A budget that cannot pay for the block at FPC: the interpreter runs the rest of the
+    // run from there (it ends in that block), then its fault leaves as any other.
+    this.spill();
+    if (this.lazyRegions) this.storeRegions();
+    c.get(REC).get(BUD).mem(Op.i32_store, 2, A.VM_BUDGET);
+    c.get(REC).get(FPC).get(DEPTH).op(Op.call).u32(F_SHORT).tee(CODE);
+    c.op(Op.i32_eqz);
+    // (0: a legacy packet load out of range ended the run, r0 = 0)
+    c.u8(Op.if).u8(EMPTY).i32c(LD_ABS_EXIT).set(CODE).op(Op.end);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(BUD);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_FAULT_PC).set(FPC);
     c.op(Op.end);
     this.popLabel();
     c.get(BUD).op(Op.global_set).u32(G_BUDGET);
@@ -947,11 +962,9 @@ class Gen {
     if ((a & (a - 1)) === 0) c.i64c(Math.log2(a)).op(Op.i64_shr_u);
     else c.i64c(a).op(Op.i64_div_u);
     c.op(Op.i32_wrap_i64).set(CODE);
-    // Charged so far in this iteration: the blocks before j, and j through the current
-    // budget segment (`block`; the whole block at its end).
+    // Charged so far in this iteration: the blocks up to j, j whole (as `block` charges it).
     let prefix = 0;
-    for (let k = l.h; k < j && m >= 0; k++) prefix += this.f.blocks[k]!.pcs.length;
-    if (m >= 0) prefix += this.segBase + this.curK;
+    for (let k = l.h; k <= j && m >= 0; k++) prefix += this.f.blocks[k]!.pcs.length;
     // Past the increment (or after the latch) the current iteration is among those done.
     const incremented = m < 0 || (j === l.e && m > l.incAt);
     if (incremented && m >= 0) prefix -= l.cost;
@@ -1063,6 +1076,8 @@ class Gen {
     put(A.VM_REGIONS + 4, C_HI);
     put(A.VM_REGIONS + A.VM_REGION_SIZE, P_LO);
     put(A.VM_REGIONS + A.VM_REGION_SIZE + 4, P_HI);
+    // (and no kernel view: this run has taken none)
+    c.get(REC).i32c(0).mem(Op.i32_store, 2, A.VM_KVIEW);
   }
 
   /** Returns from the current function with dummy values (a fault is unwinding); in the batch loop, ends the packet's run. */
@@ -1089,7 +1104,7 @@ class Gen {
 
   private fault(code: number, pc: number): void {
     const c = this.c;
-    if (this.deferred) this.settleBudget(this.bi, this.segBase + this.curM);
+    if (this.deferred) this.settleBudget(this.bi, this.curM);
     // The budget as the interpreter leaves it: the instructions after this one never ran.
     const unrun = this.curK - this.curM - 1;
     if (unrun) c.get(BUD).i32c(unrun).op(Op.i32_add).set(BUD);
@@ -1112,24 +1127,25 @@ class Gen {
     const k = b.pcs.length;
     let terminated = false;
     this.konst.clear();
-    // The budget is charged a segment at a time: up to and including the next instruction
-    // that may fault (an access, a legacy packet load, an invalid one), so that the
-    // instructions a short budget still pays for cannot fault themselves. The interpreter
-    // faults before the (budget+1)-th instruction. (No test in a counted loop's copy
-    // entered with the budget for all of its iterations, nor in a loop-free program's
-    // batch code.)
-    const test = !this.unchecked && !(this.batchMode && this.batchCost > 0);
+    // The budget is charged a block at a time. One that cannot pay for the whole block
+    // hands the run to the interpreter at the block's start (the 'S' exit): the run ends
+    // in this block, and the interpreter ends it exactly (a budget fault before the
+    // (budget+1)-th instruction, or a fault an instruction it still pays for raises). (No
+    // test in a counted loop's copy entered with the budget for all of its iterations,
+    // nor in a loop-free program's batch code.)
+    if (!this.unchecked && !(this.batchMode && this.batchCost > 0)) {
+      c.get(BUD).i32c(k).op(Op.i32_lt_u);
+      c.u8(Op.if).u8(EMPTY);
+      this.pushLabel('-');
+      c.i32c(b.start).set(FPC);
+      c.u8(Op.br).u32(this.depth('S'));
+      this.popLabel();
+      c.op(Op.end);
+    }
+    if (!this.deferred) c.get(BUD).i32c(k).op(Op.i32_sub).set(BUD);
+    this.curK = k;
     for (let m = 0; m < k; m++) {
-      if (m === 0 || this.mayFault(b.pcs[m - 1]!)) {
-        let end = m;
-        while (end < k - 1 && !this.mayFault(b.pcs[end]!)) end++;
-        const seg = b.pcs.slice(m, end + 1);
-        if (test) this.budgetTest(seg);
-        if (!this.deferred) c.get(BUD).i32c(seg.length).op(Op.i32_sub).set(BUD);
-        this.curK = seg.length;
-        this.segBase = m;
-      }
-      this.curM = m - this.segBase;
+      this.curM = m;
       terminated = this.insn(b.pcs[m]!);
       this.track(b.pcs[m]!);
     }
@@ -1137,41 +1153,6 @@ class Gen {
       const last = b.pcs[k - 1]!;
       this.goto(last + (this.ins[last]!.code === 0x18 ? 2 : 1), last, true);
     }
-  }
-
-  /**
-   * Whether the instruction may fault or end the run where it stands (anything but a plain
-   * ALU operation or lddw): it ends a budget segment.
-   */
-  private mayFault(pc: number): boolean {
-    const i = this.ins[pc]!;
-    const cls = i.code & 7;
-    if (i.code === 0x18) return false;
-    if (cls !== 4 && cls !== 7) return true;
-    const op = i.code >> 4;
-    return !(op <= 10 || op === 12 || (op === 11 && i.off === 0));
-  }
-
-  /**
-   * Faults as the interpreter would when the budget cannot pay for the segment `seg` (its
-   * instructions' pcs, none but the last able to fault): the ones it pays for run (nothing
-   * observable), then the fault, with none left.
-   */
-  private budgetTest(seg: number[]): void {
-    const c = this.c;
-    const k = seg.length;
-    c.get(BUD).i32c(k).op(Op.i32_lt_u);
-    c.u8(Op.if).u8(EMPTY);
-    this.pushLabel('-');
-    c.i32c(A.VM_FAULT_BUDGET).set(CODE);
-    c.i32c(seg[0]!).get(BUD).op(Op.i32_add);
-    for (let m = 0; m < k; m++) {
-      if (this.ins[seg[m]!]!.code === 0x18) c.get(BUD).i32c(m).op(Op.i32_gt_u).op(Op.i32_add);
-    }
-    c.set(FPC).i32c(0).set(BUD);
-    c.u8(Op.br).u32(this.depth('F'));
-    this.popLabel();
-    c.op(Op.end);
   }
 
   /**
@@ -1188,7 +1169,7 @@ class Gen {
     if (j === undefined) throw new CodegenError(fallthrough ? 'falls through into the next subprogram' : `jump to ${t} leaves its subprogram`, from);
     if (j === this.bi + 1 && fallthrough && !this.leavesDeferred(t)) return;
     const c = this.c;
-    if (this.leavesDeferred(t)) this.settleBudget(this.bi, this.segBase + this.curM);
+    if (this.leavesDeferred(t)) this.settleBudget(this.bi, this.curM);
     if (j > this.bi) {
       const d = this.depth(`E${j}`);
       if (d < 0) throw new CodegenError(`internal: no label for block ${j}`, from);

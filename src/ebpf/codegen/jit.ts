@@ -27,6 +27,7 @@ interface JitExports {
   mapLookup: (map: number, key: number, cpu: number) => number;
   mapUpdate: (map: number, key: number, value: number, flags: bigint, cpu: number, all: number) => number;
   mapDelete: (map: number, key: number, cpu: number) => number;
+  vmRunShort: (rec: number, pc: number, depth: number) => number;
   jitFallback: (rec: number) => number;
   jitBatchFallback: (rec: number, entries: number, n: number) => number;
 }
@@ -51,7 +52,7 @@ export interface JitInfo {
 /** What a compiled module imports from the thread's dataplane instance. */
 function jitImports(host: JitHost): WebAssembly.Imports {
   const ex = host.exports as JitExports;
-  return { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck, lookup: ex.mapLookup, update: ex.mapUpdate, delete: ex.mapDelete } };
+  return { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck, lookup: ex.mapLookup, update: ex.mapUpdate, delete: ex.mapDelete, short: ex.vmRunShort } };
 }
 
 function setSlot(host: JitHost, slot: number, inst: WebAssembly.Instance): void {
