@@ -9,7 +9,7 @@ import {
 import {
   ringConsAvail, ringConsIndex, ringEntry, ringRelease, ringProdFree, ringProdIndex, ringSubmit,
 } from "../ring/ring";
-import { framesTake, framesFreeDescs, threadState } from "./frames";
+import { copy64, framesTake, framesFreeDescs, threadState } from "./frames";
 import { device, netkitXmit } from "./netkit";
 import { nicRx, nicRxFresh, nicXmit } from "./nic";
 
@@ -22,12 +22,8 @@ const BATCH: u32 = 64;
  */
 @inline function copy16(dst: usize, src: usize, len: u32): void {
   let o: usize = 0;
-  // The first 64 bytes without a loop (a minimum-size frame's whole copy).
   if (len >= 64) {
-    store<v128>(dst, load<v128>(src));
-    store<v128>(dst, load<v128>(src, 16), 16);
-    store<v128>(dst, load<v128>(src, 32), 32);
-    store<v128>(dst, load<v128>(src, 48), 48);
+    copy64(dst, src);
     o = 64;
   }
   for (; o < <usize>len; o += 16) store<v128>(dst + o, load<v128>(src + o));

@@ -20,7 +20,7 @@ import {
 import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, ringRelease, ringSubmit } from "../ring/ring";
 import { counters, bump } from "../dev/stats";
 import { capture } from "../dev/trace";
-import { frameAlloc, frameFree, threadState } from "../dev/frames";
+import { copy64, frameAlloc, frameFree, threadState } from "../dev/frames";
 import { device } from "../dev/netkit";
 
 @inline function count(xs: usize, field: u32): void {
@@ -60,12 +60,8 @@ import { device } from "../dev/netkit";
 @inline function copyFrame(dst: usize, src: usize, n: u32): void {
   if (n > 256) { memory.copy(dst, src, n); return; }
   let i: u32 = 0;
-  // The first 64 bytes without a loop (a minimum-size frame's whole copy).
   if (n >= 64) {
-    store<v128>(dst, load<v128>(src));
-    store<v128>(dst, load<v128>(src, 16), 16);
-    store<v128>(dst, load<v128>(src, 32), 32);
-    store<v128>(dst, load<v128>(src, 48), 48);
+    copy64(dst, src);
     i = 64;
   }
   for (; i + 16 <= n; i += 16) store<v128>(dst + i, load<v128>(src + i));
