@@ -17,12 +17,11 @@
  * - the budget is charged once per basic block; a budget that cannot pay for a block
  *   hands the rest of the run (which ends in that block) to the interpreter, so it ends
  *   with the interpreter's fault at its pc; helper and subprogram calls end blocks; a
- *   loop whose
- *   trip count is known on entry (`r += c … jne/jlt r, K`, no calls) has a second copy
- *   without the budget tests (nor charges, when its blocks form a chain: the budget is
- *   settled from the counter where it is left), entered when the budget covers all its
- *   iterations; the
- *   batch code of a loop-free main function tests the budget once (budgetBound);
+ *   loop whose trip count is known on entry (`r += c … jne/jlt r, K`, no calls) has a
+ *   second copy without budget tests (nor charges, when its blocks form a chain: the
+ *   budget is settled from the counter where the copy is left), entered when the budget
+ *   covers all its iterations; the batch code of a loop-free main function tests the
+ *   budget once per batch (budgetBound);
  * - every memory access is checked: r10-relative stack accesses inside the frame need no
  *   check when no instruction writes r10; others are compared with the packet, the
  *   context, the stack and the program's own regions inline, then the general check;
