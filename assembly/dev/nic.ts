@@ -39,28 +39,30 @@ const IPPROTO_UDP: u8 = 17;
 let flowProto: u16 = 0;
 let steeredHash: u32 = 0;
 
-/** (a ^ b) & mask == 0 over a MAC address (a u32 and a u16 word), `a` as loaded from the frame. */
-@inline function macMatch(a0: u32, a1: u32, val: usize, mask: usize): bool {
-  return ((a0 ^ load<u32>(val)) & load<u32>(mask)) == 0 && ((a1 ^ <u32>load<u16>(val, 4)) & <u32>load<u16>(mask, 4)) == 0;
+/** (a ^ b) & mask == 0 over a MAC address (6 bytes at a, val and mask). */
+@inline function macMatch(a: usize, val: usize, mask: usize): bool {
+  return ((load<u32>(a) ^ load<u32>(val)) & load<u32>(mask)) == 0 && ((<u32>load<u16>(a, 4) ^ <u32>load<u16>(val, 4)) & <u32>load<u16>(mask, 4)) == 0;
 }
 
 /**
- * Whether ntuple rule `rule` matches the frame: its MAC addresses as loaded (dst d0 d1,
- * src s0 s1), EtherType, and (with ports) IP protocol, addresses and ports, raw order.
+ * Whether ntuple rule `rule` matches the frame at `data`: its EtherType `proto` (raw
+ * order) and `l4`, where its TCP/UDP header starts (0 without one, see steerFrame). The
+ * fields are read from the frame as needed (few values live across the rules).
  */
-@inline function ruleMatches(rule: usize, d0: u32, d1: u32, s0: u32, s1: u32, proto: u16, ports: bool, ipProto: u8, saddr: u32, daddr: u32, sport: u16, dport: u16): bool {
+@inline function ruleMatches(rule: usize, data: usize, proto: u16, l4: u32): bool {
   const type = load<u32>(rule, RU_FLOW);
   if (type == FLOW_ETHER) {
-    return macMatch(d0, d1, rule + RU_DST_MAC, rule + RU_DST_MAC_MASK) && macMatch(s0, s1, rule + RU_SRC_MAC, rule + RU_SRC_MAC_MASK) &&
+    return macMatch(data, rule + RU_DST_MAC, rule + RU_DST_MAC_MASK) && macMatch(data + 6, rule + RU_SRC_MAC, rule + RU_SRC_MAC_MASK) &&
       ((proto ^ load<u16>(rule, RU_PROTO)) & load<u16>(rule, RU_PROTO_MASK)) == 0;
   }
-  if (!ports) return false;
+  if (l4 == 0) return false;
+  const ipProto = load<u8>(data, 14 + 9);
   if (type == FLOW_TCP4 && ipProto != IPPROTO_TCP) return false;
   if (type == FLOW_UDP4 && ipProto != IPPROTO_UDP) return false;
-  return ((saddr ^ load<u32>(rule, RU_SRC_IP)) & load<u32>(rule, RU_SRC_IP_MASK)) == 0 &&
-    ((daddr ^ load<u32>(rule, RU_DST_IP)) & load<u32>(rule, RU_DST_IP_MASK)) == 0 &&
-    ((sport ^ load<u16>(rule, RU_SRC_PORT)) & load<u16>(rule, RU_SRC_PORT_MASK)) == 0 &&
-    ((dport ^ load<u16>(rule, RU_DST_PORT)) & load<u16>(rule, RU_DST_PORT_MASK)) == 0;
+  return ((load<u32>(data, 14 + 12) ^ load<u32>(rule, RU_SRC_IP)) & load<u32>(rule, RU_SRC_IP_MASK)) == 0 &&
+    ((load<u32>(data, 14 + 16) ^ load<u32>(rule, RU_DST_IP)) & load<u32>(rule, RU_DST_IP_MASK)) == 0 &&
+    ((load<u16>(data + l4) ^ load<u16>(rule, RU_SRC_PORT)) & load<u16>(rule, RU_SRC_PORT_MASK)) == 0 &&
+    ((load<u16>(data + l4, 2) ^ load<u16>(rule, RU_DST_PORT)) & load<u16>(rule, RU_DST_PORT_MASK)) == 0;
 }
 
 @inline function tablePick(steer: usize, ctx: u32, hash: u32): i32 {
@@ -78,43 +80,34 @@ let steeredHash: u32 = 0;
  */
 @inline function steerFrame(steer: usize, data: usize, len: u32): i32 {
   const proto = load<u16>(data, 12);
-  let hasIp = false, ports = false;
-  let ipProto: u8 = 0, saddr: u32 = 0, daddr: u32 = 0, sport: u16 = 0, dport: u16 = 0;
+  // Where the TCP/UDP header starts (0: no ports), and the hash, as the fields are read.
+  let l4: u32 = 0;
+  let hash: u32 = 0;
   if (proto == ETH_P_IP && len >= ETH_HLEN + 20) {
     const ihl = <u32>(load<u8>(data, 14) & 0x0f) << 2;
     if (ihl >= 20 && len >= ETH_HLEN + ihl) {
-      hasIp = true;
-      ipProto = load<u8>(data, 14 + 9);
-      saddr = load<u32>(data, 14 + 12);
-      daddr = load<u32>(data, 14 + 16);
+      let h: u32 = load<u32>(data, 14 + 12) * 0x9e3779b1;
+      h ^= load<u32>(data, 14 + 16) + 0x7f4a7c15 + (h << 6) + (h >> 2);
+      const ipProto = load<u8>(data, 14 + 9);
       const fragOff = load<u16>(data, 14 + 6) & 0xff1f; // offset bits, raw order
       if ((ipProto == IPPROTO_TCP || ipProto == IPPROTO_UDP) && fragOff == 0 && len >= ETH_HLEN + ihl + 4) {
-        ports = true;
-        sport = load<u16>(data + ETH_HLEN + ihl);
-        dport = load<u16>(data + ETH_HLEN + ihl, 2);
+        l4 = ETH_HLEN + ihl;
+        h ^= ((<u32>load<u16>(data + l4) << 16) | load<u16>(data + l4, 2)) + 0x85ebca6b + (h << 6) + (h >> 2);
       }
+      h ^= h >> 16;
+      h *= 0x45d9f3b;
+      h ^= h >> 16;
+      hash = h == 0 ? 1 : h;
     }
-  }
-  let hash: u32 = 0;
-  if (hasIp) {
-    let h: u32 = saddr * 0x9e3779b1;
-    h ^= daddr + 0x7f4a7c15 + (h << 6) + (h >> 2);
-    if (ports) h ^= ((<u32>sport << 16) | dport) + 0x85ebca6b + (h << 6) + (h >> 2);
-    h ^= h >> 16;
-    h *= 0x45d9f3b;
-    h ^= h >> 16;
-    hash = h == 0 ? 1 : h;
   }
   flowProto = proto;
   steeredHash = hash;
   if (steer == 0) return 0;
   const n = load<u32>(steer, ST_N_RULES);
   const rules = <usize>load<u32>(steer, ST_RULES);
-  // The frame's MAC addresses, loaded once for all the rules.
-  const d0 = load<u32>(data), d1 = <u32>load<u16>(data, 4), s0 = load<u32>(data, 6), s1 = <u32>load<u16>(data, 10);
   for (let i: u32 = 0; i < n; i++) {
     const rule = rules + <usize>(i * RULE_SIZE);
-    if (!ruleMatches(rule, d0, d1, s0, s1, proto, ports, ipProto, saddr, daddr, sport, dport)) continue;
+    if (!ruleMatches(rule, data, proto, l4)) continue;
     const action = load<i32>(rule, RU_ACTION);
     if (action < 0) return -1;
     const ctx = load<i32>(rule, RU_CONTEXT);
