@@ -405,6 +405,37 @@ describe('the batch code of a loop-free program', () => {
       await emu.close();
     }
   });
+
+  it('a program with a loop keeps its per-block tests in batch code; a short budget ends the run on the interpreter (an access the budget still pays for faults first)', async () => {
+    const emu = await Emulator.create({});
+    try {
+      // Reads packet bytes at increasing offsets past data_end's check: the read past the
+      // packet faults, unless the budget ran out first.
+      const insns = assemble('ldxw %r6, [%r1+76]\nmov %r0, 0\nmov %r2, 0\nl:\nmov %r3, %r6\nadd %r3, %r2\nldxb %r4, [%r3+0]\nadd %r0, %r4\nadd %r2, 7\nja l');
+      const p = emu.loadProgram({ name: 'l', type: 'sched_cls', insns });
+      expect(p.jit.slot).not.toBe(0);
+      const seen = new Set<string>();
+      for (const budget of [1, 3, 4, 5, 6, 7, 8, 9, 10, 20, 21, 22, 23, 24, 25, 40, 1_000_000]) {
+        const [c, i] = [false, true].map((interpreter) => {
+          emu.testRun(p, { data: new Uint8Array(14), repeat: 1 });
+          const vm = (emu as unknown as { testVm: { run: (...a: unknown[]) => unknown } }).testVm;
+          const run = vm.run;
+          vm.run = (at: unknown, n: unknown, o: object) => run.call(vm, at, n, { ...o, budget });
+          try {
+            const r = emu.testRun(p, { data: new Uint8Array(20).fill(3), repeat: 4, interpreter });
+            return { fault: r.fault, executed: r.executed };
+          } finally {
+            vm.run = run;
+          }
+        });
+        expect({ budget, ...c }).toEqual({ budget, ...i });
+        seen.add(String(i.fault));
+      }
+      expect([...seen].sort()).toEqual(['budget', 'read']);
+    } finally {
+      await emu.close();
+    }
+  });
 });
 
 describe('looked-up array elements in the batch code', () => {
