@@ -372,6 +372,19 @@ describe('array map lookups run inline', () => {
   });
 });
 
+/** emu.testRun with the instruction budget per run set to `budget` (BPF_PROG_TEST_RUN has no such option: the test VM's run gets it). */
+function testRunOnBudget(emu: Emulator, p: Parameters<Emulator['testRun']>[0], budget: number, o: Parameters<Emulator['testRun']>[1]): ReturnType<Emulator['testRun']> {
+  emu.testRun(p, { data: new Uint8Array(14), repeat: 1 }); // (the test VM exists)
+  const vm = (emu as unknown as { testVm: { run: (...a: unknown[]) => unknown } }).testVm;
+  const run = vm.run;
+  vm.run = (at: unknown, n: unknown, opts: object) => run.call(vm, at, n, { ...opts, budget });
+  try {
+    return emu.testRun(p, o);
+  } finally {
+    vm.run = run;
+  }
+}
+
 describe('the batch code of a loop-free program', () => {
   it('tests the budget once: below what a run may need it declines (the runs go one by one, with checks), so every budget gives the interpreter\'s result', async () => {
     const emu = await Emulator.create({});
@@ -384,16 +397,8 @@ describe('the batch code of a loop-free program', () => {
       for (const len of [60, 200]) {
         for (const budget of [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 13, 14, 15, 1_000_000]) {
           const [c, i] = [false, true].map((interpreter) => {
-            emu.testRun(p, { data: new Uint8Array(14), repeat: 1 }); // (the test VM exists)
-            const vm = (emu as unknown as { testVm: { run: (...a: unknown[]) => unknown } }).testVm;
-            const run = vm.run;
-            vm.run = (at: unknown, n: unknown, o: object) => run.call(vm, at, n, { ...o, budget });
-            try {
-              const r = emu.testRun(p, { data: new Uint8Array(len), repeat: 4, interpreter });
-              return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed };
-            } finally {
-              vm.run = run;
-            }
+            const r = testRunOnBudget(emu, p, budget, { data: new Uint8Array(len), repeat: 4, interpreter });
+            return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed };
           });
           expect({ len, budget, ...c }).toEqual({ len, budget, ...i });
           seen.add(i.fault ?? `r0 ${i.retval}`);
@@ -417,16 +422,8 @@ describe('the batch code of a loop-free program', () => {
       const seen = new Set<string>();
       for (const budget of [1, 3, 4, 5, 6, 7, 8, 9, 10, 20, 21, 22, 23, 24, 25, 40, 1_000_000]) {
         const [c, i] = [false, true].map((interpreter) => {
-          emu.testRun(p, { data: new Uint8Array(14), repeat: 1 });
-          const vm = (emu as unknown as { testVm: { run: (...a: unknown[]) => unknown } }).testVm;
-          const run = vm.run;
-          vm.run = (at: unknown, n: unknown, o: object) => run.call(vm, at, n, { ...o, budget });
-          try {
-            const r = emu.testRun(p, { data: new Uint8Array(20).fill(3), repeat: 4, interpreter });
-            return { fault: r.fault, executed: r.executed };
-          } finally {
-            vm.run = run;
-          }
+          const r = testRunOnBudget(emu, p, budget, { data: new Uint8Array(20).fill(3), repeat: 4, interpreter });
+          return { fault: r.fault, executed: r.executed };
         });
         expect({ budget, ...c }).toEqual({ budget, ...i });
         seen.add(String(i.fault));
