@@ -90,6 +90,26 @@ export function xskFlush(): void {
 }
 
 /**
+ * xskRcv found `got` of the buffers a frame needs (having examined `used` FILL entries
+ * past the pending ones, pf; pr RX entries pending): the frame is dropped, false. With
+ * none found, the invalid entries it skipped are consumed all the same (the kernel's
+ * __xp_alloc releases each one it rejects) and FILL counts as empty. Zero-copy: the
+ * hardware ring found no buffer, the NIC drops the frame; with need_wakeup the driver
+ * flags FILL and stops. Copy mode: the socket drops it.
+ */
+@inline function noBuffer(xs: usize, fill: usize, pool: usize, got: u32, pf: u32, pr: u32, used: u32, zc: bool, wakeup: bool): bool {
+  if (got == 0) {
+    pendFill = pf + used;
+    pendRx = pr;
+    pendXs = xs;
+    count(pool, XS_RX_FILL_EMPTY);
+  }
+  if (zc) { if (wakeup && got == 0) setRingFlag(fill, true); return false; }
+  count(xs, XS_RX_DROPPED);
+  return false;
+}
+
+/**
  * Delivers `len` bytes at `data`, received on (ifindex, queue), to socket `xs`. True when
  * it took them. Published at the next xskFlush() (the caller's end of batch).
  */
@@ -125,7 +145,7 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
     // One buffer (the frame fits a chunk): the same steps as below, each entry read once.
     const mask = ~(<u64>chunk - 1);
     const cons = ringConsIndex(fill) + pf;
-    let avail1 = fillEntries(fill, pf + 1) - pf;
+    const avail1 = fillEntries(fill, pf + 1) - pf;
     let used1: u32 = 0;
     let a: u64 = 0;
     let found = false;
@@ -136,17 +156,7 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
       found = true;
       break;
     }
-    if (!found) {
-      // The invalid entries it skipped are consumed all the same (the kernel's __xp_alloc
-      // releases each one it rejects).
-      pendFill = pf + used1;
-      pendRx = pr;
-      pendXs = xs;
-      count(pool, XS_RX_FILL_EMPTY);
-      if (zc) { if (wakeup) setRingFlag(fill, true); return false; }
-      count(xs, XS_RX_DROPPED);
-      return false;
-    }
+    if (!found) return noBuffer(xs, fill, pool, 0, pf, pr, used1, zc, wakeup);
     if (ringProdFree(rx, pr + 1) < pr + 1) { count(xs, XS_RX_RING_FULL); return false; }
     const at = a + <u64>headroom + <u64>XDP_PACKET_HEADROOM;
     copyFrame(<usize>load<u32>(xs, XS_UMEM) + <usize>at, data, len);
@@ -170,20 +180,7 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
     if (a + <u64>chunk > size) { count(pool, XS_FILL_INVALID); continue; }
     got++;
   }
-  if (got < n) {
-    if (got == 0) {
-      // Only invalid entries: consumed all the same, as above.
-      pendFill = pf + used;
-      pendRx = pr;
-      pendXs = xs;
-      count(pool, XS_RX_FILL_EMPTY);
-    }
-    // Zero-copy: the hardware ring found no buffer, the NIC drops the frame; with need_wakeup
-    // the driver flags FILL and stops. Copy mode: the socket drops it.
-    if (zc) { if (wakeup && got == 0) setRingFlag(fill, true); return false; }
-    count(xs, XS_RX_DROPPED);
-    return false;
-  }
+  if (got < n) return noBuffer(xs, fill, pool, got, pf, pr, used, zc, wakeup);
   if (ringProdFree(rx, pr + n) < pr + n) { count(xs, XS_RX_RING_FULL); return false; }
   const umem = <usize>load<u32>(xs, XS_UMEM);
   const ri = ringProdIndex(rx) + pr;
