@@ -411,6 +411,27 @@ describe('the batch code of a loop-free program', () => {
     }
   });
 
+  it('a short budget whose block holds a legacy packet load out of range: the load ends the run (r0 = 0) as on the interpreter', async () => {
+    const emu = await Emulator.create({});
+    try {
+      const insns = assemble('mov %r6, %r1\nmov %r0, 9\nldabsb 100\nmov %r0, 5\nexit');
+      const p = emu.loadProgram({ name: 'a', type: 'sched_cls', insns });
+      expect(p.jit.slot).not.toBe(0);
+      const seen: string[] = [];
+      for (const budget of [1, 2, 3, 4, 5, 6]) {
+        const [c, i] = [false, true].map((interpreter) => {
+          const r = testRunOnBudget(emu, p, budget, { data: new Uint8Array(60), repeat: 1, interpreter });
+          return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed };
+        });
+        expect({ budget, ...c }).toEqual({ budget, ...i });
+        seen.push(i.fault ?? `r0 ${i.retval}`);
+      }
+      expect(seen).toEqual(['budget', 'budget', 'r0 0', 'r0 0', 'r0 0', 'r0 0']);
+    } finally {
+      await emu.close();
+    }
+  });
+
   it('a program with a loop keeps its per-block tests in batch code; a short budget ends the run on the interpreter (an access the budget still pays for faults first)', async () => {
     const emu = await Emulator.create({});
     try {
