@@ -86,6 +86,8 @@ const DROP_NAMES: Record<number, string> = {
   [A.DROP_XDP]: 'XDP_DROP',
   [A.DROP_XDP_ABORTED]: 'XDP_ABORTED',
   [A.DROP_TCX]: 'TCX_DROP',
+  [A.DROP_XSK_NO_BUFFER]: 'XSK_NO_BUFFER',
+  [A.DROP_NOMEM]: 'NOMEM',
 };
 
 /** Name of a drop reason counter index (A.DROP_*). */
@@ -329,6 +331,13 @@ export class Emulator {
         const arr = dp.alloc(dev.rxq.length * 4);
         dev.rxq.forEach((q, i) => dp.view().setUint32(arr + i * 4, (q.provider as MemoryProvider | undefined)?.fill ?? 0, true));
         dp.view().setUint32(rec + A.D_PROVIDERS, arr, true);
+      }
+      // Queues whose AF_XDP pool is zero-copy receive into its UMEM (the pool's owner record).
+      const zc = (q: RxQueue): number => { const p = q.pool as XskPool | undefined; return p?.zerocopy ? p.owner.record : 0; };
+      if (dev.rxq.some((q) => zc(q) !== 0)) {
+        const arr = dp.alloc(dev.rxq.length * 4);
+        dev.rxq.forEach((q, i) => dp.view().setUint32(arr + i * 4, zc(q), true));
+        dp.view().setUint32(rec + A.D_XSK_ZC, arr, true);
       }
     }
     this.retireRecord(dp.deviceRecord(dev.slot));
@@ -1529,8 +1538,16 @@ export class Emulator {
     dv.setUint32(r + A.XS_TX_SLOT, txDev.slot, true);
     dv.setUint32(r + A.XS_TX_QUEUE, txQueue < txDev.numTxQueues ? txQueue : 0xffffffff, true);
     dv.setUint32(r + A.XS_DEV_SLOT, d.slot, true);
+    // A pool of its own on a shared UMEM: its free list (room for every chunk).
+    if (pool.owner === sock && dv.getUint32(r + A.XS_FREE_CAP, true) === 0) {
+      const cap = sock.umemSize / sock.chunkSize;
+      dv.setUint32(r + A.XS_FREE, this.dp.alloc(cap * 4), true);
+      dv.setUint32(r + A.XS_FREE_CAP, cap, true);
+    }
     // State last: the dataplane reads the other fields once it sees BOUND.
     Atomics.store(this.dp.words(), (r + A.XS_STATE) >> 2, A.XS_BOUND);
+    // A new zero-copy pool: its queue now receives into the UMEM.
+    if (pool.zerocopy && pool.sockets.size === 1) this.publish(pool.holder.dev);
   }
 
   /**
@@ -1628,7 +1645,10 @@ export class Emulator {
     if (!b) return;
     Atomics.store(this.dp.words(), (sock.record + A.XS_STATE) >> 2, 0);
     b.pool.sockets.delete(sock);
-    if (b.pool.sockets.size === 0 && b.pool.holder.pool === b.pool) b.pool.holder.pool = undefined;
+    if (b.pool.sockets.size === 0 && b.pool.holder.pool === b.pool) {
+      b.pool.holder.pool = undefined;
+      if (b.pool.zerocopy) this.publish(b.pool.holder.dev);
+    }
     sock.state = 'unbound';
     sock.bound = undefined;
     this.xskZcSockets.delete(sock);

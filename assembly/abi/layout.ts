@@ -307,6 +307,10 @@ export const D_XDP: u32 = 88;
 export const D_TCX_INGRESS: u32 = 92;
 // tcx egress program list, 0 = none: runs before the device transmits a frame.
 export const D_TCX_EGRESS: u32 = 96;
+// NIC: u32[real_num_rx], per queue the zero-copy AF_XDP pool installed on it (the pool
+// owner's socket record, abi XS_*; 0 = none); the address 0 when no queue has one.
+// Frames for such a queue are received into the pool's UMEM chunks (xsk.ts zcRxBuffer).
+export const D_XSK_ZC: u32 = 100;
 export const DEV_SIZE: u32 = 128;
 
 // NIC per-queue counters: u64 [thread][queue][QS_COUNT] at the device's qstats, for
@@ -413,7 +417,9 @@ export const DROP_PROVIDER_EMPTY: u32 = 16; // NIC rx: the queue's memory provid
 export const DROP_XDP: u32 = 17; // NIC rx: the XDP program returned XDP_DROP
 export const DROP_XDP_ABORTED: u32 = 18; // XDP_ABORTED, an invalid action, or a fault
 export const DROP_TCX: u32 = 19; // tcx ingress: TCX_DROP or a program fault (no rx_dropped, as in the kernel)
-export const DROP_LAST: u32 = 19;
+export const DROP_XSK_NO_BUFFER: u32 = 20; // NIC rx, zero-copy queue: no UMEM buffer (free list and FILL empty, or the driver stopped)
+export const DROP_NOMEM: u32 = 21; // NIC rx, zero-copy queue: no frame for the copy an XDP_PASS or devmap redirect needs
+export const DROP_LAST: u32 = 21;
 // NIC rx also uses BACKLOG_FULL (its rx ring full). Slots up to COUNTERS_COUNT-1 are spare.
 export const COUNTERS_COUNT: u32 = 32;
 export const COUNTERS_SIZE: u32 = 256;

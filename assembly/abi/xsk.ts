@@ -13,6 +13,8 @@
 //   +72  rx_dropped (u64)  +80 rx_ring_full  +88 rx_fill_ring_empty_descs (pool's)
 //   +96  tx_invalid_descs  +104 tx_ring_empty_descs  +112 fill invalid (pool's, private)
 //   +120 tx descriptors completed (u64; what the kicks sent)   +128 bound device slot
+//   +132 free list (u32[capacity] UMEM chunk offsets; the pool's, on its owner's record)
+//   +136 free list length  +140 free list capacity (the UMEM's chunks)
 // Counters are written with atomic adds: receive (any dataplane thread) and TX (the kicking
 // thread) may run at once. A ring pointer of 0 means the socket did not create that ring.
 export const XS_STATE: u32 = 0;
@@ -41,7 +43,13 @@ export const XS_TX_EMPTY: u32 = 104;
 export const XS_FILL_INVALID: u32 = 112;
 export const XS_TX_DONE: u32 = 120;
 export const XS_DEV_SLOT: u32 = 128;
-export const XS_SIZE: u32 = 136;
+// The pool's free list (af_xdp.md §1.3): buffers the kernel took from FILL that were not
+// delivered (zero-copy: the XDP program dropped or passed the frame, RX was full); reused
+// before new FILL entries.
+export const XS_FREE: u32 = 132;
+export const XS_FREE_N: u32 = 136;
+export const XS_FREE_CAP: u32 = 140;
+export const XS_SIZE: u32 = 144;
 export const XS_BOUND: u32 = 1;
 // XS_FLAGS bits: the pool's mode (zero-copy, need_wakeup), multi-buffer (XDP_USE_SG), and
 // the zero-copy driver's TX state (kicked, not yet idle).

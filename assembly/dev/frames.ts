@@ -95,6 +95,13 @@ export function framesTake(thread: u32, out: usize, n: u32, zero: bool): u32 {
 
 /** One frame base from this thread's pool, or 0 when the pool is exhausted. */
 export function frameAlloc(thread: u32): usize {
+  const base = frameTake(thread);
+  if (base != 0) zeroMeta(base);
+  return base;
+}
+
+/** frameAlloc with the metadata left as the last user left it (see framesTake). */
+export function frameTake(thread: u32): usize {
   const ts = threadState(thread);
   let top = load<u32>(ts, T_FREE_TOP);
   if (top == 0) {
@@ -103,9 +110,7 @@ export function frameAlloc(thread: u32): usize {
   }
   top--;
   store<u32>(ts, top, T_FREE_TOP);
-  const base = <usize>load<u32>(<usize>load<u32>(ts, T_FREE_STACK) + (<usize>top << 2));
-  zeroMeta(base);
-  return base;
+  return <usize>load<u32>(<usize>load<u32>(ts, T_FREE_STACK) + (<usize>top << 2));
 }
 
 /** Returns the frame holding `addr` to its owner. */

@@ -17,16 +17,17 @@ import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, r
 import { frameBase, frameFree, framesFreeDescs, zeroMeta } from "./frames";
 import { counters, bump, rxDrop } from "./stats";
 import { capture } from "./trace";
-import { xskRcv, xskFlush } from "../xsk/xsk";
-import { runXdp, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
+import { xskRcv, xskFlush, xskRcvZc, zcRxBuffer, zcFree, zcFits, zcOwns, zcLo, zcHi, copyFrame } from "../xsk/xsk";
+import { runXdp, runXdpIn, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
 import { queueRedirect } from "./redirect";
-import { batchEntries, xdpEntry, batchEntry, batchResult, runBatch, batchUse, runListBatch, tcxAct, tcxIngressFields, batchable } from "../ebpf/skb";
-import { BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
+import { batchEntries, xdpEntry, xdpEntryIn, batchEntry, batchResult, runBatch, batchUse, runListBatch, tcxAct, tcxIngressFields, batchable } from "../ebpf/skb";
+import { BPF_BATCH_MAX, BE_SIZE, BE_LO, BE_HI, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import {
-  D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS, PGL_COUNT,
+  D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS, PGL_COUNT, D_XSK_ZC, DROP_XSK_NO_BUFFER, DROP_NOMEM,
 } from "../abi/layout";
+import { frameAlloc, frameTake } from "./frames";
 
 const ETH_P_IP: u16 = 0x0008; // 0x0800 as loaded little-endian from the packet
 const IPPROTO_TCP: u8 = 6;
@@ -140,13 +141,13 @@ let steeredHash: u32 = 0;
 @inline function rxQueue(thread: u32, c: usize, steer: usize, nq: u32, addr: usize, len: u32): i32 {
   if (len < ETH_HLEN) {
     rxDrop(c, DROP_PKT_TOO_SMALL);
-    frameFree(thread, addr);
+    if (!wireBytes) frameFree(thread, addr);
     return -1;
   }
   const q = steerFrame(steer, addr, len);
   if (q < 0) {
     rxDrop(c, DROP_NTUPLE);
-    frameFree(thread, addr);
+    if (!wireBytes) frameFree(thread, addr);
     return -1;
   }
   return <u32>q >= nq ? 0 : q;
@@ -196,6 +197,76 @@ let steeredHash: u32 = 0;
   return false;
 }
 
+/** The zero-copy pool on rx queue `q` (abi D_XSK_ZC; `zcq` is the device's array, 0 when no queue has one), or 0. */
+@inline function zcPool(zcq: usize, q: u32): usize {
+  return zcq == 0 ? 0 : <usize>load<u32>(zcq + (<usize>q << 2));
+}
+
+/**
+ * The driver of a zero-copy queue (pool `pool`) receives the frame at `addr` into one of
+ * the pool's buffers (the pool frame it came in is released): the packet's new address,
+ * or 0 when the pool had no buffer (dropped, counted).
+ */
+@inline function zcReceive(thread: u32, c: usize, pool: usize, addr: usize, len: u32): usize {
+  const data = zcRxBuffer(pool, addr, len);
+  if (data == 0) rxDrop(c, DROP_XSK_NO_BUFFER);
+  if (!wireBytes) frameFree(thread, addr);
+  return data;
+}
+
+/**
+ * The driver receives the wire's bytes (`wireBytes`: `len` at `addr`) into a pool frame,
+ * its metadata not cleared yet (freshMeta): the packet's address, or 0 when the pool had
+ * no frame (dropped, counted).
+ */
+@inline function wireReceive(thread: u32, c: usize, addr: usize, len: u32): usize {
+  const f = frameTake(thread);
+  if (f == 0) {
+    rxDrop(c, DROP_NOMEM);
+    return 0;
+  }
+  copyFrame(f + FRAME_HEADROOM, addr, len);
+  return f + FRAME_HEADROOM;
+}
+
+const ZC_TAKEN: usize = 1;
+
+/**
+ * XDP's action `act` on a frame in a buffer of zero-copy pool `pool` (at data, len bytes):
+ * a redirect into a socket (xskRcvZc), else the buffer goes back to the pool. XDP_PASS and
+ * devmap redirects copy the frame into a pool frame first (what a zero-copy driver does to
+ * build an skb or an xdp_frame). Returns the pool frame's packet address for XDP_PASS (it
+ * goes on up), ZC_TAKEN when a socket took the frame (the caller counts it received), else 0.
+ */
+@inline function zcAction(thread: u32, slot: u32, dev: usize, c: usize, pool: usize, ifindex: u32, q: u32, act: u32, data: usize, len: u32, rdIfindex: u32, rdFlags: u32, proto: u16): usize {
+  if (act == 4 && (rdFlags >> 16) == 17) {
+    if (xskRcvZc(<usize>rdIfindex, pool, data, len, ifindex, q)) return ZC_TAKEN;
+    bump(c, DROP_REDIRECT, 1);
+    return 0;
+  }
+  if (act == 2 || (act == 4 && rdIfindex != 0)) {
+    const f = frameAlloc(thread);
+    if (f == 0) {
+      rxDrop(c, DROP_NOMEM);
+      zcFree(pool, data);
+      return 0;
+    }
+    copyFrame(f + FRAME_HEADROOM, data, len);
+    zcFree(pool, data);
+    if (act == 2) return f + FRAME_HEADROOM;
+    xdpAction(thread, slot, dev, c, ifindex, q, act, f + FRAME_HEADROOM, len, rdIfindex, rdFlags, proto);
+    return 0;
+  }
+  if (act == 3) {
+    bump(c, C_TX_PACKETS, 1);
+    bump(c, C_TX_BYTES, len);
+  } else {
+    rxDrop(c, act == 1 ? DROP_XDP : DROP_XDP_ABORTED);
+  }
+  zcFree(pool, data);
+  return 0;
+}
+
 /**
  * The frames nicRx is taking have uncleared metadata (pktgen's, nicRxFresh): cleared where
  * a frame's metadata is first needed (it goes up, or is redirected to a device), as a
@@ -207,6 +278,27 @@ let freshMeta = false;
 export function nicRxFresh(thread: u32, slot: u32, dev: usize, descs: usize, n: u32): u32 {
   freshMeta = true;
   const r = nicRx(thread, slot, dev, descs, n);
+  freshMeta = false;
+  return r;
+}
+
+/**
+ * The descriptors nicRx is taking point at the wire's bytes, not at pool frames: the
+ * driver receives each frame into a buffer of the queue it steers to (a pool frame, or a
+ * zero-copy pool's UMEM chunk), as a NIC's DMA does; the bytes stay the wire's.
+ */
+let wireBytes = false;
+
+/**
+ * Frames from the wire as bytes (descs: address and length each; at most a frame's room
+ * apiece, as pktgen checks): each lands in a buffer of its queue (`wireBytes`), then on as
+ * nicRx. Returns what nicRx returns.
+ */
+export function nicRxWire(thread: u32, slot: u32, dev: usize, descs: usize, n: u32): u32 {
+  freshMeta = true;
+  wireBytes = true;
+  const r = nicRx(thread, slot, dev, descs, n);
+  wireBytes = false;
   freshMeta = false;
   return r;
 }
@@ -312,11 +404,12 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   const ifindex = load<u32>(dev, D_IFINDEX);
   const xdp = <usize>load<u32>(dev, D_XDP);
   const tcx = <usize>load<u32>(dev, D_TCX_INGRESS);
+  const zcq = <usize>load<u32>(dev, D_XSK_ZC);
   // A compiled, verified XDP program and no tcx ingress: XDP's actions for up to
   // BPF_BATCH_MAX frames come from one call into the program's batch code (as a driver's
   // poll loop runs XDP over its batch); each frame then goes on in order.
   if (xdp != 0 && tcx == 0 && batchable(xdp)) {
-    return nicRxBatched(thread, slot, dev, c, descs, n, steer, nq, xdp, ifindex, capIn);
+    return nicRxBatched(thread, slot, dev, c, descs, n, steer, nq, xdp, ifindex, capIn, zcq);
   }
   // No XDP and tcx ingress programs that can run in batches: the same, over the skbs.
   if (xdp == 0 && tcx != 0) {
@@ -332,12 +425,30 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
     if (q < 0) continue;
     const hash = steeredHash;
     const proto = flowProto;
+    const pool = xdp != 0 ? zcPool(zcq, <u32>q) : 0;
+    const zc = pool != 0 && zcFits(pool, len);
+    if (wireBytes && !zc) {
+      addr = wireReceive(thread, c, addr, len);
+      if (addr == 0) continue;
+    }
     // XDP (native mode): the program sees the frame first; PASS goes on with what it left.
     if (xdp != 0) {
-      const act = runXdp(thread, xdp, addr, len, ifindex, <u32>q);
-      if (!xdpAction(thread, slot, dev, c, ifindex, <u32>q, act, progsData(), progsLen(), progsRedirectIfindex(), progsRedirectFlags(), proto)) continue;
-      addr = progsData();
-      len = progsLen();
+      if (zc) {
+        // A zero-copy queue: received into the pool's UMEM, XDP runs on it there.
+        addr = zcReceive(thread, c, pool, addr, len);
+        if (addr == 0) continue;
+        const act = runXdpIn(thread, xdp, addr, len, ifindex, <u32>q, zcLo, zcHi);
+        len = progsLen();
+        const up = zcAction(thread, slot, dev, c, pool, ifindex, <u32>q, act, progsData(), len, progsRedirectIfindex(), progsRedirectFlags(), proto);
+        if (up == ZC_TAKEN) { bump(c, C_RX_PACKETS, 1); bump(c, C_RX_BYTES, len); }
+        if (up <= ZC_TAKEN) continue;
+        addr = up;
+      } else {
+        const act = runXdp(thread, xdp, addr, len, ifindex, <u32>q);
+        if (!xdpAction(thread, slot, dev, c, ifindex, <u32>q, act, progsData(), progsLen(), progsRedirectIfindex(), progsRedirectFlags(), proto)) continue;
+        addr = progsData();
+        len = progsLen();
+      }
     }
     delivered += rxUp(thread, slot, dev, c, addr, len, <u32>q, hash, proto, tcx, capIn);
   }
@@ -355,7 +466,7 @@ let gathered: u32 = 0;
  * (`xdpEntry`). Frames dropped here are counted and freed. Returns the next i;
  * `gathered` says how many entries it filled.
  */
-function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize, xdpIfindex: u32): u32 {
+function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize, xdpIfindex: u32, zcq: usize): u32 {
   let m: u32 = 0;
   for (; i < n && m < BPF_BATCH_MAX; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
@@ -364,10 +475,20 @@ function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usiz
     const q = rxQueue(thread, c, steer, nq, addr, len);
     if (q < 0) continue;
     const e = batch + <usize>(m * BE_SIZE);
-    if (xdpIfindex != 0) xdpEntry(e, addr, len, xdpIfindex, <u32>q);
-    else {
-      store<u32>(e, <u32>addr, BE_DATA);
-      store<u32>(e, len, BE_LEN);
+    const pool = zcPool(zcq, <u32>q);
+    if (pool != 0 && zcFits(pool, len)) {
+      // A zero-copy queue (XDP runs, zcq is only given then): into the pool's UMEM.
+      const data = zcReceive(thread, c, pool, addr, len);
+      if (data == 0) continue;
+      xdpEntryIn(e, data, len, xdpIfindex, <u32>q, zcLo, zcHi);
+    } else {
+      const data = wireBytes ? wireReceive(thread, c, addr, len) : addr;
+      if (data == 0) continue;
+      if (xdpIfindex != 0) xdpEntry(e, data, len, xdpIfindex, <u32>q);
+      else {
+        store<u32>(e, <u32>data, BE_DATA);
+        store<u32>(e, len, BE_LEN);
+      }
     }
     store<u32>(e, steeredHash, BE_AUX);
     store<u32>(e, <u32>q | (<u32>flowProto << 16), BE_AUX2);
@@ -378,20 +499,21 @@ function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usiz
 }
 
 /** nicRx with XDP in batches: steer up to BPF_BATCH_MAX frames, run XDP on them all, then act on each. */
-function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, xdp: usize, ifindex: u32, capIn: bool): u32 {
+function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, xdp: usize, ifindex: u32, capIn: bool, zcq: usize): u32 {
   const batch = batchEntries(thread);
   let delivered: u32 = 0;
   let xskPackets: u64 = 0, xskBytes: u64 = 0;
   let i: u32 = 0;
   while (i < n) {
-    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, ifindex);
+    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, ifindex, zcq);
     const m = gathered;
     if (!runBatch(thread, xdp, batch, m, 0)) {
       // No batch code on this thread (yet): the same actions, one frame at a time.
       for (let k: u32 = 0; k < m; k++) {
         const e = batch + <usize>(k * BE_SIZE);
         // (runXdp's action is already XDP_ABORTED for a fault.)
-        batchResult(e, <i32>runXdp(thread, xdp, <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), ifindex, load<u32>(e, BE_AUX2) & 0xffff), 0);
+        batchResult(e, <i32>runXdpIn(thread, xdp, <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), ifindex, load<u32>(e, BE_AUX2) & 0xffff,
+          <usize>load<u32>(e, BE_LO), <usize>load<u32>(e, BE_HI)), 0);
       }
     }
     for (let k: u32 = 0; k < m; k++) {
@@ -402,6 +524,13 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
       // A fault is XDP_ABORTED.
       const act = load<u32>(e, BE_FAULT) != 0 ? 0 : load<u32>(e, BE_VERDICT);
       const rdFlags = load<u32>(e, BE_RD_FLAGS);
+      const pool = zcPool(zcq, aux & 0xffff);
+      if (pool != 0 && zcOwns(pool, data)) {
+        const up = zcAction(thread, slot, dev, c, pool, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16));
+        if (up == ZC_TAKEN) { xskPackets++; xskBytes += len; }
+        if (up > ZC_TAKEN) delivered += rxUp(thread, slot, dev, c, up, len, aux & 0xffff, load<u32>(e, BE_AUX), <u16>(aux >> 16), 0, capIn);
+        continue;
+      }
       if (act == 4 && (rdFlags >> 16) == 17) {
         // Into an AF_XDP socket (xdpAction's first case), received counted once a batch.
         if (toSocket(thread, c, load<u32>(e, BE_RD_IFINDEX), data, len, ifindex, aux & 0xffff)) { xskPackets++; xskBytes += len; }
@@ -430,7 +559,7 @@ function nicRxTcxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: us
   let delivered: u32 = 0;
   let i: u32 = 0;
   while (i < n) {
-    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, 0);
+    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, 0, 0);
     const m = gathered;
     for (let k: u32 = 0; k < m; k++) {
       const e = batch + <usize>(k * BE_SIZE);

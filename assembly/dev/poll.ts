@@ -11,7 +11,7 @@ import {
 } from "../ring/ring";
 import { copy64, framesTake, framesFreeDescs, threadState } from "./frames";
 import { device, netkitXmit } from "./netkit";
-import { nicRx, nicRxFresh, nicXmit } from "./nic";
+import { nicRx, nicRxFresh, nicRxWire, nicXmit } from "./nic";
 
 const BATCH: u32 = 64;
 
@@ -152,7 +152,9 @@ export function rxPop(slot: u32, queue: u32, out: usize, n: u32): u32 {
  * for a NIC, arriving from the wire into its rx path, in
  * batches of `batch`. With flows > 1 the u16 at template offset portOff (a UDP source
  * port, network order) is varied per packet over `flows` values. Must run on the thread
- * that owns the device. Returns how many were handed to xmit (frames permitting).
+ * that owns the device. Returns how many were handed to xmit (frames permitting) or, for
+ * a NIC, sent on the wire (with one flow a frame the driver has no buffer for is its
+ * drop, counted on the device).
  */
 export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32, batch: u32, flows: u32, portOff: u32, proto: u16): u32 {
   const scratch = <usize>load<u32>(threadState(thread), T_SCRATCH);
@@ -166,6 +168,23 @@ export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32
   // Frame bases are staged after the descriptors in the scratch area.
   const bases = scratch + <usize>(BATCH * DESC_SIZE);
   const small = len + 16 <= load<u32>(GLOBALS, G_FRAME_SIZE) - FRAME_HEADROOM;
+  if (nic && flows <= 1 && small) {
+    // One flow into a NIC: the wire sends the template itself; the driver receives each
+    // frame into a buffer of the queue it steers to (a pool frame or a zero-copy UMEM chunk).
+    for (let i: u32 = 0; i < batch; i++) {
+      const d = scratch + <usize>(i * DESC_SIZE);
+      store<u64>(d, <u64>tmpl, DESC_ADDR);
+      store<u32>(d, len, DESC_LEN);
+      store<u32>(d, 0, DESC_OPTIONS);
+    }
+    while (sent < count) {
+      const nb = count - sent < batch ? count - sent : batch;
+      nicRxWire(thread, slot, dev, scratch, nb);
+      if (drain) sinkDrop(thread, slot);
+      sent += nb;
+    }
+    return sent;
+  }
   while (sent < count) {
     const nb = count - sent < batch ? count - sent : batch;
     // Frames for a NIC's rx path keep their metadata uncleared until it is read (most

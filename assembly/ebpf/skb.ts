@@ -132,7 +132,7 @@ function skbWriteBack(skb: usize, meta: usize): void {
  * Sets up the run record for `prog` on a packet: regions (the context, the packet, then
  * the program's own), its maps, r1 = the context, the packet and the frame it may grow in.
  */
-function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable: bool, data: usize, len: u32, meta: usize, base: usize): void {
+function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable: bool, data: usize, len: u32, meta: usize, lo: usize, hi: usize): void {
   prepareProg(rec, prog);
   store<u32>(rec, RUN_BUDGET, VM_BUDGET);
   let r = rec + VM_REGIONS;
@@ -144,8 +144,8 @@ function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable:
   store<u32>(rec, len, VM_PKT_LEN);
   store<u32>(rec, <u32>meta, VM_META);
   store<u32>(rec, <u32>ctx, VM_CTX);
-  store<u32>(rec, <u32>(base + FRAME_META), VM_PKT_LO);
-  store<u32>(rec, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), VM_PKT_HI);
+  store<u32>(rec, <u32>lo, VM_PKT_LO);
+  store<u32>(rec, <u32>hi, VM_PKT_HI);
 }
 
 /** The part of the run record that depends on the program alone (regions 2.., maps), kept from its last run. */
@@ -192,13 +192,21 @@ export function batchEntry(e: usize, meta: usize, data: usize, len: u32, ifindex
  * received on `ifindex`'s queue `queue`, and its xdp_md (as `runXdp` builds it).
  */
 export function xdpEntry(e: usize, data: usize, len: u32, ifindex: u32, queue: u32): void {
-  const ctx = <usize>load<u32>(e, BE_CTX);
   const base = data & ~(<usize>load<u32>(GLOBALS, G_FRAME_SIZE) - 1);
+  xdpEntryIn(e, data, len, ifindex, queue, base + FRAME_META, base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE));
+}
+
+/**
+ * xdpEntry for a frame in a buffer other than a pool frame (a zero-copy UMEM chunk): the
+ * packet may move (head, tail, metadata adjustments) within [lo, hi).
+ */
+@inline export function xdpEntryIn(e: usize, data: usize, len: u32, ifindex: u32, queue: u32, lo: usize, hi: usize): void {
+  const ctx = <usize>load<u32>(e, BE_CTX);
   store<u32>(e, <u32>data, BE_DATA);
   store<u32>(e, len, BE_LEN);
   store<u32>(e, 0, BE_META);
-  store<u32>(e, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), BE_HI);
-  store<u32>(e, <u32>(base + FRAME_META), BE_LO);
+  store<u32>(e, <u32>hi, BE_HI);
+  store<u32>(e, <u32>lo, BE_LO);
   store<u64>(ctx, pair(<u32>data, <u32>(data + len)), 0); // data, data_end
   store<u64>(ctx, pair(<u32>data, ifindex), 8); // data_meta, ingress_ifindex
   store<u64>(ctx, pair(queue, 0), 16); // rx_queue_index, egress_ifindex
@@ -323,7 +331,7 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
   store<u32>(rec, <u32>dev, VM_DEV);
   for (let i: u32 = first; i < n; i++) {
     const prog = <usize>load<u32>(list + PGL_PROGS + (<usize>i << 2));
-    prepare(rec, prog, skb, SKB_CTX_SIZE, true, data, len, meta, meta);
+    prepare(rec, prog, skb, SKB_CTX_SIZE, true, data, len, meta, meta + FRAME_META, meta + <usize>load<u32>(GLOBALS, G_FRAME_SIZE));
     store<u32>(rec, 0, VM_PKT_META);
     store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
     store<u32>(rec, 0, VM_REDIRECT_FLAGS);
@@ -354,17 +362,22 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
  * `progsLen`), and a redirect is in `progsRedirect*`.
  */
 export function runXdp(thread: u32, prog: usize, data: usize, len: u32, ifindex: u32, queue: u32): u32 {
+  const base = data & ~(<usize>load<u32>(GLOBALS, G_FRAME_SIZE) - 1);
+  return runXdpIn(thread, prog, data, len, ifindex, queue, base + FRAME_META, base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE));
+}
+
+/** runXdp on a frame in a buffer other than a pool frame: the packet may move within [lo, hi). */
+export function runXdpIn(thread: u32, prog: usize, data: usize, len: u32, ifindex: u32, queue: u32, lo: usize, hi: usize): u32 {
   const area = <usize>load<u32>(threadState(thread), T_BPF);
   const rec = area + BPF_VM;
   const ctx = area + BPF_SKB;
-  const base = data & ~(<usize>load<u32>(GLOBALS, G_FRAME_SIZE) - 1);
   zero64(ctx, 24);
   store<u32>(ctx, <u32>data, 0);
   store<u32>(ctx, <u32>(data + len), 4);
   store<u32>(ctx, <u32>data, 8);
   store<u32>(ctx, ifindex, 12);
   store<u32>(ctx, queue, 16);
-  prepare(rec, prog, ctx, 24, false, data, len, 0, base);
+  prepare(rec, prog, ctx, 24, false, data, len, 0, lo, hi);
   store<u32>(rec, 0, VM_DEV);
   store<u32>(rec, <u32>data, VM_PKT_META);
   store<u32>(rec, 0, VM_REDIRECT_IFINDEX);

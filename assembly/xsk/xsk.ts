@@ -7,7 +7,7 @@ import {
   XS_STATE, XS_IFINDEX, XS_QUEUE, XS_PHYS_IFINDEX, XS_PHYS_QUEUE, XS_UMEM, XS_UMEM_SIZE, XS_CHUNK, XS_HEADROOM,
   XS_FILL, XS_RX, XS_TX, XS_COMP, XS_FLAGS, XS_TX_SLOT, XS_TX_QUEUE, XS_POOL, XS_TX_BUDGET, XS_DEV_SLOT,
   XS_RX_DROPPED, XS_RX_RING_FULL, XS_RX_FILL_EMPTY, XS_TX_INVALID, XS_TX_EMPTY, XS_FILL_INVALID, XS_TX_DONE,
-  XS_BOUND, XSF_ZEROCOPY, XSF_NEED_WAKEUP, XSF_SG, XSF_TX_ACTIVE, XDP_PACKET_HEADROOM, XDP_PKT_CONTD, XDP_TX_METADATA,
+  XS_BOUND, XS_FREE, XS_FREE_N, XS_FREE_CAP, XSF_ZEROCOPY, XSF_NEED_WAKEUP, XSF_SG, XSF_TX_ACTIVE, XDP_PACKET_HEADROOM, XDP_PKT_CONTD, XDP_TX_METADATA,
   XSK_MAX_FRAGS, XSK_EAGAIN, XSK_ENXIO, XSK_ENETDOWN, XSK_EOPNOTSUPP, XSK_ENOBUFS, XSK_MSG_DONTWAIT,
   XSK_POLLIN, XSK_POLLOUT,
 } from "../abi/xsk";
@@ -57,7 +57,7 @@ import { device } from "../dev/netkit";
  * Copies a frame: small ones with 16-byte vector loads and stores (memory.copy on a shared memory
  * leaves the generated code for a runtime call, which costs more than a 64-byte frame).
  */
-@inline function copyFrame(dst: usize, src: usize, n: u32): void {
+@inline export function copyFrame(dst: usize, src: usize, n: u32): void {
   if (n > 256) { memory.copy(dst, src, n); return; }
   let i: u32 = 0;
   if (n >= 64) {
@@ -80,6 +80,7 @@ let pendFill: u32 = 0; // FILL entries taken after the published consumer
 
 /** Publishes what xskRcv delivered since the last flush (RX producer, FILL consumer). */
 export function xskFlush(): void {
+  zcFillFlush();
   const xs = pendXs;
   if (xs == 0) return;
   ringSubmit(<usize>load<u32>(xs, XS_RX), pendRx);
@@ -133,6 +134,7 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
     n = (len + frameLen - 1) / frameLen;
   }
   const fill = <usize>load<u32>(xs, XS_FILL);
+  if (zcFillTaken != 0 && fill == zcFillRing) zcFillFlush(); // the zero-copy driver's takes come first
   const pool = <usize>load<u32>(xs, XS_POOL);
   const zc = (flags & XSF_ZEROCOPY) != 0;
   const wakeup = (flags & XSF_NEED_WAKEUP) != 0;
@@ -201,6 +203,136 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
   }
   pendFill = pf + used;
   pendRx = pr + n;
+  pendXs = xs;
+  return true;
+}
+
+// ---- zero-copy receive -----------------------------------------------------------------
+// A NIC queue with a zero-copy pool (abi D_XSK_ZC) receives into the pool's UMEM: the
+// driver's rx buffers are chunks from the pool's free list, then from FILL (af_xdp.md
+// §1.3), the frame lands at chunk + headroom + XDP_PACKET_HEADROOM, XDP runs on it there,
+// and a redirect into a socket on the same pool posts the buffer on RX as it is (no copy;
+// the address follows any head adjustment). Any other outcome gives the buffer back to
+// the pool's free list (PASS and devmap redirects copy the frame out first). FILL entries
+// the driver takes are published at zcFillFlush (xskFlush: the end of the poll).
+
+let zcFillRing: usize = 0; // the FILL ring the driver took entries from since the last flush
+let zcFillTaken: u32 = 0;
+/** Where the packet of the last zcRxBuffer may move (xdp_frame room above it, the chunk's end). */
+export let zcLo: usize = 0;
+export let zcHi: usize = 0;
+
+/** sizeof(struct xdp_frame): the lowest the packet (or its metadata) may start above data_hard_start. */
+const XDP_FRAME_SIZE: u32 = 40;
+
+function zcFillFlush(): void {
+  if (zcFillTaken != 0) ringRelease(zcFillRing, zcFillTaken);
+  zcFillTaken = 0;
+  zcFillRing = 0;
+}
+
+/** The frame (len bytes) fits one buffer of zero-copy pool `pool` (larger ones go the copy way). */
+@inline export function zcFits(pool: usize, len: u32): bool {
+  return len <= load<u32>(pool, XS_CHUNK) - load<u32>(pool, XS_HEADROOM) - XDP_PACKET_HEADROOM;
+}
+
+/** The buffer at `data` is one of zero-copy pool `pool`'s UMEM chunks (not a pool frame). */
+@inline export function zcOwns(pool: usize, data: usize): bool {
+  return data - <usize>load<u32>(pool, XS_UMEM) < <usize>load<u32>(pool, XS_UMEM_SIZE);
+}
+
+/**
+ * The driver receives `len` bytes from `src` into a buffer of zero-copy pool `pool` (its
+ * owner's socket record): returns where the packet starts (zcLo/zcHi say where it may
+ * move), or 0 when there is none — free list and FILL empty (counted on the pool; with
+ * need_wakeup the driver sets the FILL flag and stops) or the driver stopped already.
+ */
+export function zcRxBuffer(pool: usize, src: usize, len: u32): usize {
+  const chunk = load<u32>(pool, XS_CHUNK);
+  let a: u64 = 0;
+  const nfree = load<u32>(pool, XS_FREE_N);
+  if (nfree != 0) {
+    a = <u64>load<u32>(<usize>load<u32>(pool, XS_FREE) + (<usize>(nfree - 1) << 2));
+    store<u32>(pool, nfree - 1, XS_FREE_N);
+  } else {
+    const fill = <usize>load<u32>(pool, XS_FILL);
+    const wakeup = (load<u32>(pool, XS_FLAGS) & XSF_NEED_WAKEUP) != 0;
+    if (wakeup && fillNeedsWakeup(fill)) return 0;
+    if (fill != zcFillRing) {
+      zcFillFlush();
+      zcFillRing = fill;
+    }
+    if (pendFill != 0 && <usize>load<u32>(pendXs, XS_FILL) == fill) xskFlush(); // copy-mode takes first
+    const size = <u64>load<u32>(pool, XS_UMEM_SIZE);
+    const mask = ~(<u64>chunk - 1);
+    const taken = zcFillTaken;
+    const cons = ringConsIndex(fill) + taken;
+    const avail = fillEntries(fill, taken + 1) - taken;
+    let used: u32 = 0;
+    let found = false;
+    while (used < avail) {
+      a = load<u64>(ringEntry(fill, cons + used)) & mask;
+      used++;
+      if (a + <u64>chunk > size) { count(pool, XS_FILL_INVALID); continue; }
+      found = true;
+      break;
+    }
+    zcFillTaken = taken + used;
+    if (!found) {
+      count(pool, XS_RX_FILL_EMPTY);
+      if (wakeup) setRingFlag(fill, true);
+      return 0;
+    }
+  }
+  const start = <usize>load<u32>(pool, XS_UMEM) + <usize>a;
+  const hard = start + <usize>load<u32>(pool, XS_HEADROOM);
+  const dst = hard + XDP_PACKET_HEADROOM;
+  copyFrame(dst, src, len);
+  zcLo = hard + XDP_FRAME_SIZE;
+  zcHi = start + chunk;
+  return dst;
+}
+
+/** Gives the buffer holding `data` (a chunk of zero-copy pool `pool`) back to the pool's free list. */
+export function zcFree(pool: usize, data: usize): void {
+  const off = <u32>(data - <usize>load<u32>(pool, XS_UMEM)) & ~(load<u32>(pool, XS_CHUNK) - 1);
+  const n = load<u32>(pool, XS_FREE_N);
+  // The list holds every chunk of the UMEM; a chunk the application put in FILL twice could overflow it.
+  if (n >= load<u32>(pool, XS_FREE_CAP)) return;
+  store<u32>(<usize>load<u32>(pool, XS_FREE) + (<usize>n << 2), off);
+  store<u32>(pool, n + 1, XS_FREE_N);
+}
+
+/**
+ * XDP_REDIRECT of a frame in a buffer of zero-copy pool `pool` into socket `xs` (af_xdp.md
+ * §3.5): on the same pool the buffer itself goes on RX; a socket on another pool gets a
+ * copy (xskRcv) and the buffer returns to its pool. True when the socket took the frame.
+ */
+export function xskRcvZc(xs: usize, pool: usize, data: usize, len: u32, ifindex: u32, queue: u32): bool {
+  if (<usize>load<u32>(xs, XS_POOL) != pool) {
+    const ok = xskRcv(xs, data, len, ifindex, queue);
+    zcFree(pool, data);
+    return ok;
+  }
+  const rx = <usize>load<u32>(xs, XS_RX);
+  if (atomic.load<u32>(xs + XS_STATE) != XS_BOUND || rx == 0 ||
+    !((load<u32>(xs, XS_IFINDEX) == ifindex && load<u32>(xs, XS_QUEUE) == queue) ||
+      (load<u32>(xs, XS_PHYS_IFINDEX) == ifindex && load<u32>(xs, XS_PHYS_QUEUE) == queue))) {
+    zcFree(pool, data);
+    return false;
+  }
+  if (xs != pendXs) xskFlush();
+  const pr = pendRx;
+  if (ringProdFree(rx, pr + 1) < pr + 1) {
+    count(xs, XS_RX_RING_FULL);
+    zcFree(pool, data);
+    return false;
+  }
+  const e = ringEntry(rx, ringProdIndex(rx) + pr);
+  store<u64>(e, <u64>(data - <usize>load<u32>(xs, XS_UMEM)), DESC_ADDR);
+  store<u32>(e, len, DESC_LEN);
+  store<u32>(e, 0, DESC_OPTIONS);
+  pendRx = pr + 1;
   pendXs = xs;
   return true;
 }

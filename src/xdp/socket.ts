@@ -141,6 +141,12 @@ export class XskSocket {
     dv.setUint32(r + A.XS_TX, this.tx, true);
     dv.setUint32(r + A.XS_TX_BUDGET, 32, true);
     dv.setUint32(r + A.XS_POOL, r, true);
+    // The pool's free list (zero-copy buffers taken from FILL and not delivered): room for every chunk.
+    if (size) {
+      const cap = size / chunk;
+      dv.setUint32(r + A.XS_FREE, dp.alloc(cap * 4), true);
+      dv.setUint32(r + A.XS_FREE_CAP, cap, true);
+    }
   }
 
   /** The FILL ring the application produces to: its own before bind, the pool's after. */
@@ -240,10 +246,11 @@ export class XskSocket {
   }
 
   /**
-   * Where every UMEM chunk is: in FILL, RX, TX, COMPLETION, or the application's hands
-   * (`held`). Returns the chunks found in more than one place or in none — an empty list
-   * when every chunk is accounted for once. `sharing` lists the other sockets on this UMEM
-   * (their rings are walked too; rings shared through a pool only once).
+   * Where every UMEM chunk is: in FILL, RX, TX, COMPLETION, the application's hands
+   * (`held`), or a pool's free list (the kernel took it from FILL, zero-copy, and did not
+   * deliver it: `kernelHeld`). Returns the chunks found in more than one place or in none —
+   * an empty list when every chunk is accounted for once. `sharing` lists the other sockets
+   * on this UMEM (their rings are walked too; rings shared through a pool only once).
    */
   unaccounted(held: readonly number[], sharing: readonly XskSocket[] = []): number[] {
     const dv = this.dp.view();
@@ -267,9 +274,26 @@ export class XskSocket {
     }
     for (const [r, read] of rings) walk(r, read);
     held.forEach(add);
+    const pools = new Set([this, ...sharing].map((x) => x.bound?.pool.owner.record ?? dv.getUint32(x.record + A.XS_POOL, true)));
+    for (const p of pools) for (const c of this.kernelHeldIn(p)) add(c);
     const bad: number[] = [];
     for (let c = 0; c < this.umemSize; c += this.chunkSize) if ((count.get(c) ?? 0) !== 1) bad.push(c);
     return bad;
+  }
+
+  /**
+   * The chunks on this socket's pool's free list: taken from FILL by a zero-copy driver
+   * and not delivered (XDP dropped or passed the frame, RX was full); the kernel reuses
+   * them before new FILL entries and never gives them back (af_xdp.md §1.3, §5.2).
+   */
+  kernelHeld(): number[] {
+    return this.kernelHeldIn(this.bound?.pool.owner.record ?? this.dp.view().getUint32(this.record + A.XS_POOL, true));
+  }
+
+  private kernelHeldIn(pool: number): number[] {
+    const dv = this.dp.view();
+    const list = dv.getUint32(pool + A.XS_FREE, true);
+    return Array.from({ length: dv.getUint32(pool + A.XS_FREE_N, true) }, (_, i) => dv.getUint32(list + i * 4, true));
   }
 
   /** getsockopt(XDP_STATISTICS), the full struct (rx_fill_ring_empty_descs is the pool's FILL counter). */

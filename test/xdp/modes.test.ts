@@ -1,6 +1,7 @@
 /**
  * AF_XDP bind modes (spec/af_xdp.md): need_wakeup and the kicks (§2.6–§2.7), shared UMEM
- * (§1.4), zero-copy bind (§3.4, netkit.md §7.2) and multi-buffer (§4). Every test that
+ * (§1.4), zero-copy bind (§3.4, netkit.md §7.2) and receive (§1.3, §3.5), and multi-buffer
+ * (§4). Every test that
  * moves frames checks the UMEM chunk accounting: each chunk in exactly one of FILL, RX,
  * TX, COMPLETION or the application's hands.
  */
@@ -13,6 +14,7 @@ import {
   XDP_ZEROCOPY, XskSocket,
 } from '../../src/xdp/socket.js';
 import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
+import { readPcapng } from '../../src/trace/pcapng.js';
 
 let emu: Emulator;
 beforeEach(async () => {
@@ -406,5 +408,137 @@ describe('multi-buffer receive and transmit (af_xdp.md §4)', () => {
     const got = s.recv();
     expect(got.map((d) => d.options)).toEqual([XDP_PKT_CONTD, 0]);
     expect(s.unaccounted([...got.map((d) => base(d.addr, CHUNK)), ...chunks(4, CHUNK).map((c) => c + 4 * CHUNK)])).toEqual([]);
+  });
+});
+
+describe('zero-copy receive (af_xdp.md §1.3, §3.5)', () => {
+  /** A UDP frame to mac(q) with destination port `dport` (xdp_zc's verdict). */
+  function udpTo(q: number, dport: number, size = 32): Uint8Array {
+    const src = parseIp('192.168.1.2')!;
+    const dst = parseIp('192.168.1.50')!;
+    const payload = new Uint8Array(size).map((_, i) => (i * 5 + dport) & 0xff);
+    return buildIpv4(mac(q), new Uint8Array([2, 0, 0, 0, 0, 9]), { src, dst, proto: 17 }, buildUdp(src, dst, 1000, dport, payload));
+  }
+  /** The frame as the program leaves it before a redirect: the first payload byte 0xa5. */
+  const marked = (f: Uint8Array): number[] => { const m = f.slice(); m[42] = 0xa5; return [...m]; };
+
+  /** eth0 (16 queues) running xdp_zc (verdict by UDP port); frames to mac(q) land on queue q. */
+  function zcNic(): BpfMap {
+    emu.addNic({ name: 'eth0', rxQueues: 16 });
+    emu.setLink('init', 'eth0', { up: true });
+    for (const q of [2, 3]) emu.addNtuple('init', 'eth0', { flowType: 'ether', dstMac: mac(q), action: q });
+    const obj = emu.loadObject(readFileSync(new URL('../fixtures/bpf/xdp_zc.o', import.meta.url)));
+    emu.setXdp('init', 'eth0', obj.programs.get('xsk_ports')!);
+    return obj.maps.get('xsks')!;
+  }
+  const wire = async (...frames: Uint8Array[]): Promise<void> => {
+    for (const f of frames) emu.wireIn('init', 'eth0', f);
+    await emu.settle();
+  };
+
+  it.each(['XDP over batches', 'one frame at a time (tcx ingress too)'])('the driver receives into FILL\'s buffers before XDP runs; a redirect posts the buffer itself (a head adjustment moves its address); drop, pass and XDP_TX give it to the pool\'s free list, used before FILL (%s)', async (mode) => {
+    const xsks = zcNic();
+    const eth0 = emu.device('init', 'eth0');
+    if (mode !== 'XDP over batches') {
+      const obj = emu.loadObject(readFileSync(new URL('../fixtures/bpf/tc_counters.o', import.meta.url)));
+      emu.progAttach('init', { ifindex: eth0.ifindex, attachType: 'tcx_ingress', prog: obj.programs.get('count')! });
+    }
+    const s = new XskSocket(emu.dp, { umemSize: 8 * 4096 });
+    emu.xskBind('init', 'eth0', 2, s, { flags: XDP_ZEROCOPY });
+    xsks.setSocket(2, s);
+    s.fillRing(chunks(4));
+    await wire(udpTo(2, 7)); // XDP_DROP: the buffer the frame came in stays the kernel's
+    expect(s.kernelHeld()).toEqual([0]);
+    expect(emu.stats(eth0).dropReasons).toEqual({ XDP_DROP: 1n });
+    const red = udpTo(2, 5000);
+    await wire(red); // from the free list first
+    let got = s.recv();
+    expect(got.map((d) => [d.addr, d.len])).toEqual([[256, red.length]]);
+    expect([...got[0]!.data]).toEqual(marked(red));
+    expect(s.kernelHeld()).toEqual([]);
+    const strip = udpTo(2, 10);
+    await wire(strip); // the head moved 14 bytes: the descriptor points past the Ethernet header
+    got = [...got, ...s.recv()];
+    expect(got.map((d) => [d.addr, d.len])).toEqual([[256, red.length], [4096 + 256 + 14, strip.length - 14]]);
+    expect([...got[1]!.data]).toEqual(marked(strip).slice(14));
+    // XDP_PASS: copied into an skb that goes up (captured as received); XDP_TX: out of eth0
+    const cap = emu.startCapture({ devices: [{ ns: 'init', dev: 'eth0' }] });
+    const before = emu.stats(eth0);
+    const pass = udpTo(2, 8);
+    await wire(pass, udpTo(2, 9));
+    const after = emu.stats(eth0);
+    expect([after.rxPackets - before.rxPackets, after.txPackets - before.txPackets]).toEqual([1n, 1n]);
+    const inbound = readPcapng(emu.stopCapture(cap)).packets.filter((p) => p.direction === 'in');
+    expect(inbound.map((p) => [...p.data])).toEqual([[...pass]]);
+    // over batches both frames were received (into the last two FILL buffers) before XDP
+    // ran on either; one at a time, the second reuses the buffer the first gave back
+    expect(s.kernelHeld()).toEqual(mode === 'XDP over batches' ? [8192, 12288] : [8192]);
+    expect(s.unaccounted([0, 4096, ...chunks(4).map((c) => c + 4 * 4096)])).toEqual([]);
+    expect(s.statistics()).toMatchObject({ rx_dropped: 0n, rx_ring_full: 0n, rx_fill_ring_empty_descs: 0n });
+  });
+
+  it('copy mode on the same program: XDP runs on the driver\'s own buffer, the socket gets a copy at chunk + headroom + 256, and frames XDP drops leave FILL alone', async () => {
+    const xsks = zcNic();
+    const c = new XskSocket(emu.dp, { umemSize: 4 * 4096 });
+    emu.xskBind('init', 'eth0', 3, c, { flags: XDP_COPY });
+    xsks.setSocket(3, c);
+    c.fillRing(chunks(4));
+    const strip = udpTo(3, 10);
+    await wire(udpTo(3, 7), strip);
+    expect(c.kernelHeld()).toEqual([]);
+    const got = c.recv();
+    expect(got.map((d) => [d.addr, d.len])).toEqual([[256, strip.length - 14]]);
+    expect([...got[0]!.data]).toEqual(marked(strip).slice(14));
+    expect(c.unaccounted([0])).toEqual([]); // 4096, 8192 and 12288 still in FILL
+  });
+
+  it('a full RX ring is rx_ring_full and the buffer goes to the free list; with none left the frame is dropped before XDP runs (XSK_NO_BUFFER); a redirect to a socket of another queue returns the buffer', async () => {
+    const xsks = zcNic();
+    const eth0 = emu.device('init', 'eth0');
+    const s = new XskSocket(emu.dp, { umemSize: 4 * 4096, rxSize: 2 });
+    emu.xskBind('init', 'eth0', 2, s, { flags: XDP_ZEROCOPY | XDP_USE_NEED_WAKEUP });
+    xsks.setSocket(2, s);
+    s.fillRing(chunks(3));
+    await wire(udpTo(2, 5000), udpTo(2, 5001), udpTo(2, 5002));
+    expect(s.statistics()).toMatchObject({ rx_ring_full: 1n, rx_dropped: 0n, rx_fill_ring_empty_descs: 0n });
+    expect(s.kernelHeld()).toEqual([8192]);
+    expect(emu.stats(eth0).dropReasons).toEqual({ REDIRECT_FAILED: 1n });
+    const first = s.recv();
+    expect(first.map((d) => d.addr)).toEqual([256, 4096 + 256]);
+    // the free list's buffer, then nothing: FILL is empty, the driver flags it and stops;
+    // the port-7 frame never reaches XDP (no XDP_DROP)
+    await wire(udpTo(2, 5003), udpTo(2, 7));
+    expect(s.recv().map((d) => d.addr)).toEqual([8192 + 256]);
+    expect(emu.stats(eth0).dropReasons).toEqual({ REDIRECT_FAILED: 1n, XSK_NO_BUFFER: 1n });
+    expect(s.statistics()).toMatchObject({ rx_fill_ring_empty_descs: 1n, rx_dropped: 0n });
+    expect(s.needsWakeup('fill')).toBe(true);
+    // queue 2's XSKMAP slot now holds a socket bound to queue 3: the redirect fails, the buffer returns to queue 2's pool
+    const other = new XskSocket(emu.dp, { umemSize: 4 * 4096 });
+    emu.xskBind('init', 'eth0', 3, other, { flags: XDP_COPY });
+    other.fillRing(chunks(4));
+    xsks.setSocket(2, other);
+    s.fillRing([0]);
+    emu.xskRecvfrom(s);
+    await wire(udpTo(2, 5004));
+    expect(s.kernelHeld()).toEqual([0]);
+    expect(emu.stats(eth0).dropReasons).toEqual({ REDIRECT_FAILED: 2n, XSK_NO_BUFFER: 1n });
+    expect(other.recv()).toEqual([]);
+    expect(s.unaccounted([4096, 8192, 12288])).toEqual([]);
+  });
+
+  it('closing the pool\'s last socket gives the queue back to the driver\'s own buffers: FILL is no longer read, the free list stays the kernel\'s', async () => {
+    const xsks = zcNic();
+    const eth0 = emu.device('init', 'eth0');
+    const s = new XskSocket(emu.dp, { umemSize: 4 * 4096 });
+    emu.xskBind('init', 'eth0', 2, s, { flags: XDP_ZEROCOPY });
+    xsks.setSocket(2, s);
+    s.fillRing(chunks(2));
+    await wire(udpTo(2, 7));
+    expect(s.kernelHeld()).toEqual([0]);
+    emu.xskClose(s);
+    await wire(udpTo(2, 7), udpTo(2, 5000));
+    expect(emu.stats(eth0).dropReasons).toEqual({ XDP_DROP: 2n, REDIRECT_FAILED: 1n });
+    expect(s.kernelHeld()).toEqual([0]);
+    expect(s.unaccounted(chunks(2).map((c) => c + 2 * 4096))).toEqual([]); // 4096 still in FILL
   });
 });
