@@ -88,6 +88,23 @@ describe('NIC rx steering (netns-unregister.md §6)', () => {
     expect(st.dropReasons).toEqual({ NTUPLE_DISCARD: 7n });
   });
 
+  it('pktgen sends its frames on the wire: the driver receives each into a frame of its own, and with none left drops it (NOMEM); ntuple discards and runts take no frame', async () => {
+    await emu.close();
+    emu = await Emulator.create({ seed: 9, framesPerThread: 256 });
+    const eth0 = emu.addNic({ name: 'eth0', rxQueues: 2 });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.addNtuple('init', 'eth0', { flowType: 'tcp4', dstPort: 23, action: -1 });
+    // nothing drains the rx rings during one pktgen call: 256 frames, then none
+    expect(await emu.pktgen('init', 'eth0', l4({ dmac: [...eth0.mac] }), { count: 1000 })).toBe(1000);
+    expect(emu.stats(eth0)).toMatchObject({ rxPackets: 256n, rxDropped: 744n, dropReasons: { NOMEM: 744n } });
+    await emu.settle();
+    expect(await emu.pktgen('init', 'eth0', l4({ dport: 23 }), { count: 1000 })).toBe(1000);
+    expect(await emu.pktgen('init', 'eth0', l4().subarray(0, 13), { count: 10 })).toBe(10);
+    expect(emu.stats(eth0).dropReasons).toEqual({ NOMEM: 744n, NTUPLE_DISCARD: 1000n, PKT_TOO_SMALL: 10n });
+    await emu.settle();
+    expect(emu.dp.exports.framesAvailable(0)).toBe(256); // every frame back
+  });
+
   it('refuses bad steering configuration with EINVAL and channel shrinks that strand tables or rules', () => {
     emu.addNic({ name: 'eth0', rxQueues: 4 });
     const e = (fn: () => unknown): [string, string | undefined] => {
