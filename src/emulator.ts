@@ -1202,7 +1202,7 @@ export class Emulator {
         const priority = dv.getUint32(base + A.FM_PRIORITY, true);
         jobs.push({
           frame: dp.bytes().slice(addr, addr + len), meta: { mark, priority }, ifindex: dv.getUint32(e + A.RD_IFINDEX, true),
-          rx: { mark, priority, pktType: dv.getUint8(base + A.FM_PKT_TYPE), tstamp: 0n, ifindex: 0, protocol: dv.getUint16(base + A.FM_PROTOCOL, false), queue: 0, addr: 0 },
+          rx: { mark, priority, pktType: dv.getUint8(base + A.FM_PKT_TYPE), tstamp: 0n, ifindex: 0, protocol: dv.getUint16(base + A.FM_PROTOCOL, false), queue: 0, hash: dv.getUint32(base + A.FM_HASH, true), addr: 0 },
           netns: dv.getUint32(e + A.RD_NETNS, true), flags: dv.getUint32(e + A.RD_FLAGS, true), from: dv.getUint32(e + A.RD_FROM, true),
         });
         dv.setUint32(list + n * 4, addr, true);

@@ -136,7 +136,10 @@ export const BE_LO: u32 = 40;
 export const BE_AUX2: u32 = 44;
 export const BE_SIZE: u32 = 48;
 export const BPF_BATCH_CTX: u32 = 8448;
-export const BPF_AREA_SIZE: u32 = 20736;
+// The NIC's side of a batch: per entry (u32), the wire descriptor whose bytes its flow hash
+// is still to be computed from (0: the entry's +36 holds the hash).
+export const BPF_BATCH_WIRE: u32 = 20736;
+export const BPF_AREA_SIZE: u32 = 20992;
 
 // Redirect ring entries (per thread, producer = the thread, consumer = the host), for
 // REDIRECT verdicts: the host resolves the target in the device's namespace and sends

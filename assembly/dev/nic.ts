@@ -27,18 +27,20 @@ import { BPF_BATCH_MAX, BE_SIZE, BE_LO, BE_HI, BE_DATA, BE_LEN, BE_AUX, BE_AUX2,
 import {
   D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS, PGL_COUNT, D_XSK_ZC, DROP_XSK_NO_BUFFER, DROP_NOMEM,
 } from "../abi/layout";
-import { frameAlloc, frameTake } from "./frames";
+import { frameAlloc, frameTake, threadState } from "./frames";
+import { T_BPF, BPF_BATCH_WIRE } from "../abi/layout";
 
 const ETH_P_IP: u16 = 0x0008; // 0x0800 as loaded little-endian from the packet
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
 // What rxQueue parsed of the frame it steered last: its EtherType (raw packet byte order)
-// and flow hash. Module globals are Wasm globals, private to each instance (thread);
-// nothing is allocated in the shared memory, whose AssemblyScript heap would overlap
-// between threads.
+// and, when steering needed it (an RSS table), its flow hash (`steeredHashed` says so).
+// Module globals are Wasm globals, private to each instance (thread); nothing is
+// allocated in the shared memory, whose AssemblyScript heap would overlap between threads.
 let flowProto: u16 = 0;
 let steeredHash: u32 = 0;
+let steeredHashed = false;
 
 /** (a ^ b) & mask == 0 over a MAC address (6 bytes at a, val and mask). */
 @inline function macMatch(a: usize, val: usize, mask: usize): bool {
@@ -47,11 +49,10 @@ let steeredHash: u32 = 0;
 
 /**
  * Whether ntuple rule `rule` matches the frame at `data`: its EtherType `proto` (raw
- * order) and `l4`, where its TCP/UDP header starts (0 without one, see steerFrame). The
+ * order) and `l4`, where its TCP/UDP header starts (0 without one, see flowL4). The
  * fields are read from the frame as needed (few values live across the rules).
  */
-@inline function ruleMatches(rule: usize, data: usize, proto: u16, l4: u32): bool {
-  const type = load<u32>(rule, RU_FLOW);
+@inline function ruleMatches(rule: usize, type: u32, data: usize, proto: u16, l4: u32): bool {
   if (type == FLOW_ETHER) {
     return macMatch(data, rule + RU_DST_MAC, rule + RU_DST_MAC_MASK) && macMatch(data + 6, rule + RU_SRC_MAC, rule + RU_SRC_MAC_MASK) &&
       ((proto ^ load<u16>(rule, RU_PROTO)) & load<u16>(rule, RU_PROTO_MASK)) == 0;
@@ -73,51 +74,74 @@ let steeredHash: u32 = 0;
   return load<i32>(table + (<usize>(hash % load<u32>(steer, ST_TABLE_SIZE)) << 2));
 }
 
+/** The IPv4 header length of the frame (EtherType `proto`, raw order), 0 when it carries no whole IPv4 header. */
+@inline function ipv4Hlen(data: usize, len: u32, proto: u16): u32 {
+  if (proto != ETH_P_IP || len < ETH_HLEN + 20) return 0;
+  const ihl = <u32>(load<u8>(data, 14) & 0x0f) << 2;
+  return ihl >= 20 && len >= ETH_HLEN + ihl ? ihl : 0;
+}
+
+/** Where the frame's TCP/UDP header starts (unfragmented IPv4 with its ports there; `ihl` from ipv4Hlen), else 0. */
+@inline function flowL4(data: usize, len: u32, ihl: u32): u32 {
+  if (ihl == 0) return 0;
+  const ipProto = load<u8>(data, 14 + 9);
+  const fragOff = load<u16>(data, 14 + 6) & 0xff1f; // offset bits, raw order
+  return (ipProto == IPPROTO_TCP || ipProto == IPPROTO_UDP) && fragOff == 0 && len >= ETH_HLEN + ihl + 4 ? ETH_HLEN + ihl : 0;
+}
+
+/**
+ * The frame's flow hash (what the NIC's RSS computes): deterministic over the IPv4
+ * addresses and, unfragmented TCP/UDP, the ports, never 0; 0 without an IPv4 flow.
+ */
+function flowHash(data: usize, len: u32, proto: u16): u32 {
+  const ihl = ipv4Hlen(data, len, proto);
+  if (ihl == 0) return 0;
+  let h: u32 = load<u32>(data, 14 + 12) * 0x9e3779b1;
+  h ^= load<u32>(data, 14 + 16) + 0x7f4a7c15 + (h << 6) + (h >> 2);
+  const l4 = flowL4(data, len, ihl);
+  if (l4 != 0) h ^= ((<u32>load<u16>(data + l4) << 16) | load<u16>(data + l4, 2)) + 0x85ebca6b + (h << 6) + (h >> 2);
+  h ^= h >> 16;
+  h *= 0x45d9f3b;
+  h ^= h >> 16;
+  return h == 0 ? 1 : h;
+}
+
 /**
  * The frame's queue (ntuple rules in order, then RSS over the default context): -1 to
- * discard (an ntuple action), else a queue index. Parses the flow (IPv4 addresses and,
- * unfragmented TCP/UDP, ports) and sets `flowProto` and `steeredHash` (a deterministic
- * flow hash: same flow, same queue; 0 without an IPv4 flow). `len` >= ETH_HLEN.
+ * discard (an ntuple action), else a queue index. Reads what the rules need (the IPv4
+ * addresses and, unfragmented TCP/UDP, ports) and computes the flow hash only for an RSS
+ * table (`steeredHash`, with `steeredHashed`); sets `flowProto`. `len` >= ETH_HLEN.
  */
 @inline function steerFrame(steer: usize, data: usize, len: u32): i32 {
   const proto = load<u16>(data, 12);
-  // Where the TCP/UDP header starts (0: no ports), and the hash, as the fields are read.
-  let l4: u32 = 0;
-  let hash: u32 = 0;
-  if (proto == ETH_P_IP && len >= ETH_HLEN + 20) {
-    const ihl = <u32>(load<u8>(data, 14) & 0x0f) << 2;
-    if (ihl >= 20 && len >= ETH_HLEN + ihl) {
-      let h: u32 = load<u32>(data, 14 + 12) * 0x9e3779b1;
-      h ^= load<u32>(data, 14 + 16) + 0x7f4a7c15 + (h << 6) + (h >> 2);
-      const ipProto = load<u8>(data, 14 + 9);
-      const fragOff = load<u16>(data, 14 + 6) & 0xff1f; // offset bits, raw order
-      if ((ipProto == IPPROTO_TCP || ipProto == IPPROTO_UDP) && fragOff == 0 && len >= ETH_HLEN + ihl + 4) {
-        l4 = ETH_HLEN + ihl;
-        h ^= ((<u32>load<u16>(data + l4) << 16) | load<u16>(data + l4, 2)) + 0x85ebca6b + (h << 6) + (h >> 2);
-      }
-      h ^= h >> 16;
-      h *= 0x45d9f3b;
-      h ^= h >> 16;
-      hash = h == 0 ? 1 : h;
-    }
-  }
   flowProto = proto;
-  steeredHash = hash;
+  steeredHashed = false;
   if (steer == 0) return 0;
   const n = load<u32>(steer, ST_N_RULES);
   const rules = <usize>load<u32>(steer, ST_RULES);
+  let l4: i32 = -1; // not parsed yet
   for (let i: u32 = 0; i < n; i++) {
     const rule = rules + <usize>(i * RULE_SIZE);
-    if (!ruleMatches(rule, data, proto, l4)) continue;
+    const type = load<u32>(rule, RU_FLOW);
+    if (type != FLOW_ETHER && l4 < 0) l4 = <i32>flowL4(data, len, ipv4Hlen(data, len, proto));
+    if (!ruleMatches(rule, type, data, proto, <u32>l4)) continue;
     const action = load<i32>(rule, RU_ACTION);
     if (action < 0) return -1;
     const ctx = load<i32>(rule, RU_CONTEXT);
     if (ctx < 0) return action;
-    const pick = tablePick(steer, <u32>ctx, hash);
+    const pick = tablePick(steer, <u32>ctx, steerHash(data, len, proto));
     return pick < 0 ? action : action + pick;
   }
-  const q = tablePick(steer, 0, hash);
+  const q = tablePick(steer, 0, steerHash(data, len, proto));
   return q < 0 ? 0 : q;
+}
+
+/** flowHash for steering: kept in `steeredHash`. */
+@inline function steerHash(data: usize, len: u32, proto: u16): u32 {
+  const h = flowHash(data, len, proto);
+  steeredHash = h;
+  steeredHashed = true;
+  return h;
 }
 
 @inline function qstats(dev: usize, thread: u32, queue: u32): usize {
@@ -134,9 +158,9 @@ let steeredHash: u32 = 0;
 }
 
 /**
- * The rx queue for a frame from the wire (ntuple rules, then RSS), its flow parsed
- * (`steeredHash`, `flowProto` hold it); -1 when it is dropped here (too short, or an ntuple
- * rule's drop), counted and freed.
+ * The rx queue for a frame from the wire (ntuple rules, then RSS; `flowProto`, and
+ * `steeredHash` when steering computed it, see steerFrame); -1 when it is dropped here (too
+ * short, or an ntuple rule's drop), counted and freed (a pool frame; wire bytes stay).
  */
 @inline function rxQueue(thread: u32, c: usize, steer: usize, nq: u32, addr: usize, len: u32): i32 {
   if (len < ETH_HLEN) {
@@ -423,8 +447,17 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
     let len = load<u32>(d, DESC_LEN);
     const q = rxQueue(thread, c, steer, nq, addr, len);
     if (q < 0) continue;
-    const hash = steeredHash;
     const proto = flowProto;
+    // The skb's flow hash: steering's, else from the frame as it came from the wire (now,
+    // when XDP may change it in place; the wire's own bytes stay).
+    let hash = steeredHash;
+    let hashed = steeredHashed;
+    const wire = addr;
+    const wireLen = len;
+    if (!hashed && xdp != 0 && !wireBytes) {
+      hash = flowHash(addr, len, proto);
+      hashed = true;
+    }
     const pool = xdp != 0 ? zcPool(zcq, <u32>q) : 0;
     const zc = pool != 0 && zcFits(pool, len);
     if (wireBytes && !zc) {
@@ -450,10 +483,23 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
         len = progsLen();
       }
     }
+    if (!hashed) hash = flowHash(wire, wireLen, proto);
     delivered += rxUp(thread, slot, dev, c, addr, len, <u32>q, hash, proto, tcx, capIn);
   }
   xskFlush();
   return delivered;
+}
+
+/** The thread's per-entry wire descriptors (abi BPF_BATCH_WIRE). */
+@inline function batchWires(thread: u32): usize {
+  return <usize>load<u32>(threadState(thread), T_BPF) + BPF_BATCH_WIRE;
+}
+
+/** The flow hash of batch entry k (at e): gatherSteered's, or computed now from its wire descriptor's bytes. */
+@inline function entryHash(e: usize, wires: usize, k: u32): u32 {
+  const d = <usize>load<u32>(wires + (<usize>k << 2));
+  if (d == 0) return load<u32>(e, BE_AUX);
+  return flowHash(<usize>load<u64>(d, DESC_ADDR), load<u32>(d, DESC_LEN), <u16>(load<u32>(e, BE_AUX2) >> 16));
 }
 
 // How many frames the last gatherSteered put in the entries.
@@ -467,6 +513,7 @@ let gathered: u32 = 0;
  * `gathered` says how many entries it filled.
  */
 function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize, xdpIfindex: u32, zcq: usize): u32 {
+  const wires = batchWires(thread);
   let m: u32 = 0;
   for (; i < n && m < BPF_BATCH_MAX; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
@@ -490,7 +537,16 @@ function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usiz
         store<u32>(e, len, BE_LEN);
       }
     }
-    store<u32>(e, steeredHash, BE_AUX);
+    // The flow hash: steering's, else now (before XDP may change the frame), or later from
+    // the wire's bytes (`hashFrom`) for the few frames that go up.
+    let hash = steeredHash;
+    let from: usize = 0;
+    if (!steeredHashed) {
+      if (wireBytes && xdpIfindex != 0) from = d;
+      else hash = flowHash(addr, len, flowProto);
+    }
+    store<u32>(e, hash, BE_AUX);
+    store<u32>(wires + (<usize>m << 2), <u32>from);
     store<u32>(e, <u32>q | (<u32>flowProto << 16), BE_AUX2);
     m++;
   }
@@ -501,6 +557,7 @@ function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usiz
 /** nicRx with XDP in batches: steer up to BPF_BATCH_MAX frames, run XDP on them all, then act on each. */
 function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, xdp: usize, ifindex: u32, capIn: bool, zcq: usize): u32 {
   const batch = batchEntries(thread);
+  const wires = batchWires(thread);
   let delivered: u32 = 0;
   let xskPackets: u64 = 0, xskBytes: u64 = 0;
   let i: u32 = 0;
@@ -528,7 +585,7 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
       if (pool != 0 && zcOwns(pool, data)) {
         const up = zcAction(thread, slot, dev, c, pool, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16));
         if (up == ZC_TAKEN) { xskPackets++; xskBytes += len; }
-        if (up > ZC_TAKEN) delivered += rxUp(thread, slot, dev, c, up, len, aux & 0xffff, load<u32>(e, BE_AUX), <u16>(aux >> 16), 0, capIn);
+        if (up > ZC_TAKEN) delivered += rxUp(thread, slot, dev, c, up, len, aux & 0xffff, entryHash(e, wires, k), <u16>(aux >> 16), 0, capIn);
         continue;
       }
       if (act == 4 && (rdFlags >> 16) == 17) {
@@ -537,7 +594,7 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
         continue;
       }
       if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16))) continue;
-      delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, load<u32>(e, BE_AUX), <u16>(aux >> 16), 0, capIn);
+      delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, entryHash(e, wires, k), <u16>(aux >> 16), 0, capIn);
     }
   }
   bump(c, C_RX_PACKETS, xskPackets);

@@ -33,6 +33,8 @@ export interface RxMeta {
   protocol: number;
   /** rx queue the frame was received on (skb->queue_mapping). */
   queue: number;
+  /** The flow hash the NIC's RSS gave it (skb->hash; 0 when it is not IPv4). */
+  hash: number;
   /** Shared-memory address of the frame's data (zero-copy checks). */
   addr: number;
   /** The frame's buffer came from a memory provider (FMF_PROVIDER). */
@@ -194,6 +196,7 @@ export class Traffic {
               ifindex: dv.getUint32(base + A.FM_IFINDEX, true),
               protocol: dv.getUint16(base + A.FM_PROTOCOL, false),
               queue: q,
+              hash: dv.getUint32(base + A.FM_HASH, true),
               addr,
               providerBuffer: (dv.getUint8(base + A.FM_FLAGS) & A.FMF_PROVIDER) !== 0,
             }]);

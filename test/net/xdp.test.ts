@@ -89,6 +89,32 @@ describe('native XDP on NICs', () => {
     expect(seen).toEqual(Array(8).fill(0));
   });
 
+  it('skb->hash is the RSS hash of the frame as it came from the wire, whatever XDP changed; an ether rule steers without one (wireIn and pktgen, over batches and one frame at a time)', async () => {
+    const seen: number[] = [];
+    emu.onReceive((d, _f, m) => { if (d.name === 'eth0') seen.push(m.hash); });
+    const frames = [udp(1000, eth0().mac), udp(2000, eth0().mac)];
+    // RSS, no XDP: the reference
+    for (const f of frames) emu.wireIn('init', 'eth0', f);
+    await emu.settle();
+    const ref = seen.splice(0);
+    expect(ref.every((h) => h !== 0) && ref[0] !== ref[1]).toBe(true);
+    // XDP rewrites the source address and port (another flow, hashed afterwards), then PASS
+    emu.setXdp('init', 'eth0', xdp('ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r5, %r2\nadd %r5, 42\njgt %r5, %r3, out\nstw [%r2+26], 0x01020304\nsth [%r2+34], 0x4444\nout:\nmov %r0, 2\nexit'));
+    emu.addNtuple('init', 'eth0', { flowType: 'ether', dstMac: eth0().mac, action: 2 });
+    const q2 = emu.queueStats('init', 'eth0')[2]!.rxPackets;
+    for (const mode of ['over batches', 'one at a time (tcx ingress too)']) {
+      if (mode !== 'over batches') {
+        emu.progAttach('init', { ifindex: eth0().ifindex, attachType: 'tcx_ingress', prog: emu.loadProgram({ name: 'ok', type: 'sched_cls', insns: assemble('mov %r0, 0\nexit') }) });
+      }
+      for (const f of frames) emu.wireIn('init', 'eth0', f);
+      await emu.settle();
+      for (const f of frames) await emu.pktgen('init', 'eth0', f, { count: 1 });
+      await emu.settle();
+      expect(seen.splice(0).sort(), mode).toEqual([...ref, ...ref].sort()); // (the reference came off two queues)
+    }
+    expect(emu.queueStats('init', 'eth0')[2]!.rxPackets - q2).toBe(8n);
+  });
+
   it('XDP_REDIRECT through a devmap sends the frame out of the target device', async () => {
     emu.addNetns('foo');
     emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l2', peerInfo: { ifname: 'nk0', netns: 'foo' } } } });

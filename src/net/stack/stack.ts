@@ -653,7 +653,7 @@ export class Stack {
 }
 
 function rxMeta(ifindex: number, m: FrameMeta): RxMeta {
-  return { mark: m.mark ?? 0, priority: m.priority ?? 0, pktType: 0, tstamp: 0n, ifindex, protocol: m.protocol ?? ETH_P_IP, queue: 0, addr: 0 };
+  return { mark: m.mark ?? 0, priority: m.priority ?? 0, pktType: 0, tstamp: 0n, ifindex, protocol: m.protocol ?? ETH_P_IP, queue: 0, hash: 0, addr: 0 };
 }
 
 export { formatIp };
