@@ -247,7 +247,7 @@ function zcFillFlush(): void {
  * move), or 0 when there is none — free list and FILL empty (counted on the pool; with
  * need_wakeup the driver sets the FILL flag and stops) or the driver stopped already.
  */
-export function zcRxBuffer(pool: usize, src: usize, len: u32): usize {
+@inline export function zcRxBuffer(pool: usize, src: usize, len: u32): usize {
   const chunk = load<u32>(pool, XS_CHUNK);
   let a: u64 = 0;
   const nfree = load<u32>(pool, XS_FREE_N);
@@ -308,7 +308,7 @@ export function zcFree(pool: usize, data: usize): void {
  * §3.5): on the same pool the buffer itself goes on RX; a socket on another pool gets a
  * copy (xskRcv) and the buffer returns to its pool. True when the socket took the frame.
  */
-export function xskRcvZc(xs: usize, pool: usize, data: usize, len: u32, ifindex: u32, queue: u32): bool {
+@inline export function xskRcvZc(xs: usize, pool: usize, data: usize, len: u32, ifindex: u32, queue: u32): bool {
   if (<usize>load<u32>(xs, XS_POOL) != pool) {
     const ok = xskRcv(xs, data, len, ifindex, queue);
     zcFree(pool, data);
