@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Dataplane } from '../src/dataplane.js';
 import { Emulator } from '../src/emulator.js';
-import { XskSocket } from '../src/xdp/socket.js';
+import { XDP_COPY, XDP_ZEROCOPY, XskSocket } from '../src/xdp/socket.js';
 import { stream } from '../src/xdp/stream.js';
 import { defineSuite, type BenchCase } from './runner.js';
 
@@ -28,11 +28,14 @@ const cases: BenchCase[] = [1, 16, 64].map((batch) => ({
  * End to end, rx-drop: 64-byte frames from the wire into eth0, steered by MAC to queue 15,
  * an XDP program (clang-compiled) redirecting into an XSKMAP, queue 15 leased to a single
  * netkit device whose queue 1 holds the socket; the application returns every frame to
- * FILL (xdpsock -r). One thread, in batches of 1,024.
+ * FILL (xdpsock -r). One thread, in batches of 1,024. Zero-copy (the default bind: the
+ * driver receives into UMEM buffers from FILL, the redirect posts them) and, as the
+ * baseline, copy mode (XDP runs on the driver's own buffer, the socket gets a copy).
  */
-let e2e: { emu: Emulator; sock: XskSocket; slot: number; tmpl: number } | undefined;
-async function e2eSetup(): Promise<void> {
-  if (e2e) return;
+interface E2e { emu: Emulator; sock: XskSocket; slot: number; tmpl: number }
+const e2e = new Map<string, E2e>();
+async function e2eSetup(mode: 'zerocopy' | 'copy'): Promise<void> {
+  if (e2e.has(mode)) return;
   const emu = await Emulator.create({ framesPerThread: 4096 });
   const vm = new Uint8Array([0x02, 0x56, 0x4d, 0, 0, 1]);
   const eth0 = emu.addNic({ name: 'eth0', rxQueues: 16 });
@@ -43,7 +46,7 @@ async function e2eSetup(): Promise<void> {
   const [nk] = emu.addLink({ ifname: 'nk', numRxQueues: 2, linkinfo: { kind: 'netkit', data: { pairing: 'single' } } });
   emu.queueCreate({ ifindex: nk!.ifindex, type: 'rx', lease: { ifindex: eth0.ifindex, queue: { id: 15, type: 'rx' } } });
   const sock = new XskSocket(emu.dp, { umemSize: 4096 * 4096, fillSize: 4096, rxSize: 4096 });
-  emu.xskBind('init', 'nk', 1, sock);
+  emu.xskBind('init', 'nk', 1, sock, { flags: mode === 'copy' ? XDP_COPY : XDP_ZEROCOPY });
   obj.maps.get('xsks')!.setSocket(15, sock);
   sock.fillRing(Array.from({ length: 4096 }, (_, i) => i * 4096));
   const f = new Uint8Array(64);
@@ -51,26 +54,31 @@ async function e2eSetup(): Promise<void> {
   f.set([2, 0, 0, 0, 0, 9, 0x08, 0x00, 0x45, 0, 0, 50, 0, 0, 0, 0, 64, 17], 6);
   const tmpl = emu.dp.alloc(64);
   emu.dp.bytes().set(f, tmpl);
-  e2e = { emu, sock, slot: eth0.slot, tmpl };
+  e2e.set(mode, { emu, sock, slot: eth0.slot, tmpl });
 }
 
 interface XskExports { pktgen(...a: number[]): number; xskRxDrop(xs: number, max: number): number }
 
-cases.push({
-  name: 'rx-drop 64B wire→XDP→lease→socket', metric: 'rate', unit: 'Mpps', higherIsBetter: true, setup: e2eSetup,
-  teardown: async () => { await e2e?.emu.close(); e2e = undefined; },
-  run: () => {
-    const { emu, sock, slot, tmpl } = e2e!;
-    const ex = emu.dp.exports as unknown as XskExports;
-    let n = 0;
-    for (let i = 0; i < 8; i++) {
-      n += ex.pktgen(0, slot, tmpl, 64, 1024, 64, 1, 0, 0x0008);
-      ex.xskRxDrop(sock.record, 4096);
-    }
-    if (sock.statistics().rx_dropped !== 0n) throw new Error('rx-drop bench: the socket dropped frames');
-    return n;
-  },
-  value: (work, seconds) => work / seconds / 1e6,
-});
+for (const mode of ['zerocopy', 'copy'] as const) {
+  cases.push({
+    name: `rx-drop 64B wire→XDP→lease→socket${mode === 'copy' ? ', copy mode' : ''}`, metric: 'rate', unit: 'Mpps', higherIsBetter: true,
+    ...(mode === 'copy' ? { baseline: 'rx-drop 64B wire→XDP→lease→socket' } : {}),
+    setup: () => e2eSetup(mode),
+    teardown: async () => { await e2e.get(mode)?.emu.close(); e2e.delete(mode); },
+    run: () => {
+      const { emu, sock, slot, tmpl } = e2e.get(mode)!;
+      const ex = emu.dp.exports as unknown as XskExports;
+      let n = 0;
+      for (let i = 0; i < 8; i++) {
+        n += ex.pktgen(0, slot, tmpl, 64, 1024, 64, 1, 0, 0x0008);
+        ex.xskRxDrop(sock.record, 4096);
+      }
+      const st = sock.statistics();
+      if (st.rx_dropped !== 0n || st.rx_fill_ring_empty_descs !== 0n || st.rx_ring_full !== 0n) throw new Error('rx-drop bench: frames were dropped');
+      return n;
+    },
+    value: (work, seconds) => work / seconds / 1e6,
+  });
+}
 
 export default defineSuite({ name: 'xsk', cases });
