@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
-import type { BpfMap } from '../../src/ebpf/maps.js';
+import { BpfMap } from '../../src/ebpf/maps.js';
+import { assemble } from '../../src/ebpf/assembler.js';
 import {
   MSG_DONTWAIT, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, XDP_COPY, XDP_PKT_CONTD, XDP_SHARED_UMEM, XDP_USE_NEED_WAKEUP, XDP_USE_SG,
   XDP_ZEROCOPY, XskSocket,
@@ -524,6 +525,38 @@ describe('zero-copy receive (af_xdp.md §1.3, §3.5)', () => {
     expect(emu.stats(eth0).dropReasons).toEqual({ REDIRECT_FAILED: 2n, XSK_NO_BUFFER: 1n });
     expect(other.recv()).toEqual([]);
     expect(s.unaccounted([4096, 8192, 12288])).toEqual([]);
+  });
+
+  it('a devmap redirect from a zero-copy queue sends a copy out of the target; XDP_PASS with no frame left for the skb is NOMEM; the buffer returns to the free list either way', async () => {
+    await emu.close();
+    emu = await Emulator.create({ seed: 8, framesPerThread: 256 });
+    const xsks = zcNic();
+    const eth0 = emu.device('init', 'eth0');
+    const s = new XskSocket(emu.dp, { umemSize: 68 * 4096 });
+    emu.xskBind('init', 'eth0', 2, s, { flags: XDP_ZEROCOPY });
+    xsks.setSocket(2, s);
+    s.fillRing(chunks(64)); // a batch's worth: each pktgen batch of 64 takes them all before XDP runs
+    // nothing drains eth0's rx rings during one pktgen call: 256 skbs, then no frame for a copy
+    const pass = udpTo(2, 8);
+    expect(await emu.pktgen('init', 'eth0', pass, { count: 300 })).toBe(300);
+    expect(emu.stats(eth0)).toMatchObject({ rxPackets: 256n, dropReasons: { NOMEM: 44n } });
+    expect(emu.queueStats('init', 'eth0')[2]!.rxPackets).toBe(256n);
+    expect(s.kernelHeld().sort((a, b) => a - b)).toEqual(chunks(64)); // the same 64 buffers did for all 300
+    await emu.settle();
+    // devmap: out of eth1, captured there with the frame's bytes
+    const eth1 = emu.addNic({ name: 'eth1', rxQueues: 1 });
+    emu.setLink('init', 'eth1', { up: true });
+    const dev = new BpfMap(emu.dp, { name: 'tx', type: 'devmap', keySize: 4, valueSize: 4, maxEntries: 1 });
+    dev.update(new Uint8Array(4), new Uint8Array(new Uint32Array([eth1.ifindex]).buffer));
+    emu.setXdp('init', 'eth0', emu.loadProgram({ name: 'fwd', type: 'xdp', insns: assemble(`lddw %r1, ${dev.record}\nmov %r2, 0\nmov %r3, 0\ncall 51\nexit`), maps: [dev.record] }));
+    const cap = emu.startCapture({ devices: [{ ns: 'init', dev: 'eth1' }] });
+    const out = udpTo(2, 5000);
+    emu.wireIn('init', 'eth0', out);
+    await emu.settle();
+    expect(readPcapng(emu.stopCapture(cap)).packets.filter((p) => p.direction === 'out').map((p) => [...p.data])).toEqual([[...out]]);
+    expect(emu.stats(eth1).txPackets).toBe(1n);
+    expect(s.kernelHeld()).toHaveLength(64);
+    expect(s.unaccounted(chunks(4).map((c) => c + 64 * 4096))).toEqual([]);
   });
 
   it('closing the pool\'s last socket gives the queue back to the driver\'s own buffers: FILL is no longer read, the free list stays the kernel\'s', async () => {
