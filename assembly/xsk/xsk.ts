@@ -53,6 +53,30 @@ import { device } from "../dev/netkit";
   return avail;
 }
 
+// How many FILL entries the last fillTake examined (the one it took and the invalid ones before).
+let fillUsed: u32 = 0;
+
+/**
+ * The first valid buffer in FILL past the `past` entries already taken (aligned mode: the
+ * address masked to its chunk; invalid ones skipped, counted on the pool's private
+ * counter): its address, or -1 when there is none. `fillUsed` says how many it examined.
+ */
+@inline function fillTake(fill: usize, pool: usize, past: u32, chunk: u32, size: u64): i64 {
+  const mask = ~(<u64>chunk - 1);
+  const cons = ringConsIndex(fill) + past;
+  const avail = fillEntries(fill, past + 1) - past;
+  let used: u32 = 0;
+  while (used < avail) {
+    const a = load<u64>(ringEntry(fill, cons + used)) & mask;
+    used++;
+    if (a + <u64>chunk > size) { count(pool, XS_FILL_INVALID); continue; }
+    fillUsed = used;
+    return <i64>a;
+  }
+  fillUsed = used;
+  return -1;
+}
+
 /**
  * Copies a frame: small ones with 16-byte vector loads and stores (memory.copy on a shared memory
  * leaves the generated code for a runtime call, which costs more than a 64-byte frame).
@@ -145,20 +169,10 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
   const size = <u64>load<u32>(xs, XS_UMEM_SIZE);
   if (n == 1) {
     // One buffer (the frame fits a chunk): the same steps as below, each entry read once.
-    const mask = ~(<u64>chunk - 1);
-    const cons = ringConsIndex(fill) + pf;
-    const avail1 = fillEntries(fill, pf + 1) - pf;
-    let used1: u32 = 0;
-    let a: u64 = 0;
-    let found = false;
-    while (used1 < avail1) {
-      a = load<u64>(ringEntry(fill, cons + used1)) & mask;
-      used1++;
-      if (a + <u64>chunk > size) { count(pool, XS_FILL_INVALID); continue; }
-      found = true;
-      break;
-    }
-    if (!found) return noBuffer(xs, fill, pool, 0, pf, pr, used1, zc, wakeup);
+    const found = fillTake(fill, pool, pf, chunk, size);
+    const used1 = fillUsed;
+    if (found < 0) return noBuffer(xs, fill, pool, 0, pf, pr, used1, zc, wakeup);
+    const a = <u64>found;
     if (ringProdFree(rx, pr + 1) < pr + 1) { count(xs, XS_RX_RING_FULL); return false; }
     const at = a + <u64>headroom + <u64>XDP_PACKET_HEADROOM;
     copyFrame(<usize>load<u32>(xs, XS_UMEM) + <usize>at, data, len);
@@ -258,27 +272,16 @@ function zcFillFlush(): void {
     const fill = <usize>load<u32>(pool, XS_FILL);
     const wakeup = (load<u32>(pool, XS_FLAGS) & XSF_NEED_WAKEUP) != 0;
     if (wakeup && fillNeedsWakeup(fill)) return 0;
+    // Copy-mode takes from this FILL come first (xskFlush publishes them, and any of ours).
+    if (pendFill != 0 && <usize>load<u32>(pendXs, XS_FILL) == fill) xskFlush();
     if (fill != zcFillRing) {
       zcFillFlush();
       zcFillRing = fill;
     }
-    if (pendFill != 0 && <usize>load<u32>(pendXs, XS_FILL) == fill) xskFlush(); // copy-mode takes first
-    const size = <u64>load<u32>(pool, XS_UMEM_SIZE);
-    const mask = ~(<u64>chunk - 1);
-    const taken = zcFillTaken;
-    const cons = ringConsIndex(fill) + taken;
-    const avail = fillEntries(fill, taken + 1) - taken;
-    let used: u32 = 0;
-    let found = false;
-    while (used < avail) {
-      a = load<u64>(ringEntry(fill, cons + used)) & mask;
-      used++;
-      if (a + <u64>chunk > size) { count(pool, XS_FILL_INVALID); continue; }
-      found = true;
-      break;
-    }
-    zcFillTaken = taken + used;
-    if (!found) {
+    const found = fillTake(fill, pool, zcFillTaken, chunk, <u64>load<u32>(pool, XS_UMEM_SIZE));
+    zcFillTaken += fillUsed;
+    a = <u64>found;
+    if (found < 0) {
       count(pool, XS_RX_FILL_EMPTY);
       if (wakeup) setRingFlag(fill, true);
       return 0;

@@ -559,6 +559,37 @@ describe('zero-copy receive (af_xdp.md §1.3, §3.5)', () => {
     expect(s.unaccounted(chunks(4).map((c) => c + 64 * 4096))).toEqual([]);
   });
 
+  it.each(['XDP over batches', 'one frame at a time (tcx ingress too)'])('on a zero-copy multi-buffer queue a frame larger than a buffer goes the copy way (the NIC\'s own buffer, copied at the redirect) between frames received into FILL\'s buffers (%s)', async (mode) => {
+    emu.addNic({ name: 'eth0', rxQueues: 4, xskMaxSegs: 4 });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.addNtuple('init', 'eth0', { flowType: 'ether', dstMac: mac(2), action: 2 });
+    const obj = emu.loadObject(readFileSync(new URL('../fixtures/bpf/xdp_zc.o', import.meta.url)));
+    emu.setXdp('init', 'eth0', obj.programs.get('xsk_ports')!);
+    const eth0 = emu.device('init', 'eth0');
+    if (mode !== 'XDP over batches') {
+      const tc = emu.loadObject(readFileSync(new URL('../fixtures/bpf/tc_counters.o', import.meta.url)));
+      emu.progAttach('init', { ifindex: eth0.ifindex, attachType: 'tcx_ingress', prog: tc.programs.get('count')! });
+    }
+    const C = 2048;
+    const s = new XskSocket(emu.dp, { umemSize: 8 * C, chunkSize: C });
+    emu.xskBind('init', 'eth0', 2, s, { flags: XDP_ZEROCOPY | XDP_USE_SG });
+    obj.maps.get('xsks')!.setSocket(2, s);
+    s.fillRing(chunks(8, C));
+    const frames = [udpTo(2, 5000), udpTo(2, 5001, 2900), udpTo(2, 5002), udpTo(2, 5003)];
+    await wire(...frames);
+    const got = s.recv();
+    // one at a time: the buffers in arrival order; over batches the three small frames took
+    // theirs while the batch was received, the large one its two when redirected
+    const order = mode === 'XDP over batches' ? [0, 3, 4, 1, 2] : [0, 1, 2, 3, 4];
+    expect(got.map((d) => base(d.addr, C))).toEqual(order.map((c) => c * C));
+    expect(got.map((d) => d.options ?? 0)).toEqual([0, XDP_PKT_CONTD, 0, 0, 0]);
+    const big = new Uint8Array([...got[1]!.data, ...got[2]!.data]);
+    expect([...big]).toEqual(marked(frames[1]!));
+    expect([got[0], got[3], got[4]].map((d) => [...d!.data])).toEqual([frames[0], frames[2], frames[3]].map(marked));
+    expect(emu.stats(eth0).dropReasons).toEqual({});
+    expect(s.unaccounted(got.map((d) => base(d.addr, C)))).toEqual([]); // (5, 6, 7 still in FILL)
+  });
+
   it('closing the pool\'s last socket gives the queue back to the driver\'s own buffers: FILL is no longer read, the free list stays the kernel\'s', async () => {
     const xsks = zcNic();
     const eth0 = emu.device('init', 'eth0');
