@@ -1116,6 +1116,8 @@ export class Emulator {
   wireIn(ns: string, dev: string | number, frame: Uint8Array, meta?: FrameMeta): void {
     const d = this.device(ns, dev);
     if (!d.nic) fail('EOPNOTSUPP');
+    // Larger than the NIC's receive buffers (frames of the dataplane's frame size).
+    if (frame.length > this.dp.frameSize - A.FRAME_HEADROOM) fail('EMSGSIZE');
     this.traffic.transmit(d, frame, meta, true);
   }
 
@@ -1243,6 +1245,7 @@ export class Emulator {
    */
   async pktgen(ns: string, dev: string | number, frame: Uint8Array, o: { count: number; batch?: number; flows?: number; portOffset?: number }): Promise<number> {
     const d = this.device(ns, dev);
+    if (frame.length > this.dp.frameSize - A.FRAME_HEADROOM) fail('EMSGSIZE'); // more than a frame holds
     const tmpl = this.dp.alloc(frame.length);
     this.dp.bytes().set(frame, tmpl);
     const proto = frame.length >= 14 ? (frame[12]! << 8) | frame[13]! : 0;

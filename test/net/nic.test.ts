@@ -105,6 +105,25 @@ describe('NIC rx steering (netns-unregister.md §6)', () => {
     expect(emu.dp.exports.framesAvailable(0)).toBe(256); // every frame back
   });
 
+  it('wireIn and pktgen refuse a frame larger than the receive buffers (EMSGSIZE, nothing sent); the largest that fits arrives whole', async () => {
+    const eth0 = emu.addNic({ name: 'eth0', rxQueues: 1 });
+    emu.setLink('init', 'eth0', { up: true });
+    const room = emu.dp.frameSize - 256;
+    const big = new Uint8Array(room).map((_, i) => i & 0xff);
+    big.set(eth0.mac, 0);
+    big.set([0x88, 0xb5], 12);
+    const errno = async (f: () => unknown): Promise<string> => { try { await f(); } catch (e) { return (e as NetError).errno; } return 'ok'; };
+    expect(await errno(() => emu.wireIn('init', 'eth0', new Uint8Array(room + 1)))).toBe('EMSGSIZE');
+    expect(await errno(() => emu.pktgen('init', 'eth0', new Uint8Array(room + 1), { count: 1 }))).toBe('EMSGSIZE');
+    const seen: number[][] = [];
+    emu.onReceive((d, f) => { if (d.name === 'eth0') seen.push([...f]); });
+    emu.wireIn('init', 'eth0', big);
+    expect(await emu.pktgen('init', 'eth0', big, { count: 1 })).toBe(1);
+    await emu.settle();
+    expect(seen).toEqual([[...big], [...big]]);
+    expect(emu.stats(eth0)).toMatchObject({ rxPackets: 2n, rxDropped: 0n });
+  });
+
   it('refuses bad steering configuration with EINVAL and channel shrinks that strand tables or rules', () => {
     emu.addNic({ name: 'eth0', rxQueues: 4 });
     const e = (fn: () => unknown): [string, string | undefined] => {
