@@ -468,6 +468,17 @@ export class Emulator {
       mac(A.RU_SRC_MAC, A.RU_SRC_MAC_MASK, r.srcMac, r.srcMacMask);
       mac(A.RU_DST_MAC, A.RU_DST_MAC_MASK, r.dstMac, r.dstMacMask);
       port(A.RU_PROTO, A.RU_PROTO_MASK, r.proto, r.protoMask);
+      if (flow === A.FLOW_ETHER) {
+        // The rule's shape: the fields its masks look at.
+        const mask = (off: number, n: number): Uint8Array => u8.subarray(at + off, at + off + n);
+        const dstMask = mask(A.RU_DST_MAC_MASK, 6);
+        let shape = 0;
+        if (dstMask.every((b) => b === 0xff)) shape |= A.RUS_DST_MAC | A.RUS_DST_MAC_EXACT;
+        else if (dstMask.some((b) => b !== 0)) shape |= A.RUS_DST_MAC;
+        if (mask(A.RU_SRC_MAC_MASK, 6).some((b) => b !== 0)) shape |= A.RUS_SRC_MAC;
+        if (mask(A.RU_PROTO_MASK, 2).some((b) => b !== 0)) shape |= A.RUS_PROTO;
+        dv.setUint32(at + A.RU_FLOW, flow | shape, true);
+      }
     });
     const dv = dp.view();
     dv.setUint32(steer + A.ST_N_RULES, rules.length, true);

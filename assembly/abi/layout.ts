@@ -336,7 +336,7 @@ export const ST_TABLE_SIZE: u32 = 16;
 export const STEER_SIZE: u32 = 64;
 
 // ntuple rule (RULE_SIZE bytes); addresses, ports and MACs as they sit in the packet.
-//   +0 flow_type  +4 action (i32, -1 drop)  +8 context (i32, -1 none)
+//   +0 flow_type (low byte; an ether rule's RUS_* bits above it)  +4 action (i32, -1 drop)  +8 context (i32, -1 none)
 //   +12 src_ip +16 src_ip_mask +20 dst_ip +24 dst_ip_mask
 //   +28 src_port +30 src_port_mask +32 dst_port +34 dst_port_mask (u16)
 //   +36 src_mac[6] +42 src_mac_mask[6] +48 dst_mac[6] +54 dst_mac_mask[6]
@@ -362,6 +362,13 @@ export const RULE_SIZE: u32 = 64;
 export const FLOW_TCP4: u32 = 1;
 export const FLOW_UDP4: u32 = 2;
 export const FLOW_ETHER: u32 = 3;
+// An ether rule's shape, with its flow type: which fields its masks look at (none of a
+// field's mask bits set: the field is not compared), and a destination MAC matched whole.
+export const RU_FLOW_TYPE: u32 = 0xff;
+export const RUS_DST_MAC: u32 = 0x100;
+export const RUS_DST_MAC_EXACT: u32 = 0x200;
+export const RUS_SRC_MAC: u32 = 0x400;
+export const RUS_PROTO: u32 = 0x800;
 
 // Device kinds.
 export const KIND_NONE: u32 = 0;

@@ -28,7 +28,7 @@ import {
   D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS, PGL_COUNT, D_XSK_ZC, DROP_XSK_NO_BUFFER, DROP_NOMEM,
 } from "../abi/layout";
 import { frameAlloc, frameTake, threadState } from "./frames";
-import { T_BPF, BPF_BATCH_WIRE } from "../abi/layout";
+import { T_BPF, BPF_BATCH_WIRE, RU_FLOW_TYPE, RUS_DST_MAC, RUS_DST_MAC_EXACT, RUS_SRC_MAC, RUS_PROTO } from "../abi/layout";
 
 const ETH_P_IP: u16 = 0x0008; // 0x0800 as loaded little-endian from the packet
 const IPPROTO_TCP: u8 = 6;
@@ -54,8 +54,13 @@ let steeredHashed = false;
  */
 @inline function ruleMatches(rule: usize, type: u32, data: usize, proto: u16, l4: u32): bool {
   if (type == FLOW_ETHER) {
-    return macMatch(data, rule + RU_DST_MAC, rule + RU_DST_MAC_MASK) && macMatch(data + 6, rule + RU_SRC_MAC, rule + RU_SRC_MAC_MASK) &&
-      ((proto ^ load<u16>(rule, RU_PROTO)) & load<u16>(rule, RU_PROTO_MASK)) == 0;
+    // Only the fields the rule's masks look at (its shape, RUS_*, with the flow type).
+    const shape = load<u32>(rule, RU_FLOW);
+    if ((shape & RUS_DST_MAC_EXACT) != 0) {
+      if (load<u32>(data) != load<u32>(rule, RU_DST_MAC) || load<u16>(data, 4) != load<u16>(rule, RU_DST_MAC + 4)) return false;
+    } else if ((shape & RUS_DST_MAC) != 0 && !macMatch(data, rule + RU_DST_MAC, rule + RU_DST_MAC_MASK)) return false;
+    if ((shape & RUS_SRC_MAC) != 0 && !macMatch(data + 6, rule + RU_SRC_MAC, rule + RU_SRC_MAC_MASK)) return false;
+    return (shape & RUS_PROTO) == 0 || ((proto ^ load<u16>(rule, RU_PROTO)) & load<u16>(rule, RU_PROTO_MASK)) == 0;
   }
   if (l4 == 0) return false;
   const ipProto = load<u8>(data, 14 + 9);
@@ -122,7 +127,7 @@ function flowHash(data: usize, len: u32, proto: u16): u32 {
   let l4: i32 = -1; // not parsed yet
   for (let i: u32 = 0; i < n; i++) {
     const rule = rules + <usize>(i * RULE_SIZE);
-    const type = load<u32>(rule, RU_FLOW);
+    const type = load<u32>(rule, RU_FLOW) & RU_FLOW_TYPE;
     if (type != FLOW_ETHER && l4 < 0) l4 = <i32>flowL4(data, len, ipv4Hlen(data, len, proto));
     if (!ruleMatches(rule, type, data, proto, <u32>l4)) continue;
     const action = load<i32>(rule, RU_ACTION);

@@ -105,6 +105,47 @@ describe('NIC rx steering (netns-unregister.md §6)', () => {
     expect(emu.dp.exports.framesAvailable(0)).toBe(256); // every frame back
   });
 
+  it('ether rules compare only what their masks cover: a whole destination MAC, a masked one, a source MAC, an EtherType, two together', async () => {
+    emu.addNic({ name: 'eth0', rxQueues: 8 });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.setRxSink('init', 'eth0', 'drop');
+    const m = (...b: number[]) => Uint8Array.from(b);
+    emu.addNtuple('init', 'eth0', { flowType: 'ether', dstMac: m(2, 0xaa, 0, 0, 0, 1), action: 1, location: 0 });
+    emu.addNtuple('init', 'eth0', { flowType: 'ether', dstMac: m(2, 0xbb, 0, 0, 0, 0), dstMacMask: m(0xff, 0xff, 0, 0, 0, 0), action: 2, location: 1 });
+    emu.addNtuple('init', 'eth0', { flowType: 'ether', srcMac: m(2, 0xcc, 0, 0, 0, 7), action: 3, location: 2 });
+    emu.addNtuple('init', 'eth0', { flowType: 'ether', proto: 0x88b5, action: 4, location: 3 });
+    emu.addNtuple('init', 'eth0', { flowType: 'ether', dstMac: m(2, 0xdd, 0, 0, 0, 1), proto: 0x88b6, action: 5, location: 4 });
+    /** A frame of no IPv4 flow (RSS sends it to queue 0): destination, source, EtherType. */
+    const f = (dst: number[], src: number[], type: number): Uint8Array => {
+      const b = new Uint8Array(60);
+      b.set(dst, 0);
+      b.set(src, 6);
+      b[12] = type >> 8;
+      b[13] = type & 0xff;
+      return b;
+    };
+    const other = [2, 9, 9, 9, 9, 9];
+    const cases: [Uint8Array, number][] = [
+      [f([2, 0xaa, 0, 0, 0, 1], other, 0x88b7), 1],
+      [f([2, 0xaa, 0, 0, 0, 2], other, 0x88b7), 0],
+      [f([2, 0xbb, 0x12, 0x34, 0x56, 0x78], other, 0x88b7), 2],
+      [f([2, 0xbc, 0, 0, 0, 0], other, 0x88b7), 0],
+      [f([2, 1, 1, 1, 1, 1], [2, 0xcc, 0, 0, 0, 7], 0x88b7), 3],
+      [f([2, 1, 1, 1, 1, 1], [2, 0xcc, 0, 0, 0, 8], 0x88b7), 0],
+      [f([2, 1, 1, 1, 1, 1], other, 0x88b5), 4],
+      [f([2, 0xdd, 0, 0, 0, 1], other, 0x88b6), 5],
+      [f([2, 0xdd, 0, 0, 0, 1], other, 0x88b7), 0],
+      [f([2, 0xdd, 0, 0, 0, 2], other, 0x88b6), 0],
+    ];
+    for (const [frame, q] of cases) {
+      const before = rxByQueue();
+      emu.wireIn('init', 'eth0', frame);
+      await emu.settle();
+      const after = rxByQueue();
+      expect(after.findIndex((n, i) => n !== before[i]), [...frame.subarray(0, 14)].join(',')).toBe(q);
+    }
+  });
+
   it('wireIn and pktgen refuse a frame larger than the receive buffers (EMSGSIZE, nothing sent); the largest that fits arrives whole', async () => {
     const eth0 = emu.addNic({ name: 'eth0', rxQueues: 1 });
     emu.setLink('init', 'eth0', { up: true });
