@@ -511,11 +511,13 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
 let gathered: u32 = 0;
 
 /**
- * Steers frames descs[i..n) into batch entries until BPF_BATCH_MAX are there: each one's
- * BE_DATA, BE_LEN, BE_AUX (flow hash) and BE_AUX2 (queue | EtherType << 16, as parsed
- * from the wire); with `xdpIfindex` (the device's) the rest of an XDP entry too
- * (`xdpEntry`). Frames dropped here are counted and freed. Returns the next i;
- * `gathered` says how many entries it filled.
+ * Steers frames descs[i..n) into batch entries until BPF_BATCH_MAX are there, each in the
+ * buffer it is received into (its own, a pool frame for the wire's bytes, or a UMEM chunk
+ * of its queue's zero-copy pool, `zcq`, given only with XDP): each one's BE_DATA, BE_LEN,
+ * BE_AUX (flow hash, or its wire descriptor in the side array, entryHash) and BE_AUX2
+ * (queue | EtherType << 16, as parsed from the wire); with `xdpIfindex` (the device's) the
+ * rest of an XDP entry too (`xdpEntry`). Frames dropped here are counted and freed.
+ * Returns the next i; `gathered` says how many entries it filled.
  */
 function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize, xdpIfindex: u32, zcq: usize): u32 {
   const wires = batchWires(thread);
