@@ -53,6 +53,18 @@ import { device } from "../dev/netkit";
   return avail;
 }
 
+/**
+ * Puts the buffer at UMEM offset `off` (a chunk's start) on pool `pool`'s free list: taken
+ * from FILL, not delivered, reused before FILL's next entries (af_xdp.md §1.3).
+ */
+function freePush(pool: usize, off: u32): void {
+  const n = load<u32>(pool, XS_FREE_N);
+  // The list holds every chunk of the UMEM; a chunk the application put in FILL twice could overflow it.
+  if (n >= load<u32>(pool, XS_FREE_CAP)) return;
+  store<u32>(<usize>load<u32>(pool, XS_FREE) + (<usize>n << 2), off);
+  store<u32>(pool, n + 1, XS_FREE_N);
+}
+
 // How many FILL entries the last fillTake examined (the one it took and the invalid ones before).
 let fillUsed: u32 = 0;
 
@@ -165,15 +177,34 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
   // Zero-copy driver that ran out of FILL buffers and stopped: the NIC has no rx
   // descriptors until the application kicks (recvfrom / poll).
   if (zc && wakeup && fillNeedsWakeup(fill)) return false;
-  // Buffers: FILL entries, invalid ones skipped (counted on the fill queue, not exported).
+  // Buffers: the pool's free list first, then FILL entries, invalid ones skipped (counted
+  // on the fill queue, not exported).
   const size = <u64>load<u32>(xs, XS_UMEM_SIZE);
+  const freeList = <usize>load<u32>(pool, XS_FREE);
+  const nfree = load<u32>(pool, XS_FREE_N);
   if (n == 1) {
     // One buffer (the frame fits a chunk): the same steps as below, each entry read once.
-    const found = fillTake(fill, pool, pf, chunk, size);
-    const used1 = fillUsed;
-    if (found < 0) return noBuffer(xs, fill, pool, 0, pf, pr, used1, zc, wakeup);
-    const a = <u64>found;
-    if (ringProdFree(rx, pr + 1) < pr + 1) { count(xs, XS_RX_RING_FULL); return false; }
+    let a: u64 = 0;
+    let used1: u32 = 0;
+    if (nfree != 0) a = <u64>load<u32>(freeList + (<usize>(nfree - 1) << 2));
+    else {
+      const found = fillTake(fill, pool, pf, chunk, size);
+      used1 = fillUsed;
+      if (found < 0) return noBuffer(xs, fill, pool, 0, pf, pr, used1, zc, wakeup);
+      a = <u64>found;
+    }
+    if (ringProdFree(rx, pr + 1) < pr + 1) {
+      // RX full: the buffer was taken all the same; it goes to the pool's free list.
+      count(xs, XS_RX_RING_FULL);
+      if (nfree == 0) {
+        freePush(pool, <u32>a);
+        pendFill = pf + used1;
+        pendRx = pr;
+        pendXs = xs;
+      }
+      return false;
+    }
+    if (nfree != 0) store<u32>(pool, nfree - 1, XS_FREE_N);
     const at = a + <u64>headroom + <u64>XDP_PACKET_HEADROOM;
     copyFrame(<usize>load<u32>(xs, XS_UMEM) + <usize>at, data, len);
     const e = ringEntry(rx, ringProdIndex(rx) + pr);
@@ -185,26 +216,36 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
     pendXs = xs;
     return true;
   }
-  const avail = fillEntries(fill, pf + n) - pf;
+  // n buffers: `fromFree` off the free list, the rest from FILL; all or none, and RX must
+  // have room for all n descriptors before any is taken.
+  const fromFree = nfree < n ? nfree : n;
+  const need = n - fromFree;
+  const avail = fillEntries(fill, pf + need) - pf;
   const first = ringConsIndex(fill) + pf;
   let got: u32 = 0;
   let used: u32 = 0;
-  while (got < n && used < avail) {
+  while (got < need && used < avail) {
     // Aligned mode: the chunk size is a power of two (checked at registration).
     const a = load<u64>(ringEntry(fill, first + used)) & ~(<u64>chunk - 1);
     used++;
     if (a + <u64>chunk > size) { count(pool, XS_FILL_INVALID); continue; }
     got++;
   }
-  if (got < n) return noBuffer(xs, fill, pool, got, pf, pr, used, zc, wakeup);
+  if (got < need) return noBuffer(xs, fill, pool, fromFree + got, pf, pr, used, zc, wakeup);
   if (ringProdFree(rx, pr + n) < pr + n) { count(xs, XS_RX_RING_FULL); return false; }
   const umem = <usize>load<u32>(xs, XS_UMEM);
   const ri = ringProdIndex(rx) + pr;
   let k: u32 = 0;
   let off: u32 = 0;
-  for (let i: u32 = 0; i < used; i++) {
-    const a = load<u64>(ringEntry(fill, first + i)) & ~(<u64>chunk - 1);
-    if (a + <u64>chunk > size) continue;
+  let i: u32 = 0;
+  while (k < n) {
+    let a: u64 = 0;
+    if (k < fromFree) a = <u64>load<u32>(freeList + (<usize>(nfree - 1 - k) << 2));
+    else {
+      a = load<u64>(ringEntry(fill, first + i)) & ~(<u64>chunk - 1);
+      i++;
+      if (a + <u64>chunk > size) continue;
+    }
     const piece = len - off < frameLen ? len - off : frameLen;
     const at = a + <u64>headroom + <u64>XDP_PACKET_HEADROOM;
     copyFrame(umem + <usize>at, data + off, piece);
@@ -215,6 +256,7 @@ export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u3
     off += piece;
     k++;
   }
+  if (fromFree != 0) store<u32>(pool, nfree - fromFree, XS_FREE_N);
   pendFill = pf + used;
   pendRx = pr + n;
   pendXs = xs;
@@ -298,12 +340,7 @@ function zcFillFlush(): void {
 
 /** Gives the buffer holding `data` (a chunk of zero-copy pool `pool`) back to the pool's free list. */
 export function zcFree(pool: usize, data: usize): void {
-  const off = <u32>(data - <usize>load<u32>(pool, XS_UMEM)) & ~(load<u32>(pool, XS_CHUNK) - 1);
-  const n = load<u32>(pool, XS_FREE_N);
-  // The list holds every chunk of the UMEM; a chunk the application put in FILL twice could overflow it.
-  if (n >= load<u32>(pool, XS_FREE_CAP)) return;
-  store<u32>(<usize>load<u32>(pool, XS_FREE) + (<usize>n << 2), off);
-  store<u32>(pool, n + 1, XS_FREE_N);
+  freePush(pool, <u32>(data - <usize>load<u32>(pool, XS_UMEM)) & ~(load<u32>(pool, XS_CHUNK) - 1));
 }
 
 /**

@@ -61,7 +61,7 @@ describe('AF_XDP receive through a leased queue (af_xdp.md §3.5, §6)', () => {
     expect(sock.statistics()).toMatchObject({ rx_dropped: 0n, rx_ring_full: 0n, rx_fill_ring_empty_descs: 0n });
   });
 
-  it('an empty FILL ring drops and counts rx_dropped and rx_fill_ring_empty_descs; a full RX ring counts rx_ring_full', async () => {
+  it('an empty FILL ring drops and counts rx_dropped and rx_fill_ring_empty_descs; a full RX ring counts rx_ring_full and the buffer goes to the pool\'s free list, used before FILL', async () => {
     const { sock, xsks } = seed();
     emu.wireIn('init', 'eth0', frame(1));
     await emu.settle();
@@ -73,8 +73,19 @@ describe('AF_XDP receive through a leased queue (af_xdp.md §3.5, §6)', () => {
     small.fillRing([0, 4096, 8192, 12288]);
     for (let i = 0; i < 4; i++) emu.wireIn('init', 'eth0', frame(10 + i));
     await emu.settle();
-    expect(small.recv()).toHaveLength(2);
+    const got = small.recv();
+    expect(got.map((d) => d.addr)).toEqual([256, 4096 + 256]);
     expect(small.statistics()).toMatchObject({ rx_ring_full: 2n, rx_dropped: 0n });
+    // the third took its buffer from FILL before finding RX full; the fourth got that one
+    // back off the free list (12288 stays in FILL)
+    expect(small.kernelHeld()).toEqual([8192]);
+    expect(small.unaccounted([0, 4096, ...Array.from({ length: 12 }, (_, i) => (i + 4) * 4096)])).toEqual([]);
+    small.fillRing([0]);
+    for (let i = 0; i < 3; i++) emu.wireIn('init', 'eth0', frame(20 + i));
+    await emu.settle();
+    expect(small.recv().map((d) => d.addr)).toEqual([8192 + 256, 12288 + 256]);
+    expect(small.kernelHeld()).toEqual([0]); // the third: FILL's last buffer, RX full again
+    expect(small.statistics().rx_ring_full).toBe(3n);
   });
 
   it('FILL addresses (§1.2): an offset inside a chunk means the chunk; past the UMEM is skipped and consumed, also when no valid buffer is left', async () => {

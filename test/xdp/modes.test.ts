@@ -390,6 +390,41 @@ describe('multi-buffer receive and transmit (af_xdp.md §4)', () => {
     expect(emu.stats(eth0)).toMatchObject({ txPackets: 2n, txBytes: 19n * 60n });
   });
 
+  it('copy mode takes buffers off the pool\'s free list (filled by frames that found RX full) before FILL, for one buffer and for several', async () => {
+    const xsks = nic();
+    const s = new XskSocket(emu.dp, { umemSize: 8 * CHUNK, chunkSize: CHUNK, headroom: 512, rxSize: 2 });
+    emu.xskBind('init', 'eth0', 2, s, { flags: XDP_COPY | XDP_USE_SG });
+    xsks.setSocket(2, s);
+    s.fillRing(chunks(5, CHUNK));
+    await emu.settle();
+    for (let i = 0; i < 4; i++) emu.wireIn('init', 'eth0', frame(2, 10 + i));
+    await emu.settle();
+    // the third took FILL's buffer and found RX full; the fourth got it off the free list, and the same
+    expect(s.statistics()).toMatchObject({ rx_ring_full: 2n, rx_dropped: 0n });
+    expect(s.kernelHeld()).toEqual([2 * CHUNK]);
+    expect(s.recv().map((d) => base(d.addr, CHUNK))).toEqual([0, CHUNK]);
+    // three buffers: the free list's, then FILL's two
+    const big = frame(2, 5, 2900);
+    emu.wireIn('init', 'eth0', big);
+    await emu.settle();
+    expect(s.statistics().rx_ring_full).toBe(3n); // RX holds 2: checked before any buffer is taken
+    expect(s.kernelHeld()).toEqual([2 * CHUNK]);
+    s.recv(); // (nothing)
+    const roomy = new XskSocket(emu.dp, { umemSize: 0, fillSize: 0, compSize: 0, rxSize: 8 });
+    emu.xskBind('init', 'eth0', 2, roomy, { flags: XDP_SHARED_UMEM, sharedUmem: s });
+    xsks.setSocket(2, roomy);
+    emu.wireIn('init', 'eth0', big);
+    await emu.settle();
+    const got = roomy.recv();
+    expect(got.map((d) => base(d.addr, CHUNK))).toEqual([2 * CHUNK, 3 * CHUNK, 4 * CHUNK]);
+    const joined = new Uint8Array(big.length);
+    let off = 0;
+    for (const d of got) { joined.set(d.data, off); off += d.len; }
+    expect(joined).toEqual(big);
+    expect(s.kernelHeld()).toEqual([]);
+    expect(s.unaccounted([0, CHUNK, 2 * CHUNK, 3 * CHUNK, 4 * CHUNK, 5 * CHUNK, 6 * CHUNK, 7 * CHUNK], [roomy])).toEqual([]);
+  });
+
   it('all or nothing: too few FILL buffers is rx_dropped (fill-empty only when none), too few RX slots is rx_ring_full', async () => {
     const xsks = nic();
     const s = new XskSocket(emu.dp, { umemSize: 8 * CHUNK, chunkSize: CHUNK, headroom: 512, rxSize: 2 });
@@ -588,6 +623,18 @@ describe('zero-copy receive (af_xdp.md §1.3, §3.5)', () => {
     expect([got[0], got[3], got[4]].map((d) => [...d!.data])).toEqual([frames[0], frames[2], frames[3]].map(marked));
     expect(emu.stats(eth0).dropReasons).toEqual({});
     expect(s.unaccounted(got.map((d) => base(d.addr, C)))).toEqual([]); // (5, 6, 7 still in FILL)
+    // two frames XDP drops leave their buffers on the free list (over batches both were
+    // received before XDP ran; one at a time the second reused the first's): a large frame
+    // going the copy way takes from there first, the top first
+    await wire(udpTo(2, 7), udpTo(2, 7));
+    expect(s.kernelHeld()).toEqual(mode === 'XDP over batches' ? [5 * C, 6 * C] : [5 * C]);
+    const big2 = udpTo(2, 5004, 2900);
+    await wire(big2);
+    const got2 = s.recv();
+    expect(got2.map((d) => base(d.addr, C))).toEqual(mode === 'XDP over batches' ? [6 * C, 5 * C] : [5 * C, 6 * C]);
+    expect([...got2[0]!.data, ...got2[1]!.data]).toEqual(marked(big2));
+    expect(s.kernelHeld()).toEqual([]);
+    expect(s.unaccounted([...got, ...got2].map((d) => base(d.addr, C)))).toEqual([]); // (7 still in FILL)
   });
 
   it('closing the pool\'s last socket gives the queue back to the driver\'s own buffers: FILL is no longer read, the free list stays the kernel\'s', async () => {
