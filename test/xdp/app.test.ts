@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import type { BpfMap } from '../../src/ebpf/maps.js';
 import { XskApp } from '../../src/xdp/app.js';
-import { XDP_COPY, XDP_USE_NEED_WAKEUP, XskSocket } from '../../src/xdp/socket.js';
+import { XDP_COPY, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY, XskSocket } from '../../src/xdp/socket.js';
 import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
 import { readPcapng } from '../../src/trace/pcapng.js';
 
@@ -50,14 +50,15 @@ async function until(done: () => boolean, ms = 20_000): Promise<void> {
 }
 
 describe('AF_XDP applications in a worker', () => {
-  it.each([0, 2])('rx-drop (%i dataplane workers): frames from the wire reach the application worker, every buffer goes back to FILL', async (workers) => {
+  it.each([[0, 'copy'], [2, 'copy'], [2, 'zero-copy']] as const)('rx-drop (%i dataplane workers, %s): frames from the wire reach the application worker, every buffer goes back to FILL', async (workers, mode) => {
     if (workers) {
       await emu.close();
       emu = await Emulator.create({ seed: 3, workers });
     }
     const xsks = setup(2);
     const s = new XskSocket(emu.dp, { umemSize: 64 * 4096, fillSize: 32 });
-    emu.xskBind('init', 'eth0', 2, s, { flags: XDP_COPY });
+    emu.xskBind('init', 'eth0', 2, s, { flags: mode === 'copy' ? XDP_COPY : XDP_ZEROCOPY });
+    expect(s.options().zerocopy).toBe(mode === 'zero-copy');
     xsks.setSocket(2, s);
     const app = await XskApp.start(emu.dp, s, { mode: 'rxdrop', batch: 16 });
     let sent = 0;
