@@ -268,13 +268,17 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
     expect(emu.progQuery('init', { ifindex: nk1, attachType: 'tcx_egress' }).count).toBe(1);
   });
 
-  it('publication: 1,000 attach/detach cycles while 2 workers carry traffic; every packet gets a verdict, counters add up', async () => {
+  it('publication: attach/detach cycles (1,000 and more) while 2 workers carry traffic; every packet gets a verdict, counters add up', async () => {
     const { nk1 } = await pair({ workers: 2 });
     emu.setRxSink('foo', 'nk0', 'drop');
     const drop = asm('drop', 'mov %r0, 2\nexit');
     const frame = udp(5);
     const sent = emu.pktgen('init', 'nk1', frame, { count: 4_000_000, batch: 64 });
-    for (let i = 0; i < 1000; i++) {
+    let done = false;
+    void sent.then(() => { done = true; });
+    // at least 1,000 cycles, and on until the traffic ends (so both lists meet it however
+    // the threads are scheduled)
+    for (let i = 0; i < 1000 || !done; i++) {
       emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: drop });
       await new Promise((r) => setImmediate(r));
       emu.progDetach('init', { ifindex: nk1, attachType: 'netkit_primary' });
