@@ -1253,6 +1253,11 @@ export class Emulator {
   /**
    * pktgen: `count` copies of `frame` sent on a device by its owner thread, in batches
    * (default 64), optionally spreading `flows` UDP source ports at byte `portOffset`.
+   * Out of a netkit device: into its xmit, as many as there are frames for (the count
+   * returned). Into a NIC: from the wire, all `count`; its driver receives each into a
+   * buffer of the queue it steers to, and drops one it has no buffer for (NOMEM, or
+   * XSK_NO_BUFFER on a zero-copy AF_XDP queue). EMSGSIZE for a frame larger than a frame
+   * buffer holds.
    */
   async pktgen(ns: string, dev: string | number, frame: Uint8Array, o: { count: number; batch?: number; flows?: number; portOffset?: number }): Promise<number> {
     const d = this.device(ns, dev);
