@@ -1257,15 +1257,22 @@ export class Emulator {
    * returned). Into a NIC: from the wire, all `count`; its driver receives each into a
    * buffer of the queue it steers to, and drops one it has no buffer for (NOMEM, or
    * XSK_NO_BUFFER on a zero-copy AF_XDP queue). EMSGSIZE for a frame larger than a frame
-   * buffer holds.
+   * buffer holds; EINVAL for a count, batch (1 to 64) or flows that is not a whole number
+   * in range, or a varied port outside the frame.
    */
   async pktgen(ns: string, dev: string | number, frame: Uint8Array, o: { count: number; batch?: number; flows?: number; portOffset?: number }): Promise<number> {
     const d = this.device(ns, dev);
+    const int = (v: number, lo: number, hi: number): boolean => Number.isInteger(v) && v >= lo && v <= hi;
+    const flows = o.flows ?? 1;
+    const portOffset = o.portOffset ?? 0;
+    if (!int(o.count, 0, 0xffffffff) || !int(o.batch ?? 64, 1, 64) || !int(flows, 1, 0xffff)) fail('EINVAL');
+    // The varied port must lie inside the frame.
+    if (!int(portOffset, 0, 0xffff) || (flows > 1 && portOffset + 2 > frame.length)) fail('EINVAL');
     if (frame.length > this.dp.frameSize - A.FRAME_HEADROOM) fail('EMSGSIZE'); // more than a frame holds
     const tmpl = this.dp.alloc(frame.length);
     this.dp.bytes().set(frame, tmpl);
     const proto = frame.length >= 14 ? (frame[12]! << 8) | frame[13]! : 0;
-    const args = [d.slot, tmpl, frame.length, o.count, o.batch ?? 64, o.flows ?? 1, o.portOffset ?? 0, ((proto & 0xff) << 8) | (proto >> 8)] as const;
+    const args = [d.slot, tmpl, frame.length, o.count, o.batch ?? 64, flows, portOffset, ((proto & 0xff) << 8) | (proto >> 8)] as const;
     const thread = this.ownerThread(d);
     await this.settleJit();
     const sent = this.pool ? await this.pool.pktgen(thread, ...args) : this.dp.exports.pktgen(0, ...args);

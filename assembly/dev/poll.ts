@@ -12,6 +12,8 @@ import {
 import { copy64, framesTake, framesFreeDescs, threadState } from "./frames";
 import { device, netkitXmit } from "./netkit";
 import { nicRx, nicRxFresh, nicRxWire, nicXmit } from "./nic";
+import { counters, bump } from "./stats";
+import { C_RX_DROPPED, DROP_NOMEM } from "../abi/layout";
 
 const BATCH: u32 = 64;
 
@@ -153,8 +155,8 @@ export function rxPop(slot: u32, queue: u32, out: usize, n: u32): u32 {
  * batches of `batch`. With flows > 1 the u16 at template offset portOff (a UDP source
  * port, network order) is varied per packet over `flows` values. Must run on the thread
  * that owns the device. Returns how many were handed to xmit (frames permitting) or, for
- * a NIC, sent on the wire (with one flow a frame the driver has no buffer for is its
- * drop, counted on the device).
+ * a NIC, sent on the wire: all of them (a frame the driver has no buffer for is its drop,
+ * counted on the device).
  */
 export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32, batch: u32, flows: u32, portOff: u32, proto: u16): u32 {
   const scratch = <usize>load<u32>(threadState(thread), T_SCRATCH);
@@ -201,10 +203,21 @@ export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32
       store<u32>(d, len, DESC_LEN);
       store<u32>(d, 0, DESC_OPTIONS);
     }
+    if (nic) {
+      // Sent on the wire all the same: frames the driver had no buffer for are its drops.
+      if (k < nb) {
+        const c = counters(thread, slot);
+        bump(c, C_RX_DROPPED, nb - k);
+        bump(c, DROP_NOMEM, nb - k);
+      }
+      if (k != 0) nicRxFresh(thread, slot, dev, scratch, k);
+      if (drain) sinkDrop(thread, slot);
+      sent += nb;
+      continue;
+    }
     if (k == 0) break;
-    if (nic) nicRxFresh(thread, slot, dev, scratch, k);
-    else netkitXmit(thread, slot, scratch, k);
-    if (drain) sinkDrop(thread, nic ? slot : <u32>peer);
+    netkitXmit(thread, slot, scratch, k);
+    if (drain) sinkDrop(thread, <u32>peer);
     sent += k;
   }
   return sent;

@@ -88,21 +88,34 @@ describe('NIC rx steering (netns-unregister.md §6)', () => {
     expect(st.dropReasons).toEqual({ NTUPLE_DISCARD: 7n });
   });
 
-  it('pktgen sends its frames on the wire: the driver receives each into a frame of its own, and with none left drops it (NOMEM); ntuple discards and runts take no frame', async () => {
+  it.each([1, 3])('pktgen sends its frames on the wire (%i flows): the driver receives each into a frame of its own, and with none left drops it (NOMEM); ntuple discards and runts take no frame', async (flows) => {
     await emu.close();
     emu = await Emulator.create({ seed: 9, framesPerThread: 256 });
     const eth0 = emu.addNic({ name: 'eth0', rxQueues: 2 });
     emu.setLink('init', 'eth0', { up: true });
     emu.addNtuple('init', 'eth0', { flowType: 'tcp4', dstPort: 23, action: -1 });
+    const o = { flows, portOffset: 34 }; // the TCP source port
     // nothing drains the rx rings during one pktgen call: 256 frames, then none
-    expect(await emu.pktgen('init', 'eth0', l4({ dmac: [...eth0.mac] }), { count: 1000 })).toBe(1000);
+    expect(await emu.pktgen('init', 'eth0', l4({ dmac: [...eth0.mac] }), { count: 1000, ...o })).toBe(1000);
     expect(emu.stats(eth0)).toMatchObject({ rxPackets: 256n, rxDropped: 744n, dropReasons: { NOMEM: 744n } });
     await emu.settle();
-    expect(await emu.pktgen('init', 'eth0', l4({ dport: 23 }), { count: 1000 })).toBe(1000);
+    expect(await emu.pktgen('init', 'eth0', l4({ dport: 23 }), { count: 1000, ...o })).toBe(1000);
     expect(await emu.pktgen('init', 'eth0', l4().subarray(0, 13), { count: 10 })).toBe(10);
     expect(emu.stats(eth0).dropReasons).toEqual({ NOMEM: 744n, NTUPLE_DISCARD: 1000n, PKT_TOO_SMALL: 10n });
     await emu.settle();
     expect(emu.dp.exports.framesAvailable(0)).toBe(256); // every frame back
+  });
+
+  it('pktgen refuses what it cannot send: counts, batches and flows that are not whole numbers in range, a varied port outside the frame (EINVAL); nothing is sent', async () => {
+    const eth0 = emu.addNic({ name: 'eth0', rxQueues: 1 });
+    emu.setLink('init', 'eth0', { up: true });
+    const errno = async (f: () => Promise<unknown>): Promise<string> => { try { await f(); } catch (e) { return (e as NetError).errno; } return 'ok'; };
+    const f = l4();
+    for (const o of [{ count: -1 }, { count: 1.5 }, { count: 1, batch: 0 }, { count: 1, batch: 65 }, { count: 1, flows: 0 }, { count: 1, flows: 2, portOffset: 63 }, { count: 1, portOffset: -1 }]) {
+      expect(await errno(() => emu.pktgen('init', 'eth0', f, o)), JSON.stringify(o)).toBe('EINVAL');
+    }
+    expect(await emu.pktgen('init', 'eth0', f, { count: 1, flows: 2, portOffset: 62 })).toBe(1);
+    expect(emu.stats(eth0).rxPackets).toBe(1n);
   });
 
   it('ether rules compare only what their masks cover: a whole destination MAC, a masked one, a source MAC, an EtherType, two together', async () => {
