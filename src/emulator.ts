@@ -340,8 +340,7 @@ export class Emulator {
         dp.view().setUint32(rec + A.D_XSK_ZC, arr, true);
       }
     }
-    this.retireRecord(dp.deviceRecord(dev.slot));
-    dp.publishDevice(dev.slot, rec);
+    this.swapRecord(dev.slot, rec);
     this.pool?.kick();
   }
 
@@ -399,28 +398,41 @@ export class Emulator {
     return at;
   }
 
-  /** The old record's rx ring array and steering tables go with it (after the grace period). */
-  private retireRecord(old: number): void {
-    if (old === 0) return;
+  /**
+   * Publishes `rec` (0: none) as device `slot`'s record. The old record and what it points
+   * to (program lists, rx ring and per-queue arrays, steering tables) are retired after
+   * the swap, so they wait for every worker to pass the new generation: a worker that
+   * took the old record before the swap may use all of it until its next quiescent point.
+   */
+  private swapRecord(slot: number, rec: number): void {
+    const parts = this.recordParts(this.dp.deviceRecord(slot));
+    this.dp.publishDevice(slot, rec);
+    for (const p of parts) this.dp.retire(p.addr, p.size);
+  }
+
+  /** The allocations a device record points to (to retire with it). */
+  private recordParts(old: number): { addr: number; size: number }[] {
+    if (old === 0) return [];
     const dv = this.dp.view();
+    const parts: { addr: number; size: number }[] = [];
+    const add = (addr: number, size: number): void => { if (addr !== 0) parts.push({ addr, size }); };
     for (const field of [A.D_PROGS, A.D_TCX_INGRESS, A.D_TCX_EGRESS]) {
       const list = dv.getUint32(old + field, true);
-      if (list) this.dp.retire(list, A.PGL_PROGS + dv.getUint32(list + A.PGL_COUNT, true) * 4);
+      if (list) add(list, A.PGL_PROGS + dv.getUint32(list + A.PGL_COUNT, true) * 4);
     }
-    const rings = dv.getUint32(old + A.D_RX_RINGS, true);
-    if (rings) this.dp.retire(rings, dv.getUint32(old + A.D_REAL_NUM_RX, true) * 4);
-    const providers = dv.getUint32(old + A.D_PROVIDERS, true);
-    if (providers) this.dp.retire(providers, dv.getUint32(old + A.D_REAL_NUM_RX, true) * 4);
+    const perQueue = dv.getUint32(old + A.D_REAL_NUM_RX, true) * 4;
+    for (const field of [A.D_RX_RINGS, A.D_PROVIDERS, A.D_XSK_ZC]) add(dv.getUint32(old + field, true), perQueue);
     const steer = dv.getUint32(old + A.D_STEER, true);
     if (steer) {
       const nRules = dv.getUint32(steer + A.ST_N_RULES, true);
       const nCtx = dv.getUint32(steer + A.ST_N_CTX, true);
       const ctx = dv.getUint32(steer + A.ST_CTX, true);
-      for (let i = 0; i < nCtx; i++) this.dp.retire(dv.getUint32(ctx + i * 4, true), nic.RSS_TABLE_SIZE * 4);
-      this.dp.retire(ctx, Math.max(nCtx, 1) * 4);
-      this.dp.retire(dv.getUint32(steer + A.ST_RULES, true), Math.max(nRules, 1) * A.RULE_SIZE);
-      this.dp.retire(steer, A.STEER_SIZE);
+      for (let i = 0; i < nCtx; i++) add(dv.getUint32(ctx + i * 4, true), nic.RSS_TABLE_SIZE * 4);
+      add(ctx, Math.max(nCtx, 1) * 4);
+      add(dv.getUint32(steer + A.ST_RULES, true), Math.max(nRules, 1) * A.RULE_SIZE);
+      add(steer, A.STEER_SIZE);
     }
+    return parts;
   }
 
   /** Encodes a NIC's ntuple rules and RSS tables for the dataplane (abi ST_*, RU_*). */
@@ -676,8 +688,7 @@ export class Emulator {
       d.netns.unlist(d);
       d.regState = RegState.UNREGISTERING;
       if (d.pendingIn) this.unpend(d);
-      this.retireRecord(this.dp.deviceRecord(d.slot));
-      this.dp.publishDevice(d.slot, 0);
+      this.swapRecord(d.slot, 0);
     }
     for (const d of batch) {
       this.notifier.emit(NetdevEvent.UNREGISTER, d);
