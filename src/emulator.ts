@@ -1757,7 +1757,10 @@ export class Emulator {
     if (prog.type !== type) fail('EINVAL');
   }
 
-  /** Drops an attachment's reference; a closed program with none left is freed. */
+  /**
+   * Drops an attachment's reference; a closed program with none left is freed. Called
+   * after the list without it is published, so its record is retired past that swap.
+   */
   private progPut(prog: BpfProgram): void {
     prog.refs--;
     if (prog.closed && prog.refs <= 0) this.freeProg(prog);
@@ -1784,8 +1787,9 @@ export class Emulator {
     const d = this.target(ns, r.ifindex, r.attachType);
     const rev = this.progList(d, r.attachType).attach({ prog: r.prog, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision, replace: r.replace });
     r.prog.refs++;
-    if (r.replace) this.progPut(r.replace);
     this.publishProgs(d);
+    // (after the swap: a replaced program may be freed only once no worker can still run it)
+    if (r.replace) this.progPut(r.replace);
     return rev;
   }
 
@@ -1795,8 +1799,8 @@ export class Emulator {
     const list = this.listOf(d, r.attachType);
     if (!list || list.count === 0) fail('ENOENT');
     const gone = list.detach({ prog: r.prog, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision });
-    this.progPut(gone as BpfProgram);
     this.publishProgs(d);
+    this.progPut(gone as BpfProgram);
   }
 
   /** BPF_PROG_QUERY: program ids, link ids, count and revision; `size` caps the arrays (ENOSPC). */
@@ -1829,11 +1833,9 @@ export class Emulator {
     if (!d || !list || !link.attached) fail('ENOLINK');
     const prev = link.prog;
     list.updateLink(link, prog, old);
-    if (prev !== prog) {
-      prog.refs++;
-      this.progPut(prev);
-    }
+    if (prev !== prog) prog.refs++;
     this.publishProgs(d);
+    if (prev !== prog) this.progPut(prev);
   }
 
   /** BPF_LINK_DETACH, or closing the link's last fd (then the link id goes too). */
@@ -1842,8 +1844,8 @@ export class Emulator {
     const list = d ? this.listOf(d, link.attachType) : undefined;
     if (d && list && link.attached) {
       list.detachLink(link);
-      this.progPut(link.prog);
       this.publishProgs(d);
+      this.progPut(link.prog);
     }
     link.attached = false;
     link.ifindex = 0;
