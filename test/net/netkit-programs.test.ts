@@ -296,6 +296,42 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
     expect(stats('foo', 'nk0').rxPackets).toBe(s.txPackets);
     expect(emu.progQuery('init', { ifindex: nk1, attachType: 'netkit_primary' }).revision).toBe(1);
   }, 120_000);
+
+  it('publication: programs closed while attached are freed at detach, under traffic from 2 workers, while new ones take their memory; every packet gets a verdict', async () => {
+    const { nk1 } = await pair({ workers: 2 });
+    emu.setRxSink('foo', 'nk0', 'drop');
+    // traffic in calls of 10,000 (a worker takes the device record, and so the list, at
+    // the start of each call and holds it to the end)
+    let done = false;
+    const sent = (async () => {
+      let n = 0;
+      try {
+        for (let i = 0; i < 200; i++) n += await emu.pktgen('init', 'nk1', udp(5), { count: 10_000, batch: 64 });
+      } finally {
+        done = true;
+      }
+      return n;
+    })();
+    for (let i = 0; i < 300 || !done; i++) {
+      // a fresh program each round (drop or pass), its handle closed while it is attached:
+      // the detach frees it, and the next round's program may get its memory
+      const p = asm(`p${i}`, i % 2 ? 'mov %r0, 2\nexit' : 'mov %r0, 0\nexit');
+      emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: p });
+      emu.closeProgram(p);
+      await new Promise((r) => setImmediate(r));
+      emu.progDetach('init', { ifindex: nk1, attachType: 'netkit_primary' });
+      // whatever takes freed memory next: map values of a program record's size, all ones
+      for (const size of [64, 192]) {
+        const junk = new BpfMap(emu.dp, { name: 'junk', type: 'array', keySize: 4, valueSize: size, maxEntries: 1 });
+        junk.update(new Uint8Array(4), new Uint8Array(size).fill(0xff));
+      }
+    }
+    expect(await sent).toBe(2_000_000);
+    await emu.settle();
+    const s = stats('init', 'nk1');
+    expect(s.txPackets + s.txDropped).toBe(2_000_000n);
+    expect(Object.keys(s.dropReasons).filter((r) => r !== 'BPF_DROP')).toEqual([]);
+  }, 120_000);
 });
 
 describe('one compiled program: verdicts in batches (netkit.md §4 steps 6-7)', () => {

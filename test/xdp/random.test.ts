@@ -134,8 +134,11 @@ describe('zero-copy pools coming and going under traffic', () => {
     let done = false;
     const traffic = (async () => {
       let n = 0;
-      for (let i = 0; i < CALLS; i++) n += await emu.pktgen('init', 'eth0', udpTo(5000, 18, i), { count: PER });
-      done = true;
+      try {
+        for (let i = 0; i < CALLS; i++) n += await emu.pktgen('init', 'eth0', udpTo(5000, 18, i), { count: PER });
+      } finally {
+        done = true;
+      }
       return n;
     })();
     const socks: XskSocket[] = [];
