@@ -337,10 +337,15 @@ export class Dataplane {
     this.publishWord(state + A.T_POLL_LIST, list, { addr: old, size: A.PL_SLOTS + oldCount * 4 });
   }
 
-  /** Retires a record that the dataplane may still be reading (freed after a grace period). */
+  /**
+   * Retires a record that the dataplane may still be reading (freed after a grace period).
+   * The generation moves on first: the record is freed once every worker has quiesced
+   * after this call (one that quiesced before it may have picked the record up since).
+   */
   retire(addr: number, size: number): void {
     if (addr === 0) return;
-    this.retired.push({ addr, size, gen: this.generation });
+    const gen = Atomics.add(this.words(), (A.GLOBALS + A.G_GENERATION) >> 2, 1) + 1;
+    this.retired.push({ addr, size, gen });
     this.reclaim();
   }
 
