@@ -1473,12 +1473,27 @@ export class Emulator {
     return drainPrintk(this.dp);
   }
 
-  /** BPF_MAP_UPDATE_ELEM on a PROG_ARRAY: `prog` in slot `index` (undefined empties it). */
+  /**
+   * BPF_MAP_UPDATE_ELEM on a PROG_ARRAY: `prog` in slot `index` (undefined empties it). The
+   * slot holds a reference: a program whose handle is closed lives on while a slot has it,
+   * and goes when the last slot and attachment let it go.
+   */
   progArraySet(map: BpfMap, index: number, prog: BpfProgram | undefined): void {
-    if (prog && !this.bpf.prog(prog.id)) fail('EBADF');
+    if (prog && (prog.closed || !this.bpf.prog(prog.id))) fail('EBADF');
     if (prog && prog.type !== 'sched_cls' && prog.type !== 'xdp') fail('EINVAL');
     map.setSlot(index, prog?.record ?? 0);
+    let slots = this.progSlots.get(map);
+    if (!slots) this.progSlots.set(map, (slots = new Map()));
+    const old = slots.get(index);
+    if (prog) {
+      prog.refs++;
+      slots.set(index, prog);
+    } else {
+      slots.delete(index);
+    }
+    if (old) this.progPut(old);
   }
+  private readonly progSlots = new WeakMap<BpfMap, Map<number, BpfProgram>>();
 
   /**
    * `ip link set dev DEV xdp obj …` / `xdp off`: a native XDP program on a NIC (undefined

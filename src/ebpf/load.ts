@@ -27,6 +27,8 @@ export interface ProgramLoader {
     name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType;
     regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[];
   }): BpfProgram;
+  /** BPF_MAP_UPDATE_ELEM on a PROG_ARRAY (the slot holds a reference to the program). */
+  progArraySet(map: BpfMap, index: number, prog: BpfProgram | undefined): void;
 }
 
 /** Resolves an object's pseudo `lddw`s against its maps; returns the image and the maps it uses. */
@@ -92,7 +94,7 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
     if (maps[i]!.type !== 'prog_array') return;
     for (const v of def.initValues ?? []) {
       const prog = out.programs.get(v.name);
-      if (prog) maps[i]!.setSlot(v.slot, prog.record);
+      if (prog) loader.progArraySet(maps[i]!, v.slot, prog);
     }
   });
   return out;
