@@ -31,6 +31,26 @@ describe('bpf_tail_call and PROG_ARRAY', () => {
     expect(() => emu.progArraySet(jmp, 4, target)).toThrow(expect.objectContaining({ errno: 'E2BIG' }));
   });
 
+  it('a slot holds its program: closed, it lives on until the slot lets it go (replaced or emptied); a closed handle cannot go in (EBADF)', () => {
+    const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 4 });
+    const a = emu.loadProgram({ name: 'a', type: 'sched_cls', insns: assemble(caller(jmp, 1, 5)), maps: [jmp.record] });
+    const target = emu.loadProgram({ name: 't', type: 'sched_cls', insns: assemble('mov %r0, 7\nexit') });
+    emu.progArraySet(jmp, 1, target);
+    emu.closeProgram(target);
+    expect(() => emu.progArraySet(jmp, 2, target)).toThrow(expect.objectContaining({ errno: 'EBADF' }));
+    // new programs (and their records) come and go around it
+    for (let i = 0; i < 8; i++) emu.closeProgram(emu.loadProgram({ name: `x${i}`, type: 'sched_cls', insns: assemble('mov %r0, 9\nexit') }));
+    const other = emu.loadProgram({ name: 'o', type: 'sched_cls', insns: assemble('mov %r0, 8\nexit') });
+    expect(emu.testRun(a, { data: pkt }).retval).toBe(7);
+    expect(emu.bpf.prog(target.id)).toBe(target);
+    emu.progArraySet(jmp, 1, other); // the slot lets `target` go: freed now
+    expect(emu.bpf.prog(target.id)).toBeUndefined();
+    expect(emu.testRun(a, { data: pkt }).retval).toBe(8);
+    emu.progArraySet(jmp, 1, undefined);
+    expect(emu.testRun(a, { data: pkt }).retval).toBe(5);
+    expect(emu.bpf.prog(other.id)).toBe(other); // its handle is still open
+  });
+
   it('a test run with repeat starts every repetition at the program it was given, on both engines', () => {
     // The tail call replaces the program, its regions and its maps in the run record; the
     // next repetition must not inherit them (it would not find the PROG_ARRAY among its maps).

@@ -334,6 +334,43 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
   }, 120_000);
 });
 
+describe('PROG_ARRAY slots replaced under traffic', () => {
+  it('tail call targets replaced and freed while 2 workers run the caller: every packet gets a verdict from a live program', async () => {
+    const { nk1 } = await pair({ workers: 2 });
+    emu.setRxSink('foo', 'nk0', 'drop');
+    const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    // NEXT (pass) through the slot; DROP when the slot is empty
+    const caller = emu.loadProgram({ name: 'c', type: 'sched_cls', maps: [jmp.record], insns: assemble(`lddw %r2, ${jmp.record}\nmov %r3, 0\ncall 12\nmov %r0, 2\nexit`) });
+    emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: caller });
+    let done = false;
+    const sent = (async () => {
+      let n = 0;
+      try {
+        for (let i = 0; i < 100; i++) n += await emu.pktgen('init', 'nk1', udp(5), { count: 10_000, batch: 64 });
+      } finally {
+        done = true;
+      }
+      return n;
+    })();
+    for (let i = 0; i < 300 || !done; i++) {
+      // each target's handle is closed at once: the slot holds it until the next replaces it
+      const t = emu.loadProgram({ name: `t${i}`, type: 'sched_cls', insns: assemble('mov %r0, -1\nexit') });
+      emu.progArraySet(jmp, 0, t);
+      emu.closeProgram(t);
+      for (const size of [64, 192]) {
+        const junk = new BpfMap(emu.dp, { name: 'junk', type: 'array', keySize: 4, valueSize: size, maxEntries: 1 });
+        junk.update(new Uint8Array(4), new Uint8Array(size).fill(0xff));
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await sent).toBe(1_000_000);
+    await emu.settle();
+    const s = stats('init', 'nk1');
+    expect(s.txPackets + s.txDropped).toBe(1_000_000n);
+    expect(Object.keys(s.dropReasons).filter((r) => r !== 'BPF_DROP')).toEqual([]);
+  }, 120_000);
+});
+
 describe('one compiled program: verdicts in batches (netkit.md §4 steps 6-7)', () => {
   it('a pointer into an earlier packet of the batch is no pointer into this one: the access faults, as on the interpreter', async () => {
     const out: unknown[] = [];
