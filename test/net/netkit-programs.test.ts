@@ -5,6 +5,7 @@ import { Emulator, prng } from '../../src/emulator.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { BpfMap } from '../../src/ebpf/maps.js';
 import type { BpfProgram } from '../../src/ebpf/program.js';
+import { junk, trafficInCalls } from '../helpers/churn.js';
 import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
 
 const FIX = new URL('../fixtures/bpf/', import.meta.url).pathname;
@@ -35,6 +36,15 @@ function asm(name: string, text: string): BpfProgram {
 }
 
 const stats = (ns: string, dev: string) => emu.stats(emu.device(ns, dev));
+
+/** All `n` packets pktgen sent out of nk1 went through or were dropped by a program (BPF_DROP), nothing else. */
+async function everyPacketJudged(sent: Promise<number>, n: number): Promise<void> {
+  expect(await sent).toBe(n);
+  await emu.settle();
+  const s = stats('init', 'nk1');
+  expect(s.txPackets + s.txDropped).toBe(BigInt(n));
+  expect(Object.keys(s.dropReasons).filter((r) => r !== 'BPF_DROP')).toEqual([]);
+}
 
 /** nk1/nk0 (the programs' device) and nr1/nr0 (a redirect target), up, the peers dropping what they get. */
 async function twoPairs(jit: boolean): Promise<void> {
@@ -300,19 +310,8 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
   it('publication: programs closed while attached are freed at detach, under traffic from 2 workers, while new ones take their memory; every packet gets a verdict', async () => {
     const { nk1 } = await pair({ workers: 2 });
     emu.setRxSink('foo', 'nk0', 'drop');
-    // traffic in calls of 10,000 (a worker takes the device record, and so the list, at
-    // the start of each call and holds it to the end)
-    let done = false;
-    const sent = (async () => {
-      let n = 0;
-      try {
-        for (let i = 0; i < 200; i++) n += await emu.pktgen('init', 'nk1', udp(5), { count: 10_000, batch: 64 });
-      } finally {
-        done = true;
-      }
-      return n;
-    })();
-    for (let i = 0; i < 300 || !done; i++) {
+    const { sent, done } = trafficInCalls(emu, 'init', 'nk1', () => udp(5), 200, 10_000);
+    for (let i = 0; i < 300 || !done(); i++) {
       // a fresh program each round (drop or pass), its handle closed while it is attached:
       // the detach frees it, and the next round's program may get its memory
       const p = asm(`p${i}`, i % 2 ? 'mov %r0, 2\nexit' : 'mov %r0, 0\nexit');
@@ -320,17 +319,9 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
       emu.closeProgram(p);
       await new Promise((r) => setImmediate(r));
       emu.progDetach('init', { ifindex: nk1, attachType: 'netkit_primary' });
-      // whatever takes freed memory next: map values of a program record's size, all ones
-      for (const size of [64, 192]) {
-        const junk = new BpfMap(emu.dp, { name: 'junk', type: 'array', keySize: 4, valueSize: size, maxEntries: 1 });
-        junk.update(new Uint8Array(4), new Uint8Array(size).fill(0xff));
-      }
+      junk(emu);
     }
-    expect(await sent).toBe(2_000_000);
-    await emu.settle();
-    const s = stats('init', 'nk1');
-    expect(s.txPackets + s.txDropped).toBe(2_000_000n);
-    expect(Object.keys(s.dropReasons).filter((r) => r !== 'BPF_DROP')).toEqual([]);
+    await everyPacketJudged(sent, 2_000_000);
   }, 120_000);
 });
 
@@ -342,32 +333,16 @@ describe('PROG_ARRAY slots replaced under traffic', () => {
     // NEXT (pass) through the slot; DROP when the slot is empty
     const caller = emu.loadProgram({ name: 'c', type: 'sched_cls', maps: [jmp.record], insns: assemble(`lddw %r2, ${jmp.record}\nmov %r3, 0\ncall 12\nmov %r0, 2\nexit`) });
     emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: caller });
-    let done = false;
-    const sent = (async () => {
-      let n = 0;
-      try {
-        for (let i = 0; i < 100; i++) n += await emu.pktgen('init', 'nk1', udp(5), { count: 10_000, batch: 64 });
-      } finally {
-        done = true;
-      }
-      return n;
-    })();
-    for (let i = 0; i < 300 || !done; i++) {
+    const { sent, done } = trafficInCalls(emu, 'init', 'nk1', () => udp(5), 100, 10_000);
+    for (let i = 0; i < 300 || !done(); i++) {
       // each target's handle is closed at once: the slot holds it until the next replaces it
       const t = emu.loadProgram({ name: `t${i}`, type: 'sched_cls', insns: assemble('mov %r0, -1\nexit') });
       emu.progArraySet(jmp, 0, t);
       emu.closeProgram(t);
-      for (const size of [64, 192]) {
-        const junk = new BpfMap(emu.dp, { name: 'junk', type: 'array', keySize: 4, valueSize: size, maxEntries: 1 });
-        junk.update(new Uint8Array(4), new Uint8Array(size).fill(0xff));
-      }
+      junk(emu);
       await new Promise((r) => setImmediate(r));
     }
-    expect(await sent).toBe(1_000_000);
-    await emu.settle();
-    const s = stats('init', 'nk1');
-    expect(s.txPackets + s.txDropped).toBe(1_000_000n);
-    expect(Object.keys(s.dropReasons).filter((r) => r !== 'BPF_DROP')).toEqual([]);
+    await everyPacketJudged(sent, 1_000_000);
   }, 120_000);
 });
 

@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Emulator, prng } from '../../src/emulator.js';
 import { XDP_COPY, XDP_PKT_CONTD, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY, XskSocket } from '../../src/xdp/socket.js';
 import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
+import { trafficInCalls } from '../helpers/churn.js';
 
 let emu: Emulator;
 beforeEach(async () => {
@@ -131,19 +132,10 @@ describe('zero-copy pools coming and going under traffic', () => {
     // is then, holding it to the end of the call); every bind and close republishes it.
     const CALLS = 100;
     const PER = 20_000;
-    let done = false;
-    const traffic = (async () => {
-      let n = 0;
-      try {
-        for (let i = 0; i < CALLS; i++) n += await emu.pktgen('init', 'eth0', udpTo(5000, 18, i), { count: PER });
-      } finally {
-        done = true;
-      }
-      return n;
-    })();
+    const { sent: traffic, done } = trafficInCalls(emu, 'init', 'eth0', (i) => udpTo(5000, 18, i), CALLS, PER);
     const socks: XskSocket[] = [];
     // (sockets keep their memory after close: at most 2,000 of them, 40 KiB each)
-    for (let i = 0; i < 200 || (!done && i < 2000); i++) {
+    for (let i = 0; i < 200 || (!done() && i < 2000); i++) {
       const s = new XskSocket(emu.dp, { umemSize: 8 * 4096, fillSize: 8, rxSize: 8 });
       emu.xskBind('init', 'eth0', 2, s, { flags: XDP_ZEROCOPY });
       xsks.setSocket(2, s);
