@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import { NetError } from '../../src/errors.js';
+import { junk, trafficInCalls } from '../helpers/churn.js';
 
 let emu: Emulator;
 beforeEach(async () => {
@@ -195,4 +196,28 @@ describe('NIC rx steering (netns-unregister.md §6)', () => {
     emu.setChannels('init', 'eth0', 3);
     expect(emu.channels('init', 'eth0').combined).toBe(3);
   });
+});
+
+describe('steering changed under traffic', () => {
+  it('ntuple rules, RSS tables and channels changed while a worker carries traffic into the NIC: every frame lands on a queue or is discarded by a rule', async () => {
+    await emu.close();
+    emu = await Emulator.create({ seed: 9, workers: 2 });
+    const eth0 = emu.addNic({ name: 'eth0', rxQueues: 8, maxChannels: 8 });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.setRxSink('init', 'eth0', 'drop');
+    const { sent, done } = trafficInCalls(emu, 'init', 'eth0', (i) => l4({ proto: 17, sport: 1000 + i, dport: 53 + (i % 4) }), 100, 10_000);
+    for (let i = 0; i < 300 || !done(); i++) {
+      const loc = emu.addNtuple('init', 'eth0', { flowType: 'udp4', dstPort: 53 + (i % 4), action: i % 3 === 0 ? -1 : i % 4 });
+      emu.setRss('init', 'eth0', { start: 0, equal: 1 + (i % 4) });
+      if (i % 10 === 0) emu.setChannels('init', 'eth0', i % 20 === 0 ? 4 : 8);
+      junk(emu);
+      await new Promise((r) => setImmediate(r));
+      emu.delNtuple('init', 'eth0', loc);
+    }
+    expect(await sent).toBe(1_000_000);
+    await emu.settle();
+    const st = emu.stats(eth0);
+    expect(st.rxPackets + (st.dropReasons.NTUPLE_DISCARD ?? 0n)).toBe(1_000_000n);
+    expect(Object.keys(st.dropReasons).filter((r) => r !== 'NTUPLE_DISCARD')).toEqual([]);
+  }, 120_000);
 });
