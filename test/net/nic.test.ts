@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import { NetError } from '../../src/errors.js';
+import { assemble } from '../../src/ebpf/assembler.js';
 import { junk, trafficInCalls } from '../helpers/churn.js';
 
 let emu: Emulator;
@@ -198,7 +199,28 @@ describe('NIC rx steering (netns-unregister.md §6)', () => {
   });
 });
 
-describe('steering changed under traffic', () => {
+describe('configuration changed under traffic', () => {
+  it('XDP programs replaced (each closed at once: the NIC holds it) while a worker carries traffic into the NIC: every frame passes or is dropped by a program', async () => {
+    await emu.close();
+    emu = await Emulator.create({ seed: 9, workers: 2 });
+    const eth0 = emu.addNic({ name: 'eth0', rxQueues: 4 });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.setRxSink('init', 'eth0', 'drop');
+    const { sent, done } = trafficInCalls(emu, 'init', 'eth0', (i) => l4({ proto: 17, sport: 1000 + i }), 100, 10_000);
+    for (let i = 0; i < 300 || !done(); i++) {
+      const p = emu.loadProgram({ name: `x${i}`, type: 'xdp', insns: assemble(i % 2 ? 'mov %r0, 1\nexit' : 'mov %r0, 2\nexit') });
+      emu.setXdp('init', 'eth0', p);
+      emu.closeProgram(p);
+      junk(emu);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await sent).toBe(1_000_000);
+    await emu.settle();
+    const st = emu.stats(eth0);
+    expect(st.rxPackets + (st.dropReasons.XDP_DROP ?? 0n)).toBe(1_000_000n);
+    expect(Object.keys(st.dropReasons).filter((r) => r !== 'XDP_DROP')).toEqual([]);
+  }, 120_000);
+
   it('ntuple rules, RSS tables and channels changed while a worker carries traffic into the NIC: every frame lands on a queue or is discarded by a rule', async () => {
     await emu.close();
     emu = await Emulator.create({ seed: 9, workers: 2 });
