@@ -325,6 +325,25 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
   }, 120_000);
 });
 
+describe('devices coming and going under traffic', () => {
+  it('netkit pairs created, brought up and deleted (their slots reused) while 2 workers carry traffic on another pair: every packet arrives', async () => {
+    await pair({ workers: 2 });
+    emu.setRxSink('foo', 'nk0', 'drop');
+    const { sent, done } = trafficInCalls(emu, 'init', 'nk1', () => udp(5), 100, 10_000);
+    for (let i = 0; i < 200 || !done(); i++) {
+      emu.addLink({ ifname: 'tmp1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'tmp0' } } } });
+      emu.setLink('init', 'tmp1', { up: true });
+      junk(emu);
+      await new Promise((r) => setImmediate(r));
+      emu.delLink('init', 'tmp1');
+    }
+    expect(await sent).toBe(1_000_000);
+    await emu.settle();
+    expect(stats('init', 'nk1')).toMatchObject({ txPackets: 1_000_000n, txDropped: 0n });
+    expect(stats('foo', 'nk0').rxPackets).toBe(1_000_000n);
+  }, 120_000);
+});
+
 describe('PROG_ARRAY slots replaced under traffic', () => {
   it('tail call targets replaced and freed while 2 workers run the caller: every packet gets a verdict from a live program', async () => {
     const { nk1 } = await pair({ workers: 2 });
