@@ -344,6 +344,30 @@ describe('devices coming and going under traffic', () => {
   }, 120_000);
 });
 
+describe('maps changed under traffic', () => {
+  it('the host updates and deletes the hash map key 2 workers\' programs insert (clang-compiled tc_counters): no trap, every packet passes, the map stays whole', async () => {
+    const { nk1 } = await pair({ workers: 2 });
+    emu.setRxSink('foo', 'nk0', 'drop');
+    const obj = emu.loadObject(readFileSync(new URL('../fixtures/bpf/tc_counters.o', import.meta.url)));
+    emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: obj.programs.get('count')! });
+    const bytes = obj.maps.get('src_bytes')!;
+    const key = new Uint8Array([10, 0, 0, 1]); // udp()'s source address
+    const { sent, done } = trafficInCalls(emu, 'init', 'nk1', () => udp(5), 100, 10_000);
+    for (let i = 0; i < 300 || !done(); i++) {
+      for (let k = 0; k < 8; k++) bytes.update(new Uint8Array([10, 0, 1, k]), new Uint8Array(8).fill(k));
+      try { bytes.delete(key); } catch { /* not there (yet) */ }
+      for (let k = 0; k < 8; k++) bytes.delete(new Uint8Array([10, 0, 1, k]));
+      await new Promise((r) => setImmediate(r));
+    }
+    await everyPacketJudged(sent, 1_000_000);
+    expect(stats('init', 'nk1').txPackets).toBe(1_000_000n);
+    // only the programs' key can be left, its value a byte count of whole packets
+    const left = [...bytes.keys()].map((k) => [...k]);
+    expect(left.every((k) => k.join('.') === key.join('.'))).toBe(true);
+    if (left.length) expect(Number(new DataView((bytes.lookup(key) as Uint8Array).buffer).getBigUint64(0, true)) % udp(5).length).toBe(0);
+  }, 120_000);
+});
+
 describe('PROG_ARRAY slots replaced under traffic', () => {
   it('tail call targets replaced and freed while 2 workers run the caller: every packet gets a verdict from a live program', async () => {
     const { nk1 } = await pair({ workers: 2 });
