@@ -1590,8 +1590,9 @@ export class Emulator {
     dv.setUint32(r + A.XS_TX_SLOT, txDev.slot, true);
     dv.setUint32(r + A.XS_TX_QUEUE, txQueue < txDev.numTxQueues ? txQueue : 0xffffffff, true);
     dv.setUint32(r + A.XS_DEV_SLOT, d.slot, true);
-    // A pool of its own on a shared UMEM: its free list (room for every chunk).
-    if (pool.owner === sock && dv.getUint32(r + A.XS_FREE_CAP, true) === 0) {
+    // A new pool (this socket owns it): its free list, buffers taken from FILL and not
+    // delivered (room for every chunk of the UMEM).
+    if (pool.owner === sock) {
       const cap = sock.umemSize / sock.chunkSize;
       dv.setUint32(r + A.XS_FREE, this.dp.alloc(cap * 4), true);
       dv.setUint32(r + A.XS_FREE_CAP, cap, true);

@@ -141,12 +141,6 @@ export class XskSocket {
     dv.setUint32(r + A.XS_TX, this.tx, true);
     dv.setUint32(r + A.XS_TX_BUDGET, 32, true);
     dv.setUint32(r + A.XS_POOL, r, true);
-    // The pool's free list (zero-copy buffers taken from FILL and not delivered): room for every chunk.
-    if (size) {
-      const cap = size / chunk;
-      dv.setUint32(r + A.XS_FREE, dp.alloc(cap * 4), true);
-      dv.setUint32(r + A.XS_FREE_CAP, cap, true);
-    }
   }
 
   /** The FILL ring the application produces to: its own before bind, the pool's after. */
