@@ -147,15 +147,23 @@ export function xskFlush(): void {
 }
 
 /**
+ * Socket `xs` takes frames received on (ifindex, queue) (af_xdp.md §3.5 checks 1-2: bound,
+ * and its own queue or the physical queue it leases): its RX ring, else 0.
+ */
+@inline function rcvRing(xs: usize, ifindex: u32, queue: u32): usize {
+  if (atomic.load<u32>(xs + XS_STATE) != XS_BOUND) return 0;
+  const own = load<u32>(xs, XS_IFINDEX) == ifindex && load<u32>(xs, XS_QUEUE) == queue;
+  const leased = load<u32>(xs, XS_PHYS_IFINDEX) == ifindex && load<u32>(xs, XS_PHYS_QUEUE) == queue;
+  if (!own && !leased) return 0;
+  return <usize>load<u32>(xs, XS_RX);
+}
+
+/**
  * Delivers `len` bytes at `data`, received on (ifindex, queue), to socket `xs`. True when
  * it took them. Published at the next xskFlush() (the caller's end of batch).
  */
 export function xskRcv(xs: usize, data: usize, len: u32, ifindex: u32, queue: u32): bool {
-  if (atomic.load<u32>(xs + XS_STATE) != XS_BOUND) return false;
-  const own = load<u32>(xs, XS_IFINDEX) == ifindex && load<u32>(xs, XS_QUEUE) == queue;
-  const leased = load<u32>(xs, XS_PHYS_IFINDEX) == ifindex && load<u32>(xs, XS_PHYS_QUEUE) == queue;
-  if (!own && !leased) return false;
-  const rx = <usize>load<u32>(xs, XS_RX);
+  const rx = rcvRing(xs, ifindex, queue);
   if (rx == 0) return false;
   if (xs != pendXs) xskFlush();
   const pr = pendRx;
@@ -354,10 +362,8 @@ export function zcFree(pool: usize, data: usize): void {
     zcFree(pool, data);
     return ok;
   }
-  const rx = <usize>load<u32>(xs, XS_RX);
-  if (atomic.load<u32>(xs + XS_STATE) != XS_BOUND || rx == 0 ||
-    !((load<u32>(xs, XS_IFINDEX) == ifindex && load<u32>(xs, XS_QUEUE) == queue) ||
-      (load<u32>(xs, XS_PHYS_IFINDEX) == ifindex && load<u32>(xs, XS_PHYS_QUEUE) == queue))) {
+  const rx = rcvRing(xs, ifindex, queue);
+  if (rx == 0) {
     zcFree(pool, data);
     return false;
   }
