@@ -194,11 +194,18 @@ function flowHash(data: usize, len: u32, proto: u16): u32 {
   return ok;
 }
 
+/** Releases the buffer holding `data`: a pool frame, or (pool != 0) a zero-copy pool's UMEM chunk. */
+@inline function release(thread: u32, pool: usize, data: usize): void {
+  if (pool != 0) zcFree(pool, data);
+  else frameFree(thread, data);
+}
+
 /**
- * Carries out the XDP action `act` on the frame (now at data, len bytes): true for
- * XDP_PASS (it goes on up); every other action is done here and the frame released.
+ * Carries out the XDP action `act` on the frame (now at data, len bytes, in a pool frame;
+ * XDP_TX and drops also on a zero-copy pool's chunk, `pool`): true for XDP_PASS (it goes
+ * on up); every other action is done here and the buffer released.
  */
-@inline function xdpAction(thread: u32, slot: u32, dev: usize, c: usize, ifindex: u32, q: u32, act: u32, data: usize, len: u32, rdIfindex: u32, rdFlags: u32, proto: u16): bool {
+@inline function xdpAction(thread: u32, slot: u32, dev: usize, c: usize, ifindex: u32, q: u32, act: u32, data: usize, len: u32, rdIfindex: u32, rdFlags: u32, proto: u16, pool: usize = 0): bool {
   if (act == 2) return true;
   if (act == 4 && (rdFlags >> 16) == 17) {
     if (toSocket(thread, c, rdIfindex, data, len, ifindex, q)) { bump(c, C_RX_PACKETS, 1); bump(c, C_RX_BYTES, len); }
@@ -217,11 +224,11 @@ function flowHash(data: usize, len: u32, proto: u16): u32 {
     // XDP_TX: back out of the same NIC, onto the wire (nothing listens there).
     bump(c, C_TX_PACKETS, 1);
     bump(c, C_TX_BYTES, len);
-    frameFree(thread, data);
+    release(thread, pool, data);
   } else {
     // XDP_DROP; XDP_ABORTED, unknown actions and faults.
     rxDrop(c, act == 1 ? DROP_XDP : DROP_XDP_ABORTED);
-    frameFree(thread, data);
+    release(thread, pool, data);
   }
   return false;
 }
@@ -286,13 +293,8 @@ const ZC_TAKEN: usize = 1;
     xdpAction(thread, slot, dev, c, ifindex, q, act, f + FRAME_HEADROOM, len, rdIfindex, rdFlags, proto);
     return 0;
   }
-  if (act == 3) {
-    bump(c, C_TX_PACKETS, 1);
-    bump(c, C_TX_BYTES, len);
-  } else {
-    rxDrop(c, act == 1 ? DROP_XDP : DROP_XDP_ABORTED);
-  }
-  zcFree(pool, data);
+  // XDP_TX and drops: as for a pool frame, the chunk going back to the pool.
+  xdpAction(thread, slot, dev, c, ifindex, q, act, data, len, rdIfindex, rdFlags, proto, pool);
   return 0;
 }
 
