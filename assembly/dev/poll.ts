@@ -12,8 +12,8 @@ import {
 import { copy64, framesTake, framesFreeDescs, threadState } from "./frames";
 import { device, netkitXmit } from "./netkit";
 import { nicRx, nicRxFresh, nicRxWire, nicXmit } from "./nic";
-import { counters, bump } from "./stats";
-import { C_RX_DROPPED, DROP_NOMEM } from "../abi/layout";
+import { counters, rxDrop } from "./stats";
+import { DROP_NOMEM } from "../abi/layout";
 
 const BATCH: u32 = 64;
 
@@ -205,11 +205,7 @@ export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32
     }
     if (nic) {
       // Sent on the wire all the same: frames the driver had no buffer for are its drops.
-      if (k < nb) {
-        const c = counters(thread, slot);
-        bump(c, C_RX_DROPPED, nb - k);
-        bump(c, DROP_NOMEM, nb - k);
-      }
+      if (k < nb) rxDrop(counters(thread, slot), DROP_NOMEM, nb - k);
       if (k != 0) nicRxFresh(thread, slot, dev, scratch, k);
       if (drain) sinkDrop(thread, slot);
       sent += nb;

@@ -19,8 +19,8 @@ import { GLOBALS, G_COUNTERS, G_MAX_DEVICES, COUNTERS_SIZE, C_TX_DROPPED, C_RX_D
   bump(block, reason, 1);
 }
 
-/** rx_dropped plus the reason's own counter. */
-@inline export function rxDrop(block: usize, reason: u32): void {
-  bump(block, C_RX_DROPPED, 1);
-  bump(block, reason, 1);
+/** rx_dropped plus the reason's own counter (`n` frames, default one). */
+@inline export function rxDrop(block: usize, reason: u32, n: u64 = 1): void {
+  bump(block, C_RX_DROPPED, n);
+  bump(block, reason, n);
 }
