@@ -391,11 +391,6 @@ export function runXdpIn(thread: u32, prog: usize, data: usize, len: u32, ifinde
 }
 
 /**
- * tcx on device `ifindex`: ingress for a frame entering it (skb_iif set), egress for one
- * it is about to send. Returns 0 pass, 2 drop, 7 redirect (tcx_action_code: any other
- * value is NEXT, i.e. pass; a fault drops).
- */
-/**
  * What tcx makes of a list's walk (its verdict and fault): a fault drops (TC_ACT_SHOT),
  * TC_ACT_SHOT and TC_ACT_REDIRECT take the packet, anything else lets it go on (0).
  */
@@ -405,6 +400,11 @@ export function runXdpIn(thread: u32, prog: usize, data: usize, len: u32, ifinde
   return 0;
 }
 
+/**
+ * tcx on device `ifindex`: ingress for a frame entering it (skb_iif set), egress for one
+ * it is about to send. Returns 0 pass, 2 drop, 7 redirect (tcx_action_code: any other
+ * value is NEXT, i.e. pass; a fault drops).
+ */
 function runTcx(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
   const v = runProgs(thread, list, meta, data, len, dev);
   return tcxAct(v, lastFault);
