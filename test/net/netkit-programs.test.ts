@@ -4,7 +4,8 @@ import * as A from '../../src/abi.generated.js';
 import { Emulator, prng } from '../../src/emulator.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { BpfMap } from '../../src/ebpf/maps.js';
-import type { BpfProgram } from '../../src/ebpf/program.js';
+import type { BpfLink, BpfProgram } from '../../src/ebpf/program.js';
+import { BPF_F_REPLACE } from '../../src/ebpf/mprog.js';
 import { junk, trafficInCalls } from '../helpers/churn.js';
 import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
 
@@ -307,18 +308,33 @@ describe('netkit xmit runs the attached programs (netkit.md §4 steps 6-7)', () 
     expect(emu.progQuery('init', { ifindex: nk1, attachType: 'netkit_primary' }).revision).toBe(1);
   }, 120_000);
 
-  it('publication: programs closed while attached are freed at detach, under traffic from 2 workers, while new ones take their memory; every packet gets a verdict', async () => {
+  it.each(['detach', 'replace', 'link update', 'link detach'] as const)('publication: programs closed while attached are freed when they leave the list (%s), under traffic from 2 workers, while new ones take their memory; every packet gets a verdict', async (how) => {
     const { nk1 } = await pair({ workers: 2 });
     emu.setRxSink('foo', 'nk0', 'drop');
     const { sent, done } = trafficInCalls(emu, 'init', 'nk1', () => udp(5), 200, 10_000);
+    const at = { ifindex: nk1, attachType: 'netkit_primary' as const };
+    let prev: BpfProgram | undefined;
+    let link: BpfLink | undefined;
     for (let i = 0; i < 300 || !done(); i++) {
       // a fresh program each round (drop or pass), its handle closed while it is attached:
-      // the detach frees it, and the next round's program may get its memory
+      // leaving the list frees it, and the next round's program may get its memory
       const p = asm(`p${i}`, i % 2 ? 'mov %r0, 2\nexit' : 'mov %r0, 0\nexit');
-      emu.progAttach('init', { ifindex: nk1, attachType: 'netkit_primary', prog: p });
-      emu.closeProgram(p);
-      await new Promise((r) => setImmediate(r));
-      emu.progDetach('init', { ifindex: nk1, attachType: 'netkit_primary' });
+      if (how === 'detach' || how === 'link detach') {
+        if (how === 'detach') emu.progAttach('init', { ...at, prog: p });
+        else link = emu.linkCreate('init', { ...at, prog: p });
+        emu.closeProgram(p);
+        await new Promise((r) => setImmediate(r));
+        if (how === 'detach') emu.progDetach('init', at);
+        else emu.linkDetach(link!, true);
+      } else {
+        // the list keeps one program; each round's takes its predecessor's place
+        if (how === 'replace') emu.progAttach('init', { ...at, prog: p, ...(prev ? { flags: BPF_F_REPLACE, replace: prev } : {}) });
+        else if (link) emu.linkUpdate(link, p);
+        else link = emu.linkCreate('init', { ...at, prog: p });
+        emu.closeProgram(p);
+        prev = p;
+        await new Promise((r) => setImmediate(r));
+      }
       junk(emu);
     }
     await everyPacketJudged(sent, 2_000_000);
