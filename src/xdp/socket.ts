@@ -268,7 +268,7 @@ export class XskSocket {
     }
     for (const [r, read] of rings) walk(r, read);
     held.forEach(add);
-    const pools = new Set([this, ...sharing].map((x) => x.bound?.pool.owner.record ?? dv.getUint32(x.record + A.XS_POOL, true)));
+    const pools = new Set([this, ...sharing].map((x) => x.poolRecord));
     for (const p of pools) for (const c of this.kernelHeldIn(p)) add(c);
     const bad: number[] = [];
     for (let c = 0; c < this.umemSize; c += this.chunkSize) if ((count.get(c) ?? 0) !== 1) bad.push(c);
@@ -276,12 +276,18 @@ export class XskSocket {
   }
 
   /**
-   * The chunks on this socket's pool's free list: taken from FILL by a zero-copy driver
-   * and not delivered (XDP dropped or passed the frame, RX was full); the kernel reuses
-   * them before new FILL entries and never gives them back (af_xdp.md §1.3, §5.2).
+   * The chunks on this socket's pool's free list: taken from FILL and not delivered (a
+   * zero-copy driver's buffer for a frame XDP dropped, passed or sent back; in either mode
+   * one that found RX full); the kernel reuses them before new FILL entries and never
+   * gives them back (af_xdp.md §1.3, §5.2).
    */
   kernelHeld(): number[] {
-    return this.kernelHeldIn(this.bound?.pool.owner.record ?? this.dp.view().getUint32(this.record + A.XS_POOL, true));
+    return this.kernelHeldIn(this.poolRecord);
+  }
+
+  /** The record of the socket's pool (its owner's; the last one it was bound to after unbind). */
+  private get poolRecord(): number {
+    return this.bound?.pool.owner.record ?? this.dp.view().getUint32(this.record + A.XS_POOL, true);
   }
 
   private kernelHeldIn(pool: number): number[] {
@@ -295,7 +301,7 @@ export class XskSocket {
     const dv = this.dp.view();
     const r = this.record;
     const u64 = (at: number): bigint => dv.getBigUint64(at, true);
-    const pool = this.bound?.pool.owner.record ?? dv.getUint32(r + A.XS_POOL, true);
+    const pool = this.poolRecord;
     return {
       rx_dropped: u64(r + A.XS_RX_DROPPED), rx_invalid_descs: 0n, tx_invalid_descs: u64(r + A.XS_TX_INVALID),
       rx_ring_full: u64(r + A.XS_RX_RING_FULL),
