@@ -1138,9 +1138,13 @@ export class Emulator {
   wireIn(ns: string, dev: string | number, frame: Uint8Array, meta?: FrameMeta): void {
     const d = this.device(ns, dev);
     if (!d.nic) fail('EOPNOTSUPP');
-    // Larger than the NIC's receive buffers (frames of the dataplane's frame size).
-    if (frame.length > this.dp.frameSize - A.FRAME_HEADROOM) fail('EMSGSIZE');
+    this.checkFrameLength(frame);
     this.traffic.transmit(d, frame, meta, true);
+  }
+
+  /** EMSGSIZE for a frame larger than a frame buffer holds (the NIC's receive buffers, pktgen's frames). */
+  private checkFrameLength(frame: Uint8Array): void {
+    if (frame.length > this.dp.frameSize - A.FRAME_HEADROOM) fail('EMSGSIZE');
   }
 
   /** A NIC's per-queue counters (rx queue i, and tx on queue 0), summed over threads. */
@@ -1279,7 +1283,7 @@ export class Emulator {
     if (!int(o.count, 0, 0xffffffff) || !int(o.batch ?? 64, 1, 64) || !int(flows, 1, 0xffff)) fail('EINVAL');
     // The varied port must lie inside the frame.
     if (!int(portOffset, 0, 0xffff) || (flows > 1 && portOffset + 2 > frame.length)) fail('EINVAL');
-    if (frame.length > this.dp.frameSize - A.FRAME_HEADROOM) fail('EMSGSIZE'); // more than a frame holds
+    this.checkFrameLength(frame);
     const tmpl = this.dp.alloc(frame.length);
     this.dp.bytes().set(frame, tmpl);
     const proto = frame.length >= 14 ? (frame[12]! << 8) | frame[13]! : 0;
