@@ -373,6 +373,17 @@ describe('array map lookups run inline', () => {
 });
 
 /** emu.testRun with the instruction budget per run set to `budget` (BPF_PROG_TEST_RUN has no such option: the test VM's run gets it). */
+/**
+ * A test run on `budget`, compiled and on the interpreter: each one's r0 (unless it
+ * faulted: a faulted compiled run keeps no registers), fault and executed count.
+ */
+function onBothEngines(emu: Emulator, p: Parameters<Emulator['testRun']>[0], budget: number, o: Parameters<Emulator['testRun']>[1]): { retval?: number; fault?: string; executed?: number }[] {
+  return [false, true].map((interpreter) => {
+    const r = testRunOnBudget(emu, p, budget, { ...o, interpreter });
+    return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed };
+  });
+}
+
 function testRunOnBudget(emu: Emulator, p: Parameters<Emulator['testRun']>[0], budget: number, o: Parameters<Emulator['testRun']>[1]): ReturnType<Emulator['testRun']> {
   emu.testRun(p, { data: new Uint8Array(14), repeat: 1 }); // (the test VM exists)
   const vm = (emu as unknown as { testVm: { run: (...a: unknown[]) => unknown } }).testVm;
@@ -396,10 +407,7 @@ describe('the batch code of a loop-free program', () => {
       const seen = new Set<string>();
       for (const len of [60, 200]) {
         for (const budget of [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 13, 14, 15, 1_000_000]) {
-          const [c, i] = [false, true].map((interpreter) => {
-            const r = testRunOnBudget(emu, p, budget, { data: new Uint8Array(len), repeat: 4, interpreter });
-            return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed };
-          });
+          const [c, i] = onBothEngines(emu, p, budget, { data: new Uint8Array(len), repeat: 4 });
           expect({ len, budget, ...c }).toEqual({ len, budget, ...i });
           seen.add(i.fault ?? `r0 ${i.retval}`);
         }
@@ -419,10 +427,7 @@ describe('the batch code of a loop-free program', () => {
       expect(p.jit.slot).not.toBe(0);
       const seen: string[] = [];
       for (const budget of [1, 2, 3, 4, 5, 6]) {
-        const [c, i] = [false, true].map((interpreter) => {
-          const r = testRunOnBudget(emu, p, budget, { data: new Uint8Array(60), repeat: 1, interpreter });
-          return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed };
-        });
+        const [c, i] = onBothEngines(emu, p, budget, { data: new Uint8Array(60), repeat: 1 });
         expect({ budget, ...c }).toEqual({ budget, ...i });
         seen.push(i.fault ?? `r0 ${i.retval}`);
       }
@@ -442,10 +447,7 @@ describe('the batch code of a loop-free program', () => {
       expect(p.jit.slot).not.toBe(0);
       const seen = new Set<string>();
       for (const budget of [1, 3, 4, 5, 6, 7, 8, 9, 10, 20, 21, 22, 23, 24, 25, 40, 1_000_000]) {
-        const [c, i] = [false, true].map((interpreter) => {
-          const r = testRunOnBudget(emu, p, budget, { data: new Uint8Array(20).fill(3), repeat: 4, interpreter });
-          return { fault: r.fault, executed: r.executed };
-        });
+        const [c, i] = onBothEngines(emu, p, budget, { data: new Uint8Array(20).fill(3), repeat: 4 });
         expect({ budget, ...c }).toEqual({ budget, ...i });
         seen.add(String(i.fault));
       }
