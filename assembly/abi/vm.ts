@@ -120,6 +120,11 @@ export const MAX_TAIL_CALL_CNT: u32 = 33;
 
 // Region flags.
 export const VM_REGION_WRITABLE: u32 = 1;
+// A tc program's __sk_buff: writable only before `data` (mark, priority, cb, tc_classid, …)
+// and at tstamp; data, data_end, data_meta and what follows are read-only at run time, as
+// the kernel's verifier keeps them, so no store can move the packet bounds the checks and
+// the batch code rely on.
+export const VM_REGION_SKB_CTX: u32 = 2;
 
 // Redirect flags recorded by bpf_redirect / bpf_redirect_peer.
 export const VM_REDIRECT_SET: u32 = 0x100;

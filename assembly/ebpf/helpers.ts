@@ -31,8 +31,9 @@ import { threadState } from "../dev/frames";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
 
-/** A function pointer as the loader encodes `lddw rX, <func>` (BPF_PSEUDO_FUNC): tag << 32 | pc. */
+/** A function pointer, as `lddw rX, <func>` (src BPF_PSEUDO_FUNC) loads it: tag << 32 | pc. */
 export const FUNC_TAG: u64 = 0xbf0c;
+export const PSEUDO_FUNC: u32 = 4;
 
 const EFAULT: i64 = -14;
 const EINVAL: i64 = -22;

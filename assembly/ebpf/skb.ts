@@ -13,7 +13,7 @@ import {
 } from "../abi/layout";
 import {
   VM_PROG, VM_SLOTS, VM_BUDGET, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_REGS, VM_PKT, VM_PKT_LEN, VM_META,
-  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_NMAPS, VM_MAPS, VM_PKT_LO, VM_PKT_HI,
+  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_NMAPS, VM_MAPS, VM_PKT_LO, VM_PKT_HI,
   VM_PKT_META, VM_PROG_ID,
 } from "../abi/vm";
 import { threadState } from "../dev/frames";
@@ -136,10 +136,14 @@ function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable:
   prepareProg(rec, prog);
   store<u32>(rec, RUN_BUDGET, VM_BUDGET);
   let r = rec + VM_REGIONS;
-  store<u32>(r, <u32>ctx); store<u32>(r, <u32>(ctx + ctxSize), 4); store<u32>(r, ctxWritable ? VM_REGION_WRITABLE : 0, 8);
+  store<u32>(r, <u32>ctx); store<u32>(r, <u32>(ctx + ctxSize), 4); store<u32>(r, ctxWritable ? VM_REGION_WRITABLE | VM_REGION_SKB_CTX : 0, 8);
   r += VM_REGION_SIZE;
   store<u32>(r, <u32>data); store<u32>(r, <u32>(data + len), 4); store<u32>(r, VM_REGION_WRITABLE, 8);
+  // r1 the context, the others 0: every run starts alike on either engine, whatever the last
+  // one left in the record (the batch code starts its runs so too).
+  store<u64>(rec + VM_REGS, 0);
   store<u64>(rec + VM_REGS + 8, <u64>ctx);
+  for (let r: usize = 2; r <= 9; r++) store<u64>(rec + VM_REGS + (r << 3), 0);
   store<u32>(rec, <u32>data, VM_PKT);
   store<u32>(rec, len, VM_PKT_LEN);
   store<u32>(rec, <u32>meta, VM_META);
@@ -247,13 +251,14 @@ export function batchEntries(thread: u32): usize {
 export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: usize, flags: u32 = 0): bool {
   // tc: a writable __sk_buff on `dev`; XDP (no device): a read-only xdp_md.
   const skb = dev != 0;
+  // (batch code starts each run with the registers a verified program may read: unverified ones run one by one)
+  if (!batchable(prog)) return false;
   const jit = load<u32>(prog, PR_JIT);
-  if (jit == 0) return false;
   const rec = <usize>load<u32>(threadState(thread), T_BPF) + BPF_VM;
   prepareProg(rec, prog);
   store<u32>(rec, RUN_BUDGET, VM_BUDGET);
   store<u32>(rec, <u32>dev, VM_DEV);
-  store<u32>(rec + VM_REGIONS, skb ? VM_REGION_WRITABLE : 0, 8);
+  store<u32>(rec + VM_REGIONS, skb ? VM_REGION_WRITABLE | VM_REGION_SKB_CTX : 0, 8);
   store<u32>(rec + VM_REGIONS + VM_REGION_SIZE, VM_REGION_WRITABLE, 8);
   if (call_indirect<u32>(jit + JIT_SLOTS, rec, entries, n | flags) == 0) return false;
   if (skb && (load<u32>(prog, PR_CTX_USE) & PR_CTX_WRITES) != 0) {

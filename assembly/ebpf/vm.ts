@@ -8,11 +8,11 @@ import {
   VM_PROG, VM_SLOTS, VM_BUDGET, VM_FAULT, VM_FAULT_PC, VM_STACK, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE,
   VM_REGS, VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_STACK_SIZE, VM_EXECUTED,
   VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_BUDGET, VM_FAULT_INSN, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_PC_RANGE,
-  VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
+  VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
   VM_TAIL_PROG, VM_SAVED, VM_MAX_REGIONS, VM_NMAPS, VM_MAPS, VM_KVIEW, VM_KVIEW_SIZE, VM_KFUNC_BASE,
 } from "../abi/vm";
-import { PR_JIT } from "../abi/layout";
-import { vmHelper, inInnerMap } from "./helpers";
+import { PR_JIT, SKB_DATA, SKB_TSTAMP } from "../abi/layout";
+import { vmHelper, inInnerMap, FUNC_TAG, PSEUDO_FUNC } from "./helpers";
 
 // Inline access checks read `ea >= lo && ea <= hi - size` (size <= 8): no sum that can wrap
 // around 2^64 (a wrapped `ea + size` once let an address near 2^64 through to a trapping load).
@@ -42,6 +42,19 @@ export function vmFault(rec: usize, code: u32, pc: u32): u32 {
 /** The region entry the last successful `vmCheck` matched (0 for the stack). */
 let lastRegion: usize = 0;
 
+/** Whether a `size`-byte write at `off` into an __sk_buff (VM_REGION_SKB_CTX) stays in its writable part. */
+@inline export function skbCtxWritable(off: u64, size: u32): bool {
+  return off + <u64>size <= <u64>SKB_DATA || (off >= <u64>SKB_TSTAMP && off + <u64>size <= <u64>SKB_TSTAMP + 8);
+}
+
+/** The end of a region's part that stores may reach directly (the rest of an __sk_buff goes through `vmCheck`). */
+@inline export function regionWriteHi(r: usize): u64 {
+  const flags = load<u32>(r, 8);
+  if ((flags & VM_REGION_WRITABLE) == 0) return 0;
+  const lo = <u64>load<u32>(r);
+  return (flags & VM_REGION_SKB_CTX) != 0 ? lo + <u64>SKB_DATA : <u64>load<u32>(r, 4);
+}
+
 export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
   lastRegion = 0;
   const stack = <u64>load<u32>(rec, VM_STACK);
@@ -53,7 +66,8 @@ export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
     const lo = <u64>load<u32>(r);
     const hi = <u64>load<u32>(r, 4);
     if (a >= lo && a <= hi && <u64>size <= hi - a) {
-      if (write && (load<u32>(r, 8) & VM_REGION_WRITABLE) == 0) return 0;
+      const flags = load<u32>(r, 8);
+      if (write && ((flags & VM_REGION_WRITABLE) == 0 || ((flags & VM_REGION_SKB_CTX) != 0 && !skbCtxWritable(a - lo, size)))) return 0;
       lastRegion = r;
       return <usize>a;
     }
@@ -106,9 +120,11 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
   // Regions 0 and 1 are the context and the packet in every hook: checked inline.
   let r0Lo: u64 = EMPTY_LO, r0Hi: u64 = EMPTY_HI, r1Lo: u64 = EMPTY_LO, r1Hi: u64 = EMPTY_HI;
   let r0W = false, r1W = false;
+  let r0WHi: u64 = 0;
   if (load<u32>(rec, VM_NREGIONS) >= 2) {
     r0Lo = <u64>load<u32>(rec, VM_REGIONS); r0Hi = <u64>load<u32>(rec, VM_REGIONS + 4);
     r0W = (load<u32>(rec, VM_REGIONS + 8) & VM_REGION_WRITABLE) != 0;
+    r0WHi = regionWriteHi(rec + VM_REGIONS);
     r1Lo = <u64>load<u32>(rec, VM_REGIONS + VM_REGION_SIZE); r1Hi = <u64>load<u32>(rec, VM_REGIONS + VM_REGION_SIZE + 4);
     r1W = (load<u32>(rec, VM_REGIONS + VM_REGION_SIZE + 8) & VM_REGION_WRITABLE) != 0;
   }
@@ -235,22 +251,22 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
         }
         case 0x63: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea <= stackHi - 4) || (r1W && ea >= r1Lo && ea <= r1Hi - 4) || (r0W && ea >= r0Lo && ea <= r0Hi - 4) || (hitWritable && ea >= hitLo && ea <= hitHi - 4)) { store<u32>(<usize>ea, <u32>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 4) || (r1W && ea >= r1Lo && ea <= r1Hi - 4) || (r0W && ea >= r0Lo && ea <= r0WHi - 4) || (hitWritable && ea >= hitLo && ea <= hitHi - 4)) { store<u32>(<usize>ea, <u32>reg(rec, src)); continue; }
           break;
         }
         case 0x6b: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea <= stackHi - 2) || (r1W && ea >= r1Lo && ea <= r1Hi - 2) || (r0W && ea >= r0Lo && ea <= r0Hi - 2) || (hitWritable && ea >= hitLo && ea <= hitHi - 2)) { store<u16>(<usize>ea, <u16>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 2) || (r1W && ea >= r1Lo && ea <= r1Hi - 2) || (r0W && ea >= r0Lo && ea <= r0WHi - 2) || (hitWritable && ea >= hitLo && ea <= hitHi - 2)) { store<u16>(<usize>ea, <u16>reg(rec, src)); continue; }
           break;
         }
         case 0x73: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea <= stackHi - 1) || (r1W && ea >= r1Lo && ea <= r1Hi - 1) || (r0W && ea >= r0Lo && ea <= r0Hi - 1) || (hitWritable && ea >= hitLo && ea <= hitHi - 1)) { store<u8>(<usize>ea, <u8>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 1) || (r1W && ea >= r1Lo && ea <= r1Hi - 1) || (r0W && ea >= r0Lo && ea <= r0WHi - 1) || (hitWritable && ea >= hitLo && ea <= hitHi - 1)) { store<u8>(<usize>ea, <u8>reg(rec, src)); continue; }
           break;
         }
         case 0x7b: {
           const ea = reg(rec, dst) + <u64><i64>off;
-          if ((ea >= stackLo && ea <= stackHi - 8) || (r1W && ea >= r1Lo && ea <= r1Hi - 8) || (r0W && ea >= r0Lo && ea <= r0Hi - 8) || (hitWritable && ea >= hitLo && ea <= hitHi - 8)) { store<u64>(<usize>ea, <u64>reg(rec, src)); continue; }
+          if ((ea >= stackLo && ea <= stackHi - 8) || (r1W && ea >= r1Lo && ea <= r1Hi - 8) || (r0W && ea >= r0Lo && ea <= r0WHi - 8) || (hitWritable && ea >= hitLo && ea <= hitHi - 8)) { store<u64>(<usize>ea, <u64>reg(rec, src)); continue; }
           break;
         }
       }
@@ -274,7 +290,7 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
         case 5: r = d & s; break;
         case 6: r = d << (s & 63); break;
         case 7: r = d >> (s & 63); break;
-        case 8: r = <u64>(-<i64>d); break;
+        case 8: if ((code & 8) != 0) fault = vmFault(rec, VM_FAULT_INSN, at); else r = <u64>(-<i64>d); break; // (0x8f: no instruction)
         case 9:
           if (off == 0) r = s == 0 ? d : d % s;
           else if (s == 0) r = d;
@@ -323,7 +339,7 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
         case 5: r = d & s; break;
         case 6: r = d << (s & 31); break;
         case 7: r = d >> (s & 31); break;
-        case 8: r = <u32>(-<i32>d); break;
+        case 8: if ((code & 8) != 0) fault = vmFault(rec, VM_FAULT_INSN, at); else r = <u32>(-<i32>d); break; // (0x8c: no instruction)
         case 9:
           if (off == 0) r = s == 0 ? d : d % s;
           else if (s == 0) r = d;
@@ -472,7 +488,7 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
         a = vmCheck(rec, ea, size, false);
         if (a == 0) { fault = vmFault(rec, VM_FAULT_READ, at); break; }
         const r = lastRegion;
-        if (r != 0) { hitLo = <u64>load<u32>(r); hitHi = <u64>load<u32>(r, 4); hitWritable = (load<u32>(r, 8) & VM_REGION_WRITABLE) != 0; }
+        if (r != 0) { hitLo = <u64>load<u32>(r); hitHi = <u64>load<u32>(r, 4); hitWritable = regionWriteHi(r) == hitHi; }
       }
       let v: u64 = 0;
       if (mode == 0x60) {
@@ -500,7 +516,7 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
         a = vmCheck(rec, ea, size, true);
         if (a == 0) { fault = vmFault(rec, VM_FAULT_WRITE, at); break; }
         const r = lastRegion;
-        if (r != 0) { hitLo = <u64>load<u32>(r); hitHi = <u64>load<u32>(r, 4); hitWritable = (load<u32>(r, 8) & VM_REGION_WRITABLE) != 0; }
+        if (r != 0) { hitLo = <u64>load<u32>(r); hitHi = <u64>load<u32>(r, 4); hitWritable = regionWriteHi(r) == hitHi; }
       }
       if (mode == 0x60) {
         const v: u64 = cls == 2 ? <u64><i64>imm : reg(rec, src);
@@ -545,9 +561,11 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
 
     // LD: lddw and the legacy packet loads.
     if (code == 0x18) {
-      if (pc >= n || src != 0) { fault = vmFault(rec, VM_FAULT_INSN, at); break; }
+      // src 0: the constant; src BPF_PSEUDO_FUNC: a pointer to the function at pc + 1 + imm
+      // (FUNC_TAG << 32 | its pc: what bpf_loop takes as a callback).
+      if (pc >= n || (src != 0 && src != PSEUDO_FUNC)) { fault = vmFault(rec, VM_FAULT_INSN, at); break; }
       const hi = load<u32>(ip, 12);
-      setReg(rec, dst, (<u64>hi << 32) | <u64><u32>imm);
+      setReg(rec, dst, src == 0 ? (<u64>hi << 32) | <u64><u32>imm : (FUNC_TAG << 32) | <u64><u32>(<i32>pc + imm));
       pc++;
       continue;
     }
@@ -607,7 +625,11 @@ export function vmRunRepeat(rec: usize, n: u32, jit: u32): u32 {
   for (let k: u32 = 0; k < own * VM_REGION_SIZE; k += 4) store<u32>(rec + VM_SAVED + 16 + k, load<u32>(rec + VM_REGIONS + 2 * VM_REGION_SIZE + k));
   let f: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
+    // Each repetition starts as the first: r1..r5 the arguments, the other registers 0 (as
+    // the compiled batch code starts every run; nothing is left over from the last one).
+    setReg(rec, 0, 0);
     setReg(rec, 1, a1); setReg(rec, 2, a2); setReg(rec, 3, a3); setReg(rec, 4, a4); setReg(rec, 5, a5);
+    setReg(rec, 6, 0); setReg(rec, 7, 0); setReg(rec, 8, 0); setReg(rec, 9, 0);
     store<u32>(rec, budget, VM_BUDGET);
     store<u32>(rec, prog, VM_PROG);
     store<u32>(rec, slots, VM_SLOTS);

@@ -236,7 +236,8 @@ const JMP_NAME = Object.fromEntries(Object.entries(JMP).map(([k, v]) => [v, k]))
 const SIZE_NAME: Record<number, string> = { 0x00: 'w', 0x08: 'h', 0x10: 'b', 0x18: 'dw' };
 const ATOMIC_NAME: Record<number, string> = { 0x00: 'add', 0x40: 'or', 0x50: 'and', 0xa0: 'xor' };
 
-const hex = (v: number): string => (v < 0 ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`);
+// Negative immediates in decimal: what bpf_conformance's assembler (and ours) reads.
+const hex = (v: number): string => (v < 0 ? `${v}` : `0x${v.toString(16)}`);
 const mem = (r: number, off: number): string => `[%r${r}${off === 0 ? '' : off > 0 ? `+${off}` : off}]`;
 const rel = (off: number): string => (off >= 0 ? `+${off}` : `${off}`);
 

@@ -13,8 +13,6 @@ import type { AttachType, BpfProgram, ProgType } from './program.js';
 import { verify } from './verifier.js';
 import type { Dataplane } from '../dataplane.js';
 
-/** What FUNC_TAG is in assembly/ebpf/helpers.ts: callback pointers are (tag << 32) | pc. */
-const FUNC_TAG = 0xbf0cn;
 
 export interface LoadedObject {
   license: string;
@@ -42,7 +40,9 @@ export function relocate(obj: BpfObject, index: number, maps: BpfMap[]): { insns
     if (i.code !== LDDW) continue;
     const next = decode(insns, pc + 1);
     let value: bigint;
-    if (i.src === Pseudo.IMM) { pc++; continue; }
+    // Immediates, and callback pointers: these stay as the kernel takes them (src
+    // BPF_PSEUDO_FUNC, imm the offset to the function), which no constant can be mistaken for.
+    if (i.src === Pseudo.IMM || i.src === Pseudo.FUNC) { pc++; continue; }
     if (i.src === Pseudo.MAP_FD || i.src === Pseudo.MAP_VALUE) {
       const m = maps[i.imm];
       if (!m) fail('EINVAL', `${p.section}: instruction ${pc} refers to map ${i.imm}, which does not exist`);
@@ -52,8 +52,6 @@ export function relocate(obj: BpfObject, index: number, maps: BpfMap[]): { insns
         if (m.type !== 'array' || next.imm < 0 || next.imm >= m.valueSize) fail('EINVAL', `${p.section}: instruction ${pc}: direct value access outside map ${m.name}`);
         value = BigInt(m.values + next.imm);
       }
-    } else if (i.src === Pseudo.FUNC) {
-      value = (FUNC_TAG << 32n) | BigInt(pc + i.imm + 1);
     } else {
       fail('EINVAL', `${p.section}: instruction ${pc}: lddw pseudo source ${i.src} is not supported`);
     }

@@ -29,7 +29,10 @@ export interface TestRunResult {
   durationNs: number;
   /** Instructions executed by the last repetition. */
   executed: number;
+  /** Why the run stopped early (nkemu's own: a kernel-verified program never faults), and where. */
   fault: VmFault | null;
+  /** The instruction that faulted; null when none did. */
+  faultPc: number | null;
 }
 
 const SKB_SIZE = 192;
@@ -100,7 +103,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     }
     const t0 = performance.now();
     const r = vm.run(prog.addr, prog.insns.length / 8, {
-      args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: true }, { addr: data, len: d.length, writable: true }, ...regions],
+      args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: !xdp, skbCtx: !xdp }, { addr: data, len: d.length, writable: true }, ...regions],
       maps, packet: { addr: data, len: d.length, ctx, lo: buf, hi: buf + head + d.length + 64, xdp }, repeat,
       jit: o.interpreter ? 0 : prog.jit.slot,
       batch: (dv.getUint32(rec + A.PR_CTX_USE, true) & A.PR_CTX_VERIFIED) !== 0,
@@ -118,7 +121,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
       // XDP: data_out starts at data_meta (metadata included), as the kernel copies it.
       retval: Number(r.r0 & 0xffffffffn),
       dataOut: dp.bytes().slice(xdp && r.packet.meta ? r.packet.meta : r.packet.addr, r.packet.addr + r.packet.len), ctxOut: out,
-      durationNs, executed: Number(r.executed) / repeat, fault: r.fault,
+      durationNs, executed: Number(r.executed) / repeat, fault: r.fault, faultPc: r.fault ? r.faultPc : null,
     };
   } finally {
     dp.release(buf, head + d.length + 64);

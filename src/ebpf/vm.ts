@@ -19,6 +19,8 @@ export interface VmRegion {
   addr: number;
   len: number;
   writable: boolean;
+  /** An __sk_buff (abi VM_REGION_SKB_CTX): writable only before `data` and at tstamp. */
+  skbCtx?: boolean;
 }
 
 export interface VmRunOptions {
@@ -38,6 +40,7 @@ export interface VmRunOptions {
 }
 
 export interface VmResult {
+  /** r0 at exit; 0 when the run faulted. */
   r0: bigint;
   fault: VmFault | null;
   faultPc: number;
@@ -55,7 +58,7 @@ export function writeRegions(dv: DataView, at: number, regions: readonly VmRegio
     const e = at + i * A.VM_REGION_SIZE;
     dv.setUint32(e, g.addr, true);
     dv.setUint32(e + 4, g.addr + g.len, true);
-    dv.setUint32(e + 8, g.writable ? A.VM_REGION_WRITABLE : 0, true);
+    dv.setUint32(e + 8, (g.writable ? A.VM_REGION_WRITABLE : 0) | (g.skbCtx ? A.VM_REGION_SKB_CTX : 0), true);
     dv.setUint32(e + 12, 0, true);
   });
 }
@@ -137,7 +140,8 @@ export class Vm {
     const v = this.dp.view();
     const flags = v.getUint32(r + A.VM_REDIRECT_FLAGS, true);
     return {
-      r0: v.getBigUint64(r + A.VM_REGS, true),
+      // (a run that faulted returns nothing: r0 is 0 on both engines, whatever the registers held)
+      r0: code === 0 ? v.getBigUint64(r + A.VM_REGS, true) : 0n,
       fault: code === 0 ? null : FAULTS[code] ?? 'insn',
       faultPc: v.getUint32(r + A.VM_FAULT_PC, true),
       executed: v.getBigUint64(r + A.VM_EXECUTED, true),

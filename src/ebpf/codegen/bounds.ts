@@ -10,7 +10,7 @@
  * xdp_md) and keeps the packet's bounds in locals, so:
  * - `data` and `data_end` loads through the context read those locals (equal to what the
  *   context holds: the dataplane filled it, helpers that move the packet update both, and
- *   a verified program cannot write either field);
+ *   no store can write either field: they are read-only at run time, VM_REGION_SKB_CTX);
  * - an access through the context inside it, or through the packet start inside the
  *   proven range, needs no check.
  * Nothing is learnt through memory (spills), and calls that may move the packet (any but
@@ -58,7 +58,14 @@ interface State {
 }
 
 /** The context at r1: its size, whether it may be written, where `data` and `data_end` are. */
-export interface BatchContext { size: number; writable: boolean; data: number; dataEnd: number }
+export interface BatchContext {
+  size: number;
+  writable: boolean;
+  /** Stores are proven only below this offset (an __sk_buff's fields before `data`; abi VM_REGION_SKB_CTX). */
+  writableEnd: number;
+  data: number;
+  dataEnd: number;
+}
 
 /** A map whose lookups return an element of `valueSize` bytes inside the program's regions (writable or not). */
 export interface BatchMap { valueSize: number; writable: boolean }
@@ -168,7 +175,9 @@ function alu(s: State, i: Insn, pc: number): void {
   if (cls === 4) {
     // 32-bit: the result is zero-extended; a byte swap to 64 bits is the exception.
     if (op === 0xd0 && i.imm === 64) set(s, d, UNK);
-    else if (op === 0xb0 && (x ? ts === CONST : i.imm >= 0)) setValue(s, d, ks);
+    // mov32 copies the low word; movsx32 (x with off 8 or 16) sign-extends a byte or a half
+    // of it into 32 bits, which is no copy of a constant (w = (s8)0x80 is 0xffffff80).
+    else if (op === 0xb0 && (x ? ts === CONST && i.off === 0 : i.imm >= 0)) setValue(s, d, ks);
     else set(s, d, NNEG);
     return;
   }
@@ -233,7 +242,7 @@ export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: 
   /** The access [reg + off, size) proven inside the context or the packet's range. */
   const proven = (s: State, reg: number, off: number, size: number, write: boolean): boolean => {
     const a = s.k[reg]! + off;
-    if (s.t[reg] === CTX) return (ctx.writable || !write) && a >= 0 && a + size <= ctx.size;
+    if (s.t[reg] === CTX) return (ctx.writable || !write) && a >= 0 && a + size <= (write ? ctx.writableEnd : ctx.size);
     if (s.t[reg] === PKT) return a >= 0 && a + size <= (s.v[reg] === 0 ? s.range : varRange(s, s.v[reg]!));
     if (s.t[reg] === MVAL) return a >= 0 && a + size <= s.v[reg]! >> 1 && (!write || (s.v[reg]! & 1) === 1);
     return false;
@@ -351,9 +360,17 @@ export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: 
       }
       if (st === undefined) continue;
       if (++walks[b]! > WALKS) return new Uint8Array(ins.length);
+      // A conditional jump whose target is the next instruction (`jgt r, r2, +0`) sends both
+      // of its edges to one block: what arrives there is their join, not the last one.
+      const outs = new Map<number, State>();
       for (const [t, out] of walk(f.blocks[b]!.start, st)) {
         const tb = f.index.get(t);
         if (tb === undefined) continue;
+        const seen = outs.get(tb);
+        if (seen === undefined) outs.set(tb, out);
+        else join(seen, out);
+      }
+      for (const [tb, out] of outs) {
         const old = edges.get(b * N + tb);
         if (old !== undefined && same(old, out)) continue;
         edges.set(b * N + tb, out);

@@ -135,8 +135,17 @@ export interface CompiledCode {
 // Internal, never stored in the record: a legacy packet load out of range ends the whole
 // run with r0 = 0 (the interpreter's `depth = depth0; break`).
 const LD_ABS_EXIT = 0x200;
-/** Callback pointers (bpf_loop): (FUNC_TAG << 32) | pc, as the loader writes them (assembly/ebpf/helpers.ts). */
+/** Callback pointers (bpf_loop): (FUNC_TAG << 32) | pc, as `lddw rX, <func>` loads them (assembly/ebpf/helpers.ts). */
 const FUNC_TAG = 0xbf0cn;
+const PSEUDO_FUNC = 4;
+
+/** The pc of the function an `lddw` at pc points to (src BPF_PSEUDO_FUNC), if it is one inside the program. */
+function funcPointer(ins: readonly Insn[], pc: number): number | undefined {
+  const i = ins[pc]!;
+  if (i.code !== 0x18 || i.src !== PSEUDO_FUNC || pc + 1 >= ins.length) return undefined;
+  const t = pc + 1 + i.imm;
+  return t >= 0 && t < ins.length ? t : undefined;
+}
 /** Helper numbers (include/uapi/linux/bpf.h) the generator may handle itself. */
 const enum Fn {
   MapLookup = 1, MapUpdate = 2, MapDelete = 3, KtimeGetNs = 5, GetPrandomU32 = 7, GetSmpProcessorId = 8,
@@ -227,8 +236,8 @@ const PLAIN = new Set([...PLAIN_HELPERS, A.VM_KFUNC_BASE + A.KFUNC_CAST_TO_KERN_
 
 /** The context the batch loop hands its program, by kind. */
 const BATCH_CTX: Record<'skb' | 'xdp', BatchContext> = {
-  skb: { size: A.SKB_CTX_SIZE, writable: true, data: A.SKB_DATA, dataEnd: A.SKB_DATA_END },
-  xdp: { size: 24, writable: false, data: 0, dataEnd: 4 },
+  skb: { size: A.SKB_CTX_SIZE, writable: true, writableEnd: A.SKB_DATA, data: A.SKB_DATA, dataEnd: A.SKB_DATA_END },
+  xdp: { size: 24, writable: false, writableEnd: 0, data: 0, dataEnd: 4 },
 };
 
 // Globals.
@@ -253,8 +262,9 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
       const t = pc + 1 + i.imm;
       if (t >= 0 && t < n) starts.add(t);
     }
-    // Callback pointers (bpf_loop) start functions too.
-    if (i.code === 0x18 && i.src === 0 && pc + 1 < n && ins[pc + 1]!.imm === Number(FUNC_TAG) && i.imm >= 0 && i.imm < n) starts.add(i.imm);
+    // Callback pointers (bpf_loop: lddw with src BPF_PSEUDO_FUNC) start functions too.
+    const cb = funcPointer(ins, pc);
+    if (cb !== undefined) starts.add(cb);
   }
   const sorted = [...starts].sort((a, b) => a - b);
   const funcIndex = new Map<number, number>(sorted.map((s, k) => [s, k]));
@@ -367,10 +377,9 @@ class Gen {
 
   module(): Uint8Array {
     for (let pc = 0; pc + 1 < this.n; pc++) {
-      const i = this.ins[pc]!;
-      if (i.code !== 0x18 || i.src !== 0 || this.ins[pc + 1]!.imm !== Number(FUNC_TAG)) continue;
-      const k = this.funcIndex.get(i.imm);
-      if (k !== undefined) this.callbacks.set((FUNC_TAG << 32n) | BigInt(i.imm >>> 0), k);
+      const cb = funcPointer(this.ins, pc);
+      const k = cb === undefined ? undefined : this.funcIndex.get(cb);
+      if (k !== undefined) this.callbacks.set((FUNC_TAG << 32n) | BigInt(cb!), k);
     }
     const m = new Writer(4096 + this.n * 48);
     m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
@@ -620,7 +629,7 @@ class Gen {
     field(A.BE_CTX);
     c.op(Op.i64_extend_i32_u).tee(C_LO).set(R(1));
     c.get(C_LO).i64c(ctx.size).op(Op.i64_add).set(C_HI);
-    if (ctx.writable) c.get(C_LO).set(CW_LO).get(C_HI).set(CW_HI);
+    if (ctx.writable) c.get(C_LO).set(CW_LO).get(C_LO).i64c(ctx.writableEnd).op(Op.i64_add).set(CW_HI);
     else c.i64c(EMPTY_LO).set(CW_LO).i64c(EMPTY_HI).set(CW_HI);
     field(A.BE_DATA);
     c.op(Op.i64_extend_i32_u).tee(P_LO).set(PW_LO);
@@ -649,6 +658,8 @@ class Gen {
     c.i32c(0).op(Op.global_set).u32(G_FAULT);
     // r1 = the context (above); the others 0 (a verified program reads none unwritten); r10 the stack top.
     for (const r of [0, 2, 3, 4, 5, 6, 7, 8, 9]) c.i64c(0).set(R(r));
+    // Every run starts at block 0 (the dispatch loop's label is where the last run left it).
+    c.i32c(0).set(LABEL);
     c.get(ST_LO).i64c(A.VM_FRAME_STACK * A.VM_MAX_FRAMES).op(Op.i64_add).set(R(10));
     if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
     c.get(B_B0).set(BUD);
@@ -746,6 +757,9 @@ class Gen {
     c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS + 4).op(Op.i64_extend_i32_u).set(C_HI);
     c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS + 8).i32c(A.VM_REGION_WRITABLE).op(Op.i32_and);
     c.u8(Op.if).u8(EMPTY).get(C_LO).set(CW_LO).get(C_HI).set(CW_HI).op(Op.end);
+    // An __sk_buff: stores reach the fields before `data` directly, the rest through the check.
+    c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS + 8).i32c(A.VM_REGION_SKB_CTX).op(Op.i32_and);
+    c.u8(Op.if).u8(EMPTY).get(C_LO).i64c(A.SKB_DATA).op(Op.i64_add).set(CW_HI).op(Op.end);
     c.op(Op.end);
     this.loadPacketBounds();
     if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
@@ -1250,7 +1264,9 @@ class Gen {
     }
     switch (op) {
       case 3: case 9: this.divmod(i, true); return false;
-      case 8: c.i64c(0).get(d).op(Op.i64_sub).set(d); return false;
+      case 8: // neg (0x8f, with the source bit, is no instruction)
+        if ((i.code & 8) !== 0) { this.fault(A.VM_FAULT_INSN, pc); return true; }
+        c.i64c(0).get(d).op(Op.i64_sub).set(d); return false;
       case 11:
         if ((i.code & 8) === 0 || i.off === 0) { this.src64(i); c.set(d); return false; }
         if (i.off === 8) { c.get(R(i.src)).op(Op.i64_extend8_s).set(d); return false; }
@@ -1332,7 +1348,9 @@ class Gen {
     }
     switch (op) {
       case 3: case 9: this.divmod(i, false); return false;
-      case 8: c.i32c(0); c.get(d).op(Op.i32_wrap_i64); c.op(Op.i32_sub); c.op(Op.i64_extend_i32_u).set(d); return false;
+      case 8:
+        if ((i.code & 8) !== 0) { this.fault(A.VM_FAULT_INSN, pc); return true; }
+        c.i32c(0); c.get(d).op(Op.i32_wrap_i64); c.op(Op.i32_sub); c.op(Op.i64_extend_i32_u).set(d); return false;
       case 11:
         if ((i.code & 8) === 0 || i.off === 0) { this.src32(i); c.op(Op.i64_extend_i32_u).set(d); return false; }
         if (i.off === 8) { this.src32(i); c.op(Op.i32_extend8_s); c.op(Op.i64_extend_i32_u).set(d); return false; }
@@ -2031,9 +2049,11 @@ class Gen {
   private ld(i: Insn, pc: number): boolean {
     const c = this.c;
     if (i.code === 0x18) {
-      if (pc + 1 >= this.n || i.src !== 0) { this.fault(A.VM_FAULT_INSN, pc); return true; }
+      if (pc + 1 >= this.n || (i.src !== 0 && i.src !== PSEUDO_FUNC)) { this.fault(A.VM_FAULT_INSN, pc); return true; }
       const hi = this.ins[pc + 1]!.imm;
-      c.i64c((BigInt(hi >>> 0) << 32n) | BigInt(i.imm >>> 0)).set(R(i.dst));
+      // (a function pointer: as the interpreter makes it, the pc's low 32 bits)
+      const v = i.src === 0 ? (BigInt(hi >>> 0) << 32n) | BigInt(i.imm >>> 0) : (FUNC_TAG << 32n) | BigInt((pc + 1 + i.imm) >>> 0);
+      c.i64c(v).set(R(i.dst));
       return false;
     }
     if (i.code === 0x20 || i.code === 0x28 || i.code === 0x30 || i.code === 0x40 || i.code === 0x48 || i.code === 0x50) {
