@@ -118,12 +118,15 @@ const spill: Fragment = (g) => {
 /** Sign-extending moves feeding a packet offset: (s8)0x80 is -128, not 128. */
 const signext: Fragment = (g) => {
   const skip = g.fresh();
-  g.check(128 + g.int(72), skip);
-  const v = g.pick([0x7f, 0x80, 0xff, 0x40, 0x7fff, 0x8000, 0xffff, 0x12345680]);
-  const mov = g.pick(['movsx832', 'movsx1632', 'movsx864', 'movsx1664', 'movsx3264']);
+  g.check(129 + g.int(30), skip);
+  const v = g.pick([0x80, 0x80, 0xff, 0x7f, 0x8000, 0xffff, 0x7fff, 0x12345680]);
+  const mov = g.pick(['movsx832', 'movsx832', 'movsx1632', 'movsx864', 'movsx1664', 'movsx3264']);
   g.emit(`mov32 %r4, ${v}`, `${mov} %r5, %r4`);
-  if (g.chance(0.5)) g.emit('and %r5, 0xff');
-  g.emit('mov %r9, %r2', 'add %r9, %r5', 'ldxb %r5, [%r9+0]', 'add %r7, %r5', `${skip}:`);
+  if (g.chance(0.2)) g.emit('and %r5, 0xff');
+  g.emit('mov %r9, %r2', 'add %r9, %r5');
+  // checked again after the add (as clang keeps it), or not
+  if (g.chance(0.6)) g.emit('mov %r4, %r9', 'add %r4, 1', `jgt %r4, %r3, ${skip}`);
+  g.emit('ldxb %r5, [%r9+0]', 'add %r7, %r5', `${skip}:`);
 };
 
 /** 32-bit arithmetic that wraps around, used as an offset and compared. */
