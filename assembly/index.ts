@@ -17,7 +17,7 @@ export { netkitXmit } from "./dev/netkit";
 
 // --- eBPF engine exports ---
 export { vmRun, vmRunRepeat, vmRunShort, vmCheck, progRun, jitFallback, jitBatchFallback } from "./ebpf/vm";
-export { vmHelper } from "./ebpf/helpers";
+export { vmCall as vmHelper } from "./ebpf/vm";
 export { testRunBatch } from "./ebpf/skb";
 export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";
 export { xskStreamProduce, xskStreamConsume, xskStreamErrors } from "./xsk/stream";

@@ -6,7 +6,7 @@
  * instantiation, so it must stay read-only (see assembly/abi/).
  */
 
-import { JIT_BASE, JIT_SLOTS, JIT_TABLE_SIZE } from './abi.generated.js';
+import { instantiateDataplane as instantiateShared } from './xdp/worker-dataplane.mjs';
 
 /** Where the dataplane .wasm comes from: a URL or path, its bytes, or a compiled module. */
 export type WasmSource = URL | string | ArrayBuffer | Uint8Array | WebAssembly.Module;
@@ -51,27 +51,11 @@ export function createMemory(pages: number, maximum: number): WebAssembly.Memory
   return new WebAssembly.Memory({ initial: pages, maximum, shared: true });
 }
 
-/** Instantiate the dataplane against `memory`; returns its raw exports. */
+/** Instantiate the dataplane against `memory`; returns its raw exports (and its function table). */
 export async function instantiateDataplane<E = Record<string, unknown>>(
   module: WebAssembly.Module,
   memory: WebAssembly.Memory,
 ): Promise<E> {
-  // Compiled eBPF programs are called through this instance's table (abi JIT_*): every
-  // slot starts as the interpreter, a program's slot gets its code once this thread installs it.
-  const table = new WebAssembly.Table({ initial: JIT_TABLE_SIZE, element: 'anyfunc' });
-  const instance = await WebAssembly.instantiate(module, {
-    env: {
-      memory,
-      table,
-      abort: () => { throw new Error('dataplane abort'); },
-      seed: () => 0,
-    },
-  });
-  const fallback = instance.exports.jitFallback as (rec: number) => number;
-  const batchFallback = instance.exports.jitBatchFallback as (rec: number, entries: number, n: number) => number;
-  for (let i = JIT_BASE; i < JIT_SLOTS; i++) {
-    table.set(i, fallback);
-    table.set(i + JIT_SLOTS, batchFallback);
-  }
-  return { ...instance.exports, table } as E;
+  // (the same code as the plain-JavaScript workers: xdp/worker-dataplane.mjs)
+  return (await instantiateShared(module, memory)) as E;
 }

@@ -2,24 +2,25 @@
 // Arguments come in r1..r5 of the run record; the result goes to r0; r1..r5 are
 // clobbered (left as they are: programs may not read them after a call).
 // Which program types may call which helper is decided at load time (src/ebpf/helpers.ts).
+// bpf_loop runs a callback on the interpreter, so it lives with it (vm.ts, `vmCall`).
 
 import {
   VM_REGS, VM_PKT, VM_PKT_LEN, VM_META, VM_THREAD, VM_PRNG, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS,
-  VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_READ,
+  VM_FAULT_HELPER, VM_FAULT_READ,
   VM_FAULT_WRITE, VM_REDIRECT_SET, VM_REDIRECT_PEER, VM_F_INGRESS,
 } from "../abi/vm";
 import {
   GLOBALS, G_CLOCK_NS, FM_HASH, SKB_LEN, SKB_PKT_TYPE, SKB_VLAN_PRESENT, SKB_VLAN_TCI, SKB_VLAN_PROTO, SKB_HASH, SKB_DATA,
   SKB_DATA_END, SKB_DATA_META,
 } from "../abi/layout";
-import { vmCheck, vmExec, vmFault } from "./vm";
+import { vmCheck, vmFault } from "./access";
 import { mapLookup, mapUpdate, mapDelete, ringbufReserve, ringbufCommit } from "./maps";
 import {
   MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS, VM_TAIL_PROG,
   VM_TAIL_CALL, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
   BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY, VM_PKT_LO, VM_PKT_HI, VM_PKT_META, VM_CTX,
   BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
-  MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, MAP_COPIES, MAP_FLAGS, BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+  MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, BPF_MAP_TYPE_PERF_EVENT_ARRAY,
 } from "../abi/vm";
 import {
   VM_DEV, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
@@ -112,57 +113,6 @@ function csumField(rec: usize, allowed: u64): i64 {
   }
   if (mangled0 && load<u16>(p) == 0) store<u16>(p, 0xffff);
   return 0;
-}
-
-/** Calls the program-local function `fn` (a FUNC_TAG pointer) with r1..r5 already set; returns its r0 or a fault. */
-function callback(rec: usize, fn: u64, depth: u32, pc: u32, out: usize): u32 {
-  if ((fn >> 32) != FUNC_TAG) return vmFault(rec, VM_FAULT_HELPER, pc);
-  if (depth + 1 >= VM_MAX_FRAMES) return vmFault(rec, VM_FAULT_DEPTH, pc);
-  const f = rec + VM_FRAMES + <usize>(depth * VM_FRAME_SIZE);
-  store<u64>(f, arg(rec, 6), 8);
-  store<u64>(f, arg(rec, 7), 16);
-  store<u64>(f, arg(rec, 8), 24);
-  store<u64>(f, arg(rec, 9), 32);
-  const r10 = arg(rec, 10);
-  store<u64>(rec + VM_REGS + 80, r10 - <u64>VM_FRAME_STACK);
-  const fault = vmExec(rec, <u32>fn, depth + 1);
-  store<u64>(out, arg(rec, 0));
-  store<u64>(rec + VM_REGS + 48, load<u64>(f, 8));
-  store<u64>(rec + VM_REGS + 56, load<u64>(f, 16));
-  store<u64>(rec + VM_REGS + 64, load<u64>(f, 24));
-  store<u64>(rec + VM_REGS + 72, load<u64>(f, 32));
-  store<u64>(rec + VM_REGS + 80, r10);
-  return fault;
-}
-
-/** End of a map's value storage (arrays: entries × stride × copies; hash maps: their slots). */
-function valuesEnd(map: usize): usize {
-  const v = <usize>load<u32>(map, MAP_VALUES);
-  const cap = load<u32>(map, MAP_CAPACITY);
-  if (cap != 0) return v + <usize>(cap * load<u32>(map, MAP_SLOT_SIZE));
-  return v + <usize>(load<u32>(map, MAP_MAX_ENTRIES) * load<u32>(map, MAP_STRIDE) * load<u32>(map, MAP_COPIES));
-}
-
-/** An access inside the values of a map that one of the program's maps-of-maps holds now. */
-export function inInnerMap(rec: usize, a: u64, size: u32, write: bool): bool {
-  const n = load<u32>(rec, VM_NMAPS);
-  const list = <usize>load<u32>(rec, VM_MAPS);
-  for (let i: u32 = 0; i < n; i++) {
-    const outer = <usize>load<u32>(list + (<usize>i << 2));
-    const t = load<u32>(outer, MAP_TYPE);
-    if (t != BPF_MAP_TYPE_ARRAY_OF_MAPS) continue;
-    const values = <usize>load<u32>(outer, MAP_VALUES);
-    const max = load<u32>(outer, MAP_MAX_ENTRIES);
-    const stride = load<u32>(outer, MAP_STRIDE);
-    for (let k: u32 = 0; k < max; k++) {
-      const inner = <usize>atomic.load<u32>(values + <usize>(k * stride));
-      if (inner == 0) continue;
-      const lo = <u64>load<u32>(inner, MAP_VALUES);
-      const end = <u64>valuesEnd(inner);
-      if (a >= lo && a <= end && <u64>size <= end - a) return !write || (load<u32>(inner, MAP_FLAGS) & 0x80) == 0;
-    }
-  }
-  return false;
 }
 
 /**
@@ -547,25 +497,6 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
     case 34: { // get_hash_recalc
       const meta = <usize>load<u32>(rec, VM_META);
       ret(rec, meta != 0 ? <u64>load<u32>(meta, FM_HASH) : 0);
-      return 0;
-    }
-    case 181: { // loop(nr, callback, ctx, flags)
-      const nr = arg(rec, 1);
-      const fn = arg(rec, 2);
-      const ctx = arg(rec, 3);
-      if (arg(rec, 4) != 0) { ret(rec, <u64>EINVAL); return 0; }
-      if (nr > (1 << 23)) { ret(rec, <u64>E2BIG); return 0; }
-      const out = rec + VM_REGS + 88; // r11: scratch inside the record
-      let i: u64 = 0;
-      while (i < nr) {
-        store<u64>(rec + VM_REGS + 8, i);
-        store<u64>(rec + VM_REGS + 16, ctx);
-        const f = callback(rec, fn, depth, pc, out);
-        if (f != 0) return f;
-        i++;
-        if (load<u64>(out) != 0) break;
-      }
-      ret(rec, i);
       return 0;
     }
   }

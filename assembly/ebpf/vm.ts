@@ -11,8 +11,11 @@ import {
   VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
   VM_TAIL_PROG, VM_SAVED, VM_MAX_REGIONS, VM_NMAPS, VM_MAPS, VM_KVIEW, VM_KVIEW_SIZE, VM_KFUNC_BASE,
 } from "../abi/vm";
-import { PR_JIT, SKB_DATA, SKB_TSTAMP } from "../abi/layout";
-import { vmHelper, inInnerMap, FUNC_TAG, PSEUDO_FUNC } from "./helpers";
+import { PR_JIT } from "../abi/layout";
+import { vmHelper, FUNC_TAG, PSEUDO_FUNC } from "./helpers";
+import { vmCheck, vmFault, lastRegion, regionWriteHi } from "./access";
+
+export { vmCheck, vmFault };
 
 // Inline access checks read `ea >= lo && ea <= hi - size` (size <= 8): no sum that can wrap
 // around 2^64 (a wrapped `ea + size` once let an address near 2^64 through to a trapping load).
@@ -26,55 +29,6 @@ const EMPTY_HI: u64 = 8;
 
 @inline function setReg(rec: usize, i: u32, v: u64): void {
   store<u64>(rec + VM_REGS + (<usize>i << 3), v);
-}
-
-/** Ends the run with a fault at `pc`; returns the fault code. */
-export function vmFault(rec: usize, code: u32, pc: u32): u32 {
-  store<u32>(rec, code, VM_FAULT);
-  store<u32>(rec, pc, VM_FAULT_PC);
-  return code;
-}
-
-/**
- * The address of an access of `size` bytes at `a`, or 0 when no region allows it.
- * The stack is checked first (the commonest case), then the table.
- */
-/** The region entry the last successful `vmCheck` matched (0 for the stack). */
-let lastRegion: usize = 0;
-
-/** Whether a `size`-byte write at `off` into an __sk_buff (VM_REGION_SKB_CTX) stays in its writable part. */
-@inline export function skbCtxWritable(off: u64, size: u32): bool {
-  return off + <u64>size <= <u64>SKB_DATA || (off >= <u64>SKB_TSTAMP && off + <u64>size <= <u64>SKB_TSTAMP + 8);
-}
-
-/** The end of a region's part that stores may reach directly (the rest of an __sk_buff goes through `vmCheck`). */
-@inline export function regionWriteHi(r: usize): u64 {
-  const flags = load<u32>(r, 8);
-  if ((flags & VM_REGION_WRITABLE) == 0) return 0;
-  const lo = <u64>load<u32>(r);
-  return (flags & VM_REGION_SKB_CTX) != 0 ? lo + <u64>SKB_DATA : <u64>load<u32>(r, 4);
-}
-
-export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
-  lastRegion = 0;
-  const stack = <u64>load<u32>(rec, VM_STACK);
-  const top = stack + <u64>VM_STACK_SIZE;
-  if (a >= stack && a <= top && <u64>size <= top - a) return <usize>a;
-  const n = load<u32>(rec, VM_NREGIONS);
-  for (let i: u32 = 0; i < n; i++) {
-    const r = rec + VM_REGIONS + <usize>(i * VM_REGION_SIZE);
-    const lo = <u64>load<u32>(r);
-    const hi = <u64>load<u32>(r, 4);
-    if (a >= lo && a <= hi && <u64>size <= hi - a) {
-      const flags = load<u32>(r, 8);
-      if (write && ((flags & VM_REGION_WRITABLE) == 0 || ((flags & VM_REGION_SKB_CTX) != 0 && !skbCtxWritable(a - lo, size)))) return 0;
-      lastRegion = r;
-      return <usize>a;
-    }
-  }
-  const kv = <u64>load<u32>(rec, VM_KVIEW);
-  if (kv != 0 && !write && a >= kv && a <= kv + <u64>VM_KVIEW_SIZE && <u64>size <= kv + <u64>VM_KVIEW_SIZE - a) return <usize>a;
-  return inInnerMap(rec, a, size, write) ? <usize>a : 0;
 }
 
 @inline function bswap16(v: u64): u64 {
@@ -402,7 +356,7 @@ export function vmExec(rec: usize, startPc: u32, depth0: u32): u32 {
         if (src > 2) { fault = vmFault(rec, VM_FAULT_HELPER, at); break; }
         store<u32>(rec, budget, VM_BUDGET);
         store<u64>(rec, load<u64>(rec, VM_EXECUTED) + <u64>(budget0 - budget), VM_EXECUTED);
-        const hf = vmHelper(rec, src == 2 ? VM_KFUNC_BASE + <u32>imm : <u32>imm, depth, at);
+        const hf = vmCall(rec, src == 2 ? VM_KFUNC_BASE + <u32>imm : <u32>imm, depth, at);
         budget = load<u32>(rec, VM_BUDGET);
         store<u64>(rec, load<u64>(rec, VM_EXECUTED) - <u64>(budget0 - budget), VM_EXECUTED);
         if (hf == VM_TAIL_CALL) {
@@ -675,3 +629,56 @@ export function progRun(rec: usize, jit: u32): u32 {
     j = load<u32>(<usize>load<u32>(rec, VM_TAIL_PROG), PR_JIT);
   }
 }
+
+const EINVAL: i64 = -22;
+const E2BIG: i64 = -7;
+const BPF_FUNC_LOOP: u32 = 181;
+
+/**
+ * Runs helper `id` for the instruction at `pc` (the interpreter's and compiled code's
+ * entry, exported as `vmHelper`): bpf_loop here, as it calls back into the interpreter;
+ * every other helper in helpers.ts. Returns 0 or a fault code.
+ */
+export function vmCall(rec: usize, id: u32, depth: u32, pc: u32): u32 {
+  if (id != BPF_FUNC_LOOP) return vmHelper(rec, id, depth, pc);
+  // loop(nr, callback, ctx, flags)
+  const nr = reg(rec, 1);
+  const fn = reg(rec, 2);
+  const ctx = reg(rec, 3);
+  if (reg(rec, 4) != 0) { setReg(rec, 0, <u64>EINVAL); return 0; }
+  if (nr > (1 << 23)) { setReg(rec, 0, <u64>E2BIG); return 0; }
+  const out = rec + VM_REGS + 88; // r11: scratch inside the record
+  let i: u64 = 0;
+  while (i < nr) {
+    store<u64>(rec + VM_REGS + 8, i);
+    store<u64>(rec + VM_REGS + 16, ctx);
+    const f = callback(rec, fn, depth, pc, out);
+    if (f != 0) return f;
+    i++;
+    if (load<u64>(out) != 0) break;
+  }
+  setReg(rec, 0, i);
+  return 0;
+}
+
+/** Calls the program-local function `fn` (a FUNC_TAG pointer) with r1..r5 already set; returns its r0 or a fault. */
+function callback(rec: usize, fn: u64, depth: u32, pc: u32, out: usize): u32 {
+  if ((fn >> 32) != FUNC_TAG) return vmFault(rec, VM_FAULT_HELPER, pc);
+  if (depth + 1 >= VM_MAX_FRAMES) return vmFault(rec, VM_FAULT_DEPTH, pc);
+  const f = rec + VM_FRAMES + <usize>(depth * VM_FRAME_SIZE);
+  store<u64>(f, reg(rec, 6), 8);
+  store<u64>(f, reg(rec, 7), 16);
+  store<u64>(f, reg(rec, 8), 24);
+  store<u64>(f, reg(rec, 9), 32);
+  const r10 = reg(rec, 10);
+  store<u64>(rec + VM_REGS + 80, r10 - <u64>VM_FRAME_STACK);
+  const fault = vmExec(rec, <u32>fn, depth + 1);
+  store<u64>(out, reg(rec, 0));
+  store<u64>(rec + VM_REGS + 48, load<u64>(f, 8));
+  store<u64>(rec + VM_REGS + 56, load<u64>(f, 16));
+  store<u64>(rec + VM_REGS + 64, load<u64>(f, 24));
+  store<u64>(rec + VM_REGS + 72, load<u64>(f, 32));
+  store<u64>(rec + VM_REGS + 80, r10);
+  return fault;
+}
+

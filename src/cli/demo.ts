@@ -9,8 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Emulator } from '../emulator.js';
 import { NetdevEvent } from '../net/notifier.js';
-import { runCommand } from './main.js';
-import { splitWords } from './main.js';
+import { runCommand, splitWords } from './run.js';
 
 export async function demo(write: (s: string) => void, o: { workers?: number } = {}): Promise<number> {
   const t0 = performance.now();

@@ -4,7 +4,7 @@
  * Little-endian only (clang `-target bpf` on x86 and arm64 hosts).
  */
 import * as A from '../abi.generated.js';
-import { LoadError } from './elf.js';
+import { LoadError } from './load-error.js';
 
 export const enum BtfKind {
   UNKN = 0, INT = 1, PTR = 2, ARRAY = 3, STRUCT = 4, UNION = 5, ENUM = 6, FWD = 7, TYPEDEF = 8,

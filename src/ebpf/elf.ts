@@ -5,23 +5,12 @@
  * `maps`, global data sections). What it cannot load it refuses with a LoadError naming
  * the section and, where there is one, the instruction index.
  */
+import { LoadError } from './load-error.js';
 import { Btf, BtfKind, parseBtfExt, resolveCore, type BtfExt } from './btf.js';
 import { Cls, LDDW, Pseudo, cls, decode, encodeInto, type Insn } from './insn.js';
 import { KFUNCS } from './helpers.js';
 
-/** A refused object: `section` and `insn` (slot index in that section) say where. */
-export class LoadError extends Error {
-  readonly section: string | undefined;
-  readonly insn: number | undefined;
-
-  constructor(reason: string, section?: string, insn?: number) {
-    const where = section === undefined ? '' : insn === undefined ? `section '${section}': ` : `section '${section}' insn ${insn}: `;
-    super(where + reason);
-    this.name = 'LoadError';
-    this.section = section;
-    this.insn = insn;
-  }
-}
+export { LoadError };
 
 export type ProgType = 'sched_cls' | 'sched_act' | 'xdp' | 'socket_filter';
 export type AttachType = 'netkit_primary' | 'netkit_peer' | 'tcx_ingress' | 'tcx_egress' | 'xdp' | 'xdp_devmap' | 'xdp_cpumap' | 'none';

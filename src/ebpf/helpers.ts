@@ -126,7 +126,9 @@ export const HELPERS: ReadonlyMap<number, HelperInfo> = new Map(
 );
 
 // How nkemu's implementations (assembly/ebpf/helpers.ts) use the run record: facts the
-// code generator and the load-time checks rely on, kept next to each other here.
+// code generator and the load-time checks rely on, kept next to each other here and
+// checked against those implementations by test/ebpf/helper-facts.test.ts (a change to a
+// helper's body that breaks one of them fails there).
 
 /**
  * Helpers that only read r1..r5 and set r0: no callbacks, no tail call, the packet neither

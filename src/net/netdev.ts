@@ -5,7 +5,7 @@
 
 import * as A from '../abi.generated.js';
 import type { Netns } from './netns.js';
-import type { NicState } from './nic.js';
+import type { BpfProgram } from '../ebpf/program.js';
 
 /** enum netdev_reg_state */
 export enum RegState { UNINITIALIZED = 0, REGISTERED = 1, UNREGISTERING = 2, UNREGISTERED = 3, RELEASED = 4 }
@@ -41,6 +41,56 @@ export interface NetkitState {
   peer: NetDevice | undefined;
   /** This device's attach point (BPF_NETKIT_PRIMARY on the primary, _PEER on the peer). */
   progs: MprogList | undefined;
+}
+
+// Physical NIC state (the driver's side lives in nic.ts).
+
+export type FlowType = 'tcp4' | 'udp4' | 'ether';
+
+/** An ntuple rule as ethtool passes it (masks are "bits to match"). */
+export interface NtupleRule {
+  flowType: FlowType;
+  location: number;
+  /** Queue (or -1 to drop); with `context` a base added to the context's pick. */
+  action: number;
+  context?: number;
+  srcIp?: number; srcIpMask?: number;
+  dstIp?: number; dstIpMask?: number;
+  srcPort?: number; srcPortMask?: number;
+  dstPort?: number; dstPortMask?: number;
+  srcMac?: Uint8Array; srcMacMask?: Uint8Array;
+  dstMac?: Uint8Array; dstMacMask?: Uint8Array;
+  proto?: number; protoMask?: number;
+}
+
+export interface RssContext {
+  id: number;
+  table: number[];
+  /** Set by the user (`ethtool -X`), so channel changes must respect it. */
+  configured: boolean;
+}
+
+/** Per-NIC state beyond the common device fields. */
+export interface NicState {
+  /** The parent bus device's name (e.g. "netdevsim1"); physical means having one. */
+  parent: string;
+  /** Present in the system (false once its driver started removing it). */
+  present: boolean;
+  maxChannels: number;
+  contexts: Map<number, RssContext>;
+  rules: Map<number, NtupleRule>;
+  /** The native XDP program, if any. */
+  xdp?: BpfProgram;
+  /** AF_XDP zero-copy support in the driver, and its max segments per packet. */
+  xskZeroCopy: boolean;
+  xskMaxSegs: number;
+}
+
+declare module './netns.js' {
+  /** A namespace holds NetDevices (see NsDeviceType). */
+  interface NsDeviceType {
+    device: NetDevice;
+  }
 }
 
 export const ETH_MIN_MTU = 68;
@@ -162,9 +212,4 @@ export function validUnicastMac(mac: Uint8Array): boolean {
   return (mac[0]! & 1) === 0 && mac.some((b) => b !== 0);
 }
 
-/** dev_valid_name */
-export function validName(name: string): boolean {
-  if (name.length === 0 || name.length >= 16) return false;
-  if (name === '.' || name === '..') return false;
-  return !/[/:\s]/.test(name);
-}
+export { validName } from './netns.js';

@@ -5,19 +5,34 @@
  */
 
 import { fail } from '../errors.js';
-import type { NetDevice } from './netdev.js';
-import { validName } from './netdev.js';
 import type { Stack } from './stack/stack.js';
+
+/**
+ * What a namespace needs of its devices (NetDevice, which refers to its namespace: the
+ * device type is a parameter so this module need not import it).
+ */
+export interface NsDevice {
+  ifindex: number;
+  name: string;
+}
 
 const IFINDEX_MAX = 0x7fffffff;
 
-export class Netns {
+/**
+ * The device type namespaces hold by default: net/netdev.ts registers NetDevice here by
+ * declaration merging (`device: NetDevice`), so this lower module need not import it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NsDeviceType {}
+type DefaultDevice = NsDeviceType extends { device: infer T extends NsDevice } ? T : NsDevice;
+
+export class Netns<D extends NsDevice = DefaultDevice> {
   /** Internal id, unique for the emulator's lifetime (the dataplane's D_NETNS). */
   readonly id: number;
   /** `ip netns` name; the initial namespace is "init". */
   readonly name: string;
-  readonly devices = new Map<number, NetDevice>();
-  readonly byName = new Map<string, NetDevice>();
+  readonly devices = new Map<number, D>();
+  readonly byName = new Map<string, D>();
   /** ifindex allocation hint: the last index handed out. */
   private ifindexHint = 0;
   /** nsids this namespace assigned to others (peernet2id), by their internal id. */
@@ -25,7 +40,7 @@ export class Netns {
   stack!: Stack;
   alive = true;
   /** dev_unreg_head: devices whose unregistration another namespace requested. */
-  readonly pending: NetDevice[] = [];
+  readonly pending: D[] = [];
 
   constructor(id: number, name: string) {
     this.id = id;
@@ -98,18 +113,25 @@ export class Netns {
     this.nsids.delete(other.id);
   }
 
-  list(dev: NetDevice): void {
+  list(dev: D): void {
     this.devices.set(dev.ifindex, dev);
     this.byName.set(dev.name, dev);
   }
 
-  unlist(dev: NetDevice): void {
+  unlist(dev: D): void {
     this.devices.delete(dev.ifindex);
     this.byName.delete(dev.name);
   }
 
   /** Device by name or ifindex (undefined when absent). */
-  find(dev: string | number): NetDevice | undefined {
+  find(dev: string | number): D | undefined {
     return typeof dev === 'number' ? this.devices.get(dev) : this.byName.get(dev);
   }
+}
+
+/** dev_valid_name */
+export function validName(name: string): boolean {
+  if (name.length === 0 || name.length >= 16) return false;
+  if (name === '.' || name === '..') return false;
+  return !/[/:\s]/.test(name);
 }

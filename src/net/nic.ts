@@ -4,9 +4,8 @@
  * The steering tables reach the dataplane as one published record (abi N_*).
  */
 
-import type { BpfProgram } from '../ebpf/program.js';
 import { fail } from '../errors.js';
-import type { NetDevice, RxQueue } from './netdev.js';
+import type { NetDevice, NicState, NtupleRule, RxQueue } from './netdev.js';
 
 /** Indirection table size of every RSS context (ETH_RSS_HASH size typical of NICs). */
 export const RSS_TABLE_SIZE = 128;
@@ -15,46 +14,7 @@ export const NTUPLE_SLOTS = 1024;
 
 export const RX_CLS_FLOW_DISC = -1;
 
-export type FlowType = 'tcp4' | 'udp4' | 'ether';
-
-/** An ntuple rule as ethtool passes it (masks are "bits to match"). */
-export interface NtupleRule {
-  flowType: FlowType;
-  location: number;
-  /** Queue (or -1 to drop); with `context` a base added to the context's pick. */
-  action: number;
-  context?: number;
-  srcIp?: number; srcIpMask?: number;
-  dstIp?: number; dstIpMask?: number;
-  srcPort?: number; srcPortMask?: number;
-  dstPort?: number; dstPortMask?: number;
-  srcMac?: Uint8Array; srcMacMask?: Uint8Array;
-  dstMac?: Uint8Array; dstMacMask?: Uint8Array;
-  proto?: number; protoMask?: number;
-}
-
-export interface RssContext {
-  id: number;
-  table: number[];
-  /** Set by the user (`ethtool -X`), so channel changes must respect it. */
-  configured: boolean;
-}
-
-/** Per-NIC state beyond the common device fields. */
-export interface NicState {
-  /** The parent bus device's name (e.g. "netdevsim1"); physical means having one. */
-  parent: string;
-  /** Present in the system (false once its driver started removing it). */
-  present: boolean;
-  maxChannels: number;
-  contexts: Map<number, RssContext>;
-  rules: Map<number, NtupleRule>;
-  /** The native XDP program, if any. */
-  xdp?: BpfProgram;
-  /** AF_XDP zero-copy support in the driver, and its max segments per packet. */
-  xskZeroCopy: boolean;
-  xskMaxSegs: number;
-}
+export type { FlowType, NicState, NtupleRule, RssContext } from './netdev.js';
 
 export function defaultTable(queues: number): number[] {
   return Array.from({ length: RSS_TABLE_SIZE }, (_, i) => i % queues);

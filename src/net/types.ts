@@ -126,3 +126,38 @@ export interface LinkStats {
   /** Drops by reason (only non-zero reasons). */
   dropReasons: Record<string, bigint>;
 }
+
+// Frames between the stacks and the dataplane (the host's packet I/O, net/traffic.ts).
+
+/** skb fields a sender sets (SO_MARK, SO_PRIORITY, the protocol of the frame). */
+export interface FrameMeta {
+  mark?: number;
+  priority?: number;
+  tstamp?: bigint;
+  /** EtherType in host order; default: read from the frame. */
+  protocol?: number;
+  /**
+   * Shared-memory address of a received frame these bytes came from: the frame is sent
+   * from that buffer (zero-copy forwarding, as the kernel forwards an skb with its
+   * pages) instead of a fresh one. Set by the stack's forwarding path.
+   */
+  buffer?: number;
+}
+
+/** skb fields a receiver sees. */
+export interface RxMeta {
+  mark: number;
+  priority: number;
+  pktType: number;
+  tstamp: bigint;
+  ifindex: number;
+  protocol: number;
+  /** rx queue the frame was received on (skb->queue_mapping). */
+  queue: number;
+  /** The flow hash the NIC's RSS gave it (skb->hash; 0 when it is not IPv4). */
+  hash: number;
+  /** Shared-memory address of the frame's data (zero-copy checks). */
+  addr: number;
+  /** The frame's buffer came from a memory provider (FMF_PROVIDER). */
+  providerBuffer?: boolean;
+}

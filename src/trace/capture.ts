@@ -7,6 +7,11 @@
 
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
+import type { Devices } from '../net/dev.js';
+import { dropReasonName } from '../net/drop.js';
+import { RegState, type NetDevice } from '../net/netdev.js';
+import type { DeviceRecords } from '../net/records.js';
+import type { Rtnl } from '../net/rtnl.js';
 import { PcapngWriter, type Direction } from './pcapng.js';
 
 /** How the capture names a device it saw (netns internal id + ifindex → name). */
@@ -25,7 +30,7 @@ export class Capture {
   private readonly seenLost = new Map<number, number>();
   active = true;
 
-  /** @internal Emulator.startCapture */
+  /** @internal Captures.start (Emulator.startCapture) */
   constructor(dp: Dataplane, namer: DeviceNamer, dropName: (reason: number) => string) {
     this.dp = dp;
     this.namer = namer;
@@ -81,5 +86,62 @@ export class Capture {
   /** The pcapng file so far. */
   bytes(): Uint8Array {
     return this.writer.bytes();
+  }
+}
+
+/** The captures running: which devices each one flags (a device stays flagged while any capture has it). */
+export class Captures {
+  private readonly dp: Dataplane;
+  private readonly rtnl: Rtnl;
+  private readonly dev: Devices;
+  private readonly records: DeviceRecords;
+  private readonly captures = new Map<Capture, NetDevice[]>();
+
+  constructor(dp: Dataplane, rtnl: Rtnl, dev: Devices, records: DeviceRecords) {
+    this.dp = dp;
+    this.rtnl = rtnl;
+    this.dev = dev;
+    this.records = records;
+  }
+
+  /**
+   * Starts capturing frames sent and received by the given devices (default: every
+   * device registered now) into a pcapng file; frames are collected as the dataplane runs.
+   */
+  start(o: { devices?: { ns: string; dev: string | number }[] } = {}): Capture {
+    const devs = o.devices ? o.devices.map((x) => this.rtnl.device(x.ns, x.dev)) : [...this.dev.bySlot.values()];
+    const c = new Capture(this.dp, (netns, ifindex) => {
+      const ns = this.rtnl.namespaceById(netns);
+      const d = ns?.find(ifindex);
+      return { name: d?.name ?? `if${ifindex}`, description: `netns ${ns?.name ?? netns} ifindex ${ifindex}` };
+    }, dropReasonName);
+    this.captures.set(c, devs);
+    for (const d of devs) {
+      d.capture = A.CAP_DIR_IN | A.CAP_DIR_OUT;
+      this.records.publish(d);
+    }
+    return c;
+  }
+
+  /** Stops a capture and returns the pcapng file. */
+  stop(c: Capture): Uint8Array {
+    const devs = this.captures.get(c);
+    if (devs) {
+      this.captures.delete(c);
+      const still = new Set([...this.captures.values()].flat());
+      for (const d of devs) {
+        if (still.has(d) || d.regState !== RegState.REGISTERED) continue;
+        d.capture = 0;
+        this.records.publish(d);
+      }
+      c.drain();
+      c.active = false;
+    }
+    return c.bytes();
+  }
+
+  /** Collects what every running capture's rings hold. */
+  drain(): void {
+    for (const c of this.captures.keys()) c.drain();
   }
 }

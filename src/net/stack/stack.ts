@@ -10,7 +10,7 @@
  */
 
 import { fail } from '../../errors.js';
-import type { FrameMeta, RxMeta } from '../traffic.js';
+import type { FrameMeta, RxMeta } from '../types.js';
 import {
   ARPOP_REPLY, ARPOP_REQUEST, BROADCAST_MAC, ETH_HLEN, ETH_P_ARP, ETH_P_IP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
   ICMP_HOST_UNREACH, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_UDP, buildArp, buildIcmp, buildIpv4,

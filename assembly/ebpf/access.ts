@@ -1,0 +1,89 @@
+// Access checks and faults of a run (spec/ebpf.md §1): shared by the interpreter (vm.ts),
+// the helpers (helpers.ts) and compiled programs (through the `vmCheck` export). Below both:
+// it imports neither.
+
+import {
+  VM_FAULT, VM_FAULT_PC, VM_STACK, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_STACK_SIZE, VM_REGION_WRITABLE, VM_REGION_SKB_CTX,
+  VM_KVIEW, VM_KVIEW_SIZE, VM_NMAPS, VM_MAPS, MAP_TYPE, MAP_VALUES, MAP_MAX_ENTRIES, MAP_STRIDE, MAP_CAPACITY,
+  MAP_SLOT_SIZE, MAP_COPIES, MAP_FLAGS, BPF_MAP_TYPE_ARRAY_OF_MAPS,
+} from "../abi/vm";
+import { SKB_DATA, SKB_TSTAMP } from "../abi/layout";
+
+/** Ends the run with a fault at `pc`; returns the fault code. */
+export function vmFault(rec: usize, code: u32, pc: u32): u32 {
+  store<u32>(rec, code, VM_FAULT);
+  store<u32>(rec, pc, VM_FAULT_PC);
+  return code;
+}
+
+/**
+ * The address of an access of `size` bytes at `a`, or 0 when no region allows it.
+ * The stack is checked first (the commonest case), then the table.
+ */
+/** The region entry the last successful `vmCheck` matched (0 for the stack). */
+export let lastRegion: usize = 0;
+
+/** Whether a `size`-byte write at `off` into an __sk_buff (VM_REGION_SKB_CTX) stays in its writable part. */
+@inline export function skbCtxWritable(off: u64, size: u32): bool {
+  return off + <u64>size <= <u64>SKB_DATA || (off >= <u64>SKB_TSTAMP && off + <u64>size <= <u64>SKB_TSTAMP + 8);
+}
+
+/** The end of a region's part that stores may reach directly (the rest of an __sk_buff goes through `vmCheck`). */
+@inline export function regionWriteHi(r: usize): u64 {
+  const flags = load<u32>(r, 8);
+  if ((flags & VM_REGION_WRITABLE) == 0) return 0;
+  const lo = <u64>load<u32>(r);
+  return (flags & VM_REGION_SKB_CTX) != 0 ? lo + <u64>SKB_DATA : <u64>load<u32>(r, 4);
+}
+
+export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
+  lastRegion = 0;
+  const stack = <u64>load<u32>(rec, VM_STACK);
+  const top = stack + <u64>VM_STACK_SIZE;
+  if (a >= stack && a <= top && <u64>size <= top - a) return <usize>a;
+  const n = load<u32>(rec, VM_NREGIONS);
+  for (let i: u32 = 0; i < n; i++) {
+    const r = rec + VM_REGIONS + <usize>(i * VM_REGION_SIZE);
+    const lo = <u64>load<u32>(r);
+    const hi = <u64>load<u32>(r, 4);
+    if (a >= lo && a <= hi && <u64>size <= hi - a) {
+      const flags = load<u32>(r, 8);
+      if (write && ((flags & VM_REGION_WRITABLE) == 0 || ((flags & VM_REGION_SKB_CTX) != 0 && !skbCtxWritable(a - lo, size)))) return 0;
+      lastRegion = r;
+      return <usize>a;
+    }
+  }
+  const kv = <u64>load<u32>(rec, VM_KVIEW);
+  if (kv != 0 && !write && a >= kv && a <= kv + <u64>VM_KVIEW_SIZE && <u64>size <= kv + <u64>VM_KVIEW_SIZE - a) return <usize>a;
+  return inInnerMap(rec, a, size, write) ? <usize>a : 0;
+}
+
+/** End of a map's value storage (arrays: entries × stride × copies; hash maps: their slots). */
+function valuesEnd(map: usize): usize {
+  const v = <usize>load<u32>(map, MAP_VALUES);
+  const cap = load<u32>(map, MAP_CAPACITY);
+  if (cap != 0) return v + <usize>(cap * load<u32>(map, MAP_SLOT_SIZE));
+  return v + <usize>(load<u32>(map, MAP_MAX_ENTRIES) * load<u32>(map, MAP_STRIDE) * load<u32>(map, MAP_COPIES));
+}
+
+/** An access inside the values of a map that one of the program's maps-of-maps holds now. */
+export function inInnerMap(rec: usize, a: u64, size: u32, write: bool): bool {
+  const n = load<u32>(rec, VM_NMAPS);
+  const list = <usize>load<u32>(rec, VM_MAPS);
+  for (let i: u32 = 0; i < n; i++) {
+    const outer = <usize>load<u32>(list + (<usize>i << 2));
+    const t = load<u32>(outer, MAP_TYPE);
+    if (t != BPF_MAP_TYPE_ARRAY_OF_MAPS) continue;
+    const values = <usize>load<u32>(outer, MAP_VALUES);
+    const max = load<u32>(outer, MAP_MAX_ENTRIES);
+    const stride = load<u32>(outer, MAP_STRIDE);
+    for (let k: u32 = 0; k < max; k++) {
+      const inner = <usize>atomic.load<u32>(values + <usize>(k * stride));
+      if (inner == 0) continue;
+      const lo = <u64>load<u32>(inner, MAP_VALUES);
+      const end = <u64>valuesEnd(inner);
+      if (a >= lo && a <= end && <u64>size <= end - a) return !write || (load<u32>(inner, MAP_FLAGS) & 0x80) == 0;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,119 @@
+/**
+ * Running tool command lines against an emulator: one line (`runCommand`), or a script
+ * of them (`runScript`). Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl,
+ * bpftool, xdpsock (and `wait` for the xdpsock runs started with a trailing `&`).
+ */
+
+import type { Emulator } from '../emulator.js';
+import { NetError } from '../errors.js';
+import { CliError, newCtx, type Ctx } from './context.js';
+import { bpftool } from './bpftool.js';
+import { ipCommand } from './ip.js';
+import { ethtool, nicCmd, ping, pktgen, wire, ynl, zcrx } from './tools.js';
+import { waitJobs, xdpsock } from './xdpsock.js';
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export const USAGE = `Usage: nkemu [--workers N] TOOL [ARGS...]
+       nkemu [--workers N] run FILE        run a script (one command per line, # comments)
+       nkemu demo                         the built-in scenario
+Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock, wait`;
+
+/** Splits a script line like a shell would for these tools: words, 'single' and "double" quotes. */
+export function splitWords(line: string): string[] {
+  const out: string[] = [];
+  const re = /'([^']*)'|"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) out.push(m[1] ?? m[2]?.replace(/\\(.)/g, '$1') ?? m[3]!);
+  return out;
+}
+
+async function dispatch(ctx: Ctx, argv: string[]): Promise<number> {
+  const [tool, ...rest] = argv;
+  const exec = async (ns: string, inner: string[]): Promise<void> => {
+    const saved = ctx.ns;
+    ctx.ns = ns;
+    try {
+      const code = await dispatch(ctx, inner);
+      if (code !== 0) throw new CliError('', code);
+    } finally {
+      ctx.ns = saved;
+    }
+  };
+  switch (tool) {
+    case 'ip': await ipCommand(ctx, rest, exec); return 0;
+    case 'ping': return ping(ctx, rest);
+    case 'pktgen': await pktgen(ctx, rest); return 0;
+    case 'wire': await wire(ctx, rest); return 0;
+    case 'nic': nicCmd(ctx, rest); return 0;
+    case 'ethtool': ethtool(ctx, rest); return 0;
+    case 'ynl': ynl(ctx, rest); return 0;
+    case 'zcrx': zcrx(ctx, rest); return 0;
+    case 'bpftool': bpftool(ctx, rest); return 0;
+    case 'xdpsock': await xdpsock(ctx, rest); return 0;
+    case 'wait': await waitJobs(ctx); return 0;
+    case 'sysctl': {
+      const kv = rest.filter((a) => a !== '-w' && a !== '-q');
+      const m = /^net\.ipv4\.(ip_forward|conf\.all\.forwarding)=([01])$/.exec(kv[0] ?? '');
+      if (!m) throw new CliError(`sysctl: cannot stat /proc/sys/${(kv[0] ?? '').split('=')[0]!.replace(/\./g, '/')}: No such file or directory`, 255);
+      ctx.emu.stack(ctx.ns).forwarding = m[2] === '1';
+      if (!rest.includes('-q')) ctx.out.push(`net.ipv4.${m[1]} = ${m[2]}`);
+      return 0;
+    }
+    default: throw new CliError(USAGE, 1);
+  }
+}
+
+/** Runs one command line (already split into words) against `emu` in namespace `ns`. */
+export async function runCommand(emu: Emulator, argv: string[], ns = 'init'): Promise<CommandResult> {
+  const ctx = newCtx(emu, ns);
+  let code = 0;
+  try {
+    code = await dispatch(ctx, argv);
+  } catch (e) {
+    code = fail(ctx, e);
+  }
+  return { stdout: ctx.out.map((l) => `${l}\n`).join(''), stderr: ctx.err.map((l) => `${l}\n`).join(''), code };
+}
+
+function fail(ctx: Ctx, e: unknown): number {
+  if (e instanceof CliError) {
+    if (e.message) ctx.err.push(e.message);
+    return e.code;
+  }
+  if (e instanceof NetError) {
+    ctx.err.push(e.iproute2());
+    return 2;
+  }
+  throw e;
+}
+
+/**
+ * `nkemu run FILE`: each line in order, its output printed; like `ip -batch`, the first
+ * failing line stops the run with `Command failed FILE:LINE`.
+ */
+export async function runScript(emu: Emulator, text: string, file = '-'): Promise<CommandResult> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/(^|\s)#.*$/, '').trim();
+    if (line === '') continue;
+    const r = await runCommand(emu, splitWords(line));
+    out.push(r.stdout);
+    err.push(r.stderr);
+    if (r.code !== 0) {
+      err.push(`Command failed ${file}:${i + 1}\n`);
+      await runCommand(emu, ['wait']); // background runs end with the script, their summaries unprinted
+      return { stdout: out.join(''), stderr: err.join(''), code: r.code };
+    }
+  }
+  // Background runs (`xdpsock ... &`) end with the script, like a shell waiting for its jobs.
+  const r = await runCommand(emu, ['wait']);
+  out.push(r.stdout);
+  err.push(r.stderr);
+  return { stdout: out.join(''), stderr: err.join(''), code: r.code };
+}

@@ -1,0 +1,329 @@
+/**
+ * The bpf syscall (the kernel's kernel/bpf/syscall.c and the attach code it calls):
+ * BPF_PROG_LOAD (placing a program and compiling it), program references and their
+ * release, BPF_PROG_ATTACH / DETACH / QUERY and BPF_LINK_CREATE / UPDATE / DETACH on
+ * netkit and tcx (bpf_mprog rules in mprog.ts), PROG_ARRAY slots, native XDP on NICs,
+ * and BPF_PROG_TEST_RUN.
+ */
+
+import * as A from '../abi.generated.js';
+import type { Dataplane } from '../dataplane.js';
+import { fail } from '../errors.js';
+import type { NetDevice } from '../net/netdev.js';
+import type { DeviceRecords } from '../net/records.js';
+import type { Rtnl } from '../net/rtnl.js';
+import { drainPrintk } from '../trace/printk.js';
+import type { WorkerPool } from '../worker/pool.js';
+import { codegenMap } from './codegen/compile.js';
+import { loadBpfObject, type LoadedObject } from './load.js';
+import type { BpfMap } from './maps.js';
+import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mprog.js';
+import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './program.js';
+import { testRun, type TestRunOptions, type TestRunResult } from './testrun.js';
+import { ctxUse } from './verifier.js';
+import { Vm, writeRegions } from './vm.js';
+
+export class BpfSyscall {
+  private readonly dp: Dataplane;
+  private readonly pool: WorkerPool | undefined;
+  private readonly rtnl: Rtnl;
+  private readonly records: DeviceRecords;
+  private readonly jitDefault: boolean;
+  readonly bpf = new BpfRegistry();
+  private readonly jitPending = new Set<Promise<void>>();
+  private readonly progSlots = new WeakMap<BpfMap, Map<number, BpfProgram>>();
+  /** BPF_PROG_TEST_RUN's interpreter (made on first use). */
+  testVm: Vm | undefined;
+
+  constructor(dp: Dataplane, pool: WorkerPool | undefined, rtnl: Rtnl, records: DeviceRecords, o: { jit: boolean }) {
+    this.dp = dp;
+    this.pool = pool;
+    this.rtnl = rtnl;
+    this.records = records;
+    this.jitDefault = o.jit;
+  }
+
+  /**
+   * Resolves once every dataplane worker has installed (or uninstalled) the compiled code
+   * of every program loaded (or freed) so far. Loading is synchronous and workers install
+   * later; until then they run the program on the interpreter, with the same results.
+   * `settle()` and `pktgen()` wait for this first. It also waits for modules compiling in
+   * the background (browsers' main threads refuse synchronous compiles of larger modules).
+   */
+  async settleJit(): Promise<void> {
+    while (this.jitPending.size) await Promise.all([...this.jitPending]);
+    await this.pool?.jitSettled();
+  }
+
+
+  /**
+   * For each dataplane thread (0 = this one, then workers 1..N), whether it runs the
+   * program's compiled code now (false: the interpreter, also for programs not compiled).
+   */
+  async jitInstalled(prog: BpfProgram): Promise<boolean[]> {
+    const slot = prog.jit.slot;
+    const host = slot !== 0 && this.dp.jit.installed(slot);
+    const workers = this.pool ? await this.pool.jitInstalled(slot) : [];
+    return [host, ...workers];
+  }
+
+  /**
+   * BPF_PROG_LOAD of one program image (already relocated): registers it under a new id
+   * and places it in the shared memory for the dataplane.
+   */
+  loadProgram(o: { name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType; regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[]; jit?: boolean }): BpfProgram {
+    if (o.insns.length === 0 || o.insns.length % 8 !== 0) fail('EINVAL');
+    const regions = o.regions ?? [];
+    const maps = o.maps ?? [];
+    if (regions.length > A.PR_MAX_REGIONS || maps.length > A.PR_MAX_MAPS) fail('E2BIG');
+    const prog = new BpfProgram({ ...o, id: this.bpf.progId() });
+    this.placeProg(prog);
+    const rec = this.dp.alloc(A.PR_SIZE);
+    const dv = this.dp.view();
+    dv.setUint32(rec + A.PR_INSNS, prog.addr, true);
+    dv.setUint32(rec + A.PR_SLOTS, o.insns.length / 8, true);
+    dv.setUint32(rec + A.PR_NREGIONS, regions.length, true);
+    writeRegions(dv, rec + A.PR_REGIONS, regions);
+    dv.setUint32(rec + A.PR_NMAPS, maps.length, true);
+    maps.forEach((m, i) => dv.setUint32(rec + A.PR_MAPS + i * 4, m, true));
+    const batch = o.type === 'sched_cls' ? 'skb' : o.type === 'xdp' ? 'xdp' : undefined;
+    const mapInfo = maps.map((m) => codegenMap(dv, m));
+    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions, batch, maps: mapInfo });
+    else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
+    dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);
+    dv.setUint32(rec + A.PR_ID, prog.id, true);
+    dv.setUint32(rec + A.PR_CTX_USE, ctxUse(o.insns, o.type), true);
+    const ready = prog.jit.ready;
+    if (ready) {
+      // Compiling in the background: the record switches to the compiled code when it is
+      // installed (one aligned store; a packet sees the interpreter or the code, both right).
+      const done = ready.then((info) => {
+        this.jitPending.delete(done);
+        if (prog.record === 0) { this.dp.jit.release(info.slot); return; }
+        prog.jit = info;
+        Atomics.store(this.dp.words(), (prog.record + A.PR_JIT) >> 2, info.slot);
+      });
+      this.jitPending.add(done);
+    }
+    prog.record = rec;
+    this.bpf.progs.set(prog.id, prog);
+    return prog;
+  }
+
+  /**
+   * Loads a clang-compiled BPF object (ELF): its maps are created in the shared memory,
+   * its programs verified, relocated and placed. `programs` picks some by function name.
+   */
+  loadObject(bytes: Uint8Array, o: { programs?: string[] } = {}): LoadedObject {
+    return loadBpfObject(this.dp, this, bytes, o);
+  }
+
+  /** bpf_trace_printk output since the last call, as trace_pipe lines. */
+  tracePipe(): string[] {
+    return drainPrintk(this.dp);
+  }
+
+  /**
+   * BPF_MAP_UPDATE_ELEM on a PROG_ARRAY: `prog` in slot `index` (undefined empties it). The
+   * slot holds a reference: a program whose handle is closed lives on while a slot has it,
+   * and goes when the last slot and attachment let it go.
+   */
+  progArraySet(map: BpfMap, index: number, prog: BpfProgram | undefined): void {
+    if (prog && (prog.closed || !this.bpf.prog(prog.id))) fail('EBADF');
+    if (prog && prog.type !== 'sched_cls' && prog.type !== 'xdp') fail('EINVAL');
+    map.setSlot(index, prog?.record ?? 0);
+    let slots = this.progSlots.get(map);
+    if (!slots) this.progSlots.set(map, (slots = new Map()));
+    const old = slots.get(index);
+    if (prog) {
+      prog.refs++;
+      slots.set(index, prog);
+    } else {
+      slots.delete(index);
+    }
+    if (old) this.progPut(old);
+  }
+
+
+  /**
+   * `ip link set dev DEV xdp obj …` / `xdp off`: a native XDP program on a NIC (undefined
+   * detaches). netkit has no native XDP (EOPNOTSUPP); a memory provider bound to one of
+   * the NIC's queues refuses it (EEXIST), as the kernel's netdev core does.
+   */
+  setXdp(ns: string, dev: string | number, prog: BpfProgram | undefined): void {
+    this.rtnl.flushWork();
+    const d = this.rtnl.device(ns, dev);
+    if (!d.nic) fail('EOPNOTSUPP');
+    if (prog) {
+      this.checkProg(prog, 'xdp');
+      if (d.rxq.some((q) => q.provider !== undefined)) fail('EEXIST', 'unable to install XDP to device using memory provider');
+    }
+    const old = d.nic.xdp;
+    if (old === prog) return;
+    d.nic.xdp = prog;
+    if (prog) prog.refs++;
+    this.records.publish(d);
+    if (old) this.progPut(old);
+  }
+
+  /** BPF_PROG_TEST_RUN: runs a loaded program on a packet (and context) in this thread. */
+  testRun(prog: BpfProgram, o: TestRunOptions): TestRunResult {
+    if (!this.bpf.prog(prog.id)) fail('EBADF');
+    if (prog.type !== 'sched_cls' && prog.type !== 'xdp') fail('EOPNOTSUPP');
+    this.testVm ??= new Vm(this.dp);
+    return testRun(this.dp, this.testVm, prog, o);
+  }
+
+
+  /** Closes the loader's reference; the program goes when no attach point holds it. */
+  closeProgram(prog: BpfProgram): void {
+    if (prog.closed) return;
+    prog.closed = true;
+    if (prog.refs <= 0) this.freeProg(prog);
+  }
+
+  /** Copies a program's image into the shared memory (the dataplane runs it from there). */
+  private placeProg(prog: BpfProgram): void {
+    prog.addr = this.dp.alloc(prog.insns.length);
+    this.dp.bytes().set(prog.insns, prog.addr);
+  }
+
+  /** §5.1: the device whose list an attach type names, resolved in the caller's namespace. */
+  private netkitTarget(ns: string, ifindex: number, attachType: AttachType): NetDevice {
+    if (attachType !== 'netkit_primary' && attachType !== 'netkit_peer') fail('EINVAL');
+    const d = this.rtnl.netns(ns).find(ifindex);
+    if (!d) fail('ENODEV');
+    if (!d.netkit) fail('ENXIO');
+    if (!d.netkit.primary) fail('EACCES');
+    if (d.netkit.pairing === A.NETKIT_DEVICE_SINGLE) fail('EOPNOTSUPP');
+    if (attachType === 'netkit_primary') return d;
+    if (!d.netkit.peer) fail('ENODEV');
+    return d.netkit.peer;
+  }
+
+  /** The device an attach type names: netkit's rules (§5.1), or for tcx any device (ENODEV). */
+  private target(ns: string, ifindex: number, attachType: AttachType): NetDevice {
+    if (attachType !== 'tcx_ingress' && attachType !== 'tcx_egress') return this.netkitTarget(ns, ifindex, attachType);
+    const d = this.rtnl.netns(ns).find(ifindex);
+    if (!d) fail('ENODEV');
+    return d;
+  }
+
+  private listOf(d: NetDevice, attachType: AttachType): MprogList | undefined {
+    return attachType === 'tcx_ingress' ? d.tcxIngress : attachType === 'tcx_egress' ? d.tcxEgress : d.netkit?.progs;
+  }
+
+  private progList(d: NetDevice, attachType: AttachType): MprogList {
+    if (attachType === 'tcx_ingress') return (d.tcxIngress ??= new MprogList(this.bpf));
+    if (attachType === 'tcx_egress') return (d.tcxEgress ??= new MprogList(this.bpf));
+    return (d.netkit!.progs ??= new MprogList(this.bpf));
+  }
+
+  private linkTarget(l: BpfLink): NetDevice | undefined {
+    const ns = this.rtnl.namespaceById(l.netns);
+    const d = ns?.find(l.ifindex);
+    if (l.attachType === 'tcx_ingress' || l.attachType === 'tcx_egress') return d;
+    if (!d?.netkit) return undefined;
+    return l.attachType === 'netkit_primary' ? d : d.netkit.peer;
+  }
+
+  private checkProg(prog: BpfProgram, type: 'sched_cls' | 'xdp' = 'sched_cls'): void {
+    if (prog.closed || this.bpf.prog(prog.id) !== prog) fail('EBADF');
+    if (prog.type !== type) fail('EINVAL');
+  }
+
+  /**
+   * Drops an attachment's reference; a closed program with none left is freed. Called
+   * after the list without it is published, so its record is retired past that swap.
+   */
+  progPut(prog: BpfProgram): void {
+    prog.refs--;
+    if (prog.closed && prog.refs <= 0) this.freeProg(prog);
+  }
+
+  /** Called when the last reference to a program goes (the engine frees its image). */
+  protected freeProg(prog: BpfProgram): void {
+    this.bpf.progs.delete(prog.id);
+    if (prog.addr) this.dp.retire(prog.addr, prog.insns.length);
+    if (prog.record) this.dp.retire(prog.record, A.PR_SIZE);
+    this.dp.jit.release(prog.jit.slot);
+    prog.addr = 0;
+    prog.record = 0;
+  }
+
+  /** Publishes a device's program list to the dataplane (swap with its record). */
+  protected publishProgs(d: NetDevice): void {
+    this.records.publish(d);
+  }
+
+  /** BPF_PROG_ATTACH with attach type netkit_primary / netkit_peer (through the primary's ifindex). */
+  progAttach(ns: string, r: { ifindex: number; attachType: AttachType; prog: BpfProgram; flags?: number; relative?: Relative; expectedRevision?: number; replace?: BpfProgram }): number {
+    this.checkProg(r.prog);
+    const d = this.target(ns, r.ifindex, r.attachType);
+    const rev = this.progList(d, r.attachType).attach({ prog: r.prog, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision, replace: r.replace });
+    r.prog.refs++;
+    this.publishProgs(d);
+    // (after the swap: a replaced program may be freed only once no worker can still run it)
+    if (r.replace) this.progPut(r.replace);
+    return rev;
+  }
+
+  /** BPF_PROG_DETACH. Without a program the last one goes. */
+  progDetach(ns: string, r: { ifindex: number; attachType: AttachType; prog?: BpfProgram; flags?: number; relative?: Relative; expectedRevision?: number }): void {
+    const d = this.target(ns, r.ifindex, r.attachType);
+    const list = this.listOf(d, r.attachType);
+    if (!list || list.count === 0) fail('ENOENT');
+    const gone = list.detach({ prog: r.prog, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision });
+    this.publishProgs(d);
+    this.progPut(gone as BpfProgram);
+  }
+
+  /** BPF_PROG_QUERY: program ids, link ids, count and revision; `size` caps the arrays (ENOSPC). */
+  progQuery(ns: string, r: { ifindex: number; attachType: AttachType; size?: number; queryFlags?: number }): QueryResult {
+    const d = this.target(ns, r.ifindex, r.attachType);
+    return (this.listOf(d, r.attachType) ?? new MprogList(this.bpf)).query(r.size, { queryFlags: r.queryFlags });
+  }
+
+  /** BPF_LINK_CREATE (link type netkit): attaches like progAttach, owned by the returned link. */
+  linkCreate(ns: string, r: { ifindex: number; attachType: AttachType; prog: BpfProgram; flags?: number; relative?: Relative; expectedRevision?: number }): BpfLink {
+    this.checkProg(r.prog);
+    if ((r.flags ?? 0) & BPF_F_REPLACE) fail('EINVAL');
+    const d = this.target(ns, r.ifindex, r.attachType);
+    const type = r.attachType === 'tcx_ingress' || r.attachType === 'tcx_egress' ? 'tcx' : 'netkit';
+    const link = new BpfLink({ id: 0, type, prog: r.prog, attachType: r.attachType, ifindex: r.ifindex, netns: this.rtnl.netns(ns).id });
+    this.progList(d, r.attachType).attach({ prog: r.prog, link, flags: r.flags, relative: r.relative, expectedRevision: r.expectedRevision });
+    const id = this.bpf.linkId();
+    const real = Object.assign(link, { id });
+    this.bpf.links.set(id, real);
+    r.prog.refs++;
+    this.publishProgs(d);
+    return real;
+  }
+
+  /** BPF_LINK_UPDATE: ENOLINK when the device went away; EPERM when `old` is not the link's program. */
+  linkUpdate(link: BpfLink, prog: BpfProgram, old?: BpfProgram): void {
+    this.checkProg(prog);
+    const d = link.ifindex ? this.linkTarget(link) : undefined;
+    const list = d ? this.listOf(d, link.attachType) : undefined;
+    if (!d || !list || !link.attached) fail('ENOLINK');
+    const prev = link.prog;
+    list.updateLink(link, prog, old);
+    if (prev !== prog) prog.refs++;
+    this.publishProgs(d);
+    if (prev !== prog) this.progPut(prev);
+  }
+
+  /** BPF_LINK_DETACH, or closing the link's last fd (then the link id goes too). */
+  linkDetach(link: BpfLink, release = false): void {
+    const d = link.ifindex ? this.linkTarget(link) : undefined;
+    const list = d ? this.listOf(d, link.attachType) : undefined;
+    if (d && list && link.attached) {
+      list.detachLink(link);
+      this.publishProgs(d);
+      this.progPut(link.prog);
+    }
+    link.attached = false;
+    link.ifindex = 0;
+    if (release) this.bpf.links.delete(link.id);
+  }
+}
