@@ -21,12 +21,20 @@ for (let k = 0; k < start; k++) {
   if (rnd() < 0.25) mutate(rnd, insns);
   frames(rnd);
 }
-const compiled = await rig(true);
-const interp = await rig(false);
+// Fresh emulators every 10,000 programs: one emulator's compiled-code slots are not all
+// given back to it when programs close (issue 19), and a long run would fill its table.
+let compiled = await rig(true);
+let interp = await rig(false);
 const stats: Record<string, number> = {};
 const t0 = Date.now();
 let k = start;
 for (; k < start + count; k++) {
+  if (k > start && (k - start) % 10_000 === 0) {
+    await compiled.emu.close();
+    await interp.emu.close();
+    compiled = await rig(true);
+    interp = await rig(false);
+  }
   const diff = await fuzzOne(compiled, interp, k, rnd, stats);
   if (diff !== undefined) {
     console.error(`DISAGREEMENT at program ${k} (seed ${seed}): ${diff}`);

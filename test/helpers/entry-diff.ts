@@ -14,11 +14,30 @@
 import * as A from '../../src/abi.generated.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import type { BpfProgram } from '../../src/ebpf/program.js';
-import type { TestRunResult } from '../../src/ebpf/testrun.js';
+import type { TestRunOptions, TestRunResult } from '../../src/ebpf/testrun.js';
 import { Emulator } from '../../src/emulator.js';
 import { frames, mutate, shapedProgram, type ShapedType } from './shaped-prog.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/**
+ * emu.testRun on a budget of TEST_BUDGET instructions per run instead of the dataplane's
+ * 1,000,000 (BPF_PROG_TEST_RUN has no such option: the test VM's run gets it), so a program
+ * that loops forever ends on the budget in a few hundred microseconds, on both engines.
+ */
+const TEST_BUDGET = 50_000;
+function testRun(emu: Emulator, p: BpfProgram, o: TestRunOptions): TestRunResult {
+  const test = (): { run: (...a: unknown[]) => unknown } | undefined => (emu as unknown as { testVm?: { run: (...a: unknown[]) => unknown } }).testVm;
+  if (test() === undefined) emu.testRun(p, { data: new Uint8Array(14) }); // (the test VM exists from the first run)
+  const vm = test()!;
+  const run = vm.run;
+  vm.run = (at: unknown, n: unknown, opts: object) => run.call(vm, at, n, { ...opts, budget: TEST_BUDGET });
+  try {
+    return emu.testRun(p, o);
+  } finally {
+    vm.run = run;
+  }
+}
 
 function outcome(r: TestRunResult): object {
   return { retval: r.retval, fault: r.fault, faultPc: r.faultPc, data: hex(r.dataOut), ctx: hex(r.ctxOut), executed: r.executed };
@@ -100,9 +119,9 @@ export async function fuzzOne(compiled: Rig, interp: Rig, k: number, rnd: () => 
     for (const data of fs) {
       for (const repeat of [1, 3]) {
         clearStacks(compiled.emu);
-        const c = outcome(compiled.emu.testRun(p, { data, repeat }));
+        const c = outcome(testRun(compiled.emu, p, { data, repeat }));
         clearStacks(compiled.emu);
-        const i = outcome(compiled.emu.testRun(p, { data, repeat, interpreter: true }));
+        const i = outcome(testRun(compiled.emu, p, { data, repeat, interpreter: true }));
         if (JSON.stringify(c) !== JSON.stringify(i)) return fail(`testRun repeat ${repeat} on ${hex(data).slice(0, 40)}…: compiled ${JSON.stringify(c).slice(0, 400)} interpreter ${JSON.stringify(i).slice(0, 400)}`);
         const f = (c as { fault: string | null }).fault ?? 'none';
         stats[`fault ${f}`] = (stats[`fault ${f}`] ?? 0) + 1;
