@@ -79,10 +79,14 @@ export const THREAD_SIZE: u32 = 192;
 
 // A thread's BPF run area (T_BPF): the interpreter's run record, its 8-frame stack,
 // the __sk_buff the programs see, and batches (below).
-//   +0 VM record (VM_RECORD_SIZE)  +BPF_STACK stack (VM_STACK_SIZE)  +BPF_SKB __sk_buff (192)
+//   +0 VM record (VM_RECORD_SIZE)  +BPF_STACK stack (VM_STACK_SIZE)  64-byte gap
+//   +BPF_SKB __sk_buff (192)
+// The gap: an access just above the stack's top (r10 + 0, which the kernel's verifier
+// refuses) faults whatever the run, and does not reach this __sk_buff (a region of a
+// per-packet run, but not of a batch run, whose contexts sit at BPF_BATCH_CTX).
 export const BPF_VM: u32 = 0;
 export const BPF_STACK: u32 = 1024;
-export const BPF_SKB: u32 = 5120;
+export const BPF_SKB: u32 = 5184;
 export const SKB_CTX_SIZE: u32 = 192;
 
 // struct __sk_buff (uapi; spec/ebpf.md §2.1), the context tc and netkit programs see: the
