@@ -40,6 +40,8 @@ const EFAULT: i64 = -14;
 const EINVAL: i64 = -22;
 const E2BIG: i64 = -7;
 const TC_ACT_SHOT: u64 = 2;
+const XDP_ABORTED: u64 = 0;
+const XDP_REDIRECT: u64 = 4;
 const TC_ACT_REDIRECT: u64 = 7;
 
 @inline function arg(rec: usize, i: u32): u64 {
@@ -61,6 +63,56 @@ function pktRange(rec: usize, off: u64, len: u64): usize {
   sum = (sum & 0xffffffff) + (sum >> 32);
   sum = (sum & 0xffffffff) + (sum >> 32);
   return <u32>sum;
+}
+
+/** a + b with the carry out added back in (x86's `addq; adcq $0`). */
+@inline function add64c(a: u64, b: u64): u64 {
+  const t = a + b;
+  return t + <u64>(t < b);
+}
+
+/** a + b with the carry out added back in (the kernel's add32_with_carry and csum_add). */
+@inline function add32c(a: u32, b: u32): u32 {
+  const t = a + b;
+  return t + <u32>(t < b);
+}
+
+/** The kernel's csum_from32to16: the 32-bit sum folded to 16 bits. */
+@inline function from32to16(v: u32): u32 {
+  return ((v + ((v >> 16) | (v << 16))) >> 16) & 0xffff;
+}
+
+/**
+ * The kernel's csum_partial as x86-64 computes it (arch/x86/lib/csum-partial_64.c), bit
+ * for bit: 64-bit little-endian words added with end-around carry onto `sum`, a zero-padded
+ * tail, folded to 32 bits; a buffer at an odd address starts with its first byte shifted
+ * into the rotated sum and ends folded to 16 bits and byte-swapped.
+ */
+function csumPartial(buf: usize, len: u32, sum: u32): u32 {
+  let t: u64 = <u64>sum;
+  const odd = (buf & 1) != 0;
+  if (odd) {
+    if (len == 0) return sum;
+    t = <u64>rotr<u32>(sum, 8) + (<u64>load<u8>(buf) << 8);
+    len--;
+    buf++;
+  }
+  while (len >= 8) {
+    t = add64c(t, load<u64>(buf));
+    buf += 8;
+    len -= 8;
+  }
+  if (len != 0) {
+    let trail: u64 = 0;
+    for (let i: u32 = 0; i < len; i++) trail |= <u64>load<u8>(buf + <usize>i) << (<u64>i << 3);
+    t = add64c(t, trail);
+  }
+  let r = add32c(<u32>(t >> 32), <u32>t);
+  if (odd) {
+    r = from32to16(r);
+    r = ((r >> 8) & 0xff) | ((r & 0xff) << 8);
+  }
+  return r;
 }
 
 @inline function csum16(v: u32): u32 {
@@ -466,21 +518,33 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       ret(rec, <u64>csumField(rec, 0x7f));
       return 0;
     case 28: { // csum_diff(from, from_size, to, to_size, seed)
-      const fromSize = arg(rec, 2);
-      const toSize = arg(rec, 4);
-      if ((fromSize & 3) != 0 || (toSize & 3) != 0 || fromSize + toSize > 512) { ret(rec, <u64>EINVAL); return 0; }
-      const from: usize = fromSize != 0 ? vmCheck(rec, arg(rec, 1), <u32>fromSize, false) : 1;
-      const to: usize = toSize != 0 ? vmCheck(rec, arg(rec, 3), <u32>toSize, false) : 1;
+      // (u32 arguments, as the kernel's prototype takes them)
+      const fromSize = <u32>arg(rec, 2);
+      const toSize = <u32>arg(rec, 4);
+      if (((fromSize | toSize) & 3) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      const from: usize = fromSize != 0 ? vmCheck(rec, arg(rec, 1), fromSize, false) : 1;
+      const to: usize = toSize != 0 ? vmCheck(rec, arg(rec, 3), toSize, false) : 1;
       if (from == 0 || to == 0) return vmFault(rec, VM_FAULT_READ, pc);
-      let sum: u64 = <u64><u32>arg(rec, 5);
-      for (let i: u64 = 0; i < fromSize; i += 4) sum += <u64>(~load<u32>(from + <usize>i));
-      for (let i: u64 = 0; i < toSize; i += 4) sum += <u64>load<u32>(to + <usize>i);
-      // Since 6.12 the result is folded to 16 bits on every architecture (csum_from32to16).
-      ret(rec, <u64>csum16(fold(sum)));
+      // net/core/filter.c (since 6.12): csum_partial of each side, folded to 16 bits.
+      const seed = <u32>arg(rec, 5);
+      let r: u32;
+      if (fromSize != 0 && toSize != 0) r = from32to16(add32c(csumPartial(to, toSize, seed), ~csumPartial(from, fromSize, 0)));
+      else if (toSize != 0) r = from32to16(csumPartial(to, toSize, seed));
+      else if (fromSize != 0) r = from32to16(~csumPartial(from, fromSize, ~seed));
+      else r = seed;
+      ret(rec, <u64>r);
       return 0;
     }
     case 23: { // redirect(ifindex, flags)
       const flags = arg(rec, 2);
+      if (load<u32>(rec, VM_PKT_META) != 0) {
+        // XDP (data_meta is set only there): bpf_xdp_redirect takes no flags, and answers XDP_REDIRECT.
+        if (flags != 0) { ret(rec, XDP_ABORTED); return 0; }
+        store<u32>(rec, <u32>arg(rec, 1), VM_REDIRECT_IFINDEX);
+        store<u32>(rec, VM_REDIRECT_SET, VM_REDIRECT_FLAGS);
+        ret(rec, XDP_REDIRECT);
+        return 0;
+      }
       if ((flags & ~<u64>VM_F_INGRESS) != 0) { ret(rec, TC_ACT_SHOT); return 0; }
       store<u32>(rec, <u32>arg(rec, 1), VM_REDIRECT_IFINDEX);
       store<u32>(rec, VM_REDIRECT_SET | <u32>flags, VM_REDIRECT_FLAGS);

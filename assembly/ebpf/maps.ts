@@ -146,7 +146,11 @@ function mapLookupSlot(map: usize, key: usize, cpu: u32, t: u32): usize {
     const max = load<u32>(map, MAP_MAX_ENTRIES);
     if (k >= max) return 0;
     const stride = load<u32>(map, MAP_STRIDE);
-    return <usize>load<u32>(map, MAP_VALUES) + <usize>((cpu * max + k) * stride);
+    const at = <usize>load<u32>(map, MAP_VALUES) + <usize>((cpu * max + k) * stride);
+    // A devmap or XSKMAP slot holds a device or a socket, or nothing: an empty one is no
+    // element (the kernel's __dev_map_lookup_elem and __xsk_map_lookup_elem give NULL).
+    if ((t == BPF_MAP_TYPE_DEVMAP || t == BPF_MAP_TYPE_XSKMAP) && atomic.load<u32>(at) == 0) return 0;
+    return at;
   }
   if (t == BPF_MAP_TYPE_LPM_TRIE) {
     const ks = load<u32>(map, MAP_KEY_SIZE);

@@ -5,7 +5,7 @@ import type { Insn } from './cfg.js';
 import { PACKET_MOVING_HELPERS } from '../helpers.js';
 import type { BatchMap } from './bounds.js';
 import { EMPTY, I32, I64, Op } from './wasm.js';
-import { ADDR, ATOMIC_LOAD32, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SPARE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
+import { ADDR, ATOMIC_LOAD32, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SPARE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_ABORTED, XDP_REDIRECT, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
 import type { CodegenMap } from './options.js';
 import { Gen } from './gen.js';
 
@@ -21,7 +21,7 @@ declare module './gen.js' {
     inlineXdpAdjust(id: number): void;
     inlineSkbBytes(store: boolean, pc: number): boolean;
     inlineSmall(id: number): void;
-    inlineRedirect(peer: boolean): void;
+    inlineRedirect(peer: boolean, xdp: boolean): void;
     inlineRedirectMap(): boolean;
     inlineLoop(k: number, pc: number): void;
     helperCall(i: Insn, pc: number, id?: number): void;
@@ -42,8 +42,9 @@ Gen.prototype.callHelper = function (this: Gen, i: Insn, pc: number): void {
     return;
   }
   if ((i.imm === Fn.SkbLoadBytes || i.imm === Fn.SkbStoreBytes) && this.inlineSkbBytes(i.imm === Fn.SkbStoreBytes, pc)) return;
-  if (i.imm === Fn.Redirect || i.imm === Fn.RedirectPeer) {
-    this.inlineRedirect(i.imm === Fn.RedirectPeer);
+  // (inline where the program's type is known: bpf_redirect answers differently in XDP)
+  if ((i.imm === Fn.Redirect || i.imm === Fn.RedirectPeer) && this.batch !== undefined) {
+    this.inlineRedirect(i.imm === Fn.RedirectPeer, !this.batch.writable);
     return;
   }
   if (i.imm === Fn.Loop && this.callbacks.size > 0) {
@@ -349,13 +350,15 @@ Gen.prototype.inlineSmall = function (this: Gen, id: number): void {
 
 /**
  * bpf_redirect(ifindex, flags) and bpf_redirect_peer(ifindex, flags) inline: TC_ACT_SHOT
- * for flags they do not take, else the target recorded and TC_ACT_REDIRECT.
+ * for flags they do not take, else the target recorded and TC_ACT_REDIRECT; in an XDP
+ * program (`xdp`), bpf_redirect is bpf_xdp_redirect: XDP_ABORTED for any flag, else the
+ * target recorded and XDP_REDIRECT.
  */
-Gen.prototype.inlineRedirect = function (this: Gen, peer: boolean): void {
+Gen.prototype.inlineRedirect = function (this: Gen, peer: boolean, xdp: boolean): void {
   const c = this.c;
   this.redirects = true;
   c.get(R(2));
-  if (!peer) c.i64c(~A.VM_F_INGRESS).op(Op.i64_and);
+  if (!peer && !xdp) c.i64c(~A.VM_F_INGRESS).op(Op.i64_and);
   c.op(Op.i64_eqz);
   c.u8(Op.if).u8(EMPTY);
   c.get(REC).get(R(1)).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.VM_REDIRECT_IFINDEX);
@@ -363,9 +366,9 @@ Gen.prototype.inlineRedirect = function (this: Gen, peer: boolean): void {
   if (peer) c.i32c(A.VM_REDIRECT_SET | A.VM_REDIRECT_PEER);
   else c.get(R(2)).op(Op.i32_wrap_i64).i32c(A.VM_REDIRECT_SET).op(Op.i32_or);
   c.mem(Op.i32_store, 2, A.VM_REDIRECT_FLAGS);
-  c.i64c(TC_ACT_REDIRECT).set(R(0));
+  c.i64c(xdp ? XDP_REDIRECT : TC_ACT_REDIRECT).set(R(0));
   c.op(Op.else);
-  c.i64c(TC_ACT_SHOT).set(R(0));
+  c.i64c(xdp ? XDP_ABORTED : TC_ACT_SHOT).set(R(0));
   c.op(Op.end);
 };
 

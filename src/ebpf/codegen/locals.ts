@@ -54,7 +54,7 @@ export const enum Fn {
   XdpAdjustHead = 44, RedirectMap = 51, XdpAdjustMeta = 54, XdpAdjustTail = 65, RedirectPeer = 155, Loop = 181,
 }
 /** What those helpers return besides 0: errnos and tc actions. */
-export const EINVAL = -22, EFAULT = -14, TC_ACT_SHOT = 2, TC_ACT_REDIRECT = 7;
+export const EINVAL = -22, EFAULT = -14, TC_ACT_SHOT = 2, TC_ACT_REDIRECT = 7, XDP_ABORTED = 0, XDP_REDIRECT = 4;
 /** The XDP buffer's reserved head (struct xdp_frame) and the metadata limit (assembly/ebpf/helpers.ts). */
 export const XDP_MIN_HEADROOM = 40, XDP_META_MAX = 32;
 /** i32.atomic.load (after the 0xfe prefix). */
