@@ -29,3 +29,11 @@ export {
   type XskOptions, type XskBindOptions, type XdpStatistics, type XdpDesc, type XskState,
 } from './xdp/socket.js';
 export { XskApp, type XskAppMode, type XskAppOptions, type XskAppResult } from './xdp/app.js';
+export { LoadError } from './ebpf/elf.js';
+export type { LoadedObject } from './ebpf/load.js';
+export { verify, VerifierError, type VerifyOptions, type VerifyResult, type CtxAccess } from './ebpf/verifier.js';
+export { assemble, disassemble, AsmError } from './ebpf/assembler.js';
+export type { BpfMap, MapType, MapSpec } from './ebpf/maps.js';
+export type { BpfProgram, BpfLink, ProgType, AttachType } from './ebpf/program.js';
+export type { TestRunOptions, TestRunResult } from './ebpf/testrun.js';
+export type { DataplaneOptions } from './dataplane.js';
