@@ -1,8 +1,19 @@
-import { describe, expect, it } from 'vitest';
-import { kernelRun, kernelUnavailableReason } from '../helpers/kernel.js';
+import { beforeEach, describe, expect, it, type TestContext } from 'vitest';
+import { kernelRefusal, kernelRun as run, kernelUnavailableReason, refusalReason } from '../helpers/kernel.js';
 
 const DIR = new URL('../fixtures/bpf/', import.meta.url).pathname;
 const reason = kernelUnavailableReason();
+
+let current: TestContext | undefined;
+/** kernelRun, but a fixture this kernel refuses skips the test with the kernel's reason. */
+function kernelRun(...args: Parameters<typeof run>): ReturnType<typeof run> {
+  const why = kernelRefusal(args[0], args[1]);
+  if (why !== undefined) {
+    console.warn(`${args[0].split('/').pop()}: refused by this kernel: ${why}`);
+    current?.skip(`refused by this kernel: ${why}`);
+  }
+  return run(...args);
+}
 
 /** Ethernet + IPv4 (checksum left wrong on purpose) + UDP to `dport`. */
 function udpPacket(dport: number): Uint8Array {
@@ -22,6 +33,7 @@ function ipv4Checksum(p: Uint8Array): number {
 }
 
 describe.skipIf(reason !== undefined)(`kernel BPF_PROG_TEST_RUN via bpftool (${reason ?? 'available'})`, () => {
+  beforeEach((ctx) => { current = ctx; });
   it('netkit/primary policy: DROP for the blocked port, PASS otherwise', () => {
     expect(kernelRun(DIR + 'netkit_drop_port.o', 'drop_port', udpPacket(8080)).retval).toBe(2);
     expect(kernelRun(DIR + 'netkit_drop_port.o', 'drop_port', udpPacket(53)).retval).toBe(0);
@@ -70,5 +82,23 @@ describe('kernel helper', () => {
   it('reports why kernel runs are skipped', () => {
     if (reason !== undefined) console.warn(`kernel differential tests skipped: ${reason}`);
     expect(reason === undefined || reason.length > 0).toBe(true);
+  });
+});
+
+describe('kernel refusals', () => {
+  it('name the verifier\'s reason: the line before "processed N insns"', () => {
+    const log = [
+      'libbpf: prog \'xdp_meta\': BPF program load failed: Invalid argument',
+      'libbpf: prog \'xdp_meta\': -- BEGIN PROG LOAD LOG --',
+      '0: R1=ctx() R10=fp0',
+      '; return bpf_xdp_adjust_meta(ctx, -4) ? XDP_ABORTED : XDP_PASS;',
+      '2: (85) call bpf_xdp_adjust_meta#54',
+      'program of this type cannot use helper bpf_xdp_adjust_meta#54',
+      'processed 3 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0',
+      '-- END PROG LOAD LOG --',
+      'libbpf: failed to load object',
+    ].join('\n');
+    expect(refusalReason(log)).toBe('program of this type cannot use helper bpf_xdp_adjust_meta#54');
+    expect(refusalReason('libbpf: failed to open object file\nError: failed to open object file')).toBe('libbpf: failed to open object file');
   });
 });
