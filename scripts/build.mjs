@@ -6,7 +6,7 @@
 // `--force` rebuilds everything; `--debug` also builds build/dataplane.debug.wasm (with
 // assertions; load it with `Emulator.create({ wasm: … })`).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,13 +45,17 @@ if (force || mtime('build/dataplane.wasm') < asInputs || mtime('src/abi.generate
 if (process.argv.includes('--debug')) run(bin('asc'), ['assembly/index.ts', '--target', 'debug']);
 
 // 2. TypeScript (tsc's own incremental build info lives in build/, outside the package).
-const stamp = 'build/tsconfig.tsbuildinfo';
+// Our own stamp: `tsc --noEmit` (npm run typecheck) rewrites tsc's build info without emitting.
+const stamp = 'build/dist.stamp';
 if (force || mtime(stamp) < newest(['src', 'tsconfig.json', 'package.json'], ['.ts']) || !existsSync(at('dist/src/index.js'))) {
   log('src/ changed: tsc');
-  if (force) rmSync(at(stamp), { force: true });
+  if (force) rmSync(at('build/tsconfig.tsbuildinfo'), { force: true });
+  const started = new Date();
   run(process.execPath, [at('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
-  // tsc leaves its build info alone when nothing changed: mark this run.
-  if (existsSync(at(stamp))) utimesSync(at(stamp), new Date(), new Date());
+  // Stamped with the start time: a source edited while tsc ran stays newer than the stamp.
+  mkdirSync(at('build'), { recursive: true });
+  writeFileSync(at(stamp), '');
+  utimesSync(at(stamp), started, started);
 } else log('dist/ is up to date');
 
 // 3. What dist/ loads at run time besides compiled TypeScript, at the same relative paths

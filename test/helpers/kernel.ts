@@ -104,7 +104,7 @@ export function kernelRefusal(obj: string, prog?: string): string | undefined {
   if (why === undefined) {
     const pin = join(BPFFS, `nkemu-probe-${process.pid}-${seq++}`);
     try {
-      execFileSync('bpftool', ['-d', 'prog', 'loadall', obj, pin, ...(type ? ['type', type] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync('bpftool', ['prog', 'loadall', obj, pin, ...(type ? ['type', type] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       const err = e as { stderr?: string; stdout?: string; message: string };
       why = refusalReason(`${err.stdout ?? ''}\n${err.stderr ?? ''}` || err.message);
