@@ -9,6 +9,20 @@
 import { JIT_BASE, JIT_SLOTS, JIT_TABLE_SIZE } from './abi.generated.js';
 import { isNode, nodeImport } from './node.js';
 
+declare global {
+  // The public types name WebAssembly.Module and WebAssembly.Memory, which TypeScript
+  // declares only in the DOM and WebWorker libs: these empty interfaces merge with those
+  // where present, and keep the declarations valid in projects without them (Node with
+  // `lib: ["es2022"]` and @types/node).
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace WebAssembly {
+    // eslint-disable-next-line @typescript-eslint/no-empty-interface
+    interface Module {}
+    // eslint-disable-next-line @typescript-eslint/no-empty-interface
+    interface Memory {}
+  }
+}
+
 /** Where the dataplane .wasm comes from: a URL or path, its bytes, or a compiled module. */
 export type WasmSource = URL | string | ArrayBuffer | Uint8Array | WebAssembly.Module;
 
