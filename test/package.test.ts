@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packAndInstall, repo, type Installed } from './helpers/packed.js';
 
@@ -29,12 +29,26 @@ describe('the tarball', () => {
   it('holds what runs, the README and the LICENSE, and nothing else', () => {
     const paths = pkg.files.map((f) => f.path).sort();
     for (const p of ['LICENSE', 'README.md', 'package.json', 'bin/nkemu.js', 'dist/build/dataplane.wasm', 'dist/src/index.js', 'dist/src/index.d.ts',
-      'dist/src/worker/worker.js', 'dist/src/xdp/app-worker.mjs', 'dist/src/xdp/stream-worker.mjs', 'dist/src/xdp/worker-dataplane.mjs']) {
+      'dist/src/worker/worker.js', 'dist/src/xdp/app-worker.mjs', 'dist/src/xdp/worker-dataplane.mjs']) {
       expect(paths).toContain(p);
     }
     const stray = paths.filter((p) => !/^(LICENSE|README\.md|package\.json|bin\/[\w-]+\.js|dist\/build\/dataplane\.wasm|dist\/src\/.+\.(js|d\.ts|mjs))$/.test(p));
     expect(stray).toEqual([]);
-    // Every .mjs beside the sources is shipped (they are started as workers, not imported).
+    // Every shipped script is loaded from an entry (the API, the worker, the command), through
+    // imports or new URL(…, import.meta.url) (the AF_XDP application worker).
+    const root = join(pkg.dir, 'node_modules/nkemu');
+    const seen = new Set<string>();
+    const queue = ['dist/src/index.js', 'dist/src/worker/worker.js', 'bin/nkemu.js'];
+    while (queue.length) {
+      const f = queue.pop()!;
+      if (seen.has(f)) continue;
+      seen.add(f);
+      for (const m of readFileSync(join(root, f), 'utf8').matchAll(/(?:from\s*|import\s*\(?\s*|new URL\(\s*)['"](\.[^'"]+)['"]/g)) {
+        const target = join(dirname(f), m[1]!);
+        if (/\.(m?js)$/.test(target) && paths.includes(target)) queue.push(target);
+      }
+    }
+    expect(paths.filter((p) => /\.(m?js)$/.test(p) && !seen.has(p))).toEqual([]);
     const size = pkg.files.reduce((a, f) => a + f.size, 0);
     expect(size).toBeLessThan(1_500_000);
   });
