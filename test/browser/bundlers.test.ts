@@ -26,9 +26,10 @@ interface Result {
   badWorker: { resolved?: boolean; name: string; errno: string; message: string; ms: number };
 }
 
-async function inChromium(dir: string, page: string): Promise<{ result: Result; errors: string[] }> {
+/** Loads `page` from a static server on `dir`, or from a running server's URL. */
+async function inChromium(dir: string | { url: string }, page: string): Promise<{ result: Result; errors: string[] }> {
   const { chromium } = await import('playwright-core');
-  const server = await serve(dir);
+  const server = typeof dir === 'string' ? await serve(dir) : { url: dir.url.replace(/\/$/, ''), close: async () => undefined };
   const profile = mkdtempSync(join(tmpdir(), 'nkemu-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -78,6 +79,20 @@ describe.runIf(existsSync(CHROMIUM))('the installed package, bundled, in Chromiu
     const out = join(pkg.dir, 'out-vite');
     await build({ root: pkg.dir, configFile: false, logLevel: 'warn', build: { outDir: out, rollupOptions: { input: join(pkg.dir, 'vite.html') } } });
     check(await inChromium(out, 'vite.html'));
+  }, 180_000);
+
+  it('Vite 7 dev server: the package excluded from dependency pre-bundling, as the README says', async () => {
+    const { createServer } = await import('vite');
+    const server = await createServer({
+      root: pkg.dir, configFile: false, logLevel: 'silent', optimizeDeps: { exclude: ['nkemu'] },
+      server: { host: '127.0.0.1', port: 0, headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } },
+    });
+    try {
+      await server.listen();
+      check(await inChromium({ url: server.resolvedUrls!.local[0]! }, 'vite.html'));
+    } finally {
+      await server.close();
+    }
   }, 180_000);
 
   it('esbuild: wasmUrl and workerUrl, workers included', async () => {
