@@ -140,6 +140,8 @@ export { lines, maps, checked, s, e, l };
   it.each([
     ['nodenext', { module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2022'], types: ['node'] }],
     ['bundler', { module: 'esnext', moduleResolution: 'bundler', lib: ['es2022', 'dom'], types: [] }],
+    // An older resolver that knows no `exports`: the top-level `types` field.
+    ['node10', { module: 'esnext', moduleResolution: 'node10', lib: ['es2022', 'dom'], types: [] }],
   ])('TypeScript, strict, %s resolution: the types resolve and check (no skipLibCheck)', (name, options) => {
     writeFileSync(join(pkg.dir, 'types.ts'), TYPES);
     writeFileSync(join(pkg.dir, `tsconfig.${name}.json`), JSON.stringify({
