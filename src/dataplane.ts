@@ -53,6 +53,21 @@ export interface DataplaneOptions {
   captureSnaplen?: number;
   /** The dataplane .wasm (URL, bytes or module). Default: the packaged release build. */
   wasm?: WasmSource;
+  /**
+   * Where the dataplane .wasm is served from, when the default (the package's own file,
+   * found through `new URL(…, import.meta.url)`) is not where a bundler put it: e.g.
+   * esbuild, which copies it only when imported (`import url from 'nkemu/dataplane.wasm'`
+   * with the `file` loader). Same as `wasm` given a URL; `wasm` wins when both are set.
+   */
+  wasmUrl?: URL | string;
+  /**
+   * The dataplane worker script (the package's `nkemu/worker` entry, bundled on its own
+   * for bundlers that do not follow `new Worker(new URL(…, import.meta.url))`, e.g.
+   * esbuild). Default: the package's own `worker.js` beside it.
+   */
+  workerUrl?: URL | string;
+  /** How long a worker may take to load and start before `create` rejects (ETIMEDOUT). Default 30000 ms. */
+  workerTimeoutMs?: number;
 }
 
 const PAGE = 65536;
@@ -91,6 +106,9 @@ export class Dataplane {
   /** Scratch area of the host thread for descriptor batches. */
   readonly hostScratch: number;
   readonly scratchSize: number;
+  /** The worker script and start timeout the worker pool uses (DataplaneOptions). */
+  readonly workerUrl: URL | string | undefined;
+  readonly workerTimeoutMs: number;
 
   private brk = 0;
   private readonly free = new Map<number, number[]>();
@@ -99,7 +117,7 @@ export class Dataplane {
   private dv!: DataView;
   private i32!: Int32Array;
 
-  private constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, exports: DataplaneExports, o: Required<Omit<DataplaneOptions, 'wasm'>>) {
+  private constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, exports: DataplaneExports, o: Required<Omit<DataplaneOptions, 'wasm' | 'wasmUrl' | 'workerUrl'>> & { workerUrl?: URL | string }) {
     this.module = module;
     this.memory = memory;
     this.exports = exports;
@@ -112,6 +130,8 @@ export class Dataplane {
     this.ringSize = o.ringSize;
     this.traceSlots = o.traceSlots;
     this.captureSnaplen = o.captureSnaplen;
+    this.workerUrl = o.workerUrl;
+    this.workerTimeoutMs = o.workerTimeoutMs;
     this.scratchSize = 1024 * A.DESC_SIZE;
     this.refresh();
     if (exports.heapBase() > A.HOST_BASE) throw new Error('dataplane static data overlaps the host arena');
@@ -130,6 +150,8 @@ export class Dataplane {
       ringSize: pow2('ringSize', opts.ringSize ?? 512, 64),
       traceSlots: pow2('traceSlots', opts.traceSlots ?? 4096, 64),
       captureSnaplen: opts.captureSnaplen ?? 2048,
+      workerUrl: opts.workerUrl,
+      workerTimeoutMs: opts.workerTimeoutMs ?? 30_000,
     };
     if (!Number.isInteger(o.workers) || o.workers < 0 || o.workers > 64) throw new RangeError(`workers must be 0..64, got ${o.workers}`);
     if (!Number.isInteger(o.maxDevices) || o.maxDevices < 16 || o.maxDevices > 1 << 20) throw new RangeError(`maxDevices must be 16..${1 << 20}, got ${o.maxDevices}`);
@@ -141,7 +163,7 @@ export class Dataplane {
     // At least the module's own minimum (asconfig initialMemory: 32 pages).
     const pages = Math.max(Math.ceil((A.HOST_BASE + fixed + o.frameSize * 2) / PAGE) + 64, 32);
     const memory = createMemory(pages, Math.max(pages * 4, 16384));
-    const module = await compileDataplane(opts.wasm);
+    const module = await compileDataplane(opts.wasm ?? opts.wasmUrl);
     const exports = await instantiateDataplane<DataplaneExports>(module, memory);
     return new Dataplane(module, memory, exports, o);
   }

@@ -29,3 +29,18 @@ export {
   type XskOptions, type XskBindOptions, type XdpStatistics, type XdpDesc, type XskState,
 } from './xdp/socket.js';
 export { XskApp, type XskAppMode, type XskAppOptions, type XskAppResult } from './xdp/app.js';
+export { LoadError } from './ebpf/elf.js';
+export type { LoadedObject } from './ebpf/load.js';
+export { verify, VerifierError, type VerifyOptions, type VerifyResult, type CtxAccess } from './ebpf/verifier.js';
+export { assemble, disassemble, AsmError } from './ebpf/assembler.js';
+export type { BpfMap, MapType, MapSpec } from './ebpf/maps.js';
+export type { BpfProgram, BpfLink, ProgType, AttachType } from './ebpf/program.js';
+export type { TestRunOptions, TestRunResult } from './ebpf/testrun.js';
+export type { DataplaneOptions } from './dataplane.js';
+export {
+  buildPacket, parsePacket, internetChecksum, checksumPartial,
+  parseMacAddress, formatMacAddress, parseIpv4Address, parseIpv6Address, formatIpv6Address,
+  ETH_P_IP, ETH_P_IPV6, ETH_P_8021Q, ETH_P_8021AD, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6,
+  type PacketSpec, type ParsedPacket, type EthernetSpec, type VlanTag, type Ipv4Spec, type Ipv6Spec,
+  type UdpSpec, type TcpSpec, type IcmpSpec, type MacAddress,
+} from './packet.js';

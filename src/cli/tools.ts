@@ -6,7 +6,8 @@
  */
 
 import { NetError, strerror } from '../errors.js';
-import { buildIpv4, buildUdp, formatIp, parseIp, parseMac } from '../net/stack/packet.js';
+import { formatIp, parseIp, parseMac } from '../net/stack/packet.js';
+import { buildPacket } from '../packet.js';
 import type { MemoryProvider } from '../net/provider.js';
 import { CliError, type Ctx } from './context.js';
 
@@ -60,16 +61,10 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
   return r.received > 0 ? 0 : 1;
 }
 
-/** A UDP/IPv4 frame for pktgen and wire injection. */
-function udpFrame(o: { dstMac: Uint8Array; srcMac: Uint8Array; src: number; dst: number; sport: number; dport: number; size: number; proto: number }): Uint8Array {
-  const payload = Math.max(o.size - 14 - 20 - 8, 0);
-  const data = new Uint8Array(payload);
-  if (o.proto === 6) {
-    const seg = new Uint8Array(20 + payload);
-    seg[0] = o.sport >> 8; seg[1] = o.sport & 255; seg[2] = o.dport >> 8; seg[3] = o.dport & 255; seg[12] = 0x50;
-    return buildIpv4(o.dstMac, o.srcMac, { src: o.src, dst: o.dst, proto: 6 }, seg);
-  }
-  return buildIpv4(o.dstMac, o.srcMac, { src: o.src, dst: o.dst, proto: 17 }, buildUdp(o.src, o.dst, o.sport, o.dport, data));
+/** A UDP or TCP over IPv4 frame of `size` bytes for pktgen and wire injection (the packet API). */
+function udpFrame(o: { dstMac: Uint8Array; srcMac: Uint8Array; src: number; dst: number; sport: number; dport: number; size: number; proto: number; checksum?: boolean }): Uint8Array {
+  const l4 = o.proto === 6 ? { tcp: { sport: o.sport, dport: o.dport, flags: 'S' } } : { udp: { sport: o.sport, dport: o.dport, checksum: o.checksum } };
+  return buildPacket({ eth: { dst: o.dstMac, src: o.srcMac }, ipv4: { src: formatIp(o.src), dst: formatIp(o.dst), protocol: o.proto === 6 || o.proto === 17 ? undefined : o.proto }, ...l4, size: o.size });
 }
 
 interface FrameArgs { dev: string; count: number; size: number; src: number; dst: number; sport: number; dport: number; flows: number; dstMac?: Uint8Array; proto: number }
@@ -111,15 +106,32 @@ export async function pktgen(ctx: Ctx, argv: string[]): Promise<void> {
   const { emu, ns } = ctx;
   const d = emu.netns(ns).find(f.dev);
   if (!d) throw new CliError(`Cannot find device "${f.dev}"`, 1);
-  const frame = udpFrame({ dstMac: f.dstMac ?? d.mac, srcMac: d.mac, ...f });
   // Like the kernel's pktgen without UDPCSUM: no UDP checksum, so varying the source port keeps frames valid.
-  if (f.proto === 17) frame.fill(0, 40, 42);
+  const frame = udpFrame({ dstMac: f.dstMac ?? d.mac, srcMac: d.mac, ...f, checksum: false });
+  const peer = d.netkit?.peer;
   const before = emu.stats(d);
-  const sent = await emu.pktgen(ns, f.dev, frame, { count: f.count, flows: f.flows, portOffset: 34 });
-  await emu.settle();
+  const peerBefore = peer ? emu.stats(peer) : undefined;
+  // In chunks of half an rx ring, each drained (settle) before the next: a pair's peer
+  // receives every packet instead of dropping all but a ring's worth as BACKLOG_FULL.
+  const chunk = Math.max(1, emu.dp.ringSize >> 1);
+  let sent = 0;
+  for (let done = 0; done < f.count; done += chunk) {
+    sent += await emu.pktgen(ns, f.dev, frame, { count: Math.min(chunk, f.count - done), flows: f.flows, portOffset: 34 });
+    await emu.settle();
+  }
   const after = emu.stats(d);
   ctx.out.push(`pktgen: ${f.dev}: sent ${sent} of ${f.count} (${frame.length} bytes, ${f.flows} flow${f.flows === 1 ? '' : 's'})`);
-  ctx.out.push(`  tx_packets +${after.txPackets - before.txPackets} tx_dropped +${after.txDropped - before.txDropped}`);
+  ctx.out.push(`  tx_packets +${after.txPackets - before.txPackets} tx_dropped +${after.txDropped - before.txDropped}${drops(before, after)}`);
+  if (peer && peerBefore) {
+    const p = emu.stats(peer);
+    ctx.out.push(`  peer ${peer.name} (netns ${peer.netns.name}): rx_packets +${p.rxPackets - peerBefore.rxPackets} rx_dropped +${p.rxDropped - peerBefore.rxDropped}${drops(peerBefore, p)}`);
+  }
+}
+
+/** Drop reasons that grew between two stats snapshots: ` (BACKLOG_FULL +3, …)`. */
+function drops(before: { dropReasons: Record<string, bigint> }, after: { dropReasons: Record<string, bigint> }): string {
+  const grew = Object.entries(after.dropReasons).map(([k, v]) => [k, v - (before.dropReasons[k] ?? 0n)] as const).filter(([, v]) => v > 0n);
+  return grew.length ? ` (${grew.map(([k, v]) => `${k} +${v}`).join(', ')})` : '';
 }
 
 /** `wire DEV [count N] [size B] [src IP] [dst IP] [sport P] [dport P] [proto tcp|udp] [dst_mac MAC]`: frames arriving from the wire. */

@@ -7,24 +7,65 @@ import { wrap, releaseProxy, type Remote } from 'comlink';
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import type { JitPeers } from '../ebpf/codegen/jit.js';
+import { NetError } from '../errors.js';
+import { isNode, nodeImport } from '../node.js';
+import { nodeEndpoint } from './endpoint.js';
 import type { JitEntry, WorkerApi } from './protocol.js';
 
-interface Handle { api: Remote<WorkerApi>; terminate(): Promise<unknown> | void }
+interface Handle {
+  api: Remote<WorkerApi>;
+  terminate(): Promise<unknown> | void;
+  /** Rejects when the worker fails to load or exits; never resolves. */
+  failed: Promise<never>;
+  /** Where the script came from, for error messages. */
+  url: string;
+}
 
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-
-async function spawn(): Promise<Handle> {
-  const here = import.meta.url;
-  const fromTs = here.endsWith('.ts');
+async function spawn(workerUrl: URL | string | undefined): Promise<Handle> {
+  let fail!: (e: Error) => void;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => undefined);
   if (isNode) {
-    const { Worker } = await import('node:worker_threads');
-    const { nodeEndpoint } = await import('./endpoint.js');
-    const w = new Worker(new URL(fromTs ? './tsx-worker.mjs' : './worker.js', here));
+    const { Worker } = await nodeImport<typeof import('node:worker_threads')>('node:worker_threads');
+    // From TypeScript sources (tests, tsx) the worker goes through tsx; built code runs worker.js.
+    // (Not a literal: bundlers building for browsers have nothing to emit here.)
+    const url = workerUrl ?? new URL(import.meta.url.endsWith('.ts') ? './tsx-worker.mjs' : './worker.js', import.meta.url);
+    const w = new Worker(typeof url === 'string' && /^[a-z]+:/i.test(url) ? new URL(url) : url);
     w.unref();
-    return { api: wrap<WorkerApi>(nodeEndpoint(w as never)), terminate: () => w.terminate() };
+    w.on('error', (e: Error) => fail(new Error(e.message)));
+    w.on('exit', (code: number) => fail(new Error(`exited with code ${code}`)));
+    return { api: wrap<WorkerApi>(nodeEndpoint(w as never)), terminate: () => w.terminate(), failed, url: String(url) };
   }
-  const w = new Worker(new URL('./worker.js', here), { type: 'module' });
-  return { api: wrap<WorkerApi>(w as never), terminate: () => w.terminate() };
+  // Bundlers (Vite, Rollup, webpack) recognise this literal form and emit the worker.
+  const w = workerUrl !== undefined
+    ? new Worker(workerUrl, { type: 'module' })
+    : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  const url = workerUrl !== undefined ? String(workerUrl) : new URL('./worker.js', import.meta.url).href;
+  // A script that cannot be fetched or evaluated fires `error` (a plain Event for a failed fetch).
+  w.addEventListener('error', (e: Event) => {
+    const msg = (e as ErrorEvent).message;
+    fail(new Error(msg ? msg : 'the script could not be loaded (404, wrong MIME type or a syntax error)'));
+  });
+  return { api: wrap<WorkerApi>(w as never), terminate: () => w.terminate(), failed, url };
+}
+
+/** `ready`, or a NetError when the worker fails to load or start within `ms`. */
+async function started(h: Handle, thread: number, ready: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NetError('ETIMEDOUT', `dataplane worker ${thread} (${h.url}) did not start within ${ms} ms; pass workerUrl to Emulator.create if the script is elsewhere`)), ms);
+  });
+  try {
+    await Promise.race([
+      ready,
+      timeout,
+      h.failed.catch((e: Error) => {
+        throw new NetError('ENOENT', `dataplane worker ${thread} failed to load from ${h.url}: ${e.message}; pass workerUrl to Emulator.create if the script is elsewhere`);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export class WorkerPool implements JitPeers {
@@ -49,16 +90,19 @@ export class WorkerPool implements JitPeers {
     dp.jit.peers = pool;
     try {
       for (let t = 1; t <= dp.workers; t++) {
-        const h = await spawn();
+        const h = await spawn(dp.workerUrl);
         // Snapshot, send and register in one synchronous step: nothing can compile in between.
         const jit: JitEntry[] = [...dp.jit.modules];
         const ready = h.api.init(dp.module, dp.memory, t, jit);
         pool.workers.push(h);
-        await ready;
+        await started(h, t, ready, dp.workerTimeoutMs);
       }
     } catch (e) {
       dp.jit.peers = undefined;
-      for (const h of pool.workers) await h.terminate();
+      for (const h of pool.workers) {
+        h.api[releaseProxy]();
+        await h.terminate();
+      }
       throw e;
     }
     return pool;

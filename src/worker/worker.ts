@@ -9,7 +9,9 @@ import { expose, type Endpoint } from 'comlink';
 import * as A from '../abi.generated.js';
 import type { DataplaneExports } from '../dataplane.js';
 import { installJit, jitInstalled, uninstallJit, type JitHost } from '../ebpf/codegen/jit.js';
+import { isNode, nodeImport } from '../node.js';
 import { instantiateDataplane } from '../wasm.js';
+import { nodeEndpoint } from './endpoint.js';
 import type { WorkerApi } from './protocol.js';
 
 /** Longest stretch of polling before letting messages through, in ms. */
@@ -90,10 +92,9 @@ function createApi(): WorkerApi {
 
 async function main(): Promise<void> {
   const api = createApi();
-  if (typeof process !== 'undefined' && process.versions?.node) {
-    const { parentPort } = await import('node:worker_threads');
+  if (isNode) {
+    const { parentPort } = await nodeImport<typeof import('node:worker_threads')>('node:worker_threads');
     if (!parentPort) return;
-    const { nodeEndpoint } = await import('./endpoint.js');
     expose(api, nodeEndpoint(parentPort as never));
   } else {
     expose(api, self as unknown as Endpoint);

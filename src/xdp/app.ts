@@ -11,6 +11,7 @@ import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail } from '../errors.js';
 import type { XskSocket } from './socket.js';
+import { nodeImport } from '../node.js';
 
 export type XskAppMode = 'rxdrop' | 'txonly' | 'l2fwd';
 
@@ -123,8 +124,8 @@ export class XskApp {
     } else {
       for (let i = 0; i < chunks; i++) dp.bytes().set(frame, socket.umem + i * socket.chunkSize);
     }
-    const { Worker } = await import('node:worker_threads');
-    const url = new URL(import.meta.url.includes('/dist/src/') ? '../../../src/xdp/app-worker.mjs' : './app-worker.mjs', import.meta.url);
+    const { Worker } = await nodeImport<typeof import('node:worker_threads')>('node:worker_threads');
+    const url = new URL('./app-worker.mjs', import.meta.url);
     const worker = new Worker(url, {
       workerData: { module: dp.module, memory: dp.memory, app: rec, thread, stopIndex: (rec + A.APP_STOP) >> 2, drain: needRx },
     });

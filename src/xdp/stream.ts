@@ -5,6 +5,7 @@
 
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
+import { nodeImport } from '../node.js';
 
 export interface StreamResult {
   /** Descriptors the consumer received in sequence. */
@@ -17,11 +18,11 @@ export interface StreamResult {
 
 /** Streams `total` descriptors (in chunks of at most 2^31) through a fresh ring of `size` entries. */
 export async function stream(dp: Dataplane, total: number, o: { batch?: number; size?: number } = {}): Promise<StreamResult> {
-  const { Worker } = await import('node:worker_threads');
+  const { Worker } = await nodeImport<typeof import('node:worker_threads')>('node:worker_threads');
   const ring = dp.allocRing(o.size ?? 2048, A.DESC_SIZE);
   const batch = o.batch ?? 64;
-  // Plain JavaScript, so it runs the same from src/ (tests, benches) and from dist/ (it is not compiled).
-  const url = new URL(import.meta.url.includes('/dist/src/') ? '../../../src/xdp/stream-worker.mjs' : './stream-worker.mjs', import.meta.url);
+  // Plain JavaScript, so it runs the same from src/ (tests, benches) and from dist/ (the build copies it there).
+  const url = new URL('./stream-worker.mjs', import.meta.url);
   const run = (side: 'produce' | 'consume') => new Promise<{ done: number; ms: number; errors: number }>((resolve, reject) => {
     const w = new Worker(url, { workerData: { module: dp.module, memory: dp.memory, side, ring, first: 0, total, batch } });
     w.once('message', resolve);

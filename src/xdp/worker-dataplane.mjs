@@ -8,6 +8,23 @@
 // slot declines (`jitBatchFallback`); a thread that installs a program's code sets its slot.
 
 /**
+ * An AssemblyScript string in the dataplane's memory (UTF-16, byte length in the word
+ * before it), for abort messages: what @assemblyscript/loader would do for the raw bindings.
+ * @param {WebAssembly.Memory} memory
+ * @param {number} ptr
+ * @returns {string}
+ */
+function asString(memory, ptr) {
+  if (!ptr || ptr < 4 || (ptr & 1) !== 0 || ptr >= memory.buffer.byteLength) return '?';
+  const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true);
+  const n = Math.min(bytes >>> 1, 1024, (memory.buffer.byteLength - ptr) >>> 1);
+  const units = new Uint16Array(memory.buffer, ptr, n).slice();
+  let s = '';
+  for (let i = 0; i < units.length; i += 4096) s += String.fromCharCode(...units.subarray(i, i + 4096));
+  return s;
+}
+
+/**
  * Instantiates `module` against `memory`; returns its exports and its function table.
  * @param {WebAssembly.Module} module
  * @param {WebAssembly.Memory} memory
@@ -19,7 +36,9 @@ export async function instantiateDataplane(module, memory) {
     env: {
       memory,
       table,
-      abort: () => { throw new Error('dataplane abort'); },
+      abort: (msg, file, line, col) => {
+        throw new Error(`dataplane abort: ${asString(memory, msg)} (${asString(memory, file)}:${line}:${col})`);
+      },
       seed: () => 0,
     },
   });

@@ -1,7 +1,7 @@
 /**
- * A static server for the browser tests: serves the package root with the two headers
- * SharedArrayBuffer needs (cross-origin isolation), and resolves the bare `comlink`
- * import the way a bundler would.
+ * A static server for the browser tests: serves a directory with the two headers
+ * SharedArrayBuffer needs (cross-origin isolation). Nothing is rewritten: what the
+ * bundlers emitted is what the browser gets.
  */
 
 import { createServer, type Server } from 'node:http';
@@ -15,22 +15,17 @@ const TYPES: Record<string, string> = {
 export async function serve(root: string): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    const headers = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
     if (path.includes('..')) {
-      res.writeHead(403).end();
+      res.writeHead(403, headers).end();
       return;
     }
     try {
-      let body: Buffer | string = await readFile(join(root, path));
-      const type = TYPES[extname(path)] ?? 'application/octet-stream';
-      if (type === 'text/javascript') body = body.toString('utf8').replace(/from 'comlink'/g, "from '/node_modules/comlink/dist/esm/comlink.mjs'");
-      res.writeHead(200, {
-        'content-type': type,
-        'cross-origin-opener-policy': 'same-origin',
-        'cross-origin-embedder-policy': 'require-corp',
-      });
+      const body = await readFile(join(root, path));
+      res.writeHead(200, { ...headers, 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' });
       res.end(body);
     } catch {
-      res.writeHead(404).end('not found');
+      res.writeHead(404, { ...headers, 'content-type': 'text/html' }).end('<!doctype html><title>404</title>not found');
     }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import { CASES, CPUS, objectFile, type Recorded } from '../fixtures/bpf/cases.js';
-import { kernelRun, kernelUnavailableReason } from '../helpers/kernel.js';
+import { kernelRefusal, kernelRun, kernelUnavailableReason } from '../helpers/kernel.js';
 
 const DIR = new URL('../fixtures/bpf/', import.meta.url).pathname;
 const recorded = JSON.parse(readFileSync(DIR + 'expected.json', 'utf8')) as { kernel: string; recorded: Record<string, Recorded> };
@@ -133,7 +133,13 @@ describe('repeated test runs (tc programs run them on their batch code)', () => 
 
 describe.skipIf(kernelUnavailableReason() !== undefined)('live: kernel and nkemu side by side', () => {
   it('the same programs on new packets agree (return value and packet)', () => {
+    const refused: string[] = [];
+    let ran = 0;
     for (const c of CASES.filter((x) => !x.maps && !x.ctx && !UNSUPPORTED[x.program] && !LIBBPF_REFUSES.has(x.program) && x.name !== 'drop_port/short')) {
+      // Kernel builds differ (one refuses bpf_xdp_adjust_meta in XDP): note it and go on.
+      const why = kernelRefusal(DIR + objectFile(c.object, 'v3'), c.program);
+      if (why !== undefined) { refused.push(`${c.name}: refused by this kernel: ${why}`); continue; }
+      ran++;
       const p = c.packet.slice();
       p[p.length - 1] ^= 0xff;
       const k = kernelRun(DIR + objectFile(c.object, 'v3'), c.program, p);
@@ -141,5 +147,7 @@ describe.skipIf(kernelUnavailableReason() !== undefined)('live: kernel and nkemu
       const r = emu.testRun(loaded.programs.get(c.program)!, { data: p });
       expect([r.retval, hex(r.dataOut)], c.name).toEqual([k.retval, hex(k.dataOut)]);
     }
+    if (refused.length) console.warn(`skipped on this kernel:\n  ${refused.join('\n  ')}`);
+    expect(ran).toBeGreaterThan(0);
   });
 });

@@ -1,27 +1,35 @@
-import { describe, expect, it } from 'vitest';
-import { kernelRun, kernelUnavailableReason } from '../helpers/kernel.js';
+import { beforeEach, describe, expect, it, type TestContext } from 'vitest';
+import { buildPacket, parsePacket } from '../../src/packet.js';
+import { kernelRefusal, kernelRun as run, kernelUnavailableReason, refusalReason } from '../helpers/kernel.js';
 
 const DIR = new URL('../fixtures/bpf/', import.meta.url).pathname;
 const reason = kernelUnavailableReason();
 
-/** Ethernet + IPv4 (checksum left wrong on purpose) + UDP to `dport`. */
+let current: TestContext | undefined;
+/** kernelRun, but a fixture this kernel refuses skips the test with the kernel's reason. */
+function kernelRun(...args: Parameters<typeof run>): ReturnType<typeof run> {
+  const why = kernelRefusal(args[0], args[1]);
+  if (why !== undefined) {
+    console.warn(`${args[0].split('/').pop()}: refused by this kernel: ${why}`);
+    current?.skip(`refused by this kernel: ${why}`);
+  }
+  return run(...args);
+}
+
+/** Ethernet + IPv4 (checksum made wrong on purpose) + UDP to `dport`. */
 function udpPacket(dport: number): Uint8Array {
-  const p = new Uint8Array(14 + 20 + 8 + 4);
-  p.set([2, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 0x08, 0x00]);
-  p.set([0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0xaa, 0xbb, 10, 0, 0, 1, 10, 0, 0, 2], 14);
-  p.set([0x30, 0x39, dport >> 8, dport & 0xff, 0, 12, 0, 0], 34);
+  const p = buildPacket({ eth: { dst: '02:02:02:02:02:02', src: '04:04:04:04:04:04' }, ipv4: { src: '10.0.0.1', dst: '10.0.0.2', id: 1, df: false }, udp: { sport: 12345, dport, checksum: false }, payload: 4 });
+  p.set([0xaa, 0xbb], 24);
   return p;
 }
 
-/** RFC 1071 checksum of the IPv4 header at 14, as the bytes should read on the wire. */
+/** The IPv4 header checksum as it should read on the wire (the packet API's). */
 function ipv4Checksum(p: Uint8Array): number {
-  let sum = 0;
-  for (let i = 14; i < 34; i += 2) if (i !== 24) sum += (p[i]! << 8) | p[i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
+  return parsePacket(buildPacket({ ipv4: { ...parsePacket(p).ipv4!, protocol: 17 }, udp: { sport: 12345, dport: 0 }, payload: 4 })).ipv4!.checksum;
 }
 
 describe.skipIf(reason !== undefined)(`kernel BPF_PROG_TEST_RUN via bpftool (${reason ?? 'available'})`, () => {
+  beforeEach((ctx) => { current = ctx; });
   it('netkit/primary policy: DROP for the blocked port, PASS otherwise', () => {
     expect(kernelRun(DIR + 'netkit_drop_port.o', 'drop_port', udpPacket(8080)).retval).toBe(2);
     expect(kernelRun(DIR + 'netkit_drop_port.o', 'drop_port', udpPacket(53)).retval).toBe(0);
@@ -70,5 +78,23 @@ describe('kernel helper', () => {
   it('reports why kernel runs are skipped', () => {
     if (reason !== undefined) console.warn(`kernel differential tests skipped: ${reason}`);
     expect(reason === undefined || reason.length > 0).toBe(true);
+  });
+});
+
+describe('kernel refusals', () => {
+  it('name the verifier\'s reason: the line before "processed N insns"', () => {
+    const log = [
+      'libbpf: prog \'xdp_meta\': BPF program load failed: Invalid argument',
+      'libbpf: prog \'xdp_meta\': -- BEGIN PROG LOAD LOG --',
+      '0: R1=ctx() R10=fp0',
+      '; return bpf_xdp_adjust_meta(ctx, -4) ? XDP_ABORTED : XDP_PASS;',
+      '2: (85) call bpf_xdp_adjust_meta#54',
+      'program of this type cannot use helper bpf_xdp_adjust_meta#54',
+      'processed 3 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0',
+      '-- END PROG LOAD LOG --',
+      'libbpf: failed to load object',
+    ].join('\n');
+    expect(refusalReason(log)).toBe('program of this type cannot use helper bpf_xdp_adjust_meta#54');
+    expect(refusalReason('libbpf: failed to open object file\nError: failed to open object file')).toBe('libbpf: failed to open object file');
   });
 });

@@ -66,10 +66,63 @@ function probe(): string | undefined {
 }
 
 /**
+ * The kernel refused to load an object (its verifier or libbpf said no). Kernel builds
+ * differ: one 6.18 build refuses `bpf_xdp_adjust_meta` in XDP programs. Checks record the
+ * reason and go on (`kernelRefusal`), they do not fail.
+ */
+export class KernelRefused extends Error {
+  constructor(readonly object: string, readonly reason: string) {
+    super(`refused by this kernel: ${reason}`);
+    this.name = 'KernelRefused';
+  }
+}
+
+/** The meaningful line of a failed `bpftool prog loadall`: the verifier's last word before `processed N insns`, else libbpf's. */
+export function refusalReason(output: string): string {
+  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const processed = lines.findIndex((l) => /^processed \d+ insns/.test(l));
+  if (processed > 0) return lines[processed - 1]!;
+  return lines.find((l) => /libbpf: .*(failed|error)/i.test(l)) ?? lines.at(-1) ?? 'unknown reason';
+}
+
+const refusals = new Map<string, string | undefined>();
+
+/**
+ * Why this kernel refuses to load `obj`, or undefined when it loads it (cached per object).
+ * `NKEMU_KERNEL_REFUSE=name.o:reason,…` makes it report a refusal, to exercise the skips.
+ */
+export function kernelRefusal(obj: string, prog?: string): string | undefined {
+  const parsed = loadObject(readFileSync(obj));
+  const type = BPFTOOL_TYPE[(parsed.programs.find((q) => q.name === prog) ?? parsed.programs[0])?.type ?? ''];
+  const key = `${obj} ${type}`;
+  if (refusals.has(key)) return refusals.get(key);
+  let why: string | undefined;
+  for (const entry of (process.env.NKEMU_KERNEL_REFUSE ?? '').split(',').filter(Boolean)) {
+    const [name, ...reason] = entry.split(':');
+    if (obj.endsWith(`/${name}`)) why = reason.join(':') || 'refused (NKEMU_KERNEL_REFUSE)';
+  }
+  if (why === undefined) {
+    const pin = join(BPFFS, `nkemu-probe-${process.pid}-${seq++}`);
+    try {
+      execFileSync('bpftool', ['prog', 'loadall', obj, pin, ...(type ? ['type', type] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      const err = e as { stderr?: string; stdout?: string; message: string };
+      why = refusalReason(`${err.stdout ?? ''}\n${err.stderr ?? ''}` || err.message);
+    } finally {
+      rmSync(pin, { recursive: true, force: true });
+    }
+  }
+  refusals.set(key, why);
+  return why;
+}
+
+/**
  * Loads `obj` (a path), runs program `prog` (function name) once per repetition on
  * `packet`, and cleans up. Throws with bpftool's stderr when loading or running fails.
  */
 export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array; maps?: boolean } = {}): KernelRun {
+  const refused = kernelRefusal(obj, prog);
+  if (refused !== undefined) throw new KernelRefused(obj, refused);
   const parsed = loadObject(readFileSync(obj));
   const p = parsed.programs.find((q) => q.name === prog);
   if (!p) throw new Error(`${obj} has no program '${prog}' (has ${parsed.programs.map((q) => q.name).join(', ')})`);

@@ -7,7 +7,7 @@ import { BpfMap } from '../../src/ebpf/maps.js';
 import type { BpfLink, BpfProgram } from '../../src/ebpf/program.js';
 import { BPF_F_REPLACE } from '../../src/ebpf/mprog.js';
 import { junk, trafficInCalls } from '../helpers/churn.js';
-import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
+import { buildPacket } from '../../src/packet.js';
 
 const FIX = new URL('../fixtures/bpf/', import.meta.url).pathname;
 let emu: Emulator;
@@ -26,10 +26,9 @@ async function pair(o: { workers?: number; policy?: 'forward' | 'blackhole'; scr
   return { nk1: emu.device('init', 'nk1').ifindex };
 }
 
+/** L3 netkit: an all-zero Ethernet header. */
 function udp(dport: number): Uint8Array {
-  const src = parseIp('10.0.0.1')!;
-  const dst = parseIp('10.0.0.2')!;
-  return buildIpv4(new Uint8Array(6), new Uint8Array(6), { src, dst, proto: 17 }, buildUdp(src, dst, 1000, dport, new Uint8Array(8)));
+  return buildPacket({ eth: { dst: new Uint8Array(6), src: new Uint8Array(6) }, ipv4: { src: '10.0.0.1', dst: '10.0.0.2' }, udp: { sport: 1000, dport }, payload: new Uint8Array(8) });
 }
 
 function asm(name: string, text: string): BpfProgram {

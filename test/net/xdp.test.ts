@@ -4,7 +4,7 @@ import { runCommand, splitWords } from '../../src/cli/main.js';
 import { Emulator, prng } from '../../src/emulator.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { BpfMap } from '../../src/ebpf/maps.js';
-import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
+import { buildPacket } from '../../src/packet.js';
 
 let emu: Emulator;
 beforeEach(async () => {
@@ -17,9 +17,7 @@ afterEach(async () => {
 });
 
 function udp(dport: number, dmac: Uint8Array): Uint8Array {
-  const src = parseIp('192.168.1.2')!;
-  const dst = parseIp('192.168.1.1')!;
-  return buildIpv4(dmac, new Uint8Array([2, 0, 0, 0, 0, 9]), { src, dst, proto: 17 }, buildUdp(src, dst, 1, dport, new Uint8Array(8)));
+  return buildPacket({ eth: { dst: dmac, src: '02:00:00:00:00:09' }, ipv4: { src: '192.168.1.2', dst: '192.168.1.1' }, udp: { sport: 1, dport }, payload: new Uint8Array(8) });
 }
 
 const xdp = (text: string, maps: number[] = []) => emu.loadProgram({ name: 'x', type: 'xdp', insns: assemble(text), maps });

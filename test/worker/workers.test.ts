@@ -51,3 +51,28 @@ describe('workers', () => {
     expect(inline['init/h2']).toMatch(/NETKIT_POLICY_DROP/);
   });
 });
+
+describe('a dataplane worker that cannot start', () => {
+  it('rejects create with a NetError naming the script: missing (ENOENT) or silent past workerTimeoutMs (ETIMEDOUT)', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    const dir = mkdtempSync(join(tmpdir(), 'nkemu-worker-'));
+    try {
+      const missing = pathToFileURL(join(dir, 'missing.js'));
+      await expect(Emulator.create({ workers: 1, workerUrl: missing })).rejects.toMatchObject({
+        name: 'NetError', errno: 'ENOENT', message: expect.stringContaining(`dataplane worker 1 failed to load from ${missing.href}`),
+      });
+      const silent = join(dir, 'silent.mjs');
+      writeFileSync(silent, 'setInterval(() => {}, 1000);\n');
+      const t0 = Date.now();
+      await expect(Emulator.create({ workers: 1, workerUrl: pathToFileURL(silent), workerTimeoutMs: 500 })).rejects.toMatchObject({
+        name: 'NetError', errno: 'ETIMEDOUT', message: expect.stringContaining('did not start within 500 ms'),
+      });
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,10 +1,9 @@
-<!doctype html>
-<meta charset="utf-8">
-<title>nkemu browser test</title>
-<script type="module">
-  import { Emulator } from '/dist/src/index.js';
+// The browser scenario both bundled pages run: ping across a pair inline and with a
+// dataplane Web Worker, a compiled eBPF program on the page's main thread, and a worker
+// script that cannot load (create must reject with a NetError, not hang).
+export async function scenario(Emulator, options) {
   async function run(workers) {
-    const emu = await Emulator.create({ workers, seed: 9 });
+    const emu = await Emulator.create({ ...options, workers, seed: 9 });
     emu.addNetns('foo');
     emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l2', peerInfo: { ifname: 'nk0', netns: 'foo' } } } });
     emu.setLink('init', 'nk1', { up: true });
@@ -19,7 +18,7 @@
   // A compiled eBPF program on the page's main thread (where a browser may refuse
   // synchronous compiles of this size; then it compiles in the background and switches over).
   async function compiled() {
-    const emu = await Emulator.create({ seed: 9 });
+    const emu = await Emulator.create({ ...options, seed: 9 });
     const insns = new Uint8Array(801 * 8);
     const dv = new DataView(insns.buffer);
     for (let i = 0; i < 800; i++) { insns[i * 8] = 0x07; dv.setInt32(i * 8 + 4, i, true); } // add r0, i
@@ -35,6 +34,18 @@
     await emu.close();
     return out;
   }
-  window.result = (async () => ({ isolated: crossOriginIsolated, inline: await run(0), worker: await run(1), compiled: await compiled() }))()
-    .catch((e) => ({ error: String(e && e.stack || e) }));
-</script>
+  async function badWorker() {
+    const t0 = performance.now();
+    try {
+      await Emulator.create({ ...options, workers: 1, workerUrl: new URL('./no-such-worker.js', location.href), workerTimeoutMs: 10000 });
+      return { resolved: true };
+    } catch (e) {
+      return { name: e.name, errno: e.errno, message: e.message, ms: performance.now() - t0 };
+    }
+  }
+  try {
+    return { isolated: crossOriginIsolated, inline: await run(0), worker: await run(1), compiled: await compiled(), badWorker: await badWorker() };
+  } catch (e) {
+    return { error: String((e && e.stack) || e) };
+  }
+}
