@@ -7,7 +7,7 @@ import type { BatchMap } from './bounds.js';
 import { EMPTY, I32, I64, Op } from './wasm.js';
 import { ADDR, ATOMIC_LOAD32, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SPARE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_ABORTED, XDP_REDIRECT, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
 import type { CodegenMap } from './options.js';
-import { Gen } from './gen.js';
+import type { Gen } from './gen.js';
 
 declare module './gen.js' {
   interface Gen {
@@ -29,480 +29,483 @@ declare module './gen.js' {
   }
 }
 
-Gen.prototype.callHelper = function (this: Gen, i: Insn, pc: number): void {
-  if (i.imm === Fn.MapLookup && (this.inlineArrayLookup(pc) || this.inlineHashLookup(pc) || this.directLookup(pc))) return;
-  if ((i.imm === Fn.MapUpdate || i.imm === Fn.MapDelete) && this.directChange(i.imm, pc)) return;
-  if (i.imm === Fn.XdpAdjustHead || i.imm === Fn.XdpAdjustTail || i.imm === Fn.XdpAdjustMeta) {
-    this.inlineXdpAdjust(i.imm);
-    return;
-  }
-  if (i.imm === Fn.RedirectMap && this.inlineRedirectMap()) return;
-  if (i.imm === Fn.KtimeGetNs || i.imm === Fn.GetPrandomU32 || i.imm === Fn.GetSmpProcessorId) {
-    this.inlineSmall(i.imm);
-    return;
-  }
-  if ((i.imm === Fn.SkbLoadBytes || i.imm === Fn.SkbStoreBytes) && this.inlineSkbBytes(i.imm === Fn.SkbStoreBytes, pc)) return;
-  // (inline where the program's type is known: bpf_redirect answers differently in XDP)
-  if ((i.imm === Fn.Redirect || i.imm === Fn.RedirectPeer) && this.batch !== undefined) {
-    this.inlineRedirect(i.imm === Fn.RedirectPeer, !this.batch.writable);
-    return;
-  }
-  if (i.imm === Fn.Loop && this.callbacks.size > 0) {
-    // bpf_loop on one of the program's own callbacks runs compiled; other pointers take the helper.
-    const c = this.c;
-    c.u8(Op.block).u8(EMPTY);
-    this.pushLabel('-');
-    for (const [ptr, k] of this.callbacks) {
-      c.get(R(2)).i64c(ptr).op(Op.i64_eq);
-      c.u8(Op.if).u8(EMPTY);
+/** Installed on Gen.prototype by compile.ts. */
+export const callMethods = {
+  callHelper(this: Gen, i: Insn, pc: number): void {
+    if (i.imm === Fn.MapLookup && (this.inlineArrayLookup(pc) || this.inlineHashLookup(pc) || this.directLookup(pc))) return;
+    if ((i.imm === Fn.MapUpdate || i.imm === Fn.MapDelete) && this.directChange(i.imm, pc)) return;
+    if (i.imm === Fn.XdpAdjustHead || i.imm === Fn.XdpAdjustTail || i.imm === Fn.XdpAdjustMeta) {
+      this.inlineXdpAdjust(i.imm);
+      return;
+    }
+    if (i.imm === Fn.RedirectMap && this.inlineRedirectMap()) return;
+    if (i.imm === Fn.KtimeGetNs || i.imm === Fn.GetPrandomU32 || i.imm === Fn.GetSmpProcessorId) {
+      this.inlineSmall(i.imm);
+      return;
+    }
+    if ((i.imm === Fn.SkbLoadBytes || i.imm === Fn.SkbStoreBytes) && this.inlineSkbBytes(i.imm === Fn.SkbStoreBytes, pc)) return;
+    // (inline where the program's type is known: bpf_redirect answers differently in XDP)
+    if ((i.imm === Fn.Redirect || i.imm === Fn.RedirectPeer) && this.batch !== undefined) {
+      this.inlineRedirect(i.imm === Fn.RedirectPeer, !this.batch.writable);
+      return;
+    }
+    if (i.imm === Fn.Loop && this.callbacks.size > 0) {
+      // bpf_loop on one of the program's own callbacks runs compiled; other pointers take the helper.
+      const c = this.c;
+      c.u8(Op.block).u8(EMPTY);
       this.pushLabel('-');
-      this.inlineLoop(k, pc);
-      c.u8(Op.br).u32(1);
+      for (const [ptr, k] of this.callbacks) {
+        c.get(R(2)).i64c(ptr).op(Op.i64_eq);
+        c.u8(Op.if).u8(EMPTY);
+        this.pushLabel('-');
+        this.inlineLoop(k, pc);
+        c.u8(Op.br).u32(1);
+        this.popLabel();
+        c.op(Op.end);
+      }
+      this.helperCall(i, pc);
       this.popLabel();
       c.op(Op.end);
+      return;
     }
     this.helperCall(i, pc);
-    this.popLabel();
-    c.op(Op.end);
-    return;
-  }
-  this.helperCall(i, pc);
-};
+  },
 
-/**
- * Array and per-CPU array maps whose elements lie inside one of the program's regions
- * (every copy): accesses to a looked-up element within its value size need no check
- * (bounds.ts), writes only when that region is writable.
- */
-Gen.prototype.valueMaps = function (this: Gen): Map<number, BatchMap> {
-  const out = new Map<number, BatchMap>();
-  for (const m of this.maps) {
-    if ((m.type !== A.BPF_MAP_TYPE_ARRAY && m.type !== A.BPF_MAP_TYPE_PERCPU_ARRAY) || !m.valueSize || m.valueSize > m.stride) continue;
-    const end = m.values + m.maxEntries * m.stride * (m.type === A.BPF_MAP_TYPE_PERCPU_ARRAY ? Math.max(1, m.copies ?? 1) : 1);
-    const g = this.regions.find((r) => r.addr <= m.values && end <= r.addr + r.len);
-    if (g) out.set(m.addr, { valueSize: m.valueSize, writable: g.writable });
-  }
-  return out;
-};
+  /**
+   * Array and per-CPU array maps whose elements lie inside one of the program's regions
+   * (every copy): accesses to a looked-up element within its value size need no check
+   * (bounds.ts), writes only when that region is writable.
+   */
+  valueMaps(this: Gen): Map<number, BatchMap> {
+    const out = new Map<number, BatchMap>();
+    for (const m of this.maps) {
+      if ((m.type !== A.BPF_MAP_TYPE_ARRAY && m.type !== A.BPF_MAP_TYPE_PERCPU_ARRAY) || !m.valueSize || m.valueSize > m.stride) continue;
+      const end = m.values + m.maxEntries * m.stride * (m.type === A.BPF_MAP_TYPE_PERCPU_ARRAY ? Math.max(1, m.copies ?? 1) : 1);
+      const g = this.regions.find((r) => r.addr <= m.values && end <= r.addr + r.len);
+      if (g) out.set(m.addr, { valueSize: m.valueSize, writable: g.writable });
+    }
+    return out;
+  },
 
-/** The program's map whose record r1 holds (an lddw of it earlier in the block), if any. */
-Gen.prototype.programMap = function (this: Gen): CodegenMap | undefined {
-  const addr = this.konst.get(1);
-  return addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
-};
+  /** The program's map whose record r1 holds (an lddw of it earlier in the block), if any. */
+  programMap(this: Gen): CodegenMap | undefined {
+    const addr = this.konst.get(1);
+    return addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+  },
 
-/**
- * bpf_map_lookup_elem(map, key) on an array or per-CPU array map the program names, r1
- * the lddw'd record: the helper's key check (a read fault at this pc) and its result,
- * r0 = the element (this thread's copy) or NULL, inline. False (nothing emitted) for
- * anything else.
- */
-Gen.prototype.inlineArrayLookup = function (this: Gen, pc: number): boolean {
-  const m = this.programMap();
-  if (m === undefined || (m.type !== A.BPF_MAP_TYPE_ARRAY && m.type !== A.BPF_MAP_TYPE_PERCPU_ARRAY)) return false;
-  const perCpu = m.type === A.BPF_MAP_TYPE_PERCPU_ARRAY && (m.copies ?? 1) > 1;
-  const c = this.c;
-  this.addr(2, 0, 4, false, pc, true);
-  c.get(ADDR).mem(Op.i32_load, 0).tee(ADDR).i32c(m.maxEntries).op(Op.i32_lt_u);
-  c.u8(Op.if).u8(I64);
-  c.get(ADDR).i32c(m.stride).op(Op.i32_mul).i32c(m.values).op(Op.i32_add);
-  if (perCpu) {
-    // + the thread's copy (copy 0 for a thread past the last), as the helper picks it.
-    c.get(REC).mem(Op.i32_load, 2, A.VM_THREAD).tee(CODE).i32c(m.maxEntries * m.stride).op(Op.i32_mul).i32c(0);
-    c.get(CODE).i32c(m.copies!).op(Op.i32_lt_u).op(Op.select).op(Op.i32_add);
-  }
-  c.op(Op.i64_extend_i32_u);
-  c.op(Op.else).i64c(0).op(Op.end);
-  c.set(R(0));
-  return true;
-};
-
-/**
- * bpf_map_lookup_elem(map, key) on a hash map (BPF_MAP_TYPE_HASH, 4- or 8-byte keys) the
- * program names, r1 the lddw'd record: the helper's key check, then the map's own
- * lookup (assembly/ebpf/maps.ts hashFind: FNV-1a of the key's bytes, linear probing from
- * it, an empty slot ends the search, a used one with the same hash and key is the
- * element), inline; r0 = the value or NULL. False (nothing emitted) for anything else.
- */
-Gen.prototype.inlineHashLookup = function (this: Gen, pc: number): boolean {
-  const m = this.programMap();
-  if (m === undefined || m.type !== A.BPF_MAP_TYPE_HASH || (m.keySize !== 4 && m.keySize !== 8) || !m.capacity || !m.slotSize) return false;
-  const c = this.c;
-  const ks = m.keySize;
-  const KEY = EA, H = CODE, I = LABEL, S = FPC;
-  this.addr(2, 0, ks, false, pc, true);
-  c.get(ADDR).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0).set(KEY);
-  // FNV-1a over the key's bytes, never 0
-  c.i32c(0x811c9dc5 | 0);
-  for (let b = 0; b < ks; b++) {
-    c.get(KEY);
-    if (b) c.i64c(8 * b).op(Op.i64_shr_u);
-    c.op(Op.i32_wrap_i64).i32c(0xff).op(Op.i32_and).op(Op.i32_xor).i32c(0x01000193).op(Op.i32_mul);
-  }
-  c.i32c(1).op(Op.i32_or).set(H);
-  c.i64c(0).set(R(0));
-  c.i32c(0).set(I);
-  c.u8(Op.block).u8(EMPTY);
-  c.u8(Op.loop).u8(EMPTY);
-  c.get(I).i32c(m.capacity).op(Op.i32_ge_u).u8(Op.br_if).u32(1);
-  c.get(H).get(I).op(Op.i32_add).i32c(m.capacity - 1).op(Op.i32_and).i32c(m.slotSize).op(Op.i32_mul).i32c(m.values).op(Op.i32_add).tee(S);
-  c.u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(0).tee(ADDR);
-  c.op(Op.i32_eqz).u8(Op.br_if).u32(1);
-  c.get(ADDR).i32c(1).op(Op.i32_eq);
-  c.get(S).mem(Op.i32_load, 2, 4).get(H).op(Op.i32_eq).op(Op.i32_and);
-  c.get(S).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0, A.MAP_SLOT_KEY).get(KEY).op(Op.i64_eq).op(Op.i32_and);
-  c.u8(Op.if).u8(EMPTY);
-  c.get(S).i32c(A.MAP_SLOT_KEY + ((ks + 7) & ~7)).op(Op.i32_add).op(Op.i64_extend_i32_u).set(R(0)); // the value, after the key
-  c.u8(Op.br).u32(2);
-  c.op(Op.end);
-  c.get(I).i32c(1).op(Op.i32_add).set(I);
-  c.u8(Op.br).u32(0);
-  c.op(Op.end);
-  c.op(Op.end);
-  return true;
-};
-
-/**
- * bpf_map_lookup_elem(map, key) on any other map the program names, r1 the lddw'd
- * record: the helper's key check inline (a read fault at this pc), then its lookup
- * (the dataplane's mapLookup, this thread's copy) called directly, without the helper
- * dispatcher. False (nothing emitted) when r1 is not one of the program's maps.
- */
-Gen.prototype.directLookup = function (this: Gen, pc: number): boolean {
-  const m = this.programMap();
-  if (m === undefined || !m.keySize) return false;
-  const c = this.c;
-  this.addr(2, 0, m.keySize, false, pc, true);
-  c.i32c(m.addr).get(ADDR).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.call).u32(F_LOOKUP);
-  c.op(Op.i64_extend_i32_u).set(R(0));
-  return true;
-};
-
-/**
- * bpf_map_update_elem(map, key, value, flags) and bpf_map_delete_elem(map, key) on a map
- * the program names, r1 the lddw'd record: the helper's checks of the key (then the
- * value) inline, each a read fault at this pc, then the dataplane's mapUpdate / mapDelete
- * called directly; r0 its result (0 or a negative errno). False (nothing emitted) when r1
- * is not one of the program's maps.
- */
-Gen.prototype.directChange = function (this: Gen, id: number, pc: number): boolean {
-  const m = this.programMap();
-  if (m === undefined || !m.keySize || (id === Fn.MapUpdate && !m.valueSize)) return false;
-  const c = this.c;
-  this.addr(2, 0, m.keySize, false, pc, true);
-  if (id === Fn.MapDelete) {
-    c.i32c(m.addr).get(ADDR).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.call).u32(F_DELETE);
-  } else {
-    c.get(ADDR).set(CODE);
-    this.addr(3, 0, m.valueSize!, false, pc, true);
-    c.i32c(m.addr).get(CODE).get(ADDR).get(R(4)).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).i32c(0).op(Op.call).u32(F_UPDATE);
-  }
-  c.op(Op.i64_extend_i32_s).set(R(0));
-  return true;
-};
-
-/**
- * bpf_xdp_adjust_head / _tail / _meta(ctx, delta) inline: the helper's checks and its
- * moves of the packet (data, data_end, data_meta in the record, the packet region and the
- * context), r0 = 0 or -EINVAL; then the packet bounds are reloaded, as after the helper.
- */
-Gen.prototype.inlineXdpAdjust = function (this: Gen, id: number): void {
-  const c = this.c;
-  this.packetFields = true;
-  const DATA = ADDR, LEN = CODE, CTX = FPC, META = LABEL;
-  const u64 = (off: number): void => { c.get(REC).mem(Op.i32_load, 2, off).op(Op.i64_extend_i32_u); };
-  c.get(R(2)).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).set(SPARE); // delta
-  c.get(REC).mem(Op.i32_load, 2, A.VM_PKT).set(DATA);
-  // data_meta (none: at data)
-  c.get(REC).mem(Op.i32_load, 2, A.VM_PKT_META).tee(META).get(DATA).get(META).op(Op.select).set(META);
-  if (id === Fn.XdpAdjustHead) {
-    // nd = data + delta must keep the head room and the metadata, and 14 bytes of packet.
-    c.get(DATA).op(Op.i64_extend_i32_u).get(SPARE).op(Op.i64_add).set(TMP);
-    c.get(TMP).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LO).i32c(XDP_MIN_HEADROOM).op(Op.i32_add).get(DATA).get(META).op(Op.i32_sub).op(Op.i32_add);
-    c.op(Op.i64_extend_i32_u).op(Op.i64_lt_s);
-    c.get(TMP).get(DATA).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).op(Op.i32_add).i32c(14).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_gt_s);
-    c.op(Op.i32_or);
-    c.u8(Op.if).u8(EMPTY);
-    c.i64c(EINVAL).set(R(0));
-    c.op(Op.else);
-    // data_meta moves with data; len - delta
-    c.get(REC).get(TMP).op(Op.i32_wrap_i64).get(DATA).get(META).op(Op.i32_sub).op(Op.i32_sub).mem(Op.i32_store, 2, A.VM_PKT_META);
-    u64(A.VM_PKT_LEN);
-    c.get(SPARE).op(Op.i64_sub).op(Op.i32_wrap_i64).set(LEN);
-    c.get(TMP).op(Op.i32_wrap_i64).set(DATA);
-  } else if (id === Fn.XdpAdjustTail) {
-    // nl = len + delta: at least 14, inside the buffer; grown bytes are zeroed.
-    u64(A.VM_PKT_LEN);
-    c.get(SPARE).op(Op.i64_add).set(TMP);
-    c.get(TMP).i64c(14).op(Op.i64_lt_s);
-    c.get(DATA).op(Op.i64_extend_i32_u).get(TMP).op(Op.i64_add);
-    u64(A.VM_PKT_HI);
-    c.op(Op.i64_gt_s).op(Op.i32_or);
-    c.u8(Op.if).u8(EMPTY);
-    c.i64c(EINVAL).set(R(0));
-    c.op(Op.else);
-    c.get(SPARE).i64c(0).op(Op.i64_gt_s);
-    c.u8(Op.if).u8(EMPTY);
-    c.get(DATA).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).op(Op.i32_add).i32c(0).get(SPARE).op(Op.i32_wrap_i64).memoryFill();
-    c.op(Op.end);
-    c.get(TMP).op(Op.i32_wrap_i64).set(LEN);
-  } else {
-    // nm = meta + delta: 4-byte steps, at most 32 bytes before data, after the head room.
-    c.get(META).op(Op.i64_extend_i32_u).get(SPARE).op(Op.i64_add).set(TMP);
-    c.get(SPARE).i64c(3).op(Op.i64_and).op(Op.i64_eqz).op(Op.i32_eqz);
-    c.get(TMP).get(DATA).op(Op.i64_extend_i32_u).op(Op.i64_gt_s).op(Op.i32_or);
-    c.get(DATA).op(Op.i64_extend_i32_u).get(TMP).op(Op.i64_sub).i64c(XDP_META_MAX).op(Op.i64_gt_s).op(Op.i32_or);
-    c.get(TMP).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LO).i32c(XDP_MIN_HEADROOM).op(Op.i32_add).op(Op.i64_extend_i32_u).op(Op.i64_lt_s).op(Op.i32_or);
-    c.u8(Op.if).u8(EMPTY);
-    c.i64c(EINVAL).set(R(0));
-    c.op(Op.else);
-    c.get(REC).get(TMP).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.VM_PKT_META);
-    c.get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).set(LEN);
-  }
-  // The packet at (DATA, LEN): the record, the packet region, and the xdp_md context
-  // (data, data_end, data_meta: none or past data reads as data).
-  c.get(REC).get(DATA).mem(Op.i32_store, 2, A.VM_PKT);
-  c.get(REC).get(LEN).mem(Op.i32_store, 2, A.VM_PKT_LEN);
-  c.get(REC).get(DATA).mem(Op.i32_store, 2, A.VM_REGIONS + A.VM_REGION_SIZE);
-  c.get(REC).get(DATA).get(LEN).op(Op.i32_add).mem(Op.i32_store, 2, A.VM_REGIONS + A.VM_REGION_SIZE + 4);
-  c.get(REC).mem(Op.i32_load, 2, A.VM_CTX).tee(CTX);
-  c.u8(Op.if).u8(EMPTY);
-  c.get(CTX).get(DATA).mem(Op.i32_store, 2, 0);
-  c.get(CTX).get(DATA).get(LEN).op(Op.i32_add).mem(Op.i32_store, 2, 4);
-  c.get(REC).mem(Op.i32_load, 2, A.VM_PKT_META).set(META);
-  c.get(CTX).get(DATA).get(META).get(META).op(Op.i32_eqz).get(META).get(DATA).op(Op.i32_gt_u).op(Op.i32_or).op(Op.select).mem(Op.i32_store, 2, 8);
-  c.op(Op.end);
-  c.i64c(0).set(R(0));
-  c.op(Op.end);
-  this.loadPacketBounds();
-};
-
-/**
- * bpf_skb_load_bytes(skb, off, to, len) / bpf_skb_store_bytes(skb, off, from, len, flags)
- * with len (and the store's flags) constants: the helper's checks in its order (the
- * buffer: a write / read fault at this pc; the flags: -EINVAL; the packet range: -EFAULT,
- * a failed load zeroing the buffer) and the copy, inline. False (nothing emitted) for
- * other lengths or unknown flags.
- */
-Gen.prototype.inlineSkbBytes = function (this: Gen, store: boolean, pc: number): boolean {
-  const len = this.konst.get(4);
-  const flags = store ? this.konst.get(5) : 0;
-  if (len === undefined || len === 0 || len > 0xffff || flags === undefined) return false;
-  const c = this.c;
-  this.packetFields = true;
-  this.addr(3, 0, len, !store, pc, true);
-  if ((flags & ~3) !== 0) {
-    c.i64c(EINVAL).set(R(0));
+  /**
+   * bpf_map_lookup_elem(map, key) on an array or per-CPU array map the program names, r1
+   * the lddw'd record: the helper's key check (a read fault at this pc) and its result,
+   * r0 = the element (this thread's copy) or NULL, inline. False (nothing emitted) for
+   * anything else.
+   */
+  inlineArrayLookup(this: Gen, pc: number): boolean {
+    const m = this.programMap();
+    if (m === undefined || (m.type !== A.BPF_MAP_TYPE_ARRAY && m.type !== A.BPF_MAP_TYPE_PERCPU_ARRAY)) return false;
+    const perCpu = m.type === A.BPF_MAP_TYPE_PERCPU_ARRAY && (m.copies ?? 1) > 1;
+    const c = this.c;
+    this.addr(2, 0, 4, false, pc, true);
+    c.get(ADDR).mem(Op.i32_load, 0).tee(ADDR).i32c(m.maxEntries).op(Op.i32_lt_u);
+    c.u8(Op.if).u8(I64);
+    c.get(ADDR).i32c(m.stride).op(Op.i32_mul).i32c(m.values).op(Op.i32_add);
+    if (perCpu) {
+      // + the thread's copy (copy 0 for a thread past the last), as the helper picks it.
+      c.get(REC).mem(Op.i32_load, 2, A.VM_THREAD).tee(CODE).i32c(m.maxEntries * m.stride).op(Op.i32_mul).i32c(0);
+      c.get(CODE).i32c(m.copies!).op(Op.i32_lt_u).op(Op.select).op(Op.i32_add);
+    }
+    c.op(Op.i64_extend_i32_u);
+    c.op(Op.else).i64c(0).op(Op.end);
+    c.set(R(0));
     return true;
-  }
-  const plen = (): void => { c.get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).op(Op.i64_extend_i32_u); };
-  // off > plen || len > plen - off: out of the packet
-  c.get(R(2));
-  plen();
-  c.op(Op.i64_gt_u).i64c(len);
-  plen();
-  c.get(R(2)).op(Op.i64_sub).op(Op.i64_gt_u).op(Op.i32_or);
-  c.u8(Op.if).u8(EMPTY);
-  if (!store) c.get(ADDR).i32c(0).i32c(len).memoryFill();
-  c.i64c(EFAULT).set(R(0));
-  c.op(Op.else);
-  const pkt = (): void => { c.get(REC).mem(Op.i32_load, 2, A.VM_PKT).get(R(2)).op(Op.i32_wrap_i64).op(Op.i32_add); };
-  const to = store ? pkt : (): void => { c.get(ADDR); };
-  const from = store ? (): void => { c.get(ADDR); } : pkt;
-  const sized: Record<number, [number, number]> = { 1: [Op.i64_load8_u, Op.i64_store8], 2: [Op.i64_load16_u, Op.i64_store16], 4: [Op.i64_load32_u, Op.i64_store32], 8: [Op.i64_load, Op.i64_store] };
-  const one = sized[len];
-  if (one) {
-    to();
-    from();
-    c.mem(one[0], 0).mem(one[1], 0);
-  } else {
-    // (memmove: the buffer may overlap the packet)
-    to();
-    from();
-    c.i32c(len).memoryCopy();
-  }
-  c.i64c(0).set(R(0));
-  c.op(Op.end);
-  return true;
-};
+  },
 
-/**
- * bpf_ktime_get_ns (the virtual clock), bpf_get_prandom_u32 (the run context's
- * xorshift64*, as the helper steps it) and bpf_get_smp_processor_id (the thread) inline.
- */
-Gen.prototype.inlineSmall = function (this: Gen, id: number): void {
-  const c = this.c;
-  if (id === Fn.KtimeGetNs) {
-    c.i32c(A.GLOBALS).mem(Op.i64_load, 3, A.G_CLOCK_NS).set(R(0));
-  } else if (id === Fn.GetSmpProcessorId) {
-    c.get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.i64_extend_i32_u).set(R(0));
-  } else {
-    const X = TMP;
-    c.get(REC).mem(Op.i64_load, 3, A.VM_PRNG).tee(X).op(Op.i64_eqz);
-    c.u8(Op.if).u8(EMPTY).i64c(0x9e3779b97f4a7c15n).set(X).op(Op.end);
-    c.get(X).get(X).i64c(12).op(Op.i64_shr_u).op(Op.i64_xor).set(X);
-    c.get(X).get(X).i64c(25).op(Op.i64_shl).op(Op.i64_xor).set(X);
-    c.get(X).get(X).i64c(27).op(Op.i64_shr_u).op(Op.i64_xor).set(X);
-    c.get(REC).get(X).mem(Op.i64_store, 3, A.VM_PRNG);
-    c.get(X).i64c(0x2545f4914f6cdd1dn).op(Op.i64_mul).i64c(32).op(Op.i64_shr_u).set(R(0));
-  }
-};
-
-/**
- * bpf_redirect(ifindex, flags) and bpf_redirect_peer(ifindex, flags) inline: TC_ACT_SHOT
- * for flags they do not take, else the target recorded and TC_ACT_REDIRECT; in an XDP
- * program (`xdp`), bpf_redirect is bpf_xdp_redirect: XDP_ABORTED for any flag, else the
- * target recorded and XDP_REDIRECT.
- */
-Gen.prototype.inlineRedirect = function (this: Gen, peer: boolean, xdp: boolean): void {
-  const c = this.c;
-  this.redirects = true;
-  c.get(R(2));
-  if (!peer && !xdp) c.i64c(~A.VM_F_INGRESS).op(Op.i64_and);
-  c.op(Op.i64_eqz);
-  c.u8(Op.if).u8(EMPTY);
-  c.get(REC).get(R(1)).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.VM_REDIRECT_IFINDEX);
-  c.get(REC);
-  if (peer) c.i32c(A.VM_REDIRECT_SET | A.VM_REDIRECT_PEER);
-  else c.get(R(2)).op(Op.i32_wrap_i64).i32c(A.VM_REDIRECT_SET).op(Op.i32_or);
-  c.mem(Op.i32_store, 2, A.VM_REDIRECT_FLAGS);
-  c.i64c(xdp ? XDP_REDIRECT : TC_ACT_REDIRECT).set(R(0));
-  c.op(Op.else);
-  c.i64c(xdp ? XDP_ABORTED : TC_ACT_SHOT).set(R(0));
-  c.op(Op.end);
-};
-
-/**
- * bpf_redirect_map(map, key, flags) on a devmap or XSKMAP the program names, r1 the
- * lddw'd record and r3 a constant: the helper's result inline (XDP_REDIRECT with the
- * slot's target recorded, the fallback action for an empty slot, XDP_ABORTED for
- * unknown flags). False (nothing emitted) for anything else.
- */
-Gen.prototype.inlineRedirectMap = function (this: Gen): boolean {
-  const m = this.programMap();
-  const flags = this.konst.get(3);
-  if (m === undefined || flags === undefined) return false;
-  if (m.type !== A.BPF_MAP_TYPE_DEVMAP && m.type !== A.BPF_MAP_TYPE_XSKMAP) return false;
-  const c = this.c;
-  this.redirects = true;
-  // (a known constant is below 2^32: lddw with a zero high word, or a non-negative mov)
-  if ((flags & ~0x1b) !== 0) {
+  /**
+   * bpf_map_lookup_elem(map, key) on a hash map (BPF_MAP_TYPE_HASH, 4- or 8-byte keys) the
+   * program names, r1 the lddw'd record: the helper's key check, then the map's own
+   * lookup (assembly/ebpf/maps.ts hashFind: FNV-1a of the key's bytes, linear probing from
+   * it, an empty slot ends the search, a used one with the same hash and key is the
+   * element), inline; r0 = the value or NULL. False (nothing emitted) for anything else.
+   */
+  inlineHashLookup(this: Gen, pc: number): boolean {
+    const m = this.programMap();
+    if (m === undefined || m.type !== A.BPF_MAP_TYPE_HASH || (m.keySize !== 4 && m.keySize !== 8) || !m.capacity || !m.slotSize) return false;
+    const c = this.c;
+    const ks = m.keySize;
+    const KEY = EA, H = CODE, I = LABEL, S = FPC;
+    this.addr(2, 0, ks, false, pc, true);
+    c.get(ADDR).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0).set(KEY);
+    // FNV-1a over the key's bytes, never 0
+    c.i32c(0x811c9dc5 | 0);
+    for (let b = 0; b < ks; b++) {
+      c.get(KEY);
+      if (b) c.i64c(8 * b).op(Op.i64_shr_u);
+      c.op(Op.i32_wrap_i64).i32c(0xff).op(Op.i32_and).op(Op.i32_xor).i32c(0x01000193).op(Op.i32_mul);
+    }
+    c.i32c(1).op(Op.i32_or).set(H);
     c.i64c(0).set(R(0));
+    c.i32c(0).set(I);
+    c.u8(Op.block).u8(EMPTY);
+    c.u8(Op.loop).u8(EMPTY);
+    c.get(I).i32c(m.capacity).op(Op.i32_ge_u).u8(Op.br_if).u32(1);
+    c.get(H).get(I).op(Op.i32_add).i32c(m.capacity - 1).op(Op.i32_and).i32c(m.slotSize).op(Op.i32_mul).i32c(m.values).op(Op.i32_add).tee(S);
+    c.u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(0).tee(ADDR);
+    c.op(Op.i32_eqz).u8(Op.br_if).u32(1);
+    c.get(ADDR).i32c(1).op(Op.i32_eq);
+    c.get(S).mem(Op.i32_load, 2, 4).get(H).op(Op.i32_eq).op(Op.i32_and);
+    c.get(S).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0, A.MAP_SLOT_KEY).get(KEY).op(Op.i64_eq).op(Op.i32_and);
+    c.u8(Op.if).u8(EMPTY);
+    c.get(S).i32c(A.MAP_SLOT_KEY + ((ks + 7) & ~7)).op(Op.i32_add).op(Op.i64_extend_i32_u).set(R(0)); // the value, after the key
+    c.u8(Op.br).u32(2);
+    c.op(Op.end);
+    c.get(I).i32c(1).op(Op.i32_add).set(I);
+    c.u8(Op.br).u32(0);
+    c.op(Op.end);
+    c.op(Op.end);
     return true;
-  }
-  c.get(R(2)).i64c(m.maxEntries).op(Op.i64_lt_u);
-  c.u8(Op.if).u8(I32);
-  c.get(R(2)).op(Op.i32_wrap_i64).i32c(m.stride).op(Op.i32_mul).u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(m.values);
-  c.op(Op.else).i32c(0).op(Op.end);
-  c.tee(CODE).op(Op.i32_eqz);
-  c.u8(Op.if).u8(I64);
-  c.i64c(flags & 3);
-  c.op(Op.else);
-  c.get(REC).get(CODE).mem(Op.i32_store, 2, A.VM_REDIRECT_IFINDEX);
-  c.get(REC).i32c(A.VM_REDIRECT_SET | A.VM_REDIRECT_MAP | (m.type << 16)).mem(Op.i32_store, 2, A.VM_REDIRECT_FLAGS);
-  c.i64c(4);
-  c.op(Op.end);
-  c.set(R(0));
-  return true;
-};
+  },
 
-/**
- * bpf_loop(nr, callback, ctx, flags) with the callback compiled: the helper's checks and
- * results (spec/ebpf.md §3); the iterations run in the callback's loop function (each as
- * a call with r1 = i, r2 = ctx and its own frame), r0 = the number of iterations.
- */
-Gen.prototype.inlineLoop = function (this: Gen, k: number, pc: number): void {
-  const c = this.c;
-  c.get(R(4)).op(Op.i64_eqz).op(Op.i32_eqz);
-  this.enter(Op.if);
-  c.i64c(-22).set(R(0));
-  c.op(Op.else);
-  c.get(R(1)).i64c(1 << 23).op(Op.i64_gt_u);
-  this.enter(Op.if);
-  c.i64c(-7).set(R(0));
-  c.op(Op.else);
-  c.get(R(1)).op(Op.i64_eqz);
-  this.enter(Op.if);
-  c.i64c(0).set(R(0));
-  c.op(Op.else);
-  c.get(DEPTH).i32c(1).op(Op.i32_add).i32c(A.VM_MAX_FRAMES).op(Op.i32_ge_u);
-  this.enter(Op.if);
-  this.fault(A.VM_FAULT_DEPTH, pc);
-  this.leave();
-  c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
-  c.get(R(0)).get(R(1)).get(R(3));
-  for (let r = 3; r <= 9; r++) c.get(R(r));
-  c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
-  c.get(BUD).op(Op.global_set).u32(G_BUDGET);
-  c.op(Op.call).u32(this.loopIndex.get(k)!);
-  c.op(Op.global_get).u32(G_BUDGET).set(BUD);
-  c.set(TMP);
-  for (let r = 5; r >= 0; r--) c.set(R(r));
-  this.checkUnwind();
-  c.get(TMP).set(R(0));
-  this.leave();
-  this.leave();
-  this.leave();
-  this.loadPacketBounds();
-};
+  /**
+   * bpf_map_lookup_elem(map, key) on any other map the program names, r1 the lddw'd
+   * record: the helper's key check inline (a read fault at this pc), then its lookup
+   * (the dataplane's mapLookup, this thread's copy) called directly, without the helper
+   * dispatcher. False (nothing emitted) when r1 is not one of the program's maps.
+   */
+  directLookup(this: Gen, pc: number): boolean {
+    const m = this.programMap();
+    if (m === undefined || !m.keySize) return false;
+    const c = this.c;
+    this.addr(2, 0, m.keySize, false, pc, true);
+    c.i32c(m.addr).get(ADDR).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.call).u32(F_LOOKUP);
+    c.op(Op.i64_extend_i32_u).set(R(0));
+    return true;
+  },
 
-/** A helper call (`id`: the dispatcher's number, VM_KFUNC_BASE + the id for kernel functions). */
-Gen.prototype.helperCall = function (this: Gen, i: Insn, pc: number, id = i.imm): void {
-  const c = this.c;
-  this.dispatched = true;
-  if (PLAIN.has(id) || PACKET_MOVING_HELPERS.has(id)) {
-    // Reads r1..r5, sets r0 and runs no eBPF (a packet helper moves the packet: its bounds are reloaded).
-    for (let r = 1; r <= 5; r++) c.get(REC).get(R(r)).mem(Op.i64_store, 3, A.VM_REGS + r * 8);
-    c.get(REC).i32c(id).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).tee(CODE);
+  /**
+   * bpf_map_update_elem(map, key, value, flags) and bpf_map_delete_elem(map, key) on a map
+   * the program names, r1 the lddw'd record: the helper's checks of the key (then the
+   * value) inline, each a read fault at this pc, then the dataplane's mapUpdate / mapDelete
+   * called directly; r0 its result (0 or a negative errno). False (nothing emitted) when r1
+   * is not one of the program's maps.
+   */
+  directChange(this: Gen, id: number, pc: number): boolean {
+    const m = this.programMap();
+    if (m === undefined || !m.keySize || (id === Fn.MapUpdate && !m.valueSize)) return false;
+    const c = this.c;
+    this.addr(2, 0, m.keySize, false, pc, true);
+    if (id === Fn.MapDelete) {
+      c.i32c(m.addr).get(ADDR).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.call).u32(F_DELETE);
+    } else {
+      c.get(ADDR).set(CODE);
+      this.addr(3, 0, m.valueSize!, false, pc, true);
+      c.i32c(m.addr).get(CODE).get(ADDR).get(R(4)).get(REC).mem(Op.i32_load, 2, A.VM_THREAD).i32c(0).op(Op.call).u32(F_UPDATE);
+    }
+    c.op(Op.i64_extend_i32_s).set(R(0));
+    return true;
+  },
+
+  /**
+   * bpf_xdp_adjust_head / _tail / _meta(ctx, delta) inline: the helper's checks and its
+   * moves of the packet (data, data_end, data_meta in the record, the packet region and the
+   * context), r0 = 0 or -EINVAL; then the packet bounds are reloaded, as after the helper.
+   */
+  inlineXdpAdjust(this: Gen, id: number): void {
+    const c = this.c;
+    this.packetFields = true;
+    const DATA = ADDR, LEN = CODE, CTX = FPC, META = LABEL;
+    const u64 = (off: number): void => { c.get(REC).mem(Op.i32_load, 2, off).op(Op.i64_extend_i32_u); };
+    c.get(R(2)).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).set(SPARE); // delta
+    c.get(REC).mem(Op.i32_load, 2, A.VM_PKT).set(DATA);
+    // data_meta (none: at data)
+    c.get(REC).mem(Op.i32_load, 2, A.VM_PKT_META).tee(META).get(DATA).get(META).op(Op.select).set(META);
+    if (id === Fn.XdpAdjustHead) {
+      // nd = data + delta must keep the head room and the metadata, and 14 bytes of packet.
+      c.get(DATA).op(Op.i64_extend_i32_u).get(SPARE).op(Op.i64_add).set(TMP);
+      c.get(TMP).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LO).i32c(XDP_MIN_HEADROOM).op(Op.i32_add).get(DATA).get(META).op(Op.i32_sub).op(Op.i32_add);
+      c.op(Op.i64_extend_i32_u).op(Op.i64_lt_s);
+      c.get(TMP).get(DATA).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).op(Op.i32_add).i32c(14).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_gt_s);
+      c.op(Op.i32_or);
+      c.u8(Op.if).u8(EMPTY);
+      c.i64c(EINVAL).set(R(0));
+      c.op(Op.else);
+      // data_meta moves with data; len - delta
+      c.get(REC).get(TMP).op(Op.i32_wrap_i64).get(DATA).get(META).op(Op.i32_sub).op(Op.i32_sub).mem(Op.i32_store, 2, A.VM_PKT_META);
+      u64(A.VM_PKT_LEN);
+      c.get(SPARE).op(Op.i64_sub).op(Op.i32_wrap_i64).set(LEN);
+      c.get(TMP).op(Op.i32_wrap_i64).set(DATA);
+    } else if (id === Fn.XdpAdjustTail) {
+      // nl = len + delta: at least 14, inside the buffer; grown bytes are zeroed.
+      u64(A.VM_PKT_LEN);
+      c.get(SPARE).op(Op.i64_add).set(TMP);
+      c.get(TMP).i64c(14).op(Op.i64_lt_s);
+      c.get(DATA).op(Op.i64_extend_i32_u).get(TMP).op(Op.i64_add);
+      u64(A.VM_PKT_HI);
+      c.op(Op.i64_gt_s).op(Op.i32_or);
+      c.u8(Op.if).u8(EMPTY);
+      c.i64c(EINVAL).set(R(0));
+      c.op(Op.else);
+      c.get(SPARE).i64c(0).op(Op.i64_gt_s);
+      c.u8(Op.if).u8(EMPTY);
+      c.get(DATA).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).op(Op.i32_add).i32c(0).get(SPARE).op(Op.i32_wrap_i64).memoryFill();
+      c.op(Op.end);
+      c.get(TMP).op(Op.i32_wrap_i64).set(LEN);
+    } else {
+      // nm = meta + delta: 4-byte steps, at most 32 bytes before data, after the head room.
+      c.get(META).op(Op.i64_extend_i32_u).get(SPARE).op(Op.i64_add).set(TMP);
+      c.get(SPARE).i64c(3).op(Op.i64_and).op(Op.i64_eqz).op(Op.i32_eqz);
+      c.get(TMP).get(DATA).op(Op.i64_extend_i32_u).op(Op.i64_gt_s).op(Op.i32_or);
+      c.get(DATA).op(Op.i64_extend_i32_u).get(TMP).op(Op.i64_sub).i64c(XDP_META_MAX).op(Op.i64_gt_s).op(Op.i32_or);
+      c.get(TMP).get(REC).mem(Op.i32_load, 2, A.VM_PKT_LO).i32c(XDP_MIN_HEADROOM).op(Op.i32_add).op(Op.i64_extend_i32_u).op(Op.i64_lt_s).op(Op.i32_or);
+      c.u8(Op.if).u8(EMPTY);
+      c.i64c(EINVAL).set(R(0));
+      c.op(Op.else);
+      c.get(REC).get(TMP).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.VM_PKT_META);
+      c.get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).set(LEN);
+    }
+    // The packet at (DATA, LEN): the record, the packet region, and the xdp_md context
+    // (data, data_end, data_meta: none or past data reads as data).
+    c.get(REC).get(DATA).mem(Op.i32_store, 2, A.VM_PKT);
+    c.get(REC).get(LEN).mem(Op.i32_store, 2, A.VM_PKT_LEN);
+    c.get(REC).get(DATA).mem(Op.i32_store, 2, A.VM_REGIONS + A.VM_REGION_SIZE);
+    c.get(REC).get(DATA).get(LEN).op(Op.i32_add).mem(Op.i32_store, 2, A.VM_REGIONS + A.VM_REGION_SIZE + 4);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_CTX).tee(CTX);
+    c.u8(Op.if).u8(EMPTY);
+    c.get(CTX).get(DATA).mem(Op.i32_store, 2, 0);
+    c.get(CTX).get(DATA).get(LEN).op(Op.i32_add).mem(Op.i32_store, 2, 4);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_PKT_META).set(META);
+    c.get(CTX).get(DATA).get(META).get(META).op(Op.i32_eqz).get(META).get(DATA).op(Op.i32_gt_u).op(Op.i32_or).op(Op.select).mem(Op.i32_store, 2, 8);
+    c.op(Op.end);
+    c.i64c(0).set(R(0));
+    c.op(Op.end);
+    this.loadPacketBounds();
+  },
+
+  /**
+   * bpf_skb_load_bytes(skb, off, to, len) / bpf_skb_store_bytes(skb, off, from, len, flags)
+   * with len (and the store's flags) constants: the helper's checks in its order (the
+   * buffer: a write / read fault at this pc; the flags: -EINVAL; the packet range: -EFAULT,
+   * a failed load zeroing the buffer) and the copy, inline. False (nothing emitted) for
+   * other lengths or unknown flags.
+   */
+  inlineSkbBytes(this: Gen, store: boolean, pc: number): boolean {
+    const len = this.konst.get(4);
+    const flags = store ? this.konst.get(5) : 0;
+    if (len === undefined || len === 0 || len > 0xffff || flags === undefined) return false;
+    const c = this.c;
+    this.packetFields = true;
+    this.addr(3, 0, len, !store, pc, true);
+    if ((flags & ~3) !== 0) {
+      c.i64c(EINVAL).set(R(0));
+      return true;
+    }
+    const plen = (): void => { c.get(REC).mem(Op.i32_load, 2, A.VM_PKT_LEN).op(Op.i64_extend_i32_u); };
+    // off > plen || len > plen - off: out of the packet
+    c.get(R(2));
+    plen();
+    c.op(Op.i64_gt_u).i64c(len);
+    plen();
+    c.get(R(2)).op(Op.i64_sub).op(Op.i64_gt_u).op(Op.i32_or);
+    c.u8(Op.if).u8(EMPTY);
+    if (!store) c.get(ADDR).i32c(0).i32c(len).memoryFill();
+    c.i64c(EFAULT).set(R(0));
+    c.op(Op.else);
+    const pkt = (): void => { c.get(REC).mem(Op.i32_load, 2, A.VM_PKT).get(R(2)).op(Op.i32_wrap_i64).op(Op.i32_add); };
+    const to = store ? pkt : (): void => { c.get(ADDR); };
+    const from = store ? (): void => { c.get(ADDR); } : pkt;
+    const sized: Record<number, [number, number]> = { 1: [Op.i64_load8_u, Op.i64_store8], 2: [Op.i64_load16_u, Op.i64_store16], 4: [Op.i64_load32_u, Op.i64_store32], 8: [Op.i64_load, Op.i64_store] };
+    const one = sized[len];
+    if (one) {
+      to();
+      from();
+      c.mem(one[0], 0).mem(one[1], 0);
+    } else {
+      // (memmove: the buffer may overlap the packet)
+      to();
+      from();
+      c.i32c(len).memoryCopy();
+    }
+    c.i64c(0).set(R(0));
+    c.op(Op.end);
+    return true;
+  },
+
+  /**
+   * bpf_ktime_get_ns (the virtual clock), bpf_get_prandom_u32 (the run context's
+   * xorshift64*, as the helper steps it) and bpf_get_smp_processor_id (the thread) inline.
+   */
+  inlineSmall(this: Gen, id: number): void {
+    const c = this.c;
+    if (id === Fn.KtimeGetNs) {
+      c.i32c(A.GLOBALS).mem(Op.i64_load, 3, A.G_CLOCK_NS).set(R(0));
+    } else if (id === Fn.GetSmpProcessorId) {
+      c.get(REC).mem(Op.i32_load, 2, A.VM_THREAD).op(Op.i64_extend_i32_u).set(R(0));
+    } else {
+      const X = TMP;
+      c.get(REC).mem(Op.i64_load, 3, A.VM_PRNG).tee(X).op(Op.i64_eqz);
+      c.u8(Op.if).u8(EMPTY).i64c(0x9e3779b97f4a7c15n).set(X).op(Op.end);
+      c.get(X).get(X).i64c(12).op(Op.i64_shr_u).op(Op.i64_xor).set(X);
+      c.get(X).get(X).i64c(25).op(Op.i64_shl).op(Op.i64_xor).set(X);
+      c.get(X).get(X).i64c(27).op(Op.i64_shr_u).op(Op.i64_xor).set(X);
+      c.get(REC).get(X).mem(Op.i64_store, 3, A.VM_PRNG);
+      c.get(X).i64c(0x2545f4914f6cdd1dn).op(Op.i64_mul).i64c(32).op(Op.i64_shr_u).set(R(0));
+    }
+  },
+
+  /**
+   * bpf_redirect(ifindex, flags) and bpf_redirect_peer(ifindex, flags) inline: TC_ACT_SHOT
+   * for flags they do not take, else the target recorded and TC_ACT_REDIRECT; in an XDP
+   * program (`xdp`), bpf_redirect is bpf_xdp_redirect: XDP_ABORTED for any flag, else the
+   * target recorded and XDP_REDIRECT.
+   */
+  inlineRedirect(this: Gen, peer: boolean, xdp: boolean): void {
+    const c = this.c;
+    this.redirects = true;
+    c.get(R(2));
+    if (!peer && !xdp) c.i64c(~A.VM_F_INGRESS).op(Op.i64_and);
+    c.op(Op.i64_eqz);
+    c.u8(Op.if).u8(EMPTY);
+    c.get(REC).get(R(1)).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.VM_REDIRECT_IFINDEX);
+    c.get(REC);
+    if (peer) c.i32c(A.VM_REDIRECT_SET | A.VM_REDIRECT_PEER);
+    else c.get(R(2)).op(Op.i32_wrap_i64).i32c(A.VM_REDIRECT_SET).op(Op.i32_or);
+    c.mem(Op.i32_store, 2, A.VM_REDIRECT_FLAGS);
+    c.i64c(xdp ? XDP_REDIRECT : TC_ACT_REDIRECT).set(R(0));
+    c.op(Op.else);
+    c.i64c(xdp ? XDP_ABORTED : TC_ACT_SHOT).set(R(0));
+    c.op(Op.end);
+  },
+
+  /**
+   * bpf_redirect_map(map, key, flags) on a devmap or XSKMAP the program names, r1 the
+   * lddw'd record and r3 a constant: the helper's result inline (XDP_REDIRECT with the
+   * slot's target recorded, the fallback action for an empty slot, XDP_ABORTED for
+   * unknown flags). False (nothing emitted) for anything else.
+   */
+  inlineRedirectMap(this: Gen): boolean {
+    const m = this.programMap();
+    const flags = this.konst.get(3);
+    if (m === undefined || flags === undefined) return false;
+    if (m.type !== A.BPF_MAP_TYPE_DEVMAP && m.type !== A.BPF_MAP_TYPE_XSKMAP) return false;
+    const c = this.c;
+    this.redirects = true;
+    // (a known constant is below 2^32: lddw with a zero high word, or a non-negative mov)
+    if ((flags & ~0x1b) !== 0) {
+      c.i64c(0).set(R(0));
+      return true;
+    }
+    c.get(R(2)).i64c(m.maxEntries).op(Op.i64_lt_u);
+    c.u8(Op.if).u8(I32);
+    c.get(R(2)).op(Op.i32_wrap_i64).i32c(m.stride).op(Op.i32_mul).u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(m.values);
+    c.op(Op.else).i32c(0).op(Op.end);
+    c.tee(CODE).op(Op.i32_eqz);
+    c.u8(Op.if).u8(I64);
+    c.i64c(flags & 3);
+    c.op(Op.else);
+    c.get(REC).get(CODE).mem(Op.i32_store, 2, A.VM_REDIRECT_IFINDEX);
+    c.get(REC).i32c(A.VM_REDIRECT_SET | A.VM_REDIRECT_MAP | (m.type << 16)).mem(Op.i32_store, 2, A.VM_REDIRECT_FLAGS);
+    c.i64c(4);
+    c.op(Op.end);
+    c.set(R(0));
+    return true;
+  },
+
+  /**
+   * bpf_loop(nr, callback, ctx, flags) with the callback compiled: the helper's checks and
+   * results (spec/ebpf.md §3); the iterations run in the callback's loop function (each as
+   * a call with r1 = i, r2 = ctx and its own frame), r0 = the number of iterations.
+   */
+  inlineLoop(this: Gen, k: number, pc: number): void {
+    const c = this.c;
+    c.get(R(4)).op(Op.i64_eqz).op(Op.i32_eqz);
+    this.enter(Op.if);
+    c.i64c(-22).set(R(0));
+    c.op(Op.else);
+    c.get(R(1)).i64c(1 << 23).op(Op.i64_gt_u);
+    this.enter(Op.if);
+    c.i64c(-7).set(R(0));
+    c.op(Op.else);
+    c.get(R(1)).op(Op.i64_eqz);
+    this.enter(Op.if);
+    c.i64c(0).set(R(0));
+    c.op(Op.else);
+    c.get(DEPTH).i32c(1).op(Op.i32_add).i32c(A.VM_MAX_FRAMES).op(Op.i32_ge_u);
+    this.enter(Op.if);
+    this.fault(A.VM_FAULT_DEPTH, pc);
+    this.leave();
+    c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
+    c.get(R(0)).get(R(1)).get(R(3));
+    for (let r = 3; r <= 9; r++) c.get(R(r));
+    c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
+    c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+    c.op(Op.call).u32(this.loopIndex.get(k)!);
+    c.op(Op.global_get).u32(G_BUDGET).set(BUD);
+    c.set(TMP);
+    for (let r = 5; r >= 0; r--) c.set(R(r));
+    this.checkUnwind();
+    c.get(TMP).set(R(0));
+    this.leave();
+    this.leave();
+    this.leave();
+    this.loadPacketBounds();
+  },
+
+  /** A helper call (`id`: the dispatcher's number, VM_KFUNC_BASE + the id for kernel functions). */
+  helperCall(this: Gen, i: Insn, pc: number, id = i.imm): void {
+    const c = this.c;
+    this.dispatched = true;
+    if (PLAIN.has(id) || PACKET_MOVING_HELPERS.has(id)) {
+      // Reads r1..r5, sets r0 and runs no eBPF (a packet helper moves the packet: its bounds are reloaded).
+      for (let r = 1; r <= 5; r++) c.get(REC).get(R(r)).mem(Op.i64_store, 3, A.VM_REGS + r * 8);
+      c.get(REC).i32c(id).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).tee(CODE);
+      this.enter(Op.if);
+      c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+      c.get(CODE).op(Op.global_set).u32(G_FAULT);
+      this.unwind();
+      this.leave();
+      c.get(REC).mem(Op.i64_load, 3, A.VM_REGS).set(R(0));
+      if (PACKET_MOVING_HELPERS.has(id)) this.loadPacketBounds();
+      return;
+    }
+    this.spill();
+    c.get(REC).get(BUD).mem(Op.i32_store, 2, A.VM_BUDGET);
+    c.get(REC).i32c(id).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).set(CODE);
+    // Callbacks (bpf_loop) ran on the same budget and counted their own instructions.
+    c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED);
+    c.get(BUD).get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_sub);
+    c.mem(Op.i64_store, 3, A.VM_EXECUTED);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(BUD);
+    // A tail call (or a fault the helper recorded) unwinds the whole run.
+    c.get(CODE);
     this.enter(Op.if);
     c.get(BUD).op(Op.global_set).u32(G_BUDGET);
     c.get(CODE).op(Op.global_set).u32(G_FAULT);
     this.unwind();
     this.leave();
-    c.get(REC).mem(Op.i64_load, 3, A.VM_REGS).set(R(0));
-    if (PACKET_MOVING_HELPERS.has(id)) this.loadPacketBounds();
-    return;
-  }
-  this.spill();
-  c.get(REC).get(BUD).mem(Op.i32_store, 2, A.VM_BUDGET);
-  c.get(REC).i32c(id).get(DEPTH).i32c(pc).op(Op.call).u32(F_HELPER).set(CODE);
-  // Callbacks (bpf_loop) ran on the same budget and counted their own instructions.
-  c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED);
-  c.get(BUD).get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_sub);
-  c.mem(Op.i64_store, 3, A.VM_EXECUTED);
-  c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(BUD);
-  // A tail call (or a fault the helper recorded) unwinds the whole run.
-  c.get(CODE);
-  this.enter(Op.if);
-  c.get(BUD).op(Op.global_set).u32(G_BUDGET);
-  c.get(CODE).op(Op.global_set).u32(G_FAULT);
-  this.unwind();
-  this.leave();
-  for (let r = 0; r <= 10; r++) c.get(REC).mem(Op.i64_load, 3, A.VM_REGS + r * 8).set(R(r));
-  this.loadPacketBounds();
-};
+    for (let r = 0; r <= 10; r++) c.get(REC).mem(Op.i64_load, 3, A.VM_REGS + r * 8).set(R(r));
+    this.loadPacketBounds();
+  },
 
-Gen.prototype.callLocal = function (this: Gen, i: Insn, pc: number): void {
-  const c = this.c;
-  c.get(DEPTH).i32c(1).op(Op.i32_add).i32c(A.VM_MAX_FRAMES).op(Op.i32_ge_u);
-  this.enter(Op.if);
-  this.fault(A.VM_FAULT_DEPTH, pc);
-  this.leave();
-  const t = pc + 1 + i.imm;
-  const k = this.funcIndex.get(t);
-  if (k === undefined) {
-    this.fault(A.VM_FAULT_PC_RANGE, t >>> 0);
-    return;
-  }
-  c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
-  for (let r = 0; r <= 9; r++) c.get(R(r));
-  c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
-  c.get(BUD).op(Op.global_set).u32(G_BUDGET);
-  c.op(Op.call).u32(F_SUB0 + k);
-  c.op(Op.global_get).u32(G_BUDGET).set(BUD);
-  c.set(TMP);
-  for (let r = 5; r >= 0; r--) c.set(R(r));
-  this.checkUnwind();
-  c.get(TMP).i64c(A.VM_FRAME_STACK).op(Op.i64_add).set(R(10));
-  this.loadPacketBounds();
-};
+  callLocal(this: Gen, i: Insn, pc: number): void {
+    const c = this.c;
+    c.get(DEPTH).i32c(1).op(Op.i32_add).i32c(A.VM_MAX_FRAMES).op(Op.i32_ge_u);
+    this.enter(Op.if);
+    this.fault(A.VM_FAULT_DEPTH, pc);
+    this.leave();
+    const t = pc + 1 + i.imm;
+    const k = this.funcIndex.get(t);
+    if (k === undefined) {
+      this.fault(A.VM_FAULT_PC_RANGE, t >>> 0);
+      return;
+    }
+    c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
+    for (let r = 0; r <= 9; r++) c.get(R(r));
+    c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
+    c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+    c.op(Op.call).u32(F_SUB0 + k);
+    c.op(Op.global_get).u32(G_BUDGET).set(BUD);
+    c.set(TMP);
+    for (let r = 5; r >= 0; r--) c.set(R(r));
+    this.checkUnwind();
+    c.get(TMP).i64c(A.VM_FRAME_STACK).op(Op.i64_add).set(R(10));
+    this.loadPacketBounds();
+  },
+} satisfies Pick<Gen, 'callHelper' | 'valueMaps' | 'programMap' | 'inlineArrayLookup' | 'inlineHashLookup' | 'directLookup' | 'directChange' | 'inlineXdpAdjust' | 'inlineSkbBytes' | 'inlineSmall' | 'inlineRedirect' | 'inlineRedirectMap' | 'inlineLoop' | 'helperCall' | 'callLocal'>;

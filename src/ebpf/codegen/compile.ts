@@ -36,11 +36,16 @@ import { CodegenError } from './errors.js';
 import { BATCH_CTX, funcPointer } from './locals.js';
 import type { CompileOptions, CompiledCode } from './options.js';
 import { Gen } from './gen.js';
-import './alu.js';
-import './memory.js';
-import './calls.js';
-import './layout.js';
-import './batch.js';
+import { aluMethods } from './alu.js';
+import { batchMethods } from './batch.js';
+import { callMethods } from './calls.js';
+import { layoutMethods } from './layout.js';
+import { memoryMethods } from './memory.js';
+
+// The emitters of each concern (their files declare them on Gen's interface). Installed
+// here, by a statement that uses the modules, not by importing them for their side effects:
+// a bundler that trusts the package's `sideEffects` list drops side-effect-only imports.
+Object.assign(Gen.prototype, aluMethods, batchMethods, callMethods, layoutMethods, memoryMethods);
 
 export { CodegenError } from './errors.js';
 export { codegenMap, type CodegenRegion, type CodegenMap, type CompileOptions, type CompiledCode } from './options.js';

@@ -1,7 +1,7 @@
 /**
  * The code generator's state for one program (`Gen`) and the methods that lay out its
- * functions, blocks and labels; the emitters of each concern extend it from their own
- * files (alu.ts, memory.ts, calls.ts, layout.ts, batch.ts), which compile.ts loads.
+ * functions, blocks and labels; the emitters of each concern are declared on it by their
+ * own files (alu.ts, memory.ts, calls.ts, layout.ts, batch.ts) and installed by compile.ts.
  */
 
 import * as A from '../../abi.generated.js';

@@ -3,7 +3,7 @@
 import { successors, type Func } from './cfg.js';
 import { EMPTY, Op } from './wasm.js';
 import { BUD, CODE, type CountedLoop, LABEL, R, SPARE, TMP, UNROLL, UNROLL_MAX_COST } from './locals.js';
-import { Gen } from './gen.js';
+import type { Gen } from './gen.js';
 
 declare module './gen.js' {
   interface Gen {
@@ -16,240 +16,243 @@ declare module './gen.js' {
   }
 }
 
-/**
- * Block layout. A loop whose blocks [h, e] nothing outside enters except at h, and that
- * holds no other loop header, becomes a Wasm `loop` (its back edges are one `br`); the
- * 'E' labels of its inner blocks open inside it. Other back edges go through the
- * dispatch loop: set the label, `br` to the top, `br_table` to the block.
- */
-Gen.prototype.layout = function (this: Gen, f: Func): void {
-  const c = this.c;
-  const N = f.blocks.length;
-  const ends = new Map<number, number>();
-  for (const [from, to] of f.back) ends.set(to, Math.max(ends.get(to) ?? to, from));
-  this.loops = new Map();
-  const inLoop = new Set<number>();
-  for (const [h, e] of [...ends].sort((a, b) => a[0] - b[0])) {
-    let ok = true;
-    for (const h2 of ends.keys()) if (h2 > h && h2 <= e) ok = false;
-    for (let k = 0; k < N && ok; k++) {
-      if (k >= h && k <= e) continue;
-      for (const t of this.succBlocks(f, k)) if (t > h && t <= e) ok = false;
+/** Installed on Gen.prototype by compile.ts. */
+export const layoutMethods = {
+  /**
+   * Block layout. A loop whose blocks [h, e] nothing outside enters except at h, and that
+   * holds no other loop header, becomes a Wasm `loop` (its back edges are one `br`); the
+   * 'E' labels of its inner blocks open inside it. Other back edges go through the
+   * dispatch loop: set the label, `br` to the top, `br_table` to the block.
+   */
+  layout(this: Gen, f: Func): void {
+    const c = this.c;
+    const N = f.blocks.length;
+    const ends = new Map<number, number>();
+    for (const [from, to] of f.back) ends.set(to, Math.max(ends.get(to) ?? to, from));
+    this.loops = new Map();
+    const inLoop = new Set<number>();
+    for (const [h, e] of [...ends].sort((a, b) => a[0] - b[0])) {
+      let ok = true;
+      for (const h2 of ends.keys()) if (h2 > h && h2 <= e) ok = false;
+      for (let k = 0; k < N && ok; k++) {
+        if (k >= h && k <= e) continue;
+        for (const t of this.succBlocks(f, k)) if (t > h && t <= e) ok = false;
+      }
+      if ([...this.loops].some(([h2, e2]) => h <= e2 && h2 <= e)) ok = false;
+      if (!ok) continue;
+      this.loops.set(h, e);
+      for (let k = h + 1; k <= e; k++) inLoop.add(k);
     }
-    if ([...this.loops].some(([h2, e2]) => h <= e2 && h2 <= e)) ok = false;
-    if (!ok) continue;
-    this.loops.set(h, e);
-    for (let k = h + 1; k <= e; k++) inLoop.add(k);
-  }
-  const loopEnds = new Set(this.loops.values());
-  const dispatch = f.back.some(([from, to]) => !(this.loops.has(to) && from <= this.loops.get(to)!));
-  const open = (l: string): void => { this.pushLabel(l); };
-  if (dispatch) { c.u8(Op.loop).u8(EMPTY); open('top'); }
-  for (let k = N - 1; k >= 1; k--) if (!inLoop.has(k)) { c.u8(Op.block).u8(EMPTY); open(`E${k}`); }
-  if (dispatch) {
-    c.u8(Op.block).u8(EMPTY);
-    open('E0');
-    c.get(LABEL).u8(Op.br_table).u32(N);
-    for (let k = 0; k < N; k++) c.u32(inLoop.has(k) ? 0 : this.depth(`E${k}`));
-    c.u32(0);
-    c.op(Op.end);
-    this.popLabel();
-  }
-  const versioned = new Set<number>();
-  for (let k = 0; k < N; k++) {
-    this.bi = k;
-    const e = this.loops.get(k);
-    if (e !== undefined) {
-      const counted = this.countedLoop(f, k, e);
-      if (counted) {
-        // block $done { block $checked { br_if $checked (not enough budget)
-        //   loop { blocks k..e, no budget tests } br $done } loop { blocks k..e } }
-        versioned.add(e);
-        this.countedLoops++;
-        c.u8(Op.block).u8(EMPTY);
-        open('-');
-        c.u8(Op.block).u8(EMPTY);
-        open('-');
-        this.enoughBudget(counted);
-        c.op(Op.i32_eqz).u8(Op.br_if).u32(0);
-        this.unchecked = true;
-        // Small bodies are unrolled: copies 1..n-1 end in `br_if $out` when the loop ends
-        // (the latch not taken) and go on into the next copy; the last one branches back.
-        const copies = counted.cost <= UNROLL_MAX_COST ? UNROLL : 1;
-        if (counted.chain) {
-          // The budget is settled where the copy is left, from the counter (its entry value in SPARE).
-          this.deferred = counted;
-          c.get(R(counted.reg)).set(SPARE);
+    const loopEnds = new Set(this.loops.values());
+    const dispatch = f.back.some(([from, to]) => !(this.loops.has(to) && from <= this.loops.get(to)!));
+    const open = (l: string): void => { this.pushLabel(l); };
+    if (dispatch) { c.u8(Op.loop).u8(EMPTY); open('top'); }
+    for (let k = N - 1; k >= 1; k--) if (!inLoop.has(k)) { c.u8(Op.block).u8(EMPTY); open(`E${k}`); }
+    if (dispatch) {
+      c.u8(Op.block).u8(EMPTY);
+      open('E0');
+      c.get(LABEL).u8(Op.br_table).u32(N);
+      for (let k = 0; k < N; k++) c.u32(inLoop.has(k) ? 0 : this.depth(`E${k}`));
+      c.u32(0);
+      c.op(Op.end);
+      this.popLabel();
+    }
+    const versioned = new Set<number>();
+    for (let k = 0; k < N; k++) {
+      this.bi = k;
+      const e = this.loops.get(k);
+      if (e !== undefined) {
+        const counted = this.countedLoop(f, k, e);
+        if (counted) {
+          // block $done { block $checked { br_if $checked (not enough budget)
+          //   loop { blocks k..e, no budget tests } br $done } loop { blocks k..e } }
+          versioned.add(e);
+          this.countedLoops++;
+          c.u8(Op.block).u8(EMPTY);
+          open('-');
+          c.u8(Op.block).u8(EMPTY);
+          open('-');
+          this.enoughBudget(counted);
+          c.op(Op.i32_eqz).u8(Op.br_if).u32(0);
+          this.unchecked = true;
+          // Small bodies are unrolled: copies 1..n-1 end in `br_if $out` when the loop ends
+          // (the latch not taken) and go on into the next copy; the last one branches back.
+          const copies = counted.cost <= UNROLL_MAX_COST ? UNROLL : 1;
+          if (counted.chain) {
+            // The budget is settled where the copy is left, from the counter (its entry value in SPARE).
+            this.deferred = counted;
+            c.get(R(counted.reg)).set(SPARE);
+          }
+          c.u8(Op.block).u8(EMPTY);
+          open('O');
+          c.u8(Op.loop).u8(EMPTY);
+          open(`L${k}`);
+          for (let u = 0; u < copies; u++) {
+            for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
+            this.unrollLatch = u + 1 < copies ? counted.latch : -1;
+            for (let j = k; j <= e; j++) {
+              this.bi = j;
+              this.block(f.blocks[j]!);
+              if (j < e) { c.op(Op.end); this.close(`E${j + 1}`); }
+            }
+          }
+          this.unrollLatch = -1;
+          c.op(Op.end);
+          this.close('L');
+          c.op(Op.end);
+          this.close('O');
+          if (this.deferred) {
+            // Left through a latch: every iteration so far ran whole.
+            this.settleBudget(e, -1);
+            this.deferred = undefined;
+          }
+          this.unchecked = false;
+          this.bi = k;
+          c.u8(Op.br).u32(1);
+          c.op(Op.end);
+          this.popLabel();
         }
-        c.u8(Op.block).u8(EMPTY);
-        open('O');
         c.u8(Op.loop).u8(EMPTY);
         open(`L${k}`);
-        for (let u = 0; u < copies; u++) {
-          for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
-          this.unrollLatch = u + 1 < copies ? counted.latch : -1;
-          for (let j = k; j <= e; j++) {
-            this.bi = j;
-            this.block(f.blocks[j]!);
-            if (j < e) { c.op(Op.end); this.close(`E${j + 1}`); }
-          }
-        }
-        this.unrollLatch = -1;
+        for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
+      }
+      this.block(f.blocks[k]!);
+      if (loopEnds.has(k)) {
         c.op(Op.end);
         this.close('L');
-        c.op(Op.end);
-        this.close('O');
-        if (this.deferred) {
-          // Left through a latch: every iteration so far ran whole.
-          this.settleBudget(e, -1);
-          this.deferred = undefined;
-        }
-        this.unchecked = false;
-        this.bi = k;
-        c.u8(Op.br).u32(1);
-        c.op(Op.end);
-        this.popLabel();
+        if (versioned.has(k)) { c.op(Op.end); this.popLabel(); }
       }
-      c.u8(Op.loop).u8(EMPTY);
-      open(`L${k}`);
-      for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
+      if (k + 1 < N) { c.op(Op.end); this.close(`E${k + 1}`); }
     }
-    this.block(f.blocks[k]!);
-    if (loopEnds.has(k)) {
-      c.op(Op.end);
-      this.close('L');
-      if (versioned.has(k)) { c.op(Op.end); this.popLabel(); }
-    }
-    if (k + 1 < N) { c.op(Op.end); this.close(`E${k + 1}`); }
-  }
-  if (dispatch) { c.op(Op.end); this.close('top'); }
-  c.op(Op.unreachable);
-};
+    if (dispatch) { c.op(Op.end); this.close('top'); }
+    c.op(Op.unreachable);
+  },
 
-/**
- * A loop [h, e] whose trip count is known on entry: no calls or legacy packet loads in
- * it, one back edge (the last instruction of block e, `jne`/`jlt` of a register against
- * a constant, 64- or 32-bit), and that register written in the loop only by one `add`
- * of a constant in block e (so every iteration runs it once). An iteration runs each of
- * the loop's blocks at most once (no other loop header is inside): it costs at most the
- * loop's instruction count.
- */
-Gen.prototype.countedLoop = function (this: Gen, f: Func, h: number, e: number): CountedLoop | undefined {
-  if (f.back.some(([from, to]) => to === h && from !== e)) return undefined;
-  const eb = f.blocks[e]!;
-  const lastPc = eb.pcs[eb.pcs.length - 1]!;
-  const j = this.ins[lastPc]!;
-  const op = j.code & 0xf0;
-  const wide = (j.code & 7) === 5;
-  if ((j.code & 8) !== 0 || (op !== 0x50 && op !== 0xa0) || lastPc + 1 + j.off !== f.blocks[h]!.start) return undefined;
-  const r = j.dst;
-  if (r === 10) return undefined;
-  let cost = 0;
-  let step: number | undefined;
-  let incAt = 0;
-  for (let k = h; k <= e; k++) {
+  /**
+   * A loop [h, e] whose trip count is known on entry: no calls or legacy packet loads in
+   * it, one back edge (the last instruction of block e, `jne`/`jlt` of a register against
+   * a constant, 64- or 32-bit), and that register written in the loop only by one `add`
+   * of a constant in block e (so every iteration runs it once). An iteration runs each of
+   * the loop's blocks at most once (no other loop header is inside): it costs at most the
+   * loop's instruction count.
+   */
+  countedLoop(this: Gen, f: Func, h: number, e: number): CountedLoop | undefined {
+    if (f.back.some(([from, to]) => to === h && from !== e)) return undefined;
+    const eb = f.blocks[e]!;
+    const lastPc = eb.pcs[eb.pcs.length - 1]!;
+    const j = this.ins[lastPc]!;
+    const op = j.code & 0xf0;
+    const wide = (j.code & 7) === 5;
+    if ((j.code & 8) !== 0 || (op !== 0x50 && op !== 0xa0) || lastPc + 1 + j.off !== f.blocks[h]!.start) return undefined;
+    const r = j.dst;
+    if (r === 10) return undefined;
+    let cost = 0;
+    let step: number | undefined;
+    let incAt = 0;
+    for (let k = h; k <= e; k++) {
+      const b = f.blocks[k]!;
+      cost += b.pcs.length;
+      for (const pc of b.pcs) {
+        const i = this.ins[pc]!;
+        const cls = i.code & 7;
+        if (i.code === 0x85 || (cls === 0 && i.code !== 0x18)) return undefined;
+        const writes = cls === 4 || cls === 7 || cls === 1 || i.code === 0x18 ? i.dst === r
+          : cls === 3 && (i.code & 0xe0) === 0xc0 ? i.src === r || r === 0 : false;
+        if (!writes) continue;
+        const add = i.code === 0x07 || (i.code === 0x04 && !wide);
+        if (step !== undefined || k !== e || !add || i.imm === 0) return undefined;
+        step = i.imm;
+        incAt = b.pcs.indexOf(pc);
+      }
+    }
+    // jlt: counting up to a limit below 2^31, so the register reaches it before it could wrap.
+    if (step === undefined || (op === 0xa0 && (step < 0 || j.imm < 0))) return undefined;
+    // Deferred budget (settleBudget): 64-bit counting, the blocks a chain (each one's only
+    // successor inside the loop the next, the last's the header), no exit inside.
+    let chain = wide;
+    for (let k = h; k <= e && chain; k++) {
+      for (const t of this.succBlocks(f, k)) if (t >= h && t <= e && t !== (k === e ? h : k + 1)) chain = false;
+      if (f.blocks[k]!.pcs.some((pc) => this.ins[pc]!.code === 0x95)) chain = false;
+    }
+    return { reg: r, step, limit: j.imm, wide, ne: op === 0x50, cost, latch: lastPc, h, e, incAt, chain };
+  },
+
+  /**
+   * In a counted loop's unchecked copy with its budget deferred (the budget local keeps its
+   * value at the loop's entry, the blocks charge nothing): sets it to what the per-block
+   * charges would have left at block `j`'s start, block j charged whole (as `block` leaves
+   * it) — the iterations done from the counter's distance from its entry value (SPARE),
+   * times the iteration's cost, plus the blocks of this iteration up to j. `m`: the
+   * instruction of block j being emitted (past the loop's increment, this iteration counts
+   * as done); -1 after the latch.
+   */
+  settleBudget(this: Gen, j: number, m: number): void {
+    const l = this.deferred!;
+    const c = this.c;
+    const a = Math.abs(l.step);
+    if (l.step > 0) c.get(R(l.reg)).get(SPARE).op(Op.i64_sub);
+    else c.get(SPARE).get(R(l.reg)).op(Op.i64_sub);
+    if ((a & (a - 1)) === 0) c.i64c(Math.log2(a)).op(Op.i64_shr_u);
+    else c.i64c(a).op(Op.i64_div_u);
+    c.op(Op.i32_wrap_i64).set(CODE);
+    // Charged so far in this iteration: the blocks up to j, j whole (as `block` charges it).
+    let prefix = 0;
+    for (let k = l.h; k <= j && m >= 0; k++) prefix += this.f.blocks[k]!.pcs.length;
+    // Past the increment (or after the latch) the current iteration is among those done.
+    const incremented = m < 0 || (j === l.e && m > l.incAt);
+    if (incremented && m >= 0) prefix -= l.cost;
+    c.get(BUD).get(CODE).i32c(l.cost).op(Op.i32_mul).op(Op.i32_sub);
+    if (prefix) c.i32c(prefix).op(Op.i32_sub);
+    c.set(BUD);
+  },
+
+  /** Whether block `j` lies outside the deferred loop (a jump there leaves it). */
+  leavesDeferred(this: Gen, t: number): boolean {
+    const l = this.deferred;
+    if (!l) return false;
+    const j = t >= 0 && t < this.n ? this.f.index.get(t) : undefined;
+    return j === undefined || j < l.h || j > l.e;
+  },
+
+  /**
+   * Leaves 1 (i32) when the budget covers every iteration of a counted loop from here
+   * (then no block in it can run out), 0 otherwise: the iterations `n` from the register's
+   * value on entry, and n * cost <= budget.
+   */
+  enoughBudget(this: Gen, l: CountedLoop): void {
+    const c = this.c;
+    const a = Math.abs(l.step);
+    // distance: how far the register has to go (64-bit, or 32-bit zero-extended).
+    if (l.wide) {
+      if (l.step > 0) c.i64c(l.limit).get(R(l.reg)).op(Op.i64_sub);
+      else c.get(R(l.reg)).i64c(l.limit).op(Op.i64_sub);
+    } else {
+      if (l.step > 0) c.i32c(l.limit).get(R(l.reg)).op(Op.i32_wrap_i64).op(Op.i32_sub);
+      else c.get(R(l.reg)).op(Op.i32_wrap_i64).i32c(l.limit).op(Op.i32_sub);
+      c.op(Op.i64_extend_i32_u);
+    }
+    c.set(TMP);
+    if (l.ne) {
+      // r != K: the loop ends exactly when r reaches K, after distance / step iterations
+      // when the step divides the distance.
+      c.get(TMP).i64c(a).op(Op.i64_rem_u).op(Op.i64_eqz);
+      c.get(TMP).i64c(a).op(Op.i64_div_u);
+    } else {
+      // r < K (unsigned): it ends within ceil(distance / step) iterations: exactly that
+      // from r < K; from r > K, at the first if r + step does not wrap, else once r is
+      // back at K or more (the distance again).
+      c.get(TMP).i64c(a - 1).op(Op.i64_add).i64c(a).op(Op.i64_div_u);
+    }
+    // 1 <= n <= budget / cost, as one unsigned compare (distance 0, n = 0, would go round
+    // the whole range: left to the checked copy).
+    c.i64c(1).op(Op.i64_sub);
+    c.get(BUD).op(Op.i64_extend_i32_u).i64c(l.cost).op(Op.i64_div_u);
+    c.op(Op.i64_lt_u);
+    if (l.ne) c.op(Op.i32_and);
+  },
+
+  succBlocks(this: Gen, f: Func, k: number): number[] {
     const b = f.blocks[k]!;
-    cost += b.pcs.length;
-    for (const pc of b.pcs) {
-      const i = this.ins[pc]!;
-      const cls = i.code & 7;
-      if (i.code === 0x85 || (cls === 0 && i.code !== 0x18)) return undefined;
-      const writes = cls === 4 || cls === 7 || cls === 1 || i.code === 0x18 ? i.dst === r
-        : cls === 3 && (i.code & 0xe0) === 0xc0 ? i.src === r || r === 0 : false;
-      if (!writes) continue;
-      const add = i.code === 0x07 || (i.code === 0x04 && !wide);
-      if (step !== undefined || k !== e || !add || i.imm === 0) return undefined;
-      step = i.imm;
-      incAt = b.pcs.indexOf(pc);
-    }
-  }
-  // jlt: counting up to a limit below 2^31, so the register reaches it before it could wrap.
-  if (step === undefined || (op === 0xa0 && (step < 0 || j.imm < 0))) return undefined;
-  // Deferred budget (settleBudget): 64-bit counting, the blocks a chain (each one's only
-  // successor inside the loop the next, the last's the header), no exit inside.
-  let chain = wide;
-  for (let k = h; k <= e && chain; k++) {
-    for (const t of this.succBlocks(f, k)) if (t >= h && t <= e && t !== (k === e ? h : k + 1)) chain = false;
-    if (f.blocks[k]!.pcs.some((pc) => this.ins[pc]!.code === 0x95)) chain = false;
-  }
-  return { reg: r, step, limit: j.imm, wide, ne: op === 0x50, cost, latch: lastPc, h, e, incAt, chain };
-};
-
-/**
- * In a counted loop's unchecked copy with its budget deferred (the budget local keeps its
- * value at the loop's entry, the blocks charge nothing): sets it to what the per-block
- * charges would have left at block `j`'s start, block j charged whole (as `block` leaves
- * it) — the iterations done from the counter's distance from its entry value (SPARE),
- * times the iteration's cost, plus the blocks of this iteration up to j. `m`: the
- * instruction of block j being emitted (past the loop's increment, this iteration counts
- * as done); -1 after the latch.
- */
-Gen.prototype.settleBudget = function (this: Gen, j: number, m: number): void {
-  const l = this.deferred!;
-  const c = this.c;
-  const a = Math.abs(l.step);
-  if (l.step > 0) c.get(R(l.reg)).get(SPARE).op(Op.i64_sub);
-  else c.get(SPARE).get(R(l.reg)).op(Op.i64_sub);
-  if ((a & (a - 1)) === 0) c.i64c(Math.log2(a)).op(Op.i64_shr_u);
-  else c.i64c(a).op(Op.i64_div_u);
-  c.op(Op.i32_wrap_i64).set(CODE);
-  // Charged so far in this iteration: the blocks up to j, j whole (as `block` charges it).
-  let prefix = 0;
-  for (let k = l.h; k <= j && m >= 0; k++) prefix += this.f.blocks[k]!.pcs.length;
-  // Past the increment (or after the latch) the current iteration is among those done.
-  const incremented = m < 0 || (j === l.e && m > l.incAt);
-  if (incremented && m >= 0) prefix -= l.cost;
-  c.get(BUD).get(CODE).i32c(l.cost).op(Op.i32_mul).op(Op.i32_sub);
-  if (prefix) c.i32c(prefix).op(Op.i32_sub);
-  c.set(BUD);
-};
-
-/** Whether block `j` lies outside the deferred loop (a jump there leaves it). */
-Gen.prototype.leavesDeferred = function (this: Gen, t: number): boolean {
-  const l = this.deferred;
-  if (!l) return false;
-  const j = t >= 0 && t < this.n ? this.f.index.get(t) : undefined;
-  return j === undefined || j < l.h || j > l.e;
-};
-
-/**
- * Leaves 1 (i32) when the budget covers every iteration of a counted loop from here
- * (then no block in it can run out), 0 otherwise: the iterations `n` from the register's
- * value on entry, and n * cost <= budget.
- */
-Gen.prototype.enoughBudget = function (this: Gen, l: CountedLoop): void {
-  const c = this.c;
-  const a = Math.abs(l.step);
-  // distance: how far the register has to go (64-bit, or 32-bit zero-extended).
-  if (l.wide) {
-    if (l.step > 0) c.i64c(l.limit).get(R(l.reg)).op(Op.i64_sub);
-    else c.get(R(l.reg)).i64c(l.limit).op(Op.i64_sub);
-  } else {
-    if (l.step > 0) c.i32c(l.limit).get(R(l.reg)).op(Op.i32_wrap_i64).op(Op.i32_sub);
-    else c.get(R(l.reg)).op(Op.i32_wrap_i64).i32c(l.limit).op(Op.i32_sub);
-    c.op(Op.i64_extend_i32_u);
-  }
-  c.set(TMP);
-  if (l.ne) {
-    // r != K: the loop ends exactly when r reaches K, after distance / step iterations
-    // when the step divides the distance.
-    c.get(TMP).i64c(a).op(Op.i64_rem_u).op(Op.i64_eqz);
-    c.get(TMP).i64c(a).op(Op.i64_div_u);
-  } else {
-    // r < K (unsigned): it ends within ceil(distance / step) iterations: exactly that
-    // from r < K; from r > K, at the first if r + step does not wrap, else once r is
-    // back at K or more (the distance again).
-    c.get(TMP).i64c(a - 1).op(Op.i64_add).i64c(a).op(Op.i64_div_u);
-  }
-  // 1 <= n <= budget / cost, as one unsigned compare (distance 0, n = 0, would go round
-  // the whole range: left to the checked copy).
-  c.i64c(1).op(Op.i64_sub);
-  c.get(BUD).op(Op.i64_extend_i32_u).i64c(l.cost).op(Op.i64_div_u);
-  c.op(Op.i64_lt_u);
-  if (l.ne) c.op(Op.i32_and);
-};
-
-Gen.prototype.succBlocks = function (this: Gen, f: Func, k: number): number[] {
-  const b = f.blocks[k]!;
-  return successors(this.ins, b.pcs[b.pcs.length - 1]!).map((t) => f.index.get(t)).filter((j): j is number => j !== undefined);
-};
+    return successors(this.ins, b.pcs[b.pcs.length - 1]!).map((t) => f.index.get(t)).filter((j): j is number => j !== undefined);
+  },
+} satisfies Pick<Gen, 'layout' | 'countedLoop' | 'settleBudget' | 'leavesDeferred' | 'enoughBudget' | 'succBlocks'>;
