@@ -171,7 +171,12 @@ export class BpfSyscall {
     if (!this.bpf.prog(prog.id)) fail('EBADF');
     if (prog.type !== 'sched_cls' && prog.type !== 'xdp') fail('EOPNOTSUPP');
     this.testVm ??= new Vm(this.dp);
-    return testRun(this.dp, this.testVm, prog, o);
+    // (an xdp_md's ingress_ifindex names a device of the caller's namespace, init's here;
+    // every device has at least one rx queue, which nkemu lists only once it is set up)
+    return testRun(this.dp, this.testVm, prog, o, (ifindex) => {
+      const dev = this.rtnl.netns('init').find(ifindex);
+      return dev && { realNumRxQueues: Math.max(1, dev.realNumRxQueues) };
+    });
   }
 
 

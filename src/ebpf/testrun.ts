@@ -45,12 +45,32 @@ function allowedOnly(ctx: Uint8Array, fields: [number, number][]): boolean {
   return ctx.every((b, i) => b === 0 || ok[i] === 1);
 }
 
-/** Runs `prog` (sched_cls or xdp) like BPF_PROG_TEST_RUN; throws EINVAL where the kernel does. */
-export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptions): TestRunResult {
+/** The linear part followed by the fragments (none: the linear part itself). */
+function withFrags(lin: Uint8Array, frags: Uint8Array): Uint8Array {
+  if (frags.length === 0) return lin;
+  const out = new Uint8Array(lin.length + frags.length);
+  out.set(lin);
+  out.set(frags, lin.length);
+  return out;
+}
+
+/** What an XDP test run asks of the device an xdp_md's ingress_ifindex names (its namespace's). */
+export type TestRunDevice = (ifindex: number) => { realNumRxQueues: number } | undefined;
+
+/** XDP metadata: at most 32 bytes, in 4-byte units (the kernel's xdp_metalen_invalid). */
+const XDP_META_MAX = 32;
+
+/**
+ * Runs `prog` (sched_cls or xdp) like BPF_PROG_TEST_RUN; throws EINVAL where the kernel
+ * does. `device` resolves an XDP context's ingress_ifindex (bpf_prog_test_run_xdp's
+ * xdp_convert_md_to_buff): without one only the loopback (1) exists.
+ */
+export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptions, device: TestRunDevice = (i) => (i === 1 ? { realNumRxQueues: 1 } : undefined)): TestRunResult {
   const d = o.data;
   if (d.length < 14) fail('EINVAL');
   const proto = (d[12]! << 8) | d[13]!;
-  if ((proto === 0x0800 && d.length < 34) || (proto === 0x86dd && d.length < 54)) fail('EINVAL');
+  // (an skb needs its network header: the tc rule only, not XDP's)
+  if (prog.type !== 'xdp' && ((proto === 0x0800 && d.length < 34) || (proto === 0x86dd && d.length < 54))) fail('EINVAL');
   const repeat = o.repeat ?? 1;
   if (!Number.isInteger(repeat) || repeat < 1) fail('EINVAL');
   const xdp = prog.type === 'xdp';
@@ -64,8 +84,31 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     if (!allowedOnly(cin, SKB_IN)) fail('EINVAL');
     const wire = cv.getUint32(160, true);
     if (wire !== 0 && (wire < d.length || wire > 65536)) fail('EINVAL');
-  } else if (cin.some((b) => b !== 0)) {
-    fail('EINVAL');
+  }
+  // xdp_md as ctx_in (bpf_prog_test_run_xdp): data is where the packet starts after the
+  // metadata at the front of data_in, data_end the whole input, data_meta 0; an
+  // ingress_ifindex names a device of this namespace and rx_queue_index one of its queues.
+  // data_end below the input's end makes the rest fragments (multi-buffer): the program
+  // sees the linear part; the fragments come back after it unchanged.
+  let metaLen = 0;
+  let ingress = 1;
+  let rxq = 0;
+  let linear = d.length;
+  if (xdp && o.ctx) {
+    metaLen = cv.getUint32(0, true);
+    linear = cv.getUint32(4, true);
+    if (cv.getUint32(8, true) !== 0 || linear > d.length || metaLen > linear) fail('EINVAL');
+    if ((metaLen & 3) !== 0 || metaLen > XDP_META_MAX) fail('EINVAL');
+    if (cv.getUint32(20, true) !== 0) fail('EINVAL');
+    rxq = cv.getUint32(16, true);
+    const ifindex = cv.getUint32(12, true);
+    if (ifindex === 0 && rxq !== 0) fail('EINVAL');
+    if (ifindex !== 0) {
+      const dev = device(ifindex);
+      if (!dev) fail('ENODEV');
+      if (rxq >= dev.realNumRxQueues) fail('EINVAL');
+      ingress = ifindex;
+    }
   }
   // Packet with XDP-like headroom, the context, both in the shared memory.
   const head = 256;
@@ -81,16 +124,17 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
   });
   const maps = Array.from({ length: dv.getUint32(rec + A.PR_NMAPS, true) }, (_, i) => dv.getUint32(rec + A.PR_MAPS + i * 4, true));
   try {
-    dp.bytes().set(d, data);
+    dp.bytes().set(d.subarray(0, linear), data);
     // One context set-up; the repetitions run inside the dataplane on the same skb and packet.
     const c = dp.bytes().subarray(ctx, ctx + ctxSize);
     c.fill(0);
     const v = new DataView(dp.memory.buffer, ctx, ctxSize);
     if (xdp) {
-      v.setUint32(0, data, true);
-      v.setUint32(4, data + d.length, true);
+      v.setUint32(0, data + metaLen, true);
+      v.setUint32(4, data + linear, true);
       v.setUint32(8, data, true);
-      v.setUint32(12, 1, true);
+      v.setUint32(12, ingress, true);
+      v.setUint32(16, rxq, true);
     } else {
       c.set(cin);
       v.setUint32(0, d.length, true);
@@ -103,10 +147,11 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     }
     const t0 = performance.now();
     const r = vm.run(prog.addr, prog.insns.length / 8, {
-      args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: !xdp, skbCtx: !xdp }, { addr: data, len: d.length, writable: true }, ...regions],
-      maps, packet: { addr: data, len: d.length, ctx, lo: buf, hi: buf + head + d.length + 64, xdp }, repeat,
+      args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: !xdp, skbCtx: !xdp }, { addr: data, len: linear, writable: true }, ...regions],
+      maps, packet: { addr: data + metaLen, len: linear - metaLen, ctx, lo: buf, hi: buf + head + d.length + 64, xdp, dataMeta: data }, repeat,
       jit: o.interpreter ? 0 : prog.jit.slot,
-      batch: (dv.getUint32(rec + A.PR_CTX_USE, true) & A.PR_CTX_VERIFIED) !== 0,
+      // (the batch code starts each XDP run with no metadata: runs with some go one by one)
+      batch: (dv.getUint32(rec + A.PR_CTX_USE, true) & A.PR_CTX_VERIFIED) !== 0 && metaLen === 0,
     });
     const durationNs = ((performance.now() - t0) * 1e6) / repeat;
     const after = dp.bytes().slice(ctx, ctx + ctxSize);
@@ -114,13 +159,17 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     const out = new Uint8Array(ctxSize);
     if (!xdp) for (const [off, n] of SKB_IN) out.set(after.subarray(off, off + n), off);
     else {
-      out.set(after.subarray(12, 20), 12);
-      new DataView(out.buffer).setUint32(0, 0, true);
+      // xdp_convert_buff_to_md: data and data_end as offsets from data_meta; the rest as given.
+      out.set(cin);
+      const ov = new DataView(out.buffer);
+      const metaAt = r.packet.meta || r.packet.addr;
+      ov.setUint32(0, r.packet.addr - metaAt, true);
+      ov.setUint32(4, r.packet.addr + r.packet.len - metaAt, true);
     }
     return {
       // XDP: data_out starts at data_meta (metadata included), as the kernel copies it.
       retval: Number(r.r0 & 0xffffffffn),
-      dataOut: dp.bytes().slice(xdp && r.packet.meta ? r.packet.meta : r.packet.addr, r.packet.addr + r.packet.len), ctxOut: out,
+      dataOut: withFrags(dp.bytes().slice(xdp && r.packet.meta ? r.packet.meta : r.packet.addr, r.packet.addr + r.packet.len), d.subarray(linear)), ctxOut: out,
       durationNs, executed: Number(r.executed) / repeat, fault: r.fault, faultPc: r.fault ? r.faultPc : null,
     };
   } finally {

@@ -30,7 +30,7 @@ export interface VmRunOptions {
   /** Instructions the run may execute before it faults with 'budget'. Default 1,000,000. */
   budget?: number;
   /** Packet for legacy packet loads and the packet helpers; it may move within [lo, hi). */
-  packet?: { addr: number; len: number; meta?: number; ctx?: number; lo?: number; hi?: number; xdp?: boolean };
+  packet?: { addr: number; len: number; meta?: number; ctx?: number; lo?: number; hi?: number; xdp?: boolean; dataMeta?: number };
   /** bpf_get_smp_processor_id. Default 0. */
   thread?: number;
   /** Map records the program may pass to the map helpers. */
@@ -125,7 +125,8 @@ export class Vm {
     dv.setUint32(r + A.VM_DEV, 0, true);
     dv.setUint32(r + A.VM_PKT_LO, o.packet?.lo ?? o.packet?.addr ?? 0, true);
     dv.setUint32(r + A.VM_PKT_HI, o.packet?.hi ?? (o.packet ? o.packet.addr + o.packet.len : 0), true);
-    dv.setUint32(r + A.VM_PKT_META, o.packet?.xdp ? o.packet.addr : 0, true);
+    // (XDP: data_meta, where the metadata before the packet starts; none: at the packet)
+    dv.setUint32(r + A.VM_PKT_META, o.packet?.xdp ? o.packet.dataMeta ?? o.packet.addr : 0, true);
     dv.setUint32(r + A.VM_REDIRECT_IFINDEX, 0, true);
     dv.setUint32(r + A.VM_REDIRECT_FLAGS, 0, true);
     dv.setBigUint64(r + A.VM_EXECUTED, 0n, true);
