@@ -167,6 +167,16 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
         if (e instanceof NetError) throw new CliError(`Error: failed to run program: ${e.message}`, 255);
         throw e;
       }
+      if (r.fault) {
+        // The kernel's verifier keeps a loaded program from faulting, so a fault is no return
+        // value: bpftool's error for a failed run (on stdout as JSON with -j), exit 255.
+        const msg = `failed to run program: the program faulted (${r.fault} at instruction ${r.faultPc}), which the kernel's verifier would have refused to load`;
+        if (json) {
+          print({ error: msg });
+          throw new CliError('', 255);
+        }
+        throw new CliError(`Error: ${msg}`, 255);
+      }
       if (opt.has('data_out')) writeFileSync(opt.get('data_out')!, r.dataOut);
       if (opt.has('ctx_out')) writeFileSync(opt.get('ctx_out')!, r.ctxOut);
       const dur = Math.round(r.durationNs);

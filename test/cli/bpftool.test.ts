@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCommand, runScript, splitWords } from '../../src/cli/main.js';
+import { assemble } from '../../src/ebpf/assembler.js';
 import { Emulator } from '../../src/emulator.js';
 import { buildIpv4, buildUdp, parseIp } from '../../src/net/stack/packet.js';
 
@@ -67,5 +68,18 @@ describe('bpftool (with the netkit attach extension)', () => {
     expect(readFileSync(join(dir, 'out'))).toEqual(readFileSync(join(dir, 'in')));
     writeFileSync(join(dir, 'short'), new Uint8Array(30).fill(0).map((_, i) => (i === 12 ? 8 : 0)));
     expect((await sh(`bpftool prog run pinned /sys/fs/bpf/nk/drop_port data_in ${join(dir, 'short')}`)).stderr).toBe('Error: failed to run program: Invalid argument\n');
+  });
+
+  it('prog run of a program that faults: the fault (kind, instruction) as an error, exit 255, no made-up return value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nkemu-bpftool-'));
+    writeFileSync(join(dir, 'in'), new Uint8Array(60));
+    // r0 = 7; r1 = *(u8 *)(r0 + 0): a read of address 7 (bytecode the kernel's verifier refuses)
+    const p = emu.loadProgram({ name: 'faulty', type: 'sched_cls', insns: assemble('mov %r0, 7\nldxb %r1, [%r0+0]\nexit') });
+    const text = await sh(`bpftool prog run id ${p.id} data_in ${join(dir, 'in')}`);
+    expect(text).toMatchObject({ code: 255, stdout: '' });
+    expect(text.stderr).toBe('Error: failed to run program: the program faulted (read at instruction 1), which the kernel\'s verifier would have refused to load\n');
+    const json = await sh(`bpftool -j prog run id ${p.id} data_in ${join(dir, 'in')} repeat 3`);
+    expect(json.code).toBe(255);
+    expect(JSON.parse(json.stdout)).toEqual({ error: 'failed to run program: the program faulted (read at instruction 1), which the kernel\'s verifier would have refused to load' });
   });
 });
