@@ -9,6 +9,9 @@ import * as A from './abi.generated.js';
 import { JitTable } from './ebpf/codegen/jit.js';
 import { compileDataplane, createMemory, instantiateDataplane, type WasmSource } from './wasm.js';
 
+/** Where the virtual clock starts: one second after a boot (see bpf_ktime_get_ns). */
+export const BOOT_NS = 1_000_000_000n;
+
 /** The dataplane module's exports the host uses (raw bindings: numbers only). */
 export interface DataplaneExports {
   heapBase(): number;
@@ -286,6 +289,9 @@ export class Dataplane {
     dv.setUint32(g + A.G_THREADS, threads, true);
     dv.setUint32(g + A.G_TRACE_SLOTS, this.traceSlots, true);
     dv.setUint32(g + A.G_CAPTURE_SNAPLEN, this.captureSnaplen, true);
+    // The virtual clock starts at BOOT_NS, not 0: bpf_ktime_get_ns is never 0 (the kernel's
+    // CLOCK_MONOTONIC counts from boot), and it only moves forward.
+    dv.setBigUint64(g + A.G_CLOCK_NS, BOOT_NS, true);
     for (let t = 0; t < n; t++) {
       const ts = threads + t * A.THREAD_SIZE;
       const stack = this.alloc(this.framesPerThread * 4);
@@ -462,6 +468,24 @@ export class Dataplane {
 
   set clockNs(v: bigint) {
     this.view().setBigUint64(A.GLOBALS + A.G_CLOCK_NS, v, true);
+  }
+
+  /**
+   * The flow hash's key (the kernel's hashrnd; assembly/dev/flowhash.ts) from `seed`: the
+   * same seed hashes every flow alike, another seed differently.
+   */
+  setHashKey(seed: number): void {
+    let x = BigInt.asUintN(64, BigInt(seed >>> 0) * 0x9e3779b97f4a7c15n + 0x68617368726e64n);
+    const next = (): bigint => {
+      // splitmix64
+      x = BigInt.asUintN(64, x + 0x9e3779b97f4a7c15n);
+      let z = x;
+      z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
+      z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+      return z ^ (z >> 31n);
+    };
+    this.view().setBigUint64(A.GLOBALS + A.G_HASH_KEY, next(), true);
+    this.view().setBigUint64(A.GLOBALS + A.G_HASH_KEY + 8, next(), true);
   }
 
   setTrace(on: boolean): void {

@@ -83,6 +83,7 @@ export class Emulator {
   private constructor(dp: Dataplane, pool: WorkerPool | undefined, o: EmulatorOptions) {
     this.dp = dp;
     this.pool = pool;
+    dp.setHashKey(o.seed ?? 1);
     this.traffic = new Traffic(dp);
     this.records = new DeviceRecords(dp, () => pool?.kick());
     this.dev = new Devices(dp, pool, this.notifier, this.records, { seed: o.seed ?? 1, perNetnsUnregister: o.perNetnsUnregister ?? true });

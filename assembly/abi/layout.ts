@@ -30,6 +30,7 @@ export const HOST_BASE: u32 = 0x100000;
 //   +16 dev_table    +20 counters     +24 max_threads  +28 frame_size
 //   +32 frames/thr   +36 pool_base    +40 threads      +44 trace_flags
 //   +48 clock_ns (u64)                +56 trace_slots  +60 capture_snaplen
+//   +64 hash key (2 x u64)
 export const G_MAGIC: u32 = 0;
 export const G_VERSION: u32 = 4;
 export const G_GENERATION: u32 = 8;
@@ -45,7 +46,9 @@ export const G_TRACE_FLAGS: u32 = 44;
 export const G_CLOCK_NS: u32 = 48;
 export const G_TRACE_SLOTS: u32 = 56;
 export const G_CAPTURE_SNAPLEN: u32 = 60;
-export const GLOBALS_SIZE: u32 = 64;
+// +64 flow hash key (2 x u64: the emulator's hashrnd, from its seed; wire/flowhash.ts)
+export const G_HASH_KEY: u32 = 64;
+export const GLOBALS_SIZE: u32 = 80;
 
 // G_TRACE_FLAGS bits.
 export const TRACE_ON: u32 = 1;

@@ -29,6 +29,7 @@ import {
 import { SKB_CTX_SIZE, SKB_MARK, SKB_PRIORITY, D_HEADROOM, D_TAILROOM, D_IFINDEX, D_MTU } from "../abi/layout";
 import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_FMT_LEN, PK_ARGS, PK_FMT, PK_FMT_MAX } from "../abi/layout";
 import { threadState } from "../dev/frames";
+import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
 
@@ -558,9 +559,13 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       ret(rec, TC_ACT_REDIRECT);
       return 0;
     }
-    case 34: { // get_hash_recalc
+    case 34: { // get_hash_recalc: the flow dissector's hash, now skb->hash
+      const h = flowHash(<usize>load<u32>(rec, VM_PKT), load<u32>(rec, VM_PKT_LEN));
       const meta = <usize>load<u32>(rec, VM_META);
-      ret(rec, meta != 0 ? <u64>load<u32>(meta, FM_HASH) : 0);
+      const ctx = <usize>load<u32>(rec, VM_CTX);
+      if (meta != 0) store<u32>(meta, h, FM_HASH);
+      if (ctx != 0) store<u32>(ctx, h, SKB_HASH);
+      ret(rec, <u64>h);
       return 0;
     }
   }
