@@ -222,7 +222,7 @@ export class Emulator {
   /** BPF_PROG_LOAD of one program image (already relocated). */
   loadProgram(o: { name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType; regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[]; jit?: boolean }): BpfProgram { return this.syscall.loadProgram(o); }
   /** Loads a clang-compiled BPF object (ELF); `programs` picks some by function name. */
-  loadObject(bytes: Uint8Array, o: { programs?: string[] } = {}): LoadedObject { return this.syscall.loadObject(bytes, o); }
+  loadObject(bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject { return this.syscall.loadObject(bytes, o); }
   /** Closes the loader's reference; the program goes when no attach point holds it. */
   closeProgram(prog: BpfProgram): void { this.syscall.closeProgram(prog); }
   /** BPF_MAP_UPDATE_ELEM on a PROG_ARRAY: `prog` in slot `index` (undefined empties it). */

@@ -101,10 +101,10 @@ function readObject(file: string | undefined): Uint8Array {
   }
 }
 
-function load(ctx: Ctx, file: string, only?: string[]): ReturnType<Emulator['loadObject']> {
+function load(ctx: Ctx, file: string, only?: string[], type?: string): ReturnType<Emulator['loadObject']> {
   const bytes = readObject(file);
   try {
-    const obj = ctx.emu.loadObject(bytes, only ? { programs: only } : {});
+    const obj = ctx.emu.loadObject(bytes, { ...(only ? { programs: only } : {}), ...(type !== undefined ? { type } : {}) });
     allMaps.set(ctx.emu, [...(allMaps.get(ctx.emu) ?? []), ...obj.maps.values()]);
     return obj;
   } catch (e) {
@@ -130,7 +130,10 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
     if (verb === 'load' || verb === 'loadall') {
       const [file, path] = rest;
       if (!path) throw new CliError('Error: expected OBJ PATH', 255);
-      const o = load(ctx, file!);
+      // (`type TYPE`: every program's type, as a section-name prefix)
+      const ti = rest.indexOf('type', 2);
+      if (ti >= 0 && rest[ti + 1] === undefined) throw new CliError('Error: expected TYPE', 255);
+      const o = load(ctx, file!, undefined, ti >= 0 ? rest[ti + 1] : undefined);
       const progs = [...o.programs.values()];
       if (verb === 'load') {
         if (!progs.length) throw new CliError('Error: object file doesn\'t contain any bpf program', 255);

@@ -253,7 +253,15 @@ function cstr(bytes: Uint8Array, at: number): string {
 // --- loader -----------------------------------------------------------------------------
 
 /** Parses and links a BPF ELF object (spec §5.7 steps 1–5). */
-export function loadObject(bytes: Uint8Array): BpfObject {
+/**
+ * Parses a BPF ELF object. `type` sets every program's type as libbpf's
+ * bpf_program__set_type does for bpftool's `type TYPE` (a section-name prefix: `xdp`,
+ * `classifier`, `tc`, …), for sections whose names it cannot classify too.
+ */
+export function loadObject(bytes: Uint8Array, o: { type?: string } = {}): BpfObject {
+  const forced = o.type === undefined ? undefined : matchSection(o.type) ?? matchSection(`${o.type}/`);
+  // (bpftool retries an unknown TYPE with a '/' appended, and libbpf names that)
+  if (o.type !== undefined && !forced) throw new LoadError(`failed to guess program type from ELF section '${o.type}/'`);
   const elf = new ElfFile(bytes);
   const licenseSec = elf.section('license');
   const license = licenseSec ? cstr(licenseSec.data, 0) : '';
@@ -314,8 +322,9 @@ export function loadObject(bytes: Uint8Array): BpfObject {
   const programs: BpfProgram[] = [];
   for (const s of codeSecs) {
     if (s.name === '.text') continue;
-    const def = matchSection(s.name);
-    if (!def) throw new LoadError(`unknown program section '${s.name}' (see spec §5.2 for the names understood)`, s.name);
+    const def = forced ?? matchSection(s.name);
+    // (libbpf's words; bpftool's `type TYPE` and loadObject's `type` set it)
+    if (!def) throw new LoadError(`failed to guess program type from ELF section '${s.name}'`);
     const entries = funcs.get(s)!;
     if (entries.length === 0) throw new LoadError('code section has no function symbol', s.name);
     for (const f of entries) {

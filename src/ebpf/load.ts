@@ -63,8 +63,8 @@ export function relocate(obj: BpfObject, index: number, maps: BpfMap[]): { insns
 }
 
 /** Loads every program of an ELF object (maps created first, shared between its programs). */
-export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8Array, o: { programs?: string[] } = {}): LoadedObject {
-  const obj = loadObject(bytes);
+export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject {
+  const obj = loadObject(bytes, { type: o.type });
   const maps = obj.maps.map((m) => new BpfMap(dp, {
     // (maps of maps hold an inner map's fd: libbpf sets their value size to 4)
     name: m.name, type: m.kind === 'global' ? 'array' : m.type, keySize: m.keySize, valueSize: m.innerMap ? 4 : m.valueSize, maxEntries: m.maxEntries,

@@ -112,9 +112,11 @@ export class BpfSyscall {
 
   /**
    * Loads a clang-compiled BPF object (ELF): its maps are created in the shared memory,
-   * its programs verified, relocated and placed. `programs` picks some by function name.
+   * its programs verified, relocated and placed. `programs` picks some by function name;
+   * `type` (a section-name prefix such as `xdp` or `classifier`) sets every program's type,
+   * as bpftool's `type TYPE` does.
    */
-  loadObject(bytes: Uint8Array, o: { programs?: string[] } = {}): LoadedObject {
+  loadObject(bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject {
     return loadBpfObject(this.dp, this, bytes, o);
   }
 

@@ -60,7 +60,7 @@ const EXPECTED = {
     "tracer": "Tracer",
     "bpf": "BpfRegistry",
     "loadProgram": "(o: { name: string; type: ProgType; insns: Uint8Array<ArrayBufferLike>; expectedAttachType?: AttachType | undefined; regions?: { addr: number; len: number; writable: boolean; }[] | undefined; maps?: number[] | undefined; jit?: boolean | undefined; }) => BpfProgram",
-    "loadObject": "(bytes: Uint8Array<ArrayBufferLike>, o?: { programs?: string[] | undefined; }) => LoadedObject",
+    "loadObject": "(bytes: Uint8Array<ArrayBufferLike>, o?: { programs?: string[] | undefined; type?: string | undefined; }) => LoadedObject",
     "tracePipe": "() => string[]",
     "progArraySet": "(map: BpfMap, index: number, prog: BpfProgram | undefined) => void",
     "setXdp": "(ns: string, dev: string | number, prog: BpfProgram | undefined) => void",

@@ -70,6 +70,17 @@ describe('bpftool (with the netkit attach extension)', () => {
     expect((await sh(`bpftool prog run pinned /sys/fs/bpf/nk/drop_port data_in ${join(dir, 'short')}`)).stderr).toBe('Error: failed to run program: Invalid argument\n');
   });
 
+  it('prog loadall … type TYPE sets every program\'s type (sections libbpf cannot classify), as libbpf\'s bpf_program__set_type', async () => {
+    const bare = await sh(`bpftool prog loadall ${FIX}old_sections.o /sys/fs/bpf/old`);
+    expect(bare.code).toBe(255);
+    expect(bare.stderr.split('\n')[0]).toBe('libbpf: failed to guess program type from ELF section \'xdp_sock\'');
+    expect((await sh(`bpftool prog loadall ${FIX}old_sections.o /sys/fs/bpf/old type nonsense`)).stderr.split('\n')[0])
+      .toBe('libbpf: failed to guess program type from ELF section \'nonsense/\'');
+    expect((await sh(`bpftool prog loadall ${FIX}old_sections.o /sys/fs/bpf/old type xdp`)).code).toBe(0);
+    const pj = JSON.parse((await sh('bpftool -j prog show pinned /sys/fs/bpf/old/patch_ports')).stdout) as { type: string; name: string };
+    expect(pj).toMatchObject({ type: 'xdp', name: 'patch_ports' });
+  });
+
   it('prog run of a program that faults: the fault (kind, instruction) as an error, exit 255, no made-up return value', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nkemu-bpftool-'));
     writeFileSync(join(dir, 'in'), new Uint8Array(60));

@@ -22,7 +22,7 @@ type Engine = 'compiled' | 'interpreter';
 function nkemu(c: (typeof CASES)[number], cpu: (typeof CPUS)[number], engine: Engine = 'compiled', repeat = 1): Recorded & { executed?: number } {
   let loaded;
   try {
-    loaded = emu.loadObject(readFileSync(DIR + objectFile(c.object, cpu)), { programs: [c.program] });
+    loaded = emu.loadObject(readFileSync(DIR + objectFile(c.object, cpu)), { programs: [c.program], type: c.type });
   } catch (e) {
     return { retval: 0, dataOut: '', error: `load: ${(e as Error).message}` };
   }
@@ -137,13 +137,13 @@ describe.skipIf(kernelUnavailableReason() !== undefined)('live: kernel and nkemu
     let ran = 0;
     for (const c of CASES.filter((x) => !x.maps && !x.ctx && !UNSUPPORTED[x.program] && !LIBBPF_REFUSES.has(x.program) && x.name !== 'drop_port/short')) {
       // Kernel builds differ (one refuses bpf_xdp_adjust_meta in XDP): note it and go on.
-      const why = kernelRefusal(DIR + objectFile(c.object, 'v3'), c.program);
+      const why = kernelRefusal(DIR + objectFile(c.object, 'v3'), c.program, c.type);
       if (why !== undefined) { refused.push(`${c.name}: refused by this kernel: ${why}`); continue; }
       ran++;
       const p = c.packet.slice();
       p[p.length - 1] ^= 0xff;
-      const k = kernelRun(DIR + objectFile(c.object, 'v3'), c.program, p);
-      const loaded = emu.loadObject(readFileSync(DIR + objectFile(c.object, 'v3')), { programs: [c.program] });
+      const k = kernelRun(DIR + objectFile(c.object, 'v3'), c.program, p, 1, { type: c.type });
+      const loaded = emu.loadObject(readFileSync(DIR + objectFile(c.object, 'v3')), { programs: [c.program], type: c.type });
       const r = emu.testRun(loaded.programs.get(c.program)!, { data: p });
       expect([r.retval, hex(r.dataOut)], c.name).toEqual([k.retval, hex(k.dataOut)]);
     }

@@ -91,8 +91,8 @@ const refusals = new Map<string, string | undefined>();
  * Why this kernel refuses to load `obj`, or undefined when it loads it (cached per object).
  * `NKEMU_KERNEL_REFUSE=name.o:reason,…` makes it report a refusal, to exercise the skips.
  */
-export function kernelRefusal(obj: string, prog?: string): string | undefined {
-  const parsed = loadObject(readFileSync(obj));
+export function kernelRefusal(obj: string, prog?: string, forceType?: string): string | undefined {
+  const parsed = loadObject(readFileSync(obj), { type: forceType });
   const type = BPFTOOL_TYPE[(parsed.programs.find((q) => q.name === prog) ?? parsed.programs[0])?.type ?? ''];
   const key = `${obj} ${type}`;
   if (refusals.has(key)) return refusals.get(key);
@@ -120,10 +120,11 @@ export function kernelRefusal(obj: string, prog?: string): string | undefined {
  * Loads `obj` (a path), runs program `prog` (function name) once per repetition on
  * `packet`, and cleans up. Throws with bpftool's stderr when loading or running fails.
  */
-export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array; maps?: boolean } = {}): KernelRun {
-  const refused = kernelRefusal(obj, prog);
+export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array; maps?: boolean; type?: string } = {}): KernelRun {
+  const refused = kernelRefusal(obj, prog, opts.type);
   if (refused !== undefined) throw new KernelRefused(obj, refused);
-  const parsed = loadObject(readFileSync(obj));
+  // (`type`: bpftool's `type TYPE`, for sections libbpf cannot classify)
+  const parsed = loadObject(readFileSync(obj), { type: opts.type });
   const p = parsed.programs.find((q) => q.name === prog);
   if (!p) throw new Error(`${obj} has no program '${prog}' (has ${parsed.programs.map((q) => q.name).join(', ')})`);
   const type = BPFTOOL_TYPE[p.type];
