@@ -63,14 +63,36 @@ function hexBytes(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(' ');
 }
 
+/**
+ * `key|value [hex] BYTES…` as bpftool's parse_bytes reads them: each word by strtoul with
+ * base 0 (`0x` hex, a leading `0` octal, else decimal) or 16 after `hex`, kept as its low
+ * byte (an unsigned char); a word that is not all digits is an error.
+ */
 function parseBytes(args: string[], i: number, n: number, what: string): [Uint8Array, number] {
+  let base = 0;
+  if (args[i] !== undefined && 'hex'.startsWith(args[i]!) && args[i]!.length > 0) { base = 16; i++; }
   const out = new Uint8Array(n);
-  for (let k = 0; k < n; k++) {
-    const t = args[i + k];
-    if (t === undefined || !/^(0x)?[0-9a-f]{1,2}$/i.test(t)) throw new CliError(`Error: ${what} expected ${n} bytes got ${k}`, 255);
-    out[k] = parseInt(t, 16);
+  let k = 0;
+  for (; k < n && args[i + k] !== undefined; k++) {
+    const v = strtoul(args[i + k]!, base);
+    if (v === undefined) throw new CliError(`Error: error parsing byte: ${args[i + k]}`, 255);
+    out[k] = Number(v & 0xffn);
   }
+  if (k !== n) throw new CliError(`Error: ${what} expected ${n} bytes got ${k}`, 255);
   return [out, i + n];
+}
+
+/** C's strtoul on a whole word (leading white space and a sign allowed, as in C); undefined where digits stop early. */
+function strtoul(word: string, base: number): bigint | undefined {
+  const m = /^\s*([+-]?)(.*)$/s.exec(word)!;
+  let t = m[2]!;
+  let b = base;
+  if ((b === 0 || b === 16) && /^0x[0-9a-f]/i.test(t)) { t = t.slice(2); b = 16; }
+  else if (b === 0) b = t.startsWith('0') ? 8 : 10;
+  const digits = b === 16 ? /^[0-9a-f]+$/i : b === 8 ? /^[0-7]+$/ : /^[0-9]+$/;
+  if (!digits.test(t)) return undefined;
+  const v = BigInt.asUintN(64, [...t.toLowerCase()].reduce((acc, c) => acc * BigInt(b) + BigInt(parseInt(c, 16)), 0n));
+  return m[1] === '-' ? BigInt.asUintN(64, -v) : v;
 }
 
 function progJson(p: BpfProgram): Record<string, unknown> {
@@ -197,15 +219,18 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
       return;
     }
     const [m, next] = mapRef(emu, rest, 0);
+    // One element as bpftool prints it (dump and lookup alike): text lines, or a JSON object.
+    const jsonBytes = (b: Uint8Array): string[] => [...b].map((x) => `0x${x.toString(16).padStart(2, '0')}`);
+    const elemJson = (key: Uint8Array, value: Uint8Array | Uint8Array[]): object => (Array.isArray(value)
+      ? { key: jsonBytes(key), values: value.map((v, cpu) => ({ cpu, value: jsonBytes(v) })) }
+      : { key: jsonBytes(key), value: jsonBytes(value) });
+    const elemText = (key: Uint8Array, value: Uint8Array | Uint8Array[]): string[] => (Array.isArray(value)
+      ? [`key:\n${hexBytes(key)}`, ...value.map((v, cpu) => `value (CPU ${String(cpu).padStart(2, '0')}): ${hexBytes(v)}`)]
+      : [`key: ${hexBytes(key)}  value: ${hexBytes(value)}`]);
     if (verb === 'dump') {
       const rows = m.keys().map((k) => ({ key: k, value: m.lookup(k)! }));
-      if (json) return print(rows.map((r) => Array.isArray(r.value)
-        ? { key: [...r.key].map((b) => `0x${b.toString(16).padStart(2, '0')}`), values: r.value.map((v, cpu) => ({ cpu, value: [...v].map((b) => `0x${b.toString(16).padStart(2, '0')}`) })) }
-        : { key: [...r.key].map((b) => `0x${b.toString(16).padStart(2, '0')}`), value: [...r.value].map((b) => `0x${b.toString(16).padStart(2, '0')}`) }));
-      for (const r of rows) {
-        if (Array.isArray(r.value)) { ctx.out.push(`key:\n${hexBytes(r.key)}`); r.value.forEach((v, cpu) => ctx.out.push(`value (CPU ${String(cpu).padStart(2, '0')}): ${hexBytes(v)}`)); }
-        else ctx.out.push(`key: ${hexBytes(r.key)}  value: ${hexBytes(r.value)}`);
-      }
+      if (json) return print(rows.map((r) => elemJson(r.key, r.value)));
+      for (const r of rows) ctx.out.push(...elemText(r.key, r.value));
       ctx.out.push(`Found ${rows.length} element${rows.length === 1 ? '' : 's'}`);
       return;
     }
@@ -213,19 +238,26 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
     const [key, after] = parseBytes(rest, next + 1, m.keySize, 'key');
     if (verb === 'lookup') {
       const v = m.lookup(key);
-      if (v === undefined) throw new CliError('Error: key not found', 255);
-      ctx.out.push(Array.isArray(v) ? v.map((x, cpu) => `value (CPU ${cpu}): ${hexBytes(x)}`).join('\n') : `key: ${hexBytes(key)}  value: ${hexBytes(v)}`);
+      if (v === undefined) {
+        // bpftool: the key and "Not found" (JSON: null), exit -ENOENT
+        if (json) print(null);
+        else ctx.out.push('key:', hexBytes(key), '', 'Not found');
+        throw new CliError('', 254);
+      }
+      if (json) return print(elemJson(key, v));
+      ctx.out.push(...elemText(key, v));
       return;
     }
     if (verb === 'update') {
       if (rest[after] !== 'value') throw new CliError('Error: did not find value', 255);
       const [value, end] = parseBytes(rest, after + 1, m.valueSize, 'value');
       const flag = rest[end] === 'noexist' ? 1 : rest[end] === 'exist' ? 2 : 0;
-      try { m.update(key, value, flag); } catch (e) { if (e instanceof NetError) throw new CliError(`Error: update failed: ${e.message}`, 255); throw e; }
+      // (bpftool exits with the negative errno's low byte: 239 for EEXIST, 254 for ENOENT)
+      try { m.update(key, value, flag); } catch (e) { if (e instanceof NetError) throw new CliError(`Error: update failed: ${e.message}`, 256 - e.code); throw e; }
       return;
     }
     if (verb === 'delete') {
-      try { m.delete(key); } catch (e) { if (e instanceof NetError) throw new CliError(`Error: delete failed: ${e.message}`, 255); throw e; }
+      try { m.delete(key); } catch (e) { if (e instanceof NetError) throw new CliError(`Error: delete failed: ${e.message}`, 256 - e.code); throw e; }
       return;
     }
     throw new CliError(`Error: unknown command '${verb}'`, 255);
