@@ -5,6 +5,7 @@
  * checked by the verifier before they are placed.
  */
 
+import { progTag } from './tag.js';
 import { fail } from '../errors.js';
 import { loadObject, type BpfObject } from './elf.js';
 import { LDDW, Pseudo, decode, encodeInto } from './insn.js';
@@ -85,6 +86,8 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
       expectedAttachType: p.attachType === 'none' || p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? undefined : p.attachType,
       regions, maps: used.map((m) => m.record),
     });
+    // (the tag of the image as libbpf hands it to the kernel: map loads by fd, zeroed in the hash)
+    prog.tag = progTag(p.insns);
     out.programs.set(p.name, prog);
   });
   // Static PROG_ARRAY slots (`.values = { [i] = &prog }`), as libbpf fills them after loading.

@@ -19,6 +19,7 @@ import { loadBpfObject, type LoadedObject } from './load.js';
 import type { BpfMap } from './maps.js';
 import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mprog.js';
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './program.js';
+import { progTag } from './tag.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './testrun.js';
 import { ctxUse } from './verifier.js';
 import { Vm, writeRegions } from './vm.js';
@@ -77,6 +78,7 @@ export class BpfSyscall {
     const maps = o.maps ?? [];
     if (regions.length > A.PR_MAX_REGIONS || maps.length > A.PR_MAX_MAPS) fail('E2BIG');
     const prog = new BpfProgram({ ...o, id: this.bpf.progId() });
+    prog.tag = progTag(o.insns);
     this.placeProg(prog);
     const rec = this.dp.alloc(A.PR_SIZE);
     const dv = this.dp.view();
