@@ -3,7 +3,7 @@ import { assemble, disassemble } from '../../src/ebpf/assembler.js';
 import { compileProgram } from '../../src/ebpf/codegen/compile.js';
 import type { BpfProgram, ProgType } from '../../src/ebpf/program.js';
 import { verify } from '../../src/ebpf/verifier.js';
-import { Emulator } from '../../src/emulator.js';
+import { rig, type Rig } from '../helpers/entry-diff.js';
 
 // The minimal cases of issue 15 (compiled batch code that disagreed with the interpreter
 // and the kernel), each on every entry point: a test run once (per-packet code) and
@@ -11,21 +11,6 @@ import { Emulator } from '../../src/emulator.js';
 // compiles and in one that does not.
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-interface Rig { emu: Emulator; seen: string[] }
-
-async function rig(jit: boolean): Promise<Rig> {
-  const emu = await Emulator.create({ jit, seed: 3 });
-  emu.addNetns('b');
-  emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l2', peerInfo: { ifname: 'nk0', netns: 'b' } } } });
-  emu.setLink('init', 'nk1', { up: true });
-  emu.setLink('b', 'nk0', { up: true });
-  emu.addNic({ name: 'eth0' });
-  emu.setLink('init', 'eth0', { up: true });
-  const seen: string[] = [];
-  emu.onReceive((dev, frame, meta) => { seen.push(`${dev.name} ${hex(frame)} mark ${meta.mark}`); });
-  return { emu, seen };
-}
 
 let on: Rig;
 let off: Rig;
@@ -63,7 +48,7 @@ async function device(r: Rig, path: 'netkit' | 'tcx' | 'xdp', prog: BpfProgram):
   [nk1, nk0, eth0].forEach((d, i) => {
     for (const [k, v] of Object.entries(emu.stats(d).dropReasons)) if (v !== (before[i]![k] ?? 0n)) drops[`${d.name} ${k}`] = String(v - (before[i]![k] ?? 0n));
   });
-  return { delivered: r.seen.length, drops, marks: r.seen.map((s) => s.split(' mark ')[1]!) };
+  return { delivered: r.seen.length, drops, marks: r.seen.map((s) => s.split(' mark ')[1]!.split(' ')[0]!) };
 }
 
 interface Expect { retval?: number; fault?: string; faultPc?: number }
