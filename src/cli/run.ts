@@ -10,6 +10,7 @@ import { CliError, newCtx, type Ctx } from './context.js';
 import { bpftool } from './bpftool.js';
 import { ipCommand } from './ip.js';
 import { ethtool, nicCmd, ping, pktgen, wire, ynl, zcrx } from './tools.js';
+import { sysctl } from './sysctl.js';
 import { waitJobs, xdpsock } from './xdpsock.js';
 
 export interface CommandResult {
@@ -56,12 +57,7 @@ async function dispatch(ctx: Ctx, argv: string[]): Promise<number> {
     case 'xdpsock': await xdpsock(ctx, rest); return 0;
     case 'wait': await waitJobs(ctx); return 0;
     case 'sysctl': {
-      const kv = rest.filter((a) => a !== '-w' && a !== '-q');
-      const m = /^net\.ipv4\.(ip_forward|conf\.all\.forwarding)=([01])$/.exec(kv[0] ?? '');
-      if (!m) throw new CliError(`sysctl: cannot stat /proc/sys/${(kv[0] ?? '').split('=')[0]!.replace(/\./g, '/')}: No such file or directory`, 255);
-      ctx.emu.stack(ctx.ns).forwarding = m[2] === '1';
-      if (!rest.includes('-q')) ctx.out.push(`net.ipv4.${m[1]} = ${m[2]}`);
-      return 0;
+      return sysctl(ctx, rest);
     }
     default: throw new CliError(USAGE, 1);
   }

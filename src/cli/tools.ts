@@ -23,6 +23,14 @@ function ip(v: string | undefined, what: string): number {
 }
 
 /** `ping [-c N] [-i S] [-s SIZE] [-t TTL] [-Q TOS] [-m MARK] [-I DEV] [-q] DST` */
+/** iputils' strtol_or_err: a whole integer in [min, max] (its messages; `maxText` prints max as C's LONG_MAX). */
+function intArg(v: string, min: number, max: number, maxText = String(max)): number {
+  if (!/^\s*[+-]?\d+$/.test(v)) throw new CliError(`ping: invalid argument: '${v}'`, 1);
+  const n = Number(v);
+  if (n < min || n > max) throw new CliError(`ping: invalid argument: '${v}': out of range: ${min} <= value <= ${maxText}`, 1);
+  return n;
+}
+
 export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
   const o: Parameters<Ctx['emu']['ping']>[2] = { count: 4 };
   let quiet = false;
@@ -34,10 +42,10 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
       if (v === undefined) throw new CliError(`ping: option requires an argument -- '${a.slice(1)}'`, 2);
       return v;
     };
-    if (a === '-c') o.count = Number(val());
+    if (a === '-c') o.count = intArg(val(), 1, Number.MAX_SAFE_INTEGER, '9223372036854775807');
     else if (a === '-i') o.interval = Number(val());
     else if (a === '-s') o.size = Number(val());
-    else if (a === '-t') o.ttl = Number(val());
+    else if (a === '-t') o.ttl = intArg(val(), 0, 255);
     else if (a === '-Q') o.tos = Number(val());
     else if (a === '-m') o.mark = Number(val());
     else if (a === '-I') o.device = val();
@@ -46,7 +54,8 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
     else dst = a;
   }
   if (dst === undefined) throw new CliError('ping: usage error: Destination address required', 2);
-  if (o.count !== undefined && (!Number.isInteger(o.count) || o.count < 1)) throw new CliError(`ping: invalid argument: '${o.count}'`, 1);
+  // (a TTL of 0 passes the parser; the kernel's IP_TTL refuses it)
+  if (o.ttl === 0) throw new CliError('ping: cannot set unicast time-to-live: Invalid argument', 2);
   if (parseIp(dst) === null) throw new CliError(`ping: ${dst}: Name or service not known`, 2);
   if (o.device !== undefined && !ctx.emu.netns(ctx.ns).find(o.device)) throw new CliError(`ping: SO_BINDTODEVICE ${o.device}: No such device`, 2);
   let r;

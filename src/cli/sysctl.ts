@@ -1,0 +1,68 @@
+/**
+ * `sysctl` (procps-ng) for the keys a namespace's stack has: net.ipv4.ip_forward and
+ * net.ipv4.conf.all.forwarding, one value (the kernel's devinet forwarding: any integer,
+ * forwarding on when it is not 0). Reads print `key = value`; writes echo it unless -q;
+ * -n prints values only, -N names only, -e ignores unknown keys, -w wants key=value;
+ * keys may be written with '/' for '.'. Unknown keys and bad values are procps' errors
+ * (exit 1), the others still done.
+ */
+
+import type { Stack } from '../net/stack/stack.js';
+import { CliError, type Ctx } from './context.js';
+
+const KEYS: ReadonlySet<string> = new Set(['net.ipv4.ip_forward', 'net.ipv4.conf.all.forwarding']);
+/** The value last written per stack (1 when forwarding was turned on otherwise). */
+const written = new WeakMap<Stack, number>();
+
+function value(stack: Stack): number {
+  const v = written.get(stack);
+  return v !== undefined && (v !== 0) === stack.forwarding ? v : stack.forwarding ? 1 : 0;
+}
+
+export function sysctl(ctx: Ctx, argv: string[]): number {
+  let names = false, values = false, quiet = false, write = false, ignore = false;
+  const items: string[] = [];
+  for (const a of argv) {
+    if (!a.startsWith('-') || a === '-' || a.includes('=')) { items.push(a); continue; }
+    for (const f of a.slice(1)) {
+      if (f === 'n') values = true;
+      else if (f === 'N') names = true;
+      else if (f === 'q') quiet = true;
+      else if (f === 'w') write = true;
+      else if (f === 'e') ignore = true;
+      else throw new CliError(`sysctl: invalid option -- '${f}'`, 1);
+    }
+  }
+  if (items.length === 0) throw new CliError('sysctl: no variables specified\nTry `sysctl --help\' for more information.', 1);
+  const stack = ctx.emu.stack(ctx.ns);
+  const show = (name: string, v: number): void => { ctx.out.push(names ? name : values ? String(v) : `${name} = ${v}`); };
+  let rc = 0;
+  items.forEach((it, i) => {
+    const eq = it.indexOf('=');
+    if (write && eq < 0) {
+      ctx.err.push(`sysctl: command line(${i}): invalid syntax, continuing...`);
+      rc = 1;
+      return;
+    }
+    const name = (eq < 0 ? it : it.slice(0, eq)).replace(/\//g, '.');
+    if (!KEYS.has(name)) {
+      if (!ignore) {
+        ctx.err.push(`sysctl: cannot stat /proc/sys/${name.replace(/\./g, '/')}: No such file or directory`);
+        rc = 1;
+      }
+      return;
+    }
+    if (eq < 0) return show(name, value(stack));
+    const text = it.slice(eq + 1);
+    if (!/^\s*[+-]?\d+\s*$/.test(text)) {
+      ctx.err.push(`sysctl: setting key "${name}": Invalid argument`);
+      rc = 1;
+      return;
+    }
+    const v = Number(text) | 0;
+    written.set(stack, v);
+    stack.forwarding = v !== 0;
+    if (!quiet) show(name, v);
+  });
+  return rc;
+}

@@ -1,0 +1,61 @@
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, splitWords } from '../../src/cli/main.js';
+import { Emulator } from '../../src/emulator.js';
+
+// nkemu's `sysctl` and `ping` side by side with this machine's procps sysctl and iputils
+// ping in a namespace this test creates (and removes): the same lines, in the same order,
+// give the same output, errors and exit codes. Needs root, ip, sysctl and ping.
+
+const NS = `nkemu-t-${process.pid}`;
+const missing = process.getuid?.() !== 0 ? 'not root'
+  : ['ip', 'sysctl', 'ping'].find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+const reason = missing === undefined ? undefined : missing === 'not root' ? missing : `${missing} is not installed`;
+
+let emu: Emulator;
+beforeAll(async () => {
+  if (reason) return;
+  spawnSync('ip', ['netns', 'add', NS]);
+  spawnSync('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
+  emu = await Emulator.create({});
+});
+afterAll(async () => {
+  if (reason) return;
+  spawnSync('ip', ['netns', 'del', NS]);
+  await emu.close();
+});
+
+async function both(line: string): Promise<[object, object]> {
+  const real = spawnSync('ip', ['netns', 'exec', NS, ...splitWords(line)], { encoding: 'utf8' });
+  const mine = await runCommand(emu, splitWords(line));
+  return [{ out: real.stdout, err: real.stderr, code: real.status }, { out: mine.stdout, err: mine.stderr, code: mine.code }];
+}
+
+describe.skipIf(reason !== undefined)(`sysctl and ping against this machine's (${reason ?? 'root, procps, iputils'})`, () => {
+  it.each([
+    'sysctl net.ipv4.ip_forward',
+    'sysctl -n net.ipv4.ip_forward',
+    'sysctl -N net.ipv4.ip_forward',
+    'sysctl net/ipv4/ip_forward',
+    'sysctl net.ipv4.ip_forward=3',
+    'sysctl net.ipv4.conf.all.forwarding',
+    'sysctl -q net.ipv4.ip_forward=1',
+    'sysctl net.ipv4.ip_forward net.ipv4.conf.all.forwarding',
+    'sysctl -w net.ipv4.ip_forward=0',
+    'sysctl -w net.ipv4.ip_forward',
+    'sysctl net.ipv4.ip_forward=abc',
+    'sysctl net.ipv4.nosuch',
+    'sysctl -e net.ipv4.nosuch',
+    'sysctl net.ipv4.nosuch net.ipv4.ip_forward',
+    'ping -c 0 127.0.0.1',
+    'ping -c abc 127.0.0.1',
+    'ping -c -1 127.0.0.1',
+    'ping -t 256 127.0.0.1',
+    'ping -t -1 127.0.0.1',
+    'ping -t abc 127.0.0.1',
+    'ping -c 1 -t 0 127.0.0.1',
+  ])('%s', async (line) => {
+    const [real, mine] = await both(line);
+    expect(mine).toEqual(real);
+  });
+});
