@@ -8,7 +8,7 @@ import * as A from '../abi.generated.js';
 import type { Emulator } from '../emulator.js';
 import type { LinkDump } from '../net/types.js';
 import { formatIp, formatMac } from '../net/stack/packet.js';
-import { formatRoute } from '../net/stack/route.js';
+import { formatRoute, type Route } from '../net/stack/route.js';
 
 export interface ShowOptions {
   details: boolean;
@@ -144,17 +144,27 @@ export function addrJson(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions)
   return j;
 }
 
-export function routeLines(emu: Emulator, ns: string): string[] {
-  const n = emu.netns(ns);
-  return emu.stack(ns).routes.list().map((r) => formatRoute(r, n.find(r.ifindex)?.name ?? `if${r.ifindex}`));
+/**
+ * The routes as the kernel dumps them (fib_trie: by network, a longer prefix before a
+ * shorter one of the same network, then by metric); with `dev` (an ifindex), its only.
+ */
+function dumpOrder(emu: Emulator, ns: string, dev?: number): Route[] {
+  return emu.stack(ns).routes.list().filter((r) => dev === undefined || r.ifindex === dev)
+    .sort((a, b) => (a.dst >>> 0) - (b.dst >>> 0) || b.prefixLen - a.prefixLen || (a.metric ?? 0) - (b.metric ?? 0));
 }
 
-export function routeJson(emu: Emulator, ns: string): Record<string, unknown>[] {
+/** `ip route show [dev DEV]` lines: iproute2 ends each with a space and leaves the device out of a `dev` listing. */
+export function routeLines(emu: Emulator, ns: string, dev?: number): string[] {
   const n = emu.netns(ns);
-  return emu.stack(ns).routes.list().map((r) => ({
+  return dumpOrder(emu, ns, dev).map((r) => `${formatRoute(r, dev !== undefined ? undefined : n.find(r.ifindex)?.name ?? `if${r.ifindex}`)} `);
+}
+
+export function routeJson(emu: Emulator, ns: string, dev?: number): Record<string, unknown>[] {
+  const n = emu.netns(ns);
+  return dumpOrder(emu, ns, dev).map((r) => ({
     dst: r.prefixLen === 0 ? 'default' : r.prefixLen === 32 ? formatIp(r.dst) : `${formatIp(r.dst)}/${r.prefixLen}`,
     ...(r.via ? { gateway: formatIp(r.via) } : {}),
-    dev: n.find(r.ifindex)?.name ?? `if${r.ifindex}`,
+    ...(dev === undefined ? { dev: n.find(r.ifindex)?.name ?? `if${r.ifindex}` } : {}),
     ...(r.proto !== 'boot' ? { protocol: r.proto } : {}),
     ...(r.scope !== 'global' ? { scope: r.scope } : {}),
     ...(r.src ? { prefsrc: formatIp(r.src) } : {}),

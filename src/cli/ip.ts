@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { Emulator } from '../emulator.js';
 import type { LinkDump, LinkRequest, NetkitData } from '../net/types.js';
+import { NetError } from '../errors.js';
 import { CliError, type Ctx } from './context.js';
 import { addrJson, addrText, linkJson, linkText, neighLines, routeJson, routeLines } from './format.js';
 
@@ -141,6 +142,8 @@ type Formatter<T> = (emu: Emulator, ns: string, d: LinkDump, o: { details: boole
 function show(ctx: Ctx, args: string[], json: Formatter<Record<string, unknown>>, text: Formatter<string[]>): void {
   const { emu, ns } = ctx;
   const name = args[args[1] === 'dev' ? 2 : 1];
+  // (iproute2's show filter: ll_name_to_index failed)
+  if (name !== undefined && !emu.netns(ns).find(name)) throw new CliError(`Device "${name}" does not exist.`, 1);
   const devs = name === undefined ? emu.links(ns) : [findDev(emu, ns, name)];
   const dumps = devs.map((d) => emu.dump(d));
   if (ctx.json) ctx.out.push(JSON.stringify(dumps.map((d) => json(emu, ns, d, showOpts(ctx)))));
@@ -181,7 +184,12 @@ function linkCmd(ctx: Ctx, args: string[]): void {
           change.ifname = v;
           break;
         }
-        case 'address': change.address = nextArg(args, i++); break;
+        case 'address': {
+          change.address = nextArg(args, i++);
+          // (iproute2 parses the address itself: ll_addr_a2n)
+          if (!/^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$/i.test(change.address)) throw new CliError(`"${change.address}" is invalid lladdr.`, 1);
+          break;
+        }
         case 'txqueuelen': case 'txqlen': case 'qlen': change.txqlen = uint(nextArg(args, i++), 'txqueuelen'); break;
         case 'xdp': case 'xdpdrv': {
           // ip link set dev DEV xdp obj FILE [sec NAME] | xdp off
@@ -231,6 +239,9 @@ function addrCmd(ctx: Ctx, args: string[]): void {
     if (cidr === undefined || devAt < 0 || args[devAt + 1] === undefined) throw new CliError('Not enough information: "dev" argument is required.', 255);
     const dev = args[devAt + 1]!;
     findDev(emu, ns, dev);
+    // (iproute2's get_prefix: an IPv4 address and a length up to 32)
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(cidr);
+    if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || (m[5] !== undefined && Number(m[5]) > 32)) throw new CliError(`Error: any valid prefix is expected rather than "${cidr}".`, 1);
     if (verb === 'add') emu.addAddress(ns, dev, cidr);
     else emu.delAddress(ns, dev, cidr);
     return;
@@ -255,13 +266,18 @@ function routeCmd(ctx: Ctx, args: string[]): void {
     }
     if (r.dst === '') throw new CliError('Error: "to" argument is required.', 255);
     if (r.dev !== undefined) findDev(emu, ns, r.dev);
+    // (a route with neither a device nor a gateway: the kernel's fib_create_info finds no device)
+    if (verb === 'add' && r.dev === undefined && r.via === undefined) throw new NetError('ENODEV');
     if (verb === 'add') emu.addRoute(ns, r);
     else emu.delRoute(ns, r);
     return;
   }
   if (verb === 'show' || verb === 'list' || verb === 'ls') {
-    if (ctx.json) ctx.out.push(JSON.stringify(routeJson(emu, ns)));
-    else ctx.out.push(...routeLines(emu, ns));
+    // `dev X`: that device's routes only
+    const devAt = args.indexOf('dev');
+    const dev = devAt >= 0 ? findDev(emu, ns, nextArg(args, devAt)).ifindex : undefined;
+    if (ctx.json) ctx.out.push(JSON.stringify(routeJson(emu, ns, dev)));
+    else ctx.out.push(...routeLines(emu, ns, dev));
     return;
   }
   throw new CliError(`Command "${verb}" is unknown, try "ip route help".`, 255);
@@ -273,6 +289,8 @@ function netnsCmd(ctx: Ctx, args: string[], exec: (ns: string, argv: string[]) =
   if (verb === 'add') {
     const name = args[1];
     if (!name) throw new CliError('No netns name specified', 255);
+    // (iproute2's is_valid_netns_name: a file name in /var/run/netns)
+    if (name.includes('/') || name === '.' || name === '..' || name.length > 255) throw new CliError(`Invalid netns name "${name}"`, 255);
     if (emu.hasNetns(name)) throw new CliError(`Cannot create namespace file "/var/run/netns/${name}": File exists`, 1);
     emu.addNetns(name);
     return;
@@ -309,7 +327,7 @@ export async function ipCommand(ctx: Ctx, argv: string[], exec: (ns: string, arg
     const o = argv[i]!;
     if (o === '-n' || o === '-netns') {
       ctx.ns = argv[++i] ?? '';
-      if (!ctx.emu.hasNetns(ctx.ns)) throw new CliError(`Cannot open network namespace "${ctx.ns}": No such file or directory`, 1);
+      if (!ctx.emu.hasNetns(ctx.ns)) throw new CliError(`Cannot open network namespace "${ctx.ns}": No such file or directory`, 255);
     } else if (o === '-d' || o === '-details') ctx.details = true;
     else if (o === '-j' || o === '-json') ctx.json = true;
     else if (o === '-s' || o === '-stats' || o === '-statistics') ctx.stats = true;
@@ -328,6 +346,6 @@ export async function ipCommand(ctx: Ctx, argv: string[], exec: (ns: string, arg
       return;
     case 'netns': return netnsCmd(ctx, rest, exec);
     case undefined: throw new CliError('Usage: ip [ OPTIONS ] OBJECT { COMMAND | help }', 255);
-    default: throw new CliError(`Object "${obj}" is unknown, try "ip help".`, 255);
+    default: throw new CliError(`Object "${obj}" is unknown, try "ip help".`, 1);
   }
 }

@@ -55,12 +55,12 @@ export class RouteTable {
   }
 }
 
-/** `ip route show` line of a route, without the device name lookup. */
-export function formatRoute(r: Route, devName: string): string {
+/** `ip route show` line of a route, without the device name lookup (none: a `dev` filter's listing, which leaves it out). */
+export function formatRoute(r: Route, devName: string | undefined): string {
   const dst = r.prefixLen === 0 ? 'default' : r.prefixLen === 32 ? formatIp(r.dst) : `${formatIp(r.dst)}/${r.prefixLen}`;
   const parts = [dst];
   if (r.via) parts.push('via', formatIp(r.via));
-  parts.push('dev', devName);
+  if (devName !== undefined) parts.push('dev', devName);
   if (r.proto !== 'boot') parts.push('proto', r.proto);
   if (r.scope !== 'global') parts.push('scope', r.scope);
   if (r.src) parts.push('src', formatIp(r.src));

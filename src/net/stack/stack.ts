@@ -178,7 +178,7 @@ export class Stack {
     if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > 32) fail('EINVAL', 'Invalid prefix length');
     const l = this.link(ifindex);
     if (!l) fail('ENODEV');
-    if (this.addrs.some((a) => a.ifindex === ifindex && a.local === local && a.prefixLen === prefixLen)) fail('EEXIST');
+    if (this.addrs.some((a) => a.ifindex === ifindex && a.local === local && a.prefixLen === prefixLen)) fail('EEXIST', 'ipv4: Address already assigned');
     const mask = maskOf(prefixLen);
     const secondary = this.addrs.some((a) => a.ifindex === ifindex && a.prefixLen === prefixLen && ((a.local & mask) >>> 0) === ((local & mask) >>> 0));
     const a: Address = { ifindex, local, prefixLen, broadcast: broadcast ?? 0, secondary };
@@ -190,10 +190,13 @@ export class Stack {
   /** `ip addr del` (EADDRNOTAVAIL when absent); its prefix route goes with it. */
   delAddress(ifindex: number, local: number, prefixLen?: number): void {
     const a = this.addrs.find((x) => x.ifindex === ifindex && x.local === local && (prefixLen === undefined || x.prefixLen === prefixLen));
-    if (!a) fail('EADDRNOTAVAIL');
+    if (!a) fail('EADDRNOTAVAIL', 'ipv4: Address not found');
     this.addrs = this.addrs.filter((x) => x !== a);
     const r = this.routes.list().find((x) => x.proto === 'kernel' && x.ifindex === ifindex && x.src === a.local);
     if (r) this.routes.remove(r);
+    // The device's last address gone: IP is off on it, and every route through it goes
+    // (fib_inetaddr_event's fib_disable_ip).
+    if (!this.addrs.some((x) => x.ifindex === ifindex)) for (const x of this.routes.list().filter((y) => y.ifindex === ifindex)) this.routes.remove(x);
   }
 
   addresses(ifindex?: number): readonly Address[] {
