@@ -173,7 +173,19 @@ export function routeJson(emu: Emulator, ns: string, dev?: number): Record<strin
   }));
 }
 
-export function neighLines(emu: Emulator, ns: string): string[] {
+/** `ip neigh show [dev DEV]` lines: iproute2 ends each with a space and leaves the device out of a `dev` listing. */
+export function neighLines(emu: Emulator, ns: string, dev?: number): string[] {
   const n = emu.netns(ns);
-  return emu.stack(ns).neighbours().map((x) => `${formatIp(x.dst)} dev ${n.find(x.ifindex)?.name ?? `if${x.ifindex}`}${x.lladdr ? ` lladdr ${formatMac(x.lladdr)}` : ''} ${x.state}`);
+  return emu.stack(ns).neighbours().filter((x) => dev === undefined || x.ifindex === dev)
+    .map((x) => `${formatIp(x.dst)}${dev === undefined ? ` dev ${n.find(x.ifindex)?.name ?? `if${x.ifindex}`}` : ''}${x.lladdr ? ` lladdr ${formatMac(x.lladdr)}` : ''} ${x.state} `);
+}
+
+export function neighJson(emu: Emulator, ns: string, dev?: number): Record<string, unknown>[] {
+  const n = emu.netns(ns);
+  return emu.stack(ns).neighbours().filter((x) => dev === undefined || x.ifindex === dev).map((x) => ({
+    dst: formatIp(x.dst),
+    ...(dev === undefined ? { dev: n.find(x.ifindex)?.name ?? `if${x.ifindex}` } : {}),
+    ...(x.lladdr ? { lladdr: formatMac(x.lladdr) } : {}),
+    state: [x.state],
+  }));
 }

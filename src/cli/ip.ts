@@ -8,8 +8,10 @@ import { readFileSync } from 'node:fs';
 import type { Emulator } from '../emulator.js';
 import type { LinkDump, LinkRequest, NetkitData } from '../net/types.js';
 import { NetError } from '../errors.js';
+import { parseIp } from '../net/stack/packet.js';
+import type { NeighState } from '../net/stack/stack.js';
 import { CliError, type Ctx } from './context.js';
-import { addrJson, addrText, linkJson, linkText, neighLines, routeJson, routeLines } from './format.js';
+import { addrJson, addrText, linkJson, linkText, neighJson, neighLines, routeJson, routeLines } from './format.js';
 
 const NETKIT_USAGE = [
   'Usage: ... netkit [ mode MODE ] [ POLICY ] [ scrub SCRUB ] [ peer [ POLICY <options> ] ]',
@@ -283,6 +285,52 @@ function routeCmd(ctx: Ctx, args: string[]): void {
   throw new CliError(`Command "${verb}" is unknown, try "ip route help".`, 255);
 }
 
+const NUD: Record<string, NeighState> = { permanent: 'PERMANENT', reachable: 'REACHABLE', stale: 'STALE', noarp: 'NOARP' };
+
+/** `ip neigh {add|replace|change|del|flush|show} …` over the namespace's neighbour table. */
+function neighCmd(ctx: Ctx, args: string[]): void {
+  const { emu, ns } = ctx;
+  const verb = args[0] ?? 'show';
+  const opt: { dst?: string; lladdr?: string; dev?: string; nud?: NeighState; all?: boolean } = {};
+  for (let i = 1; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === 'lladdr') opt.lladdr = nextArg(args, i++);
+    else if (a === 'dev') opt.dev = nextArg(args, i++);
+    else if (a === 'nud') {
+      const v = nextArg(args, i++);
+      opt.nud = NUD[v];
+      if (!opt.nud) invarg('nud state is bad', v);
+    } else if (a === 'to') opt.dst = nextArg(args, i++);
+    else if (a === 'all' && (verb === 'flush' || verb === 'show')) opt.all = true;
+    else if (opt.dst === undefined) opt.dst = a;
+    else duparg2('to', a);
+  }
+  const dev = opt.dev === undefined ? undefined : findDev(emu, ns, opt.dev).ifindex;
+  const stack = emu.stack(ns);
+  if (verb === 'add' || verb === 'replace' || verb === 'change' || verb === 'chg' || verb === 'del' || verb === 'delete') {
+    if (dev === undefined || opt.dst === undefined) throw new CliError('Device and destination are required arguments.', 255);
+    const dst = parseIp(opt.dst);
+    if (dst === null) throw new CliError(`Error: any valid address is expected rather than "${opt.dst}".`, 1);
+    if (verb === 'del' || verb === 'delete') return stack.delNeighbour(dev, dst);
+    let ll: Uint8Array | null = null;
+    if (opt.lladdr !== undefined) {
+      if (!/^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$/i.test(opt.lladdr)) throw new CliError(`"${opt.lladdr}" is invalid lladdr.`, 1);
+      ll = new Uint8Array(opt.lladdr.split(':').map((x) => parseInt(x, 16)));
+    }
+    return stack.addNeighbour(dev, dst, ll, { state: opt.nud, replace: verb !== 'add' });
+  }
+  if (verb === 'flush') {
+    if (dev === undefined && !opt.all && opt.dst === undefined) throw new CliError('Flush requires arguments.', 1);
+    return stack.flushNeighbours(dev);
+  }
+  if (verb === 'show' || verb === 'list' || verb === 'ls') {
+    if (ctx.json) ctx.out.push(JSON.stringify(neighJson(emu, ns, dev)));
+    else ctx.out.push(...neighLines(emu, ns, dev));
+    return;
+  }
+  throw new CliError(`Command "${verb}" is unknown, try "ip neigh help".`, 255);
+}
+
 function netnsCmd(ctx: Ctx, args: string[], exec: (ns: string, argv: string[]) => Promise<void>): Promise<void> | void {
   const { emu } = ctx;
   const verb = args[0] ?? 'list';
@@ -341,9 +389,7 @@ export async function ipCommand(ctx: Ctx, argv: string[], exec: (ns: string, arg
     case 'link': case 'l': return linkCmd(ctx, rest);
     case 'addr': case 'address': case 'a': return addrCmd(ctx, rest);
     case 'route': case 'r': case 'ro': return routeCmd(ctx, rest);
-    case 'neigh': case 'neighbor': case 'neighbour': case 'n':
-      ctx.out.push(...neighLines(ctx.emu, ctx.ns));
-      return;
+    case 'neigh': case 'neighbor': case 'neighbour': case 'n': return neighCmd(ctx, rest);
     case 'netns': return netnsCmd(ctx, rest, exec);
     case undefined: throw new CliError('Usage: ip [ OPTIONS ] OBJECT { COMMAND | help }', 255);
     default: throw new CliError(`Object "${obj}" is unknown, try "ip help".`, 1);

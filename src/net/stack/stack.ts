@@ -53,7 +53,7 @@ export interface Address {
   secondary: boolean;
 }
 
-export type NeighState = 'INCOMPLETE' | 'REACHABLE' | 'FAILED' | 'PERMANENT' | 'NOARP';
+export type NeighState = 'INCOMPLETE' | 'REACHABLE' | 'STALE' | 'FAILED' | 'PERMANENT' | 'NOARP';
 
 export interface Neighbour {
   ifindex: number;
@@ -307,6 +307,39 @@ export class Stack {
   }
 
   /**
+   * RTM_NEWNEIGH (`ip neigh add|replace`): an entry for `dst` on the device, PERMANENT
+   * unless `state` says otherwise. `add` refuses an existing entry (EEXIST); a state
+   * other than NOARP needs a link-layer address (EINVAL, the kernel's extack).
+   */
+  addNeighbour(ifindex: number, dst: number, lladdr: Uint8Array | null, o: { state?: NeighState; replace?: boolean } = {}): void {
+    const state = o.state ?? 'PERMANENT';
+    const key = `${ifindex}/${dst}`;
+    const old = this.neigh.get(key);
+    if (old && !o.replace) fail('EEXIST');
+    if (lladdr === null && state !== 'NOARP') fail('EINVAL', 'No link layer address given');
+    const n: Neighbour = { ifindex, dst, lladdr, state, queue: old?.queue ?? [], probes: 0, updatedNs: this.io.nowNs() };
+    this.neigh.set(key, n);
+    // frames that waited for this address go now
+    if (lladdr !== null && n.queue.length) {
+      const queued = n.queue.splice(0);
+      for (const q of queued) this.output(ifindex, dst, q.frame, q.meta);
+    }
+  }
+
+  /** RTM_DELNEIGH (`ip neigh del`): ENOENT when there is none. */
+  delNeighbour(ifindex: number, dst: number): void {
+    const key = `${ifindex}/${dst}`;
+    if (!this.neigh.delete(key)) fail('ENOENT');
+  }
+
+  /** `ip neigh flush [dev]`: every entry but the PERMANENT and NOARP ones (iproute2 leaves those). */
+  flushNeighbours(ifindex?: number): void {
+    for (const [k, n] of this.neigh) {
+      if ((ifindex === undefined || n.ifindex === ifindex) && n.state !== 'PERMANENT' && n.state !== 'NOARP') this.neigh.delete(k);
+    }
+  }
+
+  /**
    * Timers: an unanswered ARP request is retried (up to 3 probes), then the entry fails
    * and its queued frames are discarded with ICMP host unreachable to their senders.
    */
@@ -367,7 +400,7 @@ export class Stack {
     if (this.isBroadcast(nexthop)) return send(BROADCAST_MAC);
     const key = `${ifindex}/${nexthop}`;
     let n = this.neigh.get(key);
-    if (n && (n.state === 'REACHABLE' || n.state === 'PERMANENT') && n.lladdr) return send(n.lladdr);
+    if (n && (n.state === 'REACHABLE' || n.state === 'STALE' || n.state === 'PERMANENT' || n.state === 'NOARP') && n.lladdr) return send(n.lladdr);
     // Waiting for ARP: the frame is kept as a copy, its buffer goes back.
     meta = { ...meta, buffer: undefined };
     if (!n) {
