@@ -226,6 +226,8 @@ export class Dataplane {
       addr = align(this.brk, alignment);
       const end = addr + sz;
       this.ensure(end);
+      // (the gap an alignment leaves is free memory too: smaller records take it)
+      if (addr > this.brk) this.release(this.brk, addr - this.brk);
       this.brk = end;
     }
     this.bytes().fill(0, addr, addr + sz);

@@ -72,7 +72,10 @@ for (const workers of [0, 2]) {
     const flat = (kind: string, n: number, r: { warm: number; end: number; grown: number }): void => {
       report.push(`${kind} ×${n}: in use ${r.warm} → ${r.end} bytes, arena top +${r.grown}`);
       expect(r.end, `${kind}: bytes in use after warm-up vs at the end`).toBe(r.warm);
-      expect(r.grown, `${kind}: arena top growth after warm-up`).toBeLessThanOrEqual(workers ? 256 << 10 : 0);
+      // (with workers, blocks retired but not yet past their grace period make new ones
+      // come from the top: bounded by what is in flight between two settles (100 cycles),
+      // not by the number of cycles)
+      expect(r.grown, `${kind}: arena top growth after warm-up`).toBeLessThanOrEqual(workers ? 16 << 20 : 0);
     };
 
     it('programs: load and close; compiled-code slots are reused on every thread', async () => {
