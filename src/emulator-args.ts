@@ -41,7 +41,7 @@ const ntupleRule = obj({
   flowType: str, location: u32, action: int(-1, 0xffffffff), context: u32,
   srcIp: u32, srcIpMask: u32, dstIp: u32, dstIpMask: u32, srcPort: int(0, 0xffff), srcPortMask: int(0, 0xffff),
   dstPort: int(0, 0xffff), dstPortMask: int(0, 0xffff), srcMac: bytes, srcMacMask: bytes, dstMac: bytes, dstMacMask: bytes,
-  proto: int(0, 0xff), protoMask: int(0, 0xff),
+  proto: int(0, 0xffff), protoMask: int(0, 0xffff),
 }, ['flowType', 'action']);
 const rss = obj({ context: or(u32, oneOf('new')), start: u32, equal: u32, weights: arr(u32), reset: bool, delete: bool });
 const region = obj({ addr: u32, len: u32, writable: bool }, ['addr', 'len', 'writable']);

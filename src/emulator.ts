@@ -322,12 +322,14 @@ const ASYNC = new Set(['settle', 'pktgen', 'ping', 'settleJit', 'jitInstalled'])
  */
 function shutDown(emu: Emulator): void {
   const err = (): NetError => new NetError('ESHUTDOWN', 'the emulator is closed');
+  // (how many workers it had stays readable: a constant, not a call into the emulator)
+  Object.defineProperty(emu, 'workers', { value: emu.workers, configurable: true });
   for (const key of Object.keys(emu)) {
     if (key === 'closing') continue;
     Object.defineProperty(emu, key, { get: () => { throw err(); }, configurable: true, enumerable: false });
   }
   for (const key of Object.getOwnPropertyNames(Emulator.prototype)) {
-    if (key === 'constructor' || key === 'close') continue;
+    if (key === 'constructor' || key === 'close' || key === 'workers') continue;
     const d = Object.getOwnPropertyDescriptor(Emulator.prototype, key)!;
     if (d.get) Object.defineProperty(emu, key, { get: () => { throw err(); }, configurable: true });
     else if (ASYNC.has(key)) Object.defineProperty(emu, key, { value: () => Promise.reject(err()), configurable: true });

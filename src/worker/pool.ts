@@ -34,7 +34,18 @@ async function spawn(workerUrl: URL | string | undefined): Promise<Handle> {
     w.unref();
     w.on('error', (e: Error) => fail(new Error(e.message)));
     w.on('exit', (code: number) => fail(new Error(`exited with code ${code}`)));
-    return { api: wrap<WorkerApi>(nodeEndpoint(w as never, { keepAlive: true })), terminate: () => w.terminate(), failed, url: String(url) };
+    // The endpoint holds the event loop only while a call waits for its answer; once
+    // terminating, the worker holds it until it is gone (a late answer must not let go).
+    let terminating = false;
+    const port = {
+      postMessage: (m: unknown, t?: readonly unknown[]) => w.postMessage(m, t as never),
+      on: (type: 'message', fn: (v: unknown) => void) => w.on(type, fn),
+      off: (type: 'message', fn: (v: unknown) => void) => w.off(type, fn),
+      ref: () => w.ref(),
+      unref: () => { if (!terminating) w.unref(); },
+    };
+    const terminate = (): Promise<number> => { terminating = true; w.ref(); return w.terminate(); };
+    return { api: wrap<WorkerApi>(nodeEndpoint(port, { keepAlive: true })), terminate, failed, url: String(url) };
   }
   // Bundlers (Vite, Rollup, webpack) recognise this literal form and emit the worker.
   const w = workerUrl !== undefined

@@ -96,6 +96,32 @@ describe('shared memory growth', () => {
   });
 });
 
+describe('ENOMEM changes nothing', () => {
+  it('addLink until the memory is full: the refused request leaves no device and no memory taken', async () => {
+    const emu = await Emulator.create({ maxMemory: 64 << 20, framesPerThread: 256 });
+    try {
+      const req = (a: string, b: string): Parameters<Emulator['addLink']>[0] => ({ ifname: a, linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: b, numRxQueues: 4 } } } });
+      let err: unknown;
+      let i = 0;
+      for (; i < 100_000; i++) {
+        try { emu.addLink(req(`a${i}`, `b${i}`)); } catch (e) { err = e; break; }
+      }
+      expect((err as NetError).errno).toBe('ENOMEM');
+      expect(emu.links('init')).toHaveLength(1 + 2 * i);
+      const live = emu.dp.liveBytes;
+      expect(() => emu.addLink(req('zz', 'zy'))).toThrow(expect.objectContaining({ errno: 'ENOMEM' }));
+      expect(emu.dp.liveBytes).toBe(live);
+      expect(emu.links('init')).toHaveLength(1 + 2 * i);
+      // deleting some makes room again
+      for (let k = 0; k < 10; k++) emu.delLink('init', `a${k}`);
+      emu.flushWork();
+      expect(() => emu.addLink(req('zz', 'zy'))).not.toThrow();
+    } finally {
+      await emu.close();
+    }
+  }, 120_000);
+});
+
 describe('close', () => {
   it('every later call throws ESHUTDOWN (async ones reject); close again resolves', async () => {
     for (const workers of [0, 1]) {
