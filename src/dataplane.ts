@@ -7,6 +7,8 @@
 
 import * as A from './abi.generated.js';
 import { JitTable } from './ebpf/codegen/jit.js';
+import { NetError } from './errors.js';
+import { checkOptions, OPTION_RULES, WASM32_MAX_BYTES } from './options.js';
 import { compileDataplane, createMemory, instantiateDataplane, type WasmSource } from './wasm.js';
 
 /** Where the virtual clock starts: one second after a boot (see bpf_ktime_get_ns). */
@@ -52,8 +54,13 @@ export interface DataplaneOptions {
   ringSize?: number;
   /** Trace and capture ring entries per thread. Default 4096. */
   traceSlots?: number;
-  /** Bytes kept of each captured frame. Default 2048. */
+  /** Bytes kept of each captured frame, 0..65535. Default 2048. */
   captureSnaplen?: number;
+  /**
+   * Most bytes the shared memory may grow to (a multiple of 64 KiB is used), 16 MiB..4 GiB.
+   * Default 4 GiB, the wasm32 limit. Requests that need more fail with NetError ENOMEM.
+   */
+  maxMemory?: number;
   /** The dataplane .wasm (URL, bytes or module). Default: the packaged release build. */
   wasm?: WasmSource;
   /**
@@ -75,13 +82,6 @@ export interface DataplaneOptions {
 
 const PAGE = 65536;
 const LINE = A.CACHE_LINE;
-
-function pow2(name: string, v: number, min: number): number {
-  if (!Number.isInteger(v) || v < min || (v & (v - 1)) !== 0) {
-    throw new RangeError(`${name} must be a power of two ≥ ${min}, got ${v}`);
-  }
-  return v;
-}
 
 function align(v: number, a: number): number {
   return Math.ceil(v / a) * a;
@@ -120,7 +120,11 @@ export class Dataplane {
   private dv!: DataView;
   private i32!: Int32Array;
 
+  /** Most pages the shared memory may grow to (maxMemory). */
+  readonly maxPages: number;
+
   private constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, exports: DataplaneExports, o: Required<Omit<DataplaneOptions, 'wasm' | 'wasmUrl' | 'workerUrl'>> & { workerUrl?: URL | string }) {
+    this.maxPages = Math.floor(o.maxMemory / PAGE);
     this.module = module;
     this.memory = memory;
     this.exports = exports;
@@ -144,28 +148,41 @@ export class Dataplane {
   }
 
   static async create(opts: DataplaneOptions = {}): Promise<Dataplane> {
+    // (Emulator.create checks its own options too; unknown keys are its business.)
+    const { wasm, wasmUrl, ...rest } = opts;
+    checkOptions({ ...rest, wasm, wasmUrl }, OPTION_RULES);
     const o = {
       workers: opts.workers ?? 0,
       appThreads: opts.appThreads ?? 0,
       maxDevices: opts.maxDevices ?? 4096,
-      framesPerThread: pow2('framesPerThread', opts.framesPerThread ?? 4096, 64),
-      frameSize: pow2('frameSize', opts.frameSize ?? 4096, A.FRAME_MIN_SIZE),
-      ringSize: pow2('ringSize', opts.ringSize ?? 512, 64),
-      traceSlots: pow2('traceSlots', opts.traceSlots ?? 4096, 64),
+      framesPerThread: opts.framesPerThread ?? 4096,
+      frameSize: opts.frameSize ?? 4096,
+      ringSize: opts.ringSize ?? 512,
+      traceSlots: opts.traceSlots ?? 4096,
       captureSnaplen: opts.captureSnaplen ?? 2048,
+      maxMemory: opts.maxMemory ?? WASM32_MAX_BYTES,
       workerUrl: opts.workerUrl,
       workerTimeoutMs: opts.workerTimeoutMs ?? 30_000,
     };
-    if (!Number.isInteger(o.workers) || o.workers < 0 || o.workers > 64) throw new RangeError(`workers must be 0..64, got ${o.workers}`);
-    if (!Number.isInteger(o.maxDevices) || o.maxDevices < 16 || o.maxDevices > 1 << 20) throw new RangeError(`maxDevices must be 16..${1 << 20}, got ${o.maxDevices}`);
-    if (!Number.isInteger(o.appThreads) || o.appThreads < 0 || o.appThreads > 16) throw new RangeError(`appThreads must be 0..16, got ${o.appThreads}`);
     const threads = o.workers + 1 + o.appThreads;
-    // Enough for the fixed regions plus room for records and rings; grows on demand.
+    // The fixed regions (frame pools, return rings, counters, trace and capture rings)
+    // plus room for records and rings; the rest grows on demand up to maxMemory.
     const fixed = threads * (o.framesPerThread * (o.frameSize + 4) + threads * (o.framesPerThread * 4 + 256))
-      + o.maxDevices * (4 + threads * A.COUNTERS_SIZE) + 2 * threads * o.traceSlots * (A.CAP_HEADER + o.captureSnaplen);
+      + o.maxDevices * (4 + threads * A.COUNTERS_SIZE) + 2 * threads * o.traceSlots * (A.CAP_HEADER + o.captureSnaplen + A.TRACE_SIZE + 64)
+      + threads * (A.BPF_AREA_SIZE + 1024 * A.DESC_SIZE + o.ringSize * 2 * A.RD_SIZE + 256 * A.PK_SIZE + 4096);
+    const maxPages = Math.floor(o.maxMemory / PAGE);
     // At least the module's own minimum (asconfig initialMemory: 32 pages).
     const pages = Math.max(Math.ceil((A.HOST_BASE + fixed + o.frameSize * 2) / PAGE) + 64, 32);
-    const memory = createMemory(pages, Math.max(pages * 4, 16384));
+    if (pages > maxPages) {
+      throw new NetError('ENOMEM', `options workers, appThreads, framesPerThread, frameSize, maxDevices, traceSlots, captureSnaplen: the fixed regions need ${pages * PAGE} bytes, more than maxMemory (${maxPages * PAGE})`);
+    }
+    let memory: WebAssembly.Memory;
+    try {
+      memory = createMemory(pages, maxPages);
+    } catch (e) {
+      if (e instanceof RangeError) throw new NetError('ENOMEM', `cannot allocate ${pages * PAGE} bytes of shared memory: ${e.message}`);
+      throw e;
+    }
     const module = await compileDataplane(opts.wasm ?? opts.wasmUrl);
     const exports = await instantiateDataplane<DataplaneExports>(module, memory);
     return new Dataplane(module, memory, exports, o);
@@ -173,10 +190,9 @@ export class Dataplane {
 
   // ---- raw views -------------------------------------------------------------------
 
-  /** Re-acquires views after the memory grew. */
-  /** Compiled eBPF programs in this thread's function table (slots reused only without workers). */
+  /** Compiled eBPF programs in this thread's function table (freed slots are reused; see JitTable). */
   get jit(): JitTable {
-    return (this.jitTable ??= new JitTable({ memory: this.memory, exports: this.exports }, this.threads === 1));
+    return (this.jitTable ??= new JitTable({ memory: this.memory, exports: this.exports }));
   }
   private jitTable: JitTable | undefined;
 
@@ -198,16 +214,67 @@ export class Dataplane {
   alloc(size: number, alignment = LINE): number {
     const sz = align(size, LINE);
     const list = this.free.get(sz);
-    let addr = alignment <= LINE ? list?.pop() : undefined;
+    let addr: number | undefined;
+    if (list?.length) {
+      if (alignment <= LINE) addr = list.pop();
+      else {
+        // (a freed block of this size that has the alignment: UMEMs, frame pools)
+        for (let i = list.length - 1; i >= 0; i--) {
+          if (list[i]! % alignment === 0) { addr = list.splice(i, 1)[0]; break; }
+        }
+      }
+    }
+    if (addr !== undefined) this.freeBytes -= sz;
     if (addr === undefined) {
       addr = align(this.brk, alignment);
       const end = addr + sz;
-      const have = this.memory.buffer.byteLength;
-      if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE) + 16);
+      this.ensure(end);
+      // (the gap an alignment leaves is free memory too: smaller records take it)
+      if (addr > this.brk) this.release(this.brk, addr - this.brk);
       this.brk = end;
     }
     this.bytes().fill(0, addr, addr + sz);
     return addr;
+  }
+
+  /**
+   * Grows the memory to hold `end` bytes (with some slack, within maxPages); ENOMEM,
+   * with nothing changed, when it cannot.
+   */
+  private ensure(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    const havePages = have / PAGE;
+    const need = Math.ceil((end - have) / PAGE);
+    if (havePages + need > this.maxPages) throw new NetError('ENOMEM', `shared memory: ${end} bytes needed, maxMemory is ${this.maxPages * PAGE}`);
+    // Slack (1/16 of what there is, at least 16 pages) so small records do not grow it one page at a time.
+    const want = Math.min(this.maxPages - havePages, need + Math.max(16, havePages >> 4));
+    try {
+      this.memory.grow(want);
+    } catch {
+      try {
+        this.memory.grow(need);
+      } catch (e) {
+        throw new NetError('ENOMEM', `shared memory cannot grow to ${end} bytes: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Bytes of shared memory in use now (the arena's top; freed records are reused below it). */
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  private freeBytes = 0;
+
+  /** Bytes of the arena allocated and not freed (retired records waiting for a grace period count). */
+  get liveBytes(): number {
+    return this.brk - A.HOST_BASE - this.freeBytes;
+  }
+
+  /** The arena's top: bytes handed out so far, freed ones included (they are reused). */
+  get arenaTop(): number {
+    return this.brk;
   }
 
   release(addr: number, size: number): void {
@@ -215,6 +282,7 @@ export class Dataplane {
     let list = this.free.get(sz);
     if (!list) this.free.set(sz, (list = []));
     list.push(addr);
+    this.freeBytes += sz;
   }
 
   /** A ring of `size` entries of `entrySize` bytes (see abi: R_*). */
@@ -239,7 +307,7 @@ export class Dataplane {
     for (let t = this.firstAppThread; t < this.threads; t++) {
       if (this.appThreadsInUse.has(t)) continue;
       this.appThreadsInUse.add(t);
-      Atomics.store(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >> 2, this.generation);
+      Atomics.store(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >>> 2, this.generation);
       return t;
     }
     return undefined;
@@ -247,7 +315,7 @@ export class Dataplane {
 
   /** Gives an application thread slot back; it holds no record any more. */
   releaseAppThread(t: number): void {
-    Atomics.store(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >> 2, 0x7fffffff);
+    Atomics.store(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >>> 2, 0x7fffffff);
     this.appThreadsInUse.delete(t);
   }
 
@@ -328,14 +396,14 @@ export class Dataplane {
   // ---- publication (swap + generation) -----------------------------------------------
 
   get generation(): number {
-    return Atomics.load(this.words(), (A.GLOBALS + A.G_GENERATION) >> 2);
+    return Atomics.load(this.words(), (A.GLOBALS + A.G_GENERATION) >>> 2);
   }
 
   /** Stores a word that the dataplane reads, atomically, and bumps the generation. */
   publishWord(addr: number, value: number, retire?: { addr: number; size: number }): void {
     const w = this.words();
-    Atomics.store(w, addr >> 2, value);
-    const gen = Atomics.add(w, (A.GLOBALS + A.G_GENERATION) >> 2, 1) + 1;
+    Atomics.store(w, addr >>> 2, value);
+    const gen = Atomics.add(w, (A.GLOBALS + A.G_GENERATION) >>> 2, 1) + 1;
     if (retire && retire.addr !== 0) this.retired.push({ ...retire, gen });
     this.reclaim();
   }
@@ -343,7 +411,7 @@ export class Dataplane {
   /** The device record address published for `slot` (0 = none). */
   deviceRecord(slot: number): number {
     const table = this.view().getUint32(A.GLOBALS + A.G_DEV_TABLE, true);
-    return Atomics.load(this.words(), (table + slot * 4) >> 2);
+    return Atomics.load(this.words(), (table + slot * 4) >>> 2);
   }
 
   /** Publishes a new device record for `slot` (0 removes it) and retires the old one. */
@@ -372,7 +440,7 @@ export class Dataplane {
    */
   retire(addr: number, size: number): void {
     if (addr === 0) return;
-    const gen = Atomics.add(this.words(), (A.GLOBALS + A.G_GENERATION) >> 2, 1) + 1;
+    const gen = Atomics.add(this.words(), (A.GLOBALS + A.G_GENERATION) >>> 2, 1) + 1;
     this.retired.push({ addr, size, gen });
     this.reclaim();
   }
@@ -386,7 +454,7 @@ export class Dataplane {
     if (this.retired.length === 0) return;
     let min = this.generation;
     for (let t = 1; t < this.threads; t++) {
-      min = Math.min(min, Atomics.load(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >> 2));
+      min = Math.min(min, Atomics.load(this.words(), (this.thread(t).state + A.T_SEEN_GENERATION) >>> 2));
     }
     for (let i = 0; i < this.retired.length; ) {
       const r = this.retired[i]!;
@@ -402,7 +470,7 @@ export class Dataplane {
 
   /** Runs `fn` once every worker has passed the current generation. */
   afterGrace(fn: () => void): void {
-    const gen = Atomics.add(this.words(), (A.GLOBALS + A.G_GENERATION) >> 2, 1) + 1;
+    const gen = Atomics.add(this.words(), (A.GLOBALS + A.G_GENERATION) >>> 2, 1) + 1;
     this.retired.push({ addr: 0, size: 0, gen, then: fn });
     this.reclaim();
   }
@@ -490,7 +558,7 @@ export class Dataplane {
 
   setTrace(on: boolean): void {
     const w = this.words();
-    const i = (A.GLOBALS + A.G_TRACE_FLAGS) >> 2;
+    const i = (A.GLOBALS + A.G_TRACE_FLAGS) >>> 2;
     if (on) Atomics.or(w, i, A.TRACE_ON); else Atomics.and(w, i, ~A.TRACE_ON);
   }
 
@@ -498,7 +566,7 @@ export class Dataplane {
   drainRing(ring: number, each: (entry: number) => void): number {
     const w = this.words();
     const dv = this.view();
-    const prod = Atomics.load(w, (ring + A.R_PRODUCER) >> 2) >>> 0;
+    const prod = Atomics.load(w, (ring + A.R_PRODUCER) >>> 2) >>> 0;
     let cons = dv.getUint32(ring + A.R_CONSUMER, true);
     const mask = dv.getUint32(ring + A.R_MASK, true);
     const esize = dv.getUint32(ring + A.R_ENTRY_SIZE, true);
@@ -508,7 +576,7 @@ export class Dataplane {
       cons = (cons + 1) >>> 0;
       n++;
     }
-    Atomics.store(w, (ring + A.R_CONSUMER) >> 2, cons | 0);
+    Atomics.store(w, (ring + A.R_CONSUMER) >>> 2, cons | 0);
     return n;
   }
 
@@ -520,6 +588,6 @@ export class Dataplane {
   /** True when a ring has nothing waiting. */
   ringEmpty(ring: number): boolean {
     const w = this.words();
-    return Atomics.load(w, (ring + A.R_PRODUCER) >> 2) === Atomics.load(w, (ring + A.R_CONSUMER) >> 2);
+    return Atomics.load(w, (ring + A.R_PRODUCER) >>> 2) === Atomics.load(w, (ring + A.R_CONSUMER) >>> 2);
   }
 }

@@ -9,6 +9,9 @@
 
 import { Dataplane, type DataplaneOptions } from './dataplane.js';
 import { NetError } from './errors.js';
+import { checkArgs } from './args.js';
+import { SIGNATURES } from './emulator-args.js';
+import { checkOptions } from './options.js';
 import { Devices } from './net/dev.js';
 import { Datapath } from './net/datapath.js';
 import { Ethtool } from './net/ethtool.js';
@@ -106,14 +109,28 @@ export class Emulator {
 
   /** Creates an emulator; `workers: 0` (the default) runs the dataplane inline. */
   static async create(opts: EmulatorOptions = {}): Promise<Emulator> {
+    checkOptions(opts);
     const dp = await Dataplane.create({ appThreads: 1, ...opts });
     const pool = dp.workers > 0 ? await WorkerPool.start(dp) : undefined;
     return new Emulator(dp, pool, opts);
   }
 
-  /** Stops the workers. */
-  async close(): Promise<void> {
-    await this.pool?.stop();
+  private closing: Promise<void> | undefined;
+
+  /**
+   * Stops the workers and application threads and lets go of the shared memory: every
+   * reference the emulator holds is dropped at once (the memory goes with the last one,
+   * at the engine's next collection). Every later call throws NetError ESHUTDOWN (async
+   * ones reject with it); calling close again resolves when the first call is done.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    const pool = this.pool;
+    shutDown(this);
+    this.closing = (async () => {
+      await pool?.stop();
+    })();
+    return this.closing;
   }
 
   get workers(): number {
@@ -225,6 +242,10 @@ export class Emulator {
   loadObject(bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject { return this.syscall.loadObject(bytes, o); }
   /** Closes the loader's reference; the program goes when no attach point holds it. */
   closeProgram(prog: BpfProgram): void { this.syscall.closeProgram(prog); }
+  /** Closes a map's handle; the map goes when no program (or outer map) holds it. A PROG_ARRAY lets go of its programs. */
+  closeMap(map: BpfMap): void { this.syscall.closeMap(map); }
+  /** bpf_object__close: closes the object's programs and its maps' handles. */
+  closeObject(obj: LoadedObject): void { this.syscall.closeObject(obj); }
   /** BPF_MAP_UPDATE_ELEM on a PROG_ARRAY: `prog` in slot `index` (undefined empties it). */
   progArraySet(map: BpfMap, index: number, prog: BpfProgram | undefined): void { this.syscall.progArraySet(map, index, prog); }
   /** BPF_PROG_ATTACH (netkit_primary / netkit_peer through the primary's ifindex, tcx). */
@@ -263,7 +284,7 @@ export class Emulator {
   /** poll(): POLLIN|POLLRDNORM and POLLOUT|POLLWRNORM readiness (0 when unbound or down). */
   xskPoll(sock: XskSocket): number { return this.xsk.poll(sock); }
   /** Unbinds (close, or device unregistration): the socket is UNBOUND for good. */
-  xskClose(sock: XskSocket): void { this.xsk.close(sock); }
+  xskClose(sock: XskSocket): void { this.xsk.release(sock); }
 
   // ---- traffic (net/datapath.ts) -----------------------------------------------------
 
@@ -291,6 +312,51 @@ export class Emulator {
   get tracer(): Tracer {
     return (this.tracerInstance ??= new Tracer(this.dp));
   }
+}
+
+/** Methods that return promises: after close they reject instead of throwing. */
+const ASYNC = new Set(['settle', 'pktgen', 'ping', 'settleJit', 'jitInstalled']);
+
+/**
+ * After close: every method and property of the emulator throws ESHUTDOWN (its fields,
+ * which hold the memory, the workers and every subsystem, are dropped).
+ */
+function shutDown(emu: Emulator): void {
+  const err = (): NetError => new NetError('ESHUTDOWN', 'the emulator is closed');
+  // (how many workers it had stays readable: a constant, not a call into the emulator)
+  Object.defineProperty(emu, 'workers', { value: emu.workers, configurable: true });
+  for (const key of Object.keys(emu)) {
+    if (key === 'closing') continue;
+    Object.defineProperty(emu, key, { get: () => { throw err(); }, configurable: true, enumerable: false });
+  }
+  for (const key of Object.getOwnPropertyNames(Emulator.prototype)) {
+    if (key === 'constructor' || key === 'close' || key === 'workers') continue;
+    const d = Object.getOwnPropertyDescriptor(Emulator.prototype, key)!;
+    if (d.get) Object.defineProperty(emu, key, { get: () => { throw err(); }, configurable: true });
+    else if (ASYNC.has(key)) Object.defineProperty(emu, key, { value: () => Promise.reject(err()), configurable: true });
+    else Object.defineProperty(emu, key, { value: () => { throw err(); }, configurable: true });
+  }
+}
+
+// Every public method checks its arguments' shapes first (emulator-args.ts): EINVAL
+// naming the argument, before anything changes.
+for (const [name, sig] of Object.entries(SIGNATURES)) {
+  const proto = Emulator.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const method = proto[name];
+  if (typeof method !== 'function') throw new Error(`emulator-args: no method ${name}`);
+  if (name === 'close') continue;
+  Object.defineProperty(Emulator.prototype, name, {
+    value: function checked(this: Emulator, ...args: unknown[]): unknown {
+      try {
+        checkArgs(name, sig, args);
+      } catch (e) {
+        if (ASYNC.has(name)) return Promise.reject(e);
+        throw e;
+      }
+      return method.apply(this, args);
+    },
+    writable: true, configurable: true,
+  });
 }
 
 export { NetError };

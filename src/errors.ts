@@ -34,6 +34,7 @@ const ERRNO = {
   ENETUNREACH: [101, 'Network is unreachable'],
   ENOBUFS: [105, 'No buffer space available'],
   ENOTCONN: [107, 'Transport endpoint is not connected'],
+  ESHUTDOWN: [108, 'Cannot send after transport endpoint shutdown'],
   ETIMEDOUT: [110, 'Connection timed out'],
   EHOSTUNREACH: [113, 'No route to host'],
   ESTALE: [116, 'Stale file handle'],

@@ -22,6 +22,10 @@ export interface LoadedObject {
 }
 
 export interface ProgramLoader {
+  /** Closes a program's handle (a failed load closes what it loaded). */
+  closeProgram(prog: BpfProgram): void;
+  /** Closes a map's handle (a PROG_ARRAY lets go of its programs). */
+  closeMap(map: BpfMap): void;
   loadProgram(o: {
     name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType;
     regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[];
@@ -63,16 +67,38 @@ export function relocate(obj: BpfObject, index: number, maps: BpfMap[]): { insns
   return { insns, used: [...used] };
 }
 
-/** Loads every program of an ELF object (maps created first, shared between its programs). */
-export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject {
-  const obj = loadObject(bytes, { type: o.type });
-  const maps = obj.maps.map((m) => new BpfMap(dp, {
+function newMap(dp: Dataplane, m: BpfObject['maps'][number]): BpfMap {
+  return new BpfMap(dp, {
     // (maps of maps hold an inner map's fd: libbpf sets their value size to 4)
     name: m.name, type: m.kind === 'global' ? 'array' : m.type, keySize: m.keySize, valueSize: m.innerMap ? 4 : m.valueSize, maxEntries: m.maxEntries,
     flags: m.kind === 'global' ? 0 : m.flags & ~(1 << 10), readonlyProg: (m.flags & (1 << 7)) !== 0, initial: m.initial,
     inner: m.innerMap ? { type: m.innerMap.type, keySize: m.innerMap.keySize, valueSize: m.innerMap.valueSize, maxEntries: m.innerMap.maxEntries } : undefined,
-  }));
+  });
+}
+
+/** Loads every program of an ELF object (maps created first, shared between its programs). */
+export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject {
+  const obj = loadObject(bytes, { type: o.type });
+  const maps: BpfMap[] = [];
+  try {
+    for (const m of obj.maps) maps.push(newMap(dp, m));
+  } catch (e) {
+    for (const m of maps) m.close();
+    throw e;
+  }
   const out: LoadedObject = { license: obj.license, programs: new Map(), maps: new Map(maps.map((m, i) => [obj.maps[i]!.name, m])) };
+  try {
+    fill(obj, o, loader, maps, out);
+  } catch (e) {
+    // A refused object leaves nothing behind: its programs closed, its maps with them.
+    for (const p of out.programs.values()) loader.closeProgram(p);
+    for (const m of maps) if (m.handleOpen) loader.closeMap(m);
+    throw e;
+  }
+  return out;
+}
+
+function fill(obj: BpfObject, o: { programs?: string[] }, loader: ProgramLoader, maps: BpfMap[], out: LoadedObject): void {
   const gpl = /^(GPL|GPL v2|GPL and additional rights|Dual BSD\/GPL|Dual MIT\/GPL|Dual MPL\/GPL)$/.test(obj.license);
   obj.programs.forEach((p, index) => {
     if (o.programs ? !o.programs.includes(p.name) : !p.autoload) return;
@@ -98,5 +124,4 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
       if (prog) loader.progArraySet(maps[i]!, v.slot, prog);
     }
   });
-  return out;
 }

@@ -43,6 +43,9 @@ const KNOWN_FLAGS = BPF_F_NO_PREALLOC | BPF_F_RDONLY_PROG | BPF_F_MMAPABLE;
 
 let nextId = 1;
 
+/** Live maps by record address, per dataplane (programs name maps by record). */
+const live = new WeakMap<object, Map<number, BpfMap>>();
+
 export class BpfMap {
   readonly id = nextId++;
   readonly name: string;
@@ -63,6 +66,36 @@ export class BpfMap {
   private readonly slotSize: number;
   private readonly capacity: number;
   private readonly scratch: number;
+
+  /**
+   * Holders besides the user's handle: programs using the map, outer maps holding it.
+   * The map is freed when the handle is closed and the last holder lets go (the kernel's
+   * refcnt and usercnt).
+   */
+  refs = 0;
+  /** The user's handle (the fd) is open. */
+  handleOpen = true;
+  /** Freed: its memory is retired; every call fails with EBADF. */
+  freed = false;
+  /** Inner maps held by a map of maps, by key (hex). */
+  private readonly innerHeld = new Map<string, BpfMap>();
+
+  /** A closed AF_XDP socket leaves every XSKMAP (xsk_delete_from_maps). */
+  static forgetSocket(dp: Dataplane, record: number): void {
+    const w = dp.words();
+    for (const m of live.get(dp)?.values() ?? []) {
+      if (m.type !== 'xskmap') continue;
+      for (let i = 0; i < m.maxEntries; i++) {
+        const at = (m.values + i * m.stride) >>> 2;
+        if (Atomics.load(w, at) === record) Atomics.store(w, at, 0);
+      }
+    }
+  }
+
+  /** The live map whose record is at `record` (undefined for none). */
+  static byRecord(dp: Dataplane, record: number): BpfMap | undefined {
+    return live.get(dp)?.get(record);
+  }
 
   constructor(dp: Dataplane, s: MapSpec) {
     const type = typeof s.type === 'number' ? TYPE_NAMES[s.type] : s.type;
@@ -116,9 +149,24 @@ export class BpfMap {
       this.valuesSize = cap * this.slotSize + (type === 'lpm_trie' ? (dp.workers + 1) * 2 * ((s.keySize + 7) & ~7) : 0);
     }
     if (this.valuesSize > 256 << 20) fail('E2BIG');
+    // (all or nothing: a map that cannot get its memory leaves none taken)
     this.record = dp.alloc(A.MAP_RECORD_SIZE);
-    this.values = dp.alloc(this.valuesSize);
-    this.scratch = dp.alloc(Math.max(((s.keySize + 7) & ~7) + this.copies * this.stride, 8));
+    try {
+      this.values = dp.alloc(this.valuesSize);
+    } catch (e) {
+      dp.release(this.record, A.MAP_RECORD_SIZE);
+      throw e;
+    }
+    try {
+      this.scratch = dp.alloc(this.scratchSize);
+    } catch (e) {
+      dp.release(this.values, this.valuesSize);
+      dp.release(this.record, A.MAP_RECORD_SIZE);
+      throw e;
+    }
+    let reg = live.get(dp);
+    if (!reg) live.set(dp, (reg = new Map()));
+    reg.set(this.record, this);
     dp.bytes().fill(0, this.values, this.values + this.valuesSize);
     const dv = dp.view();
     const r = this.record;
@@ -140,12 +188,49 @@ export class BpfMap {
     if (s.initial) dp.bytes().set(s.initial.subarray(0, s.valueSize), this.values);
   }
 
+  private get scratchSize(): number {
+    return Math.max(((this.keySize + 7) & ~7) + this.copies * this.stride, 8);
+  }
+
   private get ex(): MapExports {
+    if (this.freed) fail('EBADF');
     return this.dp.exports as unknown as MapExports;
   }
 
+  /** A program or an outer map takes a reference. */
+  hold(): void {
+    this.refs++;
+  }
+
+  /** A holder lets go; the map goes with the last one once its handle is closed. */
+  put(): void {
+    this.refs--;
+    this.maybeFree();
+  }
+
+  /** Closes the user's handle (EBADF when closed already). */
+  close(): void {
+    if (!this.handleOpen) fail('EBADF');
+    this.handleOpen = false;
+    this.maybeFree();
+  }
+
+  private maybeFree(): void {
+    if (this.freed || this.handleOpen || this.refs > 0) return;
+    this.freed = true;
+    live.get(this.dp)?.delete(this.record);
+    this.free();
+    const inner = [...this.innerHeld.values()];
+    this.innerHeld.clear();
+    for (const m of inner) m.put();
+    const rings = this.perfRings;
+    this.perfRings = [];
+    for (const r of rings) r.close();
+  }
+
   private putKey(key: Uint8Array): number {
-    if (key.length !== this.keySize) fail('EINVAL');
+    if (this.freed) fail('EBADF');
+    if (!(key instanceof Uint8Array) || key.length !== this.keySize) fail('EINVAL');
     this.dp.bytes().set(key, this.scratch);
     return this.scratch;
   }
@@ -208,13 +293,23 @@ export class BpfMap {
       const type = typeof t.type === 'number' ? TYPE_NAMES[t.type] : t.type;
       if (inner.type !== type || inner.keySize !== t.keySize || inner.valueSize !== t.valueSize || inner.maxEntries !== t.maxEntries) fail('EINVAL');
     }
-    if (!inner && this.type === 'hash_of_maps') return this.delete(key);
-    const v = new Uint8Array(new Uint32Array([inner?.record ?? 0]).buffer);
-    const k = this.putKey(key);
-    const at = this.scratch + ((this.keySize + 7) & ~7);
-    this.dp.bytes().set(v, at);
-    const r = this.ex.mapUpdate(this.record, k, at, BigInt(flags), 0, 1);
-    if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
+    if (inner?.freed) fail('EBADF');
+    const id = Array.from(key, (b) => b.toString(16).padStart(2, '0')).join('');
+    if (!inner && this.type === 'hash_of_maps') {
+      this.delete(key);
+    } else {
+      const v = new Uint8Array(new Uint32Array([inner?.record ?? 0]).buffer);
+      const k = this.putKey(key);
+      const at = this.scratch + ((this.keySize + 7) & ~7);
+      this.dp.bytes().set(v, at);
+      const r = this.ex.mapUpdate(this.record, k, at, BigInt(flags), 0, 1);
+      if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
+    }
+    // The outer map holds the inner one until the entry changes or the outer map goes
+    // (a program may still be reading it: its memory waits for a grace period anyway).
+    const old = this.innerHeld.get(id);
+    if (inner) { inner.hold(); this.innerHeld.set(id, inner); } else this.innerHeld.delete(id);
+    old?.put();
   }
 
   private perfRings: BpfMap[] = [];
@@ -230,7 +325,7 @@ export class BpfMap {
     for (let i = 0; i < this.maxEntries; i++) {
       const ring = new BpfMap(this.dp, { name: `${this.name}.${i}`, type: 'ringbuf', keySize: 0, valueSize: 0, maxEntries: pages * 4096 });
       this.perfRings.push(ring);
-      Atomics.store(this.dp.words(), (this.values + i * this.stride) >> 2, ring.record);
+      Atomics.store(this.dp.words(), (this.values + i * this.stride) >>> 2, ring.record);
     }
   }
 
@@ -241,16 +336,18 @@ export class BpfMap {
 
   /** XSKMAP: puts an AF_XDP socket (its record) at `index`, or empties it (undefined). */
   setSocket(index: number, sock: { record: number } | undefined): void {
+    if (this.freed) fail('EBADF');
     if (this.type !== 'xskmap') fail('EINVAL');
     if (!Number.isInteger(index) || index < 0 || index >= this.maxEntries) fail('E2BIG');
-    Atomics.store(this.dp.words(), (this.values + index * this.stride) >> 2, sock?.record ?? 0);
+    Atomics.store(this.dp.words(), (this.values + index * this.stride) >>> 2, sock?.record ?? 0);
   }
 
   /** PROG_ARRAY: puts a program (its record address) in slot `index`, or empties it (0); E2BIG past the end. */
   setSlot(index: number, record: number): void {
+    if (this.freed) fail('EBADF');
     if (this.type !== 'prog_array') fail('EINVAL');
     if (!Number.isInteger(index) || index < 0 || index >= this.maxEntries) fail('E2BIG');
-    Atomics.store(this.dp.words(), (this.values + index * this.stride) >> 2, record);
+    Atomics.store(this.dp.words(), (this.values + index * this.stride) >>> 2, record);
   }
 
   /**
@@ -262,18 +359,18 @@ export class BpfMap {
     const w = this.dp.words();
     const dv = this.dp.view();
     const out: Uint8Array[] = [];
-    let cons = Atomics.load(w, (this.record + A.MAP_RB_CONS) >> 2) >>> 0;
-    const prod = Atomics.load(w, (this.record + A.MAP_RB_PROD) >> 2) >>> 0;
+    let cons = Atomics.load(w, (this.record + A.MAP_RB_CONS) >>> 2) >>> 0;
+    const prod = Atomics.load(w, (this.record + A.MAP_RB_PROD) >>> 2) >>> 0;
     while (cons !== prod) {
       const at = this.values + (cons & (this.maxEntries - 1));
-      const h = Atomics.load(w, at >> 2) >>> 0;
+      const h = Atomics.load(w, at >>> 2) >>> 0;
       if (h & A.RB_BUSY) break;
       const len = h & ~(A.RB_BUSY | A.RB_DISCARD);
       if (!(h & A.RB_DISCARD)) out.push(this.dp.bytes().slice(at + A.RB_HDR, at + A.RB_HDR + len));
       cons = (cons + ((len + A.RB_HDR + 7) & ~7)) >>> 0;
       void dv;
     }
-    Atomics.store(w, (this.record + A.MAP_RB_CONS) >> 2, cons | 0);
+    Atomics.store(w, (this.record + A.MAP_RB_CONS) >>> 2, cons | 0);
     return out;
   }
 
@@ -281,6 +378,6 @@ export class BpfMap {
   free(): void {
     this.dp.retire(this.values, this.valuesSize);
     this.dp.retire(this.record, A.MAP_RECORD_SIZE);
-    this.dp.release(this.scratch, ((this.keySize + 7) & ~7) + this.copies * this.stride);
+    this.dp.release(this.scratch, this.scratchSize);
   }
 }

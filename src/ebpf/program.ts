@@ -34,6 +34,8 @@ export class BpfProgram implements MprogProg {
   closed = false;
   /** First 8 bytes of SHA-1 over the instructions, hex (bpftool's "tag"). */
   tag = '';
+  /** The maps it uses (each holds a reference until the program is freed). */
+  usedMaps: { put(): void }[] = [];
   /** Its compiled code (slot 0 and a reason when it runs on the interpreter). */
   jit: JitInfo = { slot: 0, reason: 'not compiled', bytes: 0, compileMs: 0 };
 

@@ -16,7 +16,7 @@ import { drainPrintk } from '../trace/printk.js';
 import type { WorkerPool } from '../worker/pool.js';
 import { codegenMap } from './codegen/compile.js';
 import { loadBpfObject, type LoadedObject } from './load.js';
-import type { BpfMap } from './maps.js';
+import { BpfMap } from './maps.js';
 import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mprog.js';
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './program.js';
 import { progTag } from './tag.js';
@@ -103,11 +103,12 @@ export class BpfSyscall {
         this.jitPending.delete(done);
         if (prog.record === 0) { this.dp.jit.release(info.slot); return; }
         prog.jit = info;
-        Atomics.store(this.dp.words(), (prog.record + A.PR_JIT) >> 2, info.slot);
+        Atomics.store(this.dp.words(), (prog.record + A.PR_JIT) >>> 2, info.slot);
       });
       this.jitPending.add(done);
     }
     prog.record = rec;
+    this.holdMaps(prog, maps);
     this.bpf.progs.set(prog.id, prog);
     return prog;
   }
@@ -133,7 +134,7 @@ export class BpfSyscall {
    * and goes when the last slot and attachment let it go.
    */
   progArraySet(map: BpfMap, index: number, prog: BpfProgram | undefined): void {
-    if (prog && (prog.closed || !this.bpf.prog(prog.id))) fail('EBADF');
+    if (map.freed || (prog && (prog.closed || !this.bpf.prog(prog.id)))) fail('EBADF');
     if (prog && prog.type !== 'sched_cls' && prog.type !== 'xdp') fail('EINVAL');
     map.setSlot(index, prog?.record ?? 0);
     let slots = this.progSlots.get(map);
@@ -250,9 +251,40 @@ export class BpfSyscall {
     if (prog.closed && prog.refs <= 0) this.freeProg(prog);
   }
 
+  /** The program holds each map it uses (named by record) until it is freed. */
+  private holdMaps(prog: BpfProgram, records: number[]): void {
+    for (const r of new Set(records)) {
+      const m = BpfMap.byRecord(this.dp, r);
+      if (m) { m.hold(); prog.usedMaps.push(m); }
+    }
+  }
+
+  /**
+   * Closes a map's handle: a PROG_ARRAY lets go of its programs (the kernel clears it
+   * when the last user reference goes); the map goes when no program holds it.
+   */
+  closeMap(map: BpfMap): void {
+    if (!map.handleOpen) fail('EBADF');
+    const slots = this.progSlots.get(map);
+    if (slots) {
+      for (const [index] of slots) this.progArraySet(map, index, undefined);
+      this.progSlots.delete(map);
+    }
+    map.close();
+  }
+
+  /** bpf_object__close: closes the object's programs and map handles that are still open. */
+  closeObject(obj: LoadedObject): void {
+    for (const p of obj.programs.values()) this.closeProgram(p);
+    for (const m of obj.maps.values()) if (m.handleOpen) this.closeMap(m);
+  }
+
   /** Called when the last reference to a program goes (the engine frees its image). */
   protected freeProg(prog: BpfProgram): void {
     this.bpf.progs.delete(prog.id);
+    const maps = prog.usedMaps;
+    prog.usedMaps = [];
+    for (const m of maps) m.put();
     if (prog.addr) this.dp.retire(prog.addr, prog.insns.length);
     if (prog.record) this.dp.retire(prog.record, A.PR_SIZE);
     this.dp.jit.release(prog.jit.slot);

@@ -21,6 +21,13 @@ import { PingResult, type PingOptions } from './stack/ping.js';
 import type { Traffic } from './traffic.js';
 import type { FrameMeta, RxMeta } from './types.js';
 
+/** Frames per inline pktgen call between yields to the event loop. */
+const PKTGEN_CHUNK = 1 << 16;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
+}
+
 export class Datapath {
   private readonly dp: Dataplane;
   private readonly pool: WorkerPool | undefined;
@@ -107,6 +114,13 @@ export class Datapath {
       const redirected = this.drainRedirects();
       this.dp.reclaim();
       if (placed === 0 && drained === 0 && redirected === 0 && zc === 0 && this.traffic.backlog === 0 && this.txRingsEmpty()) break;
+      // Inline, every so often: let timers and other tasks run.
+      if (!this.pool && rounds % 64 === 63) await yieldToEventLoop();
+    }
+    // Records retired during the rounds go once every worker has quiesced past them.
+    if (this.pool && this.dp.pendingRetired > 0) {
+      this.pool.kick();
+      await this.pool.idle(() => { this.dp.reclaim(); return this.dp.pendingRetired === 0; }, 2_000).catch(() => undefined);
     }
     return rounds;
   }
@@ -187,14 +201,32 @@ export class Datapath {
     // The varied port must lie inside the frame.
     if (!int(portOffset, 0, 0xffff) || (flows > 1 && portOffset + 2 > frame.length)) fail('EINVAL');
     this.checkFrameLength(frame);
+    // (the wire carries runts, which a NIC counts as PKT_TOO_SMALL; a device's xmit takes none)
+    if (frame.length < A.ETH_HLEN && !d.nic) fail('EINVAL', `pktgen: a frame needs an Ethernet header (${A.ETH_HLEN} bytes), got ${frame.length}`);
     const tmpl = this.dp.alloc(frame.length);
     this.dp.bytes().set(frame, tmpl);
     const proto = frame.length >= 14 ? (frame[12]! << 8) | frame[13]! : 0;
     const args = [d.slot, tmpl, frame.length, o.count, o.batch ?? 64, flows, portOffset, ((proto & 0xff) << 8) | (proto >> 8)] as const;
     const thread = this.dev.ownerThread(d);
     await this.syscall.settleJit();
-    const sent = this.pool ? await this.pool.pktgen(thread, ...args) : this.dp.exports.pktgen(0, ...args);
-    this.dp.retire(tmpl, frame.length);
+    let sent = 0;
+    try {
+      if (this.pool) sent = await this.pool.pktgen(thread, ...args);
+      else {
+        // Inline: in chunks (a whole number of flow cycles), yielding to the event loop
+        // between them so timers and other tasks run.
+        const chunk = flows * Math.max(1, Math.floor(PKTGEN_CHUNK / flows));
+        while (sent < o.count) {
+          const want = Math.min(chunk, o.count - sent);
+          const n = this.dp.exports.pktgen(0, d.slot, tmpl, frame.length, want, o.batch ?? 64, flows, portOffset, args[7]);
+          sent += n;
+          if (n < want || sent >= o.count) break;
+          await yieldToEventLoop();
+        }
+      }
+    } finally {
+      this.dp.retire(tmpl, frame.length);
+    }
     return sent;
   }
 

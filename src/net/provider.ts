@@ -62,7 +62,7 @@ export class MemoryProvider {
       this.supplied.add(base);
       dv.setUint32(this.fill + A.RING_ENTRIES + ((prod + i) & mask) * 4, base, true);
     }
-    Atomics.store(dp.words(), (this.fill + A.R_PRODUCER) >> 2, (prod + n) | 0);
+    Atomics.store(dp.words(), (this.fill + A.R_PRODUCER) >>> 2, (prod + n) | 0);
   }
 
   /** True if `addr` (any address inside a frame) is one of this provider's buffers. */

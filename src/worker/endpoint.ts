@@ -11,12 +11,29 @@ interface NodePort {
   on(type: 'message', listener: (value: unknown) => void): unknown;
   off(type: 'message', listener: (value: unknown) => void): unknown;
   start?: () => void;
+  ref?: () => void;
+  unref?: () => void;
 }
 
-export function nodeEndpoint(port: NodePort): Endpoint {
+/**
+ * `keepAlive`: the endpoint holds the event loop only while requests wait for an answer
+ * (the host's side of a worker: an idle worker must not keep Node alive, a pending call
+ * must). comlink answers every request with exactly one message.
+ */
+export function nodeEndpoint(port: NodePort, o: { keepAlive?: boolean } = {}): Endpoint {
   const wrapped = new WeakMap<object, (value: unknown) => void>();
+  let pending = 0;
+  const counted = o.keepAlive === true && typeof port.ref === 'function' && typeof port.unref === 'function';
+  if (counted) {
+    port.on('message', () => {
+      if (pending > 0 && --pending === 0) port.unref!();
+    });
+  }
   return {
-    postMessage: (message: unknown, transfer?: Transferable[]) => port.postMessage(message, transfer),
+    postMessage: (message: unknown, transfer?: Transferable[]) => {
+      port.postMessage(message, transfer);
+      if (counted && pending++ === 0) port.ref!();
+    },
     addEventListener: (_type: string, handler: unknown) => {
       const fn = (data: unknown): void => {
         if (typeof handler === 'function') handler({ data });
@@ -24,6 +41,8 @@ export function nodeEndpoint(port: NodePort): Endpoint {
       };
       wrapped.set(handler as object, fn);
       port.on('message', fn);
+      // (a message listener refs a worker's port: give it back unless a call is waiting)
+      if (counted && pending === 0) port.unref!();
     },
     removeEventListener: (_type: string, handler: unknown) => {
       const fn = wrapped.get(handler as object);

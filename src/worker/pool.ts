@@ -34,7 +34,18 @@ async function spawn(workerUrl: URL | string | undefined): Promise<Handle> {
     w.unref();
     w.on('error', (e: Error) => fail(new Error(e.message)));
     w.on('exit', (code: number) => fail(new Error(`exited with code ${code}`)));
-    return { api: wrap<WorkerApi>(nodeEndpoint(w as never)), terminate: () => w.terminate(), failed, url: String(url) };
+    // The endpoint holds the event loop only while a call waits for its answer; once
+    // terminating, the worker holds it until it is gone (a late answer must not let go).
+    let terminating = false;
+    const port = {
+      postMessage: (m: unknown, t?: readonly unknown[]) => w.postMessage(m, t as never),
+      on: (type: 'message', fn: (v: unknown) => void) => w.on(type, fn),
+      off: (type: 'message', fn: (v: unknown) => void) => w.off(type, fn),
+      ref: () => w.ref(),
+      unref: () => { if (!terminating) w.unref(); },
+    };
+    const terminate = (): Promise<number> => { terminating = true; w.ref(); return w.terminate(); };
+    return { api: wrap<WorkerApi>(nodeEndpoint(port, { keepAlive: true })), terminate, failed, url: String(url) };
   }
   // Bundlers (Vite, Rollup, webpack) recognise this literal form and emit the worker.
   const w = workerUrl !== undefined
@@ -114,8 +125,12 @@ export class WorkerPool implements JitPeers {
   }
 
   /** JitPeers: every worker puts the interpreter back into `slot`. */
-  uninstall(slot: number): void {
-    for (const h of this.workers) this.track(h.api.jitUninstall(slot), `uninstall slot ${slot}`);
+  uninstall(slot: number): Promise<unknown> {
+    return Promise.all(this.workers.map((h) => {
+      const p = h.api.jitUninstall(slot);
+      this.track(p, `uninstall slot ${slot}`);
+      return p;
+    }));
   }
 
   private track(p: Promise<unknown>, what: string): void {
@@ -143,7 +158,7 @@ export class WorkerPool implements JitPeers {
   kick(): void {
     const w = this.dp.words();
     for (let t = 1; t <= this.dp.workers; t++) {
-      const bell = (this.dp.thread(t).state + A.T_DOORBELL) >> 2;
+      const bell = (this.dp.thread(t).state + A.T_DOORBELL) >>> 2;
       Atomics.add(w, bell, 1);
       Atomics.notify(w, bell);
     }
@@ -171,7 +186,7 @@ export class WorkerPool implements JitPeers {
     if (this.dp.jit.peers === this) this.dp.jit.peers = undefined;
     await Promise.allSettled([...this.jitPending]);
     const w = this.dp.words();
-    for (let t = 1; t <= this.dp.workers; t++) Atomics.store(w, (this.dp.thread(t).state + A.T_STOP) >> 2, 1);
+    for (let t = 1; t <= this.dp.workers; t++) Atomics.store(w, (this.dp.thread(t).state + A.T_STOP) >>> 2, 1);
     this.kick();
     for (const h of this.workers) {
       await h.api.stop();

@@ -39,8 +39,8 @@ function createApi(): WorkerApi {
   async function loop(memory: WebAssembly.Memory): Promise<void> {
     const i32 = new Int32Array(memory.buffer);
     const state = new DataView(memory.buffer).getUint32(A.GLOBALS + A.G_THREADS, true) + thread * A.THREAD_SIZE;
-    const bell = (state + A.T_DOORBELL) >> 2;
-    const stop = (state + A.T_STOP) >> 2;
+    const bell = (state + A.T_DOORBELL) >>> 2;
+    const stop = (state + A.T_STOP) >>> 2;
     for (;;) {
       if (stopFlag || Atomics.load(i32, stop) !== 0) return;
       const seen = Atomics.load(i32, bell);

@@ -127,7 +127,7 @@ export class XskApp {
     const { Worker } = await nodeImport<typeof import('node:worker_threads')>('node:worker_threads');
     const url = new URL('./app-worker.mjs', import.meta.url);
     const worker = new Worker(url, {
-      workerData: { module: dp.module, memory: dp.memory, app: rec, thread, stopIndex: (rec + A.APP_STOP) >> 2, drain: needRx },
+      workerData: { module: dp.module, memory: dp.memory, app: rec, thread, stopIndex: (rec + A.APP_STOP) >>> 2, drain: needRx },
     });
     let started!: () => void;
     let failed!: (e: unknown) => void;
@@ -178,8 +178,8 @@ export class XskApp {
   async stop(): Promise<XskAppResult> {
     if (this.result) return this.result;
     const w = this.dp.words();
-    Atomics.store(w, (this.record + A.APP_STOP) >> 2, 1);
-    Atomics.notify(w, (this.record + A.APP_STOP) >> 2);
+    Atomics.store(w, (this.record + A.APP_STOP) >>> 2, 1);
+    Atomics.notify(w, (this.record + A.APP_STOP) >>> 2);
     try {
       await this.done;
     } finally {

@@ -103,6 +103,14 @@ export class XskSocket {
   sg = false;
   state: XskState = 'ready';
   bound: { dev: NetDevice; queue: number; phys?: { dev: NetDevice; queue: number }; pool: XskPool } | undefined;
+  /** @internal Sockets using this socket's UMEM or its pool's rings (its memory waits for them). */
+  dependents = 0;
+  /** @internal The sockets whose UMEM and pool rings this one uses (set by bind). */
+  uses: XskSocket[] = [];
+  /** Closed by its owner (the fd): its memory is freed once nothing uses it; every call is EBADF. */
+  released = false;
+  /** @internal Its memory is retired. */
+  freed = false;
   private readonly dp: Dataplane;
 
   /** socket(AF_XDP) + XDP_UMEM_REG + the ring setsockopts (§1.1, §2.1). */
@@ -126,14 +134,28 @@ export class XskSocket {
     this.umemSize = size;
     this.chunkSize = size ? chunk : 0;
     this.headroom = size ? headroom : 0;
-    this.umem = size ? dp.alloc(size, 4096) : 0;
-    this.ownFill = fillSize ? dp.allocRing(fillSize, 8) : 0;
-    this.rx = rxSize ? dp.allocRing(rxSize, A.DESC_SIZE) : 0;
-    this.tx = txSize ? dp.allocRing(txSize, A.DESC_SIZE) : 0;
-    this.ownComp = compSize ? dp.allocRing(compSize, 8) : 0;
+    this.sizes = { umem: size, fill: fillSize, rx: rxSize, tx: txSize, comp: compSize };
+    // All or nothing: a socket that cannot get its memory (ENOMEM) leaves none taken.
+    const taken: [number, number][] = [];
+    const take = (bytes: number, f: () => number): number => {
+      if (!bytes) return 0;
+      try {
+        const at = f();
+        taken.push([at, bytes]);
+        return at;
+      } catch (e) {
+        for (const [a, b] of taken) dp.release(a, b);
+        throw e;
+      }
+    };
+    this.umem = take(size, () => dp.alloc(size, 4096));
+    this.ownFill = take(fillSize && dp.ringBytes(fillSize, 8), () => dp.allocRing(fillSize, 8));
+    this.rx = take(rxSize && dp.ringBytes(rxSize, A.DESC_SIZE), () => dp.allocRing(rxSize, A.DESC_SIZE));
+    this.tx = take(txSize && dp.ringBytes(txSize, A.DESC_SIZE), () => dp.allocRing(txSize, A.DESC_SIZE));
+    this.ownComp = take(compSize && dp.ringBytes(compSize, 8), () => dp.allocRing(compSize, 8));
     // "TX must be kicked the first time": the TX ring starts with need_wakeup set.
     if (this.tx) dp.view().setUint32(this.tx + A.R_FLAGS, A.RING_NEED_WAKEUP, true);
-    this.record = dp.alloc(A.XS_SIZE);
+    this.record = take(A.XS_SIZE, () => dp.alloc(A.XS_SIZE));
     dp.bytes().fill(0, this.record, this.record + A.XS_SIZE);
     const dv = dp.view();
     const r = this.record;
@@ -141,6 +163,30 @@ export class XskSocket {
     dv.setUint32(r + A.XS_TX, this.tx, true);
     dv.setUint32(r + A.XS_TX_BUDGET, 32, true);
     dv.setUint32(r + A.XS_POOL, r, true);
+  }
+
+  private readonly sizes: { umem: number; fill: number; rx: number; tx: number; comp: number };
+
+  /**
+   * @internal Retires the socket's memory (record, rings, its UMEM if it registered one,
+   * its pool's free list) past a grace period: the dataplane may still be reading it.
+   */
+  retireMemory(): void {
+    if (this.freed) return;
+    this.freed = true;
+    const dp = this.dp;
+    const free = dp.view().getUint32(this.record + A.XS_FREE, true);
+    if (free) dp.retire(free, dp.view().getUint32(this.record + A.XS_FREE_CAP, true) * 4);
+    if (this.ownsUmem && this.umem) dp.retire(this.umem, this.sizes.umem);
+    if (this.ownFill) dp.retire(this.ownFill, dp.ringBytes(this.sizes.fill, 8));
+    if (this.rx) dp.retire(this.rx, dp.ringBytes(this.sizes.rx, A.DESC_SIZE));
+    if (this.tx) dp.retire(this.tx, dp.ringBytes(this.sizes.tx, A.DESC_SIZE));
+    if (this.ownComp) dp.retire(this.ownComp, dp.ringBytes(this.sizes.comp, 8));
+    dp.retire(this.record, A.XS_SIZE);
+  }
+
+  private live(): void {
+    if (this.released) fail('EBADF');
   }
 
   /** The FILL ring the application produces to: its own before bind, the pool's after. */
@@ -165,6 +211,7 @@ export class XskSocket {
 
   /** setsockopt(XDP_MAX_TX_SKB_BUDGET): 32..TX ring size, else EACCES. */
   setTxBudget(budget: number): void {
+    this.live();
     const size = this.tx ? this.dp.view().getUint32(this.tx + A.R_SIZE, true) : 0;
     if (!Number.isInteger(budget) || budget < 32 || budget > size) fail('EACCES');
     this.dp.view().setUint32(this.record + A.XS_TX_BUDGET, budget, true);
@@ -178,16 +225,18 @@ export class XskSocket {
   /** xsk_ring_prod__needs_wakeup on FILL or TX (the XDP_RING_NEED_WAKEUP bit of the ring's flags). */
   needsWakeup(ring: 'fill' | 'tx'): boolean {
     const r = ring === 'fill' ? this.fill : this.tx;
-    return r !== 0 && (Atomics.load(this.dp.words(), (r + A.R_FLAGS) >> 2) & A.RING_NEED_WAKEUP) !== 0;
+    return r !== 0 && (Atomics.load(this.dp.words(), (r + A.R_FLAGS) >>> 2) & A.RING_NEED_WAKEUP) !== 0;
   }
 
   /** xsk_ring_prod__reserve/submit on FILL: hands chunk addresses to the kernel side. Returns how many fit. */
   fillRing(addrs: number[]): number {
+    this.live();
     return this.produce(this.fill, addrs.length, (e, i) => this.dp.view().setBigUint64(e, BigInt(addrs[i]!), true));
   }
 
   /** xsk_ring_prod__reserve/submit on TX: frames (UMEM address, length, options) to send at the next kick. */
   txRing(frames: XdpDesc[]): number {
+    this.live();
     return this.produce(this.tx, frames.length, (e, i) => {
       const dv = this.dp.view();
       dv.setBigUint64(e + A.DESC_ADDR, BigInt(frames[i]!.addr), true);
@@ -198,6 +247,7 @@ export class XskSocket {
 
   /** xsk_ring_cons__peek/release on RX: the descriptors received, with their data copied out. */
   recv(max = Infinity): (Required<XdpDesc> & { data: Uint8Array })[] {
+    this.live();
     const dv = this.dp.view();
     return this.consume(this.rx, max, (e) => {
       const addr = Number(dv.getBigUint64(e + A.DESC_ADDR, true));
@@ -208,6 +258,7 @@ export class XskSocket {
 
   /** xsk_ring_cons__peek/release on COMPLETION: the addresses of sent frames, back to the application. */
   completions(max = Infinity): number[] {
+    this.live();
     return this.consume(this.comp, max, (e) => Number(this.dp.view().getBigUint64(e, true)));
   }
 
@@ -216,12 +267,12 @@ export class XskSocket {
     const dv = this.dp.view();
     const w = this.dp.words();
     const prod = dv.getUint32(ring + A.R_PRODUCER, true);
-    const cons = Atomics.load(w, (ring + A.R_CONSUMER) >> 2) >>> 0;
+    const cons = Atomics.load(w, (ring + A.R_CONSUMER) >>> 2) >>> 0;
     const k = Math.min(n, dv.getUint32(ring + A.R_SIZE, true) - ((prod - cons) >>> 0));
     const mask = dv.getUint32(ring + A.R_MASK, true);
     const size = dv.getUint32(ring + A.R_ENTRY_SIZE, true);
     for (let i = 0; i < k; i++) write(ring + A.RING_ENTRIES + ((prod + i) & mask) * size, i);
-    Atomics.store(w, (ring + A.R_PRODUCER) >> 2, (prod + k) | 0);
+    Atomics.store(w, (ring + A.R_PRODUCER) >>> 2, (prod + k) | 0);
     return k;
   }
 
@@ -231,11 +282,11 @@ export class XskSocket {
     const dv = this.dp.view();
     const w = this.dp.words();
     let cons = dv.getUint32(ring + A.R_CONSUMER, true);
-    const prod = Atomics.load(w, (ring + A.R_PRODUCER) >> 2) >>> 0;
+    const prod = Atomics.load(w, (ring + A.R_PRODUCER) >>> 2) >>> 0;
     const mask = dv.getUint32(ring + A.R_MASK, true);
     const size = dv.getUint32(ring + A.R_ENTRY_SIZE, true);
     for (; cons !== prod && out.length < max; cons = (cons + 1) >>> 0) out.push(read(ring + A.RING_ENTRIES + (cons & mask) * size));
-    Atomics.store(w, (ring + A.R_CONSUMER) >> 2, cons | 0);
+    Atomics.store(w, (ring + A.R_CONSUMER) >>> 2, cons | 0);
     return out;
   }
 
@@ -298,6 +349,7 @@ export class XskSocket {
 
   /** getsockopt(XDP_STATISTICS), the full struct (rx_fill_ring_empty_descs is the pool's FILL counter). */
   statistics(): XdpStatistics {
+    this.live();
     const dv = this.dp.view();
     const r = this.record;
     const u64 = (at: number): bigint => dv.getBigUint64(at, true);

@@ -7,6 +7,7 @@
 
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
+import { BpfMap } from '../ebpf/maps.js';
 import { fail } from '../errors.js';
 import type { NetDevice, RxQueue } from '../net/netdev.js';
 import type { DeviceRecords } from '../net/records.js';
@@ -80,6 +81,10 @@ export class Xsk {
     }
     pool.sockets.add(sock);
     if (pool.zerocopy) this.zcSockets.add(sock);
+    // Its memory may go only after the sockets whose UMEM and pool rings it uses.
+    for (const owner of new Set([umemOwner(sock, o.sharedUmem as XskSocket | undefined), pool.owner])) {
+      if (owner !== sock) { owner.dependents++; sock.uses.push(owner); }
+    }
     sock.sg = sg;
     const phys = pool.holder.dev !== d ? { dev: pool.holder.dev, queue: pool.holder.index } : undefined;
     sock.bound = { dev: d, queue, phys, pool };
@@ -113,7 +118,7 @@ export class Xsk {
       dv.setUint32(r + A.XS_FREE_CAP, cap, true);
     }
     // State last: the dataplane reads the other fields once it sees BOUND.
-    Atomics.store(this.dp.words(), (r + A.XS_STATE) >> 2, A.XS_BOUND);
+    Atomics.store(this.dp.words(), (r + A.XS_STATE) >>> 2, A.XS_BOUND);
     // A new zero-copy pool: its queue now receives into the UMEM.
     if (pool.zerocopy && pool.sockets.size === 1) this.records.publish(pool.holder.dev);
   }
@@ -211,7 +216,7 @@ export class Xsk {
     const b = sock.bound;
     if (sock.state === 'ready') sock.state = 'unbound';
     if (!b) return;
-    Atomics.store(this.dp.words(), (sock.record + A.XS_STATE) >> 2, 0);
+    Atomics.store(this.dp.words(), (sock.record + A.XS_STATE) >>> 2, 0);
     b.pool.sockets.delete(sock);
     if (b.pool.sockets.size === 0 && b.pool.holder.pool === b.pool) {
       b.pool.holder.pool = undefined;
@@ -221,4 +226,37 @@ export class Xsk {
     sock.bound = undefined;
     this.zcSockets.delete(sock);
   }
+
+  /**
+   * close(2) on the socket: unbinds it, takes it out of every XSKMAP (xsk_delete_from_maps)
+   * and frees its memory after a grace period once no socket shares its UMEM or pool.
+   * Later calls on it are EBADF.
+   */
+  release(sock: XskSocket): void {
+    if (!(sock instanceof XskSocket)) fail('EINVAL');
+    if (sock.released) fail('EBADF');
+    this.close(sock);
+    sock.released = true;
+    BpfMap.forgetSocket(this.dp, sock.record);
+    this.maybeFree(sock);
+  }
+
+  private maybeFree(sock: XskSocket): void {
+    if (!sock.released || sock.dependents > 0 || sock.freed) return;
+    sock.retireMemory();
+    const uses = sock.uses;
+    sock.uses = [];
+    for (const owner of uses) {
+      owner.dependents--;
+      this.maybeFree(owner);
+    }
+  }
+}
+
+/** The socket whose UMEM `sock` uses (itself when it registered one). */
+function umemOwner(sock: XskSocket, shared: XskSocket | undefined): XskSocket {
+  if (sock.ownsUmem || !shared) return sock;
+  let s = shared;
+  while (!s.ownsUmem && s.uses.length) s = s.uses[0]!;
+  return s;
 }

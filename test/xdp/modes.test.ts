@@ -646,10 +646,14 @@ describe('zero-copy receive (af_xdp.md §1.3, §3.5)', () => {
     s.fillRing(chunks(2));
     await wire(udpTo(2, 7));
     expect(s.kernelHeld()).toEqual([0]);
-    emu.xskClose(s);
+    // (the unbind that close does first, as device unregistration does it: the socket's
+    // memory is still there to look at; close then frees it)
+    (emu as unknown as { xsk: { close(s: XskSocket): void } }).xsk.close(s);
     await wire(udpTo(2, 7), udpTo(2, 5000));
     expect(emu.stats(eth0).dropReasons).toEqual({ XDP_DROP: 2n, REDIRECT_FAILED: 1n });
     expect(s.kernelHeld()).toEqual([0]);
     expect(s.unaccounted(chunks(2).map((c) => c + 2 * 4096))).toEqual([]); // 4096 still in FILL
+    emu.xskClose(s);
+    expect(() => s.statistics()).toThrow(expect.objectContaining({ errno: 'EBADF' }));
   });
 });

@@ -87,23 +87,33 @@ export function uninstallJit(host: JitHost, slot: number): void {
  */
 export interface JitPeers {
   install(slot: number, module: WebAssembly.Module): void;
-  uninstall(slot: number): void;
+  /** Resolves once every peer has put the interpreter back (rejects if one cannot). */
+  uninstall(slot: number): Promise<unknown>;
 }
 
 /**
- * The host's slot allocator. Freed slots are reused only when the dataplane has no worker
- * threads (a worker could still hold the old code in its own table).
+ * The host's slot allocator. A freed slot is handed out again once every thread's table
+ * holds the interpreter there: at once on the host, after every worker acknowledged its
+ * uninstall otherwise (until then a worker could still run the old code for a program
+ * record that names the slot). A peer that fails to uninstall keeps the slot out of use.
  */
 export class JitTable {
   private next = A.JIT_BASE;
   private readonly free: number[] = [];
+  /** Slots released whose peers have not all acknowledged the uninstall yet. */
+  private draining = 0;
   /** Modules by slot, for threads that install them later. */
   readonly modules = new Map<number, WebAssembly.Module>();
   /** The worker threads' tables (set by the worker pool); none without workers. */
   peers: JitPeers | undefined;
 
-  /** `end`: one past the last slot to hand out (the table's size, JIT_SLOTS). */
-  constructor(private readonly host: JitHost, private readonly reuse: boolean, private readonly end = A.JIT_SLOTS) {}
+  /** `reuse`: hand freed slots out again; `end`: one past the last slot to hand out (the table's size, JIT_SLOTS). */
+  constructor(private readonly host: JitHost, private readonly reuse = true, private readonly end = A.JIT_SLOTS) {}
+
+  /** Slots holding compiled code now, and slots waiting for their peers to let go. */
+  get inUse(): { installed: number; draining: number; free: number; highWater: number } {
+    return { installed: this.modules.size, draining: this.draining, free: this.free.length, highWater: this.next - A.JIT_BASE };
+  }
 
   /** Compiles `insns` and installs them in a new slot; on failure says why (slot 0). */
   compile(insns: Uint8Array, o: CompileOptions = {}): JitInfo {
@@ -159,7 +169,14 @@ export class JitTable {
     if (slot === 0 || !this.modules.has(slot)) return;
     this.modules.delete(slot);
     uninstallJit(this.host, slot);
-    this.peers?.uninstall(slot);
-    if (this.reuse) this.free.push(slot);
+    if (!this.peers) {
+      if (this.reuse) this.free.push(slot);
+      return;
+    }
+    this.draining++;
+    this.peers.uninstall(slot).then(
+      () => { this.draining--; if (this.reuse) this.free.push(slot); },
+      () => { this.draining--; },
+    );
   }
 }
