@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Emulator } from '../emulator.js';
 import { NetError, strerror } from '../errors.js';
+import { LoadError } from '../ebpf/load-error.js';
 import { BPF_F_AFTER, BPF_F_BEFORE, BPF_F_REPLACE } from '../ebpf/mprog.js';
 import type { BpfMap } from '../ebpf/maps.js';
 import type { AttachType, BpfProgram } from '../ebpf/program.js';
@@ -130,6 +131,8 @@ function load(ctx: Ctx, file: string, only?: string[], type?: string): ReturnTyp
     allMaps.set(ctx.emu, [...(allMaps.get(ctx.emu) ?? []), ...obj.maps.values()]);
     return obj;
   } catch (e) {
+    // (the object itself refused: libbpf's open; a program the checks refuse: its load)
+    if (e instanceof LoadError) throw new CliError(`libbpf: ${e.message}\nError: failed to open object file`, 255);
     if (e instanceof NetError) throw new CliError(`libbpf: prog load failed: ${e.message}\nError: failed to load object file`, 255);
     throw new CliError(`libbpf: ${(e as Error).message}\nError: failed to open object file`, 255);
   }
