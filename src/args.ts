@@ -96,3 +96,27 @@ export function checkArgs(method: string, sig: Signature, args: ArrayLike<unknow
   }
   sig.forEach(([name, s], i) => s(args[i], `${method}: ${name}`));
 }
+
+/**
+ * Makes each method of `proto` named in `sigs` check its arguments first (EINVAL naming
+ * the argument, before anything changes); the `async` ones reject instead of throwing.
+ */
+export function guardMethods(cls: string, proto: object, sigs: Record<string, Signature>, async: ReadonlySet<string> = new Set()): void {
+  const methods = proto as Record<string, (...a: unknown[]) => unknown>;
+  for (const [name, sig] of Object.entries(sigs)) {
+    const method = methods[name];
+    if (typeof method !== 'function') throw new Error(`${cls}: no method ${name}`);
+    Object.defineProperty(proto, name, {
+      value: function checked(this: unknown, ...args: unknown[]): unknown {
+        try {
+          checkArgs(name, sig, args);
+        } catch (e) {
+          if (async.has(name)) return Promise.reject(e);
+          throw e;
+        }
+        return method.apply(this, args);
+      },
+      writable: true, configurable: true,
+    });
+  }
+}

@@ -119,3 +119,33 @@ export const SIGNATURES: Record<string, Signature> = {
   startCapture: [['o', opt(obj({ devices: arr(obj({ ns, dev }, ['ns', 'dev'])) }))]],
   stopCapture: [['c', inst(Capture)]],
 };
+
+/** BpfMap's public methods (BPF_MAP_* from the host side). */
+export const MAP_SIGNATURES: Record<string, Signature> = {
+  lookup: [['key', bytes]],
+  update: [['key', bytes], ['value', or(bytes, arr(bytes))], ['flags', opt(oneOf(0, 1, 2))]],
+  delete: [['key', bytes]],
+  keys: [],
+  setInner: [['key', bytes], ['inner', opt(inst(BpfMap))], ['flags', opt(oneOf(0, 1, 2))]],
+  openPerfBuffer: [['pages', opt(int(1, 1 << 20))]],
+  drainPerf: [],
+  setSocket: [['index', u32], ['sock', opt(inst(XskSocket))]],
+  drain: [],
+  close: [],
+};
+
+const desc = obj({ addr: int(0, Number.MAX_SAFE_INTEGER), len: u32, options: u32 }, ['addr', 'len']);
+
+/** XskSocket's public methods (the ring verbs and socket options). */
+export const XSK_SIGNATURES: Record<string, Signature> = {
+  setTxBudget: [['budget', u32]],
+  options: [],
+  needsWakeup: [['ring', oneOf('fill', 'tx')]],
+  fillRing: [['addrs', arr(int(0, Number.MAX_SAFE_INTEGER))]],
+  txRing: [['frames', arr(desc)]],
+  recv: [['max', opt(or(int(0, Number.MAX_SAFE_INTEGER), oneOf(Infinity)))]],
+  completions: [['max', opt(or(int(0, Number.MAX_SAFE_INTEGER), oneOf(Infinity)))]],
+  unaccounted: [['held', arr(int(0, Number.MAX_SAFE_INTEGER))], ['sharing', opt(arr(inst(XskSocket)))]],
+  kernelHeld: [],
+  statistics: [],
+};

@@ -9,8 +9,8 @@
 
 import { Dataplane, type DataplaneOptions } from './dataplane.js';
 import { NetError } from './errors.js';
-import { checkArgs } from './args.js';
-import { SIGNATURES } from './emulator-args.js';
+import { guardMethods } from './args.js';
+import { MAP_SIGNATURES, SIGNATURES, XSK_SIGNATURES } from './emulator-args.js';
 import { checkOptions } from './options.js';
 import { Devices } from './net/dev.js';
 import { Datapath } from './net/datapath.js';
@@ -29,7 +29,7 @@ import type { Stack } from './net/stack/stack.js';
 import { Traffic, type FrameMeta, type RxMeta } from './net/traffic.js';
 import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.js';
 import type { LoadedObject } from './ebpf/load.js';
-import type { BpfMap } from './ebpf/maps.js';
+import { BpfMap } from './ebpf/maps.js';
 import type { QueryResult, Relative } from './ebpf/mprog.js';
 import type { AttachType, BpfLink, BpfProgram, BpfRegistry, ProgType } from './ebpf/program.js';
 import { BpfSyscall } from './ebpf/syscall.js';
@@ -38,7 +38,7 @@ import type { Vm } from './ebpf/vm.js';
 import { Capture, Captures } from './trace/capture.js';
 import { Tracer } from './trace/trace.js';
 import { WorkerPool } from './worker/pool.js';
-import { MSG_DONTWAIT, type XskBindOptions, type XskSocket } from './xdp/socket.js';
+import { MSG_DONTWAIT, type XskBindOptions, XskSocket } from './xdp/socket.js';
 import { Xsk } from './xdp/xsk.js';
 
 export { prng } from './net/dev.js';
@@ -340,23 +340,9 @@ function shutDown(emu: Emulator): void {
 
 // Every public method checks its arguments' shapes first (emulator-args.ts): EINVAL
 // naming the argument, before anything changes.
-for (const [name, sig] of Object.entries(SIGNATURES)) {
-  const proto = Emulator.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const method = proto[name];
-  if (typeof method !== 'function') throw new Error(`emulator-args: no method ${name}`);
-  if (name === 'close') continue;
-  Object.defineProperty(Emulator.prototype, name, {
-    value: function checked(this: Emulator, ...args: unknown[]): unknown {
-      try {
-        checkArgs(name, sig, args);
-      } catch (e) {
-        if (ASYNC.has(name)) return Promise.reject(e);
-        throw e;
-      }
-      return method.apply(this, args);
-    },
-    writable: true, configurable: true,
-  });
-}
+guardMethods('Emulator', Emulator.prototype, Object.fromEntries(Object.entries(SIGNATURES).filter(([name]) => name !== 'close')), ASYNC);
+// (and the objects it hands out: maps and AF_XDP sockets)
+guardMethods('BpfMap', BpfMap.prototype, MAP_SIGNATURES);
+guardMethods('XskSocket', XskSocket.prototype, XSK_SIGNATURES);
 
 export { NetError };

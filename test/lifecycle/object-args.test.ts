@@ -1,0 +1,111 @@
+/**
+ * The objects the emulator hands out check their arguments as its own methods do
+ * (emulator-args.ts MAP_SIGNATURES, XSK_SIGNATURES): every public method of BpfMap and
+ * XskSocket has a row; null and a symbol at each parameter are EINVAL naming it; other
+ * wrong types fail as a NetError, never a raw TypeError.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAP_SIGNATURES, XSK_SIGNATURES } from '../../src/emulator-args.js';
+import type { BpfMap } from '../../src/ebpf/maps.js';
+import { Emulator, NetError } from '../../src/emulator.js';
+import { XskSocket } from '../../src/xdp/socket.js';
+
+let emu: Emulator;
+let map: BpfMap;
+let sock: XskSocket;
+
+const VALID_MAP: Record<string, () => unknown[]> = {
+  lookup: () => [new Uint8Array(4)],
+  update: () => [new Uint8Array(4), new Uint8Array(8), 0],
+  delete: () => [new Uint8Array([9, 9, 9, 9])],
+  keys: () => [],
+  setInner: () => [new Uint8Array(4), undefined, 0],
+  openPerfBuffer: () => [4],
+  drainPerf: () => [],
+  setSocket: () => [0, undefined],
+  drain: () => [],
+  close: () => [],
+};
+const VALID_XSK: Record<string, () => unknown[]> = {
+  setTxBudget: () => [16],
+  options: () => [],
+  needsWakeup: () => ['fill'],
+  fillRing: () => [[]],
+  txRing: () => [[]],
+  recv: () => [4],
+  completions: () => [4],
+  unaccounted: () => [[], []],
+  kernelHeld: () => [],
+  statistics: () => [],
+};
+
+/** The public methods of a class (its prototype's, neither private by convention nor @internal ones the table leaves out). */
+function methods(proto: object, internal: readonly string[]): string[] {
+  return Object.getOwnPropertyNames(proto).filter((n) => n !== 'constructor' && typeof Object.getOwnPropertyDescriptor(proto, n)!.value === 'function' && !internal.includes(n)).sort();
+}
+
+async function outcome(f: () => unknown): Promise<unknown> {
+  try {
+    await f();
+    return undefined;
+  } catch (e) {
+    return e;
+  }
+}
+
+describe('maps and AF_XDP sockets check their arguments', () => {
+  beforeAll(async () => {
+    emu = await Emulator.create({ seed: 5 });
+    map = emu.loadObject(new Uint8Array(readFileSync(new URL('../fixtures/bpf/tc_counters.o', import.meta.url)))).maps.get('src_bytes')!;
+    sock = new XskSocket(emu.dp, { umemSize: 4 * 4096 });
+  });
+  afterAll(async () => {
+    await emu.close();
+  });
+
+  it('every public method has a signature and a valid call', () => {
+    // (hold/put/free/maybeFree/setSlot: reference counting and slot writes the emulator does; retireMemory, live: internal)
+    expect(Object.keys(MAP_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(map), ['hold', 'put', 'free', 'maybeFree', 'setSlot', 'putKey', 'ex']));
+    expect(Object.keys(VALID_MAP).sort()).toEqual(Object.keys(MAP_SIGNATURES).sort());
+    expect(Object.keys(XSK_SIGNATURES).sort()).toEqual(methods(XskSocket.prototype, ['retireMemory', 'live', 'produce', 'consume', 'kernelHeldIn']));
+    expect(Object.keys(VALID_XSK).sort()).toEqual(Object.keys(XSK_SIGNATURES).sort());
+  });
+
+  for (const [cls, sigs, valid, target] of [['BpfMap', MAP_SIGNATURES, VALID_MAP, () => map], ['XskSocket', XSK_SIGNATURES, VALID_XSK, () => sock]] as const) {
+    for (const name of Object.keys(valid)) {
+      if (name === 'close') continue;
+      it(`${cls}.${name}: null and symbols are EINVAL at every parameter; other wrong types a NetError or nothing`, async () => {
+        const call = (args: unknown[]): unknown => (target() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args);
+        const sig = sigs[name]!;
+        for (let i = 0; i < sig.length; i++) {
+          for (const bad of [null, Symbol('bad')]) {
+            const args = valid[name]!();
+            args[i] = bad;
+            const e = await outcome(() => call(args));
+            expect(e, `${name} arg ${i} = ${String(bad)}`).toBeInstanceOf(NetError);
+            expect((e as NetError).errno).toBe('EINVAL');
+            expect((e as NetError).message).toContain(sig[i]![0]);
+          }
+          for (const bad of [42, 'x', {}, [], true, -1, 1.5, new Uint8Array(1), () => 0, 10n]) {
+            const args = valid[name]!();
+            args[i] = bad;
+            const e = await outcome(() => call(args));
+            if (e !== undefined) expect(e, `${name} arg ${i} = ${String(bad)}: ${String(e)}`).toBeInstanceOf(NetError);
+          }
+        }
+        const extra = [...valid[name]!()];
+        while (extra.length < sig.length) extra.push(undefined);
+        expect(await outcome(() => call([...extra, 'extra'])), `${name} with an extra argument`).toBeInstanceOf(NetError);
+      });
+    }
+  }
+
+  it('the shapes that were raw TypeErrors: map keys that are no bytes, ring entries that are no descriptors', async () => {
+    for (const f of [() => map.update(null as never, new Uint8Array(8)), () => map.lookup('abc' as never), () => sock.txRing([{ addr: 'x' }] as never), () => sock.fillRing([-1])]) {
+      const e = await outcome(f);
+      expect(e).toBeInstanceOf(NetError);
+      expect((e as NetError).errno).toBe('EINVAL');
+    }
+  });
+});
