@@ -538,6 +538,9 @@ export class Dataplane {
     this.view().setBigUint64(A.GLOBALS + A.G_CLOCK_NS, v, true);
   }
 
+  /** AF_XDP applications running in their own workers on this dataplane (XskApp): close stops them. */
+  readonly apps = new Set<{ stop(): Promise<unknown> }>();
+
   /**
    * The flow hash's key (the kernel's hashrnd; assembly/dev/flowhash.ts) from `seed`: the
    * same seed hashes every flow alike, another seed differently.

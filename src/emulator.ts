@@ -126,8 +126,11 @@ export class Emulator {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     const pool = this.pool;
+    const apps = [...this.dp.apps];
     shutDown(this);
     this.closing = (async () => {
+      // applications first (their workers poll the rings the dataplane serves), then the pool
+      await Promise.allSettled(apps.map((a) => a.stop()));
       await pool?.stop();
     })();
     return this.closing;

@@ -146,7 +146,10 @@ export class XskApp {
       dp.releaseAppThread(thread);
       throw e;
     }
-    return new XskApp(dp, socket, o.mode, rec, thread, worker, done, kept);
+    const app = new XskApp(dp, socket, o.mode, rec, thread, worker, done, kept);
+    // (the emulator's close stops the applications still running on its dataplane)
+    dp.apps.add(app);
+    return app;
   }
 
   /** Packets received so far (RX descriptors that end a packet). */
@@ -185,6 +188,7 @@ export class XskApp {
     } finally {
       await this.worker.terminate();
       this.dp.releaseAppThread(this.thread);
+      this.dp.apps.delete(this);
     }
     const seconds = (performance.now() - this.t0) / 1000;
     const rx = this.rxPackets;

@@ -76,6 +76,20 @@ describe('AF_XDP applications in a worker', () => {
     expect(s.unaccounted(app.held())).toEqual([]);
   }, 60_000);
 
+  it('close() stops an application still running (its worker ends, its thread slot comes back)', async () => {
+    setup(2);
+    const s = new XskSocket(emu.dp, { umemSize: 32 * 4096, txSize: 64, compSize: 64 });
+    emu.xskBind('init', 'eth0', 2, s, { flags: XDP_COPY });
+    const app = await XskApp.start(emu.dp, s, { mode: 'txonly', batch: 16 });
+    expect(emu.dp.apps.has(app)).toBe(true);
+    const dp = emu.dp;
+    await emu.close();
+    expect(dp.apps.size).toBe(0);
+    // stopped: its result is there at once
+    expect((await app.stop()).seconds).toBeGreaterThan(0);
+    emu = await Emulator.create({ seed: 3 });
+  }, 60_000);
+
   it('tx-only: the worker sends `count` frames out of the NIC queue through its kicks (copy mode)', async () => {
     setup(2);
     const s = new XskSocket(emu.dp, { umemSize: 32 * 4096, txSize: 64, compSize: 64 });
