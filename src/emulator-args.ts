@@ -149,3 +149,13 @@ export const XSK_SIGNATURES: Record<string, Signature> = {
   kernelHeld: [],
   statistics: [],
 };
+
+/** The stack's socket API (`emu.stack(ns).udpBind`, and what it returns). */
+export const STACK_SIGNATURES: Record<string, Signature> = {
+  udpBind: [['o', opt(obj({ port: int(0, 65535), addr: u32, ifindex: u32 }))]],
+};
+export const UDP_SIGNATURES: Record<string, Signature> = {
+  recv: [],
+  send: [['dst', u32], ['dport', int(0, 65535)], ['data', bytes], ['meta', opt(has({}, 'FrameMeta'))]],
+  close: [],
+};

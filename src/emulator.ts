@@ -10,7 +10,7 @@
 import { Dataplane, type DataplaneOptions } from './dataplane.js';
 import { NetError } from './errors.js';
 import { guardMethods } from './args.js';
-import { MAP_SIGNATURES, SIGNATURES, XSK_SIGNATURES } from './emulator-args.js';
+import { MAP_SIGNATURES, SIGNATURES, STACK_SIGNATURES, UDP_SIGNATURES, XSK_SIGNATURES } from './emulator-args.js';
 import { checkOptions } from './options.js';
 import { Devices } from './net/dev.js';
 import { Datapath } from './net/datapath.js';
@@ -25,7 +25,7 @@ import type { MemoryProvider, ProviderKind } from './net/provider.js';
 import { DeviceRecords } from './net/records.js';
 import { Rtnl } from './net/rtnl.js';
 import type { PingOptions, PingResult } from './net/stack/ping.js';
-import type { Stack } from './net/stack/stack.js';
+import { Stack, UdpSocket } from './net/stack/stack.js';
 import { Traffic, type FrameMeta, type RxMeta } from './net/traffic.js';
 import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.js';
 import type { LoadedObject } from './ebpf/load.js';
@@ -347,5 +347,7 @@ guardMethods('Emulator', Emulator.prototype, Object.fromEntries(Object.entries(S
 // (and the objects it hands out: maps and AF_XDP sockets)
 guardMethods('BpfMap', BpfMap.prototype, MAP_SIGNATURES);
 guardMethods('XskSocket', XskSocket.prototype, XSK_SIGNATURES);
+guardMethods('Stack', Stack.prototype, STACK_SIGNATURES);
+guardMethods('UdpSocket', UdpSocket.prototype, UDP_SIGNATURES);
 
 export { NetError };

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAP_SIGNATURES, XSK_SIGNATURES } from '../../src/emulator-args.js';
+import { MAP_SIGNATURES, STACK_SIGNATURES, UDP_SIGNATURES, XSK_SIGNATURES } from '../../src/emulator-args.js';
+import type { UdpSocket } from '../../src/net/stack/stack.js';
 import type { BpfMap } from '../../src/ebpf/maps.js';
 import { Emulator, NetError } from '../../src/emulator.js';
 import { XskSocket } from '../../src/xdp/socket.js';
@@ -14,6 +15,7 @@ import { XskSocket } from '../../src/xdp/socket.js';
 let emu: Emulator;
 let map: BpfMap;
 let sock: XskSocket;
+let udp: UdpSocket;
 
 const VALID_MAP: Record<string, () => unknown[]> = {
   lookup: () => [new Uint8Array(4)],
@@ -25,6 +27,14 @@ const VALID_MAP: Record<string, () => unknown[]> = {
   drainPerf: () => [],
   setSocket: () => [0, undefined],
   drain: () => [],
+  close: () => [],
+};
+const VALID_STACK: Record<string, () => unknown[]> = {
+  udpBind: () => [{ port: 0 }],
+};
+const VALID_UDP: Record<string, () => unknown[]> = {
+  recv: () => [],
+  send: () => [0x0a000002, 9, new Uint8Array(4), {}],
   close: () => [],
 };
 const VALID_XSK: Record<string, () => unknown[]> = {
@@ -59,6 +69,7 @@ describe('maps and AF_XDP sockets check their arguments', () => {
     emu = await Emulator.create({ seed: 5 });
     map = emu.loadObject(new Uint8Array(readFileSync(new URL('../fixtures/bpf/tc_counters.o', import.meta.url)))).maps.get('src_bytes')!;
     sock = new XskSocket(emu.dp, { umemSize: 4 * 4096 });
+    udp = emu.stack('init').udpBind({ port: 4000 });
   });
   afterAll(async () => {
     await emu.close();
@@ -72,7 +83,16 @@ describe('maps and AF_XDP sockets check their arguments', () => {
     expect(Object.keys(VALID_XSK).sort()).toEqual(Object.keys(XSK_SIGNATURES).sort());
   });
 
-  for (const [cls, sigs, valid, target] of [['BpfMap', MAP_SIGNATURES, VALID_MAP, () => map], ['XskSocket', XSK_SIGNATURES, VALID_XSK, () => sock]] as const) {
+  it('the stack\'s socket API has a row for each of its methods', () => {
+    expect(Object.keys(VALID_STACK)).toEqual(Object.keys(STACK_SIGNATURES));
+    expect(Object.keys(UDP_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(udp), []));
+    expect(Object.keys(VALID_UDP).sort()).toEqual(Object.keys(UDP_SIGNATURES).sort());
+  });
+
+  for (const [cls, sigs, valid, target] of [
+    ['BpfMap', MAP_SIGNATURES, VALID_MAP, () => map], ['XskSocket', XSK_SIGNATURES, VALID_XSK, () => sock],
+    ['Stack', STACK_SIGNATURES, VALID_STACK, () => emu.stack('init')], ['UdpSocket', UDP_SIGNATURES, VALID_UDP, () => udp],
+  ] as const) {
     for (const name of Object.keys(valid)) {
       if (name === 'close') continue;
       it(`${cls}.${name}: null and symbols are EINVAL at every parameter; other wrong types a NetError or nothing`, async () => {
