@@ -24,6 +24,8 @@ export interface ProgramLoader {
   loadProgram(o: {
     name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType;
     regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[];
+    /** false: the image was verified before relocation (see loadBpfObject). */
+    verify?: boolean;
   }): BpfProgram;
   /** BPF_MAP_UPDATE_ELEM on a PROG_ARRAY (the slot holds a reference to the program). */
   progArraySet(map: BpfMap, index: number, prog: BpfProgram | undefined): void;
@@ -84,6 +86,8 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
       name: p.name, type: p.type === 'sched_act' ? 'sched_cls' : p.type as ProgType, insns,
       expectedAttachType: p.attachType === 'none' || p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? undefined : p.attachType,
       regions, maps: used.map((m) => m.record),
+      // Verified above, as the kernel sees it (map references, not their addresses).
+      verify: false,
     });
     out.programs.set(p.name, prog);
   });

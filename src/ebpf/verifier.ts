@@ -558,6 +558,11 @@ function memAccess(
   return size === 8 ? s.spill?.get(at) : undefined;
 }
 
+/** Arguments the kernel's prototype declares (the rest are ARG_DONTCARE, never read): trace_printk has 2. */
+function checkedArgs(h: { id: number; args: number }): number {
+  return h.id === 6 ? 2 : h.args;
+}
+
 function stepCall(
   v: Ctx, pc: number, i: Insn, s: State, check: boolean,
 ): { to: number; s: State }[] {
@@ -595,7 +600,7 @@ function stepCall(
       if (h.gpl && v.o.gplCompatible === false) {
         fail('EINVAL', pc, 'cannot call GPL-restricted function from non-GPL compatible program');
       }
-      for (let r = 1; r <= h.args; r++) {
+      for (let r = 1; r <= checkedArgs(h); r++) {
         readReg(s, r, pc, check);
         // A stack pointer argument makes the stack below it in use.
         if (s.k[r] === K.FP && s.o[r]! < 0) {
