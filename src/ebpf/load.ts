@@ -77,7 +77,11 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
   const gpl = /^(GPL|GPL v2|GPL and additional rights|Dual BSD\/GPL|Dual MIT\/GPL|Dual MPL\/GPL)$/.test(obj.license);
   obj.programs.forEach((p, index) => {
     if (o.programs ? !o.programs.includes(p.name) : !p.autoload) return;
-    verify(p.insns, { type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start) });
+    verify(p.insns, {
+      type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start),
+      // (a map of maps' lookup gives an inner map, not a value: its size stays unknown)
+      maps: maps.map((m) => ({ keySize: m.keySize, valueSize: m.type === 'array_of_maps' || m.type === 'hash_of_maps' ? -2 : m.valueSize })),
+    });
     const { insns, used } = relocate(obj, index, maps);
     if (used.length > 8) fail('E2BIG', `${p.section}: a program may use at most 8 maps here`);
     const regions = used.map((m) => ({ addr: m.values, len: m.valuesSize, writable: !m.readonlyProg }));

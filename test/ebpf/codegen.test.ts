@@ -324,7 +324,7 @@ describe('repeated test runs on the batch code', () => {
         const m = new BpfMap(emu.dp, { name: 'n', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
         // counter++; on the 5th run read past the packet's end.
         const prog = emu.loadProgram({
-          name: 'fifth', type: 'sched_cls', maps: [m.record], regions: [{ addr: m.values, len: 8, writable: true }],
+          name: 'fifth', type: 'sched_cls', maps: [m.record], regions: [{ addr: m.values, len: 8, writable: true }], verify: false, // faults on purpose
           insns: assemble(`lddw %r2, ${m.values}\nldxdw %r3, [%r2+0]\nadd %r3, 1\nstxdw [%r2+0], %r3\nmov %r0, 0\njne %r3, 5, out\nldxw %r4, [%r1+80]\nldxw %r0, [%r4+0]\nout:\nexit`),
         });
         expect(prog.jit.slot).not.toBe(0);
@@ -496,7 +496,8 @@ describe('looked-up array elements in the batch code', () => {
                 const want = proven.map((p, j) => p && !nullable && (writable || !/^(st|stx)/.test(body.split('\n').filter((l) => /^(ld|st)/.test(l))[j]!)));
                 expect(mem, `${name} ${check} writable ${writable}`).toEqual(want);
               }
-              const p = emu.loadProgram({ name: 'l', type: 'sched_cls', insns, maps: [m.record], regions: [{ addr: m.values, len: 32, writable }] });
+              // Checked and unchecked accesses, faults included: loaded unverified.
+              const p = emu.loadProgram({ name: 'l', type: 'sched_cls', insns, maps: [m.record], regions: [{ addr: m.values, len: 32, writable }], verify: false });
               expect(p.jit.slot).not.toBe(0);
               const [c, i] = [false, true].map((interpreter) => {
                 seed();
