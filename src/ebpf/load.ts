@@ -79,8 +79,10 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
     if (o.programs ? !o.programs.includes(p.name) : !p.autoload) return;
     verify(p.insns, {
       type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start),
-      // (a map of maps' lookup gives an inner map, not a value: its size stays unknown)
-      maps: maps.map((m) => ({ keySize: m.keySize, valueSize: m.type === 'array_of_maps' || m.type === 'hash_of_maps' ? -2 : m.valueSize })),
+      maps: maps.map((m) => ({
+        kind: m.type === 'array_of_maps' || m.type === 'hash_of_maps' ? 'of_maps' as const : m.type === 'array' || m.type === 'percpu_array' ? 'array' as const : 'other' as const,
+        keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries,
+      })),
     });
     const { insns, used } = relocate(obj, index, maps);
     if (used.length > 8) fail('E2BIG', `${p.section}: a program may use at most 8 maps here`);

@@ -39,8 +39,8 @@ export interface VerifyOptions {
   maxInsns?: number;
   /** Extra function start pcs (e.g. callbacks known from ELF symbols); calls and `lddw` func refs are found anyway. */
   subprogs?: readonly number[];
-  /** The object's maps by index (`lddw` map references): value sizes bound map value accesses (-2: a map of maps). */
-  maps?: readonly { keySize: number; valueSize: number }[];
+  /** The object's maps by index (`lddw` map references): value sizes bound map value accesses; an array's lookup with a constant key is never NULL. */
+  maps?: readonly { kind: 'array' | 'of_maps' | 'other'; keySize: number; valueSize: number; maxEntries: number }[];
   /** License is GPL-compatible (GPL-only helpers allowed). Default true. */
   gplCompatible?: boolean;
 }
@@ -367,16 +367,21 @@ interface State {
   r: number[];
   /** Stack slot (byte offset from r10, multiple of 8) → ctx offset of a spilled ctx pointer. */
   spill: Map<number, number> | null;
+  /** Stack byte offset → `size:value:imm` of a constant stored there (a map key the kernel can read). */
+  kst: Map<number, string> | null;
 }
 
 const zeros = (): number[] => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 const nulls = (): (bigint | null)[] => [null, null, null, null, null, null, null, null, null, null, null];
 
 function cloneState(s: State): State {
-  return { k: s.k.slice(), o: s.o.slice(), c: s.c.slice(), r: s.r.slice(), spill: s.spill && s.spill.size > 0 ? new Map(s.spill) : null };
+  return {
+    k: s.k.slice(), o: s.o.slice(), c: s.c.slice(), r: s.r.slice(),
+    spill: s.spill && s.spill.size > 0 ? new Map(s.spill) : null, kst: s.kst && s.kst.size > 0 ? new Map(s.kst) : null,
+  };
 }
 
-const newState = (): State => ({ k: zeros(), o: zeros(), c: nulls(), r: zeros(), spill: null });
+const newState = (): State => ({ k: zeros(), o: zeros(), c: nulls(), r: zeros(), spill: null, kst: null });
 
 /** Set when a join turned a ctx pointer into an untracked value (read by `dataflow`). */
 let joinLostCtx = false;
@@ -387,7 +392,7 @@ function joinInto(a: State, b: State): boolean {
   for (let r = 0; r < 11; r++) {
     const ka = a.k[r]!;
     const kb = b.k[r]!;
-    if (ka === kb && (ka < K.CTX || ka === K.PKT_END || ka === K.MAP_PTR) && (ka !== K.MAP_PTR || a.r[r] === b.r[r])) continue;
+    if (ka === kb && (ka < K.CTX || ka === K.PKT_END || ka === K.MAP_PTR) && (ka !== K.MAP_PTR || a.o[r] === b.o[r])) continue;
     if (ka === kb && ka === K.SCALAR) {
       if (a.c[r] !== null && a.c[r] !== b.c[r]) { a.c[r] = null; changed = true; }
       continue;
@@ -418,6 +423,9 @@ function joinInto(a: State, b: State): boolean {
     }
   }
   if (b.spill) for (const [slot, off] of b.spill) if (a.spill?.get(slot) !== off) joinLostCtx = true;
+  if (a.kst) {
+    for (const [at, x] of a.kst) if (b.kst?.get(at) !== x) { a.kst.delete(at); changed = true; }
+  }
   return changed;
 }
 
@@ -575,7 +583,7 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
   if (i.code === LDDW) {
     // A map reference is a map pointer (its value size known from the object's maps);
     // a 64-bit immediate stays untyped: nkemu's raw-address programs use it as a pointer.
-    if (i.src === Pseudo.MAP_FD || i.src === Pseudo.MAP_IDX) writeReg(s, i.dst, pc, K.MAP_PTR, 0, null, v.o.maps?.[i.imm]?.valueSize ?? -1);
+    if (i.src === Pseudo.MAP_FD || i.src === Pseudo.MAP_IDX) writeReg(s, i.dst, pc, K.MAP_PTR, i.imm);
     else writeReg(s, i.dst, pc);
     return [{ to: pc + 2, s }];
   }
@@ -602,7 +610,7 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
   }
   if (c === Cls.ST) {
     readReg(s, i.dst, pc, check);
-    memAccess(v, pc, fn, s, i.dst, i.off, bytes, true, check);
+    memAccess(v, pc, fn, s, i.dst, i.off, bytes, true, check, -1, BigInt(i.imm));
     return [{ to: pc + 1, s }];
   }
   // STX
@@ -757,7 +765,7 @@ function refineBranch(i: Insn, fall: State, taken: State): void {
  */
 function memAccess(
   v: Ctx, pc: number, fn: number, s: State, r: number, off: number, size: number, write: boolean, check: boolean,
-  valueReg = -1,
+  valueReg = -1, imm?: bigint,
 ): { k: K; o?: number } | undefined {
   const k = s.k[r] as K;
   if (k === K.CTX) {
@@ -807,10 +815,37 @@ function memAccess(
     if (size === 8 && valueReg >= 0 && s.k[valueReg] === K.CTX) {
       (s.spill ??= new Map()).set(at, s.o[valueReg]!);
     }
+    if (s.kst) for (const slot of [...s.kst.keys()]) if (slot < at + size && at < slot + 8) s.kst.delete(slot);
+    const mask = (1n << BigInt(size * 8)) - 1n;
+    if (imm !== undefined) (s.kst ??= new Map()).set(at, `${size}:${imm & mask}:1`);
+    else if (valueReg >= 0 && s.k[valueReg] === K.SCALAR && s.c[valueReg] !== null) (s.kst ??= new Map()).set(at, `${size}:${s.c[valueReg]! & mask}:0`);
     return undefined;
   }
   const ctxOff = size === 8 ? s.spill?.get(at) : undefined;
   return ctxOff === undefined ? undefined : { k: K.CTX, o: ctxOff };
+}
+
+/**
+ * What bpf_map_lookup_elem returns: a value or NULL; for an array whose key is a constant
+ * stored on the stack (as the kernel reads it: a store of the key's size, or an immediate
+ * zero at least that wide) inside max_entries, a value. Untyped when r1 is no map reference
+ * (nkemu's raw-address programs), for maps of maps, and for an array whose key nkemu did
+ * not follow (the kernel may know it).
+ */
+function lookupResult(v: Ctx, s: State): { k: K; size: number } | undefined {
+  if (s.k[1] !== K.MAP_PTR) return undefined;
+  const m = v.o.maps?.[s.o[1]!];
+  if (m === undefined || m.kind === 'of_maps') return undefined;
+  if (m.kind !== 'array') return { k: K.MAP_OR_NULL, size: m.valueSize };
+  if (s.k[2] !== K.FP) return undefined;
+  const x = s.kst?.get(s.o[2]!);
+  if (x === undefined) return undefined;
+  const [size, value, imm] = x.split(':');
+  let key: bigint | null = null;
+  if (Number(size) === m.keySize) key = BigInt(value!);
+  else if (imm === '1' && value === '0' && Number(size) >= m.keySize) key = 0n;
+  if (key !== null && key < BigInt(m.maxEntries)) return { k: K.MAP_VALUE, size: m.valueSize };
+  return { k: K.MAP_OR_NULL, size: m.valueSize };
 }
 
 /** Helpers whose first argument is the context (ARG_PTR_TO_CTX). */
@@ -888,6 +923,7 @@ function stepCall(
     }
     // A helper may write through a stack pointer argument: ctx spills may be overwritten.
     for (let r = 1; r <= (HELPERS.get(id)?.args ?? 5); r++) {
+      if (s.k[r] === K.FP && !(id === 1 && r === 2)) s.kst = null;
       if (s.k[r] === K.FP) {
         if (s.spill && s.spill.size > 0) v.escapes = true;
         s.spill = null;
@@ -897,15 +933,15 @@ function stepCall(
     for (let r = 1; r <= 5; r++) if (s.k[r] === K.CTX && !(r === 1 && CTX_ARG_NOT_READ.has(id))) v.escapes = true;
   }
   const ret = i.src === CallKind.HELPER ? i.imm : -1;
-  // (an untyped r1 is a raw map address in nkemu's own programs: the result stays untyped)
-  const valueSize = s.k[1] === K.MAP_PTR ? s.r[1]! : -2;
+  const lookup = ret === 1 ? lookupResult(v, s) : undefined;
+  if (i.src === CallKind.LOCAL) s.kst = null;
   for (let r = 1; r <= 5; r++) s.k[r] = K.UNINIT;
   writeReg(s, 0, pc);
   // bpf_map_lookup_elem: a map value or NULL, told apart by a comparison with 0.
-  if (ret === 1 && valueSize !== -2) writeReg(s, 0, pc, K.MAP_OR_NULL, pc, null, valueSize);
-  // A packet-moving helper kills every packet pointer (clear_all_pkt_pointers; as root they become uninitialised).
+  if (lookup) writeReg(s, 0, pc, lookup.k, lookup.k === K.MAP_OR_NULL ? pc : 0, null, lookup.size);
+  // A packet-moving helper kills every packet pointer (clear_all_pkt_pointers: they become unknown scalars).
   if (ret >= 0 && HELPERS.get(ret)?.pktChanging) {
-    for (let r = 0; r < 10; r++) if (s.k[r] === K.PKT || s.k[r] === K.PKT_END || s.k[r] === K.PKT_META) s.k[r] = K.UNINIT;
+    for (let r = 0; r < 10; r++) if (s.k[r] === K.PKT || s.k[r] === K.PKT_END || s.k[r] === K.PKT_META) writeReg(s, r, pc, K.SCALAR);
   }
   out.push({ to: pc + 1, s });
   return out;
