@@ -367,7 +367,7 @@ interface State {
   r: number[];
   /** Stack slot (byte offset from r10, multiple of 8) → ctx offset of a spilled ctx pointer. */
   spill: Map<number, number> | null;
-  /** Stack byte offset → `size:value:imm` of a constant stored there (a map key the kernel can read). */
+  /** Stack byte offset → `size:value:imm` of a constant stored there (a map key the kernel can read), or `p`: a spilled pointer. */
   kst: Map<number, string> | null;
 }
 
@@ -818,9 +818,17 @@ function memAccess(
     if (s.kst) for (const slot of [...s.kst.keys()]) if (slot < at + size && at < slot + 8) s.kst.delete(slot);
     const mask = (1n << BigInt(size * 8)) - 1n;
     if (imm !== undefined) (s.kst ??= new Map()).set(at, `${size}:${imm & mask}:1`);
+    // A pointer spilled whole: a narrower fill of it is refused.
+    else if (size === 8 && valueReg >= 0 && isPtr(s.k[valueReg]!)) (s.kst ??= new Map()).set(at, s.k[valueReg] === K.FP ? `p:${s.o[valueReg]}` : 'p');
     else if (valueReg >= 0 && s.k[valueReg] === K.SCALAR && s.c[valueReg] !== null) (s.kst ??= new Map()).set(at, `${size}:${s.c[valueReg]! & mask}:0`);
     return undefined;
   }
+  if (check && size < 8 && s.kst) {
+    for (const [slot, x] of s.kst) if (x.startsWith('p') && slot < at + size && at < slot + 8) fail('EACCES', pc, 'invalid size of register fill');
+  }
+  // A spilled stack pointer comes back as one (other pointers but the ctx come back untyped).
+  const fp = size === 8 ? s.kst?.get(at) : undefined;
+  if (fp?.startsWith('p:')) return { k: K.FP, o: Number(fp.slice(2)) };
   const ctxOff = size === 8 ? s.spill?.get(at) : undefined;
   return ctxOff === undefined ? undefined : { k: K.CTX, o: ctxOff };
 }
@@ -839,7 +847,7 @@ function lookupResult(v: Ctx, s: State): { k: K; size: number } | undefined {
   if (m.kind !== 'array') return { k: K.MAP_OR_NULL, size: m.valueSize };
   if (s.k[2] !== K.FP) return undefined;
   const x = s.kst?.get(s.o[2]!);
-  if (x === undefined) return undefined;
+  if (x === undefined || x.startsWith('p')) return undefined;
   const [size, value, imm] = x.split(':');
   let key: bigint | null = null;
   if (Number(size) === m.keySize) key = BigInt(value!);
