@@ -363,6 +363,13 @@ interface State {
   o: number[]; // 11; CTX/FP/PKT/MAP_VALUE offset
   /** SCALAR: its value when known (64-bit, unsigned). */
   c: (bigint | null)[];
+  /**
+   * SCALAR: an upper bound (umax) the kernel knows exactly too (loads, masks, constant
+   * adds and shifts, unsigned comparisons with a constant); null when nkemu stops
+   * following it (copies, joins, other comparisons: the kernel may know more).
+   * MAP_VALUE: the umax of its variable offset (null: none).
+   */
+  u: (bigint | null)[];
   /** PKT/PKT_META: bytes proved readable from the packet start; MAP_*: value size (-1 unknown); MAP_OR_NULL id in `o`. */
   r: number[];
   /** Stack slot (byte offset from r10, multiple of 8) → ctx offset of a spilled ctx pointer. */
@@ -376,12 +383,12 @@ const nulls = (): (bigint | null)[] => [null, null, null, null, null, null, null
 
 function cloneState(s: State): State {
   return {
-    k: s.k.slice(), o: s.o.slice(), c: s.c.slice(), r: s.r.slice(),
+    k: s.k.slice(), o: s.o.slice(), c: s.c.slice(), r: s.r.slice(), u: s.u.slice(),
     spill: s.spill && s.spill.size > 0 ? new Map(s.spill) : null, kst: s.kst && s.kst.size > 0 ? new Map(s.kst) : null,
   };
 }
 
-const newState = (): State => ({ k: zeros(), o: zeros(), c: nulls(), r: zeros(), spill: null, kst: null });
+const newState = (): State => ({ k: zeros(), o: zeros(), c: nulls(), r: zeros(), u: nulls(), spill: null, kst: null });
 
 /** Set when a join turned a ctx pointer into an untracked value (read by `dataflow`). */
 let joinLostCtx = false;
@@ -395,6 +402,7 @@ function joinInto(a: State, b: State): boolean {
     if (ka === kb && (ka < K.CTX || ka === K.PKT_END || ka === K.MAP_PTR) && (ka !== K.MAP_PTR || a.o[r] === b.o[r])) continue;
     if (ka === kb && ka === K.SCALAR) {
       if (a.c[r] !== null && a.c[r] !== b.c[r]) { a.c[r] = null; changed = true; }
+      if (a.u[r] !== null && a.u[r] !== b.u[r]) { a.u[r] = null; changed = true; }
       continue;
     }
     if (ka === kb && (ka === K.CTX || ka === K.FP) && a.o[r] === b.o[r]) continue;
@@ -402,13 +410,14 @@ function joinInto(a: State, b: State): boolean {
       if (b.r[r]! < a.r[r]!) { a.r[r] = b.r[r]!; changed = true; }
       continue;
     }
-    if (ka === kb && (ka === K.MAP_VALUE || ka === K.MAP_OR_NULL) && a.o[r] === b.o[r] && a.r[r] === b.r[r]) continue;
+    if (ka === kb && (ka === K.MAP_VALUE || ka === K.MAP_OR_NULL) && a.o[r] === b.o[r] && a.r[r] === b.r[r] && a.u[r] === b.u[r]) continue;
     const nk = ka === K.UNINIT || kb === K.UNINIT ? K.UNINIT : K.INIT;
     if (nk === K.INIT && (ka === K.CTX || kb === K.CTX)) joinLostCtx = true;
     if (nk !== ka) {
       a.k[r] = nk;
       a.o[r] = 0;
       a.c[r] = null;
+      a.u[r] = null;
       a.r[r] = 0;
       changed = true;
     }
@@ -467,12 +476,13 @@ function readReg(s: State, r: number, pc: number, check: boolean): void {
   if (check && s.k[r] === K.UNINIT) fail('EACCES', pc, `R${r} !read_ok`);
 }
 
-function writeReg(s: State, r: number, pc: number, k: K = K.INIT, off = 0, c: bigint | null = null, range = 0): void {
+function writeReg(s: State, r: number, pc: number, k: K = K.INIT, off = 0, c: bigint | null = null, range = 0, u?: bigint | null): void {
   if (r === 10) fail('EACCES', pc, 'frame pointer is read only');
   s.k[r] = k;
   s.o[r] = off;
   s.c[r] = c;
   s.r[r] = range;
+  s.u[r] = u !== undefined ? u : k === K.SCALAR ? c : null;
 }
 
 const U64 = (1n << 64n) - 1n;
@@ -531,7 +541,10 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
       if (x) readReg(s, i.src, pc, check);
       if (x && s.k[i.src] === K.CTX && !(c === Cls.ALU64 && i.off === 0)) v.escapes = true;
       if (x && c === Cls.ALU64 && i.off === 0) {
-        writeReg(s, i.dst, pc, s.k[i.src] as K, s.o[i.src]!, s.c[i.src]!, s.r[i.src]!);
+        // (the kernel links a scalar and its copy: a bound learnt on one holds for both;
+        // nkemu stops following the bound of either)
+        if (s.k[i.src] === K.SCALAR && s.c[i.src] === null) s.u[i.src] = null;
+        writeReg(s, i.dst, pc, s.k[i.src] as K, s.o[i.src]!, s.c[i.src]!, s.r[i.src]!, s.u[i.src]!);
       } else if (v.o.type === 'generic') {
         // uBPF-style programs: r1 is memory and constants may be addresses; no types.
         writeReg(s, i.dst, pc, x && s.k[i.src] === K.UNINIT ? K.UNINIT : K.INIT);
@@ -577,6 +590,7 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
     }
     const fall = cloneState(s);
     if (c === Cls.JMP) refineBranch(i, fall, s);
+    refineBounds(i, c, fall, s);
     return [{ to: pc + 1, s: fall }, { to: jumpTarget(i, pc)!, s }];
   }
 
@@ -605,7 +619,8 @@ function step(v: Ctx, pc: number, s: State, check: boolean): { to: number; s: St
     readReg(s, i.src, pc, check);
     const got = memAccess(v, pc, fn, s, i.src, i.off, bytes, false, check);
     if (got === undefined) writeReg(s, i.dst, pc);
-    else writeReg(s, i.dst, pc, got.k, got.o ?? 0);
+    // A scalar loaded in fewer than 8 bytes is at most their maximum (coerce_reg_to_size).
+    else writeReg(s, i.dst, pc, got.k, got.o ?? 0, null, 0, got.k === K.SCALAR && bytes < 8 ? (1n << BigInt(bytes * 8)) - 1n : null);
     return [{ to: pc + 1, s }];
   }
   if (c === Cls.ST) {
@@ -662,7 +677,17 @@ function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean): void {
   if (kd === K.SCALAR && ks === K.SCALAR) {
     const a = s.c[d]!;
     const r = a !== null && cs !== null ? aluConst(o, c === Cls.ALU64, a, cs, i.off) : undefined;
-    writeReg(s, d, pc, K.SCALAR, 0, r ?? null);
+    if (r !== undefined) { writeReg(s, d, pc, K.SCALAR, 0, r); return; }
+    // Bounds the kernel derives the same way (scalar_min_max_and/add/rsh).
+    const ua = s.u[d]!;
+    const ub = x ? s.u[i.src]! : cs;
+    const lim = c === Cls.ALU64 ? U64 : U32;
+    let u: bigint | null = null;
+    if (o === Alu.AND) u = ua !== null && ub !== null ? (ua < ub ? ua : ub) : ua ?? ub;
+    else if (o === Alu.ADD && ua !== null && ub !== null) u = ua + ub;
+    else if (o === Alu.RSH && ua !== null && cs !== null && (!x || s.c[i.src] !== null)) u = ua >> (cs & BigInt(c === Cls.ALU64 ? 63 : 31));
+    if (u !== null && (u > lim || (ua !== null && ua > lim) || (o !== Alu.AND && ub !== null && ub > lim))) u = null;
+    writeReg(s, d, pc, K.SCALAR, 0, null, 0, u);
     return;
   }
   // Pointer arithmetic.
@@ -715,9 +740,43 @@ function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean): void {
     writeReg(s, d, pc);
     return;
   }
-  if (known === null) { writeReg(s, d, pc); return; }
+  if (known === null) {
+    // A map value moved by a bounded scalar: its variable part's umax adds up.
+    const su = ptrIsDst ? (x ? s.u[i.src]! : null) : s.u[d]!;
+    if (pk === K.MAP_VALUE && o === Alu.ADD && su !== null) {
+      writeReg(s, d, pc, K.MAP_VALUE, s.o[pr]!, null, s.r[pr]!, (s.u[pr] ?? 0n) + su);
+      return;
+    }
+    writeReg(s, d, pc);
+    return;
+  }
   const delta = Number(BigInt.asIntN(64, known)) * (o === Alu.SUB ? -1 : 1);
-  writeReg(s, d, pc, pk, s.o[pr]! + delta, null, s.r[pr]!);
+  writeReg(s, d, pc, pk, s.o[pr]! + delta, null, s.r[pr]!, pk === K.MAP_VALUE ? s.u[pr]! : null);
+}
+
+/**
+ * Unsigned comparisons of a followed scalar with a constant bound it on each branch; any
+ * other comparison involving a followed bound stops it being followed (the kernel learns
+ * from those too, in ways nkemu does not copy).
+ */
+function refineBounds(i: Insn, c: Cls, fall: State, taken: State): void {
+  const o = op(i.code);
+  const x = (i.code & SRC_X) !== 0;
+  const d = i.dst;
+  const tracked = (st: State, r: number): boolean => st.k[r] === K.SCALAR && st.c[r] === null && st.u[r] !== null;
+  const k = !x ? BigInt.asUintN(64, BigInt(i.imm)) : null;
+  if (c === Cls.JMP && !x && tracked(fall, d) && (o === Jmp.JGT || o === Jmp.JGE || o === Jmp.JLT || o === Jmp.JLE)) {
+    const cap = (st: State, b: bigint): void => { if (b < st.u[d]!) st.u[d] = b < 0n ? 0n : b; };
+    if (o === Jmp.JGT) cap(fall, k!);
+    else if (o === Jmp.JGE) { if (k! > 0n) cap(fall, k! - 1n); }
+    else if (o === Jmp.JLT) { if (k! > 0n) cap(taken, k! - 1n); }
+    else cap(taken, k!);
+    return;
+  }
+  for (const st of [fall, taken]) {
+    if (tracked(st, d)) st.u[d] = null;
+    if (x && tracked(st, i.src)) st.u[i.src] = null;
+  }
 }
 
 /** `pkt <op> pkt_end` (or `pkt_meta <op> pkt`) proves bytes readable on one branch (try_match_pkt_pointers). */
@@ -794,7 +853,14 @@ function memAccess(
   }
   if (k === K.MAP_VALUE) {
     const at = s.o[r]! + off;
-    if (check && s.r[r]! >= 0 && (at < 0 || at + size > s.r[r]!)) fail('EACCES', pc, `R${r} min value is outside of the allowed memory range`);
+    const vs = s.r[r]!;
+    const vu = s.u[r]!;
+    if (check && vs >= 0) {
+      if (vu !== null && vu > (1n << 63n) - 1n) fail('EACCES', pc, `R${r} min value is negative, either use unsigned index or do a if (index >=0) check.`);
+      if (at < 0 || at + size > vs) fail('EACCES', pc, `R${r} min value is outside of the allowed memory range`);
+      if (vu !== null && vu >= BigInt(MAX_VAR_OFF)) fail('EACCES', pc, `R${r} unbounded memory access, make sure to bounds check any such access`);
+      if (vu !== null && BigInt(at + size) + vu > BigInt(vs)) fail('EACCES', pc, `R${r} max value is outside of the allowed memory range`);
+    }
     return { k: K.SCALAR };
   }
   if (k !== K.FP) return undefined;
@@ -861,9 +927,22 @@ const CTX_ARG1: ReadonlySet<number> = new Set([9, 10, 11, 13, 18, 19, 26, 31, 38
 const MEM_EXPECTED = 'fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_';
 
 /** check_func_arg for the argument types nkemu follows: map pointers, memory, the context, sizes. */
-function checkHelperArg(pc: number, id: number, r: number, s: State): void {
+function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: State): void {
   const k = s.k[r]!;
   if (k === K.INIT) return;
+  // A stack buffer of a known size must lie inside the stack (check_helper_mem_access).
+  if (k === K.FP) {
+    const m = s.k[1] === K.MAP_PTR ? v.o.maps?.[s.o[1]!] : undefined;
+    let size: number | undefined;
+    let write = false;
+    if ((id === 1 || id === 2 || id === 3) && r === 2) size = m?.keySize;
+    else if (id === 2 && r === 3) size = m?.valueSize;
+    else if (id === 26 && r === 3 && s.k[4] === K.SCALAR && s.c[4] !== null && s.c[4]! > 0n && s.c[4]! <= 512n) { size = Number(s.c[4]); write = true; }
+    const at = s.o[r]!;
+    if (size !== undefined && (at < -MAX_BPF_STACK || at + size > 0)) {
+      fail('EINVAL', pc, `invalid ${write ? 'write to' : 'read from'} stack R${r} off=${at} size=${size}`);
+    }
+  }
   const name = KIND_NAME[k];
   const mapArg = ((id === 1 || id === 2 || id === 3) && r === 1) || (id === 12 && r === 2);
   if (mapArg && k !== K.MAP_PTR) fail('EACCES', pc, `R${r} type=${name} expected=map_ptr`);
@@ -921,7 +1000,7 @@ function stepCall(
       }
       for (let r = 1; r <= checkedArgs(h); r++) {
         readReg(s, r, pc, check);
-        checkHelperArg(pc, id, r, s);
+        checkHelperArg(v, pc, id, r, s);
         // A stack pointer argument makes the stack below it in use.
         if (s.k[r] === K.FP && s.o[r]! < 0) {
           const fn = v.funcOf[pc]!;
