@@ -670,7 +670,6 @@ function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean): void {
   if (o === Alu.END || o === Alu.NEG) {
     // Byte swaps and negation: a scalar stays one (root may turn a pointer into a scalar).
     writeReg(s, d, pc, kd === K.SCALAR || isPtr(kd) ? K.SCALAR : K.INIT);
-    if (kd === K.SCALAR && s.c[d] === null) return;
     return;
   }
   if (kd === K.INIT || ks === K.INIT) { writeReg(s, d, pc); return; }

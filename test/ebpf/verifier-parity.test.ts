@@ -51,6 +51,7 @@ describe('verdict parity with the kernel verifier (recorded verdicts)', () => {
   it(`every corpus program gets the kernel's verdict, refusals the kernel's line (recorded on ${recorded.kernel})`, () => {
     rows = CORPUS.map((e) => ({ name: e.name, cls: e.cls, kernel: recorded.entries[e.name]!, nkemu: nkemuVerdict(join(dir, 'obj', `${e.name}.o`)) }));
     for (const r of rows) expect(r.kernel, `${r.name}: no recorded kernel verdict (run scripts/build-verifier-corpus.ts)`).toBeDefined();
+    expect(new Set(rows.map((r) => r.name)).size, 'corpus names are unique').toBe(rows.length);
     const verdictDiff = rows.filter((r) => r.kernel.ok !== r.nkemu.ok);
     const refusedBoth = rows.filter((r) => !r.kernel.ok && !r.nkemu.ok);
     const same = (r: Row): boolean => r.kernel.line === r.nkemu.line && r.kernel.errno === r.nkemu.errno;
