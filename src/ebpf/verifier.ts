@@ -80,6 +80,12 @@ export class VerifierError extends NetError {
   readonly pc: number;
   /** The verifier log line, as the kernel prints it. */
   readonly log: string;
+  /**
+   * For refusals found by the dataflow: the verifier log in the kernel's shape, the block
+   * that leads to the refused instruction (`N: (op) insn ; R… state`), then `log` and the
+   * instruction count (`processed N insns`). Register states are nkemu's view of them.
+   */
+  verifierLog?: string;
 
   constructor(errno: Errno, pc: number, log: string) {
     super(errno, log);
@@ -1092,8 +1098,115 @@ function dataflow(v: Ctx, maxInsns: number): void {
   processed = 0;
   for (let pc = 0; pc < v.n; pc++) {
     const s = v.states[pc];
-    if (s !== undefined) runBlock(pc, cloneState(s), true);
+    if (s === undefined) continue;
+    try {
+      runBlock(pc, cloneState(s), true);
+    } catch (e) {
+      if (e instanceof VerifierError && e.pc >= pc) e.verifierLog = traceBlock(v, pc, s, e, processed);
+      throw e;
+    }
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// The log, in the kernel's shape (print_bpf_insn, print_verifier_state).
+
+const SZ = ['u32', 'u16', 'u8', 'u64'];
+const ALU_OP: Record<number, string> = {
+  [Alu.ADD]: '+=', [Alu.SUB]: '-=', [Alu.MUL]: '*=', [Alu.DIV]: '/=', [Alu.OR]: '|=', [Alu.AND]: '&=', [Alu.LSH]: '<<=',
+  [Alu.RSH]: '>>=', [Alu.MOD]: '%=', [Alu.XOR]: '^=', [Alu.MOV]: '=', [Alu.ARSH]: 's>>=',
+};
+const JMP_OP: Record<number, string> = {
+  [Jmp.JEQ]: '==', [Jmp.JGT]: '>', [Jmp.JGE]: '>=', [Jmp.JSET]: '&', [Jmp.JNE]: '!=', [Jmp.JSGT]: 's>', [Jmp.JSGE]: 's>=',
+  [Jmp.JLT]: '<', [Jmp.JLE]: '<=', [Jmp.JSLT]: 's<', [Jmp.JSLE]: 's<=',
+};
+const offStr = (off: number): string => (off >= 0 ? `+${off}` : `${off}`);
+
+/** One instruction as the kernel's log prints it (`(61) r2 = *(u32 *)(r1 +76)`). */
+export function kernelInsn(prog: Uint8Array, pc: number): string {
+  const i = decode(prog, pc);
+  const c = cls(i.code);
+  const code = `(${hex2(i.code)})`;
+  const x = (i.code & SRC_X) !== 0;
+  if (isAlu(c)) {
+    const w = c === Cls.ALU64 ? 'r' : 'w';
+    const o = op(i.code);
+    if (o === Alu.NEG) return `${code} ${w}${i.dst} = -${w}${i.dst}`;
+    if (o === Alu.END) return `${code} r${i.dst} = ${c === Cls.ALU64 ? 'bswap' : x ? 'be' : 'le'}${i.imm} r${i.dst}`;
+    const src = x ? `${o === Alu.MOV && i.off ? `(s${i.off})` : ''}${w}${i.src}` : `${i.imm}`;
+    const sop = (o === Alu.DIV || o === Alu.MOD) && i.off === 1 ? `s${ALU_OP[o]}` : ALU_OP[o] ?? '?';
+    return `${code} ${w}${i.dst} ${sop} ${src}`;
+  }
+  if (isJmp(c)) {
+    const o = op(i.code);
+    if (o === Jmp.EXIT) return `${code} exit`;
+    if (o === Jmp.CALL) {
+      if (i.src === CallKind.LOCAL) return `${code} call pc${offStr(i.imm)}`;
+      if (i.src === CallKind.KFUNC) return `${code} call kernel-function`;
+      return `${code} call ${helperName(i.imm)}#${i.imm}`;
+    }
+    if (o === Jmp.JA) return `${code} goto pc${offStr(c === Cls.JMP32 ? i.imm : i.off)}`;
+    const w = c === Cls.JMP ? 'r' : 'w';
+    return `${code} if ${w}${i.dst} ${JMP_OP[o] ?? '?'} ${x ? `${w}${i.src}` : `0x${(i.imm >>> 0).toString(16)}`} goto pc${offStr(i.off)}`;
+  }
+  if (i.code === LDDW) {
+    const hi = decode(prog, pc + 1).imm;
+    if (i.src === Pseudo.MAP_FD || i.src === Pseudo.MAP_IDX) return `${code} r${i.dst} = map[idx:${i.imm}]`;
+    return `${code} r${i.dst} = 0x${((BigInt(hi >>> 0) << 32n) | BigInt(i.imm >>> 0)).toString(16)}`;
+  }
+  const sz = SZ[size(i.code) >> 3]!;
+  if (c === Cls.LDX) return `${code} r${i.dst} = *(${sz} *)(r${i.src} ${offStr(i.off)})`;
+  if (c === Cls.ST) return `${code} *(${sz} *)(r${i.dst} ${offStr(i.off)}) = ${i.imm}`;
+  if (c === Cls.STX && mode(i.code) === Mode.ATOMIC) return `${code} lock *(${sz} *)(r${i.dst} ${offStr(i.off)}) op ${i.imm} r${i.src}`;
+  if (c === Cls.STX) return `${code} *(${sz} *)(r${i.dst} ${offStr(i.off)}) = r${i.src}`;
+  return `${code} ld_${mode(i.code) === Mode.ABS ? 'abs' : 'ind'}`;
+}
+
+/** Register states as the kernel prints them (`R1=ctx() R2=pkt(r=14) R10=fp0`). */
+function kernelState(s: State): string {
+  const out: string[] = [];
+  for (let r = 0; r <= 10; r++) {
+    const k = s.k[r]!;
+    if (k === K.UNINIT) continue;
+    const o = s.o[r]!;
+    let t: string;
+    switch (k) {
+      case K.SCALAR: t = s.c[r] !== null ? `${BigInt.asIntN(64, s.c[r]!)}` : s.u[r] !== null ? `scalar(umax=${s.u[r]})` : 'scalar()'; break;
+      case K.CTX: t = o ? `ctx(off=${o})` : 'ctx()'; break;
+      case K.FP: t = `fp${o}`; break;
+      case K.PKT: case K.PKT_META: t = `${KIND_NAME[k]}(${o ? `off=${o},` : ''}r=${s.r[r]})`; break;
+      case K.MAP_VALUE: t = `map_value(${o ? `off=${o},` : ''}${s.u[r] !== null ? `umax=${s.u[r]},` : ''}vs=${s.r[r]})`; break;
+      case K.MAP_OR_NULL: t = `map_value_or_null(id=${o},vs=${s.r[r]})`; break;
+      case K.MAP_PTR: t = `map_ptr(idx=${o})`; break;
+      case K.PKT_END: t = 'pkt_end()'; break;
+      default: t = 'untracked';
+    }
+    out.push(`R${r}=${t}`);
+  }
+  return out.join(' ');
+}
+
+/** The refused block, from its start, in the kernel's log shape. */
+function traceBlock(v: Ctx, start: number, s0: State, e: VerifierError, processed: number): string {
+  const lines = [`${start}: ${kernelState(s0)}`];
+  let s = cloneState(s0);
+  let pc = start;
+  for (let n = 0; n < 4096 && pc !== e.pc; n++) {
+    const text = `${pc}: ${kernelInsn(v.prog, pc)}`;
+    let out: { to: number; s: State }[];
+    try {
+      out = step(v, pc, s, false);
+    } catch {
+      break;
+    }
+    if (out.length !== 1) break;
+    lines.push(`${text.padEnd(40)}; ${kernelState(out[0]!.s)}`);
+    pc = out[0]!.to;
+    s = out[0]!.s;
+  }
+  if (e.pc >= 0 && e.pc < v.n) lines.push(`${e.pc}: ${kernelInsn(v.prog, e.pc)}`);
+  lines.push(e.log, `processed ${processed} insns (limit ${v.o.maxInsns ?? BPF_COMPLEXITY_LIMIT_INSNS})`);
+  return lines.join('\n');
 }
 
 // ---------------------------------------------------------------------------------------

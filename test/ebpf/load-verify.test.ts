@@ -37,6 +37,21 @@ describe('loadProgram verifies raw instructions', () => {
     refused('call 9999\nmov %r0, 0\nexit', 'EINVAL', 'invalid func unknown#9999');
   });
 
+  it('the tutorial mistake (no data_end check): the kernel\'s line, and a log in the kernel\'s shape', () => {
+    const insns = assemble('ldxw %r2, [%r1+0]\nldxb %r0, [%r2+12]\nmov %r0, 2\nexit');
+    let err: VerifierError | undefined;
+    try { emu.loadProgram({ name: 'x', type: 'xdp', insns }); } catch (e) { err = e as VerifierError; }
+    expect(err?.errno).toBe('EACCES');
+    expect(err?.log).toBe('R2 offset is outside of the packet');
+    expect(err?.verifierLog?.split('\n')).toEqual([
+      '0: R1=ctx() R10=fp0',
+      '0: (61) r2 = *(u32 *)(r1 +0)            ; R1=ctx() R2=pkt(r=0) R10=fp0',
+      '1: (71) r0 = *(u8 *)(r2 +12)',
+      'R2 offset is outside of the packet',
+      'processed 2 insns (limit 1000000)',
+    ]);
+  });
+
   it('a program the kernel accepts loads', () => {
     const p = emu.loadProgram({ name: 'ok', type: 'xdp', insns: assemble('mov %r0, 2\nexit') });
     expect(p.id).toBeGreaterThan(0);
