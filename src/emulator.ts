@@ -31,8 +31,8 @@ import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.j
 import type { LoadedObject } from './ebpf/load.js';
 import { BpfMap } from './ebpf/maps.js';
 import type { QueryResult, Relative } from './ebpf/mprog.js';
-import type { AttachType, BpfLink, BpfProgram, BpfRegistry, ProgType } from './ebpf/program.js';
-import { BpfSyscall } from './ebpf/syscall.js';
+import type { AttachType, BpfLink, BpfProgram, BpfRegistry } from './ebpf/program.js';
+import { BpfSyscall, type LoadProgramOptions } from './ebpf/syscall.js';
 import type { TestRunOptions, TestRunResult } from './ebpf/testrun.js';
 import type { Vm } from './ebpf/vm.js';
 import { Capture, Captures } from './trace/capture.js';
@@ -239,8 +239,8 @@ export class Emulator {
 
   // ---- the bpf syscall (ebpf/syscall.ts) ---------------------------------------------
 
-  /** BPF_PROG_LOAD of one program image (already relocated). */
-  loadProgram(o: { name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType; regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[]; jit?: boolean }): BpfProgram { return this.syscall.loadProgram(o); }
+  /** BPF_PROG_LOAD of one program image (already relocated), verified unless `verify: false`. */
+  loadProgram(o: LoadProgramOptions): BpfProgram { return this.syscall.loadProgram(o); }
   /** Loads a clang-compiled BPF object (ELF); `programs` picks some by function name. */
   loadObject(bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject { return this.syscall.loadObject(bytes, o); }
   /** Closes the loader's reference; the program goes when no attach point holds it. */

@@ -29,6 +29,8 @@ export interface ProgramLoader {
   loadProgram(o: {
     name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType;
     regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[];
+    /** false: the image was verified before relocation (see loadBpfObject). */
+    verify?: boolean;
   }): BpfProgram;
   /** BPF_MAP_UPDATE_ELEM on a PROG_ARRAY (the slot holds a reference to the program). */
   progArraySet(map: BpfMap, index: number, prog: BpfProgram | undefined): void;
@@ -102,7 +104,13 @@ function fill(obj: BpfObject, o: { programs?: string[] }, loader: ProgramLoader,
   const gpl = /^(GPL|GPL v2|GPL and additional rights|Dual BSD\/GPL|Dual MIT\/GPL|Dual MPL\/GPL)$/.test(obj.license);
   obj.programs.forEach((p, index) => {
     if (o.programs ? !o.programs.includes(p.name) : !p.autoload) return;
-    verify(p.insns, { type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start) });
+    verify(p.insns, {
+      type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start),
+      maps: maps.map((m) => ({
+        kind: m.type === 'array_of_maps' || m.type === 'hash_of_maps' ? 'of_maps' as const : m.type === 'array' || m.type === 'percpu_array' ? 'array' as const : 'other' as const,
+        keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries,
+      })),
+    });
     const { insns, used } = relocate(obj, index, maps);
     if (used.length > 8) fail('E2BIG', `${p.section}: a program may use at most 8 maps here`);
     const regions = used.map((m) => ({ addr: m.values, len: m.valuesSize, writable: !m.readonlyProg }));
@@ -111,6 +119,8 @@ function fill(obj: BpfObject, o: { programs?: string[] }, loader: ProgramLoader,
       name: p.name, type: p.type === 'sched_act' ? 'sched_cls' : p.type as ProgType, insns,
       expectedAttachType: p.attachType === 'none' || p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? undefined : p.attachType,
       regions, maps: used.map((m) => m.record),
+      // Verified above, as the kernel sees it (map references, not their addresses).
+      verify: false,
     });
     // (the tag of the image as libbpf hands it to the kernel: map loads by fd, zeroed in the hash)
     prog.tag = progTag(p.insns);

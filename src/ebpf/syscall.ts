@@ -21,8 +21,29 @@ import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mpr
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './program.js';
 import { progTag } from './tag.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './testrun.js';
-import { ctxUse } from './verifier.js';
+import { ctxUse, verify } from './verifier.js';
 import { Vm, writeRegions } from './vm.js';
+
+/** BPF_PROG_LOAD's attributes (Emulator.loadProgram). */
+export interface LoadProgramOptions {
+  name: string;
+  type: ProgType;
+  /** The image, 8 bytes per slot (already relocated). */
+  insns: Uint8Array;
+  expectedAttachType?: AttachType;
+  /** Memory the program may address directly (nkemu's raw-address maps and globals). */
+  regions?: { addr: number; len: number; writable: boolean }[];
+  /** Map records the program uses (helpers taking a map get one of these). */
+  maps?: number[];
+  /** Compile to WebAssembly (default: the emulator's setting). */
+  jit?: boolean;
+  /**
+   * Run the load-time checks (default true, as the kernel always does). `false` loads
+   * bytecode the kernel would refuse; for conformance-style tests and differential
+   * fuzzing only: such a program may fail at run time where the kernel never runs it.
+   */
+  verify?: boolean;
+}
 
 export class BpfSyscall {
   private readonly dp: Dataplane;
@@ -69,11 +90,15 @@ export class BpfSyscall {
   }
 
   /**
-   * BPF_PROG_LOAD of one program image (already relocated): registers it under a new id
-   * and places it in the shared memory for the dataplane.
+   * BPF_PROG_LOAD of one program image (already relocated): verifies it as `loadObject`
+   * does (a refusal is a VerifierError: the kernel's errno, `err.log` the verifier's
+   * line), registers it under a new id and places it in the shared memory for the
+   * dataplane. `verify: false` loads bytecode the checks would refuse (conformance-style
+   * tests, differential fuzzing): the interpreter's run-time checks still apply.
    */
-  loadProgram(o: { name: string; type: ProgType; insns: Uint8Array; expectedAttachType?: AttachType; regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[]; jit?: boolean }): BpfProgram {
+  loadProgram(o: LoadProgramOptions): BpfProgram {
     if (o.insns.length === 0 || o.insns.length % 8 !== 0) fail('EINVAL');
+    if (o.verify !== false) verify(o.insns, { type: o.type });
     const regions = o.regions ?? [];
     const maps = o.maps ?? [];
     if (regions.length > A.PR_MAX_REGIONS || maps.length > A.PR_MAX_MAPS) fail('E2BIG');

@@ -258,7 +258,7 @@ describe('what the compiler refuses', () => {
       expect(good.jit.slot).toBeGreaterThan(0);
       expect(good.jit.reason).toBe('');
       expect(good.jit.bytes).toBeGreaterThan(8);
-      const bad = emu.loadProgram({ name: 'bad', type: 'sched_cls', insns: assemble('call local f\nja f\nexit\nf:\nmov %r0, 1\nexit') });
+      const bad = emu.loadProgram({ name: 'bad', type: 'sched_cls', insns: assemble('call local f\nja f\nexit\nf:\nmov %r0, 1\nexit'), verify: false });
       expect(bad.jit.slot).toBe(0);
       expect(bad.jit.reason).toMatch(/leaves its subprogram/);
       expect(emu.loadProgram({ name: 'manual', type: 'sched_cls', insns: assemble('mov %r0, 2\nexit'), jit: false }).jit.reason).toBe('compilation is off for this program');
@@ -281,7 +281,7 @@ describe('where synchronous compiles are refused (browsers\' main threads)', () 
     const emu = await Emulator.create({});
     try {
       const src = [...Array.from({ length: 800 }, (_, i) => `add %r0, ${i}`), 'exit'].join('\n');
-      const prog = emu.loadProgram({ name: 'big', type: 'sched_cls', insns: assemble(src) });
+      const prog = emu.loadProgram({ name: 'big', type: 'sched_cls', insns: assemble(src), verify: false });
       expect(prog.jit.slot).toBe(0);
       expect(prog.jit.reason).toMatch(/compiling in the background/);
       const pkt = new Uint8Array(60);
@@ -297,7 +297,7 @@ describe('where synchronous compiles are refused (browsers\' main threads)', () 
       expect(after.retval).toBe(before.retval);
       expect(after.retval).toBe((799 * 800) / 2);
       // A program freed before its module is ready never gets a slot.
-      const gone = emu.loadProgram({ name: 'gone', type: 'sched_cls', insns: assemble(src) });
+      const gone = emu.loadProgram({ name: 'gone', type: 'sched_cls', insns: assemble(src), verify: false });
       const pending = gone.jit.ready!;
       emu.closeProgram(gone);
       expect((await pending).slot).toBeGreaterThan(0);
@@ -324,7 +324,7 @@ describe('repeated test runs on the batch code', () => {
         const m = new BpfMap(emu.dp, { name: 'n', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
         // counter++; on the 5th run read past the packet's end.
         const prog = emu.loadProgram({
-          name: 'fifth', type: 'sched_cls', maps: [m.record], regions: [{ addr: m.values, len: 8, writable: true }],
+          name: 'fifth', type: 'sched_cls', maps: [m.record], regions: [{ addr: m.values, len: 8, writable: true }], verify: false, // faults on purpose
           insns: assemble(`lddw %r2, ${m.values}\nldxdw %r3, [%r2+0]\nadd %r3, 1\nstxdw [%r2+0], %r3\nmov %r0, 0\njne %r3, 5, out\nldxw %r4, [%r1+80]\nldxw %r0, [%r4+0]\nout:\nexit`),
         });
         expect(prog.jit.slot).not.toBe(0);
@@ -496,7 +496,8 @@ describe('looked-up array elements in the batch code', () => {
                 const want = proven.map((p, j) => p && !nullable && (writable || !/^(st|stx)/.test(body.split('\n').filter((l) => /^(ld|st)/.test(l))[j]!)));
                 expect(mem, `${name} ${check} writable ${writable}`).toEqual(want);
               }
-              const p = emu.loadProgram({ name: 'l', type: 'sched_cls', insns, maps: [m.record], regions: [{ addr: m.values, len: 32, writable }] });
+              // Checked and unchecked accesses, faults included: loaded unverified.
+              const p = emu.loadProgram({ name: 'l', type: 'sched_cls', insns, maps: [m.record], regions: [{ addr: m.values, len: 32, writable }], verify: false });
               expect(p.jit.slot).not.toBe(0);
               const [c, i] = [false, true].map((interpreter) => {
                 seed();
@@ -861,7 +862,7 @@ describe('bpf_skb_load_bytes and bpf_skb_store_bytes run inline', () => {
         for (const len of [1, 2, 3, 4, 8, 14, 20, 64]) {
           for (const flags of store ? [0, 1, 2, 3, 4] : [0]) {
             for (const buf of ['stack', 'ctx', 'pkt'] as const) {
-              const p = emu.loadProgram({ name: 'b', type: 'sched_cls', insns: prog(store, len, flags, buf) });
+              const p = emu.loadProgram({ name: 'b', type: 'sched_cls', insns: prog(store, len, flags, buf), verify: false });
               expect(p.jit.slot).not.toBe(0);
               for (const size of [60, 100]) {
                 for (const off of [0, 1, 13, 30, size - 64, size - 21, size - 20, size - 8, size - 4, size - 1, size, size + 1, 200, 255]) {

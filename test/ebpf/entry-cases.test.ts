@@ -59,8 +59,8 @@ interface Expect { retval?: number; fault?: string; faultPc?: number }
  */
 async function everywhere(src: string, type: ProgType, want: Expect, data = FRAMES[0]!): Promise<Awaited<ReturnType<typeof device>>[]> {
   const insns = assemble(src);
-  const p = on.emu.loadProgram({ name: 'c', type, insns });
-  const q = off.emu.loadProgram({ name: 'c', type, insns, jit: false });
+  const p = on.emu.loadProgram({ name: 'c', type, insns, verify: false });
+  const q = off.emu.loadProgram({ name: 'c', type, insns, jit: false, verify: false });
   try {
     expect(p.jit.slot).not.toBe(0);
     for (const repeat of [1, 2, 4]) {
@@ -153,7 +153,7 @@ describe('the minimal cases, on every entry point', () => {
       insns[0] = code;
       insns[8] = 0x95;
       expect(() => verify(insns, { type: 'xdp' })).toThrow(/unknown opcode|reserved/);
-      const p = on.emu.loadProgram({ name: 'n', type: 'xdp', insns });
+      const p = on.emu.loadProgram({ name: 'n', type: 'xdp', insns, verify: false });
       try {
         for (const interpreter of [false, true]) expect(on.emu.testRun(p, { data: FRAMES[0]!, interpreter }).fault).toBe('insn');
       } finally {

@@ -30,7 +30,8 @@ describe('every compiled entry point agrees with the interpreter', () => {
     }
     if (process.env.NKEMU_FUZZ_STATS) console.log(stats);
     // The corpus reaches what it is for: verified programs (batch code), refused ones, faults and clean exits.
-    expect(stats.verified).toBeGreaterThan(N * 0.3);
+    // (about a third pass the load-time checks, which follow the kernel's since issue 18)
+    expect(stats.verified).toBeGreaterThan(N * 0.2);
     expect(stats.refused).toBeGreaterThan(N * 0.05);
     expect(stats['fault none']).toBeGreaterThan(N);
   }, Math.max(120_000, N * 40));

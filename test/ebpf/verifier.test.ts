@@ -67,7 +67,8 @@ describe('verify: program size', () => {
   });
   it('walks loops to a fixpoint', () => {
     const loop = [mov(0, 0), mov(2, 0), add(2, 1), jeq(2, 10, 1), ja(-3), exit()];
-    expect(ok(loop, 'sched_cls', { maxInsns: 6 }).ok).toBe(true);
+    // (constants joined at the loop head: a few more walks than the body's 6 instructions)
+    expect(ok(loop, 'sched_cls', { maxInsns: 24 }).ok).toBe(true);
   });
 });
 
@@ -117,13 +118,15 @@ describe('verify: opcodes and reserved fields', () => {
     rejects([mov(0, 0), stdw(10, -8, 0), I(0xcb, 10, 0, -8, 0x00), exit()], 'EINVAL', 'invalid atomic operand size');
     expect(ok([mov(0, 0), stdw(10, -8, 0), I(0xdb, 10, 0, -8, 0xf1), exit()]).ok).toBe(true); // cmpxchg
   });
-  it('refuses out-of-range constant shifts; register shifts and division by constant zero pass', () => {
+  it('refuses out-of-range constant shifts and division by constant zero (not in generic programs); register shifts pass', () => {
     rejects([mov(0, 1), I(0x67, 0, 0, 0, 64), exit()], 'EINVAL', 'invalid shift 64');
     rejects([mov(0, 1), I(0x64, 0, 0, 0, 32), exit()], 'EINVAL', 'invalid shift 32');
     rejects([mov(0, 1), I(0xc7, 0, 0, 0, -1), exit()], 'EINVAL', 'invalid shift -1');
     expect(ok([mov(0, 1), I(0x67, 0, 0, 0, 63), I(0x74, 0, 0, 0, 31), exit()]).ok).toBe(true);
     expect(ok([mov(0, 1), mov(1, 99), I(0x6f, 0, 1), exit()]).ok).toBe(true);
-    expect(ok([mov(0, 1), I(0x37, 0, 0, 0, 0), I(0x94, 0, 0, 0, 0), exit()]).ok).toBe(true);
+    rejects([mov(0, 1), I(0x37, 0, 0, 0, 0), exit()], 'EINVAL', 'div by zero');
+    rejects([mov(0, 1), I(0x94, 0, 0, 0, 0), exit()], 'EINVAL', 'div by zero');
+    expect(ok([mov(0, 1), I(0x37, 0, 0, 0, 0), I(0x94, 0, 0, 0, 0), exit()], 'generic').ok).toBe(true);
   });
 });
 
@@ -197,8 +200,10 @@ describe('verify: registers read before written', () => {
     expect(ok([call(5), exit()]).ok).toBe(true);
   });
   it('helper arguments must be set', () => {
-    rejects([mov(1, 0), call(1), exit()], 'EACCES', 'R2 !read_ok'); // map_lookup_elem(map, key)
-    expect(ok([mov(1, 0), movr(2, 10), add(2, -8), stdw(10, -8, 0), call(1), exit()]).ok).toBe(true);
+    rejects([...lddw(1, 4096), call(1), exit()], 'EACCES', 'R2 !read_ok'); // map_lookup_elem(map, key)
+    expect(ok([...lddw(1, 4096), movr(2, 10), add(2, -8), stdw(10, -8, 0), call(1), exit()]).ok).toBe(true);
+    // Argument types, in argument order.
+    rejects([mov(1, 0), call(1), exit()], 'EACCES', 'R1 type=scalar expected=map_ptr');
   });
 });
 
@@ -206,19 +211,22 @@ describe('verify: stack', () => {
   it('r10-relative accesses stay within [-512, 0)', () => {
     rejects([stdw(10, -520, 1), mov(0, 0), exit()], 'EACCES', 'invalid write to stack R10 off=-520 size=8');
     rejects([mov(0, 0), ldxdw(0, 10, 0), exit()], 'EACCES', 'invalid read from stack R10 off=0 size=8');
-    rejects([mov(0, 0), stxw(10, -2, 0), exit()], 'EACCES', 'invalid write to stack R10 off=-2 size=4');
+    rejects([mov(0, 0), stxw(10, -2, 0), exit()], 'EACCES', 'misaligned stack access off 0+0+-2 size 4');
+    rejects([mov(0, 0), stxw(10, 8, 0), exit()], 'EACCES', 'invalid write to stack R10 off=8 size=4');
     expect(ok([stdw(10, -512, 1), ldxdw(0, 10, -512), exit()]).stackDepth).toEqual([512]);
   });
   it('follows copies of r10 with constant offsets', () => {
     const r = ok([movr(2, 10), add(2, -16), stdw(2, 0, 1), ldxdw(0, 2, 8), exit()]);
     expect(r.stackDepth).toEqual([16]);
-    rejects([movr(2, 10), add(2, -508), stdw(2, -8, 1), mov(0, 0), exit()], 'EACCES', 'invalid write to stack R2 off=-8 size=8');
+    rejects([movr(2, 10), add(2, -504), stdw(2, -16, 1), mov(0, 0), exit()], 'EACCES', 'invalid write to stack R2 off=-16 size=8');
+    // Alignment is checked first (check_ptr_alignment before the bounds).
+    rejects([movr(2, 10), add(2, -508), stdw(2, -8, 1), mov(0, 0), exit()], 'EACCES', 'misaligned stack access off 0+-508+-8 size 8');
   });
   it('refuses misaligned stack accesses', () => {
-    rejects([stw(10, -6, 1), mov(0, 0), exit()], 'EACCES', 'misaligned stack access off (0x0; 0x0)+0+-6 size 4');
+    rejects([stw(10, -6, 1), mov(0, 0), exit()], 'EACCES', 'misaligned stack access off 0+0+-6 size 4');
   });
   it('a stack pointer passed to a helper counts as stack use', () => {
-    const r = ok([mov(1, 0), movr(2, 10), add(2, -40), call(1), exit()]);
+    const r = ok([...lddw(1, 4096), movr(2, 10), add(2, -40), call(1), exit()]);
     expect(r.stackDepth).toEqual([40]);
   });
 });
@@ -342,8 +350,9 @@ describe('verify: context access', () => {
     bad(ldxw(2, 1, 144), 144, 4); // flow_keys
     expect(ok([ldxdw(2, 1, 48), stxdw(1, 56, 2), I(0x73, 1, 2, 67), ldxdw(3, 1, 152), stxdw(1, 152, 3), ldxb(4, 1, 180), mov(0, 0), exit()]).ok).toBe(true);
   });
-  it('refuses immediate stores and atomics into the context', () => {
-    rejects([stw(1, 8, 1), mov(0, 0), exit()], 'EACCES', 'BPF_ST stores into R1 ctx is not allowed');
+  it('takes immediate stores into the context as the kernel (6.18) does; refuses atomics there', () => {
+    expect(ok([stw(1, 8, 1), mov(0, 0), exit()]).ctxAccesses).toEqual([{ pc: 0, field: 'mark', off: 8, size: 4, write: true }]);
+    rejects([stw(1, 76, 1), mov(0, 0), exit()], 'EACCES', 'invalid bpf_context access off=76 size=4');
     rejects([mov(2, 1), I(0xc3, 1, 2, 8, 0), mov(0, 0), exit()], 'EACCES', 'BPF_ATOMIC stores into R1 ctx is not allowed');
   });
   it('follows the ctx pointer through mov and stack spills', () => {
@@ -409,7 +418,7 @@ describe('verify: where the ctx pointer goes (ctxEscapes, ctxUse)', () => {
     expect(escapes([I(0xbc, 2, 1), mov(0, 0), exit()])).toBe(true);
     // ALU on it other than adding a constant, or used as a value.
     expect(escapes([movr(2, 1), add(2, 8), add(2, -8), ldxw(0, 2, 8), exit()])).toBe(false);
-    expect(escapes([movr(2, 1), I(0x47, 2, 0, 0, 0), mov(0, 0), exit()])).toBe(true); // r2 |= 0
+    expect(escapes([movr(2, 1), I(0x87, 2), mov(0, 0), exit()])).toBe(true); // r2 = -r2
     expect(escapes([mov(2, 0), I(0x0f, 2, 1), mov(0, 0), exit()])).toBe(true); // r2 += r1
     // Stored anywhere but a whole stack slot.
     expect(escapes([I(0x63, 10, 1, -8), mov(0, 0), exit()])).toBe(true);
@@ -422,8 +431,8 @@ describe('verify: where the ctx pointer goes (ctxEscapes, ctxUse)', () => {
     // Handed to a helper that reads it or runs programs on it; not to one that only uses the packet.
     expect(escapes([...lddw(2, 0), mov(3, 0), call(12), mov(0, 0), exit()])).toBe(true);
     expect(escapes([mov(2, 0), movr(3, 10), add(3, -8), mov(4, 4), call(26), mov(0, 0), exit()])).toBe(false);
-    // ... or in another argument than the context one (here as a map key).
-    expect(escapes([movr(2, 1), ...lddw(1, 0), call(1), mov(0, 0), exit()])).toBe(true);
+    // ... or in another argument than the context one (here as csum_diff's `to` buffer).
+    expect(escapes([movr(3, 1), mov(1, 0), mov(2, 0), mov(4, 0), mov(5, 0), call(28), mov(0, 0), exit()])).toBe(true);
     // A subprogram returning it.
     expect(escapes([callLocal(1), exit(), movr(0, 1), exit()])).toBe(true);
     expect(use([I(0xbc, 2, 1), mov(0, 0), exit()])).toBe(CTX_USE_ALL);

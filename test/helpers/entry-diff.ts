@@ -109,8 +109,8 @@ export async function fuzzOne(compiled: Rig, interp: Rig, k: number, rnd: () => 
   const mutated = rnd() < 0.25;
   if (mutated) mutate(rnd, insns);
   const fs = frames(rnd);
-  const p = compiled.emu.loadProgram({ name: `f${k}`, type, insns });
-  const q = interp.emu.loadProgram({ name: `f${k}`, type, insns, jit: false });
+  const p = compiled.emu.loadProgram({ name: `f${k}`, type, insns, verify: false });
+  const q = interp.emu.loadProgram({ name: `f${k}`, type, insns, jit: false, verify: false });
   const fail = (why: string): string => `${why}\n${mutated ? 'mutated ' : ''}${type} program:\n${shaped.asm}\nbytes ${hex(insns)}`;
   try {
     if (p.jit.slot === 0) return fail(`not compiled: ${p.jit.reason}`);

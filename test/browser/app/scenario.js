@@ -19,10 +19,11 @@ export async function scenario(Emulator, options) {
   // synchronous compiles of this size; then it compiles in the background and switches over).
   async function compiled() {
     const emu = await Emulator.create({ ...options, seed: 9 });
-    const insns = new Uint8Array(801 * 8);
+    const insns = new Uint8Array(802 * 8);
     const dv = new DataView(insns.buffer);
-    for (let i = 0; i < 800; i++) { insns[i * 8] = 0x07; dv.setInt32(i * 8 + 4, i, true); } // add r0, i
-    insns[800 * 8] = 0x95; // exit
+    insns[0] = 0xb7; // mov r0, 0 (the verifier wants r0 written before it is read)
+    for (let i = 0; i < 800; i++) { insns[(i + 1) * 8] = 0x07; dv.setInt32((i + 1) * 8 + 4, i, true); } // add r0, i
+    insns[801 * 8] = 0x95; // exit
     const prog = emu.loadProgram({ name: 'sum', type: 'sched_cls', insns });
     const before = prog.jit.reason;
     await emu.settleJit();
