@@ -105,7 +105,15 @@ export class BpfSyscall {
     const prog = new BpfProgram({ ...o, id: this.bpf.progId() });
     prog.tag = progTag(o.insns);
     this.placeProg(prog);
-    const rec = this.dp.alloc(A.PR_SIZE);
+    let rec: number;
+    try {
+      rec = this.dp.alloc(A.PR_SIZE);
+    } catch (e) {
+      // (ENOMEM with the image placed: nothing was published, so it goes back at once)
+      this.dp.release(prog.addr, prog.insns.length);
+      prog.addr = 0;
+      throw e;
+    }
     const dv = this.dp.view();
     dv.setUint32(rec + A.PR_INSNS, prog.addr, true);
     dv.setUint32(rec + A.PR_SLOTS, o.insns.length / 8, true);

@@ -4,6 +4,7 @@
  * memory and threads let go at once, ESHUTDOWN after, idle workers do not keep Node alive,
  * inline long calls yield to timers.
  */
+import * as A from '../../src/abi.generated.js';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,6 +98,32 @@ describe('shared memory growth', () => {
 });
 
 describe('ENOMEM changes nothing', () => {
+  it('loadProgram that runs out of memory after placing its image: no program, no memory taken', async () => {
+    const emu = await Emulator.create({});
+    try {
+      const insns = new Uint8Array(8000);
+      for (let k = 0; k < 999; k++) insns.set([0xb7, 0, 0, 0, k & 0xff, 0, 0, 0], k * 8);
+      insns.set([0x95], 999 * 8);
+      const live = emu.dp.liveBytes;
+      const n = emu.bpf.progs.size;
+      // the program record's allocation (after the image's) is the one that fails
+      const alloc = emu.dp.alloc.bind(emu.dp);
+      emu.dp.alloc = (size: number, align?: number): number => {
+        if (size === A.PR_SIZE) throw new NetError('ENOMEM');
+        return alloc(size, align);
+      };
+      try {
+        expect(() => emu.loadProgram({ name: 'p', type: 'xdp', insns, jit: false })).toThrow(expect.objectContaining({ errno: 'ENOMEM' }));
+      } finally {
+        emu.dp.alloc = alloc;
+      }
+      expect(emu.dp.liveBytes).toBe(live);
+      expect(emu.bpf.progs.size).toBe(n);
+    } finally {
+      await emu.close();
+    }
+  });
+
   it('addLink until the memory is full: the refused request leaves no device and no memory taken', async () => {
     const emu = await Emulator.create({ maxMemory: 64 << 20, framesPerThread: 256 });
     try {
