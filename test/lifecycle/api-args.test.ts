@@ -12,6 +12,7 @@ import { SIGNATURES } from '../../src/emulator-args.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { XskSocket } from '../../src/xdp/socket.js';
 import { publicSurface } from '../arch/surface.js';
+import { checkSignature, outcome } from '../helpers/args-table.js';
 
 type Call = (emu: Emulator) => unknown[];
 
@@ -93,17 +94,6 @@ const VALID: Record<string, Call> = {
   stopCapture: () => [fx.capture],
 };
 
-const WRONG: unknown[] = [42, 'x', {}, [], true, -1, 1.5, new Uint8Array(1), () => 0, 10n];
-
-async function outcome(f: () => unknown): Promise<unknown> {
-  try {
-    await f();
-    return undefined;
-  } catch (e) {
-    return e;
-  }
-}
-
 describe('the public API checks its arguments', () => {
   beforeAll(async () => {
     emu = await Emulator.create({ seed: 5 });
@@ -145,28 +135,7 @@ describe('the public API checks its arguments', () => {
     if (name === 'close') continue;
     it(`${name}: null and symbols are EINVAL at every parameter; other wrong types NetError or nothing`, async () => {
       const call = (args: unknown[]): unknown => (emu as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args);
-      const sig = SIGNATURES[name]!;
-      for (let i = 0; i < sig.length; i++) {
-        for (const bad of [null, Symbol('bad')]) {
-          const args = VALID[name]!(emu);
-          args[i] = bad;
-          const e = await outcome(() => call(args));
-          expect(e, `${name} arg ${i} = ${String(bad)}`).toBeInstanceOf(NetError);
-          expect((e as NetError).errno, `${name} arg ${i}`).toBe('EINVAL');
-          expect((e as NetError).message).toContain(sig[i]![0]);
-        }
-        for (const bad of WRONG) {
-          const args = VALID[name]!(emu);
-          args[i] = bad;
-          const e = await outcome(() => call(args));
-          if (e !== undefined) expect(e, `${name} arg ${i} = ${String(bad)}: ${String(e)}`).toBeInstanceOf(NetError);
-        }
-      }
-      // one argument too many
-      const extra = [...VALID[name]!(emu)];
-      while (extra.length < sig.length) extra.push(undefined);
-      const e = await outcome(() => call([...extra, 'extra']));
-      expect(e, `${name} with an extra argument`).toBeInstanceOf(NetError);
+      await checkSignature(name, SIGNATURES[name]!, () => VALID[name]!(emu), call);
     });
   }
 

@@ -11,6 +11,7 @@ import type { UdpSocket } from '../../src/net/stack/stack.js';
 import type { BpfMap } from '../../src/ebpf/maps.js';
 import { Emulator, NetError } from '../../src/emulator.js';
 import { XskSocket } from '../../src/xdp/socket.js';
+import { checkSignature, outcome } from '../helpers/args-table.js';
 
 let emu: Emulator;
 let map: BpfMap;
@@ -55,15 +56,6 @@ function methods(proto: object, internal: readonly string[]): string[] {
   return Object.getOwnPropertyNames(proto).filter((n) => n !== 'constructor' && typeof Object.getOwnPropertyDescriptor(proto, n)!.value === 'function' && !internal.includes(n)).sort();
 }
 
-async function outcome(f: () => unknown): Promise<unknown> {
-  try {
-    await f();
-    return undefined;
-  } catch (e) {
-    return e;
-  }
-}
-
 describe('maps and AF_XDP sockets check their arguments', () => {
   beforeAll(async () => {
     emu = await Emulator.create({ seed: 5 });
@@ -97,26 +89,7 @@ describe('maps and AF_XDP sockets check their arguments', () => {
       if (name === 'close') continue;
       it(`${cls}.${name}: null and symbols are EINVAL at every parameter; other wrong types a NetError or nothing`, async () => {
         const call = (args: unknown[]): unknown => (target() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args);
-        const sig = sigs[name]!;
-        for (let i = 0; i < sig.length; i++) {
-          for (const bad of [null, Symbol('bad')]) {
-            const args = valid[name]!();
-            args[i] = bad;
-            const e = await outcome(() => call(args));
-            expect(e, `${name} arg ${i} = ${String(bad)}`).toBeInstanceOf(NetError);
-            expect((e as NetError).errno).toBe('EINVAL');
-            expect((e as NetError).message).toContain(sig[i]![0]);
-          }
-          for (const bad of [42, 'x', {}, [], true, -1, 1.5, new Uint8Array(1), () => 0, 10n]) {
-            const args = valid[name]!();
-            args[i] = bad;
-            const e = await outcome(() => call(args));
-            if (e !== undefined) expect(e, `${name} arg ${i} = ${String(bad)}: ${String(e)}`).toBeInstanceOf(NetError);
-          }
-        }
-        const extra = [...valid[name]!()];
-        while (extra.length < sig.length) extra.push(undefined);
-        expect(await outcome(() => call([...extra, 'extra'])), `${name} with an extra argument`).toBeInstanceOf(NetError);
+        await checkSignature(`${cls}.${name}`, sigs[name]!, valid[name]!, call);
       });
     }
   }
