@@ -29,7 +29,7 @@ async function spawn(workerUrl: URL | string | undefined): Promise<Handle> {
     const { Worker } = await nodeImport<typeof import('node:worker_threads')>('node:worker_threads');
     // From TypeScript sources (tests, tsx) the worker goes through tsx; built code runs worker.js.
     // (Not a literal: bundlers building for browsers have nothing to emit here.)
-    const url = workerUrl ?? new URL(import.meta.url.endsWith('.ts') ? './tsx-worker.mjs' : './worker.js', import.meta.url);
+    const url = workerUrl ?? new URL(import.meta.url.endsWith('.ts') ? '../../scripts/tsx-worker.mjs' : './worker.js', import.meta.url);
     const w = new Worker(typeof url === 'string' && /^[a-z]+:/i.test(url) ? new URL(url) : url);
     w.unref();
     w.on('error', (e: Error) => fail(new Error(e.message)));
