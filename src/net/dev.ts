@@ -88,7 +88,12 @@ export class Devices {
       const real = dev.kind === 'nic' ? dev.numRxQueues : 1;
       for (let i = 0; i < real; i++) this.addRxQueue(dev);
     }
-    ns.list(dev);
+    this.finishRegister(dev);
+  }
+
+  /** The common end of register() and registerNic(): list, publish, notify. */
+  private finishRegister(dev: NetDevice): void {
+    dev.netns.list(dev);
     dev.regState = RegState.REGISTERED;
     this.bySlot.set(dev.slot, dev);
     this.dp.clearCounters(dev.slot);
@@ -111,12 +116,7 @@ export class Devices {
     dev.wireRing = this.dp.allocRing(this.dp.ringSize, A.DESC_SIZE);
     dev.qstats = this.dp.alloc(this.dp.threads * dev.numRxQueues * A.QS_COUNT * 8);
     for (let i = 0; i < rx; i++) this.addRxQueue(dev);
-    ns.list(dev);
-    dev.regState = RegState.REGISTERED;
-    this.bySlot.set(dev.slot, dev);
-    this.dp.clearCounters(dev.slot);
-    this.records.publish(dev);
-    this.notifier.emit(NetdevEvent.REGISTER, dev);
+    this.finishRegister(dev);
   }
 
   /** Spreads devices over the workers (slot modulo workers), or all on the host inline. */
