@@ -8,6 +8,7 @@ import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail } from '../errors.js';
 import type { Devices } from './dev.js';
+import type { NetDevice } from './netdev.js';
 import * as nic from './nic.js';
 import type { DeviceRecords } from './records.js';
 import type { Rtnl } from './rtnl.js';
@@ -25,19 +26,23 @@ export class Ethtool {
     this.records = records;
   }
 
-  /** `ethtool -l`: channel counts (netkit has no get_channels: EOPNOTSUPP). */
-  channels(ns: string, dev: string | number): { maxCombined: number; combined: number; maxRx: number; maxTx: number } {
+  /** The device after queued work, if it is a NIC: netkit and the rest have no ethtool channel/RSS/ntuple ops (EOPNOTSUPP). */
+  private nicDevice(ns: string, dev: string | number): NetDevice & { nic: NonNullable<NetDevice['nic']> } {
     this.rtnl.flushWork();
     const d = this.rtnl.device(ns, dev);
     if (!d.nic) fail('EOPNOTSUPP');
+    return d as NetDevice & { nic: NonNullable<NetDevice['nic']> };
+  }
+
+  /** `ethtool -l`: channel counts (netkit has no get_channels: EOPNOTSUPP). */
+  channels(ns: string, dev: string | number): { maxCombined: number; combined: number; maxRx: number; maxTx: number } {
+    const d = this.nicDevice(ns, dev);
     return { maxCombined: d.nic.maxChannels, combined: d.realNumRxQueues, maxRx: 0, maxTx: 0 };
   }
 
   /** `ethtool -L DEV combined N`. */
   setChannels(ns: string, dev: string | number, count: number): void {
-    this.rtnl.flushWork();
-    const d = this.rtnl.device(ns, dev);
-    if (!d.nic) fail('EOPNOTSUPP');
+    const d = this.nicDevice(ns, dev);
     nic.checkChannels(d, count);
     if (count === d.realNumRxQueues) return;
     while (d.realNumRxQueues < count) this.dev.addRxQueue(d);
@@ -54,9 +59,7 @@ export class Ethtool {
 
   /** `ethtool -X`; returns the context id (a new one for `context: 'new'`). */
   setRss(ns: string, dev: string | number, o: Parameters<typeof nic.setIndirection>[1]): number {
-    this.rtnl.flushWork();
-    const d = this.rtnl.device(ns, dev);
-    if (!d.nic) fail('EOPNOTSUPP');
+    const d = this.nicDevice(ns, dev);
     const id = nic.setIndirection(d, o);
     this.records.publish(d);
     return id;
@@ -64,9 +67,7 @@ export class Ethtool {
 
   /** `ethtool -N DEV flow-type ...`; returns the rule's location. */
   addNtuple(ns: string, dev: string | number, rule: Parameters<typeof nic.addRule>[1]): number {
-    this.rtnl.flushWork();
-    const d = this.rtnl.device(ns, dev);
-    if (!d.nic) fail('EOPNOTSUPP');
+    const d = this.nicDevice(ns, dev);
     const loc = nic.addRule(d, rule);
     this.records.publish(d);
     return loc;
@@ -74,9 +75,7 @@ export class Ethtool {
 
   /** `ethtool -N DEV delete LOC`. */
   delNtuple(ns: string, dev: string | number, location: number): void {
-    this.rtnl.flushWork();
-    const d = this.rtnl.device(ns, dev);
-    if (!d.nic) fail('EOPNOTSUPP');
+    const d = this.nicDevice(ns, dev);
     nic.deleteRule(d, location);
     this.records.publish(d);
   }

@@ -173,6 +173,18 @@ export class Rtnl {
       return dev;
     };
 
+    /** Registers one side (its slot given back if that fails); l2 answers ARP; no carrier until both are up. */
+    const place = (dev: NetDevice, ifindex: number): void => {
+      try {
+        this.dev.register(dev, ifindex);
+      } catch (e) {
+        this.dev.freeSlots.push(dev.slot);
+        throw e;
+      }
+      if (plan.mode === A.NETKIT_L2) dev.baseFlags &= ~A.IFF_NOARP;
+      dev.carrier = false;
+    };
+
     let peer: NetDevice | undefined;
     try {
       if (plan.pairing === A.NETKIT_DEVICE_PAIR) {
@@ -182,26 +194,12 @@ export class Rtnl {
         if (pr.mtu !== undefined) netkit.checkMtu(pr.mtu, ETH_MIN_MTU, ETH_MAX_MTU);
         peer = mk(peerHome, pr, pq, false, plan.peerPolicy, plan.peerScrub);
         const peerIfindex = plan.peer && (req.ifindex ?? 0) !== 0 ? plan.peer.ifindex ?? 0 : 0;
-        try {
-          this.dev.register(peer, peerIfindex);
-        } catch (e) {
-          this.dev.freeSlots.push(peer.slot);
-          throw e;
-        }
+        place(peer, peerIfindex);
         created.push(peer);
-        if (plan.mode === A.NETKIT_L2) peer.baseFlags &= ~A.IFF_NOARP;
-        peer.carrier = false;
       }
       const primary = mk(home, req, q, true, plan.policy, plan.scrub);
-      try {
-        this.dev.register(primary, req.ifindex ?? 0);
-      } catch (e) {
-        this.dev.freeSlots.push(primary.slot);
-        throw e;
-      }
+      place(primary, req.ifindex ?? 0);
       created.unshift(primary);
-      if (plan.mode === A.NETKIT_L2) primary.baseFlags &= ~A.IFF_NOARP;
-      primary.carrier = false;
       if (peer) {
         primary.netkit!.peer = peer;
         peer.netkit!.peer = primary;
