@@ -244,3 +244,20 @@ describe('configuration changed under traffic', () => {
     await all('NTUPLE_DISCARD');
   }, 120_000);
 });
+
+describe('ethtool channel/RSS/ntuple ops on a device that is not a NIC', () => {
+  it('each refuses a netkit device with EOPNOTSUPP (no get_channels, set_rxfh, set_rxnfc in netkit_ethtool_ops) and a missing device with ENODEV', () => {
+    emu.addLink({ ifname: 'nk0', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk1' } } } });
+    const ops: [string, (dev: string) => unknown][] = [
+      ['channels', (d) => emu.channels('init', d)],
+      ['setChannels', (d) => emu.setChannels('init', d, 2)],
+      ['setRss', (d) => emu.setRss('init', d, { start: 0, equal: 1 })],
+      ['addNtuple', (d) => emu.addNtuple('init', d, { flowType: 'ether', dstMac: new Uint8Array(6), action: 0 })],
+      ['delNtuple', (d) => emu.delNtuple('init', d, 0)],
+    ];
+    for (const [name, op] of ops) {
+      expect(() => op('nk0'), name).toThrow(expect.objectContaining({ errno: 'EOPNOTSUPP' }));
+      expect(() => op('nosuch'), name).toThrow(expect.objectContaining({ errno: 'ENODEV' }));
+    }
+  });
+});
