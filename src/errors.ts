@@ -58,13 +58,19 @@ export class NetError extends Error {
   readonly code: number;
   /** The kernel's extack text, or undefined when the kernel gives none. */
   readonly extack: string | undefined;
+  /**
+   * On a refused program or object load: the log a user would read (the verifier's line,
+   * or libbpf's message naming the program or map). Undefined for other refusals.
+   */
+  readonly log: string | undefined;
 
-  constructor(errno: Errno, extack?: string) {
+  constructor(errno: Errno, extack?: string, log?: string) {
     super(extack ?? strerror(errno));
     this.name = 'NetError';
     this.errno = errno;
     this.code = ERRNO[errno][0];
     this.extack = extack;
+    this.log = log;
   }
 
   /** As iproute2 prints it: `Error: <extack>.` or `RTNETLINK answers: <strerror>`. */
@@ -72,6 +78,17 @@ export class NetError extends Error {
     if (this.extack === undefined) return `RTNETLINK answers: ${strerror(this.errno)}`;
     return `Error: ${this.extack}${this.extack.endsWith('.') ? '' : '.'}`;
   }
+}
+
+/**
+ * A refused load's error with a log: `e` itself when it has one (the verifier's, the ELF
+ * loader's), else the same errno and text with `log()` attached. Anything else passes.
+ */
+export function withLog(e: unknown, log: (e: NetError) => string): unknown {
+  if (!(e instanceof NetError) || e.log !== undefined) return e;
+  const out = new NetError(e.errno, e.extack, log(e));
+  if (e.stack) out.stack = e.stack;
+  return out;
 }
 
 /** Throws NetError(errno, extack). */

@@ -11,14 +11,13 @@ export class LoadError extends NetError {
   readonly section: string | undefined;
   readonly insn: number | undefined;
   /** The loader's log line (what libbpf prints), the same as `message`. */
-  readonly log: string;
+  declare readonly log: string;
 
   constructor(reason: string, section?: string, insn?: number) {
     const where = section === undefined ? '' : insn === undefined ? `section '${section}': ` : `section '${section}' insn ${insn}: `;
-    super('EINVAL', where + reason);
+    super('EINVAL', where + reason, where + reason);
     this.name = 'LoadError';
     this.section = section;
     this.insn = insn;
-    this.log = where + reason;
   }
 }

@@ -6,7 +6,7 @@
  */
 
 import { progTag } from './tag.js';
-import { fail } from '../errors.js';
+import { fail, strerror, withLog } from '../errors.js';
 import { loadObject, type BpfObject } from './elf.js';
 import { LDDW, Pseudo, decode, encodeInto } from './insn.js';
 import { BpfMap } from './maps.js';
@@ -83,7 +83,14 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
   const obj = loadObject(bytes, { type: o.type });
   const maps: BpfMap[] = [];
   try {
-    for (const m of obj.maps) maps.push(newMap(dp, m));
+    for (const m of obj.maps) {
+      try {
+        maps.push(newMap(dp, m));
+      } catch (e) {
+        // (libbpf's bpf_object__create_maps: "map 'name': failed to create: <strerror>(-errno)")
+        throw withLog(e, (r) => `map '${m.name}': failed to create: ${strerror(r.errno)}(-${r.code})${r.extack === undefined ? '' : `\n${r.extack}`}`);
+      }
+    }
   } catch (e) {
     for (const m of maps) m.close();
     throw e;
@@ -104,27 +111,11 @@ function fill(obj: BpfObject, o: { programs?: string[] }, loader: ProgramLoader,
   const gpl = /^(GPL|GPL v2|GPL and additional rights|Dual BSD\/GPL|Dual MIT\/GPL|Dual MPL\/GPL)$/.test(obj.license);
   obj.programs.forEach((p, index) => {
     if (o.programs ? !o.programs.includes(p.name) : !p.autoload) return;
-    verify(p.insns, {
-      type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start),
-      maps: maps.map((m) => ({
-        kind: m.type === 'array_of_maps' || m.type === 'hash_of_maps' ? 'of_maps' as const : m.type === 'array' || m.type === 'percpu_array' ? 'array' as const : 'other' as const,
-        keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries,
-      })),
-    });
-    const { insns, used } = relocate(obj, index, maps);
-    if (used.length > 8) fail('E2BIG', `${p.section}: a program may use at most 8 maps here`);
-    const regions = used.map((m) => ({ addr: m.values, len: m.valuesSize, writable: !m.readonlyProg }));
-    if (regions.length > 6) fail('E2BIG', `${p.section}: a program may use at most 6 maps with values here`);
-    const prog = loader.loadProgram({
-      name: p.name, type: p.type === 'sched_act' ? 'sched_cls' : p.type as ProgType, insns,
-      expectedAttachType: p.attachType === 'none' || p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? undefined : p.attachType,
-      regions, maps: used.map((m) => m.record),
-      // Verified above, as the kernel sees it (map references, not their addresses).
-      verify: false,
-    });
-    // (the tag of the image as libbpf hands it to the kernel: map loads by fd, zeroed in the hash)
-    prog.tag = progTag(p.insns);
-    out.programs.set(p.name, prog);
+    try {
+      fillProgram(obj, index, gpl, loader, maps, out);
+    } catch (e) {
+      throw withLog(e, (r) => `prog '${p.name}': ${r.message}`);
+    }
   });
   // Static PROG_ARRAY slots (`.values = { [i] = &prog }`), as libbpf fills them after loading.
   obj.maps.forEach((def, i) => {
@@ -134,4 +125,30 @@ function fill(obj: BpfObject, o: { programs?: string[] }, loader: ProgramLoader,
       if (prog) loader.progArraySet(maps[i]!, v.slot, prog);
     }
   });
+}
+
+/** Verifies, relocates and places one program of the object. */
+function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: ProgramLoader, maps: BpfMap[], out: LoadedObject): void {
+  const p = obj.programs[index]!;
+  verify(p.insns, {
+    type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start),
+    maps: maps.map((m) => ({
+      kind: m.type === 'array_of_maps' || m.type === 'hash_of_maps' ? 'of_maps' as const : m.type === 'array' || m.type === 'percpu_array' ? 'array' as const : 'other' as const,
+      keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries,
+    })),
+  });
+  const { insns, used } = relocate(obj, index, maps);
+  if (used.length > 8) fail('E2BIG', `${p.section}: a program may use at most 8 maps here`);
+  const regions = used.map((m) => ({ addr: m.values, len: m.valuesSize, writable: !m.readonlyProg }));
+  if (regions.length > 6) fail('E2BIG', `${p.section}: a program may use at most 6 maps with values here`);
+  const prog = loader.loadProgram({
+    name: p.name, type: p.type === 'sched_act' ? 'sched_cls' : p.type as ProgType, insns,
+    expectedAttachType: p.attachType === 'none' || p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? undefined : p.attachType,
+    regions, maps: used.map((m) => m.record),
+    // Verified above, as the kernel sees it (map references, not their addresses).
+    verify: false,
+  });
+  // (the tag of the image as libbpf hands it to the kernel: map loads by fd, zeroed in the hash)
+  prog.tag = progTag(p.insns);
+  out.programs.set(p.name, prog);
 }

@@ -8,7 +8,7 @@
 
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
-import { fail } from '../errors.js';
+import { fail, strerror, withLog } from '../errors.js';
 import type { NetDevice } from '../net/netdev.js';
 import type { DeviceRecords } from '../net/records.js';
 import type { Rtnl } from '../net/rtnl.js';
@@ -97,6 +97,15 @@ export class BpfSyscall {
    * tests, differential fuzzing): the interpreter's run-time checks still apply.
    */
   loadProgram(o: LoadProgramOptions): BpfProgram {
+    try {
+      return this.loadProgramImage(o);
+    } catch (e) {
+      // (as libbpf reports a refused BPF_PROG_LOAD whose verifier log is empty)
+      throw withLog(e, (r) => `prog '${o.name}': BPF program load failed: ${strerror(r.errno)}${r.extack === undefined ? '' : `\n${r.extack}`}`);
+    }
+  }
+
+  private loadProgramImage(o: LoadProgramOptions): BpfProgram {
     if (o.insns.length === 0 || o.insns.length % 8 !== 0) fail('EINVAL');
     if (o.verify !== false) verify(o.insns, { type: o.type });
     const regions = o.regions ?? [];
@@ -153,7 +162,11 @@ export class BpfSyscall {
    * as bpftool's `type TYPE` does.
    */
   loadObject(bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject {
-    return loadBpfObject(this.dp, this, bytes, o);
+    try {
+      return loadBpfObject(this.dp, this, bytes, o);
+    } catch (e) {
+      throw withLog(e, (r) => `failed to load object: ${r.message}`);
+    }
   }
 
   /** bpf_trace_printk output since the last call, as trace_pipe lines. */

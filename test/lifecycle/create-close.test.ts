@@ -6,13 +6,14 @@
  */
 import * as A from '../../src/abi.generated.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Emulator, NetError } from '../../src/emulator.js';
 import { LoadError } from '../../src/ebpf/load-error.js';
+import { assemble } from '../../src/ebpf/assembler.js';
 import { OPTION_RULES } from '../../src/options.js';
 import { XskSocket } from '../../src/xdp/socket.js';
 
@@ -200,6 +201,52 @@ console.log('created');\n`);
 });
 
 describe('one error type', () => {
+  it('every refused load carries a log (err.log): the verifier\'s, the ELF loader\'s, or libbpf\'s line naming the program or map', async () => {
+    const emu = await Emulator.create({});
+    try {
+      const caught = (f: () => unknown): NetError => {
+        try { f(); } catch (e) { if (e instanceof NetError) return e; throw e; }
+        throw new Error('expected a refusal');
+      };
+      const object = new Uint8Array(readFileSync(new URL('../fixtures/bpf/tc_counters.o', import.meta.url)));
+      // before verification (the kernel's log is empty; libbpf prints this)
+      let e = caught(() => emu.loadProgram({ name: 'short', type: 'xdp', insns: new Uint8Array(7) }));
+      expect([e.errno, e.log]).toEqual(['EINVAL', "prog 'short': BPF program load failed: Invalid argument"]);
+      // the verifier's line
+      e = caught(() => emu.loadProgram({ name: 'v', type: 'xdp', insns: assemble('exit') }));
+      expect([e.errno, e.log]).toEqual(['EACCES', 'R0 !read_ok']);
+      // the ELF loader's
+      e = caught(() => emu.loadObject(new Uint8Array(64)));
+      expect(e.errno).toBe('EINVAL');
+      expect(e.log).toMatch(/ELF|magic/);
+      // a map the object asks for cannot be created
+      const alloc = emu.dp.alloc.bind(emu.dp);
+      emu.dp.alloc = (): number => { throw new NetError('ENOMEM'); };
+      try {
+        e = caught(() => emu.loadObject(object));
+      } finally {
+        emu.dp.alloc = alloc;
+      }
+      expect(e.errno).toBe('ENOMEM');
+      expect(e.log).toMatch(/^map '\w+': failed to create: Cannot allocate memory\(-12\)$/);
+      // a program of the object fails after its maps were made
+      emu.dp.alloc = (size: number, align?: number): number => {
+        if (size === A.PR_SIZE) throw new NetError('ENOMEM');
+        return alloc(size, align);
+      };
+      try {
+        e = caught(() => emu.loadObject(object));
+      } finally {
+        emu.dp.alloc = alloc;
+      }
+      expect(e.errno).toBe('ENOMEM');
+      expect(e.log).toMatch(/^prog '\w+': BPF program load failed: Cannot allocate memory$/);
+      expect(emu.bpf.progs.size).toBe(0);
+    } finally {
+      await emu.close();
+    }
+  });
+
   it('LoadError is a NetError with errno EINVAL and the loader log', () => {
     const e = new LoadError('bad magic');
     expect(e).toBeInstanceOf(NetError);

@@ -58,7 +58,7 @@ export class VerifierError extends NetError {
   /** Instruction index the kernel names (or -1 for whole-program rules). */
   readonly pc: number;
   /** The verifier log line, as the kernel prints it. */
-  readonly log: string;
+  declare readonly log: string;
   /**
    * For refusals found by the dataflow: the verifier log in the kernel's shape, the block
    * that leads to the refused instruction (`N: (op) insn ; R… state`), then `log` and the
@@ -67,10 +67,9 @@ export class VerifierError extends NetError {
   verifierLog?: string;
 
   constructor(errno: Errno, pc: number, log: string) {
-    super(errno, log);
+    super(errno, log, log);
     this.name = 'VerifierError';
     this.pc = pc;
-    this.log = log;
     this.message = pc >= 0 ? `${pc}: ${log}` : log;
   }
 }
