@@ -150,6 +150,16 @@ export const XSK_SIGNATURES: Record<string, Signature> = {
   statistics: [],
 };
 
+/** The tracer (`emu.tracer`) and a running capture (`emu.startCapture()`). */
+export const TRACER_SIGNATURES: Record<string, Signature> = {
+  enable: [['on', opt(bool)]],
+  drain: [],
+};
+export const CAPTURE_SIGNATURES: Record<string, Signature> = {
+  drain: [],
+  bytes: [],
+};
+
 /** The stack's socket API (`emu.stack(ns).udpBind`, and what it returns). */
 export const STACK_SIGNATURES: Record<string, Signature> = {
   udpBind: [['o', opt(obj({ port: int(0, 65535), addr: u32, ifindex: u32 }))]],

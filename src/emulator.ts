@@ -10,7 +10,7 @@
 import { Dataplane, type DataplaneOptions } from './dataplane.js';
 import { NetError } from './errors.js';
 import { guardMethods } from './args.js';
-import { MAP_SIGNATURES, SIGNATURES, STACK_SIGNATURES, UDP_SIGNATURES, XSK_SIGNATURES } from './emulator-args.js';
+import { CAPTURE_SIGNATURES, MAP_SIGNATURES, SIGNATURES, STACK_SIGNATURES, TRACER_SIGNATURES, UDP_SIGNATURES, XSK_SIGNATURES } from './emulator-args.js';
 import { checkOptions } from './options.js';
 import { Devices } from './net/dev.js';
 import { Datapath } from './net/datapath.js';
@@ -349,5 +349,7 @@ guardMethods('BpfMap', BpfMap.prototype, MAP_SIGNATURES);
 guardMethods('XskSocket', XskSocket.prototype, XSK_SIGNATURES);
 guardMethods('Stack', Stack.prototype, STACK_SIGNATURES);
 guardMethods('UdpSocket', UdpSocket.prototype, UDP_SIGNATURES);
+guardMethods('Tracer', Tracer.prototype, TRACER_SIGNATURES);
+guardMethods('Capture', Capture.prototype, CAPTURE_SIGNATURES);
 
 export { NetError };

@@ -1,12 +1,14 @@
 /**
  * The objects the emulator hands out check their arguments as its own methods do
- * (emulator-args.ts MAP_SIGNATURES, XSK_SIGNATURES): every public method of BpfMap and
- * XskSocket has a row; null and a symbol at each parameter are EINVAL naming it; other
+ * (emulator-args.ts): every public method of BpfMap, XskSocket, the stack's sockets, the
+ * Tracer and a Capture has a row; null and a symbol at each parameter are EINVAL naming it; other
  * wrong types fail as a NetError, never a raw TypeError.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAP_SIGNATURES, STACK_SIGNATURES, UDP_SIGNATURES, XSK_SIGNATURES } from '../../src/emulator-args.js';
+import { CAPTURE_SIGNATURES, MAP_SIGNATURES, STACK_SIGNATURES, TRACER_SIGNATURES, UDP_SIGNATURES, XSK_SIGNATURES } from '../../src/emulator-args.js';
+import { Capture } from '../../src/trace/capture.js';
+import { Tracer } from '../../src/trace/trace.js';
 import type { UdpSocket } from '../../src/net/stack/stack.js';
 import type { BpfMap } from '../../src/ebpf/maps.js';
 import { Emulator, NetError } from '../../src/emulator.js';
@@ -38,6 +40,15 @@ const VALID_UDP: Record<string, () => unknown[]> = {
   send: () => [0x0a000002, 9, new Uint8Array(4), {}],
   close: () => [],
 };
+const VALID_TRACER: Record<string, () => unknown[]> = {
+  enable: () => [false],
+  drain: () => [],
+};
+const VALID_CAPTURE: Record<string, () => unknown[]> = {
+  drain: () => [],
+  bytes: () => [],
+};
+let capture: Capture;
 const VALID_XSK: Record<string, () => unknown[]> = {
   setTxBudget: () => [16],
   options: () => [],
@@ -62,6 +73,7 @@ describe('maps and AF_XDP sockets check their arguments', () => {
     map = emu.loadObject(new Uint8Array(readFileSync(new URL('../fixtures/bpf/tc_counters.o', import.meta.url)))).maps.get('src_bytes')!;
     sock = new XskSocket(emu.dp, { umemSize: 4 * 4096 });
     udp = emu.stack('init').udpBind({ port: 4000 });
+    capture = emu.startCapture();
   });
   afterAll(async () => {
     await emu.close();
@@ -75,6 +87,13 @@ describe('maps and AF_XDP sockets check their arguments', () => {
     expect(Object.keys(VALID_XSK).sort()).toEqual(Object.keys(XSK_SIGNATURES).sort());
   });
 
+  it('the tracer and a capture have a row for each of their methods', () => {
+    expect(Object.keys(TRACER_SIGNATURES).sort()).toEqual(methods(Tracer.prototype, []));
+    expect(Object.keys(VALID_TRACER).sort()).toEqual(Object.keys(TRACER_SIGNATURES).sort());
+    expect(Object.keys(CAPTURE_SIGNATURES).sort()).toEqual(methods(Capture.prototype, ['iface']));
+    expect(Object.keys(VALID_CAPTURE).sort()).toEqual(Object.keys(CAPTURE_SIGNATURES).sort());
+  });
+
   it('the stack\'s socket API has a row for each of its methods', () => {
     expect(Object.keys(VALID_STACK)).toEqual(Object.keys(STACK_SIGNATURES));
     expect(Object.keys(UDP_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(udp), []));
@@ -84,6 +103,7 @@ describe('maps and AF_XDP sockets check their arguments', () => {
   for (const [cls, sigs, valid, target] of [
     ['BpfMap', MAP_SIGNATURES, VALID_MAP, () => map], ['XskSocket', XSK_SIGNATURES, VALID_XSK, () => sock],
     ['Stack', STACK_SIGNATURES, VALID_STACK, () => emu.stack('init')], ['UdpSocket', UDP_SIGNATURES, VALID_UDP, () => udp],
+    ['Tracer', TRACER_SIGNATURES, VALID_TRACER, () => emu.tracer], ['Capture', CAPTURE_SIGNATURES, VALID_CAPTURE, () => capture],
   ] as const) {
     for (const name of Object.keys(valid)) {
       if (name === 'close') continue;
@@ -95,7 +115,7 @@ describe('maps and AF_XDP sockets check their arguments', () => {
   }
 
   it('the shapes that were raw TypeErrors: map keys that are no bytes, ring entries that are no descriptors', async () => {
-    for (const f of [() => map.update(null as never, new Uint8Array(8)), () => map.lookup('abc' as never), () => sock.txRing([{ addr: 'x' }] as never), () => sock.fillRing([-1])]) {
+    for (const f of [() => emu.tracer.enable('yes' as never), () => capture.drain(1 as never), () => map.update(null as never, new Uint8Array(8)), () => map.lookup('abc' as never), () => sock.txRing([{ addr: 'x' }] as never), () => sock.fillRing([-1])]) {
       const e = await outcome(f);
       expect(e).toBeInstanceOf(NetError);
       expect((e as NetError).errno).toBe('EINVAL');
