@@ -411,7 +411,8 @@ export class Dataplane {
   /** The device record address published for `slot` (0 = none). */
   deviceRecord(slot: number): number {
     const table = this.view().getUint32(A.GLOBALS + A.G_DEV_TABLE, true);
-    return Atomics.load(this.words(), (table + slot * 4) >>> 2);
+    // (>>> 0: an address, unsigned past 2 GiB where the Int32Array reads it negative)
+    return Atomics.load(this.words(), (table + slot * 4) >>> 2) >>> 0;
   }
 
   /** Publishes a new device record for `slot` (0 removes it) and retires the old one. */

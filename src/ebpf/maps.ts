@@ -87,7 +87,7 @@ export class BpfMap {
       if (m.type !== 'xskmap') continue;
       for (let i = 0; i < m.maxEntries; i++) {
         const at = (m.values + i * m.stride) >>> 2;
-        if (Atomics.load(w, at) === record) Atomics.store(w, at, 0);
+        if (Atomics.load(w, at) >>> 0 === record) Atomics.store(w, at, 0);
       }
     }
   }
@@ -237,7 +237,8 @@ export class BpfMap {
 
   /** BPF_MAP_LOOKUP_ELEM: the value (per-CPU maps: one per thread), or undefined (ENOENT). */
   lookup(key: Uint8Array): Uint8Array | Uint8Array[] | undefined {
-    const at = this.ex.mapLookup(this.record, this.putKey(key), 0);
+    // (>>> 0: Wasm returns an i32, negative for an address past 2 GiB)
+    const at = this.ex.mapLookup(this.record, this.putKey(key), 0) >>> 0;
     if (at === 0) return undefined;
     const b = this.dp.bytes();
     if (this.copies === 1) return b.slice(at, at + this.valueSize);
