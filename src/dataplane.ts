@@ -228,6 +228,8 @@ export class Dataplane {
     if (addr === undefined) {
       addr = align(this.brk, alignment);
       const end = addr + sz;
+      // (never the last line below 4 GiB: the datapath's u32 bounds, addr + len, would wrap to 0)
+      if (end > WASM32_MAX_BYTES - LINE) throw new NetError('ENOMEM', `shared memory: ${end} bytes needed, past the wasm32 limit`);
       this.ensure(end);
       // (the gap an alignment leaves is free memory too: smaller records take it)
       if (addr > this.brk) this.release(this.brk, addr - this.brk);

@@ -27,6 +27,63 @@ const u64 = (b: Uint8Array | Uint8Array[] | undefined): bigint => {
 };
 const key32 = (v: number, le = true): Uint8Array => { const k = new Uint8Array(4); new DataView(k.buffer).setUint32(0, v, le); return k; };
 
+/** Traffic, maps, a ring buffer and AF_XDP on an emulator whose next allocations sit high; returns the lowest address of its program record and maps. */
+async function scenario(emu: Emulator, jit: boolean): Promise<number> {
+    // netkit: a tc program counting protocols (array) and bytes per source (hash)
+    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
+    emu.setLink('init', 'nk1', { up: true });
+    emu.setLink('init', 'nk0', { up: true });
+    emu.setRxSink('init', 'nk0', 'drop');
+    const counters = emu.loadObject(fixture('tc_counters.o'));
+    const count = counters.programs.get('count')!;
+    const protoCount = counters.maps.get('proto_count')!;
+    expect(count.record).toBeGreaterThan(TWO_GIB);
+    expect(protoCount.values).toBeGreaterThan(TWO_GIB);
+    expect(count.jit.reason === '').toBe(jit);
+    emu.linkCreate('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog: count });
+    const f = udp(5);
+    expect(await emu.pktgen('init', 'nk1', f, { count: 100 })).toBe(100);
+    await emu.settle();
+    expect(emu.stats(emu.device('init', 'nk0')).rxPackets).toBe(100n);
+    expect(u64(protoCount.lookup(key32(17)))).toBe(100n);
+    expect(u64(counters.maps.get('src_bytes')!.lookup(key32(SRC, false)))).toBe(BigInt(100 * f.length));
+
+    // a ring buffer written by test runs
+    const rb = emu.loadObject(fixture('ringbuf.o'));
+    const events = rb.maps.get('events')!;
+    expect(events.values).toBeGreaterThan(TWO_GIB);
+    expect(emu.testRun(rb.programs.get('report')!, { data: f, repeat: 5 }).retval).toBe(0);
+    expect(events.drain()).toHaveLength(10);
+
+    // NIC → XDP → XSKMAP → a queue leased to a netkit device → an AF_XDP socket
+    const eth0 = emu.addNic({ name: 'eth0', rxQueues: 16 });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.setRss('init', 'eth0', { start: 0, equal: 15 });
+    emu.setRss('init', 'eth0', { start: 15, equal: 1, context: 'new' });
+    emu.addNtuple('init', 'eth0', { flowType: 'ether', dstMac: VM, action: 15 });
+    const xsk = emu.loadObject(fixture('xdp_xsk.o'));
+    emu.setXdp('init', 'eth0', xsk.programs.get('xsk_redirect')!);
+    const [nk] = emu.addLink({ ifname: 'nk', numRxQueues: 2, linkinfo: { kind: 'netkit', data: { pairing: 'single' } } });
+    emu.queueCreate({ ifindex: nk!.ifindex, type: 'rx', lease: { ifindex: eth0.ifindex, queue: { id: 15, type: 'rx' } } });
+    emu.setLink('init', 'nk', { up: true });
+    const sock = new XskSocket(emu.dp, { umemSize: 64 * 4096 });
+    emu.xskBind('init', 'nk', 1, sock, { flags: XDP_COPY });
+    const xsks = xsk.maps.get('xsks')!;
+    xsks.setSocket(15, sock);
+    expect(sock.fillRing(Array.from({ length: 32 }, (_, i) => i * 4096))).toBe(32);
+    for (let i = 0; i < 10; i++) emu.wireIn('init', 'eth0', udp(1000 + i, VM));
+    await emu.settle();
+    const got = sock.recv();
+    expect(got).toHaveLength(10);
+    expect(got.every((x) => x.len === f.length && x.data[0] === VM[0] && x.data[5] === VM[5])).toBe(true);
+    expect(u64(xsk.maps.get('redirected')!.lookup(key32(0)))).toBe(10n);
+    // closing the socket empties its XSKMAP slot (the slot holds an address past 2 GiB)
+    expect(xsks.lookup(key32(15))).toBeDefined();
+    emu.xskClose(sock);
+    expect(xsks.lookup(key32(15))).toBeUndefined();
+  return Math.min(count.record, protoCount.values, events.values);
+}
+
 describe('the datapath past 2 GiB of shared memory', () => {
   for (const o of [{ workers: 0, jit: true }, { workers: 0, jit: false }, { workers: 2, jit: true }]) {
     it(`workers ${o.workers}, ${o.jit ? 'compiled code' : 'the interpreter'}: traffic, maps, ring buffers and AF_XDP above 2 GiB`, async () => {
@@ -36,61 +93,41 @@ describe('the datapath past 2 GiB of shared memory', () => {
         const filler: XskSocket[] = [];
         while (emu.dp.memoryBytes < TWO_GIB + (64 << 20)) filler.push(new XskSocket(emu.dp, { umemSize: 256 << 20 }));
 
-        // netkit: a tc program counting protocols (array) and bytes per source (hash)
-        emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { peerInfo: { ifname: 'nk0' } } } });
-        emu.setLink('init', 'nk1', { up: true });
-        emu.setLink('init', 'nk0', { up: true });
-        emu.setRxSink('init', 'nk0', 'drop');
-        const counters = emu.loadObject(fixture('tc_counters.o'));
-        const count = counters.programs.get('count')!;
-        const protoCount = counters.maps.get('proto_count')!;
-        expect(count.record).toBeGreaterThan(TWO_GIB);
-        expect(protoCount.values).toBeGreaterThan(TWO_GIB);
-        expect(count.jit.reason === '').toBe(o.jit);
-        emu.linkCreate('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog: count });
-        const f = udp(5);
-        expect(await emu.pktgen('init', 'nk1', f, { count: 100 })).toBe(100);
-        await emu.settle();
-        expect(emu.stats(emu.device('init', 'nk0')).rxPackets).toBe(100n);
-        expect(u64(protoCount.lookup(key32(17)))).toBe(100n);
-        expect(u64(counters.maps.get('src_bytes')!.lookup(key32(SRC, false)))).toBe(BigInt(100 * f.length));
-
-        // a ring buffer written by test runs
-        const rb = emu.loadObject(fixture('ringbuf.o'));
-        const events = rb.maps.get('events')!;
-        expect(events.values).toBeGreaterThan(TWO_GIB);
-        expect(emu.testRun(rb.programs.get('report')!, { data: f, repeat: 5 }).retval).toBe(0);
-        expect(events.drain()).toHaveLength(10);
-
-        // NIC → XDP → XSKMAP → a queue leased to a netkit device → an AF_XDP socket
-        const eth0 = emu.addNic({ name: 'eth0', rxQueues: 16 });
-        emu.setLink('init', 'eth0', { up: true });
-        emu.setRss('init', 'eth0', { start: 0, equal: 15 });
-        emu.setRss('init', 'eth0', { start: 15, equal: 1, context: 'new' });
-        emu.addNtuple('init', 'eth0', { flowType: 'ether', dstMac: VM, action: 15 });
-        const xsk = emu.loadObject(fixture('xdp_xsk.o'));
-        emu.setXdp('init', 'eth0', xsk.programs.get('xsk_redirect')!);
-        const [nk] = emu.addLink({ ifname: 'nk', numRxQueues: 2, linkinfo: { kind: 'netkit', data: { pairing: 'single' } } });
-        emu.queueCreate({ ifindex: nk!.ifindex, type: 'rx', lease: { ifindex: eth0.ifindex, queue: { id: 15, type: 'rx' } } });
-        emu.setLink('init', 'nk', { up: true });
-        const sock = new XskSocket(emu.dp, { umemSize: 64 * 4096 });
-        emu.xskBind('init', 'nk', 1, sock, { flags: XDP_COPY });
-        const xsks = xsk.maps.get('xsks')!;
-        xsks.setSocket(15, sock);
-        expect(sock.fillRing(Array.from({ length: 32 }, (_, i) => i * 4096))).toBe(32);
-        for (let i = 0; i < 10; i++) emu.wireIn('init', 'eth0', udp(1000 + i, VM));
-        await emu.settle();
-        const got = sock.recv();
-        expect(got).toHaveLength(10);
-        expect(got.every((x) => x.len === f.length && x.data[0] === VM[0] && x.data[5] === VM[5])).toBe(true);
-        expect(u64(xsk.maps.get('redirected')!.lookup(key32(0)))).toBe(10n);
-        // closing the socket empties its XSKMAP slot (the slot holds an address past 2 GiB)
-        expect(xsks.lookup(key32(15))).toBeDefined();
-        emu.xskClose(sock);
-        expect(xsks.lookup(key32(15))).toBeUndefined();
+        await scenario(emu, o.jit);
       } finally {
         await emu.close();
       }
     }, 120_000);
   }
+
+  it('the shared memory grows to the wasm32 limit (4 GiB); past it ENOMEM with nothing changed; the datapath works at the top', async () => {
+    const emu = await Emulator.create({ seed: 4 });
+    try {
+      const filler: XskSocket[] = [];
+      let err: unknown;
+      for (;;) {
+        try { filler.push(new XskSocket(emu.dp, { umemSize: 256 << 20 })); } catch (e) { err = e; break; }
+      }
+      expect(err).toMatchObject({ name: 'NetError', errno: 'ENOMEM' });
+      expect(emu.dp.memoryBytes).toBe(2 ** 32);
+      const live = emu.dp.liveBytes;
+      expect(() => new XskSocket(emu.dp, { umemSize: 256 << 20 })).toThrow(expect.objectContaining({ errno: 'ENOMEM' }));
+      expect(emu.dp.liveBytes).toBe(live);
+      // the last bytes below 4 GiB, and what a closed socket gave back, carry traffic
+      emu.xskClose(filler.pop()!);
+      await emu.settle();
+      expect(await scenario(emu, true)).toBeGreaterThan(3.5 * 2 ** 30);
+      // to the last byte: no allocation ends at 4 GiB (its end, as the datapath's u32 bound, would be 0)
+      let top = 0;
+      for (const size of [1 << 20, 1 << 16, 4096, 64]) {
+        for (;;) {
+          try { top = Math.max(top, emu.dp.alloc(size) + size); } catch (e) { expect(e).toMatchObject({ errno: 'ENOMEM' }); break; }
+        }
+      }
+      expect(top).toBeGreaterThan(2 ** 32 - (1 << 20));
+      expect(top).toBeLessThan(2 ** 32);
+    } finally {
+      await emu.close();
+    }
+  }, 120_000);
 });
