@@ -13,6 +13,7 @@ import type { BpfMap } from '../ebpf/maps.js';
 import type { AttachType, BpfProgram } from '../ebpf/program.js';
 import type { NetDevice } from '../net/netdev.js';
 import { CliError, type Ctx } from './context.js';
+import { BPFTOOL_LINK_USAGE, BPFTOOL_MAP_USAGE, BPFTOOL_NET_USAGE, BPFTOOL_PROG_USAGE, BPFTOOL_USAGE } from './usage.js';
 
 type Pinned = { kind: 'prog'; prog: BpfProgram } | { kind: 'map'; map: BpfMap };
 
@@ -120,12 +121,20 @@ function readObject(file: string | undefined): Uint8Array {
   try {
     return new Uint8Array(readFileSync(file));
   } catch (e) {
-    throw new CliError(`Error: failed to open object file: ${(e as Error).message}`, 255);
+    // (libbpf's open(2) failure, its errno's text; a directory opens, and is no ELF object)
+    const code = (e as { code?: string }).code;
+    if (code === 'EISDIR') throw new CliError(`libbpf: elf: failed to open ${file} as ELF file: invalid file descriptor\nError: failed to open object file`, 255);
+    const text = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : code === 'ENOTDIR' ? 'Not a directory' : code === 'ENAMETOOLONG' ? 'File name too long' : 'Input/output error';
+    throw new CliError(`libbpf: elf: failed to open ${file}: ${text}\nError: failed to open object file`, 255);
   }
 }
 
 function load(ctx: Ctx, file: string, only?: string[], type?: string): ReturnType<Emulator['loadObject']> {
   const bytes = readObject(file);
+  // (libelf's elf_kind: a file without the ELF magic is no ELF object at all)
+  if (bytes.length < 4 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
+    throw new CliError(`libbpf: elf: '${file}' is not a proper ELF object\nError: failed to open object file`, 255);
+  }
   try {
     const obj = ctx.emu.loadObject(bytes, { ...(only ? { programs: only } : {}), ...(type !== undefined ? { type } : {}) });
     allMaps.set(ctx.emu, [...(allMaps.get(ctx.emu) ?? []), ...obj.maps.values()]);
@@ -140,15 +149,72 @@ function load(ctx: Ctx, file: string, only?: string[], type?: string): ReturnTyp
 
 const ATTACH: Record<string, AttachType> = { netkit_primary: 'netkit_primary', netkit_peer: 'netkit_peer' };
 
+// The commands of bpftool's main.c and of each object, in its order: a word selects the
+// first command it is a prefix of (is_prefix), so `bpftool p s` is `bpftool prog show`.
+const OBJECTS = ['help', 'prog', 'map', 'link', 'cgroup', 'perf', 'net', 'feature', 'btf', 'gen', 'struct_ops', 'iter', 'batch', 'version'];
+const VERBS: Record<string, string[]> = {
+  prog: ['show', 'list', 'help', 'dump', 'pin', 'load', 'loadall', 'attach', 'detach', 'tracelog', 'run', 'profile'],
+  map: ['show', 'list', 'help', 'dump', 'update', 'lookup', 'getnext', 'delete', 'pin', 'event_pipe', 'create', 'peek', 'push', 'enqueue', 'pop', 'dequeue', 'freeze'],
+  link: ['show', 'list', 'help', 'pin', 'detach'],
+  net: ['show', 'list', 'attach', 'detach', 'help'],
+};
+const USAGE: Record<string, string> = { '': BPFTOOL_USAGE, prog: BPFTOOL_PROG_USAGE, map: BPFTOOL_MAP_USAGE, link: BPFTOOL_LINK_USAGE, net: BPFTOOL_NET_USAGE };
+
+/** bpftool's is_prefix: the first command `word` begins (undefined: none). */
+function pick(word: string, table: readonly string[]): string | undefined {
+  return table.find((c) => c.startsWith(word));
+}
+
+/**
+ * `bpftool [OPTIONS] OBJECT COMMAND …`. Errors are bpftool's: `Error: …` on stderr, or
+ * `{"error": …}` on stdout with -j (libbpf's own lines stay on stderr), exit 255.
+ */
 export function bpftool(ctx: Ctx, argv: string[]): void {
+  let json = false;
+  try {
+    json = argv.some((a, i) => (a === '-j' || a === '--json') && argv.slice(0, i).every((b) => b.startsWith('-')));
+    bpftoolCommand(ctx, argv);
+  } catch (e) {
+    if (!(e instanceof CliError) || !json) throw e;
+    const lines = e.message.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('Error: '));
+    if (at < 0) throw e;
+    ctx.out.push(JSON.stringify({ error: lines[at]!.slice('Error: '.length) }));
+    throw new CliError(lines.filter((_, i) => i !== at).join('\n'), e.code);
+  }
+}
+
+/** A help text: on stderr (stdout `null` with -j), exit 0 when asked for, 255 after a wrong word. */
+function usage(ctx: Ctx, json: boolean, obj: string, asked: boolean, typed = obj): void {
+  if (json) ctx.out.push('null');
+  // (an object's text names it as typed: `bpftool m help` prints `Usage: bpftool m …`)
+  const text = json ? '' : USAGE[obj]!.replace(/\n$/, '').replaceAll(`bpftool ${obj} `, `bpftool ${typed} `);
+  if (asked) { if (text) ctx.err.push(text); return; }
+  throw new CliError(text, 255);
+}
+
+function bpftoolCommand(ctx: Ctx, argv: string[]): void {
   const args = [...argv];
   let json = false;
-  while (args[0]?.startsWith('-')) {
+  while (args[0]?.startsWith('-') && args[0] !== '-') {
     const o = args.shift()!;
     if (o === '-j' || o === '--json' || o === '-p' || o === '--pretty') json = true;
-    else throw new CliError(`bpftool: unrecognized option '${o}'`, 255);
+    else if (o === '-h' || o === '--help') return usage(ctx, json, '', true);
+    else if (o === '-d' || o === '--debug' || o === '-l' || o === '--legacy') continue;
+    else {
+      if (json) { ctx.out.push(JSON.stringify({ error: `unrecognized option '${o}'` })); throw new CliError('', 255); }
+      throw new CliError(`Error: unrecognized option '${o}'\n${BPFTOOL_USAGE.replace(/\n$/, '')}`, 255);
+    }
   }
-  const [obj, verb, ...rest] = args;
+  if (args.length === 0) return usage(ctx, json, '', true);
+  const obj = pick(args[0]!, OBJECTS);
+  if (obj === undefined) return usage(ctx, json, '', false);
+  if (obj === 'help') return usage(ctx, json, '', true);
+  if (!(obj in VERBS)) throw new CliError(`Error: nkemu's bpftool has no '${obj}' (it implements prog, map, link and net)`, 255);
+  const verb = args[1] === undefined ? undefined : pick(args[1], VERBS[obj]!);
+  if (args[1] !== undefined && verb === undefined) return usage(ctx, json, obj, false, args[0]);
+  if (verb === 'help') return usage(ctx, json, obj, true, args[0]);
+  const rest = args.slice(2);
   const { emu } = ctx;
   const print = (v: unknown): void => { ctx.out.push(JSON.stringify(v)); };
   if (obj === 'prog') {
@@ -212,7 +278,7 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
       ctx.out.push(`Return value: ${r.retval}, duration${(Number(opt.get('repeat') ?? 1) > 1) ? ' (average)' : ''}: ${dur}ns`);
       return;
     }
-    throw new CliError(`Error: unknown command '${verb}'`, 255);
+    throw new CliError(`Error: nkemu's bpftool does not implement '${obj} ${verb}'`, 255);
   }
   if (obj === 'map') {
     if (verb === 'show' || verb === 'list' || verb === undefined) {
@@ -263,7 +329,7 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
       try { m.delete(key); } catch (e) { if (e instanceof NetError) throw new CliError(`Error: delete failed: ${e.message}`, 256 - e.code); throw e; }
       return;
     }
-    throw new CliError(`Error: unknown command '${verb}'`, 255);
+    throw new CliError(`Error: nkemu's bpftool does not implement '${obj} ${verb}'`, 255);
   }
   if (obj === 'net') {
     if ((verb === 'attach' || verb === 'detach') && (rest[0] === 'xdp' || rest[0] === 'xdpdrv')) {
@@ -322,7 +388,7 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
       ctx.out.push('', 'flow_dissector:', '', 'netfilter:', '');
       return;
     }
-    throw new CliError(`Error: unknown command '${verb}'`, 255);
+    throw new CliError(`Error: nkemu's bpftool does not implement '${obj} ${verb}'`, 255);
   }
   if (obj === 'link' && (verb === 'show' || verb === 'list' || verb === undefined)) {
     const links = [...emu.bpf.links.values()];
@@ -330,7 +396,7 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
     for (const l of links) ctx.out.push(`${l.id}: ${l.type}  prog ${l.prog.id}`, `\tifindex ${l.ifindex}  attach_type ${l.attachType}`);
     return;
   }
-  throw new CliError(`Usage: bpftool [OPTIONS] OBJECT { COMMAND | help }\n       OBJECT := { prog | map | link | net }`, 255);
+  throw new CliError(`Error: nkemu's bpftool does not implement '${obj} ${verb}'`, 255);
 }
 
 /** The map pinned at `path` on the emulated bpffs, if any (for tools that take `--map PATH`). */

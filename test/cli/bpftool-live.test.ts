@@ -5,8 +5,9 @@ import { Emulator } from '../../src/emulator.js';
 import { kernelUnavailableReason } from '../helpers/kernel.js';
 
 // nkemu's `bpftool map …` side by side with this machine's bpftool on a real map of the
-// same shape (a 4-byte-key, 8-byte-value hash in bpffs): the same command lines give the
-// same output, errors and exit codes. Needs root and bpftool (skipped with the reason).
+// same shape (a 4-byte-key, 8-byte-value hash in bpffs), and its help, usage and error
+// texts: the same command lines give the same output, errors and exit codes. Needs root
+// and bpftool (skipped with the reason).
 
 const FIX = new URL('../fixtures/bpf/', import.meta.url).pathname;
 const reason = kernelUnavailableReason();
@@ -55,6 +56,12 @@ describe.skipIf(reason !== undefined)(`bpftool map commands against this machine
     'map lookup MAP key 255 255 0 0',
     'map delete MAP key 255 255 0 0',
     'map lookup MAP key 255 255 0 0',
+    // help and usage texts, prefixes, wrong words and options, files that are no objects
+    'help', '-h', '--help', '', 'frob', '--frob', '-x', '-j --frob', '-j help', 'h',
+    'prog help', 'map help', 'net help', 'link help', 'prog frob', 'map frob', 'net frob', 'link frob',
+    '-j prog help', '-j prog frob', 'm help', 'p h', 'ma he',
+    'prog load /nonexistent.o /sys/fs/bpf/nkemu-never', '-j prog load /nonexistent.o /sys/fs/bpf/nkemu-never',
+    `prog load ${FIX}cases.ts /sys/fs/bpf/nkemu-never`, 'prog load /tmp /sys/fs/bpf/nkemu-never',
   ])('%s', async (line) => {
     const [real, mine] = await both(line);
     expect(mine).toEqual(real);
