@@ -9,6 +9,10 @@
 
 import type { Stack } from '../net/stack/stack.js';
 import { CliError, type Ctx } from './context.js';
+import { SYSCTL_USAGE } from './usage.js';
+
+/** What `sysctl -V` prints (the procps-ng version whose behaviour this follows). */
+const VERSION = 'sysctl from procps-ng 4.0.2';
 
 const KEYS: ReadonlySet<string> = new Set(['net.ipv4.ip_forward', 'net.ipv4.conf.all.forwarding']);
 /** The value last written per stack (1 when forwarding was turned on otherwise). */
@@ -22,18 +26,29 @@ function value(stack: Stack): number {
 export function sysctl(ctx: Ctx, argv: string[]): number {
   let names = false, values = false, quiet = false, write = false, ignore = false;
   const items: string[] = [];
+  const usage = SYSCTL_USAGE.replace(/\n$/, '').split('\n');
   for (const a of argv) {
     if (!a.startsWith('-') || a === '-' || a.includes('=')) { items.push(a); continue; }
+    if (a === '--help') { ctx.out.push(...usage); return 0; }
+    if (a === '--version') { ctx.out.push(VERSION); return 0; }
     for (const f of a.slice(1)) {
       if (f === 'n') values = true;
       else if (f === 'N') names = true;
       else if (f === 'q') quiet = true;
       else if (f === 'w') write = true;
       else if (f === 'e') ignore = true;
-      else throw new CliError(`sysctl: invalid option -- '${f}'`, 1);
+      else if (f === 'h') { ctx.out.push(...usage); return 0; }
+      else if (f === 'V') { ctx.out.push(VERSION); return 0; }
+      else {
+        // (procps 4.0.2: getopt's complaint on stderr, then its usage on stdout, and exit 0)
+        ctx.err.push(`sysctl: invalid option -- '${f}'`);
+        ctx.out.push(...usage);
+        return 0;
+      }
     }
   }
-  if (items.length === 0) throw new CliError('sysctl: no variables specified\nTry `sysctl --help\' for more information.', 1);
+  // (no variable: the usage on stderr, exit 1)
+  if (items.length === 0) throw new CliError(usage.join('\n'), 1);
   const stack = ctx.emu.stack(ctx.ns);
   const show = (name: string, v: number): void => { ctx.out.push(names ? name : values ? String(v) : `${name} = ${v}`); };
   let rc = 0;

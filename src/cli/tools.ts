@@ -10,6 +10,8 @@ import { formatIp, parseIp, parseMac } from '../net/stack/packet.js';
 import { buildPacket } from '../packet.js';
 import type { MemoryProvider } from '../net/provider.js';
 import { CliError, type Ctx } from './context.js';
+import { ETHTOOL_USAGE, PING_USAGE } from './usage.js';
+import type { NtupleRule } from '../net/netdev.js';
 
 function num(v: string | undefined, what: string): number {
   if (v === undefined || !/^\d+$/.test(v)) throw new CliError(`invalid ${what}: '${v ?? ''}'`, 1);
@@ -39,7 +41,7 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
     const a = argv[i]!;
     const val = (): string => {
       const v = argv[++i];
-      if (v === undefined) throw new CliError(`ping: option requires an argument -- '${a.slice(1)}'`, 2);
+      if (v === undefined) throw new CliError(`ping: option requires an argument -- '${a.slice(1)}'\n${PING_USAGE.replace(/\n$/, '')}`, 2);
       return v;
     };
     if (a === '-c') o.count = intArg(val(), 1, Number.MAX_SAFE_INTEGER, '9223372036854775807');
@@ -50,10 +52,11 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
     else if (a === '-m') o.mark = Number(val());
     else if (a === '-I') o.device = val();
     else if (a === '-q') quiet = true;
-    else if (a.startsWith('-')) throw new CliError(`ping: invalid option -- '${a.slice(1)}'`, 2);
+    else if (a === '-h') throw new CliError(PING_USAGE.replace(/\n$/, ''), 2);
+    else if (a.startsWith('-')) throw new CliError(`ping: invalid option -- '${a.slice(1)}'\n${PING_USAGE.replace(/\n$/, '')}`, 2);
     else dst = a;
   }
-  if (dst === undefined) throw new CliError('ping: usage error: Destination address required', 2);
+  if (dst === undefined) throw new CliError('ping: usage error: Destination address required', 1);
   // (a TTL of 0 passes the parser; the kernel's IP_TTL refuses it)
   if (o.ttl === 0) throw new CliError('ping: cannot set unicast time-to-live: Invalid argument', 2);
   if (parseIp(dst) === null) throw new CliError(`ping: ${dst}: Name or service not known`, 2);
@@ -181,41 +184,76 @@ export function nicCmd(ctx: Ctx, argv: string[]): void {
 
 function ethtoolChannels(ctx: Ctx, dev: string): void {
   const d = ctx.emu.netns(ctx.ns).find(dev);
+  // Only the NIC has get_channels: netkit dropped it before merging (spec/netkit.md §1.4), lo never had it.
   if (!d) throw new CliError(`netlink error: no device matches name (offset 24)\nnetlink error: No such device`, 1);
-  ctx.out.push(`Channel parameters for ${dev}:`, 'Pre-set maximums:');
-  if (d.nic) {
-    const c = ctx.emu.channels(ctx.ns, dev);
-    ctx.out.push('RX:\t\tn/a', 'TX:\t\tn/a', 'Other:\t\tn/a', `Combined:\t${c.maxCombined}`, 'Current hardware settings:', 'RX:\t\tn/a', 'TX:\t\tn/a', 'Other:\t\tn/a', `Combined:\t${c.combined}`);
-  } else {
-    ctx.out.push(`RX:\t\t${d.numRxQueues}`, `TX:\t\t${d.numTxQueues}`, 'Other:\t\tn/a', 'Combined:\tn/a', 'Current hardware settings:', `RX:\t\t${d.realNumRxQueues}`, `TX:\t\t${d.numTxQueues}`, 'Other:\t\tn/a', 'Combined:\tn/a');
-  }
+  if (!d.nic) throw new CliError('netlink error: Operation not supported', 1);
+  const c = ctx.emu.channels(ctx.ns, dev);
+  ctx.out.push(`Channel parameters for ${dev}:`, 'Pre-set maximums:', 'RX:\t\tn/a', 'TX:\t\tn/a', 'Other:\t\tn/a', `Combined:\t${c.maxCombined}`,
+    'Current hardware settings:', 'RX:\t\tn/a', 'TX:\t\tn/a', 'Other:\t\tn/a', `Combined:\t${c.combined}`);
 }
 
-const FLOW_NAMES: Record<string, string> = { tcp4: 'TCP over IPv4', udp4: 'UDP over IPv4', ether: 'Raw Ethernet' };
+const FLOW_NAMES: Record<string, string> = { tcp4: 'TCP over IPv4', udp4: 'UDP over IPv4' };
+const BAD_ARGS = 'ethtool: bad command line argument(s)\nFor more information run ethtool -h';
+const hexMac = (m: Uint8Array): string => [...m].map((b) => b.toString(16).toUpperCase().padStart(2, '0')).join(':');
 
-/** `ethtool -l|-L|-x|-X|-n|-N|--config-ntuple|--show-ntuple DEV ...` */
+/**
+ * One ntuple rule as ethtool's rxclass_print_nfc_rule prints it: masks inverted (the
+ * driver's "bits to match" become ethtool's "bits to ignore": 0.0.0.0 for an exact field,
+ * 255.255.255.255 for one the rule does not look at).
+ */
+function ntupleText(r: NtupleRule): string[] {
+  const eff = (v: unknown, m: number | undefined, full: number): number => (v === undefined ? 0 : m ?? full);
+  const out = [`Filter: ${r.location}`];
+  if (r.flowType === 'ether') {
+    const macMask = (v?: Uint8Array, m?: Uint8Array): Uint8Array => (v === undefined ? new Uint8Array(6) : m ?? new Uint8Array(6).fill(0xff)).map((b) => b ^ 0xff);
+    out.push('\tFlow Type: Raw Ethernet',
+      `\tSrc MAC addr: ${hexMac(r.srcMac ?? new Uint8Array(6))} mask: ${hexMac(macMask(r.srcMac, r.srcMacMask))}`,
+      `\tDest MAC addr: ${hexMac(r.dstMac ?? new Uint8Array(6))} mask: ${hexMac(macMask(r.dstMac, r.dstMacMask))}`,
+      `\tEthertype: 0x${(r.proto ?? 0).toString(16).toUpperCase()} mask: 0x${(~eff(r.proto, r.protoMask, 0xffff) & 0xffff).toString(16).toUpperCase()}`);
+  } else {
+    out.push(`\tRule Type: ${FLOW_NAMES[r.flowType] ?? r.flowType}`,
+      `\tSrc IP addr: ${formatIp(r.srcIp ?? 0)} mask: ${formatIp(~eff(r.srcIp, r.srcIpMask, 0xffffffff) >>> 0)}`,
+      `\tDest IP addr: ${formatIp(r.dstIp ?? 0)} mask: ${formatIp(~eff(r.dstIp, r.dstIpMask, 0xffffffff) >>> 0)}`,
+      '\tTOS: 0x0 mask: 0xff',
+      `\tSrc port: ${r.srcPort ?? 0} mask: 0x${(~eff(r.srcPort, r.srcPortMask, 0xffff) & 0xffff).toString(16)}`,
+      `\tDest port: ${r.dstPort ?? 0} mask: 0x${(~eff(r.dstPort, r.dstPortMask, 0xffff) & 0xffff).toString(16)}`);
+  }
+  if (r.context) out.push(`\tRSS Context ID: ${r.context}`);
+  out.push(r.action === -1 ? '\tAction: Drop' : `\tAction: Direct to queue ${r.action}`, '');
+  return out;
+}
+
+/** `ethtool -h|--version|-l|-L|-x|-X|-n|-N|--config-ntuple|--show-ntuple DEV ...` */
 export function ethtool(ctx: Ctx, argv: string[]): void {
   const [opt, dev, ...rest] = argv;
-  if (opt === undefined || dev === undefined) throw new CliError('ethtool: bad command line argument(s)\nFor more information run ethtool -h', 1);
+  if (opt === '-h' || opt === '--help') { ctx.out.push(...ETHTOOL_USAGE.replace(/\n$/, '').split('\n')); return; }
+  if (opt === '--version') { ctx.out.push('ethtool version 6.1'); return; }
+  if (opt === undefined || dev === undefined) throw new CliError(BAD_ARGS, 1);
   const { emu, ns } = ctx;
   const d = emu.netns(ns).find(dev);
-  if (!d) throw new CliError(`Cannot get device settings: No such device`, 1);
+  // What the driver answers for a device that is not there, or has no such operation.
+  const why = !d ? 'No such device' : !d.nic ? 'Operation not supported' : undefined;
+  // (the ioctl's errno as ethtool prints it after its own words)
+  const netlinkText = (e: unknown): string => { if (e instanceof NetError) return strerror(e.errno); throw e; };
   switch (opt) {
     case '-l': case '--show-channels': return ethtoolChannels(ctx, dev);
     case '-L': case '--set-channels': {
       const at = rest.findIndex((x) => x === 'combined' || x === 'rx');
-      if (at < 0) throw new CliError('ethtool: bad command line argument(s)\nFor more information run ethtool -h', 1);
-      emu.setChannels(ns, dev, num(rest[at + 1], 'channel count'));
+      if (at < 0) throw new CliError(BAD_ARGS, 1);
+      const n = num(rest[at + 1], 'channel count');
+      if (!d) throw new CliError('netlink error: no device matches name (offset 24)\nnetlink error: No such device', 1);
+      try { emu.setChannels(ns, dev, n); } catch (e) { throw new CliError(`netlink error: ${netlinkText(e)}`, 1); }
       return;
     }
     case '-x': case '--show-rxfh-indir': case '--show-rxfh': {
-      if (!d.nic) throw new CliError('Cannot get RX ring count: Operation not supported', 1);
+      if (why || !d?.nic) throw new CliError(`Cannot get RX ring count: ${why}`, 1);
       const ci = rest.indexOf('context');
       const id = ci >= 0 ? num(rest[ci + 1], 'context') : 0;
       const c = d.nic.contexts.get(id);
       if (!c) throw new CliError('Cannot get RSS context: No such file or directory', 1);
       ctx.out.push(`RX flow hash indirection table for ${dev} with ${d.realNumRxQueues} RX ring(s):`);
-      for (let i = 0; i < c.table.length; i += 8) ctx.out.push(`${String(i).padStart(5)}: ${c.table.slice(i, i + 8).map((q) => String(q).padStart(5)).join(' ')}`);
+      // (ethtool's print_indir_table: "%5u: " then " %5u" per entry, eight to a row)
+      for (let i = 0; i < c.table.length; i += 8) ctx.out.push(`${String(i).padStart(5)}: ${c.table.slice(i, i + 8).map((q) => ` ${String(q).padStart(5)}`).join('')}`);
       ctx.out.push('RSS hash key:', 'Operation not supported', 'RSS hash function:', '    toeplitz: on', '    xor: off', '    crc32: off');
       return;
     }
@@ -227,31 +265,34 @@ export function ethtool(ctx: Ctx, argv: string[]): void {
         else if (a === 'equal') o.equal = num(rest[++i], 'equal');
         else if (a === 'context') { const v = rest[++i]; o.context = v === 'new' ? 'new' : num(v, 'context'); }
         else if (a === 'delete') o.delete = true;
-        else throw new CliError('ethtool: bad command line argument(s)\nFor more information run ethtool -h', 1);
+        else throw new CliError(BAD_ARGS, 1);
       }
+      if (why) throw new CliError(`Cannot get RX ring count: ${why}`, 1);
       const id = emu.setRss(ns, dev, o);
       if (o.context === 'new') ctx.out.push(`New RSS context is ${id}`);
       return;
     }
     case '-n': case '-u': case '--show-ntuple': case '--show-nfc': {
-      if (!d.nic) throw new CliError('rxclass: Cannot get RX class rule count: Operation not supported', 1);
+      if (rest[0] === 'rule') {
+        // one rule, as rxclass_rule_get prints it (no header)
+        const loc = num(rest[1], 'rule');
+        const r = d?.nic?.rules.get(loc);
+        if (!r) throw new CliError(`rxclass: Cannot get RX class rule: ${why ?? 'No such file or directory'}\nCannot get RX classification rule`, 1);
+        ctx.out.push(...ntupleText(r));
+        return;
+      }
+      if (rest.length > 0) throw new CliError(BAD_ARGS, 1);
+      if (why || !d?.nic) throw new CliError(`Cannot get RX rings: ${why}\nrxclass: Cannot get RX class rule count: ${why}\nRX classification rule retrieval failed`, 1);
       const rules = [...d.nic.rules.values()].sort((a, b) => a.location - b.location);
       ctx.out.push(`${d.realNumRxQueues} RX rings available`, `Total ${rules.length} rules`, '');
-      for (const r of rules) {
-        ctx.out.push(`Filter: ${r.location}`, `\tRule Type: ${FLOW_NAMES[r.flowType] ?? r.flowType}`);
-        if (r.flowType !== 'ether') {
-          ctx.out.push(`\tSrc IP addr: ${formatIp(r.srcIp ?? 0)} mask: ${formatIp(~(r.srcIpMask ?? 0) >>> 0)}`);
-          ctx.out.push(`\tDest IP addr: ${formatIp(r.dstIp ?? 0)} mask: ${formatIp(~(r.dstIpMask ?? 0) >>> 0)}`);
-          ctx.out.push(`\tSrc port: ${r.srcPort ?? 0} mask: 0x${(~(r.srcPortMask ?? 0) & 0xffff).toString(16)}`);
-          ctx.out.push(`\tDest port: ${r.dstPort ?? 0} mask: 0x${(~(r.dstPortMask ?? 0) & 0xffff).toString(16)}`);
-        }
-        ctx.out.push(r.action === -1 ? '\tAction: Drop' : r.context ? `\tRSS Context ID: ${r.context}\n\tAction: Direct to queue ${r.action}` : `\tAction: Direct to queue ${r.action}`, '');
-      }
+      for (const r of rules) ctx.out.push(...ntupleText(r));
       return;
     }
     case '-N': case '-U': case '--config-ntuple': case '--config-nfc': {
       if (rest[0] === 'delete') {
-        emu.delNtuple(ns, dev, num(rest[1], 'location'));
+        const loc = num(rest[1], 'location');
+        if (why) throw new CliError(`rmgr: Cannot delete RX class rule: ${why}\nCannot delete classification rule`, 1);
+        emu.delNtuple(ns, dev, loc);
         return;
       }
       const rule: Record<string, unknown> = {};
@@ -280,11 +321,12 @@ export function ethtool(ctx: Ctx, argv: string[]): void {
         }
       }
       if (rule.flowType === undefined) throw new CliError('Add rule, invalid rule type[]', 1);
+      if (why) throw new CliError(`rxclass: Cannot get RX class rule count: ${why}\nCannot insert classification rule`, 1);
       const loc = emu.addNtuple(ns, dev, rule as Parameters<typeof emu.addNtuple>[2]);
       ctx.out.push(`Added rule with ID ${loc}`);
       return;
     }
-    default: throw new CliError(`ethtool: bad command line argument(s)\nFor more information run ethtool -h`, 1);
+    default: throw new CliError(BAD_ARGS, 1);
   }
 }
 

@@ -122,10 +122,11 @@ describe('nkemu ip link (iproute2 shapes)', () => {
 });
 
 describe('ethtool, ynl, scripts', () => {
-  it('ethtool -l on a netkit device and a NIC; -L refused on a leased queue; -X / -x; -N / -n', async () => {
+  it('ethtool -l on a NIC (netkit has no get_channels); -L refused on a leased queue; -X / -x; -N / -n', async () => {
     await ok('nic add eth0 rxqueues 16');
     await ok('ip link add type netkit peer numrxqueues 2');
-    golden('ethtool-l.txt', await ok('ethtool -l nk0') + await ok('ethtool -l eth0'));
+    golden('ethtool-l.txt', await ok('ethtool -l eth0'));
+    expect(await sh('ethtool -l nk0')).toEqual({ stdout: '', stderr: 'netlink error: Operation not supported\n', code: 1 });
     expect(await ok(`ynl --family netdev --do queue-create --json '{"ifindex": 3, "type": "rx", "lease": {"ifindex": 2, "queue": {"type": "rx", "id": 15}}}'`)).toBe("{'id': 1}\n");
     const r = await sh('ethtool -L eth0 combined 8');
     expect(r.code).not.toBe(0);
@@ -137,6 +138,11 @@ describe('ethtool, ynl, scripts', () => {
     expect(rules).toContain('Total 1 rules');
     expect(rules).toContain('\tRule Type: UDP over IPv4');
     expect(rules).toContain('\tAction: Direct to queue 3');
+    // the rule shapes as ethtool's rxclass prints them (inverted masks, TOS, MAC lines), one rule, the table's rows
+    const loc = Number((await ok('ethtool -N eth0 flow-type ether dst 02:56:4d:00:00:01 action 15')).match(/\d+/)![0]);
+    await ok('ethtool -N eth0 flow-type tcp4 src-ip 10.1.2.3 action -1 loc 7');
+    golden('ethtool-n.txt', await ok('ethtool -n eth0') + await ok(`ethtool -n eth0 rule ${loc}`) + await ok('ethtool -x eth0'));
+    expect(await sh('ethtool -n eth0 rule 9')).toEqual({ stdout: '', stderr: 'rxclass: Cannot get RX class rule: No such file or directory\nCannot get RX classification rule\n', code: 1 });
   });
 
   it('ynl: Python repr by default, JSON with --output-json, netlink errors with extack', async () => {

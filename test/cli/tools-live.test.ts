@@ -3,13 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, splitWords } from '../../src/cli/main.js';
 import { Emulator } from '../../src/emulator.js';
 
-// nkemu's `sysctl` and `ping` side by side with this machine's procps sysctl and iputils
-// ping in a namespace this test creates (and removes): the same lines, in the same order,
-// give the same output, errors and exit codes. Needs root, ip, sysctl and ping.
+// nkemu's `sysctl`, `ping` and `ethtool` side by side with this machine's procps sysctl,
+// iputils ping and ethtool in a namespace this test creates (and removes): the same lines,
+// in the same order, give the same output, errors and exit codes. Needs root, ip, sysctl,
+// ping and ethtool.
 
 const NS = `nkemu-t-${process.pid}`;
 const missing = process.getuid?.() !== 0 ? 'not root'
-  : ['ip', 'sysctl', 'ping'].find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  : ['ip', 'sysctl', 'ping', 'ethtool'].find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
 const reason = missing === undefined ? undefined : missing === 'not root' ? missing : `${missing} is not installed`;
 
 let emu: Emulator;
@@ -31,7 +32,7 @@ async function both(line: string): Promise<[object, object]> {
   return [{ out: real.stdout, err: real.stderr, code: real.status }, { out: mine.stdout, err: mine.stderr, code: mine.code }];
 }
 
-describe.skipIf(reason !== undefined)(`sysctl and ping against this machine's (${reason ?? 'root, procps, iputils'})`, () => {
+describe.skipIf(reason !== undefined)(`sysctl and ping against this machine's (${reason ?? 'root, procps, iputils, ethtool'})`, () => {
   it.each([
     'sysctl net.ipv4.ip_forward',
     'sysctl -n net.ipv4.ip_forward',
@@ -54,6 +55,12 @@ describe.skipIf(reason !== undefined)(`sysctl and ping against this machine's ($
     'ping -t -1 127.0.0.1',
     'ping -t abc 127.0.0.1',
     'ping -c 1 -t 0 127.0.0.1',
+    // help and usage texts, wrong options
+    'ping', 'ping -h', 'ping -c', 'ping -Z', 'ping -c 1 -Z 127.0.0.1',
+    'sysctl', 'sysctl -h', 'sysctl --help', 'sysctl -Z',
+    'ethtool', 'ethtool -h', 'ethtool --help', 'ethtool -Z', 'ethtool --frob lo',
+    // ethtool on a device without the NIC features (lo)
+    'ethtool -l lo', 'ethtool -x lo', 'ethtool -n lo', 'ethtool -L lo combined 2', 'ethtool -l nosuch',
   ])('%s', async (line) => {
     const [real, mine] = await both(line);
     expect(mine).toEqual(real);
