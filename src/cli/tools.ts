@@ -81,7 +81,7 @@ function udpFrame(o: { dstMac: Uint8Array; srcMac: Uint8Array; src: number; dst:
 
 interface FrameArgs { dev: string; count: number; size: number; src: number; dst: number; sport: number; dport: number; flows: number; dstMac?: Uint8Array; proto: number }
 
-function frameArgs(argv: string[], first: 'dev' | 'nic'): FrameArgs {
+function frameArgs(argv: string[], tool: 'pktgen' | 'wire'): FrameArgs {
   const f: FrameArgs = { dev: '', count: 1, size: 64, src: parseIp('10.0.0.1')!, dst: parseIp('10.0.0.2')!, sport: 9, dport: 9, flows: 1, proto: 17 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -103,18 +103,17 @@ function frameArgs(argv: string[], first: 'dev' | 'nic'): FrameArgs {
         break;
       }
       default:
-        if (i === 1 && first === 'nic' && f.dev === '') { f.dev = a; i--; break; }
-        throw new CliError(`unknown argument '${a}'`, 1);
+        throw new CliError(`${tool}: unknown argument '${a}'`, 1);
     }
   }
-  if (f.dev === '') throw new CliError(`${first === 'dev' ? 'pktgen' : 'wire'}: a device is required`, 1);
+  if (f.dev === '') throw new CliError(`${tool}: a device is required`, 1);
   if (f.size < 14 || f.size > 9000) throw new CliError(`invalid size: '${f.size}'`, 1);
   return f;
 }
 
 /** `pktgen dev DEV [count N] [size B] [src IP] [dst IP] [sport P] [dport P] [flows N] [dst_mac MAC]` */
 export async function pktgen(ctx: Ctx, argv: string[]): Promise<void> {
-  const f = frameArgs(argv, 'dev');
+  const f = frameArgs(argv, 'pktgen');
   const { emu, ns } = ctx;
   const d = emu.netns(ns).find(f.dev);
   if (!d) throw new CliError(`Cannot find device "${f.dev}"`, 1);
@@ -148,7 +147,7 @@ function drops(before: { dropReasons: Record<string, bigint> }, after: { dropRea
 
 /** `wire DEV [count N] [size B] [src IP] [dst IP] [sport P] [dport P] [proto tcp|udp] [dst_mac MAC]`: frames arriving from the wire. */
 export async function wire(ctx: Ctx, argv: string[]): Promise<void> {
-  const f = frameArgs(['dev', ...argv], 'dev');
+  const f = frameArgs(['dev', ...argv], 'wire');
   const { emu, ns } = ctx;
   const d = emu.netns(ns).find(f.dev);
   if (!d) throw new CliError(`Cannot find device "${f.dev}"`, 1);
@@ -363,6 +362,8 @@ export function ynl(ctx: Ctx, argv: string[]): void {
   } catch {
     throw new CliError(`ynl: error: argument --json: invalid loads value: '${json}'`, 2);
   }
+  // (a request's attributes are a JSON object: null, a list or a scalar is no request)
+  if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new CliError(`ynl: error: argument --json: not an attribute set: '${json}'`, 2);
   const print = (v: unknown): void => { ctx.out.push(outJson ? JSON.stringify(v) : pyRepr(v)); };
   try {
     if (op === 'queue-create' && !dump) print(ctx.emu.queueCreate(attrs as Parameters<Ctx['emu']['queueCreate']>[0], ctx.ns));

@@ -260,7 +260,9 @@ export class Datapath {
         if (this.dp.clockNs < t0) this.dp.clockNs = t0;
         const data = new Uint8Array(size);
         for (let i = 0; i < size; i++) data[i] = i & 0xff;
-        sent.set(seq, this.dp.clockNs);
+        // (the ICMP sequence number is 16 bits: past 65535 it wraps, as iputils' does)
+        sent.set(seq & 0xffff, this.dp.clockNs);
+        result.sending(seq & 0xffff);
         n.stack.echo(target, pinger.id, seq, data, { ttl: o.ttl, tos: o.tos, ifindex, meta: { mark: o.mark, priority: o.priority } });
         result.transmitted++;
         await this.settle();

@@ -251,7 +251,8 @@ export class Rtnl {
     const tx = o.txQueues ?? rx;
     const max = o.maxChannels ?? Math.max(rx, 64);
     if (o.xskMaxSegs !== undefined && (!Number.isInteger(o.xskMaxSegs) || o.xskMaxSegs < 1)) fail('EINVAL');
-    if (!Number.isInteger(rx) || rx < 1 || rx > max) fail('EINVAL', 'Invalid number of receive queues');
+    // (rtnl_create_link's bounds, 1..4096, before the driver's channel maximum)
+    if (!Number.isInteger(rx) || rx < 1 || rx > 4096 || rx > max) fail('EINVAL', 'Invalid number of receive queues');
     if (!Number.isInteger(tx) || tx < 1 || tx > 4096) fail('EINVAL', 'Invalid number of transmit queues');
     let mac: Uint8Array | undefined;
     if (o.address !== undefined) {

@@ -186,6 +186,27 @@ describe('ethtool, ynl, scripts', () => {
   });
 });
 
+describe('ping and the tools\' own verbs', () => {
+  it('ping -c 65537: the 16-bit ICMP sequence wraps (…65535, 0, 1) as iputils\' does: every reply counted once, no DUP', async () => {
+    const r = await sh('ping -c 65537 127.0.0.1');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.filter((l) => l.includes('DUP'))).toEqual([]);
+    expect(lines.filter((l) => / icmp_seq=(0|1|65535) /.test(l)).map((l) => l.match(/icmp_seq=(\d+)/)![1])).toEqual(['1', '65535', '0', '1']);
+    expect(lines.at(-2)).toBe('65537 packets transmitted, 65537 received, 0% packet loss, time 65536000ms');
+  }, 60_000);
+
+  it('bad input names the tool and the argument: wire and pktgen without a device, nic add past 4096 receive queues, ynl --json that is no object', async () => {
+    expect(await sh('wire')).toEqual({ stdout: '', stderr: 'wire: a device is required\n', code: 1 });
+    expect(await sh('pktgen count 3')).toEqual({ stdout: '', stderr: 'pktgen: a device is required\n', code: 1 });
+    expect(await sh('pktgen dev x frob 1')).toEqual({ stdout: '', stderr: "pktgen: unknown argument 'frob'\n", code: 1 });
+    expect(await sh('nic add eth0 rxqueues 100000')).toEqual({ stdout: '', stderr: 'Error: Invalid number of receive queues.\n', code: 2 });
+    for (const j of ['null', '[]', '3', '"x"']) {
+      expect(await sh(`ynl --family netdev --dump queue-get --json '${j}'`)).toEqual({ stdout: '', stderr: `ynl: error: argument --json: not an attribute set: '${j}'\n`, code: 2 });
+    }
+  });
+});
+
 describe('the nkemu executable', () => {
   it.runIf(existsSync(ROOT + 'dist/src/cli/main.js'))('runs a command and a script; exit codes follow the tool', () => {
     const j = execFileSync('node', [ROOT + 'bin/nkemu.js', 'ip', '-j', 'link', 'show'], { encoding: 'utf8' });

@@ -40,6 +40,11 @@ export class PingResult {
   /** Output lines in arrival order (replies and errors). */
   private readonly lines: string[] = [];
   timeMs = 0;
+  // Per ICMP sequence number (16 bits, wrapping as iputils' does): answered since it was
+  // last sent (iputils' rcvd_tbl, cleared when the number is sent again).
+  private readonly replied = new Set<number>();
+  private readonly failed = new Set<number>();
+  private nReceived = 0;
 
   constructor(dst: string, size: number, count: number) {
     this.dst = dst;
@@ -47,23 +52,33 @@ export class PingResult {
     this.count = count;
   }
 
+  /** Replies received, duplicates not counted. */
   get received(): number {
-    return new Set(this.replies.map((r) => r.seq)).size;
+    return this.nReceived;
   }
 
+  /** Whether the request last sent with this sequence number was answered (a reply or an error). */
   answered(seq: number): boolean {
-    return this.replies.some((r) => r.seq === seq) || this.errors.some((e) => e.seq === seq);
+    return this.replied.has(seq & 0xffff) || this.failed.has(seq & 0xffff);
+  }
+
+  /** @internal A request goes out with this sequence number: what answered it before is forgotten. */
+  sending(seq: number): void {
+    this.replied.delete(seq & 0xffff);
+    this.failed.delete(seq & 0xffff);
   }
 
   /** @internal */
   reply(seq: number, from: string, bytes: number, ttl: number, rttNs: bigint): void {
-    const dup = this.replies.some((r) => r.seq === seq);
+    const dup = this.replied.has(seq);
+    if (!dup) { this.replied.add(seq); this.nReceived++; }
     this.replies.push({ seq, from, bytes, ttl, rttNs });
     this.lines.push(`${bytes} bytes from ${from}: icmp_seq=${seq} ttl=${ttl} time=${ms(rttNs)} ms${dup ? ' (DUP!)' : ''}`);
   }
 
   /** @internal */
   error(seq: number, from: string, kind: 'unreachable' | 'ttl'): void {
+    this.failed.add(seq);
     this.errors.push({ seq, from, kind });
     this.lines.push(`From ${from} icmp_seq=${seq} ${kind === 'ttl' ? 'Time to live exceeded' : 'Destination Host Unreachable'}`);
   }
