@@ -70,12 +70,12 @@ export async function runCommand(emu: Emulator, argv: string[], ns = 'init'): Pr
   try {
     code = await dispatch(ctx, argv);
   } catch (e) {
-    code = fail(ctx, e);
+    code = fail(ctx, e, argv);
   }
   return { stdout: ctx.out.map((l) => `${l}\n`).join(''), stderr: ctx.err.map((l) => `${l}\n`).join(''), code };
 }
 
-function fail(ctx: Ctx, e: unknown): number {
+function fail(ctx: Ctx, e: unknown, argv: string[]): number {
   if (e instanceof CliError) {
     if (e.message) ctx.err.push(e.message);
     return e.code;
@@ -84,7 +84,10 @@ function fail(ctx: Ctx, e: unknown): number {
     ctx.err.push(e.iproute2());
     return 2;
   }
-  throw e;
+  // A bug of nkemu's, not the user's: one line saying so (no host error text, no stack),
+  // EX_SOFTWARE. test/cli/fuzz.test.ts feeds every tool random arguments to keep it unreached.
+  ctx.err.push(`nkemu: internal error running '${argv.join(' ')}' (${e instanceof Error ? e.name : typeof e}); please report it`);
+  return 70;
 }
 
 /**

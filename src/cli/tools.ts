@@ -33,6 +33,15 @@ function intArg(v: string, min: number, max: number, maxText = String(max)): num
   return n;
 }
 
+/** iputils' parsetos: decimal or 0x hex, 0..255. */
+function tosArg(v: string): number {
+  const hex = /^0[xX]/.test(v);
+  if (!(hex ? /^0[xX][0-9a-fA-F]+$/ : /^\d+$/).test(v)) throw new CliError(`ping: bad TOS value: ${v}`, 2);
+  const n = Number.parseInt(hex ? v.slice(2) : v, hex ? 16 : 10);
+  if (n > 255) throw new CliError(`ping: the ${hex ? 'hexadecimal' : 'decimal'} value of TOS bits must be in range 0-255: ${v}`, 2);
+  return n;
+}
+
 export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
   const o: Parameters<Ctx['emu']['ping']>[2] = { count: 4 };
   let quiet = false;
@@ -45,11 +54,20 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
       return v;
     };
     if (a === '-c') o.count = intArg(val(), 1, Number.MAX_SAFE_INTEGER, '9223372036854775807');
-    else if (a === '-i') o.interval = Number(val());
-    else if (a === '-s') o.size = Number(val());
+    else if (a === '-i') {
+      // (iputils' ping_strtod: garbage warns and counts as 0; a negative interval is none)
+      const v = val();
+      let x = Number(v);
+      if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v)) {
+        ctx.err.push(`ping: option argument contains garbage: ${v}`, 'ping: this will become fatal error in the future');
+        x = Number.parseFloat(v);
+        if (!Number.isFinite(x)) x = 0;
+      }
+      o.interval = Math.max(0, x);
+    } else if (a === '-s') o.size = intArg(val(), 0, 2147483647);
     else if (a === '-t') o.ttl = intArg(val(), 0, 255);
-    else if (a === '-Q') o.tos = Number(val());
-    else if (a === '-m') o.mark = Number(val());
+    else if (a === '-Q') o.tos = tosArg(val());
+    else if (a === '-m') o.mark = intArg(val(), 0, 4294967295);
     else if (a === '-I') o.device = val();
     else if (a === '-q') quiet = true;
     else if (a === '-h') throw new CliError(PING_USAGE.replace(/\n$/, ''), 2);
