@@ -1,5 +1,6 @@
-// eBPF maps in the shared memory (spec/ebpf.md §4): array, per-CPU array, hash and per-CPU
-// hash, with the kernel's update flags and errors. Hash maps are open-addressed over a
+// eBPF maps in the shared memory (spec/ebpf.md §4): arrays (per-CPU, devmap, XSKMAP, cpumap,
+// maps of maps), hashes (per-CPU, LRU, LPM, DEVMAP_HASH), ring buffers, queues, stacks and
+// bloom filters, with the kernel's update flags and errors. Hash maps are open-addressed over a
 // preallocated slot array (capacity a power of two ≥ 2 × max_entries); updates and deletes
 // take the map's spinlock (short, never blocking in Wasm), lookups do not. A deleted
 // element's slot is marked, not cleared, so a concurrent lookup never reads freed memory.
