@@ -19,7 +19,7 @@ export { netkitXmit } from "./dev/netkit";
 export { vmRun, vmRunRepeat, vmRunShort, vmCheck, progRun, jitFallback, jitBatchFallback } from "./ebpf/vm";
 export { vmCall as vmHelper } from "./ebpf/vm";
 export { testRunBatch } from "./ebpf/skb";
-export { mapLookup, mapUpdate, mapDelete } from "./ebpf/maps";
+export { mapLookup, mapUpdate, mapDelete, mapPushPop } from "./ebpf/maps";
 export { xskStreamProduce, xskStreamConsume, xskStreamErrors } from "./xsk/stream";
 export { xskTxPass, xskZcTx, xskSendto, xskRecvfrom, xskPoll } from "./xsk/xsk";
 export { xskRxDrop, xskAppStep } from "./xsk/app";

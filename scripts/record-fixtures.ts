@@ -24,7 +24,7 @@ for (const c of CASES) {
     if (!existsSync(file)) continue;
     const key = `${c.name}@${cpu}`;
     try {
-      const r = kernelRun(file, c.program, c.packet, 1, { ctxIn: c.ctx, maps: c.maps, type: c.type });
+      const r = kernelRun(file, c.program, c.packet, 1, { ctxIn: c.ctx, maps: c.maps, mapsIn: c.mapsIn, type: c.type });
       out[key] = { retval: r.retval, dataOut: hex(r.dataOut), ...(r.ctxOut ? { ctxOut: hex(r.ctxOut) } : {}), ...(r.maps ? { maps: r.maps } : {}) };
     } catch (e) {
       out[key] = { retval: 0, dataOut: '', error: (e as Error).message.split('\n').slice(-1)[0]! };

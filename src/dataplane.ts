@@ -560,6 +560,22 @@ export class Dataplane {
     };
     this.view().setBigUint64(A.GLOBALS + A.G_HASH_KEY, next(), true);
     this.view().setBigUint64(A.GLOBALS + A.G_HASH_KEY + 8, next(), true);
+    this.rnd = next();
+  }
+
+  /** splitmix64's state for randomU32 (seeded with the flow hash's key by setHashKey). */
+  private rnd = 0x6e6b656d75n;
+
+  /**
+   * The emulator's get_random_u32 (a bloom filter's hash seed): a splitmix64 stream from
+   * the emulator's seed, so one seed gives the same maps every run.
+   */
+  randomU32(): number {
+    this.rnd = BigInt.asUintN(64, this.rnd + 0x9e3779b97f4a7c15n);
+    let z = this.rnd;
+    z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
+    z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+    return Number((z ^ (z >> 31n)) & 0xffffffffn);
   }
 
   setTrace(on: boolean): void {

@@ -122,7 +122,8 @@ export const SIGNATURES: Record<string, Signature> = {
 
 /** BpfMap's public methods (BPF_MAP_* from the host side). */
 export const MAP_SIGNATURES: Record<string, Signature> = {
-  lookup: [['key', bytes]],
+  lookup: [['key', bytes], ['value', opt(bytes)]],
+  lookupAndDelete: [['key', bytes]],
   update: [['key', bytes], ['value', or(bytes, arr(bytes))], ['flags', opt(oneOf(0, 1, 2))]],
   delete: [['key', bytes]],
   keys: [],

@@ -25,6 +25,7 @@ const ERRNO = {
   ELOOP: [40, 'Too many levels of symbolic links'],
   ENONET: [64, 'Machine is not on the network'],
   ENOLINK: [67, 'Link has been severed'],
+  EOVERFLOW: [75, 'Value too large for defined data type'],
   ENOTSOCK: [88, 'Socket operation on non-socket'],
   EMSGSIZE: [90, 'Message too long'],
   EOPNOTSUPP: [95, 'Operation not supported'],
@@ -38,6 +39,8 @@ const ERRNO = {
   ETIMEDOUT: [110, 'Connection timed out'],
   EHOSTUNREACH: [113, 'No route to host'],
   ESTALE: [116, 'Stale file handle'],
+  // The kernel's internal ENOTSUPP, which some bpf syscall paths hand to user space as is.
+  ENOTSUPP: [524, 'Unknown error 524'],
 } as const;
 
 export type Errno = keyof typeof ERRNO;

@@ -182,6 +182,28 @@ export const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 export const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
 export const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
 export const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
+// Queue and stack maps (kernel/bpf/queue_stack_maps.c): a ring of max_entries + 1 values
+// in the values area (one slot stays empty: full is head + 1 == tail), the positions where
+// ring buffers keep theirs: +56 tail (the oldest value), +60 head (the next free slot).
+export const BPF_MAP_TYPE_QUEUE: u32 = 22;
+export const BPF_MAP_TYPE_STACK: u32 = 23;
+export const MAP_QS_TAIL: u32 = 56;
+export const MAP_QS_HEAD: u32 = 60;
+// mapPushPop's operation (bpf_map_push_elem, pop_elem, peek_elem).
+export const QS_PUSH: u32 = 0;
+export const QS_POP: u32 = 1;
+export const QS_PEEK: u32 = 2;
+// Bloom filters (kernel/bpf/bloom_filter.c): the values area is the bit array; +52 the hash
+// seed, +56 the bit mask (bits - 1), +60 the number of hash functions.
+export const BPF_MAP_TYPE_BLOOM_FILTER: u32 = 30;
+export const MAP_BLOOM_SEED: u32 = 52;
+export const MAP_BLOOM_MASK: u32 = 56;
+export const MAP_BLOOM_HASHES: u32 = 60;
+// DEVMAP_HASH: a hash map of {ifindex, prog} keyed by any u32; redirects like a devmap.
+export const BPF_MAP_TYPE_DEVMAP_HASH: u32 = 25;
+// CPUMAP: an array indexed by CPU (dataplane thread) of {qsize, prog}; qsize 0 = no entry.
+// bpf_redirect_map into it records the CPU + 1 as the target (0 means none).
+export const BPF_MAP_TYPE_CPUMAP: u32 = 16;
 export const BPF_ANY: u32 = 0;
 export const BPF_NOEXIST: u32 = 1;
 export const BPF_EXIST: u32 = 2;

@@ -20,7 +20,7 @@ import { capture } from "./trace";
 import { xskRcv, xskFlush, xskRcvZc, zcRxBuffer, zcFree, zcFits, zcOwns, zcLo, zcHi, copyFrame } from "../xsk/xsk";
 import { runXdp, runXdpIn, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
-import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
+import { VM_REDIRECT_FROM_INGRESS, VM_REDIRECT_MAP, BPF_MAP_TYPE_CPUMAP } from "../abi/vm";
 import { queueRedirect } from "./redirect";
 import { batchEntries, xdpEntry, xdpEntryIn, batchEntry, batchResult, runBatch, batchUse, runListBatch, tcxAct, tcxIngressFields, batchable } from "../ebpf/skb";
 import { BPF_BATCH_MAX, BE_SIZE, BE_LO, BE_HI, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
@@ -211,12 +211,15 @@ function flowHash(data: usize, len: u32, proto: u16): u32 {
     if (toSocket(thread, c, rdIfindex, data, len, ifindex, q)) { bump(c, C_RX_PACKETS, 1); bump(c, C_RX_BYTES, len); }
   } else if (act == 4 && rdIfindex != 0) {
     // XDP_REDIRECT into a devmap (or bpf_redirect): the host sends it out of the target.
+    // Into a cpumap (rdIfindex = CPU + 1): the host hands it to that thread, which receives
+    // it into this device's stack (cpu_map_kthread_run: an skb, netif_receive_skb).
     if (freshMeta) {
       const meta = frameBase(data);
       zeroMeta(meta);
       store<u16>(meta, bswap<u16>(proto), FM_PROTOCOL);
     }
-    if (!queueRedirect(thread, slot, data, len, load<u32>(dev, D_NETNS), rdIfindex, 0)) {
+    const cpumap = (rdFlags >> 16) == BPF_MAP_TYPE_CPUMAP;
+    if (!queueRedirect(thread, slot, data, len, load<u32>(dev, D_NETNS), rdIfindex, cpumap ? rdFlags & (VM_REDIRECT_MAP | 0xffff0000) : 0)) {
       bump(c, DROP_REDIRECT, 1);
       frameFree(thread, data);
     }

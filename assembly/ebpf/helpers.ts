@@ -14,13 +14,14 @@ import {
   SKB_DATA_END, SKB_DATA_META,
 } from "../abi/layout";
 import { vmCheck, vmFault } from "./access";
-import { mapLookup, mapUpdate, mapDelete, ringbufReserve, ringbufCommit } from "./maps";
+import { mapLookup, mapUpdate, mapDelete, mapPushPop, redirectTarget, ringbufReserve, ringbufCommit } from "./maps";
 import {
   MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS, VM_TAIL_PROG,
   VM_TAIL_CALL, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
   BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY, VM_PKT_LO, VM_PKT_HI, VM_PKT_META, VM_CTX,
   BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
-  MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+  MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
+  BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK, BPF_MAP_TYPE_BLOOM_FILTER, QS_PUSH, QS_POP, QS_PEEK,
 } from "../abi/vm";
 import {
   VM_DEV, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
@@ -428,14 +429,29 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       const map = <usize>m;
       const t = load<u32>(map, MAP_TYPE);
       const flags = arg(rec, 3);
-      if (t != BPF_MAP_TYPE_DEVMAP && t != BPF_MAP_TYPE_XSKMAP) return vmFault(rec, VM_FAULT_HELPER, pc);
-      if ((flags & ~<u64>0x1b) != 0) { ret(rec, 0); return 0; } // XDP_ABORTED for unknown flags
-      const key = arg(rec, 2);
-      const v = key < <u64>load<u32>(map, MAP_MAX_ENTRIES) ? atomic.load<u32>(<usize>load<u32>(map, MAP_VALUES) + <usize>(<u32>key * load<u32>(map, MAP_STRIDE))) : 0;
+      const devmap = t == BPF_MAP_TYPE_DEVMAP || t == BPF_MAP_TYPE_DEVMAP_HASH;
+      if (!devmap && t != BPF_MAP_TYPE_XSKMAP && t != BPF_MAP_TYPE_CPUMAP) return vmFault(rec, VM_FAULT_HELPER, pc);
+      // __bpf_xdp_redirect_map: the action bits (the fallback), plus BPF_F_BROADCAST and
+      // BPF_F_EXCLUDE_INGRESS for devmaps; any other flag is XDP_ABORTED.
+      if ((flags & ~<u64>(devmap ? 0x1b : 3)) != 0) { ret(rec, 0); return 0; }
+      const v = redirectTarget(map, t, <u32>arg(rec, 2));
       if (v == 0) { ret(rec, flags & 3); return 0; }
       store<u32>(rec, v, VM_REDIRECT_IFINDEX);
       store<u32>(rec, VM_REDIRECT_SET | VM_REDIRECT_MAP | (t << 16), VM_REDIRECT_FLAGS);
       ret(rec, 4); // XDP_REDIRECT
+      return 0;
+    }
+    case 87: case 88: case 89: { // map_push_elem(map, value, flags), map_pop_elem(map, value), map_peek_elem(map, value)
+      const m = arg(rec, 1);
+      if (!knownMap(rec, m)) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const map = <usize>m;
+      const t = load<u32>(map, MAP_TYPE);
+      if (t != BPF_MAP_TYPE_QUEUE && t != BPF_MAP_TYPE_STACK && t != BPF_MAP_TYPE_BLOOM_FILTER) return vmFault(rec, VM_FAULT_HELPER, pc);
+      // Push reads the value, pop and peek fill it in; a bloom filter's peek reads the element it tests.
+      const write = id != 87 && t != BPF_MAP_TYPE_BLOOM_FILTER;
+      const value = vmCheck(rec, arg(rec, 2), load<u32>(map, MAP_VALUE_SIZE), write);
+      if (value == 0) return vmFault(rec, write ? VM_FAULT_WRITE : VM_FAULT_READ, pc);
+      ret(rec, <u64><i64>mapPushPop(map, value, id == 87 ? QS_PUSH : id == 88 ? QS_POP : QS_PEEK, id == 87 ? arg(rec, 3) : 0));
       return 0;
     }
     case 6: { // trace_printk(fmt, fmt_size, a1, a2, a3): a record for the host's trace_pipe

@@ -282,7 +282,8 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
   }
   if (obj === 'map') {
     if (verb === 'show' || verb === 'list' || verb === undefined) {
-      const maps = allMaps.get(emu) ?? [];
+      // (bpftool map show [MAP]: one map, or all)
+      const maps = rest.length ? [mapRef(emu, rest, 0)[0]] : allMaps.get(emu) ?? [];
       if (json) return print(maps.map((m) => ({ id: m.id, type: m.type, name: m.name, flags: m.flags, bytes_key: m.keySize, bytes_value: m.valueSize, max_entries: m.maxEntries })));
       for (const m of maps) ctx.out.push(`${m.id}: ${m.type}  name ${m.name}  flags 0x${m.flags.toString(16)}`, `\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}`);
       return;
@@ -296,13 +297,47 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     const elemText = (key: Uint8Array, value: Uint8Array | Uint8Array[]): string[] => (Array.isArray(value)
       ? [`key:\n${hexBytes(key)}`, ...value.map((v, cpu) => `value (CPU ${String(cpu).padStart(2, '0')}): ${hexBytes(v)}`)]
       : [`key: ${hexBytes(key)}  value: ${hexBytes(value)}`]);
+    // (bpftool exits with the negative errno's low byte: 239 for EEXIST, 254 for ENOENT, 244 for ENOTSUPP)
+    const exitOf = (e: NetError): number => (256 - e.code) & 0xff;
+    const keyless = m.type === 'queue' || m.type === 'stack' || m.type === 'bloom_filter';
     if (verb === 'dump') {
       const rows = m.keys().map((k) => ({ key: k, value: m.lookup(k)! }));
-      if (json) return print(rows.map((r) => elemJson(r.key, r.value)));
-      for (const r of rows) ctx.out.push(...elemText(r.key, r.value));
-      ctx.out.push(`Found ${rows.length} element${rows.length === 1 ? '' : 's'}`);
+      if (json) print(rows.map((r) => elemJson(r.key, r.value)));
+      else {
+        for (const r of rows) ctx.out.push(...elemText(r.key, r.value));
+        ctx.out.push(`Found ${rows.length} element${rows.length === 1 ? '' : 's'}`);
+      }
+      // A queue, stack or bloom filter has no keys to walk: BPF_MAP_GET_NEXT_KEY fails (EINVAL, EOPNOTSUPP).
+      if (keyless) throw new CliError('', m.type === 'bloom_filter' ? 256 - 95 : 256 - 22);
       return;
     }
+    // bpftool map push|enqueue MAP value BYTES, peek MAP, pop|dequeue MAP: the no-key verbs
+    if (verb === 'push' || verb === 'enqueue') {
+      if (rest[next] !== 'value') throw new CliError('Error: did not find value', 255);
+      const [value] = parseBytes(rest, next + 1, m.valueSize, 'value');
+      try { m.update(new Uint8Array(0), value, 0); } catch (e) { if (e instanceof NetError) throw new CliError(`Error: update failed: ${e.message}`, exitOf(e)); throw e; }
+      return;
+    }
+    if (verb === 'peek' || verb === 'pop' || verb === 'dequeue') {
+      let v: Uint8Array | undefined;
+      try {
+        v = (verb === 'peek' ? m.lookup(new Uint8Array(0), new Uint8Array(m.valueSize)) : m.lookupAndDelete(new Uint8Array(0))) as Uint8Array | undefined;
+      } catch (e) {
+        if (e instanceof NetError) throw new CliError(`Error: ${verb === 'peek' ? 'lookup' : 'pop'} failed: ${e.message}`, exitOf(e));
+        throw e;
+      }
+      if (v === undefined) {
+        // (bpftool prints "empty map" on stdout, not as an error)
+        if (verb !== 'peek') ctx.out.push('Error: empty map');
+        else if (json) print(null);
+        else ctx.out.push('key:', '', '', 'Not found');
+        throw new CliError('', 254);
+      }
+      if (json) return print({ key: [], value: jsonBytes(v) });
+      ctx.out.push(`value: ${hexBytes(v)}`);
+      return;
+    }
+    if (keyless && rest[next] === 'key') throw new CliError('Error: unnecessary key', 255);
     if (rest[next] !== 'key') throw new CliError('Error: did not find key', 255);
     const [key, after] = parseBytes(rest, next + 1, m.keySize, 'key');
     if (verb === 'lookup') {

@@ -49,6 +49,8 @@ export interface BpfMapDef {
   valueSize: number;
   maxEntries: number;
   flags: number;
+  /** `map_extra` (bloom filters: the number of hash functions). */
+  mapExtra?: number;
   /** Template of the inner maps of ARRAY_OF_MAPS / HASH_OF_MAPS. */
   innerMap?: BpfMapDef;
   /** 0 none, 1 LIBBPF_PIN_BY_NAME (iproute2 legacy: 1 object ns, 2 global ns). */
@@ -486,7 +488,8 @@ function parseBtfMapDef(btf: Btf, name: string, typeId: number): BpfMapDef {
         def.pinning = p;
         break;
       }
-      case 'numa_node': case 'map_extra': num(m); break;
+      case 'map_extra': def.mapExtra = num(m); break;
+      case 'numa_node': num(m); break;
       case 'values': {
         valuesOffset.set(def, m.bitOffset / 8);
         const arr = btf.skipMods(m.type);

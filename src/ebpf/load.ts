@@ -9,7 +9,7 @@ import { progTag } from './tag.js';
 import { fail, strerror, withLog } from '../errors.js';
 import { loadObject, type BpfObject } from './elf.js';
 import { LDDW, Pseudo, decode, encodeInto } from './insn.js';
-import { BpfMap } from './maps.js';
+import { BpfMap, MAP_TYPE_NUMBERS } from './maps.js';
 import type { AttachType, BpfProgram, ProgType } from './program.js';
 import { verify } from './verifier.js';
 import type { Dataplane } from '../dataplane.js';
@@ -74,6 +74,7 @@ function newMap(dp: Dataplane, m: BpfObject['maps'][number]): BpfMap {
     // (maps of maps hold an inner map's fd: libbpf sets their value size to 4)
     name: m.name, type: m.kind === 'global' ? 'array' : m.type, keySize: m.keySize, valueSize: m.innerMap ? 4 : m.valueSize, maxEntries: m.maxEntries,
     flags: m.kind === 'global' ? 0 : m.flags & ~(1 << 10), readonlyProg: (m.flags & (1 << 7)) !== 0, initial: m.initial,
+    mapExtra: m.mapExtra,
     inner: m.innerMap ? { type: m.innerMap.type, keySize: m.innerMap.keySize, valueSize: m.innerMap.valueSize, maxEntries: m.innerMap.maxEntries } : undefined,
   });
 }
@@ -134,7 +135,7 @@ function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: Progra
     type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start),
     maps: maps.map((m) => ({
       kind: m.type === 'array_of_maps' || m.type === 'hash_of_maps' ? 'of_maps' as const : m.type === 'array' || m.type === 'percpu_array' ? 'array' as const : 'other' as const,
-      keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries,
+      keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, type: MAP_TYPE_NUMBERS[m.type],
     })),
   });
   const { insns, used } = relocate(obj, index, maps);

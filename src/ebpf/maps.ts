@@ -1,18 +1,24 @@
 /**
- * eBPF maps in the shared memory (assembly/ebpf/maps.ts does the work): array, per-CPU
- * array, hash and per-CPU hash, plus global data (`.data`/`.rodata`/`.bss` as one-entry
- * arrays). Creation checks and the user-space API (lookup, update, delete, iteration)
- * with the kernel's errno.
+ * eBPF maps in the shared memory (assembly/ebpf/maps.ts does the work): arrays, hashes
+ * (per-CPU, LRU, LPM), ring buffers, devmaps, cpumaps, XSKMAPs, maps of maps, queues,
+ * stacks and bloom filters, plus global data (`.data`/`.rodata`/`.bss` as one-entry
+ * arrays). Creation checks and the user-space API (lookup, update, delete,
+ * lookup-and-delete, iteration) with the kernel's errno.
  */
 
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail, type Errno } from '../errors.js';
 
-export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf' | 'devmap' | 'xskmap' | 'array_of_maps' | 'hash_of_maps' | 'perf_event_array';
+/** Map types by bpftool's names for them (`bpftool map show`). */
+export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf' | 'devmap' | 'xskmap' | 'array_of_maps' | 'hash_of_maps' | 'perf_event_array'
+  | 'cpumap' | 'queue' | 'stack' | 'devmap_hash' | 'bloom_filter';
 
-export const MAP_TYPE_NUMBERS: Record<MapType, number> = { hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27, devmap: 14, xskmap: 17, array_of_maps: 12, hash_of_maps: 13, perf_event_array: 4 };
-const TYPE_NAMES: Record<number, MapType> = { 1: 'hash', 2: 'array', 3: 'prog_array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie', 27: 'ringbuf', 14: 'devmap', 17: 'xskmap', 12: 'array_of_maps', 13: 'hash_of_maps', 4: 'perf_event_array' };
+export const MAP_TYPE_NUMBERS: Record<MapType, number> = {
+  hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27, devmap: 14, xskmap: 17,
+  array_of_maps: 12, hash_of_maps: 13, perf_event_array: 4, cpumap: 16, queue: 22, stack: 23, devmap_hash: 25, bloom_filter: 30,
+};
+const TYPE_NAMES: Record<number, MapType> = Object.fromEntries(Object.entries(MAP_TYPE_NUMBERS).map(([name, n]) => [n, name as MapType]));
 
 export interface MapSpec {
   name: string;
@@ -27,19 +33,56 @@ export interface MapSpec {
   initial?: Uint8Array;
   /** Maps of maps: what every inner map must look like. */
   inner?: { type: MapType | number; keySize: number; valueSize: number; maxEntries: number };
+  /** map_extra: a bloom filter's number of hash functions (low 4 bits; 0 = 5); 0 for every other type. */
+  mapExtra?: number;
 }
 
 interface MapExports {
   mapLookup(map: number, key: number, cpu: number): number;
   mapUpdate(map: number, key: number, value: number, flags: bigint, cpu: number, all: number): number;
   mapDelete(map: number, key: number, thread: number): number;
+  mapPushPop(map: number, value: number, op: number, flags: bigint): number;
 }
 
-const ERRNO: Record<number, Errno> = { 2: 'ENOENT', 7: 'E2BIG', 17: 'EEXIST', 22: 'EINVAL', 28: 'ENOSPC' };
+const ERRNO: Record<number, Errno> = { 2: 'ENOENT', 7: 'E2BIG', 17: 'EEXIST', 22: 'EINVAL', 28: 'ENOSPC', 95: 'EOPNOTSUPP' };
 const BPF_F_NO_PREALLOC = 1;
+const BPF_F_NO_COMMON_LRU = 1 << 1;
+const BPF_F_NUMA_NODE = 1 << 2;
+const BPF_F_RDONLY = 1 << 3;
+const BPF_F_WRONLY = 1 << 4;
+const BPF_F_ZERO_SEED = 1 << 6;
 const BPF_F_RDONLY_PROG = 1 << 7;
+const BPF_F_WRONLY_PROG = 1 << 8;
 const BPF_F_MMAPABLE = 1 << 10;
 const KNOWN_FLAGS = BPF_F_NO_PREALLOC | BPF_F_RDONLY_PROG | BPF_F_MMAPABLE;
+/** BPF_F_ACCESS_MASK: who may read and write. */
+const BPF_F_ACCESS_MASK = BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG;
+/** KMALLOC_MAX_SIZE on x86-64 (4 MiB): the largest value a queue, stack or bloom filter takes. */
+const KMALLOC_MAX_SIZE = 1 << 22;
+/** The kernel's cpumap refuses more entries than CONFIG_NR_CPUS (256 in the kernel the fixtures came from). */
+const NR_CPUS = 256;
+/** cpu_map_update_elem's sanity limit on a CPU's queue size. */
+const CPUMAP_MAX_QSIZE = 16384;
+
+/** bpf_map_flags_access_ok: a map cannot be both read-only and write-only for programs. */
+const accessOk = (flags: number): boolean => (flags & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG)) !== (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG);
+const isInt = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+
+/** Map types without keys: values go in with push and come out with pop or peek. */
+const KEYLESS: ReadonlySet<MapType> = new Set(['queue', 'stack', 'bloom_filter']);
+
+/**
+ * A bloom filter's bit array (bloom_map_alloc): max_entries × hash functions × 7/5 bits
+ * (≈ 1/ln 2 per element per function), at least 64, rounded up to a power of two; 2^32
+ * bits when that overflows a u32 or passes 2^31. Returns its mask (bits - 1) and bytes.
+ */
+function bloomBits(maxEntries: number, hashes: number): { mask: number; bytes: number } {
+  let bits = maxEntries * hashes;
+  if (bits <= 0xffffffff) bits = Math.floor(bits / 5) * 7;
+  if (bits > 0xffffffff || bits > 2 ** 31) return { mask: 0xffffffff, bytes: 2 ** 29 };
+  bits = bits <= 64 ? 64 : 2 ** Math.ceil(Math.log2(bits));
+  return { mask: bits - 1, bytes: bits / 8 };
+}
 
 let nextId = 1;
 
@@ -97,17 +140,58 @@ export class BpfMap {
     return live.get(dp)?.get(record);
   }
 
+  /** map_extra as created (bloom filters: the number of hash functions asked for, 0 = 5). */
+  readonly mapExtra: number;
+
+  /**
+   * The creation checks of the map types that have their own (queue_stack_map_alloc_check,
+   * bloom_map_alloc, cpu_map_alloc, dev_map_init_map for DEVMAP_HASH), in the kernel's
+   * order; true when `type` is one of them (its flags are checked here, not generically).
+   * A bloom filter also gets its bit array's size and its hash seed: get_random_u32 (the
+   * emulator's, from its seed) unless BPF_F_ZERO_SEED asks for 0.
+   */
+  private static checkNewer(type: MapType, s: MapSpec, flags: number, extra: number, dp: Dataplane): { bloom?: { mask: number; bytes: number; seed: number; hashes: number } } | undefined {
+    const entries = s.maxEntries, ks = s.keySize, vs = s.valueSize;
+    if (!isInt(entries) || !isInt(ks) || !isInt(vs)) fail('EINVAL');
+    if (type === 'queue' || type === 'stack') {
+      if (entries === 0 || ks !== 0 || vs === 0 || flags & ~(BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK) || !accessOk(flags)) fail('EINVAL');
+      // (a larger value could not be read back from user space)
+      if (vs > KMALLOC_MAX_SIZE) fail('E2BIG');
+      return {};
+    }
+    if (type === 'bloom_filter') {
+      if (ks !== 0 || vs === 0 || entries === 0 || flags & ~(BPF_F_NUMA_NODE | BPF_F_ZERO_SEED | BPF_F_ACCESS_MASK) || !accessOk(flags) || !isInt(extra) || extra & ~0xf) fail('EINVAL');
+      const hashes = extra || 5;
+      return { bloom: { ...bloomBits(entries, hashes), hashes, seed: flags & BPF_F_ZERO_SEED ? 0 : dp.randomU32() } };
+    }
+    if (type === 'cpumap') {
+      if (entries === 0 || ks !== 4 || (vs !== 4 && vs !== 8) || flags & ~BPF_F_NUMA_NODE) fail('EINVAL');
+      if (entries > NR_CPUS) fail('E2BIG');
+      return {};
+    }
+    if (type === 'devmap_hash') {
+      if (entries === 0 || ks !== 4 || (vs !== 4 && vs !== 8) || flags & ~(BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY)) fail('EINVAL');
+      if (entries > 2 ** 31) fail('EINVAL');
+      return {};
+    }
+    return undefined;
+  }
+
   constructor(dp: Dataplane, s: MapSpec) {
     const type = typeof s.type === 'number' ? TYPE_NAMES[s.type] : s.type;
     if (!type) fail('EINVAL', `map type ${s.type} is not supported`);
-    const flags = s.flags ?? 0;
+    let flags = s.flags ?? 0;
+    const extra = s.mapExtra ?? 0;
+    // map_create: only bloom filters (and arenas) take map_extra.
+    if (extra !== 0 && type !== 'bloom_filter') fail('EINVAL');
+    const newer = BpfMap.checkNewer(type, s, flags, extra, dp);
     // ringbuf_map_alloc: no key or value, a power-of-two number of pages.
     if (type === 'ringbuf') {
       if (s.keySize !== 0 || s.valueSize !== 0 || !Number.isInteger(s.maxEntries) || s.maxEntries < 4096 || s.maxEntries % 4096 !== 0 || (s.maxEntries & (s.maxEntries - 1)) !== 0) fail('EINVAL');
       if (flags & ~KNOWN_FLAGS) fail('EINVAL');
     }
     // map_check_no_btf / array_map_alloc_check / htab_map_alloc_check, in spirit.
-    if (s.keySize <= 0 && type !== 'ringbuf') fail('EINVAL');
+    if (s.keySize <= 0 && type !== 'ringbuf' && !KEYLESS.has(type)) fail('EINVAL');
     if ((type === 'array' || type === 'percpu_array' || type === 'prog_array') && s.keySize !== 4) fail('EINVAL');
     if (type === 'prog_array' && s.valueSize !== 4) fail('EINVAL');
     // dev_map_alloc / xsk_map_alloc: key 4, value 4 (devmap may carry a program fd: 8).
@@ -117,10 +201,16 @@ export class BpfMap {
     if (type === 'perf_event_array' && (s.keySize !== 4 || s.valueSize !== 4)) fail('EINVAL');
     if ((type === 'devmap' || type === 'xskmap') && (s.keySize !== 4 || (s.valueSize !== 4 && !(type === 'devmap' && s.valueSize === 8)))) fail('EINVAL');
     if (type !== 'ringbuf' && (!Number.isInteger(s.valueSize) || s.valueSize <= 0 || !Number.isInteger(s.maxEntries) || s.maxEntries <= 0)) fail('EINVAL');
-    if (flags & ~KNOWN_FLAGS) fail('EINVAL');
+    // htab_map_alloc_check: per-CPU LRU lists only for LRU maps, which are always preallocated (-ENOTSUPP).
+    const lru = type === 'lru_hash' || type === 'lru_percpu_hash';
+    if (flags & BPF_F_NO_COMMON_LRU && !lru) fail('EINVAL');
+    if (lru && flags & BPF_F_NO_PREALLOC) fail('ENOTSUPP');
+    if (!newer && flags & ~(KNOWN_FLAGS | (lru ? BPF_F_NO_COMMON_LRU : 0))) fail('EINVAL');
     // trie_alloc: no preallocation, key = {prefixlen u32, 1..256 data bytes}.
     if (type === 'lpm_trie' && (!(flags & BPF_F_NO_PREALLOC) || s.keySize <= 4 || s.keySize > 4 + 256)) fail('EINVAL');
     if (s.valueSize > (1 << 20) || s.keySize > 512) fail('E2BIG');
+    // dev_map_init_map: a devmap's value points at the device; programs may not write it.
+    if (type === 'devmap_hash') flags |= BPF_F_RDONLY_PROG;
     this.dp = dp;
     this.name = s.name.slice(0, 15);
     this.type = type;
@@ -129,6 +219,7 @@ export class BpfMap {
     this.maxEntries = s.maxEntries;
     this.flags = flags;
     this.readonlyProg = s.readonlyProg ?? (flags & BPF_F_RDONLY_PROG) !== 0;
+    this.mapExtra = extra;
     this.inner = s.inner;
     this.copies = type.startsWith('percpu') || type === 'lru_percpu_hash' ? dp.workers + 1 : 1;
     this.stride = (s.valueSize + 7) & ~7;
@@ -136,7 +227,16 @@ export class BpfMap {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = s.maxEntries;
-    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array' || type === 'devmap' || type === 'xskmap' || type === 'array_of_maps' || type === 'perf_event_array') {
+    } else if (type === 'queue' || type === 'stack') {
+      // A ring of max_entries + 1 values (queue_stack_map_alloc: one slot stays free).
+      this.slotSize = 0;
+      this.capacity = 0;
+      this.valuesSize = (s.maxEntries + 1) * this.stride;
+    } else if (type === 'bloom_filter') {
+      this.slotSize = 0;
+      this.capacity = 0;
+      this.valuesSize = newer!.bloom!.bytes;
+    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array' || type === 'devmap' || type === 'xskmap' || type === 'array_of_maps' || type === 'perf_event_array' || type === 'cpumap') {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = this.copies * s.maxEntries * this.stride;
@@ -185,6 +285,11 @@ export class BpfMap {
     dv.setUint32(r + A.MAP_CLOCK, 0, true);
     dv.setUint32(r + A.MAP_RB_CONS, 0, true);
     dv.setUint32(r + A.MAP_RB_PROD, 0, true);
+    if (newer?.bloom) {
+      dv.setUint32(r + A.MAP_BLOOM_SEED, newer.bloom.seed, true);
+      dv.setUint32(r + A.MAP_BLOOM_MASK, newer.bloom.mask, true);
+      dv.setUint32(r + A.MAP_BLOOM_HASHES, newer.bloom.hashes, true);
+    }
     if (s.initial) dp.bytes().set(s.initial.subarray(0, s.valueSize), this.values);
   }
 
@@ -235,10 +340,23 @@ export class BpfMap {
     return this.scratch;
   }
 
-  /** BPF_MAP_LOOKUP_ELEM: the value (per-CPU maps: one per thread), or undefined (ENOENT). */
-  lookup(key: Uint8Array): Uint8Array | Uint8Array[] | undefined {
+  /**
+   * BPF_MAP_LOOKUP_ELEM: the value (per-CPU maps: one per thread), or undefined (ENOENT).
+   * A queue or stack (no key: an empty one) answers its next value without taking it
+   * (peek); a bloom filter answers whether `value` may be in it (the value, or undefined).
+   */
+  lookup(key: Uint8Array, value?: Uint8Array): Uint8Array | Uint8Array[] | undefined {
+    if (KEYLESS.has(this.type)) {
+      this.putKey(key);
+      if (this.type === 'bloom_filter') {
+        if (!(value instanceof Uint8Array) || value.length !== this.valueSize) fail('EINVAL');
+        this.dp.bytes().set(value, this.scratch);
+      }
+      return this.pushPop(A.QS_PEEK);
+    }
+    // (user space's lookups do not count as uses for an LRU map: the high bit says so)
     // (>>> 0: Wasm returns an i32, negative for an address past 2 GiB)
-    const at = this.ex.mapLookup(this.record, this.putKey(key), 0) >>> 0;
+    const at = this.ex.mapLookup(this.record, this.putKey(key), 0x80000000) >>> 0;
     if (at === 0) return undefined;
     const b = this.dp.bytes();
     if (this.copies === 1) return b.slice(at, at + this.valueSize);
@@ -255,21 +373,72 @@ export class BpfMap {
     const k = this.putKey(key);
     const values = Array.isArray(value) ? value : Array.from({ length: this.copies }, () => value);
     if (values.length !== this.copies || values.some((v) => v.length !== this.valueSize)) fail('EINVAL');
+    // Queues, stacks and bloom filters: an update with no key pushes the value.
+    if (KEYLESS.has(this.type)) {
+      this.dp.bytes().set(values[0]!, this.scratch);
+      const r = this.ex.mapPushPop(this.record, this.scratch, A.QS_PUSH, BigInt(flags));
+      if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
+      return;
+    }
+    const word = (i: number): number => new DataView(values[0]!.buffer, values[0]!.byteOffset).getUint32(i, true);
+    if (this.type === 'cpumap') {
+      // cpu_map_update_elem: the key is a CPU (a dataplane thread here), the value its queue
+      // size (0 = no entry) and an optional XDP program to run there.
+      const cpu = new DataView(key.buffer, key.byteOffset).getUint32(0, true);
+      if (flags > 2) fail('EINVAL');
+      if (cpu >= this.maxEntries) fail('E2BIG');
+      if (flags === 1) fail('EEXIST');
+      if (word(0) > CPUMAP_MAX_QSIZE) fail('EOVERFLOW');
+      if (cpu >= this.dp.workers + 1) fail('ENODEV');
+      if (this.valueSize === 8 && (word(4) | 0) > 0) fail('EOPNOTSUPP', 'cpumap programs (bpf_cpumap_val.bpf_prog) are not supported by the emulator');
+    }
+    if (this.type === 'devmap_hash') {
+      // __dev_map_hash_update_elem: an entry names a device (ifindex 0 is none: -EINVAL).
+      if (flags > 2 || word(0) === 0) fail('EINVAL');
+      if (this.valueSize === 8 && (word(4) | 0) > 0) fail('EOPNOTSUPP', 'devmap programs (bpf_devmap_val.bpf_prog) are not supported by the emulator');
+    }
     const v = this.scratch + ((this.keySize + 7) & ~7);
     values.forEach((x, c) => this.dp.bytes().set(x, v + c * this.stride));
     const r = this.ex.mapUpdate(this.record, k, v, BigInt(flags), 0, 1);
     if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
   }
 
-  /** BPF_MAP_DELETE_ELEM (arrays: EINVAL). */
+  /** BPF_MAP_DELETE_ELEM (arrays, queues and stacks: EINVAL; bloom filters: EOPNOTSUPP). */
   delete(key: Uint8Array): void {
-    const r = this.ex.mapDelete(this.record, this.putKey(key), 0);
+    const k = this.putKey(key);
+    if (this.type === 'bloom_filter') fail('EOPNOTSUPP');
+    const r = this.ex.mapDelete(this.record, k, 0);
     if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
   }
 
-  /** Every key, in storage order (arrays: 0..max_entries-1). */
+  /**
+   * BPF_MAP_LOOKUP_AND_DELETE_ELEM: a queue's or stack's next value, taken (pop; no key),
+   * or a hash map's element, deleted (per-CPU: one value per thread); undefined when there
+   * is none (ENOENT). Other maps have no such operation (the kernel's ENOTSUPP).
+   */
+  lookupAndDelete(key: Uint8Array): Uint8Array | Uint8Array[] | undefined {
+    const k = this.putKey(key);
+    if (this.type === 'queue' || this.type === 'stack') return this.pushPop(A.QS_POP);
+    if (this.type !== 'hash' && this.type !== 'percpu_hash' && this.type !== 'lru_hash' && this.type !== 'lru_percpu_hash') fail('ENOTSUPP');
+    const v = this.lookup(key);
+    if (v !== undefined) {
+      const r = this.ex.mapDelete(this.record, k, 0);
+      if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
+    }
+    return v;
+  }
+
+  /** Peek or pop on a queue, stack or bloom filter (the value to test already in the scratch): the value, or undefined (ENOENT). */
+  private pushPop(op: number): Uint8Array | undefined {
+    const r = this.ex.mapPushPop(this.record, this.scratch, op, 0n);
+    if (r === -2) return undefined;
+    if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
+    return this.dp.bytes().slice(this.scratch, this.scratch + this.valueSize);
+  }
+
+  /** Every key, in storage order (arrays: 0..max_entries-1; queues, stacks and bloom filters have none). */
   keys(): Uint8Array[] {
-    if (this.type === 'ringbuf') return [];
+    if (this.type === 'ringbuf' || KEYLESS.has(this.type)) return [];
     if (this.type === 'prog_array' || this.capacity === 0) return Array.from({ length: this.maxEntries }, (_, i) => new Uint8Array(new Uint32Array([i]).buffer));
     const dv = this.dp.view();
     const out: Uint8Array[] = [];

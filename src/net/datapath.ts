@@ -155,6 +155,10 @@ export class Datapath {
       });
       if (n) dp.exports.framesFree(0, list, n);
       for (const j of jobs) {
+        if ((j.flags & A.VM_REDIRECT_MAP) && j.flags >>> 16 === A.BPF_MAP_TYPE_CPUMAP) {
+          this.cpumapReceive(t, j);
+          continue;
+        }
         const ns = this.rtnl.namespaceById(j.netns);
         let target = ns?.find(j.ifindex);
         // bpf_redirect_peer works only at tc ingress (skb_do_redirect): from netkit's xmit it drops.
@@ -172,6 +176,30 @@ export class Datapath {
       }
     }
     return total;
+  }
+
+  /**
+   * XDP_REDIRECT into a cpumap: CPU `ifindex - 1` (a dataplane thread) takes the frame and
+   * receives it on the device it arrived on (cpu_map_kthread_run builds an skb and hands it
+   * to netif_receive_skb there): that thread's rx counters count it. The device gone or
+   * down drops it (REDIRECT on the thread that redirected it, `from`).
+   */
+  private cpumapReceive(from: number, j: { frame: Uint8Array; rx: RxMeta; ifindex: number; from: number }): void {
+    const dp = this.dp;
+    const dev = this.dev.bySlot.get(j.from);
+    const bump = (thread: number, counter: number, by: number): void => {
+      if (!dev) return;
+      const at = dp.countersAddr(thread, dev.slot) + counter * 8;
+      dp.view().setBigUint64(at, dp.view().getBigUint64(at, true) + BigInt(by), true);
+    };
+    const cpu = j.ifindex - 1;
+    if (!dev || !dev.up || dev.regState !== RegState.REGISTERED || cpu >= dp.workers + 1) {
+      bump(from, A.DROP_REDIRECT, 1);
+      return;
+    }
+    bump(cpu, A.C_RX_PACKETS, 1);
+    bump(cpu, A.C_RX_BYTES, j.frame.length);
+    this.deliver(dev, j.frame, { ...j.rx, ifindex: dev.ifindex });
   }
 
   private txRingsEmpty(): boolean {

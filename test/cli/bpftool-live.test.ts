@@ -67,3 +67,29 @@ describe.skipIf(reason !== undefined)(`bpftool map commands against this machine
     expect(mine).toEqual(real);
   });
 });
+
+// The queue verbs on a queue like map_types.c's `fifo` (4 u32 values), real and nkemu's.
+const QPIN = `/sys/fs/bpf/nkemu-live-q-${process.pid}`;
+describe.skipIf(reason !== undefined)(`bpftool's queue verbs against this machine's bpftool (${reason ?? 'root, bpftool'})`, () => {
+  let qemu: Emulator;
+  beforeAll(async () => {
+    qemu = await Emulator.create({ seed: 3 });
+    const r = await runScript(qemu, `bpftool prog loadall ${FIX}map_types.o /sys/fs/bpf/mt pinmaps /sys/fs/bpf/mtmaps`);
+    expect(r.stderr).toBe('');
+    execFileSync('bpftool', ['map', 'create', QPIN, 'type', 'queue', 'key', '0', 'value', '4', 'entries', '4', 'name', 'fifo']);
+  });
+  afterAll(async () => {
+    await qemu.close();
+    spawnSync('rm', ['-f', QPIN]);
+  });
+  it.each([
+    'map peek MAP', '-j map peek MAP', 'map pop MAP', 'map dump MAP',
+    'map push MAP value 1 0 0 0', 'map enqueue MAP value 2 0 0 0', 'map push MAP value 3 0 0 0', 'map push MAP value 4 0 0 0',
+    'map push MAP value 5 0 0 0', 'map peek MAP', '-j map peek MAP', 'map dequeue MAP', 'map pop MAP', 'map lookup MAP key 0 0 0 0',
+    'map dump MAP', 'map pop MAP', 'map pop MAP', 'map pop MAP',
+  ])('%s', async (line) => {
+    const real = spawnSync('bpftool', splitWords(line.replace('MAP', `pinned ${QPIN}`)), { encoding: 'utf8' });
+    const mine = await runCommand(qemu, splitWords(`bpftool ${line.replace('MAP', 'pinned /sys/fs/bpf/mtmaps/fifo')}`));
+    expect({ out: mine.stdout, err: mine.stderr, code: mine.code }).toEqual({ out: real.stdout, err: real.stderr, code: real.status ?? -1 });
+  });
+});

@@ -48,6 +48,17 @@ describe('bpftool (with the netkit attach extension)', () => {
     expect(emu.progQuery('init', { ifindex: 2, attachType: 'netkit_primary' }).progIds).toEqual([3]);
   });
 
+  it("map show names the newer map types as bpftool does (a DEVMAP_HASH is read-only for programs: flags 0x80)", async () => {
+    expect((await sh(`bpftool prog loadall ${FIX}map_types.o /sys/fs/bpf/mt pinmaps /sys/fs/bpf/mtmaps`)).stderr).toBe('');
+    const show = (m: string) => sh(`bpftool map show pinned /sys/fs/bpf/mtmaps/${m}`).then((r) => r.stdout.replace(/^\d+: /, ''));
+    // (as this machine's bpftool prints them, less the id and memlock)
+    expect(await show('fifo')).toBe('queue  name fifo  flags 0x0\n\tkey 0B  value 4B  max_entries 4\n');
+    expect(await show('lifo')).toBe('stack  name lifo  flags 0x0\n\tkey 0B  value 4B  max_entries 4\n');
+    expect(await show('bloom6')).toBe('bloom_filter  name bloom6  flags 0x40\n\tkey 0B  value 6B  max_entries 16\n');
+    expect(await show('devh')).toBe('devmap_hash  name devh  flags 0x80\n\tkey 4B  value 4B  max_entries 8\n');
+    expect(await show('cpus')).toBe('cpumap  name cpus  flags 0x0\n\tkey 4B  value 4B  max_entries 4\n');
+  });
+
   it('traffic through attached programs updates the maps bpftool dumps', async () => {
     await sh('bpftool net attach netkit_primary pinned /sys/fs/bpf/tc/count dev nk1');
     expect((await sh('ping -c 3 10.0.0.2')).code).toBe(0);

@@ -27,6 +27,7 @@ function nkemu(c: (typeof CASES)[number], cpu: (typeof CPUS)[number], engine: En
     return { retval: 0, dataOut: '', error: `load: ${(e as Error).message}` };
   }
   const prog = loaded.programs.get(c.program)!;
+  for (const e of c.mapsIn ?? []) loaded.maps.get(e.map)!.update(new Uint8Array(e.key), new Uint8Array(e.value));
   if (engine === 'compiled' && prog.jit.slot === 0) return { retval: 0, dataOut: '', error: `not compiled: ${prog.jit.reason}` };
   let r;
   try {
@@ -135,7 +136,7 @@ describe.skipIf(kernelUnavailableReason() !== undefined)('live: kernel and nkemu
   it('the same programs on new packets agree (return value and packet)', () => {
     const refused: string[] = [];
     let ran = 0;
-    for (const c of CASES.filter((x) => !x.maps && !x.ctx && !UNSUPPORTED[x.program] && !LIBBPF_REFUSES.has(x.program) && x.name !== 'drop_port/short')) {
+    for (const c of CASES.filter((x) => !x.maps && !x.mapsIn && !x.ctx && !UNSUPPORTED[x.program] && !LIBBPF_REFUSES.has(x.program) && x.name !== 'drop_port/short')) {
       // Kernel builds differ (one refuses bpf_xdp_adjust_meta in XDP): note it and go on.
       const why = kernelRefusal(DIR + objectFile(c.object, 'v3'), c.program, c.type);
       if (why !== undefined) { refused.push(`${c.name}: refused by this kernel: ${why}`); continue; }

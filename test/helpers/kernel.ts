@@ -120,7 +120,10 @@ export function kernelRefusal(obj: string, prog?: string, forceType?: string): s
  * Loads `obj` (a path), runs program `prog` (function name) once per repetition on
  * `packet`, and cleans up. Throws with bpftool's stderr when loading or running fails.
  */
-export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array; maps?: boolean; type?: string } = {}): KernelRun {
+/** A map element to put in before the run (`bpftool map update`): map name, key and value bytes. */
+export interface MapElem { map: string; key: number[]; value: number[] }
+
+export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array; maps?: boolean; mapsIn?: MapElem[]; type?: string } = {}): KernelRun {
   const refused = kernelRefusal(obj, prog, opts.type);
   if (refused !== undefined) throw new KernelRefused(obj, refused);
   // (`type`: bpftool's `type TYPE`, for sections libbpf cannot classify)
@@ -135,7 +138,11 @@ export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat 
   try {
     writeFileSync(join(tmp, 'in'), packet);
     const mapDir = `${pin}-maps`;
-    bpftoolChecked(['prog', 'loadall', obj, pin, 'type', type, ...(opts.maps ? ['pinmaps', mapDir] : [])]);
+    const pinMaps = opts.maps || (opts.mapsIn?.length ?? 0) > 0;
+    bpftoolChecked(['prog', 'loadall', obj, pin, 'type', type, ...(pinMaps ? ['pinmaps', mapDir] : [])]);
+    for (const e of opts.mapsIn ?? []) {
+      bpftoolChecked(['map', 'update', 'pinned', join(mapDir, e.map), 'key', ...e.key.map(String), 'value', ...e.value.map(String)]);
+    }
     const args = ['-j', 'prog', 'run', 'pinned', join(pin, prog), 'data_in', join(tmp, 'in'), 'data_out', join(tmp, 'out'),
       'data_size_out', String(Math.max(packet.length + 512, 4096))];
     if (opts.ctxIn) {

@@ -22,6 +22,7 @@ let udp: UdpSocket;
 
 const VALID_MAP: Record<string, () => unknown[]> = {
   lookup: () => [new Uint8Array(4)],
+  lookupAndDelete: () => [new Uint8Array([9, 9, 9, 9])],
   update: () => [new Uint8Array(4), new Uint8Array(8), 0],
   delete: () => [new Uint8Array([9, 9, 9, 9])],
   keys: () => [],
@@ -80,8 +81,8 @@ describe('maps and AF_XDP sockets check their arguments', () => {
   });
 
   it('every public method has a signature and a valid call', () => {
-    // (hold/put/free/maybeFree/setSlot: reference counting and slot writes the emulator does; retireMemory, live: internal)
-    expect(Object.keys(MAP_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(map), ['hold', 'put', 'free', 'maybeFree', 'setSlot', 'putKey', 'ex']));
+    // (hold/put/free/maybeFree/setSlot: reference counting and slot writes the emulator does; retireMemory, live, pushPop: internal)
+    expect(Object.keys(MAP_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(map), ['hold', 'put', 'free', 'maybeFree', 'setSlot', 'putKey', 'ex', 'pushPop']));
     expect(Object.keys(VALID_MAP).sort()).toEqual(Object.keys(MAP_SIGNATURES).sort());
     expect(Object.keys(XSK_SIGNATURES).sort()).toEqual(methods(XskSocket.prototype, ['retireMemory', 'live', 'produce', 'consume', 'kernelHeldIn']));
     expect(Object.keys(VALID_XSK).sort()).toEqual(Object.keys(XSK_SIGNATURES).sort());

@@ -376,7 +376,7 @@ export const callMethods = {
 
   /**
    * bpf_redirect_map(map, key, flags) on a devmap or XSKMAP the program names, r1 the
-   * lddw'd record and r3 a constant: the helper's result inline (XDP_REDIRECT with the
+   * lddw'd record and r3 a constant (DEVMAP_HASH and cpumap take the helper): the helper's result inline (XDP_REDIRECT with the
    * slot's target recorded, the fallback action for an empty slot, XDP_ABORTED for
    * unknown flags). False (nothing emitted) for anything else.
    */
@@ -387,12 +387,14 @@ export const callMethods = {
     if (m.type !== A.BPF_MAP_TYPE_DEVMAP && m.type !== A.BPF_MAP_TYPE_XSKMAP) return false;
     const c = this.c;
     this.redirects = true;
-    // (a known constant is below 2^32: lddw with a zero high word, or a non-negative mov)
-    if ((flags & ~0x1b) !== 0) {
+    // (a known constant is below 2^32: lddw with a zero high word, or a non-negative mov;
+    // BPF_F_BROADCAST and BPF_F_EXCLUDE_INGRESS are devmap flags, XDP_ABORTED on an XSKMAP)
+    if ((flags & ~(m.type === A.BPF_MAP_TYPE_DEVMAP ? 0x1b : 3)) !== 0) {
       c.i64c(0).set(R(0));
       return true;
     }
-    c.get(R(2)).i64c(m.maxEntries).op(Op.i64_lt_u);
+    // (the key is the u32 the kernel's lookup takes: the low half of r2)
+    c.get(R(2)).op(Op.i32_wrap_i64).i32c(m.maxEntries).op(Op.i32_lt_u);
     c.u8(Op.if).u8(I32);
     c.get(R(2)).op(Op.i32_wrap_i64).i32c(m.stride).op(Op.i32_mul).u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(m.values);
     c.op(Op.else).i32c(0).op(Op.end);

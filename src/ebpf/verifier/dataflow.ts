@@ -420,21 +420,58 @@ export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: Sta
     let write = false;
     if ((id === 1 || id === 2 || id === 3) && r === 2) size = m?.keySize;
     else if (id === 2 && r === 3) size = m?.valueSize;
+    else if (PUSH_POP.has(id) && r === 2) { size = m?.valueSize; write = id !== 87 && m?.type !== BLOOM_FILTER; }
     else if (id === 26 && r === 3 && s.k[4] === K.SCALAR && s.c[4] !== null && s.c[4]! > 0n && s.c[4]! <= 512n) { size = Number(s.c[4]); write = true; }
     const at = s.o[r]!;
+    // (a queue's, stack's or bloom filter's key has no bytes: check_helper_mem_access refuses a zero-sized one)
+    if (size === 0) fail('EACCES', pc, `invalid zero-sized ${write ? 'write' : 'read'}`);
     if (size !== undefined && (at < -MAX_BPF_STACK || at + size > 0)) {
       fail('EINVAL', pc, `invalid ${write ? 'write to' : 'read from'} stack R${r} off=${at} size=${size}`);
     }
   }
   const name = KIND_NAME[k];
-  const mapArg = ((id === 1 || id === 2 || id === 3) && r === 1) || (id === 12 && r === 2);
+  const mapArg = ((id === 1 || id === 2 || id === 3 || PUSH_POP.has(id)) && r === 1) || (id === 12 && r === 2);
   if (mapArg && k !== K.MAP_PTR) fail('EACCES', pc, `R${r} type=${name} expected=map_ptr`);
-  const memArg = ((id === 1 || id === 2 || id === 3) && r === 2) || (id === 2 && r === 3) || (id === 26 && r === 3);
+  const memArg = ((id === 1 || id === 2 || id === 3 || PUSH_POP.has(id)) && r === 2) || (id === 2 && r === 3) || (id === 26 && r === 3);
   if (memArg && (k === K.SCALAR || k === K.CTX || k === K.PKT_END || k === K.MAP_PTR || k === K.MAP_OR_NULL)) {
     fail('EACCES', pc, `R${r} type=${name} expected=${MEM_EXPECTED}`);
   }
   if (id === 26 && r === 4 && k === K.SCALAR && s.c[r] === 0n) fail('EACCES', pc, 'R4 invalid zero-sized read: u64=[0,0]');
   if (CTX_ARG1.has(id) && r === 1 && k !== K.CTX) fail('EACCES', pc, `R1 type=${name} expected=ctx`);
+}
+
+/** bpf_map_push_elem, pop_elem, peek_elem: (map, value[, flags]). */
+const PUSH_POP: ReadonlySet<number> = new Set([87, 88, 89]);
+const BLOOM_FILTER = 30;
+
+/**
+ * check_map_func_compatibility, both ways, for the map types nkemu has: which helpers a
+ * map of each type may be passed to, and which map types each map-taking helper takes.
+ * Helpers absent from the second table take any map the first allows.
+ */
+const MAP_FUNCS: ReadonlyMap<number, readonly number[]> = new Map([
+  [3, [12]], // PROG_ARRAY: tail_call
+  [4, [22, 25, 55, 68, 121]], // PERF_EVENT_ARRAY: perf_event_read, _output, _read_value, skb_output, xdp_output
+  [27, [130, 131, 132, 133, 134, 198, 199, 200]], // RINGBUF
+  [14, [51, 1]], [25, [51, 1]], // DEVMAP, DEVMAP_HASH: redirect_map, map_lookup_elem
+  [16, [51]], // CPUMAP: redirect_map only
+  [17, [51, 1]], // XSKMAP
+  [12, [1]], [13, [1]], // maps of maps: map_lookup_elem
+  [22, [87, 88, 89]], [23, [87, 88, 89]], // QUEUE, STACK: push, pop, peek
+  [30, [87, 89]], // BLOOM_FILTER: push, peek
+]);
+const FUNC_MAPS: ReadonlyMap<number, readonly number[]> = new Map([
+  [12, [3]], [25, [4]], [51, [14, 25, 16, 17]], [87, [22, 23, 30]], [88, [22, 23, 30]], [89, [22, 23, 30]],
+  [130, [27]], [131, [27]], [134, [27]], [195, [5, 6, 10]], [164, [1, 9, 2, 5, 6, 10]],
+]);
+
+/** check_map_func_compatibility for a helper call passing the map `type`. */
+export function checkMapFunc(pc: number, type: number, id: number): void {
+  const funcs = MAP_FUNCS.get(type);
+  const maps = FUNC_MAPS.get(id);
+  if ((funcs && !funcs.includes(id)) || (maps && !maps.includes(type))) {
+    fail('EINVAL', pc, `cannot pass map_type ${type} into func ${helperName(id)}#${id}`);
+  }
 }
 
 /** Arguments the kernel's prototype declares (the rest are ARG_DONTCARE, never read): trace_printk has 2. */
@@ -489,6 +526,11 @@ export function stepCall(
           const fn = v.funcOf[pc]!;
           v.depth[fn] = Math.max(v.depth[fn]!, Math.min(-s.o[r]!, MAX_BPF_STACK));
         }
+      }
+      // (after the arguments, as check_helper_call does: the map is the one passed in)
+      for (let r = 1; r <= checkedArgs(h); r++) {
+        const type = s.k[r] === K.MAP_PTR ? v.o.maps?.[s.o[r]!]?.type : undefined;
+        if (type !== undefined) { checkMapFunc(pc, type, id); break; }
       }
     }
     // A helper may write through a stack pointer argument: ctx spills may be overwritten.
