@@ -115,7 +115,7 @@ export const SIGNATURES: Record<string, Signature> = {
   onReceive: [['fn', fn]],
   settle: [['maxRounds', opt(int(1, 0x7fffffff))]],
   pktgen: [['ns', ns], ['dev', dev], ['frame', bytes], ['o', obj({ count: u32, batch: int(1, 64), flows: int(1, 0xffff), portOffset: int(0, 0xffff) }, ['count'])]],
-  ping: [['ns', ns], ['dst', str], ['o', opt(obj({ count: int(1, 0x7fffffff), size: int(0, 65507), interval: num, ttl: int(1, 255), tos: int(0, 255), mark: u32, priority: u32, device: dev }))]],
+  ping: [['ns', ns], ['dst', str], ['o', opt(obj({ count: int(1, 0x7fffffff), size: int(0, 65507), interval: num, ttl: int(1, 255), tos: int(0, 255), mark: u32, priority: u32, device: dev, signal: inst(AbortSignal), onLine: fn }))]],
   startCapture: [['o', opt(obj({ devices: arr(obj({ ns, dev }, ['ns', 'dev'])) }))]],
   stopCapture: [['c', inst(Capture)]],
 };

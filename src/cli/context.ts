@@ -14,6 +14,8 @@ export interface Ctx {
   pretty: boolean;
   out: string[];
   err: string[];
+  /** Aborted on SIGINT: long commands (ping) stop and print what they have. */
+  signal?: AbortSignal;
 }
 
 /** A command failure: the text the real tool prints on stderr and its exit status. */
@@ -26,6 +28,20 @@ export class CliError extends Error {
   }
 }
 
-export function newCtx(emu: Emulator, ns = 'init'): Ctx {
-  return { emu, ns, json: false, details: false, stats: false, pretty: false, out: [], err: [] };
+/** Where a command's lines go as they are printed (the executable streams them). */
+export type OutputSink = (stream: 'stdout' | 'stderr', text: string) => void;
+
+export function newCtx(emu: Emulator, ns = 'init', o: { onOutput?: OutputSink; signal?: AbortSignal } = {}): Ctx {
+  const ctx: Ctx = { emu, ns, json: false, details: false, stats: false, pretty: false, out: [], err: [], signal: o.signal };
+  const sink = o.onOutput;
+  if (sink) {
+    // Each line goes out as it is printed, and is kept for the command's result too.
+    const tee = (lines: string[], stream: 'stdout' | 'stderr'): void => {
+      const push = lines.push.bind(lines);
+      lines.push = (...more: string[]): number => { for (const l of more) sink(stream, `${l}\n`); return push(...more); };
+    };
+    tee(ctx.out, 'stdout');
+    tee(ctx.err, 'stderr');
+  }
+  return ctx;
 }

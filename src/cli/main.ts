@@ -25,6 +25,12 @@ export async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === 'help') { process.stdout.write(`${USAGE}\n`); return argv.length === 0 ? 1 : 0; }
   if (argv[0] === 'demo') return demo((s) => process.stdout.write(s), { workers });
   const emu = await Emulator.create({ workers });
+  // Output goes out line by line as the command prints it; the first SIGINT stops a long
+  // command (ping prints its statistics), a second one ends the process as usual.
+  const stop = new AbortController();
+  const onSigint = (): void => stop.abort();
+  process.once('SIGINT', onSigint);
+  const run = { onOutput: (stream: 'stdout' | 'stderr', text: string): void => { process[stream].write(text); }, signal: stop.signal };
   try {
     let r: CommandResult;
     if (argv[0] === 'run') {
@@ -34,19 +40,19 @@ export async function main(argv: string[]): Promise<number> {
       try {
         text = readFileSync(file, 'utf8');
       } catch (e) {
-        process.stderr.write(`nkemu: cannot read ${file}: ${(e as Error).message}\n`);
+        const code = (e as { code?: string }).code;
+        process.stderr.write(`nkemu: cannot read ${file}: ${code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : code === 'EISDIR' ? 'Is a directory' : 'Input/output error'}\n`);
         return 1;
       }
-      r = await runScript(emu, text, file);
+      r = await runScript(emu, text, file, run);
     } else {
-      r = await runCommand(emu, argv);
-      const w = await runCommand(emu, ['wait']);
-      r = { stdout: r.stdout + w.stdout, stderr: r.stderr + w.stderr, code: r.code || w.code };
+      r = await runCommand(emu, argv, 'init', run);
+      const w = await runCommand(emu, ['wait'], 'init', run);
+      r = { stdout: '', stderr: '', code: r.code || w.code };
     }
-    process.stdout.write(r.stdout);
-    process.stderr.write(r.stderr);
     return r.code;
   } finally {
+    process.removeListener('SIGINT', onSigint);
     await emu.close();
   }
 }

@@ -6,7 +6,7 @@
 
 import type { Emulator } from '../emulator.js';
 import { NetError } from '../errors.js';
-import { CliError, newCtx, type Ctx } from './context.js';
+import { CliError, newCtx, type Ctx, type OutputSink } from './context.js';
 import { bpftool } from './bpftool.js';
 import { ipCommand } from './ip.js';
 import { ethtool, nicCmd, ping, pktgen, wire, ynl, zcrx } from './tools.js';
@@ -63,9 +63,18 @@ async function dispatch(ctx: Ctx, argv: string[]): Promise<number> {
   }
 }
 
-/** Runs one command line (already split into words) against `emu` in namespace `ns`. */
-export async function runCommand(emu: Emulator, argv: string[], ns = 'init'): Promise<CommandResult> {
-  const ctx = newCtx(emu, ns);
+/** How a command runs: its lines streamed as printed, and a signal that stops it (SIGINT). */
+export interface RunOptions {
+  onOutput?: OutputSink;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs one command line (already split into words) against `emu` in namespace `ns`; the
+ * result holds everything it printed (also streamed to `o.onOutput` as printed).
+ */
+export async function runCommand(emu: Emulator, argv: string[], ns = 'init', o: RunOptions = {}): Promise<CommandResult> {
+  const ctx = newCtx(emu, ns, o);
   let code = 0;
   try {
     code = await dispatch(ctx, argv);
@@ -94,24 +103,30 @@ function fail(ctx: Ctx, e: unknown, argv: string[]): number {
  * `nkemu run FILE`: each line in order, its output printed; like `ip -batch`, the first
  * failing line stops the run with `Command failed FILE:LINE`.
  */
-export async function runScript(emu: Emulator, text: string, file = '-'): Promise<CommandResult> {
+export async function runScript(emu: Emulator, text: string, file = '-', o: RunOptions = {}): Promise<CommandResult> {
   const out: string[] = [];
   const err: string[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.replace(/(^|\s)#.*$/, '').trim();
     if (line === '') continue;
-    const r = await runCommand(emu, splitWords(line));
+    const r = await runCommand(emu, splitWords(line), 'init', o);
     out.push(r.stdout);
     err.push(r.stderr);
+    // (interrupted: the script ends with the status of the line SIGINT stopped)
+    if (o.signal?.aborted) {
+      await runCommand(emu, ['wait']);
+      return { stdout: out.join(''), stderr: err.join(''), code: r.code };
+    }
     if (r.code !== 0) {
       err.push(`Command failed ${file}:${i + 1}\n`);
+      o.onOutput?.('stderr', `Command failed ${file}:${i + 1}\n`);
       await runCommand(emu, ['wait']); // background runs end with the script, their summaries unprinted
       return { stdout: out.join(''), stderr: err.join(''), code: r.code };
     }
   }
   // Background runs (`xdpsock ... &`) end with the script, like a shell waiting for its jobs.
-  const r = await runCommand(emu, ['wait']);
+  const r = await runCommand(emu, ['wait'], 'init', o);
   out.push(r.stdout);
   err.push(r.stderr);
   return { stdout: out.join(''), stderr: err.join(''), code: r.code };

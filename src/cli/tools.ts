@@ -7,6 +7,7 @@
 
 import { NetError, strerror } from '../errors.js';
 import { formatIp, parseIp, parseMac } from '../net/stack/packet.js';
+import { pingHeader } from '../net/stack/ping.js';
 import { buildPacket } from '../packet.js';
 import type { MemoryProvider } from '../net/provider.js';
 import { CliError, type Ctx } from './context.js';
@@ -79,15 +80,19 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
   if (o.ttl === 0) throw new CliError('ping: cannot set unicast time-to-live: Invalid argument', 2);
   if (parseIp(dst) === null) throw new CliError(`ping: ${dst}: Name or service not known`, 2);
   if (o.device !== undefined && !ctx.emu.netns(ctx.ns).find(o.device)) throw new CliError(`ping: SO_BINDTODEVICE ${o.device}: No such device`, 2);
+  // Lines are printed as they come (the header before the first), the statistics at the
+  // end or when SIGINT stops the run, as iputils ping does.
+  let headed = false;
+  const head = (): void => { if (!headed) { headed = true; ctx.out.push(pingHeader(dst!, o.size ?? 56)); } };
   let r;
   try {
-    r = await ctx.emu.ping(ctx.ns, dst, o);
+    r = await ctx.emu.ping(ctx.ns, dst, { ...o, ...(ctx.signal ? { signal: ctx.signal } : {}), onLine: (l) => { head(); if (!quiet) ctx.out.push(l); } });
   } catch (e) {
     if (e instanceof NetError && e.errno === 'ENETUNREACH') throw new CliError('ping: connect: Network is unreachable', 2);
     throw e;
   }
-  const text = r.format().split('\n');
-  ctx.out.push(...(quiet ? [text[0]!, ...text.slice(text.indexOf('') )] : text));
+  head();
+  ctx.out.push(...r.statistics());
   return r.received > 0 ? 0 : 1;
 }
 

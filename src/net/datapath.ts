@@ -273,7 +273,7 @@ export class Datapath {
     if (!Number.isInteger(count) || count < 1) fail('EINVAL', `ping: invalid argument: '${o.count}'`);
     if (!Number.isInteger(size) || size < 0 || size > 65507) fail('EINVAL', `ping: invalid argument: '${o.size}'`);
     const ifindex = o.device === undefined ? undefined : this.rtnl.device(n, o.device).ifindex;
-    const result = new PingResult(dst, size, count);
+    const result = new PingResult(dst, size, count, o.onLine);
     const sent = new Map<number, bigint>();
     const pinger = n.stack.openPing((e) => {
       const t0 = sent.get(e.seq);
@@ -283,7 +283,12 @@ export class Datapath {
     });
     try {
       const start = this.dp.clockNs;
+      let lastYield = performance.now();
       for (let seq = 1; seq <= count; seq++) {
+        if (o.signal?.aborted) break;
+        // (a long run lets timers and signal handlers in: SIGINT can stop it)
+        if (performance.now() - lastYield > 20) { await yieldToEventLoop(); lastYield = performance.now(); }
+        if (o.signal?.aborted) break;
         const t0 = start + intervalNs * BigInt(seq - 1);
         if (this.dp.clockNs < t0) this.dp.clockNs = t0;
         const data = new Uint8Array(size);
@@ -300,7 +305,7 @@ export class Datapath {
           await this.settle();
         }
       }
-      result.timeMs = Number((intervalNs * BigInt(count - 1)) / 1_000_000n);
+      result.timeMs = Number((intervalNs * BigInt(Math.max(0, result.transmitted - 1))) / 1_000_000n);
     } finally {
       pinger.close();
     }

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCommand, runScript, splitWords } from '../../src/cli/main.js';
@@ -218,6 +218,35 @@ describe('the nkemu executable', () => {
     expect(run.status).toBe(0);
     expect(run.stdout).toContain("{'id': 1}");
   });
+
+  it.runIf(existsSync(ROOT + 'dist/src/cli/main.js'))('streams output line by line; SIGINT ends ping with its statistics (and a script with that line\'s status)', async () => {
+    for (const args of [['ping', '-i', '0', '-c', '10000000', '127.0.0.1'], ['run', ROOT + 'test/cli/golden/long-ping.nk']]) {
+      const child = spawn('node', [ROOT + 'bin/nkemu.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      // replies arrive while it runs: interrupt after a few
+      await new Promise<void>((resolve) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.split('\n').filter((l) => l.includes('icmp_seq=')).length >= 3 && !child.killed) { child.kill('SIGINT'); resolve(); }
+        });
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(err).toBe('');
+      expect(code).toBe(0);
+      const lines = out.trimEnd().split('\n');
+      expect(lines[0]).toBe('PING 127.0.0.1 (127.0.0.1) 56(84) bytes of data.');
+      const stats = lines.indexOf('--- 127.0.0.1 ping statistics ---');
+      expect(stats).toBeGreaterThan(3);
+      const sent = Number(lines[stats + 1]!.match(/^(\d+) packets transmitted, (\d+) received, 0% packet loss/)![1]);
+      expect(sent).toBeGreaterThanOrEqual(3);
+      expect(sent).toBeLessThan(10000000);
+      expect(lines[stats + 2]).toMatch(/^rtt min\/avg\/max\/mdev = /);
+      // the script stopped at the interrupted line: its next line never ran
+      expect(out).not.toContain('net.ipv4.ip_forward');
+    }
+  }, 120_000);
 });
 
 describe('nkemu demo (npm start)', () => {

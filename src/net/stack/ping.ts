@@ -20,6 +20,15 @@ export interface PingOptions {
   priority?: number;
   /** `-I`: send through this device (SO_BINDTODEVICE). */
   device?: string;
+  /** Stops sending when aborted (ping's SIGINT): the result so far, statistics included. */
+  signal?: AbortSignal;
+  /** Each reply or error line as it arrives (ping's output, streamed). */
+  onLine?: (line: string) => void;
+}
+
+/** The first line ping prints. */
+export function pingHeader(dst: string, size: number): string {
+  return `PING ${dst} (${dst}) ${size}(${size + 28}) bytes of data.`;
 }
 
 export interface PingReply {
@@ -46,10 +55,18 @@ export class PingResult {
   private readonly failed = new Set<number>();
   private nReceived = 0;
 
-  constructor(dst: string, size: number, count: number) {
+  private readonly onLine: ((line: string) => void) | undefined;
+
+  constructor(dst: string, size: number, count: number, onLine?: (line: string) => void) {
     this.dst = dst;
     this.size = size;
     this.count = count;
+    this.onLine = onLine;
+  }
+
+  private line(text: string): void {
+    this.lines.push(text);
+    this.onLine?.(text);
   }
 
   /** Replies received, duplicates not counted. */
@@ -73,14 +90,14 @@ export class PingResult {
     const dup = this.replied.has(seq);
     if (!dup) { this.replied.add(seq); this.nReceived++; }
     this.replies.push({ seq, from, bytes, ttl, rttNs });
-    this.lines.push(`${bytes} bytes from ${from}: icmp_seq=${seq} ttl=${ttl} time=${ms(rttNs)} ms${dup ? ' (DUP!)' : ''}`);
+    this.line(`${bytes} bytes from ${from}: icmp_seq=${seq} ttl=${ttl} time=${ms(rttNs)} ms${dup ? ' (DUP!)' : ''}`);
   }
 
   /** @internal */
   error(seq: number, from: string, kind: 'unreachable' | 'ttl'): void {
     this.failed.add(seq);
     this.errors.push({ seq, from, kind });
-    this.lines.push(`From ${from} icmp_seq=${seq} ${kind === 'ttl' ? 'Time to live exceeded' : 'Destination Host Unreachable'}`);
+    this.line(`From ${from} icmp_seq=${seq} ${kind === 'ttl' ? 'Time to live exceeded' : 'Destination Host Unreachable'}`);
   }
 
   /** True when every request got its reply. */
@@ -90,8 +107,12 @@ export class PingResult {
 
   /** iputils' output, header to statistics. */
   format(): string {
-    const out = [`PING ${this.dst} (${this.dst}) ${this.size}(${this.size + 28}) bytes of data.`, ...this.lines, ''];
-    out.push(`--- ${this.dst} ping statistics ---`);
+    return [pingHeader(this.dst, this.size), ...this.lines, ...this.statistics()].join('\n');
+  }
+
+  /** The closing lines: a blank line, the statistics and the rtt summary. */
+  statistics(): string[] {
+    const out = ['', `--- ${this.dst} ping statistics ---`];
     const loss = this.transmitted ? ((this.transmitted - this.received) * 100) / this.transmitted : 0;
     const errs = this.errors.length ? `, +${this.errors.length} errors` : '';
     out.push(`${this.transmitted} packets transmitted, ${this.received} received${errs}, ${Number(loss.toPrecision(6))}% packet loss, time ${this.timeMs}ms`);
@@ -101,7 +122,7 @@ export class PingResult {
       const mdev = Math.sqrt(t.reduce((a, b) => a + b * b, 0) / t.length - avg * avg);
       out.push(`rtt min/avg/max/mdev = ${[Math.min(...t), avg, Math.max(...t), Number.isFinite(mdev) ? mdev : 0].map((x) => x.toFixed(3)).join('/')} ms`);
     }
-    return out.join('\n');
+    return out;
   }
 }
 
