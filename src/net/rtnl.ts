@@ -58,6 +58,7 @@ export class Rtnl {
           if (dev && dev.kind !== 'loopback') this.traffic.transmit(dev, frame, meta);
         },
         nowNs: () => this.dp.clockNs,
+        changed: () => this.records.fib.publish(ns),
       },
     });
     this.namespaces.set(name, ns);
@@ -97,6 +98,7 @@ export class Rtnl {
     for (const d of devs) if (d.kind === 'loopback') this.dev.queue(d, kill);
     this.dev.unregisterMany(kill);
     ns.alive = false;
+    this.records.fib.forget(ns);
     this.namespaces.delete(name);
     // The dismantle completes only after the cross-netns work it queued has run.
     this.flushWork();

@@ -34,6 +34,8 @@ export interface StackIo {
   links(): StackLink[];
   xmit(ifindex: number, frame: Uint8Array, meta: FrameMeta): void;
   nowNs(): bigint;
+  /** The tables changed (addresses, routes, neighbours, forwarding): the dataplane's copy, bpf_fib_lookup's, is rebuilt. */
+  changed?(): void;
 }
 
 export interface StackOptions {
@@ -141,7 +143,7 @@ export class UdpSocket {
 
 export class Stack {
   private readonly io: StackIo;
-  forwarding: boolean;
+  private fwd: boolean;
   ttl: number;
   private addrs: Address[] = [];
   readonly routes = new RouteTable();
@@ -163,8 +165,23 @@ export class Stack {
 
   constructor(o: StackOptions) {
     this.io = o.io;
-    this.forwarding = o.forwarding ?? false;
+    this.fwd = o.forwarding ?? false;
     this.ttl = o.ttl ?? 64;
+  }
+
+  /** net.ipv4.ip_forward (and conf.all.forwarding, which sets every device's). */
+  get forwarding(): boolean {
+    return this.fwd;
+  }
+
+  set forwarding(on: boolean) {
+    if (on === this.fwd) return;
+    this.fwd = on;
+    this.changed();
+  }
+
+  private changed(): void {
+    this.io.changed?.();
   }
 
   private link(ifindex: number): StackLink | undefined {
@@ -184,6 +201,7 @@ export class Stack {
     const a: Address = { ifindex, local, prefixLen, broadcast: broadcast ?? 0, secondary };
     this.addrs.push(a);
     if (l.up) this.addPrefixRoute(a);
+    this.changed();
     return a;
   }
 
@@ -197,6 +215,7 @@ export class Stack {
     // The device's last address gone: IP is off on it, and every route through it goes
     // (fib_inetaddr_event's fib_disable_ip).
     if (!this.addrs.some((x) => x.ifindex === ifindex)) for (const x of this.routes.list().filter((y) => y.ifindex === ifindex)) this.routes.remove(x);
+    this.changed();
   }
 
   addresses(ifindex?: number): readonly Address[] {
@@ -246,6 +265,7 @@ export class Stack {
     if (this.routes.find(dst, r.prefixLen, metric)) fail('EEXIST');
     const route: Route = { dst, prefixLen: r.prefixLen, ifindex, via, src: r.src ?? 0, metric, proto: 'boot', scope: r.scope ?? (via ? 'global' : 'link') };
     this.routes.add(route);
+    this.changed();
     return route;
   }
 
@@ -254,6 +274,7 @@ export class Stack {
     const found = this.routes.list().find((x) => x.dst === r.dst >>> 0 && x.prefixLen === r.prefixLen && (r.metric === undefined || x.metric === r.metric) && (!r.ifindex || x.ifindex === r.ifindex));
     if (!found) fail('ESRCH');
     this.routes.remove(found);
+    this.changed();
   }
 
   /** The route a packet to `dst` takes, or undefined (ENETUNREACH for senders). */
@@ -261,8 +282,8 @@ export class Stack {
     return this.routes.lookup(dst);
   }
 
-  /** inet_select_addr: the route's preferred source, else a primary address on the device, else any. */
-  private sourceFor(r: Route): number {
+  /** inet_select_addr: the route's preferred source, else a primary address on the device, else any (0 when none). */
+  prefSource(r: Route): number {
     if (r.src) return r.src;
     const onDev = this.addrs.filter((a) => a.ifindex === r.ifindex && !a.secondary);
     const nh = r.via || 0;
@@ -282,6 +303,7 @@ export class Stack {
       this.addrs.unshift({ ifindex, local: 0x7f000001, prefixLen: 8, broadcast: 0, secondary: false });
     }
     for (const a of this.addrs) if (a.ifindex === ifindex) this.addPrefixRoute(a);
+    this.changed();
   }
 
   /** NETDEV_DOWN: routes through the device and its neighbours go. */
@@ -291,6 +313,7 @@ export class Stack {
       this.counters.arp.UnresolvedDiscards += n.queue.length;
       this.neigh.delete(k);
     }
+    this.changed();
   }
 
   /** NETDEV_UNREGISTER (or moved away): everything about the device goes. */
@@ -298,6 +321,7 @@ export class Stack {
     this.linkDown(ifindex);
     this.addrs = this.addrs.filter((a) => a.ifindex !== ifindex);
     for (const list of this.sockets.values()) for (const s of list) if (s.ifindex === ifindex) s.close();
+    this.changed();
   }
 
   // ---- neighbours -----------------------------------------------------------------
@@ -319,6 +343,7 @@ export class Stack {
     if (lladdr === null && state !== 'NOARP') fail('EINVAL', 'No link layer address given');
     const n: Neighbour = { ifindex, dst, lladdr, state, queue: old?.queue ?? [], probes: 0, updatedNs: this.io.nowNs() };
     this.neigh.set(key, n);
+    this.changed();
     // frames that waited for this address go now
     if (lladdr !== null && n.queue.length) {
       const queued = n.queue.splice(0);
@@ -330,6 +355,7 @@ export class Stack {
   delNeighbour(ifindex: number, dst: number): void {
     const key = `${ifindex}/${dst}`;
     if (!this.neigh.delete(key)) fail('ENOENT');
+    this.changed();
   }
 
   /** `ip neigh flush [dev]`: every entry but the PERMANENT and NOARP ones (iproute2 leaves those). */
@@ -337,6 +363,7 @@ export class Stack {
     for (const [k, n] of this.neigh) {
       if ((ifindex === undefined || n.ifindex === ifindex) && n.state !== 'PERMANENT' && n.state !== 'NOARP') this.neigh.delete(k);
     }
+    this.changed();
   }
 
   /**
@@ -439,7 +466,7 @@ export class Stack {
         fail('ENETUNREACH');
       }
     }
-    const src = o.src ?? (local ? dst : this.sourceFor(r!));
+    const src = o.src ?? (local ? dst : this.prefSource(r!));
     const meta: FrameMeta = { ...o.meta, protocol: ETH_P_IP };
     const frame = buildIpv4(new Uint8Array(6), new Uint8Array(6), { src, dst, proto, ttl: o.ttl ?? this.ttl, tos: o.tos, id: this.ipId++ & 0xffff }, payload);
     this.counters.ip.OutRequests++;
@@ -456,7 +483,7 @@ export class Stack {
   sendUdp(s: UdpSocket, dst: number, dport: number, data: Uint8Array, meta: FrameMeta): void {
     if (s.closed) fail('EBADF');
     const r = this.isLocal(dst) ? undefined : this.routes.lookup(dst);
-    const src = s.addr || (this.isLocal(dst) ? dst : r ? this.sourceFor(r) : 0);
+    const src = s.addr || (this.isLocal(dst) ? dst : r ? this.prefSource(r) : 0);
     this.counters.udp.OutDatagrams++;
     this.sendIp(dst, IPPROTO_UDP, buildUdp(src, dst, s.port, dport, data), { src, meta, ifindex: s.ifindex || undefined });
   }
@@ -547,10 +574,13 @@ export class Stack {
     const n = this.neigh.get(key);
     if (n || (forUs && a.op === ARPOP_REQUEST)) {
       const entry = n ?? { ifindex, dst: a.spa, lladdr: null, state: 'INCOMPLETE' as NeighState, queue: [], probes: 0, updatedNs: 0n };
+      // (usable now, or with another address: the FIB's copy changes)
+      const news = entry.state !== 'REACHABLE' || !entry.lladdr || entry.lladdr.some((b, i) => b !== a.sha[i]);
       entry.lladdr = a.sha;
       entry.state = 'REACHABLE';
       entry.updatedNs = this.io.nowNs();
       this.neigh.set(key, entry);
+      if (news) this.changed();
       for (const q of entry.queue.splice(0)) {
         q.frame.set(a.sha, 0);
         this.io.xmit(ifindex, q.frame, q.meta);
