@@ -205,8 +205,9 @@ export const FR_PREFSRC: u32 = 16;
 export const FR_METRIC: u32 = 20;
 export const FR_TYPE: u32 = 24;
 export const FR_SIZE: u32 = 32;
-// Local table entry (what rule 0 finds before the main table: local and broadcast
-// addresses, a loopback device's whole prefix): +0 dst  +4 mask  +8 ifindex.
+// Local table entry (local and broadcast addresses, a loopback device's whole prefix; the
+// kernel keeps them in one trie with the main table's while a namespace has no rules of
+// its own, as nkemu's never have): +0 dst  +4 mask  +8 ifindex.
 export const FL_DST: u32 = 0;
 export const FL_MASK: u32 = 4;
 export const FL_IFINDEX: u32 = 8;

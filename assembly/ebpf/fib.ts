@@ -1,8 +1,8 @@
 // bpf_fib_lookup (net/core/filter.c: bpf_skb_fib_lookup, bpf_xdp_fib_lookup and the
 // bpf_ipv4_fib_lookup / bpf_ipv6_fib_lookup they call) against the tables of the run's
-// namespace (VM_NETNS) that src/net/fib.ts publishes (abi FIB_*): rule 0's local table,
-// then the main table (longest prefix, lowest metric, the nexthop device when the lookup
-// is from the egress side), the neighbour of the nexthop, the egress device's MAC and MTU.
+// namespace (VM_NETNS) that src/net/fib.ts publishes (abi FIB_*): the local and main
+// tables (longest prefix, lowest metric, the nexthop device when the lookup is from the
+// egress side), the neighbour of the nexthop, the egress device's MAC and MTU.
 // nkemu has no IPv6 stack: an IPv6 lookup ends where IPv6 forwarding is off.
 
 import {
@@ -52,6 +52,7 @@ const P_DMAC: u32 = 58;
 const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
 const RT_TABLE_MAIN: u32 = 254;
+const RT_TABLE_LOCAL: u32 = 255;
 /** IP_MAX_MTU: the most ip_mtu_from_fib_result answers. */
 const IP_MAX_MTU: u32 = 0xffff;
 const VLAN_HLEN: u32 = 4;
@@ -96,15 +97,23 @@ function fibDevice(fib: usize, netns: u32, ifindex: u32): usize {
   return locals(fib) + <usize>(load<u32>(fib, FIB_NLOCAL) * FL_SIZE);
 }
 
-/** Rule 0, the local table: `dst` is one of the namespace's own or broadcast addresses (through `oif`, when set). */
-function localMatch(fib: usize, dst: u32, oif: u32): bool {
+/**
+ * The local table's longest entry covering `dst` through `oif` (when set), as a prefix
+ * length; -1 when none does.
+ */
+function localMatch(fib: usize, dst: u32, oif: u32): i32 {
   const at = locals(fib);
   const n = load<u32>(fib, FIB_NLOCAL);
+  let best: i32 = -1;
   for (let i: u32 = 0; i < n; i++) {
     const e = at + <usize>(i * FL_SIZE);
-    if ((dst & load<u32>(e, FL_MASK)) == load<u32>(e, FL_DST) && (oif == 0 || load<u32>(e, FL_IFINDEX) == oif)) return true;
+    const mask = load<u32>(e, FL_MASK);
+    if ((dst & mask) == load<u32>(e, FL_DST) && (oif == 0 || load<u32>(e, FL_IFINDEX) == oif)) {
+      const len = <i32>popcnt(mask);
+      if (len > best) best = len;
+    }
   }
-  return false;
+  return best;
 }
 
 /** fib_table_lookup on the main table: the first route (longest prefix, then metric) covering `dst` through `oif` (when set). */
@@ -144,20 +153,19 @@ function ipv4(fib: usize, netns: u32, p: usize, flags: u32, checkMtu: bool): i64
   const dst = load<u32>(p, P_DST);
   // from the egress side the nexthop must go out of ifindex (flowi4_oif); from the ingress side any
   const oif = (flags & F_OUTPUT) != 0 ? ifindex : 0;
-  let r: usize = 0;
-  if ((flags & F_DIRECT) != 0) {
-    // straight to a table, no rules (so no local table): main, or the one tbid names
-    let tbid = RT_TABLE_MAIN;
-    if ((flags & F_TBID) != 0) {
-      tbid = load<u32>(p, P_TBID);
-      store<u32>(p, 0, P_TBID);
-    }
-    // (nkemu has the main table only: the local one holds no unicast route, other ids no table)
-    if (tbid != RT_TABLE_MAIN) return RET_NOT_FWDED;
-  } else if (localMatch(fib, dst, oif)) {
-    return RET_NOT_FWDED; // RTN_LOCAL or RTN_BROADCAST
+  if ((flags & F_DIRECT) != 0 && (flags & F_TBID) != 0) {
+    // straight to the table tbid names, no rules: nkemu's namespaces have no rules of their
+    // own, so the kernel keeps main and local merged in one trie that both ids name;
+    // other ids name no table
+    const tbid = load<u32>(p, P_TBID);
+    store<u32>(p, 0, P_TBID);
+    if (tbid != RT_TABLE_MAIN && tbid != RT_TABLE_LOCAL) return RET_NOT_FWDED;
   }
-  r = mainLookup(fib, dst, oif);
+  // One longest-prefix match over the local and main entries (the merged trie: what the
+  // default rules' lookups and a direct one all find); a local or broadcast one is not forwarded.
+  const r = mainLookup(fib, dst, oif);
+  const local = localMatch(fib, dst, oif);
+  if (local >= 0 && (r == 0 || local >= <i32>popcnt(load<u32>(r, FR_MASK)))) return RET_NOT_FWDED;
   if (r == 0) return RET_NOT_FWDED; // -ENETUNREACH
   const type = load<u32>(r, FR_TYPE);
   if (type == RTN_BLACKHOLE) return RET_BLACKHOLE;
