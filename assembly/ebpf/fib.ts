@@ -116,13 +116,18 @@ function localMatch(fib: usize, dst: u32, oif: u32): i32 {
   return best;
 }
 
-/** fib_table_lookup on the main table: the first route (longest prefix, then metric) covering `dst` through `oif` (when set). */
+/**
+ * fib_table_lookup on the main table: the first route (longest prefix, then metric)
+ * covering `dst` through `oif` (when set; a blackhole, unreachable or prohibit route
+ * answers before any nexthop is looked at).
+ */
 function mainLookup(fib: usize, dst: u32, oif: u32): usize {
   const at = routes(fib);
   const n = load<u32>(fib, FIB_NROUTES);
   for (let i: u32 = 0; i < n; i++) {
     const r = at + <usize>(i * FR_SIZE);
-    if ((dst & load<u32>(r, FR_MASK)) == load<u32>(r, FR_DST) && (oif == 0 || load<u32>(r, FR_IFINDEX) == oif)) return r;
+    if ((dst & load<u32>(r, FR_MASK)) != load<u32>(r, FR_DST)) continue;
+    if (oif == 0 || load<u32>(r, FR_IFINDEX) == oif || load<u32>(r, FR_TYPE) != RTN_UNICAST) return r;
   }
   return 0;
 }

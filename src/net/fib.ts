@@ -11,6 +11,9 @@ import type { Dataplane } from '../dataplane.js';
 import type { Netns } from './netns.js';
 import { RegState, type NetDevice } from './netdev.js';
 import { maskOf } from './stack/packet.js';
+import type { RouteType } from './stack/route.js';
+
+const RTN: Record<RouteType, number> = { unicast: A.RTN_UNICAST, blackhole: A.RTN_BLACKHOLE, unreachable: A.RTN_UNREACHABLE, prohibit: A.RTN_PROHIBIT };
 
 interface Published {
   addr: number;
@@ -73,7 +76,7 @@ export class FibTables {
       dv.setUint32(at + A.FR_GW, r.via, false);
       dv.setUint32(at + A.FR_PREFSRC, st.prefSource(r), false);
       dv.setUint32(at + A.FR_METRIC, r.metric, true);
-      dv.setUint32(at + A.FR_TYPE, A.RTN_UNICAST, true);
+      dv.setUint32(at + A.FR_TYPE, RTN[r.type ?? 'unicast'], true);
       at += A.FR_SIZE;
     }
     for (const l of locals) {

@@ -34,6 +34,9 @@ const TOPOLOGY = [
   'route add 10.8.0.0/16 via 10.2.0.254',
   'route add 10.7.0.0/16 via 10.1.0.254 metric 20',
   'route add 10.7.0.0/16 via 10.2.0.254 metric 10',
+  'route add blackhole 10.6.0.0/16',
+  'route add unreachable 10.6.1.0/24 metric 4',
+  'route add prohibit 10.6.2.2',
   'neigh add 10.1.0.254 lladdr 02:00:00:00:fe:01 dev nka nud permanent',
   'neigh add 10.2.0.5 lladdr 02:00:00:00:05:02 dev nkb nud permanent',
   'neigh add 10.2.0.6 lladdr 02:00:00:00:06:02 dev nkb nud stale',
@@ -41,20 +44,25 @@ const TOPOLOGY = [
 
 const F = { DIRECT: 1, OUTPUT: 2, SKIP_NEIGH: 4, TBID: 8, SRC: 16 };
 
-interface Case { name: string; dev?: string; dst: string; flags?: number; totLen?: number; tbid?: number; pad?: number }
+/** `rc`: what the kernel must answer, where the case is there for that answer (BPF_FIB_LKUP_RET_*, -errno). */
+interface Case { name: string; dev?: string; dst: string; flags?: number; totLen?: number; tbid?: number; pad?: number; rc?: number }
 
-const FORWARDING_OFF: Case[] = [{ name: 'forwarding off', dev: 'nka', dst: '10.9.1.1' }];
+const FORWARDING_OFF: Case[] = [{ name: 'forwarding off', dev: 'nka', dst: '10.9.1.1', rc: 5 }];
 const CASES: Case[] = [
-  { name: 'via a gateway with a neighbour', dst: '10.9.1.1' },
-  { name: 'via a gateway without one', dst: '10.8.1.1' },
+  { name: 'via a gateway with a neighbour', dst: '10.9.1.1', rc: 0 },
+  { name: 'via a gateway without one', dst: '10.8.1.1', rc: 7 },
   { name: 'without the neighbour lookup', dst: '10.8.1.1', flags: F.SKIP_NEIGH },
   { name: 'connected, permanent neighbour', dst: '10.2.0.5' },
   { name: 'connected, stale neighbour', dst: '10.2.0.6' },
   { name: 'connected, no neighbour', dst: '10.2.0.7' },
-  { name: 'tot_len past the MTU', dst: '10.2.0.5', totLen: 1401 },
+  { name: 'tot_len past the MTU', dst: '10.2.0.5', totLen: 1401, rc: 8 },
   { name: 'tot_len at the MTU', dst: '10.2.0.5', totLen: 1400 },
   { name: 'a packet longer than the egress MTU', dst: '10.2.0.5', pad: 1300 },
-  { name: 'no route', dst: '10.3.0.1' },
+  { name: 'no route', dst: '10.3.0.1', rc: 4 },
+  { name: 'a blackhole route', dst: '10.6.9.9', rc: 1 },
+  { name: 'an unreachable route', dst: '10.6.1.1', rc: 2 },
+  { name: 'a prohibit route', dst: '10.6.2.2', rc: 3 },
+  { name: 'a blackhole route from the egress side', dev: 'nkb', dst: '10.6.9.9', flags: F.OUTPUT },
   { name: 'a local address', dst: '10.1.0.1' },
   { name: 'a local address, main table only', dst: '10.1.0.1', flags: F.DIRECT },
   { name: 'a subnet broadcast', dst: '10.2.0.255' },
@@ -72,7 +80,7 @@ const CASES: Case[] = [
   { name: 'a local address from the egress side of its device', dev: 'nka', dst: '10.1.0.1', flags: F.OUTPUT },
   { name: 'a local address from the egress side of another device', dev: 'nkb', dst: '10.1.0.1', flags: F.OUTPUT },
   { name: 'from a device with forwarding on', dev: 'nkb', dst: '10.9.1.1' },
-  { name: 'an unknown device', dev: 'nosuch', dst: '10.9.1.1' },
+  { name: 'an unknown device', dev: 'nosuch', dst: '10.9.1.1', rc: -19 },
 ];
 
 type Side = Record<string, number>;
@@ -136,6 +144,7 @@ function compare(program: 'fib_tc' | 'fib_xdp', cases: Case[]): void {
   for (const c of cases) {
     const k = kernelRun(obj, program, packet(c, ifindex.kernel), 1, { netns: NS });
     const want = result(k.retval, k.dataOut, ifindex.kernel);
+    if (c.rc !== undefined) expect(want.rc, `the kernel's answer to ${c.name}`).toBe(c.rc);
     for (const interpreter of [false, true]) {
       const r = emu.testRun(prog, { data: packet(c, ifindex.nkemu), interpreter });
       expect(r.fault, c.name).toBeNull();

@@ -13,10 +13,10 @@ import { fail } from '../../errors.js';
 import type { FrameMeta, RxMeta } from '../types.js';
 import {
   ARPOP_REPLY, ARPOP_REQUEST, BROADCAST_MAC, ETH_HLEN, ETH_P_ARP, ETH_P_IP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
-  ICMP_HOST_UNREACH, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_UDP, buildArp, buildIcmp, buildIpv4,
+  ICMP_HOST_UNREACH, ICMP_PKT_FILTERED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_UDP, buildArp, buildIcmp, buildIpv4,
   buildUdp, checksum, decTtl, formatIp, maskOf, parseArp, parseIpv4, rd16, udpChecksumOk, type Ipv4Header,
 } from './packet.js';
-import { RouteTable, type Route, type RouteScope } from './route.js';
+import { RouteTable, type Route, type RouteScope, type RouteType } from './route.js';
 
 /** What the stack knows of a device (the emulator answers from its device table). */
 export interface StackLink {
@@ -243,17 +243,27 @@ export class Stack {
   /**
    * `ip route add`: a gateway must be reachable through a connected route (ENETUNREACH,
    * "Nexthop has invalid gateway"), the device must be up (ENETDOWN), the route new (EEXIST).
+   * A blackhole, unreachable or prohibit route takes neither a gateway nor a device (EINVAL).
    */
-  addRoute(r: { dst: number; prefixLen: number; via?: number; ifindex?: number; src?: number; metric?: number; scope?: RouteScope }): Route {
+  addRoute(r: { dst: number; prefixLen: number; via?: number; ifindex?: number; src?: number; metric?: number; scope?: RouteScope; type?: RouteType }): Route {
     if (!Number.isInteger(r.prefixLen) || r.prefixLen < 0 || r.prefixLen > 32) fail('EINVAL', 'Invalid prefix length');
     const dst = (r.dst & maskOf(r.prefixLen)) >>> 0;
     if (dst !== r.dst >>> 0) fail('EINVAL', 'Invalid prefix for given prefix length');
     const metric = r.metric ?? 0;
+    if (r.type && r.type !== 'unicast') {
+      if (r.via || r.ifindex) fail('EINVAL', 'Gateway, device and multipath can not be specified for this route type');
+      if (r.src && !this.isLocal(r.src)) fail('EINVAL', 'Invalid prefsrc address');
+      if (this.routes.find(dst, r.prefixLen, metric)) fail('EEXIST');
+      const route: Route = { dst, prefixLen: r.prefixLen, ifindex: 0, via: 0, src: r.src ?? 0, metric, proto: 'boot', scope: 'global', type: r.type };
+      this.routes.add(route);
+      this.changed();
+      return route;
+    }
     let ifindex = r.ifindex ?? 0;
     const via = r.via ?? 0;
     if (via) {
       const nh = this.routes.lookup(via);
-      if (!nh || nh.via !== 0 || (ifindex && nh.ifindex !== ifindex)) fail('ENETUNREACH', 'Nexthop has invalid gateway');
+      if (!nh || nh.via !== 0 || !nh.ifindex || (ifindex && nh.ifindex !== ifindex)) fail('ENETUNREACH', 'Nexthop has invalid gateway');
       ifindex = nh.ifindex;
     } else if (!ifindex) {
       fail('EINVAL', 'Device only route without a gateway or device');
@@ -269,9 +279,10 @@ export class Stack {
     return route;
   }
 
-  /** `ip route del` (ESRCH when no such route). */
-  delRoute(r: { dst: number; prefixLen: number; metric?: number; ifindex?: number }): void {
-    const found = this.routes.list().find((x) => x.dst === r.dst >>> 0 && x.prefixLen === r.prefixLen && (r.metric === undefined || x.metric === r.metric) && (!r.ifindex || x.ifindex === r.ifindex));
+  /** `ip route del` (ESRCH when no such route; a type, when given, must be the route's). */
+  delRoute(r: { dst: number; prefixLen: number; metric?: number; ifindex?: number; type?: RouteType }): void {
+    const found = this.routes.list().find((x) => x.dst === r.dst >>> 0 && x.prefixLen === r.prefixLen && (r.metric === undefined || x.metric === r.metric)
+      && (!r.ifindex || x.ifindex === r.ifindex) && (r.type === undefined || (x.type ?? 'unicast') === r.type));
     if (!found) fail('ESRCH');
     this.routes.remove(found);
     this.changed();
@@ -465,6 +476,13 @@ export class Stack {
         this.counters.ip.OutNoRoutes++;
         fail('ENETUNREACH');
       }
+      // (ip_route_output_key's answer for the error route types)
+      if (r.type === 'blackhole') fail('EINVAL');
+      if (r.type === 'unreachable') {
+        this.counters.ip.OutNoRoutes++;
+        fail('EHOSTUNREACH');
+      }
+      if (r.type === 'prohibit') fail('EACCES');
     }
     const src = o.src ?? (local ? dst : this.prefSource(r!));
     const meta: FrameMeta = { ...o.meta, protocol: ETH_P_IP };
@@ -629,6 +647,16 @@ export class Stack {
     if (!r) {
       this.counters.ip.OutNoRoutes++;
       this.icmpError(f, ip, ICMP_DEST_UNREACH, 0 /* net unreachable */);
+      return;
+    }
+    // ip_error: a blackhole drops silently; unreachable and prohibit say so
+    if (r.type === 'blackhole') {
+      this.counters.ip.InDiscards++;
+      return;
+    }
+    if (r.type === 'unreachable' || r.type === 'prohibit') {
+      this.counters.ip.InAddrErrors++;
+      this.icmpError(f, ip, ICMP_DEST_UNREACH, r.type === 'unreachable' ? ICMP_HOST_UNREACH : ICMP_PKT_FILTERED);
       return;
     }
     const out = f.slice(0, ip.off + ip.totalLen);
