@@ -149,9 +149,14 @@ describe('ping across a netkit pair (netkit selftests topology)', () => {
     const icmpOut = (): number => emu.stack('r').counters.icmp.OutDestUnreachs;
     expect((await emu.ping('a', '10.5.0.1')).errors).toEqual([]);
     expect(icmpOut()).toBe(0);
-    expect((await emu.ping('a', '10.6.0.1')).errors).toEqual([{ seq: 1, from: '10.1.0.1', kind: 'unreachable' }]);
-    expect((await emu.ping('a', '10.7.0.1')).errors).toEqual([{ seq: 1, from: '10.1.0.1', kind: 'unreachable' }]);
+    const unreachable = await emu.ping('a', '10.6.0.1');
+    expect(unreachable.errors).toEqual([{ seq: 1, from: '10.1.0.1', kind: 'unreachable' }]);
+    expect(unreachable.format()).toContain('From 10.1.0.1 icmp_seq=1 Destination Host Unreachable');
+    const prohibited = await emu.ping('a', '10.7.0.1');
+    expect(prohibited.errors).toEqual([{ seq: 1, from: '10.1.0.1', kind: 'unreachable' }]);
+    expect(prohibited.format()).toContain('From 10.1.0.1 icmp_seq=1 Packet filtered');
     expect(icmpOut()).toBe(2);
+    expect((await emu.ping('a', '10.9.0.1')).format()).toContain('From 10.1.0.1 icmp_seq=1 Destination Net Unreachable');
     // (ip_route_output_key: -EINVAL, -EHOSTUNREACH, -EACCES)
     for (const [dst, errno] of [['10.5.0.1', 'EINVAL'], ['10.6.0.1', 'EHOSTUNREACH'], ['10.7.0.1', 'EACCES']] as const) {
       await expect(emu.ping('r', dst)).rejects.toMatchObject({ errno });

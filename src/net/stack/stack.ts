@@ -96,6 +96,8 @@ export interface StackCounters {
 /** An ICMP event a pinger sees: echo reply, or an error quoting its echo. */
 export interface PingEvent {
   kind: 'reply' | 'unreachable' | 'ttl';
+  /** The ICMP code of an error (unreachable: net 0, host 1, port 3, administratively filtered 13). */
+  code?: number;
   seq: number;
   from: number;
   ttl: number;
@@ -698,7 +700,7 @@ export class Stack {
         const q = o + 8;
         if (end >= q + 28 && f[q + 9] === IPPROTO_ICMP && f[q + (f[q]! & 15) * 4] === ICMP_ECHO) {
           const qo = q + (f[q]! & 15) * 4;
-          this.pingers.get(rd16(f, qo + 4))?.({ kind: type === ICMP_DEST_UNREACH ? 'unreachable' : 'ttl', seq: rd16(f, qo + 6), from: ip.src, ttl: ip.ttl, bytes: end - o, atNs: this.io.nowNs() });
+          this.pingers.get(rd16(f, qo + 4))?.({ kind: type === ICMP_DEST_UNREACH ? 'unreachable' : 'ttl', code: f[o + 1]!, seq: rd16(f, qo + 6), from: ip.src, ttl: ip.ttl, bytes: end - o, atNs: this.io.nowNs() });
         }
       }
       return;
