@@ -18,6 +18,7 @@ const dev = or(str, int(0, 0x7fffffff));
 const device = inst(NetDevice);
 const prog = inst(BpfProgram);
 const attachType = oneOf('netkit_primary', 'netkit_peer', 'tcx_ingress', 'tcx_egress', 'xdp');
+const routeType = oneOf('unicast', 'blackhole', 'unreachable', 'prohibit');
 const relative = opt(or(prog, inst(BpfLink), u32));
 const mac = or(str, bytes);
 
@@ -74,8 +75,8 @@ export const SIGNATURES: Record<string, Signature> = {
   setRxSink: [['ns', ns], ['dev', dev], ['sink', oneOf('stack', 'drop')]],
   addAddress: [['ns', ns], ['dev', dev], ['cidr', str]],
   delAddress: [['ns', ns], ['dev', dev], ['cidr', str]],
-  addRoute: [['ns', ns], ['r', obj({ dst: str, via: str, dev, src: str, metric: u32 }, ['dst'])]],
-  delRoute: [['ns', ns], ['r', obj({ dst: str, dev, metric: u32 }, ['dst'])]],
+  addRoute: [['ns', ns], ['r', obj({ dst: str, via: str, dev, src: str, metric: u32, type: routeType }, ['dst'])]],
+  delRoute: [['ns', ns], ['r', obj({ dst: str, dev, metric: u32, type: routeType }, ['dst'])]],
   addRxQueue: [['dev', device]],
   publish: [['dev', device]],
   ownerThread: [['dev', device]],

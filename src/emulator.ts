@@ -25,6 +25,7 @@ import type { MemoryProvider, ProviderKind } from './net/provider.js';
 import { DeviceRecords } from './net/records.js';
 import { Rtnl } from './net/rtnl.js';
 import type { PingOptions, PingResult } from './net/stack/ping.js';
+import type { RouteType } from './net/stack/route.js';
 import { Stack, UdpSocket } from './net/stack/stack.js';
 import { Traffic, type FrameMeta, type RxMeta } from './net/traffic.js';
 import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.js';
@@ -196,10 +197,13 @@ export class Emulator {
   addAddress(ns: string, dev: string | number, cidr: string): void { this.rtnl.addAddress(ns, dev, cidr); }
   /** `ip addr del CIDR dev DEV`. */
   delAddress(ns: string, dev: string | number, cidr: string): void { this.rtnl.delAddress(ns, dev, cidr); }
-  /** `ip route add PREFIX|default [via GW] [dev DEV] [src ADDR] [metric N]`. */
-  addRoute(ns: string, r: { dst: string; via?: string; dev?: string | number; src?: string; metric?: number }): void { this.rtnl.addRoute(ns, r); }
-  /** `ip route del PREFIX|default [dev DEV] [metric N]`. */
-  delRoute(ns: string, r: { dst: string; dev?: string | number; metric?: number }): void { this.rtnl.delRoute(ns, r); }
+  /**
+   * `ip route add [TYPE] PREFIX|default [via GW] [dev DEV] [src ADDR] [metric N]`. `type`
+   * (default `unicast`): `blackhole`, `unreachable` and `prohibit` routes take no gateway or device.
+   */
+  addRoute(ns: string, r: { dst: string; via?: string; dev?: string | number; src?: string; metric?: number; type?: RouteType }): void { this.rtnl.addRoute(ns, r); }
+  /** `ip route del [TYPE] PREFIX|default [dev DEV] [metric N]` (a type, when given, must be the route's). */
+  delRoute(ns: string, r: { dst: string; dev?: string | number; metric?: number; type?: RouteType }): void { this.rtnl.delRoute(ns, r); }
   /** Appends a real rx queue (with its ring) to a device; publish() makes it visible. */
   addRxQueue(dev: NetDevice): RxQueue { return this.dev.addRxQueue(dev); }
   /** Builds the dataplane's record for a device and publishes it (swap + generation). */

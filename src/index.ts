@@ -22,7 +22,7 @@ export { PcapngWriter, readPcapng, type PcapngFile, type PcapngInterface, type P
 export { Tracer, type TraceEvent } from './trace/trace.js';
 export { Stack, UdpSocket, type Address, type Datagram, type Neighbour, type StackCounters } from './net/stack/stack.js';
 export { PingResult, type PingOptions } from './net/stack/ping.js';
-export type { Route } from './net/stack/route.js';
+export type { Route, RouteType } from './net/stack/route.js';
 export {
   XskSocket, XDP_SHARED_UMEM, XDP_COPY, XDP_ZEROCOPY, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_PKT_CONTD, XDP_RING_NEED_WAKEUP,
   MSG_DONTWAIT, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM,

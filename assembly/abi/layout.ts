@@ -30,7 +30,7 @@ export const HOST_BASE: u32 = 0x100000;
 //   +16 dev_table    +20 counters     +24 max_threads  +28 frame_size
 //   +32 frames/thr   +36 pool_base    +40 threads      +44 trace_flags
 //   +48 clock_ns (u64)                +56 trace_slots  +60 capture_snaplen
-//   +64 hash key (2 x u64)
+//   +64 hash key (2 x u64)           +80 fib_dir
 export const G_MAGIC: u32 = 0;
 export const G_VERSION: u32 = 4;
 export const G_GENERATION: u32 = 8;
@@ -48,7 +48,9 @@ export const G_TRACE_SLOTS: u32 = 56;
 export const G_CAPTURE_SNAPLEN: u32 = 60;
 // +64 flow hash key (2 x u64: the emulator's hashrnd, from its seed; wire/flowhash.ts)
 export const G_HASH_KEY: u32 = 64;
-export const GLOBALS_SIZE: u32 = 80;
+// +80 FIB directory (published by swap when a namespace's FIB changes; FIB_DIR_* below)
+export const G_FIB_DIR: u32 = 80;
+export const GLOBALS_SIZE: u32 = 84;
 
 // G_TRACE_FLAGS bits.
 export const TRACE_ON: u32 = 1;
@@ -169,6 +171,57 @@ export const PK_ARGS: u32 = 16;
 export const PK_FMT: u32 = 40;
 export const PK_FMT_MAX: u32 = 88;
 export const PK_SIZE: u32 = 128;
+
+// bpf_fib_lookup's tables (assembly/ebpf/fib.ts), built by src/net/fib.ts from each
+// namespace's IPv4 stack and device list, published by swap.
+// The directory (at G_FIB_DIR): +0 count  +4 entries[count] {netns id u32, FIB record u32}.
+export const FIB_DIR_COUNT: u32 = 0;
+export const FIB_DIR_ENTRIES: u32 = 4;
+export const FIB_DIR_ENTRY: u32 = 8;
+// A namespace's FIB record: a header, then its devices, main-table routes (longest prefix
+// first, then lowest metric: the first match wins), local-table entries and neighbours.
+// Addresses and masks in network byte order, as struct bpf_fib_lookup holds them.
+//   +0 flags (FIB_FORWARDING: IPv4 forwarding on)  +4 n_devs  +8 n_routes  +12 n_local
+//   +16 n_neigh  +32 devs[n_devs] (FD_*)  routes[n_routes] (FR_*)  local[n_local] (FL_*)  neigh[n_neigh] (FN_*)
+export const FIB_FLAGS: u32 = 0;
+export const FIB_NDEVS: u32 = 4;
+export const FIB_NROUTES: u32 = 8;
+export const FIB_NLOCAL: u32 = 12;
+export const FIB_NNEIGH: u32 = 16;
+export const FIB_HDR: u32 = 32;
+export const FIB_FORWARDING: u32 = 1;
+// Device: its ifindex and device-table slot (the live record has its MAC, MTU and flags;
+// one whose record names another ifindex or namespace has gone).
+export const FD_IFINDEX: u32 = 0;
+export const FD_SLOT: u32 = 4;
+export const FD_SIZE: u32 = 8;
+// Route: +0 dst  +4 mask  +8 ifindex  +12 gateway (0: connected)  +16 preferred source
+// (fib_result_prefsrc)  +20 metric  +24 type (RTN_*)
+export const FR_DST: u32 = 0;
+export const FR_MASK: u32 = 4;
+export const FR_IFINDEX: u32 = 8;
+export const FR_GW: u32 = 12;
+export const FR_PREFSRC: u32 = 16;
+export const FR_METRIC: u32 = 20;
+export const FR_TYPE: u32 = 24;
+export const FR_SIZE: u32 = 32;
+// Local table entry (local and broadcast addresses, a loopback device's whole prefix; the
+// kernel keeps them in one trie with the main table's while a namespace has no rules of
+// its own, as nkemu's never have): +0 dst  +4 mask  +8 ifindex.
+export const FL_DST: u32 = 0;
+export const FL_MASK: u32 = 4;
+export const FL_IFINDEX: u32 = 8;
+export const FL_SIZE: u32 = 16;
+// Neighbour in a NUD_VALID state: +0 ifindex  +4 address  +8 lladdr[6].
+export const FN_IFINDEX: u32 = 0;
+export const FN_ADDR: u32 = 4;
+export const FN_LLADDR: u32 = 8;
+export const FN_SIZE: u32 = 16;
+// Route types (rtnetlink RTN_*).
+export const RTN_UNICAST: u32 = 1;
+export const RTN_BLACKHOLE: u32 = 6;
+export const RTN_UNREACHABLE: u32 = 7;
+export const RTN_PROHIBIT: u32 = 8;
 
 // Program list (an attach point's bpf_mprog entry), published by swap with the device
 // record (D_PROGS). Programs in run order:
@@ -387,6 +440,7 @@ export const KIND_LOOPBACK: u32 = 3;
 export const IFF_UP: u32 = 0x1;
 export const IFF_BROADCAST: u32 = 0x2;
 export const IFF_LOOPBACK: u32 = 0x8;
+export const IFF_POINTOPOINT: u32 = 0x10;
 export const IFF_RUNNING: u32 = 0x40;
 export const IFF_NOARP: u32 = 0x80;
 export const IFF_PROMISC: u32 = 0x100;

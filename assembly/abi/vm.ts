@@ -15,6 +15,7 @@
 //   +652 maps (u32 count)  +656 maps (u32 addr of the u32 list of map records the program may pass to helpers)
 //   +664 packet bounds lo, hi (u32)  +672 xdp data_meta (u32)  +676 tail-call target (u32 program record)
 //   +680 saved program part (repeated test runs, see VM_SAVED)  +792 program id of the record's program part
+//   +796 dev  +800 kview  +808 kview area  +872 tunnel metadata  +920 netns
 export const VM_PROG: u32 = 0;
 export const VM_SLOTS: u32 = 4;
 export const VM_BUDGET: u32 = 8;
@@ -74,7 +75,29 @@ export const KV_DEV_HEADROOM: u32 = 32;
 export const KV_DEV_TAILROOM: u32 = 34;
 export const KV_DEV_IFINDEX: u32 = 36;
 export const KV_DEV_MTU: u32 = 40;
-export const VM_RECORD_SIZE: u32 = 872;
+// The packet's tunnel metadata (the kernel's metadata_dst ip_tunnel_info that
+// bpf_skb_set_tunnel_key attaches to the skb): cleared when a packet's program list starts
+// (and once per test run), kept for the rest of that list. Byte order as the kernel keeps
+// it in ip_tunnel_key: addresses in network order, the label too.
+//   +0 mode (TK_MODE_*: 0 = no metadata)  +4 tun_id (u32)  +8 tos (u8)  +9 ttl (u8)
+//   +10 tun_flags (__be16, the TUNNEL_* bits)  +12 label (__be32)  +16 src[16]  +32 dst[16]
+// (an IPv4 tunnel's src and dst are the first 4 bytes of each)
+export const VM_TUNNEL: u32 = 872;
+export const TK_MODE: u32 = 0;
+export const TK_ID: u32 = 4;
+export const TK_TOS: u32 = 8;
+export const TK_TTL: u32 = 9;
+export const TK_FLAGS: u32 = 10;
+export const TK_LABEL: u32 = 12;
+export const TK_SRC: u32 = 16;
+export const TK_DST: u32 = 32;
+export const TK_SIZE: u32 = 48;
+export const TK_MODE_TX: u32 = 1;
+export const TK_MODE_IPV6: u32 = 2;
+// The namespace the run is in (its internal id, as D_NETNS): where bpf_fib_lookup looks.
+// Set by whoever starts the run (a device's list: the device's; a test run: the caller's).
+export const VM_NETNS: u32 = 920;
+export const VM_RECORD_SIZE: u32 = 928;
 // Kernel functions (call src_reg 2): the helper dispatcher takes VM_KFUNC_BASE + the id.
 export const VM_KFUNC_BASE: u32 = 0x10000;
 export const KFUNC_CAST_TO_KERN_CTX: u32 = 1;

@@ -243,7 +243,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         // The peer receives it (counted now, as the backlog enqueue is); its tcx ingress
         // then decides whether the frame goes up the stack, is dropped or redirected.
         if (peerTcx != 0) {
-          const act = runTcxIngress(thread, peerTcx, meta, addr, len, peer);
+          const act = runTcxIngress(thread, peerTcx, meta, addr, len, peer, progs == 0);
           addr = progsData();
           len = progsLen();
           if (act != 0) {

@@ -22,7 +22,7 @@ import { runXdp, runXdpIn, runTcxIngress, runTcxEgress, progsData, progsLen, pro
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { VM_REDIRECT_FROM_INGRESS, VM_REDIRECT_MAP, BPF_MAP_TYPE_CPUMAP } from "../abi/vm";
 import { queueRedirect } from "./redirect";
-import { batchEntries, xdpEntry, xdpEntryIn, batchEntry, batchResult, runBatch, batchUse, runListBatch, tcxAct, tcxIngressFields, batchable } from "../ebpf/skb";
+import { batchEntries, xdpEntry, xdpEntryIn, batchEntry, batchResult, runBatch, batchUse, runListBatch, tcxAct, tcxIngressFields, batchable, xdpNetns } from "../ebpf/skb";
 import { BPF_BATCH_MAX, BE_SIZE, BE_LO, BE_HI, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import {
   D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS, PGL_COUNT, D_XSK_ZC, DROP_XSK_NO_BUFFER, DROP_NOMEM,
@@ -439,6 +439,8 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   const xdp = <usize>load<u32>(dev, D_XDP);
   const tcx = <usize>load<u32>(dev, D_TCX_INGRESS);
   const zcq = <usize>load<u32>(dev, D_XSK_ZC);
+  // (XDP runs name no skb device: bpf_fib_lookup looks in the receiving device's namespace)
+  if (xdp != 0) xdpNetns(thread, load<u32>(dev, D_NETNS));
   // A compiled, verified XDP program and no tcx ingress: XDP's actions for up to
   // BPF_BATCH_MAX frames come from one call into the program's batch code (as a driver's
   // poll loop runs XDP over its batch); each frame then goes on in order.

@@ -30,6 +30,8 @@ import {
 import { SKB_CTX_SIZE, SKB_MARK, SKB_PRIORITY, D_HEADROOM, D_TAILROOM, D_IFINDEX, D_MTU } from "../abi/layout";
 import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_FMT_LEN, PK_ARGS, PK_FMT, PK_FMT_MAX } from "../abi/layout";
 import { threadState } from "../dev/frames";
+import { tunnelGet, tunnelSet } from "./tunnel";
+import { fibLookup } from "./fib";
 import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
@@ -573,6 +575,20 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       store<u32>(rec, <u32>arg(rec, 1), VM_REDIRECT_IFINDEX);
       store<u32>(rec, VM_REDIRECT_SET | VM_REDIRECT_PEER, VM_REDIRECT_FLAGS);
       ret(rec, TC_ACT_REDIRECT);
+      return 0;
+    }
+    case 20: case 21: { // skb_get_tunnel_key(skb, key, size, flags), skb_set_tunnel_key(skb, key, size, flags)
+      const size = arg(rec, 3);
+      const key: usize = size == 0 || size > 0xffff ? 0 : vmCheck(rec, arg(rec, 2), <u32>size, id == 20);
+      if (key == 0) return vmFault(rec, id == 20 ? VM_FAULT_WRITE : VM_FAULT_READ, pc);
+      ret(rec, <u64>(id == 20 ? tunnelGet(rec, key, <u32>size, arg(rec, 4)) : tunnelSet(rec, key, <u32>size, arg(rec, 4))));
+      return 0;
+    }
+    case 69: { // fib_lookup(ctx, params, plen, flags)
+      const plen = arg(rec, 3);
+      const params: usize = plen == 0 || plen > 0xffff ? 0 : vmCheck(rec, arg(rec, 2), <u32>plen, true);
+      if (params == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
+      ret(rec, <u64>fibLookup(rec, params, <u32>plen, <u32>arg(rec, 4)));
       return 0;
     }
     case 34: { // get_hash_recalc: the flow dissector's hash, now skb->hash

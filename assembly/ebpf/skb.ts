@@ -21,7 +21,9 @@ import { progRun } from "./vm";
 import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
 import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_CHAIN, VM_BATCH_DECLINED, VM_BATCH_SKIP, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
 import { BE_LO, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
-import { D_IFINDEX, PGL_FLAGS, PGLF_INDEPENDENT, PR_CTX_VERIFIED } from "../abi/layout";
+import { D_IFINDEX, D_NETNS, PGL_FLAGS, PGLF_INDEPENDENT, PR_CTX_VERIFIED } from "../abi/layout";
+import { VM_NETNS } from "../abi/vm";
+import { tunnelClear } from "./tunnel";
 
 /** All 24 words of the __sk_buff (PR_CTX_USE's word bits). */
 const SKB_WORDS_ALL: u32 = 0xffffff;
@@ -258,6 +260,7 @@ export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: 
   prepareProg(rec, prog);
   store<u32>(rec, RUN_BUDGET, VM_BUDGET);
   store<u32>(rec, <u32>dev, VM_DEV);
+  if (skb) store<u32>(rec, load<u32>(dev, D_NETNS), VM_NETNS);
   store<u32>(rec + VM_REGIONS, skb ? VM_REGION_WRITABLE | VM_REGION_SKB_CTX : 0, 8);
   store<u32>(rec + VM_REGIONS + VM_REGION_SIZE, VM_REGION_WRITABLE, 8);
   if (call_indirect<u32>(jit + JIT_SLOTS, rec, entries, n | flags) == 0) return false;
@@ -318,7 +321,7 @@ export function runListBatch(thread: u32, list: usize, count: u32, entries: usiz
  * said NEXT).
  * A fault ends the walk: `progsFault()` says so and the verdict is NETKIT_DROP's caller's to choose.
  */
-export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize, first: u32 = 0): i32 {
+export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize, first: u32 = 0, fresh: bool = true): i32 {
   const ifindex = load<u32>(dev, D_IFINDEX);
   lastData = data;
   lastLen = len;
@@ -334,6 +337,11 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
   for (let i: u32 = 0; i < n; i++) use |= load<u32>(<usize>load<u32>(list + PGL_PROGS + (<usize>i << 2)), PR_CTX_USE);
   skbFill(skb, meta, data, len, ifindex, use);
   store<u32>(rec, <u32>dev, VM_DEV);
+  store<u32>(rec, load<u32>(dev, D_NETNS), VM_NETNS);
+  // No tunnel metadata on a packet that enters a hook (nkemu has no device that fills it
+  // on receive, and netkit's scrub drops the dst before its programs run), except where the
+  // skb goes on from a netkit program list to its peer's tcx ingress (`fresh` false).
+  if (fresh) tunnelClear(rec);
   for (let i: u32 = first; i < n; i++) {
     const prog = <usize>load<u32>(list + PGL_PROGS + (<usize>i << 2));
     prepare(rec, prog, skb, SKB_CTX_SIZE, true, data, len, meta, meta + FRAME_META, meta + <usize>load<u32>(GLOBALS, G_FRAME_SIZE));
@@ -359,6 +367,11 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
     }
   }
   return verdict;
+}
+
+/** The namespace the thread's next XDP runs are in (a NIC's: its XDP runs have no device in the record). */
+export function xdpNetns(thread: u32, netns: u32): void {
+  store<u32>(<usize>load<u32>(threadState(thread), T_BPF) + BPF_VM, netns, VM_NETNS);
 }
 
 /**
@@ -410,8 +423,8 @@ export function runXdpIn(thread: u32, prog: usize, data: usize, len: u32, ifinde
  * it is about to send. Returns 0 pass, 2 drop, 7 redirect (tcx_action_code: any other
  * value is NEXT, i.e. pass; a fault drops).
  */
-function runTcx(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
-  const v = runProgs(thread, list, meta, data, len, dev);
+function runTcx(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize, fresh: bool = true): i32 {
+  const v = runProgs(thread, list, meta, data, len, dev, 0, fresh);
   return tcxAct(v, lastFault);
 }
 
@@ -420,9 +433,10 @@ function runTcx(thread: u32, list: usize, meta: usize, data: usize, len: u32, de
   store<u32>(meta, load<u32>(dev, D_IFINDEX), FM_INGRESS_IFINDEX);
 }
 
-export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {
+/** `fresh` false: the skb comes from a netkit program list, with the tunnel metadata it left. */
+export function runTcxIngress(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize, fresh: bool = true): i32 {
   tcxIngressFields(meta, dev);
-  return runTcx(thread, list, meta, data, len, dev);
+  return runTcx(thread, list, meta, data, len, dev, fresh);
 }
 
 export function runTcxEgress(thread: u32, list: usize, meta: usize, data: usize, len: u32, dev: usize): i32 {

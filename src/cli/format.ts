@@ -156,15 +156,17 @@ function dumpOrder(emu: Emulator, ns: string, dev?: number): Route[] {
 /** `ip route show [dev DEV]` lines: iproute2 ends each with a space and leaves the device out of a `dev` listing. */
 export function routeLines(emu: Emulator, ns: string, dev?: number): string[] {
   const n = emu.netns(ns);
-  return dumpOrder(emu, ns, dev).map((r) => `${formatRoute(r, dev !== undefined ? undefined : n.find(r.ifindex)?.name ?? `if${r.ifindex}`)} `);
+  // (a blackhole, unreachable or prohibit route has no device to name)
+  return dumpOrder(emu, ns, dev).map((r) => `${formatRoute(r, dev !== undefined || !r.ifindex ? undefined : n.find(r.ifindex)?.name ?? `if${r.ifindex}`)} `);
 }
 
 export function routeJson(emu: Emulator, ns: string, dev?: number): Record<string, unknown>[] {
   const n = emu.netns(ns);
   return dumpOrder(emu, ns, dev).map((r) => ({
+    ...(r.type && r.type !== 'unicast' ? { type: r.type } : {}),
     dst: r.prefixLen === 0 ? 'default' : r.prefixLen === 32 ? formatIp(r.dst) : `${formatIp(r.dst)}/${r.prefixLen}`,
     ...(r.via ? { gateway: formatIp(r.via) } : {}),
-    ...(dev === undefined ? { dev: n.find(r.ifindex)?.name ?? `if${r.ifindex}` } : {}),
+    ...(dev === undefined && r.ifindex ? { dev: n.find(r.ifindex)?.name ?? `if${r.ifindex}` } : {}),
     ...(r.proto !== 'boot' ? { protocol: r.proto } : {}),
     ...(r.scope !== 'global' ? { scope: r.scope } : {}),
     ...(r.src ? { prefsrc: formatIp(r.src) } : {}),

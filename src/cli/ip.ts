@@ -10,6 +10,7 @@ import type { LinkDump, LinkRequest, NetkitData } from '../net/types.js';
 import { NetError } from '../errors.js';
 import { parseIp } from '../net/stack/packet.js';
 import type { NeighState } from '../net/stack/stack.js';
+import type { RouteType } from '../net/stack/route.js';
 import { CliError, type Ctx } from './context.js';
 import { addrJson, addrText, linkJson, linkText, neighJson, neighLines, routeJson, routeLines } from './format.js';
 
@@ -252,14 +253,19 @@ function addrCmd(ctx: Ctx, args: string[]): void {
   throw new CliError(`Command "${verb}" is unknown, try "ip address help".`, 255);
 }
 
+/** The route types `ip route add|del` takes (the rest of iproute2's, local, broadcast, throw, nat, …, nkemu has not). */
+const ROUTE_TYPES: ReadonlySet<string> = new Set(['unicast', 'blackhole', 'unreachable', 'prohibit']);
+
 function routeCmd(ctx: Ctx, args: string[]): void {
   const { emu, ns } = ctx;
   const verb = args[0] ?? 'show';
   if (verb === 'add' || verb === 'del' || verb === 'delete') {
-    const r: { dst: string; via?: string; dev?: string; src?: string; metric?: number } = { dst: '' };
+    const r: { dst: string; via?: string; dev?: string; src?: string; metric?: number; type?: RouteType } = { dst: '' };
     for (let i = 1; i < args.length; i++) {
       const a = args[i]!;
-      if (a === 'via') r.via = nextArg(args, i++);
+      // (iproute2's `[TYPE] PREFIX`: a type keyword before the prefix)
+      if (r.dst === '' && r.type === undefined && ROUTE_TYPES.has(a)) r.type = a as RouteType;
+      else if (a === 'via') r.via = nextArg(args, i++);
       else if (a === 'dev') r.dev = nextArg(args, i++);
       else if (a === 'src') r.src = nextArg(args, i++);
       else if (a === 'metric' || a === 'preference') r.metric = uint(nextArg(args, i++), 'metric');
@@ -269,7 +275,7 @@ function routeCmd(ctx: Ctx, args: string[]): void {
     if (r.dst === '') throw new CliError('Error: "to" argument is required.', 255);
     if (r.dev !== undefined) findDev(emu, ns, r.dev);
     // (a route with neither a device nor a gateway: the kernel's fib_create_info finds no device)
-    if (verb === 'add' && r.dev === undefined && r.via === undefined) throw new NetError('ENODEV');
+    if (verb === 'add' && r.dev === undefined && r.via === undefined && (r.type ?? 'unicast') === 'unicast') throw new NetError('ENODEV');
     if (verb === 'add') emu.addRoute(ns, r);
     else emu.delRoute(ns, r);
     return;

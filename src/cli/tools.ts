@@ -88,13 +88,22 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
   try {
     r = await ctx.emu.ping(ctx.ns, dst, { ...o, ...(ctx.signal ? { signal: ctx.signal } : {}), onLine: (l) => { head(); if (!quiet) ctx.out.push(l); } });
   } catch (e) {
-    if (e instanceof NetError && e.errno === 'ENETUNREACH') throw new CliError('ping: connect: Network is unreachable', 2);
+    // (what ping prints when connect() fails: no route, or a blackhole, unreachable or prohibit one)
+    const why = e instanceof NetError ? PING_CONNECT[e.errno] : undefined;
+    if (why) throw new CliError(why, 2);
     throw e;
   }
   head();
   ctx.out.push(...r.statistics());
   return r.received > 0 ? 0 : 1;
 }
+
+const PING_CONNECT: Record<string, string> = {
+  ENETUNREACH: 'ping: connect: Network is unreachable',
+  EINVAL: 'ping: connect: Invalid argument',
+  EHOSTUNREACH: 'ping: connect: No route to host',
+  EACCES: 'ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules',
+};
 
 /** A UDP or TCP over IPv4 frame of `size` bytes for pktgen and wire injection (the packet API). */
 function udpFrame(o: { dstMac: Uint8Array; srcMac: Uint8Array; src: number; dst: number; sport: number; dport: number; size: number; proto: number; checksum?: boolean }): Uint8Array {

@@ -105,7 +105,7 @@ const ROWS: readonly Row[] = [
   [31, 3, TC, 'pkt'], [32, 2, TC], [33, 3, TC], [34, 1, TC], [38, 3, TC, 'pkt'], [39, 2, TC, 'pkt'],
   [40, 2, TC], [41, 1, TC], [42, 0, ALL], [43, 3, TC, 'pkt'], [44, 2, XDP, 'pkt'], [46, 1, SKF_TC],
   [47, 1, SKF_TC], [48, 2, TC], [50, 4, TC, 'pkt'], [51, 3, XDP], [54, 2, XDP, 'pkt'], [65, 2, XDP, 'pkt'],
-  [66, 5, TC], [68, 5, SKF_TC], [69, 4, TC_XDP], [79, 1, TC], [83, 2, TC], [84, 5, TC_XDP], [85, 5, TC_XDP],
+  [66, 5, TC], [68, 5, SKF_TC], [69, 4, TC_XDP, 'gpl'], [79, 1, TC], [83, 2, TC], [84, 5, TC_XDP], [85, 5, TC_XDP],
   [86, 1, TC_XDP], [87, 3, ALL], [88, 2, ALL], [89, 2, ALL], [93, 1, ALL], [94, 1, ALL], [95, 1, TC],
   [96, 1, TC], [97, 1, TC], [98, 1, TC], [99, 5, TC_XDP], [100, 5, TC_XDP], [110, 5, TC_XDP],
   [122, 1, TC], [124, 3, TC], [125, 0, ALL], [130, 4, ALL], [131, 3, ALL], [132, 2, ALL], [133, 2, ALL],
@@ -134,7 +134,7 @@ export const HELPERS: ReadonlyMap<number, HelperInfo> = new Map(
  * Helpers that only read r1..r5 and set r0: no callbacks, no tail call, the packet neither
  * moved nor resized. Compiled calls to them hand over just those registers.
  */
-export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 23, 25, 26, 28, 34, 41, 48, 51, 87, 88, 89, 130, 131, 132, 133, 134, 155]);
+export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 34, 41, 48, 51, 69, 87, 88, 89, 130, 131, 132, 133, 134, 155]);
 
 /**
  * Helpers that move or resize the packet (`setPacket`) but otherwise behave like plain
@@ -149,6 +149,13 @@ export const PACKET_MOVING_HELPERS: ReadonlySet<number> = new Set([38, 43, 44, 5
  */
 export const THREAD_STATE_HELPERS: ReadonlySet<number> = new Set([6, 7]);
 
+/**
+ * Helpers that keep state on the packet in the run record (the tunnel metadata of
+ * skb_set_tunnel_key / skb_get_tunnel_key), for the packet's later programs: batch code runs
+ * its packets on one record, so programs calling them run one packet at a time.
+ */
+export const PACKET_STATE_HELPERS: ReadonlySet<number> = new Set([20, 21]);
+
 /** bpf_tail_call: the run goes on in another program (one the caller's list does not name). */
 export const TAIL_CALL = 12;
 
@@ -156,7 +163,7 @@ export const TAIL_CALL = 12;
  * Helpers that may get the context in r1 without reading it: they work on the packet and
  * the frame through the run record, at most writing context fields.
  */
-export const CTX_ARG_NOT_READ: ReadonlySet<number> = new Set([9, 10, 11, 18, 19, 26, 34, 38, 39, 41, 43, 48, 50]);
+export const CTX_ARG_NOT_READ: ReadonlySet<number> = new Set([9, 10, 11, 18, 19, 20, 21, 26, 34, 38, 39, 41, 43, 48, 50, 69]);
 
 /** The kernel's `func_id_name()`: `bpf_<name>`, or `unknown` outside the enum. */
 export function helperName(id: number): string {

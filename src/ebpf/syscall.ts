@@ -224,10 +224,11 @@ export class BpfSyscall {
     this.testVm ??= new Vm(this.dp);
     // (an xdp_md's ingress_ifindex names a device of the caller's namespace, init's here;
     // every device has at least one rx queue, which nkemu lists only once it is set up)
+    const init = this.rtnl.netns('init');
     return testRun(this.dp, this.testVm, prog, o, (ifindex) => {
-      const dev = this.rtnl.netns('init').find(ifindex);
+      const dev = init.find(ifindex);
       return dev && { realNumRxQueues: Math.max(1, dev.realNumRxQueues) };
-    });
+    }, init.id);
   }
 
 

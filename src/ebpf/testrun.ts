@@ -63,9 +63,10 @@ const XDP_META_MAX = 32;
 /**
  * Runs `prog` (sched_cls or xdp) like BPF_PROG_TEST_RUN; throws EINVAL where the kernel
  * does. `device` resolves an XDP context's ingress_ifindex (bpf_prog_test_run_xdp's
- * xdp_convert_md_to_buff): without one only the loopback (1) exists.
+ * xdp_convert_md_to_buff): without one only the loopback (1) exists. `netns` is the
+ * caller's namespace (its internal id), where the run's skb or xdp_buff is.
  */
-export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptions, device: TestRunDevice = (i) => (i === 1 ? { realNumRxQueues: 1 } : undefined)): TestRunResult {
+export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptions, device: TestRunDevice = (i) => (i === 1 ? { realNumRxQueues: 1 } : undefined), netns = 0): TestRunResult {
   const d = o.data;
   if (d.length < 14) fail('EINVAL');
   const proto = (d[12]! << 8) | d[13]!;
@@ -149,7 +150,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     const r = vm.run(prog.addr, prog.insns.length / 8, {
       args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: !xdp, skbCtx: !xdp }, { addr: data, len: linear, writable: true }, ...regions],
       maps, packet: { addr: data + metaLen, len: linear - metaLen, ctx, lo: buf, hi: buf + head + d.length + 64, xdp, dataMeta: data }, repeat,
-      jit: o.interpreter ? 0 : prog.jit.slot,
+      jit: o.interpreter ? 0 : prog.jit.slot, netns,
       // (the batch code starts each XDP run with no metadata: runs with some go one by one)
       batch: (dv.getUint32(rec + A.PR_CTX_USE, true) & A.PR_CTX_VERIFIED) !== 0 && metaLen === 0,
     });

@@ -37,6 +37,8 @@ export interface VmRunOptions {
   maps?: number[];
   /** Run the program's compiled code in this function-table slot (see `Dataplane.jit`). Default: the interpreter. */
   jit?: number;
+  /** The namespace the run is in (its internal id): where bpf_fib_lookup looks. Default 0, none. */
+  netns?: number;
 }
 
 export interface VmResult {
@@ -123,6 +125,9 @@ export class Vm {
     dv.setUint32(r + A.VM_META, o.packet?.meta ?? 0, true);
     dv.setUint32(r + A.VM_CTX, o.packet?.ctx ?? 0, true);
     dv.setUint32(r + A.VM_DEV, 0, true);
+    dv.setUint32(r + A.VM_NETNS, o.netns ?? 0, true);
+    // A new skb: no tunnel metadata (kept across the repetitions, which run on the same skb).
+    dv.setUint32(r + A.VM_TUNNEL + A.TK_MODE, 0, true);
     dv.setUint32(r + A.VM_PKT_LO, o.packet?.lo ?? o.packet?.addr ?? 0, true);
     dv.setUint32(r + A.VM_PKT_HI, o.packet?.hi ?? (o.packet ? o.packet.addr + o.packet.len : 0), true);
     // (XDP: data_meta, where the metadata before the packet starts; none: at the packet)

@@ -279,7 +279,7 @@ export class Datapath {
       const t0 = sent.get(e.seq);
       if (t0 === undefined) return;
       if (e.kind === 'reply') result.reply(e.seq, formatIp(e.from), e.bytes, e.ttl, e.atNs - t0);
-      else result.error(e.seq, formatIp(e.from), e.kind);
+      else result.error(e.seq, formatIp(e.from), e.kind, e.code);
     });
     try {
       const start = this.dp.clockNs;

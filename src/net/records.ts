@@ -15,15 +15,19 @@ import type { XskPool } from '../xdp/socket.js';
 import { RegState, type NetDevice, type RxQueue } from './netdev.js';
 import * as nic from './nic.js';
 import type { MemoryProvider } from './provider.js';
+import { FibTables } from './fib.js';
 
 export class DeviceRecords {
   private readonly dp: Dataplane;
   /** Wakes the dataplane workers (a new record to pick up). */
   private readonly kick: () => void;
+  /** The namespaces' FIBs (bpf_fib_lookup's tables), which list the devices published here. */
+  readonly fib: FibTables;
 
   constructor(dp: Dataplane, kick: () => void) {
     this.dp = dp;
     this.kick = kick;
+    this.fib = new FibTables(dp);
   }
 
   /** Builds the dataplane's record for a device and publishes it (swap + generation). */
@@ -80,6 +84,7 @@ export class DeviceRecords {
       }
     }
     this.swapRecord(dev.slot, rec);
+    this.fib.deviceSeen(dev);
     this.kick();
   }
 

@@ -18,6 +18,7 @@ import { NetdevEvent, type Notifier } from './notifier.js';
 import type { DeviceRecords } from './records.js';
 import { parseIp } from './stack/packet.js';
 import { Stack } from './stack/stack.js';
+import type { RouteType } from './stack/route.js';
 import type { Traffic } from './traffic.js';
 import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './types.js';
 
@@ -58,6 +59,7 @@ export class Rtnl {
           if (dev && dev.kind !== 'loopback') this.traffic.transmit(dev, frame, meta);
         },
         nowNs: () => this.dp.clockNs,
+        changed: () => this.records.fib.publish(ns),
       },
     });
     this.namespaces.set(name, ns);
@@ -97,6 +99,7 @@ export class Rtnl {
     for (const d of devs) if (d.kind === 'loopback') this.dev.queue(d, kill);
     this.dev.unregisterMany(kill);
     ns.alive = false;
+    this.records.fib.forget(ns);
     this.namespaces.delete(name);
     // The dismantle completes only after the cross-netns work it queued has run.
     this.flushWork();
@@ -418,22 +421,22 @@ export class Rtnl {
     d.netns.stack.delAddress(d.ifindex, addr, cidr.includes('/') ? prefixLen : undefined);
   }
 
-  /** `ip route add PREFIX|default [via GW] [dev DEV] [src ADDR] [metric N]`. */
-  addRoute(ns: string, r: { dst: string; via?: string; dev?: string | number; src?: string; metric?: number }): void {
+  /** `ip route add [TYPE] PREFIX|default [via GW] [dev DEV] [src ADDR] [metric N]`. */
+  addRoute(ns: string, r: { dst: string; via?: string; dev?: string | number; src?: string; metric?: number; type?: RouteType }): void {
     const n = this.netns(ns);
     const { addr, prefixLen } = r.dst === 'default' ? { addr: 0, prefixLen: 0 } : parseCidr(r.dst, 32);
     const via = r.via === undefined ? undefined : parseCidr(r.via, 32, 'gateway').addr;
     const src = r.src === undefined ? undefined : parseCidr(r.src, 32, 'source').addr;
     const ifindex = r.dev === undefined ? undefined : this.device(n, r.dev).ifindex;
-    n.stack.addRoute({ dst: addr, prefixLen, via, ifindex, src, metric: r.metric });
+    n.stack.addRoute({ dst: addr, prefixLen, via, ifindex, src, metric: r.metric, type: r.type });
   }
 
-  /** `ip route del PREFIX|default [dev DEV] [metric N]`. */
-  delRoute(ns: string, r: { dst: string; dev?: string | number; metric?: number }): void {
+  /** `ip route del [TYPE] PREFIX|default [dev DEV] [metric N]`. */
+  delRoute(ns: string, r: { dst: string; dev?: string | number; metric?: number; type?: RouteType }): void {
     const n = this.netns(ns);
     const { addr, prefixLen } = r.dst === 'default' ? { addr: 0, prefixLen: 0 } : parseCidr(r.dst, 32);
     const ifindex = r.dev === undefined ? undefined : this.device(n, r.dev).ifindex;
-    n.stack.delRoute({ dst: addr, prefixLen, metric: r.metric, ifindex });
+    n.stack.delRoute({ dst: addr, prefixLen, metric: r.metric, ifindex, type: r.type });
   }
 }
 

@@ -94,6 +94,23 @@ describe.skipIf(reason !== undefined)(`ip against this machine's iproute2 (${rea
     'ip neigh add 10.0.0.7 lladdr 02:00:00:00:00:07 dev nka nud bogus',
     'ip neigh flush',
     'ip neigh show',
+    // the route types without a nexthop: no device or gateway, their type first in the dump,
+    // a delete naming another type finds nothing, a gateway they cover is invalid
+    'ip route add blackhole 10.6.0.0/16',
+    'ip route add unreachable 10.7.0.0/16 metric 5',
+    'ip route add prohibit 10.8.1.1',
+    'ip route add blackhole 10.6.0.0/16',
+    'ip route add blackhole 10.9.0.0/16 dev nka',
+    'ip route add unreachable 10.9.0.0/16 via 10.0.0.254',
+    'ip route add 10.5.0.0/16 via 10.6.0.1',
+    'ip route show',
+    'ip -j route show',
+    'ip route show dev nka',
+    'ip route del blackhole 10.8.1.1',
+    'ip route del prohibit 10.8.1.1',
+    'ip route del 10.7.0.0/16',
+    'ip route add blackhole default',
+    'ip route show',
   ])('%s', async (line) => {
     const [real, mine] = await both(line);
     expect(mine).toEqual(real);

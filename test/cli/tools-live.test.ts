@@ -65,4 +65,15 @@ describe.skipIf(reason !== undefined)(`sysctl and ping against this machine's ($
     const [real, mine] = await both(line);
     expect(mine).toEqual(real);
   });
+
+  it('ping over a blackhole, unreachable or prohibit route (or none) fails at connect(), in iputils\' words', async () => {
+    for (const r of ['blackhole 10.6.0.0/16', 'unreachable 10.7.0.0/16', 'prohibit 10.8.0.0/16']) {
+      expect(spawnSync('ip', ['-n', NS, 'route', 'add', ...r.split(' ')]).status, r).toBe(0);
+      expect((await runCommand(emu, ['ip', 'route', 'add', ...r.split(' ')])).code, r).toBe(0);
+    }
+    for (const dst of ['10.6.0.1', '10.7.0.1', '10.8.0.1', '10.9.0.1']) {
+      const [real, mine] = await both(`ping -c 1 ${dst}`);
+      expect(mine, dst).toEqual(real);
+    }
+  });
 });

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  CTX_ARG_NOT_READ, HELPERS, PACKET_MOVING_HELPERS, PLAIN_HELPERS, TAIL_CALL, THREAD_STATE_HELPERS,
+  CTX_ARG_NOT_READ, HELPERS, PACKET_MOVING_HELPERS, PACKET_STATE_HELPERS, PLAIN_HELPERS, TAIL_CALL, THREAD_STATE_HELPERS,
 } from '../../src/ebpf/helpers.js';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -38,6 +38,8 @@ const argsRead = (body: string): number[] => [...body.matchAll(/arg\(rec, (\d+)\
 const movesPacket = (body: string): boolean => /\bsetPacket\(/.test(body);
 const tailCalls = (body: string): boolean => /\bVM_TAIL_CALL\b/.test(body);
 const threadState = (body: string): boolean => /\bthreadState\(|\bVM_PRNG\b|\bT_PRINTK_RING\b/.test(body);
+/** The packet's tunnel metadata in the run record (assembly/ebpf/tunnel.ts). */
+const packetState = (body: string): boolean => /\btunnel(Get|Set)\(|\bVM_TUNNEL\b/.test(body);
 
 describe('helper facts agree with assembly/ebpf/helpers.ts', () => {
   it('every helper implemented is one the loader knows (the others fault when called)', () => {
@@ -67,6 +69,11 @@ describe('helper facts agree with assembly/ebpf/helpers.ts', () => {
   it('the helpers with per-thread state are exactly those that touch it', () => {
     const stateful = [...BODY].filter(([, b]) => threadState(b)).map(([id]) => id).sort((a, b) => a - b);
     expect(stateful).toEqual([...THREAD_STATE_HELPERS].sort((a, b) => a - b));
+  });
+
+  it('the helpers with per-packet state in the run record are exactly those that touch it', () => {
+    const stateful = [...BODY].filter(([, b]) => packetState(b)).map(([id]) => id).sort((a, b) => a - b);
+    expect(stateful).toEqual([...PACKET_STATE_HELPERS].sort((a, b) => a - b));
   });
 
   it('bpf_tail_call is the one helper that tail-calls', () => {

@@ -95,7 +95,9 @@ describe('verdict parity with the kernel verifier (recorded verdicts)', () => {
     const refused = new Map<string, string>();
     for (const c of CASES) {
       const why = /^refused by this kernel: (.*)$/.exec(fixtureRuns.recorded[`${c.name}@v3`]?.error ?? '')?.[1];
-      if (why !== undefined) refused.set(`${c.object}.o`, why);
+      // (bpftool's libbpf 1.x no longer opens legacy `maps` sections, which nkemu loads as
+      // older loaders did: a refusal to open the object is libbpf's, not the kernel's)
+      if (why !== undefined && !/^(Error: failed to open object file|libbpf: )/.test(why)) refused.set(`${c.object}.o`, why);
     }
     expect(refused.size).toBeGreaterThan(0);
     for (const f of FIXTURES) {

@@ -5,6 +5,7 @@ import { encode, type Insn } from '../../src/ebpf/insn.js';
 import { verify, VerifierError, ctxUse, CTX_USE_ALL, type ProgType, type VerifyResult } from '../../src/ebpf/verifier.js';
 import { CTX_ARG_NOT_READ, HELPERS, HELPER_NAMES, PACKET_MOVING_HELPERS, PLAIN_HELPERS, TAIL_CALL, THREAD_STATE_HELPERS, helperAllowed, helperName } from '../../src/ebpf/helpers.js';
 import { SKB_TC, SKB_SOCKET_FILTER, XDP_MD, ctxAccess } from '../../src/ebpf/ctx.js';
+import { MEM_EXPECTED } from '../../src/ebpf/verifier/dataflow.js';
 import { sharedDir } from '../helpers/shared.js';
 
 // ---- tiny instruction builders (raw encodings, independent of the assembler) ----
@@ -224,6 +225,15 @@ describe('verify: stack', () => {
   });
   it('refuses misaligned stack accesses', () => {
     rejects([stw(10, -6, 1), mov(0, 0), exit()], 'EACCES', 'misaligned stack access off 0+0+-6 size 4');
+  });
+  it('the tunnel key helpers and bpf_fib_lookup take the context and memory of a constant, non-zero size in the stack', () => {
+    // (the kernel's words for each: check_helper_mem_access, check_mem_size_reg, check_func_arg)
+    rejects([movr(2, 10), add(2, -56), mov(3, 64), mov(4, 0), call(69), mov(0, 0), exit()], 'EINVAL', 'invalid write to stack R2 off=-56 size=64');
+    rejects([movr(2, 10), add(2, -48), mov(3, 0), mov(4, 0), call(21), mov(0, 0), exit()], 'EACCES', 'R3 invalid zero-sized read: u64=[0,0]');
+    rejects([mov(1, 0), movr(2, 10), add(2, -48), mov(3, 44), mov(4, 0), call(20), mov(0, 0), exit()], 'EACCES', 'R1 type=scalar expected=ctx');
+    rejects([mov(2, 0), mov(3, 44), mov(4, 0), call(20), mov(0, 0), exit()], 'EACCES', `R2 type=scalar expected=${MEM_EXPECTED}`);
+    expect(ok([movr(2, 10), add(2, -64), mov(3, 64), mov(4, 0), call(69), mov(0, 0), exit()]).stackDepth).toEqual([64]);
+    expect(ok([movr(2, 10), add(2, -64), mov(3, 64), mov(4, 0), call(69), mov(0, 0), exit()], 'xdp').ok).toBe(true);
   });
   it('a stack pointer passed to a helper counts as stack use', () => {
     const r = ok([...lddw(1, 4096), movr(2, 10), add(2, -40), call(1), exit()]);

@@ -118,12 +118,13 @@ export function kernelRefusal(obj: string, prog?: string, forceType?: string): s
 
 /**
  * Loads `obj` (a path), runs program `prog` (function name) once per repetition on
- * `packet`, and cleans up. Throws with bpftool's stderr when loading or running fails.
+ * `packet` (in `ip netns` namespace `netns`, when given), and cleans up. Throws with
+ * bpftool's stderr when loading or running fails.
  */
 /** A map element to put in before the run (`bpftool map update`): map name, key and value bytes. */
 export interface MapElem { map: string; key: number[]; value: number[] }
 
-export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array; maps?: boolean; mapsIn?: MapElem[]; type?: string } = {}): KernelRun {
+export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array; maps?: boolean; mapsIn?: MapElem[]; type?: string; netns?: string } = {}): KernelRun {
   const refused = kernelRefusal(obj, prog, opts.type);
   if (refused !== undefined) throw new KernelRefused(obj, refused);
   // (`type`: bpftool's `type TYPE`, for sections libbpf cannot classify)
@@ -150,7 +151,9 @@ export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat 
       args.push('ctx_in', join(tmp, 'ctx'), 'ctx_out', join(tmp, 'ctxout'));
     }
     args.push('repeat', String(repeat));
-    const res = JSON.parse(bpftoolChecked(args)) as { retval: number; duration: number };
+    // (BPF_PROG_TEST_RUN runs in the caller's namespace: `netns` enters an `ip netns` one
+    // for the run, network namespace only, so the pins under /sys/fs/bpf stay in view)
+    const res = JSON.parse(opts.netns ? checked('nsenter', [`--net=/var/run/netns/${opts.netns}`, 'bpftool', ...args]) : bpftoolChecked(args)) as { retval: number; duration: number };
     const dataOut = existsSync(join(tmp, 'out')) ? new Uint8Array(readFileSync(join(tmp, 'out'))) : new Uint8Array(0);
     const out: KernelRun = { retval: res.retval >>> 0, dataOut, durationNs: res.duration };
     if (opts.ctxIn) out.ctxOut = new Uint8Array(readFileSync(join(tmp, 'ctxout')));
@@ -182,11 +185,15 @@ function dumpMaps(dir: string, names: string[]): Record<string, { key: string; v
 }
 
 function bpftoolChecked(args: string[]): string {
+  return checked('bpftool', args);
+}
+
+function checked(cmd: string, args: string[]): string {
   try {
-    return bpftool(args);
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as { stderr?: string; stdout?: string; message: string };
     const detail = (err.stderr || err.stdout || err.message).trim().split('\n').slice(-6).join('\n');
-    throw new Error(`bpftool ${args.join(' ')} failed:\n${detail}`);
+    throw new Error(`${cmd} ${args.join(' ')} failed:\n${detail}`);
   }
 }

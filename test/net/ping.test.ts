@@ -128,6 +128,41 @@ describe('ping across a netkit pair (netkit selftests topology)', () => {
     expect(t.format()).toContain('From 10.1.0.1 icmp_seq=1 Time to live exceeded');
   });
 
+  it('blackhole, unreachable and prohibit routes: a router drops, or answers host unreachable / administratively filtered; its own sends fail', async () => {
+    emu = await Emulator.create({ seed: 1 });
+    emu.addNetns('a');
+    emu.addNetns('r');
+    emu.addLink({ ifname: 'ra', netns: 'r', linkinfo: { kind: 'netkit', data: { mode: 'l3', peerInfo: { ifname: 'a0', netns: 'a' } } } });
+    emu.setLink('r', 'ra', { up: true });
+    emu.setLink('a', 'a0', { up: true });
+    emu.addAddress('r', 'ra', '10.1.0.1/24');
+    emu.addAddress('a', 'a0', '10.1.0.2/24');
+    emu.addRoute('a', { dst: 'default', via: '10.1.0.1' });
+    emu.stack('r').forwarding = true;
+    emu.addRoute('r', { dst: '10.5.0.0/16', type: 'blackhole' });
+    emu.addRoute('r', { dst: '10.6.0.0/16', type: 'unreachable' });
+    emu.addRoute('r', { dst: '10.7.0.0/16', type: 'prohibit' });
+    const err = (f: () => void): NetError => { try { f(); } catch (e) { return e as NetError; } throw new Error('no error'); };
+    expect(err(() => emu.addRoute('r', { dst: '10.8.0.0/16', type: 'blackhole', dev: 'ra' })).iproute2()).toBe('Error: Gateway, device and multipath can not be specified for this route type.');
+    expect(err(() => emu.addRoute('r', { dst: '10.8.0.0/16', via: '10.5.0.1' })).iproute2()).toBe('Error: Nexthop has invalid gateway.');
+    expect(err(() => emu.delRoute('r', { dst: '10.5.0.0/16', type: 'prohibit' })).errno).toBe('ESRCH');
+    const icmpOut = (): number => emu.stack('r').counters.icmp.OutDestUnreachs;
+    expect((await emu.ping('a', '10.5.0.1')).errors).toEqual([]);
+    expect(icmpOut()).toBe(0);
+    const unreachable = await emu.ping('a', '10.6.0.1');
+    expect(unreachable.errors).toEqual([{ seq: 1, from: '10.1.0.1', kind: 'unreachable' }]);
+    expect(unreachable.format()).toContain('From 10.1.0.1 icmp_seq=1 Destination Host Unreachable');
+    const prohibited = await emu.ping('a', '10.7.0.1');
+    expect(prohibited.errors).toEqual([{ seq: 1, from: '10.1.0.1', kind: 'unreachable' }]);
+    expect(prohibited.format()).toContain('From 10.1.0.1 icmp_seq=1 Packet filtered');
+    expect(icmpOut()).toBe(2);
+    expect((await emu.ping('a', '10.9.0.1')).format()).toContain('From 10.1.0.1 icmp_seq=1 Destination Net Unreachable');
+    // (ip_route_output_key: -EINVAL, -EHOSTUNREACH, -EACCES)
+    for (const [dst, errno] of [['10.5.0.1', 'EINVAL'], ['10.6.0.1', 'EHOSTUNREACH'], ['10.7.0.1', 'EACCES']] as const) {
+      await expect(emu.ping('r', dst)).rejects.toMatchObject({ errno });
+    }
+  });
+
   it('route and address errors: kernel errno and messages, nothing changed', async () => {
     await topo('l3');
     const before = emu.stack('init').routes.list().length;

@@ -1,7 +1,7 @@
 /** The batch entry: the main function once per packet of a batch, inside one Wasm loop. (Methods of Gen: gen.ts.) */
 
 import * as A from '../../abi.generated.js';
-import { TAIL_CALL } from '../helpers.js';
+import { PACKET_STATE_HELPERS, TAIL_CALL } from '../helpers.js';
 import { batchFacts } from './bounds.js';
 import { EMPTY, Op } from './wasm.js';
 import { BUD, B_B0, B_C, B_E, B_EXEC, B_FLT, B_I, B_K, B_N, B_RES, B_S, B_W, CW_HI, CW_LO, C_HI, C_LO, EMPTY_HI, EMPTY_LO, FP, F_SUB0, G_BUDGET, G_FAULT, G_N, G_WORK, LABEL, LD_ABS_EXIT, PLAIN, PW_HI, PW_LO, P_HI, P_LO, R, REC, ST_LO } from './locals.js';
@@ -26,13 +26,13 @@ export const batchMethods = {
    * helpers, where the packet is now and the redirect asked for. n may carry
    * VM_BATCH_STOP and VM_BATCH_CHAIN. It hands over to the batch loop (`batchLoopFn`)
    * through globals and returns how many entries ran; 0 for a module compiled without
-   * the batch loop or a program with tail calls (its runs need `progRun`, which follows
-   * them).
+   * the batch loop, a program with tail calls (its runs need `progRun`, which follows
+   * them) or one keeping state on the packet in the record (PACKET_STATE_HELPERS).
    */
   batchFn(this: Gen): void {
     const c = this.c;
     const RECP = 0, WORK = 1, N = 2;
-    if (!this.batch || this.ins.some((i) => i.code === 0x85 && i.src === 0 && i.imm === TAIL_CALL)) {
+    if (!this.batch || this.ins.some((i) => i.code === 0x85 && i.src === 0 && (i.imm === TAIL_CALL || PACKET_STATE_HELPERS.has(i.imm)))) {
       c.i32c(0);
       return;
     }

@@ -406,7 +406,9 @@ export function lookupResult(v: Ctx, s: State): { k: K; size: number } | undefin
 }
 
 /** Helpers whose first argument is the context (ARG_PTR_TO_CTX). */
-export const CTX_ARG1: ReadonlySet<number> = new Set([9, 10, 11, 13, 18, 19, 26, 31, 38, 39, 43, 44, 50, 54, 65]);
+export const CTX_ARG1: ReadonlySet<number> = new Set([9, 10, 11, 13, 18, 19, 20, 21, 26, 31, 38, 39, 43, 44, 50, 54, 65, 69]);
+/** Helpers taking memory in r2 and its constant size in r3 (the tunnel key helpers, fib_lookup); writes but for set_tunnel_key. */
+const MEM_R2_SIZE_R3: ReadonlySet<number> = new Set([20, 21, 69]);
 export const MEM_EXPECTED = 'fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_';
 
 /** check_func_arg for the argument types nkemu follows: map pointers, memory, the context, sizes. */
@@ -422,6 +424,7 @@ export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: Sta
     else if (id === 2 && r === 3) size = m?.valueSize;
     else if (PUSH_POP.has(id) && r === 2) { size = m?.valueSize; write = id !== 87 && m?.type !== BLOOM_FILTER; }
     else if (id === 26 && r === 3 && s.k[4] === K.SCALAR && s.c[4] !== null && s.c[4]! > 0n && s.c[4]! <= 512n) { size = Number(s.c[4]); write = true; }
+    else if (MEM_R2_SIZE_R3.has(id) && r === 2 && s.k[3] === K.SCALAR && s.c[3] !== null && s.c[3]! > 0n && s.c[3]! <= 512n) { size = Number(s.c[3]); write = id !== 21; }
     const at = s.o[r]!;
     // (a queue's, stack's or bloom filter's key has no bytes: check_helper_mem_access refuses a zero-sized one)
     if (size === 0) fail('EACCES', pc, `invalid zero-sized ${write ? 'write' : 'read'}`);
@@ -432,11 +435,12 @@ export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: Sta
   const name = KIND_NAME[k];
   const mapArg = ((id === 1 || id === 2 || id === 3 || PUSH_POP.has(id)) && r === 1) || (id === 12 && r === 2);
   if (mapArg && k !== K.MAP_PTR) fail('EACCES', pc, `R${r} type=${name} expected=map_ptr`);
-  const memArg = ((id === 1 || id === 2 || id === 3 || PUSH_POP.has(id)) && r === 2) || (id === 2 && r === 3) || (id === 26 && r === 3);
+  const memArg = ((id === 1 || id === 2 || id === 3 || PUSH_POP.has(id)) && r === 2) || (id === 2 && r === 3) || (id === 26 && r === 3) || (MEM_R2_SIZE_R3.has(id) && r === 2);
   if (memArg && (k === K.SCALAR || k === K.CTX || k === K.PKT_END || k === K.MAP_PTR || k === K.MAP_OR_NULL)) {
     fail('EACCES', pc, `R${r} type=${name} expected=${MEM_EXPECTED}`);
   }
   if (id === 26 && r === 4 && k === K.SCALAR && s.c[r] === 0n) fail('EACCES', pc, 'R4 invalid zero-sized read: u64=[0,0]');
+  if (MEM_R2_SIZE_R3.has(id) && r === 3 && k === K.SCALAR && s.c[r] === 0n) fail('EACCES', pc, 'R3 invalid zero-sized read: u64=[0,0]');
   if (CTX_ARG1.has(id) && r === 1 && k !== K.CTX) fail('EACCES', pc, `R1 type=${name} expected=ctx`);
 }
 

@@ -16,6 +16,8 @@ export const ICMP_ECHO = 8;
 export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_HOST_UNREACH = 1;
 export const ICMP_PORT_UNREACH = 3;
+/** Communication administratively prohibited (RFC 1812): a prohibit route's answer. */
+export const ICMP_PKT_FILTERED = 13;
 export const ARPOP_REQUEST = 1;
 export const ARPOP_REPLY = 2;
 

@@ -39,6 +39,11 @@ export interface PingReply {
   rttNs: bigint;
 }
 
+/** iputils' words for the destination-unreachable codes nkemu's stacks send. */
+const UNREACH: Record<number, string> = {
+  0: 'Destination Net Unreachable', 1: 'Destination Host Unreachable', 3: 'Destination Port Unreachable', 13: 'Packet filtered',
+};
+
 export class PingResult {
   readonly dst: string;
   readonly size: number;
@@ -93,11 +98,11 @@ export class PingResult {
     this.line(`${bytes} bytes from ${from}: icmp_seq=${seq} ttl=${ttl} time=${ms(rttNs)} ms${dup ? ' (DUP!)' : ''}`);
   }
 
-  /** @internal */
-  error(seq: number, from: string, kind: 'unreachable' | 'ttl'): void {
+  /** @internal `code`: the ICMP code of a destination unreachable (iputils names it). */
+  error(seq: number, from: string, kind: 'unreachable' | 'ttl', code = 1): void {
     this.failed.add(seq);
     this.errors.push({ seq, from, kind });
-    this.line(`From ${from} icmp_seq=${seq} ${kind === 'ttl' ? 'Time to live exceeded' : 'Destination Host Unreachable'}`);
+    this.line(`From ${from} icmp_seq=${seq} ${kind === 'ttl' ? 'Time to live exceeded' : UNREACH[code] ?? `Dest Unreachable, Bad Code: ${code}`}`);
   }
 
   /** True when every request got its reply. */

@@ -6,6 +6,13 @@
 import { formatIp, maskOf } from './packet.js';
 
 export type RouteProto = 'kernel' | 'boot' | 'static';
+/**
+ * rtnetlink's route types nkemu has: unicast (a device and maybe a gateway), and the three
+ * that answer with an error and have neither (RTN_BLACKHOLE: -EINVAL, dropped silently;
+ * RTN_UNREACHABLE: -EHOSTUNREACH, ICMP host unreachable; RTN_PROHIBIT: -EACCES, ICMP
+ * administratively filtered).
+ */
+export type RouteType = 'unicast' | 'blackhole' | 'unreachable' | 'prohibit';
 export type RouteScope = 'global' | 'link' | 'host';
 
 export interface Route {
@@ -20,6 +27,8 @@ export interface Route {
   metric: number;
   proto: RouteProto;
   scope: RouteScope;
+  /** Default unicast; the other types have no device (ifindex 0) and no gateway. */
+  type?: RouteType;
 }
 
 export class RouteTable {
@@ -58,7 +67,7 @@ export class RouteTable {
 /** `ip route show` line of a route, without the device name lookup (none: a `dev` filter's listing, which leaves it out). */
 export function formatRoute(r: Route, devName: string | undefined): string {
   const dst = r.prefixLen === 0 ? 'default' : r.prefixLen === 32 ? formatIp(r.dst) : `${formatIp(r.dst)}/${r.prefixLen}`;
-  const parts = [dst];
+  const parts = r.type && r.type !== 'unicast' ? [r.type, dst] : [dst];
   if (r.via) parts.push('via', formatIp(r.via));
   if (devName !== undefined) parts.push('dev', devName);
   if (r.proto !== 'boot') parts.push('proto', r.proto);

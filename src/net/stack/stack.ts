@@ -13,10 +13,10 @@ import { fail } from '../../errors.js';
 import type { FrameMeta, RxMeta } from '../types.js';
 import {
   ARPOP_REPLY, ARPOP_REQUEST, BROADCAST_MAC, ETH_HLEN, ETH_P_ARP, ETH_P_IP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
-  ICMP_HOST_UNREACH, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_UDP, buildArp, buildIcmp, buildIpv4,
+  ICMP_HOST_UNREACH, ICMP_PKT_FILTERED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_UDP, buildArp, buildIcmp, buildIpv4,
   buildUdp, checksum, decTtl, formatIp, maskOf, parseArp, parseIpv4, rd16, udpChecksumOk, type Ipv4Header,
 } from './packet.js';
-import { RouteTable, type Route, type RouteScope } from './route.js';
+import { RouteTable, type Route, type RouteScope, type RouteType } from './route.js';
 
 /** What the stack knows of a device (the emulator answers from its device table). */
 export interface StackLink {
@@ -34,6 +34,8 @@ export interface StackIo {
   links(): StackLink[];
   xmit(ifindex: number, frame: Uint8Array, meta: FrameMeta): void;
   nowNs(): bigint;
+  /** The tables changed (addresses, routes, neighbours, forwarding): the dataplane's copy, bpf_fib_lookup's, is rebuilt. */
+  changed?(): void;
 }
 
 export interface StackOptions {
@@ -94,6 +96,8 @@ export interface StackCounters {
 /** An ICMP event a pinger sees: echo reply, or an error quoting its echo. */
 export interface PingEvent {
   kind: 'reply' | 'unreachable' | 'ttl';
+  /** The ICMP code of an error (unreachable: net 0, host 1, port 3, administratively filtered 13). */
+  code?: number;
   seq: number;
   from: number;
   ttl: number;
@@ -141,7 +145,7 @@ export class UdpSocket {
 
 export class Stack {
   private readonly io: StackIo;
-  forwarding: boolean;
+  private fwd: boolean;
   ttl: number;
   private addrs: Address[] = [];
   readonly routes = new RouteTable();
@@ -163,8 +167,23 @@ export class Stack {
 
   constructor(o: StackOptions) {
     this.io = o.io;
-    this.forwarding = o.forwarding ?? false;
+    this.fwd = o.forwarding ?? false;
     this.ttl = o.ttl ?? 64;
+  }
+
+  /** net.ipv4.ip_forward (and conf.all.forwarding, which sets every device's). */
+  get forwarding(): boolean {
+    return this.fwd;
+  }
+
+  set forwarding(on: boolean) {
+    if (on === this.fwd) return;
+    this.fwd = on;
+    this.changed();
+  }
+
+  private changed(): void {
+    this.io.changed?.();
   }
 
   private link(ifindex: number): StackLink | undefined {
@@ -184,6 +203,7 @@ export class Stack {
     const a: Address = { ifindex, local, prefixLen, broadcast: broadcast ?? 0, secondary };
     this.addrs.push(a);
     if (l.up) this.addPrefixRoute(a);
+    this.changed();
     return a;
   }
 
@@ -197,6 +217,7 @@ export class Stack {
     // The device's last address gone: IP is off on it, and every route through it goes
     // (fib_inetaddr_event's fib_disable_ip).
     if (!this.addrs.some((x) => x.ifindex === ifindex)) for (const x of this.routes.list().filter((y) => y.ifindex === ifindex)) this.routes.remove(x);
+    this.changed();
   }
 
   addresses(ifindex?: number): readonly Address[] {
@@ -224,17 +245,27 @@ export class Stack {
   /**
    * `ip route add`: a gateway must be reachable through a connected route (ENETUNREACH,
    * "Nexthop has invalid gateway"), the device must be up (ENETDOWN), the route new (EEXIST).
+   * A blackhole, unreachable or prohibit route takes neither a gateway nor a device (EINVAL).
    */
-  addRoute(r: { dst: number; prefixLen: number; via?: number; ifindex?: number; src?: number; metric?: number; scope?: RouteScope }): Route {
+  addRoute(r: { dst: number; prefixLen: number; via?: number; ifindex?: number; src?: number; metric?: number; scope?: RouteScope; type?: RouteType }): Route {
     if (!Number.isInteger(r.prefixLen) || r.prefixLen < 0 || r.prefixLen > 32) fail('EINVAL', 'Invalid prefix length');
     const dst = (r.dst & maskOf(r.prefixLen)) >>> 0;
     if (dst !== r.dst >>> 0) fail('EINVAL', 'Invalid prefix for given prefix length');
     const metric = r.metric ?? 0;
+    if (r.type && r.type !== 'unicast') {
+      if (r.via || r.ifindex) fail('EINVAL', 'Gateway, device and multipath can not be specified for this route type');
+      if (r.src && !this.isLocal(r.src)) fail('EINVAL', 'Invalid prefsrc address');
+      if (this.routes.find(dst, r.prefixLen, metric)) fail('EEXIST');
+      const route: Route = { dst, prefixLen: r.prefixLen, ifindex: 0, via: 0, src: r.src ?? 0, metric, proto: 'boot', scope: 'global', type: r.type };
+      this.routes.add(route);
+      this.changed();
+      return route;
+    }
     let ifindex = r.ifindex ?? 0;
     const via = r.via ?? 0;
     if (via) {
       const nh = this.routes.lookup(via);
-      if (!nh || nh.via !== 0 || (ifindex && nh.ifindex !== ifindex)) fail('ENETUNREACH', 'Nexthop has invalid gateway');
+      if (!nh || nh.via !== 0 || !nh.ifindex || (ifindex && nh.ifindex !== ifindex)) fail('ENETUNREACH', 'Nexthop has invalid gateway');
       ifindex = nh.ifindex;
     } else if (!ifindex) {
       fail('EINVAL', 'Device only route without a gateway or device');
@@ -246,14 +277,17 @@ export class Stack {
     if (this.routes.find(dst, r.prefixLen, metric)) fail('EEXIST');
     const route: Route = { dst, prefixLen: r.prefixLen, ifindex, via, src: r.src ?? 0, metric, proto: 'boot', scope: r.scope ?? (via ? 'global' : 'link') };
     this.routes.add(route);
+    this.changed();
     return route;
   }
 
-  /** `ip route del` (ESRCH when no such route). */
-  delRoute(r: { dst: number; prefixLen: number; metric?: number; ifindex?: number }): void {
-    const found = this.routes.list().find((x) => x.dst === r.dst >>> 0 && x.prefixLen === r.prefixLen && (r.metric === undefined || x.metric === r.metric) && (!r.ifindex || x.ifindex === r.ifindex));
+  /** `ip route del` (ESRCH when no such route; a type, when given, must be the route's). */
+  delRoute(r: { dst: number; prefixLen: number; metric?: number; ifindex?: number; type?: RouteType }): void {
+    const found = this.routes.list().find((x) => x.dst === r.dst >>> 0 && x.prefixLen === r.prefixLen && (r.metric === undefined || x.metric === r.metric)
+      && (!r.ifindex || x.ifindex === r.ifindex) && (r.type === undefined || (x.type ?? 'unicast') === r.type));
     if (!found) fail('ESRCH');
     this.routes.remove(found);
+    this.changed();
   }
 
   /** The route a packet to `dst` takes, or undefined (ENETUNREACH for senders). */
@@ -261,8 +295,8 @@ export class Stack {
     return this.routes.lookup(dst);
   }
 
-  /** inet_select_addr: the route's preferred source, else a primary address on the device, else any. */
-  private sourceFor(r: Route): number {
+  /** inet_select_addr: the route's preferred source, else a primary address on the device, else any (0 when none). */
+  prefSource(r: Route): number {
     if (r.src) return r.src;
     const onDev = this.addrs.filter((a) => a.ifindex === r.ifindex && !a.secondary);
     const nh = r.via || 0;
@@ -282,6 +316,7 @@ export class Stack {
       this.addrs.unshift({ ifindex, local: 0x7f000001, prefixLen: 8, broadcast: 0, secondary: false });
     }
     for (const a of this.addrs) if (a.ifindex === ifindex) this.addPrefixRoute(a);
+    this.changed();
   }
 
   /** NETDEV_DOWN: routes through the device and its neighbours go. */
@@ -291,6 +326,7 @@ export class Stack {
       this.counters.arp.UnresolvedDiscards += n.queue.length;
       this.neigh.delete(k);
     }
+    this.changed();
   }
 
   /** NETDEV_UNREGISTER (or moved away): everything about the device goes. */
@@ -298,6 +334,7 @@ export class Stack {
     this.linkDown(ifindex);
     this.addrs = this.addrs.filter((a) => a.ifindex !== ifindex);
     for (const list of this.sockets.values()) for (const s of list) if (s.ifindex === ifindex) s.close();
+    this.changed();
   }
 
   // ---- neighbours -----------------------------------------------------------------
@@ -319,6 +356,7 @@ export class Stack {
     if (lladdr === null && state !== 'NOARP') fail('EINVAL', 'No link layer address given');
     const n: Neighbour = { ifindex, dst, lladdr, state, queue: old?.queue ?? [], probes: 0, updatedNs: this.io.nowNs() };
     this.neigh.set(key, n);
+    this.changed();
     // frames that waited for this address go now
     if (lladdr !== null && n.queue.length) {
       const queued = n.queue.splice(0);
@@ -330,6 +368,7 @@ export class Stack {
   delNeighbour(ifindex: number, dst: number): void {
     const key = `${ifindex}/${dst}`;
     if (!this.neigh.delete(key)) fail('ENOENT');
+    this.changed();
   }
 
   /** `ip neigh flush [dev]`: every entry but the PERMANENT and NOARP ones (iproute2 leaves those). */
@@ -337,6 +376,7 @@ export class Stack {
     for (const [k, n] of this.neigh) {
       if ((ifindex === undefined || n.ifindex === ifindex) && n.state !== 'PERMANENT' && n.state !== 'NOARP') this.neigh.delete(k);
     }
+    this.changed();
   }
 
   /**
@@ -438,8 +478,15 @@ export class Stack {
         this.counters.ip.OutNoRoutes++;
         fail('ENETUNREACH');
       }
+      // (ip_route_output_key's answer for the error route types)
+      if (r.type === 'blackhole') fail('EINVAL');
+      if (r.type === 'unreachable') {
+        this.counters.ip.OutNoRoutes++;
+        fail('EHOSTUNREACH');
+      }
+      if (r.type === 'prohibit') fail('EACCES');
     }
-    const src = o.src ?? (local ? dst : this.sourceFor(r!));
+    const src = o.src ?? (local ? dst : this.prefSource(r!));
     const meta: FrameMeta = { ...o.meta, protocol: ETH_P_IP };
     const frame = buildIpv4(new Uint8Array(6), new Uint8Array(6), { src, dst, proto, ttl: o.ttl ?? this.ttl, tos: o.tos, id: this.ipId++ & 0xffff }, payload);
     this.counters.ip.OutRequests++;
@@ -456,7 +503,7 @@ export class Stack {
   sendUdp(s: UdpSocket, dst: number, dport: number, data: Uint8Array, meta: FrameMeta): void {
     if (s.closed) fail('EBADF');
     const r = this.isLocal(dst) ? undefined : this.routes.lookup(dst);
-    const src = s.addr || (this.isLocal(dst) ? dst : r ? this.sourceFor(r) : 0);
+    const src = s.addr || (this.isLocal(dst) ? dst : r ? this.prefSource(r) : 0);
     this.counters.udp.OutDatagrams++;
     this.sendIp(dst, IPPROTO_UDP, buildUdp(src, dst, s.port, dport, data), { src, meta, ifindex: s.ifindex || undefined });
   }
@@ -547,10 +594,13 @@ export class Stack {
     const n = this.neigh.get(key);
     if (n || (forUs && a.op === ARPOP_REQUEST)) {
       const entry = n ?? { ifindex, dst: a.spa, lladdr: null, state: 'INCOMPLETE' as NeighState, queue: [], probes: 0, updatedNs: 0n };
+      // (usable now, or with another address: the FIB's copy changes)
+      const news = entry.state !== 'REACHABLE' || !entry.lladdr || entry.lladdr.some((b, i) => b !== a.sha[i]);
       entry.lladdr = a.sha;
       entry.state = 'REACHABLE';
       entry.updatedNs = this.io.nowNs();
       this.neigh.set(key, entry);
+      if (news) this.changed();
       for (const q of entry.queue.splice(0)) {
         q.frame.set(a.sha, 0);
         this.io.xmit(ifindex, q.frame, q.meta);
@@ -601,6 +651,16 @@ export class Stack {
       this.icmpError(f, ip, ICMP_DEST_UNREACH, 0 /* net unreachable */);
       return;
     }
+    // ip_error: a blackhole drops silently; unreachable and prohibit say so
+    if (r.type === 'blackhole') {
+      this.counters.ip.InDiscards++;
+      return;
+    }
+    if (r.type === 'unreachable' || r.type === 'prohibit') {
+      this.counters.ip.InAddrErrors++;
+      this.icmpError(f, ip, ICMP_DEST_UNREACH, r.type === 'unreachable' ? ICMP_HOST_UNREACH : ICMP_PKT_FILTERED);
+      return;
+    }
     const out = f.slice(0, ip.off + ip.totalLen);
     decTtl(out, ip);
     this.counters.ip.ForwDatagrams++;
@@ -640,7 +700,7 @@ export class Stack {
         const q = o + 8;
         if (end >= q + 28 && f[q + 9] === IPPROTO_ICMP && f[q + (f[q]! & 15) * 4] === ICMP_ECHO) {
           const qo = q + (f[q]! & 15) * 4;
-          this.pingers.get(rd16(f, qo + 4))?.({ kind: type === ICMP_DEST_UNREACH ? 'unreachable' : 'ttl', seq: rd16(f, qo + 6), from: ip.src, ttl: ip.ttl, bytes: end - o, atNs: this.io.nowNs() });
+          this.pingers.get(rd16(f, qo + 4))?.({ kind: type === ICMP_DEST_UNREACH ? 'unreachable' : 'ttl', code: f[o + 1]!, seq: rd16(f, qo + 6), from: ip.src, ttl: ip.ttl, bytes: end - o, atNs: this.io.nowNs() });
         }
       }
       return;
