@@ -65,7 +65,7 @@ export class Rtnl {
     });
     this.namespaces.set(name, ns);
     const lo = this.dev.newDevice(ns, {
-      kind: 'loopback', name: 'lo', baseFlags: A.IFF_LOOPBACK, mtu: 65536, minMtu: 0, maxMtu: 0x7fffffff,
+      kind: 'loopback', name: 'lo', baseFlags: A.IFF_LOOPBACK, mtu: 65536, minMtu: 0, maxMtu: 0,
       mac: new Uint8Array(6), txqlen: 1000, numTxQueues: 1, numRxQueues: 1,
     });
     lo.carrier = true;
