@@ -10,8 +10,15 @@ export interface Ctx {
   ns: string;
   json: boolean;
   details: boolean;
-  stats: boolean;
+  /** `-s` given this many times (`-s -s` adds the error counters). */
+  stats: number;
   pretty: boolean;
+  /** `-br`: one line per device, fixed-width columns. */
+  brief: boolean;
+  /** `-o`: each record on one line, its line breaks printed as `\`. */
+  oneline: boolean;
+  /** `-4` / `-6` / `-0` / `-f FAMILY`: undefined for all. */
+  family?: 'inet' | 'inet6' | 'link' | 'mpls' | 'bridge';
   out: string[];
   err: string[];
 }
@@ -27,5 +34,5 @@ export class CliError extends Error {
 }
 
 export function newCtx(emu: Emulator, ns = 'init'): Ctx {
-  return { emu, ns, json: false, details: false, stats: false, pretty: false, out: [], err: [] };
+  return { emu, ns, json: false, details: false, stats: 0, pretty: false, brief: false, oneline: false, out: [], err: [] };
 }

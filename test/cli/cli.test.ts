@@ -107,8 +107,8 @@ describe('nkemu ip link (iproute2 shapes)', () => {
       ['ip addr add 10.0.0.1/24 dev nope', 'Cannot find device "nope"', 1],
       ['ip route add 10.5.0.0/16 via 10.77.0.1', 'Error: Nexthop has invalid gateway.', 2],
       ['ip route del 10.5.0.0/16', 'RTNETLINK answers: No such process', 2],
-      ['ip netns add blue', 'Cannot create namespace file "/var/run/netns/blue": File exists', 1],
-      ['ip netns del green', 'Cannot remove namespace file "/var/run/netns/green": No such file or directory', 1],
+      ['ip netns add blue', 'Cannot create namespace file "/run/netns/blue": File exists', 1],
+      ['ip netns del green', 'Cannot remove namespace file "/run/netns/green": No such file or directory', 1],
       ['ip bogus', 'Object "bogus" is unknown, try "ip help".', 1],
     ];
     for (const [line, err, code] of cases) {

@@ -262,7 +262,7 @@ export class Stack {
   }
 
   /** inet_select_addr: the route's preferred source, else a primary address on the device, else any. */
-  private sourceFor(r: Route): number {
+  sourceFor(r: Route): number {
     if (r.src) return r.src;
     const onDev = this.addrs.filter((a) => a.ifindex === r.ifindex && !a.secondary);
     const nh = r.via || 0;
