@@ -290,22 +290,22 @@ export function jsonText(v: unknown, pretty: boolean): string {
 
 /**
  * The routes as the kernel dumps them (fib_trie: by network, a longer prefix before a
- * shorter one of the same network, then by metric); with `dev` (an ifindex), its only.
+ * shorter one of the same network, then by metric), those `keep` selects.
  */
-function dumpOrder(emu: Emulator, ns: string, dev?: number): Route[] {
-  return emu.stack(ns).routes.list().filter((r) => dev === undefined || r.ifindex === dev)
+function dumpOrder(emu: Emulator, ns: string, keep: (r: Route) => boolean): Route[] {
+  return emu.stack(ns).routes.list().filter(keep)
     .sort((a, b) => (a.dst >>> 0) - (b.dst >>> 0) || b.prefixLen - a.prefixLen || (a.metric ?? 0) - (b.metric ?? 0));
 }
 
 /** `ip route show [dev DEV]` lines: iproute2 ends each with a space and leaves the device out of a `dev` listing. */
-export function routeLines(emu: Emulator, ns: string, dev?: number): string[] {
+export function routeLines(emu: Emulator, ns: string, dev?: number, keep: (r: Route) => boolean = (r) => dev === undefined || r.ifindex === dev): string[] {
   const n = emu.netns(ns);
-  return dumpOrder(emu, ns, dev).map((r) => `${formatRoute(r, dev !== undefined ? undefined : n.find(r.ifindex)?.name ?? `if${r.ifindex}`)} `);
+  return dumpOrder(emu, ns, keep).map((r) => `${formatRoute(r, dev !== undefined ? undefined : n.find(r.ifindex)?.name ?? `if${r.ifindex}`)} `);
 }
 
-export function routeJson(emu: Emulator, ns: string, dev?: number): Record<string, unknown>[] {
+export function routeJson(emu: Emulator, ns: string, dev?: number, keep: (r: Route) => boolean = (r) => dev === undefined || r.ifindex === dev): Record<string, unknown>[] {
   const n = emu.netns(ns);
-  return dumpOrder(emu, ns, dev).map((r) => ({
+  return dumpOrder(emu, ns, keep).map((r) => ({
     dst: r.prefixLen === 0 ? 'default' : r.prefixLen === 32 ? formatIp(r.dst) : `${formatIp(r.dst)}/${r.prefixLen}`,
     ...(r.via ? { gateway: formatIp(r.via) } : {}),
     ...(dev === undefined ? { dev: n.find(r.ifindex)?.name ?? `if${r.ifindex}` } : {}),

@@ -10,6 +10,7 @@ import type { LinkDump, LinkRequest, NetkitData } from '../net/types.js';
 import { NetError } from '../errors.js';
 import { formatIp, maskOf, parseIp } from '../net/stack/packet.js';
 import type { NeighState } from '../net/stack/stack.js';
+import type { Route } from '../net/stack/route.js';
 import { CliError, type Ctx } from './context.js';
 import {
   addrBrief, addrBriefJson, addrJson, addrList, addrOneline, addrText, jsonText, linkBrief, linkBriefJson, linkJson, linkText, neighJson,
@@ -51,8 +52,9 @@ function duparg2(key: string, arg: string): never {
   throw new CliError(`Error: either "${key}" is duplicate, or "${arg}" is a garbage.`, 255);
 }
 
-function uint(v: string | undefined, what: string, max = 0xffffffff): number {
-  if (v === undefined || !/^(0x[0-9a-f]+|\d+)$/i.test(v) || Number(v) > max) invarg(`Invalid "${what}" value`, v ?? '');
+/** get_u32 (decimal or 0x hex); `msg` is iproute2's invarg text, most of which end in a newline of their own. */
+function uint(v: string, msg: string): number {
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(v) || Number(v) > 0xffffffff) invarg(msg, v);
   return Number(v);
 }
 
@@ -86,10 +88,20 @@ function parseLinkOptions(args: string[], start: number, req: LinkRequest, stopA
         req.ifname = v;
         break;
       }
-      case 'numrxqueues': req.numRxQueues = uint(nextArg(args, i++), 'numrxqueues'); break;
-      case 'numtxqueues': req.numTxQueues = uint(nextArg(args, i++), 'numtxqueues'); break;
-      case 'mtu': req.mtu = mtuArg(nextArg(args, i++)); break;
-      case 'txqueuelen': case 'txqlen': case 'qlen': req.txqlen = uint(nextArg(args, i++), 'txqueuelen'); break;
+      case 'numrxqueues': req.numRxQueues = uint(nextArg(args, i++), 'Invalid "numrxqueues" value\n'); break;
+      case 'numtxqueues': req.numTxQueues = uint(nextArg(args, i++), 'Invalid "numtxqueues" value\n'); break;
+      case 'mtu': {
+        const v = nextArg(args, i++);
+        if (req.mtu !== undefined) duparg('mtu', v);
+        req.mtu = mtuArg(v);
+        break;
+      }
+      case 'txqueuelen': case 'txqlen': case 'qlen': {
+        const v = nextArg(args, i++);
+        if (req.txqlen !== undefined) duparg('txqueuelen', v);
+        req.txqlen = uint(v, 'Invalid "txqueuelen" value\n');
+        break;
+      }
       case 'address': req.address = nextArg(args, i++); break;
       case 'netns': req.netns = nextArg(args, i++); break;
       default:
@@ -218,8 +230,19 @@ function linkShow(ctx: Ctx, args: string[]): void {
 function addrShow(ctx: Ctx, args: string[]): void {
   const { emu, ns } = ctx;
   const f = parseLinkFilter(args, ADDR_USAGE);
+  if (ctx.family === 'link') {
+    // `-0`: the link part alone, in the address listing's shape (no `mode`)
+    const dumps = filteredLinks(ctx, f);
+    const o = { details: ctx.details, stats: ctx.stats, addr: true };
+    if (ctx.brief) {
+      if (ctx.json) return printJson(ctx, dumps.map((d) => linkBriefJson(emu, ns, d)));
+      return void ctx.out.push(...dumps.map((d) => linkBrief(emu, ns, d)));
+    }
+    if (ctx.json) return printJson(ctx, dumps.map((d) => linkJson(emu, ns, d, o)));
+    return printRecords(ctx, dumps.map((d) => linkText(emu, ns, d, o)));
+  }
   // (`to PREFIX` sets the family when none was given)
-  const fam = ctx.family === 'link' ? undefined : ctx.family ?? (f.to ? 'inet' : undefined);
+  const fam = ctx.family ?? (f.to ? 'inet' : undefined);
   const dumps = filteredLinks(ctx, f)
     .filter((d) => fam === undefined || (fam === 'inet' && addrList(emu, ns, d.ifindex, f.to).length > 0));
   const o = { details: ctx.details, stats: ctx.stats, noL2: fam !== undefined, to: f.to };
@@ -286,8 +309,20 @@ function linkCmd(ctx: Ctx, args: string[]): void {
       switch (a) {
         case 'up': change.up = true; break;
         case 'down': change.up = false; break;
-        case 'netns': change.netns = nextArg(args, i++); break;
-        case 'mtu': change.mtu = mtuArg(nextArg(args, i++)); break;
+        case 'netns': {
+          const v = nextArg(args, i++);
+          if (change.netns !== undefined) duparg('netns', v);
+          // (netns_get_fd: a name under the netns directory, else a PID, which nkemu has none of)
+          if (!emu.hasNetns(v)) invarg('Invalid "netns" value\n', v);
+          change.netns = v;
+          break;
+        }
+        case 'mtu': {
+          const v = nextArg(args, i++);
+          if (change.mtu !== undefined) duparg('mtu', v);
+          change.mtu = mtuArg(v);
+          break;
+        }
         case 'name': {
           const v = nextArg(args, i++);
           if (v.length >= 16 || v.length === 0 || /[/:\s]/.test(v)) invarg('"name" not a valid ifname', v);
@@ -300,7 +335,12 @@ function linkCmd(ctx: Ctx, args: string[]): void {
           if (!/^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$/i.test(change.address)) throw new CliError(`"${change.address}" is invalid lladdr.`, 1);
           break;
         }
-        case 'txqueuelen': case 'txqlen': case 'qlen': change.txqlen = uint(nextArg(args, i++), 'txqueuelen'); break;
+        case 'txqueuelen': case 'txqlen': case 'qlen': {
+          const v = nextArg(args, i++);
+          if (change.txqlen !== undefined) duparg('txqueuelen', v);
+          change.txqlen = uint(v, 'Invalid "txqueuelen" value\n');
+          break;
+        }
         case 'xdp': case 'xdpdrv': {
           // ip link set dev DEV xdp obj FILE [sec NAME] | xdp off
           const how = nextArg(args, i++);
@@ -321,7 +361,6 @@ function linkCmd(ctx: Ctx, args: string[]): void {
         default: duparg2('dev', a);
       }
     }
-    if (change.netns !== undefined && !emu.hasNetns(change.netns)) throw new CliError(`Invalid "netns" value "${change.netns}"`, 255);
     findDev(emu, ns, name);
     if (xdp !== undefined) return setXdp(ctx, name, xdp);
     emu.setLink(ns, name, change);
@@ -370,7 +409,15 @@ function addrModify(ctx: Ctx, verb: 'add' | 'del', args: string[]): void {
   findDev(emu, ns, dev);
   // No address, no family: rtnetlink has no RTM_NEWADDR handler for AF_UNSPEC.
   if (local === undefined) throw new NetError('EOPNOTSUPP');
-  if (verb === 'del') return emu.delAddress(ns, dev, local);
+  if (verb === 'del') {
+    if (!local.includes('/')) {
+      // no prefix length: the kernel matches the address alone, and iproute2 says so
+      ctx.err.push('Warning: Executing wildcard deletion to stay compatible with old scripts.',
+        `         Explicitly specify the prefix length (${local}/32) to avoid this warning.`,
+        '         This special behaviour is likely to disappear in further releases,', '         fix your scripts!');
+    }
+    return emu.delAddress(ns, dev, local);
+  }
   const [ip, len] = local.split('/');
   const addr = parseIp(ip!)!;
   const plen = len === undefined ? 32 : Number(len);
@@ -407,18 +454,52 @@ function parseTable(v: string, dump: boolean): void {
   throw new CliError(`nkemu: only the main table is modelled, not "${v}"`, 1);
 }
 
-/** `ip route {show|flush} [dev DEV] [table main]`: the selected routes' device, if one. */
-function parseRouteSelector(ctx: Ctx, args: string[]): number | undefined {
+/** What `ip route {show|flush}` selects: a device, and prefixes (root: inside it; match: containing it; exact: equal). */
+interface RouteSelector {
+  dev?: number;
+  root?: Prefix;
+  match?: Prefix;
+}
+
+/** get_prefix for IPv4: `default`, `A.B.C.D` (a /32) or `A.B.C.D/LEN`. */
+function prefixArg(v: string): Prefix {
+  if (v === 'default' || v === 'all' || v === 'any') return { addr: 0, len: 0 };
+  const [ip, len, extra] = v.split('/');
+  const addr = parseIp(ip!);
+  const l = len === undefined ? 32 : /^\d{1,2}$/.test(len) ? Number(len) : NaN;
+  if (addr === null || extra !== undefined || !(l <= 32)) throw new CliError(`Error: any valid prefix is expected rather than "${v}".`, 1);
+  return { addr, len: l };
+}
+
+/** iproute_list_flush_or_save's selector: `dev`/`oif`, `table`, `root P`, `match P`, `[exact|to] P`. */
+function parseRouteSelector(ctx: Ctx, args: string[]): RouteSelector {
   let dev: string | undefined;
+  const sel: RouteSelector = {};
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+    let a = args[i]!;
     if (a === 'dev' || matches(a, 'oif')) dev = nextArg(args, i++);
     else if (matches(a, 'table')) parseTable(nextArg(args, i++), true);
     else if (matches(a, 'help')) usage(ROUTE_USAGE);
-    else duparg2('to', a);
+    else {
+      if (matches(a, 'to')) a = nextArg(args, i++);
+      if (matches(a, 'root')) sel.root = prefixArg(nextArg(args, i++));
+      else if (matches(a, 'match')) sel.match = prefixArg(nextArg(args, i++));
+      else {
+        if (matches(a, 'exact')) a = nextArg(args, i++);
+        sel.root = sel.match = prefixArg(a);
+      }
+    }
   }
-  if (dev === undefined) return undefined;
-  return findDev(ctx.emu, ctx.ns, dev).ifindex;
+  if (dev !== undefined) sel.dev = findDev(ctx.emu, ctx.ns, dev).ifindex;
+  return sel;
+}
+
+/** Whether a route (network, length, device) is one the selector takes. */
+function selected(sel: RouteSelector, r: { dst: number; prefixLen: number; ifindex: number }): boolean {
+  const within = (p: Prefix, net: number, len: number): boolean => ((net ^ p.addr) & maskOf(p.len)) === 0 && len >= p.len;
+  return (sel.dev === undefined || r.ifindex === sel.dev)
+    && (sel.root === undefined || within(sel.root, r.dst, r.prefixLen))
+    && (sel.match === undefined || within({ addr: r.dst, len: r.prefixLen }, sel.match.addr, sel.match.len));
 }
 
 /** `ip route get [to] ADDR [from ADDR] [oif DEV] [mark N]` (iproute_get): the route the kernel would pick. */
@@ -432,7 +513,11 @@ function routeGetCmd(ctx: Ctx, args: string[]): void {
   };
   for (let i = 0; i < args.length; i++) {
     let a = args[i]!;
-    if (matches(a, 'from')) o.from = addr(nextArg(args, i++));
+    if (a === 'tos' || matches(a, 'dsfield')) {
+      // (rtnl_dsfield_a2n: a byte; nkemu's routes carry no TOS, so every value finds the same route)
+      const v = nextArg(args, i++);
+      if (!/^(0x[0-9a-f]{1,2}|\d{1,3})$/i.test(v) || Number(v) > 255) invarg('TOS value is invalid\n', v);
+    } else if (matches(a, 'from')) o.from = addr(nextArg(args, i++));
     else if (matches(a, 'mark')) {
       const v = nextArg(args, i++);
       if (!/^(0x[0-9a-f]+|\d+)$/i.test(v) || Number(v) > 0xffffffff) invarg('invalid mark value', v);
@@ -454,12 +539,13 @@ function routeGetCmd(ctx: Ctx, args: string[]): void {
 function routeCmd(ctx: Ctx, args: string[]): void {
   const { emu, ns } = ctx;
   const verb = args[0];
-  const list = (dev: number | undefined): void => {
+  const list = (sel: RouteSelector): void => {
     if (ctx.family !== undefined && ctx.family !== 'inet') return; // (no IPv6 routes: the stack is IPv4 only)
-    if (ctx.json) printJson(ctx, routeJson(emu, ns, dev));
-    else ctx.out.push(...routeLines(emu, ns, dev));
+    const keep = (r: Route): boolean => selected(sel, r);
+    if (ctx.json) printJson(ctx, routeJson(emu, ns, sel.dev, keep));
+    else ctx.out.push(...routeLines(emu, ns, sel.dev, keep));
   };
-  if (verb === undefined) return list(undefined);
+  if (verb === undefined) return list({});
   const add = matches(verb, 'add');
   if (add || matches(verb, 'delete')) {
     const r: { dst: string; via?: string; dev?: string; src?: string; metric?: number } = { dst: '' };
@@ -468,7 +554,9 @@ function routeCmd(ctx: Ctx, args: string[]): void {
       if (a === 'via') r.via = nextArg(args, i++);
       else if (a === 'dev' || matches(a, 'oif')) r.dev = nextArg(args, i++);
       else if (a === 'src') r.src = nextArg(args, i++);
-      else if (a === 'metric' || a === 'preference') r.metric = uint(nextArg(args, i++), 'metric');
+      else if (a === 'metric' || a === 'preference') {
+        r.metric = uint(nextArg(args, i++), '"metric" value is invalid\n');
+      }
       else if (matches(a, 'table')) parseTable(nextArg(args, i++), false);
       else if (r.dst === '') {
         const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(a);
@@ -478,7 +566,7 @@ function routeCmd(ctx: Ctx, args: string[]): void {
         r.dst = a;
       } else duparg2('to', a);
     }
-    if (r.dst === '') throw new CliError('Error: "to" argument is required.', 255);
+    if (r.dst === '') usage(ROUTE_USAGE);
     if (r.dev !== undefined) findDev(emu, ns, r.dev);
     // (a route with neither a device nor a gateway: the kernel's fib_create_info finds no device)
     if (add && r.dev === undefined && r.via === undefined) throw new NetError('ENODEV');
@@ -498,11 +586,11 @@ function routeCmd(ctx: Ctx, args: string[]): void {
   if (matches(verb, 'get')) return routeGetCmd(ctx, args.slice(1));
   if (matches(verb, 'flush')) {
     if (args.length < 2) throw new CliError('"ip route flush" requires arguments.', 1);
-    const dev = parseRouteSelector(ctx, args.slice(1));
+    const sel = parseRouteSelector(ctx, args.slice(1));
     if (ctx.family !== undefined && ctx.family !== 'inet') return;
     const stack = emu.stack(ns);
     for (const r of [...stack.routes.list()]) {
-      if (dev === undefined || r.ifindex === dev) stack.delRoute({ dst: r.dst, prefixLen: r.prefixLen, metric: r.metric, ifindex: r.ifindex });
+      if (selected(sel, r)) stack.delRoute({ dst: r.dst, prefixLen: r.prefixLen, metric: r.metric, ifindex: r.ifindex });
     }
     return;
   }
@@ -592,6 +680,31 @@ function neighModify(ctx: Ctx, verb: 'add' | 'replace' | 'change' | 'del', args:
   stack.addNeighbour(dev, dst, ll, { state: opt.nud, replace: verb !== 'add' });
 }
 
+/** `ip neigh get ADDR dev DEV` (RTM_GETNEIGH): the one entry, its device named. */
+function neighGet(ctx: Ctx, args: string[]): void {
+  const { emu, ns } = ctx;
+  let dev: string | undefined;
+  let dst: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    let a = args[i]!;
+    if (a === 'dev') dev = nextArg(args, i++);
+    else {
+      if (a === 'to') a = nextArg(args, i++);
+      if (matches(a, 'help')) usage(NEIGH_USAGE);
+      if (dst !== undefined) duparg2('to', a);
+      dst = a;
+    }
+  }
+  if (dev === undefined || dst === undefined) throw new CliError('Device and address are required arguments.', 1);
+  const ip = parseIp(dst);
+  if (ip === null) throw new CliError(`Error: any valid address is expected rather than "${dst}".`, 1);
+  const ifindex = findDev(emu, ns, dev).ifindex;
+  const keep = (n: { ifindex: number; dst: number }): boolean => n.ifindex === ifindex && n.dst === ip;
+  if (!emu.stack(ns).neighbours().some(keep)) throw new NetError('ENOENT', 'Neighbour entry not found');
+  if (ctx.json) printJson(ctx, neighJson(emu, ns, undefined, keep));
+  else ctx.out.push(...neighLines(emu, ns, undefined, keep));
+}
+
 /** `ip neigh …` (do_ipneigh's verbs, in its order). */
 function neighCmd(ctx: Ctx, args: string[]): void {
   const verb = args[0];
@@ -601,6 +714,7 @@ function neighCmd(ctx: Ctx, args: string[]): void {
   if (matches(verb, 'change') || verb === 'chg') return neighModify(ctx, 'change', rest);
   if (matches(verb, 'replace')) return neighModify(ctx, 'replace', rest);
   if (matches(verb, 'delete')) return neighModify(ctx, 'del', rest);
+  if (matches(verb, 'get')) return neighGet(ctx, rest);
   if (matches(verb, 'show') || matches(verb, 'lst') || matches(verb, 'list')) return neighShowOrFlush(ctx, rest, false);
   if (matches(verb, 'flush')) return neighShowOrFlush(ctx, rest, true);
   if (matches(verb, 'help')) usage(NEIGH_USAGE);
@@ -641,8 +755,9 @@ function netnsCmd(ctx: Ctx, args: string[], exec: (ns: string, argv: string[]) =
   }
   if (matches(verb, 'exec')) {
     const name = args[1];
-    if (!name || args.length < 3) throw new CliError('No netns name specified', 255);
-    if (!emu.hasNetns(name)) throw new CliError(`Cannot open network namespace "${name}": No such file or directory`, 1);
+    if (!name) throw new CliError('No netns name specified', 1);
+    if (!emu.hasNetns(name)) throw new CliError(`Cannot open network namespace "${name}": No such file or directory`, 255);
+    if (args.length < 3) throw new CliError('No command specified', 1);
     return exec(name, args.slice(2));
   }
   throw new CliError(`Command "${verb}" is unknown, try "ip netns help".`, 255);
@@ -694,8 +809,8 @@ const OPTIONS: [string, OptionHandler | null][] = [
   ['-rcvbuf', null], ['-color', null],
   ['-help', () => usage(IP_USAGE)],
   ['-netns', (ctx, value) => {
-    const v = value();
-    if (v === undefined) usage(IP_USAGE);
+    // (with no name ip.c passes a NULL, which glibc prints as "(null)")
+    const v = value() ?? '(null)';
     if (!ctx.emu.hasNetns(v)) throw new CliError(`Cannot open network namespace "${v}": No such file or directory`, 255);
     ctx.ns = v;
   }],

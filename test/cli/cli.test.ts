@@ -99,7 +99,7 @@ describe('nkemu ip link (iproute2 shapes)', () => {
       ['ip link set nk1 mtu 70000', 'Error: mtu greater than device maximum.', 2],
       ['ip link set nk1 mtu 60', 'Error: mtu less than device minimum.', 2],
       ['ip link set nk1 name nkb', 'RTNETLINK answers: File exists', 2],
-      ['ip link set nk1 netns nowhere', 'Invalid "netns" value "nowhere"', 255],
+      ['ip link set nk1 netns nowhere', 'Error: argument "nowhere" is wrong: Invalid "netns" value', 255],
       ['ip link set nk1 address 02:00:00:00:00:01', 'RTNETLINK answers: Operation not supported', 2],
       ['ip link set nka type netkit blackhole', 'Error: netkit link settings can be changed only through the primary device.', 2],
       ['ip link del nope', 'Cannot find device "nope"', 1],
