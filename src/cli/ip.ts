@@ -376,7 +376,11 @@ function linkCmd(ctx: Ctx, args: string[]): void {
     return;
   }
   if (matches(verb, 'show') || matches(verb, 'lst') || matches(verb, 'list')) return linkShow(ctx, args.slice(1));
-  if (matches(verb, 'help')) usage(LINK_USAGE);
+  if (matches(verb, 'help')) {
+    // do_help: a kind with its own help prints it on stdout (netkit's print_help); else the usage
+    if (args[1] === 'netkit') return void ctx.out.push(...NETKIT_USAGE);
+    usage(LINK_USAGE);
+  }
   throw new CliError(`Command "${verb}" is unknown, try "ip link help".`, 255);
 }
 

@@ -79,6 +79,13 @@ describe('nkemu ip link (iproute2 shapes)', () => {
     golden('ip-s-link-addr-route.txt', await ok('ip -s link show nk1') + await ok('ip addr show dev nk1') + await ok('ip route show') + await ok('ip -j route show'));
   });
 
+  it('ip link help netkit: the kind\'s own help on stdout, exit 0 (a kind nkemu lacks: the link usage, exit 255)', async () => {
+    const r = await sh('ip link help netkit');
+    expect([r.code, r.stderr, r.stdout.split('\n')[0]]).toEqual([0, '', 'Usage: ... netkit [ mode MODE ] [ POLICY ] [ scrub SCRUB ] [ peer [ POLICY <options> ] ]']);
+    const v = await sh('ip link help veth');
+    expect([v.code, v.stdout, v.stderr.split('\n')[0]]).toEqual([255, '', 'Usage: ip link add [link DEV | parentdev NAME] [ name ] NAME']);
+  });
+
   it('bad input: the real tool\'s error, a non-zero status, nothing changed', async () => {
     await topology();
     const before = await snapshot();
