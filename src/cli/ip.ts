@@ -551,7 +551,9 @@ function routeCmd(ctx: Ctx, args: string[]): void {
   };
   if (verb === undefined) return list({});
   const add = matches(verb, 'add');
-  if (add || matches(verb, 'delete')) {
+  const change = matches(verb, 'change') || verb === 'chg';
+  const replace = matches(verb, 'replace');
+  if (add || change || replace || matches(verb, 'delete')) {
     const r: { dst: string; via?: string; dev?: string; src?: string; metric?: number } = { dst: '' };
     for (let i = 1; i < args.length; i++) {
       const a = args[i]!;
@@ -573,8 +575,27 @@ function routeCmd(ctx: Ctx, args: string[]): void {
     if (r.dst === '') usage(ROUTE_USAGE);
     if (r.dev !== undefined) findDev(emu, ns, r.dev);
     // (a route with neither a device nor a gateway: the kernel's fib_create_info finds no device)
-    if (add && r.dev === undefined && r.via === undefined) throw new NetError('ENODEV');
+    if ((add || change || replace) && r.dev === undefined && r.via === undefined) throw new NetError('ENODEV');
     if (add) return emu.addRoute(ns, r);
+    if (change || replace) {
+      // fib_table_insert with NLM_F_REPLACE: the route of the same key (network, length,
+      // metric) gives way to the new one, which is checked as an add is (the old one stays
+      // if it is refused); none: replace creates, change (no NLM_F_CREATE) is ENOENT.
+      const stack = emu.stack(ns);
+      const [ip, len] = r.dst === 'default' ? ['0.0.0.0', '0'] : r.dst.split('/');
+      const old = stack.routes.list().find((x) => x.dst === parseIp(ip!) && x.prefixLen === (len === undefined ? 32 : Number(len)) && x.metric === (r.metric ?? 0));
+      if (!old) {
+        if (change) throw new NetError('ENOENT');
+        return emu.addRoute(ns, r);
+      }
+      stack.routes.remove(old);
+      try {
+        return emu.addRoute(ns, r);
+      } catch (e) {
+        stack.routes.add(old);
+        throw e;
+      }
+    }
     // fib_table_delete: a given gateway must be the route's too
     if (r.via !== undefined) {
       const via = parseIp(r.via);
