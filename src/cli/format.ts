@@ -18,9 +18,11 @@ export interface Prefix {
   len: number;
 }
 
-/** `ip addr show to PREFIX`: only the addresses inside it. */
+/** `ip addr show to PREFIX`, `secondary`, …: the addresses the selector takes. */
+export type AddrSelect = (a: Address) => boolean;
+
 export interface AddrFilter {
-  to?: Prefix;
+  keep?: AddrSelect;
 }
 
 /** How `ip addr` shows a device's link part: without `mode`, and without the link layer for one family. */
@@ -171,8 +173,8 @@ export function linkJson(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions 
 }
 
 /** The device's IPv4 addresses in the kernel's ifa_list order: primaries as added, then secondaries. */
-export function addrList(emu: Emulator, ns: string, ifindex: number, to?: Prefix): readonly Address[] {
-  const all = emu.stack(ns).addresses(ifindex).filter((a) => to === undefined || ((a.local ^ to.addr) & maskOf(to.len)) === 0);
+export function addrList(emu: Emulator, ns: string, ifindex: number, keep: AddrSelect = () => true): readonly Address[] {
+  const all = emu.stack(ns).addresses(ifindex).filter(keep);
   return [...all.filter((a) => !a.secondary), ...all.filter((a) => a.secondary)];
 }
 
@@ -189,15 +191,15 @@ function inetLines(a: Address, ifname: string): string[] {
 /** `ip addr show` lines for one device (link lines, then its inet lines). */
 export function addrText(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions & AddrView & AddrFilter): string[] {
   const lines = linkText(emu, ns, d, { details: o.details, stats: 0, addr: true, noL2: o.noL2 });
-  for (const a of addrList(emu, ns, d.ifindex, o.to)) lines.push(...inetLines(a, d.ifname));
+  for (const a of addrList(emu, ns, d.ifindex, o.keep)) lines.push(...inetLines(a, d.ifname));
   // (`-s`: the link's counters follow its addresses)
   if (o.stats) lines.push(...statsText(d, o.stats));
   return lines;
 }
 
 /** `ip -o addr show`: one line per address, `IFINDEX: IFNAME` then the address lines joined by `\`. */
-export function addrOneline(emu: Emulator, ns: string, d: LinkDump, to?: Prefix): string[] {
-  return addrList(emu, ns, d.ifindex, to).map((a) => `${d.ifindex}: ${d.ifname}${inetLines(a, d.ifname).join('\\')}`);
+export function addrOneline(emu: Emulator, ns: string, d: LinkDump, keep?: AddrSelect): string[] {
+  return addrList(emu, ns, d.ifindex, keep).map((a) => `${d.ifindex}: ${d.ifname}${inetLines(a, d.ifname).join('\\')}`);
 }
 
 export function addrJson(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions & AddrView & AddrFilter): Record<string, unknown> {
@@ -205,7 +207,7 @@ export function addrJson(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions 
   // (`-s`: stats64 after addr_info)
   const stats = j.stats64;
   delete j.stats64;
-  j.addr_info = addrList(emu, ns, d.ifindex, o.to).map((a) => ({
+  j.addr_info = addrList(emu, ns, d.ifindex, o.keep).map((a) => ({
     family: 'inet', local: formatIp(a.local), prefixlen: a.prefixLen,
     ...(a.broadcast ? { broadcast: formatIp(a.broadcast) } : {}),
     scope: addrScope(a), ...(a.secondary ? { secondary: true } : {}), label: d.ifname,
@@ -226,8 +228,8 @@ export function linkBrief(emu: Emulator, ns: string, d: LinkDump): string {
 }
 
 /** `ip -br addr`: name, state, then every address as ADDR/LEN. */
-export function addrBrief(emu: Emulator, ns: string, d: LinkDump, to?: Prefix): string {
-  return `${briefHead(emu, ns, d)}${addrList(emu, ns, d.ifindex, to).map((a) => `${formatIp(a.local)}/${a.prefixLen} `).join('')}`;
+export function addrBrief(emu: Emulator, ns: string, d: LinkDump, keep?: AddrSelect): string {
+  return `${briefHead(emu, ns, d)}${addrList(emu, ns, d.ifindex, keep).map((a) => `${formatIp(a.local)}/${a.prefixLen} `).join('')}`;
 }
 
 /** `ip -br -j link`: the name part, the state, the link-layer address and the flags. */
@@ -236,8 +238,8 @@ export function linkBriefJson(emu: Emulator, ns: string, d: LinkDump): Record<st
 }
 
 /** `ip -br -j addr`: the name part, the state and each address as local and prefixlen. */
-export function addrBriefJson(emu: Emulator, ns: string, d: LinkDump, to?: Prefix): Record<string, unknown> {
-  return { ...nameJson(d), operstate: d.operstate, addr_info: addrList(emu, ns, d.ifindex, to).map((a) => ({ local: formatIp(a.local), prefixlen: a.prefixLen })) };
+export function addrBriefJson(emu: Emulator, ns: string, d: LinkDump, keep?: AddrSelect): Record<string, unknown> {
+  return { ...nameJson(d), operstate: d.operstate, addr_info: addrList(emu, ns, d.ifindex, keep).map((a) => ({ local: formatIp(a.local), prefixlen: a.prefixLen })) };
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Emulator } from '../emulator.js';
 import type { LinkDump, LinkRequest, NetkitData } from '../net/types.js';
 import { NetError } from '../errors.js';
 import { formatIp, maskOf, parseIp } from '../net/stack/packet.js';
-import type { NeighState } from '../net/stack/stack.js';
+import type { Address, NeighState } from '../net/stack/stack.js';
 import type { Route } from '../net/stack/route.js';
 import { CliError, type Ctx } from './context.js';
 import {
@@ -186,10 +186,36 @@ interface LinkFilter {
   kind?: string;
   /** `to PREFIX` (addresses only). */
   to?: Prefix;
+  /** Address flags to match (get_filter): the wanted bits within `mask`. */
+  flags: number;
+  mask: number;
+}
+
+/** ifa_flag_names (IFA_F_*): `temporary` is `secondary`'s other name (IPv6's word for it). */
+const IFA_FLAGS: Record<string, number> = {
+  secondary: 0x01, temporary: 0x01, nodad: 0x02, optimistic: 0x04, dadfailed: 0x08, home: 0x10, deprecated: 0x20,
+  tentative: 0x40, permanent: 0x80, mngtmpaddr: 0x100, noprefixroute: 0x200, autojoin: 0x400, 'stable-privacy': 0x800,
+};
+
+/** An IPv4 address's IFA_F_* flags in nkemu: every one added by hand is permanent, some secondary. */
+function ifaFlags(a: Address): number {
+  return IFA_FLAGS.permanent! | (a.secondary ? IFA_FLAGS.secondary! : 0);
+}
+
+/** get_filter: FLAG or -FLAG (`dynamic` is -permanent, `primary` -secondary); false if it is none. */
+function flagFilter(f: LinkFilter, word: string): boolean {
+  let inv = word.startsWith('-');
+  let name = inv ? word.slice(1) : word;
+  if (name === 'dynamic') { inv = !inv; name = 'permanent'; } else if (name === 'primary') { inv = !inv; name = 'secondary'; }
+  const bit = IFA_FLAGS[name];
+  if (bit === undefined) return false;
+  f.flags = inv ? f.flags & ~bit : f.flags | bit;
+  f.mask |= bit;
+  return true;
 }
 
 function parseLinkFilter(args: string[], help: string): LinkFilter {
-  const f: LinkFilter = { up: false };
+  const f: LinkFilter = { up: false, flags: 0, mask: 0 };
   for (let i = 0; i < args.length; i++) {
     let a = args[i]!;
     if (a === 'to') {
@@ -200,6 +226,8 @@ function parseLinkFilter(args: string[], help: string): LinkFilter {
       if (addr === null || extra !== undefined || !(l <= 32)) throw new CliError(`Error: any valid prefix is expected rather than "${v}".`, 1);
       f.to = { addr, len: l };
     } else if (a === 'up') f.up = true;
+    else if (flagFilter(f, a)) continue;
+    else if (['scope', 'label', 'group', 'master', 'vrf'].includes(a)) throw new CliError(`nkemu: the "${a}" selector is not supported`, 255);
     else if (a === 'type') f.kind = nextArg(args, i++);
     else {
       if (a === 'dev') a = nextArg(args, i++);
@@ -209,6 +237,11 @@ function parseLinkFilter(args: string[], help: string): LinkFilter {
     }
   }
   return f;
+}
+
+/** The addresses `to PREFIX` and the flag words select. */
+function addrSelect(f: LinkFilter): (a: Address) => boolean {
+  return (a) => (f.to === undefined || ((a.local ^ f.to.addr) & maskOf(f.to.len)) === 0) && ((ifaFlags(a) ^ f.flags) & f.mask) === 0;
 }
 
 /** The devices a filter selects, in ifindex order (`Device "X" does not exist.` for a missing one). */
@@ -253,15 +286,21 @@ function addrShow(ctx: Ctx, args: string[]): void {
   }
   // (`to PREFIX` sets the family when none was given)
   const fam = ctx.family ?? (f.to ? 'inet' : undefined);
-  const dumps = filteredLinks(ctx, f)
-    .filter((d) => fam === undefined || (fam === 'inet' && addrList(emu, ns, d.ifindex, f.to).length > 0));
-  const o = { details: ctx.details, stats: ctx.stats, noL2: fam !== undefined, to: f.to };
+  const keep = addrSelect(f);
+  // ipaddr_filter: a device stays if one of its addresses passes every filter, or if it has
+  // none at all and no family was asked for. (All of nkemu's addresses are IPv4.)
+  const dumps = filteredLinks(ctx, f).filter((d) => {
+    const all = addrList(emu, ns, d.ifindex);
+    if (all.length === 0) return fam === undefined;
+    return (fam === undefined || fam === 'inet') && all.some(keep);
+  });
+  const o = { details: ctx.details, stats: ctx.stats, noL2: fam !== undefined, keep };
   if (ctx.brief) {
-    if (ctx.json) return printJson(ctx, dumps.map((d) => addrBriefJson(emu, ns, d, f.to)));
-    return void ctx.out.push(...dumps.map((d) => addrBrief(emu, ns, d, f.to)));
+    if (ctx.json) return printJson(ctx, dumps.map((d) => addrBriefJson(emu, ns, d, keep)));
+    return void ctx.out.push(...dumps.map((d) => addrBrief(emu, ns, d, keep)));
   }
   if (ctx.json) return printJson(ctx, dumps.map((d) => addrJson(emu, ns, d, o)));
-  if (ctx.oneline) return void ctx.out.push(...dumps.flatMap((d) => addrOneline(emu, ns, d, f.to)));
+  if (ctx.oneline) return void ctx.out.push(...dumps.flatMap((d) => addrOneline(emu, ns, d, keep)));
   printRecords(ctx, dumps.map((d) => addrText(emu, ns, d, o)));
 }
 
@@ -273,7 +312,7 @@ function addrFlush(ctx: Ctx, args: string[]): void {
   const dumps = filteredLinks(ctx, f);
   if (ctx.family !== undefined && ctx.family !== 'inet') return;
   for (const d of dumps) {
-    for (const a of [...addrList(emu, ns, d.ifindex, f.to)].reverse()) emu.delAddress(ns, d.ifindex, `${formatIp(a.local)}/${a.prefixLen}`);
+    for (const a of [...addrList(emu, ns, d.ifindex, addrSelect(f))].reverse()) emu.delAddress(ns, d.ifindex, `${formatIp(a.local)}/${a.prefixLen}`);
   }
 }
 
