@@ -16,7 +16,7 @@ import { Emulator } from '../../src/emulator.js';
 //   - tables other than main (`ip route add … table 100`, `ip route show table local|all`);
 //   - `ip link show type veth` (nkemu's pair is netkit) and the host-wide `ip netns list`;
 //   - a refused `ip neigh add ADDR dev DEV` (no lladdr) leaves a NUD_NONE entry in the kernel
-//     that `nud all` lists; nkemu refuses it without one, so the nud lines come before it.
+//     that `nud all` lists; nkemu refuses it without one, so no `nud all` listing follows one.
 // One normalisation, for `-d` only: the details after `promiscuity` depend on the device kind
 // (veth: 2 queues, tso_max_size 524280; netkit: its mode and policies), on IPv6 (addrgenmode)
 // and on the iproute2 version (6.1 prints `promiscuity 0  allmulti` and no gso_ipv4_max_size;
@@ -499,6 +499,21 @@ describe.skipIf(reason !== undefined)(`ip against this machine's iproute2 (${rea
     'ip addr show nka',
     'ip addr flush dev nka primary',
     'ip addr show nka',
+    // neighbour updates without an address: a valid entry keeps its own; none: refused, whatever the state
+    'ip addr flush dev nka',
+    'ip neigh flush nud all',
+    'ip addr add 10.0.0.1/24 dev nka',
+    'ip neigh add 10.0.0.9 lladdr 02:00:00:00:00:09 dev nka nud stale',
+    'ip neigh replace 10.0.0.9 dev nka nud reachable',
+    'ip neigh show',
+    'ip neigh change 10.0.0.9 dev nka nud permanent',
+    'ip neigh show',
+    'ip neigh replace 10.0.0.9 dev nka nud noarp',
+    'ip neigh show nud noarp',
+    'ip neigh show nud all',
+    'ip neigh del 10.0.0.9 dev nka',
+    'ip neigh add 10.0.0.8 dev nka nud noarp',
+    'ip neigh show',
   ])('%s', async (line) => {
     const [real, mine] = await both(line);
     expect(mine).toEqual(real);

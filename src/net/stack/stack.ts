@@ -308,15 +308,19 @@ export class Stack {
 
   /**
    * RTM_NEWNEIGH (`ip neigh add|replace`): an entry for `dst` on the device, PERMANENT
-   * unless `state` says otherwise. `add` refuses an existing entry (EEXIST); a state
-   * other than NOARP needs a link-layer address (EINVAL, the kernel's extack).
+   * unless `state` says otherwise. `add` refuses an existing entry (EEXIST). Without a
+   * link-layer address (__neigh_update) an entry that had a valid one keeps it; otherwise
+   * EINVAL with the kernel's extack, whatever the state (every device here has a 6-byte
+   * address; only an address-less device takes NOARP without one).
    */
   addNeighbour(ifindex: number, dst: number, lladdr: Uint8Array | null, o: { state?: NeighState; replace?: boolean } = {}): void {
     const state = o.state ?? 'PERMANENT';
     const key = `${ifindex}/${dst}`;
     const old = this.neigh.get(key);
     if (old && !o.replace) fail('EEXIST');
-    if (lladdr === null && state !== 'NOARP') fail('EINVAL', 'No link layer address given');
+    const oldValid = old?.lladdr && (old.state === 'PERMANENT' || old.state === 'NOARP' || old.state === 'REACHABLE' || old.state === 'STALE');
+    if (lladdr === null && !oldValid) fail('EINVAL', 'No link layer address given');
+    lladdr ??= old!.lladdr;
     const n: Neighbour = { ifindex, dst, lladdr, state, queue: old?.queue ?? [], probes: 0, updatedNs: this.io.nowNs() };
     this.neigh.set(key, n);
     // frames that waited for this address go now
