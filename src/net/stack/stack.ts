@@ -187,11 +187,18 @@ export class Stack {
     return a;
   }
 
-  /** `ip addr del` (EADDRNOTAVAIL when absent); its prefix route goes with it. */
+  /**
+   * `ip addr del` (EADDRNOTAVAIL when absent); its prefix route goes with it. A primary
+   * takes its subnet's secondaries along (__inet_del_ifa without promote_secondaries, the
+   * default).
+   */
   delAddress(ifindex: number, local: number, prefixLen?: number): void {
     const a = this.addrs.find((x) => x.ifindex === ifindex && x.local === local && (prefixLen === undefined || x.prefixLen === prefixLen));
     if (!a) fail('EADDRNOTAVAIL', 'ipv4: Address not found');
-    this.addrs = this.addrs.filter((x) => x !== a);
+    const mask = maskOf(a.prefixLen);
+    const gone = (x: Address): boolean => x === a
+      || (!a.secondary && x.secondary && x.ifindex === ifindex && x.prefixLen === a.prefixLen && ((x.local ^ a.local) & mask) === 0);
+    this.addrs = this.addrs.filter((x) => !gone(x));
     const r = this.routes.list().find((x) => x.proto === 'kernel' && x.ifindex === ifindex && x.src === a.local);
     if (r) this.routes.remove(r);
     // The device's last address gone: IP is off on it, and every route through it goes
