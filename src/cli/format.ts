@@ -365,7 +365,10 @@ export function routeGet(emu: Emulator, ns: string, q: { dst: number; from?: num
   if (own || loopback) {
     type = 'local';
     dev = 'lo';
-    src = own ? own.local : loopback!.local;
+    // (fib_add_ifaddr gives a secondary's local route its primary as prefsrc)
+    const prim = own?.secondary ? addrs.find((p) => !p.secondary && p.ifindex === own.ifindex && p.prefixLen === own.prefixLen
+      && ((p.local ^ own.local) & maskOf(own.prefixLen)) === 0) : undefined;
+    src = (prim ?? own ?? loopback!).local;
   } else if (brd) {
     type = 'broadcast';
     dev = name(brd.ifindex);
