@@ -880,7 +880,7 @@ const OPTIONS: [string, OptionHandler | null][] = [
   ['-brief', (ctx) => { ctx.brief = true; }],
   ['-json', (ctx) => { ctx.json = true; }],
   ['-pretty', (ctx) => { ctx.pretty = true; }],
-  ['-rcvbuf', null], ['-color', null],
+  ['-rcvbuf', null], ['-color', null], // (handled before the table: it takes =WHEN)
   ['-help', () => usage(IP_USAGE)],
   ['-netns', (ctx, value) => {
     // (with no name ip.c passes a NULL, which glibc prints as "(null)")
@@ -899,6 +899,13 @@ export async function ipCommand(ctx: Ctx, argv: string[], exec: (ns: string, arg
   for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
     if (argv[i] === '--') { i++; break; }
     const o = argv[i]!.startsWith('--') ? argv[i]!.slice(1) : argv[i]!;
+    // matches_color: -c[olor][=always|auto|never]; nkemu prints no colour, so never is all it takes
+    const [co, cv] = o.split(/=(.*)/s) as [string, string | undefined];
+    if (OPTIONS.slice(0, OPTIONS.findIndex(([n]) => n === '-color')).every(([n]) => !matches(o, n)) && matches(co, '-color')
+      && (cv === undefined || ['always', 'auto', 'never'].includes(cv))) {
+      if (cv !== 'never') throw new CliError(`nkemu: ip ${o} is not supported (no colours; -color=never is)`, 255);
+      continue;
+    }
     const fam = FAMILY_FLAGS[o];
     // (ip.c tests -loops and -family by prefix before the exact family flags)
     const hit = OPTIONS.slice(0, 2).find(([name]) => matches(o, name)) ?? (fam ? undefined : OPTIONS.slice(2).find(([name]) => matches(o, name)));

@@ -546,6 +546,11 @@ describe.skipIf(reason !== undefined)(`ip against this machine's iproute2 (${rea
     'ip neigh show dev nka nosuchword',
     'ip link show dev lo dev nka',
     'ip addr show lo lo',
+    // -color=never: no colours, as nkemu never prints them
+    'ip -c=never link show lo',
+    'ip -color=never addr show lo',
+    'ip -c=frob link show lo',
+    'ip -col=never -br link',
   ])('%s', async (line) => {
     const [real, mine] = await both(line);
     expect(mine).toEqual(real);
