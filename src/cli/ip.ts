@@ -38,10 +38,10 @@ function matches(arg: string | undefined, word: string): boolean {
  * The end of an object's verb chain: a verb iproute2 has but nkemu does not model says so
  * (rather than iproute2's "unknown", which would be untrue); anything else is iproute2's error.
  */
-function unknownVerb(object: string, help: string, verb: string, unmodelled: string[]): never {
+function unknownVerb(object: string, verb: string, unmodelled: string[]): never {
   const known = unmodelled.find((v) => matches(verb, v));
   if (known) throw new CliError(`nkemu: "ip ${object} ${known}" is not supported`, 255);
-  throw new CliError(`Command "${verb}" is unknown, try "ip ${help} help".`, 255);
+  throw new CliError(`Command "${verb}" is unknown, try "ip ${object} help".`, 255);
 }
 
 /** usage(): the object's usage text on stderr, exit 255. */
@@ -353,6 +353,7 @@ function linkCmd(ctx: Ctx, args: string[]): void {
     if (name === undefined) throw new CliError('Not enough information: "dev" argument is required.', 255);
     const change: Parameters<Emulator['setLink']>[2] = {};
     let xdp: { file: string; sec?: string } | null | undefined;
+    let pidNetns = false;
     for (; i < args.length; i++) {
       const a = args[i]!;
       switch (a) {
@@ -360,10 +361,12 @@ function linkCmd(ctx: Ctx, args: string[]): void {
         case 'down': change.up = false; break;
         case 'netns': {
           const v = nextArg(args, i++);
-          if (change.netns !== undefined) duparg('netns', v);
-          // (netns_get_fd: a name under the netns directory, else a PID, which nkemu has none of)
-          if (!emu.hasNetns(v)) invarg('Invalid "netns" value\n', v);
-          change.netns = v;
+          if (change.netns !== undefined || pidNetns) duparg('netns', v);
+          // (netns_get_fd: a name under the netns directory, else a PID — IFLA_NET_NS_PID, for
+          // which the kernel finds no process here: ESRCH once the device is found)
+          if (emu.hasNetns(v)) change.netns = v;
+          else if (/^[+-]?\d+$/.test(v) && Math.abs(Number(v)) <= 0x7fffffff) pidNetns = true;
+          else invarg('Invalid "netns" value\n', v);
           break;
         }
         case 'mtu': {
@@ -411,6 +414,7 @@ function linkCmd(ctx: Ctx, args: string[]): void {
       }
     }
     findDev(emu, ns, name);
+    if (pidNetns) throw new NetError('ESRCH');
     if (xdp !== undefined) return setXdp(ctx, name, xdp);
     emu.setLink(ns, name, change);
     return;
@@ -430,7 +434,7 @@ function linkCmd(ctx: Ctx, args: string[]): void {
     if (args[1] === 'netkit') return void ctx.out.push(...NETKIT_USAGE);
     usage(LINK_USAGE);
   }
-  unknownVerb('link', 'link', verb, ['replace', 'xstats', 'afstats', 'property']);
+  unknownVerb('link', verb, ['replace', 'xstats', 'afstats', 'property']);
 }
 
 /** `ip addr {add|del} IFADDR dev IFNAME [broadcast ADDR|+|-] [label NAME]` (ipaddr_modify). */
@@ -490,7 +494,7 @@ function addrCmd(ctx: Ctx, args: string[]): void {
   if (matches(verb, 'list') || matches(verb, 'show') || matches(verb, 'lst')) return addrShow(ctx, args.slice(1));
   if (matches(verb, 'flush')) return addrFlush(ctx, args.slice(1));
   if (matches(verb, 'help')) usage(ADDR_USAGE);
-  unknownVerb('address', 'address', verb, ['change', 'chg', 'replace', 'save', 'showdump', 'restore']);
+  unknownVerb('address', verb, ['change', 'chg', 'replace', 'save', 'showdump', 'restore']);
 }
 
 /**
@@ -669,7 +673,7 @@ function routeCmd(ctx: Ctx, args: string[]): void {
     return;
   }
   if (matches(verb, 'help')) usage(ROUTE_USAGE);
-  unknownVerb('route', 'route', verb, ['prepend', 'append', 'test', 'save', 'restore', 'showdump']);
+  unknownVerb('route', verb, ['prepend', 'append', 'test', 'save', 'restore', 'showdump']);
 }
 
 const NUD: Record<string, NeighState> = {
@@ -792,7 +796,7 @@ function neighCmd(ctx: Ctx, args: string[]): void {
   if (matches(verb, 'show') || matches(verb, 'lst') || matches(verb, 'list')) return neighShowOrFlush(ctx, rest, false);
   if (matches(verb, 'flush')) return neighShowOrFlush(ctx, rest, true);
   if (matches(verb, 'help')) usage(NEIGH_USAGE);
-  unknownVerb('neigh', 'neigh', verb, []);
+  unknownVerb('neigh', verb, []);
 }
 
 /** NETNS_RUN_DIR as this iproute2 was built with (Debian: /run/netns). */
@@ -834,7 +838,7 @@ function netnsCmd(ctx: Ctx, args: string[], exec: (ns: string, argv: string[]) =
     if (args.length < 3) throw new CliError('No command specified', 1);
     return exec(name, args.slice(2));
   }
-  unknownVerb('netns', 'netns', verb, ['list-id', 'set', 'identify', 'pids', 'monitor', 'attach']);
+  unknownVerb('netns', verb, ['list-id', 'set', 'identify', 'pids', 'monitor', 'attach']);
 }
 
 const FAMILIES: Record<string, NonNullable<Ctx['family']>> = { inet: 'inet', inet6: 'inet6', link: 'link', mpls: 'mpls', bridge: 'bridge' };

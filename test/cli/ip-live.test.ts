@@ -551,6 +551,11 @@ describe.skipIf(reason !== undefined)(`ip against this machine's iproute2 (${rea
     'ip -color=never addr show lo',
     'ip -c=frob link show lo',
     'ip -col=never -br link',
+    // netns by PID: none here (the kernel's ESRCH), and the parse errors
+    'ip link set nka netns 999999',
+    'ip link set nosuch netns 999999',
+    'ip link set nka netns 12ab',
+    'ip link set nka netns 1 netns 2',
   ])('%s', async (line) => {
     const [real, mine] = await both(line);
     expect(mine).toEqual(real);
