@@ -10,8 +10,15 @@ export interface Ctx {
   ns: string;
   json: boolean;
   details: boolean;
-  stats: boolean;
+  /** `-s` given this many times (`-s -s` adds the error counters). */
+  stats: number;
   pretty: boolean;
+  /** `-br`: one line per device, fixed-width columns. */
+  brief: boolean;
+  /** `-o`: each record on one line, its line breaks printed as `\`. */
+  oneline: boolean;
+  /** `-4` / `-6` / `-0` / `-f FAMILY`: undefined for all. */
+  family?: 'inet' | 'inet6' | 'link' | 'mpls' | 'bridge';
   out: string[];
   err: string[];
   /** Aborted on SIGINT: long commands (ping) stop and print what they have. */
@@ -32,7 +39,7 @@ export class CliError extends Error {
 export type OutputSink = (stream: 'stdout' | 'stderr', text: string) => void;
 
 export function newCtx(emu: Emulator, ns = 'init', o: { onOutput?: OutputSink; signal?: AbortSignal } = {}): Ctx {
-  const ctx: Ctx = { emu, ns, json: false, details: false, stats: false, pretty: false, out: [], err: [], signal: o.signal };
+  const ctx: Ctx = { emu, ns, json: false, details: false, stats: 0, pretty: false, brief: false, oneline: false, out: [], err: [], signal: o.signal };
   const sink = o.onOutput;
   if (sink) {
     // Each line goes out as it is printed, and is kept for the command's result too.

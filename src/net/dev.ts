@@ -278,6 +278,7 @@ export class Devices {
     let changed: NetDevice[] = [];
     if (d.netkit) changed = netkit.open(d);
     d.up = true;
+    d.activated = true;
     if (d.kind !== 'netkit') d.carrier = true;
     this.notifier.emit(NetdevEvent.UP, d);
     for (const c of changed) {

@@ -112,7 +112,18 @@ export class NetDevice {
   pendingIn: Netns | undefined;
   /** Administrative state (IFF_UP). */
   up = false;
-  carrier = false;
+  private carrierOn = false;
+  /**
+   * IFLA_CARRIER_CHANGES: netif_carrier_on/off count a transition only once the device is
+   * registered (`ip -s -s link` prints it as `transns`).
+   */
+  carrierChanges = 0;
+  /**
+   * dev_activate attached the device's qdisc (noqueue: netkit, veth and loopback are
+   * IFF_NO_QUEUE) at its first open; dev_deactivate leaves it, so only a device never
+   * opened shows `noop`.
+   */
+  activated = false;
   /** Static IFF_* bits (BROADCAST, MULTICAST, NOARP, LOOPBACK). */
   baseFlags: number;
   mtu: number;
@@ -169,6 +180,15 @@ export class NetDevice {
     return this.nic !== undefined;
   }
 
+  get carrier(): boolean {
+    return this.carrierOn;
+  }
+
+  set carrier(on: boolean) {
+    if (on !== this.carrierOn && this.regState === RegState.REGISTERED) this.carrierChanges++;
+    this.carrierOn = on;
+  }
+
   /** IFF_* flags as the kernel reports them (dev_get_flags). */
   get flags(): number {
     let f = this.baseFlags;
@@ -183,10 +203,20 @@ export class NetDevice {
     return (this.baseFlags & A.IFF_NOARP) !== 0;
   }
 
-  /** RFC 2863 operstate, as the kernel derives it. */
-  get operstate(): 'UP' | 'DOWN' | 'UNKNOWN' {
+  /**
+   * RFC 2863 operstate as rtnl_fill_ifinfo reports it: DOWN when not running, else
+   * default_operstate — without carrier, LOWERLAYERDOWN when the device its iflink names
+   * (looked up in this device's own namespace) has no carrier either, as a netkit or veth
+   * whose peer is down.
+   */
+  get operstate(): 'UP' | 'DOWN' | 'UNKNOWN' | 'LOWERLAYERDOWN' {
     if (this.kind === 'loopback') return this.up ? 'UNKNOWN' : 'DOWN';
-    return this.up && this.carrier ? 'UP' : 'DOWN';
+    if (!this.up) return 'DOWN';
+    if (this.carrier) return 'UP';
+    const iflink = this.iflink;
+    if (iflink === this.ifindex) return 'DOWN';
+    const lower = this.netns.find(iflink);
+    return lower && !lower.carrier ? 'LOWERLAYERDOWN' : 'DOWN';
   }
 
   /** iflink: the peer's ifindex for netkit (0 without a peer), own ifindex otherwise. */

@@ -100,8 +100,10 @@ export function checkQueues(req: LinkRequest): { tx: number; rx: number } {
 /** dev_validate_mtu */
 export function checkMtu(mtu: number, min: number, max: number): void {
   if (!Number.isInteger(mtu) || mtu < 0) fail('EINVAL');
-  if (mtu < min) fail('EINVAL', 'mtu less than device minimum');
-  if (mtu > max) fail('EINVAL', 'mtu greater than device maximum');
+  // (dev_set_mtu takes an int: an IFLA_MTU past INT_MAX is negative, below any minimum)
+  if (mtu < min || mtu > 0x7fffffff) fail('EINVAL', 'mtu less than device minimum');
+  // dev_validate_mtu: a max_mtu of 0 (loopback's) sets no maximum
+  if (max > 0 && mtu > max) fail('EINVAL', 'mtu greater than device maximum');
 }
 
 /** What netkit_new_link decided, before any device exists (§2.2 steps 1–4). */

@@ -40,7 +40,10 @@ export class Rtnl {
     this.dev = dev;
     this.records = records;
     this.init = this.createNetns('init');
-    this.init.find('lo')!.up = true;
+    // The host's lo, brought up at boot.
+    const lo = this.init.find('lo')!;
+    lo.up = true;
+    lo.activated = true;
     this.records.publish(this.init.find('lo')!);
     this.init.stack.linkUp(this.init.find('lo')!.ifindex);
     this.dev.assignPollLists();
@@ -64,7 +67,7 @@ export class Rtnl {
     });
     this.namespaces.set(name, ns);
     const lo = this.dev.newDevice(ns, {
-      kind: 'loopback', name: 'lo', baseFlags: A.IFF_LOOPBACK, mtu: 65536, minMtu: 0, maxMtu: 0x7fffffff,
+      kind: 'loopback', name: 'lo', baseFlags: A.IFF_LOOPBACK, mtu: 65536, minMtu: 0, maxMtu: 0,
       mac: new Uint8Array(6), txqlen: 1000, numTxQueues: 1, numRxQueues: 1,
     });
     lo.carrier = true;
@@ -178,6 +181,9 @@ export class Rtnl {
 
     /** Registers one side (its slot given back if that fails); l2 answers ARP; no carrier until both are up. */
     const place = (dev: NetDevice, ifindex: number): void => {
+      // alloc_netdev leaves the carrier on; netkit turns it off once registered, which
+      // counts as a change (veth does the same: a new pair shows 2 once both are up).
+      dev.carrier = true;
       try {
         this.dev.register(dev, ifindex);
       } catch (e) {
@@ -309,7 +315,7 @@ export class Rtnl {
     if (change.ifname !== undefined && change.ifname !== d.name) {
       if (!netkitValidName(change.ifname)) fail('EINVAL');
       if ((target ?? d.netns).byName.has(change.ifname)) fail('EEXIST');
-      if (change.netns === undefined && d.up) fail('EBUSY');
+      // (no EBUSY for a device that is up: dev_change_name renames it live since Linux 6.10)
     }
     if (change.data !== undefined) {
       if (!d.netkit) fail('EOPNOTSUPP');
@@ -355,7 +361,7 @@ export class Rtnl {
       mtu: d.mtu,
       minMtu: d.minMtu,
       maxMtu: d.maxMtu,
-      qdisc: d.kind === 'loopback' ? (d.up ? 'noqueue' : 'noop') : d.up ? 'noqueue' : 'noop',
+      qdisc: d.activated ? 'noqueue' : 'noop',
       operstate: d.operstate,
       linkmode: 'DEFAULT',
       group: 'default',
@@ -372,6 +378,7 @@ export class Rtnl {
       tsoMaxSegs: GSO_MAX_SEGS,
       groMaxSize: GSO_MAX_SIZE,
       stats: this.stats(d),
+      carrierChanges: d.carrierChanges,
     };
     if (d.netkit) {
       const peer = d.netkit.peer;

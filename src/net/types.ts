@@ -97,6 +97,8 @@ export interface LinkDump {
   /** fill_info attributes, in the kernel's order (netkit.md §3). */
   data?: NetkitDataDump;
   stats: LinkStats;
+  /** IFLA_CARRIER_CHANGES. */
+  carrierChanges: number;
 }
 
 /** IFLA_INFO_DATA as fill_info emits it (names as ynl prints them). */

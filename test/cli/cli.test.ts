@@ -79,6 +79,13 @@ describe('nkemu ip link (iproute2 shapes)', () => {
     golden('ip-s-link-addr-route.txt', await ok('ip -s link show nk1') + await ok('ip addr show dev nk1') + await ok('ip route show') + await ok('ip -j route show'));
   });
 
+  it('ip link help netkit: the kind\'s own help on stdout, exit 0 (a kind nkemu lacks: the link usage, exit 255)', async () => {
+    const r = await sh('ip link help netkit');
+    expect([r.code, r.stderr, r.stdout.split('\n')[0]]).toEqual([0, '', 'Usage: ... netkit [ mode MODE ] [ POLICY ] [ scrub SCRUB ] [ peer [ POLICY <options> ] ]']);
+    const v = await sh('ip link help veth');
+    expect([v.code, v.stdout, v.stderr.split('\n')[0]]).toEqual([255, '', 'Usage: ip link add [link DEV | parentdev NAME] [ name ] NAME']);
+  });
+
   it('bad input: the real tool\'s error, a non-zero status, nothing changed', async () => {
     await topology();
     const before = await snapshot();
@@ -99,7 +106,7 @@ describe('nkemu ip link (iproute2 shapes)', () => {
       ['ip link set nk1 mtu 70000', 'Error: mtu greater than device maximum.', 2],
       ['ip link set nk1 mtu 60', 'Error: mtu less than device minimum.', 2],
       ['ip link set nk1 name nkb', 'RTNETLINK answers: File exists', 2],
-      ['ip link set nk1 netns nowhere', 'Invalid "netns" value "nowhere"', 255],
+      ['ip link set nk1 netns nowhere', 'Error: argument "nowhere" is wrong: Invalid "netns" value', 255],
       ['ip link set nk1 address 02:00:00:00:00:01', 'RTNETLINK answers: Operation not supported', 2],
       ['ip link set nka type netkit blackhole', 'Error: netkit link settings can be changed only through the primary device.', 2],
       ['ip link del nope', 'Cannot find device "nope"', 1],
@@ -107,8 +114,8 @@ describe('nkemu ip link (iproute2 shapes)', () => {
       ['ip addr add 10.0.0.1/24 dev nope', 'Cannot find device "nope"', 1],
       ['ip route add 10.5.0.0/16 via 10.77.0.1', 'Error: Nexthop has invalid gateway.', 2],
       ['ip route del 10.5.0.0/16', 'RTNETLINK answers: No such process', 2],
-      ['ip netns add blue', 'Cannot create namespace file "/var/run/netns/blue": File exists', 1],
-      ['ip netns del green', 'Cannot remove namespace file "/var/run/netns/green": No such file or directory', 1],
+      ['ip netns add blue', 'Cannot create namespace file "/run/netns/blue": File exists', 1],
+      ['ip netns del green', 'Cannot remove namespace file "/run/netns/green": No such file or directory', 1],
       ['ip bogus', 'Object "bogus" is unknown, try "ip help".', 1],
     ];
     for (const [line, err, code] of cases) {

@@ -241,7 +241,8 @@ describe('lifecycle', () => {
     expect([p!.carrier, q!.carrier]).toEqual([false, false]);
     emu.setLink('init', p!.name, { up: true });
     expect([p!.carrier, q!.carrier]).toEqual([false, false]);
-    expect(emu.dump(p!).operstate).toBe('DOWN');
+    // up without carrier, its iflink (the peer) without carrier too: default_operstate's LOWERLAYERDOWN
+    expect(emu.dump(p!).operstate).toBe('LOWERLAYERDOWN');
     emu.setLink('init', q!.name, { up: true });
     expect([p!.carrier, q!.carrier]).toEqual([true, true]);
     expect(emu.dump(p!).flags).toEqual(['BROADCAST', 'MULTICAST', 'NOARP', 'UP', 'LOWER_UP']);

@@ -182,6 +182,18 @@ describe('ping across a netkit pair (netkit selftests topology)', () => {
     expect(emu.stack('init').addresses(emu.device('init', 'nk1').ifindex).map((a) => a.local)).toEqual([0x0a000001]);
   });
 
+  it('deleting a primary address takes its subnet\'s secondaries (no promote_secondaries); a secondary goes alone', async () => {
+    await topo('l3');
+    const local = (): number[] => emu.stack('init').addresses(emu.device('init', 'nk1').ifindex).map((a) => a.local);
+    emu.addAddress('init', 'nk1', '10.0.0.5/24');
+    emu.addAddress('init', 'nk1', '10.0.0.6/24');
+    emu.addAddress('init', 'nk1', '10.9.0.1/16');
+    emu.delAddress('init', 'nk1', '10.0.0.6/24');
+    expect(local()).toEqual([0x0a000001, 0x0a000005, 0x0a090001]);
+    emu.delAddress('init', 'nk1', '10.0.0.1/24');
+    expect(local()).toEqual([0x0a090001]);
+  });
+
   it('UDP: bound socket receives with queue and mark; unbound port gets ICMP port unreachable', async () => {
     await topo('l3');
     const rx = emu.stack('foo').udpBind({ port: 5000 });

@@ -207,11 +207,18 @@ export class Stack {
     return a;
   }
 
-  /** `ip addr del` (EADDRNOTAVAIL when absent); its prefix route goes with it. */
+  /**
+   * `ip addr del` (EADDRNOTAVAIL when absent); its prefix route goes with it. A primary
+   * takes its subnet's secondaries along (__inet_del_ifa without promote_secondaries, the
+   * default).
+   */
   delAddress(ifindex: number, local: number, prefixLen?: number): void {
     const a = this.addrs.find((x) => x.ifindex === ifindex && x.local === local && (prefixLen === undefined || x.prefixLen === prefixLen));
     if (!a) fail('EADDRNOTAVAIL', 'ipv4: Address not found');
-    this.addrs = this.addrs.filter((x) => x !== a);
+    const mask = maskOf(a.prefixLen);
+    const gone = (x: Address): boolean => x === a
+      || (!a.secondary && x.secondary && x.ifindex === ifindex && x.prefixLen === a.prefixLen && ((x.local ^ a.local) & mask) === 0);
+    this.addrs = this.addrs.filter((x) => !gone(x));
     const r = this.routes.list().find((x) => x.proto === 'kernel' && x.ifindex === ifindex && x.src === a.local);
     if (r) this.routes.remove(r);
     // The device's last address gone: IP is off on it, and every route through it goes
@@ -345,15 +352,19 @@ export class Stack {
 
   /**
    * RTM_NEWNEIGH (`ip neigh add|replace`): an entry for `dst` on the device, PERMANENT
-   * unless `state` says otherwise. `add` refuses an existing entry (EEXIST); a state
-   * other than NOARP needs a link-layer address (EINVAL, the kernel's extack).
+   * unless `state` says otherwise. `add` refuses an existing entry (EEXIST). Without a
+   * link-layer address (__neigh_update) an entry that had a valid one keeps it; otherwise
+   * EINVAL with the kernel's extack, whatever the state (every device here has a 6-byte
+   * address; only an address-less device takes NOARP without one).
    */
   addNeighbour(ifindex: number, dst: number, lladdr: Uint8Array | null, o: { state?: NeighState; replace?: boolean } = {}): void {
     const state = o.state ?? 'PERMANENT';
     const key = `${ifindex}/${dst}`;
     const old = this.neigh.get(key);
     if (old && !o.replace) fail('EEXIST');
-    if (lladdr === null && state !== 'NOARP') fail('EINVAL', 'No link layer address given');
+    const oldValid = old?.lladdr && (old.state === 'PERMANENT' || old.state === 'NOARP' || old.state === 'REACHABLE' || old.state === 'STALE');
+    if (lladdr === null && !oldValid) fail('EINVAL', 'No link layer address given');
+    lladdr ??= old!.lladdr;
     const n: Neighbour = { ifindex, dst, lladdr, state, queue: old?.queue ?? [], probes: 0, updatedNs: this.io.nowNs() };
     this.neigh.set(key, n);
     this.changed();
