@@ -496,8 +496,63 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       return 0;
     }
     case 5: // ktime_get_ns: the virtual clock
+    case 125: // ktime_get_boot_ns: the same clock (nothing here is ever suspended)
+    case 160: // ktime_get_coarse_ns: the same clock (no tick granularity to lose)
+    case 208: // ktime_get_tai_ns: the same clock (nkemu has no wall clock to offset)
       ret(rec, load<u64>(GLOBALS, G_CLOCK_NS));
       return 0;
+    case 42: // get_numa_node_id: one node
+      ret(rec, 0);
+      return 0;
+    // The skb's socket. A test run's skb has the kernel's dummy socket (bpf_prog_test_run_skb:
+    // root's uid, the root cgroup, a fresh cookie); the datapath's carry none (nkemu's stack
+    // hands no socket along): the kernel's answers for skb->sk == NULL. A test run is the
+    // tc run without a device (VM_DEV 0).
+    case 17: case 151: // get_cgroup_classid, skb_cgroup_classid: no net_cls classid
+      ret(rec, 0);
+      return 0;
+    case 46: // get_socket_cookie: not 0 and the same for the run (the kernel's counts up)
+      ret(rec, load<u32>(rec, VM_DEV) == 0 ? (load<u64>(GLOBALS, G_CLOCK_NS) << 1) | 1 : 0);
+      return 0;
+    case 47: // get_socket_uid: root's, or overflowuid without a socket
+      ret(rec, load<u32>(rec, VM_DEV) == 0 ? 0 : 65534);
+      return 0;
+    case 79: // skb_cgroup_id: the root cgroup's id
+      ret(rec, load<u32>(rec, VM_DEV) == 0 ? 1 : 0);
+      return 0;
+    case 83: // skb_ancestor_cgroup_id(skb, level): the root is level 0
+      ret(rec, load<u32>(rec, VM_DEV) == 0 && arg(rec, 2) == 0 ? 1 : 0);
+      return 0;
+    case 68: { // skb_load_bytes_relative(skb, off, to, len, start_header)
+      const len = <u64><u32>arg(rec, 4);
+      const to = vmCheck(rec, arg(rec, 3), <u32>len, true);
+      if (len == 0 || to == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
+      const off = <u64><u32>arg(rec, 2);
+      const start = <u32>arg(rec, 5);
+      // (BPF_HDR_START_MAC: the frame's first byte; BPF_HDR_START_NET: past the Ethernet
+      // header, where eth_type_trans leaves the network header)
+      const from: usize = off > 0xffff || start > 1 ? 0 : pktRange(rec, off + (start == 1 ? 14 : 0), len);
+      if (from == 0) { memory.fill(to, 0, <usize>len); ret(rec, <u64>EFAULT); return 0; }
+      memory.copy(to, from, <usize>len);
+      ret(rec, 0);
+      return 0;
+    }
+    case 188: // xdp_get_buff_len: the linear part (nkemu's XDP programs see no fragments)
+      ret(rec, <u64>load<u32>(rec, VM_PKT_LEN));
+      return 0;
+    case 189: case 190: { // xdp_load_bytes / xdp_store_bytes(xdp, off, buf, len)
+      const len = <u64><u32>arg(rec, 4);
+      const buf = vmCheck(rec, arg(rec, 3), <u32>len, id == 189);
+      if (len == 0 || buf == 0) return vmFault(rec, id == 189 ? VM_FAULT_WRITE : VM_FAULT_READ, pc);
+      const off = <u64><u32>arg(rec, 2);
+      // (bpf_xdp_pointer: past 0xffff EFAULT, past the buffer EINVAL; the buffer untouched)
+      if (off > 0xffff || len > 0xffff) { ret(rec, <u64>EFAULT); return 0; }
+      const p = pktRange(rec, off, len);
+      if (p == 0) { ret(rec, <u64>EINVAL); return 0; }
+      if (id == 189) memory.copy(buf, p, <usize>len); else memory.copy(p, buf, <usize>len);
+      ret(rec, 0);
+      return 0;
+    }
     case 7: { // get_prandom_u32: xorshift64*, seeded per run context
       let x = load<u64>(rec, VM_PRNG);
       if (x == 0) x = 0x9e3779b97f4a7c15;

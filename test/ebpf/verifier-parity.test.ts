@@ -124,6 +124,7 @@ describe.skipIf(noKernel !== undefined)('verdict parity, live: the local kernel 
       `${drift.length ? ':\n  ' + drift.join('\n  ') : ''}\n${nkemuDiff.length} differ between nkemu and this kernel (verdict or line)` +
       `${nkemuDiff.length ? ':\n  ' + nkemuDiff.join('\n  ') : ''}`);
     expect(drift.length + nkemuDiff.length).toBeGreaterThanOrEqual(0);
-  });
+  // (a bpftool load per program: seconds on an idle machine, minutes on a loaded one)
+  }, 300_000);
 });
 if (noKernel !== undefined) console.log(`verifier parity, live: skipped (${noKernel})`);
