@@ -77,7 +77,7 @@ export interface HelperInfo {
   readonly id: number;
   /** Name without the `bpf_` prefix. */
   readonly name: string;
-  /** Arguments read from r1..r5. */
+  /** Registers r1.. the implementation reads (the verifier checks those HELPER_PROTOS declares: trace_printk's r3..r5 are not). */
   readonly args: number;
   /** Program types whose func_proto returns this helper (`generic` allows every helper listed here). */
   readonly types: readonly ProgType[];
@@ -188,7 +188,7 @@ export function helperAllowed(id: number, type: ProgType): boolean {
  * callback, dynptr and kptr ones name objects nkemu's verifier does not follow.
  */
 export type ArgType =
-  | 'anything' | 'ctx' | 'map_ptr' | 'map_key' | 'map_value' | 'uninit_map_value'
+  | 'anything' | 'ctx' | 'ctx_or_null' | 'map_ptr' | 'map_key' | 'map_value' | 'uninit_map_value'
   | 'mem' | 'mem_rw' | 'mem_or_null' | 'uninit_mem' | 'uninit_mem_or_null' | 'size' | 'size_or_zero' | 'alloc_size_or_zero'
   | `fixed:${number}` | 'sock_common' | 'btf_sock_common' | 'btf_sock_common_release' | 'spin_lock' | 'ringbuf_mem_release'
   | 'func' | 'stack_or_null' | 'const_str' | 'timer' | 'dynptr' | 'dynptr_uninit' | 'dynptr_release' | 'kptr' | 'btf_id_or_null_release';
@@ -250,7 +250,7 @@ export const HELPER_PROTOS: ReadonlyMap<number, HelperProto> = new Map<number, H
   [25, P('integer', ['ctx', 'map_ptr', 'anything', 'mem', 'size_or_zero'])],
   [26, P('integer', ['ctx', 'anything', 'uninit_mem', 'size'])],
   [28, P('integer', ['mem_or_null', 'size_or_zero', 'mem_or_null', 'size_or_zero', 'anything'], true)],
-  [29, P('integer', ['ctx', 'uninit_mem', 'size', 'anything'])],
+  [29, P('integer', ['ctx', 'uninit_mem', 'size'])],
   [30, P('integer', ['ctx', 'mem', 'size'])],
   [31, CTX_ANY2],
   [32, CTX_ANY],
@@ -290,7 +290,7 @@ export const HELPER_PROTOS: ReadonlyMap<number, HelperProto> = new Map<number, H
   [99, SK_LOOKUP('sock_common_or_null')],
   [100, SYNCOOKIE],
   [110, SYNCOOKIE],
-  [122, P('integer', ['ctx'])],
+  [122, P('integer', ['ctx_or_null'])],
   [124, P('integer', ['ctx', 'btf_sock_common', 'anything'])],
   [125, NONE],
   [130, P('integer', ['map_ptr', 'mem', 'size_or_zero', 'anything'])],

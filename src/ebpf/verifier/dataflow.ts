@@ -422,7 +422,7 @@ const MEM_KINDS: readonly K[] = [K.FP, K.PKT, K.PKT_META, K.MAP_VALUE];
  * register nkemu knows the kind of is never one (one it does not know is not checked).
  */
 function argRegTypes(a: ArgType): { expected: string; kinds: readonly K[] } {
-  if (a === 'ctx') return { expected: 'ctx', kinds: [K.CTX] };
+  if (a === 'ctx' || a === 'ctx_or_null') return { expected: 'ctx', kinds: [K.CTX] };
   if (a === 'map_ptr') return { expected: 'map_ptr', kinds: [K.MAP_PTR] };
   if (/size/.test(a)) return { expected: 'scalar', kinds: [K.SCALAR] };
   if (a === 'sock_common') return { expected: SOCK_EXPECTED, kinds: [] };
