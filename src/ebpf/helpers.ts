@@ -77,7 +77,7 @@ export interface HelperInfo {
   readonly id: number;
   /** Name without the `bpf_` prefix. */
   readonly name: string;
-  /** Arguments read from r1..r5. */
+  /** Registers r1.. the implementation reads (the verifier checks those HELPER_PROTOS declares: trace_printk's r3..r5 are not). */
   readonly args: number;
   /** Program types whose func_proto returns this helper (`generic` allows every helper listed here). */
   readonly types: readonly ProgType[];
@@ -176,3 +176,158 @@ export function helperAllowed(id: number, type: ProgType): boolean {
   if (h === undefined) return false;
   return type === 'generic' || h.types.includes(type);
 }
+
+/**
+ * An argument type of a helper's `bpf_func_proto` (enum bpf_arg_type with its flags), as
+ * check_func_arg reads it. `anything`: ARG_ANYTHING (any initialised register). The `_or_null`
+ * ones take a scalar 0 too (PTR_MAYBE_NULL); `uninit_*` ones are written by the helper
+ * (MEM_UNINIT); `mem` is ARG_PTR_TO_MEM | MEM_RDONLY (the helper reads it), `mem_rw` ARG_PTR_TO_MEM (it
+ * may write it too: the stack bounds are checked as a write);
+ * `size`/`size_or_zero` are ARG_CONST_SIZE[_OR_ZERO], the size of the argument before them;
+ * `fixed:N` is ARG_PTR_TO_FIXED_SIZE_MEM of N bytes (arg_size); the socket, lock, timer,
+ * callback, dynptr and kptr ones name objects nkemu's verifier does not follow.
+ */
+export type ArgType =
+  | 'anything' | 'ctx' | 'ctx_or_null' | 'map_ptr' | 'map_key' | 'map_value' | 'uninit_map_value'
+  | 'mem' | 'mem_rw' | 'mem_or_null' | 'uninit_mem' | 'uninit_mem_or_null' | 'size' | 'size_or_zero' | 'alloc_size_or_zero'
+  | `fixed:${number}` | 'sock_common' | 'btf_sock_common' | 'btf_sock_common_release' | 'spin_lock' | 'ringbuf_mem_release'
+  | 'func' | 'stack_or_null' | 'const_str' | 'timer' | 'dynptr' | 'dynptr_uninit' | 'dynptr_release' | 'kptr' | 'btf_id_or_null_release';
+
+/**
+ * What a helper returns (enum bpf_return_type): r0 after the call. `integer` is an unknown
+ * scalar; `void` leaves r0 uninitialised (check_helper_call marks it NOT_INIT: reading it
+ * is `R0 !read_ok`); the `_or_null` pointers must be compared with 0 before use.
+ */
+export type RetType =
+  | 'integer' | 'void' | 'map_value_or_null' | 'socket_or_null' | 'tcp_sock_or_null' | 'sock_common_or_null'
+  | 'ringbuf_mem_or_null' | 'dynptr_mem_or_null' | 'btf_id_or_null';
+
+export interface HelperProto {
+  readonly ret: RetType;
+  /** arg1_type.. in order; registers past the last are ARG_DONTCARE: never read. */
+  readonly args: readonly ArgType[];
+  /** `.pkt_access`: a packet pointer may be passed as memory (may_access_direct_pkt_data). */
+  readonly pkt?: boolean;
+}
+
+const P = (ret: RetType, args: ArgType[], pkt?: boolean): HelperProto => ({ ret, args, ...(pkt ? { pkt } : {}) });
+const CTX_ONLY = P('integer', ['ctx']);
+const CTX_ANY = P('integer', ['ctx', 'anything']);
+const CTX_ANY2 = P('integer', ['ctx', 'anything', 'anything']);
+const NONE = P('integer', []);
+// (the tuple's size may be 0: this kernel accepts a zero-sized tuple)
+const SK_LOOKUP = (ret: RetType): HelperProto => P(ret, ['ctx', 'mem', 'size_or_zero', 'anything', 'anything'], true);
+const SYNCOOKIE = P('integer', ['btf_sock_common', 'mem', 'size', 'mem', 'size'], true);
+
+/**
+ * The kernel's `bpf_func_proto` of every helper nkemu implements, by id (facts from
+ * kernel/bpf/helpers.c, net/core/filter.c, kernel/trace/bpf_trace.c, kernel/bpf/ringbuf.c
+ * and friends, for the program types nkemu runs). The verifier checks a call's arguments
+ * against it: a declared register must be initialised and of an accepted type, an
+ * undeclared one is not read (bpf_trace_printk declares 2: its format arguments in r3..r5
+ * are the implementation's, not the verifier's).
+ */
+export const HELPER_PROTOS: ReadonlyMap<number, HelperProto> = new Map<number, HelperProto>([
+  [1, P('map_value_or_null', ['map_ptr', 'map_key'], true)],
+  [2, P('integer', ['map_ptr', 'map_key', 'map_value', 'anything'], true)],
+  [3, P('integer', ['map_ptr', 'map_key'], true)],
+  [5, NONE],
+  [6, P('integer', ['mem', 'size'])],
+  [7, NONE],
+  [8, NONE],
+  [9, P('integer', ['ctx', 'anything', 'mem', 'size', 'anything'])],
+  [10, P('integer', ['ctx', 'anything', 'anything', 'anything', 'anything'])],
+  [11, P('integer', ['ctx', 'anything', 'anything', 'anything', 'anything'])],
+  [12, P('void', ['ctx', 'map_ptr', 'anything'])],
+  [13, CTX_ANY2],
+  [17, CTX_ONLY],
+  [18, CTX_ANY2],
+  [19, CTX_ONLY],
+  [20, P('integer', ['ctx', 'uninit_mem', 'size', 'anything'])],
+  [21, P('integer', ['ctx', 'mem', 'size', 'anything'])],
+  [23, P('integer', ['anything', 'anything'])],
+  [24, CTX_ONLY],
+  [25, P('integer', ['ctx', 'map_ptr', 'anything', 'mem', 'size_or_zero'])],
+  [26, P('integer', ['ctx', 'anything', 'uninit_mem', 'size'])],
+  [28, P('integer', ['mem_or_null', 'size_or_zero', 'mem_or_null', 'size_or_zero', 'anything'], true)],
+  [29, P('integer', ['ctx', 'uninit_mem', 'size'])],
+  [30, P('integer', ['ctx', 'mem', 'size'])],
+  [31, CTX_ANY2],
+  [32, CTX_ANY],
+  [33, P('integer', ['ctx', 'map_ptr', 'anything'])],
+  [34, CTX_ONLY],
+  [38, CTX_ANY2],
+  [39, CTX_ANY],
+  [40, CTX_ANY],
+  [41, CTX_ONLY],
+  [42, NONE],
+  [43, CTX_ANY2],
+  [44, CTX_ANY],
+  [46, CTX_ONLY],
+  [47, CTX_ONLY],
+  [48, CTX_ANY],
+  [50, P('integer', ['ctx', 'anything', 'anything', 'anything'])],
+  [51, P('integer', ['map_ptr', 'anything', 'anything'])],
+  [54, CTX_ANY],
+  [65, CTX_ANY],
+  [66, P('integer', ['ctx', 'anything', 'uninit_mem', 'size', 'anything'])],
+  [68, P('integer', ['ctx', 'anything', 'uninit_mem', 'size', 'anything'])],
+  [69, P('integer', ['ctx', 'mem_rw', 'size', 'anything'])],
+  [79, CTX_ONLY],
+  [83, CTX_ANY],
+  [84, SK_LOOKUP('socket_or_null')],
+  [85, SK_LOOKUP('socket_or_null')],
+  [86, P('integer', ['btf_sock_common_release'])],
+  [87, P('integer', ['map_ptr', 'map_value', 'anything'], true)],
+  [88, P('integer', ['map_ptr', 'uninit_map_value'])],
+  [89, P('integer', ['map_ptr', 'uninit_map_value'])],
+  [93, P('void', ['spin_lock'])],
+  [94, P('void', ['spin_lock'])],
+  [95, P('socket_or_null', ['sock_common'])],
+  [96, P('tcp_sock_or_null', ['sock_common'])],
+  [97, CTX_ONLY],
+  [98, P('socket_or_null', ['sock_common'])],
+  [99, SK_LOOKUP('sock_common_or_null')],
+  [100, SYNCOOKIE],
+  [110, SYNCOOKIE],
+  [122, P('integer', ['ctx_or_null'])],
+  [124, P('integer', ['ctx', 'btf_sock_common', 'anything'])],
+  [125, NONE],
+  [130, P('integer', ['map_ptr', 'mem', 'size_or_zero', 'anything'])],
+  [131, P('ringbuf_mem_or_null', ['map_ptr', 'alloc_size_or_zero', 'anything'])],
+  [132, P('void', ['ringbuf_mem_release', 'anything'])],
+  [133, P('void', ['ringbuf_mem_release', 'anything'])],
+  [134, P('integer', ['map_ptr', 'anything'])],
+  [135, CTX_ANY],
+  [151, CTX_ONLY],
+  [152, P('integer', ['anything', 'mem_or_null', 'size_or_zero', 'anything'])],
+  [155, P('integer', ['anything', 'anything'])],
+  [160, NONE],
+  [163, P('integer', ['ctx', 'anything', 'fixed:4', 'anything', 'anything'])],
+  [164, P('integer', ['map_ptr', 'func', 'stack_or_null', 'anything'])],
+  [165, P('integer', ['uninit_mem_or_null', 'size_or_zero', 'const_str', 'mem_or_null', 'size_or_zero'])],
+  [169, P('integer', ['timer', 'map_ptr', 'anything'])],
+  [170, P('integer', ['timer', 'func'])],
+  [171, P('integer', ['timer', 'anything', 'anything'])],
+  [172, P('integer', ['timer'])],
+  [181, P('integer', ['anything', 'func', 'stack_or_null', 'anything'])],
+  [182, P('integer', ['mem', 'size', 'const_str'])],
+  [188, CTX_ONLY],
+  [189, P('integer', ['ctx', 'anything', 'uninit_mem', 'size'])],
+  [190, P('integer', ['ctx', 'anything', 'mem', 'size'])],
+  [192, CTX_ANY2],
+  [194, P('btf_id_or_null', ['kptr', 'btf_id_or_null_release'])],
+  [195, P('map_value_or_null', ['map_ptr', 'map_key', 'anything'], true)],
+  [197, P('integer', ['uninit_mem', 'size_or_zero', 'anything', 'dynptr_uninit'])],
+  [198, P('integer', ['map_ptr', 'anything', 'anything', 'dynptr_uninit'])],
+  [199, P('void', ['dynptr_release', 'anything'])],
+  [200, P('void', ['dynptr_release', 'anything'])],
+  [201, P('integer', ['uninit_mem', 'size_or_zero', 'dynptr', 'anything', 'anything'])],
+  [202, P('integer', ['dynptr', 'anything', 'mem', 'size_or_zero', 'anything'])],
+  [203, P('dynptr_mem_or_null', ['dynptr', 'anything', 'alloc_size_or_zero'])],
+  [204, P('integer', ['fixed:20', 'mem', 'size_or_zero'], true)],
+  [205, P('integer', ['fixed:40', 'mem', 'size_or_zero'], true)],
+  [206, P('integer', ['fixed:20', 'fixed:20'], true)],
+  [207, P('integer', ['fixed:40', 'fixed:20'], true)],
+  [208, NONE],
+]);

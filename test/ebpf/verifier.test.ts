@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode, type Insn } from '../../src/ebpf/insn.js';
 import { verify, VerifierError, ctxUse, CTX_USE_ALL, type ProgType, type VerifyResult } from '../../src/ebpf/verifier.js';
-import { CTX_ARG_NOT_READ, HELPERS, HELPER_NAMES, PACKET_MOVING_HELPERS, PLAIN_HELPERS, TAIL_CALL, THREAD_STATE_HELPERS, helperAllowed, helperName } from '../../src/ebpf/helpers.js';
+import { CTX_ARG_NOT_READ, HELPERS, HELPER_NAMES, HELPER_PROTOS, PACKET_MOVING_HELPERS, PLAIN_HELPERS, TAIL_CALL, THREAD_STATE_HELPERS, helperAllowed, helperName } from '../../src/ebpf/helpers.js';
 import { SKB_TC, SKB_SOCKET_FILTER, XDP_MD, ctxAccess } from '../../src/ebpf/ctx.js';
 import { MEM_EXPECTED } from '../../src/ebpf/verifier/dataflow.js';
 import { sharedDir } from '../helpers/shared.js';
@@ -315,7 +315,8 @@ describe('verify: helpers', () => {
     rejects([call(0), exit()], 'EINVAL', 'program of this type cannot use helper bpf_unspec#0');
   });
   it('refuses GPL-only helpers without a GPL licence', () => {
-    const printk = [mov(1, 0), mov(2, 0), mov(3, 0), mov(4, 0), mov(5, 0), call(6), exit()];
+    // (its prototype declares the format and its size; r3..r5 are not read)
+    const printk = [mov(1, 0), stxdw(10, -8, 1), movr(1, 10), add(1, -8), mov(2, 8), call(6), exit()];
     expect(ok(printk).ok).toBe(true);
     rejects(printk, 'EINVAL', 'cannot call GPL-restricted function from non-GPL compatible program', 'sched_cls', { gplCompatible: false });
   });
@@ -330,6 +331,32 @@ describe('verify: helpers', () => {
     expect(helperAllowed(26, 'socket_filter')).toBe(true);
     expect(helperAllowed(26, 'xdp')).toBe(false);
     for (const h of HELPERS.values()) expect(h.name).toBe(HELPER_NAMES[h.id]);
+  });
+  it('every helper nkemu implements has its kernel prototype, declaring no more registers than the implementation reads', () => {
+    expect([...HELPER_PROTOS.keys()].sort((a, b) => a - b)).toEqual([...HELPERS.keys()].sort((a, b) => a - b));
+    for (const [id, p] of HELPER_PROTOS) expect(p.args.length, helperName(id)).toBeLessThanOrEqual(HELPERS.get(id)!.args);
+    expect(HELPER_PROTOS.get(6)!.args).toEqual(['mem', 'size']);
+  });
+  it("reads only the registers a helper's prototype declares (bpf_printk(\"len %d\", x): r4, r5 unset)", () => {
+    const fmt = [mov(1, 0), stxdw(10, -8, 1), movr(1, 10), add(1, -8), mov(2, 8)];
+    ok([...fmt, mov(3, 42), call(6), exit()]);
+    // A declared one must be set: the format's size.
+    rejects([mov(1, 0), stxdw(10, -8, 1), movr(1, 10), add(1, -8), call(6), exit()], 'EACCES', 'R2 !read_ok');
+    rejects([...fmt.slice(0, 4), mov(2, 0), call(6), exit()], 'EACCES', 'R2 invalid zero-sized read: u64=[0,0]');
+    rejects([...fmt.slice(0, 4), mov(2, -1), call(6), exit()], 'EACCES', "R2 min value is negative, either use unsigned or 'var &= const'");
+    rejects([...fmt.slice(0, 4), mov(2, 16), call(6), exit()], 'EINVAL', 'invalid read from stack R1 off=-8 size=16');
+    rejects([...fmt.slice(0, 4), movr(2, 10), call(6), exit()], 'EACCES', 'R2 type=fp expected=scalar');
+    // A packet pointer goes only to helpers with .pkt_access (trace_printk has none; csum_diff has).
+    rejects([ldxw(1, 1, 76), mov(2, 8), call(6), exit()], 'EACCES', 'helper access to the packet is not allowed');
+    rejects([ldxw(1, 1, 76), mov(2, 8), mov(3, 0), mov(4, 0), mov(5, 0), call(28), exit()], 'EACCES', 'R1 offset is outside of the packet');
+    // ARG_CONST_SIZE_OR_ZERO with a NULL buffer.
+    ok([mov(1, 0), mov(2, 0), mov(3, 0), mov(4, 0), mov(5, 0), call(28), exit()]);
+    rejects([mov(1, 0), mov(2, 4), mov(3, 0), mov(4, 0), mov(5, 0), call(28), exit()], 'EACCES', 'R1 type=scalar expected=fp');
+  });
+  it('marks r0 as the prototype returns it: RET_VOID unreadable, RET_INTEGER a scalar', () => {
+    // bpf_tail_call returns nothing when it fails.
+    rejects([...lddw(2, 0), mov(3, 0), call(12), exit()], 'EACCES', 'R0 !read_ok');
+    rejects([call(7), ldxw(0, 0, 0), exit()], 'EACCES', "R0 invalid mem access 'scalar'");
   });
 });
 
@@ -441,8 +468,8 @@ describe('verify: where the ctx pointer goes (ctxEscapes, ctxUse)', () => {
     // Handed to a helper that reads it or runs programs on it; not to one that only uses the packet.
     expect(escapes([...lddw(2, 0), mov(3, 0), call(12), mov(0, 0), exit()])).toBe(true);
     expect(escapes([mov(2, 0), movr(3, 10), add(3, -8), mov(4, 4), call(26), mov(0, 0), exit()])).toBe(false);
-    // ... or in another argument than the context one (here as csum_diff's `to` buffer).
-    expect(escapes([movr(3, 1), mov(1, 0), mov(2, 0), mov(4, 0), mov(5, 0), call(28), mov(0, 0), exit()])).toBe(true);
+    // ... or in another argument than the context one (here as l3_csum_replace's ARG_ANYTHING `from`).
+    expect(escapes([movr(3, 1), mov(2, 0), mov(4, 0), mov(5, 0), call(10), mov(0, 0), exit()])).toBe(true);
     // A subprogram returning it.
     expect(escapes([callLocal(1), exit(), movr(0, 1), exit()])).toBe(true);
     expect(use([I(0xbc, 2, 1), mov(0, 0), exit()])).toBe(CTX_USE_ALL);

@@ -1,7 +1,7 @@
 /** Pass 3: the dataflow over the CFG — instruction by instruction, helper calls, memory accesses — and the kernel-shaped log of a refused block. */
 
 import { ctxAccess, ctxLayout, type CtxField } from '../ctx.js';
-import { CTX_ARG_NOT_READ, HELPERS, HELPER_MAX_ID, KFUNCS, helperAllowed, helperName, kfuncName } from '../helpers.js';
+import { type ArgType, CTX_ARG_NOT_READ, HELPERS, HELPER_MAX_ID, HELPER_PROTOS, KFUNCS, helperAllowed, helperName, kfuncName } from '../helpers.js';
 import { Alu, Atomic, CallKind, Cls, Jmp, LDDW, Mode, Pseudo, SRC_X, bytesOf, cls, decode, mode, op, size, type Insn } from '../insn.js';
 import { BPF_COMPLEXITY_LIMIT_INSNS, MAX_BPF_STACK, VerifierError, fail } from './base.js';
 import { isAlu, isJmp } from './slots.js';
@@ -405,47 +405,103 @@ export function lookupResult(v: Ctx, s: State): { k: K; size: number } | undefin
   return { k: K.MAP_OR_NULL, size: m.valueSize };
 }
 
-/** Helpers whose first argument is the context (ARG_PTR_TO_CTX). */
-export const CTX_ARG1: ReadonlySet<number> = new Set([9, 10, 11, 13, 18, 19, 20, 21, 26, 31, 38, 39, 43, 44, 50, 54, 65, 69]);
-/** Helpers taking memory in r2 and its constant size in r3 (the tunnel key helpers, fib_lookup); writes but for set_tunnel_key. */
-const MEM_R2_SIZE_R3: ReadonlySet<number> = new Set([20, 21, 69]);
-export const MEM_EXPECTED = 'fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_';
-
-/** check_func_arg for the argument types nkemu follows: map pointers, memory, the context, sizes. */
-export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: State): void {
-  const k = s.k[r]!;
-  if (k === K.INIT) return;
-  // A stack buffer of a known size must lie inside the stack (check_helper_mem_access).
-  if (k === K.FP) {
-    const m = s.k[1] === K.MAP_PTR ? v.o.maps?.[s.o[1]!] : undefined;
-    let size: number | undefined;
-    let write = false;
-    if ((id === 1 || id === 2 || id === 3) && r === 2) size = m?.keySize;
-    else if (id === 2 && r === 3) size = m?.valueSize;
-    else if (PUSH_POP.has(id) && r === 2) { size = m?.valueSize; write = id !== 87 && m?.type !== BLOOM_FILTER; }
-    else if (id === 26 && r === 3 && s.k[4] === K.SCALAR && s.c[4] !== null && s.c[4]! > 0n && s.c[4]! <= 512n) { size = Number(s.c[4]); write = true; }
-    else if (MEM_R2_SIZE_R3.has(id) && r === 2 && s.k[3] === K.SCALAR && s.c[3] !== null && s.c[3]! > 0n && s.c[3]! <= 512n) { size = Number(s.c[3]); write = id !== 21; }
-    const at = s.o[r]!;
-    // (a queue's, stack's or bloom filter's key has no bytes: check_helper_mem_access refuses a zero-sized one)
-    if (size === 0) fail('EACCES', pc, `invalid zero-sized ${write ? 'write' : 'read'}`);
-    if (size !== undefined && (at < -MAX_BPF_STACK || at + size > 0)) {
-      fail('EINVAL', pc, `invalid ${write ? 'write to' : 'read from'} stack R${r} off=${at} size=${size}`);
-    }
-  }
-  const name = KIND_NAME[k];
-  const mapArg = ((id === 1 || id === 2 || id === 3 || PUSH_POP.has(id)) && r === 1) || (id === 12 && r === 2);
-  if (mapArg && k !== K.MAP_PTR) fail('EACCES', pc, `R${r} type=${name} expected=map_ptr`);
-  const memArg = ((id === 1 || id === 2 || id === 3 || PUSH_POP.has(id)) && r === 2) || (id === 2 && r === 3) || (id === 26 && r === 3) || (MEM_R2_SIZE_R3.has(id) && r === 2);
-  if (memArg && (k === K.SCALAR || k === K.CTX || k === K.PKT_END || k === K.MAP_PTR || k === K.MAP_OR_NULL)) {
-    fail('EACCES', pc, `R${r} type=${name} expected=${MEM_EXPECTED}`);
-  }
-  if (id === 26 && r === 4 && k === K.SCALAR && s.c[r] === 0n) fail('EACCES', pc, 'R4 invalid zero-sized read: u64=[0,0]');
-  if (MEM_R2_SIZE_R3.has(id) && r === 3 && k === K.SCALAR && s.c[r] === 0n) fail('EACCES', pc, 'R3 invalid zero-sized read: u64=[0,0]');
-  if (CTX_ARG1.has(id) && r === 1 && k !== K.CTX) fail('EACCES', pc, `R1 type=${name} expected=ctx`);
+/** What bpf_map_lookup_percpu_elem returns: a value of this CPU's copy, or NULL. */
+function percpuLookupResult(v: Ctx, s: State): { k: K; size: number } | undefined {
+  const m = s.k[1] === K.MAP_PTR ? v.o.maps?.[s.o[1]!] : undefined;
+  return m === undefined ? undefined : { k: K.MAP_OR_NULL, size: m.valueSize };
 }
 
-/** bpf_map_push_elem, pop_elem, peek_elem: (map, value[, flags]). */
-const PUSH_POP: ReadonlySet<number> = new Set([87, 88, 89]);
+export const MEM_EXPECTED = 'fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_';
+const SOCK_EXPECTED = 'sock_common, sock, tcp_sock, xdp_sock';
+const MEM_KINDS: readonly K[] = [K.FP, K.PKT, K.PKT_META, K.MAP_VALUE];
+
+/**
+ * check_reg_type for each argument type: the kernel's `expected=` list (compatible_reg_types,
+ * as reg_type_str names them) and which of nkemu's register kinds are among those types.
+ * Sockets, ring buffer memory, callbacks and BTF pointers are none of nkemu's kinds: a
+ * register nkemu knows the kind of is never one (one it does not know is not checked).
+ */
+function argRegTypes(a: ArgType): { expected: string; kinds: readonly K[] } {
+  if (a === 'ctx' || a === 'ctx_or_null') return { expected: 'ctx', kinds: [K.CTX] };
+  if (a === 'map_ptr') return { expected: 'map_ptr', kinds: [K.MAP_PTR] };
+  if (/size/.test(a)) return { expected: 'scalar', kinds: [K.SCALAR] };
+  if (a === 'sock_common') return { expected: SOCK_EXPECTED, kinds: [] };
+  if (a === 'btf_sock_common' || a === 'btf_sock_common_release') return { expected: `${SOCK_EXPECTED}, ptr_, trusted_ptr_`, kinds: [] };
+  if (a === 'spin_lock' || a === 'kptr') return { expected: 'map_value, ptr_', kinds: [K.MAP_VALUE] };
+  if (a === 'btf_id_or_null_release') return { expected: 'ptr_, trusted_ptr_, rcu_ptr_', kinds: [] };
+  if (a === 'ringbuf_mem_release') return { expected: 'ringbuf_mem', kinds: [] };
+  if (a === 'func') return { expected: 'func', kinds: [] };
+  if (a === 'stack_or_null') return { expected: 'fp', kinds: [K.FP] };
+  if (a === 'const_str' || a === 'timer') return { expected: 'map_value', kinds: [K.MAP_VALUE] };
+  if (a.startsWith('dynptr')) return { expected: 'fp, dynptr_ptr', kinds: [K.FP] };
+  // map keys and values, memory, fixed-size memory (mem_types)
+  return { expected: MEM_EXPECTED, kinds: MEM_KINDS };
+}
+
+/** The helper writes the memory of this argument type (MEM_UNINIT, or not MEM_RDONLY): its stack bounds are checked as a write. */
+const writes = (a: ArgType | undefined): boolean => a !== undefined && (a.startsWith('uninit') || a === 'mem_rw');
+
+/**
+ * check_helper_mem_access for the memory register `r` accessed for `size` bytes: a stack
+ * buffer must lie inside the stack, a packet pointer inside the range its comparison
+ * with data_end proved; NULL passes only for zero bytes where zero is allowed.
+ */
+function helperMemAccess(pc: number, s: State, r: number, size: number, write: boolean, zeroOk: boolean): void {
+  const k = s.k[r]!;
+  if (k === K.SCALAR) {
+    if (zeroOk && size === 0 && s.c[r] === 0n) return;
+    fail('EACCES', pc, `R${r} type=scalar expected=fp`);
+  }
+  if (k === K.FP) {
+    const at = s.o[r]!;
+    // (a queue's, stack's or bloom filter's key has no bytes: a zero-sized access where zero is not allowed)
+    if (size === 0 && !zeroOk) fail('EACCES', pc, `invalid zero-sized ${write ? 'write' : 'read'}`);
+    if (at < -MAX_BPF_STACK || at + size > 0) fail('EINVAL', pc, `invalid ${write ? 'write to' : 'read from'} stack R${r} off=${at} size=${size}`);
+  }
+  if ((k === K.PKT || k === K.PKT_META) && (s.o[r]! < 0 || s.o[r]! + size > s.r[r]!)) {
+    fail('EACCES', pc, `R${r} offset is outside of the packet`);
+  }
+}
+
+/**
+ * check_func_arg for argument register `r` of helper `id` against its prototype: declared,
+ * so it must be initialised; a packet pointer only to a helper with `.pkt_access`; a NULL
+ * where the type allows one; else a register of a compatible type (the ctx unmoved); then
+ * the memory a map key or value, a fixed-size buffer or a constant size describes. Sizes
+ * nkemu knows only as constants: a variable one is the kernel's to bound (its umin is not
+ * followed here).
+ */
+export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: State): void {
+  const p = HELPER_PROTOS.get(id)!;
+  const a = p.args[r - 1]!;
+  readReg(s, r, pc, true);
+  if (a === 'anything') return;
+  const k = s.k[r]!;
+  if (k === K.INIT) return;
+  if ((k === K.PKT || k === K.PKT_META) && !p.pkt) fail('EACCES', pc, 'helper access to the packet is not allowed');
+  const isNull = k === K.SCALAR && s.c[r] === 0n;
+  if (!((a.endsWith('_or_null') || a === 'stack_or_null') && isNull)) {
+    const t = argRegTypes(a);
+    if (!t.kinds.includes(k as K)) fail('EACCES', pc, `R${r} type=${KIND_NAME[k]} expected=${t.expected}`);
+    if (k === K.CTX && s.o[r] !== 0) fail('EACCES', pc, `dereference of modified ctx ptr R${r} off=${s.o[r]} disallowed`);
+  }
+  if (a === 'map_key' || a === 'map_value' || a === 'uninit_map_value') {
+    const m = s.k[1] === K.MAP_PTR ? v.o.maps?.[s.o[1]!] : undefined;
+    // (a bloom filter's value is only read: resolve_map_arg_type drops MEM_UNINIT for it)
+    if (m) helperMemAccess(pc, s, r, a === 'map_key' ? m.keySize : m.valueSize, a === 'uninit_map_value' && m.type !== BLOOM_FILTER, false);
+  } else if (a.startsWith('fixed:')) {
+    helperMemAccess(pc, s, r, Number(a.slice(6)), false, false);
+  } else if ((a === 'size' || a === 'size_or_zero') && k === K.SCALAR && s.c[r] !== null) {
+    // check_mem_size_reg: the size's bounds, then the memory of the argument before it.
+    const c = s.c[r]!;
+    const zeroOk = a === 'size_or_zero';
+    if (BigInt.asIntN(64, c) < 0n) fail('EACCES', pc, `R${r} min value is negative, either use unsigned or 'var &= const'`);
+    if (c === 0n && !zeroOk) fail('EACCES', pc, `R${r} invalid zero-sized read: u64=[0,0]`);
+    if (c >= BigInt(MAX_VAR_OFF)) fail('EACCES', pc, `R${r} unbounded memory access, use 'var &= const' or 'if (var < const)'`);
+    helperMemAccess(pc, s, r - 1, Number(c), writes(p.args[r - 2]), zeroOk);
+  }
+}
+
 const BLOOM_FILTER = 30;
 
 /**
@@ -466,6 +522,7 @@ const MAP_FUNCS: ReadonlyMap<number, readonly number[]> = new Map([
 ]);
 const FUNC_MAPS: ReadonlyMap<number, readonly number[]> = new Map([
   [12, [3]], [25, [4]], [51, [14, 25, 16, 17]], [87, [22, 23, 30]], [88, [22, 23, 30]], [89, [22, 23, 30]],
+  [33, [8]], // skb_under_cgroup: CGROUP_ARRAY (a map type nkemu does not have)
   [130, [27]], [131, [27]], [134, [27]], [195, [5, 6, 10]], [164, [1, 9, 2, 5, 6, 10]],
 ]);
 
@@ -476,11 +533,6 @@ export function checkMapFunc(pc: number, type: number, id: number): void {
   if ((funcs && !funcs.includes(id)) || (maps && !maps.includes(type))) {
     fail('EINVAL', pc, `cannot pass map_type ${type} into func ${helperName(id)}#${id}`);
   }
-}
-
-/** Arguments the kernel's prototype declares (the rest are ARG_DONTCARE, never read): trace_printk has 2. */
-export function checkedArgs(h: { id: number; args: number }): number {
-  return h.id === 6 ? 2 : h.args;
 }
 
 export function stepCall(
@@ -522,8 +574,9 @@ export function stepCall(
       if (h.gpl && v.o.gplCompatible === false) {
         fail('EINVAL', pc, 'cannot call GPL-restricted function from non-GPL compatible program');
       }
-      for (let r = 1; r <= checkedArgs(h); r++) {
-        readReg(s, r, pc, check);
+      // Only the registers the prototype declares are read (the rest are ARG_DONTCARE).
+      const nargs = HELPER_PROTOS.get(id)!.args.length;
+      for (let r = 1; r <= nargs; r++) {
         checkHelperArg(v, pc, id, r, s);
         // A stack pointer argument makes the stack below it in use.
         if (s.k[r] === K.FP && s.o[r]! < 0) {
@@ -532,7 +585,7 @@ export function stepCall(
         }
       }
       // (after the arguments, as check_helper_call does: the map is the one passed in)
-      for (let r = 1; r <= checkedArgs(h); r++) {
+      for (let r = 1; r <= nargs; r++) {
         const type = s.k[r] === K.MAP_PTR ? v.o.maps?.[s.o[r]!]?.type : undefined;
         if (type !== undefined) { checkMapFunc(pc, type, id); break; }
       }
@@ -549,11 +602,18 @@ export function stepCall(
     for (let r = 1; r <= 5; r++) if (s.k[r] === K.CTX && !(r === 1 && CTX_ARG_NOT_READ.has(id))) v.escapes = true;
   }
   const ret = i.src === CallKind.HELPER ? i.imm : -1;
-  const lookup = ret === 1 ? lookupResult(v, s) : undefined;
+  const proto = HELPER_PROTOS.get(ret);
+  // bpf_map_lookup_elem (an array's value for a constant key in range), map_lookup_percpu_elem (always maybe NULL).
+  const lookup = ret === 1 ? lookupResult(v, s) : ret === 195 ? percpuLookupResult(v, s) : undefined;
   if (i.src === CallKind.LOCAL) s.kst = null;
   for (let r = 1; r <= 5; r++) s.k[r] = K.UNINIT;
   writeReg(s, 0, pc);
-  // bpf_map_lookup_elem: a map value or NULL, told apart by a comparison with 0.
+  // What check_helper_call marks r0 as: RET_VOID leaves it uninitialised, RET_INTEGER an
+  // unknown scalar (in nkemu's raw-address `generic` programs it stays untyped); the
+  // pointers nkemu does not follow (sockets, ring buffer memory) are untyped.
+  if (proto?.ret === 'void') s.k[0] = K.UNINIT;
+  else if (proto?.ret === 'integer' && v.o.type !== 'generic') writeReg(s, 0, pc, K.SCALAR);
+  // A map value or NULL, told apart by a comparison with 0.
   if (lookup) writeReg(s, 0, pc, lookup.k, lookup.k === K.MAP_OR_NULL ? pc : 0, null, lookup.size);
   // A packet-moving helper kills every packet pointer (clear_all_pkt_pointers: they become unknown scalars).
   if (ret >= 0 && HELPERS.get(ret)?.pktChanging) {
