@@ -1,37 +1,87 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, runScript, splitWords } from '../../src/cli/main.js';
 import { Emulator } from '../../src/emulator.js';
 import { kernelUnavailableReason } from '../helpers/kernel.js';
 
-// nkemu's `bpftool map …` side by side with this machine's bpftool on a real map of the
-// same shape (a 4-byte-key, 8-byte-value hash in bpffs), and its help, usage and error
-// texts: the same command lines give the same output, errors and exit codes. Needs root
+// nkemu's `bpftool` side by side with this machine's bpftool on the same object: both load
+// tc_counters.o (`prog loadall OBJ DIR pinmaps MAPDIR`: the program `count`, the BTF-described
+// maps `src_bytes`, a hash, and `proto_count`, an array), and the same command lines must give
+// the same output, errors and exit codes; so must the help, usage and error texts. Needs root
 // and bpftool (skipped with the reason).
+//
+// What must differ is normalised on both sides, and only that (see normalise): ids (of
+// programs, maps and BTF objects, which the host numbers among its own), loaded_at, and the
+// sizes of each side's own making — xlated (the kernel's verifier rewrites the image, e.g.
+// inlines array lookups; nkemu keeps the program's own instructions), jited (x86 code here,
+// a WebAssembly module in nkemu) and memlock (each side's memory for it).
 
 const FIX = new URL('../fixtures/bpf/', import.meta.url).pathname;
 const reason = kernelUnavailableReason();
 const PIN = `/sys/fs/bpf/nkemu-live-${process.pid}`;
 
 let emu: Emulator;
+/** The words each placeholder stands for, on this machine and in nkemu. */
+const real: Record<string, string> = {};
+const mine: Record<string, string> = {};
 beforeAll(async () => {
   if (reason) return;
   emu = await Emulator.create({ seed: 3 });
   const r = await runScript(emu, `bpftool prog loadall ${FIX}tc_counters.o /sys/fs/bpf/tc pinmaps /sys/fs/bpf/tcmaps`);
   expect(r.stderr).toBe('');
-  execFileSync('bpftool', ['map', 'create', PIN, 'type', 'hash', 'key', '4', 'value', '8', 'entries', '64', 'name', 'src_bytes']);
+  mkdirSync(PIN);
+  execFileSync('bpftool', ['prog', 'loadall', `${FIX}tc_counters.o`, `${PIN}/progs`, 'pinmaps', `${PIN}/maps`]);
+  Object.assign(real, {
+    PROG: `pinned ${PIN}/progs/count`, MAP: `pinned ${PIN}/maps/src_bytes`, ARRAY: `pinned ${PIN}/maps/proto_count`,
+    PROGID: `id ${idOf(['prog', 'show', 'pinned', `${PIN}/progs/count`])}`, MAPID: `id ${idOf(['map', 'show', 'pinned', `${PIN}/maps/src_bytes`])}`,
+  });
+  Object.assign(mine, {
+    PROG: 'pinned /sys/fs/bpf/tc/count', MAP: 'pinned /sys/fs/bpf/tcmaps/src_bytes', ARRAY: 'pinned /sys/fs/bpf/tcmaps/proto_count',
+    PROGID: `id ${emu.bpf.prog(1)!.id}`, MAPID: `id ${JSON.parse((await runCommand(emu, splitWords('bpftool -j map show pinned /sys/fs/bpf/tcmaps/src_bytes'))).stdout).id}`,
+  });
 });
 afterAll(async () => {
   if (reason) return;
   await emu.close();
-  spawnSync('rm', ['-f', PIN]);
+  spawnSync('rm', ['-rf', PIN]);
 });
 
-/** One command line on both: [real, nkemu] as {out, err, code}; PIN stands for the map. */
-async function both(line: string): Promise<[{ out: string; err: string; code: number }, { out: string; err: string; code: number }]> {
-  const real = spawnSync('bpftool', splitWords(line.replace('MAP', `pinned ${PIN}`)), { encoding: 'utf8' });
-  const mine = await runCommand(emu, splitWords(`bpftool ${line.replace('MAP', 'pinned /sys/fs/bpf/tcmaps/src_bytes')}`));
-  return [{ out: real.stdout, err: real.stderr, code: real.status ?? -1 }, { out: mine.stdout, err: mine.stderr, code: mine.code }];
+/** A real object's id, from `bpftool -j … show`. */
+function idOf(args: string[]): number {
+  return (JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' })) as { id: number }).id;
+}
+
+/** The placeholders (PROG, MAP, …) of a line replaced by one side's words. */
+function expand(line: string, words: Record<string, string>): string[] {
+  return splitWords(line).map((w) => words[w] ?? w).flatMap((w) => splitWords(w));
+}
+
+/**
+ * What must differ between the machine and nkemu (see the top): the numbers after these keys,
+ * in text and JSON (compact or pretty) alike; the ids of a map_ids list keep their count.
+ */
+export function normalise(out: string): string {
+  return out
+    .replace(/^\d+: /gm, 'N: ')
+    .replace(/loaded_at \S+/g, 'loaded_at T')
+    .replace(/\b(xlated|jited|memlock) \d+B/g, '$1 NB')
+    .replace(/\b(btf_id|id) \d+/g, '$1 N')
+    .replace(/map_ids [\d,]+/g, (m) => m.replace(/\d+/g, 'N'))
+    .replace(/"(id|loaded_at|bytes_xlated|bytes_jited|bytes_memlock|btf_id)": ?\d+/g, (m) => m.replace(/\d+$/, 'N'))
+    .replace(/"map_ids": ?\[[\d,\s]+\]/g, (m) => m.replace(/\d+/g, 'N'));
+}
+
+type Result = { out: string; err: string; code: number };
+
+/** One command line on both: [real, nkemu] as {out, err, code}, normalised. */
+async function both(line: string): Promise<[Result, Result]> {
+  const r = spawnSync('bpftool', expand(line, real), { encoding: 'utf8' });
+  const m = await runCommand(emu, ['bpftool', ...expand(line, mine)]);
+  return [
+    { out: normalise(r.stdout), err: normalise(r.stderr), code: r.status ?? -1 },
+    { out: normalise(m.stdout), err: normalise(m.stderr), code: m.code },
+  ];
 }
 
 describe.skipIf(reason !== undefined)(`bpftool map commands against this machine's bpftool (${reason ?? 'root, bpftool'})`, () => {
@@ -62,6 +112,25 @@ describe.skipIf(reason !== undefined)(`bpftool map commands against this machine
     '-j prog help', '-j prog frob', 'm help', 'p h', 'ma he',
     'prog load /nonexistent.o /sys/fs/bpf/nkemu-never', '-j prog load /nonexistent.o /sys/fs/bpf/nkemu-never',
     `prog load ${FIX}cases.ts /sys/fs/bpf/nkemu-never`, 'prog load /tmp /sys/fs/bpf/nkemu-never',
+    // prog show of the loaded program: loaded_at, uid, memlock, map_ids, btf_id; -j and -p
+    'prog show PROG', '-j prog show PROG', '-p prog show PROG', '--pretty prog show PROG', '-j -p prog show PROG', '-p -j prog show PROG',
+    'prog show PROGID', '-j prog show PROGID', '-p prog show PROGID', 'prog list PROG', 'p s PROG', 'prog l PROGID',
+    // ... and its errors
+    'prog show id', 'prog show id abc', '-j prog show id abc', 'prog show foo 1', 'prog show id 999999999', '-j prog show id 999999999',
+    '-p prog show id 999999999', 'prog show PROG extra', 'prog show pinned /sys/fs/bpf/nkemu-nonexistent',
+    '-j prog show pinned /sys/fs/bpf/nkemu-nonexistent', 'prog show MAP', 'prog show ARRAY',
+    // map show: memlock, btf_id, frozen; one map; errors
+    'map show MAP', '-j map show MAP', '-p map show MAP', 'map show ARRAY', '-j map show ARRAY', '-p map show ARRAY',
+    'map show MAPID', '-p map show MAPID', 'map list MAP', 'm s ARRAY', 'map show id', 'map show id 999999999', '-j map show id 999999999',
+    'map show MAP extra', 'map show pinned /sys/fs/bpf/nkemu-nonexistent', 'map show PROG', '-p map show PROG',
+    // BTF-formatted dumps and lookups (text: the pretty form; -j: bytes and "formatted")
+    'map dump MAP', '-j map dump MAP', '-p map dump MAP', 'map dump ARRAY', '-j map dump ARRAY', '-p map dump ARRAY',
+    'map update ARRAY key 1 0 0 0 value 2 0 0 0 0 0 0 0', 'map lookup ARRAY key 1 0 0 0', '-j map lookup ARRAY key 1 0 0 0',
+    '-p map lookup ARRAY key 1 0 0 0', 'map update ARRAY key 255 0 0 0 value 255 255 255 255 255 255 255 255',
+    'map lookup ARRAY key 255 0 0 0', '-j map lookup ARRAY key 255 0 0 0', 'map update ARRAY key 0 1 0 0 value 1 0 0 0 0 0 0 0',
+    'map lookup ARRAY key 0 1 0 0', '-j map lookup ARRAY key 0 1 0 0', 'map delete ARRAY key 1 0 0 0', 'map dump ARRAY',
+    'map dump MAP', '-j map dump MAP', '-p map dump MAP', 'map lookup MAP key 10 0 0 1', '-p map lookup MAP key 10 0 0 1',
+    '-p map lookup MAP key 9 9 9 9', '-p map lookup MAP key 10 0 0', '-p --frob', '-p help', '-p prog frob',
   ])('%s', async (line) => {
     const [real, mine] = await both(line);
     expect(mine).toEqual(real);
