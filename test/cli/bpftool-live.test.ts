@@ -162,3 +162,59 @@ describe.skipIf(reason !== undefined)(`bpftool's queue verbs against this machin
     expect({ out: mine.stdout, err: mine.stderr, code: mine.code }).toEqual({ out: real.stdout, err: real.stderr, code: real.status ?? -1 });
   });
 });
+
+// XDP in `bpftool net`: on this machine a veth a1 in a namespace this test creates and
+// deletes (ifindex 2: `ip link add b1 … peer name a1` registers the peer a1 first), the
+// program attached in native ("driver") mode; in nkemu an emulated NIC a1 (ifindex 2 too),
+// whose XDP is native. bpftool runs in the namespace (`ip netns exec`, which mounts its own
+// /sys: the bpffs pins are not there, so programs go by id). Not compared: xdpgeneric, which
+// nkemu has no mode for (it refuses the attach, EOPNOTSUPP).
+const NS = `nkemu-bpftool-${process.pid}`;
+const XPIN = `/sys/fs/bpf/nkemu-live-x-${process.pid}`;
+describe.skipIf(reason !== undefined)(`bpftool net attach|detach|show xdp against this machine's bpftool (${reason ?? 'root, bpftool'})`, () => {
+  let xemu: Emulator;
+  const realX: Record<string, string> = {};
+  const mineX: Record<string, string> = {};
+  beforeAll(async () => {
+    for (const a of [['netns', 'add', NS], ['-n', NS, 'link', 'add', 'b1', 'type', 'veth', 'peer', 'name', 'a1']]) {
+      expect(spawnSync('ip', a).status, a.join(' ')).toBe(0);
+    }
+    mkdirSync(XPIN);
+    execFileSync('bpftool', ['prog', 'load', `${FIX}xdp_adjust.o`, `${XPIN}/xdp`]);
+    execFileSync('bpftool', ['prog', 'loadall', `${FIX}tc_counters.o`, `${XPIN}/tc`]);
+    Object.assign(realX, {
+      XPROG: `id ${idOf(['prog', 'show', 'pinned', `${XPIN}/xdp`])}`, CPROG: `id ${idOf(['prog', 'show', 'pinned', `${XPIN}/tc/count`])}`,
+    });
+    xemu = await Emulator.create({ seed: 3 });
+    xemu.addNic({ name: 'a1' });
+    const r = await runScript(xemu, `bpftool prog load ${FIX}xdp_adjust.o /sys/fs/bpf/xdp\nbpftool prog loadall ${FIX}tc_counters.o /sys/fs/bpf/tc`);
+    expect(r.stderr).toBe('');
+    const id = async (p: string): Promise<string> => `id ${JSON.parse((await runCommand(xemu, ['bpftool', '-j', 'prog', 'show', 'pinned', p])).stdout).id}`;
+    Object.assign(mineX, { XPROG: await id('/sys/fs/bpf/xdp'), CPROG: await id('/sys/fs/bpf/tc/count') });
+  });
+  afterAll(async () => {
+    spawnSync('ip', ['netns', 'del', NS]);
+    spawnSync('rm', ['-rf', XPIN]);
+    await xemu.close();
+  });
+  it.each([
+    'net show', '-j net show', '-p net show', 'net list', 'n s', 'net show dev a1', '-j net show dev a1', 'net show d a1',
+    'net show dev', 'net show foo', '-j net show foo', 'net show dev zz', '-j net show dev zz', 'net show dev a1 x', 'net show dev lo',
+    'net attach xdp XPROG dev a1', 'net show', '-j net show', '-p net show', 'net show dev a1', '-p net show dev a1', 'net show dev lo',
+    'prog show XPROG', '-j prog show XPROG', '-p prog show XPROG',
+    // a second program without overwrite: the kernel's EBUSY and its message
+    'net attach xdp XPROG dev a1', '-j net attach xdp XPROG dev a1', 'net attach xdp XPROG dev a1 overwrite',
+    'net attach xdpdrv XPROG dev a1 overwrite', 'net show dev a1',
+    // wrong words, devices, programs and modes: -EINVAL's exit code, 234
+    'net attach xdp XPROG dev a1 foo', 'net attach xdpoffload XPROG dev a1', 'net attach xdp CPROG dev a1 overwrite',
+    'net attach xdp XPROG dev zz', '-j net attach xdp XPROG dev zz', 'net attach xdp id 999999999 dev a1', 'net attach foo XPROG dev a1',
+    'net attach xdp XPROG', 'net attach xdp XPROG dev', 'net detach xdp', 'net detach foo dev a1', 'net detach xdp dev zz',
+    'net detach xdp dev a1', 'net show', '-j net show dev a1', 'net detach xdp dev a1', 'net detach xdpgeneric dev a1',
+    'net attach xdpdrv XPROG dev a1', 'net show dev a1', 'net detach xdpdrv dev a1', '-p net show dev a1',
+  ])('%s', async (line) => {
+    const r = spawnSync('ip', ['netns', 'exec', NS, 'bpftool', ...expand(line, realX)], { encoding: 'utf8' });
+    const m = await runCommand(xemu, ['bpftool', ...expand(line, mineX)]);
+    expect({ out: normalise(m.stdout), err: normalise(m.stderr), code: m.code })
+      .toEqual({ out: normalise(r.stdout), err: normalise(r.stderr), code: r.status ?? -1 });
+  });
+});
