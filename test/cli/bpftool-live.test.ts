@@ -65,6 +65,9 @@ export function normalise(out: string): string {
   return out
     .replace(/^\d+: /gm, 'N: ')
     .replace(/loaded_at \S+/g, 'loaded_at T')
+    .replace(/load_time \d+/g, 'load_time N')
+    .replace(/xdp\/id:\d+/g, 'xdp/id:N')
+    .replace(/"load_time": ?\d+/g, '"load_time":N')
     .replace(/\b(xlated|jited|memlock) \d+B/g, '$1 NB')
     .replace(/\b(btf_id|id) \d+/g, '$1 N')
     .replace(/map_ids [\d,]+/g, (m) => m.replace(/\d+/g, 'N'))
@@ -216,5 +219,24 @@ describe.skipIf(reason !== undefined)(`bpftool net attach|detach|show xdp agains
     const m = await runCommand(xemu, ['bpftool', ...expand(line, mineX)]);
     expect({ out: normalise(m.stdout), err: normalise(m.stderr), code: m.code })
       .toEqual({ out: normalise(r.stdout), err: normalise(r.stderr), code: r.status ?? -1 });
+  });
+  // The program as iproute2 shows it: only the XDP parts of a listing are compared (the
+  // rest is the device's, a veth here and a NIC in nkemu): the word after the mtu, the
+  // `prog/xdp` line, the `xdp` object of -j. `bpftool net show` lists what ip attached.
+  it.each([
+    `ip link set dev a1 xdp obj ${FIX}xdp_adjust.o sec xdp`, 'ip link show dev a1', 'ip -d link show dev a1', 'ip -s link show dev a1',
+    'ip -j link show dev a1', 'ip -d -j link show dev a1', 'ip addr show dev a1', 'ip -j addr show dev a1', 'ip -d addr show dev a1',
+    'bpftool net show', 'bpftool -j net show dev a1', 'ip link set dev a1 xdp off', 'ip link show dev a1', 'ip -j link show dev a1', 'bpftool net show',
+  ])('%s', async (line) => {
+    const r = spawnSync('ip', ['netns', 'exec', NS, ...splitWords(line)], { encoding: 'utf8' });
+    const m = await runCommand(xemu, splitWords(line));
+    const xdpParts = (out: string): string => {
+      if (!line.startsWith('ip ') || !out) return out;
+      if (line.includes(' -j ')) return JSON.stringify((JSON.parse(out) as { xdp?: unknown }[]).map((d) => d.xdp ?? null));
+      return out.split('\n').map((l) => /^\d+: .* mtu \d+ (\S+ )?qdisc/.exec(l)?.[1] ?? (l.startsWith('    prog/xdp') ? l : undefined))
+        .filter((l) => l !== undefined).join('\n');
+    };
+    expect({ out: normalise(xdpParts(m.stdout)), err: normalise(m.stderr), code: m.code })
+      .toEqual({ out: normalise(xdpParts(r.stdout)), err: normalise(r.stderr), code: r.status ?? -1 });
   });
 });
