@@ -27,6 +27,8 @@ export interface LoadedObject {
 // BTF registers at boot, so an object's BTF gets 2 and up. Global like map ids (maps.ts).
 let nextBtfId = 2;
 
+const NO_BTF_MAPS: ReadonlySet<string> = new Set(['perf_event_array', 'array_of_maps', 'hash_of_maps', 'devmap', 'devmap_hash', 'cpumap', 'xskmap', 'queue', 'stack']);
+
 export interface ProgramLoader {
   /** Closes a program's handle (a failed load closes what it loaded). */
   closeProgram(prog: BpfProgram): void;
@@ -102,12 +104,14 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
     for (const m of maps) m.close();
     throw e;
   }
-  // libbpf loads the object's BTF before its maps and hands it to every map and program
-  // (btf_fd, with the key and value type ids of a map declared with __type()).
+  // libbpf loads the object's BTF before its maps and hands it to each map with the key and
+  // value type ids of its __type()s; the kernel keeps it (the map's btf_id) when either is
+  // set. libbpf creates the types below without BTF (bpf_object__create_map).
   const btfId = obj.btf ? nextBtfId++ : 0;
   if (obj.btf) {
     obj.maps.forEach((def, i) => {
-      maps[i]!.btf = { id: btfId, types: obj.btf!, key: def.btfKey ?? 0, value: def.btfValue ?? 0 };
+      const key = def.btfKey ?? 0, value = def.btfValue ?? 0;
+      if ((key || value) && !NO_BTF_MAPS.has(maps[i]!.type)) maps[i]!.btf = { id: btfId, types: obj.btf!, key, value };
     });
   }
   const out: LoadedObject = { license: obj.license, programs: new Map(), maps: new Map(maps.map((m, i) => [obj.maps[i]!.name, m])), btfId };

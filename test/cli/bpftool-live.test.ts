@@ -240,3 +240,28 @@ describe.skipIf(reason !== undefined)(`bpftool net attach|detach|show xdp agains
       .toEqual({ out: normalise(xdpParts(r.stdout)), err: normalise(r.stderr), code: r.status ?? -1 });
   });
 });
+
+// map show of the map types map_types.c declares, loaded by both: which of them libbpf
+// creates with BTF (a btf_id line: a bloom filter with a __type(value), not one sized by
+// value_size, nor a queue, stack, devmap_hash or cpumap, which libbpf creates without).
+const MTPIN = `/sys/fs/bpf/nkemu-live-mt-${process.pid}`;
+describe.skipIf(reason !== undefined)(`bpftool map show of map_types.o against this machine's bpftool (${reason ?? 'root, bpftool'})`, () => {
+  let memu: Emulator;
+  beforeAll(async () => {
+    mkdirSync(MTPIN);
+    execFileSync('bpftool', ['prog', 'loadall', `${FIX}map_types.o`, `${MTPIN}/progs`, 'pinmaps', `${MTPIN}/maps`]);
+    memu = await Emulator.create({ seed: 3 });
+    const r = await runScript(memu, `bpftool prog loadall ${FIX}map_types.o /sys/fs/bpf/mt pinmaps /sys/fs/bpf/mtmaps`);
+    expect(r.stderr).toBe('');
+  });
+  afterAll(async () => {
+    spawnSync('rm', ['-rf', MTPIN]);
+    await memu.close();
+  });
+  it.each(['fifo', 'lifo', 'bloom1', 'bloom6', 'devh', 'cpus'].flatMap((m) => [`map show M/${m}`, `-j map show M/${m}`]))('%s', async (line) => {
+    const r = spawnSync('bpftool', splitWords(line.replace('M/', `pinned ${MTPIN}/maps/`)), { encoding: 'utf8' });
+    const m = await runCommand(memu, ['bpftool', ...splitWords(line.replace('M/', 'pinned /sys/fs/bpf/mtmaps/'))]);
+    expect({ out: normalise(m.stdout), err: normalise(m.stderr), code: m.code })
+      .toEqual({ out: normalise(r.stdout), err: normalise(r.stderr), code: r.status ?? -1 });
+  });
+});
