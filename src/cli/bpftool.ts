@@ -378,6 +378,13 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
       return;
     }
     const [m, next] = mapRef(emu, rest, 0);
+    // A per-CPU map's value is one per CPU (nkemu's: one per dataplane thread), listed as
+    // "values" even when there is one CPU, as bpftool goes by the map's type.
+    const perCpu = m.type === 'percpu_hash' || m.type === 'percpu_array' || m.type === 'lru_percpu_hash';
+    const lookup = (key: Uint8Array): Uint8Array | Uint8Array[] | undefined => {
+      const v = m.lookup(key);
+      return perCpu && v !== undefined && !Array.isArray(v) ? [v] : v;
+    };
     // One element as bpftool prints it (dump and lookup alike): text lines, or a JSON object.
     const jsonBytes = (b: Uint8Array): string[] => [...b].map((x) => `0x${x.toString(16).padStart(2, '0')}`);
     // A map created with BTF key and value types: bpftool's btf_dumper formats each element,
@@ -399,7 +406,7 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     const exitOf = (e: NetError): number => (256 - e.code) & 0xff;
     const keyless = m.type === 'queue' || m.type === 'stack' || m.type === 'bloom_filter';
     if (verb === 'dump') {
-      const rows = m.keys().map((k) => ({ key: k, value: m.lookup(k)! }));
+      const rows = m.keys().map((k) => ({ key: k, value: lookup(k)! }));
       if (json) print(rows.map((r) => elemJson(r.key, r.value)));
       // (its own pretty writer, whatever -p says; no "Found N elements" after it)
       else if (formatted) ctx.out.push(jsonWrite(rows.map((r) => formatted(r.key, r.value, true)), true));
@@ -441,7 +448,7 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     if (rest[next] !== 'key') throw new CliError('Error: did not find key', 255);
     const [key, after] = parseBytes(rest, next + 1, m.keySize, 'key');
     if (verb === 'lookup') {
-      const v = m.lookup(key);
+      const v = lookup(key);
       if (v === undefined) {
         // bpftool: the key and "Not found" (JSON: null), exit -ENOENT
         if (json) print(null);

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, runScript, splitWords } from '../../src/cli/main.js';
 import { Emulator } from '../../src/emulator.js';
@@ -261,6 +261,42 @@ describe.skipIf(reason !== undefined)(`bpftool map show of map_types.o against t
   it.each(['fifo', 'lifo', 'bloom1', 'bloom6', 'devh', 'cpus'].flatMap((m) => [`map show M/${m}`, `-j map show M/${m}`]))('%s', async (line) => {
     const r = spawnSync('bpftool', splitWords(line.replace('M/', `pinned ${MTPIN}/maps/`)), { encoding: 'utf8' });
     const m = await runCommand(memu, ['bpftool', ...splitWords(line.replace('M/', 'pinned /sys/fs/bpf/mtmaps/'))]);
+    expect({ out: normalise(m.stdout), err: normalise(m.stderr), code: m.code })
+      .toEqual({ out: normalise(r.stdout), err: normalise(r.stderr), code: r.status ?? -1 });
+  });
+});
+
+// A per-CPU map (lru_percpu.o's LRU_PERCPU_HASH), one value per CPU: nkemu's CPUs are its
+// dataplane threads (the caller's and its workers), so it runs with as many as this
+// machine has possible CPUs (skipped past 4, to keep the workers few).
+const POSSIBLE = (() => {
+  try {
+    const m = /^0-(\d+)$/.exec(readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim());
+    return m ? Number(m[1]) + 1 : undefined;
+  } catch { return undefined; }
+})();
+const PCPIN = `/sys/fs/bpf/nkemu-live-pc-${process.pid}`;
+const pcReason = reason ?? (POSSIBLE === undefined || POSSIBLE > 4 ? `${POSSIBLE ?? 'unknown'} possible CPUs` : undefined);
+describe.skipIf(pcReason !== undefined)(`bpftool on a per-CPU map against this machine's bpftool (${pcReason ?? 'root, bpftool, at most 4 CPUs'})`, () => {
+  let pemu: Emulator;
+  beforeAll(async () => {
+    mkdirSync(PCPIN);
+    execFileSync('bpftool', ['prog', 'loadall', `${FIX}lru_percpu.o`, `${PCPIN}/progs`, 'pinmaps', `${PCPIN}/maps`]);
+    pemu = await Emulator.create({ seed: 3, workers: POSSIBLE! - 1 });
+    const r = await runScript(pemu, `bpftool prog loadall ${FIX}lru_percpu.o /sys/fs/bpf/pc pinmaps /sys/fs/bpf/pcm`);
+    expect(r.stderr).toBe('');
+  });
+  afterAll(async () => {
+    spawnSync('rm', ['-rf', PCPIN]);
+    await pemu.close();
+  });
+  it.each([
+    'map show M', '-j map show M', 'map dump M', 'map update M key 1 0 0 0 value 5 0 0 0 0 0 0 0', 'map dump M', '-j map dump M', '-p map dump M',
+    'map lookup M key 1 0 0 0', '-j map lookup M key 1 0 0 0', '-p map lookup M key 1 0 0 0', 'map lookup M key 2 0 0 0', 'map delete M key 1 0 0 0',
+    'map dump M', '-j map dump M',
+  ])('%s', async (line) => {
+    const r = spawnSync('bpftool', splitWords(line.replace('M', `pinned ${PCPIN}/maps/lru_pc`)), { encoding: 'utf8' });
+    const m = await runCommand(pemu, ['bpftool', ...splitWords(line.replace('M', 'pinned /sys/fs/bpf/pcm/lru_pc'))]);
     expect({ out: normalise(m.stdout), err: normalise(m.stderr), code: m.code })
       .toEqual({ out: normalise(r.stdout), err: normalise(r.stderr), code: r.status ?? -1 });
   });
