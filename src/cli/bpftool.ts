@@ -253,7 +253,9 @@ export function bpftool(ctx: Ctx, argv: string[]): void {
   let json = false;
   let pretty = false;
   try {
-    const opts = argv.slice(0, Math.max(0, argv.findIndex((b) => !b.startsWith('-')) === -1 ? argv.length : argv.findIndex((b) => !b.startsWith('-'))));
+    // (the options before the object: -p is pretty JSON, and JSON without -j)
+    const first = argv.findIndex((b) => !b.startsWith('-'));
+    const opts = first < 0 ? argv : argv.slice(0, first);
     pretty = opts.some((a) => a === '-p' || a === '--pretty');
     json = pretty || opts.some((a) => a === '-j' || a === '--json');
     bpftoolCommand(ctx, argv);
