@@ -371,8 +371,7 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
   }
   if (obj === 'map') {
     if (verb === 'show' || verb === 'list' || verb === undefined) {
-      // (bpftool map show [MAP]: one map, or all)
-      // (one MAP prints its object, the listing an array, as for programs)
+      // (bpftool map show [MAP]: one map, printed as an object, or all, as an array)
       if (rest.length !== 0 && rest.length !== 2) throw new CliError(`Error: what is '${rest[0]}'?`, 255);
       const maps = rest.length ? [mapRef(emu, rest, 0)[0]] : allMaps.get(emu) ?? [];
       if (json) return print(rest.length ? mapJson(maps[0]!) : maps.map(mapJson));
@@ -482,7 +481,7 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     try {
       netAttach(ctx, verb, rest);
     } catch (e) {
-      if (e instanceof CliError && e.code === 255) throw new CliError(e.message, 234);
+      if (e instanceof CliError && !(e instanceof Refused)) throw new CliError(e.message, 234);
       throw e;
     }
     return;
@@ -534,6 +533,9 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
 
 const XDP_MODES = ['xdp', 'xdpgeneric', 'xdpdrv', 'xdpoffload'];
 
+/** The kernel's refusal of an attach or detach: bpftool exits with its errno, not -EINVAL's. */
+class Refused extends CliError {}
+
 /**
  * `net attach TYPE PROG dev DEV [overwrite]` / `net detach TYPE dev DEV`: XDP as bpftool 7.1
  * sets it (IFLA_XDP, XDP_FLAGS_UPDATE_IF_NOEXIST unless `overwrite`), and nkemu's netkit
@@ -554,7 +556,7 @@ function netAttach(ctx: Ctx, verb: 'attach' | 'detach', rest: string[]): void {
     }
     const failed = (errno: Errno, extack?: string): never => {
       const code = (256 - errnoNumber(errno)) & 0xff;
-      throw new CliError(`${extack ? `libbpf: Kernel error message: ${extack}\n` : ''}Error: interface ${mode} ${verb} failed: ${strerror(errno)}`, code);
+      throw new Refused(`${extack ? `libbpf: Kernel error message: ${extack}\n` : ''}Error: interface ${mode} ${verb} failed: ${strerror(errno)}`, code);
     };
     // (no generic program can be there to detach: nothing to do, as for an empty slot)
     if (mode === 'xdpgeneric') { if (verb === 'detach') return; failed('EOPNOTSUPP'); }
@@ -589,7 +591,7 @@ function netAttach(ctx: Ctx, verb: 'attach' | 'detach', rest: string[]): void {
     if (verb === 'attach') emu.progAttach(ctx.ns, { ifindex: dev.ifindex, attachType: type, prog: prog!, flags, relative, replace });
     else emu.progDetach(ctx.ns, { ifindex: dev.ifindex, attachType: type, prog, flags, relative });
   } catch (e) {
-    if (e instanceof NetError) throw new CliError(`Error: ${verb === 'attach' ? 'interface attach' : 'interface detach'} failed: ${strerror(e.errno)}`, (256 - e.code) & 0xff);
+    if (e instanceof NetError) throw new Refused(`Error: ${verb === 'attach' ? 'interface attach' : 'interface detach'} failed: ${strerror(e.errno)}`, (256 - e.code) & 0xff);
     throw e;
   }
 }
