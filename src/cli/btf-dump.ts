@@ -81,7 +81,7 @@ function dumpInt(t: BtfType, bitOff: number, data: Uint8Array, plain: boolean): 
   return new Raw(get(kind === INT_SIGNED).toString());
 }
 
-/** btf_dumper_int_bits → btf_int128_print: hex in plain text, decimal (or a quoted hex past 64 bits) in JSON. */
+/** btf_dumper_int_bits → btf_int128_print: hex, bare in plain text and quoted in JSON. */
 function bits(data: Uint8Array, bitOff: number, nbits: number, plain: boolean): Raw {
   let v = 0n;
   const bytes = Math.ceil((bitOff + nbits) / 8);
@@ -89,8 +89,7 @@ function bits(data: Uint8Array, bitOff: number, nbits: number, plain: boolean): 
   v = (v >> BigInt(bitOff)) & ((1n << BigInt(nbits)) - 1n);
   const upper = v >> 64n;
   const lower = v & ((1n << 64n) - 1n);
-  if (upper === 0n) return new Raw(plain ? `0x${lower.toString(16)}` : lower.toString());
-  const hex = `0x${upper.toString(16)}${lower.toString(16).padStart(16, '0')}`;
+  const hex = upper === 0n ? `0x${lower.toString(16)}` : `0x${upper.toString(16)}${lower.toString(16).padStart(16, '0')}`;
   return new Raw(plain ? hex : `"${hex}"`);
 }
 

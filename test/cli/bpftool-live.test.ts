@@ -301,3 +301,41 @@ describe.skipIf(pcReason !== undefined)(`bpftool on a per-CPU map against this m
       .toEqual({ out: normalise(r.stdout), err: normalise(r.stderr), code: r.status ?? -1 });
   });
 });
+
+// BTF-formatted elements of struct type (btf_values.c's `flows`): a char array as a
+// string or, without its NUL or with an unprintable byte, as numbers; bitfields in hex
+// (quoted with -j); an enum by name, or its number when it has none; a bool; a signed int;
+// a nested array; a u64 past 2^53.
+const BVPIN = `/sys/fs/bpf/nkemu-live-bv-${process.pid}`;
+describe.skipIf(reason !== undefined)(`bpftool on a map of structs against this machine's bpftool (${reason ?? 'root, bpftool'})`, () => {
+  let bemu: Emulator;
+  beforeAll(async () => {
+    mkdirSync(BVPIN);
+    execFileSync('bpftool', ['prog', 'loadall', `${FIX}btf_values.o`, `${BVPIN}/progs`, 'pinmaps', `${BVPIN}/maps`]);
+    bemu = await Emulator.create({ seed: 3 });
+    const r = await runScript(bemu, `bpftool prog loadall ${FIX}btf_values.o /sys/fs/bpf/bv pinmaps /sys/fs/bpf/bvm`);
+    expect(r.stderr).toBe('');
+  });
+  afterAll(async () => {
+    spawnSync('rm', ['-rf', BVPIN]);
+    await bemu.close();
+  });
+  const K = 'key 2 0 0 0 80 0 6 0';
+  it.each([
+    'map show M', '-p map show M', 'map dump M', `map lookup M ${K}`,
+    `map update M ${K} value 0x6c 0x6f 0 0 0 0 0 0 0xfe 0xff 0xff 0xff 0x0b 0 0 0 7 0 0 0 1 0x41 0 0 1 0 2 0 3 0 0 0 0 1 0 0 0 0 0 0`,
+    'map dump M', '-j map dump M', '-p map dump M', `map lookup M ${K}`, `-j map lookup M ${K}`, `-p map lookup M ${K}`,
+    `map update M ${K} value 0x61 0x62 0x63 0x64 0x65 0x66 0x67 0x68 0 0 0 0x80 0xff 0xff 0xff 0xff 5 0 0 0 0 0x7f 0 0 0xff 0xff 0 0 0 0 0 0 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff`,
+    `map lookup M ${K}`, `-j map lookup M ${K}`,
+    `map update M ${K} value 0x61 1 0 0 0 0 0 0 1 0 0 0 2 0 0 0 2 0 0 0 2 0x80 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0`,
+    `map lookup M ${K}`, `-j map lookup M ${K}`,
+    'map update M key 3 0 0 0 0 0 17 1 value 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0',
+    'map lookup M key 3 0 0 0 0 0 17 1', 'map lookup M key 4 0 0 0 0 0 17 1', '-j map lookup M key 4 0 0 0 0 0 17 1',
+    'map delete M key 3 0 0 0 0 0 17 1', 'map dump M',
+  ])('%s', async (line) => {
+    const r = spawnSync('bpftool', splitWords(line.replace(/\bM\b/, `pinned ${BVPIN}/maps/flows`)), { encoding: 'utf8' });
+    const m = await runCommand(bemu, ['bpftool', ...splitWords(line.replace(/\bM\b/, 'pinned /sys/fs/bpf/bvm/flows'))]);
+    expect({ out: normalise(m.stdout), err: normalise(m.stderr), code: m.code })
+      .toEqual({ out: normalise(r.stdout), err: normalise(r.stderr), code: r.status ?? -1 });
+  });
+});
