@@ -6,13 +6,16 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Emulator } from '../emulator.js';
-import { NetError, strerror } from '../errors.js';
+import { errnoNumber, NetError, strerror, type Errno } from '../errors.js';
 import { LoadError } from '../ebpf/load-error.js';
 import { BPF_F_AFTER, BPF_F_BEFORE, BPF_F_REPLACE } from '../ebpf/mprog.js';
 import type { BpfMap } from '../ebpf/maps.js';
 import type { AttachType, BpfProgram } from '../ebpf/program.js';
 import type { NetDevice } from '../net/netdev.js';
+import * as A from '../abi.generated.js';
+import { btfDump } from './btf-dump.js';
 import { CliError, type Ctx } from './context.js';
+import { jsonWrite } from './json-writer.js';
 import { BPFTOOL_LINK_USAGE, BPFTOOL_MAP_USAGE, BPFTOOL_NET_USAGE, BPFTOOL_PROG_USAGE, BPFTOOL_USAGE } from './usage.js';
 
 type Pinned = { kind: 'prog'; prog: BpfProgram } | { kind: 'map'; map: BpfMap };
@@ -40,12 +43,27 @@ function progRef(emu: Emulator, args: string[], i: number): [BpfProgram, number]
   const v = args[i + 1];
   if (v === undefined) throw new CliError(`Error: expected PROG`, 255);
   let p: BpfProgram | undefined;
-  if (how === 'id') p = emu.bpf.prog(Number(v));
-  else if (how === 'pinned') { const e = bpffs(emu).get(v); p = e?.kind === 'prog' ? e.prog : undefined; if (!p) throw new CliError(`Error: bpf obj get (${v}): No such file or directory`, 255); }
+  if (how === 'id') p = emu.bpf.prog(parseId(v));
+  else if (how === 'pinned') p = pinned(emu, v, 'prog')?.prog;
   else if (how === 'name') p = [...emu.bpf.progs.values()].find((x) => x.name === v);
   else throw new CliError(`Error: expected 'id', 'tag', 'name' or 'pinned', got: '${how}'?`, 255);
   if (!p) throw new CliError(`Error: get by id (${v}): No such file or directory`, 255);
   return [p, i + 2];
+}
+
+/** strtoul on an id, as bpftool reads `id N`: a whole word of digits. */
+function parseId(v: string | undefined): number {
+  const n = v === undefined ? undefined : strtoul(v, 0);
+  if (n === undefined) throw new CliError(`Error: can't parse ${v} as ID`, 255);
+  return Number(n);
+}
+
+/** The object pinned at `path` (bpf obj get), which must be of the kind asked for. */
+function pinned<K extends Pinned['kind']>(emu: Emulator, path: string, kind: K): Extract<Pinned, { kind: K }> {
+  const e = bpffs(emu).get(path);
+  if (!e) throw new CliError(`Error: bpf obj get (${path}): No such file or directory`, 255);
+  if (e.kind !== kind) throw new CliError(`Error: incorrect object type: ${e.kind}`, 255);
+  return e as Extract<Pinned, { kind: K }>;
 }
 
 function mapRef(emu: Emulator, args: string[], i: number): [BpfMap, number] {
@@ -53,8 +71,8 @@ function mapRef(emu: Emulator, args: string[], i: number): [BpfMap, number] {
   const v = args[i + 1];
   const maps = allMaps.get(emu) ?? [];
   let m: BpfMap | undefined;
-  if (how === 'id') m = maps.find((x) => x.id === Number(v));
-  else if (how === 'pinned') { const e = bpffs(emu).get(v ?? ''); m = e?.kind === 'map' ? e.map : undefined; }
+  if (how === 'id') m = maps.find((x) => x.id === parseId(v));
+  else if (how === 'pinned') m = pinned(emu, v ?? '', 'map')?.map;
   else if (how === 'name') m = maps.find((x) => x.name === v);
   else throw new CliError(`Error: expected 'id', 'name' or 'pinned', got: '${how ?? ''}'?`, 255);
   if (!m) throw new CliError(`Error: get map by ${how} (${v ?? ''}): No such file or directory`, 255);
@@ -97,12 +115,74 @@ function strtoul(word: string, base: number): bigint | undefined {
   return m[1] === '-' ? BigInt.asUintN(64, -v) : v;
 }
 
+const PAGE_SIZE = 4096;
+
+/**
+ * A program's memlock, as the kernel counts it (prog->pages, whole pages): here the pages of
+ * what nkemu holds for it in the shared memory, its image and its program record.
+ */
+function progMemlock(p: BpfProgram): number {
+  return Math.ceil((p.insns.length + A.PR_SIZE) / PAGE_SIZE) * PAGE_SIZE;
+}
+
+/** A map's memlock (the kernel's map_mem_usage, in bytes): its record and its values or slots here. */
+function mapMemlock(m: BpfMap): number {
+  return A.MAP_RECORD_SIZE + m.valuesSize;
+}
+
+/** The ids of the maps a program uses, in the order it first names them (the kernel's used_maps). */
+function progMapIds(p: BpfProgram): number[] {
+  return (p.usedMaps as BpfMap[]).map((m) => m.id);
+}
+
+/** strftime's `%FT%T%z` in local time, as bpftool prints loaded_at. */
+function isoLocal(ms: number): string {
+  const d = new Date(ms);
+  const p2 = (n: number): string => String(n).padStart(2, '0');
+  const off = -d.getTimezoneOffset();
+  const z = `${off < 0 ? '-' : '+'}${p2(Math.floor(Math.abs(off) / 60))}${p2(Math.abs(off) % 60)}`;
+  return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}T${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}${z}`;
+}
+
+/**
+ * bpftool's show_prog_json, in its order. "jited": compiled to WebAssembly, its size the
+ * module's; uid 0, since every nkemu program is loaded by its (root) user.
+ */
 function progJson(p: BpfProgram): Record<string, unknown> {
-  // "jited": compiled to WebAssembly; its size is the module's.
+  const maps = progMapIds(p);
   return {
     id: p.id, type: p.type, name: p.name, tag: p.tag || '0000000000000000', gpl_compatible: true,
+    loaded_at: Math.floor(p.loadedAt / 1000), uid: 0,
     bytes_xlated: p.insns.length, jited: p.jit.slot !== 0, ...(p.jit.slot !== 0 ? { bytes_jited: p.jit.bytes } : {}),
+    bytes_memlock: progMemlock(p), ...(maps.length ? { map_ids: maps } : {}), ...(p.btfId ? { btf_id: p.btfId } : {}),
   };
+}
+
+/** show_prog_plain: the header, loaded_at and uid, sizes, memlock and maps, then the BTF. */
+function progText(p: BpfProgram): string[] {
+  const maps = progMapIds(p);
+  return [
+    `${p.id}: ${p.type}  name ${p.name}  tag ${p.tag || '0000000000000000'}  gpl`,
+    `\tloaded_at ${isoLocal(p.loadedAt)}  uid 0`,
+    `\txlated ${p.insns.length}B  ${p.jit.slot !== 0 ? `jited ${p.jit.bytes}B` : 'not jited'}  memlock ${progMemlock(p)}B${maps.length ? `  map_ids ${maps.join(',')}` : ''}`,
+    ...(p.btfId ? [`\tbtf_id ${p.btfId}`] : []),
+  ];
+}
+
+/** show_map_close_json, in its order (nkemu has no map freezing: frozen 0). */
+function mapJson(m: BpfMap): Record<string, unknown> {
+  return {
+    id: m.id, type: m.type, name: m.name, flags: m.flags, bytes_key: m.keySize, bytes_value: m.valueSize, max_entries: m.maxEntries,
+    bytes_memlock: mapMemlock(m), frozen: 0, ...(m.btf ? { btf_id: m.btf.id } : {}),
+  };
+}
+
+function mapText(m: BpfMap): string[] {
+  return [
+    `${m.id}: ${m.type}  name ${m.name}  flags 0x${m.flags.toString(16)}`,
+    `\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}  memlock ${mapMemlock(m)}B`,
+    ...(m.btf ? [`\tbtf_id ${m.btf.id}`] : []),
+  ];
 }
 
 /** `net attach TYPE PROG dev DEV …` / `net detach TYPE dev DEV …`: the program, the device and what follows. */
@@ -171,15 +251,20 @@ function pick(word: string, table: readonly string[]): string | undefined {
  */
 export function bpftool(ctx: Ctx, argv: string[]): void {
   let json = false;
+  let pretty = false;
   try {
-    json = argv.some((a, i) => (a === '-j' || a === '--json') && argv.slice(0, i).every((b) => b.startsWith('-')));
+    // (the options before the object: -p is pretty JSON, and JSON without -j)
+    const first = argv.findIndex((b) => !b.startsWith('-'));
+    const opts = first < 0 ? argv : argv.slice(0, first);
+    pretty = opts.some((a) => a === '-p' || a === '--pretty');
+    json = pretty || opts.some((a) => a === '-j' || a === '--json');
     bpftoolCommand(ctx, argv);
   } catch (e) {
     if (!(e instanceof CliError) || !json) throw e;
     const lines = e.message.split('\n');
     const at = lines.findIndex((l) => l.startsWith('Error: '));
     if (at < 0) throw e;
-    ctx.out.push(JSON.stringify({ error: lines[at]!.slice('Error: '.length) }));
+    ctx.out.push(jsonWrite({ error: lines[at]!.slice('Error: '.length) }, pretty));
     throw new CliError(lines.filter((_, i) => i !== at).join('\n'), e.code);
   }
 }
@@ -196,13 +281,15 @@ function usage(ctx: Ctx, json: boolean, obj: string, asked: boolean, typed = obj
 function bpftoolCommand(ctx: Ctx, argv: string[]): void {
   const args = [...argv];
   let json = false;
+  let pretty = false;
   while (args[0]?.startsWith('-') && args[0] !== '-') {
     const o = args.shift()!;
-    if (o === '-j' || o === '--json' || o === '-p' || o === '--pretty') json = true;
+    if (o === '-j' || o === '--json') json = true;
+    else if (o === '-p' || o === '--pretty') json = pretty = true;
     else if (o === '-h' || o === '--help') return usage(ctx, json, '', true);
     else if (o === '-d' || o === '--debug' || o === '-l' || o === '--legacy') continue;
     else {
-      if (json) { ctx.out.push(JSON.stringify({ error: `unrecognized option '${o}'` })); throw new CliError('', 255); }
+      if (json) { ctx.out.push(jsonWrite({ error: `unrecognized option '${o}'` }, pretty)); throw new CliError('', 255); }
       throw new CliError(`Error: unrecognized option '${o}'\n${BPFTOOL_USAGE.replace(/\n$/, '')}`, 255);
     }
   }
@@ -216,7 +303,7 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
   if (verb === 'help') return usage(ctx, json, obj, true, args[0]);
   const rest = args.slice(2);
   const { emu } = ctx;
-  const print = (v: unknown): void => { ctx.out.push(JSON.stringify(v)); };
+  const print = (v: unknown): void => { ctx.out.push(jsonWrite(v, pretty)); };
   if (obj === 'prog') {
     if (verb === 'load' || verb === 'loadall') {
       const [file, path] = rest;
@@ -237,10 +324,12 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
       return;
     }
     if (verb === 'show' || verb === 'list' || verb === undefined) {
+      // (one PROG is two words; anything else is BAD_ARG on the first)
+      if (rest.length !== 0 && rest.length !== 2) throw new CliError(`Error: what is '${rest[0]}'?`, 255);
       const progs = rest.length ? [progRef(emu, rest, 0)[0]] : [...emu.bpf.progs.values()];
       // One PROG prints its object, the listing an array (bpftool's show_prog vs do_show).
       if (json) return print(rest.length ? progJson(progs[0]!) : progs.map(progJson));
-      for (const p of progs) ctx.out.push(`${p.id}: ${p.type}  name ${p.name}  tag ${p.tag || '0000000000000000'}  gpl`, `\txlated ${p.insns.length}B  ${p.jit.slot !== 0 ? `jited ${p.jit.bytes}B` : 'not jited'}`);
+      for (const p of progs) ctx.out.push(...progText(p));
       return;
     }
     if (verb === 'tracelog') {
@@ -282,18 +371,35 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
   }
   if (obj === 'map') {
     if (verb === 'show' || verb === 'list' || verb === undefined) {
-      // (bpftool map show [MAP]: one map, or all)
+      // (bpftool map show [MAP]: one map, printed as an object, or all, as an array)
+      if (rest.length !== 0 && rest.length !== 2) throw new CliError(`Error: what is '${rest[0]}'?`, 255);
       const maps = rest.length ? [mapRef(emu, rest, 0)[0]] : allMaps.get(emu) ?? [];
-      if (json) return print(maps.map((m) => ({ id: m.id, type: m.type, name: m.name, flags: m.flags, bytes_key: m.keySize, bytes_value: m.valueSize, max_entries: m.maxEntries })));
-      for (const m of maps) ctx.out.push(`${m.id}: ${m.type}  name ${m.name}  flags 0x${m.flags.toString(16)}`, `\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}`);
+      if (json) return print(rest.length ? mapJson(maps[0]!) : maps.map(mapJson));
+      for (const m of maps) ctx.out.push(...mapText(m));
       return;
     }
     const [m, next] = mapRef(emu, rest, 0);
+    // A per-CPU map's value is one per CPU (nkemu's: one per dataplane thread), listed as
+    // "values" even when there is one CPU, as bpftool goes by the map's type.
+    const perCpu = m.type === 'percpu_hash' || m.type === 'percpu_array' || m.type === 'lru_percpu_hash';
+    const lookup = (key: Uint8Array): Uint8Array | Uint8Array[] | undefined => {
+      const v = m.lookup(key);
+      return perCpu && v !== undefined && !Array.isArray(v) ? [v] : v;
+    };
     // One element as bpftool prints it (dump and lookup alike): text lines, or a JSON object.
     const jsonBytes = (b: Uint8Array): string[] => [...b].map((x) => `0x${x.toString(16).padStart(2, '0')}`);
-    const elemJson = (key: Uint8Array, value: Uint8Array | Uint8Array[]): object => (Array.isArray(value)
-      ? { key: jsonBytes(key), values: value.map((v, cpu) => ({ cpu, value: jsonBytes(v) })) }
-      : { key: jsonBytes(key), value: jsonBytes(value) });
+    // A map created with BTF key and value types: bpftool's btf_dumper formats each element,
+    // after its bytes with -j ("formatted"), alone as a pretty JSON object without (do_dump_btf).
+    const kv = m.btf && m.btf.key && m.btf.value ? { btf: m.btf.types, key: m.btf.key, value: m.btf.value } : undefined;
+    const formatted = kv && ((key: Uint8Array, value: Uint8Array | Uint8Array[], plain: boolean): object => (Array.isArray(value)
+      ? { key: btfDump(kv.btf, kv.key, key, plain), values: value.map((v, cpu) => ({ cpu, value: btfDump(kv.btf, kv.value, v, plain) })) }
+      : { key: btfDump(kv.btf, kv.key, key, plain), value: btfDump(kv.btf, kv.value, value, plain) }));
+    const elemJson = (key: Uint8Array, value: Uint8Array | Uint8Array[]): object => ({
+      ...(Array.isArray(value)
+        ? { key: jsonBytes(key), values: value.map((v, cpu) => ({ cpu, value: jsonBytes(v) })) }
+        : { key: jsonBytes(key), value: jsonBytes(value) }),
+      ...(formatted ? { formatted: formatted(key, value, false) } : {}),
+    });
     const elemText = (key: Uint8Array, value: Uint8Array | Uint8Array[]): string[] => (Array.isArray(value)
       ? [`key:\n${hexBytes(key)}`, ...value.map((v, cpu) => `value (CPU ${String(cpu).padStart(2, '0')}): ${hexBytes(v)}`)]
       : [`key: ${hexBytes(key)}  value: ${hexBytes(value)}`]);
@@ -301,8 +407,10 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     const exitOf = (e: NetError): number => (256 - e.code) & 0xff;
     const keyless = m.type === 'queue' || m.type === 'stack' || m.type === 'bloom_filter';
     if (verb === 'dump') {
-      const rows = m.keys().map((k) => ({ key: k, value: m.lookup(k)! }));
+      const rows = m.keys().map((k) => ({ key: k, value: lookup(k)! }));
       if (json) print(rows.map((r) => elemJson(r.key, r.value)));
+      // (its own pretty writer, whatever -p says; no "Found N elements" after it)
+      else if (formatted) ctx.out.push(jsonWrite(rows.map((r) => formatted(r.key, r.value, true)), true));
       else {
         for (const r of rows) ctx.out.push(...elemText(r.key, r.value));
         ctx.out.push(`Found ${rows.length} element${rows.length === 1 ? '' : 's'}`);
@@ -341,7 +449,7 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     if (rest[next] !== 'key') throw new CliError('Error: did not find key', 255);
     const [key, after] = parseBytes(rest, next + 1, m.keySize, 'key');
     if (verb === 'lookup') {
-      const v = m.lookup(key);
+      const v = lookup(key);
       if (v === undefined) {
         // bpftool: the key and "Not found" (JSON: null), exit -ENOENT
         if (json) print(null);
@@ -349,7 +457,8 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
         throw new CliError('', 254);
       }
       if (json) return print(elemJson(key, v));
-      ctx.out.push(...elemText(key, v));
+      if (formatted) ctx.out.push(jsonWrite(formatted(key, v, true), true));
+      else ctx.out.push(...elemText(key, v));
       return;
     }
     if (verb === 'update') {
@@ -366,47 +475,32 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     }
     throw new CliError(`Error: nkemu's bpftool does not implement '${obj} ${verb}'`, 255);
   }
+  if (obj === 'net' && (verb === 'attach' || verb === 'detach')) {
+    // (do_attach and do_detach return -EINVAL for a wrong word: bpftool exits 234; a refusal
+    // of the kernel's exits with its own errno's low byte)
+    try {
+      netAttach(ctx, verb, rest);
+    } catch (e) {
+      if (e instanceof CliError && !(e instanceof Refused)) throw new CliError(e.message, 234);
+      throw e;
+    }
+    return;
+  }
   if (obj === 'net') {
-    if ((verb === 'attach' || verb === 'detach') && (rest[0] === 'xdp' || rest[0] === 'xdpdrv')) {
-      // bpftool net attach xdp PROG dev DEV | detach xdp dev DEV (native XDP; nkemu has no generic mode)
-      const { prog, dev } = attachArgs(emu, ctx.ns, verb, rest);
-      try {
-        emu.setXdp(ctx.ns, dev.ifindex, prog);
-      } catch (e) {
-        if (e instanceof NetError) throw new CliError(`Error: ${verb === 'attach' ? 'interface attach' : 'interface detach'} failed: ${strerror(e.errno)}`, 255);
-        throw e;
-      }
-      return;
-    }
-    if (verb === 'attach' || verb === 'detach') {
-      const type = ATTACH[rest[0] ?? ''];
-      if (!type) throw new CliError(`Error: invalid net attach/detach type: ${rest[0] ?? ''}`, 255);
-      const args = attachArgs(emu, ctx.ns, verb, rest);
-      const dev = args.dev;
-      let prog = args.prog;
-      const i = args.next;
-      let flags = 0;
-      let relative: BpfProgram | undefined;
-      let replace: BpfProgram | undefined;
-      if (rest[i] === 'before' || rest[i] === 'after' || rest[i] === 'replace') {
-        const how = rest[i]!;
-        const [p] = progRef(emu, rest, i + 1);
-        if (how === 'replace') { flags |= BPF_F_REPLACE; replace = p; } else { flags |= how === 'before' ? BPF_F_BEFORE : BPF_F_AFTER; relative = p; }
-      } else if (verb === 'detach' && rest[i] !== undefined) {
-        [prog] = progRef(emu, rest, i);
-      }
-      try {
-        if (verb === 'attach') emu.progAttach(ctx.ns, { ifindex: dev.ifindex, attachType: type, prog: prog!, flags, relative, replace });
-        else emu.progDetach(ctx.ns, { ifindex: dev.ifindex, attachType: type, prog, flags, relative });
-      } catch (e) {
-        if (e instanceof NetError) throw new CliError(`Error: ${verb === 'attach' ? 'interface attach' : 'interface detach'} failed: ${strerror(e.errno)}`, 255);
-        throw e;
-      }
-      return;
-    }
     if (verb === 'show' || verb === 'list' || verb === undefined) {
+      // (bpftool net show [dev DEV]: every device of the namespace, or the one named)
+      let only: NetDevice | undefined;
+      // (anything but no words or `dev NAME`, `dev` as a prefix, is the usage text)
+      if (rest.length !== 0 && (rest.length !== 2 || !'dev'.startsWith(rest[0]!) || !rest[0])) return usage(ctx, json, 'net', false, args[0]);
+      if (rest.length) {
+        only = emu.netns(ctx.ns).find(rest[1]!);
+        if (!only) throw new CliError(`Error: invalid devname ${rest[1]}`, 255);
+      }
+      const devs = emu.links(ctx.ns).filter((d) => !only || d === only);
+      // XDP as its netlink dump shows it (IFLA_XDP): nkemu's XDP is native, "driver" mode.
+      const xdp = devs.filter((d) => d.nic?.xdp).map((d) => ({ devname: d.name, ifindex: d.ifindex, mode: 'driver', id: d.nic!.xdp!.id }));
       const tc: Record<string, unknown>[] = [];
-      for (const d of emu.links(ctx.ns)) {
+      for (const d of devs) {
         if (!d.netkit?.primary || d.netkit.pairing === 1) continue;
         for (const type of ['netkit_primary', 'netkit_peer'] as const) {
           let q;
@@ -417,10 +511,13 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
           });
         }
       }
-      if (json) return print([{ xdp: [], tc, flow_dissector: [], netfilter: [] }]);
-      ctx.out.push('xdp:', '', 'tc:');
+      // (bpftool 7.1's sections: netfilter came with 7.3; flow_dissector is the namespace's, none here)
+      if (json) return print([{ xdp, tc, flow_dissector: [] }]);
+      ctx.out.push('xdp:');
+      for (const e of xdp) ctx.out.push(`${e.devname}(${e.ifindex}) ${e.mode} id ${e.id}`);
+      ctx.out.push('', 'tc:');
       for (const e of tc) ctx.out.push(`${e.devname}(${e.ifindex}) ${e.kind} ${e.name} prog_id ${e.prog_id}${e.link_id ? ` link_id ${e.link_id}` : ''} `);
-      ctx.out.push('', 'flow_dissector:', '', 'netfilter:', '');
+      ctx.out.push('', 'flow_dissector:', '');
       return;
     }
     throw new CliError(`Error: nkemu's bpftool does not implement '${obj} ${verb}'`, 255);
@@ -432,6 +529,71 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     return;
   }
   throw new CliError(`Error: nkemu's bpftool does not implement '${obj} ${verb}'`, 255);
+}
+
+const XDP_MODES = ['xdp', 'xdpgeneric', 'xdpdrv', 'xdpoffload'];
+
+/** The kernel's refusal of an attach or detach: bpftool exits with its errno, not -EINVAL's. */
+class Refused extends CliError {}
+
+/**
+ * `net attach TYPE PROG dev DEV [overwrite]` / `net detach TYPE dev DEV`: XDP as bpftool 7.1
+ * sets it (IFLA_XDP, XDP_FLAGS_UPDATE_IF_NOEXIST unless `overwrite`), and nkemu's netkit
+ * extension. nkemu's XDP is native only: `xdp` and `xdpdrv` attach it; `xdpgeneric` and
+ * `xdpoffload` are refused (EOPNOTSUPP, EINVAL as a device without offload does).
+ */
+function netAttach(ctx: Ctx, verb: 'attach' | 'detach', rest: string[]): void {
+  const { emu } = ctx;
+  const need = verb === 'attach' ? 5 : 3;
+  if (rest.length < need) throw new CliError(`Error: '${verb}' needs at least ${need} arguments, ${rest.length} found`, 255);
+  if (XDP_MODES.includes(rest[0]!)) {
+    const mode = rest[0]!;
+    const { prog, dev, next } = attachArgs(emu, ctx.ns, verb, rest);
+    let overwrite = false;
+    if (verb === 'attach' && rest[next] !== undefined) {
+      if (rest[next] !== 'overwrite') throw new CliError(`Error: expected 'overwrite', got: '${rest[next]}'?`, 255);
+      overwrite = true;
+    }
+    const failed = (errno: Errno, extack?: string): never => {
+      const code = (256 - errnoNumber(errno)) & 0xff;
+      throw new Refused(`${extack ? `libbpf: Kernel error message: ${extack}\n` : ''}Error: interface ${mode} ${verb} failed: ${strerror(errno)}`, code);
+    };
+    // (no generic program can be there to detach: nothing to do, as for an empty slot)
+    if (mode === 'xdpgeneric') { if (verb === 'detach') return; failed('EOPNOTSUPP'); }
+    if (mode === 'xdpoffload') failed('EINVAL');
+    // (dev_xdp_attach: a program already there and no overwrite)
+    if (verb === 'attach' && !overwrite && dev.nic?.xdp) failed('EBUSY', 'XDP program already attached');
+    try {
+      emu.setXdp(ctx.ns, dev.ifindex, prog);
+    } catch (e) {
+      if (e instanceof NetError) failed(e.errno, e.extack);
+      throw e;
+    }
+    return;
+  }
+  const type = ATTACH[rest[0] ?? ''];
+  if (!type) throw new CliError(`Error: invalid net attach/detach type: ${rest[0] ?? ''}`, 255);
+  const args = attachArgs(emu, ctx.ns, verb, rest);
+  const dev = args.dev;
+  let prog = args.prog;
+  const i = args.next;
+  let flags = 0;
+  let relative: BpfProgram | undefined;
+  let replace: BpfProgram | undefined;
+  if (rest[i] === 'before' || rest[i] === 'after' || rest[i] === 'replace') {
+    const how = rest[i]!;
+    const [p] = progRef(emu, rest, i + 1);
+    if (how === 'replace') { flags |= BPF_F_REPLACE; replace = p; } else { flags |= how === 'before' ? BPF_F_BEFORE : BPF_F_AFTER; relative = p; }
+  } else if (verb === 'detach' && rest[i] !== undefined) {
+    [prog] = progRef(emu, rest, i);
+  }
+  try {
+    if (verb === 'attach') emu.progAttach(ctx.ns, { ifindex: dev.ifindex, attachType: type, prog: prog!, flags, relative, replace });
+    else emu.progDetach(ctx.ns, { ifindex: dev.ifindex, attachType: type, prog, flags, relative });
+  } catch (e) {
+    if (e instanceof NetError) throw new Refused(`Error: ${verb === 'attach' ? 'interface attach' : 'interface detach'} failed: ${strerror(e.errno)}`, (256 - e.code) & 0xff);
+    throw e;
+  }
 }
 
 /** The map pinned at `path` on the emulated bpffs, if any (for tools that take `--map PATH`). */

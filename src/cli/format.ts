@@ -4,8 +4,10 @@
  * omitted), built from the public dump API.
  */
 
+import { uptime } from 'node:os';
 import * as A from '../abi.generated.js';
 import type { Emulator } from '../emulator.js';
+import type { BpfProgram } from '../ebpf/program.js';
 import type { LinkDump } from '../net/types.js';
 import type { Address, Neighbour } from '../net/stack/stack.js';
 import { NetError } from '../errors.js';
@@ -94,11 +96,39 @@ function statsText(d: LinkDump, level: number): string[] {
   return lines;
 }
 
+/** The device's XDP program (IFLA_XDP): nkemu's XDP is native, XDP_ATTACHED_DRV (mode 1). */
+function xdpOf(emu: Emulator, ns: string, d: LinkDump): BpfProgram | undefined {
+  return emu.netns(ns).find(d.ifindex)?.nic?.xdp;
+}
+
+/**
+ * bpf_dump_prog_info's fields for `prog/xdp` (iproute2's lib/bpf_glue): with -d, load_time
+ * is the kernel's boot-based time of the load in ns, here the wall-clock load time less the
+ * host's boot time (the uptime before now).
+ */
+function xdpProg(p: BpfProgram, details: boolean): Record<string, unknown> {
+  const o: Record<string, unknown> = { id: p.id, name: p.name, tag: p.tag || '0000000000000000', jited: p.jit.slot !== 0 ? 1 : 0 };
+  if (details) {
+    const boot = Date.now() - uptime() * 1000;
+    Object.assign(o, { load_time: Math.round((p.loadedAt - boot) * 1e6), created_by_uid: 0, ...(p.btfId ? { btf_id: p.btfId } : {}) });
+  }
+  return o;
+}
+
+/** `    prog/xdp id N name NAME tag TAG jited [load_time T created_by_uid 0 btf_id B] ` */
+function xdpText(p: BpfProgram, details: boolean): string {
+  const o = xdpProg(p, details);
+  return `    prog/xdp id ${o.id} name ${o.name} tag ${o.tag}${o.jited ? ' jited' : ''}${details ? ` load_time ${o.load_time} created_by_uid 0${o.btf_id ? ` btf_id ${o.btf_id}` : ''}` : ''} `;
+}
+
 /** One device, as `ip [-d] [-s] link show` prints it. */
 export function linkText(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions & AddrView): string[] {
   const { name, mdown } = linkSuffix(emu, ns, d);
   const flags = printFlags(d, mdown).join(',');
-  const lines = [`${d.ifindex}: ${name}: <${flags}> mtu ${d.mtu} qdisc ${d.qdisc} state ${d.operstate}${o.addr ? '' : ` mode ${d.linkmode}`} group ${d.group} qlen ${d.txqlen}`];
+  // (xdp_dump after the mtu: `xdp` in a link listing, `xdp/id:N` in an address listing)
+  const xdp = xdpOf(emu, ns, d);
+  const mtu = `mtu ${d.mtu}${xdp ? (o.addr ? ` xdp/id:${xdp.id}` : ' xdp') : ''}`;
+  const lines = [`${d.ifindex}: ${name}: <${flags}> ${mtu} qdisc ${d.qdisc} state ${d.operstate}${o.addr ? '' : ` mode ${d.linkmode}`} group ${d.group} qlen ${d.txqlen}`];
   // (an address listing for one family leaves out the link layer)
   if (o.noL2) return lines;
   let l2 = `    link/${d.linkType} ${d.address} brd ${d.broadcast}`;
@@ -115,6 +145,8 @@ export function linkText(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions 
   } else {
     lines.push(l2);
   }
+  // (the second xdp_dump, with the program: a link listing, or any with -d)
+  if (xdp && (!o.addr || o.details)) lines.push(xdpText(xdp, o.details));
   if (o.stats) lines.push(...statsText(d, o.stats));
   return lines;
 }
@@ -134,6 +166,11 @@ export function linkJson(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions 
   const j: Record<string, unknown> = { ifindex: d.ifindex, ...nameJson(d) };
   j.flags = printFlags(d, mdown);
   j.mtu = d.mtu;
+  const xdp = xdpOf(emu, ns, d);
+  if (xdp) {
+    const prog = xdpProg(xdp, o.details);
+    j.xdp = { mode: 1, prog, attached: [{ mode: 1, prog }] };
+  }
   j.qdisc = d.qdisc;
   j.operstate = d.operstate;
   if (!o.addr) j.linkmode = d.linkmode;

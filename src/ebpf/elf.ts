@@ -60,12 +60,17 @@ export interface BpfMapDef {
   /** Static slots of PROG_ARRAY / map-in-map (`values = { [i] = &prog }`): program or map name. */
   initValues?: { slot: number; name: string }[];
   kind: 'btf' | 'legacy' | 'global';
+  /** BTF type ids of `__type(key, …)` / `__type(value, …)` (what bpftool formats a dump by). */
+  btfKey?: number;
+  btfValue?: number;
 }
 
 export interface BpfObject {
   license: string;
   programs: BpfProgram[];
   maps: BpfMapDef[];
+  /** The object's `.BTF`, which libbpf loads as one BTF object (programs and maps name it). */
+  btf?: Btf;
 }
 
 // --- section names → program type (libbpf section_defs, spec §5.2) ----------------------
@@ -340,7 +345,7 @@ export function loadObject(bytes: Uint8Array, o: { type?: string } = {}): BpfObj
   }
 
   initMapValues(elf, maps, programs);
-  return { license, programs, maps };
+  return { license, programs, maps, ...(btf ? { btf } : {}) };
 }
 
 // --- CO-RE --------------------------------------------------------------------------------
@@ -512,6 +517,8 @@ function parseBtfMapDef(btf: Btf, name: string, typeId: number): BpfMapDef {
         throw new LoadError(`map '${name}': unknown attribute '${m.name}'`, S);
     }
   }
+  if (keyType) def.btfKey = keyType;
+  if (valueType) def.btfValue = valueType;
   if (def.innerMap && def.type !== ARRAY_OF_MAPS && def.type !== HASH_OF_MAPS) {
     throw new LoadError(`map '${name}': inner map definition on a map of type ${def.type}`, S);
   }

@@ -19,7 +19,15 @@ export interface LoadedObject {
   license: string;
   programs: Map<string, BpfProgram>;
   maps: Map<string, BpfMap>;
+  /** Id of the object's BTF (0: the object has none). */
+  btfId: number;
 }
+
+// BTF object ids (the kernel's btf_idr): id 1 is vmlinux's own BTF, which every kernel with
+// BTF registers at boot, so an object's BTF gets 2 and up. Global like map ids (maps.ts).
+let nextBtfId = 2;
+
+const NO_BTF_MAPS: ReadonlySet<string> = new Set(['perf_event_array', 'array_of_maps', 'hash_of_maps', 'devmap', 'devmap_hash', 'cpumap', 'xskmap', 'queue', 'stack']);
 
 export interface ProgramLoader {
   /** Closes a program's handle (a failed load closes what it loaded). */
@@ -96,7 +104,17 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
     for (const m of maps) m.close();
     throw e;
   }
-  const out: LoadedObject = { license: obj.license, programs: new Map(), maps: new Map(maps.map((m, i) => [obj.maps[i]!.name, m])) };
+  // libbpf loads the object's BTF before its maps and hands it to each map with the key and
+  // value type ids of its __type()s; the kernel keeps it (the map's btf_id) when either is
+  // set. libbpf creates the types below without BTF (bpf_object__create_map).
+  const btfId = obj.btf ? nextBtfId++ : 0;
+  if (obj.btf) {
+    obj.maps.forEach((def, i) => {
+      const key = def.btfKey ?? 0, value = def.btfValue ?? 0;
+      if ((key || value) && !NO_BTF_MAPS.has(maps[i]!.type)) maps[i]!.btf = { id: btfId, types: obj.btf!, key, value };
+    });
+  }
+  const out: LoadedObject = { license: obj.license, programs: new Map(), maps: new Map(maps.map((m, i) => [obj.maps[i]!.name, m])), btfId };
   try {
     fill(obj, o, loader, maps, out);
   } catch (e) {
@@ -151,5 +169,6 @@ function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: Progra
   });
   // (the tag of the image as libbpf hands it to the kernel: map loads by fd, zeroed in the hash)
   prog.tag = progTag(p.insns);
+  prog.btfId = out.btfId;
   out.programs.set(p.name, prog);
 }

@@ -9,6 +9,7 @@
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail, type Errno } from '../errors.js';
+import type { Btf } from './btf.js';
 
 /** Map types by bpftool's names for them (`bpftool map show`). */
 export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf' | 'devmap' | 'xskmap' | 'array_of_maps' | 'hash_of_maps' | 'perf_event_array'
@@ -120,6 +121,8 @@ export class BpfMap {
   handleOpen = true;
   /** Freed: its memory is retired; every call fails with EBADF. */
   freed = false;
+  /** The BTF it was created with (btf_id; the key and value type ids, 0 when not declared). */
+  btf?: { id: number; types: Btf; key: number; value: number };
   /** Inner maps held by a map of maps, by key (hex). */
   private readonly innerHeld = new Map<string, BpfMap>();
 

@@ -38,6 +38,14 @@ export class BpfProgram implements MprogProg {
   usedMaps: { put(): void }[] = [];
   /** Its compiled code (slot 0 and a reason when it runs on the interpreter). */
   jit: JitInfo = { slot: 0, reason: 'not compiled', bytes: 0, compileMs: 0 };
+  /** Id of the BTF it was loaded with (0: none). */
+  btfId = 0;
+  /**
+   * When it was loaded, wall-clock milliseconds since the epoch: the kernel keeps the boot
+   * time of the load and bpftool adds the boot's wall-clock time, i.e. the host's real time,
+   * which nkemu has too (its virtual clock drives packets, not the bpf syscall's records).
+   */
+  readonly loadedAt = Date.now();
 
   constructor(o: { id: number; name: string; type: ProgType; expectedAttachType?: AttachType; insns: Uint8Array }) {
     this.id = o.id;

@@ -50,7 +50,7 @@ describe('bpftool (with the netkit attach extension)', () => {
 
   it("map show names the newer map types as bpftool does (a DEVMAP_HASH is read-only for programs: flags 0x80)", async () => {
     expect((await sh(`bpftool prog loadall ${FIX}map_types.o /sys/fs/bpf/mt pinmaps /sys/fs/bpf/mtmaps`)).stderr).toBe('');
-    const show = (m: string) => sh(`bpftool map show pinned /sys/fs/bpf/mtmaps/${m}`).then((r) => r.stdout.replace(/^\d+: /, ''));
+    const show = (m: string) => sh(`bpftool map show pinned /sys/fs/bpf/mtmaps/${m}`).then((r) => r.stdout.replace(/^\d+: /, '').replace(/ {2}memlock \d+B/, '').replace(/\n\tbtf_id \d+/, ''));
     // (as this machine's bpftool prints them, less the id and memlock)
     expect(await show('fifo')).toBe('queue  name fifo  flags 0x0\n\tkey 0B  value 4B  max_entries 4\n');
     expect(await show('lifo')).toBe('stack  name lifo  flags 0x0\n\tkey 0B  value 4B  max_entries 4\n');
@@ -63,8 +63,9 @@ describe('bpftool (with the netkit attach extension)', () => {
     await sh('bpftool net attach netkit_primary pinned /sys/fs/bpf/tc/count dev nk1');
     expect((await sh('ping -c 3 10.0.0.2')).code).toBe(0);
     const dump = JSON.parse((await sh('bpftool -j map dump pinned /sys/fs/bpf/tcmaps/proto_count')).stdout) as { key: string[]; value: string[] }[];
-    expect(dump[1]).toEqual({ key: ['0x01', '0x00', '0x00', '0x00'], value: ['0x03', '0x00', '0x00', '0x00', '0x00', '0x00', '0x00', '0x00'] });
-    expect((await sh('bpftool map lookup pinned /sys/fs/bpf/tcmaps/src_bytes key 0x0a 0 0 1')).stdout).toBe('key: 0a 00 00 01  value: 26 01 00 00 00 00 00 00\n');
+    // (the map's BTF types, __u32 and __u64, format the bytes as numbers)
+    expect(dump[1]).toEqual({ key: ['0x01', '0x00', '0x00', '0x00'], value: ['0x03', '0x00', '0x00', '0x00', '0x00', '0x00', '0x00', '0x00'], formatted: { key: 1, value: 3 } });
+    expect((await sh('bpftool map lookup pinned /sys/fs/bpf/tcmaps/src_bytes key 0x0a 0 0 1')).stdout).toBe('{\n    "key": 16777226,\n    "value": 294\n}\n');
     const up = await sh('bpftool map update pinned /sys/fs/bpf/tcmaps/src_bytes key 0x0a 0 0 1 value 1 0 0 0 0 0 0 0 noexist');
     expect(up.stderr).toBe('Error: update failed: File exists\n');
   });

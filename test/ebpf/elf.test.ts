@@ -158,10 +158,13 @@ describe('program sections', () => {
 describe('maps', () => {
   it('BTF .maps: array and hash with flags', () => {
     const obj = load('tc_counters.o');
+    const btf = { btfKey: expect.any(Number), btfValue: expect.any(Number) };
     expect(obj.maps).toEqual([
-      { name: 'proto_count', type: 2, keySize: 4, valueSize: 8, maxEntries: 256, flags: 0, kind: 'btf' },
-      { name: 'src_bytes', type: 1, keySize: 4, valueSize: 8, maxEntries: 1024, flags: 1, kind: 'btf' },
+      { name: 'proto_count', type: 2, keySize: 4, valueSize: 8, maxEntries: 256, flags: 0, kind: 'btf', ...btf },
+      { name: 'src_bytes', type: 1, keySize: 4, valueSize: 8, maxEntries: 1024, flags: 1, kind: 'btf', ...btf },
     ]);
+    // (the __type()s, which bpftool formats a dump by)
+    expect(obj.maps.map((m) => [obj.btf!.type(m.btfKey!).name, obj.btf!.type(m.btfValue!).name])).toEqual([['__u32', '__u64'], ['__u32', '__u64']]);
     const p = obj.programs[0]!;
     expect(p.relocations.map((r) => [r.kind, obj.maps[r.map]!.name])).toEqual([
       ['map', 'proto_count'], ['map', 'src_bytes'], ['map', 'src_bytes'],
