@@ -13,10 +13,8 @@ import {
   IFF_LOOPBACK, IFF_POINTOPOINT, ETH_HLEN,
 } from "../abi/layout";
 import { VM_NETNS, VM_PKT_META, VM_PKT_LEN } from "../abi/vm";
+import { EAFNOSUPPORT, EINVAL, ENODEV } from "./errno";
 
-const EINVAL: i64 = -22;
-const ENODEV: i64 = -19;
-const EAFNOSUPPORT: i64 = -97;
 
 // BPF_FIB_LOOKUP_* flags.
 const F_DIRECT: u32 = 1;

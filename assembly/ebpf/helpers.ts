@@ -35,14 +35,12 @@ import { fibLookup } from "./fib";
 import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
+import { E2BIG, EFAULT, EINVAL, ENOMEM } from "./errno";
 
 /** A function pointer, as `lddw rX, <func>` (src BPF_PSEUDO_FUNC) loads it: tag << 32 | pc. */
 export const FUNC_TAG: u64 = 0xbf0c;
 export const PSEUDO_FUNC: u32 = 4;
 
-const EFAULT: i64 = -14;
-const EINVAL: i64 = -22;
-const E2BIG: i64 = -7;
 const TC_ACT_SHOT: u64 = 2;
 const XDP_ABORTED: u64 = 0;
 const XDP_REDIRECT: u64 = 4;
@@ -202,7 +200,6 @@ function knownMap(rec: usize, m: u64): bool {
   return false;
 }
 
-const ENOMEM: i64 = -12;
 const XDP_MIN_HEADROOM: u32 = 40; // struct xdp_frame at the start of the buffer
 const XDP_META_MAX: u32 = 32;
 

@@ -5,9 +5,8 @@
 // collect_md device consumes it) and no device ever fills it on receive.
 
 import { VM_TUNNEL, TK_MODE, TK_ID, TK_TOS, TK_TTL, TK_FLAGS, TK_LABEL, TK_SRC, TK_DST, TK_SIZE, TK_MODE_TX, TK_MODE_IPV6 } from "../abi/vm";
+import { EINVAL, EPROTO } from "./errno";
 
-const EINVAL: i64 = -22;
-const EPROTO: i64 = -71;
 
 // struct bpf_tunnel_key (uapi): 44 bytes; the older layouts it accepts end at these offsets.
 const KEY_SIZE: u32 = 44;

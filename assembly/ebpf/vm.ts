@@ -14,6 +14,7 @@ import {
 import { PR_JIT } from "../abi/layout";
 import { vmHelper, FUNC_TAG, PSEUDO_FUNC } from "./helpers";
 import { vmCheck, vmFault, lastRegion, regionWriteHi } from "./access";
+import { E2BIG, EINVAL } from "./errno";
 
 export { vmCheck, vmFault };
 
@@ -630,8 +631,6 @@ export function progRun(rec: usize, jit: u32): u32 {
   }
 }
 
-const EINVAL: i64 = -22;
-const E2BIG: i64 = -7;
 const BPF_FUNC_LOOP: u32 = 181;
 
 /**
