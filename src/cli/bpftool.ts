@@ -16,7 +16,7 @@ import * as A from '../abi.generated.js';
 import { btfDump } from './btf-dump.js';
 import { CliError, type Ctx } from './context.js';
 import { jsonWrite } from './json-writer.js';
-import { BPFTOOL_LINK_USAGE, BPFTOOL_MAP_USAGE, BPFTOOL_NET_USAGE, BPFTOOL_PROG_USAGE, BPFTOOL_USAGE } from './usage.js';
+import { BPFTOOL_VERSION, BPFTOOL_LINK_USAGE, BPFTOOL_MAP_USAGE, BPFTOOL_NET_USAGE, BPFTOOL_PROG_USAGE, BPFTOOL_USAGE } from './usage.js';
 
 type Pinned = { kind: 'prog'; prog: BpfProgram } | { kind: 'map'; map: BpfMap };
 
@@ -278,6 +278,14 @@ function usage(ctx: Ctx, json: boolean, obj: string, asked: boolean, typed = obj
   throw new CliError(text, 255);
 }
 
+/** `bpftool version` / `-V`: the bpftool whose texts nkemu's follows (do_version's lines, or its JSON). */
+function version(ctx: Ctx, json: boolean, pretty: boolean): void {
+  const v = BPFTOOL_VERSION;
+  if (json) { ctx.out.push(jsonWrite({ version: v.version, libbpf_version: v.libbpf, features: v.features }, pretty)); return; }
+  const on = Object.entries(v.features).filter(([, x]) => x).map(([k]) => k);
+  ctx.out.push(`bpftool v${v.version}`, `using libbpf v${v.libbpf}`, `features:${on.length ? ` ${on.join(', ')}` : ''}`);
+}
+
 function bpftoolCommand(ctx: Ctx, argv: string[]): void {
   const args = [...argv];
   let json = false;
@@ -287,6 +295,7 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     if (o === '-j' || o === '--json') json = true;
     else if (o === '-p' || o === '--pretty') json = pretty = true;
     else if (o === '-h' || o === '--help') return usage(ctx, json, '', true);
+    else if (o === '-V' || o === '--version') return version(ctx, json, pretty);
     else if (o === '-d' || o === '--debug' || o === '-l' || o === '--legacy') continue;
     else {
       if (json) { ctx.out.push(jsonWrite({ error: `unrecognized option '${o}'` }, pretty)); throw new CliError('', 255); }
@@ -297,6 +306,7 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
   const obj = pick(args[0]!, OBJECTS);
   if (obj === undefined) return usage(ctx, json, '', false);
   if (obj === 'help') return usage(ctx, json, '', true);
+  if (obj === 'version') return version(ctx, json, pretty);
   if (!(obj in VERBS)) throw new CliError(`Error: nkemu's bpftool has no '${obj}' (it implements prog, map, link and net)`, 255);
   const verb = args[1] === undefined ? undefined : pick(args[1], VERBS[obj]!);
   if (args[1] !== undefined && verb === undefined) return usage(ctx, json, obj, false, args[0]);

@@ -215,3 +215,6 @@ export const NETNS_USAGE = [
   '\tip netns list-id [target-nsid POSITIVE-INT] [nsid POSITIVE-INT]',
   'NETNSID := auto | POSITIVE-INT',
 ].join('\n');
+
+/** `ip -V`: the iproute2 (and its libbpf) whose texts and behaviour nkemu's `ip` follows. */
+export const IP_VERSION = 'ip utility, iproute2-6.1.0, libbpf 1.1.2';

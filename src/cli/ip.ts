@@ -16,7 +16,7 @@ import {
   addrBrief, addrBriefJson, addrJson, addrList, addrOneline, addrText, jsonText, linkBrief, linkBriefJson, linkJson, linkText, neighJson,
   neighLines, type Prefix, routeGet, routeJson, routeLines,
 } from './format.js';
-import { ADDR_USAGE, IP_USAGE, LINK_USAGE, NEIGH_USAGE, NETNS_USAGE, ROUTE_USAGE } from './ip-usage.js';
+import { ADDR_USAGE, IP_USAGE, IP_VERSION, LINK_USAGE, NEIGH_USAGE, NETNS_USAGE, ROUTE_USAGE } from './ip-usage.js';
 
 const NETKIT_USAGE = [
   'Usage: ... netkit [ mode MODE ] [ POLICY ] [ scrub SCRUB ] [ peer [ POLICY <options> ] ]',
@@ -881,7 +881,9 @@ const OPTIONS: [string, OptionHandler | null][] = [
   ['-details', (ctx) => { ctx.details = true; }],
   ['-resolve', null],
   ['-oneline', (ctx) => { ctx.oneline = true; }],
-  ['-timestamp', null], ['-tshort', null], ['-Version', null], ['-force', null],
+  ['-timestamp', null], ['-tshort', null],
+  // (the iproute2 whose behaviour this follows; ip.c prints it and exits 0)
+  ['-Version', (ctx) => { ctx.out.push(IP_VERSION); throw new CliError('', 0); }], ['-force', null],
   ['-batch', (_ctx, value) => {
     if (value() === undefined) usage(IP_USAGE);
     throw new CliError('nkemu: ip -batch is not supported; "nkemu run FILE" runs a script', 255);

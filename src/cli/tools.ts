@@ -11,7 +11,7 @@ import { pingHeader } from '../net/stack/ping.js';
 import { buildPacket } from '../packet.js';
 import type { MemoryProvider } from '../net/provider.js';
 import { CliError, type Ctx } from './context.js';
-import { ETHTOOL_USAGE, PING_USAGE } from './usage.js';
+import { ETHTOOL_USAGE, PING_USAGE, PING_VERSION } from './usage.js';
 import type { NtupleRule } from '../net/netdev.js';
 
 function num(v: string | undefined, what: string): number {
@@ -72,6 +72,7 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
     else if (a === '-I') o.device = val();
     else if (a === '-q') quiet = true;
     else if (a === '-h') throw new CliError(PING_USAGE.replace(/\n$/, ''), 2);
+    else if (a === '-V') { ctx.out.push(...PING_VERSION.split('\n')); return 0; }
     else if (a.startsWith('-')) throw new CliError(`ping: invalid option -- '${a.slice(1)}'\n${PING_USAGE.replace(/\n$/, '')}`, 2);
     else dst = a;
   }

@@ -438,3 +438,9 @@ export const SYSCTL_USAGE = [
   "",
   "For more details see sysctl(8).",
 ].join('\n') + '\n';
+
+/** `bpftool version` / `-V`: the bpftool (and libbpf) whose texts nkemu's follows. */
+export const BPFTOOL_VERSION = { version: '7.1.0', libbpf: '1.1', features: { libbfd: false, libbpf_strict: true, skeletons: false } };
+
+/** `ping -V`: the iputils release whose texts nkemu's ping follows. */
+export const PING_VERSION = 'ping from iputils 20221126\nlibcap: yes, IDN: yes, NLS: no, error.h: yes, getrandom(): yes, __fpending(): yes';

@@ -110,7 +110,7 @@ describe.skipIf(reason !== undefined)(`bpftool map commands against this machine
     'map delete MAP key 255 255 0 0',
     'map lookup MAP key 255 255 0 0',
     // help and usage texts, prefixes, wrong words and options, files that are no objects
-    'help', '-h', '--help', '', 'frob', '--frob', '-x', '-j --frob', '-j help', 'h',
+    'help', '-h', '--help', 'version', 'v', '-V', '--version', '-j version', '-p version', '', 'frob', '--frob', '-x', '-j --frob', '-j help', 'h',
     'prog help', 'map help', 'net help', 'link help', 'prog frob', 'map frob', 'net frob', 'link frob',
     '-j prog help', '-j prog frob', 'm help', 'p h', 'ma he',
     'prog load /nonexistent.o /sys/fs/bpf/nkemu-never', '-j prog load /nonexistent.o /sys/fs/bpf/nkemu-never',

@@ -86,6 +86,8 @@ describe.skipIf(reason !== undefined)(`ip against this machine's iproute2 (${rea
     'ip r help',
     // unknown objects, commands, options
     'ip frob',
+    'ip -V',
+    'ip -Version',
     'ip -frob link',
     'ip -n nosuchns link',
     'ip link frob',

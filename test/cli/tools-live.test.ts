@@ -56,7 +56,7 @@ describe.skipIf(reason !== undefined)(`sysctl and ping against this machine's ($
     'ping -t abc 127.0.0.1',
     'ping -c 1 -t 0 127.0.0.1',
     // help and usage texts, wrong options
-    'ping', 'ping -h', 'ping -c', 'ping -Z', 'ping -c 1 -Z 127.0.0.1',
+    'ping', 'ping -h', 'ping -V', 'ping -c', 'ping -Z', 'ping -c 1 -Z 127.0.0.1',
     'sysctl', 'sysctl -h', 'sysctl --help', 'sysctl -Z',
     'ethtool', 'ethtool -h', 'ethtool --help', 'ethtool -Z', 'ethtool --frob lo',
     // ethtool on a device without the NIC features (lo)
