@@ -35,7 +35,7 @@ import { fibLookup } from "./fib";
 import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
-import { E2BIG, EFAULT, EINVAL, ENOMEM } from "./errno";
+import { E2BIG, EFAULT, EINVAL, ENOMEM, ENOTSUPP } from "./errno";
 
 /** A function pointer, as `lddw rX, <func>` (src BPF_PSEUDO_FUNC) loads it: tag << 32 | pc. */
 export const FUNC_TAG: u64 = 0xbf0c;
@@ -498,6 +498,29 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
     case 208: // ktime_get_tai_ns: the same clock (nkemu has no wall clock to offset)
       ret(rec, load<u64>(GLOBALS, G_CLOCK_NS));
       return 0;
+    case 24: // get_route_realm: the skb's dst's tclassid; nkemu has no route realms (and a test run no dst)
+      ret(rec, 0);
+      return 0;
+    case 40: // csum_update(skb, csum): only a CHECKSUM_COMPLETE skb has a csum to update; nkemu's never are
+      ret(rec, <u64>ENOTSUPP);
+      return 0;
+    case 182: { // strncmp(s1, s1_sz, s2): lib/string.c's strncmp(s1, s2, s1_sz), -1 / 0 / 1
+      const n = <u32>arg(rec, 2);
+      const s1 = vmCheck(rec, arg(rec, 1), n, false);
+      if (n == 0 || s1 == 0) return vmFault(rec, VM_FAULT_READ, pc);
+      let r: i64 = 0;
+      for (let i: u32 = 0; i < n; i++) {
+        // (s2 is a NUL-terminated read-only string the verifier checked: read up to its NUL)
+        const p2 = vmCheck(rec, arg(rec, 3) + <u64>i, 1, false);
+        if (p2 == 0) return vmFault(rec, VM_FAULT_READ, pc);
+        const c1 = load<u8>(s1 + <usize>i);
+        const c2 = load<u8>(p2);
+        if (c1 != c2) { r = c1 < c2 ? -1 : 1; break; }
+        if (c1 == 0) break;
+      }
+      ret(rec, <u64>r);
+      return 0;
+    }
     case 42: // get_numa_node_id: one node
       ret(rec, 0);
       return 0;
