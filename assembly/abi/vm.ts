@@ -97,6 +97,9 @@ export const TK_MODE_IPV6: u32 = 2;
 // The namespace the run is in (its internal id, as D_NETNS): where bpf_fib_lookup looks.
 // Set by whoever starts the run (a device's list: the device's; a test run: the caller's).
 export const VM_NETNS: u32 = 920;
+// The packet's checksum state as bpf_csum_level sees it: 0 = CHECKSUM_NONE, else
+// CHECKSUM_UNNECESSARY with csum_level = the value - 1 (0..3). Cleared where VM_TUNNEL is.
+export const VM_CSUM: u32 = 924;
 export const VM_RECORD_SIZE: u32 = 928;
 // Kernel functions (call src_reg 2): the helper dispatcher takes VM_KFUNC_BASE + the id.
 export const VM_KFUNC_BASE: u32 = 0x10000;

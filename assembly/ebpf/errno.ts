@@ -3,6 +3,7 @@
 
 export const E2BIG: i64 = -7;
 export const ENOMEM: i64 = -12;
+export const EACCES: i64 = -13;
 export const EFAULT: i64 = -14;
 export const ENODEV: i64 = -19;
 export const EINVAL: i64 = -22;

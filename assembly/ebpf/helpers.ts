@@ -22,20 +22,21 @@ import {
   BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
   MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
   BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK, BPF_MAP_TYPE_BLOOM_FILTER, QS_PUSH, QS_POP, QS_PEEK,
+  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, MAP_COPIES,
 } from "../abi/vm";
 import {
-  VM_DEV, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
+  VM_DEV, VM_NETNS, VM_CSUM, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
   KV_SKB_LEN, KV_DEV, KV_DEV_HEADROOM, KV_DEV_TAILROOM, KV_DEV_IFINDEX, KV_DEV_MTU,
 } from "../abi/vm";
 import { SKB_CTX_SIZE, SKB_MARK, SKB_PRIORITY, D_HEADROOM, D_TAILROOM, D_IFINDEX, D_MTU } from "../abi/layout";
 import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_FMT_LEN, PK_ARGS, PK_FMT, PK_FMT_MAX } from "../abi/layout";
 import { threadState } from "../dev/frames";
 import { tunnelGet, tunnelSet } from "./tunnel";
-import { fibLookup } from "./fib";
+import { fibLookup, deviceByIndex } from "./fib";
 import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
-import { E2BIG, EFAULT, EINVAL, ENOMEM, ENOTSUPP } from "./errno";
+import { E2BIG, EACCES, EFAULT, EINVAL, ENODEV, ENOMEM, ENOTSUPP } from "./errno";
 
 /** A function pointer, as `lddw rX, <func>` (src BPF_PSEUDO_FUNC) loads it: tag << 32 | pc. */
 export const FUNC_TAG: u64 = 0xbf0c;
@@ -521,6 +522,67 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       ret(rec, <u64>r);
       return 0;
     }
+    case 135: { // csum_level(skb, level): the skb's CHECKSUM_UNNECESSARY level (VM_CSUM: 0 = CHECKSUM_NONE, else level + 1)
+      const level = arg(rec, 2);
+      const st = load<u32>(rec, VM_CSUM);
+      let r: i64 = 0;
+      if (level == 0) r = st == 0 ? EACCES : <i64>(st - 1); // BPF_CSUM_LEVEL_QUERY
+      else if (level == 1) { if (st < 4) store<u32>(rec, st + 1, VM_CSUM); } // INC: NONE becomes level 0, at most SKB_MAX_CSUM_LEVEL (3)
+      else if (level == 2) { if (st != 0) store<u32>(rec, st - 1, VM_CSUM); } // DEC: level 0 becomes NONE
+      else if (level == 3) store<u32>(rec, 0, VM_CSUM); // RESET
+      else r = EINVAL;
+      ret(rec, <u64>r);
+      return 0;
+    }
+    case 163: { // check_mtu(ctx, ifindex, mtu_len, len_diff, flags): BPF_MTU_CHK_RET_SUCCESS (0) / _FRAG_NEEDED (1) / -errno; *mtu_len = the device's MTU
+      const p = vmCheck(rec, arg(rec, 3), 4, true);
+      if (p == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
+      const xdp = load<u32>(rec, VM_PKT_META) != 0;
+      const flags = arg(rec, 5);
+      const ifindex = <u32>arg(rec, 2);
+      const diff = <i64><i32>arg(rec, 4);
+      const inLen = load<u32>(p);
+      let r: i64 = 0;
+      let mtu: u32 = 65536;
+      // (BPF_MTU_CHK_SEGS, tc only, and then neither len_diff nor *mtu_len)
+      if (xdp ? flags != 0 : (flags & ~<u64>1) != 0 || (flags != 0 && (diff != 0 || inLen != 0))) r = EINVAL;
+      else {
+        // __dev_via_ifindex: the packet's device (a test run's: the loopback) for 0, else by ifindex in its namespace
+        // (an XDP run's device: xdp_md's ingress_ifindex; a test run's loopback is ifindex 1)
+        let dev = <usize>load<u32>(rec, VM_DEV);
+        let idx = ifindex;
+        if (idx == 0 && dev == 0) {
+          const ctx = <usize>load<u32>(rec, VM_CTX);
+          idx = xdp && ctx != 0 && load<u32>(ctx, 12) != 0 ? load<u32>(ctx, 12) : 1;
+        }
+        if (idx != 0) dev = deviceByIndex(load<u32>(rec, VM_NETNS), idx);
+        if (dev == 0 && idx != 1) r = ENODEV;
+        else {
+          if (dev != 0) mtu = load<u32>(dev, D_MTU);
+          // (hard_header_len: an Ethernet header on every nkemu device)
+          const devLen = <i64>mtu + 14;
+          const len = (inLen != 0 ? <i64>inLen + 14 : <i64>load<u32>(rec, VM_PKT_LEN)) + diff;
+          if (len > devLen) r = 1; // (nkemu's skbs are never GSO)
+        }
+      }
+      if (r >= 0) store<u32>(p, mtu); // (the errors leave *mtu_len as it was)
+      ret(rec, <u64>r);
+      return 0;
+    }
+    case 195: { // map_lookup_percpu_elem(map, key, cpu): that CPU's value, NULL past the CPUs
+      const map = <usize>arg(rec, 1);
+      if (!knownMap(rec, arg(rec, 1))) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const t = load<u32>(map, MAP_TYPE);
+      if (t != BPF_MAP_TYPE_PERCPU_ARRAY && t != BPF_MAP_TYPE_PERCPU_HASH && t != BPF_MAP_TYPE_LRU_PERCPU_HASH) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const key = vmCheck(rec, arg(rec, 2), load<u32>(map, MAP_KEY_SIZE), false);
+      if (key == 0) return vmFault(rec, VM_FAULT_READ, pc);
+      const cpu = <u32>arg(rec, 3);
+      ret(rec, cpu >= load<u32>(map, MAP_COPIES) ? 0 : <u64>mapLookup(map, key, cpu));
+      return 0;
+    }
+    case 122: // get_netns_cookie(skb or NULL): the skb's socket's namespace, init_net's without one (nkemu's cookie: the namespace's id, init's 1)
+      ret(rec, arg(rec, 1) != 0 && load<u32>(rec, VM_DEV) == 0 && load<u32>(rec, VM_NETNS) != 0 ? <u64>load<u32>(rec, VM_NETNS) : 1);
+      return 0;
     case 42: // get_numa_node_id: one node
       ret(rec, 0);
       return 0;

@@ -4,7 +4,7 @@
 // program list (where the kernel's skb keeps its dst until netkit scrubs it or a
 // collect_md device consumes it) and no device ever fills it on receive.
 
-import { VM_TUNNEL, TK_MODE, TK_ID, TK_TOS, TK_TTL, TK_FLAGS, TK_LABEL, TK_SRC, TK_DST, TK_SIZE, TK_MODE_TX, TK_MODE_IPV6 } from "../abi/vm";
+import { VM_CSUM, VM_TUNNEL, TK_MODE, TK_ID, TK_TOS, TK_TTL, TK_FLAGS, TK_LABEL, TK_SRC, TK_DST, TK_SIZE, TK_MODE_TX, TK_MODE_IPV6 } from "../abi/vm";
 import { EINVAL, EPROTO } from "./errno";
 
 
@@ -41,9 +41,14 @@ const IPV6_FLOWLABEL_MASK: u32 = 0xfffff;
   return size == KEY_SIZE || size == OFF_LOCAL || size == OFF_LABEL || size == OFF_EXT || size == END_REMOTE4;
 }
 
-/** No metadata on the packet (a new skb, or one whose dst went). */
+/**
+ * No metadata on the packet (a new skb, or one whose dst went); and its checksum state
+ * back to CHECKSUM_NONE (VM_CSUM: what bpf_csum_level reads, an skb nkemu's stacks hand
+ * over has no checksum verified).
+ */
 export function tunnelClear(rec: usize): void {
   store<u32>(rec + VM_TUNNEL, 0, TK_MODE);
+  store<u32>(rec, 0, VM_CSUM);
 }
 
 /**
