@@ -8,6 +8,7 @@ export const EFAULT: i64 = -14;
 export const ENODEV: i64 = -19;
 export const EINVAL: i64 = -22;
 export const EPROTO: i64 = -71;
+export const EOPNOTSUPP: i64 = -95;
 export const EAFNOSUPPORT: i64 = -97;
 /** The kernel-internal ENOTSUPP (524), which some helpers return. */
 export const ENOTSUPP: i64 = -524;

@@ -28,6 +28,7 @@ import {
   VM_DEV, VM_NETNS, VM_CSUM, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
   KV_SKB_LEN, KV_DEV, KV_DEV_HEADROOM, KV_DEV_TAILROOM, KV_DEV_IFINDEX, KV_DEV_MTU,
 } from "../abi/vm";
+import { SKB_PROTOCOL, SKB_TSTAMP, FM_PROTOCOL, FM_TSTAMP } from "../abi/layout";
 import { SKB_CTX_SIZE, SKB_MARK, SKB_PRIORITY, D_HEADROOM, D_TAILROOM, D_IFINDEX, D_MTU } from "../abi/layout";
 import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_FMT_LEN, PK_ARGS, PK_FMT, PK_FMT_MAX } from "../abi/layout";
 import { threadState } from "../dev/frames";
@@ -36,7 +37,7 @@ import { fibLookup, deviceByIndex } from "./fib";
 import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
-import { E2BIG, EACCES, EFAULT, EINVAL, ENODEV, ENOMEM, ENOTSUPP } from "./errno";
+import { E2BIG, EACCES, EFAULT, EINVAL, ENODEV, ENOMEM, ENOTSUPP, EOPNOTSUPP } from "./errno";
 
 /** A function pointer, as `lddw rX, <func>` (src BPF_PSEUDO_FUNC) loads it: tag << 32 | pc. */
 export const FUNC_TAG: u64 = 0xbf0c;
@@ -227,6 +228,14 @@ function setPacket(rec: usize, data: usize, len: u32, xdp: bool): void {
   }
 }
 
+/** skb->protocol (network order): the frame's, or a test run's __sk_buff's. */
+function skbProtocol(rec: usize): u32 {
+  const meta = <usize>load<u32>(rec, VM_META);
+  if (meta != 0) return <u32>load<u16>(meta, FM_PROTOCOL);
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  return ctx != 0 ? load<u32>(ctx, SKB_PROTOCOL) & 0xffff : 0;
+}
+
 /** Runs helper `id` for the instruction at `pc`. Returns 0 or a fault code. */
 export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
   switch (id) {
@@ -350,6 +359,34 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
         memory.copy(data + d, data, off);
         setPacket(rec, data + d, len - d, false);
       }
+      ret(rec, 0);
+      return 0;
+    }
+    case 31: { // skb_change_proto(skb, proto, flags): IPv4 <-> IPv6, 20 bytes more (zeroed) or fewer after the MAC header; the headers are the program's to write
+      const to = <u32>arg(rec, 2) & 0xffff;
+      if (arg(rec, 3) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      const from = skbProtocol(rec);
+      const data = <usize>load<u32>(rec, VM_PKT);
+      const len = load<u32>(rec, VM_PKT_LEN);
+      const off: u32 = 14; // skb_mac_header_len
+      if (from == 0x0008 && to == 0xdd86) {
+        const nd = data - 20;
+        if (nd < <usize>load<u32>(rec, VM_PKT_LO)) { ret(rec, <u64>ENOMEM); return 0; }
+        memory.copy(nd, data, off);
+        memory.fill(nd + off, 0, 20);
+        setPacket(rec, nd, len + 20, false);
+      } else if (from == 0xdd86 && to == 0x0008) {
+        if (len < off + 20) { ret(rec, <u64>ENOMEM); return 0; }
+        memory.copy(data + 20, data, off);
+        setPacket(rec, data + 20, len - 20, false);
+      } else {
+        ret(rec, <u64>ENOTSUPP);
+        return 0;
+      }
+      const meta = <usize>load<u32>(rec, VM_META);
+      const ctx = <usize>load<u32>(rec, VM_CTX);
+      if (meta != 0) { store<u16>(meta, <u16>to, FM_PROTOCOL); store<u32>(meta, 0, FM_HASH); }
+      if (ctx != 0) { store<u32>(ctx, to, SKB_PROTOCOL); store<u32>(ctx, 0, SKB_HASH); }
       ret(rec, 0);
       return 0;
     }
@@ -583,6 +620,30 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
     case 122: // get_netns_cookie(skb or NULL): the skb's socket's namespace, init_net's without one (nkemu's cookie: the namespace's id, init's 1)
       ret(rec, arg(rec, 1) != 0 && load<u32>(rec, VM_DEV) == 0 && load<u32>(rec, VM_NETNS) != 0 ? <u64>load<u32>(rec, VM_NETNS) : 1);
       return 0;
+    case 66: { // skb_get_xfrm_state(skb, index, to, size, flags): nkemu's skbs have no sec_path: -EINVAL, `to` zeroed
+      const size = <u32>arg(rec, 4);
+      const to = vmCheck(rec, arg(rec, 3), size, true);
+      if (size == 0 || to == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
+      memory.fill(to, 0, size);
+      ret(rec, <u64>EINVAL);
+      return 0;
+    }
+    case 192: { // skb_set_tstamp(skb, tstamp, tstamp_type): IPv4/IPv6 skbs only; REALTIME (0), MONO (1) and TAI (2), the last two not 0
+      const proto = skbProtocol(rec);
+      const ts = arg(rec, 2);
+      const type = <u32>arg(rec, 3);
+      let r: i64 = 0;
+      if (proto != 0x0008 && proto != 0xdd86) r = EOPNOTSUPP;
+      else if (type > 2 || (type != 0 && ts == 0)) r = EINVAL;
+      else {
+        const meta = <usize>load<u32>(rec, VM_META);
+        const ctx = <usize>load<u32>(rec, VM_CTX);
+        if (meta != 0) store<u64>(meta, ts, FM_TSTAMP);
+        if (ctx != 0) store<u64>(ctx, ts, SKB_TSTAMP);
+      }
+      ret(rec, <u64>r);
+      return 0;
+    }
     case 42: // get_numa_node_id: one node
       ret(rec, 0);
       return 0;
