@@ -100,7 +100,10 @@ export const VM_NETNS: u32 = 920;
 // The packet's checksum state as bpf_csum_level sees it: 0 = CHECKSUM_NONE, else
 // CHECKSUM_UNNECESSARY with csum_level = the value - 1 (0..3). Cleared where VM_TUNNEL is.
 export const VM_CSUM: u32 = 924;
-export const VM_RECORD_SIZE: u32 = 928;
+// bpf_for_each_map_elem on an array: the key (u32 index) its callback is handed a pointer
+// to (read-only, like the kernel's PTR_TO_MAP_KEY); saved and restored around nested walks.
+export const VM_ITER_KEY: u32 = 928;
+export const VM_RECORD_SIZE: u32 = 936;
 // Kernel functions (call src_reg 2): the helper dispatcher takes VM_KFUNC_BASE + the id.
 export const VM_KFUNC_BASE: u32 = 0x10000;
 export const KFUNC_CAST_TO_KERN_CTX: u32 = 1;

@@ -2,7 +2,7 @@
 // Arguments come in r1..r5 of the run record; the result goes to r0; r1..r5 are
 // clobbered (left as they are: programs may not read them after a call).
 // Which program types may call which helper is decided at load time (src/ebpf/helpers.ts).
-// bpf_loop runs a callback on the interpreter, so it lives with it (vm.ts, `vmCall`).
+// bpf_loop and bpf_for_each_map_elem run a callback on the interpreter, so they live with it (vm.ts, `vmCall`).
 
 import {
   VM_REGS, VM_PKT, VM_PKT_LEN, VM_META, VM_THREAD, VM_PRNG, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS,
@@ -175,7 +175,7 @@ function csumField(rec: usize, allowed: u64): i64 {
  * True when `m` is one of the map records the program was loaded with, or a map held in
  * one of its maps-of-maps right now (what a lookup in the outer map hands out).
  */
-function knownMap(rec: usize, m: u64): bool {
+export function knownMap(rec: usize, m: u64): bool {
   const n = load<u32>(rec, VM_NMAPS);
   const list = <usize>load<u32>(rec, VM_MAPS);
   for (let i: u32 = 0; i < n; i++) if (<u64>load<u32>(list + (<usize>i << 2)) == m) return true;
