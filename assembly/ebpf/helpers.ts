@@ -34,6 +34,7 @@ import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_F
 import { threadState } from "../dev/frames";
 import { tunnelGet, tunnelSet } from "./tunnel";
 import { fibLookup, deviceByIndex } from "./fib";
+import { bpfSnprintf } from "./printf";
 import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
@@ -642,6 +643,17 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
         if (ctx != 0) store<u64>(ctx, ts, SKB_TSTAMP);
       }
       ret(rec, <u64>r);
+      return 0;
+    }
+    case 165: { // snprintf(str, str_size, fmt, data, data_len): printf.ts
+      const size = <u32>arg(rec, 2);
+      const str: usize = size == 0 ? 0 : vmCheck(rec, arg(rec, 1), size, true);
+      if (size != 0 && str == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
+      const dlen = <u32>arg(rec, 5);
+      const data: usize = dlen == 0 ? 0 : vmCheck(rec, arg(rec, 4), dlen, false);
+      if (dlen != 0 && data == 0 && arg(rec, 4) != 0) return vmFault(rec, VM_FAULT_READ, pc);
+      if ((dlen & 7) != 0 || dlen > 96 || (dlen != 0 && data == 0)) { ret(rec, <u64>EINVAL); return 0; }
+      ret(rec, <u64>bpfSnprintf(rec, str, size, arg(rec, 3), data, dlen >> 3));
       return 0;
     }
     case 42: // get_numa_node_id: one node
