@@ -103,7 +103,13 @@ export const VM_CSUM: u32 = 924;
 // bpf_for_each_map_elem on an array: the key (u32 index) its callback is handed a pointer
 // to (read-only, like the kernel's PTR_TO_MAP_KEY); saved and restored around nested walks.
 export const VM_ITER_KEY: u32 = 928;
-export const VM_RECORD_SIZE: u32 = 936;
+// The tunnel metadata's options (bpf_skb_set_tunnel_opt: ip_tunnel_info's options_len and
+// the bytes after it; the options-present flags as a word): reset by set_tunnel_key.
+export const VM_TUNNEL_OPT_LEN: u32 = 936;
+export const VM_TUNNEL_OPT_PRESENT: u32 = 940;
+export const VM_TUNNEL_OPTS: u32 = 944;
+export const TUNNEL_OPTS_MAX: u32 = 255;
+export const VM_RECORD_SIZE: u32 = 1200;
 // Kernel functions (call src_reg 2): the helper dispatcher takes VM_KFUNC_BASE + the id.
 export const VM_KFUNC_BASE: u32 = 0x10000;
 export const KFUNC_CAST_TO_KERN_CTX: u32 = 1;

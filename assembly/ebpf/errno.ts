@@ -1,6 +1,7 @@
 // The kernel's errnos as helpers return them (negated, in r0's 64 bits): one list for
 // every helper file, so a value is written once.
 
+export const ENOENT: i64 = -2;
 export const E2BIG: i64 = -7;
 export const ENOMEM: i64 = -12;
 export const EACCES: i64 = -13;

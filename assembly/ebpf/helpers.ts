@@ -32,7 +32,7 @@ import { SKB_PROTOCOL, SKB_TSTAMP, FM_PROTOCOL, FM_TSTAMP } from "../abi/layout"
 import { SKB_CTX_SIZE, SKB_MARK, SKB_PRIORITY, D_HEADROOM, D_TAILROOM, D_IFINDEX, D_MTU } from "../abi/layout";
 import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_FMT_LEN, PK_ARGS, PK_FMT, PK_FMT_MAX } from "../abi/layout";
 import { threadState } from "../dev/frames";
-import { tunnelGet, tunnelSet } from "./tunnel";
+import { tunnelGet, tunnelSet, tunnelGetOpt, tunnelSetOpt } from "./tunnel";
 import { fibLookup, deviceByIndex } from "./fib";
 import { bpfSnprintf } from "./printf";
 import { flowHash } from "../dev/flowhash";
@@ -792,6 +792,13 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       const key: usize = size == 0 || size > 0xffff ? 0 : vmCheck(rec, arg(rec, 2), <u32>size, id == 20);
       if (key == 0) return vmFault(rec, id == 20 ? VM_FAULT_WRITE : VM_FAULT_READ, pc);
       ret(rec, <u64>(id == 20 ? tunnelGet(rec, key, <u32>size, arg(rec, 4)) : tunnelSet(rec, key, <u32>size, arg(rec, 4))));
+      return 0;
+    }
+    case 29: case 30: { // skb_get_tunnel_opt(skb, to, size), skb_set_tunnel_opt(skb, from, size)
+      const size = arg(rec, 3);
+      const p: usize = size == 0 || size > 0xffff ? 0 : vmCheck(rec, arg(rec, 2), <u32>size, id == 29);
+      if (p == 0) return vmFault(rec, id == 29 ? VM_FAULT_WRITE : VM_FAULT_READ, pc);
+      ret(rec, <u64>(id == 29 ? tunnelGetOpt(rec, p, <u32>size) : tunnelSetOpt(rec, p, <u32>size)));
       return 0;
     }
     case 69: { // fib_lookup(ctx, params, plen, flags)

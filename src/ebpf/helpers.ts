@@ -134,7 +134,7 @@ export const HELPERS: ReadonlyMap<number, HelperInfo> = new Map(
  * Helpers that only read r1..r5 and set r0: no callbacks, no tail call, the packet neither
  * moved nor resized. Compiled calls to them hand over just those registers.
  */
-export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 34, 41, 48, 51, 66, 69, 87, 88, 89, 122, 130, 131, 132, 133, 134, 135, 155, 163, 165, 192, 195]);
+export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 29, 30, 34, 41, 48, 51, 66, 69, 87, 88, 89, 122, 130, 131, 132, 133, 134, 135, 155, 163, 165, 192, 195]);
 
 /**
  * Helpers that move or resize the packet (`setPacket`) but otherwise behave like plain
@@ -151,11 +151,11 @@ export const THREAD_STATE_HELPERS: ReadonlySet<number> = new Set([6, 7]);
 
 /**
  * Helpers that keep state on the packet in the run record (the tunnel metadata of
- * skb_set_tunnel_key / skb_get_tunnel_key, csum_level's checksum state), for the packet's
+ * skb_set_tunnel_key / skb_get_tunnel_key and their options, csum_level's checksum state), for the packet's
  * later programs: batch code runs its packets on one record, so programs calling them run
  * one packet at a time.
  */
-export const PACKET_STATE_HELPERS: ReadonlySet<number> = new Set([20, 21, 135]);
+export const PACKET_STATE_HELPERS: ReadonlySet<number> = new Set([20, 21, 29, 30, 135]);
 
 /** bpf_tail_call: the run goes on in another program (one the caller's list does not name). */
 export const TAIL_CALL = 12;
@@ -164,7 +164,7 @@ export const TAIL_CALL = 12;
  * Helpers that may get the context in r1 without reading it: they work on the packet and
  * the frame through the run record, at most writing context fields.
  */
-export const CTX_ARG_NOT_READ: ReadonlySet<number> = new Set([9, 10, 11, 18, 19, 20, 21, 26, 31, 34, 38, 39, 41, 43, 48, 50, 66, 69, 135, 192]);
+export const CTX_ARG_NOT_READ: ReadonlySet<number> = new Set([9, 10, 11, 18, 19, 20, 21, 26, 29, 30, 31, 34, 38, 39, 41, 43, 48, 50, 66, 69, 135, 192]);
 
 /** The kernel's `func_id_name()`: `bpf_<name>`, or `unknown` outside the enum. */
 export function helperName(id: number): string {

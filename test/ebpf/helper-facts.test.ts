@@ -39,7 +39,7 @@ const movesPacket = (body: string): boolean => /\bsetPacket\(/.test(body);
 const tailCalls = (body: string): boolean => /\bVM_TAIL_CALL\b/.test(body);
 const threadState = (body: string): boolean => /\bthreadState\(|\bVM_PRNG\b|\bT_PRINTK_RING\b/.test(body);
 /** The packet's tunnel metadata (assembly/ebpf/tunnel.ts) and checksum state in the run record. */
-const packetState = (body: string): boolean => /\btunnel(Get|Set)\(|\bVM_TUNNEL\b|\bVM_CSUM\b/.test(body);
+const packetState = (body: string): boolean => /\btunnel(Get|Set)(Opt)?\(|\bVM_TUNNEL\b|\bVM_CSUM\b/.test(body);
 
 describe('helper facts agree with assembly/ebpf/helpers.ts', () => {
   it('every helper implemented is one the loader knows (the others fault when called)', () => {
