@@ -90,8 +90,8 @@ export const THREAD_SIZE: u32 = 192;
 // refuses) faults whatever the run, and does not reach this __sk_buff (a region of a
 // per-packet run, but not of a batch run, whose contexts sit at BPF_BATCH_CTX).
 export const BPF_VM: u32 = 0;
-export const BPF_STACK: u32 = 1024;
-export const BPF_SKB: u32 = 5184;
+export const BPF_STACK: u32 = 1280;
+export const BPF_SKB: u32 = 5440;
 export const SKB_CTX_SIZE: u32 = 192;
 
 // struct __sk_buff (uapi; spec/ebpf.md §2.1), the context tc and netkit programs see: the
@@ -129,7 +129,7 @@ export const SKB_GSO_SEGS: u32 = 164;
 //   +28 redirect ifindex  +32 redirect flags; +36, +44 the caller's own (xmit: the length
 //   the packet was handed over with; the NIC: the flow hash, queue | EtherType << 16);
 //   +40 where the packet may grow down to (helpers)
-export const BPF_BATCH: u32 = 5376;
+export const BPF_BATCH: u32 = 5632;
 export const BPF_BATCH_MAX: u32 = 64;
 export const BE_DATA: u32 = 0;
 export const BE_LEN: u32 = 4;
@@ -144,11 +144,11 @@ export const BE_AUX: u32 = 36;
 export const BE_LO: u32 = 40;
 export const BE_AUX2: u32 = 44;
 export const BE_SIZE: u32 = 48;
-export const BPF_BATCH_CTX: u32 = 8448;
+export const BPF_BATCH_CTX: u32 = 8704;
 // The NIC's side of a batch: per entry (u32), the wire descriptor whose bytes its flow hash
 // is still to be computed from (0: the entry's +36 holds the hash).
-export const BPF_BATCH_WIRE: u32 = 20736;
-export const BPF_AREA_SIZE: u32 = 20992;
+export const BPF_BATCH_WIRE: u32 = 20992;
+export const BPF_AREA_SIZE: u32 = 21248;
 
 // Redirect ring entries (per thread, producer = the thread, consumer = the host), for
 // REDIRECT verdicts: the host resolves the target in the device's namespace and sends

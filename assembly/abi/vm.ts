@@ -97,7 +97,19 @@ export const TK_MODE_IPV6: u32 = 2;
 // The namespace the run is in (its internal id, as D_NETNS): where bpf_fib_lookup looks.
 // Set by whoever starts the run (a device's list: the device's; a test run: the caller's).
 export const VM_NETNS: u32 = 920;
-export const VM_RECORD_SIZE: u32 = 928;
+// The packet's checksum state as bpf_csum_level sees it: 0 = CHECKSUM_NONE, else
+// CHECKSUM_UNNECESSARY with csum_level = the value - 1 (0..3). Cleared where VM_TUNNEL is.
+export const VM_CSUM: u32 = 924;
+// bpf_for_each_map_elem on an array: the key (u32 index) its callback is handed a pointer
+// to (read-only, like the kernel's PTR_TO_MAP_KEY); saved and restored around nested walks.
+export const VM_ITER_KEY: u32 = 928;
+// The tunnel metadata's options (bpf_skb_set_tunnel_opt: ip_tunnel_info's options_len and
+// the bytes after it; the options-present flags as a word): reset by set_tunnel_key.
+export const VM_TUNNEL_OPT_LEN: u32 = 936;
+export const VM_TUNNEL_OPT_PRESENT: u32 = 940;
+export const VM_TUNNEL_OPTS: u32 = 944;
+export const TUNNEL_OPTS_MAX: u32 = 255;
+export const VM_RECORD_SIZE: u32 = 1200;
 // Kernel functions (call src_reg 2): the helper dispatcher takes VM_KFUNC_BASE + the id.
 export const VM_KFUNC_BASE: u32 = 0x10000;
 export const KFUNC_CAST_TO_KERN_CTX: u32 = 1;

@@ -4,7 +4,7 @@
 
 import {
   VM_FAULT, VM_FAULT_PC, VM_STACK, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_STACK_SIZE, VM_REGION_WRITABLE, VM_REGION_SKB_CTX,
-  VM_KVIEW, VM_KVIEW_SIZE, VM_NMAPS, VM_MAPS, MAP_TYPE, MAP_VALUES, MAP_MAX_ENTRIES, MAP_STRIDE, MAP_CAPACITY,
+  VM_KVIEW, VM_KVIEW_SIZE, VM_ITER_KEY, VM_NMAPS, VM_MAPS, MAP_TYPE, MAP_VALUES, MAP_MAX_ENTRIES, MAP_STRIDE, MAP_CAPACITY,
   MAP_SLOT_SIZE, MAP_COPIES, MAP_FLAGS, BPF_MAP_TYPE_ARRAY_OF_MAPS,
 } from "../abi/vm";
 import { SKB_DATA, SKB_TSTAMP } from "../abi/layout";
@@ -53,6 +53,9 @@ export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
       return <usize>a;
     }
   }
+  // (bpf_for_each_map_elem's array key, read-only)
+  const ik = <u64>(rec + VM_ITER_KEY);
+  if (!write && a >= ik && a <= ik + 4 && <u64>size <= ik + 4 - a) return <usize>a;
   const kv = <u64>load<u32>(rec, VM_KVIEW);
   if (kv != 0 && !write && a >= kv && a <= kv + <u64>VM_KVIEW_SIZE && <u64>size <= kv + <u64>VM_KVIEW_SIZE - a) return <usize>a;
   return inInnerMap(rec, a, size, write) ? <usize>a : 0;

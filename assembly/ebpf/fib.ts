@@ -83,6 +83,11 @@ function fibDevice(fib: usize, netns: u32, ifindex: u32): usize {
   return 0;
 }
 
+/** dev_get_by_index_rcu in namespace `netns`: the device record, 0 when there is none. */
+export function deviceByIndex(netns: u32, ifindex: u32): usize {
+  return fibDevice(fibOf(netns), netns, ifindex);
+}
+
 @inline function routes(fib: usize): usize {
   return fib + FIB_HDR + <usize>(load<u32>(fib, FIB_NDEVS) * FD_SIZE);
 }

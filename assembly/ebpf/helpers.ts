@@ -2,7 +2,7 @@
 // Arguments come in r1..r5 of the run record; the result goes to r0; r1..r5 are
 // clobbered (left as they are: programs may not read them after a call).
 // Which program types may call which helper is decided at load time (src/ebpf/helpers.ts).
-// bpf_loop runs a callback on the interpreter, so it lives with it (vm.ts, `vmCall`).
+// bpf_loop and bpf_for_each_map_elem run a callback on the interpreter, so they live with it (vm.ts, `vmCall`).
 
 import {
   VM_REGS, VM_PKT, VM_PKT_LEN, VM_META, VM_THREAD, VM_PRNG, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS,
@@ -22,20 +22,23 @@ import {
   BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
   MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
   BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK, BPF_MAP_TYPE_BLOOM_FILTER, QS_PUSH, QS_POP, QS_PEEK,
+  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, MAP_COPIES,
 } from "../abi/vm";
 import {
-  VM_DEV, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
+  VM_DEV, VM_NETNS, VM_CSUM, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
   KV_SKB_LEN, KV_DEV, KV_DEV_HEADROOM, KV_DEV_TAILROOM, KV_DEV_IFINDEX, KV_DEV_MTU,
 } from "../abi/vm";
+import { SKB_PROTOCOL, SKB_TSTAMP, FM_PROTOCOL, FM_TSTAMP } from "../abi/layout";
 import { SKB_CTX_SIZE, SKB_MARK, SKB_PRIORITY, D_HEADROOM, D_TAILROOM, D_IFINDEX, D_MTU } from "../abi/layout";
 import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_FMT_LEN, PK_ARGS, PK_FMT, PK_FMT_MAX } from "../abi/layout";
 import { threadState } from "../dev/frames";
-import { tunnelGet, tunnelSet } from "./tunnel";
-import { fibLookup } from "./fib";
+import { tunnelGet, tunnelSet, tunnelGetOpt, tunnelSetOpt } from "./tunnel";
+import { fibLookup, deviceByIndex } from "./fib";
+import { bpfSnprintf } from "./printf";
 import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
-import { E2BIG, EFAULT, EINVAL, ENOMEM, ENOTSUPP } from "./errno";
+import { E2BIG, EACCES, EFAULT, EINVAL, ENODEV, ENOMEM, ENOTSUPP, EOPNOTSUPP } from "./errno";
 
 /** A function pointer, as `lddw rX, <func>` (src BPF_PSEUDO_FUNC) loads it: tag << 32 | pc. */
 export const FUNC_TAG: u64 = 0xbf0c;
@@ -173,7 +176,7 @@ function csumField(rec: usize, allowed: u64): i64 {
  * True when `m` is one of the map records the program was loaded with, or a map held in
  * one of its maps-of-maps right now (what a lookup in the outer map hands out).
  */
-function knownMap(rec: usize, m: u64): bool {
+export function knownMap(rec: usize, m: u64): bool {
   const n = load<u32>(rec, VM_NMAPS);
   const list = <usize>load<u32>(rec, VM_MAPS);
   for (let i: u32 = 0; i < n; i++) if (<u64>load<u32>(list + (<usize>i << 2)) == m) return true;
@@ -224,6 +227,14 @@ function setPacket(rec: usize, data: usize, len: u32, xdp: bool): void {
     store<u32>(ctx, <u32>(data + len), SKB_DATA_END);
     store<u32>(ctx, <u32>data, SKB_DATA_META);
   }
+}
+
+/** skb->protocol (network order): the frame's, or a test run's __sk_buff's. */
+function skbProtocol(rec: usize): u32 {
+  const meta = <usize>load<u32>(rec, VM_META);
+  if (meta != 0) return <u32>load<u16>(meta, FM_PROTOCOL);
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  return ctx != 0 ? load<u32>(ctx, SKB_PROTOCOL) & 0xffff : 0;
 }
 
 /** Runs helper `id` for the instruction at `pc`. Returns 0 or a fault code. */
@@ -349,6 +360,34 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
         memory.copy(data + d, data, off);
         setPacket(rec, data + d, len - d, false);
       }
+      ret(rec, 0);
+      return 0;
+    }
+    case 31: { // skb_change_proto(skb, proto, flags): IPv4 <-> IPv6, 20 bytes more (zeroed) or fewer after the MAC header; the headers are the program's to write
+      const to = <u32>arg(rec, 2) & 0xffff;
+      if (arg(rec, 3) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      const from = skbProtocol(rec);
+      const data = <usize>load<u32>(rec, VM_PKT);
+      const len = load<u32>(rec, VM_PKT_LEN);
+      const off: u32 = 14; // skb_mac_header_len
+      if (from == 0x0008 && to == 0xdd86) {
+        const nd = data - 20;
+        if (nd < <usize>load<u32>(rec, VM_PKT_LO)) { ret(rec, <u64>ENOMEM); return 0; }
+        memory.copy(nd, data, off);
+        memory.fill(nd + off, 0, 20);
+        setPacket(rec, nd, len + 20, false);
+      } else if (from == 0xdd86 && to == 0x0008) {
+        if (len < off + 20) { ret(rec, <u64>ENOMEM); return 0; }
+        memory.copy(data + 20, data, off);
+        setPacket(rec, data + 20, len - 20, false);
+      } else {
+        ret(rec, <u64>ENOTSUPP);
+        return 0;
+      }
+      const meta = <usize>load<u32>(rec, VM_META);
+      const ctx = <usize>load<u32>(rec, VM_CTX);
+      if (meta != 0) { store<u16>(meta, <u16>to, FM_PROTOCOL); store<u32>(meta, 0, FM_HASH); }
+      if (ctx != 0) { store<u32>(ctx, to, SKB_PROTOCOL); store<u32>(ctx, 0, SKB_HASH); }
       ret(rec, 0);
       return 0;
     }
@@ -521,6 +560,102 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       ret(rec, <u64>r);
       return 0;
     }
+    case 135: { // csum_level(skb, level): the skb's CHECKSUM_UNNECESSARY level (VM_CSUM: 0 = CHECKSUM_NONE, else level + 1)
+      const level = arg(rec, 2);
+      const st = load<u32>(rec, VM_CSUM);
+      let r: i64 = 0;
+      if (level == 0) r = st == 0 ? EACCES : <i64>(st - 1); // BPF_CSUM_LEVEL_QUERY
+      else if (level == 1) { if (st < 4) store<u32>(rec, st + 1, VM_CSUM); } // INC: NONE becomes level 0, at most SKB_MAX_CSUM_LEVEL (3)
+      else if (level == 2) { if (st != 0) store<u32>(rec, st - 1, VM_CSUM); } // DEC: level 0 becomes NONE
+      else if (level == 3) store<u32>(rec, 0, VM_CSUM); // RESET
+      else r = EINVAL;
+      ret(rec, <u64>r);
+      return 0;
+    }
+    case 163: { // check_mtu(ctx, ifindex, mtu_len, len_diff, flags): BPF_MTU_CHK_RET_SUCCESS (0) / _FRAG_NEEDED (1) / -errno; *mtu_len = the device's MTU
+      const p = vmCheck(rec, arg(rec, 3), 4, true);
+      if (p == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
+      const xdp = load<u32>(rec, VM_PKT_META) != 0;
+      const flags = arg(rec, 5);
+      const ifindex = <u32>arg(rec, 2);
+      const diff = <i64><i32>arg(rec, 4);
+      const inLen = load<u32>(p);
+      let r: i64 = 0;
+      let mtu: u32 = 65536;
+      // (BPF_MTU_CHK_SEGS, tc only, and then neither len_diff nor *mtu_len)
+      if (xdp ? flags != 0 : (flags & ~<u64>1) != 0 || (flags != 0 && (diff != 0 || inLen != 0))) r = EINVAL;
+      else {
+        // __dev_via_ifindex: the packet's device (a test run's: the loopback) for 0, else by ifindex in its namespace
+        // (an XDP run's device: xdp_md's ingress_ifindex; a test run's loopback is ifindex 1)
+        let dev = <usize>load<u32>(rec, VM_DEV);
+        let idx = ifindex;
+        if (idx == 0 && dev == 0) {
+          const ctx = <usize>load<u32>(rec, VM_CTX);
+          idx = xdp && ctx != 0 && load<u32>(ctx, 12) != 0 ? load<u32>(ctx, 12) : 1;
+        }
+        if (idx != 0) dev = deviceByIndex(load<u32>(rec, VM_NETNS), idx);
+        if (dev == 0 && idx != 1) r = ENODEV;
+        else {
+          if (dev != 0) mtu = load<u32>(dev, D_MTU);
+          // (hard_header_len: an Ethernet header on every nkemu device)
+          const devLen = <i64>mtu + 14;
+          const len = (inLen != 0 ? <i64>inLen + 14 : <i64>load<u32>(rec, VM_PKT_LEN)) + diff;
+          if (len > devLen) r = 1; // (nkemu's skbs are never GSO)
+        }
+      }
+      if (r >= 0) store<u32>(p, mtu); // (the errors leave *mtu_len as it was)
+      ret(rec, <u64>r);
+      return 0;
+    }
+    case 195: { // map_lookup_percpu_elem(map, key, cpu): that CPU's value, NULL past the CPUs
+      const map = <usize>arg(rec, 1);
+      if (!knownMap(rec, arg(rec, 1))) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const t = load<u32>(map, MAP_TYPE);
+      if (t != BPF_MAP_TYPE_PERCPU_ARRAY && t != BPF_MAP_TYPE_PERCPU_HASH && t != BPF_MAP_TYPE_LRU_PERCPU_HASH) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const key = vmCheck(rec, arg(rec, 2), load<u32>(map, MAP_KEY_SIZE), false);
+      if (key == 0) return vmFault(rec, VM_FAULT_READ, pc);
+      const cpu = <u32>arg(rec, 3);
+      ret(rec, cpu >= load<u32>(map, MAP_COPIES) ? 0 : <u64>mapLookup(map, key, cpu));
+      return 0;
+    }
+    case 122: // get_netns_cookie(skb or NULL): the skb's socket's namespace, init_net's without one (nkemu's cookie: the namespace's id, init's 1)
+      ret(rec, arg(rec, 1) != 0 && load<u32>(rec, VM_DEV) == 0 && load<u32>(rec, VM_NETNS) != 0 ? <u64>load<u32>(rec, VM_NETNS) : 1);
+      return 0;
+    case 66: { // skb_get_xfrm_state(skb, index, to, size, flags): nkemu's skbs have no sec_path: -EINVAL, `to` zeroed
+      const size = <u32>arg(rec, 4);
+      const to = vmCheck(rec, arg(rec, 3), size, true);
+      if (size == 0 || to == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
+      memory.fill(to, 0, size);
+      ret(rec, <u64>EINVAL);
+      return 0;
+    }
+    case 192: { // skb_set_tstamp(skb, tstamp, tstamp_type): IPv4/IPv6 skbs only; REALTIME (0), MONO (1) and TAI (2), the last two not 0
+      const proto = skbProtocol(rec);
+      const ts = arg(rec, 2);
+      const type = <u32>arg(rec, 3);
+      let r: i64 = 0;
+      if (proto != 0x0008 && proto != 0xdd86) r = EOPNOTSUPP;
+      else if (type > 2 || (type != 0 && ts == 0)) r = EINVAL;
+      else {
+        const meta = <usize>load<u32>(rec, VM_META);
+        const ctx = <usize>load<u32>(rec, VM_CTX);
+        if (meta != 0) store<u64>(meta, ts, FM_TSTAMP);
+        if (ctx != 0) store<u64>(ctx, ts, SKB_TSTAMP);
+      }
+      ret(rec, <u64>r);
+      return 0;
+    }
+    case 165: { // snprintf(str, str_size, fmt, data, data_len): printf.ts
+      const size = <u32>arg(rec, 2);
+      const str: usize = size == 0 ? 0 : vmCheck(rec, arg(rec, 1), size, true);
+      if (size != 0 && str == 0) return vmFault(rec, VM_FAULT_WRITE, pc);
+      const dlen = <u32>arg(rec, 5);
+      const data: usize = dlen == 0 ? 0 : vmCheck(rec, arg(rec, 4), dlen, false);
+      if (dlen != 0 && data == 0 && arg(rec, 4) != 0) return vmFault(rec, VM_FAULT_READ, pc);
+      if ((dlen & 7) != 0 || dlen > 96 || (dlen != 0 && data == 0)) { ret(rec, <u64>EINVAL); return 0; }
+      ret(rec, <u64>bpfSnprintf(rec, str, size, arg(rec, 3), data, dlen >> 3));
+      return 0;
+    }
     case 42: // get_numa_node_id: one node
       ret(rec, 0);
       return 0;
@@ -657,6 +792,13 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       const key: usize = size == 0 || size > 0xffff ? 0 : vmCheck(rec, arg(rec, 2), <u32>size, id == 20);
       if (key == 0) return vmFault(rec, id == 20 ? VM_FAULT_WRITE : VM_FAULT_READ, pc);
       ret(rec, <u64>(id == 20 ? tunnelGet(rec, key, <u32>size, arg(rec, 4)) : tunnelSet(rec, key, <u32>size, arg(rec, 4))));
+      return 0;
+    }
+    case 29: case 30: { // skb_get_tunnel_opt(skb, to, size), skb_set_tunnel_opt(skb, from, size)
+      const size = arg(rec, 3);
+      const p: usize = size == 0 || size > 0xffff ? 0 : vmCheck(rec, arg(rec, 2), <u32>size, id == 29);
+      if (p == 0) return vmFault(rec, id == 29 ? VM_FAULT_WRITE : VM_FAULT_READ, pc);
+      ret(rec, <u64>(id == 29 ? tunnelGetOpt(rec, p, <u32>size) : tunnelSetOpt(rec, p, <u32>size)));
       return 0;
     }
     case 69: { // fib_lookup(ctx, params, plen, flags)

@@ -167,6 +167,34 @@ export function redirectTarget(map: usize, t: u32, key: u32): u32 {
 }
 
 /**
+ * bpf_for_each_map_elem's walk over `map`: its positions (an array's entries, a hash map's
+ * slots, in slot order: not the kernel's bucket order), 0 for a type it does not walk.
+ */
+export function mapIterCount(map: usize): u32 {
+  const t = load<u32>(map, MAP_TYPE);
+  if (t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY) return load<u32>(map, MAP_MAX_ENTRIES);
+  if (t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH || isLru(t)) return load<u32>(map, MAP_CAPACITY);
+  return 0;
+}
+
+/** The value (this CPU's) at walk position `i`, or 0 when no element is there. */
+export function mapIterValue(map: usize, i: u32, cpu: u32): usize {
+  const t = load<u32>(map, MAP_TYPE);
+  if (cpu >= load<u32>(map, MAP_COPIES)) cpu = 0;
+  if (isArray(t)) {
+    const max = load<u32>(map, MAP_MAX_ENTRIES);
+    return <usize>load<u32>(map, MAP_VALUES) + <usize>((cpu * max + i) * load<u32>(map, MAP_STRIDE));
+  }
+  const s = <usize>load<u32>(map, MAP_VALUES) + <usize>(i * load<u32>(map, MAP_SLOT_SIZE));
+  return atomic.load<u32>(s) == 1 ? valueOf(map, s, cpu) : 0;
+}
+
+/** A hash map's key at walk position `i` (an element is there). */
+export function mapIterKey(map: usize, i: u32): usize {
+  return <usize>load<u32>(map, MAP_VALUES) + <usize>(i * load<u32>(map, MAP_SLOT_SIZE)) + MAP_SLOT_KEY;
+}
+
+/**
  * bpf_map_lookup_elem: the value's address (this CPU's for per-CPU maps), or 0. `cpu` with
  * bit 31 set is user space's lookup (thread 0), which an LRU map does not count as a use
  * (htab_lru_map_lookup_elem_sys leaves the element's reference bit alone).

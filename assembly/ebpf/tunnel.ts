@@ -4,8 +4,9 @@
 // program list (where the kernel's skb keeps its dst until netkit scrubs it or a
 // collect_md device consumes it) and no device ever fills it on receive.
 
-import { VM_TUNNEL, TK_MODE, TK_ID, TK_TOS, TK_TTL, TK_FLAGS, TK_LABEL, TK_SRC, TK_DST, TK_SIZE, TK_MODE_TX, TK_MODE_IPV6 } from "../abi/vm";
-import { EINVAL, EPROTO } from "./errno";
+import { VM_TUNNEL_OPT_LEN, VM_TUNNEL_OPT_PRESENT, VM_TUNNEL_OPTS, TUNNEL_OPTS_MAX } from "../abi/vm";
+import { VM_CSUM, VM_TUNNEL, TK_MODE, TK_ID, TK_TOS, TK_TTL, TK_FLAGS, TK_LABEL, TK_SRC, TK_DST, TK_SIZE, TK_MODE_TX, TK_MODE_IPV6 } from "../abi/vm";
+import { EINVAL, ENOENT, ENOMEM, EPROTO } from "./errno";
 
 
 // struct bpf_tunnel_key (uapi): 44 bytes; the older layouts it accepts end at these offsets.
@@ -35,15 +36,23 @@ const TUNNEL_SEQ: u32 = 1 << 3;
 const TUNNEL_DONT_FRAGMENT: u32 = 1 << 8;
 const TUNNEL_NOCACHE: u32 = 1 << 13;
 const IPV6_FLOWLABEL_MASK: u32 = 0xfffff;
+// ip_tunnel_set_options_present: GENEVE_OPT, VXLAN_OPT, ERSPAN_OPT, GTP_OPT (bits 11, 12,
+// 14, 15, what tunnel_flags shows of them; PFCP_OPT, bit 17, is past its 16 bits).
+const TUNNEL_OPTIONS_PRESENT: u32 = (1 << 11) | (1 << 12) | (1 << 14) | (1 << 15);
 
 /** The sizes the kernel takes: the struct, and the three older layouts plus the IPv4-only 8 bytes. */
 @inline function knownSize(size: u32): bool {
   return size == KEY_SIZE || size == OFF_LOCAL || size == OFF_LABEL || size == OFF_EXT || size == END_REMOTE4;
 }
 
-/** No metadata on the packet (a new skb, or one whose dst went). */
+/**
+ * No metadata on the packet (a new skb, or one whose dst went); and its checksum state
+ * back to CHECKSUM_NONE (VM_CSUM: what bpf_csum_level reads, an skb nkemu's stacks hand
+ * over has no checksum verified).
+ */
 export function tunnelClear(rec: usize): void {
   store<u32>(rec + VM_TUNNEL, 0, TK_MODE);
+  store<u32>(rec, 0, VM_CSUM);
 }
 
 /**
@@ -59,6 +68,9 @@ export function tunnelSet(rec: usize, from: usize, size: u32, flags: u64): i64 {
   if ((!ipv6 && label != 0) || ext != 0) return EINVAL;
   const t = rec + VM_TUNNEL;
   for (let o: u32 = 0; o < TK_SIZE; o += 8) store<u64>(t + o, 0);
+  // (the whole ip_tunnel_info: no options either)
+  store<u32>(rec, 0, VM_TUNNEL_OPT_LEN);
+  store<u32>(rec, 0, VM_TUNNEL_OPT_PRESENT);
   store<u32>(t, TK_MODE_TX | (ipv6 ? TK_MODE_IPV6 : 0), TK_MODE);
   let bits = TUNNEL_NOCACHE;
   if ((flags & F_DONT_FRAGMENT) != 0) bits |= TUNNEL_DONT_FRAGMENT;
@@ -114,4 +126,41 @@ export function tunnelGet(rec: usize, to: usize, size: u32, flags: u64): i64 {
     for (let o: u32 = 0; o < 16; o += 4) store<u32>(to + OFF_LOCAL + o, ipv6 || o == 0 ? load<u32>(t + TK_DST + o) : 0);
   }
   return 0;
+}
+
+/**
+ * bpf_skb_set_tunnel_opt(skb, from, size): the options of the metadata set_tunnel_key put
+ * on the packet (-EINVAL without it, or for a size not a multiple of 4; -ENOMEM past
+ * IP_TUNNEL_OPTS_MAX), marked present.
+ */
+export function tunnelSetOpt(rec: usize, from: usize, size: u32): i64 {
+  if ((load<u32>(rec + VM_TUNNEL, TK_MODE) & TK_MODE_TX) == 0 || (size & 3) != 0) return EINVAL;
+  if (size > TUNNEL_OPTS_MAX) return ENOMEM;
+  store<u32>(rec, size, VM_TUNNEL_OPT_LEN);
+  if (size != 0) {
+    memory.copy(rec + VM_TUNNEL_OPTS, from, size);
+    store<u32>(rec, 1, VM_TUNNEL_OPT_PRESENT);
+    const t = rec + VM_TUNNEL;
+    store<u16>(t, load<u16>(t, TK_FLAGS) | <u16>TUNNEL_OPTIONS_PRESENT, TK_FLAGS);
+  }
+  return 0;
+}
+
+/**
+ * bpf_skb_get_tunnel_opt(skb, to, size): the options into `to` (zero-filled after them),
+ * returning their length; -ENOENT without metadata or options, -ENOMEM when `size` is too
+ * small; on an error `to` is zeroed.
+ */
+export function tunnelGetOpt(rec: usize, to: usize, size: u32): i64 {
+  const len = load<u32>(rec, VM_TUNNEL_OPT_LEN);
+  let err: i64 = 0;
+  if (load<u32>(rec + VM_TUNNEL, TK_MODE) == 0 || load<u32>(rec, VM_TUNNEL_OPT_PRESENT) == 0) err = ENOENT;
+  else if (size < len) err = ENOMEM;
+  if (err != 0) {
+    memory.fill(to, 0, size);
+    return err;
+  }
+  memory.copy(to, rec + VM_TUNNEL_OPTS, len);
+  memory.fill(to + len, 0, size - len);
+  return <i64>len;
 }

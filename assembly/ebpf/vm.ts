@@ -9,10 +9,12 @@ import {
   VM_REGS, VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_STACK_SIZE, VM_EXECUTED,
   VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_BUDGET, VM_FAULT_INSN, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_PC_RANGE,
   VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
-  VM_TAIL_PROG, VM_SAVED, VM_MAX_REGIONS, VM_NMAPS, VM_MAPS, VM_KVIEW, VM_KVIEW_SIZE, VM_KFUNC_BASE,
+  VM_TAIL_PROG, VM_SAVED, VM_MAX_REGIONS, VM_NMAPS, VM_MAPS, VM_KVIEW, VM_KVIEW_SIZE, VM_KFUNC_BASE, VM_ITER_KEY, VM_THREAD,
+  MAP_TYPE, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY,
 } from "../abi/vm";
 import { PR_JIT } from "../abi/layout";
-import { vmHelper, FUNC_TAG, PSEUDO_FUNC } from "./helpers";
+import { vmHelper, knownMap, FUNC_TAG, PSEUDO_FUNC } from "./helpers";
+import { mapIterCount, mapIterValue, mapIterKey } from "./maps";
 import { vmCheck, vmFault, lastRegion, regionWriteHi } from "./access";
 import { E2BIG, EINVAL } from "./errno";
 
@@ -632,6 +634,50 @@ export function progRun(rec: usize, jit: u32): u32 {
 }
 
 const BPF_FUNC_LOOP: u32 = 181;
+const BPF_FUNC_FOR_EACH_MAP_ELEM: u32 = 164;
+
+/**
+ * for_each_map_elem(map, callback, ctx, flags): callback(map, &key, &value, ctx, 0) for each
+ * element (an array's every entry, this CPU's value of a per-CPU map) until it returns
+ * non-zero; r0 = the elements visited, that one included. -EINVAL for flags.
+ */
+function forEachMapElem(rec: usize, depth: u32, pc: u32): u32 {
+  const m = reg(rec, 1);
+  const fn = reg(rec, 2);
+  const ctx = reg(rec, 3);
+  if (!knownMap(rec, m)) return vmFault(rec, VM_FAULT_HELPER, pc);
+  const map = <usize>m;
+  const n = mapIterCount(map);
+  if (n == 0) return vmFault(rec, VM_FAULT_HELPER, pc); // (a map type the kernel's verifier refuses here)
+  if (reg(rec, 4) != 0) { setReg(rec, 0, <u64>EINVAL); return 0; }
+  const t = load<u32>(map, MAP_TYPE);
+  const array = t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY;
+  const cpu = load<u32>(rec, VM_THREAD);
+  const saved = load<u32>(rec, VM_ITER_KEY);
+  const out = rec + VM_REGS + 88; // r11: scratch inside the record
+  let done: u64 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const v = mapIterValue(map, i, cpu);
+    if (v == 0) continue;
+    let key: usize;
+    if (array) {
+      store<u32>(rec, i, VM_ITER_KEY);
+      key = rec + VM_ITER_KEY;
+    } else key = mapIterKey(map, i);
+    done++;
+    setReg(rec, 1, m);
+    setReg(rec, 2, <u64>key);
+    setReg(rec, 3, <u64>v);
+    setReg(rec, 4, ctx);
+    setReg(rec, 5, 0);
+    const f = callback(rec, fn, depth, pc, out);
+    if (f != 0) return f;
+    if (load<u64>(out) != 0) break;
+  }
+  store<u32>(rec, saved, VM_ITER_KEY);
+  setReg(rec, 0, done);
+  return 0;
+}
 
 /**
  * Runs helper `id` for the instruction at `pc` (the interpreter's and compiled code's
@@ -639,6 +685,7 @@ const BPF_FUNC_LOOP: u32 = 181;
  * every other helper in helpers.ts. Returns 0 or a fault code.
  */
 export function vmCall(rec: usize, id: u32, depth: u32, pc: u32): u32 {
+  if (id == BPF_FUNC_FOR_EACH_MAP_ELEM) return forEachMapElem(rec, depth, pc);
   if (id != BPF_FUNC_LOOP) return vmHelper(rec, id, depth, pc);
   // loop(nr, callback, ctx, flags)
   const nr = reg(rec, 1);

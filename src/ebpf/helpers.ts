@@ -134,14 +134,14 @@ export const HELPERS: ReadonlyMap<number, HelperInfo> = new Map(
  * Helpers that only read r1..r5 and set r0: no callbacks, no tail call, the packet neither
  * moved nor resized. Compiled calls to them hand over just those registers.
  */
-export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 34, 41, 48, 51, 69, 87, 88, 89, 130, 131, 132, 133, 134, 155]);
+export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 29, 30, 34, 41, 48, 51, 66, 69, 87, 88, 89, 122, 130, 131, 132, 133, 134, 135, 155, 163, 165, 192, 195]);
 
 /**
  * Helpers that move or resize the packet (`setPacket`) but otherwise behave like plain
- * ones (change_tail, change_head, adjust_room, xdp_adjust_head/tail/meta): r1..r5 in, r0
+ * ones (change_proto, change_tail, change_head, adjust_room, xdp_adjust_head/tail/meta): r1..r5 in, r0
  * out, then the packet's new bounds.
  */
-export const PACKET_MOVING_HELPERS: ReadonlySet<number> = new Set([38, 43, 44, 50, 54, 65]);
+export const PACKET_MOVING_HELPERS: ReadonlySet<number> = new Set([31, 38, 43, 44, 50, 54, 65]);
 
 /**
  * Helpers whose run leaves per-thread state for the next run's: trace_printk (the order of
@@ -151,10 +151,11 @@ export const THREAD_STATE_HELPERS: ReadonlySet<number> = new Set([6, 7]);
 
 /**
  * Helpers that keep state on the packet in the run record (the tunnel metadata of
- * skb_set_tunnel_key / skb_get_tunnel_key), for the packet's later programs: batch code runs
- * its packets on one record, so programs calling them run one packet at a time.
+ * skb_set_tunnel_key / skb_get_tunnel_key and their options, csum_level's checksum state), for the packet's
+ * later programs: batch code runs its packets on one record, so programs calling them run
+ * one packet at a time.
  */
-export const PACKET_STATE_HELPERS: ReadonlySet<number> = new Set([20, 21]);
+export const PACKET_STATE_HELPERS: ReadonlySet<number> = new Set([20, 21, 29, 30, 135]);
 
 /** bpf_tail_call: the run goes on in another program (one the caller's list does not name). */
 export const TAIL_CALL = 12;
@@ -163,7 +164,7 @@ export const TAIL_CALL = 12;
  * Helpers that may get the context in r1 without reading it: they work on the packet and
  * the frame through the run record, at most writing context fields.
  */
-export const CTX_ARG_NOT_READ: ReadonlySet<number> = new Set([9, 10, 11, 18, 19, 20, 21, 26, 34, 38, 39, 41, 43, 48, 50, 69]);
+export const CTX_ARG_NOT_READ: ReadonlySet<number> = new Set([9, 10, 11, 18, 19, 20, 21, 26, 29, 30, 31, 34, 38, 39, 41, 43, 48, 50, 66, 69, 135, 192]);
 
 /** The kernel's `func_id_name()`: `bpf_<name>`, or `unknown` outside the enum. */
 export function helperName(id: number): string {

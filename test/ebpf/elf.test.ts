@@ -65,7 +65,7 @@ function objdumpRelocs(name: string): Map<string, { r64: string[]; r32: string[]
 
 describe('fixtures', () => {
   // The -mcpu=v3 objects (NAME.o); NAME.v1.o and NAME.v2.o are the same sources at older ISA levels.
-  const fixtures = readdirSync(DIR).filter((f) => /^[a-z_]+\.o$/.test(f)).sort();
+  const fixtures = readdirSync(DIR).filter((f) => /^[a-z0-9_]+\.o$/.test(f)).sort();
 
   it('every fixture .c has a built .o, and v1/v2 objects that load the same programs', () => {
     const sources = readdirSync(DIR).filter((f) => f.endsWith('.c')).map((f) => f.replace(/\.c$/, '.o')).sort();

@@ -8,6 +8,7 @@ import { NetError } from '../../src/errors.js';
 import { Vm } from '../../src/ebpf/vm.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { randomProgram } from '../helpers/random-prog.js';
+import * as A from '../../src/abi.generated.js';
 
 /** Cases per test: a few thousand in CI, more with NKEMU_FUZZ=N (`npm run fuzz`). */
 const N = Number(process.env.NKEMU_FUZZ ?? 3000);
@@ -33,7 +34,7 @@ describe('seeded fuzzing', () => {
     const prog = dp.alloc(64 * 8);
     // Everything but the program's own memory (the region, the stack, the run record) must stay put.
     const own = new Set<number>();
-    for (const [a, n] of [[mem, 256], [vm.stack, 4096], [vm.rec, 1024], [prog, 512]] as const) for (let i = 0; i < n; i++) own.add(a + i);
+    for (const [a, n] of [[mem, 256], [vm.stack, 4096], [vm.rec, A.VM_RECORD_SIZE], [prog, 512]] as const) for (let i = 0; i < n; i++) own.add(a + i);
     const watch = (): number => {
       const b = dp.bytes();
       const copy = b.slice(1 << 20, (1 << 20) + (4 << 20));

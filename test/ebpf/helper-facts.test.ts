@@ -38,12 +38,12 @@ const argsRead = (body: string): number[] => [...body.matchAll(/arg\(rec, (\d+)\
 const movesPacket = (body: string): boolean => /\bsetPacket\(/.test(body);
 const tailCalls = (body: string): boolean => /\bVM_TAIL_CALL\b/.test(body);
 const threadState = (body: string): boolean => /\bthreadState\(|\bVM_PRNG\b|\bT_PRINTK_RING\b/.test(body);
-/** The packet's tunnel metadata in the run record (assembly/ebpf/tunnel.ts). */
-const packetState = (body: string): boolean => /\btunnel(Get|Set)\(|\bVM_TUNNEL\b/.test(body);
+/** The packet's tunnel metadata (assembly/ebpf/tunnel.ts) and checksum state in the run record. */
+const packetState = (body: string): boolean => /\btunnel(Get|Set)(Opt)?\(|\bVM_TUNNEL\b|\bVM_CSUM\b/.test(body);
 
 describe('helper facts agree with assembly/ebpf/helpers.ts', () => {
   it('every helper implemented is one the loader knows (the others fault when called)', () => {
-    expect(IN_VM).toEqual(new Set([181]));
+    expect(IN_VM).toEqual(new Set([164, 181]));
     for (const id of [...BODY.keys(), ...IN_VM]) expect(HELPERS.has(id), `helper ${id}`).toBe(true);
   });
 
