@@ -12,9 +12,16 @@ import * as A from '../abi.generated.js';
  * Kernel functions (kfuncs: `extern ... __ksym` calls, src_reg 2) the emulator has, by
  * name, with nkemu's ids (the kernel's are vmlinux BTF ids) and the program types that may
  * call them. bpf_cast_to_kern_ctx gives a tc program the kernel's sk_buff (and its dev).
+ * `devBound`: the XDP RX metadata kfuncs, which the kernel takes only in a device-bound
+ * program (BPF_F_XDP_DEV_BOUND_ONLY with prog_ifindex); nkemu loads none, so its verifier
+ * refuses them as the kernel refuses them in any other program (add_kfunc_call:
+ * "metadata kfuncs require device-bound program", EINVAL, before it walks the program).
  */
-export const KFUNCS: ReadonlyMap<string, { id: number; types: readonly ProgType[] }> = new Map([
+export const KFUNCS: ReadonlyMap<string, { id: number; types: readonly ProgType[]; devBound?: boolean }> = new Map([
   ['bpf_cast_to_kern_ctx', { id: A.KFUNC_CAST_TO_KERN_CTX, types: ['sched_cls'] as ProgType[] }],
+  ['bpf_xdp_metadata_rx_timestamp', { id: A.KFUNC_XDP_METADATA_RX_TIMESTAMP, types: ['xdp'] as ProgType[], devBound: true }],
+  ['bpf_xdp_metadata_rx_hash', { id: A.KFUNC_XDP_METADATA_RX_HASH, types: ['xdp'] as ProgType[], devBound: true }],
+  ['bpf_xdp_metadata_rx_vlan_tag', { id: A.KFUNC_XDP_METADATA_RX_VLAN_TAG, types: ['xdp'] as ProgType[], devBound: true }],
 ]);
 
 /** A kfunc's name from nkemu's id. */
