@@ -106,6 +106,12 @@ export const KFUNC_CAST_TO_KERN_CTX: u32 = 1;
 export const KFUNC_XDP_METADATA_RX_TIMESTAMP: u32 = 2;
 export const KFUNC_XDP_METADATA_RX_HASH: u32 = 3;
 export const KFUNC_XDP_METADATA_RX_VLAN_TAG: u32 = 4;
+// Dynptrs over the packet (assembly/ebpf/dynptr.ts): bpf_dynptr_from_skb / _from_xdp make one
+// in a 16-byte stack slot, bpf_dynptr_slice / _rdwr return a pointer into the packet or NULL.
+export const KFUNC_DYNPTR_FROM_SKB: u32 = 5;
+export const KFUNC_DYNPTR_FROM_XDP: u32 = 6;
+export const KFUNC_DYNPTR_SLICE: u32 = 7;
+export const KFUNC_DYNPTR_SLICE_RDWR: u32 = 8;
 
 // Compiled programs (src/ebpf/codegen): each thread's dataplane instance has its own
 // function table; slots JIT_BASE.. hold compiled programs' entry points, every other slot

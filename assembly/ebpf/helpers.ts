@@ -32,6 +32,7 @@ import { FM_PKT_TYPE, FM_VLAN_TCI, FM_VLAN_PROTO, T_PRINTK_RING, PK_TSTAMP, PK_F
 import { threadState } from "../dev/frames";
 import { tunnelGet, tunnelSet } from "./tunnel";
 import { fibLookup } from "./fib";
+import { dynptrCall, isDynptrCall } from "./dynptr";
 import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
@@ -676,7 +677,8 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       return 0;
     }
   }
-  return vmFault(rec, VM_FAULT_HELPER, pc);
+  // dynptr_read/_write and the dynptr kfuncs (dynptr.ts)
+  return isDynptrCall(id) ? dynptrCall(rec, id, pc) : vmFault(rec, VM_FAULT_HELPER, pc);
 }
 
 /**
