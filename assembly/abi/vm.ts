@@ -113,6 +113,17 @@ export const VM_RECORD_SIZE: u32 = 1200;
 // Kernel functions (call src_reg 2): the helper dispatcher takes VM_KFUNC_BASE + the id.
 export const VM_KFUNC_BASE: u32 = 0x10000;
 export const KFUNC_CAST_TO_KERN_CTX: u32 = 1;
+// The XDP RX metadata kfuncs: taken only by device-bound programs, which nkemu does not load
+// (BPF_F_XDP_DEV_BOUND_ONLY), so the verifier refuses them as the kernel does any other program.
+export const KFUNC_XDP_METADATA_RX_TIMESTAMP: u32 = 2;
+export const KFUNC_XDP_METADATA_RX_HASH: u32 = 3;
+export const KFUNC_XDP_METADATA_RX_VLAN_TAG: u32 = 4;
+// Dynptrs over the packet (assembly/ebpf/dynptr.ts): bpf_dynptr_from_skb / _from_xdp make one
+// in a 16-byte stack slot, bpf_dynptr_slice / _rdwr return a pointer into the packet or NULL.
+export const KFUNC_DYNPTR_FROM_SKB: u32 = 5;
+export const KFUNC_DYNPTR_FROM_XDP: u32 = 6;
+export const KFUNC_DYNPTR_SLICE: u32 = 7;
+export const KFUNC_DYNPTR_SLICE_RDWR: u32 = 8;
 
 // Compiled programs (src/ebpf/codegen): each thread's dataplane instance has its own
 // function table; slots JIT_BASE.. hold compiled programs' entry points, every other slot

@@ -35,6 +35,7 @@ import { threadState } from "../dev/frames";
 import { tunnelGet, tunnelSet, tunnelGetOpt, tunnelSetOpt } from "./tunnel";
 import { fibLookup, deviceByIndex } from "./fib";
 import { bpfSnprintf } from "./printf";
+import { dynptrCall, isDynptrCall } from "./dynptr";
 import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
@@ -818,7 +819,8 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       return 0;
     }
   }
-  return vmFault(rec, VM_FAULT_HELPER, pc);
+  // dynptr_read/_write and the dynptr kfuncs (dynptr.ts)
+  return isDynptrCall(id) ? dynptrCall(rec, id, pc) : vmFault(rec, VM_FAULT_HELPER, pc);
 }
 
 /**

@@ -618,9 +618,10 @@ function link(entry: Func, cx: LinkContext): Pick<BpfProgram, 'insns' | 'relocat
         const y = rel.sym;
         if (y.shndx === SHN_UNDEF && i.code === CALL) {
           // An extern function: a kfunc, called with src_reg 2 and the emulator's id (libbpf
-          // puts the kernel's BTF id there).
+          // puts the kernel's BTF id there). One nkemu lacks is refused with libbpf's line for
+          // a kfunc the kernel lacks (bpf_object__resolve_ksym_func_btf_id).
           const k = KFUNCS.get(y.name);
-          if (!k) return fail(`kfunc '${y.name}' is not supported by the emulator (it has: ${[...KFUNCS.keys()].join(', ')})`, pc);
+          if (!k) return fail(`extern (func ksym) '${y.name}': not found in kernel or module BTFs (the emulator has: ${[...KFUNCS.keys()].join(', ')})`, pc);
           put(pc, { ...i, src: 2, imm: k.id });
           continue;
         }

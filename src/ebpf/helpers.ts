@@ -7,14 +7,44 @@
 
 import type { ProgType } from './ctx.js';
 import * as A from '../abi.generated.js';
+import type { Errno } from '../errors.js';
 
 /**
  * Kernel functions (kfuncs: `extern ... __ksym` calls, src_reg 2) the emulator has, by
  * name, with nkemu's ids (the kernel's are vmlinux BTF ids) and the program types that may
  * call them. bpf_cast_to_kern_ctx gives a tc program the kernel's sk_buff (and its dev).
+ * `devBound`: the XDP RX metadata kfuncs, which the kernel takes only in a device-bound
+ * program (BPF_F_XDP_DEV_BOUND_ONLY with prog_ifindex); nkemu loads none, so its verifier
+ * refuses them as the kernel refuses them in any other program (add_kfunc_call:
+ * "metadata kfuncs require device-bound program", EINVAL, before it walks the program).
  */
-export const KFUNCS: ReadonlyMap<string, { id: number; types: readonly ProgType[] }> = new Map([
+export interface Kfunc {
+  id: number;
+  types: readonly ProgType[];
+  devBound?: boolean;
+  /**
+   * Arguments (r1..): `ctx` the program's context, unmodified; `scalar` anything;
+   * `dynptr` a 16-byte `struct bpf_dynptr` on the stack at a constant offset; `mem_opt` a
+   * buffer or NULL (not followed); `szk` a known constant. Default: [`ctx`].
+   */
+  args?: readonly ('ctx' | 'scalar' | 'dynptr' | 'mem_opt' | 'szk')[];
+  /** r0: `int` an unknown scalar; otherwise an untyped pointer (checked at run time). */
+  ret?: 'int';
+  /** The kernel's refusal of any call of it (errno, line), as recorded on its kernel. */
+  refused?: readonly [Errno, string];
+}
+
+export const KFUNCS: ReadonlyMap<string, Kfunc> = new Map<string, Kfunc>([
   ['bpf_cast_to_kern_ctx', { id: A.KFUNC_CAST_TO_KERN_CTX, types: ['sched_cls'] as ProgType[] }],
+  // Dynptrs over the packet (assembly/ebpf/dynptr.ts); bpf_dynptr_read/_write are helpers 201/202.
+  ['bpf_dynptr_from_skb', { id: A.KFUNC_DYNPTR_FROM_SKB, types: ['sched_cls', 'sched_act'] as ProgType[], args: ['ctx', 'scalar', 'dynptr'], ret: 'int' }],
+  ['bpf_dynptr_from_xdp', { id: A.KFUNC_DYNPTR_FROM_XDP, types: ['xdp'] as ProgType[], args: ['ctx', 'scalar', 'dynptr'], ret: 'int' }],
+  ['bpf_dynptr_slice', { id: A.KFUNC_DYNPTR_SLICE, types: ['sched_cls', 'sched_act', 'xdp'] as ProgType[], args: ['dynptr', 'scalar', 'mem_opt', 'szk'] }],
+  // (6.18 as libbpf 1.1 loads it refuses every call, EPERM; kernel-recorded: kfunc_dynptr_rdwr.c)
+  ['bpf_dynptr_slice_rdwr', { id: A.KFUNC_DYNPTR_SLICE_RDWR, types: ['sched_cls', 'sched_act', 'xdp'] as ProgType[], args: ['dynptr', 'scalar', 'mem_opt', 'szk'], refused: ['EPERM', 'bpf_dynptr_slice_rdwr() is not allowed'] }],
+  ['bpf_xdp_metadata_rx_timestamp', { id: A.KFUNC_XDP_METADATA_RX_TIMESTAMP, types: ['xdp'] as ProgType[], devBound: true }],
+  ['bpf_xdp_metadata_rx_hash', { id: A.KFUNC_XDP_METADATA_RX_HASH, types: ['xdp'] as ProgType[], devBound: true }],
+  ['bpf_xdp_metadata_rx_vlan_tag', { id: A.KFUNC_XDP_METADATA_RX_VLAN_TAG, types: ['xdp'] as ProgType[], devBound: true }],
 ]);
 
 /** A kfunc's name from nkemu's id. */

@@ -21,7 +21,8 @@
  */
 
 import type { ProgType } from './ctx.js';
-import { decode, slots } from './insn.js';
+import { CallKind, decode, slots } from './insn.js';
+import { KFUNCS, kfuncName } from './helpers.js';
 import { BPF_COMPLEXITY_LIMIT_INSNS, MAX_BPF_STACK, MAX_CALL_FRAMES, type VerifyOptions, type VerifyResult, fail } from './verifier/base.js';
 import { checkSlots } from './verifier/slots.js';
 import { checkReachable, checkSubprogs, findFuncs, isCallLocal } from './verifier/funcs.js';
@@ -62,6 +63,20 @@ function checkCallChains(v: Ctx): number {
  * with the kernel's errno and log text; returns per-function stack use, the deepest call
  * chain, function starts and the context accesses it found.
  */
+/**
+ * add_kfunc_call, as add_subprog_and_kfunc meets each kfunc call before the walk: the XDP RX
+ * metadata kfuncs need a device-bound program, and nkemu loads none.
+ */
+function checkKfuncs(prog: Uint8Array, n: number, second: Uint8Array): void {
+  for (let pc = 0; pc < n; pc++) {
+    if (second[pc]) continue;
+    const i = decode(prog, pc);
+    if (i.code !== 0x85 || i.src !== CallKind.KFUNC) continue;
+    const name = kfuncName(i.imm);
+    if (name !== undefined && KFUNCS.get(name)!.devBound) fail('EINVAL', pc, 'metadata kfuncs require device-bound program');
+  }
+}
+
 export function verify(prog: Uint8Array, o: VerifyOptions): VerifyResult {
   const maxInsns = o.maxInsns ?? BPF_COMPLEXITY_LIMIT_INSNS;
   if (prog.length === 0) fail('EINVAL', -1, 'empty program');
@@ -70,6 +85,7 @@ export function verify(prog: Uint8Array, o: VerifyOptions): VerifyResult {
   if (n > maxInsns) fail('E2BIG', -1, `BPF program is too large. Processed ${n} insn`);
 
   const second = checkSlots(prog, n, o);
+  checkKfuncs(prog, n, second);
   const funcs = findFuncs(prog, n, second, o.subprogs ?? []);
   checkSubprogs(prog, n, second, funcs);
   checkReachable(prog, n, second, funcs);

@@ -15,7 +15,7 @@ const DIR = new URL('../fixtures/bpf/', import.meta.url).pathname;
 const TYPES: Record<string, string> = { 'old_sections.o': 'xdp' };
 const BPFTOOL_TYPE: Record<string, string> = { sched_cls: 'classifier', sched_act: 'action', xdp: 'xdp' };
 /** Programs whose instructions libbpf fixes up against the running kernel (CO-RE into kernel structs, kfunc BTF ids): their tags are that kernel's. */
-const KERNEL_SPECIFIC = new Set(['tc_netkit_scrub.o']);
+const KERNEL_SPECIFIC = new Set(['tc_netkit_scrub.o', 'kfunc_dynptr_tc.o', 'kfunc_dynptr_xdp.o']);
 const reason = kernelUnavailableReason();
 
 let emu: Emulator;

@@ -545,12 +545,41 @@ export function stepCall(
     if (check) {
       if (!k) fail('EOPNOTSUPP', pc, `kernel function calls are not supported by the emulator (btf_id ${i.imm})`);
       if (!k.types.includes(v.o.type)) fail('EACCES', pc, `calling kernel function ${name} is not allowed`);
-      readReg(s, 1, pc, check);
-      if (s.k[1] !== K.CTX) fail('EINVAL', pc, `arg#0 expected pointer to ctx, but got ${s.k[1] === K.FP ? 'fp' : 'scalar'}`);
-      if (s.o[1] !== 0) fail('EACCES', pc, `dereference of modified ctx ptr R1 off=${s.o[1]} disallowed`);
+      const args = k.args ?? ['ctx'];
+      for (let a = 0; a < args.length; a++) {
+        const r = a + 1;
+        readReg(s, r, pc, check);
+        switch (args[a]) {
+          case 'ctx':
+            if (s.k[r] !== K.CTX) fail('EINVAL', pc, `arg#${a} expected pointer to ctx, but got ${s.k[r] === K.FP ? 'fp' : 'scalar'}`);
+            if (s.o[r] !== 0) fail('EACCES', pc, `dereference of modified ctx ptr R${r} off=${s.o[r]} disallowed`);
+            break;
+          case 'dynptr': {
+            // process_dynptr_func: a stack slot at a constant, 8-aligned offset, 16 bytes in the frame
+            if (s.k[r] !== K.FP) fail('EINVAL', pc, `arg#${a} expected pointer to stack or dynptr_ptr`);
+            const off = s.o[r]!;
+            if (off % 8 !== 0) fail('EINVAL', pc, `cannot pass in dynptr at an offset=${off}`);
+            if (off < -MAX_BPF_STACK || off + 16 > 0) fail('EINVAL', pc, `invalid write to stack R${r} off=${off} size=16`);
+            const fn = v.funcOf[pc]!;
+            v.depth[fn] = Math.max(v.depth[fn]!, -off);
+            break;
+          }
+          case 'szk':
+            if (s.k[r] !== K.SCALAR || s.c[r] === null) fail('EINVAL', pc, `R${r} must be a known constant`);
+            break;
+          default: // scalar, mem_opt: not followed (the run checks the buffer)
+        }
+      }
+      if (k.refused) fail(k.refused[0], pc, k.refused[1]);
     }
     // The kernel's view of the context is built from all of it.
     if (s.k[1] === K.CTX) v.escapes = true;
+    // A dynptr is written into the stack: what nkemu knew of it is gone.
+    if (k?.args?.some((a) => a === 'dynptr' || a === 'mem_opt')) {
+      s.kst = null;
+      if (s.spill && s.spill.size > 0) v.escapes = true;
+      s.spill = null;
+    }
   } else if (i.src === CallKind.LOCAL) {
     // Callee entry: r1-r5 as passed (pointers into this frame become opaque), fresh frame.
     const target = pc + i.imm + 1;
@@ -608,6 +637,7 @@ export function stepCall(
   if (i.src === CallKind.LOCAL) s.kst = null;
   for (let r = 1; r <= 5; r++) s.k[r] = K.UNINIT;
   writeReg(s, 0, pc);
+  if (i.src === CallKind.KFUNC && kfuncName(i.imm) !== undefined && KFUNCS.get(kfuncName(i.imm)!)!.ret === 'int') writeReg(s, 0, pc, K.SCALAR);
   // What check_helper_call marks r0 as: RET_VOID leaves it uninitialised, RET_INTEGER an
   // unknown scalar (in nkemu's raw-address `generic` programs it stays untyped); the
   // pointers nkemu does not follow (sockets, ring buffer memory) are untyped.
