@@ -72,6 +72,11 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
       readReg(s, i.dst, pc, check);
       if (i.code & SRC_X) readReg(s, i.src, pc, check);
     }
+    // Both sides known constants: only the edge the comparison takes is walked, as the
+    // kernel's is_branch_taken() prunes it (code behind it, e.g. an instruction libbpf
+    // poisoned behind bpf_core_field_exists(), is dead and never checked).
+    const taken = o === Jmp.MAY_GOTO ? undefined : branchTaken(i, c, s);
+    if (taken !== undefined) return [{ to: taken ? jumpTarget(i, pc)! : pc + 1, s }];
     const fall = cloneState(s);
     if (c === Cls.JMP) refineBranch(i, fall, s);
     refineBounds(i, c, fall, s);
@@ -80,9 +85,13 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
 
   if (i.code === LDDW) {
     // A map reference is a map pointer (its value size known from the object's maps);
-    // a 64-bit immediate stays untyped: nkemu's raw-address programs use it as a pointer.
+    // a 64-bit immediate stays untyped (nkemu's raw-address programs use it as a pointer)
+    // but its value is known, for the branches it decides.
     if (i.src === Pseudo.MAP_FD || i.src === Pseudo.MAP_IDX) writeReg(s, i.dst, pc, K.MAP_PTR, i.imm);
-    else writeReg(s, i.dst, pc);
+    else if (i.src === Pseudo.IMM && pc + 1 < v.n) {
+      const hi = BigInt.asUintN(32, BigInt(decode(v.prog, pc + 1).imm));
+      writeReg(s, i.dst, pc, K.INIT, 0, (hi << 32n) | BigInt.asUintN(32, BigInt(i.imm)));
+    } else writeReg(s, i.dst, pc);
     return [{ to: pc + 2, s }];
   }
 
@@ -651,6 +660,35 @@ export function stepCall(
   }
   out.push({ to: pc + 1, s });
   return out;
+}
+
+/** A conditional jump's outcome when both operands are known scalars (64- or 32-bit); undefined otherwise. */
+export function branchTaken(i: Insn, c: Cls, s: State): boolean | undefined {
+  const x = (i.code & SRC_X) !== 0;
+  const known = (r: number): boolean => s.k[r] === K.SCALAR || s.k[r] === K.INIT;
+  if (!known(i.dst) || (x && !known(i.src))) return undefined;
+  const a0 = s.c[i.dst];
+  const b0 = x ? s.c[i.src] : BigInt.asUintN(64, BigInt(i.imm));
+  if (a0 === null || a0 === undefined || b0 === null || b0 === undefined) return undefined;
+  const bits = c === Cls.JMP32 ? 32 : 64;
+  const a = BigInt.asUintN(bits, a0);
+  const b = BigInt.asUintN(bits, b0);
+  const sa = BigInt.asIntN(bits, a0);
+  const sb = BigInt.asIntN(bits, b0);
+  switch (op(i.code)) {
+    case Jmp.JEQ: return a === b;
+    case Jmp.JNE: return a !== b;
+    case Jmp.JGT: return a > b;
+    case Jmp.JGE: return a >= b;
+    case Jmp.JLT: return a < b;
+    case Jmp.JLE: return a <= b;
+    case Jmp.JSGT: return sa > sb;
+    case Jmp.JSGE: return sa >= sb;
+    case Jmp.JSLT: return sa < sb;
+    case Jmp.JSLE: return sa <= sb;
+    case Jmp.JSET: return (a & b) !== 0n;
+    default: return undefined;
+  }
 }
 
 /**
