@@ -322,11 +322,66 @@ const UAPI_CONTEXTS: Record<string, { size: number; fields: Record<string, CtxFi
 /** Structs whose layout is fixed by a wire format or uapi: the local layout is the target. */
 const STABLE_STRUCTS = new Set([
   'ethhdr', 'vlan_hdr', 'iphdr', 'ipv6hdr', 'in_addr', 'in6_addr', 'tcphdr', 'udphdr', 'icmphdr',
-  'icmp6hdr', 'arphdr', 'bpf_sock_tuple', 'bpf_devmap_val', 'bpf_cpumap_val', 'bpf_fib_lookup',
+  'icmp6hdr', 'arphdr', 'frag_hdr', 'ipv6_opt_hdr', 'ipv6_rt_hdr', 'ip_auth_hdr', 'ip_esp_hdr',
+  'gre_base_hdr', 'bpf_sock_tuple', 'bpf_devmap_val', 'bpf_cpumap_val', 'bpf_fib_lookup',
+  'bpf_tunnel_key', 'bpf_xfrm_state', 'bpf_flow_keys',
 ]);
 
-/** Outcome of one CO-RE relocation: the value clang encoded and the value to patch in. */
-export interface CoreValue { local: number; target: number }
+/**
+ * Outcome of one CO-RE relocation: the value clang encoded and the value to patch in, or
+ * `poison` when nkemu's "kernel" has no matching type or field (libbpf's "no matching
+ * targets found" for a relocation that needs a value): the loader replaces the
+ * instruction with libbpf's invalid call, which the verifier refuses only if it is reached.
+ * `spec` is libbpf's description of the local side (bpf_core_format_spec).
+ */
+export interface CoreValue { local: number; target: number; poison?: boolean; spec: string }
+
+/** libbpf's core_relo_kind_str(). */
+const LIBBPF_KIND_NAMES = [
+  'byte_off', 'byte_sz', 'field_exists', 'signed', 'lshift_u64', 'rshift_u64', 'local_type_id',
+  'target_type_id', 'type_exists', 'type_size', 'enumval_exists', 'enumval_value', 'type_matches',
+];
+const BTF_KIND_STR: Record<number, string> = {
+  [BtfKind.INT]: 'int', [BtfKind.PTR]: 'ptr', [BtfKind.ARRAY]: 'array', [BtfKind.STRUCT]: 'struct',
+  [BtfKind.UNION]: 'union', [BtfKind.ENUM]: 'enum', [BtfKind.FWD]: 'fwd', [BtfKind.TYPEDEF]: 'typedef',
+  [BtfKind.VOLATILE]: 'volatile', [BtfKind.CONST]: 'const', [BtfKind.RESTRICT]: 'restrict',
+  [BtfKind.FLOAT]: 'float', [BtfKind.TYPE_TAG]: 'type_tag', [BtfKind.ENUM64]: 'enum64',
+};
+
+/** Kinds that only ask whether something exists: a miss is 0, not a poisoned instruction. */
+const EXISTS_KINDS = new Set([CoreKind.FIELD_EXISTS, CoreKind.TYPE_EXISTS, CoreKind.TYPE_MATCHES, CoreKind.ENUMVAL_EXISTS]);
+
+/**
+ * libbpf's bpf_core_format_spec() of the local side: `<kind> [id] struct name`, then for
+ * fields `.member[index]… (raw:access @ offset N)`, for enum values `::NAME = V`.
+ */
+function formatSpec(btf: Btf, r: CoreRelo): string {
+  const t0 = btf.types[r.typeId];
+  let s = `<${LIBBPF_KIND_NAMES[r.kind] ?? `kind ${r.kind}`}> [${r.typeId}] ${BTF_KIND_STR[t0?.kind ?? 0] ?? 'unknown'} ${t0?.name || '<anon>'}`;
+  if (r.kind === CoreKind.ENUMVAL_EXISTS || r.kind === CoreKind.ENUMVAL_VALUE) {
+    const v = btf.skipMods(r.typeId).enumValues?.[Number(r.access)];
+    return v ? `${s}::${v.name} = ${v.value}` : s;
+  }
+  if (r.kind >= CoreKind.TYPE_ID_LOCAL) return s;
+  const idx = r.access.split(':').map(Number);
+  let t = btf.skipMods(r.typeId);
+  let bit = idx[0]! * btf.sizeOf(t.id) * 8;
+  if (idx[0]! > 0) s += `[${idx[0]}]`;
+  for (let k = 1; k < idx.length; k++) {
+    const i = idx[k]!;
+    if ((t.kind === BtfKind.STRUCT || t.kind === BtfKind.UNION) && t.members?.[i]) {
+      const m = t.members[i]!;
+      if (m.name) s += `.${m.name}`;
+      bit += m.bitOffset;
+      t = btf.skipMods(m.type);
+    } else if (t.kind === BtfKind.ARRAY) {
+      s += `[${i}]`;
+      bit += i * btf.sizeOf(t.array!.type) * 8;
+      t = btf.skipMods(t.array!.type);
+    } else break;
+  }
+  return `${s} (${idx.join(':')} @ offset ${bit % 8 ? `${Math.floor(bit / 8)}.${bit % 8}` : bit / 8})`;
+}
 
 /** Drops a libbpf "flavor" suffix (`__sk_buff___old` → `__sk_buff`). */
 const essential = (name: string): string => {
@@ -340,6 +395,17 @@ const essential = (name: string): string => {
  * adds the section and instruction index.
  */
 export function resolveCore(btf: Btf, r: CoreRelo): CoreValue {
+  const spec = formatSpec(btf, r);
+  const v = resolve(btf, r);
+  if (v !== MISS) return { ...v, spec };
+  // (no matching target: an existence question is answered 0, anything else poisoned)
+  return EXISTS_KINDS.has(r.kind) ? { local: 1, target: 0, spec } : { local: 0, target: 0, poison: true, spec };
+}
+
+/** No type or field of nkemu's "kernel" matches the relocation's local side. */
+const MISS = Symbol('no matching target');
+
+function resolve(btf: Btf, r: CoreRelo): { local: number; target: number } | typeof MISS {
   const root = btf.skipMods(r.typeId);
   const rootName = essential(root.name);
   const kindName = CORE_KIND_NAMES[r.kind] ?? `kind ${r.kind}`;
@@ -347,15 +413,18 @@ export function resolveCore(btf: Btf, r: CoreRelo): CoreValue {
     if (root.kind !== BtfKind.ENUM && root.kind !== BtfKind.ENUM64) throw new Error(`CO-RE ${kindName} on non-enum type '${root.name}'`);
     const v = root.enumValues?.[Number(r.access)];
     if (!v) throw new Error(`CO-RE ${kindName}: enum '${root.name}' has no value #${r.access}`);
+    // (the emulator's kernel has linux/bpf.h's enums, with the program's own values)
+    if (!/^(bpf_|xdp_|sk_action$)/.test(rootName)) return MISS;
     const value = r.kind === CoreKind.ENUMVAL_EXISTS ? 1 : Number(v.value);
     return { local: value, target: value };
   }
   if (r.kind === CoreKind.TYPE_ID_LOCAL) return { local: r.typeId, target: r.typeId };
-  if (r.kind === CoreKind.TYPE_ID_TARGET) throw new Error(`CO-RE type_id_target on '${root.name}': the emulator has no kernel BTF ids`);
   const ctx = UAPI_CONTEXTS[rootName];
-  if (!ctx && !STABLE_STRUCTS.has(rootName)) {
-    throw new Error(`CO-RE ${kindName} against '${root.name || `type ${r.typeId}`}': only uapi contexts (__sk_buff, xdp_md), the kernel's sk_buff and net_device (bpf_cast_to_kern_ctx) and wire headers are modelled`);
-  }
+  // Only the uapi contexts (__sk_buff, xdp_md), the kernel's sk_buff and net_device
+  // (bpf_cast_to_kern_ctx) and wire / uapi headers are modelled: any other type is one the
+  // emulator's kernel lacks.
+  if (!ctx && !STABLE_STRUCTS.has(rootName)) return MISS;
+  if (r.kind === CoreKind.TYPE_ID_TARGET) throw new Error(`CO-RE type_id_target on '${root.name}': the emulator has no kernel BTF ids`);
   if (r.kind === CoreKind.TYPE_EXISTS || r.kind === CoreKind.TYPE_MATCHES) return { local: 1, target: 1 };
   if (r.kind === CoreKind.TYPE_SIZE) {
     const local = btf.sizeOf(root.id);
@@ -399,8 +468,8 @@ export function resolveCore(btf: Btf, r: CoreRelo): CoreValue {
 
   if (idx.length === 1) throw new Error(`CO-RE ${kindName} on '${root.name}' without a field`);
   const f = ctx.fields[topField!];
-  if (r.kind === CoreKind.FIELD_EXISTS) return { local: 1, target: f ? 1 : 0 };
-  if (!f) throw new Error(`CO-RE ${kindName}: field '${rootName}.${topField}' does not exist in the uapi layout`);
+  if (!f) return MISS;
+  if (r.kind === CoreKind.FIELD_EXISTS) return { local: 1, target: 1 };
   if (idx.length > (f.count ? 3 : 2)) throw new Error(`CO-RE access '${r.access}' goes below field '${rootName}.${topField}'`);
   if (f.count && idx.length === 3 && elemIndex >= f.count) throw new Error(`CO-RE access '${r.access}': index ${elemIndex} past '${rootName}.${topField}[${f.count}]'`);
   const whole = f.count !== undefined && idx.length === 2;

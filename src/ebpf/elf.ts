@@ -39,7 +39,15 @@ export interface BpfProgram {
   relocations: MapReloc[];
   /** Start slot of each function inside `insns` (the entry first, at 0). */
   functions: { name: string; start: number }[];
+  /**
+   * Instructions poisoned by CO-RE relocations nkemu's kernel has no target for, by slot
+   * in `insns`: libbpf's description of each (the verifier's refusal, if one is reached).
+   */
+  corePoison?: Map<number, string>;
 }
+
+/** libbpf's poisoned instruction: `call 0xbad2310` ("bad relo"), refused if reached. */
+export const CORE_POISON_IMM = 0xbad2310;
 
 export interface BpfMapDef {
   name: string;
@@ -286,10 +294,11 @@ export function loadObject(bytes: Uint8Array, o: { type?: string } = {}): BpfObj
   const codeSecs = elf.sections.filter((s) => s.type === SHT_PROGBITS && s.flags & SHF_EXECINSTR);
   // Each code section gets a private copy with its CO-RE relocations applied.
   const code = new Map<Section, Uint8Array>();
+  const poisoned = new Map<Section, Map<number, string>>();
   for (const s of codeSecs) {
     if (s.size % 8 !== 0) throw new LoadError(`size ${s.size} is not a multiple of 8`, s.name);
     const c = s.data.slice();
-    if (ext && btf) applyCore(c, s.name, ext, btf);
+    if (ext && btf) poisoned.set(s, applyCore(c, s.name, ext, btf));
     code.set(s, c);
   }
   const relsOf = new Map<Section, Map<number, Rel>>();
@@ -336,7 +345,7 @@ export function loadObject(bytes: Uint8Array, o: { type?: string } = {}): BpfObj
     if (entries.length === 0) throw new LoadError('code section has no function symbol', s.name);
     for (const f of entries) {
       if (!f.global) throw new LoadError(`program '${f.name}' is static; programs must be global functions`, s.name, f.start);
-      const linked = link(f, { elf, code, relsOf, funcs, mapAt, dataMapOf });
+      const linked = link(f, { elf, code, relsOf, funcs, mapAt, dataMapOf, poisoned });
       programs.push({
         name: f.name, section: s.name, type: def.type, attachType: def.attachType,
         autoload: !s.name.startsWith('?'), ...linked,
@@ -350,7 +359,13 @@ export function loadObject(bytes: Uint8Array, o: { type?: string } = {}): BpfObj
 
 // --- CO-RE --------------------------------------------------------------------------------
 
-function applyCore(c: Uint8Array, secName: string, ext: BtfExt, btf: Btf): void {
+/**
+ * Applies a code section's CO-RE relocations in place. A relocation nkemu's kernel has no
+ * target for poisons its instruction as libbpf does (both slots of an lddw); returns the
+ * poisoned slots with libbpf's description of each.
+ */
+function applyCore(c: Uint8Array, secName: string, ext: BtfExt, btf: Btf): Map<number, string> {
+  const poisoned = new Map<number, string>();
   for (const r of ext.coreRelos.get(secName) ?? []) {
     const pc = r.insnOff / 8;
     if (r.insnOff % 8 !== 0 || r.insnOff >= c.length) throw new LoadError(`CO-RE relocation at byte ${r.insnOff} is not an instruction`, secName);
@@ -363,6 +378,16 @@ function applyCore(c: Uint8Array, secName: string, ext: BtfExt, btf: Btf): void 
     }
     const i = decode(c, pc);
     const k = cls(i.code);
+    if (v.poison) {
+      const bad = { code: CALL, dst: 0, src: 0, off: 0, imm: CORE_POISON_IMM };
+      if (i.code === LDDW && pc + 1 < c.length / 8) {
+        encodeInto(c, pc + 1, bad);
+        poisoned.set(pc + 1, v.spec);
+      }
+      encodeInto(c, pc, bad);
+      poisoned.set(pc, v.spec);
+      continue;
+    }
     if (k === Cls.LDX || k === Cls.STX || k === Cls.ST) {
       if (i.off !== v.local) throw new LoadError(`CO-RE relocation expects offset ${v.local}, instruction has ${i.off}`, secName, pc);
       if (v.target > 0x7fff) throw new LoadError(`CO-RE offset ${v.target} does not fit a 16-bit offset`, secName, pc);
@@ -377,6 +402,7 @@ function applyCore(c: Uint8Array, secName: string, ext: BtfExt, btf: Btf): void 
       throw new LoadError(`CO-RE relocation on opcode 0x${i.code.toString(16)} cannot be patched`, secName, pc);
     }
   }
+  return poisoned;
 }
 
 // --- maps ---------------------------------------------------------------------------------
@@ -562,6 +588,8 @@ interface LinkContext {
   funcs: Map<Section, Func[]>;
   mapAt: Map<string, number>;
   dataMapOf: Map<number, number>;
+  /** Per code section, the slots CO-RE poisoned (applyCore). */
+  poisoned: Map<Section, Map<number, string>>;
 }
 
 /**
@@ -569,7 +597,7 @@ interface LinkContext {
  * once, in discovery order; resolves map and global-data relocations; rewrites every
  * bpf-to-bpf call and function address to the new layout (spec §5.4 steps 2–5).
  */
-function link(entry: Func, cx: LinkContext): Pick<BpfProgram, 'insns' | 'relocations' | 'functions'> {
+function link(entry: Func, cx: LinkContext): Pick<BpfProgram, 'insns' | 'relocations' | 'functions' | 'corePoison'> {
   const placed = new Map<Func, number>();
   const order: Func[] = [];
   let total = 0;
@@ -586,6 +614,7 @@ function link(entry: Func, cx: LinkContext): Pick<BpfProgram, 'insns' | 'relocat
   place(entry);
   const bodies: Uint8Array[] = [];
   const relocations: MapReloc[] = [];
+  const corePoison = new Map<number, string>();
 
   for (let q = 0; q < order.length; q++) {
     const f = order[q]!;
@@ -593,6 +622,7 @@ function link(entry: Func, cx: LinkContext): Pick<BpfProgram, 'insns' | 'relocat
     const c = cx.code.get(f.sec)!;
     const rels = cx.relsOf.get(f.sec);
     const body = c.slice(f.start * 8, f.end * 8);
+    for (const [pc, spec] of cx.poisoned.get(f.sec) ?? []) if (f.start <= pc && pc < f.end) corePoison.set(base + pc - f.start, spec);
     const fail = (msg: string, pc: number): never => { throw new LoadError(msg, f.sec.name, pc); };
     /** New pc of slot `slot` of section `sec`, appending the function that holds it. */
     const target = (sec: Section, slot: number, pc: number): number => {
@@ -672,5 +702,5 @@ function link(entry: Func, cx: LinkContext): Pick<BpfProgram, 'insns' | 'relocat
 
   const insns = new Uint8Array(total * 8);
   order.forEach((g, k) => insns.set(bodies[k]!, placed.get(g)! * 8));
-  return { insns, relocations, functions: order.map((g) => ({ name: g.name, start: placed.get(g)! })) };
+  return { insns, relocations, functions: order.map((g) => ({ name: g.name, start: placed.get(g)! })), ...(corePoison.size ? { corePoison } : {}) };
 }

@@ -7,11 +7,11 @@
 
 import { progTag } from './tag.js';
 import { fail, strerror, withLog } from '../errors.js';
-import { loadObject, type BpfObject } from './elf.js';
+import { CORE_POISON_IMM, loadObject, type BpfObject } from './elf.js';
 import { LDDW, Pseudo, decode, encodeInto } from './insn.js';
 import { BpfMap, MAP_TYPE_NUMBERS } from './maps.js';
 import type { AttachType, BpfProgram, ProgType } from './program.js';
-import { verify } from './verifier.js';
+import { VerifierError, verify } from './verifier.js';
 import type { Dataplane } from '../dataplane.js';
 
 
@@ -147,9 +147,30 @@ function fill(obj: BpfObject, o: { programs?: string[] }, loader: ProgramLoader,
 }
 
 /** Verifies, relocates and places one program of the object. */
+/**
+ * verify(), with libbpf's rewrite of a refusal at an instruction it poisoned for a CO-RE
+ * relocation without a target (fixup_log_failed_core_relo): the verifier's `invalid func
+ * unknown#195896080` becomes `<invalid CO-RE relocation>` and the relocation it failed.
+ */
+function verifyPoisoned(p: BpfObject['programs'][number], o: Parameters<typeof verify>[1]): void {
+  try {
+    verify(p.insns, o);
+  } catch (e) {
+    const spec = e instanceof VerifierError ? p.corePoison?.get(e.pc) : undefined;
+    if (spec === undefined || !(e instanceof VerifierError) || e.log !== `invalid func unknown#${CORE_POISON_IMM}`) throw e;
+    const patch = `<invalid CO-RE relocation>\nfailed to resolve CO-RE relocation ${spec}`;
+    const err = new VerifierError('EINVAL', e.pc, `failed to resolve CO-RE relocation ${spec}`);
+    err.message = `${e.pc}: ${patch}`;
+    if (e.verifierLog) {
+      err.verifierLog = e.verifierLog.replace(new RegExp(`^${e.pc}: \\(85\\) call unknown#${CORE_POISON_IMM}\n${e.log}$`, 'm'), `${e.pc}: ${patch}`);
+    }
+    throw err;
+  }
+}
+
 function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: ProgramLoader, maps: BpfMap[], out: LoadedObject): void {
   const p = obj.programs[index]!;
-  verify(p.insns, {
+  verifyPoisoned(p, {
     type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start),
     maps: maps.map((m) => ({
       kind: m.type === 'array_of_maps' || m.type === 'hash_of_maps' ? 'of_maps' as const : m.type === 'array' || m.type === 'percpu_array' ? 'array' as const : 'other' as const,

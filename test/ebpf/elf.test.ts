@@ -302,13 +302,18 @@ describe('CO-RE', () => {
     expect(movs).toEqual([1, 0, 4]);
   });
 
-  it('refuses relocations against types the emulator does not model', () => {
+  it('a type the emulator does not model has no target: existence 0, accesses poisoned as libbpf poisons them', () => {
     const b = bytesOf('core_access.o').slice();
     const s = sections(b).find((x) => x.name === '.BTF')!;
     const at = Buffer.from(b.subarray(s.offset, s.offset + s.size)).indexOf('__sk_buff\0');
     b.set(Buffer.from('sk_buff__'), s.offset + at);
-    const err = expectLoadError(b, /CO-RE field_exists against 'sk_buff__': only uapi contexts/, 'netkit/peer', 1);
-    expect(err.message).toMatch(/^section 'netkit\/peer' insn 1: /);
+    const p = loadObject(b).programs[0]!;
+    // field_exists(vlan_tci) and (not_in_uapi) are 0; field_size(priority) and every access poisoned.
+    const poisoned = [...p.corePoison!.keys()];
+    for (const pc of poisoned) expect(decode(p.insns, pc)).toMatchObject({ code: 0x85, dst: 0, src: 0, off: 0, imm: 0xbad2310 });
+    expect(poisoned.length).toBe(7);
+    expect([...p.corePoison!.values()]).toContain('<byte_off> [2] struct sk_buff__.vlan_tci (0:4 @ offset 16)');
+    expect(decode(p.insns, 1)).toMatchObject({ code: 0xb7, imm: 0 });
   });
 });
 
