@@ -175,6 +175,23 @@ describe('verify: control flow', () => {
   });
 });
 
+describe('verify: branches decided by constants (is_branch_taken)', () => {
+  // Behind each jump: an instruction the kernel would refuse (helper 9999) if it walked there.
+  const bad = call(9999);
+  it('walks only the edge a comparison of known constants takes, 64- and 32-bit, signed and unsigned', () => {
+    ok([mov(2, 0), jeq(2, 0, 1), bad, mov(0, 0), exit()]);
+    ok([mov(2, 5), I(0x55, 2, 0, 1, 5), ja(1), bad, mov(0, 0), exit()]); // jne 5, 5: falls through
+    ok([mov(2, -1), I(0xc5, 2, 0, 1, 0), bad, mov(0, 0), exit()]); // jslt -1, 0: taken
+    ok([mov(2, -1), I(0xa5, 2, 0, 2, 0), mov(0, 0), exit(), bad, exit()]); // jlt 0xffff…, 0: not taken
+    ok([...lddw(2, 1, 1), I(0x16, 2, 0, 1, 1), bad, mov(0, 0), exit()]); // jeq32 (low word 1): taken
+    ok([mov(2, 6), mov(3, 4), I(0x4d, 2, 3, 1), bad, mov(0, 0), exit()]); // jset 6 & 4: taken
+  });
+  it('walks both edges when either side is not a known constant', () => {
+    rejects([ldxw(2, 1, 0), jeq(2, 0, 1), bad, mov(0, 0), exit()], 'EINVAL', 'invalid func unknown#9999');
+    rejects([...lddw(2, 1, 1), jeq(2, 1, 1), bad, mov(0, 0), exit()], 'EINVAL', 'invalid func unknown#9999'); // 64-bit: 0x100000001 != 1
+  });
+});
+
 describe('verify: registers read before written', () => {
   it('r0 must be set before exit', () => {
     const e = rejects([exit()], 'EACCES', 'R0 !read_ok');
