@@ -20,6 +20,7 @@
  * then pass 4.
  */
 
+import { loopCheck } from './verifier/loops.js';
 import type { ProgType } from './ctx.js';
 import { CallKind, decode, slots } from './insn.js';
 import { KFUNCS, kfuncName } from './helpers.js';
@@ -110,6 +111,7 @@ export function verify(prog: Uint8Array, o: VerifyOptions): VerifyResult {
   joinLost.ctx = false;
   dataflow(v, maxInsns);
   if (joinLost.ctx) v.escapes = true;
+  if (o.loops !== false) loopCheck(v, maxInsns);
   const maxCallDepth = checkCallChains(v);
 
   return {
@@ -143,7 +145,7 @@ export function ctxUse(insns: Uint8Array, type: ProgType): number {
   if (type !== 'sched_cls' && type !== 'xdp') return CTX_USE_ALL;
   let r: VerifyResult;
   try {
-    r = verify(insns, { type });
+    r = verify(insns, { type, loops: false });
   } catch {
     return CTX_USE_ALL;
   }

@@ -22,6 +22,11 @@ export interface VerifyOptions {
   maps?: readonly { kind: 'array' | 'of_maps' | 'other'; keySize: number; valueSize: number; maxEntries: number; /** BPF_MAP_TYPE_*: which helpers may take it. */ type?: number }[];
   /** License is GPL-compatible (GPL-only helpers allowed). Default true. */
   gplCompatible?: boolean;
+  /**
+   * Walk the program's loops as the kernel does (verifier/loops.ts). Default true; false
+   * when only the dataflow's facts are wanted (ctxUse), as the walk only refuses.
+   */
+  loops?: boolean;
 }
 
 export interface CtxAccess {
