@@ -7,6 +7,9 @@ export function abort(msg: usize, file: usize, line: u32, col: u32): void { unre
 /** First byte above the module's static data; the host allocates above it. */
 export function heapBase(): usize { return __heap_base; }
 
+/** Zeroes [addr, addr + len) (the host's allocator, for large blocks: memory.fill runs at memset speed). */
+export function memZero(addr: usize, len: usize): void { memory.fill(addr, 0, len); }
+
 // --- core dataplane exports (abi, rings, frames, xmit) ---
 export * from "./abi/layout";
 export * from "./abi/vm";

@@ -17,6 +17,7 @@ export const BOOT_NS = 1_000_000_000n;
 /** The dataplane module's exports the host uses (raw bindings: numbers only). */
 export interface DataplaneExports {
   heapBase(): number;
+  memZero(addr: number, len: number): void;
   poll(thread: number, budget: number): number;
   quiesce(thread: number): number;
   txPush(slot: number, descs: number, n: number, wire: number): number;
@@ -224,8 +225,11 @@ export class Dataplane {
         }
       }
     }
+    // (memory above the arena's top was never handed out: wasm memory starts and grows zeroed)
+    let fresh = false;
     if (addr !== undefined) this.freeBytes -= sz;
     if (addr === undefined) {
+      fresh = true;
       addr = align(this.brk, alignment);
       const end = addr + sz;
       // (never the last line below 4 GiB: the datapath's u32 bounds, addr + len, would wrap to 0)
@@ -235,7 +239,10 @@ export class Dataplane {
       if (addr > this.brk) this.release(this.brk, addr - this.brk);
       this.brk = end;
     }
-    this.bytes().fill(0, addr, addr + sz);
+    if (!fresh) {
+      if (sz >= 1 << 16) this.exports.memZero(addr, sz);
+      else this.bytes().fill(0, addr, addr + sz);
+    }
     return addr;
   }
 

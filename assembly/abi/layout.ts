@@ -235,28 +235,32 @@ export const PGL_PROGS: u32 = 8;
 export const PGLF_INDEPENDENT: u32 = 1;
 
 // Program record, one per loaded program, immutable while any list holds it:
-//   +0 insns (addr)  +4 slots  +8 nregions  +12 regions[6] {lo, hi, writable, pad}
-//   +108 nmaps  +112 maps[8] (map record addresses helpers accept)
-//   +144 jit (u32 function-table slot of its compiled code, 0 = interpreter only)
-//   +148 id (u32, the program id: never reused, unlike the record's memory)
-//   +152 ctx use: bit w (0..23) = the program may read __sk_buff bytes [8w, 8w + 8);
+//   +0 insns (addr)  +4 slots  +8 nregions  +12 regions (u32 addr of the region table)
+//   +16 nmaps  +20 maps (u32 addr of the u32 list of map record addresses helpers accept)
+//   +24 jit (u32 function-table slot of its compiled code, 0 = interpreter only)
+//   +28 id (u32, the program id: never reused, unlike the record's memory)
+//   +32 ctx use: bit w (0..23) = the program may read __sk_buff bytes [8w, 8w + 8);
 //        PR_CTX_WRITES = it may write fields (the dataplane copies them back to the frame);
 //        PR_CTX_VERIFIED = it passed the load-time checks (reads no register before writing it)
-// The regions are the program's global data and map values (what lddw hands it).
+//   +PR_SIZE the region table (nregions x VM_REGION_SIZE), then the map list (nmaps x u32),
+//        in the record's own block (prRecordSize bytes)
+// The regions are the program's global data and map values (what lddw hands it): sorted by
+// address and disjoint, so a check finds the one an access may be in by bisection. Up to
+// 64 maps (the kernel's MAX_USED_MAPS; global data sections count as maps there too).
 export const PR_INSNS: u32 = 0;
 export const PR_SLOTS: u32 = 4;
 export const PR_NREGIONS: u32 = 8;
 export const PR_REGIONS: u32 = 12;
-export const PR_MAX_REGIONS: u32 = 6;
-export const PR_NMAPS: u32 = 108;
-export const PR_MAPS: u32 = 112;
-export const PR_MAX_MAPS: u32 = 8;
-export const PR_JIT: u32 = 144;
-export const PR_ID: u32 = 148;
-export const PR_CTX_USE: u32 = 152;
+export const PR_MAX_REGIONS: u32 = 64;
+export const PR_NMAPS: u32 = 16;
+export const PR_MAPS: u32 = 20;
+export const PR_MAX_MAPS: u32 = 64;
+export const PR_JIT: u32 = 24;
+export const PR_ID: u32 = 28;
+export const PR_CTX_USE: u32 = 32;
 export const PR_CTX_WRITES: u32 = 0x80000000;
 export const PR_CTX_VERIFIED: u32 = 0x40000000;
-export const PR_SIZE: u32 = 156;
+export const PR_SIZE: u32 = 48;
 
 // Poll list (published by swap): which devices' tx rings a thread services.
 //   +0 count  +4 slot[0]  +8 slot[1] ...   (u32 device slots)

@@ -7,6 +7,7 @@
 //   +16  fault pc (u32)                        +20  thread (u32, bpf_get_smp_processor_id)
 //   +24  stack (u32 addr of VM_STACK_SIZE bytes: 8 frames of 512)
 //   +28  regions (u32 count)                   +32  regions[8] {lo u32, hi u32, writable u32, pad}
+//        (the run's own: a dataplane run's context and packet; the program's are at +680)
 //   +160 regs r0..r15 (u64 each; r11..r15 are never valid, kept inside the record)
 //   +288 frames[8] {return pc u32, pad u32, r6..r9 u64}
 //   +608 skb: packet data (u32), packet len (u32), frame meta (u32), ctx (u32)
@@ -14,7 +15,8 @@
 //   +640 executed instructions (u64)            +648 tail calls left (u32)
 //   +652 maps (u32 count)  +656 maps (u32 addr of the u32 list of map records the program may pass to helpers)
 //   +664 packet bounds lo, hi (u32)  +672 xdp data_meta (u32)  +676 tail-call target (u32 program record)
-//   +680 saved program part (repeated test runs, see VM_SAVED)  +792 program id of the record's program part
+//   +680 program regions (u32 count)  +684 program regions (u32 addr of the program record's table)
+//   +688 saved program part (repeated test runs, see VM_SAVED)  +792 program id of the record's program part
 //   +796 dev  +800 kview  +808 kview area  +872 tunnel metadata  +920 netns
 export const VM_PROG: u32 = 0;
 export const VM_SLOTS: u32 = 4;
@@ -51,10 +53,15 @@ export const VM_PKT_META: u32 = 672;
 // bpf_tail_call: the program record it jumped to (compiled code hands the run back to
 // `progRun`, which continues with that program's compiled code or the interpreter).
 export const VM_TAIL_PROG: u32 = 676;
+// The running program's own regions (its global data and map values): the program record's
+// table (abi PR_REGIONS: sorted by address, disjoint), checked after the inline ones above
+// (the context and the packet in a dataplane run). A tail call points them at its target's.
+export const VM_NPROG_REGIONS: u32 = 680;
+export const VM_PROG_REGIONS: u32 = 684;
 // Test runs with `repeat`: the program part of the record (what a tail call replaces) as
 // it was before the first run, put back before every run after a tail call.
-//   +680 nregions  +684 nmaps  +688 maps  +692 pad  +696 regions[2..7] (6 x 16 bytes)
-export const VM_SAVED: u32 = 680;
+//   +688 program regions (count)  +692 program regions (table)  +696 nmaps  +700 maps
+export const VM_SAVED: u32 = 688;
 // xmit: the id of the program whose part of the record (regions, maps) is in place.
 export const VM_PROG_ID: u32 = 792;
 // The device the packet is on (skb->dev; its record address, 0 = none), for kfuncs.

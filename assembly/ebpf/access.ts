@@ -4,7 +4,7 @@
 
 import {
   VM_FAULT, VM_FAULT_PC, VM_STACK, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_STACK_SIZE, VM_REGION_WRITABLE, VM_REGION_SKB_CTX,
-  VM_KVIEW, VM_KVIEW_SIZE, VM_ITER_KEY, VM_NMAPS, VM_MAPS, MAP_TYPE, MAP_VALUES, MAP_MAX_ENTRIES, MAP_STRIDE, MAP_CAPACITY,
+  VM_KVIEW, VM_KVIEW_SIZE, VM_ITER_KEY, VM_NPROG_REGIONS, VM_PROG_REGIONS, VM_NMAPS, VM_MAPS, MAP_TYPE, MAP_VALUES, MAP_MAX_ENTRIES, MAP_STRIDE, MAP_CAPACITY,
   MAP_SLOT_SIZE, MAP_COPIES, MAP_FLAGS, BPF_MAP_TYPE_ARRAY_OF_MAPS,
 } from "../abi/vm";
 import { SKB_DATA, SKB_TSTAMP } from "../abi/layout";
@@ -36,6 +36,20 @@ export let lastRegion: usize = 0;
   return (flags & VM_REGION_SKB_CTX) != 0 ? lo + <u64>SKB_DATA : <u64>load<u32>(r, 4);
 }
 
+@inline function inRegion(r: usize, a: u64, size: u32): bool {
+  const lo = <u64>load<u32>(r);
+  const hi = <u64>load<u32>(r, 4);
+  return a >= lo && a <= hi && <u64>size <= hi - a;
+}
+
+/** `a` (in region `r`), or 0 when the region refuses the write. */
+@inline function regionAccess(r: usize, a: u64, size: u32, write: bool): usize {
+  const flags = load<u32>(r, 8);
+  if (write && ((flags & VM_REGION_WRITABLE) == 0 || ((flags & VM_REGION_SKB_CTX) != 0 && !skbCtxWritable(a - <u64>load<u32>(r), size)))) return 0;
+  lastRegion = r;
+  return <usize>a;
+}
+
 export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
   lastRegion = 0;
   const stack = <u64>load<u32>(rec, VM_STACK);
@@ -44,13 +58,22 @@ export function vmCheck(rec: usize, a: u64, size: u32, write: bool): usize {
   const n = load<u32>(rec, VM_NREGIONS);
   for (let i: u32 = 0; i < n; i++) {
     const r = rec + VM_REGIONS + <usize>(i * VM_REGION_SIZE);
-    const lo = <u64>load<u32>(r);
-    const hi = <u64>load<u32>(r, 4);
-    if (a >= lo && a <= hi && <u64>size <= hi - a) {
-      const flags = load<u32>(r, 8);
-      if (write && ((flags & VM_REGION_WRITABLE) == 0 || ((flags & VM_REGION_SKB_CTX) != 0 && !skbCtxWritable(a - lo, size)))) return 0;
-      lastRegion = r;
-      return <usize>a;
+    if (inRegion(r, a, size)) return regionAccess(r, a, size, write);
+  }
+  // The program's own (up to 64): sorted by address and disjoint, so their ends rise with
+  // their starts; the first whose end reaches a + size is the only one that may hold it.
+  const np = load<u32>(rec, VM_NPROG_REGIONS);
+  if (np != 0) {
+    const t = <usize>load<u32>(rec, VM_PROG_REGIONS);
+    const end = a + <u64>size;
+    let lo: u32 = 0, hi = np;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (<u64>load<u32>(t + <usize>(mid * VM_REGION_SIZE), 4) < end) lo = mid + 1; else hi = mid;
+    }
+    if (lo < np) {
+      const r = t + <usize>(lo * VM_REGION_SIZE);
+      if (inRegion(r, a, size)) return regionAccess(r, a, size, write);
     }
   }
   // (bpf_for_each_map_elem's array key, read-only)

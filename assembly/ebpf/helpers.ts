@@ -17,7 +17,7 @@ import { vmCheck, vmFault } from "./access";
 import { mapLookup, mapUpdate, mapDelete, mapPushPop, redirectTarget, ringbufReserve, ringbufCommit } from "./maps";
 import {
   MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS, VM_TAIL_PROG,
-  VM_TAIL_CALL, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
+  VM_TAIL_CALL, VM_NPROG_REGIONS, VM_PROG_REGIONS, MAX_TAIL_CALL_CNT, BPF_MAP_TYPE_PROG_ARRAY, VM_PROG, VM_SLOTS, VM_REGIONS, VM_REGION_SIZE, VM_NREGIONS,
   BPF_MAP_TYPE_RINGBUF, MAP_RB_PROD, MAP_RB_CONS, RB_HDR, RB_BUSY, VM_PKT_LO, VM_PKT_HI, VM_PKT_META, VM_CTX,
   BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
   MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
@@ -271,12 +271,11 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       store<u32>(rec, <u32>prog, VM_TAIL_PROG);
       store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
       store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
-      // The new program's own regions and maps replace the old ones (context and packet stay first).
-      const nr = load<u32>(prog, PR_NREGIONS);
-      memory.copy(rec + VM_REGIONS + 2 * VM_REGION_SIZE, prog + PR_REGIONS, <usize>(nr * VM_REGION_SIZE));
-      store<u32>(rec, 2 + nr, VM_NREGIONS);
+      // The new program's own regions and maps replace the old ones (context and packet stay).
+      store<u32>(rec, load<u32>(prog, PR_NREGIONS), VM_NPROG_REGIONS);
+      store<u32>(rec, load<u32>(prog, PR_REGIONS), VM_PROG_REGIONS);
       store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
-      store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
+      store<u32>(rec, load<u32>(prog, PR_MAPS), VM_MAPS);
       return VM_TAIL_CALL;
     }
     case 130: case 131: case 134: { // ringbuf_output(map, data, size, flags), ringbuf_reserve(map, size, flags), ringbuf_query(map, flags)

@@ -13,7 +13,7 @@ import {
 } from "../abi/layout";
 import {
   VM_PROG, VM_SLOTS, VM_BUDGET, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_REGS, VM_PKT, VM_PKT_LEN, VM_META,
-  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_NMAPS, VM_MAPS, VM_PKT_LO, VM_PKT_HI,
+  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_NMAPS, VM_MAPS, VM_NPROG_REGIONS, VM_PROG_REGIONS, VM_PKT_LO, VM_PKT_HI,
   VM_PKT_META, VM_PROG_ID,
 } from "../abi/vm";
 import { threadState } from "../dev/frames";
@@ -154,7 +154,7 @@ function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable:
   store<u32>(rec, <u32>hi, VM_PKT_HI);
 }
 
-/** The part of the run record that depends on the program alone (regions 2.., maps), kept from its last run. */
+/** The part of the run record that depends on the program alone (its regions, maps), kept from its last run. */
 function prepareProg(rec: usize, prog: usize): void {
   const insns = load<u32>(prog, PR_INSNS);
   const nr = load<u32>(prog, PR_NREGIONS);
@@ -166,10 +166,11 @@ function prepareProg(rec: usize, prog: usize): void {
     store<u32>(rec, id, VM_PROG_ID);
     store<u32>(rec, insns, VM_PROG);
     store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
-    store<u32>(rec, 2 + nr, VM_NREGIONS);
-    copy32(rec + VM_REGIONS + 2 * VM_REGION_SIZE, prog + PR_REGIONS, nr * VM_REGION_SIZE);
+    store<u32>(rec, 2, VM_NREGIONS);
+    store<u32>(rec, nr, VM_NPROG_REGIONS);
+    store<u32>(rec, load<u32>(prog, PR_REGIONS), VM_PROG_REGIONS);
     store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
-    store<u32>(rec, <u32>(prog + PR_MAPS), VM_MAPS);
+    store<u32>(rec, load<u32>(prog, PR_MAPS), VM_MAPS);
   }
 }
 

@@ -9,7 +9,7 @@ import {
   VM_REGS, VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_STACK_SIZE, VM_EXECUTED,
   VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_BUDGET, VM_FAULT_INSN, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_PC_RANGE,
   VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
-  VM_TAIL_PROG, VM_SAVED, VM_MAX_REGIONS, VM_NMAPS, VM_MAPS, VM_KVIEW, VM_KVIEW_SIZE, VM_KFUNC_BASE, VM_ITER_KEY, VM_THREAD,
+  VM_TAIL_PROG, VM_SAVED, VM_MAX_REGIONS, VM_NPROG_REGIONS, VM_PROG_REGIONS, VM_NMAPS, VM_MAPS, VM_KVIEW, VM_KVIEW_SIZE, VM_KFUNC_BASE, VM_ITER_KEY, VM_THREAD,
   MAP_TYPE, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY,
 } from "../abi/vm";
 import { PR_JIT } from "../abi/layout";
@@ -574,12 +574,10 @@ export function vmRunRepeat(rec: usize, n: u32, jit: u32): u32 {
   const budget = load<u32>(rec, VM_BUDGET);
   const prog = load<u32>(rec, VM_PROG), slots = load<u32>(rec, VM_SLOTS);
   // A tail call replaces the program's regions and maps in the record: keep them.
-  const nr = load<u32>(rec, VM_NREGIONS);
-  const own = nr > 2 ? (nr - 2 < VM_MAX_REGIONS - 2 ? nr - 2 : VM_MAX_REGIONS - 2) : 0;
-  store<u32>(rec, nr, VM_SAVED);
-  store<u32>(rec, load<u32>(rec, VM_NMAPS), VM_SAVED + 4);
-  store<u32>(rec, load<u32>(rec, VM_MAPS), VM_SAVED + 8);
-  for (let k: u32 = 0; k < own * VM_REGION_SIZE; k += 4) store<u32>(rec + VM_SAVED + 16 + k, load<u32>(rec + VM_REGIONS + 2 * VM_REGION_SIZE + k));
+  store<u32>(rec, load<u32>(rec, VM_NPROG_REGIONS), VM_SAVED);
+  store<u32>(rec, load<u32>(rec, VM_PROG_REGIONS), VM_SAVED + 4);
+  store<u32>(rec, load<u32>(rec, VM_NMAPS), VM_SAVED + 8);
+  store<u32>(rec, load<u32>(rec, VM_MAPS), VM_SAVED + 12);
   let f: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     // Each repetition starts as the first: r1..r5 the arguments, the other registers 0 (as
@@ -591,10 +589,10 @@ export function vmRunRepeat(rec: usize, n: u32, jit: u32): u32 {
     store<u32>(rec, prog, VM_PROG);
     store<u32>(rec, slots, VM_SLOTS);
     if (i > 0 && load<u32>(rec, VM_TAIL_CALLS) != 0) {
-      store<u32>(rec, nr, VM_NREGIONS);
-      store<u32>(rec, load<u32>(rec, VM_SAVED + 4), VM_NMAPS);
-      store<u32>(rec, load<u32>(rec, VM_SAVED + 8), VM_MAPS);
-      for (let k: u32 = 0; k < own * VM_REGION_SIZE; k += 4) store<u32>(rec + VM_REGIONS + 2 * VM_REGION_SIZE + k, load<u32>(rec + VM_SAVED + 16 + k));
+      store<u32>(rec, load<u32>(rec, VM_SAVED), VM_NPROG_REGIONS);
+      store<u32>(rec, load<u32>(rec, VM_SAVED + 4), VM_PROG_REGIONS);
+      store<u32>(rec, load<u32>(rec, VM_SAVED + 8), VM_NMAPS);
+      store<u32>(rec, load<u32>(rec, VM_SAVED + 12), VM_MAPS);
     }
     f = progRun(rec, jit);
     if (f != 0) break;

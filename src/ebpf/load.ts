@@ -5,6 +5,7 @@
  * checked by the verifier before they are placed.
  */
 
+import * as A from '../abi.generated.js';
 import { progTag } from './tag.js';
 import { fail, strerror, withLog } from '../errors.js';
 import { CORE_POISON_IMM, loadObject, type BpfObject } from './elf.js';
@@ -45,6 +46,11 @@ export interface ProgramLoader {
 }
 
 /** Resolves an object's pseudo `lddw`s against its maps; returns the image and the maps it uses. */
+/** The verifier's line for a program past MAX_USED_MAPS (kernel/bpf/verifier.c add_used_map). */
+export function maxMapsLine(): string {
+  return `The total number of maps per program has reached the limit of ${A.PR_MAX_MAPS}`;
+}
+
 export function relocate(obj: BpfObject, index: number, maps: BpfMap[]): { insns: Uint8Array; used: BpfMap[] } {
   const p = obj.programs[index]!;
   const insns = p.insns.slice();
@@ -146,7 +152,6 @@ function fill(obj: BpfObject, o: { programs?: string[] }, loader: ProgramLoader,
   });
 }
 
-/** Verifies, relocates and places one program of the object. */
 /**
  * verify(), with libbpf's rewrite of a refusal at an instruction it poisoned for a CO-RE
  * relocation without a target (fixup_log_failed_core_relo): the verifier's `invalid func
@@ -168,8 +173,13 @@ function verifyPoisoned(p: BpfObject['programs'][number], o: Parameters<typeof v
   }
 }
 
+/** Verifies, relocates and places one program of the object. */
 function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: ProgramLoader, maps: BpfMap[], out: LoadedObject): void {
   const p = obj.programs[index]!;
+  // (resolve_pseudo_ldimm64 runs before the verifier's walk: a program naming more than
+  // MAX_USED_MAPS maps, global data sections included, is refused first)
+  const { insns, used } = relocate(obj, index, maps);
+  if (used.length > A.PR_MAX_MAPS) fail('E2BIG', maxMapsLine());
   verifyPoisoned(p, {
     type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start),
     maps: maps.map((m) => ({
@@ -177,10 +187,7 @@ function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: Progra
       keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, type: MAP_TYPE_NUMBERS[m.type],
     })),
   });
-  const { insns, used } = relocate(obj, index, maps);
-  if (used.length > 8) fail('E2BIG', `${p.section}: a program may use at most 8 maps here`);
   const regions = used.map((m) => ({ addr: m.values, len: m.valuesSize, writable: !m.readonlyProg }));
-  if (regions.length > 6) fail('E2BIG', `${p.section}: a program may use at most 6 maps with values here`);
   const prog = loader.loadProgram({
     name: p.name, type: p.type === 'sched_act' ? 'sched_cls' : p.type as ProgType, insns,
     expectedAttachType: p.attachType === 'none' || p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? undefined : p.attachType,

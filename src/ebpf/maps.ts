@@ -8,6 +8,7 @@
 
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
+import { WASM32_MAX_BYTES } from '../options.js';
 import { fail, type Errno } from '../errors.js';
 import type { Btf } from './btf.js';
 
@@ -251,7 +252,10 @@ export class BpfMap {
       // LPM tries keep two key buffers per thread after the slots.
       this.valuesSize = cap * this.slotSize + (type === 'lpm_trie' ? (dp.workers + 1) * 2 * ((s.keySize + 7) & ~7) : 0);
     }
-    if (this.valuesSize > 256 << 20) fail('E2BIG');
+    // As large as the kernel makes them (array_map_alloc: max_entries × round_up(value_size,
+    // 8), one block): what the shared memory cannot hold fails with ENOMEM, as
+    // bpf_map_area_alloc does. Past the wasm32 address space (4 GiB) nothing can hold it.
+    if (this.valuesSize > WASM32_MAX_BYTES) fail('ENOMEM', `map '${this.name}': ${this.valuesSize} bytes of values, more than the 4 GiB a wasm32 memory holds`);
     // (all or nothing: a map that cannot get its memory leaves none taken)
     this.record = dp.alloc(A.MAP_RECORD_SIZE);
     try {
@@ -270,7 +274,7 @@ export class BpfMap {
     let reg = live.get(dp);
     if (!reg) live.set(dp, (reg = new Map()));
     reg.set(this.record, this);
-    dp.bytes().fill(0, this.values, this.values + this.valuesSize);
+    // (dp.alloc hands the values zeroed)
     const dv = dp.view();
     const r = this.record;
     dv.setUint32(r + A.MAP_TYPE, MAP_TYPE_NUMBERS[type], true);

@@ -15,7 +15,7 @@ import type { Rtnl } from '../net/rtnl.js';
 import { drainPrintk } from '../trace/printk.js';
 import type { WorkerPool } from '../worker/pool.js';
 import { codegenMap } from './codegen/compile.js';
-import { loadBpfObject, type LoadedObject } from './load.js';
+import { loadBpfObject, maxMapsLine, type LoadedObject } from './load.js';
 import { BpfMap } from './maps.js';
 import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mprog.js';
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './program.js';
@@ -43,6 +43,11 @@ export interface LoadProgramOptions {
    * fuzzing only: such a program may fail at run time where the kernel never runs it.
    */
   verify?: boolean;
+}
+
+/** A program record's bytes: the record (abi PR_*), its region table and its map list. */
+export function progRecordSize(regions: number, maps: number): number {
+  return A.PR_SIZE + regions * A.VM_REGION_SIZE + maps * 4;
 }
 
 export class BpfSyscall {
@@ -108,15 +113,19 @@ export class BpfSyscall {
   private loadProgramImage(o: LoadProgramOptions): BpfProgram {
     if (o.insns.length === 0 || o.insns.length % 8 !== 0) fail('EINVAL');
     if (o.verify !== false) verify(o.insns, { type: o.type });
-    const regions = o.regions ?? [];
+    // (sorted by address: the dataplane finds an access's region by bisection)
+    const regions = [...(o.regions ?? [])].sort((a, b) => a.addr - b.addr || a.len - b.len);
     const maps = o.maps ?? [];
-    if (regions.length > A.PR_MAX_REGIONS || maps.length > A.PR_MAX_MAPS) fail('E2BIG');
+    if (maps.length > A.PR_MAX_MAPS || regions.length > A.PR_MAX_REGIONS) fail('E2BIG', maxMapsLine());
+    for (let i = 1; i < regions.length; i++) {
+      if (regions[i - 1]!.addr + regions[i - 1]!.len > regions[i]!.addr) fail('EINVAL', `regions [${regions[i - 1]!.addr}, +${regions[i - 1]!.len}) and [${regions[i]!.addr}, +${regions[i]!.len}) overlap`);
+    }
     const prog = new BpfProgram({ ...o, id: this.bpf.progId() });
     prog.tag = progTag(o.insns);
     this.placeProg(prog);
     let rec: number;
     try {
-      rec = this.dp.alloc(A.PR_SIZE);
+      rec = this.dp.alloc(progRecordSize(regions.length, maps.length));
     } catch (e) {
       // (ENOMEM with the image placed: nothing was published, so it goes back at once)
       this.dp.release(prog.addr, prog.insns.length);
@@ -126,10 +135,14 @@ export class BpfSyscall {
     const dv = this.dp.view();
     dv.setUint32(rec + A.PR_INSNS, prog.addr, true);
     dv.setUint32(rec + A.PR_SLOTS, o.insns.length / 8, true);
+    const table = rec + A.PR_SIZE;
+    const list = table + regions.length * A.VM_REGION_SIZE;
     dv.setUint32(rec + A.PR_NREGIONS, regions.length, true);
-    writeRegions(dv, rec + A.PR_REGIONS, regions);
+    dv.setUint32(rec + A.PR_REGIONS, table, true);
+    writeRegions(dv, table, regions);
     dv.setUint32(rec + A.PR_NMAPS, maps.length, true);
-    maps.forEach((m, i) => dv.setUint32(rec + A.PR_MAPS + i * 4, m, true));
+    dv.setUint32(rec + A.PR_MAPS, list, true);
+    maps.forEach((m, i) => dv.setUint32(list + i * 4, m, true));
     const batch = o.type === 'sched_cls' ? 'skb' : o.type === 'xdp' ? 'xdp' : undefined;
     const mapInfo = maps.map((m) => codegenMap(dv, m));
     if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions, batch, maps: mapInfo });
@@ -333,7 +346,10 @@ export class BpfSyscall {
     prog.usedMaps = [];
     for (const m of maps) m.put();
     if (prog.addr) this.dp.retire(prog.addr, prog.insns.length);
-    if (prog.record) this.dp.retire(prog.record, A.PR_SIZE);
+    if (prog.record) {
+      const dv = this.dp.view();
+      this.dp.retire(prog.record, progRecordSize(dv.getUint32(prog.record + A.PR_NREGIONS, true), dv.getUint32(prog.record + A.PR_NMAPS, true)));
+    }
     this.dp.jit.release(prog.jit.slot);
     prog.addr = 0;
     prog.record = 0;

@@ -118,12 +118,9 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
   const ctx = dp.alloc(ctxSize);
   const rec = prog.record;
   const dv = dp.view();
-  const nr = dv.getUint32(rec + A.PR_NREGIONS, true);
-  const regions = Array.from({ length: nr }, (_, i) => {
-    const at = rec + A.PR_REGIONS + i * A.VM_REGION_SIZE;
-    return { addr: dv.getUint32(at, true), len: dv.getUint32(at + 4, true) - dv.getUint32(at, true), writable: dv.getUint32(at + 8, true) !== 0 };
-  });
-  const maps = Array.from({ length: dv.getUint32(rec + A.PR_NMAPS, true) }, (_, i) => dv.getUint32(rec + A.PR_MAPS + i * 4, true));
+  const programRegions = { count: dv.getUint32(rec + A.PR_NREGIONS, true), table: dv.getUint32(rec + A.PR_REGIONS, true) };
+  const mapList = dv.getUint32(rec + A.PR_MAPS, true);
+  const maps = Array.from({ length: dv.getUint32(rec + A.PR_NMAPS, true) }, (_, i) => dv.getUint32(mapList + i * 4, true));
   try {
     dp.bytes().set(d.subarray(0, linear), data);
     // One context set-up; the repetitions run inside the dataplane on the same skb and packet.
@@ -148,7 +145,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     }
     const t0 = performance.now();
     const r = vm.run(prog.addr, prog.insns.length / 8, {
-      args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: !xdp, skbCtx: !xdp }, { addr: data, len: linear, writable: true }, ...regions],
+      args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: !xdp, skbCtx: !xdp }, { addr: data, len: linear, writable: true }], programRegions,
       maps, packet: { addr: data + metaLen, len: linear - metaLen, ctx, lo: buf, hi: buf + head + d.length + 64, xdp, dataMeta: data }, repeat,
       jit: o.interpreter ? 0 : prog.jit.slot, netns,
       // (the batch code starts each XDP run with no metadata: runs with some go one by one)

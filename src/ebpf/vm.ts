@@ -27,6 +27,11 @@ export interface VmRunOptions {
   /** r1..r5 at entry. */
   args?: (number | bigint)[];
   regions?: VmRegion[];
+  /**
+   * The program's own regions, checked after `regions`: a program record's table (abi
+   * PR_REGIONS: `count` entries sorted by address, disjoint).
+   */
+  programRegions?: { table: number; count: number };
   /** Instructions the run may execute before it faults with 'budget'. Default 1,000,000. */
   budget?: number;
   /** Packet for legacy packet loads and the packet helpers; it may move within [lo, hi). */
@@ -85,7 +90,7 @@ export class Vm {
     this.dp = dp;
     this.rec = dp.alloc(A.VM_RECORD_SIZE);
     this.stack = dp.alloc(A.VM_STACK_SIZE);
-    this.mapList = dp.alloc(4 * 32);
+    this.mapList = dp.alloc(4 * A.PR_MAX_MAPS);
     this.entries = dp.alloc(A.BPF_BATCH_MAX * A.BE_SIZE);
     dp.bytes().fill(0, this.rec, this.rec + A.VM_RECORD_SIZE);
   }
@@ -118,6 +123,8 @@ export class Vm {
     dv.setUint32(r + A.VM_STACK, this.stack, true);
     dv.setUint32(r + A.VM_NREGIONS, regions.length, true);
     writeRegions(dv, r + A.VM_REGIONS, regions);
+    dv.setUint32(r + A.VM_NPROG_REGIONS, o.programRegions?.count ?? 0, true);
+    dv.setUint32(r + A.VM_PROG_REGIONS, o.programRegions?.table ?? 0, true);
     for (let i = 0; i < 16; i++) dv.setBigUint64(r + A.VM_REGS + i * 8, 0n, true);
     (o.args ?? []).forEach((v, i) => dv.setBigUint64(r + A.VM_REGS + (i + 1) * 8, BigInt.asUintN(64, BigInt(v)), true));
     dv.setUint32(r + A.VM_PKT, o.packet?.addr ?? 0, true);
@@ -136,7 +143,8 @@ export class Vm {
     dv.setUint32(r + A.VM_REDIRECT_IFINDEX, 0, true);
     dv.setUint32(r + A.VM_REDIRECT_FLAGS, 0, true);
     dv.setBigUint64(r + A.VM_EXECUTED, 0n, true);
-    const maps = (o.maps ?? []).slice(0, 32);
+    const maps = o.maps ?? [];
+    if (maps.length > A.PR_MAX_MAPS) throw new RangeError(`at most ${A.PR_MAX_MAPS} maps`);
     maps.forEach((m, i) => dv.setUint32(this.mapList + i * 4, m, true));
     dv.setUint32(r + A.VM_NMAPS, maps.length, true);
     dv.setUint32(r + A.VM_MAPS, this.mapList, true);
@@ -161,7 +169,7 @@ export class Vm {
   close(): void {
     this.dp.release(this.rec, A.VM_RECORD_SIZE);
     this.dp.release(this.stack, A.VM_STACK_SIZE);
-    this.dp.release(this.mapList, 4 * 32);
+    this.dp.release(this.mapList, 4 * A.PR_MAX_MAPS);
     this.dp.release(this.entries, A.BPF_BATCH_MAX * A.BE_SIZE);
   }
 }

@@ -103,15 +103,17 @@ export class DeviceRecords {
     let stateful = 0;
     for (const [k, p] of progs.entries()) {
       const rec = p.record;
+      const mapList = dv.getUint32(rec + A.PR_MAPS, true);
       for (let i = 0; i < dv.getUint32(rec + A.PR_NMAPS, true); i++) {
-        const m = dv.getUint32(rec + A.PR_MAPS + i * 4, true);
+        const m = dv.getUint32(mapList + i * 4, true);
         const t = dv.getUint32(m + A.MAP_TYPE, true);
         if (t === A.BPF_MAP_TYPE_ARRAY_OF_MAPS || t === A.BPF_MAP_TYPE_HASH_OF_MAPS) return false;
         if ((owner.get(m) ?? k) !== k) return false;
         owner.set(m, k);
       }
+      const table = dv.getUint32(rec + A.PR_REGIONS, true);
       for (let i = 0; i < dv.getUint32(rec + A.PR_NREGIONS, true); i++) {
-        const at = rec + A.PR_REGIONS + i * A.VM_REGION_SIZE;
+        const at = table + i * A.VM_REGION_SIZE;
         const writable = (dv.getUint32(at + 8, true) & A.VM_REGION_WRITABLE) !== 0;
         const lo = dv.getUint32(at, true);
         const hi = dv.getUint32(at + 4, true);

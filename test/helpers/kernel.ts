@@ -124,7 +124,11 @@ export function kernelRefusal(obj: string, prog?: string, forceType?: string): s
 /** A map element to put in before the run (`bpftool map update`): map name, key and value bytes. */
 export interface MapElem { map: string; key: number[]; value: number[] }
 
-export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array; maps?: boolean; mapsIn?: MapElem[]; type?: string; netns?: string } = {}): KernelRun {
+/**
+ * `maps`: read the object's maps back after the run (true), or only those named (maps too
+ * large to dump, such as a 33M-entry array, left out).
+ */
+export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat = 1, opts: { ctxIn?: Uint8Array; maps?: boolean | string[]; mapsIn?: MapElem[]; type?: string; netns?: string } = {}): KernelRun {
   const refused = kernelRefusal(obj, prog, opts.type);
   if (refused !== undefined) throw new KernelRefused(obj, refused);
   // (`type`: bpftool's `type TYPE`, for sections libbpf cannot classify)
@@ -139,7 +143,7 @@ export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat 
   try {
     writeFileSync(join(tmp, 'in'), packet);
     const mapDir = `${pin}-maps`;
-    const pinMaps = opts.maps || (opts.mapsIn?.length ?? 0) > 0;
+    const pinMaps = !!opts.maps || (opts.mapsIn?.length ?? 0) > 0;
     bpftoolChecked(['prog', 'loadall', obj, pin, 'type', type, ...(pinMaps ? ['pinmaps', mapDir] : [])]);
     for (const e of opts.mapsIn ?? []) {
       bpftoolChecked(['map', 'update', 'pinned', join(mapDir, e.map), 'key', ...e.key.map(String), 'value', ...e.value.map(String)]);
@@ -157,7 +161,7 @@ export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat 
     const dataOut = existsSync(join(tmp, 'out')) ? new Uint8Array(readFileSync(join(tmp, 'out'))) : new Uint8Array(0);
     const out: KernelRun = { retval: res.retval >>> 0, dataOut, durationNs: res.duration };
     if (opts.ctxIn) out.ctxOut = new Uint8Array(readFileSync(join(tmp, 'ctxout')));
-    if (opts.maps) out.maps = dumpMaps(mapDir, parsed.maps.map((m) => m.name));
+    if (opts.maps) out.maps = dumpMaps(mapDir, Array.isArray(opts.maps) ? opts.maps : parsed.maps.map((m) => m.name));
     return out;
   } finally {
     rmSync(pin, { recursive: true, force: true });
@@ -190,7 +194,8 @@ function bpftoolChecked(args: string[]): string {
 
 function checked(cmd: string, args: string[]): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    // (a dump of a 4096-entry per-CPU array is megabytes of JSON)
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
   } catch (e) {
     const err = e as { stderr?: string; stdout?: string; message: string };
     const detail = (err.stderr || err.stdout || err.message).trim().split('\n').slice(-6).join('\n');

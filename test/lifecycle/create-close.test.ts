@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { Emulator, NetError } from '../../src/emulator.js';
 import { LoadError } from '../../src/ebpf/load-error.js';
 import { assemble } from '../../src/ebpf/assembler.js';
+import { progRecordSize } from '../../src/ebpf/syscall.js';
 import { OPTION_RULES } from '../../src/options.js';
 import { XskSocket } from '../../src/xdp/socket.js';
 
@@ -248,9 +249,15 @@ describe('one error type', () => {
       }
       expect(e.errno).toBe('ENOMEM');
       expect(e.log).toMatch(/^map '\w+': failed to create: Cannot allocate memory\(-12\)$/);
-      // a program of the object fails after its maps were made
+      // a program of the object fails after its maps were made (its record: the header,
+      // its region table and map list)
+      const ok = emu.loadObject(object);
+      const dv = emu.dp.view();
+      const rec = [...ok.programs.values()][0]!.record;
+      const recordSize = progRecordSize(dv.getUint32(rec + A.PR_NREGIONS, true), dv.getUint32(rec + A.PR_NMAPS, true));
+      emu.closeObject(ok);
       emu.dp.alloc = (size: number, align?: number): number => {
-        if (size === A.PR_SIZE) throw new NetError('ENOMEM');
+        if (size === recordSize) throw new NetError('ENOMEM');
         return alloc(size, align);
       };
       try {

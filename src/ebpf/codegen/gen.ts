@@ -112,7 +112,16 @@ export class Gen {
     readonly regions: readonly CodegenRegion[],
     readonly batch: BatchContext | undefined,
     readonly maps: readonly CodegenMap[],
-  ) {}
+  ) {
+    this.inlineRegions = pickInlineRegions(ins, n, regions, maps);
+  }
+
+  /**
+   * The regions every access checks inline, as constants: all of them up to INLINE_REGIONS,
+   * else the INLINE_REGIONS the program names most (its lddw's of their addresses and of
+   * their maps); accesses to the others go through the general check (a bisection).
+   */
+  readonly inlineRegions: readonly CodegenRegion[];
 
   module(): Uint8Array {
     for (let pc = 0; pc + 1 < this.n; pc++) {
@@ -592,4 +601,25 @@ export class Gen {
     const c = this.c;
     for (let r = 0; r <= 10; r++) c.get(REC).get(R(r)).mem(Op.i64_store, 3, A.VM_REGS + r * 8);
   }
+}
+
+/** At most this many of a program's regions are checked inline in every access (abi PR_MAX_REGIONS: 64). */
+export const INLINE_REGIONS = 8;
+
+function pickInlineRegions(ins: readonly Insn[], n: number, regions: readonly CodegenRegion[], maps: readonly CodegenMap[]): readonly CodegenRegion[] {
+  if (regions.length <= INLINE_REGIONS) return regions;
+  const uses = new Map<CodegenRegion, number>(regions.map((g) => [g, 0]));
+  const find = (a: number): CodegenRegion | undefined => regions.find((g) => a >= g.addr && a < g.addr + Math.max(g.len, 1));
+  for (let pc = 0; pc + 1 < n; pc++) {
+    const i = ins[pc]!;
+    if (i.code !== 0x18) continue;
+    const a = i.imm >>> 0;
+    pc++;
+    if (ins[pc]!.imm !== 0) continue;
+    const m = maps.find((x) => x.addr === a);
+    const g = find(m ? m.values : a);
+    if (g) uses.set(g, uses.get(g)! + 1);
+  }
+  // (the most named first; ties in the order given)
+  return regions.map((g, k) => ({ g, k })).sort((x, y) => uses.get(y.g)! - uses.get(x.g)! || x.k - y.k).slice(0, INLINE_REGIONS).map((x) => x.g);
 }

@@ -56,7 +56,7 @@ export const memoryMethods = {
     if (sub) stack();
     if (write) { this.inRange(PW_LO, PW_HI, size); this.inRange(CW_LO, CW_HI, size); } else { this.inRange(P_LO, P_HI, size); this.inRange(C_LO, C_HI, size); }
     if (!sub) stack();
-    for (const g of this.regions) {
+    for (const g of this.inlineRegions) {
       if (write && !g.writable) continue;
       if (g.len < size) continue;
       c.get(EA).i64c(g.addr).op(Op.i64_sub).i64c(g.len - size).op(Op.i64_le_u).u8(Op.br_if).u32(0);
