@@ -141,6 +141,11 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
       v.setUint32(0, d.length, true);
       v.setUint32(16, ((proto & 0xff) << 8) | (proto >> 8), true);
       if (v.getUint32(40, true) === 0) v.setUint32(40, 1, true);
+      // pkt_type as eth_type_trans sets it against the run's device, the loopback (its
+      // address and its broadcast address all zeros): a zero destination is this host's,
+      // any other group address multicast (ff:ff:ff:ff:ff:ff too), any other unicast
+      // another host's. (A device named by ctx_in's ifindex has its own address: not modelled.)
+      if (v.getUint32(40, true) === 1) v.setUint32(4, d.subarray(0, 6).every((b) => b === 0) ? 0 : (d[0]! & 1) !== 0 ? 2 : 3, true);
       v.setUint32(76, data, true);
       v.setUint32(80, data + d.length, true);
       v.setUint32(140, data, true);
