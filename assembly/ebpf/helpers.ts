@@ -238,6 +238,58 @@ function skbProtocol(rec: usize): u32 {
   return ctx != 0 ? load<u32>(ctx, SKB_PROTOCOL) & 0xffff : 0;
 }
 
+/** 802.1Q or 802.1ad, in network order in the low half (as skb->protocol holds it). */
+@inline function isVlanProto(p: u32): bool {
+  return p == 0x0081 || p == 0xa888;
+}
+
+/** skb_vlan_tag_present: the out-of-band (hwaccel) tag. */
+function vlanPresent(rec: usize): bool {
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  if (ctx != 0) return load<u32>(ctx, SKB_VLAN_PRESENT) != 0;
+  const meta = <usize>load<u32>(rec, VM_META);
+  return meta != 0 && load<u16>(meta, FM_VLAN_TCI) != 0;
+}
+
+function vlanField(rec: usize, skbOff: u32, fmOff: u32): u32 {
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  if (ctx != 0) return load<u32>(ctx + skbOff) & 0xffff;
+  const meta = <usize>load<u32>(rec, VM_META);
+  return meta != 0 ? <u32>load<u16>(meta + fmOff) : 0;
+}
+
+function setVlan(rec: usize, present: u32, proto: u32, tci: u32): void {
+  const meta = <usize>load<u32>(rec, VM_META);
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  if (meta != 0) { store<u16>(meta, <u16>tci, FM_VLAN_TCI); store<u16>(meta, <u16>proto, FM_VLAN_PROTO); }
+  if (ctx != 0) {
+    store<u32>(ctx, present, SKB_VLAN_PRESENT);
+    store<u32>(ctx, tci, SKB_VLAN_TCI);
+    store<u32>(ctx, proto, SKB_VLAN_PROTO);
+  }
+}
+
+function setSkbProtocol(rec: usize, proto: u32): void {
+  const meta = <usize>load<u32>(rec, VM_META);
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  if (meta != 0) store<u16>(meta, <u16>proto, FM_PROTOCOL);
+  if (ctx != 0) store<u32>(ctx, proto, SKB_PROTOCOL);
+}
+
+/**
+ * __skb_vlan_pop: the tag after the MAC addresses leaves the frame (the addresses move
+ * up over it) and skb->protocol becomes the encapsulated one (vlan_set_encap_proto:
+ * below 0x600 a length, the frame 802.3 raw (ffff) or 802.2).
+ */
+function popFrameTag(rec: usize, data: usize, len: u32): void {
+  const encap = <u32>load<u16>(data + 16);
+  let proto = encap;
+  if (<u32>bswap<u16>(<u16>encap) < 0x600) proto = len >= 20 && load<u16>(data + 18) == 0xffff ? 0x0100 : 0x0400; // ETH_P_802_3 / ETH_P_802_2
+  memory.copy(data + 4, data, 12);
+  setPacket(rec, data + 4, len - 4, false);
+  setSkbProtocol(rec, proto);
+}
+
 /** Runs helper `id` for the instruction at `pc`. Returns 0 or a fault code. */
 export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
   switch (id) {
@@ -415,22 +467,48 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       ret(rec, 0);
       return 0;
     }
-    case 18: case 19: { // skb_vlan_push(skb, proto, tci), skb_vlan_pop(skb): the out-of-band (hwaccel) tag
-      const meta = <usize>load<u32>(rec, VM_META);
-      const ctx = <usize>load<u32>(rec, VM_CTX);
-      let proto: u32 = 0;
-      let tci: u32 = 0;
+    case 18: case 19: { // skb_vlan_push(skb, proto, tci), skb_vlan_pop(skb): skb_vlan_push / skb_vlan_pop
+      const data = <usize>load<u32>(rec, VM_PKT);
+      const len = load<u32>(rec, VM_PKT_LEN);
       if (id == 18) {
-        proto = <u32>arg(rec, 2) & 0xffff;
-        if (proto != 0x0081 && proto != 0xa888) { ret(rec, <u64>EINVAL); return 0; } // ETH_P_8021Q / 8021AD, network order
-        tci = <u32>arg(rec, 3) & 0xffff;
+        // (a protocol other than 802.1Q / 802.1ad becomes 802.1Q; network order in the low half)
+        let proto = <u32>arg(rec, 2) & 0xffff;
+        if (proto != 0x0081 && proto != 0xa888) proto = 0x0081;
+        const tci = <u32>arg(rec, 3) & 0xffff;
+        // A tag already out of band goes into the frame first, after the MAC addresses.
+        if (vlanPresent(rec)) {
+          const nd = data - 4;
+          if (nd < <usize>load<u32>(rec, VM_PKT_LO)) { ret(rec, <u64>ENOMEM); return 0; }
+          const oldProto = vlanField(rec, SKB_VLAN_PROTO, FM_VLAN_PROTO);
+          memory.copy(nd, data, 12);
+          store<u16>(nd + 12, <u16>oldProto);
+          store<u16>(nd + 14, bswap<u16>(<u16>vlanField(rec, SKB_VLAN_TCI, FM_VLAN_TCI)));
+          setPacket(rec, nd, len + 4, false);
+          setSkbProtocol(rec, oldProto);
+        }
+        setVlan(rec, 1, proto, tci);
+        ret(rec, 0);
+        return 0;
       }
-      if (meta != 0) { store<u16>(meta, <u16>tci, FM_VLAN_TCI); store<u16>(meta, <u16>proto, FM_VLAN_PROTO); }
-      if (ctx != 0) {
-        store<u32>(ctx, id == 18 ? 1 : 0, SKB_VLAN_PRESENT);
-        store<u32>(ctx, tci, SKB_VLAN_TCI);
-        store<u32>(ctx, proto, SKB_VLAN_PROTO);
+      // Pop: the out-of-band tag if there is one, else the frame's outer tag; then the
+      // frame's next tag (if any) moves out of band.
+      let d = data;
+      let l = len;
+      if (vlanPresent(rec)) {
+        setVlan(rec, 0, 0, 0);
+      } else {
+        if (!isVlanProto(skbProtocol(rec))) { ret(rec, 0); return 0; }
+        if (l < 18) { ret(rec, <u64>ENOMEM); return 0; }
+        popFrameTag(rec, d, l);
+        d += 4;
+        l -= 4;
       }
+      const p = skbProtocol(rec);
+      if (!isVlanProto(p)) { ret(rec, 0); return 0; }
+      if (l < 18) { ret(rec, <u64>ENOMEM); return 0; }
+      const tci = <u32>bswap<u16>(load<u16>(d + 14));
+      popFrameTag(rec, d, l);
+      setVlan(rec, 1, p, tci);
       ret(rec, 0);
       return 0;
     }

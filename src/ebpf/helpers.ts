@@ -168,10 +168,10 @@ export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 
 
 /**
  * Helpers that move or resize the packet (`setPacket`) but otherwise behave like plain
- * ones (change_proto, change_tail, change_head, adjust_room, xdp_adjust_head/tail/meta): r1..r5 in, r0
- * out, then the packet's new bounds.
+ * ones (vlan_push/pop, change_proto, change_tail, change_head, adjust_room, xdp_adjust_head/tail/meta):
+ * r1..r5 in, r0 out, then the packet's new bounds.
  */
-export const PACKET_MOVING_HELPERS: ReadonlySet<number> = new Set([31, 38, 43, 44, 50, 54, 65]);
+export const PACKET_MOVING_HELPERS: ReadonlySet<number> = new Set([18, 19, 31, 38, 43, 44, 50, 54, 65]);
 
 /**
  * Helpers whose run leaves per-thread state for the next run's: trace_printk (the order of
