@@ -394,25 +394,51 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       const flags = arg(rec, 4);
       const data = <usize>load<u32>(rec, VM_PKT);
       const len = load<u32>(rec, VM_PKT_LEN);
+      // (flags: FIXED_GSO 1, ENCAP_L3_IPV4 2 / IPV6 4, ENCAP_L4_GRE 8 / UDP 0x10, NO_CSUM_RESET 0x20,
+      // ENCAP_L2_ETH 0x40, DECAP_L3_IPV4 0x80 / IPV6 0x100, the inner MAC length in the top byte)
       if ((flags & ~((<u64>0xff << 56) | 0x1ff)) != 0) { ret(rec, <u64>EINVAL); return 0; }
-      const proto = len >= 14 ? bswap<u16>(load<u16>(data, 12)) : 0;
-      if (proto != 0x0800 && proto != 0x86dd) { ret(rec, <u64>(-524 as i64)); return 0; } // -ENOTSUPP
+      const shrink = diff < 0;
+      const abs = <u32>(shrink ? -diff : diff);
+      if (abs > 0xfff) { ret(rec, <u64>EFAULT); return 0; }
+      // skb->protocol, not the frame's EtherType (they differ after a VLAN pop, say)
+      const proto = skbProtocol(rec);
+      if (proto != 0x0008 && proto != 0xdd86) { ret(rec, <u64>(-524 as i64)); return 0; } // -ENOTSUPP
+      if (shrink ? (flags & 0x180) == 0x180 : (flags & 0x180) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      const base: u32 = proto == 0x0008 ? 20 : 40;
       let off: u32 = 14;
-      if (mode == 0) off += proto == 0x0800 ? 20 : 40;
+      if (mode == 0) off += base;
       else if (mode != 1) { ret(rec, <u64>(-524 as i64)); return 0; }
-      if (diff == 0 || off > len) { ret(rec, diff == 0 ? 0 : <u64>EINVAL); return 0; }
-      if (diff > 0) {
-        const nd = data - <usize>diff;
-        if (nd < <usize>load<u32>(rec, VM_PKT_LO) || <i64>len + diff > 0xffff) { ret(rec, <u64>ENOMEM); return 0; }
-        memory.copy(nd, data, off);
-        memory.fill(nd + off, 0, <usize>diff);
-        setPacket(rec, nd, len + <u32>diff, false);
-      } else {
-        const d = <u32>(-diff);
-        if (off + d > len || len - d < off) { ret(rec, <u64>EINVAL); return 0; }
-        memory.copy(data + d, data, off);
-        setPacket(rec, data + d, len - d, false);
+      if (off > len) { ret(rec, <u64>EINVAL); return 0; }
+      if (shrink) {
+        // The network header's minimum stays (the decapsulated one's, with a DECAP flag).
+        const lenMin: u32 = (flags & 0x100) != 0 ? 40 : (flags & 0x80) != 0 ? 20 : base;
+        const lenCur = len - 14;
+        if (abs >= lenCur || lenCur - abs < lenMin) { ret(rec, <u64>(-524 as i64)); return 0; }
+        if ((flags & ~(<u64>0x1a1)) != 0) { ret(rec, <u64>EINVAL); return 0; } // FIXED_GSO, DECAP_L3_*, NO_CSUM_RESET only
+        if (off + abs > len) { ret(rec, <u64>EINVAL); return 0; }
+        memory.copy(data + abs, data, off);
+        setPacket(rec, data + abs, len - abs, false);
+        // skb->protocol follows the new outer header's version
+        if (proto == 0x0008 && (flags & 0x100) != 0) setSkbProtocol(rec, 0xdd86);
+        else if (proto == 0xdd86 && (flags & 0x80) != 0) setSkbProtocol(rec, 0x0008);
+        ret(rec, 0);
+        return 0;
       }
+      const nd = data - <usize>abs;
+      if (nd < <usize>load<u32>(rec, VM_PKT_LO) || <i64>len + <i64>abs > 0xffff) { ret(rec, <u64>ENOMEM); return 0; }
+      const encap = (flags & 6) != 0;
+      if (encap) {
+        if ((flags & 6) == 6 || (flags & 0x18) == 0x18) { ret(rec, <u64>EINVAL); return 0; }
+        if (<u32>(flags >> 56) > abs) { ret(rec, <u64>EINVAL); return 0; } // the inner MAC header inside the room
+      }
+      if (abs != 0) {
+        memory.copy(nd, data, off);
+        memory.fill(nd + off, 0, <usize>abs);
+        setPacket(rec, nd, len + abs, false);
+      }
+      // skb->protocol follows the new outer header's version
+      if (encap && proto == 0x0008 && (flags & 4) != 0) setSkbProtocol(rec, 0xdd86);
+      else if (encap && proto == 0xdd86 && (flags & 2) != 0) setSkbProtocol(rec, 0x0008);
       ret(rec, 0);
       return 0;
     }
