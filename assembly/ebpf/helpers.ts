@@ -25,7 +25,7 @@ import {
   BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, MAP_COPIES,
 } from "../abi/vm";
 import {
-  VM_DEV, VM_NETNS, VM_CSUM, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
+  VM_DEV, VM_NETNS, VM_CSUM, VM_HEAD_PUSHED, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
   KV_SKB_LEN, KV_DEV, KV_DEV_HEADROOM, KV_DEV_TAILROOM, KV_DEV_IFINDEX, KV_DEV_MTU,
 } from "../abi/vm";
 import { SKB_PROTOCOL, SKB_TSTAMP, FM_PROTOCOL, FM_TSTAMP } from "../abi/layout";
@@ -369,7 +369,8 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
     case 38: { // skb_change_tail(skb, new_len, flags)
       const data = <usize>load<u32>(rec, VM_PKT);
       const nl = arg(rec, 2);
-      if (arg(rec, 3) != 0 || nl < 14 || nl > 0xffff) { ret(rec, <u64>EINVAL); return 0; }
+      // (not below the network header's offset: __bpf_skb_min_len)
+      if (arg(rec, 3) != 0 || nl < 14 + <u64>load<u32>(rec, VM_HEAD_PUSHED) || nl > 0xffff) { ret(rec, <u64>EINVAL); return 0; }
       if (data + <usize>nl > <usize>load<u32>(rec, VM_PKT_HI)) { ret(rec, <u64>ENOMEM); return 0; }
       const old = load<u32>(rec, VM_PKT_LEN);
       if (<u32>nl > old) memory.fill(data + old, 0, <usize>(<u32>nl - old));
@@ -385,6 +386,7 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       const nd = data - <usize>room;
       memory.fill(nd, 0, <usize>room);
       setPacket(rec, nd, load<u32>(rec, VM_PKT_LEN) + <u32>room, false);
+      store<u32>(rec, load<u32>(rec, VM_HEAD_PUSHED) + <u32>room, VM_HEAD_PUSHED); // (MAC header: the network header stays)
       ret(rec, 0);
       return 0;
     }

@@ -24,14 +24,7 @@ const recorded = missing ? { kernel: '', recorded: {} as Record<string, Recorded
  * Runs where nkemu is known to differ from the kernel, with the reason. Each is still run
  * and must still differ (so a fix shows up here).
  */
-const KNOWN_DIFFERENCES: Record<string, string> = Object.fromEntries(
-  // bpf_skb_change_tail refuses a length below __bpf_skb_min_len, the network header's
-  // offset, which bpf_skb_change_head moves forward (the new bytes are MAC header); nkemu
-  // keeps no network header offset for the skb and takes ETH_HLEN: after change_head(1500)
-  // its change_tail(100) succeeds where the kernel's is -EINVAL.
-  Object.keys(PACKETS).filter((p) => recorded.recorded[`tc_adjust_room_max/${p}@v3`] && !recorded.recorded[`tc_adjust_room_max/${p}@v3`]!.error)
-    .map((p) => [`tc_adjust_room_max/${p}`, 'change_tail after change_head: no network header offset in nkemu (min length 14, the kernel\'s 1514+)']),
-);
+const KNOWN_DIFFERENCES: Record<string, string> = {};
 
 let emu: Emulator;
 beforeAll(async () => {
