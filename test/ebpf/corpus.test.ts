@@ -42,7 +42,7 @@ const object = (name: string): Uint8Array => {
 };
 
 /** nkemu's run of a case, in the recording's shape (maps: non-zero entries, keys sorted). */
-function nkemu(c: FixtureCase, engine: Engine): Recorded {
+function nkemu(c: FixtureCase, engine: Engine, repeat = 1): Recorded & { executed?: number } {
   let loaded;
   try {
     loaded = emu.loadObject(object(c.object), { programs: [c.program] });
@@ -54,12 +54,13 @@ function nkemu(c: FixtureCase, engine: Engine): Recorded {
   if (engine === 'compiled' && prog.jit.slot === 0) return { retval: 0, dataOut: '', error: `not compiled: ${prog.jit.reason}` };
   let r;
   try {
-    r = emu.testRun(prog, { data: c.packet, interpreter: engine === 'interpreter' });
+    r = emu.testRun(prog, { data: c.packet, interpreter: engine === 'interpreter', repeat });
   } catch (e) {
     return { retval: 0, dataOut: '', error: `run: ${(e as Error).message}` };
   }
   if (r.fault) return { retval: 0, dataOut: '', error: `fault: ${r.fault}` };
-  const out: Recorded = { retval: r.retval, dataOut: hex(r.dataOut), maps: {} };
+  const out: Recorded & { executed?: number } = { retval: r.retval, dataOut: hex(r.dataOut), maps: {} };
+  if (repeat > 1) out.executed = r.executed;
   for (const [name, m] of loaded.maps) {
     const rows: { key: string; value: string | string[] }[] = [];
     for (const k of m.keys()) {
@@ -141,5 +142,15 @@ describe.skipIf(!!missing)(`program corpus against the kernel's recording (${rec
       }
       expect(failures).toEqual([]);
     });
+  });
+
+  it('repeated runs (11 repetitions: tc programs run them on their batch code): the same result, packet, maps and instruction count on both engines', () => {
+    const failures: string[] = [];
+    for (const c of CORPUS_CASES) {
+      const a = JSON.stringify(nkemu(c, 'compiled', 11));
+      const b = JSON.stringify(nkemu(c, 'interpreter', 11));
+      if (a !== b) failures.push(`${c.name}: compiled ${a.slice(0, 300)} interpreter ${b.slice(0, 300)}`);
+    }
+    expect(failures).toEqual([]);
   });
 });
