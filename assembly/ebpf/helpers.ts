@@ -847,6 +847,44 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       ret(rec, 0);
       return 0;
     }
+    case 97: { // skb_ecn_set_ce(skb): INET_ECN_set_ce on the network header (its protocol past any VLAN tags)
+      const data = <usize>load<u32>(rec, VM_PKT);
+      const len = load<u32>(rec, VM_PKT_LEN);
+      // skb_protocol(skb, true): the EtherType after the frame's VLAN tags (vlan_get_protocol; 0 past 8 or cut short)
+      let proto = skbProtocol(rec);
+      let at: u32 = 14;
+      for (let depth = 0; isVlanProto(proto); depth++) {
+        if (depth == 8 || at + 4 > len) { proto = 0; break; }
+        proto = <u32>load<u16>(data + at + 2);
+        at += 4;
+      }
+      // the network header: after the MAC header (a VLAN tag in the frame is not skipped)
+      const nh: u32 = 14 + load<u32>(rec, VM_HEAD_PUSHED);
+      let r: u64 = 0;
+      if (proto == 0x0008 && nh + 20 <= len) {
+        const iph = data + nh;
+        const ecn = (<u32>load<u8>(iph + 1) + 1) & 3; // NOT_ECT 01, ECT(1) 10, ECT(0) 11, CE 00
+        if ((ecn & 2) == 0) r = ecn == 0 ? 1 : 0;
+        else {
+          // the header checksum takes the TOS change: += htons(0xFFFB) + htons(ecn), one's complement
+          const add = (<u32>bswap<u16>(<u16>0xfffb) + <u32>bswap<u16>(<u16>ecn)) & 0xffff;
+          let sum = <u32>load<u16>(iph + 10) + add;
+          sum = (sum & 0xffff) + (sum >> 16);
+          store<u16>(iph + 10, <u16>sum);
+          store<u8>(iph + 1, load<u8>(iph + 1) | 3);
+          r = 1;
+        }
+      } else if (proto == 0xdd86 && nh + 40 <= len) {
+        const ip6 = data + nh;
+        const dsfield = <u32>bswap<u16>(load<u16>(ip6)) >> 4 & 0xff;
+        if ((dsfield & 3) != 0) { // not NOT_ECT: CE set in the traffic class
+          store<u8>(ip6 + 1, load<u8>(ip6 + 1) | 0x30);
+          r = 1;
+        }
+      }
+      ret(rec, r);
+      return 0;
+    }
     case 10: // l3_csum_replace(skb, off, from, to, flags)
       ret(rec, <u64>csumField(rec, 0xf));
       return 0;

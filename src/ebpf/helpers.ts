@@ -164,7 +164,7 @@ export const HELPERS: ReadonlyMap<number, HelperInfo> = new Map(
  * Helpers that only read r1..r5 and set r0: no callbacks, no tail call, the packet neither
  * moved nor resized. Compiled calls to them hand over just those registers.
  */
-export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 29, 30, 34, 41, 48, 51, 66, 69, 87, 88, 89, 122, 130, 131, 132, 133, 134, 135, 155, 163, 165, 192, 195]);
+export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 29, 30, 34, 41, 48, 51, 66, 69, 87, 88, 89, 97, 122, 130, 131, 132, 133, 134, 135, 155, 163, 165, 192, 195]);
 
 /**
  * Helpers that move or resize the packet (`setPacket`) but otherwise behave like plain
