@@ -17,3 +17,9 @@ for src in *.c; do
 	done
 	echo "built $base"
 done
+# The program corpus (test/fixtures/corpus): -mcpu=v3 only (NAME.o), the only objects it records.
+cd ../corpus
+for src in *.c; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ARCH_INC" -c "$src" -o "${src%.c}.o"
+	echo "built corpus/${src%.c}"
+done

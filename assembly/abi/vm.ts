@@ -110,6 +110,10 @@ export const VM_CSUM: u32 = 924;
 // bpf_for_each_map_elem on an array: the key (u32 index) its callback is handed a pointer
 // to (read-only, like the kernel's PTR_TO_MAP_KEY); saved and restored around nested walks.
 export const VM_ITER_KEY: u32 = 928;
+// Bytes bpf_skb_change_head put in front of the MAC header: the network header stays where it
+// was, so its offset from the packet's start (bpf_skb_change_tail's floor, __bpf_skb_min_len)
+// is ETH_HLEN plus this. Cleared where VM_CSUM is.
+export const VM_HEAD_PUSHED: u32 = 932;
 // The tunnel metadata's options (bpf_skb_set_tunnel_opt: ip_tunnel_info's options_len and
 // the bytes after it; the options-present flags as a word): reset by set_tunnel_key.
 export const VM_TUNNEL_OPT_LEN: u32 = 936;

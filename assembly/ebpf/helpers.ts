@@ -25,7 +25,7 @@ import {
   BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, MAP_COPIES,
 } from "../abi/vm";
 import {
-  VM_DEV, VM_NETNS, VM_CSUM, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
+  VM_DEV, VM_NETNS, VM_CSUM, VM_HEAD_PUSHED, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
   KV_SKB_LEN, KV_DEV, KV_DEV_HEADROOM, KV_DEV_TAILROOM, KV_DEV_IFINDEX, KV_DEV_MTU,
 } from "../abi/vm";
 import { SKB_PROTOCOL, SKB_TSTAMP, FM_PROTOCOL, FM_TSTAMP } from "../abi/layout";
@@ -238,6 +238,58 @@ function skbProtocol(rec: usize): u32 {
   return ctx != 0 ? load<u32>(ctx, SKB_PROTOCOL) & 0xffff : 0;
 }
 
+/** 802.1Q or 802.1ad, in network order in the low half (as skb->protocol holds it). */
+@inline function isVlanProto(p: u32): bool {
+  return p == 0x0081 || p == 0xa888;
+}
+
+/** skb_vlan_tag_present: the out-of-band (hwaccel) tag. */
+function vlanPresent(rec: usize): bool {
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  if (ctx != 0) return load<u32>(ctx, SKB_VLAN_PRESENT) != 0;
+  const meta = <usize>load<u32>(rec, VM_META);
+  return meta != 0 && load<u16>(meta, FM_VLAN_TCI) != 0;
+}
+
+function vlanField(rec: usize, skbOff: u32, fmOff: u32): u32 {
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  if (ctx != 0) return load<u32>(ctx + skbOff) & 0xffff;
+  const meta = <usize>load<u32>(rec, VM_META);
+  return meta != 0 ? <u32>load<u16>(meta + fmOff) : 0;
+}
+
+function setVlan(rec: usize, present: u32, proto: u32, tci: u32): void {
+  const meta = <usize>load<u32>(rec, VM_META);
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  if (meta != 0) { store<u16>(meta, <u16>tci, FM_VLAN_TCI); store<u16>(meta, <u16>proto, FM_VLAN_PROTO); }
+  if (ctx != 0) {
+    store<u32>(ctx, present, SKB_VLAN_PRESENT);
+    store<u32>(ctx, tci, SKB_VLAN_TCI);
+    store<u32>(ctx, proto, SKB_VLAN_PROTO);
+  }
+}
+
+function setSkbProtocol(rec: usize, proto: u32): void {
+  const meta = <usize>load<u32>(rec, VM_META);
+  const ctx = <usize>load<u32>(rec, VM_CTX);
+  if (meta != 0) store<u16>(meta, <u16>proto, FM_PROTOCOL);
+  if (ctx != 0) store<u32>(ctx, proto, SKB_PROTOCOL);
+}
+
+/**
+ * __skb_vlan_pop: the tag after the MAC addresses leaves the frame (the addresses move
+ * up over it) and skb->protocol becomes the encapsulated one (vlan_set_encap_proto:
+ * below 0x600 a length, the frame 802.3 raw (ffff) or 802.2).
+ */
+function popFrameTag(rec: usize, data: usize, len: u32): void {
+  const encap = <u32>load<u16>(data + 16);
+  let proto = encap;
+  if (<u32>bswap<u16>(<u16>encap) < 0x600) proto = len >= 20 && load<u16>(data + 18) == 0xffff ? 0x0100 : 0x0400; // ETH_P_802_3 / ETH_P_802_2
+  memory.copy(data + 4, data, 12);
+  setPacket(rec, data + 4, len - 4, false);
+  setSkbProtocol(rec, proto);
+}
+
 /** Runs helper `id` for the instruction at `pc`. Returns 0 or a fault code. */
 export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
   switch (id) {
@@ -316,7 +368,8 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
     case 38: { // skb_change_tail(skb, new_len, flags)
       const data = <usize>load<u32>(rec, VM_PKT);
       const nl = arg(rec, 2);
-      if (arg(rec, 3) != 0 || nl < 14 || nl > 0xffff) { ret(rec, <u64>EINVAL); return 0; }
+      // (not below the network header's offset: __bpf_skb_min_len)
+      if (arg(rec, 3) != 0 || nl < 14 + <u64>load<u32>(rec, VM_HEAD_PUSHED) || nl > 0xffff) { ret(rec, <u64>EINVAL); return 0; }
       if (data + <usize>nl > <usize>load<u32>(rec, VM_PKT_HI)) { ret(rec, <u64>ENOMEM); return 0; }
       const old = load<u32>(rec, VM_PKT_LEN);
       if (<u32>nl > old) memory.fill(data + old, 0, <usize>(<u32>nl - old));
@@ -332,6 +385,7 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       const nd = data - <usize>room;
       memory.fill(nd, 0, <usize>room);
       setPacket(rec, nd, load<u32>(rec, VM_PKT_LEN) + <u32>room, false);
+      store<u32>(rec, load<u32>(rec, VM_HEAD_PUSHED) + <u32>room, VM_HEAD_PUSHED); // (MAC header: the network header stays)
       ret(rec, 0);
       return 0;
     }
@@ -341,25 +395,51 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       const flags = arg(rec, 4);
       const data = <usize>load<u32>(rec, VM_PKT);
       const len = load<u32>(rec, VM_PKT_LEN);
+      // (flags: FIXED_GSO 1, ENCAP_L3_IPV4 2 / IPV6 4, ENCAP_L4_GRE 8 / UDP 0x10, NO_CSUM_RESET 0x20,
+      // ENCAP_L2_ETH 0x40, DECAP_L3_IPV4 0x80 / IPV6 0x100, the inner MAC length in the top byte)
       if ((flags & ~((<u64>0xff << 56) | 0x1ff)) != 0) { ret(rec, <u64>EINVAL); return 0; }
-      const proto = len >= 14 ? bswap<u16>(load<u16>(data, 12)) : 0;
-      if (proto != 0x0800 && proto != 0x86dd) { ret(rec, <u64>(-524 as i64)); return 0; } // -ENOTSUPP
+      const shrink = diff < 0;
+      const abs = <u32>(shrink ? -diff : diff);
+      if (abs > 0xfff) { ret(rec, <u64>EFAULT); return 0; }
+      // skb->protocol, not the frame's EtherType (they differ after a VLAN pop, say)
+      const proto = skbProtocol(rec);
+      if (proto != 0x0008 && proto != 0xdd86) { ret(rec, <u64>(-524 as i64)); return 0; } // -ENOTSUPP
+      if (shrink ? (flags & 0x180) == 0x180 : (flags & 0x180) != 0) { ret(rec, <u64>EINVAL); return 0; }
+      const base: u32 = proto == 0x0008 ? 20 : 40;
       let off: u32 = 14;
-      if (mode == 0) off += proto == 0x0800 ? 20 : 40;
+      if (mode == 0) off += base;
       else if (mode != 1) { ret(rec, <u64>(-524 as i64)); return 0; }
-      if (diff == 0 || off > len) { ret(rec, diff == 0 ? 0 : <u64>EINVAL); return 0; }
-      if (diff > 0) {
-        const nd = data - <usize>diff;
-        if (nd < <usize>load<u32>(rec, VM_PKT_LO) || <i64>len + diff > 0xffff) { ret(rec, <u64>ENOMEM); return 0; }
-        memory.copy(nd, data, off);
-        memory.fill(nd + off, 0, <usize>diff);
-        setPacket(rec, nd, len + <u32>diff, false);
-      } else {
-        const d = <u32>(-diff);
-        if (off + d > len || len - d < off) { ret(rec, <u64>EINVAL); return 0; }
-        memory.copy(data + d, data, off);
-        setPacket(rec, data + d, len - d, false);
+      if (off > len) { ret(rec, <u64>EINVAL); return 0; }
+      if (shrink) {
+        // The network header's minimum stays (the decapsulated one's, with a DECAP flag).
+        const lenMin: u32 = (flags & 0x100) != 0 ? 40 : (flags & 0x80) != 0 ? 20 : base;
+        const lenCur = len - 14;
+        if (abs >= lenCur || lenCur - abs < lenMin) { ret(rec, <u64>(-524 as i64)); return 0; }
+        if ((flags & ~(<u64>0x1a1)) != 0) { ret(rec, <u64>EINVAL); return 0; } // FIXED_GSO, DECAP_L3_*, NO_CSUM_RESET only
+        if (off + abs > len) { ret(rec, <u64>EINVAL); return 0; }
+        memory.copy(data + abs, data, off);
+        setPacket(rec, data + abs, len - abs, false);
+        // skb->protocol follows the new outer header's version
+        if (proto == 0x0008 && (flags & 0x100) != 0) setSkbProtocol(rec, 0xdd86);
+        else if (proto == 0xdd86 && (flags & 0x80) != 0) setSkbProtocol(rec, 0x0008);
+        ret(rec, 0);
+        return 0;
       }
+      const nd = data - <usize>abs;
+      if (nd < <usize>load<u32>(rec, VM_PKT_LO) || <i64>len + <i64>abs > 0xffff) { ret(rec, <u64>ENOMEM); return 0; }
+      const encap = (flags & 6) != 0;
+      if (encap) {
+        if ((flags & 6) == 6 || (flags & 0x18) == 0x18) { ret(rec, <u64>EINVAL); return 0; }
+        if (<u32>(flags >> 56) > abs) { ret(rec, <u64>EINVAL); return 0; } // the inner MAC header inside the room
+      }
+      if (abs != 0) {
+        memory.copy(nd, data, off);
+        memory.fill(nd + off, 0, <usize>abs);
+        setPacket(rec, nd, len + abs, false);
+      }
+      // skb->protocol follows the new outer header's version
+      if (encap && proto == 0x0008 && (flags & 4) != 0) setSkbProtocol(rec, 0xdd86);
+      else if (encap && proto == 0xdd86 && (flags & 2) != 0) setSkbProtocol(rec, 0x0008);
       ret(rec, 0);
       return 0;
     }
@@ -414,22 +494,48 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       ret(rec, 0);
       return 0;
     }
-    case 18: case 19: { // skb_vlan_push(skb, proto, tci), skb_vlan_pop(skb): the out-of-band (hwaccel) tag
-      const meta = <usize>load<u32>(rec, VM_META);
-      const ctx = <usize>load<u32>(rec, VM_CTX);
-      let proto: u32 = 0;
-      let tci: u32 = 0;
+    case 18: case 19: { // skb_vlan_push(skb, proto, tci), skb_vlan_pop(skb): skb_vlan_push / skb_vlan_pop
+      const data = <usize>load<u32>(rec, VM_PKT);
+      const len = load<u32>(rec, VM_PKT_LEN);
       if (id == 18) {
-        proto = <u32>arg(rec, 2) & 0xffff;
-        if (proto != 0x0081 && proto != 0xa888) { ret(rec, <u64>EINVAL); return 0; } // ETH_P_8021Q / 8021AD, network order
-        tci = <u32>arg(rec, 3) & 0xffff;
+        // (a protocol other than 802.1Q / 802.1ad becomes 802.1Q; network order in the low half)
+        let proto = <u32>arg(rec, 2) & 0xffff;
+        if (proto != 0x0081 && proto != 0xa888) proto = 0x0081;
+        const tci = <u32>arg(rec, 3) & 0xffff;
+        // A tag already out of band goes into the frame first, after the MAC addresses.
+        if (vlanPresent(rec)) {
+          const nd = data - 4;
+          if (nd < <usize>load<u32>(rec, VM_PKT_LO)) { ret(rec, <u64>ENOMEM); return 0; }
+          const oldProto = vlanField(rec, SKB_VLAN_PROTO, FM_VLAN_PROTO);
+          memory.copy(nd, data, 12);
+          store<u16>(nd + 12, <u16>oldProto);
+          store<u16>(nd + 14, bswap<u16>(<u16>vlanField(rec, SKB_VLAN_TCI, FM_VLAN_TCI)));
+          setPacket(rec, nd, len + 4, false);
+          setSkbProtocol(rec, oldProto);
+        }
+        setVlan(rec, 1, proto, tci);
+        ret(rec, 0);
+        return 0;
       }
-      if (meta != 0) { store<u16>(meta, <u16>tci, FM_VLAN_TCI); store<u16>(meta, <u16>proto, FM_VLAN_PROTO); }
-      if (ctx != 0) {
-        store<u32>(ctx, id == 18 ? 1 : 0, SKB_VLAN_PRESENT);
-        store<u32>(ctx, tci, SKB_VLAN_TCI);
-        store<u32>(ctx, proto, SKB_VLAN_PROTO);
+      // Pop: the out-of-band tag if there is one, else the frame's outer tag; then the
+      // frame's next tag (if any) moves out of band.
+      let d = data;
+      let l = len;
+      if (vlanPresent(rec)) {
+        setVlan(rec, 0, 0, 0);
+      } else {
+        if (!isVlanProto(skbProtocol(rec))) { ret(rec, 0); return 0; }
+        if (l < 18) { ret(rec, <u64>ENOMEM); return 0; }
+        popFrameTag(rec, d, l);
+        d += 4;
+        l -= 4;
       }
+      const p = skbProtocol(rec);
+      if (!isVlanProto(p)) { ret(rec, 0); return 0; }
+      if (l < 18) { ret(rec, <u64>ENOMEM); return 0; }
+      const tci = <u32>bswap<u16>(load<u16>(d + 14));
+      popFrameTag(rec, d, l);
+      setVlan(rec, 1, p, tci);
       ret(rec, 0);
       return 0;
     }
@@ -738,6 +844,44 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       if (to == 0) { ret(rec, <u64>EFAULT); return 0; }
       memory.copy(to, from, <usize>len);
       ret(rec, 0);
+      return 0;
+    }
+    case 97: { // skb_ecn_set_ce(skb): INET_ECN_set_ce on the network header (its protocol past any VLAN tags)
+      const data = <usize>load<u32>(rec, VM_PKT);
+      const len = load<u32>(rec, VM_PKT_LEN);
+      // skb_protocol(skb, true): the EtherType after the frame's VLAN tags (vlan_get_protocol; 0 past 8 or cut short)
+      let proto = skbProtocol(rec);
+      let at: u32 = 14;
+      for (let depth = 0; isVlanProto(proto); depth++) {
+        if (depth == 8 || at + 4 > len) { proto = 0; break; }
+        proto = <u32>load<u16>(data + at + 2);
+        at += 4;
+      }
+      // the network header: after the MAC header (a VLAN tag in the frame is not skipped)
+      const nh: u32 = 14 + load<u32>(rec, VM_HEAD_PUSHED);
+      let r: u64 = 0;
+      if (proto == 0x0008 && nh + 20 <= len) {
+        const iph = data + nh;
+        const ecn = (<u32>load<u8>(iph + 1) + 1) & 3; // NOT_ECT 01, ECT(1) 10, ECT(0) 11, CE 00
+        if ((ecn & 2) == 0) r = ecn == 0 ? 1 : 0;
+        else {
+          // the header checksum takes the TOS change: += htons(0xFFFB) + htons(ecn), one's complement
+          const add = (<u32>bswap<u16>(<u16>0xfffb) + <u32>bswap<u16>(<u16>ecn)) & 0xffff;
+          let sum = <u32>load<u16>(iph + 10) + add;
+          sum = (sum & 0xffff) + (sum >> 16);
+          store<u16>(iph + 10, <u16>sum);
+          store<u8>(iph + 1, load<u8>(iph + 1) | 3);
+          r = 1;
+        }
+      } else if (proto == 0xdd86 && nh + 40 <= len) {
+        const ip6 = data + nh;
+        const dsfield = <u32>bswap<u16>(load<u16>(ip6)) >> 4 & 0xff;
+        if ((dsfield & 3) != 0) { // not NOT_ECT: CE set in the traffic class
+          store<u8>(ip6 + 1, load<u8>(ip6 + 1) | 0x30);
+          r = 1;
+        }
+      }
+      ret(rec, r);
       return 0;
     }
     case 10: // l3_csum_replace(skb, off, from, to, flags)

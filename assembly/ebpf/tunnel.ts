@@ -5,7 +5,7 @@
 // collect_md device consumes it) and no device ever fills it on receive.
 
 import { VM_TUNNEL_OPT_LEN, VM_TUNNEL_OPT_PRESENT, VM_TUNNEL_OPTS, TUNNEL_OPTS_MAX } from "../abi/vm";
-import { VM_CSUM, VM_TUNNEL, TK_MODE, TK_ID, TK_TOS, TK_TTL, TK_FLAGS, TK_LABEL, TK_SRC, TK_DST, TK_SIZE, TK_MODE_TX, TK_MODE_IPV6 } from "../abi/vm";
+import { VM_CSUM, VM_HEAD_PUSHED, VM_TUNNEL, TK_MODE, TK_ID, TK_TOS, TK_TTL, TK_FLAGS, TK_LABEL, TK_SRC, TK_DST, TK_SIZE, TK_MODE_TX, TK_MODE_IPV6 } from "../abi/vm";
 import { EINVAL, ENOENT, ENOMEM, EPROTO } from "./errno";
 
 
@@ -48,11 +48,12 @@ const TUNNEL_OPTIONS_PRESENT: u32 = (1 << 11) | (1 << 12) | (1 << 14) | (1 << 15
 /**
  * No metadata on the packet (a new skb, or one whose dst went); and its checksum state
  * back to CHECKSUM_NONE (VM_CSUM: what bpf_csum_level reads, an skb nkemu's stacks hand
- * over has no checksum verified).
+ * over has no checksum verified), its network header right after the MAC header.
  */
 export function tunnelClear(rec: usize): void {
   store<u32>(rec + VM_TUNNEL, 0, TK_MODE);
   store<u32>(rec, 0, VM_CSUM);
+  store<u32>(rec, 0, VM_HEAD_PUSHED);
 }
 
 /**

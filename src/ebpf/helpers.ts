@@ -164,14 +164,14 @@ export const HELPERS: ReadonlyMap<number, HelperInfo> = new Map(
  * Helpers that only read r1..r5 and set r0: no callbacks, no tail call, the packet neither
  * moved nor resized. Compiled calls to them hand over just those registers.
  */
-export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 29, 30, 34, 41, 48, 51, 66, 69, 87, 88, 89, 122, 130, 131, 132, 133, 134, 135, 155, 163, 165, 192, 195]);
+export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 29, 30, 34, 41, 48, 51, 66, 69, 87, 88, 89, 97, 122, 130, 131, 132, 133, 134, 135, 155, 163, 165, 192, 195]);
 
 /**
  * Helpers that move or resize the packet (`setPacket`) but otherwise behave like plain
- * ones (change_proto, change_tail, change_head, adjust_room, xdp_adjust_head/tail/meta): r1..r5 in, r0
- * out, then the packet's new bounds.
+ * ones (vlan_push/pop, change_proto, change_tail, change_head, adjust_room, xdp_adjust_head/tail/meta):
+ * r1..r5 in, r0 out, then the packet's new bounds.
  */
-export const PACKET_MOVING_HELPERS: ReadonlySet<number> = new Set([31, 38, 43, 44, 50, 54, 65]);
+export const PACKET_MOVING_HELPERS: ReadonlySet<number> = new Set([18, 19, 31, 38, 43, 44, 50, 54, 65]);
 
 /**
  * Helpers whose run leaves per-thread state for the next run's: trace_printk (the order of

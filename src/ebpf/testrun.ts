@@ -57,6 +57,9 @@ function withFrags(lin: Uint8Array, frags: Uint8Array): Uint8Array {
 /** What an XDP test run asks of the device an xdp_md's ingress_ifindex names (its namespace's). */
 export type TestRunDevice = (ifindex: number) => { realNumRxQueues: number } | undefined;
 
+/** Where a test run's XDP frame ends: a page, less SKB_DATA_ALIGN(sizeof(struct skb_shared_info)). */
+const XDP_FRAME_END = 4096 - 320;
+
 /** XDP metadata: at most 32 bytes, in 4-byte units (the kernel's xdp_metalen_invalid). */
 const XDP_META_MAX = 32;
 
@@ -112,8 +115,13 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     }
   }
   // Packet with XDP-like headroom, the context, both in the shared memory.
-  const head = 256;
-  const buf = dp.alloc(head + d.length + 64);
+  // XDP: the kernel's page-sized frame, XDP_PACKET_HEADROOM in front and the shared info
+  // (320 bytes) at the end, so bpf_xdp_adjust_tail grows up to 3520 bytes of packet. tc: the
+  // kernel reallocates the skb's head and tail as helpers grow it, so leave room for the
+  // largest growth the helpers take (adjust_room's 0xfff bytes; change_head, change_tail).
+  const head = xdp ? 256 : 256 + 8192;
+  const size = xdp ? Math.max(XDP_FRAME_END, head + d.length + 64) : head + d.length + 8192;
+  const buf = dp.alloc(size);
   const data = buf + head;
   const ctx = dp.alloc(ctxSize);
   const rec = prog.record;
@@ -138,6 +146,11 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
       v.setUint32(0, d.length, true);
       v.setUint32(16, ((proto & 0xff) << 8) | (proto >> 8), true);
       if (v.getUint32(40, true) === 0) v.setUint32(40, 1, true);
+      // pkt_type as eth_type_trans sets it against the run's device, the loopback (its
+      // address and its broadcast address all zeros): a zero destination is this host's,
+      // any other group address multicast (ff:ff:ff:ff:ff:ff too), any other unicast
+      // another host's. (A device named by ctx_in's ifindex has its own address: not modelled.)
+      if (v.getUint32(40, true) === 1) v.setUint32(4, d.subarray(0, 6).every((b) => b === 0) ? 0 : (d[0]! & 1) !== 0 ? 2 : 3, true);
       v.setUint32(76, data, true);
       v.setUint32(80, data + d.length, true);
       v.setUint32(140, data, true);
@@ -146,7 +159,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     const t0 = performance.now();
     const r = vm.run(prog.addr, prog.insns.length / 8, {
       args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: !xdp, skbCtx: !xdp }, { addr: data, len: linear, writable: true }], programRegions,
-      maps, packet: { addr: data + metaLen, len: linear - metaLen, ctx, lo: buf, hi: buf + head + d.length + 64, xdp, dataMeta: data }, repeat,
+      maps, packet: { addr: data + metaLen, len: linear - metaLen, ctx, lo: buf, hi: buf + size, xdp, dataMeta: data }, repeat,
       jit: o.interpreter ? 0 : prog.jit.slot, netns,
       // (the batch code starts each XDP run with no metadata: runs with some go one by one)
       batch: (dv.getUint32(rec + A.PR_CTX_USE, true) & A.PR_CTX_VERIFIED) !== 0 && metaLen === 0,
@@ -171,7 +184,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
       durationNs, executed: Number(r.executed) / repeat, fault: r.fault, faultPc: r.fault ? r.faultPc : null,
     };
   } finally {
-    dp.release(buf, head + d.length + 64);
+    dp.release(buf, size);
     dp.release(ctx, ctxSize);
   }
 }

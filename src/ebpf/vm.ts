@@ -136,6 +136,7 @@ export class Vm {
     // A new skb: no tunnel metadata (kept across the repetitions, which run on the same skb).
     dv.setUint32(r + A.VM_TUNNEL + A.TK_MODE, 0, true);
     dv.setUint32(r + A.VM_CSUM, 0, true); // (and CHECKSUM_NONE, as build_skb leaves it)
+    dv.setUint32(r + A.VM_HEAD_PUSHED, 0, true); // (the network header right after the MAC header)
     dv.setUint32(r + A.VM_PKT_LO, o.packet?.lo ?? o.packet?.addr ?? 0, true);
     dv.setUint32(r + A.VM_PKT_HI, o.packet?.hi ?? (o.packet ? o.packet.addr + o.packet.len : 0), true);
     // (XDP: data_meta, where the metadata before the packet starts; none: at the packet)

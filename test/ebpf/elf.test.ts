@@ -115,6 +115,27 @@ describe('fixtures', () => {
   });
 });
 
+describe('program corpus objects (test/fixtures/corpus: -mcpu=v3 only)', () => {
+  const CDIR = new URL('../fixtures/corpus/', import.meta.url).pathname;
+  const objects = readdirSync(CDIR).filter((f) => /^[a-z0-9_]+\.o$/.test(f)).sort();
+
+  it('every corpus .c has a built .o', () => {
+    expect(objects.length).toBeGreaterThan(0);
+    expect(objects).toEqual(readdirSync(CDIR).filter((f) => f.endsWith('.c')).map((f) => f.replace(/\.c$/, '.o')).sort());
+  });
+
+  it.each(objects)('%s loads; GPL; programs are whole slots; map refs name its maps', (name) => {
+    const obj = loadObject(new Uint8Array(readFileSync(CDIR + name)));
+    expect(obj.license).toBe('GPL');
+    expect(obj.programs.length).toBeGreaterThan(0);
+    for (const p of obj.programs) {
+      expect(p.insns.length % 8).toBe(0);
+      expect(slots(p.insns)).toBeGreaterThan(0);
+      for (const r of p.relocations) expect(obj.maps[r.map]).toBeDefined();
+    }
+  });
+});
+
 describe('program sections', () => {
   it('netkit/primary and netkit/peer', () => {
     const obj = load('netkit_drop_port.o');

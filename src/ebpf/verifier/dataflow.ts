@@ -376,17 +376,19 @@ export function memAccess(
     if (s.kst) for (const slot of [...s.kst.keys()]) if (slot < at + size && at < slot + 8) s.kst.delete(slot);
     const mask = (1n << BigInt(size * 8)) - 1n;
     if (imm !== undefined) (s.kst ??= new Map()).set(at, `${size}:${imm & mask}:1`);
-    // A pointer spilled whole: a narrower fill of it is refused.
-    else if (size === 8 && valueReg >= 0 && isPtr(s.k[valueReg]!)) (s.kst ??= new Map()).set(at, s.k[valueReg] === K.FP ? `p:${s.o[valueReg]}` : 'p');
+    // A pointer spilled whole: a narrower fill of it is refused. A stack pointer or the
+    // packet's end comes back whole (data_end spilled across a call and compared after it).
+    else if (size === 8 && valueReg >= 0 && isPtr(s.k[valueReg]!)) (s.kst ??= new Map()).set(at, s.k[valueReg] === K.FP ? `p:${s.o[valueReg]}` : s.k[valueReg] === K.PKT_END ? 'pe' : 'p');
     else if (valueReg >= 0 && s.k[valueReg] === K.SCALAR && s.c[valueReg] !== null) (s.kst ??= new Map()).set(at, `${size}:${s.c[valueReg]! & mask}:0`);
     return undefined;
   }
   if (check && size < 8 && s.kst) {
     for (const [slot, x] of s.kst) if (x.startsWith('p') && slot < at + size && at < slot + 8) fail('EACCES', pc, 'invalid size of register fill');
   }
-  // A spilled stack pointer comes back as one (other pointers but the ctx come back untyped).
+  // A spilled stack pointer comes back as one, data_end as data_end (other pointers but the ctx come back untyped).
   const fp = size === 8 ? s.kst?.get(at) : undefined;
   if (fp?.startsWith('p:')) return { k: K.FP, o: Number(fp.slice(2)) };
+  if (fp === 'pe') return { k: K.PKT_END };
   const ctxOff = size === 8 ? s.spill?.get(at) : undefined;
   return ctxOff === undefined ? undefined : { k: K.CTX, o: ctxOff };
 }
@@ -446,6 +448,9 @@ function argRegTypes(a: ArgType): { expected: string; kinds: readonly K[] } {
   // map keys and values, memory, fixed-size memory (mem_types)
   return { expected: MEM_EXPECTED, kinds: MEM_KINDS };
 }
+
+/** Argument types whose memory the helper only reads (a stack buffer passed as one keeps what nkemu knew of it). */
+const READ_ONLY_ARGS: ReadonlySet<ArgType> = new Set<ArgType>(['map_key', 'map_value', 'mem', 'mem_or_null']);
 
 /** The helper writes the memory of this argument type (MEM_UNINIT, or not MEM_RDONLY): its stack bounds are checked as a write. */
 const writes = (a: ArgType | undefined): boolean => a !== undefined && (a.startsWith('uninit') || a === 'mem_rw');
@@ -628,9 +633,11 @@ export function stepCall(
         if (type !== undefined) { checkMapFunc(pc, type, id); break; }
       }
     }
-    // A helper may write through a stack pointer argument: ctx spills may be overwritten.
+    // A helper may write through a stack pointer argument: ctx spills may be overwritten
+    // (not through the memory it only reads: a map key or value it is given, read-only memory).
+    const argTypes = HELPER_PROTOS.get(id)?.args;
     for (let r = 1; r <= (HELPERS.get(id)?.args ?? 5); r++) {
-      if (s.k[r] === K.FP && !(id === 1 && r === 2)) s.kst = null;
+      if (s.k[r] === K.FP && !(id === 1 && r === 2) && !READ_ONLY_ARGS.has(argTypes?.[r - 1] ?? 'anything')) s.kst = null;
       if (s.k[r] === K.FP) {
         if (s.spill && s.spill.size > 0) v.escapes = true;
         s.spill = null;
@@ -657,6 +664,8 @@ export function stepCall(
   // A packet-moving helper kills every packet pointer (clear_all_pkt_pointers: they become unknown scalars).
   if (ret >= 0 && HELPERS.get(ret)?.pktChanging) {
     for (let r = 0; r < 10; r++) if (s.k[r] === K.PKT || s.k[r] === K.PKT_END || s.k[r] === K.PKT_META) writeReg(s, r, pc, K.SCALAR);
+    // (and the spilled ones: data_end filled back after the call is no longer data_end)
+    if (s.kst) for (const [at, x] of s.kst) if (x === 'pe') s.kst.set(at, 'p');
   }
   out.push({ to: pc + 1, s });
   return out;
