@@ -5,6 +5,7 @@
  * engines: return value, packet out, and every map's contents.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { comparable, mapRows } from '../helpers/recorded.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import type { FixtureCase, Recorded } from '../fixtures/bpf/cases.js';
@@ -59,40 +60,11 @@ function nkemu(c: FixtureCase, engine: Engine, repeat = 1): Recorded & { execute
     return { retval: 0, dataOut: '', error: `run: ${(e as Error).message}` };
   }
   if (r.fault) return { retval: 0, dataOut: '', error: `fault: ${r.fault}` };
-  const out: Recorded & { executed?: number } = { retval: r.retval, dataOut: hex(r.dataOut), maps: {} };
+  const out: Recorded & { executed?: number } = { retval: r.retval, dataOut: hex(r.dataOut), maps: mapRows(loaded.maps) };
   if (repeat > 1) out.executed = r.executed;
-  for (const [name, m] of loaded.maps) {
-    const rows: { key: string; value: string | string[] }[] = [];
-    for (const k of m.keys()) {
-      const v = m.lookup(k);
-      if (v === undefined) continue;
-      const value = Array.isArray(v) ? v.map(hex) : hex(v);
-      if ((Array.isArray(value) ? value : [value]).some((x) => /[^0]/.test(x))) rows.push({ key: hex(k), value });
-    }
-    out.maps![name] = rows.sort((a, b) => a.key.localeCompare(b.key));
-  }
   return out;
 }
 
-/** Per-CPU values: the kernel's has one per CPU, nkemu's one per thread; compare sums of the u64 words. */
-function comparable(maps: Recorded['maps']): Recorded['maps'] {
-  if (!maps) return maps;
-  const sum = (vals: string[]): string => {
-    const words = vals[0]!.length / 16;
-    let out = '';
-    for (let w = 0; w < words; w++) {
-      let t = 0n;
-      for (const v of vals) t += Buffer.from(v.slice(w * 16, w * 16 + 16), 'hex').readBigUInt64LE();
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64LE(BigInt.asUintN(64, t));
-      out += b.toString('hex');
-    }
-    return out + vals[0]!.slice(words * 16);
-  };
-  return Object.fromEntries(Object.entries(maps).map(([k, rows]) => [k, rows.map((r) => ({
-    key: r.key, value: Array.isArray(r.value) ? sum(r.value) : r.value,
-  })).filter((r) => /[^0]/.test(r.value))]));
-}
 
 /** The differences between nkemu's run and the recording, as messages (none: they agree). */
 function differences(c: FixtureCase, want: Recorded, got: Recorded): string[] {

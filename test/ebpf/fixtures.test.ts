@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { comparable, mapRows } from '../helpers/recorded.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import { CASES, CPUS, objectFile, type Recorded } from '../fixtures/bpf/cases.js';
@@ -48,45 +49,10 @@ function runLoaded(c: (typeof CASES)[number], loaded: ReturnType<Emulator['loadO
   const out: Recorded & { executed?: number } = { retval: r.retval, dataOut: hex(r.dataOut) };
   if (repeat > 1) out.executed = r.executed;
   if (c.ctx) out.ctxOut = hex(r.ctxOut);
-  if (c.maps) {
-    out.maps = {};
-    for (const [name, m] of loaded.maps) {
-      if (Array.isArray(c.maps) && !c.maps.includes(name)) continue;
-      const rows: { key: string; value: string | string[] }[] = [];
-      for (const k of m.keys()) {
-        const v = m.lookup(k);
-        if (v === undefined) continue;
-        const value = Array.isArray(v) ? v.map(hex) : hex(v);
-        if ((Array.isArray(value) ? value : [value]).some((x) => /[^0]/.test(x))) rows.push({ key: hex(k), value });
-      }
-      out.maps[name] = rows.sort((a, b) => a.key.localeCompare(b.key));
-    }
-  }
+  if (c.maps) out.maps = mapRows(loaded.maps, Array.isArray(c.maps) ? c.maps : undefined);
   return out;
 }
 
-/**
- * Per-CPU values: the recording has one per kernel CPU (whichever ran the test), nkemu
- * one per thread; compare their sums (values read as little-endian u64 words).
- */
-function comparable(maps: Recorded['maps']): Recorded['maps'] {
-  if (!maps) return maps;
-  const sum = (vals: string[]): string => {
-    const words = vals[0]!.length / 16;
-    let out = '';
-    for (let w = 0; w < words; w++) {
-      let t = 0n;
-      for (const v of vals) t += Buffer.from(v.slice(w * 16, w * 16 + 16), 'hex').readBigUInt64LE();
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64LE(BigInt.asUintN(64, t));
-      out += b.toString('hex');
-    }
-    return out + vals[0]!.slice(words * 16);
-  };
-  return Object.fromEntries(Object.entries(maps).map(([k, rows]) => [k, rows.map((r) => ({
-    key: r.key, value: Array.isArray(r.value) ? sum(r.value) : r.value,
-  }))]));
-}
 
 /** Cases nkemu cannot run yet, with the reason; the test checks it refuses them plainly at load. */
 const UNSUPPORTED: Record<string, RegExp> = {};
