@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  CTX_ARG_NOT_READ, HELPERS, PACKET_MOVING_HELPERS, PACKET_STATE_HELPERS, PLAIN_HELPERS, TAIL_CALL, THREAD_STATE_HELPERS,
+  helperAllowed, CTX_ARG_NOT_READ, HELPERS, PACKET_MOVING_HELPERS, PACKET_STATE_HELPERS, PLAIN_HELPERS, TAIL_CALL, THREAD_STATE_HELPERS,
 } from '../../src/ebpf/helpers.js';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -82,5 +82,21 @@ describe('helper facts agree with assembly/ebpf/helpers.ts', () => {
 
   it('the helpers said to leave the context in r1 unread do not read r1', () => {
     for (const id of CTX_ARG_NOT_READ) expect(argsRead(BODY.get(id)!).includes(1), `helper ${id}`).toBe(false);
+  });
+});
+
+describe('the README names every helper nkemu lacks', () => {
+  it('its "does not implement" row lists exactly the tc and XDP helpers that load but fault when called', () => {
+    const dynptr = readFileSync(new URL('assembly/ebpf/dynptr.ts', ROOT), 'utf8');
+    const implemented = new Set([...BODY.keys(), ...IN_VM, ...[...dynptr.matchAll(/id == (\d+)/g)].map((m) => Number(m[1]))]);
+    const lacking = new Set([...HELPERS.keys()].filter((id) => (helperAllowed(id, 'sched_cls') || helperAllowed(id, 'xdp')) && !implemented.has(id)));
+    const readme = readFileSync(new URL('README.md', ROOT), 'utf8');
+    const row = readme.split('\n').find((l) => l.startsWith('| Helpers the kernel offers tc and XDP programs that nkemu does not implement'))!;
+    expect(row).toBeDefined();
+    const listed = new Set<number>();
+    for (const m of row.split('|')[1]!.matchAll(/(\d+)(?:–(\d+))?/g)) {
+      for (let id = Number(m[1]); id <= Number(m[2] ?? m[1]); id++) listed.add(id);
+    }
+    expect([...listed].sort((a, b) => a - b)).toEqual([...lacking].sort((a, b) => a - b));
   });
 });
