@@ -83,10 +83,16 @@ export function relocate(obj: BpfObject, index: number, maps: BpfMap[]): { insns
   return { insns, used: [...used] };
 }
 
+/** BPF_MAP_TYPE_PERF_EVENT_ARRAY. */
+const PERF_EVENT_ARRAY = 4;
+
 function newMap(dp: Dataplane, m: BpfObject['maps'][number]): BpfMap {
+  // A perf event array without max_entries gets one per possible CPU, as libbpf and
+  // Cilium's loader give it (nkemu's CPUs: the host and the dataplane workers).
+  const maxEntries = m.kind !== 'global' && m.type === PERF_EVENT_ARRAY && m.maxEntries === 0 ? dp.workers + 1 : m.maxEntries;
   return new BpfMap(dp, {
     // (maps of maps hold an inner map's fd: libbpf sets their value size to 4)
-    name: m.name, type: m.kind === 'global' ? 'array' : m.type, keySize: m.keySize, valueSize: m.innerMap ? 4 : m.valueSize, maxEntries: m.maxEntries,
+    name: m.name, type: m.kind === 'global' ? 'array' : m.type, keySize: m.keySize, valueSize: m.innerMap ? 4 : m.valueSize, maxEntries,
     flags: m.kind === 'global' ? 0 : m.flags & ~(1 << 10), readonlyProg: (m.flags & (1 << 7)) !== 0, initial: m.initial,
     mapExtra: m.mapExtra,
     inner: m.innerMap ? { type: m.innerMap.type, keySize: m.innerMap.keySize, valueSize: m.innerMap.valueSize, maxEntries: m.innerMap.maxEntries } : undefined,

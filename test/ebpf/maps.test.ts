@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import { BpfMap } from '../../src/ebpf/maps.js';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { kernelAvailable } from '../helpers/kernel.js';
 
 let emu: Emulator;
 beforeEach(async () => {
@@ -163,6 +166,29 @@ describe('maps of maps', () => {
 });
 
 describe('perf event arrays', () => {
+  const perfAuto = new URL('../fixtures/bpf/perf_auto.o', import.meta.url).pathname;
+  it('declared without max_entries: one per CPU (the host and each worker), as libbpf gives one per possible CPU', async () => {
+    for (const workers of [0, 2]) {
+      const e = await Emulator.create({ workers });
+      try {
+        expect(e.loadObject(readFileSync(perfAuto)).maps.get('events')!.maxEntries).toBe(workers + 1);
+      } finally {
+        await e.close();
+      }
+    }
+  });
+  it.skipIf(!kernelAvailable())('the kernel loads the same object, with one entry per possible CPU', () => {
+    const pin = `/sys/fs/bpf/nkemu-perf-${process.pid}`;
+    try {
+      execFileSync('bpftool', ['prog', 'loadall', perfAuto, pin], { stdio: 'pipe' });
+      const maps = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show'], { encoding: 'utf8' })) as { name?: string; type: string; max_entries: number }[];
+      const possible = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split(',')
+        .reduce((n, r) => { const [a, b] = r.split('-').map(Number); return n + (b === undefined ? 1 : b! - a! + 1); }, 0);
+      expect(maps.filter((m) => m.name === 'events' && m.type === 'perf_event_array').map((m) => m.max_entries)).toContain(possible);
+    } finally {
+      execFileSync('rm', ['-rf', pin]);
+    }
+  });
   it('bpf_perf_event_output: -ENOENT until a perf buffer is open, then samples per CPU; E2BIG past the array', async () => {
     const { assemble } = await import('../../src/ebpf/assembler.js');
     const perf = make({ type: 'perf_event_array', valueSize: 4, maxEntries: 2 });
