@@ -194,6 +194,21 @@ describe('verify: branches decided by constants (is_branch_taken)', () => {
   });
 });
 
+describe('verify: a size that may be zero (check_mem_size_reg)', () => {
+  // bpf_skb_load_bytes(skb, 0, r10 - 16, r4): r4 is ARG_CONST_SIZE (0 not allowed)
+  const call = (len: Insn[]): Insn[] => [...len, mov(2, 0), movr(3, 10), add(3, -16), I(0x85, 0, 0, 0, 26), mov(0, 0), exit()];
+  it('a loaded length, masked or shifted, has a lower bound of 0: refused on a path the kernel surely walks', () => {
+    rejects(call([ldxw(4, 1, 8)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,4294967295]');
+    rejects(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,15]');
+    rejects(call([ldxh(4, 1, 0)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,65535]');
+  });
+  it('refuses nothing nkemu cannot be sure of: after an add, a copy, or a branch it could not decide', () => {
+    ok(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15), add(4, 1)]));
+    ok(call([ldxw(5, 1, 8), I(0x57, 5, 0, 0, 15), movr(4, 5)]));
+    ok(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15), ldxw(5, 1, 0), jeq(5, 0, 0)]));
+  });
+});
+
 describe('verify: loops walked as the kernel walks them', () => {
   it('a loop whose branches constants decide and that comes back to the same state never ends (EINVAL)', () => {
     rejects([mov(0, 0), jeq(0, 0, -1), exit()], 'EINVAL', 'infinite loop detected at insn 1');

@@ -77,6 +77,7 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
     // poisoned behind bpf_core_field_exists(), is dead and never checked).
     const taken = o === Jmp.MAY_GOTO ? undefined : branchTaken(i, c, s);
     if (taken !== undefined) return [{ to: taken ? jumpTarget(i, pc)! : pc + 1, s }];
+    s.split = 1;
     const fall = cloneState(s);
     if (c === Cls.JMP) refineBranch(i, fall, s);
     refineBounds(i, c, fall, s);
@@ -110,10 +111,14 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
   const bytes = bytesOf(size(i.code));
   if (c === Cls.LDX) {
     readReg(s, i.src, pc, check);
+    const from = s.k[i.src];
     const got = memAccess(v, pc, fn, s, i.src, i.off, bytes, false, check);
     if (got === undefined) writeReg(s, i.dst, pc);
     // A scalar loaded in fewer than 8 bytes is at most their maximum (coerce_reg_to_size).
     else writeReg(s, i.dst, pc, got.k, got.o ?? 0, null, 0, got.k === K.SCALAR && bytes < 8 ? (1n << BigInt(bytes * 8)) - 1n : null);
+    // (and at least 0, exactly, from memory the kernel knows nothing of: not the stack,
+    // whose spilled scalars it restores with their bounds)
+    if (got?.k === K.SCALAR && bytes < 8 && mode(i.code) === Mode.MEM && (from === K.CTX || from === K.PKT || from === K.PKT_META || from === K.MAP_VALUE)) s.z[i.dst] = 1;
     return [{ to: pc + 1, s }];
   }
   if (c === Cls.ST) {
@@ -179,7 +184,10 @@ export function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean):
     else if (o === Alu.ADD && ua !== null && ub !== null) u = ua + ub;
     else if (o === Alu.RSH && ua !== null && cs !== null && (!x || s.c[i.src] !== null)) u = ua >> (cs & BigInt(c === Cls.ALU64 ? 63 : 31));
     if (u !== null && (u > lim || (ua !== null && ua > lim) || (o !== Alu.AND && ub !== null && ub > lim))) u = null;
+    // (`&` and `>>` of a constant keep a lower bound of 0: tnum_and / umin >> k)
+    const z = s.z[d]! && !x && (o === Alu.AND || o === Alu.RSH) && u !== null ? 1 : 0;
     writeReg(s, d, pc, K.SCALAR, 0, null, 0, u);
+    s.z[d] = z;
     return;
   }
   // Pointer arithmetic.
@@ -513,6 +521,10 @@ export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: Sta
     if (c === 0n && !zeroOk) fail('EACCES', pc, `R${r} invalid zero-sized read: u64=[0,0]`);
     if (c >= BigInt(MAX_VAR_OFF)) fail('EACCES', pc, `R${r} unbounded memory access, use 'var &= const' or 'if (var < const)'`);
     helperMemAccess(pc, s, r - 1, Number(c), writes(p.args[r - 2]), zeroOk);
+  } else if (a === 'size' && k === K.SCALAR && s.z[r] && !s.split && s.u[r] !== null) {
+    // A size that may be 0, on a path the kernel walks for certain (no branch it could
+    // decide otherwise on the way): check_mem_size_reg's refusal.
+    fail('EACCES', pc, `R${r} invalid zero-sized read: u64=[0,${s.u[r]}]`);
   }
 }
 
@@ -605,6 +617,7 @@ export function stepCall(
       e.r[r] = s.r[r]!;
     }
     e.k[10] = K.FP;
+    e.split = s.split;
     out.push({ to: target, s: e });
   } else {
     const id = i.imm;

@@ -42,6 +42,14 @@ export interface State {
   spill: Map<number, number> | null;
   /** Stack byte offset → `size:value:imm` of a constant stored there (a map key the kernel can read), or `p`: a spilled pointer. */
   kst: Map<number, string> | null;
+  /**
+   * SCALAR: 1 when its lower bound is 0 exactly as the kernel knows it (a load of fewer
+   * than 8 bytes from the context, the packet or a map value, narrowed only by `&` or `>>`
+   * of a constant); 0 when nkemu cannot tell (what it does not follow may raise it).
+   */
+  z: number[];
+  /** 1 once a path into this state took a branch nkemu could not decide. */
+  split: number;
 }
 
 export const zeros = (): number[] => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -49,12 +57,12 @@ export const nulls = (): (bigint | null)[] => [null, null, null, null, null, nul
 
 export function cloneState(s: State): State {
   return {
-    k: s.k.slice(), o: s.o.slice(), c: s.c.slice(), r: s.r.slice(), u: s.u.slice(),
+    k: s.k.slice(), o: s.o.slice(), c: s.c.slice(), r: s.r.slice(), u: s.u.slice(), z: s.z.slice(), split: s.split,
     spill: s.spill && s.spill.size > 0 ? new Map(s.spill) : null, kst: s.kst && s.kst.size > 0 ? new Map(s.kst) : null,
   };
 }
 
-export const newState = (): State => ({ k: zeros(), o: zeros(), c: nulls(), r: zeros(), u: nulls(), spill: null, kst: null });
+export const newState = (): State => ({ k: zeros(), o: zeros(), c: nulls(), r: zeros(), u: nulls(), spill: null, kst: null, z: zeros(), split: 0 });
 
 /** Set when a join turned a ctx pointer into an untracked value (read by `dataflow`). */
 export const joinLost = { ctx: false };
@@ -62,7 +70,9 @@ export const joinLost = { ctx: false };
 /** Joins `b` into `a`; returns whether `a` changed. */
 export function joinInto(a: State, b: State): boolean {
   let changed = false;
+  if (b.split && !a.split) { a.split = 1; changed = true; }
   for (let r = 0; r < 11; r++) {
+    if (a.z[r] && !b.z[r]) { a.z[r] = 0; changed = true; }
     const ka = a.k[r]!;
     const kb = b.k[r]!;
     if (ka === kb && (ka < K.CTX || ka === K.PKT_END || ka === K.MAP_PTR) && (ka !== K.MAP_PTR || a.o[r] === b.o[r])) continue;
@@ -132,6 +142,7 @@ export function entryState(type: ProgType): State {
 /** Entry of a function reached only as a callback (`lddw` func ref): r1-r5 are arguments. */
 export function callbackEntry(): State {
   const s = newState();
+  s.split = 1;
   for (let r = 1; r <= 5; r++) s.k[r] = K.INIT;
   s.k[10] = K.FP;
   return s;
@@ -144,6 +155,7 @@ export function readReg(s: State, r: number, pc: number, check: boolean): void {
 export function writeReg(s: State, r: number, pc: number, k: K = K.INIT, off = 0, c: bigint | null = null, range = 0, u?: bigint | null): void {
   if (r === 10) fail('EACCES', pc, 'frame pointer is read only');
   s.k[r] = k;
+  s.z[r] = 0;
   s.o[r] = off;
   s.c[r] = c;
   s.r[r] = range;
