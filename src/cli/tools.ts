@@ -10,6 +10,7 @@ import { formatIp, parseIp, parseMac } from '../net/stack/packet.js';
 import { pingHeader } from '../net/stack/ping.js';
 import { buildPacket } from '../packet.js';
 import type { MemoryProvider } from '../net/provider.js';
+import { YNL_HELP, parseYnlArgs, pformat, pyRepr } from './ynl-args.js';
 import { CliError, type Ctx } from './context.js';
 import { ETHTOOL_USAGE, PING_USAGE, PING_VERSION } from './usage.js';
 import type { NtupleRule } from '../net/netdev.js';
@@ -362,47 +363,45 @@ export function ethtool(ctx: Ctx, argv: string[]): void {
   }
 }
 
-/** Python's repr() of JSON data, as ynl prints replies. */
-export function pyRepr(v: unknown): string {
-  if (v === null || v === undefined) return 'None';
-  if (typeof v === 'boolean') return v ? 'True' : 'False';
-  if (typeof v === 'number') return String(v);
-  if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
-  return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(', ')}}`;
-}
-
-/** `ynl --family netdev [--output-json] --do queue-create|queue-get --json '{...}'` and `--dump queue-get`. */
+/**
+ * ynl with the netdev family (queue-create, queue-get; `--list-families`, `--list-ops`):
+ * the real tool's command line (ynl-args.ts: argparse's help, abbreviations and errors),
+ * replies as pprint prints them, or JSON with `--output-json`.
+ */
 export function ynl(ctx: Ctx, argv: string[]): void {
-  let family = '';
-  let op = '';
-  let dump = false;
-  let json = '{}';
-  let outJson = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--family') family = argv[++i] ?? '';
-    else if (a === '--do') op = argv[++i] ?? '';
-    else if (a === '--dump') { op = argv[++i] ?? ''; dump = true; }
-    else if (a === '--json') json = argv[++i] ?? '';
-    else if (a === '--output-json') outJson = true;
-    else throw new CliError(`ynl: error: unrecognized arguments: ${a}`, 2);
-  }
+  const a = parseYnlArgs(argv);
+  if (a.help) { ctx.out.push(YNL_HELP); return; }
+  if (a.list_families) { ctx.out.push('netdev'); return; }
+  if (a.spec !== undefined) throw new CliError(`ynl: --spec is not supported here: nkemu has the netdev family built in (--family netdev)`, 2);
+  const family = a.family as string;
   if (family !== 'netdev') throw new CliError(`ynl: family '${family}' is not supported here (netdev only)`, 2);
-  let attrs: Record<string, unknown>;
-  try {
-    attrs = JSON.parse(json) as Record<string, unknown>;
-  } catch {
-    throw new CliError(`ynl: error: argument --json: invalid loads value: '${json}'`, 2);
+  const parse = (json: string): Record<string, unknown> => {
+    let attrs: unknown;
+    try {
+      attrs = JSON.parse(json);
+    } catch {
+      throw new CliError(`ynl: error: argument --json: invalid loads value: '${json}'`, 2);
+    }
+    // (a request's attributes are a JSON object: null, a list or a scalar is no request)
+    if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new CliError(`ynl: error: argument --json: not an attribute set: '${json}'`, 2);
+    return attrs as Record<string, unknown>;
+  };
+  const attrs = a.json_text === undefined ? {} : parse(a.json_text as string);
+  const print = (v: unknown): void => { ctx.out.push(a.output_json ? JSON.stringify(v) : pformat(v)); };
+  if (a.list_ops || a.list_msgs) {
+    // (the operations nkemu implements, as cli.py prints each: name, then its modes)
+    for (const [op, modes] of [['queue-get', 'do, dump'], ['queue-create', 'do']]) ctx.out.push(`${op}  [ ${modes} ]`);
   }
-  // (a request's attributes are a JSON object: null, a list or a scalar is no request)
-  if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new CliError(`ynl: error: argument --json: not an attribute set: '${json}'`, 2);
-  const print = (v: unknown): void => { ctx.out.push(outJson ? JSON.stringify(v) : pyRepr(v)); };
+  const run = (op: string, dump: boolean, at: Record<string, unknown>): unknown => {
+    if (op === 'queue-create' && !dump) return ctx.emu.queueCreate(at as Parameters<Ctx['emu']['queueCreate']>[0], ctx.ns);
+    if (op === 'queue-get' && dump) return ctx.emu.queueDump(ctx.ns, at.ifindex as number | undefined);
+    if (op === 'queue-get') return ctx.emu.queueGet(ctx.ns, at as { ifindex: number; id: number; type: 'rx' | 'tx' });
+    throw new CliError(`ynl: unknown operation '${op}' for netdev${dump ? ' (dump)' : ''}`, 2);
+  };
   try {
-    if (op === 'queue-create' && !dump) print(ctx.emu.queueCreate(attrs as Parameters<Ctx['emu']['queueCreate']>[0], ctx.ns));
-    else if (op === 'queue-get' && dump) print(ctx.emu.queueDump(ctx.ns, attrs.ifindex as number | undefined));
-    else if (op === 'queue-get') print(ctx.emu.queueGet(ctx.ns, attrs as { ifindex: number; id: number; type: 'rx' | 'tx' }));
-    else throw new CliError(`ynl: unknown operation '${op}' for netdev${dump ? ' (dump)' : ''}`, 2);
+    if (a.do !== undefined) print(run(a.do as string, false, attrs));
+    if (a.dump !== undefined) print(run(a.dump as string, true, attrs));
+    if (a.multi !== undefined) print((a.multi as [string, string][]).map(([op, json]) => run(op, false, parse(json))));
   } catch (e) {
     if (!(e instanceof NetError)) throw e;
     const ext = e.extack === undefined ? '' : `\textack: {'msg': ${pyRepr(e.extack)}}`;

@@ -28,7 +28,7 @@ const VOCAB: Record<string, string[]> = {
     'flow-type', 'tcp4', 'udp4', 'ether', 'src-ip', 'dst-ip', 'src-port', 'dst-port', 'src', 'dst', 'action', 'loc'],
   ping: ['-c', '-i', '-s', '-t', '-Q', '-m', '-I', '-q', '-h', '-Z', '127.0.0.1', '10.0.0.2'],
   sysctl: ['-n', '-N', '-q', '-w', '-e', '-h', '-Z', 'net.ipv4.ip_forward', 'net/ipv4/ip_forward', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.forwarding=0', 'net.ipv4.nosuch', 'a=b'],
-  ynl: ['--family', 'netdev', 'ethtool', '--do', '--dump', '--json', '--output-json', 'queue-get', 'queue-create', '{"ifindex": 2}', '{"ifindex": "x"}', '{"ifindex": 2, "type": "rx", "id": 1}',
+  ynl: ['--family', 'netdev', 'ethtool', '--do', '--dump', '--json', '--output-json', '-h', '--fam', '--d', '--multi', '--list-ops', '--list-families', '--spec', '--duration', 'x', '--dbg-small-recv', '--process-unknown', '--sleep=3', '--', 'queue-get', 'queue-create', '{"ifindex": 2}', '{"ifindex": "x"}', '{"ifindex": 2, "type": "rx", "id": 1}',
     '{"ifindex": 3, "type": "rx", "lease": {"ifindex": 2, "queue": {"type": "rx", "id": 15}}}', '{"lease": 1}',
     'null', '[1]', '"s"', '7', '{"ifindex": null}', '{"ifindex": 2, "id": -1, "type": "tx"}', '{"ifindex": 3, "type": "rx", "lease": null}'],
   nic: ['add', 'del', 'rxqueues', 'txqueues', 'address', 'eth1', 'eth2'],
