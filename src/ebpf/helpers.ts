@@ -130,7 +130,7 @@ type Row = [id: number, args: number, types: readonly ProgType[], flags?: 'gpl' 
 const ROWS: readonly Row[] = [
   [1, 2, ALL], [2, 4, ALL], [3, 2, ALL], [5, 0, ALL], [6, 5, ALL, 'gpl'], [7, 0, ALL], [8, 0, ALL],
   [9, 5, TC, 'pkt'], [10, 5, TC, 'pkt'], [11, 5, TC, 'pkt'], [12, 3, ALL], [13, 3, TC, 'pkt'],
-  [17, 1, TC], [18, 3, TC, 'pkt'], [19, 1, TC, 'pkt'], [20, 4, TC], [21, 4, TC], [23, 2, TC_XDP],
+  [17, 1, TC_XDP], [18, 3, TC, 'pkt'], [19, 1, TC, 'pkt'], [20, 4, TC], [21, 4, TC], [23, 2, TC_XDP],
   [24, 1, TC], [25, 5, SKF_TC_XDP, 'gpl'], [26, 4, SKF_TC], [28, 5, TC_XDP], [29, 3, TC], [30, 3, TC],
   [31, 3, TC, 'pkt'], [32, 2, TC], [33, 3, TC], [34, 1, TC], [38, 3, TC, 'pkt'], [39, 2, TC, 'pkt'],
   [40, 2, TC], [41, 1, TC], [42, 0, ALL], [43, 3, TC, 'pkt'], [44, 2, XDP, 'pkt'], [46, 1, SKF_TC],
