@@ -130,7 +130,7 @@ type Row = [id: number, args: number, types: readonly ProgType[], flags?: 'gpl' 
 const ROWS: readonly Row[] = [
   [1, 2, ALL], [2, 4, ALL], [3, 2, ALL], [5, 0, ALL], [6, 5, ALL, 'gpl'], [7, 0, ALL], [8, 0, ALL],
   [9, 5, TC, 'pkt'], [10, 5, TC, 'pkt'], [11, 5, TC, 'pkt'], [12, 3, ALL], [13, 3, TC, 'pkt'],
-  [17, 1, TC_XDP], [18, 3, TC, 'pkt'], [19, 1, TC, 'pkt'], [20, 4, TC], [21, 4, TC], [23, 2, TC_XDP],
+  [17, 1, ALL], [18, 3, TC, 'pkt'], [19, 1, TC, 'pkt'], [20, 4, TC], [21, 4, TC], [23, 2, TC_XDP],
   [24, 1, TC], [25, 5, SKF_TC_XDP, 'gpl'], [26, 4, SKF_TC], [28, 5, TC_XDP], [29, 3, TC], [30, 3, TC],
   [31, 3, TC, 'pkt'], [32, 2, TC], [33, 3, TC], [34, 1, TC], [38, 3, TC, 'pkt'], [39, 2, TC, 'pkt'],
   [40, 2, TC], [41, 1, TC], [42, 0, ALL], [43, 3, TC, 'pkt'], [44, 2, XDP, 'pkt'], [46, 1, SKF_TC],
@@ -138,7 +138,7 @@ const ROWS: readonly Row[] = [
   [66, 5, TC], [68, 5, SKF_TC], [69, 4, TC_XDP, 'gpl'], [79, 1, TC], [83, 2, TC], [84, 5, TC_XDP], [85, 5, TC_XDP],
   [86, 1, TC_XDP], [87, 3, ALL], [88, 2, ALL], [89, 2, ALL], [93, 1, ALL], [94, 1, ALL], [95, 1, TC],
   [96, 1, TC], [97, 1, TC], [98, 1, TC], [99, 5, TC_XDP], [100, 5, TC_XDP], [110, 5, TC_XDP],
-  [122, 1, TC], [124, 3, TC], [125, 0, ALL], [130, 4, ALL], [131, 3, ALL], [132, 2, ALL], [133, 2, ALL],
+  [122, 1, SKF_TC], [124, 3, TC], [125, 0, ALL], [130, 4, ALL], [131, 3, ALL], [132, 2, ALL], [133, 2, ALL],
   [134, 2, ALL], [135, 2, TC], [151, 1, TC], [152, 4, TC], [155, 2, TC], [160, 0, ALL], [163, 5, TC_XDP],
   [164, 4, ALL], [165, 5, ALL, 'gpl'], [169, 3, ALL], [170, 2, ALL], [171, 3, ALL], [172, 1, ALL],
   [181, 4, ALL], [182, 3, ALL], [188, 1, XDP], [189, 4, XDP], [190, 4, XDP], [192, 3, TC],
