@@ -3,11 +3,21 @@
 // it imports neither.
 
 import {
-  VM_FAULT, VM_FAULT_PC, VM_STACK, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_STACK_SIZE, VM_REGION_WRITABLE, VM_REGION_SKB_CTX,
+  VM_REGS, VM_FAULT, VM_FAULT_PC, VM_STACK, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_STACK_SIZE, VM_REGION_WRITABLE, VM_REGION_SKB_CTX,
   VM_KVIEW, VM_KVIEW_SIZE, VM_ITER_KEY, VM_NPROG_REGIONS, VM_PROG_REGIONS, VM_NMAPS, VM_MAPS, MAP_TYPE, MAP_VALUES, MAP_MAX_ENTRIES, MAP_STRIDE, MAP_CAPACITY,
   MAP_SLOT_SIZE, MAP_COPIES, MAP_FLAGS, BPF_MAP_TYPE_ARRAY_OF_MAPS,
 } from "../abi/vm";
 import { SKB_DATA, SKB_TSTAMP } from "../abi/layout";
+
+/** A helper's argument register r`i` of the run (r1..r5). */
+@inline export function arg(rec: usize, i: u32): u64 {
+  return load<u64>(rec + VM_REGS + (<usize>i << 3));
+}
+
+/** Sets a helper's return value (r0). */
+@inline export function ret(rec: usize, v: u64): void {
+  store<u64>(rec + VM_REGS, v);
+}
 
 /** Ends the run with a fault at `pc`; returns the fault code. */
 export function vmFault(rec: usize, code: u32, pc: u32): u32 {

@@ -9,7 +9,7 @@
 
 import { VM_REGS, VM_PKT, VM_PKT_LEN, VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_HELPER, VM_KFUNC_BASE } from "../abi/vm";
 import { KFUNC_DYNPTR_FROM_SKB, KFUNC_DYNPTR_FROM_XDP, KFUNC_DYNPTR_SLICE, KFUNC_DYNPTR_SLICE_RDWR } from "../abi/vm";
-import { vmCheck, vmFault } from "./access";
+import { arg, ret, vmCheck, vmFault } from "./access";
 import { E2BIG, EFAULT, EINVAL } from "./errno";
 
 const DYNPTR_SIZE: u32 = 16;
@@ -21,13 +21,6 @@ const TYPE_XDP: u32 = 4;
 const BPF_F_RECOMPUTE_CSUM: u64 = 1;
 const BPF_F_INVALIDATE_HASH: u64 = 2;
 
-@inline function arg(rec: usize, i: u32): u64 {
-  return load<u64>(rec + VM_REGS + (<usize>i << 3));
-}
-
-@inline function ret(rec: usize, v: u64): void {
-  store<u64>(rec + VM_REGS, v);
-}
 
 /** Whether `id` (the dispatcher's number) is one of this file's. */
 export function isDynptrCall(id: u32): bool {

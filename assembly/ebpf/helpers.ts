@@ -13,7 +13,7 @@ import {
   GLOBALS, G_CLOCK_NS, FM_HASH, SKB_LEN, SKB_PKT_TYPE, SKB_VLAN_PRESENT, SKB_VLAN_TCI, SKB_VLAN_PROTO, SKB_HASH, SKB_DATA,
   SKB_DATA_END, SKB_DATA_META,
 } from "../abi/layout";
-import { vmCheck, vmFault } from "./access";
+import { arg, ret, vmCheck, vmFault } from "./access";
 import { mapLookup, mapUpdate, mapDelete, mapPushPop, redirectTarget, ringbufReserve, ringbufCommit } from "./maps";
 import {
   MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_TYPE, MAP_MAX_ENTRIES, MAP_VALUES, MAP_STRIDE, VM_NMAPS, VM_MAPS, VM_TAIL_CALLS, VM_TAIL_PROG,
@@ -50,13 +50,6 @@ const XDP_ABORTED: u64 = 0;
 const XDP_REDIRECT: u64 = 4;
 const TC_ACT_REDIRECT: u64 = 7;
 
-@inline function arg(rec: usize, i: u32): u64 {
-  return load<u64>(rec + VM_REGS + (<usize>i << 3));
-}
-
-@inline function ret(rec: usize, v: u64): void {
-  store<u64>(rec + VM_REGS, v);
-}
 
 /** Packet byte range [off, off+len) as an address, or 0 when out of the packet. */
 function pktRange(rec: usize, off: u64, len: u64): usize {
