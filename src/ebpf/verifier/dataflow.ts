@@ -731,6 +731,13 @@ export function leaders(v: Ctx): Uint8Array {
   return lead;
 }
 
+/** Functions reached only through a callback reference, or listed by the caller: walked from their own entry. */
+export function callbackRoots(v: Ctx): number[] {
+  const called = new Set<number>();
+  for (const cs of v.calls) for (const c of cs) called.add(v.funcs[c.callee]!);
+  return v.funcs.filter((f) => f !== 0 && !called.has(f));
+}
+
 export function dataflow(v: Ctx, maxInsns: number): void {
   const lead = leaders(v);
   const work: number[] = [];
@@ -758,10 +765,7 @@ export function dataflow(v: Ctx, maxInsns: number): void {
   let processed = 0;
 
   push(0, entryState(v.o.type));
-  // Functions reached only through a callback reference, or listed by the caller.
-  const called = new Set<number>();
-  for (const cs of v.calls) for (const c of cs) called.add(v.funcs[c.callee]!);
-  for (const f of v.funcs) if (f !== 0 && !called.has(f)) push(f, callbackEntry());
+  for (const f of callbackRoots(v)) push(f, callbackEntry());
 
   while (work.length > 0) {
     const pc = work.pop()!;

@@ -17,7 +17,7 @@ import { cls, decode } from '../insn.js';
 import { fail, VerifierError } from './base.js';
 import { isJmp } from './slots.js';
 import { callbackEntry, entryState, type Ctx, type State } from './state.js';
-import { leaders, step } from './dataflow.js';
+import { callbackRoots, leaders, step } from './dataflow.js';
 import { jumpTarget } from './funcs.js';
 
 /**
@@ -101,9 +101,7 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
       n = n.parent;
     }
   };
-  const called = new Set<number>();
-  for (const cs of v.calls) for (const c of cs) called.add(v.funcs[c.callee]!);
-  for (const f of v.funcs) if (f !== 0 && !called.has(f)) work.push({ pc: f, s: callbackEntry(), parent: null, seg: ++segs, det: 0, trail: null });
+  for (const f of callbackRoots(v)) work.push({ pc: f, s: callbackEntry(), parent: null, seg: ++segs, det: 0, trail: null });
   work.push({ pc: 0, s: entryState(v.o.type), parent: null, seg: ++segs, det: 0, trail: null });
 
   while (work.length > 0) {
