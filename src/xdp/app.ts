@@ -40,20 +40,56 @@ export interface XskAppResult {
 
 const MODES = { rxdrop: A.APP_RXDROP, txonly: A.APP_TXONLY, l2fwd: A.APP_L2FWD } as const;
 
-/** xdpsock's default tx-only frame: Ethernet + IPv4 + UDP, 64 bytes on the wire (without FCS: 60). */
-export function defaultTxFrame(len = 60): Uint8Array {
+/** The tx-only frame's switches (xdpsock -P, -V, -J, -K, -G, -H). */
+export interface TxFrameOptions {
+  /** UDP payload fill, a 32-bit word repeated in network order (-P). Default 0x12345678. */
+  pattern?: number;
+  /** An 802.1Q tag (-V) with this VLAN id (-J, default 1) and priority (-K, default 0). */
+  vlan?: { id?: number; pri?: number };
+  /** Destination and source MACs (-G, -H). Default 3c:fd:fe:9e:7f:71 and ec:b1:d7:98:3a:c0. */
+  dmac?: Uint8Array;
+  smac?: Uint8Array;
+}
+
+/**
+ * xdpsock's tx-only frame (gen_eth_hdr_data): Ethernet (or 802.1Q) + IPv4 10.10.10.16 →
+ * 10.10.10.32 (TTL 64) + UDP 4096 → 4096, the payload filled with the pattern, both
+ * checksums set. `len` is the frame without FCS (xdpsock -s SIZE minus 4; default 60).
+ */
+export function defaultTxFrame(len = 60, o: TxFrameOptions = {}): Uint8Array {
   const f = new Uint8Array(len);
-  f.set([0x3c, 0xfd, 0xfe, 0x9e, 0x7f, 0x71, 0xec, 0xb1, 0xd7, 0x98, 0x3a, 0xc0, 0x08, 0x00]);
-  const ipLen = len - 14;
-  f.set([0x45, 0, ipLen >> 8, ipLen & 0xff, 0, 0, 0, 0, 64, 17, 0, 0, 192, 168, 0, 1, 192, 168, 0, 2], 14);
+  const dv = new DataView(f.buffer);
+  f.set(o.dmac ?? [0x3c, 0xfd, 0xfe, 0x9e, 0x7f, 0x71], 0);
+  f.set(o.smac ?? [0xec, 0xb1, 0xd7, 0x98, 0x3a, 0xc0], 6);
+  let ip = 14;
+  if (o.vlan) {
+    dv.setUint16(12, 0x8100);
+    dv.setUint16(14, ((o.vlan.id ?? 1) & 0x0fff) | (((o.vlan.pri ?? 0) << 13) & 0xe000));
+    ip = 18;
+  }
+  dv.setUint16(ip - 2, 0x0800);
+  const ipLen = len - ip;
+  f.set([0x45, 0, ipLen >> 8, ipLen & 0xff, 0, 0, 0, 0, 64, 17, 0, 0, 10, 10, 10, 16, 10, 10, 10, 32], ip);
+  const fold = (sum: number): number => {
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    return ~sum & 0xffff;
+  };
   let sum = 0;
-  for (let i = 14; i < 34; i += 2) sum += (f[i]! << 8) | f[i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const csum = ~sum & 0xffff;
-  f[24] = csum >> 8;
-  f[25] = csum & 0xff;
+  for (let i = ip; i < ip + 20; i += 2) sum += dv.getUint16(i);
+  dv.setUint16(ip + 10, fold(sum));
+  const udp = ip + 20;
   const udpLen = ipLen - 20;
-  f.set([0x03, 0xe8, 0x07, 0xd0, udpLen >> 8, udpLen & 0xff, 0, 0], 34);
+  dv.setUint16(udp, 0x1000);
+  dv.setUint16(udp + 2, 0x1000);
+  dv.setUint16(udp + 4, udpLen);
+  const pat = new Uint8Array(4);
+  new DataView(pat.buffer).setUint32(0, (o.pattern ?? 0x12345678) >>> 0);
+  for (let i = udp + 8; i < len; i++) f[i] = pat[(i - udp - 8) & 3]!;
+  // (pseudo-header: addresses, protocol, UDP length; an odd last byte is padded with zero;
+  // like the sample, a sum that folds to 0 is sent as 0)
+  sum = 0x0a0a + 0x0a10 + 0x0a0a + 0x0a20 + 17 + udpLen;
+  for (let i = udp; i < len; i += 2) sum += i + 1 < len ? dv.getUint16(i) : f[i]! << 8;
+  dv.setUint16(udp + 6, fold(sum));
   return f;
 }
 
