@@ -66,6 +66,15 @@ export class NetError extends Error {
    * or libbpf's message naming the program or map). Undefined for other refusals.
    */
   readonly log: string | undefined;
+  /** On a refusal while loading an object: the program (function) and its ELF section. */
+  program: string | undefined;
+  section: string | undefined;
+  /**
+   * On a program of an object the checks refused: what libbpf prints for it, line for line
+   * (`libbpf: prog 'p': BPF program load failed: …`, the load log between its BEGIN/END
+   * markers, `libbpf: prog 'p': failed to load: -13`).
+   */
+  libbpfLog: string | undefined;
 
   constructor(errno: Errno, extack?: string, log?: string) {
     super(extack ?? strerror(errno));

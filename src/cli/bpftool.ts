@@ -196,6 +196,8 @@ function attachArgs(emu: Emulator, ns: string, verb: string, rest: string[]): { 
   return { prog, dev, next: i + 2 };
 }
 
+const STRICT_NOTE = 'Warning: bpftool is now running in libbpf strict mode and has more stringent requirements about BPF programs.\nIf it used to work for this object file but now doesn\'t, see --legacy option for more details.\n';
+
 function readObject(file: string | undefined): Uint8Array {
   if (!file) throw new CliError('Error: expected OBJ', 255);
   try {
@@ -222,7 +224,11 @@ function load(ctx: Ctx, file: string, only?: string[], type?: string): ReturnTyp
   } catch (e) {
     // (the object itself refused: libbpf's open; a program the checks refuse: its load)
     if (e instanceof LoadError) throw new CliError(`libbpf: ${e.message}\nError: failed to open object file`, 255);
-    if (e instanceof NetError) throw new CliError(`libbpf: prog load failed: ${e.message}\nError: failed to load object file`, 255);
+    if (e instanceof NetError) {
+      // (bpftool 7.1 adds its libbpf-strict-mode note to every failed object load)
+      const what = e.libbpfLog ?? `libbpf: ${e.log ?? e.message}`;
+      throw new CliError(`${what}\nlibbpf: failed to load object '${file}'\nError: failed to load object file\n${STRICT_NOTE}`, 255);
+    }
     throw new CliError(`libbpf: ${(e as Error).message}\nError: failed to open object file`, 255);
   }
 }

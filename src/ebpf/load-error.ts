@@ -8,7 +8,6 @@ import { NetError } from '../errors.js';
  * section) say where.
  */
 export class LoadError extends NetError {
-  readonly section: string | undefined;
   readonly insn: number | undefined;
   /** The loader's log line (what libbpf prints), the same as `message`. */
   declare readonly log: string;

@@ -7,7 +7,7 @@
 
 import * as A from '../abi.generated.js';
 import { progTag } from './tag.js';
-import { fail, strerror, withLog } from '../errors.js';
+import { NetError, fail, strerror, withLog } from '../errors.js';
 import { CORE_POISON_IMM, loadObject, type BpfObject } from './elf.js';
 import { LDDW, Pseudo, decode, encodeInto } from './insn.js';
 import { BpfMap, MAP_TYPE_NUMBERS } from './maps.js';
@@ -145,7 +145,7 @@ function fill(obj: BpfObject, o: { programs?: string[] }, loader: ProgramLoader,
     try {
       fillProgram(obj, index, gpl, loader, maps, out);
     } catch (e) {
-      throw withLog(e, (r) => `prog '${p.name}': ${r.message}`);
+      throw named(withLog(e, (r) => `prog '${p.name}': ${r.message}`), p.name, p.section);
     }
   });
   // Static PROG_ARRAY slots (`.values = { [i] = &prog }`), as libbpf fills them after loading.
@@ -156,6 +156,24 @@ function fill(obj: BpfObject, o: { programs?: string[] }, loader: ProgramLoader,
       if (prog) loader.progArraySet(maps[i]!, v.slot, prog);
     }
   });
+}
+
+/**
+ * A program's refusal names it and its section, and carries what libbpf prints for it
+ * (bpf_object_load_prog: the errno's text, the verifier's log when there is one, the
+ * negative errno).
+ */
+function named(e: unknown, prog: string, section: string): unknown {
+  if (!(e instanceof NetError)) return e;
+  e.program ??= prog;
+  e.section ??= section;
+  const log = e instanceof VerifierError ? e.verifierLog ?? e.log : undefined;
+  e.libbpfLog ??= [
+    `libbpf: prog '${prog}': BPF program load failed: ${strerror(e.errno)}`,
+    ...(log ? [`libbpf: prog '${prog}': -- BEGIN PROG LOAD LOG --`, log, '-- END PROG LOAD LOG --'] : []),
+    `libbpf: prog '${prog}': failed to load: -${e.code}`,
+  ].join('\n');
+  return e;
 }
 
 /**

@@ -339,3 +339,32 @@ describe.skipIf(reason !== undefined)(`bpftool on a map of structs against this 
       .toEqual({ out: normalise(r.stdout), err: normalise(r.stderr), code: r.status ?? -1 });
   });
 });
+
+// A program the verifier refuses (an unchecked packet read; a CO-RE relocation without a
+// target, which libbpf poisons): libbpf's lines around the load log are the machine's line
+// for line, and both logs end with the same refusal. The log between the markers is each
+// verifier's walk (nkemu prints its own register view: see VerifierError.verifierLog).
+describe.skipIf(reason !== undefined)(`bpftool prog load of refused programs against this machine's bpftool (${reason ?? 'root, bpftool'})`, () => {
+  const VFIX = new URL('../fixtures/verifier/obj/', import.meta.url).pathname;
+  it.each([
+    `${VFIX}pkt_nocheck-tc-u16-0.o`, `${FIX}core_poison_reached.o`, `${VFIX}div_zero-imm.o`,
+  ].filter((f) => { try { readFileSync(f); return true; } catch { return false; } }))('%s', async (file) => {
+    const pin = `/sys/fs/bpf/nkemu-never-${process.pid}`;
+    const r = spawnSync('bpftool', ['prog', 'load', file, pin], { encoding: 'utf8' });
+    spawnSync('rm', ['-f', pin]);
+    const lemu = await Emulator.create({ seed: 3 });
+    try {
+      const m = await runCommand(lemu, ['bpftool', 'prog', 'load', file, pin]);
+      expect(m.code).toBe(r.status);
+      const frame = (s: string): string => s.replace(/-- BEGIN PROG LOAD LOG --\n[^]*?\n-- END PROG LOAD LOG --/, 'LOG');
+      expect(frame(m.stderr)).toBe(frame(r.stderr));
+      // (the log's last line before the instruction count; nkemu's checks that run before
+      // its walk log the refusal line alone)
+      const refusal = (s: string): string => /\n([^\n]*)(?:\nprocessed \d+ insns[^\n]*)?\n-- END PROG LOAD LOG --/.exec(s)?.[1] ?? '';
+      expect(refusal(m.stderr)).not.toBe('');
+      expect(refusal(m.stderr)).toBe(refusal(r.stderr));
+    } finally {
+      await lemu.close();
+    }
+  });
+});

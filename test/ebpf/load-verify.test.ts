@@ -58,3 +58,24 @@ describe('loadProgram verifies raw instructions', () => {
     emu.closeProgram(p);
   });
 });
+
+describe('a refused program of an object names itself as libbpf does', () => {
+  it('program, section and libbpf\'s lines (errno text, the load log between its markers, the negative errno); an ELF refusal names its section', async () => {
+    const { readFileSync } = await import('node:fs');
+    const dir = new URL('../fixtures/', import.meta.url).pathname;
+    let err: NetError | undefined;
+    try { emu.loadObject(readFileSync(`${dir}verifier/obj/pkt_nocheck-tc-u16-0.o`)); } catch (e) { err = e as NetError; }
+    expect(err).toBeInstanceOf(VerifierError);
+    expect([err!.program, err!.section, err!.errno]).toEqual(['prog', 'tc', 'EACCES']);
+    const lines = err!.libbpfLog!.split('\n');
+    expect(lines.slice(0, 2)).toEqual(["libbpf: prog 'prog': BPF program load failed: Permission denied", "libbpf: prog 'prog': -- BEGIN PROG LOAD LOG --"]);
+    expect(lines.slice(-4)).toEqual(['R2 offset is outside of the packet', 'processed 3 insns (limit 1000000)', '-- END PROG LOAD LOG --', "libbpf: prog 'prog': failed to load: -13"]);
+    // (a malformed object: the loader's section, no program)
+    const bytes = new Uint8Array(readFileSync(`${dir}bpf/xdp_xsk.o`));
+    let bad: NetError | undefined;
+    try { emu.loadObject(bytes.slice(0, 200)); } catch (e) { bad = e as NetError; }
+    expect(bad).toBeInstanceOf(NetError);
+    expect(bad!.program).toBeUndefined();
+    expect(bad!.libbpfLog).toBeUndefined();
+  });
+});
