@@ -35,7 +35,9 @@ const VOCAB: Record<string, string[]> = {
   pktgen: ['dev', 'count', 'size', 'src', 'dst', 'sport', 'dport', 'flows', 'proto', 'tcp', 'udp', 'dst_mac'],
   wire: ['count', 'size', 'src', 'dst', 'sport', 'dport', 'flows', 'proto', 'tcp', 'dst_mac'],
   zcrx: ['bind', 'show', 'dev', 'queue', 'buffers'],
-  xdpsock: ['-r', '-t', '-l', '-i', '-q', '-N', '-c', '-z', '-m', '-f', '-b', '-C', '-s', '-d', '--map', '--map-key', '--rxdrop', '--interface=eth0', '--queue=1', '&'],
+  xdpsock: ['-r', '-t', '-l', '-i', '-q', '-N', '-c', '-z', '-m', '-f', '-b', '-C', '-s', '-d', '--map', '--map-key', '--rxdrop', '--interface=eth0', '--queue=1', '&',
+    '-x', '-Q', '-n', '-p', '-P', '-V', '-J', '-K', '-G', '-H', '-w', '-W', '-u', '-S', '-h', '--force', '--tx-vlan', '--tx', '-rtl', '-q1',
+    '02:00:00:00:00:01', 'zz:00', '0xdeadbeef', 'MONOTONIC', 'FIFO', '70000', '-1', '3000'],
 };
 
 // Command lines of the shapes users type; the fuzz mutates them (a word replaced, dropped or
