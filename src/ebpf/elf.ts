@@ -4,6 +4,12 @@
  * subprograms, map references recorded) and its maps (`.maps` BTF definitions, legacy
  * `maps`, global data sections). What it cannot load it refuses with a LoadError naming
  * the section and, where there is one, the instruction index.
+ *
+ * Older object forms load as the kernel-side loaders take them (issue 25,
+ * test/fixtures/loader): `.relaX` (SHT_RELA) sections are skipped, as libbpf and
+ * iproute2's legacy loader both skip them; a program section with no STT_FUNC symbol is one
+ * program, the whole section (iproute2's legacy loader, libbpf before 0.2); static
+ * (STB_LOCAL) programs load (iproute2's legacy loader; libbpf 1.x refuses them).
  */
 import { LoadError } from './load-error.js';
 import { Btf, BtfKind, parseBtfExt, resolveCore, type BtfExt } from './btf.js';
@@ -121,10 +127,10 @@ export function matchSection(name: string): { type: ProgType; attachType: Attach
 const EM_NONE = 0;
 const EM_BPF = 247;
 const ET_REL = 1;
-const SHT_PROGBITS = 1, SHT_SYMTAB = 2, SHT_RELA = 4, SHT_NOBITS = 8, SHT_REL = 9;
+const SHT_PROGBITS = 1, SHT_SYMTAB = 2, SHT_NOBITS = 8, SHT_REL = 9;
 const SHF_EXECINSTR = 0x4;
 const STT_OBJECT = 1, STT_FUNC = 2, STT_SECTION = 3;
-const STB_LOCAL = 0;
+const STB_LOCAL = 0, STB_GLOBAL = 1;
 const SHN_UNDEF = 0, SHN_LORESERVE = 0xff00;
 const R_BPF_64_64 = 1, R_BPF_64_32 = 10;
 const R_NAMES: Record<number, string> = {
@@ -286,11 +292,12 @@ export function loadObject(bytes: Uint8Array, o: { type?: string } = {}): BpfObj
   const extSec = elf.section('.BTF.ext');
   const ext = btf && extSec ? parseBtfExt(extSec.data, btf) : undefined;
 
-  for (const s of elf.sections) {
-    if (s.type === SHT_RELA && (elf.sections[s.info]?.flags ?? 0) & SHF_EXECINSTR) {
-      throw new LoadError('RELA relocations are not used by BPF objects (want SHT_REL)', s.name);
-    }
-  }
+  // SHT_RELA sections (older toolchains' `.relaX`) are skipped, as both kernel-side loaders
+  // skip them: libbpf relocates from SHT_REL sections only (bpf_object__elf_collect logs
+  // "elf: skipping section(N) .relaX" and goes on), and iproute2's legacy loader
+  // (bpf_fetch_prog_relo) relocates from SHT_REL only, then loads the section as it is.
+  // Neither reads r_addend: the code stays unrelocated (an lddw of a map stays `r1 = 0`,
+  // which the verifier refuses as the kernel's does, `R1 type=scalar expected=map_ptr`).
   const codeSecs = elf.sections.filter((s) => s.type === SHT_PROGBITS && s.flags & SHF_EXECINSTR);
   // Each code section gets a private copy with its CO-RE relocations applied.
   const code = new Map<Section, Uint8Array>();
@@ -322,6 +329,16 @@ export function loadObject(bytes: Uint8Array, o: { type?: string } = {}): BpfObj
     const list = elf.symbols
       .filter((y) => y.type === STT_FUNC && y.shndx === s.index)
       .sort((a, b) => a.value - b.value);
+    if (list.length === 0 && s.name !== '.text' && s.size > 0) {
+      // The old layout (objects from before LLVM 7): no STT_FUNC symbol, the program is the
+      // whole section, as iproute2's legacy loader takes it (by section) and libbpf before
+      // 0.2 did (one program per section). libbpf named it by the section's first global
+      // symbol, of any type (bpf_object__init_prog_names); with none, it is named by its
+      // section, the name iproute2 loads it by. libbpf 1.x finds no program here.
+      const named = elf.symbols.find((y) => y.shndx === s.index && y.bind === STB_GLOBAL && y.name !== '');
+      funcs.set(s, [{ name: named?.name ?? s.name, sec: s, start: 0, end: s.size / 8, global: true }]);
+      continue;
+    }
     funcs.set(s, list.map((y, i) => {
       const start = y.value / 8;
       const next = list[i + 1];
@@ -344,7 +361,9 @@ export function loadObject(bytes: Uint8Array, o: { type?: string } = {}): BpfObj
     const entries = funcs.get(s)!;
     if (entries.length === 0) throw new LoadError('code section has no function symbol', s.name);
     for (const f of entries) {
-      if (!f.global) throw new LoadError(`program '${f.name}' is static; programs must be global functions`, s.name, f.start);
+      // A static (STB_LOCAL) program loads: iproute2's legacy loader loads by section, and
+      // older libbpf loaded them. libbpf 1.x refuses the object at open, ENOTSUP,
+      // "sec 'S': program 'P' is static and not supported" (bpf_object__add_programs).
       const linked = link(f, { elf, code, relsOf, funcs, mapAt, dataMapOf, poisoned });
       programs.push({
         name: f.name, section: s.name, type: def.type, attachType: def.attachType,

@@ -86,12 +86,14 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
 
   if (i.code === LDDW) {
     // A map reference is a map pointer (its value size known from the object's maps);
-    // a 64-bit immediate stays untyped (nkemu's raw-address programs use it as a pointer)
-    // but its value is known, for the branches it decides.
+    // a 64-bit immediate's value is known, for the branches it decides. In a program of an
+    // object (its maps given) it is a scalar, as the kernel's: an lddw left unrelocated
+    // (`r1 = 0`, its `.relaX` skipped) is no map pointer, `R1 type=scalar expected=map_ptr`.
+    // It stays untyped in nkemu's raw-address programs, which use it as a pointer.
     if (i.src === Pseudo.MAP_FD || i.src === Pseudo.MAP_IDX) writeReg(s, i.dst, pc, K.MAP_PTR, i.imm);
     else if (i.src === Pseudo.IMM && pc + 1 < v.n) {
       const hi = BigInt.asUintN(32, BigInt(decode(v.prog, pc + 1).imm));
-      writeReg(s, i.dst, pc, K.INIT, 0, (hi << 32n) | BigInt.asUintN(32, BigInt(i.imm)));
+      writeReg(s, i.dst, pc, v.o.maps ? K.SCALAR : K.INIT, 0, (hi << 32n) | BigInt.asUintN(32, BigInt(i.imm)));
     } else writeReg(s, i.dst, pc);
     return [{ to: pc + 2, s }];
   }
