@@ -14,6 +14,8 @@ import { BpfMap, MAP_TYPE_NUMBERS } from './maps.js';
 import type { AttachType, BpfProgram, ProgType } from './program.js';
 import { VerifierError, verify } from './verifier.js';
 import type { Dataplane } from '../dataplane.js';
+import type { Bpffs } from './bpffs.js';
+import { attachLegacyMaps } from './legacy-maps.js';
 
 
 export interface LoadedObject {
@@ -31,6 +33,8 @@ let nextBtfId = 2;
 const NO_BTF_MAPS: ReadonlySet<string> = new Set(['perf_event_array', 'array_of_maps', 'hash_of_maps', 'devmap', 'devmap_hash', 'cpumap', 'xskmap', 'queue', 'stack']);
 
 export interface ProgramLoader {
+  /** The bpffs (maps an object asks to have pinned go there). */
+  readonly bpffs: Bpffs;
   /** Closes a program's handle (a failed load closes what it loaded). */
   closeProgram(prog: BpfProgram): void;
   /** Closes a map's handle (a PROG_ARRAY lets go of its programs). */
@@ -92,28 +96,53 @@ function newMap(dp: Dataplane, m: BpfObject['maps'][number]): BpfMap {
   const maxEntries = m.kind !== 'global' && m.type === PERF_EVENT_ARRAY && m.maxEntries === 0 ? dp.workers + 1 : m.maxEntries;
   return new BpfMap(dp, {
     // (maps of maps hold an inner map's fd: libbpf sets their value size to 4)
-    name: m.name, type: m.kind === 'global' ? 'array' : m.type, keySize: m.keySize, valueSize: m.innerMap ? 4 : m.valueSize, maxEntries,
+    // (iproute2's legacy loader gives the kernel no map names: BPF_MAP_CREATE without one)
+    name: m.kind === 'legacy' ? '' : m.name, type: m.kind === 'global' ? 'array' : m.type, keySize: m.keySize, valueSize: m.innerMap ? 4 : m.valueSize, maxEntries,
     flags: m.kind === 'global' ? 0 : m.flags & ~(1 << 10), readonlyProg: (m.flags & (1 << 7)) !== 0, initial: m.initial,
     mapExtra: m.mapExtra,
     inner: m.innerMap ? { type: m.innerMap.type, keySize: m.innerMap.keySize, valueSize: m.innerMap.valueSize, maxEntries: m.innerMap.maxEntries } : undefined,
   });
 }
 
+/** loadObject's options (Emulator.loadObject). */
+export interface LoadObjectOptions {
+  /** Load only these programs (function names); default: every program libbpf autoloads. */
+  programs?: string[];
+  /** Every program's type, as bpftool's `type TYPE` sets it. */
+  type?: string;
+  /**
+   * iproute2's /etc/iproute2/bpf_pinning (custom pinning id → subpath under /sys/fs/bpf),
+   * for legacy `maps` definitions whose `pinning` is neither 0, 1 nor 2 (legacy-maps.ts).
+   */
+  pinning?: Record<number, string>;
+}
+
 /** Loads every program of an ELF object (maps created first, shared between its programs). */
-export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject {
+export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8Array, o: LoadObjectOptions = {}): LoadedObject {
   const obj = loadObject(bytes, { type: o.type });
   const maps: BpfMap[] = [];
-  try {
-    for (const m of obj.maps) {
-      try {
-        maps.push(newMap(dp, m));
-      } catch (e) {
-        // (libbpf's bpf_object__create_maps: "map 'name': failed to create: <strerror>(-errno)")
-        throw withLog(e, (r) => `map '${m.name}': failed to create: ${strerror(r.errno)}(-${r.code})${r.extack === undefined ? '' : `\n${r.extack}`}`);
-      }
+  // (maps this load made; the others are pinned maps it reuses, which stay as they are)
+  const created: BpfMap[] = [];
+  const create = (m: BpfObject['maps'][number], inner?: BpfMap): BpfMap => {
+    try {
+      const def = inner ? { ...m, innerMap: { ...m, name: `${m.name}.inner`, type: MAP_TYPE_NUMBERS[inner.type], keySize: inner.keySize, valueSize: inner.valueSize, maxEntries: inner.maxEntries, flags: inner.flags } } : m;
+      const map = newMap(dp, def);
+      created.push(map);
+      return map;
+    } catch (e) {
+      // (libbpf's bpf_object__create_maps: "map 'name': failed to create: <strerror>(-errno)")
+      throw withLog(e, (r) => `map '${m.name}': failed to create: ${strerror(r.errno)}(-${r.code})${r.extack === undefined ? '' : `\n${r.extack}`}`);
     }
+  };
+  try {
+    const legacy = obj.maps.flatMap((m, i) => (m.kind === 'legacy' ? [i] : []));
+    obj.maps.forEach((m, i) => {
+      // (a legacy `maps` section is iproute2's: its maps are made by its rules, together)
+      if (i === legacy[0]) attachLegacyMaps(obj.maps, legacy, maps, { fs: loader.bpffs, bytes, pinning: o.pinning, create });
+      if (m.kind !== 'legacy') maps[i] = create(m);
+    });
   } catch (e) {
-    for (const m of maps) m.close();
+    for (const m of created) m.close();
     throw e;
   }
   // libbpf loads the object's BTF before its maps and hands it to each map with the key and
@@ -132,7 +161,7 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
   } catch (e) {
     // A refused object leaves nothing behind: its programs closed, its maps with them.
     for (const p of out.programs.values()) loader.closeProgram(p);
-    for (const m of maps) if (m.handleOpen) loader.closeMap(m);
+    for (const m of created) if (m.handleOpen) loader.closeMap(m);
     throw e;
   }
   return out;
