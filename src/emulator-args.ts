@@ -92,7 +92,7 @@ export const SIGNATURES: Record<string, Signature> = {
   bindProvider: [['ns', ns], ['dev', dev], ['queue', u32], ['o', opt(obj({ kind: oneOf('io_uring', 'devmem'), buffers: u32 }))]],
   closeProvider: [['p', inst(MemoryProvider)]],
   loadProgram: [['o', obj({ name: str, type: oneOf('sched_cls', 'xdp', 'socket_filter'), insns: bytes, expectedAttachType: attachType, regions: arr(region), maps: arr(u32), jit: bool, verify: bool }, ['name', 'type', 'insns'])]],
-  loadObject: [['bytes', bytes], ['o', opt(obj({ programs: arr(str), type: str, pinning: byU32(str) }))]],
+  loadObject: [['bytes', bytes], ['o', opt(obj({ programs: arr(str), type: str, pinning: byU32(str), pinRoot: str }))]],
   closeProgram: [['prog', prog]],
   closeMap: [['map', inst(BpfMap)]],
   closeObject: [['obj', has({ programs: inst(Map), maps: inst(Map) }, 'LoadedObject')]],

@@ -228,7 +228,7 @@ function load(ctx: Ctx, file: string, only?: string[], type?: string): ReturnTyp
     return obj;
   } catch (e) {
     // (the object itself refused: libbpf's open; a program the checks refuse: its load)
-    if (e instanceof LoadError) throw new CliError(`libbpf: ${e.message}\nError: failed to open object file`, 255);
+    if (e instanceof LoadError) throw new CliError(`${e.message.split('\n').map((l) => `libbpf: ${l}`).join('\n')}\nError: failed to open object file`, 255);
     if (e instanceof NetError) throw new CliError(`libbpf: prog load failed: ${e.message}\nError: failed to load object file`, 255);
     throw new CliError(`libbpf: ${(e as Error).message}\nError: failed to open object file`, 255);
   }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Emulator } from '../emulator.js';
 import type { LinkDump, LinkRequest, NetkitData } from '../net/types.js';
 import { NetError } from '../errors.js';
-import { parsePinningDb } from '../ebpf/legacy-maps.js';
+import { Iproute2Refusal, parsePinningDb } from '../ebpf/legacy-maps.js';
 import { LoadError } from '../ebpf/load-error.js';
 import type { LoadedObject } from '../ebpf/load.js';
 import { formatIp, maskOf, parseIp } from '../net/stack/packet.js';
@@ -341,10 +341,17 @@ function setXdp(ctx: Ctx, dev: string, o: { file: string; sec?: string } | null)
   try {
     // (a legacy `maps` section is loaded as iproute2's legacy loader loads it, its custom
     // pinning ids from this host's /etc/iproute2/bpf_pinning)
-    obj = ctx.emu.loadObject(bytes, { pinning: pinningDb() });
+    // iproute2 makes its tree under the bpffs first (bpf_get_work_dir); built with libbpf,
+    // as Debian's is, it gives libbpf `<work dir>/globals` to pin `.maps` maps by name in
+    ctx.emu.bpf.fs.makeIproute2Tree();
+    obj = ctx.emu.loadObject(bytes, { pinning: pinningDb(), pinRoot: '/sys/fs/bpf/xdp//globals' });
   } catch (e) {
-    // (the legacy loader's refusals while it makes the maps: its own lines, exit 255)
-    if (e instanceof LoadError && e.section === undefined) throw new CliError(e.message, 255);
+    // (the legacy loader's refusals while it makes the maps: its own lines, exit 255;
+    // libbpf's while it loads the object: its lines, then that the load failed)
+    if (e instanceof Iproute2Refusal) throw new CliError(e.message, 255);
+    if (e instanceof LoadError && e.section === undefined) {
+      throw new CliError([...e.message.split('\n'), `failed to load object '${o.file}'`].map((l) => `libbpf: ${l}`).join('\n'), 255);
+    }
     throw e;
   }
   const prog = [...obj.programs.values()].find((p) => p.type === 'xdp' && (!o.sec || o.sec === 'xdp' || p.name === o.sec));

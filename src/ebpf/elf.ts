@@ -554,6 +554,7 @@ function parseBtfMapDef(btf: Btf, name: string, typeId: number): BpfMapDef {
         if (!pointee) throw new LoadError(`map '${name}': 'values' elements are not pointers`, S);
         if (pointee.kind === BtfKind.STRUCT) {
           def.innerMap = parseBtfMapDef(btf, `${name}.inner`, pointee.id);
+          if (def.innerMap.pinning !== undefined) throw new LoadError(`map '${name}.inner': inner def can't be pinned.`, S);
           checkMapType(def.innerMap, S);
           def.valueSize = checkSize(def.valueSize, 4, name, 'value');
         } else if (pointee.kind === BtfKind.FUNC_PROTO) {

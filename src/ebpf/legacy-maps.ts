@@ -34,8 +34,11 @@ export interface LegacyMapOptions {
   create(def: BpfMapDef, inner?: BpfMap): BpfMap;
 }
 
+/** A refusal in iproute2's legacy loader's words (all it prints, lines as they are). */
+export class Iproute2Refusal extends LoadError {}
+
 function refuse(lines: string[]): never {
-  throw new LoadError([...lines, ...TRAILER].join('\n'));
+  throw new Iproute2Refusal([...lines, ...TRAILER].join('\n'));
 }
 
 const isMapInMap = (d: BpfMapDef): boolean => d.type === ARRAY_OF_MAPS || d.type === HASH_OF_MAPS;

@@ -31,8 +31,11 @@ interface Patch { map: string; field: 'id' | 'pinning' | 'inner_id' | 'inner_idx
 const FIELD = { id: 5, pinning: 6, inner_id: 7, inner_idx: 8 } as const;
 
 type Step =
-  /** `ip link set DEV xdpgeneric obj OBJ.o sec xdp` (nkemu: `xdp`), the object maybe patched. */
-  | { load: string; dev: string; patch?: Patch[] }
+  /**
+   * `ip link set DEV xdpgeneric obj OBJ.o sec xdp` (nkemu: `xdp`), the object maybe patched;
+   * on the kernel side iproute2 built without libbpf, or (`libbpf`) Debian's, with libbpf.
+   */
+  | { load: string; dev: string; patch?: Patch[]; libbpf?: boolean }
   /** BPF_PROG_TEST_RUN of DEV's XDP program on a 60-byte packet starting with these bytes. */
   | { run: string; packet: number[] }
   /** `bpftool -j map dump pinned PATH` (maps of maps: the keys only, inner map ids differ). */
@@ -75,6 +78,14 @@ const SCENARIOS: Record<string, Step[]> = {
     { run: 'x1', packet: [5, 9] }, { run: 'x1', packet: [5, 9] }, { run: 'x1', packet: [5, 1] }, { run: 'x1', packet: [0, 9] }, { run: 'x1', packet: [7, 0] },
     { dump: `${GLOBALS}/nklm_houter`, keysOnly: true }, { show: `${GLOBALS}/nklm_houter` },
   ],
+  // libbpf's pinning of `.maps` maps by name, through iproute2 built with libbpf: at its
+  // tc/globals, taken by a second load, refused for another definition.
+  btf_pin: [
+    { load: 'btf_pin', dev: 'x1', libbpf: true }, { load: 'btf_pin', dev: 'x2', libbpf: true },
+    { run: 'x1', packet: [1] }, { run: 'x2', packet: [1] }, { run: 'x2', packet: [2] },
+    { load: 'btf_pin_mismatch', dev: 'x3', libbpf: true },
+    { dump: `${GLOBALS}/nklm_btfpin` }, { show: `${GLOBALS}/nklm_btfpin` },
+  ],
   // Map-in-map definitions iproute2 refuses.
   map_in_map_refused: [
     { load: 'array_of_maps', dev: 'x1', patch: [{ map: 'nklm_outer', field: 'inner_id', value: 0 }] },
@@ -86,7 +97,7 @@ const SCENARIOS: Record<string, Step[]> = {
 };
 
 /** Pins the scenarios make (removed before and after each on the kernel side). */
-const PINS = ['nklm_global', 'nklm_shared', 'nklm_in0', 'nklm_outer', 'nklm_houter'].map((n) => `${GLOBALS}/${n}`);
+const PINS = ['nklm_global', 'nklm_shared', 'nklm_in0', 'nklm_outer', 'nklm_houter', 'nklm_btfpin'].map((n) => `${GLOBALS}/${n}`);
 
 /** The object's bytes with the patches applied to its `maps` section (by symbol). */
 function objectBytes(name: string, patches: Patch[] = []): Uint8Array {
@@ -113,6 +124,17 @@ function objectBytes(name: string, patches: Patch[] = []): Uint8Array {
   return b;
 }
 
+/** Error text with the objects' directories left out (libbpf names the object by its path). */
+const relative = (text: string, tmp: string): string => text.replaceAll(DIR, '').replaceAll(`${tmp}/`, '');
+
+/** The object to load: the fixture itself, or a patched copy in `tmp`. */
+function objectFile(tmp: string, s: { load: string; patch?: Patch[] }): string {
+  if (!s.patch) return join(DIR, `${s.load}.o`);
+  const file = join(tmp, `${s.load}.o`);
+  writeFileSync(file, objectBytes(s.load, s.patch));
+  return file;
+}
+
 const packetOf = (bytes: number[]): Uint8Array => { const p = new Uint8Array(60); p.set(bytes); return p; };
 
 interface Dumped { key: string[]; value?: string[] | number }
@@ -123,9 +145,10 @@ function entries(rows: Dumped[], keysOnly: boolean): { key: string; value?: stri
     .sort((a, b) => a.key.localeCompare(b.key));
 }
 
+/** A map's `show` without what differs from system to system (ids, memlock). */
 function shown(m: Record<string, unknown>): Record<string, unknown> {
-  const { id: _id, bytes_memlock: _memlock, ...rest } = m;
-  return rest;
+  const { id: _id, bytes_memlock: _memlock, btf_id: btfId, ...rest } = m;
+  return btfId === undefined ? rest : { ...rest, btf: true };
 }
 
 /** The scenario on nkemu: its `ip` and `bpftool`, a NIC a device. */
@@ -137,10 +160,9 @@ async function nkemuScenario(steps: Step[]): Promise<Result[]> {
     const out: Result[] = [];
     for (const s of steps) {
       if ('load' in s) {
-        const file = join(tmp, `${s.load}.o`);
-        writeFileSync(file, objectBytes(s.load, s.patch));
+        const file = objectFile(tmp, s);
         const r = await runCommand(emu, ['ip', 'link', 'set', 'dev', s.dev, 'xdp', 'obj', file, 'sec', 'xdp']);
-        out.push(r.code === 0 ? { code: 0 } : { code: r.code, stderr: r.stderr.trim() });
+        out.push(r.code === 0 ? { code: 0 } : { code: r.code, stderr: relative(r.stderr.trim(), tmp) });
       } else if ('run' in s) {
         const link = JSON.parse((await runCommand(emu, ['ip', '-j', 'link', 'show', 'dev', s.run])).stdout) as { xdp?: { prog: { id: number } } }[];
         const prog = emu.bpf.prog(link[0]!.xdp!.prog.id)!;
@@ -177,6 +199,7 @@ function liveUnavailable(): string | undefined {
   }
   if (!existsSync(LEGACY_IP)) return `no iproute2 built without libbpf at ${LEGACY_IP} (test/fixtures/loader-maps/build-legacy-iproute2.sh; or set NKEMU_LEGACY_IP)`;
   if (/libbpf/.test(run(LEGACY_IP, ['-V']))) return `${LEGACY_IP} is built with libbpf`;
+  if (!/libbpf 1\./.test(run('ip', ['-V']))) return 'the ip on PATH is not built with libbpf 1.x';
   return undefined;
 }
 
@@ -196,16 +219,15 @@ function kernelScenario(steps: Step[]): Result[] {
     const out: Result[] = [];
     for (const s of steps) {
       if ('load' in s) {
-        const file = join(tmp, `${s.load}.o`);
-        writeFileSync(file, objectBytes(s.load, s.patch));
+        const file = objectFile(tmp, s);
         // (nsenter, not `ip -n`: ip -n remounts /sys in a mount namespace of its own, so
         // its pins would go to a bpffs nobody else sees)
         try {
-          run('nsenter', [`--net=/var/run/netns/${ns}`, LEGACY_IP, 'link', 'set', 'dev', s.dev, 'xdpgeneric', 'obj', file, 'sec', 'xdp']);
+          run('nsenter', [`--net=/var/run/netns/${ns}`, s.libbpf ? 'ip' : LEGACY_IP, 'link', 'set', 'dev', s.dev, 'xdpgeneric', 'obj', file, 'sec', 'xdp']);
           out.push({ code: 0 });
         } catch (e) {
           const err = e as { status: number; stderr: string };
-          out.push({ code: err.status, stderr: err.stderr.trim() });
+          out.push({ code: err.status, stderr: relative(err.stderr.trim(), tmp) });
         }
       } else if ('run' in s) {
         const link = JSON.parse(run('ip', ['-n', ns, '-j', 'link', 'show', 'dev', s.run])) as { xdp?: { prog: { id: number } } }[];
@@ -238,6 +260,28 @@ function kernelPinObject(): Result {
   return kernelScenario([{ load: 'pin_object', dev: 'x1' }])[0]!;
 }
 
+/** bpftool's libbpf pinning btf_pin.o's map by name, and refusing pinning 2. */
+function kernelBpftool(): Recorded['bpftool'] {
+  const progs = '/sys/fs/bpf/nklm_progs', pin = '/sys/fs/bpf/nklm_btfpin', undo = '/sys/fs/bpf/nklm_undo';
+  const clean = (): void => { for (const p of [progs, pin, undo]) rmSync(p, { recursive: true, force: true }); };
+  clean();
+  try {
+    run('bpftool', ['prog', 'loadall', join(DIR, 'btf_pin.o'), progs]);
+    const pinned = existsSync(pin);
+    rmSync(progs, { recursive: true, force: true });
+    let invalid = '';
+    try {
+      run('bpftool', ['prog', 'loadall', join(DIR, 'btf_pin_invalid.o'), progs]);
+    } catch (e) {
+      invalid = (e as { stderr: string }).stderr.split('\n').filter((l) => l.startsWith('libbpf: ') || l.startsWith('Error: ')).join('\n');
+    }
+    try { run('bpftool', ['prog', 'loadall', join(DIR, 'btf_pin_refused.o'), progs]); } catch { /* (refused: the point) */ }
+    return { pinned, invalid, refusedLeavesPin: existsSync(undo) };
+  } finally {
+    clean();
+  }
+}
+
 interface Recorded {
   kernel: string;
   iproute2: string;
@@ -245,6 +289,11 @@ interface Recorded {
   libbpfIp: { version: string; stderr: string };
   /** iproute2's PIN_OBJECT_NS load on the recording kernel. */
   pinObject: Result;
+  /**
+   * bpftool (libbpf) loading btf_pin.o: whether it pinned /sys/fs/bpf/nklm_btfpin; what it
+   * says to btf_pin_invalid.o; whether btf_pin_refused.o, refused, left its map pinned.
+   */
+  bpftool: { pinned: boolean; invalid: string; refusedLeavesPin: boolean };
   scenarios: Record<string, Result[]>;
 }
 
@@ -286,6 +335,26 @@ describe('legacy maps sections: what the kernel could not check here', () => {
     expect([...emu.bpf.fs.entries()].map(([p]) => p)).toEqual(['/sys/fs/bpf/nklm/custom/nklm_global']);
   });
 
+  it('bpftool pins a `.maps` map by name under /sys/fs/bpf, as its libbpf does, and refuses pinning 2 with its line', async () => {
+    const e = await Emulator.create({});
+    try {
+      const sh = (line: string[]) => runCommand(e, ['bpftool', ...line]);
+      expect((await sh(['prog', 'loadall', join(DIR, 'btf_pin.o'), '/sys/fs/bpf/nklm_progs'])).code).toBe(0);
+      expect(recorded.bpftool.pinned).toBe(true);
+      const show = await sh(['-j', 'map', 'show', 'pinned', '/sys/fs/bpf/nklm_btfpin']);
+      expect(shown(JSON.parse(show.stdout) as Record<string, unknown>)).toEqual(recorded.scenarios.btf_pin!.at(-1)!.map);
+      const bad = await sh(['prog', 'loadall', join(DIR, 'btf_pin_invalid.o'), '/sys/fs/bpf/nklm_progs2']);
+      // (libbpf's line, after nkemu's section prefix)
+      const [line, error] = recorded.bpftool.invalid.split('\n');
+      expect(bad.stderr.trim().split('\n')).toEqual([line!.replace('libbpf: ', "libbpf: section '.maps': "), error]);
+      const refused = await sh(['prog', 'loadall', join(DIR, 'btf_pin_refused.o'), '/sys/fs/bpf/nklm_progs3']);
+      expect(refused.code).toBe(255);
+      expect(e.bpf.fs.has('/sys/fs/bpf/nklm_undo')).toBe(recorded.bpftool.refusedLeavesPin);
+    } finally {
+      await e.close();
+    }
+  });
+
   it('the API refuses with iproute2\'s lines, as a LoadError', async () => {
     emu ??= await Emulator.create({});
     emu.loadObject(objectBytes('share_writer'));
@@ -321,8 +390,10 @@ describe('legacy maps sections, live: this kernel with iproute2\'s legacy loader
     })();
     if (!process.env.NKEMU_RECORD && /libbpf 1\./.test(libbpfIp.version)) expect(libbpfIp.stderr).toBe(recorded.libbpfIp.stderr);
     const pinObject = kernelPinObject();
+    const bpftool = kernelBpftool();
+    if (!process.env.NKEMU_RECORD) expect(bpftool).toEqual(recorded.bpftool);
     if (process.env.NKEMU_RECORD) {
-      const rec: Recorded = { kernel: run('uname', ['-r']).trim(), iproute2: `${run(LEGACY_IP, ['-V']).trim()} (built without libbpf)`, libbpfIp, pinObject, scenarios: kernel };
+      const rec: Recorded = { kernel: run('uname', ['-r']).trim(), iproute2: `${run(LEGACY_IP, ['-V']).trim()} (built without libbpf)`, libbpfIp, pinObject, bpftool, scenarios: kernel };
       writeFileSync(RECORD, `${JSON.stringify(rec, null, 1)}\n`);
     }
   }, 120_000);
