@@ -76,6 +76,17 @@ export function obj(fields: Record<string, Shape>, required: readonly string[] =
   };
 }
 
+/** A plain object whose keys are u32 numbers and whose values are of the shape (a `Record<number, T>`). */
+export function byU32(s: Shape): Shape {
+  return (v, p) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(p, 'must be an object', v);
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (!/^(0|[1-9]\d*)$/.test(k) || Number(k) > 0xffffffff) bad(p, 'must have u32 keys', k);
+      s(x, `${p}[${k}]`);
+    }
+  };
+}
+
 /** An object with at least these fields (a structural type the caller got from us). */
 export function has(fields: Record<string, Shape>, name: string): Shape {
   return (v, p) => {

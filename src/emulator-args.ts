@@ -4,7 +4,7 @@
  * public surface (every method has a row) and tries wrong types on each.
  */
 
-import { any, arr, big, bool, bytes, fn, has, inst, int, num, obj, oneOf, opt, or, str, u32, type Shape, type Signature } from './args.js';
+import { any, arr, big, bool, byU32, bytes, fn, has, inst, int, num, obj, oneOf, opt, or, str, u32, type Shape, type Signature } from './args.js';
 import { BpfMap } from './ebpf/maps.js';
 import { BpfLink, BpfProgram } from './ebpf/program.js';
 import { NetDevice } from './net/netdev.js';
@@ -92,7 +92,7 @@ export const SIGNATURES: Record<string, Signature> = {
   bindProvider: [['ns', ns], ['dev', dev], ['queue', u32], ['o', opt(obj({ kind: oneOf('io_uring', 'devmem'), buffers: u32 }))]],
   closeProvider: [['p', inst(MemoryProvider)]],
   loadProgram: [['o', obj({ name: str, type: oneOf('sched_cls', 'xdp', 'socket_filter'), insns: bytes, expectedAttachType: attachType, regions: arr(region), maps: arr(u32), jit: bool, verify: bool }, ['name', 'type', 'insns'])]],
-  loadObject: [['bytes', bytes], ['o', opt(obj({ programs: arr(str), type: str }))]],
+  loadObject: [['bytes', bytes], ['o', opt(obj({ programs: arr(str), type: str, pinning: byU32(str), pinRoot: str }))]],
   closeProgram: [['prog', prog]],
   closeMap: [['map', inst(BpfMap)]],
   closeObject: [['obj', has({ programs: inst(Map), maps: inst(Map) }, 'LoadedObject')]],

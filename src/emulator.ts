@@ -29,7 +29,7 @@ import type { RouteType } from './net/stack/route.js';
 import { Stack, UdpSocket } from './net/stack/stack.js';
 import { Traffic, type FrameMeta, type RxMeta } from './net/traffic.js';
 import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.js';
-import type { LoadedObject } from './ebpf/load.js';
+import type { LoadedObject, LoadObjectOptions } from './ebpf/load.js';
 import { BpfMap } from './ebpf/maps.js';
 import type { QueryResult, Relative } from './ebpf/mprog.js';
 import type { AttachType, BpfLink, BpfProgram, BpfRegistry } from './ebpf/program.js';
@@ -246,7 +246,7 @@ export class Emulator {
   /** BPF_PROG_LOAD of one program image (already relocated), verified unless `verify: false`. */
   loadProgram(o: LoadProgramOptions): BpfProgram { return this.syscall.loadProgram(o); }
   /** Loads a clang-compiled BPF object (ELF); `programs` picks some by function name. */
-  loadObject(bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject { return this.syscall.loadObject(bytes, o); }
+  loadObject(bytes: Uint8Array, o: LoadObjectOptions = {}): LoadedObject { return this.syscall.loadObject(bytes, o); }
   /** Closes the loader's reference; the program goes when no attach point holds it. */
   closeProgram(prog: BpfProgram): void { this.syscall.closeProgram(prog); }
   /** Closes a map's handle; the map goes when no program (or outer map) holds it. A PROG_ARRAY lets go of its programs. */

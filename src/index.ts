@@ -30,7 +30,7 @@ export {
 } from './xdp/socket.js';
 export { XskApp, type XskAppMode, type XskAppOptions, type XskAppResult } from './xdp/app.js';
 export { LoadError } from './ebpf/elf.js';
-export type { LoadedObject } from './ebpf/load.js';
+export type { LoadedObject, LoadObjectOptions } from './ebpf/load.js';
 export type { LoadProgramOptions } from './ebpf/syscall.js';
 export { verify, VerifierError, type VerifyOptions, type VerifyResult, type CtxAccess } from './ebpf/verifier.js';
 export { assemble, disassemble, AsmError } from './ebpf/assembler.js';

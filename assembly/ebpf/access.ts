@@ -5,7 +5,7 @@
 import {
   VM_REGS, VM_FAULT, VM_FAULT_PC, VM_STACK, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_STACK_SIZE, VM_REGION_WRITABLE, VM_REGION_SKB_CTX,
   VM_KVIEW, VM_KVIEW_SIZE, VM_ITER_KEY, VM_NPROG_REGIONS, VM_PROG_REGIONS, VM_NMAPS, VM_MAPS, MAP_TYPE, MAP_VALUES, MAP_MAX_ENTRIES, MAP_STRIDE, MAP_CAPACITY,
-  MAP_SLOT_SIZE, MAP_COPIES, MAP_FLAGS, BPF_MAP_TYPE_ARRAY_OF_MAPS,
+  MAP_SLOT_SIZE, MAP_COPIES, MAP_FLAGS, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, MAP_SLOT_KEY, MAP_KEY_SIZE,
 } from "../abi/vm";
 import { SKB_DATA, SKB_TSTAMP } from "../abi/layout";
 
@@ -102,6 +102,15 @@ function valuesEnd(map: usize): usize {
   return v + <usize>(load<u32>(map, MAP_MAX_ENTRIES) * load<u32>(map, MAP_STRIDE) * load<u32>(map, MAP_COPIES));
 }
 
+/** An access inside the values of `inner` (a map record, 0 for none), if it allows it. */
+@inline function inValues(inner: usize, a: u64, size: u32, write: bool): i32 {
+  if (inner == 0) return -1;
+  const lo = <u64>load<u32>(inner, MAP_VALUES);
+  const end = <u64>valuesEnd(inner);
+  if (a >= lo && a <= end && <u64>size <= end - a) return !write || (load<u32>(inner, MAP_FLAGS) & 0x80) == 0 ? 1 : 0;
+  return -1;
+}
+
 /** An access inside the values of a map that one of the program's maps-of-maps holds now. */
 export function inInnerMap(rec: usize, a: u64, size: u32, write: bool): bool {
   const n = load<u32>(rec, VM_NMAPS);
@@ -109,16 +118,25 @@ export function inInnerMap(rec: usize, a: u64, size: u32, write: bool): bool {
   for (let i: u32 = 0; i < n; i++) {
     const outer = <usize>load<u32>(list + (<usize>i << 2));
     const t = load<u32>(outer, MAP_TYPE);
-    if (t != BPF_MAP_TYPE_ARRAY_OF_MAPS) continue;
     const values = <usize>load<u32>(outer, MAP_VALUES);
-    const max = load<u32>(outer, MAP_MAX_ENTRIES);
-    const stride = load<u32>(outer, MAP_STRIDE);
-    for (let k: u32 = 0; k < max; k++) {
-      const inner = <usize>atomic.load<u32>(values + <usize>(k * stride));
-      if (inner == 0) continue;
-      const lo = <u64>load<u32>(inner, MAP_VALUES);
-      const end = <u64>valuesEnd(inner);
-      if (a >= lo && a <= end && <u64>size <= end - a) return !write || (load<u32>(inner, MAP_FLAGS) & 0x80) == 0;
+    if (t == BPF_MAP_TYPE_ARRAY_OF_MAPS) {
+      const max = load<u32>(outer, MAP_MAX_ENTRIES);
+      const stride = load<u32>(outer, MAP_STRIDE);
+      for (let k: u32 = 0; k < max; k++) {
+        const r = inValues(<usize>atomic.load<u32>(values + <usize>(k * stride)), a, size, write);
+        if (r >= 0) return r == 1;
+      }
+    } else if (t == BPF_MAP_TYPE_HASH_OF_MAPS) {
+      // (its used slots: state 1, the inner map's record after the key)
+      const cap = load<u32>(outer, MAP_CAPACITY);
+      const ss = load<u32>(outer, MAP_SLOT_SIZE);
+      const at = <usize>MAP_SLOT_KEY + <usize>((load<u32>(outer, MAP_KEY_SIZE) + 7) & ~7);
+      for (let k: u32 = 0; k < cap; k++) {
+        const s = values + <usize>(k * ss);
+        if (atomic.load<u32>(s) != 1) continue;
+        const r = inValues(<usize>atomic.load<u32>(s + at), a, size, write);
+        if (r >= 0) return r == 1;
+      }
     }
   }
   return false;

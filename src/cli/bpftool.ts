@@ -10,6 +10,7 @@ import { errnoNumber, NetError, strerror, type Errno } from '../errors.js';
 import { LoadError } from '../ebpf/load-error.js';
 import { BPF_F_AFTER, BPF_F_BEFORE, BPF_F_REPLACE } from '../ebpf/mprog.js';
 import type { BpfMap } from '../ebpf/maps.js';
+import type { Bpffs, Pinned } from '../ebpf/bpffs.js';
 import type { AttachType, BpfProgram } from '../ebpf/program.js';
 import type { NetDevice } from '../net/netdev.js';
 import * as A from '../abi.generated.js';
@@ -18,23 +19,28 @@ import { CliError, type Ctx } from './context.js';
 import { jsonWrite } from './json-writer.js';
 import { BPFTOOL_VERSION, BPFTOOL_LINK_USAGE, BPFTOOL_MAP_USAGE, BPFTOOL_NET_USAGE, BPFTOOL_PROG_USAGE, BPFTOOL_USAGE } from './usage.js';
 
-type Pinned = { kind: 'prog'; prog: BpfProgram } | { kind: 'map'; map: BpfMap };
-
-/** The emulated bpffs of each emulator: path → object. */
-const fs = new WeakMap<Emulator, Map<string, Pinned>>();
 const allMaps = new WeakMap<Emulator, BpfMap[]>();
 
-function bpffs(emu: Emulator): Map<string, Pinned> {
-  let m = fs.get(emu);
-  if (!m) fs.set(emu, (m = new Map()));
-  return m;
+/** The emulator's bpffs (src/ebpf/bpffs.ts), which its object loader pins maps on too. */
+function bpffs(emu: Emulator): Bpffs {
+  return emu.bpf.fs;
+}
+
+/**
+ * The maps bpftool can see: those its own loads made, and those pinned (by `ip`'s object
+ * loader, say), by id; freed ones left out.
+ */
+function knownMaps(emu: Emulator): BpfMap[] {
+  const out = new Set(allMaps.get(emu) ?? []);
+  for (const [, e] of bpffs(emu).entries()) if (e.kind === 'map') out.add(e.map);
+  return [...out].filter((m) => !m.freed).sort((a, b) => a.id - b.id);
 }
 
 function pin(emu: Emulator, path: string, obj: Pinned): void {
   if (!path.startsWith('/sys/fs/bpf/')) throw new CliError(`Error: failed to pin program: ${path} is not on a bpffs (use /sys/fs/bpf/...)`, 255);
   const f = bpffs(emu);
   if (f.has(path)) throw new CliError(`Error: can't pin the object (${path}): File exists`, 255);
-  f.set(path, obj);
+  f.pin(path, obj);
 }
 
 /** `id N`, `pinned PATH`, `name NAME`, `tag TAG` → a program. */
@@ -69,7 +75,7 @@ function pinned<K extends Pinned['kind']>(emu: Emulator, path: string, kind: K):
 function mapRef(emu: Emulator, args: string[], i: number): [BpfMap, number] {
   const how = args[i];
   const v = args[i + 1];
-  const maps = allMaps.get(emu) ?? [];
+  const maps = knownMaps(emu);
   let m: BpfMap | undefined;
   if (how === 'id') m = maps.find((x) => x.id === parseId(v));
   else if (how === 'pinned') m = pinned(emu, v ?? '', 'map')?.map;
@@ -172,14 +178,15 @@ function progText(p: BpfProgram): string[] {
 /** show_map_close_json, in its order (nkemu has no map freezing: frozen 0). */
 function mapJson(m: BpfMap): Record<string, unknown> {
   return {
-    id: m.id, type: m.type, name: m.name, flags: m.flags, bytes_key: m.keySize, bytes_value: m.valueSize, max_entries: m.maxEntries,
+    // (bpftool leaves out an empty name: iproute2's legacy loader names no map)
+    id: m.id, type: m.type, ...(m.name ? { name: m.name } : {}), flags: m.flags, bytes_key: m.keySize, bytes_value: m.valueSize, max_entries: m.maxEntries,
     bytes_memlock: mapMemlock(m), frozen: 0, ...(m.btf ? { btf_id: m.btf.id } : {}),
   };
 }
 
 function mapText(m: BpfMap): string[] {
   return [
-    `${m.id}: ${m.type}  name ${m.name}  flags 0x${m.flags.toString(16)}`,
+    `${m.id}: ${m.type}  ${m.name ? `name ${m.name}  ` : ''}flags 0x${m.flags.toString(16)}`,
     `\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}  memlock ${mapMemlock(m)}B`,
     ...(m.btf ? [`\tbtf_id ${m.btf.id}`] : []),
   ];
@@ -223,7 +230,7 @@ function load(ctx: Ctx, file: string, only?: string[], type?: string): ReturnTyp
     return obj;
   } catch (e) {
     // (the object itself refused: libbpf's open; a program the checks refuse: its load)
-    if (e instanceof LoadError) throw new CliError(`libbpf: ${e.message}\nError: failed to open object file`, 255);
+    if (e instanceof LoadError) throw new CliError(`${e.message.split('\n').map((l) => `libbpf: ${l}`).join('\n')}\nError: failed to open object file`, 255);
     if (e instanceof NetError) {
       // (bpftool 7.1 adds its libbpf-strict-mode note to every failed object load)
       const what = e.libbpfLog ?? `libbpf: ${e.log ?? e.message}`;
@@ -389,7 +396,7 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     if (verb === 'show' || verb === 'list' || verb === undefined) {
       // (bpftool map show [MAP]: one map, printed as an object, or all, as an array)
       if (rest.length !== 0 && rest.length !== 2) throw new CliError(`Error: what is '${rest[0]}'?`, 255);
-      const maps = rest.length ? [mapRef(emu, rest, 0)[0]] : allMaps.get(emu) ?? [];
+      const maps = rest.length ? [mapRef(emu, rest, 0)[0]] : knownMaps(emu);
       if (json) return print(rest.length ? mapJson(maps[0]!) : maps.map(mapJson));
       for (const m of maps) ctx.out.push(...mapText(m));
       return;
@@ -398,7 +405,10 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     // A per-CPU map's value is one per CPU (nkemu's: one per dataplane thread), listed as
     // "values" even when there is one CPU, as bpftool goes by the map's type.
     const perCpu = m.type === 'percpu_hash' || m.type === 'percpu_array' || m.type === 'lru_percpu_hash';
+    const ofMaps = m.type === 'array_of_maps' || m.type === 'hash_of_maps';
     const lookup = (key: Uint8Array): Uint8Array | Uint8Array[] | undefined => {
+      // (a map of maps gives user space its inner map's id: map_fd_sys_lookup_elem)
+      if (ofMaps) { const inner = m.innerAt(key); return inner && new Uint8Array(new Uint32Array([inner.id]).buffer); }
       const v = m.lookup(key);
       return perCpu && v !== undefined && !Array.isArray(v) ? [v] : v;
     };
@@ -423,7 +433,8 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     const exitOf = (e: NetError): number => (256 - e.code) & 0xff;
     const keyless = m.type === 'queue' || m.type === 'stack' || m.type === 'bloom_filter';
     if (verb === 'dump') {
-      const rows = m.keys().map((k) => ({ key: k, value: lookup(k)! }));
+      // (an empty slot of a map of maps fails its lookup, which bpftool's dump passes over)
+      const rows = m.keys().flatMap((k) => { const value = lookup(k); return value === undefined && ofMaps ? [] : [{ key: k, value: value! }]; });
       if (json) print(rows.map((r) => elemJson(r.key, r.value)));
       // (its own pretty writer, whatever -p says; no "Found N elements" after it)
       else if (formatted) ctx.out.push(jsonWrite(rows.map((r) => formatted(r.key, r.value, true)), true));

@@ -8,6 +8,9 @@ import { readFileSync } from 'node:fs';
 import type { Emulator } from '../emulator.js';
 import type { LinkDump, LinkRequest, NetkitData } from '../net/types.js';
 import { NetError } from '../errors.js';
+import { Iproute2Refusal, parsePinningDb } from '../ebpf/legacy-maps.js';
+import { LoadError } from '../ebpf/load-error.js';
+import type { LoadedObject } from '../ebpf/load.js';
 import { formatIp, maskOf, parseIp } from '../net/stack/packet.js';
 import type { Address, NeighState } from '../net/stack/stack.js';
 import type { Route, RouteType } from '../net/stack/route.js';
@@ -316,6 +319,15 @@ function addrFlush(ctx: Ctx, args: string[]): void {
   }
 }
 
+/** iproute2's CONFDIR/bpf_pinning (custom map pinning ids), when this host has one. */
+function pinningDb(): Record<number, string> | undefined {
+  try {
+    return parsePinningDb(readFileSync('/etc/iproute2/bpf_pinning', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Loads the object's XDP program (the first, or section `sec`) and attaches it; null detaches. */
 function setXdp(ctx: Ctx, dev: string, o: { file: string; sec?: string } | null): void {
   if (o === null) return ctx.emu.setXdp(ctx.ns, dev, undefined);
@@ -325,7 +337,23 @@ function setXdp(ctx: Ctx, dev: string, o: { file: string; sec?: string } | null)
   } catch {
     throw new CliError(`Error: failed to open object file ${o.file}`, 255);
   }
-  const obj = ctx.emu.loadObject(bytes);
+  let obj: LoadedObject;
+  try {
+    // (a legacy `maps` section is loaded as iproute2's legacy loader loads it, its custom
+    // pinning ids from this host's /etc/iproute2/bpf_pinning)
+    // iproute2 makes its tree under the bpffs first (bpf_get_work_dir); built with libbpf,
+    // as Debian's is, it gives libbpf `<work dir>/globals` to pin `.maps` maps by name in
+    ctx.emu.bpf.fs.makeIproute2Tree();
+    obj = ctx.emu.loadObject(bytes, { pinning: pinningDb(), pinRoot: '/sys/fs/bpf/xdp//globals' });
+  } catch (e) {
+    // (the legacy loader's refusals while it makes the maps: its own lines, exit 255;
+    // libbpf's while it loads the object: its lines, then that the load failed)
+    if (e instanceof Iproute2Refusal) throw new CliError(e.message, 255);
+    if (e instanceof LoadError && e.section === undefined) {
+      throw new CliError([...e.message.split('\n'), `failed to load object '${o.file}'`].map((l) => `libbpf: ${l}`).join('\n'), 255);
+    }
+    throw e;
+  }
   const prog = [...obj.programs.values()].find((p) => p.type === 'xdp' && (!o.sec || o.sec === 'xdp' || p.name === o.sec));
   if (!prog) throw new CliError(`Error: no XDP program${o.sec ? ` in section ${o.sec}` : ''} in ${o.file}`, 255);
   ctx.emu.setXdp(ctx.ns, dev, prog);

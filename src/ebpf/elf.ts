@@ -67,8 +67,20 @@ export interface BpfMapDef {
   mapExtra?: number;
   /** Template of the inner maps of ARRAY_OF_MAPS / HASH_OF_MAPS. */
   innerMap?: BpfMapDef;
-  /** 0 none, 1 LIBBPF_PIN_BY_NAME (iproute2 legacy: 1 object ns, 2 global ns). */
+  /**
+   * `.maps`: 0 none, 1 LIBBPF_PIN_BY_NAME. Legacy `maps` (iproute2's struct bpf_elf_map):
+   * 0 PIN_NONE, 1 PIN_OBJECT_NS, 2 PIN_GLOBAL_NS, others ids of /etc/iproute2/bpf_pinning.
+   */
   pinning?: number;
+  /** iproute2's struct bpf_elf_map `id`: names the map as an inner-map template / inner map. */
+  legacyId?: number;
+  /** iproute2's `inner_id`: a map of maps takes the map whose `id` this is as its template. */
+  innerId?: number;
+  /**
+   * iproute2's `inner_idx`, for a map with an `id` and no `inner_id`: the key it gets in
+   * every map of maps whose `inner_id` is its `id` (0xffffffff: none).
+   */
+  innerIdx?: number;
   /** Initial value of a global-data map (`.bss`: zeros). */
   initial?: Uint8Array;
   /** Static slots of PROG_ARRAY / map-in-map (`values = { [i] = &prog }`): program or map name. */
@@ -426,6 +438,9 @@ function applyCore(c: Uint8Array, secName: string, ext: BtfExt, btf: Btf): Map<n
 
 // --- maps ---------------------------------------------------------------------------------
 
+/** iproute2's struct bpf_elf_map_min (type, key, value, max entries) and struct bpf_elf_map. */
+const LEGACY_DEF_MIN = 16, LEGACY_DEF_MAX = 36;
+
 interface MapIndex {
   maps: BpfMapDef[];
   /** (section index, byte offset) of a `.maps` / `maps` definition → map index. */
@@ -465,23 +480,32 @@ function collectMaps(elf: ElfFile, btf: Btf | undefined): MapIndex {
     }
   }
 
+  // Legacy `maps` (pre-BTF): libbpf ≥ 1.0 refuses the section ("legacy map definitions in
+  // 'maps' section are not supported by libbpf v1.0+"), so its rules are iproute2's legacy
+  // loader's (lib/bpf_legacy.c, bpf_fetch_maps_end): one definition a map symbol, all the
+  // same size, between struct bpf_elf_map_min (16 bytes) and struct bpf_elf_map (36); a
+  // shorter one reads as zeros past its end.
   const legacy = elf.section('maps');
   if (legacy) {
     const syms = symsIn(legacy);
-    if (syms.length === 0) throw new LoadError('legacy maps section without map symbols', 'maps');
+    if (syms.length === 0) throw new LoadError('0 maps not supported in current map section!', 'maps');
     const defSize = legacy.size / syms.length;
-    if (!Number.isInteger(defSize) || defSize < 20) throw new LoadError(`legacy map definition size ${defSize} is below struct bpf_map_def (20 bytes)`, 'maps');
+    if (!Number.isInteger(defSize) || legacy.size % 4 !== 0) throw new LoadError('Number BPF map symbols are not multiple of struct bpf_elf_map!', 'maps');
+    if (defSize > LEGACY_DEF_MAX) throw new LoadError('struct bpf_elf_map not supported, coming from future version?', 'maps');
+    if (defSize < LEGACY_DEF_MIN) throw new LoadError('struct bpf_elf_map too small, not supported!', 'maps');
     const d = new DataView(legacy.data.buffer, legacy.data.byteOffset, legacy.data.byteLength);
     for (const y of syms) {
-      if (y.value + defSize > legacy.size) throw new LoadError(`map '${y.name}' definition extends past the section`, 'maps');
+      if (y.value + defSize > legacy.size || y.value % defSize !== 0 || mapAt.has(`${legacy.index}:${y.value}`)) throw new LoadError('Different struct bpf_elf_map in use!', 'maps');
       const at = y.value;
+      const u32 = (i: number): number => (i * 4 < defSize ? d.getUint32(at + i * 4, true) : 0);
       const def: BpfMapDef = {
-        name: y.name, type: d.getUint32(at, true), keySize: d.getUint32(at + 4, true),
-        valueSize: d.getUint32(at + 8, true), maxEntries: d.getUint32(at + 12, true),
-        flags: d.getUint32(at + 16, true), kind: 'legacy',
+        name: y.name, type: u32(0), keySize: u32(1), valueSize: u32(2), maxEntries: u32(3), flags: u32(4), kind: 'legacy',
       };
       // iproute2's struct bpf_elf_map: ..., u32 id, u32 pinning, u32 inner_id, u32 inner_idx.
-      if (defSize >= 28 && d.getUint32(at + 24, true)) def.pinning = d.getUint32(at + 24, true);
+      if (u32(5)) def.legacyId = u32(5);
+      if (u32(6)) def.pinning = u32(6);
+      if (u32(7)) def.innerId = u32(7);
+      if (u32(5) && !u32(7)) def.innerIdx = u32(8);
       checkMapType(def, 'maps');
       mapAt.set(`${legacy.index}:${y.value}`, maps.length);
       maps.push(def);
@@ -534,7 +558,7 @@ function parseBtfMapDef(btf: Btf, name: string, typeId: number): BpfMapDef {
       case 'value': valueType = ptrTarget(m); def.valueSize = checkSize(def.valueSize, btf.sizeOf(valueType), name, 'value'); break;
       case 'pinning': {
         const p = num(m);
-        if (p > 1) throw new LoadError(`map '${name}': pinning ${p} is not supported (0 none, 1 by name)`, S);
+        if (p > 1) throw new LoadError(`map '${name}': invalid pinning value ${p}.`, S);
         def.pinning = p;
         break;
       }
@@ -549,6 +573,7 @@ function parseBtfMapDef(btf: Btf, name: string, typeId: number): BpfMapDef {
         if (!pointee) throw new LoadError(`map '${name}': 'values' elements are not pointers`, S);
         if (pointee.kind === BtfKind.STRUCT) {
           def.innerMap = parseBtfMapDef(btf, `${name}.inner`, pointee.id);
+          if (def.innerMap.pinning !== undefined) throw new LoadError(`map '${name}.inner': inner def can't be pinned.`, S);
           checkMapType(def.innerMap, S);
           def.valueSize = checkSize(def.valueSize, 4, name, 'value');
         } else if (pointee.kind === BtfKind.FUNC_PROTO) {

@@ -14,6 +14,9 @@ import { BpfMap, MAP_TYPE_NUMBERS } from './maps.js';
 import type { AttachType, BpfProgram, ProgType } from './program.js';
 import { VerifierError, verify } from './verifier.js';
 import type { Dataplane } from '../dataplane.js';
+import { BPFFS_ROOT, type Bpffs } from './bpffs.js';
+import { LoadError } from './load-error.js';
+import { attachLegacyMaps } from './legacy-maps.js';
 
 
 export interface LoadedObject {
@@ -31,6 +34,8 @@ let nextBtfId = 2;
 const NO_BTF_MAPS: ReadonlySet<string> = new Set(['perf_event_array', 'array_of_maps', 'hash_of_maps', 'devmap', 'devmap_hash', 'cpumap', 'xskmap', 'queue', 'stack']);
 
 export interface ProgramLoader {
+  /** The bpffs (maps an object asks to have pinned go there). */
+  readonly bpffs: Bpffs;
   /** Closes a program's handle (a failed load closes what it loaded). */
   closeProgram(prog: BpfProgram): void;
   /** Closes a map's handle (a PROG_ARRAY lets go of its programs). */
@@ -87,33 +92,99 @@ export function relocate(obj: BpfObject, index: number, maps: BpfMap[]): { insns
 const PERF_EVENT_ARRAY = 4;
 
 function newMap(dp: Dataplane, m: BpfObject['maps'][number]): BpfMap {
+  return new BpfMap(dp, mapSpec(dp, m));
+}
+
+/** The BPF_MAP_CREATE a definition makes. */
+function mapSpec(dp: Dataplane, m: BpfObject['maps'][number]): ConstructorParameters<typeof BpfMap>[1] {
   // A perf event array without max_entries gets one per possible CPU, as libbpf and
   // Cilium's loader give it (nkemu's CPUs: the host and the dataplane workers).
   const maxEntries = m.kind !== 'global' && m.type === PERF_EVENT_ARRAY && m.maxEntries === 0 ? dp.workers + 1 : m.maxEntries;
-  return new BpfMap(dp, {
+  return {
     // (maps of maps hold an inner map's fd: libbpf sets their value size to 4)
-    name: m.name, type: m.kind === 'global' ? 'array' : m.type, keySize: m.keySize, valueSize: m.innerMap ? 4 : m.valueSize, maxEntries,
+    // (iproute2's legacy loader gives the kernel no map names: BPF_MAP_CREATE without one)
+    name: m.kind === 'legacy' ? '' : m.name, type: m.kind === 'global' ? 'array' : m.type, keySize: m.keySize, valueSize: m.innerMap ? 4 : m.valueSize, maxEntries,
     flags: m.kind === 'global' ? 0 : m.flags & ~(1 << 10), readonlyProg: (m.flags & (1 << 7)) !== 0, initial: m.initial,
     mapExtra: m.mapExtra,
     inner: m.innerMap ? { type: m.innerMap.type, keySize: m.innerMap.keySize, valueSize: m.innerMap.valueSize, maxEntries: m.innerMap.maxEntries } : undefined,
-  });
+  };
+}
+
+/**
+ * libbpf's map_is_reuse_compat: a map pinned where a LIBBPF_PIN_BY_NAME map goes is taken
+ * when its type, key and value sizes, max entries, flags and map_extra are the definition's.
+ */
+function reuseCompat(dp: Dataplane, m: BpfObject['maps'][number], pin: BpfMap): boolean {
+  const s = mapSpec(dp, m);
+  return MAP_TYPE_NUMBERS[pin.type] === s.type && pin.keySize === s.keySize && pin.valueSize === s.valueSize
+    && pin.maxEntries === s.maxEntries && pin.flags === (s.flags ?? 0) && pin.mapExtra === (s.mapExtra ?? 0);
+}
+
+/** loadObject's options (Emulator.loadObject). */
+export interface LoadObjectOptions {
+  /** Load only these programs (function names); default: every program libbpf autoloads. */
+  programs?: string[];
+  /** Every program's type, as bpftool's `type TYPE` sets it. */
+  type?: string;
+  /**
+   * iproute2's /etc/iproute2/bpf_pinning (custom pinning id → subpath under /sys/fs/bpf),
+   * for legacy `maps` definitions whose `pinning` is neither 0, 1 nor 2 (legacy-maps.ts).
+   */
+  pinning?: Record<number, string>;
+  /**
+   * libbpf's pin_root_path: where `.maps` definitions with `pinning` LIBBPF_PIN_BY_NAME are
+   * pinned, by name, and taken from when pinned already (default /sys/fs/bpf, as for
+   * bpftool; iproute2 built with libbpf gives `<its work dir>/globals`).
+   */
+  pinRoot?: string;
 }
 
 /** Loads every program of an ELF object (maps created first, shared between its programs). */
-export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject {
+export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8Array, o: LoadObjectOptions = {}): LoadedObject {
   const obj = loadObject(bytes, { type: o.type });
   const maps: BpfMap[] = [];
-  try {
-    for (const m of obj.maps) {
-      try {
-        maps.push(newMap(dp, m));
-      } catch (e) {
-        // (libbpf's bpf_object__create_maps: "map 'name': failed to create: <strerror>(-errno)")
-        throw withLog(e, (r) => `map '${m.name}': failed to create: ${strerror(r.errno)}(-${r.code})${r.extack === undefined ? '' : `\n${r.extack}`}`);
-      }
+  // (maps this load made; the others are pinned maps it reuses, which stay as they are)
+  const created: BpfMap[] = [];
+  const create = (m: BpfObject['maps'][number], inner?: BpfMap): BpfMap => {
+    try {
+      const def = inner ? { ...m, innerMap: { ...m, name: `${m.name}.inner`, type: MAP_TYPE_NUMBERS[inner.type], keySize: inner.keySize, valueSize: inner.valueSize, maxEntries: inner.maxEntries, flags: inner.flags } } : m;
+      const map = newMap(dp, def);
+      created.push(map);
+      return map;
+    } catch (e) {
+      // (libbpf's bpf_object__create_maps: "map 'name': failed to create: <strerror>(-errno)")
+      throw withLog(e, (r) => `map '${m.name}': failed to create: ${strerror(r.errno)}(-${r.code})${r.extack === undefined ? '' : `\n${r.extack}`}`);
     }
+  };
+  // (LIBBPF_PIN_BY_NAME maps this load pinned: libbpf unpins them when the load fails)
+  const pinnedHere: string[] = [];
+  const byName = (m: BpfObject['maps'][number]): BpfMap => {
+    const path = `${o.pinRoot ?? BPFFS_ROOT}/${m.name}`;
+    const e = loader.bpffs.get(path);
+    if (e) {
+      // (bpf_object__reuse_map, then bpf_object__create_maps's lines)
+      if (e.kind === 'map' && reuseCompat(dp, m, e.map)) return e.map;
+      throw new LoadError(`couldn't reuse pinned map at '${path}': parameter mismatch\nmap '${m.name}': error reusing pinned map\nmap '${m.name}': failed to create: Invalid argument(-22)`);
+    }
+    const map = create(m);
+    loader.bpffs.pin(path, { kind: 'map', map });
+    pinnedHere.push(path);
+    return map;
+  };
+  const undo = (): void => {
+    for (const p of pinnedHere) loader.bpffs.unpin(p);
+  };
+  try {
+    const legacy = obj.maps.flatMap((m, i) => (m.kind === 'legacy' ? [i] : []));
+    obj.maps.forEach((m, i) => {
+      // (a legacy `maps` section is iproute2's: its maps are made by its rules, together)
+      if (i === legacy[0]) attachLegacyMaps(obj.maps, legacy, maps, { fs: loader.bpffs, bytes, pinning: o.pinning, create });
+      if (m.kind === 'btf' && m.pinning === 1) maps[i] = byName(m);
+      else if (m.kind !== 'legacy') maps[i] = create(m);
+    });
   } catch (e) {
-    for (const m of maps) m.close();
+    undo();
+    for (const m of created) m.close();
     throw e;
   }
   // libbpf loads the object's BTF before its maps and hands it to each map with the key and
@@ -123,7 +194,8 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
   if (obj.btf) {
     obj.maps.forEach((def, i) => {
       const key = def.btfKey ?? 0, value = def.btfValue ?? 0;
-      if ((key || value) && !NO_BTF_MAPS.has(maps[i]!.type)) maps[i]!.btf = { id: btfId, types: obj.btf!, key, value };
+      // (a pinned map taken keeps the BTF it was made with)
+      if ((key || value) && !NO_BTF_MAPS.has(maps[i]!.type) && created.includes(maps[i]!)) maps[i]!.btf = { id: btfId, types: obj.btf!, key, value };
     });
   }
   const out: LoadedObject = { license: obj.license, programs: new Map(), maps: new Map(maps.map((m, i) => [obj.maps[i]!.name, m])), btfId };
@@ -132,7 +204,8 @@ export function loadBpfObject(dp: Dataplane, loader: ProgramLoader, bytes: Uint8
   } catch (e) {
     // A refused object leaves nothing behind: its programs closed, its maps with them.
     for (const p of out.programs.values()) loader.closeProgram(p);
-    for (const m of maps) if (m.handleOpen) loader.closeMap(m);
+    undo();
+    for (const m of created) if (m.handleOpen) loader.closeMap(m);
     throw e;
   }
   return out;

@@ -489,6 +489,11 @@ export class BpfMap {
     old?.put();
   }
 
+  /** Maps of maps: the inner map under `key`, if any (what user space's lookup names by id). */
+  innerAt(key: Uint8Array): BpfMap | undefined {
+    return this.innerHeld.get(Array.from(key, (b) => b.toString(16).padStart(2, '0')).join(''));
+  }
+
   private perfRings: BpfMap[] = [];
 
   /**

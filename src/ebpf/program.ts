@@ -4,6 +4,7 @@
  * thread can run it.
  */
 
+import { Bpffs } from './bpffs.js';
 import type { JitInfo } from './codegen/jit.js';
 import type { MprogLink, MprogProg } from './mprog.js';
 
@@ -81,6 +82,8 @@ export class BpfLink implements MprogLink {
 export class BpfRegistry {
   readonly progs = new Map<number, BpfProgram>();
   readonly links = new Map<number, BpfLink>();
+  /** The bpffs (pinned programs and maps). */
+  readonly fs = new Bpffs();
   private nextProg = 1;
   private nextLink = 1;
 

@@ -15,7 +15,8 @@ import type { Rtnl } from '../net/rtnl.js';
 import { drainPrintk } from '../trace/printk.js';
 import type { WorkerPool } from '../worker/pool.js';
 import { codegenMap } from './codegen/compile.js';
-import { loadBpfObject, maxMapsLine, type LoadedObject } from './load.js';
+import { loadBpfObject, maxMapsLine, type LoadedObject, type LoadObjectOptions } from './load.js';
+import type { Bpffs } from './bpffs.js';
 import { BpfMap } from './maps.js';
 import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mprog.js';
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './program.js';
@@ -57,6 +58,8 @@ export class BpfSyscall {
   private readonly records: DeviceRecords;
   private readonly jitDefault: boolean;
   readonly bpf = new BpfRegistry();
+  /** The bpffs (ProgramLoader's). */
+  get bpffs(): Bpffs { return this.bpf.fs; }
   private readonly jitPending = new Set<Promise<void>>();
   private readonly progSlots = new WeakMap<BpfMap, Map<number, BpfProgram>>();
   /** BPF_PROG_TEST_RUN's interpreter (made on first use). */
@@ -172,9 +175,10 @@ export class BpfSyscall {
    * Loads a clang-compiled BPF object (ELF): its maps are created in the shared memory,
    * its programs verified, relocated and placed. `programs` picks some by function name;
    * `type` (a section-name prefix such as `xdp` or `classifier`) sets every program's type,
-   * as bpftool's `type TYPE` does.
+   * as bpftool's `type TYPE` does. Maps of a legacy `maps` section are made as iproute2's
+   * legacy loader makes them, pinned on the bpffs (`pinning`: its custom pinning ids).
    */
-  loadObject(bytes: Uint8Array, o: { programs?: string[]; type?: string } = {}): LoadedObject {
+  loadObject(bytes: Uint8Array, o: LoadObjectOptions = {}): LoadedObject {
     try {
       return loadBpfObject(this.dp, this, bytes, o);
     } catch (e) {
