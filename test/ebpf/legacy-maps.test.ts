@@ -8,7 +8,7 @@
  * The kernel's results are recorded in test/fixtures/loader-maps/kernel.json, so the nkemu
  * side runs anywhere. The live part redoes them on this machine's kernel (root, bpftool,
  * and an iproute2 built without libbpf: Debian's `ip` uses libbpf 1.x, which refuses any
- * `maps` section; build-legacy-iproute2.sh in the fixture directory makes one) and
+ * `maps` section; scripts/build-iproute2-legacy.sh makes one) and
  * compares them with nkemu's directly; NKEMU_RECORD=1 rewrites the record.
  */
 import { execFileSync } from 'node:child_process';
@@ -184,7 +184,7 @@ async function nkemuScenario(steps: Step[]): Promise<Result[]> {
 
 // --- the kernel side ---------------------------------------------------------------------
 
-const LEGACY_IP = process.env.NKEMU_LEGACY_IP ?? '/var/tmp/nkemu-iproute2-legacy/ip';
+const LEGACY_IP = `${process.env.NKEMU_IPROUTE2_LEGACY ?? '/var/tmp/nkemu-iproute2-legacy'}/ip`;
 
 const run = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -197,7 +197,7 @@ function liveUnavailable(): string | undefined {
   } catch {
     return 'bpftool, ip or nsenter missing';
   }
-  if (!existsSync(LEGACY_IP)) return `no iproute2 built without libbpf at ${LEGACY_IP} (test/fixtures/loader-maps/build-legacy-iproute2.sh; or set NKEMU_LEGACY_IP)`;
+  if (!existsSync(LEGACY_IP)) return `no iproute2 built without libbpf at ${LEGACY_IP} (scripts/build-iproute2-legacy.sh; or set NKEMU_IPROUTE2_LEGACY to its directory)`;
   if (/libbpf/.test(run(LEGACY_IP, ['-V']))) return `${LEGACY_IP} is built with libbpf`;
   if (!/libbpf 1\./.test(run('ip', ['-V']))) return 'the ip on PATH is not built with libbpf 1.x';
   return undefined;

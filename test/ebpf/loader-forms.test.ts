@@ -156,7 +156,7 @@ const why = loadersUnavailableReason();
 const legacy = why ? undefined : legacyIproute2();
 const installed = why ? undefined : installedIproute2();
 if (why) console.log(`loader-forms: kernel part skipped: ${why}`);
-else if (!legacy) console.log('loader-forms: iproute2 legacy loader part skipped: no ip/tc built without libbpf ($NKEMU_IPROUTE2_LEGACY or tmp/iproute2-legacy; scripts/build-iproute2-legacy.sh builds one)');
+else if (!legacy) console.log('loader-forms: iproute2 legacy loader part skipped: no ip/tc built without libbpf ($NKEMU_IPROUTE2_LEGACY or /var/tmp/nkemu-iproute2-legacy; scripts/build-iproute2-legacy.sh builds one)');
 
 describe.skipIf(why !== undefined)('live: the real loaders on this kernel and nkemu side by side', () => {
   it('bpftool prog load (libbpf, whole objects) refuses each as recorded', () => {

@@ -6,8 +6,8 @@
  *   ip/tc, which load one section through libbpf when built with it (iproute2 ≥ 5.18's
  *   bpf_do_load hands every object to iproute2_load_libbpf);
  * - iproute2's legacy loader (lib/bpf_legacy.c): an ip/tc built without libbpf
- *   (scripts/build-iproute2-legacy.sh), found at `$NKEMU_IPROUTE2_LEGACY` or else at
- *   tmp/iproute2-legacy/ in the repository.
+ *   (scripts/build-iproute2-legacy.sh), found in `$NKEMU_IPROUTE2_LEGACY` or else in
+ *   /var/tmp/nkemu-iproute2-legacy/.
  *
  * ip attaches an XDP section (`xdpgeneric`) and tc a classifier section (`da`, on a clsact
  * ingress) to a veth in a network namespace made for the load and deleted after it; the
@@ -39,7 +39,7 @@ export function installedIproute2(): Iproute2 | undefined {
 
 /** An ip/tc built without libbpf (their loader is lib/bpf_legacy.c's), or undefined. */
 export function legacyIproute2(): Iproute2 | undefined {
-  const dir = process.env.NKEMU_IPROUTE2_LEGACY ?? join(root, 'tmp', 'iproute2-legacy');
+  const dir = process.env.NKEMU_IPROUTE2_LEGACY ?? '/var/tmp/nkemu-iproute2-legacy';
   const ip = join(dir, 'ip'), tc = join(dir, 'tc');
   if (!existsSync(ip) || !existsSync(tc)) return undefined;
   const v = version(ip);
