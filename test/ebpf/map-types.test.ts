@@ -380,3 +380,43 @@ describe('cgroup arrays, sockmaps and sockhashes: creation and user-space operat
     expect(err(() => make({ type: 'sockmap', keySize: 4 }).setCgroup(0, '/'))).toBe(plain('EINVAL'));
   });
 });
+
+describe("the verifier: what a program may pass a cgroup array, sockmap or sockhash to (check_map_func_compatibility, resolve_map_arg_type)", () => {
+  const load = (type: number, id: number, insns?: string): string => {
+    const text = insns ?? `lddw %r1, 0\nmov %r2, %r10\nadd %r2, -8\nstdw [%r10-8], 0\nmov %r3, %r10\nadd %r3, -16\nstdw [%r10-16], 0\nmov %r4, 0\ncall ${id}\nmov %r0, 2\nexit`;
+    const p = assemble(text);
+    p[1] = (p[1]! & 0x0f) | (1 << 4);
+    try {
+      verify(p, { type: 'sched_cls', maps: [{ kind: 'other', keySize: 4, valueSize: 8, maxEntries: 4, type }] });
+      return 'ok';
+    } catch (e) {
+      return `${(e as { errno: string }).errno}: ${(e as Error).message}`;
+    }
+  };
+  it('a cgroup array: bpf_skb_under_cgroup only; a sockmap or sockhash: lookup, delete, and update with a socket', () => {
+    // bpf_skb_under_cgroup(skb, map, 0)
+    const under = (type: number): string => {
+      const u = assemble('mov %r6, %r1\nlddw %r2, 0\nmov %r1, %r6\nmov %r3, 0\ncall 33\nexit');
+      u[9] = (u[9]! & 0x0f) | (1 << 4);
+      try {
+        verify(u, { type: 'sched_cls', maps: [{ kind: 'other', keySize: 4, valueSize: 4, maxEntries: 4, type }] });
+        return 'ok';
+      } catch (e) {
+        return `${(e as { errno: string }).errno}: ${(e as Error).message}`;
+      }
+    };
+    expect(under(A.BPF_MAP_TYPE_CGROUP_ARRAY)).toBe('ok');
+    expect(under(A.BPF_MAP_TYPE_ARRAY)).toBe('EINVAL: 5: cannot pass map_type 2 into func bpf_skb_under_cgroup#33');
+    expect(load(A.BPF_MAP_TYPE_CGROUP_ARRAY, 1)).toBe('EINVAL: 9: cannot pass map_type 8 into func bpf_map_lookup_elem#1');
+    expect(load(A.BPF_MAP_TYPE_CGROUP_ARRAY, 3)).toBe('EINVAL: 9: cannot pass map_type 8 into func bpf_map_delete_elem#3');
+    for (const t of [A.BPF_MAP_TYPE_SOCKMAP, A.BPF_MAP_TYPE_SOCKHASH]) {
+      expect(load(t, 1)).toBe('ok');
+      expect(load(t, 3)).toBe('ok');
+      // (a value on the stack is no socket)
+      expect(load(t, 2)).toBe('EACCES: 9: R3 type=fp expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_');
+      // (the arguments come first, as the kernel checks them: its answers on 6.18)
+      expect(load(t, 87)).toBe('EACCES: 9: R2 type=fp expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_');
+      expect(load(t, 88)).toBe('EINVAL: 9: invalid arg_type for sockmap/sockhash');
+    }
+  });
+});
