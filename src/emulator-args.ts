@@ -132,6 +132,7 @@ export const MAP_SIGNATURES: Record<string, Signature> = {
   openPerfBuffer: [['pages', opt(int(1, 1 << 20))]],
   drainPerf: [],
   setSocket: [['index', u32], ['sock', opt(inst(XskSocket))]],
+  setCgroup: [['index', u32], ['cgroup', opt(str)], ['flags', opt(oneOf(0, 1, 2))]],
   drain: [],
   close: [],
 };

@@ -261,6 +261,13 @@ export const BPF_MAP_TYPE_DEVMAP_HASH: u32 = 25;
 // CPUMAP: an array indexed by CPU (dataplane thread) of {qsize, prog}; qsize 0 = no entry.
 // bpf_redirect_map into it records the CPU + 1 as the target (0 means none).
 export const BPF_MAP_TYPE_CPUMAP: u32 = 16;
+// CGROUP_ARRAY: an array of cgroups for bpf_skb_under_cgroup (one word a slot: 0 empty,
+// CGROUP_ROOT for nkemu's one cgroup, the root of its cgroup v2 hierarchy).
+export const BPF_MAP_TYPE_CGROUP_ARRAY: u32 = 8;
+export const CGROUP_ROOT: u32 = 1;
+// SOCKMAP and SOCKHASH: nkemu has no sockets to put in them; they stay empty.
+export const BPF_MAP_TYPE_SOCKMAP: u32 = 15;
+export const BPF_MAP_TYPE_SOCKHASH: u32 = 18;
 export const BPF_ANY: u32 = 0;
 export const BPF_NOEXIST: u32 = 1;
 export const BPF_EXIST: u32 = 2;

@@ -3,6 +3,7 @@
 
 export const ENOENT: i64 = -2;
 export const E2BIG: i64 = -7;
+export const EAGAIN: i64 = -11;
 export const ENOMEM: i64 = -12;
 export const EACCES: i64 = -13;
 export const EFAULT: i64 = -14;

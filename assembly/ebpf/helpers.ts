@@ -22,7 +22,7 @@ import {
   BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, VM_REDIRECT_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
   MAP_CAPACITY, MAP_SLOT_SIZE, MAP_SLOT_KEY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
   BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK, BPF_MAP_TYPE_BLOOM_FILTER, QS_PUSH, QS_POP, QS_PEEK,
-  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, MAP_COPIES,
+  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, MAP_COPIES, BPF_MAP_TYPE_CGROUP_ARRAY,
 } from "../abi/vm";
 import {
   VM_DEV, VM_NETNS, VM_CSUM, VM_HEAD_PUSHED, VM_KVIEW, VM_KVIEW_AREA, VM_KVIEW_SIZE, VM_KFUNC_BASE, KFUNC_CAST_TO_KERN_CTX, KV_SKB_DEV, KV_SKB_MARK, KV_SKB_PRIORITY,
@@ -39,7 +39,7 @@ import { dynptrCall, isDynptrCall } from "./dynptr";
 import { flowHash } from "../dev/flowhash";
 import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring";
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
-import { E2BIG, EACCES, EFAULT, EINVAL, ENODEV, ENOMEM, ENOTSUPP, EOPNOTSUPP } from "./errno";
+import { E2BIG, EACCES, EAGAIN, EFAULT, EINVAL, ENODEV, ENOENT, ENOMEM, ENOTSUPP, EOPNOTSUPP } from "./errno";
 
 /** A function pointer, as `lddw rX, <func>` (src BPF_PSEUDO_FUNC) loads it: tag << 32 | pc. */
 export const FUNC_TAG: u64 = 0xbf0c;
@@ -777,6 +777,18 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
     case 83: // skb_ancestor_cgroup_id(skb, level): the root is level 0
       ret(rec, load<u32>(rec, VM_DEV) == 0 && arg(rec, 2) == 0 ? 1 : 0);
       return 0;
+    case 33: { // skb_under_cgroup(skb, map, index): the socket first (-ENOENT without one), then the index (-E2BIG past the end), the slot (-EAGAIN empty)
+      const m = arg(rec, 2);
+      if (!knownMap(rec, m) || load<u32>(<usize>m, MAP_TYPE) != BPF_MAP_TYPE_CGROUP_ARRAY) return vmFault(rec, VM_FAULT_HELPER, pc);
+      const idx = <u32>arg(rec, 3);
+      let r: i64 = 1;
+      if (load<u32>(rec, VM_DEV) != 0) r = ENOENT;
+      else if (idx >= load<u32>(<usize>m, MAP_MAX_ENTRIES)) r = E2BIG;
+      // (nkemu's one cgroup is the root, and the dummy socket is in it: under it, 1)
+      else if (atomic.load<u32>(<usize>load<u32>(<usize>m, MAP_VALUES) + <usize>(idx * load<u32>(<usize>m, MAP_STRIDE))) == 0) r = EAGAIN;
+      ret(rec, <u64>r);
+      return 0;
+    }
     case 68: { // skb_load_bytes_relative(skb, off, to, len, start_header)
       const len = <u64><u32>arg(rec, 4);
       const to = vmCheck(rec, arg(rec, 3), <u32>len, true);

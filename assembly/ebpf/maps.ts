@@ -12,7 +12,7 @@ import {
   BPF_MAP_TYPE_LPM_TRIE, MAP_CLOCK, MAP_SLOT_USE, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, BPF_MAP_TYPE_ARRAY_OF_MAPS,
   BPF_MAP_TYPE_HASH_OF_MAPS, MAP_RB_CONS, MAP_RB_PROD, RB_BUSY, RB_DISCARD, RB_HDR, BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK,
   MAP_QS_TAIL, MAP_QS_HEAD, BPF_MAP_TYPE_BLOOM_FILTER, MAP_BLOOM_SEED, MAP_BLOOM_MASK, MAP_BLOOM_HASHES, BPF_MAP_TYPE_DEVMAP_HASH,
-  BPF_MAP_TYPE_CPUMAP, BPF_ANY, QS_PUSH, QS_POP,
+  BPF_MAP_TYPE_CPUMAP, BPF_ANY, QS_PUSH, QS_POP, BPF_MAP_TYPE_SOCKHASH,
 } from "../abi/vm";
 
 const ENOENT: i32 = -2;
@@ -323,7 +323,7 @@ export function mapUpdate(map: usize, key: usize, value: usize, flags: u64, cpu:
   return 0;
 }
 
-/** bpf_map_delete_elem: 0 or -errno (arrays cannot delete: -EINVAL; devmap, XSKMAP and cpumap slots empty). */
+/** bpf_map_delete_elem: 0 or -errno (arrays cannot delete: -EINVAL; devmap, XSKMAP and cpumap slots empty; sockmaps -EINVAL, sockhashes -ENOENT). */
 export function mapDelete(map: usize, key: usize, thread: u32): i32 {
   const t = load<u32>(map, MAP_TYPE);
   if (isTargetArray(t)) {
@@ -334,6 +334,9 @@ export function mapDelete(map: usize, key: usize, thread: u32): i32 {
     atomic.store<u32>(<usize>load<u32>(map, MAP_VALUES) + <usize>(k * load<u32>(map, MAP_STRIDE)), 0);
     return 0;
   }
+  // A sockhash is always empty here (nkemu has no sockets to put in it): sock_hash_delete_elem's
+  // -ENOENT; a sockmap's empty slot, or one past the end, is sock_map_delete_elem's -EINVAL.
+  if (t == BPF_MAP_TYPE_SOCKHASH) return ENOENT;
   if (!isHash(t)) return EINVAL;
   lock(map);
   if (t == BPF_MAP_TYPE_LPM_TRIE) {

@@ -85,6 +85,29 @@ function mapRef(emu: Emulator, args: string[], i: number): [BpfMap, number] {
   return [m, i + 2];
 }
 
+/**
+ * `value cgroup PATH`: PATH is a cgroup's directory under nkemu's cgroup v2 mount,
+ * /sys/fs/cgroup, which holds one cgroup, its root; the path inside it (`/`), for setCgroup.
+ */
+function cgroupPath(path: string | undefined): string {
+  const m = /^\/sys\/fs\/cgroup(\/.*)?$/.exec(path ?? '');
+  const inside = (m?.[1] ?? '/').replace(/\/+$/, '') || '/';
+  if (!m || inside !== '/') throw new CliError(`Error: can't open cgroup ${path ?? ''}: nkemu has one cgroup, its root, /sys/fs/cgroup`, 255);
+  return inside;
+}
+
+/**
+ * A key whose value bpftool could not read, as its print_entry_error_msg prints it: on one
+ * line when key and message are short, else each after its name on lines of their own.
+ */
+function entryError(key: Uint8Array, msg: string): string[] {
+  const breakNames = key.length > 16 || msg.length > 16;
+  const single = key.length + msg.length <= 24 && !breakNames;
+  const k = `key:${breakNames ? '\n' : ' '}${hexBytes(key)}`;
+  const v = `value:${breakNames ? '\n' : ' '}${msg}`;
+  return single ? [`${k}  ${v}`] : [k, v];
+}
+
 function hexBytes(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(' ');
 }
@@ -433,13 +456,26 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     const exitOf = (e: NetError): number => (256 - e.code) & 0xff;
     const keyless = m.type === 'queue' || m.type === 'stack' || m.type === 'bloom_filter';
     if (verb === 'dump') {
-      // (an empty slot of a map of maps fails its lookup, which bpftool's dump passes over)
-      const rows = m.keys().flatMap((k) => { const value = lookup(k); return value === undefined && ofMaps ? [] : [{ key: k, value: value! }]; });
-      if (json) print(rows.map((r) => elemJson(r.key, r.value)));
+      // A key whose lookup fails (a sockmap's empty slot, a cgroup array's any) is listed with
+      // the error, as bpftool's dump_map_elem does, and not counted.
+      const all = m.keys().map((k) => {
+        try {
+          const value = lookup(k);
+          return value === undefined ? { key: k, error: strerror('ENOENT') } : { key: k, value };
+        } catch (e) {
+          if (e instanceof NetError) return { key: k, error: e.message };
+          throw e;
+        }
+      });
+      // (print_entry_error: a map of maps' or a prog array's ENOENT is no entry, not an error)
+      const noEntry = strerror('ENOENT');
+      const shown = all.filter((r) => !(r.value === undefined && r.error === noEntry && (ofMaps || m.type === 'prog_array')));
+      const rows = shown.filter((r): r is { key: Uint8Array; value: Uint8Array | Uint8Array[] } => r.value !== undefined);
+      if (json) print(shown.map((r) => (r.value !== undefined ? elemJson(r.key, r.value) : { key: jsonBytes(r.key), value: { error: r.error } })));
       // (its own pretty writer, whatever -p says; no "Found N elements" after it)
       else if (formatted) ctx.out.push(jsonWrite(rows.map((r) => formatted(r.key, r.value, true)), true));
       else {
-        for (const r of rows) ctx.out.push(...elemText(r.key, r.value));
+        for (const r of shown) ctx.out.push(...(r.value !== undefined ? elemText(r.key, r.value) : entryError(r.key, r.error === strerror('ENOENT') ? '<no entry>' : r.error!)));
         ctx.out.push(`Found ${rows.length} element${rows.length === 1 ? '' : 's'}`);
       }
       // A queue, stack or bloom filter has no keys to walk: BPF_MAP_GET_NEXT_KEY fails (EINVAL, EOPNOTSUPP).
@@ -476,7 +512,8 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     if (rest[next] !== 'key') throw new CliError('Error: did not find key', 255);
     const [key, after] = parseBytes(rest, next + 1, m.keySize, 'key');
     if (verb === 'lookup') {
-      const v = lookup(key);
+      let v: Uint8Array | Uint8Array[] | undefined;
+      try { v = lookup(key); } catch (e) { if (e instanceof NetError) throw new CliError(`Error: lookup failed: ${e.message}`, exitOf(e)); throw e; }
       if (v === undefined) {
         // bpftool: the key and "Not found" (JSON: null), exit -ENOENT
         if (json) print(null);
@@ -490,10 +527,16 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
     }
     if (verb === 'update') {
       if (rest[after] !== 'value') throw new CliError('Error: did not find value', 255);
-      const [value, end] = parseBytes(rest, after + 1, m.valueSize, 'value');
+      // nkemu's own: `value cgroup PATH` puts a cgroup in a cgroup array (bpftool reads its
+      // value as bytes, an fd number in its own process; nkemu has no fds to name).
+      const cgroup = m.type === 'cgroup_array' && rest[after + 1] === 'cgroup' ? cgroupPath(rest[after + 2]) : undefined;
+      const [value, end] = cgroup !== undefined ? [new Uint8Array(0), after + 3] : parseBytes(rest, after + 1, m.valueSize, 'value');
       const flag = rest[end] === 'noexist' ? 1 : rest[end] === 'exist' ? 2 : 0;
       // (bpftool exits with the negative errno's low byte: 239 for EEXIST, 254 for ENOENT)
-      try { m.update(key, value, flag); } catch (e) { if (e instanceof NetError) throw new CliError(`Error: update failed: ${e.message}`, 256 - e.code); throw e; }
+      try {
+        if (cgroup !== undefined) m.setCgroup(new DataView(key.buffer).getUint32(0, true), cgroup, flag);
+        else m.update(key, value, flag);
+      } catch (e) { if (e instanceof NetError) throw new CliError(`Error: update failed: ${e.message}`, 256 - e.code); throw e; }
       return;
     }
     if (verb === 'delete') {

@@ -160,7 +160,7 @@ const MAP_TYPES: Record<number, string> = {
   1: 'hash', 2: 'array', 3: 'prog_array', 4: 'perf_event_array', 5: 'percpu_hash', 6: 'percpu_array',
   9: 'lru_hash', 10: 'lru_percpu_hash', 11: 'lpm_trie', 12: 'array_of_maps', 13: 'hash_of_maps',
   14: 'devmap', 16: 'cpumap', 17: 'xskmap', 22: 'queue', 23: 'stack', 25: 'devmap_hash', 27: 'ringbuf',
-  30: 'bloom_filter',
+  30: 'bloom_filter', 8: 'cgroup_array', 15: 'sockmap', 18: 'sockhash',
 };
 const PROG_ARRAY = 3, ARRAY_OF_MAPS = 12, HASH_OF_MAPS = 13;
 

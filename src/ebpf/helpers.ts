@@ -164,7 +164,7 @@ export const HELPERS: ReadonlyMap<number, HelperInfo> = new Map(
  * Helpers that only read r1..r5 and set r0: no callbacks, no tail call, the packet neither
  * moved nor resized. Compiled calls to them hand over just those registers.
  */
-export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 29, 30, 34, 41, 48, 51, 66, 69, 87, 88, 89, 97, 122, 130, 131, 132, 133, 134, 135, 155, 163, 165, 192, 195]);
+export const PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 20, 21, 23, 25, 26, 28, 29, 30, 33, 34, 41, 48, 51, 66, 69, 87, 88, 89, 97, 122, 130, 131, 132, 133, 134, 135, 155, 163, 165, 192, 195]);
 
 /**
  * Helpers that move or resize the packet (`setPacket`) but otherwise behave like plain
@@ -194,7 +194,7 @@ export const TAIL_CALL = 12;
  * Helpers that may get the context in r1 without reading it: they work on the packet and
  * the frame through the run record, at most writing context fields.
  */
-export const CTX_ARG_NOT_READ: ReadonlySet<number> = new Set([9, 10, 11, 18, 19, 20, 21, 26, 29, 30, 31, 34, 38, 39, 41, 43, 48, 50, 66, 69, 135, 192]);
+export const CTX_ARG_NOT_READ: ReadonlySet<number> = new Set([9, 10, 11, 18, 19, 20, 21, 26, 29, 30, 31, 33, 34, 38, 39, 41, 43, 48, 50, 66, 69, 135, 192]);
 
 /** The kernel's `func_id_name()`: `bpf_<name>`, or `unknown` outside the enum. */
 export function helperName(id: number): string {

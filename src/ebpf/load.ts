@@ -31,7 +31,7 @@ export interface LoadedObject {
 // BTF registers at boot, so an object's BTF gets 2 and up. Global like map ids (maps.ts).
 let nextBtfId = 2;
 
-const NO_BTF_MAPS: ReadonlySet<string> = new Set(['perf_event_array', 'array_of_maps', 'hash_of_maps', 'devmap', 'devmap_hash', 'cpumap', 'xskmap', 'queue', 'stack']);
+const NO_BTF_MAPS: ReadonlySet<string> = new Set(['perf_event_array', 'cgroup_array', 'sockmap', 'sockhash', 'array_of_maps', 'hash_of_maps', 'devmap', 'devmap_hash', 'cpumap', 'xskmap', 'queue', 'stack']);
 
 export interface ProgramLoader {
   /** The bpffs (maps an object asks to have pinned go there). */

@@ -1,9 +1,9 @@
 /**
  * eBPF maps in the shared memory (assembly/ebpf/maps.ts does the work): arrays, hashes
  * (per-CPU, LRU, LPM), ring buffers, devmaps, cpumaps, XSKMAPs, maps of maps, queues,
- * stacks and bloom filters, plus global data (`.data`/`.rodata`/`.bss` as one-entry
- * arrays). Creation checks and the user-space API (lookup, update, delete,
- * lookup-and-delete, iteration) with the kernel's errno.
+ * stacks, bloom filters, cgroup arrays, sockmaps and sockhashes, plus global data
+ * (`.data`/`.rodata`/`.bss` as one-entry arrays). Creation checks and the user-space API
+ * (lookup, update, delete, lookup-and-delete, iteration) with the kernel's errno.
  */
 
 import * as A from '../abi.generated.js';
@@ -14,11 +14,12 @@ import type { Btf } from './btf.js';
 
 /** Map types by bpftool's names for them (`bpftool map show`). */
 export type MapType = 'hash' | 'array' | 'percpu_hash' | 'percpu_array' | 'prog_array' | 'lru_hash' | 'lru_percpu_hash' | 'lpm_trie' | 'ringbuf' | 'devmap' | 'xskmap' | 'array_of_maps' | 'hash_of_maps' | 'perf_event_array'
-  | 'cpumap' | 'queue' | 'stack' | 'devmap_hash' | 'bloom_filter';
+  | 'cpumap' | 'queue' | 'stack' | 'devmap_hash' | 'bloom_filter' | 'cgroup_array' | 'sockmap' | 'sockhash';
 
 export const MAP_TYPE_NUMBERS: Record<MapType, number> = {
   hash: 1, array: 2, prog_array: 3, percpu_hash: 5, percpu_array: 6, lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27, devmap: 14, xskmap: 17,
   array_of_maps: 12, hash_of_maps: 13, perf_event_array: 4, cpumap: 16, queue: 22, stack: 23, devmap_hash: 25, bloom_filter: 30,
+  cgroup_array: 8, sockmap: 15, sockhash: 18,
 };
 const TYPE_NAMES: Record<number, MapType> = Object.fromEntries(Object.entries(MAP_TYPE_NUMBERS).map(([name, n]) => [n, name as MapType]));
 
@@ -47,6 +48,7 @@ interface MapExports {
 }
 
 const ERRNO: Record<number, Errno> = { 2: 'ENOENT', 7: 'E2BIG', 17: 'EEXIST', 22: 'EINVAL', 28: 'ENOSPC', 95: 'EOPNOTSUPP' };
+const BPF_F_LOCK = 4;
 const BPF_F_NO_PREALLOC = 1;
 const BPF_F_NO_COMMON_LRU = 1 << 1;
 const BPF_F_NUMA_NODE = 1 << 2;
@@ -65,6 +67,15 @@ const KMALLOC_MAX_SIZE = 1 << 22;
 const NR_CPUS = 256;
 /** cpu_map_update_elem's sanity limit on a CPU's queue size. */
 const CPUMAP_MAX_QSIZE = 16384;
+/** SOCK_CREATE_FLAG_MASK (net/core/sock_map.c): the flags a sockmap or sockhash takes; a cgroup array takes the same. */
+const SOCK_CREATE_FLAG_MASK = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY;
+/** MAX_BPF_STACK: the longest sockhash key (sock_hash_alloc). */
+const MAX_BPF_STACK = 512;
+/** INT_MAX: the largest fd a sockmap's value may name (sock_map_update_elem_sys). */
+const S32_MAX = 0x7fffffff;
+
+/** Map types whose user-space values are file descriptors nkemu does not have (update: EBADF). */
+const FD_VALUED: ReadonlySet<MapType> = new Set(['cgroup_array', 'sockmap', 'sockhash']);
 
 /** bpf_map_flags_access_ok: a map cannot be both read-only and write-only for programs. */
 const accessOk = (flags: number): boolean => (flags & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG)) !== (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG);
@@ -178,6 +189,19 @@ export class BpfMap {
       if (entries > 2 ** 31) fail('EINVAL');
       return {};
     }
+    // fd_array_map_alloc_check, then array_map_alloc_check: a cgroup fd (4 bytes) under a u32
+    // index; no BPF_F_RDONLY_PROG/WRONLY_PROG, no mmap, no BPF_F_NO_PREALLOC.
+    if (type === 'cgroup_array') {
+      if (vs !== 4 || entries === 0 || ks !== 4 || flags & ~SOCK_CREATE_FLAG_MASK) fail('EINVAL');
+      return {};
+    }
+    // sock_map_alloc and sock_hash_alloc: a socket fd (4 or 8 bytes) under a u32 index, or
+    // any key up to MAX_BPF_STACK bytes.
+    if (type === 'sockmap' || type === 'sockhash') {
+      if (entries === 0 || (type === 'sockmap' ? ks !== 4 : ks === 0) || (vs !== 4 && vs !== 8) || flags & ~SOCK_CREATE_FLAG_MASK) fail('EINVAL');
+      if (ks > MAX_BPF_STACK) fail('E2BIG');
+      return {};
+    }
     return undefined;
   }
 
@@ -240,7 +264,13 @@ export class BpfMap {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = newer!.bloom!.bytes;
-    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array' || type === 'devmap' || type === 'xskmap' || type === 'array_of_maps' || type === 'perf_event_array' || type === 'cpumap') {
+    } else if (type === 'sockhash') {
+      // (always empty: nothing to keep)
+      this.slotSize = 0;
+      this.capacity = 0;
+      this.valuesSize = 8;
+    } else if (type === 'array' || type === 'percpu_array' || type === 'prog_array' || type === 'devmap' || type === 'xskmap' || type === 'array_of_maps' || type === 'perf_event_array' || type === 'cpumap'
+      || type === 'cgroup_array' || type === 'sockmap') {
       this.slotSize = 0;
       this.capacity = 0;
       this.valuesSize = this.copies * s.maxEntries * this.stride;
@@ -353,6 +383,7 @@ export class BpfMap {
    * (peek); a bloom filter answers whether `value` may be in it (the value, or undefined).
    */
   lookup(key: Uint8Array, value?: Uint8Array): Uint8Array | Uint8Array[] | undefined {
+    if (FD_VALUED.has(this.type)) return this.lookupFdValued(key);
     if (KEYLESS.has(this.type)) {
       this.putKey(key);
       if (this.type === 'bloom_filter') {
@@ -373,10 +404,47 @@ export class BpfMap {
     return Array.from({ length: this.copies }, (_, c) => b.slice(at + c * step, at + c * step + this.valueSize));
   }
 
+  /**
+   * A cgroup array's, sockmap's or sockhash's lookup from user space: a cgroup array has no
+   * value to show (bpf_fd_array_map_lookup_elem without map_fd_sys_lookup_elem: ENOTSUPP,
+   * whatever the key); a sockmap or sockhash shows a socket's cookie, in an 8-byte value
+   * only (ENOSPC in a 4-byte one), and nkemu's hold none (ENOENT: undefined).
+   */
+  private lookupFdValued(key: Uint8Array): undefined {
+    this.putKey(key);
+    if (this.type === 'cgroup_array') fail('ENOTSUPP');
+    if (this.valueSize !== 8) fail('ENOSPC');
+    return undefined;
+  }
+
+  /**
+   * A cgroup array's, sockmap's or sockhash's update from user space: the value is a file
+   * descriptor (a cgroup's; a socket's), and nkemu has none, so every one the checks before
+   * it let through is not open: EBADF. The checks, in the kernel's order:
+   * bpf_fd_array_map_update_elem (flags other than BPF_ANY: EINVAL; an index past the end:
+   * E2BIG), sock_map_update_elem_sys (BPF_F_LOCK: EINVAL; an fd past INT_MAX: EINVAL; the
+   * slot and flags only after the socket). A cgroup goes in with `setCgroup`; a socket cannot.
+   */
+  private updateFdValued(key: Uint8Array, value: Uint8Array, flags: number): never {
+    this.putKey(key);
+    if (!(value instanceof Uint8Array) || value.length !== this.valueSize) fail('EINVAL');
+    const dv = new DataView(value.buffer, value.byteOffset, value.length);
+    if (this.type === 'cgroup_array') {
+      if (flags !== 0) fail('EINVAL');
+      if (new DataView(key.buffer, key.byteOffset).getUint32(0, true) >= this.maxEntries) fail('E2BIG');
+      fail('EBADF');
+    }
+    if (flags & BPF_F_LOCK) fail('EINVAL');
+    const fd = this.valueSize === 8 ? dv.getBigUint64(0, true) : BigInt(dv.getUint32(0, true));
+    if (fd > BigInt(S32_MAX)) fail('EINVAL');
+    fail('EBADF');
+  }
+
   /** BPF_MAP_UPDATE_ELEM with BPF_ANY (0), BPF_NOEXIST (1) or BPF_EXIST (2). Per-CPU maps take one value per thread or one for all. */
   update(key: Uint8Array, value: Uint8Array | Uint8Array[], flags = 0): void {
     // An XSKMAP takes AF_XDP sockets (setSocket), not bytes.
     if (this.type === 'xskmap') fail('EOPNOTSUPP', 'use setSocket for an XSKMAP');
+    if (FD_VALUED.has(this.type)) this.updateFdValued(key, Array.isArray(value) ? value[0]! : value, flags);
     const k = this.putKey(key);
     const values = Array.isArray(value) ? value : Array.from({ length: this.copies }, () => value);
     if (values.length !== this.copies || values.some((v) => v.length !== this.valueSize)) fail('EINVAL');
@@ -414,6 +482,14 @@ export class BpfMap {
   delete(key: Uint8Array): void {
     const k = this.putKey(key);
     if (this.type === 'bloom_filter') fail('EOPNOTSUPP');
+    if (this.type === 'cgroup_array') {
+      // fd_array_map_delete_elem: E2BIG past the end, ENOENT for an empty slot.
+      const index = new DataView(key.buffer, key.byteOffset).getUint32(0, true);
+      if (index >= this.maxEntries) fail('E2BIG');
+      const at = (this.values + index * this.stride) >>> 2;
+      if (Atomics.exchange(this.dp.words(), at, 0) === 0) fail('ENOENT');
+      return;
+    }
     const r = this.ex.mapDelete(this.record, k, 0);
     if (r < 0) fail(ERRNO[-r] ?? 'EINVAL');
   }
@@ -443,9 +519,9 @@ export class BpfMap {
     return this.dp.bytes().slice(this.scratch, this.scratch + this.valueSize);
   }
 
-  /** Every key, in storage order (arrays: 0..max_entries-1; queues, stacks and bloom filters have none). */
+  /** Every key, in storage order (arrays, sockmaps: 0..max_entries-1; queues, stacks, bloom filters and nkemu's always empty sockhashes have none). */
   keys(): Uint8Array[] {
-    if (this.type === 'ringbuf' || KEYLESS.has(this.type)) return [];
+    if (this.type === 'ringbuf' || this.type === 'sockhash' || KEYLESS.has(this.type)) return [];
     if (this.type === 'prog_array' || this.capacity === 0) return Array.from({ length: this.maxEntries }, (_, i) => new Uint8Array(new Uint32Array([i]).buffer));
     const dv = this.dp.view();
     const out: Uint8Array[] = [];
@@ -522,6 +598,21 @@ export class BpfMap {
     if (this.type !== 'xskmap') fail('EINVAL');
     if (!Number.isInteger(index) || index < 0 || index >= this.maxEntries) fail('E2BIG');
     Atomics.store(this.dp.words(), (this.values + index * this.stride) >>> 2, sock?.record ?? 0);
+  }
+
+  /**
+   * CGROUP_ARRAY: puts a cgroup in slot `index` (what BPF_MAP_UPDATE_ELEM does with a cgroup
+   * directory's fd), or empties it (undefined). The cgroup is named by its path in nkemu's
+   * cgroup v2 hierarchy, which has one: its root, `/` (any other path: ENOENT, as opening a
+   * directory that does not exist). As BPF_MAP_UPDATE_ELEM: flags other than BPF_ANY are
+   * EINVAL, an index past the end E2BIG.
+   */
+  setCgroup(index: number, cgroup: string | undefined, flags = 0): void {
+    if (this.freed) fail('EBADF');
+    if (this.type !== 'cgroup_array' || flags !== 0) fail('EINVAL');
+    if (!Number.isInteger(index) || index < 0 || index >= this.maxEntries) fail('E2BIG');
+    if (cgroup !== undefined && cgroup !== '/') fail('ENOENT', `no cgroup '${cgroup}': nkemu has one, the root ('/')`);
+    Atomics.store(this.dp.words(), (this.values + index * this.stride) >>> 2, cgroup === undefined ? 0 : A.CGROUP_ROOT);
   }
 
   /** PROG_ARRAY: puts a program (its record address) in slot `index`, or empties it (0); E2BIG past the end. */

@@ -166,6 +166,44 @@ describe.skipIf(reason !== undefined)(`bpftool's queue verbs against this machin
   });
 });
 
+// A cgroup array, a sockmap and a sockhash (cgroup_array.o, sock_maps.o): what user space
+// sees of maps whose values are fds — errors, listed per key in dumps. The values written
+// are fd 1000, open in neither bpftool (EBADF on both sides).
+const FPIN = `/sys/fs/bpf/nkemu-live-fd-${process.pid}`;
+describe.skipIf(reason !== undefined)(`bpftool on cgroup arrays, sockmaps and sockhashes against this machine's bpftool (${reason ?? 'root, bpftool'})`, () => {
+  let femu: Emulator;
+  const maps = (dir: string): Record<string, string> => ({ CG: `pinned ${dir}/cg/cgroups`, SM: `pinned ${dir}/sm/sock_map`, SH: `pinned ${dir}/sm/sock_hash` });
+  beforeAll(async () => {
+    femu = await Emulator.create({ seed: 3 });
+    const r = await runScript(femu, `bpftool prog loadall ${FIX}cgroup_array.o /sys/fs/bpf/cgp pinmaps /sys/fs/bpf/fd/cg\nbpftool prog loadall ${FIX}sock_maps.o /sys/fs/bpf/smp pinmaps /sys/fs/bpf/fd/sm`);
+    expect(r.stderr).toBe('');
+    mkdirSync(FPIN);
+    execFileSync('bpftool', ['prog', 'loadall', `${FIX}cgroup_array.o`, `${FPIN}/cgp`, 'pinmaps', `${FPIN}/cg`]);
+    execFileSync('bpftool', ['prog', 'loadall', `${FIX}sock_maps.o`, `${FPIN}/smp`, 'pinmaps', `${FPIN}/sm`]);
+  });
+  afterAll(async () => {
+    await femu.close();
+    spawnSync('rm', ['-rf', FPIN]);
+  });
+  it.each([
+    'map show CG', '-j map show CG', 'map show SM', '-j map show SM', 'map show SH', '-j map show SH',
+    'map dump CG', '-j map dump CG', '-p map dump CG', 'map dump SM', '-j map dump SM', 'map dump SH', '-j map dump SH',
+    'map lookup CG key 0 0 0 0', '-j map lookup CG key 0 0 0 0', 'map lookup CG key 9 0 0 0',
+    'map lookup SM key 0 0 0 0', '-j map lookup SM key 0 0 0 0', 'map lookup SH key 0 0 0 0',
+    'map update CG key 0 0 0 0 value 0xe8 3 0 0', '-j map update CG key 0 0 0 0 value 0xe8 3 0 0', 'map update CG key 4 0 0 0 value 0xe8 3 0 0',
+    'map update CG key 0 0 0 0 value 0xe8 3 0 0 noexist', 'map update CG key 0 0 0 0 value 0xe8 3 0 0 exist',
+    'map update SM key 0 0 0 0 value 0xe8 3 0 0 0 0 0 0', 'map update SM key 9 0 0 0 value 0xe8 3 0 0 0 0 0 0 noexist',
+    'map update SM key 0 0 0 0 value 0 0 0 0x80 0 0 0 0', 'map update SH key 0 0 0 0 value 0xe8 3 0 0 0 0 0 0',
+    'map delete CG key 0 0 0 0', 'map delete CG key 4 0 0 0', 'map delete SM key 0 0 0 0', 'map delete SM key 9 0 0 0',
+    'map delete SH key 0 0 0 0', '-j map delete SH key 0 0 0 0',
+  ])('%s', async (line) => {
+    const real = spawnSync('bpftool', expand(line, maps(FPIN)), { encoding: 'utf8' });
+    const mine = await runCommand(femu, ['bpftool', ...expand(line, maps('/sys/fs/bpf/fd'))]);
+    expect({ out: normalise(mine.stdout), err: normalise(mine.stderr), code: mine.code })
+      .toEqual({ out: normalise(real.stdout), err: normalise(real.stderr), code: real.status ?? -1 });
+  });
+});
+
 // XDP in `bpftool net`: on this machine a veth a1 in a namespace this test creates and
 // deletes (ifindex 2: `ip link add b1 … peer name a1` registers the peer a1 first), the
 // program attached in native ("driver") mode; in nkemu an emulated NIC a1 (ifindex 2 too),

@@ -59,6 +59,35 @@ describe('bpftool (with the netkit attach extension)', () => {
     expect(await show('cpus')).toBe('cpumap  name cpus  flags 0x0\n\tkey 4B  value 4B  max_entries 4\n');
   });
 
+  it("map update … value cgroup /sys/fs/cgroup (nkemu's): the root cgroup into a cgroup array, which bpf_skb_under_cgroup then finds", async () => {
+    expect((await sh(`bpftool prog loadall ${FIX}cgroup_array.o /sys/fs/bpf/cg pinmaps /sys/fs/bpf/cgmaps`)).stderr).toBe('');
+    const CG = 'pinned /sys/fs/bpf/cgmaps/cgroups';
+    const run = async (): Promise<string> => {
+      writeFileSync(join(dir, 'in'), new Uint8Array(64).fill(8, 12, 13));
+      return (await sh(`bpftool prog run pinned /sys/fs/bpf/cg/under_cgroup data_in ${join(dir, 'in')}`)).stdout;
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'nkemu-cg-'));
+    // (slot 0 empty: -EAGAIN, so the program returns 2)
+    expect(await run()).toMatch(/^Return value: 2,/);
+    for (const [line, err, code] of [
+      ['value cgroup /sys/fs/cgroup/foo', "Error: can't open cgroup /sys/fs/cgroup/foo: nkemu has one cgroup, its root, /sys/fs/cgroup", 255],
+      ['value cgroup /tmp', "Error: can't open cgroup /tmp: nkemu has one cgroup, its root, /sys/fs/cgroup", 255],
+      ['value cgroup /sys/fs/cgroup noexist', 'Error: update failed: Invalid argument', 234],
+      // (bytes are an fd number; nkemu has none)
+      ['value 3 0 0 0', 'Error: update failed: Bad file descriptor', 247],
+    ] as const) {
+      const r = await sh(`bpftool map update ${CG} key 0 0 0 0 ${line}`);
+      expect([r.stderr.trim(), r.code], line).toEqual([err, code]);
+    }
+    expect((await sh(`bpftool map update ${CG} key 4 0 0 0 value cgroup /sys/fs/cgroup`)).stderr.trim()).toBe('Error: update failed: Argument list too long');
+    expect((await sh(`bpftool map update ${CG} key 0 0 0 0 value cgroup /sys/fs/cgroup/`)).code).toBe(0);
+    expect(await run()).toMatch(/^Return value: 0,/);
+    // user space cannot read it back (ENOTSUPP), as the kernel's
+    expect((await sh(`bpftool map lookup ${CG} key 0 0 0 0`)).stderr.trim()).toBe('Error: lookup failed: Unknown error 524');
+    expect((await sh(`bpftool map delete ${CG} key 0 0 0 0`)).code).toBe(0);
+    expect(await run()).toMatch(/^Return value: 2,/);
+  });
+
   it('traffic through attached programs updates the maps bpftool dumps', async () => {
     await sh('bpftool net attach netkit_primary pinned /sys/fs/bpf/tc/count dev nk1');
     expect((await sh('ping -c 3 10.0.0.2')).code).toBe(0);

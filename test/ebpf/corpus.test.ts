@@ -5,7 +5,7 @@
  * engines: return value, packet out, and every map's contents.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { comparable, mapRows } from '../helpers/recorded.js';
+import { comparable, mapRows, putElem } from '../helpers/recorded.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import type { FixtureCase, Recorded } from '../fixtures/bpf/cases.js';
@@ -51,7 +51,7 @@ function nkemu(c: FixtureCase, engine: Engine, repeat = 1): Recorded & { execute
     return { retval: 0, dataOut: '', error: `load: ${(e as Error).message}` };
   }
   const prog = loaded.programs.get(c.program)!;
-  for (const e of c.mapsIn ?? []) loaded.maps.get(e.map)!.update(new Uint8Array(e.key), new Uint8Array(e.value));
+  for (const e of c.mapsIn ?? []) putElem(loaded.maps, e);
   if (engine === 'compiled' && prog.jit.slot === 0) return { retval: 0, dataOut: '', error: `not compiled: ${prog.jit.reason}` };
   let r;
   try {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { comparable, mapRows } from '../helpers/recorded.js';
+import { comparable, mapRows, putElem } from '../helpers/recorded.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Emulator } from '../../src/emulator.js';
 import { CASES, CPUS, objectFile, type Recorded } from '../fixtures/bpf/cases.js';
@@ -37,7 +37,7 @@ function nkemu(c: (typeof CASES)[number], cpu: (typeof CPUS)[number], engine: En
 
 function runLoaded(c: (typeof CASES)[number], loaded: ReturnType<Emulator['loadObject']>, engine: Engine, repeat: number): Recorded & { executed?: number } {
   const prog = loaded.programs.get(c.program)!;
-  for (const e of c.mapsIn ?? []) loaded.maps.get(e.map)!.update(new Uint8Array(e.key), new Uint8Array(e.value));
+  for (const e of c.mapsIn ?? []) putElem(loaded.maps, e);
   if (engine === 'compiled' && prog.jit.slot === 0) return { retval: 0, dataOut: '', error: `not compiled: ${prog.jit.reason}` };
   let r;
   try {

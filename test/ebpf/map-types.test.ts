@@ -1,9 +1,10 @@
 /**
- * Queue, stack, bloom filter, DEVMAP_HASH, cpumap and LRU per-CPU hash maps (issue 17.12):
- * creation errors and the user-space operations with the kernel's errno, the verifier's
- * check_map_func_compatibility, and a cpumap redirect carried out by the emulator. What
- * programs see is compared with the kernel's recording in fixtures.test.ts (map_types.c,
- * lru_percpu.c).
+ * Queue, stack, bloom filter, DEVMAP_HASH, cpumap and LRU per-CPU hash maps (issue 17.12),
+ * cgroup arrays, sockmaps and sockhashes (issue 25): creation errors and the user-space
+ * operations with the kernel's errno, the verifier's check_map_func_compatibility, and a
+ * cpumap redirect carried out by the emulator. What programs see is compared with the
+ * kernel's recording in fixtures.test.ts (map_types.c, lru_percpu.c, cgroup_array.c,
+ * sock_maps.c).
  */
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { BpfMap, type MapSpec } from '../../src/ebpf/maps.js';
 import { verify } from '../../src/ebpf/verifier.js';
 import { strerror } from '../../src/errors.js';
 import { buildPacket } from '../../src/packet.js';
+import { bpfSysUnavailable, kernelMapOps, type SysMap, type SysOp } from '../helpers/bpf-sys.js';
 
 let emu: Emulator;
 beforeEach(async () => {
@@ -232,5 +234,189 @@ describe('XDP_REDIRECT into a cpumap', () => {
     await emu.settle();
     expect(seen.length).toBe(4);
     expect(emu.stats(eth0).dropReasons).toEqual({ XDP_ABORTED: 1n });
+  });
+});
+
+/**
+ * Cgroup arrays, sockmaps and sockhashes (issue 25). Each table row is one map: its
+ * creation and a list of user-space operations, with what each answers. nkemu's BpfMap
+ * must answer the table; so must the host kernel's bpf(2) (test/helpers/bpf-sys.ts, python3
+ * ctypes: bpftool cannot pass the fds these maps take), where it runs. What nkemu cannot
+ * be is written [nkemu, kernel]: an fd that is open but neither a cgroup nor a socket
+ * (/dev/null) — nkemu has no file descriptors, so every fd number is EBADF there; the
+ * kernel's sockmap says ENOTSOCK; and flags other than BPF_ANY, BPF_NOEXIST and BPF_EXIST,
+ * which nkemu's update refuses (EINVAL) before it looks at the map. A cgroup goes in as
+ * nkemu's setCgroup(index, '/').
+ */
+describe('cgroup arrays, sockmaps and sockhashes: creation and user-space operations, as the kernel answers them', () => {
+  type Want = string | [nkemu: string, kernel: string];
+  type Row = Omit<SysMap, 'ops'> & { ops?: [SysOp, Want][] };
+  const k = (i: number): number[] => [i & 0xff, (i >> 8) & 0xff, 0, 0];
+  const CLOSED = { fd: 'closed' } as const, DEVNULL = { fd: 'devnull' } as const, CGROUP = { fd: 'cgroup' } as const;
+  const create = (type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, want: string): [Row, Want[]] =>
+    [{ type, keySize, valueSize, maxEntries, flags }, [want]];
+
+  // fd_array_map_alloc_check / array_map_alloc_check; sock_map_alloc; sock_hash_alloc
+  const CREATE: [Row, Want[]][] = [
+    create(8, 4, 4, 4, 0, 'ok'), create(8, 4, 8, 4, 0, 'EINVAL'), create(8, 8, 4, 4, 0, 'EINVAL'), create(8, 2, 4, 4, 0, 'EINVAL'),
+    create(8, 4, 4, 0, 0, 'EINVAL'), create(8, 4, 0, 4, 0, 'EINVAL'),
+    // BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY; not BPF_F_NO_PREALLOC, ZERO_SEED, RDONLY_PROG, WRONLY_PROG, MMAPABLE
+    create(8, 4, 4, 4, 4, 'ok'), create(8, 4, 4, 4, 8, 'ok'), create(8, 4, 4, 4, 16, 'ok'),
+    create(8, 4, 4, 4, 1, 'EINVAL'), create(8, 4, 4, 4, 64, 'EINVAL'), create(8, 4, 4, 4, 128, 'EINVAL'), create(8, 4, 4, 4, 256, 'EINVAL'), create(8, 4, 4, 4, 1024, 'EINVAL'),
+    create(15, 4, 4, 4, 0, 'ok'), create(15, 4, 8, 4, 0, 'ok'), create(15, 4, 2, 4, 0, 'EINVAL'), create(15, 4, 16, 4, 0, 'EINVAL'),
+    create(15, 8, 4, 4, 0, 'EINVAL'), create(15, 4, 4, 0, 0, 'EINVAL'), create(15, 4, 4, 4, 4, 'ok'), create(15, 4, 4, 4, 16, 'ok'),
+    create(15, 4, 4, 4, 1, 'EINVAL'), create(15, 4, 4, 4, 128, 'EINVAL'), create(15, 4, 4, 4, 1024, 'EINVAL'),
+    create(18, 4, 4, 4, 0, 'ok'), create(18, 4, 8, 4, 0, 'ok'), create(18, 1, 8, 4, 0, 'ok'), create(18, 512, 8, 4, 0, 'ok'),
+    create(18, 0, 8, 4, 0, 'EINVAL'), create(18, 513, 8, 4, 0, 'E2BIG'), create(18, 513, 2, 4, 0, 'EINVAL'), create(18, 4, 2, 4, 0, 'EINVAL'),
+    create(18, 4, 4, 0, 0, 'EINVAL'), create(18, 4, 4, 4, 1, 'EINVAL'), create(18, 4, 4, 4, 128, 'EINVAL'), create(18, 4, 4, 4, 8, 'ok'),
+  ];
+
+  const OPS: Row[] = [
+    { type: 8, keySize: 4, valueSize: 4, maxEntries: 4, ops: [
+      // no value to read from user space (no map_fd_sys_lookup_elem), whatever the key
+      [{ op: 'lookup', key: k(0) }, 'ENOTSUPP'], [{ op: 'lookup', key: k(99) }, 'ENOTSUPP'], [{ op: 'lookupAndDelete', key: k(0) }, 'ENOTSUPP'],
+      [{ op: 'delete', key: k(0) }, 'ENOENT'], [{ op: 'delete', key: k(99) }, 'E2BIG'],
+      [{ op: 'next', key: null }, 'ok:00000000'], [{ op: 'next', key: k(99) }, 'ok:00000000'], [{ op: 'next', key: k(1) }, 'ok:02000000'], [{ op: 'next', key: k(3) }, 'ENOENT'],
+      // bpf_fd_array_map_update_elem: flags, then the index, then the fd (cgroup_get_from_fd)
+      [{ op: 'update', key: k(0), value: CLOSED }, 'EBADF'], [{ op: 'update', key: k(0), value: DEVNULL }, 'EBADF'],
+      [{ op: 'update', key: k(4), value: CLOSED }, 'E2BIG'], [{ op: 'update', key: k(0), value: CLOSED, flags: 1 }, 'EINVAL'],
+      [{ op: 'update', key: k(0), value: CLOSED, flags: 2 }, 'EINVAL'], [{ op: 'update', key: k(99), value: CLOSED, flags: 1 }, 'EINVAL'],
+      [{ op: 'update', key: k(0), value: CGROUP }, 'ok'], [{ op: 'update', key: k(0), value: CGROUP, flags: 2 }, 'EINVAL'],
+      [{ op: 'update', key: k(9), value: CGROUP }, 'E2BIG'], [{ op: 'update', key: k(0), value: CGROUP }, 'ok'], [{ op: 'update', key: k(2), value: CGROUP }, 'ok'],
+      [{ op: 'lookup', key: k(0) }, 'ENOTSUPP'], [{ op: 'delete', key: k(0) }, 'ok'], [{ op: 'delete', key: k(0) }, 'ENOENT'], [{ op: 'delete', key: k(2) }, 'ok'],
+    ] },
+    ...[4, 8].map((valueSize): Row => ({ type: 15, keySize: 4, valueSize, maxEntries: 4, ops: [
+      // sock_map_lookup_sys: a socket's cookie, in 8 bytes only
+      [{ op: 'lookup', key: k(0) }, valueSize === 8 ? 'ENOENT' : 'ENOSPC'], [{ op: 'lookup', key: k(99) }, valueSize === 8 ? 'ENOENT' : 'ENOSPC'],
+      [{ op: 'lookupAndDelete', key: k(0) }, 'ENOTSUPP'],
+      // sock_map_delete_elem: an empty slot and one past the end alike
+      [{ op: 'delete', key: k(0) }, 'EINVAL'], [{ op: 'delete', key: k(99) }, 'EINVAL'],
+      [{ op: 'next', key: null }, 'ok:00000000'], [{ op: 'next', key: k(2) }, 'ok:03000000'], [{ op: 'next', key: k(3) }, 'ENOENT'],
+      // sock_map_update_elem_sys: BPF_F_LOCK, an fd past INT_MAX, then the socket (before the slot and the flags)
+      [{ op: 'update', key: k(0), value: CLOSED }, 'EBADF'], [{ op: 'update', key: k(99), value: CLOSED }, 'EBADF'],
+      // (BPF_EXIST | BPF_NOEXIST: the kernel looks at the socket first; nkemu's update takes the three flags only)
+      [{ op: 'update', key: k(0), value: CLOSED, flags: 3 }, ['EINVAL', 'EBADF']], [{ op: 'update', key: k(0), value: CLOSED, flags: 4 }, 'EINVAL'],
+      [{ op: 'update', key: k(0), value: [0, 0, 0, 0x80, 0, 0, 0, 0].slice(0, valueSize) }, 'EINVAL'],
+      // (fd 1001, or in 8 bytes 0x1000003e9: past INT_MAX)
+      [{ op: 'update', key: k(0), value: [0xe9, 3, 0, 0, 1, 0, 0, 0].slice(0, valueSize) }, valueSize === 8 ? 'EINVAL' : 'EBADF'],
+      [{ op: 'update', key: k(0), value: DEVNULL }, ['EBADF', 'ENOTSOCK']], [{ op: 'update', key: k(0), value: CGROUP }, ['EBADF', 'ENOTSOCK']],
+    ] })),
+    ...[4, 8].map((valueSize): Row => ({ type: 18, keySize: 4, valueSize, maxEntries: 4, ops: [
+      [{ op: 'lookup', key: k(0) }, valueSize === 8 ? 'ENOENT' : 'ENOSPC'], [{ op: 'lookupAndDelete', key: k(0) }, 'ENOTSUPP'],
+      [{ op: 'delete', key: k(0) }, 'ENOENT'], [{ op: 'next', key: null }, 'ENOENT'], [{ op: 'next', key: k(0) }, 'ENOENT'],
+      [{ op: 'update', key: k(0), value: CLOSED }, 'EBADF'], [{ op: 'update', key: k(0), value: CLOSED, flags: 4 }, 'EINVAL'],
+      [{ op: 'update', key: k(0), value: DEVNULL }, ['EBADF', 'ENOTSOCK']],
+    ] })),
+  ];
+
+  const side = (w: Want, kernel: boolean): string => (typeof w === 'string' ? w : w[kernel ? 1 : 0]);
+  const sys = (r: Row): SysMap => ({ ...r, ops: r.ops?.map(([op]) => op) });
+  const want = (r: Row, kernel: boolean): string[] => ['ok', ...(r.ops ?? []).map(([, w]) => side(w, kernel))];
+
+  /** The same calls on nkemu's BpfMap. */
+  function nkemuOps(s: SysMap): string[] {
+    const name = (e: unknown): string => (e as { errno: string }).errno;
+    let m: BpfMap;
+    try {
+      m = new BpfMap(emu.dp, { name: 'm', type: s.type, keySize: s.keySize, valueSize: s.valueSize, maxEntries: s.maxEntries, flags: s.flags });
+    } catch (e) {
+      return [name(e)];
+    }
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    const out = ['ok'];
+    for (const op of s.ops ?? []) {
+      try {
+        if (op.op === 'next') {
+          // (BPF_MAP_GET_NEXT_KEY: the key after `key` in keys(), the first for none or one not there)
+          const keys = m.keys().map(hex);
+          const at = op.key === null ? -1 : keys.indexOf(hex(new Uint8Array(op.key)));
+          const next = keys[at + 1];
+          out.push(next === undefined ? 'ENOENT' : `ok:${next}`);
+        } else if (op.op === 'update') {
+          const v = op.value;
+          if (!Array.isArray(v) && v.fd === 'cgroup' && m.type === 'cgroup_array') m.setCgroup(new DataView(new Uint8Array(op.key).buffer).getUint32(0, true), '/', op.flags);
+          else {
+            // (an fd number: nkemu has none open; /dev/null's is 3 in a fresh process)
+            const fd = Array.isArray(v) ? v : [v.fd === 'closed' ? 0xe8 : 3, v.fd === 'closed' ? 3 : 0, 0, 0, 0, 0, 0, 0].slice(0, s.valueSize);
+            m.update(new Uint8Array(op.key), new Uint8Array(fd), op.flags);
+          }
+          out.push('ok');
+        } else if (op.op === 'delete') {
+          m.delete(new Uint8Array(op.key));
+          out.push('ok');
+        } else {
+          const v = op.op === 'lookup' ? m.lookup(new Uint8Array(op.key)) : m.lookupAndDelete(new Uint8Array(op.key));
+          out.push(v === undefined ? 'ENOENT' : `ok:${hex(v as Uint8Array)}`);
+        }
+      } catch (e) {
+        out.push(name(e));
+      }
+    }
+    m.close();
+    return out;
+  }
+
+  it('creation checks (nkemu)', () => {
+    expect(CREATE.map(([r]) => nkemuOps(sys(r)))).toEqual(CREATE.map(([, w]) => w.map((x) => side(x, false))));
+  });
+
+  it('lookup, update, delete, lookup-and-delete and next key (nkemu)', () => {
+    expect(OPS.map((r) => nkemuOps(sys(r)))).toEqual(OPS.map((r) => want(r, false)));
+  });
+
+  it.skipIf(bpfSysUnavailable() !== undefined)(`the host kernel answers the same (bpf(2) through python3)${bpfSysUnavailable() ? `: skipped, ${bpfSysUnavailable()}` : ''}`, () => {
+    expect(kernelMapOps(CREATE.map(([r]) => sys(r)))).toEqual(CREATE.map(([, w]) => w.map((x) => side(x, true))));
+    expect(kernelMapOps(OPS.map(sys))).toEqual(OPS.map((r) => want(r, true)));
+  });
+
+  it('setCgroup: nkemu has one cgroup, its root; flags other than BPF_ANY and a slot past the end as an update with its fd', () => {
+    const cg = make({ type: 'cgroup_array', keySize: 4 });
+    expect(err(() => cg.setCgroup(0, '/sys'))).toMatch(/^ENOENT: no cgroup '\/sys'/);
+    expect(err(() => cg.setCgroup(4, '/'))).toBe(plain('E2BIG'));
+    expect(err(() => cg.setCgroup(0, '/', 1))).toBe(plain('EINVAL'));
+    cg.setCgroup(1, '/');
+    cg.setCgroup(1, undefined);
+    expect(err(() => cg.delete(u32(1)))).toBe(plain('ENOENT'));
+    expect(err(() => make({ type: 'sockmap', keySize: 4 }).setCgroup(0, '/'))).toBe(plain('EINVAL'));
+  });
+});
+
+describe("the verifier: what a program may pass a cgroup array, sockmap or sockhash to (check_map_func_compatibility, resolve_map_arg_type)", () => {
+  const load = (type: number, id: number, insns?: string): string => {
+    const text = insns ?? `lddw %r1, 0\nmov %r2, %r10\nadd %r2, -8\nstdw [%r10-8], 0\nmov %r3, %r10\nadd %r3, -16\nstdw [%r10-16], 0\nmov %r4, 0\ncall ${id}\nmov %r0, 2\nexit`;
+    const p = assemble(text);
+    p[1] = (p[1]! & 0x0f) | (1 << 4);
+    try {
+      verify(p, { type: 'sched_cls', maps: [{ kind: 'other', keySize: 4, valueSize: 8, maxEntries: 4, type }] });
+      return 'ok';
+    } catch (e) {
+      return `${(e as { errno: string }).errno}: ${(e as Error).message}`;
+    }
+  };
+  it('a cgroup array: bpf_skb_under_cgroup only; a sockmap or sockhash: lookup, delete, and update with a socket', () => {
+    // bpf_skb_under_cgroup(skb, map, 0)
+    const under = (type: number): string => {
+      const u = assemble('mov %r6, %r1\nlddw %r2, 0\nmov %r1, %r6\nmov %r3, 0\ncall 33\nexit');
+      u[9] = (u[9]! & 0x0f) | (1 << 4);
+      try {
+        verify(u, { type: 'sched_cls', maps: [{ kind: 'other', keySize: 4, valueSize: 4, maxEntries: 4, type }] });
+        return 'ok';
+      } catch (e) {
+        return `${(e as { errno: string }).errno}: ${(e as Error).message}`;
+      }
+    };
+    expect(under(A.BPF_MAP_TYPE_CGROUP_ARRAY)).toBe('ok');
+    expect(under(A.BPF_MAP_TYPE_ARRAY)).toBe('EINVAL: 5: cannot pass map_type 2 into func bpf_skb_under_cgroup#33');
+    expect(load(A.BPF_MAP_TYPE_CGROUP_ARRAY, 1)).toBe('EINVAL: 9: cannot pass map_type 8 into func bpf_map_lookup_elem#1');
+    expect(load(A.BPF_MAP_TYPE_CGROUP_ARRAY, 3)).toBe('EINVAL: 9: cannot pass map_type 8 into func bpf_map_delete_elem#3');
+    for (const t of [A.BPF_MAP_TYPE_SOCKMAP, A.BPF_MAP_TYPE_SOCKHASH]) {
+      expect(load(t, 1)).toBe('ok');
+      expect(load(t, 3)).toBe('ok');
+      // (a value on the stack is no socket)
+      expect(load(t, 2)).toBe('EACCES: 9: R3 type=fp expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_');
+      // (the arguments come first, as the kernel checks them: its answers on 6.18)
+      expect(load(t, 87)).toBe('EACCES: 9: R2 type=fp expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_');
+      expect(load(t, 88)).toBe('EINVAL: 9: invalid arg_type for sockmap/sockhash');
+    }
   });
 });

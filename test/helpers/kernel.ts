@@ -122,7 +122,42 @@ export function kernelRefusal(obj: string, prog?: string, forceType?: string): s
  * bpftool's stderr when loading or running fails.
  */
 /** A map element to put in before the run (`bpftool map update`): map name, key and value bytes. */
-export interface MapElem { map: string; key: number[]; value: number[] }
+/**
+ * A map element to put in before the run: map name, key and value bytes (`bpftool map
+ * update`), or, for a cgroup array, a cgroup by its path in the cgroup v2 hierarchy (`/`,
+ * its root: the kernel's is where cgroup2 is mounted; nkemu has only that one).
+ */
+export type MapElem = { map: string; key: number[]; value: number[] } | { map: string; key: number[]; cgroup: string };
+
+/**
+ * bpftool cannot put a cgroup in a cgroup array (its value bytes are an fd number in its own
+ * process): this opens the pinned map (BPF_OBJ_GET) and the cgroup's directory and calls
+ * BPF_MAP_UPDATE_ELEM with that fd. argv: pinned map, index, cgroup directory.
+ */
+const CGROUP_ARRAY_SET = `
+import ctypes, os, struct, sys
+nr = {'x86_64': 321, 'aarch64': 280}[os.uname().machine]
+libc = ctypes.CDLL(None, use_errno=True)
+def bpf(cmd, attr):
+    buf = ctypes.create_string_buffer(attr, 128)
+    r = libc.syscall(nr, cmd, buf, 128)
+    if r < 0:
+        sys.exit('bpf(%d): %s' % (cmd, os.strerror(ctypes.get_errno())))
+    return r
+path = ctypes.create_string_buffer(sys.argv[1].encode())
+fd = bpf(7, struct.pack('=QII', ctypes.addressof(path), 0, 0))
+cg = os.open(sys.argv[3], os.O_RDONLY | os.O_DIRECTORY)
+key = ctypes.create_string_buffer(struct.pack('=I', int(sys.argv[2])), 4)
+val = ctypes.create_string_buffer(struct.pack('=I', cg), 4)
+bpf(2, struct.pack('=IIQQQ', fd, 0, ctypes.addressof(key), ctypes.addressof(val), 0))
+`;
+
+/** Where cgroup2 is mounted (/proc/mounts). */
+function cgroup2Mount(): string {
+  const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[2] === 'cgroup2');
+  if (!line) throw new Error('cgroup2 is not mounted: a cgroup array cannot be filled');
+  return line.split(' ')[1]!;
+}
 
 /**
  * `maps`: read the object's maps back after the run (true), or only those named (maps too
@@ -146,7 +181,12 @@ export function kernelRun(obj: string, prog: string, packet: Uint8Array, repeat 
     const pinMaps = !!opts.maps || (opts.mapsIn?.length ?? 0) > 0;
     bpftoolChecked(['prog', 'loadall', obj, pin, 'type', type, ...(pinMaps ? ['pinmaps', mapDir] : [])]);
     for (const e of opts.mapsIn ?? []) {
-      bpftoolChecked(['map', 'update', 'pinned', join(mapDir, e.map), 'key', ...e.key.map(String), 'value', ...e.value.map(String)]);
+      if ('cgroup' in e) {
+        const index = Buffer.from(e.key).readUInt32LE(0);
+        checked('python3', ['-c', CGROUP_ARRAY_SET, join(mapDir, e.map), String(index), join(cgroup2Mount(), e.cgroup)]);
+      } else {
+        bpftoolChecked(['map', 'update', 'pinned', join(mapDir, e.map), 'key', ...e.key.map(String), 'value', ...e.value.map(String)]);
+      }
     }
     const args = ['-j', 'prog', 'run', 'pinned', join(pin, prog), 'data_in', join(tmp, 'in'), 'data_out', join(tmp, 'out'),
       'data_size_out', String(Math.max(packet.length + 512, 4096))];

@@ -5,6 +5,7 @@
  */
 import type { Recorded } from '../fixtures/bpf/cases.js';
 import type { BpfMap } from '../../src/ebpf/maps.js';
+import type { MapElem } from './kernel.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -15,7 +16,9 @@ export function mapRows(maps: ReadonlyMap<string, BpfMap>, only?: readonly strin
     if (only && !only.includes(name)) continue;
     const rows: { key: string; value: string | string[] }[] = [];
     for (const k of m.keys()) {
-      const v = m.lookup(k);
+      // (a value user space cannot read — a cgroup array's, ENOTSUPP — records nothing, as the recorder's dump)
+      let v: ReturnType<BpfMap['lookup']>;
+      try { v = m.lookup(k); } catch { continue; }
       if (v === undefined) continue;
       const value = Array.isArray(v) ? v.map(hex) : hex(v);
       if ((Array.isArray(value) ? value : [value]).some((x) => /[^0]/.test(x))) rows.push({ key: hex(k), value });
@@ -46,4 +49,11 @@ export function comparable(maps: Recorded['maps']): Recorded['maps'] {
   return Object.fromEntries(Object.entries(maps).map(([k, rows]) => [k, rows.map((r) => ({
     key: r.key, value: Array.isArray(r.value) ? sum(r.value) : r.value,
   })).filter((r) => /[^0]/.test(r.value))]));
+}
+
+/** Puts a case's `mapsIn` element in nkemu's map: its bytes, or a cgroup (by path) in a cgroup array. */
+export function putElem(maps: ReadonlyMap<string, BpfMap>, e: MapElem): void {
+  const m = maps.get(e.map)!;
+  if ('cgroup' in e) m.setCgroup(Buffer.from(e.key).readUInt32LE(0), e.cgroup);
+  else m.update(new Uint8Array(e.key), new Uint8Array(e.value));
 }

@@ -30,6 +30,7 @@ const VALID_MAP: Record<string, () => unknown[]> = {
   openPerfBuffer: () => [4],
   drainPerf: () => [],
   setSocket: () => [0, undefined],
+  setCgroup: () => [0, '/', 0],
   drain: () => [],
   close: () => [],
 };
@@ -81,8 +82,8 @@ describe('maps and AF_XDP sockets check their arguments', () => {
   });
 
   it('every public method has a signature and a valid call', () => {
-    // (hold/put/free/maybeFree/setSlot: reference counting and slot writes the emulator does; retireMemory, live, pushPop: internal)
-    expect(Object.keys(MAP_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(map), ['hold', 'put', 'free', 'maybeFree', 'setSlot', 'putKey', 'ex', 'pushPop']));
+    // (hold/put/free/maybeFree/setSlot: reference counting and slot writes the emulator does; retireMemory, live, pushPop, lookupFdValued, updateFdValued: internal)
+    expect(Object.keys(MAP_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(map), ['hold', 'put', 'free', 'maybeFree', 'setSlot', 'putKey', 'ex', 'pushPop', 'lookupFdValued', 'updateFdValued']));
     expect(Object.keys(VALID_MAP).sort()).toEqual(Object.keys(MAP_SIGNATURES).sort());
     expect(Object.keys(XSK_SIGNATURES).sort()).toEqual(methods(XskSocket.prototype, ['retireMemory', 'live', 'produce', 'consume', 'kernelHeldIn']));
     expect(Object.keys(VALID_XSK).sort()).toEqual(Object.keys(XSK_SIGNATURES).sort());

@@ -413,7 +413,8 @@ export function memAccess(
 export function lookupResult(v: Ctx, s: State): { k: K; size: number } | undefined {
   if (s.k[1] !== K.MAP_PTR) return undefined;
   const m = v.o.maps?.[s.o[1]!];
-  if (m === undefined || m.kind === 'of_maps') return undefined;
+  // (a sockmap's or sockhash's element is a socket or NULL, which nkemu does not follow)
+  if (m === undefined || m.kind === 'of_maps' || isSockMap(v, s)) return undefined;
   if (m.kind !== 'array') return { k: K.MAP_OR_NULL, size: m.valueSize };
   if (s.k[2] !== K.FP) return undefined;
   const x = s.kst?.get(s.o[2]!);
@@ -497,10 +498,16 @@ function helperMemAccess(pc: number, s: State, r: number, size: number, write: b
  */
 export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: State): void {
   const p = HELPER_PROTOS.get(id)!;
-  const a = p.args[r - 1]!;
+  let a = p.args[r - 1]!;
   readReg(s, r, pc, true);
   if (a === 'anything') return;
   const k = s.k[r]!;
+  if ((a === 'map_value' || a === 'uninit_map_value') && isSockMap(v, s)) {
+    // resolve_map_arg_type: a sockmap's or sockhash's value, to a helper, is a socket.
+    if ((k === K.PKT || k === K.PKT_META) && !p.pkt) fail('EACCES', pc, 'helper access to the packet is not allowed');
+    if (a !== 'map_value') fail('EINVAL', pc, 'invalid arg_type for sockmap/sockhash');
+    a = 'btf_sock_common';
+  }
   if (k === K.INIT) return;
   if ((k === K.PKT || k === K.PKT_META) && !p.pkt) fail('EACCES', pc, 'helper access to the packet is not allowed');
   const isNull = k === K.SCALAR && s.c[r] === 0n;
@@ -531,6 +538,15 @@ export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: Sta
 }
 
 const BLOOM_FILTER = 30;
+const CGROUP_ARRAY = 8;
+const SOCKMAP = 15;
+const SOCKHASH = 18;
+
+/** The map passed in r1 is a sockmap or sockhash (its elements are sockets). */
+function isSockMap(v: Ctx, s: State): boolean {
+  const t = s.k[1] === K.MAP_PTR ? v.o.maps?.[s.o[1]!]?.type : undefined;
+  return t === SOCKMAP || t === SOCKHASH;
+}
 
 /**
  * check_map_func_compatibility, both ways, for the map types nkemu has: which helpers a
@@ -547,10 +563,16 @@ const MAP_FUNCS: ReadonlyMap<number, readonly number[]> = new Map([
   [12, [1]], [13, [1]], // maps of maps: map_lookup_elem
   [22, [87, 88, 89]], [23, [87, 88, 89]], // QUEUE, STACK: push, pop, peek
   [30, [87, 89]], // BLOOM_FILTER: push, peek
+  [CGROUP_ARRAY, [33, 37]], // skb_under_cgroup, current_task_under_cgroup
+  // SOCKMAP, SOCKHASH: their redirect and update helpers (sk_skb, sk_msg, sock_ops
+  // programs'), sk_select_reuseport, map_lookup_elem, and (may_update_sockmap) from the
+  // program types nkemu runs, map_update_elem and map_delete_elem
+  [SOCKMAP, [52, 53, 60, 82, 1, 2, 3]],
+  [SOCKHASH, [72, 70, 71, 82, 1, 2, 3]],
 ]);
 const FUNC_MAPS: ReadonlyMap<number, readonly number[]> = new Map([
   [12, [3]], [25, [4]], [51, [14, 25, 16, 17]], [87, [22, 23, 30]], [88, [22, 23, 30]], [89, [22, 23, 30]],
-  [33, [8]], // skb_under_cgroup: CGROUP_ARRAY (a map type nkemu does not have)
+  [33, [CGROUP_ARRAY]], // skb_under_cgroup
   [130, [27]], [131, [27]], [134, [27]], [195, [5, 6, 10]], [164, [1, 9, 2, 5, 6, 10]],
 ]);
 
