@@ -3,11 +3,12 @@
  * machine's kernel with BPF_PROG_TEST_RUN (bpftool prog run), for each CPU version the
  * object was compiled for, and writes test/fixtures/bpf/expected.json; then the program
  * corpus (test/fixtures/corpus/cases.ts, -mcpu=v3 only) into test/fixtures/corpus/expected.json.
- * `--fixtures` or `--corpus` records only one of them. Needs root, clang-built objects
+ * `--fixtures` or `--corpus` records only one of them; names after it (case-name
+ * prefixes) record only those cases, the rest of the file kept. Needs root, clang-built objects
  * (scripts/build-fixtures.sh) and bpftool.
  */
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { CASES, CPUS, objectFile, type FixtureCase, type Recorded } from '../test/fixtures/bpf/cases.js';
 import { CORPUS_CASES } from '../test/fixtures/corpus/cases.js';
@@ -22,8 +23,15 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const kernel = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();
 
 function record(dir: string, cases: FixtureCase[], cpus: readonly (typeof CPUS)[number][]): void {
+  const pick = (c: FixtureCase): boolean => prefixes.length === 0 || prefixes.some((p) => c.name.startsWith(p));
+  const old = prefixes.length > 0 && existsSync(dir + 'expected.json')
+    ? (JSON.parse(readFileSync(dir + 'expected.json', 'utf8')) as { recorded: Record<string, Recorded> }).recorded : {};
+  // (the recorded runs of the cases not picked stay, in their order; new ones go after them)
   const out: Record<string, Recorded> = {};
+  const names = new Set(cases.flatMap((c) => cpus.map((cpu) => `${c.name}@${cpu}`)));
+  for (const [k, r] of Object.entries(old)) if (names.has(k)) out[k] = r;
   for (const c of cases) {
+    if (!pick(c)) continue;
     for (const cpu of cpus) {
       const file = dir + objectFile(c.object, cpu);
       if (!existsSync(file)) continue;
@@ -43,5 +51,6 @@ function record(dir: string, cases: FixtureCase[], cpus: readonly (typeof CPUS)[
 }
 
 const only = process.argv[2];
+const prefixes = process.argv.slice(3);
 if (only !== '--corpus') record(new URL('../test/fixtures/bpf/', import.meta.url).pathname, CASES, CPUS);
 if (only !== '--fixtures') record(new URL('../test/fixtures/corpus/', import.meta.url).pathname, CORPUS_CASES, ['v3']);
