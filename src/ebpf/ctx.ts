@@ -31,6 +31,12 @@ export interface CtxField {
   readonly anywhere?: boolean;
   /** The load yields a pointer (packet start/end/meta, socket), not a scalar. */
   readonly pointer?: 'pkt' | 'pkt_end' | 'pkt_meta' | 'sock_or_null';
+  /**
+   * Bytes the kernel's own field has when fewer than the uapi's (`target_size` of
+   * bpf_convert_ctx_access): a narrow load at least this wide reads the whole value
+   * wherever inside the field it is, and a store keeps only these bytes (ctx-convert.ts).
+   */
+  readonly width?: 1 | 2;
 }
 
 export interface CtxLayout {
@@ -44,29 +50,34 @@ const R4 = [4] as const;
 const NONE = [] as const;
 
 /** A readable u32 field (narrow loads allowed), optionally writable with 4-byte stores. */
-const u32 = (name: string, off: number, writable = false): CtxField =>
-  ({ name, off, size: 4, read: R4, narrow: true, write: writable ? R4 : NONE });
+const u32 = (name: string, off: number, writable = false, width?: 1 | 2): CtxField =>
+  ({ name, off, size: 4, read: R4, narrow: true, write: writable ? R4 : NONE, ...(width ? { width } : {}) });
 
-/** `struct __sk_buff` as seen by tc (`sched_cls` / `sched_act`; tcx and netkit are sched_cls). */
+/**
+ * `struct __sk_buff` as seen by tc (`sched_cls` / `sched_act`; tcx and netkit are sched_cls).
+ * `width`: the sk_buff's pkt_type is 3 bits, its queue_mapping, protocol, vlan_tci,
+ * vlan_proto, tc_index, tc_classid (qdisc_skb_cb), gso_segs and gso_size (skb_shared_info)
+ * 16 bits.
+ */
 export const SKB_TC: CtxLayout = {
   struct: '__sk_buff',
   size: 192,
   fields: [
     u32('len', 0),
-    u32('pkt_type', 4),
+    u32('pkt_type', 4, false, 1),
     u32('mark', 8, true),
-    u32('queue_mapping', 12, true),
-    u32('protocol', 16),
+    u32('queue_mapping', 12, true, 2),
+    u32('protocol', 16, false, 2),
     u32('vlan_present', 20),
-    u32('vlan_tci', 24),
-    u32('vlan_proto', 28),
+    u32('vlan_tci', 24, false, 2),
+    u32('vlan_proto', 28, false, 2),
     u32('priority', 32, true),
     u32('ingress_ifindex', 36),
     u32('ifindex', 40),
-    u32('tc_index', 44, true),
+    u32('tc_index', 44, true, 2),
     { name: 'cb', off: 48, size: 20, read: [1, 2, 4, 8], narrow: false, write: [1, 2, 4, 8], anywhere: true },
     u32('hash', 68),
-    u32('tc_classid', 72, true),
+    u32('tc_classid', 72, true, 2),
     { name: 'data', off: 76, size: 4, read: R4, narrow: false, write: NONE, pointer: 'pkt' },
     { name: 'data_end', off: 80, size: 4, read: R4, narrow: false, write: NONE, pointer: 'pkt_end' },
     u32('napi_id', 84),
@@ -75,9 +86,9 @@ export const SKB_TC: CtxLayout = {
     // 144 flow_keys: flow dissector only.
     { name: 'tstamp', off: 152, size: 8, read: [8], narrow: false, write: [8] },
     u32('wire_len', 160),
-    u32('gso_segs', 164),
+    u32('gso_segs', 164, false, 2),
     { name: 'sk', off: 168, size: 8, read: [8], narrow: false, write: NONE, pointer: 'sock_or_null' },
-    u32('gso_size', 176),
+    u32('gso_size', 176, false, 2),
     { name: 'tstamp_type', off: 180, size: 1, read: [1], narrow: false, write: NONE },
     // 181..183 padding.
     { name: 'hwtstamp', off: 184, size: 8, read: [8], narrow: false, write: NONE },

@@ -22,7 +22,8 @@ import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mpr
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './program.js';
 import { progTag } from './tag.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './testrun.js';
-import { ctxUse, verify } from './verifier.js';
+import { ctxFacts, verify } from './verifier.js';
+import { convertCtxAccesses } from './ctx-convert.js';
 import { Vm, writeRegions } from './vm.js';
 
 /** BPF_PROG_LOAD's attributes (Emulator.loadProgram). */
@@ -123,7 +124,10 @@ export class BpfSyscall {
     for (let i = 1; i < regions.length; i++) {
       if (regions[i - 1]!.addr + regions[i - 1]!.len > regions[i]!.addr) fail('EINVAL', `regions [${regions[i - 1]!.addr}, +${regions[i - 1]!.len}) and [${regions[i]!.addr}, +${regions[i]!.len}) overlap`);
     }
-    const prog = new BpfProgram({ ...o, id: this.bpf.progId() });
+    // (the image the dataplane runs: context accesses converted as the kernel converts them)
+    const facts = ctxFacts(o.insns, o.type);
+    const insns = facts.accesses ? convertCtxAccesses(o.insns, o.type, facts.accesses) : o.insns;
+    const prog = new BpfProgram({ ...o, insns, id: this.bpf.progId() });
     prog.tag = progTag(o.insns);
     this.placeProg(prog);
     let rec: number;
@@ -137,7 +141,7 @@ export class BpfSyscall {
     }
     const dv = this.dp.view();
     dv.setUint32(rec + A.PR_INSNS, prog.addr, true);
-    dv.setUint32(rec + A.PR_SLOTS, o.insns.length / 8, true);
+    dv.setUint32(rec + A.PR_SLOTS, insns.length / 8, true);
     const table = rec + A.PR_SIZE;
     const list = table + regions.length * A.VM_REGION_SIZE;
     dv.setUint32(rec + A.PR_NREGIONS, regions.length, true);
@@ -148,11 +152,11 @@ export class BpfSyscall {
     maps.forEach((m, i) => dv.setUint32(list + i * 4, m, true));
     const batch = o.type === 'sched_cls' ? 'skb' : o.type === 'xdp' ? 'xdp' : undefined;
     const mapInfo = maps.map((m) => codegenMap(dv, m));
-    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(o.insns, { regions, batch, maps: mapInfo });
+    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(insns, { regions, batch, maps: mapInfo });
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
     dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);
     dv.setUint32(rec + A.PR_ID, prog.id, true);
-    dv.setUint32(rec + A.PR_CTX_USE, ctxUse(o.insns, o.type), true);
+    dv.setUint32(rec + A.PR_CTX_USE, facts.use, true);
     const ready = prog.jit.ready;
     if (ready) {
       // Compiling in the background: the record switches to the compiled code when it is

@@ -45,6 +45,33 @@ function allowedOnly(ctx: Uint8Array, fields: [number, number][]): boolean {
   return ctx.every((b, i) => b === 0 || ok[i] === 1);
 }
 
+/** GSO_MAX_SEGS: ctx_in's gso_segs may not exceed it. */
+const GSO_MAX_SEGS = 65535;
+
+/** sizeof(struct bpf_sock). */
+const BPF_SOCK_SIZE = 80;
+
+/**
+ * The socket a tc test run's skb carries (bpf_prog_test_run_skb's dummy, which __sk_buff's
+ * `sk` points at), as a `struct bpf_sock` reads it: family AF_INET or AF_INET6 by the
+ * packet's protocol (AF_UNSPEC otherwise) with the IP header's source and destination
+ * addresses when the header is there, TCP_CLOSE, no rx queue (-1); type, protocol, mark,
+ * priority, bound device and ports 0.
+ */
+function dummySocket(b: Uint8Array, d: Uint8Array, proto: number): void {
+  b.fill(0);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (proto === 0x0800) {
+    v.setUint32(4, 2, true);
+    if (d.length >= 14 + 20) { b.set(d.subarray(26, 30), 24); b.set(d.subarray(30, 34), 52); }
+  } else if (proto === 0x86dd) {
+    v.setUint32(4, 10, true);
+    if (d.length >= 14 + 40) { b.set(d.subarray(22, 38), 28); b.set(d.subarray(38, 54), 56); }
+  }
+  v.setUint32(72, 7, true);
+  v.setInt32(76, -1, true);
+}
+
 /** The linear part followed by the fragments (none: the linear part itself). */
 function withFrags(lin: Uint8Array, frags: Uint8Array): Uint8Array {
   if (frags.length === 0) return lin;
@@ -88,6 +115,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     if (!allowedOnly(cin, SKB_IN)) fail('EINVAL');
     const wire = cv.getUint32(160, true);
     if (wire !== 0 && (wire < d.length || wire > 65536)) fail('EINVAL');
+    if (cv.getUint32(164, true) > GSO_MAX_SEGS) fail('EINVAL');
   }
   // xdp_md as ctx_in (bpf_prog_test_run_xdp): data is where the packet starts after the
   // metadata at the front of data_in, data_end the whole input, data_meta 0; an
@@ -124,6 +152,7 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
   const buf = dp.alloc(size);
   const data = buf + head;
   const ctx = dp.alloc(ctxSize);
+  const sk = xdp ? 0 : dp.alloc(BPF_SOCK_SIZE);
   const rec = prog.record;
   const dv = dp.view();
   const programRegions = { count: dv.getUint32(rec + A.PR_NREGIONS, true), table: dv.getUint32(rec + A.PR_REGIONS, true) };
@@ -154,11 +183,16 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
       v.setUint32(76, data, true);
       v.setUint32(80, data + d.length, true);
       v.setUint32(140, data, true);
-      if (v.getUint32(160, true) === 0) v.setUint32(160, d.length, true);
+      // (wire_len: ctx_in's, or the length; no ctx_in leaves qdisc_skb_cb's pkt_len 0)
+      if (o.ctx && v.getUint32(160, true) === 0) v.setUint32(160, d.length, true);
+      // (gso_size goes into skb_shared_info's 16 bits)
+      v.setUint32(176, v.getUint32(176, true) & 0xffff, true);
+      v.setUint32(168, sk, true);
+      dummySocket(dp.bytes().subarray(sk, sk + BPF_SOCK_SIZE), d, proto);
     }
     const t0 = performance.now();
     const r = vm.run(prog.addr, prog.insns.length / 8, {
-      args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: !xdp, skbCtx: !xdp }, { addr: data, len: linear, writable: true }], programRegions,
+      args: [ctx], regions: [{ addr: ctx, len: ctxSize, writable: !xdp, skbCtx: !xdp }, { addr: data, len: linear, writable: true }, ...(sk ? [{ addr: sk, len: BPF_SOCK_SIZE, writable: false }] : [])], programRegions,
       maps, packet: { addr: data + metaLen, len: linear - metaLen, ctx, lo: buf, hi: buf + size, xdp, dataMeta: data }, repeat,
       jit: o.interpreter ? 0 : prog.jit.slot, netns,
       // (the batch code starts each XDP run with no metadata: runs with some go one by one)
@@ -168,7 +202,8 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
     const after = dp.bytes().slice(ctx, ctx + ctxSize);
     // ctx_out carries back only what ctx_in may set (the rest reads as zero).
     const out = new Uint8Array(ctxSize);
-    if (!xdp) for (const [off, n] of SKB_IN) out.set(after.subarray(off, off + n), off);
+    // (convert_skb_to___skb: gso_size stays ctx_in's)
+    if (!xdp) for (const [off, n] of SKB_IN) out.set((off === 176 ? cin : after).subarray(off, off + n), off);
     else {
       // xdp_convert_buff_to_md: data and data_end as offsets from data_meta; the rest as given.
       out.set(cin);
@@ -186,5 +221,6 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
   } finally {
     dp.release(buf, size);
     dp.release(ctx, ctxSize);
+    if (sk) dp.release(sk, BPF_SOCK_SIZE);
   }
 }

@@ -24,7 +24,7 @@ import { loopCheck } from './verifier/loops.js';
 import type { ProgType } from './ctx.js';
 import { CallKind, decode, slots } from './insn.js';
 import { KFUNCS, kfuncName } from './helpers.js';
-import { BPF_COMPLEXITY_LIMIT_INSNS, MAX_BPF_STACK, MAX_CALL_FRAMES, type VerifyOptions, type VerifyResult, fail } from './verifier/base.js';
+import { BPF_COMPLEXITY_LIMIT_INSNS, MAX_BPF_STACK, MAX_CALL_FRAMES, type CtxAccess, type VerifyOptions, type VerifyResult, fail } from './verifier/base.js';
 import { checkSlots } from './verifier/slots.js';
 import { checkReachable, checkSubprogs, findFuncs, isCallLocal } from './verifier/funcs.js';
 import { type Ctx, type State, joinLost } from './verifier/state.js';
@@ -142,20 +142,28 @@ export const CTX_USE_ALL = (((1 << SKB_WORDS) - 1) | CTX_WRITES) >>> 0;
  * (an `xdp` program that verifies gets CTX_USE_ALL with the verified flag).
  */
 export function ctxUse(insns: Uint8Array, type: ProgType): number {
-  if (type !== 'sched_cls' && type !== 'xdp') return CTX_USE_ALL;
+  return ctxFacts(insns, type).use;
+}
+
+/**
+ * ctxUse, and the verified program's context accesses (for convertCtxAccesses, ctx-convert.ts):
+ * undefined when the program does not verify or is of neither type.
+ */
+export function ctxFacts(insns: Uint8Array, type: ProgType): { use: number; accesses?: readonly CtxAccess[] } {
+  if (type !== 'sched_cls' && type !== 'xdp') return { use: CTX_USE_ALL };
   let r: VerifyResult;
   try {
     r = verify(insns, { type, loops: false });
   } catch {
-    return CTX_USE_ALL;
+    return { use: CTX_USE_ALL };
   }
-  if (type === 'xdp') return (CTX_USE_ALL | CTX_VERIFIED) >>> 0;
-  if (r.ctxEscapes) return (CTX_USE_ALL | CTX_VERIFIED) >>> 0;
+  const accesses = r.ctxAccesses;
+  if (type === 'xdp' || r.ctxEscapes) return { use: (CTX_USE_ALL | CTX_VERIFIED) >>> 0, accesses };
   let use = CTX_VERIFIED;
-  for (const a of r.ctxAccesses) {
+  for (const a of accesses) {
     if (a.write) use |= CTX_WRITES;
     else for (let w = a.off >> 3; w <= (a.off + a.size - 1) >> 3; w++) use |= 1 << w;
   }
   if (use & CTX_WRITES) for (const w of SKB_WRITEBACK_WORDS) use |= 1 << w;
-  return use >>> 0;
+  return { use: use >>> 0, accesses };
 }
