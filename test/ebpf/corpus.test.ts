@@ -124,5 +124,6 @@ describe.skipIf(!!missing)(`program corpus against the kernel's recording (${rec
       if (a !== b) failures.push(`${c.name}: compiled ${a.slice(0, 300)} interpreter ${b.slice(0, 300)}`);
     }
     expect(failures).toEqual([]);
-  });
+    // (every case twice, 11 runs each: tens of seconds on a busy 2-core machine)
+  }, 300_000);
 });
