@@ -18,6 +18,8 @@ const dev = or(str, int(0, 0x7fffffff));
 const device = inst(NetDevice);
 const prog = inst(BpfProgram);
 const attachType = oneOf('netkit_primary', 'netkit_peer', 'tcx_ingress', 'tcx_egress', 'xdp');
+/** A program's expected attach type: the attach types, and XDP programs for devmap and cpumap entries. */
+const expectedAttachType = oneOf('netkit_primary', 'netkit_peer', 'tcx_ingress', 'tcx_egress', 'xdp', 'xdp_devmap', 'xdp_cpumap');
 const routeType = oneOf('unicast', 'blackhole', 'unreachable', 'prohibit');
 const relative = opt(or(prog, inst(BpfLink), u32));
 const mac = or(str, bytes);
@@ -91,7 +93,7 @@ export const SIGNATURES: Record<string, Signature> = {
   queueStats: [['ns', ns], ['dev', dev]],
   bindProvider: [['ns', ns], ['dev', dev], ['queue', u32], ['o', opt(obj({ kind: oneOf('io_uring', 'devmem'), buffers: u32 }))]],
   closeProvider: [['p', inst(MemoryProvider)]],
-  loadProgram: [['o', obj({ name: str, type: oneOf('sched_cls', 'xdp', 'socket_filter'), insns: bytes, expectedAttachType: attachType, regions: arr(region), maps: arr(u32), jit: bool, verify: bool }, ['name', 'type', 'insns'])]],
+  loadProgram: [['o', obj({ name: str, type: oneOf('sched_cls', 'xdp', 'socket_filter'), insns: bytes, expectedAttachType, regions: arr(region), maps: arr(u32), jit: bool, verify: bool }, ['name', 'type', 'insns'])]],
   loadObject: [['bytes', bytes], ['o', opt(obj({ programs: arr(str), type: str, pinning: byU32(str), pinRoot: str }))]],
   closeProgram: [['prog', prog]],
   closeMap: [['map', inst(BpfMap)]],

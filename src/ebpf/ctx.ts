@@ -128,7 +128,7 @@ export const XDP_MD_DEVMAP: CtxLayout = {
 };
 
 /** The context layout of a program type; undefined for `generic` (raw memory, any access). */
-export function ctxLayout(type: ProgType): CtxLayout | undefined {
+export function ctxLayout(type: ProgType, expectedAttachType?: string): CtxLayout | undefined {
   switch (type) {
     case 'sched_cls':
     case 'sched_act':
@@ -136,7 +136,8 @@ export function ctxLayout(type: ProgType): CtxLayout | undefined {
     case 'socket_filter':
       return SKB_SOCKET_FILTER;
     case 'xdp':
-      return XDP_MD;
+      // (xdp_is_valid_access: egress_ifindex for BPF_XDP_DEVMAP programs only)
+      return expectedAttachType === 'xdp_devmap' ? XDP_MD_DEVMAP : XDP_MD;
     case 'generic':
       return undefined;
   }

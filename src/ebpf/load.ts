@@ -278,7 +278,8 @@ function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: Progra
   const { insns, used } = relocate(obj, index, maps);
   if (used.length > A.PR_MAX_MAPS) fail('E2BIG', maxMapsLine());
   verifyPoisoned(p, {
-    type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl, subprogs: p.functions.map((f) => f.start),
+    type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl,
+    ...(p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? { expectedAttachType: p.attachType } : {}), subprogs: p.functions.map((f) => f.start),
     maps: maps.map((m) => ({
       kind: m.type === 'array_of_maps' || m.type === 'hash_of_maps' ? 'of_maps' as const : m.type === 'array' || m.type === 'percpu_array' ? 'array' as const : 'other' as const,
       keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, type: MAP_TYPE_NUMBERS[m.type],
@@ -287,7 +288,7 @@ function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: Progra
   const regions = used.map((m) => ({ addr: m.values, len: m.valuesSize, writable: !m.readonlyProg }));
   const prog = loader.loadProgram({
     name: p.name, type: p.type === 'sched_act' ? 'sched_cls' : p.type as ProgType, insns,
-    expectedAttachType: p.attachType === 'none' || p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? undefined : p.attachType,
+    expectedAttachType: p.attachType === 'none' ? undefined : p.attachType,
     regions, maps: used.map((m) => m.record),
     // Verified above, as the kernel sees it (map references, not their addresses).
     verify: false,

@@ -12,10 +12,10 @@ import type { MprogLink, MprogProg } from './mprog.js';
 export type ProgType = 'sched_cls' | 'xdp' | 'socket_filter';
 
 /** Attach types (enum bpf_attach_type names, lowercase, without the BPF_ prefix). */
-export type AttachType = 'netkit_primary' | 'netkit_peer' | 'tcx_ingress' | 'tcx_egress' | 'xdp';
+export type AttachType = 'netkit_primary' | 'netkit_peer' | 'tcx_ingress' | 'tcx_egress' | 'xdp' | 'xdp_devmap' | 'xdp_cpumap';
 
 export const ATTACH_TYPE_NUMBERS: Record<AttachType, number> = {
-  tcx_ingress: 46, tcx_egress: 47, netkit_primary: 54, netkit_peer: 55, xdp: 37,
+  tcx_ingress: 46, tcx_egress: 47, netkit_primary: 54, netkit_peer: 55, xdp: 37, xdp_devmap: 38, xdp_cpumap: 39,
 };
 
 export class BpfProgram implements MprogProg {

@@ -116,7 +116,9 @@ export class BpfSyscall {
 
   private loadProgramImage(o: LoadProgramOptions): BpfProgram {
     if (o.insns.length === 0 || o.insns.length % 8 !== 0) fail('EINVAL');
-    if (o.verify !== false) verify(o.insns, { type: o.type });
+    const attach = o.expectedAttachType === 'xdp_devmap' || o.expectedAttachType === 'xdp_cpumap' ? o.expectedAttachType : undefined;
+    if (attach && o.type !== 'xdp') fail('EINVAL');
+    if (o.verify !== false) verify(o.insns, { type: o.type, ...(attach ? { expectedAttachType: attach } : {}) });
     // (sorted by address: the dataplane finds an access's region by bisection)
     const regions = [...(o.regions ?? [])].sort((a, b) => a.addr - b.addr || a.len - b.len);
     const maps = o.maps ?? [];
@@ -125,7 +127,7 @@ export class BpfSyscall {
       if (regions[i - 1]!.addr + regions[i - 1]!.len > regions[i]!.addr) fail('EINVAL', `regions [${regions[i - 1]!.addr}, +${regions[i - 1]!.len}) and [${regions[i]!.addr}, +${regions[i]!.len}) overlap`);
     }
     // (the image the dataplane runs: context accesses converted as the kernel converts them)
-    const facts = ctxFacts(o.insns, o.type);
+    const facts = ctxFacts(o.insns, o.type, attach);
     const insns = facts.accesses ? convertCtxAccesses(o.insns, o.type, facts.accesses) : o.insns;
     const prog = new BpfProgram({ ...o, insns, id: this.bpf.progId() });
     prog.tag = progTag(o.insns);
@@ -228,6 +230,9 @@ export class BpfSyscall {
     if (!d.nic) fail('EOPNOTSUPP');
     if (prog) {
       this.checkProg(prog, 'xdp');
+      // (dev_xdp_attach: programs for devmap and cpumap entries run there only)
+      if (prog.expectedAttachType === 'xdp_devmap') fail('EINVAL', 'BPF_XDP_DEVMAP programs can not be attached to a device');
+      if (prog.expectedAttachType === 'xdp_cpumap') fail('EINVAL', 'BPF_XDP_CPUMAP programs can not be attached to a device');
       if (d.rxq.some((q) => q.provider !== undefined)) fail('EEXIST', 'unable to install XDP to device using memory provider');
     }
     const old = d.nic.xdp;
@@ -242,6 +247,8 @@ export class BpfSyscall {
   testRun(prog: BpfProgram, o: TestRunOptions): TestRunResult {
     if (!this.bpf.prog(prog.id)) fail('EBADF');
     if (prog.type !== 'sched_cls' && prog.type !== 'xdp') fail('EOPNOTSUPP');
+    // (bpf_prog_test_run_xdp refuses programs for devmap and cpumap entries)
+    if (prog.expectedAttachType === 'xdp_devmap' || prog.expectedAttachType === 'xdp_cpumap') fail('EINVAL');
     this.testVm ??= new Vm(this.dp);
     // (an xdp_md's ingress_ifindex names a device of the caller's namespace, init's here;
     // every device has at least one rx queue, which nkemu lists only once it is set up)

@@ -149,11 +149,11 @@ export function ctxUse(insns: Uint8Array, type: ProgType): number {
  * ctxUse, and the verified program's context accesses (for convertCtxAccesses, ctx-convert.ts):
  * undefined when the program does not verify or is of neither type.
  */
-export function ctxFacts(insns: Uint8Array, type: ProgType): { use: number; accesses?: readonly CtxAccess[] } {
+export function ctxFacts(insns: Uint8Array, type: ProgType, expectedAttachType?: string): { use: number; accesses?: readonly CtxAccess[] } {
   if (type !== 'sched_cls' && type !== 'xdp') return { use: CTX_USE_ALL };
   let r: VerifyResult;
   try {
-    r = verify(insns, { type, loops: false });
+    r = verify(insns, { type, loops: false, ...(expectedAttachType ? { expectedAttachType } : {}) });
   } catch {
     return { use: CTX_USE_ALL };
   }

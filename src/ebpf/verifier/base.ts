@@ -14,6 +14,8 @@ export const BPF_MAXINSNS = 4096;
 export interface VerifyOptions {
   /** Program type; decides the context layout and the helpers it may call. `generic`: r1 is plain memory. */
   type: ProgType;
+  /** The program's expected attach type where it changes the checks: `xdp_devmap` may read `xdp_md.egress_ifindex`. */
+  expectedAttachType?: string;
   /** Instruction limit (slots and processed instructions). Default 1,000,000 (privileged). */
   maxInsns?: number;
   /** Extra function start pcs (e.g. callbacks known from ELF symbols); calls and `lddw` func refs are found anyway. */

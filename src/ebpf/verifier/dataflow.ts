@@ -330,7 +330,7 @@ export function memAccess(
 ): { k: K; o?: number } | undefined {
   const k = s.k[r] as K;
   if (k === K.CTX) {
-    const layout = ctxLayout(v.o.type);
+    const layout = ctxLayout(v.o.type, v.o.expectedAttachType);
     if (layout === undefined) return undefined;
     const f: CtxField | undefined = s.o[r] === 0 ? ctxAccess(layout, off, size, write) : undefined;
     if (check) {
