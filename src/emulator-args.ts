@@ -131,6 +131,7 @@ export const MAP_SIGNATURES: Record<string, Signature> = {
   delete: [['key', bytes]],
   keys: [],
   setInner: [['key', bytes], ['inner', opt(inst(BpfMap))], ['flags', opt(oneOf(0, 1, 2))]],
+  innerAt: [['key', bytes]],
   openPerfBuffer: [['pages', opt(int(1, 1 << 20))]],
   drainPerf: [],
   setSocket: [['index', u32], ['sock', opt(inst(XskSocket))]],

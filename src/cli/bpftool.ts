@@ -10,8 +10,7 @@ import { errnoNumber, NetError, strerror, type Errno } from '../errors.js';
 import { LoadError } from '../ebpf/load-error.js';
 import { BPF_F_AFTER, BPF_F_BEFORE, BPF_F_REPLACE } from '../ebpf/mprog.js';
 import type { BpfMap } from '../ebpf/maps.js';
-import type { Bpffs, Pinned } from '../ebpf/bpffs.js';
-import type { AttachType, BpfProgram } from '../ebpf/program.js';
+import type { AttachType, BpfFs, BpfProgram, Pinned } from '../ebpf/program.js';
 import type { NetDevice } from '../net/netdev.js';
 import * as A from '../abi.generated.js';
 import { btfDump } from './btf-dump.js';
@@ -22,7 +21,7 @@ import { BPFTOOL_VERSION, BPFTOOL_LINK_USAGE, BPFTOOL_MAP_USAGE, BPFTOOL_NET_USA
 const allMaps = new WeakMap<Emulator, BpfMap[]>();
 
 /** The emulator's bpffs (src/ebpf/bpffs.ts), which its object loader pins maps on too. */
-function bpffs(emu: Emulator): Bpffs {
+function bpffs(emu: Emulator): BpfFs {
   return emu.bpf.fs;
 }
 

@@ -6,10 +6,8 @@
  * `bpftool map show pinned PATH` finds.
  */
 
-import type { BpfMap } from './maps.js';
-import type { BpfProgram } from './program.js';
-
-export type Pinned = { kind: 'prog'; prog: BpfProgram } | { kind: 'map'; map: BpfMap };
+/** A pinned program or map (program.ts names the types: `Pinned`). */
+export type PinnedOf<P, M> = { kind: 'prog'; prog: P } | { kind: 'map'; map: M };
 
 export const BPFFS_ROOT = '/sys/fs/bpf';
 
@@ -22,8 +20,8 @@ export const IPROUTE2_DIR = `${BPFFS_ROOT}/tc`;
 export const IPROUTE2_GLOBALS = `${IPROUTE2_DIR}/globals`;
 const IPROUTE2_LINKS = ['xdp', 'ip'];
 
-export class Bpffs {
-  private readonly objs = new Map<string, Pinned>();
+export class Bpffs<P, M extends { hold(): void; put(): void }> {
+  private readonly objs = new Map<string, PinnedOf<P, M>>();
   /** iproute2 made its tree (the `xdp` and `ip` links exist). */
   private iproute2Tree = false;
 
@@ -50,7 +48,7 @@ export class Bpffs {
     this.iproute2Tree = true;
   }
 
-  get(path: string): Pinned | undefined {
+  get(path: string): PinnedOf<P, M> | undefined {
     return this.objs.get(this.resolve(path));
   }
 
@@ -59,7 +57,7 @@ export class Bpffs {
   }
 
   /** Pins `obj` at `path` (which must be free); a pinned map is held until unpinned. */
-  pin(path: string, obj: Pinned): void {
+  pin(path: string, obj: PinnedOf<P, M>): void {
     const at = this.resolve(path);
     if (this.objs.has(at)) throw new Error(`bpffs: ${at} exists`);
     this.objs.set(at, obj);
@@ -77,7 +75,7 @@ export class Bpffs {
   }
 
   /** Every pin, by resolved path. */
-  entries(): IterableIterator<[string, Pinned]> {
+  entries(): IterableIterator<[string, PinnedOf<P, M>]> {
     return this.objs.entries();
   }
 }

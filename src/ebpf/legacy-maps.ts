@@ -11,7 +11,8 @@
 
 import { sha1 } from '@noble/hashes/legacy.js';
 import { NetError } from '../errors.js';
-import { IPROUTE2_DIR, IPROUTE2_GLOBALS, type Bpffs } from './bpffs.js';
+import { IPROUTE2_DIR, IPROUTE2_GLOBALS } from './bpffs.js';
+import type { BpfFs } from './program.js';
 import type { BpfMapDef } from './elf.js';
 import { LoadError } from './load-error.js';
 import { MAP_TYPE_NUMBERS, type BpfMap } from './maps.js';
@@ -25,7 +26,7 @@ const NO_INNER_IDX = 0xffffffff;
 const TRAILER = ['Error loading maps into kernel!', 'Error fetching ELF ancillary data!'];
 
 export interface LegacyMapOptions {
-  fs: Bpffs;
+  fs: BpfFs;
   /** The object file's bytes (PIN_OBJECT_NS pins under their SHA-1). */
   bytes: Uint8Array;
   /** iproute2's /etc/iproute2/bpf_pinning: custom pinning id → subpath under /sys/fs/bpf. */

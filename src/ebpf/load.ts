@@ -11,10 +11,10 @@ import { NetError, fail, strerror, withLog } from '../errors.js';
 import { CORE_POISON_IMM, loadObject, type BpfObject } from './elf.js';
 import { LDDW, Pseudo, decode, encodeInto } from './insn.js';
 import { BpfMap, MAP_TYPE_NUMBERS } from './maps.js';
-import type { AttachType, BpfProgram, ProgType } from './program.js';
+import type { AttachType, BpfFs, BpfProgram, ProgType } from './program.js';
 import { VerifierError, verify } from './verifier.js';
 import type { Dataplane } from '../dataplane.js';
-import { BPFFS_ROOT, type Bpffs } from './bpffs.js';
+import { BPFFS_ROOT } from './bpffs.js';
 import { LoadError } from './load-error.js';
 import { attachLegacyMaps } from './legacy-maps.js';
 
@@ -35,7 +35,7 @@ const NO_BTF_MAPS: ReadonlySet<string> = new Set(['perf_event_array', 'cgroup_ar
 
 export interface ProgramLoader {
   /** The bpffs (maps an object asks to have pinned go there). */
-  readonly bpffs: Bpffs;
+  readonly bpffs: BpfFs;
   /** Closes a program's handle (a failed load closes what it loaded). */
   closeProgram(prog: BpfProgram): void;
   /** Closes a map's handle (a PROG_ARRAY lets go of its programs). */

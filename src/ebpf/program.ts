@@ -4,9 +4,15 @@
  * thread can run it.
  */
 
-import { Bpffs } from './bpffs.js';
+import { Bpffs, type PinnedOf } from './bpffs.js';
+import type { BpfMap } from './maps.js';
 import type { JitInfo } from './codegen/jit.js';
 import type { MprogLink, MprogProg } from './mprog.js';
+
+/** What the bpffs holds at a path. */
+export type Pinned = PinnedOf<BpfProgram, BpfMap>;
+/** The emulator's bpffs, of its programs and maps. */
+export type BpfFs = Bpffs<BpfProgram, BpfMap>;
 
 /** Program types the emulator runs. */
 export type ProgType = 'sched_cls' | 'xdp' | 'socket_filter';
@@ -83,7 +89,7 @@ export class BpfRegistry {
   readonly progs = new Map<number, BpfProgram>();
   readonly links = new Map<number, BpfLink>();
   /** The bpffs (pinned programs and maps). */
-  readonly fs = new Bpffs();
+  readonly fs = new Bpffs<BpfProgram, BpfMap>();
   private nextProg = 1;
   private nextLink = 1;
 

@@ -16,10 +16,9 @@ import { drainPrintk } from '../trace/printk.js';
 import type { WorkerPool } from '../worker/pool.js';
 import { codegenMap } from './codegen/compile.js';
 import { loadBpfObject, maxMapsLine, type LoadedObject, type LoadObjectOptions } from './load.js';
-import type { Bpffs } from './bpffs.js';
 import { BpfMap } from './maps.js';
 import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mprog.js';
-import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type ProgType } from './program.js';
+import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type BpfFs, type ProgType } from './program.js';
 import { progTag } from './tag.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './testrun.js';
 import { ctxFacts, verify } from './verifier.js';
@@ -60,7 +59,7 @@ export class BpfSyscall {
   private readonly jitDefault: boolean;
   readonly bpf = new BpfRegistry();
   /** The bpffs (ProgramLoader's). */
-  get bpffs(): Bpffs { return this.bpf.fs; }
+  get bpffs(): BpfFs { return this.bpf.fs; }
   private readonly jitPending = new Set<Promise<void>>();
   private readonly progSlots = new WeakMap<BpfMap, Map<number, BpfProgram>>();
   /** BPF_PROG_TEST_RUN's interpreter (made on first use). */

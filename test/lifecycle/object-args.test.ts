@@ -27,6 +27,7 @@ const VALID_MAP: Record<string, () => unknown[]> = {
   delete: () => [new Uint8Array([9, 9, 9, 9])],
   keys: () => [],
   setInner: () => [new Uint8Array(4), undefined, 0],
+  innerAt: () => [new Uint8Array(4)],
   openPerfBuffer: () => [4],
   drainPerf: () => [],
   setSocket: () => [0, undefined],
