@@ -143,7 +143,8 @@ export function resolveConfig(o: BenchOptions, cwd = process.cwd()): BenchConfig
     readCapture(readBytes(pcap, 'capture'), o.pcap);
   }
   const variants = (o.variants ?? []).map((v) => (typeof v === 'string' ? { object: v } : v));
-  const uses = (p: string): boolean => o.script.includes(p);
+  // (placeholders count in commands, not in comments)
+  const uses = (p: string): boolean => setup.some((l) => l.text.includes(p)) || traffic.some((t) => t.includes(p));
   if (variants.length > 0 && !uses('$PROG')) {
     throw new BenchError(`${scriptName}: the setup script does not say where the program goes: write $PROG where the object's path belongs (e.g. 'ip link set dev eth0 xdp obj $PROG sec xdp', or 'bpftool prog load $PROG /sys/fs/bpf/p' then 'bpftool net attach netkit_primary pinned /sys/fs/bpf/p dev nk1')`);
   }

@@ -87,8 +87,9 @@ export async function measure(cfg: BenchConfig, proc: number, emit: (s: RoundSam
     }
     // Warm-up: the compiled code and the JavaScript around it tier up before round 0.
     for (const sc of scenarios) {
+      const t0 = performance.now();
       for (let k = 0; k < 3; k++) await sc.run();
-      for (let k = 0; k < 20 && sc.synchronous; k++) sc.runSync();
+      for (let k = 0; k < 20 && sc.synchronous && performance.now() - t0 < 50; k++) sc.runSync();
       await sc.emu.settle();
       if (sc.prog) sc.testRun(Math.max(1, cfg.repeat >> 2));
     }

@@ -21,6 +21,7 @@ import { CliError } from '../cli/context.js';
 import { frameArgs, udpFrame } from '../cli/tools.js';
 import { readCapture } from '../trace/replay.js';
 import type { NetDevice } from '../net/netdev.js';
+import { median } from './stats.js';
 import { BenchError, setupLines, trafficWords, type BenchConfig, type ResolvedVariant } from './config.js';
 
 /** A traffic line made ready: its device, its frames in shared memory, where the replay is. */
@@ -211,17 +212,28 @@ export class Scenario {
     return m;
   }
 
-  /** BPF_PROG_TEST_RUN of the program on each test frame: mean ns per run and ns per executed instruction. */
+  /**
+   * BPF_PROG_TEST_RUN of the program on each test frame: mean over the frames of ns per
+   * run, and ns per executed instruction. Each frame's `repeat` runs are made in five
+   * chunks and the median chunk counts: a chunk the machine preempted is an outlier.
+   */
   testRun(repeat: number): { nsPerRun: number; nsPerInsn: number } {
-    if (!this.prog) throw new Error('no program');
+    if (!this.prog) throw new Error('the setup alone has no program to test-run');
+    const chunk = Math.max(1, Math.ceil(repeat / 5));
     let ns = 0;
     let insns = 0;
-    for (const data of this.testFrames) {
-      const r = this.emu.testRun(this.prog, { data, repeat });
-      if (r.fault) throw new BenchError(`${this.variant!.name}: the program faulted (${r.fault}) on a test run of frame ${this.testFrames.indexOf(data)}`);
-      ns += r.durationNs;
-      insns += r.executed;
-    }
+    this.testFrames.forEach((data, i) => {
+      const times: number[] = [];
+      let executed = 0;
+      for (let k = 0; k < 5; k++) {
+        const r = this.emu.testRun(this.prog!, { data, repeat: chunk });
+        if (r.fault) throw new BenchError(`${this.variant!.name}: the program faulted (${r.fault}) on a test run of frame ${i + 1}`);
+        times.push(r.durationNs);
+        executed = r.executed;
+      }
+      ns += median(times);
+      insns += executed;
+    });
     return { nsPerRun: ns / this.testFrames.length, nsPerInsn: ns / Math.max(1, insns) };
   }
 
