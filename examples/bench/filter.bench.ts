@@ -1,5 +1,6 @@
-// examples/bench/filter.bench.ts: the two XDP filters of this directory timed by vitest's
-// own `bench` (tinybench), each on its scenario from `nkemu/bench`'s prepare():
+// examples/bench/filter.bench.ts
+// The two XDP filters of this directory timed by vitest's own `bench` (tinybench), each on
+// its scenario from `nkemu/bench`'s prepare():
 //   npx vitest bench --run examples/bench/filter.bench.ts
 import { readFileSync } from 'node:fs';
 import { afterAll, bench, describe } from 'vitest';

@@ -15,7 +15,9 @@ import { estimate, pairRatios } from '../../src/bench/stats.js';
 import { kernelUnavailable } from '../../src/bench/kernel.js';
 import type { BenchMetricJson } from '../../src/bench/format.js';
 import { CaptureError, readCapture } from '../../src/trace/replay.js';
-import { PcapngWriter } from '../../src/trace/pcapng.js';
+import { PcapngWriter, readPcapng } from '../../src/trace/pcapng.js';
+import { resolveConfig } from '../../src/bench/config.js';
+import { Scenario } from '../../src/bench/scenario.js';
 
 const FIX = new URL('../fixtures/bench/', import.meta.url).pathname;
 const EXAMPLES = new URL('../../examples/bench/', import.meta.url).pathname;
@@ -118,6 +120,32 @@ describe('captures', () => {
     w.addPacket({ iface: w.addInterface({ name: 'eth0' }), tstampNs: 0n, data: frame(0), origLen: 60, direction: 'in' });
     const ng = w.bytes();
     expect(bad(ng.subarray(0, ng.length - 6))).toMatch(/^x\.cap: pcapng: bad block at \d+$/);
+  });
+});
+
+describe('replay', () => {
+  it('sends the capture\'s frames in order, looping, each operation going on where the last stopped', async () => {
+    const frames = [1, 2, 3].map((n) => Uint8Array.from({ length: 60 }, (_, i) => (i < 12 ? 2 : i === 12 ? 8 : i === 13 ? 0 : n)));
+    const w = new PcapngWriter();
+    const i = w.addInterface({ name: 'x' });
+    frames.forEach((data, k) => w.addPacket({ iface: i, tstampNs: BigInt(k), data, origLen: 60, direction: 'out' }));
+    const cap = join(tmp, 'three.pcapng');
+    writeFileSync(cap, w.bytes());
+    const cfg = resolveConfig({ script: 'ip link add nk1 type netkit mode l2 peer name nk0\nip link set nk1 up\nip link set nk0 up\npktgen dev nk1 count 7', pcap: cap });
+    const sc = await Scenario.create(cfg, undefined);
+    try {
+      const c = sc.emu.startCapture({ devices: [{ ns: 'init', dev: 'nk1' }] });
+      expect(sc.synchronous).toBe(true);
+      expect(sc.runSync()).toBe(7);
+      expect(await sc.run()).toBe(7);
+      const sent = readPcapng(sc.emu.stopCapture(c)).packets.map((p) => p.data[20]);
+      expect(sent).toEqual([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2]);
+      // (nk0 takes them all in: the drop sink counts them, nothing is dropped on the way)
+      expect(sc.emu.stats(sc.emu.device('init', 'nk0')).rxPackets).toBe(14n);
+      expect(sc.drops().size).toBe(0);
+    } finally {
+      await sc.close();
+    }
   });
 });
 
@@ -282,6 +310,24 @@ describe('nkemu bench', () => {
     writeFileSync(down, 'nic add eth0\nwire eth0 size 9\n');
     expect(await cli([down])).toEqual({ code: 1, out: '', err: "nkemu bench: 'wire eth0 size 9': invalid size: '9'\n" });
   });
+});
+
+describe("the README's example", () => {
+  it('prints a table shaped like the one the README shows (numbers aside)', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const m = /```sh\n# examples\/bench[^\n]*\n([\s\S]*?)```\n\n```text\n([\s\S]*?)```/.exec(readme)!;
+    const words = m[1]!.replace(/\\\n/g, ' ').trim().split(/\s+/);
+    expect(words.slice(0, 3)).toEqual(['npx', 'nkemu', 'bench']);
+    const root = new URL('../..', import.meta.url).pathname;
+    const kernel = kernelUnavailable() === undefined;
+    const args = words.slice(3).map((w) => (w.startsWith('examples/') ? join(root, w) : w === 'report.html' ? join(tmp, 'readme.html') : w)).filter((w) => kernel || w !== '--kernel');
+    const r = await cli([...args, '--procs', '1', '--rounds', '1', '--time', '0.02', '--packets', '1024', '--repeat', '20']);
+    expect(r.code, r.err).toBe(0);
+    const shape = (t: string): string[] => t.trimEnd().split('\n').map((l) => l.replace(/\S*examples\/bench\//g, '').replace(/\d+(\.\d+)?/g, '#').replace(/ +/g, ' ').replace(/\bprocess(es)?\b/g, 'process').replace(/\brounds?\b/g, 'round'));
+    const want = shape(m[2]!);
+    if (kernel) expect(shape(r.out)).toEqual(want);
+    else expect(shape(r.out).slice(0, 2)).toEqual(want.slice(0, 2));
+  }, 60_000);
 });
 
 describe('the vitest bench example', () => {
