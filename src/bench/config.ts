@@ -101,7 +101,8 @@ function positiveInt(name: string, v: number | undefined, dflt: number): number 
   return n;
 }
 
-function readBytes(path: string, what: string): Uint8Array {
+/** A file's bytes, or a BenchError saying why it cannot be read. */
+export function readBytes(path: string, what: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {

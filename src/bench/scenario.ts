@@ -11,7 +11,6 @@
  * with `sink stack` hands them to the namespaces' stacks instead.
  */
 
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as A from '../abi.generated.js';
 import { Emulator } from '../emulator.js';
@@ -22,7 +21,7 @@ import { frameArgs, udpFrame } from '../cli/tools.js';
 import { readCapture } from '../trace/replay.js';
 import type { NetDevice } from '../net/netdev.js';
 import { median } from './stats.js';
-import { BenchError, setupLines, trafficWords, type BenchConfig, type ResolvedVariant } from './config.js';
+import { BenchError, readBytes, setupLines, trafficWords, type BenchConfig, type ResolvedVariant } from './config.js';
 
 /** A traffic line made ready: its device, its frames in shared memory, where the replay is. */
 interface Stream {
@@ -256,7 +255,7 @@ function stream(emu: Emulator, t: TrafficLine, packets: number): Stream {
   if (!dev) throw new BenchError(`'${where}': Cannot find device "${t.dev}" (netns ${t.ns}) after the setup script`);
   let frames: Uint8Array[];
   if (t.pcap !== undefined) {
-    frames = readCapture(readFileSync(resolve(t.pcap)), t.pcap).frames;
+    frames = readCapture(readBytes(resolve(t.pcap), 'capture'), t.pcap).frames;
   } else {
     const f = frameArgs(['dev', t.dev, ...t.rest], t.verb);
     // As the verbs build them: pktgen's without a UDP checksum, from the device's own MAC;

@@ -306,6 +306,9 @@ describe('nkemu bench', () => {
     const broken = join(tmp, 'broken.nk');
     writeFileSync(broken, 'nic add eth0\n# a typo:\nip link set eth1 up\nwire eth0\n');
     expect(await cli([broken])).toEqual({ code: 1, out: '', err: `nkemu bench: ${broken}:3: 'ip link set eth1 up' failed: Cannot find device "eth1"\n` });
+    const nocap = join(tmp, 'no-capture.nk');
+    writeFileSync(nocap, 'nic add eth0\nwire eth0 pcap /nonexistent/x.pcap\n');
+    expect(await cli([nocap])).toEqual({ code: 1, out: '', err: 'nkemu bench: cannot read capture /nonexistent/x.pcap: No such file or directory\n' });
     const down = join(tmp, 'bad-traffic.nk');
     writeFileSync(down, 'nic add eth0\nwire eth0 size 9\n');
     expect(await cli([down])).toEqual({ code: 1, out: '', err: "nkemu bench: 'wire eth0 size 9': invalid size: '9'\n" });
@@ -317,7 +320,7 @@ describe("the README's example", () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const m = /```sh\n# examples\/bench[^\n]*\n([\s\S]*?)```\n\n```text\n([\s\S]*?)```/.exec(readme)!;
     const words = m[1]!.replace(/\\\n/g, ' ').trim().split(/\s+/);
-    expect(words.slice(0, 3)).toEqual(['npx', 'nkemu', 'bench']);
+    expect(words.slice(0, 3)).toEqual(['node', 'bin/nkemu.js', 'bench']);
     const root = new URL('../..', import.meta.url).pathname;
     const kernel = kernelUnavailable() === undefined;
     const args = words.slice(3).map((w) => (w.startsWith('examples/') ? join(root, w) : w === 'report.html' ? join(tmp, 'readme.html') : w)).filter((w) => kernel || w !== '--kernel');
