@@ -23,15 +23,15 @@ import type { NetDevice } from '../net/netdev.js';
 import { median } from './stats.js';
 import { BenchError, readBytes, setupLines, trafficWords, type BenchConfig, type ResolvedVariant } from './config.js';
 
-/** A traffic line made ready: its device, its frames in shared memory, where the replay is. */
+/**
+ * A traffic line made ready: its device, its frames and their replay list (abi RP_*) in
+ * shared memory (kept for the emulator's life: the emulator is the scenario's own).
+ */
 interface Stream {
-  ns: string;
   dev: NetDevice;
   frames: Uint8Array[];
-  /** The replay list (abi RP_*) and the frames' bytes, in shared memory. */
   list: number;
-  bytes: number;
-  byteLen: number;
+  /** Packets per operation. */
   count: number;
   /** Next list index to send (replay continues where the last operation stopped). */
   next: number;
@@ -283,5 +283,5 @@ function stream(emu: Emulator, t: TrafficLine, packets: number): Stream {
     v.setUint16(e + A.RP_PROTO, f.length >= 14 ? f[12]! | (f[13]! << 8) : 0, true);
     at += (f.length + 63) & ~63;
   });
-  return { ns: t.ns, dev, frames, list, bytes, byteLen, count: t.count ?? packets, next: 0 };
+  return { dev, frames, list, count: t.count ?? packets, next: 0 };
 }
