@@ -14,7 +14,7 @@ export function memZero(addr: usize, len: usize): void { memory.fill(addr, 0, le
 export * from "./abi/layout";
 export * from "./abi/vm";
 export * from "./abi/xsk";
-export { poll, quiesce, txPush, rxPop, sinkDrop, pktgen } from "./dev/poll";
+export { poll, quiesce, txPush, rxPop, sinkDrop, pktgen, pktgenList } from "./dev/poll";
 export { framesAlloc, framesFree, framesAvailable } from "./dev/frames";
 export { netkitXmit } from "./dev/netkit";
 

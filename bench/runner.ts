@@ -11,6 +11,10 @@
 import Benchmark from 'benchmark';
 import { execFile } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { median, pairRatios } from '../src/bench/stats.js';
+
+// (one implementation of both, shared with `nkemu bench`)
+export { median, pairRatios };
 
 /** Fields every case declares. */
 export interface CaseCommon {
@@ -116,25 +120,6 @@ export interface CaseResult {
   samples: number;
   /** Median rme, percent; timed cases only. */
   rme?: number;
-}
-
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) throw new RangeError('median of no values');
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-/** value / baseline value for every (process, round) both were measured in. */
-export function pairRatios(cases: readonly Sample[], baseline: readonly Sample[]): number[] {
-  const base = new Map<string, number>();
-  for (const s of baseline) base.set(`${s.proc}/${s.round}`, s.value);
-  const out: number[] = [];
-  for (const s of cases) {
-    const b = base.get(`${s.proc}/${s.round}`);
-    if (b !== undefined) out.push(s.value / b);
-  }
-  return out;
 }
 
 /** Reduces the samples of any number of benches to one result per case. */

@@ -24,6 +24,7 @@ export interface DataplaneExports {
   rxPop(slot: number, queue: number, out: number, n: number): number;
   sinkDrop(thread: number, slot: number): number;
   pktgen(thread: number, slot: number, tmpl: number, len: number, count: number, batch: number, flows: number, portOff: number, proto: number): number;
+  pktgenList(thread: number, slot: number, list: number, n: number, start: number, count: number, batch: number): number;
   framesAlloc(thread: number, out: number, n: number): number;
   framesFree(thread: number, list: number, n: number): void;
   framesAvailable(thread: number): number;

@@ -6,7 +6,7 @@
  * compared to the `text` block after it).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packAndInstall, repo, type Installed } from './helpers/packed.js';
@@ -38,7 +38,8 @@ describe('the tarball', () => {
     // imports or new URL(…, import.meta.url) (the AF_XDP application worker).
     const root = join(pkg.dir, 'node_modules/nkemu');
     const seen = new Set<string>();
-    const queue = ['dist/src/index.js', 'dist/src/worker/worker.js', 'bin/nkemu.js'];
+    // (the bench's measuring process is started by path: bench/run.js spawns bench/child.js)
+    const queue = ['dist/src/index.js', 'dist/src/worker/worker.js', 'bin/nkemu.js', 'dist/src/bench/index.js', 'dist/src/bench/child.js'];
     while (queue.length) {
       const f = queue.pop()!;
       if (seen.has(f)) continue;
@@ -50,12 +51,13 @@ describe('the tarball', () => {
     }
     expect(paths.filter((p) => /\.(m?js)$/.test(p) && !seen.has(p))).toEqual([]);
     const size = pkg.files.reduce((a, f) => a + f.size, 0);
-    expect(size).toBeLessThan(1_500_000);
+    // (1.5 MB until `nkemu bench` added its code and README section, about 40 kB)
+    expect(size).toBeLessThan(1_600_000);
   });
 
   it('declares the runtime dependencies the code imports, and only those', () => {
     const manifest = JSON.parse(readFileSync(join(pkg.dir, 'node_modules/nkemu/package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    expect(Object.keys(manifest.dependencies).sort()).toEqual(['@noble/hashes', 'comlink']);
+    expect(Object.keys(manifest.dependencies).sort()).toEqual(['@noble/hashes', 'benchmark', 'comlink']);
     const bare = new Set<string>();
     for (const f of pkg.files.filter((x) => /\.(m?js)$/.test(x.path))) {
       const text = readFileSync(join(pkg.dir, 'node_modules/nkemu', f.path), 'utf8');
@@ -67,7 +69,7 @@ describe('the tarball', () => {
       for (const s of specifiers) if (!s.startsWith('.') && !s.startsWith('node:')) bare.add(s);
     }
     // (a package's own entry points count as the package)
-    expect([...new Set([...bare].map((x) => (x.startsWith('@') ? x.split('/').slice(0, 2).join('/') : x.split('/')[0])))].sort()).toEqual(['@noble/hashes', 'comlink']);
+    expect([...new Set([...bare].map((x) => (x.startsWith('@') ? x.split('/').slice(0, 2).join('/') : x.split('/')[0])))].sort()).toEqual(['@noble/hashes', 'benchmark', 'comlink']);
   });
 });
 
@@ -120,6 +122,40 @@ await emu.close();
     expect(bad.code).not.toBe(0);
   });
 
+  it("nkemu/bench: bench() from the install (its measuring processes run the package's own code), and npx nkemu bench", () => {
+    const fix = join(repo, 'test/fixtures/bench');
+    writeFileSync(join(pkg.dir, 'bench.mjs'), `
+import { readFileSync } from 'node:fs';
+import { bench, formatTable, toJson, toHtml, BenchError } from 'nkemu/bench';
+const report = await bench({ script: readFileSync('${fix}/setup.nk', 'utf8'), variants: ['${fix}/xdp_fast.o'], procs: 1, rounds: 2, time: 0.02, packets: 256, repeat: 20 });
+let refused = '';
+try { await bench({ script: 'nic add eth0\\n', variants: [] }); } catch (e) { refused = e instanceof BenchError ? 'BenchError' : String(e); }
+console.log(JSON.stringify({
+  variants: report.variants.map((v) => v.name), samples: report.variants[0].nsPerPacket.samples,
+  names: toJson(report).map((m) => m.name), table: formatTable(report).split('\\n')[4].split(/ +/)[0], html: toHtml(report).startsWith('<!doctype html>'), refused,
+}));
+`);
+    const r = run('node', ['bench.mjs']);
+    expect(r.err).toBe('');
+    expect(JSON.parse(r.out)).toEqual({
+      variants: ['xdp_fast'], samples: 2, names: ['xdp_fast: ns/packet', 'xdp_fast: ns/run', 'xdp_fast: ns/insn', 'xdp_fast: drops XDP_DROP'], table: 'xdp_fast', html: true, refused: 'BenchError',
+    });
+    const help = run('npx', ['--no-install', 'nkemu', 'bench', '--help']);
+    expect(help.code, help.err).toBe(0);
+    expect(help.out).toMatch(/^Usage: nkemu bench SCRIPT/);
+  }, 180_000);
+
+  // nkemu/bench's types, checked with the rest under the resolutions that know subpath exports.
+  const BENCH_TYPES = `
+import { bench, prepare, toJson, type BenchReport, type BenchMetricJson, type BenchOptions } from 'nkemu/bench';
+const o: BenchOptions = { script: 'wire eth0', variants: ['a.o', { object: 'b.o', sec: 'xdp' }], procs: 1 };
+const r: BenchReport = await bench(o);
+const j: BenchMetricJson[] = toJson(r);
+const s = await prepare(o);
+const n: number = await s[0]!.run();
+export { j, n };
+`;
+
   const TYPES = `
 import { Emulator, NetError, LoadError, verify, assemble, disassemble, buildPacket, parsePacket, type BpfMap, type BpfProgram, type PacketSpec, type EmulatorOptions, type LinkStats } from 'nkemu';
 const opts: EmulatorOptions = { workers: 1, wasmUrl: new URL('https://example.invalid/x.wasm'), workerUrl: 'worker.js', workerTimeoutMs: 1000 };
@@ -145,9 +181,10 @@ export { lines, maps, checked, s, e, l };
     ['node10', { module: 'esnext', moduleResolution: 'node10', lib: ['es2022', 'dom'], types: [] }],
   ])('TypeScript, strict, %s resolution: the types resolve and check (no skipLibCheck)', (name, options) => {
     writeFileSync(join(pkg.dir, 'types.ts'), TYPES);
+    writeFileSync(join(pkg.dir, 'bench-types.ts'), BENCH_TYPES);
     writeFileSync(join(pkg.dir, `tsconfig.${name}.json`), JSON.stringify({
       compilerOptions: { ...options, target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, noUncheckedIndexedAccess: true },
-      files: ['types.ts'],
+      files: name === 'node10' ? ['types.ts'] : ['types.ts', 'bench-types.ts'],
     }));
     const r = run('node', [TSC, '-p', `tsconfig.${name}.json`]);
     expect(r.out + r.err).toBe('');
@@ -208,6 +245,12 @@ describe('the README', () => {
     if (first.startsWith('// examples/')) {
       // The harness pattern is a file of this repository, run by the test suite.
       expect(readFileSync(join(repo, first.slice(3)), 'utf8')).toBe(b.body);
+      return;
+    } else if (b.lang === 'sh' && first.startsWith('# examples/')) {
+      // A run on the repository's own example files (examples/, not in the package), with
+      // measured numbers: test/cli/bench.test.ts runs it and holds its output's shape to
+      // the README's; here, the files it names exist.
+      for (const m of b.body.matchAll(/\b(examples\/[\w./-]+\.\w+)/g)) expect(existsSync(join(repo, m[1]!)), m[1]).toBe(true);
       return;
     } else if (b.lang === 'sh') {
       // `npm install nkemu` would fetch from the registry: the tarball is installed already.

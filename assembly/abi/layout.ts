@@ -517,6 +517,14 @@ export const TRACE_SIZE: u32 = 32;
 export const HOOK_NETKIT_XMIT: u32 = 1;
 export const HOOK_RX_SINK: u32 = 2;
 
+// Replay list (pktgenList), host-built, read-only while the call runs: one entry per frame,
+// in replay order:  +0 frame bytes (u32 addr)  +4 length (u16)  +6 EtherType as skb->protocol
+// stores it (u16, network order)
+export const RP_ADDR: u32 = 0;
+export const RP_LEN: u32 = 4;
+export const RP_PROTO: u32 = 6;
+export const RP_SIZE: u32 = 8;
+
 // Capture records (per-thread ring, entry = CAP_HEADER + snaplen bytes):
 //   +0 tstamp (u64)  +8 ifindex  +12 netns  +16 orig_len  +20 cap_len  +24 direction
 //   +28 reason (drop reason, 0 = delivered)  +32 data

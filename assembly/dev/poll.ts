@@ -5,6 +5,7 @@ import {
   GLOBALS, G_GENERATION, G_FRAME_SIZE, T_SEEN_GENERATION, T_POLL_LIST, T_POLLED, T_SCRATCH, PL_COUNT, PL_SLOTS,
   D_KIND, D_PEER, D_TX_RING, D_WIRE_RING, KIND_NIC, D_RX_RINGS, D_REAL_NUM_RX, D_RX_SINK, KIND_NETKIT, SINK_DROP,
   R_SIZE, R_MASK, DESC_ADDR, DESC_LEN, DESC_OPTIONS, DESC_SIZE, FRAME_HEADROOM, FM_PROTOCOL,
+  RP_ADDR, RP_LEN, RP_PROTO, RP_SIZE,
 } from "../abi/layout";
 import {
   ringConsAvail, ringConsIndex, ringEntry, ringRelease, ringProdFree, ringProdIndex, ringSubmit,
@@ -205,6 +206,56 @@ export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32
     }
     if (nic) {
       // Sent on the wire all the same: frames the driver had no buffer for are its drops.
+      if (k < nb) rxDrop(counters(thread, slot), DROP_NOMEM, nb - k);
+      if (k != 0) nicRxFresh(thread, slot, dev, scratch, k);
+      if (drain) sinkDrop(thread, slot);
+      sent += nb;
+      continue;
+    }
+    if (k == 0) break;
+    netkitXmit(thread, slot, scratch, k);
+    if (drain) sinkDrop(thread, <u32>peer);
+    sent += k;
+  }
+  return sent;
+}
+
+/**
+ * pktgen over a list of frames (a replayed capture): `count` frames sent on `slot` as
+ * pktgen sends them, frame k being list entry (start + k) mod n (abi RP_*), in order,
+ * in batches of `batch`. Must run on the thread that owns the device. Returns what pktgen
+ * returns: frames handed to xmit, or for a NIC all `count` (its drops counted on it).
+ */
+export function pktgenList(thread: u32, slot: u32, list: usize, n: u32, start: u32, count: u32, batch: u32): u32 {
+  if (n == 0) return 0;
+  const scratch = <usize>load<u32>(threadState(thread), T_SCRATCH);
+  if (batch == 0 || batch > BATCH) batch = BATCH;
+  const dev = device(slot);
+  const nic = load<u32>(dev, D_KIND) == KIND_NIC;
+  const peer = load<i32>(dev, D_PEER);
+  const drain = nic ? load<u32>(dev, D_RX_SINK) == SINK_DROP : peer >= 0 && load<u32>(device(<u32>peer), D_RX_SINK) == SINK_DROP;
+  const bases = scratch + <usize>(BATCH * DESC_SIZE);
+  let at = start % n;
+  let sent: u32 = 0;
+  while (sent < count) {
+    const nb = count - sent < batch ? count - sent : batch;
+    const k = framesTake(thread, bases, nb, !nic);
+    for (let i: u32 = 0; i < k; i++) {
+      const e = list + <usize>(at * RP_SIZE);
+      if (++at == n) at = 0;
+      const f = <usize>load<u32>(bases + (<usize>i << 2));
+      const data = f + FRAME_HEADROOM;
+      const len = <u32>load<u16>(e, RP_LEN);
+      memory.copy(data, <usize>load<u32>(e, RP_ADDR), len);
+      if (!nic) store<u16>(f, load<u16>(e, RP_PROTO), FM_PROTOCOL);
+      const d = scratch + <usize>(i * DESC_SIZE);
+      store<u64>(d, <u64>data, DESC_ADDR);
+      store<u32>(d, len, DESC_LEN);
+      store<u32>(d, 0, DESC_OPTIONS);
+    }
+    if (nic) {
+      // (frames the driver had no buffer for were still sent: its drops, in replay order)
+      for (let i = k; i < nb; i++) if (++at == n) at = 0;
       if (k < nb) rxDrop(counters(thread, slot), DROP_NOMEM, nb - k);
       if (k != 0) nicRxFresh(thread, slot, dev, scratch, k);
       if (drain) sinkDrop(thread, slot);

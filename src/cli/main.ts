@@ -1,6 +1,7 @@
 /**
  * `nkemu TOOL ARGS...`: one command against one emulator, or `nkemu run FILE` for a
- * script of such lines in one emulator, or `nkemu demo` (the `npm start` scenario).
+ * script of such lines in one emulator, `nkemu bench SCRIPT …` (src/cli/bench.ts), or
+ * `nkemu demo` (the `npm start` scenario).
  * Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock (and
  * `wait` for the xdpsock runs started with a trailing `&`).
  */
@@ -24,6 +25,8 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(workers) || workers < 0) { process.stderr.write('nkemu: --workers needs a whole number\n'); return 1; }
   if (argv.length === 0 || argv[0] === 'help') { process.stdout.write(`${USAGE}\n`); return argv.length === 0 ? 1 : 0; }
   if (argv[0] === 'demo') return demo((s) => process.stdout.write(s), { workers });
+  // (measuring processes of its own: no emulator here)
+  if (argv[0] === 'bench') return (await import('./bench.js')).benchCli(argv.slice(1));
   const emu = await Emulator.create({ workers });
   // Output goes out line by line as the command prints it; the first SIGINT stops a long
   // command (ping prints its statistics), a second one ends the process as usual.

@@ -21,6 +21,7 @@ export interface CommandResult {
 
 export const USAGE = `Usage: nkemu [--workers N] TOOL [ARGS...]
        nkemu [--workers N] run FILE        run a script (one command per line, # comments)
+       nkemu bench SCRIPT [--prog FILE]... measure a setup and program variants (nkemu bench --help)
        nkemu demo                         the built-in scenario
 Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock, wait`;
 

@@ -108,14 +108,14 @@ const PING_CONNECT: Record<string, string> = {
 };
 
 /** A UDP or TCP over IPv4 frame of `size` bytes for pktgen and wire injection (the packet API). */
-function udpFrame(o: { dstMac: Uint8Array; srcMac: Uint8Array; src: number; dst: number; sport: number; dport: number; size: number; proto: number; checksum?: boolean }): Uint8Array {
+export function udpFrame(o: { dstMac: Uint8Array; srcMac: Uint8Array; src: number; dst: number; sport: number; dport: number; size: number; proto: number; checksum?: boolean }): Uint8Array {
   const l4 = o.proto === 6 ? { tcp: { sport: o.sport, dport: o.dport, flags: 'S' } } : { udp: { sport: o.sport, dport: o.dport, checksum: o.checksum } };
   return buildPacket({ eth: { dst: o.dstMac, src: o.srcMac }, ipv4: { src: formatIp(o.src), dst: formatIp(o.dst), protocol: o.proto === 6 || o.proto === 17 ? undefined : o.proto }, ...l4, size: o.size });
 }
 
-interface FrameArgs { dev: string; count: number; size: number; src: number; dst: number; sport: number; dport: number; flows: number; dstMac?: Uint8Array; proto: number }
+export interface FrameArgs { dev: string; count: number; size: number; src: number; dst: number; sport: number; dport: number; flows: number; dstMac?: Uint8Array; proto: number }
 
-function frameArgs(argv: string[], tool: 'pktgen' | 'wire'): FrameArgs {
+export function frameArgs(argv: string[], tool: 'pktgen' | 'wire'): FrameArgs {
   const f: FrameArgs = { dev: '', count: 1, size: 64, src: parseIp('10.0.0.1')!, dst: parseIp('10.0.0.2')!, sport: 9, dport: 9, flows: 1, proto: 17 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;

@@ -206,6 +206,7 @@ export function readPcapng(b: Uint8Array): PcapngFile {
       });
     } else if (type === EPB) {
       const caplen = dv.getUint32(body + 12, true);
+      if (20 + caplen > end - body) throw new Error(`pcapng: packet block at ${o} claims ${caplen} bytes, more than the block holds`);
       const m = opts(body + 20 + pad4(caplen), end);
       const flags = m.get(EPB_FLAGS);
       const dir = flags ? new DataView(flags.buffer, flags.byteOffset).getUint32(0, true) & 3 : 0;
