@@ -7,6 +7,7 @@
  * refreshed while traffic runs.
  */
 
+import { runCommand } from '../../src/cli/run.js';
 import { disassemble } from '../../src/ebpf/assembler.js';
 import type { BpfProgram } from '../../src/ebpf/program.js';
 import { files } from './shims/fs.js';
@@ -50,18 +51,21 @@ export class BpfPanel {
   }
 
   async refresh(force = false): Promise<void> {
-    const s = this.session;
-    const emu = s.emu;
-    const progs = [...emu.bpf.progs.values()].filter((p) => !p.closed);
-    let maps: MapShow[] = [];
-    const r = await s.quiet(['bpftool', '-j', 'map', 'show']);
-    if (r.code === 0 && r.stdout.trim()) maps = JSON.parse(r.stdout) as MapShow[];
-    const dumps = new Map<number, string>();
-    for (const m of maps) {
-      if (m.type === 'prog_array' || m.type === 'xskmap' || m.type === 'devmap' || m.type === 'ringbuf') { dumps.set(m.id, `(${m.type})`); continue; }
-      const d = await s.quiet(['bpftool', '-j', 'map', 'dump', 'id', String(m.id)]);
-      dumps.set(m.id, d.code === 0 ? entries(d.stdout) : d.stderr.trim());
-    }
+    if (!this.session.ready) return;
+    // (read in one go between commands: the emulator cannot change or be replaced meanwhile)
+    const { progs, maps, dumps } = await this.session.read(async (emu) => {
+      const progs = [...emu.bpf.progs.values()].filter((p) => !p.closed);
+      let maps: MapShow[] = [];
+      const r = await runCommand(emu, ['bpftool', '-j', 'map', 'show']);
+      if (r.code === 0 && r.stdout.trim()) maps = JSON.parse(r.stdout) as MapShow[];
+      const dumps = new Map<number, string>();
+      for (const m of maps) {
+        if (m.type === 'prog_array' || m.type === 'xskmap' || m.type === 'devmap' || m.type === 'ringbuf') { dumps.set(m.id, `(${m.type})`); continue; }
+        const d = await runCommand(emu, ['bpftool', '-j', 'map', 'dump', 'id', String(m.id)]);
+        dumps.set(m.id, d.code === 0 ? entries(d.stdout) : d.stderr.trim());
+      }
+      return { progs, maps, dumps };
+    });
     const devs = this.devices();
     const key = JSON.stringify([progs.map((p) => [p.id, p.jit.slot, p.jit.reason]), [...dumps], maps.map((m) => m.id), devs]);
     if (key === this.shown && !force) return;

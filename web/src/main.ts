@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const topo = $<HTMLElement>('#topology');
   const counters = new Counters();
   const world = (): CompletionWorld => ({
-    namespaces: session.emu ? session.emu.listNetns() : [],
+    namespaces: session.ready ? session.emu.listNetns() : [],
     devices: new Map((snap?.namespaces ?? []).map((n) => [n.name, n.devices.map((d) => d.name)])),
     files: [...files.keys()],
     scenarios: SCENARIOS.map((s) => s.id),
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const trafficDev = $<HTMLSelectElement>('#traffic-dev');
 
   redraw = (): void => {
-    if (!session.emu) return;
+    if (!session.ready) return;
     snap = snapshot(session.emu);
     const next = signature(snap);
     if (next !== sig) {
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
   // ---- live updates: counters and packets every 250 ms, eBPF maps every second
   let tick = 0;
   setInterval(() => {
-    if (!session.emu) return;
+    if (!session.ready) return;
     redraw();
     if (++tick % 4 === 0) void bpf.refresh();
   }, 250);

@@ -30,6 +30,8 @@ export class Session {
   /** Bumped by reset(): panels drop what they kept from the previous emulator. */
   generation = 0;
   busy = false;
+  /** False while the emulator is being replaced (panels leave it alone then). */
+  ready = false;
 
   constructor(o: SessionOptions) {
     this.workers = o.workers;
@@ -41,6 +43,7 @@ export class Session {
   async reset(): Promise<void> {
     await this.enqueue(async () => {
       const old = this.emu;
+      this.ready = false;
       if (old) await old.close();
       this.emu = await Emulator.create({
         workers: this.workers, seed: 42,
@@ -50,6 +53,7 @@ export class Session {
       this.emu.tracer.enable();
       this.capture = this.emu.startCapture();
       this.generation++;
+      this.ready = true;
     });
     this.changed();
   }
@@ -97,6 +101,11 @@ export class Session {
   /** A command whose output is for a panel, not the console (bpftool -j dumps). */
   async quiet(argv: string[]): Promise<CommandResult> {
     return this.enqueue(() => runCommand(this.emu, argv));
+  }
+
+  /** Runs `fn` on the current emulator between commands (panels reading several things at once). */
+  async read<T>(fn: (emu: Emulator) => Promise<T> | T): Promise<T> {
+    return this.enqueue(async () => fn(this.emu));
   }
 
   /** `nkemu run FILE` with each line echoed first. */
