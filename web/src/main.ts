@@ -6,6 +6,7 @@
  */
 
 import { dropReasonName } from '../../src/net/drop.js';
+import { closeBench, xmitRate } from './bench.js';
 import { BpfPanel } from './bpf.js';
 import type { CompletionWorld } from './complete.js';
 import { Packets, setReasonNames } from './packets.js';
@@ -179,7 +180,7 @@ async function main(): Promise<void> {
   const HELP = `Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock, wait
 (each as \`nkemu TOOL ...\` runs it). Page commands: help, clear, reset (a fresh emulator),
 scenario NAME (${SCENARIOS.map((s) => s.id).join(', ')}). Files: ${[...files.keys()].join(', ')}\n`;
-  window.nkemu = { session, packets, bpf, runScenario: (id: string) => runScenario(SCENARIOS.find((s) => s.id === id)!), scenarios: SCENARIOS };
+  window.nkemu = { session, packets, bpf, bench: { xmitRate, closeBench }, runScenario: (id: string) => runScenario(SCENARIOS.find((s) => s.id === id)!), scenarios: SCENARIOS };
 
   const first = SCENARIOS[0]!;
   con.write(`nkemu playground: the Linux netkit packet path in WebAssembly, ${workers ? `dataplane in ${workers} Web Worker${workers > 1 ? 's' : ''}` : 'inline dataplane'}.\nType \`help\`. Running the default scenario:\n`, 'echo');

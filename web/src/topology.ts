@@ -9,6 +9,7 @@
 import type { Emulator } from '../../src/emulator.js';
 import type { NetDevice, RxQueue } from '../../src/net/netdev.js';
 import type { MprogList } from '../../src/ebpf/mprog.js';
+import type { BpfProgram } from '../../src/ebpf/program.js';
 import type { XskPool, XskSocket } from '../../src/xdp/socket.js';
 
 export interface QueueSnap { index: number; lease?: string; leasedBy?: string; xsk?: string; zcrx?: boolean }
@@ -19,7 +20,7 @@ export interface DevSnap {
 export interface Snapshot { namespaces: { name: string; devices: DevSnap[] }[] }
 
 const qkey = (q: RxQueue): string => `${q.dev.netns.name}/${q.dev.name}#${q.index}`;
-const progNames = (l: MprogList | undefined): string[] => (l ? l.programs().map((p) => `${(p as { name: string }).name}#${(p as { id: number }).id}`) : []);
+const progNames = (l: MprogList | undefined): string[] => (l ? l.programs().map((p) => p as unknown as BpfProgram).map((p) => `${p.name}#${p.id}`) : []);
 
 /** What the panel draws, read from the emulator's devices. */
 export function snapshot(emu: Emulator): Snapshot {
