@@ -95,10 +95,13 @@ const TYPES = {
   '.png': 'image/png',
 };
 
-/** A static server with the two headers that make the page cross-origin isolated. */
-export function serveDir(dir, { port = 8080, host = '127.0.0.1' } = {}) {
+/**
+ * A static server with the two headers that make the page cross-origin isolated
+ * (`isolate: false` leaves them out, as a host that cannot set headers would).
+ */
+export function serveDir(dir, { port = 8080, host = '127.0.0.1', isolate = true } = {}) {
   const server = createServer((req, res) => {
-    const headers = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'cache-control': 'no-cache' };
+    const headers = isolate ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'cache-control': 'no-cache' } : { 'cache-control': 'no-cache' };
     let path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     if (path.includes('..')) return void res.writeHead(403, headers).end();
     if (path.endsWith('/')) path += 'index.html';

@@ -17,15 +17,15 @@ export const ARTIFACTS = join(ROOT, 'test-artifacts', 'web');
 
 interface WebBuild {
   buildSite(o: { out: string; quiet: boolean }): Promise<string>;
-  serveDir(dir: string, o: { port: number }): Promise<{ url: string; close(): Promise<void> }>;
+  serveDir(dir: string, o: { port: number; isolate?: boolean }): Promise<{ url: string; close(): Promise<void> }>;
 }
 
 /** Builds the site into a fresh directory and serves it; `close` removes both. */
-export async function site(): Promise<{ dir: string; url: string; close(): Promise<void> }> {
+export async function site(o: { isolate?: boolean } = {}): Promise<{ dir: string; url: string; close(): Promise<void> }> {
   const web = (await import(join(ROOT, 'web', 'build.mjs'))) as WebBuild;
   const dir = mkdtempSync(join(tmpdir(), 'nkemu-web-'));
   await web.buildSite({ out: dir, quiet: true });
-  const s = await web.serveDir(dir, { port: 0 });
+  const s = await web.serveDir(dir, { port: 0, isolate: o.isolate ?? true });
   return { dir, url: s.url, close: async () => { await s.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 

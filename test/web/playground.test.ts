@@ -190,3 +190,19 @@ describe.runIf(existsSync(CHROMIUM))('the playground in Chromium', () => {
     expect(b.errors).toEqual([]);
   });
 });
+
+describe.runIf(existsSync(CHROMIUM))('the static site on a host that cannot set headers', () => {
+  it('the service worker makes the page cross-origin isolated (one reload), then it is ready', async () => {
+    const s = await site({ isolate: false });
+    const b = await openChromium(s.url);
+    try {
+      await b.page.waitForFunction(() => crossOriginIsolated && document.body.dataset.state === 'ready', null, { timeout: 60_000 });
+      expect(await b.page.evaluate(() => navigator.serviceWorker.controller?.scriptURL)).toMatch(/coi-serviceworker\.js$/);
+      expect(await b.page.locator('[data-counters="blue/nk0"]').textContent()).toMatch(/rx 503 pkts/);
+      expect(b.errors).toEqual([]);
+    } finally {
+      await b.close();
+      await s.close();
+    }
+  }, 120_000);
+});
