@@ -6,6 +6,7 @@
  */
 
 import { dropReasonName } from '../../src/net/drop.js';
+import { buildPacket } from '../../src/packet.js';
 import { closeBench, xmitRate } from './bench.js';
 import { BpfPanel } from './bpf.js';
 import type { CompletionWorld } from './complete.js';
@@ -63,7 +64,8 @@ async function main(): Promise<void> {
       sig = next;
       render(topo, snap);
       const keep = trafficDev.value;
-      trafficDev.innerHTML = devList().map((d) => `<option${d === keep ? ' selected' : ''}>${d}</option>`).join('');
+      const netkits = (snap?.namespaces ?? []).flatMap((n) => n.devices.filter((d) => d.kind === 'netkit').map((d) => d.key));
+      trafficDev.innerHTML = netkits.map((d) => `<option${d === keep ? ' selected' : ''}>${d}</option>`).join('');
     }
     counters.update(topo, session.emu);
     // (after a command: a new device joins the capture before traffic reaches it)
@@ -112,20 +114,42 @@ async function main(): Promise<void> {
   trafficBtn.addEventListener('click', async () => {
     if (traffic) return stopTraffic();
     const dev = trafficDev.value;
-    if (!dev) return;
+    if (!dev || !session.ready) return;
     traffic = true;
     trafficBtn.setAttribute('aria-pressed', 'true');
     trafficBtn.textContent = '■ stop';
     const [ns, name] = [dev.slice(0, dev.indexOf('/')), dev.slice(dev.indexOf('/') + 1)];
     const gen = session.generation;
-    con.write(`# traffic: pktgen bursts of 20000 on ${dev} until stopped\n`, 'echo');
-    while (traffic && gen === session.generation) {
-      const argv = ['pktgen', 'dev', name, 'count', '20000', 'size', '64', 'dst', '10.0.0.2', 'dport', '9', 'flows', '16'];
-      const r = await session.quiet(ns === 'init' ? argv : ['ip', 'netns', 'exec', ns, ...argv]);
-      if (r.code !== 0) { con.write(r.stderr, 'stderr'); break; }
-      await new Promise((res) => setTimeout(res, 0));
+    // The peer's rx goes to the dataplane's counting drop sink meanwhile (the page's IPv4
+    // stack would answer every datagram on this thread), and the capture and the trace
+    // pause (each packet would be copied out and written as pcapng on this thread): the
+    // traffic runs at the worker's speed and the page keeps drawing.
+    const peer = await session.read((emu) => {
+      const p = emu.device(ns, name).netkit?.peer;
+      if (p) emu.setRxSink(p.netns.name, p.name, 'drop');
+      packets.pause(true);
+      emu.tracer.enable(false);
+      return p && { ns: p.netns.name, name: p.name };
+    });
+    const frame = buildPacket({ eth: { src: new Uint8Array(6), dst: new Uint8Array(6) }, ipv4: { src: '10.0.0.1', dst: '10.0.0.2' }, udp: { sport: 9, dport: 9 }, size: 64 });
+    con.write(`# traffic: pktgen on ${dev} (64 B, 16 flows) until stopped${peer ? `; ${peer.ns}/${peer.name} receives into a drop sink` : ''}; capture and trace paused meanwhile\n`, 'echo');
+    try {
+      while (traffic && gen === session.generation) {
+        await session.read((emu) => emu.pktgen(ns, name, frame, { count: 1 << 18, flows: 16 }));
+        await new Promise((res) => setTimeout(res, 0));
+      }
+    } catch (e) {
+      con.write(`traffic: ${(e as Error).message}\n`, 'stderr');
+    } finally {
+      if (gen === session.generation) {
+        await session.read((emu) => {
+          if (peer) emu.setRxSink(peer.ns, peer.name, 'stack');
+          emu.tracer.enable(true);
+          packets.pause(false);
+        });
+      }
+      stopTraffic();
     }
-    stopTraffic();
   });
 
   // ---- packets

@@ -33,11 +33,37 @@ export class Packets {
   }
 
   clear(): void {
+    this.paused = false;
     this.packets = [];
     this.trace = [];
     this.selected = undefined;
     this.dirty = true;
     this.detail.innerHTML = '<p class="muted">Select a packet.</p>';
+  }
+
+  private paused = false;
+
+  /** Stops the capture (the traffic button's full-speed runs), or starts it again. */
+  pause(on: boolean): void {
+    const s = this.session;
+    this.paused = on;
+    if (on && s.capture) {
+      this.take(s.emu.stopCapture(s.capture));
+      s.capture = undefined;
+    } else if (!on && !s.capture) {
+      s.capture = s.emu.startCapture();
+      this.devicesSeen = devicesKey(s.emu);
+    }
+  }
+
+  private take(pcapng: Uint8Array): void {
+    const file = readPcapng(pcapng);
+    for (const p of file.packets) {
+      const i = file.interfaces[p.iface];
+      this.packets.push({ ...p, no: this.next++, ifname: i?.name ?? '?', ifdesc: i?.description, where: `${/netns (\S+)/.exec(i?.description ?? '')?.[1] ?? '?'}/${i?.name ?? '?'}` });
+    }
+    if (file.packets.length) this.dirty = true;
+    if (this.packets.length > KEEP) this.packets.splice(0, this.packets.length - KEEP);
   }
 
   /** Takes what the capture and the tracer hold; restarts the capture when the set of devices changed. */
@@ -47,18 +73,12 @@ export class Packets {
     const devs = devicesKey(emu);
     // The capture covers the devices registered when it started: a new device, or packets
     // to take, restart it (stopped first: a new capture skips what the rings still hold).
-    if (s.capture) {
+    if (s.capture && !this.paused) {
       s.capture.drain();
       if (s.capture.packets > 0 || devs !== this.devicesSeen) {
-        const file = readPcapng(emu.stopCapture(s.capture));
+        this.take(emu.stopCapture(s.capture));
         s.capture = emu.startCapture();
         this.devicesSeen = devs;
-        for (const p of file.packets) {
-          const i = file.interfaces[p.iface];
-          this.packets.push({ ...p, no: this.next++, ifname: i?.name ?? '?', ifdesc: i?.description, where: `${/netns (\S+)/.exec(i?.description ?? '')?.[1] ?? '?'}/${i?.name ?? '?'}` });
-        }
-        if (file.packets.length) this.dirty = true;
-        if (this.packets.length > KEEP) this.packets.splice(0, this.packets.length - KEEP);
       }
     }
     const ev = emu.tracer.drain();

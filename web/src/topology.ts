@@ -147,7 +147,7 @@ export function drawLinks(host: HTMLElement, s: Snapshot): void {
 
 const fmt = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)} k` : String(Math.round(n)));
 
-interface Seen { t: number; rx: bigint; tx: bigint; rxB: bigint; txB: bigint }
+interface Seen { t: number; rx: bigint; tx: bigint; rxB: bigint; txB: bigint; rates: string }
 
 /** Counters under each device: packets and bytes, rates since the last update, drops by reason. */
 export class Counters {
@@ -169,15 +169,17 @@ export class Counters {
         continue;
       }
       const st = emu.stats(d);
+      // Rates over windows of at least a second (the workers publish counters per batch).
       const prev = this.seen.get(key);
-      const cur: Seen = { t: now, rx: st.rxPackets, tx: st.txPackets, rxB: st.rxBytes, txB: st.txBytes };
-      this.seen.set(key, cur);
-      let rates = '';
-      if (prev && now > prev.t) {
-        const dt = (now - prev.t) / 1000;
-        const rp = Number(cur.rx - prev.rx) / dt;
-        const tp = Number(cur.tx - prev.tx) / dt;
-        if (rp > 0 || tp > 0) rates = `\n<span class="rate">rx ${fmt(rp)}pps ${fmt((Number(cur.rxB - prev.rxB) * 8) / dt)}bit/s\ntx ${fmt(tp)}pps ${fmt((Number(cur.txB - prev.txB) * 8) / dt)}bit/s</span>`;
+      let rates = prev?.rates ?? '';
+      if (!prev || now - prev.t >= 1000) {
+        if (prev) {
+          const dt = (now - prev.t) / 1000;
+          const rp = Number(st.rxPackets - prev.rx) / dt;
+          const tp = Number(st.txPackets - prev.tx) / dt;
+          rates = rp > 0 || tp > 0 ? `\n<span class="rate">rx ${fmt(rp)}pps ${fmt((Number(st.rxBytes - prev.rxB) * 8) / dt)}bit/s\ntx ${fmt(tp)}pps ${fmt((Number(st.txBytes - prev.txB) * 8) / dt)}bit/s</span>` : '';
+        }
+        this.seen.set(key, { t: now, rx: st.rxPackets, tx: st.txPackets, rxB: st.rxBytes, txB: st.txBytes, rates });
       }
       const drops = Object.entries(st.dropReasons).map(([k, v]) => `${k} ${v}`).join(', ');
       const html = `rx ${st.rxPackets} pkts ${fmt(Number(st.rxBytes))}B\ntx ${st.txPackets} pkts ${fmt(Number(st.txBytes))}B`
