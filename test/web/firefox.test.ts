@@ -34,7 +34,7 @@ describe.runIf(existsSync(FIREFOX))('the playground in Firefox', () => {
     await page.goto(s.url);
     await page.waitForFunction(() => document.body.dataset.state !== 'loading', { timeout: 60_000 });
     expect(await page.evaluate(() => [document.body.dataset.state, crossOriginIsolated])).toEqual(['ready', true]);
-    expect(await page.$$eval('[data-device]', (els) => els.map((e) => (e as HTMLElement).dataset.device))).toEqual(['init/lo', 'init/nk1', 'blue/lo', 'blue/nk0']);
+    expect(await page.$$eval('[data-device]', (els) => els.map((e) => (e as HTMLElement).dataset.device))).toEqual(['init/nk1', 'init/lo', 'blue/nk0', 'blue/lo']);
     expect(await page.$eval('[data-counters="blue/nk0"]', (e) => e.textContent)).toMatch(/rx 503 pkts[^]*tx 503 pkts/);
     await page.click('#terminal');
     await page.keyboard.type('ip -br link show');

@@ -28,7 +28,8 @@ export function snapshot(emu: Emulator): Snapshot {
   return {
     namespaces: namespaces.map((ns) => ({
       name: ns,
-      devices: emu.links(ns).map((d) => devSnap(d)),
+      // (loopback last: the devices that take part come first in their region)
+      devices: emu.links(ns).map((d) => devSnap(d)).sort((a, b) => Number(a.kind === 'loopback') - Number(b.kind === 'loopback')),
     })),
   };
 }
@@ -121,11 +122,13 @@ export function drawLinks(host: HTMLElement, s: Snapshot): void {
         const a = at(sel('data-device', d.key));
         const b = at(sel('data-device', d.peer));
         if (a && b) {
-          // (nearest sides: across when side by side, down when one region is below the other)
+          // (side by side: an arc over the tops, clear of the other boxes in the regions;
+          // one region below the other: bottom to top)
           const across = Math.abs(a.left - b.left) > Math.abs(a.top - b.top);
-          const [x1, y1] = across ? pos(a, a.left < b.left ? 1 : 0, 0.3) : pos(a, 0.5, a.top < b.top ? 1 : 0);
-          const [x2, y2] = across ? pos(b, a.left < b.left ? 0 : 1, 0.3) : pos(b, 0.5, a.top < b.top ? 0 : 1);
-          const [cx1, cy1, cx2, cy2] = across ? [x1 + (x2 - x1) / 2, y1, x1 + (x2 - x1) / 2, y2] : [x1, y1 + (y2 - y1) / 2, x2, y1 + (y2 - y1) / 2];
+          const [x1, y1] = across ? pos(a, 0.5, 0) : pos(a, 0.5, a.top < b.top ? 1 : 0);
+          const [x2, y2] = across ? pos(b, 0.5, 0) : pos(b, 0.5, a.top < b.top ? 0 : 1);
+          const top = Math.min(y1, y2) - 22;
+          const [cx1, cy1, cx2, cy2] = across ? [x1, top, x2, top] : [x1, y1 + (y2 - y1) / 2, x2, y1 + (y2 - y1) / 2];
           lines.push(`<path d="M${x1},${y1} C${cx1},${cy1} ${cx2},${cy2} ${x2},${y2}" stroke="#8bd17c" stroke-width="2" fill="none" stroke-dasharray="5 3"><title>netkit pair ${d.key} ↔ ${d.peer}</title></path>`);
         }
       }
