@@ -107,7 +107,7 @@ function entries(json: string): string {
   } catch {
     return json;
   }
-  const show = (v: unknown): string => (Array.isArray(v) ? v.join(' ') : JSON.stringify(v));
+  const show = (v: unknown): string => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(' ') : JSON.stringify(v));
   const lines = list
     .filter((e) => !(Array.isArray(e.value) && e.value.every((b) => b === '0x00')) && !(e.formatted && e.formatted.value === 0))
     .map((e) => (e.formatted ? `${show(e.formatted.key)} → ${show(e.formatted.value ?? e.formatted.values)}` : `${show(e.key)} → ${show(e.value ?? e.values)}`));
