@@ -246,3 +246,27 @@ describe.runIf(existsSync(CHROMIUM))('the static site on a host that cannot set 
     }
   }, 120_000);
 });
+
+describe.runIf(existsSync(CHROMIUM))('a page that cannot be cross-origin isolated', () => {
+  it('runs the dataplane inline (no service worker, no headers) and is still ready', async () => {
+    const s = await site({ isolate: false });
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+    try {
+      const ctx = await browser.newContext({ serviceWorkers: 'block' });
+      const page = await ctx.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(s.url);
+      await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 60_000 });
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(false);
+      await expect(page.locator('#status').textContent()).resolves.toMatch(/inline dataplane/);
+      expect(await page.locator('[data-counters="blue/nk0"]').textContent()).toMatch(/rx 503 pkts/);
+      // (Playwright's blocking hands coi-serviceworker an undefined registration: its error, not the page's)
+      expect(errors.filter((e) => !/reading 'addEventListener'/.test(e))).toEqual([]);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  }, 120_000);
+});
