@@ -201,7 +201,7 @@ async function main(): Promise<void> {
   }, 250);
 
   // ---- the console
-  const HELP = `Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock, wait
+  const help = (): string => `Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock, wait
 (each as \`nkemu TOOL ...\` runs it). Page commands: help, clear, reset (a fresh emulator),
 scenario NAME (${SCENARIOS.map((s) => s.id).join(', ')}). Files: ${[...files.keys()].join(', ')}\n`;
   window.nkemu = { session, packets, bpf, bench: { xmitRate, closeBench }, runScenario: (id: string) => runScenario(SCENARIOS.find((s) => s.id === id)!), scenarios: SCENARIOS };
@@ -214,7 +214,7 @@ scenario NAME (${SCENARIOS.map((s) => s.id).join(', ')}). Files: ${[...files.key
   con.focus();
   await con.loop(async (line) => {
     const words = line.trim().split(/\s+/);
-    if (words[0] === 'help') con.write(HELP);
+    if (words[0] === 'help') con.write(help());
     else if (words[0] === 'clear') con.write('\x1b[2J\x1b[H');
     else if (words[0] === 'reset') { stopTraffic(); await session.reset(); packets.clear(); counters.reset(); }
     else if (words[0] === 'scenario') {
