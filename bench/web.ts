@@ -32,6 +32,8 @@ async function setup(): Promise<void> {
   const s = await site();
   const b = await openChromium(s.url);
   await b.page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 60_000 });
+  // The page's own emulator and live updates stop: neither case shares the cores with them.
+  await b.page.evaluate(() => (window as unknown as { nkemu: { bench: { idle(): Promise<void> } } }).nkemu.bench.idle());
   web = { s, b };
 }
 

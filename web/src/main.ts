@@ -194,7 +194,7 @@ async function main(): Promise<void> {
 
   // ---- live updates: counters and packets every 250 ms, eBPF maps every second
   let tick = 0;
-  setInterval(() => {
+  const timer = setInterval(() => {
     if (!session.ready) return;
     redraw();
     if (++tick % 4 === 0) void bpf.refresh();
@@ -204,7 +204,11 @@ async function main(): Promise<void> {
   const help = (): string => `Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock, wait
 (each as \`nkemu TOOL ...\` runs it). Page commands: help, clear, reset (a fresh emulator),
 scenario NAME (${SCENARIOS.map((s) => s.id).join(', ')}). Files: ${[...files.keys()].join(', ')}\n`;
-  window.nkemu = { session, packets, bpf, bench: { xmitRate, closeBench }, runScenario: (id: string) => runScenario(SCENARIOS.find((s) => s.id === id)!), scenarios: SCENARIOS };
+  window.nkemu = { session, packets, bpf, bench: {
+      xmitRate, closeBench,
+      // (the bench measures Node and the page one after the other: the page stays idle meanwhile)
+      idle: async () => { clearInterval(timer); stopTraffic(); session.ready = false; await session.emu.close(); },
+    }, runScenario: (id: string) => runScenario(SCENARIOS.find((s) => s.id === id)!), scenarios: SCENARIOS };
 
   const first = SCENARIOS[0]!;
   con.write(`nkemu playground: the Linux netkit packet path in WebAssembly, ${workers ? `dataplane in ${workers} Web Worker${workers > 1 ? 's' : ''}` : 'inline dataplane'}.\nType \`help\`. Running the default scenario:\n`, 'echo');
