@@ -32,6 +32,8 @@ export class Session {
   busy = false;
   /** False while the emulator is being replaced (panels leave it alone then). */
   ready = false;
+  /** Typed lines run to the end so far (tests wait on it). */
+  completed = 0;
 
   constructor(o: SessionOptions) {
     this.workers = o.workers;
@@ -94,6 +96,7 @@ export class Session {
       const argv = splitWords(text);
       return argv.length ? (await this.exec(argv)).code : 0;
     });
+    this.completed++;
     this.changed();
     return r;
   }
