@@ -212,6 +212,8 @@ describe.runIf(existsSync(CHROMIUM))('the playground in Chromium', () => {
 
   it('the packet view: dissection and a pcapng download that tshark reads', async () => {
     await scenario('ebpf');
+    // The trace names the programs attached where a packet met its verdict.
+    await expect(b.page.locator('#trace tbody tr', { hasText: 'init/nk1' }).first().textContent()).resolves.toMatch(/netkit\/xmit\s*drop_port#\d+\s*PASS/);
     await b.page.locator('#packets tbody tr').first().click();
     await expect(b.page.locator('#packet-detail').textContent()).resolves.toMatch(/Ethernet II[^]*Internet Protocol Version 4[^]*(User Datagram Protocol|Internet Control Message Protocol)/);
     const [dl] = await Promise.all([b.page.waitForEvent('download'), b.page.click('#pcap')]);

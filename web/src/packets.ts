@@ -19,7 +19,9 @@ const esc = (t: string): string => t.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', 
 
 export class Packets {
   private packets: Kept[] = [];
-  private trace: (TraceEvent & { dev: string })[] = [];
+  private trace: (TraceEvent & { dev: string; progs: string })[] = [];
+  /** The programs attached at a device's netkit hook now (the trace names none itself). */
+  progsAt: (dev: string) => string[] = () => [];
   private next = 1;
   private selected: number | undefined;
   private devicesSeen = '';
@@ -83,7 +85,10 @@ export class Packets {
     }
     const ev = emu.tracer.drain();
     if (ev.length) {
-      for (const e of ev) this.trace.push({ ...e, dev: devName(emu, e) });
+      for (const e of ev) {
+        const dev = devName(emu, e);
+        this.trace.push({ ...e, dev, progs: e.hook === 'netkit/xmit' ? this.progsAt(dev).join(', ') : '' });
+      }
       if (this.trace.length > KEEP) this.trace.splice(0, this.trace.length - KEEP);
       this.dirty = true;
     }
@@ -99,7 +104,7 @@ export class Packets {
     });
     this.table.innerHTML = rows.join('');
     this.traceTable.innerHTML = this.trace.slice(-SHOW).reverse().map((e) =>
-      `<tr class="${e.reason ? 'dropped' : ''}"><td>${(Number(e.tstampNs) / 1e9).toFixed(6)}</td><td>${esc(e.dev)}</td><td>${esc(e.hook)}</td><td>${esc(e.verdictName)}</td><td>${e.reason ? esc(reasonName(e.reason)) : ''}</td><td>${e.len}</td></tr>`).join('');
+      `<tr class="${e.reason ? 'dropped' : ''}"><td>${(Number(e.tstampNs) / 1e9).toFixed(6)}</td><td>${esc(e.dev)}</td><td>${esc(e.hook)}</td><td>${esc(e.progs)}</td><td>${esc(e.verdictName)}</td><td>${e.reason ? esc(reasonName(e.reason)) : ''}</td><td>${e.len}</td></tr>`).join('');
   }
 
   private select(no: number): void {
