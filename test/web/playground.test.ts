@@ -214,6 +214,12 @@ describe.runIf(existsSync(CHROMIUM))('the playground in Chromium', () => {
     await scenario('ebpf');
     // The trace names the programs attached where a packet met its verdict.
     await expect(b.page.locator('#trace tbody tr', { hasText: 'init/nk1' }).first().textContent()).resolves.toMatch(/netkit\/xmit\s*drop_port#\d+\s*PASS/);
+    // The filter: the datagrams to port 8080, each dropped by the program.
+    await b.page.fill('#packet-filter', '→ 8080');
+    const dropped = await b.page.locator('#packets tbody tr').allTextContents();
+    expect(dropped.length).toBeGreaterThan(0);
+    for (const r of dropped) expect(r).toMatch(/UDP 9 → 8080 drop: BPF_DROP/);
+    await b.page.fill('#packet-filter', '');
     await b.page.locator('#packets tbody tr').first().click();
     await expect(b.page.locator('#packet-detail').textContent()).resolves.toMatch(/Ethernet II[^]*Internet Protocol Version 4[^]*(User Datagram Protocol|Internet Control Message Protocol)/);
     const [dl] = await Promise.all([b.page.waitForEvent('download'), b.page.click('#pcap')]);

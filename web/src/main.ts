@@ -167,6 +167,8 @@ async function main(): Promise<void> {
     setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   });
   $('#clear-packets').addEventListener('click', () => packets.clear());
+  const filter = $<HTMLInputElement>('#packet-filter');
+  filter.addEventListener('input', () => packets.setFilter(filter.value));
 
   // ---- eBPF objects: examples, file dialog, drag and drop
   const ex = $<HTMLSelectElement>('#bpf-examples');

@@ -10,7 +10,7 @@ import { PcapngWriter, readPcapng, type PcapngPacket } from '../../src/trace/pca
 import type { TraceEvent } from '../../src/trace/trace.js';
 import type { Session } from './session.js';
 
-const KEEP = 500;
+const KEEP = 2000;
 const SHOW = 200;
 
 interface Kept extends PcapngPacket { no: number; ifname: string; ifdesc?: string; where: string }
@@ -95,15 +95,26 @@ export class Packets {
     if (this.dirty) this.render();
   }
 
+  private filter = '';
+
+  /** Shows only the packets and trace rows whose text contains `text` (case-insensitive). */
+  setFilter(text: string): void {
+    this.filter = text.trim().toLowerCase();
+    this.render();
+  }
+
   private render(): void {
     this.dirty = false;
-    const rows = this.packets.slice(-SHOW).reverse().map((p) => {
-      const sum = summary(p.data);
+    const f = this.filter;
+    const keep = (t: string): boolean => f === '' || t.toLowerCase().includes(f);
+    const rows = this.packets.map((p) => ({ p, sum: summary(p.data) }))
+      .filter(({ p, sum }) => keep(`${p.no} ${p.where} ${p.direction} ${p.origLen} ${sum} ${p.comment ?? ''}`))
+      .slice(-SHOW).reverse().map(({ p, sum }) => {
       const dropped = p.comment?.startsWith('drop:');
       return `<tr data-no="${p.no}" class="${dropped ? 'dropped' : ''}${p.no === this.selected ? ' sel' : ''}"><td>${p.no}</td><td>${(Number(p.tstampNs) / 1e9).toFixed(6)}</td><td>${esc(p.where)}</td><td>${p.direction}</td><td>${p.origLen}</td><td>${esc(sum)}${p.comment ? ` <b>${esc(p.comment)}</b>` : ''}</td></tr>`;
     });
     this.table.innerHTML = rows.join('');
-    this.traceTable.innerHTML = this.trace.slice(-SHOW).reverse().map((e) =>
+    this.traceTable.innerHTML = this.trace.filter((e) => keep(`${e.dev} ${e.hook} ${e.progs} ${e.verdictName} ${e.reason ? reasonName(e.reason) : ''} ${e.len}`)).slice(-SHOW).reverse().map((e) =>
       `<tr class="${e.reason ? 'dropped' : ''}"><td>${(Number(e.tstampNs) / 1e9).toFixed(6)}</td><td>${esc(e.dev)}</td><td>${esc(e.hook)}</td><td>${esc(e.progs)}</td><td>${esc(e.verdictName)}</td><td>${e.reason ? esc(reasonName(e.reason)) : ''}</td><td>${e.len}</td></tr>`).join('');
   }
 
