@@ -157,6 +157,13 @@ describe.runIf(existsSync(CHROMIUM))('the playground in Chromium', () => {
     const stats = /(\d+) packets transmitted, (\d+) received/.exec(await log());
     expect(Number(stats?.[1])).toBeGreaterThan(0);
     expect(Number(stats?.[1])).toBeLessThan(10_000_000);
+    // Page commands: a scenario by name, from the console.
+    await b.page.keyboard.type('scenario black');
+    await b.page.keyboard.press('Tab');
+    await b.page.keyboard.press('Enter');
+    await b.page.waitForFunction(() => document.body.dataset.scenario === 'blackhole' && document.body.dataset.scenarioState === 'done');
+    expect(await b.page.locator('[data-device="red/nk2"]').count()).toBe(1);
+    await scenario('pair');
     // Counters follow traffic typed in the console.
     const before = await counters('blue/nk0');
     await type('pktgen dev nk1 count 1000 size 64 dst 10.0.0.2 dport 7 flows 4');
