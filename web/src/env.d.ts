@@ -1,0 +1,4 @@
+declare module '*.nk' {
+  const text: string;
+  export default text;
+}
