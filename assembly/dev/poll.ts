@@ -174,12 +174,7 @@ export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32
   if (nic && flows <= 1 && small) {
     // One flow into a NIC: the wire sends the template itself; the driver receives each
     // frame into a buffer of the queue it steers to (a pool frame or a zero-copy UMEM chunk).
-    for (let i: u32 = 0; i < batch; i++) {
-      const d = scratch + <usize>(i * DESC_SIZE);
-      store<u64>(d, <u64>tmpl, DESC_ADDR);
-      store<u32>(d, len, DESC_LEN);
-      store<u32>(d, 0, DESC_OPTIONS);
-    }
+    for (let i: u32 = 0; i < batch; i++) stage(scratch, i, tmpl, len);
     while (sent < count) {
       const nb = count - sent < batch ? count - sent : batch;
       nicRxWire(thread, slot, dev, scratch, nb);
@@ -199,25 +194,40 @@ export function pktgen(thread: u32, slot: u32, tmpl: usize, len: u32, count: u32
       if (small) copy16(data, tmpl, len); else memory.copy(data, tmpl, len);
       if (flows > 1) store<u16>(data + portOff, bswap<u16>(<u16>(port0 + (sent + i) % flows)));
       if (!nic) store<u16>(f, proto, FM_PROTOCOL);
-      const d = scratch + <usize>(i * DESC_SIZE);
-      store<u64>(d, <u64>data, DESC_ADDR);
-      store<u32>(d, len, DESC_LEN);
-      store<u32>(d, 0, DESC_OPTIONS);
+      stage(scratch, i, data, len);
     }
-    if (nic) {
-      // Sent on the wire all the same: frames the driver had no buffer for are its drops.
-      if (k < nb) rxDrop(counters(thread, slot), DROP_NOMEM, nb - k);
-      if (k != 0) nicRxFresh(thread, slot, dev, scratch, k);
-      if (drain) sinkDrop(thread, slot);
-      sent += nb;
-      continue;
-    }
-    if (k == 0) break;
-    netkitXmit(thread, slot, scratch, k);
-    if (drain) sinkDrop(thread, <u32>peer);
-    sent += k;
+    const done = sendStaged(thread, slot, dev, nic, peer, drain, scratch, k, nb);
+    if (done == 0) break;
+    sent += done;
   }
   return sent;
+}
+
+/** Descriptor `i` of the batch staged in `scratch`: `len` bytes at `data`. */
+@inline function stage(scratch: usize, i: u32, data: usize, len: u32): void {
+  const d = scratch + <usize>(i * DESC_SIZE);
+  store<u64>(d, <u64>data, DESC_ADDR);
+  store<u32>(d, len, DESC_LEN);
+  store<u32>(d, 0, DESC_OPTIONS);
+}
+
+/**
+ * pktgen's hand-off of a staged batch: `k` frames staged of `nb` sent. A NIC receives
+ * them from the wire, and the frames its driver had no buffer for are sent all the same
+ * (its drops); a netkit device xmits them. Returns how many count as sent: all `nb` for
+ * a NIC, `k` for netkit (0: no frame to send, pktgen stops).
+ */
+@inline function sendStaged(thread: u32, slot: u32, dev: usize, nic: bool, peer: i32, drain: bool, scratch: usize, k: u32, nb: u32): u32 {
+  if (nic) {
+    if (k < nb) rxDrop(counters(thread, slot), DROP_NOMEM, nb - k);
+    if (k != 0) nicRxFresh(thread, slot, dev, scratch, k);
+    if (drain) sinkDrop(thread, slot);
+    return nb;
+  }
+  if (k == 0) return 0;
+  netkitXmit(thread, slot, scratch, k);
+  if (drain) sinkDrop(thread, <u32>peer);
+  return k;
 }
 
 /**
@@ -248,24 +258,13 @@ export function pktgenList(thread: u32, slot: u32, list: usize, n: u32, start: u
       const len = <u32>load<u16>(e, RP_LEN);
       memory.copy(data, <usize>load<u32>(e, RP_ADDR), len);
       if (!nic) store<u16>(f, load<u16>(e, RP_PROTO), FM_PROTOCOL);
-      const d = scratch + <usize>(i * DESC_SIZE);
-      store<u64>(d, <u64>data, DESC_ADDR);
-      store<u32>(d, len, DESC_LEN);
-      store<u32>(d, 0, DESC_OPTIONS);
+      stage(scratch, i, data, len);
     }
-    if (nic) {
-      // (frames the driver had no buffer for were still sent: its drops, in replay order)
-      for (let i = k; i < nb; i++) if (++at == n) at = 0;
-      if (k < nb) rxDrop(counters(thread, slot), DROP_NOMEM, nb - k);
-      if (k != 0) nicRxFresh(thread, slot, dev, scratch, k);
-      if (drain) sinkDrop(thread, slot);
-      sent += nb;
-      continue;
-    }
-    if (k == 0) break;
-    netkitXmit(thread, slot, scratch, k);
-    if (drain) sinkDrop(thread, <u32>peer);
-    sent += k;
+    // (frames a NIC's driver had no buffer for were still sent: they take their turn in the replay)
+    if (nic) for (let i = k; i < nb; i++) if (++at == n) at = 0;
+    const done = sendStaged(thread, slot, dev, nic, peer, drain, scratch, k, nb);
+    if (done == 0) break;
+    sent += done;
   }
   return sent;
 }
