@@ -9,17 +9,11 @@ import { existsSync } from 'node:fs';
 import { Emulator } from '../src/emulator.js';
 import { CHROMIUM, openChromium, site, type Opened } from '../test/web/page.js';
 import { defineSuite, type BenchCase } from './runner.js';
+import { benchFrame as frame } from './frame.js';
 
 let node: Emulator | undefined;
 let web: { s: Awaited<ReturnType<typeof site>>; b: Opened } | undefined;
 
-function frame(size: number): Uint8Array {
-  const f = new Uint8Array(size);
-  f.set([0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00], 0);
-  f.set([0x45, 0, (size - 14) >> 8, (size - 14) & 255, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], 14);
-  f.set([0x30, 0x39, 0, 53, (size - 34) >> 8, (size - 34) & 255, 0, 0], 34);
-  return f;
-}
 
 async function setup(): Promise<void> {
   if (node) return;

@@ -10,6 +10,7 @@ import { assemble } from '../src/ebpf/assembler.js';
 import type { NetDevice } from '../src/net/netdev.js';
 import { defineSuite, rate, type BenchCase } from './runner.js';
 import { tsPktgen } from './xmit-baseline.js';
+import { benchFrame as frame } from './frame.js';
 
 /** Packets per measured operation: enough to amortise the JS→Wasm call, small enough to tier up. */
 const OP = 8192;
@@ -19,15 +20,6 @@ let inline: Emulator;
 let worker: Emulator;
 const pairs: Record<string, NetDevice> = {};
 const templates: Record<number, number> = {};
-
-/** Ethernet + IPv4 + UDP (to port 53), zero-padded to `size`. */
-function frame(size: number): Uint8Array {
-  const f = new Uint8Array(size);
-  f.set([0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00], 0);
-  f.set([0x45, 0, (size - 14) >> 8, (size - 14) & 255, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], 14);
-  f.set([0x30, 0x39, 0, 53, (size - 34) >> 8, (size - 34) & 255, 0, 0], 34);
-  return f;
-}
 
 /**
  * A small parser-and-verdict program: bounds check, EtherType, IP protocol, UDP port;
