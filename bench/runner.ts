@@ -11,6 +11,7 @@
 import Benchmark from 'benchmark';
 import { execFile } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { num, ratio } from '../src/bench/format.js';
 import { median, pairRatios } from '../src/bench/stats.js';
 
 // (one implementation of both, shared with `nkemu bench`)
@@ -161,19 +162,11 @@ export function aggregate(samples: readonly Sample[]): CaseResult[] {
   });
 }
 
-function sig(x: number, digits: number): number {
-  return Number(x.toPrecision(digits));
-}
-
-/** Three significant digits, without exponents for large values. */
-export function formatValue(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  if (Math.abs(x) >= 1000) return String(Math.round(x));
-  return String(sig(x, 3));
-}
+/** Three significant digits, without exponents for large values (as `nkemu bench` prints them). */
+export const formatValue = num;
 
 export function formatRatio(x: number): string {
-  return `${x >= 0.01 ? x.toFixed(2) : String(sig(x, 2))}x`;
+  return `${ratio(x)}x`;
 }
 
 /** Aligned columns `bench case metric value unit baseline ratio`; numbers right-aligned. */

@@ -19,7 +19,8 @@ export function num(x: number): string {
 }
 
 const ci = (m: Metric, f = num, unit = ''): string => `${f(m.median)}${unit} [${f(m.low)}, ${f(m.high)}]`;
-const ratio = (x: number): string => (x >= 0.01 ? x.toFixed(2) : String(sig(x, 2)));
+/** A ratio: two decimals, or two significant digits below 0.01. */
+export const ratio = (x: number): string => (x >= 0.01 ? x.toFixed(2) : String(sig(x, 2)));
 const mpps = (x: number): string => num(x / 1e6);
 
 function columns(header: string[], rows: string[][]): string {
