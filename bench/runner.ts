@@ -11,7 +11,7 @@
 import Benchmark from 'benchmark';
 import { execFile } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { num, ratio } from '../src/bench/format.js';
+import { num, ratio, sig } from '../src/bench/format.js';
 import { median, pairRatios } from '../src/bench/stats.js';
 
 // (one implementation of both, shared with `nkemu bench`)

@@ -7,7 +7,8 @@
 import { basename } from 'node:path';
 import type { BenchReport, Metric, RatioMetric, VariantResult } from './run.js';
 
-function sig(x: number, digits: number): number {
+/** `x` to `digits` significant digits. */
+export function sig(x: number, digits: number): number {
   return Number(x.toPrecision(digits));
 }
 
