@@ -17,7 +17,6 @@ export function tsPktgen(dp: Dataplane, slot: number, tmpl: number, len: number,
   const frameSize = u32[G + (A.G_FRAME_SIZE >> 2)]!;
   const table = u32[G + (A.G_DEV_TABLE >> 2)]!;
   const counters = u32[G + (A.G_COUNTERS >> 2)]!;
-  const maxDev = u32[G + (A.G_MAX_DEVICES >> 2)]!;
   const ts = u32[G + (A.G_THREADS >> 2)]!; // thread 0
   const stack = u32[(ts + A.T_FREE_STACK) >> 2]!;
   const template = u8.slice(tmpl, tmpl + len);

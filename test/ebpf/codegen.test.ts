@@ -378,7 +378,7 @@ describe('array map lookups run inline', () => {
  * A test run on `budget`, compiled and on the interpreter: each one's r0 (unless it
  * faulted: a faulted compiled run keeps no registers), fault and executed count.
  */
-function onBothEngines(emu: Emulator, p: Parameters<Emulator['testRun']>[0], budget: number, o: Parameters<Emulator['testRun']>[1]): { retval?: number; fault?: string; executed?: number }[] {
+function onBothEngines(emu: Emulator, p: Parameters<Emulator['testRun']>[0], budget: number, o: Parameters<Emulator['testRun']>[1]): { retval?: number; fault: string | null; executed: number }[] {
   return [false, true].map((interpreter) => {
     const r = testRunOnBudget(emu, p, budget, { ...o, interpreter });
     return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed };
@@ -389,7 +389,7 @@ function testRunOnBudget(emu: Emulator, p: Parameters<Emulator['testRun']>[0], b
   emu.testRun(p, { data: new Uint8Array(14), repeat: 1 }); // (the test VM exists)
   const vm = (emu as unknown as { testVm: { run: (...a: unknown[]) => unknown } }).testVm;
   const run = vm.run;
-  vm.run = (at: unknown, n: unknown, opts: object) => run.call(vm, at, n, { ...opts, budget });
+  vm.run = (...a: unknown[]) => run.call(vm, a[0], a[1], { ...(a[2] as object), budget });
   try {
     return emu.testRun(p, o);
   } finally {
@@ -493,7 +493,7 @@ describe('looked-up array elements in the batch code', () => {
               if (key === 0) {
                 const ins = Array.from({ length: insns.length / 8 }, (_, pc) => decode(insns, pc));
                 const f = buildFunc(ins, ins.length, 0, ins.length);
-                const facts = batchFacts(ins, f, { size: A.SKB_CTX_SIZE, writable: true, data: A.SKB_DATA, dataEnd: A.SKB_DATA_END }, () => true, new Map([[m.record, { valueSize: 8, writable }]]));
+                const facts = batchFacts(ins, f, { size: A.SKB_CTX_SIZE, writable: true, writableEnd: A.SKB_DATA, data: A.SKB_DATA, dataEnd: A.SKB_DATA_END }, () => true, new Map([[m.record, { valueSize: 8, writable }]]));
                 const mem = ins.map((x, pc) => [x, pc] as const).filter(([x]) => [1, 2, 3].includes(x.code & 7) && x.dst !== 10 && x.src !== 10).map(([, pc]) => facts[pc] === FACT_DIRECT);
                 const want = proven.map((p, j) => p && !nullable && (writable || !/^(st|stx)/.test(body.split('\n').filter((l) => /^(ld|st)/.test(l))[j]!)));
                 expect(mem, `${name} ${check} writable ${writable}`).toEqual(want);
@@ -576,7 +576,7 @@ describe('per-CPU array lookups and bpf_redirect_map run inline', () => {
           });
           vm.release(at, insns);
           dp.jit.release(c.slot);
-          expect({ key, flags, known, ...r[1] }).toEqual({ key, flags, known, ...r[0] });
+          expect({ key, caseFlags: flags, known, ...r[1] }).toEqual({ key, caseFlags: flags, known, ...r[0] });
           if (known) outcomes.push(`${key}/${flags}:${r[0]!.r0}${r[0]!.target ? `>${r[0]!.target}` : ''}`);
         }
       }
@@ -688,7 +688,7 @@ describe('bpf_loop with a compiled callback', () => {
       expect(info.slot).not.toBe(0);
       const [a, b] = both(p, info.slot, new Uint8Array(0), { budget });
       dp.jit.release(info.slot);
-      expect({ nr, flags, stop, fault, budget, ...b }).toEqual({ nr, flags, stop, fault, budget, ...a });
+      expect({ nr, caseFlags: flags, stop, caseFault: fault, budget, ...b }).toEqual({ nr, caseFlags: flags, stop, caseFault: fault, budget, ...a });
       seen.push(a.fault ?? (a.r0! >> 32n).toString());
     }
     // iterations (r0) or the fault: 0, 1, 5, stopped after 3 and 1, -EINVAL, -E2BIG, the budget, a read, the budget mid-loop...
@@ -831,7 +831,7 @@ describe('bpf_redirect and bpf_redirect_peer run inline', () => {
           });
           vm.release(at, insns);
           dp.jit.release(c.slot);
-          expect({ id, flags, known, ...r[1] }).toEqual({ id, flags, known, ...r[0] });
+          expect({ id, caseFlags: flags, known, ...r[1] }).toEqual({ id, caseFlags: flags, known, ...r[0] });
           if (known) seen.push(`${id}/${flags}:${r[0]!.r0}${r[0]!.target ? `>${r[0]!.target}/${r[0]!.flags.toString(16)}` : ''}`);
         }
       }

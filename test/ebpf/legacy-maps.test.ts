@@ -342,7 +342,7 @@ describe('legacy maps sections: what the kernel could not check here', () => {
       expect((await sh(['prog', 'loadall', join(DIR, 'btf_pin.o'), '/sys/fs/bpf/nklm_progs'])).code).toBe(0);
       expect(recorded.bpftool.pinned).toBe(true);
       const show = await sh(['-j', 'map', 'show', 'pinned', '/sys/fs/bpf/nklm_btfpin']);
-      expect(shown(JSON.parse(show.stdout) as Record<string, unknown>)).toEqual(recorded.scenarios.btf_pin!.at(-1)!.map);
+      expect(shown(JSON.parse(show.stdout) as Record<string, unknown>)).toEqual((recorded.scenarios.btf_pin!.at(-1) as { map: Record<string, unknown> }).map);
       const bad = await sh(['prog', 'loadall', join(DIR, 'btf_pin_invalid.o'), '/sys/fs/bpf/nklm_progs2']);
       // (libbpf's line, after nkemu's section prefix)
       const [line, error] = recorded.bpftool.invalid.split('\n');
@@ -361,7 +361,7 @@ describe('legacy maps sections: what the kernel could not check here', () => {
     let err: unknown;
     try { emu.loadObject(objectBytes('share_mismatch')); } catch (e) { err = e; }
     expect(err).toBeInstanceOf(LoadError);
-    expect((err as Error).message).toBe(recorded.scenarios.shared![7]!.stderr!);
+    expect((err as Error).message).toBe((recorded.scenarios.shared![7] as { stderr: string }).stderr);
   });
 });
 

@@ -31,7 +31,7 @@ function testRun(emu: Emulator, p: BpfProgram, o: TestRunOptions): TestRunResult
   if (test() === undefined) emu.testRun(p, { data: new Uint8Array(14) }); // (the test VM exists from the first run)
   const vm = test()!;
   const run = vm.run;
-  vm.run = (at: unknown, n: unknown, opts: object) => run.call(vm, at, n, { ...opts, budget: TEST_BUDGET });
+  vm.run = (...a: unknown[]) => run.call(vm, a[0], a[1], { ...(a[2] as object), budget: TEST_BUDGET });
   try {
     return emu.testRun(p, o);
   } finally {

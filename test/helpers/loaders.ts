@@ -17,13 +17,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { LoaderVerdict } from '../fixtures/loader/cases.js';
 import { meaningfulLine } from './verdict.js';
 
 export interface Iproute2 { ip: string; tc: string; version: string }
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let seq = 0;
 
 function version(ip: string): string | undefined {

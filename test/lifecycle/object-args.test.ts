@@ -118,7 +118,7 @@ describe('maps and AF_XDP sockets check their arguments', () => {
   }
 
   it('the shapes that were raw TypeErrors: map keys that are no bytes, ring entries that are no descriptors', async () => {
-    for (const f of [() => emu.tracer.enable('yes' as never), () => capture.drain(1 as never), () => map.update(null as never, new Uint8Array(8)), () => map.lookup('abc' as never), () => sock.txRing([{ addr: 'x' }] as never), () => sock.fillRing([-1])]) {
+    for (const f of [() => emu.tracer.enable('yes' as never), () => (capture.drain as (n: unknown) => unknown)(1), () => map.update(null as never, new Uint8Array(8)), () => map.lookup('abc' as never), () => sock.txRing([{ addr: 'x' }] as never), () => sock.fillRing([-1])]) {
       const e = await outcome(f);
       expect(e).toBeInstanceOf(NetError);
       expect((e as NetError).errno).toBe('EINVAL');

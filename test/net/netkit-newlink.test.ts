@@ -33,7 +33,7 @@ function expectError(fn: () => unknown, errno: string, extack?: string): void {
   expect(snapshot(), 'a failed request changes nothing').toBe(before);
 }
 
-const nk = (data: LinkRequest['linkinfo'] extends infer L ? (L & object)['data'] : never, extra: Partial<LinkRequest> = {}): LinkRequest => ({
+const nk = (data: Extract<NonNullable<LinkRequest['linkinfo']>, { kind: 'netkit' }>['data'], extra: Partial<LinkRequest> = {}): LinkRequest => ({
   ...extra,
   linkinfo: { kind: 'netkit', data },
 });
