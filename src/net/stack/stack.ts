@@ -17,6 +17,7 @@ import {
   buildUdp, checksum, decTtl, formatIp, maskOf, parseArp, parseIpv4, rd16, udpChecksumOk, type Ipv4Header,
 } from './packet.js';
 import { RouteTable, type Route, type RouteScope, type RouteType } from './route.js';
+import { Addrconf } from './addrconf.js';
 
 /** What the stack knows of a device (the emulator answers from its device table). */
 export interface StackLink {
@@ -165,8 +166,12 @@ export class Stack {
     other: { OtherHost: 0, UnknownProto: 0 },
   };
 
+  /** IPv6: addresses, the main table (addrconf.ts). */
+  readonly inet6: Addrconf;
+
   constructor(o: StackOptions) {
     this.io = o.io;
+    this.inet6 = new Addrconf({ link: (i) => this.link(i), nowNs: () => this.io.nowNs(), changed: () => this.changed() });
     this.fwd = o.forwarding ?? false;
     this.ttl = o.ttl ?? 64;
   }
@@ -323,6 +328,7 @@ export class Stack {
       this.addrs.unshift({ ifindex, local: 0x7f000001, prefixLen: 8, broadcast: 0, secondary: false });
     }
     for (const a of this.addrs) if (a.ifindex === ifindex) this.addPrefixRoute(a);
+    this.inet6.linkUp(ifindex);
     this.changed();
   }
 
@@ -333,6 +339,7 @@ export class Stack {
       this.counters.arp.UnresolvedDiscards += n.queue.length;
       this.neigh.delete(k);
     }
+    this.inet6.linkDown(ifindex);
     this.changed();
   }
 
@@ -340,6 +347,7 @@ export class Stack {
   forgetLink(ifindex: number): void {
     this.linkDown(ifindex);
     this.addrs = this.addrs.filter((a) => a.ifindex !== ifindex);
+    this.inet6.forgetLink(ifindex);
     for (const list of this.sockets.values()) for (const s of list) if (s.ifindex === ifindex) s.close();
     this.changed();
   }
