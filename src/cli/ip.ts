@@ -18,8 +18,9 @@ import type { Route, RouteType } from '../net/stack/route.js';
 import { CliError, type Ctx } from './context.js';
 import {
   type AddrSelect, type AnyAddress, isInet6, addrBrief, addrBriefJson, addrJson, addrList, addrOneline, addrText, jsonText, linkBrief, linkBriefJson, linkJson, linkText, neighJson,
-  neighLines, type Prefix, routeGet, routeJson, routeLines, route6Json, route6Lines,
+  neighLines, type Prefix, routeGet, routeJson, routeLines,
 } from './format.js';
+import { isRoute6, route6Cmd, type Route6Helpers } from './ip-route6.js';
 import { ADDR_USAGE, IP_USAGE, IP_VERSION, LINK_USAGE, NEIGH_USAGE, NETNS_USAGE, ROUTE_USAGE } from './ip-usage.js';
 
 const NETKIT_USAGE = [
@@ -666,16 +667,19 @@ function routeGetCmd(ctx: Ctx, args: string[]): void {
 /** The route types `ip route add|del` takes (the rest of iproute2's, local, broadcast, throw, nat, …, nkemu has not). */
 const ROUTE_TYPES: ReadonlySet<string> = new Set(['unicast', 'blackhole', 'unreachable', 'prohibit']);
 
+/** What the IPv6 routes' verbs (ip-route6.ts) take from this file. */
+const ROUTE6_HELPERS: Route6Helpers = {
+  nextArg, matches, uint, duparg2, usage, parseTable, printJson,
+  findDev: (ctx, name) => findDev(ctx.emu, ctx.ns, name).ifindex,
+};
+
 function routeCmd(ctx: Ctx, args: string[]): void {
   const { emu, ns } = ctx;
   const verb = args[0];
+  // (`-6`, or a destination with a colon: the IPv6 table; help and unknown verbs stay here)
+  const v6verbs = ['add', 'change', 'replace', 'delete', 'list', 'show', 'lst', 'flush', 'get', 'append', 'prepend'];
+  if (isRoute6(ctx, args) && (verb === undefined || v6verbs.some((w) => matches(verb, w)) || verb === 'chg')) return route6Cmd(ctx, args, ROUTE6_HELPERS);
   const list = (sel: RouteSelector): void => {
-    if (ctx.family === 'inet6') {
-      if (sel.root !== undefined || sel.match !== undefined) throw new CliError('nkemu: ip -6 route show takes no prefix selector yet', 1);
-      if (ctx.json) printJson(ctx, route6Json(emu, ns, sel.dev));
-      else ctx.out.push(...route6Lines(emu, ns, sel.dev));
-      return;
-    }
     if (ctx.family !== undefined && ctx.family !== 'inet') return;
     const keep = (r: Route): boolean => selected(sel, r);
     if (ctx.json) printJson(ctx, routeJson(emu, ns, sel.dev, keep));

@@ -250,6 +250,95 @@ export class Addrconf {
     });
   }
 
+  /**
+   * `ip -6 route add PREFIX [via GW] [dev DEV] [metric N]` (ip6_route_add). The prefix's host
+   * bits are cleared; another route of the same prefix and metric is EEXIST (NLM_F_EXCL). A
+   * gateway needs a device when it is link-local (EINVAL, "Egress device not specified"),
+   * else takes the device of the connected route that reaches it (EHOSTUNREACH without one);
+   * neither gateway nor device is ENODEV.
+   */
+  addRoute(r: { dst: bigint; prefixLen: number; via?: bigint; ifindex?: number; metric?: number }): Route6 {
+    if (!Number.isInteger(r.prefixLen) || r.prefixLen < 0 || r.prefixLen > 128) fail('EINVAL', 'Invalid prefix length');
+    const dst = r.dst & mask6(r.prefixLen);
+    const metric = r.metric ?? RT6_PRIO_USER;
+    const via = r.via ?? 0n;
+    let ifindex = r.ifindex ?? 0;
+    if (via) {
+      if (scopeOf6(via) === 'link') {
+        if (!ifindex) fail('EINVAL', 'Egress device not specified');
+      } else {
+        const nh = this.lookup(via, ifindex || undefined);
+        if (!nh || nh.via) fail('EHOSTUNREACH');
+        ifindex = nh.ifindex;
+      }
+    } else if (!ifindex) {
+      fail('ENODEV');
+    }
+    const l = this.io.link(ifindex);
+    if (!l) fail('ENODEV');
+    if (this.routes.some((x) => x.dst === dst && x.prefixLen === r.prefixLen && x.metric === metric)) fail('EEXIST');
+    const route: Route6 = { dst, prefixLen: r.prefixLen, ifindex, via, metric, proto: 'boot', seq: this.seq++ };
+    this.routes.push(route);
+    this.io.changed();
+    return route;
+  }
+
+  /** `ip -6 route del PREFIX [via GW] [dev DEV] [metric N]`: the first route that matches every given key (ESRCH: none). */
+  delRoute(r: { dst: bigint; prefixLen: number; via?: bigint; ifindex?: number; metric?: number }): void {
+    const dst = r.dst & mask6(r.prefixLen);
+    const hit = this.routeList().find((x) => x.dst === dst && x.prefixLen === r.prefixLen && (r.metric === undefined || x.metric === r.metric)
+      && (r.via === undefined || x.via === r.via) && (!r.ifindex || x.ifindex === r.ifindex));
+    if (!hit) fail('ESRCH');
+    this.routes = this.routes.filter((x) => x !== hit);
+    this.io.changed();
+  }
+
+  /** Removes one route as it is (`ip -6 route flush`). */
+  removeRoute(r: Route6): void {
+    this.routes = this.routes.filter((x) => x !== r);
+    this.io.changed();
+  }
+
+  /**
+   * fib6_lookup: the longest prefix that matches, then the lowest metric, then the oldest,
+   * among routes through `oif` when given (a route without carrier still counts:
+   * ignore_routes_with_linkdown is 0).
+   */
+  lookup(dst: bigint, oif?: number): Route6 | undefined {
+    return this.routeList()
+      .filter((r) => inPrefix6(dst, r.dst, r.prefixLen) && (oif === undefined || r.ifindex === oif))
+      .sort((a, b) => b.prefixLen - a.prefixLen || a.metric - b.metric || a.seq - b.seq)[0];
+  }
+
+  /**
+   * ipv6_dev_get_saddr (RFC 6724's rules that apply here): the destination itself; then an
+   * address of the destination's scope or the nearest wider one (else the widest narrower);
+   * then one on the outgoing device; then the longest common prefix. Tentative addresses
+   * are never chosen; for a link-scope destination only the outgoing device's count.
+   */
+  selectSource(dst: bigint, oif: number): bigint | undefined {
+    const rank = scopeRank6(dst);
+    const cands = this.addresses().filter((a) => !(a.flags & IFA_F_TENTATIVE) && (rank > 2 || a.ifindex === oif));
+    const common = (a: bigint): number => {
+      let x = a ^ dst;
+      let n = 128;
+      while (x > 0n) { x >>= 1n; n--; }
+      return n;
+    };
+    const key = (a: Address6): number[] => {
+      const r = scopeRank6(a.addr);
+      return [a.addr === dst ? 0 : 1, r >= rank ? r - rank : 0x100 - r, a.ifindex === oif ? 0 : 1, 128 - common(a.addr)];
+    };
+    let best: Address6 | undefined;
+    let bestKey: number[] = [];
+    for (const a of cands) {
+      const k = key(a);
+      const better = !best || k.some((v, i) => v !== bestKey[i] && k.slice(0, i).every((w, j) => w === bestKey[j]) && v < bestKey[i]!);
+      if (better) { best = a; bestKey = k; }
+    }
+    return best?.addr;
+  }
+
   /** Whether a route's device has lost its carrier (RTNH_F_LINKDOWN). */
   linkdown(r: Route6): boolean {
     const l = this.io.link(r.ifindex);
