@@ -15,6 +15,7 @@ import { formatIp, formatMac, maskOf } from '../net/stack/packet.js';
 import { formatRoute, type Route } from '../net/stack/route.js';
 import { IFA_F_NODAD, IFA_F_TENTATIVE, type Address6, type Route6 } from '../net/stack/addrconf.js';
 import { formatIp6 } from '../net/stack/addr6.js';
+import type { Neighbour6 } from '../net/stack/ipv6.js';
 
 /** An IPv4 prefix (`to PREFIX` selectors). */
 export interface Prefix {
@@ -439,6 +440,24 @@ export function neighJson(emu: Emulator, ns: string, dev?: number, keep: NeighFi
     dst: formatIp(x.dst),
     ...(dev === undefined ? { dev: n.find(x.ifindex)?.name ?? `if${x.ifindex}` } : {}),
     ...(x.lladdr ? { lladdr: formatMac(x.lladdr) } : {}),
+    state: [x.state],
+  }));
+}
+
+/** `ip -6 neigh show` lines: as IPv4's, with `router` after the address of a neighbour that said it forwards. */
+export function neigh6Lines(emu: Emulator, ns: string, dev: number | undefined, keep: (n: Neighbour6) => boolean): string[] {
+  const n = emu.netns(ns);
+  return emu.stack(ns).ip6.neighbours().filter(keep)
+    .map((x) => `${formatIp6(x.dst)}${dev === undefined ? ` dev ${n.find(x.ifindex)?.name ?? `if${x.ifindex}`}` : ''}${x.lladdr ? ` lladdr ${formatMac(x.lladdr)}` : ''}${x.router ? ' router' : ''} ${x.state} `);
+}
+
+export function neigh6Json(emu: Emulator, ns: string, dev: number | undefined, keep: (n: Neighbour6) => boolean): Record<string, unknown>[] {
+  const n = emu.netns(ns);
+  return emu.stack(ns).ip6.neighbours().filter(keep).map((x) => ({
+    dst: formatIp6(x.dst),
+    ...(dev === undefined ? { dev: n.find(x.ifindex)?.name ?? `if${x.ifindex}` } : {}),
+    ...(x.lladdr ? { lladdr: formatMac(x.lladdr) } : {}),
+    ...(x.router ? { router: null } : {}),
     state: [x.state],
   }));
 }

@@ -18,9 +18,10 @@ import type { Route, RouteType } from '../net/stack/route.js';
 import { CliError, type Ctx } from './context.js';
 import {
   type AddrSelect, type AnyAddress, isInet6, addrBrief, addrBriefJson, addrJson, addrList, addrOneline, addrText, jsonText, linkBrief, linkBriefJson, linkJson, linkText, neighJson,
-  neighLines, type Prefix, routeGet, routeJson, routeLines,
+  neighLines, neigh6Json, neigh6Lines, type Prefix, routeGet, routeJson, routeLines,
 } from './format.js';
 import { isRoute6, route6Cmd, type Route6Helpers } from './ip-route6.js';
+import type { Neighbour6 } from '../net/stack/ipv6.js';
 import { ADDR_USAGE, IP_USAGE, IP_VERSION, LINK_USAGE, NEIGH_USAGE, NETNS_USAGE, ROUTE_USAGE } from './ip-usage.js';
 
 const NETKIT_USAGE = [
@@ -770,6 +771,7 @@ function neighShowOrFlush(ctx: Ctx, args: string[], flush: boolean): void {
   const { emu, ns } = ctx;
   let dev: string | undefined;
   let to: { addr: number; len: number } | undefined;
+  let to6: { addr: bigint; len: number } | undefined;
   // show leaves out NOARP entries and flush the PERMANENT ones too, unless a `nud` says otherwise
   let states: Set<NeighState> | 'all' = new Set(Object.values(NUD).filter((x) => x !== 'NOARP' && (!flush || x !== 'PERMANENT')));
   let nudGiven = false;
@@ -787,6 +789,14 @@ function neighShowOrFlush(ctx: Ctx, args: string[], flush: boolean): void {
     else {
       if (a === 'to') a = nextArg(args, i++);
       if (matches(a, 'help')) usage(NEIGH_USAGE);
+      if (a.includes(':')) {
+        const [ip6, len6, extra6] = a.split('/');
+        const addr6 = parseIp6(ip6!);
+        const l6 = len6 === undefined ? 128 : /^\d{1,3}$/.test(len6) ? Number(len6) : NaN;
+        if (addr6 === null || extra6 !== undefined || !(l6 <= 128)) throw new CliError(`Error: any valid prefix is expected rather than "${a}".`, 1);
+        to6 = { addr: addr6, len: l6 };
+        continue;
+      }
       const [ip, len, extra] = a.split('/');
       const addr = parseIp(ip!);
       const l = len === undefined ? 32 : /^\d{1,2}$/.test(len) ? Number(len) : NaN;
@@ -797,15 +807,20 @@ function neighShowOrFlush(ctx: Ctx, args: string[], flush: boolean): void {
   if (flush && args.length === 0) throw new CliError('Flush requires arguments.', 1);
   const ifindex = dev === undefined ? undefined : findDev(emu, ns, dev).ifindex;
   const stack = emu.stack(ns);
-  const keep = (n: { ifindex: number; dst: number; state: NeighState }): boolean => (ifindex === undefined || n.ifindex === ifindex)
+  const fam = ctx.family ?? (to ? 'inet' : to6 ? 'inet6' : undefined);
+  const keep = (n: { ifindex: number; dst: number; state: NeighState }): boolean => (fam === undefined || fam === 'inet') && to6 === undefined
+    && (ifindex === undefined || n.ifindex === ifindex)
     && (to === undefined || ((n.dst ^ to.addr) & maskOf(to.len)) === 0) && (states === 'all' || states.has(n.state));
+  const keep6 = (n: Neighbour6): boolean => (fam === undefined || fam === 'inet6') && to === undefined && (ifindex === undefined || n.ifindex === ifindex)
+    && (to6 === undefined || inPrefix6(n.dst, to6.addr, to6.len)) && (states === 'all' || states.has(n.state));
   if (flush) {
     for (const n of stack.neighbours().filter(keep)) stack.delNeighbour(n.ifindex, n.dst);
+    for (const n of stack.ip6.neighbours().filter(keep6)) stack.ip6.delNeighbour(n.ifindex, n.dst);
     return;
   }
-  if (ctx.family !== undefined && ctx.family !== 'inet') return void (ctx.json && printJson(ctx, []));
-  if (ctx.json) printJson(ctx, neighJson(emu, ns, ifindex, keep));
-  else ctx.out.push(...neighLines(emu, ns, ifindex, keep));
+  if (ctx.family !== undefined && ctx.family !== 'inet' && ctx.family !== 'inet6') return void (ctx.json && printJson(ctx, []));
+  if (ctx.json) printJson(ctx, [...neighJson(emu, ns, ifindex, keep), ...neigh6Json(emu, ns, ifindex, keep6)]);
+  else ctx.out.push(...neighLines(emu, ns, ifindex, keep), ...neigh6Lines(emu, ns, ifindex, keep6));
 }
 
 /** `ip neigh {add|replace|change|del} ADDR [lladdr LLADDR] [nud STATE] dev DEV`. */

@@ -1,7 +1,8 @@
 /**
  * `sysctl` (procps-ng) for the keys a namespace's stack has: net.ipv4.ip_forward and
  * net.ipv4.conf.all.forwarding, one value (the kernel's devinet forwarding: any integer,
- * forwarding on when it is not 0); net.ipv6.conf.{all,default}.accept_dad. Reads print `key = value`; writes echo it unless -q;
+ * forwarding on when it is not 0); net.ipv6.conf.all.forwarding (0 or 1: another
+ * value reads back as 1), net.ipv6.conf.{all,default}.accept_dad. Reads print `key = value`; writes echo it unless -q;
  * -n prints values only, -N names only, -e ignores unknown keys, -w wants key=value;
  * keys may be written with '/' for '.'. Unknown keys and bad values are procps' errors
  * (exit 1), the others still done.
@@ -26,6 +27,7 @@ function forwarding(stack: Stack): number {
 /** Each key's read and write (any integer, as proc_dointvec takes it). */
 const KEYS: Record<string, { get(s: Stack): number; set(s: Stack, v: number): void }> = {
   ...Object.fromEntries([...FORWARDING].map((k) => [k, { get: forwarding, set: (s: Stack, v: number) => { written.set(s, v); s.forwarding = v !== 0; } }])),
+  'net.ipv6.conf.all.forwarding': { get: (s) => (s.ip6.forwarding ? 1 : 0), set: (s, v) => { s.ip6.forwarding = v !== 0; } },
   // (accept_dad: a device follows default; DAD runs when all or default is 1 or more)
   'net.ipv6.conf.all.accept_dad': { get: (s) => s.inet6.acceptDadAll, set: (s, v) => { s.inet6.acceptDadAll = v; } },
   'net.ipv6.conf.default.accept_dad': { get: (s) => s.inet6.acceptDadDefault, set: (s, v) => { s.inet6.acceptDadDefault = v; } },

@@ -18,6 +18,7 @@ import {
 } from './packet.js';
 import { RouteTable, type Route, type RouteScope, type RouteType } from './route.js';
 import { Addrconf } from './addrconf.js';
+import { ETH_P_IPV6, Ipv6 } from './ipv6.js';
 
 /** What the stack knows of a device (the emulator answers from its device table). */
 export interface StackLink {
@@ -96,11 +97,13 @@ export interface StackCounters {
 
 /** An ICMP event a pinger sees: echo reply, or an error quoting its echo. */
 export interface PingEvent {
-  kind: 'reply' | 'unreachable' | 'ttl';
+  kind: 'reply' | 'unreachable' | 'ttl' | 'toobig';
   /** The ICMP code of an error (unreachable: net 0, host 1, port 3, administratively filtered 13). */
   code?: number;
   seq: number;
   from: number;
+  /** The sender of an ICMPv6 reply or error (then `from` is 0). */
+  from6?: bigint;
   ttl: number;
   bytes: number;
   atNs: bigint;
@@ -168,10 +171,23 @@ export class Stack {
 
   /** IPv6: addresses, the main table (addrconf.ts). */
   readonly inet6: Addrconf;
+  /** IPv6: the packet path (ipv6.ts). */
+  readonly ip6: Ipv6;
 
   constructor(o: StackOptions) {
     this.io = o.io;
     this.inet6 = new Addrconf({ link: (i) => this.link(i), nowNs: () => this.io.nowNs(), changed: () => this.changed() });
+    this.ip6 = new Ipv6({
+      link: (i) => this.link(i),
+      xmit: (i, frame, meta) => this.io.xmit(i, frame, meta),
+      loop: (frame, meta) => {
+        this.loop.push({ frame, meta: rxMeta(1, { ...meta, buffer: undefined, protocol: ETH_P_IPV6 }) });
+        this.drainLoop();
+      },
+      nowNs: () => this.io.nowNs(),
+      changed: () => this.changed(),
+      ping: (id, e) => this.pingers.get(id)?.({ ...e, from: 0, from6: e.from, atNs: this.io.nowNs() }),
+    }, this.inet6);
     this.fwd = o.forwarding ?? false;
     this.ttl = o.ttl ?? 64;
   }
@@ -340,6 +356,7 @@ export class Stack {
       this.neigh.delete(k);
     }
     this.inet6.linkDown(ifindex);
+    this.ip6.linkDown(ifindex);
     this.changed();
   }
 
@@ -403,6 +420,7 @@ export class Stack {
    * and its queued frames are discarded with ICMP host unreachable to their senders.
    */
   tick(): void {
+    this.ip6.tick();
     for (const [k, n] of this.neigh) {
       if (n.state !== 'INCOMPLETE') continue;
       if (n.probes < ARP_PROBES) {
@@ -425,7 +443,7 @@ export class Stack {
   /** Whether any neighbour is still being resolved (the emulator keeps its timers running). */
   get resolving(): boolean {
     for (const n of this.neigh.values()) if (n.state === 'INCOMPLETE') return true;
-    return false;
+    return this.ip6.resolving;
   }
 
   private sendArpRequest(n: Neighbour): void {
@@ -590,7 +608,10 @@ export class Stack {
     if (this.looping) return;
     this.looping = true;
     try {
-      for (let item = this.loop.shift(); item; item = this.loop.shift()) this.ipRcv(item.meta.ifindex, item.frame, item.meta, true);
+      for (let item = this.loop.shift(); item; item = this.loop.shift()) {
+        if (item.meta.protocol === ETH_P_IPV6) this.ip6.rcv(item.meta.ifindex, item.frame, item.meta, true);
+        else this.ipRcv(item.meta.ifindex, item.frame, item.meta, true);
+      }
     } finally {
       this.looping = false;
     }
@@ -600,6 +621,7 @@ export class Stack {
     const proto = f.length >= ETH_HLEN ? rd16(f, 12) : 0;
     if (proto === ETH_P_ARP) this.arpRcv(ifindex, f);
     else if (proto === ETH_P_IP) this.ipRcv(ifindex, f, meta, false);
+    else if (proto === ETH_P_IPV6) this.ip6.rcv(ifindex, f, meta, false);
     else this.counters.other.UnknownProto++;
   }
 

@@ -1,0 +1,85 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runScript } from '../../src/cli/main.js';
+import { Emulator } from '../../src/emulator.js';
+
+// The IPv6 packet path across namespaces (ipv6.ts): host a — netkit L2 pair (neighbour
+// discovery) — router r — netkit L3 pair (NOARP) — host b. Forwarding with
+// net.ipv6.conf.all.forwarding, the hop limit, and the ICMPv6 errors a router sends
+// (time exceeded, no route, packet too big with the MTU); a pcapng capture read by tshark.
+
+let emu: Emulator;
+beforeEach(async () => {
+  emu = await Emulator.create({});
+  const r = await runScript(emu, [
+    'ip netns add a', 'ip netns add b', 'ip netns add r',
+    'ip -n a link add va address 02:00:00:00:00:0a type netkit mode l2 peer name ra address 02:00:00:00:00:01 netns r',
+    'ip -n b link add vb type netkit peer name rb netns r',
+    'ip -n a link set va up', 'ip -n b link set vb up', 'ip -n r link set ra up', 'ip -n r link set rb up',
+    'ip -n a -6 addr add 2001:db8:a::1/64 dev va', 'ip -n r -6 addr add 2001:db8:a::fe/64 dev ra',
+    'ip -n r -6 addr add 2001:db8:b::fe/64 dev rb', 'ip -n b -6 addr add 2001:db8:b::1/64 dev vb',
+    'ip -n a -6 route add default via 2001:db8:a::fe', 'ip -n b -6 route add default via 2001:db8:b::fe',
+    'sleep 1',
+  ].join('\n'));
+  expect(r.stderr).toBe('');
+});
+afterEach(async () => { await emu.close(); });
+
+const lines = async (ns: string, dst: string, o: { ttl?: number; size?: number } = {}): Promise<string[]> => {
+  const r = await emu.ping(ns, dst, { count: 1, ...o });
+  return r.format().split('\n').slice(1, -3).filter(Boolean).map((l) => l.replace(/ time=.*/, ''));
+};
+
+describe('IPv6 across a router', () => {
+  it('neighbour discovery on the L2 link: NS to the solicited-node group, NA back, REACHABLE on both sides of the exchange', async () => {
+    expect(await lines('a', '2001:db8:a::fe')).toEqual(['64 bytes from 2001:db8:a::fe: icmp_seq=1 ttl=64']);
+    const st = emu.stack('a').ip6;
+    expect(st.neighbours().map((n) => [n.state, [...n.lladdr!].map((b) => b.toString(16)).join(':')])).toEqual([['REACHABLE', '2:0:0:0:0:1']]);
+    expect(emu.stack('r').ip6.neighbours().map((n) => n.state)).toEqual(['STALE']);
+    expect(st.counters.Icmp6OutNeighborSolicits).toBe(1);
+    expect(emu.stack('r').ip6.counters.Icmp6OutNeighborAdvertisements).toBe(1);
+    // (an L3 device does none)
+    expect(await lines('b', '2001:db8:b::fe')).toEqual(['64 bytes from 2001:db8:b::fe: icmp_seq=1 ttl=64']);
+    expect(emu.stack('b').ip6.counters.Icmp6OutNeighborSolicits).toBe(0);
+  });
+
+  it('forwards only with net.ipv6.conf.all.forwarding, one hop less; hop limit 1 is time exceeded', async () => {
+    expect(await lines('a', '2001:db8:b::1')).toEqual([]);
+    expect(emu.stack('r').ip6.counters.Ip6InAddrErrors).toBe(1);
+    expect((await runScript(emu, 'ip netns exec r sysctl -qw net.ipv6.conf.all.forwarding=1')).stderr).toBe('');
+    expect(await lines('a', '2001:db8:b::1')).toEqual(['64 bytes from 2001:db8:b::1: icmp_seq=1 ttl=63']);
+    expect(await lines('b', '2001:db8:a::1')).toEqual(['64 bytes from 2001:db8:a::1: icmp_seq=1 ttl=63']);
+    expect(emu.stack('r').ip6.counters.Ip6OutForwDatagrams).toBe(4);
+    expect(await lines('a', '2001:db8:b::1', { ttl: 1 })).toEqual(['From 2001:db8:a::fe icmp_seq=1 Time exceeded: Hop limit']);
+    expect(await lines('a', '2001:db8:c::1')).toEqual(['From 2001:db8:a::fe icmp_seq=1 Destination unreachable: No route']);
+    await runScript(emu, 'ip -n r link set rb mtu 1400');
+    expect(await lines('a', '2001:db8:b::1', { size: 1400 })).toEqual(['From 2001:db8:a::fe icmp_seq=1 Packet too big: mtu=1400']);
+    expect(emu.stack('r').ip6.counters).toMatchObject({ Icmp6OutTimeExcds: 1, Icmp6OutDestUnreachs: 1, Icmp6OutPktTooBigs: 1 });
+  });
+
+  it('an unanswered neighbour solicitation: three a second apart, then address unreachable', async () => {
+    expect(await lines('a', '2001:db8:a::9')).toEqual(['From 2001:db8:a::1 icmp_seq=1 Destination unreachable: Address unreachable']);
+    expect(emu.stack('a').ip6.counters.Icmp6OutNeighborSolicits).toBe(3);
+    expect(emu.stack('a').ip6.neighbours()).toEqual([]);
+  });
+
+  it.runIf((() => { try { execFileSync('tshark', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })())(
+    'tshark reads a capture of it: NS, NA, echo request and reply with their checksums right', async () => {
+      const cap = emu.startCapture({ devices: [{ ns: 'a', dev: 'va' }] });
+      await emu.ping('a', '2001:db8:a::fe', { count: 1 });
+      const file = join(mkdtempSync(join(tmpdir(), 'nkemu-ip6-')), 'ip6.pcapng');
+      writeFileSync(file, emu.stopCapture(cap));
+      const out = execFileSync('tshark', ['-r', file, '-T', 'fields', '-E', 'separator=|',
+        '-e', 'ipv6.src', '-e', 'ipv6.dst', '-e', 'icmpv6.type', '-e', 'ipv6.hlim', '-e', 'icmpv6.checksum.status'], { encoding: 'utf8' });
+      // (icmpv6.checksum.status 1: tshark verified the checksum)
+      expect(out.trim().split('\n').map((l) => l.split('|'))).toEqual([
+        ['2001:db8:a::1', 'ff02::1:ff00:fe', '135', '255', '1'],
+        ['2001:db8:a::fe', '2001:db8:a::1', '136', '255', '1'],
+        ['2001:db8:a::1', '2001:db8:a::fe', '128', '64', '1'],
+        ['2001:db8:a::fe', '2001:db8:a::1', '129', '64', '1'],
+      ]);
+    });
+});
