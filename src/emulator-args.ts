@@ -170,6 +170,12 @@ export const CAPTURE_SIGNATURES: Record<string, Signature> = {
 /** The stack's socket API (`emu.stack(ns).udpBind`, and what it returns). */
 export const STACK_SIGNATURES: Record<string, Signature> = {
   udpBind: [['o', opt(obj({ port: int(0, 65535), addr: u32, ifindex: u32 }))]],
+  udp6Bind: [['o', opt(obj({ port: int(0, 65535), addr: big, ifindex: u32 }))]],
+};
+export const UDP6_SIGNATURES: Record<string, Signature> = {
+  recv: [],
+  send: [['dst', big], ['dport', int(0, 65535)], ['data', bytes], ['meta', opt(has({}, 'FrameMeta'))]],
+  close: [],
 };
 export const UDP_SIGNATURES: Record<string, Signature> = {
   recv: [],

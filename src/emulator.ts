@@ -10,7 +10,7 @@
 import { Dataplane, type DataplaneOptions } from './dataplane.js';
 import { NetError } from './errors.js';
 import { guardMethods } from './args.js';
-import { CAPTURE_SIGNATURES, MAP_SIGNATURES, SIGNATURES, STACK_SIGNATURES, TRACER_SIGNATURES, UDP_SIGNATURES, XSK_SIGNATURES } from './emulator-args.js';
+import { CAPTURE_SIGNATURES, MAP_SIGNATURES, SIGNATURES, STACK_SIGNATURES, TRACER_SIGNATURES, UDP_SIGNATURES, UDP6_SIGNATURES, XSK_SIGNATURES } from './emulator-args.js';
 import { checkOptions } from './options.js';
 import { Devices } from './net/dev.js';
 import { Datapath } from './net/datapath.js';
@@ -27,6 +27,7 @@ import { Rtnl } from './net/rtnl.js';
 import type { PingOptions, PingResult } from './net/stack/ping.js';
 import type { RouteType } from './net/stack/route.js';
 import { Stack, UdpSocket } from './net/stack/stack.js';
+import { Udp6Socket } from './net/stack/udp6.js';
 import { Traffic, type FrameMeta, type RxMeta } from './net/traffic.js';
 import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.js';
 import type { LoadedObject, LoadObjectOptions } from './ebpf/load.js';
@@ -364,6 +365,7 @@ guardMethods('BpfMap', BpfMap.prototype, MAP_SIGNATURES);
 guardMethods('XskSocket', XskSocket.prototype, XSK_SIGNATURES);
 guardMethods('Stack', Stack.prototype, STACK_SIGNATURES);
 guardMethods('UdpSocket', UdpSocket.prototype, UDP_SIGNATURES);
+guardMethods('Udp6Socket', Udp6Socket.prototype, UDP6_SIGNATURES);
 guardMethods('Tracer', Tracer.prototype, TRACER_SIGNATURES);
 guardMethods('Capture', Capture.prototype, CAPTURE_SIGNATURES);
 

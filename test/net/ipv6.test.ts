@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runScript } from '../../src/cli/main.js';
 import { Emulator } from '../../src/emulator.js';
+import { formatIp6, parseIp6 } from '../../src/net/stack/addr6.js';
 
 // The IPv6 packet path across namespaces (ipv6.ts): host a — netkit L2 pair (neighbour
 // discovery) — router r — netkit L3 pair (NOARP) — host b. Forwarding with
@@ -64,6 +65,28 @@ describe('IPv6 across a router', () => {
     expect(await lines('a', '2001:db8:a::9')).toEqual(['From 2001:db8:a::1 icmp_seq=1 Destination unreachable: Address unreachable']);
     expect(emu.stack('a').ip6.counters.Icmp6OutNeighborSolicits).toBe(3);
     expect(emu.stack('a').ip6.neighbours()).toEqual([]);
+  });
+
+  it('UDP over IPv6: a datagram across the router to a bound socket, its reply back; no socket is port unreachable', async () => {
+    await runScript(emu, 'ip netns exec r sysctl -qw net.ipv6.conf.all.forwarding=1');
+    const srv = emu.stack('b').udp6Bind({ port: 53 });
+    const cli = emu.stack('a').udp6Bind();
+    cli.send(parseIp6('2001:db8:b::1')!, 53, new TextEncoder().encode('query'));
+    await emu.settle();
+    const [d] = srv.recv();
+    expect(d && { src: formatIp6(d.src), sport: d.sport, dst: formatIp6(d.dst), data: new TextDecoder().decode(d.data) })
+      .toEqual({ src: '2001:db8:a::1', sport: cli.port, dst: '2001:db8:b::1', data: 'query' });
+    srv.send(d!.src, d!.sport, new TextEncoder().encode('answer'));
+    await emu.settle();
+    expect(cli.recv().map((x) => [formatIp6(x.src), x.sport, new TextDecoder().decode(x.data)])).toEqual([['2001:db8:b::1', 53, 'answer']]);
+    expect(() => emu.stack('a').udp6Bind({ port: cli.port })).toThrow(expect.objectContaining({ errno: 'EADDRINUSE' }));
+    expect(() => emu.stack('a').udp6Bind({ addr: parseIp6('2001:db8:b::1')! })).toThrow(expect.objectContaining({ errno: 'EADDRNOTAVAIL' }));
+    cli.send(parseIp6('2001:db8:b::1')!, 54, new Uint8Array(4));
+    await emu.settle();
+    expect(emu.stack('b').ip6.counters).toMatchObject({ Udp6InDatagrams: 1, Udp6NoPorts: 1, Icmp6OutDestUnreachs: 1 });
+    expect(emu.stack('a').ip6.counters.Icmp6InDestUnreachs).toBe(1);
+    srv.close();
+    cli.close();
   });
 
   it.runIf((() => { try { execFileSync('tshark', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })())(

@@ -11,11 +11,14 @@ import { fail } from '../../errors.js';
 import type { FrameMeta, RxMeta } from '../types.js';
 import { formatIp6, ip6Bytes, readIp6, scopeOf6 } from './addr6.js';
 import type { Addrconf } from './addrconf.js';
-import { ETH_HLEN, csumPartial, rd16 } from './packet.js';
-import type { NeighState } from './stack.js';
+import { ETH_HLEN, csumPartial, rd16, type NeighState } from './packet.js';
+import { Udp6Table, type Udp6Socket } from './udp6.js';
 
 export const ETH_P_IPV6 = 0x86dd;
 export const IPPROTO_ICMPV6 = 58;
+export const IPPROTO_UDP = 17;
+/** Destination unreachable: port unreachable (no UDP socket). */
+export const ICMPV6_PORT_UNREACH = 4;
 export const ICMPV6_DEST_UNREACH = 1;
 export const ICMPV6_PKT_TOOBIG = 2;
 export const ICMPV6_TIME_EXCEED = 3;
@@ -31,6 +34,7 @@ const IPV6_MIN_MTU = 1280;
 const ALL_NODES = 0xff02n << 112n | 1n;
 const NDISC_PROBES = 3;
 const UNRES_QLEN = 101;
+const UDP_RCVBUF = 4096;
 
 export interface Ipv6Header {
   off: number;
@@ -50,14 +54,19 @@ export function parseIpv6(f: Uint8Array, off = ETH_HLEN): Ipv6Header | 'short' |
   return { off, payloadLen, next: f[off + 6]!, hopLimit: f[off + 7]!, src: readIp6(f, off + 8), dst: readIp6(f, off + 24) };
 }
 
-/** The ICMPv6 checksum over the pseudo-header (RFC 8200 §8.1) and the message. */
-export function icmp6Checksum(src: bigint, dst: bigint, msg: Uint8Array, off = 0, len = msg.length - off): number {
+/** An upper-layer checksum over the IPv6 pseudo-header (RFC 8200 §8.1) and the message. */
+export function l4Checksum6(src: bigint, dst: bigint, proto: number, msg: Uint8Array, off = 0, len = msg.length - off): number {
   const ph = new Uint8Array(40);
   ph.set(ip6Bytes(src), 0);
   ph.set(ip6Bytes(dst), 16);
   ph[32] = (len >>> 24) & 255; ph[33] = (len >>> 16) & 255; ph[34] = (len >>> 8) & 255; ph[35] = len & 255;
-  ph[39] = IPPROTO_ICMPV6;
+  ph[39] = proto;
   return ~csumPartial(msg, off, len, csumPartial(ph, 0, 40)) & 0xffff;
+}
+
+/** The ICMPv6 checksum. */
+export function icmp6Checksum(src: bigint, dst: bigint, msg: Uint8Array, off = 0, len = msg.length - off): number {
+  return l4Checksum6(src, dst, IPPROTO_ICMPV6, msg, off, len);
 }
 
 /** Ethernet (addresses zero) + IPv6 header around `payload`; an ICMPv6 payload gets its checksum. */
@@ -75,6 +84,10 @@ export function buildIpv6(h: { src: bigint; dst: bigint; next: number; hopLimit:
   if (h.next === IPPROTO_ICMPV6 && payload.length >= 4) {
     const c = icmp6Checksum(h.src, h.dst, f, o + 40, payload.length);
     f[o + 42] = c >>> 8; f[o + 43] = c & 255;
+  } else if (h.next === IPPROTO_UDP && payload.length >= 8) {
+    // (mandatory in IPv6: a computed 0 is sent as 0xffff)
+    const c = l4Checksum6(h.src, h.dst, IPPROTO_UDP, f, o + 40, payload.length) || 0xffff;
+    f[o + 46] = c >>> 8; f[o + 47] = c & 255;
   }
   return f;
 }
@@ -129,12 +142,15 @@ export interface Ipv6Counters {
   Icmp6InPktTooBigs: number; Icmp6InNeighborSolicits: number; Icmp6InNeighborAdvertisements: number;
   Icmp6OutMsgs: number; Icmp6OutEchos: number; Icmp6OutEchoReplies: number; Icmp6OutDestUnreachs: number; Icmp6OutTimeExcds: number;
   Icmp6OutPktTooBigs: number; Icmp6OutNeighborSolicits: number; Icmp6OutNeighborAdvertisements: number;
+  Udp6InDatagrams: number; Udp6NoPorts: number; Udp6InErrors: number; Udp6OutDatagrams: number; Udp6RcvbufErrors: number;
 }
 
 export class Ipv6 {
   private readonly io: Ipv6Io;
   private readonly conf: Addrconf;
   private readonly neigh = new Map<string, Neighbour6>();
+  /** The UDP sockets bound to IPv6 (udp6.ts). */
+  readonly udp: Udp6Table;
   /** net.ipv6.conf.all.forwarding (a new namespace: 0). */
   forwarding = false;
   /** net.ipv6.conf.all.hop_limit. */
@@ -144,11 +160,13 @@ export class Ipv6 {
     'Ip6InTooBigErrors', 'Icmp6InMsgs', 'Icmp6InEchos', 'Icmp6InEchoReplies', 'Icmp6InDestUnreachs', 'Icmp6InTimeExcds', 'Icmp6InPktTooBigs',
     'Icmp6InNeighborSolicits', 'Icmp6InNeighborAdvertisements', 'Icmp6OutMsgs', 'Icmp6OutEchos', 'Icmp6OutEchoReplies', 'Icmp6OutDestUnreachs',
     'Icmp6OutTimeExcds', 'Icmp6OutPktTooBigs', 'Icmp6OutNeighborSolicits', 'Icmp6OutNeighborAdvertisements',
+    'Udp6InDatagrams', 'Udp6NoPorts', 'Udp6InErrors', 'Udp6OutDatagrams', 'Udp6RcvbufErrors',
   ].map((k) => [k, 0])) as unknown as Ipv6Counters;
 
   constructor(io: Ipv6Io, conf: Addrconf) {
     this.io = io;
     this.conf = conf;
+    this.udp = new Udp6Table((sock, dst, dport, data, meta) => this.sendUdp(sock, dst, dport, data, meta), conf);
   }
 
   // ---- neighbours -----------------------------------------------------------------
@@ -269,7 +287,7 @@ export class Ipv6 {
     }
     if (this.forUs(ifindex, ip.dst)) {
       this.counters.Ip6InDelivers++;
-      this.deliver(ifindex, f, ip);
+      this.deliver(ifindex, f, ip, meta);
       return;
     }
     if (looped || !this.forwarding || ip.dst >> 120n === 0xffn || scopeOf6(ip.dst) === 'link') {
@@ -311,10 +329,11 @@ export class Ipv6 {
     this.output(r.ifindex, r.via || ip.dst, copy, { mark: meta.mark, priority: meta.priority });
   }
 
-  private deliver(ifindex: number, f: Uint8Array, ip: Ipv6Header): void {
-    if (ip.next !== IPPROTO_ICMPV6) return;
+  private deliver(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta): void {
     const o = ip.off + 40;
     const end = o + ip.payloadLen;
+    if (ip.next === IPPROTO_UDP) return this.udpRcv(ifindex, f, ip, meta);
+    if (ip.next !== IPPROTO_ICMPV6) return;
     this.counters.Icmp6InMsgs++;
     if (end - o < 8 || icmp6Checksum(ip.src, ip.dst, f, o, end - o) !== 0) return;
     const type = f[o]!;
@@ -351,6 +370,44 @@ export class Ipv6 {
       this.counters.Icmp6InNeighborAdvertisements++;
       this.ndiscAdvert(ifindex, f, o, end);
     }
+  }
+
+  /**
+   * udpv6_rcv: the length and the (mandatory) checksum, then the socket bound to the port
+   * (and to the address or any, the device or any); none: port unreachable.
+   */
+  private udpRcv(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta): void {
+    const o = ip.off + 40;
+    const len = ip.payloadLen >= 8 ? rd16(f, o + 4) : 0;
+    if (len < 8 || len > ip.payloadLen || rd16(f, o + 6) === 0 || l4Checksum6(ip.src, ip.dst, IPPROTO_UDP, f, o, len) !== 0) {
+      this.counters.Udp6InErrors++;
+      return;
+    }
+    const dport = rd16(f, o + 2);
+    const s = this.udp.find(dport, ip.dst, ifindex);
+    if (!s) {
+      this.counters.Udp6NoPorts++;
+      if (ip.dst >> 120n !== 0xffn) this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0);
+      return;
+    }
+    if (s.queue.length >= UDP_RCVBUF) {
+      this.counters.Udp6RcvbufErrors++;
+      return;
+    }
+    this.counters.Udp6InDatagrams++;
+    s.queue.push({ src: ip.src, sport: rd16(f, o), dst: ip.dst, dport, data: f.slice(o + 8, o + len), ifindex: meta.ifindex, mark: meta.mark });
+  }
+
+  /** @internal Udp6Socket.send: sendto() on an IPv6 UDP socket. */
+  sendUdp(s: Udp6Socket, dst: bigint, dport: number, data: Uint8Array, meta: FrameMeta): void {
+    if (s.closed) fail('EBADF');
+    if (!Number.isInteger(dport) || dport < 0 || dport > 65535) fail('EINVAL');
+    const m = new Uint8Array(8 + data.length);
+    m[0] = s.port >>> 8; m[1] = s.port & 255; m[2] = dport >>> 8; m[3] = dport & 255;
+    m[4] = m.length >>> 8; m[5] = m.length & 255;
+    m.set(data, 8);
+    this.counters.Udp6OutDatagrams++;
+    this.send(dst, IPPROTO_UDP, m, { src: s.addr || undefined, meta, ifindex: s.ifindex || undefined });
   }
 
   /** The link-layer address option of type `type` (1 source, 2 target) in an ND message. */

@@ -17,8 +17,10 @@ import {
   buildUdp, checksum, decTtl, formatIp, maskOf, parseArp, parseIpv4, rd16, udpChecksumOk, type Ipv4Header,
 } from './packet.js';
 import { RouteTable, type Route, type RouteScope, type RouteType } from './route.js';
+import type { NeighState } from './packet.js';
 import { Addrconf } from './addrconf.js';
 import { ETH_P_IPV6, Ipv6 } from './ipv6.js';
+import type { Udp6Socket } from './udp6.js';
 
 /** What the stack knows of a device (the emulator answers from its device table). */
 export interface StackLink {
@@ -57,7 +59,7 @@ export interface Address {
   secondary: boolean;
 }
 
-export type NeighState = 'INCOMPLETE' | 'REACHABLE' | 'STALE' | 'FAILED' | 'PERMANENT' | 'NOARP';
+export type { NeighState } from './packet.js';
 
 export interface Neighbour {
   ifindex: number;
@@ -176,7 +178,8 @@ export class Stack {
 
   constructor(o: StackOptions) {
     this.io = o.io;
-    this.inet6 = new Addrconf({ link: (i) => this.link(i), nowNs: () => this.io.nowNs(), changed: () => this.changed() });
+    // (bpf_fib_lookup's copy of the tables is IPv4's alone: an IPv6 change republishes nothing)
+    this.inet6 = new Addrconf({ link: (i) => this.link(i), nowNs: () => this.io.nowNs(), changed: () => undefined });
     this.ip6 = new Ipv6({
       link: (i) => this.link(i),
       xmit: (i, frame, meta) => this.io.xmit(i, frame, meta),
@@ -185,7 +188,7 @@ export class Stack {
         this.drainLoop();
       },
       nowNs: () => this.io.nowNs(),
-      changed: () => this.changed(),
+      changed: () => undefined,
       ping: (id, e) => this.pingers.get(id)?.({ ...e, from: 0, from6: e.from, atNs: this.io.nowNs() }),
     }, this.inet6);
     this.fwd = o.forwarding ?? false;
@@ -365,6 +368,7 @@ export class Stack {
     this.linkDown(ifindex);
     this.addrs = this.addrs.filter((a) => a.ifindex !== ifindex);
     this.inet6.forgetLink(ifindex);
+    this.ip6.udp.forgetLink(ifindex);
     for (const list of this.sockets.values()) for (const s of list) if (s.ifindex === ifindex) s.close();
     this.changed();
   }
@@ -579,6 +583,14 @@ export class Stack {
     list.push(s);
     this.sockets.set(port, list);
     return s;
+  }
+
+  /**
+   * bind() on an IPv6 UDP socket (IPV6_V6ONLY): `port` (0 = ephemeral), optionally an
+   * address of the namespace (EADDRNOTAVAIL otherwise) and a device.
+   */
+  udp6Bind(o: { port?: number; addr?: bigint; ifindex?: number } = {}): Udp6Socket {
+    return this.ip6.udp.bind(o);
   }
 
   /** @internal */
