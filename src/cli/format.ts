@@ -13,7 +13,7 @@ import type { Address, Neighbour } from '../net/stack/stack.js';
 import { NetError } from '../errors.js';
 import { formatIp, formatMac, maskOf } from '../net/stack/packet.js';
 import { formatRoute, type Route } from '../net/stack/route.js';
-import { IFA_F_NODAD, IFA_F_TENTATIVE, type Address6, type Route6 } from '../net/stack/addrconf.js';
+import { IFA_F_NODAD, IFA_F_NOPREFIXROUTE, IFA_F_TENTATIVE, type Address6, type Route6 } from '../net/stack/addrconf.js';
 import { formatIp6 } from '../net/stack/addr6.js';
 import type { Neighbour6 } from '../net/stack/ipv6.js';
 
@@ -245,7 +245,8 @@ function addrScope(a: AnyAddress): string {
 
 /** The words print_ifa_flags prints for an IPv6 address (permanent is implied and left out). */
 function inet6Flags(a: Address6): string[] {
-  return [...(a.flags & IFA_F_NODAD ? ['nodad'] : []), ...(a.flags & IFA_F_TENTATIVE ? ['tentative'] : [])];
+  return [...(a.flags & IFA_F_NODAD ? ['nodad'] : []), ...(a.flags & IFA_F_TENTATIVE ? ['tentative'] : []),
+    ...(a.flags & IFA_F_NOPREFIXROUTE ? ['noprefixroute'] : [])];
 }
 
 /** The address as ADDR/LEN. */

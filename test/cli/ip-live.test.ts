@@ -613,6 +613,8 @@ describe.skipIf(reason !== undefined)(`ip against this machine's iproute2 (${rea
     'ip -6 addr add 2001:db8::1/64 dev nka',
     'ip -6 addr add 2001:db8:1::1/64 dev nka nodad',
     'ip addr add 2001:db8:2::1 dev nka',
+    'ip -6 addr add 2001:db8:3::1/64 dev nka noprefixroute',
+    'ip -6 addr add 2001:db8:4::1/64 dev nka nodad noprefixroute',
     'ip -6 addr add 2001:db8::1/129 dev nka',
     'ip -6 addr add 10.0.0.9/24 dev nka',
     'ip -4 addr add 2001:db8::9/64 dev nka',
