@@ -106,3 +106,34 @@ describe('IPv6 across a router', () => {
       ]);
     });
 });
+
+describe('IPv6 through netkit programs', () => {
+  // A netkit_primary program that drops ICMPv6 echo requests (EtherType 0x86dd, next
+  // header 58, type 128) and passes the rest (NETKIT_NEXT: the device's policy).
+  const DROP_ECHO6 = [
+    'ldxw %r2, [%r1+76]', 'ldxw %r3, [%r1+80]', 'mov %r4, %r2', 'add %r4, 55', 'jgt %r4, %r3, pass',
+    'ldxh %r5, [%r2+12]', 'jne %r5, 0xdd86, pass', 'ldxb %r5, [%r2+20]', 'jne %r5, 58, pass', 'ldxb %r5, [%r2+54]', 'jne %r5, 128, pass',
+    'mov %r0, 2', 'exit', 'pass:', 'mov %r0, -1', 'exit',
+  ].join('\n');
+
+  for (const mode of ['l2', 'l3'] as const) {
+    it(`a pair in ${mode} mode: ping -6 passes, then the program drops the echo requests (BPF_DROP), then passes again`, async () => {
+      const { assemble } = await import('../../src/ebpf/assembler.js');
+      const r = await runScript(emu, [
+        'ip netns add c',
+        `ip link add nk1 type netkit mode ${mode} peer name nk0 netns c`,
+        'ip link set nk1 up', 'ip -n c link set nk0 up',
+        'ip -6 addr add 2001:db8:c::1/64 dev nk1 nodad', 'ip -n c -6 addr add 2001:db8:c::2/64 dev nk0 nodad',
+      ].join('\n'));
+      expect(r.stderr).toBe('');
+      expect((await emu.ping('init', '2001:db8:c::2', { count: 2 })).received).toBe(2);
+      const prog = emu.loadProgram({ name: 'drop_echo6', type: 'sched_cls', insns: assemble(DROP_ECHO6) });
+      const link = emu.linkCreate('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog });
+      const res = await emu.ping('init', '2001:db8:c::2', { count: 3 });
+      expect([res.transmitted, res.received]).toEqual([3, 0]);
+      expect(emu.stats(emu.device('init', 'nk1')).dropReasons).toMatchObject({ BPF_DROP: 3n });
+      emu.linkDetach(link);
+      expect((await emu.ping('init', '2001:db8:c::2', { count: 1 })).received).toBe(1);
+    });
+  }
+});
