@@ -843,6 +843,7 @@ function neighModify(ctx: Ctx, verb: 'add' | 'replace' | 'change' | 'del', args:
     }
   }
   if (opt.dev === undefined || opt.dst === undefined) throw new CliError('Device and destination are required arguments.', 255);
+  if (ctx.family === 'inet6' || opt.dst.includes(':')) throw new CliError(`nkemu: "ip -6 neigh ${verb}" is not supported (IPv6 neighbours come from neighbour discovery)`, 255);
   const dev = findDev(emu, ns, opt.dev).ifindex;
   const dst = parseIp(opt.dst);
   if (dst === null) throw new CliError(`Error: any valid address is expected rather than "${opt.dst}".`, 1);
