@@ -74,7 +74,9 @@ export function route6Cmd(ctx: Ctx, args: string[], h: Route6Helpers): void {
   }
   if (h.matches(verb, 'get')) return get(ctx, args.slice(1), h);
   const add = h.matches(verb, 'add');
-  if (!add && !h.matches(verb, 'delete')) throw new CliError(`nkemu: "ip -6 route ${verb}" is not supported`, 255);
+  const replace = h.matches(verb, 'replace');
+  const change = h.matches(verb, 'change') || verb === 'chg';
+  if (!add && !replace && !change && !h.matches(verb, 'delete')) throw new CliError(`nkemu: "ip -6 route ${verb}" is not supported`, 255);
   let dst: Prefix6 | undefined;
   let via: bigint | undefined;
   let dev: string | undefined;
@@ -94,8 +96,10 @@ export function route6Cmd(ctx: Ctx, args: string[], h: Route6Helpers): void {
   }
   if (dst === undefined) h.usage(ROUTE_USAGE);
   const ifindex = dev === undefined ? undefined : h.findDev(ctx, dev);
-  if (add) inet6.addRoute({ dst: dst.addr, prefixLen: dst.len, via, ifindex, metric });
-  else inet6.delRoute({ dst: dst.addr, prefixLen: dst.len, via, ifindex, metric });
+  const r = { dst: dst.addr, prefixLen: dst.len, via, ifindex, metric };
+  if (add) inet6.addRoute(r);
+  else if (replace || change) inet6.replaceRoute(r, replace);
+  else inet6.delRoute(r);
 }
 
 /** iproute_list_flush_or_save's selector for IPv6: `dev`, `table`, `root P`, `match P`, `[exact] P`. */

@@ -16,7 +16,7 @@ import { Emulator } from '../../src/emulator.js';
 // (all and default, on both sides), so an address is never `tentative` for a time the two
 // clocks would measure differently (test/cli/ip6-dad-live.test.ts compares DAD itself).
 // Not compared, for want of the feature in nkemu:
-//   - IPv6 route replace, change, append and multipath routes;
+//   - IPv6 route append and multipath routes;
 //   - tables other than main (`ip route add … table 100`, `ip route show table local|all`);
 //   - `ip link show type veth` (nkemu's pair is netkit) and the host-wide `ip netns list`;
 //   - a refused `ip neigh add ADDR dev DEV` (no lladdr) leaves a NUD_NONE entry in the kernel
@@ -733,6 +733,14 @@ describe.skipIf(reason !== undefined)(`ip against this machine's iproute2 (${rea
     'ip -6 route get 2001:db8:5::1 oif nka',
     'ip route get 2001:db8:5::1',
     'ip -6 route get',
+    'ip -6 route replace 2001:db8:5::/64 via fe80::9 dev nka',
+    'ip -6 route replace 2001:db8:5::/64 dev nka metric 5',
+    'ip -6 route replace 2001:db8:f0::/64 dev nkb',
+    'ip -6 route change 2001:db8:f1::/64 dev nkb',
+    'ip -6 route change 2001:db8:f0::/64 via fe80::7 dev nka',
+    'ip -6 route replace 2001:db8:f0::/64 via 2001:db9::1',
+    'ip -6 route',
+    'ip -6 route del 2001:db8:f0::/64',
     'ip -6 route del 2001:db8:5::/64',
     'ip -6 route del 2001:db8:5::/64 metric 5',
     'ip -6 route del 2001:db8:5::/64',

@@ -283,6 +283,32 @@ export class Addrconf {
     return route;
   }
 
+  /**
+   * `ip -6 route replace|change` (NLM_F_REPLACE): the route of the same prefix and metric
+   * gives way to the new one, checked as an add is (the old one stays if it is refused);
+   * none: replace (NLM_F_CREATE) adds, change is ENOENT.
+   */
+  replaceRoute(r: { dst: bigint; prefixLen: number; via?: bigint; ifindex?: number; metric?: number }, create: boolean): Route6 {
+    const dst = r.dst & mask6(r.prefixLen);
+    const metric = r.metric ?? RT6_PRIO_USER;
+    const old = this.routeList().find((x) => x.dst === dst && x.prefixLen === r.prefixLen && x.metric === metric);
+    if (!old) {
+      if (!create) fail('ENOENT', 'Can not replace route - no match found');
+      return this.addRoute(r);
+    }
+    const at = this.routes.indexOf(old);
+    this.routes.splice(at, 1);
+    try {
+      const added = this.addRoute(r);
+      // (in the old one's place: its age, for the dump order)
+      added.seq = old.seq;
+      return added;
+    } catch (e) {
+      this.routes.splice(at, 0, old);
+      throw e;
+    }
+  }
+
   /** `ip -6 route del PREFIX [via GW] [dev DEV] [metric N]`: the first route that matches every given key (ESRCH: none). */
   delRoute(r: { dst: bigint; prefixLen: number; via?: bigint; ifindex?: number; metric?: number }): void {
     const dst = r.dst & mask6(r.prefixLen);
