@@ -33,7 +33,7 @@ const linkFields = {
 };
 const peerRequest = obj({ ...linkFields, linkinfo: obj({ kind: str, data: any }, ['kind']) });
 const linkRequest = obj({ ...linkFields, linkinfo: obj({ kind: str, data: netkitData(peerRequest) }, ['kind']) });
-const linkChange = obj({ up: bool, mtu: u32, ifname: str, address: mac, txqlen: u32, netns: str, data: netkitData(any) });
+const linkChange = obj({ up: bool, mtu: u32, ifname: str, address: mac, txqlen: u32, netns: str, data: netkitData(any), addrgenmode: oneOf('eui64', 'none', 'stable_secret', 'random') });
 const frameMeta = opt(obj({ mark: u32, priority: u32, tstamp: big, protocol: int(0, 0xffff), buffer: u32 }));
 const qtype = or(oneOf('rx', 'tx'), u32);
 const queueCreate = obj({
@@ -75,7 +75,7 @@ export const SIGNATURES: Record<string, Signature> = {
   pendingUnregister: [['ns', opt(ns)]],
   stack: [['ns', opt(ns)]],
   setRxSink: [['ns', ns], ['dev', dev], ['sink', oneOf('stack', 'drop')]],
-  addAddress: [['ns', ns], ['dev', dev], ['cidr', str]],
+  addAddress: [['ns', ns], ['dev', dev], ['cidr', str], ['o', opt(obj({ nodad: bool, noprefixroute: bool }))]],
   delAddress: [['ns', ns], ['dev', dev], ['cidr', str]],
   addRoute: [['ns', ns], ['r', obj({ dst: str, via: str, dev, src: str, metric: u32, type: routeType }, ['dst'])]],
   delRoute: [['ns', ns], ['r', obj({ dst: str, dev, metric: u32, type: routeType }, ['dst'])]],
@@ -118,6 +118,7 @@ export const SIGNATURES: Record<string, Signature> = {
   onReceive: [['fn', fn]],
   settle: [['maxRounds', opt(int(1, 0x7fffffff))]],
   pktgen: [['ns', ns], ['dev', dev], ['frame', bytes], ['o', obj({ count: u32, batch: int(1, 64), flows: int(1, 0xffff), portOffset: int(0, 0xffff) }, ['count'])]],
+  sleep: [['seconds', num]],
   ping: [['ns', ns], ['dst', str], ['o', opt(obj({ count: int(1, 0x7fffffff), size: int(0, 65507), interval: num, ttl: int(1, 255), tos: int(0, 255), mark: u32, priority: u32, device: dev, signal: inst(AbortSignal), onLine: fn }))]],
   startCapture: [['o', opt(obj({ devices: arr(obj({ ns, dev }, ['ns', 'dev'])) }))]],
   stopCapture: [['c', inst(Capture)]],
@@ -169,6 +170,12 @@ export const CAPTURE_SIGNATURES: Record<string, Signature> = {
 /** The stack's socket API (`emu.stack(ns).udpBind`, and what it returns). */
 export const STACK_SIGNATURES: Record<string, Signature> = {
   udpBind: [['o', opt(obj({ port: int(0, 65535), addr: u32, ifindex: u32 }))]],
+  udp6Bind: [['o', opt(obj({ port: int(0, 65535), addr: big, ifindex: u32 }))]],
+};
+export const UDP6_SIGNATURES: Record<string, Signature> = {
+  recv: [],
+  send: [['dst', big], ['dport', int(0, 65535)], ['data', bytes], ['meta', opt(has({}, 'FrameMeta'))]],
+  close: [],
 };
 export const UDP_SIGNATURES: Record<string, Signature> = {
   recv: [],

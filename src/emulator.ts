@@ -10,7 +10,7 @@
 import { Dataplane, type DataplaneOptions } from './dataplane.js';
 import { NetError } from './errors.js';
 import { guardMethods } from './args.js';
-import { CAPTURE_SIGNATURES, MAP_SIGNATURES, SIGNATURES, STACK_SIGNATURES, TRACER_SIGNATURES, UDP_SIGNATURES, XSK_SIGNATURES } from './emulator-args.js';
+import { CAPTURE_SIGNATURES, MAP_SIGNATURES, SIGNATURES, STACK_SIGNATURES, TRACER_SIGNATURES, UDP_SIGNATURES, UDP6_SIGNATURES, XSK_SIGNATURES } from './emulator-args.js';
 import { checkOptions } from './options.js';
 import { Devices } from './net/dev.js';
 import { Datapath } from './net/datapath.js';
@@ -27,6 +27,7 @@ import { Rtnl } from './net/rtnl.js';
 import type { PingOptions, PingResult } from './net/stack/ping.js';
 import type { RouteType } from './net/stack/route.js';
 import { Stack, UdpSocket } from './net/stack/stack.js';
+import { Udp6Socket } from './net/stack/udp6.js';
 import { Traffic, type FrameMeta, type RxMeta } from './net/traffic.js';
 import type { LinkChange, LinkDump, LinkRequest, LinkStats } from './net/types.js';
 import type { LoadedObject, LoadObjectOptions } from './ebpf/load.js';
@@ -193,9 +194,12 @@ export class Emulator {
   stack(ns = 'init'): Stack { return this.rtnl.stack(ns); }
   /** Chooses who consumes a device's rx rings: the stack (default) or a counting drop sink. */
   setRxSink(ns: string, dev: string | number, sink: 'stack' | 'drop'): void { this.rtnl.setRxSink(ns, dev, sink); }
-  /** `ip addr add CIDR dev DEV`: e.g. `10.0.0.1/24` (no prefix means /32). */
-  addAddress(ns: string, dev: string | number, cidr: string): void { this.rtnl.addAddress(ns, dev, cidr); }
-  /** `ip addr del CIDR dev DEV`. */
+  /**
+   * `ip addr add CIDR dev DEV`: e.g. `10.0.0.1/24` (no prefix means /32) or `2001:db8::1/64`
+   * (no prefix means /128; `nodad` skips DAD, `noprefixroute` the prefix route).
+   */
+  addAddress(ns: string, dev: string | number, cidr: string, o: { nodad?: boolean; noprefixroute?: boolean } = {}): void { this.rtnl.addAddress(ns, dev, cidr, o); }
+  /** `ip addr del CIDR dev DEV` (IPv6: no prefix means /128, which must match). */
   delAddress(ns: string, dev: string | number, cidr: string): void { this.rtnl.delAddress(ns, dev, cidr); }
   /**
    * `ip route add [TYPE] PREFIX|default [via GW] [dev DEV] [src ADDR] [metric N]`. `type`
@@ -305,6 +309,14 @@ export class Emulator {
   settle(maxRounds = 10_000): Promise<number> { return this.datapath.settle(maxRounds); }
   /** pktgen: `count` copies of `frame` sent on a device by its owner thread, in batches. */
   pktgen(ns: string, dev: string | number, frame: Uint8Array, o: { count: number; batch?: number; flows?: number; portOffset?: number }): Promise<number> { return this.datapath.pktgen(ns, dev, frame, o); }
+  /**
+   * `sleep`: the virtual clock moves on by `seconds` (what waits on it, such as an IPv6
+   * address's duplicate address detection, sees the time pass).
+   */
+  sleep(seconds: number): void {
+    if (!(seconds >= 0 && Number.isFinite(seconds))) throw new NetError('EINVAL', `seconds: must be a finite number of 0 or more, got ${seconds}`);
+    this.dp.clockNs += BigInt(Math.round(seconds * 1e9));
+  }
   /** `ping`: ICMP echo requests from a namespace's stack to `dst`, one per `interval` of virtual time. */
   ping(ns: string, dst: string, o: PingOptions = {}): Promise<PingResult> { return this.datapath.ping(ns, dst, o); }
 
@@ -353,6 +365,7 @@ guardMethods('BpfMap', BpfMap.prototype, MAP_SIGNATURES);
 guardMethods('XskSocket', XskSocket.prototype, XSK_SIGNATURES);
 guardMethods('Stack', Stack.prototype, STACK_SIGNATURES);
 guardMethods('UdpSocket', UdpSocket.prototype, UDP_SIGNATURES);
+guardMethods('Udp6Socket', Udp6Socket.prototype, UDP6_SIGNATURES);
 guardMethods('Tracer', Tracer.prototype, TRACER_SIGNATURES);
 guardMethods('Capture', Capture.prototype, CAPTURE_SIGNATURES);
 

@@ -21,6 +21,7 @@ export { Capture } from './trace/capture.js';
 export { PcapngWriter, readPcapng, type PcapngFile, type PcapngInterface, type PcapngPacket } from './trace/pcapng.js';
 export { Tracer, type TraceEvent } from './trace/trace.js';
 export { Stack, UdpSocket, type Address, type Datagram, type Neighbour, type StackCounters } from './net/stack/stack.js';
+export { Udp6Socket, type Datagram6 } from './net/stack/udp6.js';
 export { PingResult, type PingOptions } from './net/stack/ping.js';
 export type { Route, RouteType } from './net/stack/route.js';
 export {

@@ -13,6 +13,9 @@ import type { Address, Neighbour } from '../net/stack/stack.js';
 import { NetError } from '../errors.js';
 import { formatIp, formatMac, maskOf } from '../net/stack/packet.js';
 import { formatRoute, type Route } from '../net/stack/route.js';
+import { IFA_F_NODAD, IFA_F_NOPREFIXROUTE, IFA_F_TENTATIVE, type Address6, type Route6 } from '../net/stack/addrconf.js';
+import { formatIp6 } from '../net/stack/addr6.js';
+import type { Neighbour6 } from '../net/stack/ipv6.js';
 
 /** An IPv4 prefix (`to PREFIX` selectors). */
 export interface Prefix {
@@ -20,8 +23,15 @@ export interface Prefix {
   len: number;
 }
 
+/** An address of either family (an IPv6 one has `addr`, an IPv4 one `local`). */
+export type AnyAddress = Address | Address6;
+
+export function isInet6(a: AnyAddress): a is Address6 {
+  return 'addr' in a;
+}
+
 /** `ip addr show to PREFIX`, `secondary`, …: the addresses the selector takes. */
-export type AddrSelect = (a: Address) => boolean;
+export type AddrSelect = (a: AnyAddress) => boolean;
 
 export interface AddrFilter {
   keep?: AddrSelect;
@@ -31,6 +41,11 @@ export interface AddrFilter {
 export interface AddrView {
   addr?: boolean;
   noL2?: boolean;
+  /**
+   * The link part of an IPv6 dump (`ip -6 addr` without a device: the kernel answers
+   * with inet6_fill_ifinfo, which carries no qdisc and no group).
+   */
+  inet6Dump?: boolean;
 }
 
 export interface ShowOptions {
@@ -128,7 +143,9 @@ export function linkText(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions 
   // (xdp_dump after the mtu: `xdp` in a link listing, `xdp/id:N` in an address listing)
   const xdp = xdpOf(emu, ns, d);
   const mtu = `mtu ${d.mtu}${xdp ? (o.addr ? ` xdp/id:${xdp.id}` : ' xdp') : ''}`;
-  const lines = [`${d.ifindex}: ${name}: <${flags}> ${mtu} qdisc ${d.qdisc} state ${d.operstate}${o.addr ? '' : ` mode ${d.linkmode}`} group ${d.group} qlen ${d.txqlen}`];
+  const lines = [o.inet6Dump
+    ? `${d.ifindex}: ${name}: <${flags}> ${mtu} state ${d.operstate} qlen ${d.txqlen}`
+    : `${d.ifindex}: ${name}: <${flags}> ${mtu} qdisc ${d.qdisc} state ${d.operstate}${o.addr ? '' : ` mode ${d.linkmode}`} group ${d.group} qlen ${d.txqlen}`];
   // (an address listing for one family leaves out the link layer)
   if (o.noL2) return lines;
   let l2 = `    link/${d.linkType} ${d.address} brd ${d.broadcast}`;
@@ -140,8 +157,10 @@ export function linkText(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions 
   if (o.details) {
     l2 += ` promiscuity 0 allmulti 0 minmtu ${d.minMtu} maxmtu ${d.maxMtu} `;
     // print_linkinfo starts a line for the kind only when there is IFLA_LINKINFO (not on lo)
-    if (d.kind === 'netkit') lines.push(l2, `    ${netkitText(d)}${tail(d)}`);
-    else lines.push(l2 + tail(d));
+    // (then the inet6 part of IFLA_AF_SPEC: the address generation mode)
+    const gen = `addrgenmode ${d.addrGenMode} `;
+    if (d.kind === 'netkit') lines.push(l2, `    ${netkitText(d)}${gen}${tail(d)}`);
+    else lines.push(l2 + gen + tail(d));
   } else {
     lines.push(l2);
   }
@@ -171,10 +190,10 @@ export function linkJson(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions 
     const prog = xdpProg(xdp, o.details);
     j.xdp = { mode: 1, prog, attached: [{ mode: 1, prog }] };
   }
-  j.qdisc = d.qdisc;
+  if (!o.inet6Dump) j.qdisc = d.qdisc;
   j.operstate = d.operstate;
   if (!o.addr) j.linkmode = d.linkmode;
-  j.group = d.group;
+  if (!o.inet6Dump) j.group = d.group;
   j.txqlen = d.txqlen;
   if (o.noL2) return j;
   j.link_type = d.linkType;
@@ -191,6 +210,7 @@ export function linkJson(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions 
       if (x.peerScrub !== undefined) data.peer_scrub = x.peerScrub;
       j.linkinfo = { info_kind: 'netkit', info_data: data };
     }
+    j.inet6_addr_gen_mode = d.addrGenMode;
     Object.assign(j, {
       num_tx_queues: d.numTxQueues, num_rx_queues: d.numRxQueues, gso_max_size: d.gsoMaxSize, gso_max_segs: d.gsoMaxSegs,
       tso_max_size: d.tsoMaxSize, tso_max_segs: d.tsoMaxSegs, gro_max_size: d.groMaxSize, gso_ipv4_max_size: d.gsoMaxSize, gro_ipv4_max_size: d.groMaxSize,
@@ -209,25 +229,42 @@ export function linkJson(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions 
   return j;
 }
 
-/** The device's IPv4 addresses in the kernel's ifa_list order: primaries as added, then secondaries. */
-export function addrList(emu: Emulator, ns: string, ifindex: number, keep: AddrSelect = () => true): readonly Address[] {
-  const all = emu.stack(ns).addresses(ifindex).filter(keep);
-  return [...all.filter((a) => !a.secondary), ...all.filter((a) => a.secondary)];
+/**
+ * The device's addresses as the kernel dumps them: IPv4 in ifa_list order (primaries as
+ * added, then secondaries), then IPv6 in the device's list order.
+ */
+export function addrList(emu: Emulator, ns: string, ifindex: number, keep: AddrSelect = () => true): readonly AnyAddress[] {
+  const st = emu.stack(ns);
+  const all = st.addresses(ifindex).filter(keep);
+  return [...all.filter((a) => !a.secondary), ...all.filter((a) => a.secondary), ...st.inet6.addresses(ifindex).filter(keep)];
 }
 
-function addrScope(a: Address): string {
-  return (a.local >>> 24) === 127 ? 'host' : 'global';
+function addrScope(a: AnyAddress): string {
+  return isInet6(a) ? a.scope : (a.local >>> 24) === 127 ? 'host' : 'global';
 }
 
-/** The `inet` line of one address and its lifetime line. */
-function inetLines(a: Address, ifname: string): string[] {
+/** The words print_ifa_flags prints for an IPv6 address (permanent is implied and left out). */
+function inet6Flags(a: Address6): string[] {
+  return [...(a.flags & IFA_F_NODAD ? ['nodad'] : []), ...(a.flags & IFA_F_TENTATIVE ? ['tentative'] : []),
+    ...(a.flags & IFA_F_NOPREFIXROUTE ? ['noprefixroute'] : [])];
+}
+
+/** The address as ADDR/LEN. */
+function addrText1(a: AnyAddress): string {
+  return isInet6(a) ? `${formatIp6(a.addr)}/${a.prefixLen}` : `${formatIp(a.local)}/${a.prefixLen}`;
+}
+
+/** The `inet` or `inet6` line of one address and its lifetime line (an IPv6 one has no label, and a space at its end). */
+function inetLines(a: AnyAddress, ifname: string): string[] {
+  const life = '       valid_lft forever preferred_lft forever';
+  if (isInet6(a)) return [`    inet6 ${addrText1(a)} scope ${a.scope} ${inet6Flags(a).map((f) => `${f} `).join('')}`, life];
   const brd = a.broadcast ? ` brd ${formatIp(a.broadcast)}` : '';
-  return [`    inet ${formatIp(a.local)}/${a.prefixLen}${brd} scope ${addrScope(a)}${a.secondary ? ' secondary' : ''} ${ifname}`, '       valid_lft forever preferred_lft forever'];
+  return [`    inet ${formatIp(a.local)}/${a.prefixLen}${brd} scope ${addrScope(a)}${a.secondary ? ' secondary' : ''} ${ifname}`, life];
 }
 
 /** `ip addr show` lines for one device (link lines, then its inet lines). */
 export function addrText(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions & AddrView & AddrFilter): string[] {
-  const lines = linkText(emu, ns, d, { details: o.details, stats: 0, addr: true, noL2: o.noL2 });
+  const lines = linkText(emu, ns, d, { details: o.details, stats: 0, addr: true, noL2: o.noL2, inet6Dump: o.inet6Dump });
   for (const a of addrList(emu, ns, d.ifindex, o.keep)) lines.push(...inetLines(a, d.ifname));
   // (`-s`: the link's counters follow its addresses)
   if (o.stats) lines.push(...statsText(d, o.stats));
@@ -240,16 +277,20 @@ export function addrOneline(emu: Emulator, ns: string, d: LinkDump, keep?: AddrS
 }
 
 export function addrJson(emu: Emulator, ns: string, d: LinkDump, o: ShowOptions & AddrView & AddrFilter): Record<string, unknown> {
-  const j = linkJson(emu, ns, d, { details: o.details, stats: o.stats, addr: true, noL2: o.noL2 });
+  const j = linkJson(emu, ns, d, { details: o.details, stats: o.stats, addr: true, noL2: o.noL2, inet6Dump: o.inet6Dump });
   // (`-s`: stats64 after addr_info)
   const stats = j.stats64;
   delete j.stats64;
-  j.addr_info = addrList(emu, ns, d.ifindex, o.keep).map((a) => ({
+  j.addr_info = addrList(emu, ns, d.ifindex, o.keep).map((a) => isInet6(a) ? {
+    family: 'inet6', local: formatIp6(a.addr), prefixlen: a.prefixLen, scope: a.scope,
+    ...Object.fromEntries(inet6Flags(a).map((f) => [f, true])),
+    valid_life_time: 4294967295, preferred_life_time: 4294967295,
+  } : {
     family: 'inet', local: formatIp(a.local), prefixlen: a.prefixLen,
     ...(a.broadcast ? { broadcast: formatIp(a.broadcast) } : {}),
     scope: addrScope(a), ...(a.secondary ? { secondary: true } : {}), label: d.ifname,
     valid_life_time: 4294967295, preferred_life_time: 4294967295,
-  }));
+  });
   if (stats !== undefined) j.stats64 = stats;
   return j;
 }
@@ -266,7 +307,7 @@ export function linkBrief(emu: Emulator, ns: string, d: LinkDump): string {
 
 /** `ip -br addr`: name, state, then every address as ADDR/LEN. */
 export function addrBrief(emu: Emulator, ns: string, d: LinkDump, keep?: AddrSelect): string {
-  return `${briefHead(emu, ns, d)}${addrList(emu, ns, d.ifindex, keep).map((a) => `${formatIp(a.local)}/${a.prefixLen} `).join('')}`;
+  return `${briefHead(emu, ns, d)}${addrList(emu, ns, d.ifindex, keep).map((a) => `${addrText1(a)} `).join('')}`;
 }
 
 /** `ip -br -j link`: the name part, the state, the link-layer address and the flags. */
@@ -276,7 +317,7 @@ export function linkBriefJson(emu: Emulator, ns: string, d: LinkDump): Record<st
 
 /** `ip -br -j addr`: the name part, the state and each address as local and prefixlen. */
 export function addrBriefJson(emu: Emulator, ns: string, d: LinkDump, keep?: AddrSelect): Record<string, unknown> {
-  return { ...nameJson(d), operstate: d.operstate, addr_info: addrList(emu, ns, d.ifindex, keep).map((a) => ({ local: formatIp(a.local), prefixlen: a.prefixLen })) };
+  return { ...nameJson(d), operstate: d.operstate, addr_info: addrList(emu, ns, d.ifindex, keep).map((a) => ({ local: isInet6(a) ? formatIp6(a.addr) : formatIp(a.local), prefixlen: a.prefixLen })) };
 }
 
 /**
@@ -358,6 +399,33 @@ export function routeJson(emu: Emulator, ns: string, dev?: number, keep: (r: Rou
   }));
 }
 
+/** An IPv6 route's destination as iproute2 prints it: `default`, a host alone, else ADDR/LEN. */
+function dst6(r: Route6): string {
+  return r.prefixLen === 0 ? 'default' : r.prefixLen === 128 ? formatIp6(r.dst) : `${formatIp6(r.dst)}/${r.prefixLen}`;
+}
+
+/**
+ * `ip -6 route show [dev DEV]` lines: no space at the end (unlike IPv4's), the device left
+ * out of a `dev` listing, `linkdown` for a device without carrier, `pref medium` last.
+ */
+export function route6Lines(emu: Emulator, ns: string, dev?: number, keep: (r: Route6) => boolean = (r) => dev === undefined || r.ifindex === dev): string[] {
+  const n = emu.netns(ns);
+  const inet6 = emu.stack(ns).inet6;
+  return inet6.routeList().filter(keep).map((r) => [
+    dst6(r), ...(r.via ? ['via', formatIp6(r.via)] : []), ...(dev === undefined ? ['dev', n.find(r.ifindex)?.name ?? `if${r.ifindex}`] : []),
+    ...(r.proto !== 'boot' ? ['proto', r.proto] : []), 'metric', String(r.metric), ...(inet6.linkdown(r) ? ['linkdown'] : []), 'pref', 'medium',
+  ].join(' '));
+}
+
+export function route6Json(emu: Emulator, ns: string, dev?: number, keep: (r: Route6) => boolean = (r) => dev === undefined || r.ifindex === dev): Record<string, unknown>[] {
+  const n = emu.netns(ns);
+  const inet6 = emu.stack(ns).inet6;
+  return inet6.routeList().filter(keep).map((r) => ({
+    dst: dst6(r), ...(r.via ? { gateway: formatIp6(r.via) } : {}), ...(dev === undefined ? { dev: n.find(r.ifindex)?.name ?? `if${r.ifindex}` } : {}),
+    ...(r.proto !== 'boot' ? { protocol: r.proto } : {}), metric: r.metric, flags: inet6.linkdown(r) ? ['linkdown'] : [], pref: 'medium',
+  }));
+}
+
 type NeighFilter = (n: Neighbour) => boolean;
 
 /** `ip neigh show [dev DEV]` lines: iproute2 ends each with a space and leaves the device out of a `dev` listing. */
@@ -373,6 +441,24 @@ export function neighJson(emu: Emulator, ns: string, dev?: number, keep: NeighFi
     dst: formatIp(x.dst),
     ...(dev === undefined ? { dev: n.find(x.ifindex)?.name ?? `if${x.ifindex}` } : {}),
     ...(x.lladdr ? { lladdr: formatMac(x.lladdr) } : {}),
+    state: [x.state],
+  }));
+}
+
+/** `ip -6 neigh show` lines: as IPv4's, with `router` after the address of a neighbour that said it forwards. */
+export function neigh6Lines(emu: Emulator, ns: string, dev: number | undefined, keep: (n: Neighbour6) => boolean): string[] {
+  const n = emu.netns(ns);
+  return emu.stack(ns).ip6.neighbours().filter(keep)
+    .map((x) => `${formatIp6(x.dst)}${dev === undefined ? ` dev ${n.find(x.ifindex)?.name ?? `if${x.ifindex}`}` : ''}${x.lladdr ? ` lladdr ${formatMac(x.lladdr)}` : ''}${x.router ? ' router' : ''} ${x.state} `);
+}
+
+export function neigh6Json(emu: Emulator, ns: string, dev: number | undefined, keep: (n: Neighbour6) => boolean): Record<string, unknown>[] {
+  const n = emu.netns(ns);
+  return emu.stack(ns).ip6.neighbours().filter(keep).map((x) => ({
+    dst: formatIp6(x.dst),
+    ...(dev === undefined ? { dev: n.find(x.ifindex)?.name ?? `if${x.ifindex}` } : {}),
+    ...(x.lladdr ? { lladdr: formatMac(x.lladdr) } : {}),
+    ...(x.router ? { router: null } : {}),
     state: [x.state],
   }));
 }

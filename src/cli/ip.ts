@@ -12,13 +12,16 @@ import { Iproute2Refusal, parsePinningDb } from '../ebpf/legacy-maps.js';
 import { LoadError } from '../ebpf/load-error.js';
 import type { LoadedObject } from '../ebpf/load.js';
 import { formatIp, maskOf, parseIp } from '../net/stack/packet.js';
-import type { Address, NeighState } from '../net/stack/stack.js';
+import { inPrefix6, parseIp6 } from '../net/stack/addr6.js';
+import type { NeighState } from '../net/stack/stack.js';
 import type { Route, RouteType } from '../net/stack/route.js';
 import { CliError, type Ctx } from './context.js';
 import {
-  addrBrief, addrBriefJson, addrJson, addrList, addrOneline, addrText, jsonText, linkBrief, linkBriefJson, linkJson, linkText, neighJson,
-  neighLines, type Prefix, routeGet, routeJson, routeLines,
+  type AddrSelect, type AnyAddress, isInet6, addrBrief, addrBriefJson, addrJson, addrList, addrOneline, addrText, jsonText, linkBrief, linkBriefJson, linkJson, linkText, neighJson,
+  neighLines, neigh6Json, neigh6Lines, type Prefix, routeGet, routeJson, routeLines,
 } from './format.js';
+import { isRoute6, route6Cmd, type Route6Helpers } from './ip-route6.js';
+import type { Neighbour6 } from '../net/stack/ipv6.js';
 import { ADDR_USAGE, IP_USAGE, IP_VERSION, LINK_USAGE, NEIGH_USAGE, NETNS_USAGE, ROUTE_USAGE } from './ip-usage.js';
 
 const NETKIT_USAGE = [
@@ -187,8 +190,9 @@ interface LinkFilter {
   dev?: string;
   up: boolean;
   kind?: string;
-  /** `to PREFIX` (addresses only). */
+  /** `to PREFIX` (addresses only): IPv4, or IPv6 in `to6`. */
   to?: Prefix;
+  to6?: { addr: bigint; len: number };
   /** Address flags to match (get_filter): the wanted bits within `mask`. */
   flags: number;
   mask: number;
@@ -200,8 +204,9 @@ const IFA_FLAGS: Record<string, number> = {
   tentative: 0x40, permanent: 0x80, mngtmpaddr: 0x100, noprefixroute: 0x200, autojoin: 0x400, 'stable-privacy': 0x800,
 };
 
-/** An IPv4 address's IFA_F_* flags in nkemu: every one added by hand is permanent, some secondary. */
-function ifaFlags(a: Address): number {
+/** An address's IFA_F_* flags in nkemu: IPv4 ones are permanent, some secondary; IPv6 ones carry theirs. */
+function ifaFlags(a: AnyAddress): number {
+  if (isInet6(a)) return a.flags;
   return IFA_FLAGS.permanent! | (a.secondary ? IFA_FLAGS.secondary! : 0);
 }
 
@@ -223,6 +228,14 @@ function parseLinkFilter(args: string[], help: string): LinkFilter {
     let a = args[i]!;
     if (a === 'to') {
       const v = nextArg(args, i++);
+      if (v.includes(':')) {
+        const [ip, len, extra] = v.split('/');
+        const addr = parseIp6(ip!);
+        const l = len === undefined ? 128 : /^\d{1,3}$/.test(len) ? Number(len) : NaN;
+        if (addr === null || extra !== undefined || !(l <= 128)) throw new CliError(`Error: any valid prefix is expected rather than "${v}".`, 1);
+        f.to6 = { addr, len: l };
+        continue;
+      }
       const [ip, len, extra] = v.split('/');
       const addr = parseIp(ip!);
       const l = len === undefined ? 32 : /^\d{1,2}$/.test(len) ? Number(len) : NaN;
@@ -242,9 +255,13 @@ function parseLinkFilter(args: string[], help: string): LinkFilter {
   return f;
 }
 
-/** The addresses `to PREFIX` and the flag words select. */
-function addrSelect(f: LinkFilter): (a: Address) => boolean {
-  return (a) => (f.to === undefined || ((a.local ^ f.to.addr) & maskOf(f.to.len)) === 0) && ((ifaFlags(a) ^ f.flags) & f.mask) === 0;
+/** The addresses a family, `to PREFIX` and the flag words select. */
+function addrSelect(f: LinkFilter, fam?: Ctx['family']): AddrSelect {
+  return (a) => {
+    if (((ifaFlags(a) ^ f.flags) & f.mask) !== 0) return false;
+    if (isInet6(a)) return (fam === undefined || fam === 'inet6') && f.to === undefined && (f.to6 === undefined || inPrefix6(a.addr, f.to6.addr, f.to6.len));
+    return (fam === undefined || fam === 'inet') && f.to6 === undefined && (f.to === undefined || ((a.local ^ f.to.addr) & maskOf(f.to.len)) === 0);
+  };
 }
 
 /** The devices a filter selects, in ifindex order (`Device "X" does not exist.` for a missing one). */
@@ -288,16 +305,16 @@ function addrShow(ctx: Ctx, args: string[]): void {
     return printRecords(ctx, dumps.map((d) => linkText(emu, ns, d, o)));
   }
   // (`to PREFIX` sets the family when none was given)
-  const fam = ctx.family ?? (f.to ? 'inet' : undefined);
-  const keep = addrSelect(f);
+  const fam = ctx.family ?? (f.to ? 'inet' : f.to6 ? 'inet6' : undefined);
+  const keep = addrSelect(f, fam);
   // ipaddr_filter: a device stays if one of its addresses passes every filter, or if it has
-  // none at all and no family was asked for. (All of nkemu's addresses are IPv4.)
+  // none at all and no family was asked for.
   const dumps = filteredLinks(ctx, f).filter((d) => {
     const all = addrList(emu, ns, d.ifindex);
     if (all.length === 0) return fam === undefined;
-    return (fam === undefined || fam === 'inet') && all.some(keep);
+    return all.some(keep);
   });
-  const o = { details: ctx.details, stats: ctx.stats, noL2: fam !== undefined, keep };
+  const o = { details: ctx.details, stats: ctx.stats, noL2: fam !== undefined, keep, inet6Dump: ctx.family === 'inet6' && f.dev === undefined };
   if (ctx.brief) {
     if (ctx.json) return printJson(ctx, dumps.map((d) => addrBriefJson(emu, ns, d, keep)));
     return void ctx.out.push(...dumps.map((d) => addrBrief(emu, ns, d, keep)));
@@ -307,15 +324,19 @@ function addrShow(ctx: Ctx, args: string[]): void {
   printRecords(ctx, dumps.map((d) => addrText(emu, ns, d, o)));
 }
 
-/** `ip addr flush SELECTOR`: every IPv4 address of the selected devices (secondaries first, as their primary would take them). */
+/** `ip addr flush SELECTOR`: every address of the selected devices (IPv4 secondaries first, as their primary would take them). */
 function addrFlush(ctx: Ctx, args: string[]): void {
   const { emu, ns } = ctx;
   if (args.length === 0) throw new CliError('Flush requires arguments.', 1);
   const f = parseLinkFilter(args, ADDR_USAGE);
   const dumps = filteredLinks(ctx, f);
-  if (ctx.family !== undefined && ctx.family !== 'inet') return;
+  if (ctx.family !== undefined && ctx.family !== 'inet' && ctx.family !== 'inet6') return;
+  const fam = ctx.family ?? (f.to ? 'inet' : f.to6 ? 'inet6' : undefined);
   for (const d of dumps) {
-    for (const a of [...addrList(emu, ns, d.ifindex, addrSelect(f))].reverse()) emu.delAddress(ns, d.ifindex, `${formatIp(a.local)}/${a.prefixLen}`);
+    for (const a of [...addrList(emu, ns, d.ifindex, addrSelect(f, fam))].reverse()) {
+      if (isInet6(a)) emu.stack(ns).inet6.delAddress(d.ifindex, a.addr, a.prefixLen);
+      else emu.delAddress(ns, d.ifindex, `${formatIp(a.local)}/${a.prefixLen}`);
+    }
   }
 }
 
@@ -421,6 +442,13 @@ function linkCmd(ctx: Ctx, args: string[]): void {
           change.txqlen = uint(v, 'Invalid "txqueuelen" value\n');
           break;
         }
+        case 'addrgenmode': {
+          // (iplink_parse: an unknown mode is invarg with its message's own newline)
+          const v = nextArg(args, i++);
+          if (v !== 'eui64' && v !== 'none' && v !== 'stable_secret' && v !== 'random') invarg('Invalid address generation mode\n', v);
+          change.addrgenmode = v;
+          break;
+        }
         case 'xdp': case 'xdpdrv': {
           // ip link set dev DEV xdp obj FILE [sec NAME] | xdp off
           const how = nextArg(args, i++);
@@ -471,9 +499,13 @@ function addrModify(ctx: Ctx, verb: 'add' | 'del', args: string[]): void {
   let local: string | undefined;
   let dev: string | undefined;
   let brd: string | undefined;
+  const flags: { nodad?: boolean; noprefixroute?: boolean } = {};
+  const famName = ctx.family === 'inet' ? 'inet' : ctx.family === 'inet6' ? 'inet6' : 'any valid';
   for (let i = 0; i < args.length; i++) {
     let a = args[i]!;
-    if (matches(a, 'broadcast') || a === 'brd') {
+    if (a === 'nodad' || a === 'noprefixroute') {
+      flags[a] = true;
+    } else if (matches(a, 'broadcast') || a === 'brd') {
       const v = nextArg(args, i++);
       if (brd !== undefined) duparg('broadcast', v);
       if (v !== '+' && v !== '-' && parseIp(v) === null) throw new CliError(`Error: inet address is expected rather than "${v}".`, 1);
@@ -484,9 +516,15 @@ function addrModify(ctx: Ctx, verb: 'add' | 'del', args: string[]): void {
       if (a === 'local') a = nextArg(args, i++);
       if (matches(a, 'help')) usage(ADDR_USAGE);
       if (local !== undefined) duparg2('local', a);
-      // (get_prefix: an IPv4 address and a length up to 32)
-      const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(a);
-      if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || (m[5] !== undefined && Number(m[5]) > 32)) throw new CliError(`Error: any valid prefix is expected rather than "${a}".`, 1);
+      // (get_prefix: an address of the family asked for, or of either, and a length within it)
+      const bad = (): never => { throw new CliError(`Error: ${famName} prefix is expected rather than "${a}".`, 1); };
+      if (a.includes(':')) {
+        const [ip, len, extra] = a.split('/');
+        if (ctx.family === 'inet' || parseIp6(ip!) === null || extra !== undefined || (len !== undefined && !(/^\d{1,3}$/.test(len) && Number(len) <= 128))) bad();
+      } else {
+        const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(a);
+        if (ctx.family === 'inet6' || !m || m.slice(1, 5).some((o) => Number(o) > 255) || (m[5] !== undefined && Number(m[5]) > 32)) bad();
+      }
       local = a;
     }
   }
@@ -494,6 +532,12 @@ function addrModify(ctx: Ctx, verb: 'add' | 'del', args: string[]): void {
   findDev(emu, ns, dev);
   // No address, no family: rtnetlink has no RTM_NEWADDR handler for AF_UNSPEC.
   if (local === undefined) throw new NetError('EOPNOTSUPP');
+  if (local.includes(':')) {
+    if (brd !== undefined) throw new CliError('nkemu: an IPv6 address takes no broadcast', 1);
+    if (verb === 'del') return emu.delAddress(ns, dev, local);
+    return emu.addAddress(ns, dev, local, flags);
+  }
+  if (flags.nodad || flags.noprefixroute) throw new CliError('nkemu: nodad and noprefixroute are IPv6 address flags here', 1);
   if (verb === 'del') {
     if (!local.includes('/')) {
       // no prefix length: the kernel matches the address alone, and iproute2 says so
@@ -624,11 +668,20 @@ function routeGetCmd(ctx: Ctx, args: string[]): void {
 /** The route types `ip route add|del` takes (the rest of iproute2's, local, broadcast, throw, nat, …, nkemu has not). */
 const ROUTE_TYPES: ReadonlySet<string> = new Set(['unicast', 'blackhole', 'unreachable', 'prohibit']);
 
+/** What the IPv6 routes' verbs (ip-route6.ts) take from this file. */
+const ROUTE6_HELPERS: Route6Helpers = {
+  nextArg, matches, uint, duparg2, usage, parseTable, printJson,
+  findDev: (ctx, name) => findDev(ctx.emu, ctx.ns, name).ifindex,
+};
+
 function routeCmd(ctx: Ctx, args: string[]): void {
   const { emu, ns } = ctx;
   const verb = args[0];
+  // (`-6`, or a destination with a colon: the IPv6 table; help and unknown verbs stay here)
+  const v6verbs = ['add', 'change', 'replace', 'delete', 'list', 'show', 'lst', 'flush', 'get', 'append', 'prepend'];
+  if (isRoute6(ctx, args) && (verb === undefined || v6verbs.some((w) => matches(verb, w)) || verb === 'chg')) return route6Cmd(ctx, args, ROUTE6_HELPERS);
   const list = (sel: RouteSelector): void => {
-    if (ctx.family !== undefined && ctx.family !== 'inet') return; // (no IPv6 routes: the stack is IPv4 only)
+    if (ctx.family !== undefined && ctx.family !== 'inet') return;
     const keep = (r: Route): boolean => selected(sel, r);
     if (ctx.json) printJson(ctx, routeJson(emu, ns, sel.dev, keep));
     else ctx.out.push(...routeLines(emu, ns, sel.dev, keep));
@@ -718,6 +771,7 @@ function neighShowOrFlush(ctx: Ctx, args: string[], flush: boolean): void {
   const { emu, ns } = ctx;
   let dev: string | undefined;
   let to: { addr: number; len: number } | undefined;
+  let to6: { addr: bigint; len: number } | undefined;
   // show leaves out NOARP entries and flush the PERMANENT ones too, unless a `nud` says otherwise
   let states: Set<NeighState> | 'all' = new Set(Object.values(NUD).filter((x) => x !== 'NOARP' && (!flush || x !== 'PERMANENT')));
   let nudGiven = false;
@@ -735,6 +789,14 @@ function neighShowOrFlush(ctx: Ctx, args: string[], flush: boolean): void {
     else {
       if (a === 'to') a = nextArg(args, i++);
       if (matches(a, 'help')) usage(NEIGH_USAGE);
+      if (a.includes(':')) {
+        const [ip6, len6, extra6] = a.split('/');
+        const addr6 = parseIp6(ip6!);
+        const l6 = len6 === undefined ? 128 : /^\d{1,3}$/.test(len6) ? Number(len6) : NaN;
+        if (addr6 === null || extra6 !== undefined || !(l6 <= 128)) throw new CliError(`Error: any valid prefix is expected rather than "${a}".`, 1);
+        to6 = { addr: addr6, len: l6 };
+        continue;
+      }
       const [ip, len, extra] = a.split('/');
       const addr = parseIp(ip!);
       const l = len === undefined ? 32 : /^\d{1,2}$/.test(len) ? Number(len) : NaN;
@@ -745,15 +807,20 @@ function neighShowOrFlush(ctx: Ctx, args: string[], flush: boolean): void {
   if (flush && args.length === 0) throw new CliError('Flush requires arguments.', 1);
   const ifindex = dev === undefined ? undefined : findDev(emu, ns, dev).ifindex;
   const stack = emu.stack(ns);
-  const keep = (n: { ifindex: number; dst: number; state: NeighState }): boolean => (ifindex === undefined || n.ifindex === ifindex)
+  const fam = ctx.family ?? (to ? 'inet' : to6 ? 'inet6' : undefined);
+  const keep = (n: { ifindex: number; dst: number; state: NeighState }): boolean => (fam === undefined || fam === 'inet') && to6 === undefined
+    && (ifindex === undefined || n.ifindex === ifindex)
     && (to === undefined || ((n.dst ^ to.addr) & maskOf(to.len)) === 0) && (states === 'all' || states.has(n.state));
+  const keep6 = (n: Neighbour6): boolean => (fam === undefined || fam === 'inet6') && to === undefined && (ifindex === undefined || n.ifindex === ifindex)
+    && (to6 === undefined || inPrefix6(n.dst, to6.addr, to6.len)) && (states === 'all' || states.has(n.state));
   if (flush) {
     for (const n of stack.neighbours().filter(keep)) stack.delNeighbour(n.ifindex, n.dst);
+    for (const n of stack.ip6.neighbours().filter(keep6)) stack.ip6.delNeighbour(n.ifindex, n.dst);
     return;
   }
-  if (ctx.family !== undefined && ctx.family !== 'inet') return void (ctx.json && printJson(ctx, []));
-  if (ctx.json) printJson(ctx, neighJson(emu, ns, ifindex, keep));
-  else ctx.out.push(...neighLines(emu, ns, ifindex, keep));
+  if (ctx.family !== undefined && ctx.family !== 'inet' && ctx.family !== 'inet6') return void (ctx.json && printJson(ctx, []));
+  if (ctx.json) printJson(ctx, [...neighJson(emu, ns, ifindex, keep), ...neigh6Json(emu, ns, ifindex, keep6)]);
+  else ctx.out.push(...neighLines(emu, ns, ifindex, keep), ...neigh6Lines(emu, ns, ifindex, keep6));
 }
 
 /** `ip neigh {add|replace|change|del} ADDR [lladdr LLADDR] [nud STATE] dev DEV`. */
@@ -776,6 +843,7 @@ function neighModify(ctx: Ctx, verb: 'add' | 'replace' | 'change' | 'del', args:
     }
   }
   if (opt.dev === undefined || opt.dst === undefined) throw new CliError('Device and destination are required arguments.', 255);
+  if (ctx.family === 'inet6' || opt.dst.includes(':')) throw new CliError(`nkemu: "ip -6 neigh ${verb}" is not supported (IPv6 neighbours come from neighbour discovery)`, 255);
   const dev = findDev(emu, ns, opt.dev).ifindex;
   const dst = parseIp(opt.dst);
   if (dst === null) throw new CliError(`Error: any valid address is expected rather than "${opt.dst}".`, 1);

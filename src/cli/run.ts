@@ -1,6 +1,6 @@
 /**
  * Running tool command lines against an emulator: one line (`runCommand`), or a script
- * of them (`runScript`). Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl,
+ * of them (`runScript`). Tools: ip, ping, ping6, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, sleep,
  * bpftool, xdpsock (and `wait` for the xdpsock runs started with a trailing `&`).
  */
 
@@ -23,7 +23,7 @@ export const USAGE = `Usage: nkemu [--workers N] TOOL [ARGS...]
        nkemu [--workers N] run FILE        run a script (one command per line, # comments)
        nkemu bench SCRIPT [--prog FILE]... measure a setup and program variants (nkemu bench --help)
        nkemu demo                         the built-in scenario
-Tools: ip, ping, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock, wait`;
+Tools: ip, ping, ping6, pktgen, wire, nic, ethtool, ynl, zcrx, sysctl, bpftool, xdpsock, wait, sleep`;
 
 /** Splits a script line like a shell would for these tools: words, 'single' and "double" quotes. */
 export function splitWords(line: string): string[] {
@@ -48,6 +48,7 @@ async function dispatch(ctx: Ctx, argv: string[]): Promise<number> {
   switch (tool) {
     case 'ip': await ipCommand(ctx, rest, exec); return 0;
     case 'ping': return ping(ctx, rest);
+    case 'ping6': return ping(ctx, rest, 6);
     case 'pktgen': await pktgen(ctx, rest); return 0;
     case 'wire': await wire(ctx, rest); return 0;
     case 'nic': nicCmd(ctx, rest); return 0;
@@ -57,6 +58,13 @@ async function dispatch(ctx: Ctx, argv: string[]): Promise<number> {
     case 'bpftool': bpftool(ctx, rest); return 0;
     case 'xdpsock': await xdpsock(ctx, rest); return 0;
     case 'wait': await waitJobs(ctx); return 0;
+    case 'sleep': {
+      // (coreutils' sleep NUMBER[s]: here the virtual clock's time passes, at once)
+      const v = rest.length === 1 ? /^(\d+(?:\.\d*)?|\.\d+)s?$/.exec(rest[0]!) : null;
+      if (!v) throw new CliError(rest.length === 0 ? 'sleep: missing operand' : `sleep: invalid time interval '${rest.join(' ')}'`, 1);
+      ctx.emu.sleep(Number(v[1]));
+      return 0;
+    }
     case 'sysctl': {
       return sysctl(ctx, rest);
     }

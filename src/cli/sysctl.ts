@@ -1,7 +1,8 @@
 /**
  * `sysctl` (procps-ng) for the keys a namespace's stack has: net.ipv4.ip_forward and
  * net.ipv4.conf.all.forwarding, one value (the kernel's devinet forwarding: any integer,
- * forwarding on when it is not 0). Reads print `key = value`; writes echo it unless -q;
+ * forwarding on when it is not 0); net.ipv6.conf.all.forwarding (0 or 1: another
+ * value reads back as 1), net.ipv6.conf.{all,default}.accept_dad. Reads print `key = value`; writes echo it unless -q;
  * -n prints values only, -N names only, -e ignores unknown keys, -w wants key=value;
  * keys may be written with '/' for '.'. Unknown keys and bad values are procps' errors
  * (exit 1), the others still done.
@@ -14,14 +15,23 @@ import { SYSCTL_USAGE } from './usage.js';
 /** What `sysctl -V` prints (the procps-ng version whose behaviour this follows). */
 const VERSION = 'sysctl from procps-ng 4.0.2';
 
-const KEYS: ReadonlySet<string> = new Set(['net.ipv4.ip_forward', 'net.ipv4.conf.all.forwarding']);
+const FORWARDING: ReadonlySet<string> = new Set(['net.ipv4.ip_forward', 'net.ipv4.conf.all.forwarding']);
 /** The value last written per stack (1 when forwarding was turned on otherwise). */
 const written = new WeakMap<Stack, number>();
 
-function value(stack: Stack): number {
+function forwarding(stack: Stack): number {
   const v = written.get(stack);
   return v !== undefined && (v !== 0) === stack.forwarding ? v : stack.forwarding ? 1 : 0;
 }
+
+/** Each key's read and write (any integer, as proc_dointvec takes it). */
+const KEYS: Record<string, { get(s: Stack): number; set(s: Stack, v: number): void }> = {
+  ...Object.fromEntries([...FORWARDING].map((k) => [k, { get: forwarding, set: (s: Stack, v: number) => { written.set(s, v); s.forwarding = v !== 0; } }])),
+  'net.ipv6.conf.all.forwarding': { get: (s) => (s.ip6.forwarding ? 1 : 0), set: (s, v) => { s.ip6.forwarding = v !== 0; } },
+  // (accept_dad: a device follows default; DAD runs when all or default is 1 or more)
+  'net.ipv6.conf.all.accept_dad': { get: (s) => s.inet6.acceptDadAll, set: (s, v) => { s.inet6.acceptDadAll = v; } },
+  'net.ipv6.conf.default.accept_dad': { get: (s) => s.inet6.acceptDadDefault, set: (s, v) => { s.inet6.acceptDadDefault = v; } },
+};
 
 export function sysctl(ctx: Ctx, argv: string[]): number {
   let names = false, values = false, quiet = false, write = false, ignore = false;
@@ -60,14 +70,15 @@ export function sysctl(ctx: Ctx, argv: string[]): number {
       return;
     }
     const name = (eq < 0 ? it : it.slice(0, eq)).replace(/\//g, '.');
-    if (!KEYS.has(name)) {
+    const key = KEYS[name];
+    if (!key) {
       if (!ignore) {
         ctx.err.push(`sysctl: cannot stat /proc/sys/${name.replace(/\./g, '/')}: No such file or directory`);
         rc = 1;
       }
       return;
     }
-    if (eq < 0) return show(name, value(stack));
+    if (eq < 0) return show(name, key.get(stack));
     const text = it.slice(eq + 1);
     if (!/^\s*[+-]?\d+\s*$/.test(text)) {
       ctx.err.push(`sysctl: setting key "${name}": Invalid argument`);
@@ -75,8 +86,7 @@ export function sysctl(ctx: Ctx, argv: string[]): number {
       return;
     }
     const v = Number(text) | 0;
-    written.set(stack, v);
-    stack.forwarding = v !== 0;
+    key.set(stack, v);
     if (!quiet) show(name, v);
   });
   return rc;

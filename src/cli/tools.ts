@@ -8,6 +8,7 @@
 import { NetError, strerror } from '../errors.js';
 import { formatIp, parseIp, parseMac } from '../net/stack/packet.js';
 import { pingHeader } from '../net/stack/ping.js';
+import { parseIp6 } from '../net/stack/addr6.js';
 import { buildPacket } from '../packet.js';
 import type { MemoryProvider } from '../net/provider.js';
 import { YNL_HELP, parseYnlArgs, pformat, pyRepr } from './ynl-args.js';
@@ -44,9 +45,10 @@ function tosArg(v: string): number {
   return n;
 }
 
-export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
+export async function ping(ctx: Ctx, argv: string[], family?: 4 | 6): Promise<number> {
   const o: Parameters<Ctx['emu']['ping']>[2] = { count: 4 };
   let quiet = false;
+  let fam = family;
   let dst: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -72,7 +74,12 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
     else if (a === '-m') o.mark = intArg(val(), 0, 4294967295);
     else if (a === '-I') o.device = val();
     else if (a === '-q') quiet = true;
-    else if (a === '-h') throw new CliError(PING_USAGE.replace(/\n$/, ''), 2);
+    else if (a === '-4' || a === '-6') {
+      // (iputils: -4 and -6 together are refused)
+      const f = a === '-4' ? 4 : 6;
+      if (fam !== undefined && fam !== f) throw new CliError('ping: only one -4 or -6 option may be specified', 2);
+      fam = f;
+    } else if (a === '-h') throw new CliError(PING_USAGE.replace(/\n$/, ''), 2);
     else if (a === '-V') { ctx.out.push(...PING_VERSION.split('\n')); return 0; }
     else if (a.startsWith('-')) throw new CliError(`ping: invalid option -- '${a.slice(1)}'\n${PING_USAGE.replace(/\n$/, '')}`, 2);
     else dst = a;
@@ -80,7 +87,11 @@ export async function ping(ctx: Ctx, argv: string[]): Promise<number> {
   if (dst === undefined) throw new CliError('ping: usage error: Destination address required', 1);
   // (a TTL of 0 passes the parser; the kernel's IP_TTL refuses it)
   if (o.ttl === 0) throw new CliError('ping: cannot set unicast time-to-live: Invalid argument', 2);
-  if (parseIp(dst) === null) throw new CliError(`ping: ${dst}: Name or service not known`, 2);
+  // (a literal of the other family than -4/-6 asks for: getaddrinfo finds no such address)
+  const v6 = parseIp6(dst) !== null;
+  if ((!v6 && parseIp(dst) === null) || (fam === 6 && !v6) || (fam === 4 && v6)) {
+    throw new CliError(`ping: ${dst}: ${fam === undefined ? 'Name or service not known' : 'Address family for hostname not supported'}`, 2);
+  }
   if (o.device !== undefined && !ctx.emu.netns(ctx.ns).find(o.device)) throw new CliError(`ping: SO_BINDTODEVICE ${o.device}: No such device`, 2);
   // Lines are printed as they come (the header before the first), the statistics at the
   // end or when SIGINT stops the run, as iputils ping does.

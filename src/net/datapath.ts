@@ -16,6 +16,7 @@ import type { Devices } from './dev.js';
 import { RegState, type NetDevice } from './netdev.js';
 import type { NetdevGenl } from './netdev-genl.js';
 import type { Rtnl } from './rtnl.js';
+import { formatIp6, parseIp6 } from './stack/addr6.js';
 import { formatIp, parseIp } from './stack/packet.js';
 import { PingResult, type PingOptions } from './stack/ping.js';
 import type { Traffic } from './traffic.js';
@@ -265,7 +266,8 @@ export class Datapath {
    */
   async ping(ns: string, dst: string, o: PingOptions = {}): Promise<PingResult> {
     const n = this.rtnl.netns(ns);
-    const target = parseIp(dst);
+    const target6 = parseIp6(dst);
+    const target = target6 === null ? parseIp(dst) : 0;
     if (target === null) fail('EINVAL', `ping: ${dst}: Name or service not known`);
     const count = o.count ?? 1;
     const size = o.size ?? 56;
@@ -278,8 +280,9 @@ export class Datapath {
     const pinger = n.stack.openPing((e) => {
       const t0 = sent.get(e.seq);
       if (t0 === undefined) return;
-      if (e.kind === 'reply') result.reply(e.seq, formatIp(e.from), e.bytes, e.ttl, e.atNs - t0);
-      else result.error(e.seq, formatIp(e.from), e.kind, e.code);
+      const from = e.from6 !== undefined ? formatIp6(e.from6) : formatIp(e.from);
+      if (e.kind === 'reply') result.reply(e.seq, from, e.bytes, e.ttl, e.atNs - t0);
+      else result.error(e.seq, from, e.kind, e.code);
     });
     try {
       const start = this.dp.clockNs;
@@ -296,7 +299,8 @@ export class Datapath {
         // (the ICMP sequence number is 16 bits: past 65535 it wraps, as iputils' does)
         sent.set(seq & 0xffff, this.dp.clockNs);
         result.sending(seq & 0xffff);
-        n.stack.echo(target, pinger.id, seq, data, { ttl: o.ttl, tos: o.tos, ifindex, meta: { mark: o.mark, priority: o.priority } });
+        if (target6 !== null) n.stack.ip6.echo(target6, pinger.id, seq, data, { hopLimit: o.ttl, ifindex, meta: { mark: o.mark, priority: o.priority } });
+        else n.stack.echo(target, pinger.id, seq, data, { ttl: o.ttl, tos: o.tos, ifindex, meta: { mark: o.mark, priority: o.priority } });
         result.transmitted++;
         await this.settle();
         for (let tries = 0; !result.answered(seq) && n.stack.resolving && tries < 4; tries++) {

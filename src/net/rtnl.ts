@@ -17,6 +17,7 @@ import * as nic from './nic.js';
 import { NetdevEvent, type Notifier } from './notifier.js';
 import type { DeviceRecords } from './records.js';
 import { parseIp } from './stack/packet.js';
+import { parseIp6 } from './stack/addr6.js';
 import { Stack } from './stack/stack.js';
 import type { RouteType } from './stack/route.js';
 import type { Traffic } from './traffic.js';
@@ -317,6 +318,8 @@ export class Rtnl {
       if ((target ?? d.netns).byName.has(change.ifname)) fail('EEXIST');
       // (no EBUSY for a device that is up: dev_change_name renames it live since Linux 6.10)
     }
+    // (IFLA_AF_SPEC: inet6_validate_link_af refuses a stable_secret mode without a secret)
+    if (change.addrgenmode === 'stable_secret') fail('EINVAL');
     if (change.data !== undefined) {
       if (!d.netkit) fail('EOPNOTSUPP');
       netkit.changelink(d, change.data, (x) => this.records.publish(x));
@@ -338,6 +341,7 @@ export class Rtnl {
       this.notifier.emit(NetdevEvent.CHANGEADDR, d);
     }
     if (change.txqlen !== undefined) d.txqlen = change.txqlen;
+    if (change.addrgenmode !== undefined) d.netns.stack.inet6.setAddrGenMode(d.ifindex, change.addrgenmode);
     if (change.up === true && !d.up) this.dev.openDev(d);
     if (change.up === false && d.up) this.dev.closeDev(d);
     this.records.publish(d);
@@ -367,6 +371,7 @@ export class Rtnl {
       group: 'default',
       txqlen: d.txqlen,
       linkType: d.kind === 'loopback' ? 'loopback' : 'ether',
+      addrGenMode: ns.stack.inet6.addrGenMode(d.ifindex),
       address: macString(d.mac),
       broadcast: d.kind === 'loopback' ? '00:00:00:00:00:00' : 'ff:ff:ff:ff:ff:ff',
       numTxQueues: d.numTxQueues,
@@ -414,9 +419,17 @@ export class Rtnl {
     this.records.publish(d);
   }
 
-  /** `ip addr add CIDR dev DEV`: e.g. `10.0.0.1/24` (no prefix means /32). */
-  addAddress(ns: string, dev: string | number, cidr: string): void {
+  /**
+   * `ip addr add CIDR dev DEV`: e.g. `10.0.0.1/24` (no prefix means /32) or `2001:db8::1/64`
+   * (no prefix means /128; `nodad` skips duplicate address detection).
+   */
+  addAddress(ns: string, dev: string | number, cidr: string, o: { nodad?: boolean; noprefixroute?: boolean } = {}): void {
     const d = this.device(ns, dev);
+    if (cidr.includes(':')) {
+      const v6 = parseCidr6(cidr, 128);
+      d.netns.stack.inet6.addAddress(d.ifindex, v6.addr, v6.prefixLen, o);
+      return;
+    }
     const { addr, prefixLen } = parseCidr(cidr, 32);
     d.netns.stack.addAddress(d.ifindex, addr, prefixLen);
   }
@@ -424,6 +437,12 @@ export class Rtnl {
   /** `ip addr del CIDR dev DEV`. */
   delAddress(ns: string, dev: string | number, cidr: string): void {
     const d = this.device(ns, dev);
+    if (cidr.includes(':')) {
+      // (inet6_addr_del: no length given is /128, and it must match)
+      const v6 = parseCidr6(cidr, 128);
+      d.netns.stack.inet6.delAddress(d.ifindex, v6.addr, v6.prefixLen);
+      return;
+    }
     const { addr, prefixLen } = parseCidr(cidr, 32);
     d.netns.stack.delAddress(d.ifindex, addr, cidr.includes('/') ? prefixLen : undefined);
   }
@@ -453,6 +472,15 @@ export function parseCidr(s: string, defaultLen: number, what = 'prefix'): { add
   const addr = parseIp(a ?? '');
   const prefixLen = l === undefined ? defaultLen : /^\d{1,2}$/.test(l) ? Number(l) : NaN;
   if (addr === null || extra !== undefined || !(prefixLen >= 0 && prefixLen <= 32)) fail('EINVAL', `any valid ${what} is expected rather than "${s}"`);
+  return { addr, prefixLen };
+}
+
+/** `ADDR[/LEN]` for IPv6 → address and prefix length. */
+export function parseCidr6(s: string, defaultLen: number, what = 'prefix'): { addr: bigint; prefixLen: number } {
+  const [a, l, extra] = s.split('/');
+  const addr = parseIp6(a ?? '');
+  const prefixLen = l === undefined ? defaultLen : /^\d{1,3}$/.test(l) ? Number(l) : NaN;
+  if (addr === null || extra !== undefined || !(prefixLen >= 0 && prefixLen <= 128)) fail('EINVAL', `inet6 ${what} is expected rather than "${s}"`);
   return { addr, prefixLen };
 }
 

@@ -59,6 +59,8 @@ export interface LinkChange {
   netns?: string;
   /** IFLA_INFO_DATA for changelink. */
   data?: NetkitData;
+  /** IFLA_INET6_ADDR_GEN_MODE: how the next IPv6 link-local address is made. */
+  addrgenmode?: 'eui64' | 'none' | 'stable_secret' | 'random';
 }
 
 /** Dump of one device (RTM_GETLINK), in the caller's namespace view. */
@@ -77,6 +79,8 @@ export interface LinkDump {
   group: string;
   txqlen: number;
   linkType: 'ether' | 'loopback';
+  /** IFLA_INET6_ADDR_GEN_MODE (`addrgenmode` under -d). */
+  addrGenMode: 'eui64' | 'none' | 'stable_secret' | 'random';
   address: string;
   broadcast: string;
   /** ifindex of the peer (iflink), 0 when none. */

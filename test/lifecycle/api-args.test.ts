@@ -89,6 +89,7 @@ const VALID: Record<string, Call> = {
   onReceive: () => [() => undefined],
   settle: () => [10],
   pktgen: () => ['init', 'nk1', frame(), { count: 1 }],
+  sleep: () => [0.5],
   ping: () => ['init', '10.0.0.2', { count: 1 }],
   startCapture: () => [{ devices: [{ ns: 'init', dev: 'nk1' }] }],
   stopCapture: () => [fx.capture],

@@ -6,10 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CAPTURE_SIGNATURES, MAP_SIGNATURES, STACK_SIGNATURES, TRACER_SIGNATURES, UDP_SIGNATURES, XSK_SIGNATURES } from '../../src/emulator-args.js';
+import { CAPTURE_SIGNATURES, MAP_SIGNATURES, STACK_SIGNATURES, TRACER_SIGNATURES, UDP_SIGNATURES, UDP6_SIGNATURES, XSK_SIGNATURES } from '../../src/emulator-args.js';
 import { Capture } from '../../src/trace/capture.js';
 import { Tracer } from '../../src/trace/trace.js';
 import type { UdpSocket } from '../../src/net/stack/stack.js';
+import type { Udp6Socket } from '../../src/net/stack/udp6.js';
 import type { BpfMap } from '../../src/ebpf/maps.js';
 import { Emulator, NetError } from '../../src/emulator.js';
 import { XskSocket } from '../../src/xdp/socket.js';
@@ -19,6 +20,7 @@ let emu: Emulator;
 let map: BpfMap;
 let sock: XskSocket;
 let udp: UdpSocket;
+let udp6: Udp6Socket;
 
 const VALID_MAP: Record<string, () => unknown[]> = {
   lookup: () => [new Uint8Array(4)],
@@ -37,6 +39,12 @@ const VALID_MAP: Record<string, () => unknown[]> = {
 };
 const VALID_STACK: Record<string, () => unknown[]> = {
   udpBind: () => [{ port: 0 }],
+  udp6Bind: () => [{ port: 0 }],
+};
+const VALID_UDP6: Record<string, () => unknown[]> = {
+  recv: () => [],
+  send: () => [0x20010db8000000000000000000000002n, 9, new Uint8Array(4), {}],
+  close: () => [],
 };
 const VALID_UDP: Record<string, () => unknown[]> = {
   recv: () => [],
@@ -76,6 +84,7 @@ describe('maps and AF_XDP sockets check their arguments', () => {
     map = emu.loadObject(new Uint8Array(readFileSync(new URL('../fixtures/bpf/tc_counters.o', import.meta.url)))).maps.get('src_bytes')!;
     sock = new XskSocket(emu.dp, { umemSize: 4 * 4096 });
     udp = emu.stack('init').udpBind({ port: 4000 });
+    udp6 = emu.stack('init').udp6Bind({ port: 4000 });
     capture = emu.startCapture();
   });
   afterAll(async () => {
@@ -101,11 +110,14 @@ describe('maps and AF_XDP sockets check their arguments', () => {
     expect(Object.keys(VALID_STACK)).toEqual(Object.keys(STACK_SIGNATURES));
     expect(Object.keys(UDP_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(udp), []));
     expect(Object.keys(VALID_UDP).sort()).toEqual(Object.keys(UDP_SIGNATURES).sort());
+    expect(Object.keys(UDP6_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(udp6), []));
+    expect(Object.keys(VALID_UDP6).sort()).toEqual(Object.keys(UDP6_SIGNATURES).sort());
   });
 
   for (const [cls, sigs, valid, target] of [
     ['BpfMap', MAP_SIGNATURES, VALID_MAP, () => map], ['XskSocket', XSK_SIGNATURES, VALID_XSK, () => sock],
     ['Stack', STACK_SIGNATURES, VALID_STACK, () => emu.stack('init')], ['UdpSocket', UDP_SIGNATURES, VALID_UDP, () => udp],
+    ['Udp6Socket', UDP6_SIGNATURES, VALID_UDP6, () => udp6],
     ['Tracer', TRACER_SIGNATURES, VALID_TRACER, () => emu.tracer], ['Capture', CAPTURE_SIGNATURES, VALID_CAPTURE, () => capture],
   ] as const) {
     for (const name of Object.keys(valid)) {

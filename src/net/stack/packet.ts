@@ -21,6 +21,9 @@ export const ICMP_PKT_FILTERED = 13;
 export const ARPOP_REQUEST = 1;
 export const ARPOP_REPLY = 2;
 
+/** A neighbour entry's NUD state, in iproute2's words. */
+export type NeighState = 'INCOMPLETE' | 'REACHABLE' | 'STALE' | 'FAILED' | 'PERMANENT' | 'NOARP';
+
 export const BROADCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 
 /** Dotted quad → u32 (host order); `null` when not an IPv4 address. */

@@ -26,8 +26,9 @@ export interface PingOptions {
   onLine?: (line: string) => void;
 }
 
-/** The first line ping prints. */
+/** The first line ping prints (IPv6: the payload size alone, no space before the parenthesis). */
 export function pingHeader(dst: string, size: number): string {
+  if (dst.includes(':')) return `PING ${dst}(${dst}) ${size} data bytes`;
   return `PING ${dst} (${dst}) ${size}(${size + 28}) bytes of data.`;
 }
 
@@ -38,6 +39,11 @@ export interface PingReply {
   ttl: number;
   rttNs: bigint;
 }
+
+/** iputils' words for the ICMPv6 destination-unreachable codes (print_icmp6). */
+const UNREACH6: Record<number, string> = {
+  0: 'No route', 1: 'Administratively prohibited', 2: 'Beyond scope of source address', 3: 'Address unreachable', 4: 'Port unreachable',
+};
 
 /** iputils' words for the destination-unreachable codes nkemu's stacks send. */
 const UNREACH: Record<number, string> = {
@@ -50,7 +56,7 @@ export class PingResult {
   readonly count: number;
   transmitted = 0;
   readonly replies: PingReply[] = [];
-  readonly errors: { seq: number; from: string; kind: 'unreachable' | 'ttl' }[] = [];
+  readonly errors: { seq: number; from: string; kind: 'unreachable' | 'ttl' | 'toobig' }[] = [];
   /** Output lines in arrival order (replies and errors). */
   private readonly lines: string[] = [];
   timeMs = 0;
@@ -95,14 +101,23 @@ export class PingResult {
     const dup = this.replied.has(seq);
     if (!dup) { this.replied.add(seq); this.nReceived++; }
     this.replies.push({ seq, from, bytes, ttl, rttNs });
-    this.line(`${bytes} bytes from ${from}: icmp_seq=${seq} ttl=${ttl} time=${ms(rttNs)} ms${dup ? ' (DUP!)' : ''}`);
+    // (no timestamp fits in a payload under 16 bytes: iputils prints no time then)
+    this.line(`${bytes} bytes from ${from}: icmp_seq=${seq} ttl=${ttl}${this.timing ? ` time=${ms(rttNs)} ms` : ''}${dup ? ' (DUP!)' : ''}`);
   }
 
-  /** @internal `code`: the ICMP code of a destination unreachable (iputils names it). */
-  error(seq: number, from: string, kind: 'unreachable' | 'ttl', code = 1): void {
+  /** @internal `code`: the ICMP code of a destination unreachable (iputils names it), or a packet too big's MTU. */
+  error(seq: number, from: string, kind: 'unreachable' | 'ttl' | 'toobig', code = 1): void {
     this.failed.add(seq);
     this.errors.push({ seq, from, kind });
-    this.line(`From ${from} icmp_seq=${seq} ${kind === 'ttl' ? 'Time to live exceeded' : UNREACH[code] ?? `Dest Unreachable, Bad Code: ${code}`}`);
+    const why = from.includes(':')
+      ? kind === 'ttl' ? 'Time exceeded: Hop limit' : kind === 'toobig' ? `Packet too big: mtu=${code}` : `Destination unreachable: ${UNREACH6[code] ?? `Unknown code ${code}`}`
+      : kind === 'ttl' ? 'Time to live exceeded' : UNREACH[code] ?? `Dest Unreachable, Bad Code: ${code}`;
+    this.line(`From ${from} icmp_seq=${seq} ${why}`);
+  }
+
+  /** Whether the payload carries the send time (iputils' `timing`: at least a struct timeval). */
+  get timing(): boolean {
+    return this.size >= 16;
   }
 
   /** True when every request got its reply. */
@@ -121,7 +136,9 @@ export class PingResult {
     const loss = this.transmitted ? ((this.transmitted - this.received) * 100) / this.transmitted : 0;
     const errs = this.errors.length ? `, +${this.errors.length} errors` : '';
     out.push(`${this.transmitted} packets transmitted, ${this.received} received${errs}, ${Number(loss.toPrecision(6))}% packet loss, time ${this.timeMs}ms`);
-    if (this.replies.length) {
+    // (iputils ends the summary with a newline after the rtt line, or alone when there is none)
+    if (!this.replies.length || !this.timing) out.push('');
+    else {
       const t = this.replies.map((r) => Number(r.rttNs) / 1e6);
       const avg = t.reduce((a, b) => a + b, 0) / t.length;
       const mdev = Math.sqrt(t.reduce((a, b) => a + b * b, 0) / t.length - avg * avg);

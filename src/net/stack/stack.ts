@@ -17,6 +17,10 @@ import {
   buildUdp, checksum, decTtl, formatIp, maskOf, parseArp, parseIpv4, rd16, udpChecksumOk, type Ipv4Header,
 } from './packet.js';
 import { RouteTable, type Route, type RouteScope, type RouteType } from './route.js';
+import type { NeighState } from './packet.js';
+import { Addrconf } from './addrconf.js';
+import { ETH_P_IPV6, Ipv6 } from './ipv6.js';
+import type { Udp6Socket } from './udp6.js';
 
 /** What the stack knows of a device (the emulator answers from its device table). */
 export interface StackLink {
@@ -55,7 +59,7 @@ export interface Address {
   secondary: boolean;
 }
 
-export type NeighState = 'INCOMPLETE' | 'REACHABLE' | 'STALE' | 'FAILED' | 'PERMANENT' | 'NOARP';
+export type { NeighState } from './packet.js';
 
 export interface Neighbour {
   ifindex: number;
@@ -95,11 +99,13 @@ export interface StackCounters {
 
 /** An ICMP event a pinger sees: echo reply, or an error quoting its echo. */
 export interface PingEvent {
-  kind: 'reply' | 'unreachable' | 'ttl';
+  kind: 'reply' | 'unreachable' | 'ttl' | 'toobig';
   /** The ICMP code of an error (unreachable: net 0, host 1, port 3, administratively filtered 13). */
   code?: number;
   seq: number;
   from: number;
+  /** The sender of an ICMPv6 reply or error (then `from` is 0). */
+  from6?: bigint;
   ttl: number;
   bytes: number;
   atNs: bigint;
@@ -165,8 +171,26 @@ export class Stack {
     other: { OtherHost: 0, UnknownProto: 0 },
   };
 
+  /** IPv6: addresses, the main table (addrconf.ts). */
+  readonly inet6: Addrconf;
+  /** IPv6: the packet path (ipv6.ts). */
+  readonly ip6: Ipv6;
+
   constructor(o: StackOptions) {
     this.io = o.io;
+    // (bpf_fib_lookup's copy of the tables is IPv4's alone: an IPv6 change republishes nothing)
+    this.inet6 = new Addrconf({ link: (i) => this.link(i), nowNs: () => this.io.nowNs(), changed: () => undefined });
+    this.ip6 = new Ipv6({
+      link: (i) => this.link(i),
+      xmit: (i, frame, meta) => this.io.xmit(i, frame, meta),
+      loop: (frame, meta) => {
+        this.loop.push({ frame, meta: rxMeta(1, { ...meta, buffer: undefined, protocol: ETH_P_IPV6 }) });
+        this.drainLoop();
+      },
+      nowNs: () => this.io.nowNs(),
+      changed: () => undefined,
+      ping: (id, e) => this.pingers.get(id)?.({ ...e, from: 0, from6: e.from, atNs: this.io.nowNs() }),
+    }, this.inet6);
     this.fwd = o.forwarding ?? false;
     this.ttl = o.ttl ?? 64;
   }
@@ -323,6 +347,7 @@ export class Stack {
       this.addrs.unshift({ ifindex, local: 0x7f000001, prefixLen: 8, broadcast: 0, secondary: false });
     }
     for (const a of this.addrs) if (a.ifindex === ifindex) this.addPrefixRoute(a);
+    this.inet6.linkUp(ifindex);
     this.changed();
   }
 
@@ -333,6 +358,8 @@ export class Stack {
       this.counters.arp.UnresolvedDiscards += n.queue.length;
       this.neigh.delete(k);
     }
+    this.inet6.linkDown(ifindex);
+    this.ip6.linkDown(ifindex);
     this.changed();
   }
 
@@ -340,6 +367,8 @@ export class Stack {
   forgetLink(ifindex: number): void {
     this.linkDown(ifindex);
     this.addrs = this.addrs.filter((a) => a.ifindex !== ifindex);
+    this.inet6.forgetLink(ifindex);
+    this.ip6.udp.forgetLink(ifindex);
     for (const list of this.sockets.values()) for (const s of list) if (s.ifindex === ifindex) s.close();
     this.changed();
   }
@@ -395,6 +424,7 @@ export class Stack {
    * and its queued frames are discarded with ICMP host unreachable to their senders.
    */
   tick(): void {
+    this.ip6.tick();
     for (const [k, n] of this.neigh) {
       if (n.state !== 'INCOMPLETE') continue;
       if (n.probes < ARP_PROBES) {
@@ -417,7 +447,7 @@ export class Stack {
   /** Whether any neighbour is still being resolved (the emulator keeps its timers running). */
   get resolving(): boolean {
     for (const n of this.neigh.values()) if (n.state === 'INCOMPLETE') return true;
-    return false;
+    return this.ip6.resolving;
   }
 
   private sendArpRequest(n: Neighbour): void {
@@ -555,6 +585,14 @@ export class Stack {
     return s;
   }
 
+  /**
+   * bind() on an IPv6 UDP socket (IPV6_V6ONLY): `port` (0 = ephemeral), optionally an
+   * address of the namespace (EADDRNOTAVAIL otherwise) and a device.
+   */
+  udp6Bind(o: { port?: number; addr?: bigint; ifindex?: number } = {}): Udp6Socket {
+    return this.ip6.udp.bind(o);
+  }
+
   /** @internal */
   unbind(s: UdpSocket): void {
     const list = (this.sockets.get(s.port) ?? []).filter((x) => x !== s);
@@ -582,7 +620,10 @@ export class Stack {
     if (this.looping) return;
     this.looping = true;
     try {
-      for (let item = this.loop.shift(); item; item = this.loop.shift()) this.ipRcv(item.meta.ifindex, item.frame, item.meta, true);
+      for (let item = this.loop.shift(); item; item = this.loop.shift()) {
+        if (item.meta.protocol === ETH_P_IPV6) this.ip6.rcv(item.meta.ifindex, item.frame, item.meta, true);
+        else this.ipRcv(item.meta.ifindex, item.frame, item.meta, true);
+      }
     } finally {
       this.looping = false;
     }
@@ -592,6 +633,7 @@ export class Stack {
     const proto = f.length >= ETH_HLEN ? rd16(f, 12) : 0;
     if (proto === ETH_P_ARP) this.arpRcv(ifindex, f);
     else if (proto === ETH_P_IP) this.ipRcv(ifindex, f, meta, false);
+    else if (proto === ETH_P_IPV6) this.ip6.rcv(ifindex, f, meta, false);
     else this.counters.other.UnknownProto++;
   }
 
