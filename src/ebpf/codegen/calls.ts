@@ -2,7 +2,7 @@
 
 import * as A from '../../abi.generated.js';
 import type { Insn } from './cfg.js';
-import { PACKET_MOVING_HELPERS } from '../helpers.js';
+import { PACKET_MOVING_HELPERS, TAIL_CALL } from '../helpers.js';
 import type { BatchMap } from './bounds.js';
 import { EMPTY, I32, I64, Op } from './wasm.js';
 import { ADDR, ATOMIC_LOAD32, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SPARE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_ABORTED, XDP_REDIRECT, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
@@ -24,6 +24,7 @@ declare module './gen.js' {
     inlineRedirect(peer: boolean, xdp: boolean): void;
     inlineRedirectMap(): boolean;
     inlineLoop(k: number, pc: number): void;
+    tailCall(i: Insn, pc: number): void;
     helperCall(i: Insn, pc: number, id?: number): void;
     callLocal(i: Insn, pc: number): void;
   }
@@ -47,6 +48,10 @@ export const callMethods = {
     // (inline where the program's type is known: bpf_redirect answers differently in XDP)
     if ((i.imm === Fn.Redirect || i.imm === Fn.RedirectPeer) && this.batch !== undefined) {
       this.inlineRedirect(i.imm === Fn.RedirectPeer, !this.batch.writable);
+      return;
+    }
+    if (i.imm === TAIL_CALL) {
+      this.tailCall(i, pc);
       return;
     }
     if (i.imm === Fn.Loop && this.callbacks.size > 0) {
@@ -450,6 +455,29 @@ export const callMethods = {
     this.loadPacketBounds();
   },
 
+  /**
+   * bpf_tail_call(ctx, prog_array, index) on a PROG_ARRAY the program names (r2 the lddw'd
+   * record): an index past the end or an empty slot falls through inline, as the helper
+   * does (no register changes); a filled slot takes the helper, which replaces the program.
+   * Any other map goes to the helper.
+   */
+  tailCall(this: Gen, i: Insn, pc: number): void {
+    const addr = this.konst.get(2);
+    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    if (m === undefined || m.type !== A.BPF_MAP_TYPE_PROG_ARRAY) {
+      this.helperCall(i, pc);
+      return;
+    }
+    const c = this.c;
+    c.get(R(3)).op(Op.i32_wrap_i64).tee(ADDR).i32c(m.maxEntries).op(Op.i32_lt_u);
+    this.enter(Op.if);
+    c.get(ADDR).i32c(m.stride).op(Op.i32_mul).u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(m.values);
+    this.enter(Op.if);
+    this.helperCall(i, pc);
+    this.leave();
+    this.leave();
+  },
+
   /** A helper call (`id`: the dispatcher's number, VM_KFUNC_BASE + the id for kernel functions). */
   helperCall(this: Gen, i: Insn, pc: number, id = i.imm): void {
     const c = this.c;
@@ -510,4 +538,4 @@ export const callMethods = {
     c.get(TMP).i64c(A.VM_FRAME_STACK).op(Op.i64_add).set(R(10));
     this.loadPacketBounds();
   },
-} satisfies Pick<Gen, 'callHelper' | 'valueMaps' | 'programMap' | 'inlineArrayLookup' | 'inlineHashLookup' | 'directLookup' | 'directChange' | 'inlineXdpAdjust' | 'inlineSkbBytes' | 'inlineSmall' | 'inlineRedirect' | 'inlineRedirectMap' | 'inlineLoop' | 'helperCall' | 'callLocal'>;
+} satisfies Pick<Gen, 'callHelper' | 'valueMaps' | 'programMap' | 'inlineArrayLookup' | 'inlineHashLookup' | 'directLookup' | 'directChange' | 'inlineXdpAdjust' | 'inlineSkbBytes' | 'inlineSmall' | 'inlineRedirect' | 'inlineRedirectMap' | 'inlineLoop' | 'tailCall' | 'helperCall' | 'callLocal'>;
