@@ -563,34 +563,36 @@ describe('packet pointers a loop moves, in the batch code', () => {
 });
 
 describe('per-CPU array lookups and bpf_redirect_map run inline', () => {
-  it('each thread gets its own copy (an application thread past the last gets copy 0), as the helper gives it', async () => {
+  it('per-CPU array and per-CPU hash: each thread gets its own copy (an application thread past the last gets copy 0), as the helper gives it', async () => {
     const d = await Dataplane.create({ workers: 2, appThreads: 1 });
     const v = new Vm(d);
     try {
       const { BpfMap } = await import('../../src/ebpf/maps.js');
-      const m = new BpfMap(d, { name: 'pc', type: 'percpu_array', keySize: 4, valueSize: 8, maxEntries: 3 });
-      expect(m.copies).toBe(3);
-      // r0 = ++*lookup(key) or 99 when NULL.
-      const prog = (key: number): Uint8Array => assemble(
-        `mov %r6, ${key}\nstxw [%r10-4], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, none\nldxdw %r3, [%r0+0]\nadd %r3, 1\nstxdw [%r0+0], %r3\nmov %r0, %r3\nexit\nnone:\nmov %r0, 99\nexit`);
-      const regions = [{ addr: m.values, len: m.valuesSize, writable: true }];
-      const copies = (key: number): number[] => (m.lookup(new Uint8Array([key, 0, 0, 0])) as Uint8Array[]).map((b) => b[0]!);
-      for (const key of [1, 2, 3]) {
-        const insns = prog(key);
-        const info = d.jit.compile(insns, { regions, maps: [codegenMap(d.view(), m.record)] });
-        expect(info.slot).not.toBe(0);
-        const at = v.place(insns);
-        const seen: unknown[][] = [];
-        for (const jit of [0, info.slot]) {
-          if (key < 3) m.update(new Uint8Array([key, 0, 0, 0]), [new Uint8Array(8).fill(0), new Uint8Array([10, 0, 0, 0, 0, 0, 0, 0]), new Uint8Array([20, 0, 0, 0, 0, 0, 0, 0])]);
-          // threads 0..2 have their copies; thread 3 (the application thread) uses copy 0
-          const r0 = [0, 1, 2, 3, 2].map((thread) => Number(v.run(at, insns.length / 8, { jit, thread, regions, maps: [m.record] }).r0));
-          seen.push([r0, key < 3 ? copies(key) : []]);
+      for (const type of ['percpu_array', 'percpu_hash'] as const) {
+        const m = new BpfMap(d, { name: 'pc', type, keySize: 4, valueSize: 8, maxEntries: 3 });
+        expect(m.copies).toBe(3);
+        // r0 = ++*lookup(key) or 99 when NULL.
+        const prog = (key: number): Uint8Array => assemble(
+          `mov %r6, ${key}\nstxw [%r10-4], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, none\nldxdw %r3, [%r0+0]\nadd %r3, 1\nstxdw [%r0+0], %r3\nmov %r0, %r3\nexit\nnone:\nmov %r0, 99\nexit`);
+        const regions = [{ addr: m.values, len: m.valuesSize, writable: true }];
+        const copies = (key: number): number[] => (m.lookup(new Uint8Array([key, 0, 0, 0])) as Uint8Array[]).map((b) => b[0]!);
+        for (const key of [1, 2, 3]) {
+          const insns = prog(key);
+          const info = d.jit.compile(insns, { regions, maps: [codegenMap(d.view(), m.record)] });
+          expect(info.slot).not.toBe(0);
+          const at = v.place(insns);
+          const seen: unknown[][] = [];
+          for (const jit of [0, info.slot]) {
+            if (key < 3) m.update(new Uint8Array([key, 0, 0, 0]), [new Uint8Array(8).fill(0), new Uint8Array([10, 0, 0, 0, 0, 0, 0, 0]), new Uint8Array([20, 0, 0, 0, 0, 0, 0, 0])]);
+            // threads 0..2 have their copies; thread 3 (the application thread) uses copy 0
+            const r0 = [0, 1, 2, 3, 2].map((thread) => Number(v.run(at, insns.length / 8, { jit, thread, regions, maps: [m.record] }).r0));
+            seen.push([r0, key < 3 ? copies(key) : []]);
+          }
+          v.release(at, insns);
+          d.jit.release(info.slot);
+          expect(seen[1]).toEqual(seen[0]);
+          expect(seen[0]).toEqual(key < 3 ? [[1, 11, 21, 2, 22], [2, 11, 22]] : [[99, 99, 99, 99, 99], []]);
         }
-        v.release(at, insns);
-        d.jit.release(info.slot);
-        expect(seen[1]).toEqual(seen[0]);
-        expect(seen[0]).toEqual(key < 3 ? [[1, 11, 21, 2, 22], [2, 11, 22]] : [[99, 99, 99, 99, 99], []]);
       }
     } finally {
       v.close();
@@ -943,37 +945,43 @@ describe('bpf_skb_load_bytes and bpf_skb_store_bytes run inline', () => {
 });
 
 describe('hash map lookups run inline', () => {
-  it('4- and 8-byte keys through collisions, deleted slots and a full table: the same element or NULL as the map code', async () => {
+  it('keys of 1 to 8 bytes, hash and per-CPU hash (the thread\'s copy), through collisions, deleted slots and a full table: the same element or NULL as the map code', async () => {
     const { BpfMap } = await import('../../src/ebpf/maps.js');
-    for (const ks of [4, 8]) {
-      const m = new BpfMap(dp, { name: 'h', type: 'hash', keySize: ks, valueSize: 8, maxEntries: 6 });
-      const key = (k: number): Uint8Array => { const b = new Uint8Array(ks); new DataView(b.buffer).setUint32(0, k * 2654435761 >>> 0, true); if (ks === 8) b[7] = k; return b; };
-      const info = codegenMap(dp.view(), m.record);
-      const r = prng(11);
-      let checked = 0;
-      for (let round = 0; round < 60; round++) {
-        // churn: updates and deletes leave deleted slots and long probe runs
-        for (let j = 0; j < 4; j++) {
-          const k = Math.floor(r() * 12);
-          try { if (r() < 0.6) m.update(key(k), new Uint8Array(8).fill(k)); else m.delete(key(k)); } catch { /* full, or not there */ }
+    for (const type of ['hash', 'percpu_hash'] as const) {
+      for (const ks of [1, 2, 3, 4, 5, 6, 7, 8]) {
+        const m = new BpfMap(dp, { name: 'h', type, keySize: ks, valueSize: 8, maxEntries: 6 });
+        const key = (k: number): Uint8Array => new Uint8Array(ks).map((_, i) => (((k * 2654435761) >>> (8 * (i % 4))) & 0xff) ^ (i >= 4 ? k : 0));
+        const copies = type === 'hash' ? 1 : m.copies;
+        const info = codegenMap(dp.view(), m.record);
+        const r = prng(11);
+        let checked = 0;
+        for (let round = 0; round < 40; round++) {
+          // churn: updates and deletes leave deleted slots and long probe runs
+          for (let j = 0; j < 4; j++) {
+            const k = Math.floor(r() * 12);
+            try {
+              if (r() < 0.6) m.update(key(k), type === 'hash' ? new Uint8Array(8).fill(k) : Array.from({ length: copies }, (_, c) => new Uint8Array(8).fill(k + 16 * c)));
+              else m.delete(key(k));
+            } catch { /* full, or not there */ }
+          }
+          for (let k = 0; k < 12; k++) {
+            const kb = new Uint8Array(8);
+            kb.set(key(k));
+            const insns = assemble(`lddw %r6, ${new DataView(kb.buffer).getBigUint64(0, true)}\nstxdw [%r10-8], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -8\ncall 1\nexit`);
+            const c = dp.jit.compile(insns, { maps: [info] });
+            expect(c.slot).not.toBe(0);
+            const at = vm.place(insns);
+            const [a, b] = [0, c.slot].map((jit) => Number(vm.run(at, insns.length / 8, { jit, maps: [m.record] }).r0));
+            vm.release(at, insns);
+            dp.jit.release(c.slot);
+            expect({ type, ks, round, k, r0: b }).toEqual({ type, ks, round, k, r0: a });
+            if (a !== 0) expect(dp.bytes()[a]! & 15).toBe(k);
+            checked += a !== 0 ? 1 : 0;
+          }
         }
-        for (let k = 0; k < 12; k++) {
-          const kb = key(k);
-          const lo = new DataView(kb.buffer).getUint32(0, true);
-          const hi = ks === 8 ? new DataView(kb.buffer).getUint32(4, true) : 0;
-          const insns = assemble(`lddw %r6, ${BigInt(hi) << 32n | BigInt(lo)}\nstxdw [%r10-8], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -8\ncall 1\nexit`);
-          const c = dp.jit.compile(insns, { maps: [info] });
-          expect(c.slot).not.toBe(0);
-          const at = vm.place(insns);
-          const [a, b] = [0, c.slot].map((jit) => Number(vm.run(at, insns.length / 8, { jit, maps: [m.record] }).r0));
-          vm.release(at, insns);
-          dp.jit.release(c.slot);
-          expect({ ks, round, k, r0: b }).toEqual({ ks, round, k, r0: a });
-          if (a !== 0) expect(dp.bytes()[a]).toBe(k);
-          checked += a !== 0 ? 1 : 0;
-        }
+        expect(checked).toBeGreaterThan(60);
+        m.close?.();
       }
-      expect(checked).toBeGreaterThan(100);
     }
   });
 });

@@ -125,20 +125,32 @@ export const callMethods = {
   },
 
   /**
-   * bpf_map_lookup_elem(map, key) on a hash map (BPF_MAP_TYPE_HASH, 4- or 8-byte keys) the
+   * bpf_map_lookup_elem(map, key) on a hash or per-CPU hash map (keys of 1 to 8 bytes) the
    * program names, r1 the lddw'd record: the helper's key check, then the map's own
    * lookup (assembly/ebpf/maps.ts hashFind: FNV-1a of the key's bytes, linear probing from
    * it, an empty slot ends the search, a used one with the same hash and key is the
-   * element), inline; r0 = the value or NULL. False (nothing emitted) for anything else.
+   * element; valueOf: this thread's copy), inline; r0 = the value or NULL. False (nothing
+   * emitted) for anything else (LRU maps: a hit also marks the element used).
    */
   inlineHashLookup(this: Gen, pc: number): boolean {
     const m = this.programMap();
-    if (m === undefined || m.type !== A.BPF_MAP_TYPE_HASH || (m.keySize !== 4 && m.keySize !== 8) || !m.capacity || !m.slotSize) return false;
+    if (m === undefined || (m.type !== A.BPF_MAP_TYPE_HASH && m.type !== A.BPF_MAP_TYPE_PERCPU_HASH) || !m.keySize || m.keySize > 8 || !m.capacity || !m.slotSize) return false;
+    const perCpu = m.type === A.BPF_MAP_TYPE_PERCPU_HASH && (m.copies ?? 1) > 1;
     const c = this.c;
     const ks = m.keySize;
     const KEY = EA, H = CODE, I = LABEL, S = FPC;
+    /** The key's `ks` bytes at the address in local `at` (+ `off`), as a little-endian i64. */
+    const key = (at: number, off: number): void => {
+      for (let b = 0; b < ks;) {
+        const n = ks - b >= 8 ? 8 : ks - b >= 4 ? 4 : ks - b >= 2 ? 2 : 1;
+        c.get(at).mem(n === 8 ? Op.i64_load : n === 4 ? Op.i64_load32_u : n === 2 ? Op.i64_load16_u : Op.i64_load8_u, 0, off + b);
+        if (b) c.i64c(8 * b).op(Op.i64_shl).op(Op.i64_or);
+        b += n;
+      }
+    };
     this.addr(2, 0, ks, false, pc, true);
-    c.get(ADDR).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0).set(KEY);
+    key(ADDR, 0);
+    c.set(KEY);
     // FNV-1a over the key's bytes, never 0
     c.i32c(0x811c9dc5 | 0);
     for (let b = 0; b < ks; b++) {
@@ -157,9 +169,16 @@ export const callMethods = {
     c.op(Op.i32_eqz).u8(Op.br_if).u32(1);
     c.get(ADDR).i32c(1).op(Op.i32_eq);
     c.get(S).mem(Op.i32_load, 2, 4).get(H).op(Op.i32_eq).op(Op.i32_and);
-    c.get(S).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0, A.MAP_SLOT_KEY).get(KEY).op(Op.i64_eq).op(Op.i32_and);
+    key(S, A.MAP_SLOT_KEY);
+    c.get(KEY).op(Op.i64_eq).op(Op.i32_and);
     c.u8(Op.if).u8(EMPTY);
-    c.get(S).i32c(A.MAP_SLOT_KEY + ((ks + 7) & ~7)).op(Op.i32_add).op(Op.i64_extend_i32_u).set(R(0)); // the value, after the key
+    // the value, after the key (a per-CPU map's: the thread's copy, copy 0 for a thread past the last)
+    c.get(S).i32c(A.MAP_SLOT_KEY + ((ks + 7) & ~7)).op(Op.i32_add);
+    if (perCpu) {
+      c.get(REC).mem(Op.i32_load, 2, A.VM_THREAD).tee(CODE).i32c(m.stride).op(Op.i32_mul).i32c(0);
+      c.get(CODE).i32c(m.copies!).op(Op.i32_lt_u).op(Op.select).op(Op.i32_add);
+    }
+    c.op(Op.i64_extend_i32_u).set(R(0));
     c.u8(Op.br).u32(2);
     c.op(Op.end);
     c.get(I).i32c(1).op(Op.i32_add).set(I);
