@@ -555,6 +555,6 @@ export const callMethods = {
     for (let r = 5; r >= 0; r--) c.set(R(r));
     this.checkUnwind();
     c.get(TMP).i64c(A.VM_FRAME_STACK).op(Op.i64_add).set(R(10));
-    this.loadPacketBounds();
+    if (!this.keepsRegions(k)) this.loadPacketBounds();
   },
 } satisfies Pick<Gen, 'callHelper' | 'valueMaps' | 'programMap' | 'inlineArrayLookup' | 'inlineHashLookup' | 'directLookup' | 'directChange' | 'inlineXdpAdjust' | 'inlineSkbBytes' | 'inlineSmall' | 'inlineRedirect' | 'inlineRedirectMap' | 'inlineLoop' | 'tailCall' | 'helperCall' | 'callLocal'>;
