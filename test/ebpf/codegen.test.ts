@@ -182,6 +182,15 @@ describe('the compiler agrees with the interpreter', () => {
         [0n, 5n, 7n, 299n]],
       ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r2, 1\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3+0]\nadd %r0, %r4\njlt %r2, 300, l\nexit',
         [0n, 5n, 6n, 299n]],
+      // the bound in the header (jgt / jge32 out of the loop), the back edge testing something
+      // else (csum_words' data_end): from below, at and past the bound, near the top
+      ['ldxdw %r2, [%r1]\nmov %r5, 400\nmov %r0, 0\nl:\nadd %r0, 3\njgt %r2, 100, out\nadd %r2, 1\njle %r0, %r5, l\nout:\nexit',
+        [0n, 50n, 99n, 100n, 101n, 0xfffffffffffffffen]],
+      ['ldxdw %r2, [%r1]\nmov %r5, 1000\nmov %r0, 0\nl:\nadd %r0, 1\njge32 %r2, 77, out\nadd %r2, 3\njlt %r0, %r5, l\nout:\nexit',
+        [0n, 76n, 77n, 0x1_0000_0000n, 0xfffffffen, 0x7ffffff0n]],
+      // ... a read fault inside (r1 points at 8 bytes)
+      ['ldxdw %r2, [%r1]\nmov %r5, 255\nmov %r0, 0\nl:\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3+0]\njgt %r2, 290, out\nadd %r0, %r4\nadd %r2, 1\njle %r4, %r5, l\nout:\nexit',
+        [0n, 5n, 7n, 289n, 300n]],
       // lddw in the loop (the budget fault's pc counts its two slots)
       ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nlddw %r4, 0x100000000\nadd %r0, %r4\nadd %r2, 1\njne %r2, 20, l\nexit',
         [0n, 19n]],
