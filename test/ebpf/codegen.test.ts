@@ -222,6 +222,40 @@ describe('the compiler agrees with the interpreter', () => {
     expect(checked).toBeGreaterThan(500);
   });
 
+  it('on division and modulo by constants (the zero and -1 cases kept, the rest the bare operation): every width, signedness and edge value', () => {
+    const ks = [0, 1, 2, 3, 7, 10, 97, 1000003, -1, -2, -7, 0x7fffffff, -0x80000000];
+    const xs = [0n, 1n, 5n, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x8000000000000000n, 0xffffffffffffffffn, 0x123456789abcdef0n];
+    let checked = 0;
+    for (const code of [0x37, 0x97, 0x34, 0x94]) {
+      for (const signed of [0, 1]) {
+        for (const k of ks) {
+          const head = assemble('lddw %r0, 0\nexit');
+          const prog = new Uint8Array(32);
+          prog.set(head.subarray(0, 16), 0);
+          const v = new DataView(prog.buffer);
+          v.setUint8(16, code);
+          v.setUint8(17, 0);
+          v.setInt16(18, signed, true);
+          v.setInt32(20, k, true);
+          prog.set(head.subarray(16, 24), 24);
+          const info = dp.jit.compile(prog);
+          expect(info.reason).toBe('');
+          for (const x of xs) {
+            v.setUint32(4, Number(x & 0xffffffffn), true);
+            v.setUint32(12, Number(x >> 32n), true);
+            const c = dp.jit.compile(prog);
+            const [a, b] = both(prog, c.slot, new Uint8Array(0));
+            dp.jit.release(c.slot);
+            expect({ code, signed, k, x, ...b }).toEqual({ code, signed, k, x, ...a });
+            checked++;
+          }
+          dp.jit.release(info.slot);
+        }
+      }
+    }
+    expect(checked).toBe(4 * 2 * ks.length * xs.length);
+  });
+
   it('on a 1,000-instruction program with stack, packet-style bounds checks and branches', () => {
     const prog = assemble(longProgram(995));
     expect(prog.length / 8).toBeGreaterThanOrEqual(995);
