@@ -171,8 +171,8 @@ export function formatRatio(x: number): string {
 
 /** Aligned columns `bench case metric value unit baseline ratio`; numbers right-aligned. */
 export function formatTable(results: readonly CaseResult[]): string {
-  const header = ['bench', 'case', 'metric', 'value', 'unit', 'baseline', 'ratio'];
-  const right = new Set([3, 6]);
+  const header = ['bench', 'case', 'metric', 'value', 'unit', 'baseline', 'ratio', 'range'];
+  const right = new Set([3, 6, 7]);
   const rows = results.map((r) => [
     r.bench,
     r.case,
@@ -181,6 +181,7 @@ export function formatTable(results: readonly CaseResult[]): string {
     r.unit,
     r.baseline ?? '',
     r.ratio === undefined ? '' : formatRatio(r.ratio),
+    r.ratioRange ? `${formatRatio(r.ratioRange[0])}..${formatRatio(r.ratioRange[1])}` : '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   return [header, ...rows]

@@ -149,9 +149,9 @@ describe('formatting', () => {
   it('prints aligned columns with right-aligned numbers', () => {
     expect(formatTable(results)).toBe(
       [
-        'bench  case      metric  value  unit  baseline  ratio',
+        'bench  case      metric  value  unit  baseline  ratio         range',
         'xmit   ts 64B    Mpps     15.8  Mpps',
-        'xmit   wasm 64B  Mpps     41.2  Mpps  ts 64B    2.61x',
+        'xmit   wasm 64B  Mpps     41.2  Mpps  ts 64B    2.61x  2.50x..2.70x',
       ].join('\n'),
     );
   });
@@ -224,14 +224,14 @@ describe('npm run bench', () => {
     const t = bench('fixture-suite', '--procs', '1', '--rounds', '1', '--time', '0.02');
     expect(t.status).toBe(0);
     const rows = t.stdout.trimEnd().split('\n');
-    expect(rows[0]).toMatch(/^bench\s+case\s+metric\s+value\s+unit\s+baseline\s+ratio$/);
+    expect(rows[0]).toMatch(/^bench\s+case\s+metric\s+value\s+unit\s+baseline\s+ratio\s+range$/);
     expect(rows.slice(1).map((row) => row.split(/\s{2,}/).slice(0, 2))).toEqual([
       ['fixture', 'f64 sum'],
       ['fixture', 'u32 sum'],
       ['fixture', 'f64 hand-timed'],
     ]);
     // (two decimals, or two significant digits below 0.01x: a loaded machine gets there)
-    expect(rows[2]).toMatch(/  f64 sum\s+(\d+\.\d\d|0\.0*[1-9]\d?)x$/);
+    expect(rows[2]).toMatch(/  f64 sum\s+(\d+\.\d\d|0\.0*[1-9]\d?)x  +\S+x\.\.\S+x$/);
   });
 
   it('fails on an unknown bench and lists the available ones', () => {

@@ -69,6 +69,16 @@ export const aluMethods = {
     const op = wide
       ? (i.off === 0 ? (div ? Op.i64_div_u : Op.i64_rem_u) : (div ? Op.i64_div_s : Op.i64_rem_s))
       : (i.off === 0 ? (div ? Op.i32_div_u : Op.i32_rem_u) : (div ? Op.i32_div_s : Op.i32_rem_s));
+    if ((i.code & 8) === 0 && i.imm !== 0 && (i.off === 0 || i.imm !== -1)) {
+      // A constant divisor other than 0 (and -1, signed): the operation alone (the engine
+      // strength-reduces it).
+      this.reg(d, wide);
+      if (wide) c.i64c(i.imm); else c.i32c(i.imm);
+      c.op(op);
+      if (!wide) c.op(Op.i64_extend_i32_u);
+      c.set(d);
+      return;
+    }
     // TMP holds the divisor, zero-extended for the 32-bit forms.
     if (wide) this.src64(i); else { this.src32(i); c.op(Op.i64_extend_i32_u); }
     c.set(TMP);

@@ -81,9 +81,44 @@ function copy(s: State): State {
 
 const scalar = (t: number): boolean => t === NNEG || t === CONST;
 
-/** Joins `b` into `a`; whether `a` changed. */
-function join(a: State, b: State): boolean {
+/**
+ * Joins `b` into `a`; whether `a` changed. `base(r)`: the variable part a packet pointer in
+ * r takes where the two sides differ (a loop's pointer moving by constants), unique to the
+ * block joined at; 0 for none. Such a pointer is re-based: data + V + k with k the lower of
+ * the two offsets (so V >= 0 on both sides) and as many bytes proven past it as both sides
+ * prove; any other pointer with that variable part is another value (an earlier base).
+ */
+function join(a: State, b: State, base: (r: number) => number = () => 0): boolean {
   let changed = false;
+  const ids = new Set<number>();
+  const merged: [number, number, number, number][] = [];
+  for (let r = 0; r < 11; r++) {
+    const v = base(r);
+    if (v === 0) continue;
+    ids.add(v);
+    if (a.t[r] !== PKT || b.t[r] !== PKT) continue;
+    if (a.v[r] !== v && b.v[r] !== v && a.k[r] === b.k[r] && a.v[r] === b.v[r]) continue;
+    const k = Math.min(a.k[r]!, b.k[r]!);
+    const proven = (s: State): number => (s.v[r] === 0 ? s.range : varRange(s, s.v[r]!)) - (s.k[r]! - k);
+    merged.push([r, k, v, Math.min(proven(a), proven(b))]);
+  }
+  if (ids.size) {
+    // Every earlier value of these variable parts is gone (only the re-based pointers hold them).
+    for (const s of [a, b]) {
+      for (let q = 0; q < 11; q++) if (s.t[q] === PKT && ids.has(s.v[q]!)) { set(s, q, UNK); if (s === a) changed = true; }
+      const kept: number[] = [];
+      for (let j = 0; j < s.vr.length; j += 2) if (!ids.has(s.vr[j]!)) kept.push(s.vr[j]!, s.vr[j + 1]!);
+      if (kept.length !== s.vr.length && s === a) changed = true;
+      s.vr = kept;
+    }
+    for (const [r, k, v, n] of merged) {
+      if (k < 0) continue;
+      set(a, r, PKT, k, v);
+      set(b, r, PKT, k, v);
+      if (n > 0) { a.vr.push(v, n); b.vr.push(v, n); }
+      changed = true;
+    }
+  }
   for (let r = 0; r < 11; r++) {
     const ta = a.t[r]!, tb = b.t[r]!;
     if (ta === UNK || (ta === tb && a.k[r] === b.k[r] && a.v[r] === b.v[r])) continue;
@@ -352,11 +387,13 @@ export function batchFacts(ins: Insn[], f: Func, ctx: BatchContext, plain: (id: 
       if (!dirty[b]) continue;
       dirty[b] = 0;
       let st: State | undefined = b === entryBlock ? copy(entry) : undefined;
+      // (a loop's moving packet pointer re-based at its header: variable parts past every pc)
+      const base = (r: number): number => ins.length + 1 + b * 11 + r;
       for (const p of preds[b]!) {
         const e = edges.get(p * N + b);
         if (e === undefined) continue;
         if (st === undefined) st = copy(e);
-        else join(st, e);
+        else join(st, copy(e), base);
       }
       if (st === undefined) continue;
       if (++walks[b]! > WALKS) return new Uint8Array(ins.length);

@@ -2,7 +2,7 @@
 
 import * as A from '../../abi.generated.js';
 import type { Insn } from './cfg.js';
-import { PACKET_MOVING_HELPERS } from '../helpers.js';
+import { PACKET_MOVING_HELPERS, TAIL_CALL } from '../helpers.js';
 import type { BatchMap } from './bounds.js';
 import { EMPTY, I32, I64, Op } from './wasm.js';
 import { ADDR, ATOMIC_LOAD32, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SPARE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_ABORTED, XDP_REDIRECT, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
@@ -24,6 +24,7 @@ declare module './gen.js' {
     inlineRedirect(peer: boolean, xdp: boolean): void;
     inlineRedirectMap(): boolean;
     inlineLoop(k: number, pc: number): void;
+    tailCall(i: Insn, pc: number): void;
     helperCall(i: Insn, pc: number, id?: number): void;
     callLocal(i: Insn, pc: number): void;
   }
@@ -47,6 +48,10 @@ export const callMethods = {
     // (inline where the program's type is known: bpf_redirect answers differently in XDP)
     if ((i.imm === Fn.Redirect || i.imm === Fn.RedirectPeer) && this.batch !== undefined) {
       this.inlineRedirect(i.imm === Fn.RedirectPeer, !this.batch.writable);
+      return;
+    }
+    if (i.imm === TAIL_CALL) {
+      this.tailCall(i, pc);
       return;
     }
     if (i.imm === Fn.Loop && this.callbacks.size > 0) {
@@ -120,20 +125,32 @@ export const callMethods = {
   },
 
   /**
-   * bpf_map_lookup_elem(map, key) on a hash map (BPF_MAP_TYPE_HASH, 4- or 8-byte keys) the
+   * bpf_map_lookup_elem(map, key) on a hash or per-CPU hash map (keys of 1 to 8 bytes) the
    * program names, r1 the lddw'd record: the helper's key check, then the map's own
    * lookup (assembly/ebpf/maps.ts hashFind: FNV-1a of the key's bytes, linear probing from
    * it, an empty slot ends the search, a used one with the same hash and key is the
-   * element), inline; r0 = the value or NULL. False (nothing emitted) for anything else.
+   * element; valueOf: this thread's copy), inline; r0 = the value or NULL. False (nothing
+   * emitted) for anything else (LRU maps: a hit also marks the element used).
    */
   inlineHashLookup(this: Gen, pc: number): boolean {
     const m = this.programMap();
-    if (m === undefined || m.type !== A.BPF_MAP_TYPE_HASH || (m.keySize !== 4 && m.keySize !== 8) || !m.capacity || !m.slotSize) return false;
+    if (m === undefined || (m.type !== A.BPF_MAP_TYPE_HASH && m.type !== A.BPF_MAP_TYPE_PERCPU_HASH) || !m.keySize || m.keySize > 8 || !m.capacity || !m.slotSize) return false;
+    const perCpu = m.type === A.BPF_MAP_TYPE_PERCPU_HASH && (m.copies ?? 1) > 1;
     const c = this.c;
     const ks = m.keySize;
     const KEY = EA, H = CODE, I = LABEL, S = FPC;
+    /** The key's `ks` bytes at the address in local `at` (+ `off`), as a little-endian i64. */
+    const key = (at: number, off: number): void => {
+      for (let b = 0; b < ks;) {
+        const n = ks - b >= 8 ? 8 : ks - b >= 4 ? 4 : ks - b >= 2 ? 2 : 1;
+        c.get(at).mem(n === 8 ? Op.i64_load : n === 4 ? Op.i64_load32_u : n === 2 ? Op.i64_load16_u : Op.i64_load8_u, 0, off + b);
+        if (b) c.i64c(8 * b).op(Op.i64_shl).op(Op.i64_or);
+        b += n;
+      }
+    };
     this.addr(2, 0, ks, false, pc, true);
-    c.get(ADDR).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0).set(KEY);
+    key(ADDR, 0);
+    c.set(KEY);
     // FNV-1a over the key's bytes, never 0
     c.i32c(0x811c9dc5 | 0);
     for (let b = 0; b < ks; b++) {
@@ -152,9 +169,16 @@ export const callMethods = {
     c.op(Op.i32_eqz).u8(Op.br_if).u32(1);
     c.get(ADDR).i32c(1).op(Op.i32_eq);
     c.get(S).mem(Op.i32_load, 2, 4).get(H).op(Op.i32_eq).op(Op.i32_and);
-    c.get(S).mem(ks === 4 ? Op.i64_load32_u : Op.i64_load, 0, A.MAP_SLOT_KEY).get(KEY).op(Op.i64_eq).op(Op.i32_and);
+    key(S, A.MAP_SLOT_KEY);
+    c.get(KEY).op(Op.i64_eq).op(Op.i32_and);
     c.u8(Op.if).u8(EMPTY);
-    c.get(S).i32c(A.MAP_SLOT_KEY + ((ks + 7) & ~7)).op(Op.i32_add).op(Op.i64_extend_i32_u).set(R(0)); // the value, after the key
+    // the value, after the key (a per-CPU map's: the thread's copy, copy 0 for a thread past the last)
+    c.get(S).i32c(A.MAP_SLOT_KEY + ((ks + 7) & ~7)).op(Op.i32_add);
+    if (perCpu) {
+      c.get(REC).mem(Op.i32_load, 2, A.VM_THREAD).tee(CODE).i32c(m.stride).op(Op.i32_mul).i32c(0);
+      c.get(CODE).i32c(m.copies!).op(Op.i32_lt_u).op(Op.select).op(Op.i32_add);
+    }
+    c.op(Op.i64_extend_i32_u).set(R(0));
     c.u8(Op.br).u32(2);
     c.op(Op.end);
     c.get(I).i32c(1).op(Op.i32_add).set(I);
@@ -450,6 +474,29 @@ export const callMethods = {
     this.loadPacketBounds();
   },
 
+  /**
+   * bpf_tail_call(ctx, prog_array, index) on a PROG_ARRAY the program names (r2 the lddw'd
+   * record): an index past the end or an empty slot falls through inline, as the helper
+   * does (no register changes); a filled slot takes the helper, which replaces the program.
+   * Any other map goes to the helper.
+   */
+  tailCall(this: Gen, i: Insn, pc: number): void {
+    const addr = this.konst.get(2);
+    const m = addr === undefined ? undefined : this.maps.find((x) => x.addr === addr);
+    if (m === undefined || m.type !== A.BPF_MAP_TYPE_PROG_ARRAY) {
+      this.helperCall(i, pc);
+      return;
+    }
+    const c = this.c;
+    c.get(R(3)).op(Op.i32_wrap_i64).tee(ADDR).i32c(m.maxEntries).op(Op.i32_lt_u);
+    this.enter(Op.if);
+    c.get(ADDR).i32c(m.stride).op(Op.i32_mul).u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(m.values);
+    this.enter(Op.if);
+    this.helperCall(i, pc);
+    this.leave();
+    this.leave();
+  },
+
   /** A helper call (`id`: the dispatcher's number, VM_KFUNC_BASE + the id for kernel functions). */
   helperCall(this: Gen, i: Insn, pc: number, id = i.imm): void {
     const c = this.c;
@@ -508,6 +555,6 @@ export const callMethods = {
     for (let r = 5; r >= 0; r--) c.set(R(r));
     this.checkUnwind();
     c.get(TMP).i64c(A.VM_FRAME_STACK).op(Op.i64_add).set(R(10));
-    this.loadPacketBounds();
+    if (!this.keepsRegions(k)) this.loadPacketBounds();
   },
-} satisfies Pick<Gen, 'callHelper' | 'valueMaps' | 'programMap' | 'inlineArrayLookup' | 'inlineHashLookup' | 'directLookup' | 'directChange' | 'inlineXdpAdjust' | 'inlineSkbBytes' | 'inlineSmall' | 'inlineRedirect' | 'inlineRedirectMap' | 'inlineLoop' | 'helperCall' | 'callLocal'>;
+} satisfies Pick<Gen, 'callHelper' | 'valueMaps' | 'programMap' | 'inlineArrayLookup' | 'inlineHashLookup' | 'directLookup' | 'directChange' | 'inlineXdpAdjust' | 'inlineSkbBytes' | 'inlineSmall' | 'inlineRedirect' | 'inlineRedirectMap' | 'inlineLoop' | 'tailCall' | 'helperCall' | 'callLocal'>;

@@ -291,7 +291,7 @@ export class Gen {
   }
 
   subFn(): void {
-    this.prologue();
+    this.prologue(this.boundsUsed(this.f));
     this.faultBlock(this.f);
     this.unwind();
   }
@@ -333,8 +333,58 @@ export class Gen {
     c.get(L_I);
   }
 
-  /** A function's start: its access bounds, frame pointer and budget in locals. */
-  prologue(): void {
+  /**
+   * Whether `f` reads the access bounds (prologue): a memory access other than one inside
+   * its frame through a fixed r10, a legacy packet load, or a helper or kfunc call (their
+   * inline forms check pointers; the others reload the packet's bounds).
+   */
+  boundsUsed(f: Func): boolean {
+    for (const b of f.blocks) {
+      for (const pc of b.pcs) {
+        const i = this.ins[pc]!;
+        const cls = i.code & 7;
+        if (i.code === 0x85) { if (i.src !== 1) return true; continue; }
+        if (cls === 0 && i.code !== 0x18) return true;
+        if (cls !== 1 && cls !== 2 && cls !== 3) continue;
+        const base = cls === 1 ? i.src : i.dst;
+        const size = [4, 2, 1, 8][(i.code >> 3) & 3]!;
+        if (!(this.r10Fixed && base === 10 && i.off >= -A.VM_FRAME_STACK && i.off + size <= 0)) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Whether a call of function `k` leaves the record's regions as they were (no helper,
+   * kfunc or tail call in it or in what it calls): the caller's packet bounds still hold.
+   */
+  keepsRegions(k: number, seen = new Set<number>()): boolean {
+    if (seen.has(k)) return false;
+    seen.add(k);
+    const f = this.funcs[k]!;
+    for (const b of f.blocks) {
+      for (const pc of b.pcs) {
+        const i = this.ins[pc]!;
+        if (i.code !== 0x85) continue;
+        if (i.src !== 1) return false;
+        const t = this.funcIndex.get(pc + 1 + i.imm);
+        if (t === undefined || !this.keepsRegions(t, seen)) return false;
+      }
+    }
+    return true;
+  }
+
+  /** A function's start: its access bounds (when `bounds`), frame pointer and budget in locals. */
+  prologue(bounds = true): void {
+    const c = this.c;
+    if (bounds) this.prologueBounds();
+    if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
+    c.op(Op.global_get).u32(G_BUDGET).set(BUD);
+    this.labels = [];
+    this.labelAt.clear();
+  }
+
+  prologueBounds(): void {
     const c = this.c;
     // Access bounds: the whole stack, the context and packet (regions 0 and 1 when present).
     c.get(REC).mem(Op.i32_load, 2, A.VM_STACK).op(Op.i64_extend_i32_u).set(ST_LO);
@@ -351,10 +401,6 @@ export class Gen {
     c.u8(Op.if).u8(EMPTY).get(C_LO).i64c(A.SKB_DATA).op(Op.i64_add).set(CW_HI).op(Op.end);
     c.op(Op.end);
     this.loadPacketBounds();
-    if (this.r10Fixed) c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
-    c.op(Op.global_get).u32(G_BUDGET).set(BUD);
-    this.labels = [];
-    this.labelAt.clear();
   }
 
   /**

@@ -140,10 +140,24 @@ export const layoutMethods = {
     if (f.back.some(([from, to]) => to === h && from !== e)) return undefined;
     const eb = f.blocks[e]!;
     const lastPc = eb.pcs[eb.pcs.length - 1]!;
-    const j = this.ins[lastPc]!;
-    const op = j.code & 0xf0;
+    let j = this.ins[lastPc]!;
+    let op = j.code & 0xf0;
+    if (lastPc + 1 + j.off !== f.blocks[h]!.start || (j.code & 7) === 0 || (j.code & 7) === 4 || (j.code & 7) === 7) return undefined;
+    let leaveAt: number | undefined;
+    if ((j.code & 8) !== 0 || (op !== 0x50 && op !== 0xa0)) {
+      // Else a bound in the header: `jgt`/`jge` r, K (K >= 0) to a block outside the loop.
+      const hb = f.blocks[h]!;
+      const hPc = hb.pcs[hb.pcs.length - 1]!;
+      const x = this.ins[hPc]!;
+      const xo = x.code & 0xf0;
+      const out = f.index.get(hPc + 1 + x.off);
+      if (h === e || ((x.code & 7) !== 5 && (x.code & 7) !== 6) || (x.code & 8) !== 0 || (xo !== 0x20 && xo !== 0x30) || x.imm < 0) return undefined;
+      if (out !== undefined && out >= h && out <= e) return undefined;
+      leaveAt = x.imm + (xo === 0x20 ? 1 : 0);
+      j = x;
+      op = xo;
+    }
     const wide = (j.code & 7) === 5;
-    if ((j.code & 8) !== 0 || (op !== 0x50 && op !== 0xa0) || lastPc + 1 + j.off !== f.blocks[h]!.start) return undefined;
     const r = j.dst;
     if (r === 10) return undefined;
     let cost = 0;
@@ -167,6 +181,7 @@ export const layoutMethods = {
     }
     // jlt: counting up to a limit below 2^31, so the register reaches it before it could wrap.
     if (step === undefined || (op === 0xa0 && (step < 0 || j.imm < 0))) return undefined;
+    if (leaveAt !== undefined && step < 0) return undefined;
     // Deferred budget (settleBudget): 64-bit counting, the blocks a chain (each one's only
     // successor inside the loop the next, the last's the header), no exit inside.
     let chain = wide;
@@ -174,7 +189,7 @@ export const layoutMethods = {
       for (const t of this.succBlocks(f, k)) if (t >= h && t <= e && t !== (k === e ? h : k + 1)) chain = false;
       if (f.blocks[k]!.pcs.some((pc) => this.ins[pc]!.code === 0x95)) chain = false;
     }
-    return { reg: r, step, limit: j.imm, wide, ne: op === 0x50, cost, latch: lastPc, h, e, incAt, chain };
+    return { reg: r, step, limit: j.imm, wide, ne: op === 0x50, cost, latch: lastPc, h, e, incAt, chain, ...(leaveAt !== undefined ? { leaveAt } : {}) };
   },
 
   /**
@@ -222,6 +237,18 @@ export const layoutMethods = {
   enoughBudget(this: Gen, l: CountedLoop): void {
     const c = this.c;
     const a = Math.abs(l.step);
+    if (l.leaveAt !== undefined) {
+      // The header runs n times: once when the register is already at leaveAt or past it,
+      // else ceil((leaveAt - r) / step) + 1 (counting up from below 2^31 by less than 2^31:
+      // no wrap); each of the n - 1 before the last a whole iteration. n * cost <= budget.
+      if (l.wide) c.get(R(l.reg)).set(TMP);
+      else c.get(R(l.reg)).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u).set(TMP);
+      c.i64c(l.leaveAt).get(TMP).op(Op.i64_sub).i64c(0).get(TMP).i64c(l.leaveAt).op(Op.i64_lt_u).op(Op.select);
+      c.i64c(a - 1).op(Op.i64_add).i64c(a).op(Op.i64_div_u).i64c(1).op(Op.i64_add);
+      c.get(BUD).op(Op.i64_extend_i32_u).i64c(l.cost).op(Op.i64_div_u);
+      c.op(Op.i64_le_u);
+      return;
+    }
     // distance: how far the register has to go (64-bit, or 32-bit zero-extended).
     if (l.wide) {
       if (l.step > 0) c.i64c(l.limit).get(R(l.reg)).op(Op.i64_sub);

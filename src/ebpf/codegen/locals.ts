@@ -18,6 +18,12 @@ export interface CountedLoop {
   wide: boolean;
   /** `jne` (else `jlt`, unsigned). */
   ne: boolean;
+  /**
+   * Not the back edge: the header block's last instruction leaves the loop once the register
+   * is above `limit` (`jgt`), or at `limit` or above (`jge`) — limit + 1 or limit here, the
+   * first value that leaves; the back edge tests something else (a data_end bound).
+   */
+  leaveAt?: number;
   /** At most this many instructions per iteration. */
   cost: number;
   /** The pc of the back edge's conditional jump. */
