@@ -569,7 +569,7 @@ describe('packet pointers a loop moves, in the batch code', () => {
       const { batchFacts, FACT_DIRECT } = await import('../../src/ebpf/codegen/bounds.js');
       const { buildFunc } = await import('../../src/ebpf/codegen/cfg.js');
       // csum_words.c's loop: p starts 18 bytes in, reads p[-4..-2), leaves when p - 2 > data_end.
-      const loop = (off: number, step: string): string => [
+      const loop = (off: string, step: string): string => [
         'mov32 %r0, 0', 'ldxw %r2, [%r1+80]', 'ldxw %r1, [%r1+76]', 'mov %r3, %r1', 'add %r3, 16', 'jgt %r3, %r2, out',
         'mov32 %r3, 0', 'add %r1, 18', 'top:', `ldxh %r4, [%r1${off}]`, 'add32 %r0, %r4', 'jgt32 %r3, 254, out',
         'mov %r4, %r1', step, 'add32 %r3, 1', 'jle %r4, %r2, top', 'out:', 'exit',
