@@ -202,10 +202,15 @@ describe('verify: a size that may be zero (check_mem_size_reg)', () => {
     rejects(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,15]');
     rejects(call([ldxh(4, 1, 0)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,65535]');
   });
-  it('refuses nothing nkemu cannot be sure of: after an add, a copy, or a branch it could not decide', () => {
+  it('refuses nothing the kernel does not: after an add (the lower bound is 1)', () => {
     ok(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15), add(4, 1)]));
-    ok(call([ldxw(5, 1, 8), I(0x57, 5, 0, 0, 15), movr(4, 5)]));
-    ok(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15), ldxw(5, 1, 0), jeq(5, 0, 0)]));
+  });
+  it('a copy and a branch on a value nkemu knows as the kernel does change nothing: still refused', () => {
+    rejects(call([ldxw(5, 1, 8), I(0x57, 5, 0, 0, 15), movr(4, 5)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,15]');
+    rejects(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15), ldxw(5, 1, 0), jeq(5, 0, 0)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,15]');
+  });
+  it('refuses nothing nkemu cannot be sure of: after a branch on a value it does not know (the kernel might decide it)', () => {
+    ok(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15), ldxdw(5, 10, -8), jeq(5, 0, 0)]));
   });
 });
 

@@ -16,7 +16,8 @@
 import { cls, decode } from '../insn.js';
 import { fail, VerifierError } from './base.js';
 import { isJmp } from './slots.js';
-import { callbackEntry, entryState, type Ctx, type State } from './state.js';
+import { callbackEntry, entryState, F, type Ctx, type State } from './state.js';
+import { type Sc, UNKNOWN, isConst } from './scalar.js';
 import { callbackRoots, leaders, step } from './dataflow.js';
 import { jumpTarget } from './funcs.js';
 
@@ -48,9 +49,17 @@ interface Node {
  */
 interface Trail { pc: number; key: string; seg: number; count: number; next: Trail | null }
 
+/** A scalar's every bound, as a key (a constant by its value). */
+const scKey = (v: Sc): string => (isConst(v) ? `${v.tv}` : v === UNKNOWN ? 'u' : `${v.umin}:${v.umax}:${v.smin}:${v.smax}:${v.u32min}:${v.u32max}:${v.s32min}:${v.s32max}:${v.tv}:${v.tm}`);
+
 function stateKey(s: State): string {
   let k = '';
-  for (let r = 0; r < 11; r++) k += `${s.k[r]},${s.o[r]},${s.c[r] ?? '-'},${s.r[r]},${s.u[r] ?? '-'};`;
+  for (let r = 0; r < 11; r++) {
+    const kind = s.k[r]!;
+    if (kind === 0) { k += ';'; continue; }
+    const v = s.v[r];
+    k += `${kind}${s.f[r]! & F.PKT_MARK ? "m" : ""},${s.o[r]},${s.r[r]},${s.id[r] ? `${s.id[r]}${Number.isNaN(s.dl[r]!) ? '' : `${s.f[r]! & F.ADDC32 ? 'w' : 'd'}${s.dl[r]}`}` : ''},${v === null || v === undefined ? '' : scKey(v)};`;
+  }
   if (s.spill) for (const [a, b] of [...s.spill].sort((x, y) => x[0] - y[0])) k += `s${a}=${b}`;
   k += '|';
   if (s.kst) for (const [a, b] of [...s.kst].sort((x, y) => x[0] - y[0])) k += `k${a}=${b}`;

@@ -597,6 +597,11 @@ function isSafe(o: number, alu64: boolean, s: Sc): boolean {
  */
 export function alu(o: number, alu64: boolean, dst: Sc, src: Sc, imm = 0, toBe = false): Sc {
   if (!isSafe(o, alu64, src)) return UNKNOWN;
+  // Two known values: a known value (every bound collapses onto the tnum's one value).
+  if (dst.tm === 0n && src.tm === 0n) {
+    const c = constOp(o, alu64, dst.tv, src.tv, imm, toBe);
+    if (c !== undefined) return constant(c);
+  }
   const d = copy(dst);
   switch (o) {
     case Alu.ADD:
@@ -634,6 +639,31 @@ export function alu(o: number, alu64: boolean, dst: Sc, src: Sc, imm = 0, toBe =
   if (!alu64 && o !== Alu.END) zext32to64(d);
   sync(d);
   return d;
+}
+
+/** `a <op> b` of two known values, as the transfer functions compute it for them (undefined: not one of those ops). */
+function constOp(o: number, alu64: boolean, a: bigint, b: bigint, imm: number, toBe: boolean): bigint | undefined {
+  const w = alu64 ? 64 : 32;
+  if (o === Alu.END) {
+    // (the whole register is swapped or truncated, whatever the class)
+    const m = (1n << BigInt(imm)) - 1n;
+    return alu64 || toBe ? bswap(a & m, imm / 8) : a & m;
+  }
+  if (!alu64) { a &= LOW32; b &= LOW32; }
+  const trunc = (x: bigint): bigint => BigInt.asUintN(w, x);
+  switch (o) {
+    case Alu.ADD: return trunc(a + b);
+    case Alu.SUB: return trunc(a - b);
+    case Alu.MUL: return trunc(a * b);
+    case Alu.AND: return a & b;
+    case Alu.OR: return a | b;
+    case Alu.XOR: return a ^ b;
+    case Alu.NEG: return trunc(-a);
+    case Alu.LSH: return trunc(a << b);
+    case Alu.RSH: return a >> b;
+    case Alu.ARSH: return trunc(BigInt.asIntN(w, a) >> b);
+    default: return undefined;
+  }
 }
 
 /** A load of `size` bytes (zero-extended), or of `size` bytes sign-extended (`sx`): the value nothing else is known of. */
