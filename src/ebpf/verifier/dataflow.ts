@@ -8,7 +8,7 @@ import { isAlu, isJmp } from './slots.js';
 import { jumpTarget } from './funcs.js';
 import { ALU_STR, type Ctx, F, K, KIND_NAME, MAX_VAR_OFF, type State, callbackEntry, cloneState, cval, entryState, exact, isPtr, joinInto, newState, readReg, writeReg } from './state.js';
 import {
-  type Sc, S64_MIN, UNKNOWN, addConst, alu, branchTaken as scalarBranchTaken, coerceSubregSx, coerceSx, constant, flipOp, isConst, isConst32,
+  type Sc, S64_MIN, UNKNOWN, addConst, alu, forkMinusOne, branchTaken as scalarBranchTaken, coerceSubregSx, coerceSx, constant, flipOp, isConst, isConst32,
   loaded, mov32, ptrMove, refine, refineSame, syncPtr, tnumStr,
 } from './scalar.js';
 import { kernelInsn, kernelState } from './log.js';
@@ -35,8 +35,8 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
     const kd = s.k[i.dst] as K;
     if (x && o !== Alu.END && s.k[i.src] === K.CTX) v.escapes = true;
     if (kd === K.CTX && !(c === Cls.ALU64 && !x && (o === Alu.ADD || o === Alu.SUB))) v.escapes = true;
-    aluTyped(v, pc, i, s, check);
-    return [{ to: pc + 1, s }];
+    const forked = aluTyped(v, pc, i, s, check);
+    return forked ? [{ to: pc + 1, s }, { to: pc + 1, s: forked }] : [{ to: pc + 1, s }];
   }
 
   if (isJmp(c)) {
@@ -233,7 +233,7 @@ const MOVABLE: ReadonlySet<number> = new Set([K.CTX, K.FP, K.PKT, K.PKT_META, K.
  * Refusals that depend on a value nkemu knows only in part are made only where it knows
  * it as the kernel does (exact, on a path the kernel walks).
  */
-export function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean): void {
+export function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean): State | undefined {
   const c = cls(i.code);
   const c64 = c === Cls.ALU64;
   const o = op(i.code);
@@ -251,8 +251,24 @@ export function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean):
     } else writeReg(s, d, pc, isPtr(kd) ? K.SCALAR : K.INIT);
     return;
   }
-  if (kd <= K.INIT || ks <= K.INIT) { writeReg(s, d, pc); return; }
+  // (a scalar and an lddw immediate: the constant it is to the kernel)
+  const srcConst = x && ks === K.INIT && s.v[i.src] !== null && kd === K.SCALAR && v.o.type !== 'generic';
+  if ((kd <= K.INIT || ks <= K.INIT) && !srcConst) { writeReg(s, d, pc); return; }
+  if (srcConst) {
+    const f = s.f[d]! & F.EXACT;
+    writeReg(s, d, pc, K.SCALAR, 0, alu(o, c64, s.v[d]!, srcV!, i.imm, false), 0, f);
+    return;
+  }
   if (kd === K.SCALAR && ks === K.SCALAR) {
+    const fork = (o === Alu.AND || o === Alu.OR) && isConst(srcV!) ? forkMinusOne(s.v[d]!) : null;
+    if (fork) {
+      // (the kernel walks on with -1, and comes back for 0: two states, as two edges)
+      const zero = cloneState(s);
+      const f = s.f[d]! & F.EXACT;
+      writeReg(s, d, pc, K.SCALAR, 0, alu(o, c64, fork[0], srcV!), 0, f);
+      writeReg(zero, d, pc, K.SCALAR, 0, alu(o, c64, fork[1], srcV!), 0, f);
+      return zero;
+    }
     const before = s.v[d]!;
     const res = alu(o, c64, before, srcV!, i.imm, false);
     const f = s.f[d]! & (x ? s.f[i.src]! : F.EXACT) & F.EXACT;
@@ -545,7 +561,9 @@ export function memAccess(
       if (sure) fail('EACCES', pc, `R${r} min value is negative, either use unsigned index or do a if (index >=0) check.`);
       return { k: K.SCALAR };
     }
-    if (check && (at < 0 || at + size > s.r[r]!)) fail('EACCES', pc, `R${r} offset is outside of the packet`);
+    // (a pointer moved by a variable nkemu joined from several paths may be at a constant
+    // offset on each of the kernel's, with another range: only an exact one is checked)
+    if (check && (vo === null || sure) && (at < 0 || at + size > s.r[r]!)) fail('EACCES', pc, `R${r} offset is outside of the packet`);
     return { k: K.SCALAR };
   }
   if (k === K.MAP_VALUE) {
@@ -599,6 +617,7 @@ export function memAccess(
   const fp = size === 8 ? s.kst?.get(at) : undefined;
   if (fp?.startsWith('p:')) return { k: K.FP, o: Number(fp.slice(2)) };
   if (fp === 'pe') return { k: K.PKT_END };
+  if (fp === 'm') return { k: K.SCALAR, o: 8 };
   const ctxOff = size === 8 ? s.spill?.get(at) : undefined;
   return ctxOff === undefined ? undefined : { k: K.CTX, o: ctxOff };
 }
@@ -621,13 +640,22 @@ function stackVarAccess(v: Ctx, pc: number, fn: number, s: State, r: number, off
   const min = Number(vo.smin) + o;
   const max = Number(vo.smax) + o + size;
   if (min < -MAX_BPF_STACK || min > -1 || max > 0) {
-    if (sure) fail('EACCES', pc, `invalid variable-offset${dir} stack R${r} var_off=${tnumStr(vo)} off=${o} size=${size}`);
+    // (below the stack: EACCES; past its top: EINVAL)
+    if (sure) fail(min < -MAX_BPF_STACK || min > -1 ? 'EACCES' : 'EINVAL', pc, `invalid variable-offset${dir} stack R${r} var_off=${tnumStr(vo)} off=${o} size=${size}`);
   } else if (check && sure) {
     v.depth[fn] = Math.max(v.depth[fn]!, -min);
   }
   if (write) {
     if (s.spill) for (const slot of [...s.spill.keys()]) if (slot < max && min < slot + 8) { s.spill.delete(slot); v.escapes = true; }
-    if (s.kst) for (const slot of [...s.kst.keys()]) if (slot < max && min < slot + 8) s.kst.delete(slot);
+    if (s.kst) {
+      for (const slot of [...s.kst.keys()]) {
+        if (!(slot < max && min < slot + 8)) continue;
+        // (a spilled pointer wholly inside the range is gone for certain: what fills the
+        // slot back is a scalar, check_stack_write_var_off's STACK_MISC)
+        if (sure && s.kst.get(slot)!.startsWith('p') && min <= slot && slot + 8 <= max) s.kst.set(slot, 'm');
+        else s.kst.delete(slot);
+      }
+    }
   }
   return undefined;
 }
@@ -710,6 +738,18 @@ function helperMemAccess(pc: number, s: State, r: number, size: number, write: b
     if (zeroOk && size === 0 && cval(s, r) === 0n) return;
     fail('EACCES', pc, `R${r} type=scalar expected=fp`);
   }
+  if (k === K.FP && vo !== null) {
+    // check_stack_range_initialized through check_stack_access_within_bounds: the whole range
+    if (!exactVar) return;
+    const o = s.o[r]!;
+    const dir = write ? ' write to' : ' read from';
+    if (vo.smax >= BigInt(MAX_VAR_OFF) || vo.smin <= -BigInt(MAX_VAR_OFF)) fail('EACCES', pc, `invalid unbounded variable-offset${dir} stack R${r}`);
+    const min = Number(vo.smin) + o;
+    const max = Number(vo.smax) + o + size;
+    if (min < -MAX_BPF_STACK || min > -1 || max > 0) {
+      fail(min < -MAX_BPF_STACK || min > -1 ? 'EACCES' : 'EINVAL', pc, `invalid variable-offset${dir} stack R${r} var_off=${tnumStr(vo)} off=${o} size=${size}`);
+    }
+  }
   if (k === K.FP && vo === null) {
     const at = s.o[r]!;
     // (a queue's, stack's or bloom filter's key has no bytes: a zero-sized access where zero is not allowed)
@@ -721,7 +761,7 @@ function helperMemAccess(pc: number, s: State, r: number, size: number, write: b
       if (exactVar) fail('EACCES', pc, `R${r} min value is negative, either use unsigned index or do a if (index >=0) check.`);
       return;
     }
-    if (s.o[r]! < 0 || s.o[r]! + size > s.r[r]!) fail('EACCES', pc, `R${r} offset is outside of the packet`);
+    if ((vo === null || exactVar) && (s.o[r]! < 0 || s.o[r]! + size > s.r[r]!)) fail('EACCES', pc, `R${r} offset is outside of the packet`);
   }
   if (k === K.MAP_VALUE && s.r[r]! >= 0 && (vo === null || exactVar)) {
     const bad = regionCheck(r, vo ?? constant(0n), s.o[r]!, size, s.r[r]!, zeroOk);

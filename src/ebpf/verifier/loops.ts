@@ -16,7 +16,7 @@
 import { cls, decode } from '../insn.js';
 import { fail, VerifierError } from './base.js';
 import { isJmp } from './slots.js';
-import { callbackEntry, entryState, F, type Ctx, type State } from './state.js';
+import { callbackEntry, entryState, F, K, type Ctx, type State } from './state.js';
 import { type Sc, UNKNOWN, isConst } from './scalar.js';
 import { callbackRoots, leaders, step } from './dataflow.js';
 import { jumpTarget } from './funcs.js';
@@ -52,13 +52,24 @@ interface Trail { pc: number; key: string; seg: number; count: number; next: Tra
 /** A scalar's every bound, as a key (a constant by its value). */
 const scKey = (v: Sc): string => (isConst(v) ? `${v.tv}` : v === UNKNOWN ? 'u' : `${v.umin}:${v.umax}:${v.smin}:${v.smax}:${v.u32min}:${v.u32max}:${v.s32min}:${v.s32max}:${v.tv}:${v.tm}`);
 
-function stateKey(s: State): string {
+/**
+ * A state as a key: `exact`, every bound and link (two states with one key are the same to
+ * the kernel); else only kinds and offsets (a node whose state has
+ * such a key explored once need not be explored again: skipping a path never makes the
+ * walk refuse what it would not have; a packet range decides no branch of it).
+ */
+function stateKey(s: State, exact: boolean): string {
   let k = '';
   for (let r = 0; r < 11; r++) {
     const kind = s.k[r]!;
     if (kind === 0) { k += ';'; continue; }
     const v = s.v[r];
-    k += `${kind}${s.f[r]! & F.PKT_MARK ? "m" : ""},${s.o[r]},${s.r[r]},${s.id[r] ? `${s.id[r]}${Number.isNaN(s.dl[r]!) ? '' : `${s.f[r]! & F.ADDC32 ? 'w' : 'd'}${s.dl[r]}`}` : ''},${v === null || v === undefined ? '' : scKey(v)};`;
+    if (!exact) {
+      // (a pointer at a variable offset: as untyped as nkemu once left it)
+      k += kind !== K.SCALAR && kind !== K.INIT && v ? '1,0;' : `${kind},${s.o[r]};`;
+      continue;
+    }
+    k += `${kind}${s.f[r]! & F.PKT_MARK ? 'm' : ''},${s.o[r]},${s.r[r]},${s.id[r] ? `${s.id[r]}${Number.isNaN(s.dl[r]!) ? '' : `${s.f[r]! & F.ADDC32 ? 'w' : 'd'}${s.dl[r]}`}` : ''},${v === null || v === undefined ? '' : scKey(v)};`;
   }
   if (s.spill) for (const [a, b] of [...s.spill].sort((x, y) => x[0] - y[0])) k += `s${a}=${b}`;
   k += '|';
@@ -115,7 +126,7 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
 
   while (work.length > 0) {
     const it = work.pop()!;
-    const key = stateKey(it.s);
+    const key = stateKey(it.s, false);
     if (done.get(it.pc)?.has(key)) {
       if (it.parent) finish(it.parent);
       continue;
@@ -132,7 +143,7 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
       n++;
       if (it.det + n > limit) fail('E2BIG', pc, `BPF program is too large. Processed ${limit + 1} insn`);
       if (back[pc] && !(trail && trail.seg === it.seg && trail.count >= TRAIL_MAX)) {
-        const k = stateKey(s);
+        const k = stateKey(s, true);
         for (let t = trail, m = 0; t && t.seg === it.seg && m < LOOK_BACK; t = t.next, m++) {
           if (t.pc === pc && t.key === k) fail('EINVAL', pc, `infinite loop detected at insn ${pc}`);
         }

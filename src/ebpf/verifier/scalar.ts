@@ -337,9 +337,14 @@ function boundOffset(r: Sc): void {
 /** reg_bounds_sync. */
 function sync(r: Sc): void {
   updateBounds(r);
-  deduce(r);
-  deduce(r);
-  deduce(r);
+  // (three rounds, as the kernel makes; a round that changes nothing ends them: the next
+  // would not either)
+  for (let n = 0; n < 3; n++) {
+    const { umin, umax, smin, smax, u32min, u32max, s32min, s32max, tm } = r;
+    deduce(r);
+    if (r.umin === umin && r.umax === umax && r.smin === smin && r.smax === smax && r.u32min === u32min && r.u32max === u32max &&
+      r.s32min === s32min && r.s32max === s32max && r.tm === tm) break;
+  }
   boundOffset(r);
   updateBounds(r);
 }
@@ -641,6 +646,21 @@ export function alu(o: number, alu64: boolean, dst: Sc, src: Sc, imm = 0, toBe =
   return d;
 }
 
+/**
+ * maybe_fork_scalars: an AND or OR with a constant on a value in [-1, 0] (s64, else s32)
+ * forks the kernel's walk into the value 0 and the value -1 (all ones in the low half for
+ * the s32 case), each then operated on. The two operands, or null when it does not fork.
+ */
+export function forkMinusOne(a: Sc): [Sc, Sc] | null {
+  if (a.smin === -1n && a.smax === 0n) return [constant(U64_MAX), constant(0n)];
+  if (a.s32min === -1 && a.s32max === 0) {
+    const m1 = copy(a); markKnown32(m1, -1);
+    const z = copy(a); markKnown32(z, 0);
+    return [m1, z];
+  }
+  return null;
+}
+
 /** `a <op> b` of two known values, as the transfer functions compute it for them (undefined: not one of those ops). */
 function constOp(o: number, alu64: boolean, a: bigint, b: bigint, imm: number, toBe: boolean): bigint | undefined {
   const w = alu64 ? 64 : 32;
@@ -669,7 +689,13 @@ function constOp(o: number, alu64: boolean, a: bigint, b: bigint, imm: number, t
 /** A load of `size` bytes (zero-extended), or of `size` bytes sign-extended (`sx`): the value nothing else is known of. */
 export function loaded(size: number, sx = false): Sc {
   if (size >= 8) return UNKNOWN;
-  return sx ? coerceSx(UNKNOWN, size) : coerce(UNKNOWN, size);
+  return (sx ? LOADED_SX : LOADED)[size]!;
+}
+const LOADED: Sc[] = [];
+const LOADED_SX: Sc[] = [];
+for (const n of [1, 2, 4]) {
+  LOADED[n] = Object.freeze(coerce(UNKNOWN, n));
+  LOADED_SX[n] = Object.freeze(coerceSx(UNKNOWN, n));
 }
 
 /** coerce_reg_to_size. */
