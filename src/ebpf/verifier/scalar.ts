@@ -66,8 +66,8 @@ export function constant(v: bigint): Sc {
   const x = u64(v);
   let c = KNOWN_CACHE.get(x);
   if (c === undefined) {
-    c = Object.freeze(known(x));
-    if (KNOWN_CACHE.size < 4096) KNOWN_CACHE.set(x, c);
+    c = known(x);
+    if (KNOWN_CACHE.size < 4096) KNOWN_CACHE.set(x, Object.freeze(c));
   }
   return c;
 }
@@ -87,10 +87,16 @@ export function eq(a: Sc, b: Sc): boolean {
 interface T { v: bigint; m: bigint }
 const tnum = (v: bigint, m: bigint): T => ({ v, m });
 
+/** The number of significant bits of a u64 (fls64). */
+function bitlen(x: bigint): number {
+  const hi = Number(x >> 32n);
+  return hi !== 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(Number(x & LOW32));
+}
+
 export function tnumRange(min: bigint, max: bigint): T {
   const chi = min ^ max;
   if (chi === 0n) return tnum(min, 0n);
-  const bits = chi.toString(2).length;
+  const bits = bitlen(chi);
   if (bits > 63) return tnum(0n, U64_MAX);
   const delta = (1n << BigInt(bits)) - 1n;
   return tnum(min & ~delta & U64_MAX, delta);
@@ -208,7 +214,7 @@ function update32(r: Sc): void {
   r.u32min = Math.max(r.u32min, v);
   r.u32max = Math.min(r.u32max, (v | m) >>> 0);
 }
-const fls64 = (x: bigint): number => (x === 0n ? 0 : x.toString(2).length);
+const fls64 = (x: bigint): number => (x === 0n ? 0 : bitlen(x));
 
 /** tnum_step: the smallest member of `t` larger than `z` (tmax when there is none, tmin when z is below it). */
 export function tnumStep(tv: bigint, tm: bigint, z: bigint): bigint {
@@ -245,31 +251,40 @@ function update64(r: Sc): void {
 function updateBounds(r: Sc): void { update32(r); update64(r); }
 
 function deduce32(r: Sc): void {
-  if (r.umin >> 32n === r.umax >> 32n) {
-    r.u32min = Math.max(r.u32min, lo32(r.umin));
-    r.u32max = Math.min(r.u32max, lo32(r.umax));
-    if (slo32(r.umin) <= slo32(r.umax)) {
-      r.s32min = Math.max(r.s32min, slo32(r.umin));
-      r.s32max = Math.min(r.s32max, slo32(r.umax));
+  // (each 64-bit bound's halves as numbers, once: this runs on every operation)
+  const uminHi = Number(r.umin >> 32n);
+  const umaxHi = Number(r.umax >> 32n);
+  const sminHi = Number(r.smin >> 32n);
+  const smaxHi = Number(r.smax >> 32n);
+  const uminLo = lo32(r.umin);
+  const umaxLo = lo32(r.umax);
+  const sminLo = lo32(r.smin);
+  const smaxLo = lo32(r.smax);
+  if (uminHi === umaxHi) {
+    r.u32min = Math.max(r.u32min, uminLo);
+    r.u32max = Math.min(r.u32max, umaxLo);
+    if ((uminLo | 0) <= (umaxLo | 0)) {
+      r.s32min = Math.max(r.s32min, uminLo | 0);
+      r.s32max = Math.min(r.s32max, umaxLo | 0);
     }
   }
-  if (r.smin >> 32n === r.smax >> 32n) {
-    if (lo32(r.smin) <= lo32(r.smax)) {
-      r.u32min = Math.max(r.u32min, lo32(r.smin));
-      r.u32max = Math.min(r.u32max, lo32(r.smax));
+  if (sminHi === smaxHi) {
+    if (sminLo <= smaxLo) {
+      r.u32min = Math.max(r.u32min, sminLo);
+      r.u32max = Math.min(r.u32max, smaxLo);
     }
-    if (slo32(r.smin) <= slo32(r.smax)) {
-      r.s32min = Math.max(r.s32min, slo32(r.smin));
-      r.s32max = Math.min(r.s32max, slo32(r.smax));
+    if ((sminLo | 0) <= (smaxLo | 0)) {
+      r.s32min = Math.max(r.s32min, sminLo | 0);
+      r.s32max = Math.min(r.s32max, smaxLo | 0);
     }
   }
-  if (((lo32(r.umin >> 32n) + 1) >>> 0) === lo32(r.umax >> 32n) && slo32(r.umin) < 0 && slo32(r.umax) >= 0) {
-    r.s32min = Math.max(r.s32min, slo32(r.umin));
-    r.s32max = Math.min(r.s32max, slo32(r.umax));
+  if (((uminHi + 1) >>> 0) === umaxHi && (uminLo | 0) < 0 && (umaxLo | 0) >= 0) {
+    r.s32min = Math.max(r.s32min, uminLo | 0);
+    r.s32max = Math.min(r.s32max, umaxLo | 0);
   }
-  if (((lo32(r.smin >> 32n) + 1) >>> 0) === lo32(r.smax >> 32n) && slo32(r.smin) < 0 && slo32(r.smax) >= 0) {
-    r.s32min = Math.max(r.s32min, slo32(r.smin));
-    r.s32max = Math.min(r.s32max, slo32(r.smax));
+  if (((sminHi + 1) >>> 0) === (smaxHi >>> 0) && (sminLo | 0) < 0 && (smaxLo | 0) >= 0) {
+    r.s32min = Math.max(r.s32min, sminLo | 0);
+    r.s32max = Math.min(r.s32max, smaxLo | 0);
   }
   if ((r.u32min | 0) <= (r.u32max | 0)) {
     r.s32min = Math.max(r.s32min, r.u32min | 0);
@@ -329,13 +344,38 @@ function deduceMixed(r: Sc): void {
 function deduce(r: Sc): void { deduce32(r); deduce64(r); deduceMixed(r); }
 
 function boundOffset(r: Sc): void {
-  const t64 = tIntersect(tOf(r), tnumRange(r.umin, r.umax));
-  const t32 = tIntersect(tSubreg(t64), tnumRange(BigInt(r.u32min), BigInt(r.u32max)));
-  setT(r, tOr(tClearSubreg(t64), t32));
+  // tnum_intersect(var_off, tnum_range(umin, umax)), then the same of its low half with the
+  // u32 bounds (written out: this runs on every operation)
+  let rv: bigint;
+  let rm: bigint;
+  const chi = r.umin ^ r.umax;
+  if (chi === 0n) { rv = r.umin; rm = 0n; } else {
+    const bits = bitlen(chi);
+    if (bits > 63) { rv = 0n; rm = U64_MAX; } else { rm = (1n << BigInt(bits)) - 1n; rv = r.umin & ~rm; }
+  }
+  const m64 = r.tm & rm;
+  const v64 = (r.tv | rv) & ~m64 & U64_MAX;
+  const c32 = (r.u32min ^ r.u32max) >>> 0;
+  let rv32: number;
+  let rm32: number;
+  if (c32 === 0) { rv32 = r.u32min; rm32 = 0; } else {
+    const bits = 32 - Math.clz32(c32);
+    rm32 = bits >= 32 ? U32_MAX : ((1 << bits) >>> 0) - 1;
+    rv32 = (r.u32min & ~rm32) >>> 0;
+  }
+  const m32 = BigInt((Number(m64 & LOW32) & rm32) >>> 0);
+  const v32 = (((v64 & LOW32) | BigInt(rv32)) & ~m32) & LOW32;
+  const v = (v64 & HIGH32) | v32;
+  const m = (m64 & HIGH32) | m32;
+  r.tv = v;
+  r.tm = m & ~v & U64_MAX;
 }
 
 /** reg_bounds_sync. */
 function sync(r: Sc): void {
+  // (a known value whose every bound is that value: nothing to do)
+  if (r.tm === 0n && r.umin === r.tv && r.umax === r.tv && r.smin === r.smax && r.u32min === r.u32max && r.s32min === r.s32max &&
+    r.smin === s64(r.tv) && r.u32min === lo32(r.tv) && r.s32min === (r.u32min | 0)) return;
   updateBounds(r);
   // (three rounds, as the kernel makes; a round that changes nothing ends them: the next
   // would not either)
@@ -729,10 +769,17 @@ export function coerceSx(a: Sc, size: number): Sc {
   }
   const lim = 1n << (bits - 1n);
   r.smin = -lim; r.smax = lim - 1n;
-  r.s32min = Number(-lim); r.s32max = Number(lim - 1n);
-  r.umin = 0n; r.u32min = 0;
-  r.umax = U64_MAX; r.u32max = U32_MAX;
+  r.umin = 0n; r.umax = U64_MAX;
   r.tv = 0n; r.tm = U64_MAX;
+  if (size === 4) {
+    // The local kernel keeps the 32-bit bounds of a 32-bit sign extension (its low half is
+    // the source's) and takes the s64 bounds from the s32 ones.
+    r.smin = BigInt(r.s32min); r.smax = BigInt(r.s32max);
+    sync(r);
+    return r;
+  }
+  r.s32min = Number(-lim); r.s32max = Number(lim - 1n);
+  r.u32min = 0; r.u32max = U32_MAX;
   return r;
 }
 
