@@ -282,7 +282,7 @@ function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: Progra
     ...(p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? { expectedAttachType: p.attachType } : {}), subprogs: p.functions.map((f) => f.start),
     maps: maps.map((m) => ({
       kind: m.type === 'array_of_maps' || m.type === 'hash_of_maps' ? 'of_maps' as const : m.type === 'array' || m.type === 'percpu_array' ? 'array' as const : 'other' as const,
-      keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, type: MAP_TYPE_NUMBERS[m.type],
+      keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, type: MAP_TYPE_NUMBERS[m.type], rdonly: m.readonlyProg,
     })),
   });
   const regions = used.map((m) => ({ addr: m.values, len: m.valuesSize, writable: !m.readonlyProg }));

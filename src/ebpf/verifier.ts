@@ -1,9 +1,11 @@
 /**
  * Load-time checks for eBPF programs (spec/ebpf.md §1.13, §6): the structural rules of the
- * kernel verifier plus a register dataflow, without the kernel's value tracking. What is
- * refused here is refused by the kernel too, with the kernel's errno and log text; what
- * passes may still be refused by the kernel (packet bounds, map values, references), and
- * the interpreter enforces those at run time.
+ * kernel verifier plus a register dataflow that tracks the kernel's scalar abstraction
+ * (u64/s64/u32/s32 bounds and a tnum per register, verifier/scalar.ts) but joins paths
+ * where the kernel walks each one. What is refused here is refused by the kernel too, with
+ * the kernel's errno and log text; what passes may still be refused by the kernel (where a
+ * refusal depends on a path nkemu joined, on a reference, …), and the interpreter enforces
+ * those at run time.
  *
  * Passes, in the kernel's order:
  * 1. each slot: register numbers, known opcode, `lddw` shape, reserved fields, constant
@@ -11,9 +13,11 @@
  * 2. functions: bpf-to-bpf call and callback targets split the image into functions;
  *    every jump stays inside its function and off the second slot of a `lddw`; every
  *    function ends in `exit` or `ja` (add_subprog, check_subprogs);
- * 3. dataflow over the CFG (a forward fixpoint, joined at merge points): registers read
- *    before written on some path, writes to r10, context accesses through a known ctx
- *    pointer, r10-relative stack bounds, helper ids and their availability (do_check);
+ * 3. dataflow over the CFG (a forward fixpoint, joined at merge points, bounds refined on
+ *    both edges of a branch): registers read before written on some path, writes to r10,
+ *    context accesses through a known ctx pointer, stack, map value and packet accesses at
+ *    constant and variable offsets, pointer arithmetic limits, helper ids and their
+ *    availability (do_check); then loops walked as the kernel walks them (loops.ts);
  * 4. call chains: depth ≤ 8 frames, combined stack ≤ 512 bytes (check_max_stack_depth).
  * Passes 1–3 live in verifier/ (slots.ts, funcs.ts, state.ts with dataflow.ts; log.ts
  * prints instructions and states as the kernel's log does); this file runs them in order,

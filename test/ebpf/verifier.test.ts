@@ -202,10 +202,15 @@ describe('verify: a size that may be zero (check_mem_size_reg)', () => {
     rejects(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,15]');
     rejects(call([ldxh(4, 1, 0)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,65535]');
   });
-  it('refuses nothing nkemu cannot be sure of: after an add, a copy, or a branch it could not decide', () => {
+  it('refuses nothing the kernel does not: after an add (the lower bound is 1)', () => {
     ok(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15), add(4, 1)]));
-    ok(call([ldxw(5, 1, 8), I(0x57, 5, 0, 0, 15), movr(4, 5)]));
-    ok(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15), ldxw(5, 1, 0), jeq(5, 0, 0)]));
+  });
+  it('a copy and a branch on a value nkemu knows as the kernel does change nothing: still refused', () => {
+    rejects(call([ldxw(5, 1, 8), I(0x57, 5, 0, 0, 15), movr(4, 5)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,15]');
+    rejects(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15), ldxw(5, 1, 0), jeq(5, 0, 0)]), 'EACCES', 'R4 invalid zero-sized read: u64=[0,15]');
+  });
+  it('refuses nothing nkemu cannot be sure of: after a branch on a value it does not know (the kernel might decide it)', () => {
+    ok(call([ldxw(4, 1, 8), I(0x57, 4, 0, 0, 15), ldxdw(5, 10, -8), jeq(5, 0, 0)]));
   });
 });
 
@@ -220,9 +225,14 @@ describe('verify: loops walked as the kernel walks them', () => {
     rejects(count(600), 'E2BIG', 'BPF program is too large. Processed 1001 insn', 'sched_cls', { maxInsns: 1000 });
     ok(count(400), 'sched_cls', { maxInsns: 1000 });
   });
+  it('a loop whose exit a loaded value decides, where the kernel knows that value as nkemu does: past the limit (E2BIG)', () => {
+    // r2 = skb->len, any u32: `r0 != r2` is never decided, each round the kernel walks is one more
+    rejects([ldxw(2, 1, 0), mov(0, 0), add(0, 1), I(0x5d, 0, 2, -2), exit()], 'E2BIG', 'BPF program is too large. Processed 1001 insn', 'sched_cls', { maxInsns: 1000 });
+  });
   it('refuses nothing where a branch on a value nkemu does not know decides the loop', () => {
-    // r2 unknown: the kernel may bound it where nkemu does not, so no verdict is certain.
-    ok([ldxw(2, 1, 0), mov(0, 0), add(0, 1), I(0x5d, 0, 2, -2), exit()], 'sched_cls', { maxInsns: 1000 });
+    // r2 = bpf_get_smp_processor_id(): the kernel bounds it (do_refine_retval_range), nkemu does
+    // not, so the kernel ends the loop where nkemu cannot tell.
+    ok([call(8), movr(2, 0), mov(0, 0), add(0, 1), I(0xad, 0, 2, -2), exit()], 'sched_cls', { maxInsns: 1000 });
     // r0 = (x & 7), counted up to 100: the states repeat in nkemu's view (no lower bound), not in the kernel's.
     ok([ldxw(0, 1, 0), I(0x57, 0, 0, 0, 7), add(0, 1), I(0xa5, 0, 0, -2, 100), exit()]);
   });

@@ -21,7 +21,11 @@ export interface VerifyOptions {
   /** Extra function start pcs (e.g. callbacks known from ELF symbols); calls and `lddw` func refs are found anyway. */
   subprogs?: readonly number[];
   /** The object's maps by index (`lddw` map references): value sizes bound map value accesses; an array's lookup with a constant key is never NULL. */
-  maps?: readonly { kind: 'array' | 'of_maps' | 'other'; keySize: number; valueSize: number; maxEntries: number; /** BPF_MAP_TYPE_*: which helpers may take it. */ type?: number }[];
+  maps?: readonly {
+    kind: 'array' | 'of_maps' | 'other'; keySize: number; valueSize: number; maxEntries: number;
+    /** BPF_MAP_TYPE_*: which helpers may take it. */ type?: number;
+    /** Read-only for programs (BPF_F_RDONLY_PROG, `.rodata`): the kernel may know what its values hold. */ rdonly?: boolean;
+  }[];
   /** License is GPL-compatible (GPL-only helpers allowed). Default true. */
   gplCompatible?: boolean;
   /**

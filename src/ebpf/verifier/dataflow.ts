@@ -6,7 +6,11 @@ import { Alu, Atomic, CallKind, Cls, Jmp, LDDW, Mode, Pseudo, SRC_X, bytesOf, cl
 import { BPF_COMPLEXITY_LIMIT_INSNS, MAX_BPF_STACK, VerifierError, fail } from './base.js';
 import { isAlu, isJmp } from './slots.js';
 import { jumpTarget } from './funcs.js';
-import { ALU_STR, type Ctx, K, KIND_NAME, MAX_VAR_OFF, type State, U32, U64, aluConst, callbackEntry, cloneState, entryState, isPtr, joinInto, newState, readReg, writeReg } from './state.js';
+import { ALU_STR, type Ctx, F, K, KIND_NAME, MAX_VAR_OFF, type State, callbackEntry, cloneState, cval, entryState, exact, isPtr, joinInto, newState, readReg, writeReg } from './state.js';
+import {
+  type Sc, S64_MIN, UNKNOWN, addConst, alu, forkMinusOne, branchTaken as scalarBranchTaken, coerceSubregSx, coerceSx, constant, flipOp, isConst, isConst32,
+  loaded, mov32, ptrMove, refine, refineSame, syncPtr, tnumStr,
+} from './scalar.js';
 import { kernelInsn, kernelState } from './log.js';
 
 /**
@@ -22,30 +26,7 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
     const o = op(i.code);
     const x = (i.code & SRC_X) !== 0;
     if (o === Alu.MOV) {
-      if (x) readReg(s, i.src, pc, check);
-      if (x && s.k[i.src] === K.CTX && !(c === Cls.ALU64 && i.off === 0)) v.escapes = true;
-      if (x && c === Cls.ALU64 && i.off === 0) {
-        // (the kernel links a scalar and its copy: a bound learnt on one holds for both;
-        // nkemu stops following the bound of either)
-        if (s.k[i.src] === K.SCALAR && s.c[i.src] === null) s.u[i.src] = null;
-        writeReg(s, i.dst, pc, s.k[i.src] as K, s.o[i.src]!, s.c[i.src]!, s.r[i.src]!, s.u[i.src]!);
-      } else if (v.o.type === 'generic') {
-        // uBPF-style programs: r1 is memory and constants may be addresses; no types.
-        writeReg(s, i.dst, pc, x && s.k[i.src] === K.UNINIT ? K.UNINIT : K.INIT);
-      } else if (!x) {
-        writeReg(s, i.dst, pc, K.SCALAR, 0, c === Cls.ALU64 ? BigInt.asUintN(64, BigInt(i.imm)) : BigInt(i.imm >>> 0));
-      } else if (s.k[i.src] === K.SCALAR) {
-        // mov32 truncates; movsx sign-extends the low `off` bits.
-        const v0 = s.c[i.src]!;
-        let cv: bigint | null = null;
-        if (v0 !== null) {
-          cv = i.off === 0 ? v0 & U32 : BigInt.asUintN(64, BigInt.asIntN(i.off, v0));
-          if (c === Cls.ALU) cv &= U32;
-        }
-        writeReg(s, i.dst, pc, K.SCALAR, 0, cv);
-      } else {
-        writeReg(s, i.dst, pc);
-      }
+      stepMov(v, pc, i, s, check);
       return [{ to: pc + 1, s }];
     }
     // END's source bit picks the byte order (to big-endian), not a register.
@@ -54,8 +35,8 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
     const kd = s.k[i.dst] as K;
     if (x && o !== Alu.END && s.k[i.src] === K.CTX) v.escapes = true;
     if (kd === K.CTX && !(c === Cls.ALU64 && !x && (o === Alu.ADD || o === Alu.SUB))) v.escapes = true;
-    aluTyped(v, pc, i, s, check);
-    return [{ to: pc + 1, s }];
+    const forked = aluTyped(v, pc, i, s, check);
+    return forked ? [{ to: pc + 1, s }, { to: pc + 1, s: forked }] : [{ to: pc + 1, s }];
   }
 
   if (isJmp(c)) {
@@ -68,19 +49,23 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
     }
     if (o === Jmp.CALL) return stepCall(v, pc, i, s, check);
     if (o === Jmp.JA) return [{ to: jumpTarget(i, pc)!, s }];
-    if (o !== Jmp.MAY_GOTO) {
-      readReg(s, i.dst, pc, check);
-      if (i.code & SRC_X) readReg(s, i.src, pc, check);
+    if (o === Jmp.MAY_GOTO) {
+      s.split = 1;
+      return [{ to: pc + 1, s: cloneState(s) }, { to: jumpTarget(i, pc)!, s }];
     }
-    // Both sides known constants: only the edge the comparison takes is walked, as the
-    // kernel's is_branch_taken() prunes it (code behind it, e.g. an instruction libbpf
-    // poisoned behind bpf_core_field_exists(), is dead and never checked).
-    const taken = o === Jmp.MAY_GOTO ? undefined : branchTaken(i, c, s);
-    if (taken !== undefined) return [{ to: taken ? jumpTarget(i, pc)! : pc + 1, s }];
-    s.split = 1;
+    readReg(s, i.dst, pc, check);
+    if (i.code & SRC_X) readReg(s, i.src, pc, check);
+    // A comparison the kernel decides (is_branch_taken) has one edge: the code behind the
+    // other (an instruction libbpf poisoned behind bpf_core_field_exists(), a bound
+    // check's dead branch) is never walked nor checked.
+    const t = branchTaken(i, c, s);
+    if (t.taken >= 0) return [{ to: t.taken ? jumpTarget(i, pc)! : pc + 1, s }];
+    // (both edges; where the kernel could have decided it with what it knows better than
+    // nkemu, the path may be one it never walks)
+    if (!t.certain) s.split = 1;
     const fall = cloneState(s);
     if (c === Cls.JMP) refineBranch(i, fall, s);
-    refineBounds(i, c, fall, s);
+    refineScalars(i, c, fall, s);
     return [{ to: pc + 1, s: fall }, { to: jumpTarget(i, pc)!, s }];
   }
 
@@ -93,7 +78,7 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
     if (i.src === Pseudo.MAP_FD || i.src === Pseudo.MAP_IDX) writeReg(s, i.dst, pc, K.MAP_PTR, i.imm);
     else if (i.src === Pseudo.IMM && pc + 1 < v.n) {
       const hi = BigInt.asUintN(32, BigInt(decode(v.prog, pc + 1).imm));
-      writeReg(s, i.dst, pc, v.o.maps ? K.SCALAR : K.INIT, 0, (hi << 32n) | BigInt.asUintN(32, BigInt(i.imm)));
+      writeReg(s, i.dst, pc, v.o.maps ? K.SCALAR : K.INIT, 0, constant((hi << 32n) | BigInt.asUintN(32, BigInt(i.imm))), 0, F.EXACT);
     } else writeReg(s, i.dst, pc);
     return [{ to: pc + 2, s }];
   }
@@ -105,22 +90,19 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
       fail('EINVAL', pc, 'at the time of BPF_LD_ABS|IND R6 != pointer to skb');
     }
     if (mode(i.code) === Mode.IND) readReg(s, i.src, pc, check);
-    for (let r = 1; r <= 5; r++) s.k[r] = K.UNINIT;
-    s.k[0] = K.INIT;
+    for (let r = 1; r <= 5; r++) writeReg(s, r, pc, K.UNINIT);
+    writeReg(s, 0, pc);
     return [{ to: pc + 1, s }];
   }
 
   const bytes = bytesOf(size(i.code));
   if (c === Cls.LDX) {
     readReg(s, i.src, pc, check);
-    const from = s.k[i.src];
     const got = memAccess(v, pc, fn, s, i.src, i.off, bytes, false, check);
     if (got === undefined) writeReg(s, i.dst, pc);
-    // A scalar loaded in fewer than 8 bytes is at most their maximum (coerce_reg_to_size).
-    else writeReg(s, i.dst, pc, got.k, got.o ?? 0, null, 0, got.k === K.SCALAR && bytes < 8 ? (1n << BigInt(bytes * 8)) - 1n : null);
-    // (and at least 0, exactly, from memory the kernel knows nothing of: not the stack,
-    // whose spilled scalars it restores with their bounds)
-    if (got?.k === K.SCALAR && bytes < 8 && mode(i.code) === Mode.MEM && (from === K.CTX || from === K.PKT || from === K.PKT_META || from === K.MAP_VALUE)) s.z[i.dst] = 1;
+    // A scalar loaded in fewer than 8 bytes is zero- or sign-extended (coerce_reg_to_size).
+    else if (got.k === K.SCALAR) writeReg(s, i.dst, pc, K.SCALAR, 0, loaded(bytes, mode(i.code) === Mode.MEMSX));
+    else writeReg(s, i.dst, pc, got.k, got.o ?? 0);
     return [{ to: pc + 1, s }];
   }
   if (c === Cls.ST) {
@@ -154,42 +136,160 @@ export function step(v: Ctx, pc: number, s: State, check: boolean): { to: number
   return [{ to: pc + 1, s }];
 }
 
+const sext32 = (imm: number): bigint => BigInt.asUintN(64, BigInt(imm | 0));
+const S32_MIN = -0x80000000;
+const S32_MAX = 0x7fffffff;
+
+/** A copy of `src` into `dst`, every field (link, flags, range) included. */
+function copyReg(s: State, dst: number, src: number, pc: number): void {
+  if (dst === 10) fail('EACCES', pc, 'frame pointer is read only');
+  s.k[dst] = s.k[src]!; s.o[dst] = s.o[src]!; s.v[dst] = s.v[src]!; s.f[dst] = s.f[src]!;
+  s.id[dst] = s.id[src]!; s.dl[dst] = s.dl[src]!; s.r[dst] = s.r[src]!;
+}
+
+/**
+ * assign_scalar_id_before_mov: a scalar about to be copied gets an id, so that what a
+ * comparison teaches of either holds for both. A link made by `r += const` is cut first
+ * (one such add is followed, not two). Ids are the mov's pc: a register still holding the
+ * same id from an earlier pass through this mov is no longer linked (and, as the kernel
+ * links what nkemu now cannot, not exact).
+ */
+function linkBeforeMov(s: State, r: number, pc: number): void {
+  if (s.k[r] !== K.SCALAR) return;
+  if (!Number.isNaN(s.dl[r]!)) { s.id[r] = 0; s.dl[r] = NaN; s.f[r] = s.f[r]! & ~F.ADDC32; }
+  if (s.id[r] !== 0 || isConst(s.v[r]!)) return;
+  const id = pc + 1;
+  for (let q = 0; q < 10; q++) {
+    if (s.k[q] === K.SCALAR && s.id[q] === id) { s.id[q] = 0; s.dl[q] = NaN; s.f[q] = s.f[q]! & ~(F.EXACT | F.ADDC32); }
+  }
+  s.id[r] = id;
+}
+
+/** BPF_MOV (check_alu_op): copies (linked scalars), immediates, 32-bit and sign-extending moves. */
+function stepMov(v: Ctx, pc: number, i: Insn, s: State, check: boolean): void {
+  const c64 = cls(i.code) === Cls.ALU64;
+  const x = (i.code & SRC_X) !== 0;
+  if (x) readReg(s, i.src, pc, check);
+  if (x && s.k[i.src] === K.CTX && !(c64 && i.off === 0)) v.escapes = true;
+  if (x && c64 && i.off === 0) {
+    linkBeforeMov(s, i.src, pc);
+    copyReg(s, i.dst, i.src, pc);
+    return;
+  }
+  if (v.o.type === 'generic') {
+    // uBPF-style programs: r1 is memory and constants may be addresses; no types.
+    writeReg(s, i.dst, pc, x && s.k[i.src] === K.UNINIT ? K.UNINIT : K.INIT);
+    return;
+  }
+  if (!x) {
+    writeReg(s, i.dst, pc, K.SCALAR, 0, constant(c64 ? sext32(i.imm) : BigInt(i.imm >>> 0)));
+    return;
+  }
+  const ks = s.k[i.src]!;
+  if (ks !== K.SCALAR) {
+    // (a pointer's low half or sign extension, for root: an unknown scalar, zero-extended
+    // by a 32-bit move)
+    if (isPtr(ks)) writeReg(s, i.dst, pc, K.SCALAR, 0, c64 ? UNKNOWN : loaded(4));
+    else writeReg(s, i.dst, pc);
+    return;
+  }
+  const src = s.v[i.src]!;
+  // Sign extension that changes nothing, or a 32-bit copy of a 32-bit value: still a copy.
+  const linked = i.off === 0 ? src.umax <= 0xffffffffn : src.umax < 1n << BigInt(i.off - 1);
+  if (linked) linkBeforeMov(s, i.src, pc);
+  const value = c64 ? coerceSx(src, i.off / 8) : i.off === 0 ? mov32(src) : coerceSubregSx(src, i.off / 8);
+  const f = s.f[i.src]!;
+  const id = linked ? s.id[i.src]! : 0;
+  const dl = linked ? s.dl[i.src]! : NaN;
+  writeReg(s, i.dst, pc, K.SCALAR, 0, value, 0, f & (F.EXACT | F.ADDC32));
+  s.id[i.dst] = id;
+  s.dl[i.dst] = dl;
+  if (!id) s.f[i.dst] = s.f[i.dst]! & ~F.ADDC32;
+}
+
+/**
+ * The fixed-offset and variable-offset sanity of a pointer's operand or result
+ * (check_reg_sane_offset): the refusal it makes, or undefined. `v` is the scalar (or the
+ * pointer's variable part), `off` a pointer's fixed offset.
+ */
+function saneOffset(kind: string, val: Sc | null, off: number): string | undefined {
+  if (val !== null && isConst(val)) {
+    const c = BigInt.asIntN(64, val.tv);
+    if (c >= BigInt(MAX_VAR_OFF) || c <= -BigInt(MAX_VAR_OFF)) return `math between ${kind} pointer and ${c} is not allowed`;
+  }
+  if (off >= MAX_VAR_OFF || off <= -MAX_VAR_OFF) return `${kind} pointer offset ${off} is not allowed`;
+  if (val === null) return undefined;
+  if (val.smin === S64_MIN) return `math between ${kind} pointer and register with unbounded min value is not allowed`;
+  if (val.smin >= BigInt(MAX_VAR_OFF) || val.smin <= -BigInt(MAX_VAR_OFF)) return `value ${val.smin} makes ${kind} pointer be out of bounds`;
+  return undefined;
+}
+
+/** Pointer kinds that may be moved by a scalar (adjust_ptr_min_max_vals) and carry a variable offset here. */
+const MOVABLE: ReadonlySet<number> = new Set([K.CTX, K.FP, K.PKT, K.PKT_META, K.MAP_VALUE]);
+
 /**
  * An ALU op other than MOV on typed registers (adjust_reg_min_max_vals and
- * adjust_ptr_min_max_vals): constants folded, pointers moved by constants, the kernel's
- * refusals of pointer arithmetic. Untyped operands give an untyped result.
+ * adjust_ptr_min_max_vals): scalars by the kernel's transfer functions, pointers moved by
+ * scalars (a constant into the fixed offset, anything else into the variable one), the
+ * kernel's refusals of pointer arithmetic. Untyped operands give an untyped result.
+ * Refusals that depend on a value nkemu knows only in part are made only where it knows
+ * it as the kernel does (exact, on a path the kernel walks).
  */
-export function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean): void {
+export function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean): State | undefined {
   const c = cls(i.code);
+  const c64 = c === Cls.ALU64;
   const o = op(i.code);
   const x = (i.code & SRC_X) !== 0 && o !== Alu.END;
   const d = i.dst;
   const kd = s.k[d] as K;
   const ks = x ? s.k[i.src] as K : K.SCALAR;
-  const cs: bigint | null = x ? s.c[i.src]! : c === Cls.ALU64 ? BigInt.asUintN(64, BigInt(i.imm)) : BigInt(i.imm >>> 0);
+  const srcV: Sc | null = x ? s.v[i.src]! : constant(c64 ? sext32(i.imm) : BigInt(i.imm >>> 0));
   if (o === Alu.END || o === Alu.NEG) {
-    // Byte swaps and negation: a scalar stays one (root may turn a pointer into a scalar).
-    writeReg(s, d, pc, kd === K.SCALAR || isPtr(kd) ? K.SCALAR : K.INIT);
+    // Byte swaps and negation: a scalar's bounds follow (its links do not); root may turn a
+    // pointer into a scalar.
+    if (kd === K.SCALAR) {
+      const f = s.f[d]! & F.EXACT;
+      writeReg(s, d, pc, K.SCALAR, 0, alu(o, c64, s.v[d]!, s.v[d]!, i.imm, (i.code & SRC_X) !== 0), 0, f);
+    } else writeReg(s, d, pc, isPtr(kd) ? K.SCALAR : K.INIT);
     return;
   }
-  if (kd === K.INIT || ks === K.INIT) { writeReg(s, d, pc); return; }
+  // (a scalar and an lddw immediate: the constant it is to the kernel)
+  const srcConst = x && ks === K.INIT && s.v[i.src] !== null && kd === K.SCALAR && v.o.type !== 'generic';
+  if ((kd <= K.INIT || ks <= K.INIT) && !srcConst) { writeReg(s, d, pc); return; }
+  if (srcConst) {
+    const f = s.f[d]! & F.EXACT;
+    writeReg(s, d, pc, K.SCALAR, 0, alu(o, c64, s.v[d]!, srcV!, i.imm, false), 0, f);
+    return;
+  }
   if (kd === K.SCALAR && ks === K.SCALAR) {
-    const a = s.c[d]!;
-    const r = a !== null && cs !== null ? aluConst(o, c === Cls.ALU64, a, cs, i.off) : undefined;
-    if (r !== undefined) { writeReg(s, d, pc, K.SCALAR, 0, r); return; }
-    // Bounds the kernel derives the same way (scalar_min_max_and/add/rsh).
-    const ua = s.u[d]!;
-    const ub = x ? s.u[i.src]! : cs;
-    const lim = c === Cls.ALU64 ? U64 : U32;
-    let u: bigint | null = null;
-    if (o === Alu.AND) u = ua !== null && ub !== null ? (ua < ub ? ua : ub) : ua ?? ub;
-    else if (o === Alu.ADD && ua !== null && ub !== null) u = ua + ub;
-    else if (o === Alu.RSH && ua !== null && cs !== null && (!x || s.c[i.src] !== null)) u = ua >> (cs & BigInt(c === Cls.ALU64 ? 63 : 31));
-    if (u !== null && (u > lim || (ua !== null && ua > lim) || (o !== Alu.AND && ub !== null && ub > lim))) u = null;
-    // (`&` and `>>` of a constant keep a lower bound of 0: tnum_and / umin >> k)
-    const z = s.z[d]! && !x && (o === Alu.AND || o === Alu.RSH) && u !== null ? 1 : 0;
-    writeReg(s, d, pc, K.SCALAR, 0, null, 0, u);
-    s.z[d] = z;
+    const fork = (o === Alu.AND || o === Alu.OR) && isConst(srcV!) ? forkMinusOne(s.v[d]!) : null;
+    if (fork) {
+      // (the kernel walks on with -1, and comes back for 0: two states, as two edges)
+      const zero = cloneState(s);
+      const f = s.f[d]! & F.EXACT;
+      writeReg(s, d, pc, K.SCALAR, 0, alu(o, c64, fork[0], srcV!), 0, f);
+      writeReg(zero, d, pc, K.SCALAR, 0, alu(o, c64, fork[1], srcV!), 0, f);
+      return zero;
+    }
+    const before = s.v[d]!;
+    const res = alu(o, c64, before, srcV!, i.imm, false);
+    const f = s.f[d]! & (x ? s.f[i.src]! : F.EXACT) & F.EXACT;
+    // A constant added to (or subtracted from) a linked scalar keeps the link, with the
+    // constant (the kernel's BPF_ADD_CONST): once, within s32, a 32-bit one on a 32-bit value.
+    let id = 0;
+    let dl = NaN;
+    let f32 = 0;
+    if ((o === Alu.ADD || o === Alu.SUB) && s.id[d] && (c64 ? isConst(srcV!) : isConst32(srcV!)) && Number.isNaN(s.dl[d]!)) {
+      const val = c64 ? BigInt.asIntN(64, srcV!.tv) : BigInt.asIntN(32, srcV!.tv);
+      if ((c64 ? val >= S32_MIN && val <= S32_MAX : before.umax <= 0xffffffffn) && !(o === Alu.SUB && Number(val) === S32_MIN)) {
+        id = s.id[d]!;
+        dl = o === Alu.SUB ? -Number(val) : Number(val);
+        f32 = c64 ? 0 : F.ADDC32;
+      }
+    }
+    writeReg(s, d, pc, K.SCALAR, 0, res, 0, f | f32);
+    s.id[d] = id;
+    s.dl[d] = dl;
     return;
   }
   // Pointer arithmetic.
@@ -202,6 +302,8 @@ export function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean):
   const ptrIsDst = isPtr(kd);
   const pk = ptrIsDst ? kd : ks;
   const pr = ptrIsDst ? d : i.src;
+  const offR = ptrIsDst ? (x ? i.src : -1) : d;
+  const off: Sc = ptrIsDst ? srcV! : s.v[d]!;
   if (c !== Cls.ALU64) {
     if (o === Alu.SUB) { writeReg(s, d, pc, K.SCALAR); return; }
     if (check) fail('EACCES', pc, `R${d} 32-bit pointer arithmetic prohibited`);
@@ -213,22 +315,33 @@ export function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean):
     writeReg(s, d, pc);
     return;
   }
-  if (pk === K.PKT_END || (pk === K.MAP_PTR && !(o === Alu.ADD && cs === 0n))) {
+  const known = isConst(off);
+  if (pk === K.PKT_END || (pk === K.MAP_PTR && !(o === Alu.ADD && known && off.tv === 0n))) {
     if (check) fail('EACCES', pc, `R${d} pointer arithmetic on ${KIND_NAME[pk]} prohibited`);
     writeReg(s, d, pc);
     return;
   }
-  const known = ptrIsDst ? cs : s.c[d]!;
-  if (known !== null) {
-    const val = BigInt.asIntN(64, known);
-    if (val >= BigInt(MAX_VAR_OFF) || val <= -BigInt(MAX_VAR_OFF)) {
-      if (check) fail('EINVAL', pc, `math between ${KIND_NAME[pk]} pointer and ${val} is not allowed`);
-      writeReg(s, d, pc);
-      return;
-    }
+  const kind = KIND_NAME[pk]!;
+  // (a value nkemu knows as the kernel does, on a path it walks: its refusals are certain)
+  const offExact = known || (offR >= 0 && exact(s, offR));
+  const ptrExact = s.v[pr] === null || (s.f[pr]! & F.EXACT) !== 0;
+  const sure = check && !s.split;
+  // check_reg_sane_offset of the scalar, then of the pointer
+  const bad = saneOffset(kind, off, 0);
+  if (bad !== undefined && (known || (sure && offExact))) {
+    if (check) fail('EINVAL', pc, bad);
+    writeReg(s, d, pc);
+    return;
   }
+  const badPtr = saneOffset(kind, s.v[pr]!, s.o[pr]!);
+  if (badPtr !== undefined && sure && ptrExact) fail('EINVAL', pc, badPtr);
   if (o === Alu.SUB && !ptrIsDst) {
     if (check) fail('EACCES', pc, `R${d} tried to subtract pointer from scalar`);
+    writeReg(s, d, pc);
+    return;
+  }
+  if (o === Alu.SUB && pk === K.FP) {
+    if (check) fail('EACCES', pc, `R${d} subtraction from stack pointer prohibited`);
     writeReg(s, d, pc);
     return;
   }
@@ -242,42 +355,102 @@ export function aluTyped(v: Ctx, pc: number, i: Insn, s: State, check: boolean):
     writeReg(s, d, pc);
     return;
   }
-  if (known === null) {
-    // A map value moved by a bounded scalar: its variable part's umax adds up.
-    const su = ptrIsDst ? (x ? s.u[i.src]! : null) : s.u[d]!;
-    if (pk === K.MAP_VALUE && o === Alu.ADD && su !== null) {
-      writeReg(s, d, pc, K.MAP_VALUE, s.o[pr]!, null, s.r[pr]!, (s.u[pr] ?? 0n) + su);
-      return;
-    }
+  if (bad !== undefined || badPtr !== undefined) {
+    // (a refusal nkemu is not sure of)
     writeReg(s, d, pc);
     return;
   }
-  const delta = Number(BigInt.asIntN(64, known)) * (o === Alu.SUB ? -1 : 1);
-  writeReg(s, d, pc, pk, s.o[pr]! + delta, null, s.r[pr]!, pk === K.MAP_VALUE ? s.u[pr]! : null);
+  const r0 = s.r[pr]!;
+  const f0 = s.f[pr]!;
+  const id0 = s.id[pr]!;
+  const var0 = s.v[pr]!;
+  const o0 = s.o[pr]!;
+  if (known) {
+    // pointer += K: into the fixed offset (a map pointer is only ever moved by 0)
+    const delta = Number(BigInt.asIntN(64, off.tv)) * (o === Alu.SUB ? -1 : 1);
+    writeReg(s, d, pc, pk, o0 + delta, var0, r0, f0);
+    s.id[d] = id0;
+    const badDst = saneOffset(kind, var0, o0 + delta);
+    if (badDst !== undefined && check) fail('EINVAL', pc, badDst);
+    return;
+  }
+  if (!MOVABLE.has(pk)) { writeReg(s, d, pc); return; }
+  // pointer += scalar: a new variable offset (a packet pointer gets a new id and no range)
+  const moved = ptrMove(var0, off, o === Alu.SUB);
+  const fx = (ptrExact && offExact ? F.EXACT : 0);
+  const pkt = pk === K.PKT || pk === K.PKT_META;
+  const keep = !pkt || (o === Alu.SUB && off.smin >= 0n);
+  writeReg(s, d, pc, pk, o0, moved, keep ? r0 : 0, fx | (keep ? f0 & F.PKT_MARK : 0));
+  if (pkt) {
+    // (ids are the pc of the add: pointers from an earlier pass through it keep theirs apart)
+    const id = pc + 1;
+    for (let q = 0; q < 10; q++) if (q !== d && (s.k[q] === K.PKT || s.k[q] === K.PKT_META) && s.id[q] === id) s.id[q] = -id;
+    s.id[d] = id;
+  }
+  const badDst = saneOffset(kind, moved, o0);
+  if (badDst !== undefined) {
+    if (sure && ptrExact && offExact) fail('EINVAL', pc, badDst);
+    writeReg(s, d, pc);
+    return;
+  }
+  s.v[d] = syncPtr(moved);
 }
 
 /**
- * Unsigned comparisons of a followed scalar with a constant bound it on each branch; any
- * other comparison involving a followed bound stops it being followed (the kernel learns
- * from those too, in ways nkemu does not copy).
+ * reg_set_min_max on both edges of an undecided comparison of two scalars (or a scalar
+ * and an immediate), then sync_linked_regs: each refined register's bounds reach the
+ * scalars linked with it (its copies, with the constant added to them).
  */
-export function refineBounds(i: Insn, c: Cls, fall: State, taken: State): void {
-  const o = op(i.code);
+export function refineScalars(i: Insn, c: Cls, fall: State, taken: State): void {
   const x = (i.code & SRC_X) !== 0;
   const d = i.dst;
-  const tracked = (st: State, r: number): boolean => st.k[r] === K.SCALAR && st.c[r] === null && st.u[r] !== null;
-  const k = !x ? BigInt.asUintN(64, BigInt(i.imm)) : null;
-  if (c === Cls.JMP && !x && tracked(fall, d) && (o === Jmp.JGT || o === Jmp.JGE || o === Jmp.JLT || o === Jmp.JLE)) {
-    const cap = (st: State, b: bigint): void => { if (b < st.u[d]!) st.u[d] = b < 0n ? 0n : b; };
-    if (o === Jmp.JGT) cap(fall, k!);
-    else if (o === Jmp.JGE) { if (k! > 0n) cap(fall, k! - 1n); }
-    else if (o === Jmp.JLT) { if (k! > 0n) cap(taken, k! - 1n); }
-    else cap(taken, k!);
-    return;
+  const o = op(i.code);
+  if (fall.k[d] !== K.SCALAR || (x && fall.k[i.src] !== K.SCALAR)) return;
+  const jmp32 = c === Cls.JMP32;
+  if (x && i.src === d) {
+    const r = refineSame(fall.v[d]!, o, jmp32);
+    fall.v[d] = r.fall;
+    taken.v[d] = r.taken;
+  } else {
+    const b = x ? fall.v[i.src]! : constant(sext32(i.imm));
+    const r = refine(fall.v[d]!, b, o, jmp32);
+    // (what one edge learns of each register comes from both: exact only if both are)
+    const ex = x ? fall.f[d]! & fall.f[i.src]! & F.EXACT : F.EXACT;
+    fall.v[d] = r.fall[0];
+    taken.v[d] = r.taken[0];
+    if (!(ex & F.EXACT)) { fall.f[d] = fall.f[d]! & ~F.EXACT; taken.f[d] = taken.f[d]! & ~F.EXACT; }
+    if (x) {
+      fall.v[i.src] = r.fall[1];
+      taken.v[i.src] = r.taken[1];
+      if (!(ex & F.EXACT)) { fall.f[i.src] = fall.f[i.src]! & ~F.EXACT; taken.f[i.src] = taken.f[i.src]! & ~F.EXACT; }
+    }
   }
   for (const st of [fall, taken]) {
-    if (tracked(st, d)) st.u[d] = null;
-    if (x && tracked(st, i.src)) st.u[i.src] = null;
+    if (x && st.id[i.src]) syncLinked(st, i.src);
+    if (st.id[d]) syncLinked(st, d);
+  }
+}
+
+/** sync_linked_regs: the scalars sharing `known`'s id take its value (plus their constant's difference). */
+function syncLinked(s: State, known: number): void {
+  const id = s.id[known]!;
+  const kd = s.dl[known]!;
+  const k32 = (s.f[known]! & F.ADDC32) !== 0;
+  for (let q = 0; q < 10; q++) {
+    if (q === known || s.k[q] !== K.SCALAR || s.id[q] !== id) continue;
+    const qd = s.dl[q]!;
+    const q32 = (s.f[q]! & F.ADDC32) !== 0;
+    const kAdd = !Number.isNaN(kd);
+    const qAdd = !Number.isNaN(qd);
+    // (a link made by a 32-bit add and one made by a 64-bit add do not say the same)
+    if (kAdd && qAdd && k32 !== q32) continue;
+    const ex = s.f[known]! & F.EXACT;
+    if ((!kAdd && !qAdd) || qd === kd) {
+      s.v[q] = s.v[known]!;
+    } else {
+      s.v[q] = addConst(s.v[known]!, BigInt((qAdd ? qd : 0) - (kAdd ? kd : 0)), (kAdd && k32) || (qAdd && q32));
+    }
+    s.f[q] = (s.f[q]! & ~F.EXACT) | ex;
   }
 }
 
@@ -291,7 +464,7 @@ export function refineBranch(i: Insn, fall: State, taken: State): void {
     const isNull = o === Jmp.JEQ ? taken : fall;
     const notNull = o === Jmp.JEQ ? fall : taken;
     for (let r = 0; r < 10; r++) {
-      if (isNull.k[r] === K.MAP_OR_NULL && isNull.o[r] === id) { isNull.k[r] = K.SCALAR; isNull.o[r] = 0; isNull.c[r] = 0n; isNull.r[r] = 0; }
+      if (isNull.k[r] === K.MAP_OR_NULL && isNull.o[r] === id) writeReg(isNull, r, -1, K.SCALAR, 0, constant(0n));
       if (notNull.k[r] === K.MAP_OR_NULL && notNull.o[r] === id) { notNull.k[r] = K.MAP_VALUE; notNull.o[r] = 0; }
     }
     return;
@@ -299,42 +472,78 @@ export function refineBranch(i: Insn, fall: State, taken: State): void {
   if (!x || (o !== Jmp.JGT && o !== Jmp.JLT && o !== Jmp.JGE && o !== Jmp.JLE)) return;
   const kd = fall.k[i.dst]!;
   const ks = fall.k[i.src]!;
-  const lesser = (a: number, b: number): boolean => (a === K.PKT && b === K.PKT_END) || (a === K.PKT_META && b === K.PKT);
+  // (pkt_meta against the packet start: an unmoved one, reg_is_init_pkt_pointer)
+  const start = (r: number): boolean => fall.v[r] === null && fall.id[r] === 0;
+  const lesser = (a: number, b: number, rb: number): boolean => (a === K.PKT && b === K.PKT_END) || (a === K.PKT_META && b === K.PKT && start(rb));
   let reg: number;
   let kind: number;
   // Which branch proves `reg <= end` (strict: `reg < end`).
   let proves: State;
   let strict: boolean;
-  if (lesser(kd, ks)) {
+  if (lesser(kd, ks, i.src)) {
     reg = i.dst; kind = kd;
     if (o === Jmp.JGT) { proves = fall; strict = false; } else if (o === Jmp.JLT) { proves = taken; strict = true; } else if (o === Jmp.JGE) { proves = fall; strict = true; } else { proves = taken; strict = false; }
-  } else if (lesser(ks, kd)) {
+  } else if (lesser(ks, kd, i.dst)) {
     reg = i.src; kind = ks;
     if (o === Jmp.JGT) { proves = taken; strict = true; } else if (o === Jmp.JLT) { proves = fall; strict = false; } else if (o === Jmp.JGE) { proves = taken; strict = false; } else { proves = fall; strict = true; }
   } else {
     return;
   }
+  // (mark_pkt_end: on the other edge the kernel knows the pointer at or past the end)
+  const other = proves === fall ? taken : fall;
+  other.f[reg] = other.f[reg]! | F.PKT_MARK;
+  // find_good_pkt_pointers
   const off = fall.o[reg]!;
   if (off < 0 || (off === 0 && strict)) return;
+  const umax = fall.v[reg]?.umax ?? 0n;
+  if (umax > 0xffffn || umax + BigInt(off) > 0xffffn) return;
   const range = off + (strict ? 1 : 0);
-  for (let r = 0; r < 10; r++) if (proves.k[r] === kind && proves.r[r]! < range) proves.r[r] = range;
+  const id = fall.id[reg]!;
+  for (let r = 0; r < 10; r++) if (proves.k[r] === kind && proves.id[r] === id && proves.r[r]! < range) proves.r[r] = range;
+}
+
+/** The variable offset `(value; mask)` as the kernel's messages print it. */
+const varOffStr = (a: Sc | null): string => (a === null ? '(0x0; 0x0)' : tnumStr(a));
+
+/**
+ * check_mem_region_access for a pointer with a variable offset `vo` at constant offset
+ * `off` into `memSize` bytes: the refusal line, or undefined.
+ */
+function regionCheck(r: number, vo: Sc, off: number, size: number, memSize: number, zeroOk = false): string | undefined {
+  const o = BigInt(off);
+  const inside = (at: bigint): boolean => at >= 0n && (size > 0 || (size === 0 && zeroOk)) && at + BigInt(size) <= BigInt(memSize);
+  if (vo.smin < 0n && (vo.smin === S64_MIN || BigInt.asIntN(32, o + vo.smin) !== o + vo.smin || vo.smin + o < 0n)) {
+    return `R${r} min value is negative, either use unsigned index or do a if (index >=0) check.`;
+  }
+  if (!inside(vo.smin + o)) return `R${r} min value is outside of the allowed memory range`;
+  if (vo.umax >= BigInt(MAX_VAR_OFF)) return `R${r} unbounded memory access, make sure to bounds check any such access`;
+  if (!inside(vo.umax + o)) return `R${r} max value is outside of the allowed memory range`;
+  return undefined;
 }
 
 /**
- * A load or store through register `r` at `off`. Checks ctx and stack accesses, tracks
- * ctx spills; returns the ctx offset when a load reads back a spilled ctx pointer.
+ * A load or store through register `r` at `off`. Checks ctx, packet, map value and stack
+ * accesses, tracks ctx spills; returns the kind of what a load reads (a scalar, a packet
+ * pointer from the ctx, a spilled pointer read back). Checks that depend on a variable
+ * offset are made where nkemu knows it as the kernel does.
  */
 export function memAccess(
   v: Ctx, pc: number, fn: number, s: State, r: number, off: number, size: number, write: boolean, check: boolean,
   valueReg = -1, imm?: bigint,
 ): { k: K; o?: number } | undefined {
   const k = s.k[r] as K;
+  const vo = s.v[r]!;
+  const sure = check && !s.split && (vo === null || (s.f[r]! & F.EXACT) !== 0);
   if (k === K.CTX) {
     const layout = ctxLayout(v.o.type, v.o.expectedAttachType);
     if (layout === undefined) return undefined;
-    const f: CtxField | undefined = s.o[r] === 0 ? ctxAccess(layout, off, size, write) : undefined;
+    const f: CtxField | undefined = s.o[r] === 0 && vo === null ? ctxAccess(layout, off, size, write) : undefined;
     if (check) {
       if (s.o[r] !== 0) fail('EACCES', pc, `dereference of modified ctx ptr R${r} off=${s.o[r]} disallowed`);
+      if (vo !== null) {
+        if (sure) fail('EACCES', pc, `variable ctx access var_off=${varOffStr(vo)} disallowed`);
+        return undefined;
+      }
       if (f === undefined) fail('EACCES', pc, `invalid bpf_context access off=${off} size=${size}`);
       v.accesses.set(pc * 2 + (write ? 1 : 0), { pc, field: f.name, off, size, write });
     }
@@ -350,22 +559,30 @@ export function memAccess(
   }
   if (k === K.PKT || k === K.PKT_META) {
     const at = s.o[r]! + off;
-    if (check && (at < 0 || at + size > s.r[r]!)) fail('EACCES', pc, `R${r} offset is outside of the packet`);
+    if (check && vo !== null && vo.smin < 0n) {
+      if (sure) fail('EACCES', pc, `R${r} min value is negative, either use unsigned index or do a if (index >=0) check.`);
+      return { k: K.SCALAR };
+    }
+    // (a pointer moved by a variable nkemu joined from several paths may be at a constant
+    // offset on each of the kernel's, with another range: only an exact one is checked)
+    if (check && (vo === null || sure) && (at < 0 || at + size > s.r[r]!)) fail('EACCES', pc, `R${r} offset is outside of the packet`);
     return { k: K.SCALAR };
   }
   if (k === K.MAP_VALUE) {
     const at = s.o[r]! + off;
     const vs = s.r[r]!;
-    const vu = s.u[r]!;
     if (check && vs >= 0) {
-      if (vu !== null && vu > (1n << 63n) - 1n) fail('EACCES', pc, `R${r} min value is negative, either use unsigned index or do a if (index >=0) check.`);
-      if (at < 0 || at + size > vs) fail('EACCES', pc, `R${r} min value is outside of the allowed memory range`);
-      if (vu !== null && vu >= BigInt(MAX_VAR_OFF)) fail('EACCES', pc, `R${r} unbounded memory access, make sure to bounds check any such access`);
-      if (vu !== null && BigInt(at + size) + vu > BigInt(vs)) fail('EACCES', pc, `R${r} max value is outside of the allowed memory range`);
+      if (vo === null) {
+        if (at < 0 || at + size > vs) fail('EACCES', pc, `R${r} min value is outside of the allowed memory range`);
+      } else if (sure) {
+        const bad = regionCheck(r, vo, at, size, vs);
+        if (bad !== undefined) fail('EACCES', pc, bad);
+      }
     }
     return { k: K.SCALAR };
   }
   if (k !== K.FP) return undefined;
+  if (vo !== null) return stackVarAccess(v, pc, fn, s, r, off, size, write, check, sure);
   const at = s.o[r]! + off;
   if (check) {
     if (at % size !== 0) {
@@ -385,11 +602,14 @@ export function memAccess(
     }
     if (s.kst) for (const slot of [...s.kst.keys()]) if (slot < at + size && at < slot + 8) s.kst.delete(slot);
     const mask = (1n << BigInt(size * 8)) - 1n;
+    const cv = valueReg >= 0 && s.k[valueReg] === K.SCALAR ? cval(s, valueReg) : null;
     if (imm !== undefined) (s.kst ??= new Map()).set(at, `${size}:${imm & mask}:1`);
     // A pointer spilled whole: a narrower fill of it is refused. A stack pointer or the
     // packet's end comes back whole (data_end spilled across a call and compared after it).
-    else if (size === 8 && valueReg >= 0 && isPtr(s.k[valueReg]!)) (s.kst ??= new Map()).set(at, s.k[valueReg] === K.FP ? `p:${s.o[valueReg]}` : s.k[valueReg] === K.PKT_END ? 'pe' : 'p');
-    else if (valueReg >= 0 && s.k[valueReg] === K.SCALAR && s.c[valueReg] !== null) (s.kst ??= new Map()).set(at, `${size}:${s.c[valueReg]! & mask}:0`);
+    else if (size === 8 && valueReg >= 0 && isPtr(s.k[valueReg]!)) {
+      const fp = s.k[valueReg] === K.FP && s.v[valueReg] === null;
+      (s.kst ??= new Map()).set(at, fp ? `p:${s.o[valueReg]}` : s.k[valueReg] === K.PKT_END ? 'pe' : 'p');
+    } else if (cv !== null) (s.kst ??= new Map()).set(at, `${size}:${cv & mask}:0`);
     return undefined;
   }
   if (check && size < 8 && s.kst) {
@@ -399,24 +619,64 @@ export function memAccess(
   const fp = size === 8 ? s.kst?.get(at) : undefined;
   if (fp?.startsWith('p:')) return { k: K.FP, o: Number(fp.slice(2)) };
   if (fp === 'pe') return { k: K.PKT_END };
+  if (fp === 'm') return { k: K.SCALAR, o: 8 };
   const ctxOff = size === 8 ? s.spill?.get(at) : undefined;
   return ctxOff === undefined ? undefined : { k: K.CTX, o: ctxOff };
+}
+
+/**
+ * A stack access through a pointer with a variable offset (check_stack_access_within_bounds):
+ * every byte it may touch inside the stack; what it may overwrite is forgotten, what it
+ * reads is untyped.
+ */
+function stackVarAccess(v: Ctx, pc: number, fn: number, s: State, r: number, off: number, size: number, write: boolean, check: boolean, sure: boolean): undefined {
+  const vo = s.v[r]!;
+  const o = s.o[r]! + off;
+  const dir = write ? ' write to' : ' read from';
+  if (vo.smax >= BigInt(MAX_VAR_OFF) || vo.smin <= -BigInt(MAX_VAR_OFF)) {
+    if (sure) fail('EACCES', pc, `invalid unbounded variable-offset${dir} stack R${r}`);
+    s.kst = null;
+    if (s.spill && s.spill.size > 0 && write) { v.escapes = true; s.spill = null; }
+    return undefined;
+  }
+  const min = Number(vo.smin) + o;
+  const max = Number(vo.smax) + o + size;
+  if (min < -MAX_BPF_STACK || min > -1 || max > 0) {
+    // (below the stack: EACCES; past its top: EINVAL)
+    if (sure) fail(min < -MAX_BPF_STACK || min > -1 ? 'EACCES' : 'EINVAL', pc, `invalid variable-offset${dir} stack R${r} var_off=${tnumStr(vo)} off=${o} size=${size}`);
+  } else if (check && sure) {
+    v.depth[fn] = Math.max(v.depth[fn]!, -min);
+  }
+  if (write) {
+    if (s.spill) for (const slot of [...s.spill.keys()]) if (slot < max && min < slot + 8) { s.spill.delete(slot); v.escapes = true; }
+    if (s.kst) {
+      for (const slot of [...s.kst.keys()]) {
+        if (!(slot < max && min < slot + 8)) continue;
+        // (a spilled pointer wholly inside the range is gone for certain: what fills the
+        // slot back is a scalar, check_stack_write_var_off's STACK_MISC)
+        if (sure && s.kst.get(slot)!.startsWith('p') && min <= slot && slot + 8 <= max) s.kst.set(slot, 'm');
+        else s.kst.delete(slot);
+      }
+    }
+  }
+  return undefined;
 }
 
 /**
  * What bpf_map_lookup_elem returns: a value or NULL; for an array whose key is a constant
  * stored on the stack (as the kernel reads it: a store of the key's size, or an immediate
  * zero at least that wide) inside max_entries, a value. Untyped when r1 is no map reference
- * (nkemu's raw-address programs), for maps of maps, and for an array whose key nkemu did
- * not follow (the kernel may know it).
+ * (nkemu's raw-address programs), for maps of maps, for read-only maps (the kernel knows
+ * the constants their values hold) and for an array whose key nkemu did not follow (the
+ * kernel may know it).
  */
 export function lookupResult(v: Ctx, s: State): { k: K; size: number } | undefined {
   if (s.k[1] !== K.MAP_PTR) return undefined;
   const m = v.o.maps?.[s.o[1]!];
   // (a sockmap's or sockhash's element is a socket or NULL, which nkemu does not follow)
-  if (m === undefined || m.kind === 'of_maps' || isSockMap(v, s)) return undefined;
+  if (m === undefined || m.kind === 'of_maps' || m.rdonly || isSockMap(v, s)) return undefined;
   if (m.kind !== 'array') return { k: K.MAP_OR_NULL, size: m.valueSize };
-  if (s.k[2] !== K.FP) return undefined;
+  if (s.k[2] !== K.FP || s.v[2] !== null) return undefined;
   const x = s.kst?.get(s.o[2]!);
   if (x === undefined || x.startsWith('p')) return undefined;
   const [size, value, imm] = x.split(':');
@@ -469,22 +729,46 @@ const writes = (a: ArgType | undefined): boolean => a !== undefined && (a.starts
 /**
  * check_helper_mem_access for the memory register `r` accessed for `size` bytes: a stack
  * buffer must lie inside the stack, a packet pointer inside the range its comparison
- * with data_end proved; NULL passes only for zero bytes where zero is allowed.
+ * with data_end proved, a map value inside the value; NULL passes only for zero bytes
+ * where zero is allowed. Pointers with a variable offset are checked where nkemu knows it
+ * as the kernel does (`sure`); stack ones are not checked.
  */
-function helperMemAccess(pc: number, s: State, r: number, size: number, write: boolean, zeroOk: boolean): void {
+function helperMemAccess(pc: number, s: State, r: number, size: number, write: boolean, zeroOk: boolean, sure: boolean): void {
   const k = s.k[r]!;
+  const vo = s.v[r]!;
+  const exactVar = sure && (vo === null || (s.f[r]! & F.EXACT) !== 0);
   if (k === K.SCALAR) {
-    if (zeroOk && size === 0 && s.c[r] === 0n) return;
+    if (zeroOk && size === 0 && cval(s, r) === 0n) return;
     fail('EACCES', pc, `R${r} type=scalar expected=fp`);
   }
-  if (k === K.FP) {
+  if (k === K.FP && vo !== null) {
+    // check_stack_range_initialized through check_stack_access_within_bounds: the whole range
+    if (!exactVar) return;
+    const o = s.o[r]!;
+    const dir = write ? ' write to' : ' read from';
+    if (vo.smax >= BigInt(MAX_VAR_OFF) || vo.smin <= -BigInt(MAX_VAR_OFF)) fail('EACCES', pc, `invalid unbounded variable-offset${dir} stack R${r}`);
+    const min = Number(vo.smin) + o;
+    const max = Number(vo.smax) + o + size;
+    if (min < -MAX_BPF_STACK || min > -1 || max > 0) {
+      fail(min < -MAX_BPF_STACK || min > -1 ? 'EACCES' : 'EINVAL', pc, `invalid variable-offset${dir} stack R${r} var_off=${tnumStr(vo)} off=${o} size=${size}`);
+    }
+  }
+  if (k === K.FP && vo === null) {
     const at = s.o[r]!;
     // (a queue's, stack's or bloom filter's key has no bytes: a zero-sized access where zero is not allowed)
     if (size === 0 && !zeroOk) fail('EACCES', pc, `invalid zero-sized ${write ? 'write' : 'read'}`);
     if (at < -MAX_BPF_STACK || at + size > 0) fail('EINVAL', pc, `invalid ${write ? 'write to' : 'read from'} stack R${r} off=${at} size=${size}`);
   }
-  if ((k === K.PKT || k === K.PKT_META) && (s.o[r]! < 0 || s.o[r]! + size > s.r[r]!)) {
-    fail('EACCES', pc, `R${r} offset is outside of the packet`);
+  if (k === K.PKT || k === K.PKT_META) {
+    if (vo !== null && vo.smin < 0n) {
+      if (exactVar) fail('EACCES', pc, `R${r} min value is negative, either use unsigned index or do a if (index >=0) check.`);
+      return;
+    }
+    if ((vo === null || exactVar) && (s.o[r]! < 0 || s.o[r]! + size > s.r[r]!)) fail('EACCES', pc, `R${r} offset is outside of the packet`);
+  }
+  if (k === K.MAP_VALUE && s.r[r]! >= 0 && (vo === null || exactVar)) {
+    const bad = regionCheck(r, vo ?? constant(0n), s.o[r]!, size, s.r[r]!, zeroOk);
+    if (bad !== undefined) fail('EACCES', pc, bad);
   }
 }
 
@@ -492,9 +776,9 @@ function helperMemAccess(pc: number, s: State, r: number, size: number, write: b
  * check_func_arg for argument register `r` of helper `id` against its prototype: declared,
  * so it must be initialised; a packet pointer only to a helper with `.pkt_access`; a NULL
  * where the type allows one; else a register of a compatible type (the ctx unmoved); then
- * the memory a map key or value, a fixed-size buffer or a constant size describes. Sizes
- * nkemu knows only as constants: a variable one is the kernel's to bound (its umin is not
- * followed here).
+ * the memory a map key or value, a fixed-size buffer or a size register describes: the
+ * size's bounds (check_mem_size_reg) where nkemu knows them as the kernel does, the
+ * memory's for its largest value.
  */
 export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: State): void {
   const p = HELPER_PROTOS.get(id)!;
@@ -510,30 +794,33 @@ export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: Sta
   }
   if (k === K.INIT) return;
   if ((k === K.PKT || k === K.PKT_META) && !p.pkt) fail('EACCES', pc, 'helper access to the packet is not allowed');
-  const isNull = k === K.SCALAR && s.c[r] === 0n;
+  const isNull = k === K.SCALAR && cval(s, r) === 0n;
   if (!((a.endsWith('_or_null') || a === 'stack_or_null') && isNull)) {
     const t = argRegTypes(a);
     if (!t.kinds.includes(k as K)) fail('EACCES', pc, `R${r} type=${KIND_NAME[k]} expected=${t.expected}`);
     if (k === K.CTX && s.o[r] !== 0) fail('EACCES', pc, `dereference of modified ctx ptr R${r} off=${s.o[r]} disallowed`);
+    if (k === K.CTX && s.v[r] !== null) {
+      if (!s.split && (s.f[r]! & F.EXACT)) fail('EACCES', pc, `variable ctx access var_off=${varOffStr(s.v[r]!)} disallowed`);
+      return;
+    }
   }
+  const sure = !s.split;
   if (a === 'map_key' || a === 'map_value' || a === 'uninit_map_value') {
     const m = s.k[1] === K.MAP_PTR ? v.o.maps?.[s.o[1]!] : undefined;
     // (a bloom filter's value is only read: resolve_map_arg_type drops MEM_UNINIT for it)
-    if (m) helperMemAccess(pc, s, r, a === 'map_key' ? m.keySize : m.valueSize, a === 'uninit_map_value' && m.type !== BLOOM_FILTER, false);
+    if (m) helperMemAccess(pc, s, r, a === 'map_key' ? m.keySize : m.valueSize, a === 'uninit_map_value' && m.type !== BLOOM_FILTER, false, sure);
   } else if (a.startsWith('fixed:')) {
-    helperMemAccess(pc, s, r, Number(a.slice(6)), false, false);
-  } else if ((a === 'size' || a === 'size_or_zero') && k === K.SCALAR && s.c[r] !== null) {
-    // check_mem_size_reg: the size's bounds, then the memory of the argument before it.
-    const c = s.c[r]!;
+    helperMemAccess(pc, s, r, Number(a.slice(6)), false, false, sure);
+  } else if ((a === 'size' || a === 'size_or_zero') && k === K.SCALAR) {
+    // check_mem_size_reg: the size's bounds, then the memory of the argument before it for
+    // the largest size.
+    const val = s.v[r]!;
+    if (!isConst(val) && !(sure && exact(s, r))) return;
     const zeroOk = a === 'size_or_zero';
-    if (BigInt.asIntN(64, c) < 0n) fail('EACCES', pc, `R${r} min value is negative, either use unsigned or 'var &= const'`);
-    if (c === 0n && !zeroOk) fail('EACCES', pc, `R${r} invalid zero-sized read: u64=[0,0]`);
-    if (c >= BigInt(MAX_VAR_OFF)) fail('EACCES', pc, `R${r} unbounded memory access, use 'var &= const' or 'if (var < const)'`);
-    helperMemAccess(pc, s, r - 1, Number(c), writes(p.args[r - 2]), zeroOk);
-  } else if (a === 'size' && k === K.SCALAR && s.z[r] && !s.split && s.u[r] !== null) {
-    // A size that may be 0, on a path the kernel walks for certain (no branch it could
-    // decide otherwise on the way): check_mem_size_reg's refusal.
-    fail('EACCES', pc, `R${r} invalid zero-sized read: u64=[0,${s.u[r]}]`);
+    if (val.smin < 0n) fail('EACCES', pc, `R${r} min value is negative, either use unsigned or 'var &= const'`);
+    if (val.umin === 0n && !zeroOk) fail('EACCES', pc, `R${r} invalid zero-sized read: u64=[${BigInt.asIntN(64, val.umin)},${BigInt.asIntN(64, val.umax)}]`);
+    if (val.umax >= BigInt(MAX_VAR_OFF)) fail('EACCES', pc, `R${r} unbounded memory access, use 'var &= const' or 'if (var < const)'`);
+    helperMemAccess(pc, s, r - 1, Number(val.umax), writes(p.args[r - 2]), zeroOk, sure);
   }
 }
 
@@ -615,7 +902,7 @@ export function stepCall(
             break;
           }
           case 'szk':
-            if (s.k[r] !== K.SCALAR || s.c[r] === null) fail('EINVAL', pc, `R${r} must be a known constant`);
+            if (s.k[r] !== K.SCALAR || cval(s, r) === null) fail('EINVAL', pc, `R${r} must be a known constant`);
             break;
           default: // scalar, mem_opt: not followed (the run checks the buffer)
         }
@@ -635,11 +922,12 @@ export function stepCall(
     const target = pc + i.imm + 1;
     const e = newState();
     for (let r = 1; r <= 5; r++) {
-      e.k[r] = s.k[r] === K.FP ? K.INIT : s.k[r]!;
-      e.o[r] = s.k[r] === K.FP ? 0 : s.o[r]!;
-      e.c[r] = s.c[r]!;
-      e.r[r] = s.r[r]!;
+      if (s.k[r] === K.FP) { e.k[r] = K.INIT; continue; }
+      e.k[r] = s.k[r]!; e.o[r] = s.o[r]!; e.v[r] = s.v[r]!; e.f[r] = s.f[r]!; e.id[r] = s.id[r]!; e.dl[r] = s.dl[r]!; e.r[r] = s.r[r]!;
     }
+    // (what the callee learns of a copy of a caller's scalar, the kernel learns of the
+    // caller's too: linked scalars are no longer known exactly after the call)
+    for (let r = 6; r < 10; r++) if (s.k[r] === K.SCALAR && s.id[r]) s.f[r] = s.f[r]! & ~F.EXACT;
     e.k[10] = K.FP;
     e.split = s.split;
     out.push({ to: target, s: e });
@@ -688,14 +976,16 @@ export function stepCall(
   // bpf_map_lookup_elem (an array's value for a constant key in range), map_lookup_percpu_elem (always maybe NULL).
   const lookup = ret === 1 ? lookupResult(v, s) : ret === 195 ? percpuLookupResult(v, s) : undefined;
   if (i.src === CallKind.LOCAL) s.kst = null;
-  for (let r = 1; r <= 5; r++) s.k[r] = K.UNINIT;
+  for (let r = 1; r <= 5; r++) writeReg(s, r, pc, K.UNINIT);
   writeReg(s, 0, pc);
-  if (i.src === CallKind.KFUNC && kfuncName(i.imm) !== undefined && KFUNCS.get(kfuncName(i.imm)!)!.ret === 'int') writeReg(s, 0, pc, K.SCALAR);
+  // (a kfunc's integer may have bounds the kernel gives it: not exact)
+  if (i.src === CallKind.KFUNC && kfuncName(i.imm) !== undefined && KFUNCS.get(kfuncName(i.imm)!)!.ret === 'int') writeReg(s, 0, pc, K.SCALAR, 0, UNKNOWN, 0, 0);
   // What check_helper_call marks r0 as: RET_VOID leaves it uninitialised, RET_INTEGER an
-  // unknown scalar (in nkemu's raw-address `generic` programs it stays untyped); the
-  // pointers nkemu does not follow (sockets, ring buffer memory) are untyped.
+  // unknown scalar (in nkemu's raw-address `generic` programs it stays untyped; bounded by
+  // do_refine_retval_range for a few helpers, which nkemu does not follow); the pointers
+  // nkemu does not follow (sockets, ring buffer memory) are untyped.
   if (proto?.ret === 'void') s.k[0] = K.UNINIT;
-  else if (proto?.ret === 'integer' && v.o.type !== 'generic') writeReg(s, 0, pc, K.SCALAR);
+  else if (proto?.ret === 'integer' && v.o.type !== 'generic') writeReg(s, 0, pc, K.SCALAR, 0, UNKNOWN, 0, RETVAL_REFINED.has(ret) ? 0 : F.EXACT);
   // A map value or NULL, told apart by a comparison with 0.
   if (lookup) writeReg(s, 0, pc, lookup.k, lookup.k === K.MAP_OR_NULL ? pc : 0, null, lookup.size);
   // A packet-moving helper kills every packet pointer (clear_all_pkt_pointers: they become unknown scalars).
@@ -708,34 +998,58 @@ export function stepCall(
   return out;
 }
 
-/** A conditional jump's outcome when both operands are known scalars (64- or 32-bit); undefined otherwise. */
-export function branchTaken(i: Insn, c: Cls, s: State): boolean | undefined {
+/**
+ * Helpers whose integer result the kernel bounds (do_refine_retval_range): get_smp_processor_id,
+ * probe_read_str, get_stack, probe_read_user_str, probe_read_kernel_str, get_task_stack.
+ */
+const RETVAL_REFINED: ReadonlySet<number> = new Set([8, 45, 67, 114, 115, 141]);
+
+/** Pointer kinds never NULL (reg_not_null): a comparison of one with 0 is decided. */
+const notNull = (k: number): boolean => k === K.MAP_VALUE || k === K.MAP_PTR;
+const pktAny = (k: number): boolean => k === K.PKT || k === K.PKT_META || k === K.PKT_END;
+
+/**
+ * is_branch_taken for a conditional jump: `taken` 1 (always), 0 (never) or -1 (either
+ * edge); `certain` when nkemu knows what the kernel decides it on (exact scalars, pointer
+ * kinds the kernel never decides, ...), so that an undecided branch is one the kernel
+ * walks both edges of.
+ */
+export function branchTaken(i: Insn, c: Cls, s: State): { taken: number; certain: boolean } {
   const x = (i.code & SRC_X) !== 0;
-  const known = (r: number): boolean => s.k[r] === K.SCALAR || s.k[r] === K.INIT;
-  if (!known(i.dst) || (x && !known(i.src))) return undefined;
-  const a0 = s.c[i.dst];
-  const b0 = x ? s.c[i.src] : BigInt.asUintN(64, BigInt(i.imm));
-  if (a0 === null || a0 === undefined || b0 === null || b0 === undefined) return undefined;
-  const bits = c === Cls.JMP32 ? 32 : 64;
-  const a = BigInt.asUintN(bits, a0);
-  const b = BigInt.asUintN(bits, b0);
-  const sa = BigInt.asIntN(bits, a0);
-  const sb = BigInt.asIntN(bits, b0);
-  switch (op(i.code)) {
-    case Jmp.JEQ: return a === b;
-    case Jmp.JNE: return a !== b;
-    case Jmp.JGT: return a > b;
-    case Jmp.JGE: return a >= b;
-    case Jmp.JLT: return a < b;
-    case Jmp.JLE: return a <= b;
-    case Jmp.JSGT: return sa > sb;
-    case Jmp.JSGE: return sa >= sb;
-    case Jmp.JSLT: return sa < sb;
-    case Jmp.JSLE: return sa <= sb;
-    case Jmp.JSET: return (a & b) !== 0n;
-    default: return undefined;
+  const jmp32 = c === Cls.JMP32;
+  let o = op(i.code);
+  let a = i.dst;
+  let b = x ? i.src : -1;
+  const ka = s.k[a]!;
+  const kb = b < 0 ? K.SCALAR : s.k[b]!;
+  if (ka === K.UNINIT || kb === K.UNINIT) return UNDECIDED;
+  // (an untyped register holding a known value, an lddw immediate, is the scalar it is to the kernel)
+  if ((ka === K.SCALAR || ka === K.INIT) && (kb === K.SCALAR || kb === K.INIT)) {
+    const va = s.v[a]!;
+    const vb = b < 0 ? constant(sext32(i.imm)) : s.v[b]!;
+    if (va === null || vb === null) return UNDECIDED;
+    const taken = scalarBranchTaken(va, vb, o, jmp32);
+    const certain = (ka === K.INIT || (s.f[a]! & F.EXACT) !== 0) && (b < 0 || kb === K.INIT || (s.f[b]! & F.EXACT) !== 0);
+    return taken === 1 ? TAKEN : taken === 0 ? NOT_TAKEN : certain ? BOTH : UNDECIDED;
   }
+  if (ka === K.INIT || kb === K.INIT) return UNDECIDED;
+  if (pktAny(ka) && pktAny(kb) && !jmp32) {
+    // (is_pkt_ptr_branch_taken: decided only for a pointer the kernel marked at or past the end)
+    return (s.f[a]! | s.f[b]!) & F.PKT_MARK ? UNDECIDED : BOTH;
+  }
+  // A pointer and a scalar: decided when the pointer is never NULL and the scalar is 0.
+  if (isPtr(ka) && isPtr(kb)) return BOTH;
+  if (!isPtr(ka)) { const t = a; a = b; b = t; o = flipOp(o); }
+  if (!notNull(s.k[a]!)) return BOTH;
+  const vs = b < 0 ? constant(sext32(i.imm)) : s.v[b]!;
+  if (!(jmp32 ? isConst32(vs) : isConst(vs))) return b < 0 || (s.f[b]! & F.EXACT) !== 0 ? BOTH : UNDECIDED;
+  if ((jmp32 ? vs.tv & 0xffffffffn : vs.tv) !== 0n) return BOTH;
+  return o === Jmp.JEQ ? NOT_TAKEN : o === Jmp.JNE ? TAKEN : BOTH;
 }
+const TAKEN = { taken: 1, certain: true };
+const NOT_TAKEN = { taken: 0, certain: true };
+const BOTH = { taken: -1, certain: true };
+const UNDECIDED = { taken: -1, certain: false };
 
 /**
  * Block leaders: function starts, jump targets and the instruction after any jump,
@@ -762,14 +1076,19 @@ export function callbackRoots(v: Ctx): number[] {
   return v.funcs.filter((f) => f !== 0 && !called.has(f));
 }
 
+/** Joins into one state before its bounds are widened. */
+const WIDEN_AFTER = 8;
+
 export function dataflow(v: Ctx, maxInsns: number): void {
   const lead = leaders(v);
   const work: number[] = [];
   const queued = new Uint8Array(v.n);
+  // (a state joined again and again, at a loop head: widened, so that the fixpoint ends)
+  const joins = new Uint16Array(v.n);
   const push = (pc: number, s: State): void => {
     const cur = v.states[pc];
     if (cur === undefined) v.states[pc] = cloneState(s);
-    else if (!joinInto(cur, s)) return;
+    else if (!joinInto(cur, s, ++joins[pc]! > WIDEN_AFTER)) return;
     if (!queued[pc]) {
       queued[pc] = 1;
       work.push(pc);
@@ -779,7 +1098,8 @@ export function dataflow(v: Ctx, maxInsns: number): void {
   const runBlock = (start: number, s: State, check: boolean): { to: number; s: State }[] => {
     let pc = start;
     for (;;) {
-      if (++processed > maxInsns) fail('E2BIG', pc, `BPF program is too large. Processed ${processed} insn`);
+      // (the fixpoint's own steps say nothing of the kernel's count: only the checking walk is limited)
+      if (++processed > maxInsns && check) fail('E2BIG', pc, `BPF program is too large. Processed ${processed} insn`);
       const out = step(v, pc, s, check);
       if (out.length !== 1 || lead[out[0]!.to]) return out;
       pc = out[0]!.to;

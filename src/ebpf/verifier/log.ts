@@ -4,6 +4,7 @@ import { helperName } from '../helpers.js';
 import { Alu, CallKind, Cls, Jmp, LDDW, Mode, Pseudo, SRC_X, cls, decode, mode, op, size } from '../insn.js';
 import { hex2, isAlu, isJmp } from './slots.js';
 import { K, KIND_NAME, type State } from './state.js';
+import { scalarStr } from './scalar.js';
 
 // ---------------------------------------------------------------------------------------
 // The log, in the kernel's shape (print_bpf_insn, print_verifier_state).
@@ -67,12 +68,14 @@ export function kernelState(s: State): string {
     if (k === K.UNINIT) continue;
     const o = s.o[r]!;
     let t: string;
+    // (a pointer's variable offset as the kernel prints it after its other fields)
+    const vo = k !== K.SCALAR && s.v[r] ? `,${scalarStr(s.v[r]!).replace(/^scalar\((.*)\)$/, '$1').replace(/^-?(0x)?[0-9a-f]+$/, (c) => `var=${c}`)}` : '';
     switch (k) {
-      case K.SCALAR: t = s.c[r] !== null ? `${BigInt.asIntN(64, s.c[r]!)}` : s.u[r] !== null ? `scalar(umax=${s.u[r]})` : 'scalar()'; break;
-      case K.CTX: t = o ? `ctx(off=${o})` : 'ctx()'; break;
-      case K.FP: t = `fp${o}`; break;
-      case K.PKT: case K.PKT_META: t = `${KIND_NAME[k]}(${o ? `off=${o},` : ''}r=${s.r[r]})`; break;
-      case K.MAP_VALUE: t = `map_value(${o ? `off=${o},` : ''}${s.u[r] !== null ? `umax=${s.u[r]},` : ''}vs=${s.r[r]})`; break;
+      case K.SCALAR: t = scalarStr(s.v[r]!); break;
+      case K.CTX: t = o || vo ? `ctx(${o ? `off=${o}` : ''}${o ? vo : vo.slice(1)})` : 'ctx()'; break;
+      case K.FP: t = vo ? `fp(off=${o}${vo})` : `fp${o}`; break;
+      case K.PKT: case K.PKT_META: t = `${KIND_NAME[k]}(${s.id[r] ? `id=${s.id[r]},` : ''}${o ? `off=${o},` : ''}r=${s.r[r]}${vo})`; break;
+      case K.MAP_VALUE: t = `map_value(${o ? `off=${o},` : ''}vs=${s.r[r]}${vo})`; break;
       case K.MAP_OR_NULL: t = `map_value_or_null(id=${o},vs=${s.r[r]})`; break;
       case K.MAP_PTR: t = `map_ptr(idx=${o})`; break;
       case K.PKT_END: t = 'pkt_end()'; break;

@@ -1,29 +1,33 @@
 /**
  * Loops the kernel walks to their end (is_state_visited's path exploration), where nkemu's
  * dataflow only finds a fixpoint. For a program with a back-edge, its paths are walked
- * with the same transfer function, exactly equal states pruned, to find what the kernel
- * refuses for certain: a stretch of the walk whose every branch was decided by constants
- * (so the kernel, which knows at least those constants, takes the same edges) that
- *  - comes back to a state equal to one earlier in it: the loop never ends
- *    (EINVAL, `infinite loop detected at insn N`), or
- *  - runs longer than the complexity limit: the kernel processes at least those
- *    instructions (E2BIG, `BPF program is too large. Processed 1000001 insn`).
- * A walk that splits on a value nkemu does not know ends no verdict: where the kernel's
- * bounds (which nkemu follows only in part) decide such a branch, nkemu cannot tell, so it
- * refuses nothing there. The walk gives up, refusing nothing, past a budget of its own.
+ * with the same transfer function (the kernel's scalar bounds, branches decided on them
+ * as is_branch_taken decides), to find what the kernel refuses for certain:
+ *  - a stretch of decided branches that comes back to a state equal to one earlier in it:
+ *    the loop never ends (EINVAL, `infinite loop detected at insn N`);
+ *  - more instructions than the complexity limit that the kernel surely processes
+ *    (E2BIG, `BPF program is too large. Processed 1000001 insn`): those of blocks on a
+ *    path whose every branch the kernel takes as nkemu does (both edges of a branch on
+ *    values nkemu knows as the kernel does, in the kernel's order), up to a prune point
+ *    where the kernel may hold a finished state to prune against.
+ * A branch on a value nkemu does not know as the kernel does (`split`: the kernel may
+ * decide it) makes the paths behind it uncertain: they count for nothing. The walk gives
+ * up, refusing nothing, past a budget of its own.
  */
 
-import { cls, decode } from '../insn.js';
+import { CallKind, Jmp, LDDW, Pseudo, cls, decode, op } from '../insn.js';
 import { fail, VerifierError } from './base.js';
 import { isJmp } from './slots.js';
-import { callbackEntry, entryState, type Ctx, type State } from './state.js';
+import { callbackEntry, cloneState, entryState, F, K, type Ctx, type State } from './state.js';
+import { type Sc, UNKNOWN, isConst } from './scalar.js';
 import { callbackRoots, leaders, step } from './dataflow.js';
 import { jumpTarget } from './funcs.js';
 
 /**
  * Steps the walk may take in all, and branches it may split on, before it gives up (no
  * verdict): a stretch of decided branches needs the limit's steps to be refused, while
- * splits on unknown values add no certainty, only time.
+ * splits add certainty only where most of what the walk went through counts (so the
+ * second budget holds only while less than half of it does).
  */
 const WALK_BUDGET = 1_100_000;
 const MAX_SPLITS = 20_000;
@@ -36,6 +40,8 @@ const TRAIL_MAX = 512;
 
 interface Node {
   pc: number;
+  /** The last pc of its block. */
+  last: number;
   key: string;
   parent: Node | null;
   /** Children not finished yet. */
@@ -46,11 +52,31 @@ interface Node {
  * The states a path had at its backward jumps (where the kernel checks for a loop: it
  * forces a checkpoint there), newest first, with the stretch each was in.
  */
-interface Trail { pc: number; key: string; seg: number; count: number; next: Trail | null }
+interface Trail { pc: number; s: State; key: string | null; seg: number; count: number; next: Trail | null }
+const trailKey = (t: Trail): string => (t.key ??= stateKey(t.s, true));
 
-function stateKey(s: State): string {
+/** A scalar's every bound, as a key (a constant by its value). */
+const scKey = (v: Sc): string => (isConst(v) ? `${v.tv}` : v === UNKNOWN ? 'u' : `${v.umin}:${v.umax}:${v.smin}:${v.smax}:${v.u32min}:${v.u32max}:${v.s32min}:${v.s32max}:${v.tv}:${v.tm}`);
+
+/**
+ * A state as a key: `exact`, every bound and link (two states with one key are the same to
+ * the kernel); else only kinds and offsets (a node whose state has
+ * such a key explored once need not be explored again: skipping a path never makes the
+ * walk refuse what it would not have; a packet range decides no branch of it).
+ */
+function stateKey(s: State, exact: boolean): string {
   let k = '';
-  for (let r = 0; r < 11; r++) k += `${s.k[r]},${s.o[r]},${s.c[r] ?? '-'},${s.r[r]},${s.u[r] ?? '-'};`;
+  for (let r = 0; r < 11; r++) {
+    const kind = s.k[r]!;
+    if (kind === 0) { k += ';'; continue; }
+    const v = s.v[r];
+    if (!exact) {
+      // (a pointer at a variable offset: as untyped as nkemu once left it)
+      k += kind !== K.SCALAR && kind !== K.INIT && v ? '1,0;' : `${kind},${s.o[r]};`;
+      continue;
+    }
+    k += `${kind}${s.f[r]! & F.PKT_MARK ? 'm' : ''},${s.o[r]},${s.r[r]},${s.id[r] ? `${s.id[r]}${Number.isNaN(s.dl[r]!) ? '' : `${s.f[r]! & F.ADDC32 ? 'w' : 'd'}${s.dl[r]}`}` : ''},${v === null || v === undefined ? '' : scKey(v)};`;
+  }
   if (s.spill) for (const [a, b] of [...s.spill].sort((x, y) => x[0] - y[0])) k += `s${a}=${b}`;
   k += '|';
   if (s.kst) for (const [a, b] of [...s.kst].sort((x, y) => x[0] - y[0])) k += `k${a}=${b}`;
@@ -68,6 +94,35 @@ function backEdges(v: Ctx): Uint8Array | undefined {
     if (t !== undefined && t <= pc) (back ??= new Uint8Array(v.n))[pc] = 1;
   }
   return back;
+}
+
+/**
+ * Where the kernel looks for an equal explored state to prune against (is_prune_point): a
+ * conditional jump, a call and the instruction after it, a jump's target (a callback's
+ * entry). Not an exit, nor the fall-through of a conditional jump. Null where it may prune
+ * against a state it has not finished (an open-coded iterator's next, a callback-calling
+ * helper, may_goto): the walk counts nothing certain then.
+ */
+function prunePoints(v: Ctx): Uint8Array | null {
+  const p = new Uint8Array(v.n + 1);
+  for (let pc = 0; pc < v.n; pc++) {
+    if (v.second[pc]) continue;
+    const i = decode(v.prog, pc);
+    if (i.code === LDDW && i.src === Pseudo.FUNC) return null;
+    if (!isJmp(cls(i.code))) continue;
+    const o = op(i.code);
+    if (o === Jmp.MAY_GOTO || (o === Jmp.CALL && i.src === CallKind.KFUNC)) return null;
+    if (o === Jmp.EXIT) continue;
+    if (o === Jmp.CALL) {
+      p[pc] = p[pc + 1] = 1;
+      if (i.src === CallKind.LOCAL) p[pc + i.imm + 1] = 1;
+      continue;
+    }
+    if (o !== Jmp.JA) p[pc] = 1;
+    const t = jumpTarget(i, pc);
+    if (t !== undefined) p[t] = 1;
+  }
+  return p;
 }
 
 /** Refuses what the kernel's walk of the program's loops refuses for certain (see above). */
@@ -88,30 +143,88 @@ export function loopCheck(v: Ctx, limit: number): void {
 function walk(v: Ctx, limit: number, back: Uint8Array): void {
   const lead = leaders(v);
   const done = new Map<number, Set<string>>();
-  const work: { pc: number; s: State; parent: Node | null; seg: number; det: number; trail: Trail | null }[] = [];
+  const keys = new Map<string, string>();
+  const work: { pc: number; s: State; parent: Node | null; seg: number; det: number; trail: Trail | null; cert: boolean }[] = [];
   let segs = 0;
   let steps = 0;
   let splits = 0;
+  // Instructions the kernel surely processes (see `certain` below), and the pcs where it may
+  // hold a finished state to prune against: pcs of finished nodes, and every pc a node nkemu
+  // skipped (its key seen) leads to. It looks for one only at its prune points.
+  let certain = 0;
+  const completed = new Uint8Array(v.n);
+  const tainted = new Uint8Array(v.n);
+  const prune = prunePoints(v);
+  /**
+   * The instructions of the block from `from` to `last` (or, -1, to its static end) the
+   * kernel processes when it comes there on the path nkemu walked: up to the first prune
+   * point where it may hold a finished state.
+   */
+  const processed = (from: number, last: number): number => {
+    if (!prune) return 0;
+    let k = 0;
+    for (let pc = from; pc < v.n; pc++) {
+      if (v.second[pc]) continue;
+      if (prune[pc] && (completed[pc] || tainted[pc])) break;
+      k++;
+      if (pc === last) break;
+      if (last < 0 && (isJmp(cls(v.prog[pc * 8]!)) || lead[pc + 1])) break;
+    }
+    return k;
+  };
+  const count = (k: number, pc: number): void => {
+    certain += k;
+    if (certain > limit) fail('E2BIG', pc, `BPF program is too large. Processed ${limit + 1} insn`);
+  };
+  let returns: number[] | null = null;
+  const returnSites = (): number[] => (returns ??= v.calls.flat().map((c) => c.pc + 1));
+  const taint = (from: number): void => {
+    if (tainted[from]) return;
+    const stack = [from];
+    while (stack.length > 0) {
+      const pc = stack.pop()!;
+      if (pc < 0 || pc >= v.n || tainted[pc]) continue;
+      tainted[pc] = 1;
+      const i = decode(v.prog, pc);
+      const c = cls(i.code);
+      if (i.code === LDDW) { stack.push(pc + 2); continue; }
+      if (!isJmp(c)) { stack.push(pc + 1); continue; }
+      const o = op(i.code);
+      // (a function's exit returns to wherever it is called from)
+      if (o === Jmp.EXIT) { if (v.funcOf[pc] !== 0) stack.push(...returnSites()); continue; }
+      if (o === Jmp.CALL) { stack.push(pc + 1); if (i.src === CallKind.LOCAL) stack.push(pc + i.imm + 1); continue; }
+      const t = jumpTarget(i, pc);
+      if (t !== undefined) stack.push(t);
+      if (o !== Jmp.JA) stack.push(pc + 1);
+    }
+  };
   const finish = (n: Node | null): void => {
     while (n) {
       if (--n.pending > 0) return;
       let set = done.get(n.pc);
       if (!set) done.set(n.pc, (set = new Set()));
       set.add(n.key);
+      completed.fill(1, n.pc, n.last + 1);
       n = n.parent;
     }
   };
-  for (const f of callbackRoots(v)) work.push({ pc: f, s: callbackEntry(), parent: null, seg: ++segs, det: 0, trail: null });
-  work.push({ pc: 0, s: entryState(v.o.type), parent: null, seg: ++segs, det: 0, trail: null });
+  for (const f of callbackRoots(v)) work.push({ pc: f, s: callbackEntry(), parent: null, seg: ++segs, det: 0, trail: null, cert: false });
+  work.push({ pc: 0, s: entryState(v.o.type), parent: null, seg: ++segs, det: 0, trail: null, cert: true });
 
   while (work.length > 0) {
     const it = work.pop()!;
-    const key = stateKey(it.s);
+    // (one string per key: a long walk keeps a node, and its key, per block it is in)
+    let key = stateKey(it.s, false);
+    const ik = keys.get(key);
+    if (ik === undefined) keys.set(key, key); else key = ik;
     if (done.get(it.pc)?.has(key)) {
+      // (nkemu skips it; the kernel may not)
+      if (it.cert) count(processed(it.pc, -1), it.pc);
+      taint(it.pc);
       if (it.parent) finish(it.parent);
       continue;
     }
-    const node: Node = { pc: it.pc, key, parent: it.parent, pending: 1 };
+    const node: Node = { pc: it.pc, last: it.pc, key, parent: it.parent, pending: 1 };
     // Walk the block.
     let pc = it.pc;
     let s = it.s;
@@ -122,12 +235,13 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
       if (++steps > WALK_BUDGET) return;
       n++;
       if (it.det + n > limit) fail('E2BIG', pc, `BPF program is too large. Processed ${limit + 1} insn`);
-      if (back[pc] && !(trail && trail.seg === it.seg && trail.count >= TRAIL_MAX)) {
-        const k = stateKey(s);
+      const atBack = back[pc] && !(trail && trail.seg === it.seg && trail.count >= TRAIL_MAX);
+      // (keys made only when the stretch comes back to a pc: most end before that)
+      let key: string | null = null;
+      if (atBack) {
         for (let t = trail, m = 0; t && t.seg === it.seg && m < LOOK_BACK; t = t.next, m++) {
-          if (t.pc === pc && t.key === k) fail('EINVAL', pc, `infinite loop detected at insn ${pc}`);
+          if (t.pc === pc && trailKey(t) === (key ??= stateKey(s, true))) fail('EINVAL', pc, `infinite loop detected at insn ${pc}`);
         }
-        trail = { pc, key: k, seg: it.seg, count: trail && trail.seg === it.seg ? trail.count + 1 : 1, next: trail };
       }
       try {
         out = step(v, pc, s, false);
@@ -135,10 +249,20 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
         if (e instanceof VerifierError) return; // (the dataflow's checks decide such programs)
         throw e;
       }
+      // (kept only when the stretch goes on: a jump that does not split leaves the state as it was)
+      if (atBack && out.length === 1) {
+        trail = { pc, s: cloneState(out[0]!.s), key, seg: it.seg, count: trail && trail.seg === it.seg ? trail.count + 1 : 1, next: trail };
+      }
       if (out.length !== 1 || lead[out[0]!.to]) break;
       pc = out[0]!.to;
       s = out[0]!.s;
     }
+    node.last = pc;
+    // A block on a path whose every branch the kernel takes too, up to a prune point where
+    // it may hold a finished state (it walks in the same order: it finishes its states when
+    // nkemu does, or later): the kernel processes it, whatever it prunes elsewhere. Past the
+    // limit of those, it refuses.
+    if (it.cert) count(processed(it.pc, pc), pc);
     if (out.length === 0) {
       finish(node);
       continue;
@@ -146,11 +270,18 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
     node.pending = out.length;
     // A split (both edges of a branch, or a call and its return) starts new stretches.
     const split = out.length > 1;
-    if (split && ++splits > MAX_SPLITS) return;
+    // (splits are a budget of their own, but not while most of the walk is certain)
+    if (split && ++splits > MAX_SPLITS && certain * 2 < steps) return;
+    // (a branch the kernel may decide otherwise leaves `split` set; only a conditional jump's
+    // two edges are walked in the kernel's order: not a bpf-to-bpf call, which the kernel
+    // walks into, not beside, nor a scalar forked in two)
+    const i = decode(v.prog, pc);
+    const ordered = !split || (isJmp(cls(i.code)) && op(i.code) !== Jmp.CALL);
     // The kernel walks the fall-through first and comes back for the jump (push_stack).
     for (let k = out.length - 1; k >= 0; k--) {
       const e = out[k]!;
-      work.push({ pc: e.to, s: e.s, parent: node, seg: split ? ++segs : it.seg, det: split ? 0 : it.det + n, trail });
+      // (a new stretch looks back only within itself: the old trail is dropped)
+      work.push({ pc: e.to, s: e.s, parent: node, seg: split ? ++segs : it.seg, det: split ? 0 : it.det + n, trail: split ? null : trail, cert: it.cert && !e.s.split && ordered });
     }
   }
 }

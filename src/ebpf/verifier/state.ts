@@ -2,6 +2,7 @@
 
 import type { ProgType } from '../ctx.js';
 import { Alu } from '../insn.js';
+import { type Sc, UNKNOWN, constant, eq as scEq, isConst, join as joinSc, widen } from './scalar.js';
 import { type CtxAccess, type VerifyOptions, fail } from './base.js';
 
 // ---------------------------------------------------------------------------------------
@@ -23,77 +24,128 @@ export const KIND_NAME: Record<number, string> = {
   [K.MAP_PTR]: 'map_ptr', [K.MAP_VALUE]: 'map_value', [K.MAP_OR_NULL]: 'map_value_or_null',
 };
 
-/** Register state at one pc: kind and constant offset per register, plus ctx spills. */
+/** Register flags (State.f). */
+export const enum F {
+  /**
+   * The register's scalar value (SCALAR), or a pointer's variable offset, and its links are
+   * the kernel's own on every path nkemu followed here: computed from exact values by the
+   * kernel's transfer functions, never widened by a join of different values.
+   */
+  EXACT = 1,
+  /** A packet pointer the kernel may have marked past data_end (mark_pkt_end) on some path here. */
+  PKT_MARK = 2,
+  /** SCALAR linked by a 32-bit add of a constant (BPF_ADD_CONST32; `dl` holds the constant). */
+  ADDC32 = 4,
+}
+
+/** Register state at one pc: kind, offsets, values, ranges, links, plus ctx spills. */
 export interface State {
   k: number[]; // 11
-  o: number[]; // 11; CTX/FP/PKT/MAP_VALUE offset
-  /** SCALAR: its value when known (64-bit, unsigned). */
-  c: (bigint | null)[];
+  o: number[]; // 11; CTX/FP/PKT/MAP_VALUE fixed offset
   /**
-   * SCALAR: an upper bound (umax) the kernel knows exactly too (loads, masks, constant
-   * adds and shifts, unsigned comparisons with a constant); null when nkemu stops
-   * following it (copies, joins, other comparisons: the kernel may know more).
-   * MAP_VALUE: the umax of its variable offset (null: none).
+   * SCALAR: its value (never null). INIT: a value it is known to hold (an lddw immediate),
+   * else null. CTX/FP/PKT/PKT_META/MAP_VALUE: the variable part of the offset (null: none).
    */
-  u: (bigint | null)[];
-  /** PKT/PKT_META: bytes proved readable from the packet start; MAP_*: value size (-1 unknown); MAP_OR_NULL id in `o`. */
+  v: (Sc | null)[];
+  /** F flags. */
+  f: number[];
+  /**
+   * SCALAR: the id linking it with its copies (0: none), as the kernel's `id`: a bound one
+   * learns on a branch the others learn too. PKT/PKT_META: the id of a pointer moved by a
+   * variable amount (0: one at a constant offset from the packet start).
+   */
+  id: number[];
+  /** SCALAR linked after a constant was added to it (BPF_ADD_CONST): that constant; NaN otherwise. */
+  dl: number[];
+  /** PKT/PKT_META: bytes proved readable from the pointer's base; MAP_*: value size (-1 unknown); MAP_OR_NULL id in `o`. */
   r: number[];
   /** Stack slot (byte offset from r10, multiple of 8) → ctx offset of a spilled ctx pointer. */
   spill: Map<number, number> | null;
   /** Stack byte offset → `size:value:imm` of a constant stored there (a map key the kernel can read), or `p`: a spilled pointer. */
   kst: Map<number, string> | null;
   /**
-   * SCALAR: 1 when its lower bound is 0 exactly as the kernel knows it (a load of fewer
-   * than 8 bytes from the context, the packet or a map value, narrowed only by `&` or `>>`
-   * of a constant); 0 when nkemu cannot tell (what it does not follow may raise it).
+   * 1 once a path into this state took a branch the kernel may have decided (on a value
+   * nkemu does not know exactly): the kernel may never walk here.
    */
-  z: number[];
-  /** 1 once a path into this state took a branch nkemu could not decide. */
   split: number;
 }
 
 export const zeros = (): number[] => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-export const nulls = (): (bigint | null)[] => [null, null, null, null, null, null, null, null, null, null, null];
+const nans = (): number[] => [NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN];
+const nullVals = (): (Sc | null)[] => [null, null, null, null, null, null, null, null, null, null, null];
 
 export function cloneState(s: State): State {
   return {
-    k: s.k.slice(), o: s.o.slice(), c: s.c.slice(), r: s.r.slice(), u: s.u.slice(), z: s.z.slice(), split: s.split,
+    k: s.k.slice(), o: s.o.slice(), v: s.v.slice(), f: s.f.slice(), id: s.id.slice(), dl: s.dl.slice(), r: s.r.slice(), split: s.split,
     spill: s.spill && s.spill.size > 0 ? new Map(s.spill) : null, kst: s.kst && s.kst.size > 0 ? new Map(s.kst) : null,
   };
 }
 
-export const newState = (): State => ({ k: zeros(), o: zeros(), c: nulls(), r: zeros(), u: nulls(), spill: null, kst: null, z: zeros(), split: 0 });
+export const newState = (): State => ({ k: zeros(), o: zeros(), v: nullVals(), f: zeros(), id: zeros(), dl: nans(), r: zeros(), spill: null, kst: null, split: 0 });
+
+/** The register's known 64-bit value (a SCALAR or INIT whose value is one number), or null. */
+export function cval(s: State, r: number): bigint | null {
+  const v = s.v[r];
+  return v && (s.k[r] === K.SCALAR || s.k[r] === K.INIT) && isConst(v) ? v.tv : null;
+}
+
+/** Whether `r` is a SCALAR whose value nkemu knows as the kernel does. */
+export const exact = (s: State, r: number): boolean => s.k[r] === K.SCALAR && (s.f[r]! & F.EXACT) !== 0;
 
 /** Set when a join turned a ctx pointer into an untracked value (read by `dataflow`). */
 export const joinLost = { ctx: false };
 
-/** Joins `b` into `a`; returns whether `a` changed. */
-export function joinInto(a: State, b: State): boolean {
+const sameDelta = (a: number, b: number): boolean => a === b || (Number.isNaN(a) && Number.isNaN(b));
+
+/** The join of two variable parts (null: none, that is 0). */
+function joinVar(a: Sc | null, b: Sc | null, wide: boolean): Sc | null {
+  if (a === b) return a;
+  const x = a ?? constant(0n);
+  const y = b ?? constant(0n);
+  if (scEq(x, y)) return a;
+  return wide ? widen(x, y) : joinSc(x, y);
+}
+
+/**
+ * Joins `b` into `a`; returns whether `a` changed. `wide`: bounds that still move are pushed
+ * to their extremes (a state joined many times, at a loop head: the fixpoint must end).
+ */
+export function joinInto(a: State, b: State, wide = false): boolean {
   let changed = false;
   if (b.split && !a.split) { a.split = 1; changed = true; }
   for (let r = 0; r < 11; r++) {
-    if (a.z[r] && !b.z[r]) { a.z[r] = 0; changed = true; }
     const ka = a.k[r]!;
     const kb = b.k[r]!;
-    if (ka === kb && (ka < K.CTX || ka === K.PKT_END || ka === K.MAP_PTR) && (ka !== K.MAP_PTR || a.o[r] === b.o[r])) continue;
-    if (ka === kb && ka === K.SCALAR) {
-      if (a.c[r] !== null && a.c[r] !== b.c[r]) { a.c[r] = null; changed = true; }
-      if (a.u[r] !== null && a.u[r] !== b.u[r]) { a.u[r] = null; changed = true; }
+    if (ka === kb && (ka < K.CTX || ka === K.PKT_END || ka === K.MAP_PTR) && (ka !== K.MAP_PTR || a.o[r] === b.o[r])) {
+      if (ka === K.INIT && a.v[r] !== null && !(b.v[r] !== null && scEq(a.v[r]!, b.v[r]!))) { a.v[r] = null; changed = true; }
       continue;
     }
-    if (ka === kb && (ka === K.CTX || ka === K.FP) && a.o[r] === b.o[r]) continue;
-    if (ka === kb && (ka === K.PKT || ka === K.PKT_META) && a.o[r] === b.o[r]) {
-      if (b.r[r]! < a.r[r]!) { a.r[r] = b.r[r]!; changed = true; }
+    const sameShape = ka === kb && a.o[r] === b.o[r] &&
+      (ka === K.SCALAR || ka === K.CTX || ka === K.FP || ((ka === K.PKT || ka === K.PKT_META) && a.id[r] === b.id[r]) ||
+        ((ka === K.MAP_VALUE || ka === K.MAP_OR_NULL) && a.r[r] === b.r[r]));
+    if (sameShape) {
+      const v = ka === K.SCALAR ? joinVar(a.v[r]!, b.v[r]!, wide) : joinVar(a.v[r]!, b.v[r]!, wide);
+      let f = a.f[r]!;
+      if (v !== a.v[r]) { a.v[r] = v; f &= ~F.EXACT; changed = true; }
+      if (!(b.f[r]! & F.EXACT)) f &= ~F.EXACT;
+      f |= b.f[r]! & F.PKT_MARK;
+      if (ka === K.SCALAR && (a.id[r] !== b.id[r] || !sameDelta(a.dl[r]!, b.dl[r]!) || ((a.f[r]! ^ b.f[r]!) & F.ADDC32))) {
+        if (a.id[r] !== 0) { a.id[r] = 0; a.dl[r] = NaN; f &= ~F.ADDC32; changed = true; }
+        f &= ~F.EXACT;
+      }
+      if (f !== a.f[r]) { a.f[r] = f; changed = true; }
+      if ((ka === K.PKT || ka === K.PKT_META) && b.r[r]! < a.r[r]!) { a.r[r] = b.r[r]!; changed = true; }
       continue;
     }
-    if (ka === kb && (ka === K.MAP_VALUE || ka === K.MAP_OR_NULL) && a.o[r] === b.o[r] && a.r[r] === b.r[r] && a.u[r] === b.u[r]) continue;
     const nk = ka === K.UNINIT || kb === K.UNINIT ? K.UNINIT : K.INIT;
     if (nk === K.INIT && (ka === K.CTX || kb === K.CTX)) joinLost.ctx = true;
-    if (nk !== ka) {
+    if (nk !== ka || a.v[r] !== null) {
       a.k[r] = nk;
       a.o[r] = 0;
-      a.c[r] = null;
-      a.u[r] = null;
+      a.v[r] = null;
+      a.f[r] = 0;
+      a.id[r] = 0;
+      a.dl[r] = NaN;
       a.r[r] = 0;
       changed = true;
     }
@@ -152,46 +204,28 @@ export function readReg(s: State, r: number, pc: number, check: boolean): void {
   if (check && s.k[r] === K.UNINIT) fail('EACCES', pc, `R${r} !read_ok`);
 }
 
-export function writeReg(s: State, r: number, pc: number, k: K = K.INIT, off = 0, c: bigint | null = null, range = 0, u?: bigint | null): void {
+/**
+ * Writes register `r`: kind, fixed offset, value (SCALAR; for pointers their variable
+ * part), range and flags (a SCALAR is exact unless told otherwise). Links are cut.
+ */
+export function writeReg(s: State, r: number, pc: number, k: K = K.INIT, off = 0, v: Sc | null = null, range = 0, f?: number): void {
   if (r === 10) fail('EACCES', pc, 'frame pointer is read only');
   s.k[r] = k;
-  s.z[r] = 0;
   s.o[r] = off;
-  s.c[r] = c;
+  s.v[r] = k === K.SCALAR ? v ?? UNKNOWN : v;
+  s.f[r] = f ?? (k === K.SCALAR ? F.EXACT : 0);
+  s.id[r] = 0;
+  s.dl[r] = NaN;
   s.r[r] = range;
-  s.u[r] = u !== undefined ? u : k === K.SCALAR ? c : null;
 }
 
-export const U64 = (1n << 64n) - 1n;
-export const U32 = (1n << 32n) - 1n;
+/** A SCALAR with a known value. */
+export function writeConst(s: State, r: number, pc: number, c: bigint): void {
+  writeReg(s, r, pc, K.SCALAR, 0, constant(c));
+}
+
 /** BPF_MAX_VAR_OFF: the largest constant a pointer may be moved by. */
 export const MAX_VAR_OFF = 1 << 29;
-
-/** The 64-bit result of a constant ALU op (undefined: not constant or division by zero). */
-export function aluConst(o: number, c64: boolean, a: bigint, b: bigint, signedOff: number): bigint | undefined {
-  const w = c64 ? 64 : 32;
-  const mask = c64 ? U64 : U32;
-  a &= mask;
-  b &= mask;
-  const sgn = (x: bigint): bigint => BigInt.asIntN(w, x);
-  let r: bigint;
-  switch (o) {
-    case Alu.ADD: r = a + b; break;
-    case Alu.SUB: r = a - b; break;
-    case Alu.MUL: r = a * b; break;
-    case Alu.DIV: if (b === 0n) r = 0n; else r = signedOff === 1 ? sgn(a) / sgn(b) : a / b; break;
-    case Alu.MOD: if (b === 0n) r = a; else r = signedOff === 1 ? sgn(a) % sgn(b) : a % b; break;
-    case Alu.OR: r = a | b; break;
-    case Alu.AND: r = a & b; break;
-    case Alu.XOR: r = a ^ b; break;
-    case Alu.LSH: r = a << (b & BigInt(w - 1)); break;
-    case Alu.RSH: r = a >> (b & BigInt(w - 1)); break;
-    case Alu.ARSH: r = sgn(a) >> (b & BigInt(w - 1)); break;
-    case Alu.NEG: r = -a; break;
-    default: return undefined;
-  }
-  return r & mask;
-}
 
 /** The kernel's operator strings (bpf_alu_string) for pointer arithmetic refusals. */
 export const ALU_STR: Record<number, string> = {
