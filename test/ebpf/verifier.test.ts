@@ -233,6 +233,9 @@ describe('verify: loops walked as the kernel walks them', () => {
     // r2 = bpf_get_smp_processor_id(): the kernel bounds it (do_refine_retval_range), nkemu does
     // not, so the kernel ends the loop where nkemu cannot tell.
     ok([call(8), movr(2, 0), mov(0, 0), add(0, 1), I(0xad, 0, 2, -2), exit()], 'sched_cls', { maxInsns: 1000 });
+    // ... nor behind a branch it may decide: `r2 > 100` is never true to the kernel, which
+    // never walks the loop behind it
+    ok([call(8), movr(2, 0), mov(0, 0), I(0x25, 2, 0, 1, 100), exit(), mov(0, 0), jeq(0, 0, -1), exit()]);
     // r0 = (x & 7), counted up to 100: the states repeat in nkemu's view (no lower bound), not in the kernel's.
     ok([ldxw(0, 1, 0), I(0x57, 0, 0, 0, 7), add(0, 1), I(0xa5, 0, 0, -2, 100), exit()]);
   });

@@ -9,7 +9,10 @@
  *    (E2BIG, `BPF program is too large. Processed 1000001 insn`): those of blocks on a
  *    path whose every branch the kernel takes as nkemu does (both edges of a branch on
  *    values nkemu knows as the kernel does, in the kernel's order), up to a prune point
- *    where the kernel may hold a finished state to prune against.
+ *    where the kernel may hold a finished state to prune against (past one, nothing
+ *    behind it is certain);
+ *  - more branches pending on such a path than the kernel holds (E2BIG, `The sequence of
+ *    8193 jumps is too complex.`).
  * A branch on a value nkemu does not know as the kernel does (`split`: the kernel may
  * decide it) makes the paths behind it uncertain: they count for nothing. The walk gives
  * up, refusing nothing, past a budget of its own.
@@ -36,6 +39,8 @@ const MAX_SPLITS = 20_000;
  * are kept: a loop that repeats later than that is still refused, by its length (E2BIG).
  */
 const LOOK_BACK = 64;
+/** BPF_COMPLEXITY_LIMIT_JMP_SEQ: branches pushed for later (push_stack) the kernel holds at once. */
+const JMP_SEQ_LIMIT = 8192;
 const TRAIL_MAX = 512;
 
 interface Node {
@@ -96,28 +101,32 @@ function backEdges(v: Ctx): Uint8Array | undefined {
   return back;
 }
 
+/** Helpers that call a callback in place (is_sync_callback_calling_insn): for_each_map_elem, find_vma, loop, user_ringbuf_drain. */
+const SYNC_CALLBACK_HELPERS = new Set([164, 180, 181, 209]);
+
 /**
  * Where the kernel looks for an equal explored state to prune against (is_prune_point): a
- * conditional jump, a call and the instruction after it, a jump's target (a callback's
- * entry). Not an exit, nor the fall-through of a conditional jump. Null where it may prune
- * against a state it has not finished (an open-coded iterator's next, a callback-calling
- * helper, may_goto): the walk counts nothing certain then.
+ * conditional jump, a call and the instruction after it, a jump's target (a function's
+ * entry). Not an exit, nor the fall-through of a conditional jump. 2 where it may prune
+ * against a state it has not finished: an open-coded iterator's next (any kfunc call,
+ * here), a callback-calling helper, may_goto.
  */
-function prunePoints(v: Ctx): Uint8Array | null {
+function prunePoints(v: Ctx): Uint8Array {
   const p = new Uint8Array(v.n + 1);
   for (let pc = 0; pc < v.n; pc++) {
     if (v.second[pc]) continue;
     const i = decode(v.prog, pc);
-    if (i.code === LDDW && i.src === Pseudo.FUNC) return null;
+    if (i.code === LDDW && i.src === Pseudo.FUNC) { p[pc] = p[pc + 2] = p[pc + i.imm + 1] = 1; continue; }
     if (!isJmp(cls(i.code))) continue;
     const o = op(i.code);
-    if (o === Jmp.MAY_GOTO || (o === Jmp.CALL && i.src === CallKind.KFUNC)) return null;
     if (o === Jmp.EXIT) continue;
     if (o === Jmp.CALL) {
-      p[pc] = p[pc + 1] = 1;
+      p[pc] = (i.src === CallKind.KFUNC || (i.src === CallKind.HELPER && SYNC_CALLBACK_HELPERS.has(i.imm))) ? 2 : 1;
+      p[pc + 1] = 1;
       if (i.src === CallKind.LOCAL) p[pc + i.imm + 1] = 1;
       continue;
     }
+    if (o === Jmp.MAY_GOTO) { p[pc] = 2; p[jumpTarget(i, pc)!] = 1; continue; }
     if (o !== Jmp.JA) p[pc] = 1;
     const t = jumpTarget(i, pc);
     if (t !== undefined) p[t] = 1;
@@ -144,7 +153,7 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
   const lead = leaders(v);
   const done = new Map<number, Set<string>>();
   const keys = new Map<string, string>();
-  const work: { pc: number; s: State; parent: Node | null; seg: number; det: number; trail: Trail | null; cert: boolean }[] = [];
+  const work: { pc: number; s: State; parent: Node | null; seg: number; trail: Trail | null; cert: boolean }[] = [];
   let segs = 0;
   let steps = 0;
   let splits = 0;
@@ -155,20 +164,19 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
   const completed = new Uint8Array(v.n);
   const tainted = new Uint8Array(v.n);
   const prune = prunePoints(v);
+  /** Whether the kernel may prune there, ending the path (nothing behind it is certain). */
+  const mayPrune = (pc: number): boolean => prune[pc] === 2 || (prune[pc] === 1 && (completed[pc] === 1 || tainted[pc] === 1));
   /**
-   * The instructions of the block from `from` to `last` (or, -1, to its static end) the
-   * kernel processes when it comes there on the path nkemu walked: up to the first prune
-   * point where it may hold a finished state.
+   * The instructions of a block from `from` to its static end the kernel processes when it
+   * comes there on the path nkemu walked (a block nkemu skips): up to where it may prune.
    */
-  const processed = (from: number, last: number): number => {
-    if (!prune) return 0;
+  const processed = (from: number): number => {
     let k = 0;
     for (let pc = from; pc < v.n; pc++) {
       if (v.second[pc]) continue;
-      if (prune[pc] && (completed[pc] || tainted[pc])) break;
+      if (mayPrune(pc)) break;
       k++;
-      if (pc === last) break;
-      if (last < 0 && (isJmp(cls(v.prog[pc * 8]!)) || lead[pc + 1])) break;
+      if (isJmp(cls(v.prog[pc * 8]!)) || lead[pc + 1]) break;
     }
     return k;
   };
@@ -208,8 +216,10 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
       n = n.parent;
     }
   };
-  for (const f of callbackRoots(v)) work.push({ pc: f, s: callbackEntry(), parent: null, seg: ++segs, det: 0, trail: null, cert: false });
-  work.push({ pc: 0, s: entryState(v.o.type), parent: null, seg: ++segs, det: 0, trail: null, cert: true });
+  for (const f of callbackRoots(v)) work.push({ pc: f, s: callbackEntry(), parent: null, seg: ++segs, trail: null, cert: false });
+  // (under the main program's items in the stack, walked after it: not the kernel's)
+  const roots = work.length;
+  work.push({ pc: 0, s: entryState(v.o.type), parent: null, seg: ++segs, trail: null, cert: true });
 
   while (work.length > 0) {
     const it = work.pop()!;
@@ -219,7 +229,7 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
     if (ik === undefined) keys.set(key, key); else key = ik;
     if (done.get(it.pc)?.has(key)) {
       // (nkemu skips it; the kernel may not)
-      if (it.cert) count(processed(it.pc, -1), it.pc);
+      if (it.cert) count(processed(it.pc), it.pc);
       taint(it.pc);
       if (it.parent) finish(it.parent);
       continue;
@@ -228,20 +238,33 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
     // Walk the block.
     let pc = it.pc;
     let s = it.s;
-    let n = 0;
     let out: { to: number; s: State }[];
     let trail = it.trail;
+    // A block on a path whose every branch the kernel takes too, up to where it may prune
+    // (it walks in the same order: it finishes its states when nkemu does, or later): the
+    // kernel processes it, whatever it prunes elsewhere. Past the limit of those, it refuses;
+    // it finds a loop only there.
+    let cert = it.cert;
     for (;;) {
       if (++steps > WALK_BUDGET) return;
-      n++;
-      if (it.det + n > limit) fail('E2BIG', pc, `BPF program is too large. Processed ${limit + 1} insn`);
+      if (cert && mayPrune(pc)) cert = false;
+      if (cert) count(1, pc);
       const atBack = back[pc] && !(trail && trail.seg === it.seg && trail.count >= TRAIL_MAX);
       // (keys made only when the stretch comes back to a pc: most end before that)
       let key: string | null = null;
+      let again = false;
       if (atBack) {
         for (let t = trail, m = 0; t && t.seg === it.seg && m < LOOK_BACK; t = t.next, m++) {
-          if (t.pc === pc && trailKey(t) === (key ??= stateKey(s, true))) fail('EINVAL', pc, `infinite loop detected at insn ${pc}`);
+          if (t.pc === pc && trailKey(t) === (key ??= stateKey(s, true))) { again = true; break; }
         }
+      }
+      if (again) {
+        if (cert) fail('EINVAL', pc, `infinite loop detected at insn ${pc}`);
+        // (a path the kernel may not walk: nkemu goes no further on it, and what follows is
+        // not certain anywhere)
+        out = [];
+        taint(pc);
+        break;
       }
       try {
         out = step(v, pc, s, false);
@@ -258,11 +281,6 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
       s = out[0]!.s;
     }
     node.last = pc;
-    // A block on a path whose every branch the kernel takes too, up to a prune point where
-    // it may hold a finished state (it walks in the same order: it finishes its states when
-    // nkemu does, or later): the kernel processes it, whatever it prunes elsewhere. Past the
-    // limit of those, it refuses.
-    if (it.cert) count(processed(it.pc, pc), pc);
     if (out.length === 0) {
       finish(node);
       continue;
@@ -277,11 +295,17 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
     // walks into, not beside, nor a scalar forked in two)
     const i = decode(v.prog, pc);
     const ordered = !split || (isJmp(cls(i.code)) && op(i.code) !== Jmp.CALL);
+    // Each branch both of whose edges the kernel walks pushes one (the jump's) until it
+    // comes back to it: past BPF_COMPLEXITY_LIMIT_JMP_SEQ of those pending, it refuses.
+    if (split && cert && ordered && !out.some((e) => e.s.split)) {
+      const jumps = work.length - roots + 1;
+      if (jumps > JMP_SEQ_LIMIT) fail('E2BIG', pc, `The sequence of ${jumps} jumps is too complex.`);
+    }
     // The kernel walks the fall-through first and comes back for the jump (push_stack).
     for (let k = out.length - 1; k >= 0; k--) {
       const e = out[k]!;
       // (a new stretch looks back only within itself: the old trail is dropped)
-      work.push({ pc: e.to, s: e.s, parent: node, seg: split ? ++segs : it.seg, det: split ? 0 : it.det + n, trail: split ? null : trail, cert: it.cert && !e.s.split && ordered });
+      work.push({ pc: e.to, s: e.s, parent: node, seg: split ? ++segs : it.seg, trail: split ? null : trail, cert: cert && !e.s.split && ordered });
     }
   }
 }
