@@ -10,6 +10,7 @@
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
 import { fail } from '../errors.js';
+import { buildPacket } from '../packet.js';
 import type { XskSocket } from './socket.js';
 import { nodeImport } from '../node.js';
 
@@ -57,39 +58,21 @@ export interface TxFrameOptions {
  * checksums set. `len` is the frame without FCS (xdpsock -s SIZE minus 4; default 60).
  */
 export function defaultTxFrame(len = 60, o: TxFrameOptions = {}): Uint8Array {
-  const f = new Uint8Array(len);
-  const dv = new DataView(f.buffer);
-  f.set(o.dmac ?? [0x3c, 0xfd, 0xfe, 0x9e, 0x7f, 0x71], 0);
-  f.set(o.smac ?? [0xec, 0xb1, 0xd7, 0x98, 0x3a, 0xc0], 6);
-  let ip = 14;
-  if (o.vlan) {
-    dv.setUint16(12, 0x8100);
-    dv.setUint16(14, ((o.vlan.id ?? 1) & 0x0fff) | (((o.vlan.pri ?? 0) << 13) & 0xe000));
-    ip = 18;
-  }
-  dv.setUint16(ip - 2, 0x0800);
-  const ipLen = len - ip;
-  f.set([0x45, 0, ipLen >> 8, ipLen & 0xff, 0, 0, 0, 0, 64, 17, 0, 0, 10, 10, 10, 16, 10, 10, 10, 32], ip);
-  const fold = (sum: number): number => {
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-    return ~sum & 0xffff;
-  };
-  let sum = 0;
-  for (let i = ip; i < ip + 20; i += 2) sum += dv.getUint16(i);
-  dv.setUint16(ip + 10, fold(sum));
-  const udp = ip + 20;
-  const udpLen = ipLen - 20;
-  dv.setUint16(udp, 0x1000);
-  dv.setUint16(udp + 2, 0x1000);
-  dv.setUint16(udp + 4, udpLen);
+  const headers = (o.vlan ? 18 : 14) + 28;
   const pat = new Uint8Array(4);
   new DataView(pat.buffer).setUint32(0, (o.pattern ?? 0x12345678) >>> 0);
-  for (let i = udp + 8; i < len; i++) f[i] = pat[(i - udp - 8) & 3]!;
-  // (pseudo-header: addresses, protocol, UDP length; an odd last byte is padded with zero;
-  // like the sample, a sum that folds to 0 is sent as 0)
-  sum = 0x0a0a + 0x0a10 + 0x0a0a + 0x0a20 + 17 + udpLen;
-  for (let i = udp; i < len; i += 2) sum += i + 1 < len ? dv.getUint16(i) : f[i]! << 8;
-  dv.setUint16(udp + 6, fold(sum));
+  const payload = Uint8Array.from({ length: len - headers }, (_, i) => pat[i & 3]!);
+  const f = buildPacket({
+    eth: { dst: o.dmac ?? '3c:fd:fe:9e:7f:71', src: o.smac ?? 'ec:b1:d7:98:3a:c0' },
+    ...(o.vlan ? { vlan: { id: (o.vlan.id ?? 1) & 0x0fff, pcp: (o.vlan.pri ?? 0) & 7 } } : {}),
+    ipv4: { src: '10.10.10.16', dst: '10.10.10.32', df: false },
+    udp: { sport: 0x1000, dport: 0x1000 },
+    payload,
+  });
+  // (the sample sends a UDP checksum that folds to 0 as 0, not as RFC 768's 0xffff; with a
+  // non-zero pseudo-header only that case gives 0xffff)
+  const csum = headers - 2;
+  if (f[csum] === 0xff && f[csum + 1] === 0xff) f[csum] = f[csum + 1] = 0;
   return f;
 }
 
