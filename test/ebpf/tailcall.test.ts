@@ -31,6 +31,37 @@ describe('bpf_tail_call and PROG_ARRAY', () => {
     expect(() => emu.progArraySet(jmp, 4, target)).toThrow(expect.objectContaining({ errno: 'E2BIG' }));
   });
 
+  it('compiled and interpreter agree on every index (in range, past the end, negative) with the slot empty and filled: the compiled fall-through inline', async () => {
+    const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 4 });
+    const target = emu.loadProgram({ name: 't', type: 'sched_cls', insns: assemble('mov %r0, 7\nexit') });
+    // (the index from the packet too: a value the code generator cannot see)
+    const fromPacket = (fallback: number): string => `ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r4, %r2\nadd %r4, 15\njgt %r4, %r3, out\nldxb %r3, [%r2+14]\nlddw %r2, ${jmp.record}\ncall 12\nout:\nmov %r0, ${fallback}\nexit`;
+    const progs = [
+      ...[0, 1, 3, 4, 9, -1, 0x7fffffff].map((i) => emu.loadProgram({ name: `c${i}`, type: 'sched_cls', insns: assemble(caller(jmp, i, 5)), maps: [jmp.record], verify: false })),
+      emu.loadProgram({ name: 'p', type: 'sched_cls', insns: assemble(fromPacket(6)), maps: [jmp.record], verify: false }),
+    ];
+    await emu.settleJit();
+    let jumped = 0;
+    for (const filled of [false, true]) {
+      emu.progArraySet(jmp, 1, filled ? target : undefined);
+      for (const p of progs) {
+        for (const idx of [0, 1, 3, 4, 200]) {
+          const data = pkt.slice();
+          data[14] = idx;
+          const [c, i] = [false, true].map((interpreter) => {
+            const r = emu.testRun(p, { data, interpreter });
+            return { retval: r.retval, fault: r.fault, executed: r.executed };
+          });
+          expect({ prog: p.name, filled, idx, ...c }).toEqual({ prog: p.name, filled, idx, ...i });
+          if (c!.retval === 7) jumped++;
+        }
+      }
+    }
+    expect(progs.every((p) => p.jit.slot !== 0)).toBe(true);
+    // (c1 on every packet and p on the packet with index 1, with the slot filled)
+    expect(jumped).toBe(6);
+  });
+
   it('a slot holds its program: closed, it lives on until the slot lets it go (replaced or emptied); a closed handle cannot go in (EBADF)', () => {
     const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 4 });
     const a = emu.loadProgram({ name: 'a', type: 'sched_cls', insns: assemble(caller(jmp, 1, 5)), maps: [jmp.record] });
