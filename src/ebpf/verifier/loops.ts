@@ -47,7 +47,7 @@ interface Node {
   pc: number;
   /** The last pc of its block. */
   last: number;
-  key: string;
+  key: number;
   parent: Node | null;
   /** Children not finished yet. */
   pending: number;
@@ -58,28 +58,53 @@ interface Node {
  * forces a checkpoint there), newest first, with the stretch each was in.
  */
 interface Trail { pc: number; s: State; key: string | null; seg: number; count: number; next: Trail | null }
-const trailKey = (t: Trail): string => (t.key ??= stateKey(t.s, true));
+const trailKey = (t: Trail): string => (t.key ??= stateKey(t.s));
 
 /** A scalar's every bound, as a key (a constant by its value). */
 const scKey = (v: Sc): string => (isConst(v) ? `${v.tv}` : v === UNKNOWN ? 'u' : `${v.umin}:${v.umax}:${v.smin}:${v.smax}:${v.u32min}:${v.u32max}:${v.s32min}:${v.s32max}:${v.tv}:${v.tm}`);
 
 /**
- * A state as a key: `exact`, every bound and link (two states with one key are the same to
- * the kernel); else only kinds and offsets (a node whose state has
- * such a key explored once need not be explored again: skipping a path never makes the
- * walk refuse what it would not have; a packet range decides no branch of it).
+ * A state's kinds and offsets, hashed: a node whose state has such a key explored once need
+ * not be explored again (skipping a path never makes the walk refuse what it would not
+ * have, and what the kernel may do there is no longer certain; nor does a collision, then).
  */
-function stateKey(s: State, exact: boolean): string {
+function coarseKey(s: State): number {
+  let h1 = 0x9e3779b9;
+  let h2 = 0x85ebca6b;
+  const mix = (x: number): void => {
+    h1 = Math.imul(h1 ^ x, 0x01000193);
+    h2 = Math.imul((h2 + x) ^ (h2 >>> 15), 0x2c1b3c6d);
+  };
+  for (let r = 0; r < 11; r++) {
+    const kind = s.k[r]!;
+    // (a pointer at a variable offset: as untyped as nkemu once left it)
+    if (kind !== K.SCALAR && kind !== K.INIT && kind !== 0 && s.v[r]) { mix(1); mix(0); continue; }
+    mix(kind);
+    mix(kind === 0 ? 0 : s.o[r]! | 0);
+  }
+  // (the spills and ctx slots in any order: a sum)
+  let sum = 0;
+  if (s.spill) for (const [a, b] of s.spill) sum = (sum + Math.imul(a ^ Math.imul(b | 0, 0x27d4eb2d), 0x165667b1)) | 0;
+  mix(sum);
+  sum = 0;
+  if (s.kst) {
+    for (const [a, b] of s.kst) {
+      let x = a;
+      for (let c = 0; c < b.length; c++) x = Math.imul(x ^ b.charCodeAt(c), 0x01000193);
+      sum = (sum + x) | 0;
+    }
+  }
+  mix(sum);
+  return (h1 >>> 0) * 0x200000 + (h2 >>> 11);
+}
+
+/** A state as a key: every bound and link (two states with one key are the same to the kernel). */
+function stateKey(s: State): string {
   let k = '';
   for (let r = 0; r < 11; r++) {
     const kind = s.k[r]!;
     if (kind === 0) { k += ';'; continue; }
     const v = s.v[r];
-    if (!exact) {
-      // (a pointer at a variable offset: as untyped as nkemu once left it)
-      k += kind !== K.SCALAR && kind !== K.INIT && v ? '1,0;' : `${kind},${s.o[r]};`;
-      continue;
-    }
     k += `${kind}${s.f[r]! & F.PKT_MARK ? 'm' : ''},${s.o[r]},${s.r[r]},${s.id[r] ? `${s.id[r]}${Number.isNaN(s.dl[r]!) ? '' : `${s.f[r]! & F.ADDC32 ? 'w' : 'd'}${s.dl[r]}`}` : ''},${v === null || v === undefined ? '' : scKey(v)};`;
   }
   if (s.spill) for (const [a, b] of [...s.spill].sort((x, y) => x[0] - y[0])) k += `s${a}=${b}`;
@@ -151,8 +176,7 @@ export function loopCheck(v: Ctx, limit: number): void {
 
 function walk(v: Ctx, limit: number, back: Uint8Array): void {
   const lead = leaders(v);
-  const done = new Map<number, Set<string>>();
-  const keys = new Map<string, string>();
+  const done = new Map<number, Set<number>>();
   const work: { pc: number; s: State; parent: Node | null; seg: number; trail: Trail | null; cert: boolean }[] = [];
   let segs = 0;
   let steps = 0;
@@ -223,10 +247,7 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
 
   while (work.length > 0) {
     const it = work.pop()!;
-    // (one string per key: a long walk keeps a node, and its key, per block it is in)
-    let key = stateKey(it.s, false);
-    const ik = keys.get(key);
-    if (ik === undefined) keys.set(key, key); else key = ik;
+    const key = coarseKey(it.s);
     if (done.get(it.pc)?.has(key)) {
       // (nkemu skips it; the kernel may not)
       if (it.cert) count(processed(it.pc), it.pc);
@@ -255,7 +276,7 @@ function walk(v: Ctx, limit: number, back: Uint8Array): void {
       let again = false;
       if (atBack) {
         for (let t = trail, m = 0; t && t.seg === it.seg && m < LOOK_BACK; t = t.next, m++) {
-          if (t.pc === pc && trailKey(t) === (key ??= stateKey(s, true))) { again = true; break; }
+          if (t.pc === pc && trailKey(t) === (key ??= stateKey(s))) { again = true; break; }
         }
       }
       if (again) {

@@ -373,9 +373,19 @@ function boundOffset(r: Sc): void {
 
 /** reg_bounds_sync. */
 function sync(r: Sc): void {
-  // (a known value whose every bound is that value: nothing to do)
-  if (r.tm === 0n && r.umin === r.tv && r.umax === r.tv && r.smin === r.smax && r.u32min === r.u32max && r.s32min === r.s32max &&
-    r.smin === s64(r.tv) && r.u32min === lo32(r.tv) && r.s32min === (r.u32min | 0)) return;
+  // (a known tnum within every bound: the bounds become its value, as the rounds below
+  // would make them; outside one, the rounds find the contradiction)
+  if (r.tm === 0n) {
+    const x = r.tv;
+    if (r.umin === x && r.umax === x && r.smin === r.smax && r.u32min === r.u32max && r.s32min === r.s32max &&
+      r.smin === s64(x) && r.u32min === lo32(x) && r.s32min === (r.u32min | 0)) return;
+    const sx = s64(x);
+    const l = lo32(x);
+    if (r.umin <= x && x <= r.umax && r.smin <= sx && sx <= r.smax && r.u32min <= l && l <= r.u32max && r.s32min <= (l | 0) && (l | 0) <= r.s32max) {
+      markKnownInto(r, x);
+      return;
+    }
+  }
   updateBounds(r);
   // (three rounds, as the kernel makes; a round that changes nothing ends them: the next
   // would not either)
@@ -1008,16 +1018,40 @@ function refineInto(r1: Sc, r2: Sc, o: number, jmp32: boolean): void {
  * reg_bounds_sanity_check does; `dead` tells which edge that was.
  */
 export function refine(a: Sc, b: Sc, o: number, jmp32: boolean): { taken: [Sc, Sc]; fall: [Sc, Sc]; deadTaken: boolean; deadFall: boolean } {
-  const fa = copy(a); const fb = copy(b);
+  let fa = copy(a); let fb = copy(b);
   refineInto(fa, fb, revOp(o), jmp32);
-  sync(fa); sync(fb);
-  const ta = copy(a); const tb = copy(b);
+  fa = synced(fa, a); fb = synced(fb, b);
+  let ta = copy(a); let tb = copy(b);
   refineInto(ta, tb, o, jmp32);
-  sync(ta); sync(tb);
+  ta = synced(ta, a); tb = synced(tb, b);
   const deadFall = invalid(fa) || invalid(fb);
   const deadTaken = invalid(ta) || invalid(tb);
-  for (const r of [fa, fb, ta, tb]) if (invalid(r)) unbounded(r);
+  if (deadFall) { fa = unboundedCopy(fa); fb = unboundedCopy(fb); }
+  if (deadTaken) { ta = unboundedCopy(ta); tb = unboundedCopy(tb); }
   return { taken: [ta, tb], fall: [fa, fb], deadTaken, deadFall };
+}
+const unboundedCopy = (r: Sc): Sc => {
+  if (!invalid(r)) return r;
+  const c = copy(r);
+  unbounded(c);
+  return c;
+};
+
+/**
+ * `r` synced; where the refinement left it as `from` was, the sync of `from`, made once (a
+ * loop walked round after round compares one value with another again and again).
+ */
+const SYNCED = new WeakMap<Sc, Sc>();
+function synced(r: Sc, from: Sc): Sc {
+  // (a known value syncs at once: not kept)
+  if (from.tm === 0n || !eq(r, from)) { sync(r); return r; }
+  let m = SYNCED.get(from);
+  if (m === undefined) {
+    sync(r);
+    m = eq(r, from) ? from : r;
+    SYNCED.set(from, m);
+  }
+  return m;
 }
 
 /**
