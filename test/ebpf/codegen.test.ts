@@ -1060,3 +1060,49 @@ describe('bpf_ktime_get_ns, bpf_get_prandom_u32 and bpf_get_smp_processor_id run
     expect(new Set(seen).size).toBe(4);
   });
 });
+
+describe('the per-packet entry relies on the load-time checks (issue 18)', () => {
+  // r0 = the packet's byte 12 when 14 bytes are inside it, else 1; `off` the byte read.
+  const parse = (data: number, end: number, off = 12): string =>
+    `ldxw %r2, [%r1+${data}]\nldxw %r3, [%r1+${end}]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, drop\nldxb %r0, [%r2+${off}]\nexit\ndrop:\nmov %r0, 1\nexit`;
+
+  it('a verified program: what bounds.ts proves runs unchecked in `run` as in the batch loop (its data/data_end loads too); unverified: every access of `run` is checked', () => {
+    for (const [batch, data, end] of [['xdp', 0, 4], ['skb', A.SKB_DATA, A.SKB_DATA_END]] as const) {
+      const proven = compileProgram(assemble(parse(data, end)), { batch, verified: true }).unchecked;
+      // (the batch loop reads data/data_end from its locals: only the packet byte is an access there)
+      expect(proven, batch).toEqual({ run: 3, batch: 1 });
+      // A byte past the range the comparison proved: checked on both entries.
+      expect(compileProgram(assemble(parse(data, end, 14)), { batch, verified: true }).unchecked, batch).toEqual({ run: 2, batch: 0 });
+      expect(compileProgram(assemble(parse(data, end)), { batch }).unchecked.run, batch).toBe(0);
+      expect(compileProgram(assemble(parse(data, end)), { verified: true }).unchecked, batch).toEqual({ run: 0, batch: 0 });
+    }
+  });
+
+  it('a verified program tail-called with something else than the context in r1 (by an unverified caller) runs on the interpreter: the same faults and results as `interpreter: true`', async () => {
+    const emu = await Emulator.create({});
+    try {
+      const { BpfMap } = await import('../../src/ebpf/maps.js');
+      const jmp = new BpfMap(emu.dp, { name: 'jmp', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+      const target = emu.loadProgram({ name: 't', type: 'sched_cls', insns: assemble(parse(A.SKB_DATA, A.SKB_DATA_END)) });
+      emu.progArraySet(jmp, 0, target);
+      const callers = ['mov %r1, %r1', 'mov %r1, 0', 'mov %r1, %r10\nadd %r1, -192', 'add %r1, 8', 'lddw %r1, 0x100000'].map((r1, k) =>
+        emu.loadProgram({ name: `c${k}`, type: 'sched_cls', insns: assemble(`${r1}\nlddw %r2, ${jmp.record}\nmov %r3, 0\ncall 12\nmov %r0, 5\nexit`), maps: [jmp.record], verify: false }));
+      await emu.settleJit();
+      expect([target, ...callers].every((p) => p.jit.slot !== 0)).toBe(true);
+      for (const p of callers) {
+        for (const len of [14, 60]) {
+          const data = new Uint8Array(len).map((_, i) => i + 2);
+          const [c, i] = [false, true].map((interpreter) => {
+            const r = emu.testRun(p, { data, interpreter });
+            return { retval: r.retval, fault: r.fault, faultPc: r.faultPc, executed: r.executed };
+          });
+          expect({ p: p.name, len, ...c }).toEqual({ p: p.name, len, ...i });
+        }
+      }
+      // (the context itself: the compiled code's own path)
+      expect(emu.testRun(callers[0]!, { data: new Uint8Array(60).fill(9) }).retval).toBe(9);
+    } finally {
+      await emu.close();
+    }
+  });
+});

@@ -5,10 +5,10 @@
  */
 
 import * as A from '../../abi.generated.js';
-import type { Block, Func, Insn } from './cfg.js';
+import { isCall, type Block, type Func, type Insn } from './cfg.js';
 import { CodegenError } from './errors.js';
 import { PACKET_MOVING_HELPERS } from '../helpers.js';
-import type { BatchContext } from './bounds.js';
+import { batchFacts, type BatchContext } from './bounds.js';
 import { EMPTY, I32, I64, Op, Writer } from './wasm.js';
 import { BUD, CODE, CW_HI, CW_LO, C_HI, C_LO, type CountedLoop, DEPTH, EMPTY_HI, EMPTY_LO, FP, FPC, FUNC_TAG, F_BSWAP16, F_BSWAP32, F_FAULT, F_RUN, F_SHORT, F_SUB0, G_BUDGET, G_FAULT, LABEL, LD_ABS_EXIT, L_CTX, L_I, L_NR, L_R6, N_I32_LOCALS, N_I64_LOCALS, PW_HI, PW_LO, PLAIN, P_HI, P_LO, R, REC, SCR, ST_LO, T_BATCH, T_CHECK, T_FAULT, T_HELPER, T_LDABS, T_RUN, T_SUB, T_UNARY64, T_UPDATE, VIRTUAL, funcPointer } from './locals.js';
 import type { CodegenRegion, CodegenMap } from './options.js';
@@ -84,6 +84,15 @@ export class Gen {
   /** In batch mode: accesses proven inside the context or packet, and packet-bound loads (bounds.ts). */
   facts: Uint8Array = new Uint8Array(0);
   /**
+   * The same facts for the per-packet entry's main function (`run`), for a verified program
+   * whose pc 0 nothing calls; `run` enters it only when the record's r1 is the context and
+   * the regions are as the batch context says (else the interpreter runs the run), so every
+   * proven access (the `data`/`data_end` loads too) needs no check. Null: every access is checked.
+   */
+  runFacts: Uint8Array | null = null;
+  /** Accesses emitted unchecked on the strength of the facts, per entry (CompiledCode.unchecked). */
+  direct = { run: 0, batch: 0 };
+  /**
    * When the main function has no loops and calls nothing that runs eBPF (each block runs
    * at most once a run, the helpers leave the budget alone): its instruction count, the
    * most a run can use; the batch code then tests the budget once, at its start (and
@@ -112,6 +121,7 @@ export class Gen {
     readonly regions: readonly CodegenRegion[],
     readonly batch: BatchContext | undefined,
     readonly maps: readonly CodegenMap[],
+    readonly verified = false,
   ) {
     this.inlineRegions = pickInlineRegions(ins, n, regions, maps);
   }
@@ -182,6 +192,9 @@ export class Gen {
     this.c = CODE_SCRATCH.reset(2048 + this.n * 48);
     const c = this.c;
     c.u32(nf);
+    if (this.batch && this.verified && !this.entersPcZero()) {
+      this.runFacts = batchFacts(this.ins, this.funcs[0]!, this.batch, (id, kfunc) => PLAIN.has(kfunc ? A.VM_KFUNC_BASE + id : id), this.valueMaps());
+    }
     this.body(() => this.faultFn(), []);
     this.body(() => this.ldAbsFn(), [[1, I64]]);
     this.body(() => this.bswap16Fn(), []);
@@ -209,6 +222,16 @@ export class Gen {
     }
     m.section(10, c);
     return m.out();
+  }
+
+  /** Whether anything but `run` enters pc 0: a bpf-to-bpf call or a callback pointer naming it (its r1 is then no context). */
+  entersPcZero(): boolean {
+    for (let pc = 0; pc < this.n; pc++) {
+      const i = this.ins[pc]!;
+      if (isCall(i) && i.src === 1 && pc + 1 + i.imm === 0) return true;
+      if (funcPointer(this.ins, pc) === 0) return true;
+    }
+    return false;
   }
 
   /** Emits one function body (size-prefixed) with its local declarations. */
@@ -275,11 +298,39 @@ export class Gen {
     const RES = 2;
     c.i32c(0).op(Op.global_set).u32(G_FAULT);
     c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).tee(B0).op(Op.global_set).u32(G_BUDGET);
+    const ctx = this.runFacts ? this.batch : undefined;
+    if (ctx) {
+      // The main function relies on bounds.ts's facts: only for a run whose r1 is the
+      // context and whose regions are as they say (every dataplane run; not a tail call
+      // from an unverified program that passes something else in r1). Any other runs on
+      // the interpreter, whole.
+      const region = (off: number): void => { c.get(REC).mem(Op.i32_load, 2, A.VM_REGIONS + off); };
+      c.get(REC).mem(Op.i32_load, 2, A.VM_NREGIONS).i32c(2).op(Op.i32_ge_u);
+      c.get(REC).mem(Op.i64_load, 3, A.VM_REGS + 8);
+      region(0);
+      c.op(Op.i64_extend_i32_u).op(Op.i64_eq).op(Op.i32_and);
+      region(4);
+      region(0);
+      c.op(Op.i32_sub).i32c(ctx.size).op(Op.i32_eq).op(Op.i32_and);
+      region(8);
+      c.i32c(ctx.writable ? A.VM_REGION_WRITABLE | A.VM_REGION_SKB_CTX : 0).op(Op.i32_eq).op(Op.i32_and);
+      region(A.VM_REGION_SIZE + 8);
+      c.i32c(A.VM_REGION_WRITABLE).op(Op.i32_and).i32c(0).op(Op.i32_ne).op(Op.i32_and);
+      c.u8(Op.if).u8(EMPTY);
+    }
     c.get(REC).i32c(0);
     for (let r = 0; r <= 10; r++) c.get(REC).mem(Op.i64_load, 3, A.VM_REGS + r * 8);
     c.op(Op.call).u32(F_SUB0);
     for (let k = 0; k < 6; k++) c.op(Op.drop);
     c.set(RES);
+    if (ctx) {
+      c.op(Op.else);
+      // (the interpreter follows tail calls itself and leaves r0 and the budget in the record)
+      c.get(REC).i32c(0).i32c(0).op(Op.call).u32(F_SHORT).op(Op.global_set).u32(G_FAULT);
+      c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).op(Op.global_set).u32(G_BUDGET);
+      c.get(REC).mem(Op.i64_load, 3, A.VM_REGS).set(RES);
+      c.op(Op.end);
+    }
     // r0 goes back unless the run faulted (a legacy packet load out of range ends with r0 = 0).
     c.op(Op.global_get).u32(G_FAULT).i32c(LD_ABS_EXIT).op(Op.i32_eq);
     c.u8(Op.if).u8(EMPTY).i64c(0).set(RES).i32c(0).op(Op.global_set).u32(G_FAULT).op(Op.end);

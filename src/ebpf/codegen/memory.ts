@@ -2,7 +2,7 @@
 
 import * as A from '../../abi.generated.js';
 import type { Insn } from './cfg.js';
-import { FACT_DATA, FACT_DATA_END, FACT_DIRECT } from './bounds.js';
+import { FACT_DATA, FACT_DATA_END, FACT_DIRECT, FACT_NONE } from './bounds.js';
 import { ATOMIC, Op } from './wasm.js';
 import { ADDR, CW_HI, CW_LO, C_HI, C_LO, EA, FP, FUNC_TAG, F_CHECK, F_LDABS, PSEUDO_FUNC, PW_HI, PW_LO, P_HI, P_LO, R, REC, ST_LO } from './locals.js';
 import type { Gen } from './gen.js';
@@ -26,10 +26,14 @@ export const memoryMethods = {
    */
   addr(this: Gen, base: number, off: number, size: number, write: boolean, pc: number, stackFirst = false, fold = false): number {
     const c = this.c;
-    if (this.batchMode && this.facts[pc] === FACT_DIRECT) {
+    // (the per-packet entry's main function of a verified program: its `data`/`data_end`
+    // loads are context loads proven inside the context, too)
+    const fact = this.batchMode ? this.facts[pc] : this.runFacts !== null && this.f === this.funcs[0] && !this.loopMode ? this.runFacts[pc]! : FACT_NONE;
+    if (fact === FACT_DIRECT || (!this.batchMode && fact !== FACT_NONE)) {
       // Proven inside this packet's context or its checked range (bounds.ts). With `fold`,
       // a positive offset is left to the memory instruction's own (base + off cannot wrap:
       // the access is inside the memory).
+      this.direct[this.batchMode ? 'batch' : 'run']++;
       c.get(R(base)).op(Op.i32_wrap_i64);
       if (fold && off > 0) { c.set(ADDR); return off; }
       if (off !== 0) c.i32c(off).op(Op.i32_add);

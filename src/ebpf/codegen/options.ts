@@ -51,6 +51,13 @@ export interface CompileOptions {
    */
   batch?: 'skb' | 'xdp';
   /**
+   * The program passed the load-time checks (its context accesses and registers are as the
+   * kernel's verifier allows): the per-packet entry's main function may then rely on what
+   * bounds.ts proves, as the batch code does (accesses proven inside the context, the
+   * packet's checked range or a map's element run unchecked). Needs `batch` (the context).
+   */
+  verified?: boolean;
+  /**
    * The program's maps (fixed at load): calls naming one of them in r1 (a constant) run
    * inline or call the map code directly — lookups (array, per-CPU array and hash maps
    * inline, as the kernel's JIT inlines them), updates, deletes, and bpf_redirect_map into
@@ -70,4 +77,10 @@ export interface CompiledCode {
   blocks: number;
   /** Loops whose trip count is known on entry (they run without budget tests when the budget covers them), over every function generated. */
   countedLoops: number;
+  /**
+   * Memory accesses emitted without a run-time check because bounds.ts proved them inside
+   * the context, the packet's checked range or a map element: in the per-packet entry's
+   * main function (`run`, verified programs only) and in the batch loop.
+   */
+  unchecked: { run: number; batch: number };
 }
