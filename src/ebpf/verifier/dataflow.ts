@@ -1,7 +1,7 @@
 /** Pass 3: the dataflow over the CFG — instruction by instruction, helper calls, memory accesses — and the kernel-shaped log of a refused block. */
 
 import { ctxAccess, ctxLayout, type CtxField } from '../ctx.js';
-import { type ArgType, CTX_ARG_NOT_READ, HELPERS, HELPER_MAX_ID, HELPER_PROTOS, KFUNCS, helperAllowed, helperName, kfuncName } from '../helpers.js';
+import { type ArgType, CTX_ARG_NOT_READ, HELPERS, HELPER_MAX_ID, HELPER_PROTOS, KFUNCS, TAIL_CALL, helperAllowed, helperName, kfuncName } from '../helpers.js';
 import { Alu, Atomic, CallKind, Cls, Jmp, LDDW, Mode, Pseudo, SRC_X, bytesOf, cls, decode, mode, op, size, type Insn } from '../insn.js';
 import { BPF_COMPLEXITY_LIMIT_INSNS, MAX_BPF_STACK, VerifierError, fail } from './base.js';
 import { isAlu, isJmp } from './slots.js';
@@ -988,8 +988,10 @@ export function stepCall(
   else if (proto?.ret === 'integer' && v.o.type !== 'generic') writeReg(s, 0, pc, K.SCALAR, 0, UNKNOWN, 0, RETVAL_REFINED.has(ret) ? 0 : F.EXACT);
   // A map value or NULL, told apart by a comparison with 0.
   if (lookup) writeReg(s, 0, pc, lookup.k, lookup.k === K.MAP_OR_NULL ? pc : 0, null, lookup.size);
-  // A packet-moving helper kills every packet pointer (clear_all_pkt_pointers: they become unknown scalars).
-  if (ret >= 0 && HELPERS.get(ret)?.pktChanging) {
+  // A packet-moving helper kills every packet pointer (clear_all_pkt_pointers: they become
+  // unknown scalars); so does a subprogram that may move the packet, the caller's too (the
+  // kernel clears every frame's).
+  if (ret >= 0 ? HELPERS.get(ret)?.pktChanging : i.src === CallKind.LOCAL && funcMovesPkt(v, v.funcs.indexOf(pc + i.imm + 1))) {
     for (let r = 0; r < 10; r++) if (s.k[r] === K.PKT || s.k[r] === K.PKT_END || s.k[r] === K.PKT_META) writeReg(s, r, pc, K.SCALAR);
     // (and the spilled ones: data_end filled back after the call is no longer data_end)
     if (s.kst) for (const [at, x] of s.kst) if (x === 'pe') s.kst.set(at, 'p');
@@ -1050,6 +1052,30 @@ const TAKEN = { taken: 1, certain: true };
 const NOT_TAKEN = { taken: 0, certain: true };
 const BOTH = { taken: -1, certain: true };
 const UNDECIDED = { taken: -1, certain: false };
+
+/**
+ * Whether function `f` may move the packet: it calls a packet-changing helper or
+ * bpf_tail_call (whose target may), or a function that may (the kernel's
+ * changes_pkt_data of a subprogram).
+ */
+function funcMovesPkt(v: Ctx, f: number, seen = new Set<number>()): boolean {
+  if (f < 0 || seen.has(f)) return false;
+  seen.add(f);
+  const memo = (v.movesPkt ??= new Int8Array(v.funcs.length).fill(-1));
+  if (memo[f] !== -1) return memo[f] === 1;
+  const end = f + 1 < v.funcs.length ? v.funcs[f + 1]! : v.n;
+  let moves = false;
+  for (let pc = v.funcs[f]!; pc < end && !moves; pc++) {
+    if (v.second[pc]) continue;
+    const i = decode(v.prog, pc);
+    if (i.code !== 0x85) continue;
+    if (i.src === CallKind.HELPER) moves = i.imm === TAIL_CALL || HELPERS.get(i.imm)?.pktChanging === true;
+    else if (i.src === CallKind.LOCAL) moves = funcMovesPkt(v, v.funcs.indexOf(pc + i.imm + 1), seen);
+  }
+  // (a cycle's partial answer is not kept)
+  if (moves || seen.size === 1) memo[f] = moves ? 1 : 0;
+  return moves;
+}
 
 /**
  * Block leaders: function starts, jump targets and the instruction after any jump,

@@ -180,6 +180,8 @@ export interface Ctx {
   calls: { pc: number; callee: number }[][];
   /** The ctx pointer reached something untracked (see VerifyResult.ctxEscapes). */
   escapes: boolean;
+  /** Per function: whether it may move the packet (-1: not known yet; dataflow.ts funcMovesPkt). */
+  movesPkt?: Int8Array;
 }
 
 /** Program entry: r1 = ctx (generic: r1 = memory, r2 = its length, the uBPF convention), r10 = frame. */
