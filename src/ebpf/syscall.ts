@@ -153,7 +153,12 @@ export class BpfSyscall {
     maps.forEach((m, i) => dv.setUint32(list + i * 4, m, true));
     const batch = o.type === 'sched_cls' ? 'skb' : o.type === 'xdp' ? 'xdp' : undefined;
     const mapInfo = maps.map((m) => codegenMap(dv, m));
-    if (o.jit ?? this.jitDefault) prog.jit = this.dp.jit.compile(insns, { regions, batch, maps: mapInfo, verified: (facts.use & A.PR_CTX_VERIFIED) !== 0 });
+    if (o.jit ?? this.jitDefault) {
+      // (the checks' proofs name the instructions they checked: kept while the conversion moved none)
+      const verified = (facts.use & A.PR_CTX_VERIFIED) !== 0;
+      const proven = verified && insns.length === o.insns.length ? facts.proven : undefined;
+      prog.jit = this.dp.jit.compile(insns, { regions, batch, maps: mapInfo, verified, ...(proven ? { proven } : {}) });
+    }
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
     dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);
     dv.setUint32(rec + A.PR_ID, prog.id, true);

@@ -125,6 +125,7 @@ export function verify(prog: Uint8Array, o: VerifyOptions): VerifyResult {
     funcs: [...funcs],
     ctxAccesses: [...v.accesses.values()].sort((a, b) => a.pc - b.pc || Number(a.write) - Number(b.write)),
     ctxEscapes: v.escapes,
+    provenAccesses: (v.proven ?? new Uint8Array(n)).map((x) => (x === 1 ? 1 : 0)),
   };
 }
 
@@ -153,7 +154,7 @@ export function ctxUse(insns: Uint8Array, type: ProgType): number {
  * ctxUse, and the verified program's context accesses (for convertCtxAccesses, ctx-convert.ts):
  * undefined when the program does not verify or is of neither type.
  */
-export function ctxFacts(insns: Uint8Array, type: ProgType, expectedAttachType?: string): { use: number; accesses?: readonly CtxAccess[] } {
+export function ctxFacts(insns: Uint8Array, type: ProgType, expectedAttachType?: string): { use: number; accesses?: readonly CtxAccess[]; proven?: Uint8Array } {
   if (type !== 'sched_cls' && type !== 'xdp') return { use: CTX_USE_ALL };
   let r: VerifyResult;
   try {
@@ -162,12 +163,13 @@ export function ctxFacts(insns: Uint8Array, type: ProgType, expectedAttachType?:
     return { use: CTX_USE_ALL };
   }
   const accesses = r.ctxAccesses;
-  if (type === 'xdp' || r.ctxEscapes) return { use: (CTX_USE_ALL | CTX_VERIFIED) >>> 0, accesses };
+  const proven = r.provenAccesses;
+  if (type === 'xdp' || r.ctxEscapes) return { use: (CTX_USE_ALL | CTX_VERIFIED) >>> 0, accesses, proven };
   let use = CTX_VERIFIED;
   for (const a of accesses) {
     if (a.write) use |= CTX_WRITES;
     else for (let w = a.off >> 3; w <= (a.off + a.size - 1) >> 3; w++) use |= 1 << w;
   }
   if (use & CTX_WRITES) for (const w of SKB_WRITEBACK_WORDS) use |= 1 << w;
-  return { use: use >>> 0, accesses };
+  return { use: use >>> 0, accesses, proven };
 }

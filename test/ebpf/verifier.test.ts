@@ -51,7 +51,7 @@ const RET0 = [mov(0, 0), exit()];
 describe('verify: program size', () => {
   it('accepts a minimal program and reports its shape', () => {
     const r = ok(RET0);
-    expect(r).toEqual({ ok: true, ctxEscapes: false, stackDepth: [0], maxCallDepth: 1, funcs: [0], ctxAccesses: [] });
+    expect(r).toEqual({ ok: true, ctxEscapes: false, stackDepth: [0], maxCallDepth: 1, funcs: [0], ctxAccesses: [], provenAccesses: new Uint8Array(2) });
   });
   it('refuses an empty image or one that is not whole slots', () => {
     rejects(new Uint8Array(0), 'EINVAL', 'empty program');

@@ -122,6 +122,7 @@ export class Gen {
     readonly batch: BatchContext | undefined,
     readonly maps: readonly CodegenMap[],
     readonly verified = false,
+    readonly proven: Uint8Array | null = null,
   ) {
     this.inlineRegions = pickInlineRegions(ins, n, regions, maps);
   }

@@ -43,6 +43,12 @@ export interface JitInfo {
   /** Time to generate, validate and instantiate the module, in milliseconds. */
   compileMs: number;
   /**
+   * Memory accesses emitted without a run-time check (the load-time checks or the code
+   * generator's own dataflow proved them in bounds), in the per-packet code and in the
+   * batch loop (CompiledCode.unchecked); absent when not compiled.
+   */
+  unchecked?: { run: number; batch: number };
+  /**
    * Set while the module compiles in the background (where synchronous compiles of its
    * size are refused): resolves to the final state once it is installed, or why not.
    */
@@ -119,8 +125,9 @@ export class JitTable {
   compile(insns: Uint8Array, o: CompileOptions = {}): JitInfo {
     const t0 = performance.now();
     let bytes: Uint8Array;
+    let unchecked: { run: number; batch: number };
     try {
-      bytes = compileProgram(insns, o).bytes;
+      ({ bytes, unchecked } = compileProgram(insns, o));
     } catch (e) {
       if (e instanceof CodegenError) return { slot: 0, reason: e.message, bytes: 0, compileMs: 0 };
       throw e;
@@ -138,21 +145,21 @@ export class JitTable {
       }
       // Browsers refuse synchronous compiles of larger modules on the main thread: compile
       // in the background; the program runs on the interpreter until `ready` installs it.
-      const ready = this.compileLater(slot, bytes, t0);
+      const ready = this.compileLater(slot, bytes, t0, unchecked);
       return { slot: 0, reason: 'compiling in the background (this thread may not compile a module this size synchronously)', bytes: bytes.length, compileMs: 0, ready };
     }
     this.modules.set(slot, module);
     this.peers?.install(slot, module);
-    return { slot, reason: '', bytes: bytes.length, compileMs: performance.now() - t0 };
+    return { slot, reason: '', bytes: bytes.length, compileMs: performance.now() - t0, unchecked };
   }
 
-  private async compileLater(slot: number, bytes: Uint8Array, t0: number): Promise<JitInfo> {
+  private async compileLater(slot: number, bytes: Uint8Array, t0: number, unchecked: { run: number; batch: number }): Promise<JitInfo> {
     try {
       const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
       setSlot(this.host, slot, await WebAssembly.instantiate(module, jitImports(this.host)));
       this.modules.set(slot, module);
       this.peers?.install(slot, module);
-      return { slot, reason: '', bytes: bytes.length, compileMs: performance.now() - t0 };
+      return { slot, reason: '', bytes: bytes.length, compileMs: performance.now() - t0, unchecked };
     } catch (e) {
       this.free.push(slot);
       return { slot: 0, reason: `the engine refused the module: ${(e as Error).message}`, bytes: bytes.length, compileMs: 0 };

@@ -28,7 +28,10 @@ export const memoryMethods = {
     const c = this.c;
     // (the per-packet entry's main function of a verified program: its `data`/`data_end`
     // loads are context loads proven inside the context, too)
-    const fact = this.batchMode ? this.facts[pc] : this.runFacts !== null && this.f === this.funcs[0] && !this.loopMode ? this.runFacts[pc]! : FACT_NONE;
+    let fact = this.batchMode ? this.facts[pc] : this.runFacts !== null && this.f === this.funcs[0] && !this.loopMode ? this.runFacts[pc]! : FACT_NONE;
+    // What the load-time checks proved, in any function (`run` and the batch loop start
+    // only runs whose r1 is the context: runFacts is set whenever these are used).
+    if (fact === FACT_NONE && this.proven !== null && this.runFacts !== null && this.proven[pc] === 1) fact = FACT_DIRECT;
     if (fact === FACT_DIRECT || (!this.batchMode && fact !== FACT_NONE)) {
       // Proven inside this packet's context or its checked range (bounds.ts). With `fold`,
       // a positive offset is left to the memory instruction's own (base + off cannot wrap:

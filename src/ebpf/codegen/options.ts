@@ -58,6 +58,12 @@ export interface CompileOptions {
    */
   verified?: boolean;
   /**
+   * With `verified`: per pc, 1 where the load-time checks proved the memory access in
+   * bounds on every path (VerifyResult.provenAccesses): it runs unchecked in every function
+   * and entry, as the kernel's JIT relies on its verifier.
+   */
+  proven?: Uint8Array;
+  /**
    * The program's maps (fixed at load): calls naming one of them in r1 (a constant) run
    * inline or call the map code directly — lookups (array, per-CPU array and hash maps
    * inline, as the kernel's JIT inlines them), updates, deletes, and bpf_redirect_map into

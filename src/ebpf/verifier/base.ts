@@ -62,6 +62,12 @@ export interface VerifyResult {
    * way the program (and the helpers it calls) reads or writes its context.
    */
   ctxEscapes: boolean;
+  /**
+   * Per pc: 1 where the checks proved the memory access inside the context, the packet's
+   * checked range, a map value (reads) or the stack, at a constant offset, on every path
+   * (the code generator then emits it without a run-time check, as the kernel's JIT does).
+   */
+  provenAccesses: Uint8Array;
 }
 
 /** A refused program: errno, the instruction index and the kernel verifier's log line. */

@@ -534,6 +534,10 @@ export function memAccess(
   const k = s.k[r] as K;
   const vo = s.v[r]!;
   const sure = check && !s.split && (vo === null || (s.f[r]! & F.EXACT) !== 0);
+  if (check) {
+    const p = (v.proven ??= new Uint8Array(v.n));
+    p[pc] = p[pc] !== 2 && provenAccess(v, s, r, off, size, write) ? 1 : 2;
+  }
   if (k === K.CTX) {
     const layout = ctxLayout(v.o.type, v.o.expectedAttachType);
     if (layout === undefined) return undefined;
@@ -622,6 +626,28 @@ export function memAccess(
   if (fp === 'm') return { k: K.SCALAR, o: 8 };
   const ctxOff = size === 8 ? s.spill?.get(at) : undefined;
   return ctxOff === undefined ? undefined : { k: K.CTX, o: ctxOff };
+}
+
+/**
+ * Whether the checks prove the access [r + off, size) inside the memory r points to on
+ * every path (the fixpoint's state joins them all): a context field the program type may
+ * read (write), the packet's checked range, a map value (reads: a write may meet a map
+ * the program may not write), or the stack, each at a constant offset. Compiled code runs
+ * such an access unchecked (VerifyResult.provenAccesses).
+ */
+function provenAccess(v: Ctx, s: State, r: number, off: number, size: number, write: boolean): boolean {
+  if (s.v[r] !== null) return false;
+  const at = s.o[r]! + off;
+  switch (s.k[r]) {
+    case K.CTX: {
+      const layout = ctxLayout(v.o.type, v.o.expectedAttachType);
+      return layout !== undefined && s.o[r] === 0 && ctxAccess(layout, off, size, write) !== undefined;
+    }
+    case K.PKT: return at >= 0 && at + size <= s.r[r]!;
+    case K.MAP_VALUE: return !write && s.r[r]! >= 0 && at >= 0 && at + size <= s.r[r]!;
+    case K.FP: return at >= -MAX_BPF_STACK && at + size <= 0;
+    default: return false;
+  }
 }
 
 /**

@@ -182,6 +182,8 @@ export interface Ctx {
   escapes: boolean;
   /** Per function: whether it may move the packet (-1: not known yet; dataflow.ts funcMovesPkt). */
   movesPkt?: Int8Array;
+  /** Per pc, of the checking walk: 1 every memory access there is proven in bounds (provenAccess), 2 not. */
+  proven?: Uint8Array;
 }
 
 /** Program entry: r1 = ctx (generic: r1 = memory, r2 = its length, the uBPF convention), r10 = frame. */
