@@ -35,6 +35,7 @@ import { BpfMap } from './ebpf/maps.js';
 import type { QueryResult, Relative } from './ebpf/mprog.js';
 import type { AttachType, BpfLink, BpfProgram, BpfRegistry } from './ebpf/program.js';
 import { BpfSyscall, type LoadProgramOptions } from './ebpf/syscall.js';
+import type { ProgStats } from './ebpf/stats.js';
 import type { TestRunOptions, TestRunResult } from './ebpf/testrun.js';
 import type { Vm } from './ebpf/vm.js';
 import { Capture, Captures } from './trace/capture.js';
@@ -275,6 +276,15 @@ export class Emulator {
   setXdp(ns: string, dev: string | number, prog: BpfProgram | undefined): void { this.syscall.setXdp(ns, dev, prog); }
   /** BPF_PROG_TEST_RUN: runs a loaded program on a packet (and context) in this thread. */
   testRun(prog: BpfProgram, o: TestRunOptions): TestRunResult { return this.syscall.testRun(prog, o); }
+  /**
+   * kernel.bpf_stats_enabled: while on, each program's runs (from a hook or a test run) are
+   * counted and timed (`progStats`). Default off; counts stay when it goes off again.
+   */
+  setBpfStats(enabled: boolean): void { this.syscall.statsEnabled = enabled ? 1 : 0; }
+  /** Whether kernel.bpf_stats_enabled is on. */
+  bpfStatsEnabled(): boolean { return this.syscall.statsEnabled !== 0; }
+  /** A loaded program's run_cnt, run_time_ns and recursion_misses (bpf_prog_info), all 0 until stats are on. */
+  progStats(prog: BpfProgram): ProgStats { return this.syscall.progStats(prog); }
   /** bpf_trace_printk output since the last call, as trace_pipe lines. */
   tracePipe(): string[] { return this.syscall.tracePipe(); }
   /** Resolves once every dataplane worker has installed (or uninstalled) the compiled code of every program loaded (or freed) so far. */

@@ -38,6 +38,7 @@ export { assemble, disassemble, AsmError } from './ebpf/assembler.js';
 export type { BpfMap, MapType, MapSpec } from './ebpf/maps.js';
 export type { BpfProgram, BpfLink, ProgType, AttachType } from './ebpf/program.js';
 export type { TestRunOptions, TestRunResult } from './ebpf/testrun.js';
+export type { ProgStats } from './ebpf/stats.js';
 export type { DataplaneOptions } from './dataplane.js';
 export {
   buildPacket, parsePacket, internetChecksum, checksumPartial,

@@ -24,13 +24,13 @@ export const GLOBALS: u32 = 4096;
 export const HOST_BASE: u32 = 0x100000;
 
 // Globals block (at GLOBALS), written once by the host before any worker starts,
-// except G_GENERATION and G_CLOCK_NS which change while running.
+// except G_GENERATION, G_CLOCK_NS and G_BPF_STATS which change while running.
 //
 //   +0  magic        +4  version      +8  generation   +12 max_devices
 //   +16 dev_table    +20 counters     +24 max_threads  +28 frame_size
 //   +32 frames/thr   +36 pool_base    +40 threads      +44 trace_flags
 //   +48 clock_ns (u64)                +56 trace_slots  +60 capture_snaplen
-//   +64 hash key (2 x u64)           +80 fib_dir
+//   +64 hash key (2 x u64)           +80 fib_dir      +84 bpf_stats
 export const G_MAGIC: u32 = 0;
 export const G_VERSION: u32 = 4;
 export const G_GENERATION: u32 = 8;
@@ -50,7 +50,10 @@ export const G_CAPTURE_SNAPLEN: u32 = 60;
 export const G_HASH_KEY: u32 = 64;
 // +80 FIB directory (published by swap when a namespace's FIB changes; FIB_DIR_* below)
 export const G_FIB_DIR: u32 = 80;
-export const GLOBALS_SIZE: u32 = 84;
+// +84 kernel.bpf_stats_enabled as the dataplane sees it (0 = off): non-zero, every program
+// run adds to its record's PR_RUN_CNT and PR_RUN_TIME_NS (read once per run or batch).
+export const G_BPF_STATS: u32 = 84;
+export const GLOBALS_SIZE: u32 = 88;
 
 // G_TRACE_FLAGS bits.
 export const TRACE_ON: u32 = 1;
@@ -234,7 +237,8 @@ export const PGL_PROGS: u32 = 8;
 // running each program over a batch in turn gives what running the list per packet does.
 export const PGLF_INDEPENDENT: u32 = 1;
 
-// Program record, one per loaded program, immutable while any list holds it:
+// Program record, one per loaded program, immutable while any list holds it (but for the
+// run statistics at +40 and +48, which every thread adds to atomically):
 //   +0 insns (addr)  +4 slots  +8 nregions  +12 regions (u32 addr of the region table)
 //   +16 nmaps  +20 maps (u32 addr of the u32 list of map record addresses helpers accept)
 //   +24 jit (u32 function-table slot of its compiled code, 0 = interpreter only)
@@ -242,6 +246,9 @@ export const PGLF_INDEPENDENT: u32 = 1;
 //   +32 ctx use: bit w (0..23) = the program may read __sk_buff bytes [8w, 8w + 8);
 //        PR_CTX_WRITES = it may write fields (the dataplane copies them back to the frame);
 //        PR_CTX_VERIFIED = it passed the load-time checks (reads no register before writing it)
+//   +40 run_cnt (u64)  +48 run_time_ns (u64): the kernel's bpf_prog_stats, added to while
+//        G_BPF_STATS is on (the program's runs from a hook or a test run; a tail call's
+//        target is not counted, the run of the program that made it is)
 //   +PR_SIZE the region table (nregions x VM_REGION_SIZE), then the map list (nmaps x u32),
 //        in the record's own block (prRecordSize bytes)
 // The regions are the program's global data and map values (what lddw hands it): sorted by
@@ -260,7 +267,9 @@ export const PR_ID: u32 = 28;
 export const PR_CTX_USE: u32 = 32;
 export const PR_CTX_WRITES: u32 = 0x80000000;
 export const PR_CTX_VERIFIED: u32 = 0x40000000;
-export const PR_SIZE: u32 = 48;
+export const PR_RUN_CNT: u32 = 40;
+export const PR_RUN_TIME_NS: u32 = 48;
+export const PR_SIZE: u32 = 56;
 
 // Poll list (published by swap): which devices' tx rings a thread services.
 //   +0 count  +4 slot[0]  +8 slot[1] ...   (u32 device slots)

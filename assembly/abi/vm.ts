@@ -120,7 +120,10 @@ export const VM_TUNNEL_OPT_LEN: u32 = 936;
 export const VM_TUNNEL_OPT_PRESENT: u32 = 940;
 export const VM_TUNNEL_OPTS: u32 = 944;
 export const TUNNEL_OPTS_MAX: u32 = 255;
-export const VM_RECORD_SIZE: u32 = 1200;
+// How many runs the last vmRunRepeat or testRunBatch made (the faulting one included): a
+// test run's addition to the program's run_cnt.
+export const VM_RUNS: u32 = 1200;
+export const VM_RECORD_SIZE: u32 = 1208;
 // Kernel functions (call src_reg 2): the helper dispatcher takes VM_KFUNC_BASE + the id.
 export const VM_KFUNC_BASE: u32 = 0x10000;
 export const KFUNC_CAST_TO_KERN_CTX: u32 = 1;

@@ -24,6 +24,8 @@ import { BE_LO, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/
 import { D_IFINDEX, D_NETNS, PGL_FLAGS, PGLF_INDEPENDENT, PR_CTX_VERIFIED } from "../abi/layout";
 import { VM_NETNS } from "../abi/vm";
 import { tunnelClear } from "./tunnel";
+import { statsOn, statsStart, statsAdd } from "./stats";
+import { VM_RUNS } from "../abi/vm";
 
 /** All 24 words of the __sk_buff (PR_CTX_USE's word bits). */
 const SKB_WORDS_ALL: u32 = 0xffffff;
@@ -264,7 +266,16 @@ export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: 
   if (skb) store<u32>(rec, load<u32>(dev, D_NETNS), VM_NETNS);
   store<u32>(rec + VM_REGIONS, skb ? VM_REGION_WRITABLE | VM_REGION_SKB_CTX : 0, 8);
   store<u32>(rec + VM_REGIONS + VM_REGION_SIZE, VM_REGION_WRITABLE, 8);
+  // (stats: a later program of a list runs only on the entries the earlier ones left going)
+  const stats = statsOn();
+  let runs = n;
+  let t0: f64 = 0;
+  if (stats) {
+    if ((flags & VM_BATCH_SKIP) != 0) runs = pending(entries, n);
+    t0 = statsStart();
+  }
   if (call_indirect<u32>(jit + JIT_SLOTS, rec, entries, n | flags) == 0) return false;
+  if (stats) statsAdd(prog, runs, t0);
   if (skb && (load<u32>(prog, PR_CTX_USE) & PR_CTX_WRITES) != 0) {
     for (let i: u32 = 0; i < n; i++) {
       const e = entries + <usize>(i * BE_SIZE);
@@ -272,6 +283,16 @@ export function runBatch(thread: u32, prog: usize, entries: usize, n: u32, dev: 
     }
   }
   return true;
+}
+
+/** How many of `n` batch entries a list's next program runs on (no fault, verdict NETKIT_NEXT). */
+function pending(entries: usize, n: u32): u32 {
+  let k: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const e = entries + <usize>(i * BE_SIZE);
+    if (load<u32>(e, BE_FAULT) == 0 && load<i32>(e, BE_VERDICT) == NETKIT_NEXT) k++;
+  }
+  return k;
 }
 
 /**
@@ -343,13 +364,17 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
   // on receive, and netkit's scrub drops the dst before its programs run), except where the
   // skb goes on from a netkit program list to its peer's tcx ingress (`fresh` false).
   if (fresh) tunnelClear(rec);
+  const stats = statsOn();
   for (let i: u32 = first; i < n; i++) {
     const prog = <usize>load<u32>(list + PGL_PROGS + (<usize>i << 2));
     prepare(rec, prog, skb, SKB_CTX_SIZE, true, data, len, meta, meta + FRAME_META, meta + <usize>load<u32>(GLOBALS, G_FRAME_SIZE));
     store<u32>(rec, 0, VM_PKT_META);
     store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
     store<u32>(rec, 0, VM_REDIRECT_FLAGS);
+    let t0: f64 = 0;
+    if (stats) t0 = statsStart();
     const f = progRun(rec, load<u32>(prog, PR_JIT));
+    if (stats) statsAdd(prog, 1, t0);
     if (f != 0) {
       lastFault = f;
       return verdict;
@@ -401,7 +426,11 @@ export function runXdpIn(thread: u32, prog: usize, data: usize, len: u32, ifinde
   store<u32>(rec, <u32>data, VM_PKT_META);
   store<u32>(rec, 0, VM_REDIRECT_IFINDEX);
   store<u32>(rec, 0, VM_REDIRECT_FLAGS);
+  const stats = statsOn();
+  let t0: f64 = 0;
+  if (stats) t0 = statsStart();
   lastFault = progRun(rec, load<u32>(prog, PR_JIT));
+  if (stats) statsAdd(prog, 1, t0);
   lastData = <usize>load<u32>(rec, VM_PKT);
   lastLen = load<u32>(rec, VM_PKT_LEN);
   lastRedirectIfindex = load<u32>(rec, VM_REDIRECT_IFINDEX);
@@ -451,7 +480,8 @@ export function runTcxEgress(thread: u32, list: usize, meta: usize, data: usize,
  * `vmRunRepeat` would run them (r1 the context, the same budget each, each on the packet
  * the last one left), up to BPF_BATCH_MAX per call and stopping at the first fault.
  * Returns the fault (0 when none; r0 of the last run is in the record), or
- * VM_BATCH_DECLINED, having run nothing, when the program runs no batches.
+ * VM_BATCH_DECLINED, having run nothing, when the program runs no batches. VM_RUNS: the
+ * runs made (the host adds them to the program's run_cnt).
  */
 export function testRunBatch(rec: usize, n: u32, jit: u32, entries: usize): u32 {
   const k = n < BPF_BATCH_MAX ? n : BPF_BATCH_MAX;
@@ -466,6 +496,7 @@ export function testRunBatch(rec: usize, n: u32, jit: u32, entries: usize): u32 
   }
   store<u32>(rec, 0, VM_FAULT);
   store<u32>(rec, 0, VM_FAULT_PC);
+  store<u32>(rec, 0, VM_RUNS);
   let done: u32 = 0;
   let last: usize = 0;
   while (done < n) {
@@ -473,6 +504,7 @@ export function testRunBatch(rec: usize, n: u32, jit: u32, entries: usize): u32 
     const r = call_indirect<u32>(jit + JIT_SLOTS, rec, entries, m | VM_BATCH_STOP | VM_BATCH_CHAIN);
     if (r == 0) return VM_BATCH_DECLINED;
     done += r;
+    store<u32>(rec, done, VM_RUNS);
     last = entries + <usize>((r - 1) * BE_SIZE);
     const f = load<u32>(last, BE_FAULT);
     if (f != 0) return f;

@@ -9,7 +9,7 @@ import {
   VM_REGS, VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_STACK_SIZE, VM_EXECUTED,
   VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_BUDGET, VM_FAULT_INSN, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_PC_RANGE,
   VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
-  VM_TAIL_PROG, VM_SAVED, VM_MAX_REGIONS, VM_NPROG_REGIONS, VM_PROG_REGIONS, VM_NMAPS, VM_MAPS, VM_KVIEW, VM_KVIEW_SIZE, VM_KFUNC_BASE, VM_ITER_KEY, VM_THREAD,
+  VM_TAIL_PROG, VM_SAVED, VM_RUNS, VM_MAX_REGIONS, VM_NPROG_REGIONS, VM_PROG_REGIONS, VM_NMAPS, VM_MAPS, VM_KVIEW, VM_KVIEW_SIZE, VM_KFUNC_BASE, VM_ITER_KEY, VM_THREAD,
   MAP_TYPE, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY,
 } from "../abi/vm";
 import { PR_JIT } from "../abi/layout";
@@ -567,7 +567,7 @@ export function vmRun(rec: usize): u32 {
 /**
  * Runs the record's program `n` times on the same context and packet (BPF_PROG_TEST_RUN's
  * `repeat`), on its compiled code when `jit` names a slot: r1..r5 as set before the first
- * run, budget per run; stops at a fault.
+ * run, budget per run; stops at a fault. VM_RUNS: the runs made, the faulting one included.
  */
 export function vmRunRepeat(rec: usize, n: u32, jit: u32): u32 {
   const a1 = reg(rec, 1), a2 = reg(rec, 2), a3 = reg(rec, 3), a4 = reg(rec, 4), a5 = reg(rec, 5);
@@ -595,6 +595,7 @@ export function vmRunRepeat(rec: usize, n: u32, jit: u32): u32 {
       store<u32>(rec, load<u32>(rec, VM_SAVED + 12), VM_MAPS);
     }
     f = progRun(rec, jit);
+    store<u32>(rec, i + 1, VM_RUNS);
     if (f != 0) break;
   }
   return f;

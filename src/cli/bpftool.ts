@@ -174,23 +174,32 @@ function isoLocal(ms: number): string {
 
 /**
  * bpftool's show_prog_json, in its order. "jited": compiled to WebAssembly, its size the
- * module's; uid 0, since every nkemu program is loaded by its (root) user.
+ * module's; uid 0, since every nkemu program is loaded by its (root) user. run_time_ns and
+ * run_cnt only when run_time_ns is not 0, recursion_misses only when not 0 (as bpftool).
  */
-function progJson(p: BpfProgram): Record<string, unknown> {
+function progJson(emu: Emulator, p: BpfProgram): Record<string, unknown> {
   const maps = progMapIds(p);
+  const st = emu.progStats(p);
   return {
     id: p.id, type: p.type, name: p.name, tag: p.tag || '0000000000000000', gpl_compatible: true,
+    ...(st.runTimeNs ? { run_time_ns: st.runTimeNs, run_cnt: st.runCnt } : {}),
+    ...(st.recursionMisses ? { recursion_misses: st.recursionMisses } : {}),
     loaded_at: Math.floor(p.loadedAt / 1000), uid: 0,
     bytes_xlated: p.insns.length, jited: p.jit.slot !== 0, ...(p.jit.slot !== 0 ? { bytes_jited: p.jit.bytes } : {}),
     bytes_memlock: progMemlock(p), ...(maps.length ? { map_ids: maps } : {}), ...(p.btfId ? { btf_id: p.btfId } : {}),
   };
 }
 
-/** show_prog_plain: the header, loaded_at and uid, sizes, memlock and maps, then the BTF. */
-function progText(p: BpfProgram): string[] {
+/**
+ * show_prog_plain: the header (with run_time_ns and run_cnt once run_time_ns is not 0, and
+ * recursion_misses when not 0), loaded_at and uid, sizes, memlock and maps, then the BTF.
+ */
+function progText(emu: Emulator, p: BpfProgram): string[] {
   const maps = progMapIds(p);
+  const st = emu.progStats(p);
+  const stats = `${st.runTimeNs ? ` run_time_ns ${st.runTimeNs} run_cnt ${st.runCnt}` : ''}${st.recursionMisses ? ` recursion_misses ${st.recursionMisses}` : ''}`;
   return [
-    `${p.id}: ${p.type}  name ${p.name}  tag ${p.tag || '0000000000000000'}  gpl`,
+    `${p.id}: ${p.type}  name ${p.name}  tag ${p.tag || '0000000000000000'}  gpl${stats}`,
     `\tloaded_at ${isoLocal(p.loadedAt)}  uid 0`,
     `\txlated ${p.insns.length}B  ${p.jit.slot !== 0 ? `jited ${p.jit.bytes}B` : 'not jited'}  memlock ${progMemlock(p)}B${maps.length ? `  map_ids ${maps.join(',')}` : ''}`,
     ...(p.btfId ? [`\tbtf_id ${p.btfId}`] : []),
@@ -373,8 +382,8 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
       if (rest.length !== 0 && rest.length !== 2) throw new CliError(`Error: what is '${rest[0]}'?`, 255);
       const progs = rest.length ? [progRef(emu, rest, 0)[0]] : [...emu.bpf.progs.values()];
       // One PROG prints its object, the listing an array (bpftool's show_prog vs do_show).
-      if (json) return print(rest.length ? progJson(progs[0]!) : progs.map(progJson));
-      for (const p of progs) ctx.out.push(...progText(p));
+      if (json) return print(rest.length ? progJson(emu, progs[0]!) : progs.map((p) => progJson(emu, p)));
+      for (const p of progs) ctx.out.push(...progText(emu, p));
       return;
     }
     if (verb === 'tracelog') {
@@ -388,9 +397,11 @@ function bpftoolCommand(ctx: Ctx, argv: string[]): void {
       const dataIn = opt.get('data_in');
       if (!dataIn) throw new CliError('Error: \'data_in\' must be provided', 255);
       const read = (f: string): Uint8Array => { try { return new Uint8Array(readFileSync(f)); } catch { throw new CliError(`Error: failed to open input file ${f}`, 255); } };
+      // (bpf_test_run: repeat 0 runs once)
+      const repeat = opt.has('repeat') ? Number(opt.get('repeat')) : 1;
       let r;
       try {
-        r = emu.testRun(p, { data: read(dataIn), ctx: opt.has('ctx_in') ? read(opt.get('ctx_in')!) : undefined, repeat: opt.has('repeat') ? Number(opt.get('repeat')) : 1 });
+        r = emu.testRun(p, { data: read(dataIn), ctx: opt.has('ctx_in') ? read(opt.get('ctx_in')!) : undefined, repeat: repeat === 0 ? 1 : repeat });
       } catch (e) {
         if (e instanceof NetError) throw new CliError(`Error: failed to run program: ${e.message}`, 255);
         throw e;

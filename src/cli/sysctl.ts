@@ -2,12 +2,14 @@
  * `sysctl` (procps-ng) for the keys a namespace's stack has: net.ipv4.ip_forward and
  * net.ipv4.conf.all.forwarding, one value (the kernel's devinet forwarding: any integer,
  * forwarding on when it is not 0); net.ipv6.conf.all.forwarding (0 or 1: another
- * value reads back as 1), net.ipv6.conf.{all,default}.accept_dad. Reads print `key = value`; writes echo it unless -q;
+ * value reads back as 1), net.ipv6.conf.{all,default}.accept_dad; kernel.bpf_stats_enabled
+ * (the machine's, whatever the namespace: 0 or 1, another value is EINVAL). Reads print `key = value`; writes echo it unless -q;
  * -n prints values only, -N names only, -e ignores unknown keys, -w wants key=value;
  * keys may be written with '/' for '.'. Unknown keys and bad values are procps' errors
  * (exit 1), the others still done.
  */
 
+import type { Emulator } from '../emulator.js';
 import type { Stack } from '../net/stack/stack.js';
 import { CliError, type Ctx } from './context.js';
 import { SYSCTL_USAGE } from './usage.js';
@@ -24,13 +26,15 @@ function forwarding(stack: Stack): number {
   return v !== undefined && (v !== 0) === stack.forwarding ? v : stack.forwarding ? 1 : 0;
 }
 
-/** Each key's read and write (any integer, as proc_dointvec takes it). */
-const KEYS: Record<string, { get(s: Stack): number; set(s: Stack, v: number): void }> = {
+/** Each key's read and write (any integer, as proc_dointvec takes it, unless `min`/`max` bound it as proc_dointvec_minmax). */
+const KEYS: Record<string, { get(s: Stack, emu: Emulator): number; set(s: Stack, v: number, emu: Emulator): void; min?: number; max?: number }> = {
   ...Object.fromEntries([...FORWARDING].map((k) => [k, { get: forwarding, set: (s: Stack, v: number) => { written.set(s, v); s.forwarding = v !== 0; } }])),
   'net.ipv6.conf.all.forwarding': { get: (s) => (s.ip6.forwarding ? 1 : 0), set: (s, v) => { s.ip6.forwarding = v !== 0; } },
   // (accept_dad: a device follows default; DAD runs when all or default is 1 or more)
   'net.ipv6.conf.all.accept_dad': { get: (s) => s.inet6.acceptDadAll, set: (s, v) => { s.inet6.acceptDadAll = v; } },
   'net.ipv6.conf.default.accept_dad': { get: (s) => s.inet6.acceptDadDefault, set: (s, v) => { s.inet6.acceptDadDefault = v; } },
+  // (bpf_stats_handler: the sysctl's own value, 0 or 1; on, every program run is counted)
+  'kernel.bpf_stats_enabled': { get: (_s, emu) => (emu.bpfStatsEnabled() ? 1 : 0), set: (_s, v, emu) => emu.setBpfStats(v !== 0), min: 0, max: 1 },
 };
 
 export function sysctl(ctx: Ctx, argv: string[]): number {
@@ -78,15 +82,15 @@ export function sysctl(ctx: Ctx, argv: string[]): number {
       }
       return;
     }
-    if (eq < 0) return show(name, key.get(stack));
+    if (eq < 0) return show(name, key.get(stack, ctx.emu));
     const text = it.slice(eq + 1);
-    if (!/^\s*[+-]?\d+\s*$/.test(text)) {
+    if (!/^\s*[+-]?\d+\s*$/.test(text) || (key.min !== undefined && Number(text) < key.min) || (key.max !== undefined && Number(text) > key.max)) {
       ctx.err.push(`sysctl: setting key "${name}": Invalid argument`);
       rc = 1;
       return;
     }
     const v = Number(text) | 0;
-    key.set(stack, v);
+    key.set(stack, v, ctx.emu);
     if (!quiet) show(name, v);
   });
   return rc;

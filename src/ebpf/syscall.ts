@@ -19,6 +19,7 @@ import { loadBpfObject, maxMapsLine, type LoadedObject, type LoadObjectOptions }
 import { BpfMap } from './maps.js';
 import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mprog.js';
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type BpfFs, type ProgType } from './program.js';
+import { readStats, setStatsOn, type ProgStats } from './stats.js';
 import { progTag } from './tag.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './testrun.js';
 import { ctxFacts, verify } from './verifier.js';
@@ -245,6 +246,25 @@ export class BpfSyscall {
     if (prog) prog.refs++;
     this.records.publish(d);
     if (old) this.progPut(old);
+  }
+
+  /**
+   * kernel.bpf_stats_enabled (0 or 1, as bpf_stats_handler takes it): while 1, every run
+   * of a program from a hook or a test run adds to its run_cnt and run_time_ns. Counts
+   * stay when it goes back to 0 (as the kernel's do).
+   */
+  get statsEnabled(): number { return this.statsSysctl; }
+  set statsEnabled(v: number) {
+    if (v !== 0 && v !== 1) fail('EINVAL');
+    this.statsSysctl = v;
+    setStatsOn(this.dp, v !== 0);
+  }
+  private statsSysctl = 0;
+
+  /** A loaded program's run statistics (bpf_prog_info's run_time_ns, run_cnt, recursion_misses). */
+  progStats(prog: BpfProgram): ProgStats {
+    if (this.bpf.prog(prog.id) !== prog || prog.record === 0) fail('EBADF');
+    return readStats(this.dp, prog.record);
   }
 
   /** BPF_PROG_TEST_RUN: runs a loaded program on a packet (and context) in this thread. */

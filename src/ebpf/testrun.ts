@@ -9,6 +9,7 @@ import type { Dataplane } from '../dataplane.js';
 import { fail } from '../errors.js';
 import type { BpfProgram } from './program.js';
 import { Vm, type VmFault } from './vm.js';
+import { addStats, statsOn } from './stats.js';
 
 export interface TestRunOptions {
   data: Uint8Array;
@@ -198,7 +199,10 @@ export function testRun(dp: Dataplane, vm: Vm, prog: BpfProgram, o: TestRunOptio
       // (the batch code starts each XDP run with no metadata: runs with some go one by one)
       batch: (dv.getUint32(rec + A.PR_CTX_USE, true) & A.PR_CTX_VERIFIED) !== 0 && metaLen === 0,
     });
-    const durationNs = ((performance.now() - t0) * 1e6) / repeat;
+    const elapsedNs = (performance.now() - t0) * 1e6;
+    const durationNs = elapsedNs / repeat;
+    // (bpf_test_run runs each repetition through bpf_prog_run: every one counts into run_cnt)
+    if (statsOn(dp)) addStats(dp, rec, r.runs, elapsedNs);
     const after = dp.bytes().slice(ctx, ctx + ctxSize);
     // ctx_out carries back only what ctx_in may set (the rest reads as zero).
     const out = new Uint8Array(ctxSize);

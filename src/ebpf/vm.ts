@@ -53,6 +53,8 @@ export interface VmResult {
   faultPc: number;
   /** Instructions executed (including those of callbacks). */
   executed: bigint;
+  /** Runs made (`repeat`, or fewer when one faulted: the faulting one included). */
+  runs: number;
   /** Where the packet is after the run (packet helpers may move, grow or shrink it). */
   packet: { addr: number; len: number; meta: number };
   /** What bpf_redirect / bpf_redirect_peer asked for, if anything. */
@@ -161,6 +163,7 @@ export class Vm {
       fault: code === 0 ? null : FAULTS[code] ?? 'insn',
       faultPc: v.getUint32(r + A.VM_FAULT_PC, true),
       executed: v.getBigUint64(r + A.VM_EXECUTED, true),
+      runs: repeat > 1 ? v.getUint32(r + A.VM_RUNS, true) : 1,
       packet: { addr: v.getUint32(r + A.VM_PKT, true), len: v.getUint32(r + A.VM_PKT_LEN, true), meta: v.getUint32(r + A.VM_PKT_META, true) },
       ...(flags & A.VM_REDIRECT_SET ? { redirect: { ifindex: v.getUint32(r + A.VM_REDIRECT_IFINDEX, true), ingress: (flags & A.VM_F_INGRESS) !== 0, peer: (flags & A.VM_REDIRECT_PEER) !== 0 } } : {}),
     };

@@ -40,6 +40,8 @@ export async function instantiateDataplane(module, memory) {
         throw new Error(`dataplane abort: ${asString(memory, msg)} (${asString(memory, file)}:${line}:${col})`);
       },
       seed: () => 0,
+      // (the clock of the run statistics, assembly/ebpf/stats.ts: called only while they are on)
+      now: () => performance.now(),
     },
   });
   const ex = /** @type {any} */ (instance.exports);

@@ -215,6 +215,14 @@ describe.runIf(existsSync(CHROMIUM))('the playground in Chromium', () => {
     await type('pktgen dev nk1 count 50 size 64 dst 10.0.0.2 dport 53');
     // proto_count[17] (UDP) counts the 50 datagrams; the panel refreshes maps every second.
     await b.page.waitForFunction(() => /17 → 50/.test(document.querySelector('.map-card')?.textContent ?? ''), null, { timeout: 5000 });
+    // Its run count (kernel.bpf_stats_enabled, on in the page) rises with the traffic: 50 runs, then 25 more.
+    const runs = async (): Promise<number> => Number(/runs ([\d,]+)/.exec((await card.locator('.runs').textContent()) ?? '')?.[1]?.replace(/,/g, '') ?? NaN);
+    await b.page.waitForFunction(() => /runs [\d,]+ · ~\d+ ns\/run/.test(document.querySelector('.prog-card .runs')?.textContent ?? ''), null, { timeout: 5000 });
+    const first = await runs();
+    expect(first).toBeGreaterThanOrEqual(50);
+    await type('pktgen dev nk1 count 25 size 64 dst 10.0.0.2 dport 53');
+    await b.page.waitForFunction((n) => Number(/runs ([\d,]+)/.exec(document.querySelector('.prog-card .runs')?.textContent ?? '')?.[1]?.replace(/,/g, '') ?? 0) >= n + 25, first, { timeout: 5000 });
+    expect(await runs()).toBeGreaterThanOrEqual(first + 25);
     await b.page.screenshot({ path: join(ARTIFACTS, 'ebpf-upload.png') });
     expect(b.errors).toEqual([]);
   });

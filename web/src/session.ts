@@ -41,7 +41,7 @@ export class Session {
     this.changed = o.changed;
   }
 
-  /** A fresh emulator (the old one closed), with the tracer on and a capture running. */
+  /** A fresh emulator (the old one closed), with the tracer on, a capture running and run counts on. */
   async reset(): Promise<void> {
     await this.enqueue(async () => {
       const old = this.emu;
@@ -53,6 +53,9 @@ export class Session {
         workerUrl: new URL('./worker.js', import.meta.url),
       });
       this.emu.tracer.enable();
+      // (the eBPF panel shows each program's run count: kernel.bpf_stats_enabled on, as
+      // `sysctl -w kernel.bpf_stats_enabled=1` would turn it on; `=0` turns it off)
+      this.emu.setBpfStats(true);
       this.capture = this.emu.startCapture();
       this.generation++;
       this.ready = true;
