@@ -70,28 +70,31 @@ describe('IPv6 drop reasons in the trace', () => {
   it('a group not joined (ip6_mc_input), and not ours without forwarding (ip6_forward: IP_INADDRERRORS)', async () => {
     expect(await drops(v6({ dst: 'ff02::1234', dmac: '33:33:00:00:12:34' }))).toEqual([['ip6_mc_input', 'NOT_SPECIFIED']]);
     expect(await drops(v6({ dst: '2001:db8:b::1' }))).toEqual([['ip6_forward', 'IP_INADDRERRORS']]);
+    // no route: the route lookup's null entry, forwarding or not (with an ICMPv6 no route)
+    expect(await drops(v6({ dst: '2001:db8:c::1' }))).toEqual([['ip6_pkt_discard', 'IP_INNOROUTES']]);
+    expect(emu.stack('r').ip6.counters).toMatchObject({ Ip6InNoRoutes: 1, Icmp6OutDestUnreachs: 1 });
   });
 
   it('forwarding: hop limit (IP_INHDR), no route (ip6_pkt_drop: IP_INNOROUTES), past the MTU (PKT_TOO_BIG); each with its ICMPv6 error', async () => {
     await runScript(emu, 'ip netns exec r sysctl -qw net.ipv6.conf.all.forwarding=1\nip -n r link set rb mtu 1280');
     expect(await drops(v6({ dst: '2001:db8:b::1', hop: 1 }))).toEqual([['ip6_forward', 'IP_INHDR']]);
-    expect(await drops(v6({ dst: '2001:db8:c::1' }))).toEqual([['ip6_pkt_drop', 'IP_INNOROUTES']]);
+    expect(await drops(v6({ dst: '2001:db8:c::1' }))).toEqual([['ip6_pkt_discard', 'IP_INNOROUTES']]);
     expect(await drops(v6({ dst: '2001:db8:b::1', payload: new Uint8Array(1300) }))).toEqual([['ip6_forward', 'PKT_TOO_BIG']]);
     expect(emu.stack('r').ip6.counters).toMatchObject({ Icmp6OutTimeExcds: 1, Icmp6OutDestUnreachs: 1, Icmp6OutPktTooBigs: 1 });
     expect(await drops(v6({ dst: '2001:db8:b::1' }))).toEqual([]);
   });
 
   it('local delivery: an unknown next header (IP_NOPROTO, answered with a parameter problem), TCP without a socket, UDP without a socket or with a bad checksum, ICMPv6 with a bad checksum', async () => {
-    expect(await drops(v6({ next: 253 }))).toEqual([['ip6_protocol_deliver_rcu', 'IP_NOPROTO']]);
+    expect(await drops(v6({ next: 253 }))).toEqual([['ip6_input_finish', 'IP_NOPROTO']]);
     await emu.settle();
     expect(emu.stack('r').ip6.counters).toMatchObject({ Ip6InUnknownProtos: 1, Icmp6OutParmProblems: 1 });
     // (the parameter problem reached a: type 4, code 1, pointer 6, the packet quoted)
     expect(emu.stack('a').ip6.counters.Icmp6InMsgs).toBeGreaterThan(0);
     expect(await drops(buildPacket({ eth: { dst: RA }, ipv6: { src: A, dst: R }, tcp: { sport: 1, dport: 80 } }))).toEqual([['tcp_v6_rcv', 'NO_SOCKET']]);
-    expect(await drops(v6({ udp: 9 }))).toEqual([['udpv6_rcv', 'NO_SOCKET']]);
+    expect(await drops(v6({ udp: 9 }))).toEqual([['__udp6_lib_rcv', 'NO_SOCKET']]);
     const bad = v6({ udp: 9 });
     bad[14 + 40 + 6] ^= 0xff;
-    expect(await drops(bad)).toEqual([['udpv6_rcv', 'UDP_CSUM']]);
+    expect(await drops(bad)).toEqual([['__udp6_lib_rcv', 'UDP_CSUM']]);
     const icmp = buildPacket({ eth: { dst: RA }, ipv6: { src: A, dst: R }, icmp: { type: 'echo-request', id: 7, seq: 1 }, payload: 'x' });
     icmp[14 + 40 + 2] ^= 0xff;
     expect(await drops(icmp)).toEqual([['icmpv6_rcv', 'ICMP_CSUM']]);
@@ -122,7 +125,7 @@ describe('IPv6 drop reasons in the trace', () => {
     emu.transmit('a', 'va', v6({ udp: 9 }), { mark: 0x42 });
     await emu.settle();
     const ev = emu.tracer.drain().find((e) => e.reason === REASON_STACK) as TraceEvent;
-    expect(ev).toMatchObject({ ifindex: emu.device('r', 'ra').ifindex, netns: emu.netns('r').id, hook: 'udpv6_rcv', reasonName: 'NO_SOCKET', verdictName: 'EARLY_DROP', len: 14 + 40 + 16 });
+    expect(ev).toMatchObject({ ifindex: emu.device('r', 'ra').ifindex, netns: emu.netns('r').id, hook: '__udp6_lib_rcv', reasonName: 'NO_SOCKET', verdictName: 'EARLY_DROP', len: 14 + 40 + 16 });
     emu.tracer.enable(false);
     emu.transmit('a', 'va', v6({ udp: 9 }));
     await emu.settle();

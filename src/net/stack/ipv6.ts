@@ -311,6 +311,8 @@ export class Ipv6 {
     }
     // a group not joined: ip6_mc_input frees it (no reason given)
     if (ip.dst >> 120n === 0xffn) return this.drop(ifindex, f, meta, 'ip6_mc_input', 'NOT_SPECIFIED');
+    // ip6_route_input first: no route is the null entry's discard (and an ICMPv6 no route), forwarding or not
+    if (!looped && !this.conf.lookup(ip.dst)) return this.noRoute(f, ip, meta, ifindex);
     if (looped || !this.forwarding || scopeOf6(ip.dst) === 'link') {
       this.counters.Ip6InAddrErrors++;
       return this.drop(ifindex, f, meta, 'ip6_forward', 'IP_INADDRERRORS');
@@ -324,6 +326,13 @@ export class Ipv6 {
     return dst >> 24n === solicitedNode(0n) >> 24n && this.conf.addresses(ifindex).some((a) => solicitedNode(a.addr) === dst);
   }
 
+  /** ip6_pkt_discard: the route lookup's null entry (ICMPv6 no route back). */
+  private noRoute(f: Uint8Array, ip: Ipv6Header, meta: RxMeta, ifindex: number): void {
+    this.counters.Ip6InNoRoutes++;
+    this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE, 0);
+    this.drop(ifindex, f, meta, 'ip6_pkt_discard', 'IP_INNOROUTES');
+  }
+
   /** ip6_forward: hop limit, route, MTU, then out with the hop limit one less. */
   private forward(f: Uint8Array, ip: Ipv6Header, meta: RxMeta, ifindex: number): void {
     if (ip.hopLimit <= 1) {
@@ -332,12 +341,7 @@ export class Ipv6 {
       return this.drop(ifindex, f, meta, 'ip6_forward', 'IP_INHDR');
     }
     const r = this.conf.lookup(ip.dst);
-    if (!r) {
-      this.counters.Ip6InNoRoutes++;
-      this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE, 0);
-      // (the route lookup's null entry: ip6_pkt_discard)
-      return this.drop(ifindex, f, meta, 'ip6_pkt_drop', 'IP_INNOROUTES');
-    }
+    if (!r) return this.noRoute(f, ip, meta, ifindex);
     const out = this.io.link(r.ifindex);
     const len = 40 + ip.payloadLen;
     if (out && len > out.mtu) {
@@ -368,7 +372,8 @@ export class Ipv6 {
       this.counters.Ip6InUnknownProtos++;
       // (the pointer: the offset of the next header field that named it, IP6CB(skb)->nhoff)
       this.icmpError(f, ip, ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR, 6);
-      return this.drop(ifindex, f, meta, 'ip6_protocol_deliver_rcu', 'IP_NOPROTO');
+      // (ip6_protocol_deliver_rcu, inlined in ip6_input_finish: the kernel reports that)
+      return this.drop(ifindex, f, meta, 'ip6_input_finish', 'IP_NOPROTO');
     }
     this.counters.Ip6InDelivers++;
     this.counters.Icmp6InMsgs++;
@@ -434,19 +439,19 @@ export class Ipv6 {
     const len = ip.payloadLen >= 8 ? rd16(f, o + 4) : 0;
     if (len < 8 || len > ip.payloadLen) {
       this.counters.Udp6InErrors++;
-      return this.drop(ifindex, f, meta, 'udpv6_rcv', 'PKT_TOO_SMALL');
+      return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'PKT_TOO_SMALL');
     }
     if (rd16(f, o + 6) === 0 || l4Checksum6(ip.src, ip.dst, IPPROTO_UDP, f, o, len) !== 0) {
       this.counters.Udp6InCsumErrors++;
       this.counters.Udp6InErrors++;
-      return this.drop(ifindex, f, meta, 'udpv6_rcv', 'UDP_CSUM');
+      return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'UDP_CSUM');
     }
     const dport = rd16(f, o + 2);
     const s = this.udp.find(dport, ip.dst, ifindex);
     if (!s) {
       this.counters.Udp6NoPorts++;
       if (ip.dst >> 120n !== 0xffn) this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0);
-      return this.drop(ifindex, f, meta, 'udpv6_rcv', 'NO_SOCKET');
+      return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'NO_SOCKET');
     }
     if (s.queue.length >= UDP_RCVBUF) {
       this.counters.Udp6RcvbufErrors++;
