@@ -120,6 +120,29 @@ describe('IPv6 drop reasons in the trace', () => {
     expect(await drops(ns({}))).toEqual([]);
   });
 
+  it('extension headers (hop-by-hop first, destination options, routing with no segments left, an atomic fragment) are skipped; unknown options act on their type bits; a parameter problem points at the field', async () => {
+    const udp9 = [0x9c, 0x40, 0, 9, 0, 8, 0, 0];
+    const ext = (next: number, hdr: number[]): Uint8Array => v6({ next, payload: new Uint8Array([...hdr, ...udp9]) });
+    expect(await drops(ext(0, [17, 0, 1, 4, 0, 0, 0, 0]))).toEqual([['__udp6_lib_rcv', 'NO_SOCKET']]);
+    expect(await drops(ext(60, [43, 0, 1, 4, 0, 0, 0, 0, 44, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 1]))).toEqual([['__udp6_lib_rcv', 'NO_SOCKET']]);
+    expect(await drops(ext(0, [17, 0, 0x7e, 4, 0, 0, 0, 0]))).toEqual([['ip6_tlvopt_unknown', 'UNHANDLED_PROTO']]);
+    const before = emu.stack('r').ip6.counters.Icmp6OutParmProblems;
+    const got: number[][] = [];
+    emu.onReceive((dev, f) => { if (dev.name === 'va' && f[14 + 40] === 4) got.push([f[14 + 41]!, (f[14 + 44]! << 24) | (f[14 + 45]! << 16) | (f[14 + 46]! << 8) | f[14 + 47]!]); });
+    expect(await drops(ext(0, [17, 0, 0xbe, 4, 0, 0, 0, 0]))).toEqual([['ip6_tlvopt_unknown', 'UNHANDLED_PROTO']]);
+    expect(await drops(ext(60, [0, 0, 1, 4, 0, 0, 0, 0]))).toEqual([['ip6_input_finish', 'IP_NOPROTO']]);
+    expect(await drops(ext(60, [99, 0, 1, 4, 0, 0, 0, 0]))).toEqual([['ip6_input_finish', 'IP_NOPROTO']]);
+    await emu.settle();
+    // (code 2 at the option, 42; code 1 at the destination options header's next header field, 40)
+    expect(got).toEqual([[2, 42], [1, 40], [1, 40]]);
+    expect(emu.stack('r').ip6.counters.Icmp6OutParmProblems - before).toBe(3);
+    expect(await drops(ext(43, [17, 2, 2, 1, 0, 0, 0, 0, 0x20, 1, 0xd, 0xb8, 0, 0xa, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x55]))).toEqual([['ipv6_rthdr_rcv', 'NOT_SPECIFIED']]);
+    expect(await drops(ext(0, [17, 1, 1, 4, 0, 0, 0, 0]))).toEqual([['ip6_parse_tlv', 'IP_INHDR']]);
+    expect(await drops(v6({ next: 59, payload: '' }))).toEqual([['dst_discard_out', 'NOT_SPECIFIED']]);
+    // (a fragment that is not the whole packet: not reassembled, and no drop traced yet, as the kernel queues it)
+    expect(await drops(ext(44, [17, 0, 0, 1, 0, 0, 0, 1]))).toEqual([]);
+  });
+
   it('trace events carry the device, namespace, length and mark; nothing is recorded with tracing off', async () => {
     emu.tracer.drain();
     emu.transmit('a', 'va', v6({ udp: 9 }), { mark: 0x42 });

@@ -26,6 +26,13 @@ export const ICMPV6_PARAMPROB = 4;
 /** Parameter problem: unrecognized next header. */
 export const ICMPV6_UNK_NEXTHDR = 1;
 export const IPPROTO_TCP = 6;
+/** Parameter problem: unrecognized IPv6 option. */
+export const ICMPV6_UNK_OPTION = 2;
+const NEXTHDR_HOP = 0;
+const NEXTHDR_ROUTING = 43;
+const NEXTHDR_FRAGMENT = 44;
+const NEXTHDR_NONE = 59;
+const NEXTHDR_DEST = 60;
 export const ICMPV6_ECHO_REQUEST = 128;
 export const ICMPV6_ECHO_REPLY = 129;
 export const NDISC_NEIGHBOUR_SOLICITATION = 135;
@@ -355,23 +362,92 @@ export class Ipv6 {
     this.output(r.ifindex, r.via || ip.dst, copy, { mark: meta.mark, priority: meta.priority });
   }
 
-  /** ip6_input → ip6_protocol_deliver_rcu: UDP, ICMPv6; TCP finds no socket; another next header is answered with a parameter problem (IP_NOPROTO). */
-  private deliver(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta): void {
-    const o = ip.off + 40;
-    const end = o + ip.payloadLen;
-    if (ip.next === IPPROTO_UDP) {
-      this.counters.Ip6InDelivers++;
-      return this.udpRcv(ifindex, f, ip, meta);
+  /**
+   * The TLV options of a hop-by-hop or destination options header at `h` (ip6_parse_tlv):
+   * pads and unknown options whose type says skip pass; another unknown option drops the
+   * packet, with a parameter problem (unknown option, pointing at it) for types 10 and 11
+   * (11 not to a multicast destination). True when the packet goes on.
+   */
+  private tlvOk(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta, h: number, hdrEnd: number): boolean {
+    for (let p = h + 2; p < hdrEnd;) {
+      const type = f[p]!;
+      if (type === 0) { p++; continue; }
+      if (p + 2 > hdrEnd || p + 2 + f[p + 1]! > hdrEnd) {
+        this.counters.Ip6InHdrErrors++;
+        this.drop(ifindex, f, meta, 'ip6_parse_tlv', 'IP_INHDR');
+        return false;
+      }
+      // (PadN; router alert and jumbo payload in a hop-by-hop header are known and pass here)
+      const known = type === 1 || ((type === 5 || type === 0xc2) && this.hbhAt === h);
+      if (!known) {
+        const act = type >> 6;
+        if (act !== 0) {
+          if (act === 2 || (act === 3 && ip.dst >> 120n !== 0xffn)) this.icmpError(f, ip, ICMPV6_PARAMPROB, ICMPV6_UNK_OPTION, p - ip.off);
+          this.drop(ifindex, f, meta, 'ip6_tlvopt_unknown', 'UNHANDLED_PROTO');
+          return false;
+        }
+      }
+      p += 2 + f[p + 1]!;
     }
-    if (ip.next === IPPROTO_TCP) {
+    return true;
+  }
+  /** Where the hop-by-hop header being parsed starts (its known options differ from a destination options header's). */
+  private hbhAt = -1;
+
+  /**
+   * ip6_input → ip6_protocol_deliver_rcu: the extension headers (hop-by-hop first only,
+   * destination options, routing with no segments left, an atomic fragment), then UDP or
+   * ICMPv6; TCP finds no socket; no next header is discarded; another next header is
+   * answered with a parameter problem (IP_NOPROTO) pointing at the field that named it.
+   */
+  private deliver(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta): void {
+    let o = ip.off + 40;
+    const end = o + ip.payloadLen;
+    let next = ip.next;
+    // (the offset, from the IPv6 header, of the field holding `next`)
+    let nhoff = 6;
+    for (;;) {
+      if (next === NEXTHDR_HOP || next === NEXTHDR_DEST || next === NEXTHDR_ROUTING || next === NEXTHDR_FRAGMENT) {
+        if (next === NEXTHDR_HOP && o !== ip.off + 40) break; // (only right after the IPv6 header: else no protocol takes it)
+        const hlen = next === NEXTHDR_FRAGMENT ? 8 : (f[o + 1]! + 1) * 8;
+        if (o + 2 > end || o + hlen > end) {
+          this.counters.Ip6InHdrErrors++;
+          return this.drop(ifindex, f, meta, next === NEXTHDR_HOP || next === NEXTHDR_DEST ? 'ip6_parse_tlv' : 'ip6_rcv_core', 'IP_INHDR');
+        }
+        if (next === NEXTHDR_HOP || next === NEXTHDR_DEST) {
+          this.hbhAt = next === NEXTHDR_HOP ? o : -1;
+          if (!this.tlvOk(ifindex, f, ip, meta, o, o + hlen)) return;
+        } else if (next === NEXTHDR_ROUTING) {
+          // (a segment routing header with seg6 off, or segments left: ipv6_rthdr_rcv frees it)
+          if (f[o + 2] === 4 || f[o + 3] !== 0) return this.drop(ifindex, f, meta, 'ipv6_rthdr_rcv', 'NOT_SPECIFIED');
+        } else if ((rd16(f, o + 2) & 0xfff9) !== 0) {
+          // (a real fragment: nkemu does not reassemble; the kernel queues it, and frees it with FRAG_REASM_TIMEOUT if the rest never comes)
+          return;
+        }
+        nhoff = o - ip.off;
+        next = f[o]!;
+        o += hlen;
+        continue;
+      }
+      break;
+    }
+    if (next === IPPROTO_UDP) {
+      this.counters.Ip6InDelivers++;
+      return this.udpRcv(ifindex, f, ip, meta, o);
+    }
+    if (next === IPPROTO_TCP) {
       // (nkemu has no TCP: tcp_v6_rcv without a socket; the kernel also answers with a reset)
       this.counters.Ip6InDelivers++;
       return this.drop(ifindex, f, meta, 'tcp_v6_rcv', 'NO_SOCKET');
     }
-    if (ip.next !== IPPROTO_ICMPV6) {
+    if (next === NEXTHDR_NONE) {
+      this.counters.Ip6InDelivers++;
+      return this.drop(ifindex, f, meta, 'dst_discard_out', 'NOT_SPECIFIED');
+    }
+    if (next !== IPPROTO_ICMPV6) {
       this.counters.Ip6InUnknownProtos++;
       // (the pointer: the offset of the next header field that named it, IP6CB(skb)->nhoff)
-      this.icmpError(f, ip, ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR, 6);
+      this.icmpError(f, ip, ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR, nhoff);
       // (ip6_protocol_deliver_rcu, inlined in ip6_input_finish: the kernel reports that)
       return this.drop(ifindex, f, meta, 'ip6_input_finish', 'IP_NOPROTO');
     }
@@ -434,20 +510,27 @@ export class Ipv6 {
    * udpv6_rcv: the length and the (mandatory) checksum, then the socket bound to the port
    * (and to the address or any, the device or any); none: port unreachable.
    */
-  private udpRcv(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta): void {
-    const o = ip.off + 40;
-    const len = ip.payloadLen >= 8 ? rd16(f, o + 4) : 0;
-    if (len < 8 || len > ip.payloadLen) {
+  private udpRcv(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta, o: number): void {
+    const room = ip.off + 40 + ip.payloadLen - o;
+    const len = room >= 8 ? rd16(f, o + 4) : 0;
+    if (len < 8 || len > room) {
       this.counters.Udp6InErrors++;
       return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'PKT_TOO_SMALL');
     }
-    if (rd16(f, o + 6) === 0 || l4Checksum6(ip.src, ip.dst, IPPROTO_UDP, f, o, len) !== 0) {
+    // (a zero checksum is refused by the socket, which does not take them, no_check6_rx off; without a socket the packet is NO_SOCKET, as the kernel has it)
+    const zero = rd16(f, o + 6) === 0;
+    if (!zero && l4Checksum6(ip.src, ip.dst, IPPROTO_UDP, f, o, len) !== 0) {
       this.counters.Udp6InCsumErrors++;
       this.counters.Udp6InErrors++;
       return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'UDP_CSUM');
     }
     const dport = rd16(f, o + 2);
     const s = this.udp.find(dport, ip.dst, ifindex);
+    if (s && zero) {
+      this.counters.Udp6InCsumErrors++;
+      this.counters.Udp6InErrors++;
+      return this.drop(ifindex, f, meta, 'udpv6_queue_rcv_one_skb', 'UDP_CSUM');
+    }
     if (!s) {
       this.counters.Udp6NoPorts++;
       if (ip.dst >> 120n !== 0xffn) this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0);
