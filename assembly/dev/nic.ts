@@ -130,12 +130,29 @@ function rule6Matches(rule: usize, type: u32, data: usize, len: u32, proto: u16)
 }
 
 /**
- * The frame's flow hash (what the NIC's RSS computes): deterministic over the IPv4
- * addresses and, unfragmented TCP/UDP, the ports, never 0; 0 without an IPv4 flow.
+ * The IPv6 flow hash: the addresses and, TCP/UDP right after the fixed header, the ports
+ * (a NIC's RSS over IPv6 hashes those; extension headers are not walked), never 0.
+ */
+function flowHash6(data: usize, len: u32): u32 {
+  let h: u32 = 0x9e3779b1;
+  for (let i: u32 = 0; i < 8; i++) h ^= load<u32>(data + 14 + 8 + (i << 2)) * 0x9e3779b1 + 0x7f4a7c15 + (h << 6) + (h >> 2);
+  const next = load<u8>(data, 14 + 6);
+  if ((next == IPPROTO_TCP || next == IPPROTO_UDP) && len >= ETH_HLEN + 44) {
+    h ^= ((<u32>load<u16>(data, 54) << 16) | load<u16>(data, 56)) + 0x85ebca6b + (h << 6) + (h >> 2);
+  }
+  h ^= h >> 16;
+  h *= 0x45d9f3b;
+  h ^= h >> 16;
+  return h == 0 ? 1 : h;
+}
+
+/**
+ * The frame's flow hash (what the NIC's RSS computes): deterministic over the IPv4 or
+ * IPv6 addresses and, unfragmented TCP/UDP, the ports, never 0; 0 without an IP flow.
  */
 function flowHash(data: usize, len: u32, proto: u16): u32 {
   const ihl = ipv4Hlen(data, len, proto);
-  if (ihl == 0) return 0;
+  if (ihl == 0) return proto == ETH_P_IPV6 && len >= ETH_HLEN + 40 ? flowHash6(data, len) : 0;
   let h: u32 = load<u32>(data, 14 + 12) * 0x9e3779b1;
   h ^= load<u32>(data, 14 + 16) + 0x7f4a7c15 + (h << 6) + (h >> 2);
   const l4 = flowL4(data, len, ihl);

@@ -145,6 +145,7 @@ describe('NIC steering by IPv6 rules', () => {
 
   it('tcp6 by destination prefix and port; udp6, ICMPv6 and IPv4 frames are not its flow', async () => {
     const m64 = ((1n << 64n) - 1n) << 64n;
+    emu.setRss('init', 'eth0', { start: 0, equal: 7 });
     emu.addNtuple('init', 'eth0', { flowType: 'tcp6', dstIp6: 0x20010db8000100000000000000000000n, dstIp6Mask: m64, dstPort: 443, action: 7 });
     for (let i = 0; i < 5; i++) emu.wireIn('init', 'eth0', v6({ dst: `2001:db8:1::${i + 1}`, dport: 443, sport: 1000 + i }));
     emu.wireIn('init', 'eth0', v6({ dst: '2001:db8:2::1', dport: 443 }));
@@ -218,5 +219,22 @@ describe('a leased queue steered by a tcp6 rule into an AF_XDP socket', () => {
     const got = sock.recv();
     expect(got.map((f) => [...f.data])).toEqual(sent.map((f) => [...f]));
     expect(rxByQueue().slice(0, 15).reduce((a, b) => a + b, 0)).toBe(20);
+  });
+});
+
+describe('RSS over IPv6', () => {
+  it('IPv6 flows spread over the table by addresses and ports; one flow keeps its queue', async () => {
+    emu.addNic({ name: 'eth0', rxQueues: 8 });
+    emu.setLink('init', 'eth0', { up: true });
+    emu.setRxSink('init', 'eth0', 'drop');
+    for (let i = 0; i < 200; i++) emu.wireIn('init', 'eth0', v6({ src: `2001:db8::${(i % 50).toString(16)}`, sport: 1000 + i, proto: i % 2 ? 'udp' : 'tcp' }));
+    await emu.settle();
+    const q = rxByQueue();
+    expect(q.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(q.filter((n) => n > 0).length).toBeGreaterThan(5);
+    const before = rxByQueue();
+    for (let i = 0; i < 20; i++) emu.wireIn('init', 'eth0', v6({ sport: 4242 }));
+    await emu.settle();
+    expect(rxByQueue().map((n, i) => n - before[i]!).filter((n) => n > 0)).toEqual([20]);
   });
 });
