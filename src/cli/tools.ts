@@ -317,13 +317,18 @@ export function ethtool(ctx: Ctx, argv: string[]): void {
         if (p.stdout) ctx.out.push(p.stdout);
         throw new CliError(p.stderr ? `${p.stderr}\n${BAD_ARGS}` : BAD_ARGS, 1);
       }
-      if (why) throw new CliError(`rxclass: Cannot get RX class rule count: ${why}\nCannot insert classification rule`, 1);
+      // rxclass_rule_ins: without a location it asks the device for a free one first (a failure
+      // there fails the command); the insertion's own failure is only reported (perror), and
+      // ethtool still exits 0
+      if (why && !p.located) throw new CliError(`rxclass: Cannot get RX class rule count: ${why}\nCannot insert classification rule`, 1);
       let loc: number;
       try {
+        if (why) fail(why === 'No such device' ? 'ENODEV' : 'EOPNOTSUPP');
         if (p.unsupported) fail('EINVAL');
         loc = emu.addNtuple(ns, dev, p.rule as Parameters<typeof emu.addNtuple>[2]);
       } catch (e) {
-        throw new CliError(`rmgr: Cannot insert RX class rule: ${netlinkText(e)}\nCannot insert classification rule`, 1);
+        ctx.err.push(`rmgr: Cannot insert RX class rule: ${netlinkText(e)}`);
+        return;
       }
       // (rxclass_rule_ins names the location only when it chose it)
       if (!p.located) ctx.out.push(`Added rule with ID ${loc}`);
