@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runScript } from '../../src/cli/main.js';
@@ -112,22 +112,46 @@ afterAll(async () => {
   await emu?.close();
 });
 
+/** The kernel's and nkemu's events for `frame` sent from a to r. */
+async function run(frame: Uint8Array): Promise<{ kernel: string[]; ours: string[] }> {
+  sh(`echo > ${T}/trace`);
+  execFileSync('ip', ['netns', 'exec', NA, 'python3', '-c',
+    `import socket\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW);s.bind(('va',0));s.send(bytes.fromhex('${Buffer.from(frame).toString('hex')}'))`]);
+  sh('sleep 0.2');
+  const kernel = sh(`grep -v '^#' ${T}/trace || true`).split('\n').filter(Boolean)
+    .map((l) => /location=([A-Za-z0-9_.]+)\+\S+ reason: (\S+)/.exec(l)).filter((m) => m !== null).map((m) => `${m![1]} ${m![2]}`);
+  emu.tracer.drain();
+  emu.transmit('a', 'va', frame);
+  await emu.settle();
+  const rId = emu.netns('r').id;
+  const ours = emu.tracer.drain().filter((e) => e.reason === REASON_STACK && e.netns === rId).map((e) => `${e.hook} ${e.reasonName}`);
+  return { kernel, ours };
+}
+
 describe.skipIf(reason)(`IPv6 drop reasons against this machine's kernel${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  it('UDP with a zero checksum to a bound socket (no_check6_rx off): refused, UDP_CSUM', async () => {
+    const srv = spawn('ip', ['netns', 'exec', NR, 'python3', '-c',
+      "import socket,time\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);s.bind(('::',9));print('up',flush=True);time.sleep(10)"]);
+    await new Promise<void>((res) => srv.stdout.once('data', () => res()));
+    const s9 = emu.stack('r').udp6Bind({ port: 9 });
+    try {
+      await runScript(emu, 'ip netns exec r sysctl -qw net.ipv6.conf.all.forwarding=0');
+      const zero = v6({ udp: 9 });
+      zero[60] = 0; zero[61] = 0;
+      const { kernel, ours } = await run(zero);
+      expect(ours).toEqual(['__udp6_lib_rcv UDP_CSUM']);
+      expect(kernel).toContain(ours[0]);
+    } finally {
+      srv.kill();
+      s9.close();
+    }
+  });
+
   it.each(CASES)('%s', async (_name, frame, forwarding) => {
     const fwd = forwarding ? 1 : 0;
     sh(`ip netns exec ${NR} sysctl -qw net.ipv6.conf.all.forwarding=${fwd}`);
     await runScript(emu, `ip netns exec r sysctl -qw net.ipv6.conf.all.forwarding=${fwd}`);
-    sh(`echo > ${T}/trace`);
-    execFileSync('ip', ['netns', 'exec', NA, 'python3', '-c',
-      `import socket\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW);s.bind(('va',0));s.send(bytes.fromhex('${Buffer.from(frame).toString('hex')}'))`]);
-    sh('sleep 0.2');
-    const kernel = sh(`grep -v '^#' ${T}/trace || true`).split('\n').filter(Boolean)
-      .map((l) => /location=([A-Za-z0-9_.]+)\+\S+ reason: (\S+)/.exec(l)).filter((m) => m !== null).map((m) => `${m![1]} ${m![2]}`);
-    emu.tracer.drain();
-    emu.transmit('a', 'va', frame);
-    await emu.settle();
-    const rId = emu.netns('r').id;
-    const ours = emu.tracer.drain().filter((e) => e.reason === REASON_STACK && e.netns === rId).map((e) => `${e.hook} ${e.reasonName}`);
+    const { kernel, ours } = await run(frame);
     expect(ours).toHaveLength(1);
     expect(kernel).toContain(ours[0]);
   });

@@ -99,6 +99,15 @@ describe('IPv6 drop reasons in the trace', () => {
     icmp[14 + 40 + 2] ^= 0xff;
     expect(await drops(icmp)).toEqual([['icmpv6_rcv', 'ICMP_CSUM']]);
     expect(emu.stack('r').ip6.counters).toMatchObject({ Udp6InCsumErrors: 1, Icmp6InCsumErrors: 1, Udp6NoPorts: 1 });
+    // a zero checksum: no socket is NO_SOCKET; a socket (no_check6_rx off) refuses it, UDP_CSUM
+    const zero = v6({ udp: 9 });
+    zero[14 + 40 + 6] = 0; zero[14 + 40 + 7] = 0;
+    expect(await drops(zero)).toEqual([['__udp6_lib_rcv', 'NO_SOCKET']]);
+    const s9 = emu.stack('r').udp6Bind({ port: 9 });
+    expect(await drops(zero)).toEqual([['__udp6_lib_rcv', 'UDP_CSUM']]);
+    expect(await drops(v6({ udp: 9 }))).toEqual([]);
+    expect(s9.recv()).toHaveLength(1);
+    s9.close();
   });
 
   it('ndisc_rcv: a hop limit other than 255, a code other than 0, a solicitation for another host\'s address', async () => {

@@ -517,7 +517,8 @@ export class Ipv6 {
       this.counters.Udp6InErrors++;
       return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'PKT_TOO_SMALL');
     }
-    // (a zero checksum is refused by the socket, which does not take them, no_check6_rx off; without a socket the packet is NO_SOCKET, as the kernel has it)
+    // (a zero checksum: refused when a socket is found that does not take them, no_check6_rx off,
+    // report_csum_error in __udp6_lib_rcv; without a socket the packet is NO_SOCKET, as this kernel has it)
     const zero = rd16(f, o + 6) === 0;
     if (!zero && l4Checksum6(ip.src, ip.dst, IPPROTO_UDP, f, o, len) !== 0) {
       this.counters.Udp6InCsumErrors++;
@@ -529,7 +530,7 @@ export class Ipv6 {
     if (s && zero) {
       this.counters.Udp6InCsumErrors++;
       this.counters.Udp6InErrors++;
-      return this.drop(ifindex, f, meta, 'udpv6_queue_rcv_one_skb', 'UDP_CSUM');
+      return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'UDP_CSUM');
     }
     if (!s) {
       this.counters.Udp6NoPorts++;
