@@ -173,6 +173,7 @@ const EXPECTED = {
     "PingOptions",
     "PingResult",
     "ProgType",
+    "REASON_STACK",
     "Route",
     "RouteType",
     "RxMeta",
