@@ -11,6 +11,21 @@ import { NetError } from './errors.js';
 import { checkOptions, OPTION_RULES, WASM32_MAX_BYTES } from './options.js';
 import { compileDataplane, createMemory, instantiateDataplane, type WasmSource } from './wasm.js';
 
+/** A packet the slow-path stack dropped, with the kernel's skb drop reason and where. */
+export interface StackDrop {
+  tstampNs: bigint;
+  netns: number;
+  ifindex: number;
+  len: number;
+  mark: number;
+  /** The kernel function that frees it (kfree_skb_reason's caller), e.g. ip6_rcv_core. */
+  where: string;
+  /** The SKB_DROP_REASON_* name without its prefix, e.g. IPV6DISABLED. */
+  reason: string;
+}
+/** Stack drops kept between drains (beyond: not recorded, as a full trace ring loses records). */
+const STACK_DROPS_MAX = 4096;
+
 /** Where the virtual clock starts: one second after a boot (see bpf_ktime_get_ns). */
 export const BOOT_NS = 1_000_000_000n;
 
@@ -586,10 +601,26 @@ export class Dataplane {
     return Number((z ^ (z >> 31n)) & 0xffffffffn);
   }
 
+  /** Drops in the slow-path stack while tracing is on (the trace's host records, trace/trace.ts). */
+  readonly stackDrops: StackDrop[] = [];
+  /** Tracing is on: the stack records its drops in stackDrops. */
+  tracing = false;
+  /** Stack drops not recorded because stackDrops was full (reported by the tracer, never silent). */
+  stackDropsLost = 0;
+
   setTrace(on: boolean): void {
+    this.tracing = on;
+    if (!on) this.stackDrops.length = 0;
     const w = this.words();
     const i = (A.GLOBALS + A.G_TRACE_FLAGS) >>> 2;
     if (on) Atomics.or(w, i, A.TRACE_ON); else Atomics.and(w, i, ~A.TRACE_ON);
+  }
+
+  /** A drop of the slow-path stack, recorded while tracing is on. */
+  stackDrop(d: Omit<StackDrop, 'tstampNs'>): void {
+    if (!this.tracing) return;
+    if (this.stackDrops.length < STACK_DROPS_MAX) this.stackDrops.push({ ...d, tstampNs: this.clockNs });
+    else this.stackDropsLost++;
   }
 
   /** Drains a per-thread ring of fixed-size records (host is the only consumer). */

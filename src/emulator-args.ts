@@ -45,6 +45,8 @@ const ntupleRule = obj({
   srcIp: u32, srcIpMask: u32, dstIp: u32, dstIpMask: u32, srcPort: int(0, 0xffff), srcPortMask: int(0, 0xffff),
   dstPort: int(0, 0xffff), dstPortMask: int(0, 0xffff), srcMac: bytes, srcMacMask: bytes, dstMac: bytes, dstMacMask: bytes,
   proto: int(0, 0xffff), protoMask: int(0, 0xffff),
+  srcIp6: big, srcIp6Mask: big, dstIp6: big, dstIp6Mask: big, tclass: int(0, 0xff), tclassMask: int(0, 0xff), tos: int(0, 0xff), tosMask: int(0, 0xff),
+  l4proto: int(0, 0xff), l4protoMask: int(0, 0xff),
 }, ['flowType', 'action']);
 const rss = obj({ context: or(u32, oneOf('new')), start: u32, equal: u32, weights: arr(u32), reset: bool, delete: bool });
 const region = obj({ addr: u32, len: u32, writable: bool }, ['addr', 'len', 'writable']);

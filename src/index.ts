@@ -19,7 +19,7 @@ export type {
 export type { WasmSource } from './wasm.js';
 export { Capture } from './trace/capture.js';
 export { PcapngWriter, readPcapng, type PcapngFile, type PcapngInterface, type PcapngPacket } from './trace/pcapng.js';
-export { Tracer, type TraceEvent } from './trace/trace.js';
+export { REASON_STACK, Tracer, type TraceEvent } from './trace/trace.js';
 export { Stack, UdpSocket, type Address, type Datagram, type Neighbour, type StackCounters } from './net/stack/stack.js';
 export { Udp6Socket, type Datagram6 } from './net/stack/udp6.js';
 export { PingResult, type PingOptions } from './net/stack/ping.js';

@@ -414,6 +414,9 @@ export const STEER_SIZE: u32 = 64;
 //   +28 src_port +30 src_port_mask +32 dst_port +34 dst_port_mask (u16)
 //   +36 src_mac[6] +42 src_mac_mask[6] +48 dst_mac[6] +54 dst_mac_mask[6]
 //   +60 proto (u16, EtherType) +62 proto_mask
+//   IPv6 rules (tcp6, udp6, ip6): +64 src_ip6[16] +80 src_ip6_mask[16] +96 dst_ip6[16] +112 dst_ip6_mask[16]
+//   +128 tclass (a tcp4/udp4 rule's TOS) +129 tclass_mask +130 l4proto (ip6) +131 l4proto_mask (u8); their ports (an ip6
+//   rule's first four L4 bytes) in the port fields above
 export const RU_FLOW: u32 = 0;
 export const RU_ACTION: u32 = 4;
 export const RU_CONTEXT: u32 = 8;
@@ -431,10 +434,21 @@ export const RU_DST_MAC: u32 = 48;
 export const RU_DST_MAC_MASK: u32 = 54;
 export const RU_PROTO: u32 = 60;
 export const RU_PROTO_MASK: u32 = 62;
-export const RULE_SIZE: u32 = 64;
+export const RU_SRC_IP6: u32 = 64;
+export const RU_SRC_IP6_MASK: u32 = 80;
+export const RU_DST_IP6: u32 = 96;
+export const RU_DST_IP6_MASK: u32 = 112;
+export const RU_TCLASS: u32 = 128;
+export const RU_TCLASS_MASK: u32 = 129;
+export const RU_L4PROTO: u32 = 130;
+export const RU_L4PROTO_MASK: u32 = 131;
+export const RULE_SIZE: u32 = 136;
 export const FLOW_TCP4: u32 = 1;
 export const FLOW_UDP4: u32 = 2;
 export const FLOW_ETHER: u32 = 3;
+export const FLOW_TCP6: u32 = 4;
+export const FLOW_UDP6: u32 = 5;
+export const FLOW_IP6: u32 = 6; // ethtool's ip6 (IPV6_USER_FLOW): any next header, or l4proto
 // An ether rule's shape, with its flow type: which fields its masks look at (none of a
 // field's mask bits set: the field is not compared), and a destination MAC matched whole.
 export const RU_FLOW_TYPE: u32 = 0xff;

@@ -29,8 +29,13 @@ import {
 } from "../abi/layout";
 import { frameAlloc, frameTake, threadState } from "./frames";
 import { T_BPF, BPF_BATCH_WIRE, RU_FLOW_TYPE, RUS_DST_MAC, RUS_DST_MAC_EXACT, RUS_SRC_MAC, RUS_PROTO } from "../abi/layout";
+import {
+  FLOW_TCP6, FLOW_UDP6, FLOW_IP6, RU_SRC_IP6, RU_SRC_IP6_MASK, RU_DST_IP6, RU_DST_IP6_MASK, RU_TCLASS, RU_TCLASS_MASK,
+  RU_L4PROTO, RU_L4PROTO_MASK,
+} from "../abi/layout";
 
 const ETH_P_IP: u16 = 0x0008; // 0x0800 as loaded little-endian from the packet
+const ETH_P_IPV6: u16 = 0xdd86; // 0x86dd, likewise
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
@@ -45,6 +50,35 @@ let steeredHashed = false;
 /** (a ^ b) & mask == 0 over a MAC address (6 bytes at a, val and mask). */
 @inline function macMatch(a: usize, val: usize, mask: usize): bool {
   return ((load<u32>(a) ^ load<u32>(val)) & load<u32>(mask)) == 0 && ((<u32>load<u16>(a, 4) ^ <u32>load<u16>(val, 4)) & <u32>load<u16>(mask, 4)) == 0;
+}
+
+/** (a ^ b) & mask == 0 over an IPv6 address (16 bytes at a, val and mask). */
+@inline function ip6Match(a: usize, val: usize, mask: usize): bool {
+  return ((load<u64>(a) ^ load<u64>(val)) & load<u64>(mask)) == 0 && ((load<u64>(a, 8) ^ load<u64>(val, 8)) & load<u64>(mask, 8)) == 0;
+}
+
+/**
+ * Whether IPv6 ntuple rule `rule` (tcp6, udp6, ip6) matches the frame: a whole IPv6
+ * header right after the Ethernet header, the next header TCP/UDP for tcp6/udp6 (the
+ * l4proto of an ip6 rule), and for the ports the first four bytes after the fixed header
+ * (extension headers are not walked: a frame with one matches no tcp6/udp6 rule).
+ */
+function rule6Matches(rule: usize, type: u32, data: usize, len: u32, proto: u16): bool {
+  if (proto != ETH_P_IPV6 || len < ETH_HLEN + 40) return false;
+  const next = load<u8>(data, 14 + 6);
+  if (type == FLOW_TCP6 && next != IPPROTO_TCP) return false;
+  if (type == FLOW_UDP6 && next != IPPROTO_UDP) return false;
+  if (type == FLOW_IP6 && ((next ^ load<u8>(rule, RU_L4PROTO)) & load<u8>(rule, RU_L4PROTO_MASK)) != 0) return false;
+  const tclass = <u8>(((load<u8>(data, 14) & 0x0f) << 4) | (load<u8>(data, 15) >> 4));
+  if (((tclass ^ load<u8>(rule, RU_TCLASS)) & load<u8>(rule, RU_TCLASS_MASK)) != 0) return false;
+  if (!ip6Match(data + 14 + 8, rule + RU_SRC_IP6, rule + RU_SRC_IP6_MASK)) return false;
+  if (!ip6Match(data + 14 + 24, rule + RU_DST_IP6, rule + RU_DST_IP6_MASK)) return false;
+  const pm = <u32>load<u16>(rule, RU_SRC_PORT_MASK) | <u32>load<u16>(rule, RU_DST_PORT_MASK);
+  if (type == FLOW_IP6 && pm == 0) return true;
+  if (len < ETH_HLEN + 44) return false;
+  const l4 = data + ETH_HLEN + 40;
+  return ((load<u16>(l4) ^ load<u16>(rule, RU_SRC_PORT)) & load<u16>(rule, RU_SRC_PORT_MASK)) == 0 &&
+    ((load<u16>(l4, 2) ^ load<u16>(rule, RU_DST_PORT)) & load<u16>(rule, RU_DST_PORT_MASK)) == 0;
 }
 
 /**
@@ -66,6 +100,7 @@ let steeredHashed = false;
   const ipProto = load<u8>(data, 14 + 9);
   if (type == FLOW_TCP4 && ipProto != IPPROTO_TCP) return false;
   if (type == FLOW_UDP4 && ipProto != IPPROTO_UDP) return false;
+  if (((load<u8>(data, 14 + 1) ^ load<u8>(rule, RU_TCLASS)) & load<u8>(rule, RU_TCLASS_MASK)) != 0) return false;
   return ((load<u32>(data, 14 + 12) ^ load<u32>(rule, RU_SRC_IP)) & load<u32>(rule, RU_SRC_IP_MASK)) == 0 &&
     ((load<u32>(data, 14 + 16) ^ load<u32>(rule, RU_DST_IP)) & load<u32>(rule, RU_DST_IP_MASK)) == 0 &&
     ((load<u16>(data + l4) ^ load<u16>(rule, RU_SRC_PORT)) & load<u16>(rule, RU_SRC_PORT_MASK)) == 0 &&
@@ -95,12 +130,29 @@ let steeredHashed = false;
 }
 
 /**
- * The frame's flow hash (what the NIC's RSS computes): deterministic over the IPv4
- * addresses and, unfragmented TCP/UDP, the ports, never 0; 0 without an IPv4 flow.
+ * The IPv6 flow hash: the addresses and, TCP/UDP right after the fixed header, the ports
+ * (a NIC's RSS over IPv6 hashes those; extension headers are not walked), never 0.
+ */
+function flowHash6(data: usize, len: u32): u32 {
+  let h: u32 = 0x9e3779b1;
+  for (let i: u32 = 0; i < 8; i++) h ^= load<u32>(data + 14 + 8 + (i << 2)) * 0x9e3779b1 + 0x7f4a7c15 + (h << 6) + (h >> 2);
+  const next = load<u8>(data, 14 + 6);
+  if ((next == IPPROTO_TCP || next == IPPROTO_UDP) && len >= ETH_HLEN + 44) {
+    h ^= ((<u32>load<u16>(data, 54) << 16) | load<u16>(data, 56)) + 0x85ebca6b + (h << 6) + (h >> 2);
+  }
+  h ^= h >> 16;
+  h *= 0x45d9f3b;
+  h ^= h >> 16;
+  return h == 0 ? 1 : h;
+}
+
+/**
+ * The frame's flow hash (what the NIC's RSS computes): deterministic over the IPv4 or
+ * IPv6 addresses and, unfragmented TCP/UDP, the ports, never 0; 0 without an IP flow.
  */
 function flowHash(data: usize, len: u32, proto: u16): u32 {
   const ihl = ipv4Hlen(data, len, proto);
-  if (ihl == 0) return 0;
+  if (ihl == 0) return proto == ETH_P_IPV6 && len >= ETH_HLEN + 40 ? flowHash6(data, len) : 0;
   let h: u32 = load<u32>(data, 14 + 12) * 0x9e3779b1;
   h ^= load<u32>(data, 14 + 16) + 0x7f4a7c15 + (h << 6) + (h >> 2);
   const l4 = flowL4(data, len, ihl);
@@ -128,8 +180,12 @@ function flowHash(data: usize, len: u32, proto: u16): u32 {
   for (let i: u32 = 0; i < n; i++) {
     const rule = rules + <usize>(i * RULE_SIZE);
     const type = load<u32>(rule, RU_FLOW) & RU_FLOW_TYPE;
-    if (type != FLOW_ETHER && l4 < 0) l4 = <i32>flowL4(data, len, ipv4Hlen(data, len, proto));
-    if (!ruleMatches(rule, type, data, proto, <u32>l4)) continue;
+    if (type >= FLOW_TCP6) {
+      if (!rule6Matches(rule, type, data, len, proto)) continue;
+    } else {
+      if (type != FLOW_ETHER && l4 < 0) l4 = <i32>flowL4(data, len, ipv4Hlen(data, len, proto));
+      if (!ruleMatches(rule, type, data, proto, <u32>l4)) continue;
+    }
     const action = load<i32>(rule, RU_ACTION);
     if (action < 0) return -1;
     const ctx = load<i32>(rule, RU_CONTEXT);

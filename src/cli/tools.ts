@@ -5,7 +5,7 @@
  * receiver standing in for io_uring zero-copy receive).
  */
 
-import { NetError, strerror } from '../errors.js';
+import { NetError, fail, strerror } from '../errors.js';
 import { formatIp, parseIp, parseMac } from '../net/stack/packet.js';
 import { pingHeader } from '../net/stack/ping.js';
 import { parseIp6 } from '../net/stack/addr6.js';
@@ -14,7 +14,7 @@ import type { MemoryProvider } from '../net/provider.js';
 import { YNL_HELP, parseYnlArgs, pformat, pyRepr } from './ynl-args.js';
 import { CliError, type Ctx } from './context.js';
 import { ETHTOOL_USAGE, PING_USAGE, PING_VERSION } from './usage.js';
-import type { NtupleRule } from '../net/netdev.js';
+import { ntupleText, parseRule } from './ethtool-ntuple.js';
 
 function num(v: string | undefined, what: string): number {
   if (v === undefined || !/^\d+$/.test(v)) throw new CliError(`invalid ${what}: '${v ?? ''}'`, 1);
@@ -236,36 +236,7 @@ function ethtoolChannels(ctx: Ctx, dev: string): void {
     'Current hardware settings:', 'RX:\t\tn/a', 'TX:\t\tn/a', 'Other:\t\tn/a', `Combined:\t${c.combined}`);
 }
 
-const FLOW_NAMES: Record<string, string> = { tcp4: 'TCP over IPv4', udp4: 'UDP over IPv4' };
 const BAD_ARGS = 'ethtool: bad command line argument(s)\nFor more information run ethtool -h';
-const hexMac = (m: Uint8Array): string => [...m].map((b) => b.toString(16).toUpperCase().padStart(2, '0')).join(':');
-
-/**
- * One ntuple rule as ethtool's rxclass_print_nfc_rule prints it: masks inverted (the
- * driver's "bits to match" become ethtool's "bits to ignore": 0.0.0.0 for an exact field,
- * 255.255.255.255 for one the rule does not look at).
- */
-function ntupleText(r: NtupleRule): string[] {
-  const eff = (v: unknown, m: number | undefined, full: number): number => (v === undefined ? 0 : m ?? full);
-  const out = [`Filter: ${r.location}`];
-  if (r.flowType === 'ether') {
-    const macMask = (v?: Uint8Array, m?: Uint8Array): Uint8Array => (v === undefined ? new Uint8Array(6) : m ?? new Uint8Array(6).fill(0xff)).map((b) => b ^ 0xff);
-    out.push('\tFlow Type: Raw Ethernet',
-      `\tSrc MAC addr: ${hexMac(r.srcMac ?? new Uint8Array(6))} mask: ${hexMac(macMask(r.srcMac, r.srcMacMask))}`,
-      `\tDest MAC addr: ${hexMac(r.dstMac ?? new Uint8Array(6))} mask: ${hexMac(macMask(r.dstMac, r.dstMacMask))}`,
-      `\tEthertype: 0x${(r.proto ?? 0).toString(16).toUpperCase()} mask: 0x${(~eff(r.proto, r.protoMask, 0xffff) & 0xffff).toString(16).toUpperCase()}`);
-  } else {
-    out.push(`\tRule Type: ${FLOW_NAMES[r.flowType] ?? r.flowType}`,
-      `\tSrc IP addr: ${formatIp(r.srcIp ?? 0)} mask: ${formatIp(~eff(r.srcIp, r.srcIpMask, 0xffffffff) >>> 0)}`,
-      `\tDest IP addr: ${formatIp(r.dstIp ?? 0)} mask: ${formatIp(~eff(r.dstIp, r.dstIpMask, 0xffffffff) >>> 0)}`,
-      '\tTOS: 0x0 mask: 0xff',
-      `\tSrc port: ${r.srcPort ?? 0} mask: 0x${(~eff(r.srcPort, r.srcPortMask, 0xffff) & 0xffff).toString(16)}`,
-      `\tDest port: ${r.dstPort ?? 0} mask: 0x${(~eff(r.dstPort, r.dstPortMask, 0xffff) & 0xffff).toString(16)}`);
-  }
-  if (r.context) out.push(`\tRSS Context ID: ${r.context}`);
-  out.push(r.action === -1 ? '\tAction: Drop' : `\tAction: Direct to queue ${r.action}`, '');
-  return out;
-}
 
 /** `ethtool -h|--version|-l|-L|-x|-X|-n|-N|--config-ntuple|--show-ntuple DEV ...` */
 export function ethtool(ctx: Ctx, argv: string[]): void {
@@ -339,35 +310,28 @@ export function ethtool(ctx: Ctx, argv: string[]): void {
         emu.delNtuple(ns, dev, loc);
         return;
       }
-      const rule: Record<string, unknown> = {};
-      for (let i = 0; i < rest.length; i++) {
-        const a = rest[i]!;
-        const v = rest[++i];
-        switch (a) {
-          case 'flow-type':
-            if (v !== 'tcp4' && v !== 'udp4' && v !== 'ether') throw new CliError(`Add rule, invalid rule type[${v ?? ''}]`, 1);
-            rule.flowType = v;
-            break;
-          case 'src-ip': rule.srcIp = ip(v, 'src-ip'); break;
-          case 'dst-ip': rule.dstIp = ip(v, 'dst-ip'); break;
-          case 'src-port': rule.srcPort = num(v, 'src-port'); break;
-          case 'dst-port': rule.dstPort = num(v, 'dst-port'); break;
-          case 'src': case 'dst': {
-            const m = parseMac(v ?? '');
-            if (!m) throw new CliError(`Invalid ${a} MAC '${v ?? ''}'`, 1);
-            rule[a === 'src' ? 'srcMac' : 'dstMac'] = m;
-            break;
-          }
-          case 'action': rule.action = v === '-1' ? -1 : num(v, 'action'); break;
-          case 'context': rule.context = num(v, 'context'); break;
-          case 'loc': rule.location = num(v, 'loc'); break;
-          default: throw new CliError(`Add rule, unrecognized option[${a}]`, 1);
-        }
+      if (rest[0] !== 'flow-type' || rest.length < 2) throw new CliError(BAD_ARGS, 1);
+      // rxclass_parse_ruleopts: its words, then exit_bad_args
+      const p = parseRule(rest.slice(1));
+      if (!p.ok) {
+        if (p.stdout) ctx.out.push(p.stdout);
+        throw new CliError(p.stderr ? `${p.stderr}\n${BAD_ARGS}` : BAD_ARGS, 1);
       }
-      if (rule.flowType === undefined) throw new CliError('Add rule, invalid rule type[]', 1);
-      if (why) throw new CliError(`rxclass: Cannot get RX class rule count: ${why}\nCannot insert classification rule`, 1);
-      const loc = emu.addNtuple(ns, dev, rule as Parameters<typeof emu.addNtuple>[2]);
-      ctx.out.push(`Added rule with ID ${loc}`);
+      // rxclass_rule_ins: without a location it asks the device for a free one first (a failure
+      // there fails the command); the insertion's own failure is only reported (perror), and
+      // ethtool still exits 0
+      if (why && !p.located) throw new CliError(`rxclass: Cannot get RX class rule count: ${why}\nCannot insert classification rule`, 1);
+      let loc: number;
+      try {
+        if (why) fail(why === 'No such device' ? 'ENODEV' : 'EOPNOTSUPP');
+        if (p.unsupported) fail('EINVAL');
+        loc = emu.addNtuple(ns, dev, p.rule as Parameters<typeof emu.addNtuple>[2]);
+      } catch (e) {
+        ctx.err.push(`rmgr: Cannot insert RX class rule: ${netlinkText(e)}`);
+        return;
+      }
+      // (rxclass_rule_ins names the location only when it chose it)
+      if (!p.located) ctx.out.push(`Added rule with ID ${loc}`);
       return;
     }
     default: throw new CliError(BAD_ARGS, 1);

@@ -45,7 +45,7 @@ export interface NetkitState {
 
 // Physical NIC state (the driver's side lives in nic.ts).
 
-export type FlowType = 'tcp4' | 'udp4' | 'ether';
+export type FlowType = 'tcp4' | 'udp4' | 'ether' | 'tcp6' | 'udp6' | 'ip6';
 
 /** An ntuple rule as ethtool passes it (masks are "bits to match"). */
 export interface NtupleRule {
@@ -61,6 +61,14 @@ export interface NtupleRule {
   srcMac?: Uint8Array; srcMacMask?: Uint8Array;
   dstMac?: Uint8Array; dstMacMask?: Uint8Array;
   proto?: number; protoMask?: number;
+  /** tcp4, udp4: the IPv4 TOS byte. */
+  tos?: number; tosMask?: number;
+  /** tcp6, udp6, ip6: the IPv6 addresses (an ip6 rule's ports are its first four L4 bytes). */
+  srcIp6?: bigint; srcIp6Mask?: bigint;
+  dstIp6?: bigint; dstIp6Mask?: bigint;
+  tclass?: number; tclassMask?: number;
+  /** ip6: the next header. */
+  l4proto?: number; l4protoMask?: number;
 }
 
 export interface RssContext {

@@ -82,6 +82,14 @@ export function setIndirection(
 /** `ethtool -N DEV flow-type ... action Q [context C] [loc L]`; returns the location. */
 export function addRule(dev: NetDevice, rule: Omit<NtupleRule, 'location'> & { location?: number }): number {
   const nic = dev.nic!;
+  // (the fields of another flow type's spec: ethtool's parser never sets them; a driver refuses what it cannot match)
+  const v6 = rule.flowType === 'tcp6' || rule.flowType === 'udp6' || rule.flowType === 'ip6';
+  const v4Fields = rule.srcIp !== undefined || rule.dstIp !== undefined;
+  const v6Fields = rule.srcIp6 !== undefined || rule.dstIp6 !== undefined || rule.tclass !== undefined || rule.l4proto !== undefined;
+  if (!['tcp4', 'udp4', 'ether', 'tcp6', 'udp6', 'ip6'].includes(rule.flowType)) fail('EINVAL');
+  if ((v6 && v4Fields) || (!v6 && v6Fields) || (rule.l4proto !== undefined && rule.flowType !== 'ip6')) fail('EINVAL');
+  if (rule.tos !== undefined && rule.flowType !== 'tcp4' && rule.flowType !== 'udp4') fail('EINVAL');
+  for (const b of [rule.srcIp6, rule.srcIp6Mask, rule.dstIp6, rule.dstIp6Mask]) if (b !== undefined && (b < 0n || b >= 1n << 128n)) fail('EINVAL');
   if (rule.action !== RX_CLS_FLOW_DISC && (!Number.isInteger(rule.action) || rule.action < 0)) fail('EINVAL');
   if (rule.context !== undefined) {
     const ctx = nic.contexts.get(rule.context);

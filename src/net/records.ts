@@ -16,6 +16,12 @@ import { RegState, type NetDevice, type RxQueue } from './netdev.js';
 import * as nic from './nic.js';
 import type { MemoryProvider } from './provider.js';
 import { FibTables } from './fib.js';
+import { ip6Bytes } from './stack/addr6.js';
+
+/** The dataplane's flow type of each ntuple rule flow type (abi FLOW_*). */
+const FLOW_IDS: Record<nic.FlowType, number> = {
+  tcp4: A.FLOW_TCP4, udp4: A.FLOW_UDP4, ether: A.FLOW_ETHER, tcp6: A.FLOW_TCP6, udp6: A.FLOW_UDP6, ip6: A.FLOW_IP6,
+};
 
 export class DeviceRecords {
   private readonly dp: Dataplane;
@@ -199,7 +205,7 @@ export class DeviceRecords {
     rules.forEach((r, i) => {
       const at = rulesAt + i * A.RULE_SIZE;
       const dv = dp.view();
-      const flow = r.flowType === 'tcp4' ? A.FLOW_TCP4 : r.flowType === 'udp4' ? A.FLOW_UDP4 : A.FLOW_ETHER;
+      const flow = FLOW_IDS[r.flowType];
       dv.setUint32(at + A.RU_FLOW, flow, true);
       dv.setInt32(at + A.RU_ACTION, r.action, true);
       dv.setInt32(at + A.RU_CONTEXT, r.context ?? -1, true);
@@ -226,6 +232,21 @@ export class DeviceRecords {
       mac(A.RU_SRC_MAC, A.RU_SRC_MAC_MASK, r.srcMac, r.srcMacMask);
       mac(A.RU_DST_MAC, A.RU_DST_MAC_MASK, r.dstMac, r.dstMacMask);
       port(A.RU_PROTO, A.RU_PROTO_MASK, r.proto, r.protoMask);
+      const ip6 = (off: number, moff: number, v?: bigint, m?: bigint): void => {
+        if (v === undefined) return;
+        u8.set(ip6Bytes(v), at + off);
+        u8.set(ip6Bytes(m ?? (1n << 128n) - 1n), at + moff);
+      };
+      const byte = (off: number, moff: number, v?: number, m?: number): void => {
+        if (v === undefined) return;
+        u8[at + off] = v;
+        u8[at + moff] = m ?? 0xff;
+      };
+      ip6(A.RU_SRC_IP6, A.RU_SRC_IP6_MASK, r.srcIp6, r.srcIp6Mask);
+      ip6(A.RU_DST_IP6, A.RU_DST_IP6_MASK, r.dstIp6, r.dstIp6Mask);
+      byte(A.RU_TCLASS, A.RU_TCLASS_MASK, r.tclass, r.tclassMask);
+      byte(A.RU_TCLASS, A.RU_TCLASS_MASK, r.tos, r.tosMask);
+      byte(A.RU_L4PROTO, A.RU_L4PROTO_MASK, r.l4proto, r.l4protoMask);
       if (flow === A.FLOW_ETHER) {
         // The rule's shape: the fields its masks look at.
         const mask = (off: number, n: number): Uint8Array => u8.subarray(at + off, at + off + n);

@@ -64,6 +64,7 @@ export class Rtnl {
         },
         nowNs: () => this.dp.clockNs,
         changed: () => this.records.fib.publish(ns),
+        drop: (d) => this.dp.stackDrop({ ...d, netns: ns.id }),
       },
     });
     this.namespaces.set(name, ns);

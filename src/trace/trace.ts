@@ -5,6 +5,10 @@
 
 import * as A from '../abi.generated.js';
 import type { Dataplane } from '../dataplane.js';
+import { dropReasonName } from '../net/drop.js';
+
+/** TraceEvent.reason of a drop in the slow-path stack (its kernel reason in reasonName). */
+export const REASON_STACK = 0xffff;
 
 export interface TraceEvent {
   tstampNs: bigint;
@@ -15,12 +19,15 @@ export interface TraceEvent {
   /** Internal namespace id of the device. */
   netns: number;
   len: number;
+  /** The dataplane's hook, or for a drop in the stack the kernel function that drops it (ip6_rcv_core, ip6_forward, icmpv6_rcv, udpv6_rcv, ...). */
   hook: 'netkit/xmit' | 'rx-sink' | string;
   /** NETKIT_* verdict (-2 when the packet dropped before a verdict). */
   verdict: number;
   verdictName: string;
-  /** Drop reason counter index (A.DROP_*), 0 when delivered. */
+  /** Drop reason counter index (A.DROP_*), 0 when delivered, REASON_STACK for a drop in the stack. */
   reason: number;
+  /** The drop reason as the kernel's skb drop reasons read (SKB_DROP_REASON_* without the prefix: IPV6DISABLED, IP_INHDR, ...); 'NONE' when delivered. */
+  reasonName: string;
   mark: number;
 }
 
@@ -72,6 +79,7 @@ export class Tracer {
           verdict,
           verdictName: verdictName(verdict),
           reason: dv.getUint16(e + A.TR_REASON, true),
+          reasonName: dropReasonName(dv.getUint16(e + A.TR_REASON, true)),
           mark: dv.getUint32(e + A.TR_MARK, true),
         });
       });
@@ -79,6 +87,15 @@ export class Tracer {
       this.lost += (lost - (this.seenLost.get(ring) ?? 0)) >>> 0;
       this.seenLost.set(ring, lost);
     }
+    // the slow-path stack's drops (host, thread 0), in the order they happened
+    for (const d of this.dp.stackDrops.splice(0)) {
+      out.push({
+        tstampNs: d.tstampNs, thread: 0, ifindex: d.ifindex, peerIfindex: 0, netns: d.netns, len: d.len, hook: d.where,
+        verdict: -2, verdictName: verdictName(-2), reason: REASON_STACK, reasonName: d.reason, mark: d.mark,
+      });
+    }
+    this.lost += this.dp.stackDropsLost;
+    this.dp.stackDropsLost = 0;
     return out;
   }
 }

@@ -177,6 +177,7 @@ const EXPECTED = {
     "PingResult",
     "ProgStats",
     "ProgType",
+    "REASON_STACK",
     "Route",
     "RouteType",
     "RxMeta",

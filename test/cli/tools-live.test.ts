@@ -61,6 +61,19 @@ describe.skipIf(reason !== undefined)(`sysctl and ping against this machine's ($
     'ethtool', 'ethtool -h', 'ethtool --help', 'ethtool -Z', 'ethtool --frob lo',
     // ethtool on a device without the NIC features (lo)
     'ethtool -l lo', 'ethtool -x lo', 'ethtool -n lo', 'ethtool -L lo combined 2', 'ethtool -l nosuch',
+    // ethtool -N's rule parser (rxclass_parse_ruleopts) runs before the device is asked: its
+    // errors, then a well-formed rule refused by a device without ntuple ops (lo)
+    ...[
+      'tcp6 dst-ip 2001:db8::1 m ::ffff:ffff:ffff:ffff dst-port 443 tclass 0x20 action 3', 'udp6 src-ip fe80::1 src-port 53 queue 2 loc 7',
+      'ip6 l4proto 58 dst-ip ff02::1 action -1', 'ip6 src-port 1 src-port-mask 0xff dst-port 2 action 1', 'tcp4 src-ip 10.0.0.1 tos 4 m 3 action 0',
+      'ether dst 1:2:3:4:5:6 m ff:ff:ff:ff:ff:ff action 1', 'sctp6 dst-port 9 action 1', 'esp6 spi 7 action 1', 'tcp6 vlan 5 user-def 0x10 action 1',
+      'tcp6 src-ip 10.0.0.1 action 1', 'tcp4 src-ip 2001:db8::1 action 1', 'tcp6 dst-port 80 dst-port 81 action 1', 'tcp6 dst-ip ::1 m',
+      'tcp6 dst-ip ::1 m zz', 'tcp6 l4proto 6 action 1', 'tcp6 action 1 queue 2', 'tcp6 action 1 vf 2', 'tcp7 action 1', 'tcp6 dst-port 9 action 1 dst-port-mask 0',
+      'ip6 src-port 1 l4data 2 action 1', 'ip6 tos 1 action 1', 'sctp6 context 4294967295', 'tcp6 context', 'tcp6 context x',
+      'udp6 dst-port 0x10000 action 1', 'udp6 dst-port -1', 'udp6 dst-port 08', 'udp6 dst-port 010 src-port 0x10 action 0xf', 'tcp6 action -1',
+      'ether dst 1-2-3-4-5-6 action 1', 'udp6 src-ip',
+    ].map((r) => `ethtool -N lo flow-type ${r}`),
+    'ethtool -N lo flow-type', 'ethtool -N lo', 'ethtool -N lo delete 5', 'ethtool -U lo frob',
   ])('%s', async (line) => {
     const [real, mine] = await both(line);
     expect(mine).toEqual(real);

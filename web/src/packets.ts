@@ -114,8 +114,8 @@ export class Packets {
       return `<tr data-no="${p.no}" class="${dropped ? 'dropped' : ''}${p.no === this.selected ? ' sel' : ''}"><td>${p.no}</td><td>${(Number(p.tstampNs) / 1e9).toFixed(6)}</td><td>${esc(p.where)}</td><td>${p.direction}</td><td>${p.origLen}</td><td>${esc(sum)}${p.comment ? ` <b>${esc(p.comment)}</b>` : ''}</td></tr>`;
     });
     this.table.innerHTML = rows.join('');
-    this.traceTable.innerHTML = this.trace.filter((e) => keep(`${e.dev} ${e.hook} ${e.progs} ${e.verdictName} ${e.reason ? reasonName(e.reason) : ''} ${e.len}`)).slice(-SHOW).reverse().map((e) =>
-      `<tr class="${e.reason ? 'dropped' : ''}"><td>${(Number(e.tstampNs) / 1e9).toFixed(6)}</td><td>${esc(e.dev)}</td><td>${esc(e.hook)}</td><td>${esc(e.progs)}</td><td>${esc(e.verdictName)}</td><td>${e.reason ? esc(reasonName(e.reason)) : ''}</td><td>${e.len}</td></tr>`).join('');
+    this.traceTable.innerHTML = this.trace.filter((e) => keep(`${e.dev} ${e.hook} ${e.progs} ${e.verdictName} ${e.reason ? e.reasonName || reasonName(e.reason) : ''} ${e.len}`)).slice(-SHOW).reverse().map((e) =>
+      `<tr class="${e.reason ? 'dropped' : ''}"><td>${(Number(e.tstampNs) / 1e9).toFixed(6)}</td><td>${esc(e.dev)}</td><td>${esc(e.hook)}</td><td>${esc(e.progs)}</td><td>${esc(e.verdictName)}</td><td>${e.reason ? esc(e.reasonName || reasonName(e.reason)) : ''}</td><td>${e.len}</td></tr>`).join('');
   }
 
   private select(no: number): void {

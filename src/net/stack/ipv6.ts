@@ -22,6 +22,17 @@ export const ICMPV6_PORT_UNREACH = 4;
 export const ICMPV6_DEST_UNREACH = 1;
 export const ICMPV6_PKT_TOOBIG = 2;
 export const ICMPV6_TIME_EXCEED = 3;
+export const ICMPV6_PARAMPROB = 4;
+/** Parameter problem: unrecognized next header. */
+export const ICMPV6_UNK_NEXTHDR = 1;
+export const IPPROTO_TCP = 6;
+/** Parameter problem: unrecognized IPv6 option. */
+export const ICMPV6_UNK_OPTION = 2;
+const NEXTHDR_HOP = 0;
+const NEXTHDR_ROUTING = 43;
+const NEXTHDR_FRAGMENT = 44;
+const NEXTHDR_NONE = 59;
+const NEXTHDR_DEST = 60;
 export const ICMPV6_ECHO_REQUEST = 128;
 export const ICMPV6_ECHO_REPLY = 129;
 export const NDISC_NEIGHBOUR_SOLICITATION = 135;
@@ -45,12 +56,12 @@ export interface Ipv6Header {
   dst: bigint;
 }
 
-/** The IPv6 header at `off`, or why it was refused. */
-export function parseIpv6(f: Uint8Array, off = ETH_HLEN): Ipv6Header | 'short' | 'header' {
+/** The IPv6 header at `off`, or why it was refused ('short': no whole header, 'header': not version 6, 'truncated': shorter than its payload length). */
+export function parseIpv6(f: Uint8Array, off = ETH_HLEN): Ipv6Header | 'short' | 'header' | 'truncated' {
   if (f.length < off + 40) return 'short';
   if (f[off]! >> 4 !== 6) return 'header';
   const payloadLen = rd16(f, off + 4);
-  if (f.length < off + 40 + payloadLen) return 'short';
+  if (f.length < off + 40 + payloadLen) return 'truncated';
   return { off, payloadLen, next: f[off + 6]!, hopLimit: f[off + 7]!, src: readIp6(f, off + 8), dst: readIp6(f, off + 24) };
 }
 
@@ -132,12 +143,16 @@ export interface Ipv6Io {
   changed(): void;
   /** An echo reply or an error quoting an echo of ours, for the pinger with this id. */
   ping(id: number, e: { kind: 'reply' | 'unreachable' | 'ttl' | 'toobig'; code: number; seq: number; from: bigint; ttl: number; bytes: number }): void;
+  /** kfree_skb_reason: the packet dropped, where and why (SKB_DROP_REASON_* without the prefix), for the trace. */
+  drop?(d: { ifindex: number; len: number; mark: number; where: string; reason: string }): void;
 }
 
 /** Icmp6 / Ip6 counters (/proc/net/snmp6 names). */
 export interface Ipv6Counters {
   Ip6InReceives: number; Ip6InHdrErrors: number; Ip6InAddrErrors: number; Ip6InNoRoutes: number; Ip6OutForwDatagrams: number;
-  Ip6InDelivers: number; Ip6OutRequests: number; Ip6OutNoRoutes: number; Ip6InTooBigErrors: number;
+  Ip6InDelivers: number; Ip6OutRequests: number; Ip6OutNoRoutes: number; Ip6InTooBigErrors: number; Ip6InTruncatedPkts: number;
+  Ip6InUnknownProtos: number; Ip6InDiscards: number; Icmp6InErrors: number; Icmp6InCsumErrors: number; Icmp6OutParmProblems: number;
+  Udp6InCsumErrors: number;
   Icmp6InMsgs: number; Icmp6InEchos: number; Icmp6InEchoReplies: number; Icmp6InDestUnreachs: number; Icmp6InTimeExcds: number;
   Icmp6InPktTooBigs: number; Icmp6InNeighborSolicits: number; Icmp6InNeighborAdvertisements: number;
   Icmp6OutMsgs: number; Icmp6OutEchos: number; Icmp6OutEchoReplies: number; Icmp6OutDestUnreachs: number; Icmp6OutTimeExcds: number;
@@ -157,7 +172,8 @@ export class Ipv6 {
   hopLimit = 64;
   readonly counters: Ipv6Counters = Object.fromEntries([
     'Ip6InReceives', 'Ip6InHdrErrors', 'Ip6InAddrErrors', 'Ip6InNoRoutes', 'Ip6OutForwDatagrams', 'Ip6InDelivers', 'Ip6OutRequests', 'Ip6OutNoRoutes',
-    'Ip6InTooBigErrors', 'Icmp6InMsgs', 'Icmp6InEchos', 'Icmp6InEchoReplies', 'Icmp6InDestUnreachs', 'Icmp6InTimeExcds', 'Icmp6InPktTooBigs',
+    'Ip6InTooBigErrors', 'Ip6InTruncatedPkts', 'Ip6InUnknownProtos', 'Ip6InDiscards', 'Icmp6InErrors', 'Icmp6InCsumErrors',
+    'Icmp6OutParmProblems', 'Udp6InCsumErrors', 'Icmp6InMsgs', 'Icmp6InEchos', 'Icmp6InEchoReplies', 'Icmp6InDestUnreachs', 'Icmp6InTimeExcds', 'Icmp6InPktTooBigs',
     'Icmp6InNeighborSolicits', 'Icmp6InNeighborAdvertisements', 'Icmp6OutMsgs', 'Icmp6OutEchos', 'Icmp6OutEchoReplies', 'Icmp6OutDestUnreachs',
     'Icmp6OutTimeExcds', 'Icmp6OutPktTooBigs', 'Icmp6OutNeighborSolicits', 'Icmp6OutNeighborAdvertisements',
     'Udp6InDatagrams', 'Udp6NoPorts', 'Udp6InErrors', 'Udp6OutDatagrams', 'Udp6RcvbufErrors',
@@ -276,25 +292,39 @@ export class Ipv6 {
 
   // ---- receiving ------------------------------------------------------------------
 
+  /** kfree_skb_reason(skb, reason) in `where`: the trace shows it. */
+  private drop(ifindex: number, f: Uint8Array, meta: { mark?: number }, where: string, reason: string): void {
+    this.io.drop?.({ ifindex, len: f.length, mark: meta.mark ?? 0, where, reason });
+  }
+
   /** ipv6_rcv: `looped` for frames of the namespace's own that came back through lo. */
   rcv(ifindex: number, f: Uint8Array, meta: RxMeta, looped: boolean): void {
-    if (meta.pktType === 3 /* PACKET_OTHERHOST */) return;
+    if (meta.pktType === 3 /* PACKET_OTHERHOST */) return this.drop(ifindex, f, meta, 'ip6_rcv_core', 'OTHERHOST');
     this.counters.Ip6InReceives++;
     const ip = parseIpv6(f);
-    if (typeof ip === 'string') {
+    if (ip === 'truncated') {
+      this.counters.Ip6InTruncatedPkts++;
+      return this.drop(ifindex, f, meta, 'ip6_rcv_core', 'PKT_TOO_SMALL');
+    }
+    // ip6_rcv_core's header checks (RFC 4291 2.5.3, 2.7): ::1 from outside lo, interface-local or scope-0 multicast from outside, a multicast source
+    const mscope = typeof ip === 'string' ? 0 : ip.dst >> 120n === 0xffn ? Number((ip.dst >> 112n) & 0xfn) : -1;
+    if (typeof ip === 'string' || ((ip.src === 1n || ip.dst === 1n) && !looped) || (mscope === 1 && !looped) || mscope === 0 || ip.src >> 120n === 0xffn) {
       this.counters.Ip6InHdrErrors++;
-      return;
+      return this.drop(ifindex, f, meta, 'ip6_rcv_core', ip === 'header' ? 'UNHANDLED_PROTO' : 'IP_INHDR');
     }
     if (this.forUs(ifindex, ip.dst)) {
-      this.counters.Ip6InDelivers++;
       this.deliver(ifindex, f, ip, meta);
       return;
     }
-    if (looped || !this.forwarding || ip.dst >> 120n === 0xffn || scopeOf6(ip.dst) === 'link') {
+    // a group not joined: ip6_mc_input frees it (no reason given)
+    if (ip.dst >> 120n === 0xffn) return this.drop(ifindex, f, meta, 'ip6_mc_input', 'NOT_SPECIFIED');
+    // ip6_route_input first: no route is the null entry's discard (and an ICMPv6 no route), forwarding or not
+    if (!looped && !this.conf.lookup(ip.dst)) return this.noRoute(f, ip, meta, ifindex);
+    if (looped || !this.forwarding || scopeOf6(ip.dst) === 'link') {
       this.counters.Ip6InAddrErrors++;
-      return;
+      return this.drop(ifindex, f, meta, 'ip6_forward', 'IP_INADDRERRORS');
     }
-    this.forward(f, ip, meta);
+    this.forward(f, ip, meta, ifindex);
   }
 
   /** An own address (any device: the weak host model), ::1, all-nodes, or a solicited-node group of the device's addresses. */
@@ -303,25 +333,28 @@ export class Ipv6 {
     return dst >> 24n === solicitedNode(0n) >> 24n && this.conf.addresses(ifindex).some((a) => solicitedNode(a.addr) === dst);
   }
 
+  /** ip6_pkt_discard: the route lookup's null entry (ICMPv6 no route back). */
+  private noRoute(f: Uint8Array, ip: Ipv6Header, meta: RxMeta, ifindex: number): void {
+    this.counters.Ip6InNoRoutes++;
+    this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE, 0);
+    this.drop(ifindex, f, meta, 'ip6_pkt_discard', 'IP_INNOROUTES');
+  }
+
   /** ip6_forward: hop limit, route, MTU, then out with the hop limit one less. */
-  private forward(f: Uint8Array, ip: Ipv6Header, meta: RxMeta): void {
+  private forward(f: Uint8Array, ip: Ipv6Header, meta: RxMeta, ifindex: number): void {
     if (ip.hopLimit <= 1) {
       this.counters.Ip6InHdrErrors++;
       this.icmpError(f, ip, ICMPV6_TIME_EXCEED, 0, 0);
-      return;
+      return this.drop(ifindex, f, meta, 'ip6_forward', 'IP_INHDR');
     }
     const r = this.conf.lookup(ip.dst);
-    if (!r) {
-      this.counters.Ip6InNoRoutes++;
-      this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE, 0);
-      return;
-    }
+    if (!r) return this.noRoute(f, ip, meta, ifindex);
     const out = this.io.link(r.ifindex);
     const len = 40 + ip.payloadLen;
     if (out && len > out.mtu) {
       this.counters.Ip6InTooBigErrors++;
       this.icmpError(f, ip, ICMPV6_PKT_TOOBIG, 0, out.mtu);
-      return;
+      return this.drop(ifindex, f, meta, 'ip6_forward', 'PKT_TOO_BIG');
     }
     const copy = f.slice(0, ip.off + len);
     copy[ip.off + 7] = ip.hopLimit - 1;
@@ -329,14 +362,115 @@ export class Ipv6 {
     this.output(r.ifindex, r.via || ip.dst, copy, { mark: meta.mark, priority: meta.priority });
   }
 
+  /**
+   * The TLV options of a hop-by-hop or destination options header at `h` (ip6_parse_tlv):
+   * pads and unknown options whose type says skip pass; another unknown option drops the
+   * packet, with a parameter problem (unknown option, pointing at it) for types 10 and 11
+   * (11 not to a multicast destination). True when the packet goes on.
+   */
+  private tlvOk(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta, h: number, hdrEnd: number): boolean {
+    for (let p = h + 2; p < hdrEnd;) {
+      const type = f[p]!;
+      if (type === 0) { p++; continue; }
+      if (p + 2 > hdrEnd || p + 2 + f[p + 1]! > hdrEnd) {
+        this.counters.Ip6InHdrErrors++;
+        this.drop(ifindex, f, meta, 'ip6_parse_tlv', 'IP_INHDR');
+        return false;
+      }
+      // (PadN; router alert and jumbo payload in a hop-by-hop header are known and pass here)
+      const known = type === 1 || ((type === 5 || type === 0xc2) && this.hbhAt === h);
+      if (!known) {
+        const act = type >> 6;
+        if (act !== 0) {
+          if (act === 2 || (act === 3 && ip.dst >> 120n !== 0xffn)) this.icmpError(f, ip, ICMPV6_PARAMPROB, ICMPV6_UNK_OPTION, p - ip.off);
+          this.drop(ifindex, f, meta, 'ip6_tlvopt_unknown', 'UNHANDLED_PROTO');
+          return false;
+        }
+      }
+      p += 2 + f[p + 1]!;
+    }
+    return true;
+  }
+  /** Where the hop-by-hop header being parsed starts (its known options differ from a destination options header's). */
+  private hbhAt = -1;
+
+  /**
+   * ip6_input → ip6_protocol_deliver_rcu: the extension headers (hop-by-hop first only,
+   * destination options, routing with no segments left, an atomic fragment), then UDP or
+   * ICMPv6; TCP finds no socket; no next header is discarded; another next header is
+   * answered with a parameter problem (IP_NOPROTO) pointing at the field that named it.
+   */
   private deliver(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta): void {
-    const o = ip.off + 40;
+    let o = ip.off + 40;
     const end = o + ip.payloadLen;
-    if (ip.next === IPPROTO_UDP) return this.udpRcv(ifindex, f, ip, meta);
-    if (ip.next !== IPPROTO_ICMPV6) return;
+    let next = ip.next;
+    // (the offset, from the IPv6 header, of the field holding `next`)
+    let nhoff = 6;
+    for (;;) {
+      if (next === NEXTHDR_HOP || next === NEXTHDR_DEST || next === NEXTHDR_ROUTING || next === NEXTHDR_FRAGMENT) {
+        if (next === NEXTHDR_HOP && o !== ip.off + 40) break; // (only right after the IPv6 header: else no protocol takes it)
+        const hlen = next === NEXTHDR_FRAGMENT ? 8 : (f[o + 1]! + 1) * 8;
+        if (o + 2 > end || o + hlen > end) {
+          this.counters.Ip6InHdrErrors++;
+          return this.drop(ifindex, f, meta, next === NEXTHDR_HOP || next === NEXTHDR_DEST ? 'ip6_parse_tlv' : 'ip6_rcv_core', 'IP_INHDR');
+        }
+        if (next === NEXTHDR_HOP || next === NEXTHDR_DEST) {
+          this.hbhAt = next === NEXTHDR_HOP ? o : -1;
+          if (!this.tlvOk(ifindex, f, ip, meta, o, o + hlen)) return;
+        } else if (next === NEXTHDR_ROUTING) {
+          // (a segment routing header with seg6 off, or segments left: ipv6_rthdr_rcv frees it)
+          if (f[o + 2] === 4 || f[o + 3] !== 0) return this.drop(ifindex, f, meta, 'ipv6_rthdr_rcv', 'NOT_SPECIFIED');
+        } else if ((rd16(f, o + 2) & 0xfff9) !== 0) {
+          // (a real fragment: nkemu does not reassemble; the kernel queues it, and frees it with FRAG_REASM_TIMEOUT if the rest never comes)
+          return;
+        }
+        nhoff = o - ip.off;
+        next = f[o]!;
+        o += hlen;
+        continue;
+      }
+      break;
+    }
+    if (next === IPPROTO_UDP) {
+      this.counters.Ip6InDelivers++;
+      return this.udpRcv(ifindex, f, ip, meta, o);
+    }
+    if (next === IPPROTO_TCP) {
+      // (nkemu has no TCP: tcp_v6_rcv without a socket; the kernel also answers with a reset)
+      this.counters.Ip6InDelivers++;
+      return this.drop(ifindex, f, meta, 'tcp_v6_rcv', 'NO_SOCKET');
+    }
+    if (next === NEXTHDR_NONE) {
+      this.counters.Ip6InDelivers++;
+      return this.drop(ifindex, f, meta, 'dst_discard_out', 'NOT_SPECIFIED');
+    }
+    if (next !== IPPROTO_ICMPV6) {
+      this.counters.Ip6InUnknownProtos++;
+      // (the pointer: the offset of the next header field that named it, IP6CB(skb)->nhoff)
+      this.icmpError(f, ip, ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR, nhoff);
+      // (ip6_protocol_deliver_rcu, inlined in ip6_input_finish: the kernel reports that)
+      return this.drop(ifindex, f, meta, 'ip6_input_finish', 'IP_NOPROTO');
+    }
+    this.counters.Ip6InDelivers++;
     this.counters.Icmp6InMsgs++;
-    if (end - o < 8 || icmp6Checksum(ip.src, ip.dst, f, o, end - o) !== 0) return;
+    if (end - o < 4) {
+      this.counters.Icmp6InErrors++;
+      return this.drop(ifindex, f, meta, 'icmpv6_rcv', 'NOT_SPECIFIED');
+    }
+    if (icmp6Checksum(ip.src, ip.dst, f, o, end - o) !== 0) {
+      this.counters.Icmp6InCsumErrors++;
+      this.counters.Icmp6InErrors++;
+      return this.drop(ifindex, f, meta, 'icmpv6_rcv', 'ICMP_CSUM');
+    }
     const type = f[o]!;
+    if (type === NDISC_NEIGHBOUR_SOLICITATION || type === NDISC_NEIGHBOUR_ADVERTISEMENT) {
+      // ndisc_rcv's checks
+      if (ip.hopLimit !== 255) return this.drop(ifindex, f, meta, 'icmpv6_rcv', 'IPV6_NDISC_HOP_LIMIT');
+      if (f[o + 1] !== 0) return this.drop(ifindex, f, meta, 'icmpv6_rcv', 'IPV6_NDISC_BAD_CODE');
+      if (end - o < 24) return this.drop(ifindex, f, meta, 'icmpv6_rcv', 'NOT_SPECIFIED');
+    } else if (end - o < 8) {
+      return;
+    }
     if (type === ICMPV6_ECHO_REQUEST) {
       this.counters.Icmp6InEchos++;
       if (ip.dst >> 120n === 0xffn) return;
@@ -363,10 +497,10 @@ export class Ipv6 {
         const code = type === ICMPV6_PKT_TOOBIG ? ((f[o + 4]! << 24) | (f[o + 5]! << 16) | (f[o + 6]! << 8) | f[o + 7]!) >>> 0 : f[o + 1]!;
         this.io.ping(rd16(f, q + 44), { kind, code, seq: rd16(f, q + 46), from: ip.src, ttl: ip.hopLimit, bytes: end - o });
       }
-    } else if (type === NDISC_NEIGHBOUR_SOLICITATION && end - o >= 24 && ip.hopLimit === 255) {
+    } else if (type === NDISC_NEIGHBOUR_SOLICITATION) {
       this.counters.Icmp6InNeighborSolicits++;
-      this.ndiscSolicit(ifindex, f, ip, o, end);
-    } else if (type === NDISC_NEIGHBOUR_ADVERTISEMENT && end - o >= 24 && ip.hopLimit === 255) {
+      this.ndiscSolicit(ifindex, f, ip, o, end, meta);
+    } else if (type === NDISC_NEIGHBOUR_ADVERTISEMENT) {
       this.counters.Icmp6InNeighborAdvertisements++;
       this.ndiscAdvert(ifindex, f, o, end);
     }
@@ -376,23 +510,36 @@ export class Ipv6 {
    * udpv6_rcv: the length and the (mandatory) checksum, then the socket bound to the port
    * (and to the address or any, the device or any); none: port unreachable.
    */
-  private udpRcv(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta): void {
-    const o = ip.off + 40;
-    const len = ip.payloadLen >= 8 ? rd16(f, o + 4) : 0;
-    if (len < 8 || len > ip.payloadLen || rd16(f, o + 6) === 0 || l4Checksum6(ip.src, ip.dst, IPPROTO_UDP, f, o, len) !== 0) {
+  private udpRcv(ifindex: number, f: Uint8Array, ip: Ipv6Header, meta: RxMeta, o: number): void {
+    const room = ip.off + 40 + ip.payloadLen - o;
+    const len = room >= 8 ? rd16(f, o + 4) : 0;
+    if (len < 8 || len > room) {
       this.counters.Udp6InErrors++;
-      return;
+      return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'PKT_TOO_SMALL');
+    }
+    // (a zero checksum: refused when a socket is found that does not take them, no_check6_rx off,
+    // report_csum_error in __udp6_lib_rcv; without a socket the packet is NO_SOCKET, as this kernel has it)
+    const zero = rd16(f, o + 6) === 0;
+    if (!zero && l4Checksum6(ip.src, ip.dst, IPPROTO_UDP, f, o, len) !== 0) {
+      this.counters.Udp6InCsumErrors++;
+      this.counters.Udp6InErrors++;
+      return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'UDP_CSUM');
     }
     const dport = rd16(f, o + 2);
     const s = this.udp.find(dport, ip.dst, ifindex);
+    if (s && zero) {
+      this.counters.Udp6InCsumErrors++;
+      this.counters.Udp6InErrors++;
+      return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'UDP_CSUM');
+    }
     if (!s) {
       this.counters.Udp6NoPorts++;
       if (ip.dst >> 120n !== 0xffn) this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0);
-      return;
+      return this.drop(ifindex, f, meta, '__udp6_lib_rcv', 'NO_SOCKET');
     }
     if (s.queue.length >= UDP_RCVBUF) {
       this.counters.Udp6RcvbufErrors++;
-      return;
+      return this.drop(ifindex, f, meta, 'udpv6_queue_rcv_one_skb', 'SOCKET_RCVBUFF');
     }
     this.counters.Udp6InDatagrams++;
     s.queue.push({ src: ip.src, sport: rd16(f, o), dst: ip.dst, dport, data: f.slice(o + 8, o + len), ifindex: meta.ifindex, mark: meta.mark });
@@ -417,10 +564,12 @@ export class Ipv6 {
   }
 
   /** ndisc_recv_ns: for an address of ours on the device, the sender is learnt (STALE) and told our MAC (NA, solicited, override). */
-  private ndiscSolicit(ifindex: number, f: Uint8Array, ip: Ipv6Header, o: number, end: number): void {
+  private ndiscSolicit(ifindex: number, f: Uint8Array, ip: Ipv6Header, o: number, end: number, meta: RxMeta): void {
     const l = this.io.link(ifindex);
     const target = readIp6(f, o + 8);
-    if (!l || l.noarp || !this.conf.addresses(ifindex).some((a) => a.addr === target)) return;
+    if (!l || l.noarp) return;
+    if (target >> 120n === 0xffn) return this.drop(ifindex, f, meta, 'icmpv6_rcv', 'NOT_SPECIFIED');
+    if (!this.conf.addresses(ifindex).some((a) => a.addr === target)) return this.drop(ifindex, f, meta, 'icmpv6_rcv', 'IPV6_NDISC_NS_OTHERHOST');
     const sll = this.llOption(f, o + 24, end, 1);
     if (ip.src === 0n) return; // (DAD from another host: nkemu's addresses never collide)
     if (sll) this.learn(ifindex, ip.src, sll, 'STALE', false);
@@ -468,12 +617,13 @@ export class Ipv6 {
    */
   private icmpError(f: Uint8Array, ip: Ipv6Header, type: number, code: number, info: number): void {
     if (ip.next === IPPROTO_ICMPV6 && f[ip.off + 40]! < 128) return;
+    if (type === ICMPV6_PARAMPROB) this.counters.Icmp6OutParmProblems++;
     if ((ip.dst >> 120n === 0xffn && type !== ICMPV6_PKT_TOOBIG) || ip.src === 0n || ip.src >> 120n === 0xffn) return;
     const quoted = f.slice(ip.off, Math.min(ip.off + 40 + ip.payloadLen, ip.off + IPV6_MIN_MTU - 48));
     this.counters.Icmp6OutMsgs++;
     if (type === ICMPV6_DEST_UNREACH) this.counters.Icmp6OutDestUnreachs++;
     else if (type === ICMPV6_TIME_EXCEED) this.counters.Icmp6OutTimeExcds++;
-    else this.counters.Icmp6OutPktTooBigs++;
+    else if (type === ICMPV6_PKT_TOOBIG) this.counters.Icmp6OutPktTooBigs++;
     try {
       this.send(ip.src, IPPROTO_ICMPV6, icmp6(type, code, info, quoted), { hopLimit: 64 });
     } catch {

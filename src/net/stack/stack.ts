@@ -40,6 +40,8 @@ export interface StackIo {
   nowNs(): bigint;
   /** The tables changed (addresses, routes, neighbours, forwarding): the dataplane's copy, bpf_fib_lookup's, is rebuilt. */
   changed?(): void;
+  /** The stack dropped a packet (kfree_skb_reason): the kernel function and SKB_DROP_REASON_* name, for the trace. */
+  drop?(d: { ifindex: number; len: number; mark: number; where: string; reason: string }): void;
 }
 
 export interface StackOptions {
@@ -190,6 +192,7 @@ export class Stack {
       nowNs: () => this.io.nowNs(),
       changed: () => undefined,
       ping: (id, e) => this.pingers.get(id)?.({ ...e, from: 0, from6: e.from, atNs: this.io.nowNs() }),
+      drop: (d) => this.io.drop?.(d),
     }, this.inet6);
     this.fwd = o.forwarding ?? false;
     this.ttl = o.ttl ?? 64;
