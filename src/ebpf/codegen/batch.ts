@@ -83,7 +83,8 @@ export const batchMethods = {
     // A list's later program: an entry an earlier program finished stays as it is.
     c.get(B_K);
     this.enter(Op.if);
-    c.get(B_E).mem(Op.i32_load, 2, A.BE_FAULT).get(B_E).mem(Op.i32_load, 2, A.BE_VERDICT).i32c(A.NETKIT_NEXT).op(Op.i32_ne).op(Op.i32_or);
+    // (fault != 0 or verdict != NEXT, as one word: NEXT is -1)
+    c.get(B_E).mem(Op.i32_load, 2, A.BE_FAULT).get(B_E).mem(Op.i32_load, 2, A.BE_VERDICT).i32c(-A.NETKIT_NEXT).op(Op.i32_add).op(Op.i32_or);
     this.enter(Op.if);
     c.get(B_I).i32c(1).op(Op.i32_add).set(B_I);
     c.u8(Op.br).u32(2);
