@@ -68,7 +68,7 @@ describe('warm-up at load', () => {
     expect(stats()).toBe(statsBefore);
     // (array maps hold their zeroed elements from the start, hash maps none)
     for (const [name, m] of obj.maps) {
-      for (const k of m.keys()) expect([m.lookup(k)].flat().every((v) => v.every((b) => b === 0)), name).toBe(true);
+      for (const k of m.keys()) expect([m.lookup(k) ?? []].flat().every((v) => v.every((b) => b === 0)), name).toBe(true);
     }
     // The list, now two programs, gives the verdicts it gave with one (the first drops UDP).
     e.progAttach('init', { ifindex: p!.ifindex, attachType: 'netkit_primary', prog: loaded[0]! });
