@@ -44,11 +44,14 @@ drop:
 mov %r0, 2
 exit`;
 
-/** A pair whose primary has `n` parser programs attached (compiled, or on the interpreter). */
-function progPair(emu: Emulator, name: string, n: number, jit = true): NetDevice {
+/**
+ * A pair whose primary has `n` parser programs attached (compiled, or on the interpreter);
+ * `text` the program (default PARSE).
+ */
+function progPair(emu: Emulator, name: string, n: number, jit = true, text = PARSE): NetDevice {
   const p = pair(emu, name);
   for (let i = 0; i < n; i++) {
-    const prog = emu.loadProgram({ name: `parse${i}`, type: 'sched_cls', insns: assemble(PARSE), jit });
+    const prog = emu.loadProgram({ name: `parse${i}`, type: 'sched_cls', insns: assemble(text), jit });
     emu.progAttach('init', { ifindex: p.ifindex, attachType: 'netkit_primary', prog });
   }
   return p;
@@ -136,4 +139,33 @@ function progCases(): BenchCase[] {
   ];
 }
 
-export default defineSuite({ name: 'xmit', cases: [...cases(64), ...progCases(), ...cases(1500)] });
+let fresh = 0;
+
+/**
+ * A program's first batch (64 packets at 64 B through a pair it was attached to just now)
+ * ÷ its steady-state batch (the median of calls 1,500 to 2,000), compiled. Each call loads
+ * a program of its own bytes (V8 shares compiled code between modules of the same bytes).
+ * One batch through another pair goes first: the first call after any load pays for the
+ * configuration change, whatever the program.
+ */
+function firstCallRatio(): number {
+  const k = fresh++;
+  const p = progPair(inline, `f${k}x`, 1, true, `mov %r0, ${k}${PARSE}`);
+  const call = (slot: number): number => {
+    const t0 = performance.now();
+    inline.dp.exports.pktgen(0, slot, templates[64]!, 64, BATCH, BATCH, 1, 0, 0x0008);
+    return performance.now() - t0;
+  };
+  call(pairs.p1!.slot);
+  const first = call(p.slot);
+  const later: number[] = [];
+  for (let i = 0; i < 2000; i++) later.push(call(p.slot));
+  const steady = later.slice(1500).sort((a, b) => a - b)[250]!;
+  return first / steady;
+}
+
+const firstCase: BenchCase = {
+  name: 'wasm 64B 1 prog first call / steady', metric: 'ratio', unit: 'x', higherIsBetter: false, setup, external: firstCallRatio,
+};
+
+export default defineSuite({ name: 'xmit', cases: [...cases(64), ...progCases(), firstCase, ...cases(1500)] });

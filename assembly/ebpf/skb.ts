@@ -180,7 +180,7 @@ function prepareProg(rec: usize, prog: usize): void {
  * Fills batch entry `e` (abi BE_*) for a packet at `data` (len bytes, frame metadata at
  * `meta`) seen on `ifindex`, and the words of its own __sk_buff that `use` names.
  */
-export function batchEntry(e: usize, meta: usize, data: usize, len: u32, ifindex: u32, use: u32): void {
+@inline export function batchEntry(e: usize, meta: usize, data: usize, len: u32, ifindex: u32, use: u32): void {
   const ctx = <usize>load<u32>(e, BE_CTX);
   store<u32>(e, <u32>data, BE_DATA);
   store<u32>(e, len, BE_LEN);

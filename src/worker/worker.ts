@@ -62,7 +62,7 @@ function createApi(): WorkerApi {
   return {
     async init(module, memory, id, jit) {
       ex = await instantiateDataplane<DataplaneExports>(module, memory);
-      host = { memory, exports: ex };
+      host = { memory, exports: ex, thread: id };
       for (const [slot, m] of jit) installJit(host, slot, m);
       thread = id;
       markReady();

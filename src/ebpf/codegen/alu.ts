@@ -190,8 +190,8 @@ export const aluMethods = {
     if (op === 0x90) {
       if (cls !== 5) { this.fault(A.VM_FAULT_INSN, pc); return true; }
       if (this.batchMode) {
-        // The program's exit in the batch loop: this packet's verdict.
-        c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+        // The program's exit in the batch loop: this packet's verdict (the budget stays in
+        // BUD, where the loop counts the instructions run).
         c.get(R(0)).set(B_RES).i32c(0).set(B_FLT);
         c.u8(Op.br).u32(this.depth('D'));
         return true;

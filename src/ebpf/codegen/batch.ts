@@ -71,6 +71,9 @@ export const batchMethods = {
     c.get(B_N).i32c(29).op(Op.i32_shr_u).i32c(1).op(Op.i32_and).set(B_K);
     c.get(B_N).i32c(0x1fffffff).op(Op.i32_and).set(B_N);
     c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(B_B0);
+    // The fault global is 0 between packets: set here, and again wherever a packet's fault is
+    // taken from it (a `run` of this module may have left one).
+    c.i32c(0).op(Op.global_set).u32(G_FAULT);
     this.labels = [];
     this.labelAt.clear();
     this.enter(Op.block);
@@ -80,7 +83,8 @@ export const batchMethods = {
     // A list's later program: an entry an earlier program finished stays as it is.
     c.get(B_K);
     this.enter(Op.if);
-    c.get(B_E).mem(Op.i32_load, 2, A.BE_FAULT).get(B_E).mem(Op.i32_load, 2, A.BE_VERDICT).i32c(A.NETKIT_NEXT).op(Op.i32_ne).op(Op.i32_or);
+    // (fault != 0 or verdict != NEXT, as one word: NEXT is -1)
+    c.get(B_E).mem(Op.i32_load, 2, A.BE_FAULT).get(B_E).mem(Op.i32_load, 2, A.BE_VERDICT).i32c(-A.NETKIT_NEXT).op(Op.i32_add).op(Op.i32_or);
     this.enter(Op.if);
     c.get(B_I).i32c(1).op(Op.i32_add).set(B_I);
     c.u8(Op.br).u32(2);
@@ -127,7 +131,6 @@ export const batchMethods = {
       for (const off of [A.VM_FAULT, A.VM_FAULT_PC, A.VM_KVIEW]) put(off, () => c.i32c(0));
     }
     if (redirects) for (const off of [A.VM_REDIRECT_IFINDEX, A.VM_REDIRECT_FLAGS]) put(off, () => c.i32c(0));
-    c.i32c(0).op(Op.global_set).u32(G_FAULT);
     // r1 = the context (above); the others 0 (a verified program reads none unwritten); r10 the stack top.
     for (const r of [0, 2, 3, 4, 5, 6, 7, 8, 9]) c.i64c(0).set(R(r));
     // Every run starts at block 0 (the dispatch loop's label is where the last run left it).
@@ -143,17 +146,20 @@ export const batchMethods = {
     this.faultBlock(f);
     c.op(Op.end);
     this.popLabel();
-    // Unwound (a fault, or a legacy packet load out of range: r0 = 0, no fault).
+    // Unwound (a fault, or a legacy packet load out of range: r0 = 0, no fault), with the
+    // fault and the budget in the globals.
     c.i64c(0).set(B_RES);
+    c.op(Op.global_get).u32(G_BUDGET).set(BUD);
     c.op(Op.global_get).u32(G_FAULT).tee(B_FLT).i32c(LD_ABS_EXIT).op(Op.i32_eq);
     c.u8(Op.if).u8(EMPTY).i32c(0).set(B_FLT).op(Op.end);
+    c.i32c(0).op(Op.global_set).u32(G_FAULT);
     c.op(Op.end);
     this.popLabel();
     c.get(B_E).get(B_RES).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.BE_VERDICT);
     c.get(B_E).get(B_FLT).mem(Op.i32_store, 2, A.BE_FAULT);
     // Instructions run, as `run` counts them (helpers that run callbacks adjust the record's
     // count themselves: additions, so the batch's sum goes in once, at the end).
-    c.get(B_EXEC).get(B_B0).op(Op.global_get).u32(G_BUDGET).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_add).set(B_EXEC);
+    c.get(B_EXEC).get(B_B0).get(BUD).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_add).set(B_EXEC);
     const back: [number, number][] = [];
     if (helpers) back.push([A.BE_DATA, A.VM_PKT], [A.BE_LEN, A.VM_PKT_LEN]);
     if (redirects) back.push([A.BE_RD_IFINDEX, A.VM_REDIRECT_IFINDEX], [A.BE_RD_FLAGS, A.VM_REDIRECT_FLAGS]);

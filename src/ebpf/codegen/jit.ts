@@ -18,6 +18,8 @@ import { CodegenError, compileProgram, type CompileOptions } from './compile.js'
 export interface JitHost {
   memory: WebAssembly.Memory;
   exports: object;
+  /** The thread this instance runs for (its run record and batch entries warm new code up); default 0, the host. */
+  thread?: number;
 }
 
 interface JitExports {
@@ -61,10 +63,52 @@ function jitImports(host: JitHost): WebAssembly.Imports {
   return { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck, lookup: ex.mapLookup, update: ex.mapUpdate, delete: ex.mapDelete, short: ex.vmRunShort } };
 }
 
+type BatchEntry = (rec: number, entries: number, n: number) => number;
+
+/**
+ * Warms a new module's batch code up: V8 compiles a Wasm function on its first call (lazily,
+ * with its baseline compiler), which made a program's first batch about 50 times slower
+ * than later ones (`npm run bench -- xmit`, "first call"); after this, about 2 times (the
+ * baseline code until V8 optimizes it; running it more here to tier it up would cost an
+ * optimizing compile for every program loaded, run or not). One call over the thread's
+ * batch entries with every entry marked finished (VM_BATCH_SKIP: a list's later program
+ * leaves them as they are) compiles the entry and loop functions without running the
+ * program: nothing but the record's executed count is written (plus 0), and the entries'
+ * fault words and the record's budget get their values back. Only between dataplane calls
+ * on this thread (the record and entries are the thread's). The per-packet `run` is not
+ * warmed: every call of it runs the program.
+ */
+function warmBatch(host: JitHost, batch: BatchEntry): void {
+  const buf = host.memory.buffer;
+  const dv = new DataView(buf);
+  const threads = dv.getUint32(A.GLOBALS + A.G_THREADS, true);
+  const t = host.thread ?? 0;
+  if (threads === 0 || t >= dv.getUint32(A.GLOBALS + A.G_MAX_THREADS, true)) return;
+  const area = dv.getUint32(threads + t * A.THREAD_SIZE + A.T_BPF, true);
+  if (area === 0) return;
+  const rec = area + A.BPF_VM;
+  const entries = area + A.BPF_BATCH;
+  const budget = dv.getUint32(rec + A.VM_BUDGET, true);
+  const faults = new Uint32Array(A.BPF_BATCH_MAX);
+  for (let i = 0; i < A.BPF_BATCH_MAX; i++) {
+    const at = entries + i * A.BE_SIZE + A.BE_FAULT;
+    faults[i] = dv.getUint32(at, true);
+    dv.setUint32(at, A.VM_FAULT_READ, true);
+  }
+  dv.setUint32(rec + A.VM_BUDGET, 0xffffffff, true);
+  try {
+    batch(rec, entries, A.BPF_BATCH_MAX | A.VM_BATCH_SKIP);
+  } finally {
+    dv.setUint32(rec + A.VM_BUDGET, budget, true);
+    for (let i = 0; i < A.BPF_BATCH_MAX; i++) dv.setUint32(entries + i * A.BE_SIZE + A.BE_FAULT, faults[i]!, true);
+  }
+}
+
 function setSlot(host: JitHost, slot: number, inst: WebAssembly.Instance): void {
+  warmBatch(host, inst.exports.batch as BatchEntry);
   const table = (host.exports as JitExports).table;
   // The batch entry first: a packet that finds the new `run` may find its `batch` too.
-  table.set(slot + A.JIT_SLOTS, inst.exports.batch as (rec: number, entries: number, n: number) => number);
+  table.set(slot + A.JIT_SLOTS, inst.exports.batch as BatchEntry);
   table.set(slot, inst.exports.run as (rec: number) => number);
 }
 
