@@ -15,7 +15,7 @@ import {
   HOOK_NETKIT_XMIT, D_PROGS, NETKIT_DROP, NETKIT_REDIRECT, DROP_BPF_DROP, DROP_BPF_VERDICT, DROP_BPF_FAULT,
   DROP_REDIRECT,
 } from "../abi/layout";
-import { runProgs, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen, batchEntries, batchEntry, batchUse, runListBatch } from "../ebpf/skb";
+import { runProgs, progsRan, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen, batchEntries, batchEntry, batchUse, runListBatch } from "../ebpf/skb";
 import { PGL_COUNT, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { frameBase } from "./frames";
@@ -215,8 +215,11 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
     // the host with its target; DROP and unknown verdicts drop.
     let verdict = policy;
     let reason = DROP_POLICY;
+    // (kept: the peer's tcx ingress walks its own list below)
+    let ran: u32 = 0;
     if (progs != 0) {
       verdict = runProgs(thread, progs, meta, addr, len, peer);
+      ran = progsRan();
       addr = progsData();
       len = progsLen();
       if (progsFault() != 0) {
@@ -232,7 +235,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
           bump(cDev, DROP_REDIRECT, 1);
           frameFree(thread, addr);
         }
-        if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK));
+        if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK), progs, ran);
         continue;
       } else {
         reason = verdict == NETKIT_DROP ? DROP_BPF_DROP : DROP_BPF_VERDICT;
@@ -262,14 +265,14 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         txBytes += len0;
         captureEnd(thread, cap, 0);
         if (capIn) capture(thread, peer, addr, len, CAP_DIR_IN, 0);
-        if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK));
+        if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK), progs, ran);
         continue;
       }
       reason = DROP_BACKLOG_FULL;
     }
     captureEnd(thread, cap, reason);
     txDrop(cDev, reason);
-    if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, reason, load<u32>(meta, FM_MARK));
+    if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, reason, load<u32>(meta, FM_MARK), progs, ran);
     frameFree(thread, addr);
   }
 

@@ -49,6 +49,9 @@ let lastData: usize = 0;
 let lastLen: u32 = 0;
 export function progsRedirectIfindex(): u32 { return lastRedirectIfindex; }
 export function progsRedirectFlags(): u32 { return lastRedirectFlags; }
+/** How many programs of the list the last `runProgs` ran (the walk stops at the first verdict other than NEXT, or a fault). */
+export function progsRan(): u32 { return lastRan; }
+let lastRan: u32 = 0;
 
 // Small fixed-size copies as plain loads and stores: bulk memory ops on a shared memory
 // leave the generated code for a runtime call, which costs more than these few words.
@@ -365,8 +368,10 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
   // skb goes on from a netkit program list to its peer's tcx ingress (`fresh` false).
   if (fresh) tunnelClear(rec);
   const stats = statsOn();
+  lastRan = first;
   for (let i: u32 = first; i < n; i++) {
     const prog = <usize>load<u32>(list + PGL_PROGS + (<usize>i << 2));
+    lastRan = i + 1;
     prepare(rec, prog, skb, SKB_CTX_SIZE, true, data, len, meta, meta + FRAME_META, meta + <usize>load<u32>(GLOBALS, G_FRAME_SIZE));
     store<u32>(rec, 0, VM_PKT_META);
     store<u32>(rec, 0, VM_REDIRECT_IFINDEX);

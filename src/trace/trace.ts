@@ -22,6 +22,17 @@ export interface TraceEvent {
   /** Drop reason counter index (A.DROP_*), 0 when delivered. */
   reason: number;
   mark: number;
+  /**
+   * The programs of the hook's list that ran on the packet, in run order (bpf prog ids):
+   * every one but the last returned NEXT; the last one's verdict (or fault) decided. Empty
+   * when none is attached (the device's policy decided) or the packet dropped before the
+   * hook. At most TR_MAX_PROGS (6) ids are kept: see `progsRun` for the count.
+   */
+  progIds: number[];
+  /** How many programs ran (may exceed `progIds.length` on a long list). */
+  progsRun: number;
+  /** Id of the program whose verdict (or fault) ended the walk, 0 when none ran. */
+  progLast: number;
 }
 
 const HOOKS: Record<number, string> = { [A.HOOK_NETKIT_XMIT]: 'netkit/xmit', [A.HOOK_RX_SINK]: 'rx-sink' };
@@ -73,6 +84,7 @@ export class Tracer {
           verdictName: verdictName(verdict),
           reason: dv.getUint16(e + A.TR_REASON, true),
           mark: dv.getUint32(e + A.TR_MARK, true),
+          ...progsOf(dv, e),
         });
       });
       const lost = this.dp.ringLost(ring);
@@ -81,4 +93,11 @@ export class Tracer {
     }
     return out;
   }
+}
+
+function progsOf(dv: DataView, e: number): { progIds: number[]; progsRun: number; progLast: number } {
+  const progsRun = dv.getUint32(e + A.TR_NPROGS, true);
+  const progIds: number[] = [];
+  for (let i = 0; i < Math.min(progsRun, A.TR_MAX_PROGS); i++) progIds.push(dv.getUint32(e + A.TR_PROGS + 4 * i, true));
+  return { progIds, progsRun, progLast: dv.getUint32(e + A.TR_PROG_LAST, true) };
 }
