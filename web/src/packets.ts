@@ -20,8 +20,6 @@ const esc = (t: string): string => t.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', 
 export class Packets {
   private packets: Kept[] = [];
   private trace: (TraceEvent & { dev: string; progs: string })[] = [];
-  /** The programs attached at a device's netkit hook now (the trace names none itself). */
-  progsAt: (dev: string) => string[] = () => [];
   private next = 1;
   private selected: number | undefined;
   private devicesSeen = '';
@@ -87,7 +85,7 @@ export class Packets {
     if (ev.length) {
       for (const e of ev) {
         const dev = devName(emu, e);
-        this.trace.push({ ...e, dev, progs: e.hook === 'netkit/xmit' ? this.progsAt(dev).join(', ') : '' });
+        this.trace.push({ ...e, dev, progs: progsRan(emu, e) });
       }
       if (this.trace.length > KEEP) this.trace.splice(0, this.trace.length - KEEP);
       this.dirty = true;
@@ -153,6 +151,17 @@ const reasonName = (r: number): string => reasonNames?.(r) ?? String(r);
 
 function devicesKey(emu: Emulator): string {
   return ['init', ...emu.listNetns()].map((ns) => emu.links(ns).map((d) => `${ns}/${d.name}/${d.ifindex}`).join(',')).join(';');
+}
+
+/** The programs that ran at the hook, as the topology's badges name them (name#id), in run order. */
+function progsRan(emu: Emulator, e: TraceEvent): string {
+  const name = (id: number): string => `${emu.bpf.prog(id)?.name ?? 'prog'}#${id}`;
+  const shown = e.progIds.map(name);
+  // (the record keeps the first few ids of a long list, and always the last)
+  const hidden = e.progsRun - e.progIds.length - 1;
+  if (hidden > 0) shown.push(`… ${hidden} more`);
+  if (hidden >= 0) shown.push(name(e.progLast));
+  return shown.join(', ');
 }
 
 function devName(emu: Emulator, e: TraceEvent): string {
