@@ -15,27 +15,35 @@ export interface TraceEvent {
   /** Internal namespace id of the device. */
   netns: number;
   len: number;
-  hook: 'netkit/xmit' | 'rx-sink' | string;
-  /** NETKIT_* verdict (-2 when the packet dropped before a verdict). */
+  hook: 'netkit/xmit' | 'xdp' | 'rx-sink' | string;
+  /**
+   * NETKIT_* verdict (-2 when the packet dropped before a verdict); at the `xdp` hook (a
+   * NIC's XDP program on a frame from the wire) the XDP action, and `peerIfindex` where a
+   * redirect sent it: a devmap's device, or the device an AF_XDP socket is bound to.
+   */
   verdict: number;
   verdictName: string;
   /** Drop reason counter index (A.DROP_*), 0 when delivered. */
   reason: number;
+  /** skb->mark after the programs; at the `xdp` hook the redirect's map type (17: an XSKMAP, i.e. an AF_XDP socket). */
   mark: number;
   /**
    * The programs of the hook's list that ran on the packet, in run order (bpf prog ids):
    * every one but the last returned NEXT; the last one's verdict (or fault) decided. Empty
    * when none is attached (the device's policy decided) or the packet dropped before the
-   * hook. At most TR_MAX_PROGS (6) ids are kept: see `progsRun` for the count.
+   * hook. At most TR_MAX_PROGS (5) ids are kept: see `progsRun` for the count.
    */
   progIds: number[];
   /** How many programs ran (may exceed `progIds.length` on a long list). */
   progsRun: number;
   /** Id of the program whose verdict (or fault) ended the walk, 0 when none ran. */
   progLast: number;
+  /** The rx queue the frame came in on (hook `xdp`; 0 elsewhere). */
+  queue: number;
 }
 
-const HOOKS: Record<number, string> = { [A.HOOK_NETKIT_XMIT]: 'netkit/xmit', [A.HOOK_RX_SINK]: 'rx-sink' };
+const HOOKS: Record<number, string> = { [A.HOOK_NETKIT_XMIT]: 'netkit/xmit', [A.HOOK_RX_SINK]: 'rx-sink', [A.HOOK_XDP]: 'xdp' };
+const XDP_ACTIONS = ['ABORTED', 'DROP', 'PASS', 'TX', 'REDIRECT'];
 
 export function verdictName(v: number): string {
   switch (v) {
@@ -81,10 +89,11 @@ export class Tracer {
           len: dv.getUint32(e + A.TR_LEN, true),
           hook: HOOKS[hook] ?? `hook${hook}`,
           verdict,
-          verdictName: verdictName(verdict),
+          verdictName: hook === A.HOOK_XDP ? (XDP_ACTIONS[verdict] ?? `UNKNOWN(${verdict})`) : verdictName(verdict),
           reason: dv.getUint16(e + A.TR_REASON, true),
           mark: dv.getUint32(e + A.TR_MARK, true),
           ...progsOf(dv, e),
+          queue: dv.getUint32(e + A.TR_QUEUE, true),
         });
       });
       const lost = this.dp.ringLost(ring);
