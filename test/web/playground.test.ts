@@ -227,6 +227,17 @@ describe.runIf(existsSync(CHROMIUM))('the playground in Chromium', () => {
     expect(b.errors).toEqual([]);
   });
 
+  it('the packet view: frames into an AF_XDP socket are in the trace, at the xdp hook (xdpsock)', async () => {
+    await scenario('xdpsock');
+    const rows = await b.page.locator('#trace tbody tr', { hasText: 'AF_XDP' }).allTextContents();
+    // (the scenario's wire: 100 frames, all steered to queue 15 and into the socket; named as
+    // bound, or by its device's ifindex once the socket closed before the page took the trace)
+    expect(rows).toHaveLength(100);
+    const cells = await b.page.locator('#trace tbody tr', { hasText: 'AF_XDP' }).first().locator('td').allTextContents();
+    expect(cells.slice(1, 6)).toEqual(['init/eth0', 'xdp', expect.stringMatching(/^xsk_redirect#\d+$/), expect.stringMatching(/^REDIRECT → AF_XDP (foo\/nk q1|socket on ifindex \d+)$/), '']);
+    expect(b.errors).toEqual([]);
+  });
+
   it('the packet view: dissection and a pcapng download that tshark reads', async () => {
     await scenario('ebpf');
     // The trace names the programs that ran where a packet met its verdict.
