@@ -525,6 +525,14 @@ export const COUNTERS_SIZE: u32 = 256;
 // Trace records (per-thread ring, TRACE_SIZE bytes each), written when TRACE_ON:
 //   +0 tstamp (u64)  +8 ifindex  +12 peer_ifindex  +16 netns  +20 len
 //   +24 hook (u8)  +25 verdict (i8)  +26 reason (u16)  +28 mark
+//   +32 nprogs: how many programs of the hook's list ran (0: none attached, the policy decided)
+//   +36 prog_last: PR_ID of the last one that ran, whose verdict (or fault) ended the walk
+//   +40 progs: PR_ID of the first TR_MAX_PROGS that ran (u32 each; the list ran in order,
+//       each before the last said NEXT)  +60 queue: the rx queue (hook xdp)
+// At the xdp hook (a NIC's XDP program on a frame from the wire) the verdict is the XDP
+// action; peer_ifindex is where a redirect went: a devmap's device, or the device an
+// AF_XDP socket is bound to (its pool on the frame's queue); mark (no skb yet) is the
+// redirect's map type (BPF_MAP_TYPE_XSKMAP for a socket, 0 for none or bpf_redirect).
 export const TR_TSTAMP: u32 = 0;
 export const TR_IFINDEX: u32 = 8;
 export const TR_PEER_IFINDEX: u32 = 12;
@@ -534,11 +542,17 @@ export const TR_HOOK: u32 = 24;
 export const TR_VERDICT: u32 = 25;
 export const TR_REASON: u32 = 26;
 export const TR_MARK: u32 = 28;
-export const TRACE_SIZE: u32 = 32;
+export const TR_NPROGS: u32 = 32;
+export const TR_PROG_LAST: u32 = 36;
+export const TR_PROGS: u32 = 40;
+export const TR_MAX_PROGS: u32 = 5;
+export const TR_QUEUE: u32 = 60;
+export const TRACE_SIZE: u32 = 64;
 
 // Trace hooks.
 export const HOOK_NETKIT_XMIT: u32 = 1;
 export const HOOK_RX_SINK: u32 = 2;
+export const HOOK_XDP: u32 = 3;
 
 // Replay list (pktgenList), host-built, read-only while the call runs: one entry per frame,
 // in replay order:  +0 frame bytes (u32 addr)  +4 length (u16)  +6 EtherType as skb->protocol

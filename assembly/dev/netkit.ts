@@ -15,8 +15,8 @@ import {
   HOOK_NETKIT_XMIT, D_PROGS, NETKIT_DROP, NETKIT_REDIRECT, DROP_BPF_DROP, DROP_BPF_VERDICT, DROP_BPF_FAULT,
   DROP_REDIRECT,
 } from "../abi/layout";
-import { runProgs, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen, batchEntries, batchEntry, batchUse, runListBatch } from "../ebpf/skb";
-import { PGL_COUNT, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
+import { runProgs, progsRan, runTcxIngress, runTcxEgress, progsFault, progsRedirectIfindex, progsRedirectFlags, progsData, progsLen, batchEntries, batchEntry, batchUse, runListBatch } from "../ebpf/skb";
+import { PGL_COUNT, BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_META, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { frameBase } from "./frames";
 import { VM_REDIRECT_FROM_INGRESS } from "../abi/vm";
@@ -122,13 +122,13 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
 
   // One compiled program, or a list of them that share no state (PGLF_INDEPENDENT), and
   // nothing that must see a packet before the next one's verdict (tcx on either side,
-  // tracing, capture of what leaves): the verdicts of up to BPF_BATCH_MAX packets come from
+  // capture of what leaves): the verdicts of up to BPF_BATCH_MAX packets come from
   // one call into each program's batch code, in list order, a later program skipping the
   // packets an earlier one finished. Each packet still sees the program state (maps) the
   // packets before it left, as one at a time; only programs that share none of it see the
   // packets in another interleaving.
   const use = progs != 0 ? batchUse(progs) : 0;
-  if (use != 0 && egressList == 0 && peerTcx == 0 && !tracing && !capOut) {
+  if (use != 0 && egressList == 0 && peerTcx == 0 && !capOut) {
     const count = load<u32>(progs, PGL_COUNT);
     const batch = batchEntries(thread);
     while (i < n) {
@@ -139,6 +139,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         const len = load<u32>(d, DESC_LEN);
         if (len < ETH_HLEN) {
           txDrop(cDev, DROP_PKT_TOO_SMALL);
+          if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, -2, DROP_PKT_TOO_SMALL, 0);
           frameFree(thread, addr);
           continue;
         }
@@ -149,13 +150,13 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         store<u32>(e, len, BE_AUX);
         m++;
       }
-      runListBatch(thread, progs, count, batch, m, peer);
+      runListBatch(thread, progs, count, batch, m, peer, tracing);
       for (let k: u32 = 0; k < m; k++) {
         const e = batch + <usize>(k * BE_SIZE);
         const addr = <usize>load<u32>(e, BE_DATA);
         const len = load<u32>(e, BE_LEN);
         const len0 = load<u32>(e, BE_AUX);
-        const verdict = load<i32>(e, BE_VERDICT);
+        let verdict = load<i32>(e, BE_VERDICT);
         let reason = DROP_BPF_FAULT;
         if (load<u32>(e, BE_FAULT) == 0) {
           if (verdict == NETKIT_PASS || verdict == NETKIT_NEXT) {
@@ -165,8 +166,10 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
               room--;
               txBytes += len0;
               if (capIn) capture(thread, peer, addr, len, CAP_DIR_IN, 0);
+              if (tracing) batchTrace(thread, dev, peerIfindex, e, len, NETKIT_PASS, 0, progs);
               continue;
             }
+            verdict = NETKIT_PASS;
             reason = DROP_BACKLOG_FULL;
           } else if (verdict == NETKIT_REDIRECT) {
             redirected++;
@@ -175,12 +178,16 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
               bump(cDev, DROP_REDIRECT, 1);
               frameFree(thread, addr);
             }
+            if (tracing) batchTrace(thread, dev, peerIfindex, e, len, verdict, 0, progs);
             continue;
           } else {
             reason = verdict == NETKIT_DROP ? DROP_BPF_DROP : DROP_BPF_VERDICT;
           }
+        } else {
+          verdict = NETKIT_DROP;
         }
         txDrop(cDev, reason);
+        if (tracing) batchTrace(thread, dev, peerIfindex, e, len, verdict, reason, progs);
         frameFree(thread, addr);
       }
     }
@@ -215,8 +222,11 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
     // the host with its target; DROP and unknown verdicts drop.
     let verdict = policy;
     let reason = DROP_POLICY;
+    // (kept: the peer's tcx ingress walks its own list below)
+    let ran: u32 = 0;
     if (progs != 0) {
       verdict = runProgs(thread, progs, meta, addr, len, peer);
+      ran = progsRan();
       addr = progsData();
       len = progsLen();
       if (progsFault() != 0) {
@@ -232,7 +242,7 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
           bump(cDev, DROP_REDIRECT, 1);
           frameFree(thread, addr);
         }
-        if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK));
+        if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK), progs, ran);
         continue;
       } else {
         reason = verdict == NETKIT_DROP ? DROP_BPF_DROP : DROP_BPF_VERDICT;
@@ -262,14 +272,14 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
         txBytes += len0;
         captureEnd(thread, cap, 0);
         if (capIn) capture(thread, peer, addr, len, CAP_DIR_IN, 0);
-        if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK));
+        if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, 0, load<u32>(meta, FM_MARK), progs, ran);
         continue;
       }
       reason = DROP_BACKLOG_FULL;
     }
     captureEnd(thread, cap, reason);
     txDrop(cDev, reason);
-    if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, reason, load<u32>(meta, FM_MARK));
+    if (tracing) traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, reason, load<u32>(meta, FM_MARK), progs, ran);
     frameFree(thread, addr);
   }
 
@@ -280,6 +290,11 @@ export function netkitXmit(thread: u32, slot: u32, descs: usize, n: u32): u32 {
   bump(cPeer, C_RX_PACKETS, queued + ingressed);
   bump(cPeer, C_RX_BYTES, txBytes);
   return queued;
+}
+
+/** The trace record of batch entry `e` (as the per-packet loop writes it; BE_AUX2: the programs that ran, runListBatch's). */
+function batchTrace(thread: u32, dev: usize, peerIfindex: u32, e: usize, len: u32, verdict: i32, reason: u32, progs: usize): void {
+  traceRecord(thread, load<u32>(dev, D_IFINDEX), peerIfindex, load<u32>(dev, D_NETNS), len, HOOK_NETKIT_XMIT, verdict, reason, load<u32>(<usize>load<u32>(e, BE_META), FM_MARK), progs, load<u32>(e, BE_AUX2));
 }
 
 /**

@@ -16,7 +16,8 @@ import {
 import { ringConsAvail, ringConsIndex, ringEntry, ringProdFree, ringProdIndex, ringRelease, ringSubmit } from "../ring/ring";
 import { frameBase, frameFree, framesFreeDescs, zeroMeta } from "./frames";
 import { counters, bump, rxDrop } from "./stats";
-import { capture } from "./trace";
+import { capture, traceOn, traceXdp } from "./trace";
+import { XS_IFINDEX } from "../abi/xsk";
 import { xskRcv, xskFlush, xskRcvZc, zcRxBuffer, zcFree, zcFits, zcOwns, zcLo, zcHi, copyFrame } from "../xsk/xsk";
 import { runXdp, runXdpIn, runTcxIngress, runTcxEgress, progsData, progsLen, progsRedirectIfindex, progsRedirectFlags } from "../ebpf/skb";
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
@@ -243,9 +244,10 @@ function flowHash(data: usize, len: u32, proto: u16): u32 {
  * the frame is released. True when the socket took it (the caller counts it received);
  * a failed redirect is dropped by the driver.
  */
-@inline function toSocket(thread: u32, c: usize, xs: u32, data: usize, len: u32, ifindex: u32, q: u32): bool {
+@inline function toSocket(thread: u32, dev: usize, c: usize, xs: u32, data: usize, len: u32, ifindex: u32, q: u32): bool {
   const ok = xskRcv(<usize>xs, data, len, ifindex, q);
   if (!ok) bump(c, DROP_REDIRECT, 1);
+  if (traceOn()) traceXdp(thread, dev, q, 4, len, ok ? 0 : DROP_REDIRECT, load<u32>(<usize>xs, XS_IFINDEX), 17);
   frameFree(thread, data);
   return ok;
 }
@@ -262,9 +264,12 @@ function flowHash(data: usize, len: u32, proto: u16): u32 {
  * on up); every other action is done here and the buffer released.
  */
 @inline function xdpAction(thread: u32, slot: u32, dev: usize, c: usize, ifindex: u32, q: u32, act: u32, data: usize, len: u32, rdIfindex: u32, rdFlags: u32, proto: u16, pool: usize = 0): bool {
-  if (act == 2) return true;
+  if (act == 2) {
+    if (traceOn()) traceXdp(thread, dev, q, act, len, 0, 0);
+    return true;
+  }
   if (act == 4 && (rdFlags >> 16) == 17) {
-    if (toSocket(thread, c, rdIfindex, data, len, ifindex, q)) { bump(c, C_RX_PACKETS, 1); bump(c, C_RX_BYTES, len); }
+    if (toSocket(thread, dev, c, rdIfindex, data, len, ifindex, q)) { bump(c, C_RX_PACKETS, 1); bump(c, C_RX_BYTES, len); }
   } else if (act == 4 && rdIfindex != 0) {
     // XDP_REDIRECT into a devmap (or bpf_redirect): the host sends it out of the target.
     // Into a cpumap (rdIfindex = CPU + 1): the host hands it to that thread, which receives
@@ -275,19 +280,24 @@ function flowHash(data: usize, len: u32, proto: u16): u32 {
       store<u16>(meta, bswap<u16>(proto), FM_PROTOCOL);
     }
     const cpumap = (rdFlags >> 16) == BPF_MAP_TYPE_CPUMAP;
-    if (!queueRedirect(thread, slot, data, len, load<u32>(dev, D_NETNS), rdIfindex, cpumap ? rdFlags & (VM_REDIRECT_MAP | 0xffff0000) : 0)) {
+    const ok = queueRedirect(thread, slot, data, len, load<u32>(dev, D_NETNS), rdIfindex, cpumap ? rdFlags & (VM_REDIRECT_MAP | 0xffff0000) : 0);
+    if (!ok) {
       bump(c, DROP_REDIRECT, 1);
       frameFree(thread, data);
     }
+    if (traceOn()) traceXdp(thread, dev, q, act, len, ok ? 0 : DROP_REDIRECT, cpumap ? 0 : rdIfindex, rdFlags >> 16);
   } else if (act == 3) {
     // XDP_TX: back out of the same NIC, onto the wire (nothing listens there).
     bump(c, C_TX_PACKETS, 1);
     bump(c, C_TX_BYTES, len);
     release(thread, pool, data);
+    if (traceOn()) traceXdp(thread, dev, q, act, len, 0, 0);
   } else {
     // XDP_DROP; XDP_ABORTED, unknown actions and faults.
-    rxDrop(c, act == 1 ? DROP_XDP : DROP_XDP_ABORTED);
+    const reason = act == 1 ? DROP_XDP : DROP_XDP_ABORTED;
+    rxDrop(c, reason);
     release(thread, pool, data);
+    if (traceOn()) traceXdp(thread, dev, q, act, len, reason, 0);
   }
   return false;
 }
@@ -335,7 +345,9 @@ const ZC_TAKEN: usize = 1;
  */
 @inline function zcAction(thread: u32, slot: u32, dev: usize, c: usize, pool: usize, ifindex: u32, q: u32, act: u32, data: usize, len: u32, rdIfindex: u32, rdFlags: u32, proto: u16): usize {
   if (act == 4 && (rdFlags >> 16) == 17) {
-    if (xskRcvZc(<usize>rdIfindex, pool, data, len, ifindex, q)) return ZC_TAKEN;
+    const ok = xskRcvZc(<usize>rdIfindex, pool, data, len, ifindex, q);
+    if (traceOn()) traceXdp(thread, dev, q, act, len, ok ? 0 : DROP_REDIRECT, load<u32>(<usize>rdIfindex, XS_IFINDEX), 17);
+    if (ok) return ZC_TAKEN;
     bump(c, DROP_REDIRECT, 1);
     return 0;
   }
@@ -344,11 +356,15 @@ const ZC_TAKEN: usize = 1;
     if (f == 0) {
       rxDrop(c, DROP_NOMEM);
       zcFree(pool, data);
+      if (traceOn()) traceXdp(thread, dev, q, act, len, DROP_NOMEM, 0);
       return 0;
     }
     copyFrame(f + FRAME_HEADROOM, data, len);
     zcFree(pool, data);
-    if (act == 2) return f + FRAME_HEADROOM;
+    if (act == 2) {
+      if (traceOn()) traceXdp(thread, dev, q, act, len, 0, 0);
+      return f + FRAME_HEADROOM;
+    }
     xdpAction(thread, slot, dev, c, ifindex, q, act, f + FRAME_HEADROOM, len, rdIfindex, rdFlags, proto);
     return 0;
   }
@@ -660,7 +676,7 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
       }
       if (act == 4 && (rdFlags >> 16) == 17) {
         // Into an AF_XDP socket (xdpAction's first case), received counted once a batch.
-        if (toSocket(thread, c, load<u32>(e, BE_RD_IFINDEX), data, len, ifindex, aux & 0xffff)) { xskPackets++; xskBytes += len; }
+        if (toSocket(thread, dev, c, load<u32>(e, BE_RD_IFINDEX), data, len, ifindex, aux & 0xffff)) { xskPackets++; xskBytes += len; }
         continue;
       }
       if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16))) continue;

@@ -5,6 +5,7 @@
 import {
   GLOBALS, G_TRACE_FLAGS, G_CLOCK_NS, G_CAPTURE_SNAPLEN, TRACE_ON, T_TRACE_RING, T_CAPTURE_RING,
   TR_TSTAMP, TR_IFINDEX, TR_PEER_IFINDEX, TR_NETNS, TR_LEN, TR_HOOK, TR_VERDICT, TR_REASON, TR_MARK,
+  TR_NPROGS, TR_PROG_LAST, TR_PROGS, TR_MAX_PROGS, TR_QUEUE, PGL_PROGS, PR_ID, HOOK_XDP, D_XDP,
   CAP_TSTAMP, CAP_IFINDEX, CAP_NETNS, CAP_ORIG_LEN, CAP_LEN, CAP_DIRECTION, CAP_REASON, CAP_HEADER,
   R_FLAGS, D_IFINDEX, D_NETNS,
 } from "../abi/layout";
@@ -19,8 +20,15 @@ function lost(r: usize): void {
   store<u32>(r, load<u32>(r, R_FLAGS) + 1, R_FLAGS);
 }
 
+/**
+ * One record; `list` is the hook's program list (0: none) and `ran` how many of its
+ * programs ran (they ran in list order, each before the last one returning NEXT). The
+ * list is the one the caller read for this packet: a swap only frees it once every
+ * thread has moved on, so its programs' ids are still there.
+ */
 export function traceRecord(
   thread: u32, ifindex: u32, peerIfindex: u32, netns: u32, len: u32, hook: u32, verdict: i32, reason: u32, mark: u32,
+  list: usize = 0, ran: u32 = 0,
 ): void {
   const r = <usize>load<u32>(threadState(thread), T_TRACE_RING);
   if (r == 0) return;
@@ -35,6 +43,42 @@ export function traceRecord(
   store<i8>(e, <i8>verdict, TR_VERDICT);
   store<u16>(e, <u16>reason, TR_REASON);
   store<u32>(e, mark, TR_MARK);
+  if (list == 0) ran = 0;
+  store<u32>(e, ran, TR_NPROGS);
+  store<u32>(e, ran != 0 ? load<u32>(<usize>load<u32>(list + PGL_PROGS + (<usize>(ran - 1) << 2)), PR_ID) : 0, TR_PROG_LAST);
+  for (let i: u32 = 0; i < TR_MAX_PROGS; i++) {
+    store<u32>(e + (<usize>i << 2), i < ran ? load<u32>(<usize>load<u32>(list + PGL_PROGS + (<usize>i << 2)), PR_ID) : 0, TR_PROGS);
+  }
+  store<u32>(e, 0, TR_QUEUE);
+  ringSubmit(r, 1);
+}
+
+/**
+ * The xdp hook's record for a frame NIC `dev`'s XDP program acted on (`act`) from rx queue
+ * `q`: `reason` when the action dropped it, `target` where a redirect sent it, through a
+ * map of type `mapType` (see TR_*).
+ */
+export function traceXdp(thread: u32, dev: usize, q: u32, act: u32, len: u32, reason: u32, target: u32, mapType: u32 = 0): void {
+  const r = <usize>load<u32>(threadState(thread), T_TRACE_RING);
+  if (r == 0) return;
+  if (ringProdFree(r, 1) == 0) { lost(r); return; }
+  const e = ringEntry(r, ringProdIndex(r));
+  const prog = <usize>load<u32>(dev, D_XDP);
+  const id = prog != 0 ? load<u32>(prog, PR_ID) : 0;
+  store<u64>(e, load<u64>(GLOBALS, G_CLOCK_NS), TR_TSTAMP);
+  store<u32>(e, load<u32>(dev, D_IFINDEX), TR_IFINDEX);
+  store<u32>(e, target, TR_PEER_IFINDEX);
+  store<u32>(e, load<u32>(dev, D_NETNS), TR_NETNS);
+  store<u32>(e, len, TR_LEN);
+  store<u8>(e, <u8>HOOK_XDP, TR_HOOK);
+  store<i8>(e, <i8>act, TR_VERDICT);
+  store<u16>(e, <u16>reason, TR_REASON);
+  store<u32>(e, mapType, TR_MARK);
+  store<u32>(e, id != 0 ? 1 : 0, TR_NPROGS);
+  store<u32>(e, id, TR_PROG_LAST);
+  store<u32>(e, id, TR_PROGS);
+  for (let i: u32 = 1; i < TR_MAX_PROGS; i++) store<u32>(e + (<usize>i << 2), 0, TR_PROGS);
+  store<u32>(e, q, TR_QUEUE);
   ringSubmit(r, 1);
 }
 

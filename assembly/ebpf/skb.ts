@@ -20,7 +20,7 @@ import { threadState } from "../dev/frames";
 import { progRun } from "./vm";
 import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
 import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_CHAIN, VM_BATCH_DECLINED, VM_BATCH_SKIP, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
-import { BE_LO, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
+import { BE_LO, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import { D_IFINDEX, D_NETNS, PGL_FLAGS, PGLF_INDEPENDENT, PR_CTX_VERIFIED } from "../abi/layout";
 import { VM_NETNS } from "../abi/vm";
 import { tunnelClear } from "./tunnel";
@@ -49,6 +49,9 @@ let lastData: usize = 0;
 let lastLen: u32 = 0;
 export function progsRedirectIfindex(): u32 { return lastRedirectIfindex; }
 export function progsRedirectFlags(): u32 { return lastRedirectFlags; }
+/** How many programs of the list the last `runProgs` ran (the walk stops at the first verdict other than NEXT, or a fault). */
+export function progsRan(): u32 { return lastRan; }
+let lastRan: u32 = 0;
 
 // Small fixed-size copies as plain loads and stores: bulk memory ops on a shared memory
 // leave the generated code for a runtime call, which costs more than these few words.
@@ -322,18 +325,32 @@ export function batchUse(list: usize): u32 {
  * with `batchUse`'s words; `dev` the skb's device), program after program, a later one
  * skipping the entries an earlier one finished; where a program has no batch code on this
  * thread (yet), the rest of the list runs one packet at a time. Each entry ends with the
- * walk's verdict (as `runProgs` gives it), fault, packet and redirect.
+ * walk's verdict (as `runProgs` gives it), fault, packet and redirect; with `ran` (tracing)
+ * also in BE_AUX2 how many of the programs ran on it (`progsRan`).
  */
-export function runListBatch(thread: u32, list: usize, count: u32, entries: usize, m: u32, dev: usize): void {
+export function runListBatch(thread: u32, list: usize, count: u32, entries: usize, m: u32, dev: usize, ran: bool = false): void {
+  if (ran) for (let k: u32 = 0; k < m; k++) store<u32>(entries + <usize>(k * BE_SIZE), 0, BE_AUX2);
   for (let j: u32 = 0; j < count; j++) {
-    if (runBatch(thread, <usize>load<u32>(list + PGL_PROGS + (<usize>j << 2)), entries, m, dev, j == 0 ? 0 : VM_BATCH_SKIP)) continue;
+    if (runBatch(thread, <usize>load<u32>(list + PGL_PROGS + (<usize>j << 2)), entries, m, dev, j == 0 ? 0 : VM_BATCH_SKIP)) {
+      if (ran) batchRan(entries, m, j + 1, j + 1 == count);
+      continue;
+    }
     for (let k: u32 = 0; k < m; k++) {
       const e = entries + <usize>(k * BE_SIZE);
       if (j != 0 && (load<u32>(e, BE_FAULT) != 0 || load<i32>(e, BE_VERDICT) != NETKIT_NEXT)) continue;
       const v = runProgs(thread, list, <usize>load<u32>(e, BE_META), <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), dev, j);
       batchResult(e, v, lastFault);
+      if (ran) store<u32>(e, lastRan, BE_AUX2);
     }
     return;
+  }
+}
+
+/** After a list's `ran`-th program ran on a batch: the entries it finished (all that are left after the last) ran `ran` programs. */
+function batchRan(entries: usize, m: u32, ran: u32, last: bool): void {
+  for (let k: u32 = 0; k < m; k++) {
+    const e = entries + <usize>(k * BE_SIZE);
+    if (load<u32>(e, BE_AUX2) == 0 && (last || load<u32>(e, BE_FAULT) != 0 || load<i32>(e, BE_VERDICT) != NETKIT_NEXT)) store<u32>(e, ran, BE_AUX2);
   }
 }
 
@@ -365,8 +382,10 @@ export function runProgs(thread: u32, list: usize, meta: usize, data: usize, len
   // skb goes on from a netkit program list to its peer's tcx ingress (`fresh` false).
   if (fresh) tunnelClear(rec);
   const stats = statsOn();
+  lastRan = first;
   for (let i: u32 = first; i < n; i++) {
     const prog = <usize>load<u32>(list + PGL_PROGS + (<usize>i << 2));
+    lastRan = i + 1;
     prepare(rec, prog, skb, SKB_CTX_SIZE, true, data, len, meta, meta + FRAME_META, meta + <usize>load<u32>(GLOBALS, G_FRAME_SIZE));
     store<u32>(rec, 0, VM_PKT_META);
     store<u32>(rec, 0, VM_REDIRECT_IFINDEX);

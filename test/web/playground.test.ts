@@ -227,10 +227,30 @@ describe.runIf(existsSync(CHROMIUM))('the playground in Chromium', () => {
     expect(b.errors).toEqual([]);
   });
 
+  it('the packet view: frames into an AF_XDP socket are in the trace, at the xdp hook (xdpsock)', async () => {
+    await scenario('xdpsock');
+    const rows = await b.page.locator('#trace tbody tr', { hasText: 'AF_XDP' }).allTextContents();
+    // (the scenario's wire: 100 frames, all steered to queue 15 and into the socket; named as
+    // bound, or by its device's ifindex once the socket closed before the page took the trace)
+    expect(rows).toHaveLength(100);
+    const cells = await b.page.locator('#trace tbody tr', { hasText: 'AF_XDP' }).first().locator('td').allTextContents();
+    expect(cells.slice(1, 6)).toEqual(['init/eth0', 'xdp', expect.stringMatching(/^xsk_redirect#\d+$/), expect.stringMatching(/^REDIRECT → AF_XDP (foo\/nk q1|socket on ifindex \d+)$/), '']);
+    expect(b.errors).toEqual([]);
+  });
+
   it('the packet view: dissection and a pcapng download that tshark reads', async () => {
     await scenario('ebpf');
-    // The trace names the programs attached where a packet met its verdict.
+    // The trace names the programs that ran where a packet met its verdict.
     await expect(b.page.locator('#trace tbody tr', { hasText: 'init/nk1' }).first().textContent()).resolves.toMatch(/netkit\/xmit\s*drop_port#\d+\s*PASS/);
+    // Not those attached now (issue 22): tc1 (NEXT) after drop_port never runs, drop_port
+    // decides every packet; tc2 (NEXT) before it runs first. The list is [tc2, drop_port, tc1].
+    await type('bpftool prog loadall test/fixtures/bpf/tc_netkit.o /sys/fs/bpf/tcn');
+    await type('bpftool net attach netkit_primary pinned /sys/fs/bpf/tcn/tc1 dev nk1');
+    await type('bpftool net attach netkit_primary pinned /sys/fs/bpf/tcn/tc2 dev nk1 before pinned /sys/fs/bpf/policy/drop_port');
+    await type('pktgen dev nk1 count 3 size 64 dst 10.0.0.2 dport 8080');
+    await b.page.waitForSelector('#trace tbody tr:has-text("tc2#")');
+    const ran = await b.page.locator('#trace tbody tr', { hasText: 'init/nk1' }).first().locator('td').allTextContents();
+    expect(ran.slice(1, 6)).toEqual(['init/nk1', 'netkit/xmit', expect.stringMatching(/^tc2#\d+, drop_port#\d+$/), 'DROP', expect.stringMatching(/BPF_DROP/)]);
     // The filter: the datagrams to port 8080, each dropped by the program.
     await b.page.fill('#packet-filter', '→ 8080');
     const dropped = await b.page.locator('#packets tbody tr').allTextContents();

@@ -52,8 +52,6 @@ async function main(): Promise<void> {
   let redraw = (): void => undefined;
   const session = new Session({ workers, write: (t, s) => con.write(t, s), changed: () => redraw() });
   const packets = new Packets(session, $<HTMLTableElement>('#packets').tBodies[0]!, $<HTMLTableElement>('#trace').tBodies[0]!, $('#packet-detail'));
-  // (a netkit device's xmit runs the list attached for it: netkit_primary on the primary or a single device, netkit_peer on the peer)
-  packets.progsAt = (key) => (snap?.namespaces ?? []).flatMap((n) => n.devices).find((d) => d.key === key)?.progs.filter((p) => p.startsWith('netkit_')).map((p) => p.slice(p.indexOf(': ') + 2)) ?? [];
   const devList = (): string[] => (snap?.namespaces ?? []).flatMap((n) => n.devices.filter((d) => d.kind !== 'loopback').map((d) => d.key));
   const bpf = new BpfPanel(session, $('#bpf'), devList);
   const trafficDev = $<HTMLSelectElement>('#traffic-dev');

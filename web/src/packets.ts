@@ -8,6 +8,7 @@ import type { Emulator } from '../../src/emulator.js';
 import { parsePacket } from '../../src/packet.js';
 import { PcapngWriter, readPcapng, type PcapngPacket } from '../../src/trace/pcapng.js';
 import type { TraceEvent } from '../../src/trace/trace.js';
+import type { XskPool } from '../../src/xdp/socket.js';
 import type { Session } from './session.js';
 
 const KEEP = 2000;
@@ -19,9 +20,7 @@ const esc = (t: string): string => t.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', 
 
 export class Packets {
   private packets: Kept[] = [];
-  private trace: (TraceEvent & { dev: string; progs: string })[] = [];
-  /** The programs attached at a device's netkit hook now (the trace names none itself). */
-  progsAt: (dev: string) => string[] = () => [];
+  private trace: (TraceEvent & { dev: string; progs: string; verdictText: string })[] = [];
   private next = 1;
   private selected: number | undefined;
   private devicesSeen = '';
@@ -87,7 +86,7 @@ export class Packets {
     if (ev.length) {
       for (const e of ev) {
         const dev = devName(emu, e);
-        this.trace.push({ ...e, dev, progs: e.hook === 'netkit/xmit' ? this.progsAt(dev).join(', ') : '' });
+        this.trace.push({ ...e, dev, progs: progsRan(emu, e), verdictText: verdictText(emu, e) });
       }
       if (this.trace.length > KEEP) this.trace.splice(0, this.trace.length - KEEP);
       this.dirty = true;
@@ -114,8 +113,8 @@ export class Packets {
       return `<tr data-no="${p.no}" class="${dropped ? 'dropped' : ''}${p.no === this.selected ? ' sel' : ''}"><td>${p.no}</td><td>${(Number(p.tstampNs) / 1e9).toFixed(6)}</td><td>${esc(p.where)}</td><td>${p.direction}</td><td>${p.origLen}</td><td>${esc(sum)}${p.comment ? ` <b>${esc(p.comment)}</b>` : ''}</td></tr>`;
     });
     this.table.innerHTML = rows.join('');
-    this.traceTable.innerHTML = this.trace.filter((e) => keep(`${e.dev} ${e.hook} ${e.progs} ${e.verdictName} ${e.reason ? e.reasonName || reasonName(e.reason) : ''} ${e.len}`)).slice(-SHOW).reverse().map((e) =>
-      `<tr class="${e.reason ? 'dropped' : ''}"><td>${(Number(e.tstampNs) / 1e9).toFixed(6)}</td><td>${esc(e.dev)}</td><td>${esc(e.hook)}</td><td>${esc(e.progs)}</td><td>${esc(e.verdictName)}</td><td>${e.reason ? esc(e.reasonName || reasonName(e.reason)) : ''}</td><td>${e.len}</td></tr>`).join('');
+    this.traceTable.innerHTML = this.trace.filter((e) => keep(`${e.dev} ${e.hook} ${e.progs} ${e.verdictText} ${e.reason ? e.reasonName || reasonName(e.reason) : ''} ${e.len}`)).slice(-SHOW).reverse().map((e) =>
+      `<tr class="${e.reason ? 'dropped' : ''}"><td>${(Number(e.tstampNs) / 1e9).toFixed(6)}</td><td>${esc(e.dev)}</td><td>${esc(e.hook)}</td><td>${esc(e.progs)}</td><td>${esc(e.verdictText)}</td><td>${e.reason ? esc(e.reasonName || reasonName(e.reason)) : ''}</td><td>${e.len}</td></tr>`).join('');
   }
 
   private select(no: number): void {
@@ -153,6 +152,35 @@ const reasonName = (r: number): string => reasonNames?.(r) ?? String(r);
 
 function devicesKey(emu: Emulator): string {
   return ['init', ...emu.listNetns()].map((ns) => emu.links(ns).map((d) => `${ns}/${d.name}/${d.ifindex}`).join(',')).join(';');
+}
+
+/** The programs that ran at the hook, as the topology's badges name them (name#id), in run order. */
+function progsRan(emu: Emulator, e: TraceEvent): string {
+  const name = (id: number): string => `${emu.bpf.prog(id)?.name ?? 'prog'}#${id}`;
+  const shown = e.progIds.map(name);
+  // (the record keeps the first few ids of a long list, and always the last)
+  const hidden = e.progsRun - e.progIds.length - 1;
+  if (hidden > 0) shown.push(`… ${hidden} more`);
+  if (hidden >= 0) shown.push(name(e.progLast));
+  return shown.join(', ');
+}
+
+/**
+ * The verdict, and at the xdp hook where a redirect went: the AF_XDP socket that took the
+ * frame (bound to `peerIfindex`, its pool on the frame's rx queue) or the devmap's device.
+ */
+const XSKMAP = 17;
+function verdictText(emu: Emulator, e: TraceEvent): string {
+  if (e.hook !== 'xdp' || e.verdictName !== 'REDIRECT' || !e.peerIfindex) return e.verdictName;
+  const ns = emu.namespaceById(e.netns);
+  const nic = ns && emu.links(ns.name).find((x) => x.ifindex === e.ifindex);
+  const pool = nic?.rxq[e.queue]?.pool as XskPool | undefined;
+  const sock = pool && [...pool.sockets].find((k) => k.bound?.dev.ifindex === e.peerIfindex);
+  if (sock?.bound) return `REDIRECT → AF_XDP ${sock.bound.dev.netns.name}/${sock.bound.dev.name} q${sock.bound.queue}`;
+  // (the socket closed since: the record says an XSKMAP redirect took it, to that ifindex)
+  if (e.mark === XSKMAP) return `REDIRECT → AF_XDP socket on ifindex ${e.peerIfindex}`;
+  const to = ns && emu.links(ns.name).find((x) => x.ifindex === e.peerIfindex);
+  return `REDIRECT → ${to ? `${ns.name}/${to.name}` : `if${e.peerIfindex}`}`;
 }
 
 function devName(emu: Emulator, e: TraceEvent): string {
