@@ -339,7 +339,8 @@ export class Addrconf {
   /**
    * ipv6_dev_get_saddr (RFC 6724's rules that apply here): the destination itself; then an
    * address of the destination's scope or the nearest wider one (else the widest narrower);
-   * then one on the outgoing device; then the longest common prefix. Tentative addresses
+   * then one on the outgoing device; then the longest common prefix, counted no further
+   * than the address's own prefix length (IPV6_SADDR_RULE_PREFIX). Tentative addresses
    * are never chosen; for a link-scope destination only the outgoing device's count.
    */
   selectSource(dst: bigint, oif: number): bigint | undefined {
@@ -353,7 +354,7 @@ export class Addrconf {
     };
     const key = (a: Address6): number[] => {
       const r = scopeRank6(a.addr);
-      return [a.addr === dst ? 0 : 1, r >= rank ? r - rank : 0x100 - r, a.ifindex === oif ? 0 : 1, 128 - common(a.addr)];
+      return [a.addr === dst ? 0 : 1, r >= rank ? r - rank : 0x100 - r, a.ifindex === oif ? 0 : 1, 128 - Math.min(common(a.addr), a.prefixLen)];
     };
     let best: Address6 | undefined;
     let bestKey: number[] = [];
