@@ -166,8 +166,7 @@ export class Ipv6 {
   private readonly neigh = new Map<string, Neighbour6>();
   /** The UDP sockets bound to IPv6 (udp6.ts). */
   readonly udp: Udp6Table;
-  /** net.ipv6.conf.all.forwarding (a new namespace: 0). */
-  forwarding = false;
+  private fwd = false;
   /** net.ipv6.conf.all.hop_limit. */
   hopLimit = 64;
   readonly counters: Ipv6Counters = Object.fromEntries([
@@ -185,7 +184,40 @@ export class Ipv6 {
     this.udp = new Udp6Table((sock, dst, dport, data, meta) => this.sendUdp(sock, dst, dport, data, meta), conf);
   }
 
+  /**
+   * net.ipv6.conf.all.forwarding (a new namespace: 0), which addrconf_fixup_forwarding copies
+   * to default and every device: the one switch of the namespace's devices.
+   */
+  get forwarding(): boolean {
+    return this.fwd;
+  }
+
+  set forwarding(on: boolean) {
+    if (on === this.fwd) return;
+    this.fwd = on;
+    this.io.changed();
+  }
+
   // ---- neighbours -----------------------------------------------------------------
+
+  /**
+   * `ip -6 neigh add|replace|change` (RTM_NEWNEIGH): a static entry (PERMANENT unless a
+   * state is given); EEXIST when one is there and not replaced; EINVAL without an lladdr
+   * when none is known.
+   */
+  addNeighbour(ifindex: number, dst: bigint, lladdr: Uint8Array | null, o: { state?: NeighState; replace?: boolean } = {}): void {
+    const key = `${ifindex}/${dst}`;
+    const old = this.neigh.get(key);
+    if (old && !o.replace) fail('EEXIST');
+    if (lladdr === null && !old?.lladdr) fail('EINVAL', 'No link layer address given');
+    const n: Neighbour6 = { ifindex, dst, lladdr: lladdr ?? old!.lladdr, state: o.state ?? 'PERMANENT', router: old?.router ?? false, queue: old?.queue ?? [], probes: 0 };
+    this.neigh.set(key, n);
+    this.io.changed();
+    for (const q of n.queue.splice(0)) {
+      q.frame.set(n.lladdr!, 0);
+      this.io.xmit(ifindex, q.frame, { ...q.meta, protocol: ETH_P_IPV6, buffer: undefined });
+    }
+  }
 
   neighbours(): readonly Neighbour6[] {
     return [...this.neigh.values()];
