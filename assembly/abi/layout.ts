@@ -240,23 +240,28 @@ export const FR6_METRIC: u32 = 52;
 export const FR6_TYPE: u32 = 56;
 export const FR6_SIZE: u32 = 64;
 // IPv6 local-table entry (all /128: an address past DAD, RTN_LOCAL; its subnet-router
-// anycast while forwarding is on, RTN_ANYCAST): +0 addr[16]  +16 ifindex  +20 type.
+// anycast while forwarding is on, RTN_ANYCAST): +0 addr[16]  +16 ifindex  +20 type
+// +24 from (u64: the G_CLOCK_NS its address's DAD ends at, 0 when it has; the entry
+// counts from then, with no republish at that moment).
 export const FL6_ADDR: u32 = 0;
 export const FL6_IFINDEX: u32 = 16;
 export const FL6_TYPE: u32 = 20;
-export const FL6_SIZE: u32 = 24;
+export const FL6_FROM: u32 = 24;
+export const FL6_SIZE: u32 = 32;
 // IPv6 neighbour in a NUD_VALID state: +0 address[16]  +16 ifindex  +20 lladdr[6].
 export const FN6_ADDR: u32 = 0;
 export const FN6_IFINDEX: u32 = 16;
 export const FN6_LLADDR: u32 = 20;
 export const FN6_SIZE: u32 = 32;
-// IPv6 address a source may be chosen from (not tentative), in the stack's list order:
-// +0 addr[16]  +16 ifindex  +20 scope rank (as addr6.ts's scopeRank6)  +24 prefix length.
+// IPv6 address a source may be chosen from (once past DAD), in the stack's list order:
+// +0 addr[16]  +16 ifindex  +20 scope rank (as addr6.ts's scopeRank6)  +24 prefix length
+// +32 from (u64, as FL6_FROM).
 export const FA6_ADDR: u32 = 0;
 export const FA6_IFINDEX: u32 = 16;
 export const FA6_SCOPE: u32 = 20;
 export const FA6_PLEN: u32 = 24;
-export const FA6_SIZE: u32 = 32;
+export const FA6_FROM: u32 = 32;
+export const FA6_SIZE: u32 = 40;
 // Route types (rtnetlink RTN_*).
 export const RTN_UNICAST: u32 = 1;
 export const RTN_LOCAL: u32 = 2;

@@ -6,12 +6,12 @@
 // also the source address ipv6_dev_get_saddr would choose.
 
 import {
-  GLOBALS, G_DEV_TABLE, G_FIB_DIR, FIB_DIR_COUNT, FIB_DIR_ENTRIES, FIB_DIR_ENTRY, FIB_FLAGS, FIB_NDEVS, FIB_NROUTES,
+  GLOBALS, G_DEV_TABLE, G_FIB_DIR, G_CLOCK_NS, FIB_DIR_COUNT, FIB_DIR_ENTRIES, FIB_DIR_ENTRY, FIB_FLAGS, FIB_NDEVS, FIB_NROUTES,
   FIB_NLOCAL, FIB_NNEIGH, FIB_HDR, FIB_FORWARDING, FD_IFINDEX, FD_SLOT, FD_SIZE, FR_DST, FR_MASK, FR_IFINDEX, FR_GW,
   FR_PREFSRC, FR_METRIC, FR_TYPE, FR_SIZE, FL_DST, FL_MASK, FL_IFINDEX, FL_SIZE, FN_IFINDEX, FN_ADDR, FN_LLADDR, FN_SIZE,
   FIB_NROUTES6, FIB_NLOCAL6, FIB_NNEIGH6, FIB_NADDR6, FIB_FORWARDING6, FR6_DST, FR6_MASK, FR6_GW, FR6_IFINDEX, FR6_METRIC,
-  FR6_TYPE, FR6_SIZE, FL6_ADDR, FL6_TYPE, FL6_SIZE, FN6_ADDR, FN6_IFINDEX, FN6_LLADDR, FN6_SIZE, FA6_ADDR, FA6_IFINDEX,
-  FA6_SCOPE, FA6_PLEN, FA6_SIZE, RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT, D_IFINDEX, D_NETNS, D_FLAGS, D_MTU, D_MAC, IFF_UP,
+  FR6_TYPE, FR6_SIZE, FL6_ADDR, FL6_TYPE, FL6_FROM, FL6_SIZE, FN6_ADDR, FN6_IFINDEX, FN6_LLADDR, FN6_SIZE, FA6_ADDR, FA6_IFINDEX,
+  FA6_SCOPE, FA6_PLEN, FA6_FROM, FA6_SIZE, RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT, D_IFINDEX, D_NETNS, D_FLAGS, D_MTU, D_MAC, IFF_UP,
   IFF_LOOPBACK, IFF_POINTOPOINT, ETH_HLEN,
 } from "../abi/layout";
 import { VM_NETNS, VM_PKT_META, VM_PKT_LEN } from "../abi/vm";
@@ -248,13 +248,14 @@ function strict6(a: usize): bool {
   return load<u64>(a) == load<u64>(b) && load<u64>(a, 8) == load<u64>(b, 8);
 }
 
-/** The local table's entry for `dst` (all are /128): its type, 0 when there is none (fib6_null_entry). */
+/** The local table's entry for `dst` (all are /128, once their DAD is over): its type, 0 when there is none (fib6_null_entry). */
 function local6(fib: usize, dst: usize): u32 {
   const at = locals6(fib);
   const n = load<u32>(fib, FIB_NLOCAL6);
+  const now = load<u64>(GLOBALS, G_CLOCK_NS);
   for (let i: u32 = 0; i < n; i++) {
     const e = at + <usize>(i * FL6_SIZE);
-    if (same6(e + FL6_ADDR, dst)) return load<u32>(e, FL6_TYPE);
+    if (same6(e + FL6_ADDR, dst) && load<u64>(e, FL6_FROM) <= now) return load<u32>(e, FL6_TYPE);
   }
   return 0;
 }
@@ -306,10 +307,12 @@ function commonBits6(a: usize, b: usize): u32 {
 function source6(fib: usize, dst: usize, oif: u32): usize {
   const at = addresses6(fib);
   const n = load<u32>(fib, FIB_NADDR6);
+  const now = load<u64>(GLOBALS, G_CLOCK_NS);
   let best: usize = 0;
   let bestKey: u64 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const a = at + <usize>(i * FA6_SIZE);
+    if (load<u64>(a, FA6_FROM) > now) continue; // (tentative: never chosen)
     const r = load<u32>(a, FA6_SCOPE);
     // the four rules as one number, the first rule in the highest bits
     const key: u64 = (<u64>(same6(a + FA6_ADDR, dst) ? 0 : 1) << 32)

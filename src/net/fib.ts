@@ -12,7 +12,6 @@ import type { Dataplane } from '../dataplane.js';
 import type { Netns } from './netns.js';
 import { RegState, type NetDevice } from './netdev.js';
 import { ip6Bytes, mask6, scopeRank6 } from './stack/addr6.js';
-import { IFA_F_TENTATIVE } from './stack/addrconf.js';
 import { maskOf, type NeighState } from './stack/packet.js';
 import type { RouteType } from './stack/route.js';
 
@@ -62,12 +61,17 @@ export class FibTables {
     // table of addresses past DAD and, while forwarding is on, their subnet-router anycast
     // (addrconf_join_anycast: not for /127 or /128, not ::).
     const routes6 = [...st.inet6.routeList()].sort((a, b) => b.prefixLen - a.prefixLen || a.metric - b.metric || a.seq - b.seq);
-    const addrs6 = st.inet6.addresses().filter((a) => !(a.flags & IFA_F_TENTATIVE));
-    const locals6: { addr: bigint; ifindex: number; type: number }[] = addrs6.map((a) => ({ addr: a.addr, ifindex: a.ifindex, type: A.RTN_LOCAL }));
+    // (an address in DAD goes in with the time its DAD ends: the dataplane's clock passing
+    // it settles the address there as addrconf.ts's addresses() does here)
+    const addrs6 = st.inet6.addresses().flatMap((a) => {
+      const from = st.inet6.settlesAtNs(a);
+      return from === undefined ? [] : [{ a, from }];
+    });
+    const locals6: { addr: bigint; ifindex: number; type: number; from: bigint }[] = addrs6.map(({ a, from }) => ({ addr: a.addr, ifindex: a.ifindex, type: A.RTN_LOCAL, from }));
     if (st.ip6.forwarding) {
-      for (const a of addrs6) {
+      for (const { a, from } of addrs6) {
         const net = a.addr & mask6(a.prefixLen);
-        if (a.prefixLen < 127 && net !== 0n) locals6.push({ addr: net, ifindex: a.ifindex, type: A.RTN_ANYCAST });
+        if (a.prefixLen < 127 && net !== 0n) locals6.push({ addr: net, ifindex: a.ifindex, type: A.RTN_ANYCAST, from });
       }
     }
     const neigh6 = st.ip6.neighbours().filter((n) => n.lladdr && valid(n.state));
@@ -130,6 +134,7 @@ export class FibTables {
       bytes.set(ip6Bytes(l.addr), at + A.FL6_ADDR);
       dv.setUint32(at + A.FL6_IFINDEX, l.ifindex, true);
       dv.setUint32(at + A.FL6_TYPE, l.type, true);
+      dv.setBigUint64(at + A.FL6_FROM, l.from, true);
       at += A.FL6_SIZE;
     }
     for (const n of neigh6) {
@@ -138,11 +143,12 @@ export class FibTables {
       bytes.set(n.lladdr!.subarray(0, 6), at + A.FN6_LLADDR);
       at += A.FN6_SIZE;
     }
-    for (const a of addrs6) {
+    for (const { a, from } of addrs6) {
       bytes.set(ip6Bytes(a.addr), at + A.FA6_ADDR);
       dv.setUint32(at + A.FA6_IFINDEX, a.ifindex, true);
       dv.setUint32(at + A.FA6_SCOPE, scopeRank6(a.addr), true);
       dv.setUint32(at + A.FA6_PLEN, a.prefixLen, true);
+      dv.setBigUint64(at + A.FA6_FROM, from, true);
       at += A.FA6_SIZE;
     }
     const old = this.tables.get(ns.id);

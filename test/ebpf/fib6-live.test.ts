@@ -176,4 +176,15 @@ describe.skipIf(reason !== undefined)(`bpf_fib_lookup (AF_INET6) against this ma
     await forwarding(true);
     compare(program, CASES);
   });
+
+  it('an address in DAD: neither local nor a source yet (the kernel\'s DAD takes a second; nkemu\'s clock stands still)', async () => {
+    await forwarding(true);
+    const line = '-6 addr add 2001:db8:1::3/64 dev nka';
+    ip(['-n', NS, ...line.split(' ')]);
+    expect((await runCommand(emu, ['ip', ...line.split(' ')])).code).toBe(0);
+    compare('fib_tc', [
+      { name: 'a tentative address', dst: '2001:db8:1::3', rc: 7 },
+      { name: 'source address beside a tentative one', dst: '2001:db8:1::44', flags: F.SRC | F.SKIP_NEIGH, rc: 0 },
+    ]);
+  });
 });

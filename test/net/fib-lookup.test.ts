@@ -144,6 +144,15 @@ describe.each([true, false])('bpf_fib_lookup with AF_INET6 from a netkit program
     expect((await lookup('2001:db8::2')).rc).toBe(4); // its own address
     expect((await lookup('2001:db8::')).rc).toBe(4); // the subnet-router anycast address (forwarding on)
     expect((await lookup('fe80::1')).rc).toBe(4); // link-local: never forwarded
+    // an address in DAD is not local yet (its prefix route answers, and no neighbour) nor a
+    // source; its DAD ending on the virtual clock makes it both, with nothing republished
+    await ip('-6 addr add 2001:db8::3/64 dev nk0');
+    expect((await lookup('2001:db8::3')).rc).toBe(7);
+    expect((await lookup('2001:db8::44', 16 | 4)).src).toBe('20010db8000000000000000000000002');
+    emu.sleep(1);
+    expect((await lookup('2001:db8::3')).rc).toBe(4);
+    expect((await lookup('2001:db8::44', 16 | 4)).src).toBe('20010db8000000000000000000000003');
+    await ip('-6 addr del 2001:db8::3/64 dev nk0');
     await ip('-6 addr del 2001:db8::2/64 dev nk0');
     expect((await lookup('2001:db8::2')).rc).toBe(4); // no route left: the prefix route went with the address
     red.ip6.forwarding = false;

@@ -101,6 +101,15 @@ export class Addrconf {
     return ifindex === undefined ? this.addrs : this.addrs.filter((a) => a.ifindex === ifindex);
   }
 
+  /**
+   * When an address stops being tentative: 0n if it is not, the end of its DAD while that
+   * runs, undefined while it waits for its device.
+   */
+  settlesAtNs(a: Address6): bigint | undefined {
+    if (!(a.flags & IFA_F_TENTATIVE)) return 0n;
+    return a.dadStartNs === undefined ? undefined : a.dadStartNs + DAD_NS;
+  }
+
   isLocal(addr: bigint): boolean {
     return addr === LOOPBACK6 || this.addresses().some((a) => a.addr === addr && !(a.flags & IFA_F_TENTATIVE));
   }
