@@ -127,7 +127,7 @@ export class FibTables {
       bytes.set(ip6Bytes(r.via), at + A.FR6_GW);
       dv.setUint32(at + A.FR6_IFINDEX, r.ifindex, true);
       dv.setUint32(at + A.FR6_METRIC, r.metric, true);
-      dv.setUint32(at + A.FR6_TYPE, A.RTN_UNICAST, true);
+      dv.setUint32(at + A.FR6_TYPE, RTN[r.type ?? 'unicast'], true);
       at += A.FR6_SIZE;
     }
     for (const l of locals6) {

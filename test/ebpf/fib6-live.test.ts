@@ -9,7 +9,8 @@ import { kernelRun, kernelUnavailableReason } from '../helpers/kernel.js';
 // bpf_fib_lookup with family AF_INET6 (bpf_ipv6_fib_lookup) side by side with this
 // machine's kernel, as fib-live.test.ts holds the IPv4 lookup: in a namespace this test
 // creates, a veth pair; in nkemu's init namespace, a netkit pair (L2); both with the same
-// addresses (nodad: no DAD to wait for), MACs, MTUs, IPv6 routes and neighbours. The
+// addresses (nodad: no DAD to wait for), MACs, MTUs, IPv6 routes (reject ones too) and
+// neighbours. The
 // kernel runs the program inside that namespace (BPF_PROG_TEST_RUN looks up in the
 // caller's). The struct comes back with its ifindex as a device name.
 
@@ -35,6 +36,9 @@ const TOPOLOGY = [
   '-6 route add 2001:db8:7::/48 via 2001:db8:1::fe metric 20',
   '-6 route add 2001:db8:7::/48 via 2001:db8:2::fe metric 10',
   '-6 route add 2001:db8:5::/48 dev nka metric 3',
+  '-6 route add blackhole 2001:db8:6::/48',
+  '-6 route add unreachable 2001:db8:6:1::/64 metric 4',
+  '-6 route add prohibit 2001:db8:6:2::2',
   '-6 neigh add 2001:db8:1::fe lladdr 02:00:00:00:fe:01 dev nka nud permanent',
   '-6 neigh add 2001:db8:2::5 lladdr 02:00:00:00:05:02 dev nkb nud permanent',
   '-6 neigh add 2001:db8:2::6 lladdr 02:00:00:00:06:02 dev nkb nud stale',
@@ -65,6 +69,11 @@ const CASES: Case[] = [
   { name: 'tot_len at the MTU', dst: '2001:db8:2::5', totLen: 1400 },
   { name: 'a packet longer than the egress MTU', dst: '2001:db8:2::5', pad: 1300 },
   { name: 'no route', dst: '2001:db8:3::1', rc: 4 },
+  { name: 'a blackhole route', dst: '2001:db8:6:9::9', rc: 1 },
+  { name: 'an unreachable route', dst: '2001:db8:6:1::1', rc: 2 },
+  { name: 'a prohibit route', dst: '2001:db8:6:2::2', rc: 3 },
+  { name: 'a blackhole route from the egress side', dev: 'nkb', dst: '2001:db8:6:9::9', flags: F.OUTPUT, rc: 1 },
+  { name: 'a blackhole route, tot_len past every MTU', dst: '2001:db8:6:9::9', totLen: 9000, rc: 1 },
   { name: 'a local address', dst: '2001:db8:1::1', rc: 4 },
   { name: 'a local address, main table only (its connected route)', dst: '2001:db8:1::1', flags: F.DIRECT, rc: 7 },
   { name: 'a subnet-router anycast address', dst: '2001:db8:2::', rc: 4 },

@@ -12,6 +12,7 @@ import type { FrameMeta, RxMeta } from '../types.js';
 import { formatIp6, ip6Bytes, readIp6, scopeOf6 } from './addr6.js';
 import type { Addrconf } from './addrconf.js';
 import { ETH_HLEN, csumPartial, rd16, type NeighState } from './packet.js';
+import type { RouteType } from './route.js';
 import { Udp6Table, type Udp6Socket } from './udp6.js';
 
 export const ETH_P_IPV6 = 0x86dd;
@@ -40,6 +41,8 @@ export const NDISC_NEIGHBOUR_ADVERTISEMENT = 136;
 /** Destination unreachable codes: no route, address unreachable (ND failed). */
 export const ICMPV6_NOROUTE = 0;
 export const ICMPV6_ADDR_UNREACH = 3;
+/** Destination unreachable: communication administratively prohibited (a prohibit route). */
+export const ICMPV6_ADM_PROHIBITED = 1;
 /** IPV6_MIN_MTU: an ICMPv6 error quotes what fits in it. */
 const IPV6_MIN_MTU = 1280;
 const ALL_NODES = 0xff02n << 112n | 1n;
@@ -307,6 +310,13 @@ export class Ipv6 {
       this.counters.Ip6OutNoRoutes++;
       fail('ENETUNREACH');
     }
+    // (ip6_route_output's dst error for the reject types)
+    if (r?.type === 'blackhole') fail('EINVAL');
+    if (r?.type === 'unreachable') {
+      this.counters.Ip6OutNoRoutes++;
+      fail('EHOSTUNREACH');
+    }
+    if (r?.type === 'prohibit') fail('EACCES');
     const src = o.src ?? (local ? dst : this.conf.selectSource(dst, r!.ifindex) ?? 0n);
     const frame = buildIpv6({ src, dst, next, hopLimit: o.hopLimit ?? this.hopLimit }, payload);
     this.counters.Ip6OutRequests++;
@@ -350,8 +360,13 @@ export class Ipv6 {
     }
     // a group not joined: ip6_mc_input frees it (no reason given)
     if (ip.dst >> 120n === 0xffn) return this.drop(ifindex, f, meta, 'ip6_mc_input', 'NOT_SPECIFIED');
-    // ip6_route_input first: no route is the null entry's discard (and an ICMPv6 no route), forwarding or not
-    if (!looped && !this.conf.lookup(ip.dst)) return this.noRoute(f, ip, meta, ifindex);
+    // ip6_route_input first: no route is the null entry's discard (and an ICMPv6 no route),
+    // a reject route its own input, forwarding or not
+    if (!looped) {
+      const r = this.conf.lookup(ip.dst);
+      if (!r) return this.noRoute(f, ip, meta, ifindex);
+      if (r.type) return this.reject(r.type, f, ip, meta, ifindex);
+    }
     if (looped || !this.forwarding || scopeOf6(ip.dst) === 'link') {
       this.counters.Ip6InAddrErrors++;
       return this.drop(ifindex, f, meta, 'ip6_forward', 'IP_INADDRERRORS');
@@ -370,6 +385,18 @@ export class Ipv6 {
     this.counters.Ip6InNoRoutes++;
     this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE, 0);
     this.drop(ifindex, f, meta, 'ip6_pkt_discard', 'IP_INNOROUTES');
+  }
+
+  /**
+   * A reject route's input: blackhole dst_discard (silent), unreachable ip6_pkt_discard
+   * (ICMPv6 no route), prohibit ip6_pkt_prohibit (ICMPv6 administratively prohibited).
+   */
+  private reject(type: RouteType, f: Uint8Array, ip: Ipv6Header, meta: RxMeta, ifindex: number): void {
+    if (type === 'blackhole') return this.drop(ifindex, f, meta, 'dst_discard', 'NOT_SPECIFIED');
+    if (type === 'unreachable') return this.noRoute(f, ip, meta, ifindex);
+    this.counters.Ip6InNoRoutes++;
+    this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_ADM_PROHIBITED, 0);
+    this.drop(ifindex, f, meta, 'ip6_pkt_prohibit', 'IP_INNOROUTES');
   }
 
   /** ip6_forward: hop limit, route, MTU, then out with the hop limit one less. */
