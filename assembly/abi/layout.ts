@@ -202,11 +202,14 @@ export const FIB_NADDR6: u32 = 32;
 export const FIB_HDR: u32 = 48;
 export const FIB_FORWARDING: u32 = 1;
 export const FIB_FORWARDING6: u32 = 2;
-// Device: its ifindex and device-table slot (the live record has its MAC, MTU and flags;
-// one whose record names another ifindex or namespace has gone).
+// Device: its ifindex, device-table slot (the live record has its MAC, MTU and flags; one
+// whose record names another ifindex or namespace has gone) and its own switches
+// (FD_FORWARDING6: net.ipv6.conf.DEV.forwarding on).
 export const FD_IFINDEX: u32 = 0;
 export const FD_SLOT: u32 = 4;
-export const FD_SIZE: u32 = 8;
+export const FD_FLAGS: u32 = 8;
+export const FD_SIZE: u32 = 12;
+export const FD_FORWARDING6: u32 = 1;
 // Route: +0 dst  +4 mask  +8 ifindex  +12 gateway (0: connected)  +16 preferred source
 // (fib_result_prefsrc)  +20 metric  +24 type (RTN_*)
 export const FR_DST: u32 = 0;

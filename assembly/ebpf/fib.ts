@@ -7,9 +7,9 @@
 
 import {
   GLOBALS, G_DEV_TABLE, G_FIB_DIR, G_CLOCK_NS, FIB_DIR_COUNT, FIB_DIR_ENTRIES, FIB_DIR_ENTRY, FIB_FLAGS, FIB_NDEVS, FIB_NROUTES,
-  FIB_NLOCAL, FIB_NNEIGH, FIB_HDR, FIB_FORWARDING, FD_IFINDEX, FD_SLOT, FD_SIZE, FR_DST, FR_MASK, FR_IFINDEX, FR_GW,
+  FIB_NLOCAL, FIB_NNEIGH, FIB_HDR, FIB_FORWARDING, FD_IFINDEX, FD_SLOT, FD_FLAGS, FD_FORWARDING6, FD_SIZE, FR_DST, FR_MASK, FR_IFINDEX, FR_GW,
   FR_PREFSRC, FR_METRIC, FR_TYPE, FR_SIZE, FL_DST, FL_MASK, FL_IFINDEX, FL_SIZE, FN_IFINDEX, FN_ADDR, FN_LLADDR, FN_SIZE,
-  FIB_NROUTES6, FIB_NLOCAL6, FIB_NNEIGH6, FIB_NADDR6, FIB_FORWARDING6, FR6_DST, FR6_MASK, FR6_GW, FR6_IFINDEX, FR6_METRIC,
+  FIB_NROUTES6, FIB_NLOCAL6, FIB_NNEIGH6, FIB_NADDR6, FR6_DST, FR6_MASK, FR6_GW, FR6_IFINDEX, FR6_METRIC,
   FR6_TYPE, FR6_SIZE, FL6_ADDR, FL6_TYPE, FL6_FROM, FL6_SIZE, FN6_ADDR, FN6_IFINDEX, FN6_LLADDR, FN6_SIZE, FA6_ADDR, FA6_IFINDEX,
   FA6_SCOPE, FA6_PLEN, FA6_FROM, FA6_SIZE, RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT, D_IFINDEX, D_NETNS, D_FLAGS, D_MTU, D_MAC, IFF_UP,
   IFF_LOOPBACK, IFF_POINTOPOINT, ETH_HLEN,
@@ -87,6 +87,16 @@ function fibDevice(fib: usize, netns: u32, ifindex: u32): usize {
     // (unregistered, or moved to another namespace, since the table was built)
     if (dev == 0 || load<u32>(dev, D_IFINDEX) != ifindex || load<u32>(dev, D_NETNS) != netns) return 0;
     return dev;
+  }
+  return 0;
+}
+
+/** The device's own switches (FD_FLAGS) as the table lists them (0 for a device it does not list). */
+function fibDeviceFlags(fib: usize, ifindex: u32): u32 {
+  const n = load<u32>(fib, FIB_NDEVS);
+  for (let i: u32 = 0; i < n; i++) {
+    const e = fib + FIB_HDR + <usize>(i * FD_SIZE);
+    if (load<u32>(e, FD_IFINDEX) == ifindex) return load<u32>(e, FD_FLAGS);
   }
   return 0;
 }
@@ -338,9 +348,8 @@ function ipv6(fib: usize, netns: u32, p: usize, flags: u32, checkMtu: bool): i64
   if (strict6(p + P_DST) || strict6(p + P_SRC)) return RET_NOT_FWDED;
   const ifindex = load<u32>(p, P_IFINDEX);
   if (fibDevice(fib, netns, ifindex) == 0) return ENODEV;
-  // idev->cnf.forwarding: nkemu's is the namespace's (conf.all.forwarding, which the
-  // kernel copies to default and every device), with OUTPUT or without
-  if ((load<u32>(fib, FIB_FLAGS) & FIB_FORWARDING6) == 0) return RET_FWD_DISABLED;
+  // idev->cnf.forwarding (net.ipv6.conf.DEV.forwarding), with OUTPUT or without
+  if ((fibDeviceFlags(fib, ifindex) & FD_FORWARDING6) == 0) return RET_FWD_DISABLED;
   let local = true;
   let main = true;
   if ((flags & F_DIRECT) != 0) {

@@ -58,8 +58,8 @@ export class FibTables {
     }
     const neigh = st.neighbours().filter((n) => valid(n.state));
     // IPv6 (addrconf.ts, ipv6.ts): the main table in fib6_table_lookup's order; the local
-    // table of addresses past DAD and, while forwarding is on, their subnet-router anycast
-    // (addrconf_join_anycast: not for /127 or /128, not ::).
+    // table of addresses past DAD and, while their device forwards, their subnet-router
+    // anycast (addrconf_join_anycast: not for /127 or /128, not ::).
     const routes6 = [...st.inet6.routeList()].sort((a, b) => b.prefixLen - a.prefixLen || a.metric - b.metric || a.seq - b.seq);
     // (an address in DAD goes in with the time its DAD ends: the dataplane's clock passing
     // it settles the address there as addrconf.ts's addresses() does here)
@@ -68,11 +68,9 @@ export class FibTables {
       return from === undefined ? [] : [{ a, from }];
     });
     const locals6: { addr: bigint; ifindex: number; type: number; from: bigint }[] = addrs6.map(({ a, from }) => ({ addr: a.addr, ifindex: a.ifindex, type: A.RTN_LOCAL, from }));
-    if (st.ip6.forwarding) {
-      for (const { a, from } of addrs6) {
-        const net = a.addr & mask6(a.prefixLen);
-        if (a.prefixLen < 127 && net !== 0n) locals6.push({ addr: net, ifindex: a.ifindex, type: A.RTN_ANYCAST, from });
-      }
+    for (const { a, from } of addrs6) {
+      const net = a.addr & mask6(a.prefixLen);
+      if (st.ip6.deviceForwarding(a.ifindex) && a.prefixLen < 127 && net !== 0n) locals6.push({ addr: net, ifindex: a.ifindex, type: A.RTN_ANYCAST, from });
     }
     const neigh6 = st.ip6.neighbours().filter((n) => n.lladdr && valid(n.state));
     const size = A.FIB_HDR + devs.length * A.FD_SIZE + routes.length * A.FR_SIZE + locals.length * A.FL_SIZE + neigh.length * A.FN_SIZE
@@ -94,6 +92,7 @@ export class FibTables {
     for (const d of devs) {
       dv.setUint32(at + A.FD_IFINDEX, d.ifindex, true);
       dv.setUint32(at + A.FD_SLOT, d.slot, true);
+      dv.setUint32(at + A.FD_FLAGS, st.ip6.deviceForwarding(d.ifindex) ? A.FD_FORWARDING6 : 0, true);
       listed.set(d.ifindex, d.slot);
       at += A.FD_SIZE;
     }

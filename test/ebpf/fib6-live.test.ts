@@ -186,6 +186,34 @@ describe.skipIf(reason !== undefined)(`bpf_fib_lookup (AF_INET6) against this ma
     compare(program, CASES);
   });
 
+  it("a device's own forwarding switch: net.ipv6.conf.DEV.forwarding, which a write to all resets", async () => {
+    await forwarding(true);
+    const sysctl = async (w: string): Promise<void> => {
+      const real = spawnSync('ip', ['netns', 'exec', NS, 'sysctl', w], { encoding: 'utf8' });
+      const mine = await runCommand(emu, ['sysctl', w]);
+      expect({ out: mine.stdout, err: mine.stderr, code: mine.code }, `sysctl ${w}`).toEqual({ out: real.stdout, err: real.stderr, code: real.status });
+    };
+    await sysctl('net.ipv6.conf.nka.forwarding=0');
+    await sysctl('net.ipv6.conf.nka.forwarding');
+    await sysctl('net.ipv6.conf.nkb.forwarding');
+    await sysctl('net.ipv6.conf.all.forwarding');
+    await sysctl('net.ipv6.conf.nosuch.forwarding');
+    compare('fib_tc', [
+      { name: 'from the device with forwarding off', dev: 'nka', dst: '2001:db8:9::1', rc: 5 },
+      { name: 'from the device with forwarding off, egress side', dev: 'nka', dst: '2001:db8:9::1', flags: F.OUTPUT, rc: 5 },
+      { name: 'from another device, out of the one with forwarding off', dev: 'nkb', dst: '2001:db8:9::1', rc: 0 },
+    ]);
+    await forwarding(true);
+    await sysctl('net.ipv6.conf.nka.forwarding');
+    compare('fib_tc', [{ name: 'after all.forwarding=1 again', dev: 'nka', dst: '2001:db8:9::1', rc: 0 }]);
+    await forwarding(false);
+    await sysctl('net.ipv6.conf.nkb.forwarding=1');
+    compare('fib_tc', [
+      { name: 'all off, the device on', dev: 'nkb', dst: '2001:db8:9::1', rc: 0 },
+      { name: 'all off, another device', dev: 'nka', dst: '2001:db8:9::1', rc: 5 },
+    ]);
+  });
+
   it('an address in DAD: neither local nor a source yet (the kernel\'s DAD takes a second; nkemu\'s clock stands still)', async () => {
     await forwarding(true);
     const line = '-6 addr add 2001:db8:1::3/64 dev nka';

@@ -170,6 +170,8 @@ export class Ipv6 {
   /** The UDP sockets bound to IPv6 (udp6.ts). */
   readonly udp: Udp6Table;
   private fwd = false;
+  /** Devices whose forwarding was written after all's (ifindex → value). */
+  private readonly devFwd = new Map<number, boolean>();
   /** net.ipv6.conf.all.hop_limit. */
   hopLimit = 64;
   readonly counters: Ipv6Counters = Object.fromEntries([
@@ -188,16 +190,32 @@ export class Ipv6 {
   }
 
   /**
-   * net.ipv6.conf.all.forwarding (a new namespace: 0), which addrconf_fixup_forwarding copies
-   * to default and every device: the one switch of the namespace's devices.
+   * net.ipv6.conf.all.forwarding (a new namespace: 0), which the packet path follows
+   * (ip6_forward) and addrconf_fixup_forwarding copies to default and every device, even
+   * when it does not change.
    */
   get forwarding(): boolean {
     return this.fwd;
   }
 
   set forwarding(on: boolean) {
-    if (on === this.fwd) return;
+    if (on === this.fwd && this.devFwd.size === 0) return;
     this.fwd = on;
+    this.devFwd.clear();
+    this.io.changed();
+  }
+
+  /**
+   * net.ipv6.conf.DEV.forwarding: the device's own switch (bpf_fib_lookup's, the router
+   * flag of its neighbour advertisements). all's value unless written since all was.
+   */
+  deviceForwarding(ifindex: number): boolean {
+    return this.devFwd.get(ifindex) ?? this.fwd;
+  }
+
+  setDeviceForwarding(ifindex: number, on: boolean): void {
+    if (this.deviceForwarding(ifindex) === on) return;
+    this.devFwd.set(ifindex, on);
     this.io.changed();
   }
 
@@ -633,7 +651,7 @@ export class Ipv6 {
     if (ip.src === 0n) return; // (DAD from another host: nkemu's addresses never collide)
     if (sll) this.learn(ifindex, ip.src, sll, 'STALE', false);
     // (flags router, solicited, override; the target, then the target link-layer address option)
-    const flags = ((this.forwarding ? 0x80 : 0) | 0x40 | 0x20) << 24;
+    const flags = ((this.deviceForwarding(ifindex) ? 0x80 : 0) | 0x40 | 0x20) << 24;
     const body = new Uint8Array(24);
     body.set(ip6Bytes(target), 0);
     body[16] = 2; body[17] = 1; body.set(l.mac, 18);
