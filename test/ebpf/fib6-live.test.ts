@@ -202,6 +202,9 @@ describe.skipIf(reason !== undefined)(`bpf_fib_lookup (AF_INET6) against this ma
       { name: 'from the device with forwarding off', dev: 'nka', dst: '2001:db8:9::1', rc: 5 },
       { name: 'from the device with forwarding off, egress side', dev: 'nka', dst: '2001:db8:9::1', flags: F.OUTPUT, rc: 5 },
       { name: 'from another device, out of the one with forwarding off', dev: 'nkb', dst: '2001:db8:9::1', rc: 0 },
+      // (the device left its subnet-router anycast address: the connected route answers)
+      { name: 'the subnet-router anycast address of the device with forwarding off', dev: 'nkb', dst: '2001:db8:1::', rc: 7 },
+      { name: 'the subnet-router anycast address of the other device', dev: 'nkb', dst: '2001:db8:2::', rc: 4 },
     ]);
     await forwarding(true);
     await sysctl('net.ipv6.conf.nka.forwarding');
