@@ -182,22 +182,34 @@ export const FIB_DIR_COUNT: u32 = 0;
 export const FIB_DIR_ENTRIES: u32 = 4;
 export const FIB_DIR_ENTRY: u32 = 8;
 // A namespace's FIB record: a header, then its devices, main-table routes (longest prefix
-// first, then lowest metric: the first match wins), local-table entries and neighbours.
+// first, then lowest metric: the first match wins), local-table entries and neighbours,
+// then the same for IPv6 and its addresses (for source selection).
 // Addresses and masks in network byte order, as struct bpf_fib_lookup holds them.
-//   +0 flags (FIB_FORWARDING: IPv4 forwarding on)  +4 n_devs  +8 n_routes  +12 n_local
-//   +16 n_neigh  +32 devs[n_devs] (FD_*)  routes[n_routes] (FR_*)  local[n_local] (FL_*)  neigh[n_neigh] (FN_*)
+//   +0 flags (FIB_FORWARDING: IPv4 forwarding on; FIB_FORWARDING6: IPv6's)  +4 n_devs
+//   +8 n_routes  +12 n_local  +16 n_neigh  +20 n_routes6  +24 n_local6  +28 n_neigh6
+//   +32 n_addr6  +48 devs[n_devs] (FD_*)  routes[n_routes] (FR_*)  local[n_local] (FL_*)
+//   neigh[n_neigh] (FN_*)  routes6[n_routes6] (FR6_*)  local6[n_local6] (FL6_*)
+//   neigh6[n_neigh6] (FN6_*)  addr6[n_addr6] (FA6_*)
 export const FIB_FLAGS: u32 = 0;
 export const FIB_NDEVS: u32 = 4;
 export const FIB_NROUTES: u32 = 8;
 export const FIB_NLOCAL: u32 = 12;
 export const FIB_NNEIGH: u32 = 16;
-export const FIB_HDR: u32 = 32;
+export const FIB_NROUTES6: u32 = 20;
+export const FIB_NLOCAL6: u32 = 24;
+export const FIB_NNEIGH6: u32 = 28;
+export const FIB_NADDR6: u32 = 32;
+export const FIB_HDR: u32 = 48;
 export const FIB_FORWARDING: u32 = 1;
-// Device: its ifindex and device-table slot (the live record has its MAC, MTU and flags;
-// one whose record names another ifindex or namespace has gone).
+export const FIB_FORWARDING6: u32 = 2;
+// Device: its ifindex, device-table slot (the live record has its MAC, MTU and flags; one
+// whose record names another ifindex or namespace has gone) and its own switches
+// (FD_FORWARDING6: net.ipv6.conf.DEV.forwarding on).
 export const FD_IFINDEX: u32 = 0;
 export const FD_SLOT: u32 = 4;
-export const FD_SIZE: u32 = 8;
+export const FD_FLAGS: u32 = 8;
+export const FD_SIZE: u32 = 12;
+export const FD_FORWARDING6: u32 = 1;
 // Route: +0 dst  +4 mask  +8 ifindex  +12 gateway (0: connected)  +16 preferred source
 // (fib_result_prefsrc)  +20 metric  +24 type (RTN_*)
 export const FR_DST: u32 = 0;
@@ -220,8 +232,43 @@ export const FN_IFINDEX: u32 = 0;
 export const FN_ADDR: u32 = 4;
 export const FN_LLADDR: u32 = 8;
 export const FN_SIZE: u32 = 16;
+// IPv6 main-table route, in fib6_table_lookup's order (longest prefix, then lowest metric,
+// then the oldest: the first match wins): +0 dst[16]  +16 mask[16]  +32 gateway[16]
+// (:: connected)  +48 ifindex  +52 metric  +56 type (RTN_*)
+export const FR6_DST: u32 = 0;
+export const FR6_MASK: u32 = 16;
+export const FR6_GW: u32 = 32;
+export const FR6_IFINDEX: u32 = 48;
+export const FR6_METRIC: u32 = 52;
+export const FR6_TYPE: u32 = 56;
+export const FR6_SIZE: u32 = 64;
+// IPv6 local-table entry (all /128: an address past DAD, RTN_LOCAL; its subnet-router
+// anycast while forwarding is on, RTN_ANYCAST): +0 addr[16]  +16 ifindex  +20 type
+// +24 from (u64: the G_CLOCK_NS its address's DAD ends at, 0 when it has; the entry
+// counts from then, with no republish at that moment).
+export const FL6_ADDR: u32 = 0;
+export const FL6_IFINDEX: u32 = 16;
+export const FL6_TYPE: u32 = 20;
+export const FL6_FROM: u32 = 24;
+export const FL6_SIZE: u32 = 32;
+// IPv6 neighbour in a NUD_VALID state: +0 address[16]  +16 ifindex  +20 lladdr[6].
+export const FN6_ADDR: u32 = 0;
+export const FN6_IFINDEX: u32 = 16;
+export const FN6_LLADDR: u32 = 20;
+export const FN6_SIZE: u32 = 32;
+// IPv6 address a source may be chosen from (once past DAD), in the stack's list order:
+// +0 addr[16]  +16 ifindex  +20 scope rank (as addr6.ts's scopeRank6)  +24 prefix length
+// +32 from (u64, as FL6_FROM).
+export const FA6_ADDR: u32 = 0;
+export const FA6_IFINDEX: u32 = 16;
+export const FA6_SCOPE: u32 = 20;
+export const FA6_PLEN: u32 = 24;
+export const FA6_FROM: u32 = 32;
+export const FA6_SIZE: u32 = 40;
 // Route types (rtnetlink RTN_*).
 export const RTN_UNICAST: u32 = 1;
+export const RTN_LOCAL: u32 = 2;
+export const RTN_ANYCAST: u32 = 4;
 export const RTN_BLACKHOLE: u32 = 6;
 export const RTN_UNREACHABLE: u32 = 7;
 export const RTN_PROHIBIT: u32 = 8;

@@ -412,7 +412,7 @@ export function route6Lines(emu: Emulator, ns: string, dev?: number, keep: (r: R
   const n = emu.netns(ns);
   const inet6 = emu.stack(ns).inet6;
   return inet6.routeList().filter(keep).map((r) => [
-    dst6(r), ...(r.via ? ['via', formatIp6(r.via)] : []), ...(dev === undefined ? ['dev', n.find(r.ifindex)?.name ?? `if${r.ifindex}`] : []),
+    ...(r.type ? [r.type] : []), dst6(r), ...(r.via ? ['via', formatIp6(r.via)] : []), ...(dev === undefined ? ['dev', n.find(r.ifindex)?.name ?? `if${r.ifindex}`] : []),
     ...(r.proto !== 'boot' ? ['proto', r.proto] : []), 'metric', String(r.metric), ...(inet6.linkdown(r) ? ['linkdown'] : []), 'pref', 'medium',
   ].join(' '));
 }
@@ -421,7 +421,7 @@ export function route6Json(emu: Emulator, ns: string, dev?: number, keep: (r: Ro
   const n = emu.netns(ns);
   const inet6 = emu.stack(ns).inet6;
   return inet6.routeList().filter(keep).map((r) => ({
-    dst: dst6(r), ...(r.via ? { gateway: formatIp6(r.via) } : {}), ...(dev === undefined ? { dev: n.find(r.ifindex)?.name ?? `if${r.ifindex}` } : {}),
+    ...(r.type ? { type: r.type } : {}), dst: dst6(r), ...(r.via ? { gateway: formatIp6(r.via) } : {}), ...(dev === undefined ? { dev: n.find(r.ifindex)?.name ?? `if${r.ifindex}` } : {}),
     ...(r.proto !== 'boot' ? { protocol: r.proto } : {}), metric: r.metric, flags: inet6.linkdown(r) ? ['linkdown'] : [], pref: 'medium',
   }));
 }

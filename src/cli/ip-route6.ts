@@ -6,6 +6,7 @@
 import { NetError } from '../errors.js';
 import { formatIp6, inPrefix6, parseIp6 } from '../net/stack/addr6.js';
 import type { Route6 } from '../net/stack/addrconf.js';
+import type { RouteType } from '../net/stack/route.js';
 import { CliError, type Ctx } from './context.js';
 import { route6Json, route6Lines } from './format.js';
 import { ROUTE_USAGE } from './ip-usage.js';
@@ -81,9 +82,12 @@ export function route6Cmd(ctx: Ctx, args: string[], h: Route6Helpers): void {
   let via: bigint | undefined;
   let dev: string | undefined;
   let metric: number | undefined;
+  let type: RouteType | undefined;
   for (let i = 1; i < args.length; i++) {
     let a = args[i]!;
-    if (a === 'via') via = addr6(h.nextArg(args, i++));
+    // (iproute2's `[TYPE] PREFIX`: a type keyword before the prefix)
+    if (dst === undefined && type === undefined && ROUTE6_TYPES.has(a)) type = a as RouteType;
+    else if (a === 'via') via = addr6(h.nextArg(args, i++));
     else if (a === 'dev' || h.matches(a, 'oif')) dev = h.nextArg(args, i++);
     else if (a === 'metric' || a === 'preference') metric = h.uint(h.nextArg(args, i++), '"metric" value is invalid\n');
     else if (h.matches(a, 'table')) h.parseTable(h.nextArg(args, i++), false);
@@ -96,11 +100,14 @@ export function route6Cmd(ctx: Ctx, args: string[], h: Route6Helpers): void {
   }
   if (dst === undefined) h.usage(ROUTE_USAGE);
   const ifindex = dev === undefined ? undefined : h.findDev(ctx, dev);
-  const r = { dst: dst.addr, prefixLen: dst.len, via, ifindex, metric };
+  const r = { dst: dst.addr, prefixLen: dst.len, via, ifindex, metric, type, loopback: h.findDev(ctx, 'lo') };
   if (add) inet6.addRoute(r);
   else if (replace || change) inet6.replaceRoute(r, replace);
   else inet6.delRoute(r);
 }
+
+/** The route types `ip -6 route add|del` takes (iproute2's others, local, throw, nat, …, nkemu has not). */
+const ROUTE6_TYPES: ReadonlySet<string> = new Set(['unicast', 'blackhole', 'unreachable', 'prohibit']);
 
 /** iproute_list_flush_or_save's selector for IPv6: `dev`, `table`, `root P`, `match P`, `[exact] P`. */
 function selector(ctx: Ctx, args: string[], h: Route6Helpers): { dev?: number; keep: (r: Route6) => boolean } {
@@ -165,6 +172,10 @@ function get(ctx: Ctx, args: string[], h: Route6Helpers): void {
   }
   const r = inet6.lookup(dst, oifIndex);
   if (!r) throw new NetError('ENETUNREACH');
+  // (ip6_route_output's dst error for the reject types)
+  if (r.type === 'blackhole') throw new NetError('EINVAL');
+  if (r.type === 'unreachable') throw new NetError('EHOSTUNREACH');
+  if (r.type === 'prohibit') throw new NetError('EACCES');
   const src = from ?? inet6.selectSource(dst, r.ifindex);
   const parts = [formatIp6(dst), 'from', fromText, ...(r.via ? ['via', formatIp6(r.via)] : []), 'dev', name(r.ifindex),
     ...(r.proto === 'kernel' ? ['proto', 'kernel'] : []), ...(src !== undefined ? ['src', formatIp6(src)] : []), 'metric', String(r.metric), 'pref', 'medium'];

@@ -843,17 +843,30 @@ function neighModify(ctx: Ctx, verb: 'add' | 'replace' | 'change' | 'del', args:
     }
   }
   if (opt.dev === undefined || opt.dst === undefined) throw new CliError('Device and destination are required arguments.', 255);
-  if (ctx.family === 'inet6' || opt.dst.includes(':')) throw new CliError(`nkemu: "ip -6 neigh ${verb}" is not supported (IPv6 neighbours come from neighbour discovery)`, 255);
   const dev = findDev(emu, ns, opt.dev).ifindex;
-  const dst = parseIp(opt.dst);
-  if (dst === null) throw new CliError(`Error: any valid address is expected rather than "${opt.dst}".`, 1);
   const stack = emu.stack(ns);
-  if (verb === 'del') return stack.delNeighbour(dev, dst);
   let ll: Uint8Array | null = null;
-  if (opt.lladdr !== undefined) {
+  const lladdr = (): void => {
+    if (opt.lladdr === undefined) return;
     if (!/^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$/i.test(opt.lladdr)) throw new CliError(`"${opt.lladdr}" is invalid lladdr.`, 1);
     ll = new Uint8Array(opt.lladdr.split(':').map((x) => parseInt(x, 16)));
+  };
+  if (ctx.family === 'inet6' || opt.dst.includes(':')) {
+    // (the IPv6 neighbour table, ndisc's: the same verbs on ipv6.ts's entries)
+    const dst6 = parseIp6(opt.dst);
+    if (dst6 === null) throw new CliError(`Error: ${ctx.family === 'inet6' ? 'inet6' : 'any valid'} address is expected rather than "${opt.dst}".`, 1);
+    if (verb === 'del') {
+      if (!stack.ip6.delNeighbour(dev, dst6)) throw new NetError('ENOENT');
+      return;
+    }
+    lladdr();
+    if (verb === 'change' && !stack.ip6.neighbours().some((x) => x.ifindex === dev && x.dst === dst6)) throw new NetError('ENOENT');
+    return stack.ip6.addNeighbour(dev, dst6, ll, { state: opt.nud, replace: verb !== 'add' });
   }
+  const dst = parseIp(opt.dst);
+  if (dst === null) throw new CliError(`Error: any valid address is expected rather than "${opt.dst}".`, 1);
+  if (verb === 'del') return stack.delNeighbour(dev, dst);
+  lladdr();
   // change: NLM_F_REPLACE without NLM_F_CREATE, so the entry must exist
   if (verb === 'change' && !stack.neighbours().some((x) => x.ifindex === dev && x.dst === dst)) throw new NetError('ENOENT');
   stack.addNeighbour(dev, dst, ll, { state: opt.nud, replace: verb !== 'add' });

@@ -1,8 +1,8 @@
 /**
  * `sysctl` (procps-ng) for the keys a namespace's stack has: net.ipv4.ip_forward and
  * net.ipv4.conf.all.forwarding, one value (the kernel's devinet forwarding: any integer,
- * forwarding on when it is not 0); net.ipv6.conf.all.forwarding (0 or 1: another
- * value reads back as 1), net.ipv6.conf.{all,default}.accept_dad; kernel.bpf_stats_enabled
+ * forwarding on when it is not 0); net.ipv6.conf.all.forwarding and .DEV.forwarding (0
+ * or 1: another value reads back as 1; all's write sets every device's), net.ipv6.conf.{all,default}.accept_dad; kernel.bpf_stats_enabled
  * (the machine's, whatever the namespace: 0 or 1, another value is EINVAL). Reads print `key = value`; writes echo it unless -q;
  * -n prints values only, -N names only, -e ignores unknown keys, -w wants key=value;
  * keys may be written with '/' for '.'. Unknown keys and bad values are procps' errors
@@ -36,6 +36,14 @@ const KEYS: Record<string, { get(s: Stack, emu: Emulator): number; set(s: Stack,
   // (bpf_stats_handler: the sysctl's own value, 0 or 1; on, every program run is counted)
   'kernel.bpf_stats_enabled': { get: (_s, emu) => (emu.bpfStatsEnabled() ? 1 : 0), set: (_s, v, emu) => emu.setBpfStats(v !== 0), min: 0, max: 1 },
 };
+
+/** net.ipv6.conf.DEV.forwarding, for a device of the namespace (as all's: 0 or 1). */
+function deviceKey(ctx: Ctx, name: string): (typeof KEYS)[string] | undefined {
+  const m = /^net\.ipv6\.conf\.([^.]+)\.forwarding$/.exec(name);
+  const dev = m && m[1] !== 'default' ? ctx.emu.netns(ctx.ns).find(m[1]!) : undefined;
+  if (!dev) return undefined;
+  return { get: (s) => (s.ip6.deviceForwarding(dev.ifindex) ? 1 : 0), set: (s, v) => s.ip6.setDeviceForwarding(dev.ifindex, v !== 0) };
+}
 
 export function sysctl(ctx: Ctx, argv: string[]): number {
   let names = false, values = false, quiet = false, write = false, ignore = false;
@@ -74,7 +82,7 @@ export function sysctl(ctx: Ctx, argv: string[]): number {
       return;
     }
     const name = (eq < 0 ? it : it.slice(0, eq)).replace(/\//g, '.');
-    const key = KEYS[name];
+    const key = KEYS[name] ?? deviceKey(ctx, name);
     if (!key) {
       if (!ignore) {
         ctx.err.push(`sysctl: cannot stat /proc/sys/${name.replace(/\./g, '/')}: No such file or directory`);

@@ -102,7 +102,8 @@ export async function ping(ctx: Ctx, argv: string[], family?: 4 | 6): Promise<nu
     r = await ctx.emu.ping(ctx.ns, dst, { ...o, ...(ctx.signal ? { signal: ctx.signal } : {}), onLine: (l) => { head(); if (!quiet) ctx.out.push(l); } });
   } catch (e) {
     // (what ping prints when connect() fails: no route, or a blackhole, unreachable or prohibit one)
-    const why = e instanceof NetError ? PING_CONNECT[e.errno] : undefined;
+    // (iputils says more about EACCES for IPv4 only: the broadcast hint)
+    const why = e instanceof NetError ? (v6 && e.errno === 'EACCES' ? 'ping: connect: Permission denied' : PING_CONNECT[e.errno]) : undefined;
     if (why) throw new CliError(why, 2);
     throw e;
   }

@@ -27,6 +27,10 @@ function topology(a: string, r: string, b: string, kind: string): string[][] {
     ['-n', r, '-6', 'addr', 'add', '2001:db8:b::fe/64', 'dev', 'rb'], ['-n', b, '-6', 'addr', 'add', '2001:db8:b::1/64', 'dev', 'vb'],
     ['-n', a, '-6', 'route', 'add', 'default', 'via', '2001:db8:a::fe'], ['-n', b, '-6', 'route', 'add', 'default', 'via', '2001:db8:b::fe'],
     ['netns', 'exec', r, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'],
+    // reject routes on the router: a blackhole drops in silence, unreachable and prohibit answer
+    ['-n', r, '-6', 'route', 'add', 'blackhole', '2001:db8:60::/48'],
+    ['-n', r, '-6', 'route', 'add', 'unreachable', '2001:db8:61::/64'],
+    ['-n', r, '-6', 'route', 'add', 'prohibit', '2001:db8:62::/64'],
   ];
 }
 
@@ -59,6 +63,10 @@ describe.skipIf(reason !== undefined)(`IPv6 through a router against this machin
     'ping -c 1 2001:db8:c::1',
     'ping -c 1 -s 1400 2001:db8:b::1',
     'ping -c 1 -s 1352 2001:db8:b::1',
+    // (no answer: iputils waits its 10 s linger)
+    'ping -c 1 2001:db8:60::1',
+    'ping -c 1 2001:db8:61::1',
+    'ping -c 1 2001:db8:62::1',
   ])('%s', async (line) => {
     const real = spawnSync('ip', ['netns', 'exec', A, ...splitWords(line)], { encoding: 'utf8' });
     const mine = await runCommand(emu, splitWords(line));

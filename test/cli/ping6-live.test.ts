@@ -80,6 +80,13 @@ describe.skipIf(reason !== undefined)(`ping -6 against this machine's iputils an
     'sysctl -w net.ipv6.conf.all.forwarding=1',
     'sysctl net.ipv6.conf.all.forwarding',
     'sysctl -w net.ipv6.conf.all.forwarding=0',
+    // reject routes: connect() fails as ip6_route_output's dst error says
+    'ip -6 route add blackhole 2001:db8:60::/48',
+    'ip -6 route add unreachable 2001:db8:61::/64',
+    'ip -6 route add prohibit 2001:db8:62::/64',
+    'ping -c 1 2001:db8:60::1',
+    'ping -c 1 2001:db8:61::1',
+    'ping -c 1 2001:db8:62::1',
   ])('%s', async (line) => {
     const [real, mine] = await both(line);
     expect(mine).toEqual(real);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runCommand } from '../../src/cli/main.js';
 import { Emulator } from '../../src/emulator.js';
 import { fibArgs, fibPacket } from '../fixtures/bpf/cases.js';
 
@@ -87,5 +88,74 @@ describe.each([true, false])('bpf_fib_lookup from a NIC\'s XDP program (compiled
     expect(v.getUint32(8 + 12, true)).toBe(9); // rt_metric
     expect([...out.subarray(8 + 32, 8 + 36)].join('.')).toBe('10.4.0.7');
     expect(Buffer.from(out.subarray(8 + 52, 8 + 64)).toString('hex')).toBe('02000000' + '00e0' + '020000000007');
+  });
+});
+
+describe.each([true, false])('bpf_fib_lookup with AF_INET6 from a netkit program (compiled: %s)', (jit) => {
+  it("answers from the peer's namespace, and follows its IPv6 neighbours, routes, addresses and forwarding", async () => {
+    emu = await Emulator.create({ seed: 7, jit });
+    emu.addNetns('red');
+    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l2', peerInfo: { ifname: 'nk0', netns: 'red', address: '02:00:00:00:00:0b' } } } });
+    emu.setLink('init', 'nk1', { up: true });
+    emu.setLink('red', 'nk0', { up: true });
+    const nk0 = emu.device('red', 'nk0').ifindex;
+    const ip = async (line: string): Promise<void> => {
+      const r = await runCommand(emu, ['ip', '-n', 'red', ...line.split(' ')]);
+      expect(r.stderr, line).toBe('');
+      expect(r.code, line).toBe(0);
+    };
+    await ip('-6 addr add 2001:db8::2/64 dev nk0 nodad');
+    await ip('-6 route add 2001:db8:5::/48 via 2001:db8::9 metric 3');
+    await ip('-6 neigh add 2001:db8::9 lladdr 02:00:00:00:00:09 dev nk0 nud permanent');
+    const red = emu.stack('red');
+    const obj = emu.loadObject(readFileSync(FIX + 'tunnel_fib.o'), { programs: ['fib_tc'] });
+    emu.progAttach('init', { ifindex: emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog: obj.programs.get('fib_tc')! });
+    const seen: Uint8Array[] = [];
+    emu.onReceive((dev, frame) => { if (dev.name === 'nk0') seen.push(frame.slice()); });
+
+    /** One packet through nk1: the lookup's return value, egress ifindex, src, dst, metric, smac and dmac. */
+    const lookup = async (dst: string, flags = 0): Promise<{ rc: number; ifindex: number; metric: number; src: string; dst: string; smac: string; dmac: string }> => {
+      seen.length = 0;
+      const p = fibPacket(fibArgs({ family: 10, ifindex: nk0, dst }, flags));
+      p.set([2, 0, 0, 0, 0, 0x0b], 0);
+      emu.transmit('init', 'nk1', p);
+      await emu.settle();
+      expect(seen).toHaveLength(1);
+      const out = seen[0]!.subarray(42 + 72);
+      const v = new DataView(out.buffer, out.byteOffset);
+      const hex = (a: number, n: number): string => Buffer.from(out.subarray(a, a + n)).toString('hex');
+      return { rc: Number(v.getBigInt64(0, true)), ifindex: v.getUint32(16, true), metric: v.getUint32(20, true), src: hex(24, 16), dst: hex(40, 16), smac: hex(60, 6), dmac: hex(66, 6) };
+    };
+
+    // red's IPv6 forwarding is off, as a new namespace's is
+    expect((await lookup('2001:db8:5::1')).rc).toBe(5);
+    expect((await runCommand(emu, ['ip', 'netns', 'exec', 'red', 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'])).code).toBe(0);
+    const gw = '20010db8000000000000000000000009';
+    expect(await lookup('2001:db8:5::1')).toEqual({ rc: 0, ifindex: nk0, metric: 3, src: '0'.repeat(32), dst: gw, smac: '02000000000b', dmac: '020000000009' });
+    // BPF_FIB_LOOKUP_SRC: the stack's source address for the destination
+    expect((await lookup('2001:db8:5::1', 16)).src).toBe('20010db8000000000000000000000002');
+    await ip('-6 neigh del 2001:db8::9 dev nk0');
+    expect((await lookup('2001:db8:5::1')).rc).toBe(7); // NO_NEIGH
+    // a neighbour the stack learns counts as one added does
+    red.ip6.addNeighbour(nk0, 0x20010db8000000000000000000000009n, new Uint8Array([2, 0, 0, 0, 0, 0x19]), { state: 'STALE' });
+    expect((await lookup('2001:db8:5::1')).dmac).toBe('020000000019');
+    await ip('-6 route del 2001:db8:5::/48');
+    expect((await lookup('2001:db8:5::1')).rc).toBe(4); // NOT_FWDED: no route
+    expect((await lookup('2001:db8::2')).rc).toBe(4); // its own address
+    expect((await lookup('2001:db8::')).rc).toBe(4); // the subnet-router anycast address (forwarding on)
+    expect((await lookup('fe80::1')).rc).toBe(4); // link-local: never forwarded
+    // an address in DAD is not local yet (its prefix route answers, and no neighbour) nor a
+    // source; its DAD ending on the virtual clock makes it both, with nothing republished
+    await ip('-6 addr add 2001:db8::3/64 dev nk0');
+    expect((await lookup('2001:db8::3')).rc).toBe(7);
+    expect((await lookup('2001:db8::44', 16 | 4)).src).toBe('20010db8000000000000000000000002');
+    emu.sleep(1);
+    expect((await lookup('2001:db8::3')).rc).toBe(4);
+    expect((await lookup('2001:db8::44', 16 | 4)).src).toBe('20010db8000000000000000000000003');
+    await ip('-6 addr del 2001:db8::3/64 dev nk0');
+    await ip('-6 addr del 2001:db8::2/64 dev nk0');
+    expect((await lookup('2001:db8::2')).rc).toBe(4); // no route left: the prefix route went with the address
+    red.ip6.forwarding = false;
+    expect((await lookup('2001:db8::2')).rc).toBe(5);
   });
 });

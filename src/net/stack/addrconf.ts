@@ -12,6 +12,7 @@
  */
 
 import { fail } from '../../errors.js';
+import type { RouteType } from './route.js';
 import { LINK_LOCAL_PREFIX, LOOPBACK6, eui64, inPrefix6, mask6, scopeRank6, type Scope6, scopeOf6 } from './addr6.js';
 
 /** IN6_ADDR_GEN_MODE_*: how a device's link-local interface identifier is made. */
@@ -44,6 +45,8 @@ export interface Route6 {
   proto: 'kernel' | 'boot';
   /** Insertion order (among equal keys the kernel lists the older first). */
   seq: number;
+  /** RTN_*: unicast when absent; blackhole, unreachable and prohibit routes go through lo. */
+  type?: RouteType;
 }
 
 export interface Link6 {
@@ -99,6 +102,15 @@ export class Addrconf {
       }
     }
     return ifindex === undefined ? this.addrs : this.addrs.filter((a) => a.ifindex === ifindex);
+  }
+
+  /**
+   * When an address stops being tentative: 0n if it is not, the end of its DAD while that
+   * runs, undefined while it waits for its device.
+   */
+  settlesAtNs(a: Address6): bigint | undefined {
+    if (!(a.flags & IFA_F_TENTATIVE)) return 0n;
+    return a.dadStartNs === undefined ? undefined : a.dadStartNs + DAD_NS;
   }
 
   isLocal(addr: bigint): boolean {
@@ -255,14 +267,17 @@ export class Addrconf {
    * bits are cleared; another route of the same prefix and metric is EEXIST (NLM_F_EXCL). A
    * gateway needs a device when it is link-local (EINVAL, "Egress device not specified"),
    * else takes the device of the connected route that reaches it (EHOSTUNREACH without one);
-   * neither gateway nor device is ENODEV.
+   * neither gateway nor device is ENODEV. A blackhole, unreachable or prohibit route
+   * (ip6_route_info_create: RTF_REJECT) goes through the loopback device, `loopback`, and
+   * keeps no gateway.
    */
-  addRoute(r: { dst: bigint; prefixLen: number; via?: bigint; ifindex?: number; metric?: number }): Route6 {
+  addRoute(r: { dst: bigint; prefixLen: number; via?: bigint; ifindex?: number; metric?: number; type?: RouteType; loopback?: number }): Route6 {
     if (!Number.isInteger(r.prefixLen) || r.prefixLen < 0 || r.prefixLen > 128) fail('EINVAL', 'Invalid prefix length');
     const dst = r.dst & mask6(r.prefixLen);
     const metric = r.metric ?? RT6_PRIO_USER;
-    const via = r.via ?? 0n;
-    let ifindex = r.ifindex ?? 0;
+    const type = r.type ?? 'unicast';
+    const via = type === 'unicast' ? r.via ?? 0n : 0n;
+    let ifindex = type === 'unicast' ? r.ifindex ?? 0 : r.loopback ?? 0;
     if (via) {
       if (scopeOf6(via) === 'link') {
         if (!ifindex) fail('EINVAL', 'Egress device not specified');
@@ -277,7 +292,7 @@ export class Addrconf {
     const l = this.io.link(ifindex);
     if (!l) fail('ENODEV');
     if (this.routes.some((x) => x.dst === dst && x.prefixLen === r.prefixLen && x.metric === metric)) fail('EEXIST');
-    const route: Route6 = { dst, prefixLen: r.prefixLen, ifindex, via, metric, proto: 'boot', seq: this.seq++ };
+    const route: Route6 = { dst, prefixLen: r.prefixLen, ifindex, via, metric, proto: 'boot', seq: this.seq++, ...(type !== 'unicast' ? { type } : {}) };
     this.routes.push(route);
     this.io.changed();
     return route;
@@ -288,7 +303,7 @@ export class Addrconf {
    * gives way to the new one, checked as an add is (the old one stays if it is refused);
    * none: replace (NLM_F_CREATE) adds, change is ENOENT.
    */
-  replaceRoute(r: { dst: bigint; prefixLen: number; via?: bigint; ifindex?: number; metric?: number }, create: boolean): Route6 {
+  replaceRoute(r: { dst: bigint; prefixLen: number; via?: bigint; ifindex?: number; metric?: number; type?: RouteType; loopback?: number }, create: boolean): Route6 {
     const dst = r.dst & mask6(r.prefixLen);
     const metric = r.metric ?? RT6_PRIO_USER;
     const old = this.routeList().find((x) => x.dst === dst && x.prefixLen === r.prefixLen && x.metric === metric);
@@ -339,7 +354,8 @@ export class Addrconf {
   /**
    * ipv6_dev_get_saddr (RFC 6724's rules that apply here): the destination itself; then an
    * address of the destination's scope or the nearest wider one (else the widest narrower);
-   * then one on the outgoing device; then the longest common prefix. Tentative addresses
+   * then one on the outgoing device; then the longest common prefix, counted no further
+   * than the address's own prefix length (IPV6_SADDR_RULE_PREFIX). Tentative addresses
    * are never chosen; for a link-scope destination only the outgoing device's count.
    */
   selectSource(dst: bigint, oif: number): bigint | undefined {
@@ -353,7 +369,7 @@ export class Addrconf {
     };
     const key = (a: Address6): number[] => {
       const r = scopeRank6(a.addr);
-      return [a.addr === dst ? 0 : 1, r >= rank ? r - rank : 0x100 - r, a.ifindex === oif ? 0 : 1, 128 - common(a.addr)];
+      return [a.addr === dst ? 0 : 1, r >= rank ? r - rank : 0x100 - r, a.ifindex === oif ? 0 : 1, 128 - Math.min(common(a.addr), a.prefixLen)];
     };
     let best: Address6 | undefined;
     let bestKey: number[] = [];

@@ -12,6 +12,7 @@ import type { FrameMeta, RxMeta } from '../types.js';
 import { formatIp6, ip6Bytes, readIp6, scopeOf6 } from './addr6.js';
 import type { Addrconf } from './addrconf.js';
 import { ETH_HLEN, csumPartial, rd16, type NeighState } from './packet.js';
+import type { RouteType } from './route.js';
 import { Udp6Table, type Udp6Socket } from './udp6.js';
 
 export const ETH_P_IPV6 = 0x86dd;
@@ -40,6 +41,8 @@ export const NDISC_NEIGHBOUR_ADVERTISEMENT = 136;
 /** Destination unreachable codes: no route, address unreachable (ND failed). */
 export const ICMPV6_NOROUTE = 0;
 export const ICMPV6_ADDR_UNREACH = 3;
+/** Destination unreachable: communication administratively prohibited (a prohibit route). */
+export const ICMPV6_ADM_PROHIBITED = 1;
 /** IPV6_MIN_MTU: an ICMPv6 error quotes what fits in it. */
 const IPV6_MIN_MTU = 1280;
 const ALL_NODES = 0xff02n << 112n | 1n;
@@ -166,8 +169,9 @@ export class Ipv6 {
   private readonly neigh = new Map<string, Neighbour6>();
   /** The UDP sockets bound to IPv6 (udp6.ts). */
   readonly udp: Udp6Table;
-  /** net.ipv6.conf.all.forwarding (a new namespace: 0). */
-  forwarding = false;
+  private fwd = false;
+  /** Devices whose forwarding was written after all's (ifindex → value). */
+  private readonly devFwd = new Map<number, boolean>();
   /** net.ipv6.conf.all.hop_limit. */
   hopLimit = 64;
   readonly counters: Ipv6Counters = Object.fromEntries([
@@ -185,7 +189,56 @@ export class Ipv6 {
     this.udp = new Udp6Table((sock, dst, dport, data, meta) => this.sendUdp(sock, dst, dport, data, meta), conf);
   }
 
+  /**
+   * net.ipv6.conf.all.forwarding (a new namespace: 0), which the packet path follows
+   * (ip6_forward) and addrconf_fixup_forwarding copies to default and every device, even
+   * when it does not change.
+   */
+  get forwarding(): boolean {
+    return this.fwd;
+  }
+
+  set forwarding(on: boolean) {
+    if (on === this.fwd && this.devFwd.size === 0) return;
+    this.fwd = on;
+    this.devFwd.clear();
+    this.io.changed();
+  }
+
+  /**
+   * net.ipv6.conf.DEV.forwarding: the device's own switch (bpf_fib_lookup's, the router
+   * flag of its neighbour advertisements). all's value unless written since all was.
+   */
+  deviceForwarding(ifindex: number): boolean {
+    return this.devFwd.get(ifindex) ?? this.fwd;
+  }
+
+  setDeviceForwarding(ifindex: number, on: boolean): void {
+    if (this.deviceForwarding(ifindex) === on) return;
+    this.devFwd.set(ifindex, on);
+    this.io.changed();
+  }
+
   // ---- neighbours -----------------------------------------------------------------
+
+  /**
+   * `ip -6 neigh add|replace|change` (RTM_NEWNEIGH): a static entry (PERMANENT unless a
+   * state is given); EEXIST when one is there and not replaced; EINVAL without an lladdr
+   * when none is known.
+   */
+  addNeighbour(ifindex: number, dst: bigint, lladdr: Uint8Array | null, o: { state?: NeighState; replace?: boolean } = {}): void {
+    const key = `${ifindex}/${dst}`;
+    const old = this.neigh.get(key);
+    if (old && !o.replace) fail('EEXIST');
+    if (lladdr === null && !old?.lladdr) fail('EINVAL', 'No link layer address given');
+    const n: Neighbour6 = { ifindex, dst, lladdr: lladdr ?? old!.lladdr, state: o.state ?? 'PERMANENT', router: old?.router ?? false, queue: old?.queue ?? [], probes: 0 };
+    this.neigh.set(key, n);
+    this.io.changed();
+    for (const q of n.queue.splice(0)) {
+      q.frame.set(n.lladdr!, 0);
+      this.io.xmit(ifindex, q.frame, { ...q.meta, protocol: ETH_P_IPV6, buffer: undefined });
+    }
+  }
 
   neighbours(): readonly Neighbour6[] {
     return [...this.neigh.values()];
@@ -275,6 +328,13 @@ export class Ipv6 {
       this.counters.Ip6OutNoRoutes++;
       fail('ENETUNREACH');
     }
+    // (ip6_route_output's dst error for the reject types)
+    if (r?.type === 'blackhole') fail('EINVAL');
+    if (r?.type === 'unreachable') {
+      this.counters.Ip6OutNoRoutes++;
+      fail('EHOSTUNREACH');
+    }
+    if (r?.type === 'prohibit') fail('EACCES');
     const src = o.src ?? (local ? dst : this.conf.selectSource(dst, r!.ifindex) ?? 0n);
     const frame = buildIpv6({ src, dst, next, hopLimit: o.hopLimit ?? this.hopLimit }, payload);
     this.counters.Ip6OutRequests++;
@@ -318,8 +378,13 @@ export class Ipv6 {
     }
     // a group not joined: ip6_mc_input frees it (no reason given)
     if (ip.dst >> 120n === 0xffn) return this.drop(ifindex, f, meta, 'ip6_mc_input', 'NOT_SPECIFIED');
-    // ip6_route_input first: no route is the null entry's discard (and an ICMPv6 no route), forwarding or not
-    if (!looped && !this.conf.lookup(ip.dst)) return this.noRoute(f, ip, meta, ifindex);
+    // ip6_route_input first: no route is the null entry's discard (and an ICMPv6 no route),
+    // a reject route its own input, forwarding or not
+    if (!looped) {
+      const r = this.conf.lookup(ip.dst);
+      if (!r) return this.noRoute(f, ip, meta, ifindex);
+      if (r.type) return this.reject(r.type, f, ip, meta, ifindex);
+    }
     if (looped || !this.forwarding || scopeOf6(ip.dst) === 'link') {
       this.counters.Ip6InAddrErrors++;
       return this.drop(ifindex, f, meta, 'ip6_forward', 'IP_INADDRERRORS');
@@ -338,6 +403,18 @@ export class Ipv6 {
     this.counters.Ip6InNoRoutes++;
     this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE, 0);
     this.drop(ifindex, f, meta, 'ip6_pkt_discard', 'IP_INNOROUTES');
+  }
+
+  /**
+   * A reject route's input: blackhole dst_discard (silent), unreachable ip6_pkt_discard
+   * (ICMPv6 no route), prohibit ip6_pkt_prohibit (ICMPv6 administratively prohibited).
+   */
+  private reject(type: RouteType, f: Uint8Array, ip: Ipv6Header, meta: RxMeta, ifindex: number): void {
+    if (type === 'blackhole') return this.drop(ifindex, f, meta, 'dst_discard', 'NOT_SPECIFIED');
+    if (type === 'unreachable') return this.noRoute(f, ip, meta, ifindex);
+    this.counters.Ip6InNoRoutes++;
+    this.icmpError(f, ip, ICMPV6_DEST_UNREACH, ICMPV6_ADM_PROHIBITED, 0);
+    this.drop(ifindex, f, meta, 'ip6_pkt_prohibit', 'IP_INNOROUTES');
   }
 
   /** ip6_forward: hop limit, route, MTU, then out with the hop limit one less. */
@@ -574,7 +651,7 @@ export class Ipv6 {
     if (ip.src === 0n) return; // (DAD from another host: nkemu's addresses never collide)
     if (sll) this.learn(ifindex, ip.src, sll, 'STALE', false);
     // (flags router, solicited, override; the target, then the target link-layer address option)
-    const flags = ((this.forwarding ? 0x80 : 0) | 0x40 | 0x20) << 24;
+    const flags = ((this.deviceForwarding(ifindex) ? 0x80 : 0) | 0x40 | 0x20) << 24;
     const body = new Uint8Array(24);
     body.set(ip6Bytes(target), 0);
     body[16] = 2; body[17] = 1; body.set(l.mac, 18);

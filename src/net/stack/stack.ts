@@ -180,8 +180,8 @@ export class Stack {
 
   constructor(o: StackOptions) {
     this.io = o.io;
-    // (bpf_fib_lookup's copy of the tables is IPv4's alone: an IPv6 change republishes nothing)
-    this.inet6 = new Addrconf({ link: (i) => this.link(i), nowNs: () => this.io.nowNs(), changed: () => undefined });
+    // (an IPv6 change republishes bpf_fib_lookup's copy of the tables, as an IPv4 one does)
+    this.inet6 = new Addrconf({ link: (i) => this.link(i), nowNs: () => this.io.nowNs(), changed: () => this.changed() });
     this.ip6 = new Ipv6({
       link: (i) => this.link(i),
       xmit: (i, frame, meta) => this.io.xmit(i, frame, meta),
@@ -190,7 +190,7 @@ export class Stack {
         this.drainLoop();
       },
       nowNs: () => this.io.nowNs(),
-      changed: () => undefined,
+      changed: () => this.changed(),
       ping: (id, e) => this.pingers.get(id)?.({ ...e, from: 0, from6: e.from, atNs: this.io.nowNs() }),
       drop: (d) => this.io.drop?.(d),
     }, this.inet6);
