@@ -6,8 +6,8 @@ import { Emulator } from '../../src/emulator.js';
 // IPv6 duplicate address detection held to this machine's kernel: the same veth / netkit L2
 // pair as ip-live.test.ts (tc drops the IPv6 frames both devices send, so DAD hears nothing
 // and succeeds), DAD on (accept_dad 1, the default). Right after an address is made it is
-// `tentative` on both sides; then the kernel's DAD ends within 2 s of wall time (a random
-// delay below rtr_solicit_delay, then one probe and retrans_time), nkemu's after 1 s of
+// `tentative` on both sides; then the kernel's DAD ends within 5 s of wall time (a random
+// delay below rtr_solicit_delay, then one probe and retrans_time, 4 s here), nkemu's after 1 s of
 // virtual time, so each step waits on its own clock: the real one until no address is
 // tentative, nkemu's by `sleep 2`.
 
@@ -22,7 +22,10 @@ beforeAll(async () => {
     ['netns', 'add', NS],
     ['-n', NS, 'link', 'add', 'nka', 'address', '02:00:00:00:00:0a', 'type', 'veth', 'peer', 'name', 'nkb', 'address', '02:00:00:00:00:0b'],
     ...['nka', 'nkb'].flatMap((d) => [['netns', 'exec', NS, 'tc', 'qdisc', 'add', 'dev', d, 'clsact'],
-      ['netns', 'exec', NS, 'tc', 'filter', 'add', 'dev', d, 'egress', 'protocol', 'ipv6', 'bpf', 'da', 'bytecode', '1,6 0 0 2,']]),
+      ['netns', 'exec', NS, 'tc', 'filter', 'add', 'dev', d, 'egress', 'protocol', 'ipv6', 'bpf', 'da', 'bytecode', '1,6 0 0 2,'],
+      // (the kernel's DAD probe waits retrans_time: 4 s instead of 1, so that an address is
+      // still tentative when the next lines read it on a loaded machine)
+      ['netns', 'exec', NS, 'sysctl', '-qw', `net.ipv6.neigh.${d}.retrans_time_ms=4000`]]),
   ]) {
     expect(spawnSync('ip', a).status, a.join(' ')).toBe(0);
   }
@@ -36,14 +39,14 @@ afterAll(async () => {
   await emu.close();
 });
 
-/** Until no address in the namespace is tentative (at most 4 s): the kernel's DAD is over. */
+/** Until no address in the namespace is tentative (at most 12 s): the kernel's DAD is over. */
 async function settled(): Promise<void> {
-  for (let i = 0; i < 80; i++) {
+  for (let i = 0; i < 240; i++) {
     const r = spawnSync('ip', ['-n', NS, '-6', 'addr', 'show', 'tentative'], { encoding: 'utf8' });
     if (r.stdout === '') return;
     await new Promise((ok) => setTimeout(ok, 50));
   }
-  throw new Error('the kernel\'s DAD did not end within 4 s');
+  throw new Error('the kernel\'s DAD did not end within 12 s');
 }
 
 async function step(line: string): Promise<void> {
