@@ -288,7 +288,7 @@ function linkShow(ctx: Ctx, args: string[]): void {
 
 /**
  * `ip addr show`: with a family (`-4`, `-6`) only the devices holding an address of it, and
- * without their link layer. nkemu's stack is IPv4 only, so `-6` finds none.
+ * without their link layer.
  */
 function addrShow(ctx: Ctx, args: string[]): void {
   const { emu, ns } = ctx;
