@@ -1,10 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCommand, runScript } from '../../src/cli/main.js';
-import { Emulator } from '../../src/emulator.js';
-import { fibArgs, fibPacket, objectFile } from '../fixtures/bpf/cases.js';
-import { kernelRun, kernelUnavailableReason } from '../helpers/kernel.js';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { F, FibRig, fibLiveReason, type FibCase as Case } from '../helpers/fib-live.js';
 
 // bpf_fib_lookup's forwarding answers (the gateway as ipv4_dst, smac/dmac, the egress
 // ifindex, rt_metric, the MTU checks, NO_NEIGH, the local table, the egress-side filter,
@@ -15,9 +10,7 @@ import { kernelRun, kernelUnavailableReason } from '../helpers/kernel.js';
 // struct comes back with its ifindex as a device name (the two sides number differently).
 
 const NS = `nkemu-fib-${process.pid}`;
-const DIR = new URL('../fixtures/bpf/', import.meta.url).pathname;
-const need = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const reason = kernelUnavailableReason() ?? (!need('ip') ? 'ip is not installed' : !need('nsenter') ? 'nsenter is not installed' : undefined);
+const reason = fibLiveReason();
 
 // `ip` lines for both sides (the pair itself differs: veth there, netkit here).
 const TOPOLOGY = [
@@ -42,10 +35,7 @@ const TOPOLOGY = [
   'neigh add 10.2.0.6 lladdr 02:00:00:00:06:02 dev nkb nud stale',
 ];
 
-const F = { DIRECT: 1, OUTPUT: 2, SKIP_NEIGH: 4, TBID: 8, SRC: 16 };
 
-/** `rc`: what the kernel must answer, where the case is there for that answer (BPF_FIB_LKUP_RET_*, -errno). */
-interface Case { name: string; dev?: string; dst: string; flags?: number; totLen?: number; tbid?: number; pad?: number; rc?: number }
 
 const FORWARDING_OFF: Case[] = [{ name: 'forwarding off', dev: 'nka', dst: '10.9.1.1', rc: 5 }];
 const CASES: Case[] = [
@@ -83,75 +73,15 @@ const CASES: Case[] = [
   { name: 'an unknown device', dev: 'nosuch', dst: '10.9.1.1', rc: -19 },
 ];
 
-type Side = Record<string, number>;
-let emu: Emulator;
-const ifindex: { kernel: Side; nkemu: Side } = { kernel: {}, nkemu: {} };
-
-function ip(args: string[]): void {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-}
-
-function devices(json: string): Side {
-  return Object.fromEntries((JSON.parse(json) as { ifindex: number; ifname: string }[]).map((l) => [l.ifname, l.ifindex]));
-}
-
+const rig = new FibRig(NS, TOPOLOGY, 2, 'net.ipv4.ip_forward');
 beforeAll(async () => {
-  if (reason) return;
-  ip(['netns', 'add', NS]);
-  ip(['-n', NS, 'link', 'add', 'nka', 'type', 'veth', 'peer', 'name', 'nkb']);
-  for (const line of TOPOLOGY) ip(['-n', NS, ...line.split(' ')]);
-  ifindex.kernel = devices(spawnSync('ip', ['-n', NS, '-j', 'link', 'show'], { encoding: 'utf8' }).stdout);
-  emu = await Emulator.create({});
-  const r = await runScript(emu, ['ip link add nka type netkit mode l2 peer name nkb', ...TOPOLOGY.map((l) => `ip ${l}`)].join('\n'));
-  expect(r.stderr).toBe('');
-  ifindex.nkemu = devices((await runCommand(emu, ['ip', '-j', 'link', 'show'])).stdout);
+  if (!reason) await rig.setup();
 });
-
 afterAll(async () => {
-  if (reason) return;
-  spawnSync('ip', ['netns', 'del', NS]);
-  await emu?.close();
+  if (!reason) await rig.teardown();
 });
-
-async function forwarding(on: boolean): Promise<void> {
-  const w = `net.ipv4.ip_forward=${on ? 1 : 0}`;
-  ip(['netns', 'exec', NS, 'sysctl', '-qw', w]);
-  expect((await runCommand(emu, ['sysctl', '-qw', w])).code).toBe(0);
-}
-
-/** The packet for one side: its ifindex for the case's device (lo's when none; 9999 when it has no such device). */
-function packet(c: Case, side: Side): Uint8Array {
-  const dev = c.dev === undefined ? 1 : side[c.dev] ?? 9999;
-  return fibPacket(fibArgs({ ifindex: dev, dst: c.dst, totLen: c.totLen, tbid: c.tbid }, c.flags ?? 0), c.pad ?? 0);
-}
-
-/** What the run returned: the return value and the struct, its ifindex named. */
-function result(retval: number, data: Uint8Array, side: Side): { retval: number; rc: number; dev: string; params: string } {
-  const out = data.subarray(42 + 72, 42 + 72 + 72);
-  const v = new DataView(out.buffer, out.byteOffset);
-  const index = v.getUint32(8 + 8, true);
-  const params = Buffer.from(out.subarray(8, 72));
-  params.fill(0, 8, 12);
-  return { retval, rc: Number(v.getBigInt64(0, true)), dev: Object.entries(side).find(([, i]) => i === index)?.[0] ?? String(index), params: params.toString('hex') };
-}
-
-function compare(program: 'fib_tc' | 'fib_xdp', cases: Case[]): void {
-  const obj = DIR + objectFile(program === 'fib_tc' ? 'tunnel_fib' : 'fib_xdp', 'v3');
-  const loaded = emu.loadObject(readFileSync(obj), { programs: [program] });
-  const prog = loaded.programs.get(program)!;
-  expect(prog.jit.slot, 'compiled').not.toBe(0);
-  for (const c of cases) {
-    const k = kernelRun(obj, program, packet(c, ifindex.kernel), 1, { netns: NS });
-    const want = result(k.retval, k.dataOut, ifindex.kernel);
-    if (c.rc !== undefined) expect(want.rc, `the kernel's answer to ${c.name}`).toBe(c.rc);
-    for (const interpreter of [false, true]) {
-      const r = emu.testRun(prog, { data: packet(c, ifindex.nkemu), interpreter });
-      expect(r.fault, c.name).toBeNull();
-      expect(result(r.retval, r.dataOut, ifindex.nkemu), `${program} ${c.name} (${interpreter ? 'interpreter' : 'compiled'})`).toEqual(want);
-    }
-  }
-}
+const forwarding = (on: boolean): Promise<void> => rig.forwarding(on);
+const compare = (program: 'fib_tc' | 'fib_xdp', cases: Case[]): void => rig.compare(program, cases);
 
 describe.skipIf(reason !== undefined)(`bpf_fib_lookup against this machine's kernel in a namespace (${reason ?? 'root, bpftool, ip, nsenter'})`, () => {
   it('from tc and XDP, with forwarding off: FWD_DISABLED', async () => {
