@@ -1,5 +1,6 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runScript } from '../../src/cli/main.js';
 import { Emulator } from '../../src/emulator.js';
@@ -16,14 +17,31 @@ import { REASON_STACK } from '../../src/trace/trace.js';
 const P = `nkemu-dr-${process.pid}`;
 const [NA, NR, NB] = ['a', 'r', 'b'].map((n) => `${P}-${n}`) as [string, string, string];
 const T = '/sys/kernel/tracing';
+/** Whether this test mounted tracefs (it unmounts it after). */
+let mounted = false;
 function why(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';
   for (const t of ['ip', 'python3']) if (spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) return `${t} is not installed`;
-  if (!existsSync(`${T}/events`)) spawnSync('mount', ['-t', 'tracefs', 'nodev', T]);
+  if (!existsSync(`${T}/events`)) mounted = spawnSync('mount', ['-t', 'tracefs', 'nodev', T]).status === 0;
   if (!existsSync(`${T}/events/skb/kfree_skb`)) return 'no tracefs skb:kfree_skb';
   return undefined;
 }
 const reason = why();
+/**
+ * The kernel build the function names were read on: where the drop happens is the function
+ * that frees the skb, and which functions a build inlines varies between 6.18 builds. On
+ * another build the reason must still match; a different function is reported, not failed.
+ */
+const NAMED_ON = '6.18.44-fc-v1272';
+function held(kernel: string[], ours: string[]): void {
+  const [where, why] = ours[0]!.split(' ') as [string, string];
+  if (release() === NAMED_ON || kernel.includes(ours[0]!)) {
+    expect(kernel).toContain(ours[0]);
+    return;
+  }
+  expect(kernel.map((l) => l.split(' ')[1])).toContain(why);
+  console.warn(`drop6-live: kernel ${release()} frees it in ${kernel.filter((l) => l.endsWith(` ${why}`)).map((l) => l.split(' ')[0]).join(', ')}, nkemu names ${where} (read on ${NAMED_ON})`);
+}
 const sh = (c: string): string => execFileSync('sh', ['-c', c], { encoding: 'utf8' });
 
 function topology(a: string, r: string, b: string, kind: string): string[] {
@@ -94,6 +112,8 @@ const CASES: [string, Uint8Array, boolean][] = [
 ];
 
 let emu: Emulator;
+/** tracing_on as the test found it. */
+let tracingOn = '1';
 beforeAll(async () => {
   if (reason) return;
   for (const n of [NA, NR, NB]) sh(`ip netns add ${n}`);
@@ -103,11 +123,13 @@ beforeAll(async () => {
   emu.tracer.enable();
   // (let the kernel's MLD reports and the like pass before tracing)
   sh('sleep 1');
+  tracingOn = readFileSync(`${T}/tracing_on`, 'utf8').trim();
   sh(`echo 'protocol == 0x86dd' > ${T}/events/skb/kfree_skb/filter; echo 1 > ${T}/events/skb/kfree_skb/enable; echo 1 > ${T}/tracing_on`);
 });
 afterAll(async () => {
   if (reason) return;
-  spawnSync('sh', ['-c', `echo 0 > ${T}/events/skb/kfree_skb/enable; echo 0 > ${T}/events/skb/kfree_skb/filter`]);
+  spawnSync('sh', ['-c', `echo 0 > ${T}/events/skb/kfree_skb/enable; echo 0 > ${T}/events/skb/kfree_skb/filter; echo ${tracingOn} > ${T}/tracing_on`]);
+  if (mounted) spawnSync('umount', [T]);
   for (const n of [NA, NR, NB]) spawnSync('ip', ['netns', 'del', n]);
   await emu?.close();
 });
@@ -140,7 +162,7 @@ describe.skipIf(reason)(`IPv6 drop reasons against this machine's kernel${reason
       zero[60] = 0; zero[61] = 0;
       const { kernel, ours } = await run(zero);
       expect(ours).toEqual(['__udp6_lib_rcv UDP_CSUM']);
-      expect(kernel).toContain(ours[0]);
+      held(kernel, ours);
     } finally {
       srv.kill();
       s9.close();
@@ -153,6 +175,6 @@ describe.skipIf(reason)(`IPv6 drop reasons against this machine's kernel${reason
     await runScript(emu, `ip netns exec r sysctl -qw net.ipv6.conf.all.forwarding=${fwd}`);
     const { kernel, ours } = await run(frame);
     expect(ours).toHaveLength(1);
-    expect(kernel).toContain(ours[0]);
+    held(kernel, ours);
   });
 });
