@@ -17,13 +17,19 @@ afterEach(async () => {
   await emu?.close();
 });
 
+/** An emulator with a netkit pair, nk1 in init and nk0 (02:00:00:00:00:0b) in namespace red, both up. */
+async function redPair(seed: number, jit: boolean): Promise<Emulator> {
+  const e = await Emulator.create({ seed, jit });
+  e.addNetns('red');
+  e.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l2', peerInfo: { ifname: 'nk0', netns: 'red', address: '02:00:00:00:00:0b' } } } });
+  e.setLink('init', 'nk1', { up: true });
+  e.setLink('red', 'nk0', { up: true });
+  return e;
+}
+
 describe.each([true, false])('bpf_fib_lookup from a netkit program (compiled: %s)', (jit) => {
   it("answers from the peer's namespace, and follows its neighbours, routes and forwarding", async () => {
-    emu = await Emulator.create({ seed: 5, jit });
-    emu.addNetns('red');
-    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l2', peerInfo: { ifname: 'nk0', netns: 'red', address: '02:00:00:00:00:0b' } } } });
-    emu.setLink('init', 'nk1', { up: true });
-    emu.setLink('red', 'nk0', { up: true });
+    emu = await redPair(5, jit);
     emu.addAddress('red', 'nk0', '10.0.0.2/24');
     const red = emu.stack('red');
     red.addRoute({ dst: 0x0a050000, prefixLen: 16, via: 0x0a000009, metric: 3 });
@@ -93,11 +99,7 @@ describe.each([true, false])('bpf_fib_lookup from a NIC\'s XDP program (compiled
 
 describe.each([true, false])('bpf_fib_lookup with AF_INET6 from a netkit program (compiled: %s)', (jit) => {
   it("answers from the peer's namespace, and follows its IPv6 neighbours, routes, addresses and forwarding", async () => {
-    emu = await Emulator.create({ seed: 7, jit });
-    emu.addNetns('red');
-    emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l2', peerInfo: { ifname: 'nk0', netns: 'red', address: '02:00:00:00:00:0b' } } } });
-    emu.setLink('init', 'nk1', { up: true });
-    emu.setLink('red', 'nk0', { up: true });
+    emu = await redPair(7, jit);
     const nk0 = emu.device('red', 'nk0').ifindex;
     const ip = async (line: string): Promise<void> => {
       const r = await runCommand(emu, ['ip', '-n', 'red', ...line.split(' ')]);
