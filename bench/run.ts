@@ -4,6 +4,7 @@
  *   NAME        a bench file bench/NAME.ts whose default export is a BenchSuite
  *               (see runner.ts); files without a default export are helpers, not benches
  *   --procs N   child processes per bench, run one after another (default 3)
+ *   --only RE   only the cases whose name matches RE (and the baselines they name)
  *   --rounds R  rounds per process; each round runs every case once, interleaved,
  *               in an order reversed on every other (process + round) (default 3)
  *   --time S    Benchmark.js maxTime per case per round, seconds (default 0.5); a case
@@ -76,7 +77,7 @@ function runProc(file: string, proc: number, args: ParentArgs): Promise<Sample[]
   return new Promise((resolveRun, reject) => {
     const child = spawn(
       process.execPath,
-      [...process.execArgv, self, '--child', '--proc', String(proc), '--rounds', String(args.rounds), '--time', String(args.time), file],
+      [...process.execArgv, self, '--child', '--proc', String(proc), '--rounds', String(args.rounds), '--time', String(args.time), ...(args.only === undefined ? [] : ['--only', args.only]), file],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const samples: Sample[] = [];

@@ -225,6 +225,8 @@ export interface ParentArgs {
   /** Benchmark.js maxTime per case per round, seconds. */
   time: number;
   help: boolean;
+  /** Only the cases whose name matches (and the baselines they name). */
+  only?: string;
 }
 
 export interface ChildArgs {
@@ -234,10 +236,11 @@ export interface ChildArgs {
   proc: number;
   rounds: number;
   time: number;
+  only?: string;
 }
 
 export const USAGE =
-  'usage: npm run bench -- NAME [NAME...] [--json] [--procs N (3)] [--rounds R (3)] [--time S (0.5)]';
+  'usage: npm run bench -- NAME [NAME...] [--json] [--procs N (3)] [--rounds R (3)] [--time S (0.5)] [--only REGEX]';
 
 function positiveInt(flag: string, text: string): number {
   const n = Number(text);
@@ -265,15 +268,24 @@ export function parseCli(argv: readonly string[]): ParentArgs | ChildArgs {
       help: { type: 'boolean', short: 'h', default: false },
       child: { type: 'boolean', default: false },
       proc: { type: 'string', default: '0' },
+      only: { type: 'string' },
     },
   });
   const rounds = positiveInt('rounds', values.rounds);
+  if (values.only !== undefined) {
+    try {
+      new RegExp(values.only);
+    } catch {
+      throw new Error(`--only must be a regular expression, got '${values.only}'`);
+    }
+  }
+  const only = values.only === undefined ? {} : { only: values.only };
   const time = positiveNumber('time', values.time);
   if (values.child) {
     if (positionals.length !== 1) throw new Error('--child takes exactly one bench file');
     const proc = Number(values.proc);
     if (!Number.isInteger(proc) || proc < 0) throw new Error(`--proc must be a non-negative integer, got '${values.proc}'`);
-    return { mode: 'child', file: positionals[0]!, proc, rounds, time };
+    return { mode: 'child', file: positionals[0]!, proc, rounds, time, ...only };
   }
   return {
     mode: 'parent',
@@ -283,6 +295,7 @@ export function parseCli(argv: readonly string[]): ParentArgs | ChildArgs {
     rounds,
     time,
     help: values.help,
+    ...only,
   };
 }
 
@@ -344,16 +357,23 @@ function measureTimed(c: TimedCase, time: number): { value: number; rme: number 
   return { value, rme: b.stats.rme };
 }
 
+/** The cases whose name matches `re`, and the baselines they are measured against. */
+function pick(cases: BenchCase[], re: RegExp): BenchCase[] {
+  const want = new Set(cases.filter((c) => re.test(c.name)).flatMap((c) => [c.name, ...(c.baseline === undefined ? [] : [c.baseline])]));
+  return cases.filter((c) => want.has(c.name));
+}
+
 /**
  * One child process: setup, `rounds` rounds of every case interleaved, teardown. The
  * case order is reversed on every other (process + round), so that no case always runs
  * first (cold caches, turbo) or right after the same neighbour.
  */
 export async function runChild(
-  suite: BenchSuite,
-  opts: { proc: number; rounds: number; time: number },
+  all: BenchSuite,
+  opts: { proc: number; rounds: number; time: number; only?: string },
   emit: (s: Sample) => void,
 ): Promise<void> {
+  const suite = opts.only === undefined ? all : { ...all, cases: pick(all.cases, new RegExp(opts.only)) };
   const done: BenchCase[] = [];
   try {
     for (const c of suite.cases) {

@@ -11,7 +11,9 @@ import {
   median,
   pairRatios,
   parseCli,
+  runChild,
   validateSuite,
+  type BenchCase,
   type CaseResult,
   type Sample,
 } from '../../bench/runner.js';
@@ -100,6 +102,11 @@ describe('parseCli', () => {
       time: 1,
     });
   });
+  it('reads --only, for parent and child, and refuses a pattern that is no regular expression', () => {
+    expect(parseCli(['a', '--only', 'tail_root'])).toMatchObject({ mode: 'parent', only: 'tail_root' });
+    expect(parseCli(['--child', '--only', 'x$', '/x/y.ts'])).toMatchObject({ mode: 'child', only: 'x$' });
+    expect(() => parseCli(['a', '--only', '('])).toThrow("--only must be a regular expression, got '('");
+  });
   it('names the flag and the rule when a value is bad', () => {
     expect(() => parseCli(['a', '--procs', '0'])).toThrow("--procs must be a positive integer, got '0'");
     expect(() => parseCli(['a', '--rounds', '1.5'])).toThrow('--rounds must be a positive integer');
@@ -120,6 +127,20 @@ describe('validateSuite', () => {
     expect(() => validateSuite({ name: 's', cases: [ok, ok] }, 'f')).toThrow("case 'a': duplicate name");
     expect(() => validateSuite({ name: 's', cases: [{ ...ok, external: () => 1 }] }, 'f')).toThrow('either run() and value(), or external()');
     expect(() => validateSuite({ name: 's' }, 'f')).toThrow('cases must be a non-empty array');
+  });
+});
+
+describe('runChild --only', () => {
+  it('runs the matching cases and the baselines they name, nothing else', async () => {
+    const ran: string[] = [];
+    const mk = (name: string, baseline?: string): BenchCase => ({
+      name, metric: 'm', unit: 'u', higherIsBetter: false, ...(baseline ? { baseline } : {}), external: () => { ran.push(name); return 1; },
+    });
+    const suite = { name: 's', cases: [mk('k'), mk('a', 'k'), mk('b', 'k'), mk('z')] };
+    const seen: string[] = [];
+    await runChild(suite, { proc: 0, rounds: 1, time: 0.01, only: '^a$' }, (x) => seen.push(x.case));
+    expect(seen).toEqual(['k', 'a']);
+    expect(ran).toEqual(['k', 'a']);
   });
 });
 
