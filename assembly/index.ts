@@ -19,7 +19,7 @@ export { framesAlloc, framesFree, framesAvailable } from "./dev/frames";
 export { netkitXmit } from "./dev/netkit";
 
 // --- eBPF engine exports ---
-export { vmRun, vmRunRepeat, vmRunShort, vmCheck, progRun, jitFallback, jitBatchFallback } from "./ebpf/vm";
+export { vmRun, vmRunRepeat, vmRunShort, vmCheck, progRun, jitFallback, jitBatchFallback, jitTail } from "./ebpf/vm";
 export { vmCall as vmHelper } from "./ebpf/vm";
 export { testRunBatch } from "./ebpf/skb";
 export { mapLookup, mapUpdate, mapDelete, mapPushPop } from "./ebpf/maps";

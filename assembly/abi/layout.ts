@@ -292,7 +292,11 @@ export const PGLF_INDEPENDENT: u32 = 1;
 //   +28 id (u32, the program id: never reused, unlike the record's memory)
 //   +32 ctx use: bit w (0..23) = the program may read __sk_buff bytes [8w, 8w + 8);
 //        PR_CTX_WRITES = it may write fields (the dataplane copies them back to the frame);
-//        PR_CTX_VERIFIED = it passed the load-time checks (reads no register before writing it)
+//        PR_CTX_VERIFIED = it passed the load-time checks (reads no register before writing it);
+//        PR_CTX_TAIL_UNSAFE = its tail calls may reach, through the PROG_ARRAYs it uses, a
+//        program that keeps state on the packet in the run record (tunnel metadata, checksum
+//        level: syscall.ts PACKET_STATE_HELPERS), so it runs one packet at a time (batch code
+//        finishes a tail call inside its loop, where that state is the whole batch's)
 //   +40 run_cnt (u64)  +48 run_time_ns (u64): the kernel's bpf_prog_stats, added to while
 //        G_BPF_STATS is on (the program's runs from a hook or a test run; a tail call's
 //        target is not counted, the run of the program that made it is)
@@ -314,6 +318,7 @@ export const PR_ID: u32 = 28;
 export const PR_CTX_USE: u32 = 32;
 export const PR_CTX_WRITES: u32 = 0x80000000;
 export const PR_CTX_VERIFIED: u32 = 0x40000000;
+export const PR_CTX_TAIL_UNSAFE: u32 = 0x20000000;
 export const PR_RUN_CNT: u32 = 40;
 export const PR_RUN_TIME_NS: u32 = 48;
 export const PR_SIZE: u32 = 56;

@@ -168,6 +168,8 @@ export const VM_FAULT_ALIGN: u32 = 8;
 export const VM_TAIL_CALL: u32 = 0x100;
 // testRunBatch: the program runs no batches (no batch code, or tail calls); nothing ran.
 export const VM_BATCH_DECLINED: u32 = 0x101;
+// jitTail: the tail call fell through (MAX_TAIL_CALL_CNT reached); nothing ran.
+export const VM_TAIL_FELL: u32 = 0xffffffff;
 // batch(rec, entries, n | VM_BATCH_STOP): stop after the first entry that faults.
 export const VM_BATCH_STOP: u32 = 0x80000000;
 // batch(rec, entries, n | VM_BATCH_CHAIN): each run starts from the packet (and XDP

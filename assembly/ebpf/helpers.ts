@@ -41,6 +41,25 @@ import { ringEntry, ringProdFree, ringProdIndex, ringSubmit } from "../ring/ring
 import { PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS } from "../abi/layout";
 import { E2BIG, EACCES, EAGAIN, EFAULT, EINVAL, ENODEV, ENOENT, ENOMEM, ENOTSUPP, EOPNOTSUPP } from "./errno";
 
+/**
+ * A tail call into program record `prog` (not 0): the record becomes the target's (its
+ * instructions, regions and maps; context and packet stay). False, changing nothing, when
+ * the run has made MAX_TAIL_CALL_CNT tail calls already (the call falls through).
+ */
+export function tailEnter(rec: usize, prog: usize): bool {
+  const used = load<u32>(rec, VM_TAIL_CALLS);
+  if (used >= MAX_TAIL_CALL_CNT) return false;
+  store<u32>(rec, used + 1, VM_TAIL_CALLS);
+  store<u32>(rec, <u32>prog, VM_TAIL_PROG);
+  store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
+  store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
+  store<u32>(rec, load<u32>(prog, PR_NREGIONS), VM_NPROG_REGIONS);
+  store<u32>(rec, load<u32>(prog, PR_REGIONS), VM_PROG_REGIONS);
+  store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
+  store<u32>(rec, load<u32>(prog, PR_MAPS), VM_MAPS);
+  return true;
+}
+
 /** A function pointer, as `lddw rX, <func>` (src BPF_PSEUDO_FUNC) loads it: tag << 32 | pc. */
 export const FUNC_TAG: u64 = 0xbf0c;
 export const PSEUDO_FUNC: u32 = 4;
@@ -310,18 +329,8 @@ export function vmHelper(rec: usize, id: u32, depth: u32, pc: u32): u32 {
       const index = <u32>arg(rec, 3);
       if (load<u32>(m, MAP_TYPE) != BPF_MAP_TYPE_PROG_ARRAY || index >= load<u32>(m, MAP_MAX_ENTRIES)) return 0;
       const prog = <usize>atomic.load<u32>(<usize>load<u32>(m, MAP_VALUES) + <usize>(index * load<u32>(m, MAP_STRIDE)));
-      const used = load<u32>(rec, VM_TAIL_CALLS);
-      if (prog == 0 || used >= MAX_TAIL_CALL_CNT) return 0; // falls through to the next instruction
-      store<u32>(rec, used + 1, VM_TAIL_CALLS);
-      store<u32>(rec, <u32>prog, VM_TAIL_PROG);
-      store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
-      store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
-      // The new program's own regions and maps replace the old ones (context and packet stay).
-      store<u32>(rec, load<u32>(prog, PR_NREGIONS), VM_NPROG_REGIONS);
-      store<u32>(rec, load<u32>(prog, PR_REGIONS), VM_PROG_REGIONS);
-      store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
-      store<u32>(rec, load<u32>(prog, PR_MAPS), VM_MAPS);
-      return VM_TAIL_CALL;
+      // (an empty slot, or the limit reached: falls through to the next instruction)
+      return prog != 0 && tailEnter(rec, prog) ? VM_TAIL_CALL : 0;
     }
     case 130: case 131: case 134: { // ringbuf_output(map, data, size, flags), ringbuf_reserve(map, size, flags), ringbuf_query(map, flags)
       const m = arg(rec, 1);

@@ -21,7 +21,7 @@ import { progRun } from "./vm";
 import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
 import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_CHAIN, VM_BATCH_DECLINED, VM_BATCH_SKIP, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
 import { BE_LO, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
-import { D_IFINDEX, D_NETNS, PGL_FLAGS, PGLF_INDEPENDENT, PR_CTX_VERIFIED } from "../abi/layout";
+import { D_IFINDEX, D_NETNS, PGL_FLAGS, PGLF_INDEPENDENT, PR_CTX_VERIFIED, PR_CTX_TAIL_UNSAFE } from "../abi/layout";
 import { VM_NETNS } from "../abi/vm";
 import { tunnelClear } from "./tunnel";
 import { statsOn, statsStart, statsAdd } from "./stats";
@@ -315,9 +315,12 @@ export function batchUse(list: usize): u32 {
   return use;
 }
 
-/** A program with batch code: compiled, and verified (its context accesses are known). */
+/**
+ * A program with batch code: compiled, and verified (its context accesses are known); not
+ * one whose tail calls may reach a program keeping state on the packet (PR_CTX_TAIL_UNSAFE).
+ */
 @inline export function batchable(prog: usize): bool {
-  return load<u32>(prog, PR_JIT) != 0 && (load<u32>(prog, PR_CTX_USE) & PR_CTX_VERIFIED) != 0;
+  return load<u32>(prog, PR_JIT) != 0 && (load<u32>(prog, PR_CTX_USE) & (PR_CTX_VERIFIED | PR_CTX_TAIL_UNSAFE)) == PR_CTX_VERIFIED;
 }
 
 /**

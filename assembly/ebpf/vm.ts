@@ -8,12 +8,12 @@ import {
   VM_PROG, VM_SLOTS, VM_BUDGET, VM_FAULT, VM_FAULT_PC, VM_STACK, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE,
   VM_REGS, VM_FRAMES, VM_FRAME_SIZE, VM_MAX_FRAMES, VM_FRAME_STACK, VM_STACK_SIZE, VM_EXECUTED,
   VM_FAULT_READ, VM_FAULT_WRITE, VM_FAULT_BUDGET, VM_FAULT_INSN, VM_FAULT_HELPER, VM_FAULT_DEPTH, VM_FAULT_PC_RANGE,
-  VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS,
+  VM_FAULT_ALIGN, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_PKT, VM_PKT_LEN, VM_TAIL_CALL, VM_TAIL_CALLS, VM_TAIL_FELL,
   VM_TAIL_PROG, VM_SAVED, VM_RUNS, VM_MAX_REGIONS, VM_NPROG_REGIONS, VM_PROG_REGIONS, VM_NMAPS, VM_MAPS, VM_KVIEW, VM_KVIEW_SIZE, VM_KFUNC_BASE, VM_ITER_KEY, VM_THREAD,
   MAP_TYPE, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY,
 } from "../abi/vm";
 import { PR_JIT } from "../abi/layout";
-import { vmHelper, knownMap, FUNC_TAG, PSEUDO_FUNC } from "./helpers";
+import { vmHelper, knownMap, tailEnter, FUNC_TAG, PSEUDO_FUNC } from "./helpers";
 import { mapIterCount, mapIterValue, mapIterKey } from "./maps";
 import { vmCheck, vmFault, lastRegion, regionWriteHi } from "./access";
 import { E2BIG, EINVAL } from "./errno";
@@ -629,6 +629,26 @@ export function progRun(rec: usize, jit: u32): u32 {
     const f = call_indirect<u32>(j, rec);
     if (f != VM_TAIL_CALL) return f;
     j = load<u32>(<usize>load<u32>(rec, VM_TAIL_PROG), PR_JIT);
+  }
+}
+
+/**
+ * A tail call made by compiled batch code, run to its end: into program record `prog`
+ * (`tailEnter`; VM_TAIL_FELL when the call falls through), or, `prog` 0, one the tail-call
+ * helper already entered. The record holds the registers and the budget; the target runs,
+ * and any tail calls after it, as `progRun` follows them. Returns the fault (0, or a
+ * VM_FAULT_*); r0, the budget and the instructions run are in the record. (The generated
+ * code's `tail` import.)
+ */
+export function jitTail(rec: usize, prog: usize): u32 {
+  if (prog != 0 && !tailEnter(rec, prog)) return VM_TAIL_FELL;
+  const top = <u64>load<u32>(rec, VM_STACK) + <u64>VM_FRAME_STACK * <u64>VM_MAX_FRAMES;
+  while (true) {
+    setReg(rec, 10, top);
+    const j = load<u32>(<usize>load<u32>(rec, VM_TAIL_PROG), PR_JIT);
+    if (j == 0) return vmExec(rec, 0, 0);
+    const f = call_indirect<u32>(j, rec);
+    if (f != VM_TAIL_CALL) return f;
   }
 }
 

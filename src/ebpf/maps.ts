@@ -615,11 +615,16 @@ export class BpfMap {
     Atomics.store(this.dp.words(), (this.values + index * this.stride) >>> 2, cgroup === undefined ? 0 : A.CGROUP_ROOT);
   }
 
-  /** PROG_ARRAY: puts a program (its record address) in slot `index`, or empties it (0); E2BIG past the end. */
-  setSlot(index: number, record: number): void {
+  /** What setSlot refuses: a freed map (EBADF), another type (EINVAL), an index past the end (E2BIG). */
+  slotCheck(index: number): void {
     if (this.freed) fail('EBADF');
     if (this.type !== 'prog_array') fail('EINVAL');
     if (!Number.isInteger(index) || index < 0 || index >= this.maxEntries) fail('E2BIG');
+  }
+
+  /** PROG_ARRAY: puts a program (its record address) in slot `index`, or empties it (0); E2BIG past the end. */
+  setSlot(index: number, record: number): void {
+    this.slotCheck(index);
     Atomics.store(this.dp.words(), (this.values + index * this.stride) >>> 2, record);
   }
 

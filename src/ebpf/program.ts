@@ -45,6 +45,10 @@ export class BpfProgram implements MprogProg {
   usedMaps: { put(): void }[] = [];
   /** Its compiled code (slot 0 and a reason when it runs on the interpreter). */
   jit: JitInfo = { slot: 0, reason: 'not compiled', bytes: 0, compileMs: 0 };
+  /** It calls bpf_tail_call. */
+  tailCalls = false;
+  /** It calls a helper keeping state on the packet in the run record (PACKET_STATE_HELPERS). */
+  packetState = false;
   /** Id of the BTF it was loaded with (0: none). */
   btfId = 0;
   /**

@@ -19,6 +19,7 @@ import { loadBpfObject, maxMapsLine, type LoadedObject, type LoadObjectOptions }
 import { BpfMap } from './maps.js';
 import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mprog.js';
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type BpfFs, type ProgType } from './program.js';
+import { PACKET_STATE_HELPERS, TAIL_CALL } from './helpers.js';
 import { readStats, setStatsOn, type ProgStats } from './stats.js';
 import { progTag } from './tag.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './testrun.js';
@@ -179,6 +180,13 @@ export class BpfSyscall {
     prog.record = rec;
     this.holdMaps(prog, maps);
     this.bpf.progs.set(prog.id, prog);
+    for (let pc = 0; pc + 8 <= insns.length; pc += 8) {
+      if (insns[pc] !== 0x85 || (insns[pc + 1]! >> 4) !== 0) continue;
+      const id = new DataView(insns.buffer, insns.byteOffset + pc + 4, 4).getInt32(0, true);
+      if (id === TAIL_CALL) prog.tailCalls = true;
+      if (PACKET_STATE_HELPERS.has(id)) prog.packetState = true;
+    }
+    if (prog.tailCalls) this.markTailCalls();
     return prog;
   }
 
@@ -210,7 +218,7 @@ export class BpfSyscall {
   progArraySet(map: BpfMap, index: number, prog: BpfProgram | undefined): void {
     if (map.freed || (prog && (prog.closed || !this.bpf.prog(prog.id)))) fail('EBADF');
     if (prog && prog.type !== 'sched_cls' && prog.type !== 'xdp') fail('EINVAL');
-    map.setSlot(index, prog?.record ?? 0);
+    map.slotCheck(index);
     let slots = this.progSlots.get(map);
     if (!slots) this.progSlots.set(map, (slots = new Map()));
     const old = slots.get(index);
@@ -220,7 +228,44 @@ export class BpfSyscall {
     } else {
       slots.delete(index);
     }
+    // The marks of programs whose tail calls now reach one keeping packet state go on before
+    // the slot is filled, and those no longer reaching any come off after (a batch never
+    // runs into such a target).
+    this.markTailCalls(true);
+    map.setSlot(index, prog?.record ?? 0);
+    this.markTailCalls();
     if (old) this.progPut(old);
+  }
+
+  /**
+   * PR_CTX_TAIL_UNSAFE on every program with tail calls that may reach, through the
+   * PROG_ARRAYs it and its targets use as they are filled now, a program keeping state on
+   * the packet in the run record (it then runs one packet at a time: see the flag's
+   * comment in assembly/abi/layout.ts); off on the others. `only`: set marks, clear none.
+   */
+  private markTailCalls(only = false): void {
+    const w = this.dp.words();
+    for (const p of this.bpf.progs.values()) {
+      if (!p.tailCalls || p.record === 0) continue;
+      const at = (p.record + A.PR_CTX_USE) >>> 2;
+      if (this.tailReachesPacketState(p)) Atomics.or(w, at, A.PR_CTX_TAIL_UNSAFE | 0);
+      else if (!only) Atomics.and(w, at, ~A.PR_CTX_TAIL_UNSAFE);
+    }
+  }
+
+  private tailReachesPacketState(root: BpfProgram): boolean {
+    const seen = new Set<BpfProgram>([root]);
+    const maps = new Set<BpfMap>();
+    const todo = [root];
+    for (let p = todo.pop(); p; p = todo.pop()) {
+      if (p !== root && p.packetState) return true;
+      for (const m of p.usedMaps) {
+        if (!(m instanceof BpfMap) || m.type !== 'prog_array' || maps.has(m)) continue;
+        maps.add(m);
+        for (const t of this.progSlots.get(m)?.values() ?? []) if (!seen.has(t)) { seen.add(t); todo.push(t); }
+      }
+    }
+    return false;
   }
 
 

@@ -4,7 +4,7 @@ import * as A from '../../abi.generated.js';
 import { PACKET_STATE_HELPERS, TAIL_CALL } from '../helpers.js';
 import { batchFacts } from './bounds.js';
 import { EMPTY, Op } from './wasm.js';
-import { BUD, B_B0, B_C, B_E, B_EXEC, B_FLT, B_I, B_K, B_N, B_RES, B_S, B_W, CW_HI, CW_LO, C_HI, C_LO, EMPTY_HI, EMPTY_LO, FP, F_SUB0, G_BUDGET, G_FAULT, G_N, G_WORK, LABEL, LD_ABS_EXIT, PLAIN, PW_HI, PW_LO, P_HI, P_LO, R, REC, ST_LO } from './locals.js';
+import { BUD, B_B0, B_SAVE, F_TAIL, TAIL_DONE, B_C, B_E, B_EXEC, B_FLT, B_I, B_K, B_N, B_RES, B_S, B_W, CW_HI, CW_LO, C_HI, C_LO, EMPTY_HI, EMPTY_LO, FP, F_SUB0, G_BUDGET, G_FAULT, G_N, G_WORK, LABEL, LD_ABS_EXIT, PLAIN, PW_HI, PW_LO, P_HI, P_LO, R, REC, ST_LO } from './locals.js';
 import type { Gen } from './gen.js';
 
 declare module './gen.js' {
@@ -26,13 +26,15 @@ export const batchMethods = {
    * helpers, where the packet is now and the redirect asked for. n may carry
    * VM_BATCH_STOP and VM_BATCH_CHAIN. It hands over to the batch loop (`batchLoopFn`)
    * through globals and returns how many entries ran; 0 for a module compiled without
-   * the batch loop, a program with tail calls (its runs need `progRun`, which follows
-   * them) or one keeping state on the packet in the record (PACKET_STATE_HELPERS).
+   * the batch loop or a program keeping state on the packet in the record
+   * (PACKET_STATE_HELPERS). A tail call finishes its packet's run inside the loop (the
+   * dataplane's `jitTailRun`); a program whose tail calls may reach one keeping state on
+   * the packet is not given to the batch code (PR_CTX_TAIL_UNSAFE).
    */
   batchFn(this: Gen): void {
     const c = this.c;
     const RECP = 0, WORK = 1, N = 2;
-    if (!this.batch || this.ins.some((i) => i.code === 0x85 && i.src === 0 && (i.imm === TAIL_CALL || PACKET_STATE_HELPERS.has(i.imm)))) {
+    if (!this.batch || this.ins.some((i) => i.code === 0x85 && i.src === 0 && PACKET_STATE_HELPERS.has(i.imm))) {
       c.i32c(0);
       return;
     }
@@ -71,6 +73,10 @@ export const batchMethods = {
     c.get(B_N).i32c(29).op(Op.i32_shr_u).i32c(1).op(Op.i32_and).set(B_K);
     c.get(B_N).i32c(0x1fffffff).op(Op.i32_and).set(B_N);
     c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(B_B0);
+    // A tail call replaces the program's part of the record: kept here, put back after one.
+    const tails = this.ins.some((i) => i.code === 0x85 && i.src === 0 && i.imm === TAIL_CALL);
+    const saved = [A.VM_PROG, A.VM_SLOTS, A.VM_NPROG_REGIONS, A.VM_PROG_REGIONS, A.VM_NMAPS, A.VM_MAPS];
+    if (tails) saved.forEach((off, k) => c.get(REC).mem(Op.i32_load, 2, off).set(B_SAVE + k));
     // The fault global is 0 between packets: set here, and again wherever a packet's fault is
     // taken from it (a `run` of this module may have left one).
     c.i32c(0).op(Op.global_set).u32(G_FAULT);
@@ -128,7 +134,7 @@ export const batchMethods = {
       this.enter(Op.if);
       put(A.VM_PKT_META, () => (ctx.writable ? c.i32c(0) : field(A.BE_DATA)));
       this.leave();
-      for (const off of [A.VM_FAULT, A.VM_FAULT_PC, A.VM_KVIEW]) put(off, () => c.i32c(0));
+      for (const off of [A.VM_FAULT, A.VM_FAULT_PC, A.VM_KVIEW, ...(tails ? [A.VM_TAIL_CALLS] : [])]) put(off, () => c.i32c(0));
     }
     if (redirects) for (const off of [A.VM_REDIRECT_IFINDEX, A.VM_REDIRECT_FLAGS]) put(off, () => c.i32c(0));
     // r1 = the context (above); the others 0 (a verified program reads none unwritten); r10 the stack top.
@@ -153,6 +159,20 @@ export const batchMethods = {
     c.op(Op.global_get).u32(G_FAULT).tee(B_FLT).i32c(LD_ABS_EXIT).op(Op.i32_eq);
     c.u8(Op.if).u8(EMPTY).i32c(0).set(B_FLT).op(Op.end);
     c.i32c(0).op(Op.global_set).u32(G_FAULT);
+    if (tails) {
+      // A tail call the main function ran to its end (`tailCall`), or one a subprogram's
+      // helper call entered, to run here: the run went on in the target, as `progRun`
+      // follows it (the target's code counts its own instructions into the record). Then
+      // the root program's part of the record back for the next packet.
+      c.get(B_FLT).i32c(A.VM_TAIL_CALL).op(Op.i32_eq);
+      c.u8(Op.if).u8(EMPTY).get(REC).i32c(0).op(Op.call).u32(F_TAIL).i32c(TAIL_DONE).op(Op.i32_or).set(B_FLT).op(Op.end);
+      c.get(B_FLT).i32c(TAIL_DONE).op(Op.i32_and);
+      c.u8(Op.if).u8(EMPTY);
+      c.get(B_FLT).i32c(TAIL_DONE).op(Op.i32_xor).tee(B_FLT).op(Op.i32_eqz);
+      c.u8(Op.if).u8(EMPTY).get(REC).mem(Op.i64_load, 3, A.VM_REGS).set(B_RES).op(Op.end);
+      saved.forEach((off, k) => c.get(REC).get(B_SAVE + k).mem(Op.i32_store, 2, off));
+      c.op(Op.end);
+    }
     c.op(Op.end);
     this.popLabel();
     c.get(B_E).get(B_RES).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.BE_VERDICT);

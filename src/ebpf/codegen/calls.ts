@@ -5,7 +5,7 @@ import type { Insn } from './cfg.js';
 import { PACKET_MOVING_HELPERS, TAIL_CALL } from '../helpers.js';
 import type { BatchMap } from './bounds.js';
 import { EMPTY, I32, I64, Op } from './wasm.js';
-import { ADDR, ATOMIC_LOAD32, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SPARE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_ABORTED, XDP_REDIRECT, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
+import { ADDR, ATOMIC_LOAD32, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_TAIL, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SPARE, TAIL_DONE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_ABORTED, XDP_REDIRECT, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
 import type { CodegenMap } from './options.js';
 import type { Gen } from './gen.js';
 
@@ -490,9 +490,22 @@ export const callMethods = {
     const c = this.c;
     c.get(R(3)).op(Op.i32_wrap_i64).tee(ADDR).i32c(m.maxEntries).op(Op.i32_lt_u);
     this.enter(Op.if);
-    c.get(ADDR).i32c(m.stride).op(Op.i32_mul).u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(m.values);
+    c.get(ADDR).i32c(m.stride).op(Op.i32_mul).u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(m.values).tee(ADDR);
     this.enter(Op.if);
-    this.helperCall(i, pc);
+    if (this.batchMode) {
+      // The batch loop's main function: the target runs to its end here (the dataplane's
+      // jitTail), and the packet's run ends with its result (TAIL_DONE: batch.ts); at the
+      // tail-call limit the call falls through, the registers as they were.
+      this.dispatched = true;
+      this.spill();
+      c.get(REC).get(BUD).mem(Op.i32_store, 2, A.VM_BUDGET);
+      c.get(REC).get(ADDR).op(Op.call).u32(F_TAIL).tee(CODE).i32c(A.VM_TAIL_FELL | 0).op(Op.i32_ne);
+      this.enter(Op.if);
+      c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+      c.get(CODE).i32c(TAIL_DONE).op(Op.i32_or).op(Op.global_set).u32(G_FAULT);
+      this.unwind();
+      this.leave();
+    } else this.helperCall(i, pc);
     this.leave();
     this.leave();
   },

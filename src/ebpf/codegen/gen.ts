@@ -10,7 +10,7 @@ import { CodegenError } from './errors.js';
 import { PACKET_MOVING_HELPERS } from '../helpers.js';
 import { batchFacts, type BatchContext } from './bounds.js';
 import { EMPTY, I32, I64, Op, Writer } from './wasm.js';
-import { BUD, CODE, CW_HI, CW_LO, C_HI, C_LO, type CountedLoop, DEPTH, EMPTY_HI, EMPTY_LO, FP, FPC, FUNC_TAG, F_BSWAP16, F_BSWAP32, F_FAULT, F_RUN, F_SHORT, F_SUB0, G_BUDGET, G_FAULT, LABEL, LD_ABS_EXIT, L_CTX, L_I, L_NR, L_R6, N_I32_LOCALS, N_I64_LOCALS, PW_HI, PW_LO, PLAIN, P_HI, P_LO, R, REC, SCR, ST_LO, T_BATCH, T_CHECK, T_FAULT, T_HELPER, T_LDABS, T_RUN, T_SUB, T_UNARY64, T_UPDATE, VIRTUAL, funcPointer } from './locals.js';
+import { BUD, CODE, CW_HI, CW_LO, C_HI, C_LO, type CountedLoop, DEPTH, EMPTY_HI, EMPTY_LO, FP, FPC, FUNC_TAG, F_BSWAP16, F_BSWAP32, F_FAULT, F_RUN, F_SHORT, F_SUB0, G_BUDGET, G_FAULT, LABEL, LD_ABS_EXIT, L_CTX, L_I, L_NR, L_R6, N_I32_LOCALS, N_I64_LOCALS, PW_HI, PW_LO, PLAIN, P_HI, P_LO, R, REC, SCR, ST_LO, T_BATCH, T_CHECK, T_FAULT, T_HELPER, T_LDABS, T_RUN, T_SUB, T_TAIL, T_UNARY64, T_UPDATE, VIRTUAL, funcPointer } from './locals.js';
 import type { CodegenRegion, CodegenMap } from './options.js';
 
 /**
@@ -144,7 +144,7 @@ export class Gen {
     m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     // Types.
     const t = new Writer();
-    t.u32(9);
+    t.u32(10);
     t.u8(0x60).u32(4).bytes([I32, I32, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(4).bytes([I32, I64, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(0);
@@ -154,10 +154,11 @@ export class Gen {
     t.u8(0x60).u32(13).bytes([I32, I32, ...new Array(11).fill(I64)]).u32(7).bytes(new Array(7).fill(I64));
     t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(6).bytes([I32, I32, I32, I64, I32, I32]).u32(1).u8(I32);
+    t.u8(0x60).u32(2).bytes([I32, I32]).u32(1).u8(I32);
     m.section(1, t);
     // Imports.
     const im = new Writer();
-    im.u32(7);
+    im.u32(8);
     im.name('env').name('memory').u8(0x02).u8(0x03).u32(1).u32(65536);
     im.name('env').name('helper').u8(0x00).u32(T_HELPER);
     im.name('env').name('check').u8(0x00).u32(T_CHECK);
@@ -165,6 +166,7 @@ export class Gen {
     im.name('env').name('update').u8(0x00).u32(T_UPDATE);
     im.name('env').name('delete').u8(0x00).u32(T_BATCH);
     im.name('env').name('short').u8(0x00).u32(T_BATCH);
+    im.name('env').name('tail').u8(0x00).u32(T_TAIL);
     m.section(2, im);
     // Functions.
     const fs = new Writer();
@@ -211,7 +213,7 @@ export class Gen {
     if (this.batch) {
       this.f = this.funcs[0]!;
       this.batchMode = true;
-      this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32], [1, I64], [1, I32]], 512 + (this.f.end - this.f.start) * 48);
+      this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32], [1, I64], [1, I32], [6, I32]], 512 + (this.f.end - this.f.start) * 48);
       this.batchMode = false;
       this.lazyRegions = false;
     }

@@ -30,6 +30,7 @@ interface JitExports {
   mapUpdate: (map: number, key: number, value: number, flags: bigint, cpu: number, all: number) => number;
   mapDelete: (map: number, key: number, cpu: number) => number;
   vmRunShort: (rec: number, pc: number, depth: number) => number;
+  jitTail: (rec: number, prog: number) => number;
   jitFallback: (rec: number) => number;
   jitBatchFallback: (rec: number, entries: number, n: number) => number;
 }
@@ -60,7 +61,7 @@ export interface JitInfo {
 /** What a compiled module imports from the thread's dataplane instance. */
 function jitImports(host: JitHost): WebAssembly.Imports {
   const ex = host.exports as JitExports;
-  return { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck, lookup: ex.mapLookup, update: ex.mapUpdate, delete: ex.mapDelete, short: ex.vmRunShort } };
+  return { env: { memory: host.memory, helper: ex.vmHelper, check: ex.vmCheck, lookup: ex.mapLookup, update: ex.mapUpdate, delete: ex.mapDelete, short: ex.vmRunShort, tail: ex.jitTail } };
 }
 
 type BatchEntry = (rec: number, entries: number, n: number) => number;

@@ -42,6 +42,8 @@ export const UNROLL = 4, UNROLL_MAX_COST = 24;
 // Internal, never stored in the record: a legacy packet load out of range ends the whole
 // run with r0 = 0 (the interpreter's `depth = depth0; break`).
 export const LD_ABS_EXIT = 0x200;
+// Internal too: the batch code's tail call ran its target to the end (the target's fault, or 0, in the low bits).
+export const TAIL_DONE = 0x400;
 /** Callback pointers (bpf_loop): (FUNC_TAG << 32) | pc, as `lddw rX, <func>` loads them (assembly/ebpf/helpers.ts). */
 export const FUNC_TAG = 0xbf0cn;
 export const PSEUDO_FUNC = 4;
@@ -98,6 +100,9 @@ export const B_S = 39; // i32: stop at the first fault (VM_BATCH_STOP)
 export const B_C = 40; // i32: chain the runs' packets (VM_BATCH_CHAIN)
 export const B_EXEC = 41; // i64: instructions the batch's runs executed (added to the record's count at the end)
 export const B_K = 42; // i32: skip the entries an earlier program finished (VM_BATCH_SKIP)
+// The root program's part of the record (VM_PROG, VM_SLOTS, VM_NPROG_REGIONS, VM_PROG_REGIONS,
+// VM_NMAPS, VM_MAPS), put back after a packet's run went on in a tail call's target.
+export const B_SAVE = 43; // i32 (B_SAVE..B_SAVE + 5)
 // A loop function's own (after a subprogram's locals): nr, ctx, i, and the caller's r6..r9.
 export const L_NR = 32, L_CTX = 33, L_I = 34, L_R6 = 35; // i64 (L_R6..L_R6 + 3)
 export const N_I64_LOCALS = 3; // EA, TMP, SPARE
@@ -110,13 +115,14 @@ export const F_LOOKUP = 2;
 export const F_UPDATE = 3;
 export const F_DELETE = 4;
 export const F_SHORT = 5;
-export const F_FAULT = 6;
-export const F_LDABS = 7;
-export const F_BSWAP16 = 8;
-export const F_BSWAP32 = 9;
-export const F_BSWAP64 = 10;
-export const F_RUN = 11;
-export const F_SUB0 = 12;
+export const F_TAIL = 6;
+export const F_FAULT = 7;
+export const F_LDABS = 8;
+export const F_BSWAP16 = 9;
+export const F_BSWAP32 = 10;
+export const F_BSWAP64 = 11;
+export const F_RUN = 12;
+export const F_SUB0 = 13;
 
 // Types.
 export const T_HELPER = 0; // (i32 rec, i32 id, i32 depth, i32 pc) -> i32
@@ -128,6 +134,7 @@ export const T_RUN = 5; // (i32) -> i32
 export const T_SUB = 6; // (i32, i32, i64 x 11) -> (i64 x 7)
 export const T_BATCH = 7; // (i32 rec, i32 entries, i32 n) -> i32; also the map lookup's and delete's (i32 map, i32 key, i32 cpu) -> i32
 export const T_UPDATE = 8; // (i32 map, i32 key, i32 value, i64 flags, i32 cpu, i32 all) -> i32
+export const T_TAIL = 9; // (i32 rec, i32 prog) -> i32
 
 export const ALU64: Partial<Record<number, number>> = { 0: Op.i64_add, 1: Op.i64_sub, 2: Op.i64_mul, 4: Op.i64_or, 5: Op.i64_and, 6: Op.i64_shl, 7: Op.i64_shr_u, 10: Op.i64_xor, 12: Op.i64_shr_s };
 export const ALU32: Partial<Record<number, number>> = { 0: Op.i32_add, 1: Op.i32_sub, 2: Op.i32_mul, 4: Op.i32_or, 5: Op.i32_and, 6: Op.i32_shl, 7: Op.i32_shr_u, 10: Op.i32_xor, 12: Op.i32_shr_s };

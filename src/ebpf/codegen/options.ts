@@ -75,7 +75,7 @@ export interface CompileOptions {
 /** A loop whose iterations are known on entry (Gen.countedLoop): `reg += step` until `reg != limit` (or `<`) fails. */
 
 export interface CompiledCode {
-  /** The module's bytes: imports env.memory, env.helper, env.check, env.lookup, env.update, env.delete, env.short; exports `run` and `batch`. */
+  /** The module's bytes: imports env.memory, env.helper, env.check, env.lookup, env.update, env.delete, env.short, env.tail; exports `run` and `batch`. */
   bytes: Uint8Array;
   /** Wasm functions generated (one per subprogram). */
   functions: number;
