@@ -6,21 +6,14 @@
  * first disagreement, with the program.
  */
 import { prng } from '../src/emulator.js';
-import { fuzzOne, rig } from '../test/helpers/entry-diff.js';
-import { frames, mutate, shapedProgram } from '../test/helpers/shaped-prog.js';
-import { assemble } from '../src/ebpf/assembler.js';
+import { draw, fuzzOne, rig } from '../test/helpers/entry-diff.js';
 
 const count = Number(process.argv[2] ?? 1_000_000);
 const seed = Number(process.argv[3] ?? 0x5eed);
 const start = Number(process.argv[4] ?? 0);
 const rnd = prng(seed);
 // Draw (without running) the programs before `start`, as fuzzOne draws them.
-for (let k = 0; k < start; k++) {
-  const type = rnd() < 0.5 ? 'xdp' : 'sched_cls';
-  const insns = assemble(shapedProgram(rnd, type).asm);
-  if (rnd() < 0.25) mutate(rnd, insns);
-  frames(rnd);
-}
+for (let k = 0; k < start; k++) draw(rnd);
 // Fresh emulators every 10,000 programs: one emulator's compiled-code slots are not all
 // given back to it when programs close (issue 19), and a long run would fill its table.
 let compiled = await rig(true);

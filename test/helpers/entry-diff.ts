@@ -16,7 +16,8 @@ import { assemble } from '../../src/ebpf/assembler.js';
 import type { BpfProgram } from '../../src/ebpf/program.js';
 import type { TestRunOptions, TestRunResult } from '../../src/ebpf/testrun.js';
 import { Emulator } from '../../src/emulator.js';
-import { frames, mutate, shapedProgram, type ShapedType } from './shaped-prog.js';
+import { BpfMap } from '../../src/ebpf/maps.js';
+import { frames, mutate, placeTailMap, shapedProgram, type ShapedType } from './shaped-prog.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -43,7 +44,24 @@ function outcome(r: TestRunResult): object {
   return { retval: r.retval, fault: r.fault, faultPc: r.faultPc, data: hex(r.dataOut), ctx: hex(r.ctxOut), executed: r.executed };
 }
 
-export interface Rig { emu: Emulator; seen: string[] }
+export interface Rig { emu: Emulator; seen: string[]; tails: BpfMap }
+
+/**
+ * One fuzz case, drawn from `rnd`: a shaped program (mutated a quarter of the time), in a
+ * fifth of the cases with a tail call into the rig's PROG_ARRAY, whose slot 1 then holds a
+ * second shaped program (itself tail-calling through slot 1 a third of the time: chains
+ * up to the 33-call limit); and the frames.
+ */
+export function draw(rnd: () => number): { type: ShapedType; asm: string; insns: Uint8Array; mutated: boolean; target?: string; fs: Uint8Array[] } {
+  const type: ShapedType = rnd() < 0.5 ? 'xdp' : 'sched_cls';
+  const tail = rnd() < 0.2;
+  const shaped = shapedProgram(rnd, type, tail);
+  const insns = assemble(shaped.asm);
+  const mutated = rnd() < 0.25;
+  if (mutated) mutate(rnd, insns);
+  const target = tail ? shapedProgram(rnd, type, rnd() < 0.33).asm : undefined;
+  return { type, asm: shaped.asm, insns, mutated, ...(target ? { target } : {}), fs: frames(rnd) };
+}
 
 /** A netkit pair (nk1 in init, nk0 in b) and a NIC (eth0, 2 queues), every delivery recorded. */
 export async function rig(jit: boolean): Promise<Rig> {
@@ -56,7 +74,8 @@ export async function rig(jit: boolean): Promise<Rig> {
   emu.setLink('init', 'eth0', { up: true });
   const seen: string[] = [];
   emu.onReceive((dev, frame, meta) => { seen.push(`${dev.name} ${hex(frame)} mark ${meta.mark} prio ${meta.priority}`); });
-  return { emu, seen };
+  const tails = new BpfMap(emu.dp, { name: 'tails', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 4 });
+  return { emu, seen, tails };
 }
 
 type Path = 'netkit' | 'tcx' | 'xdp';
@@ -103,19 +122,23 @@ async function through(r: Rig, path: Path, prog: BpfProgram, fs: Uint8Array[]): 
 
 /** What one program did differently on the two engines, or undefined. */
 export async function fuzzOne(compiled: Rig, interp: Rig, k: number, rnd: () => number, stats: Record<string, number>): Promise<string | undefined> {
-  const type: ShapedType = rnd() < 0.5 ? 'xdp' : 'sched_cls';
-  const shaped = shapedProgram(rnd, type);
-  const insns = assemble(shaped.asm);
-  const mutated = rnd() < 0.25;
-  if (mutated) mutate(rnd, insns);
-  const fs = frames(rnd);
-  const p = compiled.emu.loadProgram({ name: `f${k}`, type, insns, verify: false });
-  const q = interp.emu.loadProgram({ name: `f${k}`, type, insns, jit: false, verify: false });
-  const fail = (why: string): string => `${why}\n${mutated ? 'mutated ' : ''}${type} program:\n${shaped.asm}\nbytes ${hex(insns)}`;
+  const { type, asm, insns, mutated, target, fs } = draw(rnd);
+  // (the tail call's target in slot 1 of each rig's PROG_ARRAY, the root naming that map)
+  const targets = target ? [compiled, interp].map((r) => {
+    const t = r.emu.loadProgram({ name: `t${k}`, type, insns: placeTailMap(assemble(target), r.tails.record), maps: [r.tails.record], jit: r === compiled, verify: false });
+    r.emu.progArraySet(r.tails, 1, t);
+    return t;
+  }) : [];
+  const maps = (r: Rig): { maps?: number[] } => (target ? { maps: [r.tails.record] } : {});
+  const p = compiled.emu.loadProgram({ name: `f${k}`, type, insns: placeTailMap(insns, compiled.tails.record), ...maps(compiled), verify: false });
+  const q = interp.emu.loadProgram({ name: `f${k}`, type, insns: placeTailMap(insns, interp.tails.record), ...maps(interp), jit: false, verify: false });
+  const fail = (why: string): string => `${why}\n${mutated ? 'mutated ' : ''}${type} program:\n${asm}\n${target ? `tail-call target in slot 1:\n${target}\n` : ''}bytes ${hex(insns)}`;
   try {
+    if (target) stats['tail calls'] = (stats['tail calls'] ?? 0) + 1;
     if (p.jit.slot === 0) return fail(`not compiled: ${p.jit.reason}`);
     const verified = (compiled.emu.dp.view().getUint32(p.record + A.PR_CTX_USE, true) & A.PR_CTX_VERIFIED) !== 0;
     stats[verified ? 'verified' : 'refused'] = (stats[verified ? 'verified' : 'refused'] ?? 0) + 1;
+    if (target && verified) stats['tail calls verified'] = (stats['tail calls verified'] ?? 0) + 1;
     for (const data of fs) {
       for (const repeat of [1, 3]) {
         clearStacks(compiled.emu);
@@ -142,6 +165,11 @@ export async function fuzzOne(compiled: Rig, interp: Rig, k: number, rnd: () => 
   } finally {
     compiled.emu.closeProgram(p);
     interp.emu.closeProgram(q);
+    [compiled, interp].forEach((r, j) => {
+      if (!targets[j]) return;
+      r.emu.progArraySet(r.tails, 1, undefined);
+      r.emu.closeProgram(targets[j]!);
+    });
   }
 }
 

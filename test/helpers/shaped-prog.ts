@@ -179,18 +179,45 @@ const ldabs: Fragment = (g) => {
   g.emit('mov %r9, %r1', 'mov %r1, %r6', `ldabs${g.pick(['b', 'h', 'w'])} ${g.pick([0, 12, 14, 23, 40, 90])}`, 'add %r7, %r0', 'mov %r1, %r9');
 };
 
+/**
+ * The PROG_ARRAY a tail-calling program names, as the lddw's immediate: `placeTailMap`
+ * puts the emulator's own map record there.
+ */
+export const TAIL_MAP = 0x7ead0000;
+
+/** bpf_tail_call(ctx, TAIL_MAP, index): a constant index (an empty slot, the filled one, past the end) or one from r7; falls through on failure (r0 unreadable after: the helper returns nothing). */
+const tailCall: Fragment = (g) => {
+  const index = g.pick(['mov %r3, 0', 'mov %r3, 1', 'mov %r3, 1', 'mov %r3, 9', 'mov %r3, %r7\nand %r3, 3']);
+  g.emit('mov %r1, %r6', `lddw %r2, ${TAIL_MAP}`, ...index.split('\n'), 'call 12', 'mov %r1, %r6');
+  g.reload();
+};
+
+/** A copy of `insns` with TAIL_MAP's lddw naming the map record `record` (a mutated one may no longer say TAIL_MAP: left as it is). */
+export function placeTailMap(insns: Uint8Array, record: number): Uint8Array {
+  const out = insns.slice();
+  const dv = new DataView(out.buffer);
+  for (let at = 0; at + 16 <= out.length; at += 8) {
+    if (out[at] === 0x18 && dv.getUint32(at + 4, true) === TAIL_MAP && dv.getUint32(at + 12, true) === 0) dv.setUint32(at + 4, record, true);
+  }
+  return out;
+}
+
 const FRAGMENTS: readonly Fragment[] = [parse, parse, rotated, nested, early, spill, signext, wrap, jumps, helper];
 
 /** One program (assembly text) of `type` from `rnd`. */
-export function shapedProgram(rnd: () => number, type: ShapedType): ShapedProgram {
+export function shapedProgram(rnd: () => number, type: ShapedType, tail = false): ShapedProgram {
   const g = new Gen(rnd, type);
   g.emit('mov %r6, %r1');
   g.reload();
   g.emit('mov %r7, 0', 'mov %r8, 0', `mov %r0, ${g.int(4)}`);
-  for (let k = 1 + g.int(5); k > 0; k--) {
+  const n = 1 + g.int(5);
+  const at = tail ? g.int(n + 1) : -1;
+  for (let k = n; k > 0; k--) {
+    if (k === at) tailCall(g);
     const f = type === 'sched_cls' && g.chance(0.08) ? ldabs : g.pick(FRAGMENTS);
     f(g);
   }
+  if (at === 0) tailCall(g);
   // The verdict from what the program saw: XDP actions 0..3; tc/netkit: NEXT (-1), PASS, DROP (2), 3.
   const mask = g.pick([3, 3, 1, 2]);
   g.emit('mov %r0, %r7', `and %r0, ${mask}`);
