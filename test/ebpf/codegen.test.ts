@@ -988,10 +988,10 @@ describe('bpf_skb_load_bytes and bpf_skb_store_bytes run inline', () => {
 });
 
 describe('hash map lookups run inline', () => {
-  it('keys of 1 to 8 bytes, hash and per-CPU hash (the thread\'s copy), through collisions, deleted slots and a full table: the same element or NULL as the map code', async () => {
+  it('keys of 1 to 16 bytes, hash and per-CPU hash (the thread\'s copy), through collisions, deleted slots and a full table: the same element or NULL as the map code', async () => {
     const { BpfMap } = await import('../../src/ebpf/maps.js');
     for (const type of ['hash', 'percpu_hash'] as const) {
-      for (const ks of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      for (const ks of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 16]) {
         const m = new BpfMap(dp, { name: 'h', type, keySize: ks, valueSize: 8, maxEntries: 6 });
         const key = (k: number): Uint8Array => new Uint8Array(ks).map((_, i) => (((k * 2654435761) >>> (8 * (i % 4))) & 0xff) ^ (i >= 4 ? k : 0));
         const copies = type === 'hash' ? 1 : m.copies;
@@ -1008,9 +1008,10 @@ describe('hash map lookups run inline', () => {
             } catch { /* full, or not there */ }
           }
           for (let k = 0; k < 12; k++) {
-            const kb = new Uint8Array(8);
+            const kb = new Uint8Array(16);
             kb.set(key(k));
-            const insns = assemble(`lddw %r6, ${new DataView(kb.buffer).getBigUint64(0, true)}\nstxdw [%r10-8], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -8\ncall 1\nexit`);
+            const w = new DataView(kb.buffer);
+            const insns = assemble(`lddw %r6, ${w.getBigUint64(0, true)}\nstxdw [%r10-16], %r6\nlddw %r6, ${w.getBigUint64(8, true)}\nstxdw [%r10-8], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -16\ncall 1\nexit`);
             const c = dp.jit.compile(insns, { maps: [info] });
             expect(c.slot).not.toBe(0);
             const at = vm.place(insns);
