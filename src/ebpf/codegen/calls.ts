@@ -5,7 +5,7 @@ import type { Insn } from './cfg.js';
 import { PACKET_MOVING_HELPERS, TAIL_CALL } from '../helpers.js';
 import type { BatchMap } from './bounds.js';
 import { EMPTY, I32, I64, Op } from './wasm.js';
-import { ADDR, ATOMIC_LOAD32, ATOMIC_LOAD64, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SPARE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_ABORTED, XDP_REDIRECT, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
+import { ADDR, ATOMIC_LOAD32, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SPARE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_ABORTED, XDP_REDIRECT, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
 import type { CodegenMap } from './options.js';
 import type { Gen } from './gen.js';
 
@@ -131,14 +131,15 @@ export const callMethods = {
    * empty slot ends the search, a used one with the same hash and key is the element;
    * valueOf: this thread's copy), inline; r0 = the value or NULL. The key is read once
    * (one or two little-endian words); a slot's state and hash are one 64-bit load
-   * compared with (hash << 32 | 1), its key one or two 64-bit loads (a slot's key is
-   * zero-padded to 8 bytes: mapUpdate). False (nothing emitted) for anything else (LRU
-   * maps: a hit also marks the element used).
+   * compared with (hash << 32 | 1), then on a match the state's atomic load and the
+   * slot's key, one or two 64-bit loads (a slot's key is zero-padded to 8 bytes:
+   * mapUpdate). False (nothing emitted) for anything else (LRU maps: a hit also marks the
+   * element used).
    */
   inlineHashLookup(this: Gen, pc: number): boolean {
     const m = this.programMap();
     if (m === undefined || (m.type !== A.BPF_MAP_TYPE_HASH && m.type !== A.BPF_MAP_TYPE_PERCPU_HASH) || !m.keySize || m.keySize > 16 || !m.capacity || !m.slotSize) return false;
-    // (the state-and-hash load is atomic: 8-byte aligned slots)
+    // (the state's atomic load needs aligned slots: they are, 8-byte words)
     if (m.values % 8 !== 0 || m.slotSize % 8 !== 0) return false;
     const perCpu = m.type === A.BPF_MAP_TYPE_PERCPU_HASH && (m.copies ?? 1) > 1;
     const c = this.c;
@@ -182,9 +183,12 @@ export const callMethods = {
     c.u8(Op.block).u8(EMPTY); // done
     c.u8(Op.block).u8(EMPTY); // miss
     c.u8(Op.loop).u8(EMPTY);
-    // state 1 and this hash: the key decides
-    c.get(S).u8(Op.atomic).u32(ATOMIC_LOAD64).u32(3).u32(0).tee(W).get(HW).op(Op.i64_eq);
+    // state 1 and this hash (a plain load: a stale view only misses, as a lookup just before
+    // the change would), then the state again, atomically, before the key (an element the
+    // lookup returns was published before its key was read: mapUpdate stores the state last)
+    c.get(S).mem(Op.i64_load, 3, 0).tee(W).get(HW).op(Op.i64_eq);
     c.u8(Op.if).u8(EMPTY);
+    c.get(S).u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(0).i32c(1).op(Op.i32_ne).u8(Op.br_if).u32(0);
     c.get(S).mem(Op.i64_load, 3, A.MAP_SLOT_KEY).get(KEY).op(Op.i64_eq);
     if (ks > 8) c.get(S).mem(Op.i64_load, 3, A.MAP_SLOT_KEY + 8).get(KEY2).op(Op.i64_eq).op(Op.i32_and);
     c.u8(Op.if).u8(EMPTY);
