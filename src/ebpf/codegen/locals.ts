@@ -65,7 +65,6 @@ export const EINVAL = -22, EFAULT = -14, TC_ACT_SHOT = 2, TC_ACT_REDIRECT = 7, X
 export const XDP_MIN_HEADROOM = 40, XDP_META_MAX = 32;
 /** i32.atomic.load (after the 0xfe prefix). */
 export const ATOMIC_LOAD32 = 0x10;
-export const ATOMIC_LOAD64 = 0x11;
 export const EMPTY_LO = -1n;
 export const EMPTY_HI = 8;
 
