@@ -141,6 +141,31 @@ describe('the compiler agrees with the interpreter', () => {
     }
   });
 
+  it('on accesses through a register set from r10 (mov, immediate adds and subtracts): inside the frame, past either end of it, after the register is changed otherwise', () => {
+    const progs = [
+      // inside the frame, through two registers and a sub
+      'stdw [%r10-16], 7\nmov %r2, %r10\nadd %r2, -8\nmov %r3, %r2\nsub %r3, 8\nldxdw %r0, [%r3+0]\nstxdw [%r2+0], %r0\nldxdw %r1, [%r10-8]\nadd %r0, %r1\nexit',
+      // the frame's last bytes, and one past its top (a fault)
+      'mov %r2, %r10\nadd %r2, -512\nstdw [%r2+0], 3\nldxdw %r0, [%r2+0]\nexit',
+      'mov %r2, %r10\nadd %r2, -4\nldxdw %r0, [%r2+0]\nexit',
+      'mov %r2, %r10\nadd %r2, 8\nstdw [%r2+0], 1\nmov %r0, 1\nexit',
+      // below the frame (a fault), and a 32-bit mov or a non-immediate add forgetting it
+      'mov %r2, %r10\nsub %r2, 520\nldxdw %r0, [%r2+0]\nexit',
+      'mov %r2, %r10\nmov32 %r2, %r2\nldxdw %r0, [%r2-8]\nexit',
+      'mov %r2, %r10\nmov %r4, -8\nadd %r2, %r4\nstdw [%r2+0], 5\nldxdw %r0, [%r10-8]\nexit',
+      // a helper's key pointer: a map lookup with r2 = r10 - 8 (the map: none, the helper's fault)
+      'mov %r2, %r10\nadd %r2, -8\nstdw [%r2+0], 9\nmov %r1, 0\ncall 1\nldxdw %r0, [%r10-8]\nexit',
+    ];
+    for (const src of progs) {
+      const prog = assemble(src);
+      const info = dp.jit.compile(prog);
+      expect(info.reason, src).toBe('');
+      const [a, b] = both(prog, info.slot, new Uint8Array(0), { budget: 5000 });
+      dp.jit.release(info.slot);
+      expect(b, src).toEqual(a);
+    }
+  });
+
   it('on a budget that runs out inside a block: an access it still pays for faults first', () => {
     const src = 'mov %r0, 0\nadd %r0, 1\nldxb %r1, [%r0+0]\nadd %r0, 1\nstb [%r0+0], 1\nadd %r0, 1\nexit';
     const prog = assemble(src);
