@@ -307,7 +307,10 @@ export function mapUpdate(map: usize, key: usize, value: usize, flags: u64, cpu:
     }
     store<u32>(s, h, 4);
     memory.copy(s + MAP_SLOT_KEY, key, ks);
-    memory.fill(valueOf(map, s, 0), 0, <usize>(copies * stride));
+    // the key's padding (to 8 bytes) zero, as the compiled lookups compare a slot's key a
+    // word at a time (codegen/calls.ts inlineHashLookup), and the values
+    const kr = (ks + 7) & ~7;
+    memory.fill(s + MAP_SLOT_KEY + <usize>ks, 0, <usize>(kr - ks + copies * stride));
     store<u32>(map, load<u32>(map, MAP_COUNT) + 1, MAP_COUNT);
     if (all) for (let c: u32 = 0; c < copies; c++) memory.copy(valueOf(map, s, c), value + <usize>(c * stride), vs);
     else memory.copy(valueOf(map, s, cpu), value, vs);

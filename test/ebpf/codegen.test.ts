@@ -141,6 +141,31 @@ describe('the compiler agrees with the interpreter', () => {
     }
   });
 
+  it('on accesses through a register set from r10 (mov, immediate adds and subtracts): inside the frame, past either end of it, after the register is changed otherwise', () => {
+    const progs = [
+      // inside the frame, through two registers and a sub
+      'stdw [%r10-16], 7\nmov %r2, %r10\nadd %r2, -8\nmov %r3, %r2\nsub %r3, 8\nldxdw %r0, [%r3+0]\nstxdw [%r2+0], %r0\nldxdw %r1, [%r10-8]\nadd %r0, %r1\nexit',
+      // the frame's last bytes, and one past its top (a fault)
+      'mov %r2, %r10\nadd %r2, -512\nstdw [%r2+0], 3\nldxdw %r0, [%r2+0]\nexit',
+      'mov %r2, %r10\nadd %r2, -4\nldxdw %r0, [%r2+0]\nexit',
+      'mov %r2, %r10\nadd %r2, 8\nstdw [%r2+0], 1\nmov %r0, 1\nexit',
+      // below the frame (a fault), and a 32-bit mov or a non-immediate add forgetting it
+      'mov %r2, %r10\nsub %r2, 520\nldxdw %r0, [%r2+0]\nexit',
+      'mov %r2, %r10\nmov32 %r2, %r2\nldxdw %r0, [%r2-8]\nexit',
+      'mov %r2, %r10\nmov %r4, -8\nadd %r2, %r4\nstdw [%r2+0], 5\nldxdw %r0, [%r10-8]\nexit',
+      // a helper's key pointer: a map lookup with r2 = r10 - 8 (the map: none, the helper's fault)
+      'mov %r2, %r10\nadd %r2, -8\nstdw [%r2+0], 9\nmov %r1, 0\ncall 1\nldxdw %r0, [%r10-8]\nexit',
+    ];
+    for (const src of progs) {
+      const prog = assemble(src);
+      const info = dp.jit.compile(prog);
+      expect(info.reason, src).toBe('');
+      const [a, b] = both(prog, info.slot, new Uint8Array(0), { budget: 5000 });
+      dp.jit.release(info.slot);
+      expect(b, src).toEqual(a);
+    }
+  });
+
   it('on a budget that runs out inside a block: an access it still pays for faults first', () => {
     const src = 'mov %r0, 0\nadd %r0, 1\nldxb %r1, [%r0+0]\nadd %r0, 1\nstb [%r0+0], 1\nadd %r0, 1\nexit';
     const prog = assemble(src);
@@ -988,10 +1013,10 @@ describe('bpf_skb_load_bytes and bpf_skb_store_bytes run inline', () => {
 });
 
 describe('hash map lookups run inline', () => {
-  it('keys of 1 to 8 bytes, hash and per-CPU hash (the thread\'s copy), through collisions, deleted slots and a full table: the same element or NULL as the map code', async () => {
+  it('keys of 1 to 16 bytes, hash and per-CPU hash (the thread\'s copy), through collisions, deleted slots and a full table: the same element or NULL as the map code', async () => {
     const { BpfMap } = await import('../../src/ebpf/maps.js');
     for (const type of ['hash', 'percpu_hash'] as const) {
-      for (const ks of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      for (const ks of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 16]) {
         const m = new BpfMap(dp, { name: 'h', type, keySize: ks, valueSize: 8, maxEntries: 6 });
         const key = (k: number): Uint8Array => new Uint8Array(ks).map((_, i) => (((k * 2654435761) >>> (8 * (i % 4))) & 0xff) ^ (i >= 4 ? k : 0));
         const copies = type === 'hash' ? 1 : m.copies;
@@ -1008,9 +1033,10 @@ describe('hash map lookups run inline', () => {
             } catch { /* full, or not there */ }
           }
           for (let k = 0; k < 12; k++) {
-            const kb = new Uint8Array(8);
+            const kb = new Uint8Array(16);
             kb.set(key(k));
-            const insns = assemble(`lddw %r6, ${new DataView(kb.buffer).getBigUint64(0, true)}\nstxdw [%r10-8], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -8\ncall 1\nexit`);
+            const w = new DataView(kb.buffer);
+            const insns = assemble(`lddw %r6, ${w.getBigUint64(0, true)}\nstxdw [%r10-16], %r6\nlddw %r6, ${w.getBigUint64(8, true)}\nstxdw [%r10-8], %r6\nlddw %r1, ${m.record}\nmov %r2, %r10\nadd %r2, -16\ncall 1\nexit`);
             const c = dp.jit.compile(insns, { maps: [info] });
             expect(c.slot).not.toBe(0);
             const at = vm.place(insns);

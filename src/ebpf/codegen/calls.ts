@@ -125,52 +125,72 @@ export const callMethods = {
   },
 
   /**
-   * bpf_map_lookup_elem(map, key) on a hash or per-CPU hash map (keys of 1 to 8 bytes) the
-   * program names, r1 the lddw'd record: the helper's key check, then the map's own
-   * lookup (assembly/ebpf/maps.ts hashFind: FNV-1a of the key's bytes, linear probing from
-   * it, an empty slot ends the search, a used one with the same hash and key is the
-   * element; valueOf: this thread's copy), inline; r0 = the value or NULL. False (nothing
-   * emitted) for anything else (LRU maps: a hit also marks the element used).
+   * bpf_map_lookup_elem(map, key) on a hash or per-CPU hash map (keys of 1 to 16 bytes) the
+   * program names, r1 the lddw'd record: the helper's key check, then the map's own lookup
+   * (assembly/ebpf/maps.ts hashFind: FNV-1a of the key's bytes, linear probing from it, an
+   * empty slot ends the search, a used one with the same hash and key is the element;
+   * valueOf: this thread's copy), inline; r0 = the value or NULL. The key is read once
+   * (one or two little-endian words); a slot's state and hash are one 64-bit load
+   * compared with (hash << 32 | 1), then on a match the state's atomic load and the
+   * slot's key, one or two 64-bit loads (a slot's key is zero-padded to 8 bytes:
+   * mapUpdate). False (nothing emitted) for anything else (LRU maps: a hit also marks the
+   * element used).
    */
   inlineHashLookup(this: Gen, pc: number): boolean {
     const m = this.programMap();
-    if (m === undefined || (m.type !== A.BPF_MAP_TYPE_HASH && m.type !== A.BPF_MAP_TYPE_PERCPU_HASH) || !m.keySize || m.keySize > 8 || !m.capacity || !m.slotSize) return false;
+    if (m === undefined || (m.type !== A.BPF_MAP_TYPE_HASH && m.type !== A.BPF_MAP_TYPE_PERCPU_HASH) || !m.keySize || m.keySize > 16 || !m.capacity || !m.slotSize) return false;
+    // (the state's atomic load needs aligned slots: they are, 8-byte words)
+    if (m.values % 8 !== 0 || m.slotSize % 8 !== 0) return false;
     const perCpu = m.type === A.BPF_MAP_TYPE_PERCPU_HASH && (m.copies ?? 1) > 1;
     const c = this.c;
     const ks = m.keySize;
-    const KEY = EA, H = CODE, I = LABEL, S = FPC;
-    /** The key's `ks` bytes at the address in local `at` (+ `off`), as a little-endian i64. */
-    const key = (at: number, off: number): void => {
-      for (let b = 0; b < ks;) {
-        const n = ks - b >= 8 ? 8 : ks - b >= 4 ? 4 : ks - b >= 2 ? 2 : 1;
-        c.get(at).mem(n === 8 ? Op.i64_load : n === 4 ? Op.i64_load32_u : n === 2 ? Op.i64_load16_u : Op.i64_load8_u, 0, off + b);
-        if (b) c.i64c(8 * b).op(Op.i64_shl).op(Op.i64_or);
-        b += n;
+    // KEY, KEY2: the key's bytes 0..7 and 8..15 (zero-extended); HW: hash << 32 | 1; W: a slot's state and hash
+    const KEY = EA, KEY2 = TMP, HW = SPARE, W = R(0), H = CODE, I = LABEL, S = FPC, LO = ADDR, HI = LABEL;
+    /** Bytes [b, e) of the key at ADDR as one zero-extended little-endian i64 (at most 3 loads). */
+    const word = (b: number, e: number): void => {
+      for (let at = b; at < e;) {
+        const n = e - at >= 8 ? 8 : e - at >= 4 ? 4 : e - at >= 2 ? 2 : 1;
+        c.get(ADDR).mem(n === 8 ? Op.i64_load : n === 4 ? Op.i64_load32_u : n === 2 ? Op.i64_load16_u : Op.i64_load8_u, 0, at);
+        if (at > b) c.i64c(8 * (at - b)).op(Op.i64_shl).op(Op.i64_or);
+        at += n;
       }
     };
     this.addr(2, 0, ks, false, pc, true);
-    key(ADDR, 0);
+    word(0, Math.min(ks, 8));
     c.set(KEY);
-    // FNV-1a over the key's bytes, never 0
+    if (ks > 8) { word(8, ks); c.set(KEY2); }
+    // FNV-1a over the key's bytes, never 0: byte b from its 32-bit word (LO, HI), the
+    // key's last byte needing no mask (the words are zero-extended)
+    c.get(KEY).op(Op.i32_wrap_i64).set(LO);
+    if (ks > 4) c.get(KEY).i64c(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).set(HI);
     c.i32c(0x811c9dc5 | 0);
     for (let b = 0; b < ks; b++) {
-      c.get(KEY);
-      if (b) c.i64c(8 * b).op(Op.i64_shr_u);
-      c.op(Op.i32_wrap_i64).i32c(0xff).op(Op.i32_and).op(Op.i32_xor).i32c(0x01000193).op(Op.i32_mul);
+      if (b === 8) {
+        // (the second i64's words, once the first's are used)
+        c.get(KEY2).op(Op.i32_wrap_i64).set(LO);
+        if (ks > 12) c.get(KEY2).i64c(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).set(HI);
+      }
+      const sh = 8 * (b & 3);
+      c.get((b & 4) === 0 ? LO : HI);
+      if (sh) c.i32c(sh).op(Op.i32_shr_u);
+      if (sh !== 24 && b !== ks - 1) c.i32c(0xff).op(Op.i32_and);
+      c.op(Op.i32_xor).i32c(0x01000193).op(Op.i32_mul);
     }
-    c.i32c(1).op(Op.i32_or).set(H);
-    c.i64c(0).set(R(0));
+    c.i32c(1).op(Op.i32_or).tee(H);
+    c.op(Op.i64_extend_i32_u).i64c(32).op(Op.i64_shl).i64c(1).op(Op.i64_or).set(HW);
     c.i32c(0).set(I);
-    c.u8(Op.block).u8(EMPTY);
+    c.get(H).i32c(m.capacity - 1).op(Op.i32_and).i32c(m.slotSize).op(Op.i32_mul).i32c(m.values).op(Op.i32_add).set(S);
+    c.u8(Op.block).u8(EMPTY); // done
+    c.u8(Op.block).u8(EMPTY); // miss
     c.u8(Op.loop).u8(EMPTY);
-    c.get(I).i32c(m.capacity).op(Op.i32_ge_u).u8(Op.br_if).u32(1);
-    c.get(H).get(I).op(Op.i32_add).i32c(m.capacity - 1).op(Op.i32_and).i32c(m.slotSize).op(Op.i32_mul).i32c(m.values).op(Op.i32_add).tee(S);
-    c.u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(0).tee(ADDR);
-    c.op(Op.i32_eqz).u8(Op.br_if).u32(1);
-    c.get(ADDR).i32c(1).op(Op.i32_eq);
-    c.get(S).mem(Op.i32_load, 2, 4).get(H).op(Op.i32_eq).op(Op.i32_and);
-    key(S, A.MAP_SLOT_KEY);
-    c.get(KEY).op(Op.i64_eq).op(Op.i32_and);
+    // state 1 and this hash (a plain load: a stale view only misses, as a lookup just before
+    // the change would), then the state again, atomically, before the key (an element the
+    // lookup returns was published before its key was read: mapUpdate stores the state last)
+    c.get(S).mem(Op.i64_load, 3, 0).tee(W).get(HW).op(Op.i64_eq);
+    c.u8(Op.if).u8(EMPTY);
+    c.get(S).u8(Op.atomic).u32(ATOMIC_LOAD32).u32(2).u32(0).i32c(1).op(Op.i32_ne).u8(Op.br_if).u32(0);
+    c.get(S).mem(Op.i64_load, 3, A.MAP_SLOT_KEY).get(KEY).op(Op.i64_eq);
+    if (ks > 8) c.get(S).mem(Op.i64_load, 3, A.MAP_SLOT_KEY + 8).get(KEY2).op(Op.i64_eq).op(Op.i32_and);
     c.u8(Op.if).u8(EMPTY);
     // the value, after the key (a per-CPU map's: the thread's copy, copy 0 for a thread past the last)
     c.get(S).i32c(A.MAP_SLOT_KEY + ((ks + 7) & ~7)).op(Op.i32_add);
@@ -179,12 +199,18 @@ export const callMethods = {
       c.get(CODE).i32c(m.copies!).op(Op.i32_lt_u).op(Op.select).op(Op.i32_add);
     }
     c.op(Op.i64_extend_i32_u).set(R(0));
-    c.u8(Op.br).u32(2);
+    c.u8(Op.br).u32(4);
     c.op(Op.end);
-    c.get(I).i32c(1).op(Op.i32_add).set(I);
+    c.op(Op.end);
+    // an empty slot ends the search, as does the last one
+    c.get(W).op(Op.i32_wrap_i64).op(Op.i32_eqz).u8(Op.br_if).u32(1);
+    c.get(I).i32c(1).op(Op.i32_add).tee(I).i32c(m.capacity).op(Op.i32_ge_u).u8(Op.br_if).u32(1);
+    c.get(H).get(I).op(Op.i32_add).i32c(m.capacity - 1).op(Op.i32_and).i32c(m.slotSize).op(Op.i32_mul).i32c(m.values).op(Op.i32_add).set(S);
     c.u8(Op.br).u32(0);
-    c.op(Op.end);
-    c.op(Op.end);
+    c.op(Op.end); // loop
+    c.op(Op.end); // miss
+    c.i64c(0).set(R(0));
+    c.op(Op.end); // done
     return true;
   },
 

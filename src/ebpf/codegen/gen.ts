@@ -70,6 +70,8 @@ export class Gen {
   batchMode = false;
   /** Registers holding a constant below 2^32 (an lddw, or a mov of a non-negative immediate) set earlier in the current block. */
   konst = new Map<number, number>();
+  /** Registers holding r10 + k (a mov of r10, then adds and subtracts of immediates) set earlier in the current block: k. */
+  fpOff = new Map<number, number>();
   /** Emitting a callback's loop function (an exit ends the iteration, not the function). */
   loopMode = false;
   /** Callbacks (function numbers) that have a loop function, and its function index. */
@@ -591,6 +593,7 @@ export class Gen {
     const k = b.pcs.length;
     let terminated = false;
     this.konst.clear();
+    this.fpOff.clear();
     // The budget is charged a block at a time. One that cannot pay for the whole block
     // hands the run to the interpreter at the block's start (the 'S' exit): the run ends
     // in this block, and the interpreter ends it exactly (a budget fault before the
@@ -662,10 +665,21 @@ export class Gen {
     c.op(Op.end);
   }
 
-  /** Keeps `konst` after the instruction at pc: lddw sets a register, anything else that writes one forgets it. */
+  /**
+   * Keeps `konst` after the instruction at pc: lddw sets a register, anything else that
+   * writes one forgets it; and `fpOff`: a 64-bit mov of r10 (or of a register it knows)
+   * sets one, adding or subtracting an immediate moves it, anything else that writes the
+   * register forgets it.
+   */
   track(pc: number): void {
     const i = this.ins[pc]!;
     const cls = i.code & 7;
+    const fo = this.fpOff;
+    if (i.code === 0xbf && i.off === 0 && (i.src === 10 || fo.has(i.src)) && i.dst !== 10) fo.set(i.dst, i.src === 10 ? 0 : fo.get(i.src)!);
+    else if ((i.code === 0x07 || i.code === 0x17) && fo.has(i.dst)) fo.set(i.dst, fo.get(i.dst)! + (i.code === 0x07 ? i.imm : -i.imm));
+    else if (cls === 4 || cls === 7 || cls === 1 || i.code === 0x18) fo.delete(i.dst);
+    else if (cls === 3 && (i.code & 0xe0) === 0xc0) { fo.delete(i.src); fo.delete(0); }
+    else if (cls === 0 || i.code === 0x85) for (let r = 0; r <= 5; r++) fo.delete(r);
     if (i.code === 0x18) {
       const hi = pc + 1 < this.n ? this.ins[pc + 1]!.imm : 0;
       if (i.src === 0 && hi === 0) this.konst.set(i.dst, i.imm >>> 0);

@@ -43,9 +43,11 @@ export const memoryMethods = {
       c.set(ADDR);
       return 0;
     }
-    if (this.r10Fixed && base === 10 && off >= -A.VM_FRAME_STACK && off + size <= 0) {
+    // (a register set from r10 earlier in the block: r10 + k)
+    const fo = base === 10 ? 0 : this.fpOff.get(base);
+    if (this.r10Fixed && fo !== undefined && off + fo >= -A.VM_FRAME_STACK && off + fo + size <= 0) {
       // Inside the current frame: r10 is its top and never changes.
-      c.get(FP).i32c(off + A.VM_FRAME_STACK).op(Op.i32_add).set(ADDR);
+      c.get(FP).i32c(off + fo + A.VM_FRAME_STACK).op(Op.i32_add).set(ADDR);
       return 0;
     }
     c.get(R(base));
