@@ -109,9 +109,18 @@ export async function fuzzOne(compiled: Rig, interp: Rig, k: number, rnd: () => 
   const mutated = rnd() < 0.25;
   if (mutated) mutate(rnd, insns);
   const fs = frames(rnd);
+  return diffProgram(compiled, interp, k, type, insns, fs, stats, `${mutated ? 'mutated ' : ''}${type} program:\n${shaped.asm}`);
+}
+
+/**
+ * What program `insns` of `type` did differently on the two engines over frames `fs`
+ * (testRun once and repeated, then the netkit or tcx path, or NIC XDP), or undefined;
+ * `what` describes it in the report.
+ */
+export async function diffProgram(compiled: Rig, interp: Rig, k: number, type: ShapedType, insns: Uint8Array, fs: Uint8Array[], stats: Record<string, number>, what: string): Promise<string | undefined> {
   const p = compiled.emu.loadProgram({ name: `f${k}`, type, insns, verify: false });
   const q = interp.emu.loadProgram({ name: `f${k}`, type, insns, jit: false, verify: false });
-  const fail = (why: string): string => `${why}\n${mutated ? 'mutated ' : ''}${type} program:\n${shaped.asm}\nbytes ${hex(insns)}`;
+  const fail = (why: string): string => `${why}\n${what}\nbytes ${hex(insns)}`;
   try {
     if (p.jit.slot === 0) return fail(`not compiled: ${p.jit.reason}`);
     const verified = (compiled.emu.dp.view().getUint32(p.record + A.PR_CTX_USE, true) & A.PR_CTX_VERIFIED) !== 0;

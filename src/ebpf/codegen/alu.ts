@@ -202,6 +202,7 @@ export const aluMethods = {
         return true;
       }
       c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+      if (this.slimFn) { c.get(R(0)).op(Op.return); return true; }
       for (let r = 0; r <= 5; r++) c.get(R(r));
       c.get(R(10)).op(Op.return);
       return true;

@@ -546,6 +546,19 @@ export const callMethods = {
       return;
     }
     c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
+    if (this.slim(k)) {
+      // The arguments and the callee's frame go in, r0 comes back (T_SLIM); r1..r5 keep
+      // what they held (the verifier has them unread until written), r10 is unchanged.
+      c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
+      for (let r = 1; r <= 5; r++) c.get(R(r));
+      c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+      c.op(Op.call).u32(F_SUB0 + k);
+      c.op(Op.global_get).u32(G_BUDGET).set(BUD);
+      c.set(R(0));
+      this.checkUnwind();
+      if (!this.keepsRegions(k)) this.loadPacketBounds();
+      return;
+    }
     for (let r = 0; r <= 9; r++) c.get(R(r));
     c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
     c.get(BUD).op(Op.global_set).u32(G_BUDGET);

@@ -9,7 +9,8 @@
  * - one Wasm function per subprogram (pc 0, every bpf-to-bpf call target and every
  *   bpf_loop callback), taking (rec, depth, r0..r10) and returning (r0..r5, r10): eBPF
  *   registers are Wasm locals; r6..r9 stay the caller's, as the interpreter's frames
- *   restore them; bpf_loop on one of the program's own callbacks calls the callback's
+ *   restore them (a verified program's subprograms other than pc 0 take (rec, depth, r10,
+ *   r1..r5) and return r0 alone: Gen.slim); bpf_loop on one of the program's own callbacks calls the callback's
  *   loop function, a second copy of it whose exits end an iteration (one call per loop);
  * - basic blocks (cfg.ts) are laid out in pc order in nested `block`s, so a forward jump
  *   is one `br`; a loop nothing enters but through its head becomes a Wasm `loop`; other

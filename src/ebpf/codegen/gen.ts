@@ -10,7 +10,7 @@ import { CodegenError } from './errors.js';
 import { PACKET_MOVING_HELPERS } from '../helpers.js';
 import { batchFacts, type BatchContext } from './bounds.js';
 import { EMPTY, I32, I64, Op, Writer } from './wasm.js';
-import { BUD, CODE, CW_HI, CW_LO, C_HI, C_LO, type CountedLoop, DEPTH, EMPTY_HI, EMPTY_LO, FP, FPC, FUNC_TAG, F_BSWAP16, F_BSWAP32, F_FAULT, F_RUN, F_SHORT, F_SUB0, G_BUDGET, G_FAULT, LABEL, LD_ABS_EXIT, L_CTX, L_I, L_NR, L_R6, N_I32_LOCALS, N_I64_LOCALS, PW_HI, PW_LO, PLAIN, P_HI, P_LO, R, REC, SCR, ST_LO, T_BATCH, T_CHECK, T_FAULT, T_HELPER, T_LDABS, T_RUN, T_SUB, T_UNARY64, T_UPDATE, VIRTUAL, funcPointer } from './locals.js';
+import { BUD, CODE, CW_HI, CW_LO, C_HI, C_LO, type CountedLoop, DEPTH, EMPTY_HI, EMPTY_LO, FP, FPC, FUNC_TAG, F_BSWAP16, F_BSWAP32, F_FAULT, F_RUN, F_SHORT, F_SUB0, G_BUDGET, G_FAULT, LABEL, LD_ABS_EXIT, L_CTX, L_I, L_NR, L_R6, N_I32_LOCALS, N_I64_LOCALS, PW_HI, PW_LO, PLAIN, P_HI, P_LO, R, REC, SCR, ST_LO, T_BATCH, T_CHECK, T_FAULT, T_HELPER, T_LDABS, T_RUN, T_SLIM, T_SUB, T_UNARY64, T_UPDATE, VIRTUAL, funcPointer } from './locals.js';
 import type { CodegenRegion, CodegenMap } from './options.js';
 
 /**
@@ -72,6 +72,8 @@ export class Gen {
   konst = new Map<number, number>();
   /** Emitting a callback's loop function (an exit ends the iteration, not the function). */
   loopMode = false;
+  /** Emitting a function of the slim calling convention (`slim`): its exits return r0 alone. */
+  slimFn = false;
   /** Callbacks (function numbers) that have a loop function, and its function index. */
   loopFns: number[] = [];
   loopIndex = new Map<number, number>();
@@ -144,7 +146,7 @@ export class Gen {
     m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     // Types.
     const t = new Writer();
-    t.u32(9);
+    t.u32(10);
     t.u8(0x60).u32(4).bytes([I32, I32, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(4).bytes([I32, I64, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(0);
@@ -154,6 +156,7 @@ export class Gen {
     t.u8(0x60).u32(13).bytes([I32, I32, ...new Array(11).fill(I64)]).u32(7).bytes(new Array(7).fill(I64));
     t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(6).bytes([I32, I32, I32, I64, I32, I32]).u32(1).u8(I32);
+    t.u8(0x60).u32(8).bytes([I32, I32, ...new Array(6).fill(I64)]).u32(1).u8(I64);
     m.section(1, t);
     // Imports.
     const im = new Writer();
@@ -174,7 +177,7 @@ export class Gen {
     this.loopFns.forEach((k, j) => this.loopIndex.set(k, loopBase + j));
     const nf = 5 + this.funcs.length + (this.batch ? 3 : 2) + this.loopFns.length;
     fs.u32(nf).u32(T_FAULT).u32(T_LDABS).u32(T_UNARY64).u32(T_UNARY64).u32(T_UNARY64).u32(T_RUN);
-    for (let k = 0; k < this.funcs.length; k++) fs.u32(T_SUB);
+    for (let k = 0; k < this.funcs.length; k++) fs.u32(this.slim(k) ? T_SLIM : T_SUB);
     fs.u32(T_BATCH);
     if (this.batch) fs.u32(T_SUB);
     for (let j = 0; j < this.loopFns.length; j++) fs.u32(T_SUB);
@@ -202,10 +205,13 @@ export class Gen {
     this.body(() => this.bswap32Fn(), []);
     this.body(() => this.bswap64Fn(), []);
     this.body(() => this.runFn(), [[1, I32], [1, I64]]);
-    for (const f of this.funcs) {
+    this.funcs.forEach((f, k) => {
       this.f = f;
-      this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32]], 256 + (f.end - f.start) * 48);
-    }
+      this.slimFn = this.slim(k);
+      // (a slim function's r6..r10 are locals, after its parameters rec, depth, r10 and r1..r5)
+      this.body(() => this.subFn(), [...(this.slimFn ? [[5, I64] as [number, number]] : []), [N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32]], 256 + (f.end - f.start) * 48);
+      this.slimFn = false;
+    });
     this.batchCost = this.batch ? budgetBound(this.ins, this.funcs[0]!) : 0;
     this.body(() => this.batchFn(), []);
     if (this.batch) {
@@ -223,6 +229,15 @@ export class Gen {
     }
     m.section(10, c);
     return m.out();
+  }
+
+  /**
+   * Whether function `k` takes the slim calling convention (T_SLIM): a verified program's
+   * subprogram other than the main function (which `run`, the batch loop and calls of pc 0
+   * enter with every register), r10 never written. Only bpf-to-bpf calls enter it.
+   */
+  slim(k: number): boolean {
+    return k > 0 && this.verified && this.r10Fixed;
   }
 
   /** Whether anything but `run` enters pc 0: a bpf-to-bpf call or a callback pointer naming it (its r1 is then no context). */
@@ -343,6 +358,8 @@ export class Gen {
   }
 
   subFn(): void {
+    // A slim function's r10 comes in r0's parameter (its r0 is not read before it is written).
+    if (this.slimFn) this.c.get(R(0)).set(R(10)).i64c(0).set(R(0));
     this.prologue(this.boundsUsed(this.f));
     this.faultBlock(this.f);
     this.unwind();
@@ -549,7 +566,7 @@ export class Gen {
       c.u8(Op.br).u32(this.depth('U'));
       return;
     }
-    for (let k = 0; k < 7; k++) c.i64c(0);
+    for (let k = 0; k < (this.slimFn ? 1 : 7); k++) c.i64c(0);
     c.op(Op.return);
   }
 
