@@ -191,6 +191,16 @@ describe('the compiler agrees with the interpreter', () => {
       // ... a read fault inside (r1 points at 8 bytes)
       ['ldxdw %r2, [%r1]\nmov %r5, 255\nmov %r0, 0\nl:\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3+0]\njgt %r2, 290, out\nadd %r0, %r4\nadd %r2, 1\njle %r4, %r5, l\nout:\nexit',
         [0n, 5n, 7n, 289n, 300n]],
+      // 32-bit counting by a step no larger than the iteration (the budget settled at the
+      // exits from the counter's low half): wrapping it, left at the latch and in the body
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, %r2\nadd32 %r2, 2\njne32 %r2, 6, l\nexit',
+        [0n, 2n, 6n, 0xfffffff0n, 0x5_ffff_fffen]],
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, 1\nadd %r0, %r2\nadd32 %r2, 3\njne32 %r2, 9, l\nexit',
+        [0n, 3n, 9n, 0xfffffffan, 0x2_ffff_fff7n]],
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, 3\njgt %r0, 200, out\nadd32 %r2, 1\njne32 %r2, 40, l\nout:\nexit',
+        [0n, 39n, 40n, 0xffffffe0n, 0xfffffff8n, 0x1_ffff_fff0n]],
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, 1\nadd %r0, 1\nadd %r2, -2\njne32 %r2, 0, l\nexit',
+        [2n, 10n, 0x1_0000_0004n, 0x7_0000_0000n]],
       // lddw in the loop (the budget fault's pc counts its two slots)
       ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nlddw %r4, 0x100000000\nadd %r0, %r4\nadd %r2, 1\njne %r2, 20, l\nexit',
         [0n, 19n]],

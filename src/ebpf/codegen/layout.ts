@@ -182,9 +182,12 @@ export const layoutMethods = {
     // jlt: counting up to a limit below 2^31, so the register reaches it before it could wrap.
     if (step === undefined || (op === 0xa0 && (step < 0 || j.imm < 0))) return undefined;
     if (leaveAt !== undefined && step < 0) return undefined;
-    // Deferred budget (settleBudget): 64-bit counting, the blocks a chain (each one's only
-    // successor inside the loop the next, the last's the header), no exit inside.
-    let chain = wide;
+    // Deferred budget (settleBudget): the blocks a chain (each one's only successor inside
+    // the loop the next, the last's the header), no exit inside; 64-bit counting, or 32-bit
+    // with a step no larger than the iteration's cost (the iterations the copy runs cost at
+    // most the budget, below 2^32: the counter's low half moves less than 2^32 in them, and
+    // its distance from the entry value, mod 2^32, is the iterations times the step).
+    let chain = wide || Math.abs(step) <= cost;
     for (let k = h; k <= e && chain; k++) {
       for (const t of this.succBlocks(f, k)) if (t >= h && t <= e && t !== (k === e ? h : k + 1)) chain = false;
       if (f.blocks[k]!.pcs.some((pc) => this.ins[pc]!.code === 0x95)) chain = false;
@@ -205,8 +208,15 @@ export const layoutMethods = {
     const l = this.deferred!;
     const c = this.c;
     const a = Math.abs(l.step);
-    if (l.step > 0) c.get(R(l.reg)).get(SPARE).op(Op.i64_sub);
-    else c.get(SPARE).get(R(l.reg)).op(Op.i64_sub);
+    if (l.wide) {
+      if (l.step > 0) c.get(R(l.reg)).get(SPARE).op(Op.i64_sub);
+      else c.get(SPARE).get(R(l.reg)).op(Op.i64_sub);
+    } else {
+      // (32-bit counting: the distance in the low half; countedLoop keeps it below 2^32)
+      if (l.step > 0) c.get(R(l.reg)).op(Op.i32_wrap_i64).get(SPARE).op(Op.i32_wrap_i64);
+      else c.get(SPARE).op(Op.i32_wrap_i64).get(R(l.reg)).op(Op.i32_wrap_i64);
+      c.op(Op.i32_sub).op(Op.i64_extend_i32_u);
+    }
     if ((a & (a - 1)) === 0) c.i64c(Math.log2(a)).op(Op.i64_shr_u);
     else c.i64c(a).op(Op.i64_div_u);
     c.op(Op.i32_wrap_i64).set(CODE);
