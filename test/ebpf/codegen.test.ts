@@ -205,10 +205,49 @@ describe('the compiler agrees with the interpreter', () => {
       ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nlddw %r4, 0x100000000\nadd %r0, %r4\nadd %r2, 1\njne %r2, 20, l\nexit',
         [0n, 19n]],
     ];
+    expect(countedLoopRuns(loops)).toBeGreaterThan(500);
+  });
+
+  it('on counted loops run in rounds without exit tests (each exit compares a value moving with the iterations with one that does not): rounds cut short by every exit, values near wrapping, every budget', () => {
+    // r1 points at a u64, the start of the moving value; r6 a bound the loop does not move.
+    const loops: [string, bigint[]][] = [
+      // csum_words' shape: the count's bound in the header (32-bit), a pointer against a bound at the latch
+      ['ldxdw %r5, [%r1]\nmov %r3, 0\nlddw %r6, 0x1000\nmov %r0, 0\nl:\nadd %r0, %r3\njgt32 %r3, 60, out\nmov %r4, %r5\nadd %r5, 3\nadd32 %r3, 1\njle %r4, %r6, l\nout:\nexit',
+        [0n, 0xf00n, 0xfc0n, 0xfeen, 0xff4n, 0xff5n, 0xff6n, 0x1000n, 0x1001n, 0xfffffffffffffff0n, 0xfffffffffffffffdn]],
+      // the count from memory: its bound reached in every position of a round, and its low half wrapping
+      ['ldxdw %r3, [%r1]\nmov %r5, 0\nlddw %r6, 0x1000\nmov %r0, 0\nl:\nadd %r0, %r3\njgt32 %r3, 60, out\nmov %r4, %r5\nadd %r5, 3\nadd32 %r3, 1\njle %r4, %r6, l\nout:\nexit',
+        [0n, 50n, 55n, 56n, 57n, 58n, 59n, 60n, 61n, 0xfffffffen, 0x1_0000_0000n]],
+      // a value moving down leaves in the body (below a bound), the count at the latch (jlt)
+      ['ldxdw %r7, [%r1]\nmov %r2, 0\nmov %r0, 0\nl:\nadd %r7, -5\njlt %r7, 17, out\nadd %r0, %r7\nadd %r2, 1\njlt %r2, 100, l\nout:\nexit',
+        [0n, 3n, 17n, 21n, 22n, 37n, 38n, 39n, 40n, 41n, 42n, 1000n, 0xfffffffffffffff0n]],
+      // a value moving up leaves while below a bound: taken in a round's first iteration, not in its last
+      ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov %r6, 100\nmov %r0, 0\nl:\nadd %r0, 1\njlt %r5, %r6, out\nadd %r5, 4\nadd %r2, 1\njlt %r2, 50, l\nout:\nexit',
+        [0n, 90n, 96n, 99n, 100n, 101n, 0xfffffffffffffff0n]],
+      // a 32-bit compare of a 64-bit value whose low half wraps; the bound on the right, then on the left
+      ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov %r6, 0xfff0\nmov %r0, 0\nl:\nadd %r5, 7\njgt32 %r5, %r6, out\nadd %r0, 1\nadd %r2, 1\njlt %r2, 50, l\nout:\nexit',
+        [0n, 0xff00n, 0xffd0n, 0xffdan, 0xffe0n, 0xfffffff0n, 0x1_ffff_fff8n]],
+      ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov %r6, 0xfff0\nmov %r0, 0\nl:\nadd %r5, 7\njlt32 %r6, %r5, out\nadd %r0, 1\nadd %r2, 1\njlt %r2, 50, l\nout:\nexit',
+        [0n, 0xff00n, 0xffd0n, 0xffdan, 0xffe0n, 0xfffffff0n, 0x1_ffff_fff8n]],
+      // wrapping inside a round while its first and last values stay (64 and 32-bit): the round is not run untested
+      ['ldxdw %r5, [%r1]\nmov %r3, 0\nlddw %r6, 0xfffffffffffffffd\nmov %r0, 0\nl:\nadd %r0, %r3\njgt32 %r3, 60, out\nmov %r4, %r5\nadd %r5, 3\nadd32 %r3, 1\njle %r4, %r6, l\nout:\nexit',
+        [0xfffffffffffffff0n, 0xfffffffffffffff9n, 0xfffffffffffffffan, 0xfffffffffffffffbn, 0xfffffffffffffffcn, 0xfffffffffffffffdn]],
+      ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov32 %r6, -3\nmov %r0, 0\nl:\nadd %r5, 7\njgt32 %r5, %r6, out\nadd %r0, 1\nadd %r2, 1\njlt %r2, 50, l\nout:\nexit',
+        [0xffffff00n, 0xffffffe0n, 0xfffffff0n, 0xfffffff3n, 0xfffffff6n, 0x7_ffff_fff0n]],
+      // a read fault in a round (r1 points at 8 bytes), and an exit comparing two values the loop does not move
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nmov %r6, 5\nl:\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3+0]\njgt %r6, %r0, in\nin:\nadd %r0, %r4\nadd %r2, 1\njlt %r2, 300, l\nexit',
+        [0n, 1n, 2n, 3n, 4n, 5n, 7n, 299n]],
+    ];
+    expect(countedLoopRuns(loops, true)).toBeGreaterThan(500);
+  });
+
+  /** Each loop's runs from each start on both engines, on budgets at and around what they need; the runs compared. */
+  function countedLoopRuns(loops: [string, bigint[]][], grouped = false): number {
     let checked = 0;
     for (const [src, starts] of loops) {
       const prog = assemble(src);
-      expect(compileProgram(prog).countedLoops, src).toBe(1);
+      const compiled = compileProgram(prog);
+      expect(compiled.countedLoops, src).toBe(1);
+      if (grouped) expect(compiled.groupedLoops, src).toBe(1);
       const info = dp.jit.compile(prog);
       expect(info.reason, src).toBe('');
       for (const start of starts) {
@@ -229,8 +268,8 @@ describe('the compiler agrees with the interpreter', () => {
       }
       dp.jit.release(info.slot);
     }
-    expect(checked).toBeGreaterThan(500);
-  });
+    return checked;
+  }
 
   it('on division and modulo by constants (the zero and -1 cases kept, the rest the bare operation): every width, signedness and edge value', () => {
     const ks = [0, 1, 2, 3, 7, 10, 97, 1000003, -1, -2, -7, 0x7fffffff, -0x80000000];

@@ -21,7 +21,10 @@
  *   loop whose trip count is known on entry (`r += c … jne/jlt r, K`, no calls) has a
  *   second copy without budget tests (nor charges, when its blocks form a chain: the
  *   budget is settled from the counter where the copy is left), entered when the budget
- *   covers all its iterations; the batch code of a loop-free main function tests the
+ *   covers all its iterations; a small chain whose every exit compares a value moving
+ *   with the iterations with one that does not (the csum loop's data_end) runs that copy
+ *   in rounds of 8 (4) iterations without exit tests, when a test at the round's start
+ *   shows none is taken in them (layout.ts groupExits); the batch code of a loop-free main function tests the
  *   budget once per batch (budgetBound);
  * - every memory access is checked: r10-relative stack accesses inside the frame need no
  *   check when no instruction writes r10; others are compared with the packet, the
@@ -75,5 +78,5 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
   const funcs: Func[] = sorted.map((start, k) => buildFunc(ins, n, start, sorted[k + 1] ?? n));
   const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ? BATCH_CTX[o.batch] : undefined, o.maps ?? [], o.verified === true, o.verified === true && o.proven?.length === n ? o.proven : null);
   const bytes = w.module();
-  return { bytes, functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0), countedLoops: w.countedLoops, unchecked: w.direct };
+  return { bytes, functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0), countedLoops: w.countedLoops, groupedLoops: w.groupedLoops, unchecked: w.direct };
 }

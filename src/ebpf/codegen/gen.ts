@@ -103,12 +103,16 @@ export class Gen {
   batchCost = 0;
   /** The counted loop whose unchecked copy is being emitted with its budget deferred (`settleBudget`). */
   deferred: CountedLoop | undefined;
+  /** In a counted loop's grouped round (layout.ts groupExits): its exits and latch, emitted as not taken (the latch as taken). */
+  stripped: Set<number> | undefined;
   /** In an unrolled counted loop's copy other than the last: the pc of its latch (else -1). */
   unrollLatch = -1;
   /** In the batch code: the packet's and context's regions go into the record only before a general check. */
   lazyRegions = false;
   /** Counted loops versioned so far. */
   countedLoops = 0;
+  /** Counted loops grouped so far (layout.ts groupExits). */
+  groupedLoops = 0;
   /** Emitting a counted loop's copy that runs with the budget for all its iterations (no per-block test). */
   unchecked = false;
   /** Blocks whose 'E' label sits inside a structured loop, and the loops (header → last block). */
