@@ -99,11 +99,14 @@ describe('bpf-to-bpf calls of a verified program (the slim calling convention)',
         // The packet-free part of the programs above: arithmetic calls on words of memory at r1.
         const asm = [
           'ldxdw %r7, [%r1+0]', 'ldxdw %r8, [%r1+8]', 'ldxdw %r9, [%r1+16]', 'stxdw [%r10-8], %r7', 'mov %r6, 0',
-          'loop:', 'mov %r1, %r7', 'mov %r2, %r8', 'mov %r3, %r9', 'mov %r4, %r6', 'lddw %r5, 0x9e3779b97f4a7c15', 'call local f', 'xor %r7, %r0', 'add %r6, 1', 'jlt %r6, 3, loop',
+          'loop:', 'mov %r1, %r7', 'mov %r2, %r8', 'mov %r3, %r9', 'mov %r4, %r6', 'lddw %r5, 0x9e3779b97f4a7c15', 'call local f', 'xor %r7, %r0',
+          // (h reads r5 on one path only: it takes five arguments)
+          'mov %r1, %r7', 'and %r1, 0xff', 'mov %r2, %r8', 'mov %r5, %r9', 'call local h', 'add %r7, %r0', 'add %r6, 1', 'jlt %r6, 3, loop',
           'ldxdw %r0, [%r10-8]', 'add %r0, %r7', 'exit',
           'f:', 'stxdw [%r10-8], %r1', 'mov %r6, %r1', `div %r6, ${[97, 1000003, 7, 10, -1, 3][k]}`, 'mod %r1, %r2', 'mov %r0, %r6', 'add %r0, %r1', 'mul %r0, %r2', 'xor %r0, %r3', 'add %r0, %r4', 'xor %r0, %r5',
           'mov %r1, %r0', 'mov32 %r2, %r3', 'call local g', 'ldxdw %r6, [%r10-8]', 'add %r0, %r6', 'exit',
           'g:', 'mov32 %r0, %r1', 'div32 %r0, %r2', 'smod32 %r1, -1', `mod32 %r0, ${[7, 10, 1, 97, 0x7fffffff, 2][k]}`, 'add32 %r0, %r1', 'exit',
+          'h:', 'jgt %r1, 100, big', 'mov %r0, %r2', 'exit', 'big:', 'mov %r0, %r5', 'mod %r0, 1000003', 'exit',
         ].join('\n');
         const prog = assemble(asm);
         const mem = new Uint8Array(24).map(() => Math.floor(rnd() * 256));
@@ -114,7 +117,7 @@ describe('bpf-to-bpf calls of a verified program (the slim calling convention)',
         const at = vm.place(prog);
         try {
           const n = prog.length / 8;
-          for (let budget = 1; budget <= 3 * 30 + n; budget++) {
+          for (let budget = 1; budget <= 3 * 40 + n; budget++) {
             const runs = [0, info.slot].map((jit) => {
               dp.bytes().set(mem, m);
               dp.bytes().fill(0, vm.stack, vm.stack + A.VM_STACK_SIZE);
