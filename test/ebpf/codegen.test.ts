@@ -777,10 +777,16 @@ describe('other map lookups call the map directly', () => {
 });
 
 describe('bpf_loop with a compiled callback', () => {
+  /** The program with its lddw at `pc` turned into a callback reference (BPF_PSEUDO_FUNC) to pc `cb`, as the loader leaves them. */
+  const pseudoFunc = (p: Uint8Array, pc: number, cb: number): Uint8Array => {
+    p[pc * 8 + 1] = (p[pc * 8 + 1]! & 0x0f) | (4 << 4);
+    new DataView(p.buffer, p.byteOffset).setInt32(pc * 8 + 4, cb - pc - 1, true);
+    return p;
+  };
   // main: acc (on the stack) = 0; r0 = bpf_loop(nr, cb, &acc, flags); result = r0 << 32 + acc + r6 + r4 << 8.
   // cb (pc 18): acc += i + r6 (the caller's 100 in every iteration), r6 = 7, r4 += 1 (kept
   // from one iteration to the next), a read fault at i == fault, returns 1 at i == stop.
-  const prog = (nr: number, flags: number, stop: number, fault: number): Uint8Array => assemble(`
+  const prog = (nr: number, flags: number, stop: number, fault: number): Uint8Array => pseudoFunc(assemble(`
     mov %r6, 100
     mov %r7, 0
     stxdw [%r10-8], %r7
@@ -810,7 +816,7 @@ describe('bpf_loop with a compiled callback', () => {
     jne %r1, ${stop}, out
     mov %r0, 1
   out:
-    exit`);
+    exit`), 5, 18);
 
   it('iterations, early stop, flags, the nr limit, faults and the budget inside callbacks: as the interpreter runs them', () => {
     const seen: string[] = [];
@@ -821,6 +827,7 @@ describe('bpf_loop with a compiled callback', () => {
       [5, 0, N, N, 40], [5, 0, N, N, 41], [5, 0, N, N, 57], [5, 0, N, N, 80],
     ]) {
       const p = prog(nr!, flags!, stop!, fault!);
+      expect(compileProgram(p).functions).toBe(2);
       const info = dp.jit.compile(p);
       expect(info.slot).not.toBe(0);
       const [a, b] = both(p, info.slot, new Uint8Array(0), { budget });
@@ -830,6 +837,62 @@ describe('bpf_loop with a compiled callback', () => {
     }
     // iterations (r0) or the fault: 0, 1, 5, stopped after 3 and 1, -EINVAL, -E2BIG, the budget, a read, the budget mid-loop...
     expect(seen).toEqual(['0', '1', '5', '3', '1', '4294967274', '4294967289', 'budget', 'read', 'budget', 'budget', 'budget', '5']);
+  });
+
+  it('a verified program\'s (the loop function takes the frame, nr, ctx and r3..r5, returns the iterations): as the interpreter runs them', () => {
+    // The same loop reading no register the verifier would call uninitialised: the callback
+    // writes r6 before reading it; its r5 (the caller's 33, then kept from one iteration to
+    // the next) goes into acc; the caller reads none of r1..r5 after the call before writing it.
+    const verifiedProg = (nr: number, flags: number, stop: number, fault: number): Uint8Array => pseudoFunc(assemble(`
+      mov %r6, 100
+      mov %r7, 0
+      stxdw [%r10-8], %r7
+      lddw %r1, ${nr}
+      lddw %r2, 0xbf0c00000011
+      mov %r3, %r10
+      add %r3, -8
+      mov %r4, ${flags}
+      mov %r5, 33
+      call 181
+      ldxdw %r1, [%r10-8]
+      lsh %r0, 32
+      add %r0, %r1
+      add %r0, %r6
+      exit
+      ldxdw %r3, [%r2+0]
+      add %r3, %r1
+      mov %r6, 7
+      add %r3, %r6
+      add %r5, 1
+      lsh %r5, 1
+      add %r3, %r5
+      stxdw [%r2+0], %r3
+      jne %r1, ${fault}, nofault
+      ldxdw %r0, [%r2+4096]
+    nofault:
+      mov %r0, 0
+      jne %r1, ${stop}, out
+      mov %r0, 1
+    out:
+      exit`), 5, 17);
+    const seen: string[] = [];
+    const N = 1e9;
+    for (const [nr, flags, stop, fault, budget] of [
+      [0, 0, N, N, 10000], [1, 0, N, N, 10000], [5, 0, N, N, 10000], [5, 0, 2, N, 10000], [5, 0, 0, N, 10000],
+      [5, 1, N, N, 10000], [(1 << 23) + 1, 0, N, N, 10000], [1 << 23, 0, N, N, 3000], [5, 0, N, 3, 10000],
+      [5, 0, N, N, 40], [5, 0, N, N, 41], [5, 0, N, N, 57], [5, 0, N, N, 80],
+    ]) {
+      const p = verifiedProg(nr!, flags!, stop!, fault!);
+      expect(compileProgram(p, { verified: true }).functions).toBe(2);
+      const info = dp.jit.compile(p, { verified: true });
+      expect(info.slot).not.toBe(0);
+      const [a, b] = both(p, info.slot, new Uint8Array(0), { budget });
+      dp.jit.release(info.slot);
+      expect({ nr, caseFlags: flags, stop, caseFault: fault, budget, ...b }).toEqual({ nr, caseFlags: flags, stop, caseFault: fault, budget, ...a });
+      seen.push(a.fault ?? `${a.r0! >> 32n}:${a.r0! & 0xffffffffn}`);
+    }
+    expect(seen.slice(0, 5)).toEqual(['0:100', '1:175', '5:2305', '3:608', '1:175']);
+    expect(seen.slice(5)).toEqual(['4294967274:100', '4294967289:100', 'budget', 'read', 'budget', 'budget', 'budget', '5:2305']);
   });
 });
 

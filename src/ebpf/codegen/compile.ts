@@ -11,7 +11,8 @@
  *   registers are Wasm locals; r6..r9 stay the caller's, as the interpreter's frames
  *   restore them (a verified program's subprograms other than pc 0 take (rec, depth, r10,
  *   r1..r5) and return r0 alone: Gen.slim); bpf_loop on one of the program's own callbacks calls the callback's
- *   loop function, a second copy of it whose exits end an iteration (one call per loop);
+ *   loop function, a second copy of it whose exits end an iteration (one call per loop;
+ *   a verified program's takes the frame, nr, ctx and r3..r5 and returns the iterations);
  * - basic blocks (cfg.ts) are laid out in pc order in nested `block`s, so a forward jump
  *   is one `br`; a loop nothing enters but through its head becomes a Wasm `loop`; other
  *   back edges go through a dispatch `loop` whose `br_table` picks the block;

@@ -184,7 +184,7 @@ export class Gen {
     for (let k = 0; k < this.funcs.length; k++) fs.u32(this.slim(k) ? T_SLIM : T_SUB);
     fs.u32(T_BATCH);
     if (this.batch) fs.u32(T_SUB);
-    for (let j = 0; j < this.loopFns.length; j++) fs.u32(T_SUB);
+    for (const k of this.loopFns) fs.u32(this.slim(k) ? T_SLIM : T_SUB);
     m.section(3, fs);
     // Globals: fault (i32), budget (i32).
     const g = new Writer();
@@ -228,7 +228,9 @@ export class Gen {
     for (const k of this.loopFns) {
       this.f = this.funcs[k]!;
       this.loopMode = true;
-      this.body(() => this.loopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [7, I64]], 256 + (this.f.end - this.f.start) * 48);
+      this.slimFn = this.slim(k);
+      this.body(() => this.loopFn(), [...(this.slimFn ? [[5, I64] as [number, number]] : []), [N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [7, I64]], 256 + (this.f.end - this.f.start) * 48);
+      this.slimFn = false;
       this.loopMode = false;
     }
     m.section(10, c);
@@ -374,19 +376,24 @@ export class Gen {
    * code run for i = 0, 1, ... inside one function, each iteration as a call would run it
    * (r1 = i, r2 = ctx, r6..r9 the caller's, the same frame; r0 and r3..r5 as the last
    * iteration left them), until nr or a nonzero r0. Takes (rec, depth, r0, nr, ctx,
-   * r3..r10) like a call; returns r0..r5 and the number of iterations.
+   * r3..r10) like a call; returns r0..r5 and the number of iterations. A verified
+   * program's (`slim`): takes (rec, depth, r10, nr, ctx, r3..r5), returns the number of
+   * iterations (the callback reads no r0 or r6..r9 before writing them, the caller no
+   * r1..r5 after the helper call).
    */
   loopFn(): void {
     const c = this.c;
+    const slim = this.slimFn;
+    if (slim) c.get(R(0)).set(R(10)).i64c(0).set(R(0));
     this.prologue();
     c.get(R(1)).set(L_NR).get(R(2)).set(L_CTX).i64c(0).set(L_I);
-    for (let r = 6; r <= 9; r++) c.get(R(r)).set(L_R6 + r - 6);
+    if (!slim) for (let r = 6; r <= 9; r++) c.get(R(r)).set(L_R6 + r - 6);
     c.u8(Op.block).u8(EMPTY);
     this.pushLabel('LD');
     c.u8(Op.loop).u8(EMPTY);
     this.pushLabel('LI');
     c.get(L_I).set(R(1)).get(L_CTX).set(R(2));
-    for (let r = 6; r <= 9; r++) c.get(L_R6 + r - 6).set(R(r));
+    if (!slim) for (let r = 6; r <= 9; r++) c.get(L_R6 + r - 6).set(R(r));
     c.u8(Op.block).u8(EMPTY);
     this.pushLabel('X');
     this.faultBlock(this.f);
@@ -402,7 +409,7 @@ export class Gen {
     c.op(Op.end);
     this.popLabel();
     c.get(BUD).op(Op.global_set).u32(G_BUDGET);
-    for (let r = 0; r <= 5; r++) c.get(R(r));
+    if (!slim) for (let r = 0; r <= 5; r++) c.get(R(r));
     c.get(L_I);
   }
 
