@@ -214,14 +214,63 @@ describe('the compiler agrees with the interpreter', () => {
       // ... a read fault inside (r1 points at 8 bytes)
       ['ldxdw %r2, [%r1]\nmov %r5, 255\nmov %r0, 0\nl:\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3+0]\njgt %r2, 290, out\nadd %r0, %r4\nadd %r2, 1\njle %r4, %r5, l\nout:\nexit',
         [0n, 5n, 7n, 289n, 300n]],
+      // 32-bit counting by a step no larger than the iteration (the budget settled at the
+      // exits from the counter's low half): wrapping it, left at the latch and in the body
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, %r2\nadd32 %r2, 2\njne32 %r2, 6, l\nexit',
+        [0n, 2n, 6n, 0xfffffff0n, 0x5_ffff_fffen]],
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, 1\nadd %r0, %r2\nadd32 %r2, 3\njne32 %r2, 9, l\nexit',
+        [0n, 3n, 9n, 0xfffffffan, 0x2_ffff_fff7n]],
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, 3\njgt %r0, 200, out\nadd32 %r2, 1\njne32 %r2, 40, l\nout:\nexit',
+        [0n, 39n, 40n, 0xffffffe0n, 0xfffffff8n, 0x1_ffff_fff0n]],
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nadd %r0, 1\nadd %r0, 1\nadd %r2, -2\njne32 %r2, 0, l\nexit',
+        [2n, 10n, 0x1_0000_0004n, 0x7_0000_0000n]],
       // lddw in the loop (the budget fault's pc counts its two slots)
       ['ldxdw %r2, [%r1]\nmov %r0, 0\nl:\nlddw %r4, 0x100000000\nadd %r0, %r4\nadd %r2, 1\njne %r2, 20, l\nexit',
         [0n, 19n]],
     ];
+    expect(countedLoopRuns(loops)).toBeGreaterThan(500);
+  });
+
+  it('on counted loops run in rounds without exit tests (each exit compares a value moving with the iterations with one that does not): rounds cut short by every exit, values near wrapping, every budget', () => {
+    // r1 points at a u64, the start of the moving value; r6 a bound the loop does not move.
+    const loops: [string, bigint[]][] = [
+      // csum_words' shape: the count's bound in the header (32-bit), a pointer against a bound at the latch
+      ['ldxdw %r5, [%r1]\nmov %r3, 0\nlddw %r6, 0x1000\nmov %r0, 0\nl:\nadd %r0, %r3\njgt32 %r3, 60, out\nmov %r4, %r5\nadd %r5, 3\nadd32 %r3, 1\njle %r4, %r6, l\nout:\nexit',
+        [0n, 0xf00n, 0xfc0n, 0xfeen, 0xff4n, 0xff5n, 0xff6n, 0x1000n, 0x1001n, 0xfffffffffffffff0n, 0xfffffffffffffffdn]],
+      // the count from memory: its bound reached in every position of a round, and its low half wrapping
+      ['ldxdw %r3, [%r1]\nmov %r5, 0\nlddw %r6, 0x1000\nmov %r0, 0\nl:\nadd %r0, %r3\njgt32 %r3, 60, out\nmov %r4, %r5\nadd %r5, 3\nadd32 %r3, 1\njle %r4, %r6, l\nout:\nexit',
+        [0n, 50n, 55n, 56n, 57n, 58n, 59n, 60n, 61n, 0xfffffffen, 0x1_0000_0000n]],
+      // a value moving down leaves in the body (below a bound), the count at the latch (jlt)
+      ['ldxdw %r7, [%r1]\nmov %r2, 0\nmov %r0, 0\nl:\nadd %r7, -5\njlt %r7, 17, out\nadd %r0, %r7\nadd %r2, 1\njlt %r2, 100, l\nout:\nexit',
+        [0n, 3n, 17n, 21n, 22n, 37n, 38n, 39n, 40n, 41n, 42n, 1000n, 0xfffffffffffffff0n]],
+      // a value moving up leaves while below a bound: taken in a round's first iteration, not in its last
+      ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov %r6, 100\nmov %r0, 0\nl:\nadd %r0, 1\njlt %r5, %r6, out\nadd %r5, 4\nadd %r2, 1\njlt %r2, 50, l\nout:\nexit',
+        [0n, 90n, 96n, 99n, 100n, 101n, 0xfffffffffffffff0n]],
+      // a 32-bit compare of a 64-bit value whose low half wraps; the bound on the right, then on the left
+      ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov %r6, 0xfff0\nmov %r0, 0\nl:\nadd %r5, 7\njgt32 %r5, %r6, out\nadd %r0, 1\nadd %r2, 1\njlt %r2, 50, l\nout:\nexit',
+        [0n, 0xff00n, 0xffd0n, 0xffdan, 0xffe0n, 0xfffffff0n, 0x1_ffff_fff8n]],
+      ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov %r6, 0xfff0\nmov %r0, 0\nl:\nadd %r5, 7\njlt32 %r6, %r5, out\nadd %r0, 1\nadd %r2, 1\njlt %r2, 50, l\nout:\nexit',
+        [0n, 0xff00n, 0xffd0n, 0xffdan, 0xffe0n, 0xfffffff0n, 0x1_ffff_fff8n]],
+      // wrapping inside a round while its first and last values stay (64 and 32-bit): the round is not run untested
+      ['ldxdw %r5, [%r1]\nmov %r3, 0\nlddw %r6, 0xfffffffffffffffd\nmov %r0, 0\nl:\nadd %r0, %r3\njgt32 %r3, 60, out\nmov %r4, %r5\nadd %r5, 3\nadd32 %r3, 1\njle %r4, %r6, l\nout:\nexit',
+        [0xfffffffffffffff0n, 0xfffffffffffffff9n, 0xfffffffffffffffan, 0xfffffffffffffffbn, 0xfffffffffffffffcn, 0xfffffffffffffffdn]],
+      ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov32 %r6, -3\nmov %r0, 0\nl:\nadd %r5, 7\njgt32 %r5, %r6, out\nadd %r0, 1\nadd %r2, 1\njlt %r2, 50, l\nout:\nexit',
+        [0xffffff00n, 0xffffffe0n, 0xfffffff0n, 0xfffffff3n, 0xfffffff6n, 0x7_ffff_fff0n]],
+      // a read fault in a round (r1 points at 8 bytes), and an exit comparing two values the loop does not move
+      ['ldxdw %r2, [%r1]\nmov %r0, 0\nmov %r6, 5\nl:\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3+0]\njgt %r6, %r0, in\nin:\nadd %r0, %r4\nadd %r2, 1\njlt %r2, 300, l\nexit',
+        [0n, 1n, 2n, 3n, 4n, 5n, 7n, 299n]],
+    ];
+    expect(countedLoopRuns(loops, true)).toBeGreaterThan(500);
+  });
+
+  /** Each loop's runs from each start on both engines, on budgets at and around what they need; the runs compared. */
+  function countedLoopRuns(loops: [string, bigint[]][], grouped = false): number {
     let checked = 0;
     for (const [src, starts] of loops) {
       const prog = assemble(src);
-      expect(compileProgram(prog).countedLoops, src).toBe(1);
+      const compiled = compileProgram(prog);
+      expect(compiled.countedLoops, src).toBe(1);
+      if (grouped) expect(compiled.groupedLoops, src).toBe(1);
       const info = dp.jit.compile(prog);
       expect(info.reason, src).toBe('');
       for (const start of starts) {
@@ -242,8 +291,8 @@ describe('the compiler agrees with the interpreter', () => {
       }
       dp.jit.release(info.slot);
     }
-    expect(checked).toBeGreaterThan(500);
-  });
+    return checked;
+  }
 
   it('on division and modulo by constants (the zero and -1 cases kept, the rest the bare operation): every width, signedness and edge value', () => {
     const ks = [0, 1, 2, 3, 7, 10, 97, 1000003, -1, -2, -7, 0x7fffffff, -0x80000000];
@@ -751,10 +800,16 @@ describe('other map lookups call the map directly', () => {
 });
 
 describe('bpf_loop with a compiled callback', () => {
+  /** The program with its lddw at `pc` turned into a callback reference (BPF_PSEUDO_FUNC) to pc `cb`, as the loader leaves them. */
+  const pseudoFunc = (p: Uint8Array, pc: number, cb: number): Uint8Array => {
+    p[pc * 8 + 1] = (p[pc * 8 + 1]! & 0x0f) | (4 << 4);
+    new DataView(p.buffer, p.byteOffset).setInt32(pc * 8 + 4, cb - pc - 1, true);
+    return p;
+  };
   // main: acc (on the stack) = 0; r0 = bpf_loop(nr, cb, &acc, flags); result = r0 << 32 + acc + r6 + r4 << 8.
   // cb (pc 18): acc += i + r6 (the caller's 100 in every iteration), r6 = 7, r4 += 1 (kept
   // from one iteration to the next), a read fault at i == fault, returns 1 at i == stop.
-  const prog = (nr: number, flags: number, stop: number, fault: number): Uint8Array => assemble(`
+  const prog = (nr: number, flags: number, stop: number, fault: number): Uint8Array => pseudoFunc(assemble(`
     mov %r6, 100
     mov %r7, 0
     stxdw [%r10-8], %r7
@@ -784,7 +839,7 @@ describe('bpf_loop with a compiled callback', () => {
     jne %r1, ${stop}, out
     mov %r0, 1
   out:
-    exit`);
+    exit`), 5, 18);
 
   it('iterations, early stop, flags, the nr limit, faults and the budget inside callbacks: as the interpreter runs them', () => {
     const seen: string[] = [];
@@ -795,6 +850,7 @@ describe('bpf_loop with a compiled callback', () => {
       [5, 0, N, N, 40], [5, 0, N, N, 41], [5, 0, N, N, 57], [5, 0, N, N, 80],
     ]) {
       const p = prog(nr!, flags!, stop!, fault!);
+      expect(compileProgram(p).functions).toBe(2);
       const info = dp.jit.compile(p);
       expect(info.slot).not.toBe(0);
       const [a, b] = both(p, info.slot, new Uint8Array(0), { budget });
@@ -804,6 +860,62 @@ describe('bpf_loop with a compiled callback', () => {
     }
     // iterations (r0) or the fault: 0, 1, 5, stopped after 3 and 1, -EINVAL, -E2BIG, the budget, a read, the budget mid-loop...
     expect(seen).toEqual(['0', '1', '5', '3', '1', '4294967274', '4294967289', 'budget', 'read', 'budget', 'budget', 'budget', '5']);
+  });
+
+  it('a verified program\'s (the loop function takes the frame, nr, ctx and r3..r5, returns the iterations): as the interpreter runs them', () => {
+    // The same loop reading no register the verifier would call uninitialised: the callback
+    // writes r6 before reading it; its r5 (the caller's 33, then kept from one iteration to
+    // the next) goes into acc; the caller reads none of r1..r5 after the call before writing it.
+    const verifiedProg = (nr: number, flags: number, stop: number, fault: number): Uint8Array => pseudoFunc(assemble(`
+      mov %r6, 100
+      mov %r7, 0
+      stxdw [%r10-8], %r7
+      lddw %r1, ${nr}
+      lddw %r2, 0xbf0c00000011
+      mov %r3, %r10
+      add %r3, -8
+      mov %r4, ${flags}
+      mov %r5, 33
+      call 181
+      ldxdw %r1, [%r10-8]
+      lsh %r0, 32
+      add %r0, %r1
+      add %r0, %r6
+      exit
+      ldxdw %r3, [%r2+0]
+      add %r3, %r1
+      mov %r6, 7
+      add %r3, %r6
+      add %r5, 1
+      lsh %r5, 1
+      add %r3, %r5
+      stxdw [%r2+0], %r3
+      jne %r1, ${fault}, nofault
+      ldxdw %r0, [%r2+4096]
+    nofault:
+      mov %r0, 0
+      jne %r1, ${stop}, out
+      mov %r0, 1
+    out:
+      exit`), 5, 17);
+    const seen: string[] = [];
+    const N = 1e9;
+    for (const [nr, flags, stop, fault, budget] of [
+      [0, 0, N, N, 10000], [1, 0, N, N, 10000], [5, 0, N, N, 10000], [5, 0, 2, N, 10000], [5, 0, 0, N, 10000],
+      [5, 1, N, N, 10000], [(1 << 23) + 1, 0, N, N, 10000], [1 << 23, 0, N, N, 3000], [5, 0, N, 3, 10000],
+      [5, 0, N, N, 40], [5, 0, N, N, 41], [5, 0, N, N, 57], [5, 0, N, N, 80],
+    ]) {
+      const p = verifiedProg(nr!, flags!, stop!, fault!);
+      expect(compileProgram(p, { verified: true }).functions).toBe(2);
+      const info = dp.jit.compile(p, { verified: true });
+      expect(info.slot).not.toBe(0);
+      const [a, b] = both(p, info.slot, new Uint8Array(0), { budget });
+      dp.jit.release(info.slot);
+      expect({ nr, caseFlags: flags, stop, caseFault: fault, budget, ...b }).toEqual({ nr, caseFlags: flags, stop, caseFault: fault, budget, ...a });
+      seen.push(a.fault ?? `${a.r0! >> 32n}:${a.r0! & 0xffffffffn}`);
+    }
+    expect(seen.slice(0, 5)).toEqual(['0:100', '1:175', '5:2305', '3:608', '1:175']);
+    expect(seen.slice(5)).toEqual(['4294967274:100', '4294967289:100', 'budget', 'read', 'budget', 'budget', 'budget', '5:2305']);
   });
 });
 

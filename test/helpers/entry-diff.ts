@@ -123,7 +123,17 @@ async function through(r: Rig, path: Path, prog: BpfProgram, fs: Uint8Array[]): 
 /** What one program did differently on the two engines, or undefined. */
 export async function fuzzOne(compiled: Rig, interp: Rig, k: number, rnd: () => number, stats: Record<string, number>): Promise<string | undefined> {
   const { type, asm, insns, mutated, target, fs } = draw(rnd);
-  // (the tail call's target in slot 1 of each rig's PROG_ARRAY, the root naming that map)
+  const what = `${mutated ? 'mutated ' : ''}${type} program:\n${asm}${target ? `\ntail-call target in slot 1:\n${target}` : ''}`;
+  return diffProgram(compiled, interp, k, type, insns, fs, stats, what, target);
+}
+
+/**
+ * What program `insns` of `type` did differently on the two engines over frames `fs`
+ * (testRun once and repeated, then the netkit or tcx path, or NIC XDP), or undefined;
+ * `what` describes it in the report. With `target` (assembly), the program's TAIL_MAP is
+ * each rig's PROG_ARRAY, and slot 1 holds that program for the run.
+ */
+export async function diffProgram(compiled: Rig, interp: Rig, k: number, type: ShapedType, insns: Uint8Array, fs: Uint8Array[], stats: Record<string, number>, what: string, target?: string): Promise<string | undefined> {
   const targets = target ? [compiled, interp].map((r) => {
     const t = r.emu.loadProgram({ name: `t${k}`, type, insns: placeTailMap(assemble(target), r.tails.record), maps: [r.tails.record], jit: r === compiled, verify: false });
     r.emu.progArraySet(r.tails, 1, t);
@@ -132,7 +142,7 @@ export async function fuzzOne(compiled: Rig, interp: Rig, k: number, rnd: () => 
   const maps = (r: Rig): { maps?: number[] } => (target ? { maps: [r.tails.record] } : {});
   const p = compiled.emu.loadProgram({ name: `f${k}`, type, insns: placeTailMap(insns, compiled.tails.record), ...maps(compiled), verify: false });
   const q = interp.emu.loadProgram({ name: `f${k}`, type, insns: placeTailMap(insns, interp.tails.record), ...maps(interp), jit: false, verify: false });
-  const fail = (why: string): string => `${why}\n${mutated ? 'mutated ' : ''}${type} program:\n${asm}\n${target ? `tail-call target in slot 1:\n${target}\n` : ''}bytes ${hex(insns)}`;
+  const fail = (why: string): string => `${why}\n${what}\nbytes ${hex(insns)}`;
   try {
     if (target) stats['tail calls'] = (stats['tail calls'] ?? 0) + 1;
     if (p.jit.slot === 0) return fail(`not compiled: ${p.jit.reason}`);

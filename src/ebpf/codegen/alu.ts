@@ -202,6 +202,7 @@ export const aluMethods = {
         return true;
       }
       c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+      if (this.slimFn) { c.get(R(0)).op(Op.return); return true; }
       for (let r = 0; r <= 5; r++) c.get(R(r));
       c.get(R(10)).op(Op.return);
       return true;
@@ -209,6 +210,12 @@ export const aluMethods = {
     const wide = cls === 5;
     const k = op >> 4;
     if (k !== 4 && (wide ? CMP64 : CMP32)[k] === undefined) { this.fault(A.VM_FAULT_INSN, pc); return true; }
+    if (this.stripped?.has(pc)) {
+      // A grouped round: the exit is not taken, the latch is (the next copy follows).
+      if (pc === this.deferred?.latch) return true;
+      this.goto(pc + 1, pc, true);
+      return true;
+    }
     if (wide) {
       c.get(R(i.dst));
       this.src64(i);

@@ -484,14 +484,22 @@ export const callMethods = {
     this.fault(A.VM_FAULT_DEPTH, pc);
     this.leave();
     c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
-    c.get(R(0)).get(R(1)).get(R(3));
-    for (let r = 3; r <= 9; r++) c.get(R(r));
-    c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
+    const slim = this.slim(k);
+    if (slim) {
+      // (Gen.loopFn: the frame, nr, ctx and r3..r5 go in, the iterations come back)
+      c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
+      c.get(R(1)).get(R(3));
+      for (let r = 3; r <= 5; r++) c.get(R(r));
+    } else {
+      c.get(R(0)).get(R(1)).get(R(3));
+      for (let r = 3; r <= 9; r++) c.get(R(r));
+      c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
+    }
     c.get(BUD).op(Op.global_set).u32(G_BUDGET);
     c.op(Op.call).u32(this.loopIndex.get(k)!);
     c.op(Op.global_get).u32(G_BUDGET).set(BUD);
     c.set(TMP);
-    for (let r = 5; r >= 0; r--) c.set(R(r));
+    if (!slim) for (let r = 5; r >= 0; r--) c.set(R(r));
     this.checkUnwind();
     c.get(TMP).set(R(0));
     this.leave();
@@ -585,6 +593,19 @@ export const callMethods = {
       return;
     }
     c.get(REC).get(DEPTH).i32c(1).op(Op.i32_add);
+    if (this.slim(k)) {
+      // The arguments and the callee's frame go in, r0 comes back (T_SLIM); r1..r5 keep
+      // what they held (the verifier has them unread until written), r10 is unchanged.
+      c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
+      for (let r = 1; r <= 5; r++) c.get(R(r));
+      c.get(BUD).op(Op.global_set).u32(G_BUDGET);
+      c.op(Op.call).u32(F_SUB0 + k);
+      c.op(Op.global_get).u32(G_BUDGET).set(BUD);
+      c.set(R(0));
+      this.checkUnwind();
+      if (!this.keepsRegions(k)) this.loadPacketBounds();
+      return;
+    }
     for (let r = 0; r <= 9; r++) c.get(R(r));
     c.get(R(10)).i64c(A.VM_FRAME_STACK).op(Op.i64_sub);
     c.get(BUD).op(Op.global_set).u32(G_BUDGET);

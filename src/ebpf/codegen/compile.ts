@@ -9,8 +9,10 @@
  * - one Wasm function per subprogram (pc 0, every bpf-to-bpf call target and every
  *   bpf_loop callback), taking (rec, depth, r0..r10) and returning (r0..r5, r10): eBPF
  *   registers are Wasm locals; r6..r9 stay the caller's, as the interpreter's frames
- *   restore them; bpf_loop on one of the program's own callbacks calls the callback's
- *   loop function, a second copy of it whose exits end an iteration (one call per loop);
+ *   restore them (a verified program's subprograms other than pc 0 take (rec, depth, r10,
+ *   r1..r5) and return r0 alone: Gen.slim); bpf_loop on one of the program's own callbacks calls the callback's
+ *   loop function, a second copy of it whose exits end an iteration (one call per loop;
+ *   a verified program's takes the frame, nr, ctx and r3..r5 and returns the iterations);
  * - basic blocks (cfg.ts) are laid out in pc order in nested `block`s, so a forward jump
  *   is one `br`; a loop nothing enters but through its head becomes a Wasm `loop`; other
  *   back edges go through a dispatch `loop` whose `br_table` picks the block;
@@ -20,7 +22,10 @@
  *   loop whose trip count is known on entry (`r += c … jne/jlt r, K`, no calls) has a
  *   second copy without budget tests (nor charges, when its blocks form a chain: the
  *   budget is settled from the counter where the copy is left), entered when the budget
- *   covers all its iterations; the batch code of a loop-free main function tests the
+ *   covers all its iterations; a small chain whose every exit compares a value moving
+ *   with the iterations with one that does not (the csum loop's data_end) runs that copy
+ *   in rounds of 8 (4) iterations without exit tests, when a test at the round's start
+ *   shows none is taken in them (layout.ts groupExits); the batch code of a loop-free main function tests the
  *   budget once per batch (budgetBound);
  * - every memory access is checked: r10-relative stack accesses inside the frame need no
  *   check when no instruction writes r10; others are compared with the packet, the
@@ -74,5 +79,5 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
   const funcs: Func[] = sorted.map((start, k) => buildFunc(ins, n, start, sorted[k + 1] ?? n));
   const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ? BATCH_CTX[o.batch] : undefined, o.maps ?? [], o.verified === true, o.verified === true && o.proven?.length === n ? o.proven : null);
   const bytes = w.module();
-  return { bytes, functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0), countedLoops: w.countedLoops, unchecked: w.direct };
+  return { bytes, functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0), countedLoops: w.countedLoops, groupedLoops: w.groupedLoops, unchecked: w.direct };
 }

@@ -10,7 +10,7 @@ import { CodegenError } from './errors.js';
 import { PACKET_MOVING_HELPERS } from '../helpers.js';
 import { batchFacts, type BatchContext } from './bounds.js';
 import { EMPTY, I32, I64, Op, Writer } from './wasm.js';
-import { BUD, CODE, CW_HI, CW_LO, C_HI, C_LO, type CountedLoop, DEPTH, EMPTY_HI, EMPTY_LO, FP, FPC, FUNC_TAG, F_BSWAP16, F_BSWAP32, F_FAULT, F_RUN, F_SHORT, F_SUB0, G_BUDGET, G_FAULT, LABEL, LD_ABS_EXIT, L_CTX, L_I, L_NR, L_R6, N_I32_LOCALS, N_I64_LOCALS, PW_HI, PW_LO, PLAIN, P_HI, P_LO, R, REC, SCR, ST_LO, T_BATCH, T_CHECK, T_FAULT, T_HELPER, T_LDABS, T_RUN, T_SUB, T_TAIL, T_UNARY64, T_UPDATE, VIRTUAL, funcPointer } from './locals.js';
+import { BUD, CODE, CW_HI, CW_LO, C_HI, C_LO, type CountedLoop, DEPTH, EMPTY_HI, EMPTY_LO, FP, FPC, FUNC_TAG, F_BSWAP16, F_BSWAP32, F_FAULT, F_RUN, F_SHORT, F_SUB0, G_BUDGET, G_FAULT, LABEL, LD_ABS_EXIT, L_CTX, L_I, L_NR, L_R6, N_I32_LOCALS, N_I64_LOCALS, PW_HI, PW_LO, PLAIN, P_HI, P_LO, R, REC, SCR, ST_LO, T_BATCH, T_CHECK, T_FAULT, T_HELPER, T_LDABS, T_RUN, T_SLIM, T_SUB, T_TAIL, T_UNARY64, T_UPDATE, VIRTUAL, funcPointer } from './locals.js';
 import type { CodegenRegion, CodegenMap } from './options.js';
 
 /**
@@ -74,6 +74,8 @@ export class Gen {
   fpOff = new Map<number, number>();
   /** Emitting a callback's loop function (an exit ends the iteration, not the function). */
   loopMode = false;
+  /** Emitting a function of the slim calling convention (`slim`): its exits return r0 alone. */
+  slimFn = false;
   /** Callbacks (function numbers) that have a loop function, and its function index. */
   loopFns: number[] = [];
   loopIndex = new Map<number, number>();
@@ -103,12 +105,16 @@ export class Gen {
   batchCost = 0;
   /** The counted loop whose unchecked copy is being emitted with its budget deferred (`settleBudget`). */
   deferred: CountedLoop | undefined;
+  /** In a counted loop's grouped round (layout.ts groupExits): its exits and latch, emitted as not taken (the latch as taken). */
+  stripped: Set<number> | undefined;
   /** In an unrolled counted loop's copy other than the last: the pc of its latch (else -1). */
   unrollLatch = -1;
   /** In the batch code: the packet's and context's regions go into the record only before a general check. */
   lazyRegions = false;
   /** Counted loops versioned so far. */
   countedLoops = 0;
+  /** Counted loops grouped so far (layout.ts groupExits). */
+  groupedLoops = 0;
   /** Emitting a counted loop's copy that runs with the budget for all its iterations (no per-block test). */
   unchecked = false;
   /** Blocks whose 'E' label sits inside a structured loop, and the loops (header → last block). */
@@ -146,7 +152,7 @@ export class Gen {
     m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     // Types.
     const t = new Writer();
-    t.u32(10);
+    t.u32(11);
     t.u8(0x60).u32(4).bytes([I32, I32, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(4).bytes([I32, I64, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(0);
@@ -157,6 +163,7 @@ export class Gen {
     t.u8(0x60).u32(3).bytes([I32, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(6).bytes([I32, I32, I32, I64, I32, I32]).u32(1).u8(I32);
     t.u8(0x60).u32(2).bytes([I32, I32]).u32(1).u8(I32);
+    t.u8(0x60).u32(8).bytes([I32, I32, ...new Array(6).fill(I64)]).u32(1).u8(I64);
     m.section(1, t);
     // Imports.
     const im = new Writer();
@@ -178,10 +185,10 @@ export class Gen {
     this.loopFns.forEach((k, j) => this.loopIndex.set(k, loopBase + j));
     const nf = 5 + this.funcs.length + (this.batch ? 3 : 2) + this.loopFns.length;
     fs.u32(nf).u32(T_FAULT).u32(T_LDABS).u32(T_UNARY64).u32(T_UNARY64).u32(T_UNARY64).u32(T_RUN);
-    for (let k = 0; k < this.funcs.length; k++) fs.u32(T_SUB);
+    for (let k = 0; k < this.funcs.length; k++) fs.u32(this.slim(k) ? T_SLIM : T_SUB);
     fs.u32(T_BATCH);
     if (this.batch) fs.u32(T_SUB);
-    for (let j = 0; j < this.loopFns.length; j++) fs.u32(T_SUB);
+    for (const k of this.loopFns) fs.u32(this.slim(k) ? T_SLIM : T_SUB);
     m.section(3, fs);
     // Globals: fault (i32), budget (i32).
     const g = new Writer();
@@ -206,10 +213,13 @@ export class Gen {
     this.body(() => this.bswap32Fn(), []);
     this.body(() => this.bswap64Fn(), []);
     this.body(() => this.runFn(), [[1, I32], [1, I64]]);
-    for (const f of this.funcs) {
+    this.funcs.forEach((f, k) => {
       this.f = f;
-      this.body(() => this.subFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32]], 256 + (f.end - f.start) * 48);
-    }
+      this.slimFn = this.slim(k);
+      // (a slim function's r6..r10 are locals, after its parameters rec, depth, r10 and r1..r5)
+      this.body(() => this.subFn(), [...(this.slimFn ? [[5, I64] as [number, number]] : []), [N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32]], 256 + (f.end - f.start) * 48);
+      this.slimFn = false;
+    });
     this.batchCost = this.batch ? budgetBound(this.ins, this.funcs[0]!) : 0;
     this.body(() => this.batchFn(), []);
     if (this.batch) {
@@ -222,11 +232,22 @@ export class Gen {
     for (const k of this.loopFns) {
       this.f = this.funcs[k]!;
       this.loopMode = true;
-      this.body(() => this.loopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [7, I64]], 256 + (this.f.end - this.f.start) * 48);
+      this.slimFn = this.slim(k);
+      this.body(() => this.loopFn(), [...(this.slimFn ? [[5, I64] as [number, number]] : []), [N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [7, I64]], 256 + (this.f.end - this.f.start) * 48);
+      this.slimFn = false;
       this.loopMode = false;
     }
     m.section(10, c);
     return m.out();
+  }
+
+  /**
+   * Whether function `k` takes the slim calling convention (T_SLIM): a verified program's
+   * subprogram other than the main function (which `run`, the batch loop and calls of pc 0
+   * enter with every register), r10 never written. Only bpf-to-bpf calls enter it.
+   */
+  slim(k: number): boolean {
+    return k > 0 && this.verified && this.r10Fixed;
   }
 
   /** Whether anything but `run` enters pc 0: a bpf-to-bpf call or a callback pointer naming it (its r1 is then no context). */
@@ -347,6 +368,8 @@ export class Gen {
   }
 
   subFn(): void {
+    // A slim function's r10 comes in r0's parameter (its r0 is not read before it is written).
+    if (this.slimFn) this.c.get(R(0)).set(R(10)).i64c(0).set(R(0));
     this.prologue(this.boundsUsed(this.f));
     this.faultBlock(this.f);
     this.unwind();
@@ -357,19 +380,24 @@ export class Gen {
    * code run for i = 0, 1, ... inside one function, each iteration as a call would run it
    * (r1 = i, r2 = ctx, r6..r9 the caller's, the same frame; r0 and r3..r5 as the last
    * iteration left them), until nr or a nonzero r0. Takes (rec, depth, r0, nr, ctx,
-   * r3..r10) like a call; returns r0..r5 and the number of iterations.
+   * r3..r10) like a call; returns r0..r5 and the number of iterations. A verified
+   * program's (`slim`): takes (rec, depth, r10, nr, ctx, r3..r5), returns the number of
+   * iterations (the callback reads no r0 or r6..r9 before writing them, the caller no
+   * r1..r5 after the helper call).
    */
   loopFn(): void {
     const c = this.c;
+    const slim = this.slimFn;
+    if (slim) c.get(R(0)).set(R(10)).i64c(0).set(R(0));
     this.prologue();
     c.get(R(1)).set(L_NR).get(R(2)).set(L_CTX).i64c(0).set(L_I);
-    for (let r = 6; r <= 9; r++) c.get(R(r)).set(L_R6 + r - 6);
+    if (!slim) for (let r = 6; r <= 9; r++) c.get(R(r)).set(L_R6 + r - 6);
     c.u8(Op.block).u8(EMPTY);
     this.pushLabel('LD');
     c.u8(Op.loop).u8(EMPTY);
     this.pushLabel('LI');
     c.get(L_I).set(R(1)).get(L_CTX).set(R(2));
-    for (let r = 6; r <= 9; r++) c.get(L_R6 + r - 6).set(R(r));
+    if (!slim) for (let r = 6; r <= 9; r++) c.get(L_R6 + r - 6).set(R(r));
     c.u8(Op.block).u8(EMPTY);
     this.pushLabel('X');
     this.faultBlock(this.f);
@@ -385,7 +413,7 @@ export class Gen {
     c.op(Op.end);
     this.popLabel();
     c.get(BUD).op(Op.global_set).u32(G_BUDGET);
-    for (let r = 0; r <= 5; r++) c.get(R(r));
+    if (!slim) for (let r = 0; r <= 5; r++) c.get(R(r));
     c.get(L_I);
   }
 
@@ -553,7 +581,7 @@ export class Gen {
       c.u8(Op.br).u32(this.depth('U'));
       return;
     }
-    for (let k = 0; k < 7; k++) c.i64c(0);
+    for (let k = 0; k < (this.slimFn ? 1 : 7); k++) c.i64c(0);
     c.op(Op.return);
   }
 

@@ -3,6 +3,22 @@
 import { successors, type Func } from './cfg.js';
 import { EMPTY, Op } from './wasm.js';
 import { BUD, CODE, type CountedLoop, LABEL, R, SPARE, TMP, UNROLL, UNROLL_MAX_COST } from './locals.js';
+import type { Insn } from './cfg.js';
+
+/**
+ * A register's value at some point of a loop's iteration, from the iteration's start: an
+ * induction variable's value at the start plus `c` (its low half only when `w32`: a 32-bit
+ * operation on the way), a register the loop never writes, or a constant.
+ */
+type Aff = { iv: number; c: bigint; w32: boolean } | { inv: number } | { imm: bigint };
+
+/** An exit of a loop (or its latch) as a compare of two such values, `stay` what keeps the loop going. */
+interface GroupExit { pc: number; k: number; wide: boolean; a: Aff; b: Aff; stay: boolean }
+
+/** Iterations per round of a counted loop's grouped copy (`groupExits`): 8, 4 for larger bodies. */
+const GROUP = 8;
+const groupSize = (l: CountedLoop): number => (l.cost <= 12 ? GROUP : 4);
+
 import type { Gen } from './gen.js';
 
 declare module './gen.js' {
@@ -10,6 +26,8 @@ declare module './gen.js' {
     layout(f: Func): void;
     countedLoop(f: Func, h: number, e: number): CountedLoop | undefined;
     settleBudget(j: number, m: number): void;
+    groupExits(f: Func, l: CountedLoop): { exits: GroupExit[]; steps: Map<number, bigint> } | undefined;
+    groupTest(g: { exits: GroupExit[]; steps: Map<number, bigint> }, rounds: number): void;
     leavesDeferred(t: number): boolean;
     enoughBudget(l: CountedLoop): void;
     succBlocks(f: Func, k: number): number[];
@@ -87,6 +105,31 @@ export const layoutMethods = {
           open('O');
           c.u8(Op.loop).u8(EMPTY);
           open(`L${k}`);
+          const group = copies > 1 && counted.chain ? this.groupExits(f, counted) : undefined;
+          if (group) {
+            // Rounds of GROUP iterations none of whose exits can be taken (tested on the
+            // values at the round's start: each exit compares a value moving monotonically
+            // with the iterations, without wrapping, with one that does not move) run
+            // without their exit tests; the others run the checked copies below (tested again after them).
+            this.groupedLoops++;
+            c.u8(Op.block).u8(EMPTY);
+            open('-');
+            const rounds = groupSize(counted);
+            this.groupTest(group, rounds);
+            this.stripped = new Set(group.exits.map((x) => x.pc));
+            for (let u = 0; u < rounds; u++) {
+              for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
+              for (let j = k; j <= e; j++) {
+                this.bi = j;
+                this.block(f.blocks[j]!);
+                if (j < e) { c.op(Op.end); this.close(`E${j + 1}`); }
+              }
+            }
+            this.stripped = undefined;
+            c.u8(Op.br).u32(this.depth(`L${k}`));
+            c.op(Op.end);
+            this.popLabel();
+          }
           for (let u = 0; u < copies; u++) {
             for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
             this.unrollLatch = u + 1 < copies ? counted.latch : -1;
@@ -182,9 +225,12 @@ export const layoutMethods = {
     // jlt: counting up to a limit below 2^31, so the register reaches it before it could wrap.
     if (step === undefined || (op === 0xa0 && (step < 0 || j.imm < 0))) return undefined;
     if (leaveAt !== undefined && step < 0) return undefined;
-    // Deferred budget (settleBudget): 64-bit counting, the blocks a chain (each one's only
-    // successor inside the loop the next, the last's the header), no exit inside.
-    let chain = wide;
+    // Deferred budget (settleBudget): the blocks a chain (each one's only successor inside
+    // the loop the next, the last's the header), no exit inside; 64-bit counting, or 32-bit
+    // with a step no larger than the iteration's cost (the iterations the copy runs cost at
+    // most the budget, below 2^32: the counter's low half moves less than 2^32 in them, and
+    // its distance from the entry value, mod 2^32, is the iterations times the step).
+    let chain = wide || Math.abs(step) <= cost;
     for (let k = h; k <= e && chain; k++) {
       for (const t of this.succBlocks(f, k)) if (t >= h && t <= e && t !== (k === e ? h : k + 1)) chain = false;
       if (f.blocks[k]!.pcs.some((pc) => this.ins[pc]!.code === 0x95)) chain = false;
@@ -205,8 +251,15 @@ export const layoutMethods = {
     const l = this.deferred!;
     const c = this.c;
     const a = Math.abs(l.step);
-    if (l.step > 0) c.get(R(l.reg)).get(SPARE).op(Op.i64_sub);
-    else c.get(SPARE).get(R(l.reg)).op(Op.i64_sub);
+    if (l.wide) {
+      if (l.step > 0) c.get(R(l.reg)).get(SPARE).op(Op.i64_sub);
+      else c.get(SPARE).get(R(l.reg)).op(Op.i64_sub);
+    } else {
+      // (32-bit counting: the distance in the low half; countedLoop keeps it below 2^32)
+      if (l.step > 0) c.get(R(l.reg)).op(Op.i32_wrap_i64).get(SPARE).op(Op.i32_wrap_i64);
+      else c.get(SPARE).op(Op.i32_wrap_i64).get(R(l.reg)).op(Op.i32_wrap_i64);
+      c.op(Op.i32_sub).op(Op.i64_extend_i32_u);
+    }
     if ((a & (a - 1)) === 0) c.i64c(Math.log2(a)).op(Op.i64_shr_u);
     else c.i64c(a).op(Op.i64_div_u);
     c.op(Op.i32_wrap_i64).set(CODE);
@@ -219,6 +272,123 @@ export const layoutMethods = {
     c.get(BUD).get(CODE).i32c(l.cost).op(Op.i32_mul).op(Op.i32_sub);
     if (prefix) c.i32c(prefix).op(Op.i32_sub);
     c.set(BUD);
+  },
+
+  /**
+   * The exits of chain loop `l` (its blocks run in order, every iteration, each exit a
+   * conditional jump out of it, the latch's fall-through the last) when every one compares,
+   * unsigned (gt, ge, lt, le), a value moving with the iterations (an induction variable:
+   * a register whose only write in the loop is one add of a constant, plus a constant; or
+   * its low half, in a 32-bit compare) with one that does not (a register the loop never
+   * writes, or a constant), or two that do not; with the steps of the induction variables.
+   * Undefined when any does not.
+   */
+  groupExits(this: Gen, f: Func, l: CountedLoop): { exits: GroupExit[]; steps: Map<number, bigint> } | undefined {
+    const writes = new Array<number>(11).fill(0);
+    const steps = new Map<number, bigint>();
+    const wrote = (i: Insn): number[] => {
+      const cls = i.code & 7;
+      if (cls === 4 || cls === 7 || cls === 1 || i.code === 0x18) return [i.dst];
+      if (cls === 3 && (i.code & 0xe0) === 0xc0) return [i.src, 0];
+      return [];
+    };
+    for (let k = l.h; k <= l.e; k++) {
+      for (const pc of f.blocks[k]!.pcs) {
+        const i = this.ins[pc]!;
+        for (const r of wrote(i)) {
+          writes[r]!++;
+          if ((i.code === 0x07 || i.code === 0x04) && i.imm !== 0) steps.set(r, BigInt(i.imm));
+          else steps.delete(r);
+        }
+      }
+    }
+    for (const r of [...steps.keys()]) if (writes[r] !== 1) steps.delete(r);
+    const st: (Aff | undefined)[] = [];
+    // (one counting in 32 bits is zero-extended at each step: only its low half is affine)
+    const low = new Set<number>();
+    for (let k = l.h; k <= l.e; k++) for (const pc of f.blocks[k]!.pcs) if (this.ins[pc]!.code === 0x04 && steps.has(this.ins[pc]!.dst)) low.add(this.ins[pc]!.dst);
+    for (let r = 0; r <= 10; r++) st[r] = steps.has(r) ? { iv: r, c: 0n, w32: low.has(r) } : writes[r] === 0 ? { inv: r } : undefined;
+    const exits: GroupExit[] = [];
+    for (let k = l.h; k <= l.e; k++) {
+      const pcs = f.blocks[k]!.pcs;
+      for (const pc of pcs) {
+        const i = this.ins[pc]!;
+        const cls = i.code & 7;
+        const op = i.code & 0xf0;
+        if (cls === 5 || cls === 6) {
+          if (op === 0x00 || op === 0x80 || op === 0x90 || op === 0xe0 || op === 0xf0) return undefined;
+          const t = f.index.get(pc + 1 + i.off);
+          const inside = t !== undefined && t >= l.h && t <= l.e;
+          if (pc !== l.latch && inside) {
+            if (t !== k + 1 || pc !== pcs[pcs.length - 1]) return undefined;
+            exits.push({ pc, k: -1, wide: true, a: { imm: 0n }, b: { imm: 0n }, stay: true }); // (both edges to the next block)
+            continue;
+          }
+          const kk = op >> 4;
+          if (kk !== 2 && kk !== 3 && kk !== 10 && kk !== 11) return undefined;
+          const a = st[i.dst];
+          const b = i.code & 8 ? st[i.src] : { imm: BigInt(i.imm) };
+          if (a === undefined || b === undefined) return undefined;
+          if ('iv' in a && 'iv' in b) return undefined;
+          if (cls === 5 && (('iv' in a && a.w32) || ('iv' in b && b.w32))) return undefined;
+          exits.push({ pc, k: kk, wide: cls === 5, a, b, stay: pc === l.latch });
+          continue;
+        }
+        const x = st;
+        const src: Aff | undefined = i.code & 8 ? x[i.src] : undefined;
+        if (i.code === 0xbf) x[i.dst] = src;
+        else if (i.code === 0xb7) x[i.dst] = { imm: BigInt(i.imm) };
+        else if (i.code === 0x07 || i.code === 0x17 || i.code === 0x04) {
+          const d = x[i.dst];
+          const by = BigInt(i.code === 0x17 ? -i.imm : i.imm);
+          x[i.dst] = d && 'iv' in d ? { iv: d.iv, c: d.c + by, w32: d.w32 || i.code === 0x04 } : d && 'imm' in d && i.code !== 0x04 ? { imm: BigInt.asIntN(64, d.imm + by) } : undefined;
+        } else if (i.code === 0xbc) x[i.dst] = src && 'iv' in src ? { ...src, w32: true } : undefined;
+        else for (const r of wrote(i)) x[r] = undefined;
+      }
+    }
+    // (the moves in a round stay far from wrapping: |step| * (rounds - 1) below 2^31)
+    for (const s of steps.values()) if ((s < 0n ? -s : s) * BigInt(groupSize(l) - 1) >= 1n << 31n) return undefined;
+    return exits.some((x) => x.pc === l.latch) ? { exits, steps } : undefined;
+  },
+
+  /**
+   * Leaves the innermost block unless no exit of `g` is taken in the `n` iterations from
+   * here: each compare gives its `stay` value in the first and the last of them, and the
+   * moving value does not wrap between (then it gives it in every one: the compare is
+   * monotonic in it).
+   */
+  groupTest(this: Gen, g: { exits: GroupExit[]; steps: Map<number, bigint> }, n: number): void {
+    const c = this.c;
+    const CMP = { 2: [Op.i64_gt_u, Op.i32_gt_u], 3: [Op.i64_ge_u, Op.i32_ge_u], 10: [Op.i64_lt_u, Op.i32_lt_u], 11: [Op.i64_le_u, Op.i32_le_u] } as Record<number, [number, number]>;
+    /** The value at iteration j of the round. */
+    const value = (x: Aff, j: number, wide: boolean): void => {
+      if ('imm' in x) { if (wide) c.i64c(BigInt.asIntN(64, x.imm)); else c.i32c(Number(BigInt.asIntN(32, x.imm))); return; }
+      if ('inv' in x) { c.get(R(x.inv)); if (!wide) c.op(Op.i32_wrap_i64); return; }
+      const add = x.c + g.steps.get(x.iv)! * BigInt(j);
+      c.get(R(x.iv));
+      if (wide) { if (add) c.i64c(BigInt.asIntN(64, add)).op(Op.i64_add); }
+      else { c.op(Op.i32_wrap_i64); if (BigInt.asIntN(32, add)) c.i32c(Number(BigInt.asIntN(32, add))).op(Op.i32_add); }
+    };
+    for (const x of g.exits) {
+      if (x.k < 0) continue;
+      const [op64, op32] = CMP[x.k]!;
+      const moving = 'iv' in x.a ? x.a : 'iv' in x.b ? x.b : undefined;
+      if (moving) {
+        // no wrap: the last value on the step's side of the first (|move| < 2^31)
+        const up = g.steps.get(moving.iv)! > 0n;
+        value(moving, n - 1, x.wide);
+        value(moving, 0, x.wide);
+        c.op(x.wide ? (up ? Op.i64_lt_u : Op.i64_gt_u) : (up ? Op.i32_lt_u : Op.i32_gt_u));
+        c.u8(Op.br_if).u32(0);
+      }
+      for (const j of moving ? [0, n - 1] : [0]) {
+        value(x.a, j, x.wide);
+        value(x.b, j, x.wide);
+        c.op(x.wide ? op64 : op32);
+        if (x.stay) c.op(Op.i32_eqz);
+        c.u8(Op.br_if).u32(0);
+      }
+    }
   },
 
   /** Whether block `j` lies outside the deferred loop (a jump there leaves it). */
@@ -282,4 +452,4 @@ export const layoutMethods = {
     const b = f.blocks[k]!;
     return successors(this.ins, b.pcs[b.pcs.length - 1]!).map((t) => f.index.get(t)).filter((j): j is number => j !== undefined);
   },
-} satisfies Pick<Gen, 'layout' | 'countedLoop' | 'settleBudget' | 'leavesDeferred' | 'enoughBudget' | 'succBlocks'>;
+} satisfies Pick<Gen, 'layout' | 'countedLoop' | 'settleBudget' | 'groupExits' | 'groupTest' | 'leavesDeferred' | 'enoughBudget' | 'succBlocks'>;

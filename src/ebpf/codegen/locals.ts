@@ -135,6 +135,13 @@ export const T_SUB = 6; // (i32, i32, i64 x 11) -> (i64 x 7)
 export const T_BATCH = 7; // (i32 rec, i32 entries, i32 n) -> i32; also the map lookup's and delete's (i32 map, i32 key, i32 cpu) -> i32
 export const T_UPDATE = 8; // (i32 map, i32 key, i32 value, i64 flags, i32 cpu, i32 all) -> i32
 export const T_TAIL = 9; // (i32 rec, i32 prog) -> i32
+/**
+ * A verified program's subprogram other than pc 0 (Gen.slim): (i32 rec, i32 depth, i64 r10,
+ * i64 r1..r5) -> i64 r0. The verifier has the callee read no r0 or r6..r9 before writing
+ * them and the caller no r1..r5 after the call before writing them, and r10 is never
+ * written: only the arguments go in (r10 in r0's parameter, moved on entry) and r0 comes back.
+ */
+export const T_SLIM = 10;
 
 export const ALU64: Partial<Record<number, number>> = { 0: Op.i64_add, 1: Op.i64_sub, 2: Op.i64_mul, 4: Op.i64_or, 5: Op.i64_and, 6: Op.i64_shl, 7: Op.i64_shr_u, 10: Op.i64_xor, 12: Op.i64_shr_s };
 export const ALU32: Partial<Record<number, number>> = { 0: Op.i32_add, 1: Op.i32_sub, 2: Op.i32_mul, 4: Op.i32_or, 5: Op.i32_and, 6: Op.i32_shl, 7: Op.i32_shr_u, 10: Op.i32_xor, 12: Op.i32_shr_s };

@@ -83,6 +83,8 @@ export interface CompiledCode {
   blocks: number;
   /** Loops whose trip count is known on entry (they run without budget tests when the budget covers them), over every function generated. */
   countedLoops: number;
+  /** Of those, the ones whose copy runs rounds of iterations without their exit tests (layout.ts groupExits). */
+  groupedLoops: number;
   /**
    * Memory accesses emitted without a run-time check because bounds.ts proved them inside
    * the context, the packet's checked range or a map element: in the per-packet entry's
