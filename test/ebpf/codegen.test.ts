@@ -261,6 +261,16 @@ describe('the compiler agrees with the interpreter', () => {
         [0n, 1n, 2n, 3n, 4n, 5n, 7n, 299n]],
     ];
     expect(countedLoopRuns(loops, true)).toBeGreaterThan(500);
+    const movsx: [string, bigint[]][] = [
+      // a sign-extending move of the moving value (movsx, a mov with an offset) is not that value:
+      // the exit on it leaves as soon as the low byte turns negative (found by the entry fuzz)
+      ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov %r0, 0\nl:\nmovsx864 %r9, %r5\nadd %r9, 2\njgt %r9, 0x1000, out\nadd %r0, 1\nadd %r5, 2\nadd %r2, 1\njlt %r2, 100, l\nout:\nexit',
+        [0n, 0x60n, 0x70n, 0x7en, 0x80n, 0x1f0n]],
+      ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov %r0, 0\nl:\nmovsx832 %r9, %r5\nadd32 %r9, 2\njgt32 %r9, 0x1000, out\nadd %r0, 1\nadd %r5, 2\nadd %r2, 1\njlt %r2, 100, l\nout:\nexit',
+        [0n, 0x60n, 0x70n, 0x7en, 0x80n, 0x1f0n]],
+    ];
+    for (const [src] of movsx) expect(compileProgram(assemble(src)).groupedLoops, src).toBe(0);
+    expect(countedLoopRuns(movsx)).toBeGreaterThan(50);
   });
 
   /** Each loop's runs from each start on both engines, on budgets at and around what they need; the runs compared. */

@@ -336,13 +336,14 @@ export const layoutMethods = {
         }
         const x = st;
         const src: Aff | undefined = i.code & 8 ? x[i.src] : undefined;
-        if (i.code === 0xbf) x[i.dst] = src;
+        // (a move with an offset is a sign-extending one, movsx: not the value moved)
+        if (i.code === 0xbf) x[i.dst] = i.off === 0 ? src : undefined;
         else if (i.code === 0xb7) x[i.dst] = { imm: BigInt(i.imm) };
         else if (i.code === 0x07 || i.code === 0x17 || i.code === 0x04) {
           const d = x[i.dst];
           const by = BigInt(i.code === 0x17 ? -i.imm : i.imm);
           x[i.dst] = d && 'iv' in d ? { iv: d.iv, c: d.c + by, w32: d.w32 || i.code === 0x04 } : d && 'imm' in d && i.code !== 0x04 ? { imm: BigInt.asIntN(64, d.imm + by) } : undefined;
-        } else if (i.code === 0xbc) x[i.dst] = src && 'iv' in src ? { ...src, w32: true } : undefined;
+        } else if (i.code === 0xbc) x[i.dst] = i.off === 0 && src && 'iv' in src ? { ...src, w32: true } : undefined;
         else for (const r of wrote(i)) x[r] = undefined;
       }
     }
