@@ -1096,7 +1096,7 @@ describe('bpf_skb_load_bytes and bpf_skb_store_bytes run inline', () => {
       const seen = new Set<string>();
       let runs = 0;
       for (const store of [false, true]) {
-        for (const len of [1, 2, 3, 4, 8, 14, 20, 64]) {
+        for (const len of [1, 2, 3, 4, 5, 7, 8, 9, 14, 16, 17, 20, 24, 25, 64]) {
           for (const flags of store ? [0, 1, 2, 3, 4] : [0]) {
             for (const buf of ['stack', 'ctx', 'pkt'] as const) {
               const p = emu.loadProgram({ name: 'b', type: 'sched_cls', insns: prog(store, len, flags, buf), verify: false });

@@ -5,7 +5,7 @@ import type { Insn } from './cfg.js';
 import { PACKET_MOVING_HELPERS, TAIL_CALL } from '../helpers.js';
 import type { BatchMap } from './bounds.js';
 import { EMPTY, I32, I64, Op } from './wasm.js';
-import { ADDR, ATOMIC_LOAD32, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_TAIL, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SPARE, TAIL_DONE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_ABORTED, XDP_REDIRECT, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
+import { ADDR, ATOMIC_LOAD32, BUD, CODE, DEPTH, EA, EFAULT, EINVAL, FPC, F_DELETE, F_HELPER, F_LOOKUP, F_SUB0, F_TAIL, F_UPDATE, Fn, G_BUDGET, G_FAULT, LABEL, PLAIN, R, REC, SCR, SPARE, TAIL_DONE, TC_ACT_REDIRECT, TC_ACT_SHOT, TMP, XDP_ABORTED, XDP_REDIRECT, XDP_META_MAX, XDP_MIN_HEADROOM } from './locals.js';
 import type { CodegenMap } from './options.js';
 import type { Gen } from './gen.js';
 
@@ -28,6 +28,19 @@ declare module './gen.js' {
     helperCall(i: Insn, pc: number, id?: number): void;
     callLocal(i: Insn, pc: number): void;
   }
+}
+
+/**
+ * A copy of `len` bytes (not 1, 2, 4 or 8) as at most three loads of 8, 4 or 2 bytes at
+ * [offset, size] (the last one overlapping the one before where len is no sum of them),
+ * or undefined past 24 bytes.
+ */
+export function chunks(len: number): [number, number][] | undefined {
+  if (len === 3) return [[0, 2], [1, 2]];
+  if (len < 8) return [[0, 4], [len - 4, 4]];
+  if (len < 16) return [[0, 8], [len - 8, 8]];
+  if (len <= 24) return len === 16 ? [[0, 8], [8, 8]] : [[0, 8], [8, 8], [len - 8, 8]];
+  return undefined;
 }
 
 /** Installed on Gen.prototype by compile.ts. */
@@ -363,10 +376,17 @@ export const callMethods = {
     const from = store ? (): void => { c.get(ADDR); } : pkt;
     const sized: Record<number, [number, number]> = { 1: [Op.i64_load8_u, Op.i64_store8], 2: [Op.i64_load16_u, Op.i64_store16], 4: [Op.i64_load32_u, Op.i64_store32], 8: [Op.i64_load, Op.i64_store] };
     const one = sized[len];
+    const parts = chunks(len);
     if (one) {
       to();
       from();
       c.mem(one[0], 0).mem(one[1], 0);
+    } else if (parts) {
+      // Up to three loads, then the stores (memmove: the buffer may overlap the packet);
+      // bulk memory on a shared memory is a runtime call in V8, far dearer than these.
+      const temps = [TMP, EA, SCR];
+      parts.forEach(([at, n], k) => { from(); c.mem(sized[n]![0], 0, at).set(temps[k]!); });
+      parts.forEach(([at, n], k) => { to(); c.get(temps[k]!).mem(sized[n]![1], 0, at); });
     } else {
       // (memmove: the buffer may overlap the packet)
       to();
