@@ -140,7 +140,7 @@ export const callMethods = {
   /**
    * bpf_map_lookup_elem(map, key) on a hash or per-CPU hash map (keys of 1 to 16 bytes) the
    * program names, r1 the lddw'd record: the helper's key check, then the map's own lookup
-   * (assembly/ebpf/maps.ts hashFind: FNV-1a of the key's bytes, linear probing from it, an
+   * (assembly/ebpf/maps.ts hashFind: hashKey of the key, linear probing from it, an
    * empty slot ends the search, a used one with the same hash and key is the element;
    * valueOf: this thread's copy), inline; r0 = the value or NULL. The key is read once
    * (one or two little-endian words); a slot's state and hash are one 64-bit load
@@ -158,7 +158,7 @@ export const callMethods = {
     const c = this.c;
     const ks = m.keySize;
     // KEY, KEY2: the key's bytes 0..7 and 8..15 (zero-extended); HW: hash << 32 | 1; W: a slot's state and hash
-    const KEY = EA, KEY2 = TMP, HW = SPARE, W = R(0), H = CODE, I = LABEL, S = FPC, LO = ADDR, HI = LABEL;
+    const KEY = EA, KEY2 = TMP, HW = SPARE, W = R(0), H = CODE, I = LABEL, S = FPC;
     /** Bytes [b, e) of the key at ADDR as one zero-extended little-endian i64 (at most 3 loads). */
     const word = (b: number, e: number): void => {
       for (let at = b; at < e;) {
@@ -172,23 +172,13 @@ export const callMethods = {
     word(0, Math.min(ks, 8));
     c.set(KEY);
     if (ks > 8) { word(8, ks); c.set(KEY2); }
-    // FNV-1a over the key's bytes, never 0: byte b from its 32-bit word (LO, HI), the
-    // key's last byte needing no mask (the words are zero-extended)
-    c.get(KEY).op(Op.i32_wrap_i64).set(LO);
-    if (ks > 4) c.get(KEY).i64c(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).set(HI);
-    c.i32c(0x811c9dc5 | 0);
-    for (let b = 0; b < ks; b++) {
-      if (b === 8) {
-        // (the second i64's words, once the first's are used)
-        c.get(KEY2).op(Op.i32_wrap_i64).set(LO);
-        if (ks > 12) c.get(KEY2).i64c(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).set(HI);
-      }
-      const sh = 8 * (b & 3);
-      c.get((b & 4) === 0 ? LO : HI);
-      if (sh) c.i32c(sh).op(Op.i32_shr_u);
-      if (sh !== 24 && b !== ks - 1) c.i32c(0xff).op(Op.i32_and);
-      c.op(Op.i32_xor).i32c(0x01000193).op(Op.i32_mul);
-    }
+    // The map code's hash (assembly/ebpf/maps.ts hashKey): each 8-byte word mixed in with
+    // one multiply, h = (h ^ w) * M; h ^= h >> 32; the low half, never 0.
+    const mix = (): void => { c.i64c(0x9e3779b97f4a7c15n).op(Op.i64_mul).tee(HW).get(HW).i64c(32).op(Op.i64_shr_u).op(Op.i64_xor); };
+    c.i64c(0xcbf29ce484222325n).get(KEY).op(Op.i64_xor);
+    mix();
+    if (ks > 8) { c.get(KEY2).op(Op.i64_xor); mix(); }
+    c.op(Op.i32_wrap_i64);
     c.i32c(1).op(Op.i32_or).tee(H);
     c.op(Op.i64_extend_i32_u).i64c(32).op(Op.i64_shl).i64c(1).op(Op.i64_or).set(HW);
     c.i32c(0).set(I);
