@@ -92,8 +92,8 @@ describe('maps and AF_XDP sockets check their arguments', () => {
   });
 
   it('every public method has a signature and a valid call', () => {
-    // (hold/put/free/maybeFree/setSlot: reference counting and slot writes the emulator does; retireMemory, live, pushPop, lookupFdValued, updateFdValued: internal)
-    expect(Object.keys(MAP_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(map), ['hold', 'put', 'free', 'maybeFree', 'setSlot', 'putKey', 'ex', 'pushPop', 'lookupFdValued', 'updateFdValued']));
+    // (hold/put/free/maybeFree/setSlot/slotCheck: reference counting and slot writes the emulator does; retireMemory, live, pushPop, lookupFdValued, updateFdValued: internal)
+    expect(Object.keys(MAP_SIGNATURES).sort()).toEqual(methods(Object.getPrototypeOf(map), ['hold', 'put', 'free', 'maybeFree', 'setSlot', 'slotCheck', 'putKey', 'ex', 'pushPop', 'lookupFdValued', 'updateFdValued']));
     expect(Object.keys(VALID_MAP).sort()).toEqual(Object.keys(MAP_SIGNATURES).sort());
     expect(Object.keys(XSK_SIGNATURES).sort()).toEqual(methods(XskSocket.prototype, ['retireMemory', 'live', 'produce', 'consume', 'kernelHeldIn']));
     expect(Object.keys(VALID_XSK).sort()).toEqual(Object.keys(XSK_SIGNATURES).sort());
