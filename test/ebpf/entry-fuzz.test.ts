@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { prng } from '../../src/emulator.js';
-import { fuzzOne, rig, type Rig } from '../helpers/entry-diff.js';
+import { fuzzOne } from '../helpers/entry-diff.js';
+import { entryRigs } from '../helpers/entry-rigs.js';
 
 // Every compiled entry point (per-packet, batch, netkit xmit, tcx, NIC XDP) against the
 // interpreter on seeded programs in the shapes real projects use (test/helpers/entry-diff.ts).
@@ -9,23 +10,14 @@ import { fuzzOne, rig, type Rig } from '../helpers/entry-diff.js';
 const N = Number(process.env.NKEMU_ENTRY_FUZZ ?? 10_000);
 const SEED = Number(process.env.NKEMU_ENTRY_FUZZ_SEED ?? 0x5eed);
 
-let compiled: Rig;
-let interp: Rig;
-beforeAll(async () => {
-  compiled = await rig(true);
-  interp = await rig(false);
-});
-afterAll(async () => {
-  await compiled.emu.close();
-  await interp.emu.close();
-});
+const rigs = entryRigs();
 
 describe('every compiled entry point agrees with the interpreter', () => {
   it(`on ${N} programs in the shapes real projects use (per-packet, batch, netkit xmit, tcx, NIC XDP)`, async () => {
     const rnd = prng(SEED);
     const stats: Record<string, number> = {};
     for (let k = 0; k < N; k++) {
-      const diff = await fuzzOne(compiled, interp, k, rnd, stats);
+      const diff = await fuzzOne(rigs.compiled, rigs.interp, k, rnd, stats);
       if (diff !== undefined) throw new Error(`program ${k} (seed ${SEED}): ${diff}`);
     }
     if (process.env.NKEMU_FUZZ_STATS) console.log(stats);

@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as A from '../../src/abi.generated.js';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { verify } from '../../src/ebpf/verifier.js';
 import { Vm } from '../../src/ebpf/vm.js';
 import { prng } from '../../src/emulator.js';
-import { diffProgram, rig, type Rig } from '../helpers/entry-diff.js';
+import { diffProgram } from '../helpers/entry-diff.js';
+import { entryRigs } from '../helpers/entry-rigs.js';
 import { frames, type ShapedType } from '../helpers/shaped-prog.js';
 
 // A verified program's subprograms take the slim calling convention (codegen gen.ts `slim`:
@@ -64,16 +65,7 @@ function callProgram(rnd: () => number, type: ShapedType): string {
 }
 
 describe('bpf-to-bpf calls of a verified program (the slim calling convention)', () => {
-  let compiled: Rig;
-  let interp: Rig;
-  beforeAll(async () => {
-    compiled = await rig(true);
-    interp = await rig(false);
-  });
-  afterAll(async () => {
-    await compiled.emu.close();
-    await interp.emu.close();
-  });
+  const rigs = entryRigs();
 
   it('agree with the interpreter on every entry point: run, batch, netkit xmit or tcx, NIC XDP', async () => {
     const rnd = prng(0x5c4e11);
@@ -83,7 +75,7 @@ describe('bpf-to-bpf calls of a verified program (the slim calling convention)',
       const asm = callProgram(rnd, type);
       const insns = assemble(asm);
       expect(() => verify(insns, { type }), asm).not.toThrow();
-      const diff = await diffProgram(compiled, interp, k, type, insns, frames(rnd), stats, `${type} program:\n${asm}`);
+      const diff = await diffProgram(rigs.compiled, rigs.interp, k, type, insns, frames(rnd), stats, `${type} program:\n${asm}`);
       expect(diff).toBeUndefined();
     }
     expect(stats.verified).toBe(60);
