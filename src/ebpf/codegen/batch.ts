@@ -28,7 +28,7 @@ export const batchMethods = {
    * through globals and returns how many entries ran; 0 for a module compiled without
    * the batch loop or a program keeping state on the packet in the record
    * (PACKET_STATE_HELPERS). A tail call finishes its packet's run inside the loop (the
-   * dataplane's `jitTailRun`); a program whose tail calls may reach one keeping state on
+   * dataplane's `jitTail`); a program whose tail calls may reach one keeping state on
    * the packet is not given to the batch code (PR_CTX_TAIL_UNSAFE).
    */
   batchFn(this: Gen): void {
