@@ -128,4 +128,31 @@ describe.skipIf(kernelUnavailableReason() !== undefined)('live: kernel and nkemu
     if (refused.length) console.warn(`skipped on this kernel:\n  ${refused.join('\n  ')}`);
     expect(ran).toBeGreaterThan(0);
   });
+
+  // Repeated runs are where nkemu's tc programs take their batch code (tail calls finished
+  // inside the batch loop, loops run in rounds, inline lookups and packet helpers): the
+  // kernel's BPF_PROG_TEST_RUN with the same repeat, on the same skb, is the reference.
+  it('repeated runs (nkemu\'s batch code) of the tc shapes the ebpf bench measures, tail calls included, agree: return value, packet, context and maps', () => {
+    const names = /^(tail_root|nat|rewrite|csum_words_tc|flow_hash|count|fix_csum|drop_port|sum_payload)\//;
+    const refused: string[] = [];
+    let ran = 0;
+    // (a case the recording's kernel refused to run, as drop_port/short, has no reference)
+    for (const c of CASES.filter((x) => names.test(x.name) && !recorded.recorded[`${x.name}@v3`]?.error)) {
+      const obj = DIR + objectFile(c.object, 'v3');
+      const why = kernelRefusal(obj, c.program, c.type);
+      if (why !== undefined) { refused.push(`${c.name}: refused by this kernel: ${why}`); continue; }
+      ran++;
+      const k = kernelRun(obj, c.program, c.packet, 37, { ctxIn: c.ctx, maps: c.maps, mapsIn: c.mapsIn, type: c.type });
+      const got = nkemu(c, 'v3', 'compiled', 37);
+      expect(got.error, c.name).toBeUndefined();
+      expect([got.retval, got.dataOut], c.name).toEqual([k.retval, hex(k.dataOut)]);
+      if (k.ctxOut) expect(got.ctxOut, `${c.name} ctx`).toBe(hex(k.ctxOut));
+      for (const [name, rows] of Object.entries(comparable(k.maps) ?? {})) {
+        if (name === 'chain') continue; // a prog array's values are the kernel's program ids
+        expect(comparable(got.maps)![name] ?? [], `${c.name} map ${name}`).toEqual(rows);
+      }
+    }
+    if (refused.length) console.warn(`skipped on this kernel:\n  ${refused.join('\n  ')}`);
+    expect(ran).toBeGreaterThan(10);
+  });
 });
