@@ -621,6 +621,14 @@ export function progRun(rec: usize, jit: u32): u32 {
   store<u32>(rec, 0, VM_FAULT);
   store<u32>(rec, 0, VM_TAIL_CALLS);
   store<u32>(rec, 0, VM_FAULT_PC);
+  return runFollowing(rec, jit);
+}
+
+/**
+ * The record's program from its start, on its compiled code (`jit`, 0 = the interpreter),
+ * then each program a tail call hands the run to, on its own: the run's fault or 0.
+ */
+function runFollowing(rec: usize, jit: u32): u32 {
   const top = <u64>load<u32>(rec, VM_STACK) + <u64>VM_FRAME_STACK * <u64>VM_MAX_FRAMES;
   let j = jit;
   while (true) {
@@ -642,14 +650,7 @@ export function progRun(rec: usize, jit: u32): u32 {
  */
 export function jitTail(rec: usize, prog: usize): u32 {
   if (prog != 0 && !tailEnter(rec, prog)) return VM_TAIL_FELL;
-  const top = <u64>load<u32>(rec, VM_STACK) + <u64>VM_FRAME_STACK * <u64>VM_MAX_FRAMES;
-  while (true) {
-    setReg(rec, 10, top);
-    const j = load<u32>(<usize>load<u32>(rec, VM_TAIL_PROG), PR_JIT);
-    if (j == 0) return vmExec(rec, 0, 0);
-    const f = call_indirect<u32>(j, rec);
-    if (f != VM_TAIL_CALL) return f;
-  }
+  return runFollowing(rec, load<u32>(<usize>load<u32>(rec, VM_TAIL_PROG), PR_JIT));
 }
 
 const BPF_FUNC_LOOP: u32 = 181;
