@@ -20,6 +20,7 @@ import { BpfMap } from './maps.js';
 import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mprog.js';
 import { BpfLink, BpfProgram, BpfRegistry, type AttachType, type BpfFs, type ProgType } from './program.js';
 import { PACKET_STATE_HELPERS, TAIL_CALL } from './helpers.js';
+import { CallKind, decode } from './insn.js';
 import { readStats, setStatsOn, type ProgStats } from './stats.js';
 import { progTag } from './tag.js';
 import { testRun, type TestRunOptions, type TestRunResult } from './testrun.js';
@@ -180,11 +181,11 @@ export class BpfSyscall {
     prog.record = rec;
     this.holdMaps(prog, maps);
     this.bpf.progs.set(prog.id, prog);
-    for (let pc = 0; pc + 8 <= insns.length; pc += 8) {
-      if (insns[pc] !== 0x85 || (insns[pc + 1]! >> 4) !== 0) continue;
-      const id = new DataView(insns.buffer, insns.byteOffset + pc + 4, 4).getInt32(0, true);
-      if (id === TAIL_CALL) prog.tailCalls = true;
-      if (PACKET_STATE_HELPERS.has(id)) prog.packetState = true;
+    for (let pc = 0; pc < insns.length / 8; pc++) {
+      const i = decode(insns, pc);
+      if (i.code !== 0x85 || i.src !== CallKind.HELPER) continue;
+      if (i.imm === TAIL_CALL) prog.tailCalls = true;
+      if (PACKET_STATE_HELPERS.has(i.imm)) prog.packetState = true;
     }
     if (prog.tailCalls) this.markTailCalls();
     return prog;
