@@ -204,15 +204,28 @@ export function placeTailMap(insns: Uint8Array, record: number): Uint8Array {
 
 const FRAGMENTS: readonly Fragment[] = [parse, parse, rotated, nested, early, spill, signext, wrap, jumps, helper];
 
-/** One program (assembly text) of `type` from `rnd`. */
-export function shapedProgram(rnd: () => number, type: ShapedType, tail = false): ShapedProgram {
+/**
+ * A bpf-to-bpf call (the callee, SUB, follows the main function): three arguments, a
+ * division by a non-zero variable, its own stack; the packet bounds reloaded after it (a
+ * call clobbers r1..r5).
+ */
+const callSub: Fragment = (g) => {
+  g.emit('mov %r1, %r7', 'mov %r2, %r8', `mov %r3, ${g.int(50)}`, 'call local SUB', 'add %r7, %r0');
+  g.reload();
+};
+const SUB = ['SUB:', 'mov %r0, %r1', 'add %r0, %r2', 'mov %r4, %r3', 'or %r4, 1', 'div %r0, %r4', 'stxdw [%r10-8], %r0', 'ldxdw %r0, [%r10-8]', 'xor %r0, %r2', 'exit'];
+
+/** One program (assembly text) of `type` from `rnd`; `tail`: with a tail call, `sub`: with a bpf-to-bpf call. */
+export function shapedProgram(rnd: () => number, type: ShapedType, tail = false, sub = false): ShapedProgram {
   const g = new Gen(rnd, type);
   g.emit('mov %r6, %r1');
   g.reload();
   g.emit('mov %r7, 0', 'mov %r8, 0', `mov %r0, ${g.int(4)}`);
   const n = 1 + g.int(5);
   const at = tail ? g.int(n + 1) : -1;
+  const callAt = sub ? 1 + g.int(n) : -1;
   for (let k = n; k > 0; k--) {
+    if (k === callAt) callSub(g);
     if (k === at) tailCall(g);
     const f = type === 'sched_cls' && g.chance(0.08) ? ldabs : g.pick(FRAGMENTS);
     f(g);
@@ -226,6 +239,7 @@ export function shapedProgram(rnd: () => number, type: ShapedType, tail = false)
     g.emit(`jne %r0, 3, ${keep}`, 'mov %r0, -1', `${keep}:`);
   }
   g.emit('exit');
+  if (sub) g.emit(...SUB);
   return { type, asm: g.out.join('\n'), mutations: 0 };
 }
 
