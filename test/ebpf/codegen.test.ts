@@ -256,6 +256,19 @@ describe('the compiler agrees with the interpreter', () => {
         [0xfffffffffffffff0n, 0xfffffffffffffff9n, 0xfffffffffffffffan, 0xfffffffffffffffbn, 0xfffffffffffffffcn, 0xfffffffffffffffdn]],
       ['ldxdw %r5, [%r1]\nmov %r2, 0\nmov32 %r6, -3\nmov %r0, 0\nl:\nadd %r5, 7\njgt32 %r5, %r6, out\nadd %r0, 1\nadd %r2, 1\njlt %r2, 50, l\nout:\nexit',
         [0xffffff00n, 0xffffffe0n, 0xfffffff0n, 0xfffffff3n, 0xfffffff6n, 0x7_ffff_fff0n]],
+      // sum_payload's shape: a pointer plus the index against a bound (64-bit), the index at a `jne`
+      // latch; odd starts never meet the latch's value (the pointer's bound ends them), large ones wrap
+      ['ldxdw %r2, [%r1]\nlddw %r3, 0x1000\nmov %r6, 0x100\nmov %r0, 0\nl:\nmov %r4, %r6\nadd %r4, %r2\nmov %r5, %r4\nadd %r5, 44\njgt %r5, %r3, out\nadd %r0, %r4\nadd %r2, 2\njne %r2, 1480, l\nout:\nexit',
+        [0n, 1n, 1400n, 1416n, 1448n, 1449n, 1450n, 1466n, 1478n, 1480n, 1482n, 3700n, 3765n, 3766n, 3767n, 3780n, 3796n, 3797n, 0xfffffffffffffff0n, 0xffffffffffffff00n]],
+      // the same with the pointer's bound reached first (a short packet): in every position of a round
+      ['ldxdw %r2, [%r1]\nlddw %r3, 0x500\nmov %r6, 0x100\nmov %r0, 0\nl:\nmov %r4, %r6\nadd %r4, %r2\nmov %r5, %r4\nadd %r5, 44\njgt %r5, %r3, out\nadd %r0, %r4\nadd %r2, 2\njne %r2, 1480, l\nout:\nexit',
+        [0n, 2n, 900n, 946n, 948n, 950n, 952n, 966n, 978n, 980n, 981n, 982n]],
+      // a value moving down leaves on `jeq`: met in a round's first, inside, last iteration, or passed by (never met)
+      ['ldxdw %r2, [%r1]\nmov %r3, 0\nmov %r0, 0\nl:\njeq %r2, 7, out\nadd %r0, %r2\nadd %r2, -3\nadd %r3, 1\njlt %r3, 200, l\nout:\nexit',
+        [0n, 7n, 8n, 10n, 13n, 52n, 55n, 58n, 100n, 0xfffffffffffffffen]],
+      // and moving up (32-bit)
+      ['ldxdw %r2, [%r1]\nmov %r3, 0\nmov %r0, 0\nl:\njeq32 %r2, 700, out\nadd %r0, %r2\nadd %r2, 5\nadd %r3, 1\njlt %r3, 200, l\nout:\nexit',
+        [0n, 620n, 625n, 630n, 695n, 700n, 701n, 0xfffffff0n, 0x1_0000_0000n]],
       // a read fault in a round (r1 points at 8 bytes), and an exit comparing two values the loop does not move
       ['ldxdw %r2, [%r1]\nmov %r0, 0\nmov %r6, 5\nl:\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3+0]\njgt %r6, %r0, in\nin:\nadd %r0, %r4\nadd %r2, 1\njlt %r2, 300, l\nexit',
         [0n, 1n, 2n, 3n, 4n, 5n, 7n, 299n]],

@@ -8,16 +8,21 @@ import type { Insn } from './cfg.js';
 /**
  * A register's value at some point of a loop's iteration, from the iteration's start: an
  * induction variable's value at the start plus `c` (its low half only when `w32`: a 32-bit
- * operation on the way), a register the loop never writes, or a constant.
+ * operation on the way) and, with `base`, plus a register the loop never writes (a packet
+ * pointer plus an index, 64-bit); a register the loop never writes; or a constant.
  */
-type Aff = { iv: number; c: bigint; w32: boolean } | { inv: number } | { imm: bigint };
+type Aff = { iv: number; c: bigint; w32: boolean; base?: number } | { inv: number } | { imm: bigint };
 
 /** An exit of a loop (or its latch) as a compare of two such values, `stay` what keeps the loop going. */
 interface GroupExit { pc: number; k: number; wide: boolean; a: Aff; b: Aff; stay: boolean }
 
-/** Iterations per round of a counted loop's grouped copy (`groupExits`): 8, 4 for larger bodies. */
-const GROUP = 8;
-const groupSize = (l: CountedLoop): number => (l.cost <= 12 ? GROUP : 4);
+/**
+ * Iterations per round of a counted loop's grouped copy (`groupExits`): 16 for a small body
+ * counting to a limit 64 or more steps away from 0 (a loop over a packet's words: fewer round
+ * tests), 8 for other small bodies (a header's ten words run a round and two checked
+ * iterations), 4 for larger bodies.
+ */
+const groupSize = (l: CountedLoop): number => (l.cost > 12 ? 4 : Math.abs(l.leaveAt ?? l.limit) >= 64 * Math.abs(l.step) ? 16 : 8);
 
 import type { Gen } from './gen.js';
 
@@ -324,14 +329,24 @@ export const layoutMethods = {
             exits.push({ pc, k: -1, wide: true, a: { imm: 0n }, b: { imm: 0n }, stay: true }); // (both edges to the next block)
             continue;
           }
-          const kk = op >> 4;
-          if (kk !== 2 && kk !== 3 && kk !== 10 && kk !== 11) return undefined;
+          let kk = op >> 4;
           const a = st[i.dst];
           const b = i.code & 8 ? st[i.src] : { imm: BigInt(i.imm) };
           if (a === undefined || b === undefined) return undefined;
           if ('iv' in a && 'iv' in b) return undefined;
           if (cls === 5 && (('iv' in a && a.w32) || ('iv' in b && b.w32))) return undefined;
-          exits.push({ pc, k: kk, wide: cls === 5, a, b, stay: pc === l.latch });
+          let stay = pc === l.latch;
+          if (kk === 1 || kk === 5) {
+            // jeq, jne: a moving value stays unequal to a still one while it stays on one side
+            // of it (a latch `jne` keeps going, an exit `jeq` leaves): tested as that side,
+            // `<` counting up, `>` down (conservative: a round from the other side is checked).
+            const m = 'iv' in a ? a : 'iv' in b ? b : undefined;
+            if (!m || stay !== (kk === 5)) return undefined;
+            const up = (steps.get(m.iv)! > 0n) === ('iv' in a);
+            kk = stay ? (up ? 10 : 2) : (up ? 3 : 11);
+          }
+          if (kk !== 2 && kk !== 3 && kk !== 10 && kk !== 11) return undefined;
+          exits.push({ pc, k: kk, wide: cls === 5, a, b, stay });
           continue;
         }
         const x = st;
@@ -339,11 +354,17 @@ export const layoutMethods = {
         // (a move with an offset is a sign-extending one, movsx: not the value moved)
         if (i.code === 0xbf) x[i.dst] = i.off === 0 ? src : undefined;
         else if (i.code === 0xb7) x[i.dst] = { imm: BigInt(i.imm) };
-        else if (i.code === 0x07 || i.code === 0x17 || i.code === 0x04) {
+        else if (i.code === 0x0f) {
+          // add r, r: an induction variable plus a register the loop never writes (64-bit)
+          const d = x[i.dst];
+          const iv = d && 'iv' in d && !d.w32 && d.base === undefined && src && 'inv' in src ? { ...d, base: src.inv }
+            : d && 'inv' in d && src && 'iv' in src && !src.w32 && src.base === undefined ? { ...src, base: d.inv } : undefined;
+          x[i.dst] = iv;
+        } else if (i.code === 0x07 || i.code === 0x17 || i.code === 0x04) {
           const d = x[i.dst];
           const by = BigInt(i.code === 0x17 ? -i.imm : i.imm);
-          x[i.dst] = d && 'iv' in d ? { iv: d.iv, c: d.c + by, w32: d.w32 || i.code === 0x04 } : d && 'imm' in d && i.code !== 0x04 ? { imm: BigInt.asIntN(64, d.imm + by) } : undefined;
-        } else if (i.code === 0xbc) x[i.dst] = i.off === 0 && src && 'iv' in src ? { ...src, w32: true } : undefined;
+          x[i.dst] = d && 'iv' in d && !(d.base !== undefined && i.code === 0x04) ? { ...d, c: d.c + by, w32: d.w32 || i.code === 0x04 } : d && 'imm' in d && i.code !== 0x04 ? { imm: BigInt.asIntN(64, d.imm + by) } : undefined;
+        } else if (i.code === 0xbc) x[i.dst] = i.off === 0 && src && 'iv' in src && src.base === undefined ? { ...src, w32: true } : undefined;
         else for (const r of wrote(i)) x[r] = undefined;
       }
     }
@@ -367,6 +388,7 @@ export const layoutMethods = {
       if ('inv' in x) { c.get(R(x.inv)); if (!wide) c.op(Op.i32_wrap_i64); return; }
       const add = x.c + g.steps.get(x.iv)! * BigInt(j);
       c.get(R(x.iv));
+      if (x.base !== undefined) c.get(R(x.base)).op(Op.i64_add);
       if (wide) { if (add) c.i64c(BigInt.asIntN(64, add)).op(Op.i64_add); }
       else { c.op(Op.i32_wrap_i64); if (BigInt.asIntN(32, add)) c.i32c(Number(BigInt.asIntN(32, add))).op(Op.i32_add); }
     };
