@@ -124,7 +124,10 @@ export function joinInto(a: State, b: State, wide = false): boolean {
       (ka === K.SCALAR || ka === K.CTX || ka === K.FP || ((ka === K.PKT || ka === K.PKT_META) && a.id[r] === b.id[r]) ||
         ((ka === K.MAP_VALUE || ka === K.MAP_OR_NULL) && a.r[r] === b.r[r]));
     if (sameShape) {
-      const v = ka === K.SCALAR ? joinVar(a.v[r]!, b.v[r]!, wide) : joinVar(a.v[r]!, b.v[r]!, wide);
+      // (a pointer's variable part joined to exactly 0, from paths with none and with one
+      // known to be 0, is none: the kernel's var_off is the constant 0 there)
+      const j = joinVar(a.v[r]!, b.v[r]!, wide);
+      const v = ka !== K.SCALAR && j !== null && j.umin === 0n && j.umax === 0n ? null : j;
       let f = a.f[r]!;
       if (v !== a.v[r]) { a.v[r] = v; f &= ~F.EXACT; changed = true; }
       if (!(b.f[r]! & F.EXACT)) f &= ~F.EXACT;
