@@ -45,7 +45,7 @@ export interface ProgramLoader {
     regions?: { addr: number; len: number; writable: boolean }[]; maps?: number[];
     /** false: the image was verified before relocation (see loadBpfObject). */
     verify?: boolean;
-  }): BpfProgram;
+  }, proven?: Uint8Array): BpfProgram;
   /** BPF_MAP_UPDATE_ELEM on a PROG_ARRAY (the slot holds a reference to the program). */
   progArraySet(map: BpfMap, index: number, prog: BpfProgram | undefined): void;
 }
@@ -254,9 +254,9 @@ function named(e: unknown, prog: string, section: string): unknown {
  * relocation without a target (fixup_log_failed_core_relo): the verifier's `invalid func
  * unknown#195896080` becomes `<invalid CO-RE relocation>` and the relocation it failed.
  */
-function verifyPoisoned(p: BpfObject['programs'][number], o: Parameters<typeof verify>[1]): void {
+function verifyPoisoned(p: BpfObject['programs'][number], o: Parameters<typeof verify>[1]): ReturnType<typeof verify> {
   try {
-    verify(p.insns, o);
+    return verify(p.insns, o);
   } catch (e) {
     const spec = e instanceof VerifierError ? p.corePoison?.get(e.pc) : undefined;
     if (spec === undefined || !(e instanceof VerifierError) || e.log !== `invalid func unknown#${CORE_POISON_IMM}`) throw e;
@@ -277,7 +277,7 @@ function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: Progra
   // MAX_USED_MAPS maps, global data sections included, is refused first)
   const { insns, used } = relocate(obj, index, maps);
   if (used.length > A.PR_MAX_MAPS) fail('E2BIG', maxMapsLine());
-  verifyPoisoned(p, {
+  const checked = verifyPoisoned(p, {
     type: p.type === 'sched_act' ? 'sched_cls' : p.type, gplCompatible: gpl,
     ...(p.attachType === 'xdp_devmap' || p.attachType === 'xdp_cpumap' ? { expectedAttachType: p.attachType } : {}), subprogs: p.functions.map((f) => f.start),
     maps: maps.map((m) => ({
@@ -290,9 +290,11 @@ function fillProgram(obj: BpfObject, index: number, gpl: boolean, loader: Progra
     name: p.name, type: p.type === 'sched_act' ? 'sched_cls' : p.type as ProgType, insns,
     expectedAttachType: p.attachType === 'none' ? undefined : p.attachType,
     regions, maps: used.map((m) => m.record),
-    // Verified above, as the kernel sees it (map references, not their addresses).
+    // Verified above, as the kernel sees it (map references, not their addresses); what
+    // that proved (map value accesses too: the relocated image's map addresses are plain
+    // numbers to the checks) runs unchecked.
     verify: false,
-  });
+  }, checked.provenAccesses);
   // (the tag of the image as libbpf hands it to the kernel: map loads by fd, zeroed in the hash)
   prog.tag = progTag(p.insns);
   prog.btfId = out.btfId;

@@ -106,17 +106,20 @@ export class BpfSyscall {
    * line), registers it under a new id and places it in the shared memory for the
    * dataplane. `verify: false` loads bytecode the checks would refuse (conformance-style
    * tests, differential fuzzing): the interpreter's run-time checks still apply.
+   * `proven` (internal, loadBpfObject's: its checks ran on the image before relocation, map
+   * references typed): the accesses those checks proved in bounds, beside what the checks
+   * of the relocated image prove.
    */
-  loadProgram(o: LoadProgramOptions): BpfProgram {
+  loadProgram(o: LoadProgramOptions, proven?: Uint8Array): BpfProgram {
     try {
-      return this.loadProgramImage(o);
+      return this.loadProgramImage(o, proven);
     } catch (e) {
       // (as libbpf reports a refused BPF_PROG_LOAD whose verifier log is empty)
       throw withLog(e, (r) => `prog '${o.name}': BPF program load failed: ${strerror(r.errno)}${r.extack === undefined ? '' : `\n${r.extack}`}`);
     }
   }
 
-  private loadProgramImage(o: LoadProgramOptions): BpfProgram {
+  private loadProgramImage(o: LoadProgramOptions, proven?: Uint8Array): BpfProgram {
     if (o.insns.length === 0 || o.insns.length % 8 !== 0) fail('EINVAL');
     const attach = o.expectedAttachType === 'xdp_devmap' || o.expectedAttachType === 'xdp_cpumap' ? o.expectedAttachType : undefined;
     if (attach && o.type !== 'xdp') fail('EINVAL');
@@ -159,8 +162,9 @@ export class BpfSyscall {
     if (o.jit ?? this.jitDefault) {
       // (the checks' proofs name the instructions they checked: kept while the conversion moved none)
       const verified = (facts.use & A.PR_CTX_VERIFIED) !== 0;
-      const proven = verified && insns.length === o.insns.length ? facts.proven : undefined;
-      prog.jit = this.dp.jit.compile(insns, { regions, batch, maps: mapInfo, verified, ...(proven ? { proven } : {}) });
+      let sure = verified && insns.length === o.insns.length ? facts.proven : undefined;
+      if (sure && proven?.length === sure.length) sure = sure.map((x, pc) => x | proven[pc]!);
+      prog.jit = this.dp.jit.compile(insns, { regions, batch, maps: mapInfo, verified, ...(sure ? { proven: sure } : {}) });
     }
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
     dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);

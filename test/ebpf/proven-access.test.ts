@@ -6,6 +6,7 @@
  * it keeps the check. The differential fuzzing (entry-fuzz.test.ts) holds the compiled
  * code to the interpreter on every entry point with these proofs in use.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { assemble } from '../../src/ebpf/assembler.js';
 import { verify } from '../../src/ebpf/verifier.js';
@@ -17,7 +18,7 @@ const proven = (src: string, type: 'sched_cls' | 'xdp' = 'sched_cls'): number[] 
 };
 
 describe('the checks prove accesses in bounds (provenAccesses)', () => {
-  it('context fields, the packet inside its checked range, the stack, and map value reads at constant offsets', () => {
+  it('context fields, the packet inside its checked range and the stack, at constant offsets', () => {
     const src = [
       'ldxw %r2, [%r1+76]', // 0 ctx
       'ldxw %r3, [%r1+80]', // 1 ctx
@@ -49,6 +50,57 @@ describe('the checks prove accesses in bounds (provenAccesses)', () => {
       'ldxb %r5, [%r2+0]', 'and %r5, 15', 'add %r2, %r5', 'mov %r4, %r2', 'add %r4, 1', 'jgt %r4, %r3, out', 'ldxb %r0, [%r2+0]', 'exit',
       'out:', 'mov %r0, 0', 'exit'].join('\n');
     expect(proven(variable)).toEqual([0, 1, 5]);
+  });
+
+  it('map value reads and writes at constant offsets inside the value, after the NULL check (two lookups joined too); not a read-only map\'s, not past the value', () => {
+    // r0 = lookup(map 0, &key); on NULL a second lookup; both paths join at the accesses.
+    const src = [
+      'stw [%r10-4], 7', // 0 stack
+      'mov %r2, %r10', // 1
+      'add %r2, -4', // 2
+      'lddw %r1, 0', // 3 (map 0)
+      'call 1', // 5
+      'jne %r0, 0, hit', // 6
+      'mov %r2, %r10', // 7
+      'add %r2, -4', // 8
+      'lddw %r1, 0', // 9 (map 0)
+      'call 1', // 11
+      'jeq %r0, 0, out', // 12
+      'hit:',
+      'ldxdw %r1, [%r0+0]', // 13 read
+      'add %r1, 1', // 14
+      'stxdw [%r0+0], %r1', // 15 write
+      'stw [%r0+12], 1', // 16 write, the value's last 4 bytes
+      'ldxdw %r3, [%r0+12]', // 17 past the value's 16 bytes (refused)
+      'out:',
+      'mov %r0, 0', // 18
+      'exit', // 19
+    ];
+    const prog = (text: string[]): Uint8Array => {
+      const p = assemble(text.join('\n'));
+      for (const pc of [3, 9]) p[pc * 8 + 1] = (p[pc * 8 + 1]! & 0x0f) | (1 << 4); // BPF_PSEUDO_MAP_FD
+      return p;
+    };
+    const map = (rdonly: boolean) => [{ kind: 'other' as const, keySize: 4, valueSize: 16, maxEntries: 4, type: 1, rdonly }];
+    const ok = src.filter((l) => l !== 'ldxdw %r3, [%r0+12]');
+    const pcs = (p: Uint8Array): number[] => [...p.keys()].filter((pc) => p[pc] === 1);
+    expect(pcs(verify(prog(ok), { type: 'sched_cls', maps: map(false) }).provenAccesses)).toEqual([0, 13, 15, 16]);
+    expect(() => verify(prog(src), { type: 'sched_cls', maps: map(false) })).toThrow(/outside of the allowed memory range/);
+    // A read-only map's lookup is untyped (the kernel may know its values): nothing proven past the stack.
+    expect(pcs(verify(prog(ok), { type: 'sched_cls', maps: map(true) }).provenAccesses)).toEqual([0]);
+  });
+
+  it('an object\'s program: what its checks proved with the maps typed (map value reads and writes) runs unchecked too', async () => {
+    const emu = await Emulator.create({});
+    try {
+      // xdp_filter: accesses to its per-CPU counters' values besides the context, packet and
+      // stack accesses the relocated image's checks prove (those alone: 34 in `run`, 32 in
+      // the batch loop).
+      const obj = emu.loadObject(readFileSync(new URL('../fixtures/bpf/xdp_filter.o', import.meta.url)), { programs: ['xdp_filter'] });
+      expect(obj.programs.get('xdp_filter')!.jit.unchecked).toEqual({ run: 38, batch: 36 });
+    } finally {
+      await emu.close();
+    }
   });
 
   it('loaded: the compiled code leaves the proven accesses unchecked in `run` and subprograms; unverified (verify: false of a refused program), it checks them', async () => {

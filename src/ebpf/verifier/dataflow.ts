@@ -631,9 +631,8 @@ export function memAccess(
 /**
  * Whether the checks prove the access [r + off, size) inside the memory r points to on
  * every path (the fixpoint's state joins them all): a context field the program type may
- * read (write), the packet's checked range, a map value (reads: a write may meet a map
- * the program may not write), or the stack, each at a constant offset. Compiled code runs
- * such an access unchecked (VerifyResult.provenAccesses).
+ * read (write), the packet's checked range, a map value, or the stack, each at a constant
+ * offset. Compiled code runs such an access unchecked (VerifyResult.provenAccesses).
  */
 function provenAccess(v: Ctx, s: State, r: number, off: number, size: number, write: boolean): boolean {
   if (s.v[r] !== null) return false;
@@ -644,7 +643,9 @@ function provenAccess(v: Ctx, s: State, r: number, off: number, size: number, wr
       return layout !== undefined && s.o[r] === 0 && ctxAccess(layout, off, size, write) !== undefined;
     }
     case K.PKT: return at >= 0 && at + size <= s.r[r]!;
-    case K.MAP_VALUE: return !write && s.r[r]! >= 0 && at >= 0 && at + size <= s.r[r]!;
+    // (a map value pointer comes only from a lookup in a map the program may write:
+    // lookupResult leaves a read-only one's untyped)
+    case K.MAP_VALUE: return s.r[r]! >= 0 && at >= 0 && at + size <= s.r[r]!;
     case K.FP: return at >= -MAX_BPF_STACK && at + size <= 0;
     default: return false;
   }
