@@ -28,6 +28,11 @@ export interface CaseCommon {
   higherIsBetter: boolean;
   /** Name of another case of the same suite; this case's ratio is value / baseline's value. */
   baseline?: string;
+  /**
+   * With `baseline`: the report adds a row `median: GROUP` after the suite's cases, the
+   * median of the ratios of the cases in the group (its range: their smallest and largest).
+   */
+  group?: string;
   /** Awaited once per process, before the first round (all cases' setups run first). */
   setup?(): Promise<void> | void;
   /** Awaited once per process after the last round, in reverse case order. */
@@ -97,6 +102,7 @@ export interface Sample {
   unit: string;
   higherIsBetter: boolean;
   baseline?: string;
+  group?: string;
   proc: number;
   round: number;
   value: number;
@@ -137,7 +143,7 @@ export function aggregate(samples: readonly Sample[]): CaseResult[] {
   const ordered = [...groups.values()].sort(
     (a, b) => benchOrder.indexOf(a[0]!.bench) - benchOrder.indexOf(b[0]!.bench) || a[0]!.index - b[0]!.index,
   );
-  return ordered.map((g) => {
+  const results = ordered.map((g) => {
     const first = g[0]!;
     const r: CaseResult = {
       bench: first.bench,
@@ -160,6 +166,28 @@ export function aggregate(samples: readonly Sample[]): CaseResult[] {
     if (rmes.length > 0) r.rme = median(rmes);
     return r;
   });
+  // Each group's row after its bench's last case.
+  const out: CaseResult[] = [];
+  for (const [i, r] of results.entries()) {
+    out.push(r);
+    if (results[i + 1]?.bench === r.bench) continue;
+    const groups = new Map<string, number[]>();
+    for (const g of ordered) {
+      const first = g[0]!;
+      const ratio = results.find((x) => x.bench === first.bench && x.case === first.case)?.ratio;
+      if (first.bench !== r.bench || first.group === undefined || ratio === undefined) continue;
+      const list = groups.get(first.group) ?? [];
+      list.push(ratio);
+      groups.set(first.group, list);
+    }
+    for (const [name, ratios] of groups) {
+      out.push({
+        bench: r.bench, case: `median: ${name}`, metric: 'ratio', value: median(ratios), unit: 'x', higherIsBetter: false,
+        ratio: median(ratios), ratioRange: [Math.min(...ratios), Math.max(...ratios)], samples: ratios.length,
+      });
+    }
+  }
+  return out;
 }
 
 /** Three significant digits, without exponents for large values (as `nkemu bench` prints them). */
@@ -399,6 +427,7 @@ export async function runChild(
           value: m.value,
         };
         if (c.baseline !== undefined) s.baseline = c.baseline;
+        if (c.group !== undefined) s.group = c.group;
         if (m.rme !== undefined) s.rme = m.rme;
         emit(s);
       }

@@ -68,6 +68,20 @@ describe('aggregate', () => {
     // Ratios 3, 1.1, 2.5; ratio of medians would be 50 / 20 = 2.5.
     expect(c).toMatchObject({ case: 'c', value: 50, baseline: 'base', ratio: 2.5, ratioRange: [1.1, 3], samples: 3, rme: 4 });
   });
+  it('adds a row per group after its bench\'s cases: the median of the group\'s ratios and their range', () => {
+    const g = { group: 'g' };
+    const r = aggregate([
+      sample('base', 0, 0, 10),
+      { ...sample('c', 0, 0, 5, { baseline: 'base', ...g }), index: 1 },
+      { ...sample('d', 0, 0, 20, { baseline: 'base', ...g }), index: 2 },
+      { ...sample('e', 0, 0, 40, { baseline: 'base', ...g }), index: 3 },
+      { ...sample('f', 0, 0, 80, { baseline: 'base' }), index: 4 },
+      sample('base', 0, 0, 1, { bench: 'a' }),
+    ]);
+    expect(r.map((x) => `${x.bench}/${x.case}`)).toEqual(['b/base', 'b/c', 'b/d', 'b/e', 'b/f', 'b/median: g', 'a/base']);
+    // ratios 0.5, 2, 4 (f is in no group)
+    expect(r[5]).toMatchObject({ metric: 'ratio', value: 2, unit: 'x', ratio: 2, ratioRange: [0.5, 4], samples: 3 });
+  });
   it('keeps benches in the order seen and cases in suite order', () => {
     const r = aggregate([
       sample('c', 0, 0, 1, { bench: 'x' }),
