@@ -700,6 +700,48 @@ describe('packet pointers a loop moves, in the batch code', () => {
   });
 });
 
+describe('packet accesses in a counted loop\'s rounds', () => {
+  it('run unchecked where the round\'s test shows the first and the last iteration\'s inside the packet: loads and stores cut short by the packet\'s end in every position of a round, the same results, packets and faults as the interpreter', async () => {
+    const emu = await Emulator.create({});
+    try {
+      // fix_csum.c's loop shape: the packet from 14 on, 16-bit words at data + 14 + i (no
+      // data_end test in the loop: a short packet faults in it), verified (the checks before
+      // the loop cover 34 bytes) and not (no check at all); a store of each word back, and
+      // 64 words (rounds of 16).
+      const loop = (check: boolean, words: number, store: boolean): string => [
+        'mov32 %r0, 0', 'ldxw %r2, [%r1+80]', 'ldxw %r3, [%r1+76]',
+        ...(check ? ['mov %r4, %r3', 'add %r4, 34', 'jgt %r4, %r2, out'] : []),
+        'add %r3, 14', 'mov %r4, 0', 'top:', 'mov %r5, %r3', 'add %r5, %r4', 'ldxh %r6, [%r5+0]', 'add32 %r0, %r6',
+        ...(store ? ['add32 %r6, 1', 'stxh [%r5+0], %r6'] : []),
+        'add %r4, 2', `jne %r4, ${words * 2}, top`, 'out:', 'exit',
+      ].join('\n');
+      const cases: [string, boolean, number, boolean][] = [
+        ['checked before, 10 words', true, 10, false], ['unchecked, 10 words', false, 10, false],
+        ['unchecked, 64 words', false, 64, false], ['unchecked, 64 words stored back', false, 64, true],
+      ];
+      for (const [name, check, words, store] of cases) {
+        const insns = assemble(loop(check, words, store));
+        const compiled = compileProgram(insns, { batch: 'skb' });
+        // (the loop in `run` and in the batch loop: each copy's round has the load, and the store)
+        expect(compiled.groupedLoops, name).toBe(2);
+        expect(compiled.roundPacketAccesses, name).toBe(store ? 4 : 2);
+        const p = emu.loadProgram({ name: 'l', type: 'sched_cls', insns, verify: check });
+        expect(p.jit.slot).not.toBe(0);
+        for (let len = 14; len <= 14 + words * 2 + 3; len++) {
+          const data = new Uint8Array(len).map((_, i) => (i * 37 + len) & 0xff);
+          const [c, i] = [false, true].map((interpreter) => {
+            const r = emu.testRun(p, { data, interpreter, repeat: 3 });
+            return { retval: r.fault ? undefined : r.retval, fault: r.fault, executed: r.executed, out: Buffer.from(r.dataOut ?? []).toString('hex') };
+          });
+          expect({ name, len, ...c }).toEqual({ name, len, ...i });
+        }
+      }
+    } finally {
+      await emu.close();
+    }
+  });
+});
+
 describe('per-CPU array lookups and bpf_redirect_map run inline', () => {
   it('per-CPU array and per-CPU hash: each thread gets its own copy (an application thread past the last gets copy 0), as the helper gives it', async () => {
     const d = await Dataplane.create({ workers: 2, appThreads: 1 });

@@ -107,6 +107,10 @@ export class Gen {
   deferred: CountedLoop | undefined;
   /** In a counted loop's grouped round (layout.ts groupExits): its exits and latch, emitted as not taken (the latch as taken). */
   stripped: Set<number> | undefined;
+  /** In a grouped round: the packet accesses its test showed inside the packet in every iteration (run unchecked). */
+  roundPacket: Set<number> | undefined;
+  /** Packet accesses run unchecked in grouped rounds so far. */
+  roundPacketAccesses = 0;
   /** In an unrolled counted loop's copy other than the last: the pc of its latch (else -1). */
   unrollLatch = -1;
   /** In the batch code: the packet's and context's regions go into the record only before a general check. */

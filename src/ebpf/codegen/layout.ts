@@ -2,7 +2,7 @@
 
 import { successors, type Func } from './cfg.js';
 import { EMPTY, Op } from './wasm.js';
-import { BUD, CODE, type CountedLoop, LABEL, R, SPARE, TMP, UNROLL, UNROLL_MAX_COST } from './locals.js';
+import { BUD, CODE, type CountedLoop, LABEL, P_HI, P_LO, PW_HI, PW_LO, R, SPARE, TMP, UNROLL, UNROLL_MAX_COST } from './locals.js';
 import type { Insn } from './cfg.js';
 
 /**
@@ -15,6 +15,12 @@ type Aff = { iv: number; c: bigint; w32: boolean; base?: number } | { inv: numbe
 
 /** An exit of a loop (or its latch) as a compare of two such values, `stay` what keeps the loop going. */
 interface GroupExit { pc: number; k: number; wide: boolean; a: Aff; b: Aff; stay: boolean }
+
+/** A load or store in a loop at `a` + `off` (`a` a 64-bit value moving with the iterations, or still). */
+interface GroupAccess { pc: number; a: Aff; off: number; size: number; write: boolean }
+
+/** What a round's test checks: the exits, the moves, the accesses it may show inside the packet. */
+interface Group { exits: GroupExit[]; steps: Map<number, bigint>; access: GroupAccess[] }
 
 /**
  * Iterations per round of a counted loop's grouped copy (`groupExits`): 16 for a small body
@@ -31,8 +37,8 @@ declare module './gen.js' {
     layout(f: Func): void;
     countedLoop(f: Func, h: number, e: number): CountedLoop | undefined;
     settleBudget(j: number, m: number): void;
-    groupExits(f: Func, l: CountedLoop): { exits: GroupExit[]; steps: Map<number, bigint> } | undefined;
-    groupTest(g: { exits: GroupExit[]; steps: Map<number, bigint> }, rounds: number): void;
+    groupExits(f: Func, l: CountedLoop): Group | undefined;
+    groupTest(g: Group, rounds: number): void;
     leavesDeferred(t: number): boolean;
     enoughBudget(l: CountedLoop): void;
     succBlocks(f: Func, k: number): number[];
@@ -122,6 +128,8 @@ export const layoutMethods = {
             const rounds = groupSize(counted);
             this.groupTest(group, rounds);
             this.stripped = new Set(group.exits.map((x) => x.pc));
+            this.roundPacket = new Set(group.access.map((x) => x.pc));
+            this.roundPacketAccesses += group.access.length;
             for (let u = 0; u < rounds; u++) {
               for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
               for (let j = k; j <= e; j++) {
@@ -131,6 +139,7 @@ export const layoutMethods = {
               }
             }
             this.stripped = undefined;
+            this.roundPacket = undefined;
             c.u8(Op.br).u32(this.depth(`L${k}`));
             c.op(Op.end);
             this.popLabel();
@@ -288,7 +297,7 @@ export const layoutMethods = {
    * writes, or a constant), or two that do not; with the steps of the induction variables.
    * Undefined when any does not.
    */
-  groupExits(this: Gen, f: Func, l: CountedLoop): { exits: GroupExit[]; steps: Map<number, bigint> } | undefined {
+  groupExits(this: Gen, f: Func, l: CountedLoop): Group | undefined {
     const writes = new Array<number>(11).fill(0);
     const steps = new Map<number, bigint>();
     const wrote = (i: Insn): number[] => {
@@ -314,12 +323,23 @@ export const layoutMethods = {
     for (let k = l.h; k <= l.e; k++) for (const pc of f.blocks[k]!.pcs) if (this.ins[pc]!.code === 0x04 && steps.has(this.ins[pc]!.dst)) low.add(this.ins[pc]!.dst);
     for (let r = 0; r <= 10; r++) st[r] = steps.has(r) ? { iv: r, c: 0n, w32: low.has(r) } : writes[r] === 0 ? { inv: r } : undefined;
     const exits: GroupExit[] = [];
+    const access: GroupAccess[] = [];
     for (let k = l.h; k <= l.e; k++) {
       const pcs = f.blocks[k]!.pcs;
       for (const pc of pcs) {
         const i = this.ins[pc]!;
         const cls = i.code & 7;
         const op = i.code & 0xf0;
+        // A load (ldx) or store (st, stx; not an atomic) through a 64-bit value: the round's
+        // test may show it inside the packet in every iteration of the round.
+        const mode = i.code & 0xe0;
+        if ((cls === 1 && (mode === 0x60 || mode === 0x80)) || ((cls === 2 || cls === 3) && mode === 0x60)) {
+          const a = st[cls === 1 ? i.src : i.dst];
+          if (a && !('imm' in a) && !('iv' in a && a.w32)) {
+            const size = [4, 2, 1, 8][(i.code >> 3) & 3]!;
+            access.push({ pc, a, off: i.off, size, write: cls !== 1 });
+          }
+        }
         if (cls === 5 || cls === 6) {
           if (op === 0x00 || op === 0x80 || op === 0x90 || op === 0xe0 || op === 0xf0) return undefined;
           const t = f.index.get(pc + 1 + i.off);
@@ -370,7 +390,7 @@ export const layoutMethods = {
     }
     // (the moves in a round stay far from wrapping: |step| * (rounds - 1) below 2^31)
     for (const s of steps.values()) if ((s < 0n ? -s : s) * BigInt(groupSize(l) - 1) >= 1n << 31n) return undefined;
-    return exits.some((x) => x.pc === l.latch) ? { exits, steps } : undefined;
+    return exits.some((x) => x.pc === l.latch) ? { exits, steps, access } : undefined;
   },
 
   /**
@@ -379,7 +399,7 @@ export const layoutMethods = {
    * moving value does not wrap between (then it gives it in every one: the compare is
    * monotonic in it).
    */
-  groupTest(this: Gen, g: { exits: GroupExit[]; steps: Map<number, bigint> }, n: number): void {
+  groupTest(this: Gen, g: Group, n: number): void {
     const c = this.c;
     const CMP = { 2: [Op.i64_gt_u, Op.i32_gt_u], 3: [Op.i64_ge_u, Op.i32_ge_u], 10: [Op.i64_lt_u, Op.i32_lt_u], 11: [Op.i64_le_u, Op.i32_le_u] } as Record<number, [number, number]>;
     /** The value at iteration j of the round. */
@@ -410,6 +430,23 @@ export const layoutMethods = {
         c.op(x.wide ? op64 : op32);
         if (x.stay) c.op(Op.i32_eqz);
         c.u8(Op.br_if).u32(0);
+      }
+    }
+    // The accesses: the first and the last iteration's inside the packet (the range a write
+    // may take, for a store), the address not wrapping between (then every one is inside).
+    for (const x of g.access) {
+      const at = (j: number): void => { value(x.a, j, true); if (x.off) c.i64c(x.off).op(Op.i64_add); };
+      if ('iv' in x.a) {
+        at(n - 1);
+        at(0);
+        c.op(g.steps.get(x.a.iv)! > 0n ? Op.i64_lt_u : Op.i64_gt_u).u8(Op.br_if).u32(0);
+      }
+      const [lo, hi] = x.write ? [PW_LO, PW_HI] : [P_LO, P_HI];
+      for (const j of 'iv' in x.a ? [0, n - 1] : [0]) {
+        at(j);
+        c.get(lo).op(Op.i64_lt_u).u8(Op.br_if).u32(0);
+        at(j);
+        c.get(hi).i64c(x.size).op(Op.i64_sub).op(Op.i64_gt_u).u8(Op.br_if).u32(0);
       }
     }
   },

@@ -32,6 +32,8 @@ export const memoryMethods = {
     // What the load-time checks proved, in any function (`run` and the batch loop start
     // only runs whose r1 is the context: runFacts is set whenever these are used).
     if (fact === FACT_NONE && this.proven !== null && this.runFacts !== null && this.proven[pc] === 1) fact = FACT_DIRECT;
+    // (in a grouped round whose test showed this access inside the packet in every iteration)
+    if (this.roundPacket?.has(pc)) fact = FACT_DIRECT;
     if (fact === FACT_DIRECT || (!this.batchMode && fact !== FACT_NONE)) {
       // Proven inside this packet's context or its checked range (bounds.ts). With `fold`,
       // a positive offset is left to the memory instruction's own (base + off cannot wrap:

@@ -85,6 +85,8 @@ export interface CompiledCode {
   countedLoops: number;
   /** Of those, the ones whose copy runs rounds of iterations without their exit tests (layout.ts groupExits). */
   groupedLoops: number;
+  /** Loads and stores in those rounds run unchecked where a round's test shows them inside the packet (layout.ts groupTest), counted per copy emitted. */
+  roundPacketAccesses: number;
   /**
    * Memory accesses emitted without a run-time check because bounds.ts proved them inside
    * the context, the packet's checked range or a map element: in the per-packet entry's
