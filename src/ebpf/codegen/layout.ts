@@ -330,12 +330,12 @@ export const layoutMethods = {
         const i = this.ins[pc]!;
         const cls = i.code & 7;
         const op = i.code & 0xf0;
-        // A load (ldx) or store (st, stx; not an atomic) through a 64-bit value: the round's
-        // test may show it inside the packet in every iteration of the round.
+        // A load (ldx) or store (st, stx; not an atomic) through a 64-bit value, that nothing
+        // proved in bounds: the round's test may show it inside the packet in every iteration.
         const mode = i.code & 0xe0;
         if ((cls === 1 && (mode === 0x60 || mode === 0x80)) || ((cls === 2 || cls === 3) && mode === 0x60)) {
           const a = st[cls === 1 ? i.src : i.dst];
-          if (a && !('imm' in a) && !('iv' in a && a.w32)) {
+          if (a && !('imm' in a) && !('iv' in a && a.w32) && this.unproven(pc)) {
             const size = [4, 2, 1, 8][(i.code >> 3) & 3]!;
             access.push({ pc, a, off: i.off, size, write: cls !== 1 });
           }

@@ -10,6 +10,7 @@ import type { Gen } from './gen.js';
 declare module './gen.js' {
   interface Gen {
     addr(base: number, off: number, size: number, write: boolean, pc: number, stackFirst?: boolean, fold?: boolean): number;
+    unproven(pc: number): boolean;
     inRange(lo: number, hi: number, size: number): void;
     ldx(i: Insn, pc: number): boolean;
     st(i: Insn, pc: number): boolean;
@@ -26,15 +27,8 @@ export const memoryMethods = {
    */
   addr(this: Gen, base: number, off: number, size: number, write: boolean, pc: number, stackFirst = false, fold = false): number {
     const c = this.c;
-    // (the per-packet entry's main function of a verified program: its `data`/`data_end`
-    // loads are context loads proven inside the context, too)
-    let fact = this.batchMode ? this.facts[pc] : this.runFacts !== null && this.f === this.funcs[0] && !this.loopMode ? this.runFacts[pc]! : FACT_NONE;
-    // What the load-time checks proved, in any function (`run` and the batch loop start
-    // only runs whose r1 is the context: runFacts is set whenever these are used).
-    if (fact === FACT_NONE && this.proven !== null && this.runFacts !== null && this.proven[pc] === 1) fact = FACT_DIRECT;
     // (in a grouped round whose test showed this access inside the packet in every iteration)
-    if (this.roundPacket?.has(pc)) fact = FACT_DIRECT;
-    if (fact === FACT_DIRECT || (!this.batchMode && fact !== FACT_NONE)) {
+    if (this.unproven(pc) === false || this.roundPacket?.has(pc)) {
       // Proven inside this packet's context or its checked range (bounds.ts). With `fold`,
       // a positive offset is left to the memory instruction's own (base + off cannot wrap:
       // the access is inside the memory).
@@ -82,6 +76,19 @@ export const memoryMethods = {
     c.get(EA).op(Op.i32_wrap_i64).set(ADDR);
     this.leave();
     return 0;
+  },
+
+  /** Whether the access at `pc` needs a run-time check here: what bounds.ts and the load-time checks proved leaves none. */
+  unproven(this: Gen, pc: number): boolean {
+    // (the per-packet entry's main function of a verified program: its `data`/`data_end`
+    // loads are context loads proven inside the context, too)
+    let fact = this.batchMode ? this.facts[pc] : this.runFacts !== null && this.f === this.funcs[0] && !this.loopMode ? this.runFacts[pc]! : FACT_NONE;
+    // What the load-time checks proved, in any function (`run` and the batch loop start
+    // only runs whose r1 is the context: runFacts is set whenever these are used).
+    if (fact === FACT_NONE && this.proven !== null && this.runFacts !== null && this.proven[pc] === 1) fact = FACT_DIRECT;
+    // (the batch code's data/data_end loads read no memory: `ldx`)
+    if (this.batchMode && (fact === FACT_DATA || fact === FACT_DATA_END)) return false;
+    return !(fact === FACT_DIRECT || (!this.batchMode && fact !== FACT_NONE));
   },
 
   /** `br_if 0` when EA..EA+size lies in [lo, hi) (locals; an empty region is (EMPTY_LO, EMPTY_HI)). */
@@ -175,4 +182,4 @@ export const memoryMethods = {
     this.fault(A.VM_FAULT_INSN, pc);
     return true;
   },
-} satisfies Pick<Gen, 'addr' | 'inRange' | 'ldx' | 'st' | 'rmw' | 'ld'>;
+} satisfies Pick<Gen, 'addr' | 'unproven' | 'inRange' | 'ldx' | 'st' | 'rmw' | 'ld'>;
