@@ -209,7 +209,8 @@ export class Dataplane {
 
   /** Compiled eBPF programs in this thread's function table (freed slots are reused; see JitTable). */
   get jit(): JitTable {
-    return (this.jitTable ??= new JitTable({ memory: this.memory, exports: this.exports }));
+    // (without workers this thread alone runs eBPF here: atomics need no lock)
+    return (this.jitTable ??= new JitTable({ memory: this.memory, exports: this.exports, oneThread: this.workers === 0 }));
   }
   private jitTable: JitTable | undefined;
 

@@ -22,11 +22,17 @@ const N = Number(process.env.NKEMU_FUZZ ?? 3000);
 
 let dp: Dataplane;
 let vm: Vm;
+// (without workers this thread alone runs eBPF: atomics compile to plain loads and stores;
+// `multi`, a dataplane with a worker slot, gets atomic instructions)
+let multi: { dp: Dataplane; vm: Vm };
 beforeAll(async () => {
   dp = await Dataplane.create({});
   vm = new Vm(dp);
+  const m = await Dataplane.create({ workers: 1 });
+  multi = { dp: m, vm: new Vm(m) };
 });
-afterAll(() => vm.close());
+afterAll(() => { vm.close(); multi.vm.close(); });
+
 
 interface Outcome { r0: bigint | null; fault: string | null; faultPc: number | null; executed: bigint; mem: string; stack: string }
 
@@ -34,44 +40,45 @@ interface Outcome { r0: bigint | null; fault: string | null; faultPc: number | n
  * Runs `prog` on the interpreter and on its compiled code (slot `jit`), each from `mem`
  * and a zeroed stack, at the same addresses.
  */
-function both(prog: Uint8Array, jit: number, mem: Uint8Array, extra: { budget?: number; args?: (m: number) => number[] } = {}): [Outcome, Outcome] {
-  const at = vm.place(prog);
-  const m = dp.alloc(Math.max(mem.length, 8));
-  const hex = (a: number, n: number): string => Buffer.from(dp.bytes().subarray(a, a + n)).toString('hex');
+function both(prog: Uint8Array, jit: number, mem: Uint8Array, extra: { budget?: number; args?: (m: number) => number[]; on?: { dp: Dataplane; vm: Vm } } = {}): [Outcome, Outcome] {
+  const { dp: d, vm: v } = extra.on ?? { dp, vm };
+  const at = v.place(prog);
+  const m = d.alloc(Math.max(mem.length, 8));
+  const hex = (a: number, n: number): string => Buffer.from(d.bytes().subarray(a, a + n)).toString('hex');
   const one = (slot: number): Outcome => {
-    dp.bytes().set(mem, m);
-    dp.bytes().fill(0, vm.stack, vm.stack + 4096);
-    const r: VmResult = vm.run(at, prog.length / 8, {
+    d.bytes().set(mem, m);
+    d.bytes().fill(0, v.stack, v.stack + 4096);
+    const r: VmResult = v.run(at, prog.length / 8, {
       args: extra.args ? extra.args(m) : [m, mem.length], regions: mem.length ? [{ addr: m, len: mem.length, writable: true }] : [],
       budget: extra.budget, jit: slot,
     });
     return {
       r0: r.fault ? null : r.r0, fault: r.fault, faultPc: r.fault ? r.faultPc : null, executed: r.executed,
-      mem: hex(m, mem.length), stack: createHash('sha1').update(dp.bytes().subarray(vm.stack, vm.stack + 4096)).digest('hex'),
+      mem: hex(m, mem.length), stack: createHash('sha1').update(d.bytes().subarray(v.stack, v.stack + 4096)).digest('hex'),
     };
   };
   try {
     return [one(0), one(jit)];
   } finally {
-    vm.release(at, prog);
-    dp.release(m, Math.max(mem.length, 8));
+    v.release(at, prog);
+    d.release(m, Math.max(mem.length, 8));
   }
 }
 
 describe('the compiler agrees with the interpreter', () => {
-  it.skipIf(!ROOT)('on every conformance case (r0, fault, fault pc, executed count, memory)', () => {
+  it.skipIf(!ROOT)('on every conformance case (r0, fault, fault pc, executed count, memory), with one thread running eBPF (atomics as plain operations) and with workers (atomic instructions)', () => {
     const files = readdirSync(ROOT!).filter((f) => f.endsWith('.data')).sort();
     const diffs: string[] = [];
     let compiled = 0;
-    for (const f of files) {
+    for (const f of files) for (const on of [{ dp, vm }, multi]) {
       const c = parse(readFileSync(ROOT! + f, 'utf8'));
       const prog = assemble(c.asm!);
-      const info = dp.jit.compile(prog);
+      const info = on.dp.jit.compile(prog);
       if (info.slot === 0) { diffs.push(`${f}: not compiled (${info.reason})`); continue; }
       compiled++;
       const mem = c.mem ?? new Uint8Array(0);
-      const [a, b] = both(prog, info.slot, mem);
-      dp.jit.release(info.slot);
+      const [a, b] = both(prog, info.slot, mem, { on });
+      on.dp.jit.release(info.slot);
       try {
         expect(b).toEqual(a);
       } catch {
@@ -79,7 +86,19 @@ describe('the compiler agrees with the interpreter', () => {
       }
     }
     expect(diffs).toEqual([]);
-    expect(compiled).toBe(files.length);
+    expect(compiled).toBe(files.length * 2);
+  });
+
+  it('a dataplane without workers compiles atomics as plain operations (this thread alone runs eBPF), one with workers as atomic instructions', () => {
+    const p = assemble('mov %r0, 1\nstxdw [%r10-8], %r0\nlock fetch add [%r10-8], %r0\nlock add [%r10-8], %r0\nexit');
+    const plain = compileProgram(p, { oneThread: true }).bytes.length;
+    const atomic = compileProgram(p).bytes.length;
+    expect(plain).not.toBe(atomic);
+    for (const [on, len] of [[{ dp, vm }, plain], [multi, atomic]] as const) {
+      const info = on.dp.jit.compile(p);
+      expect(info.bytes).toBe(len);
+      on.dp.jit.release(info.slot);
+    }
   });
 
   it(`on ${N} random programs (faults included), and compiled code never traps`, () => {
@@ -90,9 +109,11 @@ describe('the compiler agrees with the interpreter', () => {
     for (let k = 0; k < N; k++) {
       const prog = randomProgram(rnd);
       const mem = new Uint8Array(256).map(() => Math.floor(rnd() * 256));
+      // (every other one on the dataplane with workers: atomic instructions)
+      const on = k % 2 === 0 ? { dp, vm } : multi;
       let info;
       try {
-        info = dp.jit.compile(prog);
+        info = on.dp.jit.compile(prog);
       } catch (e) {
         throw new Error(`case ${k}: the compiler threw ${(e as Error).message}`);
       }
@@ -102,12 +123,12 @@ describe('the compiler agrees with the interpreter', () => {
         continue;
       }
       compiled++;
-      const args = (m: number): number[] => [m, 256, vm.stack + 4000, 0, m + 128];
+      const args = (m: number): number[] => [m, 256, on.vm.stack + 4000, 0, m + 128];
       // Every third case on a budget that runs out early: the budget fault, or the
       // access fault the budget still paid for, at the interpreter's instruction.
       const budget = k % 3 === 2 ? 1 + Math.floor(rnd() * 40) : 10_000;
-      const [a, b] = both(prog, info.slot, mem, { budget, args });
-      dp.jit.release(info.slot);
+      const [a, b] = both(prog, info.slot, mem, { budget, args, on });
+      on.dp.jit.release(info.slot);
       faults[a.fault ?? 'none'] = (faults[a.fault ?? 'none'] ?? 0) + 1;
       if (JSON.stringify(a, big) !== JSON.stringify(b, big)) {
         throw new Error(`case ${k} (${Buffer.from(prog).toString('hex')}): interpreter ${JSON.stringify(a, big).slice(0, 300)} compiled ${JSON.stringify(b, big).slice(0, 300)}`);

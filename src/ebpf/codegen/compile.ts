@@ -77,7 +77,7 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
   const sorted = [...starts].sort((a, b) => a - b);
   const funcIndex = new Map<number, number>(sorted.map((s, k) => [s, k]));
   const funcs: Func[] = sorted.map((start, k) => buildFunc(ins, n, start, sorted[k + 1] ?? n));
-  const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ? BATCH_CTX[o.batch] : undefined, o.maps ?? [], o.verified === true, o.verified === true && o.proven?.length === n ? o.proven : null);
+  const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ? BATCH_CTX[o.batch] : undefined, o.maps ?? [], o.verified === true, o.verified === true && o.proven?.length === n ? o.proven : null, o.oneThread === true);
   const bytes = w.module();
   return { bytes, functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0), countedLoops: w.countedLoops, groupedLoops: w.groupedLoops, roundPacketAccesses: w.roundPacketAccesses, unchecked: w.direct };
 }

@@ -135,6 +135,8 @@ export class Gen {
     readonly maps: readonly CodegenMap[],
     readonly verified = false,
     readonly proven: Uint8Array | null = null,
+    /** No other thread runs eBPF on this memory (CompileOptions.oneThread). */
+    readonly oneThread = false,
   ) {
     this.inlineRegions = pickInlineRegions(ins, n, regions, maps);
   }

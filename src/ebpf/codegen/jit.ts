@@ -20,6 +20,8 @@ export interface JitHost {
   exports: object;
   /** The thread this instance runs for (its run record and batch entries warm new code up); default 0, the host. */
   thread?: number;
+  /** No other thread runs eBPF on this memory (a dataplane without workers): code is compiled with CompileOptions.oneThread. */
+  oneThread?: boolean;
 }
 
 interface JitExports {
@@ -172,7 +174,7 @@ export class JitTable {
     let bytes: Uint8Array;
     let unchecked: { run: number; batch: number };
     try {
-      ({ bytes, unchecked } = compileProgram(insns, o));
+      ({ bytes, unchecked } = compileProgram(insns, this.host.oneThread ? { ...o, oneThread: true } : o));
     } catch (e) {
       if (e instanceof CodegenError) return { slot: 0, reason: e.message, bytes: 0, compileMs: 0 };
       throw e;

@@ -4,7 +4,7 @@ import * as A from '../../abi.generated.js';
 import type { Insn } from './cfg.js';
 import { FACT_DATA, FACT_DATA_END, FACT_DIRECT, FACT_NONE } from './bounds.js';
 import { ATOMIC, Op } from './wasm.js';
-import { ADDR, CW_HI, CW_LO, C_HI, C_LO, EA, FP, FUNC_TAG, F_CHECK, F_LDABS, PSEUDO_FUNC, PW_HI, PW_LO, P_HI, P_LO, R, REC, ST_LO } from './locals.js';
+import { ADDR, CW_HI, CW_LO, C_HI, C_LO, EA, FP, FUNC_TAG, F_CHECK, F_LDABS, PSEUDO_FUNC, PW_HI, PW_LO, P_HI, P_LO, R, REC, ST_LO, TMP } from './locals.js';
 import type { Gen } from './gen.js';
 
 declare module './gen.js' {
@@ -18,6 +18,12 @@ declare module './gen.js' {
     ld(i: Insn, pc: number): boolean;
   }
 }
+
+/** BPF_ATOMIC operations (and their fetch forms) as a plain operation on the old value; 0: xchg (the new value is src). */
+const PLAIN_RMW = new Map<number, number>([
+  [0x00, Op.i64_add], [0x01, Op.i64_add], [0x40, Op.i64_or], [0x41, Op.i64_or],
+  [0x50, Op.i64_and], [0x51, Op.i64_and], [0xa0, Op.i64_xor], [0xa1, Op.i64_xor], [0xe1, 0],
+]);
 
 /** Installed on Gen.prototype by compile.ts. */
 export const memoryMethods = {
@@ -136,6 +142,18 @@ export const memoryMethods = {
     this.leave();
     const narrow = size === 4 ? 1 : 0;
     const align = size === 4 ? 2 : 3;
+    const plain = PLAIN_RMW.get(i.imm);
+    if (this.oneThread && plain !== undefined) {
+      // No other thread runs eBPF on this memory (oneThread): a plain load, operation and
+      // store is the same read-modify-write (the old value zero-extended, as the fetch's).
+      c.get(ADDR).mem(size === 4 ? Op.i64_load32_u : Op.i64_load, 0, 0).set(TMP);
+      c.get(ADDR);
+      if (plain === 0) c.get(R(i.src));
+      else c.get(TMP).get(R(i.src)).op(plain);
+      c.mem(size === 4 ? Op.i64_store32 : Op.i64_store, 0, 0);
+      if (i.imm === 0xe1 || (i.imm & 1) !== 0) c.get(TMP).set(R(i.src));
+      return false;
+    }
     switch (i.imm) {
       case 0x00: case 0x01: this.rmw(i, ATOMIC.add, narrow, align); break;
       case 0x40: case 0x41: this.rmw(i, ATOMIC.or, narrow, align); break;

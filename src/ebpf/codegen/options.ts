@@ -38,6 +38,12 @@ export function codegenMap(dv: DataView, addr: number): CodegenMap {
 
 export interface CompileOptions {
   /**
+   * Only this thread runs eBPF on this memory (a dataplane without workers): atomic
+   * read-modify-writes (BPF_ATOMIC add, or, and, xor, xchg and their fetch forms) are plain
+   * loads and stores, which nothing can tell apart here; cmpxchg stays atomic.
+   */
+  oneThread?: boolean;
+  /**
    * Regions the program always has besides the context and the packet (its global data
    * and map values, fixed at load): checked inline as constants. Others still pass
    * through the general check.
