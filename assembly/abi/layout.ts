@@ -319,6 +319,13 @@ export const PR_CTX_USE: u32 = 32;
 export const PR_CTX_WRITES: u32 = 0x80000000;
 export const PR_CTX_VERIFIED: u32 = 0x40000000;
 export const PR_CTX_TAIL_UNSAFE: u32 = 0x20000000;
+// An `xdp` program's ctx use: bit w (0..2) = it may read xdp_md bytes [8w, 8w + 8) (data
+// and data_end; data_meta and ingress_ifindex; rx_queue_index and egress_ifindex), every
+// word when the ctx pointer escapes or it calls anything but XDP_PLAIN_HELPERS (verifier.ts);
+// PR_CTX_XDP_PLAIN = it calls nothing but those (map element ops, time, random, CPU id: no
+// tail call, kfunc or packet helper), so no helper reads the run record's packet bounds or
+// metadata: its batch entries need only the packet (BE_DATA, BE_LEN) and the words it reads.
+export const PR_CTX_XDP_PLAIN: u32 = 0x10000000;
 export const PR_RUN_CNT: u32 = 40;
 export const PR_RUN_TIME_NS: u32 = 48;
 export const PR_SIZE: u32 = 56;

@@ -23,12 +23,13 @@ import { runXdp, runXdpIn, runTcxIngress, runTcxEgress, progsData, progsLen, pro
 import { D_TCX_INGRESS, D_TCX_EGRESS, DROP_TCX } from "../abi/layout";
 import { VM_REDIRECT_FROM_INGRESS, VM_REDIRECT_MAP, BPF_MAP_TYPE_CPUMAP } from "../abi/vm";
 import { queueRedirect } from "./redirect";
-import { batchEntries, xdpEntry, xdpEntryIn, batchEntry, batchResult, runBatch, batchUse, runListBatch, tcxAct, tcxIngressFields, batchable, xdpNetns } from "../ebpf/skb";
-import { BPF_BATCH_MAX, BE_SIZE, BE_LO, BE_HI, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
+import { batchEntries, xdpEntry, xdpEntryIn, xdpRunEntry, batchEntry, runBatch, batchUse, runListBatch, tcxAct, tcxIngressFields, batchable, xdpNetns } from "../ebpf/skb";
+import { BPF_BATCH_MAX, BE_SIZE, BE_DATA, BE_LEN, BE_AUX, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
 import {
   D_XDP, DROP_XDP, DROP_XDP_ABORTED, DROP_REDIRECT, D_NETNS, PGL_COUNT, D_XSK_ZC, DROP_XSK_NO_BUFFER, DROP_NOMEM,
 } from "../abi/layout";
 import { frameAlloc, frameTake, threadState } from "./frames";
+import { PR_CTX_USE } from "../abi/layout";
 import { T_BPF, BPF_BATCH_WIRE, RU_FLOW_TYPE, RUS_DST_MAC, RUS_DST_MAC_EXACT, RUS_SRC_MAC, RUS_PROTO } from "../abi/layout";
 import {
   FLOW_TCP6, FLOW_UDP6, FLOW_IP6, RU_SRC_IP6, RU_SRC_IP6_MASK, RU_DST_IP6, RU_DST_IP6_MASK, RU_TCLASS, RU_TCLASS_MASK,
@@ -517,6 +518,7 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   // BPF_BATCH_MAX frames come from one call into the program's batch code (as a driver's
   // poll loop runs XDP over its batch); each frame then goes on in order.
   if (xdp != 0 && tcx == 0 && batchable(xdp)) {
+    if (zcq == 0) return nicRxXdpBatched(thread, slot, dev, c, descs, n, steer, nq, xdp, ifindex, capIn);
     return nicRxBatched(thread, slot, dev, c, descs, n, steer, nq, xdp, ifindex, capIn, zcq);
   }
   // No XDP and tcx ingress programs that can run in batches: the same, over the skbs.
@@ -579,28 +581,35 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   return <usize>load<u32>(threadState(thread), T_BPF) + BPF_BATCH_WIRE;
 }
 
-/** The flow hash of batch entry k (at e): gatherSteered's, or computed now from its wire descriptor's bytes. */
-@inline function entryHash(e: usize, wires: usize, k: u32): u32 {
+/**
+ * The flow hash of batch entry k (at e): gatherSteered's, or (its bit in `deferred`)
+ * computed now from its wire descriptor's bytes.
+ */
+@inline function entryHash(e: usize, wires: usize, k: u32, deferred: u64): u32 {
+  if (((deferred >> k) & 1) == 0) return load<u32>(e, BE_AUX);
   const d = <usize>load<u32>(wires + (<usize>k << 2));
-  if (d == 0) return load<u32>(e, BE_AUX);
   return flowHash(<usize>load<u64>(d, DESC_ADDR), load<u32>(d, DESC_LEN), <u16>(load<u32>(e, BE_AUX2) >> 16));
 }
 
-// How many frames the last gatherSteered put in the entries.
+// How many frames the last gatherSteered put in the entries, and which of them (bit k
+// for entry k) take their flow hash from their wire descriptor (entryHash).
 let gathered: u32 = 0;
+let gatheredDeferred: u64 = 0;
 
 /**
  * Steers frames descs[i..n) into batch entries until BPF_BATCH_MAX are there, each in the
  * buffer it is received into (its own, a pool frame for the wire's bytes, or a UMEM chunk
  * of its queue's zero-copy pool, `zcq`, given only with XDP): each one's BE_DATA, BE_LEN,
- * BE_AUX (flow hash, or its wire descriptor in the side array, entryHash) and BE_AUX2
- * (queue | EtherType << 16, as parsed from the wire); with `xdpIfindex` (the device's) the
- * rest of an XDP entry too (`xdpEntry`). Frames dropped here are counted and freed.
+ * BE_AUX (flow hash, or its wire descriptor in the side array, `gatheredDeferred`,
+ * entryHash) and BE_AUX2 (queue | EtherType << 16, as parsed from the wire); with
+ * `xdpIfindex` (the device's) the rest of an XDP entry too for a program whose ctx use
+ * is `use` (`xdpEntry`). Frames dropped here are counted and freed.
  * Returns the next i; `gathered` says how many entries it filled.
  */
-function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize, xdpIfindex: u32, zcq: usize): u32 {
+function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize, xdpIfindex: u32, zcq: usize, use: u32): u32 {
   const wires = batchWires(thread);
   let m: u32 = 0;
+  let deferred: u64 = 0;
   for (; i < n && m < BPF_BATCH_MAX; i++) {
     const d = descs + <usize>(i * DESC_SIZE);
     const addr = <usize>load<u64>(d, DESC_ADDR);
@@ -613,11 +622,11 @@ function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usiz
       // A zero-copy queue (XDP runs, zcq is only given then): into the pool's UMEM.
       const data = zcReceive(thread, c, pool, addr, len);
       if (data == 0) continue;
-      xdpEntryIn(e, data, len, xdpIfindex, <u32>q, zcLo, zcHi);
+      xdpEntryIn(e, data, len, xdpIfindex, <u32>q, zcLo, zcHi, use);
     } else {
       const data = wireBytes ? wireReceive(thread, c, addr, len) : addr;
       if (data == 0) continue;
-      if (xdpIfindex != 0) xdpEntry(e, data, len, xdpIfindex, <u32>q);
+      if (xdpIfindex != 0) xdpEntry(e, data, len, xdpIfindex, <u32>q, use);
       else {
         store<u32>(e, <u32>data, BE_DATA);
         store<u32>(e, len, BE_LEN);
@@ -626,18 +635,87 @@ function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usiz
     // The flow hash: steering's, else now (before XDP may change the frame), or later from
     // the wire's bytes (`hashFrom`) for the few frames that go up.
     let hash = steeredHash;
-    let from: usize = 0;
     if (!steeredHashed) {
-      if (wireBytes && xdpIfindex != 0) from = d;
-      else hash = flowHash(addr, len, flowProto);
+      if (wireBytes && xdpIfindex != 0) {
+        store<u32>(wires + (<usize>m << 2), <u32>d);
+        deferred |= <u64>1 << m;
+      } else hash = flowHash(addr, len, flowProto);
     }
     store<u32>(e, hash, BE_AUX);
-    store<u32>(wires + (<usize>m << 2), <u32>from);
     store<u32>(e, <u32>q | (<u32>flowProto << 16), BE_AUX2);
     m++;
   }
   gathered = m;
+  gatheredDeferred = deferred;
   return i;
+}
+
+/**
+ * nicRx with XDP in batches on a device with no zero-copy queue (nicRxBatched's common
+ * case, in one function: every frame in a pool frame): steer up to BPF_BATCH_MAX frames
+ * into batch entries (gatherSteered's), run XDP on them all, then act on each in order.
+ */
+function nicRxXdpBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, xdp: usize, ifindex: u32, capIn: bool): u32 {
+  const batch = batchEntries(thread);
+  const wires = batchWires(thread);
+  const use = load<u32>(xdp, PR_CTX_USE);
+  let delivered: u32 = 0;
+  let xskPackets: u64 = 0, xskBytes: u64 = 0;
+  let i: u32 = 0;
+  while (i < n) {
+    let m: u32 = 0;
+    let deferred: u64 = 0;
+    for (; i < n && m < BPF_BATCH_MAX; i++) {
+      const d = descs + <usize>(i * DESC_SIZE);
+      const addr = <usize>load<u64>(d, DESC_ADDR);
+      const len = load<u32>(d, DESC_LEN);
+      const q = rxQueue(thread, c, steer, nq, addr, len);
+      if (q < 0) continue;
+      const data = wireBytes ? wireReceive(thread, c, addr, len) : addr;
+      if (data == 0) continue;
+      const e = batch + <usize>(m * BE_SIZE);
+      xdpEntry(e, data, len, ifindex, <u32>q, use);
+      // The flow hash: steering's, else now (before XDP may change the frame), or later from
+      // the wire's bytes for the few frames that go up (entryHash).
+      let hash = steeredHash;
+      if (!steeredHashed) {
+        if (wireBytes) {
+          store<u32>(wires + (<usize>m << 2), <u32>d);
+          deferred |= <u64>1 << m;
+        } else hash = flowHash(addr, len, flowProto);
+      }
+      store<u32>(e, hash, BE_AUX);
+      store<u32>(e, <u32>q | (<u32>flowProto << 16), BE_AUX2);
+      m++;
+    }
+    if (!runBatch(thread, xdp, batch, m, 0)) {
+      // No batch code on this thread (yet): the same actions, one frame at a time.
+      for (let k: u32 = 0; k < m; k++) {
+        const e = batch + <usize>(k * BE_SIZE);
+        xdpRunEntry(thread, xdp, e, ifindex, load<u32>(e, BE_AUX2) & 0xffff, true);
+      }
+    }
+    for (let k: u32 = 0; k < m; k++) {
+      const e = batch + <usize>(k * BE_SIZE);
+      const data = <usize>load<u32>(e, BE_DATA);
+      const len = load<u32>(e, BE_LEN);
+      const aux = load<u32>(e, BE_AUX2);
+      // A fault is XDP_ABORTED.
+      const act = load<u32>(e, BE_FAULT) != 0 ? 0 : load<u32>(e, BE_VERDICT);
+      const rdFlags = load<u32>(e, BE_RD_FLAGS);
+      if (act == 4 && (rdFlags >> 16) == 17) {
+        // Into an AF_XDP socket (xdpAction's first case), received counted once a batch.
+        if (toSocket(thread, dev, c, load<u32>(e, BE_RD_IFINDEX), data, len, ifindex, aux & 0xffff)) { xskPackets++; xskBytes += len; }
+        continue;
+      }
+      if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16))) continue;
+      delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, entryHash(e, wires, k, deferred), <u16>(aux >> 16), 0, capIn);
+    }
+  }
+  bump(c, C_RX_PACKETS, xskPackets);
+  bump(c, C_RX_BYTES, xskBytes);
+  xskFlush();
+  return delivered;
 }
 
 /** nicRx with XDP in batches: steer up to BPF_BATCH_MAX frames, run XDP on them all, then act on each. */
@@ -646,17 +724,19 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
   const wires = batchWires(thread);
   let delivered: u32 = 0;
   let xskPackets: u64 = 0, xskBytes: u64 = 0;
+  const use = load<u32>(xdp, PR_CTX_USE);
   let i: u32 = 0;
   while (i < n) {
-    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, ifindex, zcq);
+    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, ifindex, zcq, use);
     const m = gathered;
+    const deferred = gatheredDeferred;
     if (!runBatch(thread, xdp, batch, m, 0)) {
       // No batch code on this thread (yet): the same actions, one frame at a time.
       for (let k: u32 = 0; k < m; k++) {
         const e = batch + <usize>(k * BE_SIZE);
-        // (runXdp's action is already XDP_ABORTED for a fault.)
-        batchResult(e, <i32>runXdpIn(thread, xdp, <usize>load<u32>(e, BE_DATA), load<u32>(e, BE_LEN), ifindex, load<u32>(e, BE_AUX2) & 0xffff,
-          <usize>load<u32>(e, BE_LO), <usize>load<u32>(e, BE_HI)), 0);
+        const q = load<u32>(e, BE_AUX2) & 0xffff;
+        const pool = zcPool(zcq, q);
+        xdpRunEntry(thread, xdp, e, ifindex, q, !(pool != 0 && zcOwns(pool, <usize>load<u32>(e, BE_DATA))));
       }
     }
     for (let k: u32 = 0; k < m; k++) {
@@ -671,7 +751,7 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
       if (pool != 0 && zcOwns(pool, data)) {
         const up = zcAction(thread, slot, dev, c, pool, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16));
         if (up == ZC_TAKEN) { xskPackets++; xskBytes += len; }
-        if (up > ZC_TAKEN) delivered += rxUp(thread, slot, dev, c, up, len, aux & 0xffff, entryHash(e, wires, k), <u16>(aux >> 16), 0, capIn);
+        if (up > ZC_TAKEN) delivered += rxUp(thread, slot, dev, c, up, len, aux & 0xffff, entryHash(e, wires, k, deferred), <u16>(aux >> 16), 0, capIn);
         continue;
       }
       if (act == 4 && (rdFlags >> 16) == 17) {
@@ -680,7 +760,7 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
         continue;
       }
       if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16))) continue;
-      delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, entryHash(e, wires, k), <u16>(aux >> 16), 0, capIn);
+      delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, entryHash(e, wires, k, deferred), <u16>(aux >> 16), 0, capIn);
     }
   }
   bump(c, C_RX_PACKETS, xskPackets);
@@ -702,7 +782,7 @@ function nicRxTcxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: us
   let delivered: u32 = 0;
   let i: u32 = 0;
   while (i < n) {
-    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, 0, 0);
+    i = gatherSteered(thread, c, steer, nq, descs, n, i, batch, 0, 0, 0);
     const m = gathered;
     for (let k: u32 = 0; k < m; k++) {
       const e = batch + <usize>(k * BE_SIZE);

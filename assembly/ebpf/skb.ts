@@ -21,7 +21,7 @@ import { progRun } from "./vm";
 import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
 import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_CHAIN, VM_BATCH_DECLINED, VM_BATCH_SKIP, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
 import { BE_LO, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
-import { D_IFINDEX, D_NETNS, PGL_FLAGS, PGLF_INDEPENDENT, PR_CTX_VERIFIED, PR_CTX_TAIL_UNSAFE } from "../abi/layout";
+import { D_IFINDEX, D_NETNS, PGL_FLAGS, PGLF_INDEPENDENT, PR_CTX_VERIFIED, PR_CTX_TAIL_UNSAFE, PR_CTX_XDP_PLAIN } from "../abi/layout";
 import { VM_NETNS } from "../abi/vm";
 import { tunnelClear } from "./tunnel";
 import { statsOn, statsStart, statsAdd } from "./stats";
@@ -200,28 +200,58 @@ function prepareProg(rec: usize, prog: usize): void {
 }
 
 /**
- * Fills batch entry `e` for an XDP run on a frame from the wire at `data` (len bytes),
- * received on `ifindex`'s queue `queue`, and its xdp_md (as `runXdp` builds it).
+ * Fills batch entry `e` for an XDP run of a program whose ctx use is `use` (PR_CTX_USE) on
+ * a frame from the wire at `data` (len bytes) in a pool frame, received on `ifindex`'s
+ * queue `queue`: the packet, the bounds it may move in (unless PR_CTX_XDP_PLAIN: nothing
+ * reads them, see xdpRunEntry) and the xdp_md words it reads (as `runXdp` builds them).
  */
-export function xdpEntry(e: usize, data: usize, len: u32, ifindex: u32, queue: u32): void {
-  const base = data & ~(<usize>load<u32>(GLOBALS, G_FRAME_SIZE) - 1);
-  xdpEntryIn(e, data, len, ifindex, queue, base + FRAME_META, base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE));
+@inline export function xdpEntry(e: usize, data: usize, len: u32, ifindex: u32, queue: u32, use: u32): void {
+  store<u32>(e, <u32>data, BE_DATA);
+  store<u32>(e, len, BE_LEN);
+  if ((use & PR_CTX_XDP_PLAIN) == 0) {
+    const base = data & ~(<usize>load<u32>(GLOBALS, G_FRAME_SIZE) - 1);
+    store<u32>(e, <u32>(base + <usize>load<u32>(GLOBALS, G_FRAME_SIZE)), BE_HI);
+    store<u32>(e, <u32>(base + FRAME_META), BE_LO);
+  }
+  if ((use & XDP_WORDS) != 0) xdpCtx(e, data, len, ifindex, queue, use);
 }
 
 /**
  * xdpEntry for a frame in a buffer other than a pool frame (a zero-copy UMEM chunk): the
  * packet may move (head, tail, metadata adjustments) within [lo, hi).
  */
-@inline export function xdpEntryIn(e: usize, data: usize, len: u32, ifindex: u32, queue: u32, lo: usize, hi: usize): void {
-  const ctx = <usize>load<u32>(e, BE_CTX);
+@inline export function xdpEntryIn(e: usize, data: usize, len: u32, ifindex: u32, queue: u32, lo: usize, hi: usize, use: u32): void {
   store<u32>(e, <u32>data, BE_DATA);
   store<u32>(e, len, BE_LEN);
-  store<u32>(e, 0, BE_META);
   store<u32>(e, <u32>hi, BE_HI);
   store<u32>(e, <u32>lo, BE_LO);
-  store<u64>(ctx, pair(<u32>data, <u32>(data + len)), 0); // data, data_end
-  store<u64>(ctx, pair(<u32>data, ifindex), 8); // data_meta, ingress_ifindex
-  store<u64>(ctx, pair(queue, 0), 16); // rx_queue_index, egress_ifindex
+  if ((use & XDP_WORDS) != 0) xdpCtx(e, data, len, ifindex, queue, use);
+}
+
+/** The xdp_md words (8 bytes each) an XDP program reads. */
+const XDP_WORDS: u32 = 7;
+
+/** The words of entry `e`'s xdp_md that `use` names (the others keep what an earlier packet left). */
+@inline function xdpCtx(e: usize, data: usize, len: u32, ifindex: u32, queue: u32, use: u32): void {
+  const ctx = <usize>load<u32>(e, BE_CTX);
+  if ((use & 1) != 0) store<u64>(ctx, pair(<u32>data, <u32>(data + len)), 0); // data, data_end
+  if ((use & 2) != 0) store<u64>(ctx, pair(<u32>data, ifindex), 8); // data_meta, ingress_ifindex
+  if ((use & 4) != 0) store<u64>(ctx, pair(queue, 0), 16); // rx_queue_index, egress_ifindex
+}
+
+/**
+ * Runs XDP program `prog` (ctx use `use`) on batch entry `e` (filled by xdpEntry or
+ * xdpEntryIn) outside the batch code, as runXdp would, and records the result in it.
+ * `pooled`: the packet is in a pool frame (its bounds from the frame; xdpEntry may have
+ * left BE_LO and BE_HI out).
+ */
+export function xdpRunEntry(thread: u32, prog: usize, e: usize, ifindex: u32, queue: u32, pooled: bool): void {
+  const data = <usize>load<u32>(e, BE_DATA);
+  const len = load<u32>(e, BE_LEN);
+  // (runXdp's action is already XDP_ABORTED for a fault.)
+  const act = pooled ? runXdp(thread, prog, data, len, ifindex, queue)
+    : runXdpIn(thread, prog, data, len, ifindex, queue, <usize>load<u32>(e, BE_LO), <usize>load<u32>(e, BE_HI));
+  batchResult(e, <i32>act, 0);
 }
 
 /**

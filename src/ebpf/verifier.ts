@@ -144,10 +144,40 @@ export const CTX_USE_ALL = (((1 << SKB_WORDS) - 1) | CTX_WRITES) >>> 0;
  * whether fields go back to the frame after it. Only the words its verified context loads
  * read (plus, when it writes any field, those the write-back copies); every word when the
  * ctx pointer escapes the dataflow, the program does not verify, or it is of another type
- * (an `xdp` program that verifies gets CTX_USE_ALL with the verified flag).
+ * (an `xdp` program: xdpCtxUse).
  */
 export function ctxUse(insns: Uint8Array, type: ProgType): number {
   return ctxFacts(insns, type).use;
+}
+
+/** PR_CTX_XDP_PLAIN (abi). */
+const CTX_XDP_PLAIN = 0x10000000;
+/**
+ * Helpers that read neither the xdp_md in memory nor the run record's packet description
+ * (bounds, metadata): map_lookup_elem, map_update_elem, map_delete_elem, ktime_get_ns,
+ * get_prandom_u32, get_smp_processor_id.
+ */
+export const XDP_PLAIN_HELPERS: ReadonlySet<number> = new Set([1, 2, 3, 5, 7, 8]);
+
+/**
+ * A verified `xdp` program's PR_CTX_USE: the xdp_md words (8 bytes each) its context loads
+ * read, every word when the ctx pointer escapes or it calls a helper outside
+ * XDP_PLAIN_HELPERS, a kfunc or a tail call (a helper may read the context or the
+ * record, a tail call's target the context); PR_CTX_XDP_PLAIN when it calls nothing else.
+ */
+function xdpCtxUse(insns: Uint8Array, accesses: readonly CtxAccess[], escapes: boolean): number {
+  let plain = true;
+  for (let pc = 0; pc < insns.length / 8; pc++) {
+    const i = decode(insns, pc);
+    if (i.code === 0x85 && i.src !== CallKind.LOCAL && (i.src !== CallKind.HELPER || !XDP_PLAIN_HELPERS.has(i.imm))) plain = false;
+  }
+  if (escapes || !plain) return (CTX_USE_ALL | CTX_VERIFIED | (plain ? CTX_XDP_PLAIN : 0)) >>> 0;
+  let use = CTX_VERIFIED | CTX_XDP_PLAIN;
+  for (const a of accesses) {
+    if (a.write) use |= CTX_WRITES;
+    else for (let w = a.off >> 3; w <= (a.off + a.size - 1) >> 3; w++) use |= 1 << w;
+  }
+  return use >>> 0;
 }
 
 /**
@@ -164,7 +194,8 @@ export function ctxFacts(insns: Uint8Array, type: ProgType, expectedAttachType?:
   }
   const accesses = r.ctxAccesses;
   const proven = r.provenAccesses;
-  if (type === 'xdp' || r.ctxEscapes) return { use: (CTX_USE_ALL | CTX_VERIFIED) >>> 0, accesses, proven };
+  if (type === 'xdp') return { use: xdpCtxUse(insns, accesses, r.ctxEscapes), accesses, proven };
+  if (r.ctxEscapes) return { use: (CTX_USE_ALL | CTX_VERIFIED) >>> 0, accesses, proven };
   let use = CTX_VERIFIED;
   for (const a of accesses) {
     if (a.write) use |= CTX_WRITES;

@@ -540,10 +540,20 @@ describe('verify: where the ctx pointer goes (ctxEscapes, ctxUse)', () => {
     expect(escapes([callLocal(1), exit(), movr(0, 1), exit()])).toBe(true);
     expect(use([I(0xbc, 2, 1), mov(0, 0), exit()])).toBe(CTX_USE_ALL);
   });
+  it('xdp: the xdp_md words its loads read and PR_CTX_XDP_PLAIN; every word after a call that may read the context or the record', () => {
+    const V = 0x40000000, PLAIN = 0x10000000;
+    expect(ctxUse(encode([ldxw(2, 1, 0), mov(0, 2), exit()]), 'xdp')).toBe((V | PLAIN | 1) >>> 0);
+    expect(ctxUse(encode([ldxw(2, 1, 12), ldxw(3, 1, 16), mov(0, 2), exit()]), 'xdp')).toBe((V | PLAIN | 2 | 4) >>> 0);
+    expect(ctxUse(encode([ldxw(2, 1, 8), mov(0, 2), exit()]), 'xdp')).toBe((V | PLAIN | 2) >>> 0);
+    expect(ctxUse(encode(RET0), 'xdp')).toBe((V | PLAIN) >>> 0);
+    // ktime_get_ns keeps it plain; adjust_head (44) moves the packet (check_mtu reads ingress_ifindex)
+    expect(ctxUse(assemble('ldxw %r6, [%r1+16]\nmov %r1, 0\ncall 5\nmov %r0, 2\nexit'), 'xdp')).toBe((V | PLAIN | 4) >>> 0);
+    expect(ctxUse(assemble('mov %r2, 0\ncall 44\nmov %r0, 2\nexit'), 'xdp')).toBe((CTX_USE_ALL | V) >>> 0);
+  });
+
   it('everything, and not verified, for programs that do not verify or are not tc or xdp', () => {
     expect(ctxUse(encode(RET0), 'sched_cls') & 0x40000000).not.toBe(0);
     expect(ctxUse(encode([ldxw(2, 1, 8), exit()]), 'sched_cls')).toBe(CTX_USE_ALL); // r0 never written
-    expect(ctxUse(encode([ldxw(2, 1, 0), mov(0, 2), exit()]), 'xdp')).toBe((CTX_USE_ALL | 0x40000000) >>> 0); // xdp: verified, no word list
     expect(ctxUse(encode([ldxw(2, 1, 0), exit()]), 'xdp')).toBe(CTX_USE_ALL);
     expect(ctxUse(encode(RET0), 'socket_filter')).toBe(CTX_USE_ALL);
   });

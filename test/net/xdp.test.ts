@@ -263,6 +263,34 @@ describe('XDP in batches (a compiled program, no tcx ingress on the NIC)', () =>
     }
   }
 
+  it('each xdp_md field a program reads is the frame\'s, whatever a program on another NIC left in the entries (only the words a program reads are filled)', async () => {
+    // eth1 (another ifindex) first runs a program reading every field, then eth0 one reading
+    // only field `off` (and data, data_end), which it writes into the payload (data_meta as
+    // data_meta - data).
+    emu.addNic({ name: 'eth1', rxQueues: 2 });
+    emu.setLink('init', 'eth1', { up: true });
+    const prog = (off: number): string => `ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nldxw %r4, [%r1+${off}]\n${off === 8 ? 'sub %r4, %r2\n' : ''}mov %r5, %r2\nadd %r5, 50\njgt %r5, %r3, out\nstxw [%r2+42], %r4\nout:\nmov %r0, 2\nexit`;
+    const all = xdp('ldxw %r2, [%r1+0]\nldxw %r3, [%r1+8]\nldxw %r4, [%r1+12]\nldxw %r5, [%r1+16]\nmov %r0, 2\nexit');
+    expect(all.jit.slot).not.toBe(0);
+    emu.setXdp('init', 'eth1', all);
+    const seen: number[] = [];
+    emu.onReceive((d, f, m) => { if (d.name === 'eth0') seen.push(new DataView(f.buffer, f.byteOffset).getUint32(42, true) - (off === 16 ? m.queue : 0)); });
+    let off = 0;
+    for (off of [8, 12, 16]) {
+      const p = xdp(prog(off));
+      expect(p.jit.slot).not.toBe(0);
+      emu.setXdp('init', 'eth0', p);
+      for (let i = 0; i < 6; i++) emu.wireIn('init', 'eth1', udp(3000 + i, emu.device('init', 'eth1').mac));
+      await emu.settle();
+      for (let i = 0; i < 6; i++) emu.wireIn('init', 'eth0', udp(1000 + i, eth0().mac));
+      await emu.settle();
+      await emu.pktgen('init', 'eth0', udp(2000, eth0().mac), { count: 4 });
+      await emu.settle();
+      // data_meta: at data; ingress_ifindex: eth0's; rx_queue_index: the frame's queue (egress_ifindex is refused outside devmap programs)
+      expect(seen.splice(0), `xdp_md +${off}`).toEqual(Array(10).fill(off === 12 ? eth0().ifindex : 0));
+    }
+  });
+
   it('the same actions, counters, queues and map as one frame at a time on the interpreter', async () => {
     const compiled = await run(true);
     expect(compiled).toEqual(await run(false));

@@ -125,7 +125,8 @@ export const batchMethods = {
       // What helpers read of the packet.
       put(A.VM_PKT, () => field(A.BE_DATA));
       put(A.VM_PKT_LEN, () => field(A.BE_LEN));
-      put(A.VM_META, () => field(A.BE_META));
+      // (an XDP run has no skb metadata: its entries leave BE_META out)
+      put(A.VM_META, () => (ctx.writable ? field(A.BE_META) : c.i32c(0)));
       put(A.VM_CTX, () => field(A.BE_CTX));
       put(A.VM_PKT_LO, () => field(A.BE_LO));
       put(A.VM_PKT_HI, () => field(A.BE_HI));
