@@ -14,6 +14,10 @@ declare module './gen.js' {
   }
 }
 
+// (the batch loop reads and writes an entry's verdict and fault, and its redirect's
+// ifindex and flags, as pairs: each is one 8-byte word)
+if (A.BE_FAULT !== A.BE_VERDICT + 4 || A.BE_RD_FLAGS !== A.BE_RD_IFINDEX + 4) throw new Error('abi: BE_FAULT must follow BE_VERDICT, BE_RD_FLAGS BE_RD_IFINDEX');
+
 /** Installed on Gen.prototype by compile.ts. */
 export const batchMethods = {
   /**
@@ -89,8 +93,8 @@ export const batchMethods = {
     // A list's later program: an entry an earlier program finished stays as it is.
     c.get(B_K);
     this.enter(Op.if);
-    // (fault != 0 or verdict != NEXT, as one word: NEXT is -1)
-    c.get(B_E).mem(Op.i32_load, 2, A.BE_FAULT).get(B_E).mem(Op.i32_load, 2, A.BE_VERDICT).i32c(-A.NETKIT_NEXT).op(Op.i32_add).op(Op.i32_or);
+    // (fault != 0 or verdict != NEXT: the two side by side, one load, NEXT is -1)
+    c.get(B_E).mem(Op.i64_load, 2, A.BE_VERDICT).i64c(0xffffffffn).op(Op.i64_ne);
     this.enter(Op.if);
     c.get(B_I).i32c(1).op(Op.i32_add).set(B_I);
     c.u8(Op.br).u32(2);
@@ -176,8 +180,8 @@ export const batchMethods = {
     }
     c.op(Op.end);
     this.popLabel();
-    c.get(B_E).get(B_RES).op(Op.i32_wrap_i64).mem(Op.i32_store, 2, A.BE_VERDICT);
-    c.get(B_E).get(B_FLT).mem(Op.i32_store, 2, A.BE_FAULT);
+    // (the verdict and the fault side by side: one store)
+    c.get(B_E).get(B_RES).i64c(0xffffffffn).op(Op.i64_and).get(B_FLT).op(Op.i64_extend_i32_u).i64c(32).op(Op.i64_shl).op(Op.i64_or).mem(Op.i64_store, 2, A.BE_VERDICT);
     // Instructions run, as `run` counts them (helpers that run callbacks adjust the record's
     // count themselves: additions, so the batch's sum goes in once, at the end).
     c.get(B_EXEC).get(B_B0).get(BUD).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_add).set(B_EXEC);
@@ -186,7 +190,7 @@ export const batchMethods = {
     if (redirects) back.push([A.BE_RD_IFINDEX, A.VM_REDIRECT_IFINDEX], [A.BE_RD_FLAGS, A.VM_REDIRECT_FLAGS]);
     for (const [to, from] of back) c.get(B_E).get(REC).mem(Op.i32_load, 2, from).mem(Op.i32_store, 2, to);
     // (no redirect asked for: none, whatever an earlier batch left in the entry)
-    if (!redirects) for (const to of [A.BE_RD_IFINDEX, A.BE_RD_FLAGS]) c.get(B_E).i32c(0).mem(Op.i32_store, 2, to);
+    if (!redirects) c.get(B_E).i64c(0).mem(Op.i64_store, 2, A.BE_RD_IFINDEX);
     c.get(B_I).i32c(1).op(Op.i32_add).set(B_I);
     c.get(B_FLT).i32c(0).op(Op.i32_ne).get(B_S).op(Op.i32_and).u8(Op.br_if).u32(1);
     c.u8(Op.br).u32(0);
