@@ -650,6 +650,44 @@ function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usiz
   return i;
 }
 
+// Frames xdpActions handed to AF_XDP sockets, and their bytes (counted received once a call).
+let xskPackets: u64 = 0;
+let xskBytes: u64 = 0;
+
+/**
+ * Acts on the verdicts of the `m` batch entries XDP ran on, in order: AF_XDP, zero-copy
+ * queues' actions (`zcq`, 0 when the device has none: that code folds away), xdpAction,
+ * and up the stack for XDP_PASS (the flow hash: entryHash). Returns the frames delivered;
+ * what went into sockets adds to xskPackets and xskBytes.
+ */
+@inline function xdpActions(thread: u32, slot: u32, dev: usize, c: usize, batch: usize, m: u32, wires: usize, deferred: u64, ifindex: u32, capIn: bool, zcq: usize): u32 {
+  let delivered: u32 = 0;
+  for (let k: u32 = 0; k < m; k++) {
+    const e = batch + <usize>(k * BE_SIZE);
+    const data = <usize>load<u32>(e, BE_DATA);
+    const len = load<u32>(e, BE_LEN);
+    const aux = load<u32>(e, BE_AUX2);
+    // A fault is XDP_ABORTED.
+    const act = load<u32>(e, BE_FAULT) != 0 ? 0 : load<u32>(e, BE_VERDICT);
+    const rdFlags = load<u32>(e, BE_RD_FLAGS);
+    const pool = zcPool(zcq, aux & 0xffff);
+    if (pool != 0 && zcOwns(pool, data)) {
+      const up = zcAction(thread, slot, dev, c, pool, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16));
+      if (up == ZC_TAKEN) { xskPackets++; xskBytes += len; }
+      if (up > ZC_TAKEN) delivered += rxUp(thread, slot, dev, c, up, len, aux & 0xffff, entryHash(e, wires, k, deferred), <u16>(aux >> 16), 0, capIn);
+      continue;
+    }
+    if (act == 4 && (rdFlags >> 16) == 17) {
+      // Into an AF_XDP socket (xdpAction's first case), received counted once a call.
+      if (toSocket(thread, dev, c, load<u32>(e, BE_RD_IFINDEX), data, len, ifindex, aux & 0xffff)) { xskPackets++; xskBytes += len; }
+      continue;
+    }
+    if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16))) continue;
+    delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, entryHash(e, wires, k, deferred), <u16>(aux >> 16), 0, capIn);
+  }
+  return delivered;
+}
+
 /**
  * nicRx with XDP in batches on a device with no zero-copy queue (nicRxBatched's common
  * case, in one function: every frame in a pool frame): steer up to BPF_BATCH_MAX frames
@@ -660,7 +698,8 @@ function nicRxXdpBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: us
   const wires = batchWires(thread);
   const use = load<u32>(xdp, PR_CTX_USE);
   let delivered: u32 = 0;
-  let xskPackets: u64 = 0, xskBytes: u64 = 0;
+  xskPackets = 0;
+  xskBytes = 0;
   let i: u32 = 0;
   while (i < n) {
     let m: u32 = 0;
@@ -695,22 +734,7 @@ function nicRxXdpBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: us
         xdpRunEntry(thread, xdp, e, ifindex, load<u32>(e, BE_AUX2) & 0xffff, true);
       }
     }
-    for (let k: u32 = 0; k < m; k++) {
-      const e = batch + <usize>(k * BE_SIZE);
-      const data = <usize>load<u32>(e, BE_DATA);
-      const len = load<u32>(e, BE_LEN);
-      const aux = load<u32>(e, BE_AUX2);
-      // A fault is XDP_ABORTED.
-      const act = load<u32>(e, BE_FAULT) != 0 ? 0 : load<u32>(e, BE_VERDICT);
-      const rdFlags = load<u32>(e, BE_RD_FLAGS);
-      if (act == 4 && (rdFlags >> 16) == 17) {
-        // Into an AF_XDP socket (xdpAction's first case), received counted once a batch.
-        if (toSocket(thread, dev, c, load<u32>(e, BE_RD_IFINDEX), data, len, ifindex, aux & 0xffff)) { xskPackets++; xskBytes += len; }
-        continue;
-      }
-      if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16))) continue;
-      delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, entryHash(e, wires, k, deferred), <u16>(aux >> 16), 0, capIn);
-    }
+    delivered += xdpActions(thread, slot, dev, c, batch, m, wires, deferred, ifindex, capIn, 0);
   }
   bump(c, C_RX_PACKETS, xskPackets);
   bump(c, C_RX_BYTES, xskBytes);
@@ -723,7 +747,8 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
   const batch = batchEntries(thread);
   const wires = batchWires(thread);
   let delivered: u32 = 0;
-  let xskPackets: u64 = 0, xskBytes: u64 = 0;
+  xskPackets = 0;
+  xskBytes = 0;
   const use = load<u32>(xdp, PR_CTX_USE);
   let i: u32 = 0;
   while (i < n) {
@@ -739,29 +764,7 @@ function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize
         xdpRunEntry(thread, xdp, e, ifindex, q, !(pool != 0 && zcOwns(pool, <usize>load<u32>(e, BE_DATA))));
       }
     }
-    for (let k: u32 = 0; k < m; k++) {
-      const e = batch + <usize>(k * BE_SIZE);
-      const data = <usize>load<u32>(e, BE_DATA);
-      const len = load<u32>(e, BE_LEN);
-      const aux = load<u32>(e, BE_AUX2);
-      // A fault is XDP_ABORTED.
-      const act = load<u32>(e, BE_FAULT) != 0 ? 0 : load<u32>(e, BE_VERDICT);
-      const rdFlags = load<u32>(e, BE_RD_FLAGS);
-      const pool = zcPool(zcq, aux & 0xffff);
-      if (pool != 0 && zcOwns(pool, data)) {
-        const up = zcAction(thread, slot, dev, c, pool, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16));
-        if (up == ZC_TAKEN) { xskPackets++; xskBytes += len; }
-        if (up > ZC_TAKEN) delivered += rxUp(thread, slot, dev, c, up, len, aux & 0xffff, entryHash(e, wires, k, deferred), <u16>(aux >> 16), 0, capIn);
-        continue;
-      }
-      if (act == 4 && (rdFlags >> 16) == 17) {
-        // Into an AF_XDP socket (xdpAction's first case), received counted once a batch.
-        if (toSocket(thread, dev, c, load<u32>(e, BE_RD_IFINDEX), data, len, ifindex, aux & 0xffff)) { xskPackets++; xskBytes += len; }
-        continue;
-      }
-      if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16))) continue;
-      delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, entryHash(e, wires, k, deferred), <u16>(aux >> 16), 0, capIn);
-    }
+    delivered += xdpActions(thread, slot, dev, c, batch, m, wires, deferred, ifindex, capIn, zcq);
   }
   bump(c, C_RX_PACKETS, xskPackets);
   bump(c, C_RX_BYTES, xskBytes);
