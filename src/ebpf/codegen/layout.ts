@@ -20,15 +20,21 @@ interface GroupExit { pc: number; k: number; wide: boolean; a: Aff; b: Aff; stay
 interface GroupAccess { pc: number; a: Aff; off: number; size: number; write: boolean }
 
 /** What a round's test checks: the exits, the moves, the accesses it may show inside the packet. */
-interface Group { exits: GroupExit[]; steps: Map<number, bigint>; access: GroupAccess[] }
+interface Group { exits: GroupExit[]; steps: Map<number, bigint>; access: GroupAccess[]; latch: number }
 
 /**
- * Iterations per round of a counted loop's grouped copy (`groupExits`): 16 for a small body
- * counting to a limit 64 or more steps away from 0 (a loop over a packet's words: fewer round
- * tests), 8 for other small bodies (a header's ten words run a round and two checked
- * iterations), 4 for larger bodies.
+ * Iterations per round of a counted loop's grouped copy (`groupExits`), for a small body:
+ * as many as it runs counting from 0 to its limit when that is 2 to 16 (a header's ten
+ * words: one round; the round's last latch is tested, so the loop may end there), else 16
+ * when the limit is 64 or more steps away (a loop over a packet's words: fewer round
+ * tests), else 8; 4 for bodies over 12 instructions.
  */
-const groupSize = (l: CountedLoop): number => (l.cost > 12 ? 4 : Math.abs(l.leaveAt ?? l.limit) >= 64 * Math.abs(l.step) ? 16 : 8);
+const groupSize = (l: CountedLoop): number => {
+  if (l.cost > 12) return 4;
+  const trips = Math.floor(Math.abs(l.leaveAt ?? l.limit) / Math.abs(l.step));
+  if (trips >= 2 && trips <= 16) return trips;
+  return trips >= 64 ? 16 : 8;
+};
 
 import type { Gen } from './gen.js';
 
@@ -131,6 +137,12 @@ export const layoutMethods = {
             this.roundPacket = new Set(group.access.map((x) => x.pc));
             this.roundPacketAccesses += group.access.length;
             for (let u = 0; u < rounds; u++) {
+              // The round's last latch is tested: the loop may end there (the round's test
+              // asks that of the other iterations only).
+              if (u === rounds - 1) {
+                this.stripped.delete(counted.latch);
+                this.unrollLatch = counted.latch;
+              }
               for (let m = e; m > k; m--) { c.u8(Op.block).u8(EMPTY); open(`E${m}`); }
               for (let j = k; j <= e; j++) {
                 this.bi = j;
@@ -138,6 +150,7 @@ export const layoutMethods = {
                 if (j < e) { c.op(Op.end); this.close(`E${j + 1}`); }
               }
             }
+            this.unrollLatch = -1;
             this.stripped = undefined;
             this.roundPacket = undefined;
             c.u8(Op.br).u32(this.depth(`L${k}`));
@@ -390,7 +403,7 @@ export const layoutMethods = {
     }
     // (the moves in a round stay far from wrapping: |step| * (rounds - 1) below 2^31)
     for (const s of steps.values()) if ((s < 0n ? -s : s) * BigInt(groupSize(l) - 1) >= 1n << 31n) return undefined;
-    return exits.some((x) => x.pc === l.latch) ? { exits, steps, access } : undefined;
+    return exits.some((x) => x.pc === l.latch) ? { exits, steps, access, latch: l.latch } : undefined;
   },
 
   /**
@@ -424,7 +437,9 @@ export const layoutMethods = {
         c.op(x.wide ? (up ? Op.i64_lt_u : Op.i64_gt_u) : (up ? Op.i32_lt_u : Op.i32_gt_u));
         c.u8(Op.br_if).u32(0);
       }
-      for (const j of moving ? [0, n - 1] : [0]) {
+      // (the latch keeps the loop going in all but the last iteration, whose latch is tested)
+      const last = x.pc === g.latch ? n - 2 : n - 1;
+      for (const j of moving ? (last > 0 ? [0, last] : [0]) : [0]) {
         value(x.a, j, x.wide);
         value(x.b, j, x.wide);
         c.op(x.wide ? op64 : op32);
