@@ -25,16 +25,18 @@ interface Group { exits: GroupExit[]; steps: Map<number, bigint>; access: GroupA
 /**
  * Iterations per round of a counted loop's grouped copy (`groupExits`), for a small body:
  * as many as it runs counting from 0 to its limit when that is 2 to 16 (a header's ten
- * words: one round; the round's last latch is tested, so the loop may end there), else 16
+ * words: one round, whose last latch is tested, so the loop may end there), else 16
  * when the limit is 64 or more steps away (a loop over a packet's words: fewer round
  * tests), else 8; 4 for bodies over 12 instructions.
  */
 const groupSize = (l: CountedLoop): number => {
   if (l.cost > 12) return 4;
-  const trips = Math.floor(Math.abs(l.leaveAt ?? l.limit) / Math.abs(l.step));
+  const trips = tripsFromZero(l);
   if (trips >= 2 && trips <= 16) return trips;
   return trips >= 64 ? 16 : 8;
 };
+/** How many times a counted loop runs counting from 0 to its limit. */
+const tripsFromZero = (l: CountedLoop): number => Math.floor(Math.abs(l.leaveAt ?? l.limit) / Math.abs(l.step));
 
 import type { Gen } from './gen.js';
 
@@ -44,7 +46,7 @@ declare module './gen.js' {
     countedLoop(f: Func, h: number, e: number): CountedLoop | undefined;
     settleBudget(j: number, m: number): void;
     groupExits(f: Func, l: CountedLoop): Group | undefined;
-    groupTest(g: Group, rounds: number): void;
+    groupTest(g: Group, rounds: number, lastLatch: boolean): void;
     leavesDeferred(t: number): boolean;
     enoughBudget(l: CountedLoop): void;
     succBlocks(f: Func, k: number): number[];
@@ -132,14 +134,16 @@ export const layoutMethods = {
             c.u8(Op.block).u8(EMPTY);
             open('-');
             const rounds = groupSize(counted);
-            this.groupTest(group, rounds);
+            // (a round of all the iterations from 0 ends the loop at its last latch: tested there)
+            const lastLatch = rounds === tripsFromZero(counted);
+            this.groupTest(group, rounds, lastLatch);
             this.stripped = new Set(group.exits.map((x) => x.pc));
             this.roundPacket = new Set(group.access.map((x) => x.pc));
             this.roundPacketAccesses += group.access.length;
             for (let u = 0; u < rounds; u++) {
               // The round's last latch is tested: the loop may end there (the round's test
               // asks that of the other iterations only).
-              if (u === rounds - 1) {
+              if (u === rounds - 1 && lastLatch) {
                 this.stripped.delete(counted.latch);
                 this.unrollLatch = counted.latch;
               }
@@ -412,7 +416,7 @@ export const layoutMethods = {
    * moving value does not wrap between (then it gives it in every one: the compare is
    * monotonic in it).
    */
-  groupTest(this: Gen, g: Group, n: number): void {
+  groupTest(this: Gen, g: Group, n: number, lastLatch: boolean): void {
     const c = this.c;
     const CMP = { 2: [Op.i64_gt_u, Op.i32_gt_u], 3: [Op.i64_ge_u, Op.i32_ge_u], 10: [Op.i64_lt_u, Op.i32_lt_u], 11: [Op.i64_le_u, Op.i32_le_u] } as Record<number, [number, number]>;
     /** The value at iteration j of the round. */
@@ -437,8 +441,8 @@ export const layoutMethods = {
         c.op(x.wide ? (up ? Op.i64_lt_u : Op.i64_gt_u) : (up ? Op.i32_lt_u : Op.i32_gt_u));
         c.u8(Op.br_if).u32(0);
       }
-      // (the latch keeps the loop going in all but the last iteration, whose latch is tested)
-      const last = x.pc === g.latch ? n - 2 : n - 1;
+      // (with lastLatch the latch keeps the loop going in all but the last iteration, whose latch is tested)
+      const last = lastLatch && x.pc === g.latch ? n - 2 : n - 1;
       for (const j of moving ? (last > 0 ? [0, last] : [0]) : [0]) {
         value(x.a, j, x.wide);
         value(x.b, j, x.wide);
