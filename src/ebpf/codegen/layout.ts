@@ -1,6 +1,7 @@
 /** Control flow: blocks laid out as Wasm blocks and loops, counted loops and the instruction budget. (Methods of Gen: gen.ts.) */
 
 import { successors, type Func } from './cfg.js';
+import { FACT_DATA, FACT_DATA_END } from './bounds.js';
 import { EMPTY, Op } from './wasm.js';
 import { BUD, CODE, type CountedLoop, LABEL, P_HI, P_LO, PW_HI, PW_LO, R, SPARE, TMP, UNROLL, UNROLL_MAX_COST } from './locals.js';
 import type { Insn } from './cfg.js';
@@ -352,7 +353,9 @@ export const layoutMethods = {
         const mode = i.code & 0xe0;
         if ((cls === 1 && (mode === 0x60 || mode === 0x80)) || ((cls === 2 || cls === 3) && mode === 0x60)) {
           const a = st[cls === 1 ? i.src : i.dst];
-          if (a && !('imm' in a) && !('iv' in a && a.w32) && this.unproven(pc)) {
+          // (the batch code's data/data_end loads read no memory)
+          const ctxWord = this.batchMode && (this.facts[pc] === FACT_DATA || this.facts[pc] === FACT_DATA_END);
+          if (a && !('imm' in a) && !('iv' in a && a.w32) && !ctxWord && this.unproven(pc)) {
             const size = [4, 2, 1, 8][(i.code >> 3) & 3]!;
             access.push({ pc, a, off: i.off, size, write: cls !== 1 });
           }

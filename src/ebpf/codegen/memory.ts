@@ -84,7 +84,11 @@ export const memoryMethods = {
     return 0;
   },
 
-  /** Whether the access at `pc` needs a run-time check here: what bounds.ts and the load-time checks proved leaves none. */
+  /**
+   * Whether the access at `pc` needs a run-time check here: what bounds.ts and the load-time
+   * checks proved leaves none. (The batch code's data/data_end loads read no memory: `ldx`
+   * takes them before asking.)
+   */
   unproven(this: Gen, pc: number): boolean {
     // (the per-packet entry's main function of a verified program: its `data`/`data_end`
     // loads are context loads proven inside the context, too)
@@ -92,8 +96,6 @@ export const memoryMethods = {
     // What the load-time checks proved, in any function (`run` and the batch loop start
     // only runs whose r1 is the context: runFacts is set whenever these are used).
     if (fact === FACT_NONE && this.proven !== null && this.runFacts !== null && this.proven[pc] === 1) fact = FACT_DIRECT;
-    // (the batch code's data/data_end loads read no memory: `ldx`)
-    if (this.batchMode && (fact === FACT_DATA || fact === FACT_DATA_END)) return false;
     return !(fact === FACT_DIRECT || (!this.batchMode && fact !== FACT_NONE));
   },
 
