@@ -51,13 +51,18 @@ export function tailEnter(rec: usize, prog: usize): bool {
   if (used >= MAX_TAIL_CALL_CNT) return false;
   store<u32>(rec, used + 1, VM_TAIL_CALLS);
   store<u32>(rec, <u32>prog, VM_TAIL_PROG);
+  progPart(rec, prog);
+  return true;
+}
+
+/** The run record's part that is the program's own (abi PR_*): its instructions, regions and maps. */
+@inline export function progPart(rec: usize, prog: usize): void {
   store<u32>(rec, load<u32>(prog, PR_INSNS), VM_PROG);
   store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
   store<u32>(rec, load<u32>(prog, PR_NREGIONS), VM_NPROG_REGIONS);
   store<u32>(rec, load<u32>(prog, PR_REGIONS), VM_PROG_REGIONS);
   store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
   store<u32>(rec, load<u32>(prog, PR_MAPS), VM_MAPS);
-  return true;
 }
 
 /** A function pointer, as `lddw rX, <func>` (src BPF_PSEUDO_FUNC) loads it: tag << 32 | pc. */

@@ -6,18 +6,19 @@
 
 import {
   T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_JIT, PR_CTX_USE, PR_CTX_WRITES, PR_ID,
-  PR_INSNS, PR_SLOTS, PR_NREGIONS, PR_REGIONS, PR_NMAPS, PR_MAPS, FM_MARK, FM_PRIORITY, FM_TSTAMP,
+  PR_INSNS, FM_MARK, FM_PRIORITY, FM_TSTAMP,
   FM_INGRESS_IFINDEX, FM_PROTOCOL, FM_PKT_TYPE, FM_HASH, FM_QUEUE_MAPPING, FM_TC_INDEX, FM_CB, FM_VLAN_TCI,
   FM_VLAN_PROTO, NETKIT_NEXT, FRAME_META, GLOBALS, G_FRAME_SIZE, FM_IFINDEX, SKB_MARK, SKB_QUEUE_MAPPING,
   SKB_PRIORITY, SKB_TC_INDEX, SKB_CB, SKB_TSTAMP,
 } from "../abi/layout";
 import {
-  VM_PROG, VM_SLOTS, VM_BUDGET, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_REGS, VM_PKT, VM_PKT_LEN, VM_META,
-  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_NMAPS, VM_MAPS, VM_NPROG_REGIONS, VM_PROG_REGIONS, VM_PKT_LO, VM_PKT_HI,
+  VM_PROG, VM_BUDGET, VM_NREGIONS, VM_REGIONS, VM_REGION_SIZE, VM_REGS, VM_PKT, VM_PKT_LEN, VM_META,
+  VM_CTX, VM_REDIRECT_IFINDEX, VM_REDIRECT_FLAGS, VM_REGION_WRITABLE, VM_REGION_SKB_CTX, VM_PKT_LO, VM_PKT_HI,
   VM_PKT_META, VM_PROG_ID,
 } from "../abi/vm";
 import { threadState } from "../dev/frames";
 import { progRun } from "./vm";
+import { progPart } from "./helpers";
 import { BPF_BATCH, BPF_BATCH_MAX, BPF_BATCH_CTX, BE_DATA, BE_LEN, BE_META, BE_CTX, BE_HI, BE_SIZE } from "../abi/layout";
 import { JIT_SLOTS, VM_DEV, VM_BATCH_STOP, VM_BATCH_CHAIN, VM_BATCH_DECLINED, VM_BATCH_SKIP, VM_FAULT, VM_FAULT_PC } from "../abi/vm";
 import { BE_LO, BE_AUX2, BE_VERDICT, BE_FAULT, BE_RD_IFINDEX, BE_RD_FLAGS } from "../abi/layout";
@@ -161,21 +162,14 @@ function prepare(rec: usize, prog: usize, ctx: usize, ctxSize: u32, ctxWritable:
 
 /** The part of the run record that depends on the program alone (its regions, maps), kept from its last run. */
 function prepareProg(rec: usize, prog: usize): void {
-  const insns = load<u32>(prog, PR_INSNS);
-  const nr = load<u32>(prog, PR_NREGIONS);
   // What depends on the program alone stays from its last run on this record. Keyed by
   // the program id (a freed program's memory may hold the next one); a tail call in
   // between changes VM_PROG, and it is all rewritten.
   const id = load<u32>(prog, PR_ID);
-  if (load<u32>(rec, VM_PROG_ID) != id || load<u32>(rec, VM_PROG) != insns) {
+  if (load<u32>(rec, VM_PROG_ID) != id || load<u32>(rec, VM_PROG) != load<u32>(prog, PR_INSNS)) {
     store<u32>(rec, id, VM_PROG_ID);
-    store<u32>(rec, insns, VM_PROG);
-    store<u32>(rec, load<u32>(prog, PR_SLOTS), VM_SLOTS);
     store<u32>(rec, 2, VM_NREGIONS);
-    store<u32>(rec, nr, VM_NPROG_REGIONS);
-    store<u32>(rec, load<u32>(prog, PR_REGIONS), VM_PROG_REGIONS);
-    store<u32>(rec, load<u32>(prog, PR_NMAPS), VM_NMAPS);
-    store<u32>(rec, load<u32>(prog, PR_MAPS), VM_MAPS);
+    progPart(rec, prog);
   }
 }
 
