@@ -518,7 +518,7 @@ export function nicRx(thread: u32, slot: u32, dev: usize, descs: usize, n: u32):
   // BPF_BATCH_MAX frames come from one call into the program's batch code (as a driver's
   // poll loop runs XDP over its batch); each frame then goes on in order.
   if (xdp != 0 && tcx == 0 && batchable(xdp)) {
-    if (zcq == 0) return nicRxXdpBatched(thread, slot, dev, c, descs, n, steer, nq, xdp, ifindex, capIn);
+    if (zcq == 0) return nicRxBatched(thread, slot, dev, c, descs, n, steer, nq, xdp, ifindex, capIn, 0);
     return nicRxBatched(thread, slot, dev, c, descs, n, steer, nq, xdp, ifindex, capIn, zcq);
   }
   // No XDP and tcx ingress programs that can run in batches: the same, over the skbs.
@@ -604,9 +604,10 @@ let gatheredDeferred: u64 = 0;
  * entryHash) and BE_AUX2 (queue | EtherType << 16, as parsed from the wire); with
  * `xdpIfindex` (the device's) the rest of an XDP entry too for a program whose ctx use
  * is `use` (`xdpEntry`). Frames dropped here are counted and freed.
- * Returns the next i; `gathered` says how many entries it filled.
+ * Returns the next i; `gathered` says how many entries it filled. (Inline: with `zcq` 0
+ * the zero-copy part folds away.)
  */
-function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize, xdpIfindex: u32, zcq: usize, use: u32): u32 {
+@inline function gatherSteered(thread: u32, c: usize, steer: usize, nq: u32, descs: usize, n: u32, i: u32, batch: usize, xdpIfindex: u32, zcq: usize, use: u32): u32 {
   const wires = batchWires(thread);
   let m: u32 = 0;
   let deferred: u64 = 0;
@@ -689,61 +690,11 @@ let xskBytes: u64 = 0;
 }
 
 /**
- * nicRx with XDP in batches on a device with no zero-copy queue (nicRxBatched's common
- * case, in one function: every frame in a pool frame): steer up to BPF_BATCH_MAX frames
- * into batch entries (gatherSteered's), run XDP on them all, then act on each in order.
+ * nicRx with XDP in batches: steer up to BPF_BATCH_MAX frames, run XDP on them all, then
+ * act on each. (Inline: nicRx's call for a device with no zero-copy queue, `zcq` 0, has
+ * the zero-copy parts folded away.)
  */
-function nicRxXdpBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, xdp: usize, ifindex: u32, capIn: bool): u32 {
-  const batch = batchEntries(thread);
-  const wires = batchWires(thread);
-  const use = load<u32>(xdp, PR_CTX_USE);
-  let delivered: u32 = 0;
-  xskPackets = 0;
-  xskBytes = 0;
-  let i: u32 = 0;
-  while (i < n) {
-    let m: u32 = 0;
-    let deferred: u64 = 0;
-    for (; i < n && m < BPF_BATCH_MAX; i++) {
-      const d = descs + <usize>(i * DESC_SIZE);
-      const addr = <usize>load<u64>(d, DESC_ADDR);
-      const len = load<u32>(d, DESC_LEN);
-      const q = rxQueue(thread, c, steer, nq, addr, len);
-      if (q < 0) continue;
-      const data = wireBytes ? wireReceive(thread, c, addr, len) : addr;
-      if (data == 0) continue;
-      const e = batch + <usize>(m * BE_SIZE);
-      xdpEntry(e, data, len, ifindex, <u32>q, use);
-      // The flow hash: steering's, else now (before XDP may change the frame), or later from
-      // the wire's bytes for the few frames that go up (entryHash).
-      let hash = steeredHash;
-      if (!steeredHashed) {
-        if (wireBytes) {
-          store<u32>(wires + (<usize>m << 2), <u32>d);
-          deferred |= <u64>1 << m;
-        } else hash = flowHash(addr, len, flowProto);
-      }
-      store<u32>(e, hash, BE_AUX);
-      store<u32>(e, <u32>q | (<u32>flowProto << 16), BE_AUX2);
-      m++;
-    }
-    if (!runBatch(thread, xdp, batch, m, 0)) {
-      // No batch code on this thread (yet): the same actions, one frame at a time.
-      for (let k: u32 = 0; k < m; k++) {
-        const e = batch + <usize>(k * BE_SIZE);
-        xdpRunEntry(thread, xdp, e, ifindex, load<u32>(e, BE_AUX2) & 0xffff, true);
-      }
-    }
-    delivered += xdpActions(thread, slot, dev, c, batch, m, wires, deferred, ifindex, capIn, 0);
-  }
-  bump(c, C_RX_PACKETS, xskPackets);
-  bump(c, C_RX_BYTES, xskBytes);
-  xskFlush();
-  return delivered;
-}
-
-/** nicRx with XDP in batches: steer up to BPF_BATCH_MAX frames, run XDP on them all, then act on each. */
-function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, xdp: usize, ifindex: u32, capIn: bool, zcq: usize): u32 {
+@inline function nicRxBatched(thread: u32, slot: u32, dev: usize, c: usize, descs: usize, n: u32, steer: usize, nq: u32, xdp: usize, ifindex: u32, capIn: bool, zcq: usize): u32 {
   const batch = batchEntries(thread);
   const wires = batchWires(thread);
   let delivered: u32 = 0;
