@@ -678,15 +678,27 @@ let xskBytes: u64 = 0;
       if (up > ZC_TAKEN) delivered += rxUp(thread, slot, dev, c, up, len, aux & 0xffff, entryHash(e, wires, k, deferred), <u16>(aux >> 16), 0, capIn);
       continue;
     }
-    if (act == 4 && (rdFlags >> 16) == 17) {
-      // Into an AF_XDP socket (xdpAction's first case), received counted once a call.
-      if (toSocket(thread, dev, c, load<u32>(e, BE_RD_IFINDEX), data, len, ifindex, aux & 0xffff)) { xskPackets++; xskBytes += len; }
+    if (act != 2) {
+      // (out of line: the loop stays small for the frames that go up)
+      xdpTaken(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16));
       continue;
     }
-    if (!xdpAction(thread, slot, dev, c, ifindex, aux & 0xffff, act, data, len, load<u32>(e, BE_RD_IFINDEX), rdFlags, <u16>(aux >> 16))) continue;
+    if (traceOn()) traceXdp(thread, dev, aux & 0xffff, act, len, 0, 0);
     delivered += rxUp(thread, slot, dev, c, data, len, aux & 0xffff, entryHash(e, wires, k, deferred), <u16>(aux >> 16), 0, capIn);
   }
   return delivered;
+}
+
+/**
+ * xdpActions' frames whose action is not XDP_PASS (in a pool frame): into an AF_XDP socket
+ * (xdpAction's first case; received counted once a call, xskPackets), else xdpAction.
+ */
+function xdpTaken(thread: u32, slot: u32, dev: usize, c: usize, ifindex: u32, q: u32, act: u32, data: usize, len: u32, rdIfindex: u32, rdFlags: u32, proto: u16): void {
+  if (act == 4 && (rdFlags >> 16) == 17) {
+    if (toSocket(thread, dev, c, rdIfindex, data, len, ifindex, q)) { xskPackets++; xskBytes += len; }
+    return;
+  }
+  xdpAction(thread, slot, dev, c, ifindex, q, act, data, len, rdIfindex, rdFlags, proto);
 }
 
 /**
