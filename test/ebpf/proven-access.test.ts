@@ -84,10 +84,11 @@ describe('the checks prove accesses in bounds (provenAccesses)', () => {
     const map = (rdonly: boolean) => [{ kind: 'other' as const, keySize: 4, valueSize: 16, maxEntries: 4, type: 1, rdonly }];
     const ok = src.filter((l) => l !== 'ldxdw %r3, [%r0+12]');
     const pcs = (p: Uint8Array): number[] => [...p.keys()].filter((pc) => p[pc] === 1);
-    expect(pcs(verify(prog(ok), { type: 'sched_cls', maps: map(false) }).provenAccesses)).toEqual([0, 13, 15, 16]);
+    // (5 and 11: the lookups, their keys on the stack)
+    expect(pcs(verify(prog(ok), { type: 'sched_cls', maps: map(false) }).provenAccesses)).toEqual([0, 5, 11, 13, 15, 16]);
     expect(() => verify(prog(src), { type: 'sched_cls', maps: map(false) })).toThrow(/outside of the allowed memory range/);
-    // A read-only map's lookup is untyped (the kernel may know its values): nothing proven past the stack.
-    expect(pcs(verify(prog(ok), { type: 'sched_cls', maps: map(true) }).provenAccesses)).toEqual([0]);
+    // A read-only map's lookup is untyped (the kernel may know its values): nothing proven past the stack (and the keys there).
+    expect(pcs(verify(prog(ok), { type: 'sched_cls', maps: map(true) }).provenAccesses)).toEqual([0, 5, 11]);
   });
 
   it('an object\'s program: what its checks proved with the maps typed (map value reads and writes) runs unchecked too', async () => {
@@ -95,9 +96,10 @@ describe('the checks prove accesses in bounds (provenAccesses)', () => {
     try {
       // xdp_filter: accesses to its per-CPU counters' values besides the context, packet and
       // stack accesses the relocated image's checks prove (those alone: 34 in `run`, 32 in
-      // the batch loop).
+      // the batch loop), and the map keys and values its lookups and update read (on the
+      // stack, and the destination address in the packet).
       const obj = emu.loadObject(readFileSync(new URL('../fixtures/bpf/xdp_filter.o', import.meta.url)), { programs: ['xdp_filter'] });
-      expect(obj.programs.get('xdp_filter')!.jit.unchecked).toEqual({ run: 38, batch: 36 });
+      expect(obj.programs.get('xdp_filter')!.jit.unchecked).toEqual({ run: 53, batch: 51 });
     } finally {
       await emu.close();
     }

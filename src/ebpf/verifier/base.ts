@@ -65,7 +65,8 @@ export interface VerifyResult {
   /**
    * Per pc: 1 where the checks proved the memory access inside the context, the packet's
    * checked range, a map value (reads) or the stack, at a constant offset, on every path
-   * (the code generator then emits it without a run-time check, as the kernel's JIT does).
+   * (the code generator then emits it without a run-time check, as the kernel's JIT does);
+   * at a helper call, the map key and value its arguments point to.
    */
   provenAccesses: Uint8Array;
 }

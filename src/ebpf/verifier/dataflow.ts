@@ -835,7 +835,15 @@ export function checkHelperArg(v: Ctx, pc: number, id: number, r: number, s: Sta
   if (a === 'map_key' || a === 'map_value' || a === 'uninit_map_value') {
     const m = s.k[1] === K.MAP_PTR ? v.o.maps?.[s.o[1]!] : undefined;
     // (a bloom filter's value is only read: resolve_map_arg_type drops MEM_UNINIT for it)
-    if (m) helperMemAccess(pc, s, r, a === 'map_key' ? m.keySize : m.valueSize, a === 'uninit_map_value' && m.type !== BLOOM_FILTER, false, sure);
+    if (m) {
+      const size = a === 'map_key' ? m.keySize : m.valueSize;
+      const write = a === 'uninit_map_value' && m.type !== BLOOM_FILTER;
+      helperMemAccess(pc, s, r, size, write, false, sure);
+      // The call's map key and value: proven on every path, the inline map operations read
+      // (write) them unchecked (provenAccesses at a call: its map key and value arguments).
+      const p = (v.proven ??= new Uint8Array(v.n));
+      p[pc] = p[pc] !== 2 && provenAccess(v, s, r, 0, size, write) ? 1 : 2;
+    }
   } else if (a.startsWith('fixed:')) {
     helperMemAccess(pc, s, r, Number(a.slice(6)), false, false, sure);
   } else if ((a === 'size' || a === 'size_or_zero') && k === K.SCALAR) {
