@@ -91,6 +91,29 @@ describe('the checks prove accesses in bounds (provenAccesses)', () => {
     expect(pcs(verify(prog(ok), { type: 'sched_cls', maps: map(true) }).provenAccesses)).toEqual([0, 5, 11]);
   });
 
+  it('an array value for a key nkemu did not follow is a value after its NULL check; for a key the kernel knows is no constant, a value or NULL', () => {
+    const map = [{ kind: 'array' as const, keySize: 4, valueSize: 16, maxEntries: 4, type: 2, rdonly: false }];
+    const prog = (text: string[]): Uint8Array => {
+      const p = assemble(text.join('\n'));
+      p[5 * 8 + 1] = (p[5 * 8 + 1]! & 0x0f) | (1 << 4); // BPF_PSEUDO_MAP_FD (the lddw at 5)
+      return p;
+    };
+    const pcs = (p: Uint8Array): number[] => [...p.keys()].filter((pc) => p[pc] === 1);
+    // The key: 1 or 2 as two paths leave it (joined: nkemu follows neither constant; the kernel may).
+    const joinedKey = ['ldxw %r3, [%r1+8]', 'mov %r4, 1', 'jeq %r3, 0, +1', 'mov %r4, 2', 'stxw [%r10-4], %r4', 'lddw %r1, 0',
+      'mov %r2, %r10', 'add %r2, -4', 'call 1'];
+    // (pc 4: the key's store; 9: the lookup; 11: the value's read)
+    expect(pcs(verify(prog([...joinedKey, 'jeq %r0, 0, +1', 'ldxw %r0, [%r0+12]', 'exit']), { type: 'sched_cls', maps: map }).provenAccesses)).toEqual([0, 4, 9, 11]);
+    // No NULL check: untyped (the kernel may know the key in range), checked when it runs.
+    expect(pcs(verify(prog([...joinedKey, 'ldxw %r0, [%r0+12]', 'exit']), { type: 'sched_cls', maps: map }).provenAccesses)).toEqual([0, 4, 9]);
+    // After the check, past the value: refused, as the kernel refuses it.
+    expect(() => verify(prog([...joinedKey, 'jeq %r0, 0, +1', 'ldxw %r0, [%r0+13]', 'exit']), { type: 'sched_cls', maps: map })).toThrow(/outside of the allowed memory range/);
+    // The key straight from a ctx field (no constant to the kernel either): a value or NULL, a dereference before the check refused.
+    const ctxKey = ['ldxw %r3, [%r1+8]', 'mov %r4, %r3', 'mov %r5, 0', 'mov %r5, 0', 'stxw [%r10-4], %r4', 'lddw %r1, 0', 'mov %r2, %r10', 'add %r2, -4', 'call 1'];
+    expect(() => verify(prog([...ctxKey, 'ldxw %r0, [%r0+12]', 'exit']), { type: 'sched_cls', maps: map })).toThrow(/invalid mem access 'map_value_or_null'/);
+    expect(pcs(verify(prog([...ctxKey, 'jeq %r0, 0, +1', 'ldxw %r0, [%r0+12]', 'exit']), { type: 'sched_cls', maps: map }).provenAccesses)).toEqual([0, 4, 9, 11]);
+  });
+
   it('an object\'s program: what its checks proved with the maps typed (map value reads and writes) runs unchecked too', async () => {
     const emu = await Emulator.create({});
     try {

@@ -469,6 +469,16 @@ export function refineBranch(i: Insn, fall: State, taken: State): void {
     }
     return;
   }
+  if (!x && i.imm === 0 && (o === Jmp.JEQ || o === Jmp.JNE) && fall.k[i.dst] === K.INIT && (fall.f[i.dst]! & F.MAYBE_VALUE)) {
+    // An array value or (perhaps) NULL: a value where it is not 0, every copy of it; where
+    // it is 0 it stays untyped (the kernel may know that branch is never taken).
+    const id = fall.o[i.dst]!;
+    const notNull = o === Jmp.JEQ ? fall : taken;
+    for (let r = 0; r < 10; r++) {
+      if (notNull.k[r] === K.INIT && (notNull.f[r]! & F.MAYBE_VALUE) && notNull.o[r] === id) { notNull.k[r] = K.MAP_VALUE; notNull.o[r] = 0; notNull.f[r] = 0; }
+    }
+    return;
+  }
   if (!x || (o !== Jmp.JGT && o !== Jmp.JLT && o !== Jmp.JGE && o !== Jmp.JLE)) return;
   const kd = fall.k[i.dst]!;
   const ks = fall.k[i.src]!;
@@ -614,6 +624,9 @@ export function memAccess(
       const fp = s.k[valueReg] === K.FP && s.v[valueReg] === null;
       (s.kst ??= new Map()).set(at, fp ? `p:${s.o[valueReg]}` : s.k[valueReg] === K.PKT_END ? 'pe' : 'p');
     } else if (cv !== null) (s.kst ??= new Map()).set(at, `${size}:${cv & mask}:0`);
+    // A scalar the kernel knows is not a constant (its own bounds on every path): `x`, a
+    // key no lookup can read as a constant.
+    else if (valueReg >= 0 && s.k[valueReg] === K.SCALAR && (s.f[valueReg]! & F.EXACT) !== 0 && !s.split) (s.kst ??= new Map()).set(at, 'x');
     return undefined;
   }
   if (check && size < 8 && s.kst) {
@@ -693,19 +706,22 @@ function stackVarAccess(v: Ctx, pc: number, fn: number, s: State, r: number, off
  * What bpf_map_lookup_elem returns: a value or NULL; for an array whose key is a constant
  * stored on the stack (as the kernel reads it: a store of the key's size, or an immediate
  * zero at least that wide) inside max_entries, a value. Untyped when r1 is no map reference
- * (nkemu's raw-address programs), for maps of maps, for read-only maps (the kernel knows
- * the constants their values hold) and for an array whose key nkemu did not follow (the
- * kernel may know it).
+ * (nkemu's raw-address programs), for maps of maps and for read-only maps (the kernel knows
+ * the constants their values hold); for an array whose key nkemu did not follow (the
+ * kernel may know it), untyped until compared with 0 (`maybe`: F.MAYBE_VALUE).
  */
-export function lookupResult(v: Ctx, s: State): { k: K; size: number } | undefined {
+export function lookupResult(v: Ctx, s: State): { k: K; size: number; maybe?: boolean } | undefined {
   if (s.k[1] !== K.MAP_PTR) return undefined;
   const m = v.o.maps?.[s.o[1]!];
   // (a sockmap's or sockhash's element is a socket or NULL, which nkemu does not follow)
   if (m === undefined || m.kind === 'of_maps' || m.rdonly || isSockMap(v, s)) return undefined;
   if (m.kind !== 'array') return { k: K.MAP_OR_NULL, size: m.valueSize };
-  if (s.k[2] !== K.FP || s.v[2] !== null) return undefined;
+  const unfollowed = { k: K.INIT, size: m.valueSize, maybe: true };
+  if (s.k[2] !== K.FP || s.v[2] !== null) return unfollowed;
   const x = s.kst?.get(s.o[2]!);
-  if (x === undefined || x.startsWith('p')) return undefined;
+  // (a key starting with a scalar that is no constant: the kernel's value or NULL)
+  if (x === 'x') return { k: K.MAP_OR_NULL, size: m.valueSize };
+  if (x === undefined || x.startsWith('p')) return unfollowed;
   const [size, value, imm] = x.split(':');
   let key: bigint | null = null;
   if (Number(size) === m.keySize) key = BigInt(value!);
@@ -1009,7 +1025,7 @@ export function stepCall(
   const ret = i.src === CallKind.HELPER ? i.imm : -1;
   const proto = HELPER_PROTOS.get(ret);
   // bpf_map_lookup_elem (an array's value for a constant key in range), map_lookup_percpu_elem (always maybe NULL).
-  const lookup = ret === 1 ? lookupResult(v, s) : ret === 195 ? percpuLookupResult(v, s) : undefined;
+  const lookup: { k: K; size: number; maybe?: boolean } | undefined = ret === 1 ? lookupResult(v, s) : ret === 195 ? percpuLookupResult(v, s) : undefined;
   if (i.src === CallKind.LOCAL) s.kst = null;
   for (let r = 1; r <= 5; r++) writeReg(s, r, pc, K.UNINIT);
   writeReg(s, 0, pc);
@@ -1022,7 +1038,7 @@ export function stepCall(
   if (proto?.ret === 'void') s.k[0] = K.UNINIT;
   else if (proto?.ret === 'integer' && v.o.type !== 'generic') writeReg(s, 0, pc, K.SCALAR, 0, UNKNOWN, 0, RETVAL_REFINED.has(ret) ? 0 : F.EXACT);
   // A map value or NULL, told apart by a comparison with 0.
-  if (lookup) writeReg(s, 0, pc, lookup.k, lookup.k === K.MAP_OR_NULL ? pc : 0, null, lookup.size);
+  if (lookup) writeReg(s, 0, pc, lookup.k, lookup.k === K.MAP_OR_NULL || lookup.maybe ? pc : 0, null, lookup.size, lookup.maybe ? F.MAYBE_VALUE : undefined);
   // A packet-moving helper kills every packet pointer (clear_all_pkt_pointers: they become
   // unknown scalars); so does a subprogram that may move the packet, the caller's too (the
   // kernel clears every frame's).

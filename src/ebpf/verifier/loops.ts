@@ -105,7 +105,7 @@ function stateKey(s: State): string {
     const kind = s.k[r]!;
     if (kind === 0) { k += ';'; continue; }
     const v = s.v[r];
-    k += `${kind}${s.f[r]! & F.PKT_MARK ? 'm' : ''},${s.o[r]},${s.r[r]},${s.id[r] ? `${s.id[r]}${Number.isNaN(s.dl[r]!) ? '' : `${s.f[r]! & F.ADDC32 ? 'w' : 'd'}${s.dl[r]}`}` : ''},${v === null || v === undefined ? '' : scKey(v)};`;
+    k += `${kind}${s.f[r]! & F.PKT_MARK ? 'm' : ''}${s.f[r]! & F.MAYBE_VALUE ? 'v' : ''},${s.o[r]},${s.r[r]},${s.id[r] ? `${s.id[r]}${Number.isNaN(s.dl[r]!) ? '' : `${s.f[r]! & F.ADDC32 ? 'w' : 'd'}${s.dl[r]}`}` : ''},${v === null || v === undefined ? '' : scKey(v)};`;
   }
   if (s.spill) for (const [a, b] of [...s.spill].sort((x, y) => x[0] - y[0])) k += `s${a}=${b}`;
   k += '|';

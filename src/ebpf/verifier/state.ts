@@ -36,6 +36,12 @@ export const enum F {
   PKT_MARK = 2,
   /** SCALAR linked by a 32-bit add of a constant (BPF_ADD_CONST32; `dl` holds the constant). */
   ADDC32 = 4,
+  /**
+   * INIT: an array lookup's result whose key nkemu did not follow (`o` the lookup's id, its
+   * pc; `r` the value size). The kernel has a value there (a constant key in range) or a
+   * value or NULL; either way a value once compared unequal to 0 (refineBranch).
+   */
+  MAYBE_VALUE = 8,
 }
 
 /** Register state at one pc: kind, offsets, values, ranges, links, plus ctx spills. */
@@ -61,7 +67,7 @@ export interface State {
   r: number[];
   /** Stack slot (byte offset from r10, multiple of 8) → ctx offset of a spilled ctx pointer. */
   spill: Map<number, number> | null;
-  /** Stack byte offset → `size:value:imm` of a constant stored there (a map key the kernel can read), or `p`: a spilled pointer. */
+  /** Stack byte offset → `size:value:imm` of a constant stored there (a map key the kernel can read), `p`: a spilled pointer, `x`: a scalar the kernel knows is no constant. */
   kst: Map<number, string> | null;
   /**
    * 1 once a path into this state took a branch the kernel may have decided (on a value
@@ -118,6 +124,10 @@ export function joinInto(a: State, b: State, wide = false): boolean {
     const kb = b.k[r]!;
     if (ka === kb && (ka < K.CTX || ka === K.PKT_END || ka === K.MAP_PTR) && (ka !== K.MAP_PTR || a.o[r] === b.o[r])) {
       if (ka === K.INIT && a.v[r] !== null && !(b.v[r] !== null && scEq(a.v[r]!, b.v[r]!))) { a.v[r] = null; changed = true; }
+      // (the same lookup's result on both sides, or untyped)
+      if (ka === K.INIT && (a.f[r]! & F.MAYBE_VALUE) && !((b.f[r]! & F.MAYBE_VALUE) && a.o[r] === b.o[r] && a.r[r] === b.r[r])) {
+        a.f[r] = 0; a.o[r] = 0; a.r[r] = 0; changed = true;
+      }
       continue;
     }
     const sameShape = ka === kb && a.o[r] === b.o[r] &&
@@ -138,6 +148,15 @@ export function joinInto(a: State, b: State, wide = false): boolean {
       }
       if (f !== a.f[r]) { a.f[r] = f; changed = true; }
       if ((ka === K.PKT || ka === K.PKT_META) && b.r[r]! < a.r[r]!) { a.r[r] = b.r[r]!; changed = true; }
+      continue;
+    }
+    // An array value and a lookup's value or perhaps NULL (F.MAYBE_VALUE) of the same size:
+    // the latter (a path that knew its key, one that did not).
+    const plainValue = (s: State): boolean => s.k[r] === K.MAP_VALUE && s.o[r] === 0 && s.v[r] === null;
+    if (ka === K.INIT && (a.f[r]! & F.MAYBE_VALUE) && plainValue(b) && b.r[r] === a.r[r]) continue;
+    if (kb === K.INIT && (b.f[r]! & F.MAYBE_VALUE) && plainValue(a) && a.r[r] === b.r[r]) {
+      a.k[r] = K.INIT; a.o[r] = b.o[r]!; a.f[r] = F.MAYBE_VALUE; a.id[r] = 0; a.dl[r] = NaN;
+      changed = true;
       continue;
     }
     const nk = ka === K.UNINIT || kb === K.UNINIT ? K.UNINIT : K.INIT;
