@@ -275,10 +275,13 @@ export const RTN_PROHIBIT: u32 = 8;
 
 // Program list (an attach point's bpf_mprog entry), published by swap with the device
 // record (D_PROGS). Programs in run order:
-//   +0 count  +4 flags  +8 prog[0] ...   (u32 program record addresses)
+//   +0 count  +4 flags  +8 list code  +12 prog[0] ...   (u32 program record addresses)
 export const PGL_COUNT: u32 = 0;
 export const PGL_FLAGS: u32 = 4;
-export const PGL_PROGS: u32 = 8;
+// The JIT table slot of the list's module (src/ebpf/codegen/list.ts: every program's code
+// in one loop over a batch), 0 when it has none.
+export const PGL_JIT: u32 = 8;
+export const PGL_PROGS: u32 = 12;
 // The programs share no state a packet's run could leave for another packet's run of a
 // later program (no map, region or per-thread helper state in common, no tail calls):
 // running each program over a batch in turn gives what running the list per packet does.

@@ -5,7 +5,7 @@
 // verdict other than NETKIT_NEXT.
 
 import {
-  T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PR_JIT, PR_CTX_USE, PR_CTX_WRITES, PR_ID,
+  T_BPF, BPF_VM, BPF_SKB, SKB_CTX_SIZE, PGL_COUNT, PGL_PROGS, PGL_JIT, PR_JIT, PR_CTX_USE, PR_CTX_WRITES, PR_ID,
   PR_INSNS, FM_MARK, FM_PRIORITY, FM_TSTAMP,
   FM_INGRESS_IFINDEX, FM_PROTOCOL, FM_PKT_TYPE, FM_HASH, FM_QUEUE_MAPPING, FM_TC_INDEX, FM_CB, FM_VLAN_TCI,
   FM_VLAN_PROTO, NETKIT_NEXT, FRAME_META, GLOBALS, G_FRAME_SIZE, FM_IFINDEX, SKB_MARK, SKB_QUEUE_MAPPING,
@@ -356,6 +356,9 @@ export function batchUse(list: usize): u32 {
  * also in BE_AUX2 how many of the programs ran on it (`progsRan`).
  */
 export function runListBatch(thread: u32, list: usize, count: u32, entries: usize, m: u32, dev: usize, ran: bool = false): void {
+  // The list's module, when it has one installed here (not while tracing or counting each
+  // program's runs: it runs the list's programs, not each one).
+  if (!ran && load<u32>(list, PGL_JIT) != 0 && !statsOn() && runListCode(thread, list, count, entries, m, dev)) return;
   if (ran) for (let k: u32 = 0; k < m; k++) store<u32>(entries + <usize>(k * BE_SIZE), 0, BE_AUX2);
   for (let j: u32 = 0; j < count; j++) {
     if (runBatch(thread, <usize>load<u32>(list + PGL_PROGS + (<usize>j << 2)), entries, m, dev, j == 0 ? 0 : VM_BATCH_SKIP)) {
@@ -371,6 +374,37 @@ export function runListBatch(thread: u32, list: usize, count: u32, entries: usiz
     }
     return;
   }
+}
+
+/**
+ * Runs the `count` programs of list `list` over `m` batch entries on the list's module
+ * (abi PGL_JIT; each entry's walk ends as `runListBatch`'s), with the record as `runBatch`
+ * prepares it for the first program (the list's code reads nothing of its program part).
+ * Returns false, having run nothing, when the module is not installed on this thread
+ * (yet) or a program has no batch code here.
+ */
+function runListCode(thread: u32, list: usize, count: u32, entries: usize, m: u32, dev: usize): bool {
+  let writes = false;
+  for (let j: u32 = 0; j < count; j++) {
+    const p = <usize>load<u32>(list + PGL_PROGS + (<usize>j << 2));
+    if (!batchable(p)) return false;
+    writes = writes || (load<u32>(p, PR_CTX_USE) & PR_CTX_WRITES) != 0;
+  }
+  const rec = <usize>load<u32>(threadState(thread), T_BPF) + BPF_VM;
+  prepareProg(rec, <usize>load<u32>(list + PGL_PROGS));
+  store<u32>(rec, RUN_BUDGET, VM_BUDGET);
+  store<u32>(rec, <u32>dev, VM_DEV);
+  store<u32>(rec, load<u32>(dev, D_NETNS), VM_NETNS);
+  store<u32>(rec + VM_REGIONS, VM_REGION_WRITABLE | VM_REGION_SKB_CTX, 8);
+  store<u32>(rec + VM_REGIONS + VM_REGION_SIZE, VM_REGION_WRITABLE, 8);
+  if (call_indirect<u32>(load<u32>(list, PGL_JIT) + JIT_SLOTS, rec, entries, m) == 0) return false;
+  if (writes) {
+    for (let i: u32 = 0; i < m; i++) {
+      const e = entries + <usize>(i * BE_SIZE);
+      skbWriteBack(<usize>load<u32>(e, BE_CTX), <usize>load<u32>(e, BE_META));
+    }
+  }
+  return true;
 }
 
 /** After a list's `ran`-th program ran on a batch: the entries it finished (all that are left after the last) ran `ran` programs. */

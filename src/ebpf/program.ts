@@ -7,6 +7,7 @@
 import { Bpffs, type PinnedOf } from './bpffs.js';
 import type { BpfMap } from './maps.js';
 import type { JitInfo } from './codegen/jit.js';
+import type { CompileOptions } from './codegen/compile.js';
 import type { MprogLink, MprogProg } from './mprog.js';
 
 /** What the bpffs holds at a path. */
@@ -45,6 +46,11 @@ export class BpfProgram implements MprogProg {
   usedMaps: { put(): void }[] = [];
   /** Its compiled code (slot 0 and a reason when it runs on the interpreter). */
   jit: JitInfo = { slot: 0, reason: 'not compiled', bytes: 0, compileMs: 0 };
+  /**
+   * Its image and compile options when a program list's module may include it
+   * (codegen/list.ts `listable`); undefined otherwise.
+   */
+  listCode: { insns: Uint8Array; o: CompileOptions } | undefined;
   /** It calls bpf_tail_call. */
   tailCalls = false;
   /** It calls a helper keeping state on the packet in the run record (PACKET_STATE_HELPERS). */

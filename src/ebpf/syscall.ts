@@ -14,7 +14,8 @@ import type { DeviceRecords } from '../net/records.js';
 import type { Rtnl } from '../net/rtnl.js';
 import { drainPrintk } from '../trace/printk.js';
 import type { WorkerPool } from '../worker/pool.js';
-import { codegenMap } from './codegen/compile.js';
+import { codegenMap, type CompileOptions } from './codegen/compile.js';
+import { listable } from './codegen/list.js';
 import { loadBpfObject, maxMapsLine, type LoadedObject, type LoadObjectOptions } from './load.js';
 import { BpfMap } from './maps.js';
 import { BPF_F_REPLACE, MprogList, type QueryResult, type Relative } from './mprog.js';
@@ -164,7 +165,10 @@ export class BpfSyscall {
       const verified = (facts.use & A.PR_CTX_VERIFIED) !== 0;
       let sure = verified && insns.length === o.insns.length ? facts.proven : undefined;
       if (sure && proven?.length === sure.length) sure = sure.map((x, pc) => x | proven[pc]!);
-      prog.jit = this.dp.jit.compile(insns, { regions, batch, maps: mapInfo, verified, ...(sure ? { proven: sure } : {}) });
+      const options: CompileOptions = { regions, batch, maps: mapInfo, verified, ...(sure ? { proven: sure } : {}) };
+      prog.jit = this.dp.jit.compile(insns, options);
+      // (kept for a list's module: a list of such programs may run as one, net/records.ts)
+      if (listable(insns, options) === '') prog.listCode = { insns, o: options };
     }
     else prog.jit = { slot: 0, reason: 'compilation is off for this program', bytes: 0, compileMs: 0 };
     dv.setUint32(rec + A.PR_JIT, prog.jit.slot, true);

@@ -144,10 +144,53 @@ export class DeviceRecords {
     if (!progs?.length) return 0;
     const dp = this.dp;
     const at = dp.alloc(A.PGL_PROGS + progs.length * 4);
+    const independent = this.independent(progs);
     dp.view().setUint32(at + A.PGL_COUNT, progs.length, true);
-    dp.view().setUint32(at + A.PGL_FLAGS, this.independent(progs) ? A.PGLF_INDEPENDENT : 0, true);
+    dp.view().setUint32(at + A.PGL_FLAGS, independent ? A.PGLF_INDEPENDENT : 0, true);
+    dp.view().setUint32(at + A.PGL_JIT, independent ? this.listCode(progs) : 0, true);
     progs.forEach((p, i) => dp.view().setUint32(at + A.PGL_PROGS + i * 4, p.record, true));
     return at;
+  }
+
+  /** List modules by their programs' ids in order, each held by the list records naming its slot. */
+  private readonly listModules = new Map<string, { slot: number; records: number }>();
+  /** The same, by slot. */
+  private readonly listSlots = new Map<number, string>();
+
+  /**
+   * The JIT slot of the module running `progs` (two or more, independent) as one list
+   * (codegen/list.ts), compiled the first time a record names this list and shared by the
+   * records naming it; 0 when a program cannot be part of one or it did not compile (the
+   * programs then run one after another, each on its own code). Held until the last
+   * record naming it is retired (`releaseListCode`).
+   */
+  private listCode(progs: BpfProgram[]): number {
+    if (progs.length < 2 || progs.some((p) => p.listCode === undefined || p.jit.slot === 0)) return 0;
+    const key = progs.map((p) => p.id).join(',');
+    let m = this.listModules.get(key);
+    if (!m) {
+      const info = this.dp.jit.compileList(progs.map((p) => p.listCode!));
+      // (a module this thread may not compile synchronously is left: the programs' own code runs)
+      if (info.slot === 0) {
+        info.ready?.then((late) => this.dp.jit.release(late.slot), () => {});
+        return 0;
+      }
+      m = { slot: info.slot, records: 0 };
+      this.listModules.set(key, m);
+      this.listSlots.set(info.slot, key);
+    }
+    m.records++;
+    return m.slot;
+  }
+
+  /** A retired list record named list module `slot`: released once no record names it and no thread can still run it. */
+  private releaseListCode(slot: number): void {
+    const key = this.listSlots.get(slot);
+    const m = key === undefined ? undefined : this.listModules.get(key);
+    if (!m || --m.records > 0) return;
+    this.listModules.delete(key!);
+    this.listSlots.delete(slot);
+    this.dp.afterGrace(() => this.dp.jit.release(slot));
   }
 
   /**
@@ -171,6 +214,8 @@ export class DeviceRecords {
     for (const field of [A.D_PROGS, A.D_TCX_INGRESS, A.D_TCX_EGRESS]) {
       const list = dv.getUint32(old + field, true);
       if (list) add(list, A.PGL_PROGS + dv.getUint32(list + A.PGL_COUNT, true) * 4);
+      const code = list ? dv.getUint32(list + A.PGL_JIT, true) : 0;
+      if (code) this.releaseListCode(code);
     }
     const perQueue = dv.getUint32(old + A.D_REAL_NUM_RX, true) * 4;
     for (const field of [A.D_RX_RINGS, A.D_PROVIDERS, A.D_XSK_ZC]) add(dv.getUint32(old + field, true), perQueue);

@@ -8,7 +8,9 @@
  *   fault pc, packet and context out, executed count;
  * - netkit xmit, tcx and NIC XDP batches: the same program attached in an emulator that
  *   compiles and in one that does not (`jit: false`), the same frames sent: every frame
- *   delivered (device, bytes, mark, priority) in order, and every counter and drop reason.
+ *   delivered (device, bytes, mark, priority) in order, and every counter and drop reason;
+ *   a verified tc program also twice over, a list of two, which the compiling emulator
+ *   runs on a list module when the program may be part of one (codegen/list.ts).
  */
 
 import * as A from '../../src/abi.generated.js';
@@ -44,7 +46,14 @@ function outcome(r: TestRunResult): object {
   return { retval: r.retval, fault: r.fault, faultPc: r.faultPc, data: hex(r.dataOut), ctx: hex(r.ctxOut), executed: r.executed };
 }
 
-export interface Rig { emu: Emulator; seen: string[]; tails: BpfMap }
+export interface Rig { emu: Emulator; seen: string[]; tails: BpfMap; listed?: boolean }
+
+/** Whether the device record at `slot` names a list module for its list at `field` (abi PGL_JIT). */
+function listModule(emu: Emulator, slot: number, field: number): boolean {
+  const dv = emu.dp.view();
+  const list = dv.getUint32(emu.dp.deviceRecord(slot) + field, true);
+  return list !== 0 && dv.getUint32(list + A.PGL_JIT, true) !== 0;
+}
 
 /**
  * One fuzz case, drawn from `rnd`: a shaped program (mutated a quarter of the time, unless
@@ -99,13 +108,19 @@ function clearStacks(emu: Emulator): void {
   if (vm) dp.bytes().fill(0, vm.stack, vm.stack + A.VM_STACK_SIZE);
 }
 
-/** Runs `frames` through `path` with `prog` attached; what came out, and every device's counters. */
-async function through(r: Rig, path: Path, prog: BpfProgram, fs: Uint8Array[]): Promise<string> {
+/**
+ * Runs `frames` through `path` with `prog` attached (and `then` after it: a list of two,
+ * which the compiling rig may run on a list module, codegen/list.ts); what came out, and
+ * every device's counters.
+ */
+async function through(r: Rig, path: Path, prog: BpfProgram, fs: Uint8Array[], then?: BpfProgram): Promise<string> {
   const { emu } = r;
   const nk1 = emu.device('init', 'nk1'), nk0 = emu.device('b', 'nk0');
-  if (path === 'netkit') emu.progAttach('init', { ifindex: nk1.ifindex, attachType: 'netkit_primary', prog });
-  else if (path === 'tcx') emu.progAttach('b', { ifindex: nk0.ifindex, attachType: 'tcx_ingress', prog });
+  const progs = then ? [prog, then] : [prog];
+  if (path === 'netkit') for (const q of progs) emu.progAttach('init', { ifindex: nk1.ifindex, attachType: 'netkit_primary', prog: q });
+  else if (path === 'tcx') for (const q of progs) emu.progAttach('b', { ifindex: nk0.ifindex, attachType: 'tcx_ingress', prog: q });
   else emu.setXdp('init', 'eth0', prog);
+  if (then) r.listed = listModule(emu, path === 'netkit' ? nk1.slot : nk0.slot, path === 'netkit' ? A.D_PROGS : A.D_TCX_INGRESS);
   r.seen.length = 0;
   clearStacks(emu);
   try {
@@ -115,8 +130,8 @@ async function through(r: Rig, path: Path, prog: BpfProgram, fs: Uint8Array[]): 
     }
     await emu.settle();
   } finally {
-    if (path === 'netkit') emu.progDetach('init', { ifindex: nk1.ifindex, attachType: 'netkit_primary', prog });
-    else if (path === 'tcx') emu.progDetach('b', { ifindex: nk0.ifindex, attachType: 'tcx_ingress', prog });
+    if (path === 'netkit') for (const q of progs) emu.progDetach('init', { ifindex: nk1.ifindex, attachType: 'netkit_primary', prog: q });
+    else if (path === 'tcx') for (const q of progs) emu.progDetach('b', { ifindex: nk0.ifindex, attachType: 'tcx_ingress', prog: q });
     else emu.setXdp('init', 'eth0', undefined);
   }
   const stats = [nk1, nk0, emu.device('init', 'eth0')].map((d) => emu.stats(d));
@@ -166,15 +181,28 @@ export async function diffProgram(compiled: Rig, interp: Rig, k: number, type: S
       }
     }
     const path: Path = type === 'xdp' ? 'xdp' : k % 2 === 0 ? 'netkit' : 'tcx';
-    const a = await through(compiled, path, p, fs);
-    const b = await through(interp, path, q, fs);
-    if (a !== b) {
+    const compare = (a: string, b: string, how: string): string | undefined => {
+      if (a === b) return undefined;
       let at = 0;
       while (a[at] === b[at]) at++;
       const from = Math.max(0, at - 300);
-      return fail(`${path}, from character ${from}: compiled …${a.slice(from, at + 300)}\ninterpreter …${b.slice(from, at + 300)}`);
+      return fail(`${how}, from character ${from}: compiled …${a.slice(from, at + 300)}\ninterpreter …${b.slice(from, at + 300)}`);
+    };
+    const diff = compare(await through(compiled, path, p, fs), await through(interp, path, q, fs), path);
+    if (diff !== undefined || path === 'xdp' || !verified || target) return diff;
+    // The program twice over, a list of two: the compiling rig runs it on a list module
+    // when the program may be part of one (codegen/list.ts).
+    const p2 = compiled.emu.loadProgram({ name: `g${k}`, type, insns: placeTailMap(insns, compiled.tails.record), verify: false });
+    const q2 = interp.emu.loadProgram({ name: `g${k}`, type, insns: placeTailMap(insns, interp.tails.record), jit: false, verify: false });
+    try {
+      compiled.listed = false;
+      const d = compare(await through(compiled, path, p, fs, p2), await through(interp, path, q, fs, q2), `${path}, the program twice`);
+      if (compiled.listed) stats['list module'] = (stats['list module'] ?? 0) + 1;
+      return d;
+    } finally {
+      compiled.emu.closeProgram(p2);
+      interp.emu.closeProgram(q2);
     }
-    return undefined;
   } catch (e) {
     return fail(`threw ${(e as Error).stack}`);
   } finally {

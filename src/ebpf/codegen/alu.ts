@@ -193,6 +193,10 @@ export const aluMethods = {
         // The program's exit in the batch loop: this packet's verdict (the budget stays in
         // BUD, where the loop counts the instructions run).
         c.get(R(0)).set(B_RES).i32c(0).set(B_FLT);
+        // (a list's program other than the last: NETKIT_NEXT goes on to the next program,
+        // anything else ends the walk, batch.ts listLoopFn; tested here, where r0 is often
+        // a constant)
+        if (this.depth('W') >= 0) c.get(R(0)).op(Op.i32_wrap_i64).i32c(-1).op(Op.i32_ne).u8(Op.br_if).u32(this.depth('W'));
         c.u8(Op.br).u32(this.depth('D'));
         return true;
       }

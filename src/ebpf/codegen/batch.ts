@@ -3,6 +3,7 @@
 import * as A from '../../abi.generated.js';
 import { PACKET_STATE_HELPERS, TAIL_CALL } from '../helpers.js';
 import { batchFacts } from './bounds.js';
+import { CodegenError } from './errors.js';
 import { EMPTY, Op } from './wasm.js';
 import { BUD, B_B0, B_SAVE, F_TAIL, TAIL_DONE, B_C, B_E, B_EXEC, B_FLT, B_I, B_K, B_N, B_RES, B_S, B_W, CW_HI, CW_LO, C_HI, C_LO, EMPTY_HI, EMPTY_LO, FP, F_SUB0, G_BUDGET, G_FAULT, G_N, G_WORK, LABEL, LD_ABS_EXIT, PLAIN, PW_HI, PW_LO, P_HI, P_LO, R, REC, ST_LO } from './locals.js';
 import type { Gen } from './gen.js';
@@ -11,6 +12,7 @@ declare module './gen.js' {
   interface Gen {
     batchFn(): void;
     batchLoopFn(): void;
+    listLoopFn(list: Gen[]): void;
   }
 }
 
@@ -201,4 +203,102 @@ export const batchMethods = {
     c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED).get(B_EXEC).op(Op.i64_add).mem(Op.i64_store, 3, A.VM_EXECUTED);
     for (let k = 0; k < 7; k++) c.i64c(0);
   },
-} satisfies Pick<Gen, 'batchFn' | 'batchLoopFn'>;
+
+  /**
+   * A program list's batch loop (list.ts): for each entry, the context and packet set once,
+   * then each program's main function in list order, each run starting as `batchLoopFn`
+   * starts one (r1 the context, the other registers 0); a run that
+   * faults or returns anything but NETKIT_NEXT ends the entry's walk with its r0 and
+   * fault, as `runProgs` ends it. The programs call nothing, hand nothing to the
+   * interpreter and check no access at run time (list.ts `listable`): none needs the
+   * record's program part. Instructions run add up over the runs.
+   */
+  listLoopFn(this: Gen, list: Gen[]): void {
+    const c = this.c;
+    const ctx = this.batch!;
+    c.get(REC).mem(Op.i32_load, 2, A.VM_STACK).op(Op.i64_extend_i32_u).set(ST_LO);
+    c.op(Op.global_get).u32(G_WORK).set(B_W);
+    c.op(Op.global_get).u32(G_N).tee(B_N).i32c(31).op(Op.i32_shr_u).set(B_S);
+    c.get(B_N).i32c(29).op(Op.i32_shr_u).i32c(1).op(Op.i32_and).set(B_K);
+    c.get(B_N).i32c(0x1fffffff).op(Op.i32_and).set(B_N);
+    c.get(REC).mem(Op.i32_load, 2, A.VM_BUDGET).set(B_B0);
+    c.i32c(0).op(Op.global_set).u32(G_FAULT);
+    // r10, the stack top, for every run (no listed program writes it: verified)
+    c.get(ST_LO).i64c(A.VM_FRAME_STACK * A.VM_MAX_FRAMES).op(Op.i64_add).set(R(10));
+    c.get(R(10)).op(Op.i32_wrap_i64).i32c(A.VM_FRAME_STACK).op(Op.i32_sub).set(FP);
+    this.labels = [];
+    this.labelAt.clear();
+    this.enter(Op.block);
+    this.enter(Op.loop);
+    c.get(B_I).get(B_N).op(Op.i32_ge_u).u8(Op.br_if).u32(1);
+    c.get(B_W).get(B_I).i32c(A.BE_SIZE).op(Op.i32_mul).op(Op.i32_add).set(B_E);
+    // (an entry an earlier batch finished stays as it is: the warm-up's, see jit.ts)
+    c.get(B_K);
+    this.enter(Op.if);
+    c.get(B_E).mem(Op.i64_load, 2, A.BE_VERDICT).i64c(0xffffffffn).op(Op.i64_ne);
+    this.enter(Op.if);
+    c.get(B_I).i32c(1).op(Op.i32_add).set(B_I);
+    c.u8(Op.br).u32(2);
+    this.leave();
+    this.leave();
+    c.get(B_E).mem(Op.i32_load, 2, A.BE_CTX).op(Op.i64_extend_i32_u).set(C_LO);
+    c.get(C_LO).i64c(ctx.size).op(Op.i64_add).set(C_HI);
+    if (ctx.writable) c.get(C_LO).set(CW_LO).get(C_LO).i64c(ctx.writableEnd).op(Op.i64_add).set(CW_HI);
+    else c.i64c(EMPTY_LO).set(CW_LO).i64c(EMPTY_HI).set(CW_HI);
+    c.get(B_E).mem(Op.i32_load, 2, A.BE_DATA).op(Op.i64_extend_i32_u).tee(P_LO).set(PW_LO);
+    c.get(B_E).mem(Op.i32_load, 2, A.BE_LEN).op(Op.i64_extend_i32_u).get(P_LO).op(Op.i64_add).tee(P_HI).set(PW_HI);
+    // The walk: a program's run that finishes the entry leaves it. (The budget counts down
+    // through the runs: none tests it, listed programs' runs are shorter than the budget
+    // `batchFn` asked for, and none faults; what they ran is counted once, after the walk.)
+    c.get(B_B0).set(BUD);
+    c.u8(Op.block).u8(EMPTY);
+    this.pushLabel('W');
+    list.forEach((g, j) => {
+      // (g emits into this function: the labels open here, its own facts and state)
+      g.c = c;
+      g.labels = [...this.labels];
+      g.labelAt = new Map(this.labelAt);
+      // (the last program's exits end the walk whatever r0 is)
+      if (j === list.length - 1) g.labelAt.delete('W');
+      g.f = g.funcs[0]!;
+      g.batchMode = true;
+      g.lazyRegions = true;
+      c.get(C_LO).set(R(1));
+      for (const r of [0, 2, 3, 4, 5, 6, 7, 8, 9]) c.i64c(0).set(R(r));
+      c.i32c(0).set(LABEL);
+      g.facts = batchFacts(g.ins, g.f, ctx, (id, kfunc) => PLAIN.has(kfunc ? A.VM_KFUNC_BASE + id : id), g.valueMaps());
+      c.u8(Op.block).u8(EMPTY);
+      g.pushLabel('D');
+      c.u8(Op.block).u8(EMPTY);
+      g.pushLabel('U');
+      g.faultBlock(g.f);
+      c.op(Op.end);
+      g.popLabel();
+      // Unwound: a fault, with the budget in the global.
+      c.i64c(0).set(B_RES);
+      c.op(Op.global_get).u32(G_BUDGET).set(BUD);
+      c.op(Op.global_get).u32(G_FAULT).set(B_FLT);
+      c.i32c(0).op(Op.global_set).u32(G_FAULT);
+      c.op(Op.end);
+      g.popLabel();
+      g.batchMode = false;
+      g.lazyRegions = false;
+      if (g.dispatched || g.packetFields || g.redirects || !g.r10Fixed) throw new CodegenError('internal: a listed program called out of its code or writes r10', 0);
+      // (a fault ends the walk; r0 other than NETKIT_NEXT ended it at the exit, alu.ts)
+      if (j < list.length - 1) c.get(B_FLT).u8(Op.br_if).u32(0);
+    });
+    c.op(Op.end);
+    this.popLabel();
+    c.get(B_EXEC).get(B_B0).get(BUD).op(Op.i32_sub).op(Op.i64_extend_i32_u).op(Op.i64_add).set(B_EXEC);
+    c.get(B_E).get(B_RES).i64c(0xffffffffn).op(Op.i64_and).get(B_FLT).op(Op.i64_extend_i32_u).i64c(32).op(Op.i64_shl).op(Op.i64_or).mem(Op.i64_store, 2, A.BE_VERDICT);
+    c.get(B_E).i64c(0).mem(Op.i64_store, 2, A.BE_RD_IFINDEX);
+    c.get(B_I).i32c(1).op(Op.i32_add).set(B_I);
+    c.get(B_FLT).i32c(0).op(Op.i32_ne).get(B_S).op(Op.i32_and).u8(Op.br_if).u32(1);
+    c.u8(Op.br).u32(0);
+    this.leave();
+    this.leave();
+    c.get(B_I).op(Op.global_set).u32(G_N);
+    c.get(REC).get(REC).mem(Op.i64_load, 3, A.VM_EXECUTED).get(B_EXEC).op(Op.i64_add).mem(Op.i64_store, 3, A.VM_EXECUTED);
+    for (let k = 0; k < 7; k++) c.i64c(0);
+  },
+} satisfies Pick<Gen, 'batchFn' | 'batchLoopFn' | 'listLoopFn'>;

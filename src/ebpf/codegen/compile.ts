@@ -56,6 +56,13 @@ export { CodegenError } from './errors.js';
 export { codegenMap, type CodegenRegion, type CodegenMap, type CompileOptions, type CompiledCode } from './options.js';
 
 export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): CompiledCode {
+  const w = makeGen(insns, o);
+  const bytes = w.module();
+  return { bytes, functions: w.funcs.length, blocks: w.funcs.reduce((s, f) => s + f.blocks.length, 0), countedLoops: w.countedLoops, groupedLoops: w.groupedLoops, roundPacketAccesses: w.roundPacketAccesses, unchecked: w.direct };
+}
+
+/** The code generator's state for one program (its decoded instructions and functions). */
+export function makeGen(insns: Uint8Array, o: CompileOptions): Gen {
   if (insns.length % 8 !== 0 || insns.length === 0) throw new CodegenError('program size is not a positive multiple of 8', 0);
   const n = insns.length / 8;
   const ins: Insn[] = new Array(n);
@@ -77,7 +84,5 @@ export function compileProgram(insns: Uint8Array, o: CompileOptions = {}): Compi
   const sorted = [...starts].sort((a, b) => a - b);
   const funcIndex = new Map<number, number>(sorted.map((s, k) => [s, k]));
   const funcs: Func[] = sorted.map((start, k) => buildFunc(ins, n, start, sorted[k + 1] ?? n));
-  const w = new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ? BATCH_CTX[o.batch] : undefined, o.maps ?? [], o.verified === true, o.verified === true && o.proven?.length === n ? o.proven : null, o.oneThread === true);
-  const bytes = w.module();
-  return { bytes, functions: funcs.length, blocks: funcs.reduce((s, f) => s + f.blocks.length, 0), countedLoops: w.countedLoops, groupedLoops: w.groupedLoops, roundPacketAccesses: w.roundPacketAccesses, unchecked: w.direct };
+  return new Gen(ins, n, funcs, funcIndex, r10Fixed, o.regions ?? [], o.batch ? BATCH_CTX[o.batch] : undefined, o.maps ?? [], o.verified === true, o.verified === true && o.proven?.length === n ? o.proven : null, o.oneThread === true);
 }

@@ -19,7 +19,7 @@ import type { CodegenRegion, CodegenMap } from './options.js';
  * and packet-moving helpers, bpf_cast_to_kern_ctx; not bpf-to-bpf calls, tail calls or
  * helpers that run callbacks). 0 when not.
  */
-function budgetBound(ins: Insn[], f: Func): number {
+export function budgetBound(ins: Insn[], f: Func): number {
   if (f.back.length) return 0;
   let n = 0;
   for (const b of f.blocks) {
@@ -123,6 +123,11 @@ export class Gen {
   unchecked = false;
   /** Blocks whose 'E' label sits inside a structured loop, and the loops (header → last block). */
   loops = new Map<number, number>();
+  /**
+   * A program list's module (list.ts): the programs whose main functions its batch loop
+   * runs one after another for each packet (this one first); its `run` is this program's.
+   */
+  list: Gen[] | undefined;
 
   constructor(
     readonly ins: Insn[],
@@ -227,11 +232,16 @@ export class Gen {
       this.slimFn = false;
     });
     this.batchCost = this.batch ? budgetBound(this.ins, this.funcs[0]!) : 0;
+    if (this.list) {
+      // (every program's run must fit the budget the batch declines below)
+      for (const g of this.list) g.batchCost = budgetBound(g.ins, g.funcs[0]!);
+      this.batchCost = Math.max(...this.list.map((g) => g.batchCost));
+    }
     this.body(() => this.batchFn(), []);
     if (this.batch) {
       this.f = this.funcs[0]!;
       this.batchMode = true;
-      this.body(() => this.batchLoopFn(), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32], [1, I64], [1, I32], [6, I32]], 512 + (this.f.end - this.f.start) * 48);
+      this.body(() => (this.list ? this.listLoopFn(this.list) : this.batchLoopFn()), [[N_I64_LOCALS, I64], [N_I32_LOCALS, I32], [1, I64], [8, I64], [2, I32], [1, I64], [1, I32], [5, I32], [1, I64], [3, I32], [1, I64], [1, I32], [6, I32]], 512 + (this.f.end - this.f.start) * 48);
       this.batchMode = false;
       this.lazyRegions = false;
     }

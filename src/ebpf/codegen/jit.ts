@@ -12,7 +12,8 @@
  */
 
 import * as A from '../../abi.generated.js';
-import { CodegenError, compileProgram, type CompileOptions } from './compile.js';
+import { CodegenError, compileProgram, type CompileOptions, type CompiledCode } from './compile.js';
+import { compileList } from './list.js';
 
 /** What the dataplane instance of a thread offers compiled code. */
 export interface JitHost {
@@ -170,11 +171,23 @@ export class JitTable {
 
   /** Compiles `insns` and installs them in a new slot; on failure says why (slot 0). */
   compile(insns: Uint8Array, o: CompileOptions = {}): JitInfo {
+    return this.build(() => compileProgram(insns, this.host.oneThread ? { ...o, oneThread: true } : o));
+  }
+
+  /**
+   * Compiles a program list's module (list.ts: each program with the options it was
+   * compiled with) and installs it in a new slot; on failure says why (slot 0).
+   */
+  compileList(programs: readonly { insns: Uint8Array; o: CompileOptions }[]): JitInfo {
+    return this.build(() => compileList(programs.map((p) => (this.host.oneThread ? { insns: p.insns, o: { ...p.o, oneThread: true } } : p))));
+  }
+
+  private build(generate: () => CompiledCode): JitInfo {
     const t0 = performance.now();
     let bytes: Uint8Array;
     let unchecked: { run: number; batch: number };
     try {
-      ({ bytes, unchecked } = compileProgram(insns, this.host.oneThread ? { ...o, oneThread: true } : o));
+      ({ bytes, unchecked } = generate());
     } catch (e) {
       if (e instanceof CodegenError) return { slot: 0, reason: e.message, bytes: 0, compileMs: 0 };
       throw e;
