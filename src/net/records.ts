@@ -156,6 +156,8 @@ export class DeviceRecords {
   private readonly listModules = new Map<string, { slot: number; records: number }>();
   /** The same, by slot. */
   private readonly listSlots = new Map<number, string>();
+  /** Lists (by their programs' ids, which are never reused) whose module did not compile. */
+  private readonly listRefused = new Set<string>();
 
   /**
    * The JIT slot of the module running `progs` (two or more, independent) as one list
@@ -167,11 +169,14 @@ export class DeviceRecords {
   private listCode(progs: BpfProgram[]): number {
     if (progs.length < 2 || progs.some((p) => p.listCode === undefined || p.jit.slot === 0)) return 0;
     const key = progs.map((p) => p.id).join(',');
+    if (this.listRefused.has(key)) return 0;
     let m = this.listModules.get(key);
     if (!m) {
       const info = this.dp.jit.compileList(progs.map((p) => p.listCode!));
-      // (a module this thread may not compile synchronously is left: the programs' own code runs)
+      // (refused, e.g. a helper runs outside the programs' code, or a module this thread may
+      // not compile synchronously: the programs' own code runs, and this list is not tried again)
       if (info.slot === 0) {
+        this.listRefused.add(key);
         info.ready?.then((late) => this.dp.jit.release(late.slot), () => {});
         return 0;
       }

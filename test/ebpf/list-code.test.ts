@@ -5,6 +5,7 @@
  * what running the list per packet gives (the interpreter's rig here), name no module
  * for lists it cannot take, step aside for per-program stats, and give its slot back.
  */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as A from '../../src/abi.generated.js';
 import { assemble } from '../../src/ebpf/assembler.js';
@@ -36,8 +37,10 @@ exit`;
 const marker = (k: number): string => `ldxw %r2, [%r1+8]\nadd %r2, ${k}\nstxw [%r1+8], %r2\nmov %r0, -1\nexit`;
 /** PASS when the mark is `m` (what the programs before it left), else NEXT. */
 const passOnMark = (m: number): string => `ldxw %r2, [%r1+8]\nmov %r0, -1\njne %r2, ${m}, +1\nmov %r0, 0\nexit`;
-/** Calls bpf_get_prandom_u32: no list module. */
-const calls = 'call 7\nmov %r0, -1\nexit';
+/** Calls bpf_trace_printk, which the dispatcher runs: no list module. */
+const calls = 'call 6\nmov %r0, -1\nexit';
+/** A bounded loop (NEXT after four turns): no list module. */
+const loop = 'mov %r0, 0\nadd %r0, 1\njlt %r0, 4, -2\nmov %r0, -1\nexit';
 
 const emus: Emulator[] = [];
 afterEach(async () => { for (const e of emus.splice(0)) await e.close(); });
@@ -119,24 +122,52 @@ describe('a list of programs on one module (codegen/list.ts)', () => {
     }
   });
 
-  it('no module for a list with a program that calls, loops or has a check left at run time; the programs still run', async () => {
+  it('programs with inline map lookups and updates (an object\'s, twice): one module, the maps as the interpreter leaves them', async () => {
+    // A parser (NEXT but for 8080), then tc_counters.o's count (array and hash lookups, a
+    // hash update, atomic adds; TC_ACT_OK ends the walk), then another count: never reached.
+    const obj = readFileSync(new URL('../fixtures/bpf/tc_counters.o', import.meta.url));
+    const rigs = await Promise.all([true, false].map(async (jit) => {
+      const r = await pair(jit);
+      attach(r.emu, [parser(8080)]);
+      const counts = [0, 1].map(() => {
+        const o = r.emu.loadObject(obj, { programs: ['count'] });
+        r.emu.progAttach('init', { ifindex: r.emu.device('init', 'nk1').ifindex, attachType: 'netkit_primary', prog: o.programs.get('count')! });
+        return o;
+      });
+      return { ...r, counts };
+    }));
+    const [c, i] = rigs;
+    expect(listSlot(c!.emu, 'init', 'nk1', A.D_PROGS)).not.toBe(0);
+    expect(await run(c!, frames)).toBe(await run(i!, frames));
+    const maps = (r: typeof c): string => JSON.stringify(r!.counts.map((o) => ['proto_count', 'src_bytes'].map((m) => {
+      const map = o.maps.get(m)!;
+      return map.keys().map((k) => [Buffer.from(k).toString('hex'), Buffer.from(map.lookup(k) as Uint8Array).toString('hex')]);
+    })));
+    expect(maps(c)).toBe(maps(i));
+    // (UDP is protocol 17: counted by the first count, for every frame the parser let through)
+    const udpCount = c!.counts[0]!.maps.get('proto_count')!.lookup(new Uint8Array([17, 0, 0, 0])) as Uint8Array;
+    expect(new DataView(udpCount.buffer, udpCount.byteOffset).getBigUint64(0, true)).toBe(BigInt(frames.filter((f) => ((f[36]! << 8) | f[37]!) !== 8080).length));
+    expect(c!.counts[1]!.maps.get('src_bytes')!.keys()).toEqual([]);
+  });
+
+  it('no module for a list with a program that calls more than inline helpers, loops or has a check left at run time; the programs still run', async () => {
     const c = await pair(true);
-    attach(c.emu, [parser(8080), calls]);
+    attach(c.emu, [parser(8080), loop]);
     expect(listSlot(c.emu, 'init', 'nk1', A.D_PROGS)).toBe(0);
     const i = await pair(false);
-    attach(i.emu, [parser(8080), calls]);
+    attach(i.emu, [parser(8080), loop]);
     expect(await run(c, frames.slice(0, 8))).toBe(await run(i, frames.slice(0, 8)));
     // (what listable says of each shape)
     const verified = { batch: 'skb' as const, verified: true };
     const of = (t: string): string => { const insns = assemble(t); return listable(insns, { ...verified, proven: new Uint8Array(insns.length / 8).fill(1) }); };
-    expect(of(calls)).toBe('it calls');
+    expect(of('call 12\nexit')).toBe('it calls more than plain helpers');
+    expect(() => compileList([calls, calls].map((t) => ({ insns: assemble(t), o: { ...verified, proven: new Uint8Array(3).fill(1) } })))).toThrow(/program 0 of the list calls a helper outside its code/);
     expect(of('ldabsb 12\nexit')).toBe('legacy packet loads');
     const p1 = assemble(parser(1));
     expect(listable(p1, { batch: 'skb', verified: true, proven: new Uint8Array(p1.length / 8) })).toBe('the access at 0 is checked at run time');
     expect(listable(p1, { batch: 'skb', verified: true })).toBe('not verified with its proofs');
     expect(listable(assemble(parser(1)), { batch: 'xdp', verified: true })).toBe('not a tc program');
     // A loop: refused by compileList (the budget is tested once per batch, for runs of known length).
-    const loop = 'mov %r0, 0\nadd %r0, 1\njlt %r0, 4, -2\nmov %r0, -1\nexit';
     const o = { batch: 'skb' as const, verified: true, proven: new Uint8Array(5) };
     expect(() => compileList([{ insns: assemble(loop), o }, { insns: assemble(loop), o }])).toThrow(/loops or subprograms/);
   });

@@ -239,9 +239,10 @@ export const batchMethods = {
    * then each program's main function in list order, each run starting as `batchLoopFn`
    * starts one (r1 the context, the other registers 0); a run that
    * faults or returns anything but NETKIT_NEXT ends the entry's walk with its r0 and
-   * fault, as `runProgs` ends it. The programs call nothing, hand nothing to the
-   * interpreter and check no access at run time (list.ts `listable`): none needs the
-   * record's program part. Instructions run add up over the runs.
+   * fault, as `runProgs` ends it. The programs call no helper outside their own code, hand
+   * nothing to the interpreter and check no access at run time (list.ts `listable`, and
+   * refused here when their code does): none needs the record's program part.
+   * Instructions run add up over the runs.
    */
   listLoopFn(this: Gen, list: Gen[]): void {
     const c = this.c;
@@ -274,6 +275,10 @@ export const batchMethods = {
       for (const r of [0, 2, 3, 4, 5, 6, 7, 8, 9]) c.i64c(0).set(R(r));
       c.i32c(0).set(LABEL);
       g.facts = batchFacts(g.ins, g.f, ctx, (id, kfunc) => PLAIN.has(kfunc ? A.VM_KFUNC_BASE + id : id), g.valueMaps());
+      // (as `module` sets them for the first: a verified program whose pc 0 only the batch
+      // loop enters, r1 the context, so what its load-time checks proved holds, `unproven`)
+      if (g !== this) g.runFacts = g.verified && !g.entersPcZero() ? g.facts : null;
+      const checks = g.generalChecks;
       c.u8(Op.block).u8(EMPTY);
       g.pushLabel('D');
       c.u8(Op.block).u8(EMPTY);
@@ -290,7 +295,9 @@ export const batchMethods = {
       g.popLabel();
       g.batchMode = false;
       g.lazyRegions = false;
-      if (g.dispatched || g.packetFields || g.redirects || !g.r10Fixed) throw new CodegenError('internal: a listed program called out of its code or writes r10', 0);
+      // (what would read the record's program part, which is one program's at a time)
+      if (g.dispatched || g.packetFields || g.redirects || g.generalChecks !== checks) throw new CodegenError(`program ${j} of the list calls a helper outside its code or checks an access at run time`, 0);
+      if (!g.r10Fixed) throw new CodegenError(`program ${j} of the list writes r10`, 0);
       // (a fault ends the walk; r0 other than NETKIT_NEXT ended it at the exit, alu.ts)
       if (j < list.length - 1) c.get(B_FLT).u8(Op.br_if).u32(0);
     });

@@ -115,6 +115,8 @@ export class Gen {
   unrollLatch = -1;
   /** In the batch code: the packet's and context's regions go into the record only before a general check. */
   lazyRegions = false;
+  /** General checks (the dataplane's vmCheck, which reads the record's regions) emitted so far. */
+  generalChecks = 0;
   /** Counted loops versioned so far. */
   countedLoops = 0;
   /** Counted loops grouped so far (layout.ts groupExits). */

@@ -73,6 +73,7 @@ export const memoryMethods = {
       c.get(EA).i64c(g.addr).op(Op.i64_sub).i64c(g.len - size).op(Op.i64_le_u).u8(Op.br_if).u32(0);
     }
     if (this.lazyRegions) this.storeRegions();
+    this.generalChecks++;
     c.get(REC).get(EA).i32c(size).i32c(write ? 1 : 0).op(Op.call).u32(F_CHECK).tee(ADDR).op(Op.i32_eqz);
     this.enter(Op.if);
     this.fault(write ? A.VM_FAULT_WRITE : A.VM_FAULT_READ, pc);
