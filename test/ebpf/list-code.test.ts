@@ -45,8 +45,8 @@ const loop = 'mov %r0, 0\nadd %r0, 1\njlt %r0, 4, -2\nmov %r0, -1\nexit';
 const emus: Emulator[] = [];
 afterEach(async () => { for (const e of emus.splice(0)) await e.close(); });
 
-async function pair(jit: boolean): Promise<{ emu: Emulator; seen: string[] }> {
-  const emu = await Emulator.create({ jit, seed: 3 });
+async function pair(jit: boolean, workers = 0): Promise<{ emu: Emulator; seen: string[] }> {
+  const emu = await Emulator.create({ jit, seed: 3, workers });
   emus.push(emu);
   emu.addNetns('b');
   emu.addLink({ ifname: 'nk1', linkinfo: { kind: 'netkit', data: { mode: 'l2', peerInfo: { ifname: 'nk0', netns: 'b' } } } });
@@ -105,6 +105,20 @@ describe('a list of programs on one module (codegen/list.ts)', () => {
     expect(a).toBe(await run(i, frames));
     // (the frames to 8080 dropped by the first program, those to 53 by the last)
     expect(c.seen.length).toBe(frames.filter((f) => ![8080, 53].includes((f[36]! << 8) | f[37]!)).length);
+  });
+
+  it('on a dataplane worker: the worker installs the list\'s module and runs it, with the interpreter\'s results', async () => {
+    const texts = [8080, 1, 2, 53].map(parser);
+    const c = await pair(true, 1);
+    const i = await pair(false);
+    attach(c.emu, texts);
+    attach(i.emu, texts);
+    const slot = listSlot(c.emu, 'init', 'nk1', A.D_PROGS);
+    expect(slot).not.toBe(0);
+    await c.emu.settleJit();
+    const pool = (c.emu as unknown as { syscall: { pool: { jitInstalled(slot: number): Promise<boolean[]> } } }).syscall.pool;
+    expect(await pool.jitInstalled(slot)).toEqual([true]);
+    expect(await run(c, frames)).toBe(await run(i, frames));
   });
 
   it('context writes reach the programs after them and the frame, on netkit and tcx', async () => {
