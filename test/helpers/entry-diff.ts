@@ -9,8 +9,9 @@
  * - netkit xmit, tcx and NIC XDP batches: the same program attached in an emulator that
  *   compiles and in one that does not (`jit: false`), the same frames sent: every frame
  *   delivered (device, bytes, mark, priority) in order, and every counter and drop reason;
- *   a verified tc program also twice over, a list of two, which the compiling emulator
- *   runs on a list module when the program may be part of one (codegen/list.ts).
+ *   a verified tc program also in a list of two (twice over, or first before the last such
+ *   program of its type), which the compiling emulator runs on a list module when both
+ *   may be part of one (codegen/list.ts).
  */
 
 import * as A from '../../src/abi.generated.js';
@@ -139,6 +140,9 @@ async function through(r: Rig, path: Path, prog: BpfProgram, fs: Uint8Array[], t
 }
 
 
+/** The last verified program of each type the list check ran (diffProgram's list of two). */
+const previous = new Map<ShapedType, Uint8Array>();
+
 /** What one program did differently on the two engines, or undefined. */
 export async function fuzzOne(compiled: Rig, interp: Rig, k: number, rnd: () => number, stats: Record<string, number>): Promise<string | undefined> {
   const { type, asm, insns, mutated, target, fs } = draw(rnd);
@@ -190,14 +194,19 @@ export async function diffProgram(compiled: Rig, interp: Rig, k: number, type: S
     };
     const diff = compare(await through(compiled, path, p, fs), await through(interp, path, q, fs), path);
     if (diff !== undefined || path === 'xdp' || !verified || target) return diff;
-    // The program twice over, a list of two: the compiling rig runs it on a list module
-    // when the program may be part of one (codegen/list.ts).
-    const p2 = compiled.emu.loadProgram({ name: `g${k}`, type, insns: placeTailMap(insns, compiled.tails.record), verify: false });
-    const q2 = interp.emu.loadProgram({ name: `g${k}`, type, insns: placeTailMap(insns, interp.tails.record), jit: false, verify: false });
+    // A list of two: this program twice, or (every other pair of programs) this one, then
+    // the last verified program of its type before it; the compiling rig runs it on a list
+    // module when both may be part of one (codegen/list.ts).
+    const then = ((k >> 1) & 1) === 1 ? previous.get(type) ?? insns : insns;
+    const other = then !== insns;
+    previous.set(type, insns);
+    const p2 = compiled.emu.loadProgram({ name: `g${k}`, type, insns: placeTailMap(then, compiled.tails.record), verify: false });
+    const q2 = interp.emu.loadProgram({ name: `g${k}`, type, insns: placeTailMap(then, interp.tails.record), jit: false, verify: false });
     try {
       compiled.listed = false;
-      const d = compare(await through(compiled, path, p, fs, p2), await through(interp, path, q, fs, q2), `${path}, the program twice`);
+      const d = compare(await through(compiled, path, p, fs, p2), await through(interp, path, q, fs, q2), `${path}, ${other ? `then the program before it:\n${hex(then)}` : 'the program twice'}`);
       if (compiled.listed) stats['list module'] = (stats['list module'] ?? 0) + 1;
+      if (compiled.listed && other) stats['list module, two programs'] = (stats['list module, two programs'] ?? 0) + 1;
       return d;
     } finally {
       compiled.emu.closeProgram(p2);
