@@ -172,10 +172,17 @@ export class DeviceRecords {
     if (this.listRefused.has(key)) return 0;
     let m = this.listModules.get(key);
     if (!m) {
+      // (a list's module is an extra: none while fewer than a quarter of the compiled-code
+      // slots are left, which programs need first; the list is tried again at its next record)
+      const use = this.dp.jit.inUse;
+      if ((A.JIT_SLOTS - A.JIT_BASE - use.highWater) + use.free < (A.JIT_SLOTS - A.JIT_BASE) / 4) return 0;
       const info = this.dp.jit.compileList(progs.map((p) => p.listCode!));
       // (refused, e.g. a helper runs outside the programs' code, or a module this thread may
       // not compile synchronously: the programs' own code runs, and this list is not tried again)
       if (info.slot === 0) {
+        // (bounded: a harness attaching lists for hours must not grow it without end; a list
+        // forgotten here is only tried again)
+        if (this.listRefused.size >= 1024) this.listRefused.clear();
         this.listRefused.add(key);
         info.ready?.then((late) => this.dp.jit.release(late.slot), () => {});
         return 0;
