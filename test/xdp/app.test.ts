@@ -40,10 +40,10 @@ function setup(queue: number): BpfMap {
 }
 
 /** Waits (settling the dataplane, which also runs zero-copy drivers) until `done()`. */
-async function until(done: () => boolean, ms = 20_000): Promise<void> {
+async function until(done: () => boolean, ms = 20_000, what = (): string => ''): Promise<void> {
   const t0 = Date.now();
   while (!done()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
+    if (Date.now() - t0 > ms) throw new Error(`timed out${what() ? `: ${what()}` : ''}`);
     await emu.settle();
     await new Promise((r) => setTimeout(r, 1));
   }
@@ -65,7 +65,7 @@ describe('AF_XDP applications in a worker', () => {
     for (let round = 0; round < 40; round++) {
       for (let i = 0; i < 24; i++) emu.wireIn('init', 'eth0', frame(sent++));
       await emu.settle();
-      await until(() => app.rxPackets === sent);
+      await until(() => app.rxPackets === sent, 20_000, () => JSON.stringify({ sent, received: app.rxPackets, socket: s.statistics(), eth0: emu.stats(emu.device('init', 'eth0')) }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
     }
     const r = await app.stop();
     expect(r.rxPackets).toBe(960);
