@@ -11,6 +11,7 @@ import type { NetDevice } from '../src/net/netdev.js';
 import { defineSuite, rate, type BenchCase } from './runner.js';
 import { tsPktgen } from './xmit-baseline.js';
 import { benchFrame as frame } from './frame.js';
+import { udpPortParser } from './parser.js';
 
 /** Packets per measured operation: enough to amortise the JS→Wasm call, small enough to tier up. */
 const OP = 8192;
@@ -21,28 +22,8 @@ let worker: Emulator;
 const pairs: Record<string, NetDevice> = {};
 const templates: Record<number, number> = {};
 
-/**
- * A small parser-and-verdict program: bounds check, EtherType, IP protocol, UDP port;
- * DROP for port 8080, else NEXT (so a list of them all runs; the last NEXT means PASS).
- */
-const PARSE = `
-ldxw %r2, [%r1+76]
-ldxw %r3, [%r1+80]
-mov %r4, %r2
-add %r4, 42
-jgt %r4, %r3, next
-ldxh %r5, [%r2+12]
-jne %r5, 0x8, next
-ldxb %r5, [%r2+23]
-jne %r5, 17, next
-ldxh %r5, [%r2+36]
-jeq %r5, 0x901f, drop
-next:
-mov %r0, -1
-exit
-drop:
-mov %r0, 2
-exit`;
+/** The parser the cases attach (bench/parser.ts): DROP for port 8080, else NEXT. */
+const PARSE = udpPortParser(8080);
 
 /**
  * A pair whose primary has `n` parser programs attached (compiled, or on the interpreter);

@@ -12,26 +12,10 @@ import { assemble } from '../../src/ebpf/assembler.js';
 import { compileList, listable } from '../../src/ebpf/codegen/list.js';
 import type { BpfProgram } from '../../src/ebpf/program.js';
 import { Emulator } from '../../src/emulator.js';
+import { udpPortParser } from '../../bench/parser.js';
 
-/** Parses Ethernet/IPv4/UDP behind a data_end check: DROP for `port`, else NEXT. */
-const parser = (port: number): string => `
-ldxw %r2, [%r1+76]
-ldxw %r3, [%r1+80]
-mov %r4, %r2
-add %r4, 42
-jgt %r4, %r3, next
-ldxh %r5, [%r2+12]
-jne %r5, 0x8, next
-ldxb %r5, [%r2+23]
-jne %r5, 17, next
-ldxh %r5, [%r2+36]
-jeq %r5, ${((port & 0xff) << 8) | (port >> 8)}, drop
-next:
-mov %r0, -1
-exit
-drop:
-mov %r0, 2
-exit`;
+/** Ethernet/IPv4/UDP behind a data_end check: DROP for `port`, else NEXT (the xmit bench's). */
+const parser = udpPortParser;
 
 /** Adds `k` to the mark (a context write the next program reads), NEXT. */
 const marker = (k: number): string => `ldxw %r2, [%r1+8]\nadd %r2, ${k}\nstxw [%r1+8], %r2\nmov %r0, -1\nexit`;
